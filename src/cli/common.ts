@@ -1,0 +1,100 @@
+// Shared plumbing for the CLI shells: error reporting, output formats and the
+// lazy loading of kompoxops.yml. Commands stay thin: parse flags, call a use
+// case, print its result.
+import type { Command } from 'commander';
+import { ExitCode, KompoxError, formatError } from '../domain/errors.js';
+
+export type OutputFormat = 'json' | 'yaml' | 'table';
+
+export interface GlobalOptions {
+  chdir?: string;
+  file?: string;
+  debug?: boolean;
+}
+
+/** Options of the root program (global flags), from any sub-command. */
+export function globalOptions(cmd: Command): GlobalOptions {
+  let root: Command = cmd;
+  while (root.parent) root = root.parent;
+  return root.opts() as GlobalOptions;
+}
+
+let debug = false;
+export function setDebug(v: boolean): void {
+  debug = v;
+}
+
+/** Prints an error the way users should see it and returns the exit code. */
+export function reportError(err: unknown): number {
+  if (err instanceof KompoxError) {
+    process.stderr.write(`error: ${formatError(err)}\n`);
+    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (debug && err.cause) process.stderr.write(`caused by: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  if (debug) {
+    process.stderr.write(`error: ${e?.stack ?? String(err)}\n`);
+  } else {
+    process.stderr.write(
+      `error: ${e?.message ?? String(err)}\nThis is unexpected; run again with --debug for details and report it at https://github.com/kompox/kompox-ts/issues.\n`,
+    );
+  }
+  return ExitCode.failed;
+}
+
+/**
+ * Wraps a command action: runs it, maps errors to one clear message and an
+ * exit code, sets process.exitCode (never calls process.exit while output may
+ * still be buffered).
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      if (typeof code === 'number') process.exitCode = code;
+    } catch (err) {
+      process.exitCode = reportError(err);
+    }
+  };
+}
+
+export function parseOutputFormat(v: string | undefined, fallback: OutputFormat = 'table'): OutputFormat {
+  if (v === undefined) return fallback;
+  if (v === 'json' || v === 'yaml' || v === 'table') return v;
+  throw new KompoxError('usage', `unknown output format "${v}"`, { hint: 'Use -o json, -o yaml or -o table.' });
+}
+
+export interface Column<T> {
+  header: string;
+  get(row: T): string | number | boolean | undefined | null;
+}
+
+export function renderTable<T>(rows: T[], columns: Column<T>[]): string {
+  const cells = rows.map((r) => columns.map((c) => {
+    const v = c.get(r);
+    return v === undefined || v === null ? '' : String(v);
+  }));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]!.length)));
+  const line = (vals: string[]) => vals.map((v, i) => (i === vals.length - 1 ? v : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(columns.map((c) => c.header.toUpperCase())), ...cells.map(line)].join('\n') + '\n';
+}
+
+/** Prints data as JSON, YAML or a table. */
+export async function printData<T>(data: T[] | T, format: OutputFormat, columns?: Column<T>[]): Promise<void> {
+  if (format === 'json') {
+    process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+  } else if (format === 'yaml') {
+    const { stringify } = await import('yaml');
+    process.stdout.write(stringify(data));
+  } else {
+    const rows = Array.isArray(data) ? data : [data];
+    if (!columns) throw new Error('table output needs columns');
+    process.stdout.write(renderTable(rows, columns));
+  }
+}
+
+/** Adds `-o, --output` to a command whose output is data. */
+export function withOutput(cmd: Command, fallback: OutputFormat = 'table'): Command {
+  return cmd.option('-o, --output <format>', `output format: json, yaml or table (default ${fallback})`);
+}

@@ -1,0 +1,54 @@
+// kompoxops entry point. Only commander and the small command-definition
+// modules load at start-up; every action imports its use case (and with it the
+// Kubernetes client or a cloud SDK) when it runs.
+import { Command } from 'commander';
+import { action, setDebug } from '../common.js';
+import { VERSION } from '../version.js';
+import * as init from './init.js';
+import * as appValidate from './app-validate.js';
+import * as appLifecycle from './app-lifecycle.js';
+import * as clusterAccess from './cluster-access.js';
+import * as clusterIngress from './cluster-ingress.js';
+import * as disk from './disk.js';
+import * as snapshot from './snapshot.js';
+
+export function buildProgram(): Command {
+  const program = new Command('kompoxops')
+    .description('Deploy and operate a Docker Compose app on Kubernetes, with its data disks and snapshots.')
+    .version(VERSION, '-v, --version')
+    .option('-C, --chdir <dir>', 'run as if started in <dir> (like git -C)')
+    .option('-f, --file <file>', 'kompoxops.yml to use (default: ./kompoxops.yml)')
+    .option('--debug', 'print stack traces and debug details')
+    .showHelpAfterError('(add --help for usage)')
+    .hook('preAction', (cmd) => setDebug(Boolean(cmd.opts().debug)));
+
+  init.register(program);
+  const app = program.command('app').description('validate, deploy and operate the app');
+  appValidate.register(app);
+  appLifecycle.register(app);
+  const cluster = program.command('cluster').description('the Kubernetes cluster: ingress controller, status, credentials');
+  clusterAccess.register(cluster);
+  clusterIngress.register(cluster);
+  disk.register(program);
+  snapshot.register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  setDebug(argv.includes('--debug'));
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      // commander already printed help / version / the usage error
+      process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+      return;
+    }
+    await action(async () => {
+      throw err;
+    })();
+  }
+}

@@ -1,0 +1,111 @@
+// The Kompox resource model (spec: Service, Provider, Cluster, App), shared by
+// kompoxops (which reads it from kompoxops.yml) and kompoxsvc (which stores it).
+// No I/O here.
+
+export const DRIVERS = ['aks', 'eks', 'gke', 'oke', 'k3s'] as const;
+export type DriverName = (typeof DRIVERS)[number];
+
+export type Settings = Record<string, string>;
+
+export interface Service {
+  name: string; // RFC 1123 label
+}
+
+export interface Provider {
+  name: string;
+  service: string;
+  driver: DriverName;
+  settings: Settings;
+}
+
+export interface ClusterAuth {
+  type: string; // "kubectl" (kubeconfig + context) or a driver-specific type
+  kubeconfig?: string;
+  context?: string;
+}
+
+export interface ClusterIngress {
+  controller: string; // "traefik"
+  namespace: string; // default "traefik"
+}
+
+export interface Cluster {
+  name: string;
+  provider: string;
+  auth: ClusterAuth;
+  ingress: ClusterIngress;
+  domain?: string;
+  settings: Settings;
+}
+
+/** A data volume of an app (extension `app.volumes`; default: one volume named `default`). */
+export interface AppVolume {
+  name: string;
+  /** Size in GiB, when given. */
+  sizeGiB?: number;
+  options: Settings;
+}
+
+export interface App {
+  name: string;
+  cluster: string;
+  /** Compose YAML text (inline, or read from the file `composePath`). */
+  compose: string;
+  /** Absolute path of the compose file when the compose came from a file. */
+  composePath?: string;
+  /** Project directory: relative bind mounts, env_file and .env resolve against it. */
+  projectDir?: string;
+  /** Custom hosts, `http_80: www.example.com`. */
+  ingress: Record<string, string>;
+  resources: Record<string, string>;
+  settings: Settings;
+  volumes: AppVolume[];
+}
+
+/** Everything an operation on one app needs to know about where it lives. */
+export interface AppContext {
+  service: Service;
+  provider: Provider;
+  cluster: Cluster;
+  app: App;
+}
+
+export const DEFAULT_VOLUME = 'default';
+
+/** A provider disk that holds one app volume's data. */
+export interface Disk {
+  /** Kompox name of the disk (unique within app+volume). */
+  name: string;
+  volume: string;
+  /** Provider-native id (Azure resource id, EBS volume id, K3s path...). */
+  id: string;
+  sizeGiB: number;
+  zone?: string;
+  createdAt: string; // RFC 3339
+  /** True when this disk is the one bound to the app's volume. */
+  current?: boolean;
+  tags: Record<string, string>;
+}
+
+export interface Snapshot {
+  name: string;
+  volume: string;
+  id: string;
+  sizeGiB: number;
+  createdAt: string;
+  /** Provider id of the disk the snapshot was taken from. */
+  sourceDiskId?: string;
+  tags: Record<string, string>;
+}
+
+/** Tag keys written on every disk and snapshot (spec). */
+export const TAG_APP = 'kompox-app';
+export const TAG_CREATED_AT = 'kompox-created-at';
+export const TAG_VOLUME = 'kompox-volume';
+export const TAG_NAME = 'kompox-name';
+
+/** Namespace annotations that hold an app's state (spec). */
+export const ANN_APP = 'kompox.dev/app';
+export const ANN_PROVIDER = 'kompox.dev/provider';
+export const ANN_DISK_CURRENT = 'kompox.dev/disk-current-id';
+export const ANN_DISK_PREVIOUS = 'kompox.dev/disk-previous-id';

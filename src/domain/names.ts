@@ -1,0 +1,69 @@
+// Deterministic names. Changing anything here renames live resources, so
+// every function is covered by tests with literal expected values.
+import { createHash } from 'node:crypto';
+import type { AppContext } from './model.js';
+
+const LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** RFC 1123 DNS label: lower-case alphanumerics and '-', 1..63 chars, alphanumeric at both ends. */
+export function isDnsLabel(s: string): boolean {
+  return s.length >= 1 && s.length <= 63 && LABEL_RE.test(s);
+}
+
+/** Why `s` is not a DNS label, or undefined when it is one. */
+export function dnsLabelProblem(s: string): string | undefined {
+  if (s.length === 0) return 'must not be empty';
+  if (s.length > 63) return `is ${s.length} characters long; at most 63 are allowed`;
+  if (/[A-Z]/.test(s)) return 'must be lower case';
+  if (!/^[a-z0-9-]+$/.test(s)) return "may contain only a-z, 0-9 and '-'";
+  if (!LABEL_RE.test(s)) return "must start and end with a letter or digit";
+  return undefined;
+}
+
+export function shortHash(text: string, len = 6): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, len);
+}
+
+/** `{service}/{provider}/{cluster}/{app}`: the kompox-app tag and kompox.dev/app annotation. */
+export function appId(ctx: Pick<AppContext, 'service' | 'provider' | 'cluster' | 'app'>): string {
+  return `${ctx.service.name}/${ctx.provider.name}/${ctx.cluster.name}/${ctx.app.name}`;
+}
+
+/**
+ * The app's namespace: `k4x-{app}-{hash}`, hash over service/provider/app.
+ * The cluster is deliberately not part of it, so an app keeps its namespace
+ * when it moves to another cluster of the same provider.
+ */
+export function appNamespace(ctx: Pick<AppContext, 'service' | 'provider' | 'app'>): string {
+  const hash = shortHash(`${ctx.service.name}/${ctx.provider.name}/${ctx.app.name}`);
+  const prefix = 'k4x-';
+  const maxApp = 63 - prefix.length - 1 - hash.length;
+  const app = ctx.app.name.slice(0, maxApp).replace(/-+$/, '');
+  return `${prefix}${app}-${hash}`;
+}
+
+/** Labels on every object Kompox creates for an app. */
+export function appLabels(ctx: Pick<AppContext, 'service' | 'provider' | 'app'>): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': ctx.app.name,
+    'app.kubernetes.io/instance': appNamespace(ctx),
+    'app.kubernetes.io/managed-by': 'kompox',
+  };
+}
+
+/** The selector label that identifies the app's pod (status, logs, exec, destroy). */
+export const APP_SELECTOR_LABEL = 'kompox.dev/app-instance';
+export function appSelector(ctx: Pick<AppContext, 'service' | 'provider' | 'app'>): Record<string, string> {
+  return { [APP_SELECTOR_LABEL]: appNamespace(ctx) };
+}
+
+/** Current time as RFC 3339 without milliseconds (the kompox-created-at format). */
+export function nowRfc3339(d: Date = new Date()): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A default disk/snapshot name: `{volume}-{yyyymmddhhmmss}` (sortable, DNS-safe). */
+export function timestampName(prefix: string, d: Date = new Date()): string {
+  const t = d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `${prefix}-${t}`;
+}

@@ -1,0 +1,81 @@
+// The port every provider implements (AKS, EKS, GKE, OKE, K3s). Drivers are
+// stateless: everything is read back from the provider (tags/metadata), names
+// are deterministic, operations are idempotent where that is safe.
+import type { AppContext, AppVolume, Cluster, Disk, Provider, Service, Snapshot } from '../domain/model.js';
+
+export interface ClusterContext {
+  service: Service;
+  provider: Provider;
+  cluster: Cluster;
+}
+
+/** What the converter puts into a PersistentVolume for one disk (pure; no I/O). */
+export interface VolumeSourceSpec {
+  storageClassName: string;
+  /** Fields merged into PersistentVolume.spec: e.g. { csi: {...} } or { local: {...}, nodeAffinity: {...} } */
+  source: Record<string, unknown>;
+  /** Filesystem mode; always ReadWriteOnce for Kompox. */
+  accessModes?: string[];
+  /**
+   * True when `disk` was undefined and the source is a placeholder (app validate
+   * before any disk exists). The converter marks such PVs with an annotation.
+   */
+  placeholder?: boolean;
+}
+
+export interface ClusterStatusInfo {
+  /** Public IP and/or FQDN of the ingress, when the provider knows it. */
+  ingressIP?: string;
+  ingressFQDN?: string;
+  [k: string]: unknown;
+}
+
+export interface ProgressSink {
+  /** total bytes when known */
+  start(label: string, total?: number): void;
+  advance(bytes: number): void;
+  done(): void;
+}
+
+export interface DiskCreateOptions {
+  name: string;
+  sizeGiB?: number;
+  /** Source: provider-native disk/snapshot id to copy from. */
+  sourceId?: string;
+}
+
+export interface ProviderDriver {
+  readonly driver: string;
+
+  // ---- cluster ----
+  /** Kubeconfig text the driver can supply itself (e.g. AKS admin credentials); undefined = use cluster.auth. */
+  clusterKubeconfig?(ctx: ClusterContext): Promise<string | undefined>;
+  clusterStatus?(ctx: ClusterContext): Promise<ClusterStatusInfo>;
+  clusterProvision?(ctx: ClusterContext): Promise<void>;
+  clusterDeprovision?(ctx: ClusterContext): Promise<void>;
+
+  // ---- volumes (pure) ----
+  /** PV source and class for a disk; with disk undefined, a clearly marked placeholder. */
+  volumeSource(ctx: AppContext, volume: AppVolume, disk: Disk | undefined): VolumeSourceSpec;
+  /** Default and minimum disk sizes in GiB. */
+  diskSizeDefaults(ctx: AppContext, volume: AppVolume): { defaultGiB: number; minGiB: number };
+
+  // ---- disks ----
+  diskList(ctx: AppContext, volume: AppVolume): Promise<Disk[]>;
+  diskCreate(ctx: AppContext, volume: AppVolume, opts: DiskCreateOptions): Promise<Disk>;
+  diskDelete(ctx: AppContext, volume: AppVolume, disk: Disk): Promise<void>;
+  /** Stream the disk's content as a portable archive (tar.gz). */
+  diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
+  /** Create a disk from a portable archive stream (already checksum-verified by the caller or verified here). */
+  diskImport(ctx: AppContext, volume: AppVolume, name: string, archive: NodeJS.ReadableStream, progress?: ProgressSink): Promise<Disk>;
+
+  // ---- snapshots ----
+  snapshotList(ctx: AppContext, volume: AppVolume): Promise<Snapshot[]>;
+  snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string): Promise<Snapshot>;
+  snapshotDelete(ctx: AppContext, volume: AppVolume, snapshot: Snapshot): Promise<void>;
+  /** Always creates a new disk named `diskName`; never overwrites one. */
+  snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string): Promise<Disk>;
+  snapshotExport(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
+}
+
+export type DriverFactory = (provider: Provider) => ProviderDriver;
