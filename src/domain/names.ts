@@ -67,3 +67,18 @@ export function timestampName(prefix: string, d: Date = new Date()): string {
   const t = d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
   return `${prefix}-${t}`;
 }
+
+/**
+ * PersistentVolume name for one disk of one volume. Cluster-scoped, so it
+ * carries the namespace; it carries a hash of the disk id because a PV's
+ * source is immutable: a disk swap creates a new PV (and PVC) instead of
+ * editing the old one.
+ */
+export function pvName(namespace: string, volume: string, diskId: string | undefined): string {
+  return `${namespace}-${volume}-${shortHash(diskId ?? '', 8)}`;
+}
+
+/** PersistentVolumeClaim name for one disk of one volume (namespaced). */
+export function pvcName(volume: string, diskId: string | undefined): string {
+  return `${volume}-${shortHash(diskId ?? '', 8)}`;
+}
