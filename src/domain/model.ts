@@ -84,6 +84,8 @@ export interface Disk {
   createdAt: string; // RFC 3339
   /** True when this disk is the one bound to the app's volume. */
   current?: boolean;
+  /** Bytes actually used, when the provider can tell (K3s: sum of file sizes). */
+  usedBytes?: number;
   tags: Record<string, string>;
 }
 
@@ -95,6 +97,10 @@ export interface Snapshot {
   createdAt: string;
   /** Provider id of the disk the snapshot was taken from. */
   sourceDiskId?: string;
+  /** Bytes the snapshot occupies, when the provider can tell (K3s: archive size). */
+  usedBytes?: number;
+  /** SHA-256 of the snapshot's portable archive, when it is stored as one (K3s). */
+  sha256?: string;
   tags: Record<string, string>;
 }
 

@@ -44,6 +44,15 @@ export interface DiskCreateOptions {
   sourceId?: string;
 }
 
+export interface DiskImportOptions {
+  /** Expected SHA-256 (hex) of the whole archive stream; a mismatch fails the import and leaves nothing behind. */
+  expectedSha256?: string;
+  /** Size of the archive in bytes when known (progress). */
+  totalBytes?: number;
+  /** Requested size recorded for the new disk. */
+  sizeGiB?: number;
+}
+
 export interface ProviderDriver {
   readonly driver: string;
 
@@ -64,10 +73,17 @@ export interface ProviderDriver {
   diskList(ctx: AppContext, volume: AppVolume): Promise<Disk[]>;
   diskCreate(ctx: AppContext, volume: AppVolume, opts: DiskCreateOptions): Promise<Disk>;
   diskDelete(ctx: AppContext, volume: AppVolume, disk: Disk): Promise<void>;
-  /** Stream the disk's content as a portable archive (tar.gz). */
+  /** Stream the disk's content as a portable archive (tar.gz, see providers/archive.ts). Does not end `out`. */
   diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
   /** Create a disk from a portable archive stream (already checksum-verified by the caller or verified here). */
-  diskImport(ctx: AppContext, volume: AppVolume, name: string, archive: NodeJS.ReadableStream, progress?: ProgressSink): Promise<Disk>;
+  diskImport(
+    ctx: AppContext,
+    volume: AppVolume,
+    name: string,
+    archive: NodeJS.ReadableStream,
+    progress?: ProgressSink,
+    opts?: DiskImportOptions,
+  ): Promise<Disk>;
 
   // ---- snapshots ----
   snapshotList(ctx: AppContext, volume: AppVolume): Promise<Snapshot[]>;
@@ -75,7 +91,11 @@ export interface ProviderDriver {
   snapshotDelete(ctx: AppContext, volume: AppVolume, snapshot: Snapshot): Promise<void>;
   /** Always creates a new disk named `diskName`; never overwrites one. */
   snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string): Promise<Disk>;
+  /** Stream the snapshot as a portable archive. Does not end `out`. */
   snapshotExport(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
+
+  /** Releases connections the driver holds (e.g. the K3s driver's SSH session). Call when done. */
+  close?(): Promise<void>;
 }
 
 export type DriverFactory = (provider: Provider) => ProviderDriver;
