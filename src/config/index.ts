@@ -25,5 +25,14 @@ export interface FindOptions {
   cwd?: string;
 }
 
-export { findConfigPath, loadConfig, loadOpsConfig, requireApp } from './loader.js';
+export {
+  CONFIG_FILE_NAMES,
+  displayPath,
+  findConfigPath,
+  inlineComposeSource,
+  loadConfig,
+  loadOpsConfig,
+  requireApp,
+  type ComposeSource,
+} from './loader.js';
 export type { AppContext };

@@ -1,0 +1,393 @@
+// Semantic validation of kompoxops.yml and its conversion to domain objects.
+// Collects every problem (with file:line:column and field path) instead of
+// stopping at the first, so one run shows the user everything to fix.
+// schema/kompoxops.schema.json describes the same rules for editors; the
+// checks that JSON Schema cannot express are marked "semantic only".
+import { homedir } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { isMap } from 'yaml';
+import type { Diagnostic } from '../domain/errors.js';
+import {
+  DEFAULT_VOLUME,
+  DRIVERS,
+  type AppVolume,
+  type ClusterAuth,
+  type DriverName,
+  type Settings,
+} from '../domain/model.js';
+import { dnsLabelProblem } from '../domain/names.js';
+import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, isDnsName, parseSizeGiB } from './quantity.js';
+import { fieldName, type FieldPath, type YamlSource } from './source.js';
+import { closest } from './suggest.js';
+
+export const KEYS = {
+  root: ['version', 'service', 'provider', 'cluster', 'app'],
+  service: ['name'],
+  provider: ['name', 'driver', 'settings'],
+  cluster: ['name', 'auth', 'ingress', 'domain', 'settings'],
+  auth: ['type', 'kubeconfig', 'context'],
+  ingress: ['controller', 'namespace'],
+  app: ['name', 'compose', 'ingress', 'resources', 'settings', 'volumes'],
+  volume: ['name', 'size', 'options'],
+} as const;
+
+/** What app.compose says, before any file is read. */
+export type ComposeRef =
+  | { kind: 'file'; path: string }
+  | { kind: 'inline'; text: string; /** the same text padded so positions match kompoxops.yml */ positioned: string };
+
+export interface ValidatedConfig {
+  service: { name: string };
+  provider: { name: string; driver: DriverName; settings: Settings };
+  cluster: {
+    name: string;
+    auth: ClusterAuth;
+    ingress: { controller: string; namespace: string };
+    domain?: string;
+    settings: Settings;
+  };
+  app?: {
+    name: string;
+    compose: ComposeRef;
+    ingress: Record<string, string>;
+    resources: Record<string, string>;
+    settings: Settings;
+    volumes: AppVolume[];
+  };
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function typeName(v: unknown): string {
+  if (v === null || v === undefined) return 'empty';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `the ${typeof v} ${JSON.stringify(v)}`;
+}
+
+function sortedRecord(r: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+class Checker {
+  readonly diagnostics: Diagnostic[] = [];
+  constructor(readonly src: YamlSource) {}
+
+  error(path: FieldPath, problem: string, hint: string, opts: { key?: boolean; at?: FieldPath } = {}): void {
+    this.diagnostics.push({
+      level: 'error',
+      message: `${fieldName(path) || '(top level)'}: ${problem}`,
+      location: this.src.locate(opts.at ?? path, opts),
+      hint,
+    });
+  }
+
+  /** A mapping with only known keys; undefined (and an error) otherwise. */
+  mapping(v: unknown, path: FieldPath, known: readonly string[] | undefined, what: string): Obj | undefined {
+    if (!isObj(v)) {
+      this.error(path, `must be a mapping (${what}), not ${typeName(v)}`, `Write ${fieldName(path)} as "key: value" lines indented under it.`);
+      return undefined;
+    }
+    if (known) {
+      for (const k of Object.keys(v)) {
+        if (known.includes(k)) continue;
+        const guess = closest(k, known);
+        this.error(
+          [...path, k],
+          `unknown key "${k}"`,
+          guess ? `Did you mean "${guess}"?` : `Allowed keys here: ${known.join(', ')}.`,
+          { key: true },
+        );
+      }
+    }
+    return v;
+  }
+
+  required(o: Obj, key: string, path: FieldPath, example: string): unknown {
+    if (o[key] === undefined || o[key] === null) {
+      // located at the parent: the key itself is not in the file
+      this.error([...path, key], 'is required', `Add "${key}: ${example}"${path.length ? ` under ${fieldName(path)}` : ''}.`, { at: path, key: true });
+    }
+    return o[key];
+  }
+
+  label(v: unknown, path: FieldPath, example: string): string | undefined {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') {
+      this.error(path, `must be a name, not ${typeName(v)}`, `Use a DNS label such as "${example}".`);
+      return undefined;
+    }
+    const problem = dnsLabelProblem(v);
+    if (problem) {
+      this.error(path, `"${v}" is not a valid name: it ${problem}`, `Use an RFC 1123 DNS label (a-z, 0-9, '-'; at most 63 characters) such as "${example}".`);
+      return undefined;
+    }
+    return v;
+  }
+
+  dnsName(v: unknown, path: FieldPath, example: string): string | undefined {
+    if (typeof v !== 'string' || !isDnsName(v)) {
+      this.error(path, `${typeof v === 'string' ? `"${v}"` : typeName(v)} is not a DNS name`, `Use a lower-case host or domain name such as "${example}".`);
+      return undefined;
+    }
+    return v;
+  }
+
+  string(v: unknown, path: FieldPath, example: string): string | undefined {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' || v === '') {
+      this.error(path, `must be a non-empty string, not ${typeName(v)}`, `Write it like ${fieldName(path).split('.').pop()}: ${example}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  /** Settings: string values; unquoted numbers and booleans become strings (the spec writes AZURE_DISK_SIZE: 50). */
+  settings(v: unknown, path: FieldPath): Settings {
+    if (v === undefined || v === null) return {};
+    const o = this.mapping(v, path, undefined, 'KEY: value');
+    if (!o) return {};
+    const out: Settings = {};
+    for (const [k, val] of Object.entries(o)) {
+      if (typeof val === 'string') out[k] = val;
+      else if (typeof val === 'number' || typeof val === 'boolean') out[k] = String(val);
+      else this.error([...path, k], `must be a string, number or boolean, not ${typeName(val)}`, `Give ${k} a value (quote it if it contains ':' or '#'), or remove the key.`);
+    }
+    return sortedRecord(out);
+  }
+}
+
+function expandPath(p: string, dir: string): string {
+  if (p === '~') return homedir();
+  if (p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+  return isAbsolute(p) ? p : resolve(dir, p);
+}
+
+/** Inline compose text when app.compose is a mapping or looks like YAML rather than a path. */
+function isInlineText(s: string): boolean {
+  return s.includes('\n') || /(^|\s)services\s*:/.test(s) || s.trimStart().startsWith('{');
+}
+
+/**
+ * The inline compose text padded with blank lines and indentation so that a
+ * line:column in it is the same line:column in kompoxops.yml: the compose
+ * loader's errors then point into the file the user wrote.
+ */
+function positionedInline(src: YamlSource, path: FieldPath, text: string): string {
+  const node = src.node(path);
+  if (!node?.range) return text;
+  const start = src.lineCol(node.range[0]);
+  if (isMap(node)) {
+    // Block or flow mapping: slice the source itself, blanking what precedes the node on its first line.
+    const lineStart = node.range[0] - (start.col - 1);
+    const body = src.text.slice(lineStart, node.range[1]);
+    return '\n'.repeat(start.line - 1) + ' '.repeat(start.col - 1) + body.slice(start.col - 1);
+  }
+  const scalarType = (node as { type?: string }).type;
+  if (scalarType === 'BLOCK_LITERAL' || scalarType === 'BLOCK_FOLDED') {
+    // Content starts on the line after the `|` header, indented like its first non-blank line.
+    const after = src.text.slice(node.range[0]).split('\n').slice(1);
+    const first = after.find((l) => l.trim() !== '') ?? '';
+    const indent = first.length - first.trimStart().length;
+    const lines = text.split('\n').map((l) => (l === '' ? '' : ' '.repeat(indent) + l));
+    return '\n'.repeat(start.line) + lines.join('\n');
+  }
+  return '\n'.repeat(start.line - 1) + text;
+}
+
+export function validateConfig(src: YamlSource, dir: string): { config?: ValidatedConfig; diagnostics: Diagnostic[] } {
+  const c = new Checker(src);
+  const raw = src.value;
+  if (raw === undefined || raw === null) {
+    c.error([], 'the file is empty', 'Run "kompoxops init" to write a template, or add version, service, provider and cluster.');
+    return { diagnostics: c.diagnostics };
+  }
+  const root = c.mapping(raw, [], KEYS.root, 'version, service, provider, cluster, app');
+  if (!root) return { diagnostics: c.diagnostics };
+
+  if (root.version === undefined) c.error(['version'], 'is required', 'Add "version: 1" at the top of the file.', { at: [] });
+  else if (root.version !== 1) c.error(['version'], `unsupported version ${JSON.stringify(root.version)}`, 'Write "version: 1" (the only format version).');
+
+  // service
+  let serviceName: string | undefined;
+  if (c.required(root, 'service', [], '{name: ops}') !== undefined && root.service !== null) {
+    const s = c.mapping(root.service, ['service'], KEYS.service, 'name');
+    if (s) serviceName = c.label(c.required(s, 'name', ['service'], 'ops'), ['service', 'name'], 'ops');
+  }
+
+  // provider
+  let provider: ValidatedConfig['provider'] | undefined;
+  if (c.required(root, 'provider', [], '{name: ..., driver: ...}') !== undefined && root.provider !== null) {
+    const p = c.mapping(root.provider, ['provider'], KEYS.provider, 'name, driver, settings');
+    if (p) {
+      const name = c.label(c.required(p, 'name', ['provider'], 'k3s1'), ['provider', 'name'], 'k3s1');
+      let driver: DriverName | undefined;
+      const d = c.required(p, 'driver', ['provider'], DRIVERS.join('|'));
+      if (d !== undefined && d !== null) {
+        if (typeof d === 'string' && (DRIVERS as readonly string[]).includes(d)) driver = d as DriverName;
+        else {
+          const guess = typeof d === 'string' ? closest(d, DRIVERS) : undefined;
+          c.error(['provider', 'driver'], `unknown driver ${JSON.stringify(d)}`, `Use one of: ${DRIVERS.join(', ')}.${guess ? ` Did you mean "${guess}"?` : ''}`);
+        }
+      }
+      const settings = c.settings(p.settings, ['provider', 'settings']);
+      if (name && driver) provider = { name, driver, settings };
+    }
+  }
+
+  // cluster
+  let cluster: ValidatedConfig['cluster'] | undefined;
+  if (c.required(root, 'cluster', [], '{name: ...}') !== undefined && root.cluster !== null) {
+    const cl = c.mapping(root.cluster, ['cluster'], KEYS.cluster, 'name, auth, ingress, domain, settings');
+    if (cl) {
+      const name = c.label(c.required(cl, 'name', ['cluster'], 'my-cluster'), ['cluster', 'name'], 'my-cluster');
+      const auth: ClusterAuth = { type: 'kubectl' };
+      if (cl.auth !== undefined && cl.auth !== null) {
+        const a = c.mapping(cl.auth, ['cluster', 'auth'], KEYS.auth, 'type, kubeconfig, context');
+        if (a) {
+          auth.type = c.string(a.type, ['cluster', 'auth', 'type'], 'kubectl') ?? 'kubectl';
+          const kc = c.string(a.kubeconfig, ['cluster', 'auth', 'kubeconfig'], '~/.kube/config');
+          if (kc) auth.kubeconfig = expandPath(kc, dir);
+          const ctx = c.string(a.context, ['cluster', 'auth', 'context'], 'my-cluster');
+          if (ctx) auth.context = ctx;
+        }
+      }
+      const ingress = { controller: 'traefik', namespace: 'traefik' };
+      if (cl.ingress !== undefined && cl.ingress !== null) {
+        const i = c.mapping(cl.ingress, ['cluster', 'ingress'], KEYS.ingress, 'controller, namespace');
+        if (i) {
+          if (i.controller !== undefined && i.controller !== 'traefik') {
+            c.error(['cluster', 'ingress', 'controller'], `unsupported ingress controller ${JSON.stringify(i.controller)}`, 'Write "controller: traefik" (the only controller Kompox deploys) or leave it out.');
+          }
+          const ns = c.label(i.namespace, ['cluster', 'ingress', 'namespace'], 'traefik');
+          if (ns) ingress.namespace = ns;
+        }
+      }
+      let domain: string | undefined;
+      if (cl.domain !== undefined && cl.domain !== null) domain = c.dnsName(cl.domain, ['cluster', 'domain'], 'apps.example.com');
+      const settings = c.settings(cl.settings, ['cluster', 'settings']);
+      if (name) cluster = { name, auth, ingress, ...(domain ? { domain } : {}), settings };
+    }
+  }
+
+  // app (optional: a file may manage the cluster only)
+  let app: ValidatedConfig['app'] | undefined;
+  let appOk = true;
+  if (root.app !== undefined && root.app !== null) {
+    const a = c.mapping(root.app, ['app'], KEYS.app, 'name, compose, ingress, resources, settings, volumes');
+    if (!a) appOk = false;
+    else {
+      const before = c.diagnostics.length;
+      const name = c.label(c.required(a, 'name', ['app'], 'my-app'), ['app', 'name'], 'my-app');
+
+      let compose: ComposeRef | undefined;
+      const cv = c.required(a, 'compose', ['app'], 'compose.yml');
+      if (isObj(cv)) {
+        if (!isObj(cv.services)) {
+          c.error(['app', 'compose'], 'inline compose has no services', 'Add "services:" with at least one service under app.compose, or give a file name like "compose: compose.yml".');
+        } else {
+          const node = src.node(['app', 'compose']);
+          const text = node?.range ? src.text.slice(node.range[0], node.range[1]) : '';
+          compose = { kind: 'inline', text: dedent(text, node ? src.lineCol(node.range![0]).col - 1 : 0), positioned: positionedInline(src, ['app', 'compose'], text) };
+        }
+      } else if (typeof cv === 'string' && cv.trim() !== '') {
+        if (isInlineText(cv)) compose = { kind: 'inline', text: cv, positioned: positionedInline(src, ['app', 'compose'], cv) };
+        else compose = { kind: 'file', path: expandPath(cv.trim(), dir) };
+      } else if (cv !== undefined && cv !== null) {
+        c.error(['app', 'compose'], `must be a file name or compose YAML, not ${typeName(cv)}`, 'Write "compose: compose.yml" (a path relative to kompoxops.yml) or the compose YAML indented under it.');
+      }
+
+      const ingress: Record<string, string> = {};
+      if (a.ingress !== undefined && a.ingress !== null) {
+        const ing = c.mapping(a.ingress, ['app', 'ingress'], undefined, 'http_<port>: host');
+        const seen = new Map<string, string>();
+        for (const [k, v] of Object.entries(ing ?? {})) {
+          if (!INGRESS_KEY_RE.test(k)) {
+            c.error(['app', 'ingress', k], `"${k}" is not an ingress key`, 'Write http_<port> with the container port (1-65535) the host should reach, e.g. http_80: www.example.com.', { key: true });
+            continue;
+          }
+          const host = c.dnsName(v, ['app', 'ingress', k], 'www.example.com');
+          if (!host) continue;
+          // semantic only: one host cannot route to two ports
+          const other = seen.get(host);
+          if (other) c.error(['app', 'ingress', k], `host ${host} is already used by ${other}`, 'Give each port its own host name.');
+          seen.set(host, k);
+          ingress[k] = host;
+        }
+      }
+
+      const resources: Record<string, string> = {};
+      if (a.resources !== undefined && a.resources !== null) {
+        const r = c.mapping(a.resources, ['app', 'resources'], undefined, 'cpu, memory');
+        for (const [k, v] of Object.entries(r ?? {})) {
+          const text = typeof v === 'number' ? String(v) : v;
+          if (k === 'cpu' || k === 'memory') {
+            const ok = (typeof v === 'number' && v >= 0) || (typeof v === 'string' && QUANTITY_RE.test(v));
+            if (!ok) {
+              c.error(['app', 'resources', k], `${JSON.stringify(v)} is not a Kubernetes quantity`, k === 'cpu' ? 'Write CPU like 500m (half a core) or 2.' : 'Write memory like 512Mi or 1Gi.');
+              continue;
+            }
+            resources[k] = String(text);
+          } else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
+            resources[k] = String(v);
+          } else {
+            c.error(['app', 'resources', k], `must be a string or number, not ${typeName(v)}`, 'Give it a value or remove the key.');
+          }
+        }
+      }
+
+      const settings = c.settings(a.settings, ['app', 'settings']);
+
+      let volumes: AppVolume[] = [{ name: DEFAULT_VOLUME, options: {} }];
+      if (a.volumes !== undefined && a.volumes !== null) {
+        if (!Array.isArray(a.volumes) || a.volumes.length === 0) {
+          c.error(['app', 'volumes'], Array.isArray(a.volumes) ? 'is empty' : `must be a list, not ${typeName(a.volumes)}`, 'List the volumes as "- name: data" items, each with an optional size, or remove app.volumes to get one volume named "default".');
+        } else {
+          volumes = [];
+          const names = new Set<string>();
+          a.volumes.forEach((item, idx) => {
+            const p: FieldPath = ['app', 'volumes', idx];
+            const vo = c.mapping(item, p, KEYS.volume, 'name, size, options');
+            if (!vo) return;
+            const vname = c.label(c.required(vo, 'name', p, 'data'), [...p, 'name'], 'data');
+            let sizeGiB: number | undefined;
+            if (vo.size !== undefined && vo.size !== null) {
+              sizeGiB = typeof vo.size === 'number' || typeof vo.size === 'string' ? parseSizeGiB(vo.size) : undefined;
+              if (sizeGiB === undefined || (typeof vo.size === 'string' && !SIZE_RE.test(vo.size))) {
+                sizeGiB = undefined;
+                c.error([...p, 'size'], `${JSON.stringify(vo.size)} is not a disk size`, 'Write a positive size like 10Gi, 500Mi (rounded up to whole GiB), 1Ti, or a number of GiB.');
+              }
+            }
+            const options = c.settings(vo.options, [...p, 'options']);
+            if (!vname) return;
+            // semantic only: names identify disks and snapshots
+            if (names.has(vname)) {
+              c.error([...p, 'name'], `volume "${vname}" is listed twice`, 'Give every volume a different name.');
+              return;
+            }
+            names.add(vname);
+            volumes.push({ name: vname, ...(sizeGiB !== undefined ? { sizeGiB } : {}), options });
+          });
+        }
+      }
+      if (c.diagnostics.length === before && name && compose) {
+        app = { name, compose, ingress: sortedRecord(ingress), resources: sortedRecord(resources), settings, volumes };
+      } else appOk = false;
+    }
+  }
+
+  if (c.diagnostics.length > 0 || !serviceName || !provider || !cluster || !appOk) return { diagnostics: c.diagnostics };
+  return { config: { service: { name: serviceName }, provider, cluster, ...(app ? { app } : {}) }, diagnostics: [] };
+}
+
+/** Removes the common indentation of a block sliced out of kompoxops.yml (its first line is already unindented). */
+function dedent(text: string, firstCol: number): string {
+  const lines = text.split('\n');
+  const rest = lines.slice(1).filter((l) => l.trim() !== '');
+  const indent = Math.min(firstCol, ...rest.map((l) => l.length - l.trimStart().length));
+  return [lines[0], ...lines.slice(1).map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length)))].join('\n').replace(/\s*$/, '\n');
+}

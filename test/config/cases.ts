@@ -1,0 +1,36 @@
+// Bad kompoxops.yml files shared by the loader and schema tests.
+import { GOOD } from './helpers.js';
+
+// Each bad file: the field path and the line:column the message must name.
+export const BAD: Array<{ name: string; text: string; field: string; where: string; says: RegExp }> = [
+  { name: 'version 2', text: GOOD.replace('version: 1', 'version: 2'), field: 'version', where: '1:10', says: /version: 1/ },
+  { name: 'unknown top-level key', text: GOOD + 'extra: 1\n', field: 'extra', where: '37:1', says: /unknown key/ },
+  { name: 'typo in a key', text: GOOD.replace('  domain:', '  domian:'), field: 'cluster.domian', where: '15:3', says: /Did you mean "domain"/ },
+  { name: 'bad driver', text: GOOD.replace('driver: k3s', 'driver: k8s'), field: 'provider.driver', where: '6:11', says: /Use one of: aks, eks, gke, oke, k3s/ },
+  { name: 'upper-case app name', text: GOOD.replace('name: my-app', 'name: My-App'), field: 'app.name', where: '19:9', says: /lower case/ },
+  { name: 'name too long', text: GOOD.replace('name: c1', `name: ${'c'.repeat(64)}`), field: 'cluster.name', where: '10:9', says: /at most 63/ },
+  { name: 'bad volume size', text: GOOD.replace('size: 10Gi', 'size: 10GB'), field: 'app.volumes[0].size', where: '32:13', says: /10Gi/ },
+  { name: 'zero volume size', text: GOOD.replace('size: 10Gi', 'size: 0'), field: 'app.volumes[0].size', where: '32:13', says: /positive/ },
+  { name: 'bad ingress key', text: GOOD.replace('http_8080:', 'https_8080:'), field: 'app.ingress.https_8080', where: '23:5', says: /http_<port>/ },
+  { name: 'ingress port out of range', text: GOOD.replace('http_8080:', 'http_70000:'), field: 'app.ingress.http_70000', where: '23:5', says: /1-65535/ },
+  { name: 'ingress host not a DNS name', text: GOOD.replace('admin.example.com', 'Admin_Host'), field: 'app.ingress.http_8080', where: '23:16', says: /DNS name/ },
+  { name: 'bad cpu quantity', text: GOOD.replace('cpu: 500m', 'cpu: half'), field: 'app.resources.cpu', where: '25:10', says: /500m/ },
+  { name: 'bad memory quantity', text: GOOD.replace('memory: 1Gi', 'memory: 1 GB'), field: 'app.resources.memory', where: '26:13', says: /1Gi/ },
+  { name: 'service not a mapping', text: GOOD.replace('service:\n  name: ops', 'service: ops'), field: 'service', where: '2:10', says: /mapping/ },
+  { name: 'missing provider', text: GOOD.replace(/provider:\n(  .*\n)+/, ''), field: 'provider', where: '1:1', says: /Add "provider:/ },
+  { name: 'settings value a list', text: GOOD.replace('ACME_EMAIL: ops@example.com', 'ACME_EMAIL: [a]'), field: 'cluster.settings.ACME_EMAIL', where: '17:17', says: /string, number or boolean/ },
+  { name: 'bad domain', text: GOOD.replace('domain: apps.example.com', 'domain: "apps example"'), field: 'cluster.domain', where: '15:11', says: /DNS name/ },
+  { name: 'ingress controller', text: GOOD.replace('  domain:', '  ingress: {controller: nginx}\n  domain:'), field: 'cluster.ingress.controller', where: '15:25', says: /traefik/ },
+  { name: 'unknown volume key', text: GOOD.replace('      size: 10Gi', '      sizes: 10Gi'), field: 'app.volumes[0].sizes', where: '32:7', says: /Did you mean "size"/ },
+  { name: 'volumes empty', text: GOOD.replace(/  volumes:\n[\s\S]*$/, '  volumes: []\n'), field: 'app.volumes', where: '30:12', says: /remove app.volumes/ },
+  { name: 'compose wrong type', text: GOOD.replace('compose: compose.yml', 'compose: 42'), field: 'app.compose', where: '20:12', says: /compose\.yml/ },
+  { name: 'inline compose without services', text: GOOD.replace('compose: compose.yml', 'compose: {volumes: {}}'), field: 'app.compose', where: '20:12', says: /services/ },
+  { name: 'app without name', text: GOOD.replace('  name: my-app\n', ''), field: 'app.name', where: '18:1', says: /Add "name: / },
+];
+
+// Checks the schema cannot express (uniqueness across items or values).
+export const BAD_SEMANTIC_ONLY: typeof BAD = [
+  { name: 'duplicate volume names', text: GOOD.replace('name: logs', 'name: data'), field: 'app.volumes[1].name', where: '33:13', says: /listed twice/ },
+  { name: 'one host for two ports', text: GOOD.replace('admin.example.com', 'www.example.com'), field: 'app.ingress.http_8080', where: '23:16', says: /already used by http_80/ },
+];
+

@@ -1,0 +1,62 @@
+// The published JSON Schema and the loader must agree: editors show the same
+// errors kompoxops reports. Files the loader rejects are rejected by the
+// schema (except the documented semantic-only checks), and files the loader
+// accepts are accepted by the schema.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { readSchema, schemaValidator } from '../../src/config/schema.js';
+import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, DNS_NAME_RE } from '../../src/config/quantity.js';
+import { BAD, BAD_SEMANTIC_ONLY } from './cases.js';
+import { GOOD } from './helpers.js';
+
+const GOOD_VARIANTS: Record<string, string> = {
+  full: GOOD,
+  'cluster only': 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: aks}\ncluster: {name: c1}\n',
+  'inline compose mapping': 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: k3s}\ncluster: {name: c1}\napp:\n  name: a\n  compose:\n    services:\n      web: {image: nginx}\n',
+  'inline compose text': 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: k3s}\ncluster: {name: c1}\napp:\n  name: a\n  compose: |\n    services:\n      web: {image: nginx}\n',
+  'numeric cpu and size': GOOD.replace('cpu: 500m', 'cpu: 2').replace('size: 10Gi', 'size: 10'),
+};
+
+test('the schema is draft 2020-12 and describes every top-level section', () => {
+  const s = readSchema() as { $schema: string; properties: Record<string, { description?: string }> };
+  assert.equal(s.$schema, 'https://json-schema.org/draft/2020-12/schema');
+  for (const k of ['version', 'service', 'provider', 'cluster', 'app']) assert.ok(s.properties[k]?.description, `${k} has a description`);
+});
+
+test('the schema uses the same patterns as the loader', () => {
+  const text = JSON.stringify(readSchema());
+  for (const re of [QUANTITY_RE, SIZE_RE, INGRESS_KEY_RE, DNS_NAME_RE]) {
+    assert.ok(text.includes(JSON.stringify(re.source)), `schema contains ${re.source}`);
+  }
+});
+
+for (const [name, text] of Object.entries(GOOD_VARIANTS)) {
+  test(`schema accepts a valid file: ${name}`, async () => {
+    const validate = await schemaValidator();
+    assert.equal(validate(parse(text)), true, JSON.stringify(validate.errors));
+  });
+}
+
+for (const b of BAD) {
+  test(`schema rejects what the loader rejects: ${b.name}`, async () => {
+    const validate = await schemaValidator();
+    assert.equal(validate(parse(b.text)), false);
+  });
+}
+
+for (const b of BAD_SEMANTIC_ONLY) {
+  test(`semantic-only check the schema cannot express: ${b.name}`, async () => {
+    const validate = await schemaValidator();
+    assert.equal(validate(parse(b.text)), true);
+  });
+}
+
+test('schema violations become diagnostics with field and line:column', async () => {
+  const { parseYamlSource } = await import('../../src/config/source.js');
+  const { schemaDiagnostics } = await import('../../src/config/schema.js');
+  const src = parseYamlSource(GOOD.replace('size: 10Gi', 'size: 10GB').replace('  domain:', '  domian:'), 'kompoxops.yml');
+  const diags = await schemaDiagnostics(src, src.value);
+  const msgs = diags.map((d) => `${d.location?.line}:${d.location?.column} ${d.message}`).sort();
+  assert.deepEqual(msgs, ['15:3 cluster.domian: key not allowed here (schema)', '32:13 app.volumes[0].size: must be number, or must match pattern "^(?!0+(\\.0+)?(Mi|Gi|Ti)?$)([0-9]+(\\.[0-9]+)?)(Mi|Gi|Ti)?$" (schema)']);
+});
