@@ -1,0 +1,129 @@
+// Loading the kubeconfig a cluster is reached with: from the driver (text it
+// can supply itself) or from `cluster.auth` (type kubectl: kubeconfig path and
+// context). Paths: `~` is the home directory, relative paths resolve against
+// the directory of kompoxops.yml. Every problem names the file and what to do.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KompoxError } from '../domain/errors.js';
+
+export interface KubeconfigSource {
+  /** File the kubeconfig came from (for messages and relative paths inside it). */
+  path?: string;
+  /** Kubeconfig text (driver-supplied or already read). */
+  text?: string;
+  /** Context to use; default: current-context. */
+  context?: string;
+  /** Where the choice came from, for messages, e.g. `kompoxops.yml cluster.auth`. */
+  origin?: string;
+}
+
+export function expandPath(p: string, baseDir: string | undefined): string {
+  let out = p;
+  if (out === '~') out = homedir();
+  else if (out.startsWith('~/')) out = join(homedir(), out.slice(2));
+  if (!isAbsolute(out)) out = resolve(baseDir ?? process.cwd(), out);
+  return out;
+}
+
+/** The default kubeconfig path ($KUBECONFIG's first entry, else ~/.kube/config). */
+export function defaultKubeconfigPath(): string {
+  const env = process.env.KUBECONFIG;
+  if (env) return env.split(process.platform === 'win32' ? ';' : ':').filter(Boolean)[0]!;
+  return join(homedir(), '.kube', 'config');
+}
+
+/** Loads and checks a kubeconfig; the context is selected and verified to exist. */
+export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  const where = src.path ?? src.origin ?? 'kubeconfig';
+  let text = src.text;
+  if (text === undefined) {
+    if (!src.path) throw new KompoxError('config', 'no kubeconfig was given', { field: 'cluster.auth.kubeconfig' });
+    if (!existsSync(src.path)) {
+      throw new KompoxError('config', `kubeconfig file ${src.path} does not exist`, {
+        field: 'cluster.auth.kubeconfig',
+        hint: 'Fix cluster.auth.kubeconfig in kompoxops.yml or fetch credentials for the cluster first (e.g. az aks get-credentials / aws eks update-kubeconfig).',
+      });
+    }
+    try {
+      text = readFileSync(src.path, 'utf8');
+    } catch (e) {
+      throw new KompoxError('config', `cannot read kubeconfig file ${src.path}: ${(e as Error).message}`, { field: 'cluster.auth.kubeconfig', cause: e });
+    }
+  }
+  try {
+    kc.loadFromString(text);
+    if (src.path) kc.makePathsAbsolute(resolve(src.path, '..'));
+  } catch (e) {
+    const m = (e as Error).message.split('\n')[0];
+    throw new KompoxError('config', `${where}: not a valid kubeconfig: ${m}`, {
+      location: src.path ? { file: src.path } : undefined,
+      hint: 'A kubeconfig is YAML with clusters, users, contexts and current-context (kubectl config view shows one).',
+      cause: e,
+    });
+  }
+  const contextName = src.context ?? kc.getCurrentContext();
+  if (!contextName) {
+    throw new KompoxError('config', `${where}: no context given and current-context is not set`, {
+      location: src.path ? { file: src.path } : undefined,
+      field: 'cluster.auth.context',
+      hint: `Set cluster.auth.context in kompoxops.yml to one of: ${kc.getContexts().map((c) => c.name).join(', ') || '(none defined)'}.`,
+    });
+  }
+  const ctx = kc.getContextObject(contextName);
+  if (!ctx) {
+    throw new KompoxError('config', `${where}: context "${contextName}" is not defined`, {
+      location: src.path ? { file: src.path } : undefined,
+      field: 'cluster.auth.context',
+      hint: `Contexts in this kubeconfig: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}.`,
+    });
+  }
+  kc.setCurrentContext(contextName);
+  const cluster = kc.getCluster(ctx.cluster);
+  if (!cluster) {
+    throw new KompoxError('config', `${where}: context "${contextName}" refers to cluster "${ctx.cluster}", which is not defined`, {
+      location: src.path ? { file: src.path } : undefined,
+    });
+  }
+  if (!/^https?:\/\//.test(cluster.server)) {
+    throw new KompoxError('config', `${where}: cluster "${cluster.name}" has server "${cluster.server}", which is not an http(s) URL`, {
+      location: src.path ? { file: src.path } : undefined,
+    });
+  }
+  if (ctx.user && !kc.getUser(ctx.user)) {
+    throw new KompoxError('config', `${where}: context "${contextName}" refers to user "${ctx.user}", which is not defined`, {
+      location: src.path ? { file: src.path } : undefined,
+    });
+  }
+  return kc;
+}
+
+/** A clear error for a failure while obtaining credentials (exec plugins, auth providers, unreadable cert files). */
+export function credentialError(err: unknown, kc: KubeConfig, where: string): KompoxError {
+  const user = kc.getCurrentUser();
+  const exec = user?.exec as { command?: string } | undefined;
+  const e = err as NodeJS.ErrnoException;
+  if (exec?.command) {
+    if (e?.code === 'ENOENT') {
+      return new KompoxError('auth', `the credential plugin "${exec.command}" of kubeconfig user "${user!.name}" (${where}) could not be run: command not found`, {
+        hint: `Install ${exec.command} (e.g. kubelogin, gke-gcloud-auth-plugin, aws CLI) and make sure it is on PATH.`,
+        cause: err,
+      });
+    }
+    const detail = String(e?.message ?? err).trim().split('\n').slice(0, 5).join(' ');
+    return new KompoxError('auth', `the credential plugin "${exec.command}" of kubeconfig user "${user!.name}" (${where}) failed: ${detail || 'no output'}`, {
+      hint: 'Log in again with your cloud CLI (az login / aws sso login / gcloud auth login) and retry.',
+      cause: err,
+    });
+  }
+  if (e?.code === 'ENOENT') {
+    return new KompoxError('config', `${where}: a file named in the kubeconfig does not exist: ${e.path ?? e.message}`, {
+      hint: 'Check client-certificate, client-key, certificate-authority and tokenFile paths.',
+      cause: err,
+    });
+  }
+  return new KompoxError('auth', `cannot get credentials for kubeconfig user "${user?.name ?? '?'}" (${where}): ${e?.message ?? String(err)}`, { cause: err });
+}

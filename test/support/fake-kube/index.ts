@@ -1,0 +1,8 @@
+// The fake Kubernetes API server for tests (see server.ts). Usage:
+//   const fake = await startFakeKube();
+//   ... connect with fake.kubeconfigPath ...
+//   await fake.close();
+export { startFakeKube } from './server.js';
+export type { FakeKube, ForbidRule, RequestRecord, ExecRequest, ExecResult } from './server.js';
+export type { ResourceInfo } from './resources.js';
+export { FakeStore } from './store.js';

@@ -1,0 +1,631 @@
+// An in-process fake Kubernetes API server over real HTTP on 127.0.0.1. It
+// speaks the real wire protocol (discovery, REST verbs, server-side apply,
+// merge patch, Status errors, pods/log, WebSocket exec and portforward) and,
+// like the acceptance cluster (RBAC on, no nodes), runs no controllers: no
+// ReplicaSet or Pod appears for a Deployment unless a test puts one there.
+import http from 'node:http';
+import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { BUILTIN_RESOURCES, apiResourceList, groupVersion, type ResourceInfo } from './resources.js';
+import { FakeStore, nowRfc3339, type Obj } from './store.js';
+import { SelectorError, fieldValue, matches, parseLabelSelector } from './selectors.js';
+import { ConflictError, applyConfig, isObj, mergePatch, recordUpdate } from './ssa.js';
+
+export interface ForbidRule {
+  verb: string; // get, list, create, patch, delete, ...
+  resource: string; // plural, e.g. 'namespaces'
+  namespace?: string;
+}
+
+export interface RequestRecord {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  contentType?: string;
+}
+
+export interface ExecRequest {
+  namespace: string;
+  pod: string;
+  container?: string;
+  command: string[];
+  stdin: string;
+}
+export interface ExecResult {
+  stdout?: string;
+  stderr?: string;
+  exitCode: number;
+}
+
+export interface FakeKube {
+  url: string;
+  kubeconfigPath: string;
+  /** The kubeconfig text (token auth, context `fake`). */
+  kubeconfig: string;
+  store: FakeStore;
+  /** Every API request in order (discovery included). */
+  requests: RequestRecord[];
+  /** `expired`: every request gets 401 Unauthorized (credentials no longer valid). */
+  setAuth(mode: 'ok' | 'expired'): void;
+  /** Requests matching the rule get 403 Forbidden with the real RBAC message. */
+  forbid(rule: ForbidRule): void;
+  addResource(r: ResourceInfo): void;
+  resource(apiVersion: string, kind: string): ResourceInfo | undefined;
+  /** Test hook: stores a pod as a controller/kubelet would (namespace, uid, status as given). */
+  setPod(pod: Obj): Obj;
+  /** Test hook: records an Event about an object. */
+  addEvent(namespace: string, ev: { involvedObject: { kind: string; name: string; namespace?: string }; reason: string; message: string; type?: string }): Obj;
+  /** Test hook: the log text of a pod's container. */
+  setLogs(namespace: string, pod: string, container: string, text: string): void;
+  /** Test hook: what `exec` does (default: `echo ARGS`, `exit N`, `cat` echoes stdin). */
+  onExec(handler: (req: ExecRequest) => ExecResult | Promise<ExecResult>): void;
+  /** Test hook: a TCP port on 127.0.0.1 that stands for `pod:port` (portforward); default: echo. */
+  setPortTarget(namespace: string, pod: string, port: number, localPort: number): void;
+  close(): Promise<void>;
+}
+
+const STATUS_REASONS: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'AlreadyExists',
+  415: 'UnsupportedMediaType',
+  422: 'Invalid',
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly reason = STATUS_REASONS[code] ?? 'InternalError',
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+function statusBody(code: number, message: string, reason: string, details?: Record<string, unknown>): Record<string, unknown> {
+  const s: Record<string, unknown> = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+  if (details) s.details = details;
+  return s;
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function qualified(r: ResourceInfo): string {
+  return r.group ? `${r.plural}.${r.group}` : r.plural;
+}
+
+function notFound(r: ResourceInfo, name: string): HttpError {
+  return new HttpError(404, `${qualified(r)} "${name}" not found`, 'NotFound', { name, group: r.group || undefined, kind: r.plural });
+}
+
+export async function startFakeKube(opts: { token?: string } = {}): Promise<FakeKube> {
+  const token = opts.token ?? 'fake-token';
+  const resources: ResourceInfo[] = [...BUILTIN_RESOURCES];
+  const store = new FakeStore();
+  const requests: RequestRecord[] = [];
+  const forbidden: ForbidRule[] = [];
+  const logs = new Map<string, string>();
+  const portTargets = new Map<string, number>();
+  let authMode: 'ok' | 'expired' = 'ok';
+  let execHandler: (req: ExecRequest) => ExecResult | Promise<ExecResult> = defaultExec;
+
+  const findByPlural = (group: string, version: string, plural: string) =>
+    resources.find((r) => r.group === group && r.version === version && r.plural === plural);
+  const findByKind = (apiVersion: string, kind: string) => {
+    const [g, v] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+    return resources.find((r) => r.group === g && r.version === v && r.kind === kind);
+  };
+  const nsResource = findByPlural('', 'v1', 'namespaces')!;
+
+  function checkAuth(req: http.IncomingMessage): void {
+    if (authMode === 'expired' || req.headers.authorization !== `Bearer ${token}`) {
+      throw new HttpError(401, 'Unauthorized', 'Unauthorized');
+    }
+  }
+
+  function checkRbac(verb: string, r: ResourceInfo, namespace: string | undefined, name?: string): void {
+    const hit = forbidden.find((f) => f.verb === verb && f.resource === r.plural && (f.namespace === undefined || f.namespace === namespace));
+    if (!hit) return;
+    const what = name ? `${qualified(r)} "${name}"` : qualified(r);
+    const scope = r.namespaced && namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
+    throw new HttpError(
+      403,
+      `${what} is forbidden: User "kompox-test" cannot ${verb} resource "${r.plural}" in API group "${r.group}" ${scope}`,
+      'Forbidden',
+      { name, group: r.group || undefined, kind: r.plural },
+    );
+  }
+
+  function requireNamespace(r: ResourceInfo, namespace: string | undefined): void {
+    if (!r.namespaced) return;
+    if (!namespace || !store.get(nsResource, undefined, namespace)) {
+      throw new HttpError(404, `namespaces "${namespace}" not found`, 'NotFound', { name: namespace, kind: 'namespaces' });
+    }
+  }
+
+  function validate(r: ResourceInfo, obj: Obj, urlName: string | undefined, namespace: string | undefined): void {
+    const gv = groupVersion(r);
+    if (obj.apiVersion !== gv || obj.kind !== r.kind) {
+      throw new HttpError(400, `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${gv}) or kind (${String(obj.kind)}) does not match ${r.kind}`);
+    }
+    const meta = isObj(obj.metadata) ? obj.metadata : {};
+    const name = meta.name;
+    if (urlName !== undefined && name !== undefined && name !== urlName) {
+      throw new HttpError(400, `the name of the object (${String(name)}) does not match the name on the URL (${urlName})`);
+    }
+    if (r.namespaced && meta.namespace !== undefined && meta.namespace !== namespace) {
+      throw new HttpError(400, 'the namespace of the provided object does not match the namespace sent on the request');
+    }
+    const n = String(name ?? urlName ?? '');
+    if (!n) {
+      throw new HttpError(422, `${r.kind} "" is invalid: metadata.name: Required value: name or generateName is required`, 'Invalid', {
+        kind: r.kind,
+        causes: [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }],
+      });
+    }
+    if (n.length > 253 || !DNS_SUBDOMAIN.test(n) || (r.kind === 'Namespace' && (n.length > 63 || n.includes('.')))) {
+      const msg = `Invalid value: "${n}": a lowercase RFC 1123 ${r.kind === 'Namespace' ? 'label' : 'subdomain'} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`;
+      throw new HttpError(422, `${r.kind} "${n}" is invalid: metadata.name: ${msg}`, 'Invalid', {
+        name: n,
+        group: r.group || undefined,
+        kind: r.kind,
+        causes: [{ reason: 'FieldValueInvalid', message: msg, field: 'metadata.name' }],
+      });
+    }
+    for (const m of ['labels', 'annotations']) {
+      const map = meta[m];
+      if (map === undefined) continue;
+      if (!isObj(map) || Object.values(map).some((v) => typeof v !== 'string')) {
+        throw new HttpError(400, `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: json: cannot unmarshal into Go struct field ObjectMeta.metadata.${m} of type string`);
+      }
+    }
+  }
+
+  /** What the server itself adds to an object (a few real defaults, so clients must ignore server-populated fields). */
+  function serverDefaults(r: ResourceInfo, obj: Obj): void {
+    if (r.kind === 'Namespace') {
+      const meta = obj.metadata!;
+      meta.labels = { ...(isObj(meta.labels) ? (meta.labels as Record<string, string>) : {}), 'kubernetes.io/metadata.name': String(meta.name) };
+      obj.spec = { finalizers: ['kubernetes'] };
+      obj.status = { phase: 'Active' };
+    }
+    if (r.kind === 'Deployment' && isObj(obj.spec)) {
+      const spec = obj.spec;
+      spec.replicas ??= 1;
+      spec.revisionHistoryLimit ??= 10;
+      spec.progressDeadlineSeconds ??= 600;
+    }
+  }
+
+  function stripForList(r: ResourceInfo, o: Obj): Obj {
+    // built-in list items carry no apiVersion/kind on the wire
+    if (BUILTIN_RESOURCES.some((b) => b.group === r.group && b.plural === r.plural)) {
+      const { apiVersion: _a, kind: _k, ...rest } = o;
+      return rest as Obj;
+    }
+    return o;
+  }
+
+  async function readBody(req: http.IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  function parseObj(text: string, yamlOk: boolean): Obj {
+    try {
+      const v = yamlOk ? parseYaml(text) : JSON.parse(text);
+      if (!isObj(v)) throw new Error('not an object');
+      return v as Obj;
+    } catch (e) {
+      throw new HttpError(400, `error decoding ${yamlOk ? 'YAML' : 'JSON'}: ${(e as Error).message}`);
+    }
+  }
+
+  async function handleResource(req: http.IncomingMessage, res: http.ServerResponse, url: URL, r: ResourceInfo, namespace: string | undefined, name: string | undefined, sub: string | undefined): Promise<void> {
+    const q = url.searchParams;
+    const method = req.method ?? 'GET';
+    const dryRun = q.get('dryRun') === 'All';
+    if (q.get('dryRun') !== null && !dryRun) throw new HttpError(400, `Invalid dry run value: ${q.get('dryRun')}`);
+    const send = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+
+    if (sub === 'log' && r.kind === 'Pod' && method === 'GET') {
+      checkRbac('get', { ...r, plural: 'pods/log' }, namespace, name);
+      const pod = store.get(r, namespace, name!);
+      if (!pod) throw notFound(r, name!);
+      const containers = ((pod.spec as Obj | undefined)?.containers as { name: string }[] | undefined) ?? [];
+      let container = q.get('container') ?? undefined;
+      if (!container) {
+        if (containers.length !== 1) {
+          throw new HttpError(400, `a container name must be specified for pod ${name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`);
+        }
+        container = containers[0]!.name;
+      } else if (!containers.some((c) => c.name === container)) {
+        throw new HttpError(400, `container ${container} is not valid for pod ${name}`);
+      }
+      let text = logs.get(`${namespace}/${name}/${container}`) ?? '';
+      const tail = q.get('tailLines');
+      if (tail !== null) {
+        const lines = text.split('\n');
+        if (lines[lines.length - 1] === '') lines.pop();
+        text = lines.slice(Math.max(0, lines.length - Number(tail))).map((l) => l + '\n').join('');
+      }
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(text);
+      return;
+    }
+    if (sub !== undefined && sub !== 'status') throw new HttpError(404, 'the server could not find the requested resource');
+
+    if (method === 'GET' && name) {
+      checkRbac('get', r, namespace, name);
+      const o = store.get(r, namespace, name);
+      if (!o) throw notFound(r, name);
+      return send(200, o);
+    }
+    if (method === 'GET') {
+      checkRbac('list', r, namespace);
+      let reqs;
+      let freqs;
+      try {
+        reqs = parseLabelSelector(q.get('labelSelector'));
+        freqs = parseLabelSelector(q.get('fieldSelector'));
+      } catch (e) {
+        if (e instanceof SelectorError) throw new HttpError(400, e.message);
+        throw e;
+      }
+      const items = store
+        .list(r, namespace)
+        .filter((o) => matches(reqs, (k) => (o.metadata?.labels as Record<string, string> | undefined)?.[k]))
+        .filter((o) => matches(freqs, (k) => fieldValue(o, k)))
+        .map((o) => stripForList(r, o));
+      return send(200, { kind: `${r.kind}List`, apiVersion: groupVersion(r), metadata: { resourceVersion: store.resourceVersion }, items });
+    }
+    if (method === 'POST' && !name) {
+      checkRbac('create', r, namespace);
+      const obj = parseObj(await readBody(req), false);
+      validate(r, obj, undefined, namespace);
+      requireNamespace(r, namespace);
+      const meta = obj.metadata as Record<string, unknown>;
+      if (r.namespaced) meta.namespace = namespace;
+      if (store.get(r, namespace, String(meta.name))) {
+        throw new HttpError(409, `${qualified(r)} "${String(meta.name)}" already exists`, 'AlreadyExists', { name: meta.name, group: r.group || undefined, kind: r.plural });
+      }
+      delete meta.managedFields;
+      recordUpdate(undefined, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
+      serverDefaults(r, obj);
+      return send(201, store.put(r, obj, { dryRun }).obj);
+    }
+    if (method === 'PATCH' && name) {
+      checkRbac('patch', r, namespace, name);
+      const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      const body = await readBody(req);
+      const live = store.get(r, namespace, name);
+      if (ct === 'application/apply-patch+yaml') {
+        const manager = q.get('fieldManager');
+        if (!manager) throw new HttpError(400, 'PATCH /apply requires fieldManager');
+        const config = parseObj(body, true);
+        validate(r, config, name, namespace);
+        if (!live) requireNamespace(r, namespace);
+        const force = q.get('force') === 'true';
+        let next: Obj;
+        try {
+          next = applyConfig(live, config, manager, force, nowRfc3339()) as Obj;
+        } catch (e) {
+          if (e instanceof ConflictError) {
+            throw new HttpError(409, e.message, 'Conflict', {
+              causes: e.conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"`, field: `.${c.path.join('.')}` })),
+            });
+          }
+          throw e;
+        }
+        const meta = next.metadata!;
+        meta.name = name;
+        if (r.namespaced) meta.namespace = namespace;
+        serverDefaults(r, next);
+        const out = store.put(r, next, { dryRun });
+        return send(out.created ? 201 : 200, out.obj);
+      }
+      if (ct === 'application/merge-patch+json' || ct === 'application/strategic-merge-patch+json') {
+        if (!live) throw notFound(r, name);
+        const patch = parseObj(body, false);
+        const next = mergePatch(live, patch) as Obj;
+        validate(r, next, name, namespace);
+        recordUpdate(live, next, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
+        return send(200, store.put(r, next, { dryRun }).obj);
+      }
+      throw new HttpError(415, `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
+    }
+    if (method === 'PUT' && name) {
+      checkRbac('update', r, namespace, name);
+      const obj = parseObj(await readBody(req), false);
+      validate(r, obj, name, namespace);
+      const live = store.get(r, namespace, name);
+      if (!live) throw notFound(r, name);
+      const rv = (obj.metadata as Obj).resourceVersion;
+      if (rv !== undefined && rv !== live.metadata!.resourceVersion) {
+        throw new HttpError(409, `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, 'Conflict');
+      }
+      (obj.metadata as Obj).managedFields = live.metadata!.managedFields;
+      recordUpdate(live, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
+      return send(200, store.put(r, obj, { dryRun }).obj);
+    }
+    if (method === 'DELETE' && name) {
+      checkRbac('delete', r, namespace, name);
+      const live = store.get(r, namespace, name);
+      if (!live) throw notFound(r, name);
+      if (!dryRun) {
+        store.remove(r, namespace, name);
+        // the namespace controller's work, done at once: nothing is left in a deleted namespace
+        if (r.kind === 'Namespace') store.removeNamespaceContents(name);
+      }
+      return send(200, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        details: { name, group: r.group || undefined, kind: r.plural, uid: live.metadata!.uid },
+      });
+    }
+    throw new HttpError(405, `the server does not allow this method on the requested resource`, 'MethodNotAllowed');
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    requests.push({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      contentType: req.headers['content-type'],
+    });
+    try {
+      checkAuth(req);
+      const send = (body: unknown) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const p = url.pathname.replace(/\/+$/, '');
+      if (p === '/version') return send({ major: '1', minor: '31', gitVersion: 'v1.31.0-fake', platform: 'linux/amd64' });
+      if (p === '/api') return send({ kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+      if (p === '/apis') {
+        const groups = [...new Set(resources.filter((r) => r.group).map((r) => r.group))].sort();
+        return send({
+          kind: 'APIGroupList',
+          apiVersion: 'v1',
+          groups: groups.map((g) => {
+            const versions = [...new Set(resources.filter((r) => r.group === g).map((r) => r.version))].map((v) => ({ groupVersion: `${g}/${v}`, version: v }));
+            return { name: g, versions, preferredVersion: versions[0] };
+          }),
+        });
+      }
+      const seg = p.split('/').filter(Boolean).map(decodeURIComponent);
+      let group: string;
+      let version: string;
+      let rest: string[];
+      if (seg[0] === 'api' && seg.length >= 2) {
+        group = '';
+        version = seg[1]!;
+        rest = seg.slice(2);
+      } else if (seg[0] === 'apis' && seg.length >= 3) {
+        group = seg[1]!;
+        version = seg[2]!;
+        rest = seg.slice(3);
+      } else throw new HttpError(404, 'the server could not find the requested resource');
+      if (rest.length === 0) {
+        const gv = group ? `${group}/${version}` : version;
+        if (!resources.some((r) => groupVersion(r) === gv)) throw new HttpError(404, 'the server could not find the requested resource');
+        return send(apiResourceList(gv, resources));
+      }
+      let namespace: string | undefined;
+      if (rest[0] === 'namespaces' && rest.length >= 3 && !(rest.length === 3 && ['status', 'finalize'].includes(rest[2]!))) {
+        namespace = rest[1];
+        rest = rest.slice(2);
+      }
+      const [plural, name, sub] = rest as [string, string | undefined, string | undefined];
+      const r = findByPlural(group, version, plural);
+      if (!r || (namespace !== undefined && !r.namespaced)) throw new HttpError(404, 'the server could not find the requested resource');
+      await handleResource(req, res, url, r, namespace, name, sub);
+    } catch (e) {
+      const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message, 'InternalError');
+      res.writeHead(err.code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(statusBody(err.code, err.message, err.reason, err.details)));
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    void handle(req, res);
+  });
+
+  // ---- WebSocket: exec and portforward (v4/v5.channel.k8s.io: one channel byte, then data) ----
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols) => (protocols.has('v5.channel.k8s.io') ? 'v5.channel.k8s.io' : protocols.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false),
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    requests.push({ method: 'UPGRADE', path: url.pathname, query: Object.fromEntries(url.searchParams) });
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|portforward)$/.exec(url.pathname);
+    const reject = (code: number, text: string) => {
+      socket.end(`HTTP/1.1 ${code} ${text}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify(statusBody(code, text, STATUS_REASONS[code] ?? 'BadRequest'))}`);
+    };
+    if (authMode === 'expired' || req.headers.authorization !== `Bearer ${token}`) return reject(401, 'Unauthorized');
+    if (!m) return reject(404, 'Not Found');
+    const [, namespace, podName, what] = m as unknown as [string, string, string, string];
+    const pod = store.get(findByPlural('', 'v1', 'pods')!, namespace, podName);
+    if (!pod) return reject(404, `pods "${podName}" not found`);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (what === 'exec') runExec(ws, namespace, podName, url.searchParams);
+      else runPortForward(ws, namespace, podName, Number(url.searchParams.get('ports')));
+    });
+  });
+
+  function runExec(ws: WebSocket, namespace: string, pod: string, q: URLSearchParams): void {
+    const command = q.getAll('command');
+    const wantStdin = q.get('stdin') === 'true';
+    const stdin: Buffer[] = [];
+    let started = false;
+    const start = async () => {
+      if (started) return;
+      started = true;
+      const r = await execHandler({ namespace, pod, container: q.get('container') ?? undefined, command, stdin: Buffer.concat(stdin).toString('utf8') });
+      const sendCh = (ch: number, data: string) => ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(data)]));
+      if (r.stdout) sendCh(1, r.stdout);
+      if (r.stderr) sendCh(2, r.stderr);
+      const status =
+        r.exitCode === 0
+          ? { metadata: {}, status: 'Success' }
+          : {
+              metadata: {},
+              status: 'Failure',
+              message: `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${r.exitCode}`,
+              reason: 'NonZeroExitCode',
+              details: { causes: [{ reason: 'ExitCode', message: String(r.exitCode) }] },
+            };
+      sendCh(3, JSON.stringify(status));
+      ws.close(1000);
+    };
+    ws.on('message', (data: Buffer) => {
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
+      if (buf[0] === 0) stdin.push(buf.subarray(1));
+      // v5: channel 255 closes a stream; stdin closed = run
+      if (buf[0] === 255 && buf[1] === 0) void start();
+    });
+    ws.on('close', () => undefined);
+    if (!wantStdin) void start();
+    else setTimeout(() => void start(), 300); // v4 clients cannot close stdin: run after a short quiet time
+  }
+
+  function runPortForward(ws: WebSocket, namespace: string, pod: string, port: number): void {
+    const header = Buffer.alloc(3);
+    header.writeUInt16LE(port, 1);
+    // the real kubelet first sends the port number on the data and the error channel
+    ws.send(Buffer.concat([Buffer.from([0]), header.subarray(1)]));
+    ws.send(Buffer.concat([Buffer.from([1]), header.subarray(1)]));
+    const target = portTargets.get(`${namespace}/${pod}/${port}`);
+    let sock: net.Socket | undefined;
+    if (target !== undefined) {
+      sock = net.connect(target, '127.0.0.1');
+      sock.on('data', (d) => ws.send(Buffer.concat([Buffer.from([0]), d])));
+      sock.on('end', () => ws.close(1000));
+      sock.on('error', (e) => {
+        ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(e.message)]));
+        ws.close(1000);
+      });
+    }
+    ws.on('message', (data: Buffer) => {
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
+      if (buf[0] !== 0) return;
+      const payload = buf.subarray(1);
+      if (sock) sock.write(payload);
+      else ws.send(Buffer.concat([Buffer.from([0]), payload])); // echo
+    });
+    ws.on('close', () => sock?.end());
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address() as net.AddressInfo;
+  const url = `http://127.0.0.1:${addr.port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'fake-kube-'));
+  const kubeconfigPath = join(dir, 'kubeconfig');
+  const kubeconfig = [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: fake',
+    '  cluster:',
+    `    server: ${url}`,
+    // client-node refuses plain http unless TLS verification is explicitly off
+    '    insecure-skip-tls-verify: true',
+    'users:',
+    '- name: fake',
+    '  user:',
+    `    token: ${token}`,
+    'contexts:',
+    '- name: fake',
+    '  context:',
+    '    cluster: fake',
+    '    user: fake',
+    'current-context: fake',
+    '',
+  ].join('\n');
+  writeFileSync(kubeconfigPath, kubeconfig, { mode: 0o600 });
+
+  const podResource = findByPlural('', 'v1', 'pods')!;
+  const eventResource = findByPlural('', 'v1', 'events')!;
+  let eventSeq = 0;
+
+  return {
+    url,
+    kubeconfigPath,
+    kubeconfig,
+    store,
+    requests,
+    setAuth: (mode) => {
+      authMode = mode;
+    },
+    forbid: (rule) => {
+      forbidden.push(rule);
+    },
+    addResource: (r) => {
+      resources.push(r);
+    },
+    resource: findByKind,
+    setPod: (pod) => {
+      const p = structuredClone(pod) as Obj;
+      p.apiVersion ??= 'v1';
+      p.kind ??= 'Pod';
+      return store.put(podResource, p).obj;
+    },
+    addEvent: (namespace, ev) => {
+      const now = nowRfc3339();
+      const name = `${ev.involvedObject.name}.${(++eventSeq).toString(16).padStart(16, '0')}`;
+      return store.put(eventResource, {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name, namespace },
+        involvedObject: { namespace, ...ev.involvedObject },
+        reason: ev.reason,
+        message: ev.message,
+        type: ev.type ?? 'Warning',
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        source: { component: 'fake' },
+      }).obj;
+    },
+    setLogs: (namespace, pod, container, text) => {
+      logs.set(`${namespace}/${pod}/${container}`, text);
+    },
+    onExec: (h) => {
+      execHandler = h;
+    },
+    setPortTarget: (namespace, pod, port, localPort) => {
+      portTargets.set(`${namespace}/${pod}/${port}`, localPort);
+    },
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function defaultExec(req: ExecRequest): ExecResult {
+  const [cmd, ...args] = req.command;
+  if (cmd === 'echo') return { stdout: args.join(' ') + '\n', exitCode: 0 };
+  if (cmd === 'cat') return { stdout: req.stdin, exitCode: 0 };
+  if (cmd === 'exit') return { exitCode: Number(args[0] ?? 0) };
+  return { stderr: `exec: "${cmd}": executable file not found in $PATH\n`, exitCode: 127 };
+}

@@ -1,0 +1,18 @@
+// Minimal typings for the parts of `ws` (present through @kubernetes/client-node)
+// that the fake API server uses; @types/ws is not installed.
+declare module 'ws' {
+  import type { EventEmitter } from 'node:events';
+  import type { IncomingMessage } from 'node:http';
+  import type { Duplex } from 'node:stream';
+  export class WebSocket extends EventEmitter {
+    send(data: Buffer | string): void;
+    close(code?: number): void;
+    terminate(): void;
+  }
+  export class WebSocketServer extends EventEmitter {
+    constructor(opts: { noServer?: boolean; handleProtocols?: (protocols: Set<string>, req: IncomingMessage) => string | false });
+    clients: Set<WebSocket>;
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, cb: (ws: WebSocket) => void): void;
+    close(): void;
+  }
+}
