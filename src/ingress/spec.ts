@@ -1,0 +1,27 @@
+// What the ingress object builders need, decided by the deploy use case from
+// the cluster config and the live cluster (default IngressClass, TLS source).
+// Plain data so the builders stay pure and golden-testable.
+
+export type IngressVariant = 'traefik' | 'k3s';
+
+export interface DefaultCertificate {
+  /** Secret (type kubernetes.io/tls) in the ingress namespace that holds the wildcard cert. */
+  secretName: string;
+  /** PEM contents when Kompox creates the Secret from files; absent when the Secret already exists. */
+  pem?: { cert: string; key: string };
+  /** Hash of the certificate content; rolls the Traefik pod when it changes. */
+  contentHash: string;
+}
+
+export interface IngressSpec {
+  variant: IngressVariant;
+  /** Namespace Traefik runs in (`kube-system` for K3s). */
+  namespace: string;
+  /** Let's Encrypt account e-mail. */
+  acmeEmail: string;
+  /** Storage class of the ACME PVC; absent = the cluster default. */
+  storageClass?: string;
+  /** Mark our IngressClass as the cluster default (generic variant only). */
+  defaultIngressClass: boolean;
+  defaultCertificate?: DefaultCertificate;
+}
