@@ -1,0 +1,546 @@
+// The K3s driver: self-hosted single-node clusters. A disk is a directory on
+// the node, bound into the pod as a `local` PersistentVolume; snapshots are
+// portable archives on the node. Layout (see docs/disks-and-snapshots.md):
+//
+//   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/data            disk id = this path
+//   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/kompox-disk.json  tags, size, node
+//   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.tar.gz      snapshot id = this path
+//   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.json        tags, sha256, source disk
+//
+// Everything is read back from these files: the driver keeps no state beyond
+// an open SSH session. New disks and snapshots are built under a dot-named
+// temp path and renamed into place only when complete, so a failure or a
+// crash never leaves a half-made disk visible (dot names are never listed).
+import { PassThrough, type Writable } from 'node:stream';
+import { KompoxError } from '../../domain/errors.js';
+import {
+  TAG_APP,
+  TAG_CREATED_AT,
+  TAG_NAME,
+  TAG_VOLUME,
+  type AppContext,
+  type AppVolume,
+  type Disk,
+  type Provider,
+  type Snapshot,
+} from '../../domain/model.js';
+import { appId, appNamespace, dnsLabelProblem, nowRfc3339 } from '../../domain/names.js';
+import { digestTree, packTree, unpackArchive, type ArchiveResult } from '../archive.js';
+import type { DiskCreateOptions, DiskImportOptions, ProgressSink, ProviderDriver, VolumeSourceSpec } from '../driver.js';
+import { LocalHostFs, type HostFs } from './hostfs.js';
+import { k3sSettings, type K3sSettings } from './settings.js';
+
+export const DISK_META = 'kompox-disk.json';
+export const DATA = 'data';
+export const K3S_STORAGE_CLASS = 'kompox-local';
+const GiB = 1024 ** 3;
+
+interface DiskMeta {
+  kind: 'kompox-disk';
+  name: string;
+  volume: string;
+  sizeGiB: number;
+  createdAt: string;
+  /** Host name of the node that holds the directory (the K3s node name by default). */
+  node?: string;
+  tags: Record<string, string>;
+  source?: Record<string, string>;
+}
+
+interface SnapshotMeta {
+  kind: 'kompox-snapshot';
+  name: string;
+  volume: string;
+  sizeGiB: number;
+  createdAt: string;
+  sourceDiskId: string;
+  sha256: string;
+  bytes: number;
+  fileCount: number;
+  totalBytes: number;
+  treeDigest: string;
+  tags: Record<string, string>;
+}
+
+/**
+ * Disks and snapshots belong to the app, not the cluster: they match when
+ * service, provider and app of the kompox-app tag match; the cluster part may
+ * differ (the app was moved to another cluster of the same provider).
+ */
+export function tagMatchesApp(tag: string | undefined, ctx: AppContext): boolean {
+  const parts = (tag ?? '').split('/');
+  return parts.length === 4 && parts[0] === ctx.service.name && parts[1] === ctx.provider.name && parts[3] === ctx.app.name;
+}
+
+function ownershipTags(ctx: AppContext, volume: AppVolume, name: string, createdAt: string): Record<string, string> {
+  return { [TAG_APP]: appId(ctx), [TAG_CREATED_AT]: createdAt, [TAG_NAME]: name, [TAG_VOLUME]: volume.name };
+}
+
+function checkName(what: 'disk' | 'snapshot', name: string): void {
+  const problem = dnsLabelProblem(name);
+  if (problem) {
+    throw new KompoxError('usage', `${what} name "${name}" ${problem}`, {
+      hint: `${what === 'disk' ? 'Disk' : 'Snapshot'} names are DNS labels: lower-case letters, digits and '-', at most 63 characters.`,
+    });
+  }
+}
+
+function suffix(): string {
+  return `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+async function closeWriter(ws: Writable): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('close', () => resolve());
+    ws.end();
+  });
+}
+
+export type HostFsFactory = (s: K3sSettings) => Promise<HostFs>;
+
+const defaultHostFs: HostFsFactory = async (s) => {
+  if (!s.ssh) return new LocalHostFs();
+  const { connectSshHostFs } = await import('./ssh-hostfs.js');
+  return connectSshHostFs({ target: s.ssh, keyPath: s.sshKey, knownHosts: s.sshKnownHosts });
+};
+
+export class K3sDriver implements ProviderDriver {
+  readonly driver = 'k3s';
+  private readonly hosts = new Map<string, Promise<HostFs>>();
+
+  constructor(
+    readonly provider: Provider,
+    private readonly hostFsFactory: HostFsFactory = defaultHostFs,
+  ) {}
+
+  /** One connection per target, opened on first use. */
+  private host(s: K3sSettings): Promise<HostFs> {
+    const key = s.ssh ?? 'local';
+    let h = this.hosts.get(key);
+    if (!h) {
+      h = this.hostFsFactory(s);
+      h.catch(() => this.hosts.delete(key));
+      this.hosts.set(key, h);
+    }
+    return h;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.hosts.values()];
+    this.hosts.clear();
+    for (const h of all) await (await h.catch(() => undefined))?.close();
+  }
+
+  private paths(ctx: AppContext, volume: AppVolume) {
+    const s = k3sSettings(ctx);
+    const ns = appNamespace(ctx);
+    const diskVolDir = `${s.diskRoot}/${ns}/${volume.name}`;
+    const snapVolDir = `${s.snapshotRoot}/${ns}/${volume.name}`;
+    return {
+      s,
+      diskVolDir,
+      snapVolDir,
+      diskDir: (name: string) => `${diskVolDir}/${name}`,
+      snapArchive: (name: string) => `${snapVolDir}/${name}.tar.gz`,
+      snapMeta: (name: string) => `${snapVolDir}/${name}.json`,
+    };
+  }
+
+  // ---------------------------------------------------------------- volumes (pure)
+
+  volumeSource(ctx: AppContext, volume: AppVolume, disk: Disk | undefined): VolumeSourceSpec {
+    const s = k3sSettings(ctx);
+    const node = s.node ?? disk?.zone;
+    const affinity = (n: string) => ({
+      required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [n] }] }] },
+    });
+    if (!disk) {
+      return {
+        storageClassName: K3S_STORAGE_CLASS,
+        source: { local: { path: `${s.diskRoot}/${appNamespace(ctx)}/${volume.name}/no-disk-yet/${DATA}` }, nodeAffinity: affinity(node ?? 'k3s-node') },
+        accessModes: ['ReadWriteOnce'],
+        placeholder: true,
+      };
+    }
+    if (!node) {
+      throw new KompoxError('config', `the K3s node holding disk "${disk.name}" is not known`, {
+        field: 'cluster.settings.K3S_NODE',
+        hint: 'Set K3S_NODE to the name of the K3s node (kubectl get nodes).',
+      });
+    }
+    return {
+      storageClassName: K3S_STORAGE_CLASS,
+      source: { local: { path: disk.id }, nodeAffinity: affinity(node) },
+      accessModes: ['ReadWriteOnce'],
+    };
+  }
+
+  diskSizeDefaults(ctx: AppContext, _volume: AppVolume): { defaultGiB: number; minGiB: number } {
+    return { defaultGiB: k3sSettings(ctx).diskSizeGiB, minGiB: 1 };
+  }
+
+  // ---------------------------------------------------------------- disks
+
+  private async readDiskMeta(fs: HostFs, dir: string): Promise<DiskMeta | undefined> {
+    let text: string;
+    try {
+      text = (await fs.readFile(`${dir}/${DISK_META}`)).toString('utf8');
+    } catch {
+      return undefined; // not a Kompox disk (or not yet complete)
+    }
+    try {
+      const m = JSON.parse(text) as DiskMeta;
+      return m && m.kind === 'kompox-disk' ? m : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private toDisk(dir: string, m: DiskMeta, usedBytes?: number): Disk {
+    const d: Disk = { name: m.name, volume: m.volume, id: `${dir}/${DATA}`, sizeGiB: m.sizeGiB, createdAt: m.createdAt, tags: { ...m.tags } };
+    if (m.node) d.zone = m.node;
+    if (usedBytes !== undefined) d.usedBytes = usedBytes;
+    return d;
+  }
+
+  private async usedBytes(fs: HostFs, dataDir: string): Promise<number> {
+    let total = 0;
+    const go = async (p: string): Promise<void> => {
+      for (const name of await fs.readdir(p)) {
+        const st = await fs.lstat(`${p}/${name}`);
+        if (!st) continue;
+        if (st.kind === 'file') total += st.size;
+        else if (st.kind === 'dir') await go(`${p}/${name}`);
+      }
+    };
+    await go(dataDir).catch(() => undefined);
+    return total;
+  }
+
+  async diskList(ctx: AppContext, volume: AppVolume): Promise<Disk[]> {
+    const p = this.paths(ctx, volume);
+    const fs = await this.host(p.s);
+    if (!(await fs.lstat(p.diskVolDir))) return [];
+    const disks: Disk[] = [];
+    for (const name of (await fs.readdir(p.diskVolDir)).sort()) {
+      if (name.startsWith('.')) continue; // temp dirs of a disk being built
+      const dir = p.diskDir(name);
+      const m = await this.readDiskMeta(fs, dir);
+      if (!m || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) continue;
+      disks.push(this.toDisk(dir, m, await this.usedBytes(fs, `${dir}/${DATA}`)));
+    }
+    return disks.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
+  }
+
+  /**
+   * Builds a new disk under a temp name, lets `fill` put the data in place,
+   * writes the metadata and renames it into place. Nothing is left on failure.
+   */
+  private async materialize(
+    ctx: AppContext,
+    volume: AppVolume,
+    name: string,
+    sizeGiB: number | undefined,
+    source: Record<string, string> | undefined,
+    fill: (fs: HostFs, dataDir: string) => Promise<{ totalBytes?: number; sizeGiB?: number } | void>,
+  ): Promise<Disk> {
+    checkName('disk', name);
+    const p = this.paths(ctx, volume);
+    const fs = await this.host(p.s);
+    const dir = p.diskDir(name);
+    if (await fs.lstat(dir)) {
+      throw new KompoxError('conflict', `disk "${name}" already exists for volume ${volume.name} (${dir})`, {
+        hint: 'Choose another name with -N, or delete the old disk first.',
+      });
+    }
+    await fs.mkdirp(p.diskVolDir, 0o755);
+    const tmp = `${p.diskVolDir}/.tmp-${name}-${suffix()}`;
+    await fs.mkdir(tmp, 0o755);
+    try {
+      const r = (await fill(fs, `${tmp}/${DATA}`)) ?? {};
+      const createdAt = nowRfc3339();
+      const defaults = this.diskSizeDefaults(ctx, volume);
+      const fromData = r.totalBytes !== undefined ? Math.ceil(r.totalBytes / GiB) : 0;
+      const size = Math.max(sizeGiB ?? r.sizeGiB ?? volume.sizeGiB ?? defaults.defaultGiB, fromData, defaults.minGiB);
+      const meta: DiskMeta = {
+        kind: 'kompox-disk',
+        name,
+        volume: volume.name,
+        sizeGiB: size,
+        createdAt,
+        node: await fs.hostname(),
+        tags: ownershipTags(ctx, volume, name, createdAt),
+      };
+      if (source && Object.keys(source).length) meta.source = source;
+      await fs.writeFileAtomic(`${tmp}/${DISK_META}`, JSON.stringify(meta, null, 2) + '\n');
+      await fs.rename(tmp, dir).catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST' || (e as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
+          throw new KompoxError('conflict', `disk "${name}" was created by someone else meanwhile (${dir})`, { hint: 'Choose another name with -N.' });
+        }
+        throw e;
+      });
+      return this.toDisk(dir, meta, r.totalBytes);
+    } catch (e) {
+      await fs.rm(tmp).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async diskCreate(ctx: AppContext, volume: AppVolume, opts: DiskCreateOptions): Promise<Disk> {
+    if (!opts.sourceId) {
+      return this.materialize(ctx, volume, opts.name, opts.sizeGiB, undefined, async (fs, dataDir) => {
+        await fs.mkdir(dataDir, 0o777);
+        // Containers run as any uid (like K3s's local-path provisioner), so
+        // the empty disk is world-writable; mkdir's mode is cut by the umask.
+        await fs.chmod(dataDir, 0o777);
+        return { totalBytes: 0 };
+      });
+    }
+    return this.copyFrom(ctx, volume, opts.name, opts.sourceId, opts.sizeGiB);
+  }
+
+  /**
+   * A new disk from a provider-native id on this node: a directory (another
+   * disk's data dir, or any directory, e.g. a Docker volume being migrated)
+   * is copied through the archive format (so it is verified like an import);
+   * a file is imported as a Kompox archive (a snapshot or an export).
+   */
+  private async copyFrom(ctx: AppContext, volume: AppVolume, name: string, sourceId: string, sizeGiB?: number): Promise<Disk> {
+    const s = k3sSettings(ctx);
+    const fs = await this.host(s);
+    if (!sourceId.startsWith('/')) {
+      throw new KompoxError('usage', `source "${sourceId}" is not a K3s disk or snapshot id`, {
+        hint: 'K3s ids are absolute paths on the node: a disk\'s data directory or a snapshot archive (see `disk list -o json`).',
+      });
+    }
+    const st = await fs.lstat(sourceId);
+    if (!st) throw new KompoxError('notfound', `source ${sourceId} does not exist on the K3s node (${fs.describe})`);
+    if (st.kind === 'dir') {
+      const srcMeta = await this.readDiskMeta(fs, sourceId.replace(/\/[^/]+$/, ''));
+      return this.materialize(ctx, volume, name, sizeGiB ?? srcMeta?.sizeGiB, { fromId: sourceId }, async (fs2, dataDir) => {
+        const r = await copyTree(fs2, sourceId, dataDir, { app: srcMeta?.tags[TAG_APP], disk: srcMeta?.name, id: sourceId });
+        return { totalBytes: r.manifest.totalBytes };
+      });
+    }
+    if (st.kind === 'file') {
+      const metaPath = sourceId.replace(/\.tar\.gz$/, '.json');
+      let expected: string | undefined;
+      let srcSize: number | undefined;
+      if (metaPath !== sourceId) {
+        const m = await fs
+          .readFile(metaPath)
+          .then((b) => JSON.parse(b.toString('utf8')) as SnapshotMeta)
+          .catch(() => undefined);
+        if (m?.kind === 'kompox-snapshot') {
+          expected = m.sha256;
+          srcSize = m.sizeGiB;
+        }
+      }
+      return this.materialize(ctx, volume, name, sizeGiB ?? srcSize, { fromId: sourceId }, async (fs2, dataDir) => {
+        const r = await unpackArchive(fs2, fs2.openRead(sourceId), dataDir, { expectedSha256: expected, totalBytes: st.size });
+        return { totalBytes: r.manifest.totalBytes };
+      });
+    }
+    throw new KompoxError('usage', `source ${sourceId} is neither a directory nor an archive file`);
+  }
+
+  /** Finds a disk by its id and checks it lives under this driver's disk root (never delete anything else). */
+  private async ownedDiskDir(ctx: AppContext, volume: AppVolume, disk: Disk): Promise<{ fs: HostFs; dir: string } | undefined> {
+    const p = this.paths(ctx, volume);
+    const fs = await this.host(p.s);
+    const dir = disk.id.replace(/\/data\/?$/, '');
+    if (!disk.id.endsWith(`/${DATA}`) || !dir.startsWith(`${p.s.diskRoot}/`) || dir.split('/').includes('..')) {
+      throw new KompoxError('conflict', `disk id ${disk.id} is not under the disk root ${p.s.diskRoot}; refusing to touch it`);
+    }
+    if (!(await fs.lstat(dir))) return undefined;
+    const m = await this.readDiskMeta(fs, dir);
+    if (!m) throw new KompoxError('conflict', `${dir} has no ${DISK_META}; it is not a Kompox disk, refusing to touch it`);
+    return { fs, dir };
+  }
+
+  async diskDelete(ctx: AppContext, volume: AppVolume, disk: Disk): Promise<void> {
+    const found = await this.ownedDiskDir(ctx, volume, disk);
+    if (!found) return; // already gone
+    // Rename first so a half-deleted disk never shows up in lists.
+    const trash = `${found.dir.replace(/\/[^/]+$/, '')}/.deleting-${disk.name}-${suffix()}`;
+    await found.fs.rename(found.dir, trash);
+    await found.fs.rm(trash);
+  }
+
+  async diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void> {
+    const s = k3sSettings(ctx);
+    const fs = await this.host(s);
+    await packTree(fs, disk.id, out, {
+      source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id },
+      progress,
+      progressLabel: `export ${disk.name}`,
+    });
+  }
+
+  async diskImport(
+    ctx: AppContext,
+    volume: AppVolume,
+    name: string,
+    archive: NodeJS.ReadableStream,
+    progress?: ProgressSink,
+    opts: DiskImportOptions = {},
+  ): Promise<Disk> {
+    return this.materialize(ctx, volume, name, opts.sizeGiB, { from: 'archive' }, async (fs, dataDir) => {
+      const r = await unpackArchive(fs, archive, dataDir, {
+        expectedSha256: opts.expectedSha256,
+        progress,
+        progressLabel: `import ${name}`,
+        totalBytes: opts.totalBytes,
+      });
+      return { totalBytes: r.manifest.totalBytes };
+    });
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  async snapshotList(ctx: AppContext, volume: AppVolume): Promise<Snapshot[]> {
+    const p = this.paths(ctx, volume);
+    const fs = await this.host(p.s);
+    if (!(await fs.lstat(p.snapVolDir))) return [];
+    const out: Snapshot[] = [];
+    for (const f of (await fs.readdir(p.snapVolDir)).sort()) {
+      if (f.startsWith('.') || !f.endsWith('.json')) continue;
+      const name = f.slice(0, -'.json'.length);
+      const m = await fs
+        .readFile(p.snapMeta(name))
+        .then((b) => JSON.parse(b.toString('utf8')) as SnapshotMeta)
+        .catch(() => undefined);
+      if (!m || m.kind !== 'kompox-snapshot' || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) continue;
+      if (!(await fs.lstat(p.snapArchive(name)))) continue;
+      out.push(this.toSnapshot(p.snapArchive(name), m));
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
+  }
+
+  private toSnapshot(path: string, m: SnapshotMeta): Snapshot {
+    return {
+      name: m.name,
+      volume: m.volume,
+      id: path,
+      sizeGiB: m.sizeGiB,
+      createdAt: m.createdAt,
+      sourceDiskId: m.sourceDiskId,
+      usedBytes: m.bytes,
+      sha256: m.sha256,
+      tags: { ...m.tags },
+    };
+  }
+
+  async snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string): Promise<Snapshot> {
+    checkName('snapshot', name);
+    const p = this.paths(ctx, volume);
+    const fs = await this.host(p.s);
+    const archivePath = p.snapArchive(name);
+    if ((await fs.lstat(archivePath)) || (await fs.lstat(p.snapMeta(name)))) {
+      throw new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name} (${archivePath})`, {
+        hint: 'Choose another name with -N, or delete the old snapshot first.',
+      });
+    }
+    await fs.mkdirp(p.snapVolDir, 0o755);
+    const tmp = `${p.snapVolDir}/.tmp-${name}-${suffix()}.tar.gz`;
+    let r: ArchiveResult;
+    try {
+      const ws = fs.openWrite(tmp, 0o600);
+      try {
+        r = await packTree(fs, disk.id, ws, { source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name } });
+      } finally {
+        await closeWriter(ws);
+      }
+      await fs.rename(tmp, archivePath);
+    } catch (e) {
+      await fs.rm(tmp).catch(() => undefined);
+      throw e;
+    }
+    const createdAt = nowRfc3339();
+    const meta: SnapshotMeta = {
+      kind: 'kompox-snapshot',
+      name,
+      volume: volume.name,
+      sizeGiB: disk.sizeGiB,
+      createdAt,
+      sourceDiskId: disk.id,
+      sha256: r.sha256,
+      bytes: r.bytes,
+      fileCount: r.manifest.fileCount,
+      totalBytes: r.manifest.totalBytes,
+      treeDigest: r.manifest.treeDigest,
+      tags: ownershipTags(ctx, volume, name, createdAt),
+    };
+    try {
+      await fs.writeFileAtomic(p.snapMeta(name), JSON.stringify(meta, null, 2) + '\n');
+    } catch (e) {
+      await fs.rm(archivePath).catch(() => undefined);
+      throw e;
+    }
+    return this.toSnapshot(archivePath, meta);
+  }
+
+  private checkSnapshotPath(ctx: AppContext, snapshot: Snapshot): void {
+    const s = k3sSettings(ctx);
+    if (!snapshot.id.startsWith(`${s.snapshotRoot}/`) || !snapshot.id.endsWith('.tar.gz') || snapshot.id.split('/').includes('..')) {
+      throw new KompoxError('conflict', `snapshot id ${snapshot.id} is not an archive under ${s.snapshotRoot}; refusing to touch it`);
+    }
+  }
+
+  async snapshotDelete(ctx: AppContext, _volume: AppVolume, snapshot: Snapshot): Promise<void> {
+    this.checkSnapshotPath(ctx, snapshot);
+    const fs = await this.host(k3sSettings(ctx));
+    // Metadata first: without it the snapshot is no longer listed.
+    await fs.rm(snapshot.id.replace(/\.tar\.gz$/, '.json'));
+    await fs.rm(snapshot.id);
+  }
+
+  async snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string): Promise<Disk> {
+    this.checkSnapshotPath(ctx, snapshot);
+    return this.materialize(ctx, volume, diskName, snapshot.sizeGiB, { fromSnapshot: snapshot.name, fromId: snapshot.id }, async (fs, dataDir) => {
+      const st = await fs.lstat(snapshot.id);
+      if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
+      const r = await unpackArchive(fs, fs.openRead(snapshot.id), dataDir, { expectedSha256: snapshot.sha256, totalBytes: st.size });
+      return { totalBytes: r.manifest.totalBytes };
+    });
+  }
+
+  async snapshotExport(ctx: AppContext, _volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void> {
+    this.checkSnapshotPath(ctx, snapshot);
+    const fs = await this.host(k3sSettings(ctx));
+    const st = await fs.lstat(snapshot.id);
+    if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
+    // The snapshot already is a portable archive: send its bytes as they are.
+    progress?.start(`export ${snapshot.name}`, st.size);
+    for await (const chunk of fs.openRead(snapshot.id) as AsyncIterable<Buffer>) {
+      progress?.advance(chunk.length);
+      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+    }
+    progress?.done();
+  }
+
+  /** Content digest of a disk (tests, verification after copies). */
+  async diskDigest(ctx: AppContext, disk: Disk): Promise<string> {
+    const fs = await this.host(k3sSettings(ctx));
+    return (await digestTree(fs, disk.id)).treeDigest;
+  }
+}
+
+/** Copies a tree through the archive format (pack → verify → extract) on one host. */
+async function copyTree(fs: HostFs, src: string, dest: string, source: Record<string, string | undefined>): Promise<ArchiveResult> {
+  const pipe = new PassThrough();
+  const packing = packTree(fs, src, pipe, { source: Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined)) }).then(
+    (r) => {
+      pipe.end();
+      return r;
+    },
+    (e: unknown) => {
+      pipe.destroy(e as Error);
+      throw e;
+    },
+  );
+  const [packed, unpacked] = await Promise.all([packing, unpackArchive(fs, pipe, dest, {})]);
+  if (packed.sha256 !== unpacked.sha256) throw new KompoxError('integrity', `copy of ${src} changed in transit`);
+  return unpacked;
+}

@@ -1,0 +1,116 @@
+// Access to the K3s node's filesystem, where disks are directories and
+// snapshots are archive files. Two transports implement it: the local
+// filesystem (Kompox runs on the node, e.g. kompoxsvc as a privileged
+// container) and SSH/SFTP (kompoxops on a workstation; see ssh-hostfs.ts).
+import { constants as fsc, createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import type { EntryKind, TreeFs, TreeStat } from '../archive.js';
+
+export interface HostFs extends TreeFs {
+  /** For messages: `local` or `ssh user@host:port`. */
+  readonly describe: string;
+  /** Renames; fails when `to` exists (never replaces a disk or snapshot). */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file or a whole tree (never following symlinks); no error when absent. */
+  rm(path: string): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  /** Writes a small file atomically (temp file + rename). */
+  writeFileAtomic(path: string, data: string | Buffer, mode?: number): Promise<void>;
+  mkdirp(path: string, mode?: number): Promise<void>;
+  /** Host name of the machine holding the files (K3s names its node after it by default). */
+  hostname(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function kindOfMode(mode: number): TreeStat['kind'] {
+  const t = mode & 0o170000;
+  return t === 0o100000 ? 'file' : t === 0o040000 ? 'dir' : t === 0o120000 ? 'symlink' : 'other';
+}
+
+function randomSuffix(): string {
+  return Math.random().toString(36).slice(2, 10);
+}
+
+export class LocalHostFs implements HostFs {
+  readonly describe = 'local';
+  readonly canChown = typeof process.getuid === 'function' && process.getuid() === 0;
+
+  async lstat(path: string): Promise<TreeStat | undefined> {
+    try {
+      const s = await fsp.lstat(path);
+      return { kind: kindOfMode(s.mode), mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: s.mtimeMs };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+  readdir(path: string): Promise<string[]> {
+    return fsp.readdir(path);
+  }
+  readlink(path: string): Promise<string> {
+    return fsp.readlink(path);
+  }
+  openRead(path: string): Readable {
+    return createReadStream(path, { highWaterMark: 256 * 1024 });
+  }
+  openWrite(path: string, mode: number): Writable {
+    // O_EXCL|O_NOFOLLOW: never overwrite or write through a symlink.
+    // (Node accepts numeric flags here; the type definitions only list strings.)
+    const flags = (fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW) as unknown as string;
+    return createWriteStream(path, { flags, mode });
+  }
+  async mkdir(path: string, mode: number): Promise<void> {
+    await fsp.mkdir(path, { mode });
+  }
+  async mkdirp(path: string, mode = 0o755): Promise<void> {
+    await fsp.mkdir(path, { recursive: true, mode });
+  }
+  symlink(target: string, path: string): Promise<void> {
+    return fsp.symlink(target, path);
+  }
+  chmod(path: string, mode: number): Promise<void> {
+    return fsp.chmod(path, mode);
+  }
+  async setTimes(path: string, mtimeMs: number, kind: EntryKind): Promise<void> {
+    // Seconds as a double lose the last millisecond digit (x.678 becomes
+    // x.677999…); aiming at the middle of the millisecond keeps it exact and
+    // stable across repeated export/import round trips.
+    const t = (Math.floor(mtimeMs) + 0.5) / 1000;
+    if (kind === 'symlink') await fsp.lutimes(path, t, t);
+    else await fsp.utimes(path, t, t);
+  }
+  lchown(path: string, uid: number, gid: number): Promise<void> {
+    return fsp.lchown(path, uid, gid);
+  }
+  async rename(from: string, to: string): Promise<void> {
+    // rename(2) replaces an existing file or empty directory; check first so
+    // that nothing is ever replaced (a racing creator still fails on ENOTEMPTY).
+    if (await this.lstat(to)) {
+      const e = new Error(`${to} already exists`) as NodeJS.ErrnoException;
+      e.code = 'EEXIST';
+      throw e;
+    }
+    await fsp.rename(from, to);
+  }
+  rm(path: string): Promise<void> {
+    return fsp.rm(path, { recursive: true, force: true });
+  }
+  readFile(path: string): Promise<Buffer> {
+    return fsp.readFile(path);
+  }
+  async writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+    const tmp = `${path}.tmp-${randomSuffix()}`;
+    await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
+    try {
+      await fsp.rename(tmp, path);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+  async hostname(): Promise<string> {
+    return hostname();
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,78 @@
+// K3s driver settings. They are looked up in app.settings, then
+// cluster.settings, then provider.settings (the most specific wins), because
+// the disk root belongs to a node (cluster) but is usually the same everywhere.
+import { KompoxError } from '../../domain/errors.js';
+import type { AppContext, Cluster, Provider } from '../../domain/model.js';
+
+export const DEFAULT_DISK_ROOT = '/var/lib/kompox/disks';
+export const DEFAULT_SNAPSHOT_ROOT = '/var/lib/kompox/snapshots';
+/** Directories have no hard size; this is only the size recorded for a new disk. */
+export const DEFAULT_DISK_SIZE_GIB = 10;
+
+export interface K3sSettings {
+  diskRoot: string;
+  snapshotRoot: string;
+  /** K3s node the disks live on (PV node affinity); undefined = the host name recorded on each disk. */
+  node?: string;
+  /** `user@host[:port]` to reach the node over SSH; undefined = local filesystem. */
+  ssh?: string;
+  sshKey?: string;
+  sshKnownHosts?: string;
+  diskSizeGiB: number;
+}
+
+type Ctx = { provider: Provider; cluster?: Cluster; app?: { settings: Record<string, string> } };
+
+function lookup(ctx: Ctx, key: string): { value: string; field: string } | undefined {
+  const layers: Array<[Record<string, string> | undefined, string]> = [
+    [ctx.app?.settings, 'app.settings'],
+    [ctx.cluster?.settings, 'cluster.settings'],
+    [ctx.provider.settings, 'provider.settings'],
+  ];
+  for (const [s, where] of layers) {
+    const v = s?.[key];
+    if (v !== undefined && String(v).trim() !== '') return { value: String(v).trim(), field: `${where}.${key}` };
+  }
+  return undefined;
+}
+
+function absolutePath(ctx: Ctx, key: string, fallback: string): string {
+  const v = lookup(ctx, key);
+  if (!v) return fallback;
+  if (!v.value.startsWith('/')) {
+    throw new KompoxError('config', `${key} must be an absolute path on the K3s node, got "${v.value}"`, {
+      field: v.field,
+      hint: `Set it to a directory such as ${fallback}.`,
+    });
+  }
+  return v.value.replace(/\/+$/, '') || '/';
+}
+
+export function k3sSettings(ctx: Ctx | AppContext): K3sSettings {
+  const size = lookup(ctx, 'K3S_DISK_SIZE');
+  let diskSizeGiB = DEFAULT_DISK_SIZE_GIB;
+  if (size) {
+    const n = Number(size.value.replace(/Gi?B?$/i, ''));
+    if (!Number.isInteger(n) || n < 1) {
+      throw new KompoxError('config', `K3S_DISK_SIZE must be a whole number of GiB (e.g. 10), got "${size.value}"`, { field: size.field });
+    }
+    diskSizeGiB = n;
+  }
+  const diskRoot = absolutePath(ctx, 'K3S_DISK_ROOT', DEFAULT_DISK_ROOT);
+  const snapshotRoot = absolutePath(ctx, 'K3S_SNAPSHOT_ROOT', DEFAULT_SNAPSHOT_ROOT);
+  if (diskRoot === snapshotRoot) {
+    throw new KompoxError('config', `K3S_DISK_ROOT and K3S_SNAPSHOT_ROOT are both ${diskRoot}`, {
+      field: lookup(ctx, 'K3S_SNAPSHOT_ROOT')?.field ?? 'provider.settings.K3S_SNAPSHOT_ROOT',
+      hint: 'Use two different directories.',
+    });
+  }
+  return {
+    diskRoot,
+    snapshotRoot,
+    node: lookup(ctx, 'K3S_NODE')?.value,
+    ssh: lookup(ctx, 'K3S_SSH')?.value,
+    sshKey: lookup(ctx, 'K3S_SSH_KEY')?.value,
+    sshKnownHosts: lookup(ctx, 'K3S_SSH_KNOWN_HOSTS')?.value,
+    diskSizeGiB,
+  };
+}

@@ -1,0 +1,309 @@
+// HostFs over SSH (SFTP for files, one `exec` for host facts), for kompoxops
+// run from a workstation against a K3s node. Loaded only when K3S_SSH is set.
+//
+// Host keys: with K3S_SSH_KNOWN_HOSTS the server's key must be listed there
+// (plain or hashed OpenSSH known_hosts entries). Without it, ~/.ssh/known_hosts
+// is consulted: a listed host with a different key is refused; an unlisted
+// host is accepted with a warning naming the setting to use.
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
+import { KompoxError } from '../../domain/errors.js';
+import type { EntryKind, TreeStat } from '../archive.js';
+import { kindOfMode, type HostFs } from './hostfs.js';
+
+export interface SshTarget {
+  user: string;
+  host: string;
+  port: number;
+}
+
+/** `user@host[:port]` or `user@[v6addr]:port`. */
+export function parseSshTarget(s: string): SshTarget {
+  const m = /^([^@\s]+)@(\[[^\]]+\]|[^:\s]+)(?::(\d+))?$/.exec(s.trim());
+  if (!m) {
+    throw new KompoxError('config', `K3S_SSH "${s}" is not of the form user@host[:port]`, {
+      field: 'cluster.settings.K3S_SSH',
+      hint: 'For example root@k3s.example.com or ubuntu@10.0.0.5:2222.',
+    });
+  }
+  const port = m[3] ? Number(m[3]) : 22;
+  if (!(port > 0 && port < 65536)) throw new KompoxError('config', `K3S_SSH port ${m[3]} is out of range`, { field: 'cluster.settings.K3S_SSH' });
+  return { user: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function expandHome(p: string): string {
+  return p === '~' ? homedir() : p.startsWith('~/') ? `${homedir()}/${p.slice(2)}` : p;
+}
+
+/** Host patterns a known_hosts line uses for this host and port. */
+function hostNames(t: SshTarget): string[] {
+  return t.port === 22 ? [t.host, `[${t.host}]:22`] : [`[${t.host}]:${t.port}`];
+}
+
+function hostMatches(pattern: string, names: string[]): boolean {
+  if (pattern.startsWith('|1|')) {
+    const [, , salt, hash] = pattern.split('|');
+    if (!salt || !hash) return false;
+    return names.some((n) => createHmac('sha1', Buffer.from(salt, 'base64')).update(n).digest('base64') === hash);
+  }
+  return pattern.split(',').some((p) => names.includes(p));
+}
+
+/** Keys (base64 blobs) listed for the target in a known_hosts text; @revoked and @cert-authority lines are skipped. */
+export function knownKeys(text: string, t: SshTarget): string[] {
+  const names = hostNames(t);
+  const keys: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith('@')) continue;
+    const [hosts, , key] = line.split(/\s+/);
+    if (hosts && key && hostMatches(hosts, names)) keys.push(key);
+  }
+  return keys;
+}
+
+export interface SshOptions {
+  target: string;
+  keyPath?: string;
+  knownHosts?: string;
+  /** Where warnings go; default process.emitWarning. */
+  warn?: (msg: string) => void;
+}
+
+function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+}
+
+const SFTP_NO_SUCH_FILE = 2;
+
+export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
+  const t = parseSshTarget(opts.target);
+  const warn = opts.warn ?? ((m: string) => process.emitWarning(m, 'KompoxWarning'));
+  const { Client: SshClient } = (await import('ssh2')).default as unknown as { Client: new () => Client };
+
+  let explicitHosts: string[] | undefined;
+  let defaultHosts: string[] = [];
+  if (opts.knownHosts) {
+    const path = expandHome(opts.knownHosts);
+    try {
+      explicitHosts = knownKeys(readFileSync(path, 'utf8'), t);
+    } catch (e) {
+      throw new KompoxError('config', `cannot read K3S_SSH_KNOWN_HOSTS ${path}: ${(e as Error).message}`, { field: 'cluster.settings.K3S_SSH_KNOWN_HOSTS' });
+    }
+  } else {
+    try {
+      defaultHosts = knownKeys(readFileSync(`${homedir()}/.ssh/known_hosts`, 'utf8'), t);
+    } catch {
+      defaultHosts = [];
+    }
+  }
+
+  const config: ConnectConfig = { host: t.host, port: t.port, username: t.user, readyTimeout: 20000 };
+  if (opts.keyPath) {
+    const path = expandHome(opts.keyPath);
+    try {
+      config.privateKey = readFileSync(path);
+    } catch (e) {
+      throw new KompoxError('config', `cannot read K3S_SSH_KEY ${path}: ${(e as Error).message}`, { field: 'cluster.settings.K3S_SSH_KEY' });
+    }
+  } else if (process.env.SSH_AUTH_SOCK) {
+    config.agent = process.env.SSH_AUTH_SOCK;
+  } else {
+    for (const f of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
+      try {
+        config.privateKey = readFileSync(`${homedir()}/.ssh/${f}`);
+        break;
+      } catch {
+        /* try the next */
+      }
+    }
+    if (!config.privateKey) {
+      throw new KompoxError('auth', `no SSH key to log in to ${opts.target}`, {
+        field: 'cluster.settings.K3S_SSH_KEY',
+        hint: 'Set K3S_SSH_KEY to a private key file, or start ssh-agent with the key loaded.',
+      });
+    }
+  }
+  let hostKeyProblem: string | undefined;
+  config.hostVerifier = (key: Buffer) => {
+    const b64 = key.toString('base64');
+    if (explicitHosts) {
+      if (explicitHosts.includes(b64)) return true;
+      hostKeyProblem = explicitHosts.length
+        ? `the host key of ${t.host}:${t.port} does not match ${opts.knownHosts}`
+        : `${t.host}:${t.port} is not listed in ${opts.knownHosts}`;
+      return false;
+    }
+    if (defaultHosts.length) {
+      if (defaultHosts.includes(b64)) return true;
+      hostKeyProblem = `the host key of ${t.host}:${t.port} does not match ~/.ssh/known_hosts (possible man-in-the-middle)`;
+      return false;
+    }
+    warn(`the SSH host key of ${t.host}:${t.port} is not verified; set K3S_SSH_KNOWN_HOSTS to a known_hosts file listing it`);
+    return true;
+  };
+
+  const conn = new SshClient();
+  await new Promise<void>((resolve, reject) => {
+    conn.once('ready', () => resolve());
+    conn.once('error', (err: Error & { level?: string }) => {
+      if (hostKeyProblem) {
+        reject(new KompoxError('auth', `refusing to connect over SSH: ${hostKeyProblem}`, { field: 'cluster.settings.K3S_SSH_KNOWN_HOSTS' }));
+      } else if (err.level === 'client-authentication') {
+        reject(new KompoxError('auth', `SSH login to ${opts.target} was refused`, { hint: 'Check K3S_SSH (user) and K3S_SSH_KEY (key in the user\'s authorized_keys).' }));
+      } else {
+        reject(new KompoxError('unavailable', `cannot reach the K3s node over SSH at ${t.host}:${t.port}: ${err.message}`, { field: 'cluster.settings.K3S_SSH' }));
+      }
+    });
+    conn.connect(config);
+  });
+  conn.on('error', () => undefined); // late errors surface on the next operation
+  const sftp = await p<SFTPWrapper>((cb) => conn.sftp(cb));
+  const exec = async (cmd: string): Promise<string> => {
+    const stream = await p<NodeJS.ReadableStream & { stderr: NodeJS.ReadableStream }>((cb) => conn.exec(cmd, cb as never));
+    let out = '';
+    stream.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    stream.stderr.resume();
+    await new Promise((r) => stream.on('close', r));
+    return out.trim();
+  };
+  const uid = await exec('id -u').catch(() => '');
+  return new SshHostFs(conn, sftp, `ssh ${t.user}@${t.host}:${t.port}`, uid === '0', exec);
+}
+
+class SshHostFs implements HostFs {
+  constructor(
+    private readonly conn: Client,
+    private readonly sftp: SFTPWrapper,
+    readonly describe: string,
+    readonly canChown: boolean,
+    private readonly exec: (cmd: string) => Promise<string>,
+  ) {}
+
+  private wrap(op: string, path: string, e: unknown): Error {
+    const err = e as Error & { code?: number | string };
+    const out = new Error(`${op} ${path} on ${this.describe}: ${err.message}`) as NodeJS.ErrnoException;
+    out.code = err.code === SFTP_NO_SUCH_FILE ? 'ENOENT' : String(err.code ?? '');
+    return out;
+  }
+
+  async lstat(path: string): Promise<TreeStat | undefined> {
+    try {
+      const s = await p<Stats>((cb) => this.sftp.lstat(path, cb));
+      return { kind: kindOfMode(s.mode), mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: s.mtime * 1000 };
+    } catch (e) {
+      if ((e as { code?: number }).code === SFTP_NO_SUCH_FILE) return undefined;
+      throw this.wrap('lstat', path, e);
+    }
+  }
+  async readdir(path: string): Promise<string[]> {
+    const list = await p<Array<{ filename: string }>>((cb) => this.sftp.readdir(path, cb)).catch((e) => {
+      throw this.wrap('readdir', path, e);
+    });
+    return list.map((e) => e.filename).filter((n) => n !== '.' && n !== '..');
+  }
+  readlink(path: string): Promise<string> {
+    return p<string>((cb) => this.sftp.readlink(path, cb));
+  }
+  openRead(path: string): Readable {
+    return this.sftp.createReadStream(path) as unknown as Readable;
+  }
+  openWrite(path: string, mode: number): Writable {
+    return this.sftp.createWriteStream(path, { flags: 'wx', mode }) as unknown as Writable;
+  }
+  async mkdir(path: string, mode: number): Promise<void> {
+    await p<void>((cb) => this.sftp.mkdir(path, { mode }, cb)).catch((e) => {
+      throw this.wrap('mkdir', path, e);
+    });
+  }
+  async mkdirp(path: string, mode = 0o755): Promise<void> {
+    const parts = path.split('/').filter(Boolean);
+    let cur = '';
+    for (const part of parts) {
+      cur += `/${part}`;
+      const st = await this.lstat(cur);
+      if (st?.kind === 'dir') continue;
+      await this.mkdir(cur, mode).catch(async (e) => {
+        if ((await this.lstat(cur))?.kind !== 'dir') throw e;
+      });
+    }
+  }
+  async symlink(target: string, path: string): Promise<void> {
+    await p<void>((cb) => this.sftp.symlink(target, path, cb));
+  }
+  async chmod(path: string, mode: number): Promise<void> {
+    await p<void>((cb) => this.sftp.chmod(path, mode, cb));
+  }
+  async setTimes(path: string, mtimeMs: number, kind: EntryKind): Promise<void> {
+    const t = Math.floor(mtimeMs / 1000); // SFTP v3 carries whole seconds
+    if (kind === 'symlink') {
+      // setstat follows symlinks; only OpenSSH's lsetstat extension does not.
+      const lset = (this.sftp as unknown as { ext_openssh_lsetstat?: (p: string, a: object, cb: (e?: Error) => void) => void }).ext_openssh_lsetstat;
+      try {
+        if (lset) await p<void>((cb) => lset.call(this.sftp, path, { atime: t, mtime: t }, cb));
+      } catch {
+        /* not supported: the link's own mtime is not preserved */
+      }
+      return;
+    }
+    await p<void>((cb) => this.sftp.utimes(path, t, t, cb));
+  }
+  async lchown(path: string, uid: number, gid: number): Promise<void> {
+    const st = await this.lstat(path);
+    if (st?.kind === 'symlink') {
+      const lset = (this.sftp as unknown as { ext_openssh_lsetstat?: (p: string, a: object, cb: (e?: Error) => void) => void }).ext_openssh_lsetstat;
+      if (lset) await p<void>((cb) => lset.call(this.sftp, path, { uid, gid }, cb)).catch(() => undefined);
+      return;
+    }
+    await p<void>((cb) => this.sftp.chown(path, uid, gid, cb));
+  }
+  async rename(from: string, to: string): Promise<void> {
+    if (await this.lstat(to)) {
+      const e = new Error(`${to} already exists`) as NodeJS.ErrnoException;
+      e.code = 'EEXIST';
+      throw e;
+    }
+    // Plain SFTP rename, not posix-rename: it never replaces an existing target.
+    await p<void>((cb) => this.sftp.rename(from, to, cb)).catch((e) => {
+      throw this.wrap('rename', from, e);
+    });
+  }
+  async rm(path: string): Promise<void> {
+    const st = await this.lstat(path);
+    if (!st) return;
+    if (st.kind === 'dir') {
+      for (const name of await this.readdir(path)) await this.rm(`${path}/${name}`);
+      await p<void>((cb) => this.sftp.rmdir(path, cb));
+    } else {
+      await p<void>((cb) => this.sftp.unlink(path, cb));
+    }
+  }
+  async readFile(path: string): Promise<Buffer> {
+    return p<Buffer>((cb) => this.sftp.readFile(path, cb as never));
+  }
+  async writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+    const tmp = `${path}.tmp-${Math.random().toString(36).slice(2, 10)}`;
+    await new Promise<void>((resolve, reject) => {
+      const ws = this.openWrite(tmp, mode);
+      ws.once('error', reject);
+      ws.once('close', () => resolve());
+      ws.end(data);
+    });
+    try {
+      await this.rename(tmp, path);
+    } catch (e) {
+      await this.rm(tmp).catch(() => undefined);
+      throw e;
+    }
+  }
+  async hostname(): Promise<string> {
+    return this.exec('hostname');
+  }
+  async close(): Promise<void> {
+    this.sftp.end();
+    this.conn.end();
+  }
+}

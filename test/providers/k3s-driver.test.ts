@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile, rm, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { PersistentVolume } from 'kubernetes-models/v1';
+import { KompoxError } from '../../src/domain/errors.js';
+import { appNamespace } from '../../src/domain/names.js';
+import { loadDriver } from '../../src/providers/index.js';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
+import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+
+async function collect(fn: (out: PassThrough) => Promise<void>): Promise<Buffer> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await fn(out);
+  out.end();
+  return Buffer.concat(chunks);
+}
+
+async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof KompoxError, `expected KompoxError, got ${String((e as Error)?.stack ?? e)}`);
+    assert.equal(e.kind, kind);
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+describe('K3s driver on the local filesystem', () => {
+  let sb: Sandbox;
+  let driver: K3sDriver;
+  before(async () => {
+    sb = await sandbox();
+    driver = (await loadDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} })) as K3sDriver;
+  });
+  after(async () => {
+    await driver.close();
+    await sb.cleanup();
+  });
+
+  it('creates an empty disk under {root}/{namespace}/{volume}/{name}, with tags, and lists it', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const d = await driver.diskCreate(ctx, vol, { name: 'disk-a', sizeGiB: 3 });
+    assert.equal(d.id, join(sb.diskRoot, appNamespace(ctx), 'default', 'disk-a', 'data'));
+    assert.equal(d.sizeGiB, 3);
+    assert.equal(d.tags['kompox-app'], 'ops/k3s1/node1/my-app');
+    assert.equal(d.tags['kompox-volume'], 'default');
+    assert.equal(d.tags['kompox-name'], 'disk-a');
+    assert.match(d.tags['kompox-created-at']!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const meta = JSON.parse(await readFile(join(sb.diskRoot, appNamespace(ctx), 'default', 'disk-a', 'kompox-disk.json'), 'utf8'));
+    assert.equal(meta.tags['kompox-app'], 'ops/k3s1/node1/my-app');
+    const list = await driver.diskList(ctx, vol);
+    assert.deepEqual(list.map((x) => x.name), ['disk-a']);
+    assert.equal(list[0]!.usedBytes, 0);
+  });
+
+  it('refuses an existing or invalid disk name, leaving the root unchanged', async () => {
+    const ctx = appCtx(sb);
+    const before = await snapshotOfTree(sb.dir);
+    await rejectsWith(driver.diskCreate(ctx, ctx.app.volumes[0]!, { name: 'disk-a' }), 'conflict', /disk "disk-a" already exists/);
+    await rejectsWith(driver.diskCreate(ctx, ctx.app.volumes[0]!, { name: 'Disk_A' }), 'usage', /must be lower case/);
+    assert.deepEqual(await snapshotOfTree(sb.dir), before);
+  });
+
+  it('finds the app\'s disks from another cluster of the same provider, but not other apps\' disks', async () => {
+    const moved = appCtx(sb, { cluster: 'node2' });
+    assert.deepEqual((await driver.diskList(moved, moved.app.volumes[0]!)).map((d) => d.name), ['disk-a']);
+    const other = appCtx(sb, { app: 'other-app' });
+    assert.deepEqual(await driver.diskList(other, other.app.volumes[0]!), []);
+  });
+
+  it('snapshot → change → restore into a new disk → export → import: tree digests prove no byte is lost', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const [disk] = await driver.diskList(ctx, vol);
+    await writeSampleTree(disk!.id);
+    const original = await driver.diskDigest(ctx, disk!);
+
+    const snap = await driver.snapshotCreate(ctx, vol, disk!, 'snap-1');
+    assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.gz'));
+    assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
+    assert.equal(snap.tags['kompox-app'], 'ops/k3s1/node1/my-app');
+    assert.deepEqual((await driver.snapshotList(ctx, vol)).map((s) => s.name), ['snap-1']);
+
+    // change the live disk after the snapshot
+    await writeFile(join(disk!.id, 'binary.bin'), 'overwritten');
+    await rm(join(disk!.id, 'empty-dir'), { recursive: true });
+    assert.notEqual(await driver.diskDigest(ctx, disk!), original);
+
+    const restored = await driver.snapshotRestore(ctx, vol, snap, 'restored-1');
+    assert.equal(await driver.diskDigest(ctx, restored), original);
+    assert.equal(restored.sizeGiB, disk!.sizeGiB);
+
+    const exported = await collect((out) => driver.diskExport(ctx, vol, restored, out));
+    const imported = await driver.diskImport(ctx, vol, 'imported-1', Readable.from([exported]), undefined, {
+      expectedSha256: createHash('sha256').update(exported).digest('hex'),
+    });
+    assert.equal(await driver.diskDigest(ctx, imported), original);
+
+    // snapshot export streams the stored archive byte for byte
+    const snapBytes = await collect((out) => driver.snapshotExport(ctx, vol, snap, out));
+    assert.equal(createHash('sha256').update(snapBytes).digest('hex'), snap.sha256);
+    const fromSnapExport = await driver.diskImport(ctx, vol, 'imported-2', Readable.from([snapBytes]));
+    assert.equal(await driver.diskDigest(ctx, fromSnapExport), original);
+
+    // copy by provider id: a disk directory, and a snapshot archive
+    const copy = await driver.diskCreate(ctx, vol, { name: 'copy-1', sourceId: imported.id });
+    assert.equal(await driver.diskDigest(ctx, copy), original);
+    const fromSnapId = await driver.diskCreate(ctx, vol, { name: 'copy-2', sourceId: snap.id });
+    assert.equal(await driver.diskDigest(ctx, fromSnapId), original);
+  });
+
+  it('refuses corrupt, truncated and wrongly-checksummed imports and restore over an existing name; nothing changes', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const [snap] = await driver.snapshotList(ctx, vol);
+    const good = await readFile(snap!.id);
+    const flipped = Buffer.from(good);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
+    const before = await snapshotOfTree(sb.dir);
+
+    await rejectsWith(driver.diskImport(ctx, vol, 'bad-1', Readable.from([flipped])), 'integrity', /./);
+    await rejectsWith(driver.diskImport(ctx, vol, 'bad-2', Readable.from([good.subarray(0, Math.floor(good.length * 0.7))])), 'integrity', /truncated|gzip/);
+    await rejectsWith(
+      driver.diskImport(ctx, vol, 'bad-3', Readable.from([good]), undefined, { expectedSha256: 'ab'.repeat(32) }),
+      'integrity',
+      /expected abab/,
+    );
+    await rejectsWith(driver.snapshotRestore(ctx, vol, snap!, 'restored-1'), 'conflict', /already exists/);
+    await rejectsWith(driver.snapshotCreate(ctx, vol, (await driver.diskList(ctx, vol))[0]!, 'snap-1'), 'conflict', /snapshot "snap-1" already exists/);
+    assert.deepEqual(await snapshotOfTree(sb.dir), before);
+
+    // a snapshot archive damaged on the node is detected at restore time
+    await writeFile(snap!.id, flipped);
+    await rejectsWith(driver.snapshotRestore(ctx, vol, snap!, 'from-damaged'), 'integrity', /./);
+    await writeFile(snap!.id, good);
+    assert.deepEqual(await snapshotOfTree(sb.dir), before);
+  });
+
+  it('deletes disks and snapshots idempotently, and never outside its roots', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const disks = await driver.diskList(ctx, vol);
+    const victim = disks.find((d) => d.name === 'copy-2')!;
+    await driver.diskDelete(ctx, vol, victim);
+    await driver.diskDelete(ctx, vol, victim); // already gone = success
+    assert.ok(!(await driver.diskList(ctx, vol)).some((d) => d.name === 'copy-2'));
+    await rejectsWith(driver.diskDelete(ctx, vol, { ...victim, id: '/etc/data' }), 'conflict', /not under the disk root/);
+    const [snap] = await driver.snapshotList(ctx, vol);
+    const s2 = await driver.snapshotCreate(ctx, vol, disks[0]!, 'snap-2');
+    await driver.snapshotDelete(ctx, vol, s2);
+    await driver.snapshotDelete(ctx, vol, s2);
+    assert.deepEqual((await driver.snapshotList(ctx, vol)).map((s) => s.name), [snap!.name]);
+    const left = await readdir(join(sb.snapshotRoot, appNamespace(ctx), 'default'));
+    assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.gz']);
+  });
+
+  it('gives a valid local PersistentVolume source with node affinity, and a marked placeholder without a disk', async () => {
+    const ctx = appCtx(sb, { settings: { K3S_NODE: 'k3s-server' } });
+    const vol = ctx.app.volumes[0]!;
+    const [disk] = await driver.diskList(ctx, vol);
+    const spec = driver.volumeSource(ctx, vol, disk);
+    assert.equal((spec.source as { local: { path: string } }).local.path, disk!.id);
+    const pv = new PersistentVolume({
+      metadata: { name: 'pv1' },
+      spec: { capacity: { storage: `${disk!.sizeGiB}Gi` }, accessModes: spec.accessModes as Array<'ReadWriteOnce'>, storageClassName: spec.storageClassName, persistentVolumeReclaimPolicy: 'Retain', ...spec.source },
+    });
+    pv.validate();
+    assert.deepEqual(pv.spec!.nodeAffinity!.required!.nodeSelectorTerms[0]!.matchExpressions![0]!.values, ['k3s-server']);
+    const ph = driver.volumeSource(ctx, vol, undefined);
+    assert.equal(ph.placeholder, true);
+    // without K3S_NODE the host name recorded on the disk is the node
+    const plain = appCtx(sb);
+    const s2 = driver.volumeSource(plain, vol, disk);
+    assert.deepEqual((s2.source as any).nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, [disk!.zone]);
+    assert.equal(driver.diskSizeDefaults(plain, vol).minGiB, 1);
+  });
+
+  it('reports bad settings with the field to fix', async () => {
+    const ctx = appCtx(sb, { settings: { K3S_DISK_ROOT: 'relative/path' } });
+    await rejectsWith(driver.diskList(ctx, ctx.app.volumes[0]!), 'config', /K3S_DISK_ROOT must be an absolute path/);
+  });
+});

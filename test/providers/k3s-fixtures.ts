@@ -1,0 +1,88 @@
+// Shared fixtures for the K3s driver and disk/snapshot use-case tests: an app
+// context whose K3s roots are temp dirs, and a sample tree with the awkward
+// cases (binary, empty file, empty dir, symlinks, unicode, long names, modes).
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, mkdir, readdir, lstat, readlink, rm, symlink, writeFile, chmod, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AppContext } from '../../src/domain/model.js';
+
+export interface Sandbox {
+  dir: string;
+  diskRoot: string;
+  snapshotRoot: string;
+  cleanup(): Promise<void>;
+}
+
+export async function sandbox(): Promise<Sandbox> {
+  const dir = await mkdtemp(join(tmpdir(), 'kompox-k3s-'));
+  const diskRoot = join(dir, 'disks');
+  const snapshotRoot = join(dir, 'snapshots');
+  return { dir, diskRoot, snapshotRoot, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export function appCtx(
+  sb: { diskRoot: string; snapshotRoot: string },
+  over: { app?: string; cluster?: string; volumes?: string[]; settings?: Record<string, string> } = {},
+): AppContext {
+  return {
+    service: { name: 'ops' },
+    provider: { name: 'k3s1', service: 'ops', driver: 'k3s', settings: { K3S_DISK_ROOT: sb.diskRoot, K3S_SNAPSHOT_ROOT: sb.snapshotRoot, ...over.settings } },
+    cluster: { name: over.cluster ?? 'node1', provider: 'k3s1', auth: { type: 'kubectl' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
+    app: {
+      name: over.app ?? 'my-app',
+      cluster: over.cluster ?? 'node1',
+      compose: 'services: {}',
+      ingress: {},
+      resources: {},
+      settings: {},
+      volumes: (over.volumes ?? ['default']).map((name) => ({ name, options: {} })),
+    },
+  };
+}
+
+/** Writes the sample tree into `dir` (which must exist). */
+export async function writeSampleTree(dir: string): Promise<void> {
+  await writeFile(join(dir, 'binary.bin'), randomBytes(300 * 1024 + 17));
+  await writeFile(join(dir, 'empty.txt'), '');
+  await mkdir(join(dir, 'empty-dir'));
+  await mkdir(join(dir, 'sub', 'deeper'), { recursive: true });
+  await writeFile(join(dir, 'sub', 'deeper', 'note.txt'), 'hello\n');
+  await writeFile(join(dir, 'sub', '日本語-ファイル.txt'), 'ユニコード\n');
+  await writeFile(join(dir, 'café ünïcödé.md'), '# ok\n');
+  const long = 'x'.repeat(120);
+  await writeFile(join(dir, 'sub', `${long}.txt`), 'long name\n');
+  await writeFile(join(dir, 'run.sh'), '#!/bin/sh\necho hi\n');
+  await chmod(join(dir, 'run.sh'), 0o755);
+  await writeFile(join(dir, 'secret.key'), 'k');
+  await chmod(join(dir, 'secret.key'), 0o600);
+  await symlink('sub/deeper/note.txt', join(dir, 'link-to-note'));
+  await symlink('/etc/passwd', join(dir, 'absolute-link')); // must be stored as a link, never followed
+  await symlink('does-not-exist', join(dir, 'dangling'));
+  await utimes(join(dir, 'sub', 'deeper', 'note.txt'), new Date('2020-01-02T03:04:05.678Z'), new Date('2020-01-02T03:04:05.678Z'));
+}
+
+/** Every path under `root` (dot entries included) with type and size: proves "nothing changed". */
+export async function snapshotOfTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const go = async (p: string, rel: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = (await readdir(p)).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const abs = join(p, n);
+      const st = await lstat(abs);
+      const r = `${rel}/${n}`;
+      if (st.isSymbolicLink()) out.push(`${r} -> ${await readlink(abs)}`);
+      else if (st.isDirectory()) {
+        out.push(`${r}/`);
+        await go(abs, r);
+      } else out.push(`${r} ${st.size}`);
+    }
+  };
+  await go(root, '');
+  return out;
+}
