@@ -1,5 +1,27 @@
+// `docker compose config`-like YAML: top-level keys in compose's order,
+// services sorted by name, every mapping's keys sorted, lists in their order.
+import { stringify } from 'yaml';
 import type { ComposeProject } from './model.js';
 
-export function projectToYaml(_p: ComposeProject): string {
-  throw new Error('not implemented yet');
+const TOP = ['name', 'services', 'networks', 'volumes', 'secrets', 'configs'];
+
+function sorted(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sorted);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const e = (v as Record<string, unknown>)[k];
+      if (e !== undefined) out[k] = sorted(e);
+    }
+    return out;
+  }
+  return v;
+}
+
+export function projectToYaml(p: ComposeProject): string {
+  const src = p as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of TOP) if (src[k] !== undefined) out[k] = k === 'name' ? src[k] : sorted(src[k]);
+  for (const k of Object.keys(src).sort()) if (!TOP.includes(k) && src[k] !== undefined) out[k] = sorted(src[k]);
+  return stringify(out, { lineWidth: 0, aliasDuplicateObjects: false });
 }

@@ -1,0 +1,227 @@
+// Project-wide steps after all files are merged: project name, profiles,
+// env_file → environment, `KEY`-only variables resolved from the environment,
+// and the cross-reference checks compose makes (depends_on, named volumes,
+// secrets and configs must exist).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { KompoxError, type Diagnostic } from '../domain/errors.js';
+import { readEnvFile, type Env } from './environment.js';
+import type { ComposeProject, ServiceConfig } from './model.js';
+import type { PositionMap } from './positions.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+export interface FinalizeOptions {
+  projectDir: string;
+  env: Env;
+  optsName?: string;
+  profiles: string[];
+  pos: PositionMap;
+  warnings: Diagnostic[];
+  display: (file: string) => string;
+}
+
+/** compose-go's NormalizeProjectName: lowercase, keep [a-z0-9_-], no leading `_`/`-`. */
+export function normalizeProjectName(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '')
+    .replace(/^[_-]+/, '');
+}
+
+function projectName(dict: Obj, o: FinalizeOptions): string {
+  const explicit: Array<[string | undefined, string]> = [
+    [o.optsName, 'the project name option'],
+    [typeof dict.name === 'string' && dict.name !== '' ? dict.name : undefined, 'name'],
+    [o.env.COMPOSE_PROJECT_NAME || undefined, 'COMPOSE_PROJECT_NAME'],
+  ];
+  for (const [name, source] of explicit) {
+    if (name === undefined) continue;
+    if (normalizeProjectName(name) !== name || name === '') {
+      throw new KompoxError('config', `invalid project name "${name}" (from ${source})`, {
+        location: source === 'name' ? o.pos.at(dict, 'name') : undefined,
+        field: source === 'name' ? 'name' : undefined,
+        hint: 'Use only lowercase letters, digits, "-" and "_", starting with a letter or digit',
+      });
+    }
+    return name;
+  }
+  const fromDir = normalizeProjectName(basename(o.projectDir));
+  if (fromDir === '') {
+    throw new KompoxError('config', `cannot derive a project name from the directory ${o.projectDir}`, {
+      hint: 'Set "name:" in the compose file',
+    });
+  }
+  return fromDir;
+}
+
+export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: ComposeProject; envFromFile: Record<string, string[]> } {
+  const name = projectName(dict, o);
+  if (dict.version !== undefined) {
+    o.warnings.push({
+      level: 'warning',
+      message: 'the attribute "version" is obsolete and is ignored',
+      location: o.pos.at(dict, 'version'),
+      key: 'version',
+      hint: 'Remove it',
+    });
+  }
+  const services: Obj = isObj(dict.services) ? dict.services : {};
+  const out: Obj = { name, services: {} };
+  o.pos.carry(dict, 'services', out, 'services');
+  o.pos.carry(dict, 'name', out, 'name');
+  for (const [k, v] of Object.entries(dict)) {
+    if (k.startsWith('x-')) {
+      out[k] = v;
+      o.pos.carry(dict, k, out, k);
+    }
+  }
+  for (const section of ['networks', 'volumes', 'secrets', 'configs'] as const) {
+    if (!isObj(dict[section])) continue;
+    const src = dict[section] as Obj;
+    const dst: Obj = {};
+    for (const [k, v] of Object.entries(src)) {
+      dst[k] = v === null || v === undefined ? {} : v;
+      o.pos.carry(src, k, dst, k);
+    }
+    out[section] = dst;
+    o.pos.carry(dict, section, out, section);
+  }
+
+  const enabled = enabledServices(services, o.profiles);
+  const envFromFile: Record<string, string[]> = {};
+  const outServices = out.services as Obj;
+  for (const svcName of Object.keys(services).sort()) {
+    if (!enabled.has(svcName)) continue;
+    const svc = services[svcName] as Obj;
+    const fromFile = applyEnvFiles(svcName, svc, o);
+    if (fromFile.length > 0) envFromFile[svcName] = fromFile;
+    resolveEnvironment(svc, o.env);
+    outServices[svcName] = svc;
+    o.pos.carry(services, svcName, outServices, svcName);
+  }
+  for (const svcName of Object.keys(outServices)) checkReferences(svcName, outServices[svcName] as Obj, services, enabled, out, o);
+  return { project: out as unknown as ComposeProject, envFromFile };
+}
+
+function enabledServices(services: Obj, profiles: string[]): Set<string> {
+  const all = profiles.includes('*');
+  const enabled = new Set<string>();
+  for (const [n, s] of Object.entries(services)) {
+    const p = isObj(s) && Array.isArray(s.profiles) ? (s.profiles as string[]) : [];
+    if (p.length === 0 || all || p.some((x) => profiles.includes(x))) enabled.add(n);
+  }
+  return enabled;
+}
+
+/** env_file contents under `environment` (environment wins); returns the keys that came from files. */
+function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
+  if (!Array.isArray(svc.env_file)) return [];
+  const files = svc.env_file as Array<{ path: string; required?: boolean; format?: string }>;
+  const loc = o.pos.at(svc, 'env_file');
+  const fromFiles: Env = {};
+  for (const f of files) {
+    const exists = existsSync(f.path) && statSync(f.path).isFile();
+    if (!exists) {
+      if (f.required === false) continue;
+      throw new KompoxError('config', `services.${name}.env_file: ${o.display(f.path)} not found`, {
+        location: loc,
+        field: `services.${name}.env_file`,
+        hint: 'Create the file, fix the path, or mark it `required: false`',
+      });
+    }
+    const vars =
+      f.format === 'raw'
+        ? rawEnv(f.path)
+        : readEnvFile(f.path, o.display(f.path), (k) => o.env[k]);
+    Object.assign(fromFiles, vars);
+  }
+  const env: Record<string, string | null> = isObj(svc.environment) ? (svc.environment as Record<string, string | null>) : {};
+  const merged: Record<string, string | null> = {};
+  const keys: string[] = [];
+  for (const [k, v] of Object.entries(fromFiles)) {
+    if (k in env) continue;
+    merged[k] = v;
+    keys.push(k);
+    o.pos.carry(svc, 'env_file', merged, k);
+  }
+  for (const [k, v] of Object.entries(env)) {
+    merged[k] = v;
+    o.pos.carry(env, k, merged, k);
+  }
+  svc.environment = merged;
+  o.pos.carry(svc, 'env_file', svc, 'environment');
+  delete svc.env_file;
+  return keys.sort();
+}
+
+function rawEnv(path: string): Env {
+  const out: Env = {};
+  const text = readFileSync(path, 'utf8');
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    out[line.slice(0, eq).trim()] = line.slice(eq + 1);
+  }
+  return out;
+}
+
+
+/** `KEY` without a value takes the project environment's value when it is set (compose does the same). */
+function resolveEnvironment(svc: Obj, env: Env): void {
+  if (!isObj(svc.environment)) return;
+  const e = svc.environment as Record<string, string | null>;
+  for (const k of Object.keys(e)) if (e[k] === null && env[k] !== undefined) e[k] = env[k]!;
+}
+
+function checkReferences(name: string, svc: Obj, all: Obj, enabled: Set<string>, project: Obj, o: FinalizeOptions): void {
+  const s = svc as ServiceConfig;
+  if (s.depends_on) {
+    for (const [dep, d] of Object.entries(s.depends_on)) {
+      const loc = o.pos.at(s.depends_on, dep);
+      if (!(dep in all)) {
+        throw new KompoxError('config', `service "${name}" depends on undefined service "${dep}"`, {
+          location: loc,
+          field: `services.${name}.depends_on.${dep}`,
+          hint: `Define service "${dep}" or remove the dependency`,
+        });
+      }
+      if (!enabled.has(dep)) {
+        if (d.required === false) {
+          delete s.depends_on[dep];
+          continue;
+        }
+        const profiles = ((all[dep] as Obj).profiles as string[]).join(', ');
+        throw new KompoxError('config', `service "${name}" depends on service "${dep}", which is disabled by its profiles (${profiles})`, {
+          location: loc,
+          field: `services.${name}.depends_on.${dep}`,
+          hint: `Activate one of its profiles (${profiles}) or mark the dependency "required: false"`,
+        });
+      }
+    }
+  }
+  const declared = (section: string) => (isObj(project[section]) ? (project[section] as Obj) : {});
+  (s.volumes ?? []).forEach((v, i) => {
+    if (v.type !== 'volume' || !v.source) return;
+    if (!(v.source in declared('volumes'))) {
+      throw new KompoxError('config', `service "${name}" refers to undefined volume "${v.source}"`, {
+        location: o.pos.at(s.volumes, i),
+        field: `services.${name}.volumes[${i}]`,
+        hint: `Declare it under the top-level "volumes:" (e.g. "volumes: {${v.source}: {}}"), or use a path starting with "./" for a bind mount`,
+      });
+    }
+  });
+  for (const kind of ['secrets', 'configs'] as const) {
+    (s[kind] ?? []).forEach((ref, i) => {
+      if (!(ref.source in declared(kind))) {
+        throw new KompoxError('config', `service "${name}" refers to undefined ${kind === 'secrets' ? 'secret' : 'config'} "${ref.source}"`, {
+          location: o.pos.at(s[kind], i),
+          field: `services.${name}.${kind}[${i}]`,
+          hint: `Declare it under the top-level "${kind}:"`,
+        });
+      }
+    });
+  }
+}

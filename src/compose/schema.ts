@@ -1,0 +1,239 @@
+// Validation of one compose file against the official Compose JSON schema
+// (vendored in schema/compose/, see its README), turning Ajv's errors into
+// diagnostics that name the key, the service and the source position.
+// The validator is compiled lazily, once per process: the loader runs on
+// every CLI command and most of them never reach this point twice.
+import { readFileSync } from 'node:fs';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { DiagnosticsError, KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
+import type { PositionMap } from './positions.js';
+import { isTagged } from './tags.js';
+
+let compiled: ValidateFunction | undefined;
+
+async function validator(): Promise<ValidateFunction> {
+  if (compiled) return compiled;
+  const mod = (await import('ajv/dist/2020.js')) as unknown as { default: unknown };
+  const m = mod.default as { default?: unknown };
+  const Ajv = (m.default ?? m) as new (opts: object) => { compile(s: object): ValidateFunction };
+  const schema = JSON.parse(readFileSync(new URL('../../schema/compose/compose-spec.json', import.meta.url), 'utf8')) as object;
+  const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
+  compiled = ajv.compile(schema);
+  return compiled;
+}
+
+/**
+ * A copy of `v` without `!reset`/`!override` wrappers (reset entries removed),
+ * with positions carried over, so the schema sees what the user means.
+ */
+function untagged(v: unknown, pos: PositionMap): unknown {
+  if (isTagged(v)) return v.tag === 'reset' ? undefined : untagged(v.value, pos);
+  if (Array.isArray(v)) {
+    const out: unknown[] = [];
+    v.forEach((e, i) => {
+      const u = untagged(e, pos);
+      if (u === undefined) return;
+      pos.carry(v, i, out, out.length);
+      out.push(u);
+    });
+    return out;
+  }
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, e] of Object.entries(v)) {
+      const u = untagged(e, pos);
+      if (u === undefined) continue;
+      out[k] = u;
+      pos.carry(v, k, out, k);
+    }
+    return out;
+  }
+  return v;
+}
+
+export async function validateComposeFile(data: unknown, file: string, pos: PositionMap): Promise<void> {
+  const validate = await validator();
+  const view = untagged(data, pos);
+  if (validate(view)) return;
+  const diags = explain(validate.errors ?? [], view, pos, file);
+  if (diags.length === 1) {
+    const d = diags[0]!;
+    throw new KompoxError('config', d.message, { location: d.location, field: d.key, hint: d.hint });
+  }
+  throw new DiagnosticsError(diags, `${file} does not match the Compose Specification`);
+}
+
+function segments(pointer: string): string[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** `services.web.ports[0]` */
+export function fieldPath(segs: ReadonlyArray<string | number>): string {
+  let s = '';
+  for (const p of segs) {
+    if (typeof p === 'number' || /^\d+$/.test(String(p))) s += `[${p}]`;
+    else s += s ? `.${p}` : String(p);
+  }
+  return s;
+}
+
+function typeOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'list';
+  if (typeof v === 'object') return 'mapping';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+const TYPE_NAMES: Record<string, string> = { object: 'mapping', array: 'list' };
+
+function walk(root: unknown, segs: string[]): { parent: unknown; key: string | number | undefined; value: unknown; keys: (string | number)[] } {
+  let parent: unknown = undefined;
+  let key: string | number | undefined;
+  let cur: unknown = root;
+  const keys: (string | number)[] = [];
+  for (const s of segs) {
+    parent = cur;
+    key = Array.isArray(cur) ? Number(s) : s;
+    keys.push(key);
+    cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined;
+  }
+  return { parent, key, value: cur, keys };
+}
+
+function explain(errors: ErrorObject[], root: unknown, pos: PositionMap, file: string): Diagnostic[] {
+  const relevant = errors.filter((e) => !['oneOf', 'anyOf', 'if', 'then', 'else', 'not', 'allOf'].includes(e.keyword));
+  // A `type` error of one oneOf branch is noise when another branch (with the
+  // matching type) reported something more specific at the same place or deeper.
+  const specific = relevant.filter((e) => e.keyword !== 'type');
+  const kept = relevant.filter(
+    (e) =>
+      e.keyword !== 'type' ||
+      !specific.some((o) => o.instancePath === e.instancePath || o.instancePath.startsWith(e.instancePath + '/')),
+  );
+  const byPathType = new Map<string, Set<string>>();
+  const out: Diagnostic[] = [];
+  const seen = new Set<string>();
+  const locOf = (keys: (string | number)[]): Location => pos.locate(root, keys) ?? { file };
+  for (const e of kept) {
+    const segs = segments(e.instancePath);
+    const { value, keys } = walk(root, segs);
+    const path = fieldPath(keys);
+    const service = keys[0] === 'services' && typeof keys[1] === 'string' ? keys[1] : undefined;
+    let d: Diagnostic | undefined;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const extra = String((e.params as { additionalProperty: string }).additionalProperty);
+        const schema = (e.parentSchema ?? {}) as { properties?: Record<string, unknown>; patternProperties?: Record<string, unknown> };
+        const known = Object.keys(schema.properties ?? {});
+        const namePatterns = Object.keys(schema.patternProperties ?? {}).filter((p) => p !== '^x-');
+        const loc = locOf([...keys, extra]);
+        if (known.length === 0 && namePatterns.length > 0) {
+          d = {
+            level: 'error',
+            message: `${path || '(top level)'}: invalid name "${extra}"`,
+            hint: 'Names may contain only letters, digits, ".", "_" and "-"',
+            location: loc,
+            service,
+            key: [...keys, extra].join('.'),
+          };
+        } else {
+          const best = closest(extra, known);
+          d = {
+            level: 'error',
+            message: `${path || '(top level)'}: unknown key "${extra}"${best ? ` — did you mean "${best}"?` : ''}`,
+            hint: best ? undefined : `Known keys: ${known.sort().join(', ')}; custom keys must start with "x-"`,
+            location: loc,
+            service,
+            key: [...keys, extra].join('.'),
+          };
+        }
+        break;
+      }
+      case 'type': {
+        const t = String((e.params as { type: string | string[] }).type);
+        const set = byPathType.get(e.instancePath) ?? new Set<string>();
+        for (const x of t.split(',')) set.add(TYPE_NAMES[x] ?? x);
+        byPathType.set(e.instancePath, set);
+        continue;
+      }
+      case 'required': {
+        const missing = String((e.params as { missingProperty: string }).missingProperty);
+        d = { level: 'error', message: `${path}: missing required key "${missing}"`, location: locOf(keys), service, key: path };
+        break;
+      }
+      case 'enum': {
+        const allowed = ((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map((x) => JSON.stringify(x));
+        d = {
+          level: 'error',
+          message: `${path}: ${JSON.stringify(value)} is not allowed; use one of ${allowed.join(', ')}`,
+          location: locOf(keys),
+          service,
+          key: path,
+        };
+        break;
+      }
+      case 'uniqueItems': {
+        const { i, j } = e.params as { i: number; j: number };
+        d = { level: 'error', message: `${path}: items ${j} and ${i} are duplicates`, location: locOf([...keys, i]), service, key: path };
+        break;
+      }
+      default:
+        d = { level: 'error', message: `${path || '(top level)'}: ${e.message ?? 'is not valid'}`, location: locOf(keys), service, key: path };
+    }
+    const id = `${d.message}@${d.location?.line}`;
+    if (!seen.has(id)) {
+      seen.add(id);
+      out.push(d);
+    }
+  }
+  for (const [ptr, types] of byPathType) {
+    const { value, keys } = walk(root, segments(ptr));
+    const path = fieldPath(keys);
+    const service = keys[0] === 'services' && typeof keys[1] === 'string' ? keys[1] : undefined;
+    const list = [...types].sort();
+    const expected = list.length === 1 ? list[0] : `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}`;
+    out.push({
+      level: 'error',
+      message: `${path || '(top level)'} must be ${expected}, not ${typeOf(value)}`,
+      location: locOf(keys),
+      service,
+      key: path,
+    });
+  }
+  out.sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0));
+  return out;
+}
+
+/** The known key closest to `word` by edit distance, if it is plausibly a typo. */
+export function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD || (d === bestD && best !== undefined && c < best)) {
+      best = c;
+      bestD = d;
+    }
+  }
+  if (best === undefined) return undefined;
+  return bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+function levenshtein(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
