@@ -29,10 +29,10 @@ import { digestTree, packTree, unpackArchive, type ArchiveResult } from '../arch
 import type { DiskCreateOptions, DiskImportOptions, ProgressSink, ProviderDriver, VolumeSourceSpec } from '../driver.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
 import { k3sSettings, type K3sSettings } from './settings.js';
+import { SETTING_K3S_NODE, diskSizeDefaults, volumeSourceFor } from '../volume-sources.js';
 
 export const DISK_META = 'kompox-disk.json';
 export const DATA = 'data';
-export const K3S_STORAGE_CLASS = 'kompox-local';
 const GiB = 1024 ** 3;
 
 interface DiskMeta {
@@ -149,35 +149,19 @@ export class K3sDriver implements ProviderDriver {
 
   // ---------------------------------------------------------------- volumes (pure)
 
+  /**
+   * The shared pure source (providers/volume-sources.ts), with one K3s
+   * addition: without K3S_NODE, the node is the host name recorded on the
+   * disk when it was created (K3s names its node after the host by default).
+   */
   volumeSource(ctx: AppContext, volume: AppVolume, disk: Disk | undefined): VolumeSourceSpec {
-    const s = k3sSettings(ctx);
-    const node = s.node ?? disk?.zone;
-    const affinity = (n: string) => ({
-      required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [n] }] }] },
-    });
-    if (!disk) {
-      return {
-        storageClassName: K3S_STORAGE_CLASS,
-        source: { local: { path: `${s.diskRoot}/${appNamespace(ctx)}/${volume.name}/no-disk-yet/${DATA}` }, nodeAffinity: affinity(node ?? 'k3s-node') },
-        accessModes: ['ReadWriteOnce'],
-        placeholder: true,
-      };
-    }
-    if (!node) {
-      throw new KompoxError('config', `the K3s node holding disk "${disk.name}" is not known`, {
-        field: 'cluster.settings.K3S_NODE',
-        hint: 'Set K3S_NODE to the name of the K3s node (kubectl get nodes).',
-      });
-    }
-    return {
-      storageClassName: K3S_STORAGE_CLASS,
-      source: { local: { path: disk.id }, nodeAffinity: affinity(node) },
-      accessModes: ['ReadWriteOnce'],
-    };
+    const node = k3sSettings(ctx).node ?? disk?.zone;
+    const withNode = node && !k3sSettings(ctx).node ? { ...ctx, cluster: { ...ctx.cluster, settings: { ...ctx.cluster.settings, [SETTING_K3S_NODE]: node } } } : ctx;
+    return volumeSourceFor(withNode, volume, disk);
   }
 
-  diskSizeDefaults(ctx: AppContext, _volume: AppVolume): { defaultGiB: number; minGiB: number } {
-    return { defaultGiB: k3sSettings(ctx).diskSizeGiB, minGiB: 1 };
+  diskSizeDefaults(ctx: AppContext, volume: AppVolume): { defaultGiB: number; minGiB: number } {
+    return diskSizeDefaults(ctx, volume);
   }
 
   // ---------------------------------------------------------------- disks

@@ -1,13 +1,12 @@
 // K3s driver settings. They are looked up in app.settings, then
 // cluster.settings, then provider.settings (the most specific wins), because
 // the disk root belongs to a node (cluster) but is usually the same everywhere.
+// (K3S_DISK_SIZE is read by providers/volume-sources.ts, shared by all drivers.)
 import { KompoxError } from '../../domain/errors.js';
 import type { AppContext, Cluster, Provider } from '../../domain/model.js';
 
 export const DEFAULT_DISK_ROOT = '/var/lib/kompox/disks';
 export const DEFAULT_SNAPSHOT_ROOT = '/var/lib/kompox/snapshots';
-/** Directories have no hard size; this is only the size recorded for a new disk. */
-export const DEFAULT_DISK_SIZE_GIB = 10;
 
 export interface K3sSettings {
   diskRoot: string;
@@ -18,7 +17,6 @@ export interface K3sSettings {
   ssh?: string;
   sshKey?: string;
   sshKnownHosts?: string;
-  diskSizeGiB: number;
 }
 
 type Ctx = { provider: Provider; cluster?: Cluster; app?: { settings: Record<string, string> } };
@@ -49,15 +47,6 @@ function absolutePath(ctx: Ctx, key: string, fallback: string): string {
 }
 
 export function k3sSettings(ctx: Ctx | AppContext): K3sSettings {
-  const size = lookup(ctx, 'K3S_DISK_SIZE');
-  let diskSizeGiB = DEFAULT_DISK_SIZE_GIB;
-  if (size) {
-    const n = Number(size.value.replace(/Gi?B?$/i, ''));
-    if (!Number.isInteger(n) || n < 1) {
-      throw new KompoxError('config', `K3S_DISK_SIZE must be a whole number of GiB (e.g. 10), got "${size.value}"`, { field: size.field });
-    }
-    diskSizeGiB = n;
-  }
   const diskRoot = absolutePath(ctx, 'K3S_DISK_ROOT', DEFAULT_DISK_ROOT);
   const snapshotRoot = absolutePath(ctx, 'K3S_SNAPSHOT_ROOT', DEFAULT_SNAPSHOT_ROOT);
   if (diskRoot === snapshotRoot) {
@@ -73,6 +62,5 @@ export function k3sSettings(ctx: Ctx | AppContext): K3sSettings {
     ssh: lookup(ctx, 'K3S_SSH')?.value,
     sshKey: lookup(ctx, 'K3S_SSH_KEY')?.value,
     sshKnownHosts: lookup(ctx, 'K3S_SSH_KNOWN_HOSTS')?.value,
-    diskSizeGiB,
   };
 }
