@@ -1,15 +1,32 @@
-// (stub: the converter issue implements this)
-import type { Diagnostic } from '../domain/errors.js';
+// The app manifest use case: gathers the file facts the converter needs (bind
+// sources, secret/config files: kind, size, content) and runs the pure
+// converter. The only I/O of conversion happens here.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { posix } from 'node:path';
+import { DiagnosticsError, type Diagnostic, type Location } from '../domain/errors.js';
 import type { AppContext, AppVolume, Disk } from '../domain/model.js';
 import type { LoadedProject } from '../compose/index.js';
 import type { KubeObject } from '../kube/types.js';
 import type { VolumeSourceSpec } from '../providers/driver.js';
+import { convertApp } from '../convert/convert.js';
+import { MAX_FILE_BYTES } from '../convert/files.js';
+import type { ConvertFacts, FileFact } from '../convert/types.js';
+import { diskSizeDefaults, volumeSourceFor } from '../providers/volume-sources.js';
 
 export interface ManifestOptions {
   /** Current disk per app volume name; absent = placeholder PV sources (validate before any disk exists). */
   disks?: Record<string, Disk | undefined>;
   /** PV source for a disk; default: the pure per-driver sources in providers/volume-sources.ts. */
   volumeSource?: (volume: AppVolume, disk: Disk | undefined) => VolumeSourceSpec;
+  /** Default/minimum size of a new disk; default: providers/volume-sources.ts. */
+  diskSizeDefaults?: (volume: AppVolume) => { defaultGiB: number; minGiB: number };
+  /** Environment for secrets/configs declared with `environment:`; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Positions in kompoxops.yml (OpsConfig.locate), so app.* diagnostics carry file:line. */
+  locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
+  /** Home directory used to recognise expanded `~` paths; default os.homedir(). */
+  homeDir?: string;
 }
 
 export interface AppManifest {
@@ -18,7 +35,57 @@ export interface AppManifest {
   warnings: Diagnostic[];
 }
 
+async function fileFact(path: string, withContent: boolean): Promise<FileFact> {
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) return { kind: 'dir', entries: (await readdir(path)).length };
+    if (!st.isFile()) return { kind: 'missing' };
+    const fact: FileFact = { kind: 'file', size: st.size };
+    if (withContent && st.size <= MAX_FILE_BYTES) fact.content = new Uint8Array(await readFile(path));
+    return fact;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return { kind: 'missing' };
+    throw e;
+  }
+}
+
+/** Facts about every path the converter may need: bind sources in the project, secret and config files. */
+export async function gatherFacts(loaded: LoadedProject, opts: Pick<ManifestOptions, 'env' | 'homeDir'> = {}): Promise<ConvertFacts> {
+  const { project, projectDir } = loaded;
+  const inProject = (p: string) => p === projectDir || p.startsWith(projectDir.replace(/\/+$/, '') + '/');
+  const wanted = new Map<string, boolean>(); // path → read content
+  for (const svc of Object.values(project.services ?? {})) {
+    for (const v of svc.volumes ?? []) {
+      // Only paths inside the project are looked at: host paths are rejected without touching them.
+      if (v.type === 'bind' && v.source && posix.isAbsolute(v.source) && inProject(v.source)) wanted.set(v.source, true);
+    }
+  }
+  for (const section of ['secrets', 'configs'] as const) {
+    for (const def of Object.values(project[section] ?? {})) if (def.file && !def.external) wanted.set(def.file, true);
+  }
+  const files: Record<string, FileFact> = {};
+  for (const path of [...wanted.keys()].sort()) files[path] = await fileFact(path, wanted.get(path)!);
+  return { files, env: opts.env ?? process.env, homeDir: opts.homeDir ?? homedir() };
+}
+
 /** Converts the loaded compose project into the app's Kubernetes objects. Throws DiagnosticsError on errors. */
-export async function buildAppManifest(_ctx: AppContext, _loaded: LoadedProject, _opts: ManifestOptions = {}): Promise<AppManifest> {
-  throw new Error('not implemented yet');
+export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, opts: ManifestOptions = {}): Promise<AppManifest> {
+  const facts = await gatherFacts(loaded, opts);
+  const result = convertApp({
+    ctx,
+    project: loaded.project,
+    projectDir: loaded.projectDir,
+    envFromFile: loaded.envFromFile ?? {},
+    locate: (p) => loaded.locate(p),
+    locateConfig: opts.locateConfig,
+    facts,
+    disks: opts.disks ?? {},
+    volumeSource: opts.volumeSource ?? ((volume, disk) => volumeSourceFor(ctx, volume, disk)),
+    diskSizeDefaults: opts.diskSizeDefaults ?? ((volume) => diskSizeDefaults(ctx, volume)),
+  });
+  if (result.errors.length) {
+    throw new DiagnosticsError(result.errors, `the app ${ctx.app.name} cannot be converted (${result.errors.length} error${result.errors.length === 1 ? '' : 's'})`);
+  }
+  // Loader warnings (loaded.warnings) are the caller's to print: they exist even when conversion is not run.
+  return { objects: result.objects, warnings: result.warnings };
 }

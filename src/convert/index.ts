@@ -1,0 +1,8 @@
+// Public API of the compose → Kubernetes converter (pure). The use case
+// buildAppManifest (src/usecases/app-manifest.ts) gathers the file facts and calls it.
+export { convertApp, ANN_CONFIG_HASH, INIT_IMAGE, INIT_CONTAINER } from './convert.js';
+export { SERVICE_KEY_POLICY, type KeyPolicy, type PolicyAction } from './policy.js';
+export { NON_HTTP_TCP_PORTS } from './network.js';
+export { ANN_PLACEHOLDER, appVolumes } from './storage.js';
+export { classifyBind } from './volumes.js';
+export type { ConvertFacts, ConvertInput, ConvertResult, FileFact } from './types.js';

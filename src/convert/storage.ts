@@ -1,0 +1,105 @@
+// App volumes → one PersistentVolume + PersistentVolumeClaim per volume, bound
+// statically (volumeName + claimRef) to the volume's current disk, and the
+// mapping of compose volumes / relative bind dirs onto those disks.
+import { ANN_APP, DEFAULT_VOLUME, type AppContext, type AppVolume } from '../domain/model.js';
+import { appId, appLabels, appNamespace, pvName, pvcName } from '../domain/names.js';
+import type { KubeObject } from '../kube/types.js';
+import type { Diagnostics } from './diagnostics.js';
+import { dnsLabel } from './naming.js';
+import type { ConvertInput } from './types.js';
+
+export const ANN_PLACEHOLDER = 'kompox.dev/placeholder';
+/** Where the init container mounts each disk to create the data directories. */
+export const INIT_MOUNT_ROOT = '/kompox';
+
+export interface AppVolumePlan {
+  volume: AppVolume;
+  /** Pod volume name for this disk. */
+  podVolume: string;
+  claim: string;
+  capacityGiB: number;
+}
+
+export interface StoragePlan {
+  volumes: Map<string, AppVolumePlan>;
+  /** The app volume that takes compose volumes / bind dirs without their own app volume. */
+  fallback?: AppVolumePlan;
+  objects: { pvs: KubeObject[]; pvcs: KubeObject[] };
+}
+
+/** The app's volumes: `app.volumes`, or the implicit single volume `default`. */
+export function appVolumes(ctx: AppContext): AppVolume[] {
+  return ctx.app.volumes?.length ? ctx.app.volumes : [{ name: DEFAULT_VOLUME, options: {} }];
+}
+
+export function planStorage(input: ConvertInput, diags: Diagnostics): StoragePlan {
+  const { ctx } = input;
+  const ns = appNamespace(ctx);
+  const labels = appLabels(ctx);
+  const volumes = new Map<string, AppVolumePlan>();
+  const pvs: KubeObject[] = [];
+  const pvcs: KubeObject[] = [];
+  appVolumes(ctx).forEach((volume, i) => {
+    const disk = input.disks[volume.name];
+    let spec;
+    try {
+      spec = input.volumeSource(volume, disk);
+    } catch (e) {
+      const err = e as { message?: string; hint?: string; field?: string };
+      diags.error({ message: err.message ?? String(e), hint: err.hint, location: undefined, key: err.field });
+      return;
+    }
+    const { defaultGiB, minGiB } = input.diskSizeDefaults(volume);
+    let capacityGiB = disk?.sizeGiB ?? defaultGiB;
+    if (!disk && volume.sizeGiB !== undefined && volume.sizeGiB < minGiB) {
+      diags.warn({
+        message: `app.volumes[${i}] (${volume.name}): ${volume.sizeGiB} GiB is below the ${ctx.provider.driver} minimum; ${minGiB} GiB is used`,
+        path: ['app', 'volumes', i],
+      });
+      capacityGiB = minGiB;
+    }
+    const storage = `${capacityGiB}Gi`;
+    const claim = pvcName(volume.name, disk?.id);
+    const pv: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: {
+        name: pvName(ns, volume.name, disk?.id),
+        labels: { ...labels, 'kompox.dev/volume': volume.name },
+        annotations: { [ANN_APP]: appId(ctx), ...(spec.placeholder ? { [ANN_PLACEHOLDER]: 'true' } : {}) },
+      },
+      spec: {
+        capacity: { storage },
+        accessModes: spec.accessModes ?? ['ReadWriteOnce'],
+        // Retain: deleting the claim (disk swap, destroy) must never delete the disk.
+        persistentVolumeReclaimPolicy: 'Retain',
+        storageClassName: spec.storageClassName,
+        volumeMode: 'Filesystem',
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: ns, name: claim },
+        ...spec.source,
+      },
+    };
+    const pvc: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: claim, namespace: ns, labels: { ...labels, 'kompox.dev/volume': volume.name } },
+      spec: {
+        accessModes: spec.accessModes ?? ['ReadWriteOnce'],
+        storageClassName: spec.storageClassName,
+        volumeName: pv.metadata.name,
+        volumeMode: 'Filesystem',
+        resources: { requests: { storage } },
+      },
+    };
+    if (spec.placeholder) {
+      diags.warn({
+        message: `volume ${volume.name} has no disk yet: the PersistentVolume is a placeholder; app deploy creates the disk`,
+      });
+    }
+    pvs.push(pv);
+    pvcs.push(pvc);
+    volumes.set(volume.name, { volume, podVolume: dnsLabel(`disk-${volume.name}`), claim, capacityGiB });
+  });
+  const fallback = volumes.get(DEFAULT_VOLUME) ?? (volumes.size === 1 ? [...volumes.values()][0] : undefined);
+  return { volumes, fallback, objects: { pvs, pvcs } };
+}

@@ -1,0 +1,53 @@
+// Input and output of the pure converter. Everything the converter needs to
+// know about the outside world (file contents, environment values, disks) is
+// gathered beforehand into plain data, so conversion is deterministic and
+// testable without a file system.
+import type { Diagnostic, Location } from '../domain/errors.js';
+import type { AppContext, AppVolume, Disk } from '../domain/model.js';
+import type { ComposeProject } from '../compose/model.js';
+import type { KubeObject } from '../kube/types.js';
+import type { VolumeSourceSpec } from '../providers/driver.js';
+
+/** What the use case found at one absolute path. */
+export interface FileFact {
+  kind: 'file' | 'dir' | 'missing';
+  /** File content (files only; absent when the file is too large to embed). */
+  content?: Uint8Array;
+  /** Size in bytes (files). */
+  size?: number;
+  /** Number of directory entries (dirs). */
+  entries?: number;
+}
+
+export interface ConvertFacts {
+  /** Keyed by absolute path: bind sources and secret/config files. */
+  files: Record<string, FileFact>;
+  /** Environment for `secrets.*.environment` / `configs.*.environment`. */
+  env: Record<string, string | undefined>;
+  /** The user's home directory, to recognise expanded `~` bind sources. */
+  homeDir?: string;
+}
+
+export interface ConvertInput {
+  ctx: AppContext;
+  project: ComposeProject;
+  projectDir: string;
+  /** Per service: env keys whose effective value came from env_file. */
+  envFromFile: Record<string, string[]>;
+  locate?: (path: ReadonlyArray<string | number>) => Location | undefined;
+  /** Positions in kompoxops.yml (app.ingress.http_80, app.volumes[0]...), when known. */
+  locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
+  facts: ConvertFacts;
+  /** Current disk per app volume name (absent = placeholder). */
+  disks: Record<string, Disk | undefined>;
+  volumeSource: (volume: AppVolume, disk: Disk | undefined) => VolumeSourceSpec;
+  /** Default and minimum size of a new disk for the volume. */
+  diskSizeDefaults: (volume: AppVolume) => { defaultGiB: number; minGiB: number };
+}
+
+export interface ConvertResult {
+  /** In apply order. */
+  objects: KubeObject[];
+  warnings: Diagnostic[];
+  errors: Diagnostic[];
+}

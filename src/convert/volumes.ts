@@ -1,0 +1,202 @@
+// Service volumes → pod volumes and mounts. Nothing is dropped silently:
+// named volumes and relative bind directories land on a disk (sub)path, bind
+// files become ConfigMaps, tmpfs/anonymous volumes become emptyDirs (the latter
+// with a warning), host paths and the docker socket are errors.
+import { posix } from 'node:path';
+import type { ServiceConfig, ServiceVolume } from '../compose/model.js';
+import type { Diagnostics } from './diagnostics.js';
+import { MAX_FILE_BYTES, mountObjectFile, putConfigMapFile, type ObjectMetaBase } from './files.js';
+import { dataKey, dnsLabel, dnsSubdomain } from './naming.js';
+import type { PodState, VolumeMount } from './pod-state.js';
+import type { AppVolumePlan, StoragePlan } from './storage.js';
+import type { ConvertInput, FileFact } from './types.js';
+import { bytesQuantity, parseBytes } from './units.js';
+
+export interface VolumeContext {
+  input: ConvertInput;
+  storage: StoragePlan;
+  state: PodState;
+  diags: Diagnostics;
+  meta: ObjectMetaBase;
+}
+
+export type BindClass =
+  | { kind: 'dir'; rel: string; fact: FileFact }
+  | { kind: 'file'; rel: string; fact: FileFact }
+  | { kind: 'rejected'; message: string; hint: string };
+
+const DOCKER_SOCKETS = new Set(['/var/run/docker.sock', '/run/docker.sock']);
+
+/** Decides what a bind mount source becomes. Pure: file facts are looked up, not read. */
+export function classifyBind(source: string, projectDir: string, facts: ConvertInput['facts']): BindClass {
+  if (DOCKER_SOCKETS.has(source) || source.endsWith('/docker.sock')) {
+    return {
+      kind: 'rejected',
+      message: `bind mount of the Docker socket ${source} is not allowed: it gives root access to the node, and cluster nodes do not run Docker`,
+      hint: 'Remove the mount; an app that manages containers cannot run as a Kompox app.',
+    };
+  }
+  const home = facts.homeDir;
+  const inProject = (p: string) => p === projectDir || p.startsWith(projectDir.endsWith('/') ? projectDir : projectDir + '/');
+  if (source.startsWith('~') || (home && (source === home || source.startsWith(home + '/')) && !inProject(source))) {
+    return {
+      kind: 'rejected',
+      message: `bind mount source ${source} is in a home directory (~): home directories are per machine and do not exist on cluster nodes`,
+      hint: 'Use a named volume (its data goes to the app disk) or a path relative to the project directory (./data).',
+    };
+  }
+  if (!posix.isAbsolute(source) || !inProject(source)) {
+    return {
+      kind: 'rejected',
+      message: `bind mount source ${source} is a host path outside the project directory: host paths do not exist on cluster nodes`,
+      hint: 'Use a named volume (its data goes to the app disk) or a path relative to the project directory (./data).',
+    };
+  }
+  const rel = posix.relative(projectDir, source);
+  const fact = facts.files[source];
+  if (!fact || fact.kind === 'missing') {
+    return {
+      kind: 'rejected',
+      message: `bind mount source ./${rel} does not exist`,
+      hint: 'Create it in the project directory (a directory for data, or the file the service expects, e.g. a config file that lives next to a Dockerfile), or remove the mount.',
+    };
+  }
+  return fact.kind === 'dir' ? { kind: 'dir', rel, fact } : { kind: 'file', rel, fact };
+}
+
+/** Numeric `uid[:gid]` of the service (for chown of its data dirs), or undefined. */
+export function numericOwner(user: string | undefined): string | undefined {
+  const m = user === undefined ? null : /^(\d+)(?::(\d+))?$/.exec(user.trim());
+  return m ? `${m[1]}:${m[2] ?? m[1]}` : undefined;
+}
+
+function diskMount(vc: VolumeContext, plan: AppVolumePlan, subPath: string, target: string, readOnly: boolean, owner: string | undefined): VolumeMount {
+  const name = vc.state.addVolume(plan.podVolume, { persistentVolumeClaim: { claimName: plan.claim } });
+  const sp = subPath.replace(/^\/+|\/+$/g, '');
+  if (sp) vc.state.addDataDir(plan.podVolume, plan.volume.name, sp, owner);
+  return { name, mountPath: target, ...(sp ? { subPath: sp } : {}), ...(readOnly ? { readOnly: true } : {}) };
+}
+
+export function convertServiceVolumes(vc: VolumeContext, service: string, svc: ServiceConfig): VolumeMount[] {
+  const mounts: VolumeMount[] = [];
+  const { diags, storage, input } = vc;
+  const owner = numericOwner(svc.user);
+  const vols = svc.volumes ?? [];
+  vols.forEach((v: ServiceVolume, i) => {
+    const path = ['services', service, 'volumes', i];
+    const ro = v.read_only === true;
+    switch (v.type) {
+      case 'volume': {
+        if (!v.source) {
+          const name = vc.state.addVolume(dnsLabel(`anon-${service}-${i}`), { emptyDir: {} });
+          mounts.push({ name, mountPath: v.target, ...(ro ? { readOnly: true } : {}) });
+          diags.warn({
+            service, key: 'volumes', path,
+            message: `service "${service}": anonymous volume ${v.target} becomes an emptyDir: its data is not persisted and is lost when the pod restarts`,
+            hint: 'Give it a name (name:/path and a top-level volumes entry) to keep the data on the app disk.',
+          });
+          return;
+        }
+        const top = input.project.volumes?.[v.source];
+        if (top?.external) {
+          diags.warn({
+            service, key: 'volumes', path,
+            message: `service "${service}": external volume ${v.source} starts empty on the app disk; Docker volume data is not migrated`,
+            hint: 'Copy the data with kompoxops disk import.',
+          });
+        }
+        const own = storage.volumes.get(v.source);
+        const sub = v.volume?.subpath;
+        if (own) {
+          mounts.push(diskMount(vc, own, sub ?? '', v.target, ro, owner));
+        } else if (storage.fallback) {
+          mounts.push(diskMount(vc, storage.fallback, sub ? `${v.source}/${sub}` : v.source, v.target, ro, owner));
+        } else {
+          diags.error({
+            service, key: 'volumes', path,
+            message: `service "${service}": volume ${v.source} has no app volume to live on`,
+            hint: `Add an app.volumes entry named "${v.source}" or one named "default" in kompoxops.yml.`,
+          });
+        }
+        return;
+      }
+      case 'bind': {
+        const c = classifyBind(v.source ?? '', input.projectDir, input.facts);
+        if (c.kind === 'rejected') {
+          diags.error({ service, key: 'volumes', path, message: `service "${service}": ${c.message}`, hint: c.hint });
+          return;
+        }
+        if (c.kind === 'dir') {
+          if (!storage.fallback) {
+            diags.error({
+              service, key: 'volumes', path,
+              message: `service "${service}": bind directory ./${c.rel} has no app volume to live on`,
+              hint: 'Add an app.volumes entry named "default" in kompoxops.yml.',
+            });
+            return;
+          }
+          if ((c.fact.entries ?? 0) > 0) {
+            diags.warn({
+              service, key: 'volumes', path,
+              message: `service "${service}": bind directory ./${c.rel} has files; they are not uploaded: ${v.target} starts empty on the app disk`,
+              hint: 'Seed the disk with kompoxops disk import, or build the files into the image.',
+            });
+          }
+          mounts.push(diskMount(vc, storage.fallback, c.rel === '' ? '' : c.rel, v.target, ro, owner));
+          return;
+        }
+        const size = c.fact.size ?? c.fact.content?.length ?? 0;
+        if (!c.fact.content || size > MAX_FILE_BYTES) {
+          diags.error({
+            service, key: 'volumes', path,
+            message: `service "${service}": bind file ./${c.rel} is ${size} bytes; files larger than ${MAX_FILE_BYTES} bytes cannot be stored in a ConfigMap`,
+            hint: 'Build the file into the image, or put it in a directory on the app disk.',
+          });
+          return;
+        }
+        const cmName = vc.state.claimName(dnsSubdomain(`file-${c.rel.replace(/\//g, '-')}`), `file:${c.rel}`);
+        const key = dataKey(posix.basename(c.rel));
+        putConfigMapFile(vc.state, vc.meta, cmName, key, c.fact.content);
+        mounts.push(mountObjectFile(vc.state, 'configMap', cmName, key, v.target));
+        if (!ro) {
+          diags.warn({
+            service, key: 'volumes', path,
+            message: `service "${service}": bind file ./${c.rel} is mounted read-only at ${v.target} from ConfigMap ${cmName}; writes to it fail`,
+            hint: 'Mark the mount read-only (:ro) to acknowledge, or keep writable files in a directory on the app disk.',
+          });
+        }
+        return;
+      }
+      case 'tmpfs': {
+        const size = parseBytes(v.tmpfs?.size);
+        const name = vc.state.addVolume(dnsLabel(`tmpfs-${service}-${i}`), { emptyDir: { medium: 'Memory', ...(size ? { sizeLimit: bytesQuantity(size) } : {}) } });
+        mounts.push({ name, mountPath: v.target });
+        return;
+      }
+      default:
+        diags.error({
+          service, key: 'volumes', path,
+          message: `service "${service}": volume type ${v.type} (${v.target}) is not supported`,
+          hint: 'Use a named volume or a relative bind mount.',
+        });
+    }
+  });
+  // `tmpfs:` short list ("/run" or "/run:size=64m,mode=1777").
+  (svc.tmpfs ?? []).forEach((t, i) => {
+    const [target, opts = ''] = t.split(/:(.*)/s);
+    const sizeOpt = /(?:^|,)size=([^,]+)/.exec(opts)?.[1];
+    const size = parseBytes(sizeOpt);
+    const name = vc.state.addVolume(dnsLabel(`tmp-${service}-${i}`), { emptyDir: { medium: 'Memory', ...(size ? { sizeLimit: bytesQuantity(size) } : {}) } });
+    mounts.push({ name, mountPath: target! });
+  });
+  if (svc.shm_size !== undefined) {
+    const size = parseBytes(svc.shm_size);
+    if (size === undefined) {
+      diags.error({ service, key: 'shm_size', message: `service "${service}": shm_size "${svc.shm_size}" is not a size`, hint: 'Write e.g. shm_size: 256m.' });
+    } else {
+      const name = vc.state.addVolume(dnsLabel(`shm-${service}`), { emptyDir: { medium: 'Memory', sizeLimit: bytesQuantity(size) } });
+      mounts.push({ name, mountPath: '/dev/shm' });
+    }
+  }
+  return mounts;
+}

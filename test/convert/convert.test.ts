@@ -1,0 +1,128 @@
+// Unit tests of the pure converter, on compose models built in memory.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { convert, find, makeCtx, makeLoaded, podSpec, textFile, validateObjects } from './helpers.js';
+import { appNamespace, pvcName, pvName } from '../../src/domain/names.js';
+
+const ctx = makeCtx();
+const ns = appNamespace(ctx);
+
+test('objects come in apply order, validate against the API schema, and are deterministic', () => {
+  const loaded = makeLoaded({
+    services: {
+      web: { image: 'nginx:1', ports: [{ target: 80, published: '80', protocol: 'tcp' }], volumes: [{ type: 'volume', source: 'data', target: '/data' }] },
+      db: { image: 'postgres:16', expose: ['5432'], volumes: [{ type: 'volume', source: 'db-data', target: '/var/lib/postgresql/data' }] },
+    },
+    volumes: { data: {}, 'db-data': {} },
+  });
+  const a = convert(ctx, loaded);
+  const b = convert(ctx, loaded);
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(a.objects, b.objects);
+  validateObjects(a.objects);
+  assert.deepEqual(
+    a.objects.map((o) => o.kind),
+    ['Namespace', 'NetworkPolicy', 'PersistentVolume', 'PersistentVolumeClaim', 'Deployment', 'Service', 'Ingress'],
+  );
+  for (const o of a.objects) {
+    assert.equal(o.metadata.labels?.['app.kubernetes.io/managed-by'], 'kompox', `${o.kind} has labels`);
+    if (!['Namespace', 'PersistentVolume'].includes(o.kind)) assert.equal(o.metadata.namespace, ns);
+  }
+  const spec = podSpec(a.objects);
+  assert.deepEqual(spec.containers.map((c: { name: string }) => c.name), ['db', 'web']);
+  assert.equal(spec.enableServiceLinks, false);
+  const nsObj = find(a.objects, 'Namespace');
+  assert.equal(nsObj.metadata.annotations?.['kompox.dev/app'], 'ops/prov1/clu1/myapp');
+  assert.equal(nsObj.metadata.annotations?.['kompox.dev/disk-current-id'], undefined);
+});
+
+test('named volumes become subPaths of the default disk; the init container creates them', () => {
+  const r = convert(ctx, makeLoaded({
+    services: { db: { image: 'postgres:16', user: '999:999', volumes: [{ type: 'volume', source: 'db-data', target: '/var/lib/postgresql/data', volume: { subpath: 'pg' } }] } },
+    volumes: { 'db-data': {} },
+  }));
+  const spec = podSpec(r.objects);
+  assert.deepEqual(spec.containers[0].volumeMounts, [{ name: 'disk-default', mountPath: '/var/lib/postgresql/data', subPath: 'db-data/pg' }]);
+  assert.equal(spec.initContainers[0].image, 'busybox:1.36');
+  assert.match(spec.initContainers[0].command[2], /mkdir -p '\/kompox\/default\/db-data\/pg'\nchown 999:999/);
+  assert.equal(spec.volumes[0].persistentVolumeClaim.claimName, pvcName('default', undefined));
+});
+
+test('a disk swap changes the PV, the PVC and the claimName', () => {
+  const loaded = makeLoaded({ services: { a: { image: 'x', volumes: [{ type: 'volume', source: 'v', target: '/v' }] } }, volumes: { v: {} } });
+  const disk = { name: 'd1', volume: 'default', id: '/subscriptions/s/disks/d1', sizeGiB: 64, createdAt: '2026-01-01T00:00:00Z', tags: {} };
+  const r = convert(ctx, loaded, { disks: { default: disk } });
+  const pv = find(r.objects, 'PersistentVolume');
+  assert.equal(pv.metadata.name, pvName(ns, 'default', disk.id));
+  assert.equal(pv.metadata.annotations?.['kompox.dev/placeholder'], undefined);
+  assert.deepEqual((pv.spec as any).csi, { driver: 'disk.csi.azure.com', volumeHandle: disk.id, fsType: 'ext4' });
+  assert.deepEqual((pv.spec as any).capacity, { storage: '64Gi' });
+  assert.equal((find(r.objects, 'PersistentVolumeClaim').spec as any).volumeName, pv.metadata.name);
+  assert.equal(podSpec(r.objects).volumes[0].persistentVolumeClaim.claimName, pvcName('default', disk.id));
+  assert.ok(!r.warnings.some((w) => w.message.includes('placeholder')));
+});
+
+test('environment wins over env_file; secret-looking env_file keys go to a Secret; $ is escaped', () => {
+  const r = convert(ctx, makeLoaded(
+    { services: { app: { image: 'x', environment: { API_TOKEN: 'from-file', DB_PASSWORD: 'plain-wins', PRICE: '$(HOME)', U: null } } } },
+    { app: ['API_TOKEN'] },
+  ));
+  const env = podSpec(r.objects).containers[0].env;
+  assert.deepEqual(env, [
+    { name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'app-env', key: 'API_TOKEN' } } },
+    { name: 'DB_PASSWORD', value: 'plain-wins' },
+    { name: 'PRICE', value: '$$(HOME)' },
+  ]);
+  const s = find(r.objects, 'Secret', 'app-env');
+  assert.deepEqual(s.data, { API_TOKEN: Buffer.from('from-file').toString('base64') });
+  assert.ok(r.warnings.some((w) => w.message.includes('U has no value')));
+});
+
+test('rejected bind mounts name the reason', () => {
+  const r = convert(ctx, makeLoaded({
+    services: {
+      a: {
+        image: 'x',
+        volumes: [
+          { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock' },
+          { type: 'bind', source: '/home/u/data', target: '/data' },
+          { type: 'bind', source: '/etc/hosts', target: '/h' },
+          { type: 'bind', source: '/proj/missing', target: '/m' },
+        ],
+      },
+    },
+  }));
+  const msgs = r.errors.map((e) => e.message);
+  assert.equal(msgs.length, 4);
+  assert.match(msgs[0]!, /Docker socket/);
+  assert.match(msgs[1]!, /home directory/);
+  assert.match(msgs[2]!, /outside the project directory/);
+  assert.match(msgs[3]!, /\.\/missing does not exist/);
+});
+
+test('bind file → ConfigMap mounted read-only via subPath; config hash changes with content', () => {
+  const loaded = makeLoaded({ services: { web: { image: 'nginx', volumes: [{ type: 'bind', source: '/proj/conf/nginx.conf', target: '/etc/nginx/nginx.conf', read_only: true }] } } });
+  const r1 = convert(ctx, loaded, { files: { '/proj/conf/nginx.conf': textFile('a') } });
+  const r2 = convert(ctx, loaded, { files: { '/proj/conf/nginx.conf': textFile('b') } });
+  assert.deepEqual(r1.warnings.filter((w) => w.service), []);
+  const cm = find(r1.objects, 'ConfigMap');
+  assert.deepEqual(cm.data, { 'nginx.conf': 'a' });
+  const m = podSpec(r1.objects).containers[0].volumeMounts[0];
+  assert.deepEqual(m, { name: 'file-conf-nginx-conf', mountPath: '/etc/nginx/nginx.conf', subPath: 'nginx.conf', readOnly: true });
+  const hash = (r: typeof r1) => (find(r.objects, 'Deployment').spec as any).template.metadata.annotations['kompox.dev/config-hash'];
+  assert.notEqual(hash(r1), hash(r2));
+});
+
+test('two services on the same container port is an error naming both', () => {
+  const r = convert(ctx, makeLoaded({
+    services: { a: { image: 'x', expose: ['8080'] }, b: { image: 'y', ports: [{ target: 8080, published: '9090', protocol: 'tcp' }] } },
+  }));
+  assert.equal(r.errors.length, 1);
+  assert.match(r.errors[0]!.message, /"a" and "b" both use container port 8080\/tcp/);
+});
+
+test('build-only service is an error saying to add image', () => {
+  const r = convert(ctx, makeLoaded({ services: { api: { build: { context: '/proj/api' } } } }));
+  assert.match(r.errors[0]!.message, /service "api" has build: but no image:/);
+  assert.match(r.errors[0]!.hint!, /Add image:/);
+});
