@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KompoxError } from '../../src/domain/errors.js';
 import { checkWildcardCertificate, describeCertificate } from '../../src/ingress/certificate.js';
-import { OPENSSL_MISSING, makeCert } from './certs.js';
+import { OPENSSL_MISSING, makeCert } from './helpers.js';
 
 const src = { certLabel: 'cluster.settings.INGRESS_TLS_CERT_FILE (tls.crt)', keyLabel: 'cluster.settings.INGRESS_TLS_KEY_FILE (tls.key)' };
 const skip = OPENSSL_MISSING ? { skip: OPENSSL_MISSING } : {};

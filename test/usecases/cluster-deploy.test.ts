@@ -4,11 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { KompoxError } from '../../src/domain/errors.js';
-import type { Cluster } from '../../src/domain/model.js';
 import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
 import { deployClusterIngress, undeployClusterIngress, type ClusterIngressInput } from '../../src/usecases/cluster-deploy.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
-import { OPENSSL_MISSING, makeCert, type TestCert } from '../ingress/certs.js';
+import { OPENSSL_MISSING, makeCert, testCluster as cluster, type TestCert } from '../ingress/helpers.js';
 
 const SELECTOR = 'app.kubernetes.io/part-of=kompox-ingress';
 const KINDS: Array<[string, string]> = [
@@ -23,17 +22,6 @@ const KINDS: Array<[string, string]> = [
   ['apps/v1', 'Deployment'],
   ['v1', 'Service'],
 ];
-
-export function cluster(settings: Record<string, string>, namespace = 'traefik'): Cluster {
-  return {
-    name: 'c1',
-    provider: 'p1',
-    auth: { type: 'kubectl' },
-    ingress: { controller: 'traefik', namespace },
-    domain: 'example.com',
-    settings,
-  };
-}
 
 /** name → resourceVersion of everything labelled as ours. */
 async function snapshot(kube: KubeClient, kinds: Array<[string, string]>): Promise<Record<string, string>> {

@@ -45,3 +45,15 @@ export function makeCert(names: string[], days = 10): TestCert {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** A cluster as kompoxops.yml would give it (name c1, domain example.com). */
+export function testCluster(settings: Record<string, string>, namespace = 'traefik'): import('../../src/domain/model.js').Cluster {
+  return {
+    name: 'c1',
+    provider: 'p1',
+    auth: { type: 'kubectl' },
+    ingress: { controller: 'traefik', namespace },
+    domain: 'example.com',
+    settings,
+  };
+}
