@@ -25,6 +25,9 @@ export const BAD: Array<{ name: string; text: string; field: string; where: stri
   { name: 'volumes empty', text: GOOD.replace(/  volumes:\n[\s\S]*$/, '  volumes: []\n'), field: 'app.volumes', where: '30:12', says: /remove app.volumes/ },
   { name: 'compose wrong type', text: GOOD.replace('compose: compose.yml', 'compose: 42'), field: 'app.compose', where: '20:12', says: /compose\.yml/ },
   { name: 'inline compose without services', text: GOOD.replace('compose: compose.yml', 'compose: {volumes: {}}'), field: 'app.compose', where: '20:12', says: /services/ },
+  { name: 'domain with no value', text: GOOD.replace('domain: apps.example.com', 'domain:'), field: 'cluster.domain', where: '15:10', says: /has no value/ },
+  { name: 'volume size with no value', text: GOOD.replace('size: 10Gi', 'size:'), field: 'app.volumes[0].size', where: '32:12', says: /has no value/ },
+  { name: 'service with no value', text: GOOD.replace('service:\n  name: ops', 'service:'), field: 'service', where: '2:9', says: /has no value/ },
   { name: 'app without name', text: GOOD.replace('  name: my-app\n', ''), field: 'app.name', where: '18:1', says: /Add "name: / },
 ];
 

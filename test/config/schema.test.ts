@@ -15,6 +15,7 @@ const GOOD_VARIANTS: Record<string, string> = {
   'cluster only': 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: aks}\ncluster: {name: c1}\n',
   'inline compose mapping': 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: k3s}\ncluster: {name: c1}\napp:\n  name: a\n  compose:\n    services:\n      web: {image: nginx}\n',
   'inline compose text': 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: k3s}\ncluster: {name: c1}\napp:\n  name: a\n  compose: |\n    services:\n      web: {image: nginx}\n',
+  'empty optional sections (only comments)': GOOD.replace('  settings:\n    ACME_EMAIL: ops@example.com', '  settings:\n    # ACME_EMAIL: ops@example.com').replace(/  ingress:\n    http_80.*\n.*\n/, '  ingress:\n'),
   'numeric cpu and size': GOOD.replace('cpu: 500m', 'cpu: 2').replace('size: 10Gi', 'size: 10'),
 };
 
@@ -60,3 +61,17 @@ test('schema violations become diagnostics with field and line:column', async ()
   const msgs = diags.map((d) => `${d.location?.line}:${d.location?.column} ${d.message}`).sort();
   assert.deepEqual(msgs, ['15:3 cluster.domian: key not allowed here (schema)', '32:13 app.volumes[0].size: must be number, or must match pattern "^(?!0+(\\.0+)?(Mi|Gi|Ti)?$)([0-9]+(\\.[0-9]+)?)(Mi|Gi|Ti)?$" (schema)']);
 });
+
+for (const [name, text] of Object.entries(GOOD_VARIANTS)) {
+  test(`loader accepts the same valid file: ${name}`, async () => {
+    const { loadConfig } = await import('../../src/config/index.js');
+    const { scratch } = await import('./helpers.js');
+    const s = scratch({ 'kompoxops.yml': text });
+    try {
+      const c = await loadConfig(`${s.dir}/kompoxops.yml`);
+      assert.equal(c.service.name, 'ops');
+    } finally {
+      s.cleanup();
+    }
+  });
+}

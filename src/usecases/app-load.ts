@@ -1,0 +1,95 @@
+// Loading an app's compose project, and `app validate`: everything a later
+// deploy would read, checked without touching a cluster. Plain parameters in,
+// data out (the CLI prints; the PaaS server will call the same functions).
+import { dirname, resolve } from 'node:path';
+import type { LoadedProject } from '../compose/index.js';
+import { KompoxError, type Diagnostic } from '../domain/errors.js';
+import type { AppContext } from '../domain/model.js';
+import type { KubeObject } from '../kube/types.js';
+
+export interface AppLoadOptions {
+  /** Active compose profiles (`--profile`). */
+  profiles?: string[];
+  /** Environment for interpolation; default: the compose loader's (process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+/** The app's compose project (from app.composePath, or the inline compose text). */
+export async function loadApp(ctx: AppContext, opts: AppLoadOptions = {}): Promise<LoadedProject> {
+  const { loadCompose } = await import('../compose/index.js');
+  const { inlineComposeSource } = await import('../config/index.js');
+  const app = ctx.app;
+  const projectDir = resolve(app.projectDir ?? (app.composePath ? dirname(app.composePath) : '.'));
+  const common = { projectDir, ...(opts.profiles ? { profiles: opts.profiles } : {}), ...(opts.env ? { env: opts.env } : {}) };
+  if (app.composePath) return loadCompose({ ...common, files: [app.composePath] });
+  if (!app.compose.trim()) {
+    throw new KompoxError('config', `app ${app.name} has no compose text`, { field: 'app.compose', hint: 'Give app.compose a file name or the compose YAML.' });
+  }
+  // Inline compose from kompoxops.yml keeps its positions there; otherwise name it after the app.
+  const content = inlineComposeSource(app) ?? { text: app.compose, filename: `${app.name}.compose.yml` };
+  return loadCompose({ ...common, content });
+}
+
+export interface ValidateOptions extends AppLoadOptions {
+  /** Produce the canonical compose YAML. */
+  compose?: boolean;
+  /** Produce the Kubernetes manifest (multi-document YAML, apply order). */
+  manifest?: boolean;
+}
+
+export interface ValidateSummary {
+  app: string;
+  services: string[];
+  /** compose named volumes */
+  composeVolumes: string[];
+  /** Kompox app volumes (disks) */
+  appVolumes: string[];
+  /** published ports, `service:target/protocol` */
+  ports: string[];
+  files: string[];
+}
+
+export interface ValidateResult {
+  summary: ValidateSummary;
+  warnings: Diagnostic[];
+  /** Canonical compose YAML, when asked for. */
+  composeYaml?: string;
+  /** Kubernetes objects and their YAML, when asked for. */
+  objects?: KubeObject[];
+  manifestYaml?: string;
+}
+
+/** Kubernetes objects as multi-document YAML (`---` before each, in the given order). */
+export async function objectsToYaml(objects: KubeObject[]): Promise<string> {
+  const { stringify } = await import('yaml');
+  return objects.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
+}
+
+/** Loads and checks the app; throws (KompoxError / DiagnosticsError) when it is not valid. */
+export async function validateApp(ctx: AppContext, opts: ValidateOptions = {}): Promise<ValidateResult> {
+  const loaded = await loadApp(ctx, opts);
+  const warnings = [...loaded.warnings];
+  const p = loaded.project;
+  const services = Object.keys(p.services).sort();
+  const summary: ValidateSummary = {
+    app: ctx.app.name,
+    services,
+    composeVolumes: Object.keys(p.volumes ?? {}).sort(),
+    appVolumes: ctx.app.volumes.map((v) => v.name),
+    ports: services.flatMap((s) => (p.services[s]!.ports ?? []).map((port) => `${s}:${port.target}/${port.protocol}`)),
+    files: loaded.files,
+  };
+  const result: ValidateResult = { summary, warnings };
+  if (opts.compose) {
+    const { projectToYaml } = await import('../compose/index.js');
+    result.composeYaml = projectToYaml(p);
+  }
+  if (opts.manifest) {
+    const { buildAppManifest } = await import('./app-manifest.js');
+    const m = await buildAppManifest(ctx, loaded, {});
+    warnings.push(...m.warnings);
+    result.objects = m.objects;
+    result.manifestYaml = await objectsToYaml(m.objects);
+  }
+  return result;
+}
