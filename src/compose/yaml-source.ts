@@ -2,7 +2,7 @@
 // We walk the AST ourselves (instead of `toJS`) so that merge keys (`<<`) and
 // aliases keep the position of the node where the value was written, and so
 // that the Compose `!reset` / `!override` tags survive until merging.
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type ScalarTag, type Tags } from 'yaml';
 import { KompoxError, type Location } from '../domain/errors.js';
 import type { PositionMap } from './positions.js';
 import { Tagged } from './tags.js';
@@ -13,9 +13,20 @@ export interface ParsedYaml {
 
 const MAX_DEPTH = 200;
 
+// compose-go's YAML decoder (yaml.v3) reads `0400` as octal (file modes are
+// written that way); YAML 1.2's core schema would read 400.
+const legacyOctal: ScalarTag = {
+  identify: (v) => typeof v === 'number',
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  format: 'OCT',
+  test: /^[-+]?0[0-7]+$/,
+  resolve: (s: string) => parseInt(s, 8),
+};
+
 export function parseYaml(text: string, file: string, positions: PositionMap): unknown {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { merge: true, lineCounter: lc, prettyErrors: true, uniqueKeys: true, strict: true });
+  const doc = parseDocument(text, { merge: true, customTags: (tags: Tags) => [legacyOctal, ...tags], lineCounter: lc, prettyErrors: true, uniqueKeys: true, strict: true });
   const where = (offset: number | undefined): Location =>
     offset === undefined ? { file } : { file, line: lc.linePos(offset).line, column: lc.linePos(offset).col };
   if (doc.errors.length > 0) {
