@@ -1,0 +1,186 @@
+// Waiting for a Deployment to become ready, and saying why it does not. The
+// assessment is pure (deployment, its replica sets, pods and events in; a
+// verdict out) so every reason is unit-tested; the wait loop polls the API
+// server. Reasons come from pod status and events, never from guessing: on a
+// cluster without nodes or controllers the report says exactly what it saw.
+import type { KubeClient, KubeObject } from './types.js';
+
+export type RolloutState = 'ready' | 'progressing' | 'failed';
+
+export interface RolloutVerdict {
+  state: RolloutState;
+  /** One line for the progress display / final report. */
+  message: string;
+}
+
+/** Container waiting reasons that will not resolve by waiting. */
+export const FATAL_REASONS = new Set([
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'CrashLoopBackOff',
+  'RunContainerError',
+]);
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function ownedBy(o: KubeObject, owner: KubeObject): boolean {
+  const refs = (o.metadata.ownerReferences as Any[] | undefined) ?? [];
+  return refs.some((r) => r.uid === owner.metadata.uid || (r.kind === owner.kind && r.name === owner.metadata.name));
+}
+
+function latestEvent(events: KubeObject[], kind: string, name: string): KubeObject | undefined {
+  return events
+    .filter((e) => (e.involvedObject as Any)?.kind === kind && (e.involvedObject as Any)?.name === name)
+    .sort((a, b) => String(b.lastTimestamp ?? b.eventTime ?? '').localeCompare(String(a.lastTimestamp ?? a.eventTime ?? '')))[0];
+}
+
+function oneLine(s: unknown): string {
+  return String(s ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/** Why one pod is not ready, or undefined when it is. */
+export function podProblem(pod: KubeObject, events: KubeObject[]): RolloutVerdict | undefined {
+  const name = pod.metadata.name;
+  const status = (pod.status as Any) ?? {};
+  const statuses: Any[] = [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])];
+  for (const cs of statuses) {
+    const w = cs.state?.waiting;
+    if (w?.reason && FATAL_REASONS.has(w.reason)) {
+      const last = cs.lastState?.terminated;
+      const lastInfo = last ? `; last exit code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''}` : '';
+      return { state: 'failed', message: `pod ${name}: container ${cs.name}: ${w.reason}${w.message ? `: ${oneLine(w.message)}` : ''}${lastInfo}` };
+    }
+  }
+  const phase = status.phase ?? 'Pending';
+  if (phase === 'Failed') return { state: 'failed', message: `pod ${name} failed${status.reason ? `: ${status.reason}` : ''}${status.message ? `: ${oneLine(status.message)}` : ''}` };
+  const conds: Any[] = status.conditions ?? [];
+  const sched = conds.find((c) => c.type === 'PodScheduled');
+  if (phase === 'Pending') {
+    if (sched?.status === 'False') return { state: 'progressing', message: `pod ${name} Pending: ${oneLine(sched.message || sched.reason)}` };
+    const ev = latestEvent(events, 'Pod', name);
+    if (ev && ev.type === 'Warning') return { state: 'progressing', message: `pod ${name} Pending: ${ev.reason}: ${oneLine(ev.message)}` };
+    const waiting = statuses.find((cs) => cs.state?.waiting);
+    if (waiting) return { state: 'progressing', message: `pod ${name} Pending: container ${waiting.name} ${waiting.state.waiting.reason ?? 'waiting'}` };
+    if (!(pod.spec as Any)?.nodeName) return { state: 'progressing', message: `pod ${name} Pending: not scheduled to a node yet (is a scheduler running?)` };
+    return { state: 'progressing', message: `pod ${name} Pending` };
+  }
+  const notReady = statuses.filter((cs) => !cs.ready);
+  if (phase === 'Running' && notReady.length === 0 && statuses.length > 0) return undefined;
+  if (notReady.length) {
+    const cs = notReady[0]!;
+    const w = cs.state?.waiting;
+    const t = cs.state?.terminated;
+    const why = w ? `${w.reason ?? 'waiting'}` : t ? `terminated with exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}` : 'running, not ready (readiness probe)';
+    return { state: 'progressing', message: `pod ${name} ${phase}: container ${cs.name} ${why}${cs.restartCount ? `, ${cs.restartCount} restarts` : ''}` };
+  }
+  return { state: 'progressing', message: `pod ${name} ${phase}` };
+}
+
+/** The state of one Deployment's rollout, from everything the API server shows about it. */
+export function assessDeployment(dep: KubeObject, replicaSets: KubeObject[], pods: KubeObject[], events: KubeObject[]): RolloutVerdict {
+  const name = dep.metadata.name;
+  const spec = (dep.spec as Any) ?? {};
+  const st = (dep.status as Any) ?? {};
+  const want = spec.replicas ?? 1;
+  const gen = dep.metadata.generation ?? 0;
+  const observed = st.observedGeneration ?? 0;
+  const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+
+  // fatal pod problems first: they are the reason, whatever the counters say
+  for (const p of live) {
+    const prob = podProblem(p, events);
+    if (prob?.state === 'failed') return { state: 'failed', message: `deployment ${name}: ${prob.message}` };
+  }
+  const progressing = ((st.conditions as Any[]) ?? []).find((c) => c.type === 'Progressing');
+  if (progressing?.reason === 'ProgressDeadlineExceeded') {
+    return { state: 'failed', message: `deployment ${name}: ${oneLine(progressing.message)}` };
+  }
+  const upToDate = observed >= gen && (st.updatedReplicas ?? 0) >= want && (st.availableReplicas ?? 0) >= want && (st.replicas ?? 0) <= want;
+  if (want === 0 || (upToDate && live.every((p) => !podProblem(p, events)))) {
+    return { state: 'ready', message: `deployment ${name}: ${st.readyReplicas ?? want}/${want} ready` };
+  }
+  const counts = `${st.readyReplicas ?? 0}/${want} ready`;
+  if (live.length === 0) {
+    const rss = replicaSets.filter((rs) => ownedBy(rs, dep));
+    if (rss.length === 0) {
+      const ev = latestEvent(events, 'Deployment', name);
+      const why = ev ? `; last event: ${ev.reason}: ${oneLine(ev.message)}` : '';
+      return { state: 'progressing', message: `deployment ${name}: ${counts}; no pod was created for deployment ${name} (is the controller manager running?)${why}` };
+    }
+    const rs = rss.sort((a, b) => String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)))[0]!;
+    const ev = latestEvent(events, 'ReplicaSet', rs.metadata.name);
+    const failure = ((rs.status as Any)?.conditions ?? []).find((c: Any) => c.type === 'ReplicaFailure' && c.status === 'True');
+    const why = failure ? oneLine(failure.message) : ev ? `${ev.reason}: ${oneLine(ev.message)}` : 'no pod yet';
+    return { state: 'progressing', message: `deployment ${name}: ${counts}; replica set ${rs.metadata.name}: ${why}` };
+  }
+  const prob = live.map((p) => podProblem(p, events)).find(Boolean);
+  return { state: 'progressing', message: `deployment ${name}: ${counts}${prob ? `; ${prob.message}` : ''}` };
+}
+
+export function selectorString(matchLabels: Record<string, string> | undefined): string {
+  return Object.entries(matchLabels ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+/** Everything assessDeployment needs, read from the API server. */
+export async function observeDeployment(kube: KubeClient, namespace: string, name: string): Promise<{ dep?: KubeObject; replicaSets: KubeObject[]; pods: KubeObject[]; events: KubeObject[] }> {
+  const dep = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name });
+  if (!dep) return { replicaSets: [], pods: [], events: [] };
+  const sel = selectorString(((dep.spec as Any)?.selector as Any)?.matchLabels);
+  const [replicaSets, pods, events] = await Promise.all([
+    kube.list('apps/v1', 'ReplicaSet', { namespace, labelSelector: sel }),
+    kube.list('v1', 'Pod', { namespace, labelSelector: sel }),
+    kube.list('v1', 'Event', { namespace }),
+  ]);
+  return { dep, replicaSets, pods, events };
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  pollMs?: number;
+  /** Called with the current message whenever it changes. */
+  onProgress?: (message: string) => void;
+  /** For tests: a clock. */
+  now?: () => number;
+}
+
+export interface WaitResult {
+  state: RolloutState | 'timeout';
+  /** Per deployment, the last verdict. */
+  verdicts: Record<string, RolloutVerdict>;
+  message: string;
+}
+
+/** Polls until every deployment is ready, one fails, or the timeout passes. */
+export async function waitForDeployments(kube: KubeClient, namespace: string, names: string[], opts: WaitOptions): Promise<WaitResult> {
+  const now = opts.now ?? Date.now;
+  const deadline = now() + opts.timeoutMs;
+  const poll = opts.pollMs ?? 2000;
+  let last = '';
+  for (;;) {
+    const verdicts: Record<string, RolloutVerdict> = {};
+    for (const n of [...names].sort()) {
+      const o = await observeDeployment(kube, namespace, n);
+      verdicts[n] = o.dep
+        ? assessDeployment(o.dep, o.replicaSets, o.pods, o.events)
+        : { state: 'failed', message: `deployment ${n} does not exist (deleted while waiting?)` };
+    }
+    const vs = Object.values(verdicts);
+    const message = vs.map((v) => v.message).join('; ');
+    if (message !== last) {
+      opts.onProgress?.(message);
+      last = message;
+    }
+    const failed = vs.find((v) => v.state === 'failed');
+    if (failed) return { state: 'failed', verdicts, message: failed.message };
+    if (vs.every((v) => v.state === 'ready')) return { state: 'ready', verdicts, message };
+    if (now() >= deadline) return { state: 'timeout', verdicts, message };
+    await new Promise((r) => setTimeout(r, Math.min(poll, Math.max(0, deadline - now()))));
+  }
+}

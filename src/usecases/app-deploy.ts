@@ -1,0 +1,258 @@
+// `app deploy`: load the app, resolve its disks, build the objects, apply them
+// with server-side apply (field manager `kompox`) in dependency order, prune
+// what an earlier deploy created and no longer wants, and wait for the
+// rollout. Re-running converges: an identical deploy writes nothing, and an
+// interrupted one is finished by the next run (the inventory lists the union
+// of old and new objects until the prune is done).
+import { KompoxError, type Diagnostic } from '../domain/errors.js';
+import type { AppContext } from '../domain/model.js';
+import { appLabels, appNamespace } from '../domain/names.js';
+import type { KubeClient, KubeObject, ObjectRef } from '../kube/types.js';
+import type { ProviderDriver } from '../providers/driver.js';
+import type { WaitResult } from '../kube/rollout.js';
+import {
+  INVENTORY_NAME,
+  NEVER_PRUNE,
+  classify,
+  formatChange,
+  inventoryObject,
+  parseInventory,
+  planPrune,
+  refKey,
+  refString,
+  sortForApply,
+  toRef,
+  type ObjectChange,
+} from './plan.js';
+
+export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const INSTANCE = 'app.kubernetes.io/instance';
+
+export interface ApplyObjectsOptions {
+  dryRun?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ApplyObjectsResult {
+  changes: ObjectChange[];
+  /** Previous-inventory objects left alone because Kompox did not create them. */
+  skipped: ObjectRef[];
+}
+
+/** True when the live object carries the labels Kompox puts on what it creates for this app. */
+export function isOurs(o: KubeObject | undefined, namespace: string): boolean {
+  const l = o?.metadata.labels ?? {};
+  return l[MANAGED_BY] === 'kompox' && l[INSTANCE] === namespace;
+}
+
+function wrapApplyError(e: unknown, done: ObjectChange[], current: string): never {
+  if (!(e instanceof KompoxError)) throw e;
+  const applied = done.filter((c) => c.action !== 'unchanged').map((c) => refString(c.ref));
+  const progress = `Stopped at ${current}; ${applied.length ? `applied before the failure: ${applied.join(', ')}` : 'nothing was changed before the failure'}. Re-running \`kompoxops app deploy\` after fixing the cause converges.`;
+  throw new KompoxError(e.kind, e.message, {
+    field: e.field,
+    location: e.location,
+    hint: e.hint ? `${e.hint} ${progress}` : progress,
+    exitCode: e.exitCode,
+    cause: e,
+  });
+}
+
+/**
+ * Applies the app's objects into `namespace` (the objects carry it), prunes
+ * objects the previous deploy applied that are no longer wanted (never PV,
+ * PVC or the namespace, never anything without our labels), and records the
+ * inventory. With dryRun: server-side dry runs, nothing stored.
+ */
+export async function applyAppObjects(kube: KubeClient, namespace: string, labels: Record<string, string>, objects: KubeObject[], opts: ApplyObjectsOptions = {}): Promise<ApplyObjectsResult> {
+  const log = opts.log ?? (() => {});
+  const sorted = sortForApply(objects.filter((o) => !(o.kind === 'ConfigMap' && o.metadata.name === INVENTORY_NAME)));
+  const nsRef: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: namespace };
+  const invRef: ObjectRef = { apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace };
+  let nsExists = Boolean(await kube.get(nsRef));
+  const invLive = nsExists ? await kube.get(invRef) : undefined;
+  const previous = parseInventory(invLive);
+  const desiredRefs = sorted.map(toRef);
+  const changes: ObjectChange[] = [];
+  const skipped: ObjectRef[] = [];
+
+  if (opts.dryRun) {
+    for (const obj of sorted) {
+      const namespaced = Boolean(obj.metadata.namespace);
+      if (namespaced && !nsExists) {
+        changes.push({ ref: toRef(obj), action: 'create', fields: [] });
+        continue;
+      }
+      const live = await kube.get(toRef(obj));
+      const next = await kube.apply(obj, { dryRun: true });
+      changes.push(classify(next, live, { dryRun: true }));
+    }
+  } else {
+    const writeInventory = async (refs: ObjectRef[]) => {
+      await kube.apply(inventoryObject(namespace, labels, refs));
+    };
+    let inventoryWritten = false;
+    for (const obj of sorted) {
+      const here = refString(obj);
+      try {
+        const isOwnNamespace = obj.kind === 'Namespace' && obj.metadata.name === namespace;
+        if (!inventoryWritten && nsExists && !isOwnNamespace) {
+          // before anything else lands in the namespace: old ∪ new, so an interrupted deploy still knows what to prune
+          await writeInventory([...previous, ...desiredRefs]);
+          inventoryWritten = true;
+        }
+        const live = await kube.get(toRef(obj));
+        const out = await kube.apply(obj);
+        const change = classify(out, live);
+        changes.push(change);
+        if (change.action !== 'unchanged') log(formatChange(change, false));
+        if (isOwnNamespace) nsExists = true;
+      } catch (e) {
+        wrapApplyError(e, changes, here);
+      }
+    }
+  }
+
+  // prune what the previous deploy applied and this one does not
+  for (const ref of planPrune(previous, sorted)) {
+    const live = await kube.get(ref);
+    if (!live) continue;
+    if (!isOurs(live, namespace)) {
+      skipped.push(ref);
+      log(`not pruning ${refString(ref)}: it does not carry Kompox's labels for this app`);
+      continue;
+    }
+    if (!opts.dryRun) await kube.delete(ref);
+    const change: ObjectChange = { ref, action: 'prune', fields: [] };
+    changes.push(change);
+    log(formatChange(change, Boolean(opts.dryRun)));
+  }
+
+  if (!opts.dryRun) {
+    // final inventory: what was applied, plus older volume bindings that still exist (released explicitly later)
+    const keep: ObjectRef[] = [];
+    const want = new Set(desiredRefs.map(refKey));
+    for (const r of previous) {
+      if (!NEVER_PRUNE.has(r.kind) || r.kind === 'Namespace' || want.has(refKey(r))) continue;
+      if (await kube.get(r)) keep.push(r);
+    }
+    await kube.apply(inventoryObject(namespace, labels, [...desiredRefs, ...keep]));
+  }
+  return { changes, skipped };
+}
+
+/**
+ * Deletes the app's PVC/PV pairs except the ones named in `keep` (PV and PVC
+ * names, or the objects): after a disk swap, once the new pod runs. PVs use
+ * reclaim policy Retain, so the disks stay. A PVC still mounted by a pod is
+ * left alone.
+ */
+export async function releaseOldVolumeBindings(
+  kube: KubeClient,
+  ctx: Pick<AppContext, 'service' | 'provider' | 'app'>,
+  keep: Iterable<string | ObjectRef | KubeObject>,
+  opts: { log?: (line: string) => void } = {},
+): Promise<ObjectRef[]> {
+  const namespace = appNamespace(ctx);
+  const keepNames = new Set([...keep].map((k) => (typeof k === 'string' ? k : 'metadata' in k ? k.metadata.name : k.name)));
+  const sel = `${MANAGED_BY}=kompox,${INSTANCE}=${namespace}`;
+  const released: ObjectRef[] = [];
+  const pods = await kube.list('v1', 'Pod', { namespace });
+  const mounted = new Set(
+    pods
+      .filter((p) => !p.metadata.deletionTimestamp && (p.status as { phase?: string } | undefined)?.phase !== 'Succeeded' && (p.status as { phase?: string } | undefined)?.phase !== 'Failed')
+      .flatMap((p) => (((p.spec as { volumes?: { persistentVolumeClaim?: { claimName?: string } }[] })?.volumes ?? []).map((v) => v.persistentVolumeClaim?.claimName).filter(Boolean) as string[])),
+  );
+  const releasedClaims = new Set<string>();
+  for (const pvc of await kube.list('v1', 'PersistentVolumeClaim', { namespace, labelSelector: sel })) {
+    const name = pvc.metadata.name;
+    if (keepNames.has(name)) continue;
+    if (mounted.has(name)) {
+      opts.log?.(`kept PersistentVolumeClaim ${namespace}/${name}: a pod still mounts it`);
+      continue;
+    }
+    await kube.delete(toRef(pvc));
+    released.push(toRef(pvc));
+    releasedClaims.add(name);
+    opts.log?.(`released PersistentVolumeClaim ${namespace}/${name}`);
+  }
+  const pvs = await kube.list('v1', 'PersistentVolume', { labelSelector: `${MANAGED_BY}=kompox` });
+  for (const pv of pvs) {
+    const claim = (pv.spec as { claimRef?: { namespace?: string; name?: string } } | undefined)?.claimRef;
+    const mine = pv.metadata.labels?.[INSTANCE] === namespace || claim?.namespace === namespace;
+    if (!mine || keepNames.has(pv.metadata.name)) continue;
+    if (claim?.name && mounted.has(claim.name) && !releasedClaims.has(claim.name)) continue;
+    await kube.delete(toRef(pv));
+    released.push(toRef(pv));
+    opts.log?.(`released PersistentVolume ${pv.metadata.name} (reclaim policy Retain: the disk is kept)`);
+  }
+  return released;
+}
+
+// ---- the use case ----
+
+export interface DeployOptions {
+  dryRun?: boolean;
+  /** Wait for the rollout (default true). */
+  wait?: boolean;
+  /** Rollout timeout in ms (default 5 minutes). */
+  timeoutMs?: number;
+  pollMs?: number;
+  profiles?: string[];
+  env?: Record<string, string | undefined>;
+  /** Progress lines (applied objects, created disks). */
+  log?: (line: string) => void;
+  /** Rollout progress (the current state, one line). */
+  onProgress?: (message: string) => void;
+}
+
+export interface DeployResult {
+  namespace: string;
+  dryRun: boolean;
+  changes: ObjectChange[];
+  skipped: ObjectRef[];
+  warnings: Diagnostic[];
+  rollout?: WaitResult;
+  /** 0 deployed and ready (or not waited for), 1 rollout failed, 3 not ready within the timeout. */
+  exitCode: number;
+  message: string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
+
+/** Deploys the app. `kube` and `driver` are given by the caller (CLI session or PaaS). */
+export async function deployApp(ctx: AppContext, kube: KubeClient, driver: ProviderDriver, opts: DeployOptions = {}): Promise<DeployResult> {
+  const { loadApp } = await import('./app-load.js');
+  const { resolveCurrentDisks } = await import('./volumes.js');
+  const { buildAppManifest } = await import('./app-manifest.js');
+  const namespace = appNamespace(ctx);
+  const loaded = await loadApp(ctx, { profiles: opts.profiles, env: opts.env });
+  const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun, log: opts.log });
+  const manifest = await buildAppManifest(ctx, loaded, { disks, volumeSource: (v, d) => driver.volumeSource(ctx, v, d) });
+  const warnings = [...loaded.warnings, ...manifest.warnings];
+  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, log: opts.log });
+  const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };
+  const deployments = manifest.objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace).map((o) => o.metadata.name);
+  if (opts.dryRun || opts.wait === false || deployments.length === 0) {
+    result.message = opts.dryRun ? 'dry run: nothing was changed' : opts.wait === false ? 'applied (not waiting for the rollout)' : 'applied';
+    return result;
+  }
+  const { waitForDeployments } = await import('../kube/rollout.js');
+  const rollout = await waitForDeployments(kube, namespace, deployments, {
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    pollMs: opts.pollMs,
+    onProgress: opts.onProgress,
+  });
+  result.rollout = rollout;
+  if (rollout.state === 'ready') {
+    result.message = `deployed: ${rollout.message}`;
+  } else if (rollout.state === 'failed') {
+    result.exitCode = 1;
+    result.message = `applied, but the app cannot start: ${rollout.message}`;
+  } else {
+    result.exitCode = 3;
+    const secs = Math.round((opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000);
+    result.message = `applied, but not ready within ${secs}s: ${rollout.message}`;
+  }
+  return result;
+}
