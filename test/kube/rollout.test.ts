@@ -1,0 +1,115 @@
+// Rollout assessment: each reason a pod cannot become ready is reported from
+// pod status/events; the wait loop against the fake (no controllers) reports
+// cleanly instead of hanging.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KubeObject } from '../../src/kube/types.js';
+import { assessDeployment, waitForDeployments } from '../../src/kube/rollout.js';
+import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+
+const dep = (status: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'web', namespace: 'ns', uid: 'dep-uid', generation: 1 },
+  spec: { replicas: 1, selector: { matchLabels: { app: 'web' } } },
+  status,
+});
+const rs: KubeObject = {
+  apiVersion: 'apps/v1',
+  kind: 'ReplicaSet',
+  metadata: { name: 'web-abc', namespace: 'ns', ownerReferences: [{ kind: 'Deployment', name: 'web', uid: 'dep-uid' }], creationTimestamp: '2026-01-01T00:00:00Z' },
+};
+const pod = (status: Record<string, unknown>, spec: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'web-abc-1', namespace: 'ns', labels: { app: 'web' } },
+  spec: { containers: [{ name: 'web', image: 'nginx' }], ...spec },
+  status,
+});
+
+test('no ReplicaSet: the controller manager is not running', () => {
+  const v = assessDeployment(dep(), [], [], []);
+  assert.equal(v.state, 'progressing');
+  assert.equal(v.message, 'deployment web: 0/1 ready; no pod was created for deployment web (is the controller manager running?)');
+});
+
+test('ReplicaSet but no pod: the ReplicaSet event says why', () => {
+  const ev = { apiVersion: 'v1', kind: 'Event', metadata: { name: 'e', namespace: 'ns' }, involvedObject: { kind: 'ReplicaSet', name: 'web-abc' }, reason: 'FailedCreate', message: 'pods "web-abc-" is forbidden: exceeded quota', type: 'Warning', lastTimestamp: '2026-01-01T00:00:01Z' };
+  const v = assessDeployment(dep(), [rs], [], [ev]);
+  assert.match(v.message, /replica set web-abc: FailedCreate: pods "web-abc-" is forbidden: exceeded quota/);
+});
+
+test('unschedulable pod: the scheduler message', () => {
+  const v = assessDeployment(dep({ observedGeneration: 1 }), [rs], [pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/0 nodes are available: no nodes available to schedule pods.' }] })], []);
+  assert.equal(v.state, 'progressing');
+  assert.match(v.message, /pod web-abc-1 Pending: 0\/0 nodes are available/);
+});
+
+test('pending pod without scheduler activity', () => {
+  const v = assessDeployment(dep(), [rs], [pod({ phase: 'Pending' })], []);
+  assert.match(v.message, /pod web-abc-1 Pending: not scheduled to a node yet/);
+});
+
+for (const [reason, msg] of [
+  ['ImagePullBackOff', 'Back-off pulling image "nginx:nope"'],
+  ['ErrImagePull', 'rpc error: manifest unknown'],
+  ['CreateContainerConfigError', 'secret "x" not found'],
+]) {
+  test(`fatal: ${reason}`, () => {
+    const v = assessDeployment(dep(), [rs], [pod({ phase: 'Pending', containerStatuses: [{ name: 'web', ready: false, restartCount: 0, state: { waiting: { reason, message: msg } } }] })], []);
+    assert.equal(v.state, 'failed');
+    assert.equal(v.message, `deployment web: pod web-abc-1: container web: ${reason}: ${msg}`);
+  });
+}
+
+test('fatal: CrashLoopBackOff with the last exit code', () => {
+  const v = assessDeployment(dep(), [rs], [pod({ phase: 'Running', containerStatuses: [{ name: 'web', ready: false, restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } }, lastState: { terminated: { exitCode: 2, reason: 'Error' } } }] })], []);
+  assert.equal(v.state, 'failed');
+  assert.match(v.message, /CrashLoopBackOff: back-off 40s; last exit code 2 \(Error\)/);
+});
+
+test('ready: counters and pods agree', () => {
+  const v = assessDeployment(
+    dep({ observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 }),
+    [rs],
+    [pod({ phase: 'Running', containerStatuses: [{ name: 'web', ready: true, restartCount: 0, state: { running: {} } }] })],
+    [],
+  );
+  assert.deepEqual(v, { state: 'ready', message: 'deployment web: 1/1 ready' });
+});
+
+test('old generation observed: not ready yet', () => {
+  const d = dep({ observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 });
+  d.metadata.generation = 2;
+  assert.equal(assessDeployment(d, [rs], [], []).state, 'progressing');
+});
+
+describe('waitForDeployments against the fake (no controllers)', () => {
+  let fake: FakeKube;
+  let kube: KubeClient;
+  before(async () => {
+    fake = await startFakeKube();
+    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns' } });
+    await kube.apply({ ...dep(), metadata: { name: 'web', namespace: 'ns' }, status: undefined } as KubeObject);
+  });
+  after(async () => fake.close());
+
+  test('times out with what it saw', async () => {
+    const progress: string[] = [];
+    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 300, pollMs: 50, onProgress: (m) => progress.push(m) });
+    assert.equal(r.state, 'timeout');
+    assert.match(r.message, /no pod was created for deployment web \(is the controller manager running\?\)/);
+    assert.equal(progress.length, 1, 'the same state is reported once');
+  });
+
+  test('fails early on a fatal pod state', async () => {
+    fake.setPod(pod({ phase: 'Pending', containerStatuses: [{ name: 'web', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nginx:nope"' } } }] }));
+    const t0 = Date.now();
+    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 10_000, pollMs: 50 });
+    assert.equal(r.state, 'failed');
+    assert.ok(Date.now() - t0 < 5000);
+    assert.match(r.message, /ImagePullBackOff/);
+  });
+});
