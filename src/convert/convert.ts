@@ -6,7 +6,7 @@ import { appId, appLabels, appNamespace, appSelector } from '../domain/names.js'
 import type { ServiceConfig } from '../compose/model.js';
 import type { KubeObject } from '../kube/types.js';
 import { containerBasics } from './container.js';
-import { Diagnostics } from './diagnostics.js';
+import { Diagnostics, sortDiagnostics } from './diagnostics.js';
 import { convertEnv } from './env.js';
 import { contentHash } from './files.js';
 import { dnsLabel, isDnsSubdomain } from './naming.js';
@@ -141,7 +141,7 @@ export function convertApp(input: ConvertInput): ConvertResult {
   const services = Object.keys(project.services ?? {}).sort();
   if (services.length === 0) {
     diags.error({ message: 'the compose project defines no services', path: ['services'], hint: 'Add at least one service with an image.' });
-    return { objects: [], warnings: diags.warnings, errors: diags.errors };
+    return { objects: [], warnings: sortDiagnostics(diags.warnings), errors: sortDiagnostics(diags.errors) };
   }
   const state = new PodState();
   const storage = planStorage(input, diags);
@@ -280,5 +280,5 @@ export function convertApp(input: ConvertInput): ConvertResult {
     ...ingresses,
   ];
   // A plain JSON tree: no shared sub-objects (YAML anchors), no undefined fields.
-  return { objects: JSON.parse(JSON.stringify(objects)) as KubeObject[], warnings: diags.warnings, errors: diags.errors };
+  return { objects: JSON.parse(JSON.stringify(objects)) as KubeObject[], warnings: sortDiagnostics(diags.warnings), errors: sortDiagnostics(diags.errors) };
 }

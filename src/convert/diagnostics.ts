@@ -51,3 +51,17 @@ export class Diagnostics {
     this.errors.push(this.make('error', d));
   }
 }
+
+/** Sorts like a compiler's output: global diagnostics first, then by file, line, column (stable). */
+export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
+  const key = (d: Diagnostic) => [d.location?.file ?? '', d.location?.line ?? 0, d.location?.column ?? 0] as const;
+  return list
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => {
+      const x = key(a.d);
+      const y = key(b.d);
+      if (x[0] !== y[0]) return x[0] < y[0] ? -1 : 1;
+      return x[1] - y[1] || x[2] - y[2] || a.i - b.i;
+    })
+    .map((e) => e.d);
+}

@@ -46,7 +46,9 @@ export function planStorage(input: ConvertInput, diags: Diagnostics): StoragePla
       spec = input.volumeSource(volume, disk);
     } catch (e) {
       const err = e as { message?: string; hint?: string; field?: string };
-      diags.error({ message: err.message ?? String(e), hint: err.hint, location: undefined, key: err.field });
+      diags.error({ message: err.message ?? String(e), hint: err.hint, key: err.field, path: err.field ? err.field.split('.') : ['app', 'volumes', i] });
+      // Still known as a volume, so its compose volumes are not reported a second time.
+      volumes.set(volume.name, { volume, podVolume: dnsLabel(`disk-${volume.name}`), claim: pvcName(volume.name, disk?.id), capacityGiB: 0 });
       return;
     }
     const { defaultGiB, minGiB } = input.diskSizeDefaults(volume);

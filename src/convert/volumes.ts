@@ -39,16 +39,20 @@ export function classifyBind(source: string, projectDir: string, facts: ConvertI
   const home = facts.homeDir;
   const inProject = (p: string) => p === projectDir || p.startsWith(projectDir.endsWith('/') ? projectDir : projectDir + '/');
   if (source.startsWith('~') || (home && (source === home || source.startsWith(home + '/')) && !inProject(source))) {
+    const shown = home && !source.startsWith('~') ? `~${source.slice(home.length)}` : source;
     return {
       kind: 'rejected',
-      message: `bind mount source ${source} is in a home directory (~): home directories are per machine and do not exist on cluster nodes`,
+      message: `bind mount source ${shown} is in a home directory (~): home directories are per machine and do not exist on cluster nodes`,
       hint: 'Use a named volume (its data goes to the app disk) or a path relative to the project directory (./data).',
     };
   }
   if (!posix.isAbsolute(source) || !inProject(source)) {
+    // Shown relative when it is near the project (../shared), absolute otherwise (/etc/...).
+    const common = posix.relative('/', source).split('/')[0] === posix.relative('/', projectDir).split('/')[0];
+    const shown = posix.isAbsolute(source) && common ? posix.relative(projectDir, source) : source;
     return {
       kind: 'rejected',
-      message: `bind mount source ${source} is a host path outside the project directory: host paths do not exist on cluster nodes`,
+      message: `bind mount source ${shown} is a host path outside the project directory: host paths do not exist on cluster nodes`,
       hint: 'Use a named volume (its data goes to the app disk) or a path relative to the project directory (./data).',
     };
   }
