@@ -1,0 +1,88 @@
+// Loader behaviour around the project: env_file, project name, .env, locate.
+import assert from 'node:assert/strict';
+import { basename, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadCompose } from '../../src/compose/index.js';
+import { load, loadError, project } from './helpers.js';
+
+describe('env_file', () => {
+  it('is read relative to the project, merged under environment, recorded in envFromFile', async () => {
+    const p = await load(
+      {
+        'compose.yaml': 'services:\n  a:\n    image: x\n    env_file:\n      - common.env\n      - path: ./local.env\n        required: false\n      - path: ./override.env\n    environment:\n      B: from-environment\n      D:\n',
+        'common.env': 'A=common\nB=common\nC=${HOST_VAR}\nD=file\n',
+        'override.env': 'A=override\n',
+      },
+      { env: { HOST_VAR: 'host' } },
+    );
+    const a = p.project.services.a!;
+    assert.deepEqual(a.environment, { A: 'override', B: 'from-environment', C: 'host', D: null });
+    assert.equal(a.env_file, undefined);
+    assert.deepEqual(p.envFromFile, { a: ['A', 'C'] });
+  });
+
+  it('env_file as a string', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a:\n    image: x\n    env_file: app.env\n', 'app.env': 'X=1\n' });
+    assert.deepEqual(p.project.services.a!.environment, { X: '1' });
+  });
+
+  it('a missing required env_file is an error naming the service and line', async () => {
+    const e = await loadError({ 'compose.yaml': 'services:\n  a:\n    image: x\n    env_file: missing.env\n' });
+    assert.match(e.message, /services\.a\.env_file: missing\.env not found/);
+    assert.deepEqual(e.location, { file: 'compose.yaml', line: 4, column: 5 });
+  });
+});
+
+describe('project name', () => {
+  it('option, then name:, then COMPOSE_PROJECT_NAME, then the directory name (normalised)', async () => {
+    const files = { 'compose.yaml': 'services:\n  a:\n    image: x\n' };
+    const dir = project(files, 'My.Project_Dir-1');
+    assert.equal((await loadCompose({ projectDir: dir, env: {} })).project.name, 'myproject_dir-1');
+    assert.equal((await loadCompose({ projectDir: dir, env: { COMPOSE_PROJECT_NAME: 'fromenv' } })).project.name, 'fromenv');
+    assert.equal((await loadCompose({ projectDir: dir, env: {}, projectName: 'opt' })).project.name, 'opt');
+    const named = project({ 'compose.yaml': 'name: ${N:-named}\nservices:\n  a:\n    image: x\n' });
+    assert.equal((await loadCompose({ projectDir: named, env: { COMPOSE_PROJECT_NAME: 'fromenv' } })).project.name, 'named');
+    assert.equal((await loadCompose({ projectDir: named, env: {}, projectName: 'opt' })).project.name, 'opt');
+  });
+
+  it('an invalid explicit name is an error', async () => {
+    const e = await loadError({ 'compose.yaml': 'name: Bad Name\nservices: {}\n' });
+    assert.match(e.message, /invalid project name "Bad Name"/);
+    assert.equal(e.location?.line, 1);
+  });
+});
+
+describe('.env of the project', () => {
+  it('is used for interpolation; the given environment wins; envFile option picks another file', async () => {
+    const files = {
+      'compose.yaml': 'services:\n  a:\n    image: "${IMAGE}:${TAG:-latest}"\n',
+      '.env': 'IMAGE=fromdotenv\nTAG=1\n',
+      'alt.env': 'IMAGE=alt\n',
+    };
+    const dir = project(files);
+    assert.equal((await loadCompose({ projectDir: dir, env: {} })).project.services.a!.image, 'fromdotenv:1');
+    assert.equal((await loadCompose({ projectDir: dir, env: { TAG: '2' } })).project.services.a!.image, 'fromdotenv:2');
+    assert.equal((await loadCompose({ projectDir: dir, env: {}, envFile: 'alt.env' })).project.services.a!.image, 'alt:latest');
+  });
+
+  it('defaults to process.env when no env is given', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: "${KOMPOX_TEST_COMPOSE_IMG}"\n' });
+    process.env.KOMPOX_TEST_COMPOSE_IMG = 'from-process';
+    try {
+      assert.equal((await loadCompose({ projectDir: dir })).project.services.a!.image, 'from-process');
+    } finally {
+      delete process.env.KOMPOX_TEST_COMPOSE_IMG;
+    }
+  });
+});
+
+describe('locate', () => {
+  it('returns file:line:column of nodes and the nearest known ancestor otherwise', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  web:\n    image: nginx\n    ports:\n      - "8080:80"\n      - target: 443\n' });
+    assert.deepEqual(p.locate(['services', 'web']), { file: 'compose.yaml', line: 2, column: 3 });
+    assert.deepEqual(p.locate(['services', 'web', 'ports', 0]), { file: 'compose.yaml', line: 5, column: 9 });
+    assert.deepEqual(p.locate(['services', 'web', 'ports', 1, 'target']), { file: 'compose.yaml', line: 6, column: 9 });
+    assert.deepEqual(p.locate(['services', 'web', 'ports', 0, 'published']), { file: 'compose.yaml', line: 5, column: 9 });
+    assert.equal(basename(p.files[0]!), 'compose.yaml');
+  });
+});

@@ -1,0 +1,169 @@
+// Multi-file merge conformance: the Compose Specification's merge rules
+// (13-merge.md) and compose-go override/merge tests.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadCompose } from '../../src/compose/index.js';
+import { load, project } from './helpers.js';
+
+const BASE = `services:
+  web:
+    image: web:1
+    command: ["serve", "--port", "80"]
+    entrypoint: /bin/base
+    environment:
+      A: base
+      B: base
+    labels: [l1=base]
+    ports:
+      - "8080:80"
+      - "9000:9000"
+    volumes:
+      - ./data:/data
+      - cache:/cache
+    healthcheck:
+      test: ["CMD", "base"]
+      interval: 10s
+    secrets: [s1]
+    dns: [1.1.1.1]
+    x-meta: {a: 1}
+volumes:
+  cache: {}
+secrets:
+  s1:
+    file: ./s1
+`;
+
+describe('merging compose files', () => {
+  it('merges files in order with the Compose merge rules', async () => {
+    const p = await load(
+      {
+        'compose.yaml': BASE,
+        'override.yaml': `services:
+  web:
+    image: web:2
+    command: serve --debug
+    environment:
+      B: over
+      C: over
+    labels: {l2: over}
+    ports:
+      - "8080:80"
+      - "7000:70"
+    volumes:
+      - ./other:/data
+      - ./logs:/logs
+    healthcheck:
+      test: ["CMD", "over"]
+    secrets:
+      - source: s1
+        target: /run/secrets/s1
+    dns: [1.1.1.1, 8.8.8.8]
+    x-meta: {b: 2}
+`,
+      },
+      { files: ['compose.yaml', 'override.yaml'] },
+    );
+    const web = p.project.services.web!;
+    assert.equal(web.image, 'web:2');
+    assert.deepEqual(web.command, ['serve', '--debug'], 'command is replaced, not appended');
+    assert.deepEqual(web.entrypoint, ['/bin/base']);
+    assert.deepEqual(web.environment, { A: 'base', B: 'over', C: 'over' });
+    assert.deepEqual(web.labels, { l1: 'base', l2: 'over' });
+    assert.deepEqual(
+      web.ports!.map((x) => `${x.published}:${x.target}`),
+      ['8080:80', '9000:9000', '7000:70'],
+      'ports merge by unique key',
+    );
+    assert.deepEqual(
+      web.volumes!.map((v) => `${v.source}:${v.target}`),
+      [`${join(p.projectDir, 'other')}:/data`, 'cache:/cache', `${join(p.projectDir, 'logs')}:/logs`],
+      'volumes merge by target',
+    );
+    assert.deepEqual(web.healthcheck, { test: ['CMD', 'over'], interval: '10s' }, 'healthcheck.test replaced, rest merged');
+    assert.deepEqual(web.secrets, [{ source: 's1', target: '/run/secrets/s1' }], 'secrets merge by target');
+    assert.deepEqual(web.dns, ['1.1.1.1', '8.8.8.8']);
+    assert.deepEqual(web['x-meta'], { b: 2 }, 'extensions are replaced');
+    assert.deepEqual(p.files, [join(p.projectDir, 'compose.yaml'), join(p.projectDir, 'override.yaml')]);
+    // positions follow the value that won
+    assert.deepEqual(p.locate(['services', 'web', 'image']), { file: 'override.yaml', line: 3, column: 5 });
+    assert.equal(p.locate(['services', 'web', 'entrypoint'])?.file, 'compose.yaml');
+    assert.deepEqual(p.locate(['services', 'web', 'ports', 2]), { file: 'override.yaml', line: 11, column: 9 });
+    assert.deepEqual(p.locate(['services', 'web', 'ports', 1]), { file: 'compose.yaml', line: 12, column: 9 });
+  });
+
+  it('!reset removes and !override replaces inherited values', async () => {
+    const p = await load(
+      {
+        'compose.yaml': BASE,
+        'compose.override.yaml': `services:
+  web:
+    ports: !override
+      - "1234:80"
+    environment: !override
+      ONLY: me
+    volumes: !reset []
+    healthcheck: !reset
+    labels: !reset {}
+    secrets: !reset
+`,
+      },
+      {},
+    );
+    const web = p.project.services.web!;
+    assert.deepEqual(web.ports, [{ mode: 'ingress', target: 80, published: '1234', protocol: 'tcp' }]);
+    assert.deepEqual(web.environment, { ONLY: 'me' });
+    assert.equal(web.volumes, undefined);
+    assert.equal(web.healthcheck, undefined);
+    assert.equal(web.labels, undefined);
+    assert.equal(web.secrets, undefined);
+    assert.equal(web.image, 'web:1');
+  });
+
+  it('!reset and !override in a single file are simply dropped / unwrapped', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a:\n    image: x\n    ports: !override ["80:80"]\n    dns: !reset []\n' });
+    assert.equal(p.project.services.a!.ports!.length, 1);
+    assert.equal(p.project.services.a!.dns, undefined);
+  });
+
+  it('default discovery: compose.yaml plus compose.override.yml beside it', async () => {
+    const dir = project({
+      'compose.yaml': 'services:\n  a:\n    image: base\n',
+      'compose.override.yml': 'services:\n  a:\n    image: over\n',
+      'docker-compose.yml': 'services:\n  z:\n    image: ignored\n',
+    });
+    const p = await loadCompose({ projectDir: dir, env: {} });
+    assert.equal(p.project.services.a!.image, 'over');
+    assert.equal(p.project.services.z, undefined);
+    assert.deepEqual(p.files, [join(dir, 'compose.yaml'), join(dir, 'compose.override.yml')]);
+    assert.ok(p.warnings.some((w) => w.message.includes('multiple compose files')));
+  });
+
+  it('default discovery falls back to docker-compose.yml and its docker-compose.override.yml', async () => {
+    const dir = project({
+      'docker-compose.yml': 'services:\n  a:\n    image: base\n',
+      'docker-compose.override.yml': 'services:\n  a:\n    environment: [X=1]\n',
+    });
+    const p = await loadCompose({ projectDir: dir, env: {} });
+    assert.deepEqual(p.project.services.a, { image: 'base', environment: { X: '1' } });
+  });
+
+  it('COMPOSE_FILE selects files when none are given', async () => {
+    const dir = project({ 'a.yml': 'services:\n  a:\n    image: a\n', 'b.yml': 'services:\n  b:\n    image: b\n' });
+    const p = await loadCompose({ projectDir: dir, env: { COMPOSE_FILE: 'a.yml:b.yml' } });
+    assert.deepEqual(Object.keys(p.project.services).sort(), ['a', 'b']);
+  });
+
+  it('relative paths in every file resolve against the project directory', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: a\n', 'sub/extra.yaml': 'services:\n  a:\n    volumes: [./d:/d]\n' });
+    const p = await loadCompose({ projectDir: dir, env: {}, files: ['compose.yaml', 'sub/extra.yaml'] });
+    assert.equal(p.project.services.a!.volumes![0]!.source, join(dir, 'd'));
+  });
+
+  it('inline content is loaded instead of files', async () => {
+    const dir = project({});
+    const p = await loadCompose({ projectDir: dir, env: {}, content: { text: 'services:\n  a:\n    image: inline\n', filename: 'kompoxops.yml' } });
+    assert.equal(p.project.services.a!.image, 'inline');
+    assert.equal(p.locate(['services', 'a', 'image'])?.file, 'kompoxops.yml');
+  });
+});
