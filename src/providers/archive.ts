@@ -14,7 +14,7 @@
 // File access goes through TreeFs so the same code works on the local
 // filesystem and over SFTP.
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { Header, Pax } from 'tar';
@@ -618,4 +618,27 @@ export async function readManifest(input: Readable | NodeJS.ReadableStream): Pro
   });
   if (!manifest) throw integrity(`the archive has no ${MANIFEST_NAME}`);
   return manifest;
+}
+
+/**
+ * A writable that forwards to `out` (with backpressure) and hashes what
+ * passes: the SHA-256 of an export as the receiver gets it. Ending it does
+ * not end `out`.
+ */
+export class ChecksumWriter extends Writable {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly out: NodeJS.WritableStream) {
+    super();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (this.out.write(chunk)) cb();
+    else this.out.once('drain', () => cb());
+  }
+  /** Hex SHA-256 of everything written so far (call once, at the end). */
+  sha256(): string {
+    return this.hash.digest('hex');
+  }
 }

@@ -1,0 +1,191 @@
+// Disk use cases with the real K3s driver on temp dirs and the real KubeClient
+// adapter against the in-process fake Kubernetes API server.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KompoxError } from '../../src/domain/errors.js';
+import { appNamespace } from '../../src/domain/names.js';
+import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
+import {
+  attachDisk,
+  createDisk,
+  deleteDisk,
+  exportDisk,
+  importDisk,
+  listDisks,
+  openArchiveFile,
+  parseSizeGiB,
+  writeArchiveFile,
+} from '../../src/usecases/disk.js';
+import { diskAnnotationKeys, resolveCurrentDisks, selectVolume } from '../../src/usecases/volumes.js';
+import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+
+async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof KompoxError, `expected KompoxError, got ${String((e as Error)?.stack ?? e)}`);
+    assert.equal(e.kind, kind);
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+describe('disk use cases (K3s driver + fake API server)', () => {
+  let sb: Sandbox;
+  let fake: FakeKube;
+  let kube: KubeClient;
+  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  before(async () => {
+    sb = await sandbox();
+    fake = await startFakeKube();
+    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+  });
+  after(async () => {
+    await driver.close();
+    await fake?.close();
+    await sb.cleanup();
+  });
+
+  async function annotations(ctx = appCtx(sb)): Promise<Record<string, string>> {
+    const ns = await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) });
+    return ns?.metadata.annotations ?? {};
+  }
+
+  it('first deploy creates one empty disk, creates the namespace and records it; later calls never create another', async () => {
+    const ctx = appCtx(sb);
+    ctx.app.volumes[0]!.sizeGiB = 2;
+    const lines: string[] = [];
+    const r1 = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true, log: (l) => lines.push(l) });
+    const d1 = r1.default!;
+    assert.equal(d1.sizeGiB, 2);
+    assert.match(lines.join('\n'), /created empty disk default-\d{14}/);
+    const ns = await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) });
+    assert.equal(ns!.metadata.labels!['app.kubernetes.io/managed-by'], 'kompox');
+    assert.equal(ns!.metadata.annotations!['kompox.dev/app'], 'ops/k3s1/node1/my-app');
+    assert.equal(ns!.metadata.annotations!['kompox.dev/provider'], 'k3s');
+    assert.equal(ns!.metadata.annotations!['kompox.dev/disk-current-id'], d1.id);
+    const r2 = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
+    assert.equal(r2.default!.id, d1.id);
+    assert.equal((await driver.diskList(ctx, ctx.app.volumes[0]!)).length, 1);
+    // without createMissing nothing is created for a volume with no disk
+    const other = appCtx(sb, { app: 'empty-app' });
+    assert.deepEqual(await resolveCurrentDisks(other, driver, kube, { createMissing: false }), { default: undefined });
+    assert.deepEqual(await driver.diskList(other, other.app.volumes[0]!), []);
+  });
+
+  it('lists disks with the current marker; refuses an existing name; reads sizes', async () => {
+    const ctx = appCtx(sb);
+    await createDisk(ctx, driver, kube, { name: 'spare', sizeGiB: parseSizeGiB('5Gi') });
+    const { disks } = await listDisks(ctx, driver, kube);
+    assert.deepEqual(disks.map((d) => [d.name.replace(/\d{14}$/, 'TS'), d.current, d.sizeGiB]), [
+      ['default-TS', true, 2],
+      ['spare', false, 5],
+    ]);
+    await rejectsWith(createDisk(ctx, driver, kube, { name: 'spare' }), 'conflict', /already exists/);
+    await rejectsWith(createDisk(ctx, driver, kube, { name: '-bad' }), 'usage', /must start and end/);
+    assert.throws(() => parseSizeGiB('ten'), /not understood/);
+  });
+
+  it('attach swaps the current disk and keeps the old one as previous; delete refuses current always and previous without --force', async () => {
+    const ctx = appCtx(sb);
+    const before = (await listDisks(ctx, driver, kube)).disks;
+    const old = before.find((d) => d.current)!;
+    const r = await attachDisk(ctx, driver, kube, { name: 'spare' });
+    assert.equal(r.changed, true);
+    assert.equal(r.previous!.id, old.id);
+    const ann = await annotations();
+    assert.equal(ann['kompox.dev/disk-current-id'], r.disk.id);
+    assert.equal(ann['kompox.dev/disk-previous-id'], old.id);
+    assert.equal((await attachDisk(ctx, driver, kube, { name: 'spare' })).changed, false);
+
+    const tree = await snapshotOfTree(sb.diskRoot);
+    await rejectsWith(deleteDisk(ctx, driver, kube, { name: 'spare' }), 'conflict', /current disk .* refusing/);
+    await rejectsWith(deleteDisk(ctx, driver, kube, { name: 'spare', force: true }), 'conflict', /current disk/);
+    await rejectsWith(deleteDisk(ctx, driver, kube, { name: old.name }), 'conflict', /previous disk .* rollback/);
+    await rejectsWith(deleteDisk(ctx, driver, kube, { name: 'nope' }), 'notfound', /disk "nope" not found/);
+    assert.deepEqual(await snapshotOfTree(sb.diskRoot), tree);
+
+    // roll back, then the previous is "spare"; a third disk can be deleted freely
+    await attachDisk(ctx, driver, kube, { name: old.name });
+    await createDisk(ctx, driver, kube, { name: 'scratch' });
+    await deleteDisk(ctx, driver, kube, { name: 'scratch' });
+    await deleteDisk(ctx, driver, kube, { name: 'spare', force: true });
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), [old.name]);
+  });
+
+  it('export to a file (with FILE.sha256) and import back: same bytes; corrupt files and wrong checksums change nothing', async () => {
+    const ctx = appCtx(sb);
+    const [cur] = (await listDisks(ctx, driver, kube)).disks;
+    await writeSampleTree(cur!.id);
+    const file = join(sb.dir, 'export.tar.gz');
+    const ex = await writeArchiveFile(file, (out) => exportDisk(ctx, driver, kube, { name: cur!.name, out }));
+    assert.equal((await readFile(`${file}.sha256`, 'utf8')), `${ex.sha256}  export.tar.gz\n`);
+    const imported = await importDisk(ctx, driver, kube, { name: 'from-file', archive: await openArchiveFile(file) });
+    assert.equal(await driver.diskDigest(ctx, imported), await driver.diskDigest(ctx, cur!));
+
+    const tree = await snapshotOfTree(sb.dir);
+    const bytes = await readFile(file);
+    const bad = join(sb.dir, 'bad.tar.gz');
+    const flipped = Buffer.from(bytes);
+    flipped[100]! ^= 0x10;
+    await writeFile(bad, flipped);
+    const treeWithBad = await snapshotOfTree(sb.dir);
+    await rejectsWith(importDisk(ctx, driver, kube, { name: 'bad-1', archive: await openArchiveFile(bad) }), 'integrity', /./);
+    await writeFile(`${file}.sha256`, `${'0'.repeat(64)}  export.tar.gz\n`);
+    await rejectsWith(importDisk(ctx, driver, kube, { name: 'bad-2', archive: await openArchiveFile(file) }), 'integrity', /expected 0{64}/);
+    await writeFile(`${file}.sha256`, `${ex.sha256}  export.tar.gz\n`);
+    assert.deepEqual(await snapshotOfTree(sb.dir), treeWithBad);
+    assert.ok(treeWithBad.length === tree.length + 1);
+    await rejectsWith(importDisk(ctx, driver, kube, { name: 'from-file', archive: await openArchiveFile(file) }), 'conflict', /already exists/);
+    await rejectsWith(openArchiveFile(join(sb.dir, 'missing.tar.gz')), 'notfound', /does not exist/);
+  });
+
+  it('imports from a provider id and from another app\'s disk (--from-app)', async () => {
+    const ctx = appCtx(sb);
+    const cur = (await listDisks(ctx, driver, kube)).disks.find((d) => d.current)!;
+    const byId = await importDisk(ctx, driver, kube, { name: 'by-id', fromId: cur.id });
+    assert.equal(await driver.diskDigest(ctx, byId), await driver.diskDigest(ctx, cur));
+    const other = appCtx(sb, { app: 'other-app', cluster: 'node2' });
+    const copied = await importDisk(other, driver, kube, { name: 'copied', fromApp: { app: 'ops/k3s1/node1/my-app', disk: cur.name } });
+    assert.equal(await driver.diskDigest(other, copied), await driver.diskDigest(ctx, cur));
+    assert.equal(copied.tags['kompox-app'], 'ops/k3s1/node2/other-app');
+    await rejectsWith(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'ops/k3s1/node1/my-app', disk: 'nope' } }), 'notfound', /disk "nope" of app/);
+    await rejectsWith(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'bad' , disk: 'a'} }), 'usage', /service\/provider\/cluster\/app/);
+    await rejectsWith(importDisk(other, driver, kube, { name: 'x' }), 'usage', /exactly one source/);
+  });
+
+  it('several volumes: -V is required, per-volume annotation keys, the primary volume keeps the spec keys', async () => {
+    const ctx = appCtx(sb, { app: 'multi', volumes: ['default', 'db'] });
+    assert.throws(
+      () => selectVolume(ctx),
+      (e: unknown) => e instanceof KompoxError && /has 2 volumes; say which one with -V/.test(e.message) && e.hint === 'Volumes: default, db.',
+    );
+    assert.deepEqual(diskAnnotationKeys(ctx, ctx.app.volumes[1]!), { current: 'kompox.dev/disk-current-id.db', previous: 'kompox.dev/disk-previous-id.db' });
+    const r = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
+    const ann = await annotations(ctx);
+    assert.equal(ann['kompox.dev/disk-current-id'], r.default!.id);
+    assert.equal(ann['kompox.dev/disk-current-id.db'], r.db!.id);
+    assert.notEqual(r.default!.id, r.db!.id);
+  });
+
+  it('migration: without a record (new namespace) the newest disk is chosen and reported', async () => {
+    const ctx = appCtx(sb);
+    const disks = (await listDisks(ctx, driver, kube)).disks;
+    const fresh = await startFakeKube();
+    try {
+      const k2 = await connectKubeconfig({ path: fresh.kubeconfigPath });
+      const lines: string[] = [];
+      const r = await resolveCurrentDisks(ctx, driver, k2, { createMissing: true, log: (l) => lines.push(l) });
+      const newest = [...disks].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.name < b.name ? 1 : -1))[0]!;
+      assert.equal(r.default!.id, newest.id);
+      assert.match(lines.join('\n'), new RegExp(`no current disk is recorded; using the newest disk ${newest.name}`));
+      assert.equal(disks.length, (await driver.diskList(ctx, ctx.app.volumes[0]!)).length, 'no disk created');
+      const ns = await k2.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) });
+      assert.equal(ns!.metadata.annotations!['kompox.dev/disk-current-id'], newest.id);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
