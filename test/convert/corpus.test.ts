@@ -1,0 +1,140 @@
+// Real-world compose files (/work/shared/corpus/compose, docker/awesome-compose):
+// each converts (with the warnings a user must see) or fails with the clear
+// diagnostics listed here, and nothing else. Every object that is produced
+// validates against the Kubernetes API schema.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCompose } from '../../src/compose/index.js';
+import { convertApp } from '../../src/convert/index.js';
+import { gatherFacts } from '../../src/usecases/app-manifest.js';
+import { diskSizeDefaults, volumeSourceFor } from '../../src/providers/volume-sources.js';
+import type { ComposeProject } from '../../src/compose/model.js';
+import { makeCtx, validateObjects } from './helpers.js';
+
+const CORPUS = '/work/shared/corpus/compose';
+const missing = existsSync(CORPUS) ? undefined : `corpus folder ${CORPUS} is not present`;
+
+const buildOnly = (...s: string[]) => s.map((n) => new RegExp(`service "${n}" has build: but no image:`));
+const noSource = (svc: string, rel: string) => new RegExp(`service "${svc}": bind mount source \\./${rel.replace(/[.]/g, '\\.')} does not exist`);
+const hostPath = (svc: string, p: string) => new RegExp(`service "${svc}": bind mount source ${p} is a host path outside the project directory`);
+
+interface Expect {
+  /** Each pattern matches exactly one distinct error, and there are no others. Empty: converts. */
+  errors: RegExp[];
+  /** Each pattern matches at least one warning. */
+  warnings?: RegExp[];
+}
+
+const EXPECT: Record<string, Expect> = {
+  'aspnet-mssql': { errors: buildOnly('web') },
+  'elasticsearch-logstash-kibana': {
+    errors: [noSource('logstash', 'logstash/pipeline/logstash-nginx.config'), noSource('logstash', 'logstash/nginx.log')],
+    warnings: [/"logstash": port 5000\/udp .* is UDP: it gets no ingress host/, /"elasticsearch": container_name/, /port 9300\/tcp .* well-known non-HTTP/],
+  },
+  'gitea-postgres': { errors: [] },
+  minecraft: { errors: [/service "minecraft": bind mount source ~\/minecraft_data is in a home directory/], warnings: [/port 25565\/tcp/] },
+  'nextcloud-postgres': { errors: [] },
+  'nextcloud-redis-mariadb': { errors: [] },
+  'nginx-aspnet-mysql': { errors: buildOnly('backend', 'proxy'), warnings: [/depends_on db \(service_healthy\) is not enforced/] },
+  'nginx-flask-mongo': {
+    errors: [...buildOnly('backend'), noSource('backend', 'flask'), noSource('web', 'nginx/nginx.conf')],
+    warnings: [/"backend": stop_signal/],
+  },
+  'nginx-flask-mysql': { errors: buildOnly('backend', 'proxy'), warnings: [/depends_on db \(service_healthy\)/] },
+  'nginx-golang-mysql': { errors: [...buildOnly('backend'), noSource('proxy', 'proxy/nginx.conf')] },
+  'nginx-golang-postgres': { errors: [...buildOnly('backend'), noSource('proxy', 'proxy/nginx.conf')], warnings: [/"db": user "postgres" is a name/] },
+  'pihole-cloudflared-DoH': {
+    errors: [hostPath('pihole', '/etc/pihole/'), hostPath('pihole', '/etc/dnsmasq.d/')],
+    warnings: [/cap_add NET_ADMIN goes beyond the Pod Security baseline/, /ipv4_address 172\.20\.0\.2 is ignored/, /port 53\/udp .* UDP/, /port 67\/udp .* UDP/, /port 53\/tcp .* non-HTTP/],
+  },
+  plex: { errors: [/"plex": network_mode: host is not allowed/, hostPath('plex', '/media/your/plex/path')] },
+  portainer: { errors: [/"portainer": bind mount of the Docker socket \/var\/run\/docker\.sock is not allowed/] },
+  'postgresql-pgadmin': { errors: [], warnings: [/"postgres": port 5432\/tcp .* non-HTTP/] },
+  'prometheus-grafana': { errors: [noSource('grafana', 'grafana'), noSource('prometheus', 'prometheus')] },
+  'react-express-mongodb': {
+    errors: [
+      /services "backend" and "frontend" both use container port 3000\/tcp/,
+      ...buildOnly('backend', 'frontend'),
+      noSource('backend', 'backend'),
+      noSource('frontend', 'frontend'),
+    ],
+    warnings: [/anonymous volume \/usr\/src\/app\/node_modules becomes an emptyDir/],
+  },
+  'react-express-mysql': {
+    errors: [
+      ...buildOnly('backend', 'frontend'),
+      noSource('backend', 'backend/src'),
+      noSource('backend', 'backend/package.json'),
+      noSource('backend', 'backend/package-lock.json'),
+      noSource('frontend', 'frontend/src'),
+    ],
+  },
+  'react-java-mysql': { errors: [...buildOnly('backend', 'frontend'), noSource('frontend', 'frontend/src')] },
+  'react-rust-postgres': { errors: [...buildOnly('backend', 'frontend'), noSource('backend', 'backend/src'), noSource('frontend', 'frontend/src')] },
+  'sparkjava-mysql': { errors: buildOnly('backend') },
+  'spring-postgres': { errors: buildOnly('backend') },
+  'wasmedge-kafka-mysql': { errors: [noSource('redpanda', 'kafka')], warnings: [/"etl": platform/, /"etl": runtime/, /"etl": build is ignored/] },
+  wireguard: {
+    errors: [hostPath('wireguard', '/usr/share/appdata/wireguard/config'), hostPath('wireguard', '/usr/src'), hostPath('wireguard', '/lib/modules')],
+    warnings: [/"wireguard": sysctls/, /cap_add NET_ADMIN, SYS_MODULE/, /port 51820\/udp/],
+  },
+  'wordpress-mysql': { errors: [] },
+};
+
+async function convertSample(dir: string, patch?: (p: ComposeProject) => void) {
+  const loaded = await loadCompose({ projectDir: dir, env: {} });
+  patch?.(loaded.project);
+  const ctx = makeCtx({ app: { projectDir: dir } });
+  const facts = await gatherFacts(loaded, { env: {} });
+  return convertApp({
+    ctx, project: loaded.project, projectDir: dir, envFromFile: loaded.envFromFile, locate: loaded.locate, facts, disks: {},
+    volumeSource: (v, d) => volumeSourceFor(ctx, v, d), diskSizeDefaults: (v) => diskSizeDefaults(ctx, v),
+  });
+}
+
+const samples = missing ? [] : readdirSync(CORPUS).filter((n) => existsSync(join(CORPUS, n, 'compose.yaml'))).sort();
+
+test('every corpus sample has an expected outcome', { skip: missing }, () => {
+  assert.deepEqual(samples, Object.keys(EXPECT).sort());
+});
+
+for (const name of samples) {
+  test(`corpus: ${name}`, { skip: missing }, async () => {
+    const want = EXPECT[name]!;
+    const r = await convertSample(join(CORPUS, name));
+    const errors = r.errors.map((e) => e.message);
+    const unmatched = [...errors];
+    for (const re of want.errors) {
+      const i = unmatched.findIndex((m) => re.test(m));
+      assert.ok(i >= 0, `${name}: no error matches ${re}; errors:\n${errors.join('\n')}`);
+      unmatched.splice(i, 1);
+    }
+    assert.deepEqual(unmatched, [], `${name}: unexpected errors`);
+    for (const re of want.warnings ?? []) {
+      assert.ok(r.warnings.some((w) => re.test(w.message)), `${name}: no warning matches ${re}; warnings:\n${r.warnings.map((w) => w.message).join('\n')}`);
+    }
+    for (const e of r.errors) assert.ok(e.location?.line, `${name}: error without a line: ${e.message}`);
+    if (want.errors.length === 0) {
+      validateObjects(r.objects);
+      assert.ok(r.objects.some((o) => o.kind === 'Deployment'));
+    }
+  });
+}
+
+test('corpus: build-only samples get past the image error once image: is added, and validate where nothing else is wrong', { skip: missing }, async () => {
+  let converted = 0;
+  for (const name of samples) {
+    if (!EXPECT[name]!.errors.some((re) => /has build/.test(re.source))) continue;
+    const r = await convertSample(join(CORPUS, name), (p) => {
+      for (const [s, svc] of Object.entries(p.services)) if (!svc.image) svc.image = `registry.example.com/${name}/${s}:1`;
+    });
+    assert.ok(!r.errors.some((e) => /has build: but no image/.test(e.message)), name);
+    if (r.errors.length === 0) {
+      validateObjects(r.objects);
+      converted++;
+    }
+  }
+  assert.ok(converted >= 4, `only ${converted} build-only samples converted after adding images`);
+});
