@@ -7,7 +7,7 @@ import type { PositionMap } from './positions.js';
 import { Tagged, isTagged } from './tags.js';
 import { substitute, TemplateError, type Lookup } from './template.js';
 
-type Cast = 'int' | 'float' | 'bool';
+type Cast = 'int' | 'float' | 'bool' | 'bytes';
 
 // From compose-go loader/interpolate.go; `*` matches any key or list index.
 const CASTS: Array<[string[], Cast]> = [
@@ -26,9 +26,9 @@ const CASTS: Array<[string[], Cast]> = [
   [['services', '*', 'deploy', 'restart_policy', 'max_attempts'], 'int'],
   [['services', '*', 'healthcheck', 'retries'], 'int'],
   [['services', '*', 'healthcheck', 'disable'], 'bool'],
-  [['services', '*', 'mem_limit'], 'int'],
-  [['services', '*', 'mem_reservation'], 'int'],
-  [['services', '*', 'memswap_limit'], 'int'],
+  [['services', '*', 'mem_limit'], 'bytes'],
+  [['services', '*', 'mem_reservation'], 'bytes'],
+  [['services', '*', 'memswap_limit'], 'bytes'],
   [['services', '*', 'mem_swappiness'], 'int'],
   [['services', '*', 'oom_kill_disable'], 'bool'],
   [['services', '*', 'oom_score_adj'], 'int'],
@@ -37,7 +37,7 @@ const CASTS: Array<[string[], Cast]> = [
   [['services', '*', 'privileged'], 'bool'],
   [['services', '*', 'read_only'], 'bool'],
   [['services', '*', 'scale'], 'int'],
-  [['services', '*', 'shm_size'], 'int'],
+  [['services', '*', 'shm_size'], 'bytes'],
   [['services', '*', 'stdin_open'], 'bool'],
   [['services', '*', 'tty'], 'bool'],
   [['services', '*', 'ulimits', '*'], 'int'],
@@ -45,7 +45,7 @@ const CASTS: Array<[string[], Cast]> = [
   [['services', '*', 'ulimits', '*', 'soft'], 'int'],
   [['services', '*', 'volumes', '*', 'read_only'], 'bool'],
   [['services', '*', 'volumes', '*', 'volume', 'nocopy'], 'bool'],
-  [['services', '*', 'volumes', '*', 'tmpfs', 'size'], 'int'],
+  [['services', '*', 'volumes', '*', 'tmpfs', 'size'], 'bytes'],
   [['networks', '*', 'external'], 'bool'],
   [['networks', '*', 'internal'], 'bool'],
   [['networks', '*', 'attachable'], 'bool'],
@@ -65,21 +65,30 @@ function castFor(path: ReadonlyArray<string | number>): Cast | undefined {
   return undefined;
 }
 
-/** Strings that do not parse are left alone: the schema then names the field. */
+/**
+ * The typed value, or a CastError like compose-go's "failed to cast to
+ * expected type". Byte sizes also accept unit strings ("512m"), kept as written.
+ */
 function cast(v: string, c: Cast): unknown {
   switch (c) {
     case 'int':
+      if (/^[+-]?\d+$/.test(v)) return Number(v);
+      throw new CastError(`"${v}" is not an integer`);
+    case 'bytes':
       return /^[+-]?\d+$/.test(v) ? Number(v) : v;
     case 'float':
-      return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v) ? Number(v) : v;
+      if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v)) return Number(v);
+      throw new CastError(`"${v}" is not a number`);
     case 'bool': {
       const l = v.toLowerCase();
       if (['y', 'yes', 'true', 'on'].includes(l)) return true;
       if (['n', 'no', 'false', 'off'].includes(l)) return false;
-      return v;
+      throw new CastError(`"${v}" is not a boolean`);
     }
   }
 }
+
+class CastError extends Error {}
 
 export interface InterpolateContext {
   lookup: Lookup;
@@ -128,7 +137,18 @@ function visit(v: unknown, path: (string | number)[], parent: object | undefined
       throw e;
     }
     const c = castFor(path);
-    return c ? cast(s, c) : s;
+    if (!c) return s;
+    try {
+      return cast(s, c);
+    } catch (e) {
+      if (!(e instanceof CastError)) throw e;
+      const field = path.map(String).join('.');
+      throw new KompoxError('config', `${field}: ${e.message}`, {
+        location: loc ?? { file: ctx.file },
+        field,
+        hint: c === 'bool' ? 'Use true or false' : c === 'int' ? 'Use a whole number' : 'Use a number',
+      });
+    }
   }
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) v[i] = visit(v[i], [...path, i], v, i, ctx);
