@@ -1,0 +1,152 @@
+// Snapshot use cases with the real K3s driver on temp dirs and the real
+// KubeClient adapter against the in-process fake Kubernetes API server.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KompoxError } from '../../src/domain/errors.js';
+import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
+import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
+import { importDisk, listDisks, openArchiveFile, writeArchiveFile } from '../../src/usecases/disk.js';
+import {
+  createSnapshot,
+  deleteSnapshot,
+  exportSnapshot,
+  listSnapshots,
+  restoreAndAttach,
+  restoreSnapshot,
+  restoredDiskName,
+} from '../../src/usecases/snapshot.js';
+import { resolveCurrentDisks } from '../../src/usecases/volumes.js';
+import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+
+async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof KompoxError, `expected KompoxError, got ${String((e as Error)?.stack ?? e)}`);
+    assert.equal(e.kind, kind);
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+describe('snapshot use cases (K3s driver + fake API server)', () => {
+  let sb: Sandbox;
+  let fake: FakeKube;
+  let kube: KubeClient;
+  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  before(async () => {
+    sb = await sandbox();
+    fake = await startFakeKube();
+    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    const ctx = appCtx(sb);
+    const r = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
+    await writeSampleTree(r.default!.id);
+  });
+  after(async () => {
+    await driver.close();
+    await fake?.close();
+    await sb.cleanup();
+  });
+
+  it('snapshot → change → restore (new disk) → attach → export → import: no byte lost', async () => {
+    const ctx = appCtx(sb);
+    const cur = (await listDisks(ctx, driver, kube)).disks.find((d) => d.current)!;
+    const original = await driver.diskDigest(ctx, cur);
+    const snap = await createSnapshot(ctx, driver, kube, { name: 'before-upgrade' });
+    assert.equal(snap.sourceDiskId, cur.id);
+    assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots.map((s) => s.name), ['before-upgrade']);
+
+    await writeFile(join(cur.id, 'binary.bin'), 'changed after the snapshot');
+    const r = await restoreAndAttach(ctx, driver, kube, { name: 'before-upgrade' });
+    assert.match(r.disk.name, /^before-upgrade-restored-\d{14}$/);
+    assert.equal(r.previous!.id, cur.id);
+    assert.equal(await driver.diskDigest(ctx, r.disk), original);
+    const ns = await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) });
+    assert.equal(ns!.metadata.annotations!['kompox.dev/disk-current-id'], r.disk.id);
+    assert.equal(ns!.metadata.annotations!['kompox.dev/disk-previous-id'], cur.id);
+
+    const file = join(sb.dir, 'snap.tar.gz');
+    const ex = await writeArchiveFile(file, (out) => exportSnapshot(ctx, driver, kube, { name: 'before-upgrade', out }));
+    assert.equal(ex.sha256, snap.sha256);
+    assert.equal(createHash('sha256').update(await readFile(file)).digest('hex'), snap.sha256);
+    const imported = await importDisk(ctx, driver, kube, { name: 'from-snap-file', archive: await openArchiveFile(file) });
+    assert.equal(await driver.diskDigest(ctx, imported), original);
+  });
+
+  it('refuses restore over an existing disk name and an existing snapshot name; nothing changes', async () => {
+    const ctx = appCtx(sb);
+    const tree = await snapshotOfTree(sb.dir);
+    await rejectsWith(restoreSnapshot(ctx, driver, kube, { name: 'before-upgrade', diskName: 'from-snap-file' }), 'conflict', /already exists.*always makes a new disk/);
+    await rejectsWith(createSnapshot(ctx, driver, kube, { name: 'before-upgrade' }), 'conflict', /already exists/);
+    await rejectsWith(restoreSnapshot(ctx, driver, kube, { name: 'nope' }), 'notfound', /snapshot "nope" not found/);
+    assert.deepEqual(await snapshotOfTree(sb.dir), tree);
+  });
+
+  it('restored disk names fit a DNS label', () => {
+    const n = restoredDiskName('a'.repeat(63), new Date('2025-08-11T12:34:56Z'));
+    assert.equal(n, `${'a'.repeat(39)}-restored-20250811123456`);
+    assert.ok(n.length <= 63);
+  });
+
+  it('--quiesce scales the app to 0, waits for its pod to go, snapshots, and scales back', async () => {
+    const ctx = appCtx(sb);
+    const ns = appNamespace(ctx);
+    await kube.apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'my-app', namespace: ns, labels: appLabels(ctx) },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { [APP_SELECTOR_LABEL]: ns } },
+        template: { metadata: { labels: { [APP_SELECTOR_LABEL]: ns } }, spec: { containers: [{ name: 'app', image: 'busybox' }] } },
+      },
+    });
+    fake.setPod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'my-app-1', namespace: ns, labels: { [APP_SELECTOR_LABEL]: ns } }, spec: {}, status: { phase: 'Running' } });
+    // play the controller: once replicas is 0, the pod goes away
+    let sawZero = false;
+    const controller = setInterval(async () => {
+      const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'my-app', namespace: ns });
+      if ((d!.spec as { replicas: number }).replicas === 0 && !sawZero) {
+        sawZero = true;
+        await kube.delete({ apiVersion: 'v1', kind: 'Pod', name: 'my-app-1', namespace: ns });
+      }
+    }, 50);
+    const lines: string[] = [];
+    try {
+      const snap = await createSnapshot(ctx, driver, kube, { name: 'quiet', quiesce: true, log: (l) => lines.push(l) });
+      assert.equal(snap.name, 'quiet');
+    } finally {
+      clearInterval(controller);
+    }
+    assert.ok(sawZero);
+    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'my-app', namespace: ns });
+    assert.equal((d!.spec as { replicas: number }).replicas, 1);
+    assert.deepEqual(lines, ['stopping my-app (replicas 1 → 0)', 'started my-app again (replicas 1)']);
+  });
+
+  it('--quiesce restores replicas and takes no snapshot when the pod does not stop', async () => {
+    const ctx = appCtx(sb);
+    const ns = appNamespace(ctx);
+    fake.setPod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'stuck', namespace: ns, labels: { [APP_SELECTOR_LABEL]: ns } }, spec: {}, status: { phase: 'Running' } });
+    await rejectsWith(createSnapshot(ctx, driver, kube, { name: 'never', quiesce: true, stopTimeoutMs: 600 }), 'timeout', /did not stop in time \(stuck still there\)/);
+    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'my-app', namespace: ns });
+    assert.equal((d!.spec as { replicas: number }).replicas, 1);
+    assert.ok(!(await listSnapshots(ctx, driver, kube)).snapshots.some((s) => s.name === 'never'));
+  });
+
+  it('deletes a snapshot; a damaged stored snapshot is reported on export', async () => {
+    const ctx = appCtx(sb);
+    const s = await createSnapshot(ctx, driver, kube, { name: 'to-damage' });
+    const bytes = await readFile(s.id);
+    bytes[bytes.length - 30]! ^= 1;
+    await writeFile(s.id, bytes);
+    const sink = new (await import('node:stream')).PassThrough();
+    sink.resume();
+    await rejectsWith(exportSnapshot(ctx, driver, kube, { name: 'to-damage', out: sink }), 'integrity', /no longer matches its recorded SHA-256/);
+    await deleteSnapshot(ctx, driver, kube, { name: 'to-damage' });
+    assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots.map((x) => x.name).sort(), ['before-upgrade', 'quiet']);
+  });
+});
