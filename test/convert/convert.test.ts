@@ -126,3 +126,19 @@ test('build-only service is an error saying to add image', () => {
   assert.match(r.errors[0]!.message, /service "api" has build: but no image:/);
   assert.match(r.errors[0]!.hint!, /Add image:/);
 });
+
+test('docs/conversion.md carries exactly the policy table of src/convert/policy.ts', async () => {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { renderPolicyTable, POLICY_TABLE_START, POLICY_TABLE_END } = await import('../../src/convert/policy-doc.js');
+  const path = new URL('../../docs/conversion.md', import.meta.url);
+  const doc = readFileSync(path, 'utf8');
+  const a = doc.indexOf(POLICY_TABLE_START);
+  const b = doc.indexOf(POLICY_TABLE_END);
+  assert.ok(a >= 0 && b > a, 'policy table markers missing in docs/conversion.md');
+  const current = doc.slice(a + POLICY_TABLE_START.length, b).trim();
+  if (process.env.UPDATE_GOLDEN === '1') {
+    writeFileSync(path, doc.slice(0, a + POLICY_TABLE_START.length) + '\n' + renderPolicyTable() + '\n' + doc.slice(b));
+    return;
+  }
+  assert.equal(current, renderPolicyTable());
+});
