@@ -286,22 +286,28 @@ export class HttpKubeClient implements KubeClient {
     });
   }
 
-  async portForward(namespace: string, pod: string, localPort: number, remotePort: number): Promise<{ port: number; close(): Promise<void> }> {
+  async forwardConnection(namespace: string, pod: string, remotePort: number, socket: net.Socket): Promise<void> {
     const { PortForward } = await import('@kubernetes/client-node');
     const pf = new PortForward(this.kc);
+    let ws;
+    try {
+      ws = await pf.portForward(namespace, pod, [remotePort], socket, null, socket);
+    } catch (e) {
+      throw this.wsError(e, `port-forward to pod ${namespace}/${pod}:${remotePort}`);
+    }
+    if (typeof ws === 'function') return;
+    const conn = ws;
+    socket.on('close', () => conn.close());
+    conn.on('close', () => socket.end());
+  }
+
+  async portForward(namespace: string, pod: string, localPort: number, remotePort: number): Promise<{ port: number; close(): Promise<void> }> {
     const sockets = new Set<net.Socket>();
     const server = net.createServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => socket.destroy());
-      pf.portForward(namespace, pod, [remotePort], socket, null, socket).then(
-        (ws) => {
-          if (typeof ws === 'function') return;
-          socket.on('close', () => ws.close());
-          ws.on('close', () => socket.end());
-        },
-        () => socket.destroy(),
-      );
+      this.forwardConnection(namespace, pod, remotePort, socket).catch(() => socket.destroy());
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) =>

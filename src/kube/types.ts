@@ -75,6 +75,12 @@ export interface KubeClient {
     command: string[],
     io: { stdin?: NodeJS.ReadableStream; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; tty?: boolean },
   ): Promise<number>;
+  /**
+   * Forwards one already-accepted connection to a pod port; resolves when the
+   * forwarding is set up. Optional (test doubles may omit it); used by tunnels
+   * that pick the pod per connection so they survive pod restarts.
+   */
+  forwardConnection?(namespace: string, pod: string, remotePort: number, socket: import('node:net').Socket): Promise<void>;
   /** Forwards local connections to a pod port; returns a closer. */
   portForward(namespace: string, pod: string, localPort: number, remotePort: number): Promise<{ port: number; close(): Promise<void> }>;
   /** The kubeconfig context / server this client talks to (for messages). */

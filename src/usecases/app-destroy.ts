@@ -1,0 +1,106 @@
+// `app destroy`: remove the app's objects from the cluster — workloads,
+// services, ingresses, config, and the PVC/PV bindings (PVs use reclaim policy
+// Retain, so the provider disks stay). Disks and snapshots are never deleted
+// here; the result says which disk holds the data so it can be found again.
+import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
+import { appNamespace } from '../domain/names.js';
+import type { KubeClient, KubeObject, ObjectRef } from '../kube/types.js';
+import { INSTANCE, MANAGED_BY, isOurs } from './app-deploy.js';
+import { INVENTORY_NAME, parseInventory, refKey, refString, sortForDelete, toRef } from './plan.js';
+
+/** Namespaced kinds searched by label besides the inventory (an inventory may be missing after a partial first deploy). */
+const LABELLED_KINDS: [string, string][] = [
+  ['networking.k8s.io/v1', 'Ingress'],
+  ['v1', 'Service'],
+  ['apps/v1', 'Deployment'],
+  ['apps/v1', 'StatefulSet'],
+  ['batch/v1', 'Job'],
+  ['v1', 'ConfigMap'],
+  ['v1', 'Secret'],
+  ['networking.k8s.io/v1', 'NetworkPolicy'],
+  ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+  ['rbac.authorization.k8s.io/v1', 'Role'],
+  ['v1', 'ServiceAccount'],
+  ['v1', 'PersistentVolumeClaim'],
+];
+
+export interface DiskRecord {
+  /** Where the id was found: a namespace annotation key or `PersistentVolume <name>`. */
+  source: string;
+  diskId: string;
+}
+
+export interface DestroyOptions {
+  deleteNamespace?: boolean;
+  dryRun?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface DestroyResult {
+  namespace: string;
+  /** False when there was nothing to destroy. */
+  existed: boolean;
+  deleted: ObjectRef[];
+  namespaceDeleted: boolean;
+  /** The disks that hold the app's data (they are kept). */
+  disks: DiskRecord[];
+}
+
+/** Disk ids the app's namespace annotations and PVs point at. */
+export function diskRecords(ns: KubeObject | undefined, pvs: KubeObject[]): DiskRecord[] {
+  const out: DiskRecord[] = [];
+  for (const [k, v] of Object.entries(ns?.metadata.annotations ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    if (k.startsWith(ANN_DISK_CURRENT) || k.startsWith(ANN_DISK_PREVIOUS) || k.startsWith('kompox.dev/disk-')) out.push({ source: k, diskId: v });
+  }
+  for (const pv of [...pvs].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    const spec = (pv.spec ?? {}) as Record<string, Record<string, string> | undefined>;
+    const id = spec.csi?.volumeHandle ?? spec.local?.path ?? spec.hostPath?.path ?? spec.awsElasticBlockStore?.volumeID ?? spec.azureDisk?.diskURI ?? spec.gcePersistentDisk?.pdName;
+    if (id) out.push({ source: `PersistentVolume ${pv.metadata.name}`, diskId: id });
+  }
+  return out;
+}
+
+export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: DestroyOptions = {}): Promise<DestroyResult> {
+  const log = opts.log ?? (() => {});
+  const namespace = appNamespace(ctx);
+  const nsRef: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: namespace };
+  const ns = await kube.get(nsRef);
+  const pvs = (await kube.list('v1', 'PersistentVolume', { labelSelector: `${MANAGED_BY}=kompox` })).filter(
+    (pv) => pv.metadata.labels?.[INSTANCE] === namespace || (pv.spec as { claimRef?: { namespace?: string } } | undefined)?.claimRef?.namespace === namespace,
+  );
+  const result: DestroyResult = { namespace, existed: Boolean(ns) || pvs.length > 0, deleted: [], namespaceDeleted: false, disks: diskRecords(ns, pvs) };
+  if (!result.existed) return result;
+
+  // what to delete: the inventory plus everything labelled as this app's
+  const found = new Map<string, ObjectRef>();
+  if (ns) {
+    const inv = await kube.get({ apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace });
+    for (const r of parseInventory(inv)) if (r.kind !== 'Namespace') found.set(refKey(r), r);
+    const sel = `${MANAGED_BY}=kompox,${INSTANCE}=${namespace}`;
+    for (const [apiVersion, kind] of LABELLED_KINDS) {
+      for (const o of await kube.list(apiVersion, kind, { namespace, labelSelector: sel })) found.set(refKey(o), toRef(o));
+    }
+    found.set(refKey({ apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace }), { apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace });
+  }
+  for (const pv of pvs) found.set(refKey(pv), toRef(pv));
+
+  for (const ref of sortForDelete([...found.values()])) {
+    const live = await kube.get(ref).catch(() => undefined);
+    if (!live) continue;
+    // never touch what Kompox did not create (the inventory is ours by name, checked anyway)
+    if (!isOurs(live, namespace) && !(ref.kind === 'ConfigMap' && ref.name === INVENTORY_NAME) && ref.kind !== 'PersistentVolume') {
+      log(`kept ${refString(ref)}: not created by Kompox for this app`);
+      continue;
+    }
+    if (await kube.delete(ref, { dryRun: opts.dryRun })) {
+      result.deleted.push(ref);
+      log(`${opts.dryRun ? 'would delete' : 'deleted'} ${refString(ref)}${ref.kind === 'PersistentVolume' ? ' (reclaim policy Retain: the disk is kept)' : ''}`);
+    }
+  }
+  if (opts.deleteNamespace && ns) {
+    await kube.delete(nsRef, { dryRun: opts.dryRun });
+    result.namespaceDeleted = true;
+    log(`${opts.dryRun ? 'would delete' : 'deleted'} Namespace/${namespace}`);
+  }
+  return result;
+}

@@ -1,0 +1,33 @@
+// `app exec`: run a command in the app pod; the remote exit code is returned.
+import { KompoxError } from '../domain/errors.js';
+import type { AppContext } from '../domain/model.js';
+import { appNamespace } from '../domain/names.js';
+import type { KubeClient } from '../kube/types.js';
+import { findAppPod } from './app-logs.js';
+
+export interface AppExecOptions {
+  command: string[];
+  container?: string;
+  stdin?: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  tty?: boolean;
+}
+
+export async function appExec(ctx: AppContext, kube: KubeClient, opts: AppExecOptions): Promise<number> {
+  if (opts.command.length === 0) {
+    throw new KompoxError('usage', 'no command given', { hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' });
+  }
+  const pod = await findAppPod(ctx, kube);
+  const containers = ((pod.spec as { containers?: { name: string }[] } | undefined)?.containers ?? []).map((c) => c.name);
+  if (opts.container && !containers.includes(opts.container)) {
+    throw new KompoxError('usage', `pod ${pod.metadata.name} has no container "${opts.container}"`, { hint: `Containers: ${containers.join(', ')}.` });
+  }
+  const container = opts.container ?? containers[0];
+  return kube.exec(appNamespace(ctx), pod.metadata.name, container, opts.command, {
+    stdin: opts.stdin,
+    stdout: opts.stdout,
+    stderr: opts.stderr,
+    tty: opts.tty,
+  });
+}

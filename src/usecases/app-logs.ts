@@ -1,0 +1,54 @@
+// `app logs`: the app pod's container logs. The pod is found by the app
+// selector label (one pod per app); a running pod is preferred over one that
+// is pending or terminating, the newest one among equals.
+import { KompoxError } from '../domain/errors.js';
+import type { AppContext } from '../domain/model.js';
+import { appNamespace, appSelector } from '../domain/names.js';
+import type { KubeClient, KubeObject, LogOptions } from '../kube/types.js';
+
+function selector(ctx: Pick<AppContext, 'service' | 'provider' | 'app'>): string {
+  return Object.entries(appSelector(ctx))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+function rank(p: KubeObject): number {
+  if (p.metadata.deletionTimestamp) return 0;
+  const phase = (p.status as { phase?: string } | undefined)?.phase;
+  return phase === 'Running' ? 3 : phase === 'Pending' ? 2 : 1;
+}
+
+/** The app's pod; a clear error when there is none. */
+export async function findAppPod(ctx: Pick<AppContext, 'service' | 'provider' | 'app'>, kube: KubeClient): Promise<KubeObject> {
+  const namespace = appNamespace(ctx);
+  const pods = await kube.list('v1', 'Pod', { namespace, labelSelector: selector(ctx) });
+  const best = pods.sort(
+    (a, b) => rank(b) - rank(a) || String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) || a.metadata.name.localeCompare(b.metadata.name),
+  )[0];
+  if (!best) {
+    throw new KompoxError('notfound', `app ${ctx.app.name} has no pod in namespace ${namespace}`, {
+      hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.',
+    });
+  }
+  return best;
+}
+
+/** Parses `--since` durations like 30s, 5m, 2h, 1h30m into seconds. */
+export function parseDuration(s: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(s.trim());
+  if (!m || s.trim() === '' || (!m[1] && !m[2] && !m[3])) {
+    throw new KompoxError('usage', `invalid duration "${s}"`, { hint: 'Use e.g. 30s, 5m, 2h or 1h30m.' });
+  }
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+export interface AppLogsOptions extends LogOptions {
+  out: NodeJS.WritableStream;
+}
+
+export async function appLogs(ctx: AppContext, kube: KubeClient, opts: AppLogsOptions): Promise<{ pod: string }> {
+  const pod = await findAppPod(ctx, kube);
+  const { out, ...logOpts } = opts;
+  await kube.logs(appNamespace(ctx), pod.metadata.name, logOpts, out);
+  return { pod: pod.metadata.name };
+}

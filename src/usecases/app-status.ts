@@ -1,0 +1,129 @@
+// `app status`: what the cluster says about the app — namespace, deployment
+// readiness, pods and containers (ready, restarts, image, last state), ingress
+// URLs, the current disk, and recent warning events. Read-only; returns data.
+import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
+import { appNamespace, appSelector } from '../domain/names.js';
+import type { KubeClient, KubeObject } from '../kube/types.js';
+import { assessDeployment, selectorString } from '../kube/rollout.js';
+
+export interface ContainerStatus {
+  name: string;
+  image: string;
+  ready: boolean;
+  restarts: number;
+  state: string;
+  lastState?: { reason?: string; exitCode?: number; finishedAt?: string };
+}
+
+export interface PodStatus {
+  name: string;
+  phase: string;
+  node?: string;
+  containers: ContainerStatus[];
+}
+
+export interface AppStatus {
+  app: string;
+  namespace: string;
+  exists: boolean;
+  appId?: string;
+  deployments: { name: string; ready: string; state: string; message: string }[];
+  pods: PodStatus[];
+  urls: string[];
+  disks: { current?: string; previous?: string; annotations: Record<string, string> };
+  events: { type: string; reason: string; object: string; message: string; count: number; lastTimestamp?: string }[];
+}
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function containerState(cs: Any): string {
+  if (cs.state?.running) return 'running';
+  if (cs.state?.waiting) return `waiting: ${cs.state.waiting.reason ?? ''}`.trim();
+  if (cs.state?.terminated) return `terminated: ${cs.state.terminated.reason ?? ''} (exit ${cs.state.terminated.exitCode})`;
+  return 'unknown';
+}
+
+export function podStatus(p: KubeObject): PodStatus {
+  const st = (p.status as Any) ?? {};
+  const specContainers: Any[] = ((p.spec as Any)?.containers as Any[]) ?? [];
+  const statuses: Any[] = st.containerStatuses ?? [];
+  return {
+    name: p.metadata.name,
+    phase: p.metadata.deletionTimestamp ? 'Terminating' : (st.phase ?? 'Pending'),
+    node: (p.spec as Any)?.nodeName,
+    containers: specContainers.map((c) => {
+      const cs = statuses.find((s) => s.name === c.name) ?? {};
+      const last = cs.lastState?.terminated;
+      const out: ContainerStatus = { name: c.name, image: c.image, ready: Boolean(cs.ready), restarts: cs.restartCount ?? 0, state: containerState(cs) };
+      if (last) out.lastState = { reason: last.reason, exitCode: last.exitCode, finishedAt: last.finishedAt };
+      return out;
+    }),
+  };
+}
+
+/** URLs from Ingress rules: https when the host is in a TLS section (or Traefik websecure), else http. */
+export function ingressUrls(ingresses: KubeObject[]): string[] {
+  const urls = new Set<string>();
+  for (const ing of ingresses) {
+    const spec = (ing.spec as Any) ?? {};
+    const tlsHosts = new Set<string>(((spec.tls as Any[]) ?? []).flatMap((t) => t.hosts ?? []));
+    const entry = String(ing.metadata.annotations?.['traefik.ingress.kubernetes.io/router.entrypoints'] ?? '');
+    for (const rule of (spec.rules as Any[]) ?? []) {
+      if (!rule.host) continue;
+      const https = tlsHosts.has(rule.host) || entry.includes('websecure') || ing.metadata.annotations?.['traefik.ingress.kubernetes.io/router.tls'] === 'true';
+      urls.add(`${https ? 'https' : 'http'}://${rule.host}/`);
+    }
+  }
+  return [...urls].sort();
+}
+
+export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEvents?: number } = {}): Promise<AppStatus> {
+  const namespace = appNamespace(ctx);
+  const ns = await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
+  const ann = ns?.metadata.annotations ?? {};
+  const status: AppStatus = {
+    app: ctx.app.name,
+    namespace,
+    exists: Boolean(ns),
+    deployments: [],
+    pods: [],
+    urls: [],
+    disks: {
+      current: ann[ANN_DISK_CURRENT],
+      previous: ann[ANN_DISK_PREVIOUS],
+      annotations: Object.fromEntries(Object.entries(ann).filter(([k]) => k.startsWith('kompox.dev/disk-')).sort(([a], [b]) => a.localeCompare(b))),
+    },
+    events: [],
+  };
+  if (ann[ANN_APP]) status.appId = ann[ANN_APP];
+  if (!ns) return status;
+  const [deployments, replicaSets, pods, ingresses, events] = await Promise.all([
+    kube.list('apps/v1', 'Deployment', { namespace }),
+    kube.list('apps/v1', 'ReplicaSet', { namespace }),
+    kube.list('v1', 'Pod', { namespace, labelSelector: selectorString(appSelector(ctx)) }),
+    kube.list('networking.k8s.io/v1', 'Ingress', { namespace }),
+    kube.list('v1', 'Event', { namespace }),
+  ]);
+  for (const d of deployments.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    const sel = ((d.spec as Any)?.selector?.matchLabels ?? {}) as Record<string, string>;
+    const mine = pods.filter((p) => Object.entries(sel).every(([k, v]) => p.metadata.labels?.[k] === v));
+    const v = assessDeployment(d, replicaSets, mine, events);
+    const st = (d.status as Any) ?? {};
+    status.deployments.push({ name: d.metadata.name, ready: `${st.readyReplicas ?? 0}/${(d.spec as Any)?.replicas ?? 1}`, state: v.state, message: v.message });
+  }
+  status.pods = pods.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map(podStatus);
+  status.urls = ingressUrls(ingresses);
+  status.events = events
+    .filter((e) => e.type === 'Warning')
+    .sort((a, b) => String(b.lastTimestamp ?? b.eventTime ?? '').localeCompare(String(a.lastTimestamp ?? a.eventTime ?? '')))
+    .slice(0, opts.maxEvents ?? 10)
+    .map((e) => ({
+      type: String(e.type),
+      reason: String(e.reason ?? ''),
+      object: `${(e.involvedObject as Any)?.kind}/${(e.involvedObject as Any)?.name}`,
+      message: String(e.message ?? '').replace(/\s+/g, ' ').trim(),
+      count: Number(e.count ?? 1),
+      lastTimestamp: (e.lastTimestamp ?? e.eventTime) as string | undefined,
+    }));
+  return status;
+}
