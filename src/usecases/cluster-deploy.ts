@@ -27,7 +27,7 @@ import {
   SETTING_TLS_SECRET,
   defaultDomain,
 } from '../ingress/names.js';
-import { readIngressSettings, type IngressSettings, type Locate } from '../ingress/settings.js';
+import { readIngressSettings, type IngressSettings, type Locate, type TlsSource } from '../ingress/settings.js';
 
 export interface ClusterIngressInput {
   cluster: Cluster;
@@ -108,6 +108,33 @@ interface ResolvedCertificate {
   warnings: string[];
 }
 
+async function readCertificateFiles(
+  input: ClusterIngressInput,
+  tls: Extract<TlsSource, { kind: 'files' }>,
+  now: Date,
+): Promise<ResolvedCertificate> {
+  const domain = defaultDomain(input.cluster)!;
+  const certPem = await readSettingFile(input, SETTING_TLS_CERT_FILE, tls.certFile);
+  const keyPem = await readSettingFile(input, SETTING_TLS_KEY_FILE, tls.keyFile);
+  const check = checkWildcardCertificate(
+    certPem,
+    keyPem,
+    domain,
+    {
+      certLabel: `cluster.settings.${SETTING_TLS_CERT_FILE} (${tls.certFile})`,
+      keyLabel: `cluster.settings.${SETTING_TLS_KEY_FILE} (${tls.keyFile})`,
+      certLocation: input.locate?.(['cluster', 'settings', SETTING_TLS_CERT_FILE]),
+      keyLocation: input.locate?.(['cluster', 'settings', SETTING_TLS_KEY_FILE]),
+    },
+    now,
+  );
+  return {
+    cert: { secretName: tls.secretName, pem: { cert: certPem, key: keyPem }, contentHash: hashOf(certPem, keyPem) },
+    info: check.info,
+    warnings: check.warnings,
+  };
+}
+
 /** The default certificate: from files (validated, put into a Secret we own) or an existing Secret. */
 async function resolveDefaultCertificate(
   input: ClusterIngressInput,
@@ -126,27 +153,7 @@ async function resolveDefaultCertificate(
       ],
     };
   }
-  if (tls.kind === 'files') {
-    const certPem = await readSettingFile(input, SETTING_TLS_CERT_FILE, tls.certFile);
-    const keyPem = await readSettingFile(input, SETTING_TLS_KEY_FILE, tls.keyFile);
-    const check = checkWildcardCertificate(
-      certPem,
-      keyPem,
-      domain!,
-      {
-        certLabel: `cluster.settings.${SETTING_TLS_CERT_FILE} (${tls.certFile})`,
-        keyLabel: `cluster.settings.${SETTING_TLS_KEY_FILE} (${tls.keyFile})`,
-        certLocation: input.locate?.(['cluster', 'settings', SETTING_TLS_CERT_FILE]),
-        keyLocation: input.locate?.(['cluster', 'settings', SETTING_TLS_KEY_FILE]),
-      },
-      now,
-    );
-    return {
-      cert: { secretName: tls.secretName, pem: { cert: certPem, key: keyPem }, contentHash: hashOf(certPem, keyPem) },
-      info: check.info,
-      warnings: check.warnings,
-    };
-  }
+  if (tls.kind === 'files') return readCertificateFiles(input, tls, now);
   // An existing Secret: it must be in Traefik's namespace to be mounted.
   const secret = await kube.get({ apiVersion: 'v1', kind: 'Secret', name: tls.secretName, namespace: settings.namespace });
   const data = (secret?.data ?? {}) as Record<string, string>;
@@ -283,12 +290,18 @@ async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean
   return out;
 }
 
-/** Builds the desired ingress objects for this cluster (reads the cluster for decisions; applies nothing). */
-export async function planClusterIngress(
-  input: ClusterIngressInput,
-  kube: KubeClient,
-  opts: { now?: Date } = {},
-): Promise<{ spec: IngressSpec; objects: KubeObject[]; warnings: string[]; certificate?: CertificateInfo & { secret: string } }> {
+/**
+ * The checks of cluster deploy that need no cluster: settings (ACME_EMAIL
+ * required) and, when given as files, the wildcard certificate. The CLI runs
+ * them before connecting so a config mistake is reported as such.
+ */
+export async function checkClusterIngressConfig(input: ClusterIngressInput, now: Date = new Date()): Promise<IngressSettings> {
+  const settings = requireDeploySettings(input);
+  if (settings.tls.kind === 'files') await readCertificateFiles(input, settings.tls, now);
+  return settings;
+}
+
+function requireDeploySettings(input: ClusterIngressInput): IngressSettings & { acmeEmail: string } {
   const settings = readIngressSettings(input.cluster, input.driver, input.locate);
   if (!settings.acmeEmail) {
     throw new KompoxError('config', `cluster.settings.${SETTING_ACME_EMAIL} is not set`, {
@@ -297,6 +310,16 @@ export async function planClusterIngress(
       hint: `Let's Encrypt needs an account e-mail for the custom hosts' certificates: add ${SETTING_ACME_EMAIL}: you@example.com under cluster.settings.`,
     });
   }
+  return settings as IngressSettings & { acmeEmail: string };
+}
+
+/** Builds the desired ingress objects for this cluster (reads the cluster for decisions; applies nothing). */
+export async function planClusterIngress(
+  input: ClusterIngressInput,
+  kube: KubeClient,
+  opts: { now?: Date } = {},
+): Promise<{ spec: IngressSpec; objects: KubeObject[]; warnings: string[]; certificate?: CertificateInfo & { secret: string } }> {
+  const settings = requireDeploySettings(input);
   const warnings: string[] = [];
   if (!input.cluster.domain) {
     warnings.push('cluster.domain is not set: apps get no automatic hosts ({app}.{cluster}.{domain}), only their custom hosts');
