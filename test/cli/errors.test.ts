@@ -1,0 +1,104 @@
+// Bad input: one paragraph naming file:line:column and what to do, exit 1,
+// no stack trace unless --debug.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { STACK_LINE, runCli } from '../support/cli.js';
+
+const GOOD = `version: 1
+service:
+  name: ops
+provider:
+  name: k3s1
+  driver: k3s
+cluster:
+  name: c1
+  domain: example.com
+app:
+  name: web
+  compose: compose.yml
+`;
+const COMPOSE = 'services:\n  web:\n    image: nginx\n    ports: ["80:80"]\n';
+
+function dirWith(config: string | undefined, compose = COMPOSE): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kompox-cli-'));
+  if (config !== undefined) writeFileSync(join(dir, 'kompoxops.yml'), config);
+  writeFileSync(join(dir, 'compose.yml'), compose);
+  return dir;
+}
+
+const CASES: Array<{ name: string; config: string; where: RegExp; says: RegExp }> = [
+  { name: 'bad YAML', config: GOOD.replace('  name: ops', '  name: [ops'), where: /kompoxops\.yml:\d+:\d+: YAML syntax error/, says: /Fix the YAML syntax/ },
+  { name: 'unknown key', config: GOOD.replace('  domain:', '  domian:'), where: /kompoxops\.yml:9:3: cluster\.domian: unknown key/, says: /Did you mean "domain"/ },
+  { name: 'bad driver', config: GOOD.replace('driver: k3s', 'driver: kubernetes'), where: /kompoxops\.yml:6:11: provider\.driver: unknown driver "kubernetes"/, says: /aks, eks, gke, oke, k3s/ },
+  { name: 'bad volume size', config: GOOD + '  volumes:\n    - name: data\n      size: lots\n', where: /kompoxops\.yml:15:13: app\.volumes\[0\]\.size/, says: /10Gi/ },
+];
+
+for (const c of CASES) {
+  test(`${c.name}: file:line:col, what to do, exit 1, no stack`, async () => {
+    const dir = dirWith(c.config);
+    try {
+      const r = await runCli(['-C', dir, 'app', 'validate']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, c.where);
+      assert.match(r.stderr, c.says);
+      assert.doesNotMatch(r.stderr, STACK_LINE);
+      assert.equal(r.stdout, '');
+
+      const d = await runCli(['-C', dir, '--debug', 'app', 'validate']);
+      assert.equal(d.code, 1);
+      assert.match(d.stderr, c.where);
+      assert.match(d.stderr, STACK_LINE, 'with --debug a stack trace appears');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('missing kompoxops.yml: says to run kompoxops init, exit 1, no stack', async () => {
+  const dir = dirWith(undefined);
+  try {
+    const r = await runCli(['-C', dir, 'app', 'validate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: no kompoxops\.yml in .*Run "kompoxops init"/);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+    const f = await runCli(['-C', dir, '-f', 'nope.yml', 'app', 'validate']);
+    assert.equal(f.code, 1);
+    assert.match(f.stderr, /nope\.yml: no such file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('compose errors name compose.yml:line:col; inline compose errors name kompoxops.yml:line:col', async () => {
+  const dir = dirWith(GOOD, 'services:\n  web:\n    image: nginx\n    imagee: typo\n');
+  try {
+    const r = await runCli(['-C', dir, 'app', 'validate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /compose\.yml:4:5/);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const inline = dirWith(GOOD.replace('  compose: compose.yml\n', '  compose:\n    services:\n      web:\n        image: nginx\n        imagee: typo\n'));
+  try {
+    const r = await runCli(['-C', inline, 'app', 'validate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /kompoxops\.yml:16:9/, r.stderr);
+  } finally {
+    rmSync(inline, { recursive: true, force: true });
+  }
+});
+
+test('a file without an app section: app commands say what to add', async () => {
+  const dir = dirWith(GOOD.replace(/app:\n[\s\S]*$/, ''));
+  try {
+    const r = await runCli(['-C', dir, 'app', 'validate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /kompoxops\.yml has no app section.*Add an "app:" section/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,57 @@
+// Spawns the real CLI binaries (bin/*.mjs) the way users run them, for CLI
+// tests. `npm test` builds dist/ first, so the binaries run the compiled code.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = {
+  kompoxops: fileURLToPath(new URL('../../bin/kompoxops.mjs', import.meta.url)),
+  kompoxsvc: fileURLToPath(new URL('../../bin/kompoxsvc.mjs', import.meta.url)),
+  kompox: fileURLToPath(new URL('../../bin/kompox.mjs', import.meta.url)),
+};
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  stdin?: string;
+  /** Extra node flags before the script (e.g. --import a tracer). */
+  nodeArgs?: string[];
+  bin?: keyof typeof BIN;
+  timeoutMs?: number;
+}
+
+/** Runs `kompoxops ARGS` (or another binary) and collects its exit code and output. */
+export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', ...o.env })) if (v !== undefined) env[k] = v;
+    const child = spawn(process.execPath, [...(o.nodeArgs ?? []), BIN[o.bin ?? 'kompoxops'], ...args], {
+      cwd: o.cwd ?? ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(o.stdin ?? '');
+  });
+}
+
+/** A line of a stack trace, as node prints it. */
+export const STACK_LINE = /^\s+at .+/m;
