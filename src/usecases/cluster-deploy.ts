@@ -329,15 +329,26 @@ export async function planClusterIngress(
   warnings.push(...tls.warnings);
   const defaultIngressClass = settings.variant === 'traefik' ? await decideDefaultIngressClass(kube, warnings) : false;
 
-  // A bound PVC's storage class cannot change: keep the live one and say so.
+  const ns = await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: settings.namespace });
+  if (ns?.metadata.deletionTimestamp) {
+    throw new KompoxError('conflict', `namespace ${settings.namespace} is being deleted (an earlier cluster undeploy --purge?)`, {
+      hint: 'Wait until it is gone (kubectl get namespace), then run cluster deploy again.',
+    });
+  }
+
+  // A PVC's storage class cannot change after creation. Always apply the live
+  // one: the default-class admission plugin fills it in on create, and
+  // leaving it out of a later apply would ask the server to remove it.
   let storageClass = settings.storageClass;
   const pvcName = settings.variant === 'k3s' ? K3S_ACME_PVC_NAME : ACME_PVC_NAME;
   const pvc = await kube.get({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: pvcName, namespace: settings.namespace });
   const liveClass = (pvc?.spec as { storageClassName?: string } | undefined)?.storageClassName;
-  if (pvc && storageClass && liveClass && liveClass !== storageClass) {
-    warnings.push(
-      `the ACME volume ${settings.namespace}/${pvcName} uses storage class ${liveClass}; INGRESS_STORAGE_CLASS ${storageClass} applies only to a new volume (cluster undeploy --purge first to move it)`,
-    );
+  if (pvc && liveClass) {
+    if (storageClass && liveClass !== storageClass) {
+      warnings.push(
+        `the ACME volume ${settings.namespace}/${pvcName} uses storage class ${liveClass}; INGRESS_STORAGE_CLASS ${storageClass} applies only to a new volume (cluster undeploy --purge first to move it)`,
+      );
+    }
     storageClass = liveClass;
   }
 

@@ -189,6 +189,31 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
     }
   });
 
+  test('the live storage class of the ACME volume is kept; a namespace being deleted is reported', async () => {
+    const f4 = await startFakeKube();
+    try {
+      const k4 = await connectKubeconfig({ path: f4.kubeconfigPath });
+      const input: ClusterIngressInput = { cluster: cluster({ ACME_EMAIL: 'ops@example.com' }), driver: 'oke', configDir: '/' };
+      await deployClusterIngress(input, k4);
+      // What the DefaultStorageClass admission plugin does on a real server.
+      const pvcRes = f4.resource('v1', 'PersistentVolumeClaim')!;
+      const pvc = f4.store.get(pvcRes, 'traefik', 'traefik-acme')!;
+      f4.store.put(pvcRes, { ...pvc, spec: { ...(pvc.spec as object), storageClassName: 'oci-bv' } });
+      const r = await deployClusterIngress({ ...input, cluster: cluster({ ACME_EMAIL: 'ops@example.com', INGRESS_STORAGE_CLASS: 'fast' }) }, k4);
+      assert.equal(r.objects.find((o) => o.kind === 'PersistentVolumeClaim')!.action, 'unchanged');
+      assert.match(r.warnings.join('\n'), /uses storage class oci-bv; INGRESS_STORAGE_CLASS fast applies only to a new volume/);
+      const live = await k4.get({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'traefik-acme', namespace: 'traefik' });
+      assert.equal((live!.spec as { storageClassName?: string }).storageClassName, 'oci-bv');
+
+      const nsRes = f4.resource('v1', 'Namespace')!;
+      const ns = f4.store.get(nsRes, undefined, 'traefik')!;
+      f4.store.put(nsRes, { ...ns, metadata: { ...ns.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } });
+      await assert.rejects(deployClusterIngress(input, k4), (e: unknown) => e instanceof KompoxError && e.kind === 'conflict' && /namespace traefik is being deleted/.test(e.message));
+    } finally {
+      await f4.close();
+    }
+  });
+
   test('dry run stores nothing and reports what would be created', async () => {
     const f3 = await startFakeKube();
     try {
