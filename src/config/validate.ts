@@ -107,16 +107,35 @@ class Checker {
     return v;
   }
 
+  /** The value, or undefined (and an error) when it is missing or empty. */
   required(o: Obj, key: string, path: FieldPath, example: string): unknown {
-    if (o[key] === undefined || o[key] === null) {
+    if (o[key] === undefined) {
       // located at the parent: the key itself is not in the file
       this.error([...path, key], 'is required', `Add "${key}: ${example}"${path.length ? ` under ${fieldName(path)}` : ''}.`, { at: path, key: true });
+      return undefined;
+    }
+    if (o[key] === null) {
+      this.error([...path, key], 'has no value', `Write "${key}: ${example}".`);
+      return undefined;
     }
     return o[key];
   }
 
+  /**
+   * Optional scalars: absent is fine, but "key:" with nothing after it is an
+   * error (it usually means a value was forgotten). Optional mappings and
+   * lists, on the other hand, may be empty (a block of only comments).
+   */
+  notNull(v: unknown, path: FieldPath, example: string): boolean {
+    if (v === null) {
+      this.error(path, 'has no value', `Write "${String(path[path.length - 1])}: ${example}", or remove the key.`);
+      return false;
+    }
+    return v !== undefined;
+  }
+
   label(v: unknown, path: FieldPath, example: string): string | undefined {
-    if (v === undefined || v === null) return undefined;
+    if (!this.notNull(v, path, example)) return undefined;
     if (typeof v !== 'string') {
       this.error(path, `must be a name, not ${typeName(v)}`, `Use a DNS label such as "${example}".`);
       return undefined;
@@ -138,7 +157,7 @@ class Checker {
   }
 
   string(v: unknown, path: FieldPath, example: string): string | undefined {
-    if (v === undefined || v === null) return undefined;
+    if (!this.notNull(v, path, example)) return undefined;
     if (typeof v !== 'string' || v === '') {
       this.error(path, `must be a non-empty string, not ${typeName(v)}`, `Write it like ${fieldName(path).split('.').pop()}: ${example}`);
       return undefined;
@@ -214,20 +233,20 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
 
   // service
   let serviceName: string | undefined;
-  if (c.required(root, 'service', [], '{name: ops}') !== undefined && root.service !== null) {
+  if (c.required(root, 'service', [], '{name: ops}') !== undefined) {
     const s = c.mapping(root.service, ['service'], KEYS.service, 'name');
     if (s) serviceName = c.label(c.required(s, 'name', ['service'], 'ops'), ['service', 'name'], 'ops');
   }
 
   // provider
   let provider: ValidatedConfig['provider'] | undefined;
-  if (c.required(root, 'provider', [], '{name: ..., driver: ...}') !== undefined && root.provider !== null) {
+  if (c.required(root, 'provider', [], '{name: ..., driver: ...}') !== undefined) {
     const p = c.mapping(root.provider, ['provider'], KEYS.provider, 'name, driver, settings');
     if (p) {
       const name = c.label(c.required(p, 'name', ['provider'], 'k3s1'), ['provider', 'name'], 'k3s1');
       let driver: DriverName | undefined;
       const d = c.required(p, 'driver', ['provider'], DRIVERS.join('|'));
-      if (d !== undefined && d !== null) {
+      if (d !== undefined) {
         if (typeof d === 'string' && (DRIVERS as readonly string[]).includes(d)) driver = d as DriverName;
         else {
           const guess = typeof d === 'string' ? closest(d, DRIVERS) : undefined;
@@ -241,7 +260,7 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
 
   // cluster
   let cluster: ValidatedConfig['cluster'] | undefined;
-  if (c.required(root, 'cluster', [], '{name: ...}') !== undefined && root.cluster !== null) {
+  if (c.required(root, 'cluster', [], '{name: ...}') !== undefined) {
     const cl = c.mapping(root.cluster, ['cluster'], KEYS.cluster, 'name, auth, ingress, domain, settings');
     if (cl) {
       const name = c.label(c.required(cl, 'name', ['cluster'], 'my-cluster'), ['cluster', 'name'], 'my-cluster');
@@ -260,7 +279,7 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
       if (cl.ingress !== undefined && cl.ingress !== null) {
         const i = c.mapping(cl.ingress, ['cluster', 'ingress'], KEYS.ingress, 'controller, namespace');
         if (i) {
-          if (i.controller !== undefined && i.controller !== 'traefik') {
+          if (c.notNull(i.controller, ['cluster', 'ingress', 'controller'], 'traefik') && i.controller !== 'traefik') {
             c.error(['cluster', 'ingress', 'controller'], `unsupported ingress controller ${JSON.stringify(i.controller)}`, 'Write "controller: traefik" (the only controller Kompox deploys) or leave it out.');
           }
           const ns = c.label(i.namespace, ['cluster', 'ingress', 'namespace'], 'traefik');
@@ -268,7 +287,7 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
         }
       }
       let domain: string | undefined;
-      if (cl.domain !== undefined && cl.domain !== null) domain = c.dnsName(cl.domain, ['cluster', 'domain'], 'apps.example.com');
+      if (c.notNull(cl.domain, ['cluster', 'domain'], 'apps.example.com')) domain = c.dnsName(cl.domain, ['cluster', 'domain'], 'apps.example.com');
       const settings = c.settings(cl.settings, ['cluster', 'settings']);
       if (name) cluster = { name, auth, ingress, ...(domain ? { domain } : {}), settings };
     }
@@ -297,7 +316,7 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
       } else if (typeof cv === 'string' && cv.trim() !== '') {
         if (isInlineText(cv)) compose = { kind: 'inline', text: cv, positioned: positionedInline(src, ['app', 'compose'], cv) };
         else compose = { kind: 'file', path: expandPath(cv.trim(), dir) };
-      } else if (cv !== undefined && cv !== null) {
+      } else if (cv !== undefined) {
         c.error(['app', 'compose'], `must be a file name or compose YAML, not ${typeName(cv)}`, 'Write "compose: compose.yml" (a path relative to kompoxops.yml) or the compose YAML indented under it.');
       }
 
@@ -355,7 +374,7 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
             if (!vo) return;
             const vname = c.label(c.required(vo, 'name', p, 'data'), [...p, 'name'], 'data');
             let sizeGiB: number | undefined;
-            if (vo.size !== undefined && vo.size !== null) {
+            if (c.notNull(vo.size, [...p, 'size'], '10Gi')) {
               sizeGiB = typeof vo.size === 'number' || typeof vo.size === 'string' ? parseSizeGiB(vo.size) : undefined;
               if (sizeGiB === undefined || (typeof vo.size === 'string' && !SIZE_RE.test(vo.size))) {
                 sizeGiB = undefined;
