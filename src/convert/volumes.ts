@@ -70,7 +70,7 @@ export function classifyBind(source: string, projectDir: string, facts: ConvertI
 
 /** Numeric `uid[:gid]` of the service (for chown of its data dirs), or undefined. */
 export function numericOwner(user: string | undefined): string | undefined {
-  const m = user === undefined ? null : /^(\d+)(?::(\d+))?$/.exec(user.trim());
+  const m = user === undefined || user === null ? null : /^(\d+)(?::(\d+))?$/.exec(String(user).trim());
   return m ? `${m[1]}:${m[2] ?? m[1]}` : undefined;
 }
 
@@ -111,6 +111,14 @@ export function convertServiceVolumes(vc: VolumeContext, service: string, svc: S
         }
         const own = storage.volumes.get(v.source);
         const sub = v.volume?.subpath;
+        if (sub !== undefined && (posix.isAbsolute(sub) || sub.split('/').includes('..'))) {
+          diags.error({
+            service, key: 'volumes', path,
+            message: `service "${service}": volume.subpath "${sub}" must be a relative path inside the volume`,
+            hint: 'Remove leading "/" and any "..".',
+          });
+          return;
+        }
         if (own) {
           mounts.push(diskMount(vc, own, sub ?? '', v.target, ro, owner));
         } else if (storage.fallback) {
