@@ -4,22 +4,46 @@
 // The validator is compiled lazily, once per process: the loader runs on
 // every CLI command and most of them never reach this point twice.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { DiagnosticsError, KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
 import type { PositionMap } from './positions.js';
+import { AJV_OPTIONS, loadAjv, SCHEMA_URL, schemaSha256, VALIDATOR_URL } from './schema-codegen.js';
 import { isTagged } from './tags.js';
 
-let compiled: ValidateFunction | undefined;
+let compiled: { validate: ValidateFunction; schema: SchemaNode } | undefined;
 
-async function validator(): Promise<ValidateFunction> {
+/**
+ * The validator: the pre-generated standalone code when it was generated from
+ * this very schema (fast), otherwise Ajv compiles the schema now (slow, once).
+ */
+async function validator(): Promise<{ validate: ValidateFunction; schema: SchemaNode }> {
   if (compiled) return compiled;
-  const mod = (await import('ajv/dist/2020.js')) as unknown as { default: unknown };
-  const m = mod.default as { default?: unknown };
-  const Ajv = (m.default ?? m) as new (opts: object) => { compile(s: object): ValidateFunction };
-  const schema = JSON.parse(readFileSync(new URL('../../schema/compose/compose-spec.json', import.meta.url), 'utf8')) as object;
-  const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-  compiled = ajv.compile(schema);
+  const text = readFileSync(SCHEMA_URL, 'utf8');
+  const schema = JSON.parse(text) as SchemaNode;
+  let validate: ValidateFunction | undefined;
+  try {
+    const req = createRequire(VALIDATOR_URL);
+    const mod = req(fileURLToPath(VALIDATOR_URL)) as ValidateFunction & { schemaSha256?: string };
+    if (mod.schemaSha256 === schemaSha256(text)) validate = mod;
+  } catch {
+    // missing or broken generated file: compile below
+  }
+  if (!validate) validate = await compileValidator(schema);
+  compiled = { validate, schema };
   return compiled;
+}
+
+/** The slow path: Ajv compiles the schema in this process. */
+export async function compileValidator(schema: object): Promise<ValidateFunction> {
+  const Ajv = await loadAjv();
+  return new Ajv(AJV_OPTIONS).compile(schema) as ValidateFunction;
+}
+
+/** The validator the loader uses (exported for tests). */
+export async function composeValidator(): Promise<ValidateFunction> {
+  return (await validator()).validate;
 }
 
 /**
@@ -52,10 +76,10 @@ function untagged(v: unknown, pos: PositionMap): unknown {
 }
 
 export async function validateComposeFile(data: unknown, file: string, pos: PositionMap): Promise<void> {
-  const validate = await validator();
+  const { validate, schema } = await validator();
   const view = untagged(data, pos);
   if (validate(view)) return;
-  const diags = explain(validate.errors ?? [], view, pos, file);
+  const diags = explain(validate.errors ?? [], view, pos, file, schema);
   if (diags.length === 1) {
     const d = diags[0]!;
     throw new KompoxError('config', d.message, { location: d.location, field: d.key, hint: d.hint });
@@ -105,7 +129,7 @@ function walk(root: unknown, segs: string[]): { parent: unknown; key: string | n
   return { parent, key, value: cur, keys };
 }
 
-function explain(errors: ErrorObject[], root: unknown, pos: PositionMap, file: string): Diagnostic[] {
+function explain(errors: ErrorObject[], root: unknown, pos: PositionMap, file: string, schema: SchemaNode): Diagnostic[] {
   const relevant = errors.filter((e) => !['oneOf', 'anyOf', 'if', 'then', 'else', 'not', 'allOf'].includes(e.keyword));
   // A `type` error of one oneOf branch is noise when another branch (with the
   // matching type) reported something more specific at the same place or deeper.
@@ -128,9 +152,9 @@ function explain(errors: ErrorObject[], root: unknown, pos: PositionMap, file: s
     switch (e.keyword) {
       case 'additionalProperties': {
         const extra = String((e.params as { additionalProperty: string }).additionalProperty);
-        const schema = (e.parentSchema ?? {}) as { properties?: Record<string, unknown>; patternProperties?: Record<string, unknown> };
-        const known = Object.keys(schema.properties ?? {});
-        const namePatterns = Object.keys(schema.patternProperties ?? {}).filter((p) => p !== '^x-');
+        const at = schemaAt(schema, root, segs);
+        const known = Object.keys(at?.properties ?? {});
+        const namePatterns = Object.keys(at?.patternProperties ?? {}).filter((p) => p !== '^x-');
         const loc = locOf([...keys, extra]);
         if (known.length === 0 && namePatterns.length > 0) {
           d = {
@@ -236,4 +260,71 @@ function levenshtein(a: string, b: string): number {
     }
   }
   return prev[b.length]!;
+}
+
+// ------------------------------------------------------------ schema lookup
+
+interface SchemaNode {
+  $ref?: string;
+  type?: string | string[];
+  properties?: Record<string, SchemaNode>;
+  patternProperties?: Record<string, SchemaNode>;
+  additionalProperties?: SchemaNode | boolean;
+  items?: SchemaNode;
+  oneOf?: SchemaNode[];
+  anyOf?: SchemaNode[];
+  allOf?: SchemaNode[];
+  [k: string]: unknown;
+}
+
+function deref(s: SchemaNode | undefined, root: SchemaNode): SchemaNode | undefined {
+  let cur = s;
+  for (let i = 0; cur?.$ref && i < 20; i++) {
+    const ref = cur.$ref;
+    if (!ref.startsWith('#/')) return undefined;
+    let target: unknown = root;
+    for (const part of ref.slice(2).split('/')) target = (target as Record<string, unknown> | undefined)?.[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+    cur = target as SchemaNode | undefined;
+  }
+  return cur;
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+/** The branch of a oneOf/anyOf that applies to a value of this JSON type. */
+function branch(s: SchemaNode | undefined, value: unknown, root: SchemaNode): SchemaNode | undefined {
+  const node = deref(s, root);
+  if (!node) return undefined;
+  const alts = node.oneOf ?? node.anyOf;
+  if (!alts) return node;
+  const t = jsonType(value);
+  for (const a of alts) {
+    const b = branch(a, value, root);
+    if (!b) continue;
+    const types = b.type === undefined ? (b.properties ? ['object'] : []) : Array.isArray(b.type) ? b.type : [b.type];
+    if (types.includes(t) || (t === 'integer' && types.includes('number'))) return b;
+  }
+  return node;
+}
+
+/** The (sub)schema that describes the value at `segs` of `data`, following the data through oneOf branches. */
+function schemaAt(root: SchemaNode, data: unknown, segs: string[]): SchemaNode | undefined {
+  let s: SchemaNode | undefined = root;
+  let cur: unknown = data;
+  for (const seg of segs) {
+    s = branch(s, cur, root);
+    if (!s) return undefined;
+    if (Array.isArray(cur)) s = s.items;
+    else {
+      const pattern = Object.entries(s.patternProperties ?? {}).find(([p]) => new RegExp(p, 'u').test(seg));
+      s = s.properties?.[seg] ?? pattern?.[1] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+    }
+    cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[seg] : undefined;
+  }
+  return branch(s, cur, root);
 }
