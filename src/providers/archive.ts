@@ -75,6 +75,8 @@ export interface ArchiveSource {
   disk?: string;
   id?: string;
   snapshot?: string;
+  /** Requested size of the source disk (an import keeps it unless told otherwise). */
+  sizeGiB?: number;
 }
 
 export interface ArchiveManifest {

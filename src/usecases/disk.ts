@@ -318,3 +318,50 @@ export async function openArchiveFile(path: string, expectedSha256?: string): Pr
   const expected = expectedSha256 ? checkSha256(expectedSha256) : await sidecarSha256(path);
   return { stream: createReadStream(path), expectedSha256: expected, totalBytes: st.size };
 }
+
+export interface AttachDeployOptions extends VolumeOption {
+  name: string;
+  /** Redeploy even when the app does not look deployed. */
+  deploy?: boolean;
+  /** Rollout timeout (ms) for the redeploy. */
+  timeoutMs?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface AttachDeployResult extends AttachResult {
+  /** Set when the app was redeployed onto the disk. */
+  deploy?: { exitCode: number; message: string };
+  /** PV/PVC pairs of the old disk that were removed (the disk itself is kept). */
+  released: string[];
+}
+
+/**
+ * `disk attach [--deploy]`: records the disk as current and, when asked or
+ * when the app is deployed, redeploys. The converter names PV/PVC after the
+ * disk, so the Deployment's claim changes and the Recreate strategy stops the
+ * old pod before the new one mounts the disk; once the new pod is ready the
+ * old PV/PVC pair is removed (reclaim policy Retain keeps the disk).
+ */
+export async function attachAndDeploy(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: AttachDeployOptions): Promise<AttachDeployResult> {
+  const r = await attachDisk(ctx, driver, kube, opts);
+  const k = kube!;
+  const { appNamespace } = await import('../domain/names.js');
+  const deployed = await k.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: ctx.app.name, namespace: appNamespace(ctx) });
+  if (!opts.deploy && !deployed) {
+    opts.log?.(`the app is not deployed; the disk will be used by the next \`kompoxops app deploy\``);
+    return { ...r, released: [] };
+  }
+  const { deployApp, releaseOldVolumeBindings } = await import('./app-deploy.js');
+  const d = await deployApp(ctx, k, driver, { log: opts.log, onProgress: opts.onProgress, timeoutMs: opts.timeoutMs });
+  const out: AttachDeployResult = { ...r, deploy: { exitCode: d.exitCode, message: d.message }, released: [] };
+  if (d.exitCode !== 0) {
+    opts.log?.('the old PersistentVolume/PersistentVolumeClaim are kept until the app runs on the new disk');
+    return out;
+  }
+  const keep = d.changes
+    .filter((c) => c.action !== 'prune' && (c.ref.kind === 'PersistentVolume' || c.ref.kind === 'PersistentVolumeClaim'))
+    .map((c) => c.ref);
+  const released = await releaseOldVolumeBindings(k, ctx, keep, { log: opts.log });
+  out.released = released.map((x) => `${x.kind} ${x.namespace ? `${x.namespace}/` : ''}${x.name}`);
+  return out;
+}

@@ -100,6 +100,7 @@ describe('K3s driver on the local filesystem', () => {
       expectedSha256: createHash('sha256').update(exported).digest('hex'),
     });
     assert.equal(await driver.diskDigest(ctx, imported), original);
+    assert.equal(imported.sizeGiB, 3, 'the archive carries the source disk size');
 
     // snapshot export streams the stored archive byte for byte
     const snapBytes = await collect((out) => driver.snapshotExport(ctx, vol, snap, out));

@@ -1,4 +1,254 @@
+// kompoxops disk list | create | attach | import | export | delete.
+// Thin shell: flags → use case (src/usecases/disk.ts) → print. Notes go to
+// stderr; data (tables, JSON, YAML, archives with -O -) goes to stdout.
 import type { Command } from 'commander';
+import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions } from '../common.js';
+import type { AppContext, Disk } from '../../domain/model.js';
+import type { KubeClient } from '../../kube/types.js';
+import type { ProviderDriver } from '../../providers/driver.js';
 
-/** Registers this group's commands (not yet implemented). */
-export function register(_parent: Command): void {}
+export interface Session {
+  ctx: AppContext;
+  driver: ProviderDriver;
+  kube: KubeClient;
+  /** Resolves a path given on the command line (relative to -C DIR when given). */
+  path(p: string): string;
+  log(line: string): void;
+}
+
+/** Loads kompoxops.yml, the driver and a cluster client; runs `fn`; always releases the driver. */
+export async function withSession<T>(g: GlobalOptions, fn: (s: Session) => Promise<T>): Promise<T> {
+  const { resolve } = await import('node:path');
+  const { loadOpsConfig, requireApp } = await import('../../config/index.js');
+  const { loadDriver } = await import('../../providers/index.js');
+  const { connectKube } = await import('../../kube/index.js');
+  const config = await loadOpsConfig(g);
+  const ctx = requireApp(config);
+  const driver = await loadDriver(config.provider);
+  try {
+    const kube = await connectKube(ctx, { baseDir: config.dir, driver });
+    return await fn({
+      ctx,
+      driver,
+      kube,
+      path: (p) => resolve(g.chdir ?? '.', p),
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+  } finally {
+    await driver.close?.();
+  }
+}
+
+export function diskColumns(): Column<Disk>[] {
+  return [
+    { header: 'name', get: (d) => d.name },
+    { header: 'current', get: (d) => (d.current ? '*' : '') },
+    { header: 'size', get: (d) => `${d.sizeGiB}Gi` },
+    { header: 'used', get: (d) => (d.usedBytes === undefined ? '' : bytes(d.usedBytes)) },
+    { header: 'created', get: (d) => d.createdAt },
+    { header: 'id', get: (d) => d.id },
+  ];
+}
+
+function bytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < u.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v}B` : `${v.toFixed(1)}${u[i]}`;
+}
+
+/** Refuses to write a binary archive to a terminal. */
+export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
+  if (process.stdout.isTTY) {
+    const { KompoxError } = await import('../../domain/errors.js');
+    throw new KompoxError('usage', 'refusing to write a binary archive to the terminal', { hint: 'Redirect stdout (-O - > FILE) or give -O FILE.' });
+  }
+  return process.stdout;
+}
+
+export async function progressSink() {
+  const { terminalProgress } = await import('../progress.js');
+  return terminalProgress();
+}
+
+interface VolOpts {
+  volume?: string;
+  output?: string;
+}
+
+function volumeOption(cmd: Command): Command {
+  return cmd.option('-V, --volume <volume>', 'app volume (default: the only one)');
+}
+
+export function register(program: Command): void {
+  const disk = program.command('disk').description("the app's data disks: list, create, attach (swap), import, export, delete");
+
+  withOutput(volumeOption(disk.command('list').description('list the disks of an app volume (* = current)'))).action(
+    action(async (opts: VolOpts, cmd: Command) => {
+      const format = parseOutputFormat(opts.output);
+      await withSession(globalOptions(cmd), async (s) => {
+        const { listDisks } = await import('../../usecases/disk.js');
+        const r = await listDisks(s.ctx, s.driver, s.kube, { volume: opts.volume, log: s.log });
+        await printData(r.disks, format, diskColumns());
+      });
+    }),
+  );
+
+  withOutput(
+    volumeOption(
+      disk
+        .command('create')
+        .description('create a disk (empty, or a copy of a disk or snapshot); it does not become current until attached')
+        .option('-N, --name <name>', 'disk name (default: {volume}-{timestamp})')
+        .option('--size <size>', 'size in GiB (e.g. 10 or 10Gi); default from app.volumes or the driver')
+        .option('-S, --source <source>', 'copy from a disk or snapshot name of this volume, or a provider disk/snapshot id'),
+    ),
+  ).action(
+    action(async (opts: VolOpts & { name?: string; size?: string; source?: string }, cmd: Command) => {
+      const format = parseOutputFormat(opts.output);
+      await withSession(globalOptions(cmd), async (s) => {
+        const { createDisk, parseSizeGiB } = await import('../../usecases/disk.js');
+        const d = await createDisk(s.ctx, s.driver, s.kube, {
+          volume: opts.volume,
+          name: opts.name,
+          sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined,
+          source: opts.source,
+          log: s.log,
+        });
+        await printData(d, format, diskColumns());
+      });
+    }),
+  );
+
+  withOutput(
+    volumeOption(
+      disk
+        .command('attach')
+        .description("make a disk the app's current disk (the previous one is kept for rollback); redeploys when the app is deployed")
+        .requiredOption('-N, --name <name>', 'disk to attach')
+        .option('--deploy', 'redeploy the app onto the disk (also when it does not look deployed)')
+        .option('--timeout <seconds>', 'rollout timeout for the redeploy', '300'),
+    ),
+  ).action(
+    action(async (opts: VolOpts & { name: string; deploy?: boolean; timeout: string }, cmd: Command) => {
+      const format = parseOutputFormat(opts.output);
+      return withSession(globalOptions(cmd), async (s) => {
+        const { attachAndDeploy } = await import('../../usecases/disk.js');
+        const r = await attachAndDeploy(s.ctx, s.driver, s.kube, {
+          volume: opts.volume,
+          name: opts.name,
+          deploy: opts.deploy,
+          timeoutMs: Number(opts.timeout) * 1000,
+          log: s.log,
+        });
+        if (format !== 'table') {
+          await printData(r, format);
+        } else {
+          process.stdout.write(
+            r.changed
+              ? `attached disk ${r.disk.name} to volume ${r.volume}${r.previous ? ` (previous: ${r.previous.name})` : ''}\n`
+              : `disk ${r.disk.name} already is the current disk of volume ${r.volume}\n`,
+          );
+          if (r.deploy) process.stdout.write(`${r.deploy.message}\n`);
+        }
+        return r.deploy?.exitCode ?? 0;
+      });
+    }),
+  );
+
+  withOutput(
+    volumeOption(
+      disk
+        .command('import')
+        .description('create a new disk from an archive (FILE, or - for stdin), a provider id, or another app\'s disk or snapshot')
+        .argument('[file]', 'portable archive (.tar.gz from disk/snapshot export); - reads stdin')
+        .option('-N, --name <name>', 'name of the new disk (default: {volume}-{timestamp})')
+        .option('--size <size>', 'size in GiB recorded for the new disk')
+        .option('--sha256 <hex>', 'expected SHA-256 of the archive (default: FILE.sha256 when present)')
+        .option('--from-id <id>', 'a provider-native disk or snapshot id')
+        .option('--from-app <app>', "another app's id: service/provider/cluster/app (its kompox-app tag)")
+        .option('--from-disk <name>', 'with --from-app: the disk to copy')
+        .option('--from-snapshot <name>', 'with --from-app: the snapshot to copy')
+        .option('--from-volume <volume>', "with --from-app: the other app's volume (default: the same name)"),
+    ),
+  ).action(
+    action(
+      async (
+        file: string | undefined,
+        opts: VolOpts & { name?: string; size?: string; sha256?: string; fromId?: string; fromApp?: string; fromDisk?: string; fromSnapshot?: string; fromVolume?: string },
+        cmd: Command,
+      ) => {
+        const format = parseOutputFormat(opts.output);
+        await withSession(globalOptions(cmd), async (s) => {
+          const { checkSha256, importDisk, openArchiveFile, parseSizeGiB } = await import('../../usecases/disk.js');
+          const { KompoxError } = await import('../../domain/errors.js');
+          if ((opts.fromDisk || opts.fromSnapshot || opts.fromVolume) && !opts.fromApp) {
+            throw new KompoxError('usage', '--from-disk, --from-snapshot and --from-volume go with --from-app');
+          }
+          let archive;
+          if (file === '-') {
+            if (process.stdin.isTTY) throw new KompoxError('usage', 'disk import - reads the archive from stdin, but stdin is a terminal', { hint: 'Pipe or redirect the archive into it.' });
+            archive = { stream: process.stdin, expectedSha256: opts.sha256 ? checkSha256(opts.sha256) : undefined };
+          } else if (file !== undefined) {
+            archive = await openArchiveFile(s.path(file), opts.sha256);
+          }
+          const d = await importDisk(s.ctx, s.driver, s.kube, {
+            volume: opts.volume,
+            name: opts.name,
+            sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined,
+            archive,
+            fromId: opts.fromId,
+            fromApp: opts.fromApp ? { app: opts.fromApp, disk: opts.fromDisk, snapshot: opts.fromSnapshot, volume: opts.fromVolume } : undefined,
+            progress: await progressSink(),
+            log: s.log,
+          });
+          await printData(d, format, diskColumns());
+        });
+      },
+    ),
+  );
+
+  volumeOption(
+    disk
+      .command('export')
+      .description('write a disk as a portable archive (tar.gz with SHA-256 checksums) to a file (and FILE.sha256) or stdout')
+      .requiredOption('-N, --name <name>', 'disk to export')
+      .requiredOption('-O, --out <file>', 'archive file, or - for stdout'),
+  ).action(
+    action(async (opts: VolOpts & { name: string; out: string }, cmd: Command) => {
+      await withSession(globalOptions(cmd), async (s) => {
+        const { exportDisk, writeArchiveFile } = await import('../../usecases/disk.js');
+        const progress = await progressSink();
+        if (opts.out === '-') {
+          const out = await archiveToStdout();
+          const r = await exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, progress });
+          s.log(`exported disk ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}`);
+          return;
+        }
+        const path = s.path(opts.out);
+        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, progress }));
+        process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
+      });
+    }),
+  );
+
+  volumeOption(
+    disk
+      .command('delete')
+      .description('delete a disk; never the current disk, and the previous one (rollback target) only with --force')
+      .requiredOption('-N, --name <name>', 'disk to delete')
+      .option('--force', 'also delete the previous disk (never the current one)'),
+  ).action(
+    action(async (opts: VolOpts & { name: string; force?: boolean }, cmd: Command) => {
+      await withSession(globalOptions(cmd), async (s) => {
+        const { deleteDisk } = await import('../../usecases/disk.js');
+        const d = await deleteDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, force: opts.force, log: s.log });
+        process.stdout.write(`deleted disk ${d.name} (${d.id})\n`);
+      });
+    }),
+  );
+}

@@ -1,4 +1,143 @@
+// kompoxops snapshot list | create | restore | export | delete.
+// Thin shell: flags → use case (src/usecases/snapshot.ts) → print.
 import type { Command } from 'commander';
+import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column } from '../common.js';
+import type { Snapshot } from '../../domain/model.js';
 
-/** Registers this group's commands (not yet implemented). */
-export function register(_parent: Command): void {}
+interface VolOpts {
+  volume?: string;
+  output?: string;
+}
+
+function volumeOption(cmd: Command): Command {
+  return cmd.option('-V, --volume <volume>', 'app volume (default: the only one)');
+}
+
+function snapshotColumns(): Column<Snapshot>[] {
+  return [
+    { header: 'name', get: (s) => s.name },
+    { header: 'size', get: (s) => `${s.sizeGiB}Gi` },
+    { header: 'created', get: (s) => s.createdAt },
+    { header: 'source', get: (s) => s.sourceDiskId },
+    { header: 'id', get: (s) => s.id },
+  ];
+}
+
+const cli = () => import('./disk.js');
+
+export function register(program: Command): void {
+  const snapshot = program.command('snapshot').description("snapshots of the app's disks: list, create, restore, export, delete");
+
+  withOutput(volumeOption(snapshot.command('list').description('list the snapshots of an app volume'))).action(
+    action(async (opts: VolOpts, cmd: Command) => {
+      const format = parseOutputFormat(opts.output);
+      await (await cli()).withSession(globalOptions(cmd), async (s) => {
+        const { listSnapshots } = await import('../../usecases/snapshot.js');
+        const r = await listSnapshots(s.ctx, s.driver, s.kube, { volume: opts.volume });
+        await printData(r.snapshots, format, snapshotColumns());
+      });
+    }),
+  );
+
+  withOutput(
+    volumeOption(
+      snapshot
+        .command('create')
+        .description("snapshot the volume's current disk (crash-consistent; --quiesce stops the app for it)")
+        .option('-N, --name <name>', 'snapshot name (default: {volume}-{timestamp})')
+        .option('--disk <name>', 'snapshot this disk instead of the current one')
+        .option('--quiesce', 'stop the app (scale to 0) during the snapshot, then start it again')
+        .option('--stop-timeout <seconds>', 'with --quiesce: how long to wait for the pod to stop', '120'),
+    ),
+  ).action(
+    action(async (opts: VolOpts & { name?: string; disk?: string; quiesce?: boolean; stopTimeout: string }, cmd: Command) => {
+      const format = parseOutputFormat(opts.output);
+      await (await cli()).withSession(globalOptions(cmd), async (s) => {
+        const { createSnapshot } = await import('../../usecases/snapshot.js');
+        const snap = await createSnapshot(s.ctx, s.driver, s.kube, {
+          volume: opts.volume,
+          name: opts.name,
+          disk: opts.disk,
+          quiesce: opts.quiesce,
+          stopTimeoutMs: Number(opts.stopTimeout) * 1000,
+          log: s.log,
+        });
+        await printData(snap, format, snapshotColumns());
+      });
+    }),
+  );
+
+  withOutput(
+    volumeOption(
+      snapshot
+        .command('restore')
+        .description('restore a snapshot into a NEW disk (never over an existing one); --attach makes it current')
+        .requiredOption('-N, --name <name>', 'snapshot to restore')
+        .option('--disk-name <name>', 'name of the new disk (default: {snapshot}-restored-{timestamp})')
+        .option('--attach', 'attach the new disk (and redeploy when the app is deployed)')
+        .option('--timeout <seconds>', 'with --attach: rollout timeout for the redeploy', '300'),
+    ),
+  ).action(
+    action(async (opts: VolOpts & { name: string; diskName?: string; attach?: boolean; timeout: string }, cmd: Command) => {
+      const format = parseOutputFormat(opts.output);
+      const disk = await cli();
+      return disk.withSession(globalOptions(cmd), async (s) => {
+        const { restoreSnapshot } = await import('../../usecases/snapshot.js');
+        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, diskName: opts.diskName, log: s.log });
+        if (!opts.attach) {
+          await printData(d, format, disk.diskColumns());
+          return 0;
+        }
+        s.log(`restored snapshot ${opts.name} into disk ${d.name}`);
+        const { attachAndDeploy } = await import('../../usecases/disk.js');
+        const r = await attachAndDeploy(s.ctx, s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs: Number(opts.timeout) * 1000, log: s.log });
+        if (format !== 'table') await printData(r, format);
+        else {
+          process.stdout.write(`attached disk ${r.disk.name} to volume ${r.volume}${r.previous ? ` (previous: ${r.previous.name})` : ''}\n`);
+          if (r.deploy) process.stdout.write(`${r.deploy.message}\n`);
+        }
+        return r.deploy?.exitCode ?? 0;
+      });
+    }),
+  );
+
+  volumeOption(
+    snapshot
+      .command('export')
+      .description('write a snapshot as a portable archive to a file (and FILE.sha256) or stdout')
+      .requiredOption('-N, --name <name>', 'snapshot to export')
+      .requiredOption('-O, --out <file>', 'archive file, or - for stdout'),
+  ).action(
+    action(async (opts: VolOpts & { name: string; out: string }, cmd: Command) => {
+      const disk = await cli();
+      await disk.withSession(globalOptions(cmd), async (s) => {
+        const { exportSnapshot } = await import('../../usecases/snapshot.js');
+        const { writeArchiveFile } = await import('../../usecases/disk.js');
+        const progress = await disk.progressSink();
+        if (opts.out === '-') {
+          const out = await disk.archiveToStdout();
+          const r = await exportSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, progress });
+          s.log(`exported snapshot ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}`);
+          return;
+        }
+        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, progress }));
+        process.stdout.write(`exported snapshot ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
+      });
+    }),
+  );
+
+  volumeOption(
+    snapshot
+      .command('delete')
+      .description('delete a snapshot')
+      .requiredOption('-N, --name <name>', 'snapshot to delete'),
+  ).action(
+    action(async (opts: VolOpts & { name: string }, cmd: Command) => {
+      await (await cli()).withSession(globalOptions(cmd), async (s) => {
+        const { deleteSnapshot } = await import('../../usecases/snapshot.js');
+        const snap = await deleteSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name });
+        process.stdout.write(`deleted snapshot ${snap.name} (${snap.id})\n`);
+      });
+    }),
+  );
+}

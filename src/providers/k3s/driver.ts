@@ -356,7 +356,7 @@ export class K3sDriver implements ProviderDriver {
     const s = k3sSettings(ctx);
     const fs = await this.host(s);
     await packTree(fs, disk.id, out, {
-      source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id },
+      source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
       progress,
       progressLabel: `export ${disk.name}`,
     });
@@ -377,7 +377,8 @@ export class K3sDriver implements ProviderDriver {
         progressLabel: `import ${name}`,
         totalBytes: opts.totalBytes,
       });
-      return { totalBytes: r.manifest.totalBytes };
+      const size = r.manifest.source?.sizeGiB;
+      return { totalBytes: r.manifest.totalBytes, sizeGiB: typeof size === 'number' && Number.isInteger(size) && size > 0 ? size : undefined };
     });
   }
 
@@ -432,7 +433,7 @@ export class K3sDriver implements ProviderDriver {
     try {
       const ws = fs.openWrite(tmp, 0o600);
       try {
-        r = await packTree(fs, disk.id, ws, { source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name } });
+        r = await packTree(fs, disk.id, ws, { source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB } });
       } finally {
         await closeWriter(ws);
       }
