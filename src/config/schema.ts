@@ -2,10 +2,13 @@
 // the published schema and the loader cannot silently disagree. Ajv is loaded
 // lazily: it is only needed when a kompoxops.yml is actually read.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Diagnostic } from '../domain/errors.js';
+import { AJV_OPTIONS, SCHEMA_URL, VALIDATOR_URL, loadAjv, schemaSha256 } from './schema-codegen.js';
 import { fieldName, type FieldPath, type YamlSource } from './source.js';
 
-export const SCHEMA_URL = new URL('../../schema/kompoxops.schema.json', import.meta.url);
+export { SCHEMA_URL };
 
 type Validate = ((data: unknown) => boolean) & {
   errors?: Array<{ instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }> | null;
@@ -16,13 +19,28 @@ export function readSchema(): Record<string, unknown> {
   return JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as Record<string, unknown>;
 }
 
-export async function schemaValidator(): Promise<Validate> {
-  if (compiled) return compiled;
-  const mod = await import('ajv/dist/2020.js');
-  const Ajv2020 = mod.default as unknown as new (opts: Record<string, unknown>) => { compile(s: unknown): Validate };
-  const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
-  compiled = ajv.compile(readSchema());
-  return compiled;
+/**
+ * The validator: the pre-generated standalone code when it was generated from
+ * this very schema (fast), otherwise Ajv compiles the schema now (once).
+ */
+export async function schemaValidator(opts: { compile?: boolean } = {}): Promise<Validate> {
+  if (compiled && !opts.compile) return compiled;
+  const text = readFileSync(SCHEMA_URL, 'utf8');
+  let validate: Validate | undefined;
+  if (!opts.compile) {
+    try {
+      const mod = createRequire(VALIDATOR_URL)(fileURLToPath(VALIDATOR_URL)) as Validate & { schemaSha256?: string };
+      if (mod.schemaSha256 === schemaSha256(text)) validate = mod;
+    } catch {
+      // missing or broken generated file: compile below
+    }
+  }
+  if (!validate) {
+    const Ajv = await loadAjv();
+    validate = new Ajv(AJV_OPTIONS).compile(JSON.parse(text) as object) as Validate;
+  }
+  if (!opts.compile) compiled = validate;
+  return validate;
 }
 
 function pointerToPath(p: string): FieldPath {

@@ -41,10 +41,21 @@ for (const [name, text] of Object.entries(GOOD_VARIANTS)) {
 
 for (const b of BAD) {
   test(`schema rejects what the loader rejects: ${b.name}`, async () => {
-    const validate = await schemaValidator();
-    assert.equal(validate(parse(b.text)), false);
+    for (const compile of [false, true]) {
+      const validate = await schemaValidator({ compile });
+      assert.equal(validate(parse(b.text)), false, compile ? 'compiled now' : 'pre-generated');
+    }
   });
 }
+
+test('the pre-generated validator is up to date with the schema (regenerate: node --import tsx src/config/schema-codegen.ts)', async () => {
+  const { createRequire } = await import('node:module');
+  const { fileURLToPath } = await import('node:url');
+  const { readFileSync } = await import('node:fs');
+  const { SCHEMA_URL, VALIDATOR_URL, schemaSha256 } = await import('../../src/config/schema-codegen.js');
+  const mod = createRequire(VALIDATOR_URL)(fileURLToPath(VALIDATOR_URL)) as { schemaSha256: string };
+  assert.equal(mod.schemaSha256, schemaSha256(readFileSync(SCHEMA_URL, 'utf8')));
+});
 
 for (const b of BAD_SEMANTIC_ONLY) {
   test(`semantic-only check the schema cannot express: ${b.name}`, async () => {
