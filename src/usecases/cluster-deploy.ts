@@ -27,6 +27,7 @@ import {
   SETTING_TLS_SECRET,
   defaultDomain,
 } from '../ingress/names.js';
+import { classify, refKey } from './plan.js';
 import { readIngressSettings, type IngressSettings, type Locate, type TlsSource } from '../ingress/settings.js';
 
 export interface ClusterIngressInput {
@@ -39,7 +40,7 @@ export interface ClusterIngressInput {
   locate?: Locate;
 }
 
-export type ApplyAction = 'created' | 'configured' | 'unchanged';
+export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'pruned';
 
 export interface AppliedObject extends ObjectRef {
   action: ApplyAction;
@@ -235,25 +236,6 @@ async function checkK3sPreconditions(kube: KubeClient, namespace: string): Promi
   }
 }
 
-/** Top-level content of an object without server-populated fields, for change detection. */
-function content(o: KubeObject): string {
-  const { metadata, status: _status, ...rest } = o;
-  const m = { labels: metadata.labels ?? {}, annotations: metadata.annotations ?? {} };
-  return JSON.stringify(sortDeep({ ...rest, metadata: m }));
-}
-
-function sortDeep(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortDeep);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(
-      Object.entries(v as Record<string, unknown>)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, x]) => [k, sortDeep(x)]),
-    );
-  }
-  return v;
-}
-
 /** Server-side applies the objects in order; reports created / configured / unchanged per object. */
 async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean, log: (l: string) => void): Promise<AppliedObject[]> {
   const out: AppliedObject[] = [];
@@ -279,9 +261,9 @@ async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean
         }
         throw e;
       }
-      if (!before) action = 'created';
-      else if (dryRun) action = content(before) === content(after) ? 'unchanged' : 'configured';
-      else action = before.metadata.resourceVersion === after.metadata.resourceVersion ? 'unchanged' : 'configured';
+      // Same rule as app deploy: equal resourceVersion after a real apply, equal fields after a dry run.
+      const change = classify(after, before, { dryRun });
+      action = change.action === 'create' ? 'created' : change.action === 'change' ? 'configured' : 'unchanged';
     }
     if (obj.kind === 'Namespace' && !before && dryRun) missingNamespaces.add(obj.metadata.name);
     out.push({ ...ref, action });
@@ -376,6 +358,7 @@ export async function deployClusterIngress(
   const log = opts.log ?? (() => {});
   const plan = await planClusterIngress(input, kube, { now: opts.now });
   const objects = await applyAll(kube, plan.objects, Boolean(opts.dryRun), log);
+  objects.push(...(await pruneStale(kube, plan.spec.variant, plan.objects, Boolean(opts.dryRun), log)));
   return {
     variant: plan.spec.variant,
     namespace: plan.spec.namespace,
@@ -408,6 +391,49 @@ const K3S_KINDS: Array<[string, string]> = [
   ['helm.cattle.io/v1', 'HelmChartConfig'],
 ];
 
+/** Every object of ours on the cluster (by label), for the variant's kinds; kinds the server does not serve are skipped. */
+async function listOurs(kube: KubeClient, variant: IngressSettings['variant']): Promise<KubeObject[]> {
+  const found: KubeObject[] = [];
+  for (const [apiVersion, kind] of variant === 'k3s' ? K3S_KINDS : GENERIC_KINDS) {
+    try {
+      found.push(...(await kube.list(apiVersion, kind, { labelSelector: INGRESS_SELECTOR })));
+    } catch (e) {
+      // A kind the server does not serve (HelmChartConfig on a non-K3s cluster) has nothing of ours.
+      if (e instanceof KompoxError && e.kind === 'notfound') continue;
+      throw e;
+    }
+  }
+  return found;
+}
+
+/**
+ * Deletes objects an earlier deploy created that this one no longer wants
+ * (e.g. the certificate Secret and ConfigMap after switching to an existing
+ * Secret, or objects left in a previous ingress namespace). Never the ACME
+ * PVC or a namespace: those go only with undeploy --purge.
+ */
+async function pruneStale(
+  kube: KubeClient,
+  variant: IngressSettings['variant'],
+  desired: KubeObject[],
+  dryRun: boolean,
+  log: (l: string) => void,
+): Promise<AppliedObject[]> {
+  const want = new Set(desired.map((o) => refKey(refOf(o))));
+  const out: AppliedObject[] = [];
+  const stale = (await listOurs(kube, variant)).filter(
+    (o) => !want.has(refKey(refOf(o))) && o.kind !== 'PersistentVolumeClaim' && o.kind !== 'Namespace' && !o.metadata.deletionTimestamp,
+  );
+  for (const o of [...stale].reverse()) {
+    const ref = refOf(o);
+    if (await kube.delete(ref, { propagationPolicy: 'Background', ...(dryRun ? { dryRun: true } : {}) })) {
+      out.push({ ...ref, action: 'pruned' });
+      log(`${describeRef(ref)} pruned${dryRun ? ' (dry run)' : ''}`);
+    }
+  }
+  return out;
+}
+
 export interface ClusterUndeployOptions {
   /** Also delete the ACME volume (Let's Encrypt account and certificates) and our namespace. */
   purge?: boolean;
@@ -436,17 +462,7 @@ export async function undeployClusterIngress(
 ): Promise<ClusterUndeployResult> {
   const log = opts.log ?? (() => {});
   const settings = readIngressSettings(input.cluster, input.driver, input.locate);
-  const kinds = settings.variant === 'k3s' ? K3S_KINDS : GENERIC_KINDS;
-  const found: KubeObject[] = [];
-  for (const [apiVersion, kind] of kinds) {
-    try {
-      found.push(...(await kube.list(apiVersion, kind, { labelSelector: INGRESS_SELECTOR })));
-    } catch (e) {
-      // A kind the server does not serve (HelmChartConfig on a non-K3s cluster) has nothing of ours.
-      if (e instanceof KompoxError && e.kind === 'notfound') continue;
-      throw e;
-    }
-  }
+  const found = await listOurs(kube, settings.variant);
   const deleted: ObjectRef[] = [];
   const kept: ObjectRef[] = [];
   const keptNamespaces = new Set<string>();

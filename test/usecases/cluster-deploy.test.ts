@@ -214,6 +214,34 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
     }
   });
 
+  test('objects an earlier deploy created and this one does not want are pruned (never the ACME volume)', { skip: OPENSSL_MISSING }, async () => {
+    const f5 = await startFakeKube();
+    const c = makeCert(['*.c1.example.com'], 90);
+    try {
+      const k5 = await connectKubeconfig({ path: f5.kubeconfigPath });
+      const withCert: ClusterIngressInput = {
+        cluster: cluster({ ACME_EMAIL: 'ops@example.com', INGRESS_TLS_CERT_FILE: 'tls.crt', INGRESS_TLS_KEY_FILE: 'tls.key' }),
+        driver: 'aks',
+        configDir: c.dir,
+      };
+      await deployClusterIngress(withCert, k5);
+      const dry = await deployClusterIngress({ ...withCert, cluster: cluster({ ACME_EMAIL: 'ops@example.com' }) }, k5, { dryRun: true });
+      assert.deepEqual(dry.objects.filter((o) => o.action === 'pruned').map((o) => o.kind).sort(), ['ConfigMap', 'Secret']);
+      assert.ok(await k5.get({ apiVersion: 'v1', kind: 'Secret', name: 'traefik-default-cert', namespace: 'traefik' }), 'dry run deletes nothing');
+      const r = await deployClusterIngress({ ...withCert, cluster: cluster({ ACME_EMAIL: 'ops@example.com' }) }, k5);
+      assert.deepEqual(r.objects.filter((o) => o.action === 'pruned').map((o) => `${o.kind} ${o.name}`).sort(), ['ConfigMap traefik-dynamic', 'Secret traefik-default-cert']);
+      assert.equal(await k5.get({ apiVersion: 'v1', kind: 'Secret', name: 'traefik-default-cert', namespace: 'traefik' }), undefined);
+      // Moving to another namespace prunes the old workload but keeps the old ACME volume (and its namespace).
+      const moved = await deployClusterIngress({ ...withCert, cluster: cluster({ ACME_EMAIL: 'ops@example.com' }, 'edge') }, k5);
+      const pruned = moved.objects.filter((o) => o.action === 'pruned').map((o) => `${o.kind} ${o.namespace}/${o.name}`).sort();
+      assert.deepEqual(pruned, ['Deployment traefik/traefik', 'Service traefik/traefik', 'ServiceAccount traefik/traefik']);
+      assert.ok(await k5.get({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'traefik-acme', namespace: 'traefik' }));
+    } finally {
+      c.cleanup();
+      await f5.close();
+    }
+  });
+
   test('dry run stores nothing and reports what would be created', async () => {
     const f3 = await startFakeKube();
     try {
