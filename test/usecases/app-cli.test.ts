@@ -1,0 +1,236 @@
+// End to end through the real binary against the fake API server (no
+// controllers, like the acceptance cluster): deploy, redeploy (nothing
+// written), dry run, status, a pod put in place by the test, logs/exec, and
+// destroy (disks kept), plus the kubeconfig export and the error exits.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+
+const BIN = fileURLToPath(new URL('../../bin/kompoxops.mjs', import.meta.url));
+
+function run(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function opsYaml(dir: string): string {
+  return `version: 1
+service:
+  name: ops
+provider:
+  name: k3s1
+  driver: k3s
+  settings:
+    K3S_DISK_ROOT: ${join(dir, 'disks')}
+    K3S_SNAPSHOT_ROOT: ${join(dir, 'snapshots')}
+    K3S_NODE: node1
+cluster:
+  name: k3s
+  auth:
+    type: kubectl
+    kubeconfig: ./kubeconfig
+  domain: example.com
+  settings:
+    ACME_EMAIL: admin@example.com
+app:
+  name: hello
+  compose: compose.yml
+  volumes:
+    - name: default
+      size: 1Gi
+`;
+}
+
+const COMPOSE = `services:
+  web:
+    image: nginx:1.27
+    ports:
+      - "8080:80"
+    volumes:
+      - data:/usr/share/nginx/html
+volumes:
+  data: {}
+`;
+
+/** Requests that may store something (server-side dry runs excluded). */
+function writes(fake: FakeKube): string[] {
+  return fake.requests.filter((r) => r.method !== 'GET' && r.query.dryRun === undefined).map((r) => `${r.method} ${r.path}`);
+}
+
+/** Every stored object with its resourceVersion: equal before/after = nothing was written. */
+function versions(fake: FakeKube): string {
+  return JSON.stringify(fake.store.all().map((e) => [e.resource.plural, e.obj.metadata?.namespace, e.obj.metadata?.name, e.obj.metadata?.resourceVersion]).sort());
+}
+
+describe('kompoxops app lifecycle (CLI, fake API server)', () => {
+  let fake: FakeKube;
+  let dir: string;
+  let ns = '';
+  before(async () => {
+    fake = await startFakeKube();
+    dir = mkdtempSync(join(tmpdir(), 'kompox-app-cli-'));
+    mkdirSync(join(dir, 'disks'));
+    mkdirSync(join(dir, 'snapshots'));
+    copyFileSync(fake.kubeconfigPath, join(dir, 'kubeconfig'));
+    writeFileSync(join(dir, 'kompoxops.yml'), opsYaml(dir));
+    writeFileSync(join(dir, 'compose.yml'), COMPOSE);
+  });
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await fake?.close();
+  });
+
+  test('help of every lifecycle command', async () => {
+    for (const c of ['deploy', 'destroy', 'status', 'logs', 'exec', 'tunnel', 'kubectl']) {
+      const r = await run(['app', c, '--help'], dir);
+      assert.equal(r.code, 0, c);
+      assert.match(r.stdout, new RegExp(`Usage: kompoxops app ${c}`));
+    }
+    const k = await run(['cluster', 'kubeconfig', '--help'], dir);
+    assert.match(k.stdout, /--merge/);
+  });
+
+  test('dry run on an empty cluster: everything would be created, nothing is', async () => {
+    const r = await run(['app', 'deploy', '--dry-run'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^would create Namespace\/k4x-hello-/m);
+    assert.match(r.stdout, /would create Deployment\//);
+    assert.deepEqual(writes(fake), []);
+  });
+
+  test('deploy without controllers: applied, then exit 3 with what it saw', async () => {
+    const r = await run(['app', 'deploy', '--timeout', '2s'], dir);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stderr, /created Deployment\/k4x-hello-\w+\/hello/);
+    assert.match(r.stderr, /created PersistentVolume\//);
+    assert.match(r.stderr, /error: applied, but not ready within 2s: .*no pod was created for deployment \S+ \(is the controller manager running\?\)/);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+    const nsObj = fake.store.all().find((e) => e.resource.kind === 'Namespace' && String(e.obj.metadata?.name).startsWith('k4x-hello-'));
+    assert.ok(nsObj);
+    ns = String(nsObj.obj.metadata!.name);
+    const ann = nsObj.obj.metadata!.annotations as Record<string, string>;
+    assert.equal(ann['kompox.dev/app'], 'ops/k3s1/k3s/hello');
+    assert.equal(ann['kompox.dev/provider'], 'k3s');
+    assert.ok(Object.keys(ann).some((k) => k.startsWith('kompox.dev/disk-current-id')), JSON.stringify(ann));
+  });
+
+  test('redeploy with the same inputs writes nothing', async () => {
+    const before = versions(fake);
+    const r = await run(['app', 'deploy', '--no-wait'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /0 created, 0 changed, \d+ unchanged, 0 pruned/);
+    assert.equal(versions(fake), before);
+  });
+
+  test('a changed image shows as a change in the dry run', async () => {
+    writeFileSync(join(dir, 'compose.yml'), COMPOSE.replace('nginx:1.27', 'nginx:1.28'));
+    try {
+      const r = await run(['app', 'deploy', '--dry-run'], dir);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /would change Deployment\/\S+ \(spec\)/);
+    } finally {
+      writeFileSync(join(dir, 'compose.yml'), COMPOSE);
+    }
+  });
+
+  test('status, logs and exec once a pod exists; a fatal pod state fails the deploy with exit 1', async () => {
+    const dep = fake.store.all().find((e) => e.resource.kind === 'Deployment' && e.obj.metadata?.namespace === ns)!.obj as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const podLabels = dep.spec.template.metadata.labels;
+    const containers = dep.spec.template.spec.containers.map((c: { name: string; image: string }) => ({ name: c.name, image: c.image }));
+    fake.setPod({
+      metadata: { name: 'hello-1', namespace: ns, labels: podLabels, creationTimestamp: '2026-01-01T00:00:00Z' },
+      spec: { containers, nodeName: 'node1' },
+      status: { phase: 'Pending', containerStatuses: [{ name: containers[0].name, ready: false, restartCount: 0, image: containers[0].image, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nginx:1.27"' } } }] },
+    });
+    fake.setLogs(ns, 'hello-1', containers[0].name, 'one\ntwo\nthree\n');
+
+    const st = await run(['app', 'status', '-o', 'json'], dir);
+    assert.equal(st.code, 0, st.stderr);
+    const s = JSON.parse(st.stdout);
+    assert.equal(s.namespace, ns);
+    assert.equal(s.pods[0].containers[0].state, 'waiting: ImagePullBackOff');
+    assert.deepEqual(s.urls.length > 0, true);
+    assert.ok(s.disks.current || Object.keys(s.disks.annotations).length > 0);
+    const table = await run(['app', 'status'], dir);
+    assert.match(table.stdout, /deployment: .* 0\/1 ready \(failed: .*ImagePullBackOff/);
+
+    const logs = await run(['app', 'logs', '--tail', '2'], dir);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.equal(logs.stdout, 'two\nthree\n');
+
+    const ex = await run(['app', 'exec', '--', 'exit', '5'], dir);
+    assert.equal(ex.code, 5);
+    const echo = await run(['app', 'exec', '--', 'echo', 'hi'], dir);
+    assert.equal(echo.stdout, 'hi\n');
+
+    const d = await run(['app', 'deploy', '--timeout', '30s'], dir);
+    assert.equal(d.code, 1);
+    assert.match(d.stderr, /error: applied, but the app cannot start: .*ImagePullBackOff: Back-off pulling image "nginx:1\.27"/);
+  });
+
+  test('cluster kubeconfig: file mode 600, app namespace, no clobbering without --merge/--force, merge keeps others', async () => {
+    const out = join(dir, 'exported');
+    const r = await run(['cluster', 'kubeconfig', '-o', out], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    const doc = parse(readFileSync(out, 'utf8'));
+    assert.equal(doc['current-context'], 'k3s');
+    assert.equal(doc.contexts[0].context.namespace, ns);
+    assert.equal(doc.clusters[0].cluster.server, fake.url);
+    const again = await run(['cluster', 'kubeconfig', '-o', out], dir);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists.*--merge/);
+    writeFileSync(out, 'apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: https://x}\ncontexts:\n- name: other\n  context: {cluster: other}\nusers: []\ncurrent-context: other\n');
+    const m = await run(['cluster', 'kubeconfig', '-o', out, '--merge', '--context', 'mine'], dir);
+    assert.equal(m.code, 0, m.stderr);
+    const merged = parse(readFileSync(out, 'utf8'));
+    assert.deepEqual(merged.contexts.map((c: { name: string }) => c.name), ['other', 'mine']);
+    assert.equal(merged['current-context'], 'mine');
+  });
+
+  test('destroy without --yes and no terminal refuses; with --yes deletes objects, keeps disks and says where the data is', async () => {
+    const no = await run(['app', 'destroy'], dir);
+    assert.equal(no.code, 2);
+    assert.match(no.stderr, /refusing to destroy .* --yes/);
+    const disksBefore = readdir(join(dir, 'disks'));
+    const r = await run(['app', 'destroy', '--yes'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /the data is kept on these disks/);
+    const left = fake.store.all().filter((e) => e.obj.metadata?.namespace === ns && e.resource.kind !== 'Pod' && e.resource.kind !== 'Event');
+    assert.deepEqual(left.map((e) => `${e.resource.kind}/${e.obj.metadata?.name}`), []);
+    assert.ok(fake.store.all().some((e) => e.resource.kind === 'Namespace' && e.obj.metadata?.name === ns), 'namespace kept without --delete-namespace');
+    assert.deepEqual(fake.store.all().filter((e) => e.resource.kind === 'PersistentVolume'), []);
+    assert.deepEqual(readdir(join(dir, 'disks')), disksBefore);
+    const gone = await run(['app', 'destroy', '--yes', '--delete-namespace'], dir);
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.ok(!fake.store.all().some((e) => e.resource.kind === 'Namespace' && e.obj.metadata?.name === ns));
+  });
+
+  test('unreachable API server: one clear message, exit 1', async () => {
+    const d2 = mkdtempSync(join(tmpdir(), 'kompox-app-cli-down-'));
+    try {
+      writeFileSync(join(d2, 'kompoxops.yml'), opsYaml(dir));
+      writeFileSync(join(d2, 'compose.yml'), COMPOSE);
+      writeFileSync(join(d2, 'kubeconfig'), readFileSync(join(dir, 'kubeconfig'), 'utf8').replace(fake.url, 'http://127.0.0.1:9'));
+      const r = await run(['app', 'status'], d2);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr.trim().split('\n')[0], 'error: cannot reach the Kubernetes API server at http://127.0.0.1:9: connection refused. Check that the cluster is running and that the kubeconfig (server URL, context) is right.');
+    } finally {
+      rmSync(d2, { recursive: true, force: true });
+    }
+  });
+});
+
+function readdir(p: string): string[] {
+  return existsSync(p) ? readdirSync(p).sort() : [];
+}
