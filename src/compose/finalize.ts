@@ -98,6 +98,9 @@ export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: Compo
     const fromFile = applyEnvFiles(svcName, svc, o);
     if (fromFile.length > 0) envFromFile[svcName] = fromFile;
     resolveEnvironment(svc, o.env);
+    if (isObj(svc.build) && isObj(svc.build.args)) resolveVars(svc.build.args as Record<string, string | null>, o.env);
+    if (svc.pull_policy === 'if_not_present') svc.pull_policy = 'missing';
+    implicitDependencies(svc, o.pos);
     outServices[svcName] = svc;
     o.pos.carry(services, svcName, outServices, svcName);
   }
@@ -171,9 +174,38 @@ function rawEnv(path: string): Env {
 
 /** `KEY` without a value takes the project environment's value when it is set (compose does the same). */
 function resolveEnvironment(svc: Obj, env: Env): void {
-  if (!isObj(svc.environment)) return;
-  const e = svc.environment as Record<string, string | null>;
-  for (const k of Object.keys(e)) if (e[k] === null && env[k] !== undefined) e[k] = env[k]!;
+  if (isObj(svc.environment)) resolveVars(svc.environment as Record<string, string | null>, env);
+}
+
+function resolveVars(vars: Record<string, string | null>, env: Env): void {
+  for (const k of Object.keys(vars)) if (vars[k] === null && env[k] !== undefined) vars[k] = env[k]!;
+}
+
+/**
+ * compose-go adds the services a service needs through `network_mode`/`ipc`/
+ * `pid`/`uts`/`cgroup: service:x`, `links` and `volumes_from` to depends_on.
+ */
+function implicitDependencies(svc: Obj, pos: PositionMap): void {
+  const add = (name: string, restart: boolean, from: string) => {
+    const deps: Obj = isObj(svc.depends_on) ? svc.depends_on : {};
+    if (!(name in deps)) {
+      deps[name] = restart ? { condition: 'service_started', restart: true, required: true } : { condition: 'service_started', required: true };
+      pos.carry(svc, from, deps, name);
+    }
+    if (!isObj(svc.depends_on)) pos.carry(svc, from, svc, 'depends_on');
+    svc.depends_on = deps;
+  };
+  for (const k of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) {
+    const v = svc[k];
+    if (typeof v === 'string' && v.startsWith('service:')) add(v.slice('service:'.length), true, k);
+  }
+  if (Array.isArray(svc.links)) for (const l of svc.links) add(String(l).split(':')[0]!, true, 'links');
+  if (Array.isArray(svc.volumes_from)) {
+    for (const v of svc.volumes_from) {
+      const s = String(v);
+      if (!s.startsWith('container:')) add(s.split(':')[0]!, false, 'volumes_from');
+    }
+  }
 }
 
 function checkReferences(name: string, svc: Obj, all: Obj, enabled: Set<string>, project: Obj, o: FinalizeOptions): void {

@@ -82,7 +82,9 @@ export async function validateComposeFile(data: unknown, file: string, pos: Posi
   const diags = explain(validate.errors ?? [], view, pos, file, schema);
   if (diags.length === 1) {
     const d = diags[0]!;
-    throw new KompoxError('config', d.message, { location: d.location, field: d.key, hint: d.hint });
+    // the field is the path the message starts with, so the formatted error does not repeat it
+    const field = /^[^\s:]+/.exec(d.message)?.[0];
+    throw new KompoxError('config', d.message, { location: d.location, field: field && field !== '(top' ? field : d.key, hint: d.hint });
   }
   throw new DiagnosticsError(diags, `${file} does not match the Compose Specification`);
 }

@@ -246,3 +246,27 @@ describe('canonical service fields (loader)', () => {
     assert.ok('x-common' in p.project);
   });
 });
+
+describe('project-level normalisation (compose-go normalize.go)', () => {
+  it('network_mode service:, links and volumes_from become dependencies; build args resolve from env', async () => {
+    const p = await load(
+      {
+        'compose.yaml':
+          'services:\n  app:\n    image: a\n    network_mode: "service:vpn"\n    links: ["db:database"]\n    volumes_from: ["data:ro", "container:other"]\n    depends_on:\n      db:\n        condition: service_healthy\n    build:\n      context: .\n      args: [TOKEN]\n  vpn:\n    image: v\n  db:\n    image: d\n  data:\n    image: x\n',
+      },
+      { env: { TOKEN: 't0k' } },
+    );
+    const app = p.project.services.app!;
+    assert.deepEqual(app.depends_on, {
+      db: { condition: 'service_healthy', required: true },
+      vpn: { condition: 'service_started', restart: true, required: true },
+      data: { condition: 'service_started', required: true },
+    });
+    assert.deepEqual(app.build!.args, { TOKEN: 't0k' });
+    assert.equal(p.locate(['services', 'app', 'depends_on', 'vpn'])?.line, 4);
+  });
+
+  it('a service: reference to an unknown service is an error', async () => {
+    await assert.rejects(load({ 'compose.yaml': 'services:\n  app:\n    image: a\n    network_mode: "service:nope"\n' }), /undefined service "nope"/);
+  });
+});
