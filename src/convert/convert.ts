@@ -26,6 +26,10 @@ export const ANN_CONFIG_HASH = 'kompox.dev/config-hash';
 export const INIT_IMAGE = 'busybox:1.36';
 export const INIT_CONTAINER = 'kompox-init';
 
+function appVolumesIndex(ctx: ConvertInput['ctx'], name: string): number {
+  return (ctx.app.volumes ?? []).findIndex((v) => v.name === name);
+}
+
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -202,6 +206,18 @@ export function convertApp(input: ConvertInput): ConvertResult {
     }
     if (svc.hostname) hostnames.add(svc.hostname);
   }
+
+  // An app volume nothing mounts still gets its disk (the disk use cases create one per app volume): say so.
+  const mounted = new Set([...state.volumes.keys()]);
+  [...storage.volumes.values()].forEach((plan) => {
+    if (!mounted.has(plan.podVolume)) {
+      const i = appVolumesIndex(ctx, plan.volume.name);
+      diags.warn({
+        message: `app volume ${plan.volume.name} is not mounted by any service; app deploy still creates a disk for it`,
+        path: i >= 0 ? ['app', 'volumes', i] : ['app'],
+      });
+    }
+  });
 
   const podSpec: Record<string, unknown> = {
     // Service links would inject one env var per Service in the namespace: noise that can shadow app variables.

@@ -101,7 +101,16 @@ export function collectPorts(project: ComposeProject, services: string[], diags:
       for (let port = from; port <= to && port - from < 100; port++) {
         if (!claimTarget(service, port, protocol, path)) return;
         const k = `${port}/${protocol}`;
-        if (servicePort.has(k)) continue; // already a Service port via `ports`
+        if (servicePort.has(k)) {
+          // Already a Service port via `ports`: fine for the same service, a shadowed port otherwise.
+          if (servicePort.get(k) !== service) {
+            diags.warn({
+              service, key: 'expose', path,
+              message: `service "${service}": expose ${port}/${protocol.toLowerCase()} is not added to the Service: port ${port} there is already published by service "${servicePort.get(k)}"; reach ${service} in the pod at localhost:${port}`,
+            });
+          }
+          continue;
+        }
         servicePort.set(k, service);
         out.push({ service, port, target: port, protocol, published: false, localOnly: false, path });
       }

@@ -58,6 +58,14 @@ export function convertServiceFiles(vc: VolumeContext, service: string, svc: Ser
     if (ref.uid !== undefined || ref.gid !== undefined) {
       vc.diags.warn({ service, key: section, path, message: `service "${service}": ${what} ${ref.source}: uid/gid are ignored (the file is owned by root; use mode to make it readable)` });
     }
+    if (ref.mode !== undefined && (!Number.isInteger(ref.mode) || ref.mode < 0 || ref.mode > 0o777)) {
+      vc.diags.error({
+        service, key: section, path,
+        message: `service "${service}": ${what} ${ref.source}: mode ${ref.mode} is not a file mode (0 to 0777)`,
+        hint: 'Write the mode in octal with a leading 0, e.g. mode: 0440.',
+      });
+      return;
+    }
     const target = ref.target ?? ref.source;
     const mountPath =
       section === 'secrets' ? (posix.isAbsolute(target) ? target : `/run/secrets/${target}`) : posix.isAbsolute(target) ? target : `/${target}`;

@@ -135,3 +135,20 @@ test('buildAppManifest reads real files: directory entries, file content, oversi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an expose port already published by another service is named in a warning; bad file modes are errors', () => {
+  const r = convert(makeCtx(), makeLoaded({
+    services: { a: { image: 'x', ports: [{ target: 80, published: '8080', protocol: 'tcp' }] }, b: { image: 'y', expose: ['8080'] } },
+  }));
+  assert.ok(r.warnings.some((w) => /service "b": expose 8080\/tcp is not added to the Service: port 8080 there is already published by service "a"/.test(w.message)));
+  const m = convert(makeCtx(), makeLoaded({ services: { a: { image: 'x', secrets: [{ source: 's', mode: 440 }] } }, secrets: { s: { content: 'x' } } }));
+  assert.match(m.errors[0]!.message, /mode 440 is not a file mode/);
+});
+
+test('an app volume nothing mounts is named in a warning (its disk is still created)', () => {
+  const r = convert(makeCtx({ app: { volumes: [{ name: 'default', options: {} }, { name: 'spare', options: {} }] } }), makeLoaded({
+    services: { a: { image: 'x', volumes: [{ type: 'volume', source: 'd', target: '/d' }] } }, volumes: { d: {} },
+  }));
+  assert.deepEqual(r.warnings.filter((w) => /not mounted/.test(w.message)).map((w) => w.message), ['app volume spare is not mounted by any service; app deploy still creates a disk for it']);
+  assert.equal(r.objects.filter((o) => o.kind === 'PersistentVolume').length, 2);
+});
