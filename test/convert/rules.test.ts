@@ -141,8 +141,8 @@ test('an expose port already published by another service is named in a warning;
     services: { a: { image: 'x', ports: [{ target: 80, published: '8080', protocol: 'tcp' }] }, b: { image: 'y', expose: ['8080'] } },
   }));
   assert.ok(r.warnings.some((w) => /service "b": expose 8080\/tcp is not added to the Service: port 8080 there is already published by service "a"/.test(w.message)));
-  const m = convert(makeCtx(), makeLoaded({ services: { a: { image: 'x', secrets: [{ source: 's', mode: 440 }] } }, secrets: { s: { content: 'x' } } }));
-  assert.match(m.errors[0]!.message, /mode 440 is not a file mode/);
+  const m = convert(makeCtx(), makeLoaded({ services: { a: { image: 'x', secrets: [{ source: 's', mode: 1000 }] } }, secrets: { s: { content: 'x' } } }));
+  assert.match(m.errors[0]!.message, /mode 1000 is not a file mode/);
 });
 
 test('an app volume nothing mounts is named in a warning (its disk is still created)', () => {
