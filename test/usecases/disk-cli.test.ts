@@ -1,0 +1,180 @@
+// The disk and snapshot verbs end to end through the real binary
+// (node bin/kompoxops.mjs): a kompoxops.yml with driver k3s whose disk and
+// snapshot roots are temp dirs, and the fake API server's kubeconfig.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { digestTree } from '../../src/providers/archive.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { BIN, ROOT, STACK_LINE } from '../support/cli.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { snapshotOfTree, writeSampleTree } from '../providers/k3s-fixtures.js';
+
+interface Run {
+  code: number | null;
+  stdout: Buffer;
+  out: string;
+  err: string;
+}
+
+/** Runs kompoxops with binary-safe stdin/stdout. */
+function kompoxops(dir: string, args: string[], stdin?: Buffer): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const stdout = Buffer.concat(out);
+      resolve({ code, stdout, out: stdout.toString('utf8'), err });
+    });
+    child.stdin.end(stdin ?? Buffer.alloc(0));
+  });
+}
+
+const fs = new LocalHostFs();
+const digest = async (path: string) => (await digestTree(fs, path)).treeDigest;
+
+describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API server)', () => {
+  let fake: FakeKube;
+  let dir: string;
+  let diskRoot: string;
+  const ok = (r: Run) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
+  const refused = (r: Run, re: RegExp) => {
+    assert.equal(r.code, 1, `exit ${r.code}\nstderr: ${r.err}`);
+    assert.match(r.err, /^error: /);
+    assert.match(r.err, re);
+    assert.doesNotMatch(r.err, STACK_LINE);
+  };
+  const disks = async () => JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string; current: boolean }>;
+
+  before(async () => {
+    fake = await startFakeKube();
+    dir = await mkdtemp(join(tmpdir(), 'kompox-disk-cli-'));
+    diskRoot = join(dir, 'disks');
+    await writeFile(
+      join(dir, 'kompoxops.yml'),
+      [
+        'version: 1',
+        'service: { name: ops }',
+        'provider:',
+        '  name: k3s1',
+        '  driver: k3s',
+        '  settings:',
+        `    K3S_DISK_ROOT: ${diskRoot}`,
+        `    K3S_SNAPSHOT_ROOT: ${join(dir, 'snapshots')}`,
+        '    K3S_NODE: node1',
+        'cluster:',
+        '  name: k3s',
+        `  auth: { type: kubectl, kubeconfig: ${fake.kubeconfigPath} }`,
+        '  domain: example.com',
+        'app:',
+        '  name: web',
+        '  compose: compose.yml',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(dir, 'compose.yml'), 'services:\n  web:\n    image: nginx:1.27\n    ports: ["80:80"]\n    volumes: [data:/usr/share/nginx/html]\nvolumes:\n  data: {}\n');
+  });
+  after(async () => {
+    await fake?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('create, list, attach', async () => {
+    const empty = await kompoxops(dir, ['disk', 'list']);
+    ok(empty);
+    assert.equal(empty.out, 'NAME  CURRENT  SIZE  USED  CREATED  ID\n');
+    ok(await kompoxops(dir, ['disk', 'create', '-N', 'd1', '--size', '3Gi']));
+    const list = await kompoxops(dir, ['disk', 'list']);
+    ok(list);
+    assert.match(list.out, /^d1\s+\*\s+3Gi\s+0B\s+\S+Z\s+\/.*\/d1\/data$/m);
+    assert.match(list.err, /no current disk is recorded; using the newest disk d1/);
+    const att = await kompoxops(dir, ['disk', 'attach', '-N', 'd1']);
+    ok(att);
+    assert.match(att.out, /attached disk d1 to volume default/);
+    assert.match(att.err, /the app is not deployed/);
+    const again = await kompoxops(dir, ['disk', 'list']);
+    assert.doesNotMatch(again.err, /no current disk/);
+  });
+
+  it('snapshot → change → restore --attach → export → import: checksums prove no byte is lost', async () => {
+    const [d1] = await disks();
+    await writeSampleTree(d1!.id);
+    const original = await digest(d1!.id);
+    ok(await kompoxops(dir, ['snapshot', 'create', '-N', 's1']));
+    const sl = await kompoxops(dir, ['snapshot', 'list', '-o', 'yaml']);
+    ok(sl);
+    assert.match(sl.out, /name: s1/);
+    await writeFile(join(d1!.id, 'binary.bin'), 'changed');
+
+    const rs = await kompoxops(dir, ['snapshot', 'restore', '-N', 's1', '--disk-name', 'r1', '--attach']);
+    ok(rs);
+    assert.match(rs.out, /attached disk r1 to volume default \(previous: d1\)/);
+    const after = await disks();
+    const r1 = after.find((d) => d.name === 'r1')!;
+    assert.equal(r1.current, true);
+    assert.equal(await digest(r1.id), original);
+
+    const file = join(dir, 'r1.tar.gz');
+    const ex = await kompoxops(dir, ['disk', 'export', '-N', 'r1', '-O', 'r1.tar.gz']);
+    ok(ex);
+    const sum = (await readFile(`${file}.sha256`, 'utf8')).split(' ')[0]!;
+    assert.match(ex.out, new RegExp(`sha256 ${sum}`));
+    ok(await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'i1']));
+    assert.equal(await digest((await disks()).find((d) => d.name === 'i1')!.id), original);
+
+    // stdout → stdin
+    const piped = await kompoxops(dir, ['disk', 'export', '-N', 'r1', '-O', '-']);
+    ok(piped);
+    assert.match(piped.err, /exported disk r1: \d+ bytes, sha256 [0-9a-f]{64}/);
+    const pipedSum = /sha256 ([0-9a-f]{64})/.exec(piped.err)![1]!;
+    ok(await kompoxops(dir, ['disk', 'import', '-', '-N', 'i2', '--sha256', pipedSum], piped.stdout));
+    assert.equal(await digest((await disks()).find((d) => d.name === 'i2')!.id), original);
+
+    // snapshot export is the stored archive
+    ok(await kompoxops(dir, ['snapshot', 'export', '-N', 's1', '-O', 's1.tar.gz']));
+    ok(await kompoxops(dir, ['disk', 'import', 's1.tar.gz', '-N', 'i3']));
+    assert.equal(await digest((await disks()).find((d) => d.name === 'i3')!.id), original);
+  });
+
+  it('refusals exit non-zero with one clear message and change nothing', async () => {
+    const good = await readFile(join(dir, 'r1.tar.gz'));
+    const flipped = Buffer.from(good);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x40;
+    await writeFile(join(dir, 'corrupt.tar.gz'), flipped);
+    await writeFile(join(dir, 'short.tar.gz'), good.subarray(0, good.length - 64));
+    const before = await snapshotOfTree(dir);
+
+    refused(await kompoxops(dir, ['disk', 'delete', '-N', 'r1']), /current disk of volume default; refusing to delete it/);
+    refused(await kompoxops(dir, ['disk', 'delete', '-N', 'r1', '--force']), /current disk/);
+    refused(await kompoxops(dir, ['disk', 'delete', '-N', 'd1']), /previous disk .*Add --force/);
+    refused(await kompoxops(dir, ['snapshot', 'restore', '-N', 's1', '--disk-name', 'i1']), /disk "i1" already exists .* a restore always makes a new disk/);
+    refused(await kompoxops(dir, ['disk', 'create', '-N', 'i1']), /already exists/);
+    refused(await kompoxops(dir, ['disk', 'import', 'corrupt.tar.gz', '-N', 'bad1']), /./);
+    refused(await kompoxops(dir, ['disk', 'import', 'short.tar.gz', '-N', 'bad2']), /truncated|gzip/);
+    refused(await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'bad3', '--sha256', 'f'.repeat(64)]), /SHA-256 is [0-9a-f]{64}, expected f{64}/);
+    refused(await kompoxops(dir, ['disk', 'import', '-', '-N', 'bad4'], flipped), /./);
+    refused(await kompoxops(dir, ['disk', 'export', '-N', 'nope', '-O', 'nope.tar.gz']), /disk "nope" not found/);
+    const usage = await kompoxops(dir, ['disk', 'list', '-V', 'other']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.err, /app web has no volume "other"\. Volumes: default\./);
+    assert.deepEqual(await snapshotOfTree(dir), before);
+  });
+
+  it('deletes a non-current disk and a snapshot', async () => {
+    const d = await kompoxops(dir, ['disk', 'delete', '-N', 'i3']);
+    ok(d);
+    assert.match(d.out, /deleted disk i3/);
+    ok(await kompoxops(dir, ['snapshot', 'delete', '-N', 's1']));
+    assert.equal((await kompoxops(dir, ['snapshot', 'list'])).out, 'NAME  SIZE  CREATED  SOURCE  ID\n');
+    assert.ok(!(await disks()).some((x) => x.name === 'i3'));
+  });
+});
