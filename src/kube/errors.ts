@@ -71,6 +71,12 @@ export function apiError(err: KubeApiError, server: string, what: string): Kompo
         cause: err,
       });
     case 403:
+      if (/because it is being terminated/.test(msg)) {
+        return new KompoxError('conflict', `${what} failed: ${msg}`, {
+          hint: 'The namespace is still being deleted (Terminating): wait until it is gone, then retry. Without a running controller manager it never finishes; remove it with the cluster administrator.',
+          cause: err,
+        });
+      }
       return new KompoxError('auth', `permission denied during ${what}: ${msg}`, {
         hint: permissionHint(msg),
         cause: err,

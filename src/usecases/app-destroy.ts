@@ -100,7 +100,12 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
   if (opts.deleteNamespace && ns) {
     await kube.delete(nsRef, { dryRun: opts.dryRun });
     result.namespaceDeleted = true;
-    log(`${opts.dryRun ? 'would delete' : 'deleted'} Namespace/${namespace}`);
+    const left = opts.dryRun ? undefined : await kube.get(nsRef);
+    log(
+      left
+        ? `deleting Namespace/${namespace}: it is Terminating until the namespace controller has removed its content`
+        : `${opts.dryRun ? 'would delete' : 'deleted'} Namespace/${namespace}`,
+    );
   }
   return result;
 }

@@ -180,3 +180,28 @@ describe('kubeconfig and connection errors', () => {
     );
   });
 });
+
+describe('apiError mapping', () => {
+  test('a terminating namespace is a conflict, not a permission problem', async () => {
+    const { apiError, KubeApiError } = await import('../../src/kube/errors.js');
+    const e = apiError(
+      new KubeApiError(403, { message: 'configmaps "x" is forbidden: unable to create new content in namespace ns because it is being terminated', reason: 'Forbidden', code: 403 }, 'PATCH', '/x'),
+      'https://k',
+      'apply of ConfigMap ns/x',
+    );
+    assert.equal(e.kind, 'conflict');
+    assert.match(e.hint ?? '', /still being deleted/);
+  });
+
+  test('422 with one field cause names the field', async () => {
+    const { apiError, KubeApiError } = await import('../../src/kube/errors.js');
+    const e = apiError(
+      new KubeApiError(422, { message: 'Deployment.apps "web" is invalid: spec.template.spec.containers[0].image: Required value', reason: 'Invalid', code: 422, details: { causes: [{ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.template.spec.containers[0].image' }] } }, 'PATCH', '/x'),
+      'https://k',
+      'apply of Deployment ns/web',
+    );
+    assert.equal(e.kind, 'config');
+    assert.equal(e.field, 'spec.template.spec.containers[0].image');
+    assert.match(formatError(e), /apply of Deployment ns\/web was rejected by the API server: Deployment\.apps "web" is invalid/);
+  });
+});
