@@ -175,7 +175,9 @@ async function parseFile(text: string, file: string, scope: Scope, state: LoadSt
 
 async function applyIncludes(dict: Obj, file: string, scope: Scope, state: LoadState): Promise<void> {
   const entries = Array.isArray(dict.include) ? dict.include : [];
-  const dir = dirname(file);
+  // as compose-go: include paths, project_directory and env_file are relative
+  // to the including project's directory (not to the including file)
+  const dir = scope.baseDir;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i];
     const loc = state.pos.valueAt(dict.include as object, i);
@@ -225,12 +227,14 @@ async function applyIncludes(dict: Obj, file: string, scope: Scope, state: LoadS
 interface ExtendsFile {
   dict: Obj;
   file: string;
+  /** `extends.file` in this file is relative to it: the project directory, or the extended file's directory */
+  baseDir: string;
   resolved: Map<string, Obj>;
 }
 
 async function applyExtends(dict: Obj, file: string, scope: Scope, state: LoadState, cache: Map<string, ExtendsFile>): Promise<void> {
   if (!isObj(dict.services)) return;
-  const self: ExtendsFile = { dict, file, resolved: new Map() };
+  const self: ExtendsFile = { dict, file, baseDir: scope.baseDir, resolved: new Map() };
   cache.set(file, self);
   const services = dict.services;
   for (const name of Object.keys(services)) {
@@ -265,14 +269,14 @@ async function resolveService(f: ExtendsFile, name: string, scope: Scope, state:
   const loc = state.pos.at(svc, 'extends');
   let baseFile = f;
   if (typeof ref.file === 'string') {
-    const path = resolve(dirname(f.file), ref.file);
+    const path = resolve(f.baseDir, ref.file);
     let other = cache.get(path);
     if (!other) {
       const text = readText(path, state, loc);
       // paths in the extended file are relative to that file, not to the project
       const dict = await parseFile(text, path, { ...scope, baseDir: dirname(path) }, state);
       stripTags(dict);
-      other = { dict, file: path, resolved: new Map() };
+      other = { dict, file: path, baseDir: dirname(path), resolved: new Map() };
       cache.set(path, other);
     }
     baseFile = other;

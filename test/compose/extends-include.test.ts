@@ -160,3 +160,47 @@ describe('profiles', () => {
     assert.deepEqual(p.project.services.web!.depends_on, {});
   });
 });
+
+describe('include (nested)', () => {
+  it('paths of a nested include are relative to the included project directory', async () => {
+    const p = await load({
+      'compose.yaml': 'include: [a/compose.yaml]\nservices: {}\n',
+      'a/compose.yaml': 'include: [b/compose.yaml]\nservices:\n  a:\n    image: a\n',
+      'a/b/compose.yaml': 'services:\n  b:\n    image: b\n    volumes: [./vol:/vol]\n',
+    });
+    assert.deepEqual(Object.keys(p.project.services).sort(), ['a', 'b']);
+    assert.equal(p.project.services.b!.volumes![0]!.source, join(p.projectDir, 'a/b/vol'));
+  });
+
+  it('identical resources from several includes are not a conflict', async () => {
+    const p = await load({
+      'compose.yaml': 'include: [x.yaml, y.yaml]\nservices: {}\n',
+      'x.yaml': 'services:\n  x:\n    image: x\nvolumes:\n  shared: {}\n',
+      'y.yaml': 'services:\n  y:\n    image: y\nvolumes:\n  shared: {}\n',
+    });
+    assert.deepEqual(p.project.volumes, { shared: {} });
+  });
+});
+
+describe('extends (chained across files)', () => {
+  it('an extended file extending a third file resolves relative to its own directory', async () => {
+    const p = await load({
+      'compose.yaml': 'services:\n  web:\n    extends: {file: lib/one.yaml, service: one}\n',
+      'lib/one.yaml': 'services:\n  one:\n    extends: {file: two/two.yaml, service: two}\n    environment: [ONE=1]\n',
+      'lib/two/two.yaml': 'services:\n  two:\n    image: two\n    environment: [TWO=2]\n    volumes: [./d:/d]\n',
+    });
+    assert.deepEqual(p.project.services.web, {
+      image: 'two',
+      environment: { ONE: '1', TWO: '2' },
+      volumes: [{ type: 'bind', source: join(p.projectDir, 'lib/two/d'), target: '/d', bind: { create_host_path: true } }],
+    });
+  });
+
+  it('a cycle across files is detected', async () => {
+    const e = await loadError({
+      'compose.yaml': 'services:\n  a:\n    extends: {file: b.yaml, service: b}\n',
+      'b.yaml': 'services:\n  b:\n    extends: {file: compose.yaml, service: a}\n',
+    });
+    assert.match(e.message, /extends cycle/);
+  });
+});

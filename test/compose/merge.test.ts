@@ -167,3 +167,24 @@ describe('merging compose files', () => {
     assert.equal(p.locate(['services', 'a', 'image'])?.file, 'kompoxops.yml');
   });
 });
+
+describe('!reset / !override (compose-go reset_test.go)', () => {
+  const base = 'name: test-reset\nnetworks:\n  test:\n    name: test\n    external: true\nservices: {}\n';
+  it('!reset {} removes a top-level resource', async () => {
+    const p = await load({ 'a.yaml': base, 'b.yaml': 'networks:\n  test: !reset {}\n' }, { files: ['a.yaml', 'b.yaml'] });
+    assert.equal(p.project.networks?.test, undefined);
+  });
+  it('!override {} replaces it', async () => {
+    const p = await load({ 'a.yaml': base, 'b.yaml': 'networks:\n  test: !override {}\n' }, { files: ['a.yaml', 'b.yaml'] });
+    assert.deepEqual(p.project.networks?.test, {});
+  });
+  it('anchors reused by aliases are not cycles', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a: &a\n    image: alpine\n  a2: *a\n' });
+    assert.deepEqual(p.project.services.a2, { image: 'alpine' });
+  });
+  it('a merge key that refers to its own anchor is an error, not a hang', async () => {
+    await assert.rejects(load({ 'compose.yaml': 'x-healthcheck: &healthcheck\n  egress-service:\n    <<: *healthcheck\nservices: {}\n' }), (e: unknown) => {
+      return e instanceof Error && 'location' in e && /compose\.yaml/.test(JSON.stringify((e as { location: unknown }).location));
+    });
+  });
+});
