@@ -6,7 +6,7 @@
 //   node --import tsx bench/startup.bench.ts [runs]     (build dist/ first: npm run build)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -63,7 +63,8 @@ export function markdown(rows: StartupRow[], date = new Date()): string {
   return [
     `## CLI start-up (bench/startup.bench.ts), ${date.toISOString().slice(0, 10)}`,
     '',
-    `Machine: ${machine()}. Wall time of whole processes (compiled dist/), one warm-up run, then ${rows[0]?.runs ?? 0} runs each.`,
+    `Machine: ${machine()}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end (other jobs were running: timings on a busy machine are inflated).`,
+    `Wall time of whole processes (compiled dist/), one warm-up run, then ${rows[0]?.runs ?? 0} runs each.`,
     '',
     '| command | median ms | p90 ms |',
     '|---|---:|---:|',
