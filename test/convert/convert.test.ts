@@ -1,7 +1,7 @@
 // Unit tests of the pure converter, on compose models built in memory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { convert, find, makeCtx, makeLoaded, podSpec, textFile, validateObjects } from './helpers.js';
+import { checkServerRules, convert, find, makeCtx, makeLoaded, podSpec, textFile, validateObjects } from './helpers.js';
 import { appNamespace, pvcName, pvName } from '../../src/domain/names.js';
 
 const ctx = makeCtx();
@@ -20,6 +20,7 @@ test('objects come in apply order, validate against the API schema, and are dete
   assert.deepEqual(a.errors, []);
   assert.deepEqual(a.objects, b.objects);
   validateObjects(a.objects);
+  checkServerRules(a.objects);
   assert.deepEqual(
     a.objects.map((o) => o.kind),
     ['Namespace', 'NetworkPolicy', 'PersistentVolume', 'PersistentVolumeClaim', 'Deployment', 'Service', 'Ingress'],
@@ -141,4 +142,18 @@ test('docs/conversion.md carries exactly the policy table of src/convert/policy.
     return;
   }
   assert.equal(current, renderPolicyTable());
+});
+
+test('the server-rule checker used by the golden and corpus tests catches broken objects', () => {
+  const r = convert(ctx, makeLoaded({ services: { a: { image: 'x', environment: { A: '1' }, volumes: [{ type: 'volume', source: 'v', target: '/v' }] } }, volumes: { v: {} } }));
+  checkServerRules(r.objects);
+  const broken = JSON.parse(JSON.stringify(r.objects));
+  podSpec(broken).containers[0].env.push({ name: 'A', value: '2' });
+  assert.throws(() => checkServerRules(broken), /duplicate env: A/);
+  const unbound = JSON.parse(JSON.stringify(r.objects));
+  (find(unbound, 'PersistentVolumeClaim').spec as any).volumeName = 'other';
+  assert.throws(() => checkServerRules(unbound));
+  const bad = JSON.parse(JSON.stringify(r.objects));
+  podSpec(bad).containers[0].volumeMounts[0].subPath = '../x';
+  assert.throws(() => checkServerRules(bad), /subPath/);
 });

@@ -11,7 +11,7 @@ import { convertApp } from '../../src/convert/index.js';
 import { gatherFacts } from '../../src/usecases/app-manifest.js';
 import { diskSizeDefaults, volumeSourceFor } from '../../src/providers/volume-sources.js';
 import type { ComposeProject } from '../../src/compose/model.js';
-import { makeCtx, validateObjects } from './helpers.js';
+import { checkServerRules, makeCtx, validateObjects } from './helpers.js';
 
 const CORPUS = '/work/shared/corpus/compose';
 const missing = existsSync(CORPUS) ? undefined : `corpus folder ${CORPUS} is not present`;
@@ -118,6 +118,7 @@ for (const name of samples) {
     for (const e of r.errors) assert.ok(e.location?.line, `${name}: error without a line: ${e.message}`);
     if (want.errors.length === 0) {
       validateObjects(r.objects);
+      checkServerRules(r.objects);
       assert.ok(r.objects.some((o) => o.kind === 'Deployment'));
     }
   });
@@ -133,6 +134,7 @@ test('corpus: build-only samples get past the image error once image: is added, 
     assert.ok(!r.errors.some((e) => /has build: but no image/.test(e.message)), name);
     if (r.errors.length === 0) {
       validateObjects(r.objects);
+      checkServerRules(r.objects);
       converted++;
     }
   }

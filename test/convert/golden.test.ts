@@ -18,7 +18,7 @@ import { loadCompose } from '../../src/compose/index.js';
 import { buildAppManifest } from '../../src/usecases/app-manifest.js';
 import { DiagnosticsError, formatDiagnostic, type Diagnostic } from '../../src/domain/errors.js';
 import type { Disk } from '../../src/domain/model.js';
-import { validateObjects } from './helpers.js';
+import { checkServerRules, validateObjects } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -82,5 +82,6 @@ for (const name of cases) {
     assert.deepEqual(outcome!.objects, expected);
     assert.equal(lines(outcome!.warnings, dir), readOptional(join(dir, 'warnings.txt')) ?? '');
     validateObjects(outcome!.objects as never);
+    checkServerRules(outcome!.objects as never);
   });
 }
