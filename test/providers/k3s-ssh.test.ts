@@ -1,0 +1,153 @@
+// The K3s driver over SSH/SFTP against a real sshd on 127.0.0.1. The node's
+// "remote" filesystem is this machine's, so results are checked locally.
+import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
+import { readFile, lstat, readlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { KompoxError } from '../../src/domain/errors.js';
+import { digestTree } from '../../src/providers/archive.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
+import { knownKeys, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
+import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
+import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+
+const local = new LocalHostFs();
+const digest = async (p: string) => (await digestTree(local, p)).treeDigest;
+const skip = sshdMissing();
+
+async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof KompoxError, `expected KompoxError, got ${String((e as Error)?.stack ?? e)}`);
+    assert.equal(e.kind, kind);
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+describe('K3s SSH settings parsing', () => {
+  it('parses user@host[:port] and rejects other forms with the field', () => {
+    assert.deepEqual(parseSshTarget('root@k3s.example.com'), { user: 'root', host: 'k3s.example.com', port: 22 });
+    assert.deepEqual(parseSshTarget('ubuntu@10.0.0.5:2222'), { user: 'ubuntu', host: '10.0.0.5', port: 2222 });
+    assert.deepEqual(parseSshTarget('me@[::1]:22'), { user: 'me', host: '::1', port: 22 });
+    assert.throws(() => parseSshTarget('k3s.example.com'), (e: unknown) => e instanceof KompoxError && e.field === 'cluster.settings.K3S_SSH');
+  });
+
+  it('reads plain and hashed known_hosts entries for host:port', () => {
+    const t = { user: 'u', host: '10.0.0.5', port: 2222 };
+    const salt = Buffer.from('0123456789abcdefghij');
+    const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('[10.0.0.5]:2222').digest('base64')}`;
+    const text = [
+      '# comment',
+      '[10.0.0.5]:2222 ssh-ed25519 AAAAplain',
+      `${hashed} ssh-ed25519 AAAAhashed`,
+      '10.0.0.5 ssh-ed25519 AAAAport22only',
+      '@revoked [10.0.0.5]:2222 ssh-ed25519 AAAArevoked',
+    ].join('\n');
+    assert.deepEqual(knownKeys(text, t), ['AAAAplain', 'AAAAhashed']);
+  });
+});
+
+describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
+  let sshd: Sshd;
+  let sb: Sandbox;
+  let driver: K3sDriver;
+  let settings: Record<string, string>;
+  before(async () => {
+    sshd = await startSshd();
+    sb = await sandbox();
+    settings = { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath };
+    driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  });
+  after(async () => {
+    await driver?.close();
+    await sshd?.close();
+    await sb?.cleanup();
+  });
+
+  it('creates a disk, snapshots, restores and exports over SFTP; every byte arrives', async () => {
+    const ctx = appCtx(sb, { settings });
+    const vol = ctx.app.volumes[0]!;
+    const d = await driver.diskCreate(ctx, vol, { name: 'remote-a', sizeGiB: 2 });
+    assert.equal(d.zone, hostname(), 'the node is the host name of the SSH host');
+    assert.equal((await lstat(d.id)).mode & 0o777, 0o777);
+    await writeSampleTree(d.id);
+    const original = await digest(d.id);
+
+    const snap = await driver.snapshotCreate(ctx, vol, d, 'snap-a');
+    assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
+    const restored = await driver.snapshotRestore(ctx, vol, snap, 'restored-a');
+    assert.equal(await digest(restored.id), original);
+    assert.equal(await readlink(join(restored.id, 'absolute-link')), '/etc/passwd');
+    // SFTP carries whole seconds
+    assert.equal((await lstat(join(restored.id, 'sub', 'deeper', 'note.txt'))).mtime.toISOString(), '2020-01-02T03:04:05.000Z');
+
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await driver.diskExport(ctx, vol, restored, out);
+    out.end();
+    const imported = await driver.diskImport(ctx, vol, 'imported-a', Readable.from([Buffer.concat(chunks)]));
+    assert.equal(await digest(imported.id), original);
+    assert.deepEqual((await driver.diskList(ctx, vol)).map((x) => x.name).sort(), ['imported-a', 'remote-a', 'restored-a']);
+
+    // the same disks seen through the local filesystem driver
+    const localCtx = appCtx(sb);
+    assert.deepEqual((await driver.diskList(localCtx, vol)).map((x) => x.name).sort(), ['imported-a', 'remote-a', 'restored-a']);
+  });
+
+  it('refuses a corrupt import over SSH and leaves nothing behind; deletes remotely', async () => {
+    const ctx = appCtx(sb, { settings });
+    const vol = ctx.app.volumes[0]!;
+    const [snap] = await driver.snapshotList(ctx, vol);
+    const bad = Buffer.from(await readFile(snap!.id));
+    bad[Math.floor(bad.length / 3)]! ^= 0x08;
+    const before = await snapshotOfTree(sb.dir);
+    await rejectsWith(driver.diskImport(ctx, vol, 'bad', Readable.from([bad])), 'integrity', /./);
+    assert.deepEqual(await snapshotOfTree(sb.dir), before);
+    const disks = await driver.diskList(ctx, vol);
+    await driver.diskDelete(ctx, vol, disks.find((x) => x.name === 'imported-a')!);
+    await driver.snapshotDelete(ctx, vol, snap!);
+    assert.deepEqual((await driver.diskList(ctx, vol)).map((x) => x.name).sort(), ['remote-a', 'restored-a']);
+    assert.deepEqual(await driver.snapshotList(ctx, vol), []);
+  });
+
+  it('refuses a host key that does not match K3S_SSH_KNOWN_HOSTS, and a key the server does not accept', async () => {
+    const d2 = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+    try {
+      const wrongHost = appCtx(sb, { settings: { ...settings, K3S_SSH_KNOWN_HOSTS: sshd.wrongKnownHostsPath } });
+      await rejectsWith(d2.diskList(wrongHost, wrongHost.app.volumes[0]!), 'auth', /host key of 127\.0\.0\.1:\d+ does not match/);
+      const stranger = appCtx(sb, { settings: { ...settings, K3S_SSH_KEY: sshd.strangerKeyPath } });
+      await rejectsWith(d2.diskList(stranger, stranger.app.volumes[0]!), 'auth', /SSH login to .* was refused/);
+    } finally {
+      await d2.close();
+    }
+  });
+
+  it('warns when the host key cannot be checked', async () => {
+    const { connectSshHostFs } = await import('../../src/providers/k3s/ssh-hostfs.js');
+    const warnings: string[] = [];
+    const prevHome = process.env.HOME;
+    process.env.HOME = sb.dir; // no ~/.ssh/known_hosts here
+    try {
+      const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, warn: (m) => warnings.push(m) });
+      await h.close();
+    } finally {
+      process.env.HOME = prevHome;
+    }
+    assert.match(warnings.join('\n'), /host key of 127\.0\.0\.1:\d+ is not verified; set K3S_SSH_KNOWN_HOSTS/);
+  });
+
+  it('writes nothing through an unreachable node: clear error naming the setting', async () => {
+    const d3 = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+    try {
+      const ctx = appCtx(sb, { settings: { ...settings, K3S_SSH: `${sshd.user}@127.0.0.1:1` } });
+      await rejectsWith(d3.diskList(ctx, ctx.app.volumes[0]!), 'unavailable', /cannot reach the K3s node over SSH at 127\.0\.0\.1:1/);
+    } finally {
+      await d3.close();
+    }
+  });
+});
