@@ -63,7 +63,7 @@ export function markdown(rows: StartupRow[], date = new Date()): string {
   return [
     `## CLI start-up (bench/startup.bench.ts), ${date.toISOString().slice(0, 10)}`,
     '',
-    `Machine: ${machine()}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end (other jobs were running: timings on a busy machine are inflated).`,
+    `Machine: ${machine()}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end${loadavg()[0]! > availableParallelism() ? ' (a busy machine: other jobs were running, so these timings are inflated)' : ''}.`,
     `Wall time of whole processes (compiled dist/), one warm-up run, then ${rows[0]?.runs ?? 0} runs each.`,
     '',
     '| command | median ms | p90 ms |',
