@@ -11,6 +11,8 @@ import type { VolumeSourceSpec } from '../providers/driver.js';
 /** What the use case found at one absolute path. */
 export interface FileFact {
   kind: 'file' | 'dir' | 'missing';
+  /** Set when the path resolves (through symbolic links) to somewhere outside the project directory. */
+  resolvesOutside?: string;
   /** File content (files only; absent when the file is too large to embed). */
   content?: Uint8Array;
   /** Size in bytes (files). */

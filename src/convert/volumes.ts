@@ -65,6 +65,13 @@ export function classifyBind(source: string, projectDir: string, facts: ConvertI
       hint: 'Create it in the project directory (a directory for data, or the file the service expects, e.g. a config file that lives next to a Dockerfile), or remove the mount.',
     };
   }
+  if (fact.resolvesOutside) {
+    return {
+      kind: 'rejected',
+      message: `bind mount source ./${rel} is a symbolic link to ${fact.resolvesOutside}, outside the project directory: host paths do not exist on cluster nodes`,
+      hint: 'Copy the file or directory into the project instead of linking to it.',
+    };
+  }
   return fact.kind === 'dir' ? { kind: 'dir', rel, fact } : { kind: 'file', rel, fact };
 }
 

@@ -1,7 +1,7 @@
 // The app manifest use case: gathers the file facts the converter needs (bind
 // sources, secret/config files: kind, size, content) and runs the pure
 // converter. The only I/O of conversion happens here.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { posix } from 'node:path';
 import { DiagnosticsError, type Diagnostic, type Location } from '../domain/errors.js';
@@ -35,8 +35,20 @@ export interface AppManifest {
   warnings: Diagnostic[];
 }
 
-async function fileFact(path: string, withContent: boolean): Promise<FileFact> {
+const within = (root: string, p: string) => p === root || p.startsWith(root.replace(/\/+$/, '') + '/');
+
+/**
+ * What is at `path`. With `confineTo`, a path that resolves through symbolic links to
+ * somewhere outside that directory is reported and not read: a project (possibly
+ * uploaded to the PaaS) must not pull files of the machine running Kompox into a ConfigMap.
+ */
+async function fileFact(path: string, withContent: boolean, confineTo?: string): Promise<FileFact> {
   try {
+    if (confineTo !== undefined) {
+      const real = await realpath(path);
+      const root = await realpath(confineTo).catch(() => confineTo);
+      if (!within(root, real)) return { kind: (await stat(path)).isDirectory() ? 'dir' : 'file', resolvesOutside: real };
+    }
     const st = await stat(path);
     if (st.isDirectory()) return { kind: 'dir', entries: (await readdir(path)).length };
     if (!st.isFile()) return { kind: 'missing' };
@@ -52,19 +64,23 @@ async function fileFact(path: string, withContent: boolean): Promise<FileFact> {
 /** Facts about every path the converter may need: bind sources in the project, secret and config files. */
 export async function gatherFacts(loaded: LoadedProject, opts: Pick<ManifestOptions, 'env' | 'homeDir'> = {}): Promise<ConvertFacts> {
   const { project, projectDir } = loaded;
-  const inProject = (p: string) => p === projectDir || p.startsWith(projectDir.replace(/\/+$/, '') + '/');
+  const inProject = (p: string) => within(projectDir, p);
   const wanted = new Map<string, boolean>(); // path → read content
+  const binds = new Set<string>();
   for (const svc of Object.values(project.services ?? {})) {
     for (const v of svc.volumes ?? []) {
       // Only paths inside the project are looked at: host paths are rejected without touching them.
-      if (v.type === 'bind' && v.source && posix.isAbsolute(v.source) && inProject(v.source)) wanted.set(v.source, true);
+      if (v.type === 'bind' && v.source && posix.isAbsolute(v.source) && inProject(v.source)) {
+        wanted.set(v.source, true);
+        binds.add(v.source);
+      }
     }
   }
   for (const section of ['secrets', 'configs'] as const) {
     for (const def of Object.values(project[section] ?? {})) if (def.file && !def.external) wanted.set(def.file, true);
   }
   const files: Record<string, FileFact> = {};
-  for (const path of [...wanted.keys()].sort()) files[path] = await fileFact(path, wanted.get(path)!);
+  for (const path of [...wanted.keys()].sort()) files[path] = await fileFact(path, wanted.get(path)!, binds.has(path) ? projectDir : undefined);
   return { files, env: opts.env ?? process.env, homeDir: opts.homeDir ?? homedir() };
 }
 

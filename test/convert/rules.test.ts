@@ -152,3 +152,20 @@ test('an app volume nothing mounts is named in a warning (its disk is still crea
   assert.deepEqual(r.warnings.filter((w) => /not mounted/.test(w.message)).map((w) => w.message), ['app volume spare is not mounted by any service; app deploy still creates a disk for it']);
   assert.equal(r.objects.filter((o) => o.kind === 'PersistentVolume').length, 2);
 });
+
+test('a bind source that links out of the project is rejected and not read', async () => {
+  const { symlinkSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'kompox-convert-'));
+  const outside = mkdtempSync(join(tmpdir(), 'kompox-outside-'));
+  try {
+    writeFileSync(join(outside, 'secret.txt'), 'do not read');
+    symlinkSync(join(outside, 'secret.txt'), join(dir, 'app.conf'));
+    const loaded = { ...makeLoaded({ services: { a: { image: 'x', volumes: [{ type: 'bind', source: join(dir, 'app.conf'), target: '/etc/app.conf', read_only: true }] } } }), projectDir: dir };
+    const facts = await gatherFacts(loaded, { env: {} });
+    assert.equal(facts.files[join(dir, 'app.conf')]!.content, undefined);
+    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded, { env: {} }), /\.\/app\.conf is a symbolic link to .*secret\.txt, outside the project directory/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  }
+});
