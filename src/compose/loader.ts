@@ -14,7 +14,7 @@ import { mergeMaps, mergeValues } from './merge.js';
 import { PositionMap } from './positions.js';
 import { validateComposeFile } from './schema.js';
 import { isTagged, stripTags } from './tags.js';
-import { parseYaml } from './yaml-source.js';
+import { parseYamlDocuments } from './yaml-source.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v) && !isTagged(v);
@@ -157,18 +157,24 @@ async function loadText(text: string, file: string, scope: Scope, state: LoadSta
   return dict;
 }
 
+/** Each YAML document: interpolate, validate, canonicalise; documents then merge in order. */
 async function parseFile(text: string, file: string, scope: Scope, state: LoadState): Promise<Obj> {
   const name = display(state, file);
-  const raw = parseYaml(text, name, state.pos);
-  if (raw === null || raw === undefined) {
+  const docs = parseYamlDocuments(text, name, state.pos);
+  if (docs.length === 0) {
     throw new KompoxError('config', `compose file ${name} is empty`, { location: { file: name }, hint: 'Define at least one service under "services:"' });
   }
-  if (!isObj(raw)) {
-    throw new KompoxError('config', `compose file ${name} must be a mapping at the top level`, { location: { file: name, line: 1, column: 1 } });
+  let merged: Obj | undefined;
+  for (const raw of docs) {
+    if (!isObj(raw)) {
+      throw new KompoxError('config', `compose file ${name} must be a mapping at the top level`, { location: { file: name, line: 1, column: 1 } });
+    }
+    interpolateTree(raw, { lookup: (k) => scope.env[k], positions: state.pos, file: name, warnings: state.warnings, warned: state.warned });
+    await validateComposeFile(raw, name, state.pos);
+    const dict = canonicalFile(raw, { baseDir: scope.baseDir, pos: state.pos, file: name, warnings: state.warnings });
+    merged = merged === undefined ? dict : mergeMaps(merged, dict, [], state.pos);
   }
-  interpolateTree(raw, { lookup: (k) => scope.env[k], positions: state.pos, file: name, warnings: state.warnings, warned: state.warned });
-  await validateComposeFile(raw, name, state.pos);
-  return canonicalFile(raw, { baseDir: scope.baseDir, pos: state.pos, file: name, warnings: state.warnings });
+  return merged!;
 }
 
 // ---------------------------------------------------------------- include

@@ -2,14 +2,10 @@
 // We walk the AST ourselves (instead of `toJS`) so that merge keys (`<<`) and
 // aliases keep the position of the node where the value was written, and so
 // that the Compose `!reset` / `!override` tags survive until merging.
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type ScalarTag, type Tags } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type ScalarTag, type Tags } from 'yaml';
 import { KompoxError, type Location } from '../domain/errors.js';
 import type { PositionMap } from './positions.js';
 import { Tagged } from './tags.js';
-
-export interface ParsedYaml {
-  value: unknown;
-}
 
 const MAX_DEPTH = 200;
 
@@ -24,23 +20,38 @@ const legacyOctal: ScalarTag = {
   resolve: (s: string) => parseInt(s, 8),
 };
 
-export function parseYaml(text: string, file: string, positions: PositionMap): unknown {
+/**
+ * The documents of a YAML stream as plain values (empty documents skipped;
+ * compose-go merges the documents of one file in order, like separate files).
+ */
+export function parseYamlDocuments(text: string, file: string, positions: PositionMap): unknown[] {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { merge: true, customTags: (tags: Tags) => [legacyOctal, ...tags], lineCounter: lc, prettyErrors: true, uniqueKeys: true, strict: true });
+  const docs = parseAllDocuments(text, {
+    merge: true,
+    customTags: (tags: Tags) => [legacyOctal, ...tags],
+    lineCounter: lc,
+    prettyErrors: true,
+    uniqueKeys: true,
+    strict: true,
+  });
   const where = (offset: number | undefined): Location =>
     offset === undefined ? { file } : { file, line: lc.linePos(offset).line, column: lc.linePos(offset).col };
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new KompoxError('config', `YAML syntax error: ${msg}`, {
-      location: where(e.pos[0]),
-      hint: 'Fix the YAML syntax (indentation, quoting, colons) at that position',
-    });
-  }
-  const b = new Builder(doc, where, positions, file);
   positions.root = { file, line: 1, column: 1 };
-  const v = b.value(doc.contents as Node | null, 0);
-  return v;
+  if (!Array.isArray(docs)) return []; // an empty stream: no documents at all
+  const out: unknown[] = [];
+  for (const doc of docs) {
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0]!;
+      const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      throw new KompoxError('config', `YAML syntax error: ${msg}`, {
+        location: where(e.pos[0]),
+        hint: 'Fix the YAML syntax (indentation, quoting, colons) at that position',
+      });
+    }
+    const v = new Builder(doc, where, positions, file).value(doc.contents as Node | null, 0);
+    if (v !== null) out.push(v);
+  }
+  return out;
 }
 
 class Builder {

@@ -188,3 +188,18 @@ describe('!reset / !override (compose-go reset_test.go)', () => {
     });
   });
 });
+
+describe('multi-document YAML (compose-go multidoc_test.go)', () => {
+  it('documents of one file merge in order', async () => {
+    const p = await load({
+      'abcdef.yaml': 'services:\n  base:\n    image: alpine\n',
+      'compose.yaml': 'services:\n  app:\n    extends:\n      file: abcdef.yaml\n      service: base\n---\nservices:\n  app:\n    environment:\n      HELLO: WORLD\n',
+    });
+    assert.deepEqual(p.project.services.app, { image: 'alpine', environment: { HELLO: 'WORLD' } });
+    assert.equal(p.locate(['services', 'app', 'environment', 'HELLO'])?.line, 10);
+  });
+  it('a trailing separator is ignored', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  app:\n    image: nginx\n---\n' });
+    assert.equal(p.project.services.app!.image, 'nginx');
+  });
+});
