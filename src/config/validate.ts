@@ -165,6 +165,15 @@ class Checker {
     return v;
   }
 
+  /**
+   * The value exactly as written, for unquoted numbers and booleans: `010`
+   * stays "010" and `1.0` stays "1.0" rather than what YAML makes of them.
+   */
+  sourceText(path: FieldPath): string | undefined {
+    const n = this.src.node(path) as { source?: unknown } | undefined;
+    return typeof n?.source === 'string' ? n.source : undefined;
+  }
+
   /** Settings: string values; unquoted numbers and booleans become strings (the spec writes AZURE_DISK_SIZE: 50). */
   settings(v: unknown, path: FieldPath): Settings {
     if (v === undefined || v === null) return {};
@@ -173,7 +182,7 @@ class Checker {
     const out: Settings = {};
     for (const [k, val] of Object.entries(o)) {
       if (typeof val === 'string') out[k] = val;
-      else if (typeof val === 'number' || typeof val === 'boolean') out[k] = String(val);
+      else if (typeof val === 'number' || typeof val === 'boolean') out[k] = this.sourceText([...path, k]) ?? String(val);
       else this.error([...path, k], `must be a string, number or boolean, not ${typeName(val)}`, `Give ${k} a value (quote it if it contains ':' or '#'), or remove the key.`);
     }
     return sortedRecord(out);
@@ -343,7 +352,7 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
       if (a.resources !== undefined && a.resources !== null) {
         const r = c.mapping(a.resources, ['app', 'resources'], undefined, 'cpu, memory');
         for (const [k, v] of Object.entries(r ?? {})) {
-          const text = typeof v === 'number' ? String(v) : v;
+          const text = typeof v === 'number' ? (c.sourceText(['app', 'resources', k]) ?? String(v)) : v;
           if (k === 'cpu' || k === 'memory') {
             const ok = (typeof v === 'number' && v >= 0) || (typeof v === 'string' && QUANTITY_RE.test(v));
             if (!ok) {
@@ -351,8 +360,10 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
               continue;
             }
             resources[k] = String(text);
-          } else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
-            resources[k] = String(v);
+          } else if (typeof v === 'string') {
+            resources[k] = v;
+          } else if (typeof v === 'number' || typeof v === 'boolean') {
+            resources[k] = c.sourceText(['app', 'resources', k]) ?? String(v);
           } else {
             c.error(['app', 'resources', k], `must be a string or number, not ${typeName(v)}`, 'Give it a value or remove the key.');
           }

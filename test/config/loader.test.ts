@@ -74,6 +74,11 @@ test('defaults: auth kubectl, traefik ingress, one volume named default; app is 
   assert.deepEqual(c2.app?.volumes, [{ name: 'default', options: {} }]);
 });
 
+test('unquoted numbers and booleans in settings keep their written form', async () => {
+  const c = await loadText('version: 1\nservice: {name: ops}\nprovider:\n  name: p1\n  driver: k3s\n  settings:\n    A: 010\n    B: 1.0\n    C: True\n    D: 50\ncluster: {name: c1}\n');
+  assert.deepEqual(c.provider.settings, { A: '010', B: '1.0', C: 'True', D: '50' });
+});
+
 test('kubeconfig: ~ is the home directory, absolute paths stay', async () => {
   const base = 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: eks}\ncluster:\n  name: c1\n  auth: {kubeconfig: KC}\n';
   assert.equal((await loadText(base.replace('KC', '~/.kube/config'))).cluster.auth.kubeconfig, join(homedir(), '.kube/config'));
