@@ -96,6 +96,7 @@ export function planStorage(input: ConvertInput, diags: Diagnostics): StoragePla
     if (spec.placeholder) {
       diags.warn({
         message: `volume ${volume.name} has no disk yet: the PersistentVolume is a placeholder; app deploy creates the disk`,
+        path: ['app', 'volumes', i],
       });
     }
     pvs.push(pv);
