@@ -11,6 +11,8 @@ export interface DotenvOptions {
   lookup?: Lookup;
   /** For messages. */
   file: string;
+  /** Filled with the line each key was defined on (for source positions). */
+  lines?: Record<string, number>;
 }
 
 export function parseDotenv(text: string, opts: DotenvOptions): Record<string, string> {
@@ -46,7 +48,10 @@ export function parseDotenv(text: string, opts: DotenvOptions): Record<string, s
       const key = stmt.replace(/\s+#.*$/, '').trim();
       checkKey(key, fail);
       const v = opts.lookup?.(key);
-      if (v !== undefined) out[key] = v;
+      if (v !== undefined) {
+        out[key] = v;
+        if (opts.lines) opts.lines[key] = line;
+      }
       i = lineEnd + 1;
       line++;
       continue;
@@ -95,6 +100,7 @@ export function parseDotenv(text: string, opts: DotenvOptions): Record<string, s
       line++;
     }
     out[key] = value;
+    if (opts.lines) opts.lines[key] = startLine;
   }
   return out;
 }

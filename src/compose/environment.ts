@@ -13,7 +13,7 @@ export function definedOnly(env: Record<string, string | undefined>): Env {
 }
 
 /** Reads a dotenv file; `display` names it in messages. */
-export function readEnvFile(path: string, display: string, lookup: (k: string) => string | undefined): Env {
+export function readEnvFile(path: string, display: string, lookup: (k: string) => string | undefined, lines?: Record<string, number>): Env {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -23,7 +23,7 @@ export function readEnvFile(path: string, display: string, lookup: (k: string) =
       hint: 'Check that the file exists and is readable',
     });
   }
-  return parseDotenv(text, { file: display, lookup });
+  return parseDotenv(text, { file: display, lookup, lines });
 }
 
 /** `base` wins over the file's values; the file fills what `base` does not define. */

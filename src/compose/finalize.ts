@@ -4,7 +4,7 @@
 // secrets and configs must exist).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { KompoxError, type Diagnostic } from '../domain/errors.js';
+import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
 import { readEnvFile, type Env } from './environment.js';
 import type { ComposeProject, ServiceConfig } from './model.js';
 import type { PositionMap } from './positions.js';
@@ -124,6 +124,7 @@ function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
   const files = svc.env_file as Array<{ path: string; required?: boolean; format?: string }>;
   const loc = o.pos.at(svc, 'env_file');
   const fromFiles: Env = {};
+  const where: Record<string, Location> = {};
   for (const f of files) {
     const exists = existsSync(f.path) && statSync(f.path).isFile();
     if (!exists) {
@@ -134,11 +135,10 @@ function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
         hint: 'Create the file, fix the path, or mark it `required: false`',
       });
     }
-    const vars =
-      f.format === 'raw'
-        ? rawEnv(f.path)
-        : readEnvFile(f.path, o.display(f.path), (k) => o.env[k]);
+    const lines: Record<string, number> = {};
+    const vars = f.format === 'raw' ? rawEnv(f.path, lines) : readEnvFile(f.path, o.display(f.path), (k) => o.env[k], lines);
     Object.assign(fromFiles, vars);
+    for (const k of Object.keys(vars)) where[k] = { file: o.display(f.path), line: lines[k] };
   }
   const env: Record<string, string | null> = isObj(svc.environment) ? (svc.environment as Record<string, string | null>) : {};
   const merged: Record<string, string | null> = {};
@@ -147,7 +147,8 @@ function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
     if (k in env) continue;
     merged[k] = v;
     keys.push(k);
-    o.pos.carry(svc, 'env_file', merged, k);
+    // a value from an env_file points at its line in that file
+    o.pos.set(merged, k, { value: where[k]! });
   }
   for (const [k, v] of Object.entries(env)) {
     merged[k] = v;
@@ -159,15 +160,18 @@ function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
   return keys.sort();
 }
 
-function rawEnv(path: string): Env {
+/** `format: raw`: KEY=VALUE lines taken literally (no quotes, no expansion). */
+function rawEnv(path: string, lines: Record<string, number>): Env {
   const out: Env = {};
   const text = readFileSync(path, 'utf8');
-  for (const line of text.split(/\r?\n/)) {
-    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
     const eq = line.indexOf('=');
-    if (eq < 0) continue;
-    out[line.slice(0, eq).trim()] = line.slice(eq + 1);
-  }
+    if (eq < 0) return;
+    const k = line.slice(0, eq).trim();
+    out[k] = line.slice(eq + 1);
+    lines[k] = i + 1;
+  });
   return out;
 }
 

@@ -19,6 +19,15 @@ describe('env_file', () => {
     assert.deepEqual(a.environment, { A: 'override', B: 'from-environment', C: 'host', D: null });
     assert.equal(a.env_file, undefined);
     assert.deepEqual(p.envFromFile, { a: ['A', 'C'] });
+    // values from env files point at their line there; environment values at the compose file
+    assert.deepEqual(p.locate(['services', 'a', 'environment', 'C']), { file: 'common.env', line: 3 });
+    assert.deepEqual(p.locate(['services', 'a', 'environment', 'A']), { file: 'override.env', line: 1 });
+    assert.equal(p.locate(['services', 'a', 'environment', 'B'])?.file, 'compose.yaml');
+  });
+
+  it('format: raw takes values literally', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a:\n    image: x\n    env_file:\n      - path: raw.env\n        format: raw\n', 'raw.env': 'Q="quoted $X"\n' });
+    assert.deepEqual(p.project.services.a!.environment, { Q: '"quoted $X"' });
   });
 
   it('env_file as a string', async () => {
