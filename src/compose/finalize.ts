@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
 import { readEnvFile, type Env } from './environment.js';
 import type { ComposeProject, ServiceConfig } from './model.js';
+import { enforceUnicity } from './merge.js';
 import type { PositionMap } from './positions.js';
 
 type Obj = Record<string, unknown>;
@@ -101,6 +102,7 @@ export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: Compo
     if (isObj(svc.build) && isObj(svc.build.args)) resolveVars(svc.build.args as Record<string, string | null>, o.env);
     if (svc.pull_policy === 'if_not_present') svc.pull_policy = 'missing';
     implicitDependencies(svc, o.pos);
+    enforceUnicity(svcName, svc, o.pos);
     outServices[svcName] = svc;
     o.pos.carry(services, svcName, outServices, svcName);
   }

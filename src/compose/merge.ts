@@ -43,10 +43,41 @@ function indexerFor(path: Path): Indexer | undefined {
   return undefined;
 }
 
+/** JSON with sorted keys: strict identity of two entries, whatever their key order. */
+function identity(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(identity).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${identity((v as Obj)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'undefined';
+}
+
+/**
+ * compose-go's EnforceUnicity: within one list of a unique-keyed field, a
+ * later entry with the same key replaces the earlier one. Mutates `svc`.
+ */
+export function enforceUnicity(name: string, svc: Obj, pos: PositionMap): void {
+  for (const field of ['volumes', 'ports', 'secrets', 'configs', 'env_file']) {
+    const list = svc[field];
+    if (!Array.isArray(list)) continue;
+    const deduped = mergeLists([], list, ['services', name, field], pos);
+    if (deduped.length !== list.length) {
+      svc[field] = deduped;
+    }
+  }
+}
+
 /** Merges `over` into `base` (neither is modified); positions follow the winning values. */
 export function mergeValues(base: unknown, over: unknown, path: Path, pos: PositionMap): unknown {
   if (isTagged(over)) return over.tag === 'reset' ? undefined : stripTags(over.value);
   if (REPLACED.some((p) => matches(path, p))) return over;
+  // logging options only merge when both files use the same driver (or one names none)
+  if (matches(path, 'services.*.logging') && isObj(base) && isObj(over) && base.driver !== undefined && over.driver !== undefined && base.driver !== over.driver) {
+    return over;
+  }
   if (isObj(base) && isObj(over)) return mergeMaps(base, over, path, pos);
   if (Array.isArray(base) && Array.isArray(over)) return mergeLists(base, over, path, pos);
   return over;
@@ -70,21 +101,23 @@ export function mergeMaps(base: Obj, over: Obj, path: Path, pos: PositionMap): O
   return out;
 }
 
-function mergeLists(base: unknown[], over: unknown[], path: Path, pos: PositionMap): unknown[] {
+export function mergeLists(base: unknown[], over: unknown[], path: Path, pos: PositionMap): unknown[] {
   const out: unknown[] = [];
   const idx = indexerFor(path);
   const keys = new Map<string, number>();
   const add = (src: unknown[], i: number) => {
     const e = src[i];
-    const key = idx ? idx(e) : typeof e === 'string' || typeof e === 'number' ? `=${e}` : undefined;
-    if (key !== undefined && keys.has(key)) {
+    // unique-keyed fields: a later entry with the same key replaces the earlier;
+    // other lists: strictly identical entries are dropped (compose-go merge dedup)
+    const key = idx ? idx(e) : `=${identity(e)}`;
+    if (keys.has(key)) {
       const j = keys.get(key)!;
       // a later definition of the same unique key replaces the earlier one
       out[j] = e;
       pos.carry(src, i, out, j);
       return;
     }
-    if (key !== undefined) keys.set(key, out.length);
+    keys.set(key, out.length);
     pos.carry(src, i, out, out.length);
     out.push(e);
   };

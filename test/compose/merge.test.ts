@@ -203,3 +203,44 @@ describe('multi-document YAML (compose-go multidoc_test.go)', () => {
     assert.equal(p.project.services.app!.image, 'nginx');
   });
 });
+
+describe('merge dedup and unicity (compose-go merge_dedup_test.go, uncity.go)', () => {
+  it('strictly identical list entries are dropped when merging', async () => {
+    const p = await load(
+      {
+        'a.yaml': 'services:\n  test:\n    image: foo\n    dns: [8.8.8.8]\n    cap_add: [NET_ADMIN]\n    volumes:\n      - type: volume\n        source: data\n        target: /data\nvolumes: {data: {}}\n',
+        'b.yaml': 'services:\n  test:\n    dns: [8.8.8.8, 9.9.9.9]\n    cap_add: [NET_ADMIN, SYS_PTRACE]\n    volumes:\n      - type: volume\n        source: data\n        target: /data\n',
+      },
+      { files: ['a.yaml', 'b.yaml'] },
+    );
+    const t = p.project.services.test!;
+    assert.deepEqual(t.dns, ['8.8.8.8', '9.9.9.9']);
+    assert.deepEqual(t.cap_add, ['NET_ADMIN', 'SYS_PTRACE']);
+    assert.deepEqual(t.volumes, [{ type: 'volume', source: 'data', target: '/data' }]);
+  });
+
+  it('merging the same override twice is idempotent', async () => {
+    const over = 'services:\n  test:\n    dns: [9.9.9.9]\n    extra_hosts: ["host1:127.0.0.1", "host2:127.0.0.2"]\n';
+    const p = await load(
+      { 'a.yaml': 'services:\n  test:\n    image: x\n    dns: [8.8.8.8]\n    extra_hosts: ["host1:127.0.0.1"]\n', 'b.yaml': over, 'c.yaml': over },
+      { files: ['a.yaml', 'b.yaml', 'c.yaml'] },
+    );
+    assert.deepEqual(p.project.services.test!.dns, ['8.8.8.8', '9.9.9.9']);
+    assert.deepEqual(p.project.services.test!.extra_hosts, ['host1=127.0.0.1', 'host2=127.0.0.2']);
+  });
+
+  it('within one file, a later volume/secret with the same target replaces the earlier one', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a:\n    image: x\n    volumes: ["./one:/data", "./two:/data"]\n    secrets: [s, {source: s, mode: 0400}]\nsecrets:\n  s: {file: ./s}\n' });
+    assert.deepEqual(p.project.services.a!.volumes!.map((v) => v.source), [join(p.projectDir, 'two')]);
+    assert.deepEqual(p.project.services.a!.secrets, [{ source: 's', mode: 256 }]);
+    assert.equal(p.locate(['services', 'a', 'volumes', 0])?.column, 30, 'the winning entry');
+  });
+
+  it('logging options merge only with the same driver', async () => {
+    const base = 'services:\n  a:\n    image: x\n    logging:\n      driver: json-file\n      options: {max-size: 10m}\n';
+    const same = await load({ 'a.yaml': base, 'b.yaml': 'services:\n  a:\n    logging:\n      options: {max-file: "3"}\n' }, { files: ['a.yaml', 'b.yaml'] });
+    assert.deepEqual(same.project.services.a!.logging, { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } });
+    const other = await load({ 'a.yaml': base, 'b.yaml': 'services:\n  a:\n    logging:\n      driver: syslog\n      options: {tag: x}\n' }, { files: ['a.yaml', 'b.yaml'] });
+    assert.deepEqual(other.project.services.a!.logging, { driver: 'syslog', options: { tag: 'x' } });
+  });
+});
