@@ -3,7 +3,7 @@
 // data out (the CLI prints; the PaaS server will call the same functions).
 import { dirname, resolve } from 'node:path';
 import type { LoadedProject } from '../compose/index.js';
-import { KompoxError, type Diagnostic } from '../domain/errors.js';
+import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
 import type { KubeObject } from '../kube/types.js';
 
@@ -33,8 +33,10 @@ export async function loadApp(ctx: AppContext, opts: AppLoadOptions = {}): Promi
 export interface ValidateOptions extends AppLoadOptions {
   /** Produce the canonical compose YAML. */
   compose?: boolean;
-  /** Produce the Kubernetes manifest (multi-document YAML, apply order). */
+  /** Produce the Kubernetes manifest YAML (multi-document, apply order). The conversion itself always runs. */
   manifest?: boolean;
+  /** Positions in kompoxops.yml (OpsConfig.locate), so app.* problems name file:line:column. */
+  locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
 }
 
 export interface ValidateSummary {
@@ -47,6 +49,8 @@ export interface ValidateSummary {
   /** published ports, `service:target/protocol` */
   ports: string[];
   files: string[];
+  /** Number of Kubernetes objects the app converts to. */
+  objects: number;
 }
 
 export interface ValidateResult {
@@ -54,8 +58,9 @@ export interface ValidateResult {
   warnings: Diagnostic[];
   /** Canonical compose YAML, when asked for. */
   composeYaml?: string;
-  /** Kubernetes objects and their YAML, when asked for. */
-  objects?: KubeObject[];
+  /** The Kubernetes objects (apply order); with placeholder volumes where no disk exists yet. */
+  objects: KubeObject[];
+  /** Their YAML, when asked for. */
   manifestYaml?: string;
 }
 
@@ -65,10 +70,17 @@ export async function objectsToYaml(objects: KubeObject[]): Promise<string> {
   return objects.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
 }
 
-/** Loads and checks the app; throws (KompoxError / DiagnosticsError) when it is not valid. */
+/**
+ * Loads and checks the app: kompoxops.yml's app against the compose file, and
+ * the conversion to Kubernetes objects (which finds what compose alone cannot:
+ * an ingress port nobody publishes, an unsupported key). Throws KompoxError /
+ * DiagnosticsError when it is not valid; nothing is written anywhere.
+ */
 export async function validateApp(ctx: AppContext, opts: ValidateOptions = {}): Promise<ValidateResult> {
   const loaded = await loadApp(ctx, opts);
-  const warnings = [...loaded.warnings];
+  const { buildAppManifest } = await import('./app-manifest.js');
+  const m = await buildAppManifest(ctx, loaded, opts.locateConfig ? { locateConfig: opts.locateConfig } : {});
+  const warnings = [...loaded.warnings, ...m.warnings];
   const p = loaded.project;
   const services = Object.keys(p.services).sort();
   const summary: ValidateSummary = {
@@ -78,18 +90,13 @@ export async function validateApp(ctx: AppContext, opts: ValidateOptions = {}): 
     appVolumes: ctx.app.volumes.map((v) => v.name),
     ports: services.flatMap((s) => (p.services[s]!.ports ?? []).map((port) => `${s}:${port.target}/${port.protocol}`)),
     files: loaded.files,
+    objects: m.objects.length,
   };
-  const result: ValidateResult = { summary, warnings };
+  const result: ValidateResult = { summary, warnings, objects: m.objects };
   if (opts.compose) {
     const { projectToYaml } = await import('../compose/index.js');
     result.composeYaml = projectToYaml(p);
   }
-  if (opts.manifest) {
-    const { buildAppManifest } = await import('./app-manifest.js');
-    const m = await buildAppManifest(ctx, loaded, {});
-    warnings.push(...m.warnings);
-    result.objects = m.objects;
-    result.manifestYaml = await objectsToYaml(m.objects);
-  }
+  if (opts.manifest) result.manifestYaml = await objectsToYaml(m.objects);
   return result;
 }

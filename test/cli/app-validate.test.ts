@@ -30,7 +30,7 @@ async function manifestStub(): Promise<string | undefined> {
 test('example: summary without flags', async () => {
   const r = await runCli(['-C', 'examples/gitea', 'app', 'validate']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^valid: app gitea: 2 services \(db, gitea\), 2 compose volumes, 1 app volume \(default\), 2 published ports/);
+  assert.match(r.stdout, /^valid: app gitea: 2 services \(db, gitea\), 2 compose volumes, 1 app volume \(default\), 2 published ports, \d+ Kubernetes objects/);
 });
 
 test('example: --out-compose - prints the canonical compose model', async () => {
@@ -111,6 +111,20 @@ test('-o json summary, and --profile is passed to the compose loader', async () 
     const withProfile = await runCli(['-C', dir, 'app', 'validate', '-o', 'json', '--profile', 'debug']);
     assert.equal(withProfile.code, 0, withProfile.stderr);
     assert.deepEqual((JSON.parse(withProfile.stdout) as { services: string[] }).services, ['adminer', 'db', 'gitea']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('conversion problems are validation errors too, located in kompoxops.yml', async () => {
+  const dir = exampleCopy();
+  try {
+    writeFileSync(join(dir, 'kompoxops.yml'), readFileSync(join(dir, 'kompoxops.yml'), 'utf8').replace('http_3000:', 'http_4000:'));
+    const r = await runCli(['-C', dir, 'app', 'validate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /kompoxops\.yml:\d+:\d+: app\.ingress\.http_4000: port 4000 is not published/);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+    assert.equal(r.stdout, '');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

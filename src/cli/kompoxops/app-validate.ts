@@ -34,6 +34,7 @@ export function register(app: Command): void {
         profiles: opts.profile,
         compose: opts.outCompose !== undefined,
         manifest: opts.outManifest !== undefined,
+        locateConfig: config.locate,
       });
       for (const w of r.warnings) process.stderr.write(formatDiagnostic(w) + '\n');
       // Only now, with everything valid, is anything written.
@@ -48,7 +49,7 @@ export function register(app: Command): void {
       process.stdout.write(
         `valid: app ${s.app}: ${n(s.services.length, 'service')} (${s.services.join(', ')}), ` +
           `${n(s.composeVolumes.length, 'compose volume')}, ${n(s.appVolumes.length, 'app volume')} (${s.appVolumes.join(', ')}), ` +
-          `${n(s.ports.length, 'published port')}${r.warnings.length ? `, ${n(r.warnings.length, 'warning')}` : ''}\n` +
+          `${n(s.ports.length, 'published port')}, ${n(s.objects, 'Kubernetes object')}${r.warnings.length ? `, ${n(r.warnings.length, 'warning')}` : ''}\n` +
           outputs.map((o) => `wrote ${o.target}\n`).join(''),
       );
     }),
