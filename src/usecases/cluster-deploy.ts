@@ -27,7 +27,7 @@ import {
   SETTING_TLS_SECRET,
   defaultDomain,
 } from '../ingress/names.js';
-import { classify, refKey } from './plan.js';
+import { NEVER_PRUNE, classify, refKey, sortForApply, sortForDelete } from './plan.js';
 import { readIngressSettings, type IngressSettings, type Locate, type TlsSource } from '../ingress/settings.js';
 
 export interface ClusterIngressInput {
@@ -240,7 +240,7 @@ async function checkK3sPreconditions(kube: KubeClient, namespace: string): Promi
 async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean, log: (l: string) => void): Promise<AppliedObject[]> {
   const out: AppliedObject[] = [];
   const missingNamespaces = new Set<string>();
-  for (const obj of objects) {
+  for (const obj of sortForApply(objects)) {
     const ref = refOf(obj);
     const before = await kube.get(ref);
     let action: ApplyAction;
@@ -421,11 +421,8 @@ async function pruneStale(
 ): Promise<AppliedObject[]> {
   const want = new Set(desired.map((o) => refKey(refOf(o))));
   const out: AppliedObject[] = [];
-  const stale = (await listOurs(kube, variant)).filter(
-    (o) => !want.has(refKey(refOf(o))) && o.kind !== 'PersistentVolumeClaim' && o.kind !== 'Namespace' && !o.metadata.deletionTimestamp,
-  );
-  for (const o of [...stale].reverse()) {
-    const ref = refOf(o);
+  const stale = (await listOurs(kube, variant)).filter((o) => !want.has(refKey(refOf(o))) && !NEVER_PRUNE.has(o.kind) && !o.metadata.deletionTimestamp);
+  for (const ref of sortForDelete(stale.map(refOf))) {
     if (await kube.delete(ref, { propagationPolicy: 'Background', ...(dryRun ? { dryRun: true } : {}) })) {
       out.push({ ...ref, action: 'pruned' });
       log(`${describeRef(ref)} pruned${dryRun ? ' (dry run)' : ''}`);
@@ -466,10 +463,10 @@ export async function undeployClusterIngress(
   const deleted: ObjectRef[] = [];
   const kept: ObjectRef[] = [];
   const keptNamespaces = new Set<string>();
-  // Reverse apply order: workloads before their config, the namespace last.
-  const ordered = [...found].reverse().sort((a, b) => rank(a) - rank(b));
-  for (const o of ordered) {
-    const ref = refOf(o);
+  // Reverse apply order: workloads before their config, PVCs before the namespace holding them.
+  const byKey = new Map(found.map((o) => [refKey(refOf(o)), o] as const));
+  for (const ref of sortForDelete(found.map(refOf))) {
+    const o = byKey.get(refKey(ref))!;
     const keep = !opts.purge && (o.kind === 'PersistentVolumeClaim' || (o.kind === 'Namespace' && keptNamespaces.has(o.metadata.name)));
     if (o.kind === 'PersistentVolumeClaim' && !opts.purge && ref.namespace) keptNamespaces.add(ref.namespace);
     if (keep) {
@@ -483,9 +480,4 @@ export async function undeployClusterIngress(
     }
   }
   return { variant: settings.variant, deleted, kept, dryRun: Boolean(opts.dryRun) };
-}
-
-/** Deletion rank: everything else first, then PVCs, then namespaces. */
-function rank(o: KubeObject): number {
-  return o.kind === 'Namespace' ? 2 : o.kind === 'PersistentVolumeClaim' ? 1 : 0;
 }

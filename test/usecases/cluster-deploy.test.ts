@@ -107,7 +107,7 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
     assert.deepEqual(first.warnings, []);
     assert.ok(first.objects.every((o) => o.action === 'created'), JSON.stringify(first.objects));
     assert.deepEqual(first.objects.map((o) => o.kind), [
-      'Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'IngressClass', 'Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Deployment', 'Service',
+      'Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Secret', 'PersistentVolumeClaim', 'Deployment', 'Service', 'IngressClass',
     ]);
     assert.equal(lines.length, first.objects.length);
     assert.deepEqual(first.certificate?.dnsNames, ['*.c1.example.com']);
