@@ -24,4 +24,10 @@ export interface IngressSpec {
   /** Mark our IngressClass as the cluster default (generic variant only). */
   defaultIngressClass: boolean;
   defaultCertificate?: DefaultCertificate;
+  /**
+   * Create (and label as ours) the namespace. Default: yes, except for system
+   * namespaces. Deploy passes false when the namespace already existed without
+   * our labels, so undeploy --purge never deletes a namespace the user made.
+   */
+  manageNamespace?: boolean;
 }

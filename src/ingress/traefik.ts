@@ -92,7 +92,7 @@ function meta(name: string, namespace?: string, annotations?: Record<string, str
 export function buildTraefikObjects(spec: IngressSpec): KubeObject[] {
   const ns = spec.namespace;
   const out: KubeObject[] = [];
-  if (!SYSTEM_NAMESPACES.includes(ns)) out.push({ apiVersion: 'v1', kind: 'Namespace', metadata: meta(ns) });
+  if (spec.manageNamespace !== false && !SYSTEM_NAMESPACES.includes(ns)) out.push({ apiVersion: 'v1', kind: 'Namespace', metadata: meta(ns) });
   out.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(TRAEFIK_NAME, ns) });
   out.push({
     apiVersion: 'rbac.authorization.k8s.io/v1',

@@ -341,6 +341,8 @@ export async function planClusterIngress(
     ...(storageClass ? { storageClass } : {}),
     defaultIngressClass,
     ...(tls.cert ? { defaultCertificate: tls.cert } : {}),
+    // A namespace the user created (e.g. to hold INGRESS_TLS_SECRET) stays theirs.
+    ...(ns && !isOurs(ns) ? { manageNamespace: false } : {}),
   };
   return {
     spec,

@@ -105,6 +105,7 @@ test('generic: the default-class annotation follows the decision', () => {
 test('generic: a system namespace is not created', () => {
   assert.ok(!buildIngressObjects(CASES['generic-existing-secret']!).some((o) => o.kind === 'Namespace'));
   assert.ok(buildIngressObjects(CASES['generic-minimal']!).some((o) => o.kind === 'Namespace' && o.metadata.name === 'traefik'));
+  assert.ok(!buildIngressObjects({ ...CASES['generic-minimal']!, manageNamespace: false }).some((o) => o.kind === 'Namespace'));
 });
 
 test('generic: a new certificate changes the pod template hash (rolls the pod)', () => {

@@ -242,6 +242,44 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
     }
   });
 
+  test('an existing TLS Secret in a namespace the user made: used, checked, and never deleted', { skip: OPENSSL_MISSING }, async () => {
+    const f6 = await startFakeKube();
+    const c = makeCert(['*.c1.example.com'], 90);
+    try {
+      const k6 = await connectKubeconfig({ path: f6.kubeconfigPath });
+      const input: ClusterIngressInput = { cluster: cluster({ ACME_EMAIL: 'ops@example.com', INGRESS_TLS_SECRET: 'wildcard' }), driver: 'aks', configDir: '/' };
+      await assert.rejects(deployClusterIngress(input, k6), (e: unknown) => e instanceof KompoxError && e.kind === 'notfound' && /Secret traefik\/wildcard .* does not exist/.test(e.message) && /kubectl -n traefik create secret tls wildcard/.test(e.hint ?? ''));
+      await k6.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'traefik' } }, { fieldManager: 'kubectl' });
+      const secret = (cert: string, key: string) => ({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'wildcard', namespace: 'traefik' },
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': Buffer.from(cert).toString('base64'), 'tls.key': Buffer.from(key).toString('base64') },
+      });
+      const other = makeCert(['*.c1.example.com']);
+      try {
+        await k6.apply(secret(c.cert, other.key), { fieldManager: 'kubectl' });
+        await assert.rejects(deployClusterIngress(input, k6), /does not belong to the certificate/);
+      } finally {
+        other.cleanup();
+      }
+      await k6.apply(secret(c.cert, c.key), { fieldManager: 'kubectl' });
+      const r = await deployClusterIngress(input, k6);
+      assert.ok(!r.objects.some((o) => o.kind === 'Namespace' || o.kind === 'Secret'), JSON.stringify(r.objects));
+      assert.equal(r.certificate?.secret, 'traefik/wildcard');
+      const dep = await k6.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'traefik', namespace: 'traefik' });
+      assert.ok(((dep!.spec as any).template.spec.volumes as any[]).some((v) => v.secret?.secretName === 'wildcard'));
+      await undeployClusterIngress(input, k6, { purge: true });
+      assert.ok(await k6.get({ apiVersion: 'v1', kind: 'Namespace', name: 'traefik' }), "the user's namespace stays");
+      assert.ok(await k6.get({ apiVersion: 'v1', kind: 'Secret', name: 'wildcard', namespace: 'traefik' }), "the user's Secret stays");
+      assert.equal(await k6.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'traefik', namespace: 'traefik' }), undefined);
+    } finally {
+      c.cleanup();
+      await f6.close();
+    }
+  });
+
   test('dry run stores nothing and reports what would be created', async () => {
     const f3 = await startFakeKube();
     try {
