@@ -19,6 +19,15 @@ export interface FileFact {
   size?: number;
   /** Number of directory entries (dirs). */
   entries?: number;
+  /**
+   * Files of a read-only bind directory by relative path (read so the directory can
+   * become a ConfigMap). Absent when the directory was not read or is too large.
+   */
+  tree?: Record<string, Uint8Array>;
+  /** Total bytes of the directory's files when it was too large to read. */
+  treeBytes?: number;
+  /** Entries of the directory that are neither files nor directories (symlinks, sockets...), not read. */
+  skipped?: string[];
 }
 
 export interface ConvertFacts {

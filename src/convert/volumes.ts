@@ -7,6 +7,7 @@ import type { ServiceConfig, ServiceVolume } from '../compose/model.js';
 import type { Diagnostics } from './diagnostics.js';
 import { MAX_FILE_BYTES, mountObjectFile, putConfigMapFile, type ObjectMetaBase } from './files.js';
 import { dataKey, dnsLabel, dnsSubdomain } from './naming.js';
+import { shortHash } from '../domain/names.js';
 import type { PodState, VolumeMount } from './pod-state.js';
 import type { AppVolumePlan, StoragePlan } from './storage.js';
 import type { ConvertInput, FileFact } from './types.js';
@@ -88,6 +89,41 @@ function diskMount(vc: VolumeContext, plan: AppVolumePlan, subPath: string, targ
   return { name, mountPath: target, ...(sp ? { subPath: sp } : {}), ...(readOnly ? { readOnly: true } : {}) };
 }
 
+/** A read-only bind directory → one ConfigMap with every file (nested paths via items), mounted as the directory. */
+function configDirMount(vc: VolumeContext, service: string, rel: string, fact: FileFact, target: string, path: (string | number)[]): VolumeMount[] {
+  const shown = rel === '' ? '.' : `./${rel}`;
+  if (!fact.tree) {
+    vc.diags.error({
+      service, key: 'volumes', path,
+      message: `service "${service}": read-only bind directory ${shown} holds ${fact.treeBytes ?? 'too many'} bytes; more than ${MAX_FILE_BYTES} bytes cannot be stored in a ConfigMap`,
+      hint: 'Build the files into the image, or drop :ro to keep the directory on the app disk.',
+    });
+    return [];
+  }
+  if (fact.skipped?.length) {
+    vc.diags.warn({
+      service, key: 'volumes', path,
+      message: `service "${service}": read-only bind directory ${shown}: ${fact.skipped.join(', ')} ${fact.skipped.length === 1 ? 'is' : 'are'} not a regular file and ${fact.skipped.length === 1 ? 'is' : 'are'} left out`,
+    });
+  }
+  const cmName = vc.state.claimName(dnsSubdomain(`dir-${rel === '' ? 'project' : rel.replace(/\//g, '-')}`), `dir:${rel}`);
+  const items: { key: string; path: string }[] = [];
+  for (const file of Object.keys(fact.tree).sort()) {
+    // Keys cannot contain '/': nested files get a flattened key plus a hash of their path.
+    const key = file.includes('/') ? `${file.replace(/[^-._a-zA-Z0-9]+/g, '_')}-${shortHash(file, 6)}` : dataKey(file);
+    putConfigMapFile(vc.state, vc.meta, cmName, key, fact.tree[file]!);
+    items.push({ key, path: file });
+  }
+  if (!vc.state.configMaps.has(cmName)) {
+    vc.state.configMaps.set(cmName, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cmName, namespace: vc.meta.namespace, labels: { ...vc.meta.labels } } });
+  }
+  const src: Record<string, unknown> = { name: cmName };
+  // Nested files need items (keys cannot contain '/'); flat directories are mounted key = file name.
+  if (items.some((it) => it.key !== it.path)) src.items = items;
+  const name = vc.state.addVolume(dnsLabel(cmName.replace(/\./g, '-')), { configMap: src });
+  return [{ name, mountPath: target, readOnly: true }];
+}
+
 export function convertServiceVolumes(vc: VolumeContext, service: string, svc: ServiceConfig): VolumeMount[] {
   const mounts: VolumeMount[] = [];
   const { diags, storage, input } = vc;
@@ -145,6 +181,11 @@ export function convertServiceVolumes(vc: VolumeContext, service: string, svc: S
           diags.error({ service, key: 'volumes', path, message: `service "${service}": ${c.message}`, hint: c.hint });
           return;
         }
+        if (c.kind === 'dir' && ro) {
+          // Read-only directory = configuration the container only reads: ship its files as a ConfigMap.
+          mounts.push(...configDirMount(vc, service, c.rel, c.fact, v.target, path));
+          return;
+        }
         if (c.kind === 'dir') {
           if (!storage.fallback) {
             diags.error({
@@ -158,7 +199,7 @@ export function convertServiceVolumes(vc: VolumeContext, service: string, svc: S
             diags.warn({
               service, key: 'volumes', path,
               message: `service "${service}": bind directory ./${c.rel} has files; they are not uploaded: ${v.target} starts empty on the app disk`,
-              hint: 'Seed the disk with kompoxops disk import, or build the files into the image.',
+              hint: 'Seed the disk with kompoxops disk import, or build the files into the image; if it is configuration the container only reads, mount it read-only (:ro) to ship the files as a ConfigMap.',
             });
           }
           mounts.push(diskMount(vc, storage.fallback, c.rel === '' ? '' : c.rel, v.target, ro, owner));

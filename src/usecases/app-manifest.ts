@@ -42,7 +42,28 @@ const within = (root: string, p: string) => p === root || p.startsWith(root.repl
  * somewhere outside that directory is reported and not read: a project (possibly
  * uploaded to the PaaS) must not pull files of the machine running Kompox into a ConfigMap.
  */
-async function fileFact(path: string, withContent: boolean, confineTo?: string): Promise<FileFact> {
+/** Reads every regular file under `dir` (relative paths), up to MAX_FILE_BYTES in total; symlinks and others are listed as skipped. */
+async function readTree(dir: string): Promise<Pick<FileFact, 'tree' | 'treeBytes' | 'skipped'>> {
+  const tree: Record<string, Uint8Array> = {};
+  const skipped: string[] = [];
+  let total = 0;
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(rel ? `${dir}/${rel}` : dir, { withFileTypes: true });
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r);
+      else if (e.isFile()) {
+        const st = await stat(`${dir}/${r}`);
+        total += st.size;
+        if (total <= MAX_FILE_BYTES) tree[r] = new Uint8Array(await readFile(`${dir}/${r}`));
+      } else skipped.push(r);
+    }
+  };
+  await walk('');
+  return total > MAX_FILE_BYTES ? { treeBytes: total, ...(skipped.length ? { skipped } : {}) } : { tree, ...(skipped.length ? { skipped } : {}) };
+}
+
+async function fileFact(path: string, withContent: boolean, confineTo?: string, readDirTree = false): Promise<FileFact> {
   try {
     if (confineTo !== undefined) {
       const real = await realpath(path);
@@ -50,7 +71,7 @@ async function fileFact(path: string, withContent: boolean, confineTo?: string):
       if (!within(root, real)) return { kind: (await stat(path)).isDirectory() ? 'dir' : 'file', resolvesOutside: real };
     }
     const st = await stat(path);
-    if (st.isDirectory()) return { kind: 'dir', entries: (await readdir(path)).length };
+    if (st.isDirectory()) return { kind: 'dir', entries: (await readdir(path)).length, ...(readDirTree ? await readTree(path) : {}) };
     if (!st.isFile()) return { kind: 'missing' };
     const fact: FileFact = { kind: 'file', size: st.size };
     if (withContent && st.size <= MAX_FILE_BYTES) fact.content = new Uint8Array(await readFile(path));
@@ -67,12 +88,14 @@ export async function gatherFacts(loaded: LoadedProject, opts: Pick<ManifestOpti
   const inProject = (p: string) => within(projectDir, p);
   const wanted = new Map<string, boolean>(); // path → read content
   const binds = new Set<string>();
+  const readOnlyBinds = new Set<string>();
   for (const svc of Object.values(project.services ?? {})) {
     for (const v of svc.volumes ?? []) {
       // Only paths inside the project are looked at: host paths are rejected without touching them.
       if (v.type === 'bind' && v.source && posix.isAbsolute(v.source) && inProject(v.source)) {
         wanted.set(v.source, true);
         binds.add(v.source);
+        if (v.read_only) readOnlyBinds.add(v.source);
       }
     }
   }
@@ -80,7 +103,7 @@ export async function gatherFacts(loaded: LoadedProject, opts: Pick<ManifestOpti
     for (const def of Object.values(project[section] ?? {})) if (def.file && !def.external) wanted.set(def.file, true);
   }
   const files: Record<string, FileFact> = {};
-  for (const path of [...wanted.keys()].sort()) files[path] = await fileFact(path, wanted.get(path)!, binds.has(path) ? projectDir : undefined);
+  for (const path of [...wanted.keys()].sort()) files[path] = await fileFact(path, wanted.get(path)!, binds.has(path) ? projectDir : undefined, readOnlyBinds.has(path));
   return { files, env: opts.env ?? process.env, homeDir: opts.homeDir ?? homedir() };
 }
 

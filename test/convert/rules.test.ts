@@ -169,3 +169,30 @@ test('a bind source that links out of the project is rejected and not read', asy
     rmSync(outside, { recursive: true, force: true });
   }
 });
+
+test('a read-only bind directory becomes a ConfigMap; a too large one is an error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kompox-convert-'));
+  try {
+    mkdirSync(join(dir, 'conf/sub'), { recursive: true });
+    writeFileSync(join(dir, 'conf/a.conf'), 'a');
+    writeFileSync(join(dir, 'conf/sub/b.conf'), 'b');
+    mkdirSync(join(dir, 'big'));
+    writeFileSync(join(dir, 'big/x.bin'), Buffer.alloc(1_200_000));
+    const loaded = (vols: { source: string; target: string }[]) => ({
+      ...makeLoaded({ services: { a: { image: 'x', volumes: vols.map((v) => ({ type: 'bind' as const, read_only: true, ...v })) } } }),
+      projectDir: dir,
+    });
+    const ok = await buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'conf'), target: '/etc/app' }]), { env: {} });
+    const cm = find(ok.objects, 'ConfigMap', 'dir-conf');
+    assert.equal((cm.data as Record<string, string>)['a.conf'], 'a');
+    const vol = podSpec(ok.objects).volumes.find((v: any) => v.configMap);
+    assert.deepEqual(vol.configMap.items.map((i: any) => i.path), ['a.conf', 'sub/b.conf']);
+    assert.deepEqual(podSpec(ok.objects).containers[0].volumeMounts, [{ name: 'dir-conf', mountPath: '/etc/app', readOnly: true }]);
+    await assert.rejects(
+      buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'big'), target: '/big' }]), { env: {} }),
+      /read-only bind directory \.\/big holds 1200000 bytes/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
