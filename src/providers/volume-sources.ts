@@ -23,7 +23,7 @@ interface DriverVolumeInfo {
 }
 
 export const DRIVER_VOLUMES: Readonly<Record<DriverName, DriverVolumeInfo>> = {
-  aks: { csiDriver: 'disk.csi.azure.com', storageClassName: 'managed-csi', defaultGiB: 32, minGiB: 1, sizeSetting: 'AZURE_DISK_SIZE' },
+  aks: { csiDriver: 'disk.csi.azure.com', storageClassName: 'managed-csi', defaultGiB: 32, minGiB: 1, sizeSetting: 'AZURE_DISK_SIZE', zoneLabel: 'topology.kubernetes.io/zone' },
   eks: { csiDriver: 'ebs.csi.aws.com', storageClassName: 'gp3', defaultGiB: 10, minGiB: 1, sizeSetting: 'AWS_EBS_SIZE', zoneLabel: 'topology.kubernetes.io/zone' },
   gke: { csiDriver: 'pd.csi.storage.gke.io', storageClassName: 'standard-rwo', defaultGiB: 10, minGiB: 10, sizeSetting: 'GCP_DISK_SIZE', zoneLabel: 'topology.kubernetes.io/zone' },
   oke: { csiDriver: 'blockvolume.csi.oraclecloud.com', storageClassName: 'oci-bv', defaultGiB: 50, minGiB: 50, sizeSetting: 'OCI_VOLUME_SIZE', zoneLabel: 'topology.kubernetes.io/zone' },
@@ -53,6 +53,18 @@ export function diskSizeDefaults(ctx: AppContext, volume: AppVolume): { defaultG
     }
   }
   return { defaultGiB: Math.max(def ?? info.defaultGiB, info.minGiB), minGiB: info.minGiB };
+}
+
+/**
+ * The node label value of a disk's zone. Azure records zones as "1"/"2"/"3" while AKS nodes
+ * are labelled "<location>-<n>" (japaneast-1), so AKS needs AZURE_LOCATION; without it no
+ * affinity is added (regional disks have no zone either).
+ */
+function nodeZone(ctx: AppContext, zone: string | undefined): string | undefined {
+  if (!zone) return undefined;
+  if (ctx.provider.driver !== 'aks' || zone.includes('-')) return zone;
+  const location = setting(ctx, 'AZURE_LOCATION')?.value;
+  return location && /^\d+$/.test(zone) ? `${location.toLowerCase()}-${zone}` : undefined;
 }
 
 /** The PV source for one disk of one volume; a marked placeholder when there is no disk yet. */
@@ -86,9 +98,11 @@ export function volumeSourceFor(ctx: AppContext, volume: AppVolume, disk: Disk |
     };
   }
   const source: Record<string, unknown> = { csi: { driver: info.csiDriver, volumeHandle: handle, fsType: 'ext4' } };
-  if (disk?.zone && info.zoneLabel) {
+  const zone = nodeZone(ctx, disk?.zone);
+  if (zone && info.zoneLabel) {
+    // A zonal disk attaches only to nodes of its zone: keep the pod there.
     source.nodeAffinity = {
-      required: { nodeSelectorTerms: [{ matchExpressions: [{ key: info.zoneLabel, operator: 'In', values: [disk.zone] }] }] },
+      required: { nodeSelectorTerms: [{ matchExpressions: [{ key: info.zoneLabel, operator: 'In', values: [zone] }] }] },
     };
   }
   return { storageClassName: info.storageClassName, source, accessModes: ['ReadWriteOnce'], ...(placeholder ? { placeholder: true } : {}) };

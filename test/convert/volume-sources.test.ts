@@ -24,10 +24,12 @@ test('CSI drivers and classes', () => {
   }
 });
 
-test('zone affinity when the disk knows its zone (not on AKS)', () => {
+test('zone affinity when the disk knows its zone (AKS: <location>-<zone>, needs AZURE_LOCATION)', () => {
   const eks = volumeSourceFor(makeCtx({ driver: 'eks' }), vol, disk('vol-1', 'us-east-1a'));
   assert.deepEqual((eks.source.nodeAffinity as any).required.nodeSelectorTerms[0].matchExpressions[0], { key: 'topology.kubernetes.io/zone', operator: 'In', values: ['us-east-1a'] });
   assert.equal(volumeSourceFor(makeCtx({ driver: 'aks' }), vol, disk('x', '1')).source.nodeAffinity, undefined);
+  const aks = volumeSourceFor(makeCtx({ driver: 'aks', providerSettings: { AZURE_LOCATION: 'japaneast' } }), vol, disk('x', '2'));
+  assert.deepEqual((aks.source.nodeAffinity as any).required.nodeSelectorTerms[0].matchExpressions[0].values, ['japaneast-2']);
 });
 
 test('placeholder without a disk', () => {
