@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { KompoxError } from '../domain/errors.js';
+import { certResolverFor } from '../domain/ingress.js';
 import type { Cluster } from '../domain/model.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../kube/types.js';
 import { checkWildcardCertificate, type CertificateInfo } from '../ingress/certificate.js';
@@ -61,6 +62,8 @@ export interface ClusterDeployResult {
   /** Whether our IngressClass is the cluster default (generic variant). */
   defaultIngressClass?: boolean;
   certificate?: CertificateInfo & { secret: string };
+  /** The resolver app Ingresses use for custom hosts (ACME_STAGING picks staging). */
+  certResolver: string;
   dryRun: boolean;
 }
 
@@ -368,6 +371,7 @@ export async function deployClusterIngress(
     warnings: plan.warnings,
     ...(plan.spec.variant === 'traefik' ? { defaultIngressClass: plan.spec.defaultIngressClass } : {}),
     ...(plan.certificate ? { certificate: plan.certificate } : {}),
+    certResolver: certResolverFor(input.cluster),
     dryRun: Boolean(opts.dryRun),
   };
 }

@@ -96,6 +96,7 @@ describe('kompoxops cluster (CLI)', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /changed 10 of 10 objects \(Traefik in namespace traefik\); wildcard certificate \*\.c1\.example\.com valid until/);
       assert.match(r.stderr, /Deployment traefik\/traefik created/);
+      assert.match(r.stdout, /custom hosts get Let's Encrypt certificates from resolver letsencrypt\n/);
 
       r = await run(['cluster', 'deploy', '-o', 'json'], dir);
       assert.equal(r.code, 0, r.stderr);

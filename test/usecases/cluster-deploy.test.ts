@@ -284,8 +284,9 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
     const f3 = await startFakeKube();
     try {
       const k3 = await connectKubeconfig({ path: f3.kubeconfigPath });
-      const r = await deployClusterIngress({ cluster: cluster({ ACME_EMAIL: 'ops@example.com' }), driver: 'gke', configDir: '/' }, k3, { dryRun: true });
+      const r = await deployClusterIngress({ cluster: cluster({ ACME_EMAIL: 'ops@example.com', ACME_STAGING: 'true' }), driver: 'gke', configDir: '/' }, k3, { dryRun: true });
       assert.ok(r.dryRun);
+      assert.equal(r.certResolver, 'letsencrypt-staging');
       assert.ok(r.objects.length >= 8 && r.objects.every((o) => o.action === 'created'), JSON.stringify(r.objects));
       assert.deepEqual(await snapshot(k3, KINDS), {});
     } finally {
@@ -332,6 +333,7 @@ describe('cluster deploy (K3s bundled Traefik) against the fake API server', () 
       };
       const r = await deployClusterIngress(input, k);
       assert.equal(r.variant, 'k3s');
+      assert.equal(r.certResolver, 'letsencrypt');
       assert.equal(r.namespace, 'kube-system');
       assert.deepEqual(r.objects.map((o) => `${o.kind} ${o.namespace}/${o.name} ${o.action}`), [
         'Secret kube-system/kompox-traefik-default-cert created',

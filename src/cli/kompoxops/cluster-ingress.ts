@@ -84,6 +84,7 @@ Re-running is safe: unchanged objects are left alone.`,
       process.stdout.write(
         `${r.dryRun ? 'dry run: would change' : 'changed'} ${changed} of ${r.objects.length} objects (${where})` +
           (r.certificate ? `; wildcard certificate ${r.certificate.dnsNames.join(', ')} valid until ${r.certificate.notAfter}` : '') +
+          `\ncustom hosts get Let's Encrypt certificates from resolver ${r.certResolver}` +
           '\nNext: kompoxops cluster status  (the public address to point DNS records at)\n',
       );
     }),
