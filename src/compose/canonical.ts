@@ -50,7 +50,12 @@ export function canonicalFile(dict: Obj, ctx: CanonContext): Obj {
         const o: Obj = isObj(e) ? e : {};
         if (!isObj(e)) ctx.pos.carryAll(e, o);
         if ((top === 'secrets' || top === 'configs') && typeof o.file === 'string') o.file = hostPath(o.file, ctx, `${top}.${k}.file`, ctx.pos.valueAt(o, 'file'));
-        if (isObj(o.labels) || Array.isArray(o.labels)) o.labels = toMap(o.labels, o, 'labels', ctx, '');
+        if (isObj(o.labels) || Array.isArray(o.labels)) o.labels = toMap(o.labels, ctx, '');
+        // a local volume with `o: bind` is a bind mount in disguise: its device is a host path
+        const opts = o.driver_opts;
+        if (top === 'volumes' && isObj(opts) && typeof opts.device === 'string' && String(opts.o ?? '').split(',').includes('bind')) {
+          opts.device = hostPath(opts.device, ctx, `volumes.${k}.driver_opts.device`, ctx.pos.valueAt(opts, 'device'));
+        }
         if (typeof o.external === 'object' && isObj(o.external)) {
           // legacy `external: {name: x}`
           const ext = o.external;
@@ -82,7 +87,7 @@ function hostPath(p: string, ctx: CanonContext, field: string, loc: Location | u
 }
 
 /** list `KEY=VAL` / `KEY` or map → map; `missing` is the value for `KEY` without `=`. */
-function toMap(v: unknown, parent: object, key: string, ctx: CanonContext, missing: string | null): unknown {
+function toMap(v: unknown, ctx: CanonContext, missing: string | null): unknown {
   return inTag(v, (x) => {
     const out: Record<string, string | null> = {};
     if (Array.isArray(x)) {
@@ -169,10 +174,11 @@ function canonicalService(name: string, svc: Obj, ctx: CanonContext): Obj {
     });
   }
 
-  if (svc.environment !== undefined) svc.environment = toMap(svc.environment, svc, 'environment', ctx, null);
-  if (svc.labels !== undefined) svc.labels = toMap(svc.labels, svc, 'labels', ctx, '');
-  if (svc.annotations !== undefined) svc.annotations = toMap(svc.annotations, svc, 'annotations', ctx, '');
-  if (svc.sysctls !== undefined) svc.sysctls = toMap(svc.sysctls, svc, 'sysctls', ctx, '');
+  if (svc.environment !== undefined) svc.environment = toMap(svc.environment, ctx, null);
+  if (svc.labels !== undefined) svc.labels = toMap(svc.labels, ctx, '');
+  if (svc.annotations !== undefined) svc.annotations = toMap(svc.annotations, ctx, '');
+  if (svc.sysctls !== undefined) svc.sysctls = toMap(svc.sysctls, ctx, '');
+  if (isObj(svc.deploy) && svc.deploy.labels !== undefined) svc.deploy.labels = toMap(svc.deploy.labels, ctx, '');
 
   if (svc.env_file !== undefined) {
     svc.env_file = inTag(svc.env_file, (x) => {
@@ -254,8 +260,9 @@ function canonicalService(name: string, svc: Obj, ctx: CanonContext): Obj {
       if (o.context === undefined) o.context = '.';
       if (typeof o.context === 'string' && !isRemoteContext(o.context)) o.context = hostPath(o.context, ctx, field('build.context'), at('build'), name);
       if (o.dockerfile === undefined && o.dockerfile_inline === undefined) o.dockerfile = 'Dockerfile';
-      if (o.args !== undefined) o.args = toMap(o.args, o, 'args', ctx, null);
-      if (o.labels !== undefined) o.labels = toMap(o.labels, o, 'labels', ctx, '');
+      if (o.args !== undefined) o.args = toMap(o.args, ctx, null);
+      if (o.labels !== undefined) o.labels = toMap(o.labels, ctx, '');
+      if (o.additional_contexts !== undefined) o.additional_contexts = toMap(o.additional_contexts, ctx, '');
       return o;
     });
   }

@@ -2,8 +2,8 @@
 // `docker compose config` (compose-go): per file parse → interpolate →
 // validate → canonicalise → include → extends; then files merge in order,
 // then profiles, env_file and the project-wide checks.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
 import { canonicalFile } from './canonical.js';
 import { definedOnly, withEnvFile, type Env } from './environment.js';

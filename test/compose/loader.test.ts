@@ -1,6 +1,6 @@
 // Loader behaviour around the project: env_file, project name, .env, locate.
 import assert from 'node:assert/strict';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadCompose } from '../../src/compose/index.js';
 import { load, loadError, project } from './helpers.js';

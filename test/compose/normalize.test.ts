@@ -270,3 +270,17 @@ describe('project-level normalisation (compose-go normalize.go)', () => {
     await assert.rejects(load({ 'compose.yaml': 'services:\n  app:\n    image: a\n    network_mode: "service:nope"\n' }), /undefined service "nope"/);
   });
 });
+
+describe('top-level resources', () => {
+  it('null/{} become {}, legacy external.name moves to name, bind-style local volumes get an absolute device', async () => {
+    const p = await load({
+      'compose.yaml':
+        'services:\n  a:\n    image: x\n    volumes: [v1:/1, v2:/2, v3:/3]\n    deploy:\n      labels: [a=b]\nvolumes:\n  v1:\n  v2: {}\n  v3:\n    driver: local\n    driver_opts:\n      type: none\n      o: bind\n      device: ./host-dir\n  ext:\n    external:\n      name: real-name\n',
+    });
+    assert.deepEqual(p.project.volumes!.v1, {});
+    assert.deepEqual(p.project.volumes!.v2, {});
+    assert.equal(p.project.volumes!.v3!.driver_opts!.device, join(p.projectDir, 'host-dir'));
+    assert.deepEqual(p.project.volumes!.ext, { external: true, name: 'real-name' });
+    assert.deepEqual((p.project.services.a!.deploy as { labels: unknown }).labels, { a: 'b' });
+  });
+});
