@@ -27,6 +27,7 @@ export interface FindOptions {
 
 export {
   CONFIG_FILE_NAMES,
+  appConfigLocator,
   displayPath,
   findConfigPath,
   inlineComposeSource,

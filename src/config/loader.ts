@@ -19,6 +19,7 @@ export interface ComposeSource {
 }
 
 const inlineSources = new WeakMap<App, ComposeSource>();
+const appLocators = new WeakMap<App, OpsConfig['locate']>();
 const deferredErrors = new WeakMap<OpsConfig, KompoxError>();
 
 /**
@@ -29,6 +30,14 @@ const deferredErrors = new WeakMap<OpsConfig, KompoxError>();
  */
 export function inlineComposeSource(app: App): ComposeSource | undefined {
   return inlineSources.get(app);
+}
+
+/**
+ * Source positions in the kompoxops.yml an app was loaded from (OpsConfig.locate),
+ * for use cases that only have the AppContext; undefined for apps built elsewhere.
+ */
+export function appConfigLocator(app: App): OpsConfig['locate'] | undefined {
+  return appLocators.get(app);
 }
 
 /** A path as the user should see it: relative to the current directory when inside it. */
@@ -152,6 +161,7 @@ export async function loadConfig(path: string): Promise<OpsConfig> {
         );
       }
     }
+    appLocators.set(app, ops.locate);
     ops.app = app;
   }
   return ops;

@@ -35,7 +35,7 @@ export interface ValidateOptions extends AppLoadOptions {
   compose?: boolean;
   /** Produce the Kubernetes manifest YAML (multi-document, apply order). The conversion itself always runs. */
   manifest?: boolean;
-  /** Positions in kompoxops.yml (OpsConfig.locate), so app.* problems name file:line:column. */
+  /** Positions in kompoxops.yml, so app.* problems name file:line:column; default: appConfigLocator(ctx.app). */
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
 }
 
@@ -79,7 +79,9 @@ export async function objectsToYaml(objects: KubeObject[]): Promise<string> {
 export async function validateApp(ctx: AppContext, opts: ValidateOptions = {}): Promise<ValidateResult> {
   const loaded = await loadApp(ctx, opts);
   const { buildAppManifest } = await import('./app-manifest.js');
-  const m = await buildAppManifest(ctx, loaded, opts.locateConfig ? { locateConfig: opts.locateConfig } : {});
+  const { appConfigLocator } = await import('../config/index.js');
+  const locateConfig = opts.locateConfig ?? appConfigLocator(ctx.app);
+  const m = await buildAppManifest(ctx, loaded, locateConfig ? { locateConfig } : {});
   const warnings = [...loaded.warnings, ...m.warnings];
   const p = loaded.project;
   const services = Object.keys(p.services).sort();

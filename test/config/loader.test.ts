@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, loadOpsConfig, findConfigPath, inlineComposeSource, requireApp } from '../../src/config/index.js';
+import { appConfigLocator, loadConfig, loadOpsConfig, findConfigPath, inlineComposeSource, requireApp } from '../../src/config/index.js';
 import { DiagnosticsError, KompoxError, formatError } from '../../src/domain/errors.js';
 import { BAD, BAD_SEMANTIC_ONLY } from './cases.js';
 import { COMPOSE, GOOD, scratch } from './helpers.js';
@@ -57,6 +57,7 @@ test('loads the full format into domain objects', async () => {
       { name: 'logs', sizeGiB: 1, options: { TYPE: 'ssd' } },
     ]);
     assert.equal(inlineComposeSource(ctx.app), undefined);
+    assert.equal(appConfigLocator(ctx.app), c.locate);
     assert.deepEqual(c.locate(['app', 'volumes', 1, 'size']), { file: c.path.replace(process.cwd() + '/', ''), line: 34, column: 13 });
   } finally {
     s.cleanup();
