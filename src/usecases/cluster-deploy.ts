@@ -28,7 +28,7 @@ import {
   SETTING_TLS_SECRET,
   defaultDomain,
 } from '../ingress/names.js';
-import { NEVER_PRUNE, classify, refKey, sortForApply, sortForDelete } from './plan.js';
+import { NEVER_PRUNE, classify, refKey, sortForApply, sortForDelete, toRef } from './plan.js';
 import { readIngressSettings, type IngressSettings, type Locate, type TlsSource } from '../ingress/settings.js';
 
 export interface ClusterIngressInput {
@@ -67,15 +67,7 @@ export interface ClusterDeployResult {
   dryRun: boolean;
 }
 
-export function refOf(o: KubeObject): ObjectRef {
-  return {
-    apiVersion: o.apiVersion,
-    kind: o.kind,
-    name: o.metadata.name,
-    ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
-  };
-}
-
+/** `Kind namespace/name`, as progress lines print objects. */
 export function describeRef(r: ObjectRef): string {
   return `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
 }
@@ -244,7 +236,7 @@ async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean
   const out: AppliedObject[] = [];
   const missingNamespaces = new Set<string>();
   for (const obj of sortForApply(objects)) {
-    const ref = refOf(obj);
+    const ref = toRef(obj);
     const before = await kube.get(ref);
     let action: ApplyAction;
     if (dryRun && ref.namespace && missingNamespaces.has(ref.namespace)) {
@@ -425,10 +417,10 @@ async function pruneStale(
   dryRun: boolean,
   log: (l: string) => void,
 ): Promise<AppliedObject[]> {
-  const want = new Set(desired.map((o) => refKey(refOf(o))));
+  const want = new Set(desired.map((o) => refKey(toRef(o))));
   const out: AppliedObject[] = [];
-  const stale = (await listOurs(kube, variant)).filter((o) => !want.has(refKey(refOf(o))) && !NEVER_PRUNE.has(o.kind) && !o.metadata.deletionTimestamp);
-  for (const ref of sortForDelete(stale.map(refOf))) {
+  const stale = (await listOurs(kube, variant)).filter((o) => !want.has(refKey(toRef(o))) && !NEVER_PRUNE.has(o.kind) && !o.metadata.deletionTimestamp);
+  for (const ref of sortForDelete(stale.map((o) => toRef(o)))) {
     if (await kube.delete(ref, { propagationPolicy: 'Background', ...(dryRun ? { dryRun: true } : {}) })) {
       out.push({ ...ref, action: 'pruned' });
       log(`${describeRef(ref)} pruned${dryRun ? ' (dry run)' : ''}`);
@@ -470,8 +462,8 @@ export async function undeployClusterIngress(
   const kept: ObjectRef[] = [];
   const keptNamespaces = new Set<string>();
   // Reverse apply order: workloads before their config, PVCs before the namespace holding them.
-  const byKey = new Map(found.map((o) => [refKey(refOf(o)), o] as const));
-  for (const ref of sortForDelete(found.map(refOf))) {
+  const byKey = new Map(found.map((o) => [refKey(toRef(o)), o] as const));
+  for (const ref of sortForDelete(found.map((o) => toRef(o)))) {
     const o = byKey.get(refKey(ref))!;
     const keep = !opts.purge && (o.kind === 'PersistentVolumeClaim' || (o.kind === 'Namespace' && keptNamespaces.has(o.metadata.name)));
     if (o.kind === 'PersistentVolumeClaim' && !opts.purge && ref.namespace) keptNamespaces.add(ref.namespace);
