@@ -18,6 +18,8 @@ export class PodState {
   readonly dataDirs = new Map<string, { podVolume: string; appVolume: string; subPath: string; owners: Set<string> }>();
   readonly configMaps = new Map<string, KubeObject>();
   readonly secrets = new Map<string, KubeObject>();
+  /** Top-level compose volumes already warned about (one warning per volume, not per mount). */
+  readonly warnedVolumes = new Set<string>();
   /** Object names already taken, with the key that took them (to resolve collisions deterministically). */
   private readonly taken = new Map<string, string>();
 

@@ -145,7 +145,16 @@ export function convertServiceVolumes(vc: VolumeContext, service: string, svc: S
           return;
         }
         const top = input.project.volumes?.[v.source];
-        if (top?.external) {
+        const firstUse = !vc.state.warnedVolumes.has(v.source);
+        vc.state.warnedVolumes.add(v.source);
+        if (firstUse && ((top?.driver && top.driver !== 'local') || (top?.driver_opts && Object.keys(top.driver_opts).length))) {
+          diags.warn({
+            service, key: 'volumes', path: ['volumes', v.source],
+            message: `volume ${v.source}: driver${top.driver_opts ? ' and driver_opts are' : ' is'} ignored; its data lives on the app disk`,
+            hint: 'Data on an NFS share or a host directory is not moved; copy it with kompoxops disk import.',
+          });
+        }
+        if (firstUse && top?.external) {
           diags.warn({
             service, key: 'volumes', path,
             message: `service "${service}": external volume ${v.source} starts empty on the app disk; Docker volume data is not migrated`,

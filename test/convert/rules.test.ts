@@ -196,3 +196,11 @@ test('a read-only bind directory becomes a ConfigMap; a too large one is an erro
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('volume driver and driver_opts are named in a warning', () => {
+  const r = convert(makeCtx(), makeLoaded({
+    services: { a: { image: 'x', volumes: [{ type: 'volume', source: 'nfs', target: '/n' }] } },
+    volumes: { nfs: { driver: 'local', driver_opts: { type: 'nfs', o: 'addr=10.0.0.1', device: ':/export' } } },
+  }));
+  assert.ok(r.warnings.some((w) => /volume nfs: driver and driver_opts are ignored/.test(w.message)));
+});
