@@ -13,6 +13,13 @@ export const INGRESS_KEY_RE = /^http_([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{
 /** DNS name: lower-case labels separated by dots, 253 characters at most. */
 export const DNS_NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
 
+/** Fully qualified host name: a DNS name with at least two labels (custom ingress hosts). */
+export const HOST_NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$/;
+
+export function isHostName(s: string): boolean {
+  return s.length <= 253 && HOST_NAME_RE.test(s);
+}
+
 export function isDnsName(s: string): boolean {
   return s.length <= 253 && DNS_NAME_RE.test(s);
 }

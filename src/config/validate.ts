@@ -16,7 +16,7 @@ import {
   type Settings,
 } from '../domain/model.js';
 import { dnsLabelProblem } from '../domain/names.js';
-import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, isDnsName, parseSizeGiB } from './quantity.js';
+import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, isDnsName, isHostName, parseSizeGiB } from './quantity.js';
 import { fieldName, type FieldPath, type YamlSource } from './source.js';
 import { closest } from './suggest.js';
 
@@ -151,6 +151,14 @@ class Checker {
   dnsName(v: unknown, path: FieldPath, example: string): string | undefined {
     if (typeof v !== 'string' || !isDnsName(v)) {
       this.error(path, `${typeof v === 'string' ? `"${v}"` : typeName(v)} is not a DNS name`, `Use a lower-case host or domain name such as "${example}".`);
+      return undefined;
+    }
+    return v;
+  }
+
+  hostName(v: unknown, path: FieldPath): string | undefined {
+    if (typeof v !== 'string' || !isHostName(v)) {
+      this.error(path, `${typeof v === 'string' ? `"${v}"` : typeName(v)} is not a fully qualified host name`, 'Write a lower-case host name with its domain, such as www.example.com.');
       return undefined;
     }
     return v;
@@ -338,7 +346,7 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
             c.error(['app', 'ingress', k], `"${k}" is not an ingress key`, 'Write http_<port> with the container port (1-65535) the host should reach, e.g. http_80: www.example.com.', { key: true });
             continue;
           }
-          const host = c.dnsName(v, ['app', 'ingress', k], 'www.example.com');
+          const host = c.hostName(v, ['app', 'ingress', k]);
           if (!host) continue;
           // semantic only: one host cannot route to two ports
           const other = seen.get(host);

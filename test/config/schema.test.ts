@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { readSchema, schemaValidator } from '../../src/config/schema.js';
-import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, DNS_NAME_RE } from '../../src/config/quantity.js';
+import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, DNS_NAME_RE, HOST_NAME_RE } from '../../src/config/quantity.js';
 import { BAD, BAD_SEMANTIC_ONLY } from './cases.js';
 import { GOOD } from './helpers.js';
 
@@ -27,7 +27,7 @@ test('the schema is draft 2020-12 and describes every top-level section', () => 
 
 test('the schema uses the same patterns as the loader', () => {
   const text = JSON.stringify(readSchema());
-  for (const re of [QUANTITY_RE, SIZE_RE, INGRESS_KEY_RE, DNS_NAME_RE]) {
+  for (const re of [QUANTITY_RE, SIZE_RE, INGRESS_KEY_RE, DNS_NAME_RE, HOST_NAME_RE]) {
     assert.ok(text.includes(JSON.stringify(re.source)), `schema contains ${re.source}`);
   }
 });
