@@ -279,6 +279,7 @@ async function resolveService(f: ExtendsFile, name: string, scope: Scope, state:
     let other = cache.get(path);
     if (!other) {
       const text = readText(path, state, loc);
+      state.files.push(path);
       // paths in the extended file are relative to that file, not to the project
       const dict = await parseFile(text, path, { ...scope, baseDir: dirname(path) }, state);
       stripTags(dict);

@@ -152,18 +152,120 @@ describe('compose corpus', { skip }, () => {
     assert.deepEqual(project.networks, { private: {}, public: {} });
   });
 
-  it('react-rust-postgres: top-level name is used', async () => {
-    const p = await load('react-rust-postgres');
-    assert.equal(typeof p.project.name, 'string');
-    assert.ok(p.project.name.length > 0);
+  it('react-rust-postgres: top-level name wins over the directory name; {} definitions; :ro bind', async () => {
+    const p = await loadCompose({ projectDir: join(corpus, 'react-rust-postgres'), env: { COMPOSE_PROJECT_NAME: 'ignored' } });
+    assert.equal(p.project.name, 'react-rust-postgres');
+    assert.deepEqual(p.project.networks, { 'client-side': {}, 'server-side': {} });
+    assert.deepEqual(p.project.volumes, { 'backend-cache': {}, 'db-data': {} });
+    assert.equal(p.project.services.frontend!.volumes![0]!.read_only, true);
+    assert.deepEqual(p.project.services.db!.ports, [{ mode: 'ingress', target: 5432, published: '5432', protocol: 'tcp' }]);
+    assert.equal(p.project.services.backend!.environment!.RUST_LOG, 'debug');
   });
 
-  it('wasmedge-kafka-mysql: command list kept, platform and runtime passed through', async () => {
+  it('wasmedge-kafka-mysql: command list kept item by item, platform and runtime passed through', async () => {
     const { project } = await load('wasmedge-kafka-mysql');
     const etl = project.services.etl!;
-    assert.ok(Array.isArray(project.services.redpanda!.command));
-    assert.equal(typeof etl.platform, 'string');
-    assert.equal(typeof etl.runtime, 'string');
+    assert.equal(project.services.redpanda!.command![0], 'redpanda start');
+    assert.equal(project.services.redpanda!.command!.length, 8);
+    assert.equal(etl.platform, 'wasi/wasm');
+    assert.equal(etl.runtime, 'io.containerd.wasmedge.v1');
+    assert.equal(etl.environment!.RUST_LOG, 'info');
+    assert.equal(project.services.redpanda!.ports!.length, 5);
+  });
+
+  it('gitea-postgres: named volumes declared with empty values, expose number', async () => {
+    const { project } = await load('gitea-postgres');
+    assert.deepEqual(project.volumes, { db_data: {}, git_data: {} });
+    assert.deepEqual(project.services.gitea!.volumes, [{ type: 'volume', source: 'git_data', target: '/data', volume: {} }]);
+    assert.deepEqual(project.services.db!.expose, ['5432']);
+    assert.equal(project.services.gitea!.environment!.DB_HOST, 'db:5432');
+  });
+
+  it('nextcloud-postgres: port 80 and the data volume', async () => {
+    const { project } = await load('nextcloud-postgres');
+    assert.deepEqual(project.services.nc!.ports, [{ mode: 'ingress', target: 80, published: '80', protocol: 'tcp' }]);
+    assert.equal(project.services.nc!.volumes![0]!.source, 'nc_data');
+  });
+
+  it('nextcloud-redis-mariadb: command string split, two networks', async () => {
+    const { project } = await load('nextcloud-redis-mariadb');
+    assert.deepEqual(project.services.db!.command, ['--transaction-isolation=READ-COMMITTED', '--binlog-format=ROW']);
+    assert.deepEqual(project.services.nc!.networks, { redisnet: null, dbnet: null });
+    assert.deepEqual(project.networks, { dbnet: {}, redisnet: {} });
+  });
+
+  it('nginx-aspnet-mysql: build-only services and a file secret', async () => {
+    const { project } = await load('nginx-aspnet-mysql');
+    assert.equal(project.services.proxy!.image, undefined);
+    assert.equal(project.services.proxy!.build!.context, join(corpus, 'nginx-aspnet-mysql/proxy'));
+    assert.equal(project.services.db!.healthcheck!.interval, '3s');
+    assert.equal(project.services.backend!.environment!.ASPNETCORE_URLS, 'http://+:8000');
+    assert.equal(project.secrets!['db-password']!.file, join(corpus, 'nginx-aspnet-mysql/db/password.txt'));
+  });
+
+  it('nginx-flask-mongo: quoted command split like a shell, stop_signal kept', async () => {
+    const { project } = await load('nginx-flask-mongo');
+    assert.deepEqual(project.services.web!.command, [
+      '/bin/bash',
+      '-c',
+      "envsubst < /tmp/nginx.conf > /etc/nginx/conf.d/default.conf && nginx -g 'daemon off;'",
+    ]);
+    assert.equal(project.services.backend!.stop_signal, 'SIGINT');
+    assert.deepEqual(Object.keys(project.services.backend!.depends_on!), ['mongo']);
+    assert.equal(project.services.web!.environment!.FLASK_SERVER_ADDR, 'backend:9091');
+  });
+
+  it('nginx-flask-mysql: expose list, service_healthy dependency, networks', async () => {
+    const { project } = await load('nginx-flask-mysql');
+    assert.deepEqual(project.services.db!.expose, ['3306', '33060']);
+    assert.equal(project.services.backend!.depends_on!.db!.condition, 'service_healthy');
+    assert.deepEqual(project.services.backend!.networks, { backnet: null, frontnet: null });
+  });
+
+  it('nginx-golang-postgres: user kept, CMD healthcheck, long bind', async () => {
+    const { project } = await load('nginx-golang-postgres');
+    assert.equal(project.services.db!.user, 'postgres');
+    assert.deepEqual(project.services.db!.healthcheck, { test: ['CMD', 'pg_isready'], interval: '10s', timeout: '5s', retries: 5 });
+    assert.equal(project.services.proxy!.volumes![0]!.read_only, true);
+  });
+
+  it('prometheus-grafana: config-dir binds and a named volume', async () => {
+    const { project } = await load('prometheus-grafana');
+    const vols = project.services.prometheus!.volumes!;
+    assert.deepEqual(vols.map((v) => v.type), ['bind', 'volume']);
+    assert.equal(vols[0]!.source, join(corpus, 'prometheus-grafana/prometheus'));
+    assert.deepEqual(project.services.prometheus!.command, ['--config.file=/etc/prometheus/prometheus.yml']);
+    assert.equal(project.services.grafana!.container_name, 'grafana');
+  });
+
+  it('react-express-mongodb: anonymous volume, stdin_open', async () => {
+    const { project } = await load('react-express-mongodb');
+    assert.deepEqual(project.services.frontend!.volumes![1], { type: 'volume', target: '/usr/src/app/node_modules', volume: {} });
+    assert.equal(project.services.frontend!.stdin_open, true);
+    assert.deepEqual(project.services.backend!.expose, ['3000']);
+  });
+
+  it('react-java-mysql: environment map, CMD healthcheck list', async () => {
+    const { project } = await load('react-java-mysql');
+    assert.deepEqual(project.services.backend!.environment, { MYSQL_HOST: 'db' });
+    assert.deepEqual(project.services.db!.healthcheck!.test, ['CMD', 'mysqladmin', 'ping', '-h', '127.0.0.1', '--silent']);
+    assert.equal(project.services.db!.healthcheck!.start_period, '30s');
+  });
+
+  it('sparkjava-mysql and spring-postgres: build string, secrets', async () => {
+    const spark = (await load('sparkjava-mysql')).project;
+    assert.deepEqual(spark.services.backend!.build, { context: join(corpus, 'sparkjava-mysql/backend'), dockerfile: 'Dockerfile' });
+    assert.deepEqual(spark.services.backend!.ports, [{ mode: 'ingress', target: 8080, published: '8080', protocol: 'tcp' }]);
+    const spring = (await load('spring-postgres')).project;
+    assert.deepEqual(spring.services.db!.secrets, [{ source: 'db-password' }]);
+    assert.deepEqual(spring.networks, { 'spring-postgres': {} });
+  });
+
+  it('wordpress-mysql: only the database has a volume', async () => {
+    const { project } = await load('wordpress-mysql');
+    assert.equal(project.services.wordpress!.volumes, undefined);
+    assert.equal(project.services.db!.volumes![0]!.source, 'db_data');
+    assert.equal(project.services.wordpress!.environment!.WORDPRESS_DB_HOST, 'db');
   });
 
   it('plex: network_mode kept, host path from .env', async () => {

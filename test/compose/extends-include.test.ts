@@ -48,6 +48,7 @@ describe('extends', () => {
     assert.equal(web.volumes![0]!.source, join(p.projectDir, 'common/data'));
     assert.deepEqual(web.environment, { FROM_FILE: 'yes' });
     assert.deepEqual(Object.keys(p.project.services), ['web'], 'services of the extended file are not imported');
+    assert.deepEqual(p.files, [join(p.projectDir, 'compose.yaml'), join(p.projectDir, 'common/base.yaml')]);
     assert.equal(p.locate(['services', 'web', 'build'])?.file, join('common', 'base.yaml'));
   });
 
