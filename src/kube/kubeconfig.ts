@@ -39,6 +39,8 @@ export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig>
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   const where = src.path ?? src.origin ?? 'kubeconfig';
+  // with a file, the location carries the path (formatError prints it); otherwise name the origin
+  const pre = src.path ? '' : `${where}: `;
   let text = src.text;
   if (text === undefined) {
     if (!src.path) throw new KompoxError('config', 'no kubeconfig was given', { field: 'cluster.auth.kubeconfig' });
@@ -59,7 +61,7 @@ export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig>
     if (src.path) kc.makePathsAbsolute(resolve(src.path, '..'));
   } catch (e) {
     const m = (e as Error).message.split('\n')[0];
-    throw new KompoxError('config', `${where}: not a valid kubeconfig: ${m}`, {
+    throw new KompoxError('config', `${pre}not a valid kubeconfig: ${m}`, {
       location: src.path ? { file: src.path } : undefined,
       hint: 'A kubeconfig is YAML with clusters, users, contexts and current-context (kubectl config view shows one).',
       cause: e,
@@ -67,7 +69,7 @@ export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig>
   }
   const contextName = src.context ?? kc.getCurrentContext();
   if (!contextName) {
-    throw new KompoxError('config', `${where}: no context given and current-context is not set`, {
+    throw new KompoxError('config', `${pre}no context given and current-context is not set`, {
       location: src.path ? { file: src.path } : undefined,
       field: 'cluster.auth.context',
       hint: `Set cluster.auth.context in kompoxops.yml to one of: ${kc.getContexts().map((c) => c.name).join(', ') || '(none defined)'}.`,
@@ -75,7 +77,7 @@ export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig>
   }
   const ctx = kc.getContextObject(contextName);
   if (!ctx) {
-    throw new KompoxError('config', `${where}: context "${contextName}" is not defined`, {
+    throw new KompoxError('config', `${pre}context "${contextName}" is not defined`, {
       location: src.path ? { file: src.path } : undefined,
       field: 'cluster.auth.context',
       hint: `Contexts in this kubeconfig: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}.`,
@@ -84,17 +86,17 @@ export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig>
   kc.setCurrentContext(contextName);
   const cluster = kc.getCluster(ctx.cluster);
   if (!cluster) {
-    throw new KompoxError('config', `${where}: context "${contextName}" refers to cluster "${ctx.cluster}", which is not defined`, {
+    throw new KompoxError('config', `${pre}context "${contextName}" refers to cluster "${ctx.cluster}", which is not defined`, {
       location: src.path ? { file: src.path } : undefined,
     });
   }
   if (!/^https?:\/\//.test(cluster.server)) {
-    throw new KompoxError('config', `${where}: cluster "${cluster.name}" has server "${cluster.server}", which is not an http(s) URL`, {
+    throw new KompoxError('config', `${pre}cluster "${cluster.name}" has server "${cluster.server}", which is not an http(s) URL`, {
       location: src.path ? { file: src.path } : undefined,
     });
   }
   if (ctx.user && !kc.getUser(ctx.user)) {
-    throw new KompoxError('config', `${where}: context "${contextName}" refers to user "${ctx.user}", which is not defined`, {
+    throw new KompoxError('config', `${pre}context "${contextName}" refers to user "${ctx.user}", which is not defined`, {
       location: src.path ? { file: src.path } : undefined,
     });
   }

@@ -14,9 +14,9 @@ import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 
 const BIN = fileURLToPath(new URL('../../bin/kompoxops.mjs', import.meta.url));
 
-function run(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -214,6 +214,44 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     const gone = await run(['app', 'destroy', '--yes', '--delete-namespace'], dir);
     assert.equal(gone.code, 0, gone.stderr);
     assert.ok(!fake.store.all().some((e) => e.resource.kind === 'Namespace' && e.obj.metadata?.name === ns));
+  });
+
+  test('expired credentials and missing permissions: one clear message each, exit 1, no stack', async () => {
+    fake.setAuth('expired');
+    try {
+      const r = await run(['app', 'status'], dir);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^error: the Kubernetes API server at http:\/\/127\.0\.0\.1:\d+ rejected the credentials \(401 Unauthorized\) during version check\. The credentials in the kubeconfig are missing or expired/);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    } finally {
+      fake.setAuth('ok');
+    }
+    fake.forbid({ verb: 'patch', resource: 'deployments' });
+    const r = await run(['app', 'deploy', '--no-wait'], dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error: permission denied during apply of Deployment \S+\/hello: deployments\.apps "hello" is forbidden: User "kompox-test" cannot patch resource "deployments" in API group "apps" in the namespace "k4x-hello-\w+"\. The identity in the kubeconfig needs permission to patch deployments\.apps in namespace k4x-hello-\w+/);
+    assert.match(r.stderr, /Re-running `kompoxops app deploy` after fixing the cause converges/);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+  });
+
+  test('a broken kubeconfig names the file', async () => {
+    const d2 = mkdtempSync(join(tmpdir(), 'kompox-app-cli-badkc-'));
+    try {
+      writeFileSync(join(d2, 'kompoxops.yml'), opsYaml(dir));
+      writeFileSync(join(d2, 'compose.yml'), COMPOSE);
+      writeFileSync(join(d2, 'kubeconfig'), 'clusters: [oops\n');
+      const r = await run(['app', 'status'], d2);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`^error: ${join(d2, 'kubeconfig').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not a valid kubeconfig`));
+    } finally {
+      rmSync(d2, { recursive: true, force: true });
+    }
+  });
+
+  test('app kubectl without kubectl on PATH: a clear error', async () => {
+    const r = await run(['app', 'kubectl', '--', 'get', 'pods'], dir, { PATH: '/nonexistent' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: kubectl is not installed \(not found on PATH\)/);
   });
 
   test('unreachable API server: one clear message, exit 1', async () => {
