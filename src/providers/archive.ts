@@ -188,6 +188,24 @@ function headerBlocks(data: {
   return out;
 }
 
+/** Waits until a read stream has opened its file; false when the file no longer exists. */
+async function opened(rs: Readable): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    const onOpen = () => {
+      rs.off('error', onError);
+      resolve(true);
+    };
+    const onError = (e: Error) => {
+      rs.off('open', onOpen);
+      const code = (e as { code?: unknown }).code;
+      if (code === 'ENOENT' || code === 2) resolve(false); // 2 = SFTP "no such file"
+      else reject(e);
+    };
+    rs.once('open', onOpen);
+    rs.once('error', onError);
+  });
+}
+
 function padding(size: number): Buffer | undefined {
   const rem = size % BLOCK;
   return rem === 0 ? undefined : Buffer.alloc(BLOCK - rem);
@@ -246,8 +264,12 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
         // the size recorded in its header, and its hash covers what was sent.
         const h = createHash('sha256');
         let sent = 0;
+        // Open before writing the header: a file deleted since the listing
+        // (live disk) is left out instead of being sent as zeros.
+        const rs = fs.openRead(abs);
+        if (!(await opened(rs))) continue;
         yield* headerBlocks({ path: rel, type: 'File', mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, mtime });
-        for await (const chunk of fs.openRead(abs) as AsyncIterable<Buffer>) {
+        for await (const chunk of rs as AsyncIterable<Buffer>) {
           const part = sent + chunk.length > st.size ? chunk.subarray(0, st.size - sent) : chunk;
           if (part.length === 0) break;
           h.update(part);

@@ -55,6 +55,12 @@ export interface DiskImportOptions {
 
 export interface ProviderDriver {
   readonly driver: string;
+  /**
+   * False when snapshotCreate copies a live disk file by file (K3s), so a
+   * running app's snapshot is not crash-consistent; cloud snapshots capture
+   * one instant (true or absent).
+   */
+  readonly atomicSnapshots?: boolean;
 
   // ---- cluster ----
   /** Kubeconfig text the driver can supply itself (e.g. AKS admin credentials); undefined = use cluster.auth. */

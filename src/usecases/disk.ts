@@ -173,8 +173,23 @@ export async function deleteDisk(
       hint: 'Add --force to delete it anyway.',
     });
   }
+  const pv = await persistentVolumeUsing(kube!, disk.id);
+  if (pv) {
+    throw new KompoxError('conflict', `disk "${disk.name}" is still bound to PersistentVolume ${pv} in the cluster; refusing to delete it`, {
+      hint: 'Redeploy the app (kompoxops app deploy) so it lets go of the disk, then delete it; --force does not override this.',
+    });
+  }
   await driver.diskDelete(ctx, volume, disk);
   return disk;
+}
+
+/** The PersistentVolume whose source is this disk (local path, CSI handle or host path), if any. */
+async function persistentVolumeUsing(kube: KubeClient, diskId: string): Promise<string | undefined> {
+  for (const pv of await kube.list('v1', 'PersistentVolume')) {
+    const spec = (pv.spec ?? {}) as { local?: { path?: string }; csi?: { volumeHandle?: string }; hostPath?: { path?: string } };
+    if (spec.local?.path === diskId || spec.csi?.volumeHandle === diskId || spec.hostPath?.path === diskId) return pv.metadata.name;
+  }
+  return undefined;
 }
 
 export interface ExportResult {

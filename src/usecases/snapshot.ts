@@ -54,9 +54,22 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
     }
     disk = choice.disk;
   }
-  if (!opts.quiesce) return driver.snapshotCreate(ctx, volume, disk, name);
+  if (!opts.quiesce) {
+    if (driver.atomicSnapshots === false && kube && (await appRunning(kube, ctx))) {
+      opts.log?.(
+        `note: ${driver.driver} snapshots copy the disk file by file while the app keeps writing; use --quiesce for a consistent snapshot of a running app`,
+      );
+    }
+    return driver.snapshotCreate(ctx, volume, disk, name);
+  }
   if (!kube) throw new KompoxError('unavailable', '--quiesce needs the cluster (to stop and start the app)');
   return withAppStopped(kube, ctx, opts, () => driver.snapshotCreate(ctx, volume, disk, name));
+}
+
+async function appRunning(kube: KubeClient, ctx: AppContext): Promise<boolean> {
+  const ns = appNamespace(ctx);
+  const pods = await kube.list('v1', 'Pod', { namespace: ns, labelSelector: `${APP_SELECTOR_LABEL}=${ns}` });
+  return pods.length > 0;
 }
 
 /**

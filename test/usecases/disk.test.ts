@@ -170,6 +170,22 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     assert.notEqual(r.default!.id, r.db!.id);
   });
 
+  it('refuses to delete a disk a PersistentVolume still uses, even with --force', async () => {
+    const ctx = appCtx(sb);
+    const d = await createDisk(ctx, driver, kube, { name: 'bound' });
+    await kube.apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: 'pv-bound' },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'kompox-local', local: { path: d.id }, persistentVolumeReclaimPolicy: 'Retain' },
+    });
+    await rejectsWith(deleteDisk(ctx, driver, kube, { name: 'bound', force: true }), 'conflict', /still bound to PersistentVolume pv-bound/);
+    assert.ok((await listDisks(ctx, driver, kube)).disks.some((x) => x.name === 'bound'));
+    await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name: 'pv-bound' });
+    await deleteDisk(ctx, driver, kube, { name: 'bound' });
+    assert.ok(!(await listDisks(ctx, driver, kube)).disks.some((x) => x.name === 'bound'));
+  });
+
   it('migration: without a record (new namespace) the newest disk is chosen and reported', async () => {
     const ctx = appCtx(sb);
     const disks = (await listDisks(ctx, driver, kube)).disks;

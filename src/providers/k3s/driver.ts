@@ -107,6 +107,7 @@ const defaultHostFs: HostFsFactory = async (s) => {
 
 export class K3sDriver implements ProviderDriver {
   readonly driver = 'k3s';
+  readonly atomicSnapshots = false;
   private readonly hosts = new Map<string, Promise<HostFs>>();
 
   constructor(
