@@ -92,6 +92,18 @@ test('compose errors name compose.yml:line:col; inline compose errors name kompo
   }
 });
 
+test('a missing compose file: kompoxops.yml:line:col of app.compose, exit 1', async () => {
+  const dir = dirWith(GOOD.replace('compose: compose.yml', 'compose: missing.yml'));
+  try {
+    const r = await runCli(['-C', dir, 'app', 'validate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /kompoxops\.yml:12:12: app\.compose: no such file: .*missing\.yml\. Create the compose file/);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a file without an app section: app commands say what to add', async () => {
   const dir = dirWith(GOOD.replace(/app:\n[\s\S]*$/, ''));
   try {
