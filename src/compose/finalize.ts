@@ -107,6 +107,7 @@ export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: Compo
     o.pos.carry(services, svcName, outServices, svcName);
   }
   for (const svcName of Object.keys(outServices)) checkReferences(svcName, outServices[svcName] as Obj, services, enabled, out, o);
+  checkDependencyCycles(outServices, o.pos);
   return { project: out as unknown as ComposeProject, envFromFile };
 }
 
@@ -262,4 +263,27 @@ function checkReferences(name: string, svc: Obj, all: Obj, enabled: Set<string>,
       }
     });
   }
+}
+
+/** compose refuses a service that (indirectly) depends on itself: nothing could start first. */
+function checkDependencyCycles(services: Obj, pos: PositionMap): void {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(name)), name];
+      const from = cycle[cycle.length - 2]!;
+      const deps = (services[from] as Obj).depends_on;
+      throw new KompoxError('config', `dependency cycle detected: ${cycle.join(' -> ')}`, {
+        location: pos.at(deps, name),
+        field: `services.${from}.depends_on.${name}`,
+        hint: 'Remove one of the depends_on entries of the cycle',
+      });
+    }
+    state.set(name, 'visiting');
+    const deps = (services[name] as Obj | undefined)?.depends_on;
+    if (isObj(deps)) for (const d of Object.keys(deps).sort()) if (d in services) visit(d, [...path, name]);
+    state.set(name, 'done');
+  };
+  for (const name of Object.keys(services).sort()) visit(name, []);
 }

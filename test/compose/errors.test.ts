@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadCompose } from '../../src/compose/index.js';
 import { DiagnosticsError, KompoxError } from '../../src/domain/errors.js';
-import { loadError, project } from './helpers.js';
+import { load, loadError, project } from './helpers.js';
 
 describe('compose loader errors', () => {
   it('unknown key: names the key, the service, file:line:column and the closest known key', async () => {
@@ -123,5 +123,22 @@ describe('compose loader errors', () => {
   it('errors in an override file name that file', async () => {
     const e = await loadError({ 'compose.yaml': 'services:\n  a:\n    image: x\n', 'compose.override.yaml': 'services:\n  a:\n    imag: y\n' });
     assert.deepEqual(e.location, { file: 'compose.override.yaml', line: 3, column: 5 });
+  });
+});
+
+describe('dependency cycles (compose-go compose-depends-on-self.yaml)', () => {
+  it('a service depending on itself', async () => {
+    const e = await loadError({ 'compose.yaml': 'name : depends-on-cycle\nservices:\n  service1:\n    image: service1\n    depends_on:\n      - service1\n' });
+    assert.equal(e.message, 'dependency cycle detected: service1 -> service1');
+    assert.deepEqual(e.location, { file: 'compose.yaml', line: 6, column: 9 });
+  });
+  it('an indirect cycle names the chain', async () => {
+    const e = await loadError({ 'compose.yaml': 'services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [c]\n  c:\n    image: x\n    depends_on: [a]\n' });
+    assert.equal(e.message, 'dependency cycle detected: a -> b -> c -> a');
+    assert.equal(e.location?.line, 10);
+  });
+  it('a disabled service in a cycle does not count (compose-depends-on-profile-no-cycle)', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a:\n    image: x\n  b:\n    image: x\n    profiles: [p]\n    depends_on: [a]\n' });
+    assert.deepEqual(Object.keys(p.project.services), ['a']);
   });
 });
