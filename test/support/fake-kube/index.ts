@@ -3,6 +3,6 @@
 //   ... connect with fake.kubeconfigPath ...
 //   await fake.close();
 export { startFakeKube } from './server.js';
-export type { FakeKube, ForbidRule, RequestRecord, ExecRequest, ExecResult } from './server.js';
+export type { FakeKube, FakeKubeOptions, ForbidRule, RequestRecord, ExecRequest, ExecResult } from './server.js';
 export type { ResourceInfo } from './resources.js';
 export { FakeStore } from './store.js';

@@ -65,6 +65,8 @@ export interface FakeKube {
   onExec(handler: (req: ExecRequest) => ExecResult | Promise<ExecResult>): void;
   /** Test hook: a TCP port on 127.0.0.1 that stands for `pod:port` (portforward); default: echo. */
   setPortTarget(namespace: string, pod: string, port: number, localPort: number): void;
+  /** With `terminatingNamespaces`: finish deleting a Terminating namespace (what the namespace controller does). */
+  finalizeNamespace(name: string): void;
   close(): Promise<void>;
 }
 
@@ -106,7 +108,17 @@ function notFound(r: ResourceInfo, name: string): HttpError {
   return new HttpError(404, `${qualified(r)} "${name}" not found`, 'NotFound', { name, group: r.group || undefined, kind: r.plural });
 }
 
-export async function startFakeKube(opts: { token?: string } = {}): Promise<FakeKube> {
+export interface FakeKubeOptions {
+  token?: string;
+  /**
+   * Like a cluster whose controller manager does not run: a deleted namespace
+   * stays Terminating (nothing new can be created in it) until the test calls
+   * `finalizeNamespace`. Default false: namespaces and their content vanish at once.
+   */
+  terminatingNamespaces?: boolean;
+}
+
+export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKube> {
   const token = opts.token ?? 'fake-token';
   const resources: ResourceInfo[] = [...BUILTIN_RESOURCES];
   const store = new FakeStore();
@@ -146,8 +158,15 @@ export async function startFakeKube(opts: { token?: string } = {}): Promise<Fake
 
   function requireNamespace(r: ResourceInfo, namespace: string | undefined): void {
     if (!r.namespaced) return;
-    if (!namespace || !store.get(nsResource, undefined, namespace)) {
+    const ns = namespace ? store.get(nsResource, undefined, namespace) : undefined;
+    if (!ns) {
       throw new HttpError(404, `namespaces "${namespace}" not found`, 'NotFound', { name: namespace, kind: 'namespaces' });
+    }
+    if (ns.metadata?.deletionTimestamp) {
+      throw new HttpError(403, `${qualified(r)} is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, 'Forbidden', {
+        kind: r.plural,
+        causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
+      });
     }
   }
 
@@ -365,6 +384,15 @@ export async function startFakeKube(opts: { token?: string } = {}): Promise<Fake
       const live = store.get(r, namespace, name);
       if (!live) throw notFound(r, name);
       if (!dryRun) {
+        if (r.kind === 'Namespace' && opts.terminatingNamespaces) {
+          // no namespace controller: the namespace stays Terminating
+          if (!live.metadata!.deletionTimestamp) {
+            live.metadata!.deletionTimestamp = nowRfc3339();
+            live.status = { phase: 'Terminating' };
+            store.put(r, live);
+          }
+          return send(200, store.get(r, undefined, name));
+        }
         store.remove(r, namespace, name);
         // the namespace controller's work, done at once: nothing is left in a deleted namespace
         if (r.kind === 'Namespace') store.removeNamespaceContents(name);
@@ -611,6 +639,10 @@ export async function startFakeKube(opts: { token?: string } = {}): Promise<Fake
     },
     setPortTarget: (namespace, pod, port, localPort) => {
       portTargets.set(`${namespace}/${pod}/${port}`, localPort);
+    },
+    finalizeNamespace: (name) => {
+      store.removeNamespaceContents(name);
+      store.remove(nsResource, undefined, name);
     },
     close: async () => {
       for (const c of wss.clients) c.terminate();
