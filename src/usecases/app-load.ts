@@ -51,6 +51,18 @@ export interface ValidateSummary {
   files: string[];
   /** Number of Kubernetes objects the app converts to. */
   objects: number;
+  /** Host names the app's Ingresses serve (automatic and custom), sorted. */
+  hosts: string[];
+}
+
+function ingressHosts(objects: KubeObject[]): string[] {
+  const hosts = new Set<string>();
+  for (const o of objects) {
+    if (o.kind !== 'Ingress') continue;
+    const rules = (o.spec as { rules?: Array<{ host?: string }> } | undefined)?.rules ?? [];
+    for (const r of rules) if (r.host) hosts.add(r.host);
+  }
+  return [...hosts].sort();
 }
 
 export interface ValidateResult {
@@ -93,6 +105,7 @@ export async function validateApp(ctx: AppContext, opts: ValidateOptions = {}): 
     ports: services.flatMap((s) => (p.services[s]!.ports ?? []).map((port) => `${s}:${port.target}/${port.protocol}`)),
     files: loaded.files,
     objects: m.objects.length,
+    hosts: ingressHosts(m.objects),
   };
   const result: ValidateResult = { summary, warnings, objects: m.objects };
   if (opts.compose) {

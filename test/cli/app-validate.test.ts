@@ -31,6 +31,7 @@ test('example: summary without flags', async () => {
   const r = await runCli(['-C', 'examples/gitea', 'app', 'validate']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^valid: app gitea: 2 services \(db, gitea\), 2 compose volumes, 1 app volume \(default\), 2 published ports, \d+ Kubernetes objects/);
+  assert.match(r.stdout, /^  https:\/\/git\.example\.com\n  https:\/\/gitea-3000\.k3s\.example\.com\n/m);
 });
 
 test('example: --out-compose - prints the canonical compose model', async () => {

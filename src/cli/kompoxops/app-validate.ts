@@ -50,6 +50,7 @@ export function register(app: Command): void {
         `valid: app ${s.app}: ${n(s.services.length, 'service')} (${s.services.join(', ')}), ` +
           `${n(s.composeVolumes.length, 'compose volume')}, ${n(s.appVolumes.length, 'app volume')} (${s.appVolumes.join(', ')}), ` +
           `${n(s.ports.length, 'published port')}, ${n(s.objects, 'Kubernetes object')}${r.warnings.length ? `, ${n(r.warnings.length, 'warning')}` : ''}\n` +
+          s.hosts.map((h) => `  https://${h}\n`).join('') +
           outputs.map((o) => `wrote ${o.target}\n`).join(''),
       );
     }),
