@@ -44,3 +44,23 @@ test('an unknown command is a usage error (exit 2), not a crash', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown command/);
 });
+
+test('commands with -o/--output <format> offer json, yaml and table', () => {
+  const program = buildProgram();
+  const withOutput: string[] = [];
+  const walk = (cmd: Command, prefix: string[]) => {
+    for (const sub of cmd.commands) {
+      const path = [...prefix, sub.name()];
+      // `-o FILE` (cluster kubeconfig writes a file) is not a data format option
+      const o = sub.options.find((x) => x.long === '--output' && /<format>/.test(x.flags));
+      if (o) {
+        withOutput.push(path.join(' '));
+        assert.equal(o.short, '-o', `${path.join(' ')}: -o is the short form of --output`);
+        assert.match(o.description, /json.*yaml.*table/, `${path.join(' ')} --output`);
+      }
+      walk(sub, path);
+    }
+  };
+  walk(program, []);
+  assert.ok(withOutput.includes('app validate'), 'app validate has -o');
+});
