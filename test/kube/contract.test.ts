@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { KompoxError } from '../../src/domain/errors.js';
 import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
@@ -175,3 +176,12 @@ kubeContract('fake API server', async () => {
   const fake: FakeKube = await startFakeKube();
   return { kubeconfigPath: fake.kubeconfigPath, teardown: () => fake.close() };
 });
+
+if (spawnSync('openssl', ['version']).status === 0) {
+  kubeContract('fake API server over TLS', async () => {
+    const fake: FakeKube = await startFakeKube({ tls: true });
+    return { kubeconfigPath: fake.kubeconfigPath, teardown: () => fake.close() };
+  });
+} else {
+  test('KubeClient contract (fake API server over TLS)', { skip: 'the openssl CLI is not installed (needed for the test certificate)' }, () => {});
+}

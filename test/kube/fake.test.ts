@@ -2,6 +2,11 @@
 // every real cluster: wire shapes and the no-controller namespace deletion.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { KompoxError } from '../../src/domain/errors.js';
 import { connectKubeconfig } from '../../src/kube/index.js';
 import { startFakeKube } from '../support/fake-kube/index.js';
@@ -46,6 +51,56 @@ test('terminatingNamespaces: a deleted namespace stays Terminating and refuses n
     });
     fake.finalizeNamespace('ns');
     assert.equal(await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: 'ns' }), undefined);
+  } finally {
+    await fake.close();
+  }
+});
+
+const NO_OPENSSL = spawnSync('openssl', ['version']).status === 0 ? false : 'the openssl CLI is not installed';
+
+test('TLS: exec over wss works; a kubeconfig with the wrong CA gives a clear certificate error', { skip: NO_OPENSSL }, async () => {
+  const fake = await startFakeKube({ tls: true });
+  const other = await startFakeKube({ tls: true });
+  const dir = mkdtempSync(join(tmpdir(), 'fake-tls-'));
+  try {
+    const kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns' } });
+    fake.setPod({ metadata: { name: 'p', namespace: 'ns' }, spec: { containers: [{ name: 'c', image: 'x' }] }, status: { phase: 'Running' } });
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    assert.equal(await kube.exec('ns', 'p', 'c', ['echo', 'secure'], { stdout: out, stderr: new PassThrough() }), 0);
+    assert.equal(text, 'secure\n');
+    // the other server's CA does not vouch for this server
+    const wrong = other.kubeconfig.replace(other.url, fake.url);
+    writeFileSync(join(dir, 'kc'), wrong);
+    await assert.rejects(connectKubeconfig({ path: join(dir, 'kc') }), (e: unknown) => {
+      assert.ok(e instanceof KompoxError);
+      assert.match(e.message, new RegExp(`cannot verify the TLS certificate of the Kubernetes API server at ${fake.url.replace(/[.]/g, '\\.')}`));
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await fake.close();
+    await other.close();
+  }
+});
+
+const NO_KUBECTL = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0 ? false : 'kubectl is not installed';
+
+test('kubectl (a real client) works against the TLS fake: create, apply --server-side, get', { skip: NO_OPENSSL || NO_KUBECTL }, async () => {
+  const fake = await startFakeKube({ tls: true });
+  const run = (args: string[], stdin?: string) =>
+    new Promise<{ code: number; out: string }>((resolve) => {
+      const child = execFile('kubectl', ['--kubeconfig', fake.kubeconfigPath, ...args], { timeout: 30_000 }, (e, so, se) => resolve({ code: e ? 1 : 0, out: so + se }));
+      child.stdin?.end(stdin ?? '');
+    });
+  try {
+    assert.equal((await run(['create', 'namespace', 'x'])).code, 0);
+    const applied = await run(['-n', 'x', 'apply', '--server-side', '--validate=false', '-f', '-'] /* the fake serves no OpenAPI document */, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: "1"}\n');
+    assert.equal(applied.code, 0, applied.out);
+    const got = await run(['-n', 'x', 'get', 'configmap', 'c', '-o', 'jsonpath={.data.a}']);
+    assert.equal(got.out, '1');
   } finally {
     await fake.close();
   }

@@ -4,7 +4,7 @@
 // destroy (disks kept), plus the kubeconfig export and the error exits.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -272,3 +272,34 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
 function readdir(p: string): string[] {
   return existsSync(p) ? readdirSync(p).sort() : [];
 }
+
+const NO_TLS_KUBECTL =
+  spawnSync('openssl', ['version']).status !== 0
+    ? 'the openssl CLI is not installed'
+    : spawnSync('kubectl', ['version', '--client']).status !== 0
+      ? 'kubectl is not installed'
+      : false;
+
+test('app kubectl runs kubectl with a temporary kubeconfig and the app namespace', { skip: NO_TLS_KUBECTL }, async () => {
+  const fake = await startFakeKube({ tls: true });
+  const dir = mkdtempSync(join(tmpdir(), 'kompox-app-kubectl-'));
+  try {
+    writeFileSync(join(dir, 'kubeconfig'), fake.kubeconfig);
+    writeFileSync(join(dir, 'kompoxops.yml'), opsYaml(dir));
+    writeFileSync(join(dir, 'compose.yml'), COMPOSE);
+    const view = await run(['app', 'kubectl', '--', 'config', 'view', '--minify', '-o', 'jsonpath={.contexts[0].context.namespace}'], dir);
+    assert.equal(view.code, 0, view.stderr);
+    assert.match(view.stdout, /^k4x-hello-[0-9a-f]{6}$/);
+    const created = await run(['app', 'kubectl', '--', 'create', 'namespace', view.stdout], dir);
+    assert.equal(created.code, 0, created.stderr);
+    const get = await run(['app', 'kubectl', '--', 'get', 'configmaps'], dir);
+    assert.equal(get.code, 0, get.stderr);
+    assert.match(get.stderr + get.stdout, /No resources found in k4x-hello-\w+ namespace/);
+    const bad = await run(['app', 'kubectl', '--', 'get', 'nosuchkind'], dir);
+    assert.equal(bad.code, 1, 'kubectl exit code passed through');
+    assert.ok(!readdirSync(tmpdir()).some((f) => f.startsWith('kompox-kubectl-') && existsSync(join(tmpdir(), f, 'kubeconfig'))), 'temporary kubeconfig removed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await fake.close();
+  }
+});

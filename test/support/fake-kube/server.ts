@@ -4,8 +4,10 @@
 // like the acceptance cluster (RBAC on, no nodes), runs no controllers: no
 // ReplicaSet or Pod appears for a Deployment unless a test puts one there.
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -116,6 +118,24 @@ export interface FakeKubeOptions {
    * `finalizeNamespace`. Default false: namespaces and their content vanish at once.
    */
   terminatingNamespaces?: boolean;
+  /**
+   * Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (made with
+   * the openssl CLI; throws when it is missing). The kubeconfig then carries
+   * certificate-authority-data instead of insecure-skip-tls-verify, like a real cluster's.
+   */
+  tls?: boolean;
+}
+
+function selfSignedCert(dir: string): { cert: string; key: string } {
+  const certPath = join(dir, 'server.crt');
+  const keyPath = join(dir, 'server.key');
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', '/CN=fake-kube', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-addext', 'basicConstraints=critical,CA:TRUE', '-days', '2'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`openssl is needed for a TLS fake API server: ${r.error?.message ?? r.stderr}`);
+  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
 }
 
 export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKube> {
@@ -470,9 +490,12 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     }
   }
 
-  const server = http.createServer((req, res) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fake-kube-'));
+  const tls = opts.tls ? selfSignedCert(dir) : undefined;
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     void handle(req, res);
-  });
+  };
+  const server: http.Server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
 
   // ---- WebSocket: exec and portforward (v4/v5.channel.k8s.io: one channel byte, then data) ----
   const wss = new WebSocketServer({
@@ -562,8 +585,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address() as net.AddressInfo;
-  const url = `http://127.0.0.1:${addr.port}`;
-  const dir = mkdtempSync(join(tmpdir(), 'fake-kube-'));
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${addr.port}`;
   const kubeconfigPath = join(dir, 'kubeconfig');
   const kubeconfig = [
     'apiVersion: v1',
@@ -573,7 +595,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     '  cluster:',
     `    server: ${url}`,
     // client-node refuses plain http unless TLS verification is explicitly off
-    '    insecure-skip-tls-verify: true',
+    tls ? `    certificate-authority-data: ${Buffer.from(tls.cert).toString('base64')}` : '    insecure-skip-tls-verify: true',
     'users:',
     '- name: fake',
     '  user:',
