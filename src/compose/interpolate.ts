@@ -3,7 +3,7 @@
 // converted (so `read_only: ${RO}` with RO=true becomes a boolean before the
 // schema sees it).
 import { KompoxError, type Diagnostic } from '../domain/errors.js';
-import type { PositionMap } from './positions.js';
+import { fieldPath, type PositionMap } from './positions.js';
 import { Tagged, isTagged } from './tags.js';
 import { substitute, TemplateError, type Lookup } from './template.js';
 
@@ -124,7 +124,7 @@ function visit(v: unknown, path: (string | number)[], parent: object | undefined
       });
     } catch (e) {
       if (e instanceof TemplateError) {
-        const field = path.map(String).join('.');
+        const field = fieldPath(path);
         throw new KompoxError('config', `${e.message} (in ${field})`, {
           location: loc ?? { file: ctx.file },
           field,
@@ -142,7 +142,7 @@ function visit(v: unknown, path: (string | number)[], parent: object | undefined
       return cast(s, c);
     } catch (e) {
       if (!(e instanceof CastError)) throw e;
-      const field = path.map(String).join('.');
+      const field = fieldPath(path);
       throw new KompoxError('config', `${field}: ${e.message}`, {
         location: loc ?? { file: ctx.file },
         field,

@@ -88,3 +88,13 @@ export class PositionMap {
     return best;
   }
 }
+
+/** A model path as users read it: `services.web.ports[0].target`. */
+export function fieldPath(segs: ReadonlyArray<string | number>): string {
+  let s = '';
+  for (const p of segs) {
+    if (typeof p === 'number' || /^\d+$/.test(String(p))) s += `[${p}]`;
+    else s += s ? `.${p}` : String(p);
+  }
+  return s;
+}

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { DiagnosticsError, KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
-import type { PositionMap } from './positions.js';
+import { fieldPath, type PositionMap } from './positions.js';
 import { AJV_OPTIONS, loadAjv, SCHEMA_URL, schemaSha256, VALIDATOR_URL } from './schema-codegen.js';
 import { isTagged } from './tags.js';
 
@@ -97,15 +97,7 @@ function segments(pointer: string): string[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-/** `services.web.ports[0]` */
-export function fieldPath(segs: ReadonlyArray<string | number>): string {
-  let s = '';
-  for (const p of segs) {
-    if (typeof p === 'number' || /^\d+$/.test(String(p))) s += `[${p}]`;
-    else s += s ? `.${p}` : String(p);
-  }
-  return s;
-}
+export { fieldPath };
 
 function typeOf(v: unknown): string {
   if (v === null) return 'null';
@@ -204,8 +196,10 @@ function explain(errors: ErrorObject[], root: unknown, pos: PositionMap, file: s
         break;
       }
       case 'uniqueItems': {
+        // Ajv scans from the end: i is the earlier index, j the later duplicate
         const { i, j } = e.params as { i: number; j: number };
-        d = { level: 'error', message: `${path}: items ${j} and ${i} are duplicates`, location: locOf([...keys, i]), service, key: path };
+        const [first, dup] = i < j ? [i, j] : [j, i];
+        d = { level: 'error', message: `${path}: items ${first} and ${dup} are duplicates`, hint: 'Remove the repeated entry', location: locOf([...keys, dup]), service, key: path };
         break;
       }
       default:

@@ -42,7 +42,12 @@ export function parseYamlDocuments(text: string, file: string, positions: Positi
   for (const doc of docs) {
     if (doc.errors.length > 0) {
       const e = doc.errors[0]!;
-      const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      let msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      if (e.code === 'DUPLICATE_KEY') {
+        // name the key: "Map keys must be unique" alone does not say which
+        const key = /^[^:\n]*/.exec(text.slice(e.pos[0]))?.[0]?.trim();
+        if (key) msg = `duplicate key "${key.replace(/^["']|["']$/g, '')}" in this mapping`;
+      }
       throw new KompoxError('config', `YAML syntax error: ${msg}`, {
         location: where(e.pos[0]),
         hint: 'Fix the YAML syntax (indentation, quoting, colons) at that position',

@@ -50,6 +50,17 @@ describe('compose loader errors', () => {
     assert.equal(e.diagnostics[0]!.service, 'web');
   });
 
+  it('duplicate list items name both indices and point at the repeat', async () => {
+    const e = await loadError({ 'compose.yaml': 'services:\n  web:\n    image: x\n    ports:\n      - 80\n      - 81\n      - 80\n' });
+    assert.equal(e.message, 'services.web.ports: items 0 and 2 are duplicates');
+    assert.deepEqual(e.location, { file: 'compose.yaml', line: 7, column: 9 });
+  });
+
+  it('interpolation errors name the list index like the schema errors', async () => {
+    const e = await loadError({ 'compose.yaml': 'services:\n  web:\n    image: x\n    environment:\n      - A=1\n      - B=${\n' });
+    assert.match(e.message, /\(in services\.web\.environment\[1\]\)/);
+  });
+
   it('invalid service names are reported as such', async () => {
     const e = await loadError({ 'compose.yaml': 'services:\n  "my app":\n    image: x\n' });
     assert.match(e.message, /invalid name "my app"/);
@@ -66,8 +77,8 @@ describe('compose loader errors', () => {
 
   it('duplicate keys are a YAML error at the duplicate', async () => {
     const e = await loadError({ 'compose.yaml': 'services:\n  web:\n    image: a\n    image: b\n' });
-    assert.match(e.message, /YAML syntax error.*(unique|duplicate)/i);
-    assert.equal(e.location?.line, 4);
+    assert.equal(e.message, 'YAML syntax error: duplicate key "image" in this mapping');
+    assert.deepEqual(e.location, { file: 'compose.yaml', line: 4, column: 5 });
   });
 
   it('a missing required variable names the variable, the message and file:line', async () => {
