@@ -41,3 +41,6 @@ export interface LoadedProject {
 
 export { loadCompose } from './loader.js';
 export { projectToYaml } from './output.js';
+// Additive helpers for other modules (kompoxops.yml loader, PaaS).
+export { normalizeProjectName } from './finalize.js';
+export { DEFAULT_FILES as DEFAULT_COMPOSE_FILES, DEFAULT_OVERRIDE_FILES as DEFAULT_COMPOSE_OVERRIDE_FILES } from './loader.js';
