@@ -178,6 +178,18 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.match(d.stderr, /error: applied, but the app cannot start: .*ImagePullBackOff: Back-off pulling image "nginx:1\.27"/);
   });
 
+  test('app tunnel -- CMD: the command runs with the tunnel up and its exit code is passed through', async () => {
+    // the fake echoes what it receives on a pod port without a target
+    const script = `const [l] = process.env.KOMPOX_TUNNEL_PORTS.split(':'); const c = require('net').connect(Number(l), '127.0.0.1', () => c.write('ping')); c.on('data', (d) => { console.log('got ' + d); process.exit(7); });`;
+    const r = await run(['app', 'tunnel', '-p', '0:80', '--', process.execPath, '-e', script], dir);
+    assert.equal(r.code, 7, r.stderr);
+    assert.equal(r.stdout, 'got ping\n');
+    assert.match(r.stderr, /forwarding 127\.0\.0\.1:\d+ -> hello:80/);
+    const bad = await run(['app', 'tunnel', '-p', 'x:80', '--', 'true'], dir);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid port mapping "x:80"/);
+  });
+
   test('cluster kubeconfig: file mode 600, app namespace, no clobbering without --merge/--force, merge keeps others', async () => {
     const out = join(dir, 'exported');
     const r = await run(['cluster', 'kubeconfig', '-o', out], dir);
