@@ -59,6 +59,14 @@ test('example: --out-manifest - prints the Kubernetes objects (npm run example)'
   assert.ok(kinds.indexOf('Namespace') < kinds.indexOf('Deployment'), 'apply order: Namespace first');
   const hosts = docs.filter((d) => d.kind === 'Ingress').flatMap((d) => d.spec?.rules?.map((x) => x.host) ?? []).sort();
   assert.deepEqual(hosts, ['git.example.com', 'gitea-3000.k3s.example.com']);
+  // what the YAML says (after serialisation) is valid against the Kubernetes API schema
+  const { validateObjects } = await import('../convert/helpers.js');
+  validateObjects(docs as never);
+});
+
+test('npm run example runs exactly the command tested above', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  assert.equal(pkg.scripts.example, 'node bin/kompoxops.mjs -C examples/gitea app validate --out-manifest -');
 });
 
 test('--out-compose FILE is relative to -C and written only when valid', async () => {
