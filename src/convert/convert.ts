@@ -224,6 +224,9 @@ export function convertApp(input: ConvertInput): ConvertResult {
     enableServiceLinks: false,
     // Apps do not talk to the Kubernetes API; a token in the pod would only be a liability.
     automountServiceAccountToken: false,
+    // Docker runs every container under its default seccomp profile; Kubernetes runs them unconfined
+    // unless asked. RuntimeDefault is the same filter, so this keeps Docker's behaviour (and isolation).
+    securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
   };
   if (hostnames.size === 1) {
     const h = [...hostnames][0]!;

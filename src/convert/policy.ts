@@ -97,7 +97,7 @@ export const SERVICE_KEY_POLICY: Readonly<Record<string, KeyPolicy>> = {
   runtime: { action: 'warn', note: 'runtime is ignored (the cluster chooses the container runtime)' },
   scale: { action: 'warn', note: 'always one replica (stateful app on an RWO disk)' },
   secrets: { action: 'convert', note: 'Secret mounted read-only as a single file at /run/secrets/<name>' },
-  security_opt: { action: 'warn', note: 'security options are ignored' },
+  security_opt: { action: 'warn', note: 'security options are ignored (the pod runs with the RuntimeDefault seccomp profile, like Docker\'s default)' },
   shm_size: { action: 'convert', note: 'emptyDir (medium Memory, sizeLimit) at /dev/shm' },
   stdin_open: { action: 'convert', note: 'container stdin' },
   stop_grace_period: { action: 'convert', note: 'terminationGracePeriodSeconds (largest over services)' },
