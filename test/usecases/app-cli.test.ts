@@ -14,12 +14,13 @@ import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 
 const BIN = fileURLToPath(new URL('../../bin/kompoxops.mjs', import.meta.url));
 
-function run(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(args: string[], cwd: string, env: Record<string, string> = {}, stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.end(stdin);
   });
 }
 
@@ -172,6 +173,9 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.equal(ex.code, 5);
     const echo = await run(['app', 'exec', '--', 'echo', 'hi'], dir);
     assert.equal(echo.stdout, 'hi\n');
+    const cat = await run(['app', 'exec', '-i', '--', 'cat'], dir, {}, 'from stdin\n');
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.equal(cat.stdout, 'from stdin\n');
 
     const d = await run(['app', 'deploy', '--timeout', '30s'], dir);
     assert.equal(d.code, 1);

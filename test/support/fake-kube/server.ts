@@ -553,7 +553,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     });
     ws.on('close', () => undefined);
     if (!wantStdin) void start();
-    else setTimeout(() => void start(), 300); // v4 clients cannot close stdin: run after a short quiet time
+    // v5 clients close stdin explicitly (channel 255); v4 clients cannot: run after a short quiet time
+    else if (ws.protocol !== 'v5.channel.k8s.io') setTimeout(() => void start(), 300);
   }
 
   function runPortForward(ws: WebSocket, namespace: string, pod: string, port: number): void {

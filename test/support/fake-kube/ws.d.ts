@@ -5,6 +5,7 @@ declare module 'ws' {
   import type { IncomingMessage } from 'node:http';
   import type { Duplex } from 'node:stream';
   export class WebSocket extends EventEmitter {
+    readonly protocol: string;
     send(data: Buffer | string): void;
     close(code?: number): void;
     terminate(): void;
