@@ -132,6 +132,40 @@ describe('applyAppObjects', () => {
     assert.ok(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolume', name: `${ns}-default-bbbb` }));
   });
 
+  test('a deploy interrupted mid-apply converges when run again (prune included)', async () => {
+    await applyAppObjects(kube, ns, labels, objects({ extraConfig: true }));
+    fake.forbid({ verb: 'patch', resource: 'deployments', namespace: ns });
+    try {
+      await assert.rejects(applyAppObjects(kube, ns, labels, objects({ image: 'nginx:9' })));
+    } finally {
+      fake.allowAll();
+    }
+    // the interrupted run left the old object and the union inventory; the next run finishes
+    assert.ok(await kube.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'extra', namespace: ns }));
+    const r = await applyAppObjects(kube, ns, labels, objects({ image: 'nginx:9' }));
+    assert.deepEqual(r.changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.action} ${c.ref.kind}/${c.ref.name}`), ['change Deployment/web', 'prune ConfigMap/extra']);
+    const inv = parseInventory(await kube.get({ apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace: ns }));
+    assert.ok(!inv.some((x) => x.name === 'extra'));
+    const before = versions(fake);
+    await applyAppObjects(kube, ns, labels, objects({ image: 'nginx:9' }));
+    assert.equal(versions(fake), before);
+  });
+
+  test('objects applied by an interrupted deploy are pruned by the next one even when the input changed back', async () => {
+    await applyAppObjects(kube, ns, labels, objects());
+    fake.forbid({ verb: 'patch', resource: 'deployments', namespace: ns });
+    try {
+      // ConfigMap "extra" is applied before the Deployment fails
+      await assert.rejects(applyAppObjects(kube, ns, labels, objects({ extraConfig: true, image: 'nginx:5' })));
+    } finally {
+      fake.allowAll();
+    }
+    assert.ok(await kube.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'extra', namespace: ns }));
+    const r = await applyAppObjects(kube, ns, labels, objects());
+    assert.deepEqual(r.changes.filter((c) => c.action === 'prune').map((c) => c.ref.name), ['extra']);
+    assert.equal(await kube.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'extra', namespace: ns }), undefined);
+  });
+
   test('a failure mid-apply says what was applied and that re-running converges', async () => {
     fake.forbid({ verb: 'patch', resource: 'services', namespace: ns });
     await assert.rejects(applyAppObjects(kube, ns, labels, objects()), (e: unknown) => {

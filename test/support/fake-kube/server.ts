@@ -55,6 +55,8 @@ export interface FakeKube {
   setAuth(mode: 'ok' | 'expired'): void;
   /** Requests matching the rule get 403 Forbidden with the real RBAC message. */
   forbid(rule: ForbidRule): void;
+  /** Removes every forbid rule. */
+  allowAll(): void;
   addResource(r: ResourceInfo): void;
   resource(apiVersion: string, kind: string): ResourceInfo | undefined;
   /** Test hook: stores a pod as a controller/kubelet would (namespace, uid, status as given). */
@@ -626,6 +628,9 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     },
     forbid: (rule) => {
       forbidden.push(rule);
+    },
+    allowAll: () => {
+      forbidden.length = 0;
     },
     addResource: (r) => {
       resources.push(r);
