@@ -10,6 +10,13 @@ import type { KubeObject } from '../kube/types.js';
 import type { Diagnostics } from './diagnostics.js';
 import { isDnsSubdomain } from './naming.js';
 import { byKey } from './pod-state.js';
+import { DEFAULT_INGRESS_NAMESPACE, K3S_NAMESPACE } from '../ingress/names.js';
+import { ingressVariantFor } from '../ingress/settings.js';
+
+/** Where the ingress controller's pods run: K3s's bundled Traefik is in kube-system whatever cluster.ingress.namespace says. */
+export function ingressControllerNamespace(ctx: AppContext): string {
+  return ingressVariantFor(ctx.provider.driver) === 'k3s' ? K3S_NAMESPACE : ctx.cluster.ingress?.namespace || DEFAULT_INGRESS_NAMESPACE;
+}
 
 /**
  * Container ports that do not speak plain HTTP: they get no ingress host and
@@ -244,7 +251,10 @@ export function buildIngresses(ctx: AppContext, ns: string, labels: Record<strin
   return out;
 }
 
-/** Tenant isolation: ingress only from the app's own namespace and the ingress controller's. */
+/**
+ * Tenant isolation: ingress only from the app's own namespace and the ingress controller's
+ * (the same namespace `cluster deploy` uses, see src/ingress/settings.ts).
+ */
 export function buildNetworkPolicy(ctx: AppContext, ns: string, labels: Record<string, string>): KubeObject {
   return {
     apiVersion: 'networking.k8s.io/v1',
@@ -257,7 +267,7 @@ export function buildNetworkPolicy(ctx: AppContext, ns: string, labels: Record<s
         {
           from: [
             { podSelector: {} },
-            { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ctx.cluster.ingress?.namespace || 'traefik' } } },
+            { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ingressControllerNamespace(ctx) } } },
           ],
         },
       ],

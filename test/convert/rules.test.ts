@@ -204,3 +204,12 @@ test('volume driver and driver_opts are named in a warning', () => {
   }));
   assert.ok(r.warnings.some((w) => /volume nfs: driver and driver_opts are ignored/.test(w.message)));
 });
+
+test('NetworkPolicy admits the ingress controller namespace (K3s: kube-system, where its Traefik runs)', () => {
+  const from = (driver: 'aks' | 'k3s', namespace: string) => {
+    const r = convert(makeCtx({ driver, cluster: { ingress: { controller: 'traefik', namespace } } }), makeLoaded({ services: { a: { image: 'x' } } }));
+    return (find(r.objects, 'NetworkPolicy').spec as any).ingress[0].from;
+  };
+  assert.deepEqual(from('aks', 'edge'), [{ podSelector: {} }, { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'edge' } } }]);
+  assert.deepEqual(from('k3s', 'traefik')[1], { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } });
+});
