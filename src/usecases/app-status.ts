@@ -5,6 +5,7 @@ import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '.
 import { appNamespace, appSelector } from '../domain/names.js';
 import type { KubeClient, KubeObject } from '../kube/types.js';
 import { assessDeployment, selectorString } from '../kube/rollout.js';
+import { appVolumes, diskAnnotationKeys } from './volumes.js';
 
 export interface ContainerStatus {
   name: string;
@@ -30,7 +31,8 @@ export interface AppStatus {
   deployments: { name: string; ready: string; state: string; message: string }[];
   pods: PodStatus[];
   urls: string[];
-  disks: { current?: string; previous?: string; annotations: Record<string, string> };
+  /** current/previous: the primary volume's disk; volumes: the current disk per app volume; annotations: all disk annotations. */
+  disks: { current?: string; previous?: string; volumes: Record<string, string | undefined>; annotations: Record<string, string> };
   events: { type: string; reason: string; object: string; message: string; count: number; lastTimestamp?: string }[];
 }
 
@@ -40,7 +42,7 @@ function containerState(cs: Any): string {
   if (cs.state?.running) return 'running';
   if (cs.state?.waiting) return `waiting: ${cs.state.waiting.reason ?? ''}`.trim();
   if (cs.state?.terminated) return `terminated: ${cs.state.terminated.reason ?? ''} (exit ${cs.state.terminated.exitCode})`;
-  return 'unknown';
+  return 'not started';
 }
 
 export function podStatus(p: KubeObject): PodStatus {
@@ -91,6 +93,7 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
     disks: {
       current: ann[ANN_DISK_CURRENT],
       previous: ann[ANN_DISK_PREVIOUS],
+      volumes: Object.fromEntries(appVolumes(ctx).map((v) => [v.name, ann[diskAnnotationKeys(ctx, v).current]])),
       annotations: Object.fromEntries(Object.entries(ann).filter(([k]) => k.startsWith('kompox.dev/disk-')).sort(([a], [b]) => a.localeCompare(b))),
     },
     events: [],

@@ -79,7 +79,8 @@ export function register(app: Command): void {
         const sum = summarize(r.changes);
         const counts = `${sum.create} created, ${sum.change} changed, ${sum.unchanged} unchanged, ${sum.prune} pruned`;
         if (r.exitCode === 0) {
-          process.stdout.write(`${r.dryRun ? `dry run (namespace ${r.namespace}): ${counts.replace(/created|changed|pruned/g, (w) => `would be ${w}`)}` : `namespace ${r.namespace}: ${counts}; ${r.message}`}\n`);
+          const dryCounts = `${sum.create} to create, ${sum.change} to change, ${sum.unchanged} unchanged, ${sum.prune} to prune`;
+          process.stdout.write(`${r.dryRun ? `dry run (namespace ${r.namespace}): ${dryCounts}; nothing was changed` : `namespace ${r.namespace}: ${counts}; ${r.message}`}\n`);
         } else {
           process.stdout.write(`namespace ${r.namespace}: ${counts}\n`);
           line(`error: ${r.message}`);
@@ -140,7 +141,7 @@ export function register(app: Command): void {
       const out: string[] = [];
       out.push(`app:        ${st.app}`);
       out.push(`namespace:  ${st.namespace}${st.exists ? '' : ' (does not exist: not deployed)'}`);
-      if (st.disks.current) out.push(`disk:       ${st.disks.current}`);
+      for (const [vol, id] of Object.entries(st.disks.volumes)) out.push(`disk:       ${id ?? '(none yet)'}${Object.keys(st.disks.volumes).length > 1 ? ` (volume ${vol})` : ''}`);
       for (const d of st.deployments) out.push(`deployment: ${d.name} ${d.ready} ready (${d.state}${d.state === 'ready' ? '' : `: ${d.message}`})`);
       for (const u of st.urls) out.push(`url:        ${u}`);
       if (st.pods.length) {
