@@ -3,137 +3,32 @@
 // always gives the same objects, so re-running never rolls the pod spuriously.
 import { ANN_APP, ANN_PROVIDER } from '../domain/model.js';
 import { appId, appLabels, appNamespace, appSelector } from '../domain/names.js';
-import type { ServiceConfig } from '../compose/model.js';
 import type { KubeObject } from '../kube/types.js';
 import { containerBasics } from './container.js';
 import { Diagnostics, sortDiagnostics } from './diagnostics.js';
 import { convertEnv } from './env.js';
 import { contentHash } from './files.js';
-import { dnsLabel, isDnsSubdomain } from './naming.js';
+import { dnsLabel } from './naming.js';
+import { hostAliases } from './host-aliases.js';
+import { checkService } from './service-checks.js';
 import { buildIngresses, buildNetworkPolicy, buildService, collectPorts } from './network.js';
 import { applyKeyPolicy } from './policy.js';
 import { byKey, PodState, sortedByName, type VolumeMount } from './pod-state.js';
 import { convertHealthcheck } from './probes.js';
 import { convertResources } from './resources.js';
 import { convertServiceFiles } from './service-files.js';
-import { INIT_MOUNT_ROOT, planStorage } from './storage.js';
+import { planStorage } from './storage.js';
+import { INIT_CONTAINER, initContainer } from './init-container.js';
 import type { ConvertInput, ConvertResult } from './types.js';
 import { parseDuration, wholeSeconds } from './units.js';
 import { convertServiceVolumes, type VolumeContext } from './volumes.js';
 
 export const ANN_CONFIG_HASH = 'kompox.dev/config-hash';
-/** Pinned by tag so the pod template (and with it the pod) never changes by itself. */
-export const INIT_IMAGE = 'busybox:1.36';
-export const INIT_CONTAINER = 'kompox-init';
 
 function appVolumesIndex(ctx: ConvertInput['ctx'], name: string): number {
   return (ctx.app.volumes ?? []).findIndex((v) => v.name === name);
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Service-level checks that are more than a policy-table row. */
-function checkService(service: string, svc: ServiceConfig, diags: Diagnostics): void {
-  if (!svc.image) {
-    diags.error({
-      service, key: svc.build ? 'build' : 'image',
-      message: `service "${service}" has ${svc.build ? 'build: but no image:' : 'no image:'}; the cluster cannot build images`,
-      hint: `Add image: <registry>/<name>:<tag> to service "${service}" and push the built image there (docker compose build && docker compose push).`,
-    });
-  } else if (svc.build) {
-    diags.warn({ service, key: 'build', message: `service "${service}": build is ignored; the cluster pulls image ${svc.image}`, hint: 'Push the image after building it (docker compose push).' });
-  }
-  const nm = svc.network_mode;
-  if (nm === 'host') {
-    diags.error({
-      service, key: 'network_mode',
-      message: `service "${service}": network_mode: host is not allowed: the host network breaks tenant isolation and nodes are shared`,
-      hint: 'Remove network_mode: host and publish the ports the app needs under ports:.',
-    });
-  } else if (nm !== undefined && nm !== 'bridge' && nm !== 'default' && !nm.startsWith('service:') && !nm.startsWith('container:')) {
-    diags.warn({ service, key: 'network_mode', message: `service "${service}": network_mode: ${nm} is ignored; the service shares the pod network` });
-  }
-  if (svc.restart !== undefined && (svc.restart === 'no' || svc.restart.startsWith('on-failure'))) {
-    diags.warn({
-      service, key: 'restart',
-      message: `service "${service}": restart: ${svc.restart} is not honoured; a Deployment's pod restarts every container that exits (restartPolicy Always)`,
-    });
-  }
-  for (const [net, cfg] of Object.entries(svc.networks ?? {}).sort(byKey(([k]) => k))) {
-    for (const k of ['ipv4_address', 'ipv6_address'] as const) {
-      if (cfg?.[k]) {
-        diags.warn({
-          service, key: 'networks', path: ['services', service, 'networks', net, k],
-          message: `service "${service}": networks.${net}.${k} ${cfg[k]} is ignored (pod IPs are assigned by the cluster); other services reach it as localhost or by its service name`,
-        });
-      }
-    }
-  }
-  const deploy = svc.deploy ?? {};
-  for (const k of Object.keys(deploy).sort()) {
-    if (k === 'resources') continue;
-    if (k === 'replicas' && (deploy.replicas === undefined || deploy.replicas === 1)) continue;
-    diags.warn({
-      service, key: 'deploy', path: ['services', service, 'deploy', k],
-      message: `service "${service}": deploy.${k} is ignored${k === 'replicas' ? ' (the app runs as one pod with one replica: its disk is ReadWriteOnce)' : ''}`,
-    });
-  }
-  if (deploy.resources?.limits?.pids !== undefined) {
-    diags.warn({ service, key: 'deploy', message: `service "${service}": deploy.resources.limits.pids is ignored (PID limits are set by the cluster)` });
-  }
-  for (const [dep, d] of Object.entries(svc.depends_on ?? {}).sort(byKey(([k]) => k))) {
-    const path = ['services', service, 'depends_on', dep];
-    if (d.condition === 'service_healthy') {
-      diags.warn({
-        service, key: 'depends_on', path,
-        message: `service "${service}": depends_on ${dep} (service_healthy) is not enforced: all services start together in one pod`,
-        hint: `Make "${service}" retry connecting to ${dep} until it is ready (${dep}'s readiness probe keeps traffic away until then).`,
-      });
-    } else if (d.condition === 'service_completed_successfully') {
-      diags.warn({
-        service, key: 'depends_on', path,
-        message: `service "${service}": depends_on ${dep} (service_completed_successfully) is not enforced: ${dep} runs as a regular container of the pod and is restarted whenever it exits`,
-        hint: `Run one-off tasks with kompoxops app exec instead, or make ${dep} idempotent and long-running.`,
-      });
-    }
-  }
-}
-
-/** 127.0.0.1 for every service name and alias (all services share the pod's localhost), plus extra_hosts. */
-function hostAliases(input: ConvertInput, services: string[], diags: Diagnostics): Record<string, unknown>[] {
-  const byIp = new Map<string, Set<string>>();
-  const add = (ip: string, host: string) => {
-    const h = host.trim().toLowerCase();
-    if (!h || h === 'localhost' || !isDnsSubdomain(h)) return;
-    if (!byIp.has(ip)) byIp.set(ip, new Set());
-    byIp.get(ip)!.add(h);
-  };
-  for (const service of services) {
-    const svc = input.project.services[service]!;
-    add('127.0.0.1', service);
-    if (svc.container_name) add('127.0.0.1', svc.container_name);
-    if (svc.hostname) add('127.0.0.1', svc.hostname);
-    for (const n of Object.values(svc.networks ?? {})) for (const a of n?.aliases ?? []) add('127.0.0.1', a);
-    for (const l of (svc.links as string[] | undefined) ?? []) add('127.0.0.1', l.split(':').pop()!);
-    const eh = svc.extra_hosts;
-    const pairs: [string, string][] = Array.isArray(eh)
-      ? eh.map((e) => {
-          const m = /^([^:=]+)[:=](.*)$/.exec(e);
-          return m ? [m[1]!, m[2]!.replace(/^\[|\]$/g, '')] : [e, ''];
-        })
-      : Object.entries(eh ?? {});
-    for (const [host, ip] of pairs) {
-      if (ip === 'host-gateway' || !/^[0-9a-fA-F:.]+$/.test(ip) || !ip) {
-        diags.warn({ service, key: 'extra_hosts', message: `service "${service}": extra_hosts ${host}=${ip} is ignored (there is no docker host gateway on a cluster)` });
-        continue;
-      }
-      add(ip, host);
-    }
-  }
-  return [...byIp.keys()].sort().map((ip) => ({ ip, hostnames: [...byIp.get(ip)!].sort() }));
-}
 
 export function convertApp(input: ConvertInput): ConvertResult {
   const diags = new Diagnostics(input.locate, input.locateConfig);
@@ -240,21 +135,8 @@ export function convertApp(input: ConvertInput): ConvertResult {
   if (aliases.length) podSpec.hostAliases = aliases;
   if (grace !== undefined) podSpec.terminationGracePeriodSeconds = grace;
 
-  if (state.dataDirs.size) {
-    const dirs = [...state.dataDirs.values()].sort(byKey((d) => `${d.appVolume}/${d.subPath}`));
-    const lines = ['set -e'];
-    for (const d of dirs) {
-      const p = shellQuote(`${INIT_MOUNT_ROOT}/${d.appVolume}/${d.subPath}`);
-      lines.push(`mkdir -p ${p}`);
-      // Docker gives a fresh named volume the image's ownership; here the directory is root's unless the service's numeric user gets it.
-      if (d.owners.size === 1) lines.push(`chown ${[...d.owners][0]} ${p}`);
-    }
-    const initMounts = [...new Map(dirs.map((d) => [d.podVolume, { name: d.podVolume, mountPath: `${INIT_MOUNT_ROOT}/${d.appVolume}` }])).values()].sort(
-      byKey((m) => m.mountPath),
-    );
-    const initName = names.has(INIT_CONTAINER) ? `${INIT_CONTAINER}-data` : INIT_CONTAINER;
-    podSpec.initContainers = [{ name: initName, image: INIT_IMAGE, command: ['sh', '-c', lines.join('\n')], volumeMounts: initMounts }];
-  }
+  const init = initContainer(state, names.has(INIT_CONTAINER) ? `${INIT_CONTAINER}-data` : INIT_CONTAINER);
+  if (init) podSpec.initContainers = [init];
   podSpec.containers = containers.sort(byKey((c) => c.name as string));
   if (state.volumes.size) podSpec.volumes = sortedByName(state.volumes.values() as Iterable<{ name: string }>);
 

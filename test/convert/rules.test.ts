@@ -213,3 +213,11 @@ test('NetworkPolicy admits the ingress controller namespace (K3s: kube-system, w
   assert.deepEqual(from('aks', 'edge'), [{ podSelector: {} }, { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'edge' } } }]);
   assert.deepEqual(from('k3s', 'traefik')[1], { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } });
 });
+
+test('init container quotes directory names for the shell', () => {
+  const r = convert(makeCtx(), makeLoaded({ services: { a: { image: 'x', volumes: [{ type: 'bind', source: "/proj/it's data", target: '/d' }] } } }), {
+    files: { "/proj/it's data": { kind: 'dir', entries: 0 } },
+  });
+  assert.deepEqual(r.errors, []);
+  assert.equal(podSpec(r.objects).initContainers[0].command[2], "set -e\nmkdir -p '/kompox/default/it'\\''s data'");
+});
