@@ -85,7 +85,8 @@ function related(a: string, b: string): boolean {
 function fail(diags: Diagnostic[], file: string): never {
   if (diags.length === 1) {
     const d = diags[0]!;
-    throw new KompoxError('config', d.message, { location: d.location, hint: d.hint });
+    const field = diagField(d);
+    throw new KompoxError('config', d.message, { location: d.location, hint: d.hint, ...(/^[\w.[\]-]+$/.test(field) ? { field } : {}) });
   }
   const pos = (d: Diagnostic) => (d.location?.line ?? 0) * 1e6 + (d.location?.column ?? 0);
   throw new DiagnosticsError([...diags].sort((a, b) => pos(a) - pos(b)), `${file} has ${diags.length} problems`);

@@ -147,6 +147,7 @@ for (const b of [...BAD, ...BAD_SEMANTIC_ONLY]) {
     const e = await loadError(b.text);
     const msg = formatError(e);
     assert.ok(!(e instanceof DiagnosticsError), `expected exactly one problem, got:\n${msg}`);
+    assert.equal(e.field, b.field);
     assert.match(msg, new RegExp(`kompoxops\\.yml:${b.where}: ${b.field.replace(/[.[\]]/g, '\\$&')}: `), msg);
     assert.match(msg, b.says);
   });
