@@ -25,6 +25,12 @@ export interface ComposeLoadOptions {
   envFile?: string;
   /** Active profiles (`--profile`); COMPOSE_PROFILES from env is added. */
   profiles?: string[];
+  /**
+   * File names in messages and `locate()` are relative to this directory when the
+   * file is inside it (else absolute). Default: the current directory when the
+   * file is inside it (like kompoxops.yml messages), else the project directory.
+   */
+  displayDir?: string;
 }
 
 export interface LoadedProject {

@@ -28,8 +28,8 @@ interface LoadState {
   warnings: Diagnostic[];
   warned: Set<string>;
   files: string[];
-  /** the top project's directory, for short file names in messages */
-  displayRoot: string;
+  /** directories file names in messages are made relative to, first match wins */
+  displayBases: string[];
 }
 
 /** The context one file is loaded in (an included project has its own). */
@@ -43,7 +43,8 @@ interface Scope {
 
 export async function loadCompose(opts: ComposeLoadOptions): Promise<LoadedProject> {
   const projectDir = resolve(opts.projectDir);
-  const state: LoadState = { pos: new PositionMap(), warnings: [], warned: new Set(), files: [], displayRoot: projectDir };
+  const displayBases = opts.displayDir !== undefined ? [resolve(opts.displayDir)] : [process.cwd(), projectDir];
+  const state: LoadState = { pos: new PositionMap(), warnings: [], warned: new Set(), files: [], displayBases };
   const baseEnv = definedOnly(opts.env ?? process.env);
   const envFile = opts.envFile ? resolve(projectDir, opts.envFile) : resolve(projectDir, '.env');
   const env = withEnvFile(baseEnv, envFile, display(state, envFile), opts.envFile !== undefined);
@@ -79,8 +80,11 @@ export async function loadCompose(opts: ComposeLoadOptions): Promise<LoadedProje
 }
 
 function display(state: LoadState, file: string): string {
-  const rel = relative(state.displayRoot, file);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+  for (const base of state.displayBases) {
+    const rel = relative(base, file);
+    if (rel && !rel.startsWith('..') && !isAbsolute(rel)) return rel;
+  }
+  return file;
 }
 
 /** Explicit files, else COMPOSE_FILE, else the default file plus its override file. */

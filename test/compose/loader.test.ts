@@ -1,6 +1,6 @@
 // Loader behaviour around the project: env_file, project name, .env, locate.
 import assert from 'node:assert/strict';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadCompose } from '../../src/compose/index.js';
 import { load, loadError, project } from './helpers.js';
@@ -93,5 +93,17 @@ describe('locate', () => {
     assert.deepEqual(p.locate(['services', 'web', 'ports', 1, 'target']), { file: 'compose.yaml', line: 6, column: 9 });
     assert.deepEqual(p.locate(['services', 'web', 'ports', 0, 'published']), { file: 'compose.yaml', line: 5, column: 9 });
     assert.equal(basename(p.files[0]!), 'compose.yaml');
+  });
+});
+
+describe('file names in messages', () => {
+  it('are relative to displayDir when given, else to the project directory (outside the current directory)', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  web:\n    image: x\n' });
+    const p = await loadCompose({ projectDir: dir, env: {} });
+    assert.equal(p.locate(['services', 'web'])?.file, 'compose.yaml');
+    const q = await loadCompose({ projectDir: dir, env: {}, displayDir: join(dir, '..') });
+    assert.equal(q.locate(['services', 'web'])?.file, join(basename(dir), 'compose.yaml'));
+    const r = await loadCompose({ projectDir: dir, env: {}, displayDir: '/nonexistent-elsewhere' });
+    assert.equal(r.locate(['services', 'web'])?.file, join(dir, 'compose.yaml'));
   });
 });
