@@ -192,6 +192,13 @@ function canonicalService(name: string, svc: Obj, ctx: CanonContext): Obj {
     });
   }
 
+  if (svc.label_file !== undefined) {
+    svc.label_file = inTag(svc.label_file, (x) => {
+      const list = typeof x === 'string' ? [x] : Array.isArray(x) ? x : [];
+      return mapList(ctx, list, (e) => hostPath(String(e), ctx, field('label_file'), at('label_file'), name));
+    });
+  }
+
   if (svc.depends_on !== undefined) {
     svc.depends_on = inTag(svc.depends_on, (x) => {
       const out: Obj = {};

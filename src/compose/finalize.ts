@@ -99,6 +99,7 @@ export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: Compo
     const fromFile = applyEnvFiles(svcName, svc, o);
     if (fromFile.length > 0) envFromFile[svcName] = fromFile;
     resolveEnvironment(svc, o.env);
+    applyLabelFiles(svcName, svc, o);
     if (isObj(svc.build) && isObj(svc.build.args)) resolveVars(svc.build.args as Record<string, string | null>, o.env);
     if (svc.pull_policy === 'if_not_present') svc.pull_policy = 'missing';
     implicitDependencies(svc, o.pos);
@@ -161,6 +162,41 @@ function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
   o.pos.carry(svc, 'env_file', svc, 'environment');
   delete svc.env_file;
   return keys.sort();
+}
+
+/** label_file contents under `labels` (labels win), as compose-go does. */
+function applyLabelFiles(name: string, svc: Obj, o: FinalizeOptions): void {
+  if (!Array.isArray(svc.label_file)) return;
+  const loc = o.pos.at(svc, 'label_file');
+  const fromFiles: Env = {};
+  const where: Record<string, Location> = {};
+  for (const path of svc.label_file as string[]) {
+    if (!(existsSync(path) && statSync(path).isFile())) {
+      throw new KompoxError('config', `services.${name}.label_file: ${o.display(path)} not found`, {
+        location: loc,
+        field: `services.${name}.label_file`,
+        hint: 'Create the file or fix the path',
+      });
+    }
+    const lines: Record<string, number> = {};
+    const vars = readEnvFile(path, o.display(path), (k) => o.env[k], lines);
+    Object.assign(fromFiles, vars);
+    for (const k of Object.keys(vars)) where[k] = { file: o.display(path), line: lines[k] };
+  }
+  const labels: Record<string, string> = isObj(svc.labels) ? (svc.labels as Record<string, string>) : {};
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fromFiles)) {
+    if (k in labels) continue;
+    merged[k] = v;
+    o.pos.set(merged, k, { value: where[k]! });
+  }
+  for (const [k, v] of Object.entries(labels)) {
+    merged[k] = v;
+    o.pos.carry(labels, k, merged, k);
+  }
+  if (!isObj(svc.labels)) o.pos.carry(svc, 'label_file', svc, 'labels');
+  svc.labels = merged;
+  delete svc.label_file;
 }
 
 /** `format: raw`: KEY=VALUE lines taken literally (no quotes, no expansion). */

@@ -107,3 +107,21 @@ describe('file names in messages', () => {
     assert.equal(r.locate(['services', 'web'])?.file, join(dir, 'compose.yaml'));
   });
 });
+
+describe('label_file', () => {
+  it('labels from files are merged under labels (labels win) and the key is removed', async () => {
+    const p = await load({
+      'compose.yaml': 'services:\n  a:\n    image: x\n    label_file: [./base.labels, extra.labels]\n    labels: {own: "1", shared: mine}\n',
+      'base.labels': 'com.example.team=core\nshared=file\n',
+      'extra.labels': 'com.example.tier=db\n',
+    });
+    assert.deepEqual(p.project.services.a!.labels, { 'com.example.team': 'core', 'com.example.tier': 'db', own: '1', shared: 'mine' });
+    assert.equal(p.project.services.a!.label_file, undefined);
+    assert.deepEqual(p.locate(['services', 'a', 'labels', 'com.example.tier']), { file: 'extra.labels', line: 1 });
+  });
+  it('a missing label file is an error', async () => {
+    const e = await loadError({ 'compose.yaml': 'services:\n  a:\n    image: x\n    label_file: nope.labels\n' });
+    assert.match(e.message, /label_file: nope\.labels not found/);
+    assert.equal(e.location?.line, 4);
+  });
+});
