@@ -112,7 +112,7 @@ export const SERVICE_KEY_POLICY: Readonly<Record<string, KeyPolicy>> = {
   userns_mode: { action: 'reject', note: 'the host user namespace breaks tenant isolation', hint: 'Remove userns_mode: host.', when: (v) => v === 'host' },
   uts: { action: 'reject', note: 'the host UTS namespace breaks tenant isolation', hint: 'Remove uts: host.', when: (v) => v === 'host' },
   volumes: { action: 'convert', note: 'named volumes and relative bind dirs → disk (sub)paths; bind files → ConfigMaps; host paths are rejected; anonymous volumes → emptyDir (warned)' },
-  volumes_from: { action: 'reject', note: 'volumes_from is not supported', hint: 'Declare the shared named volume on both services instead.' },
+  volumes_from: { action: 'reject', note: 'it copies the mounts of another container, which has no pod equivalent', hint: 'Declare the shared named volume on both services instead.' },
   working_dir: { action: 'convert', note: 'container workingDir' },
 };
 
