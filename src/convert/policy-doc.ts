@@ -14,7 +14,7 @@ export function renderPolicyTable(): string {
     .sort()
     .map((k) => {
       const p = SERVICE_KEY_POLICY[k]!;
-      const text = p.hint ? `${p.note}${/[.!?)]$/.test(p.note) ? '' : '.'} ${p.hint}` : p.note;
+      const text = p.hint ? `${p.note}${/[.!?]$/.test(p.note) ? '' : '.'} ${p.hint}` : p.note;
       return `| \`${k}\` | ${p.action} | ${cell(text)} |`;
     });
   return ['| key | policy | what happens |', '|---|---|---|', ...rows].join('\n');
