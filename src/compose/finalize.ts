@@ -78,7 +78,7 @@ export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: Compo
       o.pos.carry(dict, k, out, k);
     }
   }
-  for (const section of ['networks', 'volumes', 'secrets', 'configs'] as const) {
+  for (const section of ['networks', 'volumes', 'secrets', 'configs', 'models'] as const) {
     if (!isObj(dict[section])) continue;
     const src = dict[section] as Obj;
     const dst: Obj = {};

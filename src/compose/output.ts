@@ -3,7 +3,7 @@
 import { stringify } from 'yaml';
 import type { ComposeProject } from './model.js';
 
-const TOP = ['name', 'services', 'networks', 'volumes', 'secrets', 'configs'];
+const TOP = ['name', 'services', 'networks', 'volumes', 'secrets', 'configs', 'models'];
 
 function sorted(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sorted);

@@ -36,7 +36,8 @@ export function parseYamlDocuments(text: string, file: string, positions: Positi
   });
   const where = (offset: number | undefined): Location =>
     offset === undefined ? { file } : { file, line: lc.linePos(offset).line, column: lc.linePos(offset).col };
-  positions.root = { file, line: 1, column: 1 };
+  // the first file read (the main compose file) stands for the whole project
+  positions.root ??= { file, line: 1, column: 1 };
   if (!Array.isArray(docs)) return []; // an empty stream: no documents at all
   const out: unknown[] = [];
   for (const doc of docs) {
