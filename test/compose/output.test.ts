@@ -31,3 +31,16 @@ describe('projectToYaml', () => {
     assert.equal(parse(text).services.web.healthcheck.interval, '1m30s');
   });
 });
+
+describe('projectToYaml quoting', () => {
+  it('quotes strings a YAML 1.1 reader would misread, and they load back as strings', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a:\n    image: x\n    environment:\n      A: "yes"\n      B: "on"\n      C: "22:22"\n      D: "null"\n      E: plain\n' });
+    const text = projectToYaml(p.project);
+    assert.match(text, /A: "yes"/);
+    assert.match(text, /B: "on"/);
+    assert.match(text, /C: "22:22"/);
+    assert.match(text, /D: "null"/);
+    assert.match(text, /E: plain/);
+    assert.deepEqual(parse(text).services.a.environment, { A: 'yes', B: 'on', C: '22:22', D: 'null', E: 'plain' });
+  });
+});
