@@ -125,3 +125,22 @@ describe('label_file', () => {
     assert.equal(e.location?.line, 4);
   });
 });
+
+describe('interpolation reaches every value', () => {
+  it('include paths, extends files and names are interpolated; COMPOSE_PROJECT_NAME may come from .env', async () => {
+    const p = await load({
+      '.env': 'SUB=parts\nCOMPOSE_PROJECT_NAME=from-dotenv\n',
+      'compose.yaml': 'include: ["${SUB}/db.yaml"]\nservices:\n  web:\n    extends: {file: "${SUB}/base.yaml", service: base}\n',
+      'parts/db.yaml': 'services:\n  db:\n    image: db\n',
+      'parts/base.yaml': 'services:\n  base:\n    image: base\n',
+    });
+    assert.equal(p.project.name, 'from-dotenv');
+    assert.deepEqual(Object.keys(p.project.services).sort(), ['db', 'web']);
+    assert.equal(p.project.services.web!.image, 'base');
+  });
+
+  it('an explicit envFile that does not exist is an error', async () => {
+    const e = await loadError({ 'compose.yaml': 'services: {}\n' }, { envFile: 'missing.env' });
+    assert.match(e.message, /env file missing\.env not found/);
+  });
+});
