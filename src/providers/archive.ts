@@ -381,19 +381,30 @@ export function checkEntryPath(raw: string): string {
   return path;
 }
 
-async function writeAll(ws: Writable, chunk: Buffer): Promise<void> {
+/** Writes with backpressure; rejects when the stream errors or closes instead of draining. */
+export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buffer): Promise<void> {
   if (!ws.write(chunk)) {
     await new Promise<void>((resolve, reject) => {
-      const onDrain = () => {
+      const done = () => {
+        ws.off('drain', onDrain);
         ws.off('error', onError);
+        ws.off('close', onClose);
+      };
+      const onDrain = () => {
+        done();
         resolve();
       };
       const onError = (e: Error) => {
-        ws.off('drain', onDrain);
+        done();
         reject(e);
+      };
+      const onClose = () => {
+        done();
+        reject(new Error('the output was closed before the archive was complete'));
       };
       ws.once('drain', onDrain);
       ws.once('error', onError);
+      ws.once('close', onClose);
     });
   }
 }
@@ -658,8 +669,8 @@ export class ChecksumWriter extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
-    if (this.out.write(chunk)) cb();
-    else this.out.once('drain', () => cb());
+    // A closed pipe (e.g. `| head`) errors instead of draining: fail, don't hang.
+    writeAll(this.out, chunk).then(() => cb(), cb);
   }
   /** Hex SHA-256 of everything written so far (call once, at the end). */
   sha256(): string {

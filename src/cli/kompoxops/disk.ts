@@ -70,6 +70,16 @@ export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
   return process.stdout;
 }
 
+/** A `--timeout`-style flag in seconds, as milliseconds. */
+export async function secondsFlag(v: string, flag: string): Promise<number> {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    const { KompoxError } = await import('../../domain/errors.js');
+    throw new KompoxError('usage', `${flag} "${v}" is not a positive number of seconds`);
+  }
+  return n * 1000;
+}
+
 export async function progressSink() {
   const { terminalProgress } = await import('../progress.js');
   return terminalProgress();
@@ -142,7 +152,7 @@ export function register(program: Command): void {
           volume: opts.volume,
           name: opts.name,
           deploy: opts.deploy,
-          timeoutMs: Number(opts.timeout) * 1000,
+          timeoutMs: await secondsFlag(opts.timeout, '--timeout'),
           log: s.log,
         });
         if (format !== 'table') {

@@ -59,7 +59,7 @@ export function register(program: Command): void {
           name: opts.name,
           disk: opts.disk,
           quiesce: opts.quiesce,
-          stopTimeoutMs: Number(opts.stopTimeout) * 1000,
+          stopTimeoutMs: await (await cli()).secondsFlag(opts.stopTimeout, '--stop-timeout'),
           log: s.log,
         });
         await printData(snap, format, snapshotColumns());
@@ -81,6 +81,7 @@ export function register(program: Command): void {
     action(async (opts: VolOpts & { name: string; diskName?: string; attach?: boolean; timeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       const disk = await cli();
+      const timeoutMs = await disk.secondsFlag(opts.timeout, '--timeout'); // checked before anything changes
       return disk.withSession(globalOptions(cmd), async (s) => {
         const { restoreSnapshot } = await import('../../usecases/snapshot.js');
         const d = await restoreSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, diskName: opts.diskName, log: s.log });
@@ -90,7 +91,7 @@ export function register(program: Command): void {
         }
         s.log(`restored snapshot ${opts.name} into disk ${d.name}`);
         const { attachAndDeploy } = await import('../../usecases/disk.js');
-        const r = await attachAndDeploy(s.ctx, s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs: Number(opts.timeout) * 1000, log: s.log });
+        const r = await attachAndDeploy(s.ctx, s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs, log: s.log });
         if (format !== 'table') await printData(r, format);
         else {
           process.stdout.write(`attached disk ${r.disk.name} to volume ${r.volume}${r.previous ? ` (previous: ${r.previous.name})` : ''}\n`);

@@ -25,7 +25,7 @@ import {
   type Snapshot,
 } from '../../domain/model.js';
 import { appId, appNamespace, dnsLabelProblem, nowRfc3339 } from '../../domain/names.js';
-import { digestTree, packTree, unpackArchive, type ArchiveResult } from '../archive.js';
+import { digestTree, packTree, unpackArchive, writeAll, type ArchiveResult } from '../archive.js';
 import type { DiskCreateOptions, DiskImportOptions, ProgressSink, ProviderDriver, VolumeSourceSpec } from '../driver.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
 import { k3sSettings, type K3sSettings } from './settings.js';
@@ -501,7 +501,7 @@ export class K3sDriver implements ProviderDriver {
     progress?.start(`export ${snapshot.name}`, st.size);
     for await (const chunk of fs.openRead(snapshot.id) as AsyncIterable<Buffer>) {
       progress?.advance(chunk.length);
-      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+      await writeAll(out, chunk);
     }
     progress?.done();
   }
