@@ -269,7 +269,17 @@ function canonicalService(name: string, svc: Obj, ctx: CanonContext): Obj {
       if (o.dockerfile === undefined && o.dockerfile_inline === undefined) o.dockerfile = 'Dockerfile';
       if (o.args !== undefined) o.args = toMap(o.args, ctx, null);
       if (o.labels !== undefined) o.labels = toMap(o.labels, ctx, '');
-      if (o.additional_contexts !== undefined) o.additional_contexts = toMap(o.additional_contexts, ctx, '');
+      if (o.additional_contexts !== undefined) {
+        const extra = toMap(o.additional_contexts, ctx, '');
+        // local directories become absolute; images, URLs and `service:` references stay
+        if (isObj(extra)) {
+          for (const [k, v] of Object.entries(extra)) {
+            if (typeof v === 'string' && v !== '' && !isRemoteContext(v) && !/^[a-z-]+:/.test(v)) extra[k] = hostPath(v, ctx, field(`build.additional_contexts.${k}`), at('build'), name);
+          }
+        }
+        o.additional_contexts = extra;
+      }
+      if (Array.isArray(o.secrets)) o.secrets = mapList(ctx, o.secrets, (e) => (typeof e === 'string' ? { source: e } : e));
       return o;
     });
   }
