@@ -133,6 +133,9 @@ function canonicalService(name: string, svc: Obj, ctx: CanonContext): Obj {
       ports.forEach((p, i) => {
         const loc = ctx.pos.valueAt(ports, i);
         let list: unknown[];
+        if (isObj(p) && p.target === undefined) {
+          fail(ctx, loc, `${field('ports')}[${i}]`, 'the port has no target (container port)', 'Add "target: <port>"');
+        }
         try {
           list = isObj(p) ? [canonicalLongPort(p)] : parseShortPort(p as string | number);
         } catch (e) {
@@ -164,8 +167,12 @@ function canonicalService(name: string, svc: Obj, ctx: CanonContext): Obj {
             if (e instanceof VolumeSyntaxError) fail(ctx, loc, `${field('volumes')}[${i}]`, e.message, 'Write [SOURCE:]TARGET[:ro], e.g. "./data:/data" or "dbdata:/var/lib/data"');
             throw e;
           }
-        } else if (isObj(v)) out = v;
-        else return v;
+        } else if (isObj(v)) {
+          out = v;
+          if (typeof out.target !== 'string' || out.target === '') {
+            fail(ctx, loc, `${field('volumes')}[${i}]`, 'the volume has no target (path in the container)', 'Add "target: /path/in/container"');
+          }
+        } else return v;
         if (out.type === 'bind' && typeof out.source === 'string') {
           out.source = hostPath(out.source, ctx, `${field('volumes')}[${i}]`, loc, name);
         }

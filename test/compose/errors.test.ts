@@ -153,3 +153,14 @@ describe('dependency cycles (compose-go compose-depends-on-self.yaml)', () => {
     assert.deepEqual(Object.keys(p.project.services), ['a']);
   });
 });
+
+describe('long syntax without a target', () => {
+  it('a port or volume without target is an error at the entry', async () => {
+    const p = await loadError({ 'compose.yaml': 'services:\n  web:\n    image: x\n    ports:\n      - published: 80\n' });
+    assert.match(p.message, /services\.web\.ports\[0\]: the port has no target/);
+    assert.equal(p.location?.line, 5);
+    const v = await loadError({ 'compose.yaml': 'services:\n  web:\n    image: x\n    volumes:\n      - type: volume\n        source: data\nvolumes: {data: {}}\n' });
+    assert.match(v.message, /services\.web\.volumes\[0\]: the volume has no target/);
+    assert.equal(v.location?.line, 5);
+  });
+});
