@@ -209,9 +209,22 @@ export async function exportDisk(
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name);
   const { ChecksumWriter } = await import('../providers/archive.js');
   const w = new ChecksumWriter(opts.out);
-  await driver.diskExport(ctx, volume, disk, w, opts.progress);
-  await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  try {
+    await driver.diskExport(ctx, volume, disk, w, opts.progress);
+    await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  } catch (e) {
+    throw outputClosed(e, `disk ${disk.name}`);
+  }
   return { disk, sha256: w.sha256(), bytes: w.bytes };
+}
+
+/** A reader that went away (`| head`, a dropped connection) is the user's business, not a bug. */
+export function outputClosed(e: unknown, what: string): unknown {
+  const code = (e as { code?: string }).code;
+  if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || /output was closed/.test(String((e as Error)?.message))) {
+    return new KompoxError('unavailable', `the output was closed before the export of ${what} was complete; the archive is incomplete`, { cause: e });
+  }
+  return e;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { AppContext, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, timestampName } from '../domain/names.js';
 import type { KubeClient, KubeObject } from '../kube/types.js';
 import type { ProgressSink, ProviderDriver } from '../providers/driver.js';
-import { attachDisk, checkDiskName, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
+import { attachDisk, checkDiskName, findDisk, outputClosed, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
 
 export async function listSnapshots(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: VolumeOption = {}): Promise<{ volume: string; snapshots: Snapshot[] }> {
@@ -154,8 +154,12 @@ export async function exportSnapshot(
   const { volume, snapshot } = await findSnapshot(ctx, driver, opts.volume, opts.name);
   const { ChecksumWriter } = await import('../providers/archive.js');
   const w = new ChecksumWriter(opts.out);
-  await driver.snapshotExport(ctx, volume, snapshot, w, opts.progress);
-  await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  try {
+    await driver.snapshotExport(ctx, volume, snapshot, w, opts.progress);
+    await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  } catch (e) {
+    throw outputClosed(e, `snapshot ${snapshot.name}`);
+  }
   const sha256 = w.sha256();
   if (snapshot.sha256 && snapshot.sha256 !== sha256) {
     throw new KompoxError('integrity', `snapshot ${snapshot.name} no longer matches its recorded SHA-256 (${snapshot.sha256}); the exported bytes hash to ${sha256}`, {
