@@ -79,7 +79,14 @@ export async function validateComposeFile(data: unknown, file: string, pos: Posi
   const { validate, schema } = await validator();
   const view = untagged(data, pos);
   if (validate(view)) return;
-  const diags = explain(validate.errors ?? [], view, pos, file, schema);
+  const errors = validate.errors ?? [];
+  const diags = explain(errors, view, pos, file, schema);
+  if (diags.length === 0) {
+    // only combinator errors (e.g. a value matching two oneOf branches): name the place
+    const segs = segments(errors[0]?.instancePath ?? '');
+    const { keys } = walk(view, segs);
+    diags.push({ level: 'error', message: `${fieldPath(keys) || '(top level)'}: ${errors[0]?.message ?? 'is not valid'}`, location: pos.locate(view, keys) ?? { file } });
+  }
   if (diags.length === 1) {
     const d = diags[0]!;
     // the field is the path the message starts with, so the formatted error does not repeat it
