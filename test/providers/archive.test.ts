@@ -77,6 +77,8 @@ describe('portable archive', () => {
     assert.ok((await lstat(join(dest, 'empty-dir'))).isDirectory());
     assert.equal((await lstat(join(dest, 'run.sh'))).mode & 0o777, 0o755);
     assert.equal((await lstat(join(dest, 'secret.key'))).mode & 0o777, 0o600);
+    assert.equal((await lstat(join(dest, 'read-only'))).mode & 0o777, 0o555);
+    assert.equal(await readFile(join(dest, 'read-only', 'frozen.txt'), 'utf8'), 'cannot touch this\n');
     assert.equal((await lstat(join(dest, 'sub', 'deeper', 'note.txt'))).mtime.toISOString(), '2020-01-02T03:04:05.678Z');
     assert.equal((await readFile(join(dest, 'sub', '日本語-ファイル.txt'), 'utf8')), 'ユニコード\n');
   });

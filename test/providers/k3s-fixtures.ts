@@ -2,10 +2,11 @@
 // context whose K3s roots are temp dirs, and a sample tree with the awkward
 // cases (binary, empty file, empty dir, symlinks, unicode, long names, modes).
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, readdir, lstat, readlink, rm, symlink, writeFile, chmod, utimes } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, lstat, readlink, symlink, writeFile, chmod, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppContext } from '../../src/domain/model.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 
 export interface Sandbox {
   dir: string;
@@ -18,7 +19,8 @@ export async function sandbox(): Promise<Sandbox> {
   const dir = await mkdtemp(join(tmpdir(), 'kompox-k3s-'));
   const diskRoot = join(dir, 'disks');
   const snapshotRoot = join(dir, 'snapshots');
-  return { dir, diskRoot, snapshotRoot, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  // LocalHostFs.rm copes with read-only directories when not running as root.
+  return { dir, diskRoot, snapshotRoot, cleanup: () => new LocalHostFs().rm(dir) };
 }
 
 export function appCtx(
@@ -59,6 +61,9 @@ export async function writeSampleTree(dir: string): Promise<void> {
   await symlink('sub/deeper/note.txt', join(dir, 'link-to-note'));
   await symlink('/etc/passwd', join(dir, 'absolute-link')); // must be stored as a link, never followed
   await symlink('does-not-exist', join(dir, 'dangling'));
+  await mkdir(join(dir, 'read-only'));
+  await writeFile(join(dir, 'read-only', 'frozen.txt'), 'cannot touch this\n');
+  await chmod(join(dir, 'read-only'), 0o555);
   await utimes(join(dir, 'sub', 'deeper', 'note.txt'), new Date('2020-01-02T03:04:05.678Z'), new Date('2020-01-02T03:04:05.678Z'));
 }
 

@@ -15,6 +15,8 @@ export const SSHD = '/usr/sbin/sshd';
 export function sshdMissing(): string | undefined {
   if (!existsSync(SSHD)) return `${SSHD} is not installed (apt-get install -y openssh-server)`;
   if (spawnSync('ssh-keygen', ['-?'], { stdio: 'ignore' }).error) return 'ssh-keygen is not installed';
+  const shell = userInfo().shell ?? '';
+  if (/(nologin|false)$/.test(shell)) return `the current user ${userInfo().username} cannot log in over SSH (shell ${shell})`;
   return undefined;
 }
 

@@ -3,7 +3,7 @@
 // snapshot roots are temp dirs, and the fake API server's kubeconfig.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -85,7 +85,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
   });
   after(async () => {
     await fake?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dir) await new LocalHostFs().rm(dir);
   });
 
   it('create, list, attach', async () => {

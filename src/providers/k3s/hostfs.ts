@@ -93,8 +93,18 @@ export class LocalHostFs implements HostFs {
     }
     await fsp.rename(from, to);
   }
-  rm(path: string): Promise<void> {
-    return fsp.rm(path, { recursive: true, force: true });
+  async rm(path: string): Promise<void> {
+    try {
+      await fsp.rm(path, { recursive: true, force: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM') throw e;
+      // A restored tree may hold read-only directories (modes come from the
+      // archive); without root their entries cannot be removed until the
+      // directories are writable again.
+      await makeDirsWritable(path);
+      await fsp.rm(path, { recursive: true, force: true });
+    }
   }
   readFile(path: string): Promise<Buffer> {
     return fsp.readFile(path);
@@ -113,4 +123,13 @@ export class LocalHostFs implements HostFs {
     return hostname();
   }
   async close(): Promise<void> {}
+}
+
+async function makeDirsWritable(path: string): Promise<void> {
+  // Tolerates entries vanishing meanwhile: the failed rm may still be finishing.
+  const st = await fsp.lstat(path).catch(() => undefined);
+  if (!st?.isDirectory()) return;
+  if ((st.mode & 0o700) !== 0o700) await fsp.chmod(path, (st.mode & 0o7777) | 0o700).catch(() => undefined);
+  const names = await fsp.readdir(path).catch(() => [] as string[]);
+  for (const name of names) await makeDirsWritable(`${path}/${name}`);
 }

@@ -275,6 +275,8 @@ class SshHostFs implements HostFs {
     const st = await this.lstat(path);
     if (!st) return;
     if (st.kind === 'dir') {
+      // Restored trees may hold read-only directories (modes from the archive).
+      if ((st.mode & 0o700) !== 0o700) await this.chmod(path, st.mode | 0o700).catch(() => undefined);
       for (const name of await this.readdir(path)) await this.rm(`${path}/${name}`);
       await p<void>((cb) => this.sftp.rmdir(path, cb));
     } else {
