@@ -120,6 +120,15 @@ export function kubeContract(label: string, setup: () => Promise<{ kubeconfigPat
       assert.deepEqual(forced.data, { a: '2' });
     });
 
+    test('map fields are owned key by key: another manager\'s key survives our re-apply', async () => {
+      await kube.apply(cm('shared', { ours: '1' }));
+      await kube.apply(cm('shared', { theirs: 'x' }), { fieldManager: 'other-tool', force: false });
+      const again = await kube.apply(cm('shared', { ours: '2' }));
+      assert.deepEqual(again.data, { ours: '2', theirs: 'x' });
+      const dropped = await kube.apply(cm('shared', {}));
+      assert.deepEqual(dropped.data, { theirs: 'x' });
+    });
+
     test('list filters by label selector and fills in apiVersion/kind', async () => {
       await kube.apply(cm('sel-a', { a: '1' }, { tier: 'a', k: 'x' }));
       await kube.apply(cm('sel-b', { a: '1' }, { tier: 'b' }));
