@@ -3,6 +3,7 @@
 // verdict out) so every reason is unit-tested; the wait loop polls the API
 // server. Reasons come from pod status and events, never from guessing: on a
 // cluster without nodes or controllers the report says exactly what it saw.
+import { KompoxError } from '../domain/errors.js';
 import type { KubeClient, KubeObject } from './types.js';
 
 export type RolloutState = 'ready' | 'progressing' | 'failed';
@@ -133,10 +134,12 @@ export async function observeDeployment(kube: KubeClient, namespace: string, nam
   const dep = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name });
   if (!dep) return { replicaSets: [], pods: [], events: [] };
   const sel = selectorString(((dep.spec as Any)?.selector as Any)?.matchLabels);
+  // ReplicaSets and events only explain; an identity that may not read them still gets a verdict
+  const optional = (p: Promise<KubeObject[]>) => p.catch((e: unknown) => (e instanceof KompoxError && (e.kind === 'auth' || e.kind === 'notfound') ? [] : Promise.reject(e)));
   const [replicaSets, pods, events] = await Promise.all([
-    kube.list('apps/v1', 'ReplicaSet', { namespace, labelSelector: sel }),
+    optional(kube.list('apps/v1', 'ReplicaSet', { namespace, labelSelector: sel })),
     kube.list('v1', 'Pod', { namespace, labelSelector: sel }),
-    kube.list('v1', 'Event', { namespace }),
+    optional(kube.list('v1', 'Event', { namespace })),
   ]);
   return { dep, replicaSets, pods, events };
 }

@@ -1,6 +1,7 @@
 // `app status`: what the cluster says about the app — namespace, deployment
 // readiness, pods and containers (ready, restarts, image, last state), ingress
 // URLs, the current disk, and recent warning events. Read-only; returns data.
+import { KompoxError } from '../domain/errors.js';
 import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
 import { appNamespace, appSelector } from '../domain/names.js';
 import type { KubeClient, KubeObject } from '../kube/types.js';
@@ -100,12 +101,14 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
   };
   if (ann[ANN_APP]) status.appId = ann[ANN_APP];
   if (!ns) return status;
+  // ReplicaSets and events only explain: a read-only identity without access to them still gets a status
+  const optional = (p: Promise<KubeObject[]>) => p.catch((e: unknown) => (e instanceof KompoxError && (e.kind === 'auth' || e.kind === 'notfound') ? [] : Promise.reject(e)));
   const [deployments, replicaSets, pods, ingresses, events] = await Promise.all([
     kube.list('apps/v1', 'Deployment', { namespace }),
-    kube.list('apps/v1', 'ReplicaSet', { namespace }),
+    optional(kube.list('apps/v1', 'ReplicaSet', { namespace })),
     kube.list('v1', 'Pod', { namespace, labelSelector: selectorString(appSelector(ctx)) }),
     kube.list('networking.k8s.io/v1', 'Ingress', { namespace }),
-    kube.list('v1', 'Event', { namespace }),
+    optional(kube.list('v1', 'Event', { namespace })),
   ]);
   for (const d of deployments.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const sel = ((d.spec as Any)?.selector?.matchLabels ?? {}) as Record<string, string>;

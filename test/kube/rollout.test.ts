@@ -104,6 +104,18 @@ describe('waitForDeployments against the fake (no controllers)', () => {
     assert.equal(progress.length, 1, 'the same state is reported once');
   });
 
+  test('an identity that may not list events or replica sets still gets a verdict', async () => {
+    fake.forbid({ verb: 'list', resource: 'events' });
+    fake.forbid({ verb: 'list', resource: 'replicasets' });
+    try {
+      const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 100, pollMs: 50 });
+      assert.equal(r.state, 'timeout');
+      assert.match(r.message, /no pod was created for deployment web/);
+    } finally {
+      fake.allowAll();
+    }
+  });
+
   test('fails early on a fatal pod state', async () => {
     fake.setPod(pod({ phase: 'Pending', containerStatuses: [{ name: 'web', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nginx:nope"' } } }] }));
     const t0 = Date.now();
