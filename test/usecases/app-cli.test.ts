@@ -319,3 +319,43 @@ test('app kubectl runs kubectl with a temporary kubeconfig and the app namespace
     await fake.close();
   }
 });
+
+// The same lifecycle against a real API server (e.g. the acceptance cluster: RBAC on, no nodes).
+test(
+  'real cluster: deploy (ready or a clean not-ready report), idempotent redeploy, destroy',
+  { skip: process.env.KOMPOX_TEST_KUBECONFIG ? false : 'KOMPOX_TEST_KUBECONFIG is not set' },
+  async () => {
+    const { connectKubeconfig } = await import('../../src/kube/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'kompox-app-real-'));
+    mkdirSync(join(dir, 'disks'));
+    mkdirSync(join(dir, 'snapshots'));
+    const ctxName = process.env.KOMPOX_TEST_CONTEXT;
+    writeFileSync(join(dir, 'kubeconfig'), readFileSync(process.env.KOMPOX_TEST_KUBECONFIG!, 'utf8'));
+    writeFileSync(join(dir, 'kompoxops.yml'), opsYaml(dir).replace('kubeconfig: ./kubeconfig', `kubeconfig: ./kubeconfig${ctxName ? `\n    context: ${ctxName}` : ''}`).replace('name: hello', `name: hello-${process.pid}`));
+    writeFileSync(join(dir, 'compose.yml'), COMPOSE);
+    try {
+      const d = await run(['app', 'deploy', '--timeout', '20s'], dir);
+      assert.ok(d.code === 0 || d.code === 3, d.stdout + d.stderr);
+      if (d.code === 3) assert.match(d.stderr, /error: applied, but not ready within 20s: deployment \S+: 0\/1 ready; (no pod was created|pod \S+ Pending|replica set)/);
+      assert.doesNotMatch(d.stderr, /^\s+at /m);
+      const st = JSON.parse((await run(['app', 'status', '-o', 'json'], dir)).stdout);
+      const kube = await connectKubeconfig({ path: join(dir, 'kubeconfig'), context: ctxName });
+      const snapshot = async () =>
+        JSON.stringify(
+          (await Promise.all([['v1', 'ConfigMap'], ['apps/v1', 'Deployment'], ['v1', 'Service'], ['networking.k8s.io/v1', 'Ingress'], ['v1', 'PersistentVolumeClaim']].map(([v, k]) => kube.list(v!, k!, { namespace: st.namespace }))))
+            .flat()
+            .map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.resourceVersion}`)
+            .sort(),
+        );
+      const before = await snapshot();
+      const again = await run(['app', 'deploy', '--no-wait'], dir);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /0 created, 0 changed, \d+ unchanged, 0 pruned/);
+      assert.equal(await snapshot(), before);
+      const gone = await run(['app', 'destroy', '--yes', '--delete-namespace'], dir);
+      assert.equal(gone.code, 0, gone.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
