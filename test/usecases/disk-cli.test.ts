@@ -169,6 +169,29 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     assert.deepEqual(await snapshotOfTree(dir), before);
   });
 
+  it('attach --deploy redeploys onto the disk: the PV is a local volume at the disk id, pinned to K3S_NODE; the old PV stays until the new pod runs', async () => {
+    const { connectKubeconfig } = await import('../../src/kube/index.js');
+    const kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    const first = await kompoxops(dir, ['disk', 'attach', '-N', 'i1', '--deploy', '--timeout', '1']);
+    // the fake API server runs no controllers: applied, but never ready
+    assert.equal(first.code, 3, first.err);
+    assert.match(first.out, /attached disk i1 to volume default \(previous: r1\)/);
+    assert.match(first.out, /applied, but not ready within 1s/);
+    assert.match(first.err, /old PersistentVolume\/PersistentVolumeClaim are kept/);
+    const i1 = (await disks()).find((d) => d.name === 'i1')!;
+    const pvs = await kube.list('v1', 'PersistentVolume');
+    const pv = pvs.find((p) => (p.spec as { local?: { path?: string } }).local?.path === i1.id);
+    assert.ok(pv, `no PV for ${i1.id}: ${JSON.stringify(pvs.map((p) => p.spec))}`);
+    const spec = pv!.spec as { nodeAffinity: { required: { nodeSelectorTerms: Array<{ matchExpressions: Array<{ values: string[] }> }> } }; persistentVolumeReclaimPolicy: string };
+    assert.deepEqual(spec.nodeAffinity.required.nodeSelectorTerms[0]!.matchExpressions[0]!.values, ['node1']);
+    assert.equal(spec.persistentVolumeReclaimPolicy, 'Retain');
+    // the disk bound to the PV cannot be deleted, even after swapping back
+    const back = await kompoxops(dir, ['disk', 'attach', '-N', 'r1', '--timeout', '1']); // deployed: redeploys by itself
+    assert.equal(back.code, 3, back.err);
+    assert.match(back.out, /attached disk r1 to volume default \(previous: i1\)/);
+    refused(await kompoxops(dir, ['disk', 'delete', '-N', 'i1', '--force']), /still bound to PersistentVolume/);
+  });
+
   it('deletes a non-current disk and a snapshot', async () => {
     const d = await kompoxops(dir, ['disk', 'delete', '-N', 'i3']);
     ok(d);
