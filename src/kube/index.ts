@@ -3,7 +3,7 @@
 import { KompoxError } from '../domain/errors.js';
 import type { ClusterContext, ProviderDriver } from '../providers/driver.js';
 import type { KubeClient } from './types.js';
-import { expandPath, type KubeconfigSource } from './kubeconfig.js';
+import { defaultKubeconfigPath, expandPath, type KubeconfigSource } from './kubeconfig.js';
 
 export type * from './types.js';
 export { KubeApiError } from './errors.js';
@@ -32,13 +32,9 @@ export async function resolveKubeconfigSource(ctx: ClusterContext, opts: Connect
       hint: 'Use `type: kubectl` with `kubeconfig` (and optionally `context`).',
     });
   }
-  if (!auth.kubeconfig) {
-    throw new KompoxError('config', 'cluster.auth.kubeconfig is not set', {
-      field: 'cluster.auth.kubeconfig',
-      hint: 'Set it to the kubeconfig file of the cluster, e.g. ~/.kube/config.',
-    });
-  }
-  return { path: expandPath(auth.kubeconfig, opts.baseDir), context: auth.context };
+  // like kubectl: without an explicit file, $KUBECONFIG's first entry or ~/.kube/config
+  const path = auth.kubeconfig ? expandPath(auth.kubeconfig, opts.baseDir) : defaultKubeconfigPath();
+  return { path, context: auth.context };
 }
 
 /** Connects to a kubeconfig directly (tests, kubeconfig export). */

@@ -156,6 +156,22 @@ describe('kubeconfig and connection errors', () => {
     assert.match((await kube.version()).gitVersion, /fake/);
   });
 
+  test('without cluster.auth.kubeconfig, $KUBECONFIG is used like kubectl does', async () => {
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = `${fake.kubeconfigPath}:/nonexistent/other`;
+    try {
+      const kube = await connectKube({
+        service: { name: 's' },
+        provider: { name: 'p', service: 's', driver: 'k3s', settings: {} },
+        cluster: { name: 'c', provider: 'p', auth: { type: 'kubectl' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
+      } as ClusterContext);
+      assert.equal(kube.server, fake.url);
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
+  });
+
   test('connectKube resolves a relative kubeconfig against the config dir and prefers driver text', async () => {
     const sub = join(dir, 'proj');
     rmSync(sub, { recursive: true, force: true });
