@@ -34,6 +34,8 @@ export interface DestroyOptions {
   deleteNamespace?: boolean;
   dryRun?: boolean;
   log?: (line: string) => void;
+  /** Called with the disks that hold the data before anything is deleted (the namespace annotations may go). */
+  onDisks?: (disks: DiskRecord[]) => void;
 }
 
 export interface DestroyResult {
@@ -70,6 +72,7 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
   );
   const result: DestroyResult = { namespace, existed: Boolean(ns) || pvs.length > 0, deleted: [], namespaceDeleted: false, disks: diskRecords(ns, pvs) };
   if (!result.existed) return result;
+  opts.onDisks?.(result.disks);
 
   // what to delete: the inventory plus everything labelled as this app's
   const found = new Map<string, ObjectRef>();

@@ -113,16 +113,22 @@ export function register(app: Command): void {
             return 1;
           }
         }
-        const r = await destroyApp(s.ctx, s.kube, { deleteNamespace: opts.deleteNamespace, dryRun: opts.dryRun, log: line });
+        const r = await destroyApp(s.ctx, s.kube, {
+          deleteNamespace: opts.deleteNamespace,
+          dryRun: opts.dryRun,
+          log: line,
+          // first, while the namespace annotations still exist
+          onDisks: (disks) => {
+            if (!disks.length) return;
+            process.stdout.write('the data is kept on these disks (not deleted):\n');
+            for (const d of disks) process.stdout.write(`  ${d.diskId}  (${d.source})\n`);
+          },
+        });
         if (!r.existed) {
           process.stdout.write(`app ${s.ctx.app.name}: nothing to destroy (namespace ${ns} does not exist)\n`);
           return 0;
         }
         process.stdout.write(`${opts.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} objects${r.namespaceDeleted ? ' and the namespace' : ''} of app ${s.ctx.app.name}\n`);
-        if (r.disks.length) {
-          process.stdout.write('the data is kept on these disks (not deleted):\n');
-          for (const d of r.disks) process.stdout.write(`  ${d.diskId}  (${d.source})\n`);
-        }
         return 0;
       }),
     );
