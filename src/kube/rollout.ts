@@ -26,6 +26,8 @@ export const FATAL_REASONS = new Set([
   'RunContainerError',
 ]);
 
+const REVISION = 'deployment.kubernetes.io/revision';
+
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function ownedBy(o: KubeObject, owner: KubeObject): boolean {
@@ -89,7 +91,10 @@ export function assessDeployment(dep: KubeObject, replicaSets: KubeObject[], pod
   const want = spec.replicas ?? 1;
   const gen = dep.metadata.generation ?? 0;
   const observed = st.observedGeneration ?? 0;
-  const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+  // only the pods of the current revision count: an old ReplicaSet's crashing pod is not this rollout's failure
+  const revision = dep.metadata.annotations?.[REVISION];
+  const current = revision ? replicaSets.find((rs) => ownedBy(rs, dep) && rs.metadata.annotations?.[REVISION] === revision) : undefined;
+  const live = pods.filter((p) => !p.metadata.deletionTimestamp && (!current || ownedBy(p, current)));
 
   // fatal pod problems first: they are the reason, whatever the counters say
   for (const p of live) {

@@ -79,6 +79,21 @@ test('ready: counters and pods agree', () => {
   assert.deepEqual(v, { state: 'ready', message: 'deployment web: 1/1 ready' });
 });
 
+test('a crashing pod of the previous revision does not fail the new rollout', () => {
+  const d = dep({ observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 });
+  d.metadata.annotations = { 'deployment.kubernetes.io/revision': '2' };
+  const rsOld = { ...rs, metadata: { ...rs.metadata, name: 'web-old', uid: 'rs-old', annotations: { 'deployment.kubernetes.io/revision': '1' } } };
+  const rsNew = { ...rs, metadata: { ...rs.metadata, name: 'web-new', uid: 'rs-new', annotations: { 'deployment.kubernetes.io/revision': '2' } } };
+  const oldPod = pod({ phase: 'Running', containerStatuses: [{ name: 'web', ready: false, restartCount: 5, state: { waiting: { reason: 'CrashLoopBackOff' } } }] });
+  oldPod.metadata = { ...oldPod.metadata, name: 'web-old-1', ownerReferences: [{ kind: 'ReplicaSet', name: 'web-old', uid: 'rs-old' }] };
+  const newPod = pod({ phase: 'Running', containerStatuses: [{ name: 'web', ready: true, restartCount: 0, state: { running: {} } }] });
+  newPod.metadata = { ...newPod.metadata, name: 'web-new-1', ownerReferences: [{ kind: 'ReplicaSet', name: 'web-new', uid: 'rs-new' }] };
+  assert.equal(assessDeployment(d, [rsOld, rsNew], [oldPod, newPod], []).state, 'ready');
+  // and the same crash in the current revision is a failure
+  oldPod.metadata.ownerReferences = [{ kind: 'ReplicaSet', name: 'web-new', uid: 'rs-new' }];
+  assert.equal(assessDeployment(d, [rsOld, rsNew], [oldPod, newPod], []).state, 'failed');
+});
+
 test('old generation observed: not ready yet', () => {
   const d = dep({ observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 });
   d.metadata.generation = 2;
