@@ -9,7 +9,7 @@ import { KompoxError } from '../../src/domain/errors.js';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
 import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import { importDisk, listDisks, openArchiveFile, writeArchiveFile } from '../../src/usecases/disk.js';
+import { createDisk, importDisk, listDisks, openArchiveFile, writeArchiveFile } from '../../src/usecases/disk.js';
 import {
   createSnapshot,
   deleteSnapshot,
@@ -74,6 +74,9 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(createHash('sha256').update(await readFile(file)).digest('hex'), snap.sha256);
     const imported = await importDisk(ctx, driver, kube, { name: 'from-snap-file', archive: await openArchiveFile(file) });
     assert.equal(await driver.diskDigest(ctx, imported), original);
+    // disk create -S SNAPSHOT-NAME copies the snapshot into a new disk
+    const fromName = await createDisk(ctx, driver, kube, { name: 'from-snap-name', source: 'before-upgrade' });
+    assert.equal(await driver.diskDigest(ctx, fromName), original);
   });
 
   it('refuses restore over an existing disk name and an existing snapshot name; nothing changes', async () => {

@@ -134,6 +134,10 @@ export class K3sDriver implements ProviderDriver {
   }
 
   private paths(ctx: AppContext, volume: AppVolume) {
+    // Volume names become path segments: only DNS labels (config validation
+    // guarantees it; this keeps any other caller from escaping the roots).
+    const problem = dnsLabelProblem(volume.name);
+    if (problem) throw new KompoxError('config', `volume name "${volume.name}" ${problem}`, { field: 'app.volumes' });
     const s = k3sSettings(ctx);
     const ns = appNamespace(ctx);
     const diskVolDir = `${s.diskRoot}/${ns}/${volume.name}`;
