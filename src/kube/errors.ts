@@ -89,9 +89,10 @@ export function apiError(err: KubeApiError, server: string, what: string): Kompo
     case 400: {
       const causes = err.status.details?.causes ?? [];
       const fields = causes.filter((c) => c.field).map((c) => `${c.field}: ${c.message}`);
-      return new KompoxError('config', `${what} was rejected by the API server: ${msg}`, {
+      const isWrite = /apply|patch|create/.test(what);
+      return new KompoxError(isWrite ? 'config' : 'usage', `${what} was rejected by the API server: ${msg}`, {
         field: fields.length === 1 ? causes.find((c) => c.field)!.field : undefined,
-        hint: 'This usually means the app definition produced an invalid object; check the compose file and kompoxops.yml values named above.',
+        hint: isWrite ? 'This usually means the app definition produced an invalid object; check the compose file and kompoxops.yml values named above.' : undefined,
         cause: err,
       });
     }

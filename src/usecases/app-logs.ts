@@ -46,9 +46,28 @@ export interface AppLogsOptions extends LogOptions {
   out: NodeJS.WritableStream;
 }
 
-export async function appLogs(ctx: AppContext, kube: KubeClient, opts: AppLogsOptions): Promise<{ pod: string }> {
+/** The pod's container names, in spec order. */
+export function containerNames(pod: KubeObject): string[] {
+  return ((pod.spec as { containers?: { name: string }[] } | undefined)?.containers ?? []).map((c) => c.name);
+}
+
+/**
+ * Logs of one container of the app pod: the one asked for, else the first
+ * (like kubectl); `onContainer` says which one was chosen among several.
+ */
+export async function appLogs(
+  ctx: AppContext,
+  kube: KubeClient,
+  opts: AppLogsOptions & { onContainer?: (container: string, all: string[]) => void },
+): Promise<{ pod: string; container?: string }> {
   const pod = await findAppPod(ctx, kube);
-  const { out, ...logOpts } = opts;
-  await kube.logs(appNamespace(ctx), pod.metadata.name, logOpts, out);
-  return { pod: pod.metadata.name };
+  const names = containerNames(pod);
+  const { out, onContainer, ...logOpts } = opts;
+  if (logOpts.container && !names.includes(logOpts.container)) {
+    throw new KompoxError('usage', `pod ${pod.metadata.name} has no container "${logOpts.container}"`, { hint: `Containers: ${names.join(', ')}.` });
+  }
+  const container = logOpts.container ?? names[0];
+  if (!logOpts.container && container && names.length > 1) onContainer?.(container, names);
+  await kube.logs(appNamespace(ctx), pod.metadata.name, { ...logOpts, container }, out);
+  return { pod: pod.metadata.name, container };
 }

@@ -168,6 +168,9 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     const logs = await run(['app', 'logs', '--tail', '2'], dir);
     assert.equal(logs.code, 0, logs.stderr);
     assert.equal(logs.stdout, 'two\nthree\n');
+    const badC = await run(['app', 'logs', '-c', 'nosuch'], dir);
+    assert.equal(badC.code, 2);
+    assert.match(badC.stderr, /^error: pod hello-1 has no container "nosuch"\. Containers: /);
 
     const ex = await run(['app', 'exec', '--', 'exit', '5'], dir);
     assert.equal(ex.code, 5);

@@ -195,6 +195,7 @@ export function register(app: Command): void {
           container: opts.container,
           sinceSeconds,
           out: process.stdout,
+          onContainer: (c, all) => line(`logs of container ${c} (others: ${all.filter((n) => n !== c).join(', ')}; choose with -c)`),
         });
       }),
     );
