@@ -186,3 +186,54 @@ describe('K3s driver on the local filesystem', () => {
     await rejectsWith(driver.diskList(ctx, ctx.app.volumes[0]!), 'config', /K3S_DISK_ROOT must be an absolute path/);
   });
 });
+
+describe('K3s driver: cluster credentials and status', () => {
+  let sb: Sandbox;
+  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  const k3sYaml = [
+    'apiVersion: v1',
+    'clusters:',
+    '- cluster:',
+    '    certificate-authority-data: AAAA',
+    '    server: https://127.0.0.1:6443',
+    '  name: default',
+    'kind: Config',
+    '',
+  ].join('\n');
+  before(async () => {
+    sb = await sandbox();
+    await writeFile(join(sb.dir, 'k3s.yaml'), k3sYaml);
+  });
+  after(async () => {
+    await driver.close();
+    await sb.cleanup();
+  });
+
+  it('supplies the node\'s kubeconfig only for cluster.auth.type k3s, with the server address rewritten', async () => {
+    const ctx = appCtx(sb, { settings: { K3S_KUBECONFIG: join(sb.dir, 'k3s.yaml') } });
+    assert.equal(await driver.clusterKubeconfig(ctx), undefined, 'auth type kubectl: use cluster.auth');
+    ctx.cluster.auth = { type: 'k3s' };
+    assert.equal(await driver.clusterKubeconfig(ctx), k3sYaml, 'local, no K3S_API_SERVER: unchanged');
+    ctx.provider.settings.K3S_API_SERVER = 'https://k3s.example.com:6443';
+    assert.match((await driver.clusterKubeconfig(ctx))!, /^ {4}server: https:\/\/k3s\.example\.com:6443$/m);
+    ctx.provider.settings.K3S_API_SERVER = '10.0.0.5';
+    assert.match((await driver.clusterKubeconfig(ctx))!, /^ {4}server: https:\/\/10\.0\.0\.5:6443$/m);
+    ctx.provider.settings.K3S_KUBECONFIG = join(sb.dir, 'missing.yaml');
+    await rejectsWith(driver.clusterKubeconfig(ctx), 'auth', /cannot read the K3s kubeconfig .*missing\.yaml/);
+  });
+
+  it('reports the public address from the settings or the SSH host', async () => {
+    const ctx = appCtx(sb, { settings: { K3S_SSH: 'root@203.0.113.7:2222', K3S_NODE: 'n1' } });
+    assert.deepEqual(await driver.clusterStatus(ctx), {
+      diskRoot: sb.diskRoot,
+      snapshotRoot: sb.snapshotRoot,
+      access: 'ssh root@203.0.113.7:2222',
+      node: 'n1',
+      ingressIP: '203.0.113.7',
+    });
+    const named = appCtx(sb, { settings: { K3S_SSH: 'root@k3s.example.com', K3S_PUBLIC_IP: '198.51.100.1' } });
+    const st = await driver.clusterStatus(named);
+    assert.equal(st.ingressFQDN, 'k3s.example.com');
+    assert.equal(st.ingressIP, '198.51.100.1');
+  });
+});

@@ -11,6 +11,7 @@
 // an open SSH session. New disks and snapshots are built under a dot-named
 // temp path and renamed into place only when complete, so a failure or a
 // crash never leaves a half-made disk visible (dot names are never listed).
+import { isIP } from 'node:net';
 import { PassThrough, type Writable } from 'node:stream';
 import { KompoxError } from '../../domain/errors.js';
 import {
@@ -26,7 +27,15 @@ import {
 } from '../../domain/model.js';
 import { appId, appNamespace, dnsLabelProblem, nowRfc3339 } from '../../domain/names.js';
 import { digestTree, packTree, unpackArchive, writeAll, type ArchiveResult } from '../archive.js';
-import type { DiskCreateOptions, DiskImportOptions, ProgressSink, ProviderDriver, VolumeSourceSpec } from '../driver.js';
+import type {
+  ClusterContext,
+  ClusterStatusInfo,
+  DiskCreateOptions,
+  DiskImportOptions,
+  ProgressSink,
+  ProviderDriver,
+  VolumeSourceSpec,
+} from '../driver.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
 import { k3sSettings, type K3sSettings } from './settings.js';
 import { SETTING_K3S_NODE, diskSizeDefaults, volumeSourceFor } from '../volume-sources.js';
@@ -150,6 +159,59 @@ export class K3sDriver implements ProviderDriver {
       snapArchive: (name: string) => `${snapVolDir}/${name}.tar.gz`,
       snapMeta: (name: string) => `${snapVolDir}/${name}.json`,
     };
+  }
+
+  // ---------------------------------------------------------------- cluster
+
+  /**
+   * With `cluster.auth.type: k3s`, the kubeconfig K3s writes on the node
+   * (K3S_KUBECONFIG, default /etc/rancher/k3s/k3s.yaml), read locally or over
+   * SSH; its loopback server address is replaced by K3S_API_SERVER, or by the
+   * SSH host. Any other auth type: undefined (cluster.auth is used).
+   */
+  async clusterKubeconfig(ctx: ClusterContext): Promise<string | undefined> {
+    if (ctx.cluster.auth.type !== 'k3s') return undefined;
+    const s = k3sSettings(ctx);
+    const fs = await this.host(s);
+    let text: string;
+    try {
+      text = (await fs.readFile(s.kubeconfigPath)).toString('utf8');
+    } catch (e) {
+      throw new KompoxError('auth', `cannot read the K3s kubeconfig ${s.kubeconfigPath} on the node (${fs.describe}): ${(e as Error).message}`, {
+        field: 'cluster.settings.K3S_KUBECONFIG',
+        hint: 'Point K3S_KUBECONFIG at the kubeconfig K3s wrote, readable by the SSH user; or use cluster.auth.type kubectl with a kubeconfig file.',
+      });
+    }
+    let server = s.apiServer;
+    if (!server && s.ssh) {
+      const { parseSshTarget } = await import('./ssh-hostfs.js');
+      const host = parseSshTarget(s.ssh).host;
+      server = host.includes(':') ? `[${host}]` : host;
+    }
+    if (!server) return text;
+    // Only loopback addresses are rewritten: a kubeconfig already naming a
+    // reachable server is left as it is.
+    const url = server;
+    return text.replace(/(server:\s*)https:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/g, (_m, pre: string, _h: string, port?: string) =>
+      /^https?:\/\//.test(url) ? `${pre}${url}` : `${pre}https://${url}${port ?? ''}`,
+    );
+  }
+
+  /** What the settings say about the node's public address (no connection is made). */
+  async clusterStatus(ctx: ClusterContext): Promise<ClusterStatusInfo> {
+    const s = k3sSettings(ctx);
+    const info: ClusterStatusInfo = { diskRoot: s.diskRoot, snapshotRoot: s.snapshotRoot, access: s.ssh ? `ssh ${s.ssh}` : 'local' };
+    if (s.node) info.node = s.node;
+    let host: string | undefined;
+    if (s.ssh) {
+      const { parseSshTarget } = await import('./ssh-hostfs.js');
+      host = parseSshTarget(s.ssh).host;
+    }
+    const ip = s.publicIP ?? (host && isIP(host) ? host : undefined);
+    const fqdn = s.publicFQDN ?? (host && !isIP(host) ? host : undefined);
+    if (ip) info.ingressIP = ip;
+    if (fqdn) info.ingressFQDN = fqdn;
+    return info;
   }
 
   // ---------------------------------------------------------------- volumes (pure)

@@ -17,7 +17,15 @@ export interface K3sSettings {
   ssh?: string;
   sshKey?: string;
   sshKnownHosts?: string;
+  /** Kubeconfig on the node (cluster.auth.type k3s). */
+  kubeconfigPath: string;
+  /** API server URL to put into that kubeconfig; default: https://{K3S_SSH host}:{port} when over SSH. */
+  apiServer?: string;
+  publicIP?: string;
+  publicFQDN?: string;
 }
+
+export const DEFAULT_K3S_KUBECONFIG = '/etc/rancher/k3s/k3s.yaml';
 
 type Ctx = { provider: Provider; cluster?: Cluster; app?: { settings: Record<string, string> } };
 
@@ -62,5 +70,9 @@ export function k3sSettings(ctx: Ctx | AppContext): K3sSettings {
     ssh: lookup(ctx, 'K3S_SSH')?.value,
     sshKey: lookup(ctx, 'K3S_SSH_KEY')?.value,
     sshKnownHosts: lookup(ctx, 'K3S_SSH_KNOWN_HOSTS')?.value,
+    kubeconfigPath: absolutePath(ctx, 'K3S_KUBECONFIG', DEFAULT_K3S_KUBECONFIG),
+    apiServer: lookup(ctx, 'K3S_API_SERVER')?.value,
+    publicIP: lookup(ctx, 'K3S_PUBLIC_IP')?.value,
+    publicFQDN: lookup(ctx, 'K3S_PUBLIC_FQDN')?.value,
   };
 }
