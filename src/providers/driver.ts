@@ -2,6 +2,7 @@
 // stateless: everything is read back from the provider (tags/metadata), names
 // are deterministic, operations are idempotent where that is safe.
 import type { AppContext, AppVolume, Cluster, Disk, Provider, Service, Snapshot } from '../domain/model.js';
+import type { KubeClient } from '../kube/types.js';
 
 export interface ClusterContext {
   service: Service;
@@ -99,6 +100,13 @@ export interface ProviderDriver {
   snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string): Promise<Disk>;
   /** Stream the snapshot as a portable archive. Does not end `out`. */
   snapshotExport(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
+
+  /**
+   * Lets the driver learn cluster facts its pure functions need (K3s: the
+   * node's name when the cluster has exactly one node). Called by
+   * resolveCurrentDisks when a client is at hand; failures are ignored.
+   */
+  observeCluster?(ctx: ClusterContext, kube: KubeClient): Promise<void>;
 
   /** Releases connections the driver holds (e.g. the K3s driver's SSH session). Call when done. */
   close?(): Promise<void>;

@@ -162,6 +162,8 @@ export async function resolveCurrentDisks(
   opts: ResolveDisksOptions,
 ): Promise<Record<string, Disk | undefined>> {
   const out: Record<string, Disk | undefined> = {};
+  // e.g. K3s learns the node name for the PVs' node affinity
+  if (kube && driver.observeCluster) await driver.observeCluster(ctx, kube).catch(() => undefined);
   for (const volume of appVolumes(ctx)) {
     const { choice } = await disksWithCurrent(ctx, driver, kube, volume);
     const note = describeChoice(volume, choice);

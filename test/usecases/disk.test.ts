@@ -186,6 +186,21 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     assert.ok(!(await listDisks(ctx, driver, kube)).disks.some((x) => x.name === 'bound'));
   });
 
+  it('the PV node is the cluster\'s only node when K3S_NODE is not set', async () => {
+    const ctx = appCtx(sb);
+    const [d] = (await listDisks(ctx, driver, kube)).disks;
+    assert.deepEqual((driver.volumeSource(ctx, ctx.app.volumes[0]!, d) as any).source.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, [d!.zone]);
+    await kube.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'k3s-server-1' } });
+    try {
+      await resolveCurrentDisks(ctx, driver, kube, { createMissing: false });
+      const src = driver.volumeSource(ctx, ctx.app.volumes[0]!, d).source as any;
+      assert.deepEqual(src.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, ['k3s-server-1']);
+      assert.equal(src.local.path, d!.id);
+    } finally {
+      await kube.delete({ apiVersion: 'v1', kind: 'Node', name: 'k3s-server-1' });
+    }
+  });
+
   it('migration: without a record (new namespace) the newest disk is chosen and reported', async () => {
     const ctx = appCtx(sb);
     const disks = (await listDisks(ctx, driver, kube)).disks;

@@ -12,6 +12,7 @@
 // temp path and renamed into place only when complete, so a failure or a
 // crash never leaves a half-made disk visible (dot names are never listed).
 import { isIP } from 'node:net';
+import type { KubeClient } from '../../kube/types.js';
 import { PassThrough, type Writable } from 'node:stream';
 import { KompoxError } from '../../domain/errors.js';
 import {
@@ -106,6 +107,10 @@ async function closeWriter(ws: Writable): Promise<void> {
   });
 }
 
+function clusterKey(ctx: ClusterContext): string {
+  return `${ctx.provider.name}/${ctx.cluster.name}`;
+}
+
 export type HostFsFactory = (s: K3sSettings) => Promise<HostFs>;
 
 const defaultHostFs: HostFsFactory = async (s) => {
@@ -118,6 +123,8 @@ export class K3sDriver implements ProviderDriver {
   readonly driver = 'k3s';
   readonly atomicSnapshots = false;
   private readonly hosts = new Map<string, Promise<HostFs>>();
+  /** provider/cluster → the name of its only node (observeCluster). */
+  private readonly observedNodes = new Map<string, string>();
 
   constructor(
     readonly provider: Provider,
@@ -162,6 +169,12 @@ export class K3sDriver implements ProviderDriver {
   }
 
   // ---------------------------------------------------------------- cluster
+
+  /** Remembers the node name when the cluster has exactly one node (single-node K3s). */
+  async observeCluster(ctx: ClusterContext, kube: KubeClient): Promise<void> {
+    const nodes = await kube.list('v1', 'Node');
+    if (nodes.length === 1) this.observedNodes.set(clusterKey(ctx), nodes[0]!.metadata.name);
+  }
 
   /**
    * With `cluster.auth.type: k3s`, the kubeconfig K3s writes on the node
@@ -218,11 +231,12 @@ export class K3sDriver implements ProviderDriver {
 
   /**
    * The shared pure source (providers/volume-sources.ts), with one K3s
-   * addition: without K3S_NODE, the node is the host name recorded on the
-   * disk when it was created (K3s names its node after the host by default).
+   * addition: without K3S_NODE, the node is the cluster's only node (seen by
+   * observeCluster), else the host name recorded on the disk when it was
+   * created (K3s names its node after the host by default).
    */
   volumeSource(ctx: AppContext, volume: AppVolume, disk: Disk | undefined): VolumeSourceSpec {
-    const node = k3sSettings(ctx).node ?? disk?.zone;
+    const node = k3sSettings(ctx).node ?? this.observedNodes.get(clusterKey(ctx)) ?? disk?.zone;
     const withNode = node && !k3sSettings(ctx).node ? { ...ctx, cluster: { ...ctx.cluster, settings: { ...ctx.cluster.settings, [SETTING_K3S_NODE]: node } } } : ctx;
     return volumeSourceFor(withNode, volume, disk);
   }
