@@ -197,6 +197,21 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.match(bad.stderr, /invalid port mapping "x:80"/);
   });
 
+  test('deploy exits 0 once the rollout is ready (status set as the controllers would)', async () => {
+    const depEntry = fake.store.all().find((e) => e.resource.kind === 'Deployment' && e.obj.metadata?.namespace === ns)!;
+    const dep = depEntry.obj as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    // replace the failing pod by a ready one and report the Deployment available
+    fake.setPod({
+      metadata: { name: 'hello-1', namespace: ns, labels: dep.spec.template.metadata.labels },
+      spec: { containers: dep.spec.template.spec.containers.map((c: { name: string; image: string }) => ({ name: c.name, image: c.image })), nodeName: 'node1' },
+      status: { phase: 'Running', containerStatuses: dep.spec.template.spec.containers.map((c: { name: string; image: string }) => ({ name: c.name, image: c.image, ready: true, restartCount: 0, state: { running: {} } })) },
+    });
+    fake.setStatus({ apiVersion: 'apps/v1', kind: 'Deployment', name: dep.metadata.name, namespace: ns }, { observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 });
+    const r = await run(['app', 'deploy', '--timeout', '30s'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /deployed: deployment \S+: 1\/1 ready/);
+  });
+
   test('cluster kubeconfig: file mode 600, app namespace, no clobbering without --merge/--force, merge keeps others', async () => {
     const out = join(dir, 'exported');
     const r = await run(['cluster', 'kubeconfig', '-o', out], dir);

@@ -61,6 +61,8 @@ export interface FakeKube {
   resource(apiVersion: string, kind: string): ResourceInfo | undefined;
   /** Test hook: stores a pod as a controller/kubelet would (namespace, uid, status as given). */
   setPod(pod: Obj): Obj;
+  /** Test hook: sets an object's status as its controller would (no resourceVersion check); returns the stored object. */
+  setStatus(ref: { apiVersion: string; kind: string; name: string; namespace?: string }, status: Record<string, unknown>): Obj;
   /** Test hook: records an Event about an object. */
   addEvent(namespace: string, ev: { involvedObject: { kind: string; name: string; namespace?: string }; reason: string; message: string; type?: string }): Obj;
   /** Test hook: the log text of a pod's container. */
@@ -641,6 +643,13 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       p.apiVersion ??= 'v1';
       p.kind ??= 'Pod';
       return store.put(podResource, p).obj;
+    },
+    setStatus: (ref, status) => {
+      const r = findByKind(ref.apiVersion, ref.kind);
+      if (!r) throw new Error(`fake: unknown kind ${ref.apiVersion} ${ref.kind}`);
+      const o = store.get(r, ref.namespace, ref.name);
+      if (!o) throw new Error(`fake: ${ref.kind} ${ref.namespace ?? ''}/${ref.name} does not exist`);
+      return store.put(r, { ...o, status: structuredClone(status) }).obj;
     },
     addEvent: (namespace, ev) => {
       const now = nowRfc3339();
