@@ -77,7 +77,8 @@ export interface ProviderDriver {
   diskSizeDefaults(ctx: AppContext, volume: AppVolume): { defaultGiB: number; minGiB: number };
 
   // ---- disks ----
-  diskList(ctx: AppContext, volume: AppVolume): Promise<Disk[]>;
+  /** With usage, also usedBytes where the provider has to measure it (K3s walks the tree: slow for big disks). */
+  diskList(ctx: AppContext, volume: AppVolume, opts?: { usage?: boolean }): Promise<Disk[]>;
   diskCreate(ctx: AppContext, volume: AppVolume, opts: DiskCreateOptions): Promise<Disk>;
   diskDelete(ctx: AppContext, volume: AppVolume, disk: Disk): Promise<void>;
   /** Stream the disk's content as a portable archive (tar.gz, see providers/archive.ts). Does not end `out`. */

@@ -54,7 +54,7 @@ export interface DiskListResult {
 
 export async function listDisks(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: VolumeOption = {}): Promise<DiskListResult> {
   const volume = selectVolume(ctx, opts.volume);
-  const { disks, choice, record } = await disksWithCurrent(ctx, driver, kube, volume);
+  const { disks, choice, record } = await disksWithCurrent(ctx, driver, kube, volume, { usage: true });
   const note = describeChoice(volume, choice);
   if (note) opts.log?.(note);
   return { volume: volume.name, disks, record };

@@ -141,8 +141,9 @@ export async function disksWithCurrent(
   driver: ProviderDriver,
   kube: KubeClient | undefined,
   volume: AppVolume,
+  opts: { usage?: boolean } = {},
 ): Promise<{ disks: Disk[]; choice: CurrentChoice; record: DiskRecord }> {
-  const disks = await driver.diskList(ctx, volume);
+  const disks = await driver.diskList(ctx, volume, opts);
   const record = kube ? await readDiskRecord(kube, ctx, volume) : {};
   const choice = chooseCurrent(disks, record);
   const marked = disks.map((d) => ({ ...d, current: d.id === choice.disk?.id }));

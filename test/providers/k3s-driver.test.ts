@@ -55,7 +55,10 @@ describe('K3s driver on the local filesystem', () => {
     assert.equal(meta.tags['kompox-app'], 'ops/k3s1/node1/my-app');
     const list = await driver.diskList(ctx, vol);
     assert.deepEqual(list.map((x) => x.name), ['disk-a']);
-    assert.equal(list[0]!.usedBytes, 0);
+    assert.equal(list[0]!.usedBytes, undefined, 'usage is measured only when asked');
+    await writeFile(join(d.id, 'five'), '12345');
+    assert.equal((await driver.diskList(ctx, vol, { usage: true }))[0]!.usedBytes, 5);
+    await rm(join(d.id, 'five'));
   });
 
   it('refuses an existing or invalid disk name, leaving the root unchanged', async () => {

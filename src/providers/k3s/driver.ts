@@ -283,7 +283,7 @@ export class K3sDriver implements ProviderDriver {
     return total;
   }
 
-  async diskList(ctx: AppContext, volume: AppVolume): Promise<Disk[]> {
+  async diskList(ctx: AppContext, volume: AppVolume, opts: { usage?: boolean } = {}): Promise<Disk[]> {
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s);
     if (!(await fs.lstat(p.diskVolDir))) return [];
@@ -293,7 +293,7 @@ export class K3sDriver implements ProviderDriver {
       const dir = p.diskDir(name);
       const m = await this.readDiskMeta(fs, dir);
       if (!m || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) continue;
-      disks.push(this.toDisk(dir, m, await this.usedBytes(fs, `${dir}/${DATA}`)));
+      disks.push(this.toDisk(dir, m, opts.usage ? await this.usedBytes(fs, `${dir}/${DATA}`) : undefined));
     }
     return disks.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
   }
