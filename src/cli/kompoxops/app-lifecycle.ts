@@ -5,23 +5,37 @@
 import type { Command } from 'commander';
 import { action, globalOptions, parseOutputFormat, printData, renderTable, withOutput } from '../common.js';
 
-/** Progress on stderr: one rewritten line on a TTY, plain lines otherwise. */
+/**
+ * Progress on stderr: on a TTY one line rewritten in place (with the elapsed
+ * time, refreshed every second); otherwise one plain line per change.
+ */
 function progressWriter(): { update(msg: string): void; done(): void } {
   const tty = Boolean(process.stderr.isTTY);
-  let shown = false;
+  const start = Date.now();
+  let last: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const draw = () => {
+    if (last === undefined) return;
+    const text = `[${Math.round((Date.now() - start) / 1000)}s] ${last}`;
+    const width = process.stderr.columns ?? 120;
+    process.stderr.write(`\r\x1b[K${text.length > width - 1 ? text.slice(0, width - 2) + '…' : text}`);
+  };
   return {
     update(msg: string) {
-      if (tty) {
-        const width = process.stderr.columns ?? 120;
-        process.stderr.write(`\r\x1b[K${msg.length > width - 1 ? msg.slice(0, width - 2) + '…' : msg}`);
-        shown = true;
-      } else {
+      last = msg;
+      if (!tty) {
         process.stderr.write(`${msg}\n`);
+        return;
       }
+      draw();
+      timer ??= setInterval(draw, 1000);
+      timer.unref();
     },
     done() {
-      if (tty && shown) process.stderr.write('\n');
-      shown = false;
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      if (tty && last !== undefined) process.stderr.write('\n');
+      last = undefined;
     },
   };
 }
