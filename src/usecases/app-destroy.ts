@@ -2,6 +2,7 @@
 // services, ingresses, config, and the PVC/PV bindings (PVs use reclaim policy
 // Retain, so the provider disks stay). Disks and snapshots are never deleted
 // here; the result says which disk holds the data so it can be found again.
+import { KompoxError } from '../domain/errors.js';
 import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
 import { appNamespace } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../kube/types.js';
@@ -67,7 +68,13 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
   const namespace = appNamespace(ctx);
   const nsRef: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: namespace };
   const ns = await kube.get(nsRef);
-  const pvs = (await kube.list('v1', 'PersistentVolume', { labelSelector: `${MANAGED_BY}=kompox` })).filter(
+  // PVs are cluster-scoped: an identity limited to the app namespace may not list them; destroy the rest anyway
+  const allPvs = await kube.list('v1', 'PersistentVolume', { labelSelector: `${MANAGED_BY}=kompox` }).catch((e: unknown) => {
+    if (!(e instanceof KompoxError && e.kind === 'auth')) throw e;
+    log(`cannot list PersistentVolumes (${e.message}); only those recorded in the inventory are removed`);
+    return [] as KubeObject[];
+  });
+  const pvs = allPvs.filter(
     (pv) => pv.metadata.labels?.[INSTANCE] === namespace || (pv.spec as { claimRef?: { namespace?: string } } | undefined)?.claimRef?.namespace === namespace,
   );
   const result: DestroyResult = { namespace, existed: Boolean(ns) || pvs.length > 0, deleted: [], namespaceDeleted: false, disks: diskRecords(ns, pvs) };

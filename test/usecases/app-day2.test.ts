@@ -123,6 +123,22 @@ describe('day-2 use cases', () => {
     assert.equal(none.existed, false);
   });
 
+  test('destroy by an identity that may not list PersistentVolumes still removes the namespaced objects', async () => {
+    await applyAppObjects(kube, ns, labels, objects());
+    fake.forbid({ verb: 'list', resource: 'persistentvolumes' });
+    try {
+      const lines: string[] = [];
+      const r = await destroyApp(ctx, kube, { log: (l) => lines.push(l) });
+      assert.ok(r.deleted.some((d) => d.kind === 'Deployment'));
+      assert.ok(lines.some((l) => /cannot list PersistentVolumes .*only those recorded in the inventory are removed/.test(l)));
+      // the inventory still knows the PV, so it goes too
+      assert.equal(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolume', name: `${ns}-default-1` }), undefined);
+    } finally {
+      fake.allowAll();
+    }
+    await destroyApp(ctx, kube, { deleteNamespace: true });
+  });
+
   test('small parsers', () => {
     assert.deepEqual(parsePortMapping('8080:80'), { local: 8080, remote: 80 });
     assert.deepEqual(parsePortMapping('5432'), { local: 5432, remote: 5432 });
