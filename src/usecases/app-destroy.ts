@@ -98,7 +98,11 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
     const live = await kube.get(ref).catch(() => undefined);
     if (!live) continue;
     // never touch what Kompox did not create (the inventory is ours by name, checked anyway)
-    if (!isOurs(live, namespace) && !(ref.kind === 'ConfigMap' && ref.name === INVENTORY_NAME) && ref.kind !== 'PersistentVolume') {
+    const ourPv =
+      ref.kind === 'PersistentVolume' &&
+      live.metadata.labels?.[MANAGED_BY] === 'kompox' &&
+      (live.spec as { claimRef?: { namespace?: string } } | undefined)?.claimRef?.namespace === namespace;
+    if (!isOurs(live, namespace) && !ourPv && !(ref.kind === 'ConfigMap' && ref.name === INVENTORY_NAME)) {
       log(`kept ${refString(ref)}: not created by Kompox for this app`);
       continue;
     }
