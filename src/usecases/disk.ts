@@ -233,6 +233,10 @@ export function outputClosed(e: unknown, what: string): unknown {
  */
 export async function writeArchiveFile(path: string, write: (out: NodeJS.WritableStream) => Promise<ExportResult>): Promise<ExportResult> {
   const { createWriteStream } = await import('node:fs');
+  // Never replace an earlier export: it may be the only backup.
+  const taken = async () =>
+    new KompoxError('conflict', `${path} already exists; refusing to overwrite it`, { hint: 'Choose another file name, or move the old archive away first.' });
+  if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
   const tmp = `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`;
   const ws = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
   const opened = new Promise<void>((resolve, reject) => {
@@ -249,7 +253,18 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
       ws.once('close', () => resolve());
       ws.end();
     });
-    await fsp.rename(tmp, path);
+    // link() fails when `path` appeared meanwhile: no-clobber, atomically.
+    try {
+      await fsp.link(tmp, path);
+      await fsp.rm(tmp, { force: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw await taken();
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+      // No hard links on this filesystem: check, then rename.
+      if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
+      await fsp.rename(tmp, path);
+    }
     await fsp.writeFile(`${path}.sha256`, `${r.sha256}  ${basename(path)}\n`);
     return r;
   } catch (e) {

@@ -163,6 +163,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     refused(await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'bad3', '--sha256', 'f'.repeat(64)]), /SHA-256 is [0-9a-f]{64}, expected f{64}/);
     refused(await kompoxops(dir, ['disk', 'import', '-', '-N', 'bad4'], flipped), /./);
     refused(await kompoxops(dir, ['disk', 'export', '-N', 'nope', '-O', 'nope.tar.gz']), /disk "nope" not found/);
+    refused(await kompoxops(dir, ['disk', 'export', '-N', 'r1', '-O', 'r1.tar.gz']), /r1\.tar\.gz already exists; refusing to overwrite it/);
     const usage = await kompoxops(dir, ['disk', 'list', '-V', 'other']);
     assert.equal(usage.code, 2);
     assert.match(usage.err, /app web has no volume "other"\. Volumes: default\./);
