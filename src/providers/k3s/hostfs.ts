@@ -91,6 +91,19 @@ export class LocalHostFs implements HostFs {
       e.code = 'EEXIST';
       throw e;
     }
+    if ((await this.lstat(from))?.kind === 'file') {
+      // link() + unlink(): a file that appeared meanwhile is never replaced.
+      try {
+        await fsp.link(from, to);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+        await fsp.rename(from, to); // no hard links here: checked above, small race accepted
+        return;
+      }
+      await fsp.unlink(from);
+      return;
+    }
     await fsp.rename(from, to);
   }
   async rm(path: string): Promise<void> {
