@@ -306,7 +306,7 @@ export interface DiskImportUseOptions extends VolumeOption {
   name?: string;
   sizeGiB?: number;
   /** An archive stream (file or stdin) with what is known about it. */
-  archive?: { stream: NodeJS.ReadableStream; expectedSha256?: string; totalBytes?: number };
+  archive?: { stream: NodeJS.ReadableStream; expectedSha256?: string; totalBytes?: number; /** for messages: the file, or `stdin` */ label?: string };
   /** A provider-native disk or snapshot id. */
   fromId?: string;
   /** A disk or snapshot of another app on the same provider. */
@@ -325,11 +325,16 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
   await refuseExistingName(ctx, driver, volume, name);
   const sizeGiB = sizeFor(ctx, driver, volume, opts.sizeGiB, opts.log);
   if (opts.archive) {
-    return driver.diskImport(ctx, volume, name, opts.archive.stream, opts.progress, {
-      expectedSha256: opts.archive.expectedSha256,
-      totalBytes: opts.archive.totalBytes,
-      sizeGiB,
-    });
+    const a = opts.archive;
+    try {
+      return await driver.diskImport(ctx, volume, name, a.stream, opts.progress, { expectedSha256: a.expectedSha256, totalBytes: a.totalBytes, sizeGiB });
+    } catch (e) {
+      // Name the archive; say that nothing was created.
+      if (e instanceof KompoxError && e.kind === 'integrity') {
+        throw new KompoxError('integrity', `${a.label ? `${a.label}: ` : ''}${e.message}; no disk was created`, { hint: e.hint, cause: e });
+      }
+      throw e;
+    }
   }
   if (opts.fromId) return driver.diskCreate(ctx, volume, { name, sizeGiB, sourceId: opts.fromId });
   const from = opts.fromApp!;
@@ -350,7 +355,10 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
 }
 
 /** Opens an archive file for import: stream, size, and the checksum from FILE.sha256 when present. */
-export async function openArchiveFile(path: string, expectedSha256?: string): Promise<{ stream: NodeJS.ReadableStream; expectedSha256?: string; totalBytes: number }> {
+export async function openArchiveFile(
+  path: string,
+  expectedSha256?: string,
+): Promise<{ stream: NodeJS.ReadableStream; expectedSha256?: string; totalBytes: number; label: string }> {
   let st;
   try {
     st = await fsp.stat(path);
@@ -359,7 +367,7 @@ export async function openArchiveFile(path: string, expectedSha256?: string): Pr
   }
   if (!st.isFile()) throw new KompoxError('usage', `${path} is not a file`);
   const expected = expectedSha256 ? checkSha256(expectedSha256) : await sidecarSha256(path);
-  return { stream: createReadStream(path), expectedSha256: expected, totalBytes: st.size };
+  return { stream: createReadStream(path), expectedSha256: expected, totalBytes: st.size, label: path };
 }
 
 export interface AttachDeployOptions extends VolumeOption {

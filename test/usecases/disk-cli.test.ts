@@ -158,10 +158,13 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     refused(await kompoxops(dir, ['disk', 'delete', '-N', 'd1']), /previous disk .*Add --force/);
     refused(await kompoxops(dir, ['snapshot', 'restore', '-N', 's1', '--disk-name', 'i1']), /disk "i1" already exists .* a restore always makes a new disk/);
     refused(await kompoxops(dir, ['disk', 'create', '-N', 'i1']), /already exists/);
-    refused(await kompoxops(dir, ['disk', 'import', 'corrupt.tar.gz', '-N', 'bad1']), /./);
-    refused(await kompoxops(dir, ['disk', 'import', 'short.tar.gz', '-N', 'bad2']), /truncated|gzip/);
-    refused(await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'bad3', '--sha256', 'f'.repeat(64)]), /SHA-256 is [0-9a-f]{64}, expected f{64}/);
-    refused(await kompoxops(dir, ['disk', 'import', '-', '-N', 'bad4'], flipped), /./);
+    refused(await kompoxops(dir, ['disk', 'import', 'corrupt.tar.gz', '-N', 'bad1']), /corrupt\.tar\.gz: the archive .*; no disk was created/);
+    refused(await kompoxops(dir, ['disk', 'import', 'short.tar.gz', '-N', 'bad2']), /short\.tar\.gz: .*(truncated|gzip).*no disk was created/);
+    refused(await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'bad3', '--sha256', 'f'.repeat(64)]), /SHA-256 is [0-9a-f]{64}, expected f{64}; no disk was created/);
+    refused(await kompoxops(dir, ['disk', 'import', '-', '-N', 'bad4'], flipped), /^error: stdin: the archive/);
+    const badSum = await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'bad5', '--sha256', 'xyz']);
+    assert.equal(badSum.code, 2);
+    assert.match(badSum.err, /--sha256 "xyz" is not a SHA-256/);
     refused(await kompoxops(dir, ['disk', 'export', '-N', 'nope', '-O', 'nope.tar.gz']), /disk "nope" not found/);
     refused(await kompoxops(dir, ['disk', 'export', '-N', 'r1', '-O', 'r1.tar.gz']), /r1\.tar\.gz already exists; refusing to overwrite it/);
     const usage = await kompoxops(dir, ['disk', 'list', '-V', 'other']);

@@ -202,7 +202,7 @@ export function register(program: Command): void {
           let archive;
           if (file === '-') {
             if (process.stdin.isTTY) throw new KompoxError('usage', 'disk import - reads the archive from stdin, but stdin is a terminal', { hint: 'Pipe or redirect the archive into it.' });
-            archive = { stream: process.stdin, expectedSha256: opts.sha256 ? checkSha256(opts.sha256) : undefined };
+            archive = { stream: process.stdin, expectedSha256: opts.sha256 ? checkSha256(opts.sha256) : undefined, label: 'stdin' };
           } else if (file !== undefined) {
             archive = await openArchiveFile(s.path(file), opts.sha256);
           }
