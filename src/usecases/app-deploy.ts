@@ -204,6 +204,8 @@ export interface DeployOptions {
   log?: (line: string) => void;
   /** Rollout progress (the current state, one line). */
   onProgress?: (message: string) => void;
+  /** Conversion warnings, as soon as the manifest is built (before anything is applied). */
+  onWarnings?: (warnings: Diagnostic[]) => void;
 }
 
 export interface DeployResult {
@@ -230,6 +232,7 @@ export async function deployApp(ctx: AppContext, kube: KubeClient, driver: Provi
   const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun, log: opts.log });
   const manifest = await buildAppManifest(ctx, loaded, { disks, volumeSource: (v, d) => driver.volumeSource(ctx, v, d) });
   const warnings = [...loaded.warnings, ...manifest.warnings];
+  if (warnings.length) opts.onWarnings?.(warnings);
   const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, log: opts.log });
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };
   const deployments = manifest.objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace).map((o) => o.metadata.name);

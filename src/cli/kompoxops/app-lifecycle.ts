@@ -84,9 +84,9 @@ export function register(app: Command): void {
           profiles: opts.profile,
           log: opts.dryRun ? undefined : (l) => line(l),
           onProgress: (m) => progress.update(`waiting: ${m}`),
+          onWarnings: (ws) => ws.forEach((w) => line(formatDiagnostic(w))),
         });
         progress.done();
-        for (const w of r.warnings) line(formatDiagnostic(w));
         if (r.dryRun) {
           for (const c of r.changes) process.stdout.write(`${formatChange(c, true)}\n`);
         }
