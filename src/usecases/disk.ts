@@ -10,10 +10,10 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { KompoxError } from '../domain/errors.js';
 import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
-import { dnsLabelProblem, timestampName } from '../domain/names.js';
+import { dnsLabelProblem } from '../domain/names.js';
 import type { KubeClient } from '../kube/types.js';
 import type { ProgressSink, ProviderDriver } from '../providers/driver.js';
-import { describeChoice, disksWithCurrent, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
+import { defaultDiskName, describeChoice, disksWithCurrent, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
   /** `-V`: default the only volume. */
@@ -108,7 +108,7 @@ export interface DiskCreateUseOptions extends VolumeOption {
 
 export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskCreateUseOptions): Promise<Disk> {
   const volume = selectVolume(ctx, opts.volume);
-  const name = opts.name ?? timestampName(volume.name);
+  const name = opts.name ?? defaultDiskName(volume.name);
   await refuseExistingName(ctx, driver, volume, name);
   let sourceId: string | undefined;
   if (opts.source) {
@@ -317,7 +317,7 @@ export interface DiskImportUseOptions extends VolumeOption {
 /** Creates a new disk from an archive, a provider id, or another app's disk or snapshot. */
 export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskImportUseOptions): Promise<Disk> {
   const volume = selectVolume(ctx, opts.volume);
-  const name = opts.name ?? timestampName(volume.name);
+  const name = opts.name ?? defaultDiskName(volume.name);
   const sources = [opts.archive, opts.fromId, opts.fromApp].filter((x) => x !== undefined).length;
   if (sources !== 1) {
     throw new KompoxError('usage', 'disk import needs exactly one source', { hint: 'Give FILE (or - for stdin), --from-id ID, or --from-app APP with --from-disk/--from-snapshot.' });

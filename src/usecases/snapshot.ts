@@ -6,7 +6,7 @@ import { APP_SELECTOR_LABEL, appNamespace, timestampName } from '../domain/names
 import type { KubeClient, KubeObject } from '../kube/types.js';
 import type { ProgressSink, ProviderDriver } from '../providers/driver.js';
 import { attachDisk, checkDiskName, findDisk, outputClosed, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
-import { describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
+import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
 
 export async function listSnapshots(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: VolumeOption = {}): Promise<{ volume: string; snapshots: Snapshot[] }> {
   const volume = selectVolume(ctx, opts.volume);
@@ -37,7 +37,7 @@ export interface SnapshotCreateOptions extends VolumeOption {
 
 export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: SnapshotCreateOptions = {}): Promise<Snapshot> {
   const volume = selectVolume(ctx, opts.volume);
-  const name = opts.name ?? timestampName(volume.name);
+  const name = opts.name ?? defaultDiskName(volume.name);
   checkDiskName(name, 'snapshot');
   if ((await driver.snapshotList(ctx, volume)).some((s) => s.name === name)) {
     throw new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name}`, { hint: 'Choose another name with -N.' });

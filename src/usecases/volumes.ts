@@ -23,6 +23,11 @@ export interface ResolveDisksOptions {
   log?: (line: string) => void;
 }
 
+/** `{volume}-{yyyymmddhhmmss}`, the volume part shortened so the name stays a DNS label. */
+export function defaultDiskName(volume: string, d: Date = new Date()): string {
+  return timestampName(volume.slice(0, 63 - 15).replace(/-+$/, ''), d);
+}
+
 /** The app's volumes; an app that lists none has one volume named `default`. */
 export function appVolumes(ctx: AppContext): AppVolume[] {
   return ctx.app.volumes.length ? ctx.app.volumes : [{ name: DEFAULT_VOLUME, options: {} }];
@@ -176,7 +181,7 @@ export async function resolveCurrentDisks(
       if (volume.sizeGiB !== undefined && volume.sizeGiB < minGiB) {
         opts.log?.(`volume ${volume.name}: ${volume.sizeGiB} GiB is below the ${driver.driver} minimum; creating ${minGiB} GiB`);
       }
-      disk = await driver.diskCreate(ctx, volume, { name: timestampName(volume.name), sizeGiB });
+      disk = await driver.diskCreate(ctx, volume, { name: defaultDiskName(volume.name), sizeGiB });
       opts.log?.(`volume ${volume.name}: created empty disk ${disk.name} (${disk.sizeGiB} GiB, ${disk.id})`);
     }
     if (disk && kube && opts.createMissing && choice.how !== 'recorded') {

@@ -19,7 +19,7 @@ import {
   parseSizeGiB,
   writeArchiveFile,
 } from '../../src/usecases/disk.js';
-import { diskAnnotationKeys, resolveCurrentDisks, selectVolume } from '../../src/usecases/volumes.js';
+import { defaultDiskName, diskAnnotationKeys, resolveCurrentDisks, selectVolume } from '../../src/usecases/volumes.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 
@@ -86,6 +86,10 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'spare' }), 'conflict', /already exists/);
     await rejectsWith(createDisk(ctx, driver, kube, { name: '-bad' }), 'usage', /must start and end/);
     assert.throws(() => parseSizeGiB('ten'), /not understood/);
+    assert.equal(parseSizeGiB('1Ti'), 1024);
+    const long = defaultDiskName(`${'v'.repeat(60)}-x`, new Date('2025-08-11T12:34:56Z'));
+    assert.equal(long, `${'v'.repeat(48)}-20250811123456`);
+    assert.equal(defaultDiskName('default', new Date('2025-08-11T12:34:56Z')), 'default-20250811123456');
   });
 
   it('attach swaps the current disk and keeps the old one as previous; delete refuses current always and previous without --force', async () => {
