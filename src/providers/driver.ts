@@ -95,10 +95,10 @@ export interface ProviderDriver {
 
   // ---- snapshots ----
   snapshotList(ctx: AppContext, volume: AppVolume): Promise<Snapshot[]>;
-  snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string): Promise<Snapshot>;
+  snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, progress?: ProgressSink): Promise<Snapshot>;
   snapshotDelete(ctx: AppContext, volume: AppVolume, snapshot: Snapshot): Promise<void>;
   /** Always creates a new disk named `diskName`; never overwrites one. */
-  snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string): Promise<Disk>;
+  snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string, progress?: ProgressSink): Promise<Disk>;
   /** Stream the snapshot as a portable archive. Does not end `out`. */
   snapshotExport(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
 

@@ -33,6 +33,7 @@ export interface SnapshotCreateOptions extends VolumeOption {
   quiesce?: boolean;
   /** How long to wait for the app's pod to stop (default 120 s). */
   stopTimeoutMs?: number;
+  progress?: ProgressSink;
 }
 
 export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: SnapshotCreateOptions = {}): Promise<Snapshot> {
@@ -60,10 +61,10 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
         `note: ${driver.driver} snapshots copy the disk file by file while the app keeps writing; use --quiesce for a consistent snapshot of a running app`,
       );
     }
-    return driver.snapshotCreate(ctx, volume, disk, name);
+    return driver.snapshotCreate(ctx, volume, disk, name, opts.progress);
   }
   if (!kube) throw new KompoxError('unavailable', '--quiesce needs the cluster (to stop and start the app)');
-  return withAppStopped(kube, ctx, opts, () => driver.snapshotCreate(ctx, volume, disk, name));
+  return withAppStopped(kube, ctx, opts, () => driver.snapshotCreate(ctx, volume, disk, name, opts.progress));
 }
 
 async function appRunning(kube: KubeClient, ctx: AppContext): Promise<boolean> {
@@ -117,6 +118,7 @@ export interface SnapshotRestoreOptions extends VolumeOption {
   name: string;
   /** Name of the new disk; default `{snapshot}-restored-{yyyymmddhhmmss}`. */
   diskName?: string;
+  progress?: ProgressSink;
 }
 
 /** `{snapshot}-restored-{timestamp}`, shortened to fit a DNS label. */
@@ -136,7 +138,7 @@ export async function restoreSnapshot(ctx: AppContext, driver: ProviderDriver, _
       hint: 'Choose another name with --disk-name (or leave it out for a timestamped name).',
     });
   }
-  return driver.snapshotRestore(ctx, volume, snapshot, diskName);
+  return driver.snapshotRestore(ctx, volume, snapshot, diskName, opts.progress);
 }
 
 /** Restore, then attach the new disk (record it as current). */

@@ -155,7 +155,13 @@ describe('K3s driver on the local filesystem', () => {
     assert.ok(!(await driver.diskList(ctx, vol)).some((d) => d.name === 'copy-2'));
     await rejectsWith(driver.diskDelete(ctx, vol, { ...victim, id: '/etc/data' }), 'conflict', /not under the disk root/);
     const [snap] = await driver.snapshotList(ctx, vol);
-    const s2 = await driver.snapshotCreate(ctx, vol, disks[0]!, 'snap-2');
+    const events: string[] = [];
+    let advanced = 0;
+    const sink = { start: (l: string, t?: number) => events.push(`start ${l} ${t}`), advance: (n: number) => (advanced += n), done: () => events.push('done') };
+    const s2 = await driver.snapshotCreate(ctx, vol, disks[0]!, 'snap-2', sink);
+    const used = (await driver.diskList(ctx, vol, { usage: true })).find((d) => d.name === disks[0]!.name)!.usedBytes!;
+    assert.deepEqual(events, [`start snapshot snap-2 ${used}`, 'done']);
+    assert.equal(advanced, used);
     await driver.snapshotDelete(ctx, vol, s2);
     await driver.snapshotDelete(ctx, vol, s2);
     assert.deepEqual((await driver.snapshotList(ctx, vol)).map((s) => s.name), [snap!.name]);

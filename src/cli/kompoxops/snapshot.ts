@@ -60,6 +60,7 @@ export function register(program: Command): void {
           disk: opts.disk,
           quiesce: opts.quiesce,
           stopTimeoutMs: await (await cli()).secondsFlag(opts.stopTimeout, '--stop-timeout'),
+          progress: await (await cli()).progressSink(),
           log: s.log,
         });
         await printData(snap, format, snapshotColumns());
@@ -84,7 +85,13 @@ export function register(program: Command): void {
       const timeoutMs = await disk.secondsFlag(opts.timeout, '--timeout'); // checked before anything changes
       return disk.withSession(globalOptions(cmd), async (s) => {
         const { restoreSnapshot } = await import('../../usecases/snapshot.js');
-        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, diskName: opts.diskName, log: s.log });
+        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, {
+          volume: opts.volume,
+          name: opts.name,
+          diskName: opts.diskName,
+          progress: await disk.progressSink(),
+          log: s.log,
+        });
         if (!opts.attach) {
           await printData(d, format, disk.diskColumns());
           return 0;

@@ -498,7 +498,7 @@ export class K3sDriver implements ProviderDriver {
     };
   }
 
-  async snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string): Promise<Snapshot> {
+  async snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, progress?: ProgressSink): Promise<Snapshot> {
     checkName('snapshot', name);
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s);
@@ -514,7 +514,11 @@ export class K3sDriver implements ProviderDriver {
     try {
       const ws = fs.openWrite(tmp, 0o600);
       try {
-        r = await packTree(fs, disk.id, ws, { source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB } });
+        r = await packTree(fs, disk.id, ws, {
+          source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB },
+          progress,
+          progressLabel: `snapshot ${name}`,
+        });
       } finally {
         await closeWriter(ws);
       }
@@ -562,12 +566,17 @@ export class K3sDriver implements ProviderDriver {
     await fs.rm(snapshot.id);
   }
 
-  async snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string): Promise<Disk> {
+  async snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string, progress?: ProgressSink): Promise<Disk> {
     this.checkSnapshotPath(ctx, snapshot);
     return this.materialize(ctx, volume, diskName, snapshot.sizeGiB, { fromSnapshot: snapshot.name, fromId: snapshot.id }, async (fs, dataDir) => {
       const st = await fs.lstat(snapshot.id);
       if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
-      const r = await unpackArchive(fs, fs.openRead(snapshot.id), dataDir, { expectedSha256: snapshot.sha256, totalBytes: st.size });
+      const r = await unpackArchive(fs, fs.openRead(snapshot.id), dataDir, {
+        expectedSha256: snapshot.sha256,
+        totalBytes: st.size,
+        progress,
+        progressLabel: `restore ${snapshot.name}`,
+      });
       return { totalBytes: r.manifest.totalBytes };
     });
   }
