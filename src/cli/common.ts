@@ -37,7 +37,7 @@ export function reportError(err: unknown): number {
     process.stderr.write(`error: ${e?.stack ?? String(err)}\n`);
   } else {
     process.stderr.write(
-      `error: ${e?.message ?? String(err)}\nThis is unexpected; run again with --debug for details and report it at https://github.com/kompox/kompox-ts/issues.\n`,
+      `error: ${e?.message ?? String(err)}\nThis is unexpected; run again with --debug for details and include them when you report it.\n`,
     );
   }
   return ExitCode.failed;
