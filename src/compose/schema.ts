@@ -3,42 +3,20 @@
 // diagnostics that name the key, the service and the source position.
 // The validator is compiled lazily, once per process: the loader runs on
 // every CLI command and most of them never reach this point twice.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { DiagnosticsError, KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
+import { COMPOSE_SCHEMA, loadValidator } from '../schema/codegen.js';
 import { fieldPath, type PositionMap } from './positions.js';
-import { AJV_OPTIONS, loadAjv, SCHEMA_URL, schemaSha256, VALIDATOR_URL } from './schema-codegen.js';
 import { isTagged } from './tags.js';
 
 let compiled: { validate: ValidateFunction; schema: SchemaNode } | undefined;
 
-/**
- * The validator: the pre-generated standalone code when it was generated from
- * this very schema (fast), otherwise Ajv compiles the schema now (slow, once).
- */
+/** The validator, loaded once per process (pre-generated when current, see src/schema/codegen.ts). */
 async function validator(): Promise<{ validate: ValidateFunction; schema: SchemaNode }> {
   if (compiled) return compiled;
-  const text = readFileSync(SCHEMA_URL, 'utf8');
-  const schema = JSON.parse(text) as SchemaNode;
-  let validate: ValidateFunction | undefined;
-  try {
-    const req = createRequire(VALIDATOR_URL);
-    const mod = req(fileURLToPath(VALIDATOR_URL)) as ValidateFunction & { schemaSha256?: string };
-    if (mod.schemaSha256 === schemaSha256(text)) validate = mod;
-  } catch {
-    // missing or broken generated file: compile below
-  }
-  if (!validate) validate = await compileValidator(schema);
-  compiled = { validate, schema };
+  const { validate, schema } = await loadValidator<ValidateFunction>(COMPOSE_SCHEMA);
+  compiled = { validate, schema: schema as SchemaNode };
   return compiled;
-}
-
-/** The slow path: Ajv compiles the schema in this process. */
-export async function compileValidator(schema: object): Promise<ValidateFunction> {
-  const Ajv = await loadAjv();
-  return new Ajv(AJV_OPTIONS).compile(schema) as ValidateFunction;
 }
 
 /** The validator the loader uses (exported for tests). */

@@ -2,13 +2,9 @@
 // the published schema and the loader cannot silently disagree. Ajv is loaded
 // lazily: it is only needed when a kompoxops.yml is actually read.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { Diagnostic } from '../domain/errors.js';
-import { AJV_OPTIONS, SCHEMA_URL, VALIDATOR_URL, loadAjv, schemaSha256 } from './schema-codegen.js';
+import { CONFIG_SCHEMA, loadValidator } from '../schema/codegen.js';
 import { fieldName, type FieldPath, type YamlSource } from './source.js';
-
-export { SCHEMA_URL };
 
 type Validate = ((data: unknown) => boolean) & {
   errors?: Array<{ instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }> | null;
@@ -16,31 +12,17 @@ type Validate = ((data: unknown) => boolean) & {
 let compiled: Validate | undefined;
 
 export function readSchema(): Record<string, unknown> {
-  return JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as Record<string, unknown>;
+  return JSON.parse(readFileSync(CONFIG_SCHEMA.schemaUrl, 'utf8')) as Record<string, unknown>;
 }
 
 /**
- * The validator: the pre-generated standalone code when it was generated from
- * this very schema (fast), otherwise Ajv compiles the schema now (once).
+ * The validator, loaded once per process (pre-generated when current, see
+ * src/schema/codegen.ts). `compile` forces a fresh Ajv compilation, uncached.
  */
 export async function schemaValidator(opts: { compile?: boolean } = {}): Promise<Validate> {
-  if (compiled && !opts.compile) return compiled;
-  const text = readFileSync(SCHEMA_URL, 'utf8');
-  let validate: Validate | undefined;
-  if (!opts.compile) {
-    try {
-      const mod = createRequire(VALIDATOR_URL)(fileURLToPath(VALIDATOR_URL)) as Validate & { schemaSha256?: string };
-      if (mod.schemaSha256 === schemaSha256(text)) validate = mod;
-    } catch {
-      // missing or broken generated file: compile below
-    }
-  }
-  if (!validate) {
-    const Ajv = await loadAjv();
-    validate = new Ajv(AJV_OPTIONS).compile(JSON.parse(text) as object) as Validate;
-  }
-  if (!opts.compile) compiled = validate;
-  return validate;
+  if (opts.compile) return (await loadValidator<Validate>(CONFIG_SCHEMA, { compile: true })).validate;
+  compiled ??= (await loadValidator<Validate>(CONFIG_SCHEMA)).validate;
+  return compiled;
 }
 
 function pointerToPath(p: string): FieldPath {

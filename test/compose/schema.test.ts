@@ -2,8 +2,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { generateValidatorSource, SCHEMA_URL, schemaSha256, VALIDATOR_URL } from '../../src/compose/schema-codegen.js';
-import { closest, compileValidator, composeValidator, fieldPath } from '../../src/compose/schema.js';
+import { closest, composeValidator, fieldPath } from '../../src/compose/schema.js';
+import { COMPOSE_SCHEMA, compileSchema, generateValidatorSource, schemaSha256 } from '../../src/schema/codegen.js';
+
+const { schemaUrl: SCHEMA_URL, validatorUrl: VALIDATOR_URL } = COMPOSE_SCHEMA;
 
 describe('compose schema', () => {
   it('is vendored with its license and provenance', () => {
@@ -14,16 +16,16 @@ describe('compose schema', () => {
     assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
   });
 
-  it('the generated validator is up to date with the schema (regenerate with `npx tsx src/compose/schema-codegen.ts`)', async () => {
+  it('the generated validator is up to date with the schema (regenerate with `npx tsx src/schema/codegen.ts`)', async () => {
     const text = readFileSync(SCHEMA_URL, 'utf8');
     const current = readFileSync(VALIDATOR_URL, 'utf8');
     assert.ok(current.includes(JSON.stringify(schemaSha256(text))), 'validator was generated from this schema');
-    assert.equal(await generateValidatorSource(text), current);
+    assert.equal(await generateValidatorSource(COMPOSE_SCHEMA, text), current);
   });
 
   it('the generated and the run-time compiled validator agree', async () => {
     const generated = await composeValidator();
-    const compiled = await compileValidator(JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object);
+    const compiled = await compileSchema<typeof generated>(COMPOSE_SCHEMA, JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object);
     const samples: unknown[] = [
       { services: { web: { image: 'x', ports: ['80:80', { target: 80 }] } } },
       { services: { web: { imagee: 'x', ports: 80, depends_on: { db: { condition: 'bogus' } } } } },

@@ -48,11 +48,12 @@ for (const b of BAD) {
   });
 }
 
-test('the pre-generated validator is up to date with the schema (regenerate: node --import tsx src/config/schema-codegen.ts)', async () => {
+test('the pre-generated validator is up to date with the schema (regenerate: npx tsx src/schema/codegen.ts)', async () => {
   const { createRequire } = await import('node:module');
   const { fileURLToPath } = await import('node:url');
   const { readFileSync } = await import('node:fs');
-  const { SCHEMA_URL, VALIDATOR_URL, schemaSha256 } = await import('../../src/config/schema-codegen.js');
+  const { CONFIG_SCHEMA, schemaSha256 } = await import('../../src/schema/codegen.js');
+  const { schemaUrl: SCHEMA_URL, validatorUrl: VALIDATOR_URL } = CONFIG_SCHEMA;
   const mod = createRequire(VALIDATOR_URL)(fileURLToPath(VALIDATOR_URL)) as { schemaSha256: string };
   assert.equal(mod.schemaSha256, schemaSha256(readFileSync(SCHEMA_URL, 'utf8')));
 });
