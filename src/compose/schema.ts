@@ -5,6 +5,7 @@
 // every CLI command and most of them never reach this point twice.
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { DiagnosticsError, KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
+import { closest } from '../domain/suggest.js';
 import { COMPOSE_SCHEMA, loadValidator } from '../schema/codegen.js';
 import { fieldPath, type PositionMap } from './positions.js';
 import { isTagged } from './tags.js';
@@ -212,35 +213,6 @@ function explain(errors: ErrorObject[], root: unknown, pos: PositionMap, file: s
   }
   out.sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0));
   return out;
-}
-
-/** The known key closest to `word` by edit distance, if it is plausibly a typo. */
-export function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD || (d === bestD && best !== undefined && c < best)) {
-      best = c;
-      bestD = d;
-    }
-  }
-  if (best === undefined) return undefined;
-  return bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
 }
 
 // ------------------------------------------------------------ schema lookup

@@ -18,7 +18,7 @@ import {
 import { dnsLabelProblem } from '../domain/names.js';
 import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, isDnsName, isHostName, parseSizeGiB } from './quantity.js';
 import { fieldName, type FieldPath, type YamlSource } from './source.js';
-import { closest } from './suggest.js';
+import { closest } from '../domain/suggest.js';
 
 export const KEYS = {
   root: ['version', 'service', 'provider', 'cluster', 'app'],

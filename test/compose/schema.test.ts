@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { closest, composeValidator, fieldPath } from '../../src/compose/schema.js';
+import { composeValidator, fieldPath } from '../../src/compose/schema.js';
+import { closest } from '../../src/domain/suggest.js';
 import { COMPOSE_SCHEMA, compileSchema, generateValidatorSource, schemaSha256 } from '../../src/schema/codegen.js';
 
 const { schemaUrl: SCHEMA_URL, validatorUrl: VALIDATOR_URL } = COMPOSE_SCHEMA;
