@@ -19,6 +19,7 @@ import { convertResources } from './resources.js';
 import { convertServiceFiles } from './service-files.js';
 import { planStorage } from './storage.js';
 import { INIT_CONTAINER, initContainer } from './init-container.js';
+import { planStartup } from './startup-order.js';
 import type { ConvertInput, ConvertResult } from './types.js';
 import { parseDuration, wholeSeconds } from './units.js';
 import { convertServiceVolumes, type VolumeContext } from './volumes.js';
@@ -46,16 +47,20 @@ export function convertApp(input: ConvertInput): ConvertResult {
   const storage = planStorage(input, diags);
   const vc: VolumeContext = { input, storage, state, diags, meta };
   const ports = collectPorts(project, services, diags);
-  const resources = convertResources(ctx, project, services, diags);
+  // depends_on → sidecar / one-shot init containers, started in dependency order.
+  const startup = planStartup(ctx, project, services, diags);
+  const resources = convertResources(ctx, project, services, diags, startup);
 
   const containers: Record<string, unknown>[] = [];
+  const initByService = new Map<string, Record<string, unknown>>();
   const names = new Map<string, string>();
   let grace: number | undefined;
   const hostnames = new Set<string>();
   for (const service of services) {
     const svc = project.services[service]!;
     applyKeyPolicy(service, svc, diags);
-    checkService(service, svc, diags);
+    const role = startup.roles.get(service) ?? 'container';
+    checkService(service, svc, diags, role);
     const name = dnsLabel(service);
     if (name !== service) {
       diags.warn({ service, message: `service "${service}" is not a valid container name; its container is named ${name}` });
@@ -75,7 +80,12 @@ export function convertApp(input: ConvertInput): ConvertResult {
     }
     const env = convertEnv(service, svc, input.envFromFile[service] ?? [], state, meta, diags);
     const basics = containerBasics(service, svc, diags);
-    const probes = convertHealthcheck(service, svc.healthcheck, diags);
+    let probes = convertHealthcheck(service, svc.healthcheck, diags, { gate: startup.healthGated.has(service) });
+    if (role === 'oneshot' && Object.keys(probes).length) {
+      // The API server forbids probes on init containers that run to completion.
+      diags.warn({ service, key: 'healthcheck', message: `service "${service}": healthcheck is not used: ${service} runs to completion as an init container, which cannot have probes` });
+      probes = {};
+    }
     const cports = ports
       .filter((p) => p.service === service)
       .map((p) => ({ containerPort: p.target, protocol: p.protocol }))
@@ -92,7 +102,10 @@ export function convertApp(input: ConvertInput): ConvertResult {
     if (securityContext) c.securityContext = securityContext;
     if (tty) c.tty = tty;
     if (stdin) c.stdin = stdin;
-    containers.push(c);
+    // A sidecar keeps running (and is restarted) next to the app; a one-shot must exit 0 before the next container starts.
+    if (role === 'sidecar') c.restartPolicy = 'Always';
+    if (role === 'container') containers.push(c);
+    else initByService.set(service, c);
 
     if (svc.stop_grace_period !== undefined) {
       const s = parseDuration(svc.stop_grace_period);
@@ -136,7 +149,12 @@ export function convertApp(input: ConvertInput): ConvertResult {
   if (grace !== undefined) podSpec.terminationGracePeriodSeconds = grace;
 
   const init = initContainer(state, names.has(INIT_CONTAINER) ? `${INIT_CONTAINER}-data` : INIT_CONTAINER);
-  if (init) podSpec.initContainers = [init];
+  // kompox-init first (the data directories must exist before anything mounts them), then depends_on order.
+  const initContainers = [...(init ? [init] : []), ...startup.initOrder.map((s) => initByService.get(s)!)];
+  if (initContainers.length) podSpec.initContainers = initContainers;
+  if (containers.length === 0) {
+    diags.error({ message: 'every service is a dependency of another (depends_on), so the pod would have no regular container', path: ['services'], hint: 'Remove the depends_on cycle.' });
+  }
   podSpec.containers = containers.sort(byKey((c) => c.name as string));
   if (state.volumes.size) podSpec.volumes = sortedByName(state.volumes.values() as Iterable<{ name: string }>);
 

@@ -3,6 +3,8 @@
 // depends_on: service_healthy) and livenessProbe (restart after `retries`
 // failures). start_period → startupProbe: liveness is held off until the first
 // success, which is what Docker's start period means (failures don't count yet).
+// A sidecar another service waits for with service_healthy always gets a
+// startupProbe: Kubernetes starts the next container only once it succeeds.
 import type { Healthcheck } from '../compose/model.js';
 import type { Diagnostics } from './diagnostics.js';
 import { parseDuration, wholeSeconds } from './units.js';
@@ -31,7 +33,11 @@ function durationField(hc: Healthcheck, key: 'interval' | 'timeout' | 'start_per
   return s;
 }
 
-export function convertHealthcheck(service: string, hc: Healthcheck | undefined, diags: Diagnostics): Probes {
+/**
+ * @param opts.gate the service is a sidecar others wait for to be healthy: its startupProbe is the
+ *   health gate (period start_interval when given else interval; failures cover start_period + retries × interval).
+ */
+export function convertHealthcheck(service: string, hc: Healthcheck | undefined, diags: Diagnostics, opts: { gate?: boolean } = {}): Probes {
   if (!hc || hc.disable) return {};
   let test: string[] | undefined = typeof (hc.test as unknown) === 'string' ? ['CMD-SHELL', hc.test as unknown as string] : hc.test;
   if (test && test[0] === 'NONE') return {};
@@ -63,7 +69,16 @@ export function convertHealthcheck(service: string, hc: Healthcheck | undefined,
     failureThreshold: Math.max(1, retries),
   };
   const probes: Probes = { readinessProbe: { ...base }, livenessProbe: { ...base } };
-  if (startPeriod !== undefined && startPeriod > 0) {
+  if (opts.gate) {
+    const period = hc.start_interval !== undefined ? startInterval : interval;
+    const cover = (startPeriod ?? 0) + Math.max(1, retries) * interval;
+    probes.startupProbe = {
+      exec: { command },
+      periodSeconds: wholeSeconds(period),
+      timeoutSeconds: wholeSeconds(timeout),
+      failureThreshold: Math.max(1, Math.ceil(cover / wholeSeconds(period))),
+    };
+  } else if (startPeriod !== undefined && startPeriod > 0) {
     const period = wholeSeconds(startInterval);
     probes.startupProbe = {
       exec: { command },

@@ -3,9 +3,15 @@
 // what the compose values leave of it is split evenly over the containers that
 // have no value of their own (cpu → requests only, so nothing is throttled;
 // memory → request and limit, so the pod never exceeds its budget).
+// Kubernetes' effective pod request is max(sum of regular containers and
+// sidecars, each run-to-completion init container + the sidecars started before
+// it), so the budget is split over the steady-state containers (regular and
+// sidecar); a one-shot init container without values of its own gets what the
+// sidecars started before it leave of the budget (it runs alone with them).
 import type { AppContext } from '../domain/model.js';
 import type { ServiceConfig } from '../compose/model.js';
 import type { Diagnostics } from './diagnostics.js';
+import type { ServiceRole } from './startup-order.js';
 import { bytesQuantity, milliQuantity, parseBytes, parseCpus, parseQuantity } from './units.js';
 
 export interface ContainerResources {
@@ -43,8 +49,19 @@ function explicitResources(service: string, svc: ServiceConfig, diags: Diagnosti
 }
 
 /** Resources per service (by name); services without any get no entry. */
-export function convertResources(ctx: AppContext, project: { services: Record<string, ServiceConfig> }, services: string[], diags: Diagnostics): Map<string, ContainerResources> {
-  const explicit = new Map(services.map((s) => [s, explicitResources(s, project.services[s]!, diags)]));
+export function convertResources(
+  ctx: AppContext,
+  project: { services: Record<string, ServiceConfig> },
+  all: string[],
+  diags: Diagnostics,
+  startup: { roles: ReadonlyMap<string, ServiceRole>; initOrder: readonly string[] } = { roles: new Map(), initOrder: [] },
+): Map<string, ContainerResources> {
+  const explicit = new Map(all.map((s) => [s, explicitResources(s, project.services[s]!, diags)]));
+  const role = (s: string) => startup.roles.get(s) ?? 'container';
+  // steady state: what runs once the pod is up
+  const services = all.filter((s) => role(s) !== 'oneshot');
+  const oneshots = startup.initOrder.filter((s) => role(s) === 'oneshot');
+  const sidecarsBefore = (s: string) => startup.initOrder.slice(0, startup.initOrder.indexOf(s)).filter((x) => role(x) === 'sidecar');
   const budget = ctx.app.resources ?? {};
   let cpuBudget: number | undefined;
   let memBudget: number | undefined;
@@ -66,6 +83,10 @@ export function convertResources(ctx: AppContext, project: { services: Record<st
       const share = Math.max(1, Math.floor((cpuBudget - Math.min(used, cpuBudget)) / without.length));
       for (const s of without) explicit.get(s)!.reqCpu = share;
     }
+    for (const s of oneshots) {
+      const e = explicit.get(s)!;
+      if (e.reqCpu === undefined) e.reqCpu = Math.max(1, cpuBudget - sidecarsBefore(s).reduce((a, x) => a + (explicit.get(x)!.reqCpu ?? 0), 0));
+    }
   }
   if (memBudget !== undefined) {
     const has = (e: Explicit) => e.limitMem !== undefined || e.reqMem !== undefined;
@@ -80,9 +101,16 @@ export function convertResources(ctx: AppContext, project: { services: Record<st
         explicit.get(s)!.limitMem = share;
       }
     }
+    for (const s of oneshots) {
+      const e = explicit.get(s)!;
+      if (has(e)) continue;
+      const mi = 1024 * 1024;
+      const left = memBudget - sidecarsBefore(s).reduce((a, x) => a + (explicit.get(x)!.limitMem ?? explicit.get(x)!.reqMem ?? 0), 0);
+      e.reqMem = e.limitMem = Math.max(mi, Math.floor(left / mi) * mi);
+    }
   }
   const out = new Map<string, ContainerResources>();
-  for (const s of services) {
+  for (const s of all) {
     const e = explicit.get(s)!;
     // A request above the limit is invalid; a budget share never exceeds the service's own limit.
     if (e.reqCpu !== undefined && e.limitCpu !== undefined && e.reqCpu > e.limitCpu) e.reqCpu = e.limitCpu;

@@ -1,11 +1,12 @@
 // Service-level checks that are more than a policy-table row: image/build,
-// network_mode, restart, static IPs, deploy keys, depends_on conditions.
+// network_mode, restart, static IPs, deploy keys (depends_on: startup-order.ts).
 import type { ServiceConfig } from '../compose/model.js';
 import type { Diagnostics } from './diagnostics.js';
 import { byKey } from './pod-state.js';
+import type { ServiceRole } from './startup-order.js';
 
 /** Service-level checks that are more than a policy-table row. */
-export function checkService(service: string, svc: ServiceConfig, diags: Diagnostics): void {
+export function checkService(service: string, svc: ServiceConfig, diags: Diagnostics, role: ServiceRole = 'container'): void {
   if (!svc.image) {
     diags.error({
       service, key: svc.build ? 'build' : 'image',
@@ -25,7 +26,8 @@ export function checkService(service: string, svc: ServiceConfig, diags: Diagnos
   } else if (nm !== undefined && nm !== 'bridge' && nm !== 'default' && !nm.startsWith('service:') && !nm.startsWith('container:')) {
     diags.warn({ service, key: 'network_mode', message: `service "${service}": network_mode: ${nm} is ignored; the service shares the pod network` });
   }
-  if (svc.restart !== undefined && (svc.restart === 'no' || svc.restart.startsWith('on-failure'))) {
+  // A one-shot init container runs once to success (a failed run is retried): what restart: no / on-failure mean for a setup task.
+  if (role !== 'oneshot' && svc.restart !== undefined && (svc.restart === 'no' || svc.restart.startsWith('on-failure'))) {
     diags.warn({
       service, key: 'restart',
       message: `service "${service}": restart: ${svc.restart} is not honoured; a Deployment's pod restarts every container that exits (restartPolicy Always)`,
@@ -53,21 +55,4 @@ export function checkService(service: string, svc: ServiceConfig, diags: Diagnos
   if (deploy.resources?.limits?.pids !== undefined) {
     diags.warn({ service, key: 'deploy', message: `service "${service}": deploy.resources.limits.pids is ignored (PID limits are set by the cluster)` });
   }
-  for (const [dep, d] of Object.entries(svc.depends_on ?? {}).sort(byKey(([k]) => k))) {
-    const path = ['services', service, 'depends_on', dep];
-    if (d.condition === 'service_healthy') {
-      diags.warn({
-        service, key: 'depends_on', path,
-        message: `service "${service}": depends_on ${dep} (service_healthy) is not enforced: all services start together in one pod`,
-        hint: `Make "${service}" retry connecting to ${dep} until it is ready (${dep}'s readiness probe keeps traffic away until then).`,
-      });
-    } else if (d.condition === 'service_completed_successfully') {
-      diags.warn({
-        service, key: 'depends_on', path,
-        message: `service "${service}": depends_on ${dep} (service_completed_successfully) is not enforced: ${dep} runs as a regular container of the pod and is restarted whenever it exits`,
-        hint: `Run one-off tasks with kompoxops app exec instead, or make ${dep} idempotent and long-running.`,
-      });
-    }
-  }
 }
-
