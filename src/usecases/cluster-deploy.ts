@@ -370,8 +370,8 @@ export async function deployClusterIngress(
 
 // ---- undeploy ----
 
-/** Kinds cluster deploy creates, in apply order (undeploy deletes in reverse). */
-const GENERIC_KINDS: Array<[string, string]> = [
+/** Kinds cluster deploy creates, in apply order (undeploy deletes in reverse); tests list what is left with them. */
+export const GENERIC_KINDS: ReadonlyArray<readonly [string, string]> = [
   ['v1', 'Namespace'],
   ['v1', 'ServiceAccount'],
   ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
@@ -383,7 +383,7 @@ const GENERIC_KINDS: Array<[string, string]> = [
   ['apps/v1', 'Deployment'],
   ['v1', 'Service'],
 ];
-const K3S_KINDS: Array<[string, string]> = [
+export const K3S_KINDS: ReadonlyArray<readonly [string, string]> = [
   ['v1', 'Secret'],
   ['v1', 'PersistentVolumeClaim'],
   ['helm.cattle.io/v1', 'HelmChartConfig'],

@@ -5,26 +5,14 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { KompoxError } from '../../src/domain/errors.js';
 import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
-import { deployClusterIngress, undeployClusterIngress, type ClusterIngressInput } from '../../src/usecases/cluster-deploy.js';
+import { GENERIC_KINDS, K3S_KINDS, deployClusterIngress, undeployClusterIngress, type ClusterIngressInput } from '../../src/usecases/cluster-deploy.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { OPENSSL_MISSING, makeCert, testCluster as cluster, type TestCert } from '../ingress/helpers.js';
 
 const SELECTOR = 'app.kubernetes.io/part-of=kompox-ingress';
-const KINDS: Array<[string, string]> = [
-  ['v1', 'Namespace'],
-  ['v1', 'ServiceAccount'],
-  ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
-  ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding'],
-  ['networking.k8s.io/v1', 'IngressClass'],
-  ['v1', 'Secret'],
-  ['v1', 'ConfigMap'],
-  ['v1', 'PersistentVolumeClaim'],
-  ['apps/v1', 'Deployment'],
-  ['v1', 'Service'],
-];
 
 /** name → resourceVersion of everything labelled as ours. */
-async function snapshot(kube: KubeClient, kinds: Array<[string, string]>): Promise<Record<string, string>> {
+async function snapshot(kube: KubeClient, kinds: ReadonlyArray<readonly [string, string]>): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const [av, kind] of kinds) {
     for (const o of await kube.list(av, kind, { labelSelector: SELECTOR })) {
@@ -66,7 +54,7 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
       (e: unknown) => e instanceof KompoxError && e.field === 'cluster.settings.ACME_EMAIL' && /ACME_EMAIL is not set/.test(e.message),
     );
     assert.equal(writes(fake), n);
-    assert.deepEqual(await snapshot(kube, KINDS), {});
+    assert.deepEqual(await snapshot(kube, GENERIC_KINDS), {});
   });
 
   test('a certificate for the wrong domain: error before anything is applied', { skip: OPENSSL_MISSING }, async () => {
@@ -117,17 +105,17 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
     const ic = await kube.get({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', name: 'traefik' });
     assert.equal(ic!.metadata.annotations?.['ingressclass.kubernetes.io/is-default-class'], 'true');
 
-    const before = await snapshot(kube, KINDS);
+    const before = await snapshot(kube, GENERIC_KINDS);
     assert.equal(Object.keys(before).length, 10);
     const second = await deployClusterIngress(input, kube);
     assert.ok(second.objects.every((o) => o.action === 'unchanged'), JSON.stringify(second.objects));
-    assert.deepEqual(await snapshot(kube, KINDS), before, 'resourceVersions unchanged');
+    assert.deepEqual(await snapshot(kube, GENERIC_KINDS), before, 'resourceVersions unchanged');
 
     // Another default class appearing later does not flip our decision.
     await kube.apply(nginxDefault, { fieldManager: 'someone-else' });
     const third = await deployClusterIngress(input, kube);
     assert.equal(third.defaultIngressClass, true);
-    assert.deepEqual(await snapshot(kube, KINDS), before);
+    assert.deepEqual(await snapshot(kube, GENERIC_KINDS), before);
 
     // A renewed certificate rolls the pod (template hash changes).
     const renewed = makeCert(['*.c1.example.com'], 60);
@@ -147,7 +135,7 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
     const un = await undeployClusterIngress(input, kube);
     assert.deepEqual(un.kept.map((r) => `${r.kind} ${r.name}`).sort(), ['Namespace traefik', 'PersistentVolumeClaim traefik-acme']);
     assert.equal(un.deleted.length, 8);
-    assert.deepEqual(Object.keys(await snapshot(kube, KINDS)).sort(), ['Namespace /traefik', 'PersistentVolumeClaim traefik/traefik-acme']);
+    assert.deepEqual(Object.keys(await snapshot(kube, GENERIC_KINDS)).sort(), ['Namespace /traefik', 'PersistentVolumeClaim traefik/traefik-acme']);
     assert.ok(await kube.get({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', name: 'nginx' }), 'foreign objects untouched');
 
     // Re-deploy after undeploy re-creates everything around the same ACME volume.
@@ -159,7 +147,7 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
 
     const purge = await undeployClusterIngress(input, kube, { purge: true });
     assert.deepEqual(purge.kept, []);
-    assert.deepEqual(await snapshot(kube, KINDS), {});
+    assert.deepEqual(await snapshot(kube, GENERIC_KINDS), {});
   });
 
   test('an existing default IngressClass: ours is not made default; a foreign "traefik" class of another controller is a conflict', async () => {
@@ -288,7 +276,7 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
       assert.ok(r.dryRun);
       assert.equal(r.certResolver, 'letsencrypt-staging');
       assert.ok(r.objects.length >= 8 && r.objects.every((o) => o.action === 'created'), JSON.stringify(r.objects));
-      assert.deepEqual(await snapshot(k3, KINDS), {});
+      assert.deepEqual(await snapshot(k3, GENERIC_KINDS), {});
     } finally {
       await f3.close();
     }
@@ -298,11 +286,6 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
 describe('cluster deploy (K3s bundled Traefik) against the fake API server', () => {
   let fake: FakeKube;
   let kube: KubeClient;
-  const K3S_KINDS: Array<[string, string]> = [
-    ['v1', 'Secret'],
-    ['v1', 'PersistentVolumeClaim'],
-    ['helm.cattle.io/v1', 'HelmChartConfig'],
-  ];
   before(async () => {
     fake = await startFakeKube();
     kube = await connectKubeconfig({ path: fake.kubeconfigPath });

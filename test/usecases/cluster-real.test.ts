@@ -7,26 +7,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
-import { deployClusterIngress, undeployClusterIngress, type ClusterIngressInput } from '../../src/usecases/cluster-deploy.js';
+import { GENERIC_KINDS, deployClusterIngress, undeployClusterIngress, type ClusterIngressInput } from '../../src/usecases/cluster-deploy.js';
 import { getClusterStatus } from '../../src/usecases/cluster-status.js';
 import { testCluster } from '../ingress/helpers.js';
 
 const KUBECONFIG = process.env.KOMPOX_TEST_KUBECONFIG;
-const KINDS: Array<[string, string]> = [
-  ['v1', 'Namespace'],
-  ['v1', 'ServiceAccount'],
-  ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
-  ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding'],
-  ['networking.k8s.io/v1', 'IngressClass'],
-  ['v1', 'ConfigMap'],
-  ['v1', 'PersistentVolumeClaim'],
-  ['apps/v1', 'Deployment'],
-  ['v1', 'Service'],
-];
 
 async function ours(kube: KubeClient): Promise<Record<string, { rv: string; deleting: boolean }>> {
   const out: Record<string, { rv: string; deleting: boolean }> = {};
-  for (const [av, kind] of KINDS) {
+  for (const [av, kind] of GENERIC_KINDS) {
     for (const o of await kube.list(av, kind, { labelSelector: 'app.kubernetes.io/part-of=kompox-ingress' })) {
       out[`${kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`] = { rv: String(o.metadata.resourceVersion), deleting: Boolean(o.metadata.deletionTimestamp) };
     }
