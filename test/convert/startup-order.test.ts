@@ -145,7 +145,7 @@ test('sidecars keep ports, env, mounts and resources; the Service still routes t
   assert.deepEqual(api.env, [{ name: 'MODE', value: 'x' }]);
   assert.equal(api.volumeMounts[0].mountPath, '/data');
   assert.equal(api.resources.limits.memory, '256Mi');
-  const svc = find(r.objects, 'Service') as { spec: { ports: { targetPort: number }[] } };
+  const svc = find(r.objects, 'Service') as unknown as { spec: { ports: { targetPort: number }[] } };
   assert.deepEqual(svc.spec.ports.map((p) => p.targetPort).sort(), [3000, 80]);
 });
 
