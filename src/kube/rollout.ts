@@ -45,17 +45,54 @@ function oneLine(s: unknown): string {
   return String(s ?? '').replace(/\s+/g, ' ').trim();
 }
 
+/** What a container status belongs to: a regular container, a sidecar (init container with restartPolicy Always) or a run-to-completion init container. */
+type ContainerKind = 'container' | 'sidecar' | 'init';
+
+function label(kind: ContainerKind, name: string): string {
+  return `${kind === 'container' ? 'container' : kind === 'sidecar' ? 'sidecar' : 'init container'} ${name}`;
+}
+
+/** Container statuses of the pod, init containers first (in start order), each with its kind from the pod spec. */
+function podStatuses(pod: KubeObject): { cs: Any; kind: ContainerKind }[] {
+  const status = (pod.status as Any) ?? {};
+  const sidecars = new Set<string>((((pod.spec as Any)?.initContainers as Any[]) ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name));
+  return [
+    ...((status.initContainerStatuses as Any[]) ?? []).map((cs) => ({ cs, kind: (sidecars.has(cs.name) ? 'sidecar' : 'init') as ContainerKind })),
+    ...((status.containerStatuses as Any[]) ?? []).map((cs) => ({ cs, kind: 'container' as ContainerKind })),
+  ];
+}
+
+/** A run-to-completion init container is done when it exited 0; a sidecar once it has started. */
+function initDone(cs: Any, kind: ContainerKind): boolean {
+  if (kind === 'init') return cs.state?.terminated?.exitCode === 0;
+  return cs.started === true || Boolean(cs.state?.running && cs.ready);
+}
+
 /** Why one pod is not ready, or undefined when it is. */
 export function podProblem(pod: KubeObject, events: KubeObject[]): RolloutVerdict | undefined {
   const name = pod.metadata.name;
   const status = (pod.status as Any) ?? {};
-  const statuses: Any[] = [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])];
-  for (const cs of statuses) {
+  const all = podStatuses(pod);
+  const statuses: Any[] = all.map((s) => s.cs);
+  for (const { cs, kind } of all) {
     const w = cs.state?.waiting;
     if (w?.reason && FATAL_REASONS.has(w.reason)) {
       const last = cs.lastState?.terminated;
       const lastInfo = last ? `; last exit code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''}` : '';
-      return { state: 'failed', message: `pod ${name}: container ${cs.name}: ${w.reason}${w.message ? `: ${oneLine(w.message)}` : ''}${lastInfo}` };
+      const reason = kind === 'container' ? w.reason : `Init:${w.reason}`;
+      return { state: 'failed', message: `pod ${name}: ${label(kind, cs.name)}: ${reason}${w.message ? `: ${oneLine(w.message)}` : ''}${lastInfo}` };
+    }
+    // A run-to-completion init container that exited non-zero (kubectl: Init:Error) blocks the pod: a
+    // failed migration or setup step does not fix itself, so say so now instead of waiting for the timeout.
+    if (kind === 'init' && cs.state?.terminated?.exitCode !== 0) {
+      const t = cs.state?.terminated ?? cs.lastState?.terminated;
+      if (t && t.exitCode !== 0) {
+        const detail = t.message ? `: ${oneLine(t.message)}` : '';
+        return {
+          state: 'failed',
+          message: `pod ${name}: ${label(kind, cs.name)} failed: Init:${t.reason ?? 'Error'}, exit code ${t.exitCode}${detail}${cs.restartCount ? ` (${cs.restartCount} restarts)` : ''}`,
+        };
+      }
     }
   }
   const phase = status.phase ?? 'Pending';
@@ -66,19 +103,27 @@ export function podProblem(pod: KubeObject, events: KubeObject[]): RolloutVerdic
     if (sched?.status === 'False') return { state: 'progressing', message: `pod ${name} Pending: ${oneLine(sched.message || sched.reason)}` };
     const ev = latestEvent(events, 'Pod', name);
     if (ev && ev.type === 'Warning') return { state: 'progressing', message: `pod ${name} Pending: ${ev.reason}: ${oneLine(ev.message)}` };
+    // init containers start one by one: the first one not done yet is what the pod waits for
+    const initing = all.find(({ cs, kind }) => kind !== 'container' && !initDone(cs, kind));
+    if (initing) {
+      const { cs, kind } = initing;
+      const why = cs.state?.waiting ? (cs.state.waiting.reason ?? 'waiting') : cs.state?.running ? (kind === 'sidecar' ? 'started, waiting for its startup probe' : 'running') : 'not started';
+      return { state: 'progressing', message: `pod ${name} Pending: ${label(kind, cs.name)} ${why}` };
+    }
     const waiting = statuses.find((cs) => cs.state?.waiting);
     if (waiting) return { state: 'progressing', message: `pod ${name} Pending: container ${waiting.name} ${waiting.state.waiting.reason ?? 'waiting'}` };
     if (!(pod.spec as Any)?.nodeName) return { state: 'progressing', message: `pod ${name} Pending: not scheduled to a node yet (is a scheduler running?)` };
     return { state: 'progressing', message: `pod ${name} Pending` };
   }
-  const notReady = statuses.filter((cs) => !cs.ready);
+  // a completed run-to-completion init container is not "not ready"
+  const notReady = all.filter(({ cs, kind }) => !cs.ready && !(kind === 'init' && initDone(cs, kind)));
   if (phase === 'Running' && notReady.length === 0 && statuses.length > 0) return undefined;
   if (notReady.length) {
-    const cs = notReady[0]!;
+    const { cs, kind } = notReady[0]!;
     const w = cs.state?.waiting;
     const t = cs.state?.terminated;
     const why = w ? `${w.reason ?? 'waiting'}` : t ? `terminated with exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}` : 'running, not ready (readiness probe)';
-    return { state: 'progressing', message: `pod ${name} ${phase}: container ${cs.name} ${why}${cs.restartCount ? `, ${cs.restartCount} restarts` : ''}` };
+    return { state: 'progressing', message: `pod ${name} ${phase}: ${label(kind, cs.name)} ${why}${cs.restartCount ? `, ${cs.restartCount} restarts` : ''}` };
   }
   return { state: 'progressing', message: `pod ${name} ${phase}` };
 }

@@ -100,6 +100,62 @@ test('old generation observed: not ready yet', () => {
   assert.equal(assessDeployment(d, [rs], [], []).state, 'progressing');
 });
 
+// A pod with kompox-init, a sidecar (db) and a one-shot (migrate) before the app container.
+const initSpec = {
+  initContainers: [
+    { name: 'kompox-init', image: 'busybox:1.36' },
+    { name: 'db', image: 'postgres:16', restartPolicy: 'Always' },
+    { name: 'migrate', image: 'app:1' },
+  ],
+};
+const done = { name: 'kompox-init', ready: true, restartCount: 0, started: false, state: { terminated: { exitCode: 0, reason: 'Completed' } } };
+const dbUp = { name: 'db', ready: true, restartCount: 0, started: true, state: { running: { startedAt: '2026-01-01T00:00:02Z' } } };
+const webWaiting = { name: 'web', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } };
+
+test('a failing one-shot init container (Init:Error) is fatal, named, with its exit code', () => {
+  const migrate = { name: 'migrate', ready: false, restartCount: 0, state: { terminated: { exitCode: 3, reason: 'Error', message: 'relation "users" already exists' } } };
+  const v = assessDeployment(dep(), [rs], [pod({ phase: 'Pending', initContainerStatuses: [done, dbUp, migrate], containerStatuses: [webWaiting] }, initSpec)], []);
+  assert.equal(v.state, 'failed');
+  assert.equal(v.message, 'deployment web: pod web-abc-1: init container migrate failed: Init:Error, exit code 3: relation "users" already exists');
+});
+
+test('a one-shot being retried after a failure is fatal too (last exit code non-zero)', () => {
+  const migrate = { name: 'migrate', ready: false, restartCount: 1, state: { running: { startedAt: 'x' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } };
+  const v = assessDeployment(dep(), [rs], [pod({ phase: 'Pending', initContainerStatuses: [done, dbUp, migrate], containerStatuses: [webWaiting] }, initSpec)], []);
+  assert.equal(v.state, 'failed');
+  assert.match(v.message, /init container migrate failed: Init:Error, exit code 1 \(1 restarts\)/);
+});
+
+test('Init:CrashLoopBackOff of a one-shot and CrashLoopBackOff of a sidecar are fatal, named by kind', () => {
+  const crash = (name: string) => ({ name, ready: false, restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 1m20s' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } });
+  const one = assessDeployment(dep(), [rs], [pod({ phase: 'Pending', initContainerStatuses: [done, dbUp, crash('migrate')], containerStatuses: [webWaiting] }, initSpec)], []);
+  assert.equal(one.message, 'deployment web: pod web-abc-1: init container migrate: Init:CrashLoopBackOff: back-off 1m20s; last exit code 1 (Error)');
+  const side = assessDeployment(dep(), [rs], [pod({ phase: 'Pending', initContainerStatuses: [done, crash('db')], containerStatuses: [webWaiting] }, initSpec)], []);
+  assert.equal(side.state, 'failed');
+  assert.match(side.message, /pod web-abc-1: sidecar db: Init:CrashLoopBackOff/);
+});
+
+test('while initialising: the sidecar waiting for its startup probe, then the running one-shot', () => {
+  const dbStarting = { ...dbUp, ready: false, started: false };
+  const a = assessDeployment(dep(), [rs], [pod({ phase: 'Pending', initContainerStatuses: [done, dbStarting, { name: 'migrate', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } }], containerStatuses: [webWaiting] }, { ...initSpec, nodeName: 'n1' })], []);
+  assert.equal(a.state, 'progressing');
+  assert.match(a.message, /pod web-abc-1 Pending: sidecar db started, waiting for its startup probe/);
+  const b = assessDeployment(dep(), [rs], [pod({ phase: 'Pending', initContainerStatuses: [done, dbUp, { name: 'migrate', ready: false, restartCount: 0, state: { running: {} } }], containerStatuses: [webWaiting] }, { ...initSpec, nodeName: 'n1' })], []);
+  assert.match(b.message, /pod web-abc-1 Pending: init container migrate running/);
+});
+
+test('ready: completed one-shots do not count as not ready; a sidecar that is not ready does', () => {
+  const st = { observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 };
+  const migrated = { name: 'migrate', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } };
+  const web = { name: 'web', ready: true, restartCount: 0, state: { running: {} } };
+  const ok = assessDeployment(dep(st), [rs], [pod({ phase: 'Running', initContainerStatuses: [done, dbUp, migrated], containerStatuses: [web] }, initSpec)], []);
+  assert.equal(ok.state, 'ready', ok.message);
+  const dbNotReady = { ...dbUp, ready: false };
+  const notOk = assessDeployment(dep({ ...st, readyReplicas: 0, availableReplicas: 0 }), [rs], [pod({ phase: 'Running', initContainerStatuses: [done, dbNotReady, migrated], containerStatuses: [web] }, initSpec)], []);
+  assert.equal(notOk.state, 'progressing');
+  assert.match(notOk.message, /pod web-abc-1 Running: sidecar db running, not ready \(readiness probe\)/);
+});
+
 describe('waitForDeployments against the fake (no controllers)', () => {
   let fake: FakeKube;
   let kube: KubeClient;
@@ -107,7 +163,10 @@ describe('waitForDeployments against the fake (no controllers)', () => {
     fake = await startFakeKube();
     kube = await connectKubeconfig({ path: fake.kubeconfigPath });
     await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns' } });
-    await kube.apply({ ...dep(), metadata: { name: 'web', namespace: 'ns' }, status: undefined } as KubeObject);
+    // a Deployment the real API server accepts (template labels match the selector, one container)
+    const d = dep();
+    const spec = { ...(d.spec as object), template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx' }] } } };
+    await kube.apply({ ...d, spec, metadata: { name: 'web', namespace: 'ns' }, status: undefined } as KubeObject);
   });
   after(async () => fake.close());
 
