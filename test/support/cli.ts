@@ -13,13 +13,15 @@ export const BIN = {
 export interface CliResult {
   code: number | null;
   stdout: string;
+  /** stdout as bytes, for binary output (archives). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
 export interface CliOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
-  stdin?: string;
+  stdin?: string | Buffer;
   /** Extra node flags before the script (e.g. --import a tracer). */
   nodeArgs?: string[];
   bin?: keyof typeof BIN;
@@ -36,9 +38,9 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
+    const out: Buffer[] = [];
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
     child.on('error', (e) => {
@@ -47,7 +49,8 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr });
     });
     child.stdin.end(o.stdin ?? '');
   });

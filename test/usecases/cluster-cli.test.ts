@@ -3,23 +3,15 @@
 // spawned asynchronously: the fake answers from this process's event loop).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runCli, type CliResult } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { OPENSSL_MISSING, makeCert } from '../ingress/helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/kompoxops.mjs', import.meta.url));
-
-function run(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[], cwd: string): Promise<CliResult> {
+  return runCli(args, { cwd });
 }
 
 function opsYaml(settings: Record<string, string>): string {

@@ -2,14 +2,13 @@
 // (node bin/kompoxops.mjs): a kompoxops.yml with driver k3s whose disk and
 // snapshot roots are temp dirs, and the fake API server's kubeconfig.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { digestTree } from '../../src/providers/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
-import { BIN, ROOT, STACK_LINE } from '../support/cli.js';
+import { STACK_LINE, runCli } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { snapshotOfTree, writeSampleTree } from '../providers/k3s-fixtures.js';
 
@@ -21,22 +20,9 @@ interface Run {
 }
 
 /** Runs kompoxops with binary-safe stdin/stdout. */
-function kompoxops(dir: string, args: string[], stdin?: Buffer): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const stdout = Buffer.concat(out);
-      resolve({ code, stdout, out: stdout.toString('utf8'), err });
-    });
-    child.stdin.end(stdin ?? Buffer.alloc(0));
-  });
+async function kompoxops(dir: string, args: string[], stdin?: Buffer): Promise<Run> {
+  const r = await runCli(['-C', dir, ...args], { stdin });
+  return { code: r.code, stdout: r.stdoutBytes, out: r.stdout, err: r.stderr };
 }
 
 const fs = new LocalHostFs();
