@@ -109,6 +109,12 @@ export const TAG_APP = 'kompox-app';
 export const TAG_CREATED_AT = 'kompox-created-at';
 export const TAG_VOLUME = 'kompox-volume';
 export const TAG_NAME = 'kompox-name';
+/**
+ * When the disk was last made current (RFC 3339 with milliseconds). Not in the
+ * spec: recorded on the disk itself so that an app moved to another cluster,
+ * where the namespace records nothing yet, picks the disk it used last.
+ */
+export const TAG_ATTACHED_AT = 'kompox-attached-at';
 
 /** Namespace annotations that hold an app's state (spec). */
 export const ANN_APP = 'kompox.dev/app';

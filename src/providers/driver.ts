@@ -81,6 +81,12 @@ export interface ProviderDriver {
   diskList(ctx: AppContext, volume: AppVolume, opts?: { usage?: boolean }): Promise<Disk[]>;
   diskCreate(ctx: AppContext, volume: AppVolume, opts: DiskCreateOptions): Promise<Disk>;
   diskDelete(ctx: AppContext, volume: AppVolume, disk: Disk): Promise<void>;
+  /**
+   * Records on the disk when it was made current (tag kompox-attached-at,
+   * returned by diskList), for picking the right disk after a move to another
+   * cluster. Optional: without it the newest disk is picked there.
+   */
+  diskMarkAttached?(ctx: AppContext, volume: AppVolume, disk: Disk, at: string): Promise<void>;
   /** Stream the disk's content as a portable archive (tar.gz, see providers/archive.ts). Does not end `out`. */
   diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
   /** Create a disk from a portable archive stream (already checksum-verified by the caller or verified here). */

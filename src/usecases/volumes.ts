@@ -6,12 +6,13 @@
 // `kompox.dev/disk-previous-id.{volume}`.
 //
 // When nothing is recorded (new namespace, new cluster: a migration), the
-// current disk is the newest disk of the volume found by tag, and the caller
-// is told which one was chosen. The record is written with a JSON merge patch,
+// current disk is the one made current last (kompox-attached-at tag on the
+// disk), else the newest disk of the volume found by tag, and the caller is
+// told which one was chosen. The record is written with a JSON merge patch,
 // never with server-side apply, so that applying the app's manifest (which
 // owns the namespace's other fields) never removes it.
 import { KompoxError } from '../domain/errors.js';
-import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, ANN_PROVIDER, DEFAULT_VOLUME, type AppContext, type AppVolume, type Disk } from '../domain/model.js';
+import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, ANN_PROVIDER, DEFAULT_VOLUME, TAG_ATTACHED_AT, type AppContext, type AppVolume, type Disk } from '../domain/model.js';
 import { appId, appLabels, appNamespace, shortHash, timestampName } from '../domain/names.js';
 import type { KubeClient, KubeObject } from '../kube/types.js';
 import type { ProviderDriver } from '../providers/driver.js';
@@ -114,20 +115,33 @@ export async function recordCurrentDisk(kube: KubeClient, ctx: AppContext, volum
 
 export interface CurrentChoice {
   disk?: Disk;
-  /** recorded: named by the namespace; newest: nothing (valid) recorded, newest by tag; none: no disk. */
-  how: 'recorded' | 'newest' | 'none';
+  /**
+   * recorded: named by the namespace; attached: nothing (valid) recorded, the
+   * disk made current last (its kompox-attached-at tag); newest: nothing
+   * recorded and no disk carries that tag, the newest by creation; none: no disk.
+   */
+  how: 'recorded' | 'attached' | 'newest' | 'none';
   /** A recorded id that names no existing disk. */
   staleId?: string;
 }
 
-/** Picks the current disk from the provider's list and the namespace record. */
+/**
+ * Picks the current disk from the provider's list and the namespace record.
+ * Without a record (a new cluster: migration, failover) the disk the app used
+ * last wins, not the newest: after a rollback, or with a spare or restored
+ * disk never attached, the newest disk is not the app's data.
+ */
 export function chooseCurrent(disks: Disk[], record: DiskRecord): CurrentChoice {
   if (record.currentId) {
     const d = disks.find((x) => x.id === record.currentId);
     if (d) return { disk: d, how: 'recorded' };
   }
-  const newest = [...disks].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.name < b.name ? 1 : -1))[0];
-  const choice: CurrentChoice = newest ? { disk: newest, how: 'newest' } : { how: 'none' };
+  const desc = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
+  const attached = disks
+    .filter((d) => d.tags[TAG_ATTACHED_AT])
+    .sort((a, b) => desc(a.tags[TAG_ATTACHED_AT]!, b.tags[TAG_ATTACHED_AT]!) || desc(a.name, b.name))[0];
+  const newest = [...disks].sort((a, b) => desc(a.createdAt, b.createdAt) || desc(a.name, b.name))[0];
+  const choice: CurrentChoice = attached ? { disk: attached, how: 'attached' } : newest ? { disk: newest, how: 'newest' } : { how: 'none' };
   if (record.currentId) choice.staleId = record.currentId;
   return choice;
 }
@@ -137,7 +151,23 @@ export function describeChoice(volume: AppVolume, c: CurrentChoice): string | un
   if (c.how === 'recorded') return undefined;
   const stale = c.staleId ? `the recorded disk ${c.staleId} no longer exists; ` : 'no current disk is recorded; ';
   if (c.how === 'none') return c.staleId ? `volume ${volume.name}: ${stale}no disk found` : undefined;
-  return `volume ${volume.name}: ${stale}using the newest disk ${c.disk!.name} (created ${c.disk!.createdAt}, ${c.disk!.id})`;
+  const d = c.disk!;
+  if (c.how === 'attached') return `volume ${volume.name}: ${stale}using the disk attached last, ${d.name} (attached ${d.tags[TAG_ATTACHED_AT]}, ${d.id})`;
+  return `volume ${volume.name}: ${stale}using the newest disk ${d.name} (created ${d.createdAt}, ${d.id})`;
+}
+
+/**
+ * Tags the disk as made current now (driver permitting). Only a hint for a
+ * later move to another cluster: a failure is reported, not fatal, because
+ * the namespace record, already written, is what counts here.
+ */
+export async function markAttached(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, disk: Disk, log?: (line: string) => void): Promise<void> {
+  if (!driver.diskMarkAttached) return;
+  try {
+    await driver.diskMarkAttached(ctx, volume, disk, new Date().toISOString());
+  } catch (e) {
+    log?.(`note: could not tag disk ${disk.name} as attached (${(e as Error).message}); after a move to another cluster, check which disk is chosen`);
+  }
 }
 
 /** Disks of a volume, oldest first, with `current` set on the current one. */
@@ -186,6 +216,7 @@ export async function resolveCurrentDisks(
     }
     if (disk && kube && opts.createMissing && choice.how !== 'recorded') {
       await recordCurrentDisk(kube, ctx, volume, disk.id);
+      await markAttached(ctx, driver, volume, disk, opts.log);
     }
     out[volume.name] = disk ? { ...disk, current: true } : undefined;
   }
