@@ -13,7 +13,7 @@ import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
 import { dnsLabelProblem } from '../domain/names.js';
 import type { KubeClient } from '../kube/types.js';
 import type { ProgressSink, ProviderDriver } from '../providers/driver.js';
-import { defaultDiskName, describeChoice, disksWithCurrent, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
+import { defaultDiskName, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
   /** `-V`: default the only volume. */
@@ -150,6 +150,7 @@ export async function attachDisk(
   const replaced = before.currentId ? disks.find((d) => d.id === before.currentId) : choice.disk;
   if (!before.currentId && replaced && replaced.id !== disk.id) await recordCurrentDisk(k, ctx, volume, replaced.id);
   await recordCurrentDisk(k, ctx, volume, disk.id);
+  await markAttached(ctx, driver, volume, disk, opts.log);
   const r: AttachResult = { volume: volume.name, disk: { ...disk, current: true }, changed: true };
   if (replaced && replaced.id !== disk.id) r.previous = { ...replaced, current: false };
   return r;

@@ -181,7 +181,9 @@ describe('disk use cases (K3s driver + fake API server)', () => {
       apiVersion: 'v1',
       kind: 'PersistentVolume',
       metadata: { name: 'pv-bound' },
-      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'kompox-local', local: { path: d.id }, persistentVolumeReclaimPolicy: 'Retain' },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'kompox-local', local: { path: d.id }, persistentVolumeReclaimPolicy: 'Retain',
+        // a real API server requires node affinity on a local PV
+        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['node1'] }] }] } } },
     });
     await rejectsWith(deleteDisk(ctx, driver, kube, { name: 'bound', force: true }), 'conflict', /still bound to PersistentVolume pv-bound/);
     assert.ok((await listDisks(ctx, driver, kube)).disks.some((x) => x.name === 'bound'));
@@ -205,7 +207,7 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     }
   });
 
-  it('migration: without a record (new namespace) the newest disk is chosen and reported', async () => {
+  it('migration: without a record (new namespace) the disk attached last is chosen and reported, not the newest', async () => {
     const ctx = appCtx(sb);
     const disks = (await listDisks(ctx, driver, kube)).disks;
     const fresh = await startFakeKube();
@@ -214,11 +216,13 @@ describe('disk use cases (K3s driver + fake API server)', () => {
       const lines: string[] = [];
       const r = await resolveCurrentDisks(ctx, driver, k2, { createMissing: true, log: (l) => lines.push(l) });
       const newest = [...disks].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.name < b.name ? 1 : -1))[0]!;
-      assert.equal(r.default!.id, newest.id);
-      assert.match(lines.join('\n'), new RegExp(`no current disk is recorded; using the newest disk ${newest.name}`));
+      const attached = disks.filter((d) => d.tags['kompox-attached-at']).sort((a, b) => (a.tags['kompox-attached-at']! < b.tags['kompox-attached-at']! ? 1 : -1))[0]!;
+      assert.ok(attached && attached.id !== newest.id, 'the fixture history makes the newest disk differ from the one attached last');
+      assert.equal(r.default!.id, attached.id);
+      assert.match(lines.join('\n'), new RegExp(`no current disk is recorded; using the disk attached last, ${attached.name} \\(attached `));
       assert.equal(disks.length, (await driver.diskList(ctx, ctx.app.volumes[0]!)).length, 'no disk created');
       const ns = await k2.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) });
-      assert.equal(ns!.metadata.annotations!['kompox.dev/disk-current-id'], newest.id);
+      assert.equal(ns!.metadata.annotations!['kompox.dev/disk-current-id'], attached.id);
     } finally {
       await fresh.close();
     }

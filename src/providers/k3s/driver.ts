@@ -4,6 +4,7 @@
 //
 //   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/data            disk id = this path
 //   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/kompox-disk.json  tags, size, node
+//   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/kompox-attached.json  when last made current
 //   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.tar.gz      snapshot id = this path
 //   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.json        tags, sha256, source disk
 //
@@ -17,6 +18,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import { KompoxError } from '../../domain/errors.js';
 import {
   TAG_APP,
+  TAG_ATTACHED_AT,
   TAG_CREATED_AT,
   TAG_NAME,
   TAG_VOLUME,
@@ -43,6 +45,12 @@ import { SETTING_K3S_NODE, diskSizeDefaults, volumeSourceFor } from '../volume-s
 
 export const DISK_META = 'kompox-disk.json';
 export const DATA = 'data';
+/**
+ * When the disk was last made current. Kept apart from kompox-disk.json
+ * (written once, when the disk is made) because it is rewritten on every
+ * attach: losing it only loses a hint, never the disk's ownership record.
+ */
+export const ATTACHED_META = 'kompox-attached.json';
 const GiB = 1024 ** 3;
 
 interface DiskMeta {
@@ -293,9 +301,35 @@ export class K3sDriver implements ProviderDriver {
       const dir = p.diskDir(name);
       const m = await this.readDiskMeta(fs, dir);
       if (!m || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) continue;
-      disks.push(this.toDisk(dir, m, opts.usage ? await this.usedBytes(fs, `${dir}/${DATA}`) : undefined));
+      const d = this.toDisk(dir, m, opts.usage ? await this.usedBytes(fs, `${dir}/${DATA}`) : undefined);
+      const attachedAt = await this.readAttachedAt(fs, dir);
+      if (attachedAt) d.tags[TAG_ATTACHED_AT] = attachedAt;
+      disks.push(d);
     }
     return disks.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
+  }
+
+  private async readAttachedAt(fs: HostFs, dir: string): Promise<string | undefined> {
+    try {
+      const v = (JSON.parse((await fs.readFile(`${dir}/${ATTACHED_META}`)).toString('utf8')) as { attachedAt?: unknown }).attachedAt;
+      return typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? v : undefined;
+    } catch {
+      return undefined; // never attached (or unreadable: only a hint)
+    }
+  }
+
+  async diskMarkAttached(ctx: AppContext, volume: AppVolume, disk: Disk, at: string): Promise<void> {
+    const found = await this.ownedDiskDir(ctx, volume, disk);
+    if (!found) throw new KompoxError('notfound', `disk ${disk.name} (${disk.id}) no longer exists`);
+    const path = `${found.dir}/${ATTACHED_META}`;
+    const text = JSON.stringify({ attachedAt: at }) + '\n';
+    // Local writes replace atomically; SFTP renames never replace, so the old
+    // record goes first there (a crash in between only loses the hint).
+    await found.fs.writeFileAtomic(path, text).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+      await found.fs.rm(path);
+      await found.fs.writeFileAtomic(path, text);
+    });
   }
 
   /**
