@@ -3,12 +3,11 @@
 // roots are temp dirs, and fake API servers. The fake runs no controllers;
 // `startController` plays the part of the Deployment controller and the
 // kubelet through the fake's test hooks, so rollouts can become ready.
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestTree } from '../../src/providers/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
-import { BIN, ROOT } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 
 export interface Run {
@@ -18,23 +17,10 @@ export interface Run {
   err: string;
 }
 
-/** Runs `kompoxops -C dir ARGS` with binary-safe stdin/stdout; stderr is a pipe (not a TTY). */
-export function kompoxops(dir: string, args: string[], stdin?: Buffer): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const stdout = Buffer.concat(out);
-      resolve({ code, stdout, out: stdout.toString('utf8'), err });
-    });
-    child.stdin.end(stdin ?? Buffer.alloc(0));
-  });
+/** Runs `kompoxops -C dir ARGS` (test/support/cli.ts runCli: binary-safe; stderr is a pipe, not a TTY). */
+export async function kompoxops(dir: string, args: string[], stdin?: Buffer, env?: Record<string, string | undefined>): Promise<Run> {
+  const r = await runCli(['-C', dir, ...args], { stdin, env });
+  return { code: r.code, stdout: r.stdoutBytes, out: r.stdout, err: r.stderr };
 }
 
 export const hostFs = new LocalHostFs();
