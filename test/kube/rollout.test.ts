@@ -5,8 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../src/kube/types.js';
 import { assessDeployment, waitForDeployments } from '../../src/kube/rollout.js';
-import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import type { KubeClient } from '../../src/kube/index.js';
+import type { FakeKube } from '../support/fake-kube/index.js';
+import { startFakeCluster } from '../support/kube.js';
 
 const dep = (status: Record<string, unknown> = {}): KubeObject => ({
   apiVersion: 'apps/v1',
@@ -160,8 +161,7 @@ describe('waitForDeployments against the fake (no controllers)', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
     await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns' } });
     // a Deployment the real API server accepts (template labels match the selector, one container)
     const d = dep();

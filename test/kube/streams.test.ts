@@ -4,9 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
-import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
+import type { KubeClient } from '../../src/kube/index.js';
 import { KompoxError } from '../../src/domain/errors.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import type { FakeKube } from '../support/fake-kube/index.js';
+import { startFakeCluster } from '../support/kube.js';
 
 function collect(): { stream: PassThrough; text(): string } {
   const stream = new PassThrough();
@@ -19,8 +20,7 @@ describe('pod streams', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
     await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns1' } });
     fake.setPod({
       metadata: { name: 'app-0', namespace: 'ns1', labels: { a: 'b' } },

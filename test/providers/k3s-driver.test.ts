@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { PersistentVolume } from 'kubernetes-models/v1';
-import { KompoxError } from '../../src/domain/errors.js';
 import { appNamespace } from '../../src/domain/names.js';
 import { loadDriver } from '../../src/providers/index.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { rejectsWith } from '../support/assertions.js';
 
 async function collect(fn: (out: PassThrough) => Promise<void>): Promise<Buffer> {
   const out = new PassThrough();
@@ -18,15 +18,6 @@ async function collect(fn: (out: PassThrough) => Promise<void>): Promise<Buffer>
   await fn(out);
   out.end();
   return Buffer.concat(chunks);
-}
-
-async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof KompoxError, `expected KompoxError, got ${String((e as Error)?.stack ?? e)}`);
-    assert.equal(e.kind, kind);
-    assert.match(e.message, re);
-    return true;
-  });
 }
 
 describe('K3s driver on the local filesystem', () => {

@@ -14,19 +14,11 @@ import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { knownKeys, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { rejectsWith } from '../support/assertions.js';
 
 const local = new LocalHostFs();
 const digest = async (p: string) => (await digestTree(local, p)).treeDigest;
 const skip = sshdMissing();
-
-async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof KompoxError, `expected KompoxError, got ${String((e as Error)?.stack ?? e)}`);
-    assert.equal(e.kind, kind);
-    assert.match(e.message, re);
-    return true;
-  });
-}
 
 describe('K3s SSH settings parsing', () => {
   it('parses user@host[:port] and rejects other forms with the field', () => {

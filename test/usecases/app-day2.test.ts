@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppContext } from '../../src/domain/model.js';
 import { appLabels, appNamespace, appSelector } from '../../src/domain/names.js';
-import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
+import { type KubeClient, type KubeObject } from '../../src/kube/index.js';
 import { applyAppObjects } from '../../src/usecases/app-deploy.js';
 import { destroyApp, diskRecords } from '../../src/usecases/app-destroy.js';
 import { appStatus, ingressUrls } from '../../src/usecases/app-status.js';
@@ -16,7 +16,8 @@ import { openTunnel, parsePortMapping } from '../../src/usecases/app-tunnel.js';
 import { parseDuration } from '../../src/usecases/app-logs.js';
 import { buildKubeconfig, mergeKubeconfig } from '../../src/usecases/cluster-kubeconfig.js';
 import { KompoxError } from '../../src/domain/errors.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import type { FakeKube } from '../support/fake-kube/index.js';
+import { startFakeCluster } from '../support/kube.js';
 
 const ctx = {
   service: { name: 'svc' },
@@ -42,8 +43,7 @@ describe('day-2 use cases', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
   });
   after(async () => fake.close());
 

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { AppContext } from '../../src/domain/model.js';
 import { appLabels, appNamespace } from '../../src/domain/names.js';
-import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
+import { type KubeClient, type KubeObject } from '../../src/kube/index.js';
 import { applyAppObjects, releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
 import { INVENTORY_NAME, parseInventory } from '../../src/usecases/plan.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import type { FakeKube } from '../support/fake-kube/index.js';
+import { startFakeCluster } from '../support/kube.js';
 
 const ctx = {
   service: { name: 'svc' },
@@ -42,8 +43,7 @@ describe('applyAppObjects', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
   });
   after(async () => fake.close());
   beforeEach(async () => {

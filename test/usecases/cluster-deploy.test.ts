@@ -8,6 +8,7 @@ import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/k
 import { GENERIC_KINDS, K3S_KINDS, deployClusterIngress, undeployClusterIngress, type ClusterIngressInput } from '../../src/usecases/cluster-deploy.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { OPENSSL_MISSING, makeCert, testCluster as cluster, type TestCert } from '../ingress/helpers.js';
+import { startFakeCluster } from '../support/kube.js';
 
 const SELECTOR = 'app.kubernetes.io/part-of=kompox-ingress';
 
@@ -38,8 +39,7 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
   let kube: KubeClient;
   let cert: TestCert | undefined;
   before(async () => {
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
     if (!OPENSSL_MISSING) cert = makeCert(['*.c1.example.com'], 90);
   });
   after(async () => {
@@ -287,8 +287,7 @@ describe('cluster deploy (K3s bundled Traefik) against the fake API server', () 
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
     // What every cluster has.
     await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } }, { fieldManager: 'k3s' });
   });

@@ -11,6 +11,7 @@ import { deployClusterIngress, type ClusterIngressInput } from '../../src/usecas
 import { getClusterStatus } from '../../src/usecases/cluster-status.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { OPENSSL_MISSING, makeCert, testCluster as cluster } from '../ingress/helpers.js';
+import { startFakeCluster } from '../support/kube.js';
 
 function setStatus(fake: FakeKube, apiVersion: string, kind: string, ns: string, name: string, status: Record<string, unknown>): void {
   const r = fake.resource(apiVersion, kind)!;
@@ -22,8 +23,7 @@ describe('cluster status against the fake API server', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
   });
   after(async () => fake?.close());
 

@@ -22,15 +22,8 @@ import {
 import { defaultDiskName, diskAnnotationKeys, resolveCurrentDisks, selectVolume } from '../../src/usecases/volumes.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
-
-async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof KompoxError, `expected KompoxError, got ${String((e as Error)?.stack ?? e)}`);
-    assert.equal(e.kind, kind);
-    assert.match(e.message, re);
-    return true;
-  });
-}
+import { rejectsWith } from '../support/assertions.js';
+import { startFakeCluster } from '../support/kube.js';
 
 describe('disk use cases (K3s driver + fake API server)', () => {
   let sb: Sandbox;
@@ -39,8 +32,7 @@ describe('disk use cases (K3s driver + fake API server)', () => {
   const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
   before(async () => {
     sb = await sandbox();
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
   });
   after(async () => {
     await driver.close();

@@ -5,9 +5,8 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KompoxError } from '../../src/domain/errors.js';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
-import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
+import type { KubeClient } from '../../src/kube/index.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { createDisk, importDisk, listDisks, openArchiveFile, writeArchiveFile } from '../../src/usecases/disk.js';
 import {
@@ -21,16 +20,9 @@ import {
 } from '../../src/usecases/snapshot.js';
 import { resolveCurrentDisks } from '../../src/usecases/volumes.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
-
-async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof KompoxError, `expected KompoxError, got ${String((e as Error)?.stack ?? e)}`);
-    assert.equal(e.kind, kind);
-    assert.match(e.message, re);
-    return true;
-  });
-}
+import type { FakeKube } from '../support/fake-kube/index.js';
+import { rejectsWith } from '../support/assertions.js';
+import { startFakeCluster } from '../support/kube.js';
 
 describe('snapshot use cases (K3s driver + fake API server)', () => {
   let sb: Sandbox;
@@ -39,8 +31,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
   const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
   before(async () => {
     sb = await sandbox();
-    fake = await startFakeKube();
-    kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+    ({ fake, kube } = await startFakeCluster());
     const ctx = appCtx(sb);
     const r = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     await writeSampleTree(r.default!.id);
