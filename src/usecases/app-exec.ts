@@ -3,7 +3,7 @@ import { KompoxError } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
 import { appNamespace } from '../domain/names.js';
 import type { KubeClient } from '../kube/types.js';
-import { findAppPod } from './app-logs.js';
+import { chooseContainer, findAppPod } from './app-logs.js';
 
 export interface AppExecOptions {
   command: string[];
@@ -19,11 +19,8 @@ export async function appExec(ctx: AppContext, kube: KubeClient, opts: AppExecOp
     throw new KompoxError('usage', 'no command given', { hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' });
   }
   const pod = await findAppPod(ctx, kube);
-  const containers = ((pod.spec as { containers?: { name: string }[] } | undefined)?.containers ?? []).map((c) => c.name);
-  if (opts.container && !containers.includes(opts.container)) {
-    throw new KompoxError('usage', `pod ${pod.metadata.name} has no container "${opts.container}"`, { hint: `Containers: ${containers.join(', ')}.` });
-  }
-  const container = opts.container ?? containers[0];
+  // any container of the pod, sidecars included; by default the first regular one (the app, not a dependency)
+  const container = chooseContainer(pod, opts.container);
   return kube.exec(appNamespace(ctx), pod.metadata.name, container, opts.command, {
     stdin: opts.stdin,
     stdout: opts.stdout,

@@ -46,14 +46,56 @@ export interface AppLogsOptions extends LogOptions {
   out: NodeJS.WritableStream;
 }
 
-/** The pod's container names, in spec order. */
+/** container: a regular container; sidecar: init container with restartPolicy Always (a depends_on dependency); init: runs to completion. */
+export type ContainerKind = 'container' | 'sidecar' | 'init';
+
+export interface PodContainer {
+  name: string;
+  image?: string;
+  kind: ContainerKind;
+}
+
+type Spec = { containers?: { name: string; image?: string }[]; initContainers?: { name: string; image?: string; restartPolicy?: string }[] } | undefined;
+
+/** Every container of the pod: the regular ones (spec order), then the init containers in start order. */
+export function podContainers(pod: KubeObject): PodContainer[] {
+  const spec = pod.spec as Spec;
+  return [
+    ...(spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image, kind: 'container' as const })),
+    ...(spec?.initContainers ?? []).map((c) => ({ name: c.name, image: c.image, kind: (c.restartPolicy === 'Always' ? 'sidecar' : 'init') as ContainerKind })),
+  ];
+}
+
+/** The pod's container names: regular containers first, then sidecars and init containers. */
 export function containerNames(pod: KubeObject): string[] {
-  return ((pod.spec as { containers?: { name: string }[] } | undefined)?.containers ?? []).map((c) => c.name);
+  return podContainers(pod).map((c) => c.name);
+}
+
+/** "web, proxy; sidecars: db; init containers: kompox-init, migrate" — for hints. */
+export function describeContainers(pod: KubeObject): string {
+  const all = podContainers(pod);
+  const of = (k: ContainerKind) => all.filter((c) => c.kind === k).map((c) => c.name).join(', ');
+  return [of('container'), of('sidecar') && `sidecars: ${of('sidecar')}`, of('init') && `init containers: ${of('init')}`].filter(Boolean).join('; ');
 }
 
 /**
- * Logs of one container of the app pod: the one asked for, else the first
- * (like kubectl); `onContainer` says which one was chosen among several.
+ * The container a command acts on: the one asked for (any regular, sidecar or init
+ * container of the pod), else the first regular container — the app, not a dependency.
+ */
+export function chooseContainer(pod: KubeObject, wanted: string | undefined): string | undefined {
+  const all = podContainers(pod);
+  if (wanted !== undefined) {
+    if (!all.some((c) => c.name === wanted)) {
+      throw new KompoxError('usage', `pod ${pod.metadata.name} has no container "${wanted}"`, { hint: `Containers: ${describeContainers(pod)}.` });
+    }
+    return wanted;
+  }
+  return all.find((c) => c.kind === 'container')?.name ?? all[0]?.name;
+}
+
+/**
+ * Logs of one container of the app pod (sidecars and init containers too): the one
+ * asked for, else the first regular container; `onContainer` says which one was chosen among several.
  */
 export async function appLogs(
   ctx: AppContext,
@@ -63,10 +105,7 @@ export async function appLogs(
   const pod = await findAppPod(ctx, kube);
   const names = containerNames(pod);
   const { out, onContainer, ...logOpts } = opts;
-  if (logOpts.container && !names.includes(logOpts.container)) {
-    throw new KompoxError('usage', `pod ${pod.metadata.name} has no container "${logOpts.container}"`, { hint: `Containers: ${names.join(', ')}.` });
-  }
-  const container = logOpts.container ?? names[0];
+  const container = chooseContainer(pod, logOpts.container);
   if (!logOpts.container && container && names.length > 1) onContainer?.(container, names);
   await kube.logs(appNamespace(ctx), pod.metadata.name, { ...logOpts, container }, out);
   return { pod: pod.metadata.name, container };

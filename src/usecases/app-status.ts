@@ -7,6 +7,7 @@ import { appNamespace, appSelector } from '../domain/names.js';
 import type { KubeClient, KubeObject } from '../kube/types.js';
 import { assessDeployment, selectorString } from '../kube/rollout.js';
 import { appVolumes, diskAnnotationKeys } from './volumes.js';
+import { podContainers, type ContainerKind } from './app-logs.js';
 
 export interface ContainerStatus {
   name: string;
@@ -15,6 +16,8 @@ export interface ContainerStatus {
   restarts: number;
   state: string;
   lastState?: { reason?: string; exitCode?: number; finishedAt?: string };
+  /** Set for init containers: a sidecar (a depends_on dependency, runs next to the app) or a run-to-completion init container. */
+  kind?: 'sidecar' | 'init';
 }
 
 export interface PodStatus {
@@ -46,21 +49,22 @@ function containerState(cs: Any): string {
   return 'not started';
 }
 
+/** Containers of the pod: the regular ones, then the init containers (sidecars and one-shots) in start order. */
 export function podStatus(p: KubeObject): PodStatus {
   const st = (p.status as Any) ?? {};
-  const specContainers: Any[] = ((p.spec as Any)?.containers as Any[]) ?? [];
-  const statuses: Any[] = st.containerStatuses ?? [];
+  const one = (c: { name: string; image?: string; kind: ContainerKind }, statuses: Any[]): ContainerStatus => {
+    const cs = statuses.find((s) => s.name === c.name) ?? {};
+    const last = cs.lastState?.terminated;
+    const out: ContainerStatus = { name: c.name, image: c.image ?? '', ready: Boolean(cs.ready), restarts: cs.restartCount ?? 0, state: containerState(cs) };
+    if (last) out.lastState = { reason: last.reason, exitCode: last.exitCode, finishedAt: last.finishedAt };
+    if (c.kind !== 'container') out.kind = c.kind;
+    return out;
+  };
   return {
     name: p.metadata.name,
     phase: p.metadata.deletionTimestamp ? 'Terminating' : (st.phase ?? 'Pending'),
     node: (p.spec as Any)?.nodeName,
-    containers: specContainers.map((c) => {
-      const cs = statuses.find((s) => s.name === c.name) ?? {};
-      const last = cs.lastState?.terminated;
-      const out: ContainerStatus = { name: c.name, image: c.image, ready: Boolean(cs.ready), restarts: cs.restartCount ?? 0, state: containerState(cs) };
-      if (last) out.lastState = { reason: last.reason, exitCode: last.exitCode, finishedAt: last.finishedAt };
-      return out;
-    }),
+    containers: podContainers(p).map((c) => one(c, c.kind === 'container' ? (st.containerStatuses ?? []) : (st.initContainerStatuses ?? []))),
   };
 }
 

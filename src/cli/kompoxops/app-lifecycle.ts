@@ -171,7 +171,7 @@ export function register(app: Command): void {
           renderTable(rows, [
             { header: 'pod', get: (r) => r.p.name },
             { header: 'phase', get: (r) => r.p.phase },
-            { header: 'container', get: (r) => r.c.name },
+            { header: 'container', get: (r) => (r.c.kind ? `${r.c.name} (${r.c.kind})` : r.c.name) },
             { header: 'ready', get: (r) => r.c.ready },
             { header: 'restarts', get: (r) => r.c.restarts },
             { header: 'state', get: (r) => r.c.state },
