@@ -6,9 +6,8 @@ import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AppContext } from '../../src/domain/model.js';
 import { appLabels, appNamespace, appSelector } from '../../src/domain/names.js';
-import { type KubeClient, type KubeObject } from '../../src/kube/index.js';
+import type { KubeClient, KubeObject } from '../../src/kube/index.js';
 import { applyAppObjects } from '../../src/usecases/app-deploy.js';
 import { destroyApp, diskRecords } from '../../src/usecases/app-destroy.js';
 import { appStatus, ingressUrls } from '../../src/usecases/app-status.js';
@@ -17,14 +16,10 @@ import { parseDuration } from '../../src/usecases/app-logs.js';
 import { buildKubeconfig, mergeKubeconfig } from '../../src/usecases/cluster-kubeconfig.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
+import { testAppContext } from '../support/contexts.js';
 import { startFakeCluster } from '../support/kube.js';
 
-const ctx = {
-  service: { name: 'svc' },
-  provider: { name: 'prv', service: 'svc', driver: 'k3s', settings: {} },
-  cluster: { name: 'cls', provider: 'prv', auth: { type: 'kubectl' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
-  app: { name: 'day2', cluster: 'cls', compose: '', ingress: {}, resources: {}, settings: {}, volumes: [] },
-} as unknown as AppContext;
+const ctx = testAppContext('day2');
 const ns = appNamespace(ctx);
 const labels = appLabels(ctx);
 const sel = appSelector(ctx);

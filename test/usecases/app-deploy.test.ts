@@ -5,20 +5,15 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KompoxError } from '../../src/domain/errors.js';
-import type { AppContext } from '../../src/domain/model.js';
 import { appLabels, appNamespace } from '../../src/domain/names.js';
-import { type KubeClient, type KubeObject } from '../../src/kube/index.js';
+import type { KubeClient, KubeObject } from '../../src/kube/index.js';
 import { applyAppObjects, releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
 import { INVENTORY_NAME, parseInventory } from '../../src/usecases/plan.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
+import { testAppContext } from '../support/contexts.js';
 import { startFakeCluster } from '../support/kube.js';
 
-const ctx = {
-  service: { name: 'svc' },
-  provider: { name: 'prv', service: 'svc', driver: 'k3s', settings: {} },
-  cluster: { name: 'cls', provider: 'prv', auth: { type: 'kubectl' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
-  app: { name: 'web', cluster: 'cls', compose: '', ingress: {}, resources: {}, settings: {}, volumes: [] },
-} as unknown as AppContext;
+const ctx = testAppContext('web');
 const ns = appNamespace(ctx);
 const labels = appLabels(ctx);
 
