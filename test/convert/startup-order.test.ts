@@ -213,3 +213,19 @@ test('KOMPOX_SIDECARS=false: one flat container list and warnings that the order
   assert.match(bad.errors[0]!.message, /cluster.settings.KOMPOX_SIDECARS "maybe" is not true or false/);
   assert.deepEqual(layout(run(services, { cluster: { settings: { KOMPOX_SIDECARS: 'true' } } })).init, [['db', 'Always'], ['migrate', null]]);
 });
+
+test('the example (examples/gitea): db is a health-gated sidecar, gitea the app container', async () => {
+  const { loadConfig, requireApp } = await import('../../src/config/index.js');
+  const { loadCompose } = await import('../../src/compose/index.js');
+  const { buildAppManifest } = await import('../../src/usecases/app-manifest.js');
+  const ctx = requireApp(await loadConfig(new URL('../../examples/gitea/kompoxops.yml', import.meta.url).pathname));
+  const loaded = await loadCompose({ projectDir: ctx.app.projectDir!, files: [ctx.app.composePath!], env: {} });
+  const r = await buildAppManifest(ctx, loaded, { disks: {}, env: {} });
+  validateObjects(r.objects);
+  const spec = podSpec(r.objects);
+  assert.deepEqual(spec.initContainers.map((c: { name: string; restartPolicy?: string }) => [c.name, c.restartPolicy ?? null]), [['kompox-init', null], ['db', 'Always']]);
+  assert.deepEqual(spec.containers.map((c: { name: string }) => c.name), ['gitea']);
+  // interval 10s, retries 5, start_period 30s: ceil((30 + 50) / 10) = 8 checks
+  assert.deepEqual(spec.initContainers[1].startupProbe, { exec: { command: ['/bin/sh', '-c', 'pg_isready -U gitea -d gitea'] }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 8 });
+  assert.ok(!r.warnings.some((w) => /depends_on/.test(w.message)));
+});
