@@ -2,8 +2,8 @@
 // Thin shell: flags → use case (src/usecases/disk.ts) → print. Notes go to
 // stderr; data (tables, JSON, YAML, archives with -O -) goes to stdout.
 import type { Command } from 'commander';
-import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions } from '../common.js';
-import type { AppContext, Disk } from '../../domain/model.js';
+import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions, type OutputFormat } from '../common.js';
+import type { AppContext, Disk, Snapshot } from '../../domain/model.js';
 import type { KubeClient } from '../../kube/types.js';
 import type { ProviderDriver } from '../../providers/driver.js';
 
@@ -48,6 +48,62 @@ export function diskColumns(): Column<Disk>[] {
     { header: 'created', get: (d) => d.createdAt },
     { header: 'id', get: (d) => d.id },
   ];
+}
+
+/**
+ * The `-o json|yaml` shape of a disk: every key always present (null when
+ * unknown), in this order, tags sorted. Documented in
+ * docs/disks-and-snapshots.md; scripts rely on it, so change it only additively.
+ */
+export function diskJson(d: Disk) {
+  return {
+    name: d.name,
+    volume: d.volume,
+    current: Boolean(d.current),
+    sizeGiB: d.sizeGiB,
+    usedBytes: d.usedBytes ?? null,
+    createdAt: d.createdAt,
+    zone: d.zone ?? null,
+    id: d.id,
+    tags: sortedTags(d.tags),
+  };
+}
+
+/** The `-o json|yaml` shape of a snapshot (same rules as diskJson). */
+export function snapshotJson(s: Snapshot) {
+  return {
+    name: s.name,
+    volume: s.volume,
+    sizeGiB: s.sizeGiB,
+    usedBytes: s.usedBytes ?? null,
+    createdAt: s.createdAt,
+    sourceDiskId: s.sourceDiskId ?? null,
+    sha256: s.sha256 ?? null,
+    id: s.id,
+    tags: sortedTags(s.tags),
+  };
+}
+
+function sortedTags(t: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(t).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Disks as a table, or in the documented JSON/YAML shape. */
+export async function printDisks(data: Disk[] | Disk, format: OutputFormat): Promise<void> {
+  if (format === 'table') return printData(data, format, diskColumns());
+  return printData(Array.isArray(data) ? data.map(diskJson) : diskJson(data), format);
+}
+
+/** An attach result (`disk attach`, `snapshot restore --attach`) in JSON/YAML. */
+export function attachJson(r: { volume: string; disk: Disk; previous?: Disk; changed: boolean; deploy?: { exitCode: number; message: string }; released: string[] }) {
+  return {
+    volume: r.volume,
+    disk: diskJson(r.disk),
+    previous: r.previous ? diskJson(r.previous) : null,
+    changed: r.changed,
+    deploy: r.deploy ?? null,
+    released: r.released,
+  };
 }
 
 function bytes(n: number): string {
@@ -103,7 +159,7 @@ export function register(program: Command): void {
       await withSession(globalOptions(cmd), async (s) => {
         const { listDisks } = await import('../../usecases/disk.js');
         const r = await listDisks(s.ctx, s.driver, s.kube, { volume: opts.volume, log: s.log });
-        await printData(r.disks, format, diskColumns());
+        await printDisks(r.disks, format);
       });
     }),
   );
@@ -129,7 +185,7 @@ export function register(program: Command): void {
           source: opts.source,
           log: s.log,
         });
-        await printData(d, format, diskColumns());
+        await printDisks(d, format);
       });
     }),
   );
@@ -156,7 +212,7 @@ export function register(program: Command): void {
           log: s.log,
         });
         if (format !== 'table') {
-          await printData(r, format);
+          await printData(attachJson(r), format);
         } else {
           process.stdout.write(
             r.changed
@@ -216,7 +272,7 @@ export function register(program: Command): void {
             progress: await progressSink(),
             log: s.log,
           });
-          await printData(d, format, diskColumns());
+          await printDisks(d, format);
         });
       },
     ),

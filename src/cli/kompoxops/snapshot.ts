@@ -1,7 +1,7 @@
 // kompoxops snapshot list | create | restore | export | delete.
 // Thin shell: flags → use case (src/usecases/snapshot.ts) → print.
 import type { Command } from 'commander';
-import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column } from '../common.js';
+import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column, type OutputFormat } from '../common.js';
 import type { Snapshot } from '../../domain/model.js';
 
 interface VolOpts {
@@ -25,6 +25,13 @@ function snapshotColumns(): Column<Snapshot>[] {
 
 const cli = () => import('./disk.js');
 
+/** Snapshots as a table, or in the documented JSON/YAML shape (snapshotJson in ./disk.ts). */
+async function printSnapshots(data: Snapshot[] | Snapshot, format: OutputFormat): Promise<void> {
+  if (format === 'table') return printData(data, format, snapshotColumns());
+  const { snapshotJson } = await cli();
+  return printData(Array.isArray(data) ? data.map(snapshotJson) : snapshotJson(data), format);
+}
+
 export function register(program: Command): void {
   const snapshot = program.command('snapshot').description("snapshots of the app's disks: list, create, restore, export, delete");
 
@@ -34,7 +41,7 @@ export function register(program: Command): void {
       await (await cli()).withSession(globalOptions(cmd), async (s) => {
         const { listSnapshots } = await import('../../usecases/snapshot.js');
         const r = await listSnapshots(s.ctx, s.driver, s.kube, { volume: opts.volume });
-        await printData(r.snapshots, format, snapshotColumns());
+        await printSnapshots(r.snapshots, format);
       });
     }),
   );
@@ -63,7 +70,7 @@ export function register(program: Command): void {
           progress: await (await cli()).progressSink(),
           log: s.log,
         });
-        await printData(snap, format, snapshotColumns());
+        await printSnapshots(snap, format);
       });
     }),
   );
@@ -93,13 +100,13 @@ export function register(program: Command): void {
           log: s.log,
         });
         if (!opts.attach) {
-          await printData(d, format, disk.diskColumns());
+          await disk.printDisks(d, format);
           return 0;
         }
         s.log(`restored snapshot ${opts.name} into disk ${d.name}`);
         const { attachAndDeploy } = await import('../../usecases/disk.js');
         const r = await attachAndDeploy(s.ctx, s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs, log: s.log });
-        if (format !== 'table') await printData(r, format);
+        if (format !== 'table') await printData(disk.attachJson(r), format);
         else {
           process.stdout.write(`attached disk ${r.disk.name} to volume ${r.volume}${r.previous ? ` (previous: ${r.previous.name})` : ''}\n`);
           if (r.deploy) process.stdout.write(`${r.deploy.message}\n`);

@@ -11,7 +11,8 @@
 // Everything is read back from these files: the driver keeps no state beyond
 // an open SSH session. New disks and snapshots are built under a dot-named
 // temp path and renamed into place only when complete, so a failure or a
-// crash never leaves a half-made disk visible (dot names are never listed).
+// crash never leaves a half-made disk visible (dot names are never listed);
+// what a crash leaves behind is swept later (sweepLeftovers).
 import { isIP } from 'node:net';
 import type { KubeClient } from '../../kube/types.js';
 import { PassThrough, type Writable } from 'node:stream';
@@ -105,6 +106,60 @@ function checkName(what: 'disk' | 'snapshot', name: string): void {
 
 function suffix(): string {
   return `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * Leftovers of a crash: temp disks/snapshots (`.tmp-*`) and half-deleted
+ * disks (`.deleting-*`) whose mtime is older than this are removed by the
+ * next disk or snapshot made for the same volume. A temp directory being
+ * filled is kept fresh by a heartbeat (below) however long the copy takes,
+ * and a temp archive is written continuously, so only dead ones age.
+ */
+export const LEFTOVER_AGE_MS = 60 * 60_000;
+const HEARTBEAT_MS = 5 * 60_000;
+
+/**
+ * Refreshes a temp directory's mtime while it is being filled, by creating
+ * and removing an entry in it: the node's clock sets the mtime, so a
+ * workstation clock that is off never makes a live temp directory look old.
+ */
+function heartbeat(fs: HostFs, dir: string, everyMs = HEARTBEAT_MS): { stop(): Promise<void> } {
+  let beating: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    beating = beating.then(async () => {
+      const p = `${dir}/.alive`;
+      await fs.writeFileAtomic(p, '').catch(() => undefined);
+      await fs.rm(p).catch(() => undefined);
+    });
+  }, everyMs);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await beating;
+    },
+  };
+}
+
+/**
+ * Removes leftovers (see LEFTOVER_AGE_MS) in `dir`. `nodeNowMs` is a time
+ * read from the node's clock (the mtime of a file just written there), so
+ * the age is measured on one clock. Errors are ignored: sweeping is a
+ * courtesy, never a reason for the operation that triggered it to fail.
+ */
+async function sweepLeftovers(fs: HostFs, dir: string, nodeNowMs: number): Promise<string[]> {
+  const removed: string[] = [];
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const n of names.sort()) {
+    if (!n.startsWith('.tmp-') && !n.startsWith('.deleting-')) continue;
+    const st = await fs.lstat(`${dir}/${n}`).catch(() => undefined);
+    if (!st || nodeNowMs - st.mtimeMs < LEFTOVER_AGE_MS) continue;
+    await fs.rm(`${dir}/${n}`).then(
+      () => removed.push(n),
+      () => undefined,
+    );
+  }
+  return removed;
 }
 
 async function closeWriter(ws: Writable): Promise<void> {
@@ -356,8 +411,14 @@ export class K3sDriver implements ProviderDriver {
     await fs.mkdirp(p.diskVolDir, 0o755);
     const tmp = `${p.diskVolDir}/.tmp-${name}-${suffix()}`;
     await fs.mkdir(tmp, 0o755);
+    const alive = heartbeat(fs, tmp);
     try {
-      const r = (await fill(fs, `${tmp}/${DATA}`)) ?? {};
+      let r: { totalBytes?: number; sizeGiB?: number };
+      try {
+        r = (await fill(fs, `${tmp}/${DATA}`)) ?? {};
+      } finally {
+        await alive.stop();
+      }
       const createdAt = nowRfc3339();
       const defaults = this.diskSizeDefaults(ctx, volume);
       const fromData = r.totalBytes !== undefined ? Math.ceil(r.totalBytes / GiB) : 0;
@@ -379,6 +440,8 @@ export class K3sDriver implements ProviderDriver {
         }
         throw e;
       });
+      const written = await fs.lstat(`${dir}/${DISK_META}`).catch(() => undefined);
+      if (written) await sweepLeftovers(fs, p.diskVolDir, written.mtimeMs);
       return this.toDisk(dir, meta, r.totalBytes);
     } catch (e) {
       await fs.rm(tmp).catch(() => undefined);
@@ -582,6 +645,8 @@ export class K3sDriver implements ProviderDriver {
       await fs.rm(archivePath).catch(() => undefined);
       throw e;
     }
+    const written = await fs.lstat(p.snapMeta(name)).catch(() => undefined);
+    if (written) await sweepLeftovers(fs, p.snapVolDir, written.mtimeMs);
     return this.toSnapshot(archivePath, meta);
   }
 
