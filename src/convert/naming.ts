@@ -22,8 +22,9 @@ export function dnsLabel(s: string, max = 63): string {
 
 /** RFC 1123 subdomain (ConfigMap/Secret/Ingress names). */
 export function dnsSubdomain(s: string, max = 253): string {
-  const base = s.toLowerCase().replace(/[^a-z0-9.-]+/g, '-');
-  return fit(base, s, !(SUBDOMAIN_RE.test(s) && s.length <= max), max);
+  // every dot-separated part must be a label: `dir-conf-.ssh` (from ./conf/.ssh) is rejected by the API server
+  const base = s.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/[-.]*\.[-.]*/g, '.');
+  return fit(base, s, !(isDnsSubdomain(s) && s.length <= max), max);
 }
 
 export function isDnsSubdomain(s: string): boolean {
@@ -32,6 +33,7 @@ export function isDnsSubdomain(s: string): boolean {
 
 /** ConfigMap/Secret data key: `[-._a-zA-Z0-9]+`. */
 export function dataKey(s: string): string {
-  if (/^[-._a-zA-Z0-9]+$/.test(s) && s !== '.' && s !== '..') return s;
-  return `${s.replace(/[^-._a-zA-Z0-9]+/g, '_')}-${shortHash(s, 6)}`;
+  // the API server also rejects keys starting with '..' (IsConfigMapKey)
+  if (/^[-._a-zA-Z0-9]+$/.test(s) && !s.startsWith('..') && s !== '.') return s;
+  return `${s.replace(/[^-._a-zA-Z0-9]+/g, '_').replace(/^\.+/, '_')}-${shortHash(s, 6)}`;
 }
