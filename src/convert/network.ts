@@ -130,12 +130,21 @@ export function servicePortName(p: Pick<PortSpec, 'port' | 'protocol'>): string 
   return `p${p.port}-${p.protocol.toLowerCase()}`;
 }
 
+/**
+ * The Service's name: the app name, except that a Service name must be an
+ * RFC 1035 label (start with a letter; the API server rejects e.g. "2048-game"),
+ * so an app name starting with a digit gets the prefix `app-`.
+ */
+export function serviceName(app: string): string {
+  return /^[a-z]/.test(app) ? app : `app-${app}`.slice(0, 63).replace(/-+$/, '');
+}
+
 export function buildService(ctx: AppContext, ns: string, labels: Record<string, string>, selector: Record<string, string>, ports: PortSpec[]): KubeObject | undefined {
   if (ports.length === 0) return undefined;
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: ctx.app.name, namespace: ns, labels: { ...labels } },
+    metadata: { name: serviceName(ctx.app.name), namespace: ns, labels: { ...labels } },
     spec: {
       type: 'ClusterIP',
       selector: { ...selector },
@@ -219,7 +228,7 @@ export function buildIngresses(ctx: AppContext, ns: string, labels: Record<strin
     if (reason) {
       diags.warn({
         service: p.service, key: 'ports', path: p.path,
-        message: `service "${p.service}": port ${p.port}/${p.protocol.toLowerCase()} (container port ${p.target}) is ${reason}: it gets no ingress host; it is reachable in the cluster as ${app}:${p.port} and through kompoxops app tunnel`,
+        message: `service "${p.service}": port ${p.port}/${p.protocol.toLowerCase()} (container port ${p.target}) is ${reason}: it gets no ingress host; it is reachable in the cluster as ${serviceName(app)}:${p.port} and through kompoxops app tunnel`,
       });
       continue;
     }
@@ -244,9 +253,9 @@ export function buildIngresses(ctx: AppContext, ns: string, labels: Record<strin
     'traefik.ingress.kubernetes.io/router.tls': 'true',
   };
   const out: KubeObject[] = [];
-  if (defaults.length) out.push(ingressObject(`${app}-default`, ns, labels, { ...base }, app, defaults));
+  if (defaults.length) out.push(ingressObject(`${app}-default`, ns, labels, { ...base }, serviceName(app), defaults));
   if (custom.length) {
-    out.push(ingressObject(`${app}-custom`, ns, labels, { ...base, 'traefik.ingress.kubernetes.io/router.tls.certresolver': certResolverFor(ctx.cluster) }, app, custom));
+    out.push(ingressObject(`${app}-custom`, ns, labels, { ...base, 'traefik.ingress.kubernetes.io/router.tls.certresolver': certResolverFor(ctx.cluster) }, serviceName(app), custom));
   }
   return out;
 }
