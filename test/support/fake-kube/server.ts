@@ -16,6 +16,7 @@ import { BUILTIN_RESOURCES, apiResourceList, groupVersion, type ResourceInfo } f
 import { FakeStore, nowRfc3339, type Obj } from './store.js';
 import { SelectorError, fieldValue, matches, parseLabelSelector } from './selectors.js';
 import { ConflictError, applyConfig, isObj, mergePatch, recordUpdate } from './ssa.js';
+import { invalidMessage, validateObject, validateUpdate } from './validation.js';
 
 export interface ForbidRule {
   verb: string; // get, list, create, patch, delete, ...
@@ -232,6 +233,14 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     }
   }
 
+  /** The real server's semantic validation (422 Invalid), on what would be stored; `live` adds the update rules. */
+  function checkValid(r: ResourceInfo, next: Obj, live: Obj | undefined): void {
+    const causes = [...validateObject(r, next), ...(live ? validateUpdate(r, next, live) : [])];
+    if (!causes.length) return;
+    const name = String(next.metadata?.name ?? '');
+    throw new HttpError(422, invalidMessage(r.kind, name, causes), 'Invalid', { name, group: r.group || undefined, kind: r.kind, causes });
+  }
+
   /** What the server itself adds to an object (a few real defaults, so clients must ignore server-populated fields). */
   function serverDefaults(r: ResourceInfo, obj: Obj): void {
     if (r.kind === 'Namespace') {
@@ -347,6 +356,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       delete meta.managedFields;
       recordUpdate(undefined, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
       serverDefaults(r, obj);
+      checkValid(r, obj, undefined);
       return send(201, store.put(r, obj, { dryRun }).obj);
     }
     if (method === 'PATCH' && name) {
@@ -376,6 +386,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         meta.name = name;
         if (r.namespaced) meta.namespace = namespace;
         serverDefaults(r, next);
+        checkValid(r, next, live);
         const out = store.put(r, next, { dryRun });
         return send(out.created ? 201 : 200, out.obj);
       }
@@ -384,6 +395,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         const patch = parseObj(body, false);
         const next = mergePatch(live, patch) as Obj;
         validate(r, next, name, namespace);
+        checkValid(r, next, live);
         recordUpdate(live, next, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
         return send(200, store.put(r, next, { dryRun }).obj);
       }
@@ -399,6 +411,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       if (rv !== undefined && rv !== live.metadata!.resourceVersion) {
         throw new HttpError(409, `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, 'Conflict');
       }
+      checkValid(r, obj, live);
       (obj.metadata as Obj).managedFields = live.metadata!.managedFields;
       recordUpdate(live, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
       return send(200, store.put(r, obj, { dryRun }).obj);
