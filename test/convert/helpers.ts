@@ -171,6 +171,14 @@ export function checkServerRules(objects: KubeObject[]): void {
     }
     const all = [...(spec.initContainers ?? []), ...spec.containers];
     unique(all, (c) => c.name, 'container');
+    // Pod validation (k8s.io/kubernetes pkg/apis/core/validation): an init container's restartPolicy may
+    // only be Always (a sidecar); one that runs to completion may not have probes or lifecycle hooks;
+    // regular containers take no restartPolicy (before 1.34).
+    for (const c of spec.initContainers ?? []) {
+      if (c.restartPolicy !== undefined) assert.equal(c.restartPolicy, 'Always', `${c.name}: init container restartPolicy`);
+      else for (const k of ['readinessProbe', 'livenessProbe', 'startupProbe', 'lifecycle']) assert.equal(c[k], undefined, `${c.name}: ${k} on an init container without restartPolicy Always`);
+    }
+    for (const c of spec.containers) assert.equal(c.restartPolicy, undefined, `${c.name}: restartPolicy on a regular container`);
     unique(spec.hostAliases ?? [], (h: any) => h.ip, 'hostAlias ip');
     for (const h of spec.hostAliases ?? []) for (const n of h.hostnames) assert(SUBDOMAIN.test(n), `hostAlias ${n}`);
     for (const c of all) {

@@ -198,4 +198,14 @@ describe('waitForDeployments against the fake (no controllers)', () => {
     assert.ok(Date.now() - t0 < 5000);
     assert.match(r.message, /ImagePullBackOff/);
   });
+
+  test('fails early when a one-shot init container exited non-zero, naming it', async () => {
+    const migrate = { name: 'migrate', ready: false, restartCount: 0, state: { terminated: { exitCode: 2, reason: 'Error' } } };
+    fake.setPod(pod({ phase: 'Pending', initContainerStatuses: [done, dbUp, migrate], containerStatuses: [webWaiting] }, initSpec));
+    const t0 = Date.now();
+    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 10_000, pollMs: 50 });
+    assert.equal(r.state, 'failed');
+    assert.ok(Date.now() - t0 < 5000);
+    assert.equal(r.message, 'deployment web: pod web-abc-1: init container migrate failed: Init:Error, exit code 2');
+  });
 });
