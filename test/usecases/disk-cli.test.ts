@@ -6,27 +6,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { digestTree } from '../../src/providers/archive.js';
-import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
-import { STACK_LINE, runCli } from '../support/cli.js';
+import { STACK_LINE } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { snapshotOfTree, writeSampleTree } from '../providers/k3s-fixtures.js';
-
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  out: string;
-  err: string;
-}
-
-/** Runs kompoxops with binary-safe stdin/stdout. */
-async function kompoxops(dir: string, args: string[], stdin?: Buffer): Promise<Run> {
-  const r = await runCli(['-C', dir, ...args], { stdin });
-  return { code: r.code, stdout: r.stdoutBytes, out: r.stdout, err: r.stderr };
-}
-
-const fs = new LocalHostFs();
-const digest = async (path: string) => (await digestTree(fs, path)).treeDigest;
+import { hostFs, kompoxops, treeDigest, writeProject, type Run } from './lifecycle-support.js';
 
 describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API server)', () => {
   let fake: FakeKube;
@@ -45,33 +28,11 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     fake = await startFakeKube();
     dir = await mkdtemp(join(tmpdir(), 'kompox-disk-cli-'));
     diskRoot = join(dir, 'disks');
-    await writeFile(
-      join(dir, 'kompoxops.yml'),
-      [
-        'version: 1',
-        'service: { name: ops }',
-        'provider:',
-        '  name: k3s1',
-        '  driver: k3s',
-        '  settings:',
-        `    K3S_DISK_ROOT: ${diskRoot}`,
-        `    K3S_SNAPSHOT_ROOT: ${join(dir, 'snapshots')}`,
-        '    K3S_NODE: node1',
-        'cluster:',
-        '  name: k3s',
-        `  auth: { type: kubectl, kubeconfig: ${fake.kubeconfigPath} }`,
-        '  domain: example.com',
-        'app:',
-        '  name: web',
-        '  compose: compose.yml',
-        '',
-      ].join('\n'),
-    );
-    await writeFile(join(dir, 'compose.yml'), 'services:\n  web:\n    image: nginx:1.27\n    ports: ["80:80"]\n    volumes: [data:/usr/share/nginx/html]\nvolumes:\n  data: {}\n');
+    await writeProject(dir, { diskRoot, snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath, cluster: 'k3s' });
   });
   after(async () => {
     await fake?.close();
-    if (dir) await new LocalHostFs().rm(dir);
+    if (dir) await hostFs.rm(dir);
   });
 
   it('create, list, attach', async () => {
@@ -94,7 +55,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
   it('snapshot → change → restore --attach → export → import: checksums prove no byte is lost', async () => {
     const [d1] = await disks();
     await writeSampleTree(d1!.id);
-    const original = await digest(d1!.id);
+    const original = await treeDigest(d1!.id);
     ok(await kompoxops(dir, ['snapshot', 'create', '-N', 's1']));
     const sl = await kompoxops(dir, ['snapshot', 'list', '-o', 'yaml']);
     ok(sl);
@@ -107,7 +68,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     const after = await disks();
     const r1 = after.find((d) => d.name === 'r1')!;
     assert.equal(r1.current, true);
-    assert.equal(await digest(r1.id), original);
+    assert.equal(await treeDigest(r1.id), original);
 
     const file = join(dir, 'r1.tar.gz');
     const ex = await kompoxops(dir, ['disk', 'export', '-N', 'r1', '-O', 'r1.tar.gz']);
@@ -115,7 +76,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     const sum = (await readFile(`${file}.sha256`, 'utf8')).split(' ')[0]!;
     assert.match(ex.out, new RegExp(`sha256 ${sum}`));
     ok(await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'i1']));
-    assert.equal(await digest((await disks()).find((d) => d.name === 'i1')!.id), original);
+    assert.equal(await treeDigest((await disks()).find((d) => d.name === 'i1')!.id), original);
 
     // stdout → stdin
     const piped = await kompoxops(dir, ['disk', 'export', '-N', 'r1', '-O', '-']);
@@ -123,12 +84,12 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     assert.match(piped.err, /exported disk r1: \d+ bytes, sha256 [0-9a-f]{64}/);
     const pipedSum = /sha256 ([0-9a-f]{64})/.exec(piped.err)![1]!;
     ok(await kompoxops(dir, ['disk', 'import', '-', '-N', 'i2', '--sha256', pipedSum], piped.stdout));
-    assert.equal(await digest((await disks()).find((d) => d.name === 'i2')!.id), original);
+    assert.equal(await treeDigest((await disks()).find((d) => d.name === 'i2')!.id), original);
 
     // snapshot export is the stored archive
     ok(await kompoxops(dir, ['snapshot', 'export', '-N', 's1', '-O', 's1.tar.gz']));
     ok(await kompoxops(dir, ['disk', 'import', 's1.tar.gz', '-N', 'i3']));
-    assert.equal(await digest((await disks()).find((d) => d.name === 'i3')!.id), original);
+    assert.equal(await treeDigest((await disks()).find((d) => d.name === 'i3')!.id), original);
   });
 
   it('refusals exit non-zero with one clear message and change nothing', async () => {
