@@ -114,6 +114,17 @@ describe('against the fake API server', () => {
     await assert.rejects(appLogs(ctx, kube, { out: sink().stream, container: 'nosuch' }), /has no container "nosuch"/);
   });
 
+  test('logs -c of a sidecar and of a one-shot init container', async () => {
+    fake.setLogs(ns, 'side-1', 'db', 'database system is ready to accept connections\n');
+    fake.setLogs(ns, 'side-1', 'migrate', 'applied 3 migrations\n');
+    for (const [c, want] of [['db', 'database system is ready to accept connections\n'], ['migrate', 'applied 3 migrations\n']] as const) {
+      const out = sink();
+      const r = await appLogs(ctx, kube, { out: out.stream, container: c });
+      assert.equal(r.container, c);
+      assert.equal(out.text(), want);
+    }
+  });
+
   test('exec defaults to the first regular container; -c may name a sidecar', async () => {
     const seen: (string | undefined)[] = [];
     fake.onExec((req) => {

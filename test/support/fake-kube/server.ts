@@ -124,6 +124,14 @@ export interface FakeKubeOptions {
    */
   terminatingNamespaces?: boolean;
   /**
+   * Storage object in-use protection without a controller manager: like the
+   * real admission plugin, PVCs get the finalizer `kubernetes.io/pvc-protection`
+   * and PVs `kubernetes.io/pv-protection` when created; a delete then only marks
+   * them Terminating (deletionTimestamp) until a client removes the finalizers.
+   * Default false: deleted PVCs/PVs vanish at once (as when the controller runs).
+   */
+  storageProtection?: boolean;
+  /**
    * Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (made with
    * the openssl CLI; throws when it is missing). The kubeconfig then carries
    * certificate-authority-data instead of insecure-skip-tls-verify, like a real cluster's.
@@ -243,6 +251,12 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
 
   /** What the server itself adds to an object (a few real defaults, so clients must ignore server-populated fields). */
   function serverDefaults(r: ResourceInfo, obj: Obj): void {
+    if (opts.storageProtection && (r.kind === 'PersistentVolumeClaim' || r.kind === 'PersistentVolume') && !obj.metadata!.resourceVersion && !obj.metadata!.uid) {
+      // admission (StorageObjectInUseProtection) on create only
+      const f = Array.isArray(obj.metadata!.finalizers) ? (obj.metadata!.finalizers as string[]) : [];
+      const fin = r.kind === 'PersistentVolume' ? 'kubernetes.io/pv-protection' : 'kubernetes.io/pvc-protection';
+      if (!f.includes(fin)) obj.metadata!.finalizers = [...f, fin];
+    }
     if (r.kind === 'Namespace') {
       const meta = obj.metadata!;
       meta.labels = { ...(isObj(meta.labels) ? (meta.labels as Record<string, string>) : {}), 'kubernetes.io/metadata.name': String(meta.name) };
@@ -297,13 +311,16 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       const pod = store.get(r, namespace, name!);
       if (!pod) throw notFound(r, name!);
       const containers = ((pod.spec as Obj | undefined)?.containers as { name: string }[] | undefined) ?? [];
+      // init containers (sidecars included) have logs too (pkg/registry/core/pod/strategy.go validateContainer)
+      const initContainers = ((pod.spec as Obj | undefined)?.initContainers as { name: string }[] | undefined) ?? [];
       let container = q.get('container') ?? undefined;
       if (!container) {
         if (containers.length !== 1) {
-          throw new HttpError(400, `a container name must be specified for pod ${name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`);
+          const inits = initContainers.length ? ` or one of the init containers: [${initContainers.map((c) => c.name).join(' ')}]` : '';
+          throw new HttpError(400, `a container name must be specified for pod ${name}, choose one of: [${containers.map((c) => c.name).join(' ')}]${inits}`);
         }
         container = containers[0]!.name;
-      } else if (!containers.some((c) => c.name === container)) {
+      } else if (![...containers, ...initContainers].some((c) => c.name === container)) {
         throw new HttpError(400, `container ${container} is not valid for pod ${name}`);
       }
       let text = logs.get(`${namespace}/${name}/${container}`) ?? '';
@@ -397,7 +414,13 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         validate(r, next, name, namespace);
         checkValid(r, next, live);
         recordUpdate(live, next, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
-        return send(200, store.put(r, next, { dryRun }).obj);
+        const stored = store.put(r, next, { dryRun }).obj;
+        const fins = next.metadata?.finalizers;
+        if (!dryRun && live.metadata?.deletionTimestamp && !(Array.isArray(fins) && fins.length)) {
+          // the last finalizer is gone: the deletion completes
+          store.remove(r, namespace, name);
+        }
+        return send(200, stored);
       }
       throw new HttpError(415, `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
     }
@@ -429,6 +452,16 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
             store.put(r, live);
           }
           return send(200, store.get(r, undefined, name));
+        }
+        const fins = live.metadata!.finalizers;
+        if (r.kind !== 'Namespace' && Array.isArray(fins) && fins.length) {
+          // finalizers pending: only marked for deletion; the real server answers with the object
+          if (!live.metadata!.deletionTimestamp) {
+            live.metadata!.deletionTimestamp = nowRfc3339();
+            live.metadata!.deletionGracePeriodSeconds = 0;
+            store.put(r, live);
+          }
+          return send(200, store.get(r, namespace, name));
         }
         store.remove(r, namespace, name);
         // the namespace controller's work, done at once: nothing is left in a deleted namespace
