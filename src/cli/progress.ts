@@ -77,7 +77,8 @@ export class ProgressBar implements ProgressSink {
     const t = this.now();
     if (!force && t - this.lastDraw < this.intervalMs) return;
     this.lastDraw = t;
-    const cols = this.stream.columns ?? 100;
+    // A pseudo-terminal without a size (script(1), some CI runners) reports 0 columns.
+    const cols = this.stream.columns || 100;
     this.stream.write(`\r${this.line().slice(0, cols - 1)}\x1b[K`);
   }
 }

@@ -1,0 +1,223 @@
+// The data lifecycle's rough edges, through the real binary: quiesced
+// snapshots (the app is stopped and always started again, also when the
+// snapshot or the stop fails), crash leftovers (never listed, swept once
+// old), -V defaulting, the documented -o json shape, progress bars only on a
+// terminal, and errors as one paragraph.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFile, mkdir, mkdtemp, rename, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { appNamespace } from '../../src/domain/names.js';
+import { BIN, ROOT } from '../support/cli.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { writeSampleTree } from '../providers/k3s-fixtures.js';
+import { hostFs, kompoxops, oneParagraph, startController, treeDigest, writeProject, type Controller, type Run } from './lifecycle-support.js';
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const ns = appNamespace({ service: { name: 'ops' }, provider: { name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} }, app: { name: 'web' } as never });
+
+describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
+  let fake: FakeKube;
+  let ctl: Controller;
+  let dir: string;
+  let diskRoot: string;
+  let snapshotRoot: string;
+  const ok = (r: Run) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
+  const replicas = () => (fake.store.get(fake.resource('apps/v1', 'Deployment')!, ns, 'web') as Any).spec.replicas as number;
+  const pods = () => fake.store.list(fake.resource('v1', 'Pod')!, ns).length;
+  /** Waits until the simulated controller has caught up (the app runs one pod again). */
+  const settled = async () => {
+    for (let i = 0; i < 100 && !(pods() === 1 && ctl.replicaHistory.at(-1) === 1); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(pods(), 1, 'the app runs again');
+  };
+  const snapshots = async () => JSON.parse((await kompoxops(dir, ['snapshot', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string }>;
+
+  before(async () => {
+    fake = await startFakeKube();
+    dir = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-edges-'));
+    diskRoot = join(dir, 'disks');
+    snapshotRoot = join(dir, 'snapshots');
+    await writeProject(dir, { diskRoot, snapshotRoot, kubeconfig: fake.kubeconfigPath });
+    ctl = startController(fake, ns);
+    const r = await kompoxops(dir, ['app', 'deploy', '--timeout', '30s']);
+    assert.equal(r.code, 0, r.err);
+  });
+  after(async () => {
+    await ctl?.stop();
+    await fake?.close();
+    if (dir) await hostFs.rm(dir);
+  });
+
+  it('snapshot create --quiesce scales the app to 0, snapshots once the pod is gone, scales it back', async () => {
+    const disk = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ id: string }>)[0]!;
+    await writeSampleTree(disk.id);
+    const digest = await treeDigest(disk.id);
+    ctl.replicaHistory.length = 0;
+    assert.equal(pods(), 1);
+    const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q1', '--quiesce']);
+    ok(r);
+    await settled();
+    assert.equal(r.err, 'stopping web (replicas 1 → 0)\nstarted web again (replicas 1)\n');
+    assert.doesNotMatch(r.err, /file by file/); // no crash-consistency warning: the app was stopped
+    assert.deepEqual(ctl.replicaHistory, [1, 0, 1]);
+    assert.equal(replicas(), 1);
+    // the snapshot holds the disk's data
+    ok(await kompoxops(dir, ['snapshot', 'restore', '-N', 'q1', '--disk-name', 'q1-check']));
+    const restored = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string }>).find((d) => d.name === 'q1-check')!;
+    assert.equal(await treeDigest(restored.id), digest);
+  });
+
+  it('--quiesce starts the app again when the snapshot fails', async () => {
+    const disk = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ id: string; current: boolean }>).find((d) => d.current)!;
+    await rename(disk.id, `${disk.id}.away`); // the data directory vanished: the snapshot cannot be read
+    try {
+      ctl.replicaHistory.length = 0;
+      const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q2', '--quiesce']);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^stopping web \(replicas 1 → 0\)\nstarted web again \(replicas 1\)\nerror: disk data directory \S+ does not exist or is not a directory\n$/);
+      await settled();
+      assert.deepEqual(ctl.replicaHistory, [1, 0, 1]);
+      assert.equal(replicas(), 1);
+      assert.ok(!(await snapshots()).some((s) => s.name === 'q2'));
+    } finally {
+      await rename(`${disk.id}.away`, disk.id);
+    }
+  });
+
+  it('--quiesce gives up when the pod does not stop in time, and starts the app again (exit 3, no snapshot)', async () => {
+    await settled();
+    ctl.paused = true; // a node that never stops the pod
+    try {
+      const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q3', '--quiesce', '--stop-timeout', '1']);
+      assert.equal(r.code, 3, r.err);
+      assert.match(r.err, /error: the app's pod did not stop in time \(web-\d+ still there\)\. No snapshot was taken and the app was started again/);
+      assert.equal(replicas(), 1);
+      assert.equal(pods(), 1);
+      assert.ok(!(await snapshots()).some((s) => s.name === 'q3'));
+    } finally {
+      ctl.paused = false;
+    }
+  });
+
+  it('crash leftovers are never listed; the next disk or snapshot of the volume sweeps those older than an hour', async () => {
+    const volDisks = join(diskRoot, ns, 'default');
+    const volSnaps = join(snapshotRoot, ns, 'default');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    const leftovers = {
+      oldTmp: join(volDisks, '.tmp-crashed-abc'),
+      oldDeleting: join(volDisks, '.deleting-gone-abc'),
+      freshTmp: join(volDisks, '.tmp-in-progress-abc'),
+      oldSnapTmp: join(volSnaps, '.tmp-s-abc.tar.gz'),
+      freshSnapTmp: join(volSnaps, '.tmp-s-def.tar.gz'),
+    };
+    for (const d of [leftovers.oldTmp, leftovers.oldDeleting, leftovers.freshTmp]) {
+      await mkdir(join(d, 'data'), { recursive: true });
+      await writeFile(join(d, 'kompox-disk.json'), JSON.stringify({ kind: 'kompox-disk', name: 'crashed', volume: 'default', sizeGiB: 1, createdAt: '2020-01-01T00:00:00Z', tags: { 'kompox-app': 'ops/k3s1/cluster-a/web', 'kompox-volume': 'default' } }));
+    }
+    await writeFile(leftovers.oldSnapTmp, 'partial');
+    await writeFile(leftovers.freshSnapTmp, 'partial');
+    for (const p of [leftovers.oldTmp, leftovers.oldDeleting, leftovers.oldSnapTmp]) await utimes(p, old, old);
+
+    const list = await kompoxops(dir, ['disk', 'list', '-o', 'json']);
+    ok(list);
+    assert.doesNotMatch(list.out, /crashed|gone|in-progress/);
+    assert.doesNotMatch((await kompoxops(dir, ['snapshot', 'list', '-o', 'json'])).out, /tmp-s-/);
+
+    ok(await kompoxops(dir, ['disk', 'create', '-N', 'after-crash']));
+    const exists = async (p: string) => (await hostFs.lstat(p)) !== undefined;
+    assert.equal(await exists(leftovers.oldTmp), false);
+    assert.equal(await exists(leftovers.oldDeleting), false);
+    assert.equal(await exists(leftovers.freshTmp), true, 'a temp dir younger than an hour may belong to a running import');
+    assert.equal(await exists(leftovers.oldSnapTmp), true, 'snapshot leftovers are swept by snapshot create');
+    ok(await kompoxops(dir, ['snapshot', 'create', '-N', 'after-crash']));
+    assert.equal(await exists(leftovers.oldSnapTmp), false);
+    assert.equal(await exists(leftovers.freshSnapTmp), true);
+  });
+
+  it('-o json shape of disk list and snapshot list: every documented key, in order, tags sorted', async () => {
+    const d = JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Any[];
+    for (const x of d) {
+      assert.deepEqual(Object.keys(x), ['name', 'volume', 'current', 'sizeGiB', 'usedBytes', 'createdAt', 'zone', 'id', 'tags']);
+      assert.equal(typeof x.usedBytes, 'number');
+      assert.deepEqual(Object.keys(x.tags), [...Object.keys(x.tags)].sort());
+      assert.ok(['kompox-app', 'kompox-created-at', 'kompox-name', 'kompox-volume'].every((k) => k in x.tags));
+    }
+    assert.equal(d.filter((x) => x.current).length, 1);
+    assert.match(d.find((x) => x.current)!.tags['kompox-attached-at'], /Z$/);
+    const s = JSON.parse((await kompoxops(dir, ['snapshot', 'list', '-o', 'json'])).out) as Any[];
+    assert.ok(s.length >= 2);
+    for (const x of s) {
+      assert.deepEqual(Object.keys(x), ['name', 'volume', 'sizeGiB', 'usedBytes', 'createdAt', 'sourceDiskId', 'sha256', 'id', 'tags']);
+      assert.match(x.sha256, /^[0-9a-f]{64}$/);
+    }
+    // yaml carries the same shape; an empty list is []
+    const y = await kompoxops(dir, ['disk', 'create', '-N', 'shape', '-o', 'yaml']);
+    ok(y);
+    assert.match(y.out, /^name: shape\nvolume: default\ncurrent: false\nsizeGiB: 10\nusedBytes: 0\ncreatedAt: \S+\nzone: \S+\nid: \S+\/shape\/data\ntags:\n {2}kompox-app: ops\/k3s1\/cluster-a\/web\n/);
+  });
+
+  it('progress bars only on a terminal: none through a pipe, one line on a pseudo-terminal', async (t) => {
+    const piped = await kompoxops(dir, ['disk', 'export', '-N', 'shape', '-O', join(dir, 'piped.tar.gz')]);
+    ok(piped);
+    assert.equal(piped.err, '');
+    assert.doesNotMatch(piped.out, /\r/);
+    const probe = spawnSync('script', ['-qec', 'true', '/dev/null'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      t.skip(`no pseudo-terminal here (script(1) failed: ${probe.stderr || probe.error?.message})`);
+      return;
+    }
+    const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const current = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Any[]).find((x) => x.current)!;
+    const cmd = [process.execPath, BIN.kompoxops, '-C', dir, 'disk', 'export', '-N', current.name, '-O', join(dir, 'tty.tar.gz')].map(quote).join(' ');
+    // async: the fake API server answers from this process's event loop
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`\\rexport ${current.name} \\[#{24}\\] 100% [\\d.]+ KiB/[\\d.]+ KiB [\\d.]+ \\S+/s\\x1b\\[K`));
+    assert.match(r.stdout, new RegExp(`exported disk ${current.name} to \\S+tty\\.tar\\.gz`));
+  });
+
+  it('-V: the only volume is the default; with several, the error lists them; every error is one paragraph', async () => {
+    const multi = join(dir, 'multi');
+    await mkdir(multi);
+    await writeProject(multi, { diskRoot, snapshotRoot, kubeconfig: fake.kubeconfigPath });
+    await appendFile(join(multi, 'kompoxops.yml'), '  volumes:\n    - name: files\n    - name: db\n');
+    for (const args of [['disk', 'list'], ['snapshot', 'list'], ['disk', 'create', '-N', 'x'], ['snapshot', 'create', '-N', 'x'], ['disk', 'export', '-N', 'x', '-O', '-']]) {
+      const r = await kompoxops(multi, args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.ok(oneParagraph(r.err), JSON.stringify(r.err));
+      assert.equal(r.err, 'error: app web has 2 volumes; say which one with -V. Volumes: files, db.\n');
+      assert.equal(r.out, '');
+    }
+    ok(await kompoxops(multi, ['disk', 'create', '-V', 'db', '-N', 'db1']));
+    const db = await kompoxops(multi, ['disk', 'list', '-V', 'db', '-o', 'json']);
+    ok(db);
+    assert.deepEqual((JSON.parse(db.out) as Any[]).map((x) => [x.name, x.volume]), [['db1', 'db']]);
+    const unknown = await kompoxops(multi, ['disk', 'list', '-V', 'nope']);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.err, 'error: app web has no volume "nope". Volumes: files, db.\n');
+    // the single-volume app needs no -V
+    ok(await kompoxops(dir, ['disk', 'list']));
+    for (const args of [
+      ['disk', 'delete', '-N', 'nope'],
+      ['snapshot', 'restore', '-N', 'nope'],
+      ['disk', 'import', join(dir, 'missing.tar.gz')],
+      ['disk', 'create', '-N', 'Bad_Name'],
+      ['disk', 'create', '--size', 'ten'],
+    ]) {
+      const r = await kompoxops(dir, args);
+      assert.ok(r.code === 1 || r.code === 2, `${args.join(' ')}: exit ${r.code}`);
+      assert.ok(oneParagraph(r.err), `${args.join(' ')}: ${JSON.stringify(r.err)}`);
+    }
+  });
+});
