@@ -58,6 +58,30 @@ function wrapApplyError(e: unknown, done: ObjectChange[], current: string): neve
   });
 }
 
+/** Kinds whose deletion a finalizer holds until a controller acts (pvc/pv-protection, the namespace controller). */
+const HELD_BY_FINALIZERS = new Set(['Namespace', 'PersistentVolume', 'PersistentVolumeClaim']);
+
+/**
+ * Before anything is written: a volume binding (or the namespace) that an
+ * earlier destroy or disk swap deleted but that is still Terminating cannot be
+ * used again (applying to it succeeds, the pod would never start). Fail with
+ * what holds it instead of deploying onto it.
+ */
+async function refuseTerminating(kube: KubeClient, objects: KubeObject[], nsExists: boolean): Promise<void> {
+  for (const obj of objects) {
+    if (!HELD_BY_FINALIZERS.has(obj.kind) || (obj.metadata.namespace && !nsExists)) continue;
+    const live = await kube.get(toRef(obj));
+    if (!live?.metadata.deletionTimestamp) continue;
+    const finalizers = Array.isArray(live.metadata.finalizers) ? (live.metadata.finalizers as string[]) : [];
+    throw new KompoxError('conflict', `${refString(obj)} is still being deleted (Terminating since ${live.metadata.deletionTimestamp}${finalizers.length ? `, finalizers: ${finalizers.join(', ')}` : ''}); nothing was changed`, {
+      hint:
+        obj.kind === 'Namespace'
+          ? 'Wait until the namespace is gone, then deploy again. Without a running controller manager it never finishes; ask the cluster administrator.'
+          : 'The controller manager removes it once no pod uses the volume; wait and deploy again. If it stays Terminating, the cluster runs no controller manager: ask the cluster administrator to remove the finalizer (the disk is kept: reclaim policy Retain).',
+    });
+  }
+}
+
 /**
  * Applies the app's objects into `namespace` (the objects carry it), prunes
  * objects the previous deploy applied that are no longer wanted (never PV,
@@ -75,6 +99,7 @@ export async function applyAppObjects(kube: KubeClient, namespace: string, label
   const desiredRefs = sorted.map(toRef);
   const changes: ObjectChange[] = [];
   const skipped: ObjectRef[] = [];
+  await refuseTerminating(kube, sorted, nsExists);
 
   if (opts.dryRun) {
     for (const obj of sorted) {

@@ -45,6 +45,12 @@ export interface DestroyResult {
   existed: boolean;
   deleted: ObjectRef[];
   namespaceDeleted: boolean;
+  /**
+   * Deleted objects still present afterwards, held by finalizers (e.g. a PVC's
+   * kubernetes.io/pvc-protection): the controller manager removes them once no
+   * pod uses the volume; on a cluster without one they stay Terminating.
+   */
+  terminating: { ref: ObjectRef; finalizers: string[] }[];
   /** The disks that hold the app's data (they are kept). */
   disks: DiskRecord[];
 }
@@ -77,7 +83,7 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
   const pvs = allPvs.filter(
     (pv) => pv.metadata.labels?.[INSTANCE] === namespace || (pv.spec as { claimRef?: { namespace?: string } } | undefined)?.claimRef?.namespace === namespace,
   );
-  const result: DestroyResult = { namespace, existed: Boolean(ns) || pvs.length > 0, deleted: [], namespaceDeleted: false, disks: diskRecords(ns, pvs) };
+  const result: DestroyResult = { namespace, existed: Boolean(ns) || pvs.length > 0, deleted: [], namespaceDeleted: false, terminating: [], disks: diskRecords(ns, pvs) };
   if (!result.existed) return result;
   opts.onDisks?.(result.disks);
 
@@ -94,6 +100,7 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
   }
   for (const pv of pvs) found.set(refKey(pv), toRef(pv));
 
+  const held: ObjectRef[] = [];
   for (const ref of sortForDelete([...found.values()])) {
     const live = await kube.get(ref).catch(() => undefined);
     if (!live) continue;
@@ -106,9 +113,26 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
       log(`kept ${refString(ref)}: not created by Kompox for this app`);
       continue;
     }
+    if (live.metadata.deletionTimestamp) {
+      // an earlier destroy already deleted it; finalizers hold it (reported below)
+      held.push(ref);
+      continue;
+    }
     if (await kube.delete(ref, { dryRun: opts.dryRun })) {
       result.deleted.push(ref);
       log(`${opts.dryRun ? 'would delete' : 'deleted'} ${refString(ref)}${ref.kind === 'PersistentVolume' ? ' (reclaim policy Retain: the disk is kept)' : ''}`);
+    }
+  }
+  if (!opts.dryRun) {
+    // Deletion is asynchronous for objects with finalizers: report them instead of waiting (without a controller manager they never go)
+    for (const ref of [...result.deleted, ...held].filter((r) => r.kind === 'PersistentVolumeClaim' || r.kind === 'PersistentVolume')) {
+      const left = await kube.get(ref).catch(() => undefined);
+      if (!left?.metadata.deletionTimestamp) continue;
+      const finalizers = Array.isArray(left.metadata.finalizers) ? (left.metadata.finalizers as string[]) : [];
+      result.terminating.push({ ref, finalizers });
+      log(
+        `${refString(ref)} is Terminating${finalizers.length ? ` (finalizers: ${finalizers.join(', ')})` : ''}: the controller manager removes it once no pod uses the volume; the disk is kept either way`,
+      );
     }
   }
   if (opts.deleteNamespace && ns) {
