@@ -98,3 +98,18 @@ export async function printData<T>(data: T[] | T, format: OutputFormat, columns?
 export function withOutput(cmd: Command, fallback: OutputFormat = 'table'): Command {
   return cmd.option('-o, --output <format>', `output format: json, yaml or table (default ${fallback})`);
 }
+
+/**
+ * A duration flag (`--timeout`, `--stop-timeout`, `--since`) in milliseconds.
+ * One parser so every command takes the same forms: a plain number of
+ * seconds, or 30s, 5m, 2h, 1h30m.
+ */
+export function durationFlag(value: string, flag: string): number {
+  const v = value.trim();
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v);
+  const seconds = /^\d+$/.test(v) ? Number(v) : m && v !== '' ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+  if (!(seconds > 0)) {
+    throw new KompoxError('usage', `${flag} "${value}" is not a positive duration`, { hint: 'Use seconds (e.g. 300) or 30s, 5m, 2h, 1h30m.' });
+  }
+  return seconds * 1000;
+}

@@ -3,7 +3,7 @@
 // Kubernetes client, the config loader and the use cases are imported inside
 // the actions.
 import type { Command } from 'commander';
-import { action, globalOptions, parseOutputFormat, printData, renderTable, withOutput } from '../common.js';
+import { action, durationFlag, globalOptions, parseOutputFormat, printData, renderTable, withOutput } from '../common.js';
 
 /**
  * Progress on stderr: on a TTY one line rewritten in place (with the elapsed
@@ -42,11 +42,6 @@ function progressWriter(): { update(msg: string): void; done(): void } {
 
 const line = (s: string) => process.stderr.write(`${s}\n`);
 
-async function parseTimeout(v: string): Promise<number> {
-  const { parseDuration } = await import('../../usecases/app-logs.js');
-  return (/^\d+$/.test(v) ? Number(v) : parseDuration(v)) * 1000;
-}
-
 async function confirm(question: string): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -70,7 +65,7 @@ export function register(app: Command): void {
     .addHelpText('after', '\nExit codes: 0 deployed and ready, 1 failed (e.g. image cannot be pulled), 3 applied but not ready within --timeout.')
     .action(
       action(async (opts: { dryRun?: boolean; wait: boolean; timeout: string; profile?: string[] }, cmd: Command) => {
-        const timeoutMs = await parseTimeout(opts.timeout);
+        const timeoutMs = durationFlag(opts.timeout, '--timeout');
         const { openApp } = await import('../../kube/session.js');
         const { deployApp } = await import('../../usecases/app-deploy.js');
         const { formatChange, summarize } = await import('../../usecases/plan.js');
@@ -199,9 +194,9 @@ export function register(app: Command): void {
       action(async (opts: { follow?: boolean; tail?: string; container?: string; since?: string }, cmd: Command) => {
         const { KompoxError } = await import('../../domain/errors.js');
         const { openApp } = await import('../../kube/session.js');
-        const { appLogs, parseDuration } = await import('../../usecases/app-logs.js');
+        const { appLogs } = await import('../../usecases/app-logs.js');
         if (opts.tail !== undefined && !/^\d+$/.test(opts.tail)) throw new KompoxError('usage', `--tail must be a number of lines, not "${opts.tail}"`);
-        const sinceSeconds = opts.since ? parseDuration(opts.since) : undefined;
+        const sinceSeconds = opts.since ? durationFlag(opts.since, '--since') / 1000 : undefined;
         const s = await openApp(globalOptions(cmd));
         await appLogs(s.ctx, s.kube, {
           follow: opts.follow,

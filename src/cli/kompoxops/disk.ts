@@ -2,7 +2,7 @@
 // Thin shell: flags → use case (src/usecases/disk.ts) → print. Notes go to
 // stderr; data (tables, JSON, YAML, archives with -O -) goes to stdout.
 import type { Command } from 'commander';
-import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions, type OutputFormat } from '../common.js';
+import { action, durationFlag, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions, type OutputFormat } from '../common.js';
 import type { AppContext, Disk, Snapshot } from '../../domain/model.js';
 import type { KubeClient } from '../../kube/types.js';
 import type { ProviderDriver } from '../../providers/driver.js';
@@ -126,16 +126,6 @@ export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
   return process.stdout;
 }
 
-/** A `--timeout`-style flag in seconds, as milliseconds. */
-export async function secondsFlag(v: string, flag: string): Promise<number> {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) {
-    const { KompoxError } = await import('../../domain/errors.js');
-    throw new KompoxError('usage', `${flag} "${v}" is not a positive number of seconds`);
-  }
-  return n * 1000;
-}
-
 export async function progressSink() {
   const { terminalProgress } = await import('../progress.js');
   return terminalProgress();
@@ -197,18 +187,19 @@ export function register(program: Command): void {
         .description("make a disk the app's current disk (the previous one is kept for rollback); redeploys when the app is deployed")
         .requiredOption('-N, --name <name>', 'disk to attach')
         .option('--deploy', 'redeploy the app onto the disk (also when it does not look deployed)')
-        .option('--timeout <seconds>', 'rollout timeout for the redeploy', '300'),
+        .option('--timeout <duration>', 'rollout timeout for the redeploy, e.g. 90s, 5m', '5m'),
     ),
   ).action(
     action(async (opts: VolOpts & { name: string; deploy?: boolean; timeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
+      const timeoutMs = durationFlag(opts.timeout, '--timeout');
       return withSession(globalOptions(cmd), async (s) => {
         const { attachAndDeploy } = await import('../../usecases/disk.js');
         const r = await attachAndDeploy(s.ctx, s.driver, s.kube, {
           volume: opts.volume,
           name: opts.name,
           deploy: opts.deploy,
-          timeoutMs: await secondsFlag(opts.timeout, '--timeout'),
+          timeoutMs,
           log: s.log,
         });
         if (format !== 'table') {

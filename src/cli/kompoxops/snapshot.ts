@@ -1,7 +1,7 @@
 // kompoxops snapshot list | create | restore | export | delete.
 // Thin shell: flags → use case (src/usecases/snapshot.ts) → print.
 import type { Command } from 'commander';
-import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column, type OutputFormat } from '../common.js';
+import { action, durationFlag, globalOptions, parseOutputFormat, printData, withOutput, type Column, type OutputFormat } from '../common.js';
 import type { Snapshot } from '../../domain/model.js';
 
 interface VolOpts {
@@ -54,11 +54,12 @@ export function register(program: Command): void {
         .option('-N, --name <name>', 'snapshot name (default: {volume}-{timestamp})')
         .option('--disk <name>', 'snapshot this disk instead of the current one')
         .option('--quiesce', 'stop the app (scale to 0) during the snapshot, then start it again')
-        .option('--stop-timeout <seconds>', 'with --quiesce: how long to wait for the pod to stop', '120'),
+        .option('--stop-timeout <duration>', 'with --quiesce: how long to wait for the pod to stop, e.g. 90s, 2m', '2m'),
     ),
   ).action(
     action(async (opts: VolOpts & { name?: string; disk?: string; quiesce?: boolean; stopTimeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
+      const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
       await (await cli()).withSession(globalOptions(cmd), async (s) => {
         const { createSnapshot } = await import('../../usecases/snapshot.js');
         const snap = await createSnapshot(s.ctx, s.driver, s.kube, {
@@ -66,7 +67,7 @@ export function register(program: Command): void {
           name: opts.name,
           disk: opts.disk,
           quiesce: opts.quiesce,
-          stopTimeoutMs: await (await cli()).secondsFlag(opts.stopTimeout, '--stop-timeout'),
+          stopTimeoutMs,
           progress: await (await cli()).progressSink(),
           log: s.log,
         });
@@ -83,13 +84,13 @@ export function register(program: Command): void {
         .requiredOption('-N, --name <name>', 'snapshot to restore')
         .option('--disk-name <name>', 'name of the new disk (default: {snapshot}-restored-{timestamp})')
         .option('--attach', 'attach the new disk (and redeploy when the app is deployed)')
-        .option('--timeout <seconds>', 'with --attach: rollout timeout for the redeploy', '300'),
+        .option('--timeout <duration>', 'with --attach: rollout timeout for the redeploy, e.g. 90s, 5m', '5m'),
     ),
   ).action(
     action(async (opts: VolOpts & { name: string; diskName?: string; attach?: boolean; timeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       const disk = await cli();
-      const timeoutMs = await disk.secondsFlag(opts.timeout, '--timeout'); // checked before anything changes
+      const timeoutMs = durationFlag(opts.timeout, '--timeout'); // checked before anything changes
       return disk.withSession(globalOptions(cmd), async (s) => {
         const { restoreSnapshot } = await import('../../usecases/snapshot.js');
         const d = await restoreSnapshot(s.ctx, s.driver, s.kube, {
