@@ -229,3 +229,46 @@ test('the example (examples/gitea): db is a health-gated sidecar, gitea the app 
   assert.deepEqual(spec.initContainers[1].startupProbe, { exec: { command: ['/bin/sh', '-c', 'pg_isready -U gitea -d gitea'] }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 8 });
   assert.ok(!r.warnings.some((w) => /depends_on/.test(w.message)));
 });
+
+test('generated depends_on graphs: dependencies start before their dependents, deterministic output, within the budget', () => {
+  let seed = 20261121;
+  const r = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const conditions: ServiceDependency['condition'][] = ['service_started', 'service_healthy', 'service_completed_successfully'];
+  let checked = 0;
+  for (let i = 0; i < 200; i++) {
+    const n = 2 + Math.floor(r() * 6);
+    const names = Array.from({ length: n }, (_, k) => `s${(k * 7) % 10}${k}`);
+    const services: Services = {};
+    names.forEach((name, k) => {
+      const svc: Services[string] = { image: `example/${k}:1` };
+      if (r() < 0.6) svc.healthcheck = { test: ['CMD', 'true'], interval: '5s', start_period: r() < 0.5 ? '20s' : undefined };
+      const deps: Record<string, ServiceDependency> = {};
+      // only earlier services: a DAG, as the loader guarantees
+      for (let j = 0; j < k; j++) if (r() < 0.35) deps[names[j]!] = dep(conditions[Math.floor(r() * 3)]!, r() < 0.8);
+      if (Object.keys(deps).length) svc.depends_on = deps;
+      services[name] = svc;
+    });
+    const over = { app: { resources: { cpu: '2', memory: '2Gi' } } };
+    const a = run(services, over);
+    const b = run(Object.fromEntries(Object.entries(services).reverse()), over);
+    assert.deepEqual(b.objects, a.objects, `case ${i}: output depends on input order`);
+    if (a.errors.length) continue;
+    checked++;
+    const { init, containers } = layout(a);
+    const pos = new Map(init.map(([name], k) => [name, k]));
+    for (const [name, svc] of Object.entries(services)) {
+      for (const d of Object.keys(svc.depends_on ?? {})) {
+        assert.ok(pos.has(d), `case ${i}: ${d} (a dependency of ${name}) is not an init container`);
+        if (pos.has(name)) assert.ok(pos.get(d)! < pos.get(name)!, `case ${i}: ${d} starts after ${name}`);
+        const kind = init[pos.get(d)!]![1];
+        const one = Object.values(services).some((s) => s.depends_on?.[d]?.condition === 'service_completed_successfully');
+        assert.equal(kind, one ? null : 'Always', `case ${i}: ${d}`);
+      }
+    }
+    for (const c of containers) assert.ok(!Object.values(services).some((s) => s.depends_on?.[c]), `case ${i}: ${c} is depended on but a regular container`);
+    assert.ok(containers.length >= 1);
+    assert.ok(effective(a, 'cpu') <= 2 + 1e-9, `case ${i}: cpu ${effective(a, 'cpu')}`);
+    assert.ok(effective(a, 'memory') <= 2 * 1024 ** 3, `case ${i}: memory ${effective(a, 'memory')}`);
+  }
+  assert.ok(checked > 100, `only ${checked} of 200 generated graphs converted`);
+});
