@@ -26,18 +26,27 @@ export async function openClusterConfig(find: FindOptions): Promise<{ config: Op
   return { config, ctx, driver };
 }
 
-export async function openCluster(find: FindOptions, opts: { timeoutMs?: number } = {}): Promise<ClusterSession> {
-  const { connectKube } = await import('./index.js');
+/**
+ * Runs `fn` with the cluster's config and driver, and always releases the
+ * driver afterwards: a driver may hold an SSH connection (K3s with K3S_SSH)
+ * that would otherwise keep the CLI process alive after the command is done.
+ */
+export async function withClusterConfig<T>(find: FindOptions, fn: (s: { config: OpsConfig; ctx: ClusterContext; driver: ProviderDriver }) => Promise<T>): Promise<T> {
   const base = await openClusterConfig(find);
-  const kube = await connectKube(base.ctx, { baseDir: base.config.dir, driver: base.driver, timeoutMs: opts.timeoutMs });
-  return { ...base, kube };
+  try {
+    return await fn(base);
+  } finally {
+    await base.driver.close?.();
+  }
 }
 
-export async function openApp(find: FindOptions, opts: { timeoutMs?: number } = {}): Promise<AppSession> {
+/** Runs `fn` with the app's session (config, driver, cluster client); the driver is released as in withClusterConfig. */
+export async function withApp<T>(find: FindOptions, fn: (s: AppSession) => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> {
   const { requireApp } = await import('../config/index.js');
   const { connectKube } = await import('./index.js');
-  const base = await openClusterConfig(find);
-  const ctx = requireApp(base.config);
-  const kube = await connectKube(ctx, { baseDir: base.config.dir, driver: base.driver, timeoutMs: opts.timeoutMs });
-  return { ...base, ctx, kube };
+  return withClusterConfig(find, async (base) => {
+    const ctx = requireApp(base.config);
+    const kube = await connectKube(ctx, { baseDir: base.config.dir, driver: base.driver, timeoutMs: opts.timeoutMs });
+    return fn({ ...base, ctx, kube });
+  });
 }

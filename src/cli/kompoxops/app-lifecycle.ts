@@ -66,36 +66,37 @@ export function register(app: Command): void {
     .action(
       action(async (opts: { dryRun?: boolean; wait: boolean; timeout: string; profile?: string[] }, cmd: Command) => {
         const timeoutMs = durationFlag(opts.timeout, '--timeout');
-        const { openApp } = await import('../../kube/session.js');
+        const { withApp } = await import('../../kube/session.js');
         const { deployApp } = await import('../../usecases/app-deploy.js');
         const { formatChange, summarize } = await import('../../usecases/plan.js');
         const { formatDiagnostic } = await import('../../domain/errors.js');
-        const s = await openApp(globalOptions(cmd));
-        const progress = progressWriter();
-        const r = await deployApp(s.ctx, s.kube, s.driver, {
-          dryRun: opts.dryRun,
-          wait: opts.wait,
-          timeoutMs,
-          profiles: opts.profile,
-          log: opts.dryRun ? undefined : (l) => line(l),
-          onProgress: (m) => progress.update(`waiting: ${m}`),
-          onWarnings: (ws) => ws.forEach((w) => line(formatDiagnostic(w))),
+        return withApp(globalOptions(cmd), async (s) => {
+          const progress = progressWriter();
+          const r = await deployApp(s.ctx, s.kube, s.driver, {
+            dryRun: opts.dryRun,
+            wait: opts.wait,
+            timeoutMs,
+            profiles: opts.profile,
+            log: opts.dryRun ? undefined : (l) => line(l),
+            onProgress: (m) => progress.update(`waiting: ${m}`),
+            onWarnings: (ws) => ws.forEach((w) => line(formatDiagnostic(w))),
+          });
+          progress.done();
+          if (r.dryRun) {
+            for (const c of r.changes) process.stdout.write(`${formatChange(c, true)}\n`);
+          }
+          const sum = summarize(r.changes);
+          const counts = `${sum.create} created, ${sum.change} changed, ${sum.unchanged} unchanged, ${sum.prune} pruned`;
+          if (r.exitCode === 0) {
+            const dryCounts = `${sum.create} to create, ${sum.change} to change, ${sum.unchanged} unchanged, ${sum.prune} to prune`;
+            process.stdout.write(`${r.dryRun ? `dry run (namespace ${r.namespace}): ${dryCounts}; nothing was changed` : `namespace ${r.namespace}: ${counts}; ${r.message}`}\n`);
+          } else {
+            process.stdout.write(`namespace ${r.namespace}: ${counts}\n`);
+            line(`error: ${r.message}`);
+            if (r.exitCode === 3) line('The objects are applied; run `kompoxops app status` to follow up, or deploy again with a longer --timeout.');
+          }
+          return r.exitCode;
         });
-        progress.done();
-        if (r.dryRun) {
-          for (const c of r.changes) process.stdout.write(`${formatChange(c, true)}\n`);
-        }
-        const sum = summarize(r.changes);
-        const counts = `${sum.create} created, ${sum.change} changed, ${sum.unchanged} unchanged, ${sum.prune} pruned`;
-        if (r.exitCode === 0) {
-          const dryCounts = `${sum.create} to create, ${sum.change} to change, ${sum.unchanged} unchanged, ${sum.prune} to prune`;
-          process.stdout.write(`${r.dryRun ? `dry run (namespace ${r.namespace}): ${dryCounts}; nothing was changed` : `namespace ${r.namespace}: ${counts}; ${r.message}`}\n`);
-        } else {
-          process.stdout.write(`namespace ${r.namespace}: ${counts}\n`);
-          line(`error: ${r.message}`);
-          if (r.exitCode === 3) line('The objects are applied; run `kompoxops app status` to follow up, or deploy again with a longer --timeout.');
-        }
-        return r.exitCode;
       }),
     );
 
@@ -108,78 +109,80 @@ export function register(app: Command): void {
     .action(
       action(async (opts: { deleteNamespace?: boolean; dryRun?: boolean; yes?: boolean }, cmd: Command) => {
         const { KompoxError } = await import('../../domain/errors.js');
-        const { openApp } = await import('../../kube/session.js');
+        const { withApp } = await import('../../kube/session.js');
         const { destroyApp } = await import('../../usecases/app-destroy.js');
         const { appNamespace } = await import('../../domain/names.js');
-        const s = await openApp(globalOptions(cmd));
-        const ns = appNamespace(s.ctx);
-        if (!opts.yes && !opts.dryRun) {
-          if (!process.stdin.isTTY) {
-            throw new KompoxError('usage', `refusing to destroy app ${s.ctx.app.name} without confirmation`, { hint: 'Add --yes (there is no terminal to ask on).' });
+        return withApp(globalOptions(cmd), async (s) => {
+          const ns = appNamespace(s.ctx);
+          if (!opts.yes && !opts.dryRun) {
+            if (!process.stdin.isTTY) {
+              throw new KompoxError('usage', `refusing to destroy app ${s.ctx.app.name} without confirmation`, { hint: 'Add --yes (there is no terminal to ask on).' });
+            }
+            if (!(await confirm(`Destroy app ${s.ctx.app.name} (namespace ${ns}${opts.deleteNamespace ? ', including the namespace' : ''})? Disks are kept.`))) {
+              line('cancelled');
+              return 1;
+            }
           }
-          if (!(await confirm(`Destroy app ${s.ctx.app.name} (namespace ${ns}${opts.deleteNamespace ? ', including the namespace' : ''})? Disks are kept.`))) {
-            line('cancelled');
-            return 1;
+          const r = await destroyApp(s.ctx, s.kube, {
+            deleteNamespace: opts.deleteNamespace,
+            dryRun: opts.dryRun,
+            log: line,
+            // first, while the namespace annotations still exist
+            onDisks: (disks) => {
+              if (!disks.length) return;
+              process.stdout.write('the data is kept on these disks (not deleted):\n');
+              for (const d of disks) process.stdout.write(`  ${d.diskId}  (${d.source})\n`);
+            },
+          });
+          if (!r.existed) {
+            process.stdout.write(`app ${s.ctx.app.name}: nothing to destroy (namespace ${ns} does not exist)\n`);
+            return 0;
           }
-        }
-        const r = await destroyApp(s.ctx, s.kube, {
-          deleteNamespace: opts.deleteNamespace,
-          dryRun: opts.dryRun,
-          log: line,
-          // first, while the namespace annotations still exist
-          onDisks: (disks) => {
-            if (!disks.length) return;
-            process.stdout.write('the data is kept on these disks (not deleted):\n');
-            for (const d of disks) process.stdout.write(`  ${d.diskId}  (${d.source})\n`);
-          },
-        });
-        if (!r.existed) {
-          process.stdout.write(`app ${s.ctx.app.name}: nothing to destroy (namespace ${ns} does not exist)\n`);
+          process.stdout.write(`${opts.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} objects${r.namespaceDeleted ? ' and the namespace' : ''} of app ${s.ctx.app.name}\n`);
           return 0;
-        }
-        process.stdout.write(`${opts.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} objects${r.namespaceDeleted ? ' and the namespace' : ''} of app ${s.ctx.app.name}\n`);
-        return 0;
+        });
       }),
     );
 
   withOutput(app.command('status').description('deployment, pods, URLs, current disk and recent warnings of the app')).action(
     action(async (opts: { output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      const { openApp } = await import('../../kube/session.js');
+      const { withApp } = await import('../../kube/session.js');
       const { appStatus } = await import('../../usecases/app-status.js');
-      const s = await openApp(globalOptions(cmd));
-      const st = await appStatus(s.ctx, s.kube);
-      if (format !== 'table') {
-        await printData(st, format);
-        return;
-      }
-      const out: string[] = [];
-      out.push(`app:        ${st.app}`);
-      out.push(`namespace:  ${st.namespace}${st.exists ? '' : ' (does not exist: not deployed)'}`);
-      for (const [vol, id] of Object.entries(st.disks.volumes)) out.push(`disk:       ${id ?? '(none yet)'}${Object.keys(st.disks.volumes).length > 1 ? ` (volume ${vol})` : ''}`);
-      for (const d of st.deployments) out.push(`deployment: ${d.name} ${d.ready} ready (${d.state}${d.state === 'ready' ? '' : `: ${d.message}`})`);
-      for (const u of st.urls) out.push(`url:        ${u}`);
-      if (st.pods.length) {
-        out.push('');
-        const rows = st.pods.flatMap((p) => p.containers.map((c) => ({ p, c })));
-        out.push(
-          renderTable(rows, [
-            { header: 'pod', get: (r) => r.p.name },
-            { header: 'phase', get: (r) => r.p.phase },
-            { header: 'container', get: (r) => (r.c.kind ? `${r.c.name} (${r.c.kind})` : r.c.name) },
-            { header: 'ready', get: (r) => r.c.ready },
-            { header: 'restarts', get: (r) => r.c.restarts },
-            { header: 'state', get: (r) => r.c.state },
-            { header: 'last', get: (r) => (r.c.lastState ? `${r.c.lastState.reason ?? ''} exit ${r.c.lastState.exitCode}` : '') },
-            { header: 'image', get: (r) => r.c.image },
-          ]).trimEnd(),
-        );
-      } else if (st.exists) out.push('pods:       none');
-      if (st.events.length) {
-        out.push('', 'recent warnings:');
-        for (const e of st.events) out.push(`  ${e.lastTimestamp ?? ''} ${e.object} ${e.reason}: ${e.message}${e.count > 1 ? ` (x${e.count})` : ''}`);
-      }
-      process.stdout.write(out.join('\n') + '\n');
+      return withApp(globalOptions(cmd), async (s) => {
+        const st = await appStatus(s.ctx, s.kube);
+        if (format !== 'table') {
+          await printData(st, format);
+          return;
+        }
+        const out: string[] = [];
+        out.push(`app:        ${st.app}`);
+        out.push(`namespace:  ${st.namespace}${st.exists ? '' : ' (does not exist: not deployed)'}`);
+        for (const [vol, id] of Object.entries(st.disks.volumes)) out.push(`disk:       ${id ?? '(none yet)'}${Object.keys(st.disks.volumes).length > 1 ? ` (volume ${vol})` : ''}`);
+        for (const d of st.deployments) out.push(`deployment: ${d.name} ${d.ready} ready (${d.state}${d.state === 'ready' ? '' : `: ${d.message}`})`);
+        for (const u of st.urls) out.push(`url:        ${u}`);
+        if (st.pods.length) {
+          out.push('');
+          const rows = st.pods.flatMap((p) => p.containers.map((c) => ({ p, c })));
+          out.push(
+            renderTable(rows, [
+              { header: 'pod', get: (r) => r.p.name },
+              { header: 'phase', get: (r) => r.p.phase },
+              { header: 'container', get: (r) => (r.c.kind ? `${r.c.name} (${r.c.kind})` : r.c.name) },
+              { header: 'ready', get: (r) => r.c.ready },
+              { header: 'restarts', get: (r) => r.c.restarts },
+              { header: 'state', get: (r) => r.c.state },
+              { header: 'last', get: (r) => (r.c.lastState ? `${r.c.lastState.reason ?? ''} exit ${r.c.lastState.exitCode}` : '') },
+              { header: 'image', get: (r) => r.c.image },
+            ]).trimEnd(),
+          );
+        } else if (st.exists) out.push('pods:       none');
+        if (st.events.length) {
+          out.push('', 'recent warnings:');
+          for (const e of st.events) out.push(`  ${e.lastTimestamp ?? ''} ${e.object} ${e.reason}: ${e.message}${e.count > 1 ? ` (x${e.count})` : ''}`);
+        }
+        process.stdout.write(out.join('\n') + '\n');
+      });
     }),
   );
 
@@ -193,18 +196,19 @@ export function register(app: Command): void {
     .action(
       action(async (opts: { follow?: boolean; tail?: string; container?: string; since?: string }, cmd: Command) => {
         const { KompoxError } = await import('../../domain/errors.js');
-        const { openApp } = await import('../../kube/session.js');
+        const { withApp } = await import('../../kube/session.js');
         const { appLogs } = await import('../../usecases/app-logs.js');
         if (opts.tail !== undefined && !/^\d+$/.test(opts.tail)) throw new KompoxError('usage', `--tail must be a number of lines, not "${opts.tail}"`);
         const sinceSeconds = opts.since ? durationFlag(opts.since, '--since') / 1000 : undefined;
-        const s = await openApp(globalOptions(cmd));
-        await appLogs(s.ctx, s.kube, {
-          follow: opts.follow,
-          tailLines: opts.tail !== undefined ? Number(opts.tail) : undefined,
-          container: opts.container,
-          sinceSeconds,
-          out: process.stdout,
-          onContainer: (c, all) => line(`logs of container ${c} (others: ${all.filter((n) => n !== c).join(', ')}; choose with -c)`),
+        return withApp(globalOptions(cmd), async (s) => {
+          await appLogs(s.ctx, s.kube, {
+            follow: opts.follow,
+            tailLines: opts.tail !== undefined ? Number(opts.tail) : undefined,
+            container: opts.container,
+            sinceSeconds,
+            out: process.stdout,
+            onContainer: (c, all) => line(`logs of container ${c} (others: ${all.filter((n) => n !== c).join(', ')}; choose with -c)`),
+          });
         });
       }),
     );
@@ -218,24 +222,25 @@ export function register(app: Command): void {
     .argument('<command...>', 'the command, after --')
     .action(
       action(async (command: string[], opts: { stdin?: boolean; tty?: boolean; container?: string }, cmd: Command) => {
-        const { openApp } = await import('../../kube/session.js');
+        const { withApp } = await import('../../kube/session.js');
         const { appExec } = await import('../../usecases/app-exec.js');
-        const s = await openApp(globalOptions(cmd));
-        const raw = Boolean(opts.tty && opts.stdin && process.stdin.isTTY);
-        if (raw) process.stdin.setRawMode(true);
-        try {
-          return await appExec(s.ctx, s.kube, {
-            command,
-            container: opts.container,
-            stdin: opts.stdin ? process.stdin : undefined,
-            stdout: process.stdout,
-            stderr: process.stderr,
-            tty: opts.tty,
-          });
-        } finally {
-          if (raw) process.stdin.setRawMode(false);
-          if (opts.stdin) process.stdin.pause();
-        }
+        return withApp(globalOptions(cmd), async (s) => {
+          const raw = Boolean(opts.tty && opts.stdin && process.stdin.isTTY);
+          if (raw) process.stdin.setRawMode(true);
+          try {
+            return await appExec(s.ctx, s.kube, {
+              command,
+              container: opts.container,
+              stdin: opts.stdin ? process.stdin : undefined,
+              stdout: process.stdout,
+              stderr: process.stderr,
+              tty: opts.tty,
+            });
+          } finally {
+            if (raw) process.stdin.setRawMode(false);
+            if (opts.stdin) process.stdin.pause();
+          }
+        });
       }),
     );
 
@@ -246,32 +251,33 @@ export function register(app: Command): void {
     .argument('[command...]', 'command to run with the tunnel up (after --); its exit code is passed through')
     .action(
       action(async (command: string[], opts: { port: string[] }, cmd: Command) => {
-        const { openApp } = await import('../../kube/session.js');
+        const { withApp } = await import('../../kube/session.js');
         const { openTunnel, parsePortMapping } = await import('../../usecases/app-tunnel.js');
         const mappings = opts.port.map(parsePortMapping);
-        const s = await openApp(globalOptions(cmd));
-        const t = await openTunnel(s.ctx, s.kube, mappings, { log: line });
-        for (const p of t.ports) line(`forwarding 127.0.0.1:${p.local} -> ${s.ctx.app.name}:${p.remote}`);
-        if (command.length) {
-          const { spawn } = await import('node:child_process');
-          const code = await new Promise<number>((resolve) => {
-            const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, KOMPOX_TUNNEL_PORTS: t.ports.map((p) => `${p.local}:${p.remote}`).join(',') } });
-            child.on('error', (e) => {
-              line(`error: cannot run ${command[0]}: ${e.message}`);
-              resolve(127);
+        return withApp(globalOptions(cmd), async (s) => {
+          const t = await openTunnel(s.ctx, s.kube, mappings, { log: line });
+          for (const p of t.ports) line(`forwarding 127.0.0.1:${p.local} -> ${s.ctx.app.name}:${p.remote}`);
+          if (command.length) {
+            const { spawn } = await import('node:child_process');
+            const code = await new Promise<number>((resolve) => {
+              const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, KOMPOX_TUNNEL_PORTS: t.ports.map((p) => `${p.local}:${p.remote}`).join(',') } });
+              child.on('error', (e) => {
+                line(`error: cannot run ${command[0]}: ${e.message}`);
+                resolve(127);
+              });
+              child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
             });
-            child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+            await t.close();
+            return code;
+          }
+          line('press Ctrl-C to stop');
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', resolve);
+            process.once('SIGTERM', resolve);
           });
           await t.close();
-          return code;
-        }
-        line('press Ctrl-C to stop');
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
+          return 0;
         });
-        await t.close();
-        return 0;
       }),
     );
 
@@ -282,7 +288,7 @@ export function register(app: Command): void {
     .action(
       action(async (args: string[], _opts: unknown, cmd: Command) => {
         const { KompoxError } = await import('../../domain/errors.js');
-        const { openClusterConfig } = await import('../../kube/session.js');
+        const { withClusterConfig } = await import('../../kube/session.js');
         const { requireApp } = await import('../../config/index.js');
         const { appNamespace } = await import('../../domain/names.js');
         const { buildKubeconfig, writeKubeconfig } = await import('../../usecases/cluster-kubeconfig.js');
@@ -290,28 +296,29 @@ export function register(app: Command): void {
         const { tmpdir } = await import('node:os');
         const { join } = await import('node:path');
         const { spawn } = await import('node:child_process');
-        const base = await openClusterConfig(globalOptions(cmd));
-        const ctx = requireApp(base.config);
-        const ns = appNamespace(ctx);
-        const doc = await buildKubeconfig(ctx, { namespace: ns, baseDir: base.config.dir, driver: base.driver });
-        const dir = mkdtempSync(join(tmpdir(), 'kompox-kubectl-'));
-        try {
-          const file = join(dir, 'kubeconfig');
-          await writeKubeconfig(file, doc);
-          return await new Promise<number>((resolve, reject) => {
-            const child = spawn('kubectl', ['--kubeconfig', file, '--namespace', ns, ...args], { stdio: 'inherit' });
-            child.on('error', (e: NodeJS.ErrnoException) =>
-              reject(
-                e.code === 'ENOENT'
-                  ? new KompoxError('unavailable', 'kubectl is not installed (not found on PATH)', { hint: 'Install kubectl (https://kubernetes.io/docs/tasks/tools/) or use `kompoxops cluster kubeconfig` with your own tools.' })
-                  : e,
-              ),
-            );
-            child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
-          });
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
-        }
+        return withClusterConfig(globalOptions(cmd), async (base) => {
+          const ctx = requireApp(base.config);
+          const ns = appNamespace(ctx);
+          const doc = await buildKubeconfig(ctx, { namespace: ns, baseDir: base.config.dir, driver: base.driver });
+          const dir = mkdtempSync(join(tmpdir(), 'kompox-kubectl-'));
+          try {
+            const file = join(dir, 'kubeconfig');
+            await writeKubeconfig(file, doc);
+            return await new Promise<number>((resolve, reject) => {
+              const child = spawn('kubectl', ['--kubeconfig', file, '--namespace', ns, ...args], { stdio: 'inherit' });
+              child.on('error', (e: NodeJS.ErrnoException) =>
+                reject(
+                  e.code === 'ENOENT'
+                    ? new KompoxError('unavailable', 'kubectl is not installed (not found on PATH)', { hint: 'Install kubectl (https://kubernetes.io/docs/tasks/tools/) or use `kompoxops cluster kubeconfig` with your own tools.' })
+                    : e,
+                ),
+              );
+              child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+            });
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        });
       }),
     );
 }

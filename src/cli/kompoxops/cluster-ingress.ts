@@ -13,8 +13,12 @@ interface Loaded {
   driver?: ProviderDriver;
 }
 
-/** kompoxops.yml, and the provider driver when this version has it (it may supply credentials). */
-async function load(g: GlobalOptions): Promise<Loaded> {
+/**
+ * Runs `fn` with kompoxops.yml and the provider driver when this version has
+ * it (it may supply credentials); the driver is released afterwards (it may
+ * hold an SSH connection that would keep the process alive).
+ */
+async function withLoaded<T>(g: GlobalOptions, fn: (l: Loaded) => Promise<T>): Promise<T> {
   const { loadOpsConfig } = await import('../../config/index.js');
   const config = await loadOpsConfig(g);
   const ctx: ClusterContext = { service: config.service, provider: config.provider, cluster: config.cluster };
@@ -27,12 +31,16 @@ async function load(g: GlobalOptions): Promise<Loaded> {
     // that is unavailable or incompletely configured is not needed for it.
     driver = undefined;
   }
-  return {
-    input: { cluster: config.cluster, driver: config.provider.driver, configDir: config.dir, locate: (p) => config.locate(p) },
-    ctx,
-    dir: config.dir,
-    driver,
-  };
+  try {
+    return await fn({
+      input: { cluster: config.cluster, driver: config.provider.driver, configDir: config.dir, locate: (p) => config.locate(p) },
+      ctx,
+      dir: config.dir,
+      driver,
+    });
+  } finally {
+    await driver?.close?.();
+  }
 }
 
 async function connect(l: Loaded) {
@@ -68,25 +76,26 @@ Re-running is safe: unchanged objects are left alone.`,
   ).action(
     action(async (opts: { dryRun?: boolean; output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      const l = await load(globalOptions(cmd));
-      const { checkClusterIngressConfig, deployClusterIngress } = await import('../../usecases/cluster-deploy.js');
-      // Config mistakes first: they are reported even when the cluster is unreachable.
-      await checkClusterIngressConfig(l.input);
-      const kube = await connect(l);
-      const r = await deployClusterIngress(l.input, kube, {
-        dryRun: opts.dryRun,
-        log: format === 'table' ? (line) => process.stderr.write(`${line}\n`) : undefined,
+      return withLoaded(globalOptions(cmd), async (l) => {
+        const { checkClusterIngressConfig, deployClusterIngress } = await import('../../usecases/cluster-deploy.js');
+        // Config mistakes first: they are reported even when the cluster is unreachable.
+        await checkClusterIngressConfig(l.input);
+        const kube = await connect(l);
+        const r = await deployClusterIngress(l.input, kube, {
+          dryRun: opts.dryRun,
+          log: format === 'table' ? (line) => process.stderr.write(`${line}\n`) : undefined,
+        });
+        warn(r.warnings);
+        if (format !== 'table') return printData(r, format);
+        const changed = r.objects.filter((o) => o.action !== 'unchanged').length;
+        const where = r.variant === 'k3s' ? `K3s's Traefik in ${r.namespace}` : `Traefik in namespace ${r.namespace}`;
+        process.stdout.write(
+          `${r.dryRun ? 'dry run: would change' : 'changed'} ${changed} of ${r.objects.length} objects (${where})` +
+            (r.certificate ? `; wildcard certificate ${r.certificate.dnsNames.join(', ')} valid until ${r.certificate.notAfter}` : '') +
+            `\ncustom hosts get Let's Encrypt certificates from resolver ${r.certResolver}` +
+            '\nNext: kompoxops cluster status  (the public address to point DNS records at)\n',
+        );
       });
-      warn(r.warnings);
-      if (format !== 'table') return printData(r, format);
-      const changed = r.objects.filter((o) => o.action !== 'unchanged').length;
-      const where = r.variant === 'k3s' ? `K3s's Traefik in ${r.namespace}` : `Traefik in namespace ${r.namespace}`;
-      process.stdout.write(
-        `${r.dryRun ? 'dry run: would change' : 'changed'} ${changed} of ${r.objects.length} objects (${where})` +
-          (r.certificate ? `; wildcard certificate ${r.certificate.dnsNames.join(', ')} valid until ${r.certificate.notAfter}` : '') +
-          `\ncustom hosts get Let's Encrypt certificates from resolver ${r.certResolver}` +
-          '\nNext: kompoxops cluster status  (the public address to point DNS records at)\n',
-      );
     }),
   );
 
@@ -100,20 +109,21 @@ Re-running is safe: unchanged objects are left alone.`,
   ).action(
     action(async (opts: { purge?: boolean; dryRun?: boolean; output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      const l = await load(globalOptions(cmd));
-      const { undeployClusterIngress } = await import('../../usecases/cluster-deploy.js');
-      const kube = await connect(l);
-      const r = await undeployClusterIngress(l.input, kube, {
-        purge: opts.purge,
-        dryRun: opts.dryRun,
-        log: format === 'table' ? (line) => process.stderr.write(`${line}\n`) : undefined,
+      return withLoaded(globalOptions(cmd), async (l) => {
+        const { undeployClusterIngress } = await import('../../usecases/cluster-deploy.js');
+        const kube = await connect(l);
+        const r = await undeployClusterIngress(l.input, kube, {
+          purge: opts.purge,
+          dryRun: opts.dryRun,
+          log: format === 'table' ? (line) => process.stderr.write(`${line}\n`) : undefined,
+        });
+        if (format !== 'table') return printData(r, format);
+        process.stdout.write(
+          `${r.dryRun ? 'dry run: would delete' : 'deleted'} ${r.deleted.length} objects` +
+            (r.kept.length ? `; kept ${r.kept.map((k) => `${k.kind} ${k.namespace ? `${k.namespace}/` : ''}${k.name}`).join(', ')} (--purge deletes them)` : '') +
+            '\n',
+        );
       });
-      if (format !== 'table') return printData(r, format);
-      process.stdout.write(
-        `${r.dryRun ? 'dry run: would delete' : 'deleted'} ${r.deleted.length} objects` +
-          (r.kept.length ? `; kept ${r.kept.map((k) => `${k.kind} ${k.namespace ? `${k.namespace}/` : ''}${k.name}`).join(', ')} (--purge deletes them)` : '') +
-          '\n',
-      );
     }),
   );
 
@@ -125,36 +135,37 @@ Re-running is safe: unchanged objects are left alone.`,
   ).action(
     action(async (opts: { output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      const l = await load(globalOptions(cmd));
-      const { getClusterStatus } = await import('../../usecases/cluster-status.js');
-      const r = await getClusterStatus(l.input, {
-        connect: () => connect(l),
-        ...(l.driver?.clusterStatus ? { providerStatus: () => l.driver!.clusterStatus!(l.ctx) } : {}),
-      });
-      const code = r.reachable ? 0 : 1;
-      if (format !== 'table') {
-        await printData(r, format);
+      return withLoaded(globalOptions(cmd), async (l) => {
+        const { getClusterStatus } = await import('../../usecases/cluster-status.js');
+        const r = await getClusterStatus(l.input, {
+          connect: () => connect(l),
+          ...(l.driver?.clusterStatus ? { providerStatus: () => l.driver!.clusterStatus!(l.ctx) } : {}),
+        });
+        const code = r.reachable ? 0 : 1;
+        if (format !== 'table') {
+          await printData(r, format);
+          return code;
+        }
+        const rows: Array<{ field: string; value: string }> = [];
+        const add = (field: string, value: string | number | undefined) => {
+          if (value !== undefined && value !== '') rows.push({ field, value: String(value) });
+        };
+        add('cluster', r.cluster);
+        add('server', r.server);
+        add('reachable', r.reachable ? 'yes' : `no: ${r.reason ?? 'unknown reason'}`);
+        add('kubernetes', r.kubernetesVersion);
+        if (r.ingress) {
+          const i = r.ingress;
+          add('ingress', `${i.variant === 'k3s' ? "K3s's Traefik" : 'Traefik'} in ${i.namespace}: ${!i.installed ? 'not installed (run kompoxops cluster deploy)' : i.ready ? 'ready' : `not ready (${i.availableReplicas ?? 0}/${i.replicas ?? 0} available)`}${i.installed && !i.configured ? ', not configured by Kompox' : ''}`);
+          add('public ip', i.ips.join(', ') || (i.installed ? '(pending: the load balancer has no address yet)' : undefined));
+          add('public fqdn', i.hostnames.join(', '));
+        }
+        add('default domain', r.defaultDomain ? `*.${r.defaultDomain}` : undefined);
+        const c = r.wildcardCertificate;
+        if (c) add('wildcard cert', c.problem ? `${c.secret}: ${c.problem}` : `${c.secret}: valid until ${c.notAfter} (${c.expiresInDays} days)`);
+        process.stdout.write(renderTable(rows, [{ header: 'field', get: (x) => x.field }, { header: 'value', get: (x) => x.value }]));
         return code;
-      }
-      const rows: Array<{ field: string; value: string }> = [];
-      const add = (field: string, value: string | number | undefined) => {
-        if (value !== undefined && value !== '') rows.push({ field, value: String(value) });
-      };
-      add('cluster', r.cluster);
-      add('server', r.server);
-      add('reachable', r.reachable ? 'yes' : `no: ${r.reason ?? 'unknown reason'}`);
-      add('kubernetes', r.kubernetesVersion);
-      if (r.ingress) {
-        const i = r.ingress;
-        add('ingress', `${i.variant === 'k3s' ? "K3s's Traefik" : 'Traefik'} in ${i.namespace}: ${!i.installed ? 'not installed (run kompoxops cluster deploy)' : i.ready ? 'ready' : `not ready (${i.availableReplicas ?? 0}/${i.replicas ?? 0} available)`}${i.installed && !i.configured ? ', not configured by Kompox' : ''}`);
-        add('public ip', i.ips.join(', ') || (i.installed ? '(pending: the load balancer has no address yet)' : undefined));
-        add('public fqdn', i.hostnames.join(', '));
-      }
-      add('default domain', r.defaultDomain ? `*.${r.defaultDomain}` : undefined);
-      const c = r.wildcardCertificate;
-      if (c) add('wildcard cert', c.problem ? `${c.secret}: ${c.problem}` : `${c.secret}: valid until ${c.notAfter} (${c.expiresInDays} days)`);
-      process.stdout.write(renderTable(rows, [{ header: 'field', get: (x) => x.field }, { header: 'value', get: (x) => x.value }]));
-      return code;
+      });
     }),
   );
 }

@@ -19,24 +19,16 @@ export interface Session {
 /** Loads kompoxops.yml, the driver and a cluster client; runs `fn`; always releases the driver. */
 export async function withSession<T>(g: GlobalOptions, fn: (s: Session) => Promise<T>): Promise<T> {
   const { resolve } = await import('node:path');
-  const { loadOpsConfig, requireApp } = await import('../../config/index.js');
-  const { loadDriver } = await import('../../providers/index.js');
-  const { connectKube } = await import('../../kube/index.js');
-  const config = await loadOpsConfig(g);
-  const ctx = requireApp(config);
-  const driver = await loadDriver(config.provider);
-  try {
-    const kube = await connectKube(ctx, { baseDir: config.dir, driver });
-    return await fn({
-      ctx,
-      driver,
-      kube,
+  const { withApp } = await import('../../kube/session.js');
+  return withApp(g, (s) =>
+    fn({
+      ctx: s.ctx,
+      driver: s.driver,
+      kube: s.kube,
       path: (p) => resolve(g.chdir ?? '.', p),
       log: (line) => process.stderr.write(`${line}\n`),
-    });
-  } finally {
-    await driver.close?.();
-  }
+    }),
+  );
 }
 
 export function diskColumns(): Column<Disk>[] {
