@@ -8,7 +8,6 @@ import { DRIVERS, type DriverName } from '../domain/model.js';
 import { dnsLabelProblem } from '../domain/names.js';
 import { isDnsName } from './quantity.js';
 
-export const DEFAULT_INIT_DRIVER: DriverName = 'k3s';
 export const SCHEMA_URL_PUBLIC = 'https://raw.githubusercontent.com/kompox/kompox-ts/main/schema/kompoxops.schema.json';
 
 export interface TemplateOptions {
