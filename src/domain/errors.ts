@@ -17,6 +17,7 @@ export type ErrorKind =
   | 'unavailable' // a server or service cannot be reached
   | 'timeout' // applied but not ready in time
   | 'integrity' // checksum / archive corruption
+  | 'interrupted' // stopped by the user (Ctrl-C) after undoing what must not stay half-done
   | 'internal';
 
 /** Exit codes shared by all CLIs. */
