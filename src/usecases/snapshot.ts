@@ -33,6 +33,8 @@ export interface SnapshotCreateOptions extends VolumeOption {
   quiesce?: boolean;
   /** How long to wait for the app's pod to stop (default 120 s). */
   stopTimeoutMs?: number;
+  /** With quiesce: aborting (e.g. Ctrl-C) stops waiting, starts the app again and fails. */
+  signal?: AbortSignal;
   progress?: ProgressSink;
 }
 
@@ -78,7 +80,12 @@ async function appRunning(kube: KubeClient, ctx: AppContext): Promise<boolean> {
  * `fn`, and always restores the replica counts (also when `fn` or the wait
  * fails), so a failed snapshot never leaves the app down.
  */
-export async function withAppStopped<T>(kube: KubeClient, ctx: AppContext, opts: { log?: (l: string) => void; stopTimeoutMs?: number }, fn: () => Promise<T>): Promise<T> {
+export async function withAppStopped<T>(
+  kube: KubeClient,
+  ctx: AppContext,
+  opts: { log?: (l: string) => void; stopTimeoutMs?: number; signal?: AbortSignal },
+  fn: () => Promise<T>,
+): Promise<T> {
   const ns = appNamespace(ctx);
   const deps = await kube.list('apps/v1', 'Deployment', { namespace: ns, labelSelector: `app.kubernetes.io/instance=${ns}` });
   const saved = deps
@@ -94,6 +101,7 @@ export async function withAppStopped<T>(kube: KubeClient, ctx: AppContext, opts:
     }
     const deadline = Date.now() + (opts.stopTimeoutMs ?? 120_000);
     for (;;) {
+      if (opts.signal?.aborted) throw interrupted();
       const pods = await kube.list('v1', 'Pod', { namespace: ns, labelSelector: `${APP_SELECTOR_LABEL}=${ns}` });
       if (pods.length === 0) break;
       if (Date.now() > deadline) {
@@ -103,7 +111,22 @@ export async function withAppStopped<T>(kube: KubeClient, ctx: AppContext, opts:
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-    return await fn();
+    if (!opts.signal) return await fn();
+    // An interrupt does not wait for the snapshot: the app is started again
+    // at once; the caller ends the process, and the driver's half-written
+    // temp snapshot is swept later (never listed).
+    const signal = opts.signal;
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(interrupted());
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([fn(), aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   } finally {
     for (const d of saved) {
       if (d.replicas > 0) {
@@ -112,6 +135,10 @@ export async function withAppStopped<T>(kube: KubeClient, ctx: AppContext, opts:
       }
     }
   }
+}
+
+function interrupted(): KompoxError {
+  return new KompoxError('interrupted', 'interrupted: no snapshot was taken; the app was started again', { exitCode: 130 });
 }
 
 export interface SnapshotRestoreOptions extends VolumeOption {

@@ -1,7 +1,7 @@
 // kompoxops snapshot list | create | restore | export | delete.
 // Thin shell: flags → use case (src/usecases/snapshot.ts) → print.
 import type { Command } from 'commander';
-import { action, durationFlag, globalOptions, parseOutputFormat, printData, withOutput, type Column, type OutputFormat } from '../common.js';
+import { action, durationFlag, globalOptions, parseOutputFormat, printData, reportError, withOutput, type Column, type OutputFormat } from '../common.js';
 import type { Snapshot } from '../../domain/model.js';
 
 interface VolOpts {
@@ -60,19 +60,35 @@ export function register(program: Command): void {
     action(async (opts: VolOpts & { name?: string; disk?: string; quiesce?: boolean; stopTimeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
-      await (await cli()).withSession(globalOptions(cmd), async (s) => {
-        const { createSnapshot } = await import('../../usecases/snapshot.js');
-        const snap = await createSnapshot(s.ctx, s.driver, s.kube, {
-          volume: opts.volume,
-          name: opts.name,
-          disk: opts.disk,
-          quiesce: opts.quiesce,
-          stopTimeoutMs,
-          progress: await (await cli()).progressSink(),
-          log: s.log,
+      // With --quiesce the app is down: Ctrl-C (or a TERM) must start it
+      // again before the process ends, so the signals are caught meanwhile
+      // (repeated ones too, while the replicas are being restored).
+      const ac = new AbortController();
+      const onSignal = () => ac.abort();
+      if (opts.quiesce) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, onSignal);
+      try {
+        await (await cli()).withSession(globalOptions(cmd), async (s) => {
+          const { createSnapshot } = await import('../../usecases/snapshot.js');
+          const snap = await createSnapshot(s.ctx, s.driver, s.kube, {
+            volume: opts.volume,
+            name: opts.name,
+            disk: opts.disk,
+            quiesce: opts.quiesce,
+            stopTimeoutMs,
+            signal: opts.quiesce ? ac.signal : undefined,
+            progress: await (await cli()).progressSink(),
+            log: s.log,
+          });
+          await printSnapshots(snap, format);
         });
-        await printSnapshots(snap, format);
-      });
+      } catch (e) {
+        // The snapshot may still be writing in the background; end now (its
+        // temp file is never listed and is swept later).
+        if (ac.signal.aborted) process.exit(reportError(e));
+        throw e;
+      } finally {
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.removeListener(sig, onSignal);
+      }
     }),
   );
 
