@@ -123,7 +123,7 @@ const HEARTBEAT_MS = 5 * 60_000;
  * and removing an entry in it: the node's clock sets the mtime, so a
  * workstation clock that is off never makes a live temp directory look old.
  */
-function heartbeat(fs: HostFs, dir: string, everyMs = HEARTBEAT_MS): { stop(): Promise<void> } {
+export function heartbeat(fs: HostFs, dir: string, everyMs = HEARTBEAT_MS): { stop(): Promise<void> } {
   let beating: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
     beating = beating.then(async () => {
@@ -147,7 +147,7 @@ function heartbeat(fs: HostFs, dir: string, everyMs = HEARTBEAT_MS): { stop(): P
  * the age is measured on one clock. Errors are ignored: sweeping is a
  * courtesy, never a reason for the operation that triggered it to fail.
  */
-async function sweepLeftovers(fs: HostFs, dir: string, nodeNowMs: number): Promise<string[]> {
+export async function sweepLeftovers(fs: HostFs, dir: string, nodeNowMs: number): Promise<string[]> {
   const removed: string[] = [];
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   for (const n of names.sort()) {

@@ -1,0 +1,52 @@
+// Crash leftovers of the K3s driver: the sweep removes only old dot-named
+// temp/deleting entries, measured against a time from the node's clock, and
+// the heartbeat keeps a temp directory that is still being filled fresh.
+import assert from 'node:assert/strict';
+import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LEFTOVER_AGE_MS, heartbeat, sweepLeftovers } from '../../src/providers/k3s/driver.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { sandbox, type Sandbox } from './k3s-fixtures.js';
+
+const fs = new LocalHostFs();
+
+describe('K3s leftovers', () => {
+  let sb: Sandbox;
+  before(async () => {
+    sb = await sandbox();
+  });
+  after(async () => sb?.cleanup());
+
+  it('sweeps .tmp-* and .deleting-* older than an hour on the node clock; keeps young ones and everything else', async () => {
+    const dir = join(sb.dir, 'vol');
+    await mkdir(dir);
+    const names = ['.tmp-a-1', '.tmp-b-2', '.deleting-c-3', 'disk1', '.other', '.tmp-s-4.tar.gz'];
+    for (const n of names) {
+      if (n.endsWith('.tar.gz')) await writeFile(join(dir, n), 'x');
+      else await mkdir(join(dir, n, 'data'), { recursive: true });
+    }
+    const now = Date.now();
+    const old = new Date(now - LEFTOVER_AGE_MS - 60_000);
+    for (const n of ['.tmp-a-1', '.deleting-c-3', 'disk1', '.other', '.tmp-s-4.tar.gz']) await utimes(join(dir, n), old, old);
+    const removed = await sweepLeftovers(fs, dir, now);
+    assert.deepEqual(removed, ['.deleting-c-3', '.tmp-a-1', '.tmp-s-4.tar.gz']);
+    assert.deepEqual((await readdir(dir)).sort(), ['.other', '.tmp-b-2', 'disk1']);
+    // a node clock behind the entries' mtimes (or a missing dir) removes nothing
+    assert.deepEqual(await sweepLeftovers(fs, dir, now - 2 * LEFTOVER_AGE_MS), []);
+    assert.deepEqual(await sweepLeftovers(fs, join(sb.dir, 'missing'), now), []);
+  });
+
+  it('the heartbeat refreshes a temp directory being filled and leaves nothing in it', async () => {
+    const tmp = join(sb.dir, '.tmp-busy-1');
+    await mkdir(join(tmp, 'data'), { recursive: true });
+    const old = new Date(Date.now() - 2 * LEFTOVER_AGE_MS);
+    await utimes(tmp, old, old);
+    const beat = heartbeat(fs, tmp, 20);
+    await new Promise((r) => setTimeout(r, 120));
+    await beat.stop();
+    assert.ok(Date.now() - (await stat(tmp)).mtimeMs < 60_000, 'mtime refreshed');
+    assert.deepEqual(await readdir(tmp), ['data']);
+    assert.deepEqual(await sweepLeftovers(fs, sb.dir, Date.now()), []);
+  });
+});
