@@ -9,7 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KompoxError } from '../domain/errors.js';
-import type { ApplyOptions, DeleteOptions, KubeClient, KubeObject, ListOptions, LogOptions, ObjectRef } from './types.js';
+import type { AccessCheck, ApplyOptions, DeleteOptions, KubeClient, KubeObject, ListOptions, LogOptions, ObjectRef } from './types.js';
 import { KubeApiError, apiError, isNetworkError, networkError, type KubeStatus } from './errors.js';
 import { credentialError } from './kubeconfig.js';
 
@@ -183,6 +183,27 @@ export class HttpKubeClient implements KubeClient {
       what: `${opts.dryRun ? 'dry-run apply' : 'apply'} of ${describeRef(ref)}`,
     });
     return out;
+  }
+
+  async accessReview(check: AccessCheck): Promise<{ allowed: boolean; resource: string; namespace?: string } | undefined> {
+    const { ref, verb } = check;
+    const r = await this.resource(ref.apiVersion, ref.kind);
+    const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0]! : '';
+    // RBAC sees a request on a Namespace object as one inside that namespace (a RoleBinding there can allow it)
+    const namespace = ref.kind === 'Namespace' && group === '' ? ref.name : r.namespaced ? ref.namespace : undefined;
+    const resourceAttributes = { verb, group, resource: r.plural, name: ref.name, ...(namespace ? { namespace } : {}) };
+    try {
+      const { body } = await this.json<{ status?: { allowed?: boolean; denied?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+        body: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } }),
+        what: `access review (${verb} ${r.plural})`,
+      });
+      if (typeof body?.status?.allowed !== 'boolean') return undefined;
+      return { allowed: body.status.allowed, resource: group ? `${r.plural}.${group}` : r.plural, ...(namespace ? { namespace } : {}) };
+    } catch (e) {
+      // no review API, or reviews themselves not allowed: the server cannot tell in advance
+      if (e instanceof KompoxError && (e.kind === 'auth' || e.kind === 'notfound' || e.kind === 'usage' || e.kind === 'config')) return undefined;
+      throw e;
+    }
   }
 
   async get(ref: ObjectRef): Promise<KubeObject | undefined> {

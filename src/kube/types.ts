@@ -56,7 +56,19 @@ export interface LogOptions {
   sinceSeconds?: number;
 }
 
+/** What a SelfSubjectAccessReview asks: may the current identity do `verb` on this object? */
+export interface AccessCheck {
+  verb: string;
+  ref: ObjectRef;
+}
+
 export interface KubeClient {
+  /**
+   * Asks the API server (SelfSubjectAccessReview) whether the identity may do
+   * `verb` on the object; undefined when the server cannot tell (review API
+   * missing or itself forbidden). Optional: test doubles may omit it.
+   */
+  accessReview?(check: AccessCheck): Promise<{ allowed: boolean; resource: string; namespace?: string } | undefined>;
   /** Server-side apply (PATCH application/apply-patch+yaml). Returns the object as stored. */
   apply(obj: KubeObject, opts?: ApplyOptions): Promise<KubeObject>;
   get(ref: ObjectRef): Promise<KubeObject | undefined>;

@@ -70,7 +70,11 @@ const HELD_BY_FINALIZERS = new Set(['Namespace', 'PersistentVolume', 'Persistent
 async function refuseTerminating(kube: KubeClient, objects: KubeObject[], nsExists: boolean): Promise<void> {
   for (const obj of objects) {
     if (!HELD_BY_FINALIZERS.has(obj.kind) || (obj.metadata.namespace && !nsExists)) continue;
-    const live = await kube.get(toRef(obj));
+    // an identity that may not read it cannot tell: the apply reports what it is missing
+    const live = await kube.get(toRef(obj)).catch((e: unknown) => {
+      if (e instanceof KompoxError && e.kind === 'auth') return undefined;
+      throw e;
+    });
     if (!live?.metadata.deletionTimestamp) continue;
     const finalizers = Array.isArray(live.metadata.finalizers) ? (live.metadata.finalizers as string[]) : [];
     throw new KompoxError('conflict', `${refString(obj)} is still being deleted (Terminating since ${live.metadata.deletionTimestamp}${finalizers.length ? `, finalizers: ${finalizers.join(', ')}` : ''}); nothing was changed`, {
@@ -80,6 +84,33 @@ async function refuseTerminating(kube: KubeClient, objects: KubeObject[], nsExis
           : 'The controller manager removes it once no pod uses the volume; wait and deploy again. If it stays Terminating, the cluster runs no controller manager: ask the cluster administrator to remove the finalizer (the disk is kept: reclaim policy Retain).',
     });
   }
+}
+
+/**
+ * An identity limited to the app's namespace cannot create the namespace or
+ * PersistentVolumes (cluster scope). Ask the server first (SelfSubjectAccessReview)
+ * so such a deploy fails with every missing permission named and nothing
+ * half-applied. Namespaced objects are not pre-checked: a failure there is
+ * reported with what was applied, and re-running converges.
+ */
+async function checkClusterScopedAccess(kube: KubeClient, objects: KubeObject[]): Promise<void> {
+  if (!kube.accessReview) return;
+  const missing: string[] = [];
+  for (const obj of objects.filter((o) => !o.metadata.namespace)) {
+    const ref = toRef(obj);
+    const exists = await kube.get(ref).then(Boolean, () => false);
+    for (const verb of exists ? ['patch'] : ['create', 'patch']) {
+      const r = await kube.accessReview({ verb, ref });
+      if (!r) return; // the server cannot tell in advance: apply and report what fails
+      if (r.allowed) continue;
+      const scope = obj.kind === 'Namespace' && verb !== 'create' ? `on namespace ${obj.metadata.name}` : 'at cluster scope';
+      missing.push(`${verb} ${r.resource} ${scope} (for ${refString(ref)})`);
+    }
+  }
+  if (!missing.length) return;
+  throw new KompoxError('auth', `the identity in the kubeconfig may not ${missing.join('; ')}; nothing was changed`, {
+    hint: 'Deploying an app creates its namespace and PersistentVolumes, which needs cluster-scoped RBAC permissions (a ClusterRole/ClusterRoleBinding): ask a cluster administrator to grant them or to run the deploy.',
+  });
 }
 
 /**
@@ -99,6 +130,7 @@ export async function applyAppObjects(kube: KubeClient, namespace: string, label
   const desiredRefs = sorted.map(toRef);
   const changes: ObjectChange[] = [];
   const skipped: ObjectRef[] = [];
+  await checkClusterScopedAccess(kube, sorted);
   await refuseTerminating(kube, sorted, nsExists);
 
   if (opts.dryRun) {
@@ -191,7 +223,8 @@ export async function releaseOldVolumeBindings(
   const releasedClaims = new Set<string>();
   for (const pvc of await kube.list('v1', 'PersistentVolumeClaim', { namespace, labelSelector: sel })) {
     const name = pvc.metadata.name;
-    if (keepNames.has(name)) continue;
+    // already deleted, held by its protection finalizer (no controller manager yet): nothing to do again
+    if (keepNames.has(name) || pvc.metadata.deletionTimestamp) continue;
     if (mounted.has(name)) {
       opts.log?.(`kept PersistentVolumeClaim ${namespace}/${name}: a pod still mounts it`);
       continue;
@@ -205,7 +238,7 @@ export async function releaseOldVolumeBindings(
   for (const pv of pvs) {
     const claim = (pv.spec as { claimRef?: { namespace?: string; name?: string } } | undefined)?.claimRef;
     const mine = pv.metadata.labels?.[INSTANCE] === namespace || claim?.namespace === namespace;
-    if (!mine || keepNames.has(pv.metadata.name)) continue;
+    if (!mine || keepNames.has(pv.metadata.name) || pv.metadata.deletionTimestamp) continue;
     if (claim?.name && mounted.has(claim.name) && !releasedClaims.has(claim.name)) continue;
     await kube.delete(toRef(pv));
     released.push(toRef(pv));

@@ -296,6 +296,19 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     }
   }
 
+  /** SelfSubjectAccessReview: answers from the forbid rules, as RBAC would (denials carry no reason). */
+  async function accessReview(req: http.IncomingMessage, res: http.ServerResponse, r: ResourceInfo): Promise<void> {
+    if (req.method !== 'POST') throw new HttpError(405, 'the server does not allow this method on the requested resource', 'MethodNotAllowed');
+    checkRbac('create', r, undefined);
+    const review = parseObj(await readBody(req), false);
+    const a = (isObj(review.spec) && isObj(review.spec.resourceAttributes) ? review.spec.resourceAttributes : {}) as Record<string, string | undefined>;
+    const denied = forbidden.some(
+      (f) => f.verb === a.verb && f.resource === a.resource && (f.namespace === undefined || f.namespace === a.namespace),
+    );
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ...review, metadata: { creationTimestamp: null }, status: denied ? { allowed: false } : { allowed: true, reason: 'allowed by the fake (no forbid rule)' } }));
+  }
+
   async function handleResource(req: http.IncomingMessage, res: http.ServerResponse, url: URL, r: ResourceInfo, namespace: string | undefined, name: string | undefined, sub: string | undefined): Promise<void> {
     const q = url.searchParams;
     const method = req.method ?? 'GET';
@@ -532,6 +545,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       const [plural, name, sub] = rest as [string, string | undefined, string | undefined];
       const r = findByPlural(group, version, plural);
       if (!r || (namespace !== undefined && !r.namespaced)) throw new HttpError(404, 'the server could not find the requested resource');
+      if (r.kind === 'SelfSubjectAccessReview') return await accessReview(req, res, r);
       await handleResource(req, res, url, r, namespace, name, sub);
     } catch (e) {
       const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message, 'InternalError');
