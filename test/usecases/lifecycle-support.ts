@@ -32,6 +32,8 @@ export interface OpsYmlOptions {
   kubeconfig: string;
   cluster?: string;
   app?: string;
+  /** More provider settings (e.g. K3S_SSH). */
+  settings?: Record<string, string>;
 }
 
 /** kompoxops.yml + compose.yml (nginx with one named volume: the app volume `default`). */
@@ -48,6 +50,7 @@ export async function writeProject(dir: string, o: OpsYmlOptions, compose?: stri
       `    K3S_DISK_ROOT: ${o.diskRoot}`,
       `    K3S_SNAPSHOT_ROOT: ${o.snapshotRoot}`,
       '    K3S_NODE: node1',
+      ...Object.entries(o.settings ?? {}).map(([k, v]) => `    ${k}: ${v}`),
       'cluster:',
       `  name: ${o.cluster ?? 'cluster-a'}`,
       `  auth: { type: kubectl, kubeconfig: ${o.kubeconfig} }`,

@@ -3,13 +3,13 @@
 // alive after its work is finished. Real sshd on 127.0.0.1, fake API server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
-import { hostFs } from './lifecycle-support.js';
+import { hostFs, writeProject } from './lifecycle-support.js';
 
 const skip = sshdMissing();
 
@@ -21,31 +21,12 @@ describe('kompoxops with K3S_SSH exits when done (driver released)', { skip }, (
     sshd = await startSshd();
     fake = await startFakeKube();
     dir = await mkdtemp(join(tmpdir(), 'kompox-ssh-cli-'));
-    await writeFile(
-      join(dir, 'kompoxops.yml'),
-      [
-        'version: 1',
-        'service: { name: ops }',
-        'provider:',
-        '  name: k3s1',
-        '  driver: k3s',
-        '  settings:',
-        `    K3S_SSH: ${sshd.target}`,
-        `    K3S_SSH_KEY: ${sshd.keyPath}`,
-        `    K3S_SSH_KNOWN_HOSTS: ${sshd.knownHostsPath}`,
-        `    K3S_DISK_ROOT: ${join(dir, 'disks')}`,
-        `    K3S_SNAPSHOT_ROOT: ${join(dir, 'snapshots')}`,
-        'cluster:',
-        '  name: k3s',
-        `  auth: { type: kubectl, kubeconfig: ${fake.kubeconfigPath} }`,
-        '  domain: example.com',
-        'app:',
-        '  name: web',
-        '  compose: compose.yml',
-        '',
-      ].join('\n'),
-    );
-    await writeFile(join(dir, 'compose.yml'), 'services:\n  web:\n    image: nginx:1.27\n    volumes: [data:/usr/share/nginx/html]\nvolumes:\n  data: {}\n');
+    await writeProject(dir, {
+      diskRoot: join(dir, 'disks'),
+      snapshotRoot: join(dir, 'snapshots'),
+      kubeconfig: fake.kubeconfigPath,
+      settings: { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath },
+    });
   });
   after(async () => {
     await fake?.close();
