@@ -130,7 +130,7 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     ok(t);
     const lines = t.out.trimEnd().split('\n');
     assert.match(lines[0]!, /^NAME\s+CURRENT\s+SIZE\s+USED\s+CREATED\s+ID$/);
-    assert.match(t.out, new RegExp(`^${first.name}\\s{2,}10Gi`, 'm'));
+    assert.match(t.out, new RegExp(`^${first.name}\\s+previous\\s+10Gi`, 'm'));
     assert.match(t.out, /^r1\s+\*\s+10Gi\s+[\d.]+KiB\s/m);
     assert.equal(t.err, '');
   });
@@ -176,12 +176,12 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     assert.deepEqual(claimsOf(fake, ns, 'web'), [pvcName('default', first.id)]);
     assert.deepEqual(volumeBindings(fake, ns), { pvs: [pvName(ns, 'default', first.id)], pvcs: [pvcName('default', first.id)] });
     assert.deepEqual(record(), { current: first.id, previous: r1.id });
-    const list = await disks();
+    const list = (await disks()) as Array<DiskJson & { previous: boolean }>;
     assert.deepEqual(
-      list.map((d) => [d.name, d.current]),
+      list.map((d) => [d.name, d.current, d.previous]),
       [
-        [first.name, true],
-        ['r1', false],
+        [first.name, true, false],
+        ['r1', false, true],
       ],
     );
     assert.equal(await treeDigest(first.id), changed);

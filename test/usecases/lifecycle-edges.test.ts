@@ -169,7 +169,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
   it('-o json shape of disk list and snapshot list: every documented key, in order, tags sorted', async () => {
     const d = JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Any[];
     for (const x of d) {
-      assert.deepEqual(Object.keys(x), ['name', 'volume', 'current', 'sizeGiB', 'usedBytes', 'createdAt', 'zone', 'id', 'tags']);
+      assert.deepEqual(Object.keys(x), ['name', 'volume', 'current', 'previous', 'sizeGiB', 'usedBytes', 'createdAt', 'zone', 'id', 'tags']);
       assert.equal(typeof x.usedBytes, 'number');
       assert.deepEqual(Object.keys(x.tags), [...Object.keys(x.tags)].sort());
       assert.ok(['kompox-app', 'kompox-created-at', 'kompox-name', 'kompox-volume'].every((k) => k in x.tags));
@@ -185,7 +185,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     // yaml carries the same shape; an empty list is []
     const y = await kompoxops(dir, ['disk', 'create', '-N', 'shape', '-o', 'yaml']);
     ok(y);
-    assert.match(y.out, /^name: shape\nvolume: default\ncurrent: false\nsizeGiB: 10\nusedBytes: 0\ncreatedAt: \S+\nzone: \S+\nid: \S+\/shape\/data\ntags:\n {2}kompox-app: ops\/k3s1\/cluster-a\/web\n/);
+    assert.match(y.out, /^name: shape\nvolume: default\ncurrent: false\nprevious: false\nsizeGiB: 10\nusedBytes: 0\ncreatedAt: \S+\nzone: \S+\nid: \S+\/shape\/data\ntags:\n {2}kompox-app: ops\/k3s1\/cluster-a\/web\n/);
   });
 
   it('progress bars only on a terminal: none through a pipe, one line on a pseudo-terminal', async (t) => {

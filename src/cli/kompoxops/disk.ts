@@ -31,10 +31,11 @@ export async function withSession<T>(g: GlobalOptions, fn: (s: Session) => Promi
   );
 }
 
-export function diskColumns(): Column<Disk>[] {
+/** Table columns; CURRENT shows `*` on the current disk and `previous` on the rollback target. */
+export function diskColumns(previousId?: string): Column<Disk>[] {
   return [
     { header: 'name', get: (d) => d.name },
-    { header: 'current', get: (d) => (d.current ? '*' : '') },
+    { header: 'current', get: (d) => (d.current ? '*' : previousId !== undefined && d.id === previousId ? 'previous' : '') },
     { header: 'size', get: (d) => `${d.sizeGiB}Gi` },
     { header: 'used', get: (d) => (d.usedBytes === undefined ? '' : bytes(d.usedBytes)) },
     { header: 'created', get: (d) => d.createdAt },
@@ -47,11 +48,12 @@ export function diskColumns(): Column<Disk>[] {
  * unknown), in this order, tags sorted. Documented in
  * docs/disks-and-snapshots.md; scripts rely on it, so change it only additively.
  */
-export function diskJson(d: Disk) {
+export function diskJson(d: Disk, previousId?: string) {
   return {
     name: d.name,
     volume: d.volume,
     current: Boolean(d.current),
+    previous: !d.current && previousId !== undefined && d.id === previousId,
     sizeGiB: d.sizeGiB,
     usedBytes: d.usedBytes ?? null,
     createdAt: d.createdAt,
@@ -81,9 +83,9 @@ function sortedTags(t: Record<string, string>): Record<string, string> {
 }
 
 /** Disks as a table, or in the documented JSON/YAML shape. */
-export async function printDisks(data: Disk[] | Disk, format: OutputFormat): Promise<void> {
-  if (format === 'table') return printData(data, format, diskColumns());
-  return printData(Array.isArray(data) ? data.map(diskJson) : diskJson(data), format);
+export async function printDisks(data: Disk[] | Disk, format: OutputFormat, previousId?: string): Promise<void> {
+  if (format === 'table') return printData(data, format, diskColumns(previousId));
+  return printData(Array.isArray(data) ? data.map((d) => diskJson(d, previousId)) : diskJson(data, previousId), format);
 }
 
 /** An attach result (`disk attach`, `snapshot restore --attach`) in JSON/YAML. */
@@ -91,7 +93,7 @@ export function attachJson(r: { volume: string; disk: Disk; previous?: Disk; cha
   return {
     volume: r.volume,
     disk: diskJson(r.disk),
-    previous: r.previous ? diskJson(r.previous) : null,
+    previous: r.previous ? diskJson(r.previous, r.previous.id) : null,
     changed: r.changed,
     deploy: r.deploy ?? null,
     released: r.released,
@@ -141,7 +143,7 @@ export function register(program: Command): void {
       await withSession(globalOptions(cmd), async (s) => {
         const { listDisks } = await import('../../usecases/disk.js');
         const r = await listDisks(s.ctx, s.driver, s.kube, { volume: opts.volume, log: s.log });
-        await printDisks(r.disks, format);
+        await printDisks(r.disks, format, r.record.previousId);
       });
     }),
   );
