@@ -6,7 +6,11 @@ import { mkdtemp, mkdir, readdir, lstat, readlink, symlink, writeFile, chmod, ut
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppContext } from '../../src/domain/model.js';
+import type { KubeClient } from '../../src/kube/types.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
+import type { FakeKube } from '../support/fake-kube/index.js';
+import { startFakeCluster } from '../support/kube.js';
 
 export interface Sandbox {
   dir: string;
@@ -21,6 +25,32 @@ export async function sandbox(): Promise<Sandbox> {
   const snapshotRoot = join(dir, 'snapshots');
   // LocalHostFs.rm copes with read-only directories when not running as root.
   return { dir, diskRoot, snapshotRoot, cleanup: () => new LocalHostFs().rm(dir) };
+}
+
+/** What the disk and snapshot use-case tests run against: a sandbox, the K3s driver and a fake cluster. */
+export interface K3sCluster {
+  sb: Sandbox;
+  fake: FakeKube;
+  kube: KubeClient;
+  driver: K3sDriver;
+  close(): Promise<void>;
+}
+
+export async function startK3sCluster(): Promise<K3sCluster> {
+  const sb = await sandbox();
+  const { fake, kube } = await startFakeCluster();
+  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  return {
+    sb,
+    fake,
+    kube,
+    driver,
+    async close() {
+      await driver.close();
+      await fake.close();
+      await sb.cleanup();
+    },
+  };
 }
 
 export function appCtx(

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
 import { appNamespace } from '../../src/domain/names.js';
 import { connectKubeconfig, type KubeClient } from '../../src/kube/index.js';
-import { K3sDriver } from '../../src/providers/k3s/index.js';
+import type { K3sDriver } from '../../src/providers/k3s/index.js';
 import {
   attachDisk,
   createDisk,
@@ -20,25 +20,20 @@ import {
   writeArchiveFile,
 } from '../../src/usecases/disk.js';
 import { defaultDiskName, diskAnnotationKeys, resolveCurrentDisks, selectVolume } from '../../src/usecases/volumes.js';
-import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
-import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
+import { startFakeKube } from '../support/fake-kube/index.js';
 import { rejectsWith } from '../support/assertions.js';
-import { startFakeCluster } from '../support/kube.js';
 
 describe('disk use cases (K3s driver + fake API server)', () => {
   let sb: Sandbox;
-  let fake: FakeKube;
   let kube: KubeClient;
-  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  let driver: K3sDriver;
+  let env: K3sCluster | undefined;
   before(async () => {
-    sb = await sandbox();
-    ({ fake, kube } = await startFakeCluster());
+    env = await startK3sCluster();
+    ({ sb, kube, driver } = env);
   });
-  after(async () => {
-    await driver.close();
-    await fake?.close();
-    await sb.cleanup();
-  });
+  after(async () => env?.close());
 
   async function annotations(ctx = appCtx(sb)): Promise<Record<string, string>> {
     const ns = await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
 import type { KubeClient } from '../../src/kube/index.js';
-import { K3sDriver } from '../../src/providers/k3s/index.js';
+import type { K3sDriver } from '../../src/providers/k3s/index.js';
 import { createDisk, importDisk, listDisks, openArchiveFile, writeArchiveFile } from '../../src/usecases/disk.js';
 import {
   createSnapshot,
@@ -19,28 +19,24 @@ import {
   restoredDiskName,
 } from '../../src/usecases/snapshot.js';
 import { resolveCurrentDisks } from '../../src/usecases/volumes.js';
-import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
+import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { rejectsWith } from '../support/assertions.js';
-import { startFakeCluster } from '../support/kube.js';
 
 describe('snapshot use cases (K3s driver + fake API server)', () => {
   let sb: Sandbox;
   let fake: FakeKube;
   let kube: KubeClient;
-  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  let driver: K3sDriver;
+  let env: K3sCluster | undefined;
   before(async () => {
-    sb = await sandbox();
-    ({ fake, kube } = await startFakeCluster());
+    env = await startK3sCluster();
+    ({ sb, fake, kube, driver } = env);
     const ctx = appCtx(sb);
     const r = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     await writeSampleTree(r.default!.id);
   });
-  after(async () => {
-    await driver.close();
-    await fake?.close();
-    await sb.cleanup();
-  });
+  after(async () => env?.close());
 
   it('snapshot → change → restore (new disk) → attach → export → import: no byte lost', async () => {
     const ctx = appCtx(sb);
