@@ -17,6 +17,7 @@ import { FakeStore, nowRfc3339, type Obj } from './store.js';
 import { SelectorError, fieldValue, matches, parseLabelSelector } from './selectors.js';
 import { ConflictError, applyConfig, isObj, mergePatch, recordUpdate } from './ssa.js';
 import { invalidMessage, validateObject, validateUpdate } from './validation.js';
+import { applyServerDefaults } from './defaults.js';
 
 export interface ForbidRule {
   verb: string; // get, list, create, patch, delete, ...
@@ -160,6 +161,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   const logs = new Map<string, string>();
   const portTargets = new Map<string, number>();
   let authMode: 'ok' | 'expired' = 'ok';
+  let serviceIps = 10;
+  let nodePorts = 0;
   let execHandler: (req: ExecRequest) => ExecResult | Promise<ExecResult> = defaultExec;
 
   const findByPlural = (group: string, version: string, plural: string) =>
@@ -250,7 +253,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   }
 
   /** What the server itself adds to an object (a few real defaults, so clients must ignore server-populated fields). */
-  function serverDefaults(r: ResourceInfo, obj: Obj): void {
+  function serverDefaults(r: ResourceInfo, obj: Obj, live?: Obj): void {
     if (opts.storageProtection && (r.kind === 'PersistentVolumeClaim' || r.kind === 'PersistentVolume') && !obj.metadata!.resourceVersion && !obj.metadata!.uid) {
       // admission (StorageObjectInUseProtection) on create only
       const f = Array.isArray(obj.metadata!.finalizers) ? (obj.metadata!.finalizers as string[]) : [];
@@ -269,6 +272,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       spec.revisionHistoryLimit ??= 10;
       spec.progressDeadlineSeconds ??= 600;
     }
+    applyServerDefaults(r.kind, obj, () => `10.43.0.${++serviceIps}`, () => 30000 + ++nodePorts, live);
   }
 
   function stripForList(r: ResourceInfo, o: Obj): Obj {
@@ -415,7 +419,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         const meta = next.metadata!;
         meta.name = name;
         if (r.namespaced) meta.namespace = namespace;
-        serverDefaults(r, next);
+        serverDefaults(r, next, live);
         checkValid(r, next, live);
         const out = store.put(r, next, { dryRun });
         return send(out.created ? 201 : 200, out.obj);
