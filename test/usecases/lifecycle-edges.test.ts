@@ -249,4 +249,19 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
       assert.ok(oneParagraph(r.err), `${args.join(' ')}: ${JSON.stringify(r.err)}`);
     }
   });
+  it('snapshot restore --attach -o json: the documented attach shape on stdout, notes on stderr', async () => {
+    const before = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Any[]).find((x) => x.current)!;
+    const r = await kompoxops(dir, ['snapshot', 'restore', '-N', 'q1', '--disk-name', 'j1', '--attach', '--timeout', '30', '-o', 'json']);
+    ok(r);
+    const j = JSON.parse(r.out) as Any;
+    assert.deepEqual(Object.keys(j), ['volume', 'disk', 'previous', 'changed', 'deploy', 'released']);
+    assert.equal(j.disk.name, 'j1');
+    assert.equal(j.disk.current, true);
+    assert.equal(j.previous.name, before.name);
+    assert.equal(j.previous.previous, true);
+    assert.equal(j.changed, true);
+    assert.equal(j.deploy.exitCode, 0);
+    assert.deepEqual(j.released.map((x: string) => x.split(' ')[0]).sort(), ['PersistentVolume', 'PersistentVolumeClaim']);
+    assert.match(r.err, /restored snapshot q1 into disk j1/);
+  });
 });
