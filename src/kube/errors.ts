@@ -90,9 +90,15 @@ export function apiError(err: KubeApiError, server: string, what: string): Kompo
       const causes = err.status.details?.causes ?? [];
       const fields = causes.filter((c) => c.field).map((c) => `${c.field}: ${c.message}`);
       const isWrite = /apply|patch|create/.test(what);
+      // an update that changes a field the server never lets change (PV source/node affinity, PVC spec, Deployment selector)
+      const immutable = causes.some((c) => /immutable|may not change once set/.test(c.message ?? ''));
       return new KompoxError(isWrite ? 'config' : 'usage', `${what} was rejected by the API server: ${msg}`, {
         field: fields.length === 1 ? causes.find((c) => c.field)!.field : undefined,
-        hint: isWrite ? 'This usually means the app definition produced an invalid object; check the compose file and kompoxops.yml values named above.' : undefined,
+        hint: immutable
+          ? 'The object already exists with a different value in a field that cannot change after creation (named above). Delete that object and deploy again (PersistentVolumes use reclaim policy Retain: deleting a PV or PVC never deletes the disk).'
+          : isWrite
+            ? 'This usually means the app definition produced an invalid object; check the compose file and kompoxops.yml values named above.'
+            : undefined,
         cause: err,
       });
     }

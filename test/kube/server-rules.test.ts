@@ -108,7 +108,11 @@ export function serverRules(label: string, setup: () => Promise<{ kubeconfigPath
     test('a local PersistentVolume needs nodeAffinity; its source and node affinity never change', async () => {
       await assert.rejects(kube.apply(pv(undefined)), invalid('spec.nodeAffinity', /PersistentVolume ".*" is invalid/));
       await kube.apply(pv('node-a'));
-      await assert.rejects(kube.apply(pv('node-b')), invalid('spec.nodeAffinity', /field is immutable/));
+      await assert.rejects(kube.apply(pv('node-b')), (e: unknown) => {
+        invalid('spec.nodeAffinity', /field is immutable/)(e);
+        assert.match((e as KompoxError).hint ?? '', /cannot change after creation.*never deletes the disk/);
+        return true;
+      });
       const moved = pv('node-a');
       (moved.spec as any).local.path = '/var/lib/elsewhere';
       await assert.rejects(kube.apply(moved), invalid('spec.persistentvolumesource', /immutable/));
