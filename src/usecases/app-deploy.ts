@@ -287,6 +287,13 @@ export async function deployApp(ctx: AppContext, kube: KubeClient, driver: Provi
   const { buildAppManifest } = await import('./app-manifest.js');
   const namespace = appNamespace(ctx);
   const loaded = await loadApp(ctx, { profiles: opts.profiles, env: opts.env });
+  // before a disk is created for nothing: the app's volumes need cluster-scoped PersistentVolumes
+  const pvAccess = await kube.accessReview?.({ verb: 'create', ref: { apiVersion: 'v1', kind: 'PersistentVolume', name: '' } });
+  if (pvAccess && !pvAccess.allowed) {
+    throw new KompoxError('auth', `the identity in the kubeconfig may not create persistentvolumes at cluster scope, which app deploy needs for the app's volumes; nothing was changed (no disk was created)`, {
+      hint: 'Ask a cluster administrator for a ClusterRole/ClusterRoleBinding that allows get, list, create, patch and delete on persistentvolumes, or to run the deploy.',
+    });
+  }
   const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun, log: opts.log });
   const manifest = await buildAppManifest(ctx, loaded, { disks, volumeSource: (v, d) => driver.volumeSource(ctx, v, d) });
   const warnings = [...loaded.warnings, ...manifest.warnings];

@@ -263,6 +263,23 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.doesNotMatch(r.stderr, /^\s+at /m);
   });
 
+  test('an identity that may not create PersistentVolumes: deploy stops before any disk or object is made', async () => {
+    fake.allowAll();
+    await run(['app', 'destroy', '--yes', '--delete-namespace'], dir);
+    fake.forbid({ verb: 'create', resource: 'persistentvolumes' });
+    try {
+      const disksBefore = readdir(join(dir, 'disks'));
+      const before = versions(fake);
+      const r = await run(['app', 'deploy', '--no-wait'], dir);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /^error: the identity in the kubeconfig may not create persistentvolumes at cluster scope, which app deploy needs for the app's volumes; nothing was changed \(no disk was created\)\. Ask a cluster administrator/);
+      assert.equal(versions(fake), before);
+      assert.deepEqual(readdir(join(dir, 'disks')), disksBefore);
+    } finally {
+      fake.allowAll();
+    }
+  });
+
   test('a broken kubeconfig names the file', async () => {
     const d2 = mkdtempSync(join(tmpdir(), 'kompox-app-cli-badkc-'));
     try {
