@@ -2,7 +2,7 @@
 // → quantities, `cpus` → millicores. Return undefined on malformed input so the
 // caller can report it with the key's location.
 
-const DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+import { parseDuration as parseGoDuration } from '../compose/duration.js';
 
 /** Go duration (`1m30s`, `500ms`, `10s`) or a plain number of seconds → seconds. */
 export function parseDuration(v: string | number | undefined): number | undefined {
@@ -10,16 +10,9 @@ export function parseDuration(v: string | number | undefined): number | undefine
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined;
   const s = v.trim();
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let pos = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (pos === 0 || pos !== s.length) return undefined;
-  return total;
+  // the loader's Go-duration parser (nanoseconds); negative durations make no sense here
+  const ns = parseGoDuration(s);
+  return ns === undefined || ns < 0 ? undefined : ns / 1e9;
 }
 
 /** Seconds for an integer Kubernetes field: rounded up, at least `min`. */

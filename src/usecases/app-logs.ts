@@ -33,15 +33,6 @@ export async function findAppPod(ctx: Pick<AppContext, 'service' | 'provider' | 
   return best;
 }
 
-/** Parses `--since` durations like 30s, 5m, 2h, 1h30m into seconds. */
-export function parseDuration(s: string): number {
-  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(s.trim());
-  if (!m || s.trim() === '' || (!m[1] && !m[2] && !m[3])) {
-    throw new KompoxError('usage', `invalid duration "${s}"`, { hint: 'Use e.g. 30s, 5m, 2h or 1h30m.' });
-  }
-  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
-}
-
 export interface AppLogsOptions extends LogOptions {
   out: NodeJS.WritableStream;
 }

@@ -12,7 +12,6 @@ import { applyAppObjects } from '../../src/usecases/app-deploy.js';
 import { destroyApp, diskRecords } from '../../src/usecases/app-destroy.js';
 import { appStatus, ingressUrls } from '../../src/usecases/app-status.js';
 import { openTunnel, parsePortMapping } from '../../src/usecases/app-tunnel.js';
-import { parseDuration } from '../../src/usecases/app-logs.js';
 import { buildKubeconfig, mergeKubeconfig } from '../../src/usecases/cluster-kubeconfig.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
@@ -139,9 +138,6 @@ describe('day-2 use cases', () => {
     assert.deepEqual(parsePortMapping('5432'), { local: 5432, remote: 5432 });
     assert.throws(() => parsePortMapping('a:b'), KompoxError);
     assert.throws(() => parsePortMapping('70000'), KompoxError);
-    assert.equal(parseDuration('1h30m'), 5400);
-    assert.equal(parseDuration('45s'), 45);
-    assert.throws(() => parseDuration('soon'), /invalid duration "soon"/);
     assert.deepEqual(ingressUrls([]), []);
     assert.deepEqual(diskRecords(undefined, []), []);
   });
