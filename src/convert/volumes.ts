@@ -24,7 +24,7 @@ export interface VolumeContext {
 export type BindClass =
   | { kind: 'dir'; rel: string; fact: FileFact }
   | { kind: 'file'; rel: string; fact: FileFact }
-  | { kind: 'rejected'; message: string; hint: string };
+  | { kind: 'rejected'; message: string; hint: string; missingRel?: string };
 
 const DOCKER_SOCKETS = new Set(['/var/run/docker.sock', '/run/docker.sock']);
 
@@ -62,6 +62,7 @@ export function classifyBind(source: string, projectDir: string, facts: ConvertI
   if (!fact || fact.kind === 'missing') {
     return {
       kind: 'rejected',
+      missingRel: rel,
       message: `bind mount source ./${rel} does not exist`,
       hint: 'Create it in the project directory (a directory for data, or the file the service expects, e.g. a config file that lives next to a Dockerfile), or remove the mount.',
     };
@@ -185,7 +186,19 @@ export function convertServiceVolumes(vc: VolumeContext, service: string, svc: S
         return;
       }
       case 'bind': {
-        const c = classifyBind(v.source ?? '', input.projectDir, input.facts);
+        let c = classifyBind(v.source ?? '', input.projectDir, input.facts);
+        if (c.kind === 'rejected' && c.missingRel !== undefined && v.bind?.create_host_path && !ro && !posix.extname(c.missingRel)) {
+          // docker compose creates a missing short-syntax bind source as an empty
+          // directory (typically ./data, which is .gitignored): do the same on the
+          // app disk. A read-only or file-like path (nginx.conf) is configuration
+          // the service needs, so that stays an error.
+          diags.warn({
+            service, key: 'volumes', path,
+            message: `service "${service}": bind mount source ./${c.missingRel} does not exist: ${v.target} starts as an empty directory on the app disk, as docker compose would create it`,
+            hint: 'If the service expects files there, create them first, or seed the disk with kompoxops disk import.',
+          });
+          c = { kind: 'dir', rel: c.missingRel, fact: { kind: 'dir', entries: 0 } };
+        }
         if (c.kind === 'rejected') {
           diags.error({ service, key: 'volumes', path, message: `service "${service}": ${c.message}`, hint: c.hint });
           return;

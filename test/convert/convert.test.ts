@@ -157,3 +157,41 @@ test('the server-rule checker used by the golden and corpus tests catches broken
   podSpec(bad).containers[0].volumeMounts[0].subPath = '../x';
   assert.throws(() => checkServerRules(bad), /subPath/);
 });
+
+test('a missing short-syntax bind directory becomes an empty directory on the disk (as docker compose creates it); config-like or read-only ones stay errors', () => {
+  const created = { create_host_path: true };
+  const r = convert(ctx, makeLoaded({
+    services: {
+      a: {
+        image: 'x',
+        volumes: [
+          { type: 'bind', source: '/proj/data/gitea', target: '/data', bind: created },
+          { type: 'bind', source: '/proj/conf', target: '/conf', read_only: true, bind: created },
+          { type: 'bind', source: '/proj/nginx.conf', target: '/etc/nginx/nginx.conf', bind: created },
+          { type: 'bind', source: '/proj/long', target: '/long' },
+        ],
+      },
+    },
+  }));
+  const errors = r.errors.map((e) => e.message);
+  assert.equal(errors.length, 3, errors.join('\n'));
+  assert.ok(errors.some((m) => m.includes('./conf does not exist')));
+  assert.ok(errors.some((m) => m.includes('./nginx.conf does not exist')));
+  assert.ok(errors.some((m) => m.includes('./long does not exist')));
+  assert.ok(r.warnings.some((w) => /\.\/data\/gitea does not exist: \/data starts as an empty directory on the app disk/.test(w.message)));
+  assert.ok(!errors.some((m) => m.includes('data/gitea')));
+});
+
+test('the missing-directory mount is a subPath of the default disk, created by the init step', () => {
+  const r = convert(ctx, makeLoaded({
+    services: { a: { image: 'x', volumes: [{ type: 'bind', source: '/proj/data/gitea', target: '/data', bind: { create_host_path: true } }] } },
+  }));
+  assert.deepEqual(r.errors, []);
+  const spec = podSpec(r.objects);
+  const mount = spec.containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/data');
+  assert.equal(mount.subPath, 'data/gitea');
+  const init = spec.initContainers.find((c: { name: string }) => c.name === 'kompox-init');
+  assert.match(JSON.stringify(init.command ?? init.args), /data\/gitea/);
+  validateObjects(r.objects);
+  checkServerRules(r.objects);
+});
