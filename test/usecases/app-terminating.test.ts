@@ -5,27 +5,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KompoxError } from '../../src/domain/errors.js';
-import { appLabels, appNamespace } from '../../src/domain/names.js';
-import type { KubeClient, KubeObject } from '../../src/kube/index.js';
+import type { KubeClient } from '../../src/kube/index.js';
 import { applyAppObjects } from '../../src/usecases/app-deploy.js';
 import { destroyApp } from '../../src/usecases/app-destroy.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { testAppContext } from '../support/contexts.js';
 import { startFakeCluster } from '../support/kube.js';
+import { minimalApp } from '../support/app-objects.js';
 
 const ctx = testAppContext('web');
-const ns = appNamespace(ctx);
-const labels = appLabels(ctx);
-const pvName = `${ns}-default-aaaa`;
-
-function objects(): KubeObject[] {
-  return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } },
-    { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: pvName, labels }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: '/data/aaaa' }, claimRef: { namespace: ns, name: 'default-aaaa' } } },
-    { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'default-aaaa', namespace: ns, labels }, spec: { accessModes: ['ReadWriteOnce'], volumeName: pvName, resources: { requests: { storage: '1Gi' } } } },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'conf', namespace: ns, labels }, data: { a: '1' } },
-  ];
-}
+const { ns, labels, pvName, objects } = minimalApp(ctx);
 
 let fake: FakeKube;
 let kube: KubeClient;
