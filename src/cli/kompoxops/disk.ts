@@ -7,6 +7,9 @@ import type { AppContext, Disk, Snapshot } from '../../domain/model.js';
 import type { KubeClient } from '../../kube/types.js';
 import type { ProviderDriver } from '../../providers/driver.js';
 
+/** The documented JSON/YAML shapes (src/usecases/disk-view.ts), loaded when output is printed. */
+export const views = () => import('../../usecases/disk-view.js');
+
 export interface Session {
   ctx: AppContext;
   driver: ProviderDriver;
@@ -43,61 +46,11 @@ export function diskColumns(previousId?: string): Column<Disk>[] {
   ];
 }
 
-/**
- * The `-o json|yaml` shape of a disk: every key always present (null when
- * unknown), in this order, tags sorted. Documented in
- * docs/disks-and-snapshots.md; scripts rely on it, so change it only additively.
- */
-export function diskJson(d: Disk, previousId?: string) {
-  return {
-    name: d.name,
-    volume: d.volume,
-    current: Boolean(d.current),
-    previous: !d.current && previousId !== undefined && d.id === previousId,
-    sizeGiB: d.sizeGiB,
-    usedBytes: d.usedBytes ?? null,
-    createdAt: d.createdAt,
-    zone: d.zone ?? null,
-    id: d.id,
-    tags: sortedTags(d.tags),
-  };
-}
-
-/** The `-o json|yaml` shape of a snapshot (same rules as diskJson). */
-export function snapshotJson(s: Snapshot) {
-  return {
-    name: s.name,
-    volume: s.volume,
-    sizeGiB: s.sizeGiB,
-    usedBytes: s.usedBytes ?? null,
-    createdAt: s.createdAt,
-    sourceDiskId: s.sourceDiskId ?? null,
-    sha256: s.sha256 ?? null,
-    id: s.id,
-    tags: sortedTags(s.tags),
-  };
-}
-
-function sortedTags(t: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(t).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
 /** Disks as a table, or in the documented JSON/YAML shape. */
 export async function printDisks(data: Disk[] | Disk, format: OutputFormat, previousId?: string): Promise<void> {
   if (format === 'table') return printData(data, format, diskColumns(previousId));
+  const { diskJson } = await views();
   return printData(Array.isArray(data) ? data.map((d) => diskJson(d, previousId)) : diskJson(data, previousId), format);
-}
-
-/** An attach result (`disk attach`, `snapshot restore --attach`) in JSON/YAML. */
-export function attachJson(r: { volume: string; disk: Disk; previous?: Disk; changed: boolean; deploy?: { exitCode: number; message: string }; released: string[] }) {
-  return {
-    volume: r.volume,
-    disk: diskJson(r.disk),
-    previous: r.previous ? diskJson(r.previous, r.previous.id) : null,
-    changed: r.changed,
-    deploy: r.deploy ?? null,
-    released: r.released,
-  };
 }
 
 function bytes(n: number): string {
@@ -197,7 +150,7 @@ export function register(program: Command): void {
           log: s.log,
         });
         if (format !== 'table') {
-          await printData(attachJson(r), format);
+          await printData((await views()).attachJson(r), format);
         } else {
           process.stdout.write(
             r.changed

@@ -25,10 +25,10 @@ function snapshotColumns(): Column<Snapshot>[] {
 
 const cli = () => import('./disk.js');
 
-/** Snapshots as a table, or in the documented JSON/YAML shape (snapshotJson in ./disk.ts). */
+/** Snapshots as a table, or in the documented JSON/YAML shape (snapshotJson in src/usecases/disk-view.ts). */
 async function printSnapshots(data: Snapshot[] | Snapshot, format: OutputFormat): Promise<void> {
   if (format === 'table') return printData(data, format, snapshotColumns());
-  const { snapshotJson } = await cli();
+  const { snapshotJson } = await (await cli()).views();
   return printData(Array.isArray(data) ? data.map(snapshotJson) : snapshotJson(data), format);
 }
 
@@ -123,7 +123,7 @@ export function register(program: Command): void {
         s.log(`restored snapshot ${opts.name} into disk ${d.name}`);
         const { attachAndDeploy } = await import('../../usecases/disk.js');
         const r = await attachAndDeploy(s.ctx, s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs, log: s.log });
-        if (format !== 'table') await printData(disk.attachJson(r), format);
+        if (format !== 'table') await printData((await disk.views()).attachJson(r), format);
         else {
           process.stdout.write(`attached disk ${r.disk.name} to volume ${r.volume}${r.previous ? ` (previous: ${r.previous.name})` : ''}\n`);
           if (r.deploy) process.stdout.write(`${r.deploy.message}\n`);
