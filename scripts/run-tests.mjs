@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file under test/ through node:test with tsx, and ends with
-// the line "N passed, N failed" (our reporter). Node 20's `node --test` does not
-// expand globs, so we list the files ourselves.
+// the line "N passed, N failed" (our reporter). We list the files ourselves
+// so that a substring filter runs one area.
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';

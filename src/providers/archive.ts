@@ -37,6 +37,7 @@ export interface TreeStat {
   uid: number;
   gid: number;
   size: number;
+  /** Whole milliseconds (transports round what the filesystem reports). */
   mtimeMs: number;
 }
 

@@ -39,7 +39,7 @@ export class LocalHostFs implements HostFs {
   async lstat(path: string): Promise<TreeStat | undefined> {
     try {
       const s = await fsp.lstat(path);
-      return { kind: kindOfMode(s.mode), mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: s.mtimeMs };
+      return { kind: kindOfMode(s.mode), mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: Math.round(s.mtimeMs) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
@@ -73,10 +73,10 @@ export class LocalHostFs implements HostFs {
     return fsp.chmod(path, mode);
   }
   async setTimes(path: string, mtimeMs: number, kind: EntryKind): Promise<void> {
-    // Seconds as a double lose the last millisecond digit (x.678 becomes
-    // x.677999…); aiming at the middle of the millisecond keeps it exact and
-    // stable across repeated export/import round trips.
-    const t = (Math.floor(mtimeMs) + 0.5) / 1000;
+    // Seconds as a double cannot hold every millisecond exactly (x.678 is
+    // stored as x.677999…); lstat rounds back to whole milliseconds, so the
+    // time is stable across repeated export/import round trips on any Node.
+    const t = mtimeMs / 1000;
     if (kind === 'symlink') await fsp.lutimes(path, t, t);
     else await fsp.utimes(path, t, t);
   }
