@@ -87,7 +87,7 @@ export interface ProviderDriver {
    * cluster. Optional: without it the newest disk is picked there.
    */
   diskMarkAttached?(ctx: AppContext, volume: AppVolume, disk: Disk, at: string): Promise<void>;
-  /** Stream the disk's content as a portable archive (tar.gz, see providers/archive.ts). Does not end `out`. */
+  /** Stream the disk's content as a portable archive (tar.gz, see archive/archive.ts). Does not end `out`. */
   diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
   /** Create a disk from a portable archive stream (already checksum-verified by the caller or verified here). */
   diskImport(

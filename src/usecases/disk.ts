@@ -208,7 +208,7 @@ export async function exportDisk(
 ): Promise<ExportResult & { disk: Disk }> {
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name);
-  const { ChecksumWriter } = await import('../providers/archive.js');
+  const { ChecksumWriter } = await import('../archive/archive.js');
   const w = new ChecksumWriter(opts.out);
   try {
     await driver.diskExport(ctx, volume, disk, w, opts.progress);

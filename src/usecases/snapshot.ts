@@ -181,7 +181,7 @@ export async function exportSnapshot(
   opts: VolumeOption & { name: string; out: NodeJS.WritableStream; progress?: ProgressSink },
 ): Promise<ExportResult & { snapshot: Snapshot }> {
   const { volume, snapshot } = await findSnapshot(ctx, driver, opts.volume, opts.name);
-  const { ChecksumWriter } = await import('../providers/archive.js');
+  const { ChecksumWriter } = await import('../archive/archive.js');
   const w = new ChecksumWriter(opts.out);
   try {
     await driver.snapshotExport(ctx, volume, snapshot, w, opts.progress);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
-import { digestTree } from '../../src/providers/archive.js';
+import { digestTree } from '../../src/archive/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { knownKeys, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';

@@ -5,7 +5,7 @@
 // kubelet through the fake's test hooks, so rollouts can become ready.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestTree } from '../../src/providers/archive.js';
+import { digestTree } from '../../src/archive/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { runCli } from '../support/cli.js';
 import type { FakeKube } from '../support/fake-kube/index.js';

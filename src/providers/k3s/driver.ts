@@ -30,7 +30,7 @@ import {
   type Snapshot,
 } from '../../domain/model.js';
 import { appId, appNamespace, dnsLabelProblem, nowRfc3339 } from '../../domain/names.js';
-import { digestTree, packTree, unpackArchive, writeAll, type ArchiveResult } from '../archive.js';
+import { digestTree, packTree, unpackArchive, writeAll, type ArchiveResult } from '../../archive/archive.js';
 import type {
   ClusterContext,
   ClusterStatusInfo,

@@ -5,7 +5,7 @@
 import { constants as fsc, createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import type { EntryKind, TreeFs, TreeStat } from '../archive.js';
+import type { EntryKind, TreeFs, TreeStat } from '../../archive/archive.js';
 
 export interface HostFs extends TreeFs {
   /** For messages: `local` or `ssh user@host:port`. */

@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
-import type { EntryKind, TreeStat } from '../archive.js';
+import type { EntryKind, TreeStat } from '../../archive/archive.js';
 import { kindOfMode, type HostFs } from './hostfs.js';
 
 export interface SshTarget {

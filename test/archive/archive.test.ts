@@ -7,9 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { KompoxError } from '../../src/domain/errors.js';
-import { MANIFEST_NAME, digestTree, packTree, readManifest, unpackArchive } from '../../src/providers/archive.js';
+import { MANIFEST_NAME, digestTree, packTree, readManifest, unpackArchive } from '../../src/archive/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
-import { sandbox, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { sandbox, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
 
 const fs = new LocalHostFs();
 
