@@ -52,6 +52,13 @@ export class KompoxError extends Error {
   }
 }
 
+/** A field path as users read it: `app.volumes[0].size`, `services.web.volumes[1]`. */
+export function fieldName(path: ReadonlyArray<string | number>): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${p}` : p;
+  return s;
+}
+
 export function formatLocation(loc?: Location): string {
   if (!loc?.file) return '';
   let s = loc.file;

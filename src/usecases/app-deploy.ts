@@ -6,6 +6,7 @@
 // of old and new objects until the prune is done).
 import { KompoxError, type Diagnostic } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
+import type { AppSource } from '../domain/source.js';
 import { appLabels, appNamespace } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../kube/types.js';
 import type { ProviderDriver } from '../providers/driver.js';
@@ -257,7 +258,6 @@ export interface DeployOptions {
   timeoutMs?: number;
   pollMs?: number;
   profiles?: string[];
-  env?: Record<string, string | undefined>;
   /** Progress lines (applied objects, created disks). */
   log?: (line: string) => void;
   /** Rollout progress (the current state, one line). */
@@ -280,13 +280,13 @@ export interface DeployResult {
 
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
-/** Deploys the app. `kube` and `driver` are given by the caller (CLI session or PaaS). */
-export async function deployApp(ctx: AppContext, kube: KubeClient, driver: ProviderDriver, opts: DeployOptions = {}): Promise<DeployResult> {
+/** Deploys the app read from `source`. `kube` and `driver` are given by the caller (CLI session or PaaS). */
+export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeClient, driver: ProviderDriver, opts: DeployOptions = {}): Promise<DeployResult> {
   const { loadApp } = await import('./app-load.js');
   const { resolveCurrentDisks } = await import('./volumes.js');
   const { buildAppManifest } = await import('./app-manifest.js');
   const namespace = appNamespace(ctx);
-  const loaded = await loadApp(ctx, { profiles: opts.profiles, env: opts.env });
+  const loaded = await loadApp(ctx, source, { profiles: opts.profiles });
   // before a disk is created for nothing: the app's volumes need cluster-scoped PersistentVolumes
   const pvAccess = await kube.accessReview?.({ verb: 'create', ref: { apiVersion: 'v1', kind: 'PersistentVolume', name: '' } });
   if (pvAccess && !pvAccess.allowed) {

@@ -10,6 +10,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { KompoxError } from '../domain/errors.js';
 import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
+import type { AppSource } from '../domain/source.js';
 import { dnsLabelProblem } from '../domain/names.js';
 import type { KubeClient } from '../kube/types.js';
 import type { ProgressSink, ProviderDriver } from '../providers/driver.js';
@@ -394,7 +395,7 @@ export interface AttachDeployResult extends AttachResult {
  * old pod before the new one mounts the disk; once the new pod is ready the
  * old PV/PVC pair is removed (reclaim policy Retain keeps the disk).
  */
-export async function attachAndDeploy(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: AttachDeployOptions): Promise<AttachDeployResult> {
+export async function attachAndDeploy(ctx: AppContext, source: AppSource, driver: ProviderDriver, kube: KubeClient | undefined, opts: AttachDeployOptions): Promise<AttachDeployResult> {
   const r = await attachDisk(ctx, driver, kube, opts);
   const k = kube!;
   const { appNamespace } = await import('../domain/names.js');
@@ -404,7 +405,7 @@ export async function attachAndDeploy(ctx: AppContext, driver: ProviderDriver, k
     return { ...r, released: [] };
   }
   const { deployApp, releaseOldVolumeBindings } = await import('./app-deploy.js');
-  const d = await deployApp(ctx, k, driver, { log: opts.log, onProgress: opts.onProgress, timeoutMs: opts.timeoutMs });
+  const d = await deployApp(ctx, source, k, driver, { log: opts.log, onProgress: opts.onProgress, timeoutMs: opts.timeoutMs });
   const out: AttachDeployResult = { ...r, deploy: { exitCode: d.exitCode, message: d.message }, released: [] };
   if (d.exitCode !== 0) {
     opts.log?.('the old PersistentVolume/PersistentVolumeClaim are kept until the app runs on the new disk');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { appConfigLocator, loadConfig, loadOpsConfig, findConfigPath, inlineComposeSource, requireApp } from '../../src/config/index.js';
+import { loadConfig, loadOpsConfig, findConfigPath, requireApp } from '../../src/config/index.js';
 import { DiagnosticsError, KompoxError, formatError } from '../../src/domain/errors.js';
 import { BAD, BAD_SEMANTIC_ONLY } from './cases.js';
 import { COMPOSE, GOOD, scratch } from './helpers.js';
@@ -56,8 +56,8 @@ test('loads the full format into domain objects', async () => {
       { name: 'data', sizeGiB: 10, options: {} },
       { name: 'logs', sizeGiB: 1, options: { TYPE: 'ssd' } },
     ]);
-    assert.equal(inlineComposeSource(ctx.app), undefined);
-    assert.equal(appConfigLocator(ctx.app), c.locate);
+    // the compose of the app travels as a value of the config, not beside the App
+    assert.deepEqual(c.appCompose, { files: [join(s.dir, 'compose.yml')] });
     assert.deepEqual(c.locate(['app', 'volumes', 1, 'size']), { file: c.path.replace(process.cwd() + '/', ''), line: 34, column: 13 });
   } finally {
     s.cleanup();
@@ -95,7 +95,7 @@ test('inline compose as a mapping: text is clean, positions match kompoxops.yml'
     assert.equal(ctx.app.compose, 'services:\n  web:\n    image: nginx\n');
     assert.equal(ctx.app.composePath, undefined);
     assert.equal(ctx.app.projectDir, s.dir);
-    const src = inlineComposeSource(ctx.app)!;
+    const src = c.appCompose as { text: string; filename: string };
     assert.equal(src.filename, join(s.dir, 'kompoxops.yml'));
     // line 10, column 16 of kompoxops.yml is "nginx": same place in the positioned text
     const lines = src.text.split('\n');
@@ -110,7 +110,7 @@ test('inline compose as a block string, and as a one-line string with services:'
   const text = 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: k3s}\ncluster: {name: c1}\napp:\n  name: a\n  compose: |\n    services:\n      web:\n        image: nginx\n';
   const c = await loadText(text);
   assert.equal(c.app?.compose, 'services:\n  web:\n    image: nginx\n');
-  const src = inlineComposeSource(c.app!)!;
+  const src = c.appCompose as { text: string; filename: string };
   assert.equal(src.text.split('\n')[9], '        image: nginx');
   assert.equal(text.split('\n')[9], '        image: nginx');
 

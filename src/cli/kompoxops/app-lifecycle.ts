@@ -72,7 +72,8 @@ export function register(app: Command): void {
         const { formatDiagnostic } = await import('../../domain/errors.js');
         return withApp(globalOptions(cmd), async (s) => {
           const progress = progressWriter();
-          const r = await deployApp(s.ctx, s.kube, s.driver, {
+          const { cliAppSource } = await import('../source.js');
+          const r = await deployApp(s.ctx, await cliAppSource(s.config), s.kube, s.driver, {
             dryRun: opts.dryRun,
             wait: opts.wait,
             timeoutMs,

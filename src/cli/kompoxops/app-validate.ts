@@ -28,9 +28,10 @@ export function register(app: Command): void {
       }
       const { loadOpsConfig, requireApp } = await import('../../config/index.js');
       const { validateApp } = await import('../../usecases/app-load.js');
+      const { cliAppSource } = await import('../source.js');
       const config = await loadOpsConfig(g);
       const ctx = requireApp(config);
-      const r = await validateApp(ctx, {
+      const r = await validateApp(ctx, await cliAppSource(config), {
         profiles: opts.profile,
         compose: opts.outCompose !== undefined,
         manifest: opts.outManifest !== undefined,

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { action, durationFlag, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions, type OutputFormat } from '../common.js';
 import type { AppContext, Disk, Snapshot } from '../../domain/model.js';
+import type { AppSource } from '../../domain/source.js';
 import type { KubeClient } from '../../kube/types.js';
 import type { ProviderDriver } from '../../providers/driver.js';
 
@@ -14,6 +15,8 @@ export interface Session {
   ctx: AppContext;
   driver: ProviderDriver;
   kube: KubeClient;
+  /** The app's files and the shell's variables, for the use cases that read the compose project (redeploy). */
+  appSource(): Promise<AppSource>;
   /** Resolves a path given on the command line (relative to -C DIR when given). */
   path(p: string): string;
   log(line: string): void;
@@ -28,6 +31,7 @@ export async function withSession<T>(g: GlobalOptions, fn: (s: Session) => Promi
       ctx: s.ctx,
       driver: s.driver,
       kube: s.kube,
+      appSource: async () => (await import('../source.js')).cliAppSource(s.config),
       path: (p) => resolve(g.chdir ?? '.', p),
       log: (line) => process.stderr.write(`${line}\n`),
     }),
@@ -142,7 +146,7 @@ export function register(program: Command): void {
       const timeoutMs = durationFlag(opts.timeout, '--timeout');
       return withSession(globalOptions(cmd), async (s) => {
         const { attachAndDeploy } = await import('../../usecases/disk.js');
-        const r = await attachAndDeploy(s.ctx, s.driver, s.kube, {
+        const r = await attachAndDeploy(s.ctx, await s.appSource(), s.driver, s.kube, {
           volume: opts.volume,
           name: opts.name,
           deploy: opts.deploy,

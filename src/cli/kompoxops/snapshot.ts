@@ -122,7 +122,7 @@ export function register(program: Command): void {
         }
         s.log(`restored snapshot ${opts.name} into disk ${d.name}`);
         const { attachAndDeploy } = await import('../../usecases/disk.js');
-        const r = await attachAndDeploy(s.ctx, s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs, log: s.log });
+        const r = await attachAndDeploy(s.ctx, await s.appSource(), s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs, log: s.log });
         if (format !== 'table') await printData((await disk.views()).attachJson(r), format);
         else {
           process.stdout.write(`attached disk ${r.disk.name} to volume ${r.volume}${r.previous ? ` (previous: ${r.previous.name})` : ''}\n`);
