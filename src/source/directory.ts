@@ -98,7 +98,14 @@ export function directorySource(dir: string, opts: DirectorySourceOptions = {}):
     async readdir(path: string): Promise<SourceDirEntry[]> {
       const p = abs(path);
       await check(p);
-      const entries = await readdir(p, { withFileTypes: true });
+      let entries;
+      try {
+        entries = await readdir(p, { withFileTypes: true });
+      } catch (e) {
+        const name = sandboxed ? shown(p) : p;
+        if (notThere(e)) throw new SourceAccessError('missing', path, `${name} does not exist`, { cause: e });
+        throw new SourceAccessError('unreadable', path, `cannot read the directory ${name} (${errno(e) ?? String(e)})`, { hint: 'Check the directory permissions', cause: e });
+      }
       return entries
         .map((e): SourceDirEntry => ({ name: e.name, kind: e.isFile() ? 'file' : e.isDirectory() ? 'dir' : e.isSymbolicLink() ? 'symlink' : 'other' }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

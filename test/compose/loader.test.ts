@@ -86,6 +86,14 @@ describe('.env of the project', () => {
   });
 });
 
+describe('variables', () => {
+  it('only given names are found: no inherited object properties (constructor, toString)', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a:\n    image: "x:${constructor:-none}"\n    environment: [toString, hasOwnProperty]\n' });
+    assert.equal(p.project.services.a!.image, 'x:none');
+    assert.deepEqual(p.project.services.a!.environment, { toString: null, hasOwnProperty: null });
+  });
+});
+
 describe('locate', () => {
   it('returns file:line:column of nodes and the nearest known ancestor otherwise', async () => {
     const p = await load({ 'compose.yaml': 'services:\n  web:\n    image: nginx\n    ports:\n      - "8080:80"\n      - target: 443\n' });
