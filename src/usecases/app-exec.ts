@@ -2,7 +2,7 @@
 import { KompoxError } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
 import { appNamespace } from '../domain/names.js';
-import type { KubeClient } from '../kube/types.js';
+import type { KubeClient } from '../domain/ports/kube.js';
 import { chooseContainer, findAppPod } from './app-logs.js';
 
 export interface AppExecOptions {

@@ -5,7 +5,8 @@ import { dirname, resolve } from 'node:path';
 import type { LoadedProject } from '../compose/index.js';
 import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
+import type { DriverVolumes } from '../domain/ports/driver.js';
 
 export interface AppLoadOptions {
   /** Active compose profiles (`--profile`). */
@@ -37,6 +38,8 @@ export interface ValidateOptions extends AppLoadOptions {
   manifest?: boolean;
   /** Positions in kompoxops.yml, so app.* problems name file:line:column; default: appConfigLocator(ctx.app). */
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
+  /** The driver's pure volume facts (placeholder PV sources: no disk exists yet). */
+  volumes: DriverVolumes;
 }
 
 export interface ValidateSummary {
@@ -88,12 +91,13 @@ export async function objectsToYaml(objects: KubeObject[]): Promise<string> {
  * an ingress port nobody publishes, an unsupported key). Throws KompoxError /
  * DiagnosticsError when it is not valid; nothing is written anywhere.
  */
-export async function validateApp(ctx: AppContext, opts: ValidateOptions = {}): Promise<ValidateResult> {
+export async function validateApp(ctx: AppContext, opts: ValidateOptions): Promise<ValidateResult> {
   const loaded = await loadApp(ctx, opts);
   const { buildAppManifest } = await import('./app-manifest.js');
   const { appConfigLocator } = await import('../config/index.js');
   const locateConfig = opts.locateConfig ?? appConfigLocator(ctx.app);
-  const m = await buildAppManifest(ctx, loaded, locateConfig ? { locateConfig } : {});
+  const { pvInputs } = await import('./pv-sources.js');
+  const m = await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, opts.volumes), ...(locateConfig ? { locateConfig } : {}) });
   const warnings = [...loaded.warnings, ...m.warnings];
   const p = loaded.project;
   const services = Object.keys(p.services).sort();
