@@ -30,7 +30,10 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'usage.app-id': (e) => ({ message: `--from-app "${String(detail(e, 'app'))}" is not service/provider/cluster/app` }),
   'usage.size': () => ({ hint: 'Write a whole number of GiB, e.g. --size 10 or --size 10Gi.' }),
   'usage.port-mapping': () => ({ hint: 'Use -p REMOTE or -p LOCAL:REMOTE, e.g. -p 8080:80.' }),
+  'tunnel.port.in-use': () => ({ hint: 'Pick another one: -p LOCAL:REMOTE.' }),
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
+  'app.pod.notfound': () => ({ hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.' }),
+  'app.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' }),
 };
 
 /** A deploy stopped half-way says how to resume (app-deploy.ts wrapApplyError sets details.stoppedAt). */

@@ -142,7 +142,9 @@ export class HttpKubeClient implements KubeClient {
     const info = (await p).get(kind);
     if (!info) {
       throw new KompoxError('notfound', `the Kubernetes API server at ${this.server} does not serve ${kind} (${apiVersion})`, {
-        hint: 'The resource type is missing on this cluster: install its CRD or controller (e.g. `kompoxops cluster ingress install` for Traefik) or use a newer Kubernetes version.',
+        code: 'kube.kind.missing',
+        details: { kind, apiVersion },
+        hint: 'The resource type is missing on this cluster: install its CRD or controller (for Traefik: deploy the cluster ingress) or use a newer Kubernetes version.',
       });
     }
     return info;

@@ -27,7 +27,9 @@ export async function findAppPod(ctx: Pick<AppContext, 'service' | 'provider' | 
   )[0];
   if (!best) {
     throw new KompoxError('notfound', `app ${ctx.app.name} has no pod in namespace ${namespace}`, {
-      hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.',
+      code: 'app.pod.notfound',
+      details: { app: ctx.app.name, namespace },
+      hint: "Deploy the app; the app's status shows why a pod is missing.",
     });
   }
   return best;

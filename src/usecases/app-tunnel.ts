@@ -74,7 +74,7 @@ export async function openTunnel(ctx: AppContext, kube: KubeClient, mappings: Po
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', (e: NodeJS.ErrnoException) =>
-          reject(e.code === 'EADDRINUSE' ? new KompoxError('usage', `local port ${m.local} is already in use`, { hint: 'Pick another one: -p LOCAL:REMOTE.' }) : e),
+          reject(e.code === 'EADDRINUSE' ? new KompoxError('usage', `local port ${m.local} is already in use`, { code: 'tunnel.port.in-use', details: { port: m.local }, hint: 'Pick another local port.' }) : e),
         );
         server.listen(m.local, '127.0.0.1', resolve);
       });

@@ -307,8 +307,10 @@ export async function planClusterIngress(
 
   const ns = await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: settings.namespace });
   if (ns?.metadata.deletionTimestamp) {
-    throw new KompoxError('conflict', `namespace ${settings.namespace} is being deleted (an earlier cluster undeploy --purge?)`, {
-      hint: 'Wait until it is gone (kubectl get namespace), then run cluster deploy again.',
+    throw new KompoxError('conflict', `namespace ${settings.namespace} is being deleted (an earlier undeploy with purge?)`, {
+      code: 'kube.terminating',
+      details: { namespace: settings.namespace },
+      hint: 'Wait until it is gone (kubectl get namespace), then deploy the cluster ingress again.',
     });
   }
 
@@ -322,7 +324,7 @@ export async function planClusterIngress(
   if (pvc && liveClass) {
     if (storageClass && liveClass !== storageClass) {
       warnings.push(
-        `the ACME volume ${settings.namespace}/${pvcName} uses storage class ${liveClass}; INGRESS_STORAGE_CLASS ${storageClass} applies only to a new volume (cluster undeploy --purge first to move it)`,
+        `the ACME volume ${settings.namespace}/${pvcName} uses storage class ${liveClass}; INGRESS_STORAGE_CLASS ${storageClass} applies only to a new volume (undeploy the ingress with purge first to move it)`,
       );
     }
     storageClass = liveClass;

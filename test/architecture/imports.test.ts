@@ -171,3 +171,25 @@ test('nothing below the front ends (src/cli, src/app) reads process.env or proce
   const stale = Object.keys(PENDING).filter((f) => !s.processState.has(f));
   assert.deepEqual(stale, [], 'these no longer read the process: remove them from PENDING');
 });
+
+test('use cases, drivers and the domain give front-end-neutral hints: no kompoxops command or flag (the CLI adds those by error code, src/cli/advice.ts)', () => {
+  const bad: string[] = [];
+  const FLAG = /(^|[\s(])--?[a-zA-Z]/;
+  for (const file of files(SRC)) {
+    const rel = relative(SRC, file);
+    if (!['usecases', 'providers', 'domain', 'app'].includes(folder(rel))) continue;
+    const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const visit = (node: ts.Node): void => {
+      if (ts.isPropertyAssignment(node) && ts.isIdentifier(node.name) && node.name.text === 'hint') {
+        const text = node.initializer.getText(sf);
+        // kubectl's own flags are advice any front end can give
+        if (/kompoxops /.test(text) || (FLAG.test(text) && !/kubectl /.test(text))) {
+          bad.push(`${rel}:${sf.getLineAndCharacterOfPosition(node.getStart()).line + 1}: ${text.slice(0, 100)}`);
+        }
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(sf);
+  }
+  assert.deepEqual(bad, []);
+});
