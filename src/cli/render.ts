@@ -1,5 +1,6 @@
 // The one renderer of operation events (src/domain/events.ts) for every
-// kompoxops command, on stderr. Notes and warnings are plain lines. On a
+// kompoxops command, on stderr. Notes and warnings are plain lines (phases
+// are not shown: the notes and the live line already say what happens). On a
 // terminal, one live line is redrawn in place: a transfer's progress bar
 // (percentage, amounts, rate) or the current state of a wait (with the
 // elapsed time, refreshed every second). When stderr is not a terminal (CI,
@@ -74,8 +75,7 @@ export class EventRenderer {
         this.line(formatDiagnostic(e.diagnostic));
         return;
       case 'phase':
-        // steps show as the live line on a terminal; plain output keeps to what happened
-        if (this.tty && !this.live) this.setLive(() => e.message, false);
+        // the steps are for a server's event log; the CLI's notes and live line already say what happens
         return;
       case 'status':
         this.status(`${this.opts.statusPrefix ?? ''}${e.message}`);

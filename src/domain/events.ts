@@ -25,9 +25,6 @@ export interface Op {
   events?: EventSink;
 }
 
-/** The empty Op: nothing listens, nothing cancels. */
-export const NO_OP: Op = Object.freeze({});
-
 export function emit(op: Op | undefined, e: KompoxEvent): void {
   op?.events?.(e);
 }
@@ -95,11 +92,6 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
       send(true);
     },
   };
-}
-
-/** True when the operation was cancelled. */
-export function isAborted(op: Op | undefined): boolean {
-  return Boolean(op?.signal?.aborted);
 }
 
 /** Throws the `interrupted` error when the operation was cancelled; `what` says what was (not) done. */

@@ -3,9 +3,9 @@
 // driver load separately and cheaply (no SDK), for `app validate`.
 import { KompoxError } from '../domain/errors.js';
 import { DRIVERS, type DriverName } from '../domain/model.js';
-import type { DriverHost, DriverVolumes, ProviderDriver } from '../domain/ports/driver.js';
+import type { DriverFactory, DriverHost, DriverVolumes, ProviderDriver } from '../domain/ports/driver.js';
 
-const drivers: Partial<Record<DriverName, () => Promise<{ createDriver(host: DriverHost): ProviderDriver }>>> = {
+const drivers: Partial<Record<DriverName, () => Promise<{ createDriver: DriverFactory }>>> = {
   k3s: () => import('./k3s/index.js'),
 };
 

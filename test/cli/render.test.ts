@@ -58,6 +58,7 @@ describe('event renderer', () => {
     const t = fakeStream(true);
     const now = 0;
     const r = new EventRenderer({ stream: t.stream, now: () => now });
+    r.render({ type: 'phase', phase: 'rollout', message: 'waiting for web' }); // not shown
     r.render({ type: 'status', message: 'deployment web: 0/1 ready' });
     r.render({ type: 'log', message: 'released PersistentVolumeClaim ns/old' });
     r.end();

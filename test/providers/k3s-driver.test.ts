@@ -8,7 +8,7 @@ import { PersistentVolume } from 'kubernetes-models/v1';
 import { appNamespace } from '../../src/domain/names.js';
 import { loadDriver } from '../../src/providers/index.js';
 import type { KompoxEvent } from '../../src/domain/events.js';
-import { NO_CLUSTER_FACTS, requirePart } from '../../src/domain/ports/driver.js';
+import { NO_CLUSTER_FACTS, requireClusterOp, requirePart } from '../../src/domain/ports/driver.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
@@ -197,6 +197,8 @@ describe('K3s driver on the local filesystem', () => {
     await assert.rejects(driver.disks.create(ctx, vol, { name: 'zoned', zone: 'z1' }, {}), unsupported(/^disk create in a zone is not supported by the k3s driver$/));
     await assert.rejects(driver.disks.create(ctx, vol, { name: 'sku', options: { sku: 'Premium_LRS' } }, {}), unsupported(/^disk option sku is not supported by the k3s driver$/));
     assert.throws(() => requirePart(driver, 'nodePools', 'node pool list'), unsupported(/^node pool list is not supported by the k3s driver$/));
+    assert.throws(() => requireClusterOp(driver, 'provision', 'cluster provision'), unsupported(/^cluster provision is not supported by the k3s driver$/));
+    assert.equal(await requireClusterOp(driver, 'kubeconfig', 'cluster kubeconfig')(ctx, {}), undefined, 'present operations are returned, bound');
     assert.deepEqual(driver.capabilities, { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true });
     assert.deepEqual(await snapshotOfTree(sb.dir), before);
   });
