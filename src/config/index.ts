@@ -31,7 +31,8 @@ export interface FindOptions {
   chdir?: string;
   /** `-f FILE`: this kompoxops.yml (relative to chdir/cwd). */
   file?: string;
-  cwd?: string;
+  /** The front end's working directory: -C, -f and messages are relative to it. */
+  cwd: string;
 }
 
 export {

@@ -11,14 +11,15 @@ import { validateConfig } from './validate.js';
 
 export const CONFIG_FILE_NAMES = ['kompoxops.yml', 'kompoxops.yaml'];
 
-/** A path as the user should see it: relative to the current directory when inside it. */
-export function displayPath(p: string, cwd = process.cwd()): string {
+/** A path as the user should see it: relative to the working directory `cwd` when inside it. */
+export function displayPath(p: string, cwd: string | undefined): string {
+  if (cwd === undefined) return p;
   const rel = relative(cwd, p);
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
 }
 
 export function findConfigPath(o: FindOptions): string {
-  const cwd = o.cwd ?? process.cwd();
+  const cwd = o.cwd;
   const base = o.chdir ? resolve(cwd, o.chdir) : cwd;
   if (o.chdir && !(existsSync(base) && statSync(base).isDirectory())) {
     throw new KompoxError('notfound', `-C ${o.chdir}: no such directory (${base})`, { hint: 'Give -C an existing directory.' });
@@ -63,9 +64,10 @@ function fail(diags: Diagnostic[], file: string): never {
   throw new DiagnosticsError([...diags].sort((a, b) => pos(a) - pos(b)), `${file} has ${diags.length} problems`);
 }
 
-export async function loadConfig(path: string): Promise<OpsConfig> {
+/** Loads kompoxops.yml; `cwd`, when given, makes the paths in messages relative to it. */
+export async function loadConfig(path: string, cwd?: string): Promise<OpsConfig> {
   const abs = resolve(path);
-  const shown = displayPath(abs);
+  const shown = displayPath(abs, cwd);
   let text: string;
   try {
     text = readFileSync(abs, 'utf8');
@@ -125,7 +127,7 @@ export async function loadConfig(path: string): Promise<OpsConfig> {
         // Deferred: cluster commands work before the compose file is written;
         // app commands get this error from requireApp.
         const code = (err as NodeJS.ErrnoException).code;
-        ops.appError = new KompoxError('config', `app.compose: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}: ${displayPath(a.compose.path)}`, {
+        ops.appError = new KompoxError('config', `app.compose: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}: ${displayPath(a.compose.path, cwd)}`, {
           location: src.locate(['app', 'compose']),
           hint: 'Create the compose file, or fix the path in app.compose (relative to kompoxops.yml).',
           cause: err,
@@ -139,14 +141,15 @@ export async function loadConfig(path: string): Promise<OpsConfig> {
 
 /** findConfigPath + loadConfig */
 export async function loadOpsConfig(o: FindOptions): Promise<OpsConfig> {
-  return loadConfig(findConfigPath(o));
+  return loadConfig(findConfigPath(o), o.cwd);
 }
 
 /** The app context, or a clear error when kompoxops.yml has no `app`. */
 export function requireApp(c: OpsConfig): AppContext {
   if (!c.app) {
-    throw new KompoxError('config', `${displayPath(c.path)} has no app section`, {
-      location: { file: displayPath(c.path) },
+    const shown = c.locate([])?.file ?? c.path; // as the loader named it
+    throw new KompoxError('config', `${shown} has no app section`, {
+      location: { file: shown },
       hint: 'Add an "app:" section with at least "name:" and "compose: compose.yml" (see docs/kompoxops-yml.md).',
     });
   }

@@ -5,7 +5,8 @@ import type { LoadedProject } from '../compose/index.js';
 import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
 import type { AppSource } from '../domain/source.js';
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
+import type { DriverVolumes } from '../domain/ports/driver.js';
 
 export interface AppLoadOptions {
   /** Active compose profiles (`--profile`). */
@@ -32,6 +33,8 @@ export interface ValidateOptions extends AppLoadOptions {
   manifest?: boolean;
   /** Positions in kompoxops.yml (or wherever the app's settings came from), so app.* problems name file:line:column. */
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
+  /** The driver's pure volume facts (placeholder PV sources: no disk exists yet). */
+  volumes: DriverVolumes;
 }
 
 export interface ValidateSummary {
@@ -83,10 +86,11 @@ export async function objectsToYaml(objects: KubeObject[]): Promise<string> {
  * an ingress port nobody publishes, an unsupported key). Throws KompoxError /
  * DiagnosticsError when it is not valid; nothing is written anywhere.
  */
-export async function validateApp(ctx: AppContext, source: AppSource, opts: ValidateOptions = {}): Promise<ValidateResult> {
+export async function validateApp(ctx: AppContext, source: AppSource, opts: ValidateOptions): Promise<ValidateResult> {
   const loaded = await loadApp(ctx, source, opts);
   const { buildAppManifest } = await import('./app-manifest.js');
-  const m = await buildAppManifest(ctx, loaded, opts.locateConfig ? { locateConfig: opts.locateConfig } : {});
+  const { pvInputs } = await import('./pv-sources.js');
+  const m = await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, opts.volumes), ...(opts.locateConfig ? { locateConfig: opts.locateConfig } : {}) });
   const warnings = [...loaded.warnings, ...m.warnings];
   const p = loaded.project;
   const services = Object.keys(p.services).sort();

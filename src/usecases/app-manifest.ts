@@ -3,23 +3,19 @@
 // converter. The only I/O of conversion happens here.
 import { posix } from 'node:path';
 import { DiagnosticsError, KompoxError, fieldName, type Diagnostic, type Location } from '../domain/errors.js';
-import type { AppContext, AppVolume, Disk } from '../domain/model.js';
+import type { AppContext, Disk } from '../domain/model.js';
 import { SANDBOX_CODES, SourceAccessError, sandboxError, withinRoot, type AppSource } from '../domain/source.js';
 import type { LoadedProject } from '../compose/index.js';
-import type { KubeObject } from '../kube/types.js';
-import type { VolumeSourceSpec } from '../providers/driver.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import { convertApp } from '../convert/convert.js';
 import { MAX_FILE_BYTES } from '../convert/files.js';
-import type { ConvertFacts, FileFact } from '../convert/types.js';
-import { diskSizeDefaults, volumeSourceFor } from '../providers/volume-sources.js';
+import type { ConvertFacts, FileFact, VolumeInput } from '../convert/types.js';
 
 export interface ManifestOptions {
   /** Current disk per app volume name; absent = placeholder PV sources (validate before any disk exists). */
   disks?: Record<string, Disk | undefined>;
-  /** PV source for a disk; default: the pure per-driver sources in providers/volume-sources.ts. */
-  volumeSource?: (volume: AppVolume, disk: Disk | undefined) => VolumeSourceSpec;
-  /** Default/minimum size of a new disk; default: providers/volume-sources.ts. */
-  diskSizeDefaults?: (volume: AppVolume) => { defaultGiB: number; minGiB: number };
+  /** Per app volume: PV source and sizes, from the driver's volume facts (pvInputs in pv-sources.ts). */
+  volumes: Record<string, VolumeInput>;
   /** Positions in kompoxops.yml (OpsConfig.locate), so app.* diagnostics carry file:line. */
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
 }
@@ -113,7 +109,7 @@ export async function gatherFacts(loaded: LoadedProject): Promise<ConvertFacts> 
 }
 
 /** Converts the loaded compose project into the app's Kubernetes objects. Throws DiagnosticsError on errors. */
-export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, opts: ManifestOptions = {}): Promise<AppManifest> {
+export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, opts: ManifestOptions): Promise<AppManifest> {
   const facts = await gatherFacts(loaded);
   const result = convertApp({
     ctx,
@@ -124,8 +120,7 @@ export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, o
     locateConfig: opts.locateConfig,
     facts,
     disks: opts.disks ?? {},
-    volumeSource: opts.volumeSource ?? ((volume, disk) => volumeSourceFor(ctx, volume, disk)),
-    diskSizeDefaults: opts.diskSizeDefaults ?? ((volume) => diskSizeDefaults(ctx, volume)),
+    volumes: opts.volumes,
   });
   if (result.errors.length) {
     throw new DiagnosticsError(result.errors, `the app ${ctx.app.name} cannot be converted (${result.errors.length} error${result.errors.length === 1 ? '' : 's'})`);

@@ -29,7 +29,7 @@ async function loadError(text: string): Promise<KompoxError> {
 test('loads the full format into domain objects', async () => {
   const s = scratch({ 'kompoxops.yml': GOOD, 'compose.yml': COMPOSE });
   try {
-    const c = await loadOpsConfig({ chdir: s.dir });
+    const c = await loadOpsConfig({ chdir: s.dir, cwd: process.cwd() });
     assert.equal(c.path, join(s.dir, 'kompoxops.yml'));
     assert.equal(c.dir, s.dir);
     assert.deepEqual(c.service, { name: 'ops' });
@@ -132,11 +132,11 @@ test('discovery: -C, -f, missing file suggests kompoxops init', () => {
   const s = scratch({ 'kompoxops.yml': GOOD, 'sub/other.yml': GOOD });
   try {
     assert.equal(findConfigPath({ cwd: s.dir }), join(s.dir, 'kompoxops.yml'));
-    assert.equal(findConfigPath({ chdir: s.dir }), join(s.dir, 'kompoxops.yml'));
+    assert.equal(findConfigPath({ chdir: s.dir, cwd: process.cwd() }), join(s.dir, 'kompoxops.yml'));
     assert.equal(findConfigPath({ cwd: '/', chdir: s.dir, file: 'sub/other.yml' }), join(s.dir, 'sub/other.yml'));
     assert.throws(() => findConfigPath({ cwd: join(s.dir, 'sub') }), (e: unknown) => e instanceof KompoxError && /no kompoxops\.yml/.test(e.message) && /kompoxops init/.test(e.hint ?? ''));
-    assert.throws(() => findConfigPath({ chdir: join(s.dir, 'nope') }), (e: unknown) => e instanceof KompoxError && /no such directory/.test(e.message));
-    assert.throws(() => findConfigPath({ chdir: s.dir, file: 'x.yml' }), (e: unknown) => e instanceof KompoxError && /no such file/.test(e.message));
+    assert.throws(() => findConfigPath({ chdir: join(s.dir, 'nope'), cwd: process.cwd() }), (e: unknown) => e instanceof KompoxError && /no such directory/.test(e.message));
+    assert.throws(() => findConfigPath({ chdir: s.dir, file: 'x.yml', cwd: process.cwd() }), (e: unknown) => e instanceof KompoxError && /no such file/.test(e.message));
   } finally {
     s.cleanup();
   }

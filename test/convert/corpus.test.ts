@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadDir } from '../support/source.js';
 import { convertApp } from '../../src/convert/index.js';
 import { gatherFacts } from '../../src/usecases/app-manifest.js';
-import { diskSizeDefaults, volumeSourceFor } from '../../src/providers/volume-sources.js';
+import { volumeInputs } from '../support/volumes.js';
 import type { ComposeProject } from '../../src/compose/model.js';
 import { checkServerRules, makeCtx, validateObjects } from './helpers.js';
 
@@ -90,7 +90,7 @@ async function convertSample(dir: string, patch?: (p: ComposeProject) => void) {
   const facts = await gatherFacts(loaded);
   return convertApp({
     ctx, project: loaded.project, projectDir: dir, envFromFile: loaded.envFromFile, locate: loaded.locate, facts, disks: {},
-    volumeSource: (v, d) => volumeSourceFor(ctx, v, d), diskSizeDefaults: (v) => diskSizeDefaults(ctx, v),
+    volumes: volumeInputs(ctx),
   });
 }
 
@@ -158,7 +158,7 @@ test('corpus: with images added and the missing files present, every sample that
     }
     const r = convertApp({
       ctx, project: loaded.project, projectDir: dir, envFromFile: loaded.envFromFile, locate: loaded.locate, facts, disks: {},
-      volumeSource: (v, d) => volumeSourceFor(ctx, v, d), diskSizeDefaults: (v) => diskSizeDefaults(ctx, v),
+      volumes: volumeInputs(ctx),
     });
     if (policyRejected.has(name)) {
       assert.ok(r.errors.length > 0, `${name} should still be rejected`);

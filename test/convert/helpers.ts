@@ -9,7 +9,7 @@ import type { KubeObject } from '../../src/kube/types.js';
 import { convertApp } from '../../src/convert/index.js';
 import type { ConvertFacts, ConvertResult, FileFact } from '../../src/convert/index.js';
 import type { Disk } from '../../src/domain/model.js';
-import { diskSizeDefaults, volumeSourceFor } from '../../src/providers/volume-sources.js';
+import { volumeInputs } from '../support/volumes.js';
 import { Namespace, PersistentVolume, PersistentVolumeClaim, Service, ConfigMap, Secret } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -80,8 +80,7 @@ export function convert(
     locate: loaded.locate,
     facts,
     disks: opts.disks ?? {},
-    volumeSource: (v, d) => volumeSourceFor(ctx, v, d),
-    diskSizeDefaults: (v) => diskSizeDefaults(ctx, v),
+    volumes: volumeInputs(ctx, opts.disks ?? {}),
   });
 }
 

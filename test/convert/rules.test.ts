@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convert, find, inDir, makeCtx, makeLoaded, podSpec } from './helpers.js';
 import { buildAppManifest, gatherFacts } from '../../src/usecases/app-manifest.js';
+import { volumeInputs } from '../support/volumes.js';
 import { DiagnosticsError } from '../../src/domain/errors.js';
 import type { ServiceConfig } from '../../src/compose/model.js';
 
@@ -124,7 +125,7 @@ test('buildAppManifest reads real files: directory entries, file content, oversi
     assert.equal(new TextDecoder().decode(facts.files[join(dir, 'app.conf')]!.content), 'x=1\n');
     assert.equal(facts.files[join(dir, 'big.bin')]!.content, undefined);
     assert.equal(facts.files['/etc/passwd'], undefined, 'host paths are not read');
-    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded), (e: unknown) => {
+    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded, { volumes: volumeInputs(makeCtx({ app: { projectDir: dir } })) }), (e: unknown) => {
       assert.ok(e instanceof DiagnosticsError);
       assert.equal(e.diagnostics.length, 2);
       assert.match(e.message, /big\.bin is 1100000 bytes/);
@@ -163,7 +164,7 @@ test('a bind source that links out of the project is rejected and not read', asy
     const loaded = inDir(makeLoaded({ services: { a: { image: 'x', volumes: [{ type: 'bind', source: join(dir, 'app.conf'), target: '/etc/app.conf', read_only: true }] } } }), dir);
     const facts = await gatherFacts(loaded);
     assert.equal(facts.files[join(dir, 'app.conf')]!.content, undefined);
-    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded), /\.\/app\.conf is a symbolic link to .*secret\.txt, outside the project directory/);
+    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded, { volumes: volumeInputs(makeCtx({ app: { projectDir: dir } })) }), /\.\/app\.conf is a symbolic link to .*secret\.txt, outside the project directory/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(outside, { recursive: true, force: true });
@@ -180,14 +181,14 @@ test('a read-only bind directory becomes a ConfigMap; a too large one is an erro
     writeFileSync(join(dir, 'big/x.bin'), Buffer.alloc(1_200_000));
     const loaded = (vols: { source: string; target: string }[]) =>
       inDir(makeLoaded({ services: { a: { image: 'x', volumes: vols.map((v) => ({ type: 'bind' as const, read_only: true, ...v })) } } }), dir);
-    const ok = await buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'conf'), target: '/etc/app' }]));
+    const ok = await buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'conf'), target: '/etc/app' }]), { volumes: volumeInputs(makeCtx({ app: { projectDir: dir } })) });
     const cm = find(ok.objects, 'ConfigMap', 'dir-conf');
     assert.equal((cm.data as Record<string, string>)['a.conf'], 'a');
     const vol = podSpec(ok.objects).volumes.find((v: any) => v.configMap);
     assert.deepEqual(vol.configMap.items.map((i: any) => i.path), ['a.conf', 'sub/b.conf']);
     assert.deepEqual(podSpec(ok.objects).containers[0].volumeMounts, [{ name: 'dir-conf', mountPath: '/etc/app', readOnly: true }]);
     await assert.rejects(
-      buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'big'), target: '/big' }])),
+      buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'big'), target: '/big' }]), { volumes: volumeInputs(makeCtx({ app: { projectDir: dir } })) }),
       /read-only bind directory \.\/big holds 1200000 bytes/,
     );
   } finally {

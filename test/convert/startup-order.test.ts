@@ -220,7 +220,7 @@ test('the example (examples/gitea): db is a health-gated sidecar, gitea the app 
   const { buildAppManifest } = await import('../../src/usecases/app-manifest.js');
   const ctx = requireApp(await loadConfig(new URL('../../examples/gitea/kompoxops.yml', import.meta.url).pathname));
   const loaded = await loadDir(ctx.app.projectDir!, { files: [ctx.app.composePath!], env: {} });
-  const r = await buildAppManifest(ctx, loaded, { disks: {} });
+  const r = await buildAppManifest(ctx, loaded, { disks: {}, volumes: (await import('../support/volumes.js')).volumeInputs(ctx) });
   validateObjects(r.objects);
   const spec = podSpec(r.objects);
   assert.deepEqual(spec.initContainers.map((c: { name: string; restartPolicy?: string }) => [c.name, c.restartPolicy ?? null]), [['kompox-init', null], ['db', 'Always']]);

@@ -262,7 +262,7 @@ test('an app whose name starts with a digit and binds dot-directories converts t
     const ops = await loadConfig(join(dir, 'kompoxops.yml'));
     const ctx = requireApp(ops);
     const loaded = await loadDir(ctx.app.projectDir!, { files: [ctx.app.composePath!], env: {} });
-    const { objects } = await buildAppManifest(ctx, loaded, { disks: {} });
+    const { objects } = await buildAppManifest(ctx, loaded, { disks: {}, volumes: (await import('../support/volumes.js')).volumeInputs(ctx) });
     assert.ok(assertValid(objects, '2048-game') >= 6);
     const svc = objects.find((o) => o.kind === 'Service')!;
     assert.equal(svc.metadata.name, 'app-2048-game');

@@ -17,6 +17,7 @@ import { bundleSource, directorySource } from '../../src/source/index.js';
 import { loadApp, validateApp } from '../../src/usecases/app-load.js';
 import { buildAppManifest } from '../../src/usecases/app-manifest.js';
 import { makeCtx } from '../convert/helpers.js';
+import { DRIVER_VOLUMES, volumeInputs } from '../support/volumes.js';
 
 const SECRET = 'server-secret-7f3a9c';
 const VAR = 'KOMPOX_TEST_SERVER_SECRET';
@@ -36,11 +37,13 @@ after(() => {
 });
 
 const ctx = () => makeCtx({ app: { projectDir: undefined } });
+/** The pure volume facts of the test app's driver (validate needs no driver session). */
+const volumes = DRIVER_VOLUMES[ctx().provider.driver];
 
 /** Runs validate (load + conversion) and returns the KompoxError it must fail with. */
 async function refusal(source: AppSource): Promise<KompoxError> {
   try {
-    const r = await validateApp(ctx(), source, { manifest: true });
+    const r = await validateApp(ctx(), source, { manifest: true, volumes });
     assert.fail(`expected a refusal, got a manifest:\n${r.manifestYaml}`);
   } catch (e) {
     if (e instanceof assert.AssertionError) throw e;
@@ -70,7 +73,7 @@ describe('a sandboxed bundle never reaches the process', () => {
 
   it('interpolation and KEY-only environment entries see only the bundle variables', async () => {
     const files = { 'compose.yaml': `services:\n  web:\n    image: "nginx:\${${VAR}:-unset}"\n    environment:\n      - ${VAR}\n      - GIVEN\n` };
-    const r = await validateApp(ctx(), upload(files, { GIVEN: 'yes' }), { manifest: true, compose: true });
+    const r = await validateApp(ctx(), upload(files, { GIVEN: 'yes' }), { manifest: true, compose: true, volumes });
     assert.ok(!r.manifestYaml!.includes(SECRET) && !r.composeYaml!.includes(SECRET), 'the server variable leaked into the output');
     assert.match(r.composeYaml!, /image: nginx:unset/);
     assert.match(r.manifestYaml!, /name: GIVEN\n\s+value: "?yes"?/);
@@ -117,12 +120,12 @@ describe('the CLI shape (an unsandboxed directory) takes variables only from its
     const dir = mkdtempSync(join(tmpdir(), 'kompox-cli-env-'));
     try {
       writeFileSync(join(dir, 'compose.yaml'), `${svc('    secrets: [token]\n')}secrets:\n  token:\n    environment: ${VAR}\n`);
-      await assert.rejects(validateApp(ctx(), directorySource(dir, { env: {} })), (e: unknown) => {
+      await assert.rejects(validateApp(ctx(), directorySource(dir, { env: {} }), { volumes }), (e: unknown) => {
         assert.ok(e instanceof DiagnosticsError, String(e));
         assert.match(e.message, new RegExp(`environment variable ${VAR} is not set`));
         return true;
       });
-      const r = await validateApp(ctx(), directorySource(dir, { env: { [VAR]: 'given-by-the-front-end' } }), { manifest: true });
+      const r = await validateApp(ctx(), directorySource(dir, { env: { [VAR]: 'given-by-the-front-end' } }), { manifest: true, volumes });
       assert.ok(r.manifestYaml!.includes(Buffer.from('given-by-the-front-end').toString('base64')));
       assert.ok(!r.manifestYaml!.includes(Buffer.from(SECRET).toString('base64')));
     } finally {
@@ -168,7 +171,7 @@ describe('a sandboxed directory (an unpacked upload) never follows a link out', 
     };
     const loaded = await loadApp(ctx(), cli(svc('    env_file: linked.env\n')));
     assert.equal(loaded.project.services.web!.environment![VAR], SECRET, 'the CLI user may read their own files');
-    await assert.rejects(validateApp(ctx(), cli(svc('    volumes: ["./linked.env:/etc/app.env:ro"]\n'))), (e: unknown) => {
+    await assert.rejects(validateApp(ctx(), cli(svc('    volumes: ["./linked.env:/etc/app.env:ro"]\n')), { volumes }), (e: unknown) => {
       assert.ok(e instanceof DiagnosticsError);
       assert.match(e.message, /is a symbolic link to .*secret\.txt, outside the project directory/);
       return true;
@@ -207,8 +210,8 @@ describe('a bundle gives what the same project gives from its directory', () => 
       const composeFile = relative(dir, c.app.composePath!);
       const fromDir = await loadApp(c, directorySource(dir, { env, compose: { files: [composeFile] } }));
       const fromBundle = await loadApp(c, bundleSource(filesOf(dir), { env, compose: { files: [composeFile] }, root: `/srv/uploads/${name}` }));
-      const a = await buildAppManifest(c, fromDir, { disks, locateConfig: ops.locate });
-      const b = await buildAppManifest(c, fromBundle, { disks, locateConfig: ops.locate });
+      const a = await buildAppManifest(c, fromDir, { disks, locateConfig: ops.locate, volumes: volumeInputs(c, disks) });
+      const b = await buildAppManifest(c, fromBundle, { disks, locateConfig: ops.locate, volumes: volumeInputs(c, disks) });
       assert.deepEqual(b.objects, a.objects);
       assert.deepEqual(b.objects, parseAllDocuments(readFileSync(join(dir, 'expected.yaml'), 'utf8')).map((d) => d.toJSON()));
       assert.deepEqual([...fromBundle.warnings, ...b.warnings].map((w) => w.message), [...fromDir.warnings, ...a.warnings].map((w) => w.message));
@@ -235,8 +238,8 @@ describe('a bundle gives what the same project gives from its directory', () => 
         mkdirSync(dirname(join(dir, rel)), { recursive: true });
         writeFileSync(join(dir, rel), text);
       }
-      const fromDir = await validateApp(ctx(), directorySource(dir, { env }), { compose: true });
-      const fromBundle = await validateApp(ctx(), bundle, { compose: true });
+      const fromDir = await validateApp(ctx(), directorySource(dir, { env }), { compose: true, volumes });
+      const fromBundle = await validateApp(ctx(), bundle, { compose: true, volumes });
       assert.deepEqual(fromBundle.objects, fromDir.objects);
       const web = fromBundle.objects.find((o) => o.kind === 'Deployment')!;
       const text = JSON.stringify(fromBundle.objects);
