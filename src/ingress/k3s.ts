@@ -2,7 +2,7 @@
 // `traefik` in kube-system). Installing a second controller would fight it
 // for ports 80/443, so we configure that one through a HelmChartConfig whose
 // values are merged over K3s's own (keys of the official traefik chart).
-import { stringify } from 'yaml';
+import { toYamlText } from '../domain/yaml-text.js';
 import type { KubeObject } from '../kube/types.js';
 import { acmePermissionsInitContainer, acmeResolverArgs, redirectArgs } from './acme.js';
 import {
@@ -67,7 +67,7 @@ export function buildK3sObjects(spec: IngressSpec): KubeObject[] {
     apiVersion: 'helm.cattle.io/v1',
     kind: 'HelmChartConfig',
     metadata: { name: K3S_HELM_CHART_CONFIG, namespace: ns, labels: ingressLabels() },
-    spec: { valuesContent: stringify(k3sTraefikValues(spec), { sortMapEntries: true, lineWidth: 0 }) },
+    spec: { valuesContent: toYamlText(k3sTraefikValues(spec), { sortMapEntries: true }) },
   });
   return out;
 }
