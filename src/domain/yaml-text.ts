@@ -36,9 +36,17 @@ function escapeChar(ch: string): string {
   return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
 }
 
-/** True when the string must not be written plain (beyond what `compat` catches). */
+// A block scalar (`|`) whose first line starts with a tab is valid YAML, but
+// Go's reader takes that tab for indentation and fails ("found a tab character
+// where an indentation space is expected"); such strings are double-quoted.
+const TAB_FIRST = /^[\n ]*\t/;
+// A block scalar of only blank lines has no line to take its indentation from:
+// the yaml package keeps the spaces as content, Go's reader drops them.
+const BLANK = /^[ \t\n]+$/;
+
+/** True when the string must not be written plain or as a block (beyond what `compat` catches). */
 function needsQuotes(s: string): boolean {
-  return YAML11_WORDS.test(s) || UNSAFE_RAW.test(s) || goYamlNumber(s);
+  return YAML11_WORDS.test(s) || UNSAFE_RAW.test(s) || goYamlNumber(s) || TAB_FIRST.test(s) || BLANK.test(s);
 }
 
 /**
