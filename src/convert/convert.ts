@@ -49,7 +49,7 @@ export function convertApp(input: ConvertInput): ConvertResult {
   const vc: VolumeContext = { input, storage, state, diags, meta };
   const ports = collectPorts(project, services, diags);
   // depends_on → sidecar / one-shot init containers, started in dependency order.
-  const startup = planStartup(ctx, project, services, diags);
+  const startup = planStartup(ctx, project, services, diags, input.kubernetes);
   const resources = convertResources(ctx, project, services, diags, startup);
 
   const containers: Record<string, unknown>[] = [];

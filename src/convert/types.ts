@@ -7,6 +7,7 @@ import type { AppContext, AppVolume, Disk } from '../domain/model.js';
 import type { ComposeProject } from '../compose/model.js';
 import type { KubeObject } from '../kube/types.js';
 import type { VolumeSourceSpec } from '../providers/driver.js';
+import type { KubernetesVersion } from '../kube/version.js';
 
 /** What the use case found at one absolute path. */
 export interface FileFact {
@@ -54,6 +55,12 @@ export interface ConvertInput {
   volumeSource: (volume: AppVolume, disk: Disk | undefined) => VolumeSourceSpec;
   /** Default and minimum size of a new disk for the volume. */
   diskSizeDefaults: (volume: AppVolume) => { defaultGiB: number; minGiB: number };
+  /**
+   * The target API server's version, when known (app deploy reads it first).
+   * Absent (app validate, no cluster): a Kubernetes that serves everything
+   * Kompox writes is assumed.
+   */
+  kubernetes?: KubernetesVersion;
 }
 
 export interface ConvertResult {

@@ -287,6 +287,11 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   const { buildAppManifest } = await import('./app-manifest.js');
   const namespace = appNamespace(ctx);
   const loaded = await loadApp(ctx, source, { profiles: opts.profiles });
+  // Before anything is written: what the server serves decides the layout (native
+  // sidecars need 1.29), and a conversion error must not leave a new disk behind.
+  const { kubernetesVersion } = await import('../kube/version.js');
+  const kubernetes = kubernetesVersion(await kube.version());
+  await buildAppManifest(ctx, loaded, { kubernetes });
   // before a disk is created for nothing: the app's volumes need cluster-scoped PersistentVolumes
   const pvAccess = await kube.accessReview?.({ verb: 'create', ref: { apiVersion: 'v1', kind: 'PersistentVolume', name: '' } });
   if (pvAccess && !pvAccess.allowed) {
@@ -295,7 +300,7 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
     });
   }
   const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun, log: opts.log });
-  const manifest = await buildAppManifest(ctx, loaded, { disks, volumeSource: (v, d) => driver.volumeSource(ctx, v, d) });
+  const manifest = await buildAppManifest(ctx, loaded, { disks, volumeSource: (v, d) => driver.volumeSource(ctx, v, d), kubernetes });
   const warnings = [...loaded.warnings, ...manifest.warnings];
   if (warnings.length) opts.onWarnings?.(warnings);
   const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, log: opts.log });

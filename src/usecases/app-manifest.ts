@@ -11,6 +11,7 @@ import type { VolumeSourceSpec } from '../providers/driver.js';
 import { convertApp } from '../convert/convert.js';
 import { MAX_FILE_BYTES } from '../convert/files.js';
 import type { ConvertFacts, FileFact } from '../convert/types.js';
+import type { KubernetesVersion } from '../kube/version.js';
 import { diskSizeDefaults, volumeSourceFor } from '../providers/volume-sources.js';
 
 export interface ManifestOptions {
@@ -22,6 +23,8 @@ export interface ManifestOptions {
   diskSizeDefaults?: (volume: AppVolume) => { defaultGiB: number; minGiB: number };
   /** Positions in kompoxops.yml (OpsConfig.locate), so app.* diagnostics carry file:line. */
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
+  /** The target API server's version (app deploy); absent: a current Kubernetes is assumed. */
+  kubernetes?: KubernetesVersion;
 }
 
 export interface AppManifest {
@@ -126,6 +129,7 @@ export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, o
     disks: opts.disks ?? {},
     volumeSource: opts.volumeSource ?? ((volume, disk) => volumeSourceFor(ctx, volume, disk)),
     diskSizeDefaults: opts.diskSizeDefaults ?? ((volume) => diskSizeDefaults(ctx, volume)),
+    ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
   });
   if (result.errors.length) {
     throw new DiagnosticsError(result.errors, `the app ${ctx.app.name} cannot be converted (${result.errors.length} error${result.errors.length === 1 ? '' : 's'})`);
