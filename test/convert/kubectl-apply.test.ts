@@ -1,6 +1,6 @@
 // Every manifest Kompox prints is accepted by `kubectl apply --dry-run=server`:
-// the golden manifests exactly as `app validate --out-manifest` prints them,
-// piped into the real kubectl (whose YAML reader is Go's YAML 1.1 yaml.v2)
+// the golden manifests exactly as `app validate --out-manifest` prints them
+// and the generic Traefik installation of `cluster deploy`, piped into the real kubectl (whose YAML reader is Go's YAML 1.1 yaml.v2)
 // against the in-process fake API server, or against a real cluster when
 // KOMPOX_TEST_KUBECONFIG is set. On the fake, what kubectl sent is compared
 // with what Kompox meant: a `yes` that kubectl turned into a boolean fails
@@ -14,6 +14,9 @@ import { objectsToYaml } from '../../src/usecases/app-load.js';
 import { toYamlText } from '../../src/domain/yaml-text.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import { FIXTURES, convertingCases, runGoldenCase } from './golden-cases.js';
+import { buildIngressObjects } from '../../src/ingress/index.js';
+import { toYamlDocuments } from '../../src/domain/yaml-text.js';
+import { CASES as INGRESS_CASES } from '../ingress/fixtures/cases.js';
 import { YAML11_TRAPS, generatedStrings, generatedTexts } from '../support/yaml-traps.js';
 
 const REAL = process.env.KOMPOX_TEST_KUBECONFIG;
@@ -116,6 +119,19 @@ describe('kubectl apply --dry-run=server accepts every printed manifest', { skip
       }
       // dry run: nothing was stored
       if (fake) assert.ok(!fake.store.list(fake.resource('apps/v1', 'Deployment')!, undefined).some((d) => result.objects.some((o) => o.kind === 'Deployment' && o.metadata.name === d.metadata?.name && o.metadata.namespace === d.metadata?.namespace)));
+    });
+  }
+
+  // The generic Traefik installation of `cluster deploy` (K3s's HelmChartConfig needs K3s's CRD).
+  for (const [name, spec] of Object.entries(INGRESS_CASES).filter(([, c]) => c.variant === 'traefik')) {
+    // on a real cluster, kube-system may hold the cluster's own Traefik, which a dry run would patch
+    const skip = REAL && spec.namespace === 'kube-system' ? 'the case writes into kube-system, left alone on a real cluster' : false;
+    test(`ingress objects: ${name}`, { skip }, async () => {
+      const objects = buildIngressObjects(spec);
+      await ensureNamespace(spec.namespace);
+      const applied = await dryRunApply(toYamlDocuments(objects));
+      assert.equal(applied.length, objects.length);
+      if (fake) for (const want of objects) assertSubset(applied.find((o) => o.kind === want.kind && o.metadata.name === want.metadata.name), want, `${want.kind}/${want.metadata.name}`);
     });
   }
 
