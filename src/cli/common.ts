@@ -86,8 +86,8 @@ export async function printData<T>(data: T[] | T, format: OutputFormat, columns?
   if (format === 'json') {
     process.stdout.write(JSON.stringify(data, null, 2) + '\n');
   } else if (format === 'yaml') {
-    const { stringify } = await import('yaml');
-    process.stdout.write(stringify(data));
+    const { toYamlText } = await import('../domain/yaml-text.js');
+    process.stdout.write(toYamlText(data));
   } else {
     const rows = Array.isArray(data) ? data : [data];
     if (!columns) throw new Error('table output needs columns');

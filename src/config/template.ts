@@ -160,6 +160,8 @@ cluster:
     # Required by "kompoxops cluster deploy": your e-mail for Let's Encrypt.
     # ACME_EMAIL: you@your-domain
     # ACME_STAGING: "true"   # use Let's Encrypt's staging CA while trying things out
+    # No Docker Hub? A registry that serves Kompox's own images (busybox helper, Traefik):
+    # KOMPOX_REGISTRY_MIRROR: registry.example.com/dockerhub
 ${settingsBlock(t.cluster, '  ').replace(/^  settings: \{\}\n/, '').replace(/^  settings:\n/, '')}
 app:
   name: ${app}

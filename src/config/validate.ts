@@ -16,6 +16,7 @@ import {
   type Settings,
 } from '../domain/model.js';
 import { dnsLabelProblem } from '../domain/names.js';
+import { imageSettingProblems } from '../domain/images.js';
 import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, isDnsName, isHostName, parseSizeGiB } from './quantity.js';
 import { fieldName, type FieldPath, type YamlSource } from './source.js';
 import { closest } from '../domain/suggest.js';
@@ -306,6 +307,8 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
       let domain: string | undefined;
       if (c.notNull(cl.domain, ['cluster', 'domain'], 'apps.example.com')) domain = c.dnsName(cl.domain, ['cluster', 'domain'], 'apps.example.com');
       const settings = c.settings(cl.settings, ['cluster', 'settings']);
+      // the images Kompox adds (helper, Traefik) and their registry mirror
+      for (const p of imageSettingProblems(settings)) c.error(['cluster', 'settings', p.key], p.problem, p.hint);
       if (name) cluster = { name, auth, ingress, ...(domain ? { domain } : {}), settings };
     }
   }

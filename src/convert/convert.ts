@@ -2,6 +2,7 @@
 // objects, in apply order. Pure (no fs, no network, no clock): the same input
 // always gives the same objects, so re-running never rolls the pod spuriously.
 import { ANN_APP, ANN_PROVIDER } from '../domain/model.js';
+import { helperImage } from '../domain/images.js';
 import { appId, appLabels, appNamespace, appSelector } from '../domain/names.js';
 import type { KubeObject } from '../domain/ports/kube.js';
 import { containerBasics } from './container.js';
@@ -48,7 +49,7 @@ export function convertApp(input: ConvertInput): ConvertResult {
   const vc: VolumeContext = { input, storage, state, diags, meta };
   const ports = collectPorts(project, services, diags);
   // depends_on → sidecar / one-shot init containers, started in dependency order.
-  const startup = planStartup(ctx, project, services, diags);
+  const startup = planStartup(ctx, project, services, diags, input.kubernetes);
   const resources = convertResources(ctx, project, services, diags, startup);
 
   const containers: Record<string, unknown>[] = [];
@@ -148,7 +149,7 @@ export function convertApp(input: ConvertInput): ConvertResult {
   if (aliases.length) podSpec.hostAliases = aliases;
   if (grace !== undefined) podSpec.terminationGracePeriodSeconds = grace;
 
-  const init = initContainer(state, names.has(INIT_CONTAINER) ? `${INIT_CONTAINER}-data` : INIT_CONTAINER);
+  const init = initContainer(state, names.has(INIT_CONTAINER) ? `${INIT_CONTAINER}-data` : INIT_CONTAINER, helperImage(ctx.cluster.settings));
   // kompox-init first (the data directories must exist before anything mounts them), then depends_on order.
   const initContainers = [...(init ? [init] : []), ...startup.initOrder.map((s) => initByService.get(s)!)];
   if (initContainers.length) podSpec.initContainers = initContainers;

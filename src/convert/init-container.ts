@@ -5,15 +5,14 @@
 import { byKey, type PodState } from './pod-state.js';
 import { INIT_MOUNT_ROOT } from './storage.js';
 
-/** Pinned by tag so the pod template (and with it the pod) never changes by itself. */
-export const INIT_IMAGE = 'busybox:1.36';
 export const INIT_CONTAINER = 'kompox-init';
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export function initContainer(state: PodState, name: string): Record<string, unknown> | undefined {
+/** `image`: the cluster's helper image (domain/images.ts helperImage), pinned so the pod template never changes by itself. */
+export function initContainer(state: PodState, name: string, image: string): Record<string, unknown> | undefined {
   if (state.dataDirs.size === 0) return undefined;
   const dirs = [...state.dataDirs.values()].sort(byKey((d) => `${d.appVolume}/${d.subPath}`));
   const lines = ['set -e'];
@@ -26,5 +25,5 @@ export function initContainer(state: PodState, name: string): Record<string, unk
   const mounts = [...new Map(dirs.map((d) => [d.podVolume, { name: d.podVolume, mountPath: `${INIT_MOUNT_ROOT}/${d.appVolume}` }])).values()].sort(
     byKey((m) => m.mountPath),
   );
-  return { name, image: INIT_IMAGE, command: ['sh', '-c', lines.join('\n')], volumeMounts: mounts };
+  return { name, image, command: ['sh', '-c', lines.join('\n')], volumeMounts: mounts };
 }

@@ -44,7 +44,7 @@ export const SERVICE_KEY_POLICY: Readonly<Record<string, KeyPolicy>> = {
   cpus: { action: 'convert', note: 'resources.limits.cpu' },
   cpuset: { action: 'warn', note: 'CPU pinning is ignored' },
   credential_spec: { action: 'warn', note: 'Windows credential specs are ignored' },
-  depends_on: { action: 'convert', note: 'start order inside the pod: a dependency becomes a sidecar init container (service_healthy: its healthcheck is the startupProbe), service_completed_successfully an init container that must exit 0; Kubernetes >= 1.29 (cluster setting KOMPOX_SIDECARS=false: no ordering, warned)' },
+  depends_on: { action: 'convert', note: 'start order inside the pod: a dependency becomes a sidecar init container (service_healthy: its healthcheck is the startupProbe), service_completed_successfully an init container that must exit 0; Kubernetes >= 1.29 (on an older server, or with the cluster setting KOMPOX_SIDECARS=false: no ordering, warned)' },
   deploy: { action: 'convert', note: 'deploy.resources → container resources; other deploy keys are ignored with a warning (always one replica)' },
   develop: { action: 'ignore', note: 'compose watch is a development feature' },
   device_cgroup_rules: { action: 'reject', note: 'device access breaks tenant isolation', hint: 'Remove device_cgroup_rules; devices are not available on shared cluster nodes.', when: nonEmpty },

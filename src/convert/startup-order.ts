@@ -8,10 +8,12 @@
 //     becomes a regular init container: it must exit 0 before the next starts;
 //   - everything else stays a regular container and starts after all of them.
 // Sidecars also stop after the regular containers, so a database outlives the
-// app that writes to it. The cluster setting KOMPOX_SIDECARS=false falls back
-// to one flat container list (for clusters older than 1.29), with warnings.
+// app that writes to it. Without native sidecars (a server older than 1.29, as
+// app deploy found it, or the cluster setting KOMPOX_SIDECARS=false) the
+// services fall back to one flat container list, with warnings.
 import type { ComposeProject, Healthcheck, ServiceDependency } from '../compose/model.js';
 import type { AppContext } from '../domain/model.js';
+import { nativeSidecars, type KubernetesVersion } from '../domain/kube-version.js';
 import type { Diagnostics } from './diagnostics.js';
 
 /** container: a regular container; sidecar: init container with restartPolicy Always; oneshot: init container run to completion. */
@@ -41,9 +43,10 @@ function healthDisabled(hc: Healthcheck | undefined): boolean {
   return Boolean(hc && (hc.disable || (Array.isArray(hc.test) && hc.test[0] === 'NONE')));
 }
 
-function sidecarsEnabled(ctx: AppContext, diags: Diagnostics): boolean {
+/** KOMPOX_SIDECARS as written: true, false, or undefined when not set (or not a boolean: an error). */
+function sidecarsSetting(ctx: AppContext, diags: Diagnostics): boolean | undefined {
   const raw = ctx.cluster.settings?.[SIDECARS_SETTING];
-  if (raw === undefined) return true;
+  if (raw === undefined) return undefined;
   const v = String(raw).trim().toLowerCase();
   if (v === 'true' || v === '1' || v === 'yes') return true;
   if (v === 'false' || v === '0' || v === 'no') return false;
@@ -52,7 +55,43 @@ function sidecarsEnabled(ctx: AppContext, diags: Diagnostics): boolean {
     path: ['cluster', 'settings', SIDECARS_SETTING], key: `cluster.settings.${SIDECARS_SETTING}`,
     hint: 'Write "false" for clusters older than Kubernetes 1.29 (no native sidecars), or remove the setting.',
   });
-  return true;
+  return undefined;
+}
+
+function hasDependencies(project: ComposeProject, services: string[]): boolean {
+  return services.some((s) => deps(project, s).length > 0);
+}
+
+/**
+ * Native sidecars or the flat layout, and why not: the setting decides when
+ * set; otherwise the server's version (when known). Returns the reason for
+ * the flat layout, or undefined for sidecars.
+ */
+function flatReason(ctx: AppContext, project: ComposeProject, services: string[], diags: Diagnostics, k: KubernetesVersion | undefined): string | undefined {
+  const setting = sidecarsSetting(ctx, diags);
+  if (setting === false) return `${SIDECARS_SETTING}=false`;
+  const served = k ? nativeSidecars(k) : 'served';
+  if (served === 'served' || !hasDependencies(project, services)) return undefined;
+  const path = ['cluster', 'settings', SIDECARS_SETTING];
+  if (setting === true) {
+    // 1.28: the user says the SidecarContainers feature gate is on
+    if (served === 'feature-gate') return undefined;
+    diags.error({
+      message: `cluster.settings.${SIDECARS_SETTING} is true, but the API server runs Kubernetes ${k!.gitVersion}, which has no native sidecars (init containers with restartPolicy: Always need Kubernetes 1.29, or 1.28 with the SidecarContainers feature gate); nothing was changed`,
+      path, key: `cluster.settings.${SIDECARS_SETTING}`,
+      hint: `Remove the setting (or write "false") to deploy without depends_on start order, or upgrade the cluster to Kubernetes 1.29 or later.`,
+    });
+    return undefined;
+  }
+  diags.warn({
+    message: `the API server runs Kubernetes ${k!.gitVersion}, which has no native sidecars (init containers with restartPolicy: Always, Kubernetes 1.29 or later${served === 'feature-gate' ? '; 1.28 only with the SidecarContainers feature gate' : ''}): depends_on start order is not enforced, all services start together`,
+    key: `cluster.settings.${SIDECARS_SETTING}`,
+    hint:
+      served === 'feature-gate'
+        ? `If this cluster enables the SidecarContainers feature gate, set cluster.settings.${SIDECARS_SETTING}: "true"; otherwise upgrade to Kubernetes 1.29, or set it to "false" to say the flat layout is intended.`
+        : `Upgrade the cluster to Kubernetes 1.29 or later for start order, or set cluster.settings.${SIDECARS_SETTING}: "false" to say the flat layout is intended.`,
+  });
+  return `Kubernetes ${k!.gitVersion} has no native sidecars`;
 }
 
 function deps(project: ComposeProject, service: string): [string, ServiceDependency][] {
@@ -61,21 +100,21 @@ function deps(project: ComposeProject, service: string): [string, ServiceDepende
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** Without sidecars every service is a regular container; say which conditions are not enforced. */
-function flatPlan(project: ComposeProject, services: string[], diags: Diagnostics): StartupPlan {
+/** Without sidecars every service is a regular container; say which conditions are not enforced (and why: `reason`). */
+function flatPlan(project: ComposeProject, services: string[], diags: Diagnostics, reason: string): StartupPlan {
   for (const service of services) {
     for (const [dep, d] of deps(project, service)) {
       const path = ['services', service, 'depends_on', dep];
       if (d.condition === 'service_healthy') {
         diags.warn({
           service, key: 'depends_on', path,
-          message: `service "${service}": depends_on ${dep} (service_healthy) is not enforced (${SIDECARS_SETTING}=false): all services start together in one pod`,
+          message: `service "${service}": depends_on ${dep} (service_healthy) is not enforced (${reason}): all services start together in one pod`,
           hint: `Make "${service}" retry connecting to ${dep} until it is ready (${dep}'s readiness probe keeps traffic away until then).`,
         });
       } else if (d.condition === 'service_completed_successfully') {
         diags.warn({
           service, key: 'depends_on', path,
-          message: `service "${service}": depends_on ${dep} (service_completed_successfully) is not enforced (${SIDECARS_SETTING}=false): ${dep} runs as a regular container of the pod and is restarted whenever it exits`,
+          message: `service "${service}": depends_on ${dep} (service_completed_successfully) is not enforced (${reason}): ${dep} runs as a regular container of the pod and is restarted whenever it exits`,
           hint: `Run one-off tasks with kompoxops app exec instead, or make ${dep} idempotent and long-running.`,
         });
       }
@@ -84,8 +123,10 @@ function flatPlan(project: ComposeProject, services: string[], diags: Diagnostic
   return { roles: new Map(services.map((s) => [s, 'container'])), initOrder: [], healthGated: new Set() };
 }
 
-export function planStartup(ctx: AppContext, project: ComposeProject, services: string[], diags: Diagnostics): StartupPlan {
-  if (!sidecarsEnabled(ctx, diags)) return flatPlan(project, services, diags);
+/** `kubernetes`: the target server's version when known (app deploy); absent, native sidecars are assumed. */
+export function planStartup(ctx: AppContext, project: ComposeProject, services: string[], diags: Diagnostics, kubernetes?: KubernetesVersion): StartupPlan {
+  const flat = flatReason(ctx, project, services, diags, kubernetes);
+  if (flat) return flatPlan(project, services, diags, flat);
   // Who waits for whom, and how: dependency → [dependent, condition].
   const waiters = new Map<string, [string, ServiceDependency['condition']][]>();
   for (const service of services) {

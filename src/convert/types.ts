@@ -7,6 +7,7 @@ import type { AppContext, Disk } from '../domain/model.js';
 import type { ComposeProject } from '../compose/model.js';
 import type { KubeObject } from '../domain/ports/kube.js';
 import type { VolumeSourceSpec } from '../domain/ports/driver.js';
+import type { KubernetesVersion } from '../domain/kube-version.js';
 
 /** What the use case found at one absolute path. */
 export interface FileFact {
@@ -53,6 +54,12 @@ export interface ConvertInput {
   disks: Record<string, Disk | undefined>;
   /** Per app volume name: its PV source and sizes, computed by the use case from the driver's volume facts. */
   volumes: Record<string, VolumeInput>;
+  /**
+   * The target API server's version, when known (app deploy reads it first).
+   * Absent (app validate, no cluster): a Kubernetes that serves everything
+   * Kompox writes is assumed.
+   */
+  kubernetes?: KubernetesVersion;
 }
 
 /** What the converter needs to know about one app volume's storage (plain data). */

@@ -1,7 +1,7 @@
 // Traefik static-configuration arguments shared by both variants: the two
 // Let's Encrypt resolvers (TLS-ALPN-01) and the HTTP→HTTPS redirect.
 import { CERT_RESOLVER_PRODUCTION, CERT_RESOLVER_STAGING } from '../domain/ingress.js';
-import { ACME_MOUNT_PATH, ACME_STORAGE_FILE, BUSYBOX_IMAGE, LETSENCRYPT_STAGING_CA, TRAEFIK_UID } from './names.js';
+import { ACME_MOUNT_PATH, ACME_STORAGE_FILE, LETSENCRYPT_STAGING_CA, TRAEFIK_UID } from './names.js';
 
 /**
  * Both resolvers share one acme.json: Traefik keys its ACME store by resolver
@@ -34,10 +34,10 @@ export function redirectArgs(): string[] {
  * mode is not 600, and a fresh volume is owned by root. Runs as root with only
  * the capabilities touch/chmod/chown need.
  */
-export function acmePermissionsInitContainer(volumeName: string): Record<string, unknown> {
+export function acmePermissionsInitContainer(volumeName: string, image: string): Record<string, unknown> {
   return {
     name: 'acme-permissions',
-    image: BUSYBOX_IMAGE,
+    image,
     command: [
       'sh',
       '-c',

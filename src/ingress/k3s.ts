@@ -2,7 +2,7 @@
 // `traefik` in kube-system). Installing a second controller would fight it
 // for ports 80/443, so we configure that one through a HelmChartConfig whose
 // values are merged over K3s's own (keys of the official traefik chart).
-import { stringify } from 'yaml';
+import { toYamlText } from '../domain/yaml-text.js';
 import type { KubeObject } from '../domain/ports/kube.js';
 import { acmePermissionsInitContainer, acmeResolverArgs, redirectArgs } from './acme.js';
 import {
@@ -14,6 +14,16 @@ import {
   ingressLabels,
 } from './names.js';
 import type { IngressSpec } from './spec.js';
+import { HELPER_IMAGE } from '../domain/images.js';
+
+/** `registry/repo:tag[@digest]` → the chart's `image.repository` and `image.tag` (the digest rides on the tag). */
+export function k3sChartImage(image: string): { repository: string; tag: string } {
+  const at = image.indexOf('@');
+  const name = at < 0 ? image : image.slice(0, at);
+  const colon = name.lastIndexOf(':');
+  if (colon < 0 || name.indexOf('/', colon) >= 0) throw new Error(`k3sChartImage: ${image} has no tag`);
+  return { repository: name.slice(0, colon), tag: name.slice(colon + 1) + (at < 0 ? '' : image.slice(at)) };
+}
 
 /** The chart values Kompox sets (merged by the Helm controller over K3s's defaults). */
 export function k3sTraefikValues(spec: IngressSpec): Record<string, unknown> {
@@ -21,7 +31,7 @@ export function k3sTraefikValues(spec: IngressSpec): Record<string, unknown> {
     // Arguments rather than `ports.web.redirections` / `certificatesResolvers`:
     // those keys changed between chart versions K3s releases ship; flags did not.
     additionalArguments: [...redirectArgs(), ...acmeResolverArgs(spec.acmeEmail)],
-    deployment: { initContainers: [acmePermissionsInitContainer('data')] },
+    deployment: { initContainers: [acmePermissionsInitContainer('data', spec.helperImage ?? HELPER_IMAGE)] },
     // Our own PVC (existingClaim) so removing the HelmChartConfig keeps acme.json.
     persistence: { accessMode: 'ReadWriteOnce', enabled: true, existingClaim: K3S_ACME_PVC_NAME, name: 'data', path: ACME_MOUNT_PATH },
     podSecurityContext: { fsGroup: TRAEFIK_UID, fsGroupChangePolicy: 'OnRootMismatch' },
@@ -29,6 +39,11 @@ export function k3sTraefikValues(spec: IngressSpec): Record<string, unknown> {
     // removes the chart's default rollingUpdate block (invalid with Recreate).
     updateStrategy: { rollingUpdate: null, type: 'Recreate' },
   };
+  if (spec.traefikImage) {
+    // K3s's packaged chart writes the image as repository:tag (its registry
+    // prefix is K3s's system-default-registry, empty unless configured).
+    values.image = k3sChartImage(spec.traefikImage);
+  }
   if (spec.defaultCertificate) {
     // K3s installs Traefik's CRDs (traefik-crd chart), so the chart's TLSStore works here.
     values.tlsStore = { default: { defaultCertificate: { secretName: spec.defaultCertificate.secretName } } };
@@ -67,7 +82,7 @@ export function buildK3sObjects(spec: IngressSpec): KubeObject[] {
     apiVersion: 'helm.cattle.io/v1',
     kind: 'HelmChartConfig',
     metadata: { name: K3S_HELM_CHART_CONFIG, namespace: ns, labels: ingressLabels() },
-    spec: { valuesContent: stringify(k3sTraefikValues(spec), { sortMapEntries: true, lineWidth: 0 }) },
+    spec: { valuesContent: toYamlText(k3sTraefikValues(spec), { sortMapEntries: true }) },
   });
   return out;
 }

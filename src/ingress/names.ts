@@ -1,12 +1,7 @@
-// Names, labels and pinned images of the ingress objects `cluster deploy`
-// creates. Changing a name here renames live objects (undeploy finds them by
+// Names and labels of the ingress objects `cluster deploy` creates (the
+// images are in domain/images.ts). Changing a name here renames live objects (undeploy finds them by
 // label, so old ones are still cleaned up, but the ACME PVC would be new and
 // Let's Encrypt certificates would be requested again).
-
-/** Traefik v3.3 (the RBAC rules in traefik.ts are the ones v3.3 needs). */
-export const TRAEFIK_IMAGE = 'docker.io/traefik:v3.3.6';
-/** Small image for the init container that prepares acme.json. */
-export const BUSYBOX_IMAGE = 'docker.io/library/busybox:1.37.0';
 
 /** The uid/gid the official image and chart run Traefik as. */
 export const TRAEFIK_UID = 65532;

@@ -14,6 +14,7 @@ import {
   SETTING_TLS_SECRET,
 } from './names.js';
 import type { IngressVariant } from './spec.js';
+import { SETTING_TRAEFIK_IMAGE, helperImage, imageSettingProblems, traefikImage, traefikImageOverride } from '../domain/images.js';
 
 /** Source position of a kompoxops.yml field path (OpsConfig.locate), when known. */
 export type Locate = (path: ReadonlyArray<string | number>) => Location | undefined;
@@ -30,6 +31,10 @@ export interface IngressSettings {
   acmeEmail?: string;
   storageClass?: string;
   tls: TlsSource;
+  /** The helper image (KOMPOX_HELPER_IMAGE, or the default behind KOMPOX_REGISTRY_MIRROR). */
+  helperImage: string;
+  /** The Traefik image to write; on K3s only when INGRESS_TRAEFIK_IMAGE is set. */
+  traefikImage?: string;
 }
 
 const EMAIL_RE = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
@@ -110,5 +115,26 @@ export function readIngressSettings(cluster: Cluster, driver: string, locate?: L
     }
     tls = { kind: 'secret', secretName: secret };
   }
-  return { variant, namespace, acmeEmail, storageClass: setting(cluster, SETTING_STORAGE_CLASS), tls };
+  // kompoxops.yml's loader checks these too; a cluster from elsewhere (the PaaS store) is checked here
+  const bad = imageSettingProblems(cluster.settings)[0];
+  if (bad) {
+    throw new KompoxError('config', `cluster.settings.${bad.key} ${bad.problem}`, { field: `cluster.settings.${bad.key}`, location: locate?.(['cluster', 'settings', bad.key]), hint: bad.hint });
+  }
+  const traefik = variant === 'k3s' ? traefikImageOverride(cluster.settings) : traefikImage(cluster.settings);
+  if (variant === 'k3s' && traefik && !/:[^/]+$/.test(traefik.split('@')[0]!)) {
+    throw new KompoxError('config', `cluster.settings.${SETTING_TRAEFIK_IMAGE} "${traefik}" has no tag; K3s's Traefik chart writes the image as repository:tag`, {
+      field: `cluster.settings.${SETTING_TRAEFIK_IMAGE}`,
+      location: locate?.(['cluster', 'settings', SETTING_TRAEFIK_IMAGE]),
+      hint: 'Add the tag before the digest, e.g. registry.example.com/library/traefik:v3.3.6@sha256:….',
+    });
+  }
+  return {
+    variant,
+    namespace,
+    acmeEmail,
+    storageClass: setting(cluster, SETTING_STORAGE_CLASS),
+    tls,
+    helperImage: helperImage(cluster.settings),
+    ...(traefik ? { traefikImage: traefik } : {}),
+  };
 }

@@ -30,4 +30,11 @@ export interface IngressSpec {
    * our labels, so undeploy --purge never deletes a namespace the user made.
    */
   manageNamespace?: boolean;
+  /** The helper image of the acme.json init container; default domain/images.ts HELPER_IMAGE. */
+  helperImage?: string;
+  /**
+   * The Traefik image. Generic variant: default domain/images.ts TRAEFIK_IMAGE.
+   * K3s: only when the user set one (INGRESS_TRAEFIK_IMAGE); otherwise K3s's own.
+   */
+  traefikImage?: string;
 }

@@ -15,13 +15,13 @@ import {
   DYNAMIC_CONFIGMAP_NAME,
   INGRESS_CLASS,
   INGRESS_CONTROLLER,
-  TRAEFIK_IMAGE,
   TRAEFIK_NAME,
   TRAEFIK_UID,
   ingressLabels,
 } from './names.js';
 import type { IngressSpec } from './spec.js';
 import { shortHash } from '../domain/names.js';
+import { HELPER_IMAGE, TRAEFIK_IMAGE } from '../domain/images.js';
 
 /** Namespaces that exist on every cluster: never created or deleted by Kompox. */
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
@@ -191,11 +191,11 @@ export function buildTraefikObjects(spec: IngressSpec): KubeObject[] {
             runAsUser: TRAEFIK_UID,
             seccompProfile: { type: 'RuntimeDefault' },
           },
-          initContainers: [acmePermissionsInitContainer('data')],
+          initContainers: [acmePermissionsInitContainer('data', spec.helperImage ?? HELPER_IMAGE)],
           containers: [
             {
               name: 'traefik',
-              image: TRAEFIK_IMAGE,
+              image: spec.traefikImage ?? TRAEFIK_IMAGE,
               args,
               ports: [
                 { containerPort: 8080, name: 'traefik', protocol: 'TCP' },

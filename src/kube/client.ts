@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KompoxError } from '../domain/errors.js';
 import { refString, toRef, type AccessCheck, type ApplyOptions, type DeleteOptions, type KubeClient, type KubeObject, type ListOptions, type LogOptions, type ObjectRef } from '../domain/ports/kube.js';
-import { KubeApiError, apiError, isNetworkError, networkError, type KubeStatus } from './errors.js';
+import { KubeApiError, apiError, isNetworkError, networkError, unknownFields, type KubeStatus } from './errors.js';
 import { credentialError } from './kubeconfig.js';
 
 interface ResourceInfo {
@@ -102,7 +102,10 @@ export class HttpKubeClient implements KubeClient {
       } catch {
         status = { message: text.trim().slice(0, 500) || http.STATUS_CODES[code], code };
       }
-      throw apiError(new KubeApiError(code, status, method, path), this.server, o.what);
+      const err = new KubeApiError(code, status, method, path);
+      // a field the server does not know: say which Kubernetes it runs (best effort)
+      const serverVersion = unknownFields(err).length && path !== '/version' ? await this.version().then((v) => v.gitVersion, () => undefined) : undefined;
+      throw apiError(err, this.server, o.what, { serverVersion });
     }
     return res;
   }

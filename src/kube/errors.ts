@@ -61,9 +61,43 @@ export function isNetworkError(err: unknown): err is NodeJS.ErrnoException {
   return typeof code === 'string' && (NETWORK_CODES.has(code) || TLS_CODES.test(code) || code === 'KOMPOX_TIMEOUT');
 }
 
-/** What an API error means for the user. `what` names the operation, e.g. `apply Deployment ns/app`. */
-export function apiError(err: KubeApiError, server: string, what: string): KompoxError {
+/**
+ * The fields an API server refused because its schema does not have them:
+ * server-side apply answers 500 (400 on newer servers) "failed to create typed
+ * patch object (...): .spec.x: field not declared in schema"; a create or
+ * update with strict field validation 400 "strict decoding error: unknown
+ * field "spec.x"". Empty when the error is something else.
+ */
+export function unknownFields(err: KubeApiError): string[] {
+  if (err.code !== 400 && err.code !== 500 && err.code !== 422) return [];
+  const msg = err.status.message ?? '';
+  const out = new Set<string>();
+  for (const m of msg.matchAll(/(\.[^\s:]*): field not declared in schema/g)) out.add(m[1]!);
+  for (const m of msg.matchAll(/unknown field "([^"]+)"/g)) out.add(m[1]!.startsWith('.') ? m[1]! : `.${m[1]!}`);
+  return [...out];
+}
+
+/** A field that needs a newer Kubernetes: the message names the server version (when known) and the field; never "retry later". */
+function unsupportedFieldError(err: KubeApiError, fields: string[], what: string, serverVersion: string | undefined): KompoxError {
+  const server = `the API server${serverVersion ? ` (Kubernetes ${serverVersion})` : ''}`;
+  const sidecar = fields.some((f) => /initContainers.*\.restartPolicy$/.test(f));
+  return new KompoxError('config', `${what} was rejected: ${server} does not support ${fields.join(', ')}`, {
+    hint: sidecar
+      ? 'restartPolicy on init containers (native sidecars, used for depends_on start order) needs Kubernetes 1.29 or later (1.28 only with the SidecarContainers feature gate). Upgrade the cluster, or set cluster.settings.KOMPOX_SIDECARS: "false" to deploy without start order.'
+      : 'The cluster runs a Kubernetes version that does not know this field: upgrade the cluster to a current Kubernetes release. Retrying does not help.',
+    cause: err,
+  });
+}
+
+/**
+ * What an API error means for the user. `what` names the operation, e.g.
+ * `apply Deployment ns/app`; `serverVersion` (when the caller knows it) goes
+ * into messages about fields the server does not support.
+ */
+export function apiError(err: KubeApiError, server: string, what: string, opts: { serverVersion?: string } = {}): KompoxError {
   const msg = err.status.message ?? `HTTP ${err.code}`;
+  const unknown = unknownFields(err);
+  if (unknown.length) return unsupportedFieldError(err, unknown, what, opts.serverVersion);
   switch (err.code) {
     case 401:
       return new KompoxError('auth', `the Kubernetes API server at ${server} rejected the credentials (401 Unauthorized) during ${what}`, {

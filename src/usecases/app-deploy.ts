@@ -304,6 +304,12 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   const { pvInputs, readClusterFacts } = await import('./pv-sources.js');
   const namespace = appNamespace(ctx);
   const loaded = await loadApp(ctx, source, { profiles: opts.profiles });
+  // Before anything is written: what the server serves decides the layout (native
+  // sidecars need 1.29), and a conversion error must not leave a new disk behind.
+  // The cluster's facts (nodes and their zones, the server version) are read once, before anything is written.
+  const facts = await readClusterFacts(kube);
+  const kubernetes = facts.serverVersion;
+  await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, driver, {}, facts), ...(kubernetes ? { kubernetes } : {}) });
   // before a disk is created for nothing: the app's volumes need cluster-scoped PersistentVolumes
   const pvAccess = await kube.accessReview?.({ verb: 'create', ref: { apiVersion: 'v1', kind: 'PersistentVolume', name: '' } });
   if (pvAccess && !pvAccess.allowed) {
@@ -315,9 +321,7 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   throwIfAborted(op, 'nothing was changed');
   phaseEvent(op, 'disks', 'resolving the current disks');
   const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun }, op);
-  // e.g. K3s: the node name for the PVs' node affinity, when the cluster has one node
-  const facts = await readClusterFacts(kube);
-  const manifest = await buildAppManifest(ctx, loaded, { disks, volumes: pvInputs(ctx, driver, disks, facts) });
+  const manifest = await buildAppManifest(ctx, loaded, { disks, volumes: pvInputs(ctx, driver, disks, facts), ...(kubernetes ? { kubernetes } : {}) });
   const warnings = [...loaded.warnings, ...manifest.warnings];
   for (const w of warnings) warningEvent(op, w);
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);

@@ -76,8 +76,8 @@ export interface ValidateResult {
 
 /** Kubernetes objects as multi-document YAML (`---` before each, in the given order). */
 export async function objectsToYaml(objects: KubeObject[]): Promise<string> {
-  const { stringify } = await import('yaml');
-  return objects.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
+  const { toYamlDocuments } = await import('../domain/yaml-text.js');
+  return toYamlDocuments(objects);
 }
 
 /**

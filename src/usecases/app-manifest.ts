@@ -10,6 +10,7 @@ import type { KubeObject } from '../domain/ports/kube.js';
 import { convertApp } from '../convert/convert.js';
 import { MAX_FILE_BYTES } from '../convert/files.js';
 import type { ConvertFacts, FileFact, VolumeInput } from '../convert/types.js';
+import type { KubernetesVersion } from '../domain/kube-version.js';
 
 export interface ManifestOptions {
   /** Current disk per app volume name; absent = placeholder PV sources (validate before any disk exists). */
@@ -18,6 +19,8 @@ export interface ManifestOptions {
   volumes: Record<string, VolumeInput>;
   /** Positions in kompoxops.yml (OpsConfig.locate), so app.* diagnostics carry file:line. */
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
+  /** The target API server's version (app deploy); absent: a current Kubernetes is assumed. */
+  kubernetes?: KubernetesVersion;
 }
 
 export interface AppManifest {
@@ -121,6 +124,7 @@ export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, o
     facts,
     disks: opts.disks ?? {},
     volumes: opts.volumes,
+    ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
   });
   if (result.errors.length) {
     throw new DiagnosticsError(result.errors, `the app ${ctx.app.name} cannot be converted (${result.errors.length} error${result.errors.length === 1 ? '' : 's'})`);

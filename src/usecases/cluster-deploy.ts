@@ -339,6 +339,8 @@ export async function planClusterIngress(
     ...(tls.cert ? { defaultCertificate: tls.cert } : {}),
     // A namespace the user created (e.g. to hold INGRESS_TLS_SECRET) stays theirs.
     ...(ns && !isOurs(ns) ? { manageNamespace: false } : {}),
+    helperImage: settings.helperImage,
+    ...(settings.traefikImage ? { traefikImage: settings.traefikImage } : {}),
   };
   return {
     spec,

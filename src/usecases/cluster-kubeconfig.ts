@@ -72,7 +72,7 @@ export function mergeKubeconfig(base: Doc, add: Doc): Doc {
 }
 
 export async function kubeconfigYaml(doc: Doc): Promise<string> {
-  const { stringify } = await import('yaml');
-  return stringify(doc, { lineWidth: 0 });
+  const { toYamlText } = await import('../domain/yaml-text.js');
+  return toYamlText(doc);
 }
 

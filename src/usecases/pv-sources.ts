@@ -6,6 +6,7 @@ import { KompoxError } from '../domain/errors.js';
 import type { AppContext, Disk } from '../domain/model.js';
 import { diskSizeDefaults, NO_CLUSTER_FACTS, type ClusterFacts, type DriverVolumes } from '../domain/ports/driver.js';
 import type { KubeClient } from '../domain/ports/kube.js';
+import { kubernetesVersion } from '../domain/kube-version.js';
 import type { VolumeInput } from '../convert/types.js';
 import { appVolumes } from './volumes.js';
 
@@ -53,10 +54,7 @@ export async function readClusterFacts(kube: KubeClient): Promise<ClusterFacts> 
     return { name: n.metadata.name, labels, ...(labels[ZONE_LABEL] ? { zone: labels[ZONE_LABEL] } : {}), ...(labels[POOL_LABEL] ? { pool: labels[POOL_LABEL] } : {}) };
   });
   const v = await kube.version().catch(() => undefined);
-  if (v) {
-    const major = Number.parseInt(v.major ?? '', 10);
-    const minor = Number.parseInt(v.minor ?? '', 10);
-    if (Number.isInteger(major) && Number.isInteger(minor)) facts.serverVersion = { major, minor, gitVersion: v.gitVersion };
-  }
+  const version = v && kubernetesVersion(v);
+  if (version) facts.serverVersion = version;
   return facts;
 }

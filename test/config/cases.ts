@@ -29,6 +29,9 @@ export const BAD: Array<{ name: string; text: string; field: string; where: stri
   { name: 'domain with no value', text: GOOD.replace('domain: apps.example.com', 'domain:'), field: 'cluster.domain', where: '15:10', says: /has no value/ },
   { name: 'volume size with no value', text: GOOD.replace('size: 10Gi', 'size:'), field: 'app.volumes[0].size', where: '32:12', says: /has no value/ },
   { name: 'service with no value', text: GOOD.replace('service:\n  name: ops', 'service:'), field: 'service', where: '2:9', says: /has no value/ },
+  { name: 'helper image without tag', text: GOOD.replace('ACME_EMAIL: ops@example.com', 'ACME_EMAIL: ops@example.com\n    KOMPOX_HELPER_IMAGE: registry.example.com/busybox'), field: 'cluster.settings.KOMPOX_HELPER_IMAGE', where: '18:26', says: /no tag or digest/ },
+  { name: 'Traefik image not a reference', text: GOOD.replace('ACME_EMAIL: ops@example.com', 'ACME_EMAIL: ops@example.com\n    INGRESS_TRAEFIK_IMAGE: "https://hub/traefik:v3"'), field: 'cluster.settings.INGRESS_TRAEFIK_IMAGE', where: '18:28', says: /not an image reference/ },
+  { name: 'registry mirror without a host', text: GOOD.replace('ACME_EMAIL: ops@example.com', 'ACME_EMAIL: ops@example.com\n    KOMPOX_REGISTRY_MIRROR: mirror'), field: 'cluster.settings.KOMPOX_REGISTRY_MIRROR', where: '18:29', says: /not a registry/ },
   { name: 'app without name', text: GOOD.replace('  name: my-app\n', ''), field: 'app.name', where: '18:1', says: /Add "name: / },
 ];
 

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkServerRules, convert, find, makeCtx, makeLoaded, podSpec, textFile, validateObjects } from './helpers.js';
 import { appNamespace, pvcName, pvName } from '../../src/domain/names.js';
+import { HELPER_IMAGE } from '../../src/domain/images.js';
 
 const ctx = makeCtx();
 const ns = appNamespace(ctx);
@@ -44,7 +45,7 @@ test('named volumes become subPaths of the default disk; the init container crea
   }));
   const spec = podSpec(r.objects);
   assert.deepEqual(spec.containers[0].volumeMounts, [{ name: 'disk-default', mountPath: '/var/lib/postgresql/data', subPath: 'db-data/pg' }]);
-  assert.equal(spec.initContainers[0].image, 'busybox:1.36');
+  assert.equal(spec.initContainers[0].image, HELPER_IMAGE);
   assert.match(spec.initContainers[0].command[2], /mkdir -p '\/kompox\/default\/db-data\/pg'\nchown 999:999/);
   assert.equal(spec.volumes[0].persistentVolumeClaim.claimName, pvcName('default', undefined));
 });
@@ -194,4 +195,24 @@ test('the missing-directory mount is a subPath of the default disk, created by t
   assert.match(JSON.stringify(init.command ?? init.args), /data\/gitea/);
   validateObjects(r.objects);
   checkServerRules(r.objects);
+});
+
+test('the helper image: KOMPOX_HELPER_IMAGE replaces it, KOMPOX_REGISTRY_MIRROR prefixes it; the compose images are never rewritten', () => {
+  const loaded = makeLoaded({
+    services: {
+      db: { image: 'docker.io/library/postgres:16', volumes: [{ type: 'volume', source: 'data', target: '/data' }] },
+      web: { image: 'nginx:1.27' },
+    },
+    volumes: { data: {} },
+  });
+  const images = (settings: Record<string, string>) => {
+    const spec = podSpec(convert(makeCtx({ cluster: { settings } }), loaded).objects);
+    return { init: spec.initContainers[0].image as string, app: (spec.containers as { image: string }[]).map((c) => c.image) };
+  };
+  assert.deepEqual(images({}), { init: HELPER_IMAGE, app: ['docker.io/library/postgres:16', 'nginx:1.27'] });
+  assert.deepEqual(images({ KOMPOX_REGISTRY_MIRROR: 'mirror.example.com/dockerhub' }), {
+    init: 'mirror.example.com/dockerhub/library/busybox:1.37.0@sha256:9db7b59979c38555a39def84a31fb98b5296952f9e3afd4f6f11f05b07adfab0',
+    app: ['docker.io/library/postgres:16', 'nginx:1.27'],
+  });
+  assert.deepEqual(images({ KOMPOX_REGISTRY_MIRROR: 'mirror.example.com', KOMPOX_HELPER_IMAGE: 'tools.example.com/busybox:1.37' }).init, 'tools.example.com/busybox:1.37');
 });

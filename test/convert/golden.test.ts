@@ -9,40 +9,20 @@
 // UPDATE_GOLDEN=1 rewrites expected.yaml/warnings.txt/errors.txt: review every diff by hand.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse, parseAllDocuments, stringify } from 'yaml';
-import { loadConfig, requireApp } from '../../src/config/index.js';
-import { loadDir } from '../support/source.js';
-import { buildAppManifest } from '../../src/usecases/app-manifest.js';
-import { volumeInputs } from '../support/volumes.js';
+import { parseAllDocuments } from 'yaml';
+import { toYamlDocuments } from '../../src/domain/yaml-text.js';
 import { DiagnosticsError, formatDiagnostic, type Diagnostic } from '../../src/domain/errors.js';
-import type { Disk } from '../../src/domain/model.js';
 import { checkServerRules, validateObjects } from './helpers.js';
+import { FIXTURES, goldenCases as cases, readOptional, runGoldenCase as runCase } from './golden-cases.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 function lines(diags: Diagnostic[], dir: string): string {
   const rel = relative(process.cwd(), dir);
   return diags.map((d) => formatDiagnostic(d).split(`${dir}/`).join('').split(`${rel}/`).join('')).join('\n') + (diags.length ? '\n' : '');
 }
-
-function readOptional(path: string): string | undefined {
-  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
-}
-
-async function runCase(dir: string) {
-  const ops = await loadConfig(join(dir, 'kompoxops.yml'), process.cwd());
-  const ctx = requireApp(ops);
-  const env = (parse(readOptional(join(dir, 'env.yaml')) ?? '{}') ?? {}) as Record<string, string>;
-  const disks = (parse(readOptional(join(dir, 'disks.yaml')) ?? '{}') ?? {}) as Record<string, Disk>;
-  const loaded = await loadDir(ctx.app.projectDir!, { files: [ctx.app.composePath!], env });
-  return { loaded, result: await buildAppManifest(ctx, loaded, { disks, locateConfig: ops.locate, volumes: volumeInputs(ctx, disks) }) };
-}
-
-const cases = existsSync(FIXTURES) ? readdirSync(FIXTURES).filter((n) => existsSync(join(FIXTURES, n, 'kompoxops.yml'))).sort() : [];
 
 test('there are golden cases', () => {
   assert.ok(cases.length >= 10, `only ${cases.length} cases in ${FIXTURES}`);
@@ -67,7 +47,7 @@ for (const name of cases) {
         rmSync(join(dir, 'expected.yaml'), { force: true });
         rmSync(join(dir, 'warnings.txt'), { force: true });
       } else {
-        writeFileSync(join(dir, 'expected.yaml'), outcome!.objects.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join(''));
+        writeFileSync(join(dir, 'expected.yaml'), toYamlDocuments(outcome!.objects));
         writeFileSync(join(dir, 'warnings.txt'), lines(outcome!.warnings, dir));
         rmSync(join(dir, 'errors.txt'), { force: true });
       }

@@ -7,7 +7,7 @@ import type { LoadedProject } from '../../src/compose/index.js';
 import { bundleSource, directorySource, type DirectorySourceOptions } from '../../src/source/index.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import { convertApp } from '../../src/convert/index.js';
-import type { ConvertFacts, ConvertResult, FileFact } from '../../src/convert/index.js';
+import type { ConvertFacts, ConvertInput, ConvertResult, FileFact } from '../../src/convert/index.js';
 import type { Disk } from '../../src/domain/model.js';
 import { volumeInputs } from '../support/volumes.js';
 import { Namespace, PersistentVolume, PersistentVolumeClaim, Service, ConfigMap, Secret } from 'kubernetes-models/v1';
@@ -69,7 +69,7 @@ export function textFile(s: string): FileFact {
 export function convert(
   ctx: AppContext,
   loaded: LoadedProject,
-  opts: { files?: Record<string, FileFact>; env?: Record<string, string>; disks?: Record<string, Disk | undefined>; homeDir?: string } = {},
+  opts: { files?: Record<string, FileFact>; env?: Record<string, string>; disks?: Record<string, Disk | undefined>; homeDir?: string; kubernetes?: ConvertInput['kubernetes'] } = {},
 ): ConvertResult {
   const facts: ConvertFacts = { files: opts.files ?? {}, env: opts.env ?? {}, homeDir: opts.homeDir ?? '/home/u' };
   return convertApp({
@@ -81,6 +81,7 @@ export function convert(
     facts,
     disks: opts.disks ?? {},
     volumes: volumeInputs(ctx, opts.disks ?? {}),
+    ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
   });
 }
 

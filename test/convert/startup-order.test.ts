@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { checkServerRules, convert, find, makeCtx, makeLoaded, podSpec, validateObjects } from './helpers.js';
 import type { ComposeProject, ServiceDependency } from '../../src/compose/model.js';
 import type { ConvertResult } from '../../src/convert/index.js';
+import { kubernetesVersion } from '../../src/domain/kube-version.js';
 
 type Services = ComposeProject['services'];
 const dep = (condition: ServiceDependency['condition'], required = true): ServiceDependency => ({ condition, required });
 
-function run(services: Services, over: Parameters<typeof makeCtx>[0] = {}): ConvertResult {
-  const r = convert(makeCtx(over), makeLoaded({ services }));
+function run(services: Services, over: Parameters<typeof makeCtx>[0] = {}, kubernetes?: string): ConvertResult {
+  const r = convert(makeCtx(over), makeLoaded({ services }), kubernetes ? { kubernetes: kubernetesVersion({ gitVersion: kubernetes }) } : {});
   if (r.errors.length === 0) {
     validateObjects(r.objects);
     checkServerRules(r.objects);
@@ -271,4 +272,39 @@ test('generated depends_on graphs: dependencies start before their dependents, d
     assert.ok(effective(a, 'memory') <= 2 * 1024 ** 3, `case ${i}: memory ${effective(a, 'memory')}`);
   }
   assert.ok(checked > 100, `only ${checked} of 200 generated graphs converted`);
+});
+
+test('the server version decides when KOMPOX_SIDECARS is not set: sidecars from 1.29, the flat layout with one warning before', () => {
+  const services: Services = {
+    web: { image: 'app', depends_on: { db: dep('service_healthy') } },
+    db: { image: 'postgres', healthcheck: PG },
+  };
+  assert.deepEqual(layout(run(services, {}, 'v1.29.0')).init, [['db', 'Always']]);
+  const old = run(services, {}, 'v1.28.15+k3s1');
+  assert.deepEqual(layout(old), { init: [], containers: ['db', 'web'] });
+  assert.equal(old.errors.length, 0);
+  const top = old.warnings.filter((w) => /no native sidecars/.test(w.message));
+  assert.equal(top.length, 2, old.warnings.map((w) => w.message).join('\n'));
+  assert.match(top[0]!.message, /^the API server runs Kubernetes v1\.28\.15\+k3s1, which has no native sidecars .*1\.28 only with the SidecarContainers feature gate\): depends_on start order is not enforced/);
+  assert.match(top[0]!.hint!, /KOMPOX_SIDECARS: "true"/);
+  assert.match(top[1]!.message, /depends_on db \(service_healthy\) is not enforced \(Kubernetes v1\.28\.15\+k3s1 has no native sidecars\)/);
+  // 1.27: no feature gate to mention
+  const older = run(services, {}, 'v1.27.3');
+  const olderTop = older.warnings.find((w) => w.message.startsWith('the API server runs Kubernetes v1.27.3'));
+  assert.ok(olderTop, older.warnings.map((w) => w.message).join('\n'));
+  assert.doesNotMatch(olderTop.message, /feature gate/);
+  assert.match(olderTop.hint!, /Upgrade the cluster to Kubernetes 1\.29 or later/);
+  // an app without depends_on does not care
+  assert.deepEqual(run({ web: { image: 'app' } }, {}, 'v1.27.3').warnings.filter((w) => /sidecars/.test(w.message)), []);
+});
+
+test('KOMPOX_SIDECARS against the server version: false always flattens; true keeps sidecars on 1.28 (feature gate) and is an error before 1.28', () => {
+  const services: Services = { web: { image: 'app', depends_on: { db: dep('service_started') } }, db: { image: 'postgres' } };
+  assert.deepEqual(layout(run(services, { cluster: { settings: { KOMPOX_SIDECARS: 'false' } } }, 'v1.31.0')).containers, ['db', 'web']);
+  const gated = run(services, { cluster: { settings: { KOMPOX_SIDECARS: 'true' } } }, 'v1.28.2');
+  assert.deepEqual(layout(gated).init, [['db', 'Always']]);
+  assert.deepEqual(gated.warnings.filter((w) => /sidecars/.test(w.message)), []);
+  const refused = run(services, { cluster: { settings: { KOMPOX_SIDECARS: 'true' } } }, 'v1.27.16');
+  assert.equal(refused.errors.length, 1);
+  assert.match(refused.errors[0]!.message, /^cluster\.settings\.KOMPOX_SIDECARS is true, but the API server runs Kubernetes v1\.27\.16, which has no native sidecars/);
 });

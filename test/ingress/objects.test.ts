@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { toYamlText } from '../../src/domain/yaml-text.js';
 import { buildIngressObjects, type IngressSpec } from '../../src/ingress/index.js';
 import { CERT_RESOLVER_PRODUCTION, CERT_RESOLVER_STAGING } from '../../src/domain/ingress.js';
 import type { KubeObject } from '../../src/kube/types.js';
@@ -26,7 +27,7 @@ for (const [name, spec] of Object.entries(CASES)) {
     const file = `${FIXTURES}${name}.yaml`;
     if (process.env.KOMPOX_UPDATE_GOLDEN === '1' || !existsSync(file)) {
       if (process.env.KOMPOX_UPDATE_GOLDEN !== '1') assert.fail(`missing golden file ${file}; generate it with KOMPOX_UPDATE_GOLDEN=1 and review it`);
-      writeFileSync(file, objects.map((o) => stringify(o)).join('---\n'));
+      writeFileSync(file, objects.map((o) => toYamlText(o)).join('---\n'));
     }
     const expected = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS());
     assert.deepEqual(objects, expected);

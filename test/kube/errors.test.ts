@@ -179,4 +179,27 @@ describe('apiError mapping', () => {
     assert.equal(e.field, 'spec.template.spec.containers[0].image');
     assert.match(formatError(e), /apply of Deployment ns\/web was rejected by the API server: Deployment\.apps "web" is invalid/);
   });
+
+  test('a field the server does not know (server-side apply 500 or 400, strict decoding 400) names the version and the field; never "retry later"', async () => {
+    const { apiError, KubeApiError } = await import('../../src/kube/errors.js');
+    const ssa = 'failed to create typed patch object (ns/web; apps/v1, Kind=Deployment): .spec.template.spec.initContainers[name="writer"].restartPolicy: field not declared in schema';
+    for (const [code, message] of [
+      [500, ssa],
+      [400, ssa],
+      [400, 'strict decoding error: unknown field "spec.template.spec.initContainers[0].restartPolicy"'],
+    ] as const) {
+      const e = apiError(new KubeApiError(code, { message, code }, 'PATCH', '/x'), 'https://k', 'apply of Deployment ns/web', { serverVersion: 'v1.27.16+k3s1' });
+      const text = formatError(e);
+      assert.equal(e.kind, 'config', text);
+      assert.match(text, /^apply of Deployment ns\/web was rejected: the API server \(Kubernetes v1\.27\.16\+k3s1\) does not support \.spec\.template\.spec\.initContainers\[/);
+      assert.match(text, /needs Kubernetes 1\.29 or later/);
+      assert.doesNotMatch(text, /Retry later/);
+    }
+    const other = apiError(new KubeApiError(400, { message: 'failed to create typed patch object (ns/x; /v1, Kind=Service): .spec.topologyKeys: field not declared in schema', code: 400 }, 'PATCH', '/x'), 'https://k', 'apply of Service ns/x');
+    assert.match(formatError(other), /the API server does not support \.spec\.topologyKeys\. The cluster runs a Kubernetes version that does not know this field/);
+    // a 500 that is not about the schema stays a server problem
+    const busy = apiError(new KubeApiError(500, { message: 'etcdserver: request timed out', code: 500 }, 'PATCH', '/x'), 'https://k', 'apply of Service ns/x');
+    assert.equal(busy.kind, 'unavailable');
+    assert.match(formatError(busy), /Retry later/);
+  });
 });

@@ -13,6 +13,7 @@
 // error ("X is not supported by the Y driver").
 import { KompoxError, unsupported } from '../errors.js';
 import type { Op } from '../events.js';
+import type { KubernetesVersion } from '../kube-version.js';
 import { lookupSetting, type AppContext, type AppVolume, type ClusterContext, type Disk, type DriverName, type Snapshot } from '../model.js';
 
 // ---------------------------------------------------------------- facts
@@ -35,7 +36,7 @@ export interface DriverCapabilities {
 /** What the use case reads from Kubernetes for the driver's pure functions. */
 export interface ClusterFacts {
   nodes: ClusterNode[];
-  serverVersion?: { major: number; minor: number; gitVersion: string };
+  serverVersion?: KubernetesVersion;
 }
 
 export interface ClusterNode {

@@ -18,6 +18,7 @@ import { SelectorError, fieldValue, matches, parseLabelSelector } from './select
 import { ConflictError, applyConfig, isObj, mergePatch, recordUpdate } from './ssa.js';
 import { invalidMessage, validateObject, validateUpdate } from './validation.js';
 import { applyServerDefaults } from './defaults.js';
+import { UnservedFieldError, parseServerVersion, servedFields, type FeatureGates } from './server-version.js';
 
 export interface ForbidRule {
   verb: string; // get, list, create, patch, delete, ...
@@ -154,6 +155,13 @@ export interface FakeKubeOptions {
    * certificate-authority-data instead of insecure-skip-tls-verify, like a real cluster's.
    */
   tls?: boolean;
+  /**
+   * The Kubernetes version to be (GET /version, and what it does with fields it
+   * does not serve: see server-version.ts). Default v1.31.0.
+   */
+  serverVersion?: string;
+  /** Feature gates of that version (1.28: SidecarContainers, off by default). */
+  featureGates?: FeatureGates;
 }
 
 function selfSignedCert(dir: string): { cert: string; key: string } {
@@ -170,6 +178,16 @@ function selfSignedCert(dir: string): { cert: string; key: string } {
 
 export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKube> {
   const token = opts.token ?? 'fake-token';
+  const kubeVersion = parseServerVersion(opts.serverVersion);
+  /** The version's rules for fields it does not serve (server-version.ts), as Status errors. */
+  const served = (r: ResourceInfo, obj: Obj, how: Parameters<typeof servedFields>[4]) => {
+    try {
+      servedFields(r, obj, kubeVersion, opts.featureGates ?? {}, how);
+    } catch (e) {
+      if (e instanceof UnservedFieldError) throw new HttpError(e.code, e.message, e.code === 500 ? 'InternalError' : 'BadRequest');
+      throw e;
+    }
+  };
   const resources: ResourceInfo[] = [...BUILTIN_RESOURCES];
   const store = new FakeStore();
   const requests: RequestRecord[] = [];
@@ -397,6 +415,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       checkRbac('create', r, namespace);
       const obj = parseObj(await readBody(req), false);
       validate(r, obj, undefined, namespace);
+      served(r, obj, { apply: false, fieldValidation: q.get('fieldValidation') ?? undefined });
       requireNamespace(r, namespace);
       const meta = obj.metadata as Record<string, unknown>;
       if (r.namespaced) meta.namespace = namespace;
@@ -419,6 +438,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         if (!manager) throw new HttpError(400, 'PATCH /apply requires fieldManager');
         const config = parseObj(body, true);
         validate(r, config, name, namespace);
+        served(r, config, { apply: true });
         if (!live) requireNamespace(r, namespace);
         else checkPrecondition(r, name, live, config);
         const force = q.get('force') === 'true';
@@ -447,6 +467,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         checkPrecondition(r, name, live, patch);
         const next = mergePatch(live, patch) as Obj;
         validate(r, next, name, namespace);
+        served(r, next, { apply: false, fieldValidation: q.get('fieldValidation') ?? undefined });
         checkValid(r, next, live);
         recordUpdate(live, next, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
         const stored = store.put(r, next, { dryRun }).obj;
@@ -463,6 +484,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       checkRbac('update', r, namespace, name);
       const obj = parseObj(await readBody(req), false);
       validate(r, obj, name, namespace);
+      served(r, obj, { apply: false, fieldValidation: q.get('fieldValidation') ?? undefined });
       const live = store.get(r, namespace, name);
       if (!live) throw notFound(r, name);
       checkPrecondition(r, name, live, obj);
@@ -525,7 +547,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         res.end(JSON.stringify(body));
       };
       const p = url.pathname.replace(/\/+$/, '');
-      if (p === '/version') return send({ major: '1', minor: '31', gitVersion: 'v1.31.0-fake', platform: 'linux/amd64' });
+      if (p === '/version') return send({ major: kubeVersion.major, minor: kubeVersion.minor, gitVersion: opts.serverVersion ? kubeVersion.gitVersion : 'v1.31.0-fake', platform: 'linux/amd64' });
       if (p === '/api') return send({ kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
       if (p === '/apis') {
         const groups = [...new Set(resources.filter((r) => r.group).map((r) => r.group))].sort();
