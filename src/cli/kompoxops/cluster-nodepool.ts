@@ -5,8 +5,7 @@
 // flags → use case (src/usecases/cluster-nodepool.ts) → print.
 import type { Command } from 'commander';
 import { action, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions, type OutputFormat } from '../common.js';
-import { KompoxError } from '../../domain/errors.js';
-import type { Location } from '../../domain/errors.js';
+import type { KompoxError, Location } from '../../domain/errors.js';
 import type { Op } from '../../domain/events.js';
 import type { ClusterContext } from '../../domain/model.js';
 import type { NodePool, NodePoolSpec, ProviderDriver } from '../../domain/ports/driver.js';
@@ -31,13 +30,10 @@ export interface NodePoolFlags {
   output?: string;
 }
 
-function usage(message: string, hint: string): KompoxError {
+/** A usage error (the errors module is loaded with the action, not at start-up). */
+async function usage(message: string, hint: string): Promise<KompoxError> {
+  const { KompoxError } = await import('../../domain/errors.js');
   return new KompoxError('usage', message, { hint });
-}
-
-function count(v: string, flag: string): number {
-  if (!/^\d+$/.test(v.trim())) throw usage(`${flag} "${v}" is not a whole number`, `Give ${flag} a number of nodes, e.g. ${flag} 3.`);
-  return Number(v.trim());
 }
 
 /** Repeatable flags: every use, each split at commas. */
@@ -52,6 +48,12 @@ function items(list: string[] | undefined): string[] {
 /** The spec fields the flags set (a flag's problem is a usage error naming the flag). */
 export async function nodePoolSpecFromFlags(f: NodePoolFlags): Promise<NodePoolSpecInput> {
   const { parseTaint } = await import('../../usecases/cluster-nodepool.js');
+  const { KompoxError } = await import('../../domain/errors.js');
+  const usage = (message: string, hint: string) => new KompoxError('usage', message, { hint });
+  const count = (v: string, flag: string): number => {
+    if (!/^\d+$/.test(v.trim())) throw usage(`${flag} "${v}" is not a whole number`, `Give ${flag} a number of nodes, e.g. ${flag} 3.`);
+    return Number(v.trim());
+  };
   const s: NodePoolSpecInput = {};
   if (f.name !== undefined) s.name = f.name;
   if (f.mode !== undefined) s.mode = f.mode as NodePoolSpec['mode'];
@@ -119,7 +121,7 @@ export function mergeNodePoolSpec(file: NodePoolSpecInput, flags: NodePoolSpecIn
  * option (commander reads global options anywhere), not the spec: refuse it
  * there, so a spec file is never read as kompoxops.yml or silently ignored.
  */
-export function refuseFileAfterCommand(cmd: Command): void {
+export async function refuseFileAfterCommand(cmd: Command): Promise<void> {
   let root: Command = cmd;
   while (root.parent) root = root.parent;
   const raw = (root as unknown as { rawArgs?: string[] }).rawArgs ?? [];
@@ -127,7 +129,7 @@ export function refuseFileAfterCommand(cmd: Command): void {
   if (at < 0) return;
   const after = raw.slice(at + 1);
   if (after.some((a) => a === '-f' || a === '--file' || a.startsWith('--file=') || (/^-f./.test(a)))) {
-    throw usage(`-f after "cluster nodepool ${cmd.name()}" names kompoxops.yml (a global option), not the node pool spec`, 'Give the spec with --spec FILE; put -f FILE before "cluster" to use another kompoxops.yml.');
+    throw await usage(`-f after "cluster nodepool ${cmd.name()}" names kompoxops.yml (a global option), not the node pool spec`, 'Give the spec with --spec FILE; put -f FILE before "cluster" to use another kompoxops.yml.');
   }
 }
 
@@ -144,7 +146,7 @@ async function readSpec(f: NodePoolFlags, resolvePath: (p: string) => string): P
   let text: string;
   let shown: string;
   if (f.spec === '-') {
-    if (process.stdin.isTTY) throw usage('--spec - reads the node pool spec from stdin, but stdin is a terminal', 'Pipe or redirect the spec into it, or give --spec FILE.');
+    if (process.stdin.isTTY) throw await usage('--spec - reads the node pool spec from stdin, but stdin is a terminal', 'Pipe or redirect the spec into it, or give --spec FILE.');
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
     text = Buffer.concat(chunks).toString('utf8');
@@ -156,6 +158,7 @@ async function readSpec(f: NodePoolFlags, resolvePath: (p: string) => string): P
       text = await readFile(resolvePath(f.spec), 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      const { KompoxError } = await import('../../domain/errors.js');
       throw new KompoxError('notfound', `--spec ${f.spec}: ${code === 'ENOENT' ? 'no such file' : `cannot read the file (${code})`}`, { hint: 'Give --spec a YAML or JSON node pool spec (see docs/cluster.md).', cause: e });
     }
   }
@@ -242,7 +245,7 @@ export function register(cluster: Command): void {
       specOptions(np.command(verb).description(verb === 'create' ? 'create a node pool' : 'change fields of a node pool (fields left out stay as they are)'), verb).addHelpText('after', SPEC_HELP),
     ).action(
       action(async (opts: NodePoolFlags, cmd: Command) => {
-        refuseFileAfterCommand(cmd);
+        await refuseFileAfterCommand(cmd);
         const format = parseOutputFormat(opts.output);
         await withPools(globalOptions(cmd), async (ctx, driver, op, path) => {
           const { createNodePool, updateNodePool } = await import('../../usecases/cluster-nodepool.js');
