@@ -309,12 +309,7 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   // The cluster's facts (nodes and their zones, the server version) are read once, before anything is written.
   const facts = await readClusterFacts(kube);
   const kubernetes = facts.serverVersion;
-  // The disks that exist already take part: one in a zone the app does not allow (app.deployment.zone)
-  // is refused here, before a disk is created or the namespace record is written.
-  phaseEvent(op, 'disks', 'resolving the current disks');
-  const choices = await readCurrentDisks(ctx, driver, kube, op);
-  const existing = chosenDisks(choices);
-  await buildAppManifest(ctx, loaded, { disks: existing, volumes: pvInputs(ctx, driver, existing, facts), ...(kubernetes ? { kubernetes } : {}) });
+  await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, driver, {}, facts), ...(kubernetes ? { kubernetes } : {}) });
   // before a disk is created for nothing: the app's volumes need cluster-scoped PersistentVolumes
   const pvAccess = await kube.accessReview?.({ verb: 'create', ref: { apiVersion: 'v1', kind: 'PersistentVolume', name: '' } });
   if (pvAccess && !pvAccess.allowed) {
@@ -324,6 +319,14 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
     });
   }
   throwIfAborted(op, 'nothing was changed');
+  phaseEvent(op, 'disks', 'resolving the current disks');
+  const choices = await readCurrentDisks(ctx, driver, kube, op);
+  const existing = chosenDisks(choices);
+  // The disks that exist already take part (read only so far): one in a zone app.deployment.zone does
+  // not allow is refused here, before a disk is created or the namespace record is written.
+  if (Object.values(existing).some(Boolean)) {
+    await buildAppManifest(ctx, loaded, { disks: existing, volumes: pvInputs(ctx, driver, existing, facts), ...(kubernetes ? { kubernetes } : {}) });
+  }
   const disks = await settleCurrentDisks(ctx, driver, kube, choices, { createMissing: !opts.dryRun }, op);
   const manifest = await buildAppManifest(ctx, loaded, {
     disks,
