@@ -3,6 +3,7 @@
 // are deterministic, operations are idempotent where that is safe.
 import type { AppContext, AppVolume, Cluster, Disk, Provider, Service, Snapshot } from '../domain/model.js';
 import type { KubeClient } from '../kube/types.js';
+import type { ArchiveFormat } from '../archive/archive.js';
 
 export interface ClusterContext {
   service: Service;
@@ -43,6 +44,11 @@ export interface DiskCreateOptions {
   sizeGiB?: number;
   /** Source: provider-native disk/snapshot id to copy from. */
   sourceId?: string;
+}
+
+export interface ArchiveExportOptions {
+  /** Compression of the archive written: tar.zst (default) or tar.gz (for old readers). */
+  format?: ArchiveFormat;
 }
 
 export interface DiskImportOptions {
@@ -87,8 +93,8 @@ export interface ProviderDriver {
    * cluster. Optional: without it the newest disk is picked there.
    */
   diskMarkAttached?(ctx: AppContext, volume: AppVolume, disk: Disk, at: string): Promise<void>;
-  /** Stream the disk's content as a portable archive (tar.gz, see archive/archive.ts). Does not end `out`. */
-  diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
+  /** Stream the disk's content as a portable archive (tar.zst by default, see archive/archive.ts). Does not end `out`. */
+  diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink, opts?: ArchiveExportOptions): Promise<void>;
   /** Create a disk from a portable archive stream (already checksum-verified by the caller or verified here). */
   diskImport(
     ctx: AppContext,
@@ -105,8 +111,20 @@ export interface ProviderDriver {
   snapshotDelete(ctx: AppContext, volume: AppVolume, snapshot: Snapshot): Promise<void>;
   /** Always creates a new disk named `diskName`; never overwrites one. */
   snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string, progress?: ProgressSink): Promise<Disk>;
-  /** Stream the snapshot as a portable archive. Does not end `out`. */
-  snapshotExport(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void>;
+  /**
+   * Stream the snapshot as a portable archive. Does not end `out`. With a
+   * format other than the stored one the archive is re-compressed and the
+   * result says `transcoded` (the stored bytes were verified by the driver;
+   * the output's SHA-256 differs from the recorded one).
+   */
+  snapshotExport(
+    ctx: AppContext,
+    volume: AppVolume,
+    snapshot: Snapshot,
+    out: NodeJS.WritableStream,
+    progress?: ProgressSink,
+    opts?: ArchiveExportOptions,
+  ): Promise<{ transcoded: boolean } | void>;
 
   /**
    * Lets the driver learn cluster facts its pure functions need (K3s: the

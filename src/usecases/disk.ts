@@ -13,6 +13,7 @@ import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
 import { dnsLabelProblem } from '../domain/names.js';
 import type { KubeClient } from '../kube/types.js';
 import type { ProgressSink, ProviderDriver } from '../providers/driver.js';
+import type { ArchiveFormat } from '../archive/archive.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
@@ -204,14 +205,14 @@ export async function exportDisk(
   ctx: AppContext,
   driver: ProviderDriver,
   kube: KubeClient | undefined,
-  opts: VolumeOption & { name: string; out: NodeJS.WritableStream; progress?: ProgressSink },
+  opts: VolumeOption & { name: string; out: NodeJS.WritableStream; progress?: ProgressSink; format?: ArchiveFormat },
 ): Promise<ExportResult & { disk: Disk }> {
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name);
   const { ChecksumWriter } = await import('../archive/archive.js');
   const w = new ChecksumWriter(opts.out);
   try {
-    await driver.diskExport(ctx, volume, disk, w, opts.progress);
+    await driver.diskExport(ctx, volume, disk, w, opts.progress, { format: opts.format });
     await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
   } catch (e) {
     throw outputClosed(e, `disk ${disk.name}`);
@@ -368,7 +369,7 @@ export async function openArchiveFile(
   }
   if (!st.isFile()) throw new KompoxError('usage', `${path} is not a file`);
   const expected = expectedSha256 ? checkSha256(expectedSha256) : await sidecarSha256(path);
-  return { stream: createReadStream(path), expectedSha256: expected, totalBytes: st.size, label: path };
+  return { stream: createReadStream(path, { highWaterMark: 1024 * 1024 }), expectedSha256: expected, totalBytes: st.size, label: path };
 }
 
 export interface AttachDeployOptions extends VolumeOption {

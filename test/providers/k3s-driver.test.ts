@@ -11,7 +11,7 @@ import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 
-async function collect(fn: (out: PassThrough) => Promise<void>): Promise<Buffer> {
+async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
@@ -75,7 +75,7 @@ describe('K3s driver on the local filesystem', () => {
     const original = await driver.diskDigest(ctx, disk!);
 
     const snap = await driver.snapshotCreate(ctx, vol, disk!, 'snap-1');
-    assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.gz'));
+    assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.zst'));
     assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
     assert.equal(snap.tags['kompox-app'], 'ops/k3s1/node1/my-app');
     assert.deepEqual((await driver.snapshotList(ctx, vol)).map((s) => s.name), ['snap-1']);
@@ -119,7 +119,7 @@ describe('K3s driver on the local filesystem', () => {
     const before = await snapshotOfTree(sb.dir);
 
     await rejectsWith(driver.diskImport(ctx, vol, 'bad-1', Readable.from([flipped])), 'integrity', /./);
-    await rejectsWith(driver.diskImport(ctx, vol, 'bad-2', Readable.from([good.subarray(0, Math.floor(good.length * 0.7))])), 'integrity', /truncated|gzip/);
+    await rejectsWith(driver.diskImport(ctx, vol, 'bad-2', Readable.from([good.subarray(0, Math.floor(good.length * 0.7))])), 'integrity', /truncated|zstd/);
     await rejectsWith(
       driver.diskImport(ctx, vol, 'bad-3', Readable.from([good]), undefined, { expectedSha256: 'ab'.repeat(32) }),
       'integrity',
@@ -157,7 +157,7 @@ describe('K3s driver on the local filesystem', () => {
     await driver.snapshotDelete(ctx, vol, s2);
     assert.deepEqual((await driver.snapshotList(ctx, vol)).map((s) => s.name), [snap!.name]);
     const left = await readdir(join(sb.snapshotRoot, appNamespace(ctx), 'default'));
-    assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.gz']);
+    assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.zst']);
   });
 
   it('gives a valid local PersistentVolume source with node affinity, and a marked placeholder without a disk', async () => {

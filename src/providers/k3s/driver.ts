@@ -5,7 +5,8 @@
 //   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/data            disk id = this path
 //   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/kompox-disk.json  tags, size, node
 //   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/kompox-attached.json  when last made current
-//   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.tar.gz      snapshot id = this path
+//   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.tar.zst     snapshot id = this path
+//                                                        (.tar.gz: snapshots made before archive version 2)
 //   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.json        tags, sha256, source disk
 //
 // Everything is read back from these files: the driver keeps no state beyond
@@ -30,7 +31,17 @@ import {
   type Snapshot,
 } from '../../domain/model.js';
 import { appId, appNamespace, dnsLabelProblem, nowRfc3339 } from '../../domain/names.js';
-import { digestTree, packTree, unpackArchive, writeAll, type ArchiveResult } from '../../archive/archive.js';
+import {
+  archiveExtension,
+  detectArchiveFormat,
+  digestTree,
+  packTree,
+  transcodeArchive,
+  unpackArchive,
+  writeAll,
+  type ArchiveFormat,
+  type ArchiveResult,
+} from '../../archive/archive.js';
 import type {
   ClusterContext,
   ClusterStatusInfo,
@@ -53,6 +64,15 @@ export const DATA = 'data';
  */
 export const ATTACHED_META = 'kompox-attached.json';
 const GiB = 1024 ** 3;
+/** Compression of new snapshots. */
+const SNAPSHOT_FORMAT: ArchiveFormat = 'tar.zst';
+/** A snapshot archive's file name ends in one of these. */
+const SNAPSHOT_ARCHIVE = /\.tar\.(zst|gz)$/;
+
+/** The metadata file beside a snapshot archive. */
+function snapshotMetaPath(archivePath: string): string {
+  return archivePath.replace(SNAPSHOT_ARCHIVE, '.json');
+}
 
 interface DiskMeta {
   kind: 'kompox-disk';
@@ -75,6 +95,8 @@ interface SnapshotMeta {
   sourceDiskId: string;
   sha256: string;
   bytes: number;
+  /** Compression of the archive file; absent in snapshots made before archive version 2 (tar.gz). */
+  format?: ArchiveFormat;
   fileCount: number;
   totalBytes: number;
   treeDigest: string;
@@ -226,7 +248,7 @@ export class K3sDriver implements ProviderDriver {
       diskVolDir,
       snapVolDir,
       diskDir: (name: string) => `${diskVolDir}/${name}`,
-      snapArchive: (name: string) => `${snapVolDir}/${name}.tar.gz`,
+      snapArchive: (name: string, format: ArchiveFormat = SNAPSHOT_FORMAT) => `${snapVolDir}/${name}${archiveExtension(format)}`,
       snapMeta: (name: string) => `${snapVolDir}/${name}.json`,
     };
   }
@@ -486,7 +508,7 @@ export class K3sDriver implements ProviderDriver {
       });
     }
     if (st.kind === 'file') {
-      const metaPath = sourceId.replace(/\.tar\.gz$/, '.json');
+      const metaPath = snapshotMetaPath(sourceId);
       let expected: string | undefined;
       let srcSize: number | undefined;
       if (metaPath !== sourceId) {
@@ -530,13 +552,21 @@ export class K3sDriver implements ProviderDriver {
     await found.fs.rm(trash);
   }
 
-  async diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void> {
+  async diskExport(
+    ctx: AppContext,
+    volume: AppVolume,
+    disk: Disk,
+    out: NodeJS.WritableStream,
+    progress?: ProgressSink,
+    opts: { format?: ArchiveFormat } = {},
+  ): Promise<void> {
     const s = k3sSettings(ctx);
     const fs = await this.host(s);
     await packTree(fs, disk.id, out, {
       source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
       progress,
       progressLabel: `export ${disk.name}`,
+      format: opts.format,
     });
   }
 
@@ -575,8 +605,9 @@ export class K3sDriver implements ProviderDriver {
         .then((b) => JSON.parse(b.toString('utf8')) as SnapshotMeta)
         .catch(() => undefined);
       if (!m || m.kind !== 'kompox-snapshot' || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) continue;
-      if (!(await fs.lstat(p.snapArchive(name)))) continue;
-      out.push(this.toSnapshot(p.snapArchive(name), m));
+      const archive = p.snapArchive(name, m.format ?? 'tar.gz');
+      if (!(await fs.lstat(archive))) continue;
+      out.push(this.toSnapshot(archive, m));
     }
     return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
   }
@@ -600,13 +631,13 @@ export class K3sDriver implements ProviderDriver {
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s);
     const archivePath = p.snapArchive(name);
-    if ((await fs.lstat(archivePath)) || (await fs.lstat(p.snapMeta(name)))) {
+    if ((await fs.lstat(archivePath)) || (await fs.lstat(p.snapArchive(name, 'tar.gz'))) || (await fs.lstat(p.snapMeta(name)))) {
       throw new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name} (${archivePath})`, {
         hint: 'Choose another name with -N, or delete the old snapshot first.',
       });
     }
     await fs.mkdirp(p.snapVolDir, 0o755);
-    const tmp = `${p.snapVolDir}/.tmp-${name}-${suffix()}.tar.gz`;
+    const tmp = `${p.snapVolDir}/.tmp-${name}-${suffix()}${archiveExtension(SNAPSHOT_FORMAT)}`;
     let r: ArchiveResult;
     try {
       const ws = fs.openWrite(tmp, 0o600);
@@ -615,6 +646,7 @@ export class K3sDriver implements ProviderDriver {
           source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB },
           progress,
           progressLabel: `snapshot ${name}`,
+          format: SNAPSHOT_FORMAT,
         });
       } finally {
         await closeWriter(ws);
@@ -634,6 +666,7 @@ export class K3sDriver implements ProviderDriver {
       sourceDiskId: disk.id,
       sha256: r.sha256,
       bytes: r.bytes,
+      format: r.format,
       fileCount: r.manifest.fileCount,
       totalBytes: r.manifest.totalBytes,
       treeDigest: r.manifest.treeDigest,
@@ -652,7 +685,7 @@ export class K3sDriver implements ProviderDriver {
 
   private checkSnapshotPath(ctx: AppContext, snapshot: Snapshot): void {
     const s = k3sSettings(ctx);
-    if (!snapshot.id.startsWith(`${s.snapshotRoot}/`) || !snapshot.id.endsWith('.tar.gz') || snapshot.id.split('/').includes('..')) {
+    if (!snapshot.id.startsWith(`${s.snapshotRoot}/`) || !SNAPSHOT_ARCHIVE.test(snapshot.id) || snapshot.id.split('/').includes('..')) {
       throw new KompoxError('conflict', `snapshot id ${snapshot.id} is not an archive under ${s.snapshotRoot}; refusing to touch it`);
     }
   }
@@ -661,7 +694,7 @@ export class K3sDriver implements ProviderDriver {
     this.checkSnapshotPath(ctx, snapshot);
     const fs = await this.host(k3sSettings(ctx));
     // Metadata first: without it the snapshot is no longer listed.
-    await fs.rm(snapshot.id.replace(/\.tar\.gz$/, '.json'));
+    await fs.rm(snapshotMetaPath(snapshot.id));
     await fs.rm(snapshot.id);
   }
 
@@ -680,11 +713,33 @@ export class K3sDriver implements ProviderDriver {
     });
   }
 
-  async snapshotExport(ctx: AppContext, _volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void> {
+  /**
+   * The snapshot's archive as it is stored, or, when another format is
+   * asked for, re-compressed on the way (verified against the recorded
+   * SHA-256 and the manifest; then the result says `transcoded`).
+   */
+  async snapshotExport(
+    ctx: AppContext,
+    _volume: AppVolume,
+    snapshot: Snapshot,
+    out: NodeJS.WritableStream,
+    progress?: ProgressSink,
+    opts: { format?: ArchiveFormat } = {},
+  ): Promise<{ transcoded: boolean }> {
     this.checkSnapshotPath(ctx, snapshot);
     const fs = await this.host(k3sSettings(ctx));
     const st = await fs.lstat(snapshot.id);
     if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
+    if (opts.format && opts.format !== (await this.storedFormat(fs, snapshot.id))) {
+      await transcodeArchive(fs.openRead(snapshot.id), out, {
+        format: opts.format,
+        expectedSha256: snapshot.sha256,
+        progress,
+        progressLabel: `export ${snapshot.name}`,
+        totalBytes: st.size,
+      });
+      return { transcoded: true };
+    }
     // The snapshot already is a portable archive: send its bytes as they are.
     progress?.start(`export ${snapshot.name}`, st.size);
     for await (const chunk of fs.openRead(snapshot.id) as AsyncIterable<Buffer>) {
@@ -692,6 +747,18 @@ export class K3sDriver implements ProviderDriver {
       await writeAll(out, chunk);
     }
     progress?.done();
+    return { transcoded: false };
+  }
+
+  /** The compression of a stored archive, from its first bytes. */
+  private async storedFormat(fs: HostFs, path: string): Promise<ArchiveFormat | undefined> {
+    const rs = fs.openRead(path);
+    try {
+      for await (const chunk of rs as AsyncIterable<Buffer>) return detectArchiveFormat(chunk);
+      return undefined;
+    } finally {
+      rs.destroy();
+    }
   }
 
   /** Content digest of a disk (tests, verification after copies). */
