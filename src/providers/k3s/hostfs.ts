@@ -17,7 +17,10 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import type { EntryKind, EntryMeta, TreeFs, TreeStat } from '../../archive/archive.js';
+import type { EntryKind, EntryMeta, TreeFile, TreeFs, TreeStat } from '../../archive/archive.js';
+
+/** Files up to this size are read with synchronous calls (see openFile). */
+const SMALL_FILE = 1024 * 1024;
 
 export interface HostFs extends TreeFs {
   /** For messages: `local` or `ssh user@host:port`. */
@@ -78,7 +81,19 @@ export class LocalHostFs implements HostFs {
   // synchronous calls: a few microseconds each on a local disk, where the
   // asynchronous API costs a thread-pool round trip per open, read, write,
   // chmod, utimes and close, which dominated archives of many small files.
-  async readSmallFile(path: string, size: number): Promise<Buffer | undefined> {
+  async openFile(path: string, size: number): Promise<TreeFile | undefined> {
+    if (size > SMALL_FILE) {
+      try {
+        const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+        return {
+          read: async (buf, offset, length, position) => (await fh.read(buf, offset, length, position)).bytesRead,
+          close: () => fh.close(),
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+    }
     let fd: number;
     try {
       fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
@@ -86,18 +101,10 @@ export class LocalHostFs implements HostFs {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
-    try {
-      const buf = Buffer.allocUnsafe(size);
-      let n = 0;
-      while (n < size) {
-        const got = readSync(fd, buf, n, size - n, n);
-        if (got === 0) break;
-        n += got;
-      }
-      return n === size ? buf : buf.subarray(0, n);
-    } finally {
-      closeSync(fd);
-    }
+    return {
+      read: async (buf, offset, length, position) => readSync(fd, buf, offset, length, position),
+      close: async () => closeSync(fd),
+    };
   }
   async createFile(path: string, data: readonly Buffer[], meta: EntryMeta): Promise<void> {
     const fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);

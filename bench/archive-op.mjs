@@ -1,8 +1,11 @@
 // One data-path operation of the K3s driver on the local filesystem
 // (LocalHostFs), run in its own process by bench/archive.bench.ts so that its
 // wall time and peak RSS are its own. Prints one JSON line:
-// { op, ms, bytes, sha256?, format? }.
-//   node --import tsx bench/archive-op.ts OP ROOT [ARGS...]
+// { op, ms, bytes?, sha256?, id? }. It runs the compiled code in dist/ (as
+// the CLI does: `npm run build` first), so its memory is the product's, not
+// a TypeScript loader's (plain JavaScript for the same reason: Node's type
+// stripping would load a WebAssembly compiler into the measured process).
+//   node bench/archive-op.mjs OP ROOT [ARGS...]
 //     copy     ROOT SRC_DIR DISK       disk create from a directory (the bench's source disk)
 //     export   ROOT DISK FILE [FORMAT] disk export to FILE (through the use case's ChecksumWriter)
 //     import   ROOT FILE DISK          disk import from FILE (checked against its SHA-256)
@@ -10,70 +13,71 @@
 //     restore  ROOT SNAP DISK          snapshot restore into a new disk
 //     pack     ROOT DISK FILE LEVEL    packTree alone at a zstd level (diagnostics, not the driver path)
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
-import { ChecksumWriter, packTree, parseArchiveFormat } from '../src/archive/archive.js';
-import type { AppContext, AppVolume } from '../src/domain/model.js';
-import { LocalHostFs } from '../src/providers/k3s/hostfs.js';
-import { K3sDriver } from '../src/providers/k3s/index.js';
+const DIST = new URL('../dist/', import.meta.url).href;
 
-export function benchContext(root: string): { ctx: AppContext; volume: AppVolume } {
-  const ctx: AppContext = {
+/** An app context whose K3s roots are under `root`. */
+export function benchContext(root) {
+  const ctx = {
     service: { name: 'bench' },
     provider: { name: 'k3s1', service: 'bench', driver: 'k3s', settings: { K3S_DISK_ROOT: `${root}/disks`, K3S_SNAPSHOT_ROOT: `${root}/snapshots` } },
     cluster: { name: 'node1', provider: 'k3s1', auth: { type: 'kubectl' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
     app: { name: 'bench', cluster: 'node1', compose: 'services: {}', ingress: {}, resources: {}, settings: {}, volumes: [{ name: 'default', options: {} }] },
   };
-  return { ctx, volume: ctx.app.volumes[0]! };
+  return { ctx, volume: ctx.app.volumes[0] };
 }
 
-async function closed(ws: NodeJS.WritableStream & { once(ev: string, f: (...a: unknown[]) => void): unknown }): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
+async function closed(ws) {
+  await new Promise((resolve, reject) => {
     ws.once('error', reject);
     ws.once('close', () => resolve());
     ws.end();
   });
 }
 
-async function main(): Promise<void> {
+async function main() {
   const [op, root, a, b, c] = process.argv.slice(2);
   if (!op || !root) throw new Error('usage: archive-op.ts OP ROOT ARGS...');
+  const { ChecksumWriter, packTree, parseArchiveFormat } = await import(`${DIST}archive/archive.js`);
+  const { LocalHostFs } = await import(`${DIST}providers/k3s/hostfs.js`);
+  const { K3sDriver } = await import(`${DIST}providers/k3s/index.js`);
   const { ctx, volume } = benchContext(root);
   const driver = new K3sDriver(ctx.provider);
   const t0 = process.hrtime.bigint();
-  let out: Record<string, unknown> = {};
-  const disk = async (name: string) => {
+  let out = {};
+  const disk = async (name) => {
     const d = (await driver.diskList(ctx, volume)).find((x) => x.name === name);
     if (!d) throw new Error(`no disk ${name}`);
     return d;
   };
   if (op === 'copy') {
-    const d = await driver.diskCreate(ctx, volume, { name: b!, sourceId: a! });
+    const d = await driver.diskCreate(ctx, volume, { name: b, sourceId: a });
     out = { id: d.id };
   } else if (op === 'export') {
-    const d = await disk(a!);
-    const file = createWriteStream(b!, { flags: 'wx' });
+    const d = await disk(a);
+    const file = createWriteStream(b, { flags: 'wx' });
     const w = new ChecksumWriter(file);
     await driver.diskExport(ctx, volume, d, w, undefined, { format: c ? parseArchiveFormat(c) : undefined });
-    await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise((resolve, reject) => w.end((err) => (err ? reject(err) : resolve())));
     await closed(file);
     out = { bytes: w.bytes, sha256: w.sha256() };
   } else if (op === 'import') {
-    const sha = readFileSync(`${a!}.sha256`, 'utf8').split(' ')[0];
-    const d = await driver.diskImport(ctx, volume, b!, createReadStream(a!, { highWaterMark: 1024 * 1024 }), undefined, {
+    const sha = readFileSync(`${a}.sha256`, 'utf8').split(' ')[0];
+    const d = await driver.diskImport(ctx, volume, b, createReadStream(a, { highWaterMark: 1024 * 1024 }), undefined, {
       expectedSha256: sha,
-      totalBytes: statSync(a!).size,
+      totalBytes: statSync(a).size,
     });
     out = { id: d.id };
   } else if (op === 'snapshot') {
-    const s = await driver.snapshotCreate(ctx, volume, await disk(a!), b!);
+    const s = await driver.snapshotCreate(ctx, volume, await disk(a), b);
     out = { id: s.id, bytes: s.usedBytes, sha256: s.sha256 };
   } else if (op === 'restore') {
     const s = (await driver.snapshotList(ctx, volume)).find((x) => x.name === a);
     if (!s) throw new Error(`no snapshot ${a}`);
-    const d = await driver.snapshotRestore(ctx, volume, s, b!);
+    const d = await driver.snapshotRestore(ctx, volume, s, b);
     out = { id: d.id };
   } else if (op === 'pack') {
-    const d = await disk(a!);
-    const file = createWriteStream(b!, { flags: 'wx' });
+    const d = await disk(a);
+    const file = createWriteStream(b, { flags: 'wx' });
     const r = await packTree(new LocalHostFs(), d.id, file, { level: Number(c) });
     await closed(file);
     out = { bytes: r.bytes, sha256: r.sha256 };
@@ -84,8 +88,8 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+  main().catch((e) => {
+    process.stderr.write(`${e?.stack ?? String(e)}\n`);
     process.exit(1);
   });
 }
