@@ -50,7 +50,7 @@ export const DEFAULT_ARCHIVE_FORMAT: ArchiveFormat = 'tar.zst';
  * zstd level of version-2 archives: the lowest level whose archives of the
  * benchmark disk (bench/archive.bench.ts) are smaller than gzip -6's.
  */
-export const ZSTD_LEVEL = 5;
+export const ZSTD_LEVEL = 6;
 /** gzip level of version-1 archives (what `tar -czf` uses). */
 export const GZIP_LEVEL = 6;
 
@@ -412,6 +412,11 @@ async function sniffFormat(input: Readable): Promise<ArchiveFormat> {
       parts.push(b);
       n += b.length;
       continue;
+    }
+    // 'end' may have been emitted already (right after the last 'readable').
+    if (input.readableEnded) {
+      ended = true;
+      break;
     }
     ended = await new Promise<boolean>((resolve, reject) => {
       const done = (v: boolean | Error) => {
