@@ -96,10 +96,10 @@ export async function runArchiveBench(scale = 0.25, runs = 3, base = process.env
   const diskData = String(copy.out!.id);
 
   const rows: Row[] = [
-    { op: 'disk export', peer: '`tar -c | zstd -T0 -3`', kompox: [], tool: [] },
-    { op: 'disk import', peer: '`zstd -d | tar -x`', kompox: [], tool: [] },
-    { op: 'snapshot create', peer: '`tar -c | zstd -T0 -3`', kompox: [], tool: [] },
-    { op: 'snapshot restore', peer: '`zstd -d | tar -x`', kompox: [], tool: [] },
+    { op: 'disk export', peer: '`tar -c \\| zstd -T0 -3`', kompox: [], tool: [] },
+    { op: 'disk import', peer: '`zstd -d \\| tar -x`', kompox: [], tool: [] },
+    { op: 'snapshot create', peer: '`tar -c \\| zstd -T0 -3`', kompox: [], tool: [] },
+    { op: 'snapshot restore', peer: '`zstd -d \\| tar -x`', kompox: [], tool: [] },
   ];
   const [exp, imp, snap, rest] = rows as [Row, Row, Row, Row];
   let archiveBytes = 0;
@@ -181,8 +181,8 @@ export async function runArchiveBench(scale = 0.25, runs = 3, base = process.env
         [`Kompox tar.zst (v2, level ${ZSTD_LEVEL})`, sizes.kompoxZstd],
         ['Kompox tar.zst at level 3', sizes.kompoxZstd3],
         ['Kompox tar.gz (v1, gzip -6)', sizes.kompoxGzip],
-        ['`tar -c | zstd -3`', sizes.tarZstd3],
-        ['`tar -c | gzip -6`', sizes.tarGzip6],
+        ['`tar -c \\| zstd -3`', sizes.tarZstd3],
+        ['`tar -c \\| gzip -6`', sizes.tarGzip6],
       ] as Array<[string, number]>
     ).map(([name, n]) => `| ${name} | ${n} | ${((n / sizes.kompoxGzip) * 100).toFixed(2)}% |`),
     '',
