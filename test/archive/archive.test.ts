@@ -215,6 +215,32 @@ describe('portable archive', () => {
     );
   });
 
+  it('never follows a file that became a symlink after the listing (live disk): it is left out', async () => {
+    const live = join(sb.dir, 'live');
+    await mkdir(live);
+    const { writeFile, symlink } = await import('node:fs/promises');
+    await writeFile(join(live, 'kept.txt'), 'kept\n');
+    await symlink('/etc/hostname', join(live, 'swapped.txt'));
+    // The listing saw a regular file there; by the time it is read it is a symlink.
+    const racing = Object.assign(Object.create(fs) as LocalHostFs, {
+      lstat: async (p: string) => {
+        const st = await fs.lstat(p);
+        return p.endsWith('/swapped.txt') && st ? { ...st, kind: 'file' as const, size: 64 } : st;
+      },
+    });
+    const sink = new PassThrough();
+    const chunks: Buffer[] = [];
+    sink.on('data', (c: Buffer) => chunks.push(c));
+    const r = await packTree(racing, live, sink);
+    assert.deepEqual(
+      r.manifest.entries.map((e) => e.path),
+      ['data', 'data/kept.txt'],
+    );
+    const dest = join(sb.dir, 'live-out');
+    await unpackArchive(fs, Readable.from([Buffer.concat(chunks)]), dest);
+    assert.equal(await readFile(join(dest, 'kept.txt'), 'utf8'), 'kept\n');
+  });
+
   it('refuses what is neither zstd nor gzip, and an empty stream', async () => {
     await expectIntegrity(unpackArchive(fs, Readable.from([Buffer.from('PK\x03\x04 a zip file')]), join(sb.dir, 'zip')), /neither zstd nor gzip/);
     await expectIntegrity(unpackArchive(fs, Readable.from([]), join(sb.dir, 'empty')), /empty/);

@@ -90,7 +90,7 @@ export class LocalHostFs implements HostFs {
           close: () => fh.close(),
         };
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        if (goneOrReplaced(e)) return undefined;
         throw e;
       }
     }
@@ -98,7 +98,7 @@ export class LocalHostFs implements HostFs {
     try {
       fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (goneOrReplaced(e)) return undefined;
       throw e;
     }
     return {
@@ -201,6 +201,15 @@ export class LocalHostFs implements HostFs {
     return hostname();
   }
   async close(): Promise<void> {}
+}
+
+/**
+ * The file was deleted, or replaced by a symlink (O_NOFOLLOW: ELOOP), since
+ * the listing: a live disk changed; it is left out, never followed.
+ */
+function goneOrReplaced(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ELOOP';
 }
 
 async function makeDirsWritable(path: string): Promise<void> {
