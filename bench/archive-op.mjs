@@ -35,56 +35,55 @@ async function closed(ws) {
 }
 
 async function main() {
-  const [op, root, a, b, c] = process.argv.slice(2);
-  if (!op || !root) throw new Error('usage: archive-op.ts OP ROOT ARGS...');
+  const [what, root, a, b, c] = process.argv.slice(2);
+  if (!what || !root) throw new Error('usage: archive-op.ts OP ROOT ARGS...');
   const { ChecksumWriter, packTree, parseArchiveFormat } = await import(`${DIST}archive/archive.js`);
   const { LocalHostFs } = await import(`${DIST}providers/k3s/hostfs.js`);
   const { K3sDriver } = await import(`${DIST}providers/k3s/index.js`);
   const { ctx, volume } = benchContext(root);
-  const driver = new K3sDriver(ctx.provider);
+  const driver = new K3sDriver();
+  const op = {};
   const t0 = process.hrtime.bigint();
   let out = {};
   const disk = async (name) => {
-    const d = (await driver.diskList(ctx, volume)).find((x) => x.name === name);
+    const d = (await driver.disks.list(ctx, volume, {}, op)).find((x) => x.name === name);
     if (!d) throw new Error(`no disk ${name}`);
     return d;
   };
-  if (op === 'copy') {
-    const d = await driver.diskCreate(ctx, volume, { name: b, sourceId: a });
+  if (what === 'copy') {
+    const d = await driver.disks.create(ctx, volume, { name: b, source: { kind: 'native', id: a } }, op);
     out = { id: d.id };
-  } else if (op === 'export') {
+  } else if (what === 'export') {
     const d = await disk(a);
     const file = createWriteStream(b, { flags: 'wx' });
     const w = new ChecksumWriter(file);
-    await driver.diskExport(ctx, volume, d, w, undefined, { format: c ? parseArchiveFormat(c) : undefined });
+    await driver.hostTransfer.exportDisk(ctx, volume, d, w, op, { format: c ? parseArchiveFormat(c) : undefined });
     await new Promise((resolve, reject) => w.end((err) => (err ? reject(err) : resolve())));
     await closed(file);
     out = { bytes: w.bytes, sha256: w.sha256() };
-  } else if (op === 'import') {
+  } else if (what === 'import') {
     const sha = readFileSync(`${a}.sha256`, 'utf8').split(' ')[0];
-    const d = await driver.diskImport(ctx, volume, b, createReadStream(a, { highWaterMark: 1024 * 1024 }), undefined, {
-      expectedSha256: sha,
-      totalBytes: statSync(a).size,
-    });
+    const stream = createReadStream(a, { highWaterMark: 1024 * 1024 });
+    const d = await driver.hostTransfer.importDisk(ctx, volume, { name: b }, { stream, expectedSha256: sha, totalBytes: statSync(a).size }, op);
     out = { id: d.id };
-  } else if (op === 'snapshot') {
-    const s = await driver.snapshotCreate(ctx, volume, await disk(a), b);
+  } else if (what === 'snapshot') {
+    const s = await driver.snapshots.create(ctx, volume, await disk(a), b, op);
     out = { id: s.id, bytes: s.usedBytes, sha256: s.sha256 };
-  } else if (op === 'restore') {
-    const s = (await driver.snapshotList(ctx, volume)).find((x) => x.name === a);
+  } else if (what === 'restore') {
+    const s = (await driver.snapshots.list(ctx, volume, op)).find((x) => x.name === a);
     if (!s) throw new Error(`no snapshot ${a}`);
-    const d = await driver.snapshotRestore(ctx, volume, s, b);
+    const d = await driver.disks.create(ctx, volume, { name: b, sizeGiB: s.sizeGiB, source: { kind: 'snapshot', id: s.id } }, op);
     out = { id: d.id };
-  } else if (op === 'pack') {
+  } else if (what === 'pack') {
     const d = await disk(a);
     const file = createWriteStream(b, { flags: 'wx' });
     const r = await packTree(new LocalHostFs(), d.id, file, { level: Number(c) });
     await closed(file);
     out = { bytes: r.bytes, sha256: r.sha256 };
-  } else throw new Error(`unknown op ${op}`);
+  } else throw new Error(`unknown operation ${what}`);
   await driver.close();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  process.stdout.write(JSON.stringify({ op, ms, ...out }) + '\n');
+  process.stdout.write(JSON.stringify({ op: what, ms, ...out }) + '\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

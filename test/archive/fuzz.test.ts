@@ -110,7 +110,7 @@ describe('archive reader under truncation and bit flips (seeded property test)',
   let sb: Sandbox;
   let src: string;
   let original: string[];
-  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  const driver = new K3sDriver();
   before(async () => {
     sb = await sandbox();
     src = join(sb.dir, 'src');
@@ -140,7 +140,7 @@ describe('archive reader under truncation and bit flips (seeded property test)',
         const before = await snapshotOfTree(sb.diskRoot);
         let disk;
         try {
-          disk = await driver.diskImport(ctx, vol, name, Readable.from([c.bytes]), undefined, { expectedSha256 });
+          disk = await driver.hostTransfer.importDisk(ctx, vol, { name }, { stream: Readable.from([c.bytes]), expectedSha256 }, {});
         } catch (e) {
           assert.ok(e instanceof KompoxError, `${format} ${c.name}: refused with ${String(e)}, not a KompoxError`);
           assert.equal(e.kind, 'integrity', `${format} ${c.name}: refused as ${e.kind} (${e.message}), not integrity`);
@@ -151,7 +151,7 @@ describe('archive reader under truncation and bit flips (seeded property test)',
         assert.deepEqual(await listing(disk.id), original, `${format} ${c.name}: imported, but not the original tree`);
         if (expectedSha256) assert.ok(c.bytes.equals(buf), `${format} ${c.name}: a changed archive passed its SHA-256 check`);
         accepted++;
-        await driver.diskDelete(ctx, vol, disk);
+        await driver.disks.delete(ctx, vol, disk, {});
         assert.deepEqual(await readdir(volDir).then((n) => n.filter((x) => !x.startsWith('.deleting'))), []);
       }
       assert.ok(accepted >= 1, 'the unchanged archive imports');

@@ -6,14 +6,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadCompose, type LoadedProject } from '../../src/compose/index.js';
+import type { LoadedProject } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 
 const corpus = fileURLToPath(new URL('../../../shared/corpus/compose', import.meta.url));
 const present = existsSync(corpus);
 const skip = present ? false : `corpus folder ${corpus} is missing`;
 
 async function load(name: string): Promise<LoadedProject> {
-  return loadCompose({ projectDir: join(corpus, name), env: {} });
+  return loadDir(join(corpus, name), { env: {} });
 }
 
 const SERVICES: Record<string, string[]> = {
@@ -109,7 +110,7 @@ describe('compose corpus', { skip }, () => {
   it('postgresql-pgadmin: ${VAR} from .env; explicit env wins over .env', async () => {
     const p = await load('postgresql-pgadmin');
     assert.equal(p.project.services.postgres!.environment!.POSTGRES_USER, 'yourUser');
-    const p2 = await loadCompose({ projectDir: join(corpus, 'postgresql-pgadmin'), env: { POSTGRES_USER: 'alice' } });
+    const p2 = await loadDir(join(corpus, 'postgresql-pgadmin'), { env: { POSTGRES_USER: 'alice' } });
     assert.equal(p2.project.services.postgres!.environment!.POSTGRES_USER, 'alice');
   });
 
@@ -153,7 +154,7 @@ describe('compose corpus', { skip }, () => {
   });
 
   it('react-rust-postgres: top-level name wins over the directory name; {} definitions; :ro bind', async () => {
-    const p = await loadCompose({ projectDir: join(corpus, 'react-rust-postgres'), env: { COMPOSE_PROJECT_NAME: 'ignored' } });
+    const p = await loadDir(join(corpus, 'react-rust-postgres'), { env: { COMPOSE_PROJECT_NAME: 'ignored' } });
     assert.equal(p.project.name, 'react-rust-postgres');
     assert.deepEqual(p.project.networks, { 'client-side': {}, 'server-side': {} });
     assert.deepEqual(p.project.volumes, { 'backend-cache': {}, 'db-data': {} });

@@ -12,6 +12,7 @@ import type { FakeKube } from '../support/fake-kube/index.js';
 import { testAppContext } from '../support/contexts.js';
 import { startFakeCluster } from '../support/kube.js';
 import { minimalApp } from '../support/app-objects.js';
+import { logInto } from '../support/events.js';
 
 const ctx = testAppContext('web');
 const { ns, labels, pvName, objects } = minimalApp(ctx);
@@ -30,7 +31,7 @@ test('destroy reports PVC/PV held by protection finalizers instead of waiting; d
 
   const lines: string[] = [];
   const started = Date.now();
-  const r = await destroyApp(ctx, kube, { log: (l) => lines.push(l) });
+  const r = await destroyApp(ctx, kube, {}, logInto(lines));
   assert.ok(Date.now() - started < 5000, 'destroy does not wait for finalizers');
   assert.deepEqual(
     r.terminating.map((t) => `${t.ref.kind} ${t.finalizers.join(',')}`).sort(),
