@@ -15,7 +15,7 @@ import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
 import type { AppSource } from '../domain/source.js';
 import { dnsLabelProblem } from '../domain/names.js';
 import { refString, type KubeClient } from '../domain/ports/kube.js';
-import { diskSizeDefaults, requirePart, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
+import { diskSizeDefaults, requirePart, type ArchiveExportOptions, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
@@ -248,13 +248,13 @@ export async function exportDisk(
   ctx: AppContext,
   driver: ProviderDriver,
   kube: KubeClient | undefined,
-  opts: VolumeOption & { name: string; out: NodeJS.WritableStream },
+  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream },
   op: Op = {},
 ): Promise<ExportResult & { disk: Disk }> {
   const transfer = requirePart(driver, 'hostTransfer', 'disk export');
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
-  const r = await exportThrough(opts.out, `disk ${disk.name}`, (w) => transfer.exportDisk(ctx, volume, disk, w, op));
+  const r = await exportThrough(opts.out, `disk ${disk.name}`, (w) => transfer.exportDisk(ctx, volume, disk, w, op, { format: opts.format }));
   return { disk, ...r };
 }
 

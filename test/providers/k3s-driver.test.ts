@@ -14,7 +14,7 @@ import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 
-async function collect(fn: (out: PassThrough) => Promise<void>): Promise<Buffer> {
+async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
@@ -78,7 +78,7 @@ describe('K3s driver on the local filesystem', () => {
     const original = await driver.diskDigest(ctx, disk!);
 
     const snap = await driver.snapshots.create(ctx, vol, disk!, 'snap-1', {});
-    assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.gz'));
+    assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.zst'));
     assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
     assert.equal(snap.tags['kompox-app'], 'ops/k3s1/node1/my-app');
     assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), ['snap-1']);
@@ -123,7 +123,7 @@ describe('K3s driver on the local filesystem', () => {
     const before = await snapshotOfTree(sb.dir);
 
     await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-1' }, { stream: Readable.from([flipped]) }, {}), 'integrity', /./);
-    await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-2' }, { stream: Readable.from([good.subarray(0, Math.floor(good.length * 0.7))]) }, {}), 'integrity', /truncated|gzip/);
+    await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-2' }, { stream: Readable.from([good.subarray(0, Math.floor(good.length * 0.7))]) }, {}), 'integrity', /truncated|zstd/);
     await rejectsWith(
       driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-3' }, { stream: Readable.from([good]), expectedSha256: 'ab'.repeat(32) }, {}),
       'integrity',
@@ -162,7 +162,7 @@ describe('K3s driver on the local filesystem', () => {
     await driver.snapshots.delete(ctx, vol, s2, {});
     assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), [snap!.name]);
     const left = await readdir(join(sb.snapshotRoot, appNamespace(ctx), 'default'));
-    assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.gz']);
+    assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.zst']);
   });
 
   it('gives a valid local PersistentVolume source with node affinity, and a marked placeholder without a disk', async () => {
