@@ -92,19 +92,34 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
   });
 
   it('refuses a corrupt import over SSH and leaves nothing behind; deletes remotely', async () => {
-    const ctx = appCtx(sb, { settings });
-    const vol = ctx.app.volumes[0]!;
-    const [snap] = await driver.snapshotList(ctx, vol);
-    const bad = Buffer.from(await readFile(snap!.id));
-    bad[Math.floor(bad.length / 3)]! ^= 0x08;
-    const before = await snapshotOfTree(sb.dir);
-    await rejectsWith(driver.diskImport(ctx, vol, 'bad', Readable.from([bad])), 'integrity', /./);
-    assert.deepEqual(await snapshotOfTree(sb.dir), before);
-    const disks = await driver.diskList(ctx, vol);
-    await driver.diskDelete(ctx, vol, disks.find((x) => x.name === 'imported-a')!);
-    await driver.snapshotDelete(ctx, vol, snap!);
-    assert.deepEqual((await driver.diskList(ctx, vol)).map((x) => x.name).sort(), ['remote-a', 'restored-a']);
-    assert.deepEqual(await driver.snapshotList(ctx, vol), []);
+    // Its own disks and snapshot, in its own roots: it does not build on the test above.
+    const own = await sandbox();
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.diskCreate(ctx, vol, { name: 'remote-b', sizeGiB: 1 });
+      await writeSampleTree(d.id);
+      const snap = await driver.snapshotCreate(ctx, vol, d, 'snap-b');
+      const out = new PassThrough();
+      const chunks: Buffer[] = [];
+      out.on('data', (c: Buffer) => chunks.push(c));
+      await driver.diskExport(ctx, vol, d, out);
+      out.end();
+      await driver.diskImport(ctx, vol, 'imported-b', Readable.from([Buffer.concat(chunks)]));
+
+      const bad = Buffer.from(await readFile(snap.id));
+      bad[Math.floor(bad.length / 3)]! ^= 0x08;
+      const before = await snapshotOfTree(own.dir);
+      await rejectsWith(driver.diskImport(ctx, vol, 'bad', Readable.from([bad])), 'integrity', /./);
+      assert.deepEqual(await snapshotOfTree(own.dir), before);
+      const disks = await driver.diskList(ctx, vol);
+      await driver.diskDelete(ctx, vol, disks.find((x) => x.name === 'imported-b')!);
+      await driver.snapshotDelete(ctx, vol, snap);
+      assert.deepEqual((await driver.diskList(ctx, vol)).map((x) => x.name).sort(), ['remote-b']);
+      assert.deepEqual(await driver.snapshotList(ctx, vol), []);
+    } finally {
+      await own.cleanup();
+    }
   });
 
   it('refuses a host key that does not match K3S_SSH_KNOWN_HOSTS, and a key the server does not accept', async () => {
