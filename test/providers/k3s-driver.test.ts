@@ -3,8 +3,9 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile, rm, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { PersistentVolume } from 'kubernetes-models/v1';
+import type { AppContext, Disk } from '../../src/domain/model.js';
 import { appNamespace } from '../../src/domain/names.js';
 import { loadDriver } from '../../src/providers/index.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
@@ -24,13 +25,20 @@ describe('K3s driver on the local filesystem', () => {
   let sb: Sandbox;
   let driver: K3sDriver;
   before(async () => {
-    sb = await sandbox();
     driver = (await loadDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} })) as K3sDriver;
   });
-  after(async () => {
-    await driver.close();
-    await sb.cleanup();
+  after(async () => driver.close());
+  // Each test has disk and snapshot roots of its own and makes the disks it needs: none builds on another.
+  beforeEach(async () => {
+    sb = await sandbox();
   });
+  afterEach(async () => sb.cleanup());
+  /** The app's disk "disk-a" (3 GiB), with the sample tree when `data`. */
+  async function diskA(ctx: AppContext, data = false): Promise<Disk> {
+    const d = await driver.diskCreate(ctx, ctx.app.volumes[0]!, { name: 'disk-a', sizeGiB: 3 });
+    if (data) await writeSampleTree(d.id);
+    return d;
+  }
 
   it('creates an empty disk under {root}/{namespace}/{volume}/{name}, with tags, and lists it', async () => {
     const ctx = appCtx(sb);
@@ -54,6 +62,7 @@ describe('K3s driver on the local filesystem', () => {
 
   it('refuses an existing or invalid disk name, leaving the root unchanged', async () => {
     const ctx = appCtx(sb);
+    await diskA(ctx);
     const before = await snapshotOfTree(sb.dir);
     await rejectsWith(driver.diskCreate(ctx, ctx.app.volumes[0]!, { name: 'disk-a' }), 'conflict', /disk "disk-a" already exists/);
     await rejectsWith(driver.diskCreate(ctx, ctx.app.volumes[0]!, { name: 'Disk_A' }), 'usage', /must be lower case/);
@@ -61,6 +70,7 @@ describe('K3s driver on the local filesystem', () => {
   });
 
   it('finds the app\'s disks from another cluster of the same provider, but not other apps\' disks', async () => {
+    await diskA(appCtx(sb));
     const moved = appCtx(sb, { cluster: 'node2' });
     assert.deepEqual((await driver.diskList(moved, moved.app.volumes[0]!)).map((d) => d.name), ['disk-a']);
     const other = appCtx(sb, { app: 'other-app' });
@@ -70,11 +80,10 @@ describe('K3s driver on the local filesystem', () => {
   it('snapshot → change → restore into a new disk → export → import: tree digests prove no byte is lost', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
-    const [disk] = await driver.diskList(ctx, vol);
-    await writeSampleTree(disk!.id);
-    const original = await driver.diskDigest(ctx, disk!);
+    const disk = await diskA(ctx, true);
+    const original = await driver.diskDigest(ctx, disk);
 
-    const snap = await driver.snapshotCreate(ctx, vol, disk!, 'snap-1');
+    const snap = await driver.snapshotCreate(ctx, vol, disk, 'snap-1');
     assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.gz'));
     assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
     assert.equal(snap.tags['kompox-app'], 'ops/k3s1/node1/my-app');
@@ -112,8 +121,9 @@ describe('K3s driver on the local filesystem', () => {
   it('refuses corrupt, truncated and wrongly-checksummed imports and restore over an existing name; nothing changes', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
-    const [snap] = await driver.snapshotList(ctx, vol);
-    const good = await readFile(snap!.id);
+    const snap = await driver.snapshotCreate(ctx, vol, await diskA(ctx, true), 'snap-1');
+    await driver.snapshotRestore(ctx, vol, snap, 'restored-1');
+    const good = await readFile(snap.id);
     const flipped = Buffer.from(good);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
     const before = await snapshotOfTree(sb.dir);
@@ -139,6 +149,8 @@ describe('K3s driver on the local filesystem', () => {
   it('deletes disks and snapshots idempotently, and never outside its roots', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
+    const first = await driver.snapshotCreate(ctx, vol, await diskA(ctx, true), 'snap-1');
+    await driver.diskCreate(ctx, vol, { name: 'copy-2', sourceId: first.id });
     const disks = await driver.diskList(ctx, vol);
     const victim = disks.find((d) => d.name === 'copy-2')!;
     await driver.diskDelete(ctx, vol, victim);
@@ -149,8 +161,9 @@ describe('K3s driver on the local filesystem', () => {
     const events: string[] = [];
     let advanced = 0;
     const sink = { start: (l: string, t?: number) => events.push(`start ${l} ${t}`), advance: (n: number) => (advanced += n), done: () => events.push('done') };
-    const s2 = await driver.snapshotCreate(ctx, vol, disks[0]!, 'snap-2', sink);
-    const used = (await driver.diskList(ctx, vol, { usage: true })).find((d) => d.name === disks[0]!.name)!.usedBytes!;
+    const source = disks.find((d) => d.name === 'disk-a')!;
+    const s2 = await driver.snapshotCreate(ctx, vol, source, 'snap-2', sink);
+    const used = (await driver.diskList(ctx, vol, { usage: true })).find((d) => d.name === source.name)!.usedBytes!;
     assert.deepEqual(events, [`start snapshot snap-2 ${used}`, 'done']);
     assert.equal(advanced, used);
     await driver.snapshotDelete(ctx, vol, s2);
@@ -163,6 +176,7 @@ describe('K3s driver on the local filesystem', () => {
   it('gives a valid local PersistentVolume source with node affinity, and a marked placeholder without a disk', async () => {
     const ctx = appCtx(sb, { settings: { K3S_NODE: 'k3s-server' } });
     const vol = ctx.app.volumes[0]!;
+    await diskA(ctx);
     const [disk] = await driver.diskList(ctx, vol);
     const spec = driver.volumeSource(ctx, vol, disk);
     assert.equal((spec.source as { local: { path: string } }).local.path, disk!.id);
