@@ -324,3 +324,16 @@ describe('kompoxops app logs -f (issue 13)', async () => {
     assert.deepEqual(globalOptions(r.ran), {});
   });
 });
+
+test('the binary: a usage error in a subcommand (unknown option, extra argument) exits 2 with commander\'s message, like one at the root', async () => {
+  const { runCli } = await import('../support/cli.js');
+  for (const [args, message] of [
+    [['app', 'logs', '--bogus'], /^error: unknown option '--bogus'/],
+    [['app', 'logs', '-f', 'extra'], /^error: too many arguments for 'logs'/],
+    [['--bogus'], /^error: unknown option '--bogus'/],
+  ] as const) {
+    const r = await runCli([...args], { cwd: ROOT });
+    assert.equal(r.code, 2, `kompoxops ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+});

@@ -38,7 +38,13 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   setDebug(argv.includes('--debug'));
   const program = buildProgram();
-  program.exitOverride();
+  // Every command, not only the root: commander reports a usage error (unknown option,
+  // missing argument) through the command that parsed it, which would otherwise exit 1 itself.
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {
