@@ -5,9 +5,10 @@
 import { cpus } from 'node:os';
 import { convertApp } from '../src/convert/index.js';
 import type { ComposeProject, ServiceConfig } from '../src/compose/model.js';
-import type { AppContext, AppVolume, Disk } from '../src/domain/model.js';
+import type { AppContext } from '../src/domain/model.js';
 import type { ConvertInput } from '../src/convert/index.js';
-import { diskSizeDefaults, volumeSourceFor } from '../src/providers/volume-sources.js';
+import { volumes as aksVolumes } from '../src/providers/aks/volume.js';
+import { pvInputs } from '../src/usecases/pv-sources.js';
 
 const PROJECT_DIR = '/bench/project';
 
@@ -62,7 +63,7 @@ export function runConvertBench(sizes = [1, 25, 200], runs = 21): BenchRow[] {
     const { project: p, files } = project(n);
     const input: ConvertInput = {
       ctx: c, project: p, projectDir: PROJECT_DIR, envFromFile: {}, facts: { files, env: {} }, disks: {},
-      volumeSource: (v: AppVolume, d: Disk | undefined) => volumeSourceFor(c, v, d), diskSizeDefaults: (v: AppVolume) => diskSizeDefaults(c, v),
+      volumes: pvInputs(c, aksVolumes),
     };
     let objects = 0;
     for (let i = 0; i < 3; i++) objects = convertApp(input).objects.length; // warm-up (JIT)

@@ -20,7 +20,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
-import type { ProgressSink } from '../providers/driver.js';
+import type { ProgressSink } from '../domain/events.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
 export const ARCHIVE_VERSION = 1;

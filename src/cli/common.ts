@@ -3,6 +3,7 @@
 // case, print its result.
 import type { Command } from 'commander';
 import { ExitCode, KompoxError, formatError } from '../domain/errors.js';
+import { withCliAdvice } from './advice.js';
 
 export type OutputFormat = 'json' | 'yaml' | 'table';
 
@@ -16,7 +17,7 @@ export function setDebug(v: boolean): void {
 /** Prints an error the way users should see it and returns the exit code. */
 export function reportError(err: unknown): number {
   if (err instanceof KompoxError) {
-    process.stderr.write(`error: ${formatError(err)}\n`);
+    process.stderr.write(`error: ${formatError({ location: err.location, field: err.field, ...withCliAdvice(err) })}\n`);
     if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
     if (debug && err.cause) process.stderr.write(`caused by: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
     return err.exitCode;

@@ -3,22 +3,24 @@
 // the directory of an extended / included file), so that files can be merged
 // by the Compose merge rules and the converter sees one shape per field.
 // Runs after interpolation and schema validation, before merging.
-import { homedir } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { posix } from 'node:path';
 import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
+import { isAbsolutePath, type AppSource } from '../domain/source.js';
 import { normaliseDuration } from './duration.js';
 import type { PositionMap } from './positions.js';
+import { projectPath } from './project-path.js';
 import { canonicalLongPort, parseShortPort, PortSyntaxError } from './ports.js';
 import { shlexSplit, ShlexError } from './shlex.js';
 import { Tagged, isTagged } from './tags.js';
 import { parseShortVolume, VolumeSyntaxError } from './volumes.js';
 
 export interface CanonContext {
+  /** Decides what a path may be (sandboxed: inside the project only) and where `~` is. */
+  source: AppSource;
   baseDir: string;
   pos: PositionMap;
   file: string;
   warnings: Diagnostic[];
-  home?: string;
 }
 
 type Obj = Record<string, unknown>;
@@ -69,10 +71,18 @@ export function canonicalFile(dict: Obj, ctx: CanonContext): Obj {
   return dict;
 }
 
-/** Absolute host path: `~` expanded to the home directory (with a warning), relative paths against baseDir. */
+/**
+ * Absolute host path: `~` expanded to the home directory (with a warning), relative
+ * paths against baseDir. A sandboxed source refuses `~`, absolute paths and paths
+ * out of the project; without a home directory `~` stays as written (the converter
+ * rejects it).
+ */
 function hostPath(p: string, ctx: CanonContext, field: string, loc: Location | undefined, service?: string): string {
+  if (ctx.source.sandboxed) return projectPath(ctx.source, p, ctx.baseDir, { field, location: loc ?? { file: ctx.file } }, { home: true });
   if (p === '~' || p.startsWith('~/')) {
-    const abs = resolve(ctx.home ?? homedir(), p === '~' ? '.' : p.slice(2));
+    const home = ctx.source.homeDir;
+    if (home === undefined) return p;
+    const abs = posix.resolve(home, p === '~' ? '.' : p.slice(2));
     ctx.warnings.push({
       level: 'warning',
       message: `${field}: "${p}" refers to the home directory; it was expanded to "${abs}"`,
@@ -82,8 +92,8 @@ function hostPath(p: string, ctx: CanonContext, field: string, loc: Location | u
     });
     return abs;
   }
-  if (isAbsolute(p) || /^[a-zA-Z]:[\\/]/.test(p)) return p;
-  return resolve(ctx.baseDir, p);
+  if (isAbsolutePath(p)) return p;
+  return posix.resolve(ctx.baseDir, p);
 }
 
 /** list `KEY=VAL` / `KEY` or map → map; `missing` is the value for `KEY` without `=`. */

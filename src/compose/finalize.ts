@@ -2,10 +2,10 @@
 // env_file → environment, `KEY`-only variables resolved from the environment,
 // and the cross-reference checks compose makes (depends_on, named volumes,
 // secrets and configs must exist).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { posix } from 'node:path';
 import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
-import { readEnvFile, type Env } from './environment.js';
+import { SANDBOX_CODES, sandboxError, type AppSource } from '../domain/source.js';
+import { isSourceFile, readEnvFile, readSourceText, type Env } from './environment.js';
 import type { ComposeProject, ServiceConfig } from './model.js';
 import { enforceUnicity } from './merge.js';
 import type { PositionMap } from './positions.js';
@@ -14,6 +14,8 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 export interface FinalizeOptions {
+  /** env_file and label_file are read through it. */
+  source: AppSource;
   projectDir: string;
   env: Env;
   optsName?: string;
@@ -48,7 +50,7 @@ function projectName(dict: Obj, o: FinalizeOptions): string {
     }
     return name;
   }
-  const fromDir = normalizeProjectName(basename(o.projectDir));
+  const fromDir = normalizeProjectName(posix.basename(o.projectDir));
   if (fromDir === '') {
     throw new KompoxError('config', `cannot derive a project name from the directory ${o.projectDir}`, {
       hint: 'Set "name:" in the compose file',
@@ -57,7 +59,7 @@ function projectName(dict: Obj, o: FinalizeOptions): string {
   return fromDir;
 }
 
-export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: ComposeProject; envFromFile: Record<string, string[]> } {
+export async function finalizeProject(dict: Obj, o: FinalizeOptions): Promise<{ project: ComposeProject; envFromFile: Record<string, string[]> }> {
   const name = projectName(dict, o);
   if (dict.version !== undefined) {
     o.warnings.push({
@@ -89,6 +91,7 @@ export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: Compo
     out[section] = dst;
     o.pos.carry(dict, section, out, section);
   }
+  if (o.source.sandboxed) checkSandboxedVariables(out, o);
 
   const enabled = enabledServices(services, o.profiles);
   const envFromFile: Record<string, string[]> = {};
@@ -96,10 +99,10 @@ export function finalizeProject(dict: Obj, o: FinalizeOptions): { project: Compo
   for (const svcName of Object.keys(services).sort()) {
     if (!enabled.has(svcName)) continue;
     const svc = services[svcName] as Obj;
-    const fromFile = applyEnvFiles(svcName, svc, o);
+    const fromFile = await applyEnvFiles(svcName, svc, o);
     if (fromFile.length > 0) envFromFile[svcName] = fromFile;
     resolveEnvironment(svc, o.env);
-    applyLabelFiles(svcName, svc, o);
+    await applyLabelFiles(svcName, svc, o);
     if (isObj(svc.build) && isObj(svc.build.args)) resolveVars(svc.build.args as Record<string, string | null>, o.env);
     if (svc.pull_policy === 'if_not_present') svc.pull_policy = 'missing';
     implicitDependencies(svc, o.pos);
@@ -123,14 +126,15 @@ function enabledServices(services: Obj, profiles: string[]): Set<string> {
 }
 
 /** env_file contents under `environment` (environment wins); returns the keys that came from files. */
-function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
+async function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): Promise<string[]> {
   if (!Array.isArray(svc.env_file)) return [];
   const files = svc.env_file as Array<{ path: string; required?: boolean; format?: string }>;
   const loc = o.pos.at(svc, 'env_file');
+  const field = { field: `services.${name}.env_file`, location: loc };
   const fromFiles: Env = {};
   const where: Record<string, Location> = {};
   for (const f of files) {
-    const exists = existsSync(f.path) && statSync(f.path).isFile();
+    const exists = await isSourceFile(o.source, f.path, field);
     if (!exists) {
       if (f.required === false) continue;
       throw new KompoxError('config', `services.${name}.env_file: ${o.display(f.path)} not found`, {
@@ -140,7 +144,7 @@ function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
       });
     }
     const lines: Record<string, number> = {};
-    const vars = f.format === 'raw' ? rawEnv(f.path, lines) : readEnvFile(f.path, o.display(f.path), (k) => o.env[k], lines);
+    const vars = f.format === 'raw' ? await rawEnv(o.source, f.path, lines, field) : await readEnvFile(o.source, f.path, o.display(f.path), lookupIn(o.env), lines, field);
     Object.assign(fromFiles, vars);
     for (const k of Object.keys(vars)) where[k] = { file: o.display(f.path), line: lines[k] };
   }
@@ -165,13 +169,14 @@ function applyEnvFiles(name: string, svc: Obj, o: FinalizeOptions): string[] {
 }
 
 /** label_file contents under `labels` (labels win), as compose-go does. */
-function applyLabelFiles(name: string, svc: Obj, o: FinalizeOptions): void {
+async function applyLabelFiles(name: string, svc: Obj, o: FinalizeOptions): Promise<void> {
   if (!Array.isArray(svc.label_file)) return;
   const loc = o.pos.at(svc, 'label_file');
+  const field = { field: `services.${name}.label_file`, location: loc };
   const fromFiles: Env = {};
   const where: Record<string, Location> = {};
   for (const path of svc.label_file as string[]) {
-    if (!(existsSync(path) && statSync(path).isFile())) {
+    if (!(await isSourceFile(o.source, path, field))) {
       throw new KompoxError('config', `services.${name}.label_file: ${o.display(path)} not found`, {
         location: loc,
         field: `services.${name}.label_file`,
@@ -179,7 +184,7 @@ function applyLabelFiles(name: string, svc: Obj, o: FinalizeOptions): void {
       });
     }
     const lines: Record<string, number> = {};
-    const vars = readEnvFile(path, o.display(path), (k) => o.env[k], lines);
+    const vars = await readEnvFile(o.source, path, o.display(path), lookupIn(o.env), lines, field);
     Object.assign(fromFiles, vars);
     for (const k of Object.keys(vars)) where[k] = { file: o.display(path), line: lines[k] };
   }
@@ -200,9 +205,9 @@ function applyLabelFiles(name: string, svc: Obj, o: FinalizeOptions): void {
 }
 
 /** `format: raw`: KEY=VALUE lines taken literally (no quotes, no expansion). */
-function rawEnv(path: string, lines: Record<string, number>): Env {
+async function rawEnv(source: AppSource, path: string, lines: Record<string, number>, where: { field: string; location?: Location }): Promise<Env> {
   const out: Env = {};
-  const text = readFileSync(path, 'utf8');
+  const text = await readSourceText(source, path, where);
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() === '' || line.trimStart().startsWith('#')) return;
     const eq = line.indexOf('=');
@@ -221,7 +226,33 @@ function resolveEnvironment(svc: Obj, env: Env): void {
 }
 
 function resolveVars(vars: Record<string, string | null>, env: Env): void {
-  for (const k of Object.keys(vars)) if (vars[k] === null && env[k] !== undefined) vars[k] = env[k]!;
+  for (const k of Object.keys(vars)) if (vars[k] === null && Object.hasOwn(env, k)) vars[k] = env[k]!;
+}
+
+/** A lookup that finds only the environment's own variables. */
+function lookupIn(env: Env): (k: string) => string | undefined {
+  return (k) => (Object.hasOwn(env, k) ? env[k] : undefined);
+}
+
+/**
+ * A sandboxed project may take `environment:` secrets and configs only from the
+ * variables given with it: naming any other variable is an error here, before
+ * anything is converted (the converter looks them up in the same variables).
+ */
+function checkSandboxedVariables(project: Obj, o: FinalizeOptions): void {
+  for (const section of ['secrets', 'configs'] as const) {
+    const defs = project[section];
+    if (!isObj(defs)) continue;
+    for (const [name, def] of Object.entries(defs)) {
+      if (!isObj(def) || def.environment === undefined || def.external === true) continue;
+      const v = String(def.environment);
+      if (Object.hasOwn(o.source.env, v)) continue;
+      throw sandboxError(SANDBOX_CODES.variable, `${section}.${name}.environment`, `variable ${v} is not one of the variables given with the app`, {
+        location: o.pos.at(def, 'environment'),
+        hint: `Give ${v} with the app's variables, or use "file:" (a file sent with the project) or "content:"`,
+      });
+    }
+  }
 }
 
 /**

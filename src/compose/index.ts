@@ -1,41 +1,43 @@
 // Public API of the compose loader. The implementation lives in the modules of
 // this folder; callers import from here only.
 import type { Diagnostic, Location } from '../domain/errors.js';
+import type { AppSource } from '../domain/source.js';
 import type { ComposeProject } from './model.js';
 
 export type { ComposeProject } from './model.js';
 export * from './model.js';
 
 export interface ComposeLoadOptions {
-  /** Project directory: relative paths, `.env` and env_file resolve against it. Absolute. */
-  projectDir: string;
   /**
-   * Compose files (absolute or relative to projectDir), merged in order.
-   * When empty and no `content`, the default file (compose.yaml, compose.yml,
-   * docker-compose.yaml, docker-compose.yml) plus its override file are used.
+   * Everything the project may read: the compose text or files (source.compose;
+   * undefined: COMPOSE_FILE, else the default file compose.yaml, compose.yml,
+   * docker-compose.yml, docker-compose.yaml plus its override file), the project
+   * directory (source.root: relative paths, `.env` and env_file resolve against it),
+   * and the variables for interpolation (source.env; the project `.env` fills what
+   * they do not define). Nothing else is read: no process environment, no file
+   * outside what the source gives.
    */
-  files?: string[];
-  /** Inline compose text (kompoxops.yml inline `app.compose`, or the PaaS). Used instead of files. */
-  content?: { text: string; filename: string };
+  source: AppSource;
   /** Overrides the project name (otherwise `name:` in the file, then COMPOSE_PROJECT_NAME, then the directory name). */
   projectName?: string;
-  /** Environment for interpolation; defaults to process.env. The project `.env` fills what it does not define. */
-  env?: Record<string, string | undefined>;
-  /** Explicit `.env` file; default `{projectDir}/.env` when it exists. */
+  /** Explicit `.env` file (relative to the project directory); default `.env` there when it exists. */
   envFile?: string;
-  /** Active profiles (`--profile`); COMPOSE_PROFILES from env is added. */
+  /** Active profiles (`--profile`); COMPOSE_PROFILES from the environment is added. */
   profiles?: string[];
   /**
    * File names in messages and `locate()` are relative to this directory when the
-   * file is inside it (else absolute). Default: the current directory when the
-   * file is inside it (like kompoxops.yml messages), else the project directory.
+   * file is inside it (else absolute). Default: source.displayDir when the file is
+   * inside it (the CLI's working directory, like kompoxops.yml messages), else the project directory.
    */
   displayDir?: string;
 }
 
 export interface LoadedProject {
   project: ComposeProject;
+  /** source.root */
   projectDir: string;
+  /** What the project was read from: file facts for the converter are read through the same source. */
+  source: AppSource;
   /** The files that were read, in merge order (absolute). */
   files: string[];
   warnings: Diagnostic[];

@@ -2,16 +2,17 @@
 // `docker compose config` (compose-go): per file parse → interpolate →
 // validate → canonicalise → include → extends; then files merge in order,
 // then profiles, env_file and the project-wide checks.
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { delimiter, posix } from 'node:path';
 import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
+import { SourceAccessError, isAbsolutePath, type AppSource } from '../domain/source.js';
 import { canonicalFile } from './canonical.js';
-import { definedOnly, withEnvFile, type Env } from './environment.js';
+import { envOf, isSourceFile, withEnvFile, type Env } from './environment.js';
 import { finalizeProject } from './finalize.js';
 import type { ComposeLoadOptions, LoadedProject } from './index.js';
 import { interpolateTree } from './interpolate.js';
 import { mergeMaps, mergeValues } from './merge.js';
 import { PositionMap } from './positions.js';
+import { projectPath, sourceFieldError } from './project-path.js';
 import { validateComposeFile } from './schema.js';
 import { isTagged, stripTags } from './tags.js';
 import { parseYamlDocuments } from './yaml-source.js';
@@ -22,8 +23,12 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 export const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
 export const DEFAULT_OVERRIDE_FILES = ['compose.override.yml', 'compose.override.yaml', 'docker-compose.override.yml', 'docker-compose.override.yaml'];
 
+const { dirname, relative } = posix;
+
 /** State shared by every file of one load. */
 interface LoadState {
+  /** Every file is read through it. */
+  source: AppSource;
   pos: PositionMap;
   warnings: Diagnostic[];
   warned: Set<string>;
@@ -42,24 +47,27 @@ interface Scope {
 }
 
 export async function loadCompose(opts: ComposeLoadOptions): Promise<LoadedProject> {
-  const projectDir = resolve(opts.projectDir);
-  const displayBases = opts.displayDir !== undefined ? [resolve(opts.displayDir)] : [process.cwd(), projectDir];
-  const state: LoadState = { pos: new PositionMap(), warnings: [], warned: new Set(), files: [], displayBases };
-  const baseEnv = definedOnly(opts.env ?? process.env);
-  const envFile = opts.envFile ? resolve(projectDir, opts.envFile) : resolve(projectDir, '.env');
-  const env = withEnvFile(baseEnv, envFile, display(state, envFile), opts.envFile !== undefined);
+  const { source } = opts;
+  const projectDir = source.root;
+  const displayBases =
+    opts.displayDir !== undefined ? [posix.resolve(projectDir, opts.displayDir)] : [...(source.displayDir !== undefined ? [source.displayDir] : []), projectDir];
+  const state: LoadState = { source, pos: new PositionMap(), warnings: [], warned: new Set(), files: [], displayBases };
+  const envFile = opts.envFile !== undefined ? projectPath(source, opts.envFile, projectDir, { field: 'the env file option' }) : posix.join(projectDir, '.env');
+  const env = await withEnvFile(source, envOf(source.env), envFile, display(state, envFile), opts.envFile !== undefined, undefined, opts.envFile !== undefined ? 'the env file option' : '.env');
   const scope: Scope = { env, baseDir: projectDir, includeStack: [] };
 
   let merged: Obj;
-  if (opts.content) {
-    const file = isAbsolute(opts.content.filename) ? opts.content.filename : resolve(projectDir, opts.content.filename);
-    merged = await loadText(opts.content.text, file, scope, state);
+  const compose = source.compose;
+  if (compose !== undefined && 'text' in compose) {
+    const file = posix.resolve(projectDir, compose.filename);
+    merged = await loadText(compose.text, file, scope, state);
   } else {
-    const files = selectFiles(opts.files ?? [], projectDir, env, state);
+    const files = await selectFiles(compose?.files ?? [], projectDir, env, state);
     merged = await loadFiles(files, scope, state);
   }
   stripTags(merged);
-  const project = finalizeProject(merged, {
+  const project = await finalizeProject(merged, {
+    source,
     projectDir,
     env,
     optsName: opts.projectName,
@@ -72,6 +80,7 @@ export async function loadCompose(opts: ComposeLoadOptions): Promise<LoadedProje
   return {
     project: root,
     projectDir,
+    source,
     files: state.files,
     warnings: state.warnings,
     envFromFile: project.envFromFile,
@@ -82,24 +91,27 @@ export async function loadCompose(opts: ComposeLoadOptions): Promise<LoadedProje
 function display(state: LoadState, file: string): string {
   for (const base of state.displayBases) {
     const rel = relative(base, file);
-    if (rel && !rel.startsWith('..') && !isAbsolute(rel)) return rel;
+    if (rel && !rel.startsWith('..') && !isAbsolutePath(rel)) return rel;
   }
   return file;
 }
 
 /** Explicit files, else COMPOSE_FILE, else the default file plus its override file. */
-function selectFiles(files: string[], projectDir: string, env: Env, state: LoadState): string[] {
-  if (files.length > 0) return files.map((f) => resolve(projectDir, f));
+async function selectFiles(files: string[], projectDir: string, env: Env, state: LoadState): Promise<string[]> {
+  const { source } = state;
+  if (files.length > 0) return files.map((f) => projectPath(source, f, projectDir, { field: 'compose file' }));
   if (env.COMPOSE_FILE) {
-    const sep = env.COMPOSE_PATH_SEPARATOR ?? (process.platform === 'win32' ? ';' : ':');
+    const sep = env.COMPOSE_PATH_SEPARATOR ?? delimiter;
     return env.COMPOSE_FILE.split(sep)
       .filter(Boolean)
-      .map((f) => resolve(projectDir, f));
+      .map((f) => projectPath(source, f, projectDir, { field: 'COMPOSE_FILE' }));
   }
-  const found = DEFAULT_FILES.filter((f) => isFile(resolve(projectDir, f)));
+  const where = { field: 'compose file' };
+  const found: string[] = [];
+  for (const f of DEFAULT_FILES) if (await isSourceFile(source, posix.join(projectDir, f), where)) found.push(f);
   if (found.length === 0) {
-    throw new KompoxError('config', `no compose file found in ${projectDir}`, {
-      location: { file: projectDir },
+    throw new KompoxError('config', `no compose file found in ${source.sandboxed ? source.label : projectDir}`, {
+      location: { file: source.sandboxed ? source.label : projectDir },
       hint: `Create one of ${DEFAULT_FILES.join(', ')} or name the file explicitly`,
     });
   }
@@ -110,18 +122,14 @@ function selectFiles(files: string[], projectDir: string, env: Env, state: LoadS
       location: { file: found[0] },
     });
   }
-  const out = [resolve(projectDir, found[0]!)];
-  const override = DEFAULT_OVERRIDE_FILES.find((f) => isFile(resolve(projectDir, f)));
-  if (override) out.push(resolve(projectDir, override));
-  return out;
-}
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
+  const out = [posix.join(projectDir, found[0]!)];
+  for (const f of DEFAULT_OVERRIDE_FILES) {
+    if (await isSourceFile(source, posix.join(projectDir, f), where)) {
+      out.push(posix.join(projectDir, f));
+      break;
+    }
   }
+  return out;
 }
 
 async function loadFiles(files: string[], scope: Scope, state: LoadState): Promise<Obj> {
@@ -133,20 +141,24 @@ async function loadFiles(files: string[], scope: Scope, state: LoadState): Promi
   return merged ?? {};
 }
 
-function readText(file: string, state: LoadState, from?: Location): string {
+async function readText(file: string, state: LoadState, from?: Location): Promise<string> {
+  const name = display(state, file);
   try {
-    return readFileSync(file, 'utf8');
+    return new TextDecoder().decode(await state.source.readFile(file));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new KompoxError('config', code === 'ENOENT' ? `compose file ${display(state, file)} does not exist` : `cannot read compose file ${display(state, file)}: ${code ?? String(e)}`, {
-      location: from ?? { file: display(state, file) },
-      hint: code === 'ENOENT' ? 'Check the file name and the project directory' : 'Check the file permissions',
-    });
+    if (e instanceof SourceAccessError && e.reason !== 'outside') {
+      const code = (e.cause as NodeJS.ErrnoException | undefined)?.code;
+      throw new KompoxError('config', e.reason === 'missing' ? `compose file ${name} does not exist` : `cannot read compose file ${name}: ${code ?? e.message}`, {
+        location: from ?? { file: name },
+        hint: e.reason === 'missing' ? 'Check the file name and the project directory' : 'Check the file permissions',
+      });
+    }
+    throw sourceFieldError(e, { field: 'compose file', location: from ?? { file: name } });
   }
 }
 
 async function loadFile(file: string, scope: Scope, state: LoadState, from?: Location): Promise<Obj> {
-  return loadText(readText(file, state, from), file, scope, state);
+  return loadText(await readText(file, state, from), file, scope, state);
 }
 
 /** One file: parse, interpolate, validate, canonicalise; then its includes and extends. */
@@ -173,9 +185,9 @@ async function parseFile(text: string, file: string, scope: Scope, state: LoadSt
     if (!isObj(raw)) {
       throw new KompoxError('config', `compose file ${name} must be a mapping at the top level`, { location: { file: name, line: 1, column: 1 } });
     }
-    interpolateTree(raw, { lookup: (k) => scope.env[k], positions: state.pos, file: name, warnings: state.warnings, warned: state.warned });
+    interpolateTree(raw, { lookup: (k) => (Object.hasOwn(scope.env, k) ? scope.env[k] : undefined), positions: state.pos, file: name, warnings: state.warnings, warned: state.warned });
     await validateComposeFile(raw, name, state.pos);
-    const dict = canonicalFile(raw, { baseDir: scope.baseDir, pos: state.pos, file: name, warnings: state.warnings });
+    const dict = canonicalFile(raw, { source: state.source, baseDir: scope.baseDir, pos: state.pos, file: name, warnings: state.warnings });
     merged = merged === undefined ? dict : mergeMaps(merged, dict, [], state.pos);
   }
   return merged!;
@@ -192,7 +204,9 @@ async function applyIncludes(dict: Obj, file: string, scope: Scope, state: LoadS
     const entry = entries[i];
     const loc = state.pos.valueAt(dict.include as object, i);
     const spec: Obj = typeof entry === 'string' ? { path: entry } : (entry as Obj);
-    const paths = (Array.isArray(spec.path) ? spec.path : [spec.path]).map((p) => resolve(dir, String(p)));
+    const { source } = state;
+    const field = `include[${i}]`;
+    const paths = (Array.isArray(spec.path) ? spec.path : [spec.path]).map((p) => projectPath(source, String(p), dir, { field, location: loc }));
     for (const p of paths) {
       if (scope.includeStack.includes(p) || p === file) {
         throw new KompoxError('config', `include cycle: ${[...scope.includeStack, file, p].map((f) => display(state, f)).join(' → ')}`, {
@@ -200,15 +214,20 @@ async function applyIncludes(dict: Obj, file: string, scope: Scope, state: LoadS
           hint: 'Remove one of the include entries',
         });
       }
-      if (!isFile(p)) {
+      if (!(await isSourceFile(source, p, { field, location: loc }))) {
         throw new KompoxError('config', `included file ${display(state, p)} does not exist`, { location: loc, hint: 'Fix the include path' });
       }
     }
-    const projectDir = typeof spec.project_directory === 'string' ? resolve(dir, spec.project_directory) : dirname(paths[0]!);
-    let env = { ...scope.env };
-    const envFiles = spec.env_file === undefined ? undefined : (Array.isArray(spec.env_file) ? spec.env_file : [spec.env_file]).map((p) => resolve(dir, String(p)));
-    if (envFiles) for (const f of envFiles) env = withEnvFile(env, f, display(state, f), true);
-    else env = withEnvFile(env, resolve(projectDir, '.env'), display(state, resolve(projectDir, '.env')), false);
+    const projectDir =
+      typeof spec.project_directory === 'string' ? projectPath(source, spec.project_directory, dir, { field: `${field}.project_directory`, location: loc }) : dirname(paths[0]!);
+    let env = envOf(scope.env);
+    const envWhere = { field: `${field}.env_file`, location: loc };
+    const envFiles = spec.env_file === undefined ? undefined : (Array.isArray(spec.env_file) ? spec.env_file : [spec.env_file]).map((p) => projectPath(source, String(p), dir, envWhere));
+    if (envFiles) for (const f of envFiles) env = await withEnvFile(source, env, f, display(state, f), true, loc, envWhere.field);
+    else {
+      const dotenv = posix.join(projectDir, '.env');
+      env = await withEnvFile(source, env, dotenv, display(state, dotenv), false, loc, envWhere.field);
+    }
     const sub: Scope = { env, baseDir: projectDir, includeStack: [...scope.includeStack, file] };
     const included = await loadFiles(paths, sub, state);
     stripTags(included);
@@ -279,10 +298,10 @@ async function resolveService(f: ExtendsFile, name: string, scope: Scope, state:
   const loc = state.pos.at(svc, 'extends');
   let baseFile = f;
   if (typeof ref.file === 'string') {
-    const path = resolve(f.baseDir, ref.file);
+    const path = projectPath(state.source, ref.file, f.baseDir, { field: `services.${name}.extends.file`, location: loc });
     let other = cache.get(path);
     if (!other) {
-      const text = readText(path, state, loc);
+      const text = await readText(path, state, loc);
       state.files.push(path);
       // paths in the extended file are relative to that file, not to the project
       const dict = await parseFile(text, path, { ...scope, baseDir: dirname(path) }, state);

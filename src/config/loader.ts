@@ -11,43 +11,15 @@ import { validateConfig } from './validate.js';
 
 export const CONFIG_FILE_NAMES = ['kompoxops.yml', 'kompoxops.yaml'];
 
-/** Where the compose text of an app came from, with positions that match what the user wrote. */
-export interface ComposeSource {
-  text: string;
-  /** The file name compose errors should name (the compose file, or kompoxops.yml for inline compose). */
-  filename: string;
-}
-
-const inlineSources = new WeakMap<App, ComposeSource>();
-const appLocators = new WeakMap<App, OpsConfig['locate']>();
-const deferredErrors = new WeakMap<OpsConfig, KompoxError>();
-
-/**
- * The compose text to hand to the compose loader for an app loaded from
- * kompoxops.yml: for inline compose it is padded so that line:column in
- * compose errors are positions in kompoxops.yml. Undefined for file compose
- * (load the file) or for apps built elsewhere (use app.compose).
- */
-export function inlineComposeSource(app: App): ComposeSource | undefined {
-  return inlineSources.get(app);
-}
-
-/**
- * Source positions in the kompoxops.yml an app was loaded from (OpsConfig.locate),
- * for use cases that only have the AppContext; undefined for apps built elsewhere.
- */
-export function appConfigLocator(app: App): OpsConfig['locate'] | undefined {
-  return appLocators.get(app);
-}
-
-/** A path as the user should see it: relative to the current directory when inside it. */
-export function displayPath(p: string, cwd = process.cwd()): string {
+/** A path as the user should see it: relative to the working directory `cwd` when inside it. */
+export function displayPath(p: string, cwd: string | undefined): string {
+  if (cwd === undefined) return p;
   const rel = relative(cwd, p);
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
 }
 
 export function findConfigPath(o: FindOptions): string {
-  const cwd = o.cwd ?? process.cwd();
+  const cwd = o.cwd;
   const base = o.chdir ? resolve(cwd, o.chdir) : cwd;
   if (o.chdir && !(existsSync(base) && statSync(base).isDirectory())) {
     throw new KompoxError('notfound', `-C ${o.chdir}: no such directory (${base})`, { hint: 'Give -C an existing directory.' });
@@ -92,9 +64,10 @@ function fail(diags: Diagnostic[], file: string): never {
   throw new DiagnosticsError([...diags].sort((a, b) => pos(a) - pos(b)), `${file} has ${diags.length} problems`);
 }
 
-export async function loadConfig(path: string): Promise<OpsConfig> {
+/** Loads kompoxops.yml; `cwd`, when given, makes the paths in messages relative to it. */
+export async function loadConfig(path: string, cwd?: string): Promise<OpsConfig> {
   const abs = resolve(path);
-  const shown = displayPath(abs);
+  const shown = displayPath(abs, cwd);
   let text: string;
   try {
     text = readFileSync(abs, 'utf8');
@@ -142,8 +115,10 @@ export async function loadConfig(path: string): Promise<OpsConfig> {
     if (a.compose.kind === 'inline') {
       app.compose = a.compose.text;
       app.projectDir = dir;
-      inlineSources.set(app, { text: a.compose.positioned, filename: abs });
+      // padded so that line:column in compose errors are positions in kompoxops.yml
+      ops.appCompose = { text: a.compose.positioned, filename: abs };
     } else {
+      ops.appCompose = { files: [a.compose.path] };
       app.composePath = a.compose.path;
       app.projectDir = dirname(a.compose.path);
       try {
@@ -152,17 +127,13 @@ export async function loadConfig(path: string): Promise<OpsConfig> {
         // Deferred: cluster commands work before the compose file is written;
         // app commands get this error from requireApp.
         const code = (err as NodeJS.ErrnoException).code;
-        deferredErrors.set(
-          ops,
-          new KompoxError('config', `app.compose: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}: ${displayPath(a.compose.path)}`, {
-            location: src.locate(['app', 'compose']),
-            hint: 'Create the compose file, or fix the path in app.compose (relative to kompoxops.yml).',
-            cause: err,
-          }),
-        );
+        ops.appError = new KompoxError('config', `app.compose: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}: ${displayPath(a.compose.path, cwd)}`, {
+          location: src.locate(['app', 'compose']),
+          hint: 'Create the compose file, or fix the path in app.compose (relative to kompoxops.yml).',
+          cause: err,
+        });
       }
     }
-    appLocators.set(app, ops.locate);
     ops.app = app;
   }
   return ops;
@@ -170,19 +141,19 @@ export async function loadConfig(path: string): Promise<OpsConfig> {
 
 /** findConfigPath + loadConfig */
 export async function loadOpsConfig(o: FindOptions): Promise<OpsConfig> {
-  return loadConfig(findConfigPath(o));
+  return loadConfig(findConfigPath(o), o.cwd);
 }
 
 /** The app context, or a clear error when kompoxops.yml has no `app`. */
 export function requireApp(c: OpsConfig): AppContext {
   if (!c.app) {
-    throw new KompoxError('config', `${displayPath(c.path)} has no app section`, {
-      location: { file: displayPath(c.path) },
+    const shown = c.locate([])?.file ?? c.path; // as the loader named it
+    throw new KompoxError('config', `${shown} has no app section`, {
+      location: { file: shown },
       hint: 'Add an "app:" section with at least "name:" and "compose: compose.yml" (see docs/kompoxops-yml.md).',
     });
   }
-  const deferred = deferredErrors.get(c);
-  if (deferred) throw deferred;
+  if (c.appError) throw c.appError;
   return { service: c.service, provider: c.provider, cluster: c.cluster, app: c.app };
 }
 

@@ -1,7 +1,7 @@
 // kompoxops.yml as YAML text with source positions: every later error can say
 // file:line:column.
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
-import type { Diagnostic, Location } from '../domain/errors.js';
+import { fieldName, type Diagnostic, type Location } from '../domain/errors.js';
 
 export type FieldPath = ReadonlyArray<string | number>;
 
@@ -20,12 +20,7 @@ export interface YamlSource {
   lineCol(offset: number): { line: number; col: number };
 }
 
-/** `app.volumes[0].size` */
-export function fieldName(path: FieldPath): string {
-  let s = '';
-  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${p}` : p;
-  return s;
-}
+export { fieldName };
 
 /** YAML parser messages end in " at line L, column C:" plus a source excerpt; we print our own location. */
 function shortYamlMessage(m: string): string {

@@ -183,15 +183,15 @@ export interface InitOptions extends TemplateOptions {
   chdir?: string;
   /** -f FILE */
   file?: string;
-  cwd?: string;
+  /** The directory -C and -f are relative to (the front end's working directory). */
+  cwd: string;
   force?: boolean;
 }
 
 /** Writes the template; refuses to overwrite an existing file without `force`. Returns the absolute path. */
 export function writeConfigTemplate(o: InitOptions): { path: string; overwritten: boolean } {
   const text = configTemplate(o);
-  const cwd = o.cwd ?? process.cwd();
-  const base = o.chdir ? resolve(cwd, o.chdir) : cwd;
+  const base = o.chdir ? resolve(o.cwd, o.chdir) : o.cwd;
   const path = resolve(base, o.file ?? 'kompoxops.yml');
   const dir = dirname(path);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {

@@ -3,7 +3,7 @@
 // always gives the same objects, so re-running never rolls the pod spuriously.
 import { ANN_APP, ANN_PROVIDER } from '../domain/model.js';
 import { appId, appLabels, appNamespace, appSelector } from '../domain/names.js';
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import { containerBasics } from './container.js';
 import { Diagnostics, sortDiagnostics } from './diagnostics.js';
 import { convertEnv } from './env.js';

@@ -3,7 +3,7 @@
 // compose `secrets` (Kubernetes would otherwise mount a directory).
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import { dnsLabel } from './naming.js';
 import type { PodState, VolumeMount } from './pod-state.js';
 

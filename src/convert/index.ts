@@ -7,4 +7,4 @@ export { SERVICE_KEY_POLICY, type KeyPolicy, type PolicyAction } from './policy.
 export { NON_HTTP_TCP_PORTS } from './network.js';
 export { ANN_PLACEHOLDER, appVolumes } from './storage.js';
 export { classifyBind } from './volumes.js';
-export type { ConvertFacts, ConvertInput, ConvertResult, FileFact } from './types.js';
+export type { ConvertFacts, ConvertInput, ConvertResult, FileFact, VolumeInput } from './types.js';

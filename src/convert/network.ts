@@ -6,7 +6,7 @@
 import type { AppContext } from '../domain/model.js';
 import { certResolverFor } from '../domain/ingress.js';
 import type { ComposeProject } from '../compose/model.js';
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import type { Diagnostics } from './diagnostics.js';
 import { isDnsSubdomain } from './naming.js';
 import { byKey } from './pod-state.js';

@@ -1,7 +1,7 @@
 // Shared, order-independent state while building the one pod: pod volumes,
 // the data directories the init container creates, and the ConfigMaps/Secrets
 // the mounts refer to. Everything is keyed by name and emitted sorted.
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import { shortHash } from '../domain/names.js';
 
 export interface VolumeMount {

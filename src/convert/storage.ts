@@ -1,9 +1,9 @@
 // App volumes → one PersistentVolume + PersistentVolumeClaim per volume, bound
 // statically (volumeName + claimRef) to the volume's current disk, and the
 // mapping of compose volumes / relative bind dirs onto those disks.
-import { ANN_APP, DEFAULT_VOLUME, type AppContext, type AppVolume } from '../domain/model.js';
+import { ANN_APP, DEFAULT_VOLUME, appVolumes, type AppVolume } from '../domain/model.js';
 import { appId, appLabels, appNamespace, pvName, pvcName } from '../domain/names.js';
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import type { Diagnostics } from './diagnostics.js';
 import { dnsLabel } from './naming.js';
 import type { ConvertInput } from './types.js';
@@ -27,10 +27,7 @@ export interface StoragePlan {
   objects: { pvs: KubeObject[]; pvcs: KubeObject[] };
 }
 
-/** The app's volumes: `app.volumes`, or the implicit single volume `default`. */
-export function appVolumes(ctx: AppContext): AppVolume[] {
-  return ctx.app.volumes?.length ? ctx.app.volumes : [{ name: DEFAULT_VOLUME, options: {} }];
-}
+export { appVolumes };
 
 export function planStorage(input: ConvertInput, diags: Diagnostics): StoragePlan {
   const { ctx } = input;
@@ -41,17 +38,16 @@ export function planStorage(input: ConvertInput, diags: Diagnostics): StoragePla
   const pvcs: KubeObject[] = [];
   appVolumes(ctx).forEach((volume, i) => {
     const disk = input.disks[volume.name];
-    let spec;
-    try {
-      spec = input.volumeSource(volume, disk);
-    } catch (e) {
-      const err = e as { message?: string; hint?: string; field?: string };
-      diags.error({ message: err.message ?? String(e), hint: err.hint, key: err.field, path: err.field ? err.field.split('.') : ['app', 'volumes', i] });
+    const given = input.volumes[volume.name];
+    const spec = given && !('error' in given.source) ? given.source : undefined;
+    if (!given || !spec) {
+      const err: { message: string; hint?: string; field?: string } = given && 'error' in given.source ? given.source.error : { message: `no storage is known for volume ${volume.name}` };
+      diags.error({ message: err.message, hint: err.hint, key: err.field, path: err.field ? err.field.split('.') : ['app', 'volumes', i] });
       // Still known as a volume, so its compose volumes are not reported a second time.
       volumes.set(volume.name, { volume, podVolume: dnsLabel(`disk-${volume.name}`), claim: pvcName(volume.name, disk?.id), capacityGiB: 0 });
       return;
     }
-    const { defaultGiB, minGiB } = input.diskSizeDefaults(volume);
+    const { defaultGiB, minGiB } = given;
     let capacityGiB = disk?.sizeGiB ?? defaultGiB;
     if (!disk && volume.sizeGiB !== undefined && volume.sizeGiB < minGiB) {
       diags.warn({

@@ -3,10 +3,10 @@
 // gathered beforehand into plain data, so conversion is deterministic and
 // testable without a file system.
 import type { Diagnostic, Location } from '../domain/errors.js';
-import type { AppContext, AppVolume, Disk } from '../domain/model.js';
+import type { AppContext, Disk } from '../domain/model.js';
 import type { ComposeProject } from '../compose/model.js';
-import type { KubeObject } from '../kube/types.js';
-import type { VolumeSourceSpec } from '../providers/driver.js';
+import type { KubeObject } from '../domain/ports/kube.js';
+import type { VolumeSourceSpec } from '../domain/ports/driver.js';
 
 /** What the use case found at one absolute path. */
 export interface FileFact {
@@ -51,9 +51,17 @@ export interface ConvertInput {
   facts: ConvertFacts;
   /** Current disk per app volume name (absent = placeholder). */
   disks: Record<string, Disk | undefined>;
-  volumeSource: (volume: AppVolume, disk: Disk | undefined) => VolumeSourceSpec;
+  /** Per app volume name: its PV source and sizes, computed by the use case from the driver's volume facts. */
+  volumes: Record<string, VolumeInput>;
+}
+
+/** What the converter needs to know about one app volume's storage (plain data). */
+export interface VolumeInput {
+  /** The PV source for the volume's current disk (a placeholder without one), or why there is none. */
+  source: VolumeSourceSpec | { error: { message: string; hint?: string; field?: string } };
   /** Default and minimum size of a new disk for the volume. */
-  diskSizeDefaults: (volume: AppVolume) => { defaultGiB: number; minGiB: number };
+  defaultGiB: number;
+  minGiB: number;
 }
 
 export interface ConvertResult {

@@ -62,15 +62,45 @@ export interface App {
   volumes: AppVolume[];
 }
 
-/** Everything an operation on one app needs to know about where it lives. */
-export interface AppContext {
+/** Everything an operation on one cluster needs to know about where it lives. */
+export interface ClusterContext {
   service: Service;
   provider: Provider;
   cluster: Cluster;
+}
+
+/** Everything an operation on one app needs to know about where it lives. */
+export interface AppContext extends ClusterContext {
   app: App;
 }
 
+/**
+ * A setting looked up where it is most specific: app.settings, then
+ * cluster.settings, then provider.settings. Blank values count as unset.
+ * `field` names where it was found, for messages.
+ */
+export function lookupSetting(
+  ctx: { provider: Pick<Provider, 'settings'>; cluster?: Pick<Cluster, 'settings'>; app?: { settings?: Settings } },
+  key: string,
+): { value: string; field: string } | undefined {
+  const layers: Array<[Settings | undefined, string]> = [
+    [ctx.app?.settings, 'app.settings'],
+    [ctx.cluster?.settings, 'cluster.settings'],
+    [ctx.provider.settings, 'provider.settings'],
+  ];
+  for (const [settings, where] of layers) {
+    const v = settings?.[key];
+    if (v !== undefined && String(v).trim() !== '') return { value: String(v).trim(), field: `${where}.${key}` };
+  }
+  return undefined;
+}
+
 export const DEFAULT_VOLUME = 'default';
+
+/** The app's volumes: `app.volumes`, or the implicit single volume `default`. */
+export function appVolumes(ctx: { app: Pick<App, 'volumes'> }): AppVolume[] {
+  return ctx.app.volumes?.length ? ctx.app.volumes : [{ name: DEFAULT_VOLUME, options: {} }];
+}
 
 /** A provider disk that holds one app volume's data. */
 export interface Disk {

@@ -1,5 +1,5 @@
 // Public API of the ingress object generation (pure: spec → objects).
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import { buildK3sObjects } from './k3s.js';
 import type { IngressSpec } from './spec.js';
 import { buildTraefikObjects } from './traefik.js';

@@ -3,7 +3,7 @@
 // for ports 80/443, so we configure that one through a HelmChartConfig whose
 // values are merged over K3s's own (keys of the official traefik chart).
 import { stringify } from 'yaml';
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import { acmePermissionsInitContainer, acmeResolverArgs, redirectArgs } from './acme.js';
 import {
   ACME_MOUNT_PATH,

@@ -3,7 +3,7 @@
 // the container runs as non-root, Service ports 80/443 mapped to them, /ping
 // probes, read-only root filesystem), without CRDs: the default certificate
 // comes through the file provider.
-import type { KubeObject } from '../kube/types.js';
+import type { KubeObject } from '../domain/ports/kube.js';
 import { acmePermissionsInitContainer, acmeResolverArgs, redirectArgs } from './acme.js';
 import {
   ACME_MOUNT_PATH,

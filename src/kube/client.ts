@@ -9,7 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KompoxError } from '../domain/errors.js';
-import type { AccessCheck, ApplyOptions, DeleteOptions, KubeClient, KubeObject, ListOptions, LogOptions, ObjectRef } from './types.js';
+import { refString, toRef, type AccessCheck, type ApplyOptions, type DeleteOptions, type KubeClient, type KubeObject, type ListOptions, type LogOptions, type ObjectRef } from '../domain/ports/kube.js';
 import { KubeApiError, apiError, isNetworkError, networkError, type KubeStatus } from './errors.js';
 import { credentialError } from './kubeconfig.js';
 
@@ -29,15 +29,6 @@ interface RequestOptions {
 }
 
 export const FIELD_MANAGER = 'kompox';
-
-export function refOf(o: KubeObject | ObjectRef): ObjectRef {
-  if ('metadata' in o) return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace };
-  return o;
-}
-
-export function describeRef(r: ObjectRef): string {
-  return `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
-}
 
 export class HttpKubeClient implements KubeClient {
   readonly server: string;
@@ -151,7 +142,9 @@ export class HttpKubeClient implements KubeClient {
     const info = (await p).get(kind);
     if (!info) {
       throw new KompoxError('notfound', `the Kubernetes API server at ${this.server} does not serve ${kind} (${apiVersion})`, {
-        hint: 'The resource type is missing on this cluster: install its CRD or controller (e.g. `kompoxops cluster ingress install` for Traefik) or use a newer Kubernetes version.',
+        code: 'kube.kind.missing',
+        details: { kind, apiVersion },
+        hint: 'The resource type is missing on this cluster: install its CRD or controller (for Traefik: deploy the cluster ingress) or use a newer Kubernetes version.',
       });
     }
     return info;
@@ -174,13 +167,13 @@ export class HttpKubeClient implements KubeClient {
   }
 
   async apply(obj: KubeObject, opts: ApplyOptions = {}): Promise<KubeObject> {
-    const ref = refOf(obj);
+    const ref = toRef(obj);
     const body = applyConfiguration(obj);
     const { body: out } = await this.json<KubeObject>('PATCH', await this.path(ref), {
       query: { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: opts.force ?? true, dryRun: opts.dryRun ? 'All' : undefined },
       body: JSON.stringify(body),
       contentType: 'application/apply-patch+yaml',
-      what: `${opts.dryRun ? 'dry-run apply' : 'apply'} of ${describeRef(ref)}`,
+      what: `${opts.dryRun ? 'dry-run apply' : 'apply'} of ${refString(ref, ' ')}`,
     });
     return out;
   }
@@ -207,7 +200,7 @@ export class HttpKubeClient implements KubeClient {
   }
 
   async get(ref: ObjectRef): Promise<KubeObject | undefined> {
-    const { code, body } = await this.json<KubeObject>('GET', await this.path(ref), { what: `get ${describeRef(ref)}`, allow: [404] });
+    const { code, body } = await this.json<KubeObject>('GET', await this.path(ref), { what: `get ${refString(ref, ' ')}`, allow: [404] });
     if (code === 404) return undefined;
     return body;
   }
@@ -236,7 +229,7 @@ export class HttpKubeClient implements KubeClient {
     const { code } = await this.json('DELETE', await this.path(ref), {
       query: { propagationPolicy: policy, dryRun: opts.dryRun ? 'All' : undefined },
       body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: policy, ...(opts.dryRun ? { dryRun: ['All'] } : {}) }),
-      what: `delete ${describeRef(ref)}`,
+      what: `delete ${refString(ref, ' ')}`,
       allow: [404],
     });
     return code !== 404;
@@ -247,7 +240,7 @@ export class HttpKubeClient implements KubeClient {
       query: { fieldManager: FIELD_MANAGER },
       body: JSON.stringify(patch),
       contentType: 'application/merge-patch+json',
-      what: `patch ${describeRef(ref)}`,
+      what: `patch ${refString(ref, ' ')}`,
     });
     return body;
   }

@@ -73,18 +73,21 @@ export function apiError(err: KubeApiError, server: string, what: string): Kompo
     case 403:
       if (/because it is being terminated/.test(msg)) {
         return new KompoxError('conflict', `${what} failed: ${msg}`, {
+          code: 'kube.terminating',
           hint: 'The namespace is still being deleted (Terminating): wait until it is gone, then retry. Without a running controller manager it never finishes; remove it with the cluster administrator.',
           cause: err,
         });
       }
       return new KompoxError('auth', `permission denied during ${what}: ${msg}`, {
+        code: 'kube.forbidden',
         hint: permissionHint(msg),
         cause: err,
       });
     case 404:
-      return new KompoxError('notfound', `${what} failed: ${msg}`, { cause: err });
+      return new KompoxError('notfound', `${what} failed: ${msg}`, { code: 'kube.notfound', cause: err });
     case 409:
-      return new KompoxError('conflict', `${what} failed: ${msg}`, { cause: err });
+      // Conflict: a resourceVersion precondition failed or field managers disagree; AlreadyExists: a create lost a race
+      return new KompoxError('conflict', `${what} failed: ${msg}`, { code: err.status.reason === 'AlreadyExists' ? 'kube.exists' : 'kube.conflict', cause: err });
     case 422:
     case 400: {
       const causes = err.status.details?.causes ?? [];

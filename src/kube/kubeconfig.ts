@@ -1,10 +1,9 @@
-// Loading the kubeconfig a cluster is reached with: from the driver (text it
-// can supply itself) or from `cluster.auth` (type kubectl: kubeconfig path and
-// context). Paths: `~` is the home directory, relative paths resolve against
-// the directory of kompoxops.yml. Every problem names the file and what to do.
+// Loading a kubeconfig, given as text (e.g. what a provider driver supplies)
+// or as an absolute file path; which one a cluster uses is the composition
+// root's decision (src/app), not this module's: it knows no providers. Every
+// problem names the file and what to do.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KompoxError } from '../domain/errors.js';
 
@@ -19,19 +18,22 @@ export interface KubeconfigSource {
   origin?: string;
 }
 
-export function expandPath(p: string, baseDir: string | undefined): string {
-  let out = p;
-  if (out === '~') out = homedir();
-  else if (out.startsWith('~/')) out = join(homedir(), out.slice(2));
-  if (!isAbsolute(out)) out = resolve(baseDir ?? process.cwd(), out);
-  return out;
-}
-
-/** The default kubeconfig path ($KUBECONFIG's first entry, else ~/.kube/config). */
-export function defaultKubeconfigPath(): string {
-  const env = process.env.KUBECONFIG;
-  if (env) return env.split(process.platform === 'win32' ? ';' : ':').filter(Boolean)[0]!;
-  return join(homedir(), '.kube', 'config');
+/** The kubeconfig's text: as given, or read from its file (with a clear error when it is missing). */
+export function kubeconfigText(src: KubeconfigSource): string {
+  if (src.text !== undefined) return src.text;
+  if (!src.path) throw new KompoxError('config', 'no kubeconfig was given', { field: 'cluster.auth.kubeconfig' });
+  if (!existsSync(src.path)) {
+    throw new KompoxError('config', `kubeconfig file ${src.path} does not exist`, {
+      code: 'kubeconfig.missing',
+      field: 'cluster.auth.kubeconfig',
+      hint: 'Fix cluster.auth.kubeconfig or fetch credentials for the cluster first (e.g. az aks get-credentials / aws eks update-kubeconfig).',
+    });
+  }
+  try {
+    return readFileSync(src.path, 'utf8');
+  } catch (e) {
+    throw new KompoxError('config', `cannot read kubeconfig file ${src.path}: ${(e as Error).message}`, { field: 'cluster.auth.kubeconfig', cause: e });
+  }
 }
 
 /** Loads and checks a kubeconfig; the context is selected and verified to exist. */
@@ -41,21 +43,7 @@ export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig>
   const where = src.path ?? src.origin ?? 'kubeconfig';
   // with a file, the location carries the path (formatError prints it); otherwise name the origin
   const pre = src.path ? '' : `${where}: `;
-  let text = src.text;
-  if (text === undefined) {
-    if (!src.path) throw new KompoxError('config', 'no kubeconfig was given', { field: 'cluster.auth.kubeconfig' });
-    if (!existsSync(src.path)) {
-      throw new KompoxError('config', `kubeconfig file ${src.path} does not exist`, {
-        field: 'cluster.auth.kubeconfig',
-        hint: 'Fix cluster.auth.kubeconfig in kompoxops.yml or fetch credentials for the cluster first (e.g. az aks get-credentials / aws eks update-kubeconfig).',
-      });
-    }
-    try {
-      text = readFileSync(src.path, 'utf8');
-    } catch (e) {
-      throw new KompoxError('config', `cannot read kubeconfig file ${src.path}: ${(e as Error).message}`, { field: 'cluster.auth.kubeconfig', cause: e });
-    }
-  }
+  const text = kubeconfigText(src);
   try {
     kc.loadFromString(text);
     if (src.path) kc.makePathsAbsolute(resolve(src.path, '..'));

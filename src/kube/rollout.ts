@@ -4,7 +4,8 @@
 // server. Reasons come from pod status and events, never from guessing: on a
 // cluster without nodes or controllers the report says exactly what it saw.
 import { KompoxError } from '../domain/errors.js';
-import type { KubeClient, KubeObject } from './types.js';
+import { sleep, statusEvent, type Op } from '../domain/events.js';
+import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 
 export type RolloutState = 'ready' | 'progressing' | 'failed';
 
@@ -197,8 +198,6 @@ export async function observeDeployment(kube: KubeClient, namespace: string, nam
 export interface WaitOptions {
   timeoutMs: number;
   pollMs?: number;
-  /** Called with the current message whenever it changes. */
-  onProgress?: (message: string) => void;
   /** For tests: a clock. */
   now?: () => number;
 }
@@ -210,8 +209,12 @@ export interface WaitResult {
   message: string;
 }
 
-/** Polls until every deployment is ready, one fails, or the timeout passes. */
-export async function waitForDeployments(kube: KubeClient, namespace: string, names: string[], opts: WaitOptions): Promise<WaitResult> {
+/**
+ * Polls until every deployment is ready, one fails, or the timeout passes.
+ * The current state goes to the Op as a `status` event whenever it changes;
+ * cancelling ends the wait with the `interrupted` error.
+ */
+export async function waitForDeployments(kube: KubeClient, namespace: string, names: string[], opts: WaitOptions, op: Op = {}): Promise<WaitResult> {
   const now = opts.now ?? Date.now;
   const deadline = now() + opts.timeoutMs;
   const poll = opts.pollMs ?? 2000;
@@ -227,13 +230,13 @@ export async function waitForDeployments(kube: KubeClient, namespace: string, na
     const vs = Object.values(verdicts);
     const message = vs.map((v) => v.message).join('; ');
     if (message !== last) {
-      opts.onProgress?.(message);
+      statusEvent(op, message);
       last = message;
     }
     const failed = vs.find((v) => v.state === 'failed');
     if (failed) return { state: 'failed', verdicts, message: failed.message };
     if (vs.every((v) => v.state === 'ready')) return { state: 'ready', verdicts, message };
     if (now() >= deadline) return { state: 'timeout', verdicts, message };
-    await new Promise((r) => setTimeout(r, Math.min(poll, Math.max(0, deadline - now()))));
+    await sleep(Math.min(poll, Math.max(0, deadline - now())), op);
   }
 }

@@ -1,29 +1,46 @@
-// Lazy driver registry: a driver's module (and its cloud SDK) is imported only
-// when a command needs that driver.
+// Lazy driver registry: a driver's module (and its cloud SDK) is imported
+// only when a command needs that driver. The pure volume facts of every
+// driver load separately and cheaply (no SDK), for `app validate`.
 import { KompoxError } from '../domain/errors.js';
-import { DRIVERS, type DriverName, type Provider } from '../domain/model.js';
-import type { ProviderDriver } from './driver.js';
+import { DRIVERS, type DriverName } from '../domain/model.js';
+import type { DriverFactory, DriverHost, DriverVolumes, ProviderDriver } from '../domain/ports/driver.js';
 
-export type { ProviderDriver } from './driver.js';
-
-const loaders: Partial<Record<DriverName, () => Promise<{ createDriver(p: Provider): ProviderDriver }>>> = {
+const drivers: Partial<Record<DriverName, () => Promise<{ createDriver: DriverFactory }>>> = {
   k3s: () => import('./k3s/index.js'),
 };
 
-export async function loadDriver(provider: Provider): Promise<ProviderDriver> {
-  if (!(DRIVERS as readonly string[]).includes(provider.driver)) {
-    throw new KompoxError('config', `unknown provider driver "${provider.driver}"`, {
+const volumeFacts: Record<DriverName, () => Promise<{ volumes: DriverVolumes }>> = {
+  aks: () => import('./aks/volume.js'),
+  eks: () => import('./eks/volume.js'),
+  gke: () => import('./gke/volume.js'),
+  oke: () => import('./oke/volume.js'),
+  k3s: () => import('./k3s/volume.js'),
+};
+
+function checkDriverName(driver: string): DriverName {
+  if (!(DRIVERS as readonly string[]).includes(driver)) {
+    throw new KompoxError('config', `unknown provider driver "${driver}"`, {
       field: 'provider.driver',
       hint: `Use one of: ${DRIVERS.join(', ')}.`,
     });
   }
-  const load = loaders[provider.driver];
+  return driver as DriverName;
+}
+
+export async function loadDriver(driver: string, host: DriverHost): Promise<ProviderDriver> {
+  const name = checkDriverName(driver);
+  const load = drivers[name];
   if (!load) {
-    throw new KompoxError('config', `the ${provider.driver} driver is not available in this version of Kompox`, {
+    throw new KompoxError('config', `the ${name} driver is not available in this version of Kompox`, {
+      code: 'driver.unavailable',
       field: 'provider.driver',
-      hint: `Drivers available now: ${Object.keys(loaders).join(', ')}.`,
+      hint: `Drivers available now: ${Object.keys(drivers).join(', ')}.`,
     });
   }
-  const mod = await load();
-  return mod.createDriver(provider);
+  return (await load()).createDriver(host);
+}
+
+/** The driver's pure volume facts (class, PV source), without loading the driver. */
+export async function loadDriverVolumes(driver: string): Promise<DriverVolumes> {
+  return (await volumeFacts[checkDriverName(driver)]()).volumes;
 }

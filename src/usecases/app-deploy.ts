@@ -5,10 +5,12 @@
 // interrupted one is finished by the next run (the inventory lists the union
 // of old and new objects until the prune is done).
 import { KompoxError, type Diagnostic } from '../domain/errors.js';
+import { logEvent, phaseEvent, throwIfAborted, warningEvent, type Op } from '../domain/events.js';
 import type { AppContext } from '../domain/model.js';
+import type { AppSource } from '../domain/source.js';
 import { appLabels, appNamespace } from '../domain/names.js';
-import type { KubeClient, KubeObject, ObjectRef } from '../kube/types.js';
-import type { ProviderDriver } from '../providers/driver.js';
+import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
+import type { ProviderDriver } from '../domain/ports/driver.js';
 import type { WaitResult } from '../kube/rollout.js';
 import {
   INVENTORY_NAME,
@@ -30,7 +32,6 @@ export const INSTANCE = 'app.kubernetes.io/instance';
 
 export interface ApplyObjectsOptions {
   dryRun?: boolean;
-  log?: (line: string) => void;
 }
 
 export interface ApplyObjectsResult {
@@ -45,11 +46,14 @@ export function isOurs(o: KubeObject | undefined, namespace: string): boolean {
   return l[MANAGED_BY] === 'kompox' && l[INSTANCE] === namespace;
 }
 
+/** The part of a failed deploy's hint that says how far it got; deploying again converges. */
 function wrapApplyError(e: unknown, done: ObjectChange[], current: string): never {
   if (!(e instanceof KompoxError)) throw e;
   const applied = done.filter((c) => c.action !== 'unchanged').map((c) => refString(c.ref));
-  const progress = `Stopped at ${current}; ${applied.length ? `applied before the failure: ${applied.join(', ')}` : 'nothing was changed before the failure'}. Re-running \`kompoxops app deploy\` after fixing the cause converges.`;
+  const progress = `Stopped at ${current}; ${applied.length ? `applied before the failure: ${applied.join(', ')}` : 'nothing was changed before the failure'}. Deploying again after fixing the cause converges.`;
   throw new KompoxError(e.kind, e.message, {
+    code: e.code,
+    details: { ...e.details, stoppedAt: current, applied },
     field: e.field,
     location: e.location,
     hint: e.hint ? `${e.hint} ${progress}` : progress,
@@ -78,6 +82,8 @@ async function refuseTerminating(kube: KubeClient, objects: KubeObject[], nsExis
     if (!live?.metadata.deletionTimestamp) continue;
     const finalizers = Array.isArray(live.metadata.finalizers) ? (live.metadata.finalizers as string[]) : [];
     throw new KompoxError('conflict', `${refString(obj)} is still being deleted (Terminating since ${live.metadata.deletionTimestamp}${finalizers.length ? `, finalizers: ${finalizers.join(', ')}` : ''}); nothing was changed`, {
+      code: 'kube.terminating',
+      details: { object: refString(obj), finalizers },
       hint:
         obj.kind === 'Namespace'
           ? 'Wait until the namespace is gone, then deploy again. Without a running controller manager it never finishes; ask the cluster administrator.'
@@ -109,6 +115,8 @@ async function checkClusterScopedAccess(kube: KubeClient, objects: KubeObject[])
   }
   if (!missing.length) return;
   throw new KompoxError('auth', `the identity in the kubeconfig may not ${missing.join('; ')}; nothing was changed`, {
+    code: 'kube.forbidden',
+    details: { missing },
     hint: 'Deploying an app creates its namespace and PersistentVolumes, which needs cluster-scoped RBAC permissions (a ClusterRole/ClusterRoleBinding): ask a cluster administrator to grant them or to run the deploy.',
   });
 }
@@ -119,8 +127,15 @@ async function checkClusterScopedAccess(kube: KubeClient, objects: KubeObject[])
  * PVC or the namespace, never anything without our labels), and records the
  * inventory. With dryRun: server-side dry runs, nothing stored.
  */
-export async function applyAppObjects(kube: KubeClient, namespace: string, labels: Record<string, string>, objects: KubeObject[], opts: ApplyObjectsOptions = {}): Promise<ApplyObjectsResult> {
-  const log = opts.log ?? (() => {});
+export async function applyAppObjects(
+  kube: KubeClient,
+  namespace: string,
+  labels: Record<string, string>,
+  objects: KubeObject[],
+  opts: ApplyObjectsOptions = {},
+  op: Op = {},
+): Promise<ApplyObjectsResult> {
+  const log = (line: string) => logEvent(op, line);
   const sorted = sortForApply(objects.filter((o) => !(o.kind === 'ConfigMap' && o.metadata.name === INVENTORY_NAME)));
   const nsRef: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: namespace };
   const invRef: ObjectRef = { apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace };
@@ -151,6 +166,8 @@ export async function applyAppObjects(kube: KubeClient, namespace: string, label
     let inventoryWritten = false;
     for (const obj of sorted) {
       const here = refString(obj);
+      // between objects: what was applied stays (the inventory lists it), and deploying again converges
+      throwIfAborted(op, `deploy stopped before ${here}; deploying again converges`);
       try {
         const isOwnNamespace = obj.kind === 'Namespace' && obj.metadata.name === namespace;
         if (!inventoryWritten && nsExists && !isOwnNamespace) {
@@ -208,7 +225,7 @@ export async function releaseOldVolumeBindings(
   kube: KubeClient,
   ctx: Pick<AppContext, 'service' | 'provider' | 'app'>,
   keep: Iterable<string | ObjectRef | KubeObject>,
-  opts: { log?: (line: string) => void } = {},
+  op: Op = {},
 ): Promise<ObjectRef[]> {
   const namespace = appNamespace(ctx);
   const keepNames = new Set([...keep].map((k) => (typeof k === 'string' ? k : 'metadata' in k ? k.metadata.name : k.name)));
@@ -226,13 +243,13 @@ export async function releaseOldVolumeBindings(
     // already deleted, held by its protection finalizer (no controller manager yet): nothing to do again
     if (keepNames.has(name) || pvc.metadata.deletionTimestamp) continue;
     if (mounted.has(name)) {
-      opts.log?.(`kept PersistentVolumeClaim ${namespace}/${name}: a pod still mounts it`);
+      logEvent(op, `kept PersistentVolumeClaim ${namespace}/${name}: a pod still mounts it`);
       continue;
     }
     await kube.delete(toRef(pvc));
     released.push(toRef(pvc));
     releasedClaims.add(name);
-    opts.log?.(`released PersistentVolumeClaim ${namespace}/${name}`);
+    logEvent(op, `released PersistentVolumeClaim ${namespace}/${name}`);
   }
   const pvs = await kube.list('v1', 'PersistentVolume', { labelSelector: `${MANAGED_BY}=kompox` });
   for (const pv of pvs) {
@@ -242,7 +259,7 @@ export async function releaseOldVolumeBindings(
     if (claim?.name && mounted.has(claim.name) && !releasedClaims.has(claim.name)) continue;
     await kube.delete(toRef(pv));
     released.push(toRef(pv));
-    opts.log?.(`released PersistentVolume ${pv.metadata.name} (reclaim policy Retain: the disk is kept)`);
+    logEvent(op, `released PersistentVolume ${pv.metadata.name} (reclaim policy Retain: the disk is kept)`);
   }
   return released;
 }
@@ -257,13 +274,6 @@ export interface DeployOptions {
   timeoutMs?: number;
   pollMs?: number;
   profiles?: string[];
-  env?: Record<string, string | undefined>;
-  /** Progress lines (applied objects, created disks). */
-  log?: (line: string) => void;
-  /** Rollout progress (the current state, one line). */
-  onProgress?: (message: string) => void;
-  /** Conversion warnings, as soon as the manifest is built (before anything is applied). */
-  onWarnings?: (warnings: Diagnostic[]) => void;
 }
 
 export interface DeployResult {
@@ -280,25 +290,38 @@ export interface DeployResult {
 
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
-/** Deploys the app. `kube` and `driver` are given by the caller (CLI session or PaaS). */
-export async function deployApp(ctx: AppContext, kube: KubeClient, driver: ProviderDriver, opts: DeployOptions = {}): Promise<DeployResult> {
+/**
+ * Deploys the app read from `source`. `kube` and `driver` are given by the
+ * caller (the composition root). Events: `log` for created disks and applied
+ * objects, `warning` for conversion warnings as soon as the manifest is built
+ * (before anything is applied), `status` while the rollout is awaited, `phase`
+ * at each step. Cancelling stops between steps (deploying again converges).
+ */
+export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeClient, driver: ProviderDriver, opts: DeployOptions = {}, op: Op = {}): Promise<DeployResult> {
   const { loadApp } = await import('./app-load.js');
   const { resolveCurrentDisks } = await import('./volumes.js');
   const { buildAppManifest } = await import('./app-manifest.js');
+  const { pvInputs, readClusterFacts } = await import('./pv-sources.js');
   const namespace = appNamespace(ctx);
-  const loaded = await loadApp(ctx, { profiles: opts.profiles, env: opts.env });
+  const loaded = await loadApp(ctx, source, { profiles: opts.profiles });
   // before a disk is created for nothing: the app's volumes need cluster-scoped PersistentVolumes
   const pvAccess = await kube.accessReview?.({ verb: 'create', ref: { apiVersion: 'v1', kind: 'PersistentVolume', name: '' } });
   if (pvAccess && !pvAccess.allowed) {
     throw new KompoxError('auth', `the identity in the kubeconfig may not create persistentvolumes at cluster scope, which app deploy needs for the app's volumes; nothing was changed (no disk was created)`, {
+      code: 'kube.forbidden',
       hint: 'Ask a cluster administrator for a ClusterRole/ClusterRoleBinding that allows get, list, create, patch and delete on persistentvolumes, or to run the deploy.',
     });
   }
-  const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun, log: opts.log });
-  const manifest = await buildAppManifest(ctx, loaded, { disks, volumeSource: (v, d) => driver.volumeSource(ctx, v, d) });
+  throwIfAborted(op, 'nothing was changed');
+  phaseEvent(op, 'disks', 'resolving the current disks');
+  const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun }, op);
+  // e.g. K3s: the node name for the PVs' node affinity, when the cluster has one node
+  const facts = await readClusterFacts(kube);
+  const manifest = await buildAppManifest(ctx, loaded, { disks, volumes: pvInputs(ctx, driver, disks, facts) });
   const warnings = [...loaded.warnings, ...manifest.warnings];
-  if (warnings.length) opts.onWarnings?.(warnings);
-  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, log: opts.log });
+  for (const w of warnings) warningEvent(op, w);
+  phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);
+  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun }, op);
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };
   const deployments = manifest.objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace).map((o) => o.metadata.name);
   if (opts.dryRun || opts.wait === false || deployments.length === 0) {
@@ -306,11 +329,8 @@ export async function deployApp(ctx: AppContext, kube: KubeClient, driver: Provi
     return result;
   }
   const { waitForDeployments } = await import('../kube/rollout.js');
-  const rollout = await waitForDeployments(kube, namespace, deployments, {
-    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    pollMs: opts.pollMs,
-    onProgress: opts.onProgress,
-  });
+  phaseEvent(op, 'rollout', `waiting for ${deployments.join(', ')}`);
+  const rollout = await waitForDeployments(kube, namespace, deployments, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, pollMs: opts.pollMs }, op);
   result.rollout = rollout;
   if (rollout.state === 'ready') {
     result.message = `deployed: ${rollout.message}`;

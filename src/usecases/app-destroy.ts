@@ -3,9 +3,10 @@
 // Retain, so the provider disks stay). Disks and snapshots are never deleted
 // here; the result says which disk holds the data so it can be found again.
 import { KompoxError } from '../domain/errors.js';
+import { logEvent, phaseEvent, throwIfAborted, type Op } from '../domain/events.js';
 import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
 import { appNamespace } from '../domain/names.js';
-import type { KubeClient, KubeObject, ObjectRef } from '../kube/types.js';
+import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
 import { INSTANCE, MANAGED_BY, isOurs } from './app-deploy.js';
 import { INVENTORY_NAME, parseInventory, refKey, refString, sortForDelete, toRef } from './plan.js';
 
@@ -34,9 +35,6 @@ export interface DiskRecord {
 export interface DestroyOptions {
   deleteNamespace?: boolean;
   dryRun?: boolean;
-  log?: (line: string) => void;
-  /** Called with the disks that hold the data before anything is deleted (the namespace annotations may go). */
-  onDisks?: (disks: DiskRecord[]) => void;
 }
 
 export interface DestroyResult {
@@ -69,8 +67,13 @@ export function diskRecords(ns: KubeObject | undefined, pvs: KubeObject[]): Disk
   return out;
 }
 
-export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: DestroyOptions = {}): Promise<DestroyResult> {
-  const log = opts.log ?? (() => {});
+/**
+ * Deletes the app's objects. Events: a `log` per disk that holds the data,
+ * before anything is deleted (the namespace annotations naming them may go),
+ * then one per object. Cancelling stops before the next object.
+ */
+export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: DestroyOptions = {}, op: Op = {}): Promise<DestroyResult> {
+  const log = (line: string) => logEvent(op, line);
   const namespace = appNamespace(ctx);
   const nsRef: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: namespace };
   const ns = await kube.get(nsRef);
@@ -85,7 +88,8 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
   );
   const result: DestroyResult = { namespace, existed: Boolean(ns) || pvs.length > 0, deleted: [], namespaceDeleted: false, terminating: [], disks: diskRecords(ns, pvs) };
   if (!result.existed) return result;
-  opts.onDisks?.(result.disks);
+  for (const d of result.disks) log(`the data is kept on disk ${d.diskId} (${d.source})`);
+  phaseEvent(op, 'delete', `${opts.dryRun ? 'checking' : 'deleting'} the objects of app ${ctx.app.name}`);
 
   // what to delete: the inventory plus everything labelled as this app's
   const found = new Map<string, ObjectRef>();
@@ -102,6 +106,7 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
 
   const held: ObjectRef[] = [];
   for (const ref of sortForDelete([...found.values()])) {
+    throwIfAborted(op, `destroy stopped before ${refString(ref)}; the disks are kept, and destroying again finishes it`);
     const live = await kube.get(ref).catch(() => undefined);
     if (!live) continue;
     // never touch what Kompox did not create (the inventory is ours by name, checked anyway)

@@ -2,7 +2,7 @@
 import { KompoxError } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
 import { appNamespace } from '../domain/names.js';
-import type { KubeClient } from '../kube/types.js';
+import type { KubeClient } from '../domain/ports/kube.js';
 import { chooseContainer, findAppPod } from './app-logs.js';
 
 export interface AppExecOptions {
@@ -16,7 +16,7 @@ export interface AppExecOptions {
 
 export async function appExec(ctx: AppContext, kube: KubeClient, opts: AppExecOptions): Promise<number> {
   if (opts.command.length === 0) {
-    throw new KompoxError('usage', 'no command given', { hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' });
+    throw new KompoxError('usage', 'no command given', { code: 'app.exec.command', hint: 'Give the command to run in the pod.' });
   }
   const pod = await findAppPod(ctx, kube);
   // any container of the pod, sidecars included; by default the first regular one (the app, not a dependency)

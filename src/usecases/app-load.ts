@@ -1,33 +1,29 @@
 // Loading an app's compose project, and `app validate`: everything a later
 // deploy would read, checked without touching a cluster. Plain parameters in,
 // data out (the CLI prints; the PaaS server will call the same functions).
-import { dirname, resolve } from 'node:path';
 import type { LoadedProject } from '../compose/index.js';
 import { KompoxError, type Diagnostic, type Location } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
-import type { KubeObject } from '../kube/types.js';
+import type { AppSource } from '../domain/source.js';
+import type { KubeObject } from '../domain/ports/kube.js';
+import type { DriverVolumes } from '../domain/ports/driver.js';
 
 export interface AppLoadOptions {
   /** Active compose profiles (`--profile`). */
   profiles?: string[];
-  /** Environment for interpolation; default: the compose loader's (process.env). */
-  env?: Record<string, string | undefined>;
 }
 
-/** The app's compose project (from app.composePath, or the inline compose text). */
-export async function loadApp(ctx: AppContext, opts: AppLoadOptions = {}): Promise<LoadedProject> {
+/**
+ * The app's compose project, read from `source` only: its compose text or files,
+ * its project files and its variables (the front end decides what they are).
+ */
+export async function loadApp(ctx: AppContext, source: AppSource, opts: AppLoadOptions = {}): Promise<LoadedProject> {
   const { loadCompose } = await import('../compose/index.js');
-  const { inlineComposeSource } = await import('../config/index.js');
-  const app = ctx.app;
-  const projectDir = resolve(app.projectDir ?? (app.composePath ? dirname(app.composePath) : '.'));
-  const common = { projectDir, ...(opts.profiles ? { profiles: opts.profiles } : {}), ...(opts.env ? { env: opts.env } : {}) };
-  if (app.composePath) return loadCompose({ ...common, files: [app.composePath] });
-  if (!app.compose.trim()) {
-    throw new KompoxError('config', `app ${app.name} has no compose text`, { field: 'app.compose', hint: 'Give app.compose a file name or the compose YAML.' });
+  const compose = source.compose;
+  if (compose !== undefined && 'text' in compose && !compose.text.trim()) {
+    throw new KompoxError('config', `app ${ctx.app.name} has no compose text`, { field: 'app.compose', hint: 'Give app.compose a file name or the compose YAML.' });
   }
-  // Inline compose from kompoxops.yml keeps its positions there; otherwise name it after the app.
-  const content = inlineComposeSource(app) ?? { text: app.compose, filename: `${app.name}.compose.yml` };
-  return loadCompose({ ...common, content });
+  return loadCompose({ source, ...(opts.profiles ? { profiles: opts.profiles } : {}) });
 }
 
 export interface ValidateOptions extends AppLoadOptions {
@@ -35,8 +31,10 @@ export interface ValidateOptions extends AppLoadOptions {
   compose?: boolean;
   /** Produce the Kubernetes manifest YAML (multi-document, apply order). The conversion itself always runs. */
   manifest?: boolean;
-  /** Positions in kompoxops.yml, so app.* problems name file:line:column; default: appConfigLocator(ctx.app). */
+  /** Positions in kompoxops.yml (or wherever the app's settings came from), so app.* problems name file:line:column. */
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
+  /** The driver's pure volume facts (placeholder PV sources: no disk exists yet). */
+  volumes: DriverVolumes;
 }
 
 export interface ValidateSummary {
@@ -88,12 +86,11 @@ export async function objectsToYaml(objects: KubeObject[]): Promise<string> {
  * an ingress port nobody publishes, an unsupported key). Throws KompoxError /
  * DiagnosticsError when it is not valid; nothing is written anywhere.
  */
-export async function validateApp(ctx: AppContext, opts: ValidateOptions = {}): Promise<ValidateResult> {
-  const loaded = await loadApp(ctx, opts);
+export async function validateApp(ctx: AppContext, source: AppSource, opts: ValidateOptions): Promise<ValidateResult> {
+  const loaded = await loadApp(ctx, source, opts);
   const { buildAppManifest } = await import('./app-manifest.js');
-  const { appConfigLocator } = await import('../config/index.js');
-  const locateConfig = opts.locateConfig ?? appConfigLocator(ctx.app);
-  const m = await buildAppManifest(ctx, loaded, locateConfig ? { locateConfig } : {});
+  const { pvInputs } = await import('./pv-sources.js');
+  const m = await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, opts.volumes), ...(opts.locateConfig ? { locateConfig: opts.locateConfig } : {}) });
   const warnings = [...loaded.warnings, ...m.warnings];
   const p = loaded.project;
   const services = Object.keys(p.services).sort();

@@ -4,7 +4,7 @@
 import { KompoxError } from '../domain/errors.js';
 import type { AppContext } from '../domain/model.js';
 import { appNamespace, appSelector } from '../domain/names.js';
-import type { KubeClient, KubeObject, LogOptions } from '../kube/types.js';
+import type { KubeClient, KubeObject, LogOptions } from '../domain/ports/kube.js';
 
 function selector(ctx: Pick<AppContext, 'service' | 'provider' | 'app'>): string {
   return Object.entries(appSelector(ctx))
@@ -27,7 +27,9 @@ export async function findAppPod(ctx: Pick<AppContext, 'service' | 'provider' | 
   )[0];
   if (!best) {
     throw new KompoxError('notfound', `app ${ctx.app.name} has no pod in namespace ${namespace}`, {
-      hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.',
+      code: 'app.pod.notfound',
+      details: { app: ctx.app.name, namespace },
+      hint: "Deploy the app; the app's status shows why a pod is missing.",
     });
   }
   return best;
@@ -84,20 +86,18 @@ export function chooseContainer(pod: KubeObject, wanted: string | undefined): st
   return all.find((c) => c.kind === 'container')?.name ?? all[0]?.name;
 }
 
-/**
- * Logs of one container of the app pod (sidecars and init containers too): the one
- * asked for, else the first regular container; `onContainer` says which one was chosen among several.
- */
-export async function appLogs(
-  ctx: AppContext,
-  kube: KubeClient,
-  opts: AppLogsOptions & { onContainer?: (container: string, all: string[]) => void },
-): Promise<{ pod: string; container?: string }> {
+/** The container `appLogs` reads (the one asked for, else the first regular container) and the pod's other containers. */
+export async function logTarget(ctx: AppContext, kube: KubeClient, container?: string): Promise<{ pod: string; container?: string; others: string[] }> {
   const pod = await findAppPod(ctx, kube);
-  const names = containerNames(pod);
-  const { out, onContainer, ...logOpts } = opts;
+  const chosen = chooseContainer(pod, container);
+  return { pod: pod.metadata.name, container: chosen, others: containerNames(pod).filter((n) => n !== chosen) };
+}
+
+/** Logs of one container of the app pod (sidecars and init containers too): the one asked for, else the first regular container. */
+export async function appLogs(ctx: AppContext, kube: KubeClient, opts: AppLogsOptions): Promise<{ pod: string; container?: string }> {
+  const pod = await findAppPod(ctx, kube);
+  const { out, ...logOpts } = opts;
   const container = chooseContainer(pod, logOpts.container);
-  if (!logOpts.container && container && names.length > 1) onContainer?.(container, names);
   await kube.logs(appNamespace(ctx), pod.metadata.name, { ...logOpts, container }, out);
   return { pod: pod.metadata.name, container };
 }

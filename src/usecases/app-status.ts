@@ -4,7 +4,7 @@
 import { KompoxError } from '../domain/errors.js';
 import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
 import { appNamespace, appSelector } from '../domain/names.js';
-import type { KubeClient, KubeObject } from '../kube/types.js';
+import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { assessDeployment, selectorString } from '../kube/rollout.js';
 import { appVolumes, diskAnnotationKeys } from './volumes.js';
 import { podContainers, type ContainerKind } from './app-logs.js';

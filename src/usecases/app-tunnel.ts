@@ -3,9 +3,10 @@
 // and redeploys: a failed forward re-resolves the pod and retries once.
 import net from 'node:net';
 import { KompoxError } from '../domain/errors.js';
+import { logEvent, type Op } from '../domain/events.js';
 import type { AppContext } from '../domain/model.js';
 import { appNamespace } from '../domain/names.js';
-import type { KubeClient } from '../kube/types.js';
+import type { KubeClient } from '../domain/ports/kube.js';
 import { findAppPod } from './app-logs.js';
 
 export interface PortMapping {
@@ -19,7 +20,7 @@ export function parsePortMapping(s: string): PortMapping {
   const local = m ? Number(m[1] ?? m[2]) : NaN;
   const remote = m ? Number(m[2]) : NaN;
   if (!m || remote < 1 || remote > 65535 || local > 65535) {
-    throw new KompoxError('usage', `invalid port mapping "${s}"`, { hint: 'Use -p REMOTE or -p LOCAL:REMOTE, e.g. -p 8080:80.' });
+    throw new KompoxError('usage', `invalid port mapping "${s}"`, { code: 'usage.port-mapping', hint: 'Use REMOTE or LOCAL:REMOTE, e.g. 8080:80.' });
   }
   return { local, remote };
 }
@@ -29,7 +30,8 @@ export interface Tunnel {
   close(): Promise<void>;
 }
 
-export async function openTunnel(ctx: AppContext, kube: KubeClient, mappings: PortMapping[], opts: { log?: (line: string) => void } = {}): Promise<Tunnel> {
+/** Forwards local ports to the app pod until closed; forwarding problems are `log` events. */
+export async function openTunnel(ctx: AppContext, kube: KubeClient, mappings: PortMapping[], op: Op = {}): Promise<Tunnel> {
   const namespace = appNamespace(ctx);
   let pod: string | undefined = (await findAppPod(ctx, kube)).metadata.name;
   const resolvePod = async (fresh: boolean): Promise<string> => {
@@ -61,10 +63,10 @@ export async function openTunnel(ctx: AppContext, kube: KubeClient, mappings: Po
               return;
             } catch (e) {
               if (fresh) {
-                opts.log?.(`tunnel: cannot forward to ${m.remote}: ${(e as Error).message}`);
+                logEvent(op, `tunnel: cannot forward to ${m.remote}: ${(e as Error).message}`);
                 socket.destroy();
               } else {
-                opts.log?.(`tunnel: forwarding failed, looking up the app pod again`);
+                logEvent(op, `tunnel: forwarding failed, looking up the app pod again`);
               }
             }
           }
@@ -72,7 +74,7 @@ export async function openTunnel(ctx: AppContext, kube: KubeClient, mappings: Po
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', (e: NodeJS.ErrnoException) =>
-          reject(e.code === 'EADDRINUSE' ? new KompoxError('usage', `local port ${m.local} is already in use`, { hint: 'Pick another one: -p LOCAL:REMOTE.' }) : e),
+          reject(e.code === 'EADDRINUSE' ? new KompoxError('usage', `local port ${m.local} is already in use`, { code: 'tunnel.port.in-use', details: { port: m.local }, hint: 'Pick another local port.' }) : e),
         );
         server.listen(m.local, '127.0.0.1', resolve);
       });

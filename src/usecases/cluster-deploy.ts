@@ -1,15 +1,16 @@
 // `cluster deploy` / `cluster undeploy`: install (or, on K3s, configure) the
 // Traefik ingress controller with Let's Encrypt resolvers and the default
 // wildcard certificate. Takes plain parameters and a KubeClient, returns what
-// it did; progress goes to the optional `log` callback.
+// it did; progress goes to the Op's event stream.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { KompoxError } from '../domain/errors.js';
+import { logEvent, throwIfAborted, type Op } from '../domain/events.js';
 import { certResolverFor } from '../domain/ingress.js';
 import type { Cluster } from '../domain/model.js';
-import type { KubeClient, KubeObject, ObjectRef } from '../kube/types.js';
+import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
 import { checkWildcardCertificate, type CertificateInfo } from '../ingress/certificate.js';
 import { buildIngressObjects, type DefaultCertificate, type IngressSpec } from '../ingress/index.js';
 import {
@@ -28,7 +29,7 @@ import {
   SETTING_TLS_SECRET,
   defaultDomain,
 } from '../ingress/names.js';
-import { NEVER_PRUNE, classify, refKey, sortForApply, sortForDelete, toRef } from './plan.js';
+import { NEVER_PRUNE, classify, refKey, refString, sortForApply, sortForDelete, toRef } from './plan.js';
 import { readIngressSettings, type IngressSettings, type Locate, type TlsSource } from '../ingress/settings.js';
 
 export interface ClusterIngressInput {
@@ -50,7 +51,6 @@ export interface AppliedObject extends ObjectRef {
 export interface ClusterDeployOptions {
   /** Server-side dry run: nothing is stored. */
   dryRun?: boolean;
-  log?: (line: string) => void;
   now?: Date;
 }
 
@@ -65,11 +65,6 @@ export interface ClusterDeployResult {
   /** The resolver app Ingresses use for custom hosts (ACME_STAGING picks staging). */
   certResolver: string;
   dryRun: boolean;
-}
-
-/** `Kind namespace/name`, as progress lines print objects. */
-export function describeRef(r: ObjectRef): string {
-  return `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
 }
 
 function hashOf(...parts: (string | Buffer)[]): string {
@@ -232,11 +227,13 @@ async function checkK3sPreconditions(kube: KubeClient, namespace: string): Promi
 }
 
 /** Server-side applies the objects in order; reports created / configured / unchanged per object. */
-async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean, log: (l: string) => void): Promise<AppliedObject[]> {
+async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean, op: Op): Promise<AppliedObject[]> {
+  const log = (line: string) => logEvent(op, line);
   const out: AppliedObject[] = [];
   const missingNamespaces = new Set<string>();
   for (const obj of sortForApply(objects)) {
     const ref = toRef(obj);
+    throwIfAborted(op, `cluster deploy stopped before ${refString(ref, ' ')}; deploying again converges`);
     const before = await kube.get(ref);
     let action: ApplyAction;
     if (dryRun && ref.namespace && missingNamespaces.has(ref.namespace)) {
@@ -248,9 +245,11 @@ async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean
         after = await kube.apply(obj, { dryRun, force: true, fieldManager: 'kompox' });
       } catch (e) {
         if (out.length > 0 && e instanceof KompoxError) {
-          const done = out.map((o) => describeRef(o)).join(', ');
-          throw new KompoxError(e.kind, `${e.message} (while applying ${describeRef(ref)}; already applied: ${done})`, {
-            hint: e.hint ?? 'Fix the cause and run cluster deploy again: it converges.',
+          const done = out.map((o) => refString(o, ' ')).join(', ');
+          throw new KompoxError(e.kind, `${e.message} (while applying ${refString(ref, ' ')}; already applied: ${done})`, {
+            code: e.code,
+            details: e.details,
+            hint: e.hint ?? 'Fix the cause and deploy the cluster ingress again: it converges.',
             cause: e,
           });
         }
@@ -262,7 +261,7 @@ async function applyAll(kube: KubeClient, objects: KubeObject[], dryRun: boolean
     }
     if (obj.kind === 'Namespace' && !before && dryRun) missingNamespaces.add(obj.metadata.name);
     out.push({ ...ref, action });
-    log(`${describeRef(ref)} ${action}${dryRun ? ' (dry run)' : ''}`);
+    log(`${refString(ref, ' ')} ${action}${dryRun ? ' (dry run)' : ''}`);
   }
   return out;
 }
@@ -308,8 +307,10 @@ export async function planClusterIngress(
 
   const ns = await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: settings.namespace });
   if (ns?.metadata.deletionTimestamp) {
-    throw new KompoxError('conflict', `namespace ${settings.namespace} is being deleted (an earlier cluster undeploy --purge?)`, {
-      hint: 'Wait until it is gone (kubectl get namespace), then run cluster deploy again.',
+    throw new KompoxError('conflict', `namespace ${settings.namespace} is being deleted (an earlier undeploy with purge?)`, {
+      code: 'kube.terminating',
+      details: { namespace: settings.namespace },
+      hint: 'Wait until it is gone (kubectl get namespace), then deploy the cluster ingress again.',
     });
   }
 
@@ -323,7 +324,7 @@ export async function planClusterIngress(
   if (pvc && liveClass) {
     if (storageClass && liveClass !== storageClass) {
       warnings.push(
-        `the ACME volume ${settings.namespace}/${pvcName} uses storage class ${liveClass}; INGRESS_STORAGE_CLASS ${storageClass} applies only to a new volume (cluster undeploy --purge first to move it)`,
+        `the ACME volume ${settings.namespace}/${pvcName} uses storage class ${liveClass}; INGRESS_STORAGE_CLASS ${storageClass} applies only to a new volume (undeploy the ingress with purge first to move it)`,
       );
     }
     storageClass = liveClass;
@@ -351,11 +352,11 @@ export async function deployClusterIngress(
   input: ClusterIngressInput,
   kube: KubeClient,
   opts: ClusterDeployOptions = {},
+  op: Op = {},
 ): Promise<ClusterDeployResult> {
-  const log = opts.log ?? (() => {});
   const plan = await planClusterIngress(input, kube, { now: opts.now });
-  const objects = await applyAll(kube, plan.objects, Boolean(opts.dryRun), log);
-  objects.push(...(await pruneStale(kube, plan.spec.variant, plan.objects, Boolean(opts.dryRun), log)));
+  const objects = await applyAll(kube, plan.objects, Boolean(opts.dryRun), op);
+  objects.push(...(await pruneStale(kube, plan.spec.variant, plan.objects, Boolean(opts.dryRun), op)));
   return {
     variant: plan.spec.variant,
     namespace: plan.spec.namespace,
@@ -415,7 +416,7 @@ async function pruneStale(
   variant: IngressSettings['variant'],
   desired: KubeObject[],
   dryRun: boolean,
-  log: (l: string) => void,
+  op: Op,
 ): Promise<AppliedObject[]> {
   const want = new Set(desired.map((o) => refKey(toRef(o))));
   const out: AppliedObject[] = [];
@@ -423,7 +424,7 @@ async function pruneStale(
   for (const ref of sortForDelete(stale.map((o) => toRef(o)))) {
     if (await kube.delete(ref, { propagationPolicy: 'Background', ...(dryRun ? { dryRun: true } : {}) })) {
       out.push({ ...ref, action: 'pruned' });
-      log(`${describeRef(ref)} pruned${dryRun ? ' (dry run)' : ''}`);
+      logEvent(op, `${refString(ref, ' ')} pruned${dryRun ? ' (dry run)' : ''}`);
     }
   }
   return out;
@@ -433,7 +434,6 @@ export interface ClusterUndeployOptions {
   /** Also delete the ACME volume (Let's Encrypt account and certificates) and our namespace. */
   purge?: boolean;
   dryRun?: boolean;
-  log?: (line: string) => void;
 }
 
 export interface ClusterUndeployResult {
@@ -454,8 +454,9 @@ export async function undeployClusterIngress(
   input: Pick<ClusterIngressInput, 'cluster' | 'driver' | 'locate'>,
   kube: KubeClient,
   opts: ClusterUndeployOptions = {},
+  op: Op = {},
 ): Promise<ClusterUndeployResult> {
-  const log = opts.log ?? (() => {});
+  const log = (line: string) => logEvent(op, line);
   const settings = readIngressSettings(input.cluster, input.driver, input.locate);
   const found = await listOurs(kube, settings.variant);
   const deleted: ObjectRef[] = [];
@@ -469,12 +470,12 @@ export async function undeployClusterIngress(
     if (o.kind === 'PersistentVolumeClaim' && !opts.purge && ref.namespace) keptNamespaces.add(ref.namespace);
     if (keep) {
       kept.push(ref);
-      log(`${describeRef(ref)} kept${o.kind === 'PersistentVolumeClaim' ? ' (ACME certificates; --purge deletes it)' : ' (holds the ACME volume)'}`);
+      log(`${refString(ref, ' ')} kept${o.kind === 'PersistentVolumeClaim' ? ' (ACME certificates; purging deletes it)' : ' (holds the ACME volume)'}`);
       continue;
     }
     if (await kube.delete(ref, { propagationPolicy: 'Background', ...(opts.dryRun ? { dryRun: true } : {}) })) {
       deleted.push(ref);
-      log(`${describeRef(ref)} deleted${opts.dryRun ? ' (dry run)' : ''}`);
+      log(`${refString(ref, ' ')} deleted${opts.dryRun ? ' (dry run)' : ''}`);
     }
   }
   return { variant: settings.variant, deleted, kept, dryRun: Boolean(opts.dryRun) };

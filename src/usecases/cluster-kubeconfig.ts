@@ -1,12 +1,12 @@
 // `cluster kubeconfig`: a self-contained kubeconfig for the cluster (one
-// cluster, user and context; the app namespace as default namespace), written
-// to a file, merged into an existing one (same-named entries replaced, others
-// kept), or returned as text. Also used by `app kubectl` for its temporary
-// kubeconfig. Credentials are copied as they are (exec plugins included).
-import { existsSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+// cluster, user and context; the app namespace as default namespace), built
+// from the kubeconfig the composition root resolved for the cluster (driver
+// text or the cluster.auth file), and merged into another one (same-named
+// entries replaced, others kept). Also used by `app kubectl`. Credentials are
+// copied as they are (exec plugins included). Writing it to a file is the
+// front end's business.
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { KompoxError } from '../domain/errors.js';
-import type { ClusterContext, ProviderDriver } from '../providers/driver.js';
+import type { ClusterContext } from '../domain/model.js';
 import type { KubeconfigSource } from '../kube/kubeconfig.js';
 
 type Doc = Record<string, unknown>;
@@ -17,8 +17,6 @@ export interface KubeconfigOptions {
   contextName?: string;
   /** Default namespace of the context (usually the app namespace). */
   namespace?: string;
-  baseDir?: string;
-  driver?: Pick<ProviderDriver, 'clusterKubeconfig'>;
 }
 
 const FILE_KEYS = { cluster: ['certificate-authority'], user: ['client-certificate', 'client-key', 'tokenFile'] } as const;
@@ -31,15 +29,12 @@ function absolutize(entry: Record<string, unknown>, keys: readonly string[], dir
   }
 }
 
-/** The kubeconfig (as a YAML document object) for the cluster's selected context. */
-export async function buildKubeconfig(ctx: ClusterContext, opts: KubeconfigOptions = {}): Promise<Doc> {
-  const { resolveKubeconfigSource } = await import('../kube/index.js');
-  const { loadKubeConfig } = await import('../kube/kubeconfig.js');
+/** The kubeconfig (as a YAML document object) for the selected context of `src`. */
+export async function buildKubeconfig(ctx: ClusterContext, src: KubeconfigSource, opts: KubeconfigOptions = {}): Promise<Doc> {
+  const { kubeconfigText, loadKubeConfig } = await import('../kube/kubeconfig.js');
   const { parse } = await import('yaml');
-  const src: KubeconfigSource = await resolveKubeconfigSource(ctx, { baseDir: opts.baseDir, driver: opts.driver });
   const kc = await loadKubeConfig(src); // validates file, context, cluster and user
-  const text = src.text ?? readFileSync(src.path!, 'utf8');
-  const raw = parse(text) as Doc;
+  const raw = parse(kubeconfigText(src)) as Doc;
   const contextName = kc.getCurrentContext();
   const dir = src.path ? dirname(src.path) : undefined;
   const find = (list: unknown, name: string) => ((Array.isArray(list) ? list : []) as Named[]).find((e) => e.name === name);
@@ -81,36 +76,3 @@ export async function kubeconfigYaml(doc: Doc): Promise<string> {
   return stringify(doc, { lineWidth: 0 });
 }
 
-export interface WriteOptions {
-  merge?: boolean;
-  force?: boolean;
-}
-
-/** Writes (mode 600) or merges into `file`; never replaces an existing file without merge or force. */
-export async function writeKubeconfig(file: string, doc: Doc, opts: WriteOptions = {}): Promise<{ file: string; merged: boolean }> {
-  let out = doc;
-  let merged = false;
-  if (existsSync(file)) {
-    if (opts.merge) {
-      const { parse } = await import('yaml');
-      let base: unknown;
-      try {
-        base = parse(readFileSync(file, 'utf8'));
-      } catch (e) {
-        throw new KompoxError('config', `${file}: cannot merge into it: not valid YAML (${(e as Error).message.split('\n')[0]})`, { location: { file } });
-      }
-      if (base !== null && base !== undefined && (typeof base !== 'object' || Array.isArray(base))) {
-        throw new KompoxError('config', `${file}: cannot merge into it: not a kubeconfig`, { location: { file } });
-      }
-      out = mergeKubeconfig((base as Doc) ?? {}, doc);
-      merged = true;
-    } else if (!opts.force) {
-      throw new KompoxError('conflict', `${file} already exists`, { hint: 'Use --merge to add the cluster to it, --force to replace it, or -o - to print.' });
-    }
-  }
-  const tmp = `${file}.kompox-${process.pid}.tmp`;
-  writeFileSync(tmp, await kubeconfigYaml(out), { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
-  return { file, merged };
-}

@@ -3,8 +3,8 @@
 // LoadBalancer address), and when does the wildcard certificate expire.
 // Never throws for an unreachable cluster: that is a status (reachable: false).
 import { KompoxError, formatError } from '../domain/errors.js';
-import type { KubeClient, KubeObject } from '../kube/types.js';
-import type { ClusterStatusInfo } from '../providers/driver.js';
+import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
+import type { ClusterStatusInfo } from '../domain/ports/driver.js';
 import { describeCertificate } from '../ingress/certificate.js';
 import {
   ACME_PVC_NAME,

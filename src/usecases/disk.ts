@@ -1,46 +1,49 @@
 // Disk use cases: list, create, attach (swap), delete, export, import. Plain
-// parameters in, data out; progress and notes go through callbacks. The rules
-// that keep data safe live here, not in the drivers:
+// parameters in, data out; notes and progress go to the Op's event stream, and
+// the Op's signal cancels. The rules that keep data safe live here, not in the
+// drivers:
 //   - the current disk is never deleted (not even with force);
 //   - the previous disk (the rollback target) is deleted only with force;
 //   - an existing disk name is never reused;
 //   - imports are verified (per-file and, when known, whole-archive SHA-256)
 //     before the new disk becomes visible.
-import { createReadStream, promises as fsp } from 'node:fs';
-import { basename, dirname } from 'node:path';
+// Files are the front end's business: export writes to a stream it is given,
+// import reads one (the CLI opens files, a server its request bodies).
 import { KompoxError } from '../domain/errors.js';
+import { logEvent, type Op } from '../domain/events.js';
 import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
+import type { AppSource } from '../domain/source.js';
 import { dnsLabelProblem } from '../domain/names.js';
-import type { KubeClient } from '../kube/types.js';
-import type { ProgressSink, ProviderDriver } from '../providers/driver.js';
+import { refString, type KubeClient } from '../domain/ports/kube.js';
+import { diskSizeDefaults, requirePart, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
-  /** `-V`: default the only volume. */
+  /** The app volume; default the only one. */
   volume?: string;
-  /** Notes for the user (e.g. which disk was taken as current). */
-  log?: (line: string) => void;
 }
 
 export function checkDiskName(name: string, what: 'disk' | 'snapshot' = 'disk'): void {
   const problem = dnsLabelProblem(name);
   if (problem) {
     throw new KompoxError('usage', `${what} name "${name}" ${problem}`, {
+      code: `${what}.name.invalid`,
       hint: `${what === 'disk' ? 'Disk' : 'Snapshot'} names are DNS labels: lower-case letters, digits and '-', at most 63 characters.`,
     });
   }
 }
 
-export function checkSha256(hex: string, field = '--sha256'): string {
+/** A SHA-256 given by the user (hex); `field` names where it came from. */
+export function checkSha256(hex: string, field = 'sha256'): string {
   const h = hex.trim().toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(h)) throw new KompoxError('usage', `${field} "${hex}" is not a SHA-256 (64 hex digits)`);
+  if (!/^[0-9a-f]{64}$/.test(h)) throw new KompoxError('usage', `${field} "${hex}" is not a SHA-256 (64 hex digits)`, { code: 'usage.sha256' });
   return h;
 }
 
 function requireKube(kube: KubeClient | undefined, what: string): KubeClient {
   if (!kube) {
     throw new KompoxError('unavailable', `${what} needs the cluster: the current disk is recorded on the app's namespace`, {
-      hint: 'Check cluster.auth in kompoxops.yml.',
+      hint: "Check the cluster's credentials (cluster.auth).",
     });
   }
   return kube;
@@ -52,49 +55,53 @@ export interface DiskListResult {
   record: DiskRecord;
 }
 
-export async function listDisks(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: VolumeOption = {}): Promise<DiskListResult> {
+export async function listDisks(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: VolumeOption = {}, op: Op = {}): Promise<DiskListResult> {
   const volume = selectVolume(ctx, opts.volume);
-  const { disks, choice, record } = await disksWithCurrent(ctx, driver, kube, volume, { usage: true });
+  const { disks, choice, record } = await disksWithCurrent(ctx, driver, kube, volume, { usage: true }, op);
   const note = describeChoice(volume, choice);
-  if (note) opts.log?.(note);
+  if (note) logEvent(op, note);
   return { volume: volume.name, disks, record };
 }
 
-export async function findDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, volume: AppVolume, name: string) {
-  const all = await disksWithCurrent(ctx, driver, kube, volume);
+export async function findDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, volume: AppVolume, name: string, op: Op = {}) {
+  const all = await disksWithCurrent(ctx, driver, kube, volume, {}, op);
   const disk = all.disks.find((d) => d.name === name);
   if (!disk) {
     throw new KompoxError('notfound', `disk "${name}" not found for volume ${volume.name} of app ${ctx.app.name}`, {
-      hint: all.disks.length ? `Disks: ${all.disks.map((d) => d.name).join(', ')}.` : 'The volume has no disks yet (`kompoxops disk list`).',
+      code: 'disk.notfound',
+      details: { disk: name, volume: volume.name, disks: all.disks.map((d) => d.name) },
+      hint: all.disks.length ? `Disks: ${all.disks.map((d) => d.name).join(', ')}.` : 'The volume has no disks yet.',
     });
   }
   return { ...all, disk };
 }
 
-async function refuseExistingName(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, name: string): Promise<void> {
+async function refuseExistingName(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, name: string, op: Op): Promise<void> {
   checkDiskName(name);
-  if ((await driver.diskList(ctx, volume)).some((d) => d.name === name)) {
+  if ((await driver.disks.list(ctx, volume, {}, op)).some((d) => d.name === name)) {
     throw new KompoxError('conflict', `disk "${name}" already exists for volume ${volume.name}`, {
-      hint: 'Choose another name with -N (or leave -N out for a timestamped name).',
+      code: 'disk.exists',
+      details: { disk: name, volume: volume.name },
+      hint: 'Choose another name (or leave the name out for a timestamped one).',
     });
   }
 }
 
-function sizeFor(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, sizeGiB: number | undefined, log?: (l: string) => void): number | undefined {
+function sizeFor(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, sizeGiB: number | undefined, op: Op): number | undefined {
   if (sizeGiB === undefined) return undefined;
-  const { minGiB } = driver.diskSizeDefaults(ctx, volume);
-  if (!Number.isInteger(sizeGiB) || sizeGiB < 1) throw new KompoxError('usage', `size ${sizeGiB} is not a whole number of GiB`, { hint: 'Write e.g. --size 10 (GiB).' });
+  const { minGiB } = diskSizeDefaults(ctx, driver.volumeClass(ctx, volume), volume);
+  if (!Number.isInteger(sizeGiB) || sizeGiB < 1) throw new KompoxError('usage', `size ${sizeGiB} is not a whole number of GiB`, { code: 'usage.size', hint: 'Write e.g. 10 (GiB).' });
   if (sizeGiB < minGiB) {
-    log?.(`${sizeGiB} GiB is below the ${driver.driver} minimum; using ${minGiB} GiB`);
+    logEvent(op, `${sizeGiB} GiB is below the ${driver.name} minimum; using ${minGiB} GiB`);
     return minGiB;
   }
   return sizeGiB;
 }
 
-/** `--size`: `10`, `10G`, `10Gi`, `10GiB` (GiB), or `1T`/`1Ti` (TiB). */
+/** A size as users write it: `10`, `10G`, `10Gi`, `10GiB` (GiB), or `1T`/`1Ti` (TiB). */
 export function parseSizeGiB(s: string): number {
   const m = /^(\d+)\s*(G|Gi|GiB|GB|T|Ti|TiB|TB)?$/i.exec(s.trim());
-  if (!m) throw new KompoxError('usage', `size "${s}" is not understood`, { hint: 'Write a whole number of GiB, e.g. --size 10 or --size 10Gi.' });
+  if (!m) throw new KompoxError('usage', `size "${s}" is not understood`, { code: 'usage.size', hint: 'Write a whole number of GiB, e.g. 10 or 10Gi.' });
   const n = Number(m[1]);
   return /^t/i.test(m[2] ?? '') ? n * 1024 : n;
 }
@@ -102,21 +109,40 @@ export function parseSizeGiB(s: string): number {
 export interface DiskCreateUseOptions extends VolumeOption {
   name?: string;
   sizeGiB?: number;
-  /** `-S`: a disk or snapshot name of this volume, or a provider-native id. */
+  /** A disk or snapshot name of this volume, or a provider-native id, to copy. */
   source?: string;
+  /** Availability zone (drivers with zones). */
+  zone?: string;
+  /** Provider options (SKU...). */
+  options?: Record<string, string>;
 }
 
-export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskCreateUseOptions): Promise<Disk> {
+/** What a name given as a copy source is: a disk or snapshot of the volume, else a provider-native id. */
+async function resolveSource(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, source: string, op: Op): Promise<DiskSource> {
+  const disk = (await driver.disks.list(ctx, volume, {}, op)).find((d) => d.name === source);
+  if (disk) return { kind: 'disk', id: disk.id };
+  const snap = (await driver.snapshots.list(ctx, volume, op)).find((s) => s.name === source);
+  if (snap) return { kind: 'snapshot', id: snap.id };
+  return { kind: 'native', id: source };
+}
+
+export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskCreateUseOptions, op: Op = {}): Promise<Disk> {
   const volume = selectVolume(ctx, opts.volume);
   const name = opts.name ?? defaultDiskName(volume.name);
-  await refuseExistingName(ctx, driver, volume, name);
-  let sourceId: string | undefined;
-  if (opts.source) {
-    const disk = (await driver.diskList(ctx, volume)).find((d) => d.name === opts.source);
-    const snap = disk ? undefined : (await driver.snapshotList(ctx, volume)).find((s) => s.name === opts.source);
-    sourceId = disk?.id ?? snap?.id ?? opts.source;
-  }
-  return driver.diskCreate(ctx, volume, { name, sizeGiB: sizeFor(ctx, driver, volume, opts.sizeGiB, opts.log), sourceId });
+  await refuseExistingName(ctx, driver, volume, name, op);
+  const source = opts.source ? await resolveSource(ctx, driver, volume, opts.source, op) : undefined;
+  return driver.disks.create(
+    ctx,
+    volume,
+    {
+      name,
+      sizeGiB: sizeFor(ctx, driver, volume, opts.sizeGiB, op),
+      ...(opts.zone !== undefined ? { zone: opts.zone } : {}),
+      ...(opts.options ? { options: opts.options } : {}),
+      ...(source ? { source } : {}),
+    },
+    op,
+  );
 }
 
 export interface AttachResult {
@@ -131,18 +157,12 @@ export interface AttachResult {
 /**
  * Makes `name` the volume's current disk (the spec's 差し替え). The previous
  * current disk is recorded as previous (rollback target). Redeploying, so the
- * pod actually uses it, is the caller's next step (see attachAndRedeploy in
- * the CLI / deployApp).
+ * pod actually uses it, is the caller's next step (attachAndDeploy).
  */
-export async function attachDisk(
-  ctx: AppContext,
-  driver: ProviderDriver,
-  kube: KubeClient | undefined,
-  opts: VolumeOption & { name: string },
-): Promise<AttachResult> {
+export async function attachDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: VolumeOption & { name: string }, op: Op = {}): Promise<AttachResult> {
   const k = requireKube(kube, 'disk attach');
   const volume = selectVolume(ctx, opts.volume);
-  const { disk, disks, choice } = await findDisk(ctx, driver, k, volume, opts.name);
+  const { disk, disks, choice } = await findDisk(ctx, driver, k, volume, opts.name, op);
   const before = await readDiskRecord(k, ctx, volume);
   if (before.currentId === disk.id) return { volume: volume.name, disk: { ...disk, current: true }, changed: false };
   // Nothing recorded yet (migration): the disk the app would have used is the
@@ -150,7 +170,7 @@ export async function attachDisk(
   const replaced = before.currentId ? disks.find((d) => d.id === before.currentId) : choice.disk;
   if (!before.currentId && replaced && replaced.id !== disk.id) await recordCurrentDisk(k, ctx, volume, replaced.id);
   await recordCurrentDisk(k, ctx, volume, disk.id);
-  await markAttached(ctx, driver, volume, disk, opts.log);
+  await markAttached(ctx, driver, volume, disk, op);
   const r: AttachResult = { volume: volume.name, disk: { ...disk, current: true }, changed: true };
   if (replaced && replaced.id !== disk.id) r.previous = { ...replaced, current: false };
   return r;
@@ -161,26 +181,34 @@ export async function deleteDisk(
   driver: ProviderDriver,
   kube: KubeClient | undefined,
   opts: VolumeOption & { name: string; force?: boolean },
+  op: Op = {},
 ): Promise<Disk> {
   const volume = selectVolume(ctx, opts.volume);
-  const { disk, record } = await findDisk(ctx, driver, requireKube(kube, 'disk delete'), volume, opts.name);
+  const { disk, record } = await findDisk(ctx, driver, requireKube(kube, 'disk delete'), volume, opts.name, op);
+  const details = { disk: disk.name, volume: volume.name, id: disk.id };
   if (disk.current) {
     throw new KompoxError('conflict', `disk "${disk.name}" is the current disk of volume ${volume.name}; refusing to delete it`, {
-      hint: 'Attach another disk first (kompoxops disk attach -N OTHER); --force does not override this.',
+      code: 'disk.delete.current',
+      details,
+      hint: 'Attach another disk first; force does not override this.',
     });
   }
   if (record.previousId === disk.id && !opts.force) {
     throw new KompoxError('conflict', `disk "${disk.name}" is the previous disk of volume ${volume.name} (the rollback target); refusing to delete it`, {
-      hint: 'Add --force to delete it anyway.',
+      code: 'disk.delete.previous',
+      details,
+      hint: 'Delete it with force to delete it anyway.',
     });
   }
   const pv = await persistentVolumeUsing(kube!, disk.id);
   if (pv) {
     throw new KompoxError('conflict', `disk "${disk.name}" is still bound to PersistentVolume ${pv} in the cluster; refusing to delete it`, {
-      hint: 'Redeploy the app (kompoxops app deploy) so it lets go of the disk, then delete it; --force does not override this.',
+      code: 'disk.delete.bound',
+      details: { ...details, persistentVolume: pv },
+      hint: 'Redeploy the app so it lets go of the disk, then delete it; force does not override this.',
     });
   }
-  await driver.diskDelete(ctx, volume, disk);
+  await driver.disks.delete(ctx, volume, disk, op);
   return disk;
 }
 
@@ -199,100 +227,56 @@ export interface ExportResult {
   bytes: number;
 }
 
-/** Streams the disk as a portable archive into `out` (not ended). */
+/**
+ * Streams `write`'s archive through a checksum into `out` (not ended by the
+ * writer; ended here), for disk and snapshot export alike.
+ */
+export async function exportThrough(out: NodeJS.WritableStream, what: string, write: (w: NodeJS.WritableStream) => Promise<void>): Promise<ExportResult> {
+  const { ChecksumWriter } = await import('../archive/archive.js');
+  const w = new ChecksumWriter(out);
+  try {
+    await write(w);
+    await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  } catch (e) {
+    throw outputClosed(e, what);
+  }
+  return { sha256: w.sha256(), bytes: w.bytes };
+}
+
+/** Streams the disk as a portable archive into `out`. */
 export async function exportDisk(
   ctx: AppContext,
   driver: ProviderDriver,
   kube: KubeClient | undefined,
-  opts: VolumeOption & { name: string; out: NodeJS.WritableStream; progress?: ProgressSink },
+  opts: VolumeOption & { name: string; out: NodeJS.WritableStream },
+  op: Op = {},
 ): Promise<ExportResult & { disk: Disk }> {
+  const transfer = requirePart(driver, 'hostTransfer', 'disk export');
   const volume = selectVolume(ctx, opts.volume);
-  const { disk } = await findDisk(ctx, driver, kube, volume, opts.name);
-  const { ChecksumWriter } = await import('../archive/archive.js');
-  const w = new ChecksumWriter(opts.out);
-  try {
-    await driver.diskExport(ctx, volume, disk, w, opts.progress);
-    await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  } catch (e) {
-    throw outputClosed(e, `disk ${disk.name}`);
-  }
-  return { disk, sha256: w.sha256(), bytes: w.bytes };
+  const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
+  const r = await exportThrough(opts.out, `disk ${disk.name}`, (w) => transfer.exportDisk(ctx, volume, disk, w, op));
+  return { disk, ...r };
 }
 
 /** A reader that went away (`| head`, a dropped connection) is the user's business, not a bug. */
 export function outputClosed(e: unknown, what: string): unknown {
   const code = (e as { code?: string }).code;
   if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || /output was closed/.test(String((e as Error)?.message))) {
-    return new KompoxError('unavailable', `the output was closed before the export of ${what} was complete; the archive is incomplete`, { cause: e });
+    if (e instanceof KompoxError) return e;
+    return new KompoxError('unavailable', `the output was closed before the export of ${what} was complete; the archive is incomplete`, { code: 'export.output-closed', cause: e });
   }
   return e;
 }
 
-/**
- * Writes an archive to `path` atomically (temp file, then rename) and a
- * `path.sha256` beside it in `sha256sum` format. Nothing is left on failure.
- */
-export async function writeArchiveFile(path: string, write: (out: NodeJS.WritableStream) => Promise<ExportResult>): Promise<ExportResult> {
-  const { createWriteStream } = await import('node:fs');
-  // Never replace an earlier export: it may be the only backup.
-  const taken = async () =>
-    new KompoxError('conflict', `${path} already exists; refusing to overwrite it`, { hint: 'Choose another file name, or move the old archive away first.' });
-  if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
-  const tmp = `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`;
-  const ws = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
-  const opened = new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  try {
-    await opened.catch((e: NodeJS.ErrnoException) => {
-      throw new KompoxError('usage', `cannot write ${path}: ${e.code === 'ENOENT' ? 'its directory does not exist' : e.message}`);
-    });
-    const r = await write(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('error', reject);
-      ws.once('close', () => resolve());
-      ws.end();
-    });
-    // link() fails when `path` appeared meanwhile: no-clobber, atomically.
-    try {
-      await fsp.link(tmp, path);
-      await fsp.rm(tmp, { force: true });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw await taken();
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
-      // No hard links on this filesystem: check, then rename.
-      if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
-      await fsp.rename(tmp, path);
-    }
-    await fsp.writeFile(`${path}.sha256`, `${r.sha256}  ${basename(path)}\n`);
-    return r;
-  } catch (e) {
-    ws.destroy();
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** The checksum in `FILE.sha256` (sha256sum format) when that file exists. */
-export async function sidecarSha256(path: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await fsp.readFile(`${path}.sha256`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const m = /^([0-9a-fA-F]{64})\b/.exec(text.trim());
-  if (!m) throw new KompoxError('integrity', `${path}.sha256 does not hold a SHA-256`, { hint: 'Remove it, or pass the right value with --sha256.' });
-  return m[1]!.toLowerCase();
-}
-
-/** `--from-app service/provider/cluster/app`: the other app's context, on this app's driver. */
+/** `service/provider/cluster/app`: another app's context on this app's driver. */
 export function otherAppContext(ctx: AppContext, id: string, volumeName: string): AppContext {
   const parts = id.split('/');
   if (parts.length !== 4 || parts.some((p) => dnsLabelProblem(p) !== undefined)) {
-    throw new KompoxError('usage', `--from-app "${id}" is not service/provider/cluster/app`, { hint: 'For example ops/k3s1/node1/other-app (its kompox-app tag).' });
+    throw new KompoxError('usage', `source app "${id}" is not service/provider/cluster/app`, {
+      code: 'usage.app-id',
+      details: { app: id },
+      hint: 'For example ops/k3s1/node1/other-app (its kompox-app tag).',
+    });
   }
   const [service, provider, cluster, app] = parts as [string, string, string, string];
   return {
@@ -306,69 +290,58 @@ export function otherAppContext(ctx: AppContext, id: string, volumeName: string)
 export interface DiskImportUseOptions extends VolumeOption {
   name?: string;
   sizeGiB?: number;
-  /** An archive stream (file or stdin) with what is known about it. */
-  archive?: { stream: NodeJS.ReadableStream; expectedSha256?: string; totalBytes?: number; /** for messages: the file, or `stdin` */ label?: string };
+  /** An archive stream (file, stdin, request body) with what is known about it. */
+  archive?: ArchiveInput & { /** for messages: the file, or `stdin` */ label?: string };
   /** A provider-native disk or snapshot id. */
   fromId?: string;
   /** A disk or snapshot of another app on the same provider. */
   fromApp?: { app: string; disk?: string; snapshot?: string; volume?: string };
-  progress?: ProgressSink;
 }
 
 /** Creates a new disk from an archive, a provider id, or another app's disk or snapshot. */
-export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskImportUseOptions): Promise<Disk> {
+export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskImportUseOptions, op: Op = {}): Promise<Disk> {
   const volume = selectVolume(ctx, opts.volume);
   const name = opts.name ?? defaultDiskName(volume.name);
   const sources = [opts.archive, opts.fromId, opts.fromApp].filter((x) => x !== undefined).length;
   if (sources !== 1) {
-    throw new KompoxError('usage', 'disk import needs exactly one source', { hint: 'Give FILE (or - for stdin), --from-id ID, or --from-app APP with --from-disk/--from-snapshot.' });
+    throw new KompoxError('usage', 'disk import needs exactly one source', {
+      code: 'disk.import.source',
+      hint: "Give an archive, a provider id, or another app's disk or snapshot.",
+    });
   }
-  await refuseExistingName(ctx, driver, volume, name);
-  const sizeGiB = sizeFor(ctx, driver, volume, opts.sizeGiB, opts.log);
+  await refuseExistingName(ctx, driver, volume, name, op);
+  const sizeGiB = sizeFor(ctx, driver, volume, opts.sizeGiB, op);
   if (opts.archive) {
     const a = opts.archive;
+    const transfer = requirePart(driver, 'hostTransfer', 'disk import from an archive');
     try {
-      return await driver.diskImport(ctx, volume, name, a.stream, opts.progress, { expectedSha256: a.expectedSha256, totalBytes: a.totalBytes, sizeGiB });
+      return await transfer.importDisk(ctx, volume, { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}) }, a, op);
     } catch (e) {
       // Name the archive; say that nothing was created.
       if (e instanceof KompoxError && e.kind === 'integrity') {
-        throw new KompoxError('integrity', `${a.label ? `${a.label}: ` : ''}${e.message}; no disk was created`, { hint: e.hint, cause: e });
+        throw new KompoxError('integrity', `${a.label ? `${a.label}: ` : ''}${e.message}; no disk was created`, { code: e.code, hint: e.hint, cause: e });
       }
       throw e;
     }
   }
-  if (opts.fromId) return driver.diskCreate(ctx, volume, { name, sizeGiB, sourceId: opts.fromId });
+  if (opts.fromId) return driver.disks.create(ctx, volume, { name, sizeGiB, source: { kind: 'native', id: opts.fromId } }, op);
   const from = opts.fromApp!;
   if (Boolean(from.disk) === Boolean(from.snapshot)) {
-    throw new KompoxError('usage', '--from-app needs exactly one of --from-disk NAME or --from-snapshot NAME');
+    throw new KompoxError('usage', 'a copy from another app needs exactly one source disk or snapshot', { code: 'disk.import.from-app' });
   }
   const other = otherAppContext(ctx, from.app, from.volume ?? volume.name);
   const otherVol = other.app.volumes[0]!;
   let source: Disk | Snapshot | undefined;
-  if (from.disk) source = (await driver.diskList(other, otherVol)).find((d) => d.name === from.disk);
-  else source = (await driver.snapshotList(other, otherVol)).find((s) => s.name === from.snapshot);
+  if (from.disk) source = (await driver.disks.list(other, otherVol, {}, op)).find((d) => d.name === from.disk);
+  else source = (await driver.snapshots.list(other, otherVol, op)).find((s) => s.name === from.snapshot);
   if (!source) {
     throw new KompoxError('notfound', `${from.disk ? 'disk' : 'snapshot'} "${from.disk ?? from.snapshot}" of app ${from.app} (volume ${otherVol.name}) not found`, {
-      hint: 'List them with kompoxops against that app, or name the volume with --from-volume.',
+      code: from.disk ? 'disk.notfound' : 'snapshot.notfound',
+      details: { app: from.app, volume: otherVol.name },
+      hint: "List that app's disks and snapshots, or name its volume.",
     });
   }
-  return driver.diskCreate(ctx, volume, { name, sizeGiB: sizeGiB ?? source.sizeGiB, sourceId: source.id });
-}
-
-/** Opens an archive file for import: stream, size, and the checksum from FILE.sha256 when present. */
-export async function openArchiveFile(
-  path: string,
-  expectedSha256?: string,
-): Promise<{ stream: NodeJS.ReadableStream; expectedSha256?: string; totalBytes: number; label: string }> {
-  let st;
-  try {
-    st = await fsp.stat(path);
-  } catch {
-    throw new KompoxError('notfound', `archive file ${path} does not exist`);
-  }
-  if (!st.isFile()) throw new KompoxError('usage', `${path} is not a file`);
-  const expected = expectedSha256 ? checkSha256(expectedSha256) : await sidecarSha256(path);
-  return { stream: createReadStream(path), expectedSha256: expected, totalBytes: st.size, label: path };
+  return driver.disks.create(ctx, volume, { name, sizeGiB: sizeGiB ?? source.sizeGiB, source: { kind: from.disk ? 'disk' : 'snapshot', id: source.id } }, op);
 }
 
 export interface AttachDeployOptions extends VolumeOption {
@@ -377,7 +350,6 @@ export interface AttachDeployOptions extends VolumeOption {
   deploy?: boolean;
   /** Rollout timeout (ms) for the redeploy. */
   timeoutMs?: number;
-  onProgress?: (message: string) => void;
 }
 
 export interface AttachDeployResult extends AttachResult {
@@ -394,26 +366,26 @@ export interface AttachDeployResult extends AttachResult {
  * old pod before the new one mounts the disk; once the new pod is ready the
  * old PV/PVC pair is removed (reclaim policy Retain keeps the disk).
  */
-export async function attachAndDeploy(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: AttachDeployOptions): Promise<AttachDeployResult> {
-  const r = await attachDisk(ctx, driver, kube, opts);
+export async function attachAndDeploy(ctx: AppContext, source: AppSource, driver: ProviderDriver, kube: KubeClient | undefined, opts: AttachDeployOptions, op: Op = {}): Promise<AttachDeployResult> {
+  const r = await attachDisk(ctx, driver, kube, opts, op);
   const k = kube!;
   const { appNamespace } = await import('../domain/names.js');
   const deployed = await k.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: ctx.app.name, namespace: appNamespace(ctx) });
   if (!opts.deploy && !deployed) {
-    opts.log?.(`the app is not deployed; the disk will be used by the next \`kompoxops app deploy\``);
+    logEvent(op, 'the app is not deployed; its next deploy uses the disk');
     return { ...r, released: [] };
   }
   const { deployApp, releaseOldVolumeBindings } = await import('./app-deploy.js');
-  const d = await deployApp(ctx, k, driver, { log: opts.log, onProgress: opts.onProgress, timeoutMs: opts.timeoutMs });
+  const d = await deployApp(ctx, source, k, driver, { timeoutMs: opts.timeoutMs }, op);
   const out: AttachDeployResult = { ...r, deploy: { exitCode: d.exitCode, message: d.message }, released: [] };
   if (d.exitCode !== 0) {
-    opts.log?.('the old PersistentVolume/PersistentVolumeClaim are kept until the app runs on the new disk');
+    logEvent(op, 'the old PersistentVolume/PersistentVolumeClaim are kept until the app runs on the new disk');
     return out;
   }
   const keep = d.changes
     .filter((c) => c.action !== 'prune' && (c.ref.kind === 'PersistentVolume' || c.ref.kind === 'PersistentVolumeClaim'))
     .map((c) => c.ref);
-  const released = await releaseOldVolumeBindings(k, ctx, keep, { log: opts.log });
-  out.released = released.map((x) => `${x.kind} ${x.namespace ? `${x.namespace}/` : ''}${x.name}`);
+  const released = await releaseOldVolumeBindings(k, ctx, keep, op);
+  out.released = released.map((x) => refString(x, ' '));
   return out;
 }

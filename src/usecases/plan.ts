@@ -2,7 +2,9 @@
 // earlier deploy left that must be pruned, and what changed between the live
 // object and the one the server would store (a server-side dry run), ignoring
 // fields the server populates. No I/O here.
-import type { KubeObject, ObjectRef } from '../kube/types.js';
+import { refString, toRef, type KubeObject, type ObjectRef } from '../domain/ports/kube.js';
+
+export { refString, toRef };
 
 /**
  * Apply order: what others depend on first. Kinds not listed (e.g. Traefik
@@ -44,26 +46,10 @@ export function groupOf(apiVersion: string): string {
   return apiVersion.includes('/') ? apiVersion.split('/')[0]! : '';
 }
 
-export function toRef(o: KubeObject | ObjectRef): ObjectRef {
-  if ('metadata' in o) {
-    const r: ObjectRef = { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name };
-    if (o.metadata.namespace) r.namespace = o.metadata.namespace;
-    return r;
-  }
-  const r: ObjectRef = { apiVersion: o.apiVersion, kind: o.kind, name: o.name };
-  if (o.namespace) r.namespace = o.namespace;
-  return r;
-}
-
 /** Identity of an object across API versions of the same group. */
 export function refKey(o: KubeObject | ObjectRef): string {
   const r = toRef(o);
   return `${groupOf(r.apiVersion)}|${r.kind}|${r.namespace ?? ''}|${r.name}`;
-}
-
-export function refString(o: KubeObject | ObjectRef): string {
-  const r = toRef(o);
-  return `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
 }
 
 function compareRefs(a: ObjectRef, b: ObjectRef): number {

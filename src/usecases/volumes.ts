@@ -10,18 +10,20 @@
 // disk), else the newest disk of the volume found by tag, and the caller is
 // told which one was chosen. The record is written with a JSON merge patch,
 // never with server-side apply, so that applying the app's manifest (which
-// owns the namespace's other fields) never removes it.
+// owns the namespace's other fields) never removes it; the patch carries the
+// resourceVersion it was computed from, so two operations at once (two server
+// requests) never lose a record: the later one gets 409 Conflict, reads again
+// and retries.
 import { KompoxError } from '../domain/errors.js';
-import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, ANN_PROVIDER, DEFAULT_VOLUME, TAG_ATTACHED_AT, type AppContext, type AppVolume, type Disk } from '../domain/model.js';
+import { logEvent, type Op } from '../domain/events.js';
+import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, ANN_PROVIDER, DEFAULT_VOLUME, TAG_ATTACHED_AT, appVolumes, type AppContext, type AppVolume, type Disk } from '../domain/model.js';
 import { appId, appLabels, appNamespace, shortHash, timestampName } from '../domain/names.js';
-import type { KubeClient, KubeObject } from '../kube/types.js';
-import type { ProviderDriver } from '../providers/driver.js';
+import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
+import { diskSizeDefaults, type ProviderDriver } from '../domain/ports/driver.js';
 
 export interface ResolveDisksOptions {
   /** Create and record an empty disk for a volume that has none (first deploy). */
   createMissing: boolean;
-  /** Log progress lines (e.g. "created disk ..."). */
-  log?: (line: string) => void;
 }
 
 /** `{volume}-{yyyymmddhhmmss}`, the volume part shortened so the name stays a DNS label. */
@@ -29,10 +31,7 @@ export function defaultDiskName(volume: string, d: Date = new Date()): string {
   return timestampName(volume.slice(0, 63 - 15).replace(/-+$/, ''), d);
 }
 
-/** The app's volumes; an app that lists none has one volume named `default`. */
-export function appVolumes(ctx: AppContext): AppVolume[] {
-  return ctx.app.volumes.length ? ctx.app.volumes : [{ name: DEFAULT_VOLUME, options: {} }];
-}
+export { appVolumes };
 
 /** `-V VOLUME`: the named volume, or the only one; an error listing them when there are several. */
 export function selectVolume(ctx: AppContext, name?: string): AppVolume {
@@ -40,12 +39,18 @@ export function selectVolume(ctx: AppContext, name?: string): AppVolume {
   if (name !== undefined) {
     const v = vols.find((x) => x.name === name);
     if (!v) {
-      throw new KompoxError('usage', `app ${ctx.app.name} has no volume "${name}"`, { hint: `Volumes: ${vols.map((x) => x.name).join(', ')}.` });
+      throw new KompoxError('usage', `app ${ctx.app.name} has no volume "${name}"`, {
+        code: 'volume.notfound',
+        details: { app: ctx.app.name, volume: name, volumes: vols.map((x) => x.name) },
+        hint: `Volumes: ${vols.map((x) => x.name).join(', ')}.`,
+      });
     }
     return v;
   }
   if (vols.length > 1) {
-    throw new KompoxError('usage', `app ${ctx.app.name} has ${vols.length} volumes; say which one with -V`, {
+    throw new KompoxError('usage', `app ${ctx.app.name} has ${vols.length} volumes; say which one`, {
+      code: 'volume.ambiguous',
+      details: { app: ctx.app.name, volumes: vols.map((x) => x.name) },
       hint: `Volumes: ${vols.map((x) => x.name).join(', ')}.`,
     });
   }
@@ -88,9 +93,14 @@ export interface DiskRecord {
 
 /** The recorded current/previous disk ids of a volume (empty when the namespace does not exist). */
 export async function readDiskRecord(kube: KubeClient, ctx: AppContext, volume: AppVolume): Promise<DiskRecord> {
-  const ns = await kube.get(namespaceRef(ctx));
+  return recordOf(await kube.get(namespaceRef(ctx)), diskAnnotationKeys(ctx, volume));
+}
+
+/** How often a record update is retried after 409 Conflict (someone else wrote the namespace meanwhile). */
+const RECORD_ATTEMPTS = 8;
+
+function recordOf(ns: KubeObject | undefined, keys: { current: string; previous: string }): DiskRecord {
   const ann = ns?.metadata.annotations ?? {};
-  const keys = diskAnnotationKeys(ctx, volume);
   const r: DiskRecord = {};
   if (ann[keys.current]) r.currentId = ann[keys.current];
   if (ann[keys.previous]) r.previousId = ann[keys.previous];
@@ -100,17 +110,25 @@ export async function readDiskRecord(kube: KubeClient, ctx: AppContext, volume: 
 /**
  * Records `diskId` as the volume's current disk; the disk it replaces becomes
  * the previous one (the rollback target). Recording the current disk again
- * changes nothing.
+ * changes nothing. The patch is conditional on the namespace's
+ * resourceVersion; on 409 Conflict the record is read again and the update
+ * recomputed, so a concurrent update is never lost.
  */
 export async function recordCurrentDisk(kube: KubeClient, ctx: AppContext, volume: AppVolume, diskId: string): Promise<DiskRecord> {
-  await ensureAppNamespace(kube, ctx);
-  const before = await readDiskRecord(kube, ctx, volume);
-  if (before.currentId === diskId) return before;
   const keys = diskAnnotationKeys(ctx, volume);
-  const annotations: Record<string, string | null> = { [keys.current]: diskId };
-  if (before.currentId) annotations[keys.previous] = before.currentId;
-  await kube.mergePatch(namespaceRef(ctx), { metadata: { annotations } });
-  return { currentId: diskId, previousId: before.currentId ?? before.previousId };
+  for (let attempt = 1; ; attempt++) {
+    const ns = await ensureAppNamespace(kube, ctx);
+    const before = recordOf(ns, keys);
+    if (before.currentId === diskId) return before;
+    const annotations: Record<string, string | null> = { [keys.current]: diskId };
+    if (before.currentId) annotations[keys.previous] = before.currentId;
+    try {
+      await kube.mergePatch(namespaceRef(ctx), { metadata: { resourceVersion: ns.metadata.resourceVersion, annotations } });
+      return { currentId: diskId, previousId: before.currentId ?? before.previousId };
+    } catch (e) {
+      if (!(e instanceof KompoxError && e.code === 'kube.conflict') || attempt >= RECORD_ATTEMPTS) throw e;
+    }
+  }
 }
 
 export interface CurrentChoice {
@@ -161,12 +179,12 @@ export function describeChoice(volume: AppVolume, c: CurrentChoice): string | un
  * later move to another cluster: a failure is reported, not fatal, because
  * the namespace record, already written, is what counts here.
  */
-export async function markAttached(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, disk: Disk, log?: (line: string) => void): Promise<void> {
-  if (!driver.diskMarkAttached) return;
+export async function markAttached(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, disk: Disk, op: Op): Promise<void> {
+  if (!driver.disks.markAttached) return;
   try {
-    await driver.diskMarkAttached(ctx, volume, disk, new Date().toISOString());
+    await driver.disks.markAttached(ctx, volume, disk, new Date().toISOString(), op);
   } catch (e) {
-    log?.(`note: could not tag disk ${disk.name} as attached (${(e as Error).message}); after a move to another cluster, check which disk is chosen`);
+    logEvent(op, `note: could not tag disk ${disk.name} as attached (${(e as Error).message}); after a move to another cluster, check which disk is chosen`);
   }
 }
 
@@ -176,9 +194,10 @@ export async function disksWithCurrent(
   driver: ProviderDriver,
   kube: KubeClient | undefined,
   volume: AppVolume,
-  opts: { usage?: boolean } = {},
+  opts: { usage?: boolean },
+  op: Op,
 ): Promise<{ disks: Disk[]; choice: CurrentChoice; record: DiskRecord }> {
-  const disks = await driver.diskList(ctx, volume, opts);
+  const disks = await driver.disks.list(ctx, volume, opts, op);
   const record = kube ? await readDiskRecord(kube, ctx, volume) : {};
   const choice = chooseCurrent(disks, record);
   const marked = disks.map((d) => ({ ...d, current: d.id === choice.disk?.id }));
@@ -196,27 +215,26 @@ export async function resolveCurrentDisks(
   driver: ProviderDriver,
   kube: KubeClient | undefined,
   opts: ResolveDisksOptions,
+  op: Op = {},
 ): Promise<Record<string, Disk | undefined>> {
   const out: Record<string, Disk | undefined> = {};
-  // e.g. K3s learns the node name for the PVs' node affinity
-  if (kube && driver.observeCluster) await driver.observeCluster(ctx, kube).catch(() => undefined);
   for (const volume of appVolumes(ctx)) {
-    const { choice } = await disksWithCurrent(ctx, driver, kube, volume);
+    const { choice } = await disksWithCurrent(ctx, driver, kube, volume, {}, op);
     const note = describeChoice(volume, choice);
-    if (note) opts.log?.(note);
+    if (note) logEvent(op, note);
     let disk = choice.disk;
     if (!disk && opts.createMissing) {
-      const { defaultGiB, minGiB } = driver.diskSizeDefaults(ctx, volume);
+      const { defaultGiB, minGiB } = diskSizeDefaults(ctx, driver.volumeClass(ctx, volume), volume);
       const sizeGiB = Math.max(volume.sizeGiB ?? defaultGiB, minGiB);
       if (volume.sizeGiB !== undefined && volume.sizeGiB < minGiB) {
-        opts.log?.(`volume ${volume.name}: ${volume.sizeGiB} GiB is below the ${driver.driver} minimum; creating ${minGiB} GiB`);
+        logEvent(op, `volume ${volume.name}: ${volume.sizeGiB} GiB is below the ${driver.name} minimum; creating ${minGiB} GiB`);
       }
-      disk = await driver.diskCreate(ctx, volume, { name: defaultDiskName(volume.name), sizeGiB });
-      opts.log?.(`volume ${volume.name}: created empty disk ${disk.name} (${disk.sizeGiB} GiB, ${disk.id})`);
+      disk = await driver.disks.create(ctx, volume, { name: defaultDiskName(volume.name), sizeGiB }, op);
+      logEvent(op, `volume ${volume.name}: created empty disk ${disk.name} (${disk.sizeGiB} GiB, ${disk.id})`);
     }
     if (disk && kube && opts.createMissing && choice.how !== 'recorded') {
       await recordCurrentDisk(kube, ctx, volume, disk.id);
-      await markAttached(ctx, driver, volume, disk, opts.log);
+      await markAttached(ctx, driver, volume, disk, op);
     }
     out[volume.name] = disk ? { ...disk, current: true } : undefined;
   }

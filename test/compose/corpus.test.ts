@@ -5,13 +5,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadCompose, type LoadedProject } from '../../src/compose/index.js';
+import type { LoadedProject } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 import { sharedData } from '../support/shared.js';
 
 const { dir: corpus, skip } = sharedData('corpus/compose');
 
 async function load(name: string): Promise<LoadedProject> {
-  return loadCompose({ projectDir: join(corpus, name), env: {} });
+  return loadDir(join(corpus, name), { env: {} });
 }
 
 const SERVICES: Record<string, string[]> = {
@@ -107,7 +108,7 @@ describe('compose corpus', { skip }, () => {
   it('postgresql-pgadmin: ${VAR} from .env; explicit env wins over .env', async () => {
     const p = await load('postgresql-pgadmin');
     assert.equal(p.project.services.postgres!.environment!.POSTGRES_USER, 'yourUser');
-    const p2 = await loadCompose({ projectDir: join(corpus, 'postgresql-pgadmin'), env: { POSTGRES_USER: 'alice' } });
+    const p2 = await loadDir(join(corpus, 'postgresql-pgadmin'), { env: { POSTGRES_USER: 'alice' } });
     assert.equal(p2.project.services.postgres!.environment!.POSTGRES_USER, 'alice');
   });
 
@@ -151,7 +152,7 @@ describe('compose corpus', { skip }, () => {
   });
 
   it('react-rust-postgres: top-level name wins over the directory name; {} definitions; :ro bind', async () => {
-    const p = await loadCompose({ projectDir: join(corpus, 'react-rust-postgres'), env: { COMPOSE_PROJECT_NAME: 'ignored' } });
+    const p = await loadDir(join(corpus, 'react-rust-postgres'), { env: { COMPOSE_PROJECT_NAME: 'ignored' } });
     assert.equal(p.project.name, 'react-rust-postgres');
     assert.deepEqual(p.project.networks, { 'client-side': {}, 'server-side': {} });
     assert.deepEqual(p.project.volumes, { 'backend-cache': {}, 'db-data': {} });

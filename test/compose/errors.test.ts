@@ -2,7 +2,7 @@
 // line and column, the key, and what to do.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadCompose } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 import { DiagnosticsError, KompoxError } from '../../src/domain/errors.js';
 import { load, loadError, project } from './helpers.js';
 
@@ -98,10 +98,10 @@ describe('compose loader errors', () => {
 
   it('a compose file that does not exist', async () => {
     const dir = project({});
-    await assert.rejects(loadCompose({ projectDir: dir, env: {}, files: ['nope.yaml'] }), (e: unknown) => {
+    await assert.rejects(loadDir(dir, { env: {}, files: ['nope.yaml'] }), (e: unknown) => {
       return e instanceof KompoxError && e.kind === 'config' && /nope\.yaml does not exist/.test(e.message) && e.location?.file === 'nope.yaml';
     });
-    await assert.rejects(loadCompose({ projectDir: dir, env: {} }), (e: unknown) => e instanceof KompoxError && /no compose file found/.test(e.message) && /compose\.yaml/.test(e.hint ?? ''));
+    await assert.rejects(loadDir(dir, { env: {} }), (e: unknown) => e instanceof KompoxError && /no compose file found/.test(e.message) && /compose\.yaml/.test(e.hint ?? ''));
   });
 
   it('an empty file and a non-mapping file', async () => {

@@ -3,7 +3,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after } from 'node:test';
-import { loadCompose, type ComposeLoadOptions, type LoadedProject } from '../../src/compose/index.js';
+import type { LoadedProject } from '../../src/compose/index.js';
+import { loadDir, type DirLoadOptions } from '../support/source.js';
 import { KompoxError, formatError } from '../../src/domain/errors.js';
 
 const dirs: string[] = [];
@@ -25,13 +26,13 @@ export function project(files: Record<string, string>, name = 'proj'): string {
   return dir;
 }
 
-export async function load(files: Record<string, string>, opts: Partial<ComposeLoadOptions> = {}): Promise<LoadedProject> {
+export async function load(files: Record<string, string>, opts: DirLoadOptions = {}): Promise<LoadedProject> {
   const dir = project(files);
-  return loadCompose({ projectDir: dir, env: {}, ...opts });
+  return loadDir(dir, { env: {}, ...opts });
 }
 
 /** Loads and returns the KompoxError it must fail with (fails the test otherwise). */
-export async function loadError(files: Record<string, string>, opts: Partial<ComposeLoadOptions> = {}): Promise<KompoxError & { text: string }> {
+export async function loadError(files: Record<string, string>, opts: DirLoadOptions = {}): Promise<KompoxError & { text: string }> {
   try {
     await load(files, opts);
   } catch (e) {

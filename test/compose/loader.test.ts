@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadCompose } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 import { load, loadError, project } from './helpers.js';
 
 describe('env_file', () => {
@@ -46,12 +46,12 @@ describe('project name', () => {
   it('option, then name:, then COMPOSE_PROJECT_NAME, then the directory name (normalised)', async () => {
     const files = { 'compose.yaml': 'services:\n  a:\n    image: x\n' };
     const dir = project(files, 'My.Project_Dir-1');
-    assert.equal((await loadCompose({ projectDir: dir, env: {} })).project.name, 'myproject_dir-1');
-    assert.equal((await loadCompose({ projectDir: dir, env: { COMPOSE_PROJECT_NAME: 'fromenv' } })).project.name, 'fromenv');
-    assert.equal((await loadCompose({ projectDir: dir, env: {}, projectName: 'opt' })).project.name, 'opt');
+    assert.equal((await loadDir(dir, { env: {} })).project.name, 'myproject_dir-1');
+    assert.equal((await loadDir(dir, { env: { COMPOSE_PROJECT_NAME: 'fromenv' } })).project.name, 'fromenv');
+    assert.equal((await loadDir(dir, { env: {}, projectName: 'opt' })).project.name, 'opt');
     const named = project({ 'compose.yaml': 'name: ${N:-named}\nservices:\n  a:\n    image: x\n' });
-    assert.equal((await loadCompose({ projectDir: named, env: { COMPOSE_PROJECT_NAME: 'fromenv' } })).project.name, 'named');
-    assert.equal((await loadCompose({ projectDir: named, env: {}, projectName: 'opt' })).project.name, 'opt');
+    assert.equal((await loadDir(named, { env: { COMPOSE_PROJECT_NAME: 'fromenv' } })).project.name, 'named');
+    assert.equal((await loadDir(named, { env: {}, projectName: 'opt' })).project.name, 'opt');
   });
 
   it('an invalid explicit name is an error', async () => {
@@ -69,19 +69,28 @@ describe('.env of the project', () => {
       'alt.env': 'IMAGE=alt\n',
     };
     const dir = project(files);
-    assert.equal((await loadCompose({ projectDir: dir, env: {} })).project.services.a!.image, 'fromdotenv:1');
-    assert.equal((await loadCompose({ projectDir: dir, env: { TAG: '2' } })).project.services.a!.image, 'fromdotenv:2');
-    assert.equal((await loadCompose({ projectDir: dir, env: {}, envFile: 'alt.env' })).project.services.a!.image, 'alt:latest');
+    assert.equal((await loadDir(dir, { env: {} })).project.services.a!.image, 'fromdotenv:1');
+    assert.equal((await loadDir(dir, { env: { TAG: '2' } })).project.services.a!.image, 'fromdotenv:2');
+    assert.equal((await loadDir(dir, { env: {}, envFile: 'alt.env' })).project.services.a!.image, 'alt:latest');
   });
 
-  it('defaults to process.env when no env is given', async () => {
-    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: "${KOMPOX_TEST_COMPOSE_IMG}"\n' });
+  it('never reads process.env: only the variables of the source and the project .env', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: "img:${KOMPOX_TEST_COMPOSE_IMG:-unset}"\n' });
     process.env.KOMPOX_TEST_COMPOSE_IMG = 'from-process';
     try {
-      assert.equal((await loadCompose({ projectDir: dir })).project.services.a!.image, 'from-process');
+      assert.equal((await loadDir(dir)).project.services.a!.image, 'img:unset');
+      assert.equal((await loadDir(dir, { env: { KOMPOX_TEST_COMPOSE_IMG: 'given' } })).project.services.a!.image, 'img:given');
     } finally {
       delete process.env.KOMPOX_TEST_COMPOSE_IMG;
     }
+  });
+});
+
+describe('variables', () => {
+  it('only given names are found: no inherited object properties (constructor, toString)', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  a:\n    image: "x:${constructor:-none}"\n    environment: [toString, hasOwnProperty]\n' });
+    assert.equal(p.project.services.a!.image, 'x:none');
+    assert.deepEqual(p.project.services.a!.environment, { toString: null, hasOwnProperty: null });
   });
 });
 
@@ -99,11 +108,11 @@ describe('locate', () => {
 describe('file names in messages', () => {
   it('are relative to displayDir when given, else to the project directory (outside the current directory)', async () => {
     const dir = project({ 'compose.yaml': 'services:\n  web:\n    image: x\n' });
-    const p = await loadCompose({ projectDir: dir, env: {} });
+    const p = await loadDir(dir, { env: {} });
     assert.equal(p.locate(['services', 'web'])?.file, 'compose.yaml');
-    const q = await loadCompose({ projectDir: dir, env: {}, displayDir: join(dir, '..') });
+    const q = await loadDir(dir, { env: {}, displayDir: join(dir, '..') });
     assert.equal(q.locate(['services', 'web'])?.file, join(basename(dir), 'compose.yaml'));
-    const r = await loadCompose({ projectDir: dir, env: {}, displayDir: '/nonexistent-elsewhere' });
+    const r = await loadDir(dir, { env: {}, displayDir: '/nonexistent-elsewhere' });
     assert.equal(r.locate(['services', 'web'])?.file, join(dir, 'compose.yaml'));
   });
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadCompose } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 import { load, project } from './helpers.js';
 
 const BASE = `services:
@@ -132,7 +132,7 @@ describe('merging compose files', () => {
       'compose.override.yml': 'services:\n  a:\n    image: over\n',
       'docker-compose.yml': 'services:\n  z:\n    image: ignored\n',
     });
-    const p = await loadCompose({ projectDir: dir, env: {} });
+    const p = await loadDir(dir, { env: {} });
     assert.equal(p.project.services.a!.image, 'over');
     assert.equal(p.project.services.z, undefined);
     assert.deepEqual(p.files, [join(dir, 'compose.yaml'), join(dir, 'compose.override.yml')]);
@@ -144,25 +144,25 @@ describe('merging compose files', () => {
       'docker-compose.yml': 'services:\n  a:\n    image: base\n',
       'docker-compose.override.yml': 'services:\n  a:\n    environment: [X=1]\n',
     });
-    const p = await loadCompose({ projectDir: dir, env: {} });
+    const p = await loadDir(dir, { env: {} });
     assert.deepEqual(p.project.services.a, { image: 'base', environment: { X: '1' } });
   });
 
   it('COMPOSE_FILE selects files when none are given', async () => {
     const dir = project({ 'a.yml': 'services:\n  a:\n    image: a\n', 'b.yml': 'services:\n  b:\n    image: b\n' });
-    const p = await loadCompose({ projectDir: dir, env: { COMPOSE_FILE: 'a.yml:b.yml' } });
+    const p = await loadDir(dir, { env: { COMPOSE_FILE: 'a.yml:b.yml' } });
     assert.deepEqual(Object.keys(p.project.services).sort(), ['a', 'b']);
   });
 
   it('relative paths in every file resolve against the project directory', async () => {
     const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: a\n', 'sub/extra.yaml': 'services:\n  a:\n    volumes: [./d:/d]\n' });
-    const p = await loadCompose({ projectDir: dir, env: {}, files: ['compose.yaml', 'sub/extra.yaml'] });
+    const p = await loadDir(dir, { env: {}, files: ['compose.yaml', 'sub/extra.yaml'] });
     assert.equal(p.project.services.a!.volumes![0]!.source, join(dir, 'd'));
   });
 
   it('inline content is loaded instead of files', async () => {
     const dir = project({});
-    const p = await loadCompose({ projectDir: dir, env: {}, content: { text: 'services:\n  a:\n    image: inline\n', filename: 'kompoxops.yml' } });
+    const p = await loadDir(dir, { env: {}, content: { text: 'services:\n  a:\n    image: inline\n', filename: 'kompoxops.yml' } });
     assert.equal(p.project.services.a!.image, 'inline');
     assert.equal(p.locate(['services', 'a', 'image'])?.file, 'kompoxops.yml');
   });

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { loadCompose, projectToYaml } from '../../src/compose/index.js';
+import { projectToYaml } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 import { load, project } from './helpers.js';
 
 describe('projectToYaml', () => {
@@ -25,7 +26,7 @@ describe('projectToYaml', () => {
     const text = projectToYaml(p.project);
     assert.equal(projectToYaml(p.project), text);
     const dir = project({ 'compose.yaml': text });
-    const again = await loadCompose({ projectDir: dir, env: {} });
+    const again = await loadDir(dir, { env: {} });
     assert.deepEqual(again.project.services, p.project.services);
     assert.deepEqual(parse(text).services.web.command, ['nginx', '-g', 'daemon off;']);
     assert.equal(parse(text).services.web.healthcheck.interval, '1m30s');

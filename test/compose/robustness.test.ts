@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadCompose } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { project } from './helpers.js';
 import { sharedData } from '../support/shared.js';
@@ -64,7 +64,7 @@ describe('loader robustness', { skip }, () => {
       if (existsSync(env)) files['.env'] = readFileSync(env, 'utf8');
       const dir = project(files, sample.toLowerCase());
       try {
-        await loadCompose({ projectDir: dir, env: {} });
+        await loadDir(dir, { env: {} });
       } catch (e) {
         failures++;
         if (process.env.KOMPOX_SHOW_ERRORS && e instanceof KompoxError) console.log(`${sample}: ${(await import("../../src/domain/errors.js")).formatError(e)}`);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { appConfigLocator, loadConfig, loadOpsConfig, findConfigPath, inlineComposeSource, requireApp } from '../../src/config/index.js';
+import { loadConfig, loadOpsConfig, findConfigPath, requireApp } from '../../src/config/index.js';
 import { DiagnosticsError, KompoxError, formatError } from '../../src/domain/errors.js';
 import { BAD, BAD_SEMANTIC_ONLY } from './cases.js';
 import { COMPOSE, GOOD, scratch } from './helpers.js';
@@ -29,7 +29,7 @@ async function loadError(text: string): Promise<KompoxError> {
 test('loads the full format into domain objects', async () => {
   const s = scratch({ 'kompoxops.yml': GOOD, 'compose.yml': COMPOSE });
   try {
-    const c = await loadOpsConfig({ chdir: s.dir });
+    const c = await loadOpsConfig({ chdir: s.dir, cwd: process.cwd() });
     assert.equal(c.path, join(s.dir, 'kompoxops.yml'));
     assert.equal(c.dir, s.dir);
     assert.deepEqual(c.service, { name: 'ops' });
@@ -56,8 +56,8 @@ test('loads the full format into domain objects', async () => {
       { name: 'data', sizeGiB: 10, options: {} },
       { name: 'logs', sizeGiB: 1, options: { TYPE: 'ssd' } },
     ]);
-    assert.equal(inlineComposeSource(ctx.app), undefined);
-    assert.equal(appConfigLocator(ctx.app), c.locate);
+    // the compose of the app travels as a value of the config, not beside the App
+    assert.deepEqual(c.appCompose, { files: [join(s.dir, 'compose.yml')] });
     assert.deepEqual(c.locate(['app', 'volumes', 1, 'size']), { file: c.path.replace(process.cwd() + '/', ''), line: 34, column: 13 });
   } finally {
     s.cleanup();
@@ -95,7 +95,7 @@ test('inline compose as a mapping: text is clean, positions match kompoxops.yml'
     assert.equal(ctx.app.compose, 'services:\n  web:\n    image: nginx\n');
     assert.equal(ctx.app.composePath, undefined);
     assert.equal(ctx.app.projectDir, s.dir);
-    const src = inlineComposeSource(ctx.app)!;
+    const src = c.appCompose as { text: string; filename: string };
     assert.equal(src.filename, join(s.dir, 'kompoxops.yml'));
     // line 10, column 16 of kompoxops.yml is "nginx": same place in the positioned text
     const lines = src.text.split('\n');
@@ -110,7 +110,7 @@ test('inline compose as a block string, and as a one-line string with services:'
   const text = 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: k3s}\ncluster: {name: c1}\napp:\n  name: a\n  compose: |\n    services:\n      web:\n        image: nginx\n';
   const c = await loadText(text);
   assert.equal(c.app?.compose, 'services:\n  web:\n    image: nginx\n');
-  const src = inlineComposeSource(c.app!)!;
+  const src = c.appCompose as { text: string; filename: string };
   assert.equal(src.text.split('\n')[9], '        image: nginx');
   assert.equal(text.split('\n')[9], '        image: nginx');
 
@@ -132,11 +132,11 @@ test('discovery: -C, -f, missing file suggests kompoxops init', () => {
   const s = scratch({ 'kompoxops.yml': GOOD, 'sub/other.yml': GOOD });
   try {
     assert.equal(findConfigPath({ cwd: s.dir }), join(s.dir, 'kompoxops.yml'));
-    assert.equal(findConfigPath({ chdir: s.dir }), join(s.dir, 'kompoxops.yml'));
+    assert.equal(findConfigPath({ chdir: s.dir, cwd: process.cwd() }), join(s.dir, 'kompoxops.yml'));
     assert.equal(findConfigPath({ cwd: '/', chdir: s.dir, file: 'sub/other.yml' }), join(s.dir, 'sub/other.yml'));
     assert.throws(() => findConfigPath({ cwd: join(s.dir, 'sub') }), (e: unknown) => e instanceof KompoxError && /no kompoxops\.yml/.test(e.message) && /kompoxops init/.test(e.hint ?? ''));
-    assert.throws(() => findConfigPath({ chdir: join(s.dir, 'nope') }), (e: unknown) => e instanceof KompoxError && /no such directory/.test(e.message));
-    assert.throws(() => findConfigPath({ chdir: s.dir, file: 'x.yml' }), (e: unknown) => e instanceof KompoxError && /no such file/.test(e.message));
+    assert.throws(() => findConfigPath({ chdir: join(s.dir, 'nope'), cwd: process.cwd() }), (e: unknown) => e instanceof KompoxError && /no such directory/.test(e.message));
+    assert.throws(() => findConfigPath({ chdir: s.dir, file: 'x.yml', cwd: process.cwd() }), (e: unknown) => e instanceof KompoxError && /no such file/.test(e.message));
   } finally {
     s.cleanup();
   }

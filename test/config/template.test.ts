@@ -12,7 +12,7 @@ for (const driver of DRIVERS) {
   test(`init template for ${driver} loads with the loader`, async () => {
     const s = scratch({ 'compose.yml': COMPOSE });
     try {
-      const { path } = writeConfigTemplate({ driver, chdir: s.dir });
+      const { path } = writeConfigTemplate({ driver, cwd: process.cwd(), chdir: s.dir });
       assert.equal(path, join(s.dir, 'kompoxops.yml'));
       const c = await loadConfig(path);
       assert.equal(c.provider.driver, driver);
@@ -45,7 +45,7 @@ test('aks template has the spec example settings', () => {
 test('--name, --app, --domain go into the template', async () => {
   const s = scratch();
   try {
-    const { path } = writeConfigTemplate({ driver: 'eks', cluster: 'prod', app: 'shop', domain: 'apps.example.org', chdir: s.dir, file: 'ops.yml' });
+    const { path } = writeConfigTemplate({ driver: 'eks', cluster: 'prod', app: 'shop', domain: 'apps.example.org', cwd: process.cwd(), chdir: s.dir, file: 'ops.yml' });
     assert.equal(path, join(s.dir, 'ops.yml'));
     const c = await loadConfig(path);
     assert.equal(c.cluster.name, 'prod');
@@ -67,11 +67,11 @@ test('refuses to overwrite without force; force overwrites', () => {
   const s = scratch({ 'kompoxops.yml': 'mine\n' });
   try {
     assert.throws(
-      () => writeConfigTemplate({ driver: 'k3s', chdir: s.dir }),
+      () => writeConfigTemplate({ driver: 'k3s', cwd: process.cwd(), chdir: s.dir }),
       (e: unknown) => e instanceof KompoxError && e.exitCode === 1 && /already exists/.test(e.message) && /--force/.test(e.hint ?? ''),
     );
     assert.equal(readFileSync(join(s.dir, 'kompoxops.yml'), 'utf8'), 'mine\n');
-    const r = writeConfigTemplate({ driver: 'k3s', chdir: s.dir, force: true });
+    const r = writeConfigTemplate({ driver: 'k3s', cwd: process.cwd(), chdir: s.dir, force: true });
     assert.equal(r.overwritten, true);
     assert.match(readFileSync(join(s.dir, 'kompoxops.yml'), 'utf8'), /driver: k3s/);
   } finally {

@@ -6,10 +6,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCompose } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 import { convertApp } from '../../src/convert/index.js';
 import { gatherFacts } from '../../src/usecases/app-manifest.js';
-import { diskSizeDefaults, volumeSourceFor } from '../../src/providers/volume-sources.js';
+import { volumeInputs } from '../support/volumes.js';
 import type { ComposeProject } from '../../src/compose/model.js';
 import { checkServerRules, makeCtx, validateObjects } from './helpers.js';
 import { sharedData } from '../support/shared.js';
@@ -84,13 +84,13 @@ const EXPECT: Record<string, Expect> = {
 };
 
 async function convertSample(dir: string, patch?: (p: ComposeProject) => void) {
-  const loaded = await loadCompose({ projectDir: dir, env: {} });
+  const loaded = await loadDir(dir, { env: {} });
   patch?.(loaded.project);
   const ctx = makeCtx({ app: { projectDir: dir } });
-  const facts = await gatherFacts(loaded, { env: {} });
+  const facts = await gatherFacts(loaded);
   return convertApp({
     ctx, project: loaded.project, projectDir: dir, envFromFile: loaded.envFromFile, locate: loaded.locate, facts, disks: {},
-    volumeSource: (v, d) => volumeSourceFor(ctx, v, d), diskSizeDefaults: (v) => diskSizeDefaults(ctx, v),
+    volumes: volumeInputs(ctx),
   });
 }
 
@@ -149,10 +149,10 @@ describe('compose corpus → Kubernetes objects', { skip }, () => {
     const converted: string[] = [];
     for (const name of samples) {
       const dir = join(CORPUS, name);
-      const loaded = await loadCompose({ projectDir: dir, env: {} });
+      const loaded = await loadDir(dir, { env: {} });
       for (const [s, svc] of Object.entries(loaded.project.services)) if (!svc.image) svc.image = `registry.example.com/${name}/${s}:1`;
       const ctx = makeCtx({ app: { projectDir: dir } });
-      const facts = await gatherFacts(loaded, { env: {} });
+      const facts = await gatherFacts(loaded);
       // Stand-ins for the files awesome-compose keeps next to the compose file (not in the corpus):
       // paths with an extension are files, others directories.
       for (const [path, f] of Object.entries(facts.files)) {
@@ -161,7 +161,7 @@ describe('compose corpus → Kubernetes objects', { skip }, () => {
       }
       const r = convertApp({
         ctx, project: loaded.project, projectDir: dir, envFromFile: loaded.envFromFile, locate: loaded.locate, facts, disks: {},
-        volumeSource: (v, d) => volumeSourceFor(ctx, v, d), diskSizeDefaults: (v) => diskSizeDefaults(ctx, v),
+        volumes: volumeInputs(ctx),
       });
       if (policyRejected.has(name)) {
         assert.ok(r.errors.length > 0, `${name} should still be rejected`);

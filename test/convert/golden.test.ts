@@ -14,8 +14,9 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig, requireApp } from '../../src/config/index.js';
-import { loadCompose } from '../../src/compose/index.js';
+import { loadDir } from '../support/source.js';
 import { buildAppManifest } from '../../src/usecases/app-manifest.js';
+import { volumeInputs } from '../support/volumes.js';
 import { DiagnosticsError, formatDiagnostic, type Diagnostic } from '../../src/domain/errors.js';
 import type { Disk } from '../../src/domain/model.js';
 import { checkServerRules, validateObjects } from './helpers.js';
@@ -33,12 +34,12 @@ function readOptional(path: string): string | undefined {
 }
 
 async function runCase(dir: string) {
-  const ops = await loadConfig(join(dir, 'kompoxops.yml'));
+  const ops = await loadConfig(join(dir, 'kompoxops.yml'), process.cwd());
   const ctx = requireApp(ops);
   const env = (parse(readOptional(join(dir, 'env.yaml')) ?? '{}') ?? {}) as Record<string, string>;
   const disks = (parse(readOptional(join(dir, 'disks.yaml')) ?? '{}') ?? {}) as Record<string, Disk>;
-  const loaded = await loadCompose({ projectDir: ctx.app.projectDir!, files: [ctx.app.composePath!], env });
-  return { loaded, result: await buildAppManifest(ctx, loaded, { disks, env, locateConfig: ops.locate }) };
+  const loaded = await loadDir(ctx.app.projectDir!, { files: [ctx.app.composePath!], env });
+  return { loaded, result: await buildAppManifest(ctx, loaded, { disks, locateConfig: ops.locate, volumes: volumeInputs(ctx, disks) }) };
 }
 
 const cases = existsSync(FIXTURES) ? readdirSync(FIXTURES).filter((n) => existsSync(join(FIXTURES, n, 'kompoxops.yml'))).sort() : [];

@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import type { AppContext, DriverName } from '../../src/domain/model.js';
 import type { ComposeProject } from '../../src/compose/model.js';
 import type { LoadedProject } from '../../src/compose/index.js';
+import { bundleSource, directorySource, type DirectorySourceOptions } from '../../src/source/index.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import { convertApp } from '../../src/convert/index.js';
 import type { ConvertFacts, ConvertResult, FileFact } from '../../src/convert/index.js';
 import type { Disk } from '../../src/domain/model.js';
-import { diskSizeDefaults, volumeSourceFor } from '../../src/providers/volume-sources.js';
+import { volumeInputs } from '../support/volumes.js';
 import { Namespace, PersistentVolume, PersistentVolumeClaim, Service, ConfigMap, Secret } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -46,11 +47,18 @@ export function makeLoaded(project: Partial<ComposeProject> & { services: Compos
   return {
     project: { name: 'test', ...project } as ComposeProject,
     projectDir: PROJECT_DIR,
+    // an empty project: conversion itself reads nothing, its facts are given
+    source: bundleSource({}, { root: PROJECT_DIR }),
     files: [`${PROJECT_DIR}/compose.yml`],
     warnings: [],
     locate: () => undefined,
     envFromFile,
   };
+}
+
+/** The loaded project as if read from the real directory `dir` (files are then read from there). */
+export function inDir(loaded: LoadedProject, dir: string, opts: DirectorySourceOptions = {}): LoadedProject {
+  return { ...loaded, projectDir: dir, source: directorySource(dir, opts) };
 }
 
 export function textFile(s: string): FileFact {
@@ -72,8 +80,7 @@ export function convert(
     locate: loaded.locate,
     facts,
     disks: opts.disks ?? {},
-    volumeSource: (v, d) => volumeSourceFor(ctx, v, d),
-    diskSizeDefaults: (v) => diskSizeDefaults(ctx, v),
+    volumes: volumeInputs(ctx, opts.disks ?? {}),
   });
 }
 

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convert, find, makeCtx, makeLoaded, podSpec } from './helpers.js';
+import { convert, find, inDir, makeCtx, makeLoaded, podSpec } from './helpers.js';
 import { buildAppManifest, gatherFacts } from '../../src/usecases/app-manifest.js';
+import { volumeInputs } from '../support/volumes.js';
 import { DiagnosticsError } from '../../src/domain/errors.js';
 import type { ServiceConfig } from '../../src/compose/model.js';
 
@@ -106,7 +107,7 @@ test('buildAppManifest reads real files: directory entries, file content, oversi
     mkdirSync(join(dir, 'data'));
     writeFileSync(join(dir, 'app.conf'), 'x=1\n');
     writeFileSync(join(dir, 'big.bin'), Buffer.alloc(1_100_000));
-    const loaded = { ...makeLoaded({
+    const loaded = inDir(makeLoaded({
       services: {
         a: {
           image: 'x',
@@ -118,13 +119,13 @@ test('buildAppManifest reads real files: directory entries, file content, oversi
           ],
         },
       },
-    }), projectDir: dir };
-    const facts = await gatherFacts(loaded, { env: {}, homeDir: '/nonexistent-home' });
+    }), dir, { homeDir: '/nonexistent-home' });
+    const facts = await gatherFacts(loaded);
     assert.deepEqual(facts.files[join(dir, 'data')], { kind: 'dir', entries: 0 });
     assert.equal(new TextDecoder().decode(facts.files[join(dir, 'app.conf')]!.content), 'x=1\n');
     assert.equal(facts.files[join(dir, 'big.bin')]!.content, undefined);
     assert.equal(facts.files['/etc/passwd'], undefined, 'host paths are not read');
-    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded, { env: {} }), (e: unknown) => {
+    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded, { volumes: volumeInputs(makeCtx({ app: { projectDir: dir } })) }), (e: unknown) => {
       assert.ok(e instanceof DiagnosticsError);
       assert.equal(e.diagnostics.length, 2);
       assert.match(e.message, /big\.bin is 1100000 bytes/);
@@ -160,10 +161,10 @@ test('a bind source that links out of the project is rejected and not read', asy
   try {
     writeFileSync(join(outside, 'secret.txt'), 'do not read');
     symlinkSync(join(outside, 'secret.txt'), join(dir, 'app.conf'));
-    const loaded = { ...makeLoaded({ services: { a: { image: 'x', volumes: [{ type: 'bind', source: join(dir, 'app.conf'), target: '/etc/app.conf', read_only: true }] } } }), projectDir: dir };
-    const facts = await gatherFacts(loaded, { env: {} });
+    const loaded = inDir(makeLoaded({ services: { a: { image: 'x', volumes: [{ type: 'bind', source: join(dir, 'app.conf'), target: '/etc/app.conf', read_only: true }] } } }), dir);
+    const facts = await gatherFacts(loaded);
     assert.equal(facts.files[join(dir, 'app.conf')]!.content, undefined);
-    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded, { env: {} }), /\.\/app\.conf is a symbolic link to .*secret\.txt, outside the project directory/);
+    await assert.rejects(buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded, { volumes: volumeInputs(makeCtx({ app: { projectDir: dir } })) }), /\.\/app\.conf is a symbolic link to .*secret\.txt, outside the project directory/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(outside, { recursive: true, force: true });
@@ -178,18 +179,16 @@ test('a read-only bind directory becomes a ConfigMap; a too large one is an erro
     writeFileSync(join(dir, 'conf/sub/b.conf'), 'b');
     mkdirSync(join(dir, 'big'));
     writeFileSync(join(dir, 'big/x.bin'), Buffer.alloc(1_200_000));
-    const loaded = (vols: { source: string; target: string }[]) => ({
-      ...makeLoaded({ services: { a: { image: 'x', volumes: vols.map((v) => ({ type: 'bind' as const, read_only: true, ...v })) } } }),
-      projectDir: dir,
-    });
-    const ok = await buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'conf'), target: '/etc/app' }]), { env: {} });
+    const loaded = (vols: { source: string; target: string }[]) =>
+      inDir(makeLoaded({ services: { a: { image: 'x', volumes: vols.map((v) => ({ type: 'bind' as const, read_only: true, ...v })) } } }), dir);
+    const ok = await buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'conf'), target: '/etc/app' }]), { volumes: volumeInputs(makeCtx({ app: { projectDir: dir } })) });
     const cm = find(ok.objects, 'ConfigMap', 'dir-conf');
     assert.equal((cm.data as Record<string, string>)['a.conf'], 'a');
     const vol = podSpec(ok.objects).volumes.find((v: any) => v.configMap);
     assert.deepEqual(vol.configMap.items.map((i: any) => i.path), ['a.conf', 'sub/b.conf']);
     assert.deepEqual(podSpec(ok.objects).containers[0].volumeMounts, [{ name: 'dir-conf', mountPath: '/etc/app', readOnly: true }]);
     await assert.rejects(
-      buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'big'), target: '/big' }]), { env: {} }),
+      buildAppManifest(makeCtx({ app: { projectDir: dir } }), loaded([{ source: join(dir, 'big'), target: '/big' }]), { volumes: volumeInputs(makeCtx({ app: { projectDir: dir } })) }),
       /read-only bind directory \.\/big holds 1200000 bytes/,
     );
   } finally {

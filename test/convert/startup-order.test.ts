@@ -216,11 +216,11 @@ test('KOMPOX_SIDECARS=false: one flat container list and warnings that the order
 
 test('the example (examples/gitea): db is a health-gated sidecar, gitea the app container', async () => {
   const { loadConfig, requireApp } = await import('../../src/config/index.js');
-  const { loadCompose } = await import('../../src/compose/index.js');
+  const { loadDir } = await import('../support/source.js');
   const { buildAppManifest } = await import('../../src/usecases/app-manifest.js');
   const ctx = requireApp(await loadConfig(new URL('../../examples/gitea/kompoxops.yml', import.meta.url).pathname));
-  const loaded = await loadCompose({ projectDir: ctx.app.projectDir!, files: [ctx.app.composePath!], env: {} });
-  const r = await buildAppManifest(ctx, loaded, { disks: {}, env: {} });
+  const loaded = await loadDir(ctx.app.projectDir!, { files: [ctx.app.composePath!], env: {} });
+  const r = await buildAppManifest(ctx, loaded, { disks: {}, volumes: (await import('../support/volumes.js')).volumeInputs(ctx) });
   validateObjects(r.objects);
   const spec = podSpec(r.objects);
   assert.deepEqual(spec.initContainers.map((c: { name: string; restartPolicy?: string }) => [c.name, c.restartPolicy ?? null]), [['kompox-init', null], ['db', 'Always']]);

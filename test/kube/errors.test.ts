@@ -6,9 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KompoxError, formatError } from '../../src/domain/errors.js';
-import { connectKubeconfig, connectKube } from '../../src/kube/index.js';
+import { connectKubeconfig } from '../../src/kube/index.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
-import type { ClusterContext } from '../../src/providers/driver.js';
 
 function kompoxError(check: (e: KompoxError) => void) {
   return (e: unknown) => {
@@ -158,46 +157,6 @@ describe('kubeconfig and connection errors', () => {
     );
     const kube = await connectKubeconfig({ path: p });
     assert.match((await kube.version()).gitVersion, /fake/);
-  });
-
-  test('without cluster.auth.kubeconfig, $KUBECONFIG is used like kubectl does', async () => {
-    const saved = process.env.KUBECONFIG;
-    process.env.KUBECONFIG = `${fake.kubeconfigPath}:/nonexistent/other`;
-    try {
-      const kube = await connectKube({
-        service: { name: 's' },
-        provider: { name: 'p', service: 's', driver: 'k3s', settings: {} },
-        cluster: { name: 'c', provider: 'p', auth: { type: 'kubectl' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
-      } as ClusterContext);
-      assert.equal(kube.server, fake.url);
-    } finally {
-      if (saved === undefined) delete process.env.KUBECONFIG;
-      else process.env.KUBECONFIG = saved;
-    }
-  });
-
-  test('connectKube resolves a relative kubeconfig against the config dir and prefers driver text', async () => {
-    const sub = join(dir, 'proj');
-    rmSync(sub, { recursive: true, force: true });
-    const { mkdirSync, copyFileSync } = await import('node:fs');
-    mkdirSync(sub);
-    copyFileSync(fake.kubeconfigPath, join(sub, 'kc.yaml'));
-    const ctx = {
-      service: { name: 's' },
-      provider: { name: 'p', service: 's', driver: 'k3s', settings: {} },
-      cluster: { name: 'c', provider: 'p', auth: { type: 'kubectl', kubeconfig: 'kc.yaml' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
-    } as ClusterContext;
-    const kube = await connectKube(ctx, { baseDir: sub });
-    assert.equal(kube.server, fake.url);
-    const viaDriver = await connectKube(
-      { ...ctx, cluster: { ...ctx.cluster, auth: { type: 'kubectl', kubeconfig: 'missing.yaml' } } },
-      { baseDir: sub, driver: { clusterKubeconfig: async () => fake.kubeconfig } },
-    );
-    assert.equal(viaDriver.server, fake.url);
-    await assert.rejects(
-      connectKube({ ...ctx, cluster: { ...ctx.cluster, auth: { type: 'kubectl', kubeconfig: 'missing.yaml' } } }, { baseDir: sub }),
-      kompoxError((e) => assert.match(e.message, new RegExp(`${join(sub, 'missing.yaml')} does not exist`))),
-    );
   });
 });
 

@@ -179,7 +179,7 @@ describe('waitForDeployments against the fake (no controllers)', () => {
 
   test('times out with what it saw', async () => {
     const progress: string[] = [];
-    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 300, pollMs: 50, onProgress: (m) => progress.push(m) });
+    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 300, pollMs: 50 }, { events: (e) => e.type === 'status' && progress.push(e.message) });
     assert.equal(r.state, 'timeout');
     assert.match(r.message, /no pod was created for deployment web \(is the controller manager running\?\)/);
     assert.equal(progress.length, 1, 'the same state is reported once');

@@ -220,7 +220,7 @@ test('every object of the converter and ingress golden fixtures passes the API s
 
 test('an app whose name starts with a digit and binds dot-directories converts to objects the API server accepts', async () => {
   const { loadConfig, requireApp } = await import('../../src/config/index.js');
-  const { loadCompose } = await import('../../src/compose/index.js');
+  const { loadDir } = await import('../support/source.js');
   const { buildAppManifest } = await import('../../src/usecases/app-manifest.js');
   const dir = mkdtempSync(join(tmpdir(), 'kompox-rules-'));
   try {
@@ -261,8 +261,8 @@ test('an app whose name starts with a digit and binds dot-directories converts t
     );
     const ops = await loadConfig(join(dir, 'kompoxops.yml'));
     const ctx = requireApp(ops);
-    const loaded = await loadCompose({ projectDir: ctx.app.projectDir!, files: [ctx.app.composePath!], env: {} });
-    const { objects } = await buildAppManifest(ctx, loaded, { disks: {}, env: {} });
+    const loaded = await loadDir(ctx.app.projectDir!, { files: [ctx.app.composePath!], env: {} });
+    const { objects } = await buildAppManifest(ctx, loaded, { disks: {}, volumes: (await import('../support/volumes.js')).volumeInputs(ctx) });
     assert.ok(assertValid(objects, '2048-game') >= 6);
     const svc = objects.find((o) => o.kind === 'Service')!;
     assert.equal(svc.metadata.name, 'app-2048-game');

@@ -8,6 +8,9 @@ import { PersistentVolume } from 'kubernetes-models/v1';
 import type { AppContext, Disk } from '../../src/domain/model.js';
 import { appNamespace } from '../../src/domain/names.js';
 import { loadDriver } from '../../src/providers/index.js';
+import type { KompoxEvent } from '../../src/domain/events.js';
+import { NO_CLUSTER_FACTS, requireClusterOp, requirePart } from '../../src/domain/ports/driver.js';
+import { KompoxError } from '../../src/domain/errors.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
@@ -25,7 +28,7 @@ describe('K3s driver on the local filesystem', () => {
   let sb: Sandbox;
   let driver: K3sDriver;
   before(async () => {
-    driver = (await loadDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} })) as K3sDriver;
+    driver = (await loadDriver('k3s', { env: {} })) as K3sDriver;
   });
   after(async () => driver.close());
   // Each test has disk and snapshot roots of its own and makes the disks it needs: none builds on another.
@@ -35,7 +38,7 @@ describe('K3s driver on the local filesystem', () => {
   afterEach(async () => sb.cleanup());
   /** The app's disk "disk-a" (3 GiB), with the sample tree when `data`. */
   async function diskA(ctx: AppContext, data = false): Promise<Disk> {
-    const d = await driver.diskCreate(ctx, ctx.app.volumes[0]!, { name: 'disk-a', sizeGiB: 3 });
+    const d = await driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'disk-a', sizeGiB: 3 }, {});
     if (data) await writeSampleTree(d.id);
     return d;
   }
@@ -43,7 +46,7 @@ describe('K3s driver on the local filesystem', () => {
   it('creates an empty disk under {root}/{namespace}/{volume}/{name}, with tags, and lists it', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
-    const d = await driver.diskCreate(ctx, vol, { name: 'disk-a', sizeGiB: 3 });
+    const d = await driver.disks.create(ctx, vol, { name: 'disk-a', sizeGiB: 3 }, {});
     assert.equal(d.id, join(sb.diskRoot, appNamespace(ctx), 'default', 'disk-a', 'data'));
     assert.equal(d.sizeGiB, 3);
     assert.equal(d.tags['kompox-app'], 'ops/k3s1/node1/my-app');
@@ -52,11 +55,11 @@ describe('K3s driver on the local filesystem', () => {
     assert.match(d.tags['kompox-created-at']!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     const meta = JSON.parse(await readFile(join(sb.diskRoot, appNamespace(ctx), 'default', 'disk-a', 'kompox-disk.json'), 'utf8'));
     assert.equal(meta.tags['kompox-app'], 'ops/k3s1/node1/my-app');
-    const list = await driver.diskList(ctx, vol);
+    const list = await driver.disks.list(ctx, vol, {}, {});
     assert.deepEqual(list.map((x) => x.name), ['disk-a']);
     assert.equal(list[0]!.usedBytes, undefined, 'usage is measured only when asked');
     await writeFile(join(d.id, 'five'), '12345');
-    assert.equal((await driver.diskList(ctx, vol, { usage: true }))[0]!.usedBytes, 5);
+    assert.equal((await driver.disks.list(ctx, vol, { usage: true }, {}))[0]!.usedBytes, 5);
     await rm(join(d.id, 'five'));
   });
 
@@ -64,84 +67,85 @@ describe('K3s driver on the local filesystem', () => {
     const ctx = appCtx(sb);
     await diskA(ctx);
     const before = await snapshotOfTree(sb.dir);
-    await rejectsWith(driver.diskCreate(ctx, ctx.app.volumes[0]!, { name: 'disk-a' }), 'conflict', /disk "disk-a" already exists/);
-    await rejectsWith(driver.diskCreate(ctx, ctx.app.volumes[0]!, { name: 'Disk_A' }), 'usage', /must be lower case/);
+    await rejectsWith(driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'disk-a' }, {}), 'conflict', /disk "disk-a" already exists/);
+    await rejectsWith(driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'Disk_A' }, {}), 'usage', /must be lower case/);
     assert.deepEqual(await snapshotOfTree(sb.dir), before);
   });
 
   it('finds the app\'s disks from another cluster of the same provider, but not other apps\' disks', async () => {
     await diskA(appCtx(sb));
     const moved = appCtx(sb, { cluster: 'node2' });
-    assert.deepEqual((await driver.diskList(moved, moved.app.volumes[0]!)).map((d) => d.name), ['disk-a']);
+    assert.deepEqual((await driver.disks.list(moved, moved.app.volumes[0]!, {}, {})).map((d) => d.name), ['disk-a']);
     const other = appCtx(sb, { app: 'other-app' });
-    assert.deepEqual(await driver.diskList(other, other.app.volumes[0]!), []);
+    assert.deepEqual(await driver.disks.list(other, other.app.volumes[0]!, {}, {}), []);
   });
 
   it('snapshot → change → restore into a new disk → export → import: tree digests prove no byte is lost', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
     const disk = await diskA(ctx, true);
-    const original = await driver.diskDigest(ctx, disk);
+    const original = await driver.diskDigest(ctx, disk!);
 
-    const snap = await driver.snapshotCreate(ctx, vol, disk, 'snap-1');
+    const snap = await driver.snapshots.create(ctx, vol, disk!, 'snap-1', {});
     assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.gz'));
     assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
     assert.equal(snap.tags['kompox-app'], 'ops/k3s1/node1/my-app');
-    assert.deepEqual((await driver.snapshotList(ctx, vol)).map((s) => s.name), ['snap-1']);
+    assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), ['snap-1']);
 
     // change the live disk after the snapshot
     await writeFile(join(disk!.id, 'binary.bin'), 'overwritten');
     await rm(join(disk!.id, 'empty-dir'), { recursive: true });
     assert.notEqual(await driver.diskDigest(ctx, disk!), original);
 
-    const restored = await driver.snapshotRestore(ctx, vol, snap, 'restored-1');
+    const restored = await driver.disks.create(ctx, vol, { name: 'restored-1', source: { kind: 'snapshot', id: snap.id } }, {});
     assert.equal(await driver.diskDigest(ctx, restored), original);
     assert.equal(restored.sizeGiB, disk!.sizeGiB);
 
-    const exported = await collect((out) => driver.diskExport(ctx, vol, restored, out));
-    const imported = await driver.diskImport(ctx, vol, 'imported-1', Readable.from([exported]), undefined, {
-      expectedSha256: createHash('sha256').update(exported).digest('hex'),
-    });
+    const exported = await collect((out) => driver.hostTransfer.exportDisk(ctx, vol, restored, out, {}));
+    const imported = await driver.hostTransfer.importDisk(ctx, vol, { name: 'imported-1' }, { stream: Readable.from([exported]), expectedSha256: createHash('sha256').update(exported).digest('hex') }, {});
     assert.equal(await driver.diskDigest(ctx, imported), original);
     assert.equal(imported.sizeGiB, 3, 'the archive carries the source disk size');
 
     // snapshot export streams the stored archive byte for byte
-    const snapBytes = await collect((out) => driver.snapshotExport(ctx, vol, snap, out));
+    const snapBytes = await collect((out) => driver.hostTransfer.exportSnapshot(ctx, vol, snap, out, {}));
     assert.equal(createHash('sha256').update(snapBytes).digest('hex'), snap.sha256);
-    const fromSnapExport = await driver.diskImport(ctx, vol, 'imported-2', Readable.from([snapBytes]));
+    const fromSnapExport = await driver.hostTransfer.importDisk(ctx, vol, { name: 'imported-2' }, { stream: Readable.from([snapBytes]) }, {});
     assert.equal(await driver.diskDigest(ctx, fromSnapExport), original);
 
-    // copy by provider id: a disk directory, and a snapshot archive
-    const copy = await driver.diskCreate(ctx, vol, { name: 'copy-1', sourceId: imported.id });
+    // copy by provider id: a disk directory, and a snapshot archive; a copy of a disk
+    const copy = await driver.disks.create(ctx, vol, { name: 'copy-1', source: { kind: 'native', id: imported.id } }, {});
     assert.equal(await driver.diskDigest(ctx, copy), original);
-    const fromSnapId = await driver.diskCreate(ctx, vol, { name: 'copy-2', sourceId: snap.id });
+    const fromSnapId = await driver.disks.create(ctx, vol, { name: 'copy-2', source: { kind: 'native', id: snap.id } }, {});
     assert.equal(await driver.diskDigest(ctx, fromSnapId), original);
+    const ofDisk = await driver.disks.create(ctx, vol, { name: 'copy-3', source: { kind: 'disk', id: copy.id } }, {});
+    assert.equal(await driver.diskDigest(ctx, ofDisk), original);
+    await driver.disks.delete(ctx, vol, ofDisk, {});
   });
 
   it('refuses corrupt, truncated and wrongly-checksummed imports and restore over an existing name; nothing changes', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
-    const snap = await driver.snapshotCreate(ctx, vol, await diskA(ctx, true), 'snap-1');
-    await driver.snapshotRestore(ctx, vol, snap, 'restored-1');
-    const good = await readFile(snap.id);
+    const snap = await driver.snapshots.create(ctx, vol, await diskA(ctx, true), 'snap-1', {});
+    await driver.disks.create(ctx, vol, { name: 'restored-1', source: { kind: 'snapshot', id: snap.id } }, {});
+    const good = await readFile(snap!.id);
     const flipped = Buffer.from(good);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
     const before = await snapshotOfTree(sb.dir);
 
-    await rejectsWith(driver.diskImport(ctx, vol, 'bad-1', Readable.from([flipped])), 'integrity', /./);
-    await rejectsWith(driver.diskImport(ctx, vol, 'bad-2', Readable.from([good.subarray(0, Math.floor(good.length * 0.7))])), 'integrity', /truncated|gzip/);
+    await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-1' }, { stream: Readable.from([flipped]) }, {}), 'integrity', /./);
+    await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-2' }, { stream: Readable.from([good.subarray(0, Math.floor(good.length * 0.7))]) }, {}), 'integrity', /truncated|gzip/);
     await rejectsWith(
-      driver.diskImport(ctx, vol, 'bad-3', Readable.from([good]), undefined, { expectedSha256: 'ab'.repeat(32) }),
+      driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-3' }, { stream: Readable.from([good]), expectedSha256: 'ab'.repeat(32) }, {}),
       'integrity',
       /expected abab/,
     );
-    await rejectsWith(driver.snapshotRestore(ctx, vol, snap!, 'restored-1'), 'conflict', /already exists/);
-    await rejectsWith(driver.snapshotCreate(ctx, vol, (await driver.diskList(ctx, vol))[0]!, 'snap-1'), 'conflict', /snapshot "snap-1" already exists/);
+    await rejectsWith(driver.disks.create(ctx, vol, { name: 'restored-1', source: { kind: 'snapshot', id: snap!.id } }, {}), 'conflict', /already exists/);
+    await rejectsWith(driver.snapshots.create(ctx, vol, (await driver.disks.list(ctx, vol, {}, {}))[0]!, 'snap-1', {}), 'conflict', /snapshot "snap-1" already exists/);
     assert.deepEqual(await snapshotOfTree(sb.dir), before);
 
     // a snapshot archive damaged on the node is detected at restore time
     await writeFile(snap!.id, flipped);
-    await rejectsWith(driver.snapshotRestore(ctx, vol, snap!, 'from-damaged'), 'integrity', /./);
+    await rejectsWith(driver.disks.create(ctx, vol, { name: 'from-damaged', source: { kind: 'snapshot', id: snap!.id } }, {}), 'integrity', /./);
     await writeFile(snap!.id, good);
     assert.deepEqual(await snapshotOfTree(sb.dir), before);
   });
@@ -149,26 +153,27 @@ describe('K3s driver on the local filesystem', () => {
   it('deletes disks and snapshots idempotently, and never outside its roots', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
-    const first = await driver.snapshotCreate(ctx, vol, await diskA(ctx, true), 'snap-1');
-    await driver.diskCreate(ctx, vol, { name: 'copy-2', sourceId: first.id });
-    const disks = await driver.diskList(ctx, vol);
-    const victim = disks.find((d) => d.name === 'copy-2')!;
-    await driver.diskDelete(ctx, vol, victim);
-    await driver.diskDelete(ctx, vol, victim); // already gone = success
-    assert.ok(!(await driver.diskList(ctx, vol)).some((d) => d.name === 'copy-2'));
-    await rejectsWith(driver.diskDelete(ctx, vol, { ...victim, id: '/etc/data' }), 'conflict', /not under the disk root/);
-    const [snap] = await driver.snapshotList(ctx, vol);
-    const events: string[] = [];
-    let advanced = 0;
-    const sink = { start: (l: string, t?: number) => events.push(`start ${l} ${t}`), advance: (n: number) => (advanced += n), done: () => events.push('done') };
+    const first = await driver.snapshots.create(ctx, vol, await diskA(ctx, true), 'snap-1', {});
+    await driver.disks.create(ctx, vol, { name: 'copy-2', source: { kind: 'native', id: first.id } }, {});
+    const disks = await driver.disks.list(ctx, vol, {}, {});
     const source = disks.find((d) => d.name === 'disk-a')!;
-    const s2 = await driver.snapshotCreate(ctx, vol, source, 'snap-2', sink);
-    const used = (await driver.diskList(ctx, vol, { usage: true })).find((d) => d.name === source.name)!.usedBytes!;
-    assert.deepEqual(events, [`start snapshot snap-2 ${used}`, 'done']);
-    assert.equal(advanced, used);
-    await driver.snapshotDelete(ctx, vol, s2);
-    await driver.snapshotDelete(ctx, vol, s2);
-    assert.deepEqual((await driver.snapshotList(ctx, vol)).map((s) => s.name), [snap!.name]);
+    const victim = disks.find((d) => d.name === 'copy-2')!;
+    await driver.disks.delete(ctx, vol, victim, {});
+    await driver.disks.delete(ctx, vol, victim, {}); // already gone = success
+    assert.ok(!(await driver.disks.list(ctx, vol, {}, {})).some((d) => d.name === 'copy-2'));
+    await rejectsWith(driver.disks.delete(ctx, vol, { ...victim, id: '/etc/data' }, {}), 'conflict', /not under the disk root/);
+    const [snap] = await driver.snapshots.list(ctx, vol, {});
+    const events: KompoxEvent[] = [];
+    const s2 = await driver.snapshots.create(ctx, vol, source, 'snap-2', { events: (e) => events.push(e) });
+    const used = (await driver.disks.list(ctx, vol, { usage: true }, {})).find((d) => d.name === source.name)!.usedBytes!;
+    const progress = events.filter((e) => e.type === 'progress');
+    assert.ok(progress.length >= 2);
+    assert.deepEqual(progress[0], { type: 'progress', id: progress[0]!.id, label: 'snapshot snap-2', done: 0, total: used, unit: 'bytes' });
+    assert.deepEqual(progress.at(-1), { type: 'progress', id: progress[0]!.id, label: 'snapshot snap-2', done: used, total: used, unit: 'bytes', end: true });
+    assert.ok(progress.every((e) => e.id === progress[0]!.id), 'one transfer');
+    await driver.snapshots.delete(ctx, vol, s2, {});
+    await driver.snapshots.delete(ctx, vol, s2, {});
+    assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), [snap!.name]);
     const left = await readdir(join(sb.snapshotRoot, appNamespace(ctx), 'default'));
     assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.gz']);
   });
@@ -177,8 +182,8 @@ describe('K3s driver on the local filesystem', () => {
     const ctx = appCtx(sb, { settings: { K3S_NODE: 'k3s-server' } });
     const vol = ctx.app.volumes[0]!;
     await diskA(ctx);
-    const [disk] = await driver.diskList(ctx, vol);
-    const spec = driver.volumeSource(ctx, vol, disk);
+    const [disk] = await driver.disks.list(ctx, vol, {}, {});
+    const spec = driver.pvSource(ctx, vol, disk, NO_CLUSTER_FACTS);
     assert.equal((spec.source as { local: { path: string } }).local.path, disk!.id);
     const pv = new PersistentVolume({
       metadata: { name: 'pv1' },
@@ -186,24 +191,61 @@ describe('K3s driver on the local filesystem', () => {
     });
     pv.validate();
     assert.deepEqual(pv.spec!.nodeAffinity!.required!.nodeSelectorTerms[0]!.matchExpressions![0]!.values, ['k3s-server']);
-    const ph = driver.volumeSource(ctx, vol, undefined);
+    const ph = driver.pvSource(ctx, vol, undefined, NO_CLUSTER_FACTS);
     assert.equal(ph.placeholder, true);
     // without K3S_NODE the host name recorded on the disk is the node
     const plain = appCtx(sb);
-    const s2 = driver.volumeSource(plain, vol, disk);
+    const s2 = driver.pvSource(plain, vol, disk, NO_CLUSTER_FACTS);
     assert.deepEqual((s2.source as any).nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, [disk!.zone]);
-    assert.equal(driver.diskSizeDefaults(plain, vol).minGiB, 1);
+    assert.equal(driver.volumeClass(plain, vol).minGiB, 1);
+    // without K3S_NODE, a cluster with one node names it (facts read by the use case; the driver keeps no state)
+    const single = driver.pvSource(plain, vol, disk, { nodes: [{ name: 'the-node', labels: {} }] });
+    assert.deepEqual((single.source as any).nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, ['the-node']);
+  });
+
+  it('says what it does not support, as the typed unsupported error: zones, disk options, node pools', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const before = await snapshotOfTree(sb.dir);
+    const unsupported = (re: RegExp) => (e: unknown) => e instanceof KompoxError && e.kind === 'unsupported' && e.code === 'driver.unsupported' && re.test(e.message);
+    await assert.rejects(driver.disks.create(ctx, vol, { name: 'zoned', zone: 'z1' }, {}), unsupported(/^disk create in a zone is not supported by the k3s driver$/));
+    await assert.rejects(driver.disks.create(ctx, vol, { name: 'sku', options: { sku: 'Premium_LRS' } }, {}), unsupported(/^disk option sku is not supported by the k3s driver$/));
+    assert.throws(() => requirePart(driver, 'nodePools', 'node pool list'), unsupported(/^node pool list is not supported by the k3s driver$/));
+    assert.throws(() => requireClusterOp(driver, 'provision', 'cluster provision'), unsupported(/^cluster provision is not supported by the k3s driver$/));
+    assert.equal(await requireClusterOp(driver, 'kubeconfig', 'cluster kubeconfig')(ctx, {}), undefined, 'present operations are returned, bound');
+    assert.deepEqual(driver.capabilities, { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true });
+    assert.deepEqual(await snapshotOfTree(sb.dir), before);
+  });
+
+  it('a cancelled import stops, leaves no disk (not even a temp dir) and fails as interrupted', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const snap = await driver.snapshots.create(ctx, vol, await diskA(ctx, true), 'snap-1', {});
+    const good = await readFile(snap!.id);
+    const before = await snapshotOfTree(sb.dir);
+    const ac = new AbortController();
+    // half the archive arrives, then the stream stalls until the operation is cancelled
+    const stalled = new PassThrough();
+    stalled.write(good.subarray(0, Math.floor(good.length / 2)));
+    const importing = driver.hostTransfer.importDisk(ctx, vol, { name: 'cancelled' }, { stream: stalled }, { signal: ac.signal });
+    await new Promise((r) => setImmediate(r));
+    ac.abort();
+    await assert.rejects(importing, (e: unknown) => e instanceof KompoxError && e.kind === 'interrupted' && e.exitCode === 130);
+    assert.deepEqual(await snapshotOfTree(sb.dir), before);
+    // an operation cancelled before it starts does nothing
+    await assert.rejects(driver.disks.create(ctx, vol, { name: 'never', source: { kind: 'snapshot', id: snap!.id } }, { signal: AbortSignal.abort() }), (e: unknown) => e instanceof KompoxError && e.kind === 'interrupted');
+    assert.deepEqual(await snapshotOfTree(sb.dir), before);
   });
 
   it('reports bad settings with the field to fix', async () => {
     const ctx = appCtx(sb, { settings: { K3S_DISK_ROOT: 'relative/path' } });
-    await rejectsWith(driver.diskList(ctx, ctx.app.volumes[0]!), 'config', /K3S_DISK_ROOT must be an absolute path/);
+    await rejectsWith(driver.disks.list(ctx, ctx.app.volumes[0]!, {}, {}), 'config', /K3S_DISK_ROOT must be an absolute path/);
   });
 });
 
 describe('K3s driver: cluster credentials and status', () => {
   let sb: Sandbox;
-  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  const driver = new K3sDriver();
   const k3sYaml = [
     'apiVersion: v1',
     'clusters:',
@@ -225,20 +267,20 @@ describe('K3s driver: cluster credentials and status', () => {
 
   it('supplies the node\'s kubeconfig only for cluster.auth.type k3s, with the server address rewritten', async () => {
     const ctx = appCtx(sb, { settings: { K3S_KUBECONFIG: join(sb.dir, 'k3s.yaml') } });
-    assert.equal(await driver.clusterKubeconfig(ctx), undefined, 'auth type kubectl: use cluster.auth');
+    assert.equal(await driver.cluster.kubeconfig!(ctx, {}), undefined, 'auth type kubectl: use cluster.auth');
     ctx.cluster.auth = { type: 'k3s' };
-    assert.equal(await driver.clusterKubeconfig(ctx), k3sYaml, 'local, no K3S_API_SERVER: unchanged');
+    assert.equal(await driver.cluster.kubeconfig!(ctx, {}), k3sYaml, 'local, no K3S_API_SERVER: unchanged');
     ctx.provider.settings.K3S_API_SERVER = 'https://k3s.example.com:6443';
-    assert.match((await driver.clusterKubeconfig(ctx))!, /^ {4}server: https:\/\/k3s\.example\.com:6443$/m);
+    assert.match((await driver.cluster.kubeconfig!(ctx, {}))!, /^ {4}server: https:\/\/k3s\.example\.com:6443$/m);
     ctx.provider.settings.K3S_API_SERVER = '10.0.0.5';
-    assert.match((await driver.clusterKubeconfig(ctx))!, /^ {4}server: https:\/\/10\.0\.0\.5:6443$/m);
+    assert.match((await driver.cluster.kubeconfig!(ctx, {}))!, /^ {4}server: https:\/\/10\.0\.0\.5:6443$/m);
     ctx.provider.settings.K3S_KUBECONFIG = join(sb.dir, 'missing.yaml');
-    await rejectsWith(driver.clusterKubeconfig(ctx), 'auth', /cannot read the K3s kubeconfig .*missing\.yaml/);
+    await rejectsWith(driver.cluster.kubeconfig!(ctx, {}), 'auth', /cannot read the K3s kubeconfig .*missing\.yaml/);
   });
 
   it('reports the public address from the settings or the SSH host', async () => {
     const ctx = appCtx(sb, { settings: { K3S_SSH: 'root@203.0.113.7:2222', K3S_NODE: 'n1' } });
-    assert.deepEqual(await driver.clusterStatus(ctx), {
+    assert.deepEqual(await driver.cluster.status!(ctx, {}), {
       diskRoot: sb.diskRoot,
       snapshotRoot: sb.snapshotRoot,
       access: 'ssh root@203.0.113.7:2222',
@@ -246,7 +288,7 @@ describe('K3s driver: cluster credentials and status', () => {
       ingressIP: '203.0.113.7',
     });
     const named = appCtx(sb, { settings: { K3S_SSH: 'root@k3s.example.com', K3S_PUBLIC_IP: '198.51.100.1' } });
-    const st = await driver.clusterStatus(named);
+    const st = await driver.cluster.status!(named, {});
     assert.equal(st.ingressFQDN, 'k3s.example.com');
     assert.equal(st.ingressIP, '198.51.100.1');
   });

@@ -39,7 +39,7 @@ export interface K3sCluster {
 export async function startK3sCluster(): Promise<K3sCluster> {
   const sb = await sandbox();
   const { fake, kube } = await startFakeCluster();
-  const driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+  const driver = new K3sDriver();
   return {
     sb,
     fake,

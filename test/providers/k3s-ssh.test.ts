@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
+import type { KompoxEvent } from '../../src/domain/events.js';
 import { digestTree } from '../../src/archive/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
@@ -52,7 +53,7 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     sshd = await startSshd();
     sb = await sandbox();
     settings = { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath };
-    driver = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+    driver = new K3sDriver();
   });
   after(async () => {
     await driver?.close();
@@ -63,15 +64,15 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
   it('creates a disk, snapshots, restores and exports over SFTP; every byte arrives', async () => {
     const ctx = appCtx(sb, { settings });
     const vol = ctx.app.volumes[0]!;
-    const d = await driver.diskCreate(ctx, vol, { name: 'remote-a', sizeGiB: 2 });
+    const d = await driver.disks.create(ctx, vol, { name: 'remote-a', sizeGiB: 2 }, {});
     assert.equal(d.zone, hostname(), 'the node is the host name of the SSH host');
     assert.equal((await lstat(d.id)).mode & 0o777, 0o777);
     await writeSampleTree(d.id);
     const original = await digest(d.id);
 
-    const snap = await driver.snapshotCreate(ctx, vol, d, 'snap-a');
+    const snap = await driver.snapshots.create(ctx, vol, d, 'snap-a', {});
     assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
-    const restored = await driver.snapshotRestore(ctx, vol, snap, 'restored-a');
+    const restored = await driver.disks.create(ctx, vol, { name: 'restored-a', source: { kind: 'snapshot', id: snap.id } }, {});
     assert.equal(await digest(restored.id), original);
     assert.equal(await readlink(join(restored.id, 'absolute-link')), '/etc/passwd');
     // SFTP carries whole seconds
@@ -80,15 +81,15 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
-    await driver.diskExport(ctx, vol, restored, out);
+    await driver.hostTransfer.exportDisk(ctx, vol, restored, out, {});
     out.end();
-    const imported = await driver.diskImport(ctx, vol, 'imported-a', Readable.from([Buffer.concat(chunks)]));
+    const imported = await driver.hostTransfer.importDisk(ctx, vol, { name: 'imported-a' }, { stream: Readable.from([Buffer.concat(chunks)]) }, {});
     assert.equal(await digest(imported.id), original);
-    assert.deepEqual((await driver.diskList(ctx, vol)).map((x) => x.name).sort(), ['imported-a', 'remote-a', 'restored-a']);
+    assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['imported-a', 'remote-a', 'restored-a']);
 
     // the same disks seen through the local filesystem driver
     const localCtx = appCtx(sb);
-    assert.deepEqual((await driver.diskList(localCtx, vol)).map((x) => x.name).sort(), ['imported-a', 'remote-a', 'restored-a']);
+    assert.deepEqual((await driver.disks.list(localCtx, vol, {}, {})).map((x) => x.name).sort(), ['imported-a', 'remote-a', 'restored-a']);
   });
 
   it('refuses a corrupt import over SSH and leaves nothing behind; deletes remotely', async () => {
@@ -97,38 +98,38 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     try {
       const ctx = appCtx(own, { settings });
       const vol = ctx.app.volumes[0]!;
-      const d = await driver.diskCreate(ctx, vol, { name: 'remote-b', sizeGiB: 1 });
+      const d = await driver.disks.create(ctx, vol, { name: 'remote-b', sizeGiB: 1 }, {});
       await writeSampleTree(d.id);
-      const snap = await driver.snapshotCreate(ctx, vol, d, 'snap-b');
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap-b', {});
       const out = new PassThrough();
       const chunks: Buffer[] = [];
       out.on('data', (c: Buffer) => chunks.push(c));
-      await driver.diskExport(ctx, vol, d, out);
+      await driver.hostTransfer.exportDisk(ctx, vol, d, out, {});
       out.end();
-      await driver.diskImport(ctx, vol, 'imported-b', Readable.from([Buffer.concat(chunks)]));
+      await driver.hostTransfer.importDisk(ctx, vol, { name: 'imported-b' }, { stream: Readable.from([Buffer.concat(chunks)]) }, {});
 
       const bad = Buffer.from(await readFile(snap.id));
       bad[Math.floor(bad.length / 3)]! ^= 0x08;
       const before = await snapshotOfTree(own.dir);
-      await rejectsWith(driver.diskImport(ctx, vol, 'bad', Readable.from([bad])), 'integrity', /./);
+      await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad' }, { stream: Readable.from([bad]) }, {}), 'integrity', /./);
       assert.deepEqual(await snapshotOfTree(own.dir), before);
-      const disks = await driver.diskList(ctx, vol);
-      await driver.diskDelete(ctx, vol, disks.find((x) => x.name === 'imported-b')!);
-      await driver.snapshotDelete(ctx, vol, snap);
-      assert.deepEqual((await driver.diskList(ctx, vol)).map((x) => x.name).sort(), ['remote-b']);
-      assert.deepEqual(await driver.snapshotList(ctx, vol), []);
+      const disks = await driver.disks.list(ctx, vol, {}, {});
+      await driver.disks.delete(ctx, vol, disks.find((x) => x.name === 'imported-b')!, {});
+      await driver.snapshots.delete(ctx, vol, snap, {});
+      assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['remote-b']);
+      assert.deepEqual(await driver.snapshots.list(ctx, vol, {}), []);
     } finally {
       await own.cleanup();
     }
   });
 
   it('refuses a host key that does not match K3S_SSH_KNOWN_HOSTS, and a key the server does not accept', async () => {
-    const d2 = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+    const d2 = new K3sDriver();
     try {
       const wrongHost = appCtx(sb, { settings: { ...settings, K3S_SSH_KNOWN_HOSTS: sshd.wrongKnownHostsPath } });
-      await rejectsWith(d2.diskList(wrongHost, wrongHost.app.volumes[0]!), 'auth', /host key of 127\.0\.0\.1:\d+ does not match/);
+      await rejectsWith(d2.disks.list(wrongHost, wrongHost.app.volumes[0]!, {}, {}), 'auth', /host key of 127\.0\.0\.1:\d+ does not match/);
       const stranger = appCtx(sb, { settings: { ...settings, K3S_SSH_KEY: sshd.strangerKeyPath } });
-      await rejectsWith(d2.diskList(stranger, stranger.app.volumes[0]!), 'auth', /SSH login to .* was refused/);
+      await rejectsWith(d2.disks.list(stranger, stranger.app.volumes[0]!, {}, {}), 'auth', /SSH login to .* was refused/);
     } finally {
       await d2.close();
     }
@@ -137,22 +138,28 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
   it('warns when the host key cannot be checked', async () => {
     const { connectSshHostFs } = await import('../../src/providers/k3s/ssh-hostfs.js');
     const warnings: string[] = [];
-    const prevHome = process.env.HOME;
-    process.env.HOME = sb.dir; // no ~/.ssh/known_hosts here
-    try {
-      const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, warn: (m) => warnings.push(m) });
-      await h.close();
-    } finally {
-      process.env.HOME = prevHome;
-    }
+    // the home directory is given (no ~/.ssh/known_hosts there), never read from the process
+    const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, homeDir: sb.dir, warn: (m) => warnings.push(m) });
+    await h.close();
     assert.match(warnings.join('\n'), /host key of 127\.0\.0\.1:\d+ is not verified; set K3S_SSH_KNOWN_HOSTS/);
+    // through the driver, the warning is an event of the operation that opened the connection
+    const d4 = new K3sDriver({ env: {}, homeDir: sb.dir });
+    try {
+      const ctx = appCtx(sb, { settings: { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath } });
+      const events: KompoxEvent[] = [];
+      await d4.disks.list(ctx, ctx.app.volumes[0]!, {}, { events: (e) => events.push(e) });
+      const w = events.find((e) => e.type === 'warning');
+      assert.ok(w && w.type === 'warning' && /is not verified; set K3S_SSH_KNOWN_HOSTS/.test(w.diagnostic.message), JSON.stringify(events));
+    } finally {
+      await d4.close();
+    }
   });
 
   it('writes nothing through an unreachable node: clear error naming the setting', async () => {
-    const d3 = new K3sDriver({ name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} });
+    const d3 = new K3sDriver();
     try {
       const ctx = appCtx(sb, { settings: { ...settings, K3S_SSH: `${sshd.user}@127.0.0.1:1` } });
-      await rejectsWith(d3.diskList(ctx, ctx.app.volumes[0]!), 'unavailable', /cannot reach the K3s node over SSH at 127\.0\.0\.1:1/);
+      await rejectsWith(d3.disks.list(ctx, ctx.app.volumes[0]!, {}, {}), 'unavailable', /cannot reach the K3s node over SSH at 127\.0\.0\.1:1/);
     } finally {
       await d3.close();
     }

@@ -9,7 +9,7 @@ import { appLabels, appNamespace, appSelector } from '../../src/domain/names.js'
 import { KompoxError } from '../../src/domain/errors.js';
 import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
 import { appStatus, podStatus } from '../../src/usecases/app-status.js';
-import { appLogs, chooseContainer, containerNames, describeContainers, podContainers } from '../../src/usecases/app-logs.js';
+import { appLogs, logTarget, chooseContainer, containerNames, describeContainers, podContainers } from '../../src/usecases/app-logs.js';
 import { appExec } from '../../src/usecases/app-exec.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 
@@ -106,11 +106,11 @@ describe('against the fake API server', () => {
 
   test('logs default to the first regular container and say which others exist', async () => {
     const out = sink();
-    const noted: string[][] = [];
-    const r = await appLogs(ctx, kube, { out: out.stream, onContainer: (c, all) => noted.push([c, ...all]) });
+    const target = await logTarget(ctx, kube);
+    assert.deepEqual(target, { pod: target.pod, container: 'web', others: ['worker', 'kompox-init', 'db', 'migrate'] });
+    const r = await appLogs(ctx, kube, { out: out.stream });
     assert.equal(r.container, 'web');
     assert.equal(out.text(), 'web says hi\n');
-    assert.deepEqual(noted, [['web', 'web', 'worker', 'kompox-init', 'db', 'migrate']]);
     await assert.rejects(appLogs(ctx, kube, { out: sink().stream, container: 'nosuch' }), /has no container "nosuch"/);
   });
 

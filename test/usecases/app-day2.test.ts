@@ -17,6 +17,7 @@ import { KompoxError } from '../../src/domain/errors.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { testAppContext } from '../support/contexts.js';
 import { startFakeCluster } from '../support/kube.js';
+import { logInto } from '../support/events.js';
 
 const ctx = testAppContext('day2');
 const ns = appNamespace(ctx);
@@ -106,7 +107,7 @@ describe('day-2 use cases', () => {
     await applied();
     await kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'not-ours', namespace: ns }, data: {} }, { fieldManager: 'kubectl' });
     const lines: string[] = [];
-    const r = await destroyApp(ctx, kube, { log: (l) => lines.push(l) });
+    const r = await destroyApp(ctx, kube, {}, logInto(lines));
     assert.equal(r.existed, true);
     const kinds = r.deleted.map((d) => d.kind);
     assert.ok(kinds.indexOf('PersistentVolumeClaim') < kinds.indexOf('PersistentVolume'));
@@ -130,7 +131,7 @@ describe('day-2 use cases', () => {
     fake.forbid({ verb: 'list', resource: 'persistentvolumes' });
     try {
       const lines: string[] = [];
-      const r = await destroyApp(ctx, kube, { log: (l) => lines.push(l) });
+      const r = await destroyApp(ctx, kube, {}, logInto(lines));
       assert.ok(r.deleted.some((d) => d.kind === 'Deployment'));
       assert.ok(lines.some((l) => /cannot list PersistentVolumes .*only those recorded in the inventory are removed/.test(l)));
       // the inventory still knows the PV, so it goes too
@@ -181,7 +182,7 @@ current-context: other
 `,
     );
     const c = { ...ctx.cluster, auth: { type: 'kubectl', kubeconfig: 'kc', context: 'prod-ctx' } };
-    const doc = await buildKubeconfig({ service: ctx.service, provider: ctx.provider, cluster: c }, { baseDir: dir, namespace: 'k4x-x' });
+    const doc = await buildKubeconfig({ service: ctx.service, provider: ctx.provider, cluster: c }, { path: join(dir, 'kc'), context: 'prod-ctx' }, { namespace: 'k4x-x' });
     assert.deepEqual(doc, {
       apiVersion: 'v1',
       kind: 'Config',

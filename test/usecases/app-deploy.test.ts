@@ -5,6 +5,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KompoxError } from '../../src/domain/errors.js';
+import { withCliAdvice } from '../../src/cli/advice.js';
 import { appLabels, appNamespace } from '../../src/domain/names.js';
 import type { KubeClient, KubeObject } from '../../src/kube/index.js';
 import { applyAppObjects, releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
@@ -12,6 +13,7 @@ import { INVENTORY_NAME, parseInventory } from '../../src/usecases/plan.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { testAppContext } from '../support/contexts.js';
 import { startFakeCluster } from '../support/kube.js';
+import { logInto } from '../support/events.js';
 
 const ctx = testAppContext('web');
 const ns = appNamespace(ctx);
@@ -48,7 +50,7 @@ describe('applyAppObjects', () => {
 
   test('first deploy creates everything in dependency order and records the inventory', async () => {
     const lines: string[] = [];
-    const r = await applyAppObjects(kube, ns, labels, objects(), { log: (l) => lines.push(l) });
+    const r = await applyAppObjects(kube, ns, labels, objects(), {}, logInto(lines));
     assert.deepEqual(r.changes.map((c) => `${c.action} ${c.ref.kind}`), [
       'create Namespace',
       'create PersistentVolume',
@@ -167,7 +169,12 @@ describe('applyAppObjects', () => {
       assert.ok(e instanceof KompoxError);
       assert.equal(e.kind, 'auth');
       assert.match(e.message, /cannot patch resource "services"/);
-      assert.match(e.hint ?? '', /Stopped at Service\/.*\/web; applied before the failure: Namespace\/.*, Deployment\/.*web\. Re-running `kompoxops app deploy`/);
+      assert.match(e.hint ?? '', /Stopped at Service\/.*\/web; applied before the failure: Namespace\/.*, Deployment\/.*web\. Deploying again after fixing the cause converges\.$/);
+      // front ends render their own advice from the code and details (the CLI names the command)
+      assert.equal(e.code, 'kube.forbidden');
+      assert.match(String(e.details?.stoppedAt), /^Service\/.*\/web$/);
+      assert.ok((e.details?.applied as string[]).some((r) => /^Deployment\/.*\/web$/.test(r)));
+      assert.equal(withCliAdvice(e).hint?.endsWith('Re-running `kompoxops app deploy` after fixing the cause converges.'), true);
       return true;
     });
   });

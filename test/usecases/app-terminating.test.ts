@@ -12,6 +12,7 @@ import type { FakeKube } from '../support/fake-kube/index.js';
 import { testAppContext } from '../support/contexts.js';
 import { startFakeCluster } from '../support/kube.js';
 import { minimalApp } from '../support/app-objects.js';
+import { logInto } from '../support/events.js';
 
 const ctx = testAppContext('web');
 const { ns, labels, pvName, objects } = minimalApp(ctx);
@@ -29,7 +30,7 @@ test('destroy reports PVC/PV held by protection finalizers instead of waiting; d
   assert.deepEqual(pvc!.metadata.finalizers, ['kubernetes.io/pvc-protection']);
 
   const lines: string[] = [];
-  const r = await destroyApp(ctx, kube, { log: (l) => lines.push(l) });
+  const r = await destroyApp(ctx, kube, {}, logInto(lines));
   // It returned while both are still there, Terminating: it did not wait for the finalizers (nothing removes them here).
   for (const ref of [{ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'default-aaaa', namespace: ns }, { apiVersion: 'v1', kind: 'PersistentVolume', name: pvName }]) {
     const o = await kube.get(ref);

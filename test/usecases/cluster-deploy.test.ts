@@ -9,6 +9,7 @@ import { GENERIC_KINDS, K3S_KINDS, deployClusterIngress, undeployClusterIngress,
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { OPENSSL_MISSING, makeCert, testCluster as cluster, type TestCert } from '../ingress/helpers.js';
 import { startFakeCluster } from '../support/kube.js';
+import { logInto } from '../support/events.js';
 
 const SELECTOR = 'app.kubernetes.io/part-of=kompox-ingress';
 
@@ -90,7 +91,7 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
       configDir: cert!.dir,
     };
     const lines: string[] = [];
-    const first = await deployClusterIngress(input, kube, { log: (l) => lines.push(l) });
+    const first = await deployClusterIngress(input, kube, {}, logInto(lines));
     assert.equal(first.variant, 'traefik');
     assert.equal(first.defaultIngressClass, true, 'no other default class: ours becomes default');
     assert.deepEqual(first.warnings, []);

@@ -15,11 +15,12 @@ import {
   exportDisk,
   importDisk,
   listDisks,
-  openArchiveFile,
   parseSizeGiB,
-  writeArchiveFile,
 } from '../../src/usecases/disk.js';
-import { defaultDiskName, diskAnnotationKeys, resolveCurrentDisks, selectVolume } from '../../src/usecases/volumes.js';
+import { openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
+import { defaultDiskName, diskAnnotationKeys, readDiskRecord, recordCurrentDisk, resolveCurrentDisks, selectVolume } from '../../src/usecases/volumes.js';
+import { readClusterFacts } from '../../src/usecases/pv-sources.js';
+import { logInto } from '../support/events.js';
 import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import { startFakeKube } from '../support/fake-kube/index.js';
 import { rejectsWith } from '../support/assertions.js';
@@ -45,7 +46,7 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     const ctx = appCtx(sb);
     ctx.app.volumes[0]!.sizeGiB = 2;
     const lines: string[] = [];
-    const r1 = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true, log: (l) => lines.push(l) });
+    const r1 = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true }, logInto(lines));
     const d1 = r1.default!;
     assert.equal(d1.sizeGiB, 2);
     assert.match(lines.join('\n'), /created empty disk default-\d{14}/);
@@ -56,11 +57,11 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     assert.equal(ns!.metadata.annotations!['kompox.dev/disk-current-id'], d1.id);
     const r2 = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     assert.equal(r2.default!.id, d1.id);
-    assert.equal((await driver.diskList(ctx, ctx.app.volumes[0]!)).length, 1);
+    assert.equal((await driver.disks.list(ctx, ctx.app.volumes[0]!, {}, {})).length, 1);
     // without createMissing nothing is created for a volume with no disk
     const other = appCtx(sb, { app: 'empty-app' });
     assert.deepEqual(await resolveCurrentDisks(other, driver, kube, { createMissing: false }), { default: undefined });
-    assert.deepEqual(await driver.diskList(other, other.app.volumes[0]!), []);
+    assert.deepEqual(await driver.disks.list(other, other.app.volumes[0]!, {}, {}), []);
   });
 
   it('lists disks with the current marker; refuses an existing name; reads sizes', async () => {
@@ -158,7 +159,8 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     const ctx = appCtx(sb, { app: 'multi', volumes: ['default', 'db'] });
     assert.throws(
       () => selectVolume(ctx),
-      (e: unknown) => e instanceof KompoxError && /has 2 volumes; say which one with -V/.test(e.message) && e.hint === 'Volumes: default, db.',
+      (e: unknown) =>
+        e instanceof KompoxError && /has 2 volumes; say which one$/.test(e.message) && e.hint === 'Volumes: default, db.' && e.code === 'volume.ambiguous' && (e.details?.volumes as string[]).join() === 'default,db',
     );
     assert.deepEqual(diskAnnotationKeys(ctx, ctx.app.volumes[1]!), { current: 'kompox.dev/disk-current-id.db', previous: 'kompox.dev/disk-previous-id.db' });
     const r = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
@@ -191,16 +193,42 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     const ctx = appCtx(sb, { app: 'node-app' });
     await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     const [d] = (await listDisks(ctx, driver, kube)).disks;
-    assert.deepEqual((driver.volumeSource(ctx, ctx.app.volumes[0]!, d) as any).source.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, [d!.zone]);
-    await kube.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'k3s-server-1' } });
+    // the use case reads the facts from the cluster; the driver keeps nothing between calls
+    assert.deepEqual((await readClusterFacts(kube)).nodes, []);
+    assert.deepEqual((driver.pvSource(ctx, ctx.app.volumes[0]!, d, await readClusterFacts(kube)) as any).source.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, [d!.zone]);
+    await kube.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'k3s-server-1', labels: { 'topology.kubernetes.io/zone': 'z1' } } });
     try {
-      await resolveCurrentDisks(ctx, driver, kube, { createMissing: false });
-      const src = driver.volumeSource(ctx, ctx.app.volumes[0]!, d).source as any;
+      const facts = await readClusterFacts(kube);
+      assert.deepEqual(facts.nodes, [{ name: 'k3s-server-1', zone: 'z1', labels: { 'topology.kubernetes.io/zone': 'z1' } }]);
+      const src = driver.pvSource(ctx, ctx.app.volumes[0]!, d, facts).source as any;
       assert.deepEqual(src.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, ['k3s-server-1']);
       assert.equal(src.local.path, d!.id);
     } finally {
       await kube.delete({ apiVersion: 'v1', kind: 'Node', name: 'k3s-server-1' });
     }
+  });
+
+  it('two operations recording a current disk at once lose no record (resourceVersion precondition, retry on 409 Conflict)', async () => {
+    const ctx = appCtx(sb, { app: 'racy' });
+    const vol = ctx.app.volumes[0]!;
+    await recordCurrentDisk(kube, ctx, vol, '/disks/d0');
+    // the fake honours the precondition: a patch computed from an old version is refused with 409 Conflict
+    const ns = (await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) }))!;
+    await kube.mergePatch({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) }, { metadata: { annotations: { touched: 'yes' } } });
+    await assert.rejects(
+      kube.mergePatch({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) }, { metadata: { resourceVersion: ns.metadata.resourceVersion, annotations: { stale: 'write' } } }),
+      (e: unknown) => e instanceof KompoxError && e.kind === 'conflict' && e.code === 'kube.conflict' && /has been modified/.test(e.message),
+    );
+    // both operations read the namespace before either writes (a barrier holds the first patch until the second is ready)
+    const held = holdPatches(kube, 2);
+    const [a, b] = await Promise.all([recordCurrentDisk(held.kube, ctx, vol, '/disks/d1'), recordCurrentDisk(held.kube, ctx, vol, '/disks/d2')]);
+    const rec = await readDiskRecord(kube, ctx, vol);
+    // the one that went second saw the other's disk: that one became the previous disk, d0 is no longer recorded
+    const [first, second] = rec.currentId === '/disks/d2' ? [a, b] : [b, a];
+    assert.deepEqual(first, { currentId: rec.previousId, previousId: '/disks/d0' });
+    assert.deepEqual(second, { currentId: rec.currentId, previousId: rec.previousId });
+    assert.deepEqual(new Set([rec.currentId, rec.previousId]), new Set(['/disks/d1', '/disks/d2']));
+    assert.equal(held.patches(), 3, 'the loser was refused (409) and wrote again');
   });
 
   it('migration: without a record (new namespace) the disk attached last is chosen and reported, not the newest', async () => {
@@ -213,13 +241,13 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     try {
       const k2 = await connectKubeconfig({ path: fresh.kubeconfigPath });
       const lines: string[] = [];
-      const r = await resolveCurrentDisks(ctx, driver, k2, { createMissing: true, log: (l) => lines.push(l) });
+      const r = await resolveCurrentDisks(ctx, driver, k2, { createMissing: true }, logInto(lines));
       const newest = [...disks].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.name < b.name ? 1 : -1))[0]!;
       const attached = disks.filter((d) => d.tags['kompox-attached-at']).sort((a, b) => (a.tags['kompox-attached-at']! < b.tags['kompox-attached-at']! ? 1 : -1))[0]!;
       assert.ok(attached && attached.id !== newest.id, 'the fixture history makes the newest disk differ from the one attached last');
       assert.equal(r.default!.id, attached.id);
       assert.match(lines.join('\n'), new RegExp(`no current disk is recorded; using the disk attached last, ${attached.name} \\(attached `));
-      assert.equal(disks.length, (await driver.diskList(ctx, ctx.app.volumes[0]!)).length, 'no disk created');
+      assert.equal(disks.length, (await driver.disks.list(ctx, ctx.app.volumes[0]!, {}, {})).length, 'no disk created');
       const ns = await k2.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) });
       assert.equal(ns!.metadata.annotations!['kompox.dev/disk-current-id'], attached.id);
     } finally {
@@ -227,3 +255,21 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     }
   });
 });
+
+/** A client whose first `n` merge patches wait for each other, so that all of them were computed before any is sent. */
+function holdPatches(kube: KubeClient, n: number): { kube: KubeClient; patches(): number } {
+  const waiting: (() => void)[] = [];
+  let count = 0;
+  const wrapped: KubeClient = Object.create(kube);
+  wrapped.mergePatch = async (ref, patch) => {
+    count++;
+    if (count <= n) {
+      await new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        if (waiting.length === n) waiting.forEach((r) => r());
+      });
+    }
+    return kube.mergePatch(ref, patch);
+  };
+  return { kube: wrapped, patches: () => count };
+}

@@ -5,7 +5,7 @@
 // terminal, and errors as one paragraph.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, rename, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, readdir, rename, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -132,6 +132,34 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
       ctl.paused = false;
     }
     await settled();
+  });
+
+  it('Ctrl-C during a disk import removes the half-made disk before the process ends (exit 130, nothing left)', async () => {
+    const volDisks = join(diskRoot, ns, 'default');
+    const cur = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string; current: boolean }>).find((d) => d.current)!;
+    const archive = join(dir, 'for-ctrl-c.tar.gz');
+    ok(await kompoxops(dir, ['disk', 'export', '-N', cur.name, '-O', archive]));
+    const bytes = await readFile(archive);
+    const before = (await readdir(volDisks)).sort();
+    const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, 'disk', 'import', '-', '-N', 'half'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.stdout.resume();
+    // half the archive arrives, then nothing: the import waits for the rest, and the user gives up
+    child.stdin.write(bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const poke = setInterval(async () => {
+      if ((await readdir(volDisks)).some((n) => n.startsWith('.tmp-half-'))) {
+        clearInterval(poke);
+        child.kill('SIGINT');
+      }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    clearInterval(poke);
+    child.stdin.destroy();
+    assert.equal(code, 130, err);
+    assert.match(err, /^error: interrupted/m);
+    assert.deepEqual((await readdir(volDisks)).sort(), before, 'no disk and no temp directory left');
+    assert.ok(!(JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string }>).some((d) => d.name === 'half'));
   });
 
   it('crash leftovers are never listed; the next disk or snapshot of the volume sweeps those older than an hour', async () => {

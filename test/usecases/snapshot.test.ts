@@ -9,7 +9,11 @@ import type { AppContext } from '../../src/domain/model.js';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
 import type { KubeClient } from '../../src/kube/index.js';
 import type { K3sDriver } from '../../src/providers/k3s/index.js';
-import { createDisk, importDisk, listDisks, openArchiveFile, writeArchiveFile } from '../../src/usecases/disk.js';
+import { createDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
+import { openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
+import { logInto } from '../support/events.js';
+import { KompoxError } from '../../src/domain/errors.js';
+import type { Op } from '../../src/domain/events.js';
 import {
   createSnapshot,
   deleteSnapshot,
@@ -120,7 +124,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     }, 50);
     const lines: string[] = [];
     try {
-      const snap = await createSnapshot(ctx, driver, kube, { name: 'quiet', quiesce: true, log: (l) => lines.push(l) });
+      const snap = await createSnapshot(ctx, driver, kube, { name: 'quiet', quiesce: true }, logInto(lines));
       assert.equal(snap.name, 'quiet');
     } finally {
       clearInterval(controller);
@@ -141,13 +145,37 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.ok(!(await listSnapshots(ctx, driver, kube)).snapshots.some((s) => s.name === 'never'));
   });
 
+  it('--quiesce cancelled (Ctrl-C) while waiting for the pod: the app is started again at once, no snapshot, interrupted', async () => {
+    const ctx = await appWithData('cancel-app');
+    const ns = appNamespace(ctx);
+    await running(ctx, 'stuck'); // nothing here removes it: cancel once the app was told to stop
+    const ac = new AbortController();
+    const lines: string[] = [];
+    const op: Op = {
+      signal: ac.signal,
+      events: (e) => {
+        if (e.type !== 'log') return;
+        lines.push(e.message);
+        if (e.message.startsWith('stopping')) ac.abort();
+      },
+    };
+    await assert.rejects(
+      createSnapshot(ctx, driver, kube, { name: 'cancelled', quiesce: true, stopTimeoutMs: 60_000 }, op),
+      (e: unknown) => e instanceof KompoxError && e.kind === 'interrupted' && e.exitCode === 130 && /no snapshot was taken; the app was started again/.test(e.message),
+    );
+    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
+    assert.equal((d!.spec as { replicas: number }).replicas, 1);
+    assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)']);
+    assert.ok(!(await listSnapshots(ctx, driver, kube)).snapshots.some((s) => s.name === 'cancelled'));
+  });
+
   it('deletes a snapshot; a damaged stored snapshot is reported on export', async () => {
     const ctx = await appWithData('damage-app');
     await running(ctx, 'web-1');
     const notes: string[] = [];
-    const s = await createSnapshot(ctx, driver, kube, { name: 'to-damage', log: (l) => notes.push(l) });
+    const s = await createSnapshot(ctx, driver, kube, { name: 'to-damage' }, logInto(notes));
     // the app's pod runs: a K3s copy of a live disk is not atomic
-    assert.match(notes.join('\n'), /file by file .* use --quiesce/);
+    assert.match(notes.join('\n'), /file by file .* quiesce the app \(stop it for the snapshot\) for a consistent snapshot/);
     const bytes = await readFile(s.id);
     bytes[bytes.length - 30]! ^= 1;
     await writeFile(s.id, bytes);

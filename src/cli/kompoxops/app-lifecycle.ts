@@ -5,41 +5,6 @@
 import type { Command } from 'commander';
 import { action, durationFlag, globalOptions, parseOutputFormat, printData, renderTable, withOutput } from '../common.js';
 
-/**
- * Progress on stderr: on a TTY one line rewritten in place (with the elapsed
- * time, refreshed every second); otherwise one plain line per change.
- */
-function progressWriter(): { update(msg: string): void; done(): void } {
-  const tty = Boolean(process.stderr.isTTY);
-  const start = Date.now();
-  let last: string | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const draw = () => {
-    if (last === undefined) return;
-    const text = `[${Math.round((Date.now() - start) / 1000)}s] ${last}`;
-    const width = process.stderr.columns ?? 120;
-    process.stderr.write(`\r\x1b[K${text.length > width - 1 ? text.slice(0, width - 2) + '…' : text}`);
-  };
-  return {
-    update(msg: string) {
-      last = msg;
-      if (!tty) {
-        process.stderr.write(`${msg}\n`);
-        return;
-      }
-      draw();
-      timer ??= setInterval(draw, 1000);
-      timer.unref();
-    },
-    done() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      if (tty && last !== undefined) process.stderr.write('\n');
-      last = undefined;
-    },
-  };
-}
-
 const line = (s: string) => process.stderr.write(`${s}\n`);
 
 async function confirm(question: string): Promise<boolean> {
@@ -66,22 +31,15 @@ export function register(app: Command): void {
     .action(
       action(async (opts: { dryRun?: boolean; wait: boolean; timeout: string; profile?: string[] }, cmd: Command) => {
         const timeoutMs = durationFlag(opts.timeout, '--timeout');
-        const { withApp } = await import('../../kube/session.js');
+        const { withOpsApp } = await import('../../app/kompoxops.js');
+        const { withOp } = await import('../op.js');
         const { deployApp } = await import('../../usecases/app-deploy.js');
         const { formatChange, summarize } = await import('../../usecases/plan.js');
-        const { formatDiagnostic } = await import('../../domain/errors.js');
-        return withApp(globalOptions(cmd), async (s) => {
-          const progress = progressWriter();
-          const r = await deployApp(s.ctx, s.kube, s.driver, {
-            dryRun: opts.dryRun,
-            wait: opts.wait,
-            timeoutMs,
-            profiles: opts.profile,
-            log: opts.dryRun ? undefined : (l) => line(l),
-            onProgress: (m) => progress.update(`waiting: ${m}`),
-            onWarnings: (ws) => ws.forEach((w) => line(formatDiagnostic(w))),
-          });
-          progress.done();
+        // a dry run prints its changes on stdout, not as notes
+        return withOp({ logs: !opts.dryRun, statusPrefix: 'waiting: ' }, (op, renderer) => withOpsApp(globalOptions(cmd), async (s, p) => {
+          const { opsAppSource } = await import('../../app/kompoxops.js');
+          const r = await deployApp(s.ctx, await opsAppSource(p), await s.kube(op), await s.driver(), { dryRun: opts.dryRun, wait: opts.wait, timeoutMs, profiles: opts.profile }, op);
+          renderer.end();
           if (r.dryRun) {
             for (const c of r.changes) process.stdout.write(`${formatChange(c, true)}\n`);
           }
@@ -96,7 +54,7 @@ export function register(app: Command): void {
             if (r.exitCode === 3) line('The objects are applied; run `kompoxops app status` to follow up, or deploy again with a longer --timeout.');
           }
           return r.exitCode;
-        });
+        }));
       }),
     );
 
@@ -109,10 +67,11 @@ export function register(app: Command): void {
     .action(
       action(async (opts: { deleteNamespace?: boolean; dryRun?: boolean; yes?: boolean }, cmd: Command) => {
         const { KompoxError } = await import('../../domain/errors.js');
-        const { withApp } = await import('../../kube/session.js');
+        const { withOpsApp } = await import('../../app/kompoxops.js');
+        const { withOp } = await import('../op.js');
         const { destroyApp } = await import('../../usecases/app-destroy.js');
         const { appNamespace } = await import('../../domain/names.js');
-        return withApp(globalOptions(cmd), async (s) => {
+        return withOp({}, (op, renderer) => withOpsApp(globalOptions(cmd), async (s) => {
           const ns = appNamespace(s.ctx);
           if (!opts.yes && !opts.dryRun) {
             if (!process.stdin.isTTY) {
@@ -123,34 +82,30 @@ export function register(app: Command): void {
               return 1;
             }
           }
-          const r = await destroyApp(s.ctx, s.kube, {
-            deleteNamespace: opts.deleteNamespace,
-            dryRun: opts.dryRun,
-            log: line,
-            // first, while the namespace annotations still exist
-            onDisks: (disks) => {
-              if (!disks.length) return;
-              process.stdout.write('the data is kept on these disks (not deleted):\n');
-              for (const d of disks) process.stdout.write(`  ${d.diskId}  (${d.source})\n`);
-            },
-          });
+          // the disks holding the data are named first (a log event each), while the namespace annotations still exist
+          const r = await destroyApp(s.ctx, await s.kube(op), { deleteNamespace: opts.deleteNamespace, dryRun: opts.dryRun }, op);
+          renderer.end();
+          if (r.disks.length) {
+            process.stdout.write('the data is kept on these disks (not deleted):\n');
+            for (const d of r.disks) process.stdout.write(`  ${d.diskId}  (${d.source})\n`);
+          }
           if (!r.existed) {
             process.stdout.write(`app ${s.ctx.app.name}: nothing to destroy (namespace ${ns} does not exist)\n`);
             return 0;
           }
           process.stdout.write(`${opts.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} objects${r.namespaceDeleted ? ' and the namespace' : ''} of app ${s.ctx.app.name}\n`);
           return 0;
-        });
+        }));
       }),
     );
 
   withOutput(app.command('status').description('deployment, pods, URLs, current disk and recent warnings of the app')).action(
     action(async (opts: { output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      const { withApp } = await import('../../kube/session.js');
+      const { withOpsApp } = await import('../../app/kompoxops.js');
       const { appStatus } = await import('../../usecases/app-status.js');
-      return withApp(globalOptions(cmd), async (s) => {
-        const st = await appStatus(s.ctx, s.kube);
+      return withOpsApp(globalOptions(cmd), async (s) => {
+        const st = await appStatus(s.ctx, await s.kube());
         if (format !== 'table') {
           await printData(st, format);
           return;
@@ -196,18 +151,20 @@ export function register(app: Command): void {
     .action(
       action(async (opts: { follow?: boolean; tail?: string; container?: string; since?: string }, cmd: Command) => {
         const { KompoxError } = await import('../../domain/errors.js');
-        const { withApp } = await import('../../kube/session.js');
-        const { appLogs } = await import('../../usecases/app-logs.js');
+        const { withOpsApp } = await import('../../app/kompoxops.js');
+        const { appLogs, logTarget } = await import('../../usecases/app-logs.js');
         if (opts.tail !== undefined && !/^\d+$/.test(opts.tail)) throw new KompoxError('usage', `--tail must be a number of lines, not "${opts.tail}"`);
         const sinceSeconds = opts.since ? durationFlag(opts.since, '--since') / 1000 : undefined;
-        return withApp(globalOptions(cmd), async (s) => {
-          await appLogs(s.ctx, s.kube, {
+        return withOpsApp(globalOptions(cmd), async (s) => {
+          const kube = await s.kube();
+          const target = await logTarget(s.ctx, kube, opts.container);
+          if (!opts.container && target.container && target.others.length) line(`logs of container ${target.container} (others: ${target.others.join(', ')}; choose with -c)`);
+          await appLogs(s.ctx, kube, {
             follow: opts.follow,
             tailLines: opts.tail !== undefined ? Number(opts.tail) : undefined,
-            container: opts.container,
+            container: target.container,
             sinceSeconds,
             out: process.stdout,
-            onContainer: (c, all) => line(`logs of container ${c} (others: ${all.filter((n) => n !== c).join(', ')}; choose with -c)`),
           });
         });
       }),
@@ -222,13 +179,14 @@ export function register(app: Command): void {
     .argument('<command...>', 'the command, after --')
     .action(
       action(async (command: string[], opts: { stdin?: boolean; tty?: boolean; container?: string }, cmd: Command) => {
-        const { withApp } = await import('../../kube/session.js');
+        const { withOpsApp } = await import('../../app/kompoxops.js');
         const { appExec } = await import('../../usecases/app-exec.js');
-        return withApp(globalOptions(cmd), async (s) => {
+        return withOpsApp(globalOptions(cmd), async (s) => {
+          const kube = await s.kube();
           const raw = Boolean(opts.tty && opts.stdin && process.stdin.isTTY);
           if (raw) process.stdin.setRawMode(true);
           try {
-            return await appExec(s.ctx, s.kube, {
+            return await appExec(s.ctx, kube, {
               command,
               container: opts.container,
               stdin: opts.stdin ? process.stdin : undefined,
@@ -251,11 +209,12 @@ export function register(app: Command): void {
     .argument('[command...]', 'command to run with the tunnel up (after --); its exit code is passed through')
     .action(
       action(async (command: string[], opts: { port: string[] }, cmd: Command) => {
-        const { withApp } = await import('../../kube/session.js');
+        const { withOpsApp } = await import('../../app/kompoxops.js');
+        const { EventRenderer } = await import('../render.js');
         const { openTunnel, parsePortMapping } = await import('../../usecases/app-tunnel.js');
         const mappings = opts.port.map(parsePortMapping);
-        return withApp(globalOptions(cmd), async (s) => {
-          const t = await openTunnel(s.ctx, s.kube, mappings, { log: line });
+        return withOpsApp(globalOptions(cmd), async (s) => {
+          const t = await openTunnel(s.ctx, await s.kube(), mappings, { events: new EventRenderer().sink });
           for (const p of t.ports) line(`forwarding 127.0.0.1:${p.local} -> ${s.ctx.app.name}:${p.remote}`);
           if (command.length) {
             const { spawn } = await import('node:child_process');
@@ -288,18 +247,17 @@ export function register(app: Command): void {
     .action(
       action(async (args: string[], _opts: unknown, cmd: Command) => {
         const { KompoxError } = await import('../../domain/errors.js');
-        const { withClusterConfig } = await import('../../kube/session.js');
-        const { requireApp } = await import('../../config/index.js');
+        const { withOpsApp } = await import('../../app/kompoxops.js');
         const { appNamespace } = await import('../../domain/names.js');
-        const { buildKubeconfig, writeKubeconfig } = await import('../../usecases/cluster-kubeconfig.js');
+        const { buildKubeconfig } = await import('../../usecases/cluster-kubeconfig.js');
+        const { writeKubeconfig } = await import('../files.js');
         const { mkdtempSync, rmSync } = await import('node:fs');
         const { tmpdir } = await import('node:os');
         const { join } = await import('node:path');
         const { spawn } = await import('node:child_process');
-        return withClusterConfig(globalOptions(cmd), async (base) => {
-          const ctx = requireApp(base.config);
-          const ns = appNamespace(ctx);
-          const doc = await buildKubeconfig(ctx, { namespace: ns, baseDir: base.config.dir, driver: base.driver });
+        return withOpsApp(globalOptions(cmd), async (s) => {
+          const ns = appNamespace(s.ctx);
+          const doc = await buildKubeconfig(s.ctx, await s.kubeconfig(), { namespace: ns });
           const dir = mkdtempSync(join(tmpdir(), 'kompox-kubectl-'));
           try {
             const file = join(dir, 'kubeconfig');

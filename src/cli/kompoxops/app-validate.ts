@@ -26,22 +26,26 @@ export function register(app: Command): void {
       if (opts.outCompose === '-' && opts.outManifest === '-') {
         throw new KompoxError('usage', '--out-compose and --out-manifest cannot both write to stdout', { hint: 'Send one of them to a file.' });
       }
-      const { loadOpsConfig, requireApp } = await import('../../config/index.js');
+      const { loadOps, opsAppContext, opsAppSource, opsSessionOptions } = await import('../../app/kompoxops.js');
+      const { openSession } = await import('../../app/session.js');
       const { validateApp } = await import('../../usecases/app-load.js');
-      const config = await loadOpsConfig(g);
-      const ctx = requireApp(config);
-      const r = await validateApp(ctx, {
+      const project = await loadOps(g);
+      const config = project.config;
+      // no driver is loaded: validate needs only its pure volume facts
+      const session = openSession(await opsAppContext(project), opsSessionOptions(project));
+      const r = await validateApp(session.ctx, await opsAppSource(project), {
         profiles: opts.profile,
         compose: opts.outCompose !== undefined,
         manifest: opts.outManifest !== undefined,
         locateConfig: config.locate,
+        volumes: await session.volumes(),
       });
       for (const w of r.warnings) process.stderr.write(formatDiagnostic(w) + '\n');
       // Only now, with everything valid, is anything written.
       const outputs: Output[] = [];
       if (opts.outCompose !== undefined) outputs.push({ target: opts.outCompose, text: r.composeYaml! });
       if (opts.outManifest !== undefined) outputs.push({ target: opts.outManifest, text: r.manifestYaml! });
-      await writeOutputs(outputs, g.chdir, [config.path, ...r.summary.files]);
+      await writeOutputs(outputs, project.host.cwd, g.chdir, [config.path, ...r.summary.files]);
       if (outputs.some((o) => o.target === '-')) return;
       const s = r.summary;
       if (format !== 'table') return printData({ valid: true, ...s, warnings: r.warnings.length }, format);
@@ -67,7 +71,7 @@ interface Output {
  * Never over an input file, and through a temporary file + rename so a
  * failure leaves no half-written output.
  */
-async function writeOutputs(outputs: Output[], chdir: string | undefined, inputs: string[]): Promise<void> {
+async function writeOutputs(outputs: Output[], cwd: string, chdir: string | undefined, inputs: string[]): Promise<void> {
   const fs = await import('node:fs');
   const path = await import('node:path');
   const { KompoxError } = await import('../../domain/errors.js');
@@ -78,7 +82,7 @@ async function writeOutputs(outputs: Output[], chdir: string | undefined, inputs
       return path.resolve(p);
     }
   };
-  const base = chdir ? path.resolve(chdir) : process.cwd();
+  const base = chdir ? path.resolve(cwd, chdir) : cwd;
   const inputSet = new Set(inputs.map(canonical));
   const files = outputs.filter((x) => x.target !== '-').map((x) => ({ ...x, path: path.resolve(base, x.target) }));
   for (const f of files) {

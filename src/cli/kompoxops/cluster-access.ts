@@ -14,19 +14,20 @@ export function register(cluster: Command): void {
     .option('--namespace <ns>', 'default namespace of the context; default the app namespace when an app is configured')
     .action(
       action(async (opts: { output: string; merge?: boolean; force?: boolean; context?: string; namespace?: string }, cmd: Command) => {
-        const { withClusterConfig } = await import('../../kube/session.js');
+        const { withOpsCluster } = await import('../../app/kompoxops.js');
+        const { expandUserPath } = await import('../../app/host.js');
         const { appNamespace } = await import('../../domain/names.js');
-        const { buildKubeconfig, kubeconfigYaml, writeKubeconfig } = await import('../../usecases/cluster-kubeconfig.js');
-        const { expandPath } = await import('../../kube/kubeconfig.js');
-        return withClusterConfig(globalOptions(cmd), async (base) => {
-          const app = base.config.app;
-          const namespace = opts.namespace ?? (app ? appNamespace({ ...base.ctx, app }) : undefined);
-          const doc = await buildKubeconfig(base.ctx, { contextName: opts.context, namespace, baseDir: base.config.dir, driver: base.driver });
+        const { buildKubeconfig, kubeconfigYaml } = await import('../../usecases/cluster-kubeconfig.js');
+        const { writeKubeconfig } = await import('../files.js');
+        return withOpsCluster(globalOptions(cmd), async (s, p) => {
+          const app = p.config.app;
+          const namespace = opts.namespace ?? (app ? appNamespace({ ...s.ctx, app }) : undefined);
+          const doc = await buildKubeconfig(s.ctx, await s.kubeconfig(), { contextName: opts.context, namespace });
           if (opts.output === '-') {
             process.stdout.write(await kubeconfigYaml(doc));
             return 0;
           }
-          const file = expandPath(opts.output, process.cwd());
+          const file = expandUserPath(opts.output, p.host.cwd, p.host.homeDir);
           const r = await writeKubeconfig(file, doc, { merge: opts.merge, force: opts.force });
           process.stderr.write(`${r.merged ? 'merged context' : 'wrote context'} "${String(doc['current-context'])}" ${r.merged ? 'into' : 'to'} ${r.file}${namespace ? ` (namespace ${namespace})` : ''}\n`);
           return 0;

@@ -4,52 +4,30 @@
 import type { Command } from 'commander';
 import { action, globalOptions, parseOutputFormat, printData, renderTable, withOutput, type GlobalOptions } from '../common.js';
 import type { ClusterIngressInput } from '../../usecases/cluster-deploy.js';
-import type { ClusterContext, ProviderDriver } from '../../providers/driver.js';
-
-interface Loaded {
-  input: ClusterIngressInput;
-  ctx: ClusterContext;
-  dir: string;
-  driver?: ProviderDriver;
-}
+import type { Op } from '../../domain/events.js';
+import type { ClusterContext } from '../../domain/model.js';
+import type { Session } from '../../app/session.js';
 
 /**
- * Runs `fn` with kompoxops.yml and the provider driver when this version has
- * it (it may supply credentials); the driver is released afterwards (it may
- * hold an SSH connection that would keep the process alive).
+ * Runs `fn` with the cluster's session from the composition root (the driver
+ * is loaded only when needed, e.g. for its credentials, and always released;
+ * its errors are reported, never swallowed) and the ingress use cases' input.
  */
-async function withLoaded<T>(g: GlobalOptions, fn: (l: Loaded) => Promise<T>): Promise<T> {
-  const { loadOpsConfig } = await import('../../config/index.js');
-  const config = await loadOpsConfig(g);
-  const ctx: ClusterContext = { service: config.service, provider: config.provider, cluster: config.cluster };
-  let driver: ProviderDriver | undefined;
-  try {
-    const { loadDriver } = await import('../../providers/index.js');
-    driver = await loadDriver(config.provider);
-  } catch {
-    // The ingress needs only the cluster's kubeconfig (cluster.auth); a driver
-    // that is unavailable or incompletely configured is not needed for it.
-    driver = undefined;
-  }
-  try {
-    return await fn({
-      input: { cluster: config.cluster, driver: config.provider.driver, configDir: config.dir, locate: (p) => config.locate(p) },
-      ctx,
-      dir: config.dir,
-      driver,
-    });
-  } finally {
-    await driver?.close?.();
-  }
-}
-
-async function connect(l: Loaded) {
-  const { connectKube } = await import('../../kube/index.js');
-  return connectKube(l.ctx, { baseDir: l.dir, driver: l.driver });
+async function withCluster<T>(g: GlobalOptions, fn: (s: Session<ClusterContext>, input: ClusterIngressInput) => Promise<T>): Promise<T> {
+  const { withOpsCluster } = await import('../../app/kompoxops.js');
+  return withOpsCluster(g, (s, p) =>
+    fn(s, { cluster: s.ctx.cluster, driver: s.ctx.provider.driver, configDir: p.config.dir, locate: (path) => p.config.locate(path) }),
+  );
 }
 
 function warn(lines: string[]): void {
   for (const w of lines) process.stderr.write(`warning: ${w}\n`);
+}
+
+/** Long commands: events rendered (notes only in table output), Ctrl-C aborts. */
+async function withClusterOp<T>(g: GlobalOptions, logs: boolean, fn: (s: Session<ClusterContext>, input: ClusterIngressInput, op: Op) => Promise<T>): Promise<T> {
+  const { withOp } = await import('../op.js');
+  return withOp({ logs }, (op) => withCluster(g, (s, input) => fn(s, input, op)));
 }
 
 export function register(cluster: Command): void {
@@ -76,15 +54,11 @@ Re-running is safe: unchanged objects are left alone.`,
   ).action(
     action(async (opts: { dryRun?: boolean; output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      return withLoaded(globalOptions(cmd), async (l) => {
+      return withClusterOp(globalOptions(cmd), format === 'table', async (s, input, op) => {
         const { checkClusterIngressConfig, deployClusterIngress } = await import('../../usecases/cluster-deploy.js');
         // Config mistakes first: they are reported even when the cluster is unreachable.
-        await checkClusterIngressConfig(l.input);
-        const kube = await connect(l);
-        const r = await deployClusterIngress(l.input, kube, {
-          dryRun: opts.dryRun,
-          log: format === 'table' ? (line) => process.stderr.write(`${line}\n`) : undefined,
-        });
+        await checkClusterIngressConfig(input);
+        const r = await deployClusterIngress(input, await s.kube(op), { dryRun: opts.dryRun }, op);
         warn(r.warnings);
         if (format !== 'table') return printData(r, format);
         const changed = r.objects.filter((o) => o.action !== 'unchanged').length;
@@ -109,18 +83,14 @@ Re-running is safe: unchanged objects are left alone.`,
   ).action(
     action(async (opts: { purge?: boolean; dryRun?: boolean; output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      return withLoaded(globalOptions(cmd), async (l) => {
+      return withClusterOp(globalOptions(cmd), format === 'table', async (s, input, op) => {
         const { undeployClusterIngress } = await import('../../usecases/cluster-deploy.js');
-        const kube = await connect(l);
-        const r = await undeployClusterIngress(l.input, kube, {
-          purge: opts.purge,
-          dryRun: opts.dryRun,
-          log: format === 'table' ? (line) => process.stderr.write(`${line}\n`) : undefined,
-        });
+        const { refString } = await import('../../domain/ports/kube.js');
+        const r = await undeployClusterIngress(input, await s.kube(op), { purge: opts.purge, dryRun: opts.dryRun }, op);
         if (format !== 'table') return printData(r, format);
         process.stdout.write(
           `${r.dryRun ? 'dry run: would delete' : 'deleted'} ${r.deleted.length} objects` +
-            (r.kept.length ? `; kept ${r.kept.map((k) => `${k.kind} ${k.namespace ? `${k.namespace}/` : ''}${k.name}`).join(', ')} (--purge deletes them)` : '') +
+            (r.kept.length ? `; kept ${r.kept.map((k) => refString(k, ' ')).join(', ')} (--purge deletes them)` : '') +
             '\n',
         );
       });
@@ -135,11 +105,15 @@ Re-running is safe: unchanged objects are left alone.`,
   ).action(
     action(async (opts: { output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      return withLoaded(globalOptions(cmd), async (l) => {
+      return withCluster(globalOptions(cmd), async (s, input) => {
         const { getClusterStatus } = await import('../../usecases/cluster-status.js');
-        const r = await getClusterStatus(l.input, {
-          connect: () => connect(l),
-          ...(l.driver?.clusterStatus ? { providerStatus: () => l.driver!.clusterStatus!(l.ctx) } : {}),
+        const r = await getClusterStatus(input, {
+          connect: () => s.kube(),
+          // what the driver adds (e.g. the public address); a driver that cannot be loaded is reported in the status
+          providerStatus: async () => {
+            const d = await s.driver();
+            return d.cluster.status ? d.cluster.status(s.ctx, {}) : {};
+          },
         });
         const code = r.reachable ? 0 : 1;
         if (format !== 'table') {

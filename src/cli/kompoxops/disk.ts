@@ -3,44 +3,50 @@
 // stderr; data (tables, JSON, YAML, archives with -O -) goes to stdout.
 import type { Command } from 'commander';
 import { action, durationFlag, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions, type OutputFormat } from '../common.js';
-import type { AppContext, Disk, Snapshot } from '../../domain/model.js';
-import type { KubeClient } from '../../kube/types.js';
-import type { ProviderDriver } from '../../providers/driver.js';
+import type { AppContext, Disk } from '../../domain/model.js';
+import type { Op } from '../../domain/events.js';
+import type { AppSource } from '../../domain/source.js';
+import type { KubeClient } from '../../domain/ports/kube.js';
+import type { ProviderDriver } from '../../domain/ports/driver.js';
 
 /** The documented JSON/YAML shapes (src/usecases/disk-view.ts), loaded when output is printed. */
 export const views = () => import('../../usecases/disk-view.js');
 
-export interface Session {
+export interface DiskCommand {
   ctx: AppContext;
   driver: ProviderDriver;
   kube: KubeClient;
+  /** The app's files and the shell's variables, for the use cases that read the compose project (redeploy). */
+  appSource(): Promise<AppSource>;
+  /** Events rendered on stderr; Ctrl-C aborts. */
+  op: Op;
   /** Resolves a path given on the command line (relative to -C DIR when given). */
   path(p: string): string;
-  log(line: string): void;
 }
 
-/** Loads kompoxops.yml, the driver and a cluster client; runs `fn`; always releases the driver. */
-export async function withSession<T>(g: GlobalOptions, fn: (s: Session) => Promise<T>): Promise<T> {
+/**
+ * A disk or snapshot command: the app's session from the composition root
+ * (kompoxops.yml, driver, cluster client; the driver is always released) and
+ * an Op whose events the CLI renders and whose signal Ctrl-C aborts.
+ */
+export async function diskCommand<T>(g: GlobalOptions, fn: (s: DiskCommand) => Promise<T>): Promise<T> {
   const { resolve } = await import('node:path');
-  const { withApp } = await import('../../kube/session.js');
-  return withApp(g, (s) =>
-    fn({
-      ctx: s.ctx,
-      driver: s.driver,
-      kube: s.kube,
-      path: (p) => resolve(g.chdir ?? '.', p),
-      log: (line) => process.stderr.write(`${line}\n`),
-    }),
+  const { withOpsApp, opsAppSource } = await import('../../app/kompoxops.js');
+  const { withOp } = await import('../op.js');
+  return withOp({}, (op) =>
+    withOpsApp(g, async (s, p) =>
+      fn({ ctx: s.ctx, driver: await s.driver(), kube: await s.kube(op), op, appSource: () => opsAppSource(p), path: (x) => resolve(p.host.cwd, g.chdir ?? '.', x) }),
+    ),
   );
 }
 
 /** Table columns; CURRENT shows `*` on the current disk and `previous` on the rollback target. */
-export function diskColumns(previousId?: string): Column<Disk>[] {
+export function diskColumns(previousId: string | undefined, formatBytes: (n: number, sep: string) => string): Column<Disk>[] {
   return [
     { header: 'name', get: (d) => d.name },
     { header: 'current', get: (d) => (d.current ? '*' : previousId !== undefined && d.id === previousId ? 'previous' : '') },
     { header: 'size', get: (d) => `${d.sizeGiB}Gi` },
-    { header: 'used', get: (d) => (d.usedBytes === undefined ? '' : bytes(d.usedBytes)) },
+    { header: 'used', get: (d) => (d.usedBytes === undefined ? '' : formatBytes(d.usedBytes, '')) },
     { header: 'created', get: (d) => d.createdAt },
     { header: 'id', get: (d) => d.id },
   ];
@@ -48,20 +54,9 @@ export function diskColumns(previousId?: string): Column<Disk>[] {
 
 /** Disks as a table, or in the documented JSON/YAML shape. */
 export async function printDisks(data: Disk[] | Disk, format: OutputFormat, previousId?: string): Promise<void> {
-  if (format === 'table') return printData(data, format, diskColumns(previousId));
+  if (format === 'table') return printData(data, format, diskColumns(previousId, (await import('../render.js')).formatBytes));
   const { diskJson } = await views();
   return printData(Array.isArray(data) ? data.map((d) => diskJson(d, previousId)) : diskJson(data, previousId), format);
-}
-
-function bytes(n: number): string {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < u.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v}B` : `${v.toFixed(1)}${u[i]}`;
 }
 
 /** Refuses to write a binary archive to a terminal. */
@@ -71,11 +66,6 @@ export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
     throw new KompoxError('usage', 'refusing to write a binary archive to the terminal', { hint: 'Redirect stdout (-O - > FILE) or give -O FILE.' });
   }
   return process.stdout;
-}
-
-export async function progressSink() {
-  const { terminalProgress } = await import('../progress.js');
-  return terminalProgress();
 }
 
 interface VolOpts {
@@ -93,9 +83,9 @@ export function register(program: Command): void {
   withOutput(volumeOption(disk.command('list').description('list the disks of an app volume (* = current)'))).action(
     action(async (opts: VolOpts, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      await withSession(globalOptions(cmd), async (s) => {
+      await diskCommand(globalOptions(cmd), async (s) => {
         const { listDisks } = await import('../../usecases/disk.js');
-        const r = await listDisks(s.ctx, s.driver, s.kube, { volume: opts.volume, log: s.log });
+        const r = await listDisks(s.ctx, s.driver, s.kube, { volume: opts.volume }, s.op);
         await printDisks(r.disks, format, r.record.previousId);
       });
     }),
@@ -113,15 +103,15 @@ export function register(program: Command): void {
   ).action(
     action(async (opts: VolOpts & { name?: string; size?: string; source?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      await withSession(globalOptions(cmd), async (s) => {
+      await diskCommand(globalOptions(cmd), async (s) => {
         const { createDisk, parseSizeGiB } = await import('../../usecases/disk.js');
-        const d = await createDisk(s.ctx, s.driver, s.kube, {
-          volume: opts.volume,
-          name: opts.name,
-          sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined,
-          source: opts.source,
-          log: s.log,
-        });
+        const d = await createDisk(
+          s.ctx,
+          s.driver,
+          s.kube,
+          { volume: opts.volume, name: opts.name, sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined, source: opts.source },
+          s.op,
+        );
         await printDisks(d, format);
       });
     }),
@@ -140,15 +130,9 @@ export function register(program: Command): void {
     action(async (opts: VolOpts & { name: string; deploy?: boolean; timeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       const timeoutMs = durationFlag(opts.timeout, '--timeout');
-      return withSession(globalOptions(cmd), async (s) => {
+      return diskCommand(globalOptions(cmd), async (s) => {
         const { attachAndDeploy } = await import('../../usecases/disk.js');
-        const r = await attachAndDeploy(s.ctx, s.driver, s.kube, {
-          volume: opts.volume,
-          name: opts.name,
-          deploy: opts.deploy,
-          timeoutMs,
-          log: s.log,
-        });
+        const r = await attachAndDeploy(s.ctx, await s.appSource(), s.driver, s.kube, { volume: opts.volume, name: opts.name, deploy: opts.deploy, timeoutMs }, s.op);
         if (format !== 'table') {
           await printData((await views()).attachJson(r), format);
         } else {
@@ -187,8 +171,9 @@ export function register(program: Command): void {
         cmd: Command,
       ) => {
         const format = parseOutputFormat(opts.output);
-        await withSession(globalOptions(cmd), async (s) => {
-          const { checkSha256, importDisk, openArchiveFile, parseSizeGiB } = await import('../../usecases/disk.js');
+        await diskCommand(globalOptions(cmd), async (s) => {
+          const { checkSha256, importDisk, parseSizeGiB } = await import('../../usecases/disk.js');
+          const { openArchiveFile } = await import('../files.js');
           const { KompoxError } = await import('../../domain/errors.js');
           if ((opts.fromDisk || opts.fromSnapshot || opts.fromVolume) && !opts.fromApp) {
             throw new KompoxError('usage', '--from-disk, --from-snapshot and --from-volume go with --from-app');
@@ -196,20 +181,24 @@ export function register(program: Command): void {
           let archive;
           if (file === '-') {
             if (process.stdin.isTTY) throw new KompoxError('usage', 'disk import - reads the archive from stdin, but stdin is a terminal', { hint: 'Pipe or redirect the archive into it.' });
-            archive = { stream: process.stdin, expectedSha256: opts.sha256 ? checkSha256(opts.sha256) : undefined, label: 'stdin' };
+            archive = { stream: process.stdin, expectedSha256: opts.sha256 ? checkSha256(opts.sha256, '--sha256') : undefined, label: 'stdin' };
           } else if (file !== undefined) {
             archive = await openArchiveFile(s.path(file), opts.sha256);
           }
-          const d = await importDisk(s.ctx, s.driver, s.kube, {
-            volume: opts.volume,
-            name: opts.name,
-            sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined,
-            archive,
-            fromId: opts.fromId,
-            fromApp: opts.fromApp ? { app: opts.fromApp, disk: opts.fromDisk, snapshot: opts.fromSnapshot, volume: opts.fromVolume } : undefined,
-            progress: await progressSink(),
-            log: s.log,
-          });
+          const d = await importDisk(
+            s.ctx,
+            s.driver,
+            s.kube,
+            {
+              volume: opts.volume,
+              name: opts.name,
+              sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined,
+              archive,
+              fromId: opts.fromId,
+              fromApp: opts.fromApp ? { app: opts.fromApp, disk: opts.fromDisk, snapshot: opts.fromSnapshot, volume: opts.fromVolume } : undefined,
+            },
+            s.op,
+          );
           await printDisks(d, format);
         });
       },
@@ -224,17 +213,17 @@ export function register(program: Command): void {
       .requiredOption('-O, --out <file>', 'archive file, or - for stdout'),
   ).action(
     action(async (opts: VolOpts & { name: string; out: string }, cmd: Command) => {
-      await withSession(globalOptions(cmd), async (s) => {
-        const { exportDisk, writeArchiveFile } = await import('../../usecases/disk.js');
-        const progress = await progressSink();
+      await diskCommand(globalOptions(cmd), async (s) => {
+        const { exportDisk } = await import('../../usecases/disk.js');
+        const { writeArchiveFile } = await import('../files.js');
         if (opts.out === '-') {
           const out = await archiveToStdout();
-          const r = await exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, progress });
-          s.log(`exported disk ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}`);
+          const r = await exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out }, s.op);
+          s.op.events?.({ type: 'log', message: `exported disk ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}` });
           return;
         }
         const path = s.path(opts.out);
-        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, progress }));
+        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out }, s.op));
         process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
       });
     }),
@@ -248,9 +237,9 @@ export function register(program: Command): void {
       .option('--force', 'also delete the previous disk (never the current one)'),
   ).action(
     action(async (opts: VolOpts & { name: string; force?: boolean }, cmd: Command) => {
-      await withSession(globalOptions(cmd), async (s) => {
+      await diskCommand(globalOptions(cmd), async (s) => {
         const { deleteDisk } = await import('../../usecases/disk.js');
-        const d = await deleteDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, force: opts.force, log: s.log });
+        const d = await deleteDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, force: opts.force }, s.op);
         process.stdout.write(`deleted disk ${d.name} (${d.id})\n`);
       });
     }),

@@ -26,9 +26,10 @@ export function register(program: Command): void {
           force: opts.force,
           chdir: g.chdir,
           file: g.file,
+          cwd: process.cwd(),
         });
         process.stdout.write(
-          `${r.overwritten ? 'overwrote' : 'wrote'} ${displayPath(r.path)} (driver ${opts.driver}). ` +
+          `${r.overwritten ? 'overwrote' : 'wrote'} ${displayPath(r.path, process.cwd())} (driver ${opts.driver}). ` +
             'Edit the values marked CHANGE ME, then run "kompoxops app validate".\n',
         );
       }),

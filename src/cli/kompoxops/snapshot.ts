@@ -1,7 +1,7 @@
 // kompoxops snapshot list | create | restore | export | delete.
 // Thin shell: flags → use case (src/usecases/snapshot.ts) → print.
 import type { Command } from 'commander';
-import { action, durationFlag, globalOptions, parseOutputFormat, printData, reportError, withOutput, type Column, type OutputFormat } from '../common.js';
+import { action, durationFlag, globalOptions, parseOutputFormat, printData, withOutput, type Column, type OutputFormat } from '../common.js';
 import type { Snapshot } from '../../domain/model.js';
 
 interface VolOpts {
@@ -38,9 +38,9 @@ export function register(program: Command): void {
   withOutput(volumeOption(snapshot.command('list').description('list the snapshots of an app volume'))).action(
     action(async (opts: VolOpts, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
-      await (await cli()).withSession(globalOptions(cmd), async (s) => {
+      await (await cli()).diskCommand(globalOptions(cmd), async (s) => {
         const { listSnapshots } = await import('../../usecases/snapshot.js');
-        const r = await listSnapshots(s.ctx, s.driver, s.kube, { volume: opts.volume });
+        const r = await listSnapshots(s.ctx, s.driver, s.kube, { volume: opts.volume }, s.op);
         await printSnapshots(r.snapshots, format);
       });
     }),
@@ -60,35 +60,14 @@ export function register(program: Command): void {
     action(async (opts: VolOpts & { name?: string; disk?: string; quiesce?: boolean; stopTimeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
-      // With --quiesce the app is down: Ctrl-C (or a TERM) must start it
-      // again before the process ends, so the signals are caught meanwhile
-      // (repeated ones too, while the replicas are being restored).
-      const ac = new AbortController();
-      const onSignal = () => ac.abort();
-      if (opts.quiesce) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, onSignal);
-      try {
-        await (await cli()).withSession(globalOptions(cmd), async (s) => {
-          const { createSnapshot } = await import('../../usecases/snapshot.js');
-          const snap = await createSnapshot(s.ctx, s.driver, s.kube, {
-            volume: opts.volume,
-            name: opts.name,
-            disk: opts.disk,
-            quiesce: opts.quiesce,
-            stopTimeoutMs,
-            signal: opts.quiesce ? ac.signal : undefined,
-            progress: await (await cli()).progressSink(),
-            log: s.log,
-          });
-          await printSnapshots(snap, format);
-        });
-      } catch (e) {
-        // The snapshot may still be writing in the background; end now (its
-        // temp file is never listed and is swept later).
-        if (ac.signal.aborted) process.exit(reportError(e));
-        throw e;
-      } finally {
-        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.removeListener(sig, onSignal);
-      }
+      // With --quiesce the app is down: Ctrl-C (or a TERM) aborts through the
+      // Op's signal, and the use case starts the app again before the process
+      // ends (exit 130, no snapshot; see ../op.ts).
+      await (await cli()).diskCommand(globalOptions(cmd), async (s) => {
+        const { createSnapshot } = await import('../../usecases/snapshot.js');
+        const snap = await createSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, disk: opts.disk, quiesce: opts.quiesce, stopTimeoutMs }, s.op);
+        await printSnapshots(snap, format);
+      });
     }),
   );
 
@@ -107,22 +86,16 @@ export function register(program: Command): void {
       const format = parseOutputFormat(opts.output);
       const disk = await cli();
       const timeoutMs = durationFlag(opts.timeout, '--timeout'); // checked before anything changes
-      return disk.withSession(globalOptions(cmd), async (s) => {
+      return disk.diskCommand(globalOptions(cmd), async (s) => {
         const { restoreSnapshot } = await import('../../usecases/snapshot.js');
-        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, {
-          volume: opts.volume,
-          name: opts.name,
-          diskName: opts.diskName,
-          progress: await disk.progressSink(),
-          log: s.log,
-        });
+        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, diskName: opts.diskName }, s.op);
         if (!opts.attach) {
           await disk.printDisks(d, format);
           return 0;
         }
-        s.log(`restored snapshot ${opts.name} into disk ${d.name}`);
+        s.op.events?.({ type: 'log', message: `restored snapshot ${opts.name} into disk ${d.name}` });
         const { attachAndDeploy } = await import('../../usecases/disk.js');
-        const r = await attachAndDeploy(s.ctx, s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs, log: s.log });
+        const r = await attachAndDeploy(s.ctx, await s.appSource(), s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs }, s.op);
         if (format !== 'table') await printData((await disk.views()).attachJson(r), format);
         else {
           process.stdout.write(`attached disk ${r.disk.name} to volume ${r.volume}${r.previous ? ` (previous: ${r.previous.name})` : ''}\n`);
@@ -142,17 +115,16 @@ export function register(program: Command): void {
   ).action(
     action(async (opts: VolOpts & { name: string; out: string }, cmd: Command) => {
       const disk = await cli();
-      await disk.withSession(globalOptions(cmd), async (s) => {
+      await disk.diskCommand(globalOptions(cmd), async (s) => {
         const { exportSnapshot } = await import('../../usecases/snapshot.js');
-        const { writeArchiveFile } = await import('../../usecases/disk.js');
-        const progress = await disk.progressSink();
+        const { writeArchiveFile } = await import('../files.js');
         if (opts.out === '-') {
           const out = await disk.archiveToStdout();
-          const r = await exportSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, progress });
-          s.log(`exported snapshot ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}`);
+          const r = await exportSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out }, s.op);
+          s.op.events?.({ type: 'log', message: `exported snapshot ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}` });
           return;
         }
-        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, progress }));
+        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out }, s.op));
         process.stdout.write(`exported snapshot ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
       });
     }),
@@ -165,9 +137,9 @@ export function register(program: Command): void {
       .requiredOption('-N, --name <name>', 'snapshot to delete'),
   ).action(
     action(async (opts: VolOpts & { name: string }, cmd: Command) => {
-      await (await cli()).withSession(globalOptions(cmd), async (s) => {
+      await (await cli()).diskCommand(globalOptions(cmd), async (s) => {
         const { deleteSnapshot } = await import('../../usecases/snapshot.js');
-        const snap = await deleteSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name });
+        const snap = await deleteSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name }, s.op);
         process.stdout.write(`deleted snapshot ${snap.name} (${snap.id})\n`);
       });
     }),

@@ -14,9 +14,9 @@
 // crash never leaves a half-made disk visible (dot names are never listed);
 // what a crash leaves behind is swept later (sweepLeftovers).
 import { isIP } from 'node:net';
-import type { KubeClient } from '../../kube/types.js';
 import { PassThrough, type Writable } from 'node:stream';
-import { KompoxError } from '../../domain/errors.js';
+import { KompoxError, unsupported } from '../../domain/errors.js';
+import { byteProgress, cancellable, type Op, type ProgressSink } from '../../domain/events.js';
 import {
   TAG_APP,
   TAG_ATTACHED_AT,
@@ -25,24 +25,31 @@ import {
   TAG_VOLUME,
   type AppContext,
   type AppVolume,
+  type ClusterContext,
   type Disk,
-  type Provider,
   type Snapshot,
 } from '../../domain/model.js';
 import { appId, appNamespace, dnsLabelProblem, nowRfc3339 } from '../../domain/names.js';
+import {
+  diskSizeDefaults,
+  type ArchiveInput,
+  type ClusterFacts,
+  type ClusterPart,
+  type ClusterStatusInfo,
+  type DiskCreateSpec,
+  type DisksPart,
+  type DriverCapabilities,
+  type DriverHost,
+  type HostTransferPart,
+  type ProviderDriver,
+  type SnapshotsPart,
+  type VolumeClass,
+  type VolumeSourceSpec,
+} from '../../domain/ports/driver.js';
 import { digestTree, packTree, unpackArchive, writeAll, type ArchiveResult } from '../../archive/archive.js';
-import type {
-  ClusterContext,
-  ClusterStatusInfo,
-  DiskCreateOptions,
-  DiskImportOptions,
-  ProgressSink,
-  ProviderDriver,
-  VolumeSourceSpec,
-} from '../driver.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
 import { k3sSettings, type K3sSettings } from './settings.js';
-import { SETTING_K3S_NODE, diskSizeDefaults, volumeSourceFor } from '../volume-sources.js';
+import { volumes } from './volume.js';
 
 export const DISK_META = 'kompox-disk.json';
 export const DATA = 'data';
@@ -170,36 +177,42 @@ async function closeWriter(ws: Writable): Promise<void> {
   });
 }
 
-function clusterKey(ctx: ClusterContext): string {
-  return `${ctx.provider.name}/${ctx.cluster.name}`;
-}
+export type HostFsFactory = (s: K3sSettings, host: DriverHost, op: Op) => Promise<HostFs>;
 
-export type HostFsFactory = (s: K3sSettings) => Promise<HostFs>;
-
-const defaultHostFs: HostFsFactory = async (s) => {
+const defaultHostFs: HostFsFactory = async (s, host, op) => {
   if (!s.ssh) return new LocalHostFs();
   const { connectSshHostFs } = await import('./ssh-hostfs.js');
-  return connectSshHostFs({ target: s.ssh, keyPath: s.sshKey, knownHosts: s.sshKnownHosts });
+  return connectSshHostFs({
+    target: s.ssh,
+    keyPath: s.sshKey,
+    knownHosts: s.sshKnownHosts,
+    agent: host.env.SSH_AUTH_SOCK,
+    homeDir: host.homeDir,
+    warn: (message) => op.events?.({ type: 'warning', diagnostic: { level: 'warning', message } }),
+  });
 };
 
+/** Stops a stream the operation reads or writes when it is cancelled, so the operation fails and cleans up. */
+function destroyOnCancel(stream: NodeJS.ReadableStream | NodeJS.WritableStream): (reason: Error) => void {
+  return (reason) => (stream as unknown as { destroy?(e?: Error): void }).destroy?.(reason);
+}
+
 export class K3sDriver implements ProviderDriver {
-  readonly driver = 'k3s';
-  readonly atomicSnapshots = false;
+  readonly name = 'k3s' as const;
+  readonly capabilities: DriverCapabilities = { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true };
   private readonly hosts = new Map<string, Promise<HostFs>>();
-  /** provider/cluster → the name of its only node (observeCluster). */
-  private readonly observedNodes = new Map<string, string>();
 
   constructor(
-    readonly provider: Provider,
+    private readonly hostEnv: DriverHost = { env: {} },
     private readonly hostFsFactory: HostFsFactory = defaultHostFs,
   ) {}
 
   /** One connection per target, opened on first use. */
-  private host(s: K3sSettings): Promise<HostFs> {
+  private host(s: K3sSettings, op: Op): Promise<HostFs> {
     const key = s.ssh ?? 'local';
     let h = this.hosts.get(key);
     if (!h) {
-      h = this.hostFsFactory(s);
+      h = this.hostFsFactory(s, this.hostEnv, op);
       h.catch(() => this.hosts.delete(key));
       this.hosts.set(key, h);
     }
@@ -233,11 +246,10 @@ export class K3sDriver implements ProviderDriver {
 
   // ---------------------------------------------------------------- cluster
 
-  /** Remembers the node name when the cluster has exactly one node (single-node K3s). */
-  async observeCluster(ctx: ClusterContext, kube: KubeClient): Promise<void> {
-    const nodes = await kube.list('v1', 'Node');
-    if (nodes.length === 1) this.observedNodes.set(clusterKey(ctx), nodes[0]!.metadata.name);
-  }
+  readonly cluster: ClusterPart = {
+    kubeconfig: (ctx, op) => this.clusterKubeconfig(ctx, op),
+    status: (ctx) => this.clusterStatus(ctx),
+  };
 
   /**
    * With `cluster.auth.type: k3s`, the kubeconfig K3s writes on the node
@@ -245,10 +257,10 @@ export class K3sDriver implements ProviderDriver {
    * SSH; its loopback server address is replaced by K3S_API_SERVER, or by the
    * SSH host. Any other auth type: undefined (cluster.auth is used).
    */
-  async clusterKubeconfig(ctx: ClusterContext): Promise<string | undefined> {
+  private async clusterKubeconfig(ctx: ClusterContext, op: Op): Promise<string | undefined> {
     if (ctx.cluster.auth.type !== 'k3s') return undefined;
     const s = k3sSettings(ctx);
-    const fs = await this.host(s);
+    const fs = await this.host(s, op);
     let text: string;
     try {
       text = (await fs.readFile(s.kubeconfigPath)).toString('utf8');
@@ -274,7 +286,7 @@ export class K3sDriver implements ProviderDriver {
   }
 
   /** What the settings say about the node's public address (no connection is made). */
-  async clusterStatus(ctx: ClusterContext): Promise<ClusterStatusInfo> {
+  private async clusterStatus(ctx: ClusterContext): Promise<ClusterStatusInfo> {
     const s = k3sSettings(ctx);
     const info: ClusterStatusInfo = { diskRoot: s.diskRoot, snapshotRoot: s.snapshotRoot, access: s.ssh ? `ssh ${s.ssh}` : 'local' };
     if (s.node) info.node = s.node;
@@ -290,25 +302,24 @@ export class K3sDriver implements ProviderDriver {
     return info;
   }
 
-  // ---------------------------------------------------------------- volumes (pure)
+  // ---------------------------------------------------------------- volumes (pure: k3s/volume.ts)
 
-  /**
-   * The shared pure source (providers/volume-sources.ts), with one K3s
-   * addition: without K3S_NODE, the node is the cluster's only node (seen by
-   * observeCluster), else the host name recorded on the disk when it was
-   * created (K3s names its node after the host by default).
-   */
-  volumeSource(ctx: AppContext, volume: AppVolume, disk: Disk | undefined): VolumeSourceSpec {
-    const node = k3sSettings(ctx).node ?? this.observedNodes.get(clusterKey(ctx)) ?? disk?.zone;
-    const withNode = node && !k3sSettings(ctx).node ? { ...ctx, cluster: { ...ctx.cluster, settings: { ...ctx.cluster.settings, [SETTING_K3S_NODE]: node } } } : ctx;
-    return volumeSourceFor(withNode, volume, disk);
+  volumeClass(ctx: AppContext, volume: AppVolume): VolumeClass {
+    return volumes.volumeClass(ctx, volume);
   }
 
-  diskSizeDefaults(ctx: AppContext, volume: AppVolume): { defaultGiB: number; minGiB: number } {
-    return diskSizeDefaults(ctx, volume);
+  pvSource(ctx: AppContext, volume: AppVolume, disk: Disk | undefined, facts: ClusterFacts): VolumeSourceSpec {
+    return volumes.pvSource(ctx, volume, disk, facts);
   }
 
   // ---------------------------------------------------------------- disks
+
+  readonly disks: DisksPart = {
+    list: (ctx, volume, opts, op) => this.diskList(ctx, volume, opts, op),
+    create: (ctx, volume, spec, op) => this.diskCreate(ctx, volume, spec, op),
+    delete: (ctx, volume, disk, op) => this.diskDelete(ctx, volume, disk, op),
+    markAttached: (ctx, volume, disk, at, op) => this.diskMarkAttached(ctx, volume, disk, at, op),
+  };
 
   private async readDiskMeta(fs: HostFs, dir: string): Promise<DiskMeta | undefined> {
     let text: string;
@@ -346,9 +357,9 @@ export class K3sDriver implements ProviderDriver {
     return total;
   }
 
-  async diskList(ctx: AppContext, volume: AppVolume, opts: { usage?: boolean } = {}): Promise<Disk[]> {
+  private async diskList(ctx: AppContext, volume: AppVolume, opts: { usage?: boolean }, op: Op): Promise<Disk[]> {
     const p = this.paths(ctx, volume);
-    const fs = await this.host(p.s);
+    const fs = await this.host(p.s, op);
     if (!(await fs.lstat(p.diskVolDir))) return [];
     const disks: Disk[] = [];
     for (const name of (await fs.readdir(p.diskVolDir)).sort()) {
@@ -373,8 +384,8 @@ export class K3sDriver implements ProviderDriver {
     }
   }
 
-  async diskMarkAttached(ctx: AppContext, volume: AppVolume, disk: Disk, at: string): Promise<void> {
-    const found = await this.ownedDiskDir(ctx, volume, disk);
+  private async diskMarkAttached(ctx: AppContext, volume: AppVolume, disk: Disk, at: string, op: Op): Promise<void> {
+    const found = await this.ownedDiskDir(ctx, volume, disk, op);
     if (!found) throw new KompoxError('notfound', `disk ${disk.name} (${disk.id}) no longer exists`);
     const path = `${found.dir}/${ATTACHED_META}`;
     const text = JSON.stringify({ attachedAt: at }) + '\n';
@@ -389,7 +400,8 @@ export class K3sDriver implements ProviderDriver {
 
   /**
    * Builds a new disk under a temp name, lets `fill` put the data in place,
-   * writes the metadata and renames it into place. Nothing is left on failure.
+   * writes the metadata and renames it into place. Nothing is left on failure
+   * or cancellation (fill's streams are stopped; the temp dir is removed).
    */
   private async materialize(
     ctx: AppContext,
@@ -397,15 +409,18 @@ export class K3sDriver implements ProviderDriver {
     name: string,
     sizeGiB: number | undefined,
     source: Record<string, string> | undefined,
+    op: Op,
     fill: (fs: HostFs, dataDir: string) => Promise<{ totalBytes?: number; sizeGiB?: number } | void>,
   ): Promise<Disk> {
     checkName('disk', name);
     const p = this.paths(ctx, volume);
-    const fs = await this.host(p.s);
+    const fs = await this.host(p.s, op);
     const dir = p.diskDir(name);
     if (await fs.lstat(dir)) {
       throw new KompoxError('conflict', `disk "${name}" already exists for volume ${volume.name} (${dir})`, {
-        hint: 'Choose another name with -N, or delete the old disk first.',
+        code: 'disk.exists',
+        details: { disk: name, volume: volume.name },
+        hint: 'Choose another name, or delete the old disk first.',
       });
     }
     await fs.mkdirp(p.diskVolDir, 0o755);
@@ -420,7 +435,7 @@ export class K3sDriver implements ProviderDriver {
         await alive.stop();
       }
       const createdAt = nowRfc3339();
-      const defaults = this.diskSizeDefaults(ctx, volume);
+      const defaults = diskSizeDefaults(ctx, this.volumeClass(ctx, volume), volume);
       const fromData = r.totalBytes !== undefined ? Math.ceil(r.totalBytes / GiB) : 0;
       const size = Math.max(sizeGiB ?? r.sizeGiB ?? volume.sizeGiB ?? defaults.defaultGiB, fromData, defaults.minGiB);
       const meta: DiskMeta = {
@@ -436,7 +451,11 @@ export class K3sDriver implements ProviderDriver {
       await fs.writeFileAtomic(`${tmp}/${DISK_META}`, JSON.stringify(meta, null, 2) + '\n');
       await fs.rename(tmp, dir).catch((e: unknown) => {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST' || (e as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
-          throw new KompoxError('conflict', `disk "${name}" was created by someone else meanwhile (${dir})`, { hint: 'Choose another name with -N.' });
+          throw new KompoxError('conflict', `disk "${name}" was created by someone else meanwhile (${dir})`, {
+            code: 'disk.exists',
+            details: { disk: name, volume: volume.name },
+            hint: 'Choose another name.',
+          });
         }
         throw e;
       });
@@ -449,9 +468,13 @@ export class K3sDriver implements ProviderDriver {
     }
   }
 
-  async diskCreate(ctx: AppContext, volume: AppVolume, opts: DiskCreateOptions): Promise<Disk> {
-    if (!opts.sourceId) {
-      return this.materialize(ctx, volume, opts.name, opts.sizeGiB, undefined, async (fs, dataDir) => {
+  private async diskCreate(ctx: AppContext, volume: AppVolume, spec: DiskCreateSpec, op: Op): Promise<Disk> {
+    // A K3s disk lives on its node: there are no zones, and no options to choose.
+    if (spec.zone !== undefined) throw unsupported('disk create in a zone', this.name);
+    for (const key of Object.keys(spec.options ?? {})) throw unsupported(`disk option ${key}`, this.name);
+    const src = spec.source;
+    if (!src) {
+      return this.materialize(ctx, volume, spec.name, spec.sizeGiB, undefined, op, async (fs, dataDir) => {
         await fs.mkdir(dataDir, 0o777);
         // Containers run as any uid (like K3s's local-path provisioner), so
         // the empty disk is world-writable; mkdir's mode is cut by the umask.
@@ -459,7 +482,8 @@ export class K3sDriver implements ProviderDriver {
         return { totalBytes: 0 };
       });
     }
-    return this.copyFrom(ctx, volume, opts.name, opts.sourceId, opts.sizeGiB);
+    if (src.kind === 'snapshot') return this.restore(ctx, volume, src.id, spec, op);
+    return this.copyFrom(ctx, volume, spec.name, src.id, spec.sizeGiB, op);
   }
 
   /**
@@ -468,49 +492,70 @@ export class K3sDriver implements ProviderDriver {
    * is copied through the archive format (so it is verified like an import);
    * a file is imported as a Kompox archive (a snapshot or an export).
    */
-  private async copyFrom(ctx: AppContext, volume: AppVolume, name: string, sourceId: string, sizeGiB?: number): Promise<Disk> {
+  private async copyFrom(ctx: AppContext, volume: AppVolume, name: string, sourceId: string, sizeGiB: number | undefined, op: Op): Promise<Disk> {
     const s = k3sSettings(ctx);
-    const fs = await this.host(s);
+    const fs = await this.host(s, op);
     if (!sourceId.startsWith('/')) {
       throw new KompoxError('usage', `source "${sourceId}" is not a K3s disk or snapshot id`, {
-        hint: 'K3s ids are absolute paths on the node: a disk\'s data directory or a snapshot archive (see `disk list -o json`).',
+        hint: "K3s ids are absolute paths on the node: a disk's data directory or a snapshot archive (the id in the disk or snapshot list).",
       });
     }
     const st = await fs.lstat(sourceId);
     if (!st) throw new KompoxError('notfound', `source ${sourceId} does not exist on the K3s node (${fs.describe})`);
     if (st.kind === 'dir') {
       const srcMeta = await this.readDiskMeta(fs, sourceId.replace(/\/[^/]+$/, ''));
-      return this.materialize(ctx, volume, name, sizeGiB ?? srcMeta?.sizeGiB, { fromId: sourceId }, async (fs2, dataDir) => {
-        const r = await copyTree(fs2, sourceId, dataDir, { app: srcMeta?.tags[TAG_APP], disk: srcMeta?.name, id: sourceId });
+      return this.materialize(ctx, volume, name, sizeGiB ?? srcMeta?.sizeGiB, { fromId: sourceId }, op, async (fs2, dataDir) => {
+        const progress = byteProgress(op, `copy ${srcMeta?.name ?? sourceId}`);
+        const r = await copyTree(fs2, sourceId, dataDir, { app: srcMeta?.tags[TAG_APP], disk: srcMeta?.name, id: sourceId }, op, progress);
         return { totalBytes: r.manifest.totalBytes };
       });
     }
     if (st.kind === 'file') {
-      const metaPath = sourceId.replace(/\.tar\.gz$/, '.json');
-      let expected: string | undefined;
-      let srcSize: number | undefined;
-      if (metaPath !== sourceId) {
-        const m = await fs
-          .readFile(metaPath)
-          .then((b) => JSON.parse(b.toString('utf8')) as SnapshotMeta)
-          .catch(() => undefined);
-        if (m?.kind === 'kompox-snapshot') {
-          expected = m.sha256;
-          srcSize = m.sizeGiB;
-        }
-      }
-      return this.materialize(ctx, volume, name, sizeGiB ?? srcSize, { fromId: sourceId }, async (fs2, dataDir) => {
-        const r = await unpackArchive(fs2, fs2.openRead(sourceId), dataDir, { expectedSha256: expected, totalBytes: st.size });
-        return { totalBytes: r.manifest.totalBytes };
-      });
+      const m = await this.readSnapshotMeta(fs, sourceId);
+      return this.materialize(ctx, volume, name, sizeGiB ?? m?.sizeGiB, { fromId: sourceId }, op, (fs2, dataDir) =>
+        this.unpackFile(fs2, sourceId, dataDir, st.size, m?.sha256, `import ${m?.name ?? sourceId}`, op),
+      );
     }
     throw new KompoxError('usage', `source ${sourceId} is neither a directory nor an archive file`);
   }
 
+  /** The snapshot's metadata (beside its archive), when `archivePath` is a snapshot. */
+  private async readSnapshotMeta(fs: HostFs, archivePath: string): Promise<SnapshotMeta | undefined> {
+    const metaPath = archivePath.replace(/\.tar\.gz$/, '.json');
+    if (metaPath === archivePath) return undefined;
+    const m = await fs
+      .readFile(metaPath)
+      .then((b) => JSON.parse(b.toString('utf8')) as SnapshotMeta)
+      .catch(() => undefined);
+    return m?.kind === 'kompox-snapshot' ? m : undefined;
+  }
+
+  private async unpackFile(fs: HostFs, archivePath: string, dataDir: string, size: number, expectedSha256: string | undefined, label: string, op: Op) {
+    const input = fs.openRead(archivePath);
+    const r = await cancellable(op, destroyOnCancel(input), () =>
+      unpackArchive(fs, input, dataDir, { expectedSha256, totalBytes: size, progress: byteProgress(op), progressLabel: label }),
+    );
+    return { totalBytes: r.manifest.totalBytes };
+  }
+
+  /** Restore: a new disk from a snapshot archive of this driver (never over an existing disk). */
+  private async restore(ctx: AppContext, volume: AppVolume, snapshotId: string, spec: DiskCreateSpec, op: Op): Promise<Disk> {
+    this.checkSnapshotPath(ctx, snapshotId);
+    const fs = await this.host(k3sSettings(ctx), op);
+    const m = await this.readSnapshotMeta(fs, snapshotId);
+    const label = m?.name ?? snapshotId.replace(/^.*\//, '').replace(/\.tar\.gz$/, '');
+    const source: Record<string, string> = { fromId: snapshotId, ...(m ? { fromSnapshot: m.name } : {}) };
+    return this.materialize(ctx, volume, spec.name, spec.sizeGiB ?? m?.sizeGiB, source, op, async (fs2, dataDir) => {
+      const st = await fs2.lstat(snapshotId);
+      if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshotId} is missing on the node`);
+      return this.unpackFile(fs2, snapshotId, dataDir, st.size, m?.sha256, `restore ${label}`, op);
+    });
+  }
+
   /** Finds a disk by its id and checks it lives under this driver's disk root (never delete anything else). */
-  private async ownedDiskDir(ctx: AppContext, volume: AppVolume, disk: Disk): Promise<{ fs: HostFs; dir: string } | undefined> {
+  private async ownedDiskDir(ctx: AppContext, volume: AppVolume, disk: Disk, op: Op): Promise<{ fs: HostFs; dir: string } | undefined> {
     const p = this.paths(ctx, volume);
-    const fs = await this.host(p.s);
+    const fs = await this.host(p.s, op);
     const dir = disk.id.replace(/\/data\/?$/, '');
     if (!disk.id.endsWith(`/${DATA}`) || !dir.startsWith(`${p.s.diskRoot}/`) || dir.split('/').includes('..')) {
       throw new KompoxError('conflict', `disk id ${disk.id} is not under the disk root ${p.s.diskRoot}; refusing to touch it`);
@@ -521,8 +566,8 @@ export class K3sDriver implements ProviderDriver {
     return { fs, dir };
   }
 
-  async diskDelete(ctx: AppContext, volume: AppVolume, disk: Disk): Promise<void> {
-    const found = await this.ownedDiskDir(ctx, volume, disk);
+  private async diskDelete(ctx: AppContext, volume: AppVolume, disk: Disk, op: Op): Promise<void> {
+    const found = await this.ownedDiskDir(ctx, volume, disk, op);
     if (!found) return; // already gone
     // Rename first so a half-deleted disk never shows up in lists.
     const trash = `${found.dir.replace(/\/[^/]+$/, '')}/.deleting-${disk.name}-${suffix()}`;
@@ -530,41 +575,69 @@ export class K3sDriver implements ProviderDriver {
     await found.fs.rm(trash);
   }
 
-  async diskExport(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void> {
-    const s = k3sSettings(ctx);
-    const fs = await this.host(s);
-    await packTree(fs, disk.id, out, {
-      source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
-      progress,
-      progressLabel: `export ${disk.name}`,
-    });
+  // ---------------------------------------------------------------- direct transfer (the node's files)
+
+  readonly hostTransfer: HostTransferPart = {
+    exportDisk: (ctx, volume, disk, out, op) => this.exportDisk(ctx, volume, disk, out, op),
+    importDisk: (ctx, volume, spec, archive, op) => this.importDisk(ctx, volume, spec, archive, op),
+    exportSnapshot: (ctx, volume, snapshot, out, op) => this.exportSnapshot(ctx, volume, snapshot, out, op),
+  };
+
+  private async exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op): Promise<void> {
+    const fs = await this.host(k3sSettings(ctx), op);
+    await cancellable(op, destroyOnCancel(out), () =>
+      packTree(fs, disk.id, out, {
+        source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
+        progress: byteProgress(op),
+        progressLabel: `export ${disk.name}`,
+      }),
+    );
   }
 
-  async diskImport(
-    ctx: AppContext,
-    volume: AppVolume,
-    name: string,
-    archive: NodeJS.ReadableStream,
-    progress?: ProgressSink,
-    opts: DiskImportOptions = {},
-  ): Promise<Disk> {
-    return this.materialize(ctx, volume, name, opts.sizeGiB, { from: 'archive' }, async (fs, dataDir) => {
-      const r = await unpackArchive(fs, archive, dataDir, {
-        expectedSha256: opts.expectedSha256,
-        progress,
-        progressLabel: `import ${name}`,
-        totalBytes: opts.totalBytes,
-      });
+  private async importDisk(ctx: AppContext, volume: AppVolume, spec: { name: string; sizeGiB?: number }, archive: ArchiveInput, op: Op): Promise<Disk> {
+    return this.materialize(ctx, volume, spec.name, spec.sizeGiB, { from: 'archive' }, op, async (fs, dataDir) => {
+      const r = await cancellable(op, destroyOnCancel(archive.stream), () =>
+        unpackArchive(fs, archive.stream, dataDir, {
+          expectedSha256: archive.expectedSha256,
+          progress: byteProgress(op),
+          progressLabel: `import ${spec.name}`,
+          totalBytes: archive.totalBytes,
+        }),
+      );
       const size = r.manifest.source?.sizeGiB;
       return { totalBytes: r.manifest.totalBytes, sizeGiB: typeof size === 'number' && Number.isInteger(size) && size > 0 ? size : undefined };
     });
   }
 
+  private async exportSnapshot(ctx: AppContext, _volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, op: Op): Promise<void> {
+    this.checkSnapshotPath(ctx, snapshot.id);
+    const fs = await this.host(k3sSettings(ctx), op);
+    const st = await fs.lstat(snapshot.id);
+    if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
+    // The snapshot already is a portable archive: send its bytes as they are.
+    const progress = byteProgress(op);
+    const input = fs.openRead(snapshot.id);
+    await cancellable(op, destroyOnCancel(input), async () => {
+      progress?.start(`export ${snapshot.name}`, st.size);
+      for await (const chunk of input as AsyncIterable<Buffer>) {
+        progress?.advance(chunk.length);
+        await writeAll(out, chunk);
+      }
+      progress?.done();
+    });
+  }
+
   // ---------------------------------------------------------------- snapshots
 
-  async snapshotList(ctx: AppContext, volume: AppVolume): Promise<Snapshot[]> {
+  readonly snapshots: SnapshotsPart = {
+    list: (ctx, volume, op) => this.snapshotList(ctx, volume, op),
+    create: (ctx, volume, disk, name, op) => this.snapshotCreate(ctx, volume, disk, name, op),
+    delete: (ctx, volume, snapshot, op) => this.snapshotDelete(ctx, volume, snapshot, op),
+  };
+
+  private async snapshotList(ctx: AppContext, volume: AppVolume, op: Op): Promise<Snapshot[]> {
     const p = this.paths(ctx, volume);
-    const fs = await this.host(p.s);
+    const fs = await this.host(p.s, op);
     if (!(await fs.lstat(p.snapVolDir))) return [];
     const out: Snapshot[] = [];
     for (const f of (await fs.readdir(p.snapVolDir)).sort()) {
@@ -595,14 +668,16 @@ export class K3sDriver implements ProviderDriver {
     };
   }
 
-  async snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, progress?: ProgressSink): Promise<Snapshot> {
+  private async snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, op: Op): Promise<Snapshot> {
     checkName('snapshot', name);
     const p = this.paths(ctx, volume);
-    const fs = await this.host(p.s);
+    const fs = await this.host(p.s, op);
     const archivePath = p.snapArchive(name);
     if ((await fs.lstat(archivePath)) || (await fs.lstat(p.snapMeta(name)))) {
       throw new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name} (${archivePath})`, {
-        hint: 'Choose another name with -N, or delete the old snapshot first.',
+        code: 'snapshot.exists',
+        details: { snapshot: name, volume: volume.name },
+        hint: 'Choose another name, or delete the old snapshot first.',
       });
     }
     await fs.mkdirp(p.snapVolDir, 0o755);
@@ -610,14 +685,20 @@ export class K3sDriver implements ProviderDriver {
     let r: ArchiveResult;
     try {
       const ws = fs.openWrite(tmp, 0o600);
+      let packed = false;
       try {
-        r = await packTree(fs, disk.id, ws, {
-          source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB },
-          progress,
-          progressLabel: `snapshot ${name}`,
-        });
+        r = await cancellable(op, destroyOnCancel(ws), () =>
+          packTree(fs, disk.id, ws, {
+            source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB },
+            progress: byteProgress(op),
+            progressLabel: `snapshot ${name}`,
+          }),
+        );
+        packed = true;
       } finally {
-        await closeWriter(ws);
+        // a failed or cancelled write is dropped (the temp file goes below); a complete one is flushed
+        if (packed) await closeWriter(ws);
+        else ws.destroy();
       }
       await fs.rename(tmp, archivePath);
     } catch (e) {
@@ -650,71 +731,51 @@ export class K3sDriver implements ProviderDriver {
     return this.toSnapshot(archivePath, meta);
   }
 
-  private checkSnapshotPath(ctx: AppContext, snapshot: Snapshot): void {
+  private checkSnapshotPath(ctx: AppContext, id: string): void {
     const s = k3sSettings(ctx);
-    if (!snapshot.id.startsWith(`${s.snapshotRoot}/`) || !snapshot.id.endsWith('.tar.gz') || snapshot.id.split('/').includes('..')) {
-      throw new KompoxError('conflict', `snapshot id ${snapshot.id} is not an archive under ${s.snapshotRoot}; refusing to touch it`);
+    if (!id.startsWith(`${s.snapshotRoot}/`) || !id.endsWith('.tar.gz') || id.split('/').includes('..')) {
+      throw new KompoxError('conflict', `snapshot id ${id} is not an archive under ${s.snapshotRoot}; refusing to touch it`);
     }
   }
 
-  async snapshotDelete(ctx: AppContext, _volume: AppVolume, snapshot: Snapshot): Promise<void> {
-    this.checkSnapshotPath(ctx, snapshot);
-    const fs = await this.host(k3sSettings(ctx));
+  private async snapshotDelete(ctx: AppContext, _volume: AppVolume, snapshot: Snapshot, op: Op): Promise<void> {
+    this.checkSnapshotPath(ctx, snapshot.id);
+    const fs = await this.host(k3sSettings(ctx), op);
     // Metadata first: without it the snapshot is no longer listed.
     await fs.rm(snapshot.id.replace(/\.tar\.gz$/, '.json'));
     await fs.rm(snapshot.id);
   }
 
-  async snapshotRestore(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, diskName: string, progress?: ProgressSink): Promise<Disk> {
-    this.checkSnapshotPath(ctx, snapshot);
-    return this.materialize(ctx, volume, diskName, snapshot.sizeGiB, { fromSnapshot: snapshot.name, fromId: snapshot.id }, async (fs, dataDir) => {
-      const st = await fs.lstat(snapshot.id);
-      if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
-      const r = await unpackArchive(fs, fs.openRead(snapshot.id), dataDir, {
-        expectedSha256: snapshot.sha256,
-        totalBytes: st.size,
-        progress,
-        progressLabel: `restore ${snapshot.name}`,
-      });
-      return { totalBytes: r.manifest.totalBytes };
-    });
-  }
-
-  async snapshotExport(ctx: AppContext, _volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, progress?: ProgressSink): Promise<void> {
-    this.checkSnapshotPath(ctx, snapshot);
-    const fs = await this.host(k3sSettings(ctx));
-    const st = await fs.lstat(snapshot.id);
-    if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
-    // The snapshot already is a portable archive: send its bytes as they are.
-    progress?.start(`export ${snapshot.name}`, st.size);
-    for await (const chunk of fs.openRead(snapshot.id) as AsyncIterable<Buffer>) {
-      progress?.advance(chunk.length);
-      await writeAll(out, chunk);
-    }
-    progress?.done();
-  }
-
   /** Content digest of a disk (tests, verification after copies). */
   async diskDigest(ctx: AppContext, disk: Disk): Promise<string> {
-    const fs = await this.host(k3sSettings(ctx));
+    const fs = await this.host(k3sSettings(ctx), {});
     return (await digestTree(fs, disk.id)).treeDigest;
   }
 }
 
 /** Copies a tree through the archive format (pack → verify → extract) on one host. */
-async function copyTree(fs: HostFs, src: string, dest: string, source: Record<string, string | undefined>): Promise<ArchiveResult> {
+async function copyTree(
+  fs: HostFs,
+  src: string,
+  dest: string,
+  source: Record<string, string | undefined>,
+  op: Op,
+  progress?: ProgressSink,
+): Promise<ArchiveResult> {
   const pipe = new PassThrough();
-  const packing = packTree(fs, src, pipe, { source: Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined)) }).then(
-    (r) => {
-      pipe.end();
-      return r;
-    },
-    (e: unknown) => {
-      pipe.destroy(e as Error);
-      throw e;
-    },
-  );
-  const [packed, unpacked] = await Promise.all([packing, unpackArchive(fs, pipe, dest, {})]);
-  if (packed.sha256 !== unpacked.sha256) throw new KompoxError('integrity', `copy of ${src} changed in transit`);
-  return unpacked;
+  return cancellable(op, destroyOnCancel(pipe), async () => {
+    const packing = packTree(fs, src, pipe, { source: Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined)), progress }).then(
+      (r) => {
+        pipe.end();
+        return r;
+      },
+      (e: unknown) => {
+        pipe.destroy(e as Error);
+        throw e;
+      },
+    );
+    const [packed, unpacked] = await Promise.all([packing, unpackArchive(fs, pipe, dest, {})]);
+    if (packed.sha256 !== unpacked.sha256) throw new KompoxError('integrity', `copy of ${src} changed in transit`);
+    return unpacked;
+  });
 }

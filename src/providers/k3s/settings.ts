@@ -1,9 +1,9 @@
 // K3s driver settings. They are looked up in app.settings, then
 // cluster.settings, then provider.settings (the most specific wins), because
 // the disk root belongs to a node (cluster) but is usually the same everywhere.
-// (K3S_DISK_SIZE is read by providers/volume-sources.ts, shared by all drivers.)
+// (K3S_DISK_SIZE is read with the volume facts, k3s/volume.ts.)
 import { KompoxError } from '../../domain/errors.js';
-import type { AppContext, Cluster, Provider } from '../../domain/model.js';
+import { lookupSetting, type AppContext, type Cluster, type Provider } from '../../domain/model.js';
 
 export const DEFAULT_DISK_ROOT = '/var/lib/kompox/disks';
 export const DEFAULT_SNAPSHOT_ROOT = '/var/lib/kompox/snapshots';
@@ -29,21 +29,8 @@ export const DEFAULT_K3S_KUBECONFIG = '/etc/rancher/k3s/k3s.yaml';
 
 type Ctx = { provider: Provider; cluster?: Cluster; app?: { settings: Record<string, string> } };
 
-function lookup(ctx: Ctx, key: string): { value: string; field: string } | undefined {
-  const layers: Array<[Record<string, string> | undefined, string]> = [
-    [ctx.app?.settings, 'app.settings'],
-    [ctx.cluster?.settings, 'cluster.settings'],
-    [ctx.provider.settings, 'provider.settings'],
-  ];
-  for (const [s, where] of layers) {
-    const v = s?.[key];
-    if (v !== undefined && String(v).trim() !== '') return { value: String(v).trim(), field: `${where}.${key}` };
-  }
-  return undefined;
-}
-
 function absolutePath(ctx: Ctx, key: string, fallback: string): string {
-  const v = lookup(ctx, key);
+  const v = lookupSetting(ctx, key);
   if (!v) return fallback;
   if (!v.value.startsWith('/')) {
     throw new KompoxError('config', `${key} must be an absolute path on the K3s node, got "${v.value}"`, {
@@ -59,20 +46,20 @@ export function k3sSettings(ctx: Ctx | AppContext): K3sSettings {
   const snapshotRoot = absolutePath(ctx, 'K3S_SNAPSHOT_ROOT', DEFAULT_SNAPSHOT_ROOT);
   if (diskRoot === snapshotRoot) {
     throw new KompoxError('config', `K3S_DISK_ROOT and K3S_SNAPSHOT_ROOT are both ${diskRoot}`, {
-      field: lookup(ctx, 'K3S_SNAPSHOT_ROOT')?.field ?? 'provider.settings.K3S_SNAPSHOT_ROOT',
+      field: lookupSetting(ctx, 'K3S_SNAPSHOT_ROOT')?.field ?? 'provider.settings.K3S_SNAPSHOT_ROOT',
       hint: 'Use two different directories.',
     });
   }
   return {
     diskRoot,
     snapshotRoot,
-    node: lookup(ctx, 'K3S_NODE')?.value,
-    ssh: lookup(ctx, 'K3S_SSH')?.value,
-    sshKey: lookup(ctx, 'K3S_SSH_KEY')?.value,
-    sshKnownHosts: lookup(ctx, 'K3S_SSH_KNOWN_HOSTS')?.value,
+    node: lookupSetting(ctx, 'K3S_NODE')?.value,
+    ssh: lookupSetting(ctx, 'K3S_SSH')?.value,
+    sshKey: lookupSetting(ctx, 'K3S_SSH_KEY')?.value,
+    sshKnownHosts: lookupSetting(ctx, 'K3S_SSH_KNOWN_HOSTS')?.value,
     kubeconfigPath: absolutePath(ctx, 'K3S_KUBECONFIG', DEFAULT_K3S_KUBECONFIG),
-    apiServer: lookup(ctx, 'K3S_API_SERVER')?.value,
-    publicIP: lookup(ctx, 'K3S_PUBLIC_IP')?.value,
-    publicFQDN: lookup(ctx, 'K3S_PUBLIC_FQDN')?.value,
+    apiServer: lookupSetting(ctx, 'K3S_API_SERVER')?.value,
+    publicIP: lookupSetting(ctx, 'K3S_PUBLIC_IP')?.value,
+    publicFQDN: lookupSetting(ctx, 'K3S_PUBLIC_FQDN')?.value,
   };
 }

@@ -5,9 +5,12 @@
 // (plain or hashed OpenSSH known_hosts entries). Without it, ~/.ssh/known_hosts
 // is consulted: a listed host with a different key is refused; an unlisted
 // host is accepted with a warning naming the setting to use.
+//
+// The SSH agent and the home directory (~ in settings, default key files,
+// known_hosts) are the front end's to give (SshOptions.agent/homeDir): the CLI
+// passes the user's; a server passes none, so nothing of its own is used.
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
@@ -34,8 +37,10 @@ export function parseSshTarget(s: string): SshTarget {
   return { user: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port };
 }
 
-function expandHome(p: string): string {
-  return p === '~' ? homedir() : p.startsWith('~/') ? `${homedir()}/${p.slice(2)}` : p;
+function expandHome(p: string, homeDir: string | undefined, setting: string): string {
+  if (p !== '~' && !p.startsWith('~/')) return p;
+  if (!homeDir) throw new KompoxError('config', `${setting} "${p}" names a home directory, which is not available here`, { field: `cluster.settings.${setting}`, hint: 'Use an absolute path.' });
+  return p === '~' ? homeDir : `${homeDir}/${p.slice(2)}`;
 }
 
 /** Host patterns a known_hosts line uses for this host and port. */
@@ -69,7 +74,11 @@ export interface SshOptions {
   target: string;
   keyPath?: string;
   knownHosts?: string;
-  /** Where warnings go; default process.emitWarning. */
+  /** The SSH agent socket to use when no key file is set (the CLI: $SSH_AUTH_SOCK). */
+  agent?: string;
+  /** Home directory for `~` and the default ~/.ssh keys and known_hosts; absent: none are used. */
+  homeDir?: string;
+  /** Where warnings go (the operation's event stream). */
   warn?: (msg: string) => void;
 }
 
@@ -81,21 +90,21 @@ const SFTP_NO_SUCH_FILE = 2;
 
 export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   const t = parseSshTarget(opts.target);
-  const warn = opts.warn ?? ((m: string) => process.emitWarning(m, 'KompoxWarning'));
+  const warn = opts.warn ?? (() => undefined);
   const { Client: SshClient } = (await import('ssh2')).default as unknown as { Client: new () => Client };
 
   let explicitHosts: string[] | undefined;
   let defaultHosts: string[] = [];
   if (opts.knownHosts) {
-    const path = expandHome(opts.knownHosts);
+    const path = expandHome(opts.knownHosts, opts.homeDir, 'K3S_SSH_KNOWN_HOSTS');
     try {
       explicitHosts = knownKeys(readFileSync(path, 'utf8'), t);
     } catch (e) {
       throw new KompoxError('config', `cannot read K3S_SSH_KNOWN_HOSTS ${path}: ${(e as Error).message}`, { field: 'cluster.settings.K3S_SSH_KNOWN_HOSTS' });
     }
-  } else {
+  } else if (opts.homeDir) {
     try {
-      defaultHosts = knownKeys(readFileSync(`${homedir()}/.ssh/known_hosts`, 'utf8'), t);
+      defaultHosts = knownKeys(readFileSync(`${opts.homeDir}/.ssh/known_hosts`, 'utf8'), t);
     } catch {
       defaultHosts = [];
     }
@@ -103,29 +112,29 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
 
   const config: ConnectConfig = { host: t.host, port: t.port, username: t.user, readyTimeout: 20000 };
   if (opts.keyPath) {
-    const path = expandHome(opts.keyPath);
+    const path = expandHome(opts.keyPath, opts.homeDir, 'K3S_SSH_KEY');
     try {
       config.privateKey = readFileSync(path);
     } catch (e) {
       throw new KompoxError('config', `cannot read K3S_SSH_KEY ${path}: ${(e as Error).message}`, { field: 'cluster.settings.K3S_SSH_KEY' });
     }
-  } else if (process.env.SSH_AUTH_SOCK) {
-    config.agent = process.env.SSH_AUTH_SOCK;
-  } else {
+  } else if (opts.agent) {
+    config.agent = opts.agent;
+  } else if (opts.homeDir) {
     for (const f of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
       try {
-        config.privateKey = readFileSync(`${homedir()}/.ssh/${f}`);
+        config.privateKey = readFileSync(`${opts.homeDir}/.ssh/${f}`);
         break;
       } catch {
         /* try the next */
       }
     }
-    if (!config.privateKey) {
-      throw new KompoxError('auth', `no SSH key to log in to ${opts.target}`, {
-        field: 'cluster.settings.K3S_SSH_KEY',
-        hint: 'Set K3S_SSH_KEY to a private key file, or start ssh-agent with the key loaded.',
-      });
-    }
+  }
+  if (!config.privateKey && !config.agent) {
+    throw new KompoxError('auth', `no SSH key to log in to ${opts.target}`, {
+      field: 'cluster.settings.K3S_SSH_KEY',
+      hint: 'Set K3S_SSH_KEY to a private key file, or start ssh-agent with the key loaded.',
+    });
   }
   let hostKeyProblem: string | undefined;
   config.hostVerifier = (key: Buffer) => {

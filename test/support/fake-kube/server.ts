@@ -112,6 +112,22 @@ function qualified(r: ResourceInfo): string {
   return r.group ? `${r.plural}.${r.group}` : r.plural;
 }
 
+/**
+ * Optimistic concurrency, as the API server does it: an update or patch that
+ * carries metadata.resourceVersion applies only to that version of the object;
+ * otherwise 409 Conflict (reason Conflict), and nothing is written.
+ */
+function checkPrecondition(r: ResourceInfo, name: string, live: Obj, body: Obj): void {
+  const rv = (body.metadata as Obj | undefined)?.resourceVersion;
+  if (rv !== undefined && rv !== null && rv !== live.metadata!.resourceVersion) {
+    throw new HttpError(409, `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, 'Conflict', {
+      name,
+      group: r.group || undefined,
+      kind: r.plural,
+    });
+  }
+}
+
 function notFound(r: ResourceInfo, name: string): HttpError {
   return new HttpError(404, `${qualified(r)} "${name}" not found`, 'NotFound', { name, group: r.group || undefined, kind: r.plural });
 }
@@ -404,6 +420,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         const config = parseObj(body, true);
         validate(r, config, name, namespace);
         if (!live) requireNamespace(r, namespace);
+        else checkPrecondition(r, name, live, config);
         const force = q.get('force') === 'true';
         let next: Obj;
         try {
@@ -427,6 +444,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       if (ct === 'application/merge-patch+json' || ct === 'application/strategic-merge-patch+json') {
         if (!live) throw notFound(r, name);
         const patch = parseObj(body, false);
+        checkPrecondition(r, name, live, patch);
         const next = mergePatch(live, patch) as Obj;
         validate(r, next, name, namespace);
         checkValid(r, next, live);
@@ -447,10 +465,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       validate(r, obj, name, namespace);
       const live = store.get(r, namespace, name);
       if (!live) throw notFound(r, name);
-      const rv = (obj.metadata as Obj).resourceVersion;
-      if (rv !== undefined && rv !== live.metadata!.resourceVersion) {
-        throw new HttpError(409, `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, 'Conflict');
-      }
+      checkPrecondition(r, name, live, obj);
       checkValid(r, obj, live);
       (obj.metadata as Obj).managedFields = live.metadata!.managedFields;
       recordUpdate(live, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());

@@ -1,10 +1,18 @@
-// Per-driver PV sources and default sizes (src/providers/volume-sources.ts).
+// Per-driver volume facts (src/providers/<driver>/volume.ts): PV sources as
+// plain data, the volume class, default sizes (domain diskSizeDefaults), and
+// what the use case hands the converter (pvInputs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diskSizeDefaults, volumeSourceFor } from '../../src/providers/volume-sources.js';
 import { KompoxError } from '../../src/domain/errors.js';
-import type { Disk } from '../../src/domain/model.js';
-import { makeCtx } from './helpers.js';
+import type { AppContext, AppVolume, Disk } from '../../src/domain/model.js';
+import { NO_CLUSTER_FACTS, diskSizeDefaults as sizesOf, type ClusterFacts } from '../../src/domain/ports/driver.js';
+import { loadDriverVolumes } from '../../src/providers/index.js';
+import { pvInputs } from '../../src/usecases/pv-sources.js';
+import { makeCtx } from '../convert/helpers.js';
+import { DRIVER_VOLUMES } from '../support/volumes.js';
+
+const volumeSourceFor = (ctx: AppContext, v: AppVolume, d: Disk | undefined, facts: ClusterFacts = NO_CLUSTER_FACTS) => DRIVER_VOLUMES[ctx.provider.driver].pvSource(ctx, v, d, facts);
+const diskSizeDefaults = (ctx: AppContext, v: AppVolume) => sizesOf(ctx, DRIVER_VOLUMES[ctx.provider.driver].volumeClass(ctx, v), v);
 
 const vol = { name: 'default', options: {} };
 const disk = (id: string, zone?: string): Disk => ({ name: 'd1', volume: 'default', id, sizeGiB: 10, createdAt: '2026-01-01T00:00:00Z', tags: {}, ...(zone ? { zone } : {}) });
@@ -55,4 +63,38 @@ test('default sizes: volume size, then the size setting, then the driver default
   assert.equal(diskSizeDefaults(makeCtx({ driver: 'aks', app: { settings: { AZURE_DISK_SIZE: '50' } } }), { ...vol, sizeGiB: 20 }).defaultGiB, 20);
   assert.equal(diskSizeDefaults(makeCtx({ driver: 'oke' }), { ...vol, sizeGiB: 20 }).defaultGiB, 50);
   assert.throws(() => diskSizeDefaults(makeCtx({ driver: 'aks', app: { settings: { AZURE_DISK_SIZE: 'big' } } }), vol), /app\.settings\.AZURE_DISK_SIZE must be a whole number/);
+});
+
+test('K3s without K3S_NODE: the cluster\'s only node (facts read by the use case), else the node recorded on the disk', () => {
+  const ctx = makeCtx({ driver: 'k3s' });
+  const one: ClusterFacts = { nodes: [{ name: 'only-node', labels: {} }] };
+  const values = (s: ReturnType<typeof volumeSourceFor>) => (s.source.nodeAffinity as any).required.nodeSelectorTerms[0].matchExpressions[0].values;
+  assert.deepEqual(values(volumeSourceFor(ctx, vol, disk('/srv/x', 'recorded-host'), one)), ['only-node']);
+  const two: ClusterFacts = { nodes: [{ name: 'a', labels: {} }, { name: 'b', labels: {} }] };
+  assert.deepEqual(values(volumeSourceFor(ctx, vol, disk('/srv/x', 'recorded-host'), two)), ['recorded-host']);
+  const pinned = makeCtx({ driver: 'k3s', providerSettings: { K3S_NODE: 'node7' } });
+  assert.deepEqual(values(volumeSourceFor(pinned, vol, disk('/srv/x', 'recorded-host'), one)), ['node7']);
+});
+
+test('volume classes are data: CSI driver, class, fsType, topology key, sizes and the size setting', async () => {
+  const aks = (await loadDriverVolumes('aks')).volumeClass(makeCtx({ driver: 'aks' }), vol);
+  assert.deepEqual(aks, { csiDriver: 'disk.csi.azure.com', storageClassName: 'managed-csi', fsType: 'ext4', parameters: {}, topologyKey: 'topology.kubernetes.io/zone', defaultGiB: 32, minGiB: 1, sizeSetting: 'AZURE_DISK_SIZE' });
+  const k3s = (await loadDriverVolumes('k3s')).volumeClass(makeCtx({ driver: 'k3s' }), vol);
+  assert.equal(k3s.csiDriver, undefined);
+  assert.equal(k3s.topologyKey, 'kubernetes.io/hostname');
+  assert.equal(k3s.sizeSetting, 'K3S_DISK_SIZE');
+  await assert.rejects(loadDriverVolumes('nope'), /unknown provider driver "nope"/);
+});
+
+test('pvInputs: a source the driver cannot give becomes the volume\'s error (reported by the converter); sizes come with each source', () => {
+  const ctx = makeCtx({ driver: 'k3s' });
+  const inputs = pvInputs(ctx, DRIVER_VOLUMES.k3s, { default: disk('/srv/x') });
+  const src = inputs.default!.source;
+  assert.ok('error' in src);
+  assert.match(src.error.message, /K3s node that holds disk d1 is not configured/);
+  assert.equal(src.error.field, 'cluster.settings.K3S_NODE');
+  const ok = pvInputs(makeCtx({ driver: 'oke' }), DRIVER_VOLUMES.oke, {});
+  assert.equal(ok.default!.defaultGiB, 50);
+  assert.equal(ok.default!.minGiB, 50);
+  assert.ok(!('error' in ok.default!.source) && ok.default!.source.placeholder);
 });

@@ -1,0 +1,50 @@
+// What kompoxops adds to an error: the flags and commands that fix it. Use
+// cases and drivers give front-end-neutral hints ("delete it with force");
+// the CLI keys its own advice on the error's stable `code` and `details`,
+// here in one table, never on the message. A server renders the same errors
+// as HTTP statuses (ERROR_KINDS) with its own advice.
+import type { KompoxError } from '../domain/errors.js';
+
+interface Advice {
+  message?: string;
+  hint?: string;
+}
+
+const detail = (e: KompoxError, key: string): unknown => e.details?.[key];
+const noneListed = (e: KompoxError, key: string): boolean => Array.isArray(detail(e, key)) && (detail(e, key) as unknown[]).length === 0;
+
+const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
+  'volume.ambiguous': (e) => ({ message: `${e.message} with -V` }),
+  'disk.exists': (e) =>
+    detail(e, 'restore')
+      ? { hint: 'Choose another name with --disk-name (or leave it out for a timestamped name).' }
+      : { hint: 'Choose another name with -N (or leave -N out for a timestamped name).' },
+  'snapshot.exists': () => ({ hint: 'Choose another name with -N.' }),
+  'disk.notfound': (e) => (noneListed(e, 'disks') ? { hint: 'The volume has no disks yet (`kompoxops disk list`).' } : {}),
+  'snapshot.notfound': (e) => (noneListed(e, 'snapshots') ? { hint: 'The volume has no snapshots (`kompoxops snapshot list`).' } : {}),
+  'disk.delete.current': () => ({ hint: 'Attach another disk first (kompoxops disk attach -N OTHER); --force does not override this.' }),
+  'disk.delete.previous': () => ({ hint: 'Add --force to delete it anyway.' }),
+  'disk.delete.bound': () => ({ hint: 'Redeploy the app (kompoxops app deploy) so it lets go of the disk, then delete it; --force does not override this.' }),
+  'disk.import.source': () => ({ hint: 'Give FILE (or - for stdin), --from-id ID, or --from-app APP with --from-disk/--from-snapshot.' }),
+  'disk.import.from-app': () => ({ message: '--from-app needs exactly one of --from-disk NAME or --from-snapshot NAME' }),
+  'usage.app-id': (e) => ({ message: `--from-app "${String(detail(e, 'app'))}" is not service/provider/cluster/app` }),
+  'usage.size': () => ({ hint: 'Write a whole number of GiB, e.g. --size 10 or --size 10Gi.' }),
+  'usage.port-mapping': () => ({ hint: 'Use -p REMOTE or -p LOCAL:REMOTE, e.g. -p 8080:80.' }),
+  'tunnel.port.in-use': () => ({ hint: 'Pick another one: -p LOCAL:REMOTE.' }),
+  'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
+  'app.pod.notfound': () => ({ hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.' }),
+  'app.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' }),
+};
+
+/** A deploy stopped half-way says how to resume (app-deploy.ts wrapApplyError sets details.stoppedAt). */
+const DEPLOY_AGAIN = 'Deploying again after fixing the cause converges.';
+
+/** The error as kompoxops shows it: message and hint with the CLI's flags and commands. */
+export function withCliAdvice(e: KompoxError): { message: string; hint?: string } {
+  const a = ADVICE[e.code]?.(e) ?? {};
+  let hint = a.hint ?? e.hint;
+  if (hint && detail(e, 'stoppedAt') !== undefined && hint.endsWith(DEPLOY_AGAIN)) {
+    hint = `${hint.slice(0, -DEPLOY_AGAIN.length)}Re-running \`kompoxops app deploy\` after fixing the cause converges.`;
+  }
+  return { message: a.message ?? e.message, ...(hint ? { hint } : {}) };
+}

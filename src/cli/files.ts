@@ -1,0 +1,120 @@
+// The CLI's files: archives written atomically with a `.sha256` beside them,
+// archives opened for import (with that checksum), kubeconfigs written or
+// merged. Use cases take and give streams and documents; files are the front
+// end's (a server has request and response bodies instead).
+import { chmodSync, createReadStream, createWriteStream, existsSync, promises as fsp, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { KompoxError } from '../domain/errors.js';
+import { kubeconfigYaml, mergeKubeconfig } from '../usecases/cluster-kubeconfig.js';
+import { checkSha256, type ExportResult } from '../usecases/disk.js';
+
+/**
+ * Writes an archive to `path` atomically (temp file, then rename) and a
+ * `path.sha256` beside it in `sha256sum` format. Nothing is left on failure.
+ */
+export async function writeArchiveFile(path: string, write: (out: NodeJS.WritableStream) => Promise<ExportResult>): Promise<ExportResult> {
+  // Never replace an earlier export: it may be the only backup.
+  const taken = async () =>
+    new KompoxError('conflict', `${path} already exists; refusing to overwrite it`, { hint: 'Choose another file name, or move the old archive away first.' });
+  if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
+  const tmp = `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  const ws = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  try {
+    await opened.catch((e: NodeJS.ErrnoException) => {
+      throw new KompoxError('usage', `cannot write ${path}: ${e.code === 'ENOENT' ? 'its directory does not exist' : e.message}`);
+    });
+    const r = await write(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('error', reject);
+      ws.once('close', () => resolve());
+      ws.end();
+    });
+    // link() fails when `path` appeared meanwhile: no-clobber, atomically.
+    try {
+      await fsp.link(tmp, path);
+      await fsp.rm(tmp, { force: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw await taken();
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+      // No hard links on this filesystem: check, then rename.
+      if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
+      await fsp.rename(tmp, path);
+    }
+    await fsp.writeFile(`${path}.sha256`, `${r.sha256}  ${basename(path)}\n`);
+    return r;
+  } catch (e) {
+    ws.destroy();
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** The checksum in `FILE.sha256` (sha256sum format) when that file exists. */
+export async function sidecarSha256(path: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(`${path}.sha256`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^([0-9a-fA-F]{64})\b/.exec(text.trim());
+  if (!m) throw new KompoxError('integrity', `${path}.sha256 does not hold a SHA-256`, { hint: 'Remove it, or pass the right value with --sha256.' });
+  return m[1]!.toLowerCase();
+}
+
+/** Opens an archive file for import: stream, size, and the checksum from FILE.sha256 when present. */
+export async function openArchiveFile(
+  path: string,
+  expectedSha256?: string,
+): Promise<{ stream: NodeJS.ReadableStream; expectedSha256?: string; totalBytes: number; label: string }> {
+  let st;
+  try {
+    st = await fsp.stat(path);
+  } catch {
+    throw new KompoxError('notfound', `archive file ${path} does not exist`);
+  }
+  if (!st.isFile()) throw new KompoxError('usage', `${path} is not a file`);
+  const expected = expectedSha256 ? checkSha256(expectedSha256, '--sha256') : await sidecarSha256(path);
+  return { stream: createReadStream(path), expectedSha256: expected, totalBytes: st.size, label: path };
+}
+
+type Doc = Record<string, unknown>;
+
+export interface WriteOptions {
+  merge?: boolean;
+  force?: boolean;
+}
+
+/** Writes (mode 600) or merges into `file`; never replaces an existing file without merge or force. */
+export async function writeKubeconfig(file: string, doc: Doc, opts: WriteOptions = {}): Promise<{ file: string; merged: boolean }> {
+  let out = doc;
+  let merged = false;
+  if (existsSync(file)) {
+    if (opts.merge) {
+      const { parse } = await import('yaml');
+      let base: unknown;
+      try {
+        base = parse(readFileSync(file, 'utf8'));
+      } catch (e) {
+        throw new KompoxError('config', `${file}: cannot merge into it: not valid YAML (${(e as Error).message.split('\n')[0]})`, { location: { file } });
+      }
+      if (base !== null && base !== undefined && (typeof base !== 'object' || Array.isArray(base))) {
+        throw new KompoxError('config', `${file}: cannot merge into it: not a kubeconfig`, { location: { file } });
+      }
+      out = mergeKubeconfig((base as Doc) ?? {}, doc);
+      merged = true;
+    } else if (!opts.force) {
+      throw new KompoxError('conflict', `${file} already exists`, { hint: 'Use --merge to add the cluster to it, --force to replace it, or -o - to print.' });
+    }
+  }
+  const tmp = `${file}.kompox-${process.pid}.tmp`;
+  writeFileSync(tmp, await kubeconfigYaml(out), { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+  return { file, merged };
+}

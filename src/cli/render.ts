@@ -1,0 +1,177 @@
+// The one renderer of operation events (src/domain/events.ts) for every
+// kompoxops command, on stderr. Notes and warnings are plain lines (phases
+// are not shown: the notes and the live line already say what happens). On a
+// terminal, one live line is redrawn in place: a transfer's progress bar
+// (percentage, amounts, rate) or the current state of a wait (with the
+// elapsed time, refreshed every second). When stderr is not a terminal (CI,
+// logs) nothing is drawn in place: each new state is one plain line and
+// progress bars are left out, so output stays clean and deterministic.
+import { formatDiagnostic } from '../domain/errors.js';
+import type { EventSink, KompoxEvent } from '../domain/events.js';
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** 1536 → `1.5 KiB` (`sep` '' gives the compact `1.5KiB` of tables). */
+export function formatBytes(n: number, sep = ' '): string {
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < UNITS.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v}${sep}B` : `${v.toFixed(1)}${sep}${UNITS[i]}`;
+}
+
+export interface RendererOptions {
+  /** Where to write; default process.stderr. */
+  stream?: NodeJS.WriteStream;
+  /** Draw in place; default: the stream is a terminal. */
+  tty?: boolean;
+  /** Print `log` events (a dry run prints its changes on stdout instead); default true. */
+  logs?: boolean;
+  /** Put before each `status` line, e.g. `waiting: `. */
+  statusPrefix?: string;
+  /** Minimum ms between redraws of a progress bar. */
+  intervalMs?: number;
+  now?: () => number;
+}
+
+interface Transfer {
+  label: string;
+  done: number;
+  total?: number;
+  unit: 'bytes' | 'items';
+  started: number;
+}
+
+export class EventRenderer {
+  private readonly stream: NodeJS.WriteStream;
+  private readonly tty: boolean;
+  private readonly now: () => number;
+  private readonly intervalMs: number;
+  private readonly transfers = new Map<string, Transfer>();
+  /** The text of the live line and how to redraw it (terminal only). */
+  private live?: () => string;
+  private lastDraw = 0;
+  private statusStarted = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly opts: RendererOptions = {}) {
+    this.stream = opts.stream ?? process.stderr;
+    this.tty = opts.tty ?? Boolean(this.stream.isTTY);
+    this.now = opts.now ?? Date.now;
+    this.intervalMs = opts.intervalMs ?? 100;
+  }
+
+  /** The sink to hand to an Op. */
+  readonly sink: EventSink = (e) => this.render(e);
+
+  render(e: KompoxEvent): void {
+    switch (e.type) {
+      case 'log':
+        if (this.opts.logs !== false) this.line(e.message);
+        return;
+      case 'warning':
+        this.line(formatDiagnostic(e.diagnostic));
+        return;
+      case 'phase':
+        // the steps are for a server's event log; the CLI's notes and live line already say what happens
+        return;
+      case 'status':
+        this.status(`${this.opts.statusPrefix ?? ''}${e.message}`);
+        return;
+      case 'progress':
+        this.progress(e);
+        return;
+    }
+  }
+
+  /** Ends the live line (call when the operation is over, also after a failure). */
+  end(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.tty && this.live) this.stream.write('\n');
+    this.live = undefined;
+  }
+
+  /** A progress bar's text (without the carriage return). */
+  static transferLine(t: Transfer, now: number): string {
+    const amount = (n: number) => (t.unit === 'bytes' ? formatBytes(n) : String(n));
+    const secs = Math.max((now - t.started) / 1000, 0.001);
+    const rate = t.unit === 'bytes' ? ` ${formatBytes(Math.round(t.done / secs))}/s` : '';
+    if (t.total && t.total > 0) {
+      const frac = Math.min(t.done / t.total, 1);
+      const width = 24;
+      const full = Math.round(frac * width);
+      return `${t.label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${amount(t.done)}/${amount(t.total)}${rate}`;
+    }
+    return `${t.label} ${amount(t.done)}${rate}`;
+  }
+
+  private line(text: string): void {
+    if (this.tty && this.live) this.stream.write('\r\x1b[K');
+    this.stream.write(`${text}\n`);
+    if (this.tty && this.live) this.draw(true);
+  }
+
+  private status(text: string): void {
+    if (!this.tty) {
+      this.stream.write(`${text}\n`);
+      return;
+    }
+    if (!this.live || !this.timer) this.statusStarted = this.now();
+    this.setLive(() => `[${Math.round((this.now() - this.statusStarted) / 1000)}s] ${text}`, true);
+  }
+
+  private progress(e: Extract<KompoxEvent, { type: 'progress' }>): void {
+    if (!this.tty) return;
+    let t = this.transfers.get(e.id);
+    const first = !t;
+    if (!t) {
+      t = { label: e.label, done: 0, unit: e.unit, started: this.now() };
+      this.transfers.set(e.id, t);
+    }
+    t.label = e.label;
+    t.done = e.done;
+    t.total = e.total;
+    const text = () => EventRenderer.transferLine(t!, this.now());
+    if (e.end) {
+      this.live = text;
+      this.draw(true);
+      this.stream.write('\n');
+      this.live = undefined;
+      this.transfers.delete(e.id);
+      return;
+    }
+    if (first) {
+      this.setLive(text, false);
+      return;
+    }
+    this.live = text;
+    this.draw(false);
+  }
+
+  private setLive(text: () => string, ticking: boolean): void {
+    this.live = text;
+    if (this.timer && !ticking) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    if (ticking && !this.timer) {
+      this.timer = setInterval(() => this.draw(true), 1000);
+      this.timer.unref();
+    }
+    this.draw(true);
+  }
+
+  private draw(force: boolean): void {
+    if (!this.live) return;
+    const t = this.now();
+    if (!force && t - this.lastDraw < this.intervalMs) return;
+    this.lastDraw = t;
+    // A pseudo-terminal without a size (script(1), some CI runners) reports 0 columns.
+    const cols = this.stream.columns || 100;
+    const text = this.live();
+    this.stream.write(`\r${text.length > cols - 1 ? `${text.slice(0, cols - 2)}…` : text}\x1b[K`);
+  }
+}

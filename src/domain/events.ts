@@ -1,0 +1,142 @@
+// One typed event stream for every long operation (deploy, destroy, disk and
+// snapshot transfers, cluster deploy) and every driver method. A use case
+// never prints: it emits events, and the front end decides what to do with
+// them (the CLI renders them, one renderer for all commands; a server stores
+// or streams them). The Op also carries the AbortSignal: Ctrl-C in the CLI, a
+// cancelled request in the server.
+import { KompoxError, interruptedError, type Diagnostic } from './errors.js';
+
+export type KompoxEvent =
+  /** A step of a longer operation begins, e.g. 'apply', 'rollout', 'quiesce'. */
+  | { type: 'phase'; phase: string; message: string }
+  /** A note: applied objects, created disks, which disk was chosen. */
+  | { type: 'log'; message: string }
+  | { type: 'warning'; diagnostic: Diagnostic }
+  /** The current state, one line that replaces the previous one (rollout wait). */
+  | { type: 'status'; message: string }
+  /** Work done so far; `end` closes the progress `id`. */
+  | { type: 'progress'; id: string; label: string; done: number; total?: number; unit: 'bytes' | 'items'; end?: boolean };
+
+export type EventSink = (e: KompoxEvent) => void;
+
+/** What every long use case and every driver method takes besides its parameters. */
+export interface Op {
+  signal?: AbortSignal;
+  events?: EventSink;
+}
+
+export function emit(op: Op | undefined, e: KompoxEvent): void {
+  op?.events?.(e);
+}
+
+export function logEvent(op: Op | undefined, message: string): void {
+  op?.events?.({ type: 'log', message });
+}
+
+export function phaseEvent(op: Op | undefined, phase: string, message: string): void {
+  op?.events?.({ type: 'phase', phase, message });
+}
+
+export function statusEvent(op: Op | undefined, message: string): void {
+  op?.events?.({ type: 'status', message });
+}
+
+export function warningEvent(op: Op | undefined, diagnostic: Diagnostic): void {
+  op?.events?.({ type: 'warning', diagnostic });
+}
+
+/**
+ * Byte progress as the archive code reports it (start, advance, done). The
+ * archive keeps this minimal callback; byteProgress turns it into events.
+ */
+export interface ProgressSink {
+  /** total bytes when known */
+  start(label: string, total?: number): void;
+  advance(bytes: number): void;
+  done(): void;
+}
+
+let progressIds = 0;
+
+/**
+ * A ProgressSink that emits `progress` events on `op`, or undefined when
+ * nothing listens (so the archive code skips the bookkeeping). Events are
+ * coalesced: one per 1% of a known total, or per MiB without one, plus the
+ * start and the end, so a server storing them is not flooded.
+ */
+export function byteProgress(op: Op | undefined, label?: string): ProgressSink | undefined {
+  const events = op?.events;
+  if (!events) return undefined;
+  const id = `p${++progressIds}`;
+  let name = label ?? '';
+  let total: number | undefined;
+  let done = 0;
+  let sent = 0;
+  const send = (end?: boolean) => {
+    sent = done;
+    events({ type: 'progress', id, label: name, done, ...(total !== undefined ? { total } : {}), unit: 'bytes', ...(end ? { end: true } : {}) });
+  };
+  return {
+    start(l, t) {
+      name = label ?? l;
+      total = t;
+      done = 0;
+      send();
+    },
+    advance(n) {
+      done += n;
+      const step = total && total > 0 ? Math.max(total / 100, 1) : 1024 * 1024;
+      if (done - sent >= step) send();
+    },
+    done() {
+      send(true);
+    },
+  };
+}
+
+/** Throws the `interrupted` error when the operation was cancelled; `what` says what was (not) done. */
+export function throwIfAborted(op: Op | undefined, what?: string): void {
+  if (op?.signal?.aborted) throw interruptedError(what ? `interrupted: ${what}` : 'interrupted');
+}
+
+/** An error from a cancelled operation becomes the `interrupted` error (whatever the aborted stream said). */
+export function asInterrupted(op: Op | undefined, e: unknown, what?: string): unknown {
+  if (!op?.signal?.aborted || (e instanceof KompoxError && e.kind === 'interrupted')) return e;
+  return interruptedError(what ? `interrupted: ${what}` : 'interrupted', { cause: e });
+}
+
+/**
+ * Runs `fn` with `cancel` hooked to the signal: cancel stops the work (e.g.
+ * destroys the stream being read or written), so `fn` fails, cleans up after
+ * itself and its failure is reported as `interrupted`.
+ */
+export async function cancellable<T>(op: Op | undefined, cancel: (reason: Error) => void, fn: () => Promise<T>, what?: string): Promise<T> {
+  const signal = op?.signal;
+  throwIfAborted(op, what);
+  const onAbort = () => cancel(interruptedError(what ? `interrupted: ${what}` : 'interrupted'));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await fn();
+  } catch (e) {
+    throw asInterrupted(op, e, what);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Waits `ms`; a cancelled operation ends the wait at once with the `interrupted` error. */
+export function sleep(ms: number, op?: Op): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const signal = op?.signal;
+    if (signal?.aborted) return reject(interruptedError());
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(interruptedError());
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

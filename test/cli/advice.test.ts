@@ -1,0 +1,31 @@
+// The CLI's advice (src/cli/advice.ts): use cases give neutral hints; the CLI
+// adds its flags and commands by the error's code and details.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KompoxError, formatError } from '../../src/domain/errors.js';
+import { withCliAdvice } from '../../src/cli/advice.js';
+
+const shown = (e: KompoxError) => formatError({ ...e, ...withCliAdvice(e) });
+
+test('codes get the flags and commands of kompoxops; unknown codes keep the neutral hint', () => {
+  const current = new KompoxError('conflict', 'disk "d" is the current disk of volume v; refusing to delete it', { code: 'disk.delete.current', hint: 'Attach another disk first; force does not override this.' });
+  assert.equal(shown(current), 'disk "d" is the current disk of volume v; refusing to delete it. Attach another disk first (kompoxops disk attach -N OTHER); --force does not override this.');
+  const previous = new KompoxError('conflict', 'x', { code: 'disk.delete.previous', hint: 'Delete it with force to delete it anyway.' });
+  assert.equal(withCliAdvice(previous).hint, 'Add --force to delete it anyway.');
+  const ambiguous = new KompoxError('usage', 'app web has 2 volumes; say which one', { code: 'volume.ambiguous', hint: 'Volumes: a, b.' });
+  assert.equal(shown(ambiguous), 'app web has 2 volumes; say which one with -V. Volumes: a, b.');
+  const restore = new KompoxError('conflict', 'x', { code: 'disk.exists', details: { restore: true }, hint: 'Choose another name.' });
+  assert.match(withCliAdvice(restore).hint!, /--disk-name/);
+  assert.match(withCliAdvice(new KompoxError('conflict', 'x', { code: 'disk.exists' })).hint!, /with -N/);
+  const other = new KompoxError('config', 'bad', { code: 'something.else', hint: 'Neutral.' });
+  assert.deepEqual(withCliAdvice(other), { message: 'bad', hint: 'Neutral.' });
+  const noneYet = new KompoxError('notfound', 'x', { code: 'disk.notfound', details: { disks: [] }, hint: 'The volume has no disks yet.' });
+  assert.match(withCliAdvice(noneYet).hint!, /kompoxops disk list/);
+  const some = new KompoxError('notfound', 'x', { code: 'disk.notfound', details: { disks: ['a'] }, hint: 'Disks: a.' });
+  assert.equal(withCliAdvice(some).hint, 'Disks: a.');
+});
+
+test('a deploy stopped half-way names the command to run again', () => {
+  const e = new KompoxError('auth', 'denied', { details: { stoppedAt: 'Service/ns/web' }, hint: 'Ask an admin. Stopped at Service/ns/web; nothing was changed before the failure. Deploying again after fixing the cause converges.' });
+  assert.equal(withCliAdvice(e).hint, 'Ask an admin. Stopped at Service/ns/web; nothing was changed before the failure. Re-running `kompoxops app deploy` after fixing the cause converges.');
+});

@@ -1,0 +1,91 @@
+// The one event renderer of the CLI (src/cli/render.ts): plain lines for notes
+// and warnings; on a terminal a live line (progress bar, throttled, with
+// percentage and rate; or the state of a wait with the elapsed time); off a
+// terminal no bars, one plain line per state.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { byteProgress } from '../../src/domain/events.js';
+import { EventRenderer, formatBytes } from '../../src/cli/render.js';
+
+function fakeStream(isTTY: boolean) {
+  const writes: string[] = [];
+  return { writes, stream: { isTTY, columns: 120, write: (s: string) => (writes.push(s), true) } as unknown as NodeJS.WriteStream };
+}
+
+const MiB = 1024 * 1024;
+
+describe('event renderer', () => {
+  it('off a terminal: no progress bar, notes and warnings as lines, each new state one line', () => {
+    const t = fakeStream(false);
+    const r = new EventRenderer({ stream: t.stream, statusPrefix: 'waiting: ' });
+    r.render({ type: 'progress', id: 'a', label: 'export d1', done: 0, total: 10, unit: 'bytes' });
+    r.render({ type: 'progress', id: 'a', label: 'export d1', done: 10, total: 10, unit: 'bytes', end: true });
+    r.render({ type: 'log', message: 'created Deployment/ns/web' });
+    r.render({ type: 'warning', diagnostic: { level: 'warning', message: 'w', hint: 'do x.' } });
+    r.render({ type: 'status', message: 'deployment web: 0/1 ready' });
+    r.render({ type: 'phase', phase: 'rollout', message: 'waiting for web' });
+    r.end();
+    assert.deepEqual(t.writes, ['created Deployment/ns/web\n', 'warning: w. do x.\n', 'waiting: deployment web: 0/1 ready\n']);
+  });
+
+  it('notes can be left out (a dry run prints its changes on stdout)', () => {
+    const t = fakeStream(false);
+    const r = new EventRenderer({ stream: t.stream, logs: false });
+    r.render({ type: 'log', message: 'x' });
+    r.render({ type: 'warning', diagnostic: { level: 'warning', message: 'still shown' } });
+    assert.deepEqual(t.writes, ['warning: still shown\n']);
+  });
+
+  it('on a terminal: draws percentage, amounts and rate, throttled, and ends the line', () => {
+    const t = fakeStream(true);
+    let now = 1_000;
+    const r = new EventRenderer({ stream: t.stream, now: () => now, intervalMs: 100 });
+    const total = 4 * MiB;
+    r.render({ type: 'progress', id: 'a', label: 'export d1', done: 0, total, unit: 'bytes' });
+    now += 1000;
+    r.render({ type: 'progress', id: 'a', label: 'export d1', done: MiB, total, unit: 'bytes' });
+    r.render({ type: 'progress', id: 'a', label: 'export d1', done: 2 * MiB, total, unit: 'bytes' }); // within the interval: not drawn
+    now += 1000;
+    r.render({ type: 'progress', id: 'a', label: 'export d1', done: 3 * MiB, total, unit: 'bytes' });
+    r.render({ type: 'progress', id: 'a', label: 'export d1', done: 3 * MiB, total, unit: 'bytes', end: true });
+    assert.equal(t.writes.length, 5); // start, first advance, third advance, end, newline
+    assert.equal(t.writes[1], `\rexport d1 [######..................]  25% 1.0 MiB/4.0 MiB 1.0 MiB/s\x1b[K`);
+    assert.equal(t.writes[2], `\rexport d1 [##################......]  75% 3.0 MiB/4.0 MiB 1.5 MiB/s\x1b[K`);
+    assert.equal(t.writes[4], '\n');
+  });
+
+  it('on a terminal: a note is printed above the live line, which is drawn again', () => {
+    const t = fakeStream(true);
+    const now = 0;
+    const r = new EventRenderer({ stream: t.stream, now: () => now });
+    r.render({ type: 'phase', phase: 'rollout', message: 'waiting for web' }); // not shown
+    r.render({ type: 'status', message: 'deployment web: 0/1 ready' });
+    r.render({ type: 'log', message: 'released PersistentVolumeClaim ns/old' });
+    r.end();
+    assert.deepEqual(t.writes, [
+      '\r[0s] deployment web: 0/1 ready\x1b[K',
+      '\r\x1b[K',
+      'released PersistentVolumeClaim ns/old\n',
+      '\r[0s] deployment web: 0/1 ready\x1b[K',
+      '\n',
+    ]);
+  });
+
+  it('without a total shows bytes and rate; formats bytes for bars and tables', () => {
+    assert.equal(EventRenderer.transferLine({ label: 'import', done: 3000, unit: 'bytes', started: 0 }, 2000), 'import 2.9 KiB 1.5 KiB/s');
+    assert.equal(formatBytes(512), '512 B');
+    assert.equal(formatBytes(1536, ''), '1.5KiB');
+  });
+
+  it('byte progress from a use case arrives coalesced: the start, about one event per percent, and the end', () => {
+    const seen: number[] = [];
+    const sink = byteProgress({ events: (e) => e.type === 'progress' && void seen.push(e.done) }, 'export d1')!;
+    sink.start('ignored label', 1000);
+    for (let i = 0; i < 1000; i++) sink.advance(1);
+    sink.done();
+    assert.equal(seen[0], 0);
+    assert.equal(seen.at(-1), 1000);
+    assert.ok(seen.length <= 102, `${seen.length} events`);
+    assert.equal(byteProgress({}, 'nobody listens'), undefined);
+  });
+});
