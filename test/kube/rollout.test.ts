@@ -1,7 +1,7 @@
 // Rollout assessment: each reason a pod cannot become ready is reported from
 // pod status/events; the wait loop against the fake (no controllers) reports
 // cleanly instead of hanging.
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../src/kube/types.js';
 import { assessDeployment, waitForDeployments } from '../../src/kube/rollout.js';
@@ -169,6 +169,13 @@ describe('waitForDeployments against the fake (no controllers)', () => {
     await kube.apply({ ...d, spec, metadata: { name: 'web', namespace: 'ns' }, status: undefined } as KubeObject);
   });
   after(async () => fake.close());
+  // Each test sets the pod it needs: none left over from another.
+  beforeEach(() => {
+    const pods = fake.resource('v1', 'Pod')!;
+    for (const p of fake.store.list(pods, 'ns')) fake.store.remove(pods, 'ns', String(p.metadata?.name));
+  });
+  /** How often the pods were listed since request number `from` (one look per poll). */
+  const podLooks = (from: number) => fake.requests.slice(from).filter((r) => r.method === 'GET' && /\/pods$/.test(r.path)).length;
 
   test('times out with what it saw', async () => {
     const progress: string[] = [];
@@ -192,20 +199,20 @@ describe('waitForDeployments against the fake (no controllers)', () => {
 
   test('fails early on a fatal pod state', async () => {
     fake.setPod(pod({ phase: 'Pending', containerStatuses: [{ name: 'web', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nginx:nope"' } } }] }));
-    const t0 = Date.now();
-    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 10_000, pollMs: 50 });
+    const seen = fake.requests.length;
+    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 600_000, pollMs: 50 });
     assert.equal(r.state, 'failed');
-    assert.ok(Date.now() - t0 < 5000);
+    assert.equal(podLooks(seen), 1, 'it decided on its first look at the pods, not at the timeout');
     assert.match(r.message, /ImagePullBackOff/);
   });
 
   test('fails early when a one-shot init container exited non-zero, naming it', async () => {
     const migrate = { name: 'migrate', ready: false, restartCount: 0, state: { terminated: { exitCode: 2, reason: 'Error' } } };
     fake.setPod(pod({ phase: 'Pending', initContainerStatuses: [done, dbUp, migrate], containerStatuses: [webWaiting] }, initSpec));
-    const t0 = Date.now();
-    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 10_000, pollMs: 50 });
+    const seen = fake.requests.length;
+    const r = await waitForDeployments(kube, 'ns', ['web'], { timeoutMs: 600_000, pollMs: 50 });
     assert.equal(r.state, 'failed');
-    assert.ok(Date.now() - t0 < 5000);
+    assert.equal(podLooks(seen), 1, 'it decided on its first look at the pods, not at the timeout');
     assert.equal(r.message, 'deployment web: pod web-abc-1: init container migrate failed: Init:Error, exit code 2');
   });
 });

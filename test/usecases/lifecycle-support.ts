@@ -74,6 +74,8 @@ export interface Controller {
   paused: boolean;
   /** Deployment spec.replicas values seen, in order (changes only). */
   replicaHistory: number[];
+  /** One round of the controller now (it also runs on its own every 40 ms): a test waits for it by calling it, not by sleeping. */
+  tick(): void;
   stop(): Promise<void>;
 }
 
@@ -87,7 +89,7 @@ export interface Controller {
 export function startController(fake: FakeKube, namespace: string): Controller {
   const podRes = fake.resource('v1', 'Pod')!;
   const depRes = fake.resource('apps/v1', 'Deployment')!;
-  const c: Controller = { paused: false, replicaHistory: [], stop: async () => {} };
+  const c: Controller = { paused: false, replicaHistory: [], tick: () => {}, stop: async () => {} };
   let seq = 0;
   let running = true;
   const tick = () => {
@@ -115,6 +117,7 @@ export function startController(fake: FakeKube, namespace: string): Controller {
       );
     }
   };
+  c.tick = tick;
   const loop = (async () => {
     while (running) {
       tick();
@@ -151,4 +154,18 @@ export function namespaceOf(fake: FakeKube, namespace: string): { json: string; 
 /** An error message is one paragraph: a single `error: ...` line. */
 export function oneParagraph(err: string): boolean {
   return /^error: [^\n]+\n$/.test(err);
+}
+
+/**
+ * One step of a story test: the steps of a story build on each other, so they
+ * are one test (no test depends on another having run), and a failure names
+ * the step it happened in.
+ */
+export async function step(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof Error) e.message = `step "${name}": ${e.message}`;
+    throw e;
+  }
 }
