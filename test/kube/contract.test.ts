@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { KompoxError } from '../../src/domain/errors.js';
 import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { eventually } from '../support/kube.js';
 
 export function kubeContract(label: string, setup: () => Promise<{ kubeconfigPath: string; context?: string; teardown(): Promise<void> }>): void {
   describe(`KubeClient contract (${label})`, () => {
@@ -87,7 +88,8 @@ export function kubeContract(label: string, setup: () => Promise<{ kubeconfigPat
         kind: 'Deployment',
         metadata: { name: 'web', namespace: ns, labels: { l: label } },
         spec: {
-          replicas: 1,
+          // no pod, so the controller's writes (revision annotation, status) settle at once
+          replicas: 0,
           selector: { matchLabels: { app: 'web' } },
           template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image }] } },
         },
@@ -97,8 +99,15 @@ export function kubeContract(label: string, setup: () => Promise<{ kubeconfigPat
       assert.equal(b.metadata.generation, a.metadata.generation);
       const c = await kube.apply(dep('nginx:2', 'b'));
       assert.equal(c.metadata.generation, Number(a.metadata.generation) + 1);
+      const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns };
+      await eventually(async () => {
+        const d = await kube.get(ref);
+        return d?.metadata.annotations?.['deployment.kubernetes.io/revision'] === '2' && (d.status as { observedGeneration?: number } | undefined)?.observedGeneration === c.metadata.generation;
+      }, 'the Deployment controller to roll out revision 2');
+      const live = await kube.get(ref);
       const again = await kube.apply(dep('nginx:2', 'b'));
-      assert.equal(again.metadata.resourceVersion, c.metadata.resourceVersion);
+      assert.equal(again.metadata.resourceVersion, live!.metadata.resourceVersion);
+      assert.equal(again.metadata.generation, c.metadata.generation);
     });
 
     test('annotations written by merge patch survive a later apply', async () => {
