@@ -1,7 +1,8 @@
-// End to end through the real binary against the fake API server (no
-// controllers, like the acceptance cluster): deploy, redeploy (nothing
-// written), dry run, status, a pod put in place by the test, logs/exec, and
-// destroy (disks kept), plus the kubeconfig export and the error exits.
+// End to end through the real binary against the fake API server without
+// controllers (a cluster whose controller manager, scheduler and kubelets do
+// not run): deploy, redeploy (nothing written), dry run, status, a pod put in
+// place by the test, logs/exec, and destroy (disks kept), plus the kubeconfig
+// export and the error exits.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -73,7 +74,7 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
   let dir: string;
   let ns = '';
   before(async () => {
-    fake = await startFakeKube();
+    fake = await startFakeKube({ controllers: false });
     dir = mkdtempSync(join(tmpdir(), 'kompox-app-cli-'));
     mkdirSync(join(dir, 'disks'));
     mkdirSync(join(dir, 'snapshots'));

@@ -38,7 +38,8 @@ describe('day-2 use cases', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    ({ fake, kube } = await startFakeCluster());
+    // no controllers: the test puts the pods (and their states) in place itself
+    ({ fake, kube } = await startFakeCluster({ controllers: false }));
   });
   after(async () => fake.close());
 

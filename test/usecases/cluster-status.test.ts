@@ -1,5 +1,5 @@
-// cluster status against the fake API server: the test plays the controllers
-// (Deployment status, LoadBalancer address) the fake does not run.
+// cluster status against the fake API server without controllers: the test
+// plays them (Deployment status, LoadBalancer address).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ describe('cluster status against the fake API server', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    ({ fake, kube } = await startFakeCluster());
+    ({ fake, kube } = await startFakeCluster({ controllers: false }));
   });
   after(async () => fake?.close());
 

@@ -25,7 +25,8 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
   const disks = async () => JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string; current: boolean }>;
 
   before(async () => {
-    fake = await startFakeKube();
+    // no controllers: a redeploy is applied but never becomes ready (see attach --deploy)
+    fake = await startFakeKube({ controllers: false });
     dir = await mkdtemp(join(tmpdir(), 'kompox-disk-cli-'));
     diskRoot = join(dir, 'disks');
     await writeProject(dir, { diskRoot, snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath, cluster: 'k3s' });

@@ -21,11 +21,9 @@ import {
   kompoxops,
   namespaceOf,
   oneParagraph,
-  startController,
   treeDigest,
   volumeBindings,
   writeProject,
-  type Controller,
   type Run,
 } from './lifecycle-support.js';
 
@@ -37,7 +35,6 @@ interface DiskJson {
 
 describe('story: backup and rollback (binary, K3s on temp dirs, fake API server with a simulated controller)', () => {
   let fake: FakeKube;
-  let ctl: Controller;
   let dir: string;
   const ns = appNamespace({ service: { name: 'ops' }, provider: { name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} }, app: { name: 'web' } as never });
   const ok = (r: Run) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
@@ -67,10 +64,8 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     fake = await startFakeKube();
     dir = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-backup-'));
     await writeProject(dir, { diskRoot: join(dir, 'disks'), snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath });
-    ctl = startController(fake, ns);
   });
   after(async () => {
-    await ctl?.stop();
     await fake?.close();
     if (dir) await hostFs.rm(dir);
   });

@@ -14,7 +14,7 @@ import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS } from '../../src/domain/model.js';
 import { appNamespace, pvcName } from '../../src/domain/names.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
-import { claimsOf, hostFs, kompoxops, namespaceOf, startController, treeDigest, writeProject, type Controller, type Run } from './lifecycle-support.js';
+import { claimsOf, hostFs, kompoxops, namespaceOf, treeDigest, writeProject, type Run } from './lifecycle-support.js';
 
 interface DiskJson {
   name: string;
@@ -29,8 +29,6 @@ const nsOf = (app: string) => appNamespace({ service: { name: 'ops' }, provider,
 describe('story: migration to another cluster, and moving data to another app (binary, two fake API servers)', () => {
   let fakeA: FakeKube;
   let fakeB: FakeKube;
-  let ctlA: Controller;
-  let ctlB: Controller;
   let root: string;
   let dirA: string;
   let dirB: string;
@@ -57,12 +55,8 @@ describe('story: migration to another cluster, and moving data to another app (b
     await writeProject(dirA, { ...roots, kubeconfig: fakeA.kubeconfigPath, cluster: 'cluster-a' });
     await writeProject(dirB, { ...roots, kubeconfig: fakeB.kubeconfigPath, cluster: 'cluster-b' });
     await writeProject(dirOther, { ...roots, kubeconfig: fakeA.kubeconfigPath, cluster: 'cluster-a', app: 'other' });
-    ctlA = startController(fakeA, ns);
-    ctlB = startController(fakeB, ns);
   });
   after(async () => {
-    await ctlA?.stop();
-    await ctlB?.stop();
     await fakeA?.close();
     await fakeB?.close();
     if (root) await hostFs.rm(root);
