@@ -4,7 +4,7 @@
 // exec and portforward) and, like a real cluster, runs the controllers
 // Kompox depends on (controllers/): the PV binder, storage protection,
 // garbage collection, Deployment and ReplicaSet, a scheduler, kubelets on
-// its nodes and the namespace controller. `controllers: false` models a
+// its nodes, pod GC and the namespace controller. `controllers: false` models a
 // cluster without them: nothing appears for a Deployment unless a test puts
 // it there.
 import http from 'node:http';
@@ -33,6 +33,7 @@ import { ReplicaSetController } from './controllers/replicaset.js';
 import { Scheduler } from './controllers/scheduler.js';
 import { Kubelet, type BehaviourHook, type ContainerBehaviour } from './controllers/kubelet.js';
 import { NamespaceController } from './controllers/namespace.js';
+import { PodGarbageCollector } from './controllers/podgc.js';
 import { nodeObject, type FakeNodeSpec } from './nodes.js';
 
 export interface ForbidRule {
@@ -233,6 +234,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         new ReplicaSetController(api),
         new Scheduler(api),
         new Kubelet(api, () => behaviourHooks),
+        new PodGarbageCollector(api),
         new PersistentVolumeController(api),
         new ProtectionController(api),
       ])
