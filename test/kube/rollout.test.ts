@@ -161,7 +161,8 @@ describe('waitForDeployments against the fake (no controllers)', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   before(async () => {
-    ({ fake, kube } = await startFakeCluster());
+    // a cluster without controller manager, scheduler or kubelet: the test puts the pods in place
+    ({ fake, kube } = await startFakeCluster({ controllers: false }));
     await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns' } });
     // a Deployment the real API server accepts (template labels match the selector, one container)
     const d = dep();
@@ -214,5 +215,58 @@ describe('waitForDeployments against the fake (no controllers)', () => {
     assert.equal(r.state, 'failed');
     assert.equal(podLooks(seen), 1, 'it decided on its first look at the pods, not at the timeout');
     assert.equal(r.message, 'deployment web: pod web-abc-1: init container migrate failed: Init:Error, exit code 2');
+  });
+});
+
+describe('waitForDeployments against the fake with its controllers (Deployment, ReplicaSet, scheduler, kubelet)', () => {
+  let fake: FakeKube;
+  let kube: KubeClient;
+  let n = 0;
+  before(async () => {
+    ({ fake, kube } = await startFakeCluster());
+  });
+  after(async () => fake.close());
+
+  /** A fresh namespace with one Deployment of `spec` (init containers optional). */
+  async function deploy(podSpec: Record<string, unknown>): Promise<string> {
+    const ns = `roll-${++n}`;
+    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await kube.apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: ns },
+      spec: { replicas: 1, strategy: { type: 'Recreate' }, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: podSpec } },
+    });
+    return ns;
+  }
+
+  test('becomes ready: the controllers create the ReplicaSet and the pod, the kubelet runs it', async () => {
+    const ns = await deploy({ containers: [{ name: 'web', image: 'nginx:1.27' }] });
+    const r = await waitForDeployments(kube, ns, ['web'], { timeoutMs: 30_000, pollMs: 20 });
+    assert.equal(r.state, 'ready', r.message);
+    assert.equal(r.message, 'deployment web: 1/1 ready');
+  });
+
+  test('an image that cannot be pulled fails the wait early with the kubelet\'s reason', async () => {
+    fake.setImageBehaviour('nginx:nope', { pull: 'fail' });
+    const ns = await deploy({ containers: [{ name: 'web', image: 'nginx:nope' }] });
+    const r = await waitForDeployments(kube, ns, ['web'], { timeoutMs: 30_000, pollMs: 20 });
+    assert.equal(r.state, 'failed');
+    assert.match(r.message, /^deployment web: pod web-[a-z0-9]+-[a-z0-9]{5}: container web: (ErrImagePull|ImagePullBackOff): /);
+  });
+
+  test('a one-shot init container that exits non-zero fails the wait, named, with its exit code', async () => {
+    fake.setImageBehaviour('migrate:1', { exitCode: 2 });
+    const ns = await deploy({
+      initContainers: [
+        { name: 'db', image: 'postgres:16', restartPolicy: 'Always' },
+        { name: 'migrate', image: 'migrate:1' },
+      ],
+      containers: [{ name: 'web', image: 'nginx:1.27' }],
+    });
+    const r = await waitForDeployments(kube, ns, ['web'], { timeoutMs: 30_000, pollMs: 20 });
+    assert.equal(r.state, 'failed');
+    // seen while it failed (Init:Error) or once the kubelet backs off restarting it (Init:CrashLoopBackOff), as on a real node
+    assert.match(r.message, /pod web-[a-z0-9]+-[a-z0-9]{5}: init container migrate( failed: Init:Error, exit code 2|: Init:CrashLoopBackOff: .*; last exit code 2 \(Error\))$/);
   });
 });

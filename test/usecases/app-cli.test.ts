@@ -1,7 +1,8 @@
-// End to end through the real binary against the fake API server (no
-// controllers, like the acceptance cluster): deploy, redeploy (nothing
-// written), dry run, status, a pod put in place by the test, logs/exec, and
-// destroy (disks kept), plus the kubeconfig export and the error exits.
+// End to end through the real binary against the fake API server without
+// controllers (a cluster whose controller manager, scheduler and kubelets do
+// not run): deploy, redeploy (nothing written), dry run, status, a pod put in
+// place by the test, logs/exec, and destroy (disks kept), plus the kubeconfig
+// export and the error exits.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -69,9 +70,12 @@ function versions(fake: FakeKube): string {
   return JSON.stringify(fake.store.all().map((e) => [e.resource.plural, e.obj.metadata?.namespace, e.obj.metadata?.name, e.obj.metadata?.resourceVersion]).sort());
 }
 
-/** A cluster (fake API server) and a project of its own for one test; removed when the test ends. */
+/**
+ * A cluster (fake API server without controllers: the tests put pods in place
+ * themselves) and a project of its own for one test; removed when the test ends.
+ */
 async function fresh(t: TestContext): Promise<{ fake: FakeKube; dir: string }> {
-  const fake = await startFakeKube();
+  const fake = await startFakeKube({ controllers: false });
   const dir = mkdtempSync(join(tmpdir(), 'kompox-app-cli-'));
   t.after(async () => {
     rmSync(dir, { recursive: true, force: true });

@@ -38,8 +38,9 @@ describe('day-2 use cases', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   // A cluster of its own for each test: none builds on what another applied.
+  // No controllers: the test puts the pods (and their states) in place itself.
   beforeEach(async () => {
-    ({ fake, kube } = await startFakeCluster());
+    ({ fake, kube } = await startFakeCluster({ controllers: false }));
   });
   afterEach(async () => fake.close());
   /** The app applied, with disk d1 recorded as current (what a deploy leaves). */

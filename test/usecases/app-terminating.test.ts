@@ -20,7 +20,8 @@ const { ns, labels, pvName, objects } = minimalApp(ctx);
 let fake: FakeKube;
 let kube: KubeClient;
 before(async () => {
-  ({ fake, kube } = await startFakeCluster({ storageProtection: true }));
+  // the admission plugin adds the protection finalizers; no controller removes them
+  ({ fake, kube } = await startFakeCluster({ controllers: false, storageProtection: true }));
 });
 after(async () => fake.close());
 

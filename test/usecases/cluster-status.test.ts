@@ -1,5 +1,5 @@
-// cluster status against the fake API server: the test plays the controllers
-// (Deployment status, LoadBalancer address) the fake does not run.
+// cluster status against the fake API server without controllers: the test
+// plays them (Deployment status, LoadBalancer address).
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ describe('cluster status against the fake API server', () => {
   let kube: KubeClient;
   // A cluster of its own for each test: "before deploy" must not see what "after deploy" deployed.
   beforeEach(async () => {
-    ({ fake, kube } = await startFakeCluster());
+    ({ fake, kube } = await startFakeCluster({ controllers: false }));
   });
   afterEach(async () => fake.close());
 

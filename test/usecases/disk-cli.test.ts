@@ -30,8 +30,8 @@ test('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API serve
     await fake?.close();
     if (dir) await hostFs.rm(dir);
   });
-  // set-up
-    fake = await startFakeKube();
+  // set-up; no controllers: a redeploy is applied but never becomes ready (see attach --deploy)
+    fake = await startFakeKube({ controllers: false });
     dir = await mkdtemp(join(tmpdir(), 'kompox-disk-cli-'));
     diskRoot = join(dir, 'disks');
     await writeProject(dir, { diskRoot, snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath, cluster: 'k3s' });

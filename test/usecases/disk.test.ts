@@ -193,6 +193,8 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     const ctx = appCtx(sb, { app: 'node-app' });
     await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     const [d] = (await listDisks(ctx, driver, kube)).disks;
+    // a cluster without nodes: the fake's default node is taken away for this test
+    await kube.delete({ apiVersion: 'v1', kind: 'Node', name: 'node1' });
     // the use case reads the facts from the cluster; the driver keeps nothing between calls
     assert.deepEqual((await readClusterFacts(kube)).nodes, []);
     assert.deepEqual((driver.pvSource(ctx, ctx.app.volumes[0]!, d, await readClusterFacts(kube)) as any).source.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, [d!.zone]);
@@ -205,6 +207,7 @@ describe('disk use cases (K3s driver + fake API server)', () => {
       assert.equal(src.local.path, d!.id);
     } finally {
       await kube.delete({ apiVersion: 'v1', kind: 'Node', name: 'k3s-server-1' });
+      env!.fake.addNode({ name: 'node1', zone: 'zone-a' });
     }
   });
 

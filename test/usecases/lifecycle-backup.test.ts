@@ -21,12 +21,10 @@ import {
   kompoxops,
   namespaceOf,
   oneParagraph,
-  startController,
   treeDigest,
   volumeBindings,
   step,
   writeProject,
-  type Controller,
   type Run,
 } from './lifecycle-support.js';
 
@@ -36,9 +34,8 @@ interface DiskJson {
   current: boolean;
 }
 
-test('story: backup and rollback (binary, K3s on temp dirs, fake API server with a simulated controller)', async (t) => {
+test('story: backup and rollback (binary, K3s on temp dirs, fake API server with its controllers)', async (t) => {
   let fake: FakeKube;
-  let ctl: Controller;
   let dir: string;
   const ns = appNamespace({ service: { name: 'ops' }, provider: { name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} }, app: { name: 'web' } as never });
   const ok = (r: Run) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
@@ -65,15 +62,13 @@ test('story: backup and rollback (binary, K3s on temp dirs, fake API server with
   let first: DiskJson;
 
   t.after(async () => {
-    await ctl?.stop();
     await fake?.close();
     if (dir) await hostFs.rm(dir);
   });
-  // set-up
-    fake = await startFakeKube();
-    dir = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-backup-'));
-    await writeProject(dir, { diskRoot: join(dir, 'disks'), snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath });
-    ctl = startController(fake, ns);
+  // set-up: the fake runs the controllers (Deployment, scheduler, kubelet, PV binder)
+  fake = await startFakeKube();
+  dir = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-backup-'));
+  await writeProject(dir, { diskRoot: join(dir, 'disks'), snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath });
 
   await step('first deploy creates and records an empty disk; the app writes data into it', async () => {
     const r = await kompoxops(dir, ['app', 'deploy', '--timeout', '30s']);

@@ -13,7 +13,8 @@ import { appNamespace } from '../../src/domain/names.js';
 import { BIN, ROOT } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
-import { hostFs, kompoxops, oneParagraph, startController, treeDigest, writeProject, type Controller, type Run } from './lifecycle-support.js';
+import { activePods, hostFs, kompoxops, oneParagraph, treeDigest, watchReplicas, writeProject, type ReplicaHistory, type Run } from './lifecycle-support.js';
+import { eventually } from '../support/kube.js';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -21,33 +22,43 @@ const ns = appNamespace({ service: { name: 'ops' }, provider: { name: 'k3s1', se
 
 describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
   let fake: FakeKube;
-  let ctl: Controller;
+  let replicaHistory: ReplicaHistory;
+  /** While true, the app's process ignores SIGTERM: its pod stays Terminating for its grace period (manual clock: until advanced). */
+  let stubborn = false;
   let dir: string;
   let diskRoot: string;
   let snapshotRoot: string;
   const ok = (r: Run) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
   const replicas = () => (fake.store.get(fake.resource('apps/v1', 'Deployment')!, ns, 'web') as Any).spec.replicas as number;
-  const pods = () => fake.store.list(fake.resource('v1', 'Pod')!, ns).length;
-  /** Lets the simulated controller catch up now (one round), then the app runs one pod again. */
+  const pods = () => activePods(fake, ns).length;
+  const running = () => activePods(fake, ns).filter((p) => p.status?.phase === 'Running').length;
+  /** Waits until the controllers have caught up (the app runs one pod again). */
   const settled = async () => {
-    ctl.tick();
+    await eventually(() => running() === 1 && pods() === 1 && replicaHistory.values.at(-1) === 1, 'the app to run one pod again');
+    assert.equal(running(), 1, 'the app runs again');
     assert.equal(pods(), 1, 'the app runs again');
-    assert.equal(ctl.replicaHistory.at(-1), 1);
+  };
+  /** A pod whose process ignored SIGTERM has had its grace period: it is gone. */
+  const letStubbornPodsGo = async () => {
+    stubborn = false;
+    await fake.clock.advance(30);
+    await fake.settle();
   };
   const snapshots = async () => JSON.parse((await kompoxops(dir, ['snapshot', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string }>;
 
   before(async () => {
-    fake = await startFakeKube();
+    // manual clock: a pod that ignores SIGTERM stays Terminating until a test advances the time
+    fake = await startFakeKube({ clock: { mode: 'manual' } });
+    fake.containerBehaviour(() => (stubborn ? { sigterm: 'ignore' } : undefined));
+    replicaHistory = watchReplicas(fake, ns, 'web');
     dir = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-edges-'));
     diskRoot = join(dir, 'disks');
     snapshotRoot = join(dir, 'snapshots');
     await writeProject(dir, { diskRoot, snapshotRoot, kubeconfig: fake.kubeconfigPath });
-    ctl = startController(fake, ns);
     const r = await kompoxops(dir, ['app', 'deploy', '--timeout', '30s']);
     assert.equal(r.code, 0, r.err);
   });
   after(async () => {
-    await ctl?.stop();
     await fake?.close();
     if (dir) await hostFs.rm(dir);
   });
@@ -57,14 +68,14 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     await writeSampleTree(disk.id);
     const digest = await treeDigest(disk.id);
     await settled();
-    ctl.replicaHistory.length = 0;
+    replicaHistory.reset();
     assert.equal(pods(), 1);
     const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q1', '--quiesce']);
     ok(r);
     await settled();
     assert.equal(r.err, 'stopping web (replicas 1 → 0)\nstarted web again (replicas 1)\n');
     assert.doesNotMatch(r.err, /file by file/); // no crash-consistency warning: the app was stopped
-    assert.deepEqual(ctl.replicaHistory, [1, 0, 1]);
+    assert.deepEqual(replicaHistory.values, [1, 0, 1]);
     assert.equal(replicas(), 1);
     // the snapshot holds the disk's data
     ok(await kompoxops(dir, ['snapshot', 'restore', '-N', 'q1', '--disk-name', 'q1-check']));
@@ -77,12 +88,12 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     await settled();
     await rename(disk.id, `${disk.id}.away`); // the data directory vanished: the snapshot cannot be read
     try {
-      ctl.replicaHistory.length = 0;
+      replicaHistory.reset();
       const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q2', '--quiesce']);
       assert.equal(r.code, 1, r.err);
       assert.match(r.err, /^stopping web \(replicas 1 → 0\)\nstarted web again \(replicas 1\)\nerror: disk data directory \S+ does not exist or is not a directory\n$/);
       await settled();
-      assert.deepEqual(ctl.replicaHistory, [1, 0, 1]);
+      assert.deepEqual(replicaHistory.values, [1, 0, 1]);
       assert.equal(replicas(), 1);
       assert.ok(!(await snapshots()).some((s) => s.name === 'q2'));
     } finally {
@@ -92,22 +103,23 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
 
   it('--quiesce gives up when the pod does not stop in time, and starts the app again (exit 3, no snapshot)', async () => {
     await settled();
-    ctl.paused = true; // a node that never stops the pod
+    stubborn = true; // the process ignores SIGTERM and its 30 s grace period outlasts --stop-timeout
     try {
       const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q3', '--quiesce', '--stop-timeout', '1']);
       assert.equal(r.code, 3, r.err);
-      assert.match(r.err, /error: the app's pod did not stop in time \(web-\d+ still there\)\. No snapshot was taken and the app was started again/);
+      assert.match(r.err, /error: the app's pod did not stop in time \(web-[a-z0-9]+-[a-z0-9]{5} still there\)\. No snapshot was taken and the app was started again/);
       assert.equal(replicas(), 1);
-      assert.equal(pods(), 1);
+      // the app runs again: a new pod starts while the old one is still Terminating (a scale-up does not wait for it)
+      await eventually(() => running() === 1, 'the app to run again');
       assert.ok(!(await snapshots()).some((s) => s.name === 'q3'));
     } finally {
-      ctl.paused = false;
+      await letStubbornPodsGo();
     }
   });
 
   it('Ctrl-C during --quiesce starts the app again before the process ends (exit 130, no snapshot)', async () => {
     await settled();
-    ctl.paused = true; // the pod does not stop: the command waits, and the user gives up
+    stubborn = true; // the pod does not stop within its grace period: the command waits, and the user gives up
     try {
       const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, 'snapshot', 'create', '-N', 'q4', '--quiesce'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
@@ -129,7 +141,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
       assert.equal(replicas(), 1);
       assert.ok(!(await snapshots()).some((s) => s.name === 'q4'));
     } finally {
-      ctl.paused = false;
+      await letStubbornPodsGo();
     }
     await settled();
   });

@@ -14,7 +14,7 @@ import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS } from '../../src/domain/model.js';
 import { appNamespace, pvcName } from '../../src/domain/names.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
-import { claimsOf, hostFs, kompoxops, namespaceOf, startController, treeDigest, step, writeProject, type Controller, type Run } from './lifecycle-support.js';
+import { claimsOf, hostFs, kompoxops, namespaceOf, treeDigest, step, writeProject, type Run } from './lifecycle-support.js';
 
 interface DiskJson {
   name: string;
@@ -29,8 +29,6 @@ const nsOf = (app: string) => appNamespace({ service: { name: 'ops' }, provider,
 test('story: migration to another cluster, and moving data to another app (binary, two fake API servers)', async (t) => {
   let fakeA: FakeKube;
   let fakeB: FakeKube;
-  let ctlA: Controller;
-  let ctlB: Controller;
   let root: string;
   let dirA: string;
   let dirB: string;
@@ -46,13 +44,11 @@ test('story: migration to another cluster, and moving data to another app (binar
   let usedDigest = '';
 
   t.after(async () => {
-    await ctlA?.stop();
-    await ctlB?.stop();
     await fakeA?.close();
     await fakeB?.close();
     if (root) await hostFs.rm(root);
   });
-  // set-up
+  // set-up: two clusters, each running its controllers
     fakeA = await startFakeKube();
     fakeB = await startFakeKube();
     root = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-migration-'));
@@ -64,8 +60,6 @@ test('story: migration to another cluster, and moving data to another app (binar
     await writeProject(dirA, { ...roots, kubeconfig: fakeA.kubeconfigPath, cluster: 'cluster-a' });
     await writeProject(dirB, { ...roots, kubeconfig: fakeB.kubeconfigPath, cluster: 'cluster-b' });
     await writeProject(dirOther, { ...roots, kubeconfig: fakeA.kubeconfigPath, cluster: 'cluster-a', app: 'other' });
-    ctlA = startController(fakeA, ns);
-    ctlB = startController(fakeB, ns);
 
   await step('on cluster A: deploy, data, a spare disk, a restore attached and rolled back', async () => {
     ok(await kompoxops(dirA, ['app', 'deploy', '--timeout', '30s']));
