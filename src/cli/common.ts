@@ -7,18 +7,7 @@ import { withCliAdvice } from './advice.js';
 
 export type OutputFormat = 'json' | 'yaml' | 'table';
 
-export interface GlobalOptions {
-  chdir?: string;
-  file?: string;
-  debug?: boolean;
-}
-
-/** Options of the root program (global flags), from any sub-command. */
-export function globalOptions(cmd: Command): GlobalOptions {
-  let root: Command = cmd;
-  while (root.parent) root = root.parent;
-  return root.opts() as GlobalOptions;
-}
+export { globalOptions, shareGlobalOptions, type GlobalOptions } from './global-options.js';
 
 let debug = false;
 export function setDebug(v: boolean): void {

@@ -80,7 +80,8 @@ export async function openArchiveFile(
   }
   if (!st.isFile()) throw new KompoxError('usage', `${path} is not a file`);
   const expected = expectedSha256 ? checkSha256(expectedSha256, '--sha256') : await sidecarSha256(path);
-  return { stream: createReadStream(path), expectedSha256: expected, totalBytes: st.size, label: path };
+  // 1 MiB reads: one thread-pool round trip per MiB of archive.
+  return { stream: createReadStream(path, { highWaterMark: 1024 * 1024 }), expectedSha256: expected, totalBytes: st.size, label: path };
 }
 
 type Doc = Record<string, unknown>;

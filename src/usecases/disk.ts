@@ -16,7 +16,7 @@ import type { AppSource } from '../domain/source.js';
 import { dnsLabelProblem, labelValueProblem } from '../domain/names.js';
 import { describePlacement, pvZones } from '../domain/placement.js';
 import { refString, type KubeClient } from '../domain/ports/kube.js';
-import { NO_CLUSTER_FACTS, diskSizeDefaults, requirePart, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
+import { NO_CLUSTER_FACTS, diskSizeDefaults, requirePart, type ArchiveExportOptions, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
 import { appDiskZone, appZoneNote, defaultDiskName, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
@@ -305,13 +305,13 @@ export async function exportDisk(
   ctx: AppContext,
   driver: ProviderDriver,
   kube: KubeClient | undefined,
-  opts: VolumeOption & { name: string; out: NodeJS.WritableStream },
+  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream },
   op: Op = {},
 ): Promise<ExportResult & { disk: Disk }> {
   const transfer = requirePart(driver, 'hostTransfer', 'disk export');
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
-  const r = await exportThrough(opts.out, `disk ${disk.name}`, (w) => transfer.exportDisk(ctx, volume, disk, w, op));
+  const r = await exportThrough(opts.out, `disk ${disk.name}`, (w) => transfer.exportDisk(ctx, volume, disk, w, op, { format: opts.format }));
   return { disk, ...r };
 }
 

@@ -6,7 +6,7 @@ import { logEvent, phaseEvent, sleep, throwIfAborted, type Op } from '../domain/
 import type { AppContext, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, timestampName } from '../domain/names.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
-import { requirePart, type ProviderDriver } from '../domain/ports/driver.js';
+import { requirePart, type ArchiveExportOptions, type ProviderDriver } from '../domain/ports/driver.js';
 import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
 
@@ -201,13 +201,18 @@ export async function exportSnapshot(
   ctx: AppContext,
   driver: ProviderDriver,
   _kube: KubeClient | undefined,
-  opts: VolumeOption & { name: string; out: NodeJS.WritableStream },
+  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream },
   op: Op = {},
 ): Promise<ExportResult & { snapshot: Snapshot }> {
   const transfer = requirePart(driver, 'hostTransfer', 'snapshot export');
   const { volume, snapshot } = await findSnapshot(ctx, driver, opts.volume, opts.name, op);
-  const r = await exportThrough(opts.out, `snapshot ${snapshot.name}`, (w) => transfer.exportSnapshot(ctx, volume, snapshot, w, op));
-  if (snapshot.sha256 && snapshot.sha256 !== r.sha256) {
+  let transcoded = false;
+  const r = await exportThrough(opts.out, `snapshot ${snapshot.name}`, async (w) => {
+    transcoded = (await transfer.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format }))?.transcoded ?? false;
+  });
+  // A re-compressed export differs from the stored bytes by design; the
+  // driver checked those against the recorded SHA-256 while reading them.
+  if (snapshot.sha256 && !transcoded && snapshot.sha256 !== r.sha256) {
     throw new KompoxError('integrity', `snapshot ${snapshot.name} no longer matches its recorded SHA-256 (${snapshot.sha256}); the exported bytes hash to ${r.sha256}`, {
       hint: 'The stored snapshot is damaged; do not rely on this export.',
     });

@@ -4,26 +4,55 @@ import { mkdir, lstat, readlink, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { gzipSync, gunzipSync } from 'node:zlib';
+import { gzipSync, gunzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { KompoxError } from '../../src/domain/errors.js';
-import { MANIFEST_NAME, digestTree, packTree, readManifest, unpackArchive } from '../../src/archive/archive.js';
+import {
+  ChecksumWriter,
+  MANIFEST_NAME,
+  detectArchiveFormat,
+  digestTree,
+  measureTree,
+  packTree,
+  parseArchiveFormat,
+  readManifest,
+  transcodeArchive,
+  unpackArchive,
+  type ArchiveFormat,
+} from '../../src/archive/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { sandbox, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
 
 const fs = new LocalHostFs();
 
-async function packToBuffer(dir: string) {
+async function packToBuffer(dir: string, format?: ArchiveFormat) {
   const sink = new PassThrough();
   const chunks: Buffer[] = [];
   sink.on('data', (c: Buffer) => chunks.push(c));
-  const r = await packTree(fs, dir, sink, { source: { disk: 'src' } });
+  const r = await packTree(fs, dir, sink, { source: { disk: 'src' }, format });
   sink.end();
   return { buf: Buffer.concat(chunks), ...r };
 }
 
+async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await fn(out);
+  out.end();
+  return Buffer.concat(chunks);
+}
+
+/** The tar stream inside an archive of either format. */
+function tarOf(buf: Buffer): Buffer {
+  return detectArchiveFormat(buf) === 'tar.gz' ? gunzipSync(buf) : zstdDecompressSync(buf);
+}
+
 /** A hand-made tar.gz with the given entries (to test refusals of hostile archives). */
-function craft(entries: Array<{ path: string; type: 'File' | 'Directory' | 'SymbolicLink'; body?: string; linkpath?: string }>): Buffer {
+function craft(
+  entries: Array<{ path: string; type: 'File' | 'Directory' | 'SymbolicLink'; body?: string; linkpath?: string }>,
+  compress: (tar: Buffer) => Buffer = gzipSync,
+): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const body = Buffer.from(e.body ?? '');
@@ -36,7 +65,7 @@ function craft(entries: Array<{ path: string; type: 'File' | 'Directory' | 'Symb
     }
   }
   parts.push(Buffer.alloc(1024));
-  return gzipSync(Buffer.concat(parts));
+  return compress(Buffer.concat(parts));
 }
 
 async function expectIntegrity(p: Promise<unknown>, re: RegExp): Promise<void> {
@@ -83,31 +112,152 @@ describe('portable archive', () => {
     assert.equal((await readFile(join(dest, 'sub', '日本語-ファイル.txt'), 'utf8')), 'ユニコード\n');
   });
 
-  it('is a gzip POSIX pax tar with the manifest as the last entry', async () => {
-    const { buf } = await packToBuffer(src);
-    const tar = gunzipSync(buf);
-    // pax extended header type flag 'x' on the first entry
-    assert.equal(String.fromCharCode(tar[156]!), 'x');
-    const m = await readManifest(Readable.from([buf]));
-    assert.equal(m.format, 'kompox-archive');
-    assert.equal(m.entries[0]!.path, 'data');
-    const text = tar.toString('latin1');
-    // the manifest's header comes after every data entry (its JSON body names them again)
-    assert.ok(text.indexOf(MANIFEST_NAME) > text.indexOf('data/sub/deeper/note.txt'));
-    assert.ok(text.indexOf(MANIFEST_NAME) > text.indexOf('data/secret.key'));
+  for (const [format, magic, version] of [
+    ['tar.zst', '28b52ffd', 2],
+    ['tar.gz', '1f8b', 1],
+  ] as const) {
+    it(`${format} is a POSIX pax tar with the manifest as the last entry (version ${version})`, async () => {
+      const { buf, format: got } = await packToBuffer(src, format);
+      assert.equal(got, format);
+      assert.equal(buf.subarray(0, magic.length / 2).toString('hex'), magic);
+      const tar = tarOf(buf);
+      // pax extended header type flag 'x' on the first entry
+      assert.equal(String.fromCharCode(tar[156]!), 'x');
+      const m = await readManifest(Readable.from([buf]));
+      assert.equal(m.format, 'kompox-archive');
+      assert.equal(m.version, version);
+      assert.equal(m.entries[0]!.path, 'data');
+      const text = tar.toString('latin1');
+      // the manifest's header comes after every data entry (its JSON body names them again)
+      assert.ok(text.indexOf(MANIFEST_NAME) > text.indexOf('data/sub/deeper/note.txt'));
+      assert.ok(text.indexOf(MANIFEST_NAME) > text.indexOf('data/secret.key'));
+      // the last 1024 bytes are the end-of-archive marker; the manifest ends just before
+      assert.ok(tar.subarray(tar.length - 1024).equals(Buffer.alloc(1024)));
+    });
+  }
+
+  it('imports version 1 (gzip) and version 2 (zstd) archives alike, and counts bytes for progress', async () => {
+    const a = await digestTree(fs, src);
+    const size = await measureTree(fs, src);
+    assert.equal(size.fileCount, a.entries.filter((e) => e.type === 'file').length);
+    assert.equal(size.totalBytes, a.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0));
+    for (const format of ['tar.gz', 'tar.zst'] as const) {
+      const events: string[] = [];
+      let advanced = 0;
+      const progress = { start: (l: string, t?: number) => events.push(`start ${l} ${t}`), advance: (n: number) => (advanced += n), done: () => events.push('done') };
+      const sink = new PassThrough();
+      const chunks: Buffer[] = [];
+      sink.on('data', (c: Buffer) => chunks.push(c));
+      await packTree(fs, src, sink, { format, progress, progressLabel: 'pack' });
+      assert.deepEqual(events, [`start pack ${size.totalBytes}`, 'done']);
+      assert.equal(advanced, size.totalBytes, 'export progress counts the file bytes read');
+      const buf = Buffer.concat(chunks);
+      events.length = 0;
+      advanced = 0;
+      // the format is recognised even when the magic bytes arrive split
+      const pieces = [buf.subarray(0, 1), buf.subarray(1, 3), buf.subarray(3, 5), buf.subarray(5)];
+      const dest = join(sb.dir, `v-${format}`);
+      const r = await unpackArchive(fs, Readable.from(pieces), dest, { progress, progressLabel: 'unpack', totalBytes: buf.length });
+      assert.equal(r.format, format);
+      assert.equal(r.bytes, buf.length);
+      assert.deepEqual(events, [`start unpack ${buf.length}`, 'done']);
+      assert.equal(advanced, buf.length, 'import progress counts the archive bytes read');
+      assert.equal((await digestTree(fs, dest)).treeDigest, a.treeDigest);
+    }
   });
 
-  it('refuses a flipped byte', async () => {
-    const { buf } = await packToBuffer(src);
-    const bad = Buffer.from(buf);
-    bad[Math.floor(bad.length / 2)]! ^= 0xff;
-    await expectIntegrity(unpackArchive(fs, Readable.from([bad]), join(sb.dir, 'flip')), /gzip|SHA-256|checksum|digest|truncated/);
+  it('writes zstd as independent frames that the zstd tool reads as one stream', async () => {
+    // Big enough for several 4 MiB frames, compressible and not.
+    const big = join(sb.dir, 'big');
+    await mkdir(big);
+    const { writeFile } = await import('node:fs/promises');
+    const { randomBytes } = await import('node:crypto');
+    await writeFile(join(big, 'random.bin'), randomBytes(5 * 1024 * 1024 + 3));
+    await writeFile(join(big, 'text.log'), Buffer.from('2025-01-01 INFO request served\n'.repeat(300_000)));
+    const { buf, sha256 } = await packToBuffer(big);
+    const tar = zstdDecompressSync(buf);
+    assert.ok(tar.length > 13 * 1024 * 1024, 'every frame is decoded');
+    const dest = join(sb.dir, 'big-out');
+    await unpackArchive(fs, Readable.from([buf]), dest, { expectedSha256: sha256 });
+    assert.equal((await digestTree(fs, dest)).treeDigest, (await digestTree(fs, big)).treeDigest);
   });
 
-  it('refuses a truncated archive', async () => {
-    const { buf } = await packToBuffer(src);
-    await expectIntegrity(unpackArchive(fs, Readable.from([buf.subarray(0, buf.length - 100)]), join(sb.dir, 'trunc')), /truncated|gzip/);
+  it('hashes an export once: ChecksumWriter takes the archive\'s own digest', async () => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    const w = new ChecksumWriter(out);
+    const r = await packTree(fs, src, w);
+    await new Promise<void>((resolve, reject) => w.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    const buf = Buffer.concat(chunks);
+    assert.equal(w.bytes, buf.length);
+    assert.equal(w.sha256(), createHash('sha256').update(buf).digest('hex'));
+    assert.equal(w.sha256(), r.sha256);
   });
+
+  it('re-compresses a version 2 archive as version 1 (and back) without extracting it; a tampered input is refused', async () => {
+    const { buf, sha256 } = await packToBuffer(src);
+    const gz = await collect((out) => transcodeArchive(Readable.from([buf]), out, { format: 'tar.gz', expectedSha256: sha256 }));
+    assert.equal(detectArchiveFormat(gz), 'tar.gz');
+    const m1 = await readManifest(Readable.from([gz]));
+    assert.equal(m1.version, 1, 'gzip archives say version 1, for releases that read only version 1');
+    const back = await collect((out) => transcodeArchive(Readable.from([gz]), out, { format: 'tar.zst' }));
+    assert.equal((await readManifest(Readable.from([back]))).version, 2);
+    const want = (await digestTree(fs, src)).treeDigest;
+    for (const [name, archive] of [['gz', gz], ['back', back]] as const) {
+      const dest = join(sb.dir, `tc-${name}`);
+      await unpackArchive(fs, Readable.from([archive]), dest);
+      assert.equal((await digestTree(fs, dest)).treeDigest, want);
+    }
+    await expectIntegrity(
+      collect((out) => transcodeArchive(Readable.from([buf]), out, { format: 'tar.gz', expectedSha256: '0'.repeat(64) })),
+      /SHA-256 is [0-9a-f]{64}, expected 0{64}/,
+    );
+  });
+
+  it('never follows a file that became a symlink after the listing (live disk): it is left out', async () => {
+    const live = join(sb.dir, 'live');
+    await mkdir(live);
+    const { writeFile, symlink } = await import('node:fs/promises');
+    await writeFile(join(live, 'kept.txt'), 'kept\n');
+    await symlink('/etc/hostname', join(live, 'swapped.txt'));
+    // The listing saw a regular file there; by the time it is read it is a symlink.
+    const racing = Object.assign(Object.create(fs) as LocalHostFs, {
+      lstat: async (p: string) => {
+        const st = await fs.lstat(p);
+        return p.endsWith('/swapped.txt') && st ? { ...st, kind: 'file' as const, size: 64 } : st;
+      },
+    });
+    const sink = new PassThrough();
+    const chunks: Buffer[] = [];
+    sink.on('data', (c: Buffer) => chunks.push(c));
+    const r = await packTree(racing, live, sink);
+    assert.deepEqual(
+      r.manifest.entries.map((e) => e.path),
+      ['data', 'data/kept.txt'],
+    );
+    const dest = join(sb.dir, 'live-out');
+    await unpackArchive(fs, Readable.from([Buffer.concat(chunks)]), dest);
+    assert.equal(await readFile(join(dest, 'kept.txt'), 'utf8'), 'kept\n');
+  });
+
+  it('refuses what is neither zstd nor gzip, and an empty stream', async () => {
+    await expectIntegrity(unpackArchive(fs, Readable.from([Buffer.from('PK\x03\x04 a zip file')]), join(sb.dir, 'zip')), /neither zstd nor gzip/);
+    await expectIntegrity(unpackArchive(fs, Readable.from([]), join(sb.dir, 'empty')), /empty/);
+    assert.equal(parseArchiveFormat('tar.gz'), 'tar.gz');
+    assert.equal(parseArchiveFormat('.TAR.ZST'), 'tar.zst');
+    assert.throws(() => parseArchiveFormat('zip'), (e: unknown) => e instanceof KompoxError && e.kind === 'usage' && /--format "zip"/.test(e.message));
+  });
+
+  for (const format of ['tar.zst', 'tar.gz'] as const) {
+    it(`refuses a flipped byte and a truncated archive (${format})`, async () => {
+      const { buf } = await packToBuffer(src, format);
+      const bad = Buffer.from(buf);
+      bad[Math.floor(bad.length / 2)]! ^= 0xff;
+      await expectIntegrity(unpackArchive(fs, Readable.from([bad]), join(sb.dir, `flip-${format}`)), /zstd|gzip|SHA-256|checksum|digest|truncated/);
+      await expectIntegrity(unpackArchive(fs, Readable.from([buf.subarray(0, buf.length - 100)]), join(sb.dir, `trunc-${format}`)), /truncated/);
+    });
+  }
 
   it('refuses a wrong expected checksum', async () => {
     const { buf } = await packToBuffer(src);
@@ -122,6 +272,8 @@ describe('portable archive', () => {
     await expectIntegrity(unpackArchive(fs, Readable.from([evil]), join(sb.dir, 'trav')), /leaves the disk/);
     const abs = craft([{ path: '/etc/evil', type: 'File', body: 'x' }]);
     await expectIntegrity(unpackArchive(fs, Readable.from([abs]), join(sb.dir, 'abs')), /absolute path/);
+    const absZstd = craft([{ path: '/etc/evil', type: 'File', body: 'x' }], (t) => zstdCompressSync(t));
+    await expectIntegrity(unpackArchive(fs, Readable.from([absZstd]), join(sb.dir, 'abs-zst')), /absolute path/);
   });
 
   it('refuses writing through a symlink in the archive', async () => {

@@ -5,13 +5,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { LoadedProject } from '../../src/compose/index.js';
 import { loadDir } from '../support/source.js';
+import { sharedData } from '../support/shared.js';
 
-const corpus = fileURLToPath(new URL('../../../shared/corpus/compose', import.meta.url));
-const present = existsSync(corpus);
-const skip = present ? false : `corpus folder ${corpus} is missing`;
+const { dir: corpus, skip } = sharedData('corpus/compose');
 
 async function load(name: string): Promise<LoadedProject> {
   return loadDir(join(corpus, name), { env: {} });

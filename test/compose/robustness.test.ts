@@ -4,13 +4,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { loadDir } from '../support/source.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { project } from './helpers.js';
+import { sharedData } from '../support/shared.js';
 
-const corpus = fileURLToPath(new URL('../../../shared/corpus/compose', import.meta.url));
-const skip = existsSync(corpus) ? false : `corpus folder ${corpus} is missing`;
+const { dir: corpus, skip } = sharedData('corpus/compose');
 
 /** mulberry32: a tiny seeded PRNG so failures reproduce. */
 function rng(seed: number): () => number {

@@ -1,8 +1,8 @@
-// Real-world compose files (/work/shared/corpus/compose, docker/awesome-compose):
+// Real-world compose files (shared/corpus/compose beside the project, docker/awesome-compose):
 // each converts (with the warnings a user must see) or fails with the clear
 // diagnostics listed here, and nothing else. Every object that is produced
 // validates against the Kubernetes API schema.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,9 +12,9 @@ import { gatherFacts } from '../../src/usecases/app-manifest.js';
 import { volumeInputs } from '../support/volumes.js';
 import type { ComposeProject } from '../../src/compose/model.js';
 import { checkServerRules, makeCtx, validateObjects } from './helpers.js';
+import { sharedData } from '../support/shared.js';
 
-const CORPUS = '/work/shared/corpus/compose';
-const missing = existsSync(CORPUS) ? undefined : `corpus folder ${CORPUS} is not present`;
+const { dir: CORPUS, skip } = sharedData('corpus/compose');
 
 const buildOnly = (...s: string[]) => s.map((n) => new RegExp(`service "${n}" has build: but no image:`));
 const noSource = (svc: string, rel: string) => new RegExp(`service "${svc}": bind mount source \\./${rel.replace(/[.]/g, '\\.')} does not exist`);
@@ -94,101 +94,105 @@ async function convertSample(dir: string, patch?: (p: ComposeProject) => void) {
   });
 }
 
-const samples = missing ? [] : readdirSync(CORPUS).filter((n) => existsSync(join(CORPUS, n, 'compose.yaml'))).sort();
+// One suite, skipped as a whole (and counted) when the corpus is absent.
+describe('compose corpus → Kubernetes objects', { skip }, () => {
+  const samples = skip ? [] : readdirSync(CORPUS).filter((n) => existsSync(join(CORPUS, n, 'compose.yaml'))).sort();
 
-test('every corpus sample has an expected outcome', { skip: missing }, () => {
-  assert.deepEqual(samples, Object.keys(EXPECT).sort());
-});
 
-for (const name of samples) {
-  test(`corpus: ${name}`, { skip: missing }, async () => {
-    const want = EXPECT[name]!;
-    const r = await convertSample(join(CORPUS, name));
-    const errors = r.errors.map((e) => e.message);
-    const unmatched = [...errors];
-    for (const re of want.errors) {
-      const i = unmatched.findIndex((m) => re.test(m));
-      assert.ok(i >= 0, `${name}: no error matches ${re}; errors:\n${errors.join('\n')}`);
-      unmatched.splice(i, 1);
-    }
-    assert.deepEqual(unmatched, [], `${name}: unexpected errors`);
-    for (const re of want.warnings ?? []) {
-      assert.ok(r.warnings.some((w) => re.test(w.message)), `${name}: no warning matches ${re}; warnings:\n${r.warnings.map((w) => w.message).join('\n')}`);
-    }
-    for (const e of r.errors) assert.ok(e.location?.line, `${name}: error without a line: ${e.message}`);
-    if (want.errors.length === 0) {
-      validateObjects(r.objects);
-      checkServerRules(r.objects);
-      assert.ok(r.objects.some((o) => o.kind === 'Deployment'));
-    }
+  test('every corpus sample has an expected outcome', () => {
+    assert.deepEqual(samples, Object.keys(EXPECT).sort());
   });
-}
 
-test('corpus: build-only samples get past the image error once image: is added, and validate where nothing else is wrong', { skip: missing }, async () => {
-  let converted = 0;
   for (const name of samples) {
-    if (!EXPECT[name]!.errors.some((re) => /has build/.test(re.source))) continue;
-    const r = await convertSample(join(CORPUS, name), (p) => {
-      for (const [s, svc] of Object.entries(p.services)) if (!svc.image) svc.image = `registry.example.com/${name}/${s}:1`;
+    test(`corpus: ${name}`, async () => {
+      const want = EXPECT[name]!;
+      const r = await convertSample(join(CORPUS, name));
+      const errors = r.errors.map((e) => e.message);
+      const unmatched = [...errors];
+      for (const re of want.errors) {
+        const i = unmatched.findIndex((m) => re.test(m));
+        assert.ok(i >= 0, `${name}: no error matches ${re}; errors:\n${errors.join('\n')}`);
+        unmatched.splice(i, 1);
+      }
+      assert.deepEqual(unmatched, [], `${name}: unexpected errors`);
+      for (const re of want.warnings ?? []) {
+        assert.ok(r.warnings.some((w) => re.test(w.message)), `${name}: no warning matches ${re}; warnings:\n${r.warnings.map((w) => w.message).join('\n')}`);
+      }
+      for (const e of r.errors) assert.ok(e.location?.line, `${name}: error without a line: ${e.message}`);
+      if (want.errors.length === 0) {
+        validateObjects(r.objects);
+        checkServerRules(r.objects);
+        assert.ok(r.objects.some((o) => o.kind === 'Deployment'));
+      }
     });
-    assert.ok(!r.errors.some((e) => /has build: but no image/.test(e.message)), name);
-    if (r.errors.length === 0) {
+  }
+
+  test('corpus: build-only samples get past the image error once image: is added, and validate where nothing else is wrong', async () => {
+    let converted = 0;
+    for (const name of samples) {
+      if (!EXPECT[name]!.errors.some((re) => /has build/.test(re.source))) continue;
+      const r = await convertSample(join(CORPUS, name), (p) => {
+        for (const [s, svc] of Object.entries(p.services)) if (!svc.image) svc.image = `registry.example.com/${name}/${s}:1`;
+      });
+      assert.ok(!r.errors.some((e) => /has build: but no image/.test(e.message)), name);
+      if (r.errors.length === 0) {
+        validateObjects(r.objects);
+        checkServerRules(r.objects);
+        converted++;
+      }
+    }
+    assert.ok(converted >= 4, `only ${converted} build-only samples converted after adding images`);
+  });
+
+  test('corpus: with images added and the missing files present, every sample that is not rejected for a policy reason converts and validates', async () => {
+    const policyRejected = new Set(['minecraft', 'plex', 'portainer', 'pihole-cloudflared-DoH', 'wireguard', 'react-express-mongodb']);
+    const converted: string[] = [];
+    for (const name of samples) {
+      const dir = join(CORPUS, name);
+      const loaded = await loadDir(dir, { env: {} });
+      for (const [s, svc] of Object.entries(loaded.project.services)) if (!svc.image) svc.image = `registry.example.com/${name}/${s}:1`;
+      const ctx = makeCtx({ app: { projectDir: dir } });
+      const facts = await gatherFacts(loaded);
+      // Stand-ins for the files awesome-compose keeps next to the compose file (not in the corpus):
+      // paths with an extension are files, others directories.
+      for (const [path, f] of Object.entries(facts.files)) {
+        if (f.kind !== 'missing') continue;
+        facts.files[path] = /\.[a-z]+$/i.test(path) ? { kind: 'file', content: new TextEncoder().encode('# stand-in\n'), size: 11 } : { kind: 'dir', entries: 0, tree: {} };
+      }
+      const r = convertApp({
+        ctx, project: loaded.project, projectDir: dir, envFromFile: loaded.envFromFile, locate: loaded.locate, facts, disks: {},
+        volumes: volumeInputs(ctx),
+      });
+      if (policyRejected.has(name)) {
+        assert.ok(r.errors.length > 0, `${name} should still be rejected`);
+        continue;
+      }
+      assert.deepEqual(r.errors.map((e) => e.message), [], name);
       validateObjects(r.objects);
       checkServerRules(r.objects);
-      converted++;
+      converted.push(name);
     }
-  }
-  assert.ok(converted >= 4, `only ${converted} build-only samples converted after adding images`);
-});
+    assert.equal(converted.length, samples.length - policyRejected.size);
+  });
 
-test('corpus: with images added and the missing files present, every sample that is not rejected for a policy reason converts and validates', { skip: missing }, async () => {
-  const policyRejected = new Set(['minecraft', 'plex', 'portainer', 'pihole-cloudflared-DoH', 'wireguard', 'react-express-mongodb']);
-  const converted: string[] = [];
-  for (const name of samples) {
-    const dir = join(CORPUS, name);
-    const loaded = await loadDir(dir, { env: {} });
-    for (const [s, svc] of Object.entries(loaded.project.services)) if (!svc.image) svc.image = `registry.example.com/${name}/${s}:1`;
-    const ctx = makeCtx({ app: { projectDir: dir } });
-    const facts = await gatherFacts(loaded);
-    // Stand-ins for the files awesome-compose keeps next to the compose file (not in the corpus):
-    // paths with an extension are files, others directories.
-    for (const [path, f] of Object.entries(facts.files)) {
-      if (f.kind !== 'missing') continue;
-      facts.files[path] = /\.[a-z]+$/i.test(path) ? { kind: 'file', content: new TextEncoder().encode('# stand-in\n'), size: 11 } : { kind: 'dir', entries: 0, tree: {} };
+  test('corpus: depends_on becomes start order (db healthy first, then backend, then proxy)', async () => {
+    let checked = 0;
+    for (const name of ['nginx-aspnet-mysql', 'nginx-flask-mysql']) {
+      const r = await convertSample(join(CORPUS, name), (p) => {
+        for (const [s, svc] of Object.entries(p.services)) if (!svc.image) svc.image = `registry.example.com/${name}/${s}:1`;
+      });
+      assert.ok(!r.warnings.some((w) => /depends_on/.test(w.message)), `${name}: ${r.warnings.map((w) => w.message).join('\n')}`);
+      const dep = r.objects.find((o) => o.kind === 'Deployment');
+      if (!dep) continue; // other errors (missing files) keep the Deployment out; at least one sample must get through (below)
+      checked++;
+      const spec = (dep.spec as any).template.spec;
+      assert.deepEqual(spec.initContainers.map((c: any) => [c.name, c.restartPolicy ?? null]), [['kompox-init', null], ['db', 'Always'], ['backend', 'Always']], name);
+      assert.deepEqual(spec.containers.map((c: any) => c.name), ['proxy'], name);
+      const db = spec.initContainers[1];
+      assert.ok(db.startupProbe?.exec.command.join(' ').includes('mysqladmin ping'), `${name}: db startupProbe`);
+      assert.ok(db.readinessProbe && db.livenessProbe, `${name}: db keeps its readiness and liveness probes`);
+      assert.equal(spec.initContainers[2].startupProbe, undefined, `${name}: backend (service_started) has no startupProbe`);
     }
-    const r = convertApp({
-      ctx, project: loaded.project, projectDir: dir, envFromFile: loaded.envFromFile, locate: loaded.locate, facts, disks: {},
-      volumes: volumeInputs(ctx),
-    });
-    if (policyRejected.has(name)) {
-      assert.ok(r.errors.length > 0, `${name} should still be rejected`);
-      continue;
-    }
-    assert.deepEqual(r.errors.map((e) => e.message), [], name);
-    validateObjects(r.objects);
-    checkServerRules(r.objects);
-    converted.push(name);
-  }
-  assert.equal(converted.length, samples.length - policyRejected.size);
-});
-
-test('corpus: depends_on becomes start order (db healthy first, then backend, then proxy)', { skip: missing }, async () => {
-  let checked = 0;
-  for (const name of ['nginx-aspnet-mysql', 'nginx-flask-mysql']) {
-    const r = await convertSample(join(CORPUS, name), (p) => {
-      for (const [s, svc] of Object.entries(p.services)) if (!svc.image) svc.image = `registry.example.com/${name}/${s}:1`;
-    });
-    assert.ok(!r.warnings.some((w) => /depends_on/.test(w.message)), `${name}: ${r.warnings.map((w) => w.message).join('\n')}`);
-    const dep = r.objects.find((o) => o.kind === 'Deployment');
-    if (!dep) continue; // other errors (missing files) keep the Deployment out; at least one sample must get through (below)
-    checked++;
-    const spec = (dep.spec as any).template.spec;
-    assert.deepEqual(spec.initContainers.map((c: any) => [c.name, c.restartPolicy ?? null]), [['kompox-init', null], ['db', 'Always'], ['backend', 'Always']], name);
-    assert.deepEqual(spec.containers.map((c: any) => c.name), ['proxy'], name);
-    const db = spec.initContainers[1];
-    assert.ok(db.startupProbe?.exec.command.join(' ').includes('mysqladmin ping'), `${name}: db startupProbe`);
-    assert.ok(db.readinessProbe && db.livenessProbe, `${name}: db keeps its readiness and liveness probes`);
-    assert.equal(spec.initContainers[2].startupProbe, undefined, `${name}: backend (service_started) has no startupProbe`);
-  }
-  assert.ok(checked >= 1, 'no sample produced a Deployment');
+    assert.ok(checked >= 1, 'no sample produced a Deployment');
+  });
 });

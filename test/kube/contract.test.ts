@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { KompoxError } from '../../src/domain/errors.js';
 import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { eventually } from '../support/kube.js';
 
 export function kubeContract(label: string, setup: () => Promise<{ kubeconfigPath: string; context?: string; teardown(): Promise<void> }>): void {
   describe(`KubeClient contract (${label})`, () => {
@@ -87,7 +88,8 @@ export function kubeContract(label: string, setup: () => Promise<{ kubeconfigPat
         kind: 'Deployment',
         metadata: { name: 'web', namespace: ns, labels: { l: label } },
         spec: {
-          replicas: 1,
+          // no pod, so the controller's writes (revision annotation, status) settle at once
+          replicas: 0,
           selector: { matchLabels: { app: 'web' } },
           template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image }] } },
         },
@@ -97,8 +99,15 @@ export function kubeContract(label: string, setup: () => Promise<{ kubeconfigPat
       assert.equal(b.metadata.generation, a.metadata.generation);
       const c = await kube.apply(dep('nginx:2', 'b'));
       assert.equal(c.metadata.generation, Number(a.metadata.generation) + 1);
+      const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns };
+      await eventually(async () => {
+        const d = await kube.get(ref);
+        return d?.metadata.annotations?.['deployment.kubernetes.io/revision'] === '2' && (d.status as { observedGeneration?: number } | undefined)?.observedGeneration === c.metadata.generation;
+      }, 'the Deployment controller to roll out revision 2');
+      const live = await kube.get(ref);
       const again = await kube.apply(dep('nginx:2', 'b'));
-      assert.equal(again.metadata.resourceVersion, c.metadata.resourceVersion);
+      assert.equal(again.metadata.resourceVersion, live!.metadata.resourceVersion);
+      assert.equal(again.metadata.generation, c.metadata.generation);
     });
 
     test('annotations written by merge patch survive a later apply', async () => {
@@ -194,3 +203,169 @@ if (spawnSync('openssl', ['version']).status === 0) {
 } else {
   test('KubeClient contract (fake API server over TLS)', { skip: 'the openssl CLI is not installed (needed for the test certificate)' }, () => {});
 }
+
+/**
+ * What Kompox depends on a cluster's controllers, scheduler and kubelets for.
+ * The same tests run against the fake (which models them) and, with
+ * KOMPOX_TEST_KUBECONFIG, against a real cluster, so the fake is held to real
+ * behaviour. They wait as a client must (eventually), never on timings.
+ */
+export function clusterContract(label: string, setup: () => Promise<{ kubeconfigPath: string; context?: string; teardown(): Promise<void> }>): void {
+  describe(`cluster behaviour contract (${label})`, () => {
+    let kube: KubeClient;
+    let teardown: () => Promise<void>;
+    const ns = `kompox-cluster-${randomBytes(3).toString('hex')}`;
+    const pvName = `${ns}-pv`;
+    // pause exits at once on SIGTERM; its image is on every node that runs pods
+    const image = 'registry.k8s.io/pause:3.9';
+    const get = (kind: string, name: string, namespace?: string) =>
+      kube.get({ apiVersion: kind === 'Deployment' || kind === 'ReplicaSet' ? 'apps/v1' : 'v1', kind, name, ...(namespace ? { namespace } : {}) });
+    type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const phase = (o: KubeObject | undefined) => (o?.status as Any | undefined)?.phase as string | undefined;
+    const pv: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: pvName, labels: { 'app.kubernetes.io/managed-by': 'kompox' } },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: 'Retain',
+        storageClassName: 'kompox-contract',
+        volumeMode: 'Filesystem',
+        hostPath: { path: `/tmp/${ns}`, type: 'DirectoryOrCreate' },
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: ns, name: 'data' },
+      },
+    };
+    const pvc: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'data', namespace: ns },
+      spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'kompox-contract', volumeName: pvName, volumeMode: 'Filesystem', resources: { requests: { storage: '1Gi' } } },
+    };
+    const deployment = (name: string, tag: string): KubeObject => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace: ns },
+      spec: {
+        replicas: 1,
+        strategy: { type: 'Recreate' },
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name }, annotations: { 'example.com/tag': tag } },
+          spec: { terminationGracePeriodSeconds: 5, containers: [{ name: 'main', image }] },
+        },
+      },
+    });
+
+    before(async () => {
+      const s = await setup();
+      teardown = s.teardown;
+      kube = await connectKubeconfig({ path: s.kubeconfigPath, context: s.context });
+      await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    });
+    after(async () => {
+      try {
+        await kube?.delete({ apiVersion: 'v1', kind: 'Namespace', name: ns });
+        await kube?.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name: pvName });
+      } finally {
+        await teardown?.();
+      }
+    });
+
+    test('a pre-bound volume and its claim bind (claimRef.uid = the claim\'s uid); re-applying the volume keeps the binding', async () => {
+      await kube.apply(pv);
+      await kube.apply(pvc);
+      const claim = await eventually(async () => {
+        const c = await get('PersistentVolumeClaim', 'data', ns);
+        return phase(c) === 'Bound' && c;
+      }, 'the claim to be Bound');
+      assert.equal(claim.metadata.annotations?.['pv.kubernetes.io/bind-completed'], 'yes');
+      const bound = (await get('PersistentVolume', pvName))!;
+      assert.equal(phase(bound), 'Bound');
+      assert.equal((bound.spec as Any).claimRef.uid, claim.metadata.uid);
+      // a re-deploy applies the same manifest again (forced, as Kompox applies)
+      await kube.apply(pv);
+      await kube.apply(pv);
+      const again = (await get('PersistentVolume', pvName))!;
+      assert.equal((again.spec as Any).claimRef.uid, claim.metadata.uid, 'the uid the PV controller wrote survives the re-apply');
+      assert.equal(phase(await get('PersistentVolumeClaim', 'data', ns)), 'Bound');
+    });
+
+    test('pvc-protection keeps a deleted claim while a scheduled pod uses it; then the Retain volume is Released', async () => {
+      await kube.apply({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'user', namespace: ns },
+        spec: { terminationGracePeriodSeconds: 5, containers: [{ name: 'main', image }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'data' } }] },
+      });
+      await eventually(async () => (await get('Pod', 'user', ns))?.spec && ((await get('Pod', 'user', ns))!.spec as Any).nodeName, 'the pod to be scheduled');
+      assert.equal(await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'data', namespace: ns }), true);
+      const held = (await get('PersistentVolumeClaim', 'data', ns))!;
+      assert.ok(held.metadata.deletionTimestamp, 'Terminating');
+      assert.deepEqual(held.metadata.finalizers, ['kubernetes.io/pvc-protection']);
+      await kube.delete({ apiVersion: 'v1', kind: 'Pod', name: 'user', namespace: ns });
+      await eventually(async () => (await get('PersistentVolumeClaim', 'data', ns)) === undefined, 'the claim to go with the pod');
+      await eventually(async () => phase(await get('PersistentVolume', pvName)) === 'Released', 'the volume to be Released');
+      assert.ok(((await get('PersistentVolume', pvName))!.spec as Any).claimRef.uid, 'a Released volume still names its old claim');
+    });
+
+    test('Recreate: the pod of a new template appears only once the old pods are gone', async () => {
+      await kube.apply(deployment('recreate', 'one'));
+      const podsOf = () => kube.list('v1', 'Pod', { namespace: ns, labelSelector: 'app=recreate' });
+      const first = await eventually(async () => (await podsOf()).find((p) => (p.spec as Any).nodeName), 'the first pod to be scheduled');
+      const oldHash = first.metadata.labels!['pod-template-hash'];
+      await kube.apply(deployment('recreate', 'two'));
+      await eventually(async () => {
+        const pods = await podsOf();
+        const fresh = pods.filter((p) => p.metadata.labels!['pod-template-hash'] !== oldHash);
+        if (fresh.length) assert.deepEqual(pods.filter((p) => p.metadata.labels!['pod-template-hash'] === oldHash).map((p) => p.metadata.name), [], 'old and new pods at the same time');
+        return fresh.length > 0;
+      }, 'the new pod');
+      const dep = (await get('Deployment', 'recreate', ns))!;
+      assert.equal(dep.metadata.annotations!['deployment.kubernetes.io/revision'], '2');
+    });
+
+    test('deleting a Deployment (Background) removes its ReplicaSet and pods', async () => {
+      await kube.apply(deployment('gone', 'one'));
+      await eventually(async () => (await kube.list('apps/v1', 'ReplicaSet', { namespace: ns, labelSelector: 'app=gone' })).length === 1, 'the ReplicaSet');
+      await eventually(async () => (await kube.list('v1', 'Pod', { namespace: ns, labelSelector: 'app=gone' })).length === 1, 'the pod');
+      await kube.delete({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'gone', namespace: ns }, { propagationPolicy: 'Background' });
+      await eventually(async () => (await kube.list('apps/v1', 'ReplicaSet', { namespace: ns, labelSelector: 'app=gone' })).length === 0, 'the ReplicaSet to go');
+      await eventually(async () => (await kube.list('v1', 'Pod', { namespace: ns, labelSelector: 'app=gone' })).length === 0, 'the pods to go');
+    });
+
+    test('a deleted namespace is Terminating until its content is gone, then goes', async () => {
+      const other = `${ns}-x`;
+      await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: other } });
+      await kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: other }, data: { a: '1' } });
+      await kube.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: other }, spec: { terminationGracePeriodSeconds: 5, containers: [{ name: 'main', image }] } });
+      assert.equal(await kube.delete({ apiVersion: 'v1', kind: 'Namespace', name: other }), true);
+      // it may already be gone (a pod that stops at once); if not, it says why it stays
+      const terminating = await get('Namespace', other);
+      if (terminating) assert.equal(phase(terminating), 'Terminating');
+      await eventually(async () => (await get('Namespace', other)) === undefined, 'the namespace to go');
+      assert.deepEqual(await kube.list('v1', 'ConfigMap', { namespace: other }), []);
+    });
+  });
+}
+
+if (process.env.KOMPOX_TEST_KUBECONFIG) {
+  clusterContract('real cluster', async () => ({
+    kubeconfigPath: process.env.KOMPOX_TEST_KUBECONFIG!,
+    context: process.env.KOMPOX_TEST_CONTEXT,
+    teardown: async () => {},
+  }));
+} else {
+  test('cluster behaviour contract (real cluster)', { skip: 'KOMPOX_TEST_KUBECONFIG is not set' }, () => {});
+}
+
+clusterContract('fake API server', async () => {
+  const fake: FakeKube = await startFakeKube();
+  return {
+    kubeconfigPath: fake.kubeconfigPath,
+    teardown: async () => {
+      assert.deepEqual(fake.controllerErrors, []);
+      await fake.close();
+    },
+  };
+});

@@ -112,12 +112,16 @@ describe('kubeconfig and connection errors', () => {
   test('forbidden (403) shows the server message and the missing permission', async () => {
     fake.forbid({ verb: 'create', resource: 'namespaces' });
     fake.forbid({ verb: 'patch', resource: 'namespaces' });
-    const kube = await connectKubeconfig({ path: fake.kubeconfigPath });
-    await assert.rejects(kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'denied' } }), kompoxError((e) => {
-      assert.equal(e.kind, 'auth');
-      assert.match(e.message, /User "kompox-test" cannot patch resource "namespaces" in API group "" at the cluster scope/);
-      assert.match(e.hint ?? '', /permission to patch namespaces at cluster scope/);
-    }));
+    try {
+      const kube = await connectKubeconfig({ path: fake.kubeconfigPath });
+      await assert.rejects(kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'denied' } }), kompoxError((e) => {
+        assert.equal(e.kind, 'auth');
+        assert.match(e.message, /User "kompox-test" cannot patch resource "namespaces" in API group "" at the cluster scope/);
+        assert.match(e.hint ?? '', /permission to patch namespaces at cluster scope/);
+      }));
+    } finally {
+      fake.allowAll(); // leave the shared server as the other tests expect it
+    }
   });
 
   test('an exec credential plugin that is not installed is named', async () => {

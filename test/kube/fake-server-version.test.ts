@@ -1,4 +1,4 @@
-// The fake API server's `serverVersion` option behaves like that Kubernetes
+// The fake API server's `version` option behaves like that Kubernetes
 // for native sidecars (restartPolicy on init containers): unknown before 1.28
 // (server-side apply 500, strict create 400, otherwise dropped), dropped on 1.28
 // unless the SidecarContainers gate is on, kept from 1.29. Raw HTTP, so what is
@@ -35,7 +35,7 @@ const policy = (o: Record<string, unknown>) => ((o.spec as { template: { spec: {
 const base = '/apis/apps/v1/namespaces/n1/deployments';
 
 test('1.27: /version says so; server-side apply fails with 500 "field not declared in schema", strict create with 400, a lax create drops the field', async () => {
-  await withFake({ serverVersion: 'v1.27.16+k3s1' }, async (call) => {
+  await withFake({ version: 'v1.27.16+k3s1' }, async (call) => {
     const v = await call('GET', '/version');
     assert.deepEqual([v.body.gitVersion, v.body.major, v.body.minor], ['v1.27.16+k3s1', '1', '27']);
     const ssa = await call('PATCH', `${base}/a?fieldManager=t&force=true`, deployment('a'), 'application/apply-patch+yaml');
@@ -52,15 +52,15 @@ test('1.27: /version says so; server-side apply fails with 500 "field not declar
 });
 
 test('1.28: the field is dropped unless the SidecarContainers feature gate is on; 1.29 keeps it', async () => {
-  await withFake({ serverVersion: 'v1.28.15' }, async (call) => {
+  await withFake({ version: 'v1.28.15' }, async (call) => {
     const r = await call('PATCH', `${base}/a?fieldManager=t&force=true`, deployment('a'), 'application/apply-patch+yaml');
     assert.equal(r.status, 201);
     assert.equal(policy(r.body), null);
   });
-  await withFake({ serverVersion: 'v1.28.15', featureGates: { SidecarContainers: true } }, async (call) => {
+  await withFake({ version: 'v1.28.15', featureGates: { SidecarContainers: true } }, async (call) => {
     assert.equal(policy((await call('PATCH', `${base}/a?fieldManager=t&force=true`, deployment('a'), 'application/apply-patch+yaml')).body), 'Always');
   });
-  await withFake({ serverVersion: 'v1.29.0' }, async (call) => {
+  await withFake({ version: 'v1.29.0' }, async (call) => {
     assert.equal(policy((await call('POST', `${base}?fieldValidation=Strict`, deployment('a'))).body), 'Always');
   });
 });

@@ -18,6 +18,7 @@ import { classify } from '../../src/usecases/plan.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { BUILTIN_RESOURCES, groupVersion } from '../support/fake-kube/resources.js';
 import { invalidMessage, validateObject } from '../support/fake-kube/validation.js';
+import { eventually } from '../support/kube.js';
 
 function invalid(field: RegExp | string, what: RegExp) {
   return (e: unknown) => {
@@ -57,7 +58,8 @@ export function serverRules(label: string, setup: () => Promise<{ kubeconfigPath
       kind: 'Deployment',
       metadata: { name: 'web', namespace: ns },
       spec: {
-        replicas: 1,
+        // no pod: the Deployment's status settles at once, also on a real cluster (the image does not exist)
+        replicas: 0,
         strategy: { type: 'Recreate' },
         selector: { matchLabels: selector },
         template: {
@@ -118,12 +120,13 @@ export function serverRules(label: string, setup: () => Promise<{ kubeconfigPath
       await assert.rejects(kube.apply(moved), invalid('spec.persistentvolumesource', /immutable/));
     });
 
-    test('an unbound PersistentVolumeClaim cannot change its request (no controller binds it here)', async () => {
+    test('an unbound PersistentVolumeClaim cannot change its request (no volume of its class exists to bind it)', async () => {
+      // a class no PersistentVolume (not even the one of the test above) has: the PV binder leaves the claim Pending
       const pvc = (size: string): KubeObject => ({
         apiVersion: 'v1',
         kind: 'PersistentVolumeClaim',
         metadata: { name: 'data', namespace: ns },
-        spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'kompox-rules-none', volumeMode: 'Filesystem', resources: { requests: { storage: size } } },
+        spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'kompox-rules-unbound', volumeMode: 'Filesystem', resources: { requests: { storage: size } } },
       });
       await kube.apply(pvc('1Gi'));
       await assert.rejects(kube.apply(pvc('2Gi')), invalid('spec', /immutable after creation/));
@@ -134,8 +137,15 @@ export function serverRules(label: string, setup: () => Promise<{ kubeconfigPath
     });
 
     test('a Deployment selector is immutable; re-applying the same Deployment changes nothing, even after server defaults', async () => {
-      const live = await kube.apply(deployment({ app: 'web' }));
+      const first = await kube.apply(deployment({ app: 'web' }));
       await assert.rejects(kube.apply(deployment({ app: 'web2' })), invalid('spec.selector', /field is immutable/));
+      // the Deployment controller writes its revision annotation and status: compare with the object once it has
+      const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns };
+      await eventually(async () => {
+        const d = await kube.get(ref);
+        return d?.metadata.annotations?.['deployment.kubernetes.io/revision'] && (d.status as { observedGeneration?: number } | undefined)?.observedGeneration === first.metadata.generation;
+      }, 'the Deployment controller to observe the Deployment');
+      const live = (await kube.get(ref))!;
       const dry = await kube.apply(deployment({ app: 'web' }), { dryRun: true });
       assert.deepEqual(classify(dry, live, { dryRun: true }), { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns }, action: 'unchanged', fields: [] });
       const again = await kube.apply(deployment({ app: 'web' }));

@@ -3,8 +3,9 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile, rm, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { PersistentVolume } from 'kubernetes-models/v1';
+import type { AppContext, Disk } from '../../src/domain/model.js';
 import { appNamespace } from '../../src/domain/names.js';
 import { loadDriver } from '../../src/providers/index.js';
 import type { KompoxEvent } from '../../src/domain/events.js';
@@ -14,7 +15,7 @@ import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 
-async function collect(fn: (out: PassThrough) => Promise<void>): Promise<Buffer> {
+async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
@@ -27,13 +28,20 @@ describe('K3s driver on the local filesystem', () => {
   let sb: Sandbox;
   let driver: K3sDriver;
   before(async () => {
-    sb = await sandbox();
     driver = (await loadDriver('k3s', { env: {} })) as K3sDriver;
   });
-  after(async () => {
-    await driver.close();
-    await sb.cleanup();
+  after(async () => driver.close());
+  // Each test has disk and snapshot roots of its own and makes the disks it needs: none builds on another.
+  beforeEach(async () => {
+    sb = await sandbox();
   });
+  afterEach(async () => sb.cleanup());
+  /** The app's disk "disk-a" (3 GiB), with the sample tree when `data`. */
+  async function diskA(ctx: AppContext, data = false): Promise<Disk> {
+    const d = await driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'disk-a', sizeGiB: 3 }, {});
+    if (data) await writeSampleTree(d.id);
+    return d;
+  }
 
   it('creates an empty disk under {root}/{namespace}/{volume}/{name}, with tags, and lists it', async () => {
     const ctx = appCtx(sb);
@@ -57,6 +65,7 @@ describe('K3s driver on the local filesystem', () => {
 
   it('refuses an existing or invalid disk name, leaving the root unchanged', async () => {
     const ctx = appCtx(sb);
+    await diskA(ctx);
     const before = await snapshotOfTree(sb.dir);
     await rejectsWith(driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'disk-a' }, {}), 'conflict', /disk "disk-a" already exists/);
     await rejectsWith(driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'Disk_A' }, {}), 'usage', /must be lower case/);
@@ -64,6 +73,7 @@ describe('K3s driver on the local filesystem', () => {
   });
 
   it('finds the app\'s disks from another cluster of the same provider, but not other apps\' disks', async () => {
+    await diskA(appCtx(sb));
     const moved = appCtx(sb, { cluster: 'node2' });
     assert.deepEqual((await driver.disks.list(moved, moved.app.volumes[0]!, {}, {})).map((d) => d.name), ['disk-a']);
     const other = appCtx(sb, { app: 'other-app' });
@@ -73,12 +83,11 @@ describe('K3s driver on the local filesystem', () => {
   it('snapshot → change → restore into a new disk → export → import: tree digests prove no byte is lost', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
-    const [disk] = await driver.disks.list(ctx, vol, {}, {});
-    await writeSampleTree(disk!.id);
+    const disk = await diskA(ctx, true);
     const original = await driver.diskDigest(ctx, disk!);
 
     const snap = await driver.snapshots.create(ctx, vol, disk!, 'snap-1', {});
-    assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.gz'));
+    assert.equal(snap.id, join(sb.snapshotRoot, appNamespace(ctx), 'default', 'snap-1.tar.zst'));
     assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
     assert.equal(snap.tags['kompox-app'], 'ops/k3s1/node1/my-app');
     assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), ['snap-1']);
@@ -116,14 +125,15 @@ describe('K3s driver on the local filesystem', () => {
   it('refuses corrupt, truncated and wrongly-checksummed imports and restore over an existing name; nothing changes', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
-    const [snap] = await driver.snapshots.list(ctx, vol, {});
+    const snap = await driver.snapshots.create(ctx, vol, await diskA(ctx, true), 'snap-1', {});
+    await driver.disks.create(ctx, vol, { name: 'restored-1', source: { kind: 'snapshot', id: snap.id } }, {});
     const good = await readFile(snap!.id);
     const flipped = Buffer.from(good);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
     const before = await snapshotOfTree(sb.dir);
 
     await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-1' }, { stream: Readable.from([flipped]) }, {}), 'integrity', /./);
-    await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-2' }, { stream: Readable.from([good.subarray(0, Math.floor(good.length * 0.7))]) }, {}), 'integrity', /truncated|gzip/);
+    await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-2' }, { stream: Readable.from([good.subarray(0, Math.floor(good.length * 0.7))]) }, {}), 'integrity', /truncated|zstd/);
     await rejectsWith(
       driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-3' }, { stream: Readable.from([good]), expectedSha256: 'ab'.repeat(32) }, {}),
       'integrity',
@@ -143,7 +153,10 @@ describe('K3s driver on the local filesystem', () => {
   it('deletes disks and snapshots idempotently, and never outside its roots', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
+    const first = await driver.snapshots.create(ctx, vol, await diskA(ctx, true), 'snap-1', {});
+    await driver.disks.create(ctx, vol, { name: 'copy-2', source: { kind: 'native', id: first.id } }, {});
     const disks = await driver.disks.list(ctx, vol, {}, {});
+    const source = disks.find((d) => d.name === 'disk-a')!;
     const victim = disks.find((d) => d.name === 'copy-2')!;
     await driver.disks.delete(ctx, vol, victim, {});
     await driver.disks.delete(ctx, vol, victim, {}); // already gone = success
@@ -151,8 +164,8 @@ describe('K3s driver on the local filesystem', () => {
     await rejectsWith(driver.disks.delete(ctx, vol, { ...victim, id: '/etc/data' }, {}), 'conflict', /not under the disk root/);
     const [snap] = await driver.snapshots.list(ctx, vol, {});
     const events: KompoxEvent[] = [];
-    const s2 = await driver.snapshots.create(ctx, vol, disks[0]!, 'snap-2', { events: (e) => events.push(e) });
-    const used = (await driver.disks.list(ctx, vol, { usage: true }, {})).find((d) => d.name === disks[0]!.name)!.usedBytes!;
+    const s2 = await driver.snapshots.create(ctx, vol, source, 'snap-2', { events: (e) => events.push(e) });
+    const used = (await driver.disks.list(ctx, vol, { usage: true }, {})).find((d) => d.name === source.name)!.usedBytes!;
     const progress = events.filter((e) => e.type === 'progress');
     assert.ok(progress.length >= 2);
     assert.deepEqual(progress[0], { type: 'progress', id: progress[0]!.id, label: 'snapshot snap-2', done: 0, total: used, unit: 'bytes' });
@@ -162,12 +175,13 @@ describe('K3s driver on the local filesystem', () => {
     await driver.snapshots.delete(ctx, vol, s2, {});
     assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), [snap!.name]);
     const left = await readdir(join(sb.snapshotRoot, appNamespace(ctx), 'default'));
-    assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.gz']);
+    assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.zst']);
   });
 
   it('gives a valid local PersistentVolume source with node affinity, and a marked placeholder without a disk', async () => {
     const ctx = appCtx(sb, { settings: { K3S_NODE: 'k3s-server' } });
     const vol = ctx.app.volumes[0]!;
+    await diskA(ctx);
     const [disk] = await driver.disks.list(ctx, vol, {}, {});
     const spec = driver.pvSource(ctx, vol, disk, NO_CLUSTER_FACTS);
     assert.equal((spec.source as { local: { path: string } }).local.path, disk!.id);
@@ -206,7 +220,7 @@ describe('K3s driver on the local filesystem', () => {
   it('a cancelled import stops, leaves no disk (not even a temp dir) and fails as interrupted', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;
-    const [snap] = await driver.snapshots.list(ctx, vol, {});
+    const snap = await driver.snapshots.create(ctx, vol, await diskA(ctx, true), 'snap-1', {});
     const good = await readFile(snap!.id);
     const before = await snapshotOfTree(sb.dir);
     const ac = new AbortController();

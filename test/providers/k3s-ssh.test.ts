@@ -93,19 +93,34 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
   });
 
   it('refuses a corrupt import over SSH and leaves nothing behind; deletes remotely', async () => {
-    const ctx = appCtx(sb, { settings });
-    const vol = ctx.app.volumes[0]!;
-    const [snap] = await driver.snapshots.list(ctx, vol, {});
-    const bad = Buffer.from(await readFile(snap!.id));
-    bad[Math.floor(bad.length / 3)]! ^= 0x08;
-    const before = await snapshotOfTree(sb.dir);
-    await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad' }, { stream: Readable.from([bad]) }, {}), 'integrity', /./);
-    assert.deepEqual(await snapshotOfTree(sb.dir), before);
-    const disks = await driver.disks.list(ctx, vol, {}, {});
-    await driver.disks.delete(ctx, vol, disks.find((x) => x.name === 'imported-a')!, {});
-    await driver.snapshots.delete(ctx, vol, snap!, {});
-    assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['remote-a', 'restored-a']);
-    assert.deepEqual(await driver.snapshots.list(ctx, vol, {}), []);
+    // Its own disks and snapshot, in its own roots: it does not build on the test above.
+    const own = await sandbox();
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'remote-b', sizeGiB: 1 }, {});
+      await writeSampleTree(d.id);
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap-b', {});
+      const out = new PassThrough();
+      const chunks: Buffer[] = [];
+      out.on('data', (c: Buffer) => chunks.push(c));
+      await driver.hostTransfer.exportDisk(ctx, vol, d, out, {});
+      out.end();
+      await driver.hostTransfer.importDisk(ctx, vol, { name: 'imported-b' }, { stream: Readable.from([Buffer.concat(chunks)]) }, {});
+
+      const bad = Buffer.from(await readFile(snap.id));
+      bad[Math.floor(bad.length / 3)]! ^= 0x08;
+      const before = await snapshotOfTree(own.dir);
+      await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'bad' }, { stream: Readable.from([bad]) }, {}), 'integrity', /./);
+      assert.deepEqual(await snapshotOfTree(own.dir), before);
+      const disks = await driver.disks.list(ctx, vol, {}, {});
+      await driver.disks.delete(ctx, vol, disks.find((x) => x.name === 'imported-b')!, {});
+      await driver.snapshots.delete(ctx, vol, snap, {});
+      assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['remote-b']);
+      assert.deepEqual(await driver.snapshots.list(ctx, vol, {}), []);
+    } finally {
+      await own.cleanup();
+    }
   });
 
   it('refuses a host key that does not match K3S_SSH_KNOWN_HOSTS, and a key the server does not accept', async () => {

@@ -1,14 +1,16 @@
-// End to end through the real binary against the fake API server (no
-// controllers, like the acceptance cluster): deploy, redeploy (nothing
-// written), dry run, status, a pod put in place by the test, logs/exec, and
-// destroy (disks kept), plus the kubeconfig export and the error exits.
-import { after, before, describe, test } from 'node:test';
+// End to end through the real binary against the fake API server without
+// controllers (a cluster whose controller manager, scheduler and kubelets do
+// not run): deploy, redeploy (nothing written), dry run, status, a pod put in
+// place by the test, logs/exec, and destroy (disks kept), plus the kubeconfig
+// export and the error exits.
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { appNamespace } from '../../src/domain/names.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 
@@ -68,25 +70,58 @@ function versions(fake: FakeKube): string {
   return JSON.stringify(fake.store.all().map((e) => [e.resource.plural, e.obj.metadata?.namespace, e.obj.metadata?.name, e.obj.metadata?.resourceVersion]).sort());
 }
 
-describe('kompoxops app lifecycle (CLI, fake API server)', () => {
-  let fake: FakeKube;
-  let dir: string;
-  let ns = '';
-  before(async () => {
-    fake = await startFakeKube();
-    dir = mkdtempSync(join(tmpdir(), 'kompox-app-cli-'));
-    mkdirSync(join(dir, 'disks'));
-    mkdirSync(join(dir, 'snapshots'));
-    copyFileSync(fake.kubeconfigPath, join(dir, 'kubeconfig'));
-    writeFileSync(join(dir, 'kompoxops.yml'), opsYaml(dir));
-    writeFileSync(join(dir, 'compose.yml'), COMPOSE);
-  });
-  after(async () => {
+/**
+ * A cluster (fake API server without controllers: the tests put pods in place
+ * themselves) and a project of its own for one test; removed when the test ends.
+ */
+async function fresh(t: TestContext): Promise<{ fake: FakeKube; dir: string }> {
+  const fake = await startFakeKube({ controllers: false });
+  const dir = mkdtempSync(join(tmpdir(), 'kompox-app-cli-'));
+  t.after(async () => {
     rmSync(dir, { recursive: true, force: true });
-    await fake?.close();
+    await fake.close();
   });
+  mkdirSync(join(dir, 'disks'));
+  mkdirSync(join(dir, 'snapshots'));
+  copyFileSync(fake.kubeconfigPath, join(dir, 'kubeconfig'));
+  writeFileSync(join(dir, 'kompoxops.yml'), opsYaml(dir));
+  writeFileSync(join(dir, 'compose.yml'), COMPOSE);
+  return { fake, dir };
+}
 
-  test('help of every lifecycle command', async () => {
+/** The app's namespace (from kompoxops.yml: service ops, provider k3s1, app hello). */
+const ns = appNamespace({ service: { name: 'ops' }, provider: { name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} }, app: { name: 'hello' } as never });
+
+/** fresh(), with the app applied (`app deploy --no-wait`; no controllers, so no pod). */
+async function deployed(t: TestContext): Promise<{ fake: FakeKube; dir: string }> {
+  const f = await fresh(t);
+  const r = await run(['app', 'deploy', '--no-wait'], f.dir);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return f;
+}
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A pod of the app's Deployment, as a kubelet would report it (the fake runs none). */
+function putPod(fake: FakeKube, status: 'running' | { waiting: { reason: string; message: string } }): Any {
+  const dep = fake.store.all().find((e) => e.resource.kind === 'Deployment' && e.obj.metadata?.namespace === ns)!.obj as Any;
+  const containers = dep.spec.template.spec.containers.map((c: { name: string; image: string }) => ({ name: c.name, image: c.image }));
+  const running = status === 'running';
+  fake.setPod({
+    metadata: { name: 'hello-1', namespace: ns, labels: dep.spec.template.metadata.labels, creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: { containers, nodeName: 'node1' },
+    status: {
+      phase: running ? 'Running' : 'Pending',
+      containerStatuses: containers.map((c: { name: string; image: string }) => ({ ...c, ready: running, restartCount: 0, state: running ? { running: {} } : status })),
+    },
+  });
+  return dep;
+}
+
+// Each test has its own cluster and project (fresh/deployed): none builds on another.
+describe('kompoxops app lifecycle (CLI, fake API server)', () => {
+  test('help of every lifecycle command', async (t) => {
+    const { dir } = await fresh(t);
     for (const c of ['deploy', 'destroy', 'status', 'logs', 'exec', 'tunnel', 'kubectl']) {
       const r = await run(['app', c, '--help'], dir);
       assert.equal(r.code, 0, c);
@@ -96,7 +131,8 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.match(k.stdout, /--merge/);
   });
 
-  test('dry run on an empty cluster: everything would be created, nothing is', async () => {
+  test('dry run on an empty cluster: everything would be created, nothing is', async (t) => {
+    const { fake, dir } = await fresh(t);
     const r = await run(['app', 'deploy', '--dry-run'], dir);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^would create Namespace\/k4x-hello-/m);
@@ -104,7 +140,8 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.deepEqual(writes(fake), []);
   });
 
-  test('deploy without controllers: applied, then exit 3 with what it saw', async () => {
+  test('deploy without controllers: applied, then exit 3 with what it saw', async (t) => {
+    const { fake, dir } = await fresh(t);
     const r = await run(['app', 'deploy', '--timeout', '2s'], dir);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(r.stderr, /created Deployment\/k4x-hello-\w+\/hello/);
@@ -113,14 +150,15 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.doesNotMatch(r.stderr, /^\s+at /m);
     const nsObj = fake.store.all().find((e) => e.resource.kind === 'Namespace' && String(e.obj.metadata?.name).startsWith('k4x-hello-'));
     assert.ok(nsObj);
-    ns = String(nsObj.obj.metadata!.name);
+    assert.equal(nsObj.obj.metadata!.name, ns);
     const ann = nsObj.obj.metadata!.annotations as Record<string, string>;
     assert.equal(ann['kompox.dev/app'], 'ops/k3s1/k3s/hello');
     assert.equal(ann['kompox.dev/provider'], 'k3s');
     assert.ok(Object.keys(ann).some((k) => k.startsWith('kompox.dev/disk-current-id')), JSON.stringify(ann));
   });
 
-  test('redeploy with the same inputs writes nothing', async () => {
+  test('redeploy with the same inputs writes nothing', async (t) => {
+    const { fake, dir } = await deployed(t);
     const before = versions(fake);
     const r = await run(['app', 'deploy', '--no-wait'], dir);
     assert.equal(r.code, 0, r.stderr);
@@ -128,7 +166,8 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.equal(versions(fake), before);
   });
 
-  test('a changed image shows as a change in the dry run', async () => {
+  test('a changed image shows as a change in the dry run', async (t) => {
+    const { dir } = await deployed(t);
     writeFileSync(join(dir, 'compose.yml'), COMPOSE.replace('nginx:1.27', 'nginx:1.28'));
     try {
       const r = await run(['app', 'deploy', '--dry-run'], dir);
@@ -139,15 +178,10 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     }
   });
 
-  test('status, logs and exec once a pod exists; a fatal pod state fails the deploy with exit 1', async () => {
-    const dep = fake.store.all().find((e) => e.resource.kind === 'Deployment' && e.obj.metadata?.namespace === ns)!.obj as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const podLabels = dep.spec.template.metadata.labels;
-    const containers = dep.spec.template.spec.containers.map((c: { name: string; image: string }) => ({ name: c.name, image: c.image }));
-    fake.setPod({
-      metadata: { name: 'hello-1', namespace: ns, labels: podLabels, creationTimestamp: '2026-01-01T00:00:00Z' },
-      spec: { containers, nodeName: 'node1' },
-      status: { phase: 'Pending', containerStatuses: [{ name: containers[0].name, ready: false, restartCount: 0, image: containers[0].image, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nginx:1.27"' } } }] },
-    });
+  test('status, logs and exec once a pod exists; a fatal pod state fails the deploy with exit 1', async (t) => {
+    const { fake, dir } = await deployed(t);
+    const dep = putPod(fake, { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nginx:1.27"' } });
+    const containers = dep.spec.template.spec.containers as Array<{ name: string }>;
     fake.setLogs(ns, 'hello-1', containers[0].name, 'one\ntwo\nthree\n');
 
     const st = await run(['app', 'status', '-o', 'json'], dir);
@@ -180,7 +214,9 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.match(d.stderr, /error: applied, but the app cannot start: .*ImagePullBackOff: Back-off pulling image "nginx:1\.27"/);
   });
 
-  test('app tunnel -- CMD: the command runs with the tunnel up and its exit code is passed through', async () => {
+  test('app tunnel -- CMD: the command runs with the tunnel up and its exit code is passed through', async (t) => {
+    const { fake, dir } = await deployed(t);
+    putPod(fake, 'running');
     // the fake echoes what it receives on a pod port without a target
     const script = `const [l] = process.env.KOMPOX_TUNNEL_PORTS.split(':'); const c = require('net').connect(Number(l), '127.0.0.1', () => c.write('ping')); c.on('data', (d) => { console.log('got ' + d); process.exit(7); });`;
     const r = await run(['app', 'tunnel', '-p', '0:80', '--', process.execPath, '-e', script], dir);
@@ -192,22 +228,18 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.match(bad.stderr, /invalid port mapping "x:80"/);
   });
 
-  test('deploy exits 0 once the rollout is ready (status set as the controllers would)', async () => {
-    const depEntry = fake.store.all().find((e) => e.resource.kind === 'Deployment' && e.obj.metadata?.namespace === ns)!;
-    const dep = depEntry.obj as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    // replace the failing pod by a ready one and report the Deployment available
-    fake.setPod({
-      metadata: { name: 'hello-1', namespace: ns, labels: dep.spec.template.metadata.labels },
-      spec: { containers: dep.spec.template.spec.containers.map((c: { name: string; image: string }) => ({ name: c.name, image: c.image })), nodeName: 'node1' },
-      status: { phase: 'Running', containerStatuses: dep.spec.template.spec.containers.map((c: { name: string; image: string }) => ({ name: c.name, image: c.image, ready: true, restartCount: 0, state: { running: {} } })) },
-    });
+  test('deploy exits 0 once the rollout is ready (status set as the controllers would)', async (t) => {
+    const { fake, dir } = await deployed(t);
+    // a ready pod, and the Deployment reported available
+    const dep = putPod(fake, 'running');
     fake.setStatus({ apiVersion: 'apps/v1', kind: 'Deployment', name: dep.metadata.name, namespace: ns }, { observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 });
     const r = await run(['app', 'deploy', '--timeout', '30s'], dir);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /deployed: deployment \S+: 1\/1 ready/);
   });
 
-  test('cluster kubeconfig: file mode 600, app namespace, no clobbering without --merge/--force, merge keeps others', async () => {
+  test('cluster kubeconfig: file mode 600, app namespace, no clobbering without --merge/--force, merge keeps others', async (t) => {
+    const { fake, dir } = await fresh(t);
     const out = join(dir, 'exported');
     const r = await run(['cluster', 'kubeconfig', '-o', out], dir);
     assert.equal(r.code, 0, r.stderr);
@@ -227,7 +259,8 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.equal(merged['current-context'], 'mine');
   });
 
-  test('destroy without --yes and no terminal refuses; with --yes deletes objects, keeps disks and says where the data is', async () => {
+  test('destroy without --yes and no terminal refuses; with --yes deletes objects, keeps disks and says where the data is', async (t) => {
+    const { fake, dir } = await deployed(t);
     const no = await run(['app', 'destroy'], dir);
     assert.equal(no.code, 2);
     assert.match(no.stderr, /refusing to destroy .* --yes/);
@@ -245,7 +278,8 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.ok(!fake.store.all().some((e) => e.resource.kind === 'Namespace' && e.obj.metadata?.name === ns));
   });
 
-  test('expired credentials and missing permissions: one clear message each, exit 1, no stack', async () => {
+  test('expired credentials and missing permissions: one clear message each, exit 1, no stack', async (t) => {
+    const { fake, dir } = await deployed(t);
     fake.setAuth('expired');
     try {
       const r = await run(['app', 'status'], dir);
@@ -263,9 +297,8 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.doesNotMatch(r.stderr, /^\s+at /m);
   });
 
-  test('an identity that may not create PersistentVolumes: deploy stops before any disk or object is made', async () => {
-    fake.allowAll();
-    await run(['app', 'destroy', '--yes', '--delete-namespace'], dir);
+  test('an identity that may not create PersistentVolumes: deploy stops before any disk or object is made', async (t) => {
+    const { fake, dir } = await fresh(t);
     fake.forbid({ verb: 'create', resource: 'persistentvolumes' });
     try {
       const disksBefore = readdir(join(dir, 'disks'));
@@ -280,7 +313,8 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     }
   });
 
-  test('a broken kubeconfig names the file', async () => {
+  test('a broken kubeconfig names the file', async (t) => {
+    const { dir } = await fresh(t);
     const d2 = mkdtempSync(join(tmpdir(), 'kompox-app-cli-badkc-'));
     try {
       writeFileSync(join(d2, 'kompoxops.yml'), opsYaml(dir));
@@ -294,13 +328,15 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     }
   });
 
-  test('app kubectl without kubectl on PATH: a clear error', async () => {
+  test('app kubectl without kubectl on PATH: a clear error', async (t) => {
+    const { dir } = await fresh(t);
     const r = await run(['app', 'kubectl', '--', 'get', 'pods'], dir, { PATH: '/nonexistent' });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: kubectl is not installed \(not found on PATH\)/);
   });
 
-  test('unreachable API server: one clear message, exit 1', async () => {
+  test('unreachable API server: one clear message, exit 1', async (t) => {
+    const { fake, dir } = await fresh(t);
     const d2 = mkdtempSync(join(tmpdir(), 'kompox-app-cli-down-'));
     try {
       writeFileSync(join(d2, 'kompoxops.yml'), opsYaml(dir));

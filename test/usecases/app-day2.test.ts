@@ -1,6 +1,6 @@
 // destroy / status / tunnel / kubeconfig export as use cases against the fake
 // API server (the CLI test covers the shells).
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,10 +37,17 @@ function objects(): KubeObject[] {
 describe('day-2 use cases', () => {
   let fake: FakeKube;
   let kube: KubeClient;
-  before(async () => {
-    ({ fake, kube } = await startFakeCluster());
+  // A cluster of its own for each test: none builds on what another applied.
+  // No controllers: the test puts the pods (and their states) in place itself.
+  beforeEach(async () => {
+    ({ fake, kube } = await startFakeCluster({ controllers: false }));
   });
-  after(async () => fake.close());
+  afterEach(async () => fake.close());
+  /** The app applied, with disk d1 recorded as current (what a deploy leaves). */
+  async function applied(): Promise<void> {
+    await applyAppObjects(kube, ns, labels, objects());
+    await kube.mergePatch({ apiVersion: 'v1', kind: 'Namespace', name: ns }, { metadata: { annotations: { 'kompox.dev/disk-current-id': 'd1' } } });
+  }
 
   test('status of an app that is not deployed', async () => {
     const st = await appStatus(ctx, kube);
@@ -49,8 +56,7 @@ describe('day-2 use cases', () => {
   });
 
   test('status: deployment verdict, containers, URLs, disk, warnings', async () => {
-    await applyAppObjects(kube, ns, labels, objects());
-    await kube.mergePatch({ apiVersion: 'v1', kind: 'Namespace', name: ns }, { metadata: { annotations: { 'kompox.dev/disk-current-id': 'd1' } } });
+    await applied();
     fake.setPod({
       metadata: { name: 'day2-1', namespace: ns, labels: { ...labels, ...sel } },
       spec: { containers: [{ name: 'web', image: 'nginx' }] },
@@ -68,6 +74,8 @@ describe('day-2 use cases', () => {
   });
 
   test('tunnel: forwards to the app pod and finds the new pod after a restart', async () => {
+    await applied();
+    fake.setPod({ metadata: { name: 'day2-1', namespace: ns, labels: { ...labels, ...sel } }, spec: { containers: [{ name: 'web', image: 'nginx' }] }, status: { phase: 'Running' } });
     const target = net.createServer((s) => s.on('data', (d) => s.write(`pong:${d}`)));
     await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
     const port = (target.address() as net.AddressInfo).port;
@@ -97,6 +105,7 @@ describe('day-2 use cases', () => {
   });
 
   test('destroy keeps foreign objects and the disks, reports the disk ids, deletes PVC then PV', async () => {
+    await applied();
     await kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'not-ours', namespace: ns }, data: {} }, { fieldManager: 'kubectl' });
     const lines: string[] = [];
     const r = await destroyApp(ctx, kube, {}, logInto(lines));

@@ -12,7 +12,7 @@ import { applyAppObjects, releaseOldVolumeBindings } from '../../src/usecases/ap
 import { INVENTORY_NAME, parseInventory } from '../../src/usecases/plan.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { testAppContext } from '../support/contexts.js';
-import { startFakeCluster } from '../support/kube.js';
+import { eventually, startFakeCluster } from '../support/kube.js';
 import { logInto } from '../support/events.js';
 
 const ctx = testAppContext('web');
@@ -46,6 +46,9 @@ describe('applyAppObjects', () => {
   beforeEach(async () => {
     await kube.delete({ apiVersion: 'v1', kind: 'Namespace', name: ns });
     for (const pv of await kube.list('v1', 'PersistentVolume')) await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name: pv.metadata.name });
+    // deletion is asynchronous: the namespace controller empties the namespace, pv-protection waits for the claims
+    await eventually(async () => !(await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: ns })) && (await kube.list('v1', 'PersistentVolume')).length === 0, 'the namespace and volumes to go');
+    await fake.settle();
   });
 
   test('first deploy creates everything in dependency order and records the inventory', async () => {

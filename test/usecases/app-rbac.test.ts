@@ -10,7 +10,7 @@ import type { KubeClient } from '../../src/kube/index.js';
 import { applyAppObjects } from '../../src/usecases/app-deploy.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { testAppContext } from '../support/contexts.js';
-import { startFakeCluster } from '../support/kube.js';
+import { eventually, startFakeCluster } from '../support/kube.js';
 import { minimalApp } from '../support/app-objects.js';
 
 const ctx = testAppContext('web');
@@ -26,6 +26,9 @@ beforeEach(async () => {
   fake.allowAll();
   await kube.delete({ apiVersion: 'v1', kind: 'Namespace', name: ns });
   await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name: pvName });
+  // namespace deletion is asynchronous (the namespace controller empties it first)
+  await eventually(async () => !(await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: ns })) && !(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolume', name: pvName })), 'the namespace and volume to go');
+  await fake.settle();
   // the administrator made the namespace
   await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
 });

@@ -1,6 +1,6 @@
 // cluster deploy / undeploy through the real KubeClient adapter against the
 // in-process fake API server (real HTTP, server-side apply).
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { KompoxError } from '../../src/domain/errors.js';
@@ -39,14 +39,15 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
   let fake: FakeKube;
   let kube: KubeClient;
   let cert: TestCert | undefined;
-  before(async () => {
-    ({ fake, kube } = await startFakeCluster());
+  before(() => {
     if (!OPENSSL_MISSING) cert = makeCert(['*.c1.example.com'], 90);
   });
-  after(async () => {
-    cert?.cleanup();
-    await fake?.close();
+  after(() => cert?.cleanup());
+  // A cluster of its own for each test: none sees what another deployed.
+  beforeEach(async () => {
+    ({ fake, kube } = await startFakeCluster());
   });
+  afterEach(async () => fake.close());
 
   test('missing ACME_EMAIL: clear error naming the setting, nothing applied', async () => {
     const n = writes(fake);
@@ -179,7 +180,8 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
   });
 
   test('the live storage class of the ACME volume is kept; a namespace being deleted is reported', async () => {
-    const f4 = await startFakeKube();
+    // the namespace controller is off: the namespace the test marks as being deleted stays so
+    const f4 = await startFakeKube({ terminatingNamespaces: true });
     try {
       const k4 = await connectKubeconfig({ path: f4.kubeconfigPath });
       const input: ClusterIngressInput = { cluster: cluster({ ACME_EMAIL: 'ops@example.com' }), driver: 'oke', configDir: '/' };
@@ -287,12 +289,13 @@ describe('cluster deploy (generic Traefik) against the fake API server', () => {
 describe('cluster deploy (K3s bundled Traefik) against the fake API server', () => {
   let fake: FakeKube;
   let kube: KubeClient;
-  before(async () => {
+  // A cluster of its own for each test (one adds the HelmChartConfig CRD, another needs it absent).
+  beforeEach(async () => {
     ({ fake, kube } = await startFakeCluster());
     // What every cluster has.
     await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } }, { fieldManager: 'k3s' });
   });
-  after(async () => fake?.close());
+  afterEach(async () => fake.close());
 
   test('without the HelmChartConfig CRD: a clear error, nothing applied', async () => {
     const n = writes(fake);

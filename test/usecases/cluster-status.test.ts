@@ -1,6 +1,6 @@
-// cluster status against the fake API server: the test plays the controllers
-// (Deployment status, LoadBalancer address) the fake does not run.
-import { after, before, describe, test } from 'node:test';
+// cluster status against the fake API server without controllers: the test
+// plays them (Deployment status, LoadBalancer address).
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,10 +22,11 @@ function setStatus(fake: FakeKube, apiVersion: string, kind: string, ns: string,
 describe('cluster status against the fake API server', () => {
   let fake: FakeKube;
   let kube: KubeClient;
-  before(async () => {
-    ({ fake, kube } = await startFakeCluster());
+  // A cluster of its own for each test: "before deploy" must not see what "after deploy" deployed.
+  beforeEach(async () => {
+    ({ fake, kube } = await startFakeCluster({ controllers: false }));
   });
-  after(async () => fake?.close());
+  afterEach(async () => fake.close());
 
   test('before deploy: reachable, version, ingress not installed', async () => {
     const input: ClusterIngressInput = { cluster: cluster({ ACME_EMAIL: 'ops@example.com' }), driver: 'aks', configDir: '/' };

@@ -1,17 +1,19 @@
 // The disk and snapshot verbs end to end through the real binary
 // (node bin/kompoxops.mjs): a kompoxops.yml with driver k3s whose disk and
-// snapshot roots are temp dirs, and the fake API server's kubeconfig.
+// snapshot roots are temp dirs, and the fake API server's kubeconfig. The
+// steps build on each other (the disks and snapshots of one are the input of
+// the next), so they are one test.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { test } from 'node:test';
 import { STACK_LINE } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { snapshotOfTree, writeSampleTree } from '../providers/k3s-fixtures.js';
-import { hostFs, kompoxops, treeDigest, writeProject, type Run } from './lifecycle-support.js';
+import { hostFs, kompoxops, step, treeDigest, writeProject, type Run } from './lifecycle-support.js';
 
-describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API server)', () => {
+test('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API server)', async (t) => {
   let fake: FakeKube;
   let dir: string;
   let diskRoot: string;
@@ -24,18 +26,17 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
   };
   const disks = async () => JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string; current: boolean }>;
 
-  before(async () => {
-    fake = await startFakeKube();
-    dir = await mkdtemp(join(tmpdir(), 'kompox-disk-cli-'));
-    diskRoot = join(dir, 'disks');
-    await writeProject(dir, { diskRoot, snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath, cluster: 'k3s' });
-  });
-  after(async () => {
+  t.after(async () => {
     await fake?.close();
     if (dir) await hostFs.rm(dir);
   });
+  // set-up; no controllers: a redeploy is applied but never becomes ready (see attach --deploy)
+    fake = await startFakeKube({ controllers: false });
+    dir = await mkdtemp(join(tmpdir(), 'kompox-disk-cli-'));
+    diskRoot = join(dir, 'disks');
+    await writeProject(dir, { diskRoot, snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath, cluster: 'k3s' });
 
-  it('create, list, attach', async () => {
+  await step('create, list, attach', async () => {
     const empty = await kompoxops(dir, ['disk', 'list']);
     ok(empty);
     assert.equal(empty.out, 'NAME  CURRENT  SIZE  USED  CREATED  ID\n');
@@ -52,7 +53,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     assert.doesNotMatch(again.err, /no current disk/);
   });
 
-  it('snapshot → change → restore --attach → export → import: checksums prove no byte is lost', async () => {
+  await step('snapshot → change → restore --attach → export → import: checksums prove no byte is lost', async () => {
     const [d1] = await disks();
     await writeSampleTree(d1!.id);
     const original = await treeDigest(d1!.id);
@@ -92,7 +93,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     assert.equal(await treeDigest((await disks()).find((d) => d.name === 'i3')!.id), original);
   });
 
-  it('refusals exit non-zero with one clear message and change nothing', async () => {
+  await step('refusals exit non-zero with one clear message and change nothing', async () => {
     const good = await readFile(join(dir, 'r1.tar.gz'));
     const flipped = Buffer.from(good);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x40;
@@ -120,7 +121,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     assert.deepEqual(await snapshotOfTree(dir), before);
   });
 
-  it('--zone on the K3s driver (no zones): the typed unsupported error, exit 1, nothing created', async () => {
+  await step('--zone on the K3s driver (no zones): the typed unsupported error, exit 1, nothing created', async () => {
     const before = await snapshotOfTree(dir);
     refused(await kompoxops(dir, ['disk', 'create', '-N', 'z1', '--zone', 'zone-a']), /^error: disk create in a zone is not supported by the k3s driver$/m);
     refused(await kompoxops(dir, ['snapshot', 'restore', '-N', 'any', '--zone', 'zone-a']), /^error: snapshot restore into a zone is not supported by the k3s driver$/m);
@@ -130,7 +131,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     assert.deepEqual(await snapshotOfTree(dir), before);
   });
 
-  it('attach --deploy redeploys onto the disk: the PV is a local volume at the disk id, pinned to K3S_NODE; the old PV stays until the new pod runs', async () => {
+  await step('attach --deploy redeploys onto the disk: the PV is a local volume at the disk id, pinned to K3S_NODE; the old PV stays until the new pod runs', async () => {
     const { connectKubeconfig } = await import('../../src/kube/index.js');
     const kube = await connectKubeconfig({ path: fake.kubeconfigPath });
     const first = await kompoxops(dir, ['disk', 'attach', '-N', 'i1', '--deploy', '--timeout', '1']);
@@ -153,7 +154,7 @@ describe('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API s
     refused(await kompoxops(dir, ['disk', 'delete', '-N', 'i1', '--force']), /still bound to PersistentVolume/);
   });
 
-  it('deletes a non-current disk and a snapshot', async () => {
+  await step('deletes a non-current disk and a snapshot', async () => {
     const d = await kompoxops(dir, ['disk', 'delete', '-N', 'i3']);
     ok(d);
     assert.match(d.out, /deleted disk i3/);

@@ -25,6 +25,7 @@ import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sClust
 import { startFakeKube } from '../support/fake-kube/index.js';
 import { rejectsWith } from '../support/assertions.js';
 
+// One K3s sandbox and fake cluster; each test works on an app of its own, so none builds on another.
 describe('disk use cases (K3s driver + fake API server)', () => {
   let sb: Sandbox;
   let kube: KubeClient;
@@ -64,7 +65,9 @@ describe('disk use cases (K3s driver + fake API server)', () => {
   });
 
   it('lists disks with the current marker; refuses an existing name; reads sizes', async () => {
-    const ctx = appCtx(sb);
+    const ctx = appCtx(sb, { app: 'list-app' });
+    ctx.app.volumes[0]!.sizeGiB = 2;
+    await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     await createDisk(ctx, driver, kube, { name: 'spare', sizeGiB: parseSizeGiB('5Gi') });
     const { disks } = await listDisks(ctx, driver, kube);
     assert.deepEqual(disks.map((d) => [d.name.replace(/\d{14}$/, 'TS'), d.current, d.sizeGiB]), [
@@ -81,13 +84,15 @@ describe('disk use cases (K3s driver + fake API server)', () => {
   });
 
   it('attach swaps the current disk and keeps the old one as previous; delete refuses current always and previous without --force', async () => {
-    const ctx = appCtx(sb);
+    const ctx = appCtx(sb, { app: 'attach-app' });
+    await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
+    await createDisk(ctx, driver, kube, { name: 'spare' });
     const before = (await listDisks(ctx, driver, kube)).disks;
     const old = before.find((d) => d.current)!;
     const r = await attachDisk(ctx, driver, kube, { name: 'spare' });
     assert.equal(r.changed, true);
     assert.equal(r.previous!.id, old.id);
-    const ann = await annotations();
+    const ann = await annotations(ctx);
     assert.equal(ann['kompox.dev/disk-current-id'], r.disk.id);
     assert.equal(ann['kompox.dev/disk-previous-id'], old.id);
     assert.equal((await attachDisk(ctx, driver, kube, { name: 'spare' })).changed, false);
@@ -108,7 +113,8 @@ describe('disk use cases (K3s driver + fake API server)', () => {
   });
 
   it('export to a file (with FILE.sha256) and import back: same bytes; corrupt files and wrong checksums change nothing', async () => {
-    const ctx = appCtx(sb);
+    const ctx = appCtx(sb, { app: 'export-app' });
+    await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     const [cur] = (await listDisks(ctx, driver, kube)).disks;
     await writeSampleTree(cur!.id);
     const file = join(sb.dir, 'export.tar.gz');
@@ -135,15 +141,16 @@ describe('disk use cases (K3s driver + fake API server)', () => {
   });
 
   it('imports from a provider id and from another app\'s disk (--from-app)', async () => {
-    const ctx = appCtx(sb);
+    const ctx = appCtx(sb, { app: 'import-app' });
+    await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     const cur = (await listDisks(ctx, driver, kube)).disks.find((d) => d.current)!;
     const byId = await importDisk(ctx, driver, kube, { name: 'by-id', fromId: cur.id });
     assert.equal(await driver.diskDigest(ctx, byId), await driver.diskDigest(ctx, cur));
     const other = appCtx(sb, { app: 'other-app', cluster: 'node2' });
-    const copied = await importDisk(other, driver, kube, { name: 'copied', fromApp: { app: 'ops/k3s1/node1/my-app', disk: cur.name } });
+    const copied = await importDisk(other, driver, kube, { name: 'copied', fromApp: { app: 'ops/k3s1/node1/import-app', disk: cur.name } });
     assert.equal(await driver.diskDigest(other, copied), await driver.diskDigest(ctx, cur));
     assert.equal(copied.tags['kompox-app'], 'ops/k3s1/node2/other-app');
-    await rejectsWith(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'ops/k3s1/node1/my-app', disk: 'nope' } }), 'notfound', /disk "nope" of app/);
+    await rejectsWith(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'ops/k3s1/node1/import-app', disk: 'nope' } }), 'notfound', /disk "nope" of app/);
     await rejectsWith(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'bad' , disk: 'a'} }), 'usage', /service\/provider\/cluster\/app/);
     await rejectsWith(importDisk(other, driver, kube, { name: 'x' }), 'usage', /exactly one source/);
   });
@@ -164,7 +171,8 @@ describe('disk use cases (K3s driver + fake API server)', () => {
   });
 
   it('refuses to delete a disk a PersistentVolume still uses, even with --force', async () => {
-    const ctx = appCtx(sb);
+    const ctx = appCtx(sb, { app: 'bound-app' });
+    await resolveCurrentDisks(ctx, driver, kube, { createMissing: true }); // another disk is the current one
     const d = await createDisk(ctx, driver, kube, { name: 'bound' });
     await kube.apply({
       apiVersion: 'v1',
@@ -182,8 +190,11 @@ describe('disk use cases (K3s driver + fake API server)', () => {
   });
 
   it('the PV node is the cluster\'s only node when K3S_NODE is not set', async () => {
-    const ctx = appCtx(sb);
+    const ctx = appCtx(sb, { app: 'node-app' });
+    await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
     const [d] = (await listDisks(ctx, driver, kube)).disks;
+    // a cluster without nodes: the fake's default node is taken away for this test
+    await kube.delete({ apiVersion: 'v1', kind: 'Node', name: 'node1' });
     // the use case reads the facts from the cluster; the driver keeps nothing between calls
     assert.deepEqual((await readClusterFacts(kube)).nodes, []);
     assert.deepEqual((driver.pvSource(ctx, ctx.app.volumes[0]!, d, await readClusterFacts(kube)) as any).source.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, [d!.zone]);
@@ -196,6 +207,7 @@ describe('disk use cases (K3s driver + fake API server)', () => {
       assert.equal(src.local.path, d!.id);
     } finally {
       await kube.delete({ apiVersion: 'v1', kind: 'Node', name: 'k3s-server-1' });
+      env!.fake.addNode({ name: 'node1', zone: 'zone-a' });
     }
   });
 
@@ -223,7 +235,10 @@ describe('disk use cases (K3s driver + fake API server)', () => {
   });
 
   it('migration: without a record (new namespace) the disk attached last is chosen and reported, not the newest', async () => {
-    const ctx = appCtx(sb);
+    // History: the first disk is attached (recorded in this cluster), a newer one is never attached.
+    const ctx = appCtx(sb, { app: 'migration-app' });
+    await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
+    await createDisk(ctx, driver, kube, { name: 'newer' });
     const disks = (await listDisks(ctx, driver, kube)).disks;
     const fresh = await startFakeKube();
     try {

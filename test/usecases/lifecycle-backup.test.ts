@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { test } from 'node:test';
 import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS } from '../../src/domain/model.js';
 import { appNamespace, pvName, pvcName } from '../../src/domain/names.js';
 import { STACK_LINE } from '../support/cli.js';
@@ -21,11 +21,10 @@ import {
   kompoxops,
   namespaceOf,
   oneParagraph,
-  startController,
   treeDigest,
   volumeBindings,
+  step,
   writeProject,
-  type Controller,
   type Run,
 } from './lifecycle-support.js';
 
@@ -35,9 +34,8 @@ interface DiskJson {
   current: boolean;
 }
 
-describe('story: backup and rollback (binary, K3s on temp dirs, fake API server with a simulated controller)', () => {
+test('story: backup and rollback (binary, K3s on temp dirs, fake API server with its controllers)', async (t) => {
   let fake: FakeKube;
-  let ctl: Controller;
   let dir: string;
   const ns = appNamespace({ service: { name: 'ops' }, provider: { name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} }, app: { name: 'web' } as never });
   const ok = (r: Run) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
@@ -63,19 +61,16 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
   let changed = '';
   let first: DiskJson;
 
-  before(async () => {
-    fake = await startFakeKube();
-    dir = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-backup-'));
-    await writeProject(dir, { diskRoot: join(dir, 'disks'), snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath });
-    ctl = startController(fake, ns);
-  });
-  after(async () => {
-    await ctl?.stop();
+  t.after(async () => {
     await fake?.close();
     if (dir) await hostFs.rm(dir);
   });
+  // set-up: the fake runs the controllers (Deployment, scheduler, kubelet, PV binder)
+  fake = await startFakeKube();
+  dir = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-backup-'));
+  await writeProject(dir, { diskRoot: join(dir, 'disks'), snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath });
 
-  it('first deploy creates and records an empty disk; the app writes data into it', async () => {
+  await step('first deploy creates and records an empty disk; the app writes data into it', async () => {
     const r = await kompoxops(dir, ['app', 'deploy', '--timeout', '30s']);
     ok(r);
     assert.match(r.out, /deployed: deployment web: 1\/1 ready/);
@@ -90,7 +85,7 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     original = await treeDigest(first.id);
   });
 
-  it('snapshot, then the data changes', async () => {
+  await step('snapshot, then the data changes', async () => {
     const s = await kompoxops(dir, ['snapshot', 'create', '-N', 'snap1']);
     ok(s);
     assert.match(s.err, /note: k3s snapshots copy the disk file by file/); // the app is running
@@ -106,7 +101,7 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     assert.notEqual(changed, original);
   });
 
-  it('restore --attach: a new disk with the snapshot data, the Deployment claims it, the old PV/PVC pair is released after the rollout', async () => {
+  await step('restore --attach: a new disk with the snapshot data, the Deployment claims it, the old PV/PVC pair is released after the rollout', async () => {
     const oldBinding = { pv: pvName(ns, 'default', first.id), pvc: pvcName('default', first.id) };
     assert.deepEqual(volumeBindings(fake, ns), { pvs: [oldBinding.pv], pvcs: [oldBinding.pvc] });
     const r = await kompoxops(dir, ['snapshot', 'restore', '-N', 'snap1', '--disk-name', 'r1', '--attach', '--timeout', '30']);
@@ -125,7 +120,7 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     assert.equal(await treeDigest(first.id), changed);
   });
 
-  it('disk list shows the current disk; the table marks it', async () => {
+  await step('disk list shows the current disk; the table marks it', async () => {
     const t = await kompoxops(dir, ['disk', 'list']);
     ok(t);
     const lines = t.out.trimEnd().split('\n');
@@ -135,7 +130,7 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     assert.equal(t.err, '');
   });
 
-  it('refusals exit 1 with one paragraph and change nothing (disk tree, snapshot tree, namespace annotations)', async () => {
+  await step('refusals exit 1 with one paragraph and change nothing (disk tree, snapshot tree, namespace annotations)', async () => {
     const r1 = await disk('r1');
     const exported = await kompoxops(dir, ['disk', 'export', '-N', 'r1', '-O', 'good.tar.gz']);
     ok(exported);
@@ -167,7 +162,7 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     assert.equal(await treeDigest(r1.id), original);
   });
 
-  it('disk attach of the previous disk rolls back (redeploys onto it and releases the restored disk binding)', async () => {
+  await step('disk attach of the previous disk rolls back (redeploys onto it and releases the restored disk binding)', async () => {
     const r1 = await disk('r1');
     const r = await kompoxops(dir, ['disk', 'attach', '-N', first.name, '--timeout', '30']);
     ok(r);
@@ -188,7 +183,7 @@ describe('story: backup and rollback (binary, K3s on temp dirs, fake API server 
     assert.equal(await treeDigest(r1.id), original);
   });
 
-  it('old disks can be deleted (the previous one with --force), the current one never', async () => {
+  await step('old disks can be deleted (the previous one with --force), the current one never', async () => {
     ok(await kompoxops(dir, ['snapshot', 'restore', '-N', 'snap1', '--disk-name', 'r2']));
     const r2 = await disk('r2');
     assert.equal(await treeDigest(r2.id), original);

@@ -13,7 +13,8 @@ import { appNamespace } from '../../src/domain/names.js';
 import { BIN, ROOT } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
-import { hostFs, kompoxops, oneParagraph, startController, treeDigest, writeProject, type Controller, type Run } from './lifecycle-support.js';
+import { activePods, hostFs, kompoxops, oneParagraph, treeDigest, watchReplicas, writeProject, type ReplicaHistory, type Run } from './lifecycle-support.js';
+import { eventually } from '../support/kube.js';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -21,48 +22,60 @@ const ns = appNamespace({ service: { name: 'ops' }, provider: { name: 'k3s1', se
 
 describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
   let fake: FakeKube;
-  let ctl: Controller;
+  let replicaHistory: ReplicaHistory;
+  /** While true, the app's process ignores SIGTERM: its pod stays Terminating for its grace period (manual clock: until advanced). */
+  let stubborn = false;
   let dir: string;
   let diskRoot: string;
   let snapshotRoot: string;
   const ok = (r: Run) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
   const replicas = () => (fake.store.get(fake.resource('apps/v1', 'Deployment')!, ns, 'web') as Any).spec.replicas as number;
-  const pods = () => fake.store.list(fake.resource('v1', 'Pod')!, ns).length;
-  /** Waits until the simulated controller has caught up (the app runs one pod again). */
+  const pods = () => activePods(fake, ns).length;
+  const running = () => activePods(fake, ns).filter((p) => p.status?.phase === 'Running').length;
+  /** Waits until the controllers have caught up (the app runs one pod again). */
   const settled = async () => {
-    for (let i = 0; i < 100 && !(pods() === 1 && ctl.replicaHistory.at(-1) === 1); i++) await new Promise((r) => setTimeout(r, 20));
+    await eventually(() => running() === 1 && pods() === 1 && replicaHistory.values.at(-1) === 1, 'the app to run one pod again');
+    assert.equal(running(), 1, 'the app runs again');
     assert.equal(pods(), 1, 'the app runs again');
+  };
+  /** A pod whose process ignored SIGTERM has had its grace period: it is gone. */
+  const letStubbornPodsGo = async () => {
+    stubborn = false;
+    await fake.clock.advance(30);
+    await fake.settle();
   };
   const snapshots = async () => JSON.parse((await kompoxops(dir, ['snapshot', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string }>;
 
   before(async () => {
-    fake = await startFakeKube();
+    // manual clock: a pod that ignores SIGTERM stays Terminating until a test advances the time
+    fake = await startFakeKube({ clock: { mode: 'manual' } });
+    fake.containerBehaviour(() => (stubborn ? { sigterm: 'ignore' } : undefined));
+    replicaHistory = watchReplicas(fake, ns, 'web');
     dir = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-edges-'));
     diskRoot = join(dir, 'disks');
     snapshotRoot = join(dir, 'snapshots');
     await writeProject(dir, { diskRoot, snapshotRoot, kubeconfig: fake.kubeconfigPath });
-    ctl = startController(fake, ns);
     const r = await kompoxops(dir, ['app', 'deploy', '--timeout', '30s']);
     assert.equal(r.code, 0, r.err);
   });
   after(async () => {
-    await ctl?.stop();
     await fake?.close();
     if (dir) await hostFs.rm(dir);
   });
 
   it('snapshot create --quiesce scales the app to 0, snapshots once the pod is gone, scales it back', async () => {
-    const disk = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ id: string }>)[0]!;
+    const disk = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ id: string; current: boolean }>).find((d) => d.current)!;
     await writeSampleTree(disk.id);
     const digest = await treeDigest(disk.id);
-    ctl.replicaHistory.length = 0;
+    await settled();
+    replicaHistory.reset();
     assert.equal(pods(), 1);
     const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q1', '--quiesce']);
     ok(r);
     await settled();
     assert.equal(r.err, 'stopping web (replicas 1 → 0)\nstarted web again (replicas 1)\n');
     assert.doesNotMatch(r.err, /file by file/); // no crash-consistency warning: the app was stopped
-    assert.deepEqual(ctl.replicaHistory, [1, 0, 1]);
+    assert.deepEqual(replicaHistory.values, [1, 0, 1]);
     assert.equal(replicas(), 1);
     // the snapshot holds the disk's data
     ok(await kompoxops(dir, ['snapshot', 'restore', '-N', 'q1', '--disk-name', 'q1-check']));
@@ -72,14 +85,15 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
 
   it('--quiesce starts the app again when the snapshot fails', async () => {
     const disk = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ id: string; current: boolean }>).find((d) => d.current)!;
+    await settled();
     await rename(disk.id, `${disk.id}.away`); // the data directory vanished: the snapshot cannot be read
     try {
-      ctl.replicaHistory.length = 0;
+      replicaHistory.reset();
       const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q2', '--quiesce']);
       assert.equal(r.code, 1, r.err);
       assert.match(r.err, /^stopping web \(replicas 1 → 0\)\nstarted web again \(replicas 1\)\nerror: disk data directory \S+ does not exist or is not a directory\n$/);
       await settled();
-      assert.deepEqual(ctl.replicaHistory, [1, 0, 1]);
+      assert.deepEqual(replicaHistory.values, [1, 0, 1]);
       assert.equal(replicas(), 1);
       assert.ok(!(await snapshots()).some((s) => s.name === 'q2'));
     } finally {
@@ -89,22 +103,23 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
 
   it('--quiesce gives up when the pod does not stop in time, and starts the app again (exit 3, no snapshot)', async () => {
     await settled();
-    ctl.paused = true; // a node that never stops the pod
+    stubborn = true; // the process ignores SIGTERM and its 30 s grace period outlasts --stop-timeout
     try {
       const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q3', '--quiesce', '--stop-timeout', '1']);
       assert.equal(r.code, 3, r.err);
-      assert.match(r.err, /error: the app's pod did not stop in time \(web-\d+ still there\)\. No snapshot was taken and the app was started again/);
+      assert.match(r.err, /error: the app's pod did not stop in time \(web-[a-z0-9]+-[a-z0-9]{5} still there\)\. No snapshot was taken and the app was started again/);
       assert.equal(replicas(), 1);
-      assert.equal(pods(), 1);
+      // the app runs again: a new pod starts while the old one is still Terminating (a scale-up does not wait for it)
+      await eventually(() => running() === 1, 'the app to run again');
       assert.ok(!(await snapshots()).some((s) => s.name === 'q3'));
     } finally {
-      ctl.paused = false;
+      await letStubbornPodsGo();
     }
   });
 
   it('Ctrl-C during --quiesce starts the app again before the process ends (exit 130, no snapshot)', async () => {
     await settled();
-    ctl.paused = true; // the pod does not stop: the command waits, and the user gives up
+    stubborn = true; // the pod does not stop within its grace period: the command waits, and the user gives up
     try {
       const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, 'snapshot', 'create', '-N', 'q4', '--quiesce'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
@@ -126,7 +141,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
       assert.equal(replicas(), 1);
       assert.ok(!(await snapshots()).some((s) => s.name === 'q4'));
     } finally {
-      ctl.paused = false;
+      await letStubbornPodsGo();
     }
     await settled();
   });
@@ -174,6 +189,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
       await mkdir(join(d, 'data'), { recursive: true });
       await writeFile(join(d, 'kompox-disk.json'), JSON.stringify({ kind: 'kompox-disk', name: 'crashed', volume: 'default', sizeGiB: 1, createdAt: '2020-01-01T00:00:00Z', tags: { 'kompox-app': 'ops/k3s1/cluster-a/web', 'kompox-volume': 'default' } }));
     }
+    await mkdir(volSnaps, { recursive: true }); // made by the first snapshot of the volume; this test may be the first
     await writeFile(leftovers.oldSnapTmp, 'partial');
     await writeFile(leftovers.freshSnapTmp, 'partial');
     for (const p of [leftovers.oldTmp, leftovers.oldDeleting, leftovers.oldSnapTmp]) await utimes(p, old, old);
@@ -195,6 +211,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
   });
 
   it('-o json shape of disk list and snapshot list: every documented key, in order, tags sorted', async () => {
+    ok(await kompoxops(dir, ['snapshot', 'create', '-N', 'shape-snap']));
     const d = JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Any[];
     for (const x of d) {
       assert.deepEqual(Object.keys(x), ['name', 'volume', 'current', 'previous', 'sizeGiB', 'usedBytes', 'createdAt', 'zone', 'id', 'tags']);
@@ -205,7 +222,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     assert.equal(d.filter((x) => x.current).length, 1);
     assert.match(d.find((x) => x.current)!.tags['kompox-attached-at'], /Z$/);
     const s = JSON.parse((await kompoxops(dir, ['snapshot', 'list', '-o', 'json'])).out) as Any[];
-    assert.ok(s.length >= 2);
+    assert.ok(s.some((x) => x.name === 'shape-snap'));
     for (const x of s) {
       assert.deepEqual(Object.keys(x), ['name', 'volume', 'sizeGiB', 'usedBytes', 'createdAt', 'sourceDiskId', 'sha256', 'id', 'tags']);
       assert.match(x.sha256, /^[0-9a-f]{64}$/);
@@ -217,7 +234,8 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
   });
 
   it('progress bars only on a terminal: none through a pipe, one line on a pseudo-terminal', async (t) => {
-    const piped = await kompoxops(dir, ['disk', 'export', '-N', 'shape', '-O', join(dir, 'piped.tar.gz')]);
+    ok(await kompoxops(dir, ['disk', 'create', '-N', 'bars']));
+    const piped = await kompoxops(dir, ['disk', 'export', '-N', 'bars', '-O', join(dir, 'piped.tar.gz')]);
     ok(piped);
     assert.equal(piped.err, '');
     assert.doesNotMatch(piped.out, /\r/);
@@ -228,6 +246,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     }
     const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     const current = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Any[]).find((x) => x.current)!;
+    await writeFile(join(current.id, 'progress-sample.bin'), Buffer.alloc(64 * 1024, 1)); // data to show progress for
     const cmd = [process.execPath, BIN.kompoxops, '-C', dir, 'disk', 'export', '-N', current.name, '-O', join(dir, 'tty.tar.gz')].map(quote).join(' ');
     // async: the fake API server answers from this process's event loop
     const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
@@ -278,8 +297,9 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     }
   });
   it('snapshot restore --attach -o json: the documented attach shape on stdout, notes on stderr', async () => {
+    ok(await kompoxops(dir, ['snapshot', 'create', '-N', 'j-src']));
     const before = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Any[]).find((x) => x.current)!;
-    const r = await kompoxops(dir, ['snapshot', 'restore', '-N', 'q1', '--disk-name', 'j1', '--attach', '--timeout', '30', '-o', 'json']);
+    const r = await kompoxops(dir, ['snapshot', 'restore', '-N', 'j-src', '--disk-name', 'j1', '--attach', '--timeout', '30', '-o', 'json']);
     ok(r);
     const j = JSON.parse(r.out) as Any;
     assert.deepEqual(Object.keys(j), ['volume', 'disk', 'previous', 'changed', 'deploy', 'released']);
@@ -290,6 +310,6 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     assert.equal(j.changed, true);
     assert.equal(j.deploy.exitCode, 0);
     assert.deepEqual(j.released.map((x: string) => x.split(' ')[0]).sort(), ['PersistentVolume', 'PersistentVolumeClaim']);
-    assert.match(r.err, /restored snapshot q1 into disk j1/);
+    assert.match(r.err, /restored snapshot j-src into disk j1/);
   });
 });

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { test } from 'node:test';
 import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS } from '../../src/domain/model.js';
 import { appNamespace, pvcName } from '../../src/domain/names.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
-import { claimsOf, hostFs, kompoxops, namespaceOf, startController, treeDigest, writeProject, type Controller, type Run } from './lifecycle-support.js';
+import { claimsOf, hostFs, kompoxops, namespaceOf, treeDigest, step, writeProject, type Run } from './lifecycle-support.js';
 
 interface DiskJson {
   name: string;
@@ -26,11 +26,9 @@ interface DiskJson {
 const provider = { name: 'k3s1', service: 'ops', driver: 'k3s' as const, settings: {} };
 const nsOf = (app: string) => appNamespace({ service: { name: 'ops' }, provider, app: { name: app } as never });
 
-describe('story: migration to another cluster, and moving data to another app (binary, two fake API servers)', () => {
+test('story: migration to another cluster, and moving data to another app (binary, two fake API servers)', async (t) => {
   let fakeA: FakeKube;
   let fakeB: FakeKube;
-  let ctlA: Controller;
-  let ctlB: Controller;
   let root: string;
   let dirA: string;
   let dirB: string;
@@ -45,7 +43,12 @@ describe('story: migration to another cluster, and moving data to another app (b
   let used: DiskJson;
   let usedDigest = '';
 
-  before(async () => {
+  t.after(async () => {
+    await fakeA?.close();
+    await fakeB?.close();
+    if (root) await hostFs.rm(root);
+  });
+  // set-up: two clusters, each running its controllers
     fakeA = await startFakeKube();
     fakeB = await startFakeKube();
     root = await mkdtemp(join(tmpdir(), 'kompox-lifecycle-migration-'));
@@ -57,18 +60,8 @@ describe('story: migration to another cluster, and moving data to another app (b
     await writeProject(dirA, { ...roots, kubeconfig: fakeA.kubeconfigPath, cluster: 'cluster-a' });
     await writeProject(dirB, { ...roots, kubeconfig: fakeB.kubeconfigPath, cluster: 'cluster-b' });
     await writeProject(dirOther, { ...roots, kubeconfig: fakeA.kubeconfigPath, cluster: 'cluster-a', app: 'other' });
-    ctlA = startController(fakeA, ns);
-    ctlB = startController(fakeB, ns);
-  });
-  after(async () => {
-    await ctlA?.stop();
-    await ctlB?.stop();
-    await fakeA?.close();
-    await fakeB?.close();
-    if (root) await hostFs.rm(root);
-  });
 
-  it('on cluster A: deploy, data, a spare disk, a restore attached and rolled back', async () => {
+  await step('on cluster A: deploy, data, a spare disk, a restore attached and rolled back', async () => {
     ok(await kompoxops(dirA, ['app', 'deploy', '--timeout', '30s']));
     const [d0] = await disks(dirA);
     await writeSampleTree(d0!.id);
@@ -89,7 +82,7 @@ describe('story: migration to another cluster, and moving data to another app (b
     usedDigest = await treeDigest(used.id);
   });
 
-  it('on cluster B (same kompoxops.yml, another cluster): deploy finds the disk by tag, creates none, records it, says which', async () => {
+  await step('on cluster B (same kompoxops.yml, another cluster): deploy finds the disk by tag, creates none, records it, says which', async () => {
     const diskDirs = async () => (await readdir(join(root, 'disks', ns, 'default'))).sort();
     const before = await diskDirs();
     assert.equal(namespaceOf(fakeB, ns), undefined);
@@ -120,7 +113,7 @@ describe('story: migration to another cluster, and moving data to another app (b
     assert.doesNotMatch(again.err, /no current disk is recorded/);
   });
 
-  it('export on A, import into another app by file and by pipe: checksums verified, data identical', async () => {
+  await step('export on A, import into another app by file and by pipe: checksums verified, data identical', async () => {
     const ex = await kompoxops(dirA, ['disk', 'export', '-N', used.name, '-O', join(root, 'web.tar.gz')]);
     ok(ex);
     const sum = (await readFile(join(root, 'web.tar.gz.sha256'), 'utf8')).split(' ')[0]!;

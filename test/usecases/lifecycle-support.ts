@@ -1,8 +1,8 @@
 // Shared setup for the data-lifecycle story tests (lifecycle-*.test.ts):
 // the real kompoxops binary against a K3s provider whose disk and snapshot
-// roots are temp dirs, and fake API servers. The fake runs no controllers;
-// `startController` plays the part of the Deployment controller and the
-// kubelet through the fake's test hooks, so rollouts can become ready.
+// roots are temp dirs, and fake API servers with their controllers
+// (Deployment, ReplicaSet, scheduler, kubelet, PV binder, protection), so
+// rollouts, quiesced snapshots and disk swaps go as on a real cluster.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestTree } from '../../src/archive/archive.js';
@@ -69,63 +69,33 @@ export async function writeProject(dir: string, o: OpsYmlOptions, compose?: stri
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export interface Controller {
-  /** While paused, pods are neither removed nor created (a stuck node). */
-  paused: boolean;
-  /** Deployment spec.replicas values seen, in order (changes only). */
-  replicaHistory: number[];
-  stop(): Promise<void>;
+export interface ReplicaHistory {
+  /** spec.replicas values in the order the API server stored them (changes only), starting with the value at the last reset. */
+  values: number[];
+  reset(): void;
 }
 
-/**
- * A minimal Deployment controller + kubelet for one namespace, driven
- * through the fake's hooks: when a Deployment's spec changes (new
- * generation) its pods are replaced by one running, ready pod built from the
- * template (so the pod mounts the template's claims), or removed when
- * replicas is 0; the status then reports the rollout done.
- */
-export function startController(fake: FakeKube, namespace: string): Controller {
-  const podRes = fake.resource('v1', 'Pod')!;
-  const depRes = fake.resource('apps/v1', 'Deployment')!;
-  const c: Controller = { paused: false, replicaHistory: [], stop: async () => {} };
-  let seq = 0;
-  let running = true;
-  const tick = () => {
-    for (const dep of fake.store.list(depRes, namespace) as Any[]) {
-      const replicas = dep.spec?.replicas ?? 1;
-      if (c.replicaHistory.at(-1) !== replicas) c.replicaHistory.push(replicas);
-      if (c.paused) continue;
-      const gen = dep.metadata.generation ?? 1;
-      if ((dep.status?.observedGeneration ?? 0) >= gen && (dep.status?.replicas ?? -1) === replicas) continue;
-      const labels = dep.spec.template.metadata.labels as Record<string, string>;
-      for (const p of fake.store.list(podRes, namespace) as Any[]) {
-        if (Object.entries(labels).every(([k, v]) => p.metadata.labels?.[k] === v)) fake.store.remove(podRes, namespace, p.metadata.name);
-      }
-      if (replicas > 0) {
-        const containers = (dep.spec.template.spec.containers as Any[]).map((x) => ({ name: x.name, image: x.image }));
-        fake.setPod({
-          metadata: { name: `${dep.metadata.name}-${++seq}`, namespace, labels },
-          spec: { ...dep.spec.template.spec, containers, nodeName: 'node1' },
-          status: { phase: 'Running', containerStatuses: containers.map((x) => ({ ...x, ready: true, restartCount: 0, state: { running: {} } })) },
-        });
-      }
-      fake.setStatus(
-        { apiVersion: 'apps/v1', kind: 'Deployment', name: dep.metadata.name, namespace },
-        { observedGeneration: gen, replicas, updatedReplicas: replicas, availableReplicas: replicas, readyReplicas: replicas },
-      );
-    }
+/** Watches a Deployment's spec.replicas as stored: what `--quiesce` did to the app, whoever wrote it. */
+export function watchReplicas(fake: FakeKube, namespace: string, name: string): ReplicaHistory {
+  const current = () => (fake.store.get(fake.resource('apps/v1', 'Deployment')!, namespace, name)?.spec as Any | undefined)?.replicas as number | undefined;
+  const h: ReplicaHistory = {
+    values: [],
+    reset: () => {
+      const v = current();
+      h.values = v === undefined ? [] : [v];
+    },
   };
-  const loop = (async () => {
-    while (running) {
-      tick();
-      await new Promise((r) => setTimeout(r, 40));
-    }
-  })();
-  c.stop = async () => {
-    running = false;
-    await loop;
-  };
-  return c;
+  fake.store.onChange((r, obj, change) => {
+    if (change !== 'put' || r.kind !== 'Deployment' || (obj.metadata as Any | undefined)?.namespace !== namespace || (obj.metadata as Any).name !== name) return;
+    const replicas = (obj.spec as Any | undefined)?.replicas ?? 1;
+    if (h.values.at(-1) !== replicas) h.values.push(replicas);
+  });
+  return h;
+}
+
+/** The app's pods that run or may run (not Terminating, not finished). */
+export function activePods(fake: FakeKube, namespace: string): Any[] {
+  return (fake.store.list(fake.resource('v1', 'Pod')!, namespace) as Any[]).filter((p) => !p.metadata.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase));
 }
 
 /** The claim names the Deployment's pod template mounts. */
@@ -151,4 +121,18 @@ export function namespaceOf(fake: FakeKube, namespace: string): { json: string; 
 /** An error message is one paragraph: a single `error: ...` line. */
 export function oneParagraph(err: string): boolean {
   return /^error: [^\n]+\n$/.test(err);
+}
+
+/**
+ * One step of a story test: the steps of a story build on each other, so they
+ * are one test (no test depends on another having run), and a failure names
+ * the step it happened in.
+ */
+export async function step(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof Error) e.message = `step "${name}": ${e.message}`;
+    throw e;
+  }
 }

@@ -89,7 +89,7 @@ describe('depends_on and the server version (fake API server)', () => {
   });
 
   test('1.28 (feature gate off): the app deploys in the flat layout, with a warning naming the version and the setting; every object is written', async () => {
-    const f = await start({ serverVersion: 'v1.28.15+k3s1' });
+    const f = await start({ version: 'v1.28.15+k3s1' });
     const r = await deploy();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stderr, /warning: the API server runs Kubernetes v1\.28\.15\+k3s1, which has no native sidecars .*depends_on start order is not enforced/);
@@ -108,7 +108,7 @@ describe('depends_on and the server version (fake API server)', () => {
   });
 
   test('1.28 with the SidecarContainers gate and KOMPOX_SIDECARS=true: native sidecars, kept by the server', async () => {
-    const f = await start({ serverVersion: 'v1.28.15', featureGates: { SidecarContainers: true } }, { KOMPOX_SIDECARS: 'true' });
+    const f = await start({ version: 'v1.28.15', featureGates: { SidecarContainers: true } }, { KOMPOX_SIDECARS: 'true' });
     const r = await deploy();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.doesNotMatch(r.stderr, /no native sidecars/);
@@ -116,10 +116,10 @@ describe('depends_on and the server version (fake API server)', () => {
   });
 
   test('1.27 with KOMPOX_SIDECARS=true: refused before anything is written (no object, no disk)', async () => {
-    const f = await start({ serverVersion: 'v1.27.16' }, { KOMPOX_SIDECARS: 'true' });
+    const f = await start({ version: 'v1.27.16' }, { KOMPOX_SIDECARS: 'true' });
     const r = await deploy();
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /cluster\.settings\.KOMPOX_SIDECARS is true, but the API server runs Kubernetes v1\.27\.16, which has no native sidecars/);
+    assert.match(r.stderr, /cluster\.settings\.KOMPOX_SIDECARS is true, but the API server runs Kubernetes v1\.27\.16-fake, which has no native sidecars/);
     assert.doesNotMatch(r.stderr, /Retry later/);
     assert.doesNotMatch(r.stderr, STACK_LINE);
     assert.deepEqual(writes(f), []);
@@ -127,7 +127,7 @@ describe('depends_on and the server version (fake API server)', () => {
   });
 
   test('1.31: native sidecars and no warning', async () => {
-    const f = await start({ serverVersion: 'v1.31.4' });
+    const f = await start({ version: 'v1.31.4' });
     const r = await deploy();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.doesNotMatch(r.stderr, /no native sidecars|not enforced/);
@@ -135,7 +135,7 @@ describe('depends_on and the server version (fake API server)', () => {
   });
 
   test('a field the server does not know is a clear error naming the version and the field, never "retry later" (1.27, server-side apply)', async () => {
-    const f = await start({ serverVersion: 'v1.27.16' });
+    const f = await start({ version: 'v1.27.16' });
     const kube = await connectKubeconfig({ path: f.kubeconfigPath });
     await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'n1' } });
     const dep = {
@@ -150,7 +150,7 @@ describe('depends_on and the server version (fake API server)', () => {
     await assert.rejects(kube.apply(dep), (e: unknown) => {
       assert.ok(e instanceof KompoxError, String(e));
       const text = formatError(e);
-      assert.match(text, /the API server \(Kubernetes v1\.27\.16\) does not support \.spec\.template\.spec\.initContainers\[name="writer"\]\.restartPolicy/);
+      assert.match(text, /the API server \(Kubernetes v1\.27\.16-fake\) does not support \.spec\.template\.spec\.initContainers\[name="writer"\]\.restartPolicy/);
       assert.match(text, /needs Kubernetes 1\.29 or later .*KOMPOX_SIDECARS: "false"/);
       assert.doesNotMatch(text, /Retry later/);
       assert.equal(e.kind, 'config');

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { AppContext } from '../../src/domain/model.js';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
 import type { KubeClient } from '../../src/kube/index.js';
 import type { K3sDriver } from '../../src/providers/k3s/index.js';
@@ -36,14 +37,35 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
   before(async () => {
     env = await startK3sCluster();
     ({ sb, fake, kube, driver } = env);
-    const ctx = appCtx(sb);
-    const r = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
-    await writeSampleTree(r.default!.id);
   });
   after(async () => env?.close());
 
+  // Each test works on an app of its own (its disk, snapshots, Deployment and pods), so none builds on another.
+  /** An app whose current disk holds the sample tree. */
+  async function appWithData(app: string): Promise<AppContext> {
+    const ctx = appCtx(sb, { app });
+    const r = await resolveCurrentDisks(ctx, driver, kube, { createMissing: true });
+    await writeSampleTree(r.default!.id);
+    return ctx;
+  }
+  /** The app's Deployment "web" (replicas 1) and a running pod `pod` of it, as the controllers would leave them. */
+  async function running(ctx: AppContext, pod: string): Promise<void> {
+    const ns = appNamespace(ctx);
+    await kube.apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: ns, labels: appLabels(ctx) },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { [APP_SELECTOR_LABEL]: ns } },
+        template: { metadata: { labels: { [APP_SELECTOR_LABEL]: ns } }, spec: { containers: [{ name: 'app', image: 'busybox' }] } },
+      },
+    });
+    fake.setPod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace: ns, labels: { [APP_SELECTOR_LABEL]: ns } }, spec: {}, status: { phase: 'Running' } });
+  }
+
   it('snapshot → change → restore (new disk) → attach → export → import: no byte lost', async () => {
-    const ctx = appCtx(sb);
+    const ctx = await appWithData('upgrade-app');
     const cur = (await listDisks(ctx, driver, kube)).disks.find((d) => d.current)!;
     const original = await driver.diskDigest(ctx, cur);
     const snap = await createSnapshot(ctx, driver, kube, { name: 'before-upgrade' });
@@ -71,7 +93,9 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
   });
 
   it('refuses restore over an existing disk name and an existing snapshot name; nothing changes', async () => {
-    const ctx = appCtx(sb);
+    const ctx = await appWithData('refuse-app');
+    await createSnapshot(ctx, driver, kube, { name: 'before-upgrade' });
+    await createDisk(ctx, driver, kube, { name: 'from-snap-file' });
     const tree = await snapshotOfTree(sb.dir);
     await rejectsWith(restoreSnapshot(ctx, driver, kube, { name: 'before-upgrade', diskName: 'from-snap-file' }), 'conflict', /already exists.*always makes a new disk/);
     await rejectsWith(createSnapshot(ctx, driver, kube, { name: 'before-upgrade' }), 'conflict', /already exists/);
@@ -86,26 +110,16 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
   });
 
   it('--quiesce scales the app to 0, waits for its pod to go, snapshots, and scales back', async () => {
-    const ctx = appCtx(sb);
+    const ctx = await appWithData('quiet-app');
     const ns = appNamespace(ctx);
-    await kube.apply({
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'my-app', namespace: ns, labels: appLabels(ctx) },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { [APP_SELECTOR_LABEL]: ns } },
-        template: { metadata: { labels: { [APP_SELECTOR_LABEL]: ns } }, spec: { containers: [{ name: 'app', image: 'busybox' }] } },
-      },
-    });
-    fake.setPod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'my-app-1', namespace: ns, labels: { [APP_SELECTOR_LABEL]: ns } }, spec: {}, status: { phase: 'Running' } });
+    await running(ctx, 'web-1');
     // play the controller: once replicas is 0, the pod goes away
     let sawZero = false;
     const controller = setInterval(async () => {
-      const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'my-app', namespace: ns });
+      const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
       if ((d!.spec as { replicas: number }).replicas === 0 && !sawZero) {
         sawZero = true;
-        await kube.delete({ apiVersion: 'v1', kind: 'Pod', name: 'my-app-1', namespace: ns });
+        await kube.delete({ apiVersion: 'v1', kind: 'Pod', name: 'web-1', namespace: ns });
       }
     }, 50);
     const lines: string[] = [];
@@ -116,25 +130,25 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       clearInterval(controller);
     }
     assert.ok(sawZero);
-    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'my-app', namespace: ns });
+    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
     assert.equal((d!.spec as { replicas: number }).replicas, 1);
-    assert.deepEqual(lines, ['stopping my-app (replicas 1 → 0)', 'started my-app again (replicas 1)']);
+    assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)']);
   });
 
   it('--quiesce restores replicas and takes no snapshot when the pod does not stop', async () => {
-    const ctx = appCtx(sb);
+    const ctx = await appWithData('stuck-app');
     const ns = appNamespace(ctx);
-    fake.setPod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'stuck', namespace: ns, labels: { [APP_SELECTOR_LABEL]: ns } }, spec: {}, status: { phase: 'Running' } });
+    await running(ctx, 'stuck'); // nothing here removes it
     await rejectsWith(createSnapshot(ctx, driver, kube, { name: 'never', quiesce: true, stopTimeoutMs: 600 }), 'timeout', /did not stop in time \(stuck still there\)/);
-    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'my-app', namespace: ns });
+    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
     assert.equal((d!.spec as { replicas: number }).replicas, 1);
     assert.ok(!(await listSnapshots(ctx, driver, kube)).snapshots.some((s) => s.name === 'never'));
   });
 
   it('--quiesce cancelled (Ctrl-C) while waiting for the pod: the app is started again at once, no snapshot, interrupted', async () => {
-    const ctx = appCtx(sb);
+    const ctx = await appWithData('cancel-app');
     const ns = appNamespace(ctx);
-    // the "stuck" pod of the previous test never goes: cancel once the app was told to stop
+    await running(ctx, 'stuck'); // nothing here removes it: cancel once the app was told to stop
     const ac = new AbortController();
     const lines: string[] = [];
     const op: Op = {
@@ -149,17 +163,18 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       createSnapshot(ctx, driver, kube, { name: 'cancelled', quiesce: true, stopTimeoutMs: 60_000 }, op),
       (e: unknown) => e instanceof KompoxError && e.kind === 'interrupted' && e.exitCode === 130 && /no snapshot was taken; the app was started again/.test(e.message),
     );
-    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'my-app', namespace: ns });
+    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
     assert.equal((d!.spec as { replicas: number }).replicas, 1);
-    assert.deepEqual(lines, ['stopping my-app (replicas 1 → 0)', 'started my-app again (replicas 1)']);
+    assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)']);
     assert.ok(!(await listSnapshots(ctx, driver, kube)).snapshots.some((s) => s.name === 'cancelled'));
   });
 
   it('deletes a snapshot; a damaged stored snapshot is reported on export', async () => {
-    const ctx = appCtx(sb);
+    const ctx = await appWithData('damage-app');
+    await running(ctx, 'web-1');
     const notes: string[] = [];
     const s = await createSnapshot(ctx, driver, kube, { name: 'to-damage' }, logInto(notes));
-    // the "stuck" pod of the previous test still runs: a K3s copy of a live disk is not atomic
+    // the app's pod runs: a K3s copy of a live disk is not atomic
     assert.match(notes.join('\n'), /file by file .* quiesce the app \(stop it for the snapshot\) for a consistent snapshot/);
     const bytes = await readFile(s.id);
     bytes[bytes.length - 30]! ^= 1;
@@ -168,6 +183,6 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     sink.resume();
     await rejectsWith(exportSnapshot(ctx, driver, kube, { name: 'to-damage', out: sink }), 'integrity', /no longer matches its recorded SHA-256/);
     await deleteSnapshot(ctx, driver, kube, { name: 'to-damage' });
-    assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots.map((x) => x.name).sort(), ['before-upgrade', 'quiet']);
+    assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots.map((x) => x.name), []);
   });
 });

@@ -60,6 +60,13 @@ export async function printDisks(data: Disk[] | Disk, format: OutputFormat, prev
 }
 
 /** Refuses to write a binary archive to a terminal. */
+/** `--format`: checked before anything else happens; the archive module loads only here. */
+export async function archiveFormatOption(value: string | undefined) {
+  if (value === undefined) return undefined;
+  const { parseArchiveFormat } = await import('../../archive/archive.js');
+  return parseArchiveFormat(value);
+}
+
 export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
   if (process.stdout.isTTY) {
     const { KompoxError } = await import('../../domain/errors.js');
@@ -154,7 +161,7 @@ export function register(program: Command): void {
       disk
         .command('import')
         .description('create a new disk from an archive (FILE, or - for stdin), a provider id, or another app\'s disk or snapshot')
-        .argument('[file]', 'portable archive (.tar.gz from disk/snapshot export); - reads stdin')
+        .argument('[file]', 'portable archive (.tar.zst or .tar.gz from disk/snapshot export); - reads stdin')
         .option('-N, --name <name>', 'name of the new disk (default: {volume}-{timestamp})')
         .option('--size <size>', 'size in GiB recorded for the new disk')
         .option('--sha256 <hex>', 'expected SHA-256 of the archive (default: FILE.sha256 when present)')
@@ -209,22 +216,24 @@ export function register(program: Command): void {
   volumeOption(
     disk
       .command('export')
-      .description('write a disk as a portable archive (tar.gz with SHA-256 checksums) to a file (and FILE.sha256) or stdout')
+      .description('write a disk as a portable archive (tar.zst with SHA-256 checksums) to a file (and FILE.sha256) or stdout')
       .requiredOption('-N, --name <name>', 'disk to export')
-      .requiredOption('-O, --out <file>', 'archive file, or - for stdout'),
+      .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
+      .option('--format <format>', 'tar.zst (default) or tar.gz (for Kompox releases that read only version 1 archives)'),
   ).action(
-    action(async (opts: VolOpts & { name: string; out: string }, cmd: Command) => {
+    action(async (opts: VolOpts & { name: string; out: string; format?: string }, cmd: Command) => {
+      const format = await archiveFormatOption(opts.format);
       await diskCommand(globalOptions(cmd), async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');
         const { writeArchiveFile } = await import('../files.js');
         if (opts.out === '-') {
           const out = await archiveToStdout();
-          const r = await exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out }, s.op);
+          const r = await exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, format }, s.op);
           s.op.events?.({ type: 'log', message: `exported disk ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}` });
           return;
         }
         const path = s.path(opts.out);
-        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out }, s.op));
+        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, format }, s.op));
         process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
       });
     }),

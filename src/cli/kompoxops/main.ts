@@ -2,7 +2,7 @@
 // modules load at start-up; every action imports its use case (and with it the
 // Kubernetes client or a cloud SDK) when it runs.
 import { Command } from 'commander';
-import { action, setDebug } from '../common.js';
+import { action, globalOptions, setDebug, shareGlobalOptions } from '../common.js';
 import { VERSION } from '../version.js';
 import * as init from './init.js';
 import * as appValidate from './app-validate.js';
@@ -21,7 +21,7 @@ export function buildProgram(): Command {
     .option('-f, --file <file>', 'kompoxops.yml to use (default: ./kompoxops.yml)')
     .option('--debug', 'print stack traces and debug details')
     .showHelpAfterError('(add --help for usage)')
-    .hook('preAction', (cmd) => setDebug(Boolean(cmd.opts().debug)));
+    .hook('preAction', (_program, cmd) => setDebug(Boolean(globalOptions(cmd).debug)));
 
   init.register(program);
   const app = program.command('app').description('validate, deploy and operate the app');
@@ -33,13 +33,20 @@ export function buildProgram(): Command {
   clusterNodePool.register(cluster);
   disk.register(program);
   snapshot.register(program);
-  return program;
+  // Last, over the whole tree: globals anywhere, a subcommand's own flags win (see global-options.ts).
+  return shareGlobalOptions(program);
 }
 
 export async function main(argv: string[]): Promise<void> {
   setDebug(argv.includes('--debug'));
   const program = buildProgram();
-  program.exitOverride();
+  // Every command, not only the root: commander reports a usage error (unknown option,
+  // missing argument) through the command that parsed it, which would otherwise exit 1 itself.
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

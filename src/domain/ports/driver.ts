@@ -215,7 +215,7 @@ export interface SnapshotsPart {
   // restore = disks.create with source {kind: 'snapshot'}: always a new disk
 }
 
-/** A portable archive stream (tar.gz, see src/archive) and what is known about it. */
+/** A portable archive stream (tar.zst or tar.gz, see src/archive) and what is known about it. */
 export interface ArchiveInput {
   stream: NodeJS.ReadableStream;
   /** Expected SHA-256 (hex) of the whole stream; a mismatch fails the import and leaves nothing behind. */
@@ -229,13 +229,30 @@ export interface ArchiveInput {
  * disk's files itself (K3s: a directory on the node). Other drivers move data
  * through the cluster (a helper pod) instead.
  */
+/** How an exported archive is compressed (src/archive): tar.zst (version 2, the default) or tar.gz (version 1, for old readers). */
+export interface ArchiveExportOptions {
+  format?: 'tar.zst' | 'tar.gz';
+}
+
 export interface HostTransferPart {
   /** Streams the disk as a portable archive into `out` (not ended). */
-  exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op): Promise<void>;
-  /** A new disk from an archive, verified before it becomes visible. */
+  exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op, opts?: ArchiveExportOptions): Promise<void>;
+  /** A new disk from an archive (either format), verified before it becomes visible. */
   importDisk(ctx: AppContext, volume: AppVolume, spec: { name: string; sizeGiB?: number }, archive: ArchiveInput, op: Op): Promise<Disk>;
-  /** Streams the snapshot as a portable archive into `out` (not ended). */
-  exportSnapshot(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, op: Op): Promise<void>;
+  /**
+   * Streams the snapshot as a portable archive into `out` (not ended): as
+   * stored, or re-compressed when another format is asked for; then the
+   * result says `transcoded` (the stored bytes were checked against the
+   * recorded SHA-256 by the driver; the output's SHA-256 differs from it).
+   */
+  exportSnapshot(
+    ctx: AppContext,
+    volume: AppVolume,
+    snapshot: Snapshot,
+    out: NodeJS.WritableStream,
+    op: Op,
+    opts?: ArchiveExportOptions,
+  ): Promise<{ transcoded: boolean } | void>;
 }
 
 // ---------------------------------------------------------------- the driver

@@ -5,7 +5,8 @@
 //   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/data            disk id = this path
 //   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/kompox-disk.json  tags, size, node
 //   {K3S_DISK_ROOT}/{appNamespace}/{volume}/{disk}/kompox-attached.json  when last made current
-//   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.tar.gz      snapshot id = this path
+//   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.tar.zst     snapshot id = this path
+//                                                        (.tar.gz: snapshots made before archive version 2)
 //   {K3S_SNAPSHOT_ROOT}/{appNamespace}/{volume}/{snap}.json        tags, sha256, source disk
 //
 // Everything is read back from these files: the driver keeps no state beyond
@@ -46,7 +47,17 @@ import {
   type VolumeClass,
   type VolumeSourceSpec,
 } from '../../domain/ports/driver.js';
-import { digestTree, packTree, unpackArchive, writeAll, type ArchiveResult } from '../../archive/archive.js';
+import {
+  archiveExtension,
+  detectArchiveFormat,
+  digestTree,
+  packTree,
+  transcodeArchive,
+  unpackArchive,
+  writeAll,
+  type ArchiveFormat,
+  type ArchiveResult,
+} from '../../archive/archive.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
 import { k3sSettings, type K3sSettings } from './settings.js';
 import { volumes } from './volume.js';
@@ -60,6 +71,15 @@ export const DATA = 'data';
  */
 export const ATTACHED_META = 'kompox-attached.json';
 const GiB = 1024 ** 3;
+/** Compression of new snapshots. */
+const SNAPSHOT_FORMAT: ArchiveFormat = 'tar.zst';
+/** A snapshot archive's file name ends in one of these. */
+const SNAPSHOT_ARCHIVE = /\.tar\.(zst|gz)$/;
+
+/** The metadata file beside a snapshot archive. */
+function snapshotMetaPath(archivePath: string): string {
+  return archivePath.replace(SNAPSHOT_ARCHIVE, '.json');
+}
 
 interface DiskMeta {
   kind: 'kompox-disk';
@@ -82,6 +102,8 @@ interface SnapshotMeta {
   sourceDiskId: string;
   sha256: string;
   bytes: number;
+  /** Compression of the archive file; absent in snapshots made before archive version 2 (tar.gz). */
+  format?: ArchiveFormat;
   fileCount: number;
   totalBytes: number;
   treeDigest: string;
@@ -239,7 +261,7 @@ export class K3sDriver implements ProviderDriver {
       diskVolDir,
       snapVolDir,
       diskDir: (name: string) => `${diskVolDir}/${name}`,
-      snapArchive: (name: string) => `${snapVolDir}/${name}.tar.gz`,
+      snapArchive: (name: string, format: ArchiveFormat = SNAPSHOT_FORMAT) => `${snapVolDir}/${name}${archiveExtension(format)}`,
       snapMeta: (name: string) => `${snapVolDir}/${name}.json`,
     };
   }
@@ -521,7 +543,7 @@ export class K3sDriver implements ProviderDriver {
 
   /** The snapshot's metadata (beside its archive), when `archivePath` is a snapshot. */
   private async readSnapshotMeta(fs: HostFs, archivePath: string): Promise<SnapshotMeta | undefined> {
-    const metaPath = archivePath.replace(/\.tar\.gz$/, '.json');
+    const metaPath = snapshotMetaPath(archivePath);
     if (metaPath === archivePath) return undefined;
     const m = await fs
       .readFile(metaPath)
@@ -543,7 +565,7 @@ export class K3sDriver implements ProviderDriver {
     this.checkSnapshotPath(ctx, snapshotId);
     const fs = await this.host(k3sSettings(ctx), op);
     const m = await this.readSnapshotMeta(fs, snapshotId);
-    const label = m?.name ?? snapshotId.replace(/^.*\//, '').replace(/\.tar\.gz$/, '');
+    const label = m?.name ?? snapshotId.replace(/^.*\//, '').replace(SNAPSHOT_ARCHIVE, '');
     const source: Record<string, string> = { fromId: snapshotId, ...(m ? { fromSnapshot: m.name } : {}) };
     return this.materialize(ctx, volume, spec.name, spec.sizeGiB ?? m?.sizeGiB, source, op, async (fs2, dataDir) => {
       const st = await fs2.lstat(snapshotId);
@@ -578,18 +600,19 @@ export class K3sDriver implements ProviderDriver {
   // ---------------------------------------------------------------- direct transfer (the node's files)
 
   readonly hostTransfer: HostTransferPart = {
-    exportDisk: (ctx, volume, disk, out, op) => this.exportDisk(ctx, volume, disk, out, op),
+    exportDisk: (ctx, volume, disk, out, op, opts) => this.exportDisk(ctx, volume, disk, out, op, opts?.format),
     importDisk: (ctx, volume, spec, archive, op) => this.importDisk(ctx, volume, spec, archive, op),
-    exportSnapshot: (ctx, volume, snapshot, out, op) => this.exportSnapshot(ctx, volume, snapshot, out, op),
+    exportSnapshot: (ctx, volume, snapshot, out, op, opts) => this.exportSnapshot(ctx, volume, snapshot, out, op, opts?.format),
   };
 
-  private async exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op): Promise<void> {
+  private async exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op, format?: ArchiveFormat): Promise<void> {
     const fs = await this.host(k3sSettings(ctx), op);
     await cancellable(op, destroyOnCancel(out), () =>
       packTree(fs, disk.id, out, {
         source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
         progress: byteProgress(op),
         progressLabel: `export ${disk.name}`,
+        format,
       }),
     );
   }
@@ -609,13 +632,32 @@ export class K3sDriver implements ProviderDriver {
     });
   }
 
-  private async exportSnapshot(ctx: AppContext, _volume: AppVolume, snapshot: Snapshot, out: NodeJS.WritableStream, op: Op): Promise<void> {
+  /**
+   * The snapshot's archive as it is stored, or, when another format is
+   * asked for, re-compressed on the way (verified against the recorded
+   * SHA-256 and the manifest; then the result says `transcoded`).
+   */
+  private async exportSnapshot(
+    ctx: AppContext,
+    _volume: AppVolume,
+    snapshot: Snapshot,
+    out: NodeJS.WritableStream,
+    op: Op,
+    format?: ArchiveFormat,
+  ): Promise<{ transcoded: boolean }> {
     this.checkSnapshotPath(ctx, snapshot.id);
     const fs = await this.host(k3sSettings(ctx), op);
     const st = await fs.lstat(snapshot.id);
     if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
-    // The snapshot already is a portable archive: send its bytes as they are.
     const progress = byteProgress(op);
+    if (format && format !== (await this.storedFormat(fs, snapshot.id))) {
+      const stored = fs.openRead(snapshot.id);
+      await cancellable(op, destroyOnCancel(stored), () =>
+        transcodeArchive(stored, out, { format, expectedSha256: snapshot.sha256, progress, progressLabel: `export ${snapshot.name}`, totalBytes: st.size }),
+      );
+      return { transcoded: true };
+    }
+    // The snapshot already is a portable archive: send its bytes as they are.
     const input = fs.openRead(snapshot.id);
     await cancellable(op, destroyOnCancel(input), async () => {
       progress?.start(`export ${snapshot.name}`, st.size);
@@ -625,6 +667,18 @@ export class K3sDriver implements ProviderDriver {
       }
       progress?.done();
     });
+    return { transcoded: false };
+  }
+
+  /** The compression of a stored archive, from its first bytes. */
+  private async storedFormat(fs: HostFs, path: string): Promise<ArchiveFormat | undefined> {
+    const rs = fs.openRead(path);
+    try {
+      for await (const chunk of rs as AsyncIterable<Buffer>) return detectArchiveFormat(chunk);
+      return undefined;
+    } finally {
+      rs.destroy();
+    }
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -648,8 +702,9 @@ export class K3sDriver implements ProviderDriver {
         .then((b) => JSON.parse(b.toString('utf8')) as SnapshotMeta)
         .catch(() => undefined);
       if (!m || m.kind !== 'kompox-snapshot' || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) continue;
-      if (!(await fs.lstat(p.snapArchive(name)))) continue;
-      out.push(this.toSnapshot(p.snapArchive(name), m));
+      const archive = p.snapArchive(name, m.format ?? 'tar.gz');
+      if (!(await fs.lstat(archive))) continue;
+      out.push(this.toSnapshot(archive, m));
     }
     return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
   }
@@ -673,7 +728,7 @@ export class K3sDriver implements ProviderDriver {
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s, op);
     const archivePath = p.snapArchive(name);
-    if ((await fs.lstat(archivePath)) || (await fs.lstat(p.snapMeta(name)))) {
+    if ((await fs.lstat(archivePath)) || (await fs.lstat(p.snapArchive(name, 'tar.gz'))) || (await fs.lstat(p.snapMeta(name)))) {
       throw new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name} (${archivePath})`, {
         code: 'snapshot.exists',
         details: { snapshot: name, volume: volume.name },
@@ -681,7 +736,7 @@ export class K3sDriver implements ProviderDriver {
       });
     }
     await fs.mkdirp(p.snapVolDir, 0o755);
-    const tmp = `${p.snapVolDir}/.tmp-${name}-${suffix()}.tar.gz`;
+    const tmp = `${p.snapVolDir}/.tmp-${name}-${suffix()}${archiveExtension(SNAPSHOT_FORMAT)}`;
     let r: ArchiveResult;
     try {
       const ws = fs.openWrite(tmp, 0o600);
@@ -692,6 +747,7 @@ export class K3sDriver implements ProviderDriver {
             source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB },
             progress: byteProgress(op),
             progressLabel: `snapshot ${name}`,
+            format: SNAPSHOT_FORMAT,
           }),
         );
         packed = true;
@@ -715,6 +771,7 @@ export class K3sDriver implements ProviderDriver {
       sourceDiskId: disk.id,
       sha256: r.sha256,
       bytes: r.bytes,
+      format: r.format,
       fileCount: r.manifest.fileCount,
       totalBytes: r.manifest.totalBytes,
       treeDigest: r.manifest.treeDigest,
@@ -733,7 +790,7 @@ export class K3sDriver implements ProviderDriver {
 
   private checkSnapshotPath(ctx: AppContext, id: string): void {
     const s = k3sSettings(ctx);
-    if (!id.startsWith(`${s.snapshotRoot}/`) || !id.endsWith('.tar.gz') || id.split('/').includes('..')) {
+    if (!id.startsWith(`${s.snapshotRoot}/`) || !SNAPSHOT_ARCHIVE.test(id) || id.split('/').includes('..')) {
       throw new KompoxError('conflict', `snapshot id ${id} is not an archive under ${s.snapshotRoot}; refusing to touch it`);
     }
   }
@@ -742,7 +799,7 @@ export class K3sDriver implements ProviderDriver {
     this.checkSnapshotPath(ctx, snapshot.id);
     const fs = await this.host(k3sSettings(ctx), op);
     // Metadata first: without it the snapshot is no longer listed.
-    await fs.rm(snapshot.id.replace(/\.tar\.gz$/, '.json'));
+    await fs.rm(snapshotMetaPath(snapshot.id));
     await fs.rm(snapshot.id);
   }
 

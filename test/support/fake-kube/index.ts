@@ -6,3 +6,7 @@ export { startFakeKube } from './server.js';
 export type { FakeKube, FakeKubeOptions, ForbidRule, RequestRecord, ExecRequest, ExecResult } from './server.js';
 export type { ResourceInfo } from './resources.js';
 export { FakeStore } from './store.js';
+export { FakeClock, type ClockOptions } from './clock.js';
+export type { ContainerBehaviour, ContainerKind, BehaviourHook } from './controllers/kubelet.js';
+export type { FakeNodeSpec } from './nodes.js';
+export { SCHEMA_PROVENANCE } from './schema.js';

@@ -1,8 +1,12 @@
 // An in-process fake Kubernetes API server over real HTTP on 127.0.0.1. It
-// speaks the real wire protocol (discovery, REST verbs, server-side apply,
-// merge patch, Status errors, pods/log, WebSocket exec and portforward) and,
-// like the acceptance cluster (RBAC on, no nodes), runs no controllers: no
-// ReplicaSet or Pod appears for a Deployment unless a test puts one there.
+// speaks the real wire protocol (discovery, REST verbs, server-side apply
+// with the real merge rules, merge patch, Status errors, pods/log, WebSocket
+// exec and portforward) and, like a real cluster, runs the controllers
+// Kompox depends on (controllers/): the PV binder, storage protection,
+// garbage collection, Deployment and ReplicaSet, a scheduler, kubelets on
+// its nodes, pod GC and the namespace controller. `controllers: false` models a
+// cluster without them: nothing appears for a Deployment unless a test puts
+// it there.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -13,12 +17,26 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BUILTIN_RESOURCES, apiResourceList, groupVersion, type ResourceInfo } from './resources.js';
-import { FakeStore, nowRfc3339, type Obj } from './store.js';
+import { FakeStore, type Obj } from './store.js';
 import { SelectorError, fieldValue, matches, parseLabelSelector } from './selectors.js';
-import { ConflictError, applyConfig, isObj, mergePatch, recordUpdate } from './ssa.js';
+import { ConflictError, FieldManager, isObj, mergePatch } from './ssa.js';
 import { invalidMessage, validateObject, validateUpdate } from './validation.js';
 import { applyServerDefaults } from './defaults.js';
 import { UnservedFieldError, parseServerVersion, servedFields, type FeatureGates } from './server-version.js';
+import { MergeSchema } from './schema.js';
+import { FakeClock, type ClockOptions } from './clock.js';
+import { ApiCore, randomSuffix, type PropagationPolicy } from './apiserver.js';
+import { ControllerManager } from './controllers/manager.js';
+import { PersistentVolumeController } from './controllers/persistentvolume.js';
+import { ProtectionController } from './controllers/protection.js';
+import { GarbageCollector } from './controllers/garbagecollector.js';
+import { DeploymentController } from './controllers/deployment.js';
+import { ReplicaSetController } from './controllers/replicaset.js';
+import { Scheduler } from './controllers/scheduler.js';
+import { Kubelet, type BehaviourHook, type ContainerBehaviour } from './controllers/kubelet.js';
+import { NamespaceController } from './controllers/namespace.js';
+import { PodGarbageCollector } from './controllers/podgc.js';
+import { nodeObject, type FakeNodeSpec } from './nodes.js';
 
 export interface ForbidRule {
   verb: string; // get, list, create, patch, delete, ...
@@ -76,6 +94,18 @@ export interface FakeKube {
   setPortTarget(namespace: string, pod: string, port: number, localPort: number): void;
   /** With `terminatingNamespaces`: finish deleting a Terminating namespace (what the namespace controller does). */
   finalizeNamespace(name: string): void;
+  /** The fake's clock (`advance` in manual mode). */
+  clock: FakeClock;
+  /** Adds a node (name, zone, labels, taints) to the cluster. */
+  addNode(node: FakeNodeSpec): Obj;
+  /** Test hook: how containers behave (image pull, exit code, readiness, SIGTERM); hooks added later win per field. Default: pull ok, keep running (init containers exit 0), ready, exit promptly on SIGTERM. */
+  containerBehaviour(hook: BehaviourHook): void;
+  /** Test hook: every container of `image` behaves so. */
+  setImageBehaviour(image: string, behaviour: ContainerBehaviour): void;
+  /** Resolves once the controllers have nothing left to do right now (timers such as grace periods still pending). */
+  settle(): Promise<void>;
+  /** Errors thrown inside controllers (expected: none). */
+  controllerErrors: Error[];
   close(): Promise<void>;
 }
 
@@ -136,30 +166,43 @@ function notFound(r: ResourceInfo, name: string): HttpError {
 export interface FakeKubeOptions {
   token?: string;
   /**
-   * Like a cluster whose controller manager does not run: a deleted namespace
-   * stays Terminating (nothing new can be created in it) until the test calls
-   * `finalizeNamespace`. Default false: namespaces and their content vanish at once.
+   * The controllers a real cluster runs (default true): the PV binder,
+   * pvc/pv-protection, garbage collection, Deployment and ReplicaSet, the
+   * scheduler, a kubelet per node, the namespace controller. false: none run,
+   * as on a cluster without controller manager, scheduler and kubelets; tests
+   * put pods and status in place themselves (setPod, setStatus); deleted pods
+   * and namespaces (with their content) vanish at once.
+   */
+  controllers?: boolean;
+  /**
+   * A deleted namespace stays Terminating (nothing new can be created in it)
+   * until the test calls `finalizeNamespace`: the namespace controller is off.
+   * Default false.
    */
   terminatingNamespaces?: boolean;
   /**
-   * Storage object in-use protection without a controller manager: like the
-   * real admission plugin, PVCs get the finalizer `kubernetes.io/pvc-protection`
-   * and PVs `kubernetes.io/pv-protection` when created; a delete then only marks
-   * them Terminating (deletionTimestamp) until a client removes the finalizers.
-   * Default false: deleted PVCs/PVs vanish at once (as when the controller runs).
+   * StorageObjectInUseProtection admission: PVCs get the finalizer
+   * `kubernetes.io/pvc-protection` and PVs `kubernetes.io/pv-protection` when
+   * created; a delete then only marks them Terminating until the protection
+   * controller (or, without controllers, a client) removes the finalizer.
+   * Default: on when controllers run, off without them (deleted PVCs/PVs vanish at once).
    */
   storageProtection?: boolean;
+  /**
+   * The Kubernetes version to be: what `/version` reports, whose apply merge rules are used (schema-markers.json)
+   * and what it does with fields it does not serve (server-version.ts). Default v1.31.0.
+   */
+  version?: string;
+  /** The cluster's nodes. Default: one node `node1` in zone `zone-a`. */
+  nodes?: FakeNodeSpec[];
+  /** Time of the controllers: scaled (default, 10 ms per simulated second) or manual (`clock.advance`). */
+  clock?: ClockOptions;
   /**
    * Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (made with
    * the openssl CLI; throws when it is missing). The kubeconfig then carries
    * certificate-authority-data instead of insecure-skip-tls-verify, like a real cluster's.
    */
   tls?: boolean;
-  /**
-   * The Kubernetes version to be (GET /version, and what it does with fields it
-   * does not serve: see server-version.ts). Default v1.31.0.
-   */
-  serverVersion?: string;
   /** Feature gates of that version (1.28: SidecarContainers, off by default). */
   featureGates?: FeatureGates;
 }
@@ -178,7 +221,9 @@ function selfSignedCert(dir: string): { cert: string; key: string } {
 
 export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKube> {
   const token = opts.token ?? 'fake-token';
-  const kubeVersion = parseServerVersion(opts.serverVersion);
+  const controllersOn = opts.controllers ?? true;
+  const serverVersion = opts.version ?? 'v1.31.0';
+  const kubeVersion = parseServerVersion(serverVersion);
   /** The version's rules for fields it does not serve (server-version.ts), as Status errors. */
   const served = (r: ResourceInfo, obj: Obj, how: Parameters<typeof servedFields>[4]) => {
     try {
@@ -189,14 +234,35 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     }
   };
   const resources: ResourceInfo[] = [...BUILTIN_RESOURCES];
-  const store = new FakeStore();
+  const clock = new FakeClock(opts.clock);
+  const store = new FakeStore(() => clock.rfc3339());
+  const fields = new FieldManager(new MergeSchema(serverVersion));
+  const api = new ApiCore(store, resources, clock, fields, {
+    storageProtection: opts.storageProtection ?? controllersOn,
+    gracefulPods: controllersOn,
+    namespaceDeletion: opts.terminatingNamespaces ? 'manual' : controllersOn ? 'controller' : 'instant',
+  });
+  const behaviourHooks: BehaviourHook[] = [];
+  const manager = controllersOn
+    ? new ControllerManager(api, [
+        ...(opts.terminatingNamespaces ? [] : [new NamespaceController(api)]),
+        new GarbageCollector(api),
+        new DeploymentController(api),
+        new ReplicaSetController(api),
+        new Scheduler(api),
+        new Kubelet(api, () => behaviourHooks),
+        new PodGarbageCollector(api),
+        new PersistentVolumeController(api),
+        new ProtectionController(api),
+      ])
+    : undefined;
+  const nodeResource = resources.find((r) => r.kind === 'Node')!;
+  for (const n of opts.nodes ?? [{ name: 'node1', zone: 'zone-a' }]) store.put(nodeResource, nodeObject(n, serverVersion));
   const requests: RequestRecord[] = [];
   const forbidden: ForbidRule[] = [];
   const logs = new Map<string, string>();
   const portTargets = new Map<string, number>();
   let authMode: 'ok' | 'expired' = 'ok';
-  let serviceIps = 10;
-  let nodePorts = 0;
   let execHandler: (req: ExecRequest) => ExecResult | Promise<ExecResult> = defaultExec;
 
   const findByPlural = (group: string, version: string, plural: string) =>
@@ -286,27 +352,28 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     throw new HttpError(422, invalidMessage(r.kind, name, causes), 'Invalid', { name, group: r.group || undefined, kind: r.kind, causes });
   }
 
-  /** What the server itself adds to an object (a few real defaults, so clients must ignore server-populated fields). */
+  /** What the server itself adds to an object (defaults, admission on create), so clients must ignore server-populated fields. */
   function serverDefaults(r: ResourceInfo, obj: Obj, live?: Obj): void {
-    if (opts.storageProtection && (r.kind === 'PersistentVolumeClaim' || r.kind === 'PersistentVolume') && !obj.metadata!.resourceVersion && !obj.metadata!.uid) {
-      // admission (StorageObjectInUseProtection) on create only
-      const f = Array.isArray(obj.metadata!.finalizers) ? (obj.metadata!.finalizers as string[]) : [];
-      const fin = r.kind === 'PersistentVolume' ? 'kubernetes.io/pv-protection' : 'kubernetes.io/pvc-protection';
-      if (!f.includes(fin)) obj.metadata!.finalizers = [...f, fin];
+    api.serverDefaults(r, obj, live);
+  }
+
+  /** Kinds with a status subresource: writes to the main resource keep the stored status (and /status writes change nothing else). */
+  const hasStatus = (r: ResourceInfo) => ['Pod', 'Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job', 'Namespace', 'Service', 'PersistentVolumeClaim', 'PersistentVolume', 'Ingress', 'Node'].includes(r.kind) && BUILTIN_RESOURCES.includes(r);
+
+  /** The server-owned parts of the stored object that no client write changes: deletion marks and, per endpoint, status or everything but status. */
+  function keepServerOwned(r: ResourceInfo, next: Obj, live: Obj | undefined, sub: string | undefined): void {
+    const nm = (next.metadata ??= {}) as Record<string, unknown>;
+    const lm = (live?.metadata ?? {}) as Record<string, unknown>;
+    for (const k of ['deletionTimestamp', 'deletionGracePeriodSeconds']) {
+      if (lm[k] !== undefined) nm[k] = lm[k];
+      else delete nm[k];
     }
-    if (r.kind === 'Namespace') {
-      const meta = obj.metadata!;
-      meta.labels = { ...(isObj(meta.labels) ? (meta.labels as Record<string, string>) : {}), 'kubernetes.io/metadata.name': String(meta.name) };
-      obj.spec = { finalizers: ['kubernetes'] };
-      obj.status = { phase: 'Active' };
-    }
-    if (r.kind === 'Deployment' && isObj(obj.spec)) {
-      const spec = obj.spec;
-      spec.replicas ??= 1;
-      spec.revisionHistoryLimit ??= 10;
-      spec.progressDeadlineSeconds ??= 600;
-    }
-    applyServerDefaults(r.kind, obj, () => `10.43.0.${++serviceIps}`, () => 30000 + ++nodePorts, live);
+    if (!live || !hasStatus(r)) return;
+    if (sub === 'status') {
+      for (const k of Object.keys(next)) if (k !== 'status' && k !== 'metadata') delete next[k];
+      for (const [k, v] of Object.entries(live)) if (k !== 'status' && k !== 'metadata') next[k] = structuredClone(v);
+    } else if (live.status !== undefined) next.status = structuredClone(live.status);
+    else delete next.status;
   }
 
   function stripForList(r: ResourceInfo, o: Obj): Obj {
@@ -414,6 +481,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     if (method === 'POST' && !name) {
       checkRbac('create', r, namespace);
       const obj = parseObj(await readBody(req), false);
+      const gm = (isObj(obj.metadata) ? obj.metadata : {}) as Record<string, unknown>;
+      if (!gm.name && typeof gm.generateName === 'string' && gm.generateName) gm.name = `${gm.generateName}${randomSuffix()}`;
       validate(r, obj, undefined, namespace);
       served(r, obj, { apply: false, fieldValidation: q.get('fieldValidation') ?? undefined });
       requireNamespace(r, namespace);
@@ -423,7 +492,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         throw new HttpError(409, `${qualified(r)} "${String(meta.name)}" already exists`, 'AlreadyExists', { name: meta.name, group: r.group || undefined, kind: r.plural });
       }
       delete meta.managedFields;
-      recordUpdate(undefined, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
+      keepServerOwned(r, obj, undefined, sub);
+      fields.update(undefined, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), api.now());
       serverDefaults(r, obj);
       checkValid(r, obj, undefined);
       return send(201, store.put(r, obj, { dryRun }).obj);
@@ -444,7 +514,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         const force = q.get('force') === 'true';
         let next: Obj;
         try {
-          next = applyConfig(live, config, manager, force, nowRfc3339()) as Obj;
+          next = fields.apply(live, config, manager, force, api.now());
         } catch (e) {
           if (e instanceof ConflictError) {
             throw new HttpError(409, e.message, 'Conflict', {
@@ -456,9 +526,11 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         const meta = next.metadata!;
         meta.name = name;
         if (r.namespaced) meta.namespace = namespace;
+        keepServerOwned(r, next, live, sub);
         serverDefaults(r, next, live);
         checkValid(r, next, live);
         const out = store.put(r, next, { dryRun });
+        if (!dryRun && !out.created) api.finishIfFinalized(r, out.obj);
         return send(out.created ? 201 : 200, out.obj);
       }
       if (ct === 'application/merge-patch+json' || ct === 'application/strategic-merge-patch+json') {
@@ -468,14 +540,12 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         const next = mergePatch(live, patch) as Obj;
         validate(r, next, name, namespace);
         served(r, next, { apply: false, fieldValidation: q.get('fieldValidation') ?? undefined });
+        keepServerOwned(r, next, live, sub);
         checkValid(r, next, live);
-        recordUpdate(live, next, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
+        fields.update(live, next, q.get('fieldManager') ?? 'unknown', groupVersion(r), api.now());
         const stored = store.put(r, next, { dryRun }).obj;
-        const fins = next.metadata?.finalizers;
-        if (!dryRun && live.metadata?.deletionTimestamp && !(Array.isArray(fins) && fins.length)) {
-          // the last finalizer is gone: the deletion completes
-          store.remove(r, namespace, name);
-        }
+        // the last finalizer gone: the deletion completes
+        if (!dryRun) api.finishIfFinalized(r, stored);
         return send(200, stored);
       }
       throw new HttpError(415, `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
@@ -488,45 +558,35 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       const live = store.get(r, namespace, name);
       if (!live) throw notFound(r, name);
       checkPrecondition(r, name, live, obj);
+      keepServerOwned(r, obj, live, sub);
       checkValid(r, obj, live);
       (obj.metadata as Obj).managedFields = live.metadata!.managedFields;
-      recordUpdate(live, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), nowRfc3339());
-      return send(200, store.put(r, obj, { dryRun }).obj);
+      fields.update(live, obj, q.get('fieldManager') ?? 'unknown', groupVersion(r), api.now());
+      const stored = store.put(r, obj, { dryRun }).obj;
+      if (!dryRun) api.finishIfFinalized(r, stored);
+      return send(200, stored);
     }
     if (method === 'DELETE' && name) {
       checkRbac('delete', r, namespace, name);
-      const live = store.get(r, namespace, name);
-      if (!live) throw notFound(r, name);
-      if (!dryRun) {
-        if (r.kind === 'Namespace' && opts.terminatingNamespaces) {
-          // no namespace controller: the namespace stays Terminating
-          if (!live.metadata!.deletionTimestamp) {
-            live.metadata!.deletionTimestamp = nowRfc3339();
-            live.status = { phase: 'Terminating' };
-            store.put(r, live);
-          }
-          return send(200, store.get(r, undefined, name));
-        }
-        const fins = live.metadata!.finalizers;
-        if (r.kind !== 'Namespace' && Array.isArray(fins) && fins.length) {
-          // finalizers pending: only marked for deletion; the real server answers with the object
-          if (!live.metadata!.deletionTimestamp) {
-            live.metadata!.deletionTimestamp = nowRfc3339();
-            live.metadata!.deletionGracePeriodSeconds = 0;
-            store.put(r, live);
-          }
-          return send(200, store.get(r, namespace, name));
-        }
-        store.remove(r, namespace, name);
-        // the namespace controller's work, done at once: nothing is left in a deleted namespace
-        if (r.kind === 'Namespace') store.removeNamespaceContents(name);
+      const text = await readBody(req);
+      const body = text.trim() ? parseObj(text, false) : {};
+      const policy = (q.get('propagationPolicy') ?? body.propagationPolicy ?? (body.orphanDependents === true ? 'Orphan' : undefined)) as PropagationPolicy | undefined;
+      if (policy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
+        throw new HttpError(400, `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${String(policy)}": supported values: "Foreground", "Background", "Orphan", "nil"`);
       }
+      const graceText = q.get('gracePeriodSeconds') ?? body.gracePeriodSeconds;
+      const grace = graceText === undefined || graceText === null ? undefined : Number(graceText);
+      const dry = dryRun || (Array.isArray(body.dryRun) && body.dryRun.includes('All'));
+      const result = api.delete(r, namespace, name, { propagationPolicy: policy, gracePeriodSeconds: grace, dryRun: dry });
+      if (!result) throw notFound(r, name);
+      // an object that stays (graceful deletion, finalizers) is returned as it is; a removed one gets a Status
+      if (result.obj) return send(200, result.obj);
       return send(200, {
         kind: 'Status',
         apiVersion: 'v1',
         metadata: {},
         status: 'Success',
-        details: { name, group: r.group || undefined, kind: r.plural, uid: live.metadata!.uid },
+        details: { name, group: r.group || undefined, kind: r.plural, uid: (result.before.metadata as Record<string, unknown>).uid },
       });
     }
     throw new HttpError(405, `the server does not allow this method on the requested resource`, 'MethodNotAllowed');
@@ -547,7 +607,11 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         res.end(JSON.stringify(body));
       };
       const p = url.pathname.replace(/\/+$/, '');
-      if (p === '/version') return send({ major: kubeVersion.major, minor: kubeVersion.minor, gitVersion: opts.serverVersion ? kubeVersion.gitVersion : 'v1.31.0-fake', platform: 'linux/amd64' });
+      if (p === '/version') {
+        const [major, minor] = serverVersion.replace(/^v/, '').split('.');
+        // like a distribution's build (v1.31.0+k3s1, v1.31.0-eks-...), marked as the fake's
+        return send({ major, minor, gitVersion: /[-+]/.test(serverVersion) ? serverVersion : `${serverVersion}-fake`, gitCommit: 'fake', gitTreeState: 'clean', goVersion: 'go1.22', compiler: 'gc', platform: 'linux/amd64' });
+      }
       if (p === '/api') return send({ kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
       if (p === '/apis') {
         const groups = [...new Set(resources.filter((r) => r.group).map((r) => r.group))].sort();
@@ -753,7 +817,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       return store.put(r, { ...o, status: structuredClone(status) }).obj;
     },
     addEvent: (namespace, ev) => {
-      const now = nowRfc3339();
+      const now = api.now();
       const name = `${ev.involvedObject.name}.${(++eventSeq).toString(16).padStart(16, '0')}`;
       return store.put(eventResource, {
         apiVersion: 'v1',
@@ -782,7 +846,21 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       store.removeNamespaceContents(name);
       store.remove(nsResource, undefined, name);
     },
+    clock,
+    addNode: (node) => store.put(nodeResource, nodeObject(node, serverVersion)).obj,
+    containerBehaviour: (hook) => {
+      behaviourHooks.push(hook);
+      manager?.kick();
+    },
+    setImageBehaviour: (image, behaviour) => {
+      behaviourHooks.push((_pod, c) => (c.image === image ? behaviour : undefined));
+      manager?.kick();
+    },
+    settle: () => manager?.settle() ?? Promise.resolve(),
+    controllerErrors: manager?.errors ?? [],
     close: async () => {
+      manager?.close();
+      clock.close();
       for (const c of wss.clients) c.terminate();
       wss.close();
       server.closeAllConnections();

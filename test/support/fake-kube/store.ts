@@ -1,7 +1,8 @@
 // Object storage of the fake API server. resourceVersion is a global counter
 // bumped only when an object's stored content changes (as etcd writes are
 // skipped for no-op updates); generation is bumped when `spec` changes, for
-// the resource kinds that have one.
+// the resource kinds that have one. Listeners hear about every stored change
+// (the controllers' informers).
 import { randomUUID } from 'node:crypto';
 import type { ResourceInfo } from './resources.js';
 import { canonical, deepEqual, isObj } from './ssa.js';
@@ -21,9 +22,23 @@ function hasGeneration(r: ResourceInfo): boolean {
   return r.group !== '' && r.group !== 'rbac.authorization.k8s.io' && r.group !== 'storage.k8s.io';
 }
 
+export type StoreListener = (r: ResourceInfo, obj: Obj, change: 'put' | 'remove') => void;
+
 export class FakeStore {
   private objects = new Map<string, { r: ResourceInfo; obj: Obj }>();
   private rv = 100;
+  private readonly listeners: StoreListener[] = [];
+
+  /** `now` gives creation timestamps (the fake's clock). */
+  constructor(private readonly now: () => string = nowRfc3339) {}
+
+  onChange(l: StoreListener): void {
+    this.listeners.push(l);
+  }
+
+  private notify(r: ResourceInfo, obj: Obj, change: 'put' | 'remove'): void {
+    for (const l of this.listeners) l(r, obj, change);
+  }
 
   get resourceVersion(): string {
     return String(this.rv);
@@ -70,12 +85,16 @@ export class FakeStore {
       m.resourceVersion = bm.resourceVersion;
       if (bm.generation !== undefined) m.generation = bm.generation;
       else delete m.generation;
-      if (bm.deletionTimestamp) m.deletionTimestamp = bm.deletionTimestamp;
+      if (bm.deletionTimestamp && !m.deletionTimestamp) {
+        // once set, deletion cannot be undone by a write (the API server copies it from the stored object)
+        m.deletionTimestamp = bm.deletionTimestamp;
+        if (bm.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = bm.deletionGracePeriodSeconds;
+      }
       if (deepEqual(before, next)) return { obj: structuredClone(before), created: false, changed: false };
       if (m.generation !== undefined && !deepEqual(before.spec, next.spec)) m.generation = Number(m.generation) + 1;
     } else {
       m.uid = randomUUID();
-      m.creationTimestamp = nowRfc3339();
+      m.creationTimestamp = this.now();
       if (hasGeneration(r)) m.generation = 1;
       else delete m.generation;
     }
@@ -85,6 +104,7 @@ export class FakeStore {
     }
     m.resourceVersion = String(++this.rv);
     this.objects.set(k, { r, obj: canonicalize(next) });
+    this.notify(r, next, 'put');
     return { obj: structuredClone(next), created: !before, changed: true };
   }
 
@@ -94,12 +114,17 @@ export class FakeStore {
     if (!e) return undefined;
     this.objects.delete(k);
     this.rv++;
+    this.notify(r, e.obj, 'remove');
     return e.obj;
   }
 
   /** Removes every namespaced object in `namespace` (namespace deletion). */
   removeNamespaceContents(namespace: string): void {
-    for (const [k, e] of this.objects) if (e.r.namespaced && e.obj.metadata?.namespace === namespace) this.objects.delete(k);
+    for (const [k, e] of this.objects) {
+      if (!e.r.namespaced || e.obj.metadata?.namespace !== namespace) continue;
+      this.objects.delete(k);
+      this.notify(e.r, e.obj, 'remove');
+    }
     this.rv++;
   }
 }

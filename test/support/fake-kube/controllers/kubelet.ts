@@ -1,0 +1,323 @@
+// The kubelets of the fake's nodes (pkg/kubelet): they run the pods bound to
+// their node, step by step as the real one reports them:
+// - the sandbox (PodReadyToStartContainers), then the init containers in
+//   order: a run-to-completion one must exit 0 before the next starts (exit
+//   non-zero: Init:Error, then Init:CrashLoopBackOff with back-off); a native
+//   sidecar (restartPolicy Always) starts and keeps running; then all
+//   containers start; Initialized, ContainersReady and Ready follow;
+// - image pull failures (ErrImagePull, then ImagePullBackOff) and crashing
+//   containers (Error, then CrashLoopBackOff, 10 s doubling to 5 min);
+// - readiness: ready unless the test says otherwise (no probes are run);
+// - deletion: SIGTERM to every container; a process that exits on it ends at
+//   once, one that ignores it runs until the grace period is over (then
+//   SIGKILL, exit code 137); then the pod object is deleted (grace 0).
+// How a container behaves is a test knob (ContainerBehaviour), by default:
+// the image pulls, the process runs (init containers exit 0), is ready, and
+// exits promptly on SIGTERM.
+import { createHash } from 'node:crypto';
+import type { ApiCore } from '../apiserver.js';
+import type { ResourceInfo } from '../resources.js';
+import type { Obj } from '../store.js';
+import { type Any, type Condition, deleting, getCondition, nameOf, nsOf, setCondition, uidOf } from './util.js';
+
+export interface ContainerBehaviour {
+  /** `fail`: the image cannot be pulled (ErrImagePull, then ImagePullBackOff). Default `ok`. */
+  pull?: 'ok' | 'fail';
+  /** The process exits with this code after it starts: a long-running container crash-loops; an init container completes (0) or fails. Default: runs (init containers: exit 0). */
+  exitCode?: number;
+  /** The readiness probe's verdict while the container runs. Default true. */
+  ready?: boolean;
+  /** On SIGTERM: `exit` (default) stops at once; `ignore` keeps running until the grace period is over. */
+  sigterm?: 'exit' | 'ignore';
+}
+
+export type ContainerKind = 'init' | 'sidecar' | 'container';
+
+/** Decides a container's behaviour; undefined falls back to the defaults. */
+export type BehaviourHook = (pod: Obj, container: Any, kind: ContainerKind) => ContainerBehaviour | undefined;
+
+interface CState {
+  name: string;
+  image: string;
+  kind: ContainerKind;
+  state: Any;
+  lastState: Any;
+  restartCount: number;
+  started?: boolean;
+  containerID?: string;
+  /** Simulated ms before which a back-off keeps the container waiting. */
+  backoffUntil?: number;
+  pullAttempts: number;
+}
+
+interface PodRuntime {
+  uid: string;
+  sandbox: boolean;
+  containers: Map<string, CState>;
+  /** Index of the init container being run (== number of init containers when done). */
+  initIndex: number;
+  startTime: string;
+  killing?: { at: number; ignoring: boolean; done: boolean };
+}
+
+const BACKOFF_START = 10;
+const BACKOFF_MAX = 300;
+
+export class Kubelet {
+  private readonly pods: ResourceInfo;
+  private readonly nodes: ResourceInfo;
+  private readonly runtimes = new Map<string, PodRuntime>();
+
+  constructor(
+    private readonly api: ApiCore,
+    private readonly behaviour: () => BehaviourHook[],
+  ) {
+    this.pods = api.kind('v1', 'Pod');
+    this.nodes = api.kind('v1', 'Node');
+  }
+
+  private behaviourOf(pod: Obj, c: Any, kind: ContainerKind): Required<ContainerBehaviour> & { exitCode?: number } {
+    let b: ContainerBehaviour = {};
+    for (const h of this.behaviour()) b = { ...b, ...(h(pod, c, kind) ?? {}) };
+    return { pull: b.pull ?? 'ok', ready: b.ready ?? true, sigterm: b.sigterm ?? 'exit', exitCode: b.exitCode ?? (kind === 'init' ? 0 : (undefined as unknown as number)) };
+  }
+
+  private event(pod: Obj, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.api.events.record(pod, type, reason, message, { component: 'kubelet', host: String((pod.spec as Any).nodeName) });
+  }
+
+  sync(): void {
+    const nodes = new Set(this.api.store.list(this.nodes).map(nameOf));
+    const alive = new Set<string>();
+    for (const pod of this.api.store.list(this.pods)) {
+      const node = (pod.spec as Any | undefined)?.nodeName;
+      if (!node || !nodes.has(String(node))) continue;
+      alive.add(uidOf(pod));
+      const phase = (pod.status as Any | undefined)?.phase;
+      if (!deleting(pod) && (phase === 'Succeeded' || phase === 'Failed')) continue;
+      this.syncPod(pod);
+    }
+    for (const uid of this.runtimes.keys()) if (!alive.has(uid)) this.runtimes.delete(uid);
+  }
+
+  private runtime(pod: Obj): PodRuntime {
+    let rt = this.runtimes.get(uidOf(pod));
+    if (!rt) {
+      const spec = (pod.spec ?? {}) as Any;
+      const containers = new Map<string, CState>();
+      for (const c of (spec.initContainers ?? []) as Any[]) {
+        const kind: ContainerKind = c.restartPolicy === 'Always' ? 'sidecar' : 'init';
+        containers.set(c.name, { name: c.name, image: c.image, kind, state: { waiting: { reason: 'PodInitializing' } }, lastState: {}, restartCount: 0, pullAttempts: 0 });
+      }
+      const hasInit = containers.size > 0;
+      for (const c of (spec.containers ?? []) as Any[]) {
+        containers.set(c.name, { name: c.name, image: c.image, kind: 'container', state: { waiting: { reason: hasInit ? 'PodInitializing' : 'ContainerCreating' } }, lastState: {}, restartCount: 0, pullAttempts: 0 });
+      }
+      rt = { uid: uidOf(pod), sandbox: false, containers, initIndex: 0, startTime: this.api.now() };
+      this.runtimes.set(rt.uid, rt);
+    }
+    return rt;
+  }
+
+  private containerSpec(pod: Obj, name: string): Any {
+    const spec = (pod.spec ?? {}) as Any;
+    return [...((spec.initContainers ?? []) as Any[]), ...((spec.containers ?? []) as Any[])].find((c) => c.name === name) ?? {};
+  }
+
+  private containerId(pod: Obj, c: CState): string {
+    return `containerd://${createHash('sha256').update(`${uidOf(pod)}/${c.name}/${c.restartCount}`).digest('hex')}`;
+  }
+
+  /** Starts `c` (pulling its image first); false while it cannot run (pull failure, back-off). */
+  private start(pod: Obj, c: CState): boolean {
+    const now = this.api.clock.now();
+    if (c.backoffUntil !== undefined && now < c.backoffUntil) return false;
+    const b = this.behaviourOf(pod, this.containerSpec(pod, c.name), c.kind);
+    if (b.pull === 'fail') {
+      c.pullAttempts++;
+      if (c.state.waiting?.reason === 'ErrImagePull') {
+        const delay = Math.min(BACKOFF_START * 2 ** (c.pullAttempts - 2), BACKOFF_MAX);
+        c.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}"` } };
+        c.backoffUntil = now + delay * 1000;
+        this.api.wakeAt(`pull/${uidOf(pod)}/${c.name}`, c.backoffUntil);
+        this.event(pod, 'Normal', 'BackOff', `Back-off pulling image "${c.image}"`);
+        this.event(pod, 'Warning', 'Failed', 'Error: ImagePullBackOff');
+      } else {
+        const msg = `failed to pull and unpack image "${c.image}": failed to resolve reference "${c.image}": not found`;
+        c.state = { waiting: { reason: 'ErrImagePull', message: `rpc error: code = NotFound desc = ${msg}` } };
+        c.backoffUntil = undefined;
+        this.event(pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`);
+        this.event(pod, 'Warning', 'Failed', `Failed to pull image "${c.image}": rpc error: code = NotFound desc = ${msg}`);
+        this.event(pod, 'Warning', 'Failed', 'Error: ErrImagePull');
+        this.api.kick();
+      }
+      return false;
+    }
+    c.backoffUntil = undefined;
+    c.containerID = this.containerId(pod, c);
+    c.state = { running: { startedAt: this.api.now() } };
+    c.started = true;
+    this.event(pod, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
+    this.event(pod, 'Normal', 'Created', `Created container ${c.name}`);
+    this.event(pod, 'Normal', 'Started', `Started container ${c.name}`);
+    return true;
+  }
+
+  /** The process of a running container exits (its behaviour's exit code); restartable ones go into back-off. */
+  private exit(pod: Obj, c: CState, code: number): void {
+    const now = this.api.now();
+    const startedAt = c.state.running?.startedAt ?? now;
+    c.state = { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now, containerID: c.containerID } };
+    c.started = false;
+  }
+
+  private restartWithBackoff(pod: Obj, c: CState): void {
+    c.lastState = c.state;
+    c.restartCount++;
+    const delay = Math.min(BACKOFF_START * 2 ** (c.restartCount - 1), BACKOFF_MAX);
+    c.backoffUntil = this.api.clock.now() + delay * 1000;
+    c.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${delay}s restarting failed container=${c.name} pod=${nameOf(pod)}_${nsOf(pod)}(${uidOf(pod)})` } };
+    this.api.wakeAt(`restart/${uidOf(pod)}/${c.name}`, c.backoffUntil);
+    this.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${nameOf(pod)}_${nsOf(pod)}(${uidOf(pod)})`);
+  }
+
+  private syncPod(pod: Obj): void {
+    const rt = this.runtime(pod);
+    if (deleting(pod)) return this.terminate(pod, rt);
+    if (!rt.sandbox) {
+      rt.sandbox = true;
+      return this.writeStatus(pod, rt);
+    }
+    const all = [...rt.containers.values()];
+    const inits = all.filter((c) => c.kind !== 'container');
+    // one step at a time: the init containers in order
+    if (rt.initIndex < inits.length) {
+      const c = inits[rt.initIndex]!;
+      if (c.state.waiting) {
+        if (this.start(pod, c)) return this.writeStatus(pod, rt);
+        if (c.state.waiting?.reason === 'CrashLoopBackOff' || c.state.waiting?.reason === 'ImagePullBackOff' || c.state.waiting?.reason === 'ErrImagePull') return this.writeStatus(pod, rt);
+        return;
+      }
+      if (c.kind === 'sidecar') {
+        if (c.state.running) rt.initIndex++;
+        return this.writeStatus(pod, rt);
+      }
+      if (c.state.running) {
+        const code = this.behaviourOf(pod, this.containerSpec(pod, c.name), 'init').exitCode ?? 0;
+        this.exit(pod, c, code);
+        if (code === 0) rt.initIndex++;
+        return this.writeStatus(pod, rt);
+      }
+      if (c.state.terminated && c.state.terminated.exitCode !== 0) {
+        this.restartWithBackoff(pod, c);
+        return this.writeStatus(pod, rt);
+      }
+      return;
+    }
+    // the containers (and sidecars that crashed)
+    for (const c of all) {
+      if (c.kind === 'init') continue;
+      if (c.state.waiting) this.start(pod, c);
+      else if (c.state.running) {
+        const code = this.behaviourOf(pod, this.containerSpec(pod, c.name), c.kind).exitCode;
+        if (code !== undefined) this.exit(pod, c, code);
+      } else if (c.state.terminated) {
+        const policy = String((pod.spec as Any).restartPolicy ?? 'Always');
+        if (c.kind === 'sidecar' || policy === 'Always' || (policy === 'OnFailure' && c.state.terminated.exitCode !== 0)) this.restartWithBackoff(pod, c);
+      }
+    }
+    this.writeStatus(pod, rt);
+  }
+
+  private terminate(pod: Obj, rt: PodRuntime): void {
+    const now = this.api.clock.now();
+    if (!rt.killing) {
+      const grace = Number((pod.metadata as Any).deletionGracePeriodSeconds ?? 30);
+      const running = [...rt.containers.values()].filter((c) => c.state.running);
+      const ignoring = running.some((c) => this.behaviourOf(pod, this.containerSpec(pod, c.name), c.kind).sigterm === 'ignore');
+      rt.killing = { at: ignoring ? now + grace * 1000 : now, ignoring, done: false };
+      for (const c of running) this.event(pod, 'Normal', 'Killing', `Stopping container ${c.name}`);
+      if (ignoring) this.api.wakeAt(`kill/${rt.uid}`, rt.killing.at);
+    }
+    if (!rt.killing.done) {
+      if (now < rt.killing.at) return;
+      for (const c of rt.containers.values()) {
+        if (c.state.running) this.exit(pod, c, rt.killing.ignoring ? 137 : 0);
+        else if (c.state.waiting) c.state = { terminated: { exitCode: 0, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: null, finishedAt: this.api.now() } };
+      }
+      rt.killing.done = true;
+      this.writeStatus(pod, rt);
+      return;
+    }
+    // every container has stopped: the kubelet deletes the pod object
+    this.api.delete(this.pods, nsOf(pod), nameOf(pod), { gracePeriodSeconds: 0 });
+    this.runtimes.delete(rt.uid);
+  }
+
+  private containerStatus(pod: Obj, c: CState): Any {
+    const b = c.state.running ? this.behaviourOf(pod, this.containerSpec(pod, c.name), c.kind) : undefined;
+    const digest = createHash('sha256').update(c.image).digest('hex');
+    const s: Any = {
+      name: c.name,
+      state: c.state,
+      lastState: c.lastState,
+      // a run-to-completion init container is never ready; one that is about to crash does not pass readiness
+      ready: Boolean(c.kind !== 'init' && c.state.running && b?.ready && b.exitCode === undefined),
+      restartCount: c.restartCount,
+      image: c.image.includes('/') ? c.image : `docker.io/library/${c.image}`,
+      imageID: c.containerID ? `docker.io/library/${c.image.split(':')[0]}@sha256:${digest}` : '',
+    };
+    if (c.containerID && !c.state.waiting) s.containerID = c.containerID;
+    s.started = Boolean(c.state.running);
+    return s;
+  }
+
+  private writeStatus(pod: Obj, rt: PodRuntime): void {
+    const old = (pod.status ?? {}) as Any;
+    const now = this.api.now();
+    const all = [...rt.containers.values()];
+    const inits = all.filter((c) => c.kind !== 'container');
+    const mains = all.filter((c) => c.kind === 'container');
+    const initStatuses = inits.map((c) => this.containerStatus(pod, c));
+    const statuses = mains.map((c) => this.containerStatus(pod, c));
+    const initialized = rt.initIndex >= inits.length;
+    const readyContainers = [...statuses, ...initStatuses.filter((s, i) => inits[i]!.kind === 'sidecar')];
+    const notReady = readyContainers.filter((s) => !s.ready).map((s) => s.name);
+    const terminating = Boolean(rt.killing?.done);
+    let conditions = (old.conditions ?? []) as Condition[];
+    conditions = setCondition(conditions, { type: 'PodReadyToStartContainers', status: terminating ? 'False' : 'True' }, now, { probeTime: true });
+    const pendingInits = inits.filter((c, i) => i >= rt.initIndex).map((c) => c.name);
+    conditions = setCondition(
+      conditions,
+      initialized ? { type: 'Initialized', status: 'True' } : { type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: `containers with incomplete status: [${pendingInits.join(' ')}]` },
+      now,
+      { probeTime: true },
+    );
+    const ready = !notReady.length && initialized && !terminating;
+    const notReadyMsg = { status: 'False' as const, reason: 'ContainersNotReady', message: `containers with unready status: [${notReady.join(' ')}]` };
+    conditions = setCondition(conditions, ready ? { type: 'ContainersReady', status: 'True' } : { type: 'ContainersReady', ...notReadyMsg }, now, { probeTime: true });
+    conditions = setCondition(conditions, ready ? { type: 'Ready', status: 'True' } : { type: 'Ready', ...notReadyMsg }, now, { probeTime: true });
+    if (!getCondition(conditions, 'PodScheduled')) conditions = setCondition(conditions, { type: 'PodScheduled', status: 'True' }, now, { probeTime: true });
+    const order = ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'];
+    conditions.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+    const running = initialized && mains.some((c) => c.state.running || c.state.terminated || c.restartCount > 0);
+    const node = this.api.store.get(this.nodes, undefined, String((pod.spec as Any).nodeName));
+    const hostIP = ((node?.status as Any | undefined)?.addresses ?? []).find((a: Any) => a.type === 'InternalIP')?.address ?? '10.0.0.1';
+    const podIP = old.podIP ?? this.api.nextPodIp();
+    const status: Any = {
+      ...old,
+      phase: running ? 'Running' : 'Pending',
+      conditions,
+      hostIP,
+      hostIPs: [{ ip: hostIP }],
+      podIP,
+      podIPs: [{ ip: podIP }],
+      startTime: old.startTime ?? rt.startTime,
+      containerStatuses: statuses,
+    };
+    if (initStatuses.length) status.initContainerStatuses = initStatuses;
+    delete status.reason;
+    delete status.message;
+    if (JSON.stringify(status) !== JSON.stringify(old)) this.api.updateStatus(this.pods, pod, status);
+  }
+}
