@@ -34,6 +34,9 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
   'app.pod.notfound': () => ({ hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.' }),
   'app.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' }),
+  'transfer.disk.in-use': () => ({ hint: 'Add --quiesce to stop the app for the export, export a snapshot (kompoxops snapshot create, then snapshot export), or add --live to accept a crash-consistent copy.' }),
+  'transfer.via.invalid': () => ({ hint: 'Use --via direct (the driver reads the disk itself: K3s) or --via cluster (a helper pod: any driver).' }),
+  'transfer.disk.full': () => ({ hint: 'The new disk is too small for the archive: give a larger --size.' }),
 };
 
 /** A deploy stopped half-way says how to resume (app-deploy.ts wrapApplyError sets details.stoppedAt). */

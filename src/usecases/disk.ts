@@ -214,11 +214,8 @@ export async function deleteDisk(
 
 /** The PersistentVolume whose source is this disk (local path, CSI handle or host path), if any. */
 async function persistentVolumeUsing(kube: KubeClient, diskId: string): Promise<string | undefined> {
-  for (const pv of await kube.list('v1', 'PersistentVolume')) {
-    const spec = (pv.spec ?? {}) as { local?: { path?: string }; csi?: { volumeHandle?: string }; hostPath?: { path?: string } };
-    if (spec.local?.path === diskId || spec.csi?.volumeHandle === diskId || spec.hostPath?.path === diskId) return pv.metadata.name;
-  }
-  return undefined;
+  const { pvDiskId } = await import('./transfer.js');
+  return (await kube.list('v1', 'PersistentVolume')).find((pv) => pvDiskId(pv) === diskId)?.metadata.name;
 }
 
 export interface ExportResult {
@@ -243,19 +240,35 @@ export async function exportThrough(out: NodeJS.WritableStream, what: string, wr
   return { sha256: w.sha256(), bytes: w.bytes };
 }
 
-/** Streams the disk as a portable archive into `out`. */
-export async function exportDisk(
-  ctx: AppContext,
-  driver: ProviderDriver,
-  kube: KubeClient | undefined,
-  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream },
-  op: Op = {},
-): Promise<ExportResult & { disk: Disk }> {
-  const transfer = requirePart(driver, 'hostTransfer', 'disk export');
+export interface DiskExportOptions extends VolumeOption, ArchiveExportOptions {
+  name: string;
+  out: NodeJS.WritableStream;
+  /** `direct` (the driver reads the disk, K3s) or `cluster` (a helper pod); default the setting, else direct where the driver has it. */
+  via?: string;
+  /** Through the cluster: read the disk even while the app uses it (crash-consistent). */
+  live?: boolean;
+  /** Stop the app (scale to 0) for the export, then start it again. */
+  quiesce?: boolean;
+  /** With quiesce: how long to wait for the app's pod to stop. */
+  stopTimeoutMs?: number;
+}
+
+/** Streams the disk as a portable archive into `out`, on the direct path or through the cluster. */
+export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: DiskExportOptions, op: Op = {}): Promise<ExportResult & { disk: Disk }> {
+  const { transferVia, exportDiskThroughCluster } = await import('./transfer.js');
+  const via = transferVia(ctx, driver, 'disk export', opts.via);
+  const direct = via === 'direct' ? requirePart(driver, 'hostTransfer', 'disk export') : undefined;
+  const k = via === 'cluster' || opts.quiesce ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
-  const r = await exportThrough(opts.out, `disk ${disk.name}`, (w) => transfer.exportDisk(ctx, volume, disk, w, op, { format: opts.format }));
-  return { disk, ...r };
+  const run = (inner: Op) =>
+    exportThrough(opts.out, `disk ${disk.name}`, async (w) => {
+      if (direct) await direct.exportDisk(ctx, volume, disk, w, inner, { format: opts.format });
+      else await exportDiskThroughCluster(ctx, driver, k!, volume, disk, w, { format: opts.format, live: opts.live }, inner);
+    });
+  if (!opts.quiesce) return { disk, ...(await run(op)) };
+  const { withAppStopped } = await import('./snapshot.js');
+  return { disk, ...(await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, what: 'the export is incomplete; the app was started again' }, op, run)) };
 }
 
 /** A reader that went away (`| head`, a dropped connection) is the user's business, not a bug. */
@@ -296,6 +309,8 @@ export interface DiskImportUseOptions extends VolumeOption {
   fromId?: string;
   /** A disk or snapshot of another app on the same provider. */
   fromApp?: { app: string; disk?: string; snapshot?: string; volume?: string };
+  /** Data path of an archive import: `direct` (the driver's own, K3s) or `cluster` (a helper pod); default the setting, else direct where the driver has it. */
+  via?: string;
 }
 
 /** Creates a new disk from an archive, a provider id, or another app's disk or snapshot. */
@@ -313,9 +328,11 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
   const sizeGiB = sizeFor(ctx, driver, volume, opts.sizeGiB, op);
   if (opts.archive) {
     const a = opts.archive;
-    const transfer = requirePart(driver, 'hostTransfer', 'disk import from an archive');
+    const { transferVia, importDiskThroughCluster } = await import('./transfer.js');
+    const via = transferVia(ctx, driver, 'disk import from an archive', opts.via);
     try {
-      return await transfer.importDisk(ctx, volume, { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}) }, a, op);
+      if (via === 'cluster') return await importDiskThroughCluster(ctx, driver, requireKube(_kube, 'disk import through the cluster'), volume, { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}) }, a, op);
+      return await requirePart(driver, 'hostTransfer', 'disk import from an archive').importDisk(ctx, volume, { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}) }, a, op);
     } catch (e) {
       // Name the archive; say that nothing was created.
       if (e instanceof KompoxError && e.kind === 'integrity') {
