@@ -300,7 +300,7 @@ export async function exportThrough(out: NodeJS.WritableStream, what: string, wr
 export interface DiskExportOptions extends VolumeOption, ArchiveExportOptions {
   name: string;
   out: NodeJS.WritableStream;
-  /** `direct` (the driver reads the disk, K3s) or `cluster` (a helper pod); default the setting, else direct where the driver has it. */
+  /** `host` (the driver reads the disk itself: K3s), `cluster` (a helper pod: any driver) or `auto`; default the setting, else auto. */
   via?: string;
   /** Through the cluster: read the disk even while the app uses it (crash-consistent). */
   live?: boolean;
@@ -310,17 +310,17 @@ export interface DiskExportOptions extends VolumeOption, ArchiveExportOptions {
   stopTimeoutMs?: number;
 }
 
-/** Streams the disk as a portable archive into `out`, on the direct path or through the cluster. */
+/** Streams the disk as a portable archive into `out`, on the driver's host path or through the cluster. */
 export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: DiskExportOptions, op: Op = {}): Promise<ExportResult & { disk: Disk }> {
   const { transferVia, exportDiskThroughCluster } = await import('./transfer.js');
   const via = transferVia(ctx, driver, 'disk export', opts.via);
-  const direct = via === 'direct' ? requirePart(driver, 'hostTransfer', 'disk export') : undefined;
+  const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'disk export') : undefined;
   const k = via === 'cluster' || opts.quiesce ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
   const run = (inner: Op) =>
     exportThrough(opts.out, `disk ${disk.name}`, async (w) => {
-      if (direct) await direct.exportDisk(ctx, volume, disk, w, inner, { format: opts.format });
+      if (onHost) await onHost.exportDisk(ctx, volume, disk, w, inner, { format: opts.format });
       else await exportDiskThroughCluster(ctx, driver, k!, volume, disk, w, { format: opts.format, live: opts.live }, inner);
     });
   if (!opts.quiesce) return { disk, ...(await run(op)) };
@@ -366,7 +366,7 @@ export interface DiskImportUseOptions extends VolumeOption {
   fromId?: string;
   /** A disk or snapshot of another app on the same provider. */
   fromApp?: { app: string; disk?: string; snapshot?: string; volume?: string };
-  /** Data path of an archive import: `direct` (the driver's own, K3s) or `cluster` (a helper pod); default the setting, else direct where the driver has it. */
+  /** Data path of an archive import: `host`, `cluster` or `auto` (as for export). */
   via?: string;
 }
 
@@ -388,7 +388,12 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
     const { transferVia, importDiskThroughCluster } = await import('./transfer.js');
     const via = transferVia(ctx, driver, 'disk import from an archive', opts.via);
     try {
-      if (via === 'cluster') return await importDiskThroughCluster(ctx, driver, requireKube(_kube, 'disk import through the cluster'), volume, { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}) }, a, op);
+      if (via === 'cluster') {
+        // like every new disk, in the app's zone (where its pods, and so the helper, run)
+        const zone = appDiskZone(ctx, driver);
+        const spec = { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}), ...(zone !== undefined ? { zone } : {}) };
+        return await importDiskThroughCluster(ctx, driver, requireKube(_kube, 'disk import through the cluster'), volume, spec, a, op);
+      }
       return await requirePart(driver, 'hostTransfer', 'disk import from an archive').importDisk(ctx, volume, { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}) }, a, op);
     } catch (e) {
       // Name the archive; say that nothing was created.

@@ -198,7 +198,7 @@ export async function restoreAndAttach(ctx: AppContext, driver: ProviderDriver, 
 }
 
 /**
- * Streams the snapshot as a portable archive into `out`: on the direct path
+ * Streams the snapshot as a portable archive into `out`: on the host path
  * as the driver stores it; through the cluster from a temporary disk
  * restored from it (transfer.ts), so the app's disk is never touched.
  */
@@ -206,18 +206,18 @@ export async function exportSnapshot(
   ctx: AppContext,
   driver: ProviderDriver,
   kube: KubeClient | undefined,
-  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream; /** `direct` or `cluster` (transfer.ts) */ via?: string },
+  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream; /** `host`, `cluster` or `auto` (transfer.ts) */ via?: string },
   op: Op = {},
 ): Promise<ExportResult & { snapshot: Snapshot }> {
   const { transferVia, exportSnapshotThroughCluster } = await import('./transfer.js');
   const via = transferVia(ctx, driver, 'snapshot export', opts.via);
-  const direct = via === 'direct' ? requirePart(driver, 'hostTransfer', 'snapshot export') : undefined;
-  if (!direct && !kube) throw new KompoxError('unavailable', 'snapshot export through the cluster needs the cluster', { hint: "Check the cluster's credentials (cluster.auth)." });
+  const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'snapshot export') : undefined;
+  if (!onHost && !kube) throw new KompoxError('unavailable', 'snapshot export through the cluster needs the cluster', { hint: "Check the cluster's credentials (cluster.auth)." });
   const { volume, snapshot } = await findSnapshot(ctx, driver, opts.volume, opts.name, op);
   // through the cluster the archive is built anew: its bytes differ from any stored one
-  let transcoded = !direct;
+  let transcoded = !onHost;
   const r = await exportThrough(opts.out, `snapshot ${snapshot.name}`, async (w) => {
-    if (direct) transcoded = (await direct.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format }))?.transcoded ?? false;
+    if (onHost) transcoded = (await onHost.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format }))?.transcoded ?? false;
     else await exportSnapshotThroughCluster(ctx, driver, kube!, volume, snapshot, w, { format: opts.format }, op);
   });
   // A re-compressed export differs from the stored bytes by design; the

@@ -8,7 +8,7 @@
 // readlink, cat and sha256sum (busybox has them all; only flags busybox and
 // GNU tools share are used).
 //   - export: the disk mounted read-only, `tar -c` → packTarStream → the
-//     portable archive, the same format and verification as the direct path;
+//     portable archive, the same format and verification as the host path;
 //     refused while the app (any pod) uses the disk, unless the caller
 //     accepts a live, crash-consistent copy (the helper then runs on that
 //     pod's node: a ReadWriteOnce disk attaches to one node at a time) or
@@ -33,27 +33,29 @@ import { HELPER_CAPABILITIES } from '../convert/helper-pod.js';
 import { treeDigestOf, type ArchiveManifest } from '../archive/archive.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
 
-/** Setting (app, cluster or provider settings) choosing the data path: `direct` or `cluster`. */
+/** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
 export const SETTING_TRANSFER_VIA = 'KOMPOX_TRANSFER_VIA';
-export type TransferVia = 'direct' | 'cluster';
+/** `host`: the driver reads and writes the disk itself (hostTransfer: K3s). `cluster`: through a helper pod (any driver). */
+export type TransferVia = 'host' | 'cluster';
 
 /**
  * The data path of an export or import: as asked, else the setting, else
- * `direct` where the driver reads disks itself (K3s), `cluster` otherwise.
+ * (`auto`) `host` where the driver reads disks itself (K3s), `cluster` otherwise.
  */
 export function transferVia(ctx: AppContext, driver: ProviderDriver, operation: string, asked?: string): TransferVia {
   const s = asked === undefined ? lookupSetting(ctx, SETTING_TRANSFER_VIA) : undefined;
   const v = (asked ?? s?.value)?.trim().toLowerCase();
-  if (v !== undefined && v !== 'direct' && v !== 'cluster') {
-    throw new KompoxError(s ? 'config' : 'usage', `${s ? s.field : 'the transfer path'} "${asked ?? s?.value}" is neither direct nor cluster`, {
+  if (v !== undefined && v !== 'host' && v !== 'cluster' && v !== 'auto') {
+    throw new KompoxError(s ? 'config' : 'usage', `${s ? s.field : 'the transfer path'} "${asked ?? s?.value}" is not host, cluster or auto`, {
       code: 'transfer.via.invalid',
       ...(s ? { field: s.field } : {}),
-      hint: 'Use direct (the driver reads the disk itself, K3s) or cluster (through a helper pod, any driver).',
+      details: { value: asked ?? s?.value },
+      hint: 'Use host (the driver reads the disk itself: K3s), cluster (through a helper pod: any driver) or auto (host where the driver can).',
     });
   }
-  const via = (v as TransferVia | undefined) ?? (driver.hostTransfer ? 'direct' : 'cluster');
-  if (via === 'direct' && !driver.hostTransfer) throw unsupported(`${operation} on the direct path`, driver.name);
-  return via;
+  if (v === 'host' && !driver.hostTransfer) throw unsupported(`${operation} on the host path`, driver.name);
+  if (v === 'host' || v === 'cluster') return v;
+  return driver.hostTransfer ? 'host' : 'cluster';
 }
 
 /** The provider disk id a PersistentVolume mounts (CSI handle, local or host path), if any. */
@@ -330,11 +332,17 @@ export async function importDiskThroughCluster(
         const stdin = new PassThrough({ highWaterMark: 1024 * 1024 });
         const err = stderrTail();
         const running = helperExec(h, ['tar', '-x', '-f', '-', '-C', mp], { stdin, stderr: err.stream }, op, abort);
-        running.catch(() => undefined);
+        // stop feeding on a cancel, and when tar -x has failed (nobody reads stdin any more)
+        const feed = new AbortController();
+        const stopFeed = () => feed.abort(op.signal?.reason ?? new Error('tar -x ended'));
+        if (op.signal?.aborted) stopFeed();
+        else op.signal?.addEventListener('abort', stopFeed, { once: true });
+        running.then((r) => r.exitCode !== 0 && stopFeed(), stopFeed);
         const { archiveToTar } = await import('../archive/tar-stream.js');
         let manifest;
         try {
           const fed = await archiveToTar(archive.stream, stdin, {
+            signal: feed.signal,
             expectedSha256: archive.expectedSha256,
             progress: byteProgress(op),
             progressLabel: `import ${spec.name}`,
@@ -350,6 +358,8 @@ export async function importDiskThroughCluster(
           // a full disk makes tar stop reading: its message says why the stream stopped
           if (r && r.exitCode !== 0 && !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity')) throw podFailure(`tar -x into disk ${spec.name}`, r.exitCode, r.message, err.text());
           throw asInterrupted(op, e, `no disk was created`);
+        } finally {
+          op.signal?.removeEventListener('abort', stopFeed);
         }
         const r = await running.catch((e: unknown) => {
           throw asInterrupted(op, e, 'no disk was created');

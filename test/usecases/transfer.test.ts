@@ -18,6 +18,7 @@ import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import type { K3sDriver } from '../../src/providers/k3s/index.js';
 import { createDisk, exportDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
 import { createSnapshot, exportSnapshot } from '../../src/usecases/snapshot.js';
+import { ensureAppNamespace } from '../../src/usecases/volumes.js';
 import { parseReadBack, podsUsingDisk, transferVia } from '../../src/usecases/transfer.js';
 import { HELPER_LABEL } from '../../src/convert/helper-pod.js';
 import { appCtx, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
@@ -100,7 +101,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     assert.equal((await readManifest(Readable.from([gz]))).version, 1);
     ctx.app.settings.KOMPOX_TRANSFER_VIA = 'sideways';
     assert.throws(() => transferVia(ctx, driver, 'disk export'), (e: unknown) => e instanceof KompoxError && e.kind === 'config' && e.field === 'app.settings.KOMPOX_TRANSFER_VIA');
-    await rejectsWith(exportDisk(ctx, driver, kube, { name: disk.name, out: new PassThrough(), via: 'teleport' }), 'usage', /neither direct nor cluster/);
+    await rejectsWith(exportDisk(ctx, driver, kube, { name: disk.name, out: new PassThrough(), via: 'teleport' }), 'usage', /not host, cluster or auto/);
   });
 
   it('an import that fails verification or is cancelled leaves no disk, no helper and nothing pending', async () => {
@@ -132,6 +133,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     const volume = ctx.app.volumes[0]!;
     // the app: a Deployment whose pod mounts the disk through its own PV/PVC pair
     const src = driver.pvSource(ctx, volume, disk, { nodes: [{ name: 'node1', labels: {} }] });
+    await ensureAppNamespace(kube, ctx);
     await kube.apply({
       apiVersion: 'v1',
       kind: 'PersistentVolume',

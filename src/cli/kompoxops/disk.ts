@@ -76,7 +76,7 @@ export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
 }
 
 /** `--via`: the data path of exports and imports (src/usecases/transfer.ts). */
-export const VIA_HELP = 'data path: direct (the driver reads the disk itself: K3s) or cluster (through a helper pod in the app namespace: any driver); default: the KOMPOX_TRANSFER_VIA setting, else direct where the driver can';
+export const VIA_HELP = 'data path: host (the driver reads the disk itself: K3s), cluster (through a helper pod in the app namespace: any driver) or auto (host where the driver can); default: the KOMPOX_TRANSFER_VIA setting, else auto';
 
 interface VolOpts {
   volume?: string;

@@ -114,7 +114,7 @@ export function register(program: Command): void {
       .requiredOption('-N, --name <name>', 'snapshot to export')
       .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
       .option('--format <format>', 'tar.zst or tar.gz (default: as stored; another format is re-compressed on the way)')
-      .option('--via <path>', 'data path: direct (as the driver stores it: K3s) or cluster (restored into a temporary disk read by a helper pod: any driver); default: the KOMPOX_TRANSFER_VIA setting, else direct where the driver can'),
+      .option('--via <path>', 'data path: host (as the driver stores it: K3s), cluster (restored into a temporary disk read by a helper pod: any driver) or auto (host where the driver can); default: the KOMPOX_TRANSFER_VIA setting, else auto'),
   ).action(
     action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string }, cmd: Command) => {
       const disk = await cli();
