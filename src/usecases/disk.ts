@@ -288,6 +288,8 @@ export interface ExportResult {
 export async function exportThrough(out: NodeJS.WritableStream, what: string, write: (w: NodeJS.WritableStream) => Promise<void>): Promise<ExportResult> {
   const { ChecksumWriter } = await import('../archive/archive.js');
   const w = new ChecksumWriter(out);
+  // its failure (a cancel destroys it) reaches us as the writer's; no stray 'error' event
+  w.on('error', () => undefined);
   try {
     await write(w);
     await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));

@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
-import { asInterrupted, byteProgress, logEvent, phaseEvent, sleep, throwIfAborted, warningEvent, type Op } from '../domain/events.js';
+import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, warningEvent, type Op } from '../domain/events.js';
 import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapshot } from '../domain/model.js';
 import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
@@ -202,7 +202,9 @@ export async function exportDiskThroughCluster(
       );
       running.catch(() => undefined);
       try {
-        const packed = await import('../archive/tar-stream.js').then(({ packTarStream }) =>
+        const { packTarStream } = await import('../archive/tar-stream.js');
+        // a cancel also releases a reader that stopped reading (backpressure)
+        const packed = await cancellable(op, destroyOnCancel(out), () =>
           packTarStream(tarOut, out, {
             source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
             format: opts.format,

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { digestTree, readManifest } from '../../src/archive/archive.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { AppContext, Disk } from '../../src/domain/model.js';
+import type { ProviderDriver } from '../../src/domain/ports/driver.js';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
 import type { KubeClient } from '../../src/kube/index.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
@@ -57,6 +58,19 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await writeSampleTree(disk.id);
     await link(join(disk.id, 'run.sh'), join(disk.id, 'sub', 'hard-link.sh'));
     return { ctx, disk, digest: (await digestTree(fs, disk.id)).treeDigest };
+  }
+
+  /** A command (its first words) is running in a helper pod of the app, on the fake's real-exec kubelet. */
+  function runningInHelper(ctx: AppContext, words: string[], since = 0): boolean {
+    const ns = appNamespace(ctx);
+    return fake.hostExecs.slice(since).some((x) => x.namespace === ns && x.pod.startsWith('kompox-transfer-') && x.exitCode === undefined && words.every((w, i) => x.command[i] === w));
+  }
+
+  /** A sink that never reads: the export stalls on backpressure until it is cancelled. */
+  function stalledOut(): PassThrough {
+    const out = new PassThrough({ highWaterMark: 16 });
+    out.on('error', () => undefined); // a cancel destroys it, as it does the file an export writes
+    return out;
   }
 
   /** Nothing of a helper pod is left in the cluster, and no pending or temp disk on the node. */
@@ -112,17 +126,18 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     bad[Math.floor(bad.length * 0.6)] ^= 0x55;
     await rejectsWith(importDisk(ctx, driver, kube, { name: 'broken', archive: { stream: Readable.from([bad]), label: 'bad.tar.gz' }, via: 'cluster' }), 'integrity', /^bad\.tar\.gz: .*no disk was created$/);
     await rejectsWith(importDisk(ctx, driver, kube, { name: 'wrong-sum', archive: { stream: Readable.from([good]), expectedSha256: 'a'.repeat(64) }, via: 'cluster' }), 'integrity', /SHA-256/);
-    // cancelled once the data flows
+    // truncated: refused, nothing kept
+    await rejectsWith(importDisk(ctx, driver, kube, { name: 'truncated', archive: { stream: Readable.from([good.subarray(0, Math.floor(good.length * 0.7))]) }, via: 'cluster' }), 'integrity', /truncated|unexpected end|no disk was created/);
+    // cancelled while the helper's tar -x reads the data: the rest of the archive never comes
     const ac = new AbortController();
-    const c = collectEvents(ac.signal);
-    const events = c.op.events!;
-    c.op.events = (e) => {
-      events(e);
-      if (e.type === 'phase' && e.phase === 'transfer') ac.abort();
-    };
     const slow = new PassThrough();
-    slow.write(good.subarray(0, 1000)); // the rest never comes: only the cancel ends the import
-    await rejectsWith(importDisk(ctx, driver, kube, { name: 'cancelled', archive: { stream: slow }, via: 'cluster' }, c.op), 'interrupted', /interrupted/);
+    slow.write(good.subarray(0, 1000));
+    const since = fake.hostExecs.length;
+    const importing = importDisk(ctx, driver, kube, { name: 'cancelled', archive: { stream: slow }, via: 'cluster' }, { signal: ac.signal });
+    importing.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, ['tar', '-x'], since), 'tar -x running in the helper pod');
+    ac.abort();
+    await rejectsWith(importing, 'interrupted', /interrupted/);
     assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), before);
     await assertNoLeftovers(ctx);
   });
@@ -188,6 +203,39 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     assert.ok(c.events.some((e) => e.type === 'phase' && e.phase === 'restore'));
     assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
     await assertNoLeftovers(ctx);
+  });
+
+  it('an export or a snapshot export cancelled mid-stream leaves no helper pod and no temporary disk', async () => {
+    const { ctx, disk } = await diskWithData('abort-export');
+    // enough data that the stream cannot end before the cancel
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 7)));
+    await createSnapshot(ctx, driver, kube, { name: 'snap-a', disk: disk.name });
+    for (const start of [
+      (signal: AbortSignal) => exportDisk(ctx, driver, kube, { name: disk.name, out: stalledOut(), via: 'cluster' }, { signal }),
+      (signal: AbortSignal) => exportSnapshot(ctx, driver, kube, { name: 'snap-a', out: stalledOut(), via: 'cluster' }, { signal }),
+    ]) {
+      const ac = new AbortController();
+      const since = fake.hostExecs.length;
+      const p = start(ac.signal);
+      p.catch(() => undefined);
+      await eventually(() => runningInHelper(ctx, ['tar', '-c'], since), 'tar -c running in the helper pod');
+      ac.abort();
+      await rejectsWith(p, 'interrupted', /interrupted/);
+      assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
+      await assertNoLeftovers(ctx);
+    }
+  });
+
+  it('auto takes the host path where the driver has one; host and auto are accepted', () => {
+    const ctx = appCtx(sb, { app: 'via' });
+    assert.equal(transferVia(ctx, driver, 'disk export'), 'host');
+    assert.equal(transferVia(ctx, driver, 'disk export', 'auto'), 'host');
+    assert.equal(transferVia(ctx, driver, 'disk export', 'HOST'), 'host');
+    assert.equal(transferVia(ctx, driver, 'disk export', 'cluster'), 'cluster');
+    // the same driver without a host path, as every cloud driver is
+    const cloudLike: ProviderDriver = Object.create(driver, { hostTransfer: { value: undefined } });
+    assert.equal(transferVia(ctx, cloudLike, 'disk export'), 'cluster');
+    assert.throws(() => transferVia(ctx, cloudLike, 'disk export', 'host'), (e: unknown) => e instanceof KompoxError && e.kind === 'unsupported' && /disk export on the host path is not supported by the k3s driver/.test(e.message));
   });
 
   it('the read-back listing is parsed exactly, GNU-escaped names included, and malformed output is refused', () => {
