@@ -52,7 +52,7 @@ test('kompoxops disk export / import / snapshot export --via cluster|host (binar
 
   const bad = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'x.tar.zst', '--via', 'teleport']);
   assert.equal(bad.code, 2, bad.err);
-  assert.match(bad.err, /^error: the transfer path "teleport" is not host, cluster or auto/);
+  assert.match(bad.err, /^error: --via "teleport" is not host, cluster or auto/);
   assert.match(bad.err, /--via host/);
   assert.doesNotMatch(bad.err, STACK_LINE);
 });
