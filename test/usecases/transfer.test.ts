@@ -21,7 +21,8 @@ import { createDisk, exportDisk, importDisk, listDisks } from '../../src/usecase
 import { createSnapshot, exportSnapshot } from '../../src/usecases/snapshot.js';
 import { ensureAppNamespace } from '../../src/usecases/volumes.js';
 import { parseReadBack, podsUsingDisk, transferVia } from '../../src/usecases/transfer.js';
-import { HELPER_LABEL } from '../../src/convert/helper-pod.js';
+import { HELPER_LABEL, helperPodObjects } from '../../src/convert/helper-pod.js';
+import { releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
 import { appCtx, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { collectEvents } from '../support/events.js';
@@ -224,6 +225,25 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
       assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
       await assertNoLeftovers(ctx);
     }
+  });
+
+  it("app deploy's cleanup of old volume bindings leaves a helper pod's PV/PVC pair alone (its run removes it)", async () => {
+    const { ctx, disk } = await diskWithData('deploy-vs-helper');
+    await ensureAppNamespace(kube, ctx);
+    const volume = ctx.app.volumes[0]!;
+    const objs = helperPodObjects(ctx, {
+      purpose: 'transfer',
+      id: 'testpair',
+      image: 'busybox',
+      disks: [{ volume, disk, readOnly: true, source: driver.pvSource(ctx, volume, disk, { nodes: [{ name: 'node1', labels: {} }] }) }],
+    });
+    // the pair exists, its pod not yet (the window while a transfer starts)
+    for (const o of [...objs.pvs, ...objs.pvcs]) await kube.apply(o);
+    const released = await releaseOldVolumeBindings(kube, ctx, []);
+    assert.deepEqual(released.filter((r) => r.name === objs.pvs[0]!.metadata.name || r.name === objs.pvcs[0]!.metadata.name), []);
+    assert.ok(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolume', name: objs.pvs[0]!.metadata.name }));
+    assert.ok(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: objs.pvcs[0]!.metadata.name, namespace: appNamespace(ctx) }));
+    for (const o of [...objs.pvcs, ...objs.pvs]) await kube.delete({ apiVersion: 'v1', kind: o.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) });
   });
 
   it('auto takes the host path where the driver has one; host and auto are accepted', () => {
