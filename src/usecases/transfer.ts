@@ -20,7 +20,8 @@
 //     filled by `tar -x` from archiveToTar (every file checked against the
 //     manifest on the way), read back in the pod (per-file SHA-256, modes,
 //     link targets: the tree digest must equal the manifest's), and only then
-//     revealed. Any failure or cancel deletes the pending disk.
+//     revealed. Any failure or cancel deletes the pending disk; what a
+//     crashed process left is swept by the next transfer (sweepPendingDisks).
 import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
@@ -29,9 +30,9 @@ import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapsho
 import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
-import { HELPER_CAPABILITIES } from '../convert/helper-pod.js';
 import { treeDigestOf, type ArchiveManifest } from '../archive/archive.js';
-import { withHelperPod, type RunningHelper } from './helper-pod.js';
+import { LEFTOVER_AGE_MS, withHelperPod, type RunningHelper } from './helper-pod.js';
+import { HELPER_CAPABILITIES, HELPER_LABEL } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
 export const SETTING_TRANSFER_VIA = 'KOMPOX_TRANSFER_VIA';
@@ -264,6 +265,33 @@ async function dropDisk(ctx: AppContext, driver: ProviderDriver, volume: AppVolu
 }
 
 /**
+ * Deletes the pending disks of the volume that a crashed transfer left (the
+ * process ended before it could delete them): old enough not to belong to a
+ * transfer starting now, and mounted by no helper pod's PersistentVolume.
+ * They were never visible; deleting them frees their names and space.
+ * Best effort: a failure here never fails the transfer.
+ */
+export async function sweepPendingDisks(ctx: AppContext, driver: ProviderDriver, kube: KubeClient, volume: AppVolume, op: Op, olderThanMs = LEFTOVER_AGE_MS): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    const pending = await driver.disks.list(ctx, volume, { pending: true }, op);
+    if (!pending.length) return removed;
+    const inUse = new Set((await kube.list('v1', 'PersistentVolume', { labelSelector: HELPER_LABEL })).map(pvDiskId));
+    const quiet: Op = op.events ? { events: op.events } : {};
+    for (const d of pending) {
+      if (inUse.has(d.id) || !(Date.now() - Date.parse(d.createdAt) > olderThanMs)) continue;
+      await driver.disks.delete(ctx, volume, d, quiet);
+      removed.push(d.name);
+      logEvent(op, `removed the unfinished disk ${d.name} (${d.id}), left by an interrupted transfer; it was never visible`);
+    }
+  } catch (e) {
+    if (op.signal?.aborted) throw asInterrupted(op, e);
+    // a courtesy: a later transfer tries again
+  }
+  return removed;
+}
+
+/**
  * Streams a snapshot as a portable archive into `out` (not ended): restored
  * into a temporary disk nobody sees, exported through a helper pod, and the
  * temporary disk deleted, whatever happens.
@@ -278,6 +306,7 @@ export async function exportSnapshotThroughCluster(
   opts: ClusterExportOptions,
   op: Op,
 ): Promise<void> {
+  await sweepPendingDisks(ctx, driver, kube, volume, op);
   phaseEvent(op, 'restore', `restoring snapshot ${snapshot.name} into a temporary disk`);
   const temp = await driver.disks.create(
     ctx,
@@ -307,6 +336,7 @@ export async function importDiskThroughCluster(
   archive: ArchiveInput,
   op: Op,
 ): Promise<Disk> {
+  await sweepPendingDisks(ctx, driver, kube, volume, op);
   phaseEvent(op, 'create', `creating disk ${spec.name} (not visible until verified)`);
   const disk = await driver.disks.create(
     ctx,

@@ -20,7 +20,7 @@ import type { K3sDriver } from '../../src/providers/k3s/index.js';
 import { createDisk, exportDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
 import { createSnapshot, exportSnapshot } from '../../src/usecases/snapshot.js';
 import { ensureAppNamespace } from '../../src/usecases/volumes.js';
-import { parseReadBack, podsUsingDisk, transferVia } from '../../src/usecases/transfer.js';
+import { parseReadBack, podsUsingDisk, sweepPendingDisks, transferVia } from '../../src/usecases/transfer.js';
 import { HELPER_LABEL, helperPodObjects } from '../../src/convert/helper-pod.js';
 import { releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
 import { appCtx, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
@@ -244,6 +244,31 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     assert.ok(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolume', name: objs.pvs[0]!.metadata.name }));
     assert.ok(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: objs.pvcs[0]!.metadata.name, namespace: appNamespace(ctx) }));
     for (const o of [...objs.pvcs, ...objs.pvs]) await kube.delete({ apiVersion: 'v1', kind: o.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) });
+  });
+
+  it('pending disks a crashed transfer left are swept once old, unless a helper pod mounts them', async () => {
+    const { ctx, disk } = await diskWithData('crash-sweep');
+    await ensureAppNamespace(kube, ctx);
+    const volume = ctx.app.volumes[0]!;
+    const crashed = await driver.disks.create(ctx, volume, { name: 'crashed', pending: true }, {});
+    const filling = await driver.disks.create(ctx, volume, { name: 'filling', pending: true }, {});
+    // `filling` is mounted by a (starting) helper pod's PV
+    const objs = helperPodObjects(ctx, {
+      purpose: 'transfer',
+      id: 'sweeptest',
+      image: 'busybox',
+      disks: [{ volume, disk: filling, readOnly: false, source: driver.pvSource(ctx, volume, filling, { nodes: [{ name: 'node1', labels: {} }] }) }],
+    });
+    for (const o of objs.pvs) await kube.apply(o);
+    assert.deepEqual(await sweepPendingDisks(ctx, driver, kube, volume, {}), [], 'young pending disks belong to a transfer starting now');
+    const c = collectEvents();
+    assert.deepEqual(await sweepPendingDisks(ctx, driver, kube, volume, c.op, -1), ['crashed']);
+    assert.match(c.logs.join('\n'), /removed the unfinished disk crashed .*never visible/);
+    assert.deepEqual((await driver.disks.list(ctx, volume, { pending: true }, {})).map((d) => d.name), ['filling']);
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), [disk.name]);
+    for (const o of objs.pvs) await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name: o.metadata.name });
+    assert.deepEqual(await sweepPendingDisks(ctx, driver, kube, volume, {}, -1), ['filling']);
+    await assertNoLeftovers(ctx);
   });
 
   it('auto takes the host path where the driver has one; host and auto are accepted', () => {
