@@ -85,6 +85,9 @@ export interface HelperPodObjects {
   mountPaths: string[];
 }
 
+/** How long a helper pod may live at most (activeDeadlineSeconds): a day. */
+export const HELPER_DEADLINE_SECONDS = 24 * 3600;
+
 /** The command the helper waits with: nothing runs until Kompox execs; SIGTERM ends it at once. */
 export const HELPER_WAIT = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'];
 
@@ -128,7 +131,7 @@ export function helperPodObjects(ctx: AppContext, o: HelperPodOptions): HelperPo
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       terminationGracePeriodSeconds: 5,
-      activeDeadlineSeconds: o.deadlineSeconds ?? 24 * 3600,
+      activeDeadlineSeconds: o.deadlineSeconds ?? HELPER_DEADLINE_SECONDS,
       ...(o.node
         ? {
             affinity: {

@@ -49,7 +49,7 @@ const POLL_MS = 250;
 /** How long cleanup waits for each kind of object to go (bounded: cleanup must end). */
 const GONE_TIMEOUT_MS = 120_000;
 /** A pair older than this whose pod is gone is a leftover of a crash. */
-export const LEFTOVER_AGE_MS = 10 * 60_000;
+const LEFTOVER_AGE_MS = 10 * 60_000;
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

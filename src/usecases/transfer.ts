@@ -31,8 +31,8 @@ import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { treeDigestOf, type ArchiveManifest } from '../archive/archive.js';
-import { LEFTOVER_AGE_MS, withHelperPod, type RunningHelper } from './helper-pod.js';
-import { HELPER_CAPABILITIES, HELPER_LABEL } from '../convert/helper-pod.js';
+import { withHelperPod, type RunningHelper } from './helper-pod.js';
+import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
 export const SETTING_TRANSFER_VIA = 'KOMPOX_TRANSFER_VIA';
@@ -265,13 +265,20 @@ async function dropDisk(ctx: AppContext, driver: ProviderDriver, volume: AppVolu
 }
 
 /**
+ * A pending disk older than this belongs to no running transfer: its helper
+ * pod (started after the disk was created) has passed its deadline, and the
+ * reveal or delete that follows the pod takes seconds, not an hour.
+ */
+export const PENDING_LEFTOVER_AGE_MS = (HELPER_DEADLINE_SECONDS + 3600) * 1000;
+
+/**
  * Deletes the pending disks of the volume that a crashed transfer left (the
- * process ended before it could delete them): old enough not to belong to a
- * transfer starting now, and mounted by no helper pod's PersistentVolume.
- * They were never visible; deleting them frees their names and space.
+ * process ended before it could delete them): older than any running
+ * transfer's, and mounted by no helper pod's PersistentVolume. They were
+ * never visible; deleting them frees their names and space.
  * Best effort: a failure here never fails the transfer.
  */
-export async function sweepPendingDisks(ctx: AppContext, driver: ProviderDriver, kube: KubeClient, volume: AppVolume, op: Op, olderThanMs = LEFTOVER_AGE_MS): Promise<string[]> {
+export async function sweepPendingDisks(ctx: AppContext, driver: ProviderDriver, kube: KubeClient, volume: AppVolume, op: Op, olderThanMs = PENDING_LEFTOVER_AGE_MS): Promise<string[]> {
   const removed: string[] = [];
   try {
     const pending = await driver.disks.list(ctx, volume, { pending: true }, op);
