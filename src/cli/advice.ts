@@ -34,6 +34,14 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
   'app.pod.notfound': () => ({ hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.' }),
   'app.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' }),
+  'box.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops box exec -- ls -l /data.' }),
+  'box.active': () => ({ hint: 'Remove it first with `kompoxops box destroy` (that starts the app again), then deploy.' }),
+  'box.exists': () => ({ hint: 'Remove it with `kompoxops box destroy` first to use another --image.' }),
+  'box.disk.none': () => ({ hint: 'Deploy the app first (`kompoxops app deploy`): the box mounts the disks the app mounts.' }),
+  'box.stop.timeout': () => ({ hint: 'No box was started and the app was started again; retry with a longer --stop-timeout.' }),
+  'box.rsync.unavailable': () => ({ hint: 'Use an image with rsync: --image IMAGE on a new box, or the cluster setting KOMPOX_BOX_IMAGE (see docs/secrets-and-box.md).' }),
+  'secret.env.service': (e) => ({ hint: `Name the service with -S: ${((detail(e, 'services') as string[] | undefined) ?? []).join(', ') || 'the compose project defines none'}.` }),
+  'secret.env.empty': () => ({ hint: 'Give NAME=value lines with -f FILE; to remove the overrides: kompoxops secret env delete -S SERVICE.' }),
 };
 
 /** A deploy stopped half-way says how to resume (app-deploy.ts wrapApplyError sets details.stoppedAt). */

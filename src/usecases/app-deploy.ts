@@ -11,6 +11,7 @@ import type { AppSource } from '../domain/source.js';
 import { appLabels, appNamespace } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
 import type { ProviderDriver } from '../domain/ports/driver.js';
+import type { RegistryProbe } from '../domain/ports/registry.js';
 import type { WaitResult } from '../kube/rollout.js';
 import {
   INVENTORY_NAME,
@@ -274,6 +275,12 @@ export interface DeployOptions {
   timeoutMs?: number;
   pollMs?: number;
   profiles?: string[];
+  /**
+   * Asks registries whether an image is public (src/registry/probe.ts), for
+   * images without stored credentials; absent: such images are not looked at
+   * (unless KOMPOX_REGISTRY_CHECK is offline, which warns about each).
+   */
+  registryProbe?: RegistryProbe;
 }
 
 export interface DeployResult {
@@ -309,7 +316,19 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   // The cluster's facts (nodes and their zones, the server version) are read once, before anything is written.
   const facts = await readClusterFacts(kube);
   const kubernetes = facts.serverVersion;
-  await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, driver, {}, facts), ...(kubernetes ? { kubernetes } : {}) });
+  // the secrets stored for the app (names only), and what runs in the namespace besides the app
+  const { readStoredSecrets, secretRefs } = await import('./app-secrets.js');
+  const stored = await readStoredSecrets(ctx, kube);
+  const secrets = secretRefs(stored);
+  const first = await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, driver, {}, facts), secrets, ...(kubernetes ? { kubernetes } : {}) });
+  if (!opts.dryRun) {
+    const { findBox, boxBlocksDeploy } = await import('./box.js');
+    boxBlocksDeploy(ctx, await findBox(ctx, kube));
+  }
+  // every image's registry: stored credentials, the nodes' own access, public, or a warning (before anything is written)
+  const { checkImageAccess, podImages } = await import('./registry-check.js');
+  const access = await checkImageAccess(ctx, podImages(first.objects), stored.pull?.registries ?? [], driver, opts.registryProbe, op);
+  for (const w of access.warnings) warningEvent(op, w);
   // before a disk is created for nothing: the app's volumes need cluster-scoped PersistentVolumes
   const pvAccess = await kube.accessReview?.({ verb: 'create', ref: { apiVersion: 'v1', kind: 'PersistentVolume', name: '' } });
   if (pvAccess && !pvAccess.allowed) {
@@ -321,9 +340,10 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   throwIfAborted(op, 'nothing was changed');
   phaseEvent(op, 'disks', 'resolving the current disks');
   const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun }, op);
-  const manifest = await buildAppManifest(ctx, loaded, { disks, volumes: pvInputs(ctx, driver, disks, facts), ...(kubernetes ? { kubernetes } : {}) });
+  const manifest = await buildAppManifest(ctx, loaded, { disks, volumes: pvInputs(ctx, driver, disks, facts), secrets, ...(kubernetes ? { kubernetes } : {}) });
   const warnings = [...loaded.warnings, ...manifest.warnings];
   for (const w of warnings) warningEvent(op, w);
+  warnings.push(...access.warnings);
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);
   const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun }, op);
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };

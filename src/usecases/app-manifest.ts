@@ -9,7 +9,7 @@ import type { LoadedProject } from '../compose/index.js';
 import type { KubeObject } from '../domain/ports/kube.js';
 import { convertApp } from '../convert/convert.js';
 import { MAX_FILE_BYTES } from '../convert/files.js';
-import type { ConvertFacts, FileFact, VolumeInput } from '../convert/types.js';
+import type { AppSecretRefs, ConvertFacts, FileFact, VolumeInput } from '../convert/types.js';
 import type { KubernetesVersion } from '../domain/kube-version.js';
 
 export interface ManifestOptions {
@@ -21,6 +21,8 @@ export interface ManifestOptions {
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
   /** The target API server's version (app deploy); absent: a current Kubernetes is assumed. */
   kubernetes?: KubernetesVersion;
+  /** The app's stored secrets (names only), referenced by the pod (readStoredSecrets in app-secrets.ts). */
+  secrets?: AppSecretRefs;
 }
 
 export interface AppManifest {
@@ -125,6 +127,7 @@ export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, o
     disks: opts.disks ?? {},
     volumes: opts.volumes,
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
   });
   if (result.errors.length) {
     throw new DiagnosticsError(result.errors, `the app ${ctx.app.name} cannot be converted (${result.errors.length} error${result.errors.length === 1 ? '' : 's'})`);
