@@ -34,7 +34,10 @@ function authDecodes(auth: string): boolean {
 
 /** Where in `text` a JSON.parse error happened, as line:column (V8 says `position N`); the message itself quotes the text, so it is never shown. */
 function jsonErrorLine(text: string, e: unknown): { line: number; column: number } | undefined {
-  const m = /position (\d+)/.exec((e as Error).message);
+  const msg = (e as Error).message;
+  const lc = /\(line (\d+) column (\d+)\)/.exec(msg);
+  if (lc) return { line: Number(lc[1]), column: Number(lc[2]) };
+  const m = /position (\d+)/.exec(msg);
   if (!m) return undefined;
   const before = text.slice(0, Number(m[1]));
   const lines = before.split('\n');

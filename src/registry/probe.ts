@@ -77,7 +77,7 @@ export function httpRegistryProbe(opts: HttpProbeOptions = {}): RegistryProbe {
         return verdict((await head(token)).status, true);
       } catch (e) {
         const err = e as Error & { cause?: { code?: string } };
-        const why = err.name === 'TimeoutError' ? `no answer from ${image.registry} within ${Math.round(timeoutMs / 1000)}s` : `${image.registry} cannot be reached (${err.cause?.code ?? err.message})`;
+        const why = err.name === 'TimeoutError' ? `no answer from ${image.registry} within ${timeoutMs / 1000}s` : `${image.registry} cannot be reached (${err.cause?.code ?? err.message})`;
         return { visibility: 'unknown', reason: op.signal?.aborted ? 'interrupted' : why };
       }
     },

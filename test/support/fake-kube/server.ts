@@ -34,6 +34,7 @@ import { DeploymentController } from './controllers/deployment.js';
 import { ReplicaSetController } from './controllers/replicaset.js';
 import { Scheduler } from './controllers/scheduler.js';
 import { Kubelet, type BehaviourHook, type ContainerBehaviour } from './controllers/kubelet.js';
+import type { PrivateRegistry } from './controllers/kubelet-config.js';
 import { NamespaceController } from './controllers/namespace.js';
 import { PodGarbageCollector } from './controllers/podgc.js';
 import { nodeObject, type FakeNodeSpec } from './nodes.js';
@@ -102,6 +103,10 @@ export interface FakeKube {
   containerBehaviour(hook: BehaviourHook): void;
   /** Test hook: every container of `image` behaves so. */
   setImageBehaviour(image: string, behaviour: ContainerBehaviour): void;
+  /** Makes a registry private (see FakeKubeOptions.privateRegistries). */
+  addPrivateRegistry(registry: PrivateRegistry): void;
+  /** The environment the kubelet gave a started container (envFrom, then env, $(VAR) expanded); undefined before it started. */
+  containerEnv(namespace: string, pod: string, container: string): Record<string, string> | undefined;
   /** Resolves once the controllers have nothing left to do right now (timers such as grace periods still pending). */
   settle(): Promise<void>;
   /** Errors thrown inside controllers (expected: none). */
@@ -205,6 +210,8 @@ export interface FakeKubeOptions {
   tls?: boolean;
   /** Feature gates of that version (1.28: SidecarContainers, off by default). */
   featureGates?: FeatureGates;
+  /** Registries that refuse anonymous pulls: their images pull only with matching credentials in the pod's imagePullSecrets (else ErrImagePull). */
+  privateRegistries?: PrivateRegistry[];
 }
 
 function selfSignedCert(dir: string): { cert: string; key: string } {
@@ -243,6 +250,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     namespaceDeletion: opts.terminatingNamespaces ? 'manual' : controllersOn ? 'controller' : 'instant',
   });
   const behaviourHooks: BehaviourHook[] = [];
+  const privateRegistries: PrivateRegistry[] = [...(opts.privateRegistries ?? [])];
+  const kubelet = new Kubelet(api, () => behaviourHooks, () => privateRegistries);
   const manager = controllersOn
     ? new ControllerManager(api, [
         ...(opts.terminatingNamespaces ? [] : [new NamespaceController(api)]),
@@ -250,7 +259,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         new DeploymentController(api),
         new ReplicaSetController(api),
         new Scheduler(api),
-        new Kubelet(api, () => behaviourHooks),
+        kubelet,
         new PodGarbageCollector(api),
         new PersistentVolumeController(api),
         new ProtectionController(api),
@@ -856,6 +865,11 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       behaviourHooks.push((_pod, c) => (c.image === image ? behaviour : undefined));
       manager?.kick();
     },
+    addPrivateRegistry: (r) => {
+      privateRegistries.push(r);
+      manager?.kick();
+    },
+    containerEnv: (namespace, pod, container) => kubelet.envs.get(`${namespace}/${pod}/${container}`),
     settle: () => manager?.settle() ?? Promise.resolve(),
     controllerErrors: manager?.errors ?? [],
     close: async () => {
