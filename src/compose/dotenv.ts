@@ -52,10 +52,8 @@ export function parseDotenv(text: string, opts: DotenvOptions): Record<string, s
     if (sep < 0) {
       // `KEY` alone: inherit from the environment when set (compose does the same)
       const key = stmt.replace(/\s+#.*$/, '').trim();
-      if (opts.redact) {
-        if (!KEY_RE.test(key)) fail('this line is not NAME=value (its text is not shown: the file holds secrets)', 'Write one NAME=value per line.');
-        fail(`${key} has no value`, `Write ${key}=value.`);
-      }
+      // a line without `=` may be a value on a line of its own: never echoed
+      if (opts.redact) fail('this line is not NAME=value (its text is not shown: the file holds secrets)', 'Write one NAME=value per line.');
       checkKey(key, fail);
       const v = opts.lookup?.(key);
       if (v !== undefined) {
