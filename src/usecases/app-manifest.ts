@@ -11,6 +11,7 @@ import { convertApp } from '../convert/convert.js';
 import { MAX_FILE_BYTES } from '../convert/files.js';
 import type { AppSecretRefs, ConvertFacts, FileFact, VolumeInput } from '../convert/types.js';
 import type { KubernetesVersion } from '../domain/kube-version.js';
+import type { ClusterNode } from '../domain/ports/driver.js';
 
 export interface ManifestOptions {
   /** Current disk per app volume name; absent = placeholder PV sources (validate before any disk exists). */
@@ -23,6 +24,8 @@ export interface ManifestOptions {
   kubernetes?: KubernetesVersion;
   /** The app's stored secrets (names only), referenced by the pod (readStoredSecrets in app-secrets.ts). */
   secrets?: AppSecretRefs;
+  /** The cluster's nodes (app deploy): a placement no node satisfies is a warning. */
+  nodes?: ClusterNode[];
 }
 
 export interface AppManifest {
@@ -128,6 +131,7 @@ export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, o
     volumes: opts.volumes,
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
     ...(opts.secrets ? { secrets: opts.secrets } : {}),
+    ...(opts.nodes ? { nodes: opts.nodes } : {}),
   });
   if (result.errors.length) {
     throw new DiagnosticsError(result.errors, `the app ${ctx.app.name} cannot be converted (${result.errors.length} error${result.errors.length === 1 ? '' : 's'})`);
