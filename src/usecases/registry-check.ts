@@ -1,8 +1,9 @@
 // app deploy's check of the images' registries, before anything is applied:
 // every image whose registry has no stored credentials, no access by the
 // nodes' identity (the driver's registryAccess) and is not known to be public
-// is looked at with the registry probe (anonymous pull check), when there is
-// one. What would fail to pull, or cannot be told, becomes a warning; nothing
+// is looked at with the registry probe (anonymous pull check), when the front
+// end gives one. What would fail to pull, or cannot be told (also without a
+// probe), becomes a warning; nothing
 // stops the deploy (the rollout reports a pull failure with its reason).
 //
 // Cluster/app setting KOMPOX_REGISTRY_CHECK: `probe` (default: ask the
@@ -35,8 +36,8 @@ export function registryCheckMode(ctx: AppContext): RegistryCheckMode {
 export interface ImageAccess {
   image: string;
   registry: string;
-  /** credentials: stored for the registry; identity: the nodes' own access; public: known or answered so; private/unknown: warned; unchecked: no probe was given. */
-  access: 'credentials' | 'identity' | 'public' | 'private' | 'unknown' | 'unchecked';
+  /** credentials: stored for the registry; identity: the nodes' own access; public: known or answered so; private/unknown: warned (unknown also when no probe was given). */
+  access: 'credentials' | 'identity' | 'public' | 'private' | 'unknown';
   /** The `auths` keys that match, the driver's words, or why it cannot be told. */
   detail?: string;
 }
@@ -84,7 +85,8 @@ export async function checkImageAccess(
     if (a.access === 'unknown') {
       if (mode === 'probe' && probe) ask.push({ i: out.length - 1, ref });
       else if (mode === 'offline') a.detail = `${SETTING_REGISTRY_CHECK} is offline: no registry is asked`;
-      else a.access = 'unchecked'; // a front end without a probe: not looked at, not warned about
+      // a front end that gives no probe (a server must not send tenants' image names from its own network) cannot tell either
+      else a.detail = 'registries are not asked from here';
     }
   }
   await Promise.all(

@@ -74,7 +74,9 @@ describe('maintenance box (binary, K3s on temp dirs, fake API server with contro
       const pod = boxPod()!;
       assert.equal(pod.status.phase, 'Running');
       assert.deepEqual(pod.spec.volumes.map((v: Any) => v.persistentVolumeClaim.claimName), claimsOf(fake, ns, 'web'), 'the box mounts the claim the app mounts');
+      // read-write: neither the mount nor the claim reference is read-only
       assert.deepEqual(pod.spec.containers[0].volumeMounts, [{ name: 'data-default', mountPath: '/data/default' }]);
+      assert.ok(pod.spec.volumes.every((v: Any) => !v.persistentVolumeClaim.readOnly));
       assert.equal(pod.metadata.labels['kompox.dev/app-instance'], undefined, "the app's ReplicaSet must never adopt the box");
       assert.match(pod.spec.containers[0].image, /^docker\.io\/library\/alpine:3\.21\.3@sha256:/);
       assert.deepEqual(JSON.parse(nsAnnotations()['kompox.dev/box']), { mode: 'stopped', replicas: { web: 1 }, since: JSON.parse(nsAnnotations()['kompox.dev/box']).since, session: false });
@@ -157,6 +159,49 @@ describe('maintenance box (binary, K3s on temp dirs, fake API server with contro
     ok(await run(['box', 'destroy']));
     assert.deepEqual(history.values, [1, 0, 1]);
     await appRuns();
+  });
+
+  test('a box deploy that fails or is interrupted undoes itself; --image and KOMPOX_BOX_IMAGE choose the image', async () => {
+    await appRuns();
+    history.reset();
+    await step('an image that cannot be pulled: the box fails at once, the app runs again', async () => {
+      fake.setImageBehaviour('registry.example.com/tools/box:1', { pull: 'fail' });
+      const r = await run(['box', 'deploy', '--image', 'registry.example.com/tools/box:1']);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /error: the box cannot start: .*registry\.example\.com\/tools\/box:1/);
+      assert.match(r.err, /started web again \(replicas 1\)\n/);
+      assert.equal(boxPod(), undefined);
+      assert.equal(nsAnnotations()['kompox.dev/box'], undefined);
+      assert.deepEqual(history.values, [1, 0, 1]);
+      await appRuns();
+    });
+    await step('Ctrl-C while box deploy waits for the box: removed, the app runs again (exit 130)', async () => {
+      history.reset();
+      fake.setImageBehaviour('registry.example.com/tools/box:2', { ready: false });
+      const { child, done } = start(['box', 'deploy', '--image', 'registry.example.com/tools/box:2']);
+      await eventually(() => boxPod()?.status?.phase === 'Running', 'the box pod to run (never ready)');
+      child.kill('SIGINT');
+      const r = await done;
+      assert.equal(r.code, 130, r.err);
+      assert.match(r.err, /deleted box pod kompox-box\nstarted web again \(replicas 1\)\nerror: interrupted: no box was left; the app was started again/);
+      assert.equal(boxPod(), undefined);
+      assert.equal(nsAnnotations()['kompox.dev/box'], undefined);
+      assert.deepEqual(history.values, [1, 0, 1]);
+      await appRuns();
+    });
+    await step('the setting KOMPOX_BOX_IMAGE replaces the default image', async () => {
+      const yml = join(dir, 'kompoxops.yml');
+      const original = await readFile(yml, 'utf8');
+      await writeFile(yml, original.replace('    K3S_NODE: node1\n', '    K3S_NODE: node1\n    KOMPOX_BOX_IMAGE: registry.example.com/tools/box:3\n'));
+      try {
+        ok(await run(['box', 'deploy']));
+        assert.equal(boxPod()!.spec.containers[0].image, 'registry.example.com/tools/box:3');
+        ok(await run(['box', 'destroy']));
+      } finally {
+        await writeFile(yml, original);
+      }
+      await appRuns();
+    });
   });
 
   test('box deploy --live keeps the app running next to the box; destroy gives nothing back', async () => {

@@ -44,7 +44,7 @@ test('credentials, identity, known public and the probe each decide; private and
   );
 });
 
-test('KOMPOX_REGISTRY_CHECK: offline warns about what it cannot tell without asking; off checks nothing; no probe: not warned', async () => {
+test('KOMPOX_REGISTRY_CHECK: offline warns about what it cannot tell without asking; off checks nothing; no probe or no answer: warned', async () => {
   const p = probe({});
   const offline = await checkImageAccess(makeCtx({ cluster: { settings: { KOMPOX_REGISTRY_CHECK: 'offline' } } }), IMAGES, [], undefined, p, {});
   assert.deepEqual(p.asked, []);
@@ -56,7 +56,19 @@ test('KOMPOX_REGISTRY_CHECK: offline warns about what it cannot tell without ask
   );
   const off = await checkImageAccess(makeCtx({ cluster: { settings: { KOMPOX_REGISTRY_CHECK: 'off' } } }), IMAGES, [], undefined, p, {});
   assert.deepEqual(off, { images: [], warnings: [] });
+  // without a probe (a server front end) it cannot tell either: warned, never silently passed
   const none = await checkImageAccess(makeCtx(), IMAGES, [], undefined, undefined, {});
-  assert.deepEqual(none.warnings, []);
+  assert.deepEqual(
+    none.warnings.map((w) => w.message),
+    ['ghcr.io/org/app:1', 'registry.example.com/team/api:2', 'nodes.example.com/x:1', 'quay.io/open/tool:1'].map(
+      (i) => `image ${i}: no credentials are stored for registry ${i.split('/')[0]}, and whether the image is public cannot be told (registries are not asked from here); a private image will fail to pull`,
+    ),
+  );
+  // a probe that gets no answer: warned with its reason
+  const silent = await checkImageAccess(makeCtx(), ['ghcr.io/org/app:1'], [], undefined, probe({ 'ghcr.io': { visibility: 'unknown', reason: 'no answer within 5 s' } }), {});
+  assert.deepEqual(
+    silent.warnings.map((w) => w.message),
+    ['image ghcr.io/org/app:1: no credentials are stored for registry ghcr.io, and whether the image is public cannot be told (no answer within 5 s); a private image will fail to pull'],
+  );
   await assert.rejects(checkImageAccess(makeCtx({ cluster: { settings: { KOMPOX_REGISTRY_CHECK: 'maybe' } } }), IMAGES, [], undefined, p, {}), /cluster\.settings\.KOMPOX_REGISTRY_CHECK must be probe, offline or off, got "maybe"/);
 });

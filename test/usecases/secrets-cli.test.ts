@@ -150,7 +150,18 @@ describe('stored secrets (binary, fake API server with controllers, loopback reg
 
     await step('delete: the references go with the next deploy, the compose value applies again', async () => {
       ok(await run(['secret', 'env', 'delete', '-S', 'web']));
+      // --debug too: debug details must not carry values either
+      ok(await run(['--debug', 'app', 'deploy', '--timeout', '30s']));
+      const spec = deployment().spec.template.spec;
+      assert.equal(spec.containers[0].envFrom, undefined);
+      assert.deepEqual(spec.imagePullSecrets, [{ name: 'kompox-pull' }]);
+      const pod = await eventually(() => activePods(fake, ns).find((p) => p.status?.phase === 'Running' && !p.spec.containers[0].envFrom), 'the redeployed pod to run');
+      assert.deepEqual(fake.containerEnv(ns, pod.metadata.name, 'web'), { DB_PASSWORD: 'dev-password', APP_MODE: 'dev' });
       ok(await run(['secret', 'pull', 'delete']));
+      const noCreds = await run(['app', 'deploy', '--no-wait']);
+      ok(noCreds);
+      assert.match(noCreds.err, /warning: image .*: registry .* does not serve it without credentials, and none are stored for it/);
+      assert.equal(deployment().spec.template.spec.imagePullSecrets, undefined);
       const again = await run(['secret', 'pull', 'delete']);
       ok(again);
       assert.equal(again.out, 'no registry credentials are stored for app web\n');
