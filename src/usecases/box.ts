@@ -155,7 +155,8 @@ export interface BoxDeployResult {
 }
 
 /** Waits until the box pod runs and is ready; fails at once on a state that waiting does not fix. */
-async function waitBoxReady(kube: KubeClient, ctx: AppContext, timeoutMs: number, op: Op): Promise<KubeObject> {
+async function waitBoxReady(kube: KubeClient, ctx: AppContext, timeoutMs: number, op: Op, undone = true): Promise<KubeObject> {
+  const after = undone ? '; the app was started again' : '; destroying the box removes it and starts the app again';
   const { podProblem } = await import('../kube/rollout.js');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -165,9 +166,9 @@ async function waitBoxReady(kube: KubeClient, ctx: AppContext, timeoutMs: number
     if (pod && st.phase === 'Running' && ((st.conditions ?? []) as Any[]).some((c) => c.type === 'Ready' && c.status === 'True')) return pod;
     const events = pod ? await kube.list('v1', 'Event', { namespace: appNamespace(ctx) }).catch(() => [] as KubeObject[]) : [];
     const problem = pod ? podProblem(pod, events) : undefined;
-    if (problem?.state === 'failed') throw new KompoxError('unavailable', `the box cannot start: ${problem.message}`, { code: 'box.start.failed', hint: `Check the box image (setting ${SETTING_BOX_IMAGE}); the app was started again.` });
+    if (problem?.state === 'failed') throw new KompoxError('unavailable', `the box cannot start: ${problem.message}`, { code: 'box.start.failed', hint: `Check the box image (setting ${SETTING_BOX_IMAGE})${after}.` });
     if (Date.now() > deadline) {
-      throw new KompoxError('timeout', `the box did not start in time${problem ? `: ${problem.message}` : ''}`, { code: 'box.start.timeout', hint: 'The app was started again; retry, or look at the namespace events.' });
+      throw new KompoxError('timeout', `the box did not start in time${problem ? `: ${problem.message}` : ''}`, { code: 'box.start.timeout', hint: `Retry, or look at the namespace events${after}.` });
     }
     await sleep(250, op);
   }
@@ -264,7 +265,11 @@ export async function destroyBox(ctx: AppContext, kube: KubeClient, opts: { stop
  */
 export async function withBox<T>(ctx: AppContext, kube: KubeClient, opts: BoxDeployOptions, op: Op, fn: (box: BoxState) => Promise<T>): Promise<T> {
   const found = await findBox(ctx, kube);
-  if (found?.pod && !found.incomplete && found.pod.phase === 'Running') return fn(found);
+  if (found?.pod && !found.incomplete && found.pod.phase !== 'Terminating') {
+    // a box deployed by someone else (box deploy, or another session): used, never removed by this one
+    if (!found.pod.ready) await waitBoxReady(kube, ctx, opts.startTimeoutMs ?? 300_000, op, false);
+    return fn(found);
+  }
   const { box } = await deployBox(ctx, kube, { ...opts, session: true }, op);
   try {
     const signal = op.signal;

@@ -161,6 +161,36 @@ describe('maintenance box (binary, K3s on temp dirs, fake API server with contro
     await appRuns();
   });
 
+  test('a session command uses a box deployed already (once it is ready) and leaves it in place', async () => {
+    await appRuns();
+    history.reset();
+    ok(await run(['box', 'deploy']));
+    let boxReady = false;
+    const isReady = () => (boxPod()?.status?.conditions ?? []).some((c: Any) => c.type === 'Ready' && c.status === 'True');
+    fake.containerBehaviour((pod) => (pod.metadata.name === 'kompox-box' ? { ready: boxReady } : undefined));
+    await eventually(() => boxPod()?.status?.phase === 'Running' && !isReady(), 'the box to turn unready');
+    const readyAtExec: boolean[] = [];
+    fake.onExec(() => {
+      readyAtExec.push(isReady());
+      return { stdout: 'default\n', exitCode: 0 };
+    });
+    const seen = fake.requests.length;
+    const { done } = start(['box', 'exec', '--', 'ls', '/data']);
+    await eventually(() => fake.requests.slice(seen).some((q) => q.method === 'GET' && q.path.endsWith('/pods/kompox-box')), 'the command to wait for the box');
+    boxReady = true;
+    fake.containerBehaviour(() => undefined); // kicks the kubelet: the box is ready again
+    const r = await done;
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'default\n');
+    assert.deepEqual(readyAtExec, [true], 'the command ran once the box was ready');
+    assert.equal(boxPod()?.status?.phase, 'Running', 'the deployed box stays');
+    assert.ok(nsAnnotations()['kompox.dev/box']);
+    assert.deepEqual(history.values, [1, 0]);
+    ok(await run(['box', 'destroy']));
+    assert.deepEqual(history.values, [1, 0, 1]);
+    await appRuns();
+  });
+
   test('a box deploy that fails or is interrupted undoes itself; --image and KOMPOX_BOX_IMAGE choose the image', async () => {
     await appRuns();
     history.reset();
