@@ -168,6 +168,21 @@ describe('stored secrets (binary, fake API server with controllers, loopback reg
       assert.deepEqual(JSON.parse((await run(['secret', 'list', '-o', 'json'])).out), { env: [] });
     });
 
+    await step('app destroy keeps the stored secrets (user data, like disks) and removes a box with the app', async () => {
+      ok(await run(['secret', 'pull', 'set', '-f', 'config.json']));
+      ok(await run(['secret', 'env', 'set', '-S', 'web', '-f', 'prod.env']));
+      ok(await run(['box', 'deploy']));
+      const d = await run(['app', 'destroy', '--yes']);
+      ok(d);
+      assert.match(d.err, /kept Secret\/\S+\/kompox-pull: stored for the app/);
+      assert.match(d.err, /kept Secret\/\S+\/kompox-env-web: stored for the app/);
+      const secrets = fake.resource('v1', 'Secret')!;
+      assert.ok(fake.store.get(secrets, ns, 'kompox-pull') && fake.store.get(secrets, ns, 'kompox-env-web'));
+      await eventually(() => !fake.store.get(fake.resource('v1', 'Pod')!, ns, 'kompox-box'), 'the box pod to be gone');
+      assert.equal((fake.store.get(fake.resource('v1', 'Namespace')!, undefined, ns) as Any).metadata.annotations?.['kompox.dev/box'], undefined);
+      assert.equal(fake.store.get(fake.resource('apps/v1', 'Deployment')!, ns, 'web'), undefined);
+    });
+
     await step('no secret appears in any output of any command', async () => {
       assert.ok(outputs.length >= 20, `${outputs.length} commands ran`);
       for (const o of outputs) {
