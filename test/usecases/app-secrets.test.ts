@@ -49,6 +49,10 @@ describe('stored secrets use cases (values in, names out)', () => {
     // the values are in the cluster, where the kubelet reads them
     const secret = fake.store.get(fake.resource('v1', 'Secret')!, ns, 'kompox-env-web') as { data: Record<string, string> };
     assert.equal(Buffer.from(secret.data.DB_PASSWORD!, 'base64').toString(), PASSWORD);
+    // set replaces the whole set: a variable left out is no longer overridden (server-side apply drops the field)
+    assert.deepEqual((await setEnvOverrides(ctx, kube, { service: 'web', values: { API_TOKEN: TOKEN } }, op)).keys, ['API_TOKEN']);
+    assert.deepEqual(Object.keys((fake.store.get(fake.resource('v1', 'Secret')!, ns, 'kompox-env-web') as { data: Record<string, string> }).data), ['API_TOKEN']);
+    assert.deepEqual((await readStoredSecrets(ctx, kube)).env, [{ service: 'web', secret: 'kompox-env-web', keys: ['API_TOKEN'] }]);
     assert.deepEqual(await deleteEnvOverrides(ctx, kube, { service: 'web' }, op), { namespace: ns, secret: 'kompox-env-web', service: 'web', deleted: true });
     assert.deepEqual(await deletePullSecret(ctx, kube, op), { namespace: ns, secret: 'kompox-pull', deleted: true });
     assert.deepEqual(await readStoredSecrets(ctx, kube), { env: [] });
