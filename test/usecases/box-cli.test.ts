@@ -167,7 +167,7 @@ describe('maintenance box (binary, K3s on temp dirs, fake API server with contro
     ok(await run(['box', 'deploy']));
     let boxReady = false;
     const isReady = () => (boxPod()?.status?.conditions ?? []).some((c: Any) => c.type === 'Ready' && c.status === 'True');
-    fake.containerBehaviour((pod) => (pod.metadata.name === 'kompox-box' ? { ready: boxReady } : undefined));
+    fake.containerBehaviour((pod) => (pod.metadata?.name === 'kompox-box' ? { ready: boxReady } : undefined));
     await eventually(() => boxPod()?.status?.phase === 'Running' && !isReady(), 'the box to turn unready');
     const readyAtExec: boolean[] = [];
     fake.onExec(() => {
