@@ -27,13 +27,14 @@
 // File access goes through TreeFs so the same code works on the local
 // filesystem and over SFTP.
 import { createHash, type Hash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zc, createGunzip, createGzip, createZstdCompress, createZstdDecompress, zstdCompress } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
+import { GarbagePacer } from './memory.js';
+import { InOrder, ZSTD_FRAME, compressFrame, decompressZstd, zstdParallelism } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
 /** The newest manifest version this code writes and reads. */
@@ -208,8 +209,6 @@ const BIG_PIECE = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 /** Zeros standing in for the missing end of a file that shrank while it was read. */
 const ZERO_CHUNK = Buffer.alloc(64 * 1024);
-/** zstd frames needing a larger window (more memory) are refused: 2^24 = 16 MiB covers every level up to 19. */
-const ZSTD_WINDOW_LOG_MAX = 24;
 
 // ---------------------------------------------------------------- digests
 
@@ -308,96 +307,46 @@ export async function digestTree(fs: TreeFs, root: string): Promise<{ treeDigest
 
 // ---------------------------------------------------------------- compression
 
-/** Input bytes per zstd frame (see FrameCompressor). */
-const ZSTD_FRAME = 4 * 1024 * 1024;
-
 /**
- * zstd on every CPU: the tar stream is cut into frames of ZSTD_FRAME bytes,
- * compressed independently and concurrently on the thread pool (one frame
- * per CPU in flight), and written in order. Concatenated frames are one
- * valid zstd stream (as pzstd writes them); each frame carries its own
- * checksum. Node's streaming compressor cannot do this itself: with
- * ZSTD_c_nbWorkers it emits data after its end (nodejs/node#59899). Cutting
- * costs little: a frame only loses matches reaching back into the previous
- * one (under 0.5% on the benchmark disk).
+ * The decompressed tar stream of an archive, in order. `onInput` sees every
+ * compressed chunk as it is consumed (the archive's SHA-256, progress).
+ * zstd: Kompox's frames in parallel (./zstd.ts); gzip: one zlib stream.
  */
-class FrameCompressor extends Transform {
-  private frame: Buffer = Buffer.allocUnsafe(ZSTD_FRAME);
-  private filled = 0;
-  /** Frames being compressed, oldest first; their input buffers return to `spare` when done. */
-  private readonly inflight: Array<Promise<Buffer>> = [];
-  private readonly spare: Buffer[] = [];
-  constructor(
-    private readonly level: number,
-    private readonly parallel = Math.max(1, availableParallelism()),
-  ) {
-    super({ highWaterMark: CHUNK });
-  }
-
-  private startFrame(): void {
-    const input = this.frame;
-    const length = this.filled;
-    this.frame = this.spare.pop() ?? Buffer.allocUnsafe(ZSTD_FRAME);
-    this.filled = 0;
-    const done = new Promise<Buffer>((resolve, reject) => {
-      zstdCompress(
-        input.subarray(0, length),
-        // One output buffer big enough for the frame: one thread-pool job per frame.
-        { chunkSize: ZSTD_FRAME + 64 * 1024, params: { [zc.ZSTD_c_compressionLevel]: this.level, [zc.ZSTD_c_checksumFlag]: 1 } },
-        (err, out) => {
-          this.spare.push(input);
-          if (err) reject(err);
-          else resolve(out);
-        },
-      );
-    });
-    done.catch(() => undefined); // awaited in order by drain(); never unhandled meanwhile
-    this.inflight.push(done);
-  }
-
-  /** Writes finished frames in order until at most `max` are in flight. */
-  private async drain(max: number): Promise<void> {
-    while (this.inflight.length > max) this.push(await this.inflight.shift()!);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const n = Math.min(chunk.length, ZSTD_FRAME - this.filled);
-    chunk.copy(this.frame, this.filled, 0, n);
-    this.filled += n;
-    if (n === chunk.length && this.filled < ZSTD_FRAME) return cb();
-    this.fillFrames(chunk.subarray(n)).then(() => cb(), cb);
-  }
-
-  /** The frame is full: start it, then take the rest of the chunk (one frame at a time, in order). */
-  private async fillFrames(rest: Buffer): Promise<void> {
-    let off = 0;
-    for (;;) {
-      if (this.filled === ZSTD_FRAME) {
-        this.startFrame();
-        await this.drain(this.parallel - 1);
-      }
-      if (off === rest.length) return;
-      const n = Math.min(rest.length - off, ZSTD_FRAME - this.filled);
-      rest.copy(this.frame, this.filled, off, off + n);
-      this.filled += n;
-      off += n;
+async function* decompressed(input: Readable, format: ArchiveFormat, onInput: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  const pacer = new GarbagePacer();
+  const seen = (chunk: Buffer) => {
+    onInput(chunk);
+    pacer.note(chunk.length);
+  };
+  if (format === 'tar.zst') {
+    for await (const b of decompressZstd(input as AsyncIterable<Buffer>, { onInput: seen })) {
+      yield b;
+      pacer.note(b.length);
     }
+    return;
   }
-
-  override _flush(cb: TransformCallback): void {
-    if (this.filled) this.startFrame();
-    this.drain(0).then(() => cb(), cb);
+  const tap = new Transform({
+    highWaterMark: CHUNK,
+    transform(chunk: Buffer, _enc, cb) {
+      seen(chunk);
+      cb(null, chunk);
+    },
+  });
+  const gunzip = createGunzip({ chunkSize: CHUNK });
+  const piping = pipeline(input, tap, gunzip);
+  piping.catch(() => undefined); // the same error reaches the iteration below
+  try {
+    for await (const b of gunzip as AsyncIterable<Buffer>) {
+      yield b;
+      pacer.note(b.length);
+    }
+    await piping;
+  } catch (err) {
+    if (err instanceof KompoxError) throw err;
+    throw compressionError(err, format) ?? err;
+  } finally {
+    gunzip.destroy();
   }
-}
-
-function compressor(format: ArchiveFormat, level?: number): Transform {
-  if (format === 'tar.gz') return createGzip({ level: level ?? GZIP_LEVEL, chunkSize: CHUNK });
-  return new FrameCompressor(level ?? ZSTD_LEVEL);
-}
-
-function decompressor(format: ArchiveFormat): Transform {
-  if (format === 'tar.gz') return createGunzip({ chunkSize: CHUNK });
-  return createZstdDecompress({ chunkSize: CHUNK, params: { [zc.ZSTD_d_windowLogMax]: ZSTD_WINDOW_LOG_MAX } });
 }
 
 /** Reads the first bytes of `input` to tell its format, and puts them back. */
@@ -497,54 +446,6 @@ function padding(size: number): Buffer | undefined {
   return rem === 0 ? undefined : ZERO_BLOCK.subarray(0, BLOCK - rem);
 }
 
-const NONE: readonly Buffer[] = [];
-
-/**
- * Gathers small pieces (tar headers, small files) into chunks of about
- * CHUNK bytes, so the compressor gets a few big writes rather than one per
- * 512-byte header; big pieces pass through without a copy.
- */
-class Coalescer {
-  private parts: Buffer[] = [];
-  private n = 0;
-  add(b: Buffer): readonly Buffer[] {
-    if (b.length >= BIG_PIECE) return this.n ? [this.take(), b] : [b];
-    if (b.length === 0) return NONE;
-    this.parts.push(b);
-    this.n += b.length;
-    return this.n >= CHUNK ? [this.take()] : NONE;
-  }
-  take(): Buffer {
-    const b = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.n);
-    this.parts = [];
-    this.n = 0;
-    return b;
-  }
-  get pending(): number {
-    return this.n;
-  }
-}
-
-/** Counts and hashes bytes flowing through (the compressed archive). */
-class HashTap extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  private digest?: string;
-  bytes = 0;
-  constructor(private readonly onBytes?: (n: number) => void) {
-    super({ highWaterMark: CHUNK });
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes?.(chunk.length);
-    cb(null, chunk);
-  }
-  /** Hex SHA-256 of everything that passed (final once called). */
-  sha256(): string {
-    return (this.digest ??= this.hash.digest('hex'));
-  }
-}
-
 export interface PackOptions {
   source?: ArchiveSource;
   progress?: ArchiveProgress;
@@ -571,7 +472,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
   const total = listed.reduce((n, e) => n + (e.st.kind === 'file' ? e.st.size : 0), 0);
   opts.progress?.start(opts.progressLabel ?? 'export', total);
   const out_ = out as Writable;
-  const sink = new FrameSink(format === 'tar.gz' ? new GzipFrames(out_, opts.level) : new ZstdFrames(out_, opts.level));
+  const sink = frameSink(format, out_, opts.level);
   // Export through ChecksumWriter (the use case's): hash once, here.
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const entries: ManifestEntry[] = [];
@@ -673,14 +574,16 @@ async function packFile(fs: TreeFs, sink: FrameSink, abs: string, rel: string, s
   return h.digest('hex');
 }
 
-/** Hash and byte count of the compressed output, as written. */
-class OutputDigest {
+/** Hash and byte count of a compressed archive as it is written or read (each byte hashed once). */
+class StreamDigest {
   private readonly hash: Hash = createHash('sha256');
   private digest?: string;
   bytes = 0;
+  constructor(private readonly onBytes?: (n: number) => void) {}
   update(b: Buffer): void {
     this.hash.update(b);
     this.bytes += b.length;
+    this.onBytes?.(b.length);
   }
   /** Hex SHA-256 of everything that passed (final once called). */
   sha256(): string {
@@ -691,7 +594,7 @@ class OutputDigest {
 /** Takes filled frames of tar bytes, compresses them and writes the result to the output, in order. */
 interface FrameCompression {
   readonly frameSize: number;
-  readonly output: OutputDigest;
+  readonly output: StreamDigest;
   /** Takes the frame; calls `release` once its buffer may be reused; resolves when more may be put. */
   put(frame: Buffer, length: number, release: () => void): Promise<void>;
   /** Everything compressed and written. */
@@ -700,90 +603,47 @@ interface FrameCompression {
 }
 
 /**
- * Frames of ZSTD_FRAME bytes, compressed independently and concurrently on
- * the thread pool (one per CPU in flight) and written in order: a valid
- * multi-frame zstd stream, as pzstd writes (each frame has its own
- * checksum). Node's streaming compressor cannot use zstd's own threads: with
- * ZSTD_c_nbWorkers it emits data after its end (nodejs/node#59899). Cutting
- * costs little: a frame only loses matches reaching into the previous one.
- * Each CPU has one long-lived compressor (a "slot") that ends a frame per
- * flush, so zstd's working memory is allocated once, not per frame.
+ * Frames of ZSTD_FRAME bytes, each compressed on its own on the thread pool
+ * (./zstd.ts), one per CPU in flight while the main thread fills the next,
+ * written in order.
  */
 class ZstdFrames implements FrameCompression {
   readonly frameSize = ZSTD_FRAME;
-  readonly output = new OutputDigest();
-  private readonly slots: ZstdSlot[];
-  private next = 0;
-  private readonly inflight: Array<Promise<Buffer[]>> = [];
+  readonly output = new StreamDigest();
+  private readonly inflight = new InOrder<Buffer>();
+  private readonly parallel = zstdParallelism();
+  private readonly pacer = new GarbagePacer();
   constructor(
     private readonly out: Writable,
-    level = ZSTD_LEVEL,
-  ) {
-    this.slots = Array.from({ length: Math.max(1, availableParallelism()) }, () => new ZstdSlot(level));
-  }
+    private readonly level = ZSTD_LEVEL,
+  ) {}
   async put(frame: Buffer, length: number, release: () => void): Promise<void> {
-    // Round robin: a slot's previous frame has left `inflight` before it is used again.
-    const slot = this.slots[this.next]!;
-    this.next = (this.next + 1) % this.slots.length;
-    const done = slot.compress(frame.subarray(0, length)).finally(release);
-    done.catch(() => undefined); // awaited in order below; never unhandled meanwhile
+    const done = compressFrame(frame.subarray(0, length), this.level);
+    done.then(release, release);
     this.inflight.push(done);
-    await this.drain(this.slots.length - 1);
+    await this.drain(this.parallel);
   }
   private async drain(max: number): Promise<void> {
-    while (this.inflight.length > max) {
-      for (const b of await this.inflight.shift()!) {
-        this.output.update(b);
-        await writeAll(this.out, b);
-      }
+    while (this.inflight.size > max) {
+      const b = await this.inflight.shift();
+      this.output.update(b);
+      await writeAll(this.out, b);
+      // The compressed frame is garbage once the output has it.
+      this.pacer.note(b.length);
     }
   }
   async end(): Promise<void> {
-    try {
-      await this.drain(0);
-    } finally {
-      this.abort();
-    }
+    await this.drain(0);
   }
   abort(): void {
-    this.inflight.length = 0;
-    for (const s of this.slots) s.close();
-  }
-}
-
-/** One long-lived zstd compressor that turns each input into one complete frame. */
-class ZstdSlot {
-  private readonly z: Transform;
-  private parts: Buffer[] = [];
-  private failure?: Error;
-  constructor(level: number) {
-    this.z = createZstdCompress({ chunkSize: CHUNK, params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 1 } });
-    // Flowing: the compressor pushes each piece before it calls back.
-    this.z.on('data', (b: Buffer) => this.parts.push(b));
-    this.z.on('error', (e: Error) => (this.failure = e));
-  }
-  compress(input: Buffer): Promise<Buffer[]> {
-    return new Promise<Buffer[]>((resolve, reject) => {
-      this.z.write(input);
-      // ZSTD_e_end ends the frame; the next write starts a new one. The
-      // stream itself is never ended (that would add an empty frame).
-      (this.z as unknown as { flush(kind: number, cb: () => void): void }).flush(zc.ZSTD_e_end, () => {
-        if (this.failure) return reject(this.failure);
-        const out = this.parts;
-        this.parts = [];
-        resolve(out);
-      });
-    });
-  }
-  close(): void {
-    this.z.destroy();
+    this.inflight.clear();
   }
 }
 
 /** gzip (version 1 archives): one stream, on the thread pool. */
 class GzipFrames implements FrameCompression {
   readonly frameSize = CHUNK;
-  readonly output = new OutputDigest();
+  readonly output = new StreamDigest();
   private readonly gz: Transform;
   private readonly piping: Promise<void>;
   constructor(out: Writable, level = GZIP_LEVEL) {
@@ -825,7 +685,7 @@ class FrameSink {
   constructor(private readonly compression: FrameCompression) {
     this.frame = Buffer.allocUnsafe(compression.frameSize);
   }
-  get output(): OutputDigest {
+  get output(): StreamDigest {
     return this.compression.output;
   }
   async write(pieces: readonly Buffer[]): Promise<void> {
@@ -862,6 +722,11 @@ class FrameSink {
   abort(): void {
     this.compression.abort();
   }
+}
+
+/** The tar stream of an archive in `format`, compressed into `out`. */
+function frameSink(format: ArchiveFormat, out: Writable, level?: number): FrameSink {
+  return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level));
 }
 
 /** The manifest entry and the end-of-archive marker: the tail of every archive. */
@@ -1163,7 +1028,7 @@ function isFileType(type: string): boolean {
 export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.ReadableStream, destDir: string, opts: UnpackOptions = {}): Promise<ArchiveResult> {
   opts.progress?.start(opts.progressLabel ?? 'import', opts.totalBytes);
   const format = await sniffFormat(input as Readable);
-  const tap = new HashTap((n) => opts.progress?.advance(n));
+  const tap = new StreamDigest((n) => opts.progress?.advance(n));
   let manifest: ArchiveManifest | undefined;
   const seen = new Map<string, Seen>();
   const dirs: PendingDir[] = [];
@@ -1255,17 +1120,17 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   return { manifest: manifest!, sha256, bytes: tap.bytes, format };
 }
 
-/** input → hash tap → decompressor → consume, with errors of the compressed stream turned into integrity errors. */
-async function runReader(input: Readable, tap: HashTap, format: ArchiveFormat, consume: (src: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
-  // pipeline() rejects on the first error (e.g. zstd) while consume may still
-  // be writing; wait for it to stop so the caller's cleanup really is last.
-  let consuming: Promise<void> | undefined;
+/** input → (hash) → decompressor → consume, with errors of the compressed stream turned into integrity errors. */
+async function runReader(input: Readable, tap: StreamDigest, format: ArchiveFormat, consume: (src: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
+  const src = decompressed(input, format, (chunk) => tap.update(chunk));
   try {
-    await pipeline(input, tap, decompressor(format), (src: AsyncIterable<Buffer>) => (consuming = consume(src)));
+    await consume(src);
   } catch (err) {
-    await consuming?.catch(() => undefined);
+    input.destroy?.();
     if (err instanceof KompoxError) throw err;
     throw compressionError(err, format) ?? err;
+  } finally {
+    await src.return(undefined).catch(() => undefined);
   }
 }
 
@@ -1321,7 +1186,7 @@ function verifyManifest(m: ArchiveManifest, seen: Map<string, Seen>): void {
 export async function readManifest(input: Readable | NodeJS.ReadableStream): Promise<ArchiveManifest> {
   const format = await sniffFormat(input as Readable);
   let manifest: ArchiveManifest | undefined;
-  await runReader(input as Readable, new HashTap(), format, async (source) => {
+  await runReader(input as Readable, new StreamDigest(), format, async (source) => {
     const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
     for (let e = await tr.next(); e; e = await tr.next()) {
       if (e.path === MANIFEST_NAME) manifest = await readManifestBody(tr, e);
@@ -1354,62 +1219,56 @@ export interface TranscodeOptions {
 export async function transcodeArchive(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: TranscodeOptions): Promise<ArchiveResult> {
   opts.progress?.start(opts.progressLabel ?? 'export', opts.totalBytes);
   const inFormat = await sniffFormat(input as Readable);
-  const inTap = new HashTap((n) => opts.progress?.advance(n));
-  const outTap = new HashTap();
-  if (out instanceof ChecksumWriter) out.adoptDigest(outTap);
+  const inTap = new StreamDigest((n) => opts.progress?.advance(n));
+  const sink = frameSink(opts.format, out as Writable, opts.level);
+  if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const seen = new Map<string, Seen>();
   let manifest: ArchiveManifest | undefined;
-  let sawEnd = false;
-  async function* rewrite(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
-    const acc = new Coalescer();
-    for (let e = await tr.next(); e; e = await tr.next()) {
-      if (manifest) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
-      const path = checkEntryPath(e.path);
-      if (path === MANIFEST_NAME) {
-        manifest = await readManifestBody(tr, e);
-        continue;
-      }
-      if (seen.has(path)) throw integrity(`the archive contains ${path} twice`);
-      for (const b of e.raw) yield* acc.add(b);
-      if (e.type === 'Directory' || e.type === 'SymbolicLink') {
-        if (e.size !== 0) throw integrity(`archive entry ${path} has a body; Kompox archives never write one`);
-        seen.set(path, e.type === 'Directory' ? { type: 'dir', mode: e.mode, size: 0 } : { type: 'symlink', mode: e.mode, size: 0, linkpath: e.linkpath ?? '' });
-        continue;
-      }
-      if (!isFileType(e.type)) throw integrity(`archive entry ${path} has type ${e.type}, which Kompox archives never contain (only files, directories and symlinks)`);
-      const hash = createHash('sha256');
-      let remain = e.size;
-      while (remain > 0) {
-        const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
-        if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${path})`);
-        hash.update(chunk);
-        remain -= chunk.length;
-        yield* acc.add(chunk);
-      }
-      await tr.skipPadding(e.size, path);
-      const pad = padding(e.size);
-      if (pad) yield* acc.add(pad);
-      seen.set(path, { type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });
-    }
-    sawEnd = tr.sawEnd;
-    if (!manifest) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
-    if (!sawEnd) throw integrity('the archive is truncated (no end-of-archive marker)');
-    verifyManifest(manifest, seen);
-    for (const b of manifestBlocks({ ...manifest, version: manifestVersionFor(opts.format) })) yield* acc.add(b);
-    if (acc.pending) yield acc.take();
-  }
   try {
-    // (The typings of pipeline have no overload for a generator between streams.)
-    const run = pipeline as unknown as (...stages: unknown[]) => Promise<void>;
-    await run(input, inTap, decompressor(inFormat), rewrite, compressor(opts.format, opts.level), outTap, out, { end: false });
-  } catch (err) {
-    if (err instanceof KompoxError) throw err;
-    throw compressionError(err, inFormat) ?? err;
+    await runReader(input as Readable, inTap, inFormat, async (source) => {
+      const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
+      for (let e = await tr.next(); e; e = await tr.next()) {
+        if (manifest) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
+        const path = checkEntryPath(e.path);
+        if (path === MANIFEST_NAME) {
+          manifest = await readManifestBody(tr, e);
+          continue;
+        }
+        if (seen.has(path)) throw integrity(`the archive contains ${path} twice`);
+        await sink.write(e.raw);
+        if (e.type === 'Directory' || e.type === 'SymbolicLink') {
+          if (e.size !== 0) throw integrity(`archive entry ${path} has a body; Kompox archives never write one`);
+          seen.set(path, e.type === 'Directory' ? { type: 'dir', mode: e.mode, size: 0 } : { type: 'symlink', mode: e.mode, size: 0, linkpath: e.linkpath ?? '' });
+          continue;
+        }
+        if (!isFileType(e.type)) throw integrity(`archive entry ${path} has type ${e.type}, which Kompox archives never contain (only files, directories and symlinks)`);
+        const hash = createHash('sha256');
+        let remain = e.size;
+        while (remain > 0) {
+          const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
+          if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${path})`);
+          hash.update(chunk);
+          remain -= chunk.length;
+          await sink.write([chunk]);
+        }
+        await tr.skipPadding(e.size, path);
+        const pad = padding(e.size);
+        if (pad) await sink.write([pad]);
+        seen.set(path, { type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });
+      }
+      if (!manifest) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
+      if (!tr.sawEnd) throw integrity('the archive is truncated (no end-of-archive marker)');
+    });
+    verifyManifest(manifest!, seen);
+    checkExpectedSha256(inTap.sha256(), opts.expectedSha256);
+    await sink.write(manifestBlocks({ ...manifest!, version: manifestVersionFor(opts.format) }));
+    await sink.end();
+  } catch (e) {
+    sink.abort();
+    throw e;
   }
-  checkExpectedSha256(inTap.sha256(), opts.expectedSha256);
   opts.progress?.done();
-  return { manifest: { ...manifest!, version: manifestVersionFor(opts.format) }, sha256: outTap.sha256(), bytes: outTap.bytes, format: opts.format };
+  return { manifest: { ...manifest!, version: manifestVersionFor(opts.format) }, sha256: sink.output.sha256(), bytes: sink.output.bytes, format: opts.format };
 }
 
 /**
