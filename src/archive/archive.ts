@@ -34,7 +34,7 @@ import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
 import { GarbagePacer } from './memory.js';
-import { InOrder, ZSTD_FRAME, compressFrame, decompressZstd, zstdParallelism } from './zstd.js';
+import { InOrder, ZSTD_FRAME, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
 /** The newest manifest version this code writes and reads. */
@@ -47,11 +47,8 @@ export const DATA_DIR = 'data';
 export type ArchiveFormat = 'tar.zst' | 'tar.gz';
 export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ['tar.zst', 'tar.gz'];
 export const DEFAULT_ARCHIVE_FORMAT: ArchiveFormat = 'tar.zst';
-/**
- * zstd level of version-2 archives: the lowest level whose archives of the
- * benchmark disk (bench/archive.bench.ts) are smaller than gzip -6's.
- */
-export const ZSTD_LEVEL = 6;
+/** zstd level of version-2 archives (see ./zstd.ts). */
+export { ZSTD_LEVEL };
 /** gzip level of version-1 archives (what `tar -czf` uses). */
 export const GZIP_LEVEL = 6;
 
@@ -603,40 +600,52 @@ interface FrameCompression {
 }
 
 /**
- * Frames of ZSTD_FRAME bytes, each compressed on its own on the thread pool
- * (./zstd.ts), one per CPU in flight while the main thread fills the next,
- * written in order.
+ * Frames of ZSTD_FRAME bytes, each compressed into one zstd frame by one of
+ * a few long-lived compressors (./zstd.ts, one per CPU, round robin) on the
+ * thread pool while the main thread fills the next frame, written in order.
  */
 class ZstdFrames implements FrameCompression {
   readonly frameSize = ZSTD_FRAME;
   readonly output = new StreamDigest();
-  private readonly inflight = new InOrder<Buffer>();
-  private readonly parallel = zstdParallelism();
+  private readonly inflight = new InOrder<Buffer[]>();
+  private readonly slots: ZstdSlot[];
+  private next = 0;
   private readonly pacer = new GarbagePacer();
   constructor(
     private readonly out: Writable,
-    private readonly level = ZSTD_LEVEL,
-  ) {}
+    level = ZSTD_LEVEL,
+  ) {
+    this.slots = Array.from({ length: zstdParallelism() }, () => new ZstdSlot(level));
+  }
   async put(frame: Buffer, length: number, release: () => void): Promise<void> {
-    const done = compressFrame(frame.subarray(0, length), this.level);
+    // Round robin: a slot's previous frame has left `inflight` before it is used again.
+    const slot = this.slots[this.next]!;
+    this.next = (this.next + 1) % this.slots.length;
+    const done = slot.compress(frame.subarray(0, length));
     done.then(release, release);
     this.inflight.push(done);
-    await this.drain(this.parallel);
+    await this.drain(this.slots.length - 1);
   }
   private async drain(max: number): Promise<void> {
     while (this.inflight.size > max) {
-      const b = await this.inflight.shift();
-      this.output.update(b);
-      await writeAll(this.out, b);
-      // The compressed frame is garbage once the output has it.
-      this.pacer.note(b.length);
+      for (const b of await this.inflight.shift()) {
+        this.output.update(b);
+        await writeAll(this.out, b);
+        // The compressed piece is garbage once the output has it.
+        this.pacer.note(b.length);
+      }
     }
   }
   async end(): Promise<void> {
-    await this.drain(0);
+    try {
+      await this.drain(0);
+    } finally {
+      this.abort();
+    }
   }
   abort(): void {
     this.inflight.clear();
+    for (const s of this.slots) s.close();
   }
 }
 

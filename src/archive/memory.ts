@@ -4,10 +4,12 @@
 // runs. Their JavaScript objects are tiny, so the young generation never
 // fills and no minor GC comes; V8 instead starts a full GC once 64 MiB of
 // buffer memory has piled up, which is where 60-70 MiB of the peak came
-// from. A minor GC (a scavenge of the young generation) frees buffers that
-// died young, and costs well under a millisecond on our small heap; calling
-// one after every few tens of MiB a data path has moved keeps the garbage
-// to that much, for a few milliseconds per GiB.
+// from. A minor GC (a scavenge) does not help: a buffer still in flight at
+// the scavenge is promoted to the old generation, and dies there. A full GC
+// of our small heap (a few MiB of objects) takes a few milliseconds; running
+// one after every GC_EVERY bytes a data path has let go of keeps the garbage
+// to that much, for well under 1% of the CPU at 100 MB/s. (The memory is
+// returned once V8's sweeper thread has run, just after the GC.)
 //
 // Node exposes gc() only with --expose-gc; the flag can be set at run time
 // and takes effect for contexts created afterwards (vm.runInNewContext), so
@@ -34,9 +36,9 @@ function loadGc(): Gc | null {
 }
 
 /** Bytes of buffer garbage after which a minor GC runs. */
-export const GC_EVERY = 32 * 1024 * 1024;
+export const GC_EVERY = 16 * 1024 * 1024;
 
-/** Counts bytes of short-lived buffers a data path has let go of, and runs a minor GC every GC_EVERY bytes. */
+/** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes. */
 export class GarbagePacer {
   private pending = 0;
   constructor(private readonly every = GC_EVERY) {}
@@ -45,6 +47,6 @@ export class GarbagePacer {
     this.pending += bytes;
     if (this.pending < this.every) return;
     this.pending = 0;
-    loadGc()?.({ type: 'minor' });
+    loadGc()?.({ type: 'major' });
   }
 }

@@ -1,25 +1,26 @@
 // zstd on every CPU with Node's built-in zlib (archive format version 2).
 //
 // Compression: the tar stream is cut into frames of ZSTD_FRAME bytes, each
-// compressed on its own by one call of zlib's one-shot zstdCompress, which
-// runs on libuv's thread pool: one frame per CPU in flight, results written
+// compressed into one zstd frame by one of a few long-lived streaming
+// compressors (ZstdSlot, one per CPU) on libuv's thread pool, results written
 // in order. Concatenated frames are one valid zstd stream (as pzstd and
-// zstd -T write); each frame records its content size and its own checksum.
-// Node's streaming compressor cannot do this itself: with ZSTD_c_nbWorkers
-// it emits data after its end (nodejs/node#59899). Cutting costs little: a
-// frame only loses matches reaching back into the previous one.
+// zstd -T write); each frame has its own checksum. Node's streaming
+// compressor cannot use zstd's own threads: with ZSTD_c_nbWorkers it emits
+// data after its end (nodejs/node#59899; still so in Node 24.21). Cutting
+// costs little: a frame only loses matches reaching back into the previous
+// one (about 0.1% on the benchmark disk).
 //
 // Decompression: the frames of a Kompox archive are found by walking their
 // headers and block headers (a few bytes per 128 KiB block, no decoding) and
-// decompressed the same way, one per CPU in flight, in order. A frame that
-// does not say its content size, or is bigger than Kompox writes (zstd's
-// command line tool writes one frame for a whole stream), makes the rest of
-// the stream go through zlib's streaming decompressor instead, which reads
-// any valid zstd stream in bounded memory.
+// decompressed whole, one per CPU in flight, in order. A frame bigger than
+// PARALLEL_FRAME_MAX (by its header, or by its count of blocks of at most
+// 128 KiB each: zstd's command line tool writes one frame for a whole
+// stream) makes the rest of the stream go through zlib's streaming
+// decompressor instead, which reads any valid zstd stream in bounded memory.
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import type { Transform } from 'node:stream';
-import { constants as zc, createZstdDecompress, zstdCompress, zstdDecompress } from 'node:zlib';
+import { constants as zc, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { KompoxError } from '../domain/errors.js';
 
 /** Input bytes per zstd frame that Kompox writes. */
@@ -38,33 +39,81 @@ export function zstdParallelism(): number {
   return Math.max(1, availableParallelism());
 }
 
-/** A bound on the compressed size of `n` bytes (zstd's ZSTD_COMPRESSBOUND plus room), so one output buffer always suffices. */
-function compressBound(n: number): number {
-  return n + (n >>> 8) + 64 * 1024;
+/**
+ * The compression settings of Kompox's archives: zstd level 5 (the fastest
+ * level whose archives stay smaller than gzip -6 on the benchmark disk; see
+ * docs/benchmarks.md) with a minimum match of 6 bytes (as long as level 5's
+ * default search finds, fewer short matches to try: smaller output on text
+ * and logs at the same speed).
+ */
+export const ZSTD_LEVEL = 5;
+const ZSTD_MIN_MATCH = 6;
+
+function compressParams(level: number): Record<number, number> {
+  return {
+    [zc.ZSTD_c_compressionLevel]: level,
+    [zc.ZSTD_c_checksumFlag]: 1,
+    ...(level === ZSTD_LEVEL ? { [zc.ZSTD_c_minMatch]: ZSTD_MIN_MATCH } : {}),
+  };
 }
 
-/** One complete zstd frame of `input` (with its content size and checksum), compressed on the thread pool. */
-export function compressFrame(input: Buffer, level: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    zstdCompress(
-      input,
-      // One output buffer bigger than any result: one thread-pool job, no concatenation.
-      { chunkSize: compressBound(input.length), params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 1 } },
-      (err, out) => (err ? reject(err) : resolve(out)),
-    );
-  });
+/** One long-lived zstd compressor (see FrameStream) that turns each input into one complete frame with its checksum. */
+export class ZstdSlot {
+  private readonly f: FrameStream;
+  constructor(level: number) {
+    this.f = new FrameStream(createZstdCompress({ chunkSize: STREAM_CHUNK, params: compressParams(level) }));
+  }
+  /** The compressed frame of `input`, in pieces; `input` may be reused once this resolves. */
+  compress(input: Buffer): Promise<Buffer[]> {
+    // ZSTD_e_end ends the frame; the next write starts a new one. The
+    // stream itself is never ended (that would add an empty frame).
+    return this.f.run(input, zc.ZSTD_e_end);
+  }
+  close(): void {
+    this.f.close();
+  }
 }
 
-/** Decompresses one whole frame whose content size is known, on the thread pool. */
-function decompressFrame(frame: Buffer, contentSize: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    zstdDecompress(
-      frame,
-      // A little room beyond the content, so zlib never asks for a second buffer.
-      { chunkSize: contentSize + 64, maxOutputLength: contentSize + 64, params: { [zc.ZSTD_d_windowLogMax]: ZSTD_WINDOW_LOG_MAX } },
-      (err, out) => (err ? reject(err) : resolve(out)),
-    );
-  });
+/**
+ * A long-lived zstd stream (compressor or decompressor) that takes one
+ * whole frame at a time and gives back its output in CHUNK-sized pieces.
+ * Its working memory (context, window) is allocated once and reused for
+ * every frame: a fresh one-shot call per frame costs a new context and a
+ * frame-sized output buffer each time, which the process keeps long after
+ * (about 40 MiB more peak RSS in our runs).
+ */
+class FrameStream {
+  private parts: Buffer[] = [];
+  private failure?: Error;
+  private readonly waiting = new Set<(e: Error) => void>();
+  constructor(private readonly z: Transform) {
+    // Flowing: the stream pushes each piece before it calls back.
+    z.on('data', (b: Buffer) => this.parts.push(b));
+    z.on('error', (e: Error) => {
+      this.failure = e;
+      for (const reject of this.waiting) reject(e);
+      this.waiting.clear();
+    });
+  }
+  /** All the output of `input` (`input` may be reused once this resolves); `end` ends a compressor's frame. */
+  run(input: Buffer, end?: number): Promise<Buffer[]> {
+    return new Promise<Buffer[]>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.waiting.add(reject);
+      this.z.write(input);
+      // flush() calls back once everything written before it has come out.
+      (this.z as unknown as { flush(kind: number | undefined, cb: () => void): void }).flush(end, () => {
+        this.waiting.delete(reject);
+        if (this.failure) return reject(this.failure);
+        const out = this.parts;
+        this.parts = [];
+        resolve(out);
+      });
+    });
+  }
+  close(): void {
+    this.z.destroy();
+  }
 }
 
 /** The streaming decompressor (any zstd stream, bounded memory). */
@@ -103,8 +152,8 @@ const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 
 type Scanned =
-  /** A whole frame with its content size: decompress it on its own. */
-  | { kind: 'frame'; bytes: Buffer; contentSize: number }
+  /** A whole frame and its content size (or a bound on it): decompress it on its own. */
+  | { kind: 'frame'; bytes: Buffer; contentSize: number; exact: boolean }
   /** A frame that must be streamed: these bytes and everything after go to the streaming decompressor. */
   | { kind: 'rest' };
 
@@ -120,7 +169,8 @@ class FrameScanner {
   private length = 0;
   /** Where the frame being scanned has got to (bytes from the start of chunks). */
   private pos = 0;
-  private frame?: { contentSize: number; checksum: boolean; started: boolean };
+  /** The frame being scanned: its content size (-1: not in the header), whether a checksum ends it, its blocks so far. */
+  private frame?: { contentSize: number; checksum: boolean; blocks: number };
 
   push(b: Buffer): void {
     if (b.length === 0) return;
@@ -208,8 +258,8 @@ class FrameScanner {
           const at = headerSize - fcsSize;
           contentSize = fcsSize === 2 ? this.uint(at, 2) + 256 : this.uint(at, fcsSize);
         }
-        if (contentSize < 0 || contentSize > PARALLEL_FRAME_MAX || didSize > 0) return { kind: 'rest' };
-        this.frame = { contentSize, checksum: (fhd & 0x04) !== 0, started: true };
+        if (contentSize > PARALLEL_FRAME_MAX || didSize > 0) return { kind: 'rest' };
+        this.frame = { contentSize, checksum: (fhd & 0x04) !== 0, blocks: 0 };
         this.pos = headerSize;
       }
       // Blocks.
@@ -225,12 +275,22 @@ class FrameScanner {
         const end = this.pos + 3 + body + (last && this.frame.checksum ? 4 : 0);
         if (this.length < end) return undefined;
         this.pos = end;
+        this.frame.blocks++;
+        // A block holds at most 128 KiB: a frame that does not say its size
+        // (Kompox's: a streaming compressor wrote it) is decompressed whole
+        // while its blocks bound it to PARALLEL_FRAME_MAX, and streamed beyond.
+        const bound = this.frame.contentSize >= 0 ? this.frame.contentSize : this.frame.blocks * BLOCK_MAX;
+        if (bound > PARALLEL_FRAME_MAX) {
+          this.frame = undefined;
+          this.pos = 0;
+          return { kind: 'rest' };
+        }
         if (!last) continue;
-        const contentSize = this.frame.contentSize;
+        const exact = this.frame.contentSize >= 0;
         this.frame = undefined;
         const bytes = this.take(end);
         this.pos = 0;
-        return { kind: 'frame', bytes, contentSize };
+        return { kind: 'frame', bytes, contentSize: bound, exact };
       }
     }
   }
@@ -248,8 +308,10 @@ export interface DecompressOptions {
  */
 export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
   const scanner = new FrameScanner();
-  const inflight = new InOrder<Buffer>();
-  const parallel = zstdParallelism() + 1;
+  const inflight = new InOrder<Buffer[]>();
+  // One long-lived decompressor per CPU, frames handed out round robin.
+  const slots = Array.from({ length: zstdParallelism() }, () => new FrameStream(zstdStreamDecompressor()));
+  let next = 0;
   const it = source[Symbol.asyncIterator]();
   let streamFrom: Buffer[] | undefined;
   try {
@@ -264,12 +326,22 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
           streamFrom = scanner.takeRest();
           break;
         }
-        inflight.push(decompressFrame(s.bytes, s.contentSize));
-        while (inflight.size >= parallel) yield await inflight.shift();
+        // A slot's previous frame has left `inflight` before it gets the next.
+        while (inflight.size >= slots.length) yield* await inflight.shift();
+        const { contentSize, exact } = s;
+        inflight.push(
+          slots[next]!.run(s.bytes).then((out) => {
+            // The frame came out whole (a decoder that stopped short would take the next frame as its rest).
+            const n = out.reduce((a, b) => a + b.length, 0);
+            if (exact ? n !== contentSize : n > contentSize) throw invalid('a frame decompressed to the wrong size');
+            return out;
+          }),
+        );
+        next = (next + 1) % slots.length;
       }
       if (streamFrom) break;
     }
-    while (inflight.size > 0) yield await inflight.shift();
+    while (inflight.size > 0) yield* await inflight.shift();
     if (!streamFrom) {
       if (scanner.pending > 0) throw invalid('unexpected end of file');
       return;
@@ -277,6 +349,8 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
   } catch (e) {
     inflight.clear();
     throw asIntegrity(e);
+  } finally {
+    for (const s of slots) s.close();
   }
   yield* streamRest(streamFrom, it, opts);
 }
