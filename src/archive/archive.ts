@@ -193,7 +193,13 @@ export interface ArchiveResult {
 export interface ArchiveProgress {
   start(label: string, total?: number): void;
   advance(bytes: number): void;
-  done(): void;
+  /** The end, with the files and file bytes the archive holds. */
+  done(counts?: { files: number; bytes: number }): void;
+}
+
+/** What an archive holds, for a progress summary. */
+function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
+  return { files: m.fileCount, bytes: m.totalBytes };
 }
 
 const BLOCK = 512;
@@ -504,7 +510,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
     };
     await sink.write(manifestBlocks(manifest));
     await sink.end();
-    opts.progress?.done();
+    opts.progress?.done(countsOf(manifest));
     return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format };
   } catch (e) {
     sink.abort();
@@ -1117,7 +1123,7 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   };
 
   await runReader(input as Readable, tap, format, consume);
-  opts.progress?.done();
+  opts.progress?.done(countsOf(manifest!));
   const sha256 = tap.sha256();
   checkExpectedSha256(sha256, opts.expectedSha256);
   verifyManifest(manifest!, seen);
@@ -1276,7 +1282,7 @@ export async function transcodeArchive(input: Readable | NodeJS.ReadableStream, 
     sink.abort();
     throw e;
   }
-  opts.progress?.done();
+  opts.progress?.done(countsOf(manifest!));
   return { manifest: { ...manifest!, version: manifestVersionFor(opts.format) }, sha256: sink.output.sha256(), bytes: sink.output.bytes, format: opts.format };
 }
 
