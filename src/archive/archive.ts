@@ -918,7 +918,13 @@ class TarReader {
         continue; // end-of-archive blocks (and any record padding)
       }
       if (this.sawEnd) throw integrity('the archive has data after its end-of-archive marker');
-      const h = new Header(block, 0, pax, this.gpax);
+      let h: Header;
+      try {
+        h = new Header(block, 0, pax, this.gpax);
+      } catch (e) {
+        // The tar library throws plain errors on fields it cannot decode (e.g. a bad base-256 number).
+        throw integrity(`the archive has an unreadable tar header (${(e as Error).message})`);
+      }
       if (!h.cksumValid) throw integrity('the archive has a tar header with a bad checksum');
       const size = h.size ?? 0;
       if (!Number.isSafeInteger(size) || size < 0) throw integrity('the archive has a tar header with an impossible size');

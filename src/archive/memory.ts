@@ -36,7 +36,7 @@ function loadGc(): Gc | null {
 }
 
 /** Bytes of buffer garbage after which a minor GC runs. */
-export const GC_EVERY = 16 * 1024 * 1024;
+export const GC_EVERY = 8 * 1024 * 1024;
 
 /** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes. */
 export class GarbagePacer {

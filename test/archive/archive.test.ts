@@ -259,6 +259,20 @@ describe('portable archive', () => {
     });
   }
 
+  it('refuses a tar header the tar library cannot decode (a bad base-256 number) as an integrity error', async () => {
+    for (const [name, compress] of [
+      ['zst', (b: Buffer) => zstdCompressSync(b)],
+      ['gz', (b: Buffer) => gzipSync(b)],
+    ] as const) {
+      const bad = craft([{ path: 'data/', type: 'Directory' }], (t) => {
+        const b = Buffer.from(t);
+        b[100] = 0x81; // the first header's mode: base-256 marked, but neither 0x80 nor 0xff
+        return compress(b);
+      });
+      await expectIntegrity(unpackArchive(fs, Readable.from([bad]), join(sb.dir, `base256-${name}`)), /unreadable tar header/);
+    }
+  });
+
   it('refuses a wrong expected checksum', async () => {
     const { buf } = await packToBuffer(src);
     await expectIntegrity(unpackArchive(fs, Readable.from([buf]), join(sb.dir, 'wrongsum'), { expectedSha256: '0'.repeat(64) }), /SHA-256 is [0-9a-f]{64}, expected 0{64}/);
