@@ -35,7 +35,7 @@ function loadGc(): Gc | null {
   return gc;
 }
 
-/** Bytes of buffer garbage after which a minor GC runs. */
+/** Bytes of buffer garbage after which a full GC runs. */
 export const GC_EVERY = 8 * 1024 * 1024;
 
 /** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes. */
