@@ -237,15 +237,29 @@ async function walk(fs: TreeFs, root: string, visit: (abs: string, rel: string, 
     await visit(abs, rel, s);
     if (s.kind !== 'dir') return;
     const names = (await fs.readdir(abs)).sort();
-    for (const name of names) {
+    // A directory's entries are looked up together (over SSH each lookup is
+    // a round trip), then visited in order.
+    const stats = await inBatches(names, LOOKUPS_IN_FLIGHT, (name) => fs.lstat(`${abs}/${name}`));
+    for (const [i, name] of names.entries()) {
       const childAbs = `${abs}/${name}`;
-      const cs = await fs.lstat(childAbs);
+      const cs = stats[i];
       if (!cs) continue; // removed while walking (crash-consistent export of a live disk)
       if (cs.kind === 'other') continue; // sockets, fifos and devices are not data
       await go(childAbs, `${rel}/${name}`, cs);
     }
   };
   await go(root.replace(/\/+$/, '') || '/', DATA_DIR, st);
+}
+
+/** Metadata lookups and file opens in flight at once (they are round trips over SSH). */
+const LOOKUPS_IN_FLIGHT = 32;
+const OPENS_AHEAD = 16;
+
+/** `fn` over `items`, at most `n` at a time, results in order. */
+async function inBatches<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
+  return out;
 }
 
 export interface TreeSize {
@@ -479,8 +493,22 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
   // Export through ChecksumWriter (the use case's): hash once, here.
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const entries: ManifestEntry[] = [];
+  // Files are opened a few entries ahead of the one being packed (each open
+  // is a round trip over SSH); whatever is left open on a failure is closed.
+  const opening = new Map<number, Promise<TreeFile | undefined>>();
+  let ahead = 0;
+  const openAhead = (upTo: number) => {
+    if (!fs.openFile) return;
+    for (; ahead < Math.min(upTo, listed.length); ahead++) {
+      const e = listed[ahead]!;
+      if (e.st.kind !== 'file') continue;
+      const f = fs.openFile(e.abs, e.st.size);
+      f.catch(() => undefined); // awaited when its turn comes
+      opening.set(ahead, f);
+    }
+  };
   try {
-    for (const { abs, rel, st, linkpath } of listed) {
+    for (const [index, { abs, rel, st, linkpath }] of listed.entries()) {
       const mtime = new Date(st.mtimeMs);
       if (st.kind === 'dir') {
         await sink.write(headerBlocks({ path: `${rel}/`, type: 'Directory', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime }));
@@ -492,7 +520,10 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
         entries.push({ path: rel, type: 'symlink', mode: st.mode, size: 0, linkpath });
         continue;
       }
-      const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress);
+      openAhead(index + 1 + OPENS_AHEAD);
+      const preopened = opening.get(index);
+      opening.delete(index);
+      const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress, preopened);
       if (sha256) entries.push({ path: rel, type: 'file', mode: st.mode, size: st.size, sha256 });
     }
     const files = entries.filter((e) => e.type === 'file');
@@ -514,6 +545,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
     return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format };
   } catch (e) {
     sink.abort();
+    for (const f of opening.values()) void f.then((file) => file?.close()).catch(() => undefined);
     throw e;
   }
 }
@@ -526,11 +558,19 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
  * opened before its header is written: one deleted since the listing (live
  * disk) is left out instead of being sent as zeros (undefined is returned).
  */
-async function packFile(fs: TreeFs, sink: FrameSink, abs: string, rel: string, st: TreeStat, progress?: ArchiveProgress): Promise<string | undefined> {
+async function packFile(
+  fs: TreeFs,
+  sink: FrameSink,
+  abs: string,
+  rel: string,
+  st: TreeStat,
+  progress?: ArchiveProgress,
+  preopened?: Promise<TreeFile | undefined>,
+): Promise<string | undefined> {
   const header = () => headerBlocks({ path: rel, type: 'File', mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, mtime: new Date(st.mtimeMs) });
   const h = createHash('sha256');
   let sent = 0;
-  const file = await fs.openFile?.(abs, st.size);
+  const file = await (preopened ?? fs.openFile?.(abs, st.size));
   if (file) {
     try {
       await sink.write(header());

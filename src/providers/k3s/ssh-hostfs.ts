@@ -277,7 +277,8 @@ class SshHostFs implements HostFs {
         }
         return done;
       },
-      close: closeHandle,
+      // Not waited for: nothing depends on it, and waiting costs a round trip per file.
+      close: async () => void closeHandle().catch(() => undefined),
     };
   }
   openRead(path: string): Readable {
