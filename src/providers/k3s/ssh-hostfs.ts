@@ -95,6 +95,8 @@ const SFTP_NO_SUCH_FILE = 2;
  */
 const READ_PIECE = 64 * 1024;
 const READS_IN_FLIGHT = 32;
+/** Files up to this size are read as soon as they are opened (at most this much per file opened ahead). */
+const SMALL_FILE_AHEAD = 256 * 1024;
 
 export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   const t = parseSshTarget(opts.target);
@@ -235,7 +237,7 @@ class SshHostFs implements HostFs {
    * is checked again after opening: a file that became a symlink since the
    * listing (a live disk) is left out, as a deleted one is.
    */
-  async openFile(path: string): Promise<TreeFile | undefined> {
+  async openFile(path: string, size: number): Promise<TreeFile | undefined> {
     let handle: Buffer;
     try {
       handle = await p<Buffer>((cb) => this.sftp.open(path, 'r', cb));
@@ -252,30 +254,47 @@ class SshHostFs implements HostFs {
     const sftp = this.sftp;
     const piece = (buf: Buffer, offset: number, length: number, position: number) =>
       p<number>((cb) => sftp.read(handle, buf, offset, length, position, (err, n) => cb(err, n)));
-    return {
-      read: async (buf, offset, length, position) => {
-        let done = 0;
-        while (done < length) {
-          // A window of requests; the count is the contiguous bytes from the start (a short piece ends it).
-          const wants: Array<{ at: number; len: number; got: Promise<number> }> = [];
-          for (let at = done; at < length && wants.length < READS_IN_FLIGHT; at += READ_PIECE) {
-            const len = Math.min(READ_PIECE, length - at);
-            const got = piece(buf, offset + at, len, position + at);
-            got.catch(() => undefined); // awaited below, in order
-            wants.push({ at, len, got });
-          }
-          for (const w of wants) {
-            const n = await w.got.catch((e: unknown) => {
-              throw this.wrap('read', path, e);
-            });
-            done += n;
-            if (n < w.len) {
-              await Promise.allSettled(wants.map((x) => x.got)); // no request still writing into buf
-              return done;
-            }
+    /** Reads [position, position + length) with up to READS_IN_FLIGHT requests at once; fewer bytes only at the end of the file. */
+    const readPipelined = async (buf: Buffer, offset: number, length: number, position: number): Promise<number> => {
+      let done = 0;
+      while (done < length) {
+        // A window of requests; the count is the contiguous bytes from the start (a short piece ends it).
+        const wants: Array<{ len: number; got: Promise<number> }> = [];
+        for (let at = done; at < length && wants.length < READS_IN_FLIGHT; at += READ_PIECE) {
+          const len = Math.min(READ_PIECE, length - at);
+          const got = piece(buf, offset + at, len, position + at);
+          got.catch(() => undefined); // awaited below, in order
+          wants.push({ len, got });
+        }
+        for (const w of wants) {
+          const n = await w.got.catch((e: unknown) => {
+            throw this.wrap('read', path, e);
+          });
+          done += n;
+          if (n < w.len) {
+            await Promise.allSettled(wants.map((x) => x.got)); // no request still writing into buf
+            return done;
           }
         }
-        return done;
+      }
+      return done;
+    };
+    // A small file's content is requested right away (packing opens files
+    // ahead of the one it packs), so it is usually here when its turn comes.
+    let head: Promise<Buffer> | undefined;
+    if (size > 0 && size <= SMALL_FILE_AHEAD) {
+      const buf = Buffer.allocUnsafe(size);
+      head = readPipelined(buf, 0, size, 0).then((n) => buf.subarray(0, n));
+      head.catch(() => undefined); // awaited by read()
+    }
+    return {
+      read: async (buf, offset, length, position) => {
+        if (head && position < size) {
+          const got = await head;
+          if (position < got.length) return got.copy(buf, offset, position, Math.min(got.length, position + length));
+          if (got.length < size) return 0; // the file shrank: its end
+        }
+        return readPipelined(buf, offset, length, position);
       },
       // Not waited for: nothing depends on it, and waiting costs a round trip per file.
       close: async () => void closeHandle().catch(() => undefined),
