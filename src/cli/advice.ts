@@ -32,6 +32,11 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'usage.port-mapping': () => ({ hint: 'Use -p REMOTE or -p LOCAL:REMOTE, e.g. -p 8080:80.' }),
   'tunnel.port.in-use': () => ({ hint: 'Pick another one: -p LOCAL:REMOTE.' }),
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
+  'snapshot.quiesce.not-ready': () => ({
+    hint: 'The snapshot is kept. `kompoxops app status` shows the volume binding and recent warnings; when a volume binding is Lost or misbound, `kompoxops app deploy` repairs it.',
+  }),
+  // app deploy waited for its own objects (details.objects) and they are still going
+  'kube.terminating': (e) => (Array.isArray(detail(e, 'objects')) ? { hint: `${e.hint ?? ''} \`kompoxops app deploy --timeout 15m\` waits longer.`.trim() } : {}),
   'app.pod.notfound': () => ({ hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.' }),
   'app.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' }),
 };

@@ -13,11 +13,14 @@ import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js'
 import type { ProviderDriver } from '../domain/ports/driver.js';
 import type { WaitResult } from '../kube/rollout.js';
 import {
+  INSTANCE,
   INVENTORY_NAME,
+  MANAGED_BY,
   NEVER_PRUNE,
   classify,
   formatChange,
   inventoryObject,
+  isOurs,
   parseInventory,
   planPrune,
   refKey,
@@ -27,23 +30,19 @@ import {
   type ObjectChange,
 } from './plan.js';
 
-export const MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const INSTANCE = 'app.kubernetes.io/instance';
+export { INSTANCE, MANAGED_BY, isOurs };
 
 export interface ApplyObjectsOptions {
   dryRun?: boolean;
+  /** How long to wait for the app's own objects that are still being deleted (default 5 minutes). */
+  terminatingTimeoutMs?: number;
+  pollMs?: number;
 }
 
 export interface ApplyObjectsResult {
   changes: ObjectChange[];
   /** Previous-inventory objects left alone because Kompox did not create them. */
   skipped: ObjectRef[];
-}
-
-/** True when the live object carries the labels Kompox puts on what it creates for this app. */
-export function isOurs(o: KubeObject | undefined, namespace: string): boolean {
-  const l = o?.metadata.labels ?? {};
-  return l[MANAGED_BY] === 'kompox' && l[INSTANCE] === namespace;
 }
 
 /** The part of a failed deploy's hint that says how far it got; deploying again converges. */
@@ -60,36 +59,6 @@ function wrapApplyError(e: unknown, done: ObjectChange[], current: string): neve
     exitCode: e.exitCode,
     cause: e,
   });
-}
-
-/** Kinds whose deletion a finalizer holds until a controller acts (pvc/pv-protection, the namespace controller). */
-const HELD_BY_FINALIZERS = new Set(['Namespace', 'PersistentVolume', 'PersistentVolumeClaim']);
-
-/**
- * Before anything is written: a volume binding (or the namespace) that an
- * earlier destroy or disk swap deleted but that is still Terminating cannot be
- * used again (applying to it succeeds, the pod would never start). Fail with
- * what holds it instead of deploying onto it.
- */
-async function refuseTerminating(kube: KubeClient, objects: KubeObject[], nsExists: boolean): Promise<void> {
-  for (const obj of objects) {
-    if (!HELD_BY_FINALIZERS.has(obj.kind) || (obj.metadata.namespace && !nsExists)) continue;
-    // an identity that may not read it cannot tell: the apply reports what it is missing
-    const live = await kube.get(toRef(obj)).catch((e: unknown) => {
-      if (e instanceof KompoxError && e.kind === 'auth') return undefined;
-      throw e;
-    });
-    if (!live?.metadata.deletionTimestamp) continue;
-    const finalizers = Array.isArray(live.metadata.finalizers) ? (live.metadata.finalizers as string[]) : [];
-    throw new KompoxError('conflict', `${refString(obj)} is still being deleted (Terminating since ${live.metadata.deletionTimestamp}${finalizers.length ? `, finalizers: ${finalizers.join(', ')}` : ''}); nothing was changed`, {
-      code: 'kube.terminating',
-      details: { object: refString(obj), finalizers },
-      hint:
-        obj.kind === 'Namespace'
-          ? 'Wait until the namespace is gone, then deploy again. Without a running controller manager it never finishes; ask the cluster administrator.'
-          : 'The controller manager removes it once no pod uses the volume; wait and deploy again. If it stays Terminating, the cluster runs no controller manager: ask the cluster administrator to remove the finalizer (the disk is kept: reclaim policy Retain).',
-    });
-  }
 }
 
 /**
@@ -139,17 +108,22 @@ export async function applyAppObjects(
   const sorted = sortForApply(objects.filter((o) => !(o.kind === 'ConfigMap' && o.metadata.name === INVENTORY_NAME)));
   const nsRef: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: namespace };
   const invRef: ObjectRef = { apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace };
-  let nsExists = Boolean(await kube.get(nsRef));
-  const invLive = nsExists ? await kube.get(invRef) : undefined;
-  const previous = parseInventory(invLive);
   const desiredRefs = sorted.map(toRef);
   const changes: ObjectChange[] = [];
   const skipped: ObjectRef[] = [];
   await checkClusterScopedAccess(kube, sorted);
-  await refuseTerminating(kube, sorted, nsExists);
+  // the app's own objects still being deleted (a destroy just before): wait until they are gone, so nothing is applied onto them
+  const { awaitOwnTerminating } = await import('./release-wait.js');
+  await awaitOwnTerminating(kube, namespace, desiredRefs, { timeoutMs: opts.terminatingTimeoutMs ?? DEFAULT_TIMEOUT_MS, pollMs: opts.pollMs, dryRun: opts.dryRun }, op);
+  let nsExists = Boolean(await kube.get(nsRef));
+  const invLive = nsExists ? await kube.get(invRef) : undefined;
+  const previous = parseInventory(invLive);
+  // the volumes keep their reservation and the uid the PV controller wrote (see volume-bindings.ts)
+  const { reserveVolumesForClaims } = await import('./volume-bindings.js');
+  const toApply = await reserveVolumesForClaims(kube, namespace, sorted, { dryRun: opts.dryRun }, op);
 
   if (opts.dryRun) {
-    for (const obj of sorted) {
+    for (const obj of toApply) {
       const namespaced = Boolean(obj.metadata.namespace);
       if (namespaced && !nsExists) {
         changes.push({ ref: toRef(obj), action: 'create', fields: [] });
@@ -164,7 +138,7 @@ export async function applyAppObjects(
       await kube.apply(inventoryObject(namespace, labels, refs));
     };
     let inventoryWritten = false;
-    for (const obj of sorted) {
+    for (const obj of toApply) {
       const here = refString(obj);
       // between objects: what was applied stays (the inventory lists it), and deploying again converges
       throwIfAborted(op, `deploy stopped before ${here}; deploying again converges`);
@@ -319,13 +293,18 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
     });
   }
   throwIfAborted(op, 'nothing was changed');
+  if (!opts.dryRun) {
+    // a namespace still being deleted (destroy --delete-namespace just before) would take the disk record with it: wait for it first
+    const { awaitOwnTerminating } = await import('./release-wait.js');
+    await awaitOwnTerminating(kube, namespace, [{ apiVersion: 'v1', kind: 'Namespace', name: namespace }], { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, pollMs: opts.pollMs }, op);
+  }
   phaseEvent(op, 'disks', 'resolving the current disks');
   const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun }, op);
   const manifest = await buildAppManifest(ctx, loaded, { disks, volumes: pvInputs(ctx, driver, disks, facts), ...(kubernetes ? { kubernetes } : {}) });
   const warnings = [...loaded.warnings, ...manifest.warnings];
   for (const w of warnings) warningEvent(op, w);
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);
-  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun }, op);
+  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, terminatingTimeoutMs: opts.timeoutMs, pollMs: opts.pollMs }, op);
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };
   const deployments = manifest.objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace).map((o) => o.metadata.name);
   if (opts.dryRun || opts.wait === false || deployments.length === 0) {

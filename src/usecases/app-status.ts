@@ -8,6 +8,7 @@ import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { assessDeployment, selectorString } from '../kube/rollout.js';
 import { appVolumes, diskAnnotationKeys } from './volumes.js';
 import { podContainers, type ContainerKind } from './app-logs.js';
+import { readVolumeBindings, type VolumeBinding } from './volume-bindings.js';
 
 export interface ContainerStatus {
   name: string;
@@ -38,6 +39,8 @@ export interface AppStatus {
   /** current/previous: the primary volume's disk; volumes: the current disk per app volume; annotations: all disk annotations. */
   disks: { current?: string; previous?: string; volumes: Record<string, string | undefined>; annotations: Record<string, string> };
   events: { type: string; reason: string; object: string; message: string; count: number; lastTimestamp?: string }[];
+  /** Each volume's claim and PersistentVolume: phases, whether they point at each other, and what is wrong (volume-bindings.ts). */
+  volumeBindings: VolumeBinding[];
 }
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -102,6 +105,7 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
       annotations: Object.fromEntries(Object.entries(ann).filter(([k]) => k.startsWith('kompox.dev/disk-')).sort(([a], [b]) => a.localeCompare(b))),
     },
     events: [],
+    volumeBindings: [],
   };
   if (ann[ANN_APP]) status.appId = ann[ANN_APP];
   if (!ns) return status;
@@ -121,6 +125,7 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
     const st = (d.status as Any) ?? {};
     status.deployments.push({ name: d.metadata.name, ready: `${st.readyReplicas ?? 0}/${(d.spec as Any)?.replicas ?? 1}`, state: v.state, message: v.message });
   }
+  status.volumeBindings = await readVolumeBindings(kube, namespace);
   status.pods = pods.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map(podStatus);
   status.urls = ingressUrls(ingresses);
   status.events = events

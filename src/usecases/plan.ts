@@ -30,6 +30,15 @@ export const APPLY_ORDER = [
   'Ingress',
 ] as const;
 
+export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const INSTANCE = 'app.kubernetes.io/instance';
+
+/** True when the live object carries the labels Kompox puts on what it creates for this app. */
+export function isOurs(o: KubeObject | undefined, namespace: string): boolean {
+  const l = o?.metadata.labels ?? {};
+  return l[MANAGED_BY] === 'kompox' && l[INSTANCE] === namespace;
+}
+
 /** Kinds that are never pruned implicitly: volume bindings go through releaseOldVolumeBindings, the namespace through destroy. */
 export const NEVER_PRUNE = new Set(['Namespace', 'PersistentVolume', 'PersistentVolumeClaim']);
 
