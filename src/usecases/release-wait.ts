@@ -7,6 +7,7 @@
 // and `app deploy` waits for its own app's objects that are still going
 // (never for, or on, anything that is not its own). Bounded, cancellable, with
 // the current state as a `status` event whenever it changes.
+import { formatDuration } from '../compose/duration.js';
 import { KompoxError } from '../domain/errors.js';
 import { sleep, statusEvent, type Op } from '../domain/events.js';
 import { refString, type KubeClient, type KubeObject, type ObjectRef } from '../domain/ports/kube.js';
@@ -147,7 +148,7 @@ export async function awaitOwnTerminating(kube: KubeClient, namespace: string, r
   );
   if (r.done) return;
   const first = lastObjects[0]!;
-  throw new KompoxError('conflict', `still being deleted after waiting ${Math.round(opts.timeoutMs / 1000)}s: ${r.remaining.map((t) => t.replace(/ to be deleted$/, '')).join(', ')}; nothing was changed`, {
+  throw new KompoxError('conflict', `still being deleted after waiting ${formatDuration(opts.timeoutMs * 1e6)}: ${r.remaining.map((t) => t.replace(/ to be deleted$/, '')).join(', ')}; nothing was changed`, {
     code: 'kube.terminating',
     details: { object: refString(first), objects: lastObjects.map((o) => refString(o)), finalizers: finalizersOf(first) },
     hint:

@@ -74,6 +74,10 @@ describe('applyAppObjects', () => {
 
   test('an identical redeploy writes nothing (no resourceVersion changes)', async () => {
     await applyAppObjects(kube, ns, labels, objects());
+    // once the PV controller has bound the claim, the first redeploy applies claimRef with the claim's uid
+    // (Kompox then co-owns the uid the binder wrote: a managedFields change); from then on nothing changes
+    await fake.settle();
+    await applyAppObjects(kube, ns, labels, objects());
     const before = versions(fake);
     const r = await applyAppObjects(kube, ns, labels, objects());
     assert.ok(r.changes.every((c) => c.action === 'unchanged'), JSON.stringify(r.changes));
