@@ -78,6 +78,13 @@ export interface BindingProblem {
   message: string;
   /** What to do about it (front-end neutral). */
   hint: string;
+  /**
+   * The kind of remedy, for front ends that name their own commands:
+   * `deploy` deploying the app again repairs it; `wait` the cluster's
+   * controllers finish it (a deploy waits for it); `administrator` someone
+   * with access to the cluster must look (another claim holds the volume).
+   */
+  remedy: 'deploy' | 'wait' | 'administrator';
 }
 
 export interface VolumeBinding {
@@ -100,6 +107,7 @@ function terminatingProblem(what: string, o: KubeObject): BindingProblem {
   const f = finalizersOf(o);
   return {
     code: 'binding.terminating',
+    remedy: 'wait',
     message: `${what} is being deleted (since ${o.metadata.deletionTimestamp}${f.length ? `; finalizers: ${f.join(', ')}` : ''})`,
     hint: 'The controller manager removes it once no pod uses the volume (the disk is kept: reclaim policy Retain), and a deploy waits for that. If it stays, the cluster runs no controller manager: ask the cluster administrator.',
   };
@@ -155,6 +163,7 @@ function assessPair(namespace: string, c: KubeObject | undefined, pv: KubeObject
     const phase = phaseOf(pv, 'Pending');
     add({
       code: phase === 'Released' ? 'binding.released' : 'binding.unclaimed',
+      remedy: 'deploy',
       message: `PersistentVolume ${pv.metadata.name} is ${phase}: no claim of the app uses it${ref?.name ? ` (it is reserved for ${ref.namespace}/${ref.name})` : ''}`,
       hint: 'If it holds the current disk, deploy the app again: the claim is created and bound to it. A volume of an earlier disk is removed after a disk swap, once the new pod runs; the disk itself is kept.',
     });
@@ -168,24 +177,27 @@ function assessPair(namespace: string, c: KubeObject | undefined, pv: KubeObject
     else if (!ref) mismatch = `PersistentVolume ${pv.metadata.name} has no claimRef (any claim could bind it)`;
     else if (!refNamesClaim) mismatch = `PersistentVolume ${pv.metadata.name} is bound to claim ${ref.namespace}/${ref.name}, not to this one`;
     else if (ref.uid && ref.uid !== c.metadata.uid) mismatch = `PersistentVolume ${pv.metadata.name} names an earlier claim of the same name (uid ${ref.uid}, this claim's is ${c.metadata.uid})`;
-    else if (!ref.uid && volumeName) mismatch = `PersistentVolume ${pv.metadata.name} no longer carries the claim's uid in its claimRef`;
+    // a claim Kompox pre-bound (spec.volumeName) waits without the uid until the PV controller binds it: only then is a missing uid wrong
+    else if (!ref.uid && volumeName && claimPhase !== 'Pending') mismatch = `PersistentVolume ${pv.metadata.name} no longer carries the claim's uid in its claimRef`;
   }
   const foreign = Boolean(pv && ref && !refNamesClaim && ref.name);
   const fix = foreign
     ? `The volume holds this app's disk but another claim (${ref!.namespace}/${ref!.name}) is bound to it: its data may be exposed there. Ask the cluster administrator to check that claim; deploying the app again reserves the volume for this claim.`
     : DEPLOY_AGAIN;
+  const remedy = foreign ? 'administrator' : 'deploy';
   if (claimPhase === 'Lost') {
-    add({ code: 'binding.lost', message: `claim ${c.metadata.name} is Lost${mismatch ? `: ${mismatch}` : ''}; a new pod of the app cannot start`, hint: fix });
+    add({ code: 'binding.lost', remedy, message: `claim ${c.metadata.name} is Lost${mismatch ? `: ${mismatch}` : ''}; a new pod of the app cannot start`, hint: fix });
   } else if (claimPhase === 'Pending' && !c.metadata.deletionTimestamp) {
     add({
       code: 'binding.pending',
+      remedy: mismatch ? remedy : 'wait',
       message: `claim ${c.metadata.name} is Pending (not bound yet${mismatch ? `; ${mismatch}` : ''})`,
       hint: mismatch
         ? fix
         : "The PV controller binds it within seconds. If it stays Pending, the claim's events (recent warnings) say why; without a controller manager nothing binds it: ask the cluster administrator.",
     });
   } else if (mismatch) {
-    add({ code: 'binding.misbound', message: `claim ${c.metadata.name} is ${claimPhase}, but ${mismatch}`, hint: fix });
+    add({ code: 'binding.misbound', remedy, message: `claim ${c.metadata.name} is ${claimPhase}, but ${mismatch}`, hint: fix });
   }
   return b;
 }

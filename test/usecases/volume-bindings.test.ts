@@ -45,7 +45,7 @@ test('a claim and its volume that point at each other (namespace, name, uid): ma
 test('Lost: the volume no longer carries the claim\'s uid (what a forced re-apply did on Kubernetes 1.22–1.24); deploy again', () => {
   const [b] = assessVolumeBindings(NS, [claim('data', { phase: 'Lost', volumeName: 'pv1' })], [volume('pv1', { phase: 'Available', ref: { namespace: NS, name: 'data' } })]);
   assert.equal(b!.matched, false);
-  assert.deepEqual(b!.problems.map((p) => p.code), ['binding.lost']);
+  assert.deepEqual(b!.problems.map((p) => [p.code, p.remedy]), [['binding.lost', 'deploy']]);
   assert.match(b!.problems[0]!.message, /claim data is Lost: PersistentVolume pv1 no longer carries the claim's uid in its claimRef; a new pod of the app cannot start/);
   assert.match(b!.problems[0]!.hint, /^Deploy the app again: .*claim's uid/);
 });
@@ -73,6 +73,10 @@ test('Pending: waiting for the binder, or its volume missing', () => {
   assert.deepEqual(codes(waiting), [['binding.pending']]);
   assert.equal(waiting[0]!.persistentVolume?.name, 'pv1', 'paired by the claimRef');
   assert.match(waiting[0]!.problems[0]!.hint, /binds it within seconds.*without a controller manager nothing binds it/);
+  // pre-bound by Kompox (volumeName set, claimRef by namespace and name): the normal wait, not a broken binding
+  const preBound = assessVolumeBindings(NS, [claim('data', { phase: 'Pending', volumeName: 'pv1' })], [volume('pv1', { phase: 'Available', ref: { namespace: NS, name: 'data' } })]);
+  assert.deepEqual(preBound[0]!.problems.map((p) => [p.code, p.remedy]), [['binding.pending', 'wait']]);
+  assert.equal(preBound[0]!.problems[0]!.message, 'claim data is Pending (not bound yet)');
   const missing = assessVolumeBindings(NS, [claim('data', { phase: 'Pending', volumeName: 'pv1' })], []);
   assert.match(missing[0]!.problems[0]!.message, /Pending \(not bound yet; its PersistentVolume pv1 does not exist\)/);
   assert.match(missing[0]!.problems[0]!.hint, /^Deploy the app again/);

@@ -114,6 +114,7 @@ export function register(app: Command): void {
       const format = parseOutputFormat(opts.output);
       const { withOpsApp } = await import('../../app/kompoxops.js');
       const { appStatus } = await import('../../usecases/app-status.js');
+      const { bindingAdvice } = await import('../advice.js');
       return withOpsApp(globalOptions(cmd), async (s) => {
         const st = await appStatus(s.ctx, await s.kube());
         if (format !== 'table') {
@@ -129,7 +130,7 @@ export function register(app: Command): void {
           const pv = b.persistentVolume ? `PersistentVolume ${b.persistentVolume.name} ${b.persistentVolume.terminating ? 'Terminating' : b.persistentVolume.phase}` : 'no PersistentVolume';
           const link = b.claim && b.persistentVolume ? (b.matched ? ', bound to each other' : ', NOT bound to each other') : '';
           out.push(`binding:    ${b.volume ? `volume ${b.volume}: ` : ''}${claim} → ${pv}${link}`);
-          for (const p of b.problems) out.push(`  ${p.code.replace(/^binding\./, '')}: ${p.message}. ${p.hint}`);
+          for (const p of b.problems) out.push(`  ${p.code.replace(/^binding\./, '')}: ${p.message}. ${bindingAdvice(p)}`);
         }
         for (const d of st.deployments) out.push(`deployment: ${d.name} ${d.ready} ready (${d.state}${d.state === 'ready' ? '' : `: ${d.message}`})`);
         for (const u of st.urls) out.push(`url:        ${u}`);
