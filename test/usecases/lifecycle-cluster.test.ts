@@ -238,6 +238,13 @@ function scenarios(kind: ClusterKind, only?: string[]): void {
         await withApp('rebind', compose(), async (c, a) => {
           ok(await a.run(deployArgs), 'first deploy');
           const first = await boundWithUid(c.kube, a.ns);
+          // every version of the volume the API server stores from now on keeps the reservation (the fake sees each write)
+          const unreserved: string[] = [];
+          c.fake?.store.onChange((r, obj, change) => {
+            if (change !== 'put' || r.kind !== 'PersistentVolume' || obj.metadata?.name !== first.pv.metadata.name) return;
+            const ref = (obj.spec as Any | undefined)?.claimRef;
+            if (ref?.namespace !== a.ns || ref?.name !== first.claim.metadata.name) unreserved.push(`rv ${obj.metadata?.resourceVersion}: claimRef ${JSON.stringify(ref)}`);
+          });
           const again = await a.run(deployArgs);
           ok(again, 'second deploy');
           await c.settle();
@@ -289,6 +296,7 @@ function scenarios(kind: ClusterKind, only?: string[]): void {
             assert.notEqual((grab!.spec as Any).volumeName, second.pv.metadata.name, "the other namespace's claim did not get the app's volume");
             const still = await boundWithUid(c.kube, a.ns);
             assert.equal(((still.pv.spec as Any).claimRef as Any).uid, first.claim.metadata.uid);
+            assert.deepEqual(unreserved, [], 'the volume was never without its reservation for the claim');
           } finally {
             await c.kube.delete({ apiVersion: 'v1', kind: 'Namespace', name: other });
           }
@@ -464,6 +472,34 @@ if (REAL) {
 } else {
   test('issue 9 scenarios (real cluster)', { skip: 'KOMPOX_TEST_KUBECONFIG is not set' }, () => {});
 }
+
+describe('app destroy waits bounded (fake API server, manual clock)', () => {
+  test('a pod still in its grace period when --timeout passes: exit 3, what is left, the disks kept; destroy again once it has gone', async () => {
+    // the clock stands still: the pod that ignores SIGTERM stays in its grace period until the test advances it
+    const c = await fakeKind('v1.31.0').start({ manualClock: true });
+    const a = await makeApp(c, 'slow', compose('ignore'));
+    try {
+      ok(await a.run(['app', 'deploy', '--timeout', '5m']), 'deploy');
+      const disk = await currentDisk(a);
+      const d = await a.run(['app', 'destroy', '--yes', '--timeout', '1s']);
+      assert.equal(d.code, 3, d.err);
+      assert.match(d.err, /^waiting for: pod slow-\S+ \(stopping: grace period 30s\)/m);
+      assert.match(d.err, /\nerror: deleted, but not gone within 1s: pod slow-\S+ \(stopping: grace period 30s\), .*PersistentVolumeClaim \S+ \(Terminating; finalizers: kubernetes\.io\/pvc-protection; used by pod slow-\S+\)/);
+      assert.match(d.out, /^the data is kept on these disks \(not deleted\):\n/);
+      assert.ok(d.out.includes(`  ${disk.id}  (`), d.out);
+      assert.ok(await c.kube.get({ apiVersion: 'v1', kind: 'Namespace', name: a.ns }), 'the namespace stays');
+      // the grace period passes: destroy again finds it all gone
+      await c.graceOver();
+      const again = await a.run(['app', 'destroy', '--yes', '--timeout', '1m']);
+      ok(again, 'destroy again');
+      assert.deepEqual((await c.kube.list('v1', 'PersistentVolumeClaim', { namespace: a.ns })).map((p) => p.metadata.name), []);
+      assert.equal((await currentDisk(a)).id, disk.id, 'the disk is kept');
+    } finally {
+      await rm(a.dir, { recursive: true, force: true });
+      await c.close();
+    }
+  });
+});
 
 describe('snapshot create --quiesce when the app cannot come back (fake API server)', () => {
   let fake: FakeKube | undefined;
