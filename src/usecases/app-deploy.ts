@@ -118,12 +118,16 @@ export async function applyAppObjects(
   let nsExists = Boolean(await kube.get(nsRef));
   const invLive = nsExists ? await kube.get(invRef) : undefined;
   const previous = parseInventory(invLive);
-  // the volumes keep their reservation and the uid the PV controller wrote (see volume-bindings.ts)
+  // The volumes keep their reservation and the uid the PV controller wrote (see volume-bindings.ts). Claims
+  // are applied before volumes (APPLY_ORDER), so even a first deploy writes the claimRef with the claim's uid:
+  // the binder then only confirms it, and the next identical deploy changes nothing.
   const { reserveVolumesForClaims } = await import('./volume-bindings.js');
-  const toApply = await reserveVolumesForClaims(kube, namespace, sorted, { dryRun: opts.dryRun }, op);
+  const reserved = async (obj: KubeObject): Promise<KubeObject> =>
+    obj.kind === 'PersistentVolume' ? (await reserveVolumesForClaims(kube, namespace, [obj], { dryRun: opts.dryRun }, op))[0]! : obj;
 
   if (opts.dryRun) {
-    for (const obj of toApply) {
+    for (const o of sorted) {
+      const obj = await reserved(o);
       const namespaced = Boolean(obj.metadata.namespace);
       if (namespaced && !nsExists) {
         changes.push({ ref: toRef(obj), action: 'create', fields: [] });
@@ -138,17 +142,18 @@ export async function applyAppObjects(
       await kube.apply(inventoryObject(namespace, labels, refs));
     };
     let inventoryWritten = false;
-    for (const obj of toApply) {
-      const here = refString(obj);
+    for (const o of sorted) {
+      const here = refString(o);
       // between objects: what was applied stays (the inventory lists it), and deploying again converges
       throwIfAborted(op, `deploy stopped before ${here}; deploying again converges`);
       try {
-        const isOwnNamespace = obj.kind === 'Namespace' && obj.metadata.name === namespace;
+        const isOwnNamespace = o.kind === 'Namespace' && o.metadata.name === namespace;
         if (!inventoryWritten && nsExists && !isOwnNamespace) {
           // before anything else lands in the namespace: old ∪ new, so an interrupted deploy still knows what to prune
           await writeInventory([...previous, ...desiredRefs]);
           inventoryWritten = true;
         }
+        const obj = await reserved(o);
         const live = await kube.get(toRef(obj));
         const out = await kube.apply(obj);
         const change = classify(out, live);

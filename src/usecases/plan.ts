@@ -21,8 +21,9 @@ export const APPLY_ORDER = [
   'ConfigMap',
   'Secret',
   'StorageClass',
-  'PersistentVolume',
+  // claims before their volumes: the volume's claimRef is then applied with the claim's uid (volume-bindings.ts)
   'PersistentVolumeClaim',
+  'PersistentVolume',
   'Deployment',
   'StatefulSet',
   'Service',

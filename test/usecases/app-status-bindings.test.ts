@@ -60,9 +60,9 @@ async function status(): Promise<{ text: string; json: Any }> {
 }
 
 test('app status on each binding state: Pending, bound, Lost (deploy repairs the reservation), misbound to another namespace, Terminating', async () => {
-  // Pending: applied, no PV controller has bound it yet
+  // Pending: applied (the volume's claimRef already names the claim with its uid), no PV controller has bound them yet
   let s = await status();
-  assert.match(s.text, new RegExp(`^binding: {4}volume default: claim ${claimName} Pending → PersistentVolume ${pvName} \\S+, NOT bound to each other\\n {2}pending: claim ${claimName} is Pending \\(not bound yet\\)\\. The PV controller binds it within seconds: run \`kompoxops app status\` again\\.`, 'm'));
+  assert.match(s.text, new RegExp(`^binding: {4}volume default: claim ${claimName} Pending → PersistentVolume ${pvName} \\S+, pointing at each other\\n {2}pending: claim ${claimName} is Pending \\(not bound yet\\)\\. The PV controller binds it within seconds: run \`kompoxops app status\` again\\.`, 'm'));
   assert.deepEqual(s.json.problems.map((p: Any) => [p.code, p.remedy]), [['binding.pending', 'wait']]);
   assert.match(s.json.problems[0].hint, /^The PV controller binds it within seconds/, 'the JSON keeps the front-end-neutral hint');
 
@@ -73,7 +73,7 @@ test('app status on each binding state: Pending, bound, Lost (deploy repairs the
   });
   edit('PersistentVolumeClaim', (o) => (o.status = { phase: 'Bound', accessModes: ['ReadWriteOnce'], capacity: o.spec.resources.requests }));
   s = await status();
-  assert.match(s.text, new RegExp(`^binding: {4}volume default: claim ${claimName} Bound → PersistentVolume ${pvName} Bound, bound to each other\\n(?! )`, 'm'));
+  assert.match(s.text, new RegExp(`^binding: {4}volume default: claim ${claimName} Bound → PersistentVolume ${pvName} Bound, pointing at each other\\n(?! )`, 'm'));
   assert.equal(s.json.matched, true);
   assert.deepEqual(s.json.problems, []);
 
@@ -85,7 +85,7 @@ test('app status on each binding state: Pending, bound, Lost (deploy repairs the
   edit('PersistentVolumeClaim', (o) => (o.status = { phase: 'Lost' }));
   s = await status();
   assert.match(s.text, new RegExp(`^ {2}lost: claim ${claimName} is Lost: PersistentVolume ${pvName} no longer carries the claim's uid in its claimRef; a new pod of the app cannot start\\. Run \`kompoxops app deploy\`: it re-applies`, 'm'));
-  assert.match(s.text, /NOT bound to each other/);
+  assert.match(s.text, /NOT pointing at each other/);
   assert.deepEqual(s.json.problems.map((p: Any) => [p.code, p.remedy]), [['binding.lost', 'deploy']]);
   // the advice holds: a deploy writes the reservation back with the claim's uid (what the PV controller needs to bind them again)
   const d = await kompoxops(dir, ['app', 'deploy', '--no-wait']);
@@ -109,7 +109,7 @@ test('app status on each binding state: Pending, bound, Lost (deploy repairs the
   const kube = await connectKubeconfig({ path: fake.kubeconfigPath });
   assert.equal(await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name: claimName }), true);
   s = await status();
-  assert.match(s.text, new RegExp(`^binding: {4}volume default: claim ${claimName} Terminating → PersistentVolume ${pvName} Bound, bound to each other\\n {2}terminating: claim ${claimName} is being deleted \\(since \\S+; finalizers: kubernetes\\.io/pvc-protection\\)\\. It goes once no pod uses the volume \\(the disk is kept\\); \`kompoxops app deploy\` waits for that`, 'm'));
+  assert.match(s.text, new RegExp(`^binding: {4}volume default: claim ${claimName} Terminating → PersistentVolume ${pvName} Bound, pointing at each other\\n {2}terminating: claim ${claimName} is being deleted \\(since \\S+; finalizers: kubernetes\\.io/pvc-protection\\)\\. It goes once no pod uses the volume \\(the disk is kept\\); \`kompoxops app deploy\` waits for that`, 'm'));
   assert.deepEqual(s.json.problems.map((p: Any) => [p.code, p.remedy]), [['binding.terminating', 'wait']]);
   assert.equal(s.json.claim.terminating, true);
 });

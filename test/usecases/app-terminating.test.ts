@@ -60,7 +60,7 @@ test('destroy reports PVC/PV held by protection finalizers (not waiting, or afte
     assert.ok(e instanceof KompoxError);
     assert.equal(e.kind, 'conflict');
     assert.equal(e.code, 'kube.terminating');
-    assert.match(e.message, /^still being deleted after waiting 300ms: PersistentVolume \S+-default-aaaa \(Terminating; finalizers: kubernetes.io\/pv-protection\).*; nothing was changed$/);
+    assert.match(e.message, /^still being deleted after waiting 300ms: PersistentVolumeClaim \S+\/default-aaaa \(Terminating; finalizers: kubernetes.io\/pvc-protection\), PersistentVolume \S+-default-aaaa \(Terminating; finalizers: kubernetes.io\/pv-protection\); nothing was changed$/);
     assert.match(e.hint ?? '', /controller manager/);
     return true;
   });

@@ -449,7 +449,7 @@ function scenarios(kind: ClusterKind, only?: string[]): void {
             await eventually(async () => phase((await binding(c.kube, a.ns)).claim) === 'Lost', 'the claim to be Lost', { timeoutMs: 120_000 });
             const st = await a.run(['app', 'status']);
             ok(st, 'app status');
-            assert.match(st.out, /^binding: {4}volume default: claim \S+ Lost → PersistentVolume \S+ Available, NOT bound to each other\n {2}lost: claim \S+ is Lost: PersistentVolume \S+ no longer carries the claim's uid in its claimRef; a new pod of the app cannot start\. Run `kompoxops app deploy`: /m);
+            assert.match(st.out, /^binding: {4}volume default: claim \S+ Lost → PersistentVolume \S+ Available, NOT pointing at each other\n {2}lost: claim \S+ is Lost: PersistentVolume \S+ no longer carries the claim's uid in its claimRef; a new pod of the app cannot start\. Run `kompoxops app deploy`: /m);
             ok(await a.run(deployArgs), 'the repairing deploy');
             await c.settle();
             await boundWithUid(c.kube, a.ns);

@@ -128,7 +128,7 @@ export function register(app: Command): void {
         for (const b of st.volumeBindings) {
           const claim = b.claim ? `claim ${b.claim.name} ${b.claim.terminating ? 'Terminating' : b.claim.phase}` : 'no claim';
           const pv = b.persistentVolume ? `PersistentVolume ${b.persistentVolume.name} ${b.persistentVolume.terminating ? 'Terminating' : b.persistentVolume.phase}` : 'no PersistentVolume';
-          const link = b.claim && b.persistentVolume ? (b.matched ? ', bound to each other' : ', NOT bound to each other') : '';
+          const link = b.claim && b.persistentVolume ? (b.matched ? ', pointing at each other' : ', NOT pointing at each other') : '';
           out.push(`binding:    ${b.volume ? `volume ${b.volume}: ` : ''}${claim} → ${pv}${link}`);
           for (const p of b.problems) out.push(`  ${p.code.replace(/^binding\./, '')}: ${p.message}. ${bindingAdvice(p)}`);
         }
