@@ -76,7 +76,10 @@ export function sortForApply<T extends KubeObject>(objects: T[]): T[] {
 
 /** Objects in delete order: dependents first (the reverse of the apply order). */
 export function sortForDelete(refs: ObjectRef[]): ObjectRef[] {
-  return [...refs].sort((a, b) => compareRefs(b, a));
+  // a claim goes before its volume (the reverse of apply order would be the other way round):
+  // the volume is then released rather than left Bound to a claim that is going
+  const rank = (r: ObjectRef) => (r.kind === 'PersistentVolume' ? kindRank('PersistentVolumeClaim') - 0.5 : kindRank(r.kind));
+  return [...refs].sort((a, b) => rank(b) - rank(a) || refKey(b).localeCompare(refKey(a)));
 }
 
 /** What the previous deploy applied and the current manifests no longer contain. */
