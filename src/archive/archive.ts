@@ -25,7 +25,9 @@
 // small files in one call (TreeFs.openFile/createFile) get them that way.
 //
 // File access goes through TreeFs so the same code works on the local
-// filesystem and over SFTP.
+// filesystem and over SFTP. tar-stream.ts builds on the pieces exported
+// here to convert between this format and plain tar streams (the data path
+// through a helper pod, which has tar but neither zstd nor Node).
 import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
@@ -395,13 +397,13 @@ function compressor(format: ArchiveFormat, level?: number): Transform {
   return new FrameCompressor(level ?? ZSTD_LEVEL);
 }
 
-function decompressor(format: ArchiveFormat): Transform {
+export function decompressor(format: ArchiveFormat): Transform {
   if (format === 'tar.gz') return createGunzip({ chunkSize: CHUNK });
   return createZstdDecompress({ chunkSize: CHUNK, params: { [zc.ZSTD_d_windowLogMax]: ZSTD_WINDOW_LOG_MAX } });
 }
 
 /** Reads the first bytes of `input` to tell its format, and puts them back. */
-async function sniffFormat(input: Readable): Promise<ArchiveFormat> {
+export async function sniffFormat(input: Readable): Promise<ArchiveFormat> {
   const parts: Buffer[] = [];
   let n = 0;
   let ended = false;
@@ -446,7 +448,7 @@ async function sniffFormat(input: Readable): Promise<ArchiveFormat> {
   return format;
 }
 
-function compressionError(err: unknown, format: ArchiveFormat): KompoxError | undefined {
+export function compressionError(err: unknown, format: ArchiveFormat): KompoxError | undefined {
   const code = String((err as { code?: unknown }).code ?? '');
   const message = String((err as Error)?.message ?? err);
   if (code.startsWith('Z_') || code.startsWith('ZSTD_') || /unexpected end of file|incorrect header check|invalid .*(?:block|distance|code)|zlib/i.test(message)) {
@@ -457,7 +459,7 @@ function compressionError(err: unknown, format: ArchiveFormat): KompoxError | un
 
 // ---------------------------------------------------------------- packing
 
-function headerBlocks(data: {
+export function headerBlocks(data: {
   path: string;
   type: 'File' | 'Directory' | 'SymbolicLink';
   mode: number;
@@ -492,7 +494,7 @@ async function opened(rs: Readable): Promise<boolean> {
   });
 }
 
-function padding(size: number): Buffer | undefined {
+export function padding(size: number): Buffer | undefined {
   const rem = size % BLOCK;
   return rem === 0 ? undefined : ZERO_BLOCK.subarray(0, BLOCK - rem);
 }
@@ -504,7 +506,7 @@ const NONE: readonly Buffer[] = [];
  * CHUNK bytes, so the compressor gets a few big writes rather than one per
  * 512-byte header; big pieces pass through without a copy.
  */
-class Coalescer {
+export class Coalescer {
   private parts: Buffer[] = [];
   private n = 0;
   add(b: Buffer): readonly Buffer[] {
@@ -526,7 +528,7 @@ class Coalescer {
 }
 
 /** Counts and hashes bytes flowing through (the compressed archive). */
-class HashTap extends Transform {
+export class HashTap extends Transform {
   private readonly hash: Hash = createHash('sha256');
   private digest?: string;
   bytes = 0;
@@ -818,7 +820,7 @@ class GzipFrames implements FrameCompression {
  * (room/commit); a full frame goes to the compression. Frame buffers are
  * reused, so packing allocates almost nothing per byte.
  */
-class FrameSink {
+export class FrameSink {
   private frame: Buffer;
   private filled = 0;
   private readonly spare: Buffer[] = [];
@@ -864,8 +866,16 @@ class FrameSink {
   }
 }
 
+/**
+ * The packing end of an archive being written: tar pieces in, compressed
+ * frames out to `out` (tar-stream.ts packs a tar stream from a pod with it).
+ */
+export function frameSink(format: ArchiveFormat, out: Writable, level?: number): FrameSink {
+  return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level));
+}
+
 /** The manifest entry and the end-of-archive marker: the tail of every archive. */
-function manifestBlocks(manifest: ArchiveManifest): Buffer[] {
+export function manifestBlocks(manifest: ArchiveManifest): Buffer[] {
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8');
   const out = headerBlocks({ path: MANIFEST_NAME, type: 'File', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: new Date() });
   out.push(body);
@@ -878,7 +888,7 @@ function manifestBlocks(manifest: ArchiveManifest): Buffer[] {
 // ---------------------------------------------------------------- unpacking
 
 /** Reads exact byte counts from a chunked stream. */
-class ByteReader {
+export class ByteReader {
   private bufs: Buffer[] = [];
   private len = 0;
   private done = false;
@@ -940,7 +950,7 @@ class ByteReader {
   }
 }
 
-function integrity(message: string, hint = 'The archive is damaged or incomplete; export it again from the source, or check the copy.'): KompoxError {
+export function integrity(message: string, hint = 'The archive is damaged or incomplete; export it again from the source, or check the copy.'): KompoxError {
   return new KompoxError('integrity', message, { hint });
 }
 
@@ -960,7 +970,11 @@ export function checkEntryPath(raw: string): string {
 
 /** Writes with backpressure; rejects when the stream errors or closes instead of draining. */
 export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buffer): Promise<void> {
+  // a destroyed stream (a cancel) never emits drain, error or close again: waiting would hang
+  const gone = () => (ws as { destroyed?: boolean }).destroyed === true;
+  if (gone()) throw new Error('the output was closed before the archive was complete');
   if (!ws.write(chunk)) {
+    if (gone()) throw new Error('the output was closed before the archive was complete');
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         ws.off('drain', onDrain);
@@ -995,7 +1009,7 @@ async function closeWriter(ws: Writable): Promise<void> {
 }
 
 /** One tar entry as read: pax values applied, sizes checked. */
-interface TarEntry {
+export interface TarEntry {
   /** Raw path (pax path when present); not yet validated. */
   path: string;
   type: string;
@@ -1014,7 +1028,7 @@ interface TarEntry {
  * or skips each entry's body (`body`, `parts`, `skip`, or `reader.readSome`
  * plus `skipPadding`) before asking for the next entry.
  */
-class TarReader {
+export class TarReader {
   /** True once the end-of-archive marker was seen. */
   sawEnd = false;
   /** Global pax values apply to every later entry. */
@@ -1135,7 +1149,7 @@ export interface UnpackOptions {
 }
 
 /** What verification needs of an extracted (or passed-through) entry. */
-interface Seen {
+export interface Seen {
   type: EntryKind;
   mode: number;
   size: number;
@@ -1149,7 +1163,7 @@ interface PendingDir extends EntryMeta {
   abs: string;
 }
 
-function isFileType(type: string): boolean {
+export function isFileType(type: string): boolean {
   return type === 'File' || type === 'OldFile' || type === 'ContiguousFile';
 }
 
@@ -1269,7 +1283,7 @@ async function runReader(input: Readable, tap: HashTap, format: ArchiveFormat, c
   }
 }
 
-function checkExpectedSha256(sha256: string, expected: string | undefined): void {
+export function checkExpectedSha256(sha256: string, expected: string | undefined): void {
   if (expected && expected.toLowerCase() !== sha256) {
     throw integrity(
       `the archive's SHA-256 is ${sha256}, expected ${expected.toLowerCase()}`,
@@ -1286,7 +1300,7 @@ function exactMtimeMs(paxText: string): number | undefined {
   return Number(m[1]) * 1000 + (m[1]!.startsWith('-') ? -1 : 1) * Number(frac);
 }
 
-function verifyManifest(m: ArchiveManifest, seen: Map<string, Seen>): void {
+export function verifyManifest(m: ArchiveManifest, seen: Map<string, Seen>): void {
   if (!m || typeof m !== 'object' || m.format !== ARCHIVE_FORMAT || typeof m.version !== 'number' || !Array.isArray(m.entries)) {
     throw integrity(`${MANIFEST_NAME} is not a Kompox archive manifest`);
   }

@@ -128,6 +128,8 @@ export interface Disk {
   current?: boolean;
   /** Bytes actually used, when the provider can tell (K3s: sum of file sizes). */
   usedBytes?: number;
+  /** Created pending (not yet visible, see DiskCreateSpec.pending); only lists asking for pending disks show it. */
+  pending?: boolean;
   tags: Record<string, string>;
 }
 
@@ -157,6 +159,12 @@ export const TAG_NAME = 'kompox-name';
  * where the namespace records nothing yet, picks the disk it used last.
  */
 export const TAG_ATTACHED_AT = 'kompox-attached-at';
+/**
+ * On a disk that is not yet visible (DiskCreateSpec.pending: an import being
+ * filled and verified): when it was created. Lists leave such disks out; the
+ * driver's reveal removes the tag.
+ */
+export const TAG_PENDING = 'kompox-pending';
 
 /** Namespace annotations that hold an app's state (spec). */
 export const ANN_APP = 'kompox.dev/app';

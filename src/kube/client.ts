@@ -9,7 +9,20 @@ import https from 'node:https';
 import net from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KompoxError } from '../domain/errors.js';
-import { refString, toRef, type AccessCheck, type ApplyOptions, type DeleteOptions, type KubeClient, type KubeObject, type ListOptions, type LogOptions, type ObjectRef } from '../domain/ports/kube.js';
+import {
+  refString,
+  toRef,
+  type AccessCheck,
+  type ApplyOptions,
+  type DeleteOptions,
+  type ExecOutcome,
+  type ExecStreams,
+  type KubeClient,
+  type KubeObject,
+  type ListOptions,
+  type LogOptions,
+  type ObjectRef,
+} from '../domain/ports/kube.js';
 import { KubeApiError, apiError, isNetworkError, networkError, unknownFields, type KubeStatus } from './errors.js';
 import { credentialError } from './kubeconfig.js';
 
@@ -229,9 +242,16 @@ export class HttpKubeClient implements KubeClient {
 
   async delete(ref: ObjectRef, opts: DeleteOptions = {}): Promise<boolean> {
     const policy = opts.propagationPolicy ?? 'Background';
+    const grace = opts.gracePeriodSeconds;
     const { code } = await this.json('DELETE', await this.path(ref), {
-      query: { propagationPolicy: policy, dryRun: opts.dryRun ? 'All' : undefined },
-      body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: policy, ...(opts.dryRun ? { dryRun: ['All'] } : {}) }),
+      query: { propagationPolicy: policy, dryRun: opts.dryRun ? 'All' : undefined, gracePeriodSeconds: grace },
+      body: JSON.stringify({
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        propagationPolicy: policy,
+        ...(opts.dryRun ? { dryRun: ['All'] } : {}),
+        ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+      }),
       what: `delete ${refString(ref, ' ')}`,
       allow: [404],
     });
@@ -301,6 +321,11 @@ export class HttpKubeClient implements KubeClient {
         })
         .catch((e: unknown) => reject(this.wsError(e, `exec in pod ${namespace}/${pod}`)));
     });
+  }
+
+  async execStream(namespace: string, pod: string, container: string | undefined, command: string[], io: ExecStreams, opts: { signal?: AbortSignal } = {}): Promise<ExecOutcome> {
+    const { execStream } = await import('./exec-stream.js');
+    return execStream({ kc: this.kc, server: this.server, namespace, pod, container, command, wsError: (e, what) => this.wsError(e, what) }, io, opts);
   }
 
   async forwardConnection(namespace: string, pod: string, remotePort: number, socket: net.Socket): Promise<void> {

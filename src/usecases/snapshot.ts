@@ -109,7 +109,15 @@ export const DEFAULT_START_TIMEOUT_MS = 5 * 60_000;
 export async function withAppStopped<T>(
   kube: KubeClient,
   ctx: AppContext,
-  opts: { stopTimeoutMs?: number; startTimeoutMs?: number; pollMs?: number; /** What `fn` achieved, for the message when the app does not come back. */ done?: string },
+  opts: {
+    stopTimeoutMs?: number;
+    startTimeoutMs?: number;
+    pollMs?: number;
+    /** What `fn` achieved, for the message when the app does not come back. */
+    done?: string;
+    /** What an interrupt leaves, for its message. */
+    what?: string;
+  },
   op: Op,
   fn: (op: Op) => Promise<T>,
 ): Promise<T> {
@@ -119,7 +127,7 @@ export async function withAppStopped<T>(
     .map((d: KubeObject) => ({ name: d.metadata.name, replicas: ((d.spec as { replicas?: number } | undefined)?.replicas ?? 1) as number }))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   const ref = (name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: ns });
-  const what = 'no snapshot was taken; the app was started again';
+  const what = opts.what ?? 'no snapshot was taken; the app was started again';
   let out: { value: T } | { error: unknown };
   try {
     phaseEvent(op, 'quiesce', 'stopping the app');
@@ -179,7 +187,7 @@ export async function withAppStopped<T>(
     const { waitForDeployments } = await import('../kube/rollout.js');
     const waitOp: Op = { ...op, events: (e) => op.events?.(e.type === 'status' ? { ...e, message: `waiting for the app: ${e.message}` } : e) };
     const w = await waitForDeployments(kube, ns, started, { timeoutMs, pollMs: opts.pollMs }, waitOp).catch((e: unknown) => {
-      throw op.signal?.aborted ? new KompoxError('interrupted', `interrupted: ${'error' in out ? 'no snapshot was taken' : (opts.done ?? 'done')}; the app was started again (not waiting until it is ready)`, { cause: e }) : e;
+      throw op.signal?.aborted ? new KompoxError('interrupted', `interrupted: ${'error' in out ? what.replace(/; the app was started again$/, '') : (opts.done ?? 'done')}; the app was started again (not waiting until it is ready)`, { cause: e }) : e;
     });
     if (w.state === 'ready') logEvent(op, `the app is running and ready again (${w.message})`);
     else if ('error' in out) logEvent(op, `the app did not come back: ${w.message}`);
@@ -235,18 +243,28 @@ export async function restoreAndAttach(ctx: AppContext, driver: ProviderDriver, 
   return attachDisk(ctx, driver, kube, { volume: opts.volume, name: disk.name }, op);
 }
 
+/**
+ * Streams the snapshot as a portable archive into `out`: on the host path
+ * as the driver stores it; through the cluster from a temporary disk
+ * restored from it (transfer.ts), so the app's disk is never touched.
+ */
 export async function exportSnapshot(
   ctx: AppContext,
   driver: ProviderDriver,
-  _kube: KubeClient | undefined,
-  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream },
+  kube: KubeClient | undefined,
+  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream; /** `host`, `cluster` or `auto` (transfer.ts) */ via?: string },
   op: Op = {},
 ): Promise<ExportResult & { snapshot: Snapshot }> {
-  const transfer = requirePart(driver, 'hostTransfer', 'snapshot export');
+  const { transferVia, exportSnapshotThroughCluster } = await import('./transfer.js');
+  const via = transferVia(ctx, driver, 'snapshot export', opts.via);
+  const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'snapshot export') : undefined;
+  if (!onHost && !kube) throw new KompoxError('unavailable', 'snapshot export through the cluster needs the cluster', { hint: "Check the cluster's credentials (cluster.auth)." });
   const { volume, snapshot } = await findSnapshot(ctx, driver, opts.volume, opts.name, op);
-  let transcoded = false;
+  // through the cluster the archive is built anew: its bytes differ from any stored one
+  let transcoded = !onHost;
   const r = await exportThrough(opts.out, `snapshot ${snapshot.name}`, async (w) => {
-    transcoded = (await transfer.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format }))?.transcoded ?? false;
+    if (onHost) transcoded = (await onHost.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format }))?.transcoded ?? false;
+    else await exportSnapshotThroughCluster(ctx, driver, kube!, volume, snapshot, w, { format: opts.format }, op);
   });
   // A re-compressed export differs from the stored bytes by design; the
   // driver checked those against the recorded SHA-256 while reading them.

@@ -148,7 +148,7 @@ export function referenceNodePoolsDriver(nodePools: ReferenceNodePools, _host?: 
     nodePools,
     volumeClass: aksVolumes.volumeClass,
     pvSource: aksVolumes.pvSource,
-    disks: { list: none('disk list'), create: none('disk create'), delete: none('disk delete') },
+    disks: { list: none('disk list'), create: none('disk create'), delete: none('disk delete'), reveal: none('disk reveal') },
     snapshots: { list: none('snapshot list'), create: none('snapshot create'), delete: none('snapshot delete') },
   };
 }

@@ -524,7 +524,7 @@ describe('snapshot create --quiesce when the app cannot come back (fake API serv
       assert.equal(r.out, '');
       assert.match(
         r.err,
-        /\nerror: snapshot taken was taken, but the app did not come back \(not running and ready within 3s\): deployment stuck: 0\/1 ready; pod stuck-\S+ Pending: 0\/1 nodes are available: 1 node\(s\) were unschedulable\..* The snapshot is kept\. `kompoxops app status` shows the volume binding and recent warnings/,
+        /\nerror: snapshot taken was taken, but the app did not come back \(not running and ready within 3s\): deployment stuck: 0\/1 ready; pod stuck-\S+ Pending: 0\/1 nodes are available: 1 node\(s\) were unschedulable\..* What was done is kept\. `kompoxops app status` shows the volume binding and recent warnings/,
       );
       const list = await a.run(['snapshot', 'list', '-o', 'json']);
       assert.ok((JSON.parse(list.out) as Array<{ name: string }>).some((s) => s.name === 'taken'), 'the snapshot exists');

@@ -59,6 +59,9 @@ function recordingDriver(zones = true): Recording {
         return { ...disk };
       },
       async delete() {},
+      async reveal(_ctx: AppContext, _volume: AppVolume, disk: Disk) {
+        return { ...disk };
+      },
     },
     snapshots: {
       async list(_ctx: AppContext, volume: AppVolume) {

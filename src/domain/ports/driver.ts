@@ -191,14 +191,44 @@ export interface DiskCreateSpec {
   /** Provider options: SKU, IOPS... */
   options?: Record<string, string>;
   source?: DiskSource;
+  /**
+   * Create the disk *pending*: it exists (it can be mounted, filled and
+   * deleted through the returned Disk) but no list shows it, and its name
+   * stays taken, until `reveal` makes it visible. An import through the
+   * cluster fills and verifies such a disk first (src/usecases/transfer.ts).
+   * Cloud drivers mark it with the tag TAG_PENDING (`kompox-pending`); K3s keeps it under
+   * a dot-named directory.
+   */
+  pending?: boolean;
+}
+
+/**
+ * Error codes drivers use for refusals the use cases act on (kind `conflict`):
+ * a disk still attached to a node (clouds refuse to delete it: Azure, EBS
+ * `VolumeInUse`, GCE `resourceInUseByAnotherResource`); the transfer retries
+ * a delete until the volume is detached.
+ */
+export const DISK_ATTACHED = 'disk.delete.attached';
+
+export interface DiskListOptions {
+  /** Also usedBytes where the provider has to measure it (K3s walks the tree: slow for big disks). */
+  usage?: boolean;
+  /** Only the pending disks (DiskCreateSpec.pending; each with `pending: true`), e.g. to find what a crash left. */
+  pending?: boolean;
 }
 
 export interface DisksPart {
-  /** With usage, also usedBytes where the provider has to measure it (K3s walks the tree: slow for big disks). */
-  list(ctx: AppContext, volume: AppVolume, opts: { usage?: boolean }, op: Op): Promise<Disk[]>;
+  /** The volume's visible disks (never the pending ones, unless asked for them alone). */
+  list(ctx: AppContext, volume: AppVolume, opts: DiskListOptions, op: Op): Promise<Disk[]>;
   /** A new disk; never overwrites one (an existing name is a conflict). Nothing half-made is visible after a failure or a cancel. */
   create(ctx: AppContext, volume: AppVolume, spec: DiskCreateSpec, op: Op): Promise<Disk>;
-  /** Idempotent: a disk already gone is success. */
+  /**
+   * Makes a pending disk visible and returns it as lists show it (its id may
+   * change: K3s renames the directory into place). Idempotent for a disk
+   * already visible; a conflict when its name was taken meanwhile.
+   */
+  reveal(ctx: AppContext, volume: AppVolume, disk: Disk, op: Op): Promise<Disk>;
+  /** Idempotent: a disk already gone is success. A disk still attached to a node is refused (code DISK_ATTACHED). */
   delete(ctx: AppContext, volume: AppVolume, disk: Disk, op: Op): Promise<void>;
   /**
    * Records on the disk when it was made current (tag kompox-attached-at,

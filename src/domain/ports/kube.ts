@@ -48,6 +48,8 @@ export interface ListOptions {
 export interface DeleteOptions {
   propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
   dryRun?: boolean;
+  /** Pods: seconds to wait before the kubelet kills the containers (default: the pod's terminationGracePeriodSeconds). */
+  gracePeriodSeconds?: number;
 }
 
 export interface LogOptions {
@@ -55,6 +57,27 @@ export interface LogOptions {
   follow?: boolean;
   tailLines?: number;
   sinceSeconds?: number;
+}
+
+/** Binary streams of a command run in a container (execStream). */
+export interface ExecStreams {
+  /**
+   * Bytes for the command's stdin, sent with backpressure; its end closes the
+   * command's stdin (EOF), which needs the v5.channel.k8s.io protocol
+   * (Kubernetes 1.30 or later): an older server is refused before anything is sent.
+   */
+  stdin?: NodeJS.ReadableStream;
+  /** Receives the command's stdout with backpressure (the stream is paused while it is full); not ended. */
+  stdout?: NodeJS.WritableStream;
+  /** Receives the command's stderr; not ended. */
+  stderr?: NodeJS.WritableStream;
+}
+
+/** How a command run with execStream ended. */
+export interface ExecOutcome {
+  exitCode: number;
+  /** The API server's message when the command did not run or ended abnormally (not for a plain non-zero exit). */
+  message?: string;
 }
 
 /** What a SelfSubjectAccessReview asks: may the current identity do `verb` on this object? */
@@ -88,6 +111,13 @@ export interface KubeClient {
     command: string[],
     io: { stdin?: NodeJS.ReadableStream; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; tty?: boolean },
   ): Promise<number>;
+  /**
+   * Runs a command in a container with binary streams (no TTY): data moves
+   * with backpressure both ways, stdin's end is the command's EOF, and the
+   * result carries the exit code. The signal ends the stream at once (the
+   * command loses its stdin and stdout) and rejects with `interrupted`.
+   */
+  execStream(namespace: string, pod: string, container: string | undefined, command: string[], io: ExecStreams, opts?: { signal?: AbortSignal }): Promise<ExecOutcome>;
   /**
    * Forwards one already-accepted connection to a pod port; resolves when the
    * forwarding is set up. Optional (test doubles may omit it); used by tunnels

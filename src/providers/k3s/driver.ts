@@ -13,16 +13,19 @@
 // an open SSH session. New disks and snapshots are built under a dot-named
 // temp path and renamed into place only when complete, so a failure or a
 // crash never leaves a half-made disk visible (dot names are never listed);
-// what a crash leaves behind is swept later (sweepLeftovers).
+// what a crash leaves behind is swept later (sweepLeftovers). A pending disk
+// (DiskCreateSpec.pending: an import through the cluster being filled) lives
+// under `.pending-{name}-{suffix}` until reveal renames it into place.
 import { isIP } from 'node:net';
 import { PassThrough, type Writable } from 'node:stream';
 import { KompoxError, unsupported } from '../../domain/errors.js';
-import { byteProgress, cancellable, type Op, type ProgressSink } from '../../domain/events.js';
+import { byteProgress, cancellable, destroyOnCancel, type Op, type ProgressSink } from '../../domain/events.js';
 import {
   TAG_APP,
   TAG_ATTACHED_AT,
   TAG_CREATED_AT,
   TAG_NAME,
+  TAG_PENDING,
   TAG_VOLUME,
   type AppContext,
   type AppVolume,
@@ -38,6 +41,7 @@ import {
   type ClusterPart,
   type ClusterStatusInfo,
   type DiskCreateSpec,
+  type DiskListOptions,
   type DisksPart,
   type DriverCapabilities,
   type DriverHost,
@@ -70,6 +74,8 @@ export const DATA = 'data';
  * attach: losing it only loses a hint, never the disk's ownership record.
  */
 export const ATTACHED_META = 'kompox-attached.json';
+/** Directory name prefix of a pending disk (DiskCreateSpec.pending), never listed. */
+export const PENDING_PREFIX = '.pending-';
 const GiB = 1024 ** 3;
 /** Compression of new snapshots. */
 const SNAPSHOT_FORMAT: ArchiveFormat = 'tar.zst';
@@ -214,11 +220,6 @@ const defaultHostFs: HostFsFactory = async (s, host, op) => {
   });
 };
 
-/** Stops a stream the operation reads or writes when it is cancelled, so the operation fails and cleans up. */
-function destroyOnCancel(stream: NodeJS.ReadableStream | NodeJS.WritableStream): (reason: Error) => void {
-  return (reason) => (stream as unknown as { destroy?(e?: Error): void }).destroy?.(reason);
-}
-
 export class K3sDriver implements ProviderDriver {
   readonly name = 'k3s' as const;
   readonly capabilities: DriverCapabilities = { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true };
@@ -340,6 +341,7 @@ export class K3sDriver implements ProviderDriver {
     list: (ctx, volume, opts, op) => this.diskList(ctx, volume, opts, op),
     create: (ctx, volume, spec, op) => this.diskCreate(ctx, volume, spec, op),
     delete: (ctx, volume, disk, op) => this.diskDelete(ctx, volume, disk, op),
+    reveal: (ctx, volume, disk, op) => this.diskReveal(ctx, volume, disk, op),
     markAttached: (ctx, volume, disk, at, op) => this.diskMarkAttached(ctx, volume, disk, at, op),
   };
 
@@ -379,17 +381,19 @@ export class K3sDriver implements ProviderDriver {
     return total;
   }
 
-  private async diskList(ctx: AppContext, volume: AppVolume, opts: { usage?: boolean }, op: Op): Promise<Disk[]> {
+  private async diskList(ctx: AppContext, volume: AppVolume, opts: DiskListOptions, op: Op): Promise<Disk[]> {
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s, op);
     if (!(await fs.lstat(p.diskVolDir))) return [];
     const disks: Disk[] = [];
     for (const name of (await fs.readdir(p.diskVolDir)).sort()) {
-      if (name.startsWith('.')) continue; // temp dirs of a disk being built
+      // dot names: temp dirs of a disk being built, pending disks (listed only when asked for), trash
+      if (opts.pending ? !name.startsWith(PENDING_PREFIX) : name.startsWith('.')) continue;
       const dir = p.diskDir(name);
       const m = await this.readDiskMeta(fs, dir);
       if (!m || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) continue;
       const d = this.toDisk(dir, m, opts.usage ? await this.usedBytes(fs, `${dir}/${DATA}`) : undefined);
+      if (opts.pending) d.pending = true;
       const attachedAt = await this.readAttachedAt(fs, dir);
       if (attachedAt) d.tags[TAG_ATTACHED_AT] = attachedAt;
       disks.push(d);
@@ -433,18 +437,22 @@ export class K3sDriver implements ProviderDriver {
     source: Record<string, string> | undefined,
     op: Op,
     fill: (fs: HostFs, dataDir: string) => Promise<{ totalBytes?: number; sizeGiB?: number } | void>,
+    pending = false,
   ): Promise<Disk> {
     checkName('disk', name);
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s, op);
-    const dir = p.diskDir(name);
-    if (await fs.lstat(dir)) {
-      throw new KompoxError('conflict', `disk "${name}" already exists for volume ${volume.name} (${dir})`, {
+    const final = p.diskDir(name);
+    // a pending disk keeps its name taken too
+    const taken = (await fs.lstat(final)) ? final : await this.pendingDir(fs, p.diskVolDir, name);
+    if (taken) {
+      throw new KompoxError('conflict', `disk "${name}" already exists for volume ${volume.name} (${taken})`, {
         code: 'disk.exists',
         details: { disk: name, volume: volume.name },
         hint: 'Choose another name, or delete the old disk first.',
       });
     }
+    const dir = pending ? `${p.diskVolDir}/${PENDING_PREFIX}${name}-${suffix()}` : final;
     await fs.mkdirp(p.diskVolDir, 0o755);
     const tmp = `${p.diskVolDir}/.tmp-${name}-${suffix()}`;
     await fs.mkdir(tmp, 0o755);
@@ -467,7 +475,7 @@ export class K3sDriver implements ProviderDriver {
         sizeGiB: size,
         createdAt,
         node: await fs.hostname(),
-        tags: ownershipTags(ctx, volume, name, createdAt),
+        tags: { ...ownershipTags(ctx, volume, name, createdAt), ...(pending ? { [TAG_PENDING]: createdAt } : {}) },
       };
       if (source && Object.keys(source).length) meta.source = source;
       await fs.writeFileAtomic(`${tmp}/${DISK_META}`, JSON.stringify(meta, null, 2) + '\n');
@@ -483,7 +491,9 @@ export class K3sDriver implements ProviderDriver {
       });
       const written = await fs.lstat(`${dir}/${DISK_META}`).catch(() => undefined);
       if (written) await sweepLeftovers(fs, p.diskVolDir, written.mtimeMs);
-      return this.toDisk(dir, meta, r.totalBytes);
+      const disk = this.toDisk(dir, meta, r.totalBytes);
+      if (pending) disk.pending = true;
+      return disk;
     } catch (e) {
       await fs.rm(tmp).catch(() => undefined);
       throw e;
@@ -495,17 +505,69 @@ export class K3sDriver implements ProviderDriver {
     if (spec.zone !== undefined) throw unsupported('disk create in a zone', this.name);
     for (const key of Object.keys(spec.options ?? {})) throw unsupported(`disk option ${key}`, this.name);
     const src = spec.source;
+    const pending = Boolean(spec.pending);
     if (!src) {
-      return this.materialize(ctx, volume, spec.name, spec.sizeGiB, undefined, op, async (fs, dataDir) => {
-        await fs.mkdir(dataDir, 0o777);
-        // Containers run as any uid (like K3s's local-path provisioner), so
-        // the empty disk is world-writable; mkdir's mode is cut by the umask.
-        await fs.chmod(dataDir, 0o777);
-        return { totalBytes: 0 };
-      });
+      return this.materialize(
+        ctx,
+        volume,
+        spec.name,
+        spec.sizeGiB,
+        undefined,
+        op,
+        async (fs, dataDir) => {
+          await fs.mkdir(dataDir, 0o777);
+          // Containers run as any uid (like K3s's local-path provisioner), so
+          // the empty disk is world-writable; mkdir's mode is cut by the umask.
+          await fs.chmod(dataDir, 0o777);
+          return { totalBytes: 0 };
+        },
+        pending,
+      );
     }
     if (src.kind === 'snapshot') return this.restore(ctx, volume, src.id, spec, op);
-    return this.copyFrom(ctx, volume, spec.name, src.id, spec.sizeGiB, op);
+    return this.copyFrom(ctx, volume, spec.name, src.id, spec.sizeGiB, op, pending);
+  }
+
+  /** The directory of the pending disk `name`, if there is one. */
+  private async pendingDir(fs: HostFs, diskVolDir: string, name: string): Promise<string | undefined> {
+    const names = await fs.readdir(diskVolDir).catch(() => [] as string[]);
+    // `.pending-{name}-{suffix}`: the suffix has no '-', so the name is everything before the last one
+    const hit = names.find((n) => n.startsWith(PENDING_PREFIX) && n.slice(PENDING_PREFIX.length, n.lastIndexOf('-')) === name);
+    return hit ? `${diskVolDir}/${hit}` : undefined;
+  }
+
+  /** A pending disk renamed into place (its metadata loses the pending tag first). */
+  private async diskReveal(ctx: AppContext, volume: AppVolume, disk: Disk, op: Op): Promise<Disk> {
+    const found = await this.ownedDiskDir(ctx, volume, disk, op);
+    if (!found) throw new KompoxError('notfound', `disk ${disk.name} (${disk.id}) no longer exists`, { code: 'disk.notfound' });
+    const { fs, dir } = found;
+    const m = (await this.readDiskMeta(fs, dir))!;
+    const volDir = dir.replace(/\/[^/]+$/, '');
+    const base = dir.slice(volDir.length + 1);
+    if (!base.startsWith(PENDING_PREFIX)) return this.toDisk(dir, m); // already visible
+    const final = `${volDir}/${m.name}`;
+    const tags = { ...m.tags };
+    delete tags[TAG_PENDING];
+    const meta: DiskMeta = { ...m, tags };
+    const metaPath = `${dir}/${DISK_META}`;
+    const text = JSON.stringify(meta, null, 2) + '\n';
+    await fs.writeFileAtomic(metaPath, text).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+      await fs.rm(metaPath);
+      await fs.writeFileAtomic(metaPath, text);
+    });
+    await fs.rename(dir, final).catch((e: unknown) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTEMPTY') {
+        throw new KompoxError('conflict', `disk "${m.name}" was created by someone else meanwhile (${final})`, {
+          code: 'disk.exists',
+          details: { disk: m.name, volume: volume.name },
+          hint: 'Choose another name.',
+        });
+      }
+      throw e;
+    });
+    return this.toDisk(final, meta);
   }
 
   /**
@@ -514,7 +576,7 @@ export class K3sDriver implements ProviderDriver {
    * is copied through the archive format (so it is verified like an import);
    * a file is imported as a Kompox archive (a snapshot or an export).
    */
-  private async copyFrom(ctx: AppContext, volume: AppVolume, name: string, sourceId: string, sizeGiB: number | undefined, op: Op): Promise<Disk> {
+  private async copyFrom(ctx: AppContext, volume: AppVolume, name: string, sourceId: string, sizeGiB: number | undefined, op: Op, pending = false): Promise<Disk> {
     const s = k3sSettings(ctx);
     const fs = await this.host(s, op);
     if (!sourceId.startsWith('/')) {
@@ -530,12 +592,19 @@ export class K3sDriver implements ProviderDriver {
         const progress = byteProgress(op, `copy ${srcMeta?.name ?? sourceId}`);
         const r = await copyTree(fs2, sourceId, dataDir, { app: srcMeta?.tags[TAG_APP], disk: srcMeta?.name, id: sourceId }, op, progress);
         return { totalBytes: r.manifest.totalBytes };
-      });
+      }, pending);
     }
     if (st.kind === 'file') {
       const m = await this.readSnapshotMeta(fs, sourceId);
-      return this.materialize(ctx, volume, name, sizeGiB ?? m?.sizeGiB, { fromId: sourceId }, op, (fs2, dataDir) =>
-        this.unpackFile(fs2, sourceId, dataDir, st.size, m?.sha256, `import ${m?.name ?? sourceId}`, op),
+      return this.materialize(
+        ctx,
+        volume,
+        name,
+        sizeGiB ?? m?.sizeGiB,
+        { fromId: sourceId },
+        op,
+        (fs2, dataDir) => this.unpackFile(fs2, sourceId, dataDir, st.size, m?.sha256, `import ${m?.name ?? sourceId}`, op),
+        pending,
       );
     }
     throw new KompoxError('usage', `source ${sourceId} is neither a directory nor an archive file`);
@@ -567,11 +636,20 @@ export class K3sDriver implements ProviderDriver {
     const m = await this.readSnapshotMeta(fs, snapshotId);
     const label = m?.name ?? snapshotId.replace(/^.*\//, '').replace(SNAPSHOT_ARCHIVE, '');
     const source: Record<string, string> = { fromId: snapshotId, ...(m ? { fromSnapshot: m.name } : {}) };
-    return this.materialize(ctx, volume, spec.name, spec.sizeGiB ?? m?.sizeGiB, source, op, async (fs2, dataDir) => {
-      const st = await fs2.lstat(snapshotId);
-      if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshotId} is missing on the node`);
-      return this.unpackFile(fs2, snapshotId, dataDir, st.size, m?.sha256, `restore ${label}`, op);
-    });
+    return this.materialize(
+      ctx,
+      volume,
+      spec.name,
+      spec.sizeGiB ?? m?.sizeGiB,
+      source,
+      op,
+      async (fs2, dataDir) => {
+        const st = await fs2.lstat(snapshotId);
+        if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshotId} is missing on the node`);
+        return this.unpackFile(fs2, snapshotId, dataDir, st.size, m?.sha256, `restore ${label}`, op);
+      },
+      Boolean(spec.pending),
+    );
   }
 
   /** Finds a disk by its id and checks it lives under this driver's disk root (never delete anything else). */

@@ -37,6 +37,7 @@ import { Kubelet, type BehaviourHook, type ContainerBehaviour } from './controll
 import { NamespaceController } from './controllers/namespace.js';
 import { PodGarbageCollector } from './controllers/podgc.js';
 import { nodeObject, type FakeNodeSpec } from './nodes.js';
+import { defaultHostImage, effectiveCaps, hostExecSupport, spawnHostExec, volumeDirectory, type CsiVolumeHost, type HostExecPlan, type HostExecSupport, type Toolbox } from './host-exec.js';
 
 export interface ForbidRule {
   verb: string; // get, list, create, patch, delete, ...
@@ -88,8 +89,19 @@ export interface FakeKube {
   addEvent(namespace: string, ev: { involvedObject: { kind: string; name: string; namespace?: string }; reason: string; message: string; type?: string }): Obj;
   /** Test hook: the log text of a pod's container. */
   setLogs(namespace: string, pod: string, container: string, text: string): void;
-  /** Test hook: what `exec` does (default: `echo ARGS`, `exit N`, `cat` echoes stdin). */
+  /**
+   * Test hook: what `exec` does in pods whose commands the fake does not run
+   * for real (default: `echo ARGS`, `exit N`, `cat` echoes stdin). Pods of
+   * host-runnable images (hostImages) with mappable volumes run the real
+   * command instead (host-exec.ts).
+   */
   onExec(handler: (req: ExecRequest) => ExecResult | Promise<ExecResult>): void;
+  /** A CSI driver's volumes as directories here, with attach/detach (the kubelet mounts them; exec sees them). */
+  registerCsiDriver(name: string, host: CsiVolumeHost): void;
+  /** How exec'd commands of host-run pods are isolated here (namespace, or the path-mapping fallback and why). */
+  readonly hostExec: HostExecSupport;
+  /** Every command run for real (pod, container, command, exit code), in order. */
+  hostExecs: { namespace: string; pod: string; container: string; command: string[]; exitCode?: number }[];
   /** Test hook: a TCP port on 127.0.0.1 that stands for `pod:port` (portforward); default: echo. */
   setPortTarget(namespace: string, pod: string, port: number, localPort: number): void;
   /** With `terminatingNamespaces`: finish deleting a Terminating namespace (what the namespace controller does). */
@@ -205,6 +217,12 @@ export interface FakeKubeOptions {
   tls?: boolean;
   /** Feature gates of that version (1.28: SidecarContainers, off by default). */
   featureGates?: FeatureGates;
+  /**
+   * Which images the kubelet runs exec'd commands of for real, and with which
+   * tools (host-exec.ts); default: busybox images, with busybox's applets
+   * when busybox is installed here. Return undefined for the handler (onExec).
+   */
+  hostImages?: (image: string) => Toolbox | undefined;
 }
 
 function selfSignedCert(dir: string): { cert: string; key: string } {
@@ -243,6 +261,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     namespaceDeletion: opts.terminatingNamespaces ? 'manual' : controllersOn ? 'controller' : 'instant',
   });
   const behaviourHooks: BehaviourHook[] = [];
+  const csiDrivers = new Map<string, CsiVolumeHost>();
+  const kubelet = controllersOn ? new Kubelet(api, () => behaviourHooks, csiDrivers) : undefined;
   const manager = controllersOn
     ? new ControllerManager(api, [
         ...(opts.terminatingNamespaces ? [] : [new NamespaceController(api)]),
@@ -250,7 +270,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         new DeploymentController(api),
         new ReplicaSetController(api),
         new Scheduler(api),
-        new Kubelet(api, () => behaviourHooks),
+        kubelet!,
         new PodGarbageCollector(api),
         new PersistentVolumeController(api),
         new ProtectionController(api),
@@ -689,8 +709,121 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     });
   });
 
+  const hostImages = opts.hostImages ?? defaultHostImage;
+  const hostExecs: FakeKube['hostExecs'] = [];
+
+  /**
+   * What running `container` of the pod for real needs, or undefined when
+   * its image is not one the fake stands in for (the onExec handler answers).
+   * A container that is not running or a volume that cannot be mapped is
+   * the error the kubelet would give.
+   */
+  function hostPlan(podObj: Obj, container: string | undefined): HostExecPlan | { error: string } | undefined {
+    const spec = (podObj.spec ?? {}) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const containers = (spec.containers ?? []) as Record<string, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const c = container ? containers.find((x) => x.name === container) : containers.length === 1 ? containers[0] : undefined;
+    if (!c) return undefined;
+    const toolbox = hostImages(String(c.image));
+    if (!toolbox) return undefined;
+    if (!kubelet?.running(podObj, String(c.name))) return { error: `unable to upgrade connection: container not found ("${String(c.name)}")` };
+    const mounts: HostExecPlan['mounts'] = [];
+    for (const m of (c.volumeMounts ?? []) as { name: string; mountPath: string; readOnly?: boolean }[]) {
+      const v = volumeDirectory(podObj, m.name, {
+        pvc: (ns, name) => store.get(findByPlural('', 'v1', 'persistentvolumeclaims')!, ns, name),
+        pv: (name) => store.get(findByPlural('', 'v1', 'persistentvolumes')!, undefined, name),
+        csi: (driver) => csiDrivers.get(driver),
+      });
+      if ('problem' in v) return { error: `the fake kubelet cannot run ${String(c.image)} here: ${v.problem}` };
+      mounts.push({ source: v.dir, target: m.mountPath, readOnly: Boolean(m.readOnly) || v.readOnly });
+    }
+    const psc = (spec.securityContext ?? {}) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const csc = (c.securityContext ?? {}) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const env: Record<string, string> = {};
+    for (const e of (c.env ?? []) as { name: string; value?: string }[]) if (e.value !== undefined) env[e.name] = e.value;
+    return {
+      mounts,
+      toolbox,
+      uid: Number(csc.runAsUser ?? psc.runAsUser ?? 0),
+      gid: Number(csc.runAsGroup ?? psc.runAsGroup ?? 0),
+      capabilities: Boolean(csc.privileged) ? [] : effectiveCaps(csc),
+      noNewPrivs: csc.allowPrivilegeEscalation === false,
+      readOnlyRoot: csc.readOnlyRootFilesystem === true,
+      env,
+    };
+  }
+
+  /** Streams a real command: stdin/stdout/stderr with backpressure both ways, status last. */
+  function runOnHost(ws: WebSocket, namespace: string, pod: string, container: string, command: string[], plan: HostExecPlan, wantStdin: boolean): void {
+    const record: FakeKube['hostExecs'][number] = { namespace, pod, container, command };
+    hostExecs.push(record);
+    const { child, cleanup } = spawnHostExec(plan, command);
+    let exited = false;
+    const send = (ch: number, data: Buffer, cb?: () => void) => ws.send(Buffer.concat([Buffer.from([ch]), data]), cb as never);
+    const forward = (stream: NodeJS.ReadableStream | null, ch: number) => {
+      stream?.on('data', (d: Buffer) => {
+        // the client reads slowly: stop reading the process until this frame has left
+        if (ws.bufferedAmount > 4 * 1024 * 1024) {
+          stream.pause();
+          send(ch, d, () => stream.resume());
+        } else send(ch, d);
+      });
+    };
+    forward(child.stdout, 1);
+    forward(child.stderr, 2);
+    child.stdin?.on('error', () => undefined); // the command may exit before reading all of its input
+    if (!wantStdin) child.stdin?.end();
+    child.on('error', (e) => send(2, Buffer.from(`${e.message}\n`)));
+    child.on('close', (code, sig) => {
+      exited = true;
+      cleanup();
+      const exitCode = code ?? (sig ? 128 + (({ SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 }) as Record<string, number>)[sig]! : 1);
+      record.exitCode = exitCode;
+      const status =
+        exitCode === 0
+          ? { metadata: {}, status: 'Success' }
+          : {
+              metadata: {},
+              status: 'Failure',
+              message: `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${exitCode}`,
+              reason: 'NonZeroExitCode',
+              details: { causes: [{ reason: 'ExitCode', message: String(exitCode) }] },
+            };
+      send(3, Buffer.from(JSON.stringify(status)), () => ws.close(1000));
+    });
+    ws.on('message', (data: Buffer) => {
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
+      if (buf[0] === 0 && child.stdin && !child.stdin.destroyed) {
+        if (!child.stdin.write(buf.subarray(1))) {
+          ws.pause();
+          child.stdin.once('drain', () => ws.resume());
+        }
+      } else if (buf[0] === 255 && buf[1] === 0) child.stdin?.end();
+    });
+    // the client went away: the command loses its streams (killed here, with everything it started)
+    ws.on('close', () => {
+      if (!exited && child.pid) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    });
+  }
+
   function runExec(ws: WebSocket, namespace: string, pod: string, q: URLSearchParams): void {
     const command = q.getAll('command');
+    const podObj = store.get(findByPlural('', 'v1', 'pods')!, namespace, pod);
+    const plan = podObj ? hostPlan(podObj, q.get('container') ?? undefined) : undefined;
+    if (plan && 'error' in plan) {
+      ws.send(Buffer.concat([Buffer.from([3]), Buffer.from(JSON.stringify({ metadata: {}, status: 'Failure', message: plan.error, reason: 'InternalError' }))]));
+      ws.close(1000);
+      return;
+    }
+    if (plan) {
+      const c = q.get('container') ?? String(((podObj!.spec as { containers: { name: string }[] }).containers[0]!).name);
+      return runOnHost(ws, namespace, pod, c, command, plan, q.get('stdin') === 'true');
+    }
     const wantStdin = q.get('stdin') === 'true';
     const stdin: Buffer[] = [];
     let started = false;
@@ -839,6 +972,14 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     onExec: (h) => {
       execHandler = h;
     },
+    registerCsiDriver: (name, host) => {
+      csiDrivers.set(name, host);
+      manager?.kick();
+    },
+    get hostExec() {
+      return hostExecSupport();
+    },
+    hostExecs,
     setPortTarget: (namespace, pod, port, localPort) => {
       portTargets.set(`${namespace}/${pod}/${port}`, localPort);
     },

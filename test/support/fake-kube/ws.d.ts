@@ -6,7 +6,10 @@ declare module 'ws' {
   import type { Duplex } from 'node:stream';
   export class WebSocket extends EventEmitter {
     readonly protocol: string;
-    send(data: Buffer | string): void;
+    readonly bufferedAmount: number;
+    send(data: Buffer | string, cb?: (err?: Error) => void): void;
+    pause(): void;
+    resume(): void;
     close(code?: number): void;
     terminate(): void;
   }

@@ -14,8 +14,17 @@
 // How a container behaves is a test knob (ContainerBehaviour), by default:
 // the image pulls, the process runs (init containers exit 0), is ready, and
 // exits promptly on SIGTERM.
+// Volumes of CSI drivers registered with the fake (host-exec.ts) are
+// attached to the node before the sandbox starts, as the attach/detach
+// controller does: a ReadWriteOnce volume attached to another node is a
+// FailedAttachVolume (Multi-Attach error) and the pod waits in
+// ContainerCreating; a volume whose directory is missing is a FailedMount.
+// They are detached when the pod's containers have stopped and no other pod
+// on the node uses them. Commands exec'd into pods of host-runnable images
+// run for real (host-exec.ts).
 import { createHash } from 'node:crypto';
 import type { ApiCore } from '../apiserver.js';
+import type { CsiVolumeHost } from '../host-exec.js';
 import type { ResourceInfo } from '../resources.js';
 import type { Obj } from '../store.js';
 import { type Any, type Condition, deleting, getCondition, nameOf, nsOf, setCondition, uidOf } from './util.js';
@@ -58,6 +67,11 @@ interface PodRuntime {
   initIndex: number;
   startTime: string;
   killing?: { at: number; ignoring: boolean; done: boolean };
+  /** CSI volumes attached for this pod (driver, handle), detached when it stops. */
+  attached?: { driver: string; handle: string }[];
+  /** The last volume problem reported (one event per distinct message). */
+  volumeProblem?: string;
+  node?: string;
 }
 
 const BACKOFF_START = 10;
@@ -68,12 +82,85 @@ export class Kubelet {
   private readonly nodes: ResourceInfo;
   private readonly runtimes = new Map<string, PodRuntime>();
 
+  private readonly pvcs: ResourceInfo;
+  private readonly pvs: ResourceInfo;
+
   constructor(
     private readonly api: ApiCore,
     private readonly behaviour: () => BehaviourHook[],
+    private readonly csi: ReadonlyMap<string, CsiVolumeHost> = new Map(),
   ) {
     this.pods = api.kind('v1', 'Pod');
     this.nodes = api.kind('v1', 'Node');
+    this.pvcs = api.kind('v1', 'PersistentVolumeClaim');
+    this.pvs = api.kind('v1', 'PersistentVolume');
+  }
+
+  /** The registered CSI volumes of the pod: driver, handle, PV name. */
+  private csiVolumes(pod: Obj): { driver: string; handle: string; pv: string; host: CsiVolumeHost }[] {
+    const out: { driver: string; handle: string; pv: string; host: CsiVolumeHost }[] = [];
+    for (const v of (((pod.spec as Any)?.volumes ?? []) as Any[])) {
+      const claimName = v.persistentVolumeClaim?.claimName;
+      if (!claimName) continue;
+      const claim = this.api.store.get(this.pvcs, nsOf(pod), String(claimName));
+      const pvName = (claim?.spec as Any | undefined)?.volumeName;
+      const pv = pvName ? this.api.store.get(this.pvs, undefined, String(pvName)) : undefined;
+      const csi = (pv?.spec as Any | undefined)?.csi;
+      const host = csi?.driver ? this.csi.get(String(csi.driver)) : undefined;
+      if (host) out.push({ driver: String(csi.driver), handle: String(csi.volumeHandle), pv: nameOf(pv!), host });
+    }
+    return out;
+  }
+
+  /** Attaches and "mounts" the pod's registered CSI volumes; a problem is reported once and the pod waits. */
+  private attachVolumes(pod: Obj, rt: PodRuntime): boolean {
+    const node = String((pod.spec as Any).nodeName);
+    const vols = this.csiVolumes(pod);
+    const done: { driver: string; handle: string }[] = [];
+    for (const v of vols) {
+      let problem: string | undefined;
+      let reason = 'FailedAttachVolume';
+      try {
+        v.host.attach?.(v.handle, node);
+        done.push({ driver: v.driver, handle: v.handle });
+        if (!v.host.path(v.handle)) {
+          reason = 'FailedMount';
+          problem = `MountVolume.MountDevice failed for volume "${v.pv}" : rpc error: code = NotFound desc = volume ${v.handle} not found`;
+        }
+      } catch (e) {
+        problem = (e as Error).message;
+      }
+      if (problem) {
+        for (const d of done) this.detachUnlessUsed(pod, node, d);
+        if (rt.volumeProblem !== problem) {
+          rt.volumeProblem = problem;
+          this.api.events.record(pod, 'Warning', reason, problem, reason === 'FailedAttachVolume' ? { component: 'attachdetach-controller' } : { component: 'kubelet', host: node });
+        }
+        // the controllers retry; so does a timer (nothing else may change meanwhile)
+        this.api.wakeAt(`attach/${rt.uid}`, this.api.clock.now() + 2000);
+        return false;
+      }
+    }
+    rt.attached = done;
+    rt.volumeProblem = undefined;
+    if (vols.length) this.api.events.record(pod, 'Normal', 'SuccessfulAttachVolume', `AttachVolume.Attach succeeded for volume "${vols.map((v) => v.pv).join('", "')}"`, { component: 'attachdetach-controller' });
+    return true;
+  }
+
+  /** Detaches a volume from the node unless another running pod there still uses it. */
+  private detachUnlessUsed(pod: Obj, node: string, v: { driver: string; handle: string }): void {
+    const inUse = this.api.store.list(this.pods).some((p) => {
+      if (uidOf(p) === uidOf(pod) || (p.spec as Any | undefined)?.nodeName !== node) return false;
+      const rt = this.runtimes.get(uidOf(p));
+      return Boolean(rt?.attached?.some((a) => a.driver === v.driver && a.handle === v.handle) && !rt.killing?.done);
+    });
+    if (!inUse) this.csi.get(v.driver)?.detach?.(v.handle, node);
+  }
+
+  private detachVolumes(pod: Obj, rt: PodRuntime): void {
+    const node = String((pod.spec as Any).nodeName);
+    for (const v of rt.attached ?? []) this.detachUnlessUsed(pod, node, v);
+    rt.attached = [];
   }
 
   private behaviourOf(pod: Obj, c: Any, kind: ContainerKind): Required<ContainerBehaviour> & { exitCode?: number } {
@@ -97,7 +184,12 @@ export class Kubelet {
       if (!deleting(pod) && (phase === 'Succeeded' || phase === 'Failed')) continue;
       this.syncPod(pod);
     }
-    for (const uid of this.runtimes.keys()) if (!alive.has(uid)) this.runtimes.delete(uid);
+    for (const [uid, rt] of this.runtimes) {
+      if (alive.has(uid)) continue;
+      // the pod object went without the kubelet (force delete, pod GC): its volumes are detached all the same
+      for (const v of rt.attached ?? []) this.csi.get(v.driver)?.detach?.(v.handle, rt.node ?? '');
+      this.runtimes.delete(uid);
+    }
   }
 
   private runtime(pod: Obj): PodRuntime {
@@ -113,10 +205,16 @@ export class Kubelet {
       for (const c of (spec.containers ?? []) as Any[]) {
         containers.set(c.name, { name: c.name, image: c.image, kind: 'container', state: { waiting: { reason: hasInit ? 'PodInitializing' : 'ContainerCreating' } }, lastState: {}, restartCount: 0, pullAttempts: 0 });
       }
-      rt = { uid: uidOf(pod), sandbox: false, containers, initIndex: 0, startTime: this.api.now() };
+      rt = { uid: uidOf(pod), sandbox: false, containers, initIndex: 0, startTime: this.api.now(), node: String(spec.nodeName) };
       this.runtimes.set(rt.uid, rt);
     }
     return rt;
+  }
+
+  /** Whether the kubelet runs container `name` of the pod now (exec needs it). */
+  running(pod: Obj, name: string): boolean {
+    const rt = this.runtimes.get(uidOf(pod));
+    return Boolean(rt && !rt.killing?.done && rt.containers.get(name)?.state.running);
   }
 
   private containerSpec(pod: Obj, name: string): Any {
@@ -185,6 +283,7 @@ export class Kubelet {
     const rt = this.runtime(pod);
     if (deleting(pod)) return this.terminate(pod, rt);
     if (!rt.sandbox) {
+      if (!rt.attached && !this.attachVolumes(pod, rt)) return;
       rt.sandbox = true;
       return this.writeStatus(pod, rt);
     }
@@ -249,7 +348,8 @@ export class Kubelet {
       this.writeStatus(pod, rt);
       return;
     }
-    // every container has stopped: the kubelet deletes the pod object
+    // every container has stopped: its volumes are unmounted (and detached), then the kubelet deletes the pod object
+    this.detachVolumes(pod, rt);
     this.api.delete(this.pods, nsOf(pod), nameOf(pod), { gracePeriodSeconds: 0 });
     this.runtimes.delete(rt.uid);
   }

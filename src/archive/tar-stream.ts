@@ -1,0 +1,357 @@
+// Between the portable archive and plain tar streams: the data path through
+// a helper pod (src/usecases/transfer.ts), where the pod has a `tar` (busybox
+// or GNU) but neither zstd nor Kompox. Compression, checksums and the
+// manifest stay on Kompox's side:
+//   - packTarStream: the tar a pod writes (`tar -c -f - -C DIR .`) becomes a
+//     portable archive, with the manifest Kompox computes from what passes
+//     (exactly as packTree would from the same files);
+//   - archiveToTar: a portable archive (either format) becomes the plain tar
+//     a pod extracts (`tar -x -f - -C DIR`), every file and the manifest
+//     verified on the way, exactly as an import on the node verifies them.
+// Both read and write tar streams of either dialect: pax (Kompox, GNU tar
+// --format=posix) and GNU long names (`././@LongLink`, what busybox and GNU
+// tar write by default); both handle entries the archive format does not
+// hold: hard links become files (their content fetched once more), devices,
+// FIFOs and sockets are left out (as packTree leaves them out).
+import { createHash } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KompoxError } from '../domain/errors.js';
+import { nowRfc3339 } from '../domain/names.js';
+import {
+  ARCHIVE_FORMAT,
+  ByteReader,
+  CHUNK,
+  ChecksumWriter,
+  Coalescer,
+  DATA_DIR,
+  DEFAULT_ARCHIVE_FORMAT,
+  HashTap,
+  MANIFEST_NAME,
+  TarReader,
+  checkEntryPath,
+  checkExpectedSha256,
+  compressionError,
+  decompressor,
+  frameSink,
+  headerBlocks,
+  integrity,
+  isFileType,
+  manifestBlocks,
+  manifestVersionFor,
+  padding,
+  sniffFormat,
+  treeDigestOf,
+  verifyManifest,
+  type ArchiveFormat,
+  type ArchiveManifest,
+  type ArchiveProgress,
+  type ArchiveResult,
+  type ArchiveSource,
+  type ManifestEntry,
+  type Seen,
+  type TarEntry,
+} from './archive.js';
+
+/** A tar record: writers pad their output to a multiple of it (blocking factor 20). */
+const RECORD = 10240;
+const BLOCK = 512;
+const ZEROS = Buffer.alloc(64 * 1024);
+/** `lost+found` of a fresh ext4/xfs filesystem: metadata of the filesystem, not the app's data. */
+export const LOST_FOUND = 'lost+found';
+
+/** packTree's walk order: depth first, names sorted (compared component by component, so `a/x` comes before `a-b`). */
+function byWalkOrder(a: { path: string }, b: { path: string }): number {
+  const x = a.path.split('/');
+  const y = b.path.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
+/** Entries of a tar stream with GNU long names/link targets applied (`L`/`K` pseudo-entries). */
+async function* tarEntries(tr: TarReader): AsyncGenerator<TarEntry> {
+  let longPath: string | undefined;
+  let longLink: string | undefined;
+  for (let e = await tr.next(); e; e = await tr.next()) {
+    if (e.type === 'NextFileHasLongPath' || e.type === 'NextFileHasLongLinkpath') {
+      if (e.size > 64 * 1024) throw integrity('the tar stream has an oversized GNU long name');
+      const name = (await tr.body(e.size, 'a GNU long name')).toString('utf8').replace(/\0+$/, '');
+      if (e.type === 'NextFileHasLongPath') longPath = name;
+      else longLink = name;
+      continue;
+    }
+    if (longPath !== undefined) e.path = longPath;
+    if (longLink !== undefined) e.linkpath = longLink;
+    longPath = longLink = undefined;
+    yield e;
+  }
+}
+
+/** `.`, `./`, `./x`, `x` (a tar of `-C DIR .`) → `data`, `data/x`, validated. */
+export function archivePathOf(tarPath: string): string {
+  let p = tarPath.replace(/\/+$/, '');
+  while (p.startsWith('./')) p = p.slice(2);
+  if (p === '.' || p === '') return DATA_DIR;
+  return checkEntryPath(`${DATA_DIR}/${p}`);
+}
+
+export interface PackTarOptions {
+  source?: ArchiveSource;
+  format?: ArchiveFormat;
+  level?: number;
+  progress?: ArchiveProgress;
+  progressLabel?: string;
+  createdAt?: string;
+  /**
+   * The content of a file the stream holds as a hard link to it (tar stores
+   * the second name of a file as a link): `path` as the tar names it, e.g.
+   * `./a/b`. Without it a hard link fails the export.
+   */
+  readLinkTarget?(path: string): Promise<Readable>;
+  /** Leave out an empty `lost+found` directory at the top (a fresh filesystem's). Default true. */
+  skipLostFound?: boolean;
+}
+
+export interface PackTarResult extends ArchiveResult {
+  /** Entries left out: devices, FIFOs, sockets (archive paths with their tar type). */
+  skipped: string[];
+}
+
+/**
+ * Packs the plain tar stream `input` (a directory tree as `tar -c -C DIR .`
+ * writes it) into `out` as a portable archive. Does not end `out`.
+ */
+export async function packTarStream(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: PackTarOptions = {}): Promise<PackTarResult> {
+  const format = opts.format ?? DEFAULT_ARCHIVE_FORMAT;
+  opts.progress?.start(opts.progressLabel ?? 'export');
+  const sink = frameSink(format, out as Writable, opts.level);
+  if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
+  const entries: ManifestEntry[] = [];
+  const skipped: string[] = [];
+  /** File sizes by tar path, for hard links to them. */
+  const sizes = new Map<string, number>();
+  const seen = new Set<string>();
+  let held: { path: string; e: TarEntry } | undefined;
+  const skipLostFound = opts.skipLostFound ?? true;
+
+  const writeDir = async (path: string, e: TarEntry) => {
+    await sink.write(headerBlocks({ path: `${path}/`, type: 'Directory', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime: new Date(e.mtimeMs) }));
+    entries.push({ path, type: 'dir', mode: e.mode, size: 0 });
+  };
+  /** Header, content from `next` (exactly `size` bytes), padding; returns the content's SHA-256. */
+  const writeFile = async (path: string, e: TarEntry, size: number, next: (max: number) => Promise<Buffer>) => {
+    await sink.write(headerBlocks({ path, type: 'File', mode: e.mode, uid: e.uid, gid: e.gid, size, mtime: new Date(e.mtimeMs) }));
+    const h = createHash('sha256');
+    let remain = size;
+    while (remain > 0) {
+      const chunk = await next(Math.min(remain, CHUNK));
+      if (chunk.length === 0) throw integrity(`the tar stream is truncated (in the middle of ${path})`);
+      h.update(chunk);
+      remain -= chunk.length;
+      opts.progress?.advance(chunk.length);
+      await sink.write([chunk]);
+    }
+    const pad = padding(size);
+    if (pad) await sink.write([pad]);
+    entries.push({ path, type: 'file', mode: e.mode, size, sha256: h.digest('hex') });
+  };
+
+  const consume = async (source: AsyncIterable<Buffer>) => {
+    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
+    for await (const e of tarEntries(tr)) {
+      const path = archivePathOf(e.path);
+      if (seen.has(path)) throw integrity(`the tar stream contains ${path} twice`);
+      seen.add(path);
+      if (held) {
+        // an empty lost+found is left out; one with content is kept whole
+        if (path.startsWith(`${held.path}/`)) await writeDir(held.path, held.e);
+        held = undefined;
+      }
+      if (e.type === 'Directory') {
+        if (e.size) await tr.skip(e.size, path);
+        if (skipLostFound && path === `${DATA_DIR}/${LOST_FOUND}`) held = { path, e };
+        else await writeDir(path, e);
+      } else if (e.type === 'SymbolicLink') {
+        if (e.size) await tr.skip(e.size, path);
+        const linkpath = e.linkpath ?? '';
+        await sink.write(headerBlocks({ path, type: 'SymbolicLink', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime: new Date(e.mtimeMs), linkpath }));
+        entries.push({ path, type: 'symlink', mode: e.mode, size: 0, linkpath });
+      } else if (isFileType(e.type)) {
+        sizes.set(path, e.size);
+        await writeFile(path, e, e.size, (max) => tr.reader.readSome(max));
+        await tr.skipPadding(e.size, path);
+      } else if (e.type === 'Link') {
+        if (e.size) await tr.skip(e.size, path);
+        const target = archivePathOf(e.linkpath ?? '');
+        const size = sizes.get(target);
+        if (size === undefined || !opts.readLinkTarget) {
+          throw new KompoxError('integrity', `the tar stream holds ${path} as a hard link to ${target}, which it does not contain as a file`, {
+            hint: 'The disk changed while it was read; export it again (stop the app first).',
+          });
+        }
+        const rs = await opts.readLinkTarget(e.linkpath ?? '');
+        const it = (rs as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+        const reader = new ByteReader(it);
+        try {
+          // the content as it is now; a file that changed size since is cut or zero-padded to the size recorded first (as packTree does)
+          await writeFile(path, e, size, async (max) => {
+            const b = await reader.readSome(max);
+            return b.length ? b : ZEROS.subarray(0, Math.min(max, ZEROS.length));
+          });
+        } finally {
+          (rs as { destroy?(): void }).destroy?.();
+        }
+        sizes.set(path, size);
+      } else {
+        // devices, FIFOs, sockets: not data (packTree leaves them out too)
+        if (e.size) await tr.skip(e.size, path);
+        skipped.push(`${path} (${e.type})`);
+      }
+    }
+    if (!tr.sawEnd) throw integrity('the tar stream is truncated (no end-of-archive marker)');
+  };
+
+  try {
+    await consume(input as AsyncIterable<Buffer>);
+    const files = entries.filter((x) => x.type === 'file');
+    const manifest: ArchiveManifest = {
+      format: ARCHIVE_FORMAT,
+      version: manifestVersionFor(format),
+      createdAt: opts.createdAt ?? nowRfc3339(),
+      source: opts.source ?? {},
+      fileCount: files.length,
+      dirCount: entries.filter((x) => x.type === 'dir').length,
+      symlinkCount: entries.filter((x) => x.type === 'symlink').length,
+      totalBytes: files.reduce((n, x) => n + x.size, 0),
+      treeDigest: treeDigestOf(entries),
+      // in the order packTree's walk lists them (tar -c's order is the
+      // filesystem's): the same tree gives the same manifest on either path
+      entries: entries.sort(byWalkOrder),
+    };
+    await sink.write(manifestBlocks(manifest));
+    await sink.end();
+    opts.progress?.done();
+    return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, skipped };
+  } catch (e) {
+    sink.abort();
+    throw e;
+  }
+}
+
+export interface ArchiveToTarOptions {
+  /** Expected SHA-256 (hex) of the archive; a mismatch fails. */
+  expectedSha256?: string;
+  progress?: ArchiveProgress;
+  progressLabel?: string;
+  /** Size of the archive when known (progress). */
+  totalBytes?: number;
+  /** Stops reading (the input is destroyed): a cancel, or a receiver that went away. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes the tree of a portable archive (either format) into `out` as a
+ * plain tar stream of `./`-relative paths (what `tar -x -C DIR` extracts into
+ * DIR, the data directory's own metadata included), without the manifest.
+ * Every file, the tree digest and, when given, the archive's SHA-256 are
+ * verified on the way: the tar is trustworthy only once this resolves (the
+ * receiver extracts into a disk nobody sees yet). Does not end `out`.
+ */
+export async function archiveToTar(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: ArchiveToTarOptions = {}): Promise<ArchiveResult> {
+  opts.progress?.start(opts.progressLabel ?? 'import', opts.totalBytes);
+  const signal = opts.signal;
+  // an archive that stops coming (a stalled upload) must not hold a cancel up
+  const stop = () => (input as Readable).destroy?.(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  if (signal?.aborted) stop();
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    return await archiveToTarFrom(input, out, opts);
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
+}
+
+async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: ArchiveToTarOptions): Promise<ArchiveResult> {
+  const format = await sniffFormat(input as Readable);
+  const tap = new HashTap((n) => opts.progress?.advance(n));
+  const seen = new Map<string, Seen>();
+  let manifest: ArchiveManifest | undefined;
+  let written = 0;
+  async function* rewrite(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
+    const acc = new Coalescer();
+    const emit = function* (b: Buffer) {
+      written += b.length;
+      yield* acc.add(b);
+    };
+    for (let e = await tr.next(); e; e = await tr.next()) {
+      if (manifest) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
+      const path = checkEntryPath(e.path);
+      if (path === MANIFEST_NAME) {
+        if (e.type !== 'File' && e.type !== 'OldFile') throw integrity(`${MANIFEST_NAME} in the archive is not a regular file`);
+        if (e.size > 256 * 1024 * 1024) throw integrity(`${MANIFEST_NAME} is implausibly large`);
+        try {
+          manifest = JSON.parse((await tr.body(e.size, 'the manifest')).toString('utf8')) as ArchiveManifest;
+        } catch (err) {
+          if (err instanceof KompoxError) throw err;
+          throw integrity(`${MANIFEST_NAME} in the archive is not valid JSON`);
+        }
+        continue;
+      }
+      if (seen.has(path)) throw integrity(`the archive contains ${path} twice`);
+      const rel = path === DATA_DIR ? '.' : `./${path.slice(DATA_DIR.length + 1)}`;
+      const mtime = new Date(e.mtimeMs);
+      if (e.type === 'Directory' || e.type === 'SymbolicLink') {
+        if (e.size !== 0) throw integrity(`archive entry ${path} has a body; Kompox archives never write one`);
+        if (path === DATA_DIR ? e.type !== 'Directory' : seen.get(path.slice(0, path.lastIndexOf('/')))?.type !== 'dir') {
+          throw integrity(`archive entry ${path} comes before its directory (or its parent is not a directory)`);
+        }
+        if (e.type === 'Directory') {
+          seen.set(path, { type: 'dir', mode: e.mode, size: 0 });
+          for (const b of headerBlocks({ path: `${rel}/`, type: 'Directory', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime })) yield* emit(b);
+        } else {
+          const linkpath = e.linkpath ?? '';
+          if (!linkpath) throw integrity(`symlink ${path} in the archive has no target`);
+          seen.set(path, { type: 'symlink', mode: e.mode, size: 0, linkpath });
+          for (const b of headerBlocks({ path: rel, type: 'SymbolicLink', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime, linkpath })) yield* emit(b);
+        }
+        continue;
+      }
+      if (!isFileType(e.type)) throw integrity(`archive entry ${path} has type ${e.type}, which Kompox archives never contain (only files, directories and symlinks)`);
+      if (seen.get(path.slice(0, path.lastIndexOf('/')))?.type !== 'dir') throw integrity(`archive entry ${path} comes before its directory (or its parent is not a directory)`);
+      for (const b of headerBlocks({ path: rel, type: 'File', mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime })) yield* emit(b);
+      const hash = createHash('sha256');
+      let remain = e.size;
+      while (remain > 0) {
+        const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
+        if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${path})`);
+        hash.update(chunk);
+        remain -= chunk.length;
+        yield* emit(chunk);
+      }
+      await tr.skipPadding(e.size, path);
+      const pad = padding(e.size);
+      if (pad) yield* emit(pad);
+      seen.set(path, { type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });
+    }
+    if (!manifest) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
+    if (!tr.sawEnd) throw integrity('the archive is truncated (no end-of-archive marker)');
+    verifyManifest(manifest, seen);
+    // end-of-archive, then zeros up to a whole record, as tar writers end
+    const end = 2 * BLOCK + ((RECORD - ((written + 2 * BLOCK) % RECORD)) % RECORD);
+    yield* emit(Buffer.alloc(end));
+    if (acc.pending) yield acc.take();
+  }
+  try {
+    const run = pipeline as unknown as (...stages: unknown[]) => Promise<void>;
+    await run(input, tap, decompressor(format), rewrite, out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+  } catch (err) {
+    if (err instanceof KompoxError) throw err;
+    throw compressionError(err, format) ?? err;
+  }
+  checkExpectedSha256(tap.sha256(), opts.expectedSha256);
+  opts.progress?.done();
+  return { manifest: manifest!, sha256: tap.sha256(), bytes: tap.bytes, format };
+}

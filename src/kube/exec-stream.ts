@@ -1,0 +1,176 @@
+// Exec with binary streams for data transfer (the helper pods of
+// src/usecases/transfer.ts): the channel protocol of the API server's
+// WebSocket exec (v5.channel.k8s.io: one channel byte, then data; channel 255
+// closes a stream), with what client-node's Exec leaves out:
+// - backpressure both ways: stdin is read only as fast as the socket takes
+//   it, and the socket is paused while stdout is full (client-node writes
+//   every frame and buffers without bound);
+// - stdin's end is the command's EOF (a CLOSE frame for channel 0), which
+//   v5 alone can say: on an older server the exec is refused up front
+//   instead of closing the whole connection at EOF (what client-node does);
+// - the exit status from the status channel, and the signal that ends the
+//   stream.
+// client-node's WebSocketHandler still opens the socket (authentication,
+// TLS, protocol negotiation).
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KompoxError, interruptedError } from '../domain/errors.js';
+import type { ExecOutcome, ExecStreams } from '../domain/ports/kube.js';
+import type { KubeStatus } from './errors.js';
+
+const STDIN = 0;
+const STDOUT = 1;
+const STDERR = 2;
+const STATUS = 3;
+const CLOSE = 255;
+const V5 = 'v5.channel.k8s.io';
+/** Bytes of stdin the socket may hold before reading more. */
+const STDIN_HIGH_WATER = 4 * 1024 * 1024;
+/** Frames at most this big (a large chunk is split). */
+const FRAME = 1024 * 1024;
+
+/** The part of `ws`'s WebSocket used here. */
+interface Socket {
+  readonly protocol: string;
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+  send(data: Buffer, cb?: (err?: Error) => void): void;
+  pause(): void;
+  resume(): void;
+  close(code?: number): void;
+  terminate(): void;
+  on(event: 'close', fn: (code: number, reason: Buffer) => void): void;
+  on(event: 'error', fn: (err: Error) => void): void;
+}
+
+export interface ExecStreamTarget {
+  kc: KubeConfig;
+  server: string;
+  namespace: string;
+  pod: string;
+  container?: string;
+  command: string[];
+  /** Turns a connection failure into the client's error (HTTP status, network). */
+  wsError(e: unknown, what: string): Error;
+}
+
+/** V1Status of an exec: Success → 0, NonZeroExitCode → the code from details.causes; anything else is a message. */
+export function outcomeOf(status: KubeStatus): ExecOutcome {
+  if (status.status === 'Success') return { exitCode: 0 };
+  const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
+  if (cause?.message !== undefined && /^\d+$/.test(cause.message)) return { exitCode: Number(cause.message) };
+  return { exitCode: 1, message: status.message ?? status.reason ?? 'the command failed' };
+}
+
+function writeTo(out: NodeJS.WritableStream | undefined, data: Buffer): boolean {
+  if (!out) return true;
+  return out.write(data);
+}
+
+export async function execStream(t: ExecStreamTarget, io: ExecStreams, opts: { signal?: AbortSignal } = {}): Promise<ExecOutcome> {
+  const what = `exec in pod ${t.namespace}/${t.pod}`;
+  const signal = opts.signal;
+  if (signal?.aborted) throw interruptedError();
+  const { WebSocketHandler } = await import('@kubernetes/client-node/dist/web-socket-handler.js');
+  const q = new URLSearchParams();
+  for (const c of t.command) q.append('command', c);
+  if (t.container) q.set('container', t.container);
+  q.set('stdout', 'true');
+  q.set('stderr', 'true');
+  q.set('stdin', io.stdin ? 'true' : 'false');
+  q.set('tty', 'false');
+  const path = `/api/v1/namespaces/${encodeURIComponent(t.namespace)}/pods/${encodeURIComponent(t.pod)}/exec?${q.toString()}`;
+
+  let socket: Socket | undefined;
+  let outcome: ExecOutcome | undefined;
+  let pausedForStdout = false;
+  // client-node ends its `streams` on a CLOSE frame from the server; give it none of ours (nor the process's)
+  const inert = { stdin: null, stdout: null, stderr: null } as unknown as ConstructorParameters<typeof WebSocketHandler>[2];
+  const handler = new WebSocketHandler(t.kc, undefined, inert);
+  const onFrame = (channel: number, data: Buffer): boolean => {
+    if (channel === STDOUT) {
+      if (!writeTo(io.stdout, data) && socket && !pausedForStdout) {
+        // the reader is full: stop reading the socket until it drains (TCP backpressure reaches the pod)
+        pausedForStdout = true;
+        socket.pause();
+        io.stdout!.once('drain', () => {
+          pausedForStdout = false;
+          socket?.resume();
+        });
+      }
+    } else if (channel === STDERR) writeTo(io.stderr, data);
+    else if (channel === STATUS) {
+      try {
+        outcome = outcomeOf(JSON.parse(data.toString('utf8')) as KubeStatus);
+      } catch {
+        outcome = { exitCode: 1, message: `unreadable exec status: ${data.toString('utf8').slice(0, 200)}` };
+      }
+    }
+    return true;
+  };
+
+  let conn: Socket;
+  try {
+    conn = (await handler.connect(path, null, onFrame)) as unknown as Socket;
+  } catch (e) {
+    throw t.wsError(e, what);
+  }
+  socket = conn;
+  if (io.stdin && conn.protocol !== V5) {
+    conn.close(1000);
+    throw new KompoxError('unsupported', `the Kubernetes API server at ${t.server} cannot end a command's input over WebSocket (it offered ${conn.protocol || 'no subprotocol'}, not ${V5})`, {
+      code: 'kube.exec.stdin-close',
+      details: { protocol: conn.protocol },
+      hint: 'Streaming data into a pod needs Kubernetes 1.30 or later (the v5 WebSocket exec protocol); upgrade the cluster, or use the direct transfer where the driver has one.',
+    });
+  }
+
+  return new Promise<ExecOutcome>((resolve, reject) => {
+    let settled = false;
+    const finish = (err?: unknown, value?: ExecOutcome) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    const onAbort = () => {
+      conn.terminate();
+      finish(interruptedError());
+    };
+    // a cancel while connecting came before this listener: honour it now
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    conn.on('error', (e) => finish(t.wsError(e, what)));
+    conn.on('close', () => {
+      if (outcome) finish(undefined, outcome);
+      else finish(new KompoxError('unavailable', `${what}: the connection closed before the command ended (no exit status)`, { code: 'kube.exec.lost' }));
+    });
+    if (io.stdin) {
+      pumpStdin(conn, io.stdin).catch((e: unknown) => {
+        // the command cannot get the rest of its input: end the exec (the caller sees why)
+        conn.terminate();
+        finish(e instanceof KompoxError ? e : new KompoxError('unavailable', `${what}: sending input failed: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
+      });
+    }
+  });
+}
+
+/** Sends stdin in frames as fast as the socket takes them, then the CLOSE frame for stdin (EOF). */
+async function pumpStdin(conn: Socket, stdin: NodeJS.ReadableStream): Promise<void> {
+  const send = (frame: Buffer) =>
+    new Promise<void>((resolve, reject) => conn.send(frame, (err?: Error) => (err ? reject(err) : resolve())));
+  for await (const chunk of stdin as AsyncIterable<Buffer | string>) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    for (let off = 0; off < buf.length; off += FRAME) {
+      const part = buf.subarray(off, Math.min(off + FRAME, buf.length));
+      const frame = Buffer.allocUnsafe(part.length + 1);
+      frame[0] = STDIN;
+      part.copy(frame, 1);
+      if (conn.readyState !== 1) throw new Error('the connection is closed');
+      // wait for the socket only when it holds a lot: small writes stay pipelined
+      if (conn.bufferedAmount > STDIN_HIGH_WATER) await send(frame);
+      else conn.send(frame);
+    }
+  }
+  if (conn.readyState === 1) await send(Buffer.from([CLOSE, STDIN]));
+}
