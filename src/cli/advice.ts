@@ -4,6 +4,7 @@
 // here in one table, never on the message. A server renders the same errors
 // as HTTP statuses (ERROR_KINDS) with its own advice.
 import type { KompoxError } from '../domain/errors.js';
+import type { BindingProblem } from '../usecases/volume-bindings.js';
 
 /** Node pool spec field (top level) → the `cluster nodepool create|update` flag that sets it. */
 export const NODE_POOL_FLAGS: Readonly<Record<string, string>> = {
@@ -47,6 +48,11 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'usage.port-mapping': () => ({ hint: 'Use -p REMOTE or -p LOCAL:REMOTE, e.g. -p 8080:80.' }),
   'tunnel.port.in-use': () => ({ hint: 'Pick another one: -p LOCAL:REMOTE.' }),
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
+  'snapshot.quiesce.not-ready': () => ({
+    hint: 'What was done is kept. `kompoxops app status` shows the volume binding and recent warnings; when a volume binding is Lost or misbound, `kompoxops app deploy` repairs it.',
+  }),
+  // app deploy waited for its own objects (details.objects) and they are still going
+  'kube.terminating': (e) => (Array.isArray(detail(e, 'objects')) ? { hint: `${e.hint ?? ''} \`kompoxops app deploy --timeout 15m\` waits longer.`.trim() } : {}),
   'app.pod.notfound': () => ({ hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.' }),
   'app.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' }),
   'transfer.disk.in-use': () => ({ hint: 'Add --quiesce to stop the app for the export, export a snapshot (kompoxops snapshot create, then snapshot export), or add --live to accept a crash-consistent copy.' }),
@@ -92,4 +98,26 @@ export function withCliAdvice(e: KompoxError): { message: string; hint?: string 
     hint = `${hint.slice(0, -DEPLOY_AGAIN.length)}Re-running \`kompoxops app deploy\` after fixing the cause converges.`;
   }
   return { message: a.message ?? e.message, ...(hint ? { hint } : {}) };
+}
+
+/**
+ * What kompoxops says to do about a volume binding problem `app status`
+ * found: keyed on the problem's code and remedy (volume-bindings.ts), with
+ * the CLI's commands; the use case's front-end-neutral hint otherwise.
+ */
+export function bindingAdvice(p: Pick<BindingProblem, 'code' | 'remedy' | 'hint'>): string {
+  switch (p.remedy) {
+    case 'deploy':
+      return p.code === 'binding.released' || p.code === 'binding.unclaimed'
+        ? 'If it holds the current disk (`kompoxops disk list`), `kompoxops app deploy` creates the claim and binds it; a volume of an earlier disk goes after a disk swap once the new pod runs (the disk is kept).'
+        : "Run `kompoxops app deploy`: it re-applies the volume reserved for this claim, with the claim's uid, and the PV controller binds them again; the data on the disk is untouched.";
+    case 'wait':
+      return p.code === 'binding.terminating'
+        ? 'It goes once no pod uses the volume (the disk is kept); `kompoxops app deploy` waits for that (--timeout). If it stays, the cluster runs no controller manager: ask the cluster administrator.'
+        : 'The PV controller binds it within seconds: run `kompoxops app status` again. If it stays Pending, the warnings below say why; without a controller manager nothing binds it: ask the cluster administrator.';
+    case 'administrator':
+      return `${p.hint} \`kompoxops app deploy\` reserves the volume for this claim again once that claim is gone.`;
+    default:
+      return p.hint;
+  }
 }

@@ -15,11 +15,14 @@ import type { ProviderDriver } from '../domain/ports/driver.js';
 import type { RegistryProbe } from '../domain/ports/registry.js';
 import type { WaitResult } from '../kube/rollout.js';
 import {
+  INSTANCE,
   INVENTORY_NAME,
+  MANAGED_BY,
   NEVER_PRUNE,
   classify,
   formatChange,
   inventoryObject,
+  isOurs,
   parseInventory,
   planPrune,
   refKey,
@@ -29,23 +32,19 @@ import {
   type ObjectChange,
 } from './plan.js';
 
-export const MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const INSTANCE = 'app.kubernetes.io/instance';
+export { INSTANCE, MANAGED_BY, isOurs };
 
 export interface ApplyObjectsOptions {
   dryRun?: boolean;
+  /** How long to wait for the app's own objects that are still being deleted (default 5 minutes). */
+  terminatingTimeoutMs?: number;
+  pollMs?: number;
 }
 
 export interface ApplyObjectsResult {
   changes: ObjectChange[];
   /** Previous-inventory objects left alone because Kompox did not create them. */
   skipped: ObjectRef[];
-}
-
-/** True when the live object carries the labels Kompox puts on what it creates for this app. */
-export function isOurs(o: KubeObject | undefined, namespace: string): boolean {
-  const l = o?.metadata.labels ?? {};
-  return l[MANAGED_BY] === 'kompox' && l[INSTANCE] === namespace;
 }
 
 /** The part of a failed deploy's hint that says how far it got; deploying again converges. */
@@ -62,36 +61,6 @@ function wrapApplyError(e: unknown, done: ObjectChange[], current: string): neve
     exitCode: e.exitCode,
     cause: e,
   });
-}
-
-/** Kinds whose deletion a finalizer holds until a controller acts (pvc/pv-protection, the namespace controller). */
-const HELD_BY_FINALIZERS = new Set(['Namespace', 'PersistentVolume', 'PersistentVolumeClaim']);
-
-/**
- * Before anything is written: a volume binding (or the namespace) that an
- * earlier destroy or disk swap deleted but that is still Terminating cannot be
- * used again (applying to it succeeds, the pod would never start). Fail with
- * what holds it instead of deploying onto it.
- */
-async function refuseTerminating(kube: KubeClient, objects: KubeObject[], nsExists: boolean): Promise<void> {
-  for (const obj of objects) {
-    if (!HELD_BY_FINALIZERS.has(obj.kind) || (obj.metadata.namespace && !nsExists)) continue;
-    // an identity that may not read it cannot tell: the apply reports what it is missing
-    const live = await kube.get(toRef(obj)).catch((e: unknown) => {
-      if (e instanceof KompoxError && e.kind === 'auth') return undefined;
-      throw e;
-    });
-    if (!live?.metadata.deletionTimestamp) continue;
-    const finalizers = Array.isArray(live.metadata.finalizers) ? (live.metadata.finalizers as string[]) : [];
-    throw new KompoxError('conflict', `${refString(obj)} is still being deleted (Terminating since ${live.metadata.deletionTimestamp}${finalizers.length ? `, finalizers: ${finalizers.join(', ')}` : ''}); nothing was changed`, {
-      code: 'kube.terminating',
-      details: { object: refString(obj), finalizers },
-      hint:
-        obj.kind === 'Namespace'
-          ? 'Wait until the namespace is gone, then deploy again. Without a running controller manager it never finishes; ask the cluster administrator.'
-          : 'The controller manager removes it once no pod uses the volume; wait and deploy again. If it stays Terminating, the cluster runs no controller manager: ask the cluster administrator to remove the finalizer (the disk is kept: reclaim policy Retain).',
-    });
-  }
 }
 
 /**
@@ -141,17 +110,26 @@ export async function applyAppObjects(
   const sorted = sortForApply(objects.filter((o) => !(o.kind === 'ConfigMap' && o.metadata.name === INVENTORY_NAME)));
   const nsRef: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: namespace };
   const invRef: ObjectRef = { apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace };
-  let nsExists = Boolean(await kube.get(nsRef));
-  const invLive = nsExists ? await kube.get(invRef) : undefined;
-  const previous = parseInventory(invLive);
   const desiredRefs = sorted.map(toRef);
   const changes: ObjectChange[] = [];
   const skipped: ObjectRef[] = [];
   await checkClusterScopedAccess(kube, sorted);
-  await refuseTerminating(kube, sorted, nsExists);
+  // the app's own objects still being deleted (a destroy just before): wait until they are gone, so nothing is applied onto them
+  const { awaitOwnTerminating } = await import('./release-wait.js');
+  await awaitOwnTerminating(kube, namespace, desiredRefs, { timeoutMs: opts.terminatingTimeoutMs ?? DEFAULT_TIMEOUT_MS, pollMs: opts.pollMs, dryRun: opts.dryRun }, op);
+  let nsExists = Boolean(await kube.get(nsRef));
+  const invLive = nsExists ? await kube.get(invRef) : undefined;
+  const previous = parseInventory(invLive);
+  // The volumes keep their reservation and the uid the PV controller wrote (see volume-bindings.ts). Claims
+  // are applied before volumes (APPLY_ORDER), so even a first deploy writes the claimRef with the claim's uid:
+  // the binder then only confirms it, and the next identical deploy changes nothing.
+  const { reserveVolumesForClaims } = await import('./volume-bindings.js');
+  const reserved = async (obj: KubeObject): Promise<KubeObject> =>
+    obj.kind === 'PersistentVolume' ? (await reserveVolumesForClaims(kube, namespace, [obj], { dryRun: opts.dryRun }, op))[0]! : obj;
 
   if (opts.dryRun) {
-    for (const obj of sorted) {
+    for (const o of sorted) {
+      const obj = await reserved(o);
       const namespaced = Boolean(obj.metadata.namespace);
       if (namespaced && !nsExists) {
         changes.push({ ref: toRef(obj), action: 'create', fields: [] });
@@ -166,17 +144,18 @@ export async function applyAppObjects(
       await kube.apply(inventoryObject(namespace, labels, refs));
     };
     let inventoryWritten = false;
-    for (const obj of sorted) {
-      const here = refString(obj);
+    for (const o of sorted) {
+      const here = refString(o);
       // between objects: what was applied stays (the inventory lists it), and deploying again converges
       throwIfAborted(op, `deploy stopped before ${here}; deploying again converges`);
       try {
-        const isOwnNamespace = obj.kind === 'Namespace' && obj.metadata.name === namespace;
+        const isOwnNamespace = o.kind === 'Namespace' && o.metadata.name === namespace;
         if (!inventoryWritten && nsExists && !isOwnNamespace) {
           // before anything else lands in the namespace: old ∪ new, so an interrupted deploy still knows what to prune
           await writeInventory([...previous, ...desiredRefs]);
           inventoryWritten = true;
         }
+        const obj = await reserved(o);
         const live = await kube.get(toRef(obj));
         const out = await kube.apply(obj);
         const change = classify(out, live);
@@ -341,6 +320,11 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
     });
   }
   throwIfAborted(op, 'nothing was changed');
+  if (!opts.dryRun) {
+    // a namespace still being deleted (destroy --delete-namespace just before) would take the disk record with it: wait for it first
+    const { awaitOwnTerminating } = await import('./release-wait.js');
+    await awaitOwnTerminating(kube, namespace, [{ apiVersion: 'v1', kind: 'Namespace', name: namespace }], { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, pollMs: opts.pollMs }, op);
+  }
   phaseEvent(op, 'disks', 'resolving the current disks');
   const choices = await readCurrentDisks(ctx, driver, kube, op);
   const existing = chosenDisks(choices);
@@ -361,7 +345,7 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   for (const w of warnings) warningEvent(op, w);
   warnings.push(...access.warnings);
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);
-  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun }, op);
+  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, terminatingTimeoutMs: opts.timeoutMs, pollMs: opts.pollMs }, op);
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };
   const deployments = manifest.objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace).map((o) => o.metadata.name);
   if (opts.dryRun || opts.wait === false || deployments.length === 0) {

@@ -2,10 +2,10 @@
 // services, ingresses, config, and the PVC/PV bindings (PVs use reclaim policy
 // Retain, so the provider disks stay). Disks and snapshots are never deleted
 // here; the result says which disk holds the data so it can be found again.
-import { KompoxError } from '../domain/errors.js';
+import { KompoxError, interruptedError } from '../domain/errors.js';
 import { logEvent, phaseEvent, throwIfAborted, type Op } from '../domain/events.js';
 import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
-import { BOX_LABEL, STORED_SECRET_LABEL, appNamespace } from '../domain/names.js';
+import { APP_SELECTOR_LABEL, BOX_LABEL, STORED_SECRET_LABEL, appNamespace } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
 import { INSTANCE, MANAGED_BY, isOurs } from './app-deploy.js';
 import { ANN_BOX } from './box.js';
@@ -36,7 +36,14 @@ export interface DiskRecord {
 export interface DestroyOptions {
   deleteNamespace?: boolean;
   dryRun?: boolean;
+  /** Wait until the app's pods are gone and its claims, volumes (and namespace) are deleted (default true). */
+  wait?: boolean;
+  /** How long to wait (default 5 minutes). */
+  timeoutMs?: number;
+  pollMs?: number;
 }
+
+export const DEFAULT_DESTROY_TIMEOUT_MS = 5 * 60_000;
 
 export interface DestroyResult {
   namespace: string;
@@ -52,6 +59,11 @@ export interface DestroyResult {
   terminating: { ref: ObjectRef; finalizers: string[] }[];
   /** The disks that hold the app's data (they are kept). */
   disks: DiskRecord[];
+  /**
+   * The wait for the deletions to complete (undefined: not waited, a dry run
+   * or --no-wait): done, or what was still there when the timeout passed.
+   */
+  wait?: { done: boolean; remaining: string[]; timeoutMs: number };
 }
 
 /** Disk ids the app's namespace annotations and PVs point at. */
@@ -138,9 +150,47 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
       log(`${opts.dryRun ? 'would delete' : 'deleted'} ${refString(ref)}${ref.kind === 'PersistentVolume' ? ' (reclaim policy Retain: the disk is kept)' : ''}`);
     }
   }
+  if (!opts.dryRun && ns?.metadata.annotations?.[ANN_BOX] && !opts.deleteNamespace) {
+    // the box's record: nothing to give back to an app that is gone
+    await kube.mergePatch(nsRef, { metadata: { annotations: { [ANN_BOX]: null } } });
+  }
+  if (opts.deleteNamespace && ns) {
+    await kube.delete(nsRef, { dryRun: opts.dryRun });
+    result.namespaceDeleted = true;
+  }
+  const volumeRefs = [...result.deleted, ...held].filter((r) => r.kind === 'PersistentVolumeClaim' || r.kind === 'PersistentVolume');
+  if (!opts.dryRun && opts.wait !== false) {
+    // Deletion completes asynchronously: the pods stop within their grace period, the protection
+    // finalizers go once no pod uses the volume. Wait for it, so a deploy right after finds nothing in its way.
+    phaseEvent(op, 'release', `waiting until the pods of app ${ctx.app.name} are gone and its volumes are released`);
+    const { describeHeld, describePod, waitUntilGone } = await import('./release-wait.js');
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_DESTROY_TIMEOUT_MS;
+    const w = await waitUntilGone(
+      async () => {
+        const pods = ns ? await kube.list('v1', 'Pod', { namespace, labelSelector: `${APP_SELECTOR_LABEL}=${namespace}` }) : [];
+        const left: string[] = pods.map(describePod);
+        for (const ref of volumeRefs) {
+          const o = await kube.get(ref).catch(() => undefined);
+          if (o) left.push(describeHeld(o, pods));
+        }
+        if (result.namespaceDeleted) {
+          const n = await kube.get(nsRef);
+          if (n) left.push(describeHeld(n));
+        }
+        return left;
+      },
+      { timeoutMs, pollMs: opts.pollMs },
+      op,
+    ).catch((e: unknown) => {
+      if (!op.signal?.aborted) throw e;
+      throw interruptedError('interrupted: destroy stopped waiting for the deletions to complete; the objects are deleted and go on their own, and the disks are kept', { cause: e });
+    });
+    result.wait = { ...w, timeoutMs };
+    if (w.done) log(`the pods of app ${ctx.app.name} are gone and its volumes are released`);
+  }
   if (!opts.dryRun) {
-    // Deletion is asynchronous for objects with finalizers: report them instead of waiting (without a controller manager they never go)
-    for (const ref of [...result.deleted, ...held].filter((r) => r.kind === 'PersistentVolumeClaim' || r.kind === 'PersistentVolume')) {
+    // objects finalizers still hold (not waited for, or the wait timed out): without a controller manager they never go
+    for (const ref of volumeRefs) {
       const left = await kube.get(ref).catch(() => undefined);
       if (!left?.metadata.deletionTimestamp) continue;
       const finalizers = Array.isArray(left.metadata.finalizers) ? (left.metadata.finalizers as string[]) : [];
@@ -150,13 +200,7 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
       );
     }
   }
-  if (!opts.dryRun && ns?.metadata.annotations?.[ANN_BOX] && !opts.deleteNamespace) {
-    // the box's record: nothing to give back to an app that is gone
-    await kube.mergePatch(nsRef, { metadata: { annotations: { [ANN_BOX]: null } } });
-  }
-  if (opts.deleteNamespace && ns) {
-    await kube.delete(nsRef, { dryRun: opts.dryRun });
-    result.namespaceDeleted = true;
+  if (result.namespaceDeleted) {
     const left = opts.dryRun ? undefined : await kube.get(nsRef);
     log(
       left

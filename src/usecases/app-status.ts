@@ -9,6 +9,7 @@ import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { assessDeployment, selectorString } from '../kube/rollout.js';
 import { appVolumes, diskAnnotationKeys } from './volumes.js';
 import { podContainers, type ContainerKind } from './app-logs.js';
+import { readVolumeBindings, type VolumeBinding } from './volume-bindings.js';
 
 export interface ContainerStatus {
   name: string;
@@ -46,6 +47,8 @@ export interface AppStatus {
   secrets?: { pull?: { secret: string; registries: string[] }; env: { service: string; secret: string; keys: string[] }[] };
   /** The maintenance box, when there is one (also one left behind by an interrupted command). */
   box?: import('./box.js').BoxState;
+  /** Each volume's claim and PersistentVolume: phases, whether they point at each other, and what is wrong (volume-bindings.ts). */
+  volumeBindings: VolumeBinding[];
 }
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -110,6 +113,7 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
       annotations: Object.fromEntries(Object.entries(ann).filter(([k]) => k.startsWith('kompox.dev/disk-')).sort(([a], [b]) => a.localeCompare(b))),
     },
     events: [],
+    volumeBindings: [],
   };
   if (ann[ANN_APP]) status.appId = ann[ANN_APP];
   if (!ns) return status;
@@ -129,6 +133,7 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
     const st = (d.status as Any) ?? {};
     status.deployments.push({ name: d.metadata.name, ready: `${st.readyReplicas ?? 0}/${(d.spec as Any)?.replicas ?? 1}`, state: v.state, message: v.message });
   }
+  status.volumeBindings = await readVolumeBindings(kube, namespace);
   status.pods = pods.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map(podStatus);
   // where the pod runs (app.deployment): the node's pool and zone; an identity that may not read nodes gets none
   const nodeNames = [...new Set(status.pods.map((p) => p.node).filter((n): n is string => Boolean(n)))];

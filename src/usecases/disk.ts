@@ -327,7 +327,7 @@ export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: 
     });
   if (!opts.quiesce) return { disk, ...(await run(op)) };
   const { withAppStopped } = await import('./snapshot.js');
-  return { disk, ...(await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, what: 'the export is incomplete; the app was started again' }, op, run)) };
+  return { disk, ...(await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, what: 'the export is incomplete; the app was started again', done: `disk ${disk.name} was exported` }, op, run)) };
 }
 
 /** A reader that went away (`| head`, a dropped connection) is the user's business, not a bug. */

@@ -21,14 +21,24 @@ export const APPLY_ORDER = [
   'ConfigMap',
   'Secret',
   'StorageClass',
-  'PersistentVolume',
+  // claims before their volumes: the volume's claimRef is then applied with the claim's uid (volume-bindings.ts)
   'PersistentVolumeClaim',
+  'PersistentVolume',
   'Deployment',
   'StatefulSet',
   'Service',
   '*',
   'Ingress',
 ] as const;
+
+export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const INSTANCE = 'app.kubernetes.io/instance';
+
+/** True when the live object carries the labels Kompox puts on what it creates for this app. */
+export function isOurs(o: KubeObject | undefined, namespace: string): boolean {
+  const l = o?.metadata.labels ?? {};
+  return l[MANAGED_BY] === 'kompox' && l[INSTANCE] === namespace;
+}
 
 /** Kinds that are never pruned implicitly: volume bindings go through releaseOldVolumeBindings, the namespace through destroy. */
 export const NEVER_PRUNE = new Set(['Namespace', 'PersistentVolume', 'PersistentVolumeClaim']);
@@ -66,7 +76,10 @@ export function sortForApply<T extends KubeObject>(objects: T[]): T[] {
 
 /** Objects in delete order: dependents first (the reverse of the apply order). */
 export function sortForDelete(refs: ObjectRef[]): ObjectRef[] {
-  return [...refs].sort((a, b) => compareRefs(b, a));
+  // a claim goes before its volume (the reverse of apply order would be the other way round):
+  // the volume is then released rather than left Bound to a claim that is going
+  const rank = (r: ObjectRef) => (r.kind === 'PersistentVolume' ? kindRank('PersistentVolumeClaim') - 0.5 : kindRank(r.kind));
+  return [...refs].sort((a, b) => rank(b) - rank(a) || refKey(b).localeCompare(refKey(a)));
 }
 
 /** What the previous deploy applied and the current manifests no longer contain. */

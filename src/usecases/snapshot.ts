@@ -43,6 +43,8 @@ export interface SnapshotCreateOptions extends VolumeOption {
   quiesce?: boolean;
   /** How long to wait for the app's pod to stop (default 120 s). */
   stopTimeoutMs?: number;
+  /** How long to wait for the app to be running and ready again afterwards (default 5 minutes). */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -80,7 +82,7 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
     return driver.snapshots.create(ctx, volume, disk, name, op);
   }
   if (!kube) throw new KompoxError('unavailable', 'quiescing the app needs the cluster (to stop and start the app)');
-  return withAppStopped(kube, ctx, opts, op, (inner) => driver.snapshots.create(ctx, volume, disk, name, inner));
+  return withAppStopped(kube, ctx, { ...opts, done: `snapshot ${name} was taken` }, op, (inner) => driver.snapshots.create(ctx, volume, disk, name, inner));
 }
 
 async function appRunning(kube: KubeClient, ctx: AppContext): Promise<boolean> {
@@ -89,18 +91,33 @@ async function appRunning(kube: KubeClient, ctx: AppContext): Promise<boolean> {
   return pods.length > 0;
 }
 
+/** How long withAppStopped waits for the app to be ready again by default. */
+export const DEFAULT_START_TIMEOUT_MS = 5 * 60_000;
+
 /**
  * Scales the app's Deployments to 0, waits until its pods are gone, runs
  * `fn`, and always restores the replica counts (also when `fn` or the wait
- * fails), so a failed snapshot never leaves the app down. A cancel does not
- * wait for `fn`: the app is started again at once (`fn` is told through its
+ * fails), so a failed snapshot never leaves the app down. Then it waits until
+ * the app is running and ready again and says so (`log`); when it is not
+ * within `startTimeoutMs`, a successful `fn` still fails, with what keeps the
+ * app from starting (e.g. the scheduler's FailedScheduling message), and a
+ * failed one says it before its own error. A cancel does not wait for `fn`
+ * nor for the app: the app is started again at once (`fn` is told through its
  * own signal and cleans up after itself; what it leaves is never listed and
  * is swept later).
  */
 export async function withAppStopped<T>(
   kube: KubeClient,
   ctx: AppContext,
-  opts: { stopTimeoutMs?: number; /** What an interrupt leaves, for its message. */ what?: string },
+  opts: {
+    stopTimeoutMs?: number;
+    startTimeoutMs?: number;
+    pollMs?: number;
+    /** What `fn` achieved, for the message when the app does not come back. */
+    done?: string;
+    /** What an interrupt leaves, for its message. */
+    what?: string;
+  },
   op: Op,
   fn: (op: Op) => Promise<T>,
 ): Promise<T> {
@@ -111,6 +128,7 @@ export async function withAppStopped<T>(
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   const ref = (name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: ns });
   const what = opts.what ?? 'no snapshot was taken; the app was started again';
+  let out: { value: T } | { error: unknown };
   try {
     phaseEvent(op, 'quiesce', 'stopping the app');
     for (const d of saved) {
@@ -133,21 +151,26 @@ export async function withAppStopped<T>(
       await sleep(250, op).catch(() => throwIfAborted(op, what));
     }
     const signal = op.signal;
-    if (!signal) return await fn(op);
-    // An interrupt does not wait for `fn`: the app is started again at once.
-    let onAbort = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(new KompoxError('interrupted', `interrupted: ${what}`));
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    });
-    const work = fn(op);
-    work.catch(() => undefined); // after an interrupt its failure is expected and unobserved
-    try {
-      return await Promise.race([work, aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+    if (!signal) {
+      out = { value: await fn(op) };
+    } else {
+      // An interrupt does not wait for `fn`: the app is started again at once.
+      let onAbort = () => {};
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(new KompoxError('interrupted', `interrupted: ${what}`));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      });
+      const work = fn(op);
+      work.catch(() => undefined); // after an interrupt its failure is expected and unobserved
+      try {
+        out = { value: await Promise.race([work, aborted]) };
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
     }
+  } catch (e) {
+    out = { error: e };
   } finally {
     for (const d of saved) {
       if (d.replicas > 0) {
@@ -156,6 +179,29 @@ export async function withAppStopped<T>(
       }
     }
   }
+  // interrupted: the process ends now; the app is starting
+  if ('error' in out && (op.signal?.aborted || (out.error instanceof KompoxError && out.error.kind === 'interrupted'))) throw out.error;
+  const started = saved.filter((d) => d.replicas > 0).map((d) => d.name);
+  if (started.length) {
+    const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    const { waitForDeployments } = await import('../kube/rollout.js');
+    const waitOp: Op = { ...op, events: (e) => op.events?.(e.type === 'status' ? { ...e, message: `waiting for the app: ${e.message}` } : e) };
+    const w = await waitForDeployments(kube, ns, started, { timeoutMs, pollMs: opts.pollMs }, waitOp).catch((e: unknown) => {
+      throw op.signal?.aborted ? new KompoxError('interrupted', `interrupted: ${'error' in out ? what.replace(/; the app was started again$/, '') : (opts.done ?? 'done')}; the app was started again (not waiting until it is ready)`, { cause: e }) : e;
+    });
+    if (w.state === 'ready') logEvent(op, `the app is running and ready again (${w.message})`);
+    else if ('error' in out) logEvent(op, `the app did not come back: ${w.message}`);
+    else {
+      const how = w.state === 'timeout' ? `not running and ready within ${Math.round(timeoutMs / 1000)}s` : 'it cannot start';
+      throw new KompoxError(w.state === 'timeout' ? 'timeout' : 'unavailable', `${opts.done ? `${opts.done}, but the app` : 'the app'} did not come back (${how}): ${w.message}`, {
+        code: 'snapshot.quiesce.not-ready',
+        details: { deployments: started, state: w.state },
+        hint: "The app's status shows its volume binding and recent warnings; when a volume binding is Lost or misbound, deploying the app again repairs it.",
+      });
+    }
+  }
+  if ('error' in out) throw out.error;
+  return out.value;
 }
 
 export interface SnapshotRestoreOptions extends VolumeOption {

@@ -569,3 +569,23 @@ test('controllers: false is a cluster without controllers: a Deployment gets no 
     await fake.close();
   }
 });
+
+describe('fake cluster with the scaled clock (the default)', () => {
+  test('a pod whose process ignores SIGTERM goes once its grace period has passed in simulated time', async () => {
+    // scaled: 30 simulated seconds are 0.3 s; the kubelet compares now() with the due time, which must then have come
+    const { fake, kube } = await startFakeCluster();
+    try {
+      fake.setImageBehaviour('stubborn:1', { sigterm: 'ignore' });
+      await nsObj(kube, 'scaled');
+      await kube.apply(pod('scaled', 'user', { image: 'stubborn:1', spec: { terminationGracePeriodSeconds: 30 } }));
+      await eventually(async () => phase(await kube.get(ref('Pod', 'user', 'scaled'))) === 'Running', 'the pod to run');
+      await kube.delete(ref('Pod', 'user', 'scaled'));
+      await eventually(async () => (await kube.get(ref('Pod', 'user', 'scaled'))) === undefined, 'the pod to be gone after its grace period', { timeoutMs: 60_000 });
+      const killed = (await events(kube, 'scaled', 'user')).find((e) => e.reason === 'Killing');
+      assert.equal(killed?.message, 'Stopping container main');
+      assert.deepEqual(fake.controllerErrors, []);
+    } finally {
+      await fake.close();
+    }
+  });
+});

@@ -56,16 +56,16 @@ describe('applyAppObjects', () => {
     const r = await applyAppObjects(kube, ns, labels, objects(), {}, logInto(lines));
     assert.deepEqual(r.changes.map((c) => `${c.action} ${c.ref.kind}`), [
       'create Namespace',
-      'create PersistentVolume',
       'create PersistentVolumeClaim',
+      'create PersistentVolume',
       'create Deployment',
       'create Service',
     ]);
     assert.equal(lines[0], `created Namespace/${ns}`);
     const patches = fake.requests.filter((q) => q.method === 'PATCH').map((q) => q.path.split('/').slice(-2).join('/'));
-    assert.deepEqual(patches.slice(0, 3), [`namespaces/${ns}`, `configmaps/${INVENTORY_NAME}`, `persistentvolumes/${ns}-default-aaaa`]);
+    assert.deepEqual(patches.slice(0, 3), [`namespaces/${ns}`, `configmaps/${INVENTORY_NAME}`, `persistentvolumeclaims/default-aaaa`]);
     const inv = parseInventory(await kube.get({ apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace: ns }));
-    assert.deepEqual(inv.map((r) => r.kind), ['Namespace', 'PersistentVolume', 'PersistentVolumeClaim', 'Deployment', 'Service']);
+    assert.deepEqual(inv.map((r) => r.kind), ['Namespace', 'PersistentVolumeClaim', 'PersistentVolume', 'Deployment', 'Service']);
     for (const q of fake.requests.filter((q) => q.method === 'PATCH')) {
       assert.equal(q.query.fieldManager, 'kompox');
       assert.equal(q.contentType, 'application/apply-patch+yaml');
@@ -74,6 +74,8 @@ describe('applyAppObjects', () => {
 
   test('an identical redeploy writes nothing (no resourceVersion changes)', async () => {
     await applyAppObjects(kube, ns, labels, objects());
+    // the claim was applied first, so the volume's claimRef already carried its uid: the binder only confirmed it
+    await fake.settle();
     const before = versions(fake);
     const r = await applyAppObjects(kube, ns, labels, objects());
     assert.ok(r.changes.every((c) => c.action === 'unchanged'), JSON.stringify(r.changes));

@@ -21,7 +21,7 @@ const o = (kind: string, name: string, apiVersion = 'v1', namespace: string | un
   metadata: namespace ? { name, namespace } : { name },
 });
 
-test('sortForApply puts dependencies first and keeps the order within a kind', () => {
+test('sortForApply puts dependencies first (a claim before its volume, whose claimRef then carries the claim\'s uid) and keeps the order within a kind', () => {
   const input = [
     o('Ingress', 'i', 'networking.k8s.io/v1'),
     o('Middleware', 'm', 'traefik.io/v1alpha1'),
@@ -36,7 +36,7 @@ test('sortForApply puts dependencies first and keeps the order within a kind', (
     o('RoleBinding', 'rb', 'rbac.authorization.k8s.io/v1'),
     o('Namespace', 'ns', 'v1', undefined),
   ];
-  assert.deepEqual(sortForApply(input).map((x) => x.metadata.name), ['ns', 'rb', 'np', 'c2', 'c1', 'sec', 'pv', 'pvc', 'd', 's', 'm', 'i']);
+  assert.deepEqual(sortForApply(input).map((x) => x.metadata.name), ['ns', 'rb', 'np', 'c2', 'c1', 'sec', 'pvc', 'pv', 'd', 's', 'm', 'i']);
 });
 
 test('sortForDelete is the reverse: dependents first, PVC before PV', () => {

@@ -1,7 +1,8 @@
 // A cluster without a controller manager (like the acceptance cluster): the
 // PVC/PV protection finalizers keep deleted volume bindings Terminating.
-// destroy must not wait for them and must say so; deploy must not apply onto
-// a binding that is being deleted.
+// destroy waits for them, bounded (or not at all with wait: false), and says
+// what is left; deploy waits for its own app's bindings being deleted,
+// bounded, and never applies onto one.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KompoxError } from '../../src/domain/errors.js';
@@ -25,13 +26,14 @@ before(async () => {
 });
 after(async () => fake.close());
 
-test('destroy reports PVC/PV held by protection finalizers instead of waiting; deploy refuses to reuse them until they are gone', async () => {
+test('destroy reports PVC/PV held by protection finalizers (not waiting, or after its bounded wait); deploy waits for them, bounded, and applies once they are gone', async () => {
   await applyAppObjects(kube, ns, labels, objects());
   const pvc = await kube.get({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'default-aaaa', namespace: ns });
   assert.deepEqual(pvc!.metadata.finalizers, ['kubernetes.io/pvc-protection']);
 
   const lines: string[] = [];
-  const r = await destroyApp(ctx, kube, {}, logInto(lines));
+  const r = await destroyApp(ctx, kube, { wait: false }, logInto(lines));
+  assert.equal(r.wait, undefined, 'not waited');
   // It returned while both are still there, Terminating: it did not wait for the finalizers (nothing removes them here).
   for (const ref of [{ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'default-aaaa', namespace: ns }, { apiVersion: 'v1', kind: 'PersistentVolume', name: pvName }]) {
     const o = await kube.get(ref);
@@ -44,16 +46,21 @@ test('destroy reports PVC/PV held by protection finalizers instead of waiting; d
   assert.ok(lines.some((l) => /PersistentVolumeClaim\/.*default-aaaa is Terminating \(finalizers: kubernetes.io\/pvc-protection\)/.test(l)), lines.join('\n'));
   assert.equal(await kube.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'conf', namespace: ns }), undefined);
 
-  // a second destroy does not delete again and still reports them
-  const again = await destroyApp(ctx, kube);
+  // a second destroy does not delete again; it waits, bounded, with what holds them as progress, and still reports them
+  const progress: string[] = [];
+  const again = await destroyApp(ctx, kube, { timeoutMs: 300, pollMs: 50 }, { events: (e) => void (e.type === 'status' && progress.push(e.message)) });
   assert.equal(again.terminating.length, 2);
+  assert.equal(again.wait?.done, false);
+  assert.deepEqual(again.wait?.remaining.map((x) => x.replace(/ \(.*/, '')).sort(), [`PersistentVolume ${pvName}`, `PersistentVolumeClaim ${ns}/default-aaaa`]);
+  assert.match(progress[0] ?? '', /PersistentVolumeClaim \S+ \(Terminating; finalizers: kubernetes.io\/pvc-protection\)/);
 
-  // deploy: one clear error, nothing written
+  // deploy: waits for its own bindings, bounded; then one clear error, nothing written
   const before = JSON.stringify(fake.store.all().map((e) => [e.obj.metadata?.name, e.obj.metadata?.resourceVersion]));
-  await assert.rejects(applyAppObjects(kube, ns, labels, objects()), (e: unknown) => {
+  await assert.rejects(applyAppObjects(kube, ns, labels, objects(), { terminatingTimeoutMs: 300, pollMs: 50 }), (e: unknown) => {
     assert.ok(e instanceof KompoxError);
     assert.equal(e.kind, 'conflict');
-    assert.match(e.message, /PersistentVolume\/.*-default-aaaa is still being deleted \(Terminating since .*finalizers: kubernetes.io\/pv-protection\); nothing was changed/);
+    assert.equal(e.code, 'kube.terminating');
+    assert.match(e.message, /^still being deleted after waiting 300ms: PersistentVolumeClaim \S+\/default-aaaa \(Terminating; finalizers: kubernetes.io\/pvc-protection\), PersistentVolume \S+-default-aaaa \(Terminating; finalizers: kubernetes.io\/pv-protection\); nothing was changed$/);
     assert.match(e.hint ?? '', /controller manager/);
     return true;
   });

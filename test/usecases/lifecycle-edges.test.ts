@@ -73,7 +73,8 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q1', '--quiesce']);
     ok(r);
     await settled();
-    assert.equal(r.err, 'stopping web (replicas 1 → 0)\nstarted web again (replicas 1)\n');
+    // then it waits (progress: `waiting for the app: ...`) until the app is running and ready again, and says so
+    assert.match(r.err, /^stopping web \(replicas 1 → 0\)\nstarted web again \(replicas 1\)\n(waiting for the app: [^\n]+\n)*the app is running and ready again \(deployment web: 1\/1 ready\)\n$/);
     assert.doesNotMatch(r.err, /file by file/); // no crash-consistency warning: the app was stopped
     assert.deepEqual(replicaHistory.values, [1, 0, 1]);
     assert.equal(replicas(), 1);
@@ -91,7 +92,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
       replicaHistory.reset();
       const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q2', '--quiesce']);
       assert.equal(r.code, 1, r.err);
-      assert.match(r.err, /^stopping web \(replicas 1 → 0\)\nstarted web again \(replicas 1\)\nerror: disk data directory \S+ does not exist or is not a directory\n$/);
+      assert.match(r.err, /^stopping web \(replicas 1 → 0\)\nstarted web again \(replicas 1\)\n(waiting for the app: [^\n]+\n)*the app is running and ready again \(deployment web: 1\/1 ready\)\nerror: disk data directory \S+ does not exist or is not a directory\n$/);
       await settled();
       assert.deepEqual(replicaHistory.values, [1, 0, 1]);
       assert.equal(replicas(), 1);

@@ -34,6 +34,10 @@ export interface OpsYmlOptions {
   app?: string;
   /** More provider settings (e.g. K3S_SSH). */
   settings?: Record<string, string>;
+  /** The kubeconfig context (default its current-context). */
+  context?: string;
+  /** K3S_NODE: the node that holds the disk directories (default node1, the fake's node). */
+  node?: string;
 }
 
 /** kompoxops.yml + compose.yml (nginx with one named volume: the app volume `default`). */
@@ -49,11 +53,11 @@ export async function writeProject(dir: string, o: OpsYmlOptions, compose?: stri
       '  settings:',
       `    K3S_DISK_ROOT: ${o.diskRoot}`,
       `    K3S_SNAPSHOT_ROOT: ${o.snapshotRoot}`,
-      '    K3S_NODE: node1',
+      `    K3S_NODE: ${o.node ?? 'node1'}`,
       ...Object.entries(o.settings ?? {}).map(([k, v]) => `    ${k}: ${v}`),
       'cluster:',
       `  name: ${o.cluster ?? 'cluster-a'}`,
-      `  auth: { type: kubectl, kubeconfig: ${o.kubeconfig} }`,
+      `  auth: { type: kubectl, kubeconfig: ${o.kubeconfig}${o.context ? `, context: ${JSON.stringify(o.context)}` : ''} }`,
       '  domain: example.com',
       'app:',
       `  name: ${o.app ?? 'web'}`,

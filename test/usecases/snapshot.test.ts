@@ -132,7 +132,8 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.ok(sawZero);
     const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
     assert.equal((d!.spec as { replicas: number }).replicas, 1);
-    assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)']);
+    // and it waits until the app is running and ready again, and says so
+    assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)', 'the app is running and ready again (deployment web: 1/1 ready)']);
   });
 
   it('--quiesce restores replicas and takes no snapshot when the pod does not stop', async () => {

@@ -72,14 +72,19 @@ export function register(app: Command): void {
     .option('--delete-namespace', 'delete the app namespace too (its disk annotations go with it: the disk ids are printed first)')
     .option('--dry-run', 'show what would be deleted')
     .option('-y, --yes', 'do not ask for confirmation')
+    .option('--wait', "wait until the app's pods are gone and its volumes are released (default)")
+    .option('--no-wait', 'return once the objects are deleted, without waiting for that')
+    .option('--timeout <duration>', 'how long to wait, e.g. 90s, 5m', '5m')
+    .addHelpText('after', '\nExit codes: 0 destroyed (and, unless --no-wait, everything gone), 1 failed, 3 deleted but not all gone within --timeout.')
     .action(
-      action(async (opts: { deleteNamespace?: boolean; dryRun?: boolean; yes?: boolean }, cmd: Command) => {
+      action(async (opts: { deleteNamespace?: boolean; dryRun?: boolean; yes?: boolean; wait: boolean; timeout: string }, cmd: Command) => {
+        const timeoutMs = durationFlag(opts.timeout, '--timeout');
         const { KompoxError } = await import('../../domain/errors.js');
         const { withOpsApp } = await import('../../app/kompoxops.js');
         const { withOp } = await import('../op.js');
         const { destroyApp } = await import('../../usecases/app-destroy.js');
         const { appNamespace } = await import('../../domain/names.js');
-        return withOp({}, (op, renderer) => withOpsApp(globalOptions(cmd), async (s) => {
+        return withOp({ statusPrefix: 'waiting for: ' }, (op, renderer) => withOpsApp(globalOptions(cmd), async (s) => {
           const ns = appNamespace(s.ctx);
           if (!opts.yes && !opts.dryRun) {
             if (!process.stdin.isTTY) {
@@ -91,7 +96,7 @@ export function register(app: Command): void {
             }
           }
           // the disks holding the data are named first (a log event each), while the namespace annotations still exist
-          const r = await destroyApp(s.ctx, await s.kube(op), { deleteNamespace: opts.deleteNamespace, dryRun: opts.dryRun }, op);
+          const r = await destroyApp(s.ctx, await s.kube(op), { deleteNamespace: opts.deleteNamespace, dryRun: opts.dryRun, wait: opts.wait, timeoutMs }, op);
           renderer.end();
           if (r.disks.length) {
             process.stdout.write('the data is kept on these disks (not deleted):\n');
@@ -102,16 +107,22 @@ export function register(app: Command): void {
             return 0;
           }
           process.stdout.write(`${opts.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} objects${r.namespaceDeleted ? ' and the namespace' : ''} of app ${s.ctx.app.name}\n`);
+          if (r.wait && !r.wait.done) {
+            line(`error: deleted, but not gone within ${opts.timeout}: ${r.wait.remaining.join(', ')}`);
+            line('The disks are kept either way. A pod goes once its grace period is over; a claim or volume once no pod uses it (the controller manager removes the protection finalizers). Run `kompoxops app status` to follow up, or destroy again with a longer --timeout; a deploy waits for them.');
+            return 3;
+          }
           return 0;
         }));
       }),
     );
 
-  withOutput(app.command('status').description('deployment, pods, URLs, current disk and recent warnings of the app')).action(
+  withOutput(app.command('status').description('deployment, pods, URLs, current disk, volume bindings and recent warnings of the app')).action(
     action(async (opts: { output?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       const { withOpsApp } = await import('../../app/kompoxops.js');
       const { appStatus } = await import('../../usecases/app-status.js');
+      const { bindingAdvice } = await import('../advice.js');
       return withOpsApp(globalOptions(cmd), async (s) => {
         const st = await appStatus(s.ctx, await s.kube());
         if (format !== 'table') {
@@ -122,6 +133,13 @@ export function register(app: Command): void {
         out.push(`app:        ${st.app}`);
         out.push(`namespace:  ${st.namespace}${st.exists ? '' : ' (does not exist: not deployed)'}`);
         for (const [vol, id] of Object.entries(st.disks.volumes)) out.push(`disk:       ${id ?? '(none yet)'}${Object.keys(st.disks.volumes).length > 1 ? ` (volume ${vol})` : ''}`);
+        for (const b of st.volumeBindings) {
+          const claim = b.claim ? `claim ${b.claim.name} ${b.claim.terminating ? 'Terminating' : b.claim.phase}` : 'no claim';
+          const pv = b.persistentVolume ? `PersistentVolume ${b.persistentVolume.name} ${b.persistentVolume.terminating ? 'Terminating' : b.persistentVolume.phase}` : 'no PersistentVolume';
+          const link = b.claim && b.persistentVolume ? (b.matched ? ', pointing at each other' : ', NOT pointing at each other') : '';
+          out.push(`binding:    ${b.volume ? `volume ${b.volume}: ` : ''}${claim} → ${pv}${link}`);
+          for (const p of b.problems) out.push(`  ${p.code.replace(/^binding\./, '')}: ${p.message}. ${bindingAdvice(p)}`);
+        }
         for (const d of st.deployments) out.push(`deployment: ${d.name} ${d.ready} ready (${d.state}${d.state === 'ready' ? '' : `: ${d.message}`})`);
         for (const u of st.urls) out.push(`url:        ${u}`);
         for (const p of st.pods) {

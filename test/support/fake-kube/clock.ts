@@ -4,7 +4,9 @@
 // short or explicit:
 // - scaled (default): a simulated second lasts `msPerSecond` real
 //   milliseconds (default 10, so a 30 s grace period takes 0.3 s); object
-//   timestamps stay wall-clock time;
+//   timestamps are wall-clock time plus the simulated time the fired waits
+//   skipped (when a wait fires, "now" is at least its due time, as the
+//   controllers that compare now() with a due time expect);
 // - manual: simulated time stands still until the test calls `advance`, so a
 //   test can look at a Terminating pod for as long as it likes.
 
@@ -26,6 +28,8 @@ export class FakeClock {
   private readonly start = Date.now();
   /** Simulated ms elapsed (manual mode). */
   private offset = 0;
+  /** Scaled mode: simulated ms ahead of wall time (the part of each fired wait that was skipped). */
+  private skew = 0;
   private readonly timers = new Set<Timer>();
   private closed = false;
 
@@ -34,9 +38,9 @@ export class FakeClock {
     this.msPerSecond = opts.msPerSecond ?? 10;
   }
 
-  /** Simulated "now" in ms since the epoch: wall time when scaled, start + advanced time when manual. */
+  /** Simulated "now" in ms since the epoch: wall time (plus skipped waits) when scaled, start + advanced time when manual. */
   now(): number {
-    return this.mode === 'manual' ? this.start + this.offset : Date.now();
+    return this.mode === 'manual' ? this.start + this.offset : Date.now() + this.skew;
   }
 
   rfc3339(at = this.now()): string {
@@ -51,6 +55,8 @@ export class FakeClock {
     if (this.mode === 'scaled') {
       t.handle = setTimeout(() => {
         this.timers.delete(t);
+        // the wait is over in simulated time: a controller comparing now() with t.at must see it due
+        this.skew = Math.max(this.skew, t.at - Date.now());
         fn();
       }, Math.max(0, seconds * this.msPerSecond));
       t.handle.unref?.();
