@@ -5,6 +5,21 @@
 // as HTTP statuses (ERROR_KINDS) with its own advice.
 import type { KompoxError } from '../domain/errors.js';
 
+/** Node pool spec field (top level) → the `cluster nodepool create|update` flag that sets it. */
+export const NODE_POOL_FLAGS: Readonly<Record<string, string>> = {
+  name: '-N/--name',
+  mode: '--mode',
+  instanceType: '--instance-type',
+  zones: '--zone',
+  count: '--count',
+  autoscaling: '--min-count/--max-count',
+  labels: '--label',
+  taints: '--taint',
+  spot: '--spot',
+  priority: '--priority',
+  osDisk: '--os-disk-size/--os-disk-type',
+};
+
 interface Advice {
   message?: string;
   hint?: string;
@@ -34,6 +49,18 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
   'app.pod.notfound': () => ({ hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.' }),
   'app.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' }),
+  'usage.zone': () => ({ hint: "Give --zone as the nodes' topology.kubernetes.io/zone label shows it, e.g. --zone japaneast-1." }),
+  'disk.zone.conflict': (e) => ({
+    hint: `Copy it into zone ${String((detail(e, 'appZones') as string[] | undefined)?.[0])} (kompoxops disk create -S ${String(detail(e, 'disk'))} --zone ${String((detail(e, 'appZones') as string[] | undefined)?.[0])}) and attach the copy, or add ${String((detail(e, 'diskZones') as string[] | undefined)?.[0])} to app.deployment.zone first.`,
+  }),
+  'nodepool.spec.invalid': (e) => {
+    // a field the flags gave has no file position: name the flag
+    const flag = e.field && !e.location ? NODE_POOL_FLAGS[e.field.split(/[.[]/)[0]!] : undefined;
+    return flag ? { message: `${e.message} (${flag})` } : {};
+  },
+  'nodepool.exists': () => ({ hint: 'Choose another name with -N, or change the pool with `kompoxops cluster nodepool update`.' }),
+  'nodepool.notfound': (e) => (noneListed(e, 'nodePools') ? { hint: 'The cluster has no node pools (`kompoxops cluster nodepool list`).' } : {}),
+  'nodepool.delete.last-system': () => ({ hint: 'Create another system pool first (kompoxops cluster nodepool create --mode system).' }),
 };
 
 /** A deploy stopped half-way says how to resume (app-deploy.ts wrapApplyError sets details.stoppedAt). */

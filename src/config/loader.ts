@@ -111,6 +111,7 @@ export async function loadConfig(path: string, cwd?: string): Promise<OpsConfig>
       resources: a.resources,
       settings: a.settings,
       volumes: a.volumes,
+      ...(a.deployment ? { deployment: a.deployment } : {}),
     };
     if (a.compose.kind === 'inline') {
       app.compose = a.compose.text;

@@ -30,6 +30,8 @@ interface DriverTemplate {
   cluster: SettingLine[];
   app: SettingLine[];
   auth: { kubeconfig: string; context?: string; comment: string };
+  /** An example zone as the driver's nodes are labelled (topology.kubernetes.io/zone). */
+  zone: string;
 }
 
 const DRIVER_TEMPLATES: Record<DriverName, DriverTemplate> = {
@@ -47,6 +49,7 @@ const DRIVER_TEMPLATES: Record<DriverName, DriverTemplate> = {
       ['AZURE_DISK_TYPE', 'Standard_LRS', 'Standard_LRS, StandardSSD_LRS, Premium_LRS, PremiumV2_LRS'],
     ],
     auth: { kubeconfig: '~/.kube/config', comment: 'az aks get-credentials writes this context' },
+    zone: 'japaneast-1',
   },
   eks: {
     provider: [
@@ -59,6 +62,7 @@ const DRIVER_TEMPLATES: Record<DriverName, DriverTemplate> = {
       ['AWS_DISK_TYPE', 'gp3', 'EBS volume type: gp3, gp2, io2'],
     ],
     auth: { kubeconfig: '~/.kube/config', comment: 'aws eks update-kubeconfig writes this context' },
+    zone: 'us-east-1a',
   },
   gke: {
     provider: [
@@ -73,6 +77,7 @@ const DRIVER_TEMPLATES: Record<DriverName, DriverTemplate> = {
       ['GCP_DISK_TYPE', 'pd-balanced', 'pd-balanced, pd-ssd, pd-standard'],
     ],
     auth: { kubeconfig: '~/.kube/config', comment: 'gcloud container clusters get-credentials writes this context' },
+    zone: 'asia-northeast1-a',
   },
   oke: {
     provider: [
@@ -87,6 +92,7 @@ const DRIVER_TEMPLATES: Record<DriverName, DriverTemplate> = {
       ['OCI_DISK_VPUS_PER_GB', '10', 'performance: 0 (lower cost), 10 (balanced), 20 (higher)'],
     ],
     auth: { kubeconfig: '~/.kube/config', comment: 'oci ce cluster create-kubeconfig writes this context' },
+    zone: 'AP-TOKYO-1-AD-1',
   },
   k3s: {
     provider: [
@@ -101,6 +107,7 @@ const DRIVER_TEMPLATES: Record<DriverName, DriverTemplate> = {
     ],
     app: [['K3S_DISK_SIZE', '10', 'size recorded for a new disk in GiB (directories have no hard limit)']],
     auth: { kubeconfig: '/etc/rancher/k3s/k3s.yaml', context: 'default', comment: 'K3s writes its kubeconfig here on the node; copy it to your workstation and fix the server address' },
+    zone: 'zone-a',
   },
 };
 
@@ -177,6 +184,10 @@ app:
   # volumes:
   #   - name: default
   #     size: 32Gi
+  # Where the pod runs (default: any node); a name or a list. The nodes must carry the labels:
+  # deployment:
+  #   pool: user            # node label kompox.dev/node-pool${o.driver === 'k3s' ? ' (label your nodes: kubectl label node NODE kompox.dev/node-pool=user)' : ''}
+  #   zone: ${t.zone}${' '.repeat(Math.max(1, 16 - t.zone.length))}# node label topology.kubernetes.io/zone${o.driver === 'k3s' ? ' (a K3s disk stays on its node)' : '; new disks are created in the first zone'}
 ${settingsBlock(t.app, '  ')}`;
 }
 

@@ -10,12 +10,13 @@ import type { Diagnostic } from '../domain/errors.js';
 import {
   DEFAULT_VOLUME,
   DRIVERS,
+  type AppDeployment,
   type AppVolume,
   type ClusterAuth,
   type DriverName,
   type Settings,
 } from '../domain/model.js';
-import { dnsLabelProblem } from '../domain/names.js';
+import { dnsLabelProblem, labelValueProblem } from '../domain/names.js';
 import { imageSettingProblems } from '../domain/images.js';
 import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, isDnsName, isHostName, parseSizeGiB } from './quantity.js';
 import { fieldName, type FieldPath, type YamlSource } from './source.js';
@@ -28,8 +29,9 @@ export const KEYS = {
   cluster: ['name', 'auth', 'ingress', 'domain', 'settings'],
   auth: ['type', 'kubeconfig', 'context'],
   ingress: ['controller', 'namespace'],
-  app: ['name', 'compose', 'ingress', 'resources', 'settings', 'volumes'],
+  app: ['name', 'compose', 'ingress', 'resources', 'settings', 'volumes', 'deployment'],
   volume: ['name', 'size', 'options'],
+  deployment: ['pool', 'zone'],
 } as const;
 
 /** What app.compose says, before any file is read. */
@@ -54,6 +56,7 @@ export interface ValidatedConfig {
     resources: Record<string, string>;
     settings: Settings;
     volumes: AppVolume[];
+    deployment?: AppDeployment;
   };
 }
 
@@ -181,6 +184,46 @@ class Checker {
   sourceText(path: FieldPath): string | undefined {
     const n = this.src.node(path) as { source?: unknown } | undefined;
     return typeof n?.source === 'string' ? n.source : undefined;
+  }
+
+  /**
+   * A label value or a non-empty list of them (app.deployment.pool/zone).
+   * Unquoted numbers are read as written (`zone: 1` is "1").
+   */
+  labelValues(v: unknown, path: FieldPath, example: string): string[] | undefined {
+    if (!this.notNull(v, path, example)) return undefined;
+    const one = (x: unknown, p: FieldPath): string | undefined => {
+      const text = typeof x === 'string' ? x : typeof x === 'number' && Number.isInteger(x) && x >= 0 ? (this.sourceText(p) ?? String(x)) : undefined;
+      if (text === undefined) {
+        this.error(p, `must be a name, not ${typeName(x)}`, `Write it like ${String(path[path.length - 1])}: ${example}`);
+        return undefined;
+      }
+      const problem = labelValueProblem(text);
+      if (problem) {
+        this.error(p, `"${text}" is not a valid label value: it ${problem}`, `Write the value of the nodes' label (letters, digits, '-', '_', '.'; at most 63 characters), e.g. ${example}.`);
+        return undefined;
+      }
+      return text;
+    };
+    if (!Array.isArray(v)) {
+      const x = one(v, path);
+      return x === undefined ? undefined : [x];
+    }
+    if (v.length === 0) {
+      this.error(path, 'is an empty list', `Name at least one, e.g. ${String(path[path.length - 1])}: [${example}], or remove the key.`);
+      return undefined;
+    }
+    const out: string[] = [];
+    let ok = true;
+    v.forEach((x, i) => {
+      const t = one(x, [...path, i]);
+      if (t === undefined) ok = false;
+      else if (out.includes(t)) {
+        ok = false;
+        this.error([...path, i], `"${t}" is listed twice`, 'List each value once.');
+      } else out.push(t);
+    });
+    return ok ? out : undefined;
   }
 
   /** Settings: string values; unquoted numbers and booleans become strings (the spec writes AZURE_DISK_SIZE: 50). */
@@ -317,7 +360,7 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
   let app: ValidatedConfig['app'] | undefined;
   let appOk = true;
   if (root.app !== undefined && root.app !== null) {
-    const a = c.mapping(root.app, ['app'], KEYS.app, 'name, compose, ingress, resources, settings, volumes');
+    const a = c.mapping(root.app, ['app'], KEYS.app, 'name, compose, ingress, resources, settings, volumes, deployment');
     if (!a) appOk = false;
     else {
       const before = c.diagnostics.length;
@@ -415,8 +458,19 @@ export function validateConfig(src: YamlSource, dir: string): { config?: Validat
           });
         }
       }
+      // where the pod may run: node pools and zones (labels on the nodes)
+      let deployment: AppDeployment | undefined;
+      if (a.deployment !== undefined && a.deployment !== null) {
+        const d = c.mapping(a.deployment, ['app', 'deployment'], KEYS.deployment, 'pool, zone');
+        if (d) {
+          const pools = c.labelValues(d.pool, ['app', 'deployment', 'pool'], 'user');
+          const zones = c.labelValues(d.zone, ['app', 'deployment', 'zone'], 'japaneast-1');
+          if (pools || zones) deployment = { ...(pools ? { pools } : {}), ...(zones ? { zones } : {}) };
+        }
+      }
+
       if (c.diagnostics.length === before && name && compose) {
-        app = { name, compose, ingress: sortedRecord(ingress), resources: sortedRecord(resources), settings, volumes };
+        app = { name, compose, ingress: sortedRecord(ingress), resources: sortedRecord(resources), settings, volumes, ...(deployment ? { deployment } : {}) };
       } else appOk = false;
     }
   }

@@ -18,6 +18,7 @@ import { byKey, PodState, sortedByName, type VolumeMount } from './pod-state.js'
 import { convertHealthcheck } from './probes.js';
 import { convertResources } from './resources.js';
 import { convertServiceFiles } from './service-files.js';
+import { convertPlacement } from './placement.js';
 import { planStorage } from './storage.js';
 import { INIT_CONTAINER, initContainer } from './init-container.js';
 import { planStartup } from './startup-order.js';
@@ -148,6 +149,9 @@ export function convertApp(input: ConvertInput): ConvertResult {
   const aliases = hostAliases(input, services, diags);
   if (aliases.length) podSpec.hostAliases = aliases;
   if (grace !== undefined) podSpec.terminationGracePeriodSeconds = grace;
+  // app.deployment: node pools and zones (checked against the disks' zones)
+  const affinity = convertPlacement(input, diags);
+  if (affinity) podSpec.affinity = affinity;
 
   const init = initContainer(state, names.has(INIT_CONTAINER) ? `${INIT_CONTAINER}-data` : INIT_CONTAINER, helperImage(ctx.cluster.settings));
   // kompox-init first (the data directories must exist before anything mounts them), then depends_on order.

@@ -6,7 +6,7 @@ import type { Diagnostic, Location } from '../domain/errors.js';
 import type { AppContext, Disk } from '../domain/model.js';
 import type { ComposeProject } from '../compose/model.js';
 import type { KubeObject } from '../domain/ports/kube.js';
-import type { VolumeSourceSpec } from '../domain/ports/driver.js';
+import type { ClusterNode, VolumeSourceSpec } from '../domain/ports/driver.js';
 import type { KubernetesVersion } from '../domain/kube-version.js';
 
 /** What the use case found at one absolute path. */
@@ -60,6 +60,12 @@ export interface ConvertInput {
    * Kompox writes is assumed.
    */
   kubernetes?: KubernetesVersion;
+  /**
+   * The cluster's nodes and their labels, when known (app deploy reads them
+   * first): a placement (app.deployment) no node satisfies is reported as a
+   * warning. Absent (app validate): not checked.
+   */
+  nodes?: ClusterNode[];
 }
 
 /** What the converter needs to know about one app volume's storage (plain data). */

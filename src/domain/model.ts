@@ -46,6 +46,16 @@ export interface AppVolume {
   options: Settings;
 }
 
+/**
+ * Where the app's pod may run (kompoxops.yml `app.deployment`): node pools
+ * (the nodes' `kompox.dev/node-pool` label) and availability zones (their
+ * `topology.kubernetes.io/zone` label). Absent or empty: anywhere.
+ */
+export interface AppDeployment {
+  pools?: string[];
+  zones?: string[];
+}
+
 export interface App {
   name: string;
   cluster: string;
@@ -60,6 +70,8 @@ export interface App {
   resources: Record<string, string>;
   settings: Settings;
   volumes: AppVolume[];
+  /** Node pools and zones the pod is placed in; absent: no constraint. */
+  deployment?: AppDeployment;
 }
 
 /** Everything an operation on one cluster needs to know about where it lives. */

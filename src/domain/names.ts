@@ -20,6 +20,39 @@ export function dnsLabelProblem(s: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A non-empty Kubernetes label value: at most 63 characters, alphanumerics,
+ * '-', '_' and '.', alphanumeric at both ends (node pool and zone names).
+ * The same expression is in schema/kompoxops.schema.json.
+ */
+export const LABEL_VALUE_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/** Why `s` is not a (non-empty) label value, or undefined when it is one. */
+export function labelValueProblem(s: string): string | undefined {
+  if (s.length === 0) return 'must not be empty';
+  if (s.length > 63) return `is ${s.length} characters long; at most 63 are allowed`;
+  if (!/^[-A-Za-z0-9_.]+$/.test(s)) return "may contain only letters, digits, '-', '_' and '.'";
+  if (!LABEL_VALUE_RE.test(s)) return 'must start and end with a letter or digit';
+  return undefined;
+}
+
+/**
+ * Why `s` is not a Kubernetes label (or taint) key — `[prefix/]name`, the
+ * prefix a DNS subdomain, the name like a label value — or undefined.
+ */
+export function labelKeyProblem(s: string): string | undefined {
+  const slash = s.indexOf('/');
+  const prefix = slash >= 0 ? s.slice(0, slash) : undefined;
+  const name = slash >= 0 ? s.slice(slash + 1) : s;
+  if (prefix !== undefined) {
+    if (prefix.length === 0 || prefix.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix)) {
+      return `has the prefix "${prefix}", which is not a lower-case DNS subdomain`;
+    }
+  }
+  const p = labelValueProblem(name);
+  return p ? `has the name part "${name}", which ${p}` : undefined;
+}
+
 export function shortHash(text: string, len = 6): string {
   return createHash('sha256').update(text).digest('hex').slice(0, len);
 }

@@ -7,10 +7,9 @@
 // so the PV names it by provider id and the storage class is only a binding label.
 import type { AppContext, AppVolume, Disk } from '../domain/model.js';
 import type { DriverVolumes, VolumeClass, VolumeSourceSpec } from '../domain/ports/driver.js';
+import { ZONE_LABEL } from '../domain/placement.js';
 
 export const PLACEHOLDER_PREFIX = 'kompox-placeholder://';
-/** The zone label on nodes (well-known label, every managed Kubernetes sets it). */
-export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
 export interface CsiFacts {
   csiDriver: string;

@@ -17,6 +17,21 @@ const volumeFacts: Record<DriverName, () => Promise<{ volumes: DriverVolumes }>>
   k3s: () => import('./k3s/volume.js'),
 };
 
+/**
+ * Test seam: a driver a test process puts in place of a built-in one (e.g. an
+ * in-memory reference driver, so the CLI and the composition root can be
+ * tested end to end). Only code running in the process can set it; no
+ * configuration file or setting reaches it. The pure volume facts
+ * (loadDriverVolumes) stay the built-in ones.
+ */
+const overrides = new Map<DriverName, DriverFactory>();
+
+/** Puts `factory` in place of the `name` driver for this process (undefined: the built-in one again). */
+export function overrideDriverForTests(name: DriverName, factory: DriverFactory | undefined): void {
+  if (factory) overrides.set(name, factory);
+  else overrides.delete(name);
+}
+
 function checkDriverName(driver: string): DriverName {
   if (!(DRIVERS as readonly string[]).includes(driver)) {
     throw new KompoxError('config', `unknown provider driver "${driver}"`, {
@@ -29,6 +44,8 @@ function checkDriverName(driver: string): DriverName {
 
 export async function loadDriver(driver: string, host: DriverHost): Promise<ProviderDriver> {
   const name = checkDriverName(driver);
+  const override = overrides.get(name);
+  if (override) return override(host);
   const load = drivers[name];
   if (!load) {
     throw new KompoxError('config', `the ${name} driver is not available in this version of Kompox`, {

@@ -299,7 +299,7 @@ export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
  */
 export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeClient, driver: ProviderDriver, opts: DeployOptions = {}, op: Op = {}): Promise<DeployResult> {
   const { loadApp } = await import('./app-load.js');
-  const { resolveCurrentDisks } = await import('./volumes.js');
+  const { chosenDisks, readCurrentDisks, settleCurrentDisks } = await import('./volumes.js');
   const { buildAppManifest } = await import('./app-manifest.js');
   const { pvInputs, readClusterFacts } = await import('./pv-sources.js');
   const namespace = appNamespace(ctx);
@@ -320,8 +320,20 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   }
   throwIfAborted(op, 'nothing was changed');
   phaseEvent(op, 'disks', 'resolving the current disks');
-  const disks = await resolveCurrentDisks(ctx, driver, kube, { createMissing: !opts.dryRun }, op);
-  const manifest = await buildAppManifest(ctx, loaded, { disks, volumes: pvInputs(ctx, driver, disks, facts), ...(kubernetes ? { kubernetes } : {}) });
+  const choices = await readCurrentDisks(ctx, driver, kube, op);
+  const existing = chosenDisks(choices);
+  // The disks that exist already take part (read only so far): one in a zone app.deployment.zone does
+  // not allow is refused here, before a disk is created or the namespace record is written.
+  if (Object.values(existing).some(Boolean)) {
+    await buildAppManifest(ctx, loaded, { disks: existing, volumes: pvInputs(ctx, driver, existing, facts), ...(kubernetes ? { kubernetes } : {}) });
+  }
+  const disks = await settleCurrentDisks(ctx, driver, kube, choices, { createMissing: !opts.dryRun }, op);
+  const manifest = await buildAppManifest(ctx, loaded, {
+    disks,
+    volumes: pvInputs(ctx, driver, disks, facts),
+    ...(kubernetes ? { kubernetes } : {}),
+    ...(facts.nodes.length ? { nodes: facts.nodes } : {}),
+  });
   const warnings = [...loaded.warnings, ...manifest.warnings];
   for (const w of warnings) warningEvent(op, w);
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);

@@ -11,6 +11,7 @@ import { convertApp } from '../convert/convert.js';
 import { MAX_FILE_BYTES } from '../convert/files.js';
 import type { ConvertFacts, FileFact, VolumeInput } from '../convert/types.js';
 import type { KubernetesVersion } from '../domain/kube-version.js';
+import type { ClusterNode } from '../domain/ports/driver.js';
 
 export interface ManifestOptions {
   /** Current disk per app volume name; absent = placeholder PV sources (validate before any disk exists). */
@@ -21,6 +22,8 @@ export interface ManifestOptions {
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
   /** The target API server's version (app deploy); absent: a current Kubernetes is assumed. */
   kubernetes?: KubernetesVersion;
+  /** The cluster's nodes (app deploy): a placement no node satisfies is a warning. */
+  nodes?: ClusterNode[];
 }
 
 export interface AppManifest {
@@ -125,6 +128,7 @@ export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, o
     disks: opts.disks ?? {},
     volumes: opts.volumes,
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
+    ...(opts.nodes ? { nodes: opts.nodes } : {}),
   });
   if (result.errors.length) {
     throw new DiagnosticsError(result.errors, `the app ${ctx.app.name} cannot be converted (${result.errors.length} error${result.errors.length === 1 ? '' : 's'})`);

@@ -4,6 +4,7 @@
 import { KompoxError } from '../domain/errors.js';
 import { ANN_APP, ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
 import { appNamespace, appSelector } from '../domain/names.js';
+import { NODE_POOL_LABEL, ZONE_LABEL } from '../domain/placement.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { assessDeployment, selectorString } from '../kube/rollout.js';
 import { appVolumes, diskAnnotationKeys } from './volumes.js';
@@ -24,6 +25,9 @@ export interface PodStatus {
   name: string;
   phase: string;
   node?: string;
+  /** The node's kompox.dev/node-pool and topology.kubernetes.io/zone labels, when the node can be read. */
+  pool?: string;
+  zone?: string;
   containers: ContainerStatus[];
 }
 
@@ -122,6 +126,14 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
     status.deployments.push({ name: d.metadata.name, ready: `${st.readyReplicas ?? 0}/${(d.spec as Any)?.replicas ?? 1}`, state: v.state, message: v.message });
   }
   status.pods = pods.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map(podStatus);
+  // where the pod runs (app.deployment): the node's pool and zone; an identity that may not read nodes gets none
+  const nodeNames = [...new Set(status.pods.map((p) => p.node).filter((n): n is string => Boolean(n)))];
+  const nodes = new Map(await Promise.all(nodeNames.map(async (n) => [n, await kube.get({ apiVersion: 'v1', kind: 'Node', name: n }).catch(() => undefined)] as const)));
+  for (const p of status.pods) {
+    const labels = (p.node && nodes.get(p.node)?.metadata.labels) || {};
+    if (labels[NODE_POOL_LABEL]) p.pool = labels[NODE_POOL_LABEL];
+    if (labels[ZONE_LABEL]) p.zone = labels[ZONE_LABEL];
+  }
   status.urls = ingressUrls(ingresses);
   status.events = events
     .filter((e) => e.type === 'Warning')

@@ -9,14 +9,15 @@
 //     before the new disk becomes visible.
 // Files are the front end's business: export writes to a stream it is given,
 // import reads one (the CLI opens files, a server its request bodies).
-import { KompoxError } from '../domain/errors.js';
+import { KompoxError, unsupported } from '../domain/errors.js';
 import { logEvent, type Op } from '../domain/events.js';
 import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
 import type { AppSource } from '../domain/source.js';
-import { dnsLabelProblem } from '../domain/names.js';
+import { dnsLabelProblem, labelValueProblem } from '../domain/names.js';
+import { describePlacement, pvZones } from '../domain/placement.js';
 import { refString, type KubeClient } from '../domain/ports/kube.js';
-import { diskSizeDefaults, requirePart, type ArchiveExportOptions, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
-import { defaultDiskName, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
+import { NO_CLUSTER_FACTS, diskSizeDefaults, requirePart, type ArchiveExportOptions, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
+import { appDiskZone, appZoneNote, defaultDiskName, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
   /** The app volume; default the only one. */
@@ -106,12 +107,43 @@ export function parseSizeGiB(s: string): number {
   return /^t/i.test(m[2] ?? '') ? n * 1024 : n;
 }
 
+/**
+ * The zone a new disk goes into: the one asked for (checked: a label value,
+ * and a driver with zones, else the typed `unsupported` error naming
+ * `operation`), else the app's zone (the first of app.deployment.zone) on
+ * drivers with zones. A zone outside the app's zones is allowed (a copy for
+ * a move) and noted: attaching it needs app.deployment.zone to include it.
+ */
+export function diskZone(ctx: AppContext, driver: ProviderDriver, asked: string | undefined, operation: string, op: Op): string | undefined {
+  if (asked === undefined) return appDiskZone(ctx, driver);
+  const problem = labelValueProblem(asked);
+  if (problem) {
+    throw new KompoxError('usage', `zone "${asked}" ${problem}`, {
+      code: 'usage.zone',
+      details: { zone: asked },
+      hint: "Give the zone as the nodes' topology.kubernetes.io/zone label shows it, e.g. japaneast-1 or us-east-1a.",
+    });
+  }
+  if (!driver.capabilities.zones) throw unsupported(operation, driver.name);
+  const zones = ctx.app.deployment?.zones;
+  if (zones?.length && !zones.includes(asked)) {
+    logEvent(op, `note: zone ${asked} is not in app.deployment.zone (${zones.join(', ')}); the app can use this disk only after app.deployment.zone includes it`);
+  }
+  return asked;
+}
+
+/** What a log line says about where a disk was put. */
+function zoneNote(ctx: AppContext, zone: string | undefined, asked: string | undefined): string {
+  if (!zone) return '';
+  return asked !== undefined ? ` in zone ${zone}` : ` in ${appZoneNote(ctx, zone)}`;
+}
+
 export interface DiskCreateUseOptions extends VolumeOption {
   name?: string;
   sizeGiB?: number;
   /** A disk or snapshot name of this volume, or a provider-native id, to copy. */
   source?: string;
-  /** Availability zone (drivers with zones). */
+  /** Availability zone, as the nodes' zone label shows it (drivers with zones); default the app's zone. */
   zone?: string;
   /** Provider options (SKU...). */
   options?: Record<string, string>;
@@ -129,20 +161,44 @@ async function resolveSource(ctx: AppContext, driver: ProviderDriver, volume: Ap
 export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskCreateUseOptions, op: Op = {}): Promise<Disk> {
   const volume = selectVolume(ctx, opts.volume);
   const name = opts.name ?? defaultDiskName(volume.name);
+  const zone = diskZone(ctx, driver, opts.zone, 'disk create in a zone', op);
   await refuseExistingName(ctx, driver, volume, name, op);
   const source = opts.source ? await resolveSource(ctx, driver, volume, opts.source, op) : undefined;
-  return driver.disks.create(
+  const disk = await driver.disks.create(
     ctx,
     volume,
     {
       name,
       sizeGiB: sizeFor(ctx, driver, volume, opts.sizeGiB, op),
-      ...(opts.zone !== undefined ? { zone: opts.zone } : {}),
+      ...(zone !== undefined ? { zone } : {}),
       ...(opts.options ? { options: opts.options } : {}),
       ...(source ? { source } : {}),
     },
     op,
   );
+  if (zone) logEvent(op, `created disk ${disk.name}${zoneNote(ctx, zone, opts.zone)}`);
+  return disk;
+}
+
+/**
+ * A disk whose PersistentVolume would pin the pod to a zone app.deployment.zone
+ * does not allow cannot become current: the pod could never start next to it.
+ */
+export function refuseZoneConflict(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, disk: Disk): void {
+  const zones = ctx.app.deployment?.zones;
+  if (!zones?.length) return;
+  let diskZones: string[] | undefined;
+  try {
+    diskZones = pvZones(driver.pvSource(ctx, volume, disk, NO_CLUSTER_FACTS).source);
+  } catch {
+    return; // the PV source itself cannot be built (a setting missing): app deploy reports that
+  }
+  if (!diskZones || diskZones.some((z) => zones.includes(z))) return;
+  throw new KompoxError('conflict', `disk "${disk.name}" is in zone ${diskZones.join(' or ')}, but the app runs in ${describePlacement({ zones })} (app.deployment.zone); refusing to attach it: the pod could never start next to it`, {
+    code: 'disk.zone.conflict',
+    details: { disk: disk.name, volume: volume.name, diskZones, appZones: zones },
+    hint: `Copy it into zone ${zones[0]} (a new disk with this disk as its source) and attach the copy, or add ${diskZones[0]} to app.deployment.zone first.`,
+  });
 }
 
 export interface AttachResult {
@@ -165,6 +221,7 @@ export async function attachDisk(ctx: AppContext, driver: ProviderDriver, kube: 
   const { disk, disks, choice } = await findDisk(ctx, driver, k, volume, opts.name, op);
   const before = await readDiskRecord(k, ctx, volume);
   if (before.currentId === disk.id) return { volume: volume.name, disk: { ...disk, current: true }, changed: false };
+  refuseZoneConflict(ctx, driver, volume, disk);
   // Nothing recorded yet (migration): the disk the app would have used is the
   // one being replaced, so it becomes the rollback target.
   const replaced = before.currentId ? disks.find((d) => d.id === before.currentId) : choice.disk;
@@ -324,7 +381,10 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
       throw e;
     }
   }
-  if (opts.fromId) return driver.disks.create(ctx, volume, { name, sizeGiB, source: { kind: 'native', id: opts.fromId } }, op);
+  // a copy by provider id or from another app lands in the app's zone, like every new disk
+  const zone = appDiskZone(ctx, driver);
+  const where = zone !== undefined ? { zone } : {};
+  if (opts.fromId) return driver.disks.create(ctx, volume, { name, sizeGiB, ...where, source: { kind: 'native', id: opts.fromId } }, op);
   const from = opts.fromApp!;
   if (Boolean(from.disk) === Boolean(from.snapshot)) {
     throw new KompoxError('usage', 'a copy from another app needs exactly one source disk or snapshot', { code: 'disk.import.from-app' });
@@ -341,7 +401,7 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
       hint: "List that app's disks and snapshots, or name its volume.",
     });
   }
-  return driver.disks.create(ctx, volume, { name, sizeGiB: sizeGiB ?? source.sizeGiB, source: { kind: from.disk ? 'disk' : 'snapshot', id: source.id } }, op);
+  return driver.disks.create(ctx, volume, { name, sizeGiB: sizeGiB ?? source.sizeGiB, ...where, source: { kind: from.disk ? 'disk' : 'snapshot', id: source.id } }, op);
 }
 
 export interface AttachDeployOptions extends VolumeOption {

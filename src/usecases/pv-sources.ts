@@ -7,6 +7,7 @@ import type { AppContext, Disk } from '../domain/model.js';
 import { diskSizeDefaults, NO_CLUSTER_FACTS, type ClusterFacts, type DriverVolumes } from '../domain/ports/driver.js';
 import type { KubeClient } from '../domain/ports/kube.js';
 import { kubernetesVersion } from '../domain/kube-version.js';
+import { NODE_POOL_LABEL as POOL_LABEL, ZONE_LABEL } from '../domain/placement.js';
 import type { VolumeInput } from '../convert/types.js';
 import { appVolumes } from './volumes.js';
 
@@ -37,8 +38,6 @@ export function pvInputs(
   return out;
 }
 
-const ZONE_LABEL = 'topology.kubernetes.io/zone';
-const POOL_LABEL = 'kompox.dev/node-pool';
 
 /**
  * What the driver's pure functions may need to know about the cluster: its

@@ -7,7 +7,7 @@ import type { AppContext, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, timestampName } from '../domain/names.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver } from '../domain/ports/driver.js';
-import { attachDisk, checkDiskName, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
+import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
 
 export async function listSnapshots(
@@ -162,6 +162,8 @@ export interface SnapshotRestoreOptions extends VolumeOption {
   name: string;
   /** Name of the new disk; default `{snapshot}-restored-{yyyymmddhhmmss}`. */
   diskName?: string;
+  /** Zone of the new disk (drivers with zones): a copy in another zone; default the app's zone. */
+  zone?: string;
 }
 
 /** `{snapshot}-restored-{timestamp}`, shortened to fit a DNS label. */
@@ -173,6 +175,7 @@ export function restoredDiskName(snapshot: string, d: Date = new Date()): string
 
 /** Restores a snapshot into a new disk (never over an existing one). Attaching it is a separate step. */
 export async function restoreSnapshot(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: SnapshotRestoreOptions, op: Op = {}): Promise<Disk> {
+  const zone = diskZone(ctx, driver, opts.zone, 'snapshot restore into a zone', op);
   const { volume, snapshot } = await findSnapshot(ctx, driver, opts.volume, opts.name, op);
   const diskName = opts.diskName ?? restoredDiskName(snapshot.name);
   checkDiskName(diskName);
@@ -183,7 +186,9 @@ export async function restoreSnapshot(ctx: AppContext, driver: ProviderDriver, _
       hint: 'Choose another name for the new disk (or leave it out for a timestamped one).',
     });
   }
-  return driver.disks.create(ctx, volume, { name: diskName, sizeGiB: snapshot.sizeGiB, source: { kind: 'snapshot', id: snapshot.id } }, op);
+  const disk = await driver.disks.create(ctx, volume, { name: diskName, sizeGiB: snapshot.sizeGiB, ...(zone !== undefined ? { zone } : {}), source: { kind: 'snapshot', id: snapshot.id } }, op);
+  if (zone !== undefined) logEvent(op, `restored snapshot ${snapshot.name} into disk ${disk.name} in zone ${zone}`);
+  return disk;
 }
 
 /** Restore, then attach the new disk (record it as current). */

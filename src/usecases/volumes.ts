@@ -205,23 +205,64 @@ export async function disksWithCurrent(
 }
 
 /**
- * The current disk of every app volume, read from the namespace annotations
- * and the provider's disk list; with createMissing, creates an empty disk for
- * a volume that has none and records it (and records a disk chosen as the
- * newest). Never creates a disk when one exists.
+ * The zone a new disk of the app is created in: the first of
+ * app.deployment.zone, on drivers whose disks live in zones (undefined
+ * otherwise: the driver decides, e.g. a K3s disk lives on its node).
  */
-export async function resolveCurrentDisks(
-  ctx: AppContext,
-  driver: ProviderDriver,
-  kube: KubeClient | undefined,
-  opts: ResolveDisksOptions,
-  op: Op = {},
-): Promise<Record<string, Disk | undefined>> {
-  const out: Record<string, Disk | undefined> = {};
+export function appDiskZone(ctx: AppContext, driver: Pick<ProviderDriver, 'capabilities'>): string | undefined {
+  return driver.capabilities.zones ? ctx.app.deployment?.zones?.[0] : undefined;
+}
+
+/** Where a new disk of the app goes, as a note: `zone Z` (and why, when the app names several). */
+export function appZoneNote(ctx: AppContext, zone: string): string {
+  const zones = ctx.app.deployment?.zones ?? [];
+  return zones.length > 1 ? `zone ${zone} (the first of app.deployment.zone ${zones.join(', ')})` : `zone ${zone}`;
+}
+
+/** The current disk chosen for one app volume (read-only; see settleCurrentDisks). */
+export interface VolumeChoice {
+  volume: AppVolume;
+  choice: CurrentChoice;
+}
+
+/**
+ * Which disk is current for every app volume, read from the namespace
+ * annotations and the provider's disk list; writes nothing. Notes (a
+ * migration's pick, a stale record) go to the Op.
+ */
+export async function readCurrentDisks(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, op: Op = {}): Promise<VolumeChoice[]> {
+  const out: VolumeChoice[] = [];
   for (const volume of appVolumes(ctx)) {
     const { choice } = await disksWithCurrent(ctx, driver, kube, volume, {}, op);
     const note = describeChoice(volume, choice);
     if (note) logEvent(op, note);
+    out.push({ volume, choice });
+  }
+  return out;
+}
+
+/** The chosen disks by volume name (undefined: the volume has none yet). */
+export function chosenDisks(choices: VolumeChoice[]): Record<string, Disk | undefined> {
+  return Object.fromEntries(choices.map(({ volume, choice }) => [volume.name, choice.disk ? { ...choice.disk, current: true } : undefined]));
+}
+
+/**
+ * Settles the choices of readCurrentDisks: with createMissing, creates an
+ * empty disk (in the app's zone) for a volume that has none and records it,
+ * and records a disk that was chosen rather than read from the record. Never
+ * creates a disk when one exists.
+ */
+export async function settleCurrentDisks(
+  ctx: AppContext,
+  driver: ProviderDriver,
+  kube: KubeClient | undefined,
+  choices: VolumeChoice[],
+  opts: ResolveDisksOptions,
+  op: Op = {},
+): Promise<Record<string, Disk | undefined>> {
+  const out: Record<string, Disk | undefined> = {};
+  const zone = appDiskZone(ctx, driver);
+  for (const { volume, choice } of choices) {
     let disk = choice.disk;
     if (!disk && opts.createMissing) {
       const { defaultGiB, minGiB } = diskSizeDefaults(ctx, driver.volumeClass(ctx, volume), volume);
@@ -229,8 +270,8 @@ export async function resolveCurrentDisks(
       if (volume.sizeGiB !== undefined && volume.sizeGiB < minGiB) {
         logEvent(op, `volume ${volume.name}: ${volume.sizeGiB} GiB is below the ${driver.name} minimum; creating ${minGiB} GiB`);
       }
-      disk = await driver.disks.create(ctx, volume, { name: defaultDiskName(volume.name), sizeGiB }, op);
-      logEvent(op, `volume ${volume.name}: created empty disk ${disk.name} (${disk.sizeGiB} GiB, ${disk.id})`);
+      disk = await driver.disks.create(ctx, volume, { name: defaultDiskName(volume.name), sizeGiB, ...(zone ? { zone } : {}) }, op);
+      logEvent(op, `volume ${volume.name}: created empty disk ${disk.name} (${disk.sizeGiB} GiB${zone ? `, ${appZoneNote(ctx, zone)}` : ''}, ${disk.id})`);
     }
     if (disk && kube && opts.createMissing && choice.how !== 'recorded') {
       await recordCurrentDisk(kube, ctx, volume, disk.id);
@@ -239,4 +280,19 @@ export async function resolveCurrentDisks(
     out[volume.name] = disk ? { ...disk, current: true } : undefined;
   }
   return out;
+}
+
+/**
+ * The current disk of every app volume (readCurrentDisks), and with
+ * createMissing, an empty disk created and recorded for a volume that has
+ * none (settleCurrentDisks).
+ */
+export async function resolveCurrentDisks(
+  ctx: AppContext,
+  driver: ProviderDriver,
+  kube: KubeClient | undefined,
+  opts: ResolveDisksOptions,
+  op: Op = {},
+): Promise<Record<string, Disk | undefined>> {
+  return settleCurrentDisks(ctx, driver, kube, await readCurrentDisks(ctx, driver, kube, op), opts, op);
 }

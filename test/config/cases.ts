@@ -1,6 +1,9 @@
 // Bad kompoxops.yml files shared by the loader and schema tests.
 import { GOOD } from './helpers.js';
 
+/** GOOD with an app.deployment block (lines 37-39). */
+export const WITH_DEPLOYMENT = (body = '    pool: user\n    zone: [japaneast-1, japaneast-2]\n'): string => `${GOOD}  deployment:\n${body}`;
+
 // Each bad file: the field path and the line:column the message must name.
 export const BAD: Array<{ name: string; text: string; field: string; where: string; says: RegExp }> = [
   { name: 'version 2', text: GOOD.replace('version: 1', 'version: 2'), field: 'version', where: '1:10', says: /version: 1/ },
@@ -33,6 +36,16 @@ export const BAD: Array<{ name: string; text: string; field: string; where: stri
   { name: 'Traefik image not a reference', text: GOOD.replace('ACME_EMAIL: ops@example.com', 'ACME_EMAIL: ops@example.com\n    INGRESS_TRAEFIK_IMAGE: "https://hub/traefik:v3"'), field: 'cluster.settings.INGRESS_TRAEFIK_IMAGE', where: '18:28', says: /not an image reference/ },
   { name: 'registry mirror without a host', text: GOOD.replace('ACME_EMAIL: ops@example.com', 'ACME_EMAIL: ops@example.com\n    KOMPOX_REGISTRY_MIRROR: mirror'), field: 'cluster.settings.KOMPOX_REGISTRY_MIRROR', where: '18:29', says: /not a registry/ },
   { name: 'app without name', text: GOOD.replace('  name: my-app\n', ''), field: 'app.name', where: '18:1', says: /Add "name: / },
+  { name: 'deployment not a mapping', text: `${GOOD}  deployment: user\n`, field: 'app.deployment', where: '37:15', says: /pool, zone/ },
+  { name: 'deployment unknown key', text: WITH_DEPLOYMENT('    pools: [user]\n'), field: 'app.deployment.pools', where: '38:5', says: /Did you mean "pool"/ },
+  { name: 'pool not a label value', text: WITH_DEPLOYMENT('    pool: "user pool"\n'), field: 'app.deployment.pool', where: '38:11', says: /not a valid label value.*letters, digits/ },
+  { name: 'pool a mapping', text: WITH_DEPLOYMENT('    pool: {name: user}\n'), field: 'app.deployment.pool', where: '38:11', says: /must be a name, not a mapping/ },
+  { name: 'pool a fraction', text: WITH_DEPLOYMENT('    pool: 1.5\n'), field: 'app.deployment.pool', where: '38:11', says: /must be a name/ },
+  { name: 'zone an empty list', text: WITH_DEPLOYMENT('    zone: []\n'), field: 'app.deployment.zone', where: '38:11', says: /empty list/ },
+  { name: 'zone list item not a label value', text: WITH_DEPLOYMENT('    zone: [japaneast-1, "-bad"]\n'), field: 'app.deployment.zone[1]', where: '38:25', says: /start and end with a letter or digit/ },
+  { name: 'zone longer than 63 characters', text: WITH_DEPLOYMENT(`    zone: ${'z'.repeat(64)}\n`), field: 'app.deployment.zone', where: '38:11', says: /at most 63/ },
+  { name: 'zone listed twice', text: WITH_DEPLOYMENT('    zone: [a, a]\n'), field: 'app.deployment.zone[1]', where: '38:15', says: /listed twice/ },
+  { name: 'zone with no value', text: WITH_DEPLOYMENT('    zone:\n'), field: 'app.deployment.zone', where: '38:10', says: /has no value/ },
 ];
 
 // Checks the schema cannot express (uniqueness across items or values).

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, loadOpsConfig, findConfigPath, requireApp } from '../../src/config/index.js';
 import { DiagnosticsError, KompoxError, formatError } from '../../src/domain/errors.js';
-import { BAD, BAD_SEMANTIC_ONLY } from './cases.js';
+import { BAD, BAD_SEMANTIC_ONLY, WITH_DEPLOYMENT } from './cases.js';
 import { COMPOSE, GOOD, scratch } from './helpers.js';
 
 async function loadText(text: string, extra: Record<string, string> = {}) {
@@ -152,6 +152,15 @@ for (const b of [...BAD, ...BAD_SEMANTIC_ONLY]) {
     assert.match(msg, b.says);
   });
 }
+
+test('app.deployment: a pool or zone is a name or a list of names; unquoted numbers are read as written', async () => {
+  const app = async (body: string) => (await loadText(WITH_DEPLOYMENT(body), { 'compose.yml': COMPOSE })).app!;
+  assert.deepEqual((await app('    pool: user\n    zone: [japaneast-1, japaneast-2]\n')).deployment, { pools: ['user'], zones: ['japaneast-1', 'japaneast-2'] });
+  assert.deepEqual((await app('    pool: [user, spot]\n')).deployment, { pools: ['user', 'spot'] });
+  assert.deepEqual((await app('    zone: 01\n')).deployment, { zones: ['01'] });
+  assert.equal((await app('    # nothing yet\n')).deployment, undefined);
+  assert.equal((await loadText(GOOD, { 'compose.yml': COMPOSE })).app!.deployment, undefined, 'no key, no field: apps without placement are unchanged');
+});
 
 test('YAML syntax errors name line:column', async () => {
   const e = await loadError('version: 1\nservice:\n  name: [ops\ncluster: {}\n');

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { readSchema, schemaValidator } from '../../src/config/schema.js';
 import { INGRESS_KEY_RE, QUANTITY_RE, SIZE_RE, DNS_NAME_RE, HOST_NAME_RE } from '../../src/config/quantity.js';
-import { BAD, BAD_SEMANTIC_ONLY } from './cases.js';
+import { BAD, BAD_SEMANTIC_ONLY, WITH_DEPLOYMENT } from './cases.js';
+import { LABEL_VALUE_RE } from '../../src/domain/names.js';
 import { PINNED_IMAGE_RE, REGISTRY_MIRROR_RE } from '../../src/domain/images.js';
 import { GOOD } from './helpers.js';
 
@@ -18,6 +19,10 @@ const GOOD_VARIANTS: Record<string, string> = {
   'inline compose text': 'version: 1\nservice: {name: ops}\nprovider: {name: p1, driver: k3s}\ncluster: {name: c1}\napp:\n  name: a\n  compose: |\n    services:\n      web: {image: nginx}\n',
   'empty optional sections (only comments)': GOOD.replace('  settings:\n    ACME_EMAIL: ops@example.com', '  settings:\n    # ACME_EMAIL: ops@example.com').replace(/  ingress:\n    http_80.*\n.*\n/, '  ingress:\n'),
   'numeric cpu and size': GOOD.replace('cpu: 500m', 'cpu: 2').replace('size: 10Gi', 'size: 10'),
+  'deployment: pool and a list of zones': WITH_DEPLOYMENT(),
+  'deployment: lists of pools, one zone': WITH_DEPLOYMENT('    pool: [user, spot]\n    zone: us-east-1a\n'),
+  'deployment: an unquoted number as zone': WITH_DEPLOYMENT('    zone: 1\n'),
+  'deployment: only comments': WITH_DEPLOYMENT('    # pool: user\n'),
   'image settings': GOOD.replace('ACME_EMAIL: ops@example.com', 'ACME_EMAIL: ops@example.com\n    KOMPOX_HELPER_IMAGE: registry.example.com/tools/busybox:1.37.0@sha256:9db7b59979c38555a39def84a31fb98b5296952f9e3afd4f6f11f05b07adfab0\n    INGRESS_TRAEFIK_IMAGE: localhost:5000/traefik:v3.3.6\n    KOMPOX_REGISTRY_MIRROR: mirror.example.com:5000/dockerhub'),
 };
 
@@ -29,7 +34,7 @@ test('the schema is draft 2020-12 and describes every top-level section', () => 
 
 test('the schema uses the same patterns as the loader', () => {
   const text = JSON.stringify(readSchema());
-  for (const re of [QUANTITY_RE, SIZE_RE, INGRESS_KEY_RE, DNS_NAME_RE, HOST_NAME_RE, PINNED_IMAGE_RE, REGISTRY_MIRROR_RE]) {
+  for (const re of [LABEL_VALUE_RE, QUANTITY_RE, SIZE_RE, INGRESS_KEY_RE, DNS_NAME_RE, HOST_NAME_RE, PINNED_IMAGE_RE, REGISTRY_MIRROR_RE]) {
     assert.ok(text.includes(JSON.stringify(re.source)), `schema contains ${re.source}`);
   }
 });

@@ -35,6 +35,21 @@ for (const driver of DRIVERS) {
   });
 }
 
+for (const driver of DRIVERS) {
+  test(`init template for ${driver}: the commented app.deployment example is valid once uncommented`, async () => {
+    const text = configTemplate({ driver }).replace(/^  # (deployment:)$/m, '  $1').replace(/^  # (  (?:pool|zone): )/gm, '  $1');
+    const s = scratch({ 'kompoxops.yml': text, 'compose.yml': COMPOSE });
+    try {
+      const c = await loadConfig(join(s.dir, 'kompoxops.yml'));
+      const d = c.app?.deployment;
+      assert.deepEqual(d?.pools, ['user']);
+      assert.equal(d?.zones?.length, 1, 'one example zone in the driver\'s notation');
+    } finally {
+      s.cleanup();
+    }
+  });
+}
+
 test('aks template has the spec example settings', () => {
   const t = configTemplate({ driver: 'aks' });
   for (const k of ['AZURE_TOKEN_CREDENTIALS', 'AZURE_TENANT_ID', 'AZURE_SUBSCRIPTION_ID', 'AZURE_LOCATION', 'AZURE_RESOURCE_GROUP_NAME', 'AZURE_DISK_SIZE', 'AZURE_DISK_TYPE']) {

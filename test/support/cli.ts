@@ -25,6 +25,8 @@ export interface CliOptions {
   /** Extra node flags before the script (e.g. --import a tracer). */
   nodeArgs?: string[];
   bin?: keyof typeof BIN;
+  /** A script to run instead of a binary (e.g. test/support/reference-cli.ts, with nodeArgs ['--import', TSX]). */
+  script?: string;
   timeoutMs?: number;
 }
 
@@ -33,7 +35,7 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', ...o.env })) if (v !== undefined) env[k] = v;
-    const child = spawn(process.execPath, [...(o.nodeArgs ?? []), BIN[o.bin ?? 'kompoxops'], ...args], {
+    const child = spawn(process.execPath, [...(o.nodeArgs ?? []), o.script ?? BIN[o.bin ?? 'kompoxops'], ...args], {
       cwd: o.cwd ?? ROOT,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -55,6 +57,9 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
     child.stdin.end(o.stdin ?? '');
   });
 }
+
+/** tsx's loader as a URL for `node --import`, so a spawned script may be TypeScript from any working directory. */
+export const TSX = import.meta.resolve('tsx');
 
 /** A line of a stack trace, as node prints it. */
 export const STACK_LINE = /^\s+at .+/m;

@@ -121,6 +121,16 @@ test('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API serve
     assert.deepEqual(await snapshotOfTree(dir), before);
   });
 
+  await step('--zone on the K3s driver (no zones): the typed unsupported error, exit 1, nothing created', async () => {
+    const before = await snapshotOfTree(dir);
+    refused(await kompoxops(dir, ['disk', 'create', '-N', 'z1', '--zone', 'zone-a']), /^error: disk create in a zone is not supported by the k3s driver$/m);
+    refused(await kompoxops(dir, ['snapshot', 'restore', '-N', 'any', '--zone', 'zone-a']), /^error: snapshot restore into a zone is not supported by the k3s driver$/m);
+    const bad = await kompoxops(dir, ['disk', 'create', '-N', 'z2', '--zone', 'not a zone']);
+    assert.equal(bad.code, 2, bad.err);
+    assert.match(bad.err, /^error: zone "not a zone" may contain only letters.*--zone japaneast-1/);
+    assert.deepEqual(await snapshotOfTree(dir), before);
+  });
+
   await step('attach --deploy redeploys onto the disk: the PV is a local volume at the disk id, pinned to K3S_NODE; the old PV stays until the new pod runs', async () => {
     const { connectKubeconfig } = await import('../../src/kube/index.js');
     const kube = await connectKubeconfig({ path: fake.kubeconfigPath });

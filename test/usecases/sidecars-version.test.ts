@@ -119,7 +119,7 @@ describe('depends_on and the server version (fake API server)', () => {
     const f = await start({ version: 'v1.27.16' }, { KOMPOX_SIDECARS: 'true' });
     const r = await deploy();
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /cluster\.settings\.KOMPOX_SIDECARS is true, but the API server runs Kubernetes v1\.27\.16, which has no native sidecars/);
+    assert.match(r.stderr, /cluster\.settings\.KOMPOX_SIDECARS is true, but the API server runs Kubernetes v1\.27\.16-fake, which has no native sidecars/);
     assert.doesNotMatch(r.stderr, /Retry later/);
     assert.doesNotMatch(r.stderr, STACK_LINE);
     assert.deepEqual(writes(f), []);
@@ -150,7 +150,7 @@ describe('depends_on and the server version (fake API server)', () => {
     await assert.rejects(kube.apply(dep), (e: unknown) => {
       assert.ok(e instanceof KompoxError, String(e));
       const text = formatError(e);
-      assert.match(text, /the API server \(Kubernetes v1\.27\.16\) does not support \.spec\.template\.spec\.initContainers\[name="writer"\]\.restartPolicy/);
+      assert.match(text, /the API server \(Kubernetes v1\.27\.16-fake\) does not support \.spec\.template\.spec\.initContainers\[name="writer"\]\.restartPolicy/);
       assert.match(text, /needs Kubernetes 1\.29 or later .*KOMPOX_SIDECARS: "false"/);
       assert.doesNotMatch(text, /Retry later/);
       assert.equal(e.kind, 'config');

@@ -116,6 +116,11 @@ export function register(app: Command): void {
         for (const [vol, id] of Object.entries(st.disks.volumes)) out.push(`disk:       ${id ?? '(none yet)'}${Object.keys(st.disks.volumes).length > 1 ? ` (volume ${vol})` : ''}`);
         for (const d of st.deployments) out.push(`deployment: ${d.name} ${d.ready} ready (${d.state}${d.state === 'ready' ? '' : `: ${d.message}`})`);
         for (const u of st.urls) out.push(`url:        ${u}`);
+        for (const p of st.pods) {
+          if (!p.node) continue;
+          const where = [p.pool ? `pool ${p.pool}` : '', p.zone ? `zone ${p.zone}` : ''].filter(Boolean).join(', ');
+          out.push(`node:       ${p.node}${where ? ` (${where})` : ''}${st.pods.length > 1 ? ` [${p.name}]` : ''}`);
+        }
         if (st.pods.length) {
           out.push('');
           const rows = st.pods.flatMap((p) => p.containers.map((c) => ({ p, c })));

@@ -105,10 +105,11 @@ export function register(program: Command): void {
         .description('create a disk (empty, or a copy of a disk or snapshot); it does not become current until attached')
         .option('-N, --name <name>', 'disk name (default: {volume}-{timestamp})')
         .option('--size <size>', 'size in GiB (e.g. 10 or 10Gi); default from app.volumes or the driver')
-        .option('-S, --source <source>', 'copy from a disk or snapshot name of this volume, or a provider disk/snapshot id'),
+        .option('-S, --source <source>', 'copy from a disk or snapshot name of this volume, or a provider disk/snapshot id')
+        .option('--zone <zone>', "availability zone of the disk, as the nodes are labelled (drivers with zones); default the app's zone (app.deployment.zone)"),
     ),
   ).action(
-    action(async (opts: VolOpts & { name?: string; size?: string; source?: string }, cmd: Command) => {
+    action(async (opts: VolOpts & { name?: string; size?: string; source?: string; zone?: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       await diskCommand(globalOptions(cmd), async (s) => {
         const { createDisk, parseSizeGiB } = await import('../../usecases/disk.js');
@@ -116,7 +117,7 @@ export function register(program: Command): void {
           s.ctx,
           s.driver,
           s.kube,
-          { volume: opts.volume, name: opts.name, sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined, source: opts.source },
+          { volume: opts.volume, name: opts.name, sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined, source: opts.source, zone: opts.zone },
           s.op,
         );
         await printDisks(d, format);

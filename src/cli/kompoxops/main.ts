@@ -9,6 +9,7 @@ import * as appValidate from './app-validate.js';
 import * as appLifecycle from './app-lifecycle.js';
 import * as clusterAccess from './cluster-access.js';
 import * as clusterIngress from './cluster-ingress.js';
+import * as clusterNodePool from './cluster-nodepool.js';
 import * as disk from './disk.js';
 import * as snapshot from './snapshot.js';
 
@@ -26,9 +27,10 @@ export function buildProgram(): Command {
   const app = program.command('app').description('validate, deploy and operate the app');
   appValidate.register(app);
   appLifecycle.register(app);
-  const cluster = program.command('cluster').description('the Kubernetes cluster: ingress controller, status, credentials');
+  const cluster = program.command('cluster').description('the Kubernetes cluster: ingress controller, status, credentials, node pools');
   clusterAccess.register(cluster);
   clusterIngress.register(cluster);
+  clusterNodePool.register(cluster);
   disk.register(program);
   snapshot.register(program);
   // Last, over the whole tree: globals anywhere, a subcommand's own flags win (see global-options.ts).

@@ -78,17 +78,18 @@ export function register(program: Command): void {
         .description('restore a snapshot into a NEW disk (never over an existing one); --attach makes it current')
         .requiredOption('-N, --name <name>', 'snapshot to restore')
         .option('--disk-name <name>', 'name of the new disk (default: {snapshot}-restored-{timestamp})')
+        .option('--zone <zone>', "availability zone of the new disk (drivers with zones): a copy in another zone; default the app's zone")
         .option('--attach', 'attach the new disk (and redeploy when the app is deployed)')
         .option('--timeout <duration>', 'with --attach: rollout timeout for the redeploy, e.g. 90s, 5m', '5m'),
     ),
   ).action(
-    action(async (opts: VolOpts & { name: string; diskName?: string; attach?: boolean; timeout: string }, cmd: Command) => {
+    action(async (opts: VolOpts & { name: string; diskName?: string; zone?: string; attach?: boolean; timeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       const disk = await cli();
       const timeoutMs = durationFlag(opts.timeout, '--timeout'); // checked before anything changes
       return disk.diskCommand(globalOptions(cmd), async (s) => {
         const { restoreSnapshot } = await import('../../usecases/snapshot.js');
-        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, diskName: opts.diskName }, s.op);
+        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, diskName: opts.diskName, zone: opts.zone }, s.op);
         if (!opts.attach) {
           await disk.printDisks(d, format);
           return 0;

@@ -69,11 +69,17 @@ export interface ClusterPart {
 
 // ---------------------------------------------------------------- node pools
 
-/** A provider-neutral node pool (spec: node pools). Fields a provider cannot honour are reported as `unsupported`. */
+/**
+ * A provider-neutral node pool (spec: node pools). Fields a provider cannot
+ * honour are reported as `unsupported`. The use cases check the spec first
+ * (src/usecases/cluster-nodepool.ts) and hand create a `labels` that always
+ * holds kompox.dev/node-pool: the driver puts `labels` on the pool's nodes.
+ */
 export interface NodePoolSpec {
   name: string;
   mode?: 'system' | 'user';
   instanceType?: string;
+  /** As the nodes' topology.kubernetes.io/zone label shows them (AKS japaneast-1); the driver maps them to its API. */
   zones?: string[];
   /** Fixed size (without autoscaling). */
   count?: number;
@@ -176,7 +182,11 @@ export interface DiskSource {
 export interface DiskCreateSpec {
   name: string;
   sizeGiB?: number;
-  /** Availability zone (capabilities.zones). */
+  /**
+   * Availability zone (only when capabilities.zones), as the nodes'
+   * topology.kubernetes.io/zone label shows it (AKS japaneast-1, not "1"):
+   * the driver maps it to its API's notation.
+   */
   zone?: string;
   /** Provider options: SKU, IOPS... */
   options?: Record<string, string>;
