@@ -58,6 +58,9 @@ function recordingDriver(zones = true): Recording {
         store.push(disk);
         return { ...disk };
       },
+      async reveal(_ctx: AppContext, _volume: AppVolume, disk: Disk) {
+        return { ...disk };
+      },
       async delete() {},
     },
     snapshots: {
