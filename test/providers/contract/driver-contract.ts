@@ -85,6 +85,31 @@ export function driverContract(h: DriverHarness): void {
       return d;
     }
 
+    // ------------------------------------------------------------ facts
+
+    it('capabilities match the parts offered; the volume class and the PV source are plain data that agree', async () => {
+      const d = w.driver;
+      assert.equal(d.capabilities.hostTransfer, Boolean(d.hostTransfer));
+      assert.equal(d.capabilities.nodePools, Boolean(d.nodePools));
+      const ctx = w.app();
+      const cls = d.volumeClass(ctx, vol(ctx));
+      assert.deepEqual(JSON.parse(JSON.stringify(cls)), cls, 'the volume class is data');
+      assert.ok(cls.minGiB >= 1 && cls.minGiB <= cls.defaultGiB, `sizes ${cls.minGiB}..${cls.defaultGiB}`);
+      const facts = await readClusterFacts(w.kube);
+      const disk = await make(ctx, 'pv');
+      const spec = d.pvSource(ctx, vol(ctx), disk, facts);
+      assert.deepEqual(JSON.parse(JSON.stringify(spec)), spec, 'the PV source is data');
+      assert.equal(spec.storageClassName, cls.storageClassName);
+      assert.ok(!spec.placeholder);
+      if (cls.csiDriver) {
+        const csi = spec.source.csi as { driver?: string; volumeHandle?: string } | undefined;
+        assert.equal(csi?.driver, cls.csiDriver);
+        assert.equal(csi?.volumeHandle, disk.id, 'the PV names the disk by its provider id');
+      }
+      assert.ok(JSON.stringify(spec.source).includes(JSON.stringify(disk.id)), 'the PV source names the disk');
+      assert.equal(d.pvSource(ctx, vol(ctx), undefined, facts).placeholder, true, 'without a disk: a marked placeholder');
+    });
+
     // ------------------------------------------------------------ disks
 
     describe('disks', () => {
