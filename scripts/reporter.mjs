@@ -40,6 +40,20 @@ function describeError(err) {
   return String(cause?.stack ?? cause?.message ?? cause).split('\n').slice(0, 12).join('\n      ');
 }
 
+/** How many leaf tests below a node, and how many of them skipped (for "all N tests skipped"). */
+function leavesOf(node) {
+  return node.children.length === 0
+    ? { total: node.type === 'suite' ? 0 : 1, skipped: node.type !== 'suite' && (isSet(node.skip) || isSet(node.todo)) ? 1 : 0 }
+    : node.children.reduce((a, c) => ({ total: a.total + c.leaves.total, skipped: a.skipped + c.leaves.skipped }), { total: 0, skipped: 0 });
+}
+
+/** Marks a node and everything below it todo (the reason stays its todo suite's). */
+function inheritTodo(node) {
+  if (!isSet(node.todo)) node.todo = true;
+  for (const c of node.children) inheritTodo(c);
+  node.leaves = leavesOf(node);
+}
+
 export default async function* reporter(source) {
   const totals = { passed: 0, failed: 0, skippedTests: 0, suitesNotRun: 0, suitesAllSkipped: 0 };
   const failures = [];
@@ -130,10 +144,10 @@ export default async function* reporter(source) {
         todo: d.todo,
         children,
       };
-      // How many leaf tests below, and how many of them skipped (for "all N tests skipped").
-      node.leaves = children.length === 0
-        ? { total: node.type === 'suite' ? 0 : 1, skipped: node.type !== 'suite' && (isSet(d.skip) || isSet(d.todo)) ? 1 : 0 }
-        : children.reduce((a, c) => ({ total: a.total + c.leaves.total, skipped: a.skipped + c.leaves.skipped }), { total: 0, skipped: 0 });
+      // Node 24 marks the tests of a todo suite as todo; Node 22 runs them as plain
+      // tests. Inherit it here so that both runtimes count them alike.
+      if (node.type === 'suite' && isSet(node.todo)) for (const c of children) inheritTodo(c);
+      node.leaves = leavesOf(node);
       if (d.nesting > 0) {
         const key = `${file}\0${d.nesting}`;
         pending.set(key, [...(pending.get(key) ?? []), node]);

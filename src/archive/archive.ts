@@ -970,12 +970,11 @@ export function checkEntryPath(raw: string): string {
 
 /** Writes with backpressure; rejects when the stream errors or closes instead of draining. */
 export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buffer): Promise<void> {
-  // A destroyed stream (a cancelled operation) has emitted its 'error' and
-  // 'close' already: waiting for them would wait forever.
-  const closed = () => (ws as Writable).destroyed === true;
-  if (closed()) throw new Error('the output was closed before the archive was complete');
+  // a destroyed stream (a cancel) never emits drain, error or close again: waiting would hang
+  const gone = () => (ws as { destroyed?: boolean }).destroyed === true;
+  if (gone()) throw new Error('the output was closed before the archive was complete');
   if (!ws.write(chunk)) {
-    if (closed()) throw new Error('the output was closed before the archive was complete');
+    if (gone()) throw new Error('the output was closed before the archive was complete');
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         ws.off('drain', onDrain);

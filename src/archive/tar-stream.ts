@@ -60,6 +60,16 @@ const ZEROS = Buffer.alloc(64 * 1024);
 /** `lost+found` of a fresh ext4/xfs filesystem: metadata of the filesystem, not the app's data. */
 export const LOST_FOUND = 'lost+found';
 
+/** packTree's walk order: depth first, names sorted (compared component by component, so `a/x` comes before `a-b`). */
+function byWalkOrder(a: { path: string }, b: { path: string }): number {
+  const x = a.path.split('/');
+  const y = b.path.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
 /** Entries of a tar stream with GNU long names/link targets applied (`L`/`K` pseudo-entries). */
 async function* tarEntries(tr: TarReader): AsyncGenerator<TarEntry> {
   let longPath: string | undefined;
@@ -216,7 +226,9 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
       symlinkCount: entries.filter((x) => x.type === 'symlink').length,
       totalBytes: files.reduce((n, x) => n + x.size, 0),
       treeDigest: treeDigestOf(entries),
-      entries,
+      // in the order packTree's walk lists them (tar -c's order is the
+      // filesystem's): the same tree gives the same manifest on either path
+      entries: entries.sort(byWalkOrder),
     };
     await sink.write(manifestBlocks(manifest));
     await sink.end();
@@ -235,6 +247,8 @@ export interface ArchiveToTarOptions {
   progressLabel?: string;
   /** Size of the archive when known (progress). */
   totalBytes?: number;
+  /** Stops reading (the input is destroyed): a cancel, or a receiver that went away. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -247,6 +261,19 @@ export interface ArchiveToTarOptions {
  */
 export async function archiveToTar(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: ArchiveToTarOptions = {}): Promise<ArchiveResult> {
   opts.progress?.start(opts.progressLabel ?? 'import', opts.totalBytes);
+  const signal = opts.signal;
+  // an archive that stops coming (a stalled upload) must not hold a cancel up
+  const stop = () => (input as Readable).destroy?.(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  if (signal?.aborted) stop();
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    return await archiveToTarFrom(input, out, opts);
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
+}
+
+async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: ArchiveToTarOptions): Promise<ArchiveResult> {
   const format = await sniffFormat(input as Readable);
   const tap = new HashTap((n) => opts.progress?.advance(n));
   const seen = new Map<string, Seen>();
@@ -319,7 +346,7 @@ export async function archiveToTar(input: Readable | NodeJS.ReadableStream, out:
   }
   try {
     const run = pipeline as unknown as (...stages: unknown[]) => Promise<void>;
-    await run(input, tap, decompressor(format), rewrite, out, { end: false });
+    await run(input, tap, decompressor(format), rewrite, out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (err) {
     if (err instanceof KompoxError) throw err;
     throw compressionError(err, format) ?? err;

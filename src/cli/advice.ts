@@ -49,6 +49,16 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
   'app.pod.notfound': () => ({ hint: 'Deploy it with `kompoxops app deploy`; `kompoxops app status` shows why a pod is missing.' }),
   'app.exec.command': () => ({ hint: 'Put the command after --, e.g. kompoxops app exec -- ls -l /data.' }),
+  'transfer.disk.in-use': () => ({ hint: 'Add --quiesce to stop the app for the export, export a snapshot (kompoxops snapshot create, then snapshot export), or add --live to accept a crash-consistent copy.' }),
+  'transfer.via.invalid': (e) =>
+    e.field
+      ? { hint: `Set ${e.field} to host, cluster or auto.` }
+      : {
+          // the value came from the flag: name it
+          message: `--via "${String(detail(e, 'value'))}" is not host, cluster or auto`,
+          hint: 'Use --via host (the driver reads the disk itself: K3s), --via cluster (a helper pod: any driver) or --via auto.',
+        },
+  'transfer.disk.full': () => ({ hint: 'The new disk is too small for the archive: give a larger --size.' }),
   'usage.zone': () => ({ hint: "Give --zone as the nodes' topology.kubernetes.io/zone label shows it, e.g. --zone japaneast-1." }),
   'disk.zone.conflict': (e) => ({
     hint: `Copy it into zone ${String((detail(e, 'appZones') as string[] | undefined)?.[0])} (kompoxops disk create -S ${String(detail(e, 'disk'))} --zone ${String((detail(e, 'appZones') as string[] | undefined)?.[0])}) and attach the copy, or add ${String((detail(e, 'diskZones') as string[] | undefined)?.[0])} to app.deployment.zone first.`,

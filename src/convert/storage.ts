@@ -4,6 +4,7 @@
 import { ANN_APP, DEFAULT_VOLUME, appVolumes, type AppVolume } from '../domain/model.js';
 import { appId, appLabels, appNamespace, pvName, pvcName } from '../domain/names.js';
 import type { KubeObject } from '../domain/ports/kube.js';
+import type { VolumeSourceSpec } from '../domain/ports/driver.js';
 import type { Diagnostics } from './diagnostics.js';
 import { dnsLabel } from './naming.js';
 import type { ConvertInput } from './types.js';
@@ -28,6 +29,57 @@ export interface StoragePlan {
 }
 
 export { appVolumes };
+
+export interface StaticBindingInput {
+  pvName: string;
+  claim: string;
+  namespace: string;
+  capacityGiB: number;
+  /** The disk's PV source (the driver's pvSource). */
+  source: VolumeSourceSpec;
+  pvLabels: Record<string, string>;
+  pvAnnotations: Record<string, string>;
+  pvcLabels: Record<string, string>;
+  pvcAnnotations?: Record<string, string>;
+}
+
+/**
+ * One disk bound statically: a PersistentVolume reserved for its claim
+ * (claimRef) and the claim naming it (volumeName), so the PV binder pairs
+ * exactly these two. Reclaim policy Retain: deleting the pair never deletes
+ * the disk. The app's volumes and the helper pods (helper-pod.ts) use it.
+ */
+export function staticBinding(b: StaticBindingInput): { pv: KubeObject; pvc: KubeObject } {
+  const storage = `${b.capacityGiB}Gi`;
+  const pv: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: b.pvName, labels: { ...b.pvLabels }, annotations: { ...b.pvAnnotations } },
+    spec: {
+      capacity: { storage },
+      accessModes: b.source.accessModes ?? ['ReadWriteOnce'],
+      // Retain: deleting the claim (disk swap, destroy) must never delete the disk.
+      persistentVolumeReclaimPolicy: 'Retain',
+      storageClassName: b.source.storageClassName,
+      volumeMode: 'Filesystem',
+      claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: b.namespace, name: b.claim },
+      ...b.source.source,
+    },
+  };
+  const pvc: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: b.claim, namespace: b.namespace, labels: { ...b.pvcLabels }, ...(b.pvcAnnotations ? { annotations: { ...b.pvcAnnotations } } : {}) },
+    spec: {
+      accessModes: b.source.accessModes ?? ['ReadWriteOnce'],
+      storageClassName: b.source.storageClassName,
+      volumeName: b.pvName,
+      volumeMode: 'Filesystem',
+      resources: { requests: { storage } },
+    },
+  };
+  return { pv, pvc };
+}
 
 export function planStorage(input: ConvertInput, diags: Diagnostics): StoragePlan {
   const { ctx } = input;
@@ -56,39 +108,18 @@ export function planStorage(input: ConvertInput, diags: Diagnostics): StoragePla
       });
       capacityGiB = minGiB;
     }
-    const storage = `${capacityGiB}Gi`;
     const claim = pvcName(volume.name, disk?.id);
-    const pv: KubeObject = {
-      apiVersion: 'v1',
-      kind: 'PersistentVolume',
-      metadata: {
-        name: pvName(ns, volume.name, disk?.id),
-        labels: { ...labels, 'kompox.dev/volume': volume.name },
-        annotations: { [ANN_APP]: appId(ctx), ...(spec.placeholder ? { [ANN_PLACEHOLDER]: 'true' } : {}) },
-      },
-      spec: {
-        capacity: { storage },
-        accessModes: spec.accessModes ?? ['ReadWriteOnce'],
-        // Retain: deleting the claim (disk swap, destroy) must never delete the disk.
-        persistentVolumeReclaimPolicy: 'Retain',
-        storageClassName: spec.storageClassName,
-        volumeMode: 'Filesystem',
-        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: ns, name: claim },
-        ...spec.source,
-      },
-    };
-    const pvc: KubeObject = {
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: claim, namespace: ns, labels: { ...labels, 'kompox.dev/volume': volume.name } },
-      spec: {
-        accessModes: spec.accessModes ?? ['ReadWriteOnce'],
-        storageClassName: spec.storageClassName,
-        volumeName: pv.metadata.name,
-        volumeMode: 'Filesystem',
-        resources: { requests: { storage } },
-      },
-    };
+    const volumeLabels = { ...labels, 'kompox.dev/volume': volume.name };
+    const { pv, pvc } = staticBinding({
+      pvName: pvName(ns, volume.name, disk?.id),
+      claim,
+      namespace: ns,
+      capacityGiB,
+      source: spec,
+      pvLabels: volumeLabels,
+      pvAnnotations: { [ANN_APP]: appId(ctx), ...(spec.placeholder ? { [ANN_PLACEHOLDER]: 'true' } : {}) },
+      pvcLabels: volumeLabels,
+    });
     if (spec.placeholder) {
       diags.warn({
         message: `volume ${volume.name} has no disk yet: the PersistentVolume is a placeholder; app deploy creates the disk`,

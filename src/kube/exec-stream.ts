@@ -137,6 +137,8 @@ export async function execStream(t: ExecStreamTarget, io: ExecStreams, opts: { s
       conn.terminate();
       finish(interruptedError());
     };
+    // a cancel while connecting came before this listener: honour it now
+    if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     conn.on('error', (e) => finish(t.wsError(e, what)));
     conn.on('close', () => {

@@ -4,6 +4,7 @@
 // rollout. Re-running converges: an identical deploy writes nothing, and an
 // interrupted one is finished by the next run (the inventory lists the union
 // of old and new objects until the prune is done).
+import { HELPER_LABEL } from '../convert/helper-pod.js';
 import { KompoxError, type Diagnostic } from '../domain/errors.js';
 import { logEvent, phaseEvent, throwIfAborted, warningEvent, type Op } from '../domain/events.js';
 import type { AppContext } from '../domain/model.js';
@@ -256,6 +257,8 @@ export async function releaseOldVolumeBindings(
     const claim = (pv.spec as { claimRef?: { namespace?: string; name?: string } } | undefined)?.claimRef;
     const mine = pv.metadata.labels?.[INSTANCE] === namespace || claim?.namespace === namespace;
     if (!mine || keepNames.has(pv.metadata.name) || pv.metadata.deletionTimestamp) continue;
+    // a helper pod's pair (transfer.ts) belongs to that run, which removes it (or a later run sweeps it)
+    if (pv.metadata.labels?.[HELPER_LABEL]) continue;
     if (claim?.name && mounted.has(claim.name) && !releasedClaims.has(claim.name)) continue;
     await kube.delete(toRef(pv));
     released.push(toRef(pv));

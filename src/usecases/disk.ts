@@ -271,11 +271,8 @@ export async function deleteDisk(
 
 /** The PersistentVolume whose source is this disk (local path, CSI handle or host path), if any. */
 async function persistentVolumeUsing(kube: KubeClient, diskId: string): Promise<string | undefined> {
-  for (const pv of await kube.list('v1', 'PersistentVolume')) {
-    const spec = (pv.spec ?? {}) as { local?: { path?: string }; csi?: { volumeHandle?: string }; hostPath?: { path?: string } };
-    if (spec.local?.path === diskId || spec.csi?.volumeHandle === diskId || spec.hostPath?.path === diskId) return pv.metadata.name;
-  }
-  return undefined;
+  const { pvDiskId } = await import('./transfer.js');
+  return (await kube.list('v1', 'PersistentVolume')).find((pv) => pvDiskId(pv) === diskId)?.metadata.name;
 }
 
 export interface ExportResult {
@@ -291,6 +288,8 @@ export interface ExportResult {
 export async function exportThrough(out: NodeJS.WritableStream, what: string, write: (w: NodeJS.WritableStream) => Promise<void>): Promise<ExportResult> {
   const { ChecksumWriter } = await import('../archive/archive.js');
   const w = new ChecksumWriter(out);
+  // its failure (a cancel destroys it) reaches us as the writer's; no stray 'error' event
+  w.on('error', () => undefined);
   try {
     await write(w);
     await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
@@ -300,19 +299,35 @@ export async function exportThrough(out: NodeJS.WritableStream, what: string, wr
   return { sha256: w.sha256(), bytes: w.bytes };
 }
 
-/** Streams the disk as a portable archive into `out`. */
-export async function exportDisk(
-  ctx: AppContext,
-  driver: ProviderDriver,
-  kube: KubeClient | undefined,
-  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream },
-  op: Op = {},
-): Promise<ExportResult & { disk: Disk }> {
-  const transfer = requirePart(driver, 'hostTransfer', 'disk export');
+export interface DiskExportOptions extends VolumeOption, ArchiveExportOptions {
+  name: string;
+  out: NodeJS.WritableStream;
+  /** `host` (the driver reads the disk itself: K3s), `cluster` (a helper pod: any driver) or `auto`; default the setting, else auto. */
+  via?: string;
+  /** Through the cluster: read the disk even while the app uses it (crash-consistent). */
+  live?: boolean;
+  /** Stop the app (scale to 0) for the export, then start it again. */
+  quiesce?: boolean;
+  /** With quiesce: how long to wait for the app's pod to stop. */
+  stopTimeoutMs?: number;
+}
+
+/** Streams the disk as a portable archive into `out`, on the driver's host path or through the cluster. */
+export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: DiskExportOptions, op: Op = {}): Promise<ExportResult & { disk: Disk }> {
+  const { transferVia, exportDiskThroughCluster } = await import('./transfer.js');
+  const via = transferVia(ctx, driver, 'disk export', opts.via);
+  const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'disk export') : undefined;
+  const k = via === 'cluster' || opts.quiesce ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
-  const r = await exportThrough(opts.out, `disk ${disk.name}`, (w) => transfer.exportDisk(ctx, volume, disk, w, op, { format: opts.format }));
-  return { disk, ...r };
+  const run = (inner: Op) =>
+    exportThrough(opts.out, `disk ${disk.name}`, async (w) => {
+      if (onHost) await onHost.exportDisk(ctx, volume, disk, w, inner, { format: opts.format });
+      else await exportDiskThroughCluster(ctx, driver, k!, volume, disk, w, { format: opts.format, live: opts.live }, inner);
+    });
+  if (!opts.quiesce) return { disk, ...(await run(op)) };
+  const { withAppStopped } = await import('./snapshot.js');
+  return { disk, ...(await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, what: 'the export is incomplete; the app was started again' }, op, run)) };
 }
 
 /** A reader that went away (`| head`, a dropped connection) is the user's business, not a bug. */
@@ -353,6 +368,8 @@ export interface DiskImportUseOptions extends VolumeOption {
   fromId?: string;
   /** A disk or snapshot of another app on the same provider. */
   fromApp?: { app: string; disk?: string; snapshot?: string; volume?: string };
+  /** Data path of an archive import: `host`, `cluster` or `auto` (as for export). */
+  via?: string;
 }
 
 /** Creates a new disk from an archive, a provider id, or another app's disk or snapshot. */
@@ -370,9 +387,16 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
   const sizeGiB = sizeFor(ctx, driver, volume, opts.sizeGiB, op);
   if (opts.archive) {
     const a = opts.archive;
-    const transfer = requirePart(driver, 'hostTransfer', 'disk import from an archive');
+    const { transferVia, importDiskThroughCluster } = await import('./transfer.js');
+    const via = transferVia(ctx, driver, 'disk import from an archive', opts.via);
     try {
-      return await transfer.importDisk(ctx, volume, { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}) }, a, op);
+      if (via === 'cluster') {
+        // like every new disk, in the app's zone (where its pods, and so the helper, run)
+        const zone = appDiskZone(ctx, driver);
+        const spec = { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}), ...(zone !== undefined ? { zone } : {}) };
+        return await importDiskThroughCluster(ctx, driver, requireKube(_kube, 'disk import through the cluster'), volume, spec, a, op);
+      }
+      return await requirePart(driver, 'hostTransfer', 'disk import from an archive').importDisk(ctx, volume, { name, ...(sizeGiB !== undefined ? { sizeGiB } : {}) }, a, op);
     } catch (e) {
       // Name the archive; say that nothing was created.
       if (e instanceof KompoxError && e.kind === 'integrity') {

@@ -100,7 +100,7 @@ async function appRunning(kube: KubeClient, ctx: AppContext): Promise<boolean> {
 export async function withAppStopped<T>(
   kube: KubeClient,
   ctx: AppContext,
-  opts: { stopTimeoutMs?: number },
+  opts: { stopTimeoutMs?: number; /** What an interrupt leaves, for its message. */ what?: string },
   op: Op,
   fn: (op: Op) => Promise<T>,
 ): Promise<T> {
@@ -110,7 +110,7 @@ export async function withAppStopped<T>(
     .map((d: KubeObject) => ({ name: d.metadata.name, replicas: ((d.spec as { replicas?: number } | undefined)?.replicas ?? 1) as number }))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   const ref = (name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: ns });
-  const what = 'no snapshot was taken; the app was started again';
+  const what = opts.what ?? 'no snapshot was taken; the app was started again';
   try {
     phaseEvent(op, 'quiesce', 'stopping the app');
     for (const d of saved) {
@@ -197,18 +197,28 @@ export async function restoreAndAttach(ctx: AppContext, driver: ProviderDriver, 
   return attachDisk(ctx, driver, kube, { volume: opts.volume, name: disk.name }, op);
 }
 
+/**
+ * Streams the snapshot as a portable archive into `out`: on the host path
+ * as the driver stores it; through the cluster from a temporary disk
+ * restored from it (transfer.ts), so the app's disk is never touched.
+ */
 export async function exportSnapshot(
   ctx: AppContext,
   driver: ProviderDriver,
-  _kube: KubeClient | undefined,
-  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream },
+  kube: KubeClient | undefined,
+  opts: VolumeOption & ArchiveExportOptions & { name: string; out: NodeJS.WritableStream; /** `host`, `cluster` or `auto` (transfer.ts) */ via?: string },
   op: Op = {},
 ): Promise<ExportResult & { snapshot: Snapshot }> {
-  const transfer = requirePart(driver, 'hostTransfer', 'snapshot export');
+  const { transferVia, exportSnapshotThroughCluster } = await import('./transfer.js');
+  const via = transferVia(ctx, driver, 'snapshot export', opts.via);
+  const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'snapshot export') : undefined;
+  if (!onHost && !kube) throw new KompoxError('unavailable', 'snapshot export through the cluster needs the cluster', { hint: "Check the cluster's credentials (cluster.auth)." });
   const { volume, snapshot } = await findSnapshot(ctx, driver, opts.volume, opts.name, op);
-  let transcoded = false;
+  // through the cluster the archive is built anew: its bytes differ from any stored one
+  let transcoded = !onHost;
   const r = await exportThrough(opts.out, `snapshot ${snapshot.name}`, async (w) => {
-    transcoded = (await transfer.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format }))?.transcoded ?? false;
+    if (onHost) transcoded = (await onHost.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format }))?.transcoded ?? false;
+    else await exportSnapshotThroughCluster(ctx, driver, kube!, volume, snapshot, w, { format: opts.format }, op);
   });
   // A re-compressed export differs from the stored bytes by design; the
   // driver checked those against the recorded SHA-256 while reading them.

@@ -29,3 +29,33 @@ test('a deploy stopped half-way names the command to run again', () => {
   const e = new KompoxError('auth', 'denied', { details: { stoppedAt: 'Service/ns/web' }, hint: 'Ask an admin. Stopped at Service/ns/web; nothing was changed before the failure. Deploying again after fixing the cause converges.' });
   assert.equal(withCliAdvice(e).hint, 'Ask an admin. Stopped at Service/ns/web; nothing was changed before the failure. Re-running `kompoxops app deploy` after fixing the cause converges.');
 });
+
+test('transfer errors name --via, --quiesce, --live and --size; a bad setting names its field', async () => {
+  const { transferVia } = await import('../../src/usecases/transfer.js');
+  const driver = { name: 'k3s', hostTransfer: {} } as unknown as Parameters<typeof transferVia>[1];
+  const ctx = (settings: Record<string, string>) => ({ app: { settings }, cluster: { settings: {} }, provider: { settings: {} } }) as unknown as Parameters<typeof transferVia>[0];
+  const flag = (() => {
+    try {
+      transferVia(ctx({}), driver, 'disk export', 'teleport');
+    } catch (e) {
+      return e as KompoxError;
+    }
+    throw new Error('no error');
+  })();
+  assert.equal(flag.kind, 'usage');
+  assert.equal(withCliAdvice(flag).message, '--via "teleport" is not host, cluster or auto');
+  assert.match(withCliAdvice(flag).hint!, /--via host .* --via cluster .* --via auto/);
+  const setting = (() => {
+    try {
+      transferVia(ctx({ KOMPOX_TRANSFER_VIA: 'sideways' }), driver, 'disk export');
+    } catch (e) {
+      return e as KompoxError;
+    }
+    throw new Error('no error');
+  })();
+  assert.equal(setting.kind, 'config');
+  assert.match(withCliAdvice(setting).message, /app\.settings\.KOMPOX_TRANSFER_VIA "sideways" is not host, cluster or auto/);
+  assert.equal(withCliAdvice(setting).hint, 'Set app.settings.KOMPOX_TRANSFER_VIA to host, cluster or auto.');
+  assert.match(withCliAdvice(new KompoxError('conflict', 'x', { code: 'transfer.disk.in-use' })).hint!, /--quiesce.*--live/);
+  assert.match(withCliAdvice(new KompoxError('conflict', 'x', { code: 'transfer.disk.full' })).hint!, /--size/);
+});

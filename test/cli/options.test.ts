@@ -275,7 +275,8 @@ function documentedLines(name: string): string[] {
   for (const f of files) {
     const text = readFileSync(f, 'utf8');
     const blocks = /```[^\n]*\n([\s\S]*?)```/g;
-    const blockLines = [...text.matchAll(blocks)].flatMap((m) => m[1]!.split('\n'));
+    // A shell line continued with a trailing backslash is one command line.
+    const blockLines = [...text.matchAll(blocks)].flatMap((m) => m[1]!.replace(/\\\n\s*/g, ' ').split('\n'));
     // A code span may wrap onto the next line of the paragraph.
     const spans = [...text.replace(blocks, '').matchAll(/`([^`]+)`/g)].map((m) => m[1]!.replace(/\s+/g, ' '));
     for (const raw of [...spans, ...blockLines]) {

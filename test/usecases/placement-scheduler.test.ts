@@ -1,22 +1,21 @@
 // The node affinity the converter writes for app.deployment, against a
 // scheduler: a pod for a pool (or zone) a node has lands on such a node; a pod
 // for a pool no node has stays unscheduled (PodScheduled=False, Unschedulable)
-// instead of running anywhere. Runs against a real cluster with
+// instead of running anywhere. Runs against the fake API server's scheduler
+// (nodes with pool/zone labels are added; a plain pod must get a node first,
+// else the test is skipped with the reason), and against a real cluster with
 // KOMPOX_TEST_KUBECONFIG (its own nodes and labels; nothing on the nodes is
-// changed), or against the fake API server once it schedules pods (it is
-// probed: nodes with pool/zone labels are added, and a plain pod must get a
-// node); otherwise skipped with the reason.
+// changed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { convertApp } from '../../src/convert/index.js';
 import { HELPER_IMAGE } from '../../src/domain/images.js';
 import type { AppContext, AppDeployment } from '../../src/domain/model.js';
 import { NODE_POOL_LABEL, ZONE_LABEL } from '../../src/domain/placement.js';
-import { sleep } from '../../src/domain/events.js';
 import { connectKubeconfig, type KubeClient, type KubeObject } from '../../src/kube/index.js';
 import { makeCtx, makeLoaded, podSpec } from '../convert/helpers.js';
 import { volumeInputs } from '../support/volumes.js';
-import { startFakeCluster } from '../support/kube.js';
+import { eventually, startFakeCluster } from '../support/kube.js';
 
 const REAL = process.env.KOMPOX_TEST_KUBECONFIG;
 const NS = `kompox-sched-${process.pid}`;
@@ -52,12 +51,7 @@ async function outcome(kube: KubeClient, name: string): Promise<Outcome> {
 
 /** What the scheduler did with the pod; undefined when it did nothing within `ms`. */
 async function settle(kube: KubeClient, name: string, ms: number): Promise<Outcome> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const o = await outcome(kube, name);
-    if (o || Date.now() > deadline) return o;
-    await sleep(250, {});
-  }
+  return eventually(() => outcome(kube, name), `the scheduler to place or refuse pod ${name}`, { timeoutMs: ms, pollMs: 100 }).catch(() => undefined);
 }
 
 interface SchedCluster {

@@ -58,10 +58,10 @@ function recordingDriver(zones = true): Recording {
         store.push(disk);
         return { ...disk };
       },
+      async delete() {},
       async reveal(_ctx: AppContext, _volume: AppVolume, disk: Disk) {
         return { ...disk };
       },
-      async delete() {},
     },
     snapshots: {
       async list(_ctx: AppContext, volume: AppVolume) {

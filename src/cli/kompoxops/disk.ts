@@ -75,6 +75,9 @@ export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
   return process.stdout;
 }
 
+/** `--via`: the data path of exports and imports (src/usecases/transfer.ts). */
+export const VIA_HELP = 'data path: host (the driver reads the disk itself: K3s), cluster (through a helper pod in the app namespace: any driver) or auto (host where the driver can); default: the KOMPOX_TRANSFER_VIA setting, else auto';
+
 interface VolOpts {
   volume?: string;
   output?: string;
@@ -169,13 +172,14 @@ export function register(program: Command): void {
         .option('--from-app <app>', "another app's id: service/provider/cluster/app (its kompox-app tag)")
         .option('--from-disk <name>', 'with --from-app: the disk to copy')
         .option('--from-snapshot <name>', 'with --from-app: the snapshot to copy')
-        .option('--from-volume <volume>', "with --from-app: the other app's volume (default: the same name)"),
+        .option('--from-volume <volume>', "with --from-app: the other app's volume (default: the same name)")
+        .option('--via <path>', VIA_HELP),
     ),
   ).action(
     action(
       async (
         file: string | undefined,
-        opts: VolOpts & { name?: string; size?: string; sha256?: string; fromId?: string; fromApp?: string; fromDisk?: string; fromSnapshot?: string; fromVolume?: string },
+        opts: VolOpts & { name?: string; size?: string; sha256?: string; fromId?: string; fromApp?: string; fromDisk?: string; fromSnapshot?: string; fromVolume?: string; via?: string },
         cmd: Command,
       ) => {
         const format = parseOutputFormat(opts.output);
@@ -204,6 +208,7 @@ export function register(program: Command): void {
               archive,
               fromId: opts.fromId,
               fromApp: opts.fromApp ? { app: opts.fromApp, disk: opts.fromDisk, snapshot: opts.fromSnapshot, volume: opts.fromVolume } : undefined,
+              via: opts.via,
             },
             s.op,
           );
@@ -219,21 +224,27 @@ export function register(program: Command): void {
       .description('write a disk as a portable archive (tar.zst with SHA-256 checksums) to a file (and FILE.sha256) or stdout')
       .requiredOption('-N, --name <name>', 'disk to export')
       .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
-      .option('--format <format>', 'tar.zst (default) or tar.gz (for Kompox releases that read only version 1 archives)'),
+      .option('--format <format>', 'tar.zst (default) or tar.gz (for Kompox releases that read only version 1 archives)')
+      .option('--via <path>', VIA_HELP)
+      .option('--quiesce', 'stop the app (scale to 0) during the export, then start it again')
+      .option('--stop-timeout <duration>', 'with --quiesce: how long to wait for the pod to stop, e.g. 90s, 2m', '2m')
+      .option('--live', 'through the cluster: read the disk even while the app uses it (a crash-consistent copy)'),
   ).action(
-    action(async (opts: VolOpts & { name: string; out: string; format?: string }, cmd: Command) => {
+    action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string; quiesce?: boolean; stopTimeout: string; live?: boolean }, cmd: Command) => {
       const format = await archiveFormatOption(opts.format);
+      const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
       await diskCommand(globalOptions(cmd), async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');
         const { writeArchiveFile } = await import('../files.js');
+        const o = { volume: opts.volume, name: opts.name, format, via: opts.via, quiesce: opts.quiesce, stopTimeoutMs, live: opts.live };
         if (opts.out === '-') {
           const out = await archiveToStdout();
-          const r = await exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, format }, s.op);
+          const r = await exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, s.op);
           s.op.events?.({ type: 'log', message: `exported disk ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}` });
           return;
         }
         const path = s.path(opts.out);
-        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, format }, s.op));
+        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, s.op));
         process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
       });
     }),

@@ -113,21 +113,23 @@ export function register(program: Command): void {
       .description('write a snapshot as a portable archive to a file (and FILE.sha256) or stdout')
       .requiredOption('-N, --name <name>', 'snapshot to export')
       .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
-      .option('--format <format>', 'tar.zst or tar.gz (default: as stored; another format is re-compressed on the way)'),
+      .option('--format <format>', 'tar.zst or tar.gz (default: as stored; another format is re-compressed on the way)')
+      .option('--via <path>', 'data path: host (as the driver stores it: K3s), cluster (restored into a temporary disk read by a helper pod: any driver) or auto (host where the driver can); default: the KOMPOX_TRANSFER_VIA setting, else auto'),
   ).action(
-    action(async (opts: VolOpts & { name: string; out: string; format?: string }, cmd: Command) => {
+    action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string }, cmd: Command) => {
       const disk = await cli();
       const format = await disk.archiveFormatOption(opts.format);
       await disk.diskCommand(globalOptions(cmd), async (s) => {
         const { exportSnapshot } = await import('../../usecases/snapshot.js');
         const { writeArchiveFile } = await import('../files.js');
+        const o = { volume: opts.volume, name: opts.name, format, via: opts.via };
         if (opts.out === '-') {
           const out = await disk.archiveToStdout();
-          const r = await exportSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, format }, s.op);
+          const r = await exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, s.op);
           s.op.events?.({ type: 'log', message: `exported snapshot ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}` });
           return;
         }
-        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, out, format }, s.op));
+        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, s.op));
         process.stdout.write(`exported snapshot ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
       });
     }),

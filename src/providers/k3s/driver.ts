@@ -19,7 +19,7 @@
 import { isIP } from 'node:net';
 import { PassThrough, type Writable } from 'node:stream';
 import { KompoxError, unsupported } from '../../domain/errors.js';
-import { byteProgress, cancellable, throwIfAborted, type Op, type ProgressSink } from '../../domain/events.js';
+import { byteProgress, cancellable, destroyOnCancel, throwIfAborted, type Op, type ProgressSink } from '../../domain/events.js';
 import {
   TAG_APP,
   TAG_ATTACHED_AT,
@@ -205,16 +205,6 @@ const defaultHostFs: HostFsFactory = async (s, host, op) => {
     warn: (message) => op.events?.({ type: 'warning', diagnostic: { level: 'warning', message } }),
   });
 };
-
-/** Stops a stream the operation reads or writes when it is cancelled, so the operation fails and cleans up. */
-function destroyOnCancel(stream: NodeJS.ReadableStream | NodeJS.WritableStream): (reason: Error) => void {
-  return (reason) => {
-    // The operation fails through the stream it was using (and reports
-    // `interrupted`); the stream's own 'error' event must not go unheard.
-    stream.on('error', () => undefined);
-    (stream as unknown as { destroy?(e?: Error): void }).destroy?.(reason);
-  };
-}
 
 export class K3sDriver implements ProviderDriver {
   readonly name = 'k3s' as const;

@@ -1,0 +1,571 @@
+// Disk data through the cluster, for any driver (docs/disks-and-snapshots.md,
+// "Through the cluster"): a helper pod (helper-pod.ts) in the app's namespace
+// mounts the disk through a PV/PVC pair like the app's, and the data travels
+// as a plain tar stream over the API server's exec stream (never a network
+// listener: the namespace and its NetworkPolicy stay closed). Compression,
+// checksums and the manifest are Kompox's (src/archive/tar-stream.ts): the
+// pod needs nothing but the pinned helper image's tar, sh, find, stat,
+// readlink, cat and sha256sum (busybox has them all; only flags busybox and
+// GNU tools share are used).
+//   - export: the disk mounted read-only, `tar -c` → packTarStream → the
+//     portable archive, the same format and verification as the host path;
+//     refused while the app (any pod) uses the disk, unless the caller
+//     accepts a live, crash-consistent copy (the helper then runs on that
+//     pod's node: a ReadWriteOnce disk attaches to one node at a time) or
+//     stops the app for it (quiesce);
+//   - snapshot export: the snapshot restored into a temporary pending disk,
+//     exported, and that disk deleted again (also after a failure or a
+//     cancel), so the running app is never touched;
+//   - import: a new pending disk (DiskCreateSpec.pending: no list shows it),
+//     filled by `tar -x` from archiveToTar (every file checked against the
+//     manifest on the way), read back in the pod (per-file SHA-256, modes,
+//     link targets: the tree digest must equal the manifest's), and only then
+//     revealed. Any failure or cancel deletes the pending disk; what a
+//     crashed process left is swept by the next transfer (sweepPendingDisks).
+import { randomBytes } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { KompoxError, unsupported } from '../domain/errors.js';
+import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, warningEvent, type Op } from '../domain/events.js';
+import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapshot } from '../domain/model.js';
+import { appId } from '../domain/names.js';
+import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
+import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
+import { treeDigestOf, type ArchiveManifest } from '../archive/archive.js';
+import { withHelperPod, type RunningHelper } from './helper-pod.js';
+import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
+
+/** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
+export const SETTING_TRANSFER_VIA = 'KOMPOX_TRANSFER_VIA';
+/** `host`: the driver reads and writes the disk itself (hostTransfer: K3s). `cluster`: through a helper pod (any driver). */
+export type TransferVia = 'host' | 'cluster';
+
+/**
+ * The data path of an export or import: as asked, else the setting, else
+ * (`auto`) `host` where the driver reads disks itself (K3s), `cluster` otherwise.
+ */
+export function transferVia(ctx: AppContext, driver: ProviderDriver, operation: string, asked?: string): TransferVia {
+  const s = asked === undefined ? lookupSetting(ctx, SETTING_TRANSFER_VIA) : undefined;
+  const v = (asked ?? s?.value)?.trim().toLowerCase();
+  if (v !== undefined && v !== 'host' && v !== 'cluster' && v !== 'auto') {
+    throw new KompoxError(s ? 'config' : 'usage', `${s ? s.field : 'the transfer path'} "${asked ?? s?.value}" is not host, cluster or auto`, {
+      code: 'transfer.via.invalid',
+      ...(s ? { field: s.field } : {}),
+      details: { value: asked ?? s?.value },
+      hint: 'Use host (the driver reads the disk itself: K3s), cluster (through a helper pod: any driver) or auto (host where the driver can).',
+    });
+  }
+  if (v === 'host' && !driver.hostTransfer) throw unsupported(`${operation} on the host path`, driver.name);
+  if (v === 'host' || v === 'cluster') return v;
+  return driver.hostTransfer ? 'host' : 'cluster';
+}
+
+/** The provider disk id a PersistentVolume mounts (CSI handle, local or host path), if any. */
+export function pvDiskId(pv: KubeObject): string | undefined {
+  const spec = (pv.spec ?? {}) as { local?: { path?: string }; csi?: { volumeHandle?: string }; hostPath?: { path?: string } };
+  return spec.csi?.volumeHandle ?? spec.local?.path ?? spec.hostPath?.path;
+}
+
+export interface DiskUser {
+  namespace: string;
+  pod: string;
+  node?: string;
+  /** Mounted read-only (a helper's export, a read-only claim). */
+  readOnly: boolean;
+}
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The pods (not yet ended) that mount the disk, through any PersistentVolume naming it. */
+export async function podsUsingDisk(kube: KubeClient, diskId: string): Promise<DiskUser[]> {
+  const claims = new Map<string, Set<string>>();
+  for (const pv of await kube.list('v1', 'PersistentVolume')) {
+    const ref = (pv.spec as Any | undefined)?.claimRef;
+    if (pvDiskId(pv) !== diskId || !ref?.namespace || !ref.name) continue;
+    (claims.get(ref.namespace) ?? claims.set(ref.namespace, new Set()).get(ref.namespace)!).add(ref.name);
+  }
+  const users: DiskUser[] = [];
+  for (const [namespace, names] of claims) {
+    for (const pod of await kube.list('v1', 'Pod', { namespace })) {
+      const phase = (pod.status as Any | undefined)?.phase;
+      if (phase === 'Succeeded' || phase === 'Failed') continue;
+      const spec = (pod.spec ?? {}) as Any;
+      const vols = ((spec.volumes ?? []) as Any[]).filter((v) => names.has(v.persistentVolumeClaim?.claimName));
+      if (!vols.length) continue;
+      const mounts = [...((spec.containers ?? []) as Any[]), ...((spec.initContainers ?? []) as Any[])].flatMap((c) => (c.volumeMounts ?? []) as Any[]);
+      const readOnly = vols.every((v) => v.persistentVolumeClaim.readOnly || mounts.filter((m) => m.name === v.name).every((m) => m.readOnly));
+      users.push({ namespace, pod: pod.metadata.name, ...(spec.nodeName ? { node: String(spec.nodeName) } : {}), readOnly });
+    }
+  }
+  return users;
+}
+
+/** The last bytes a command wrote to stderr (for error messages). */
+function stderrTail(max = 4096): { stream: PassThrough; text(): string } {
+  const stream = new PassThrough();
+  let buf = Buffer.alloc(0);
+  stream.on('data', (c: Buffer) => {
+    buf = Buffer.concat([buf, c]);
+    if (buf.length > max) buf = buf.subarray(buf.length - max);
+  });
+  return { stream, text: () => buf.toString('utf8').trim() };
+}
+
+function podFailure(what: string, exitCode: number, message: string | undefined, stderr: string): KompoxError {
+  const detail = stderr || message || '';
+  const noSpace = /No space left on device/i.test(detail);
+  return new KompoxError(noSpace ? 'conflict' : 'unavailable', `${what} failed in the helper pod (exit code ${exitCode})${detail ? `: ${detail.split('\n').slice(-5).join('; ')}` : ''}`, {
+    code: noSpace ? 'transfer.disk.full' : 'transfer.pod.failed',
+    details: { exitCode },
+    ...(noSpace ? { hint: 'The new disk is too small for the archive: give a larger size.' } : {}),
+  });
+}
+
+/** Runs a command in the helper; its signal is the operation's, plus `abort` for a failure elsewhere. */
+function helperExec(h: RunningHelper, command: string[], io: Parameters<RunningHelper['exec']>[1], op: Op, abort: AbortController) {
+  const signal = op.signal ? AbortSignal.any([op.signal, abort.signal]) : abort.signal;
+  return h.exec(command, io, { ...op, signal });
+}
+
+/** A file's content read in the helper (`cat`), as a stream. */
+function catInHelper(h: RunningHelper, path: string, op: Op, abort: AbortController): Readable {
+  const out = new PassThrough();
+  const err = stderrTail();
+  helperExec(h, ['cat', '--', path], { stdout: out, stderr: err.stream }, op, abort).then(
+    (r) => (r.exitCode === 0 ? out.end() : out.destroy(podFailure(`reading ${path}`, r.exitCode, r.message, err.text()))),
+    (e: unknown) => out.destroy(e as Error),
+  );
+  return out;
+}
+
+export interface ClusterExportOptions extends ArchiveExportOptions {
+  /** Read the disk even while a pod uses it (a crash-consistent copy, like a live snapshot). */
+  live?: boolean;
+  startTimeoutMs?: number;
+}
+
+/**
+ * Streams the disk as a portable archive into `out` (not ended) through a
+ * helper pod. Refused while a pod uses the disk, unless `live`.
+ */
+export async function exportDiskThroughCluster(
+  ctx: AppContext,
+  driver: ProviderDriver,
+  kube: KubeClient,
+  volume: AppVolume,
+  disk: Disk,
+  out: NodeJS.WritableStream,
+  opts: ClusterExportOptions,
+  op: Op,
+): Promise<{ skipped: string[] }> {
+  const users = (await podsUsingDisk(kube, disk.id)).filter((u) => !u.readOnly);
+  if (users.length && !opts.live) {
+    const who = users.map((u) => `${u.namespace}/${u.pod}`).join(', ');
+    throw new KompoxError('conflict', `disk "${disk.name}" is in use by pod ${who}; reading it while the app writes would give an inconsistent copy`, {
+      code: 'transfer.disk.in-use',
+      details: { disk: disk.name, volume: volume.name, pods: users.map((u) => `${u.namespace}/${u.pod}`) },
+      hint: 'Stop the app for the export (quiesce), export a snapshot instead, or accept a live (crash-consistent) export.',
+    });
+  }
+  const nodes = [...new Set(users.map((u) => u.node).filter((n): n is string => Boolean(n)))];
+  if (nodes.length > 1) {
+    throw new KompoxError('conflict', `disk "${disk.name}" is mounted on several nodes (${nodes.join(', ')}); refusing to add another reader`, { code: 'transfer.disk.in-use' });
+  }
+  if (users.length) logEvent(op, `note: disk ${disk.name} is in use by ${users.map((u) => u.pod).join(', ')}; exporting it live (crash-consistent) from node ${nodes[0] ?? '(unknown)'}`);
+  phaseEvent(op, 'helper', `starting a helper pod to read disk ${disk.name}`);
+  return withHelperPod(
+    ctx,
+    driver,
+    kube,
+    {
+      purpose: 'transfer',
+      disks: [{ volume, disk, readOnly: true }],
+      capabilities: HELPER_CAPABILITIES.read,
+      ...(nodes[0] ? { node: nodes[0] } : {}),
+      description: `export of disk ${disk.name}`,
+      ...(opts.startTimeoutMs ? { startTimeoutMs: opts.startTimeoutMs } : {}),
+    },
+    op,
+    async (h) => {
+      phaseEvent(op, 'transfer', `exporting disk ${disk.name} through pod ${h.pod}`);
+      const mp = h.mountPaths[0]!;
+      const abort = new AbortController();
+      const tarOut = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const err = stderrTail();
+      const running = helperExec(h, ['tar', '-c', '-f', '-', '-C', mp, '.'], { stdout: tarOut, stderr: err.stream }, op, abort).then(
+        (r) => {
+          tarOut.end();
+          return r;
+        },
+        (e: unknown) => {
+          tarOut.destroy(e as Error);
+          throw e;
+        },
+      );
+      running.catch(() => undefined);
+      try {
+        const { packTarStream } = await import('../archive/tar-stream.js');
+        // a cancel also releases a reader that stopped reading (backpressure)
+        const packed = await cancellable(op, destroyOnCancel(out), () =>
+          packTarStream(tarOut, out, {
+            source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
+            format: opts.format,
+            progress: byteProgress(op),
+            progressLabel: `export ${disk.name}`,
+            readLinkTarget: async (p) => catInHelper(h, `${mp}/${p}`, op, abort),
+          }),
+        );
+        const r = await running;
+        if (r.exitCode !== 0) throw podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text());
+        for (const s of packed.skipped) logEvent(op, `left out ${s}: not a file, directory or symlink`);
+        return { skipped: packed.skipped };
+      } catch (e) {
+        abort.abort();
+        // the command's own failure says more than the truncated stream it left
+        const r = await running.catch(() => undefined);
+        if (r && r.exitCode !== 0 && !op.signal?.aborted) throw podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text());
+        throw asInterrupted(op, e, `the export of disk ${disk.name} is incomplete`);
+      }
+    },
+  );
+}
+
+/** A name for a temporary disk: never shown (the disk is pending), unique. */
+function temporaryDiskName(purpose: string): string {
+  return `kompox-${purpose}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Deletes a disk, waiting while the provider still has it attached (the
+ * helper pod has just gone; detaching follows). Uncancellable but bounded.
+ */
+export async function deleteWhenDetached(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, disk: Disk, op: Op, timeoutMs = 5 * 60_000): Promise<void> {
+  const quiet: Op = op.events ? { events: op.events } : {};
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 500; ; wait = Math.min(wait * 2, 10_000)) {
+    try {
+      await driver.disks.delete(ctx, volume, disk, quiet);
+      return;
+    } catch (e) {
+      if (!(e instanceof KompoxError && e.code === DISK_ATTACHED) || Date.now() > deadline) throw e;
+    }
+    await sleep(wait);
+  }
+}
+
+/** Deletes a disk that must not stay, saying so when it cannot (it is never listed: pending). */
+async function dropDisk(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, disk: Disk, op: Op): Promise<void> {
+  try {
+    await deleteWhenDetached(ctx, driver, volume, disk, op);
+  } catch (e) {
+    warningEvent(op, {
+      level: 'warning',
+      message: `could not delete the temporary disk ${disk.name} (${disk.id}): ${(e as Error).message}; it is not listed (pending) and can be deleted by its id`,
+    });
+  }
+}
+
+/**
+ * A pending disk older than this belongs to no running transfer: its helper
+ * pod (started after the disk was created) has passed its deadline, and the
+ * reveal or delete that follows the pod takes seconds, not an hour.
+ */
+export const PENDING_LEFTOVER_AGE_MS = (HELPER_DEADLINE_SECONDS + 3600) * 1000;
+
+/**
+ * Deletes the pending disks of the volume that a crashed transfer left (the
+ * process ended before it could delete them): older than any running
+ * transfer's, and mounted by no helper pod's PersistentVolume. They were
+ * never visible; deleting them frees their names and space.
+ * Best effort: a failure here never fails the transfer.
+ */
+export async function sweepPendingDisks(ctx: AppContext, driver: ProviderDriver, kube: KubeClient, volume: AppVolume, op: Op, olderThanMs = PENDING_LEFTOVER_AGE_MS): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    const pending = await driver.disks.list(ctx, volume, { pending: true }, op);
+    if (!pending.length) return removed;
+    const inUse = new Set((await kube.list('v1', 'PersistentVolume', { labelSelector: HELPER_LABEL })).map(pvDiskId));
+    const quiet: Op = op.events ? { events: op.events } : {};
+    for (const d of pending) {
+      if (inUse.has(d.id) || !(Date.now() - Date.parse(d.createdAt) > olderThanMs)) continue;
+      await driver.disks.delete(ctx, volume, d, quiet);
+      removed.push(d.name);
+      logEvent(op, `removed the unfinished disk ${d.name} (${d.id}), left by an interrupted transfer; it was never visible`);
+    }
+  } catch (e) {
+    if (op.signal?.aborted) throw asInterrupted(op, e);
+    // a courtesy: a later transfer tries again
+  }
+  return removed;
+}
+
+/**
+ * Streams a snapshot as a portable archive into `out` (not ended): restored
+ * into a temporary disk nobody sees, exported through a helper pod, and the
+ * temporary disk deleted, whatever happens.
+ */
+export async function exportSnapshotThroughCluster(
+  ctx: AppContext,
+  driver: ProviderDriver,
+  kube: KubeClient,
+  volume: AppVolume,
+  snapshot: Snapshot,
+  out: NodeJS.WritableStream,
+  opts: ClusterExportOptions,
+  op: Op,
+): Promise<void> {
+  await sweepPendingDisks(ctx, driver, kube, volume, op);
+  phaseEvent(op, 'restore', `restoring snapshot ${snapshot.name} into a temporary disk`);
+  const temp = await driver.disks.create(
+    ctx,
+    volume,
+    { name: temporaryDiskName('export'), sizeGiB: snapshot.sizeGiB, source: { kind: 'snapshot', id: snapshot.id }, pending: true },
+    op,
+  );
+  try {
+    await exportDiskThroughCluster(ctx, driver, kube, volume, temp, out, { ...opts, live: false }, op);
+  } finally {
+    phaseEvent(op, 'cleanup', `deleting the temporary disk ${temp.name}`);
+    await dropDisk(ctx, driver, volume, temp, op);
+  }
+}
+
+/**
+ * A new disk from an archive through a helper pod: created pending, filled,
+ * verified in the pod against the archive's manifest, then revealed.
+ * Nothing stays after a failure or a cancel.
+ */
+export async function importDiskThroughCluster(
+  ctx: AppContext,
+  driver: ProviderDriver,
+  kube: KubeClient,
+  volume: AppVolume,
+  spec: { name: string; sizeGiB?: number; zone?: string; startTimeoutMs?: number },
+  archive: ArchiveInput,
+  op: Op,
+): Promise<Disk> {
+  await sweepPendingDisks(ctx, driver, kube, volume, op);
+  phaseEvent(op, 'create', `creating disk ${spec.name} (not visible until verified)`);
+  const disk = await driver.disks.create(
+    ctx,
+    volume,
+    { name: spec.name, ...(spec.sizeGiB !== undefined ? { sizeGiB: spec.sizeGiB } : {}), ...(spec.zone !== undefined ? { zone: spec.zone } : {}), pending: true },
+    op,
+  );
+  try {
+    await withHelperPod(
+      ctx,
+      driver,
+      kube,
+      {
+        purpose: 'transfer',
+        disks: [{ volume, disk, readOnly: false }],
+        capabilities: HELPER_CAPABILITIES.write,
+        description: `import of disk ${spec.name}`,
+        ...(spec.startTimeoutMs ? { startTimeoutMs: spec.startTimeoutMs } : {}),
+      },
+      op,
+      async (h) => {
+        const mp = h.mountPaths[0]!;
+        phaseEvent(op, 'transfer', `filling disk ${spec.name} through pod ${h.pod}`);
+        const abort = new AbortController();
+        const stdin = new PassThrough({ highWaterMark: 1024 * 1024 });
+        const err = stderrTail();
+        const running = helperExec(h, ['tar', '-x', '-f', '-', '-C', mp], { stdin, stderr: err.stream }, op, abort);
+        // stop feeding on a cancel, and when tar -x has failed (nobody reads stdin any more)
+        const feed = new AbortController();
+        const stopFeed = () => feed.abort(op.signal?.reason ?? new Error('tar -x ended'));
+        if (op.signal?.aborted) stopFeed();
+        else op.signal?.addEventListener('abort', stopFeed, { once: true });
+        running.then((r) => r.exitCode !== 0 && stopFeed(), stopFeed);
+        const { archiveToTar } = await import('../archive/tar-stream.js');
+        let manifest;
+        try {
+          const fed = await archiveToTar(archive.stream, stdin, {
+            signal: feed.signal,
+            expectedSha256: archive.expectedSha256,
+            progress: byteProgress(op),
+            progressLabel: `import ${spec.name}`,
+            totalBytes: archive.totalBytes,
+          });
+          stdin.end();
+          manifest = fed.manifest;
+        } catch (e) {
+          abort.abort();
+          stdin.destroy();
+          (archive.stream as { destroy?(): void }).destroy?.();
+          const r = await running.catch(() => undefined);
+          // a full disk makes tar stop reading: its message says why the stream stopped
+          if (r && r.exitCode !== 0 && !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity')) throw podFailure(`tar -x into disk ${spec.name}`, r.exitCode, r.message, err.text());
+          throw asInterrupted(op, e, `no disk was created`);
+        } finally {
+          op.signal?.removeEventListener('abort', stopFeed);
+        }
+        const r = await running.catch((e: unknown) => {
+          throw asInterrupted(op, e, 'no disk was created');
+        });
+        if (r.exitCode !== 0) throw podFailure(`tar -x into disk ${spec.name}`, r.exitCode, r.message, err.text());
+        phaseEvent(op, 'verify', `verifying disk ${spec.name} in the pod against the archive's manifest`);
+        const listing = await readBack(h, mp, op);
+        compareWithManifest(listing, manifest);
+        logEvent(op, `verified disk ${spec.name}: ${manifest.fileCount} files, ${manifest.totalBytes} bytes, tree digest ${manifest.treeDigest}`);
+      },
+    );
+    throwIfAborted(op, 'no disk was created');
+    const visible = await driver.disks.reveal(ctx, volume, disk, op);
+    return visible;
+  } catch (e) {
+    phaseEvent(op, 'cleanup', `deleting the unfinished disk ${disk.name}`);
+    await dropDisk(ctx, driver, volume, disk, op);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------- verification in the pod
+
+/**
+ * Lists the tree under DIR in the helper, in self-describing batches (names
+ * are NUL-terminated, so any file name survives): `B<n>\0`, n names, n lines
+ * `<raw mode hex> <size>`, then for each symlink its target, `\n\0`; then
+ * `H<n>\0`, n regular files' names and `sha256sum -- names` of them; `E\0` at
+ * the end. Each file is hashed in the pod; only the listing travels.
+ */
+export const READ_BACK_SCRIPT = [
+  'cd -- "$1" || exit 90',
+  `find . -exec sh -c 'printf "B%d\\0" "$#"; printf "%s\\0" "$@"; stat -c "%f %s" -- "$@" || exit 91; for f do if [ -L "$f" ]; then readlink -- "$f" || exit 92; printf "\\0"; fi; done' sh {} + || exit 93`,
+  `find . -type f -exec sh -c 'printf "H%d\\0" "$#"; printf "%s\\0" "$@"; sha256sum -- "$@" || exit 94' sh {} + || exit 95`,
+  'printf "E\\0"',
+].join('\n');
+
+export interface ListedEntry {
+  /** Archive path (`data`, `data/x`). */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  mode: number;
+  size: number;
+  sha256?: string;
+  linkpath?: string;
+}
+
+async function readBack(h: RunningHelper, dir: string, op: Op): Promise<ListedEntry[]> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  const err = stderrTail();
+  const r = await h.exec(['sh', '-c', READ_BACK_SCRIPT, 'sh', dir], { stdout: out, stderr: err.stream }, op);
+  if (r.exitCode !== 0) throw podFailure('reading the imported files back', r.exitCode, r.message, err.text());
+  return parseReadBack(Buffer.concat(chunks));
+}
+
+const S_IFMT = 0o170000;
+
+/** GNU sha256sum's escaping of a name with a backslash or a line break (the line then starts with `\`). */
+function escapedNames(name: Buffer): Buffer[] {
+  const esc = (withCr: boolean) => {
+    const out: number[] = [];
+    for (const b of name) {
+      if (b === 0x5c) out.push(0x5c, 0x5c);
+      else if (b === 0x0a) out.push(0x5c, 0x6e);
+      else if (b === 0x0d && withCr) out.push(0x5c, 0x72);
+      else out.push(b);
+    }
+    return Buffer.from(out);
+  };
+  return [esc(true), esc(false)];
+}
+
+/** Parses READ_BACK_SCRIPT's output; malformed output is an error (never a silent pass). */
+export function parseReadBack(buf: Buffer): ListedEntry[] {
+  let pos = 0;
+  const bad = (why: string) => new KompoxError('integrity', `the read-back listing from the helper pod is malformed (${why})`, { code: 'transfer.verify.listing' });
+  const until = (byte: number) => {
+    const end = buf.indexOf(byte, pos);
+    if (end < 0) throw bad('truncated');
+    const b = buf.subarray(pos, end);
+    pos = end + 1;
+    return b;
+  };
+  const pathOf = (name: Buffer) => {
+    const s = name.toString('utf8');
+    if (s === '.') return 'data';
+    if (!s.startsWith('./')) throw bad(`unexpected name ${JSON.stringify(s)}`);
+    return `data/${s.slice(2)}`;
+  };
+  const entries = new Map<string, ListedEntry>();
+  const hashes = new Map<string, string>();
+  for (;;) {
+    const tag = buf[pos];
+    if (tag === undefined) throw bad('no end marker');
+    if (tag === 0x45 /* E */) {
+      if (buf[pos + 1] !== 0 || pos + 2 !== buf.length) throw bad('data after the end marker');
+      break;
+    }
+    pos++;
+    const n = Number(until(0).toString('ascii'));
+    if (!Number.isInteger(n) || n < 1) throw bad('bad batch size');
+    const names = Array.from({ length: n }, () => until(0));
+    if (tag === 0x42 /* B */) {
+      const stats = names.map(() => /^([0-9a-f]+) (\d+)$/.exec(until(0x0a).toString('ascii')));
+      names.forEach((name, i) => {
+        const m = stats[i];
+        if (!m) throw bad('bad stat line');
+        const raw = parseInt(m[1]!, 16);
+        const fmt = raw & S_IFMT;
+        const type = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'dir' : fmt === 0o120000 ? 'symlink' : 'other';
+        const e: ListedEntry = { path: pathOf(name), type, mode: raw & 0o7777, size: type === 'file' ? Number(m[2]) : 0 };
+        if (type === 'symlink') {
+          const t = until(0);
+          e.linkpath = (t[t.length - 1] === 0x0a ? t.subarray(0, -1) : t).toString('utf8');
+        }
+        entries.set(e.path, e);
+      });
+    } else if (tag === 0x48 /* H */) {
+      for (const name of names) {
+        const escaped = buf[pos] === 0x5c;
+        if (escaped) pos++;
+        const hex = buf.subarray(pos, pos + 64).toString('ascii');
+        if (!/^[0-9a-f]{64}$/.test(hex)) throw bad('bad checksum line');
+        pos += 64;
+        if (buf[pos] !== 0x20 || (buf[pos + 1] !== 0x20 && buf[pos + 1] !== 0x2a)) throw bad('bad checksum separator');
+        pos += 2;
+        const forms = escaped ? escapedNames(name) : [name];
+        const form = forms.find((f) => buf.subarray(pos, pos + f.length).equals(f) && buf[pos + f.length] === 0x0a);
+        if (!form) throw bad('checksum line does not name the expected file');
+        pos += form.length + 1;
+        hashes.set(pathOf(name), hex);
+      }
+    } else throw bad(`unknown batch ${String.fromCharCode(tag)}`);
+  }
+  for (const [path, sha] of hashes) {
+    const e = entries.get(path);
+    if (e?.type === 'file') e.sha256 = sha;
+  }
+  return [...entries.values()];
+}
+
+/**
+ * The tree as read back must be the manifest's, entry by entry (a fresh
+ * filesystem's empty lost+found aside); the first difference is the error.
+ */
+export function compareWithManifest(listing: ListedEntry[], manifest: ArchiveManifest): void {
+  const want = new Map(manifest.entries.map((e) => [e.path, e]));
+  const got = new Map(listing.map((e) => [e.path, e]));
+  const lf = got.get('data/lost+found');
+  if (lf && !want.has(lf.path) && lf.type === 'dir' && !listing.some((e) => e.path.startsWith('data/lost+found/'))) got.delete(lf.path);
+  const fail = (what: string) =>
+    new KompoxError('integrity', `the imported disk does not match the archive: ${what}`, {
+      code: 'transfer.verify.mismatch',
+      hint: 'Nothing was kept. Retry the import; if it fails again, check the disk and the helper image.',
+    });
+  for (const [path, w] of want) {
+    const g = got.get(path);
+    if (!g) throw fail(`${path} is missing`);
+    if (g.type !== w.type) throw fail(`${path} is a ${g.type}, the archive has a ${w.type}`);
+    if ((g.mode & 0o7777) !== (w.mode & 0o7777)) throw fail(`${path} has mode ${(g.mode & 0o7777).toString(8)}, the archive ${(w.mode & 0o7777).toString(8)}`);
+    if (w.type === 'file' && (g.size !== w.size || g.sha256 !== w.sha256)) throw fail(`file ${path} has ${g.size} bytes with SHA-256 ${g.sha256 ?? '?'}, the archive ${w.size} bytes with ${w.sha256}`);
+    if (w.type === 'symlink' && g.linkpath !== w.linkpath) throw fail(`symlink ${path} points to ${g.linkpath}, the archive to ${w.linkpath}`);
+  }
+  for (const path of got.keys()) if (!want.has(path)) throw fail(`${path} is not in the archive`);
+  // and, as every import checks it, the tree digest
+  const digest = treeDigestOf([...got.values()].map((e) => ({ ...e, type: e.type as 'file' | 'dir' | 'symlink' })));
+  if (digest !== manifest.treeDigest) throw fail(`its tree digest is ${digest}, the archive's ${manifest.treeDigest}`);
+}

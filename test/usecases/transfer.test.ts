@@ -1,0 +1,308 @@
+// Disk data through the cluster (src/usecases/transfer.ts) with the real K3s
+// driver on temp dirs and the fake API server, whose kubelet runs the helper
+// pod's tar, find, stat and sha256sum for real (busybox's when installed) on
+// the disk's local PersistentVolume. Done-when of issue 10: export and import
+// of a K3s disk through the cluster path give the same tree digest as the
+// direct path.
+import assert from 'node:assert/strict';
+import { link, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { digestTree, readManifest } from '../../src/archive/archive.js';
+import { KompoxError } from '../../src/domain/errors.js';
+import type { AppContext, Disk } from '../../src/domain/model.js';
+import type { ProviderDriver } from '../../src/domain/ports/driver.js';
+import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
+import type { KubeClient } from '../../src/kube/index.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import type { K3sDriver } from '../../src/providers/k3s/index.js';
+import { createDisk, exportDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
+import { createSnapshot, exportSnapshot } from '../../src/usecases/snapshot.js';
+import { ensureAppNamespace } from '../../src/usecases/volumes.js';
+import { parseReadBack, podsUsingDisk, sweepPendingDisks, transferVia } from '../../src/usecases/transfer.js';
+import { HELPER_LABEL, helperPodObjects } from '../../src/convert/helper-pod.js';
+import { releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
+import { appCtx, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
+import type { FakeKube } from '../support/fake-kube/index.js';
+import { collectEvents } from '../support/events.js';
+import { eventually } from '../support/kube.js';
+import { rejectsWith } from '../support/assertions.js';
+
+const fs = new LocalHostFs();
+
+async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await fn(out);
+  out.end();
+  return Buffer.concat(chunks);
+}
+
+describe('disk data through the cluster (K3s driver, helper pods on the fake kubelet)', () => {
+  let sb: Sandbox;
+  let fake: FakeKube;
+  let kube: KubeClient;
+  let driver: K3sDriver;
+  let env: K3sCluster | undefined;
+  before(async () => {
+    env = await startK3sCluster();
+    ({ sb, fake, kube, driver } = env);
+  });
+  after(async () => env?.close());
+
+  /** A disk of app `app` holding the sample tree (and a hard link). */
+  async function diskWithData(app: string, name = 'data-1'): Promise<{ ctx: AppContext; disk: Disk; digest: string }> {
+    const ctx = appCtx(sb, { app });
+    const disk = await createDisk(ctx, driver, kube, { name });
+    await writeSampleTree(disk.id);
+    await link(join(disk.id, 'run.sh'), join(disk.id, 'sub', 'hard-link.sh'));
+    return { ctx, disk, digest: (await digestTree(fs, disk.id)).treeDigest };
+  }
+
+  /** A command (its first words) is running in a helper pod of the app, on the fake's real-exec kubelet. */
+  function runningInHelper(ctx: AppContext, words: string[], since = 0): boolean {
+    const ns = appNamespace(ctx);
+    return fake.hostExecs.slice(since).some((x) => x.namespace === ns && x.pod.startsWith('kompox-transfer-') && x.exitCode === undefined && words.every((w, i) => x.command[i] === w));
+  }
+
+  /** A sink that never reads: the export stalls on backpressure until it is cancelled. */
+  function stalledOut(): PassThrough {
+    const out = new PassThrough({ highWaterMark: 16 });
+    out.on('error', () => undefined); // a cancel destroys it, as it does the file an export writes
+    return out;
+  }
+
+  /** Nothing of a helper pod is left in the cluster, and no pending or temp disk on the node. */
+  async function assertNoLeftovers(ctx: AppContext): Promise<void> {
+    const ns = appNamespace(ctx);
+    await eventually(async () => (await kube.list('v1', 'Pod', { namespace: ns, labelSelector: HELPER_LABEL })).length === 0, 'helper pods gone');
+    assert.deepEqual(await kube.list('v1', 'PersistentVolumeClaim', { namespace: ns, labelSelector: HELPER_LABEL }), []);
+    assert.deepEqual((await kube.list('v1', 'PersistentVolume', { labelSelector: HELPER_LABEL })).filter((pv) => (pv.spec as { claimRef?: { namespace?: string } }).claimRef?.namespace === ns), []);
+    assert.deepEqual(await driver.disks.list(ctx, ctx.app.volumes[0]!, { pending: true }, {}), []);
+    const volDir = join(sb.diskRoot, ns, 'default');
+    assert.deepEqual((await readdir(volDir).catch(() => [] as string[])).filter((n) => n.startsWith('.')), []);
+  }
+
+  it('export and import through the cluster give the tree digest of the direct path (both ways)', async () => {
+    const { ctx, disk, digest } = await diskWithData('roundtrip');
+    const direct = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out }));
+    const c = collectEvents();
+    const cluster = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster' }, c.op));
+    const [md, mc] = [await readManifest(Readable.from([direct])), await readManifest(Readable.from([cluster]))];
+    assert.equal(md.treeDigest, digest);
+    assert.equal(mc.treeDigest, digest, 'the cluster path packs the same tree');
+    assert.deepEqual(mc.entries.map((e) => e.path), md.entries.map((e) => e.path));
+    assert.ok(c.events.some((e) => e.type === 'phase' && e.phase === 'helper'));
+    assert.ok(fake.hostExecs.some((x) => x.command[0] === 'tar' && x.command[1] === '-c' && x.exitCode === 0), 'tar ran in the helper pod');
+    // the direct archive imported through the cluster, the cluster archive imported directly
+    const viaCluster = await importDisk(ctx, driver, kube, { name: 'from-direct', archive: { stream: Readable.from([direct]), label: 'direct.tar.zst' }, via: 'cluster' });
+    assert.equal((await digestTree(fs, viaCluster.id)).treeDigest, digest);
+    assert.equal(viaCluster.pending, undefined);
+    const viaDirect = await importDisk(ctx, driver, kube, { name: 'from-cluster', archive: { stream: Readable.from([cluster]) } });
+    assert.equal((await digestTree(fs, viaDirect.id)).treeDigest, digest);
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name).sort(), ['data-1', 'from-cluster', 'from-direct']);
+    await assertNoLeftovers(ctx);
+  });
+
+  it('tar.gz through the cluster; the setting chooses the path; a bad value names the field', async () => {
+    const { ctx, disk, digest } = await diskWithData('gz');
+    ctx.app.settings.KOMPOX_TRANSFER_VIA = 'cluster';
+    assert.equal(transferVia(ctx, driver, 'disk export'), 'cluster');
+    const gz = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, format: 'tar.gz' }));
+    assert.deepEqual([...gz.subarray(0, 2)], [0x1f, 0x8b]);
+    assert.equal((await readManifest(Readable.from([gz]))).treeDigest, digest);
+    assert.equal((await readManifest(Readable.from([gz]))).version, 1);
+    ctx.app.settings.KOMPOX_TRANSFER_VIA = 'sideways';
+    assert.throws(() => transferVia(ctx, driver, 'disk export'), (e: unknown) => e instanceof KompoxError && e.kind === 'config' && e.field === 'app.settings.KOMPOX_TRANSFER_VIA');
+    await rejectsWith(exportDisk(ctx, driver, kube, { name: disk.name, out: new PassThrough(), via: 'teleport' }), 'usage', /not host, cluster or auto/);
+  });
+
+  it('an import that fails verification or is cancelled leaves no disk, no helper and nothing pending', async () => {
+    const { ctx, disk } = await diskWithData('bad-import');
+    const good = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, format: 'tar.gz' }));
+    const before = (await listDisks(ctx, driver, kube)).disks.map((d) => d.name);
+    const bad = Buffer.from(good);
+    bad[Math.floor(bad.length * 0.6)] ^= 0x55;
+    await rejectsWith(importDisk(ctx, driver, kube, { name: 'broken', archive: { stream: Readable.from([bad]), label: 'bad.tar.gz' }, via: 'cluster' }), 'integrity', /^bad\.tar\.gz: .*no disk was created$/);
+    await rejectsWith(importDisk(ctx, driver, kube, { name: 'wrong-sum', archive: { stream: Readable.from([good]), expectedSha256: 'a'.repeat(64) }, via: 'cluster' }), 'integrity', /SHA-256/);
+    // truncated: refused, nothing kept
+    await rejectsWith(importDisk(ctx, driver, kube, { name: 'truncated', archive: { stream: Readable.from([good.subarray(0, Math.floor(good.length * 0.7))]) }, via: 'cluster' }), 'integrity', /truncated|unexpected end|no disk was created/);
+    // cancelled while the helper's tar -x reads the data: the rest of the archive never comes
+    const ac = new AbortController();
+    const slow = new PassThrough();
+    slow.write(good.subarray(0, 1000));
+    const since = fake.hostExecs.length;
+    const importing = importDisk(ctx, driver, kube, { name: 'cancelled', archive: { stream: slow }, via: 'cluster' }, { signal: ac.signal });
+    importing.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, ['tar', '-x'], since), 'tar -x running in the helper pod');
+    ac.abort();
+    await rejectsWith(importing, 'interrupted', /interrupted/);
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), before);
+    await assertNoLeftovers(ctx);
+  });
+
+  it('export refuses a disk the app uses, unless live (the helper runs on the app\'s node) or quiesced', async () => {
+    const { ctx, disk, digest } = await diskWithData('busy');
+    const ns = appNamespace(ctx);
+    const volume = ctx.app.volumes[0]!;
+    // the app: a Deployment whose pod mounts the disk through its own PV/PVC pair
+    const src = driver.pvSource(ctx, volume, disk, { nodes: [{ name: 'node1', labels: {} }] });
+    await ensureAppNamespace(kube, ctx);
+    await kube.apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: `${ns}-app`, labels: appLabels(ctx) },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: src.storageClassName, claimRef: { namespace: ns, name: 'app' }, ...src.source },
+    });
+    await kube.apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'app', namespace: ns, labels: appLabels(ctx) },
+      spec: { accessModes: ['ReadWriteOnce'], storageClassName: src.storageClassName, volumeName: `${ns}-app`, resources: { requests: { storage: '1Gi' } } },
+    });
+    await kube.apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: ns, labels: appLabels(ctx) },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { [APP_SELECTOR_LABEL]: ns } },
+        template: {
+          metadata: { labels: { ...appLabels(ctx), [APP_SELECTOR_LABEL]: ns } },
+          spec: { containers: [{ name: 'web', image: 'nginx', volumeMounts: [{ name: 'd', mountPath: '/data' }] }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'app' } }] },
+        },
+      },
+    });
+    await eventually(async () => (await podsUsingDisk(kube, disk.id)).length === 1, 'the app pod using the disk');
+    await assert.rejects(
+      exportDisk(ctx, driver, kube, { name: disk.name, out: new PassThrough(), via: 'cluster' }),
+      (e: unknown) => e instanceof KompoxError && e.kind === 'conflict' && e.code === 'transfer.disk.in-use' && /in use by pod/.test(e.message),
+    );
+    const c = collectEvents();
+    const live = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster', live: true }, c.op));
+    assert.equal((await readManifest(Readable.from([live]))).treeDigest, digest);
+    assert.match(c.logs.join('\n'), /exporting it live \(crash-consistent\) from node node1/);
+    const q = collectEvents();
+    const quiesced = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster', quiesce: true }, q.op));
+    assert.equal((await readManifest(Readable.from([quiesced]))).treeDigest, digest);
+    assert.match(q.logs.join('\n'), /stopping web \(replicas 1 → 0\)[\s\S]*started web again/);
+    await assertNoLeftovers(ctx);
+  });
+
+  it('snapshot export through the cluster restores a temporary disk, exports it and deletes it', async () => {
+    const { ctx, disk, digest } = await diskWithData('snap');
+    await createSnapshot(ctx, driver, kube, { name: 'snap-1', disk: disk.name });
+    const c = collectEvents();
+    const r = await (async () => {
+      let res!: Awaited<ReturnType<typeof exportSnapshot>>;
+      const bytes = await collect(async (out) => (res = await exportSnapshot(ctx, driver, kube, { name: 'snap-1', out, via: 'cluster' }, c.op)));
+      return { res, bytes };
+    })();
+    assert.equal((await readManifest(Readable.from([r.bytes]))).treeDigest, digest);
+    assert.ok(c.events.some((e) => e.type === 'phase' && e.phase === 'restore'));
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
+    await assertNoLeftovers(ctx);
+  });
+
+  it('an export or a snapshot export cancelled mid-stream leaves no helper pod and no temporary disk', async () => {
+    const { ctx, disk } = await diskWithData('abort-export');
+    // enough data that the stream cannot end before the cancel
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 7)));
+    await createSnapshot(ctx, driver, kube, { name: 'snap-a', disk: disk.name });
+    for (const start of [
+      (signal: AbortSignal) => exportDisk(ctx, driver, kube, { name: disk.name, out: stalledOut(), via: 'cluster' }, { signal }),
+      (signal: AbortSignal) => exportSnapshot(ctx, driver, kube, { name: 'snap-a', out: stalledOut(), via: 'cluster' }, { signal }),
+    ]) {
+      const ac = new AbortController();
+      const since = fake.hostExecs.length;
+      const p = start(ac.signal);
+      p.catch(() => undefined);
+      await eventually(() => runningInHelper(ctx, ['tar', '-c'], since), 'tar -c running in the helper pod');
+      ac.abort();
+      await rejectsWith(p, 'interrupted', /interrupted/);
+      assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
+      await assertNoLeftovers(ctx);
+    }
+  });
+
+  it("app deploy's cleanup of old volume bindings leaves a helper pod's PV/PVC pair alone (its run removes it)", async () => {
+    const { ctx, disk } = await diskWithData('deploy-vs-helper');
+    await ensureAppNamespace(kube, ctx);
+    const volume = ctx.app.volumes[0]!;
+    const objs = helperPodObjects(ctx, {
+      purpose: 'transfer',
+      id: 'testpair',
+      image: 'busybox',
+      disks: [{ volume, disk, readOnly: true, source: driver.pvSource(ctx, volume, disk, { nodes: [{ name: 'node1', labels: {} }] }) }],
+    });
+    // the pair exists, its pod not yet (the window while a transfer starts)
+    for (const o of [...objs.pvs, ...objs.pvcs]) await kube.apply(o);
+    const released = await releaseOldVolumeBindings(kube, ctx, []);
+    assert.deepEqual(released.filter((r) => r.name === objs.pvs[0]!.metadata.name || r.name === objs.pvcs[0]!.metadata.name), []);
+    assert.ok(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolume', name: objs.pvs[0]!.metadata.name }));
+    assert.ok(await kube.get({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: objs.pvcs[0]!.metadata.name, namespace: appNamespace(ctx) }));
+    for (const o of [...objs.pvcs, ...objs.pvs]) await kube.delete({ apiVersion: 'v1', kind: o.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) });
+  });
+
+  it('pending disks a crashed transfer left are swept once old, unless a helper pod mounts them', async () => {
+    const { ctx, disk } = await diskWithData('crash-sweep');
+    await ensureAppNamespace(kube, ctx);
+    const volume = ctx.app.volumes[0]!;
+    const crashed = await driver.disks.create(ctx, volume, { name: 'crashed', pending: true }, {});
+    const filling = await driver.disks.create(ctx, volume, { name: 'filling', pending: true }, {});
+    // `filling` is mounted by a (starting) helper pod's PV
+    const objs = helperPodObjects(ctx, {
+      purpose: 'transfer',
+      id: 'sweeptest',
+      image: 'busybox',
+      disks: [{ volume, disk: filling, readOnly: false, source: driver.pvSource(ctx, volume, filling, { nodes: [{ name: 'node1', labels: {} }] }) }],
+    });
+    for (const o of objs.pvs) await kube.apply(o);
+    assert.deepEqual(await sweepPendingDisks(ctx, driver, kube, volume, {}), [], 'a pending disk younger than a day may belong to a running transfer');
+    const c = collectEvents();
+    assert.deepEqual(await sweepPendingDisks(ctx, driver, kube, volume, c.op, -1), ['crashed']);
+    assert.match(c.logs.join('\n'), /removed the unfinished disk crashed .*never visible/);
+    assert.deepEqual((await driver.disks.list(ctx, volume, { pending: true }, {})).map((d) => d.name), ['filling']);
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), [disk.name]);
+    for (const o of objs.pvs) await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name: o.metadata.name });
+    assert.deepEqual(await sweepPendingDisks(ctx, driver, kube, volume, {}, -1), ['filling']);
+    await assertNoLeftovers(ctx);
+  });
+
+  it('auto takes the host path where the driver has one; host and auto are accepted', () => {
+    const ctx = appCtx(sb, { app: 'via' });
+    assert.equal(transferVia(ctx, driver, 'disk export'), 'host');
+    assert.equal(transferVia(ctx, driver, 'disk export', 'auto'), 'host');
+    assert.equal(transferVia(ctx, driver, 'disk export', 'HOST'), 'host');
+    assert.equal(transferVia(ctx, driver, 'disk export', 'cluster'), 'cluster');
+    // the same driver without a host path, as every cloud driver is
+    const cloudLike: ProviderDriver = Object.create(driver, { hostTransfer: { value: undefined } });
+    assert.equal(transferVia(ctx, cloudLike, 'disk export'), 'cluster');
+    assert.throws(() => transferVia(ctx, cloudLike, 'disk export', 'host'), (e: unknown) => e instanceof KompoxError && e.kind === 'unsupported' && /disk export on the host path is not supported by the k3s driver/.test(e.message));
+  });
+
+  it('the read-back listing is parsed exactly, GNU-escaped names included, and malformed output is refused', () => {
+    const hash = 'a'.repeat(64);
+    const odd = Buffer.from('./we\\ird\nname');
+    const out = Buffer.concat([
+      Buffer.from('B3\0.\0./l\0'),
+      odd,
+      Buffer.from('\0'),
+      Buffer.from('41ed 4096\na1ff 3\n81a4 5\n'),
+      Buffer.from('x\ny\n\0'),
+      Buffer.from('H1\0'),
+      odd,
+      Buffer.from(`\0\\${hash}  ./we\\\\ird\\nname\n`),
+      Buffer.from('E\0'),
+    ]);
+    assert.deepEqual(parseReadBack(out), [
+      { path: 'data', type: 'dir', mode: 0o755, size: 0 },
+      { path: 'data/l', type: 'symlink', mode: 0o777, size: 0, linkpath: 'x\ny' },
+      { path: 'data/we\\ird\nname', type: 'file', mode: 0o644, size: 5, sha256: hash },
+    ]);
+    assert.throws(() => parseReadBack(out.subarray(0, out.length - 2)), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity');
+    assert.throws(() => parseReadBack(Buffer.from('B1\0.\0garbage\nE\0')), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity');
+  });
+});
