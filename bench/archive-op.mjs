@@ -35,6 +35,13 @@ async function closed(ws) {
 }
 
 async function main() {
+  // KOMPOX_BENCH_MEMLOG=1: the process's memory once a second on stderr (where a peak comes from).
+  if (process.env.KOMPOX_BENCH_MEMLOG) {
+    setInterval(() => {
+      const m = process.memoryUsage();
+      process.stderr.write(`rss ${m.rss >> 20} heap ${m.heapUsed >> 20} external ${m.external >> 20} arrayBuffers ${m.arrayBuffers >> 20} MiB\n`);
+    }, 1000).unref();
+  }
   const [what, root, a, b, c] = process.argv.slice(2);
   if (!what || !root) throw new Error('usage: archive-op.ts OP ROOT ARGS...');
   const { ChecksumWriter, packTree, parseArchiveFormat } = await import(`${DIST}archive/archive.js`);

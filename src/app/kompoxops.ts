@@ -41,6 +41,7 @@ export function opsSessionOptions(p: OpsProject, over: Partial<SessionOptions> =
     driverHost: { env: { SSH_AUTH_SOCK: p.host.env.SSH_AUTH_SOCK }, homeDir: p.host.homeDir },
     configDir: p.config.dir,
     kubeconfigHost: { env: { KUBECONFIG: p.host.env.KUBECONFIG }, homeDir: p.host.homeDir },
+    registryProbe: true,
     ...over,
   };
 }

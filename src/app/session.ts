@@ -13,6 +13,7 @@ import type { Op } from '../domain/events.js';
 import type { ClusterContext } from '../domain/model.js';
 import type { DriverHost, DriverVolumes, ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient } from '../domain/ports/kube.js';
+import type { RegistryProbe } from '../domain/ports/registry.js';
 import type { KubeconfigSource } from '../kube/kubeconfig.js';
 import { defaultKubeconfigPath, expandUserPath } from './host.js';
 
@@ -29,6 +30,12 @@ export interface SessionOptions {
   kubeconfigHost?: { env: Readonly<Record<string, string | undefined>>; homeDir?: string };
   /** Per-request timeout of the Kubernetes client in ms. */
   kubeTimeoutMs?: number;
+  /**
+   * Let app deploy ask registries over the network whether an image is
+   * public (src/registry/probe.ts). The CLI does (the user's own network); a
+   * server must not hand tenants' image names to it (requests from its own network).
+   */
+  registryProbe?: boolean;
 }
 
 export interface Session<C extends ClusterContext = ClusterContext> {
@@ -41,6 +48,8 @@ export interface Session<C extends ClusterContext = ClusterContext> {
   kubeconfig(op?: Op): Promise<KubeconfigSource>;
   /** The cluster's Kubernetes client, connected (and checked) on first use. */
   kube(op?: Op): Promise<KubeClient>;
+  /** The registry probe when the front end allows one (SessionOptions.registryProbe). */
+  registryProbe(): Promise<RegistryProbe | undefined>;
   /** Releases the driver (idempotent). withSession calls it. */
   close(): Promise<void>;
 }
@@ -90,6 +99,11 @@ export function openSession<C extends ClusterContext>(ctx: C, opts: SessionOptio
       })();
       kube.catch(() => (kube = undefined));
       return kube;
+    },
+    async registryProbe() {
+      if (!opts.registryProbe) return undefined;
+      const { httpRegistryProbe } = await import('../registry/probe.js');
+      return httpRegistryProbe();
     },
     async close() {
       const d = driver;

@@ -29,13 +29,14 @@
 // here to convert between this format and plain tar streams (the data path
 // through a helper pod, which has tar but neither zstd nor Node).
 import { createHash, type Hash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zc, createGunzip, createGzip, createZstdCompress, createZstdDecompress, zstdCompress } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
+import { GarbagePacer } from './memory.js';
+import { InOrder, ZSTD_FRAME, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism, zstdStreamDecompressor } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
 /** The newest manifest version this code writes and reads. */
@@ -48,11 +49,8 @@ export const DATA_DIR = 'data';
 export type ArchiveFormat = 'tar.zst' | 'tar.gz';
 export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ['tar.zst', 'tar.gz'];
 export const DEFAULT_ARCHIVE_FORMAT: ArchiveFormat = 'tar.zst';
-/**
- * zstd level of version-2 archives: the lowest level whose archives of the
- * benchmark disk (bench/archive.bench.ts) are smaller than gzip -6's.
- */
-export const ZSTD_LEVEL = 6;
+/** zstd level of version-2 archives (see ./zstd.ts). */
+export { ZSTD_LEVEL };
 /** gzip level of version-1 archives (what `tar -czf` uses). */
 export const GZIP_LEVEL = 6;
 
@@ -197,7 +195,13 @@ export interface ArchiveResult {
 export interface ArchiveProgress {
   start(label: string, total?: number): void;
   advance(bytes: number): void;
-  done(): void;
+  /** The end, with the files and file bytes the archive holds. */
+  done(counts?: { files: number; bytes: number }): void;
+}
+
+/** What an archive holds, for a progress summary. */
+function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
+  return { files: m.fileCount, bytes: m.totalBytes };
 }
 
 const BLOCK = 512;
@@ -210,8 +214,6 @@ const BIG_PIECE = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 /** Zeros standing in for the missing end of a file that shrank while it was read. */
 const ZERO_CHUNK = Buffer.alloc(64 * 1024);
-/** zstd frames needing a larger window (more memory) are refused: 2^24 = 16 MiB covers every level up to 19. */
-const ZSTD_WINDOW_LOG_MAX = 24;
 
 // ---------------------------------------------------------------- digests
 
@@ -237,15 +239,29 @@ async function walk(fs: TreeFs, root: string, visit: (abs: string, rel: string, 
     await visit(abs, rel, s);
     if (s.kind !== 'dir') return;
     const names = (await fs.readdir(abs)).sort();
-    for (const name of names) {
+    // A directory's entries are looked up together (over SSH each lookup is
+    // a round trip), then visited in order.
+    const stats = await inBatches(names, LOOKUPS_IN_FLIGHT, (name) => fs.lstat(`${abs}/${name}`));
+    for (const [i, name] of names.entries()) {
       const childAbs = `${abs}/${name}`;
-      const cs = await fs.lstat(childAbs);
+      const cs = stats[i];
       if (!cs) continue; // removed while walking (crash-consistent export of a live disk)
       if (cs.kind === 'other') continue; // sockets, fifos and devices are not data
       await go(childAbs, `${rel}/${name}`, cs);
     }
   };
   await go(root.replace(/\/+$/, '') || '/', DATA_DIR, st);
+}
+
+/** Metadata lookups and file opens in flight at once (they are round trips over SSH). */
+const LOOKUPS_IN_FLIGHT = 32;
+const OPENS_AHEAD = 16;
+
+/** `fn` over `items`, at most `n` at a time, results in order. */
+async function inBatches<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
+  return out;
 }
 
 export interface TreeSize {
@@ -310,96 +326,52 @@ export async function digestTree(fs: TreeFs, root: string): Promise<{ treeDigest
 
 // ---------------------------------------------------------------- compression
 
-/** Input bytes per zstd frame (see FrameCompressor). */
-const ZSTD_FRAME = 4 * 1024 * 1024;
-
 /**
- * zstd on every CPU: the tar stream is cut into frames of ZSTD_FRAME bytes,
- * compressed independently and concurrently on the thread pool (one frame
- * per CPU in flight), and written in order. Concatenated frames are one
- * valid zstd stream (as pzstd writes them); each frame carries its own
- * checksum. Node's streaming compressor cannot do this itself: with
- * ZSTD_c_nbWorkers it emits data after its end (nodejs/node#59899). Cutting
- * costs little: a frame only loses matches reaching back into the previous
- * one (under 0.5% on the benchmark disk).
+ * The decompressed tar stream of an archive, in order. `onInput` sees every
+ * compressed chunk as it is consumed (the archive's SHA-256, progress).
+ * zstd: Kompox's frames in parallel (./zstd.ts); gzip: one zlib stream.
  */
-class FrameCompressor extends Transform {
-  private frame: Buffer = Buffer.allocUnsafe(ZSTD_FRAME);
-  private filled = 0;
-  /** Frames being compressed, oldest first; their input buffers return to `spare` when done. */
-  private readonly inflight: Array<Promise<Buffer>> = [];
-  private readonly spare: Buffer[] = [];
-  constructor(
-    private readonly level: number,
-    private readonly parallel = Math.max(1, availableParallelism()),
-  ) {
-    super({ highWaterMark: CHUNK });
-  }
-
-  private startFrame(): void {
-    const input = this.frame;
-    const length = this.filled;
-    this.frame = this.spare.pop() ?? Buffer.allocUnsafe(ZSTD_FRAME);
-    this.filled = 0;
-    const done = new Promise<Buffer>((resolve, reject) => {
-      zstdCompress(
-        input.subarray(0, length),
-        // One output buffer big enough for the frame: one thread-pool job per frame.
-        { chunkSize: ZSTD_FRAME + 64 * 1024, params: { [zc.ZSTD_c_compressionLevel]: this.level, [zc.ZSTD_c_checksumFlag]: 1 } },
-        (err, out) => {
-          this.spare.push(input);
-          if (err) reject(err);
-          else resolve(out);
-        },
-      );
-    });
-    done.catch(() => undefined); // awaited in order by drain(); never unhandled meanwhile
-    this.inflight.push(done);
-  }
-
-  /** Writes finished frames in order until at most `max` are in flight. */
-  private async drain(max: number): Promise<void> {
-    while (this.inflight.length > max) this.push(await this.inflight.shift()!);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const n = Math.min(chunk.length, ZSTD_FRAME - this.filled);
-    chunk.copy(this.frame, this.filled, 0, n);
-    this.filled += n;
-    if (n === chunk.length && this.filled < ZSTD_FRAME) return cb();
-    this.fillFrames(chunk.subarray(n)).then(() => cb(), cb);
-  }
-
-  /** The frame is full: start it, then take the rest of the chunk (one frame at a time, in order). */
-  private async fillFrames(rest: Buffer): Promise<void> {
-    let off = 0;
-    for (;;) {
-      if (this.filled === ZSTD_FRAME) {
-        this.startFrame();
-        await this.drain(this.parallel - 1);
-      }
-      if (off === rest.length) return;
-      const n = Math.min(rest.length - off, ZSTD_FRAME - this.filled);
-      rest.copy(this.frame, this.filled, off, off + n);
-      this.filled += n;
-      off += n;
+async function* decompressed(input: Readable, format: ArchiveFormat, onInput: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  const pacer = new GarbagePacer();
+  const seen = (chunk: Buffer) => {
+    onInput(chunk);
+    pacer.note(chunk.length);
+  };
+  if (format === 'tar.zst') {
+    for await (const b of decompressZstd(input as AsyncIterable<Buffer>, { onInput: seen })) {
+      yield b;
+      pacer.note(b.length);
     }
+    return;
   }
-
-  override _flush(cb: TransformCallback): void {
-    if (this.filled) this.startFrame();
-    this.drain(0).then(() => cb(), cb);
+  const tap = new Transform({
+    highWaterMark: CHUNK,
+    transform(chunk: Buffer, _enc, cb) {
+      seen(chunk);
+      cb(null, chunk);
+    },
+  });
+  const gunzip = createGunzip({ chunkSize: CHUNK });
+  const piping = pipeline(input, tap, gunzip);
+  piping.catch(() => undefined); // the same error reaches the iteration below
+  try {
+    for await (const b of gunzip as AsyncIterable<Buffer>) {
+      yield b;
+      pacer.note(b.length);
+    }
+    await piping;
+  } catch (err) {
+    if (err instanceof KompoxError) throw err;
+    throw compressionError(err, format) ?? err;
+  } finally {
+    gunzip.destroy();
   }
 }
 
-function compressor(format: ArchiveFormat, level?: number): Transform {
-  if (format === 'tar.gz') return createGzip({ level: level ?? GZIP_LEVEL, chunkSize: CHUNK });
-  return new FrameCompressor(level ?? ZSTD_LEVEL);
-}
-
+/** A plain decompressing stream for `format` (tar-stream.ts reads an archive into a plain tar stream with it). */
 export function decompressor(format: ArchiveFormat): Transform {
   if (format === 'tar.gz') return createGunzip({ chunkSize: CHUNK });
-  return createZstdDecompress({ chunkSize: CHUNK, params: { [zc.ZSTD_d_windowLogMax]: ZSTD_WINDOW_LOG_MAX } });
+  return zstdStreamDecompressor();
 }
 
 /** Reads the first bytes of `input` to tell its format, and puts them back. */
@@ -573,12 +545,26 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
   const total = listed.reduce((n, e) => n + (e.st.kind === 'file' ? e.st.size : 0), 0);
   opts.progress?.start(opts.progressLabel ?? 'export', total);
   const out_ = out as Writable;
-  const sink = new FrameSink(format === 'tar.gz' ? new GzipFrames(out_, opts.level) : new ZstdFrames(out_, opts.level));
+  const sink = frameSink(format, out_, opts.level);
   // Export through ChecksumWriter (the use case's): hash once, here.
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const entries: ManifestEntry[] = [];
+  // Files are opened a few entries ahead of the one being packed (each open
+  // is a round trip over SSH); whatever is left open on a failure is closed.
+  const opening = new Map<number, Promise<TreeFile | undefined>>();
+  let ahead = 0;
+  const openAhead = (upTo: number) => {
+    if (!fs.openFile) return;
+    for (; ahead < Math.min(upTo, listed.length); ahead++) {
+      const e = listed[ahead]!;
+      if (e.st.kind !== 'file') continue;
+      const f = fs.openFile(e.abs, e.st.size);
+      f.catch(() => undefined); // awaited when its turn comes
+      opening.set(ahead, f);
+    }
+  };
   try {
-    for (const { abs, rel, st, linkpath } of listed) {
+    for (const [index, { abs, rel, st, linkpath }] of listed.entries()) {
       const mtime = new Date(st.mtimeMs);
       if (st.kind === 'dir') {
         await sink.write(headerBlocks({ path: `${rel}/`, type: 'Directory', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime }));
@@ -590,7 +576,10 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
         entries.push({ path: rel, type: 'symlink', mode: st.mode, size: 0, linkpath });
         continue;
       }
-      const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress);
+      openAhead(index + 1 + OPENS_AHEAD);
+      const preopened = opening.get(index);
+      opening.delete(index);
+      const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress, preopened);
       if (sha256) entries.push({ path: rel, type: 'file', mode: st.mode, size: st.size, sha256 });
     }
     const files = entries.filter((e) => e.type === 'file');
@@ -608,10 +597,11 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
     };
     await sink.write(manifestBlocks(manifest));
     await sink.end();
-    opts.progress?.done();
+    opts.progress?.done(countsOf(manifest));
     return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format };
   } catch (e) {
     sink.abort();
+    for (const f of opening.values()) void f.then((file) => file?.close()).catch(() => undefined);
     throw e;
   }
 }
@@ -624,11 +614,19 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
  * opened before its header is written: one deleted since the listing (live
  * disk) is left out instead of being sent as zeros (undefined is returned).
  */
-async function packFile(fs: TreeFs, sink: FrameSink, abs: string, rel: string, st: TreeStat, progress?: ArchiveProgress): Promise<string | undefined> {
+async function packFile(
+  fs: TreeFs,
+  sink: FrameSink,
+  abs: string,
+  rel: string,
+  st: TreeStat,
+  progress?: ArchiveProgress,
+  preopened?: Promise<TreeFile | undefined>,
+): Promise<string | undefined> {
   const header = () => headerBlocks({ path: rel, type: 'File', mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, mtime: new Date(st.mtimeMs) });
   const h = createHash('sha256');
   let sent = 0;
-  const file = await fs.openFile?.(abs, st.size);
+  const file = await (preopened ?? fs.openFile?.(abs, st.size));
   if (file) {
     try {
       await sink.write(header());
@@ -675,14 +673,16 @@ async function packFile(fs: TreeFs, sink: FrameSink, abs: string, rel: string, s
   return h.digest('hex');
 }
 
-/** Hash and byte count of the compressed output, as written. */
-class OutputDigest {
+/** Hash and byte count of a compressed archive as it is written or read (each byte hashed once). */
+class StreamDigest {
   private readonly hash: Hash = createHash('sha256');
   private digest?: string;
   bytes = 0;
+  constructor(private readonly onBytes?: (n: number) => void) {}
   update(b: Buffer): void {
     this.hash.update(b);
     this.bytes += b.length;
+    this.onBytes?.(b.length);
   }
   /** Hex SHA-256 of everything that passed (final once called). */
   sha256(): string {
@@ -693,7 +693,7 @@ class OutputDigest {
 /** Takes filled frames of tar bytes, compresses them and writes the result to the output, in order. */
 interface FrameCompression {
   readonly frameSize: number;
-  readonly output: OutputDigest;
+  readonly output: StreamDigest;
   /** Takes the frame; calls `release` once its buffer may be reused; resolves when more may be put. */
   put(frame: Buffer, length: number, release: () => void): Promise<void>;
   /** Everything compressed and written. */
@@ -702,41 +702,39 @@ interface FrameCompression {
 }
 
 /**
- * Frames of ZSTD_FRAME bytes, compressed independently and concurrently on
- * the thread pool (one per CPU in flight) and written in order: a valid
- * multi-frame zstd stream, as pzstd writes (each frame has its own
- * checksum). Node's streaming compressor cannot use zstd's own threads: with
- * ZSTD_c_nbWorkers it emits data after its end (nodejs/node#59899). Cutting
- * costs little: a frame only loses matches reaching into the previous one.
- * Each CPU has one long-lived compressor (a "slot") that ends a frame per
- * flush, so zstd's working memory is allocated once, not per frame.
+ * Frames of ZSTD_FRAME bytes, each compressed into one zstd frame by one of
+ * a few long-lived compressors (./zstd.ts, one per CPU, round robin) on the
+ * thread pool while the main thread fills the next frame, written in order.
  */
 class ZstdFrames implements FrameCompression {
   readonly frameSize = ZSTD_FRAME;
-  readonly output = new OutputDigest();
+  readonly output = new StreamDigest();
+  private readonly inflight = new InOrder<Buffer[]>();
   private readonly slots: ZstdSlot[];
   private next = 0;
-  private readonly inflight: Array<Promise<Buffer[]>> = [];
+  private readonly pacer = new GarbagePacer();
   constructor(
     private readonly out: Writable,
     level = ZSTD_LEVEL,
   ) {
-    this.slots = Array.from({ length: Math.max(1, availableParallelism()) }, () => new ZstdSlot(level));
+    this.slots = Array.from({ length: zstdParallelism() }, () => new ZstdSlot(level));
   }
   async put(frame: Buffer, length: number, release: () => void): Promise<void> {
     // Round robin: a slot's previous frame has left `inflight` before it is used again.
     const slot = this.slots[this.next]!;
     this.next = (this.next + 1) % this.slots.length;
-    const done = slot.compress(frame.subarray(0, length)).finally(release);
-    done.catch(() => undefined); // awaited in order below; never unhandled meanwhile
+    const done = slot.compress(frame.subarray(0, length));
+    done.then(release, release);
     this.inflight.push(done);
     await this.drain(this.slots.length - 1);
   }
   private async drain(max: number): Promise<void> {
-    while (this.inflight.length > max) {
-      for (const b of await this.inflight.shift()!) {
+    while (this.inflight.size > max) {
+      for (const b of await this.inflight.shift()) {
         this.output.update(b);
         await writeAll(this.out, b);
+        // The compressed piece is garbage once the output has it.
+        this.pacer.note(b.length);
       }
     }
   }
@@ -748,44 +746,15 @@ class ZstdFrames implements FrameCompression {
     }
   }
   abort(): void {
-    this.inflight.length = 0;
+    this.inflight.clear();
     for (const s of this.slots) s.close();
-  }
-}
-
-/** One long-lived zstd compressor that turns each input into one complete frame. */
-class ZstdSlot {
-  private readonly z: Transform;
-  private parts: Buffer[] = [];
-  private failure?: Error;
-  constructor(level: number) {
-    this.z = createZstdCompress({ chunkSize: CHUNK, params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 1 } });
-    // Flowing: the compressor pushes each piece before it calls back.
-    this.z.on('data', (b: Buffer) => this.parts.push(b));
-    this.z.on('error', (e: Error) => (this.failure = e));
-  }
-  compress(input: Buffer): Promise<Buffer[]> {
-    return new Promise<Buffer[]>((resolve, reject) => {
-      this.z.write(input);
-      // ZSTD_e_end ends the frame; the next write starts a new one. The
-      // stream itself is never ended (that would add an empty frame).
-      (this.z as unknown as { flush(kind: number, cb: () => void): void }).flush(zc.ZSTD_e_end, () => {
-        if (this.failure) return reject(this.failure);
-        const out = this.parts;
-        this.parts = [];
-        resolve(out);
-      });
-    });
-  }
-  close(): void {
-    this.z.destroy();
   }
 }
 
 /** gzip (version 1 archives): one stream, on the thread pool. */
 class GzipFrames implements FrameCompression {
   readonly frameSize = CHUNK;
-  readonly output = new OutputDigest();
+  readonly output = new StreamDigest();
   private readonly gz: Transform;
   private readonly piping: Promise<void>;
   constructor(out: Writable, level = GZIP_LEVEL) {
@@ -827,7 +796,7 @@ export class FrameSink {
   constructor(private readonly compression: FrameCompression) {
     this.frame = Buffer.allocUnsafe(compression.frameSize);
   }
-  get output(): OutputDigest {
+  get output(): StreamDigest {
     return this.compression.output;
   }
   async write(pieces: readonly Buffer[]): Promise<void> {
@@ -1052,7 +1021,13 @@ export class TarReader {
         continue; // end-of-archive blocks (and any record padding)
       }
       if (this.sawEnd) throw integrity('the archive has data after its end-of-archive marker');
-      const h = new Header(block, 0, pax, this.gpax);
+      let h: Header;
+      try {
+        h = new Header(block, 0, pax, this.gpax);
+      } catch (e) {
+        // The tar library throws plain errors on fields it cannot decode (e.g. a bad base-256 number).
+        throw integrity(`the archive has an unreadable tar header (${(e as Error).message})`);
+      }
       if (!h.cksumValid) throw integrity('the archive has a tar header with a bad checksum');
       const size = h.size ?? 0;
       if (!Number.isSafeInteger(size) || size < 0) throw integrity('the archive has a tar header with an impossible size');
@@ -1177,7 +1152,7 @@ export function isFileType(type: string): boolean {
 export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.ReadableStream, destDir: string, opts: UnpackOptions = {}): Promise<ArchiveResult> {
   opts.progress?.start(opts.progressLabel ?? 'import', opts.totalBytes);
   const format = await sniffFormat(input as Readable);
-  const tap = new HashTap((n) => opts.progress?.advance(n));
+  const tap = new StreamDigest((n) => opts.progress?.advance(n));
   let manifest: ArchiveManifest | undefined;
   const seen = new Map<string, Seen>();
   const dirs: PendingDir[] = [];
@@ -1257,7 +1232,7 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   };
 
   await runReader(input as Readable, tap, format, consume);
-  opts.progress?.done();
+  opts.progress?.done(countsOf(manifest!));
   const sha256 = tap.sha256();
   checkExpectedSha256(sha256, opts.expectedSha256);
   verifyManifest(manifest!, seen);
@@ -1269,17 +1244,17 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   return { manifest: manifest!, sha256, bytes: tap.bytes, format };
 }
 
-/** input → hash tap → decompressor → consume, with errors of the compressed stream turned into integrity errors. */
-async function runReader(input: Readable, tap: HashTap, format: ArchiveFormat, consume: (src: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
-  // pipeline() rejects on the first error (e.g. zstd) while consume may still
-  // be writing; wait for it to stop so the caller's cleanup really is last.
-  let consuming: Promise<void> | undefined;
+/** input → (hash) → decompressor → consume, with errors of the compressed stream turned into integrity errors. */
+async function runReader(input: Readable, tap: StreamDigest, format: ArchiveFormat, consume: (src: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
+  const src = decompressed(input, format, (chunk) => tap.update(chunk));
   try {
-    await pipeline(input, tap, decompressor(format), (src: AsyncIterable<Buffer>) => (consuming = consume(src)));
+    await consume(src);
   } catch (err) {
-    await consuming?.catch(() => undefined);
+    input.destroy?.();
     if (err instanceof KompoxError) throw err;
     throw compressionError(err, format) ?? err;
+  } finally {
+    await src.return(undefined).catch(() => undefined);
   }
 }
 
@@ -1335,7 +1310,7 @@ export function verifyManifest(m: ArchiveManifest, seen: Map<string, Seen>): voi
 export async function readManifest(input: Readable | NodeJS.ReadableStream): Promise<ArchiveManifest> {
   const format = await sniffFormat(input as Readable);
   let manifest: ArchiveManifest | undefined;
-  await runReader(input as Readable, new HashTap(), format, async (source) => {
+  await runReader(input as Readable, new StreamDigest(), format, async (source) => {
     const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
     for (let e = await tr.next(); e; e = await tr.next()) {
       if (e.path === MANIFEST_NAME) manifest = await readManifestBody(tr, e);
@@ -1368,62 +1343,56 @@ export interface TranscodeOptions {
 export async function transcodeArchive(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: TranscodeOptions): Promise<ArchiveResult> {
   opts.progress?.start(opts.progressLabel ?? 'export', opts.totalBytes);
   const inFormat = await sniffFormat(input as Readable);
-  const inTap = new HashTap((n) => opts.progress?.advance(n));
-  const outTap = new HashTap();
-  if (out instanceof ChecksumWriter) out.adoptDigest(outTap);
+  const inTap = new StreamDigest((n) => opts.progress?.advance(n));
+  const sink = frameSink(opts.format, out as Writable, opts.level);
+  if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const seen = new Map<string, Seen>();
   let manifest: ArchiveManifest | undefined;
-  let sawEnd = false;
-  async function* rewrite(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
-    const acc = new Coalescer();
-    for (let e = await tr.next(); e; e = await tr.next()) {
-      if (manifest) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
-      const path = checkEntryPath(e.path);
-      if (path === MANIFEST_NAME) {
-        manifest = await readManifestBody(tr, e);
-        continue;
-      }
-      if (seen.has(path)) throw integrity(`the archive contains ${path} twice`);
-      for (const b of e.raw) yield* acc.add(b);
-      if (e.type === 'Directory' || e.type === 'SymbolicLink') {
-        if (e.size !== 0) throw integrity(`archive entry ${path} has a body; Kompox archives never write one`);
-        seen.set(path, e.type === 'Directory' ? { type: 'dir', mode: e.mode, size: 0 } : { type: 'symlink', mode: e.mode, size: 0, linkpath: e.linkpath ?? '' });
-        continue;
-      }
-      if (!isFileType(e.type)) throw integrity(`archive entry ${path} has type ${e.type}, which Kompox archives never contain (only files, directories and symlinks)`);
-      const hash = createHash('sha256');
-      let remain = e.size;
-      while (remain > 0) {
-        const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
-        if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${path})`);
-        hash.update(chunk);
-        remain -= chunk.length;
-        yield* acc.add(chunk);
-      }
-      await tr.skipPadding(e.size, path);
-      const pad = padding(e.size);
-      if (pad) yield* acc.add(pad);
-      seen.set(path, { type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });
-    }
-    sawEnd = tr.sawEnd;
-    if (!manifest) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
-    if (!sawEnd) throw integrity('the archive is truncated (no end-of-archive marker)');
-    verifyManifest(manifest, seen);
-    for (const b of manifestBlocks({ ...manifest, version: manifestVersionFor(opts.format) })) yield* acc.add(b);
-    if (acc.pending) yield acc.take();
-  }
   try {
-    // (The typings of pipeline have no overload for a generator between streams.)
-    const run = pipeline as unknown as (...stages: unknown[]) => Promise<void>;
-    await run(input, inTap, decompressor(inFormat), rewrite, compressor(opts.format, opts.level), outTap, out, { end: false });
-  } catch (err) {
-    if (err instanceof KompoxError) throw err;
-    throw compressionError(err, inFormat) ?? err;
+    await runReader(input as Readable, inTap, inFormat, async (source) => {
+      const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
+      for (let e = await tr.next(); e; e = await tr.next()) {
+        if (manifest) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
+        const path = checkEntryPath(e.path);
+        if (path === MANIFEST_NAME) {
+          manifest = await readManifestBody(tr, e);
+          continue;
+        }
+        if (seen.has(path)) throw integrity(`the archive contains ${path} twice`);
+        await sink.write(e.raw);
+        if (e.type === 'Directory' || e.type === 'SymbolicLink') {
+          if (e.size !== 0) throw integrity(`archive entry ${path} has a body; Kompox archives never write one`);
+          seen.set(path, e.type === 'Directory' ? { type: 'dir', mode: e.mode, size: 0 } : { type: 'symlink', mode: e.mode, size: 0, linkpath: e.linkpath ?? '' });
+          continue;
+        }
+        if (!isFileType(e.type)) throw integrity(`archive entry ${path} has type ${e.type}, which Kompox archives never contain (only files, directories and symlinks)`);
+        const hash = createHash('sha256');
+        let remain = e.size;
+        while (remain > 0) {
+          const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
+          if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${path})`);
+          hash.update(chunk);
+          remain -= chunk.length;
+          await sink.write([chunk]);
+        }
+        await tr.skipPadding(e.size, path);
+        const pad = padding(e.size);
+        if (pad) await sink.write([pad]);
+        seen.set(path, { type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });
+      }
+      if (!manifest) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
+      if (!tr.sawEnd) throw integrity('the archive is truncated (no end-of-archive marker)');
+    });
+    verifyManifest(manifest!, seen);
+    checkExpectedSha256(inTap.sha256(), opts.expectedSha256);
+    await sink.write(manifestBlocks({ ...manifest!, version: manifestVersionFor(opts.format) }));
+    await sink.end();
+  } catch (e) {
+    sink.abort();
+    throw e;
   }
-  checkExpectedSha256(inTap.sha256(), opts.expectedSha256);
-  opts.progress?.done();
-  return { manifest: { ...manifest!, version: manifestVersionFor(opts.format) }, sha256: outTap.sha256(), bytes: outTap.bytes, format: opts.format };
+  opts.progress?.done(countsOf(manifest!));
+  return { manifest: { ...manifest!, version: manifestVersionFor(opts.format) }, sha256: sink.output.sha256(), bytes: sink.output.bytes, format: opts.format };
 }
 
 /**

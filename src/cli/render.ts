@@ -103,7 +103,10 @@ export class EventRenderer {
       const frac = Math.min(t.done / t.total, 1);
       const width = 24;
       const full = Math.round(frac * width);
-      return `${t.label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${amount(t.done)}/${amount(t.total)}${rate}`;
+      // ETA at the average rate so far (steadier than the latest burst); none until something moved.
+      const left = t.total - t.done;
+      const eta = t.done > 0 && left > 0 ? ` ETA ${formatDuration(Math.ceil((left * secs) / t.done))}` : '';
+      return `${t.label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${amount(t.done)}/${amount(t.total)}${rate}${eta}`;
     }
     return `${t.label} ${amount(t.done)}${rate}`;
   }
@@ -174,4 +177,12 @@ export class EventRenderer {
     const text = this.live();
     this.stream.write(`\r${text.length > cols - 1 ? `${text.slice(0, cols - 2)}…` : text}\x1b[K`);
   }
+}
+
+/** Seconds as `45s`, `3m05s` or `2h07m` (a progress bar's ETA). */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }

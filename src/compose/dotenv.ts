@@ -13,6 +13,12 @@ export interface DotenvOptions {
   file: string;
   /** Filled with the line each key was defined on (for source positions). */
   lines?: Record<string, number>;
+  /**
+   * The file holds secrets: messages name the line and the variable, never
+   * the file's text, and a name without a value (which would inherit from the
+   * environment) is an error.
+   */
+  redact?: boolean;
 }
 
 export function parseDotenv(text: string, opts: DotenvOptions): Record<string, string> {
@@ -46,6 +52,8 @@ export function parseDotenv(text: string, opts: DotenvOptions): Record<string, s
     if (sep < 0) {
       // `KEY` alone: inherit from the environment when set (compose does the same)
       const key = stmt.replace(/\s+#.*$/, '').trim();
+      // a line without `=` may be a value on a line of its own: never echoed
+      if (opts.redact) fail('this line is not NAME=value (its text is not shown: the file holds secrets)', 'Write one NAME=value per line.');
       checkKey(key, fail);
       const v = opts.lookup?.(key);
       if (v !== undefined) {
@@ -57,6 +65,7 @@ export function parseDotenv(text: string, opts: DotenvOptions): Record<string, s
       continue;
     }
     const key = stmt.slice(0, sep).trim();
+    if (opts.redact && !KEY_RE.test(key)) fail('the variable name on this line is not valid (it is not shown: the file holds secrets)', 'Names start with a letter or "_" and contain letters, digits, "_", "." or "-".');
     checkKey(key, fail);
     let p = offset + sep + 1;
     // skip spaces (not newlines) before the value
@@ -81,12 +90,12 @@ export function parseDotenv(text: string, opts: DotenvOptions): Record<string, s
       const body = src.slice(p + 1, j);
       line += (body.match(/\n/g) ?? []).length;
       if (q === "'") value = body;
-      else value = expand(unescapeDouble(body), lookup, key, opts.file, startLine);
+      else value = expand(unescapeDouble(body), lookup, key, opts.file, startLine, opts.redact);
       const eol = src.indexOf('\n', j);
       const after = src.slice(j + 1, eol < 0 ? src.length : eol).trim();
       if (after !== '' && !after.startsWith('#')) {
         line = startLine;
-        fail(`unexpected text after the quoted value of ${key}: "${after}"`, 'Put comments after a space and "#"');
+        fail(opts.redact ? `unexpected text after the quoted value of ${key}` : `unexpected text after the quoted value of ${key}: "${after}"`, 'Put comments after a space and "#"');
       }
       i = eol < 0 ? src.length : eol + 1;
       line++;
@@ -95,7 +104,7 @@ export function parseDotenv(text: string, opts: DotenvOptions): Record<string, s
       // a comment starts at `#` preceded by whitespace
       const m = /(^|\s)#/.exec(v);
       if (m) v = v.slice(0, m.index);
-      value = expand(v.trim(), lookup, key, opts.file, line);
+      value = expand(v.trim(), lookup, key, opts.file, line, opts.redact);
       i = lineEnd + 1;
       line++;
     }
@@ -105,8 +114,10 @@ export function parseDotenv(text: string, opts: DotenvOptions): Record<string, s
   return out;
 }
 
+const KEY_RE = /^[A-Za-z_][A-Za-z0-9_.\-]*$/;
+
 function checkKey(key: string, fail: (m: string, h?: string) => never): void {
-  if (!/^[A-Za-z_][A-Za-z0-9_.\-]*$/.test(key)) {
+  if (!KEY_RE.test(key)) {
     fail(`invalid variable name "${key}"`, 'Names start with a letter or "_" and contain letters, digits, "_", "." or "-"');
   }
 }
@@ -116,12 +127,12 @@ function unescapeDouble(s: string): string {
   return s.replace(/\\(.)/gs, (_m, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c === '$' ? '\\$' : c));
 }
 
-function expand(v: string, lookup: Lookup, key: string, file: string, line: number): string {
+function expand(v: string, lookup: Lookup, key: string, file: string, line: number, redact?: boolean): string {
   try {
     return substitute(v, lookup, { backslashEscape: true });
   } catch (e) {
     if (e instanceof TemplateError) {
-      throw new KompoxError('config', `${e.message} (variable ${key})`, {
+      throw new KompoxError('config', redact ? `the value of ${key} has a $ that cannot be expanded (${e.kind === 'invalid' ? 'not a variable reference' : 'a required variable is not set'})` : `${e.message} (variable ${key})`, {
         location: { file, line },
         hint: e.kind === 'invalid' ? 'Write $$ or \\$ for a literal $' : 'Set the variable or give it a default',
       });

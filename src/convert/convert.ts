@@ -27,6 +27,8 @@ import { parseDuration, wholeSeconds } from './units.js';
 import { convertServiceVolumes, type VolumeContext } from './volumes.js';
 
 export const ANN_CONFIG_HASH = 'kompox.dev/config-hash';
+/** Pod template annotation: the revision of the app's stored secrets (a change restarts the pod: envFrom is read at container start). */
+export const ANN_SECRETS_REVISION = 'kompox.dev/stored-secrets-revision';
 
 function appVolumesIndex(ctx: ConvertInput['ctx'], name: string): number {
   return (ctx.app.volumes ?? []).findIndex((v) => v.name === name);
@@ -80,7 +82,12 @@ export function convertApp(input: ConvertInput): ConvertResult {
         diags.error({ service, key: 'volumes', message: `service "${service}": two mounts at ${mounts[i]!.mountPath}`, hint: 'Mount each path once.' });
       }
     }
-    const env = convertEnv(service, svc, input.envFromFile[service] ?? [], state, meta, diags);
+    // Stored overrides win over compose `environment:`. In Kubernetes an `env` entry beats any `envFrom` source,
+    // so the overridden names are left out of `env` (names only: the converter never sees the values).
+    const override = input.secrets?.env?.[service];
+    const overridden = new Set(override?.keys ?? []);
+    const envSvc = overridden.size ? { ...svc, environment: Object.fromEntries(Object.entries(svc.environment ?? {}).filter(([k]) => !overridden.has(k))) } : svc;
+    const env = convertEnv(service, envSvc, input.envFromFile[service] ?? [], state, meta, diags);
     const basics = containerBasics(service, svc, diags);
     let probes = convertHealthcheck(service, svc.healthcheck, diags, { gate: startup.healthGated.has(service) });
     if (role === 'oneshot' && Object.keys(probes).length) {
@@ -96,6 +103,7 @@ export function convertApp(input: ConvertInput): ConvertResult {
     const { securityContext, tty, stdin, ...head } = basics;
     const c: Record<string, unknown> = { name, ...head };
     if (env.length) c.env = env;
+    if (override) c.envFrom = [{ secretRef: { name: override.secret } }];
     if (cports.length) c.ports = cports;
     const r = resources.get(service);
     if (r) c.resources = r;
@@ -146,6 +154,12 @@ export function convertApp(input: ConvertInput): ConvertResult {
   } else if (hostnames.size > 1) {
     diags.warn({ message: `services set different hostnames (${[...hostnames].sort().join(', ')}); a pod has one hostname, so none is set` });
   }
+  for (const s of Object.keys(input.secrets?.env ?? {}).sort()) {
+    if (!project.services[s]) {
+      diags.warn({ message: `environment overrides are stored for service "${s}", which the compose project does not define; they are not used`, hint: `Services: ${services.join(', ')}.` });
+    }
+  }
+  if (input.secrets?.pull) podSpec.imagePullSecrets = [{ name: input.secrets.pull }];
   const aliases = hostAliases(input, services, diags);
   if (aliases.length) podSpec.hostAliases = aliases;
   if (grace !== undefined) podSpec.terminationGracePeriodSeconds = grace;
@@ -167,6 +181,7 @@ export function convertApp(input: ConvertInput): ConvertResult {
   const secretObjs = [...state.secrets.values()].sort(byKey((o) => o.metadata.name));
   const templateAnnotations: Record<string, string> = {};
   if (configMapObjs.length || secretObjs.length) templateAnnotations[ANN_CONFIG_HASH] = contentHash([...configMapObjs, ...secretObjs]);
+  if (input.secrets?.revision) templateAnnotations[ANN_SECRETS_REVISION] = input.secrets.revision;
 
   const deployment: KubeObject = {
     apiVersion: 'apps/v1',

@@ -66,6 +66,22 @@ export interface ConvertInput {
    * warning. Absent (app validate): not checked.
    */
   nodes?: ClusterNode[];
+  /** Secrets stored for the app outside its compose files (names only: the converter never sees a value). */
+  secrets?: AppSecretRefs;
+}
+
+/**
+ * The app's stored secrets as plain names: "the app has pull credentials
+ * named X", "service S has environment overrides K1, K2 in Secret Y". Read by
+ * the use case (kompoxops: from the cluster; a server: from its own records).
+ */
+export interface AppSecretRefs {
+  /** Name of the kubernetes.io/dockerconfigjson Secret the pod pulls its images with. */
+  pull?: string;
+  /** Per compose service: the Secret its container reads with envFrom, and that Secret's key names (they override compose `environment:`). */
+  env?: Record<string, { secret: string; keys: string[] }>;
+  /** Changes whenever a stored secret changes: put on the pod template, so a deploy after a change restarts the pod. */
+  revision?: string;
 }
 
 /** What the converter needs to know about one app volume's storage (plain data). */

@@ -15,7 +15,13 @@ export type KompoxEvent =
   /** The current state, one line that replaces the previous one (rollout wait). */
   | { type: 'status'; message: string }
   /** Work done so far; `end` closes the progress `id`. */
-  | { type: 'progress'; id: string; label: string; done: number; total?: number; unit: 'bytes' | 'items'; end?: boolean };
+  | { type: 'progress'; id: string; label: string; done: number; total?: number; unit: 'bytes' | 'items'; end?: boolean; counts?: TransferCounts };
+
+/** What a finished data transfer moved: the files and their bytes (uncompressed), for summaries. */
+export interface TransferCounts {
+  files: number;
+  bytes: number;
+}
 
 export type EventSink = (e: KompoxEvent) => void;
 
@@ -53,7 +59,8 @@ export interface ProgressSink {
   /** total bytes when known */
   start(label: string, total?: number): void;
   advance(bytes: number): void;
-  done(): void;
+  /** The end; `counts` says what was moved when the producer knows (an archive's manifest). */
+  done(counts?: TransferCounts): void;
 }
 
 let progressIds = 0;
@@ -72,9 +79,9 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
   let total: number | undefined;
   let done = 0;
   let sent = 0;
-  const send = (end?: boolean) => {
+  const send = (end?: boolean, counts?: TransferCounts) => {
     sent = done;
-    events({ type: 'progress', id, label: name, done, ...(total !== undefined ? { total } : {}), unit: 'bytes', ...(end ? { end: true } : {}) });
+    events({ type: 'progress', id, label: name, done, ...(total !== undefined ? { total } : {}), unit: 'bytes', ...(end ? { end: true } : {}), ...(counts ? { counts } : {}) });
   };
   return {
     start(l, t) {
@@ -88,8 +95,8 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
       const step = total && total > 0 ? Math.max(total / 100, 1) : 1024 * 1024;
       if (done - sent >= step) send();
     },
-    done() {
-      send(true);
+    done(counts) {
+      send(true, counts);
     },
   };
 }

@@ -131,3 +131,32 @@ export function pvName(namespace: string, volume: string, diskId: string | undef
 export function pvcName(volume: string, diskId: string | undefined): string {
   return `${volume}-${shortHash(diskId ?? '', 8)}`;
 }
+
+/**
+ * Label on the Secrets stored for an app outside its compose files
+ * (`secret pull|env set`): `pull` or `env`. They are user data, like disks:
+ * `app deploy` never prunes them and `app destroy` keeps them.
+ */
+export const STORED_SECRET_LABEL = 'kompox.dev/stored-secret';
+/** Annotation on an env override Secret: the compose service it belongs to. */
+export const ANN_SECRET_SERVICE = 'kompox.dev/service';
+/** Annotation on the pull Secret: its registries (the config's `auths` keys), so nothing has to decode the Secret to name them. */
+export const ANN_SECRET_REGISTRIES = 'kompox.dev/registries';
+
+/** The app's registry credentials (a kubernetes.io/dockerconfigjson Secret). */
+export const PULL_SECRET_NAME = 'kompox-pull';
+
+/** The Secret holding a service's environment overrides: `kompox-env-{service}` (service made DNS-safe, with a hash when it had to change). */
+export function envOverrideSecretName(service: string): string {
+  const prefix = 'kompox-env-';
+  const max = 63 - prefix.length;
+  if (isDnsLabel(service) && service.length <= max) return `${prefix}${service}`;
+  const h = shortHash(service);
+  const base = service.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, max - h.length - 1).replace(/-+$/, '');
+  return `${prefix}${base ? `${base}-` : ''}${h}`;
+}
+
+/** Label on the maintenance box pod (`kompoxops box`); its value is the app namespace. Not the app selector: the app's ReplicaSet must never adopt the box. */
+export const BOX_LABEL = 'kompox.dev/box';
+/** The maintenance box pod's name. */
+export const BOX_POD_NAME = 'kompox-box';

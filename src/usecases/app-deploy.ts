@@ -12,6 +12,7 @@ import type { AppSource } from '../domain/source.js';
 import { appLabels, appNamespace } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
 import type { ProviderDriver } from '../domain/ports/driver.js';
+import type { RegistryProbe } from '../domain/ports/registry.js';
 import type { WaitResult } from '../kube/rollout.js';
 import {
   INVENTORY_NAME,
@@ -277,6 +278,12 @@ export interface DeployOptions {
   timeoutMs?: number;
   pollMs?: number;
   profiles?: string[];
+  /**
+   * Asks registries whether an image is public (src/registry/probe.ts), for
+   * images without stored credentials; absent: such images are not looked at
+   * (unless KOMPOX_REGISTRY_CHECK is offline, which warns about each).
+   */
+  registryProbe?: RegistryProbe;
 }
 
 export interface DeployResult {
@@ -312,7 +319,19 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   // The cluster's facts (nodes and their zones, the server version) are read once, before anything is written.
   const facts = await readClusterFacts(kube);
   const kubernetes = facts.serverVersion;
-  await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, driver, {}, facts), ...(kubernetes ? { kubernetes } : {}) });
+  // the secrets stored for the app (names only), and what runs in the namespace besides the app
+  const { readStoredSecrets, secretRefs } = await import('./app-secrets.js');
+  const stored = await readStoredSecrets(ctx, kube);
+  const secrets = secretRefs(stored);
+  const first = await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, driver, {}, facts), secrets, ...(kubernetes ? { kubernetes } : {}) });
+  if (!opts.dryRun) {
+    const { findBox, boxBlocksDeploy } = await import('./box.js');
+    boxBlocksDeploy(ctx, await findBox(ctx, kube));
+  }
+  // every image's registry: stored credentials, the nodes' own access, public, or a warning (before anything is written)
+  const { checkImageAccess, podImages } = await import('./registry-check.js');
+  const access = await checkImageAccess(ctx, podImages(first.objects), stored.pull?.registries ?? [], driver, opts.registryProbe, op);
+  for (const w of access.warnings) warningEvent(op, w);
   // before a disk is created for nothing: the app's volumes need cluster-scoped PersistentVolumes
   const pvAccess = await kube.accessReview?.({ verb: 'create', ref: { apiVersion: 'v1', kind: 'PersistentVolume', name: '' } });
   if (pvAccess && !pvAccess.allowed) {
@@ -328,17 +347,19 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   // The disks that exist already take part (read only so far): one in a zone app.deployment.zone does
   // not allow is refused here, before a disk is created or the namespace record is written.
   if (Object.values(existing).some(Boolean)) {
-    await buildAppManifest(ctx, loaded, { disks: existing, volumes: pvInputs(ctx, driver, existing, facts), ...(kubernetes ? { kubernetes } : {}) });
+    await buildAppManifest(ctx, loaded, { disks: existing, volumes: pvInputs(ctx, driver, existing, facts), secrets, ...(kubernetes ? { kubernetes } : {}) });
   }
   const disks = await settleCurrentDisks(ctx, driver, kube, choices, { createMissing: !opts.dryRun }, op);
   const manifest = await buildAppManifest(ctx, loaded, {
     disks,
     volumes: pvInputs(ctx, driver, disks, facts),
+    secrets,
     ...(kubernetes ? { kubernetes } : {}),
     ...(facts.nodes.length ? { nodes: facts.nodes } : {}),
   });
   const warnings = [...loaded.warnings, ...manifest.warnings];
   for (const w of warnings) warningEvent(op, w);
+  warnings.push(...access.warnings);
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);
   const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun }, op);
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };

@@ -5,9 +5,10 @@
 import { KompoxError } from '../domain/errors.js';
 import { logEvent, phaseEvent, throwIfAborted, type Op } from '../domain/events.js';
 import { ANN_DISK_CURRENT, ANN_DISK_PREVIOUS, type AppContext } from '../domain/model.js';
-import { appNamespace } from '../domain/names.js';
+import { BOX_LABEL, STORED_SECRET_LABEL, appNamespace } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
 import { INSTANCE, MANAGED_BY, isOurs } from './app-deploy.js';
+import { ANN_BOX } from './box.js';
 import { INVENTORY_NAME, parseInventory, refKey, refString, sortForDelete, toRef } from './plan.js';
 
 /** Namespaced kinds searched by label besides the inventory (an inventory may be missing after a partial first deploy). */
@@ -98,8 +99,17 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
     for (const r of parseInventory(inv)) if (r.kind !== 'Namespace') found.set(refKey(r), r);
     const sel = `${MANAGED_BY}=kompox,${INSTANCE}=${namespace}`;
     for (const [apiVersion, kind] of LABELLED_KINDS) {
-      for (const o of await kube.list(apiVersion, kind, { namespace, labelSelector: sel })) found.set(refKey(o), toRef(o));
+      for (const o of await kube.list(apiVersion, kind, { namespace, labelSelector: sel })) {
+        // secrets stored for the app (registry credentials, environment overrides) are user data, like disks: kept
+        if (o.metadata.labels?.[STORED_SECRET_LABEL]) {
+          log(`kept ${refString(o)}: stored for the app (secret ${o.metadata.labels[STORED_SECRET_LABEL]}); it goes with the namespace or when deleted itself`);
+          continue;
+        }
+        found.set(refKey(o), toRef(o));
+      }
     }
+    // a maintenance box mounts the app's disks: it goes with the app
+    for (const o of await kube.list('v1', 'Pod', { namespace, labelSelector: `${BOX_LABEL}=${namespace}` })) found.set(refKey(o), toRef(o));
     found.set(refKey({ apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace }), { apiVersion: 'v1', kind: 'ConfigMap', name: INVENTORY_NAME, namespace });
   }
   for (const pv of pvs) found.set(refKey(pv), toRef(pv));
@@ -139,6 +149,10 @@ export async function destroyApp(ctx: AppContext, kube: KubeClient, opts: Destro
         `${refString(ref)} is Terminating${finalizers.length ? ` (finalizers: ${finalizers.join(', ')})` : ''}: the controller manager removes it once no pod uses the volume; the disk is kept either way`,
       );
     }
+  }
+  if (!opts.dryRun && ns?.metadata.annotations?.[ANN_BOX] && !opts.deleteNamespace) {
+    // the box's record: nothing to give back to an app that is gone
+    await kube.mergePatch(nsRef, { metadata: { annotations: { [ANN_BOX]: null } } });
   }
   if (opts.deleteNamespace && ns) {
     await kube.delete(nsRef, { dryRun: opts.dryRun });

@@ -7,6 +7,7 @@ import type { AppContext } from '../domain/model.js';
 import type { AppSource } from '../domain/source.js';
 import type { KubeObject } from '../domain/ports/kube.js';
 import type { DriverVolumes } from '../domain/ports/driver.js';
+import type { AppSecretRefs } from '../convert/types.js';
 
 export interface AppLoadOptions {
   /** Active compose profiles (`--profile`). */
@@ -35,6 +36,8 @@ export interface ValidateOptions extends AppLoadOptions {
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
   /** The driver's pure volume facts (placeholder PV sources: no disk exists yet). */
   volumes: DriverVolumes;
+  /** The app's stored secrets (names only), when the front end knows them: the manifest references them as a deploy would. */
+  secrets?: AppSecretRefs;
 }
 
 export interface ValidateSummary {
@@ -90,7 +93,11 @@ export async function validateApp(ctx: AppContext, source: AppSource, opts: Vali
   const loaded = await loadApp(ctx, source, opts);
   const { buildAppManifest } = await import('./app-manifest.js');
   const { pvInputs } = await import('./pv-sources.js');
-  const m = await buildAppManifest(ctx, loaded, { volumes: pvInputs(ctx, opts.volumes), ...(opts.locateConfig ? { locateConfig: opts.locateConfig } : {}) });
+  const m = await buildAppManifest(ctx, loaded, {
+    volumes: pvInputs(ctx, opts.volumes),
+    ...(opts.locateConfig ? { locateConfig: opts.locateConfig } : {}),
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
+  });
   const warnings = [...loaded.warnings, ...m.warnings];
   const p = loaded.project;
   const services = Object.keys(p.services).sort();

@@ -9,7 +9,7 @@ import type { LoadedProject } from '../compose/index.js';
 import type { KubeObject } from '../domain/ports/kube.js';
 import { convertApp } from '../convert/convert.js';
 import { MAX_FILE_BYTES } from '../convert/files.js';
-import type { ConvertFacts, FileFact, VolumeInput } from '../convert/types.js';
+import type { AppSecretRefs, ConvertFacts, FileFact, VolumeInput } from '../convert/types.js';
 import type { KubernetesVersion } from '../domain/kube-version.js';
 import type { ClusterNode } from '../domain/ports/driver.js';
 
@@ -22,6 +22,8 @@ export interface ManifestOptions {
   locateConfig?: (path: ReadonlyArray<string | number>) => Location | undefined;
   /** The target API server's version (app deploy); absent: a current Kubernetes is assumed. */
   kubernetes?: KubernetesVersion;
+  /** The app's stored secrets (names only), referenced by the pod (readStoredSecrets in app-secrets.ts). */
+  secrets?: AppSecretRefs;
   /** The cluster's nodes (app deploy): a placement no node satisfies is a warning. */
   nodes?: ClusterNode[];
 }
@@ -128,6 +130,7 @@ export async function buildAppManifest(ctx: AppContext, loaded: LoadedProject, o
     disks: opts.disks ?? {},
     volumes: opts.volumes,
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
     ...(opts.nodes ? { nodes: opts.nodes } : {}),
   });
   if (result.errors.length) {

@@ -42,6 +42,10 @@ export interface AppStatus {
   /** current/previous: the primary volume's disk; volumes: the current disk per app volume; annotations: all disk annotations. */
   disks: { current?: string; previous?: string; volumes: Record<string, string | undefined>; annotations: Record<string, string> };
   events: { type: string; reason: string; object: string; message: string; count: number; lastTimestamp?: string }[];
+  /** Secrets stored for the app outside its compose files: names only (Secrets, registries, variable names), never a value. */
+  secrets?: { pull?: { secret: string; registries: string[] }; env: { service: string; secret: string; keys: string[] }[] };
+  /** The maintenance box, when there is one (also one left behind by an interrupted command). */
+  box?: import('./box.js').BoxState;
 }
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -134,6 +138,13 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
     if (labels[NODE_POOL_LABEL]) p.pool = labels[NODE_POOL_LABEL];
     if (labels[ZONE_LABEL]) p.zone = labels[ZONE_LABEL];
   }
+  // stored secrets (names only) and the maintenance box; an identity that may not list them still gets a status
+  const { readStoredSecrets } = await import('./app-secrets.js');
+  const { findBox } = await import('./box.js');
+  const stored = await readStoredSecrets(ctx, kube).catch((e: unknown) => (e instanceof KompoxError && e.kind === 'auth' ? undefined : Promise.reject(e)));
+  if (stored && (stored.pull || stored.env.length)) status.secrets = { ...(stored.pull ? { pull: stored.pull } : {}), env: stored.env };
+  const box = await findBox(ctx, kube).catch((e: unknown) => (e instanceof KompoxError && e.kind === 'auth' ? undefined : Promise.reject(e)));
+  if (box) status.box = box;
   status.urls = ingressUrls(ingresses);
   status.events = events
     .filter((e) => e.type === 'Warning')

@@ -4,7 +4,7 @@ import { mkdir, lstat, readlink, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { gzipSync, gunzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { createZstdCompress, gzipSync, gunzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { KompoxError } from '../../src/domain/errors.js';
 import {
@@ -182,6 +182,28 @@ describe('portable archive', () => {
     assert.equal((await digestTree(fs, dest)).treeDigest, (await digestTree(fs, big)).treeDigest);
   });
 
+  it('reads a zstd stream Kompox did not cut into frames (one big frame, as the zstd tool writes from a pipe)', async () => {
+    const big = join(sb.dir, 'one-frame');
+    await mkdir(big);
+    const { writeFile } = await import('node:fs/promises');
+    const { randomBytes } = await import('node:crypto');
+    // Over 16 MiB of content in one frame without a content size: too big to decompress whole, so streamed.
+    await writeFile(join(big, 'random.bin'), randomBytes(17 * 1024 * 1024));
+    await writeFile(join(big, 'text.log'), Buffer.from('2025-01-01 INFO request served\n'.repeat(100_000)));
+    const { buf } = await packToBuffer(big);
+    const z = createZstdCompress();
+    const parts: Buffer[] = [];
+    z.on('data', (b: Buffer) => parts.push(b));
+    const ended = new Promise((r) => z.on('end', r));
+    z.end(zstdDecompressSync(buf));
+    await ended;
+    const oneFrame = Buffer.concat(parts);
+    assert.equal(oneFrame[4]! & 0xe0, 0, 'the frame header does not say its content size');
+    const dest = join(sb.dir, 'one-frame-out');
+    await unpackArchive(fs, Readable.from([oneFrame]), dest);
+    assert.equal((await digestTree(fs, dest)).treeDigest, (await digestTree(fs, big)).treeDigest);
+  });
+
   it('hashes an export once: ChecksumWriter takes the archive\'s own digest', async () => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
@@ -258,6 +280,20 @@ describe('portable archive', () => {
       await expectIntegrity(unpackArchive(fs, Readable.from([buf.subarray(0, buf.length - 100)]), join(sb.dir, `trunc-${format}`)), /truncated/);
     });
   }
+
+  it('refuses a tar header the tar library cannot decode (a bad base-256 number) as an integrity error', async () => {
+    for (const [name, compress] of [
+      ['zst', (b: Buffer) => zstdCompressSync(b)],
+      ['gz', (b: Buffer) => gzipSync(b)],
+    ] as const) {
+      const bad = craft([{ path: 'data/', type: 'Directory' }], (t) => {
+        const b = Buffer.from(t);
+        b[100] = 0x81; // the first header's mode: base-256 marked, but neither 0x80 nor 0xff
+        return compress(b);
+      });
+      await expectIntegrity(unpackArchive(fs, Readable.from([bad]), join(sb.dir, `base256-${name}`)), /unreadable tar header/);
+    }
+  });
 
   it('refuses a wrong expected checksum', async () => {
     const { buf } = await packToBuffer(src);

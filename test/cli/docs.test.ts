@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { KEYS } from '../../src/config/validate.js';
-import { HELPER_IMAGE, SETTING_HELPER_IMAGE, SETTING_REGISTRY_MIRROR, SETTING_TRAEFIK_IMAGE, TRAEFIK_IMAGE } from '../../src/domain/images.js';
+import { BOX_IMAGE, HELPER_IMAGE, SETTING_BOX_IMAGE, SETTING_HELPER_IMAGE, SETTING_REGISTRY_MIRROR, SETTING_TRAEFIK_IMAGE, TRAEFIK_IMAGE } from '../../src/domain/images.js';
+import { SETTING_REGISTRY_CHECK } from '../../src/usecases/registry-check.js';
 import { ROOT } from '../support/cli.js';
 
 test('README Quickstart is exactly the two command lines', () => {
@@ -28,6 +29,6 @@ test('docs/kompoxops-yml.md documents every key of kompoxops.yml', () => {
   ];
   for (const f of fields) assert.ok(doc.includes(`\`${f}\``), `docs/kompoxops-yml.md mentions \`${f}\``);
   // the settings for the images Kompox adds, and the pinned defaults as they are in the code
-  for (const s of [SETTING_HELPER_IMAGE, SETTING_TRAEFIK_IMAGE, SETTING_REGISTRY_MIRROR, HELPER_IMAGE, TRAEFIK_IMAGE]) assert.ok(doc.includes(`\`${s}\``), `docs/kompoxops-yml.md mentions \`${s}\``);
+  for (const s of [SETTING_HELPER_IMAGE, SETTING_TRAEFIK_IMAGE, SETTING_REGISTRY_MIRROR, SETTING_BOX_IMAGE, SETTING_REGISTRY_CHECK, HELPER_IMAGE, TRAEFIK_IMAGE, BOX_IMAGE]) assert.ok(doc.includes(`\`${s}\``), `docs/kompoxops-yml.md mentions \`${s}\``);
   assert.match(doc, /# yaml-language-server: \$schema=/);
 });

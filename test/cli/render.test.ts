@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { byteProgress } from '../../src/domain/events.js';
-import { EventRenderer, formatBytes } from '../../src/cli/render.js';
+import { EventRenderer, formatBytes, formatDuration } from '../../src/cli/render.js';
 
 function fakeStream(isTTY: boolean) {
   const writes: string[] = [];
@@ -49,8 +49,8 @@ describe('event renderer', () => {
     r.render({ type: 'progress', id: 'a', label: 'export d1', done: 3 * MiB, total, unit: 'bytes' });
     r.render({ type: 'progress', id: 'a', label: 'export d1', done: 3 * MiB, total, unit: 'bytes', end: true });
     assert.equal(t.writes.length, 5); // start, first advance, third advance, end, newline
-    assert.equal(t.writes[1], `\rexport d1 [######..................]  25% 1.0 MiB/4.0 MiB 1.0 MiB/s\x1b[K`);
-    assert.equal(t.writes[2], `\rexport d1 [##################......]  75% 3.0 MiB/4.0 MiB 1.5 MiB/s\x1b[K`);
+    assert.equal(t.writes[1], `\rexport d1 [######..................]  25% 1.0 MiB/4.0 MiB 1.0 MiB/s ETA 3s\x1b[K`);
+    assert.equal(t.writes[2], `\rexport d1 [##################......]  75% 3.0 MiB/4.0 MiB 1.5 MiB/s ETA 1s\x1b[K`);
     assert.equal(t.writes[4], '\n');
   });
 
@@ -74,6 +74,16 @@ describe('event renderer', () => {
   it('without a total shows bytes and rate; formats bytes for bars and tables', () => {
     assert.equal(EventRenderer.transferLine({ label: 'import', done: 3000, unit: 'bytes', started: 0 }, 2000), 'import 2.9 KiB 1.5 KiB/s');
     assert.equal(formatBytes(512), '512 B');
+  });
+
+  it('with a total shows percent, bytes, rate and the ETA at the average rate so far', () => {
+    const t = { label: 'export d1', done: 25 * 1024 * 1024, total: 100 * 1024 * 1024, unit: 'bytes' as const, started: 0 };
+    // 25 MiB in 10 s: 2.5 MiB/s, 75 MiB to go: 30 s.
+    assert.equal(EventRenderer.transferLine(t, 10_000), `export d1 [######..................]  25% 25.0 MiB/100.0 MiB 2.5 MiB/s ETA 30s`);
+    assert.match(EventRenderer.transferLine({ ...t, done: 0 }, 10_000), /0 B\/s$/); // nothing moved: no ETA yet
+    assert.doesNotMatch(EventRenderer.transferLine({ ...t, done: t.total }, 10_000), /ETA/);
+    assert.equal(formatDuration(185), '3m05s');
+    assert.equal(formatDuration(7620), '2h07m');
     assert.equal(formatBytes(1536, ''), '1.5KiB');
   });
 

@@ -69,7 +69,7 @@ export function textFile(s: string): FileFact {
 export function convert(
   ctx: AppContext,
   loaded: LoadedProject,
-  opts: { files?: Record<string, FileFact>; env?: Record<string, string>; disks?: Record<string, Disk | undefined>; homeDir?: string; kubernetes?: ConvertInput['kubernetes'] } = {},
+  opts: { files?: Record<string, FileFact>; env?: Record<string, string>; disks?: Record<string, Disk | undefined>; homeDir?: string; kubernetes?: ConvertInput['kubernetes']; secrets?: ConvertInput['secrets'] } = {},
 ): ConvertResult {
   const facts: ConvertFacts = { files: opts.files ?? {}, env: opts.env ?? {}, homeDir: opts.homeDir ?? '/home/u' };
   return convertApp({
@@ -82,6 +82,7 @@ export function convert(
     disks: opts.disks ?? {},
     volumes: volumeInputs(ctx, opts.disks ?? {}),
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
   });
 }
 

@@ -12,6 +12,8 @@ import type { KompoxEvent } from '../../src/domain/events.js';
 import { NO_CLUSTER_FACTS, requireClusterOp, requirePart } from '../../src/domain/ports/driver.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
+import { measureTree } from '../../src/archive/archive.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 
@@ -169,7 +171,8 @@ describe('K3s driver on the local filesystem', () => {
     const progress = events.filter((e) => e.type === 'progress');
     assert.ok(progress.length >= 2);
     assert.deepEqual(progress[0], { type: 'progress', id: progress[0]!.id, label: 'snapshot snap-2', done: 0, total: used, unit: 'bytes' });
-    assert.deepEqual(progress.at(-1), { type: 'progress', id: progress[0]!.id, label: 'snapshot snap-2', done: used, total: used, unit: 'bytes', end: true });
+    const files = (await measureTree(new LocalHostFs(), source.id)).fileCount;
+    assert.deepEqual(progress.at(-1), { type: 'progress', id: progress[0]!.id, label: 'snapshot snap-2', done: used, total: used, unit: 'bytes', end: true, counts: { files, bytes: used } });
     assert.ok(progress.every((e) => e.id === progress[0]!.id), 'one transfer');
     await driver.snapshots.delete(ctx, vol, s2, {});
     await driver.snapshots.delete(ctx, vol, s2, {});

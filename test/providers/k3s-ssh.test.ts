@@ -92,6 +92,25 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     assert.deepEqual((await driver.disks.list(localCtx, vol, {}, {})).map((x) => x.name).sort(), ['imported-a', 'remote-a', 'restored-a']);
   });
 
+  it('exports files bigger than one window of pipelined SFTP reads byte for byte (and one empty, one of an odd size)', async () => {
+    const ctx = appCtx(sb, { settings });
+    const vol = ctx.app.volumes[0]!;
+    const d = await driver.disks.create(ctx, vol, { name: 'remote-big' }, {});
+    const { randomBytes } = await import('node:crypto');
+    const { writeFile } = await import('node:fs/promises');
+    // 32 requests of 64 KiB are one window: 5 MiB + 3 takes three windows and a short last piece.
+    await writeFile(join(d.id, 'big.bin'), randomBytes(5 * 1024 * 1024 + 3));
+    await writeFile(join(d.id, 'empty'), '');
+    await writeFile(join(d.id, 'odd.bin'), randomBytes(64 * 1024 + 1));
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await driver.hostTransfer.exportDisk(ctx, vol, d, out, {});
+    out.end();
+    const imported = await driver.hostTransfer.importDisk(appCtx(sb), vol, { name: 'big-back' }, { stream: Readable.from([Buffer.concat(chunks)]) }, {});
+    assert.equal(await digest(imported.id), await digest(d.id));
+  });
+
   it('refuses a corrupt import over SSH and leaves nothing behind; deletes remotely', async () => {
     // Its own disks and snapshot, in its own roots: it does not build on the test above.
     const own = await sandbox();

@@ -302,7 +302,10 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     const r = await kompoxops(dir, ['snapshot', 'restore', '-N', 'j-src', '--disk-name', 'j1', '--attach', '--timeout', '30', '-o', 'json']);
     ok(r);
     const j = JSON.parse(r.out) as Any;
-    assert.deepEqual(Object.keys(j), ['volume', 'disk', 'previous', 'changed', 'deploy', 'released']);
+    // The documented keys in order; `transfer` (issue 11) was added at the end.
+    assert.deepEqual(Object.keys(j), ['volume', 'disk', 'previous', 'changed', 'deploy', 'released', 'transfer']);
+    assert.deepEqual(Object.keys(j.transfer), ['bytes', 'files', 'seconds', 'mbPerSecond']);
+    assert.ok(j.transfer.files > 0 && j.transfer.bytes > 0, JSON.stringify(j.transfer));
     assert.equal(j.disk.name, 'j1');
     assert.equal(j.disk.current, true);
     assert.equal(j.previous.name, before.name);

@@ -38,7 +38,15 @@ export function register(app: Command): void {
         // a dry run prints its changes on stdout, not as notes
         return withOp({ logs: !opts.dryRun, statusPrefix: 'waiting: ' }, (op, renderer) => withOpsApp(globalOptions(cmd), async (s, p) => {
           const { opsAppSource } = await import('../../app/kompoxops.js');
-          const r = await deployApp(s.ctx, await opsAppSource(p), await s.kube(op), await s.driver(), { dryRun: opts.dryRun, wait: opts.wait, timeoutMs, profiles: opts.profile }, op);
+          const registryProbe = await s.registryProbe();
+          const r = await deployApp(
+            s.ctx,
+            await opsAppSource(p),
+            await s.kube(op),
+            await s.driver(),
+            { dryRun: opts.dryRun, wait: opts.wait, timeoutMs, profiles: opts.profile, ...(registryProbe ? { registryProbe } : {}) },
+            op,
+          );
           renderer.end();
           if (r.dryRun) {
             for (const c of r.changes) process.stdout.write(`${formatChange(c, true)}\n`);
@@ -137,6 +145,15 @@ export function register(app: Command): void {
             ]).trimEnd(),
           );
         } else if (st.exists) out.push('pods:       none');
+        if (st.secrets?.pull) out.push(`registry credentials: ${st.secrets.pull.registries.join(', ')} (Secret ${st.secrets.pull.secret})`);
+        for (const e of st.secrets?.env ?? []) out.push(`env overrides: ${e.service}: ${e.keys.join(', ')} (Secret ${e.secret})`);
+        if (st.box) {
+          const b = st.box;
+          const state = b.pod ? `${b.pod.phase}${b.pod.ready ? ', ready' : ''}${b.pod.node ? ` on ${b.pod.node}` : ''}` : 'no pod';
+          out.push(`box:        ${b.pod?.name ?? 'kompox-box'} (${state}; ${b.mode === 'live' ? 'live' : 'the app is stopped for it'}${b.since ? `, since ${b.since}` : ''})`);
+          if (b.incomplete) out.push(`            half made or half removed by an interrupted command: \`kompoxops box destroy\` finishes removing it${b.mode === 'live' ? '' : ' and starts the app again'}`);
+          else if (b.session) out.push(`            made for a box shell/exec/rsync command; when none runs, it was left behind: \`kompoxops box destroy\` removes it${b.mode === 'live' ? '' : ' and starts the app again'}`);
+        }
         if (st.events.length) {
           out.push('', 'recent warnings:');
           for (const e of st.events) out.push(`  ${e.lastTimestamp ?? ''} ${e.object} ${e.reason}: ${e.message}${e.count > 1 ? ` (x${e.count})` : ''}`);

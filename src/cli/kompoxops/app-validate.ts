@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { action, globalOptions, parseOutputFormat, printData, withOutput } from '../common.js';
 
 interface Opts {
+  storedSecrets?: boolean;
   outCompose?: string;
   outManifest?: string;
   profile?: string[];
@@ -17,7 +18,8 @@ export function register(app: Command): void {
       .description('validate kompoxops.yml and the compose file; print the canonical compose model or the Kubernetes manifest')
       .option('--out-compose <file>', 'write the canonical compose model (like docker compose config) to FILE, or - for stdout')
       .option('--out-manifest <file>', 'write the Kubernetes objects (multi-document YAML, apply order) to FILE, or - for stdout')
-      .option('--profile <name...>', 'activate compose profiles'),
+      .option('--profile <name...>', 'activate compose profiles')
+      .option('--stored-secrets', "read the names of the app's stored secrets from the cluster (never their values), so the manifest references them as app deploy will"),
   ).action(
     action(async (opts: Opts, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
@@ -33,7 +35,15 @@ export function register(app: Command): void {
       const config = project.config;
       // no driver is loaded: validate needs only its pure volume facts
       const session = openSession(await opsAppContext(project), opsSessionOptions(project));
+      let secrets;
+      if (opts.storedSecrets) {
+        // the only cluster access of validate, and only when asked: names of Secrets and variables, never a value
+        const { readStoredSecrets, secretRefs } = await import('../../usecases/app-secrets.js');
+        secrets = secretRefs(await readStoredSecrets(session.ctx, await session.kube()));
+        await session.close();
+      }
       const r = await validateApp(session.ctx, await opsAppSource(project), {
+        ...(secrets ? { secrets } : {}),
         profiles: opts.profile,
         compose: opts.outCompose !== undefined,
         manifest: opts.outManifest !== undefined,

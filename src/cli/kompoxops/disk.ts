@@ -59,6 +59,15 @@ export async function printDisks(data: Disk[] | Disk, format: OutputFormat, prev
   return printData(Array.isArray(data) ? data.map((d) => diskJson(d, previousId)) : diskJson(data, previousId), format);
 }
 
+/**
+ * A data command's result with its `transfer` summary (src/cli/transfer-summary.ts)
+ * in JSON/YAML; a table prints the result alone (the progress bar showed the rate).
+ */
+export async function printWithTransfer(json: object, transfer: unknown, format: OutputFormat, table: () => Promise<void>): Promise<void> {
+  if (format === 'table') return table();
+  return printData({ ...json, transfer }, format);
+}
+
 /** Refuses to write a binary archive to a terminal. */
 /** `--format`: checked before anything else happens; the archive module loads only here. */
 export async function archiveFormatOption(value: string | undefined) {
@@ -197,6 +206,8 @@ export function register(program: Command): void {
           } else if (file !== undefined) {
             archive = await openArchiveFile(s.path(file), opts.sha256);
           }
+          const { watchTransfers } = await import('../transfer-summary.js');
+          const watch = watchTransfers(s.op);
           const d = await importDisk(
             s.ctx,
             s.driver,
@@ -210,28 +221,35 @@ export function register(program: Command): void {
               fromApp: opts.fromApp ? { app: opts.fromApp, disk: opts.fromDisk, snapshot: opts.fromSnapshot, volume: opts.fromVolume } : undefined,
               via: opts.via,
             },
-            s.op,
+            watch.op,
           );
-          await printDisks(d, format);
+          await printWithTransfer((await views()).diskJson(d), watch.summary(), format, () => printDisks(d, format));
         });
       },
     ),
   );
 
-  volumeOption(
-    disk
-      .command('export')
-      .description('write a disk as a portable archive (tar.zst with SHA-256 checksums) to a file (and FILE.sha256) or stdout')
-      .requiredOption('-N, --name <name>', 'disk to export')
-      .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
-      .option('--format <format>', 'tar.zst (default) or tar.gz (for Kompox releases that read only version 1 archives)')
-      .option('--via <path>', VIA_HELP)
-      .option('--quiesce', 'stop the app (scale to 0) during the export, then start it again')
-      .option('--stop-timeout <duration>', 'with --quiesce: how long to wait for the pod to stop, e.g. 90s, 2m', '2m')
-      .option('--live', 'through the cluster: read the disk even while the app uses it (a crash-consistent copy)'),
+  withOutput(
+    volumeOption(
+      disk
+        .command('export')
+        .description('write a disk as a portable archive (tar.zst with SHA-256 checksums) to a file (and FILE.sha256) or stdout')
+        .requiredOption('-N, --name <name>', 'disk to export')
+        .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
+        .option('--format <format>', 'tar.zst (default) or tar.gz (for Kompox releases that read only version 1 archives)')
+        .option('--via <path>', VIA_HELP)
+        .option('--quiesce', 'stop the app (scale to 0) during the export, then start it again')
+        .option('--stop-timeout <duration>', 'with --quiesce: how long to wait for the pod to stop, e.g. 90s, 2m', '2m')
+        .option('--live', 'through the cluster: read the disk even while the app uses it (a crash-consistent copy)'),
+    ),
   ).action(
-    action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string; quiesce?: boolean; stopTimeout: string; live?: boolean }, cmd: Command) => {
+    action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string; quiesce?: boolean; stopTimeout: string; live?: boolean; output?: string }, cmd: Command) => {
       const format = await archiveFormatOption(opts.format);
+      const output = parseOutputFormat(opts.output);
+      if (opts.out === '-' && output !== 'table') {
+        const { KompoxError } = await import('../../domain/errors.js');
+        throw new KompoxError('usage', `disk export -O - writes the archive to stdout, so -o ${output} has nowhere to go`, { hint: 'Give -O FILE to get the summary on stdout.' });
+      }
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
       await diskCommand(globalOptions(cmd), async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');
@@ -244,8 +262,12 @@ export function register(program: Command): void {
           return;
         }
         const path = s.path(opts.out);
-        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, s.op));
-        process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
+        const { watchTransfers } = await import('../transfer-summary.js');
+        const watch = watchTransfers(s.op);
+        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, watch.op));
+        await printWithTransfer({ disk: opts.name, file: opts.out, archiveBytes: r.bytes, sha256: r.sha256 }, watch.summary(), output, async () => {
+          process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
+        });
       });
     }),
   );

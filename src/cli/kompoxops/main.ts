@@ -12,6 +12,8 @@ import * as clusterIngress from './cluster-ingress.js';
 import * as clusterNodePool from './cluster-nodepool.js';
 import * as disk from './disk.js';
 import * as snapshot from './snapshot.js';
+import * as secret from './secret.js';
+import * as box from './box.js';
 
 export function buildProgram(): Command {
   const program = new Command('kompoxops')
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   clusterNodePool.register(cluster);
   disk.register(program);
   snapshot.register(program);
+  secret.register(program);
+  box.register(program);
   // Last, over the whole tree: globals anywhere, a subcommand's own flags win (see global-options.ts).
   return shareGlobalOptions(program);
 }

@@ -65,8 +65,11 @@ export function register(program: Command): void {
       // ends (exit 130, no snapshot; see ../op.ts).
       await (await cli()).diskCommand(globalOptions(cmd), async (s) => {
         const { createSnapshot } = await import('../../usecases/snapshot.js');
-        const snap = await createSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, disk: opts.disk, quiesce: opts.quiesce, stopTimeoutMs }, s.op);
-        await printSnapshots(snap, format);
+        const { watchTransfers } = await import('../transfer-summary.js');
+        const watch = watchTransfers(s.op);
+        const snap = await createSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, disk: opts.disk, quiesce: opts.quiesce, stopTimeoutMs }, watch.op);
+        const { printWithTransfer, views } = await cli();
+        await printWithTransfer((await views()).snapshotJson(snap), watch.summary(), format, () => printSnapshots(snap, format));
       });
     }),
   );
@@ -89,15 +92,18 @@ export function register(program: Command): void {
       const timeoutMs = durationFlag(opts.timeout, '--timeout'); // checked before anything changes
       return disk.diskCommand(globalOptions(cmd), async (s) => {
         const { restoreSnapshot } = await import('../../usecases/snapshot.js');
-        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, diskName: opts.diskName, zone: opts.zone }, s.op);
+        const { watchTransfers } = await import('../transfer-summary.js');
+        const watch = watchTransfers(s.op);
+        const d = await restoreSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, diskName: opts.diskName, zone: opts.zone }, watch.op);
+        const transfer = watch.summary();
         if (!opts.attach) {
-          await disk.printDisks(d, format);
+          await disk.printWithTransfer((await disk.views()).diskJson(d), transfer, format, () => disk.printDisks(d, format));
           return 0;
         }
         s.op.events?.({ type: 'log', message: `restored snapshot ${opts.name} into disk ${d.name}` });
         const { attachAndDeploy } = await import('../../usecases/disk.js');
         const r = await attachAndDeploy(s.ctx, await s.appSource(), s.driver, s.kube, { volume: opts.volume, name: d.name, timeoutMs }, s.op);
-        if (format !== 'table') await printData((await disk.views()).attachJson(r), format);
+        if (format !== 'table') await printData({ ...(await disk.views()).attachJson(r), transfer }, format);
         else {
           process.stdout.write(`attached disk ${r.disk.name} to volume ${r.volume}${r.previous ? ` (previous: ${r.previous.name})` : ''}\n`);
           if (r.deploy) process.stdout.write(`${r.deploy.message}\n`);

@@ -285,6 +285,22 @@ export interface HostTransferPart {
   ): Promise<{ transcoded: boolean } | void>;
 }
 
+// ---------------------------------------------------------------- registry access by identity
+
+/**
+ * Registries the cluster's nodes pull from with their own identity instead of
+ * a stored pull secret: AKS (the kubelet identity with AcrPull on an attached
+ * Azure Container Registry), EKS (the node role's ECR permissions), GKE
+ * (the node service account on Artifact Registry), K3s (credentials in the
+ * nodes' registries.yaml). `app deploy` consults it before warning that an
+ * image's registry has no stored credentials. Pure: answered from the
+ * settings (a driver that must ask its cloud does that in a future async part).
+ */
+export interface RegistryAccessPart {
+  /** How the nodes reach `registry` (a host[:port], e.g. myacr.azurecr.io) without a stored secret, in words for messages; undefined when they do not. */
+  byIdentity(ctx: ClusterContext, registry: string): string | undefined;
+}
+
 // ---------------------------------------------------------------- the driver
 
 export interface ProviderDriver extends DriverVolumes {
@@ -295,6 +311,8 @@ export interface ProviderDriver extends DriverVolumes {
   readonly disks: DisksPart;
   readonly snapshots: SnapshotsPart;
   readonly hostTransfer?: HostTransferPart;
+  /** Registry access by identity (optional: without it every private registry needs a stored pull secret). */
+  readonly registryAccess?: RegistryAccessPart;
   /** Releases connections the driver holds (e.g. the K3s driver's SSH session). The composition root always calls it. */
   close?(): Promise<void>;
 }

@@ -45,6 +45,7 @@ import {
   type DriverHost,
   type HostTransferPart,
   type ProviderDriver,
+  type RegistryAccessPart,
   type SnapshotsPart,
   type VolumeClass,
   type VolumeSourceSpec,
@@ -61,7 +62,8 @@ import {
   type ArchiveResult,
 } from '../../archive/archive.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
-import { k3sSettings, type K3sSettings } from './settings.js';
+import { k3sNodeRegistries, k3sSettings, type K3sSettings } from './settings.js';
+import { credentialMatches } from '../../domain/registry.js';
 import { volumes } from './volume.js';
 
 export const DISK_META = 'kompox-disk.json';
@@ -252,6 +254,16 @@ export class K3sDriver implements ProviderDriver {
       snapMeta: (name: string) => `${snapVolDir}/${name}.json`,
     };
   }
+
+  // ---------------------------------------------------------------- registry access by identity
+
+  /** Registries the nodes hold credentials for themselves (registries.yaml), named by K3S_NODE_REGISTRIES. */
+  readonly registryAccess: RegistryAccessPart = {
+    byIdentity: (ctx, registry) => {
+      const hit = k3sNodeRegistries(ctx).find((r) => credentialMatches(r, { registry, repository: '' }));
+      return hit ? `the K3s nodes' own credentials (K3S_NODE_REGISTRIES: ${hit})` : undefined;
+    },
+  };
 
   // ---------------------------------------------------------------- cluster
 

@@ -63,3 +63,15 @@ export function k3sSettings(ctx: Ctx | AppContext): K3sSettings {
     publicFQDN: lookupSetting(ctx, 'K3S_PUBLIC_FQDN')?.value,
   };
 }
+
+export const SETTING_NODE_REGISTRIES = 'K3S_NODE_REGISTRIES';
+
+/**
+ * K3S_NODE_REGISTRIES: registries (host[:port], a glob such as *.example.com
+ * for a label) whose credentials the K3s nodes hold themselves, in
+ * /etc/rancher/k3s/registries.yaml (`configs.<registry>.auth`), so their
+ * images need no pull secret. Comma- or space-separated.
+ */
+export function k3sNodeRegistries(ctx: Ctx): string[] {
+  return (lookupSetting(ctx, SETTING_NODE_REGISTRIES)?.value ?? '').split(/[\s,]+/).filter(Boolean);
+}

@@ -9,6 +9,7 @@ export { FakeStore } from './store.js';
 export { FakeClock, type ClockOptions } from './clock.js';
 export type { ContainerBehaviour, ContainerKind, BehaviourHook } from './controllers/kubelet.js';
 export type { FakeNodeSpec } from './nodes.js';
+export type { PrivateRegistry } from './controllers/kubelet-config.js';
 export { SCHEMA_PROVENANCE } from './schema.js';
 export type { CsiVolumeHost, HostExecSupport, Toolbox } from './host-exec.js';
 export { hostExecSupport } from './host-exec.js';

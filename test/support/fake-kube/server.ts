@@ -34,6 +34,7 @@ import { DeploymentController } from './controllers/deployment.js';
 import { ReplicaSetController } from './controllers/replicaset.js';
 import { Scheduler } from './controllers/scheduler.js';
 import { Kubelet, type BehaviourHook, type ContainerBehaviour } from './controllers/kubelet.js';
+import type { PrivateRegistry } from './controllers/kubelet-config.js';
 import { NamespaceController } from './controllers/namespace.js';
 import { PodGarbageCollector } from './controllers/podgc.js';
 import { nodeObject, type FakeNodeSpec } from './nodes.js';
@@ -114,6 +115,10 @@ export interface FakeKube {
   containerBehaviour(hook: BehaviourHook): void;
   /** Test hook: every container of `image` behaves so. */
   setImageBehaviour(image: string, behaviour: ContainerBehaviour): void;
+  /** Makes a registry private (see FakeKubeOptions.privateRegistries). */
+  addPrivateRegistry(registry: PrivateRegistry): void;
+  /** The environment the kubelet gave a started container (envFrom, then env, $(VAR) expanded); undefined before it started. */
+  containerEnv(namespace: string, pod: string, container: string): Record<string, string> | undefined;
   /** Resolves once the controllers have nothing left to do right now (timers such as grace periods still pending). */
   settle(): Promise<void>;
   /** Errors thrown inside controllers (expected: none). */
@@ -223,6 +228,8 @@ export interface FakeKubeOptions {
    * when busybox is installed here. Return undefined for the handler (onExec).
    */
   hostImages?: (image: string) => Toolbox | undefined;
+  /** Registries that refuse anonymous pulls: their images pull only with matching credentials in the pod's imagePullSecrets (else ErrImagePull). */
+  privateRegistries?: PrivateRegistry[];
 }
 
 function selfSignedCert(dir: string): { cert: string; key: string } {
@@ -262,7 +269,9 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   });
   const behaviourHooks: BehaviourHook[] = [];
   const csiDrivers = new Map<string, CsiVolumeHost>();
-  const kubelet = controllersOn ? new Kubelet(api, () => behaviourHooks, csiDrivers) : undefined;
+  const privateRegistries: PrivateRegistry[] = [...(opts.privateRegistries ?? [])];
+  // Built even without controllers (then it runs no pods) so that its hooks answer alike.
+  const kubelet = new Kubelet(api, () => behaviourHooks, csiDrivers, () => privateRegistries);
   const manager = controllersOn
     ? new ControllerManager(api, [
         ...(opts.terminatingNamespaces ? [] : [new NamespaceController(api)]),
@@ -270,7 +279,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         new DeploymentController(api),
         new ReplicaSetController(api),
         new Scheduler(api),
-        kubelet!,
+        kubelet,
         new PodGarbageCollector(api),
         new PersistentVolumeController(api),
         new ProtectionController(api),
@@ -725,7 +734,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     if (!c) return undefined;
     const toolbox = hostImages(String(c.image));
     if (!toolbox) return undefined;
-    if (!kubelet?.running(podObj, String(c.name))) return { error: `unable to upgrade connection: container not found ("${String(c.name)}")` };
+    if (!kubelet.running(podObj, String(c.name))) return { error: `unable to upgrade connection: container not found ("${String(c.name)}")` };
     const mounts: HostExecPlan['mounts'] = [];
     for (const m of (c.volumeMounts ?? []) as { name: string; mountPath: string; readOnly?: boolean }[]) {
       const v = volumeDirectory(podObj, m.name, {
@@ -997,6 +1006,11 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       behaviourHooks.push((_pod, c) => (c.image === image ? behaviour : undefined));
       manager?.kick();
     },
+    addPrivateRegistry: (r) => {
+      privateRegistries.push(r);
+      manager?.kick();
+    },
+    containerEnv: (namespace, pod, container) => kubelet.envs.get(`${namespace}/${pod}/${container}`),
     settle: () => manager?.settle() ?? Promise.resolve(),
     controllerErrors: manager?.errors ?? [],
     close: async () => {

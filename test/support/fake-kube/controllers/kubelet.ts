@@ -28,6 +28,7 @@ import type { CsiVolumeHost } from '../host-exec.js';
 import type { ResourceInfo } from '../resources.js';
 import type { Obj } from '../store.js';
 import { type Any, type Condition, deleting, getCondition, nameOf, nsOf, setCondition, uidOf } from './util.js';
+import { checkPull, podKey, resolveEnv, type PrivateRegistry } from './kubelet-config.js';
 
 export interface ContainerBehaviour {
   /** `fail`: the image cannot be pulled (ErrImagePull, then ImagePullBackOff). Default `ok`. */
@@ -85,10 +86,14 @@ export class Kubelet {
   private readonly pvcs: ResourceInfo;
   private readonly pvs: ResourceInfo;
 
+  /** The environment each started container got (namespace/pod/container → variables), as the kubelet built it. */
+  readonly envs = new Map<string, Record<string, string>>();
+
   constructor(
     private readonly api: ApiCore,
     private readonly behaviour: () => BehaviourHook[],
     private readonly csi: ReadonlyMap<string, CsiVolumeHost> = new Map(),
+    private readonly privateRegistries: () => readonly PrivateRegistry[] = () => [],
   ) {
     this.pods = api.kind('v1', 'Pod');
     this.nodes = api.kind('v1', 'Node');
@@ -231,7 +236,11 @@ export class Kubelet {
     const now = this.api.clock.now();
     if (c.backoffUntil !== undefined && now < c.backoffUntil) return false;
     const b = this.behaviourOf(pod, this.containerSpec(pod, c.name), c.kind);
-    if (b.pull === 'fail') {
+    // a private registry pulls only with matching credentials among the pod's imagePullSecrets (kubelet-config.ts)
+    const access = checkPull(this.api, pod, c.image, this.privateRegistries(), (reason, message) => {
+      if (c.pullAttempts === 0) this.event(pod, 'Warning', reason, message);
+    });
+    if (b.pull === 'fail' || !access.ok) {
       c.pullAttempts++;
       if (c.state.waiting?.reason === 'ErrImagePull') {
         const delay = Math.min(BACKOFF_START * 2 ** (c.pullAttempts - 2), BACKOFF_MAX);
@@ -241,17 +250,25 @@ export class Kubelet {
         this.event(pod, 'Normal', 'BackOff', `Back-off pulling image "${c.image}"`);
         this.event(pod, 'Warning', 'Failed', 'Error: ImagePullBackOff');
       } else {
-        const msg = `failed to pull and unpack image "${c.image}": failed to resolve reference "${c.image}": not found`;
-        c.state = { waiting: { reason: 'ErrImagePull', message: `rpc error: code = NotFound desc = ${msg}` } };
+        const [code, msg] = access.ok ? ['NotFound', `failed to pull and unpack image "${c.image}": failed to resolve reference "${c.image}": not found`] : ['Unknown', access.message];
+        c.state = { waiting: { reason: 'ErrImagePull', message: `rpc error: code = ${code} desc = ${msg}` } };
         c.backoffUntil = undefined;
         this.event(pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`);
-        this.event(pod, 'Warning', 'Failed', `Failed to pull image "${c.image}": rpc error: code = NotFound desc = ${msg}`);
+        this.event(pod, 'Warning', 'Failed', `Failed to pull image "${c.image}": rpc error: code = ${code} desc = ${msg}`);
         this.event(pod, 'Warning', 'Failed', 'Error: ErrImagePull');
         this.api.kick();
       }
       return false;
     }
     c.backoffUntil = undefined;
+    // the environment (envFrom, then env): a missing Secret or ConfigMap keeps the container from being created
+    const env = resolveEnv(this.api, pod, this.containerSpec(pod, c.name));
+    if (!env.ok) {
+      if (c.state.waiting?.reason !== 'CreateContainerConfigError') this.event(pod, 'Warning', 'Failed', `Error: ${env.message}`);
+      c.state = { waiting: { reason: 'CreateContainerConfigError', message: env.message } };
+      return false;
+    }
+    this.envs.set(podKey(pod, c.name), env.env);
     c.containerID = this.containerId(pod, c);
     c.state = { running: { startedAt: this.api.now() } };
     c.started = true;
@@ -294,7 +311,7 @@ export class Kubelet {
       const c = inits[rt.initIndex]!;
       if (c.state.waiting) {
         if (this.start(pod, c)) return this.writeStatus(pod, rt);
-        if (c.state.waiting?.reason === 'CrashLoopBackOff' || c.state.waiting?.reason === 'ImagePullBackOff' || c.state.waiting?.reason === 'ErrImagePull') return this.writeStatus(pod, rt);
+        if (['CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'CreateContainerConfigError'].includes(c.state.waiting?.reason)) return this.writeStatus(pod, rt);
         return;
       }
       if (c.kind === 'sidecar') {

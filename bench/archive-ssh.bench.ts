@@ -1,0 +1,144 @@
+// Disk export over SSH side by side with `ssh host 'tar -c | zstd -T0 -3' >
+// file` (issue 11), against a real sshd on 127.0.0.1 (test/support/sshd.ts:
+// the "node" is this machine). Kompox runs the K3s driver in this process
+// (SFTP for files), once as it is (pipelined SFTP reads) and once with the
+// pipelining switched off (ssh2's read stream: one 64 KiB request in flight,
+// what the issue measured), alternating with the peer, on the disk of
+// bench/archive.bench.ts (generated if missing). Wall time only: the node and
+// the workstation share this machine's CPUs, so the numbers say how the
+// transfer pattern compares, not what a real link gives.
+//   node --import tsx bench/archive-ssh.bench.ts [scale] [runs]   (default 0.25, 3)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { ZSTD_LEVEL } from '../src/archive/archive.js';
+import { connectSshHostFs } from '../src/providers/k3s/ssh-hostfs.js';
+import { K3sDriver, type HostFsFactory } from '../src/providers/k3s/driver.js';
+import { sshdMissing, startSshd } from '../test/support/sshd.js';
+import { generateDataSet, type DataSetFacts } from './archive-data.js';
+import type { AppContext } from '../src/domain/model.js';
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+function context(root: string, settings: Record<string, string>): AppContext {
+  return {
+    service: { name: 'bench' },
+    provider: { name: 'k3s1', service: 'bench', driver: 'k3s', settings: { K3S_DISK_ROOT: `${root}/disks`, K3S_SNAPSHOT_ROOT: `${root}/snapshots`, ...settings } },
+    cluster: { name: 'node1', provider: 'k3s1', auth: { type: 'kubectl' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
+    app: { name: 'bench', cluster: 'node1', compose: 'services: {}', ingress: {}, resources: {}, settings: {}, volumes: [{ name: 'default', options: {} }] },
+  } as unknown as AppContext;
+}
+
+export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOMPOX_BENCH_DIR ?? tmpdir()): Promise<{ markdown: string }> {
+  const missing = sshdMissing();
+  if (missing) throw new Error(`the SSH benchmark needs sshd: ${missing}`);
+  const dir = join(base, `kompox-archive-bench-${scale}`);
+  const src = join(dir, 'source');
+  const factsFile = join(dir, 'source.json');
+  let facts: DataSetFacts;
+  if (existsSync(factsFile)) facts = JSON.parse(readFileSync(factsFile, 'utf8')) as DataSetFacts;
+  else {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    facts = await generateDataSet(src, scale);
+    writeFileSync(factsFile, JSON.stringify(facts));
+  }
+  const root = join(dir, 'k3s-ssh');
+  const work = join(dir, 'work-ssh');
+  rmSync(root, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const loadBefore = loadavg();
+  const sshd = await startSshd();
+  try {
+    const settings = { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath };
+    // The source disk, made locally.
+    const localDriver = new K3sDriver();
+    const ctxLocal = context(root, {});
+    const vol = ctxLocal.app.volumes[0]!;
+    const disk = await localDriver.disks.create(ctxLocal, vol, { name: 'src' }, {});
+    execFileSync('cp', ['-a', `${src}/.`, disk.id]);
+    await localDriver.close();
+
+    // Pipelined (as shipped) and not (openFile hidden: ssh2's read stream per file).
+    const sshFs: HostFsFactory = async () => connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const unpipelined: HostFsFactory = async (s, h, op) => {
+      const fs = await sshFs(s, h, op);
+      return new Proxy(fs, { get: (t, k) => (k === 'openFile' ? undefined : (Reflect.get(t, k) as unknown)) });
+    };
+    const ctx = context(root, settings);
+    const kompox = async (factory: HostFsFactory, file: string) => {
+      const driver = new K3sDriver({ env: {} }, factory);
+      const t0 = performance.now();
+      const out = new PassThrough();
+      const writing = pipeline(out, createWriteStream(file));
+      await driver.hostTransfer.exportDisk(ctx, vol, disk, out, {});
+      out.end();
+      await writing;
+      const s = (performance.now() - t0) / 1000;
+      await driver.close();
+      return s;
+    };
+    const peer = (file: string) => {
+      const t0 = performance.now();
+      const r = spawnSync(
+        'sh',
+        ['-c', `ssh -p ${sshd.port} -i "$1" -o UserKnownHostsFile="$2" -o BatchMode=yes ${sshd.user}@127.0.0.1 "tar -cf - -C '${disk.id}' . | zstd -T0 -3 -q -c" > "$3"`, 'sh', sshd.keyPath, sshd.knownHostsPath, file],
+        { encoding: 'utf8' },
+      );
+      if (r.status !== 0) throw new Error(`ssh tar | zstd failed: ${r.stderr}`);
+      return (performance.now() - t0) / 1000;
+    };
+    const rows = { piped: [] as number[], plain: [] as number[], peer: [] as number[] };
+    for (let i = 0; i < runs; i++) {
+      process.stderr.write(`ssh run ${i + 1}/${runs}\n`);
+      const f = (n: string) => join(work, `${n}-${i}`);
+      const order = i % 2 ? ['peer', 'piped', 'plain'] : ['piped', 'plain', 'peer'];
+      for (const o of order) {
+        if (o === 'piped') rows.piped.push(await kompox(sshFs, f('piped')));
+        else if (o === 'plain') rows.plain.push(await kompox(unpipelined, f('plain')));
+        else rows.peer.push(peer(f('peer')));
+      }
+      for (const n of ['piped', 'plain', 'peer']) if (i < runs - 1) rmSync(f(n), { force: true });
+    }
+    const last = runs - 1;
+    const size = (n: string) => statSync(join(work, `${n}-${last}`)).size;
+    const loadAfter = loadavg();
+    const dataMB = facts.totalBytes / 1e6;
+    const p = median(rows.peer);
+    const line = (name: string, xs: number[]) => `| ${name} | ${median(xs).toFixed(2)} | ${(p / median(xs)).toFixed(2)} | ${(dataMB / median(xs)).toFixed(0)} |`;
+    return {
+      markdown: [
+        `## Disk export over SSH (bench/archive-ssh.bench.ts), ${new Date().toISOString().slice(0, 10)}`,
+        '',
+        `Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after. sshd on 127.0.0.1 (the node is this machine: node and workstation share its CPUs). Disk (scale ${scale}): ${dataMB.toFixed(0)} MB, ${facts.smallFiles} small files. zstd level ${ZSTD_LEVEL}; ${runs} alternating runs, medians of wall time.`,
+        '',
+        '| export | s | throughput vs peer (target ≥ 0.8) | MB/s |',
+        '|---|---:|---:|---:|',
+        `| \`ssh host 'tar -c \\| zstd -T0 -3' > file\` (peer) | ${p.toFixed(2)} | 1.00 | ${(dataMB / p).toFixed(0)} |`,
+        line('Kompox, SFTP with pipelined reads', rows.piped),
+        line('Kompox, SFTP one read in flight (before)', rows.plain),
+        '',
+        `Archive bytes: Kompox ${size('piped')}, peer ${size('peer')}.`,
+        '',
+      ].join('\n'),
+    };
+  } finally {
+    await sshd.close();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const scale = Number(process.argv[2] ?? process.env.KOMPOX_BENCH_SCALE ?? 0.25);
+  const runs = Number(process.argv[3] ?? process.env.KOMPOX_BENCH_RUNS ?? 3);
+  process.stdout.write((await runSshBench(scale, runs)).markdown);
+}

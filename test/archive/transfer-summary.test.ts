@@ -1,0 +1,108 @@
+// The `transfer` summary of data commands under -o json (issue 11): disk
+// export and import, snapshot create and restore report the files and bytes
+// their archive holds, the seconds and the rate; through the real binary on
+// the K3s driver (temp dirs) and the fake API server. No timing is asserted:
+// only that seconds and rate are consistent with each other and the bytes.
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { measureTree } from '../../src/archive/archive.js';
+import { watchTransfers } from '../../src/cli/transfer-summary.js';
+import type { KompoxEvent } from '../../src/domain/events.js';
+import { byteProgress } from '../../src/domain/events.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { writeSampleTree } from '../providers/k3s-fixtures.js';
+import { hostFs, kompoxops, writeProject, type Run } from '../usecases/lifecycle-support.js';
+
+describe('transfer summary (watchTransfers)', () => {
+  it('sums the transfers that ended with counts; seconds from each one\'s first event; events still reach the renderer', () => {
+    const seen: KompoxEvent[] = [];
+    let now = 0;
+    const watch = watchTransfers({ events: (e) => seen.push(e) }, () => now);
+    assert.equal(watch.summary(), null, 'nothing moved yet');
+    const a = byteProgress(watch.op, 'export d1')!;
+    a.start('export', 2_000_000);
+    now = 500;
+    a.advance(2_000_000);
+    now = 1000;
+    a.done({ files: 3, bytes: 2_000_000 });
+    const b = byteProgress(watch.op, 'copy')!;
+    now = 5000;
+    b.start('copy', 10);
+    now = 6000;
+    b.done(); // no counts (e.g. a stored snapshot sent as it is): not summed
+    assert.deepEqual(watch.summary(), { bytes: 2_000_000, files: 3, seconds: 1, mbPerSecond: 2 });
+    assert.ok(seen.some((e) => e.type === 'progress' && e.end && e.counts?.files === 3));
+  });
+});
+
+describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, fake API server)', () => {
+  let fake: FakeKube;
+  let dir: string;
+  const ok = (r: Run) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
+  type Transfer = { bytes: number; files: number; seconds: number; mbPerSecond: number };
+  const checkTransfer = (t: Transfer | null | undefined, want: { files: number; bytes: number }, what: string) => {
+    assert.ok(t, `${what}: a transfer summary`);
+    assert.equal(t.files, want.files, `${what}: files`);
+    assert.equal(t.bytes, want.bytes, `${what}: bytes`);
+    assert.ok(t.seconds >= 0, `${what}: seconds`);
+    if (t.seconds > 0) assert.ok(Math.abs(t.mbPerSecond - t.bytes / 1e6 / t.seconds) <= 0.05 + t.mbPerSecond * 0.01, `${what}: rate = bytes / seconds`);
+  };
+
+  before(async () => {
+    fake = await startFakeKube();
+    dir = await mkdtemp(join(tmpdir(), 'kompox-transfer-cli-'));
+    await writeProject(dir, { diskRoot: join(dir, 'disks'), snapshotRoot: join(dir, 'snapshots'), kubeconfig: fake.kubeconfigPath, cluster: 'k3s' });
+  });
+  after(async () => {
+    await fake?.close();
+    if (dir) await hostFs.rm(dir);
+  });
+
+  it('export, import, snapshot create and restore report files, bytes, seconds and MB/s', async () => {
+    ok(await kompoxops(dir, ['disk', 'create', '-N', 'd1']));
+    const [d1] = JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ id: string }>;
+    await writeSampleTree(d1!.id);
+    const size = await measureTree(hostFs, d1!.id);
+    const want = { files: size.fileCount, bytes: size.totalBytes };
+    assert.ok(want.files > 5 && want.bytes > 300 * 1024);
+
+    const exp = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'd1.tar.zst', '-o', 'json']);
+    ok(exp);
+    const e = JSON.parse(exp.out) as { disk: string; file: string; archiveBytes: number; sha256: string; transfer: Transfer };
+    assert.equal(e.disk, 'd1');
+    assert.match(e.sha256, /^[0-9a-f]{64}$/);
+    checkTransfer(e.transfer, want, 'disk export');
+
+    const imp = await kompoxops(dir, ['disk', 'import', 'd1.tar.zst', '-N', 'd2', '-o', 'json']);
+    ok(imp);
+    const i = JSON.parse(imp.out) as { name: string; transfer: Transfer };
+    assert.equal(i.name, 'd2');
+    checkTransfer(i.transfer, want, 'disk import');
+
+    const snap = await kompoxops(dir, ['snapshot', 'create', '-N', 's1', '--disk', 'd1', '-o', 'json']);
+    ok(snap);
+    const s = JSON.parse(snap.out) as { name: string; sha256: string; transfer: Transfer };
+    assert.equal(s.name, 's1');
+    checkTransfer(s.transfer, want, 'snapshot create');
+
+    const rest = await kompoxops(dir, ['snapshot', 'restore', '-N', 's1', '--disk-name', 'r1', '-o', 'json']);
+    ok(rest);
+    const r = JSON.parse(rest.out) as { name: string; transfer: Transfer };
+    assert.equal(r.name, 'r1');
+    checkTransfer(r.transfer, want, 'snapshot restore');
+
+    // A table keeps its one line.
+    const plain = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'd1-again.tar.zst']);
+    ok(plain);
+    assert.match(plain.out, /^exported disk d1 to d1-again\.tar\.zst \(\d+ bytes, sha256 [0-9a-f]{64}; checksum in d1-again\.tar\.zst\.sha256\)\n$/);
+  });
+
+  it('refuses -o json with -O - (stdout carries the archive) before doing anything', async () => {
+    const r = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', '-', '-o', 'json']);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /-O - writes the archive to stdout, so -o json has nowhere to go/);
+  });
+});
