@@ -114,7 +114,13 @@ export function asInterrupted(op: Op | undefined, e: unknown, what?: string): un
 
 /** Stops a stream the operation reads or writes when it is cancelled, so the operation fails and cleans up (a `cancel` for `cancellable`). */
 export function destroyOnCancel(stream: NodeJS.ReadableStream | NodeJS.WritableStream): (reason: Error) => void {
-  return (reason) => (stream as unknown as { destroy?(e?: Error): void }).destroy?.(reason);
+  return (reason) => {
+    // The operation fails through the stream it was using (and reports
+    // `interrupted`); the stream's own 'error' event must not go unheard
+    // (an uncaught exception when nothing else listens at that moment).
+    stream.on('error', () => undefined);
+    (stream as unknown as { destroy?(e?: Error): void }).destroy?.(reason);
+  };
 }
 
 /**

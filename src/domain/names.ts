@@ -1,7 +1,7 @@
 // Deterministic names. Changing anything here renames live resources, so
 // every function is covered by tests with literal expected values.
 import { createHash } from 'node:crypto';
-import type { AppContext } from './model.js';
+import { TAG_APP, TAG_CREATED_AT, TAG_NAME, TAG_VOLUME, type AppContext } from './model.js';
 
 const LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -60,6 +60,22 @@ export function shortHash(text: string, len = 6): string {
 /** `{service}/{provider}/{cluster}/{app}`: the kompox-app tag and kompox.dev/app annotation. */
 export function appId(ctx: Pick<AppContext, 'service' | 'provider' | 'cluster' | 'app'>): string {
   return `${ctx.service.name}/${ctx.provider.name}/${ctx.cluster.name}/${ctx.app.name}`;
+}
+
+/**
+ * Disks and snapshots belong to the app, not the cluster: a kompox-app tag
+ * matches when service, provider and app match; the cluster part may differ
+ * (the app was moved to another cluster of the same provider). Every driver
+ * filters its lists with this.
+ */
+export function tagMatchesApp(tag: string | undefined, ctx: Pick<AppContext, 'service' | 'provider' | 'app'>): boolean {
+  const parts = (tag ?? '').split('/');
+  return parts.length === 4 && parts[0] === ctx.service.name && parts[1] === ctx.provider.name && parts[3] === ctx.app.name;
+}
+
+/** The tags (spec) every driver writes on a new disk or snapshot. */
+export function ownershipTags(ctx: Pick<AppContext, 'service' | 'provider' | 'cluster' | 'app'>, volume: string, name: string, createdAt: string): Record<string, string> {
+  return { [TAG_APP]: appId(ctx), [TAG_CREATED_AT]: createdAt, [TAG_NAME]: name, [TAG_VOLUME]: volume };
 }
 
 /**

@@ -11,14 +11,15 @@
 //   - delete is idempotent; every call honours the Op's AbortSignal.
 // State lives in memory, optionally mirrored to a JSON file so that separate
 // CLI processes (one per command) see the same pools.
-// A full in-memory reference block-storage driver lives in
-// test/support/reference-driver/; this part is meant to be folded into it.
+// The reference block-storage driver (test/support/reference-driver/) takes
+// this part as its node pools (referenceNodePoolsDriver below).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { KompoxError, interruptedError, unsupported } from '../../src/domain/errors.js';
+import { KompoxError, interruptedError } from '../../src/domain/errors.js';
 import type { Op } from '../../src/domain/events.js';
 import type { ClusterContext } from '../../src/domain/model.js';
 import type { DriverHost, NodePool, NodePoolSpec, NodePoolsPart, ProviderDriver } from '../../src/domain/ports/driver.js';
 import { volumes as aksVolumes } from '../../src/providers/aks/volume.js';
+import { ReferenceCloud, referenceDriver } from './reference-driver/index.js';
 
 const IMMUTABLE = ['instanceType', 'zones', 'spot', 'priority', 'osDisk'] as const;
 
@@ -134,21 +135,11 @@ function settle(p: NodePool): NodePool {
 }
 
 /**
- * A driver with the reference node pools and the AKS volume facts (zones,
- * node pools), whose disks and snapshots are not implemented here: they
- * answer the typed `unsupported` error (the reference block-storage driver
- * has them).
+ * The reference driver (test/support/reference-driver/) with these node
+ * pools and the AKS volume facts, in the `aks` slot: what the node pool use
+ * cases and CLI tests run against. Its disks live in a fresh in-memory cloud
+ * of this process (CLI runs do not share them; node pools share stateFile).
  */
 export function referenceNodePoolsDriver(nodePools: ReferenceNodePools, _host?: DriverHost): ProviderDriver {
-  const none = (what: string) => () => Promise.reject(unsupported(what, 'aks'));
-  return {
-    name: 'aks',
-    capabilities: { atomicSnapshots: true, zones: true, nodePools: true, hostTransfer: false },
-    cluster: {},
-    nodePools,
-    volumeClass: aksVolumes.volumeClass,
-    pvSource: aksVolumes.pvSource,
-    disks: { list: none('disk list'), create: none('disk create'), delete: none('disk delete'), reveal: none('disk reveal') },
-    snapshots: { list: none('snapshot list'), create: none('snapshot create'), delete: none('snapshot delete') },
-  };
+  return referenceDriver(new ReferenceCloud(), { name: 'aks', nodePools, volumes: aksVolumes });
 }

@@ -19,12 +19,10 @@
 import { isIP } from 'node:net';
 import { PassThrough, type Writable } from 'node:stream';
 import { KompoxError, unsupported } from '../../domain/errors.js';
-import { byteProgress, cancellable, destroyOnCancel, type Op, type ProgressSink } from '../../domain/events.js';
+import { byteProgress, cancellable, destroyOnCancel, throwIfAborted, type Op, type ProgressSink } from '../../domain/events.js';
 import {
   TAG_APP,
   TAG_ATTACHED_AT,
-  TAG_CREATED_AT,
-  TAG_NAME,
   TAG_PENDING,
   TAG_VOLUME,
   type AppContext,
@@ -33,7 +31,7 @@ import {
   type Disk,
   type Snapshot,
 } from '../../domain/model.js';
-import { appId, appNamespace, dnsLabelProblem, nowRfc3339 } from '../../domain/names.js';
+import { appId, appNamespace, dnsLabelProblem, nowRfc3339, ownershipTags, tagMatchesApp } from '../../domain/names.js';
 import {
   diskSizeDefaults,
   type ArchiveInput,
@@ -118,19 +116,7 @@ interface SnapshotMeta {
   tags: Record<string, string>;
 }
 
-/**
- * Disks and snapshots belong to the app, not the cluster: they match when
- * service, provider and app of the kompox-app tag match; the cluster part may
- * differ (the app was moved to another cluster of the same provider).
- */
-export function tagMatchesApp(tag: string | undefined, ctx: AppContext): boolean {
-  const parts = (tag ?? '').split('/');
-  return parts.length === 4 && parts[0] === ctx.service.name && parts[1] === ctx.provider.name && parts[3] === ctx.app.name;
-}
-
-function ownershipTags(ctx: AppContext, volume: AppVolume, name: string, createdAt: string): Record<string, string> {
-  return { [TAG_APP]: appId(ctx), [TAG_CREATED_AT]: createdAt, [TAG_NAME]: name, [TAG_VOLUME]: volume.name };
-}
+export { tagMatchesApp };
 
 function checkName(what: 'disk' | 'snapshot', name: string): void {
   const problem = dnsLabelProblem(name);
@@ -452,6 +438,8 @@ export class K3sDriver implements ProviderDriver {
     pending = false,
   ): Promise<Disk> {
     checkName('disk', name);
+    // a cancelled operation makes nothing (an empty disk's fill has no stream to stop)
+    throwIfAborted(op, `disk ${name} was not made`);
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s, op);
     const final = p.diskDir(name);
@@ -487,7 +475,7 @@ export class K3sDriver implements ProviderDriver {
         sizeGiB: size,
         createdAt,
         node: await fs.hostname(),
-        tags: { ...ownershipTags(ctx, volume, name, createdAt), ...(pending ? { [TAG_PENDING]: createdAt } : {}) },
+        tags: { ...ownershipTags(ctx, volume.name, name, createdAt), ...(pending ? { [TAG_PENDING]: createdAt } : {}) },
       };
       if (source && Object.keys(source).length) meta.source = source;
       await fs.writeFileAtomic(`${tmp}/${DISK_META}`, JSON.stringify(meta, null, 2) + '\n');
@@ -815,6 +803,7 @@ export class K3sDriver implements ProviderDriver {
 
   private async snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, op: Op): Promise<Snapshot> {
     checkName('snapshot', name);
+    throwIfAborted(op, `snapshot ${name} was not made`);
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s, op);
     const archivePath = p.snapArchive(name);
@@ -865,7 +854,7 @@ export class K3sDriver implements ProviderDriver {
       fileCount: r.manifest.fileCount,
       totalBytes: r.manifest.totalBytes,
       treeDigest: r.manifest.treeDigest,
-      tags: ownershipTags(ctx, volume, name, createdAt),
+      tags: ownershipTags(ctx, volume.name, name, createdAt),
     };
     try {
       await fs.writeFileAtomic(p.snapMeta(name), JSON.stringify(meta, null, 2) + '\n');
