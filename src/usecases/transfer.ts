@@ -32,6 +32,7 @@ import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type Provi
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { treeDigestOf, type ArchiveManifest } from '../archive/archive.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
+import { stderrTail, tarCreateArgv, tarExtractArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -97,17 +98,6 @@ export async function podsUsingDisk(kube: KubeClient, diskId: string): Promise<D
     }
   }
   return users;
-}
-
-/** The last bytes a command wrote to stderr (for error messages). */
-function stderrTail(max = 4096): { stream: PassThrough; text(): string } {
-  const stream = new PassThrough();
-  let buf = Buffer.alloc(0);
-  stream.on('data', (c: Buffer) => {
-    buf = Buffer.concat([buf, c]);
-    if (buf.length > max) buf = buf.subarray(buf.length - max);
-  });
-  return { stream, text: () => buf.toString('utf8').trim() };
 }
 
 function podFailure(what: string, exitCode: number, message: string | undefined, stderr: string): KompoxError {
@@ -191,7 +181,7 @@ export async function exportDiskThroughCluster(
       const abort = new AbortController();
       const tarOut = new PassThrough({ highWaterMark: 1024 * 1024 });
       const err = stderrTail();
-      const running = helperExec(h, ['tar', '-c', '-f', '-', '-C', mp, '.'], { stdout: tarOut, stderr: err.stream }, op, abort).then(
+      const running = helperExec(h, tarCreateArgv(mp), { stdout: tarOut, stderr: err.stream }, op, abort).then(
         (r) => {
           tarOut.end();
           return r;
@@ -370,7 +360,7 @@ export async function importDiskThroughCluster(
         const abort = new AbortController();
         const stdin = new PassThrough({ highWaterMark: 1024 * 1024 });
         const err = stderrTail();
-        const running = helperExec(h, ['tar', '-x', '-f', '-', '-C', mp], { stdin, stderr: err.stream }, op, abort);
+        const running = helperExec(h, tarExtractArgv(mp), { stdin, stderr: err.stream }, op, abort);
         // stop feeding on a cancel, and when tar -x has failed (nobody reads stdin any more)
         const feed = new AbortController();
         const stopFeed = () => feed.abort(op.signal?.reason ?? new Error('tar -x ended'));

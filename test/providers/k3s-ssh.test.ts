@@ -5,14 +5,17 @@ import { createHash, createHmac } from 'node:crypto';
 import { readFile, lstat, readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { KompoxEvent } from '../../src/domain/events.js';
 import { digestTree } from '../../src/archive/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import { knownKeys, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
+import { connectSshHostFs, knownKeys, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
+import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
+import type { HostFs } from '../../src/providers/k3s/hostfs.js';
+import { archiveToTar } from '../../src/archive/tar-stream.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
@@ -138,6 +141,145 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['remote-b']);
       assert.deepEqual(await driver.snapshots.list(ctx, vol, {}), []);
     } finally {
+      await own.cleanup();
+    }
+  });
+
+  /** A driver over the real sshd whose HostFs records which read path ran; `noTar` hides the node's tar. */
+  const tracedDriver = (noTar = false) => {
+    const calls = { tarStream: 0, openFile: 0 };
+    const factory: HostFsFactory = async () => {
+      const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+      return new Proxy(fs, {
+        get: (t, k) => {
+          const v = Reflect.get(t, k) as unknown;
+          if (k === 'tarStream') {
+            return async (dir: string) => {
+              calls.tarStream++;
+              return noTar ? undefined : (t as Required<HostFs>).tarStream(dir);
+            };
+          }
+          if (k === 'openFile' && typeof v === 'function') {
+            return (...a: unknown[]) => {
+              calls.openFile++;
+              return (v as (...x: unknown[]) => unknown).apply(t, a);
+            };
+          }
+          return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+        },
+      });
+    };
+    return { driver: new K3sDriver({ env: {} }, factory), calls };
+  };
+  const exportBytes = async (d: K3sDriver, ctx: ReturnType<typeof appCtx>, disk: Awaited<ReturnType<K3sDriver['disks']['create']>>, events: KompoxEvent[] = []) => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await d.hostTransfer.exportDisk(ctx, ctx.app.volumes[0]!, disk, out, { events: (e) => events.push(e) });
+    out.end();
+    return Buffer.concat(chunks);
+  };
+  /** The archive's manifest, after archiveToTar verified every file and the tree digest. */
+  const verifiedManifest = async (archive: Buffer) => {
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    return (await archiveToTar(Readable.from([archive]), sink)).manifest;
+  };
+
+  it('exports through one streaming tar on the node: the same manifest and tree digest as the file-by-file SFTP path', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver();
+    const walked = tracedDriver(true);
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'both-ways' }, {});
+      await writeSampleTree(d.id);
+      const { link, mkdir, writeFile } = await import('node:fs/promises');
+      await link(join(d.id, 'binary.bin'), join(d.id, 'hard-link.bin')); // tar stores the second name as a link
+      await mkdir(join(d.id, 'lost+found')); // a directory of the app's here (a K3s disk is no filesystem): kept on both paths
+      await writeFile(join(d.id, 'sub', `${'y'.repeat(80)}-${'z'.repeat(80)}.txt`), 'a name past ustar limits\n');
+
+      const tarEvents: KompoxEvent[] = [];
+      const viaTar = await verifiedManifest(await exportBytes(streamed.driver, ctx, d, tarEvents));
+      assert.equal(streamed.calls.tarStream, 1);
+      assert.equal(streamed.calls.openFile, 0, 'no file was read over SFTP');
+      assert.deepEqual(tarEvents.filter((e) => e.type === 'warning'), []);
+
+      const sftpEvents: KompoxEvent[] = [];
+      const viaSftp = await verifiedManifest(await exportBytes(walked.driver, ctx, d, sftpEvents));
+      assert.ok(walked.calls.openFile > 0, 'the fallback read files over SFTP');
+      const w = sftpEvents.find((e) => e.type === 'warning');
+      assert.ok(w && w.type === 'warning' && /has no usable tar; reading .* file by file over SFTP/.test(w.diagnostic.message), JSON.stringify(sftpEvents));
+
+      assert.equal(viaTar.treeDigest, viaSftp.treeDigest);
+      assert.deepEqual(viaTar.entries, viaSftp.entries);
+      assert.equal(viaTar.treeDigest, await digest(d.id));
+      assert.ok(viaTar.entries.some((e) => e.path === 'data/hard-link.bin' && e.type === 'file'));
+      assert.ok(viaTar.entries.some((e) => e.path === 'data/lost+found'));
+    } finally {
+      await streamed.driver.close();
+      await walked.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('snapshots through the streaming tar: the tree digest of the snapshot is the one of the disk', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver();
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await streamed.driver.disks.create(ctx, vol, { name: 'snap-src' }, {});
+      await writeSampleTree(d.id);
+      const snap = await streamed.driver.snapshots.create(ctx, vol, d, 'streamed', {});
+      assert.equal(streamed.calls.tarStream, 1);
+      assert.equal(streamed.calls.openFile, 0);
+      const m = await verifiedManifest(await readFile(snap.id));
+      assert.equal(m.treeDigest, await digest(d.id));
+    } finally {
+      await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('exports a file that grows during the export as packTree does: cut to one consistent size, and the archive verifies', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver();
+    const { appendFile, writeFile } = await import('node:fs/promises');
+    const { randomBytes } = await import('node:crypto');
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'live' }, {});
+      await writeFile(join(d.id, 'a-big.bin'), randomBytes(8 * 1024 * 1024));
+      await writeFile(join(d.id, 'growing.log'), 'start\n');
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; writing; i++) {
+          await appendFile(join(d.id, 'growing.log'), `line ${i} ${'x'.repeat(200)}\n`);
+          await appendFile(join(d.id, 'a-big.bin'), 'tail');
+        }
+      })();
+      const events: KompoxEvent[] = [];
+      let archive: Buffer;
+      try {
+        archive = await exportBytes(streamed.driver, ctx, d, events);
+      } finally {
+        writing = false;
+        await writer;
+      }
+      assert.equal(streamed.calls.tarStream, 1);
+      const m = await verifiedManifest(archive);
+      const finalLog = await readFile(join(d.id, 'growing.log'));
+      const back = await streamed.driver.hostTransfer.importDisk(appCtx(own), vol, { name: 'live-back' }, { stream: Readable.from([archive]) }, {});
+      const got = await readFile(join(back.id, 'growing.log'));
+      const entry = m.entries.find((e) => e.path === 'data/growing.log');
+      assert.equal(entry?.size, got.length);
+      assert.ok(got.length >= 6 && finalLog.subarray(0, got.length).equals(got), 'the exported file is a prefix of the file as it ended');
+      // a change tar noticed is said (GNU tar exit 1), never a failure
+      assert.deepEqual(events.filter((e) => e.type === 'warning'), []);
+    } finally {
+      await streamed.driver.close();
       await own.cleanup();
     }
   });

@@ -19,7 +19,7 @@
 import { isIP } from 'node:net';
 import { PassThrough, type Writable } from 'node:stream';
 import { KompoxError, unsupported } from '../../domain/errors.js';
-import { byteProgress, cancellable, destroyOnCancel, throwIfAborted, type Op, type ProgressSink } from '../../domain/events.js';
+import { byteProgress, cancellable, destroyOnCancel, logEvent, throwIfAborted, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import {
   TAG_APP,
   TAG_ATTACHED_AT,
@@ -60,6 +60,7 @@ import {
   writeAll,
   type ArchiveFormat,
   type ArchiveResult,
+  type PackOptions,
 } from '../../archive/archive.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
 import { k3sNodeRegistries, k3sSettings, type K3sSettings } from './settings.js';
@@ -686,12 +687,18 @@ export class K3sDriver implements ProviderDriver {
   private async exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op, format?: ArchiveFormat): Promise<void> {
     const fs = await this.host(k3sSettings(ctx), op);
     await cancellable(op, destroyOnCancel(out), () =>
-      packTree(fs, disk.id, out, {
-        source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
-        progress: byteProgress(op),
-        progressLabel: `export ${disk.name}`,
-        format,
-      }),
+      packDisk(
+        fs,
+        disk.id,
+        out,
+        {
+          source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
+          progress: byteProgress(op),
+          progressLabel: `export ${disk.name}`,
+          format,
+        },
+        op,
+      ),
     );
   }
 
@@ -822,12 +829,18 @@ export class K3sDriver implements ProviderDriver {
       let packed = false;
       try {
         r = await cancellable(op, destroyOnCancel(ws), () =>
-          packTree(fs, disk.id, ws, {
-            source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB },
-            progress: byteProgress(op),
-            progressLabel: `snapshot ${name}`,
-            format: SNAPSHOT_FORMAT,
-          }),
+          packDisk(
+            fs,
+            disk.id,
+            ws,
+            {
+              source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB },
+              progress: byteProgress(op),
+              progressLabel: `snapshot ${name}`,
+              format: SNAPSHOT_FORMAT,
+            },
+            op,
+          ),
         );
         packed = true;
       } finally {
@@ -886,6 +899,52 @@ export class K3sDriver implements ProviderDriver {
   async diskDigest(ctx: AppContext, disk: Disk): Promise<string> {
     const fs = await this.host(k3sSettings(ctx), {});
     return (await digestTree(fs, disk.id)).treeDigest;
+  }
+}
+
+/**
+ * Packs the disk directory DIR into `out` as a portable archive. Where the
+ * host streams a tree itself (SSH: one `tar -c` on the node, see
+ * HostFs.tarStream), the archive is built from that stream by packTarStream
+ * (the same manifest, per-file SHA-256 and tree digest as packTree's walk);
+ * otherwise, or when the node has no tar (a warning), file by file.
+ */
+export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.WritableStream, opts: PackOptions, op: Op): Promise<ArchiveResult> {
+  const tar = fs.tarStream ? await fs.tarStream(dir) : undefined;
+  if (!tar) {
+    if (fs.tarStream) {
+      warningEvent(op, {
+        level: 'warning',
+        message: `${fs.describe} has no usable tar; reading ${dir} file by file over SFTP (much slower)`,
+        hint: 'Install tar (and zstd) on the node for streaming transfers.',
+      });
+    }
+    return packTree(fs, dir, out, opts);
+  }
+  const { packTarStream } = await import('../../archive/tar-stream.js');
+  try {
+    const r = await packTarStream(tar.stream, out, {
+      ...opts,
+      // a K3s disk is a directory, not a filesystem: a lost+found in it is the app's (packTree keeps it too)
+      skipLostFound: false,
+      // a file tar stored as a hard link to another: its content read again
+      readLinkTarget: async (p) => fs.openRead(`${dir}/${p.replace(/^(\.\/)+/, '')}`),
+    });
+    const note = await tar.finished;
+    if (note) logEvent(op, `note: ${note}`);
+    for (const s of r.skipped) logEvent(op, `left out ${s}: not a file, directory or symlink`);
+    return r;
+  } catch (e) {
+    tar.stop();
+    // the command's own failure says more than the truncated stream it left
+    const failed = await tar.finished.then(
+      () => undefined,
+      (x: unknown) => x as Error,
+    );
+    if (failed && !op.signal?.aborted && (e === failed || (e instanceof KompoxError && e.kind === 'integrity'))) {
+      throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
+    }
+    throw e;
   }
 }
 

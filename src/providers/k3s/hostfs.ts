@@ -38,6 +38,27 @@ export interface HostFs extends TreeFs {
   /** Host name of the machine holding the files (K3s names its node after it by default). */
   hostname(): Promise<string>;
   close(): Promise<void>;
+  /**
+   * A plain tar stream of DIR's tree made on the host by one `tar -c` (over
+   * SSH: one exec channel, compressed on the node when it has zstd), or
+   * undefined when the host cannot (no tar there; then the caller walks the
+   * tree file by file). Only where it saves round trips (not locally).
+   */
+  tarStream?(dir: string): Promise<HostTarStream | undefined>;
+}
+
+export interface HostTarStream {
+  /** The plain (decompressed) tar stream. */
+  stream: Readable;
+  /** Whether it crossed the link compressed (zstd on the node). */
+  compressed: boolean;
+  /**
+   * Settles once the command has ended: rejects when tar failed; resolves to
+   * a note when tar saw files change while it read them (a live copy).
+   */
+  finished: Promise<string | undefined>;
+  /** Stops the command (a failure or cancel elsewhere). */
+  stop(): void;
 }
 
 export function kindOfMode(mode: number): TreeStat['kind'] {

@@ -11,11 +11,13 @@
 // passes the user's; a server passes none, so nothing of its own is used.
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import { pipeline, type Readable, type Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
-import { kindOfMode, type HostFs } from './hostfs.js';
+import { decompressor } from '../../archive/archive.js';
+import { shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, type TarDialect } from '../../archive/tar-command.js';
+import { kindOfMode, type HostFs, type HostTarStream } from './hostfs.js';
 
 export interface SshTarget {
   user: string;
@@ -97,6 +99,18 @@ const READ_PIECE = 64 * 1024;
 const READS_IN_FLIGHT = 32;
 /** Files up to this size are read as soon as they are opened (at most this much per file opened ahead). */
 const SMALL_FILE_AHEAD = 256 * 1024;
+/** Written to stderr after `tar -c` on the node: its exit status (behind `| zstd` the channel's is zstd's). */
+const TAR_EXIT_MARK = 'kompox-tar-exit:';
+/** The node's compression of a tar stream: zstd's default level, all cores (what `tar -c | zstd -T0 -3` does). */
+const NODE_ZSTD = 'zstd -T0 -3 -q -c';
+
+/** What the node offers for streaming a tree: its tar (and dialect) and zstd. */
+interface NodeTools {
+  tar?: TarDialect;
+  zstd: boolean;
+}
+
+type ExecChannel = Readable & { stderr: Readable; close(): void; end(): void };
 
 export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   const t = parseSshTarget(opts.target);
@@ -198,6 +212,7 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
 }
 
 class SshHostFs implements HostFs {
+  private tools?: Promise<NodeTools>;
   constructor(
     private readonly conn: Client,
     private readonly sftp: SFTPWrapper,
@@ -395,6 +410,60 @@ class SshHostFs implements HostFs {
   }
   async hostname(): Promise<string> {
     return this.exec('hostname');
+  }
+
+  /** Looks once per connection for tar and zstd on the node. */
+  private nodeTools(): Promise<NodeTools> {
+    this.tools ??= this.exec(
+      shellCommand([
+        'sh',
+        '-c',
+        'if command -v tar >/dev/null 2>&1; then echo "tar:$(tar --version 2>&1 | head -n 1)"; fi; if command -v zstd >/dev/null 2>&1; then echo zstd:; fi',
+      ]),
+    )
+      .then((out) => {
+        const lines = out.split('\n');
+        const tarLine = lines.find((l) => l.startsWith('tar:'));
+        return { ...(tarLine !== undefined ? { tar: tarDialect(tarLine.slice(4)) } : {}), zstd: lines.some((l) => l.startsWith('zstd:')) };
+      })
+      .catch(() => ({ zstd: false }));
+    return this.tools;
+  }
+
+  /**
+   * One `tar -c` of DIR on the node over one exec channel, through zstd on
+   * the node when it has it (decompressed here: the caller builds and checks
+   * the archive from the plain stream), so no file costs a round trip.
+   */
+  async tarStream(dir: string): Promise<HostTarStream | undefined> {
+    const tools = await this.nodeTools();
+    if (!tools.tar) return undefined;
+    const dialect = tools.tar;
+    // tar's own status goes to stderr after it: behind `| zstd` the channel reports zstd's.
+    const script = `{ ${shellCommand(tarCreateArgv(dir))}; echo "${TAR_EXIT_MARK}$?" >&2; }${tools.zstd ? ` | ${NODE_ZSTD}` : ''}`;
+    const channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(['sh', '-c', script]), cb as never));
+    channel.end(); // nothing to read from us
+    const err = stderrTail();
+    channel.stderr.pipe(err.stream);
+    let exitCode: number | undefined;
+    channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
+    const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+    const stream: Readable = tools.zstd
+      ? (pipeline(channel, decompressor('tar.zst'), () => undefined) as unknown as Readable)
+      : channel;
+    const finished = closed.then(() => {
+      const text = err.text();
+      const m = new RegExp(`${TAR_EXIT_MARK}(\\d+)`).exec(text);
+      const detail = text.replace(new RegExp(`${TAR_EXIT_MARK}\\d+\\s*`, 'g'), '').trim();
+      const lastLines = detail.split('\n').slice(-5).join('; ');
+      if (!m) throw new Error(`tar -c of ${dir} on ${this.describe} did not finish${detail ? `: ${lastLines}` : ''}`);
+      const outcome = tarCreateOutcome(dialect, Number(m[1]));
+      if (outcome === 'failed') throw new Error(`tar -c of ${dir} on ${this.describe} failed (exit code ${m[1]})${detail ? `: ${lastLines}` : ''}`);
+      if (exitCode !== 0 && exitCode !== undefined) throw new Error(`zstd on ${this.describe} failed (exit code ${exitCode})${detail ? `: ${lastLines}` : ''}`);
+      return outcome === 'changed' ? `files changed while tar read them on ${this.describe} (a live, crash-consistent copy)${detail ? `: ${lastLines}` : ''}` : undefined;
+    });
+    finished.catch(() => undefined);
+    return { stream, compressed: tools.zstd, finished, stop: () => channel.close() };
   }
   async close(): Promise<void> {
     this.sftp.end();

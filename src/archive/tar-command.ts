@@ -1,0 +1,52 @@
+// The `tar` commands Kompox runs where the disk is (a helper pod's busybox or
+// GNU tar, a K3s node over SSH), and how to read their outcome. Only flags
+// busybox and GNU tar share are used; what the stream holds is checked by
+// packTarStream/archiveToTar (tar-stream.ts), not trusted.
+import { PassThrough } from 'node:stream';
+
+/** A plain tar stream of DIR's tree (`./`-relative paths, DIR's own entry first) on stdout. */
+export function tarCreateArgv(dir: string): string[] {
+  return ['tar', '-c', '-f', '-', '-C', dir, '.'];
+}
+
+/** Extracts a plain tar stream from stdin into DIR. */
+export function tarExtractArgv(dir: string): string[] {
+  return ['tar', '-x', '-f', '-', '-C', dir];
+}
+
+/** An argv as one POSIX shell command line (for an SSH exec channel). */
+export function shellCommand(argv: readonly string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_./=:@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+export type TarDialect = 'gnu' | 'busybox' | 'other';
+
+/** The dialect from the first line of `tar --version` (busybox prints its banner, or nothing). */
+export function tarDialect(versionLine: string): TarDialect {
+  if (/GNU tar/i.test(versionLine)) return 'gnu';
+  if (/busybox/i.test(versionLine) || versionLine.trim() === '') return 'busybox';
+  return 'other';
+}
+
+/**
+ * What an exit status of `tar -c` means. GNU tar exits 1 when a file changed
+ * while it was read (it still writes a whole, consistent stream: a shrunk file
+ * padded with zeros, a grown one cut, as packTree does): a live copy, not a
+ * failure. Every other non-zero status (and 1 from other tars) is a failure.
+ */
+export function tarCreateOutcome(dialect: TarDialect, exitCode: number): 'ok' | 'changed' | 'failed' {
+  if (exitCode === 0) return 'ok';
+  if (exitCode === 1 && dialect === 'gnu') return 'changed';
+  return 'failed';
+}
+
+/** The last bytes a command wrote to stderr (for error messages). */
+export function stderrTail(max = 4096): { stream: PassThrough; text(): string } {
+  const stream = new PassThrough();
+  let buf = Buffer.alloc(0);
+  stream.on('data', (c: Buffer) => {
+    buf = Buffer.concat([buf, c]);
+    if (buf.length > max) buf = buf.subarray(buf.length - max);
+  });
+  return { stream, text: () => buf.toString('utf8').trim() };
+}
