@@ -223,7 +223,7 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
-  it('snapshots through the streaming tar: the tree digest of the snapshot is the one of the disk', async () => {
+  it('snapshots through the streaming tar (the tree digest of the disk) and exports the snapshot as stored and transcoded', async () => {
     const own = await sandbox();
     const streamed = tracedDriver();
     try {
@@ -236,6 +236,19 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.equal(streamed.calls.openFile, 0);
       const m = await verifiedManifest(await readFile(snap.id));
       assert.equal(m.treeDigest, await digest(d.id));
+
+      // exported as stored (one `cat` over an exec channel), and transcoded to gzip on the way
+      const asStored = new PassThrough();
+      const stored: Buffer[] = [];
+      asStored.on('data', (c: Buffer) => stored.push(c));
+      assert.deepEqual(await streamed.driver.hostTransfer.exportSnapshot(ctx, vol, snap, asStored, {}), { transcoded: false });
+      assert.ok(Buffer.concat(stored).equals(await readFile(snap.id)));
+      const gz = new PassThrough();
+      const gzChunks: Buffer[] = [];
+      gz.on('data', (c: Buffer) => gzChunks.push(c));
+      assert.deepEqual(await streamed.driver.hostTransfer.exportSnapshot(ctx, vol, snap, gz, {}, { format: 'tar.gz' }), { transcoded: true });
+      assert.equal(Buffer.concat(gzChunks)[0], 0x1f);
+      assert.equal((await verifiedManifest(Buffer.concat(gzChunks))).treeDigest, m.treeDigest);
     } finally {
       await streamed.driver.close();
       await own.cleanup();

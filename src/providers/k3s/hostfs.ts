@@ -45,6 +45,12 @@ export interface HostFs extends TreeFs {
    * tree file by file). Only where it saves round trips (not locally).
    */
   tarStream?(dir: string): Promise<HostTarStream | undefined>;
+  /**
+   * A whole file's content streamed by one command on the host (over SSH:
+   * `cat` on one exec channel, not SFTP's request per 64 KiB); fails like
+   * openRead when the file cannot be read. Only where it saves round trips.
+   */
+  streamFile?(path: string): Promise<Readable>;
 }
 
 export interface HostTarStream {

@@ -11,7 +11,7 @@
 // passes the user's; a server passes none, so nothing of its own is used.
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { pipeline, type Readable, type Writable } from 'node:stream';
+import { PassThrough, pipeline, type Readable, type Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
@@ -410,6 +410,25 @@ class SshHostFs implements HostFs {
   }
   async hostname(): Promise<string> {
     return this.exec('hostname');
+  }
+
+  async streamFile(path: string): Promise<Readable> {
+    const channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(['cat', '--', path]), cb as never));
+    channel.end();
+    const err = stderrTail();
+    channel.stderr.pipe(err.stream);
+    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    let exitCode: number | undefined;
+    channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
+    channel.on('error', (e: Error) => out.destroy(e));
+    channel.pipe(out, { end: false });
+    channel.once('close', () => {
+      if (exitCode === 0) out.end();
+      else out.destroy(new Error(`reading ${path} on ${this.describe} failed (exit code ${exitCode ?? 'none'})${err.text() ? `: ${err.text()}` : ''}`));
+    });
+    // the reader going away stops the command
+    out.once('close', () => channel.close());
+    return out;
   }
 
   /** Looks once per connection for tar and zstd on the node. */
