@@ -519,6 +519,23 @@ export class HashTap extends Transform {
   }
 }
 
+/** The manifest of an archive in `format` holding `entries` (in the order they were written). */
+export function buildManifest(entries: ManifestEntry[], format: ArchiveFormat, opts: { createdAt?: string; source?: ArchiveSource }): ArchiveManifest {
+  const files = entries.filter((e) => e.type === 'file');
+  return {
+    format: ARCHIVE_FORMAT,
+    version: manifestVersionFor(format),
+    createdAt: opts.createdAt ?? nowRfc3339(),
+    source: opts.source ?? {},
+    fileCount: files.length,
+    dirCount: entries.filter((e) => e.type === 'dir').length,
+    symlinkCount: entries.filter((e) => e.type === 'symlink').length,
+    totalBytes: files.reduce((n, e) => n + e.size, 0),
+    treeDigest: treeDigestOf(entries),
+    entries,
+  };
+}
+
 export interface PackOptions {
   source?: ArchiveSource;
   progress?: ArchiveProgress;
@@ -582,19 +599,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
       const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress, preopened);
       if (sha256) entries.push({ path: rel, type: 'file', mode: st.mode, size: st.size, sha256 });
     }
-    const files = entries.filter((e) => e.type === 'file');
-    const manifest: ArchiveManifest = {
-      format: ARCHIVE_FORMAT,
-      version: manifestVersionFor(format),
-      createdAt: opts.createdAt ?? nowRfc3339(),
-      source: opts.source ?? {},
-      fileCount: files.length,
-      dirCount: entries.filter((e) => e.type === 'dir').length,
-      symlinkCount: entries.filter((e) => e.type === 'symlink').length,
-      totalBytes: files.reduce((n, e) => n + e.size, 0),
-      treeDigest: treeDigestOf(entries),
-      entries,
-    };
+    const manifest = buildManifest(entries, format, opts);
     await sink.write(manifestBlocks(manifest));
     await sink.end();
     opts.progress?.done(countsOf(manifest));

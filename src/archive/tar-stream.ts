@@ -17,9 +17,8 @@ import { createHash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KompoxError } from '../domain/errors.js';
-import { nowRfc3339 } from '../domain/names.js';
 import {
-  ARCHIVE_FORMAT,
+  buildManifest,
   ByteReader,
   CHUNK,
   ChecksumWriter,
@@ -38,10 +37,8 @@ import {
   integrity,
   isFileType,
   manifestBlocks,
-  manifestVersionFor,
   padding,
   sniffFormat,
-  treeDigestOf,
   verifyManifest,
   type ArchiveFormat,
   type ArchiveManifest,
@@ -215,21 +212,9 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
 
   try {
     await consume(input as AsyncIterable<Buffer>);
-    const files = entries.filter((x) => x.type === 'file');
-    const manifest: ArchiveManifest = {
-      format: ARCHIVE_FORMAT,
-      version: manifestVersionFor(format),
-      createdAt: opts.createdAt ?? nowRfc3339(),
-      source: opts.source ?? {},
-      fileCount: files.length,
-      dirCount: entries.filter((x) => x.type === 'dir').length,
-      symlinkCount: entries.filter((x) => x.type === 'symlink').length,
-      totalBytes: files.reduce((n, x) => n + x.size, 0),
-      treeDigest: treeDigestOf(entries),
-      // in the order packTree's walk lists them (tar -c's order is the
-      // filesystem's): the same tree gives the same manifest on either path
-      entries: entries.sort(byWalkOrder),
-    };
+    // entries in the order packTree's walk lists them (tar -c's order is the
+    // filesystem's): the same tree gives the same manifest on either path
+    const manifest = buildManifest(entries.sort(byWalkOrder), format, opts);
     await sink.write(manifestBlocks(manifest));
     await sink.end();
     opts.progress?.done();

@@ -22,6 +22,7 @@ import {
 } from '../../src/archive/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { sandbox, writeSampleTree, type Sandbox } from '../providers/k3s-fixtures.js';
+import { collect } from '../support/collect.js';
 
 const fs = new LocalHostFs();
 
@@ -32,15 +33,6 @@ async function packToBuffer(dir: string, format?: ArchiveFormat) {
   const r = await packTree(fs, dir, sink, { source: { disk: 'src' }, format });
   sink.end();
   return { buf: Buffer.concat(chunks), ...r };
-}
-
-async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await fn(out);
-  out.end();
-  return Buffer.concat(chunks);
 }
 
 /** The tar stream inside an archive of either format. */

@@ -17,6 +17,7 @@ import { archivePathOf, archiveToTar, packTarStream } from '../../src/archive/ta
 import { KompoxError } from '../../src/domain/errors.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
+import { collect } from '../support/collect.js';
 
 const fs = new LocalHostFs();
 const BUSYBOX = '/usr/bin/busybox';
@@ -39,15 +40,6 @@ async function tarExtract(argv: string[], dir: string, data: Buffer): Promise<vo
   child.stdin.end(data);
   const code = await new Promise<number | null>((r) => child.on('close', r));
   assert.equal(code, 0, `${argv.join(' ')} -x failed: ${err}`);
-}
-
-async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await fn(out);
-  out.end();
-  return Buffer.concat(chunks);
 }
 
 describe('archive ⇄ plain tar streams', () => {

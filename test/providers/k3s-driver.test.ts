@@ -16,15 +16,7 @@ import { measureTree } from '../../src/archive/archive.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
-
-async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await fn(out);
-  out.end();
-  return Buffer.concat(chunks);
-}
+import { collect } from '../support/collect.js';
 
 describe('K3s driver on the local filesystem', () => {
   let sb: Sandbox;

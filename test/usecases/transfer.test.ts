@@ -28,17 +28,9 @@ import type { FakeKube } from '../support/fake-kube/index.js';
 import { collectEvents } from '../support/events.js';
 import { eventually } from '../support/kube.js';
 import { rejectsWith } from '../support/assertions.js';
+import { collect } from '../support/collect.js';
 
 const fs = new LocalHostFs();
-
-async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await fn(out);
-  out.end();
-  return Buffer.concat(chunks);
-}
 
 describe('disk data through the cluster (K3s driver, helper pods on the fake kubelet)', () => {
   let sb: Sandbox;
