@@ -16,18 +16,7 @@ import { appNamespace } from '../../src/domain/names.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { appCtx, sandbox, snapshotOfTree, type Sandbox } from '../providers/k3s-fixtures.js';
-
-/** mulberry32: small, seeded, good enough to pick cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/prng.js';
 
 /** Everything an import must restore: type, mode, size, content, link target, mtime. */
 async function listing(root: string): Promise<string[]> {
