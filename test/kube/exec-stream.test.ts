@@ -3,6 +3,7 @@
 // the commands of busybox pods for real, with their volumes mounted
 // (test/support/fake-kube/host-exec.ts).
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { KompoxError } from '../../src/domain/errors.js';
 import type { KubeClient } from '../../src/kube/index.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { hostExecSupport } from '../support/fake-kube/index.js';
+import { BUSYBOX } from '../support/fake-kube/host-exec.js';
 import { eventually, startFakeCluster } from '../support/kube.js';
 
 const NS = 'xfer';
@@ -149,7 +151,8 @@ describe('execStream against the fake kubelet running busybox pods for real', ()
     const r = await kube.execStream(NS, 'ro', 'helper', ['sh', '-c', 'ls -l /bin/tar; touch /data/new'], { stdout: out.stream, stderr: out.stream });
     assert.notEqual(r.exitCode, 0);
     assert.match(out.bytes().toString(), /Read-only file system/);
-    if (fake.hostExec.mode === 'namespace') assert.match(out.bytes().toString(), /busybox/);
+    // busybox's applets stand in only when busybox is installed (.ci/run installs it); otherwise the host's tar answers
+    if (fake.hostExec.mode === 'namespace' && existsSync(BUSYBOX)) assert.match(out.bytes().toString(), /busybox/);
     assert.deepEqual((await import('node:fs')).readdirSync(d), ['keep']);
   });
 
