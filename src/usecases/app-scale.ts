@@ -1,8 +1,7 @@
 // Stopping the app (its Deployments scaled to 0, waiting until its pods are
 // gone) and starting it again with the replica counts it had: the steps of a
-// maintenance box, which spans commands (the counts are recorded in between).
-// (snapshot.ts's withAppStopped does the same within one call; the two
-// should share these steps.)
+// maintenance box, which spans commands (the counts are recorded in between),
+// and of snapshot.ts's withAppStopped, which does them within one call.
 import { KompoxError } from '../domain/errors.js';
 import { logEvent, sleep, throwIfAborted, type Op } from '../domain/events.js';
 import type { AppContext } from '../domain/model.js';
@@ -32,17 +31,27 @@ export async function scaleApp(kube: KubeClient, ctx: AppContext, replicas: Reco
   }
 }
 
-/** Waits until the app has no pod left (Terminating ones included); `what` says, on a timeout or a cancel, what was (not) done. */
-export async function waitAppStopped(kube: KubeClient, ctx: AppContext, timeoutMs: number, op: Op, what: { code: string; hint: string }): Promise<void> {
+/**
+ * Waits until the app has no pod left (Terminating ones included); `what`
+ * says, on a timeout (`code`, `hint`) or a cancel (`interrupted`), what was
+ * (not) done.
+ */
+export async function waitAppStopped(
+  kube: KubeClient,
+  ctx: AppContext,
+  timeoutMs: number,
+  op: Op,
+  what: { code: string; hint: string; interrupted?: string },
+): Promise<void> {
   const ns = appNamespace(ctx);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    throwIfAborted(op);
+    throwIfAborted(op, what.interrupted);
     const pods = await kube.list('v1', 'Pod', { namespace: ns, labelSelector: `${APP_SELECTOR_LABEL}=${ns}` });
     if (pods.length === 0) return;
     if (Date.now() > deadline) {
       throw new KompoxError('timeout', `the app's pod did not stop in time (${pods.map((p) => p.metadata.name).join(', ')} still there)`, { code: what.code, hint: what.hint });
     }
-    await sleep(250, op);
+    await sleep(250, op).catch(() => throwIfAborted(op, what.interrupted));
   }
 }

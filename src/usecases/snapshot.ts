@@ -2,13 +2,14 @@
 // the app to zero), restore (always into a NEW disk: disks.create from the
 // snapshot), export, delete.
 import { KompoxError } from '../domain/errors.js';
-import { logEvent, phaseEvent, sleep, throwIfAborted, type Op } from '../domain/events.js';
+import { logEvent, phaseEvent, type Op } from '../domain/events.js';
 import type { AppContext, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, timestampName } from '../domain/names.js';
-import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
+import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver } from '../domain/ports/driver.js';
 import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
+import { appReplicas, scaleApp, waitAppStopped } from './app-scale.js';
 
 export async function listSnapshots(
   ctx: AppContext,
@@ -122,34 +123,17 @@ export async function withAppStopped<T>(
   fn: (op: Op) => Promise<T>,
 ): Promise<T> {
   const ns = appNamespace(ctx);
-  const deps = await kube.list('apps/v1', 'Deployment', { namespace: ns, labelSelector: `app.kubernetes.io/instance=${ns}` });
-  const saved = deps
-    .map((d: KubeObject) => ({ name: d.metadata.name, replicas: ((d.spec as { replicas?: number } | undefined)?.replicas ?? 1) as number }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  const ref = (name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: ns });
+  const saved = await appReplicas(kube, ctx);
   const what = opts.what ?? 'no snapshot was taken; the app was started again';
   let out: { value: T } | { error: unknown };
   try {
     phaseEvent(op, 'quiesce', 'stopping the app');
-    for (const d of saved) {
-      if (d.replicas > 0) {
-        logEvent(op, `stopping ${d.name} (replicas ${d.replicas} → 0)`);
-        await kube.mergePatch(ref(d.name), { spec: { replicas: 0 } });
-      }
-    }
-    const deadline = Date.now() + (opts.stopTimeoutMs ?? 120_000);
-    for (;;) {
-      throwIfAborted(op, what);
-      const pods = await kube.list('v1', 'Pod', { namespace: ns, labelSelector: `${APP_SELECTOR_LABEL}=${ns}` });
-      if (pods.length === 0) break;
-      if (Date.now() > deadline) {
-        throw new KompoxError('timeout', `the app's pod did not stop in time (${pods.map((p) => p.metadata.name).join(', ')} still there)`, {
-          code: 'snapshot.quiesce.timeout',
-          hint: 'No snapshot was taken and the app was started again; retry, or snapshot without quiescing (crash-consistent).',
-        });
-      }
-      await sleep(250, op).catch(() => throwIfAborted(op, what));
-    }
+    await scaleApp(kube, ctx, Object.fromEntries(Object.keys(saved).map((name) => [name, 0])), op, 'stopping');
+    await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, {
+      code: 'snapshot.quiesce.timeout',
+      hint: 'No snapshot was taken and the app was started again; retry, or snapshot without quiescing (crash-consistent).',
+      interrupted: what,
+    });
     const signal = op.signal;
     if (!signal) {
       out = { value: await fn(op) };
@@ -172,16 +156,11 @@ export async function withAppStopped<T>(
   } catch (e) {
     out = { error: e };
   } finally {
-    for (const d of saved) {
-      if (d.replicas > 0) {
-        await kube.mergePatch(ref(d.name), { spec: { replicas: d.replicas } });
-        logEvent(op, `started ${d.name} again (replicas ${d.replicas})`);
-      }
-    }
+    await scaleApp(kube, ctx, saved, op, 'started');
   }
   // interrupted: the process ends now; the app is starting
   if ('error' in out && (op.signal?.aborted || (out.error instanceof KompoxError && out.error.kind === 'interrupted'))) throw out.error;
-  const started = saved.filter((d) => d.replicas > 0).map((d) => d.name);
+  const started = Object.keys(saved).filter((name) => saved[name]! > 0);
   if (started.length) {
     const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     const { waitForDeployments } = await import('../kube/rollout.js');
