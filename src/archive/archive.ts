@@ -848,9 +848,14 @@ export function frameSink(format: ArchiveFormat, out: Writable, level?: number):
   return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level));
 }
 
+/** The manifest file's content as every archive holds it. */
+export function manifestBody(manifest: ArchiveManifest): Buffer {
+  return Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8');
+}
+
 /** The manifest entry and the end-of-archive marker: the tail of every archive. */
 export function manifestBlocks(manifest: ArchiveManifest): Buffer[] {
-  const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8');
+  const body = manifestBody(manifest);
   const out = headerBlocks({ path: MANIFEST_NAME, type: 'File', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: new Date() });
   out.push(body);
   const pad = padding(body.length);
@@ -1105,7 +1110,7 @@ export class TarReader {
   }
 }
 
-function parseManifest(body: Buffer): ArchiveManifest {
+export function parseManifest(body: Buffer): ArchiveManifest {
   try {
     return JSON.parse(body.toString('utf8')) as ArchiveManifest;
   } catch {

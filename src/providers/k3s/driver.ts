@@ -63,6 +63,7 @@ import {
   type PackOptions,
 } from '../../archive/archive.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
+import { copyOnNode, restoreOnNode, snapshotOnNode } from './node-local.js';
 import { k3sNodeRegistries, k3sSettings, type K3sSettings } from './settings.js';
 import { credentialMatches } from '../../domain/registry.js';
 import { volumes } from './volume.js';
@@ -590,8 +591,11 @@ export class K3sDriver implements ProviderDriver {
     if (st.kind === 'dir') {
       const srcMeta = await this.readDiskMeta(fs, sourceId.replace(/\/[^/]+$/, ''));
       return this.materialize(ctx, volume, name, sizeGiB ?? srcMeta?.sizeGiB, { fromId: sourceId }, op, async (fs2, dataDir) => {
-        const progress = byteProgress(op, `copy ${srcMeta?.name ?? sourceId}`);
-        const r = await copyTree(fs2, sourceId, dataDir, { app: srcMeta?.tags[TAG_APP], disk: srcMeta?.name, id: sourceId }, op, progress);
+        const label = `copy ${srcMeta?.name ?? sourceId}`;
+        // over SSH the node copies and verifies the tree itself when it can
+        const onNode = await copyOnNode(fs2, sourceId, dataDir, label, op);
+        if (onNode) return onNode;
+        const r = await copyTree(fs2, sourceId, dataDir, { app: srcMeta?.tags[TAG_APP], disk: srcMeta?.name, id: sourceId }, op, byteProgress(op, label));
         return { totalBytes: r.manifest.totalBytes };
       }, pending);
     }
@@ -623,6 +627,12 @@ export class K3sDriver implements ProviderDriver {
   }
 
   private async unpackFile(fs: HostFs, archivePath: string, dataDir: string, size: number, expectedSha256: string | undefined, label: string, op: Op) {
+    if (fs.run) {
+      // over SSH the node checks, extracts and verifies the archive itself when it can
+      const format = await this.storedFormat(fs, archivePath);
+      const onNode = format ? await restoreOnNode(fs, archivePath, dataDir, { format, expectedSha256, size, label }, op) : undefined;
+      if (onNode) return onNode;
+    }
     const input = fs.openRead(archivePath);
     const r = await cancellable(op, destroyOnCancel(input), () =>
       unpackArchive(fs, input, dataDir, { expectedSha256, totalBytes: size, progress: byteProgress(op), progressLabel: label }),
@@ -825,29 +835,24 @@ export class K3sDriver implements ProviderDriver {
     await fs.mkdirp(p.snapVolDir, 0o755);
     const tmp = `${p.snapVolDir}/.tmp-${name}-${suffix()}${archiveExtension(SNAPSHOT_FORMAT)}`;
     let r: ArchiveResult;
+    const source = { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB };
     try {
-      const ws = fs.openWrite(tmp, 0o600);
-      let packed = false;
-      try {
-        r = await cancellable(op, destroyOnCancel(ws), () =>
-          packDisk(
-            fs,
-            disk.id,
-            ws,
-            {
-              source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB },
-              progress: byteProgress(op),
-              progressLabel: `snapshot ${name}`,
-              format: SNAPSHOT_FORMAT,
-            },
-            op,
-          ),
-        );
-        packed = true;
-      } finally {
-        // a failed or cancelled write is dropped (the temp file goes below); a complete one is flushed
-        if (packed) await closeWriter(ws);
-        else ws.destroy();
+      // over SSH the node lists, hashes and archives the disk itself when it can
+      const onNode = await snapshotOnNode(fs, disk.id, tmp, { source, label: `snapshot ${name}` }, op);
+      if (onNode) r = onNode;
+      else {
+        const ws = fs.openWrite(tmp, 0o600);
+        let packed = false;
+        try {
+          r = await cancellable(op, destroyOnCancel(ws), () =>
+            packDisk(fs, disk.id, ws, { source, progress: byteProgress(op), progressLabel: `snapshot ${name}`, format: SNAPSHOT_FORMAT }, op),
+          );
+          packed = true;
+        } finally {
+          // a failed or cancelled write is dropped (the temp file goes below); a complete one is flushed
+          if (packed) await closeWriter(ws);
+          else ws.destroy();
+        }
       }
       await fs.rename(tmp, archivePath);
     } catch (e) {

@@ -51,6 +51,24 @@ export interface HostFs extends TreeFs {
    * openRead when the file cannot be read. Only where it saves round trips.
    */
   streamFile?(path: string): Promise<Readable>;
+  /**
+   * Runs one command on the host and collects what it printed, for work
+   * that stays on the host (node-local copies, see node-local.ts). Only
+   * where the host is remote (over SSH); cancelling kills the command.
+   */
+  run?(argv: readonly string[], opts?: HostRunOptions): Promise<HostRunResult>;
+}
+
+export interface HostRunOptions {
+  signal?: AbortSignal;
+}
+
+export interface HostRunResult {
+  stdout: Buffer;
+  /** The last few KiB of stderr. */
+  stderr: string;
+  /** Exit status; null when the command ended without one (killed). */
+  code: number | null;
 }
 
 export interface HostTarStream {

@@ -17,7 +17,7 @@ import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { decompressor } from '../../archive/archive.js';
 import { shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, type TarDialect } from '../../archive/tar-command.js';
-import { kindOfMode, type HostFs, type HostTarStream } from './hostfs.js';
+import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream } from './hostfs.js';
 
 export interface SshTarget {
   user: string;
@@ -101,6 +101,8 @@ const READS_IN_FLIGHT = 32;
 const SMALL_FILE_AHEAD = 256 * 1024;
 /** Written to stderr after `tar -c` on the node: its exit status (behind `| zstd` the channel's is zstd's). */
 const TAR_EXIT_MARK = 'kompox-tar-exit:';
+/** The first line a command run by run() writes to stderr: its process group (what a cancel kills). */
+const PGID_MARK = 'kompox-pgid:';
 /** The node's compression of a tar stream: zstd's default level, all cores (what `tar -c | zstd -T0 -3` does). */
 const NODE_ZSTD = 'zstd -T0 -3 -q -c';
 
@@ -429,6 +431,54 @@ class SshHostFs implements HostFs {
     // the reader going away stops the command
     out.once('close', () => channel.close());
     return out;
+  }
+
+  /**
+   * One command on an exec channel, its stdout collected. The command first
+   * reports its process group on stderr: closing a channel does not stop
+   * what runs in it, so a cancel kills the group (the whole pipeline).
+   */
+  async run(argv: readonly string[], opts: HostRunOptions = {}): Promise<HostRunResult> {
+    const signal = opts.signal;
+    if (signal?.aborted) throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
+    const wrapped = shellCommand(['sh', '-c', `echo "${PGID_MARK}$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null)" >&2; exec "$@"`, 'sh', ...argv]);
+    const channel = await p<ExecChannel>((cb) => this.conn.exec(wrapped, cb as never));
+    channel.end();
+    const out: Buffer[] = [];
+    channel.on('data', (c: Buffer) => out.push(c));
+    let head = '';
+    let pgid: string | undefined;
+    const err = stderrTail();
+    channel.stderr.on('data', (c: Buffer) => {
+      if (pgid !== undefined) return void err.stream.write(c);
+      head += c.toString('utf8');
+      const nl = head.indexOf('\n');
+      if (nl < 0) return;
+      pgid = head.startsWith(PGID_MARK) ? head.slice(PGID_MARK.length, nl).trim() : '';
+      err.stream.write(head.startsWith(PGID_MARK) ? head.slice(nl + 1) : head);
+    });
+    let code: number | null = null;
+    channel.on('exit', (c: number | null) => (code = c ?? null));
+    let killing: Promise<unknown> | undefined;
+    const onAbort = () => {
+      if (pgid && /^\d+$/.test(pgid)) killing = this.exec(`kill -KILL -- -${pgid}`).catch(() => undefined);
+      channel.close();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        channel.once('close', () => resolve());
+        channel.once('error', reject);
+      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (signal?.aborted) {
+      await killing; // the caller removes what the command wrote: it must have stopped writing
+      throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
+    }
+    if (pgid === undefined) err.stream.write(head);
+    return { stdout: Buffer.concat(out), stderr: err.text(), code };
   }
 
   /** Looks once per connection for tar and zstd on the node. */

@@ -1,0 +1,252 @@
+// Copies that stay on a K3s node (snapshot restore, disk copy, snapshot
+// create) done by commands on the node over SSH (HostFs.run), so no byte of
+// the data crosses to the workstation: checksums are computed on the node
+// and read back, and Kompox checks them exactly as unpackArchive would
+// (same manifest, per-file SHA-256, tree digest, refusals). Each returns
+// undefined, after a log event saying why, when the node lacks the tools
+// (the caller then takes the streaming path); locally (no `run`) nothing
+// changes. The commands and their parsers are in node-commands.ts.
+import { KompoxError } from '../../domain/errors.js';
+import { asInterrupted, byteProgress, logEvent, type Op } from '../../domain/events.js';
+import {
+  MANIFEST_NAME,
+  buildManifest,
+  checkExpectedSha256,
+  integrity,
+  manifestBody,
+  parseManifest,
+  treeDigestOf,
+  verifyManifest,
+  type ArchiveFormat,
+  type ArchiveResult,
+  type ArchiveSource,
+} from '../../archive/archive.js';
+import { tarCreateOutcome } from '../../archive/tar-command.js';
+import type { HostFs, HostRunResult } from './hostfs.js';
+import {
+  archiveCheckArgv,
+  checkArchiveNames,
+  copyTreeArgv,
+  extractArgv,
+  listTreeArgv,
+  listingChange,
+  manifestEntriesOf,
+  missingTools,
+  parseArchiveCheck,
+  parseTools,
+  parseTreeListing,
+  seenOf,
+  snapshotArgv,
+  stageStatuses,
+  toolsProbeArgv,
+  type ListedEntry,
+  type NodeLocalTools,
+  type NodeLocalWork,
+} from './node-commands.js';
+
+/** A HostFs that runs commands on its host (over SSH). */
+type NodeFs = HostFs & Required<Pick<HostFs, 'run'>>;
+
+const probes = new WeakMap<HostFs, Promise<NodeLocalTools | undefined>>();
+
+/** The node's tools, probed once per connection; undefined when the probe itself failed. */
+function nodeTools(fs: NodeFs): Promise<NodeLocalTools | undefined> {
+  let p = probes.get(fs);
+  if (!p) {
+    p = fs.run(toolsProbeArgv()).then(
+      (r) => (r.code === 0 ? parseTools(r.stdout.toString('utf8')) : undefined),
+      () => undefined,
+    );
+    probes.set(fs, p);
+  }
+  return p;
+}
+
+/** FS when the node can do `work` itself; undefined otherwise, said in a log event when it is remote and cannot. */
+async function onNode(fs: HostFs, work: NodeLocalWork, op: Op, format?: ArchiveFormat): Promise<NodeFs | undefined> {
+  if (!fs.run) return undefined;
+  const nfs = fs as NodeFs;
+  const tools = await nodeTools(nfs);
+  const why = tools ? missingTools(tools, work, format) : 'the probe for its tools failed';
+  if (why) logEvent(op, `${work} through this machine, not on the node (${fs.describe}): ${why}`);
+  return why ? undefined : nfs;
+}
+
+function suffix(): string {
+  return Math.random().toString(36).slice(2, 10);
+}
+
+function parentOf(path: string): string {
+  return path.replace(/\/[^/]+\/?$/, '') || '/';
+}
+
+/** Runs a command on the node (cancellable through op). */
+async function run(fs: NodeFs, argv: string[], op: Op, what: string): Promise<HostRunResult> {
+  try {
+    return await fs.run(argv, op.signal ? { signal: op.signal } : {});
+  } catch (e) {
+    const err = asInterrupted(op, e, what);
+    if (err !== e) throw err;
+    throw new KompoxError('unavailable', `${what} on ${fs.describe} failed: ${(e as Error).message}`);
+  }
+}
+
+function failed(fs: HostFs, what: string, r: { code: number | null; stderr: string }, detail = r.stderr): KompoxError {
+  return new KompoxError('unavailable', `${what} on ${fs.describe} failed (exit code ${r.code ?? 'none'})${detail ? `: ${detail.split('\n').slice(-5).join('; ')}` : ''}`);
+}
+
+/** Lists (and hashes) the tree DIR on the node. */
+async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean } = {}): Promise<ListedEntry[]> {
+  const what = `listing ${dir}`;
+  const r = await run(fs, listTreeArgv(dir, opts), op, what);
+  if (r.code !== 0) throw failed(fs, what, r);
+  try {
+    return parseTreeListing(r.stdout, opts);
+  } catch (e) {
+    throw new KompoxError('unavailable', `${what} on ${fs.describe}: ${(e as Error).message}`);
+  }
+}
+
+export interface NodeRestoreOptions {
+  format: ArchiveFormat;
+  expectedSha256?: string;
+  /** The archive's size (progress). */
+  size: number;
+  label: string;
+}
+
+/**
+ * Extracts the archive file ARCHIVE into DATADIR (which must not exist) on
+ * the node: the archive's SHA-256 and its member names are checked first
+ * (nothing is written when either is wrong), then it is extracted beside
+ * DATADIR and the extracted tree, listed and hashed on the node, is checked
+ * against the manifest before it is renamed to DATADIR. Undefined when the
+ * node cannot (logged).
+ */
+export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: string, opts: NodeRestoreOptions, op: Op): Promise<{ totalBytes: number } | undefined> {
+  const fs = await onNode(hostFs, 'restore', op, opts.format);
+  if (!fs) return undefined;
+  const progress = byteProgress(op);
+  progress?.start(opts.label, opts.size);
+  logEvent(op, `${opts.label}: on the node (${fs.describe}): checked, extracted and verified there`);
+  const decompressor = opts.format === 'tar.gz' ? 'gzip' : 'zstd';
+
+  const checking = `checking ${archive}`;
+  const c = await run(fs, archiveCheckArgv(archive, opts.format), op, checking);
+  const cs = stageStatuses(c.stderr, 2);
+  if (c.code !== 0 || cs.codes[0] === undefined) throw failed(fs, checking, c, cs.text);
+  if (cs.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${cs.text || `exit code ${cs.codes[0]}`})`);
+  if (cs.codes[1] !== 0) throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${cs.text || `exit code ${cs.codes[1]}`})`);
+  const checked = parseArchiveCheck(c.stdout.toString('utf8'));
+  checkExpectedSha256(checked.sha256, opts.expectedSha256);
+  checkArchiveNames(checked.names);
+
+  const x = `${parentOf(dataDir)}/.extract-${suffix()}`;
+  try {
+    const extracting = `extracting ${archive}`;
+    const e = await run(fs, extractArgv(archive, x, opts.format), op, extracting);
+    const es = stageStatuses(e.stderr, 2);
+    if (e.code !== 0 || es.codes.some((s) => s !== 0)) throw failed(fs, extracting, e, es.text);
+    if ((await fs.lstat(`${x}/data`))?.kind !== 'dir') throw integrity('archive entry data is not a directory');
+    const { entries, others } = manifestEntriesOf(await listTree(fs, `${x}/data`, op));
+    if (others.length) throw integrity(`archive entry ${others[0]} is not a file, directory or symlink, which Kompox archives never contain`);
+    const manifest = parseManifest(await fs.readFile(`${x}/${MANIFEST_NAME}`));
+    verifyManifest(manifest, seenOf(entries));
+    await fs.rename(`${x}/data`, dataDir);
+    progress?.advance(opts.size);
+    progress?.done({ files: manifest.fileCount, bytes: manifest.totalBytes });
+    return { totalBytes: manifest.totalBytes };
+  } finally {
+    await fs.rm(x).catch(() => undefined);
+  }
+}
+
+/**
+ * Copies the tree SRC to DEST (which must not exist) on the node with
+ * `cp -a`, then checks that the copy's listing (every path, type, mode,
+ * size, SHA-256 and link target) has SRC's tree digest. Undefined when the
+ * node cannot, or SRC holds sockets, fifos or devices (archives leave them
+ * out; the streaming copy does), logged.
+ */
+export async function copyOnNode(hostFs: HostFs, src: string, dest: string, label: string, op: Op): Promise<{ totalBytes: number } | undefined> {
+  const fs = await onNode(hostFs, 'copy', op);
+  if (!fs) return undefined;
+  const before = manifestEntriesOf(await listTree(fs, src, op));
+  if (before.others.length) {
+    logEvent(op, `copy through this machine, not on the node: ${src} holds ${before.others[0]}, which is not a file, directory or symlink (left out of copies)`);
+    return undefined;
+  }
+  const totalBytes = before.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+  const progress = byteProgress(op);
+  progress?.start(label, totalBytes);
+  logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
+  const copying = `copying ${src}`;
+  const r = await run(fs, copyTreeArgv(src, dest), op, copying);
+  if (r.code !== 0) throw failed(fs, copying, r);
+  const after = manifestEntriesOf(await listTree(fs, dest, op));
+  const want = treeDigestOf(before.entries);
+  const got = treeDigestOf(after.entries);
+  if (got !== want || after.others.length) {
+    throw integrity(`the copy's tree digest ${got} differs from the source's ${want}`, 'The source changed during the copy (stop the app using it), or the copy was damaged; try again.');
+  }
+  progress?.advance(totalBytes);
+  progress?.done({ files: after.entries.filter((e) => e.type === 'file').length, bytes: totalBytes });
+  return { totalBytes };
+}
+
+export interface NodeSnapshotOptions {
+  source: ArchiveSource;
+  label: string;
+}
+
+/**
+ * Writes a Kompox archive (tar.zst) of the tree SRC to the new file ARCHIVE
+ * on the node: the tree is listed and hashed there, Kompox builds the
+ * manifest from that listing, and `tar -c | zstd` on the node writes the
+ * tree with the manifest as its last member; the archive's SHA-256 is
+ * computed there. A tree that changed between the listing and tar (a
+ * listing of sizes, times and modes after tar differs) fails: the manifest
+ * would not describe the archive. Undefined when the node cannot (logged).
+ * On failure ARCHIVE may be left: the caller removes it.
+ */
+export async function snapshotOnNode(hostFs: HostFs, src: string, archive: string, opts: NodeSnapshotOptions, op: Op): Promise<ArchiveResult | undefined> {
+  const fs = await onNode(hostFs, 'snapshot', op, 'tar.zst');
+  if (!fs) return undefined;
+  const listed = await listTree(fs, src, op);
+  const { entries, others } = manifestEntriesOf(listed);
+  if (others.length) {
+    logEvent(op, `snapshot through this machine, not on the node: ${src} holds ${others[0]}, which is not a file, directory or symlink (left out of archives)`);
+    return undefined;
+  }
+  const manifest = buildManifest(entries, 'tar.zst', { source: opts.source });
+  const progress = byteProgress(op);
+  progress?.start(opts.label, manifest.totalBytes);
+  logEvent(op, `${opts.label}: on the node (${fs.describe}): listed, hashed, archived and compressed there`);
+  const mdir = `${parentOf(archive)}/.tmp-manifest-${suffix()}`;
+  try {
+    await fs.mkdir(mdir, 0o700);
+    await fs.writeFileAtomic(`${mdir}/${MANIFEST_NAME}`, manifestBody(manifest), 0o644);
+    const what = `archiving ${src}`;
+    const r = await run(fs, snapshotArgv(src, mdir, archive), op, what);
+    const st = stageStatuses(r.stderr, 2);
+    const tarOutcome = st.codes[0] === undefined ? 'failed' : tarCreateOutcome('gnu', st.codes[0]);
+    if (tarOutcome === 'changed') throw changedError(src, `tar saw files change while it read them: ${st.text}`);
+    if (r.code !== 0 || tarOutcome === 'failed' || st.codes[1] !== 0) throw failed(fs, what, r, st.text);
+    const sha = /^([0-9a-f]{64})\b/m.exec(r.stdout.toString('utf8'))?.[1];
+    if (!sha) throw failed(fs, what, r, 'no SHA-256 of the archive');
+    const change = listingChange(listed, await listTree(fs, src, op, { hashes: false }));
+    if (change) throw changedError(src, change);
+    const bytes = (await fs.lstat(archive))?.size ?? 0;
+    progress?.advance(manifest.totalBytes);
+    progress?.done({ files: manifest.fileCount, bytes: manifest.totalBytes });
+    return { manifest, sha256: sha, bytes, format: 'tar.zst' };
+  } finally {
+    await fs.rm(mdir).catch(() => undefined);
+  }
+}
+
+function changedError(src: string, detail: string): KompoxError {
+  return new KompoxError('conflict', `${src} changed while the snapshot was made on the node (${detail}); no snapshot was made`, {
+    hint: 'Stop the app using the disk (snapshot create stops it unless told otherwise), then try again.',
+  });
+}
