@@ -135,10 +135,11 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
   const c = await run(fs, archiveCheckArgv(archive, opts.format), op, checking);
   const cs = stageStatuses(c.stderr, 2);
   if (c.code !== 0 || cs.codes[0] === undefined) throw failed(fs, checking, c, cs.text);
+  const checked = parseArchiveCheck(c.stdout.toString('utf8'));
+  // the recorded checksum first: it names the problem best (a changed or damaged file)
+  checkExpectedSha256(checked.sha256, opts.expectedSha256);
   if (cs.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${cs.text || `exit code ${cs.codes[0]}`})`);
   if (cs.codes[1] !== 0) throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${cs.text || `exit code ${cs.codes[1]}`})`);
-  const checked = parseArchiveCheck(c.stdout.toString('utf8'));
-  checkExpectedSha256(checked.sha256, opts.expectedSha256);
   checkArchiveNames(checked.names);
 
   const x = `${parentOf(dataDir)}/.extract-${suffix()}`;

@@ -1,0 +1,299 @@
+// Copies that stay on the node (restore, disk copy, snapshot create) over a
+// real sshd on 127.0.0.1: they run as commands on the node (HostFs.run), no
+// data file is read or written over SFTP, tampered archives and changed
+// trees are refused with nothing visible, a node without the tools falls
+// back (and says why), and a cancel kills the command on the node.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFile, lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { KompoxEvent } from '../../src/domain/events.js';
+import { digestTree, unpackArchive } from '../../src/archive/archive.js';
+import { LocalHostFs, type HostFs } from '../../src/providers/k3s/hostfs.js';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
+import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
+import { missingTools, parseTools, toolsProbeArgv } from '../../src/providers/k3s/node-commands.js';
+import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
+import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
+import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { rejectsWith } from '../support/assertions.js';
+
+const local = new LocalHostFs();
+const digest = async (p: string) => (await digestTree(local, p)).treeDigest;
+const sh = (script: string, ...args: string[]) => {
+  const r = spawnSync('sh', ['-c', script, 'sh', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
+  return r.stdout;
+};
+// the "node" is this machine: without GNU tar, find, coreutils and zstd every operation here would fall back
+const missing = sshdMissing() ?? missingTools(parseTools(spawnSync(toolsProbeArgv()[0]!, toolsProbeArgv().slice(1), { encoding: 'utf8' }).stdout), 'snapshot');
+
+interface Trace {
+  /** SFTP data reads and writes (not small metadata files) and streaming exec reads. */
+  dataIo: string[];
+  runs: string[][];
+}
+
+describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: missing }, () => {
+  let sshd: Sshd;
+  let sb: Sandbox;
+  before(async () => {
+    sshd = await startSshd();
+    sb = await sandbox();
+  });
+  after(async () => {
+    await sshd?.close();
+    await sb?.cleanup();
+  });
+
+  /**
+   * A driver over the real sshd whose HostFs records data I/O and commands;
+   * `noTools` makes the tool probe find nothing; `beforeRun` runs before each command.
+   */
+  const traced = (opts: { noTools?: boolean; beforeRun?: (argv: readonly string[]) => Promise<void> | void } = {}) => {
+    const trace: Trace = { dataIo: [], runs: [] };
+    const factory: HostFsFactory = async () => {
+      const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+      return new Proxy(fs, {
+        get: (t, k) => {
+          const v = Reflect.get(t, k) as unknown;
+          if (typeof v !== 'function') return v;
+          if (k === 'run') {
+            return async (argv: readonly string[], o?: object) => {
+              trace.runs.push([...argv]);
+              if (opts.noTools && argv.join(' ') === toolsProbeArgv().join(' ')) return { stdout: Buffer.alloc(0), stderr: '', code: 0 };
+              await opts.beforeRun?.(argv);
+              return (t as Required<HostFs>).run(argv, o);
+            };
+          }
+          if (k === 'openFile' || k === 'createFile' || k === 'tarStream' || k === 'streamFile' || k === 'openWrite') {
+            return (...a: unknown[]) => {
+              const path = String(a[0]);
+              // metadata files are written with openWrite (writeFileAtomic): not data
+              if (!(k === 'openWrite' && /\.json\.tmp-|\/\.alive\.tmp-/.test(path))) trace.dataIo.push(`${String(k)} ${path}`);
+              return (v as (...x: unknown[]) => unknown).apply(t, a);
+            };
+          }
+          return (v as (...x: unknown[]) => unknown).bind(t);
+        },
+      });
+    };
+    return { driver: new K3sDriver({ env: {} }, factory), trace };
+  };
+  const settings = () => ({ K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath });
+  const logs = (events: KompoxEvent[]) => events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+
+  it('snapshots, restores and copies a disk on the node: no data crosses to this machine, every check holds', async () => {
+    const own = await sandbox();
+    const { driver, trace } = traced();
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      await writeFile(join(d.id, 'name with\nnewline'), 'nl\n');
+      const original = await digest(d.id);
+
+      const events: KompoxEvent[] = [];
+      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
+      // a valid Kompox archive: the archive reader verifies it end to end
+      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
+      try {
+        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+        assert.equal(r.manifest.treeDigest, original);
+        assert.equal(r.format, 'tar.zst');
+      } finally {
+        await rm(check, { recursive: true, force: true });
+      }
+      assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
+
+      const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
+      assert.equal(await digest(restored.id), original);
+      assert.equal((await lstat(join(restored.id, 'sub', 'deeper', 'note.txt'))).mtime.toISOString(), '2020-01-02T03:04:05.678Z');
+
+      const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
+      assert.equal(await digest(copied.id), original);
+
+      assert.deepEqual(trace.dataIo, [], 'no file was read or written over SFTP or streamed');
+      const said = logs(events);
+      for (const re of [/^snapshot snap: on the node/, /^restore snap: on the node/, /^copy src: on the node/]) assert.ok(said.some((m) => re.test(m)), `${re}: ${said.join(' | ')}`);
+      // progress: a start and an end for each of the three
+      const ends = events.filter((e) => e.type === 'progress' && e.end);
+      assert.equal(ends.length, 3, JSON.stringify(ends));
+      assert.deepEqual(
+        (await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(),
+        ['copied', 'restored', 'src'],
+      );
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('refuses a tampered archive on the node (checksum, content, unsafe names) and leaves nothing visible', async () => {
+    const own = await sandbox();
+    const { driver } = traced();
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', {});
+      const metaPath = snap.id.replace(/\.tar\.zst$/, '.json');
+      const good = await readFile(snap.id);
+      const restore = (name: string) => driver.disks.create(ctx, vol, { name, source: { kind: 'snapshot', id: snap.id } }, {});
+      const setMetaSha = async (sha: string) => {
+        const m = JSON.parse(await readFile(metaPath, 'utf8')) as { sha256: string };
+        m.sha256 = sha;
+        await writeFile(metaPath, JSON.stringify(m));
+      };
+      const before = await snapshotOfTree(own.diskRoot);
+
+      // one bit flipped: the archive's SHA-256 no longer matches the snapshot's metadata
+      const flipped = Buffer.from(good);
+      flipped[Math.floor(flipped.length / 2)]! ^= 0x10;
+      await writeFile(snap.id, flipped);
+      await rejectsWith(restore('bad-sha'), 'integrity', /archive's SHA-256 is [0-9a-f]{64}, expected/);
+      assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
+
+      // the same bytes with a matching checksum: zstd on the node finds the damage
+      await setMetaSha(createHash('sha256').update(flipped).digest('hex'));
+      await rejectsWith(restore('bad-zstd'), 'integrity', /not a valid zstd stream|not a valid tar archive|SHA-256 check|digest/);
+      assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
+
+      // a valid stream whose file content differs from the manifest (same size): caught by the node's listing
+      const work = await mkdtemp(join(tmpdir(), 'kompox-tamper-'));
+      try {
+        await writeFile(join(work, 'good.tar.zst'), good);
+        sh('zstd -dc -q < "$1" | tar -x -f - -C "$2"', join(work, 'good.tar.zst'), work);
+        await writeFile(join(work, 'data', 'sub', 'deeper', 'note.txt'), 'HELLO\n');
+        const forged = join(work, 'forged.tar.zst');
+        sh('cd "$1" && tar -c -f - --format=pax data kompox-archive.json | zstd -q -c > "$2"', work, forged);
+        await writeFile(snap.id, await readFile(forged));
+        await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
+        await rejectsWith(restore('bad-content'), 'integrity', /file data\/sub\/deeper\/note\.txt fails its SHA-256 check/);
+        assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
+
+        // a member that leaves the disk: refused from the names, before anything is extracted
+        const outside = join(own.dir, 'escaped.txt');
+        await writeFile(join(work, 'escapee'), 'x');
+        sh(`cd "$1" && tar -c -f - --format=pax --transform='s,^escapee,data/../../../escaped.txt,' data escapee kompox-archive.json | zstd -q -c > "$2"`, work, forged);
+        await writeFile(snap.id, await readFile(forged));
+        await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
+        await rejectsWith(restore('bad-name'), 'integrity', /leaves the disk \(contains "\.\."\)/);
+        await assert.rejects(lstat(outside), 'nothing was written outside');
+        assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('refuses a snapshot of a tree that changed between the listing and tar: no snapshot, no temp files', async () => {
+    const own = await sandbox();
+    let target = '';
+    const { driver } = traced({
+      beforeRun: async (argv) => {
+        if (target && argv.join(' ').includes('--sort=name')) await appendFile(join(target, 'empty.txt'), 'late write\n');
+      },
+    });
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'live' }, {});
+      await writeSampleTree(d.id);
+      target = d.id;
+      await rejectsWith(driver.snapshots.create(ctx, vol, d, 'moving', {}), 'conflict', /changed while the snapshot was made on the node \(data\/empty\.txt changed\)/);
+      assert.deepEqual(await driver.snapshots.list(ctx, vol, {}), []);
+      const left = (await snapshotOfTree(own.snapshotRoot)).filter((p) => !p.endsWith('/'));
+      assert.deepEqual(left, [], 'no archive, manifest or temp file is left');
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('falls back to the streaming path when the node lacks the tools, and says why', async () => {
+    const own = await sandbox();
+    const { driver, trace } = traced({ noTools: true });
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      const events: KompoxEvent[] = [];
+      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
+      const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
+      const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
+      assert.equal(await digest(restored.id), await digest(d.id));
+      assert.equal(await digest(copied.id), await digest(d.id));
+      const said = logs(events);
+      for (const w of ['snapshot', 'restore', 'copy']) {
+        assert.ok(said.some((m) => m.startsWith(`${w} through this machine, not on the node`) && /lacks GNU find/.test(m)), `${w}: ${said.join(' | ')}`);
+      }
+      assert.ok(trace.dataIo.length > 0, 'the streaming path moved the data');
+      assert.equal(trace.runs.length, 1, 'the tools were probed once per connection');
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('a cancel kills the command on the node and removes what it wrote', async () => {
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const dir = await mkdtemp(join(tmpdir(), 'kompox-cancel-'));
+    try {
+      const ac = new AbortController();
+      const pidFile = join(dir, 'pid');
+      const running = fs.run!(['sh', '-c', 'sleep 30 & echo $! > "$1"; wait', 'sh', pidFile], { signal: ac.signal });
+      for (let i = 0; i < 100 && !(await readFile(pidFile, 'utf8').catch(() => '')).trim(); i++) await new Promise((r) => setTimeout(r, 20));
+      const pid = Number((await readFile(pidFile, 'utf8')).trim());
+      assert.ok(pid > 0);
+      ac.abort();
+      await assert.rejects(running, /was cancelled/);
+      let alive = true;
+      for (let i = 0; i < 100 && alive; i++) {
+        try {
+          process.kill(pid, 0);
+          await new Promise((r) => setTimeout(r, 20));
+        } catch {
+          alive = false;
+        }
+      }
+      assert.equal(alive, false, 'the sleep on the node was killed');
+    } finally {
+      await fs.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+
+    // through the driver: a restore cancelled while the node extracts leaves no disk and no temp dir
+    const own = await sandbox();
+    const ac = new AbortController();
+    const { driver } = traced({
+      beforeRun: (argv) => {
+        if (argv.join(' ').includes('tar -x')) ac.abort();
+      },
+    });
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', {});
+      const before = await snapshotOfTree(own.diskRoot);
+      await rejectsWith(driver.disks.create(ctx, vol, { name: 'cancelled', source: { kind: 'snapshot', id: snap.id } }, { signal: ac.signal }), 'interrupted', /interrupted/);
+      assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+});
