@@ -21,9 +21,9 @@ import { pipeline } from 'node:stream/promises';
 import { ZSTD_LEVEL } from '../src/archive/archive.js';
 import { connectSshHostFs } from '../src/providers/k3s/ssh-hostfs.js';
 import { K3sDriver, type HostFsFactory } from '../src/providers/k3s/driver.js';
-import { sshdMissing, startSshd } from '../test/support/sshd.js';
+import { sshdMissing, startSshd, type Sshd } from '../test/support/sshd.js';
 import { generateDataSet, type DataSetFacts } from './archive-data.js';
-import type { AppContext } from '../src/domain/model.js';
+import type { AppContext, AppVolume, Disk } from '../src/domain/model.js';
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -131,6 +131,7 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
         '',
         `Archive bytes: Kompox ${size('tar')}, peer ${size('peer')}.`,
         '',
+        await nodeLocalRows({ sshd, ctx, vol, disk, work, runs, dataMB, factory: sshFs }),
       ].join('\n'),
     };
   } finally {
@@ -144,4 +145,71 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const scale = Number(process.argv[2] ?? process.env.KOMPOX_BENCH_SCALE ?? 0.25);
   const runs = Number(process.argv[3] ?? process.env.KOMPOX_BENCH_RUNS ?? 3);
   process.stdout.write((await runSshBench(scale, runs)).markdown);
+}
+
+/**
+ * Copies that stay on the node (snapshot create, restore, disk copy: one
+ * command each on the node, see src/providers/k3s/node-local.ts) side by
+ * side with the same work done by a plain `ssh host '...'`, alternating.
+ * Kompox also lists and hashes the tree on the node (and restore checks the
+ * archive's SHA-256 and member names first), which the peers do not.
+ */
+async function nodeLocalRows(a: { sshd: Sshd; ctx: AppContext; vol: AppVolume; disk: Disk; work: string; runs: number; dataMB: number; factory: HostFsFactory }): Promise<string> {
+  const { sshd, ctx, vol, disk, work } = a;
+  const ssh = (cmd: string) => {
+    const t0 = performance.now();
+    const r = spawnSync('ssh', ['-p', String(sshd.port), '-i', sshd.keyPath, '-o', `UserKnownHostsFile=${sshd.knownHostsPath}`, '-o', 'BatchMode=yes', `${sshd.user}@127.0.0.1`, cmd], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`ssh ${cmd} failed: ${r.stderr}`);
+    return (performance.now() - t0) / 1000;
+  };
+  const driver = new K3sDriver({ env: {} }, a.factory);
+  const rows = { snap: [] as number[], restore: [] as number[], copy: [] as number[], peerSnap: [] as number[], peerRestore: [] as number[], peerCopy: [] as number[] };
+  const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
+    const t0 = performance.now();
+    const v = await fn();
+    return [v, (performance.now() - t0) / 1000];
+  };
+  try {
+    for (let i = 0; i < a.runs; i++) {
+      process.stderr.write(`node-local run ${i + 1}/${a.runs}\n`);
+      const kompox = async () => {
+        const [snap, s] = await timed(() => driver.snapshots.create(ctx, vol, disk, `nl-${i}`, {}));
+        const [restored, r] = await timed(() => driver.disks.create(ctx, vol, { name: `nl-r-${i}`, source: { kind: 'snapshot', id: snap.id } }, {}));
+        const [copied, c] = await timed(() => driver.disks.create(ctx, vol, { name: `nl-c-${i}`, source: { kind: 'disk', id: disk.id } }, {}));
+        rows.snap.push(s);
+        rows.restore.push(r);
+        rows.copy.push(c);
+        for (const d of [restored, copied]) await driver.disks.delete(ctx, vol, d, {});
+        await driver.snapshots.delete(ctx, vol, snap, {});
+      };
+      const peer = () => {
+        const f = `${work}/peer-${i}.tar.zst`;
+        rows.peerSnap.push(ssh(`tar -cf - -C '${disk.id}' . | zstd -T0 -3 -q > '${f}'`));
+        rows.peerRestore.push(ssh(`mkdir '${work}/peer-r-${i}' && zstd -dc -q < '${f}' | tar -xpf - -C '${work}/peer-r-${i}'`));
+        rows.peerCopy.push(ssh(`cp -a '${disk.id}' '${work}/peer-c-${i}'`));
+        rmSync(f, { force: true });
+        rmSync(`${work}/peer-r-${i}`, { recursive: true, force: true });
+        rmSync(`${work}/peer-c-${i}`, { recursive: true, force: true });
+      };
+      if (i % 2) {
+        peer();
+        await kompox();
+      } else {
+        await kompox();
+        peer();
+      }
+    }
+  } finally {
+    await driver.close();
+  }
+  const line = (name: string, xs: number[], peer: number[]) =>
+    `| ${name} | ${median(xs).toFixed(2)} | ${median(peer).toFixed(2)} | ${(median(peer) / median(xs)).toFixed(2)} | ${(a.dataMB / median(xs)).toFixed(0)} |`;
+  return [
+    '| on the node | Kompox s | peer s | throughput vs peer | Kompox MB/s |',
+    '|---|---:|---:|---:|---:|',
+    line("snapshot create vs `ssh host 'tar -c \\| zstd -T0 -3 > f'`", rows.snap, rows.peerSnap),
+    line("restore vs `ssh host 'zstd -dc f \\| tar -x'`", rows.restore, rows.peerRestore),
+    line("disk copy vs `ssh host 'cp -a src dst'`", rows.copy, rows.peerCopy),
+    '',
+  ].join('\n');
 }

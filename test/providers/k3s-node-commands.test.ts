@@ -17,7 +17,9 @@ import {
   listingChange,
   manifestEntriesOf,
   missingTools,
-  parseArchiveCheck,
+  extractedSha256,
+  withoutSha256,
+  tarRefusal,
   parseTarNames,
   parseTools,
   parseTreeListing,
@@ -93,8 +95,14 @@ describe('node-local commands: parsers', () => {
   it('unescapes tar member names and refuses what unpackArchive refuses', () => {
     assert.deepEqual(parseTarNames('data/\ndata/a\\nb\ndata/\\303\\251\ndata/back\\\\slash\n'), ['data/', 'data/a\nb', 'data/é', 'data/back\\slash']);
     const h = 'b'.repeat(64);
-    assert.deepEqual(parseArchiveCheck(`${h}  -\ndata/\nkompox-archive.json\n`), { sha256: h, names: ['data/', 'kompox-archive.json'] });
+    const stderr = `tar: oops\nkompox-sha256:${h}  -\nkompox-stage-0:0\n`;
+    assert.equal(extractedSha256(stderr), h);
+    assert.equal(withoutSha256(stderr), 'tar: oops\nkompox-stage-0:0');
     checkArchiveNames(['data/', 'data/x', 'kompox-archive.json']);
+    // what GNU tar says when it will not extract a member as named
+    assert.match(tarRefusal("tar: data/../x: Member name contains '..'\n")!.message, /archive entry "data\/\.\.\/x" leaves the disk/);
+    assert.match(tarRefusal("tar: Removing leading `/' from member names\n")!.message, /start with "\/" \(an absolute path/);
+    assert.equal(tarRefusal('tar: something else\n'), undefined);
     const refused = (names: string[], re: RegExp) => assert.throws(() => checkArchiveNames(names), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity' && re.test(e.message));
     refused(['data/', '/etc/passwd', 'kompox-archive.json'], /absolute path/);
     refused(['data/', 'data/../../x', 'kompox-archive.json'], /contains "\.\."/);

@@ -184,8 +184,16 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         sh(`cd "$1" && tar -c -f - --format=pax --transform='s,^escapee,data/../../../escaped.txt,' data escapee kompox-archive.json | zstd -q -c > "$2"`, work, forged);
         await writeFile(snap.id, await readFile(forged));
         await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
-        await rejectsWith(restore('bad-name'), 'integrity', /leaves the disk \(contains "\.\."\)/);
+        await rejectsWith(restore('bad-name'), 'integrity', /"data\/\.\.\/\.\.\/\.\.\/escaped\.txt" leaves the disk \(contains "\.\."\)|start with "data\/\.\.\/\.\.\/\.\.\/"/);
         await assert.rejects(lstat(outside), 'nothing was written outside');
+
+        // an absolute member: GNU tar strips the `/` (and says so): refused, nothing visible, nothing written there
+        const absolute = join(own.dir, 'absolute.txt');
+        sh(`cd "$1" && tar -c -P -f - --format=pax --transform="s,^escapee,$3," data escapee kompox-archive.json | zstd -q -c > "$2"`, work, forged, absolute);
+        await writeFile(snap.id, await readFile(forged));
+        await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
+        await rejectsWith(restore('bad-absolute'), 'integrity', /start with "\/" \(an absolute path/);
+        await assert.rejects(lstat(absolute), 'nothing was written at the absolute path');
         assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
       } finally {
         await rm(work, { recursive: true, force: true });

@@ -255,23 +255,6 @@ function decompress(format: ArchiveFormat): string {
   return format === 'tar.gz' ? 'gzip -dc' : 'zstd -dc -q';
 }
 
-/**
- * Checks an archive "$1" without writing anything: prints its SHA-256 (one
- * line) and then its member names, one per line as GNU tar escapes them
- * (see parseTarNames). Pipeline stages: 0 decompress, 1 tar -t.
- */
-export function archiveCheckArgv(archive: string, format: ArchiveFormat): string[] {
-  return shArgv(`sha256sum < "$1" && ${pipeWithStatus([`${decompress(format)} < "$1"`, 'tar -t -f - --quoting-style=escape'])}`, archive);
-}
-
-/** The hash and member names archiveCheckArgv printed. */
-export function parseArchiveCheck(out: string): { sha256: string; names: string[] } {
-  const nl = out.indexOf('\n');
-  const m = /^([0-9a-f]{64})\b/.exec(out.slice(0, nl < 0 ? undefined : nl));
-  if (!m) throw new Error(`unreadable sha256sum output ${JSON.stringify(out.slice(0, 120))}`);
-  return { sha256: m[1]!, names: parseTarNames(nl < 0 ? '' : out.slice(nl + 1)) };
-}
-
 const C_ESCAPES: Record<string, number> = { n: 10, t: 9, r: 13, f: 12, b: 8, v: 11, a: 7, '\\': 92, '"': 34, "'": 39, '?': 63, ' ': 32 };
 
 /** Member names from `tar -t --quoting-style=escape` (C escapes, octal for other bytes), decoded as UTF-8. */
@@ -320,9 +303,54 @@ export function checkArchiveNames(names: readonly string[]): void {
   if (checkEntryPath(names[names.length - 1]!) !== MANIFEST_NAME) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
 }
 
-/** Extracts archive "$1" into the new directory "$2" (modes as stored). Stages: 0 decompress, 1 tar -x. */
+/** Written to stderr before the archive's SHA-256 by extractArgv. */
+const SHA_MARK = 'kompox-sha256:';
+
+/**
+ * Extracts archive "$1" into the new directory "$2" (modes as stored) in
+ * one pass, printing each member name as GNU tar escapes it (see
+ * parseTarNames) on stdout, and the archive's SHA-256 (read beside it, from
+ * the page cache) on stderr. GNU tar refuses `..` members and strips leading
+ * `/`, so nothing lands outside "$2"; the names are checked again by Kompox
+ * (checkArchiveNames) before anything becomes visible.
+ * Stages: 0 decompress, 1 tar -x.
+ */
 export function extractArgv(archive: string, dest: string, format: ArchiveFormat): string[] {
-  return shArgv(`mkdir -- "$2" && ${pipeWithStatus([`${decompress(format)} < "$1"`, 'tar -x -p -f - -C "$2"'])}`, archive, dest);
+  const script = [
+    'mkdir -- "$2" || exit 1',
+    `{ sha256sum < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`,
+    pipeWithStatus([`${decompress(format)} < "$1"`, 'tar -x -v -p -f - -C "$2" --quoting-style=escape']),
+    'wait',
+  ].join('\n');
+  return shArgv(script, archive, dest);
+}
+
+/** The archive's SHA-256 extractArgv reported, if it did. */
+export function extractedSha256(stderr: string): string | undefined {
+  return new RegExp(`${SHA_MARK}([0-9a-f]{64})`).exec(stderr)?.[1];
+}
+
+/** stderr without extractArgv's SHA-256 line. */
+export function withoutSha256(stderr: string): string {
+  return stderr.replace(new RegExp(`${SHA_MARK}[^\\n]*\\n?`, 'g'), '').trim();
+}
+
+/**
+ * The refusal unpackArchive would make, from what GNU tar said about a
+ * member it would not extract as named: one with `..` (skipped), or an
+ * absolute one (its leading `/` stripped; -v then prints the stripped name).
+ */
+export function tarRefusal(stderr: string): Error | undefined {
+  const dots = /^tar: (.*): Member name contains '\.\.'$/m.exec(stderr);
+  if (dots) return integrity(`archive entry ${JSON.stringify(dots[1])} leaves the disk (contains ".."); refusing to extract it`);
+  const lead = /^tar: Removing leading [`'](.*)' from (?:member names|hard link targets)$/m.exec(stderr);
+  if (lead) return integrity(`archive entries start with ${JSON.stringify(lead[1])} (an absolute path or ".."); refusing to extract them`);
+  return undefined;
+}
+
+/** Whether a failed extraction says the node's disk or permissions (not the archive) are at fault. */
+export function hostProblem(stderr: string): boolean {
+  return /No space left on device|Disk quota exceeded|Read-only file system|Permission denied|Operation not permitted/i.test(stderr);
 }
 
 /** Copies the tree "$1" to the new path "$2" (modes, ownership when root, times, symlinks as they are). */

@@ -24,7 +24,6 @@ import {
 import { tarCreateOutcome } from '../../archive/tar-command.js';
 import type { HostFs, HostRunResult } from './hostfs.js';
 import {
-  archiveCheckArgv,
   checkArchiveNames,
   copyTreeArgv,
   extractArgv,
@@ -32,12 +31,16 @@ import {
   listingChange,
   manifestEntriesOf,
   missingTools,
-  parseArchiveCheck,
+  extractedSha256,
+  hostProblem,
+  parseTarNames,
+  withoutSha256,
   parseTools,
   parseTreeListing,
   seenOf,
   snapshotArgv,
   stageStatuses,
+  tarRefusal,
   toolsProbeArgv,
   type ListedEntry,
   type NodeLocalTools,
@@ -117,37 +120,44 @@ export interface NodeRestoreOptions {
 
 /**
  * Extracts the archive file ARCHIVE into DATADIR (which must not exist) on
- * the node: the archive's SHA-256 and its member names are checked first
- * (nothing is written when either is wrong), then it is extracted beside
- * DATADIR and the extracted tree, listed and hashed on the node, is checked
- * against the manifest before it is renamed to DATADIR. Undefined when the
- * node cannot (logged).
+ * the node, in one pass beside DATADIR, while the node computes the
+ * archive's SHA-256. Before the tree is renamed to DATADIR (nothing is
+ * visible until then) Kompox checks, as unpackArchive does: the SHA-256
+ * against the snapshot's metadata, the member names (no absolute paths, no
+ * `..`, nothing outside data/, nothing twice, the manifest last), and the
+ * extracted tree, listed and hashed on the node, against the manifest
+ * (every path, type, mode, size, SHA-256 and link target, and the tree
+ * digest). Undefined when the node cannot (logged).
  */
 export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: string, opts: NodeRestoreOptions, op: Op): Promise<{ totalBytes: number } | undefined> {
   const fs = await onNode(hostFs, 'restore', op, opts.format);
   if (!fs) return undefined;
   const progress = byteProgress(op);
   progress?.start(opts.label, opts.size);
-  logEvent(op, `${opts.label}: on the node (${fs.describe}): checked, extracted and verified there`);
+  logEvent(op, `${opts.label}: on the node (${fs.describe}): extracted, checked and verified there`);
   const decompressor = opts.format === 'tar.gz' ? 'gzip' : 'zstd';
-
-  const checking = `checking ${archive}`;
-  const c = await run(fs, archiveCheckArgv(archive, opts.format), op, checking);
-  const cs = stageStatuses(c.stderr, 2);
-  if (c.code !== 0 || cs.codes[0] === undefined) throw failed(fs, checking, c, cs.text);
-  const checked = parseArchiveCheck(c.stdout.toString('utf8'));
-  // the recorded checksum first: it names the problem best (a changed or damaged file)
-  checkExpectedSha256(checked.sha256, opts.expectedSha256);
-  if (cs.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${cs.text || `exit code ${cs.codes[0]}`})`);
-  if (cs.codes[1] !== 0) throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${cs.text || `exit code ${cs.codes[1]}`})`);
-  checkArchiveNames(checked.names);
-
   const x = `${parentOf(dataDir)}/.extract-${suffix()}`;
   try {
     const extracting = `extracting ${archive}`;
     const e = await run(fs, extractArgv(archive, x, opts.format), op, extracting);
-    const es = stageStatuses(e.stderr, 2);
-    if (e.code !== 0 || es.codes.some((s) => s !== 0)) throw failed(fs, extracting, e, es.text);
+    const es = stageStatuses(withoutSha256(e.stderr), 2);
+    if (es.codes[0] === undefined || es.codes[1] === undefined) throw failed(fs, extracting, e, es.text);
+    const sha256 = extractedSha256(e.stderr);
+    if (!sha256) throw failed(fs, extracting, e, `no SHA-256 of the archive${es.text ? `: ${es.text}` : ''}`);
+    // the recorded checksum first: it names the problem best (a changed or damaged file)
+    checkExpectedSha256(sha256, opts.expectedSha256);
+    if (es.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${es.text || `exit code ${es.codes[0]}`})`);
+    const refused = tarRefusal(es.text);
+    if (refused) throw refused;
+    const names = parseTarNames(e.stdout.toString('utf8'));
+    if (es.codes[1] !== 0) {
+      if (hostProblem(es.text)) throw failed(fs, extracting, { code: es.codes[1], stderr: es.text });
+      throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${es.text || `exit code ${es.codes[1]}`})`);
+    }
+    checkArchiveNames(names);
+    // only what the names said (stripped absolute names would land here too)
+    const top = (await fs.readdir(x)).sort();
+    if (top.join('/') !== ['data', MANIFEST_NAME].sort().join('/')) throw integrity(`the archive holds ${top.filter((n) => n !== 'data' && n !== MANIFEST_NAME).join(', ') || 'no data directory'} outside data/`);
     if ((await fs.lstat(`${x}/data`))?.kind !== 'dir') throw integrity('archive entry data is not a directory');
     const { entries, others } = manifestEntriesOf(await listTree(fs, `${x}/data`, op));
     if (others.length) throw integrity(`archive entry ${others[0]} is not a file, directory or symlink, which Kompox archives never contain`);
