@@ -119,15 +119,23 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       assert.equal(await digest(copied.id), original);
 
       assert.deepEqual(trace.dataIo, [], 'no file was read or written over SFTP or streamed');
+
+      // a gzip (version 1 style) archive on the node is extracted there too (gzip -dc)
+      const gz = join(own.dir, 'export.tar.gz');
+      const out = (await import('node:fs')).createWriteStream(gz);
+      await driver.hostTransfer.exportDisk(ctx, vol, d, out, {}, { format: 'tar.gz' });
+      await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      trace.dataIo.length = 0;
+      const fromGz = await driver.disks.create(ctx, vol, { name: 'from-gz', source: { kind: 'disk', id: gz } }, op);
+      assert.equal(await digest(fromGz.id), original);
+      assert.deepEqual(trace.dataIo, []);
+      assert.ok(logs(events).some((m) => /^import .*export\.tar\.gz: on the node/.test(m)), logs(events).join(' | '));
       const said = logs(events);
       for (const re of [/^snapshot snap: on the node/, /^restore snap: on the node/, /^copy src: on the node/]) assert.ok(said.some((m) => re.test(m)), `${re}: ${said.join(' | ')}`);
-      // progress: a start and an end for each of the three
+      // progress: a start and an end for each of the four
       const ends = events.filter((e) => e.type === 'progress' && e.end);
-      assert.equal(ends.length, 3, JSON.stringify(ends));
-      assert.deepEqual(
-        (await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(),
-        ['copied', 'restored', 'src'],
-      );
+      assert.equal(ends.length, 4, JSON.stringify(ends));
+      assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['copied', 'from-gz', 'restored', 'src']);
     } finally {
       await driver.close();
       await own.cleanup();
