@@ -212,10 +212,10 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
   });
 
-  it('refuses a snapshot of a tree that changed between the listing and tar: no snapshot, no temp files', async () => {
+  it('a tree that changed between the listing and tar on the node is snapshotted by the streaming path instead (and says so)', async () => {
     const own = await sandbox();
     let target = '';
-    const { driver } = traced({
+    const { driver, trace } = traced({
       beforeRun: async (argv) => {
         if (target && argv.join(' ').includes('--sort=name')) await appendFile(join(target, 'empty.txt'), 'late write\n');
       },
@@ -226,10 +226,25 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const d = await driver.disks.create(ctx, vol, { name: 'live' }, {});
       await writeSampleTree(d.id);
       target = d.id;
-      await rejectsWith(driver.snapshots.create(ctx, vol, d, 'moving', {}), 'conflict', /changed while the snapshot was made on the node \(data\/empty\.txt changed\)/);
-      assert.deepEqual(await driver.snapshots.list(ctx, vol, {}), []);
-      const left = (await snapshotOfTree(own.snapshotRoot)).filter((p) => !p.endsWith('/'));
-      assert.deepEqual(left, [], 'no archive, manifest or temp file is left');
+      const events: KompoxEvent[] = [];
+      const snap = await driver.snapshots.create(ctx, vol, d, 'moving', { events: (e) => events.push(e) });
+      assert.ok(
+        logs(events).some((m) => /^snapshot through this machine, not on the node: .* changed while the node archived it \(data\/empty\.txt changed\)/.test(m)),
+        logs(events).join(' | '),
+      );
+      assert.ok(trace.dataIo.some((x) => x.startsWith('tarStream ')), 'the streaming path made it');
+      // the archive holds the tree as it is now, and verifies
+      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
+      try {
+        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+        assert.equal(r.manifest.treeDigest, await digest(d.id));
+        assert.equal(await readFile(join(check, 'data', 'empty.txt'), 'utf8'), 'late write\n');
+      } finally {
+        await rm(check, { recursive: true, force: true });
+      }
+      // nothing of the dropped attempt is left beside the snapshot
+      const files = (await snapshotOfTree(own.snapshotRoot)).filter((p) => !p.endsWith('/')).map((p) => p.replace(/ \d+$/, '').replace(/^.*\//, ''));
+      assert.deepEqual(files.sort(), ['moving.json', 'moving.tar.zst']);
     } finally {
       await driver.close();
       await own.cleanup();

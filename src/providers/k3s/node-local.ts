@@ -216,8 +216,9 @@ export interface NodeSnapshotOptions {
  * manifest from that listing, and `tar -c | zstd` on the node writes the
  * tree with the manifest as its last member; the archive's SHA-256 is
  * computed there. A tree that changed between the listing and tar (a
- * listing of sizes, times and modes after tar differs) fails: the manifest
- * would not describe the archive. Undefined when the node cannot (logged).
+ * listing of sizes, times and modes after tar differs, or tar saw a change)
+ * is not archived here (see liveFallback). Undefined when the node cannot
+ * or the tree changed (logged).
  * On failure ARCHIVE may be left: the caller removes it.
  */
 export async function snapshotOnNode(hostFs: HostFs, src: string, archive: string, opts: NodeSnapshotOptions, op: Op): Promise<ArchiveResult | undefined> {
@@ -241,12 +242,12 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     const r = await run(fs, snapshotArgv(src, mdir, archive), op, what);
     const st = stageStatuses(r.stderr, 2);
     const tarOutcome = st.codes[0] === undefined ? 'failed' : tarCreateOutcome('gnu', st.codes[0]);
-    if (tarOutcome === 'changed') throw changedError(src, `tar saw files change while it read them: ${st.text}`);
+    if (tarOutcome === 'changed') return await liveFallback(fs, src, archive, `tar saw files change while it read them: ${st.text}`, op);
     if (r.code !== 0 || tarOutcome === 'failed' || st.codes[1] !== 0) throw failed(fs, what, r, st.text);
     const sha = /^([0-9a-f]{64})\b/m.exec(r.stdout.toString('utf8'))?.[1];
     if (!sha) throw failed(fs, what, r, 'no SHA-256 of the archive');
     const change = listingChange(listed, await listTree(fs, src, op, { hashes: false }));
-    if (change) throw changedError(src, change);
+    if (change) return await liveFallback(fs, src, archive, change, op);
     const bytes = (await fs.lstat(archive))?.size ?? 0;
     progress?.advance(manifest.totalBytes);
     progress?.done({ files: manifest.fileCount, bytes: manifest.totalBytes });
@@ -256,8 +257,14 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   }
 }
 
-function changedError(src: string, detail: string): KompoxError {
-  return new KompoxError('conflict', `${src} changed while the snapshot was made on the node (${detail}); no snapshot was made`, {
-    hint: 'Stop the app using the disk (snapshot create stops it unless told otherwise), then try again.',
-  });
+/**
+ * A tree that changed while the node archived it (a live disk): the
+ * manifest made from the listing would not describe the archive, so the
+ * archive is dropped and the snapshot is made by the streaming path, which
+ * builds the manifest from what tar actually read (a crash-consistent copy).
+ */
+async function liveFallback(fs: NodeFs, src: string, archive: string, detail: string, op: Op): Promise<undefined> {
+  await fs.rm(archive);
+  logEvent(op, `snapshot through this machine, not on the node: ${src} changed while the node archived it (${detail}); stop the app (--quiesce) for a consistent snapshot`);
+  return undefined;
 }
