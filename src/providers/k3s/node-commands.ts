@@ -129,8 +129,12 @@ export interface ListedEntry {
   mode: number;
   size: number;
   mtimeMs: number;
-  /** Changed on every write and never set by hand: what the change check relies on. */
-  ctimeMs: number;
+  /**
+   * The status change time as find printed it (to the nanosecond where the
+   * filesystem keeps it): changed by every write and never set by hand,
+   * what the change check (listingChange) relies on.
+   */
+  ctime: string;
   linkpath?: string;
   sha256?: string;
 }
@@ -156,7 +160,7 @@ export function parseTreeListing(out: Buffer, opts: { hashes?: boolean } = {}): 
     const m = /^(\S) (\d+) (\d+) (\S+) (\S+) ([\s\S]*)$/.exec(rec);
     if (!m || i + 1 >= fields.length) throw new Error(`unreadable node listing record ${JSON.stringify(rec.slice(0, 200))}`);
     const kind = FIND_KINDS[m[1]!] ?? 'other';
-    const e: ListedEntry = { path: m[6]!, kind, mode: parseInt(m[2]!, 8) & 0o7777, size: Number(m[3]), mtimeMs: secondsToMs(m[4]!), ctimeMs: secondsToMs(m[5]!) };
+    const e: ListedEntry = { path: m[6]!, kind, mode: parseInt(m[2]!, 8) & 0o7777, size: Number(m[3]), mtimeMs: secondsToMs(m[4]!), ctime: m[5]! };
     if (kind === 'symlink') e.linkpath = fields[i + 1]!;
     entries.push(e);
   }
@@ -239,7 +243,7 @@ export function listingChange(before: readonly ListedEntry[], after: readonly Li
   for (const b of before) {
     const x = a.get(b.path);
     if (!x) return `${archivePathOf(b)} was removed`;
-    if (x.kind !== b.kind || x.size !== b.size || x.mtimeMs !== b.mtimeMs || x.ctimeMs !== b.ctimeMs || x.linkpath !== b.linkpath || x.mode !== b.mode) {
+    if (x.kind !== b.kind || x.size !== b.size || x.mtimeMs !== b.mtimeMs || x.ctime !== b.ctime || x.linkpath !== b.linkpath || x.mode !== b.mode) {
       return `${archivePathOf(b)} changed`;
     }
     a.delete(b.path);
