@@ -110,6 +110,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         await rm(check, { recursive: true, force: true });
       }
       assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
+      assert.equal((await lstat(snap.id)).mode & 0o777, 0o600, 'the archive holds the disk\'s data: readable by its owner only');
 
       const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
       assert.equal(await digest(restored.id), original);

@@ -838,7 +838,7 @@ export class K3sDriver implements ProviderDriver {
     const source = { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB };
     try {
       // over SSH the node lists, hashes and archives the disk itself when it can
-      const onNode = await snapshotOnNode(fs, disk.id, tmp, { source, label: `snapshot ${name}` }, op);
+      const onNode = await snapshotOnNode(fs, disk.id, tmp, { source, label: `snapshot ${name}`, keepAlive: (dir) => heartbeat(fs, dir) }, op);
       if (onNode) r = onNode;
       else {
         const ws = fs.openWrite(tmp, 0o600);

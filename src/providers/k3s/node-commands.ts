@@ -378,5 +378,6 @@ export function snapshotArgv(src: string, manifestDir: string, archive: string):
     '-C "$1" .',
     `-C "$2" ${MANIFEST_NAME}`,
   ].join(' ');
-  return shArgv(`set -C && ${pipeWithStatus([tar, `${NODE_ZSTD} > "$3"`])} && sha256sum < "$3"`, src, manifestDir, archive);
+  // umask 077: the archive holds the disk's data (mode 0600, as the streaming path writes it); set -C: never overwrite
+  return shArgv(`umask 077 && set -C && ${pipeWithStatus([tar, `${NODE_ZSTD} > "$3"`])} && sha256sum < "$3"`, src, manifestDir, archive);
 }

@@ -208,6 +208,12 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
 export interface NodeSnapshotOptions {
   source: ArchiveSource;
   label: string;
+  /**
+   * Keeps a temp directory fresh while tar runs (the driver's heartbeat):
+   * the manifest waits in one until tar reaches its end, and leftovers of
+   * a crash (`.tmp-*`) are swept by age.
+   */
+  keepAlive?: (dir: string) => { stop(): Promise<void> };
 }
 
 /**
@@ -235,8 +241,10 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   progress?.start(opts.label, manifest.totalBytes);
   logEvent(op, `${opts.label}: on the node (${fs.describe}): listed, hashed, archived and compressed there`);
   const mdir = `${parentOf(archive)}/.tmp-manifest-${suffix()}`;
+  let alive: { stop(): Promise<void> } | undefined;
   try {
     await fs.mkdir(mdir, 0o700);
+    alive = opts.keepAlive?.(mdir);
     await fs.writeFileAtomic(`${mdir}/${MANIFEST_NAME}`, manifestBody(manifest), 0o644);
     const what = `archiving ${src}`;
     const r = await run(fs, snapshotArgv(src, mdir, archive), op, what);
@@ -253,6 +261,7 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     progress?.done({ files: manifest.fileCount, bytes: manifest.totalBytes });
     return { manifest, sha256: sha, bytes, format: 'tar.zst' };
   } finally {
+    await alive?.stop();
     await fs.rm(mdir).catch(() => undefined);
   }
 }
