@@ -311,7 +311,8 @@ export function checkArchiveNames(names: readonly string[]): void {
 const SHA_MARK = 'kompox-sha256:';
 
 /**
- * Extracts archive "$1" into the new directory "$2" (modes as stored) in
+ * Extracts archive "$1" into the new directory "$2" (modes as stored, and
+ * owners by number when root, as unpackArchive sets them) in
  * one pass, printing each member name as GNU tar escapes it (see
  * parseTarNames) on stdout, and the archive's SHA-256 (read beside it, from
  * the page cache) on stderr. GNU tar refuses `..` members and strips leading
@@ -323,7 +324,7 @@ export function extractArgv(archive: string, dest: string, format: ArchiveFormat
   const script = [
     'mkdir -- "$2" || exit 1',
     `{ sha256sum < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`,
-    pipeWithStatus([`${decompress(format)} < "$1"`, 'tar -x -v -p -f - -C "$2" --quoting-style=escape']),
+    pipeWithStatus([`${decompress(format)} < "$1"`, 'tar -x -v -p --numeric-owner -f - -C "$2" --quoting-style=escape']),
     'wait',
   ].join('\n');
   return shArgv(script, archive, dest);
@@ -368,12 +369,13 @@ const NODE_ZSTD = 'zstd -T0 -3 -q -c';
 /**
  * Writes a Kompox archive of the tree "$1" to the new file "$3": the tree
  * under data/ (pax, sorted, hard links stored as files, no atime/ctime),
- * then the manifest file "$2/kompox-archive.json" as the last member;
+ * then the manifest file "$2/kompox-archive.json" as the last member
+ * (owners by number only, as the archive writer stores them);
  * prints the archive's SHA-256. Stages: 0 tar -c, 1 zstd.
  */
 export function snapshotArgv(src: string, manifestDir: string, archive: string): string[] {
   const tar = [
-    'tar -c -f - --format=pax --sort=name --hard-dereference --pax-option=delete=atime,delete=ctime',
+    'tar -c -f - --format=pax --sort=name --hard-dereference --numeric-owner --pax-option=delete=atime,delete=ctime',
     `--transform='s,^\\.,${DATA_DIR},S'`,
     '-C "$1" .',
     `-C "$2" ${MANIFEST_NAME}`,
