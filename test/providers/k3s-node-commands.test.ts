@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
-import { digestTree } from '../../src/archive/archive.js';
+import { createWriteStream } from 'node:fs';
+import { digestTree, packTree, parseManifest, verifyManifest } from '../../src/archive/archive.js';
+import { readFile } from 'node:fs/promises';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import {
   checkArchiveNames,
@@ -20,6 +22,9 @@ import {
   extractedSha256,
   withoutSha256,
   tarRefusal,
+  extractArgv,
+  splitExtractOutput,
+  seenOf,
   parseTarNames,
   parseTools,
   parseTreeListing,
@@ -126,6 +131,28 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       assert.equal(r.status, 0, r.stderr.toString());
       const listed = parseTreeListing(r.stdout);
       assert.equal(treeDigestOfListing(listed), (await digestTree(new LocalHostFs(), dir)).treeDigest);
+
+      // a Kompox archive of it, extracted by the node's command: names, SHA-256 and listing read back, the manifest verifies
+      const archive = join(dir, '..', `${dir.split('/').pop()}.tar.zst`);
+      const out = createWriteStream(archive);
+      const packed = await packTree(new LocalHostFs(), dir, out);
+      await new Promise<void>((resolve) => out.end(resolve));
+      const dest = `${dir}-x`;
+      try {
+        const x = run(extractArgv(archive, dest, 'tar.zst'));
+        assert.equal(x.status, 0, x.stderr.toString());
+        const stderr = x.stderr.toString();
+        assert.deepEqual(stageStatuses(withoutSha256(stderr), 2).codes, [0, 0]);
+        assert.equal(extractedSha256(stderr), packed.sha256);
+        const { names, listing } = splitExtractOutput(x.stdout);
+        const got = parseTarNames(names);
+        assert.ok(got.includes('data/a b\nc') && got[got.length - 1] === 'kompox-archive.json', JSON.stringify(got));
+        const manifest = parseManifest(await readFile(join(dest, 'kompox-archive.json')));
+        verifyManifest(manifest, seenOf(manifestEntriesOf(parseTreeListing(listing)).entries));
+      } finally {
+        await rm(dest, { recursive: true, force: true });
+        await rm(archive, { force: true });
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -117,9 +117,14 @@ const HASHES_MARK = 'kompox-hashes';
  * `hashes: false` (a change check) lists without reading file contents.
  */
 export function listTreeArgv(dir: string, opts: { hashes?: boolean } = {}): string[] {
-  const list = `cd -- "$1" && find . -printf '%y %m %s %T@ %C@ %P\\0%l\\0'`;
+  return shArgv(listTreeScript('"$1"', opts), dir);
+}
+
+/** listTreeArgv's script for the directory DIR (a shell word, e.g. `"$1"`). */
+function listTreeScript(dir: string, opts: { hashes?: boolean } = {}): string {
+  const list = `cd -- ${dir} && find . -printf '%y %m %s %T@ %C@ %P\\0%l\\0'`;
   const hashes = ` && printf '${HASHES_MARK}\\0' && find . -type f -print0 | xargs -0 -r sha256sum -z`;
-  return shArgv(list + (opts.hashes === false ? '' : hashes), dir);
+  return list + (opts.hashes === false ? '' : hashes);
 }
 
 /** One entry of a node listing; `path` is relative to the listed directory (`` for itself). */
@@ -314,7 +319,8 @@ const SHA_MARK = 'kompox-sha256:';
  * Extracts archive "$1" into the new directory "$2" (modes as stored, and
  * owners by number when root, as unpackArchive sets them) in
  * one pass, printing each member name as GNU tar escapes it (see
- * parseTarNames) on stdout, and the archive's SHA-256 (read beside it, from
+ * parseTarNames) on stdout, then the listing of "$2/data" (listTreeArgv's,
+ * see splitExtractOutput), and the archive's SHA-256 (read beside it, from
  * the page cache) on stderr. GNU tar refuses `..` members and strips leading
  * `/`, so nothing lands outside "$2"; the names are checked again by Kompox
  * (checkArchiveNames) before anything becomes visible.
@@ -326,8 +332,23 @@ export function extractArgv(archive: string, dest: string, format: ArchiveFormat
     `{ sha256sum < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`,
     pipeWithStatus([`${decompress(format)} < "$1"`, 'tar -x -v -p --numeric-owner -f - -C "$2" --quoting-style=escape']),
     'wait',
+    // the extracted tree's listing in the same command (one exec channel fewer on the restore's critical path);
+    // read only when tar succeeded
+    `printf '\\0${LISTING_MARK}\\0'`,
+    `if [ -d "$2/data" ] && [ ! -L "$2/data" ]; then ${listTreeScript('"$2/data"')}; fi`,
   ].join('\n');
   return shArgv(script, archive, dest);
+}
+
+/** Separates tar's member names from the listing in extractArgv's output. */
+const LISTING_MARK = 'kompox-listing';
+
+/** extractArgv's output: the member names (text) and the listing of the extracted data/ (for parseTreeListing; empty when there is none). */
+export function splitExtractOutput(out: Buffer): { names: string; listing: Buffer } {
+  const mark = Buffer.from(`\0${LISTING_MARK}\0`);
+  const at = out.indexOf(mark);
+  if (at < 0) return { names: out.toString('utf8'), listing: Buffer.alloc(0) };
+  return { names: out.toString('utf8', 0, at), listing: out.subarray(at + mark.length) };
 }
 
 /** The archive's SHA-256 extractArgv reported, if it did. */

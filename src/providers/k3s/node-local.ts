@@ -39,6 +39,7 @@ import {
   parseTreeListing,
   seenOf,
   snapshotArgv,
+  splitExtractOutput,
   stageStatuses,
   tarRefusal,
   toolsProbeArgv,
@@ -103,10 +104,14 @@ async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolea
   const what = `listing ${dir}`;
   const r = await run(fs, listTreeArgv(dir, opts), op, what);
   if (r.code !== 0) throw failed(fs, what, r);
+  return parseListing(fs, dir, r.stdout, opts);
+}
+
+function parseListing(fs: HostFs, dir: string, out: Buffer, opts: { hashes?: boolean } = {}): ListedEntry[] {
   try {
-    return parseTreeListing(r.stdout, opts);
+    return parseTreeListing(out, opts);
   } catch (e) {
-    throw new KompoxError('unavailable', `${what} on ${fs.describe}: ${(e as Error).message}`);
+    throw new KompoxError('unavailable', `listing ${dir} on ${fs.describe}: ${(e as Error).message}`);
   }
 }
 
@@ -149,7 +154,8 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
     if (es.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${es.text || `exit code ${es.codes[0]}`})`);
     const refused = tarRefusal(es.text);
     if (refused) throw refused;
-    const names = parseTarNames(e.stdout.toString('utf8'));
+    const out = splitExtractOutput(e.stdout);
+    const names = parseTarNames(out.names);
     if (es.codes[1] !== 0) {
       if (hostProblem(es.text)) throw failed(fs, extracting, { code: es.codes[1], stderr: es.text });
       throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${es.text || `exit code ${es.codes[1]}`})`);
@@ -159,7 +165,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
     const top = (await fs.readdir(x)).sort();
     if (top.join('/') !== ['data', MANIFEST_NAME].sort().join('/')) throw integrity(`the archive holds ${top.filter((n) => n !== 'data' && n !== MANIFEST_NAME).join(', ') || 'no data directory'} outside data/`);
     if ((await fs.lstat(`${x}/data`))?.kind !== 'dir') throw integrity('archive entry data is not a directory');
-    const { entries, others } = manifestEntriesOf(await listTree(fs, `${x}/data`, op));
+    const { entries, others } = manifestEntriesOf(parseListing(fs, `${x}/data`, out.listing));
     if (others.length) throw integrity(`archive entry ${others[0]} is not a file, directory or symlink, which Kompox archives never contain`);
     const manifest = parseManifest(await fs.readFile(`${x}/${MANIFEST_NAME}`));
     verifyManifest(manifest, seenOf(entries));
