@@ -261,6 +261,34 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
   });
 
+  it('refuses a disk copy whose tree differs from the source listing (the source changed during the copy): nothing visible', async () => {
+    const own = await sandbox();
+    let target = '';
+    const { driver } = traced({
+      beforeRun: async (argv) => {
+        if (target && argv.join(' ').includes('cp -a')) await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'changed\n');
+      },
+    });
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      target = d.id;
+      const before = (await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt'));
+      await rejectsWith(
+        driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, {}),
+        'integrity',
+        /the copy's tree digest [0-9a-f]{64} differs from the source's/,
+      );
+      assert.deepEqual((await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt')), before, 'no disk and no temp dir is left');
+      assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name), ['src']);
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+
   it('falls back to the streaming path when the node lacks the tools, and says why', async () => {
     const own = await sandbox();
     const { driver, trace } = traced({ noTools: true });
