@@ -379,9 +379,13 @@ export function hostProblem(stderr: string): boolean {
   return /No space left on device|Disk quota exceeded|Read-only file system|Permission denied|Operation not permitted/i.test(stderr);
 }
 
-/** Copies the tree "$1" to the new path "$2" (modes, ownership when root, times, symlinks as they are). */
+/**
+ * Copies the tree "$1" to the new path "$2" (modes, ownership when root,
+ * times, symlinks as they are), then lists "$2" (listTreeArgv's output) in
+ * the same command; the command fails when cp does.
+ */
 export function copyTreeArgv(src: string, dest: string): string[] {
-  return shArgv('cp -a -- "$1" "$2"', src, dest);
+  return shArgv(`cp -a -- "$1" "$2" && ${listTreeScript('"$2"')}`, src, dest);
 }
 
 /** zstd on the node for snapshots: all cores, level 3 (what `tar -c | zstd -T0 -3` does). */
