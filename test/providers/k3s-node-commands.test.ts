@@ -107,6 +107,7 @@ describe('node-local commands: parsers', () => {
     // what GNU tar says when it will not extract a member as named
     assert.match(tarRefusal("tar: data/../x: Member name contains '..'\n")!.message, /archive entry "data\/\.\.\/x" leaves the disk/);
     assert.match(tarRefusal("tar: Removing leading `/' from member names\n")!.message, /start with "\/" \(an absolute path/);
+    assert.match(tarRefusal('tar: data/link/evil: Cannot open: Not a directory\n')!.message, /"data\/link\/evil" lies under a symlink or a file/);
     assert.equal(tarRefusal('tar: something else\n'), undefined);
     const refused = (names: string[], re: RegExp) => assert.throws(() => checkArchiveNames(names), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity' && re.test(e.message));
     refused(['data/', '/etc/passwd', 'kompox-archive.json'], /absolute path/);

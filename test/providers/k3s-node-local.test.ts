@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFile, lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -212,6 +212,19 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
         await rejectsWith(restore('bad-absolute'), 'integrity', /start with "\/" \(an absolute path/);
         await assert.rejects(lstat(absolute), 'nothing was written at the absolute path');
+
+        // a file through a symlink that points outside: GNU tar writes nothing through it; refused
+        const outsideDir = join(own.dir, 'outside-dir');
+        await (await import('node:fs/promises')).mkdir(outsideDir);
+        await writeFile(join(outsideDir, 'evil'), 'pwned');
+        await symlink(outsideDir, join(work, 'data', 'link'));
+        sh('cd "$1" && tar -c -f - --format=pax data data/link/evil kompox-archive.json | zstd -q -c > "$2"', work, forged);
+        await rm(join(outsideDir, 'evil'));
+        await writeFile(snap.id, await readFile(forged));
+        await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
+        await rejectsWith(restore('bad-symlink'), 'integrity', /"data\/link\/evil" lies under a symlink or a file, not a directory/);
+        await assert.rejects(lstat(join(outsideDir, 'evil')), 'nothing was written through the symlink');
+        assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
         assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
       } finally {
         await rm(work, { recursive: true, force: true });

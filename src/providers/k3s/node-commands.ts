@@ -363,12 +363,17 @@ export function withoutSha256(stderr: string): string {
 
 /**
  * The refusal unpackArchive would make, from what GNU tar said about a
- * member it would not extract as named: one with `..` (skipped), or an
- * absolute one (its leading `/` stripped; -v then prints the stripped name).
+ * member it would not extract as named: one with `..` (skipped), one under
+ * a symlink it extracted (GNU tar leaves a placeholder file for symlinks
+ * pointing outside until the end, so nothing is written through them), or
+ * an absolute one (its leading `/` stripped; -v then prints the stripped
+ * name).
  */
 export function tarRefusal(stderr: string): Error | undefined {
   const dots = /^tar: (.*): Member name contains '\.\.'$/m.exec(stderr);
   if (dots) return integrity(`archive entry ${JSON.stringify(dots[1])} leaves the disk (contains ".."); refusing to extract it`);
+  const through = /^tar: (.*): Cannot open: Not a directory$/m.exec(stderr);
+  if (through) return integrity(`archive entry ${JSON.stringify(through[1])} lies under a symlink or a file, not a directory; refusing to extract it`);
   const lead = /^tar: Removing leading [`'](.*)' from (?:member names|hard link targets)$/m.exec(stderr);
   if (lead) return integrity(`archive entries start with ${JSON.stringify(lead[1])} (an absolute path or ".."); refusing to extract them`);
   return undefined;
