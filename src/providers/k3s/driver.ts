@@ -608,7 +608,7 @@ export class K3sDriver implements ProviderDriver {
         sizeGiB ?? m?.sizeGiB,
         { fromId: sourceId },
         op,
-        (fs2, dataDir) => this.unpackFile(fs2, sourceId, dataDir, st.size, m?.sha256, `import ${m?.name ?? sourceId}`, op),
+        (fs2, dataDir) => this.unpackFile(fs2, sourceId, dataDir, st.size, m, `import ${m?.name ?? sourceId}`, op),
         pending,
       );
     }
@@ -626,10 +626,13 @@ export class K3sDriver implements ProviderDriver {
     return m?.kind === 'kompox-snapshot' ? m : undefined;
   }
 
-  private async unpackFile(fs: HostFs, archivePath: string, dataDir: string, size: number, expectedSha256: string | undefined, label: string, op: Op) {
+  /** Extracts an archive file on the node into dataDir; `meta` (a snapshot's) gives the checksum to verify and the format. */
+  private async unpackFile(fs: HostFs, archivePath: string, dataDir: string, size: number, meta: SnapshotMeta | undefined, label: string, op: Op) {
+    const expectedSha256 = meta?.sha256;
     if (fs.run) {
       // over SSH the node checks, extracts and verifies the archive itself when it can
-      const format = await this.storedFormat(fs, archivePath);
+      // (the format from the snapshot's metadata, absent before version 2; else from the file's first bytes)
+      const format = meta ? (meta.format ?? 'tar.gz') : await this.storedFormat(fs, archivePath);
       const onNode = format ? await restoreOnNode(fs, archivePath, dataDir, { format, expectedSha256, size, label }, op) : undefined;
       if (onNode) return onNode;
     }
@@ -657,7 +660,7 @@ export class K3sDriver implements ProviderDriver {
       async (fs2, dataDir) => {
         const st = await fs2.lstat(snapshotId);
         if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshotId} is missing on the node`);
-        return this.unpackFile(fs2, snapshotId, dataDir, st.size, m?.sha256, `restore ${label}`, op);
+        return this.unpackFile(fs2, snapshotId, dataDir, st.size, m, `restore ${label}`, op);
       },
       Boolean(spec.pending),
     );
