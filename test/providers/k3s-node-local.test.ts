@@ -334,6 +334,10 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
     const dir = await mkdtemp(join(tmpdir(), 'kompox-cancel-'));
     try {
+      // run() hands back stdout (bytes as they are), stderr (without its own process-group line) and the exit status
+      const r = await fs.run!(['sh', '-c', 'printf "out\\0put"; echo err >&2; exit 3']);
+      assert.deepEqual([r.stdout, r.stderr, r.code], [Buffer.from('out\0put'), 'err', 3]);
+
       const ac = new AbortController();
       const pidFile = join(dir, 'pid');
       const running = fs.run!(['sh', '-c', 'sleep 30 & echo $! > "$1"; wait', 'sh', pidFile], { signal: ac.signal });
