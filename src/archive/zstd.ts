@@ -24,7 +24,7 @@ import { constants as zc, createZstdCompress, createZstdDecompress } from 'node:
 import { KompoxError } from '../domain/errors.js';
 
 /** Input bytes per zstd frame that Kompox writes. */
-export const ZSTD_FRAME = 4 * 1024 * 1024;
+export const ZSTD_FRAME = 2 * 1024 * 1024;
 /** zstd frames needing a larger window (more memory) are refused: 2^24 = 16 MiB covers every level up to 19. */
 export const ZSTD_WINDOW_LOG_MAX = 24;
 /** Frames whose content is at most this big are decompressed whole, in parallel. */
