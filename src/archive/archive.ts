@@ -36,6 +36,7 @@ import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
 import { GarbagePacer } from './memory.js';
+import { headerBlocks } from './tar-header.js';
 import { InOrder, ZSTD_FRAME, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism, zstdStreamDecompressor } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
@@ -431,22 +432,8 @@ export function compressionError(err: unknown, format: ArchiveFormat): KompoxErr
 
 // ---------------------------------------------------------------- packing
 
-export function headerBlocks(data: {
-  path: string;
-  type: 'File' | 'Directory' | 'SymbolicLink';
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: Date;
-  linkpath?: string;
-}): Buffer[] {
-  const header = new Header({ ...data, linkpath: data.linkpath ?? '' });
-  header.encode();
-  // Always a pax record: it carries sub-second mtimes and, when needed, long
-  // or non-ASCII paths and link targets, big sizes and ids.
-  return [new Pax({ path: data.path, linkpath: data.linkpath, mtime: data.mtime, size: data.size, uid: data.uid, gid: data.gid }).encode(), header.block!];
-}
+// The entry headers: src/archive/tar-header.ts (a direct encoder, byte for byte what `tar` writes).
+export { headerBlocks };
 
 /** Waits until a read stream has opened its file; false when the file no longer exists. */
 async function opened(rs: Readable): Promise<boolean> {
