@@ -835,6 +835,29 @@ export function frameSink(format: ArchiveFormat, out: Writable, level?: number):
   return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level));
 }
 
+/**
+ * A Writable that compresses what it is given into `out` (frames on every
+ * CPU, as archives are written; see frameSink), e.g. a plain tar stream on
+ * its way over a slow link. Ending it flushes the last frame; `out` is not
+ * ended. Destroying it drops what is not written yet.
+ */
+export function compressingWriter(format: ArchiveFormat, out: Writable, level?: number): Writable {
+  const sink = frameSink(format, out, level);
+  return new Writable({
+    highWaterMark: CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      sink.write([chunk]).then(() => cb(), cb);
+    },
+    final(cb) {
+      sink.end().then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      sink.abort();
+      cb(err);
+    },
+  });
+}
+
 /** The manifest entry and the end-of-archive marker: the tail of every archive. */
 export function manifestBlocks(manifest: ArchiveManifest): Buffer[] {
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8');
