@@ -201,7 +201,7 @@ export interface ArchiveProgress {
 }
 
 /** What an archive holds, for a progress summary. */
-function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
+export function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
   return { files: m.fileCount, bytes: m.totalBytes };
 }
 
