@@ -126,7 +126,7 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
     const line = (name: string, xs: number[]) => `| ${name} | ${median(xs).toFixed(2)} | ${(p / median(xs)).toFixed(2)} | ${(dataMB / median(xs)).toFixed(0)} |`;
     return {
       markdown: [
-        `## Disk export over SSH (bench/archive-ssh.bench.ts), ${new Date().toISOString().slice(0, 10)}`,
+        `## Disk export and import over SSH (bench/archive-ssh.bench.ts), ${new Date().toISOString().slice(0, 10)}`,
         '',
         `Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after. sshd on 127.0.0.1 (the node is this machine: node and workstation share its CPUs). Disk (scale ${scale}): ${dataMB.toFixed(0)} MB, ${facts.smallFiles} small files. zstd level ${ZSTD_LEVEL}; ${runs} alternating runs, medians of wall time.`,
         '',
