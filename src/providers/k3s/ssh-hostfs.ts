@@ -518,12 +518,15 @@ class SshHostFs implements HostFs {
     });
     channel.on('error', () => undefined); // a write after the command ended: `finished` says why
     const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+    let gaveUp: (() => void) | undefined;
+    const ended = Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (gaveUp = () => resolve(true)))]);
     const stream: Writable = tools.zstd ? compressingWriter('tar.zst', channel, LINK_ZSTD_LEVEL) : channel;
     if (tools.zstd) {
       // the compressor's end is the channel's EOF (compressingWriter leaves its output open)
       stream.once('finish', () => channel.end());
     }
-    const finished = closed.then(() => {
+    const finished = ended.then((hung) => {
+      if (hung) throw new Error(`tar -x into ${dir} on ${this.describe} did not end within ${(2 * STOP_GRACE_MS) / 1000} s of being stopped`);
       const { status, detail } = pipeStatus(err.text(), UNZSTD_EXIT_MARK);
       const lastLines = detail ? `: ${detail.split('\n').slice(-5).join('; ')}` : '';
       if (exitCode !== 0) {
@@ -536,11 +539,23 @@ class SshHostFs implements HostFs {
       if (stream !== channel) stream.destroy();
       // EOF ends tar (a cut stream: it fails); sshd reports the channel
       // closed only once the command has exited, so `finished` is the barrier
-      // before the caller removes what tar made. One that hangs is dropped.
+      // before the caller removes what tar made. One that hangs is killed
+      // (the shell; its pipeline then gets EOF), and in the end given up on
+      // (`finished` rejects; what it leaves is swept as a stale temp dir).
       channel.end();
-      const timer = setTimeout(() => channel.close(), STOP_GRACE_MS);
-      timer.unref();
-      void closed.then(() => clearTimeout(timer));
+      const kill = setTimeout(() => {
+        try {
+          (channel as unknown as { signal(name: string): void }).signal('KILL');
+        } catch {
+          /* the channel is gone already */
+        }
+        channel.close();
+      }, STOP_GRACE_MS);
+      const giveUp = setTimeout(() => gaveUp?.(), 2 * STOP_GRACE_MS);
+      void closed.then(() => {
+        clearTimeout(kill);
+        clearTimeout(giveUp);
+      });
     };
     return { stream, compressed: tools.zstd, finished, stop };
   }
