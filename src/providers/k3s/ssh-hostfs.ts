@@ -521,9 +521,15 @@ class SshHostFs implements HostFs {
     let gaveUp: (() => void) | undefined;
     const ended = Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (gaveUp = () => resolve(true)))]);
     const stream: Writable = tools.zstd ? compressingWriter('tar.zst', channel, LINK_ZSTD_LEVEL) : channel;
+    let compressorError: Error | undefined;
     if (tools.zstd) {
       // the compressor's end is the channel's EOF (compressingWriter leaves its output open)
       stream.once('finish', () => channel.end());
+      // a failure after the caller's pipeline let go of it (in end()) must not go unheard, nor leave tar waiting
+      stream.on('error', (e: Error) => {
+        compressorError ??= e;
+        channel.end();
+      });
     }
     const finished = ended.then((hung) => {
       if (hung) throw new Error(`tar -x into ${dir} on ${this.describe} did not end within ${(2 * STOP_GRACE_MS) / 1000} s of being stopped`);
@@ -533,6 +539,7 @@ class SshHostFs implements HostFs {
         throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitCode !== undefined ? `exit code ${exitCode}` : exitSignal ? `signal ${exitSignal}` : 'no exit status'})${lastLines}`);
       }
       if (tools.zstd && status !== 0) throw new Error(`zstd -d on ${this.describe} failed (${status !== undefined ? `exit code ${status}` : 'no exit status'})${lastLines}`);
+      if (compressorError) throw new Error(`compressing the tar stream for ${this.describe} failed: ${compressorError.message}`);
     });
     finished.catch(() => undefined);
     const stop = () => {
