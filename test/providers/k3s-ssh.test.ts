@@ -422,6 +422,39 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
+  it('untarStream, with and without zstd on the node: extracts what archiveToTar writes; a failing tar rejects `finished` with its exit code and message', async () => {
+    const own = await sandbox();
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const { mkdir } = await import('node:fs/promises');
+    try {
+      const src = join(own.dir, 'src');
+      await mkdir(src);
+      await writeSampleTree(src);
+      const archive = await collectArchive((out) => packTree(local, src, out));
+      for (const zstd of [true, false]) {
+        // this node has zstd; a node without it gets the plain tar on the channel
+        (fs as unknown as { tools?: Promise<unknown> }).tools = Promise.resolve({ tar: 'gnu', zstd });
+        const dest = join(own.dir, `dest-${zstd}`);
+        await mkdir(dest, { mode: 0o700 });
+        const untar = (await fs.untarStream!(dest))!;
+        assert.equal(untar.compressed, zstd);
+        await archiveToTar(Readable.from([archive]), untar.stream);
+        untar.stream.end();
+        await untar.finished;
+        assert.equal(await digest(dest), await digest(src), `zstd ${zstd}`);
+
+        const failing = (await fs.untarStream!(join(own.dir, 'no-such-dir')))!;
+        failing.stream.on('error', () => undefined);
+        await archiveToTar(Readable.from([archive]), failing.stream).catch(() => undefined); // tar is gone: writing may fail
+        failing.stream.end();
+        await assert.rejects(failing.finished, /tar -x into .*no-such-dir on ssh .* failed \(exit code 2\): .*no-such-dir: Cannot open/);
+      }
+    } finally {
+      await fs.close();
+      await own.cleanup();
+    }
+  });
+
   it('refuses a host key that does not match K3S_SSH_KNOWN_HOSTS, and a key the server does not accept', async () => {
     const d2 = new K3sDriver();
     try {
