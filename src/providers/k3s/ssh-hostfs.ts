@@ -112,7 +112,7 @@ const UNZSTD_EXIT_MARK = 'kompox-unzstd-exit:';
  * it still shrinks text and logs several times on the link.
  */
 const LINK_ZSTD_LEVEL = 1;
-/** How long a stopped `tar -x` may take to end (it gets EOF) before its channel is dropped. */
+/** How long a stopped `tar -x` may take to end (it gets EOF) before it is killed; twice this, before it is given up on. */
 const STOP_GRACE_MS = 30_000;
 
 /** What the node offers for streaming a tree: its tar (and dialect) and zstd. */
