@@ -1,4 +1,4 @@
-// Disk export over SSH side by side with `ssh host 'tar -c | zstd -T0 -3' >
+// Disk export and import over SSH side by side with `ssh host 'tar -c | zstd -T0 -3' >
 // file` (issue 11), against a real sshd on 127.0.0.1 (test/support/sshd.ts:
 // the "node" is this machine). Kompox runs the K3s driver in this process
 // (SFTP for files), once as it is (pipelined SFTP reads) and once with the
