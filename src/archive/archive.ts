@@ -201,7 +201,7 @@ export interface ArchiveProgress {
 }
 
 /** What an archive holds, for a progress summary. */
-function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
+export function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
   return { files: m.fileCount, bytes: m.totalBytes };
 }
 
@@ -833,6 +833,29 @@ export class FrameSink {
  */
 export function frameSink(format: ArchiveFormat, out: Writable, level?: number): FrameSink {
   return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level));
+}
+
+/**
+ * A Writable that compresses what it is given into `out` (frames on every
+ * CPU, as archives are written; see frameSink), e.g. a plain tar stream on
+ * its way over a slow link. Ending it flushes the last frame; `out` is not
+ * ended. Destroying it drops what is not written yet.
+ */
+export function compressingWriter(format: ArchiveFormat, out: Writable, level?: number): Writable {
+  const sink = frameSink(format, out, level);
+  return new Writable({
+    highWaterMark: CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      sink.write([chunk]).then(() => cb(), cb);
+    },
+    final(cb) {
+      sink.end().then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      sink.abort();
+      cb(err);
+    },
+  });
 }
 
 /** The manifest entry and the end-of-archive marker: the tail of every archive. */
