@@ -455,6 +455,32 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
+  it('rm removes a whole tree (odd names, read-only directories) and nothing beside it', async () => {
+    const own = await sandbox();
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const { chmod, mkdir, writeFile } = await import('node:fs/promises');
+    try {
+      const victim = join(own.dir, "a disk's data");
+      const twin = join(own.dir, "a disk's data-kept"); // a name the victim's is a prefix of
+      for (const d of [victim, twin]) {
+        await mkdir(join(d, 'ro', 'deep'), { recursive: true });
+        for (let i = 0; i < 200; i++) await writeFile(join(d, `f ${i}\n"'$x`), String(i));
+        await writeFile(join(d, 'ro', 'deep', 'file'), 'x');
+        await chmod(join(d, 'ro', 'deep'), 0o555);
+        await chmod(join(d, 'ro'), 0o500);
+      }
+      await fs.rm(victim);
+      assert.equal(await fs.lstat(victim), undefined);
+      assert.equal((await readdir(twin)).length, 201, 'the neighbour is untouched');
+      await fs.rm(join(own.dir, 'never-existed')); // absent: no error
+      await chmod(join(twin, 'ro'), 0o700);
+      await chmod(join(twin, 'ro', 'deep'), 0o700);
+    } finally {
+      await fs.close();
+      await own.cleanup();
+    }
+  });
+
   it('refuses a host key that does not match K3S_SSH_KNOWN_HOSTS, and a key the server does not accept', async () => {
     const d2 = new K3sDriver();
     try {
