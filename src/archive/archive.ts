@@ -195,12 +195,14 @@ export interface ArchiveResult {
 export interface ArchiveProgress {
   start(label: string, total?: number): void;
   advance(bytes: number): void;
+  /** The total learnt after the start (a size walk alongside the transfer). */
+  total?(bytes: number): void;
   /** The end, with the files and file bytes the archive holds. */
   done(counts?: { files: number; bytes: number }): void;
 }
 
 /** What an archive holds, for a progress summary. */
-function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
+export function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
   return { files: m.fileCount, bytes: m.totalBytes };
 }
 

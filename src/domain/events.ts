@@ -59,6 +59,11 @@ export interface ProgressSink {
   /** total bytes when known */
   start(label: string, total?: number): void;
   advance(bytes: number): void;
+  /**
+   * The total, learnt after the start (a size walk running alongside the
+   * transfer, e.g. on the node over SSH); ignored once the transfer ended.
+   */
+  total?(bytes: number): void;
   /** The end; `counts` says what was moved when the producer knows (an archive's manifest). */
   done(counts?: TransferCounts): void;
 }
@@ -79,6 +84,7 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
   let total: number | undefined;
   let done = 0;
   let sent = 0;
+  let ended = false;
   const send = (end?: boolean, counts?: TransferCounts) => {
     sent = done;
     events({ type: 'progress', id, label: name, done, ...(total !== undefined ? { total } : {}), unit: 'bytes', ...(end ? { end: true } : {}), ...(counts ? { counts } : {}) });
@@ -88,6 +94,12 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
       name = label ?? l;
       total = t;
       done = 0;
+      ended = false;
+      send();
+    },
+    total(t) {
+      if (ended || !(t >= 0)) return;
+      total = t;
       send();
     },
     advance(n) {
@@ -96,6 +108,7 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
       if (done - sent >= step) send();
     },
     done(counts) {
+      ended = true;
       send(true, counts);
     },
   };

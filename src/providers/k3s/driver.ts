@@ -751,7 +751,9 @@ export class K3sDriver implements ProviderDriver {
         progress?.advance(chunk.length);
         await writeAll(out, chunk);
       }
-      progress?.done();
+      // what the archive holds, as recorded when it was made (the bytes sent are checked against its SHA-256)
+      const m = progress ? await this.readSnapshotMeta(fs, snapshot.id) : undefined;
+      progress?.done(m ? { files: m.fileCount, bytes: m.totalBytes } : undefined);
     });
     return { transcoded: false };
   }
@@ -911,6 +913,27 @@ export class K3sDriver implements ProviderDriver {
  * otherwise, or when the node has no tar (a warning), file by file.
  */
 export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.WritableStream, opts: PackOptions, op: Op): Promise<ArchiveResult> {
+  // The progress total from a size walk on the host, run alongside the tar
+  // (its own channel): the transfer never waits for it, and it is stopped
+  // and settled before this returns (nothing of it outlives the transfer).
+  const walkStop = new AbortController();
+  const walking = fs.tarStream && fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
+  try {
+    return await packDiskStreaming(fs, dir, out, opts, op, walking);
+  } finally {
+    walkStop.abort();
+    await walking;
+  }
+}
+
+async function packDiskStreaming(
+  fs: HostFs,
+  dir: string,
+  out: Writable | NodeJS.WritableStream,
+  opts: PackOptions,
+  op: Op,
+  walking: Promise<{ bytes: number } | undefined> | undefined,
+): Promise<ArchiveResult> {
   const tar = fs.tarStream ? await fs.tarStream(dir) : undefined;
   if (!tar) {
     if (fs.tarStream) {
@@ -926,6 +949,7 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
   try {
     const r = await packTarStream(tar.stream, out, {
       ...opts,
+      ...(walking ? { totalBytes: walking.then((t) => t?.bytes) } : {}),
       // a K3s disk is a directory, not a filesystem: a lost+found in it is the app's (packTree keeps it too)
       skipLostFound: false,
       // a file tar stored as a hard link to another: its content read again

@@ -16,7 +16,7 @@ import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { decompressor } from '../../archive/archive.js';
-import { shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, type TarDialect } from '../../archive/tar-command.js';
+import { parseTreeBytes, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, type TarDialect } from '../../archive/tar-command.js';
 import { kindOfMode, type HostFs, type HostTarStream } from './hostfs.js';
 
 export interface SshTarget {
@@ -483,6 +483,36 @@ class SshHostFs implements HostFs {
     });
     finished.catch(() => undefined);
     return { stream, compressed: tools.zstd, finished, stop: () => channel.close() };
+  }
+  /**
+   * The size walk (treeBytesArgv) on its own exec channel, so it runs while
+   * tar streams. Its failure (no channel left, no find/stat on the node) is
+   * no total, never a failed transfer.
+   */
+  async treeBytes(dir: string, signal?: AbortSignal): Promise<{ bytes: number; files: number } | undefined> {
+    if (signal?.aborted) return undefined;
+    let channel: ExecChannel;
+    try {
+      channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(treeBytesArgv(dir)), cb as never));
+    } catch {
+      return undefined;
+    }
+    channel.end();
+    channel.stderr.resume();
+    let out = '';
+    let exitCode: number | undefined;
+    channel.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
+    channel.on('error', () => undefined);
+    const stop = () => channel.close();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      // settled only once the channel is closed: nothing of it outlives the transfer
+      await new Promise<void>((resolve) => channel.once('close', () => resolve()));
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
+    return exitCode === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
   }
   async close(): Promise<void> {
     this.sftp.end();
