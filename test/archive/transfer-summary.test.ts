@@ -36,6 +36,21 @@ describe('transfer summary (watchTransfers)', () => {
     assert.deepEqual(watch.summary(), { bytes: 2_000_000, files: 3, seconds: 1, mbPerSecond: 2 });
     assert.ok(seen.some((e) => e.type === 'progress' && e.end && e.counts?.files === 3));
   });
+
+  it('a total learnt after the start (a size walk alongside) is sent at once and kept; after the end it is ignored', () => {
+    const seen: KompoxEvent[] = [];
+    const p = byteProgress({ events: (e) => seen.push(e) }, 'export d')!;
+    p.start('export');
+    p.advance(10);
+    p.total!(1000);
+    assert.deepEqual(seen.at(-1), { type: 'progress', id: (seen[0] as { id: string }).id, label: 'export d', done: 10, total: 1000, unit: 'bytes' });
+    p.advance(990);
+    p.done({ files: 1, bytes: 1000 });
+    assert.equal((seen.at(-1) as { total?: number }).total, 1000, 'the end keeps the total');
+    const n = seen.length;
+    p.total!(5);
+    assert.equal(seen.length, n, 'nothing after the end');
+  });
 });
 
 describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, fake API server)', () => {
