@@ -114,6 +114,26 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
   };
 }
 
+/**
+ * `op` for a step whose transfer is not what the command moved (a snapshot
+ * restored into a temporary disk only to be exported again): its progress
+ * is still shown, but its end carries no counts, so a transfer summary
+ * (src/cli/transfer-summary.ts) counts the files once.
+ */
+export function uncounted(op: Op): Op {
+  const events = op.events;
+  if (!events) return op;
+  return {
+    ...op,
+    events: (e) => {
+      if (e.type === 'progress' && e.counts) {
+        const { counts: _dropped, ...rest } = e;
+        events(rest);
+      } else events(e);
+    },
+  };
+}
+
 /** Throws the `interrupted` error when the operation was cancelled; `what` says what was (not) done. */
 export function throwIfAborted(op: Op | undefined, what?: string): void {
   if (op?.signal?.aborted) throw interruptedError(what ? `interrupted: ${what}` : 'interrupted');
