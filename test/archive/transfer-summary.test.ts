@@ -1,10 +1,10 @@
 // The `transfer` summary of data commands under -o json (issue 11): disk
-// export and import, snapshot create and restore report the files and bytes
+// export and import, snapshot create, restore and export report the files and bytes
 // their archive holds, the seconds and the rate; through the real binary on
 // the K3s driver (temp dirs) and the fake API server. No timing is asserted:
 // only that seconds and rate are consistent with each other and the bytes.
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,7 +32,7 @@ describe('transfer summary (watchTransfers)', () => {
     now = 5000;
     b.start('copy', 10);
     now = 6000;
-    b.done(); // no counts (e.g. a stored snapshot sent as it is): not summed
+    b.done(); // no counts (a producer that cannot tell what it moved): not summed
     assert.deepEqual(watch.summary(), { bytes: 2_000_000, files: 3, seconds: 1, mbPerSecond: 2 });
     assert.ok(seen.some((e) => e.type === 'progress' && e.end && e.counts?.files === 3));
   });
@@ -109,6 +109,22 @@ describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, f
     assert.equal(r.name, 'r1');
     checkTransfer(r.transfer, want, 'snapshot restore');
 
+    // a snapshot exported as stored, re-compressed, and through the cluster
+    // (restored into a temporary disk first: each file still counted once)
+    for (const extra of [[], ['--format', 'tar.gz'], ['--via', 'cluster']]) {
+      const what = `snapshot export ${extra.join(' ')}`.trim();
+      const file = `s1-${extra.length ? extra[1] : 'stored'}.archive`;
+      const sx = await kompoxops(dir, ['snapshot', 'export', '-N', 's1', '-O', file, '-o', 'json', ...extra]);
+      ok(sx);
+      const x = JSON.parse(sx.out) as { snapshot: string; file: string; archiveBytes: number; sha256: string; transfer: Transfer };
+      assert.deepEqual(Object.keys(x), ['snapshot', 'file', 'archiveBytes', 'sha256', 'transfer'], what);
+      assert.equal(x.snapshot, 's1');
+      assert.equal(x.file, file);
+      assert.equal(x.archiveBytes, (await stat(join(dir, file))).size, `${what}: archiveBytes`);
+      if (!extra.length) assert.equal(x.sha256, s.sha256, 'as stored: the snapshot\'s own bytes');
+      checkTransfer(x.transfer, want, what);
+    }
+
     // A table keeps its one line.
     const plain = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'd1-again.tar.zst']);
     ok(plain);
@@ -119,5 +135,9 @@ describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, f
     const r = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', '-', '-o', 'json']);
     assert.equal(r.code, 2, r.err);
     assert.match(r.err, /-O - writes the archive to stdout, so -o json has nowhere to go/);
+    const sx = await kompoxops(dir, ['snapshot', 'export', '-N', 's1', '-O', '-', '-o', 'yaml']);
+    assert.equal(sx.code, 2, sx.err);
+    assert.match(sx.err, /snapshot export -O - writes the archive to stdout, so -o yaml has nowhere to go/);
+    assert.equal(sx.out, '', 'nothing written to stdout');
   });
 });

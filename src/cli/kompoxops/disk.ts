@@ -68,6 +68,13 @@ export async function printWithTransfer(json: object, transfer: unknown, format:
   return printData({ ...json, transfer }, format);
 }
 
+/** `-O -` puts the archive on stdout: a `-o json|yaml` summary there would corrupt it, so the two are refused together (before anything runs). */
+export async function refuseSummaryWithStdout(command: string, out: string, output: OutputFormat): Promise<void> {
+  if (out !== '-' || output === 'table') return;
+  const { KompoxError } = await import('../../domain/errors.js');
+  throw new KompoxError('usage', `${command} -O - writes the archive to stdout, so -o ${output} has nowhere to go`, { hint: 'Give -O FILE to get the summary on stdout.' });
+}
+
 /** Refuses to write a binary archive to a terminal. */
 /** `--format`: checked before anything else happens; the archive module loads only here. */
 export async function archiveFormatOption(value: string | undefined) {
@@ -246,10 +253,7 @@ export function register(program: Command): void {
     action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string; quiesce?: boolean; stopTimeout: string; live?: boolean; output?: string }, cmd: Command) => {
       const format = await archiveFormatOption(opts.format);
       const output = parseOutputFormat(opts.output);
-      if (opts.out === '-' && output !== 'table') {
-        const { KompoxError } = await import('../../domain/errors.js');
-        throw new KompoxError('usage', `disk export -O - writes the archive to stdout, so -o ${output} has nowhere to go`, { hint: 'Give -O FILE to get the summary on stdout.' });
-      }
+      await refuseSummaryWithStdout('disk export', opts.out, output);
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
       await diskCommand(globalOptions(cmd), async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');
