@@ -97,6 +97,14 @@ describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, f
     assert.equal(i.name, 'd2');
     checkTransfer(i.transfer, want, 'disk import');
 
+    // through the cluster (a helper pod's tar on the fake kubelet): the same counts
+    const cexp = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'd1-cluster.tar.zst', '--via', 'cluster', '-o', 'json']);
+    ok(cexp);
+    checkTransfer((JSON.parse(cexp.out) as { transfer: Transfer }).transfer, want, 'disk export --via cluster');
+    const cimp = await kompoxops(dir, ['disk', 'import', 'd1.tar.zst', '-N', 'd3', '--via', 'cluster', '-o', 'json']);
+    ok(cimp);
+    checkTransfer((JSON.parse(cimp.out) as { transfer: Transfer }).transfer, want, 'disk import --via cluster');
+
     const snap = await kompoxops(dir, ['snapshot', 'create', '-N', 's1', '--disk', 'd1', '-o', 'json']);
     ok(snap);
     const s = JSON.parse(snap.out) as { name: string; sha256: string; transfer: Transfer };
