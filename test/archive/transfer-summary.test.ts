@@ -133,6 +133,17 @@ describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, f
       checkTransfer(x.transfer, want, what);
     }
 
+    // a copy on the node (disk create -S) moves data too; an empty disk moves none
+    const copy = await kompoxops(dir, ['disk', 'create', '-N', 'c1', '-S', 'd1', '-o', 'json']);
+    ok(copy);
+    const c = JSON.parse(copy.out) as { name: string; transfer: Transfer | null };
+    assert.equal(c.name, 'c1');
+    assert.equal(Object.keys(c).at(-1), 'transfer');
+    checkTransfer(c.transfer, want, 'disk create -S');
+    const empty = await kompoxops(dir, ['disk', 'create', '-N', 'e1', '-o', 'json']);
+    ok(empty);
+    assert.equal((JSON.parse(empty.out) as { transfer: unknown }).transfer, null);
+
     // A table keeps its one line.
     const plain = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'd1-again.tar.zst']);
     ok(plain);

@@ -132,14 +132,17 @@ export function register(program: Command): void {
       const format = parseOutputFormat(opts.output);
       await diskCommand(globalOptions(cmd), async (s) => {
         const { createDisk, parseSizeGiB } = await import('../../usecases/disk.js');
+        // a copy (-S) moves data: its summary, as disk import has (null when the provider copied, or for an empty disk)
+        const { watchTransfers } = await import('../transfer-summary.js');
+        const watch = watchTransfers(s.op);
         const d = await createDisk(
           s.ctx,
           s.driver,
           s.kube,
           { volume: opts.volume, name: opts.name, sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined, source: opts.source, zone: opts.zone },
-          s.op,
+          watch.op,
         );
-        await printDisks(d, format);
+        await printWithTransfer((await views()).diskJson(d), watch.summary(), format, () => printDisks(d, format));
       });
     }),
   );
