@@ -308,6 +308,31 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
+  it('HostFs.treeBytes over SSH: the bytes and files of the tree; a stopped walk settles without a total and frees its channel', async () => {
+    const own = await sandbox();
+    const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    try {
+      const dir = join(own.dir, 'tree');
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(dir);
+      await writeSampleTree(dir);
+      const want = await measureTree(local, dir);
+      assert.deepEqual(await h.treeBytes!(dir), { bytes: want.totalBytes, files: want.fileCount });
+      const stopped = new AbortController();
+      stopped.abort();
+      assert.equal(await h.treeBytes!(dir, stopped.signal), undefined);
+      // stopped while it walks a big tree: no total, and the connection still works
+      const stop = new AbortController();
+      const walking = h.treeBytes!('/usr', stop.signal);
+      setTimeout(() => stop.abort(), 5);
+      assert.equal(await walking, undefined);
+      assert.deepEqual(await h.treeBytes!(dir), { bytes: want.totalBytes, files: want.fileCount });
+    } finally {
+      await h.close();
+      await own.cleanup();
+    }
+  });
+
   it('a failed size walk is no total, never a failed export', async () => {
     const own = await sandbox();
     const streamed = tracedDriver(false, async () => {

@@ -913,27 +913,6 @@ export class K3sDriver implements ProviderDriver {
  * otherwise, or when the node has no tar (a warning), file by file.
  */
 export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.WritableStream, opts: PackOptions, op: Op): Promise<ArchiveResult> {
-  // The progress total from a size walk on the host, run alongside the tar
-  // (its own channel): the transfer never waits for it, and it is stopped
-  // and settled before this returns (nothing of it outlives the transfer).
-  const walkStop = new AbortController();
-  const walking = fs.tarStream && fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
-  try {
-    return await packDiskStreaming(fs, dir, out, opts, op, walking);
-  } finally {
-    walkStop.abort();
-    await walking;
-  }
-}
-
-async function packDiskStreaming(
-  fs: HostFs,
-  dir: string,
-  out: Writable | NodeJS.WritableStream,
-  opts: PackOptions,
-  op: Op,
-  walking: Promise<{ bytes: number } | undefined> | undefined,
-): Promise<ArchiveResult> {
   const tar = fs.tarStream ? await fs.tarStream(dir) : undefined;
   if (!tar) {
     if (fs.tarStream) {
@@ -946,6 +925,11 @@ async function packDiskStreaming(
     return packTree(fs, dir, out, opts);
   }
   const { packTarStream } = await import('../../archive/tar-stream.js');
+  // The progress total from a size walk on the host, started once tar runs,
+  // on its own channel: the transfer never waits for it, and it is stopped
+  // and settled before this returns (nothing of it outlives the transfer).
+  const walkStop = new AbortController();
+  const walking = fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
   try {
     const r = await packTarStream(tar.stream, out, {
       ...opts,
@@ -970,6 +954,9 @@ async function packDiskStreaming(
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }
     throw e;
+  } finally {
+    walkStop.abort();
+    await walking;
   }
 }
 

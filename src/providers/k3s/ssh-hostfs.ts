@@ -104,6 +104,9 @@ const TAR_EXIT_MARK = 'kompox-tar-exit:';
 /** The node's compression of a tar stream: zstd's default level, all cores (what `tar -c | zstd -T0 -3` does). */
 const NODE_ZSTD = 'zstd -T0 -3 -q -c';
 
+/** How long a stopped size walk may take to confirm its channel closed. */
+const WALK_CLOSE_WAIT_MS = 5000;
+
 /** What the node offers for streaming a tree: its tar (and dialect) and zstd. */
 interface NodeTools {
   tar?: TarDialect;
@@ -504,12 +507,22 @@ class SshHostFs implements HostFs {
     channel.on('data', (d: Buffer) => (out += d.toString('utf8')));
     channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
     channel.on('error', () => undefined);
-    const stop = () => channel.close();
-    signal?.addEventListener('abort', stop, { once: true });
+    let giveUp: NodeJS.Timeout | undefined;
+    let stop = () => undefined as void;
     try {
-      // settled only once the channel is closed: nothing of it outlives the transfer
-      await new Promise<void>((resolve) => channel.once('close', () => resolve()));
+      // settled once the channel is closed: nothing of it outlives the transfer
+      // (bounded after a stop: a connection that died never confirms the close)
+      await new Promise<void>((resolve) => {
+        channel.once('close', () => resolve());
+        stop = () => {
+          channel.close();
+          giveUp = setTimeout(resolve, WALK_CLOSE_WAIT_MS);
+        };
+        if (signal?.aborted) stop();
+        else signal?.addEventListener('abort', stop, { once: true });
+      });
     } finally {
+      clearTimeout(giveUp);
       signal?.removeEventListener('abort', stop);
     }
     return exitCode === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
