@@ -75,7 +75,6 @@ export async function refuseSummaryWithStdout(command: string, out: string, outp
   throw new KompoxError('usage', `${command} -O - writes the archive to stdout, so -o ${output} has nowhere to go`, { hint: 'Give -O FILE to get the summary on stdout.' });
 }
 
-/** Refuses to write a binary archive to a terminal. */
 /** `--format`: checked before anything else happens; the archive module loads only here. */
 export async function archiveFormatOption(value: string | undefined) {
   if (value === undefined) return undefined;
@@ -83,6 +82,7 @@ export async function archiveFormatOption(value: string | undefined) {
   return parseArchiveFormat(value);
 }
 
+/** Refuses to write a binary archive to a terminal. */
 export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
   if (process.stdout.isTTY) {
     const { KompoxError } = await import('../../domain/errors.js');

@@ -119,10 +119,10 @@ export function register(program: Command): void {
     volumeOption(
       snapshot
         .command('export')
-      .description('write a snapshot as a portable archive to a file (and FILE.sha256) or stdout')
-      .requiredOption('-N, --name <name>', 'snapshot to export')
-      .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
-      .option('--format <format>', 'tar.zst or tar.gz (default: as stored; another format is re-compressed on the way)')
+        .description('write a snapshot as a portable archive to a file (and FILE.sha256) or stdout')
+        .requiredOption('-N, --name <name>', 'snapshot to export')
+        .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
+        .option('--format <format>', 'tar.zst or tar.gz (default: as stored; another format is re-compressed on the way)')
         .option('--via <path>', 'data path: host (as the driver stores it: K3s), cluster (restored into a temporary disk read by a helper pod: any driver) or auto (host where the driver can); default: the KOMPOX_TRANSFER_VIA setting, else auto'),
     ),
   ).action(
