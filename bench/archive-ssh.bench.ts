@@ -14,6 +14,9 @@
 // here and streamed, zstd on the link, into one `tar -x` on the node), through
 // the SFTP fallback (file by file, what shipped before), and the peer
 // `ssh host 'zstd -d | tar -x' < file`.
+// The as-shipped run also goes once with a progress listener, as the CLI
+// always has one: then the size walk for the progress total (HostFs.treeBytes)
+// runs on the node beside the tar, and its cost shows in that row.
 //   node --import tsx bench/archive-ssh.bench.ts [scale] [runs]   (default 0.25, 3)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -81,12 +84,12 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
       return new Proxy(fs, { get: (t, k) => (k === 'tarStream' ? undefined : (Reflect.get(t, k) as unknown)) });
     };
     const ctx = context(root, settings);
-    const kompox = async (factory: HostFsFactory, file: string) => {
+    const kompox = async (factory: HostFsFactory, file: string, progress = false) => {
       const driver = new K3sDriver({ env: {} }, factory);
       const t0 = performance.now();
       const out = new PassThrough();
       const writing = pipeline(out, createWriteStream(file));
-      await driver.hostTransfer.exportDisk(ctx, vol, disk, out, {});
+      await driver.hostTransfer.exportDisk(ctx, vol, disk, out, progress ? { events: () => undefined } : {});
       out.end();
       await writing;
       const s = (performance.now() - t0) / 1000;
@@ -103,17 +106,18 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
       if (r.status !== 0) throw new Error(`ssh tar | zstd failed: ${r.stderr}`);
       return (performance.now() - t0) / 1000;
     };
-    const rows = { tar: [] as number[], sftp: [] as number[], peer: [] as number[] };
+    const rows = { tar: [] as number[], walk: [] as number[], sftp: [] as number[], peer: [] as number[] };
     for (let i = 0; i < runs; i++) {
       process.stderr.write(`ssh run ${i + 1}/${runs}\n`);
       const f = (n: string) => join(work, `${n}-${i}`);
-      const order = i % 2 ? ['peer', 'tar', 'sftp'] : ['tar', 'sftp', 'peer'];
+      const order = i % 2 ? ['peer', 'walk', 'tar', 'sftp'] : ['tar', 'walk', 'sftp', 'peer'];
       for (const o of order) {
         if (o === 'tar') rows.tar.push(await kompox(sshFs, f('tar')));
+        else if (o === 'walk') rows.walk.push(await kompox(sshFs, f('walk'), true));
         else if (o === 'sftp') rows.sftp.push(await kompox(sftpOnly, f('sftp')));
         else rows.peer.push(peer(f('peer')));
       }
-      for (const n of ['tar', 'sftp', 'peer']) if (i < runs - 1) rmSync(f(n), { force: true });
+      for (const n of ['tar', 'walk', 'sftp', 'peer']) if (i < runs - 1) rmSync(f(n), { force: true });
     }
     const last = runs - 1;
     const size = (n: string) => statSync(join(work, `${n}-${last}`)).size;
@@ -134,6 +138,7 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
         '|---|---:|---:|---:|',
         `| \`ssh host 'tar -c \\| zstd -T0 -3' > file\` (peer) | ${p.toFixed(2)} | 1.00 | ${(dataMB / p).toFixed(0)} |`,
         line('Kompox, one `tar -c \\| zstd` on the node over one exec channel (as shipped)', rows.tar),
+        line('Kompox, as shipped with a progress listener (the size walk runs beside the tar: what the CLI does)', rows.walk),
         line('Kompox, SFTP fallback (pipelined reads, file by file)', rows.sftp),
         '',
         `Archive bytes: Kompox ${size('tar')}, peer ${size('peer')}.`,

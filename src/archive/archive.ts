@@ -196,6 +196,8 @@ export interface ArchiveResult {
 export interface ArchiveProgress {
   start(label: string, total?: number): void;
   advance(bytes: number): void;
+  /** The total learnt after the start (a size walk alongside the transfer). */
+  total?(bytes: number): void;
   /** The end, with the files and file bytes the archive holds. */
   done(counts?: { files: number; bytes: number }): void;
 }

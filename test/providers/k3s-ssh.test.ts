@@ -9,7 +9,8 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { KompoxEvent } from '../../src/domain/events.js';
-import { digestTree, packTree } from '../../src/archive/archive.js';
+import { digestTree, measureTree, packTree } from '../../src/archive/archive.js';
+import { watchTransfers } from '../../src/cli/transfer-summary.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { connectSshHostFs, knownKeys, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
@@ -149,9 +150,9 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
   /**
    * A driver over the real sshd whose HostFs records which read and write
    * paths ran (`sftpWrites`: the entry-by-entry SFTP writes of an import);
-   * `noTar` hides the node's tar.
+   * `noTar` hides the node's tar; `treeBytes` stands in for the size walk.
    */
-  const tracedDriver = (noTar = false) => {
+  const tracedDriver = (noTar = false, treeBytes?: (real: Required<HostFs>['treeBytes'], dir: string, signal?: AbortSignal) => ReturnType<Required<HostFs>['treeBytes']>) => {
     const calls = { tarStream: 0, openFile: 0, untarStream: 0, sftpWrites: 0 };
     const factory: HostFsFactory = async () => {
       const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
@@ -163,6 +164,10 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
               calls[k]++;
               return noTar ? undefined : (t as Required<HostFs>)[k](dir);
             };
+          }
+          if (k === 'treeBytes' && treeBytes) {
+            const real = (v as Required<HostFs>['treeBytes']).bind(t);
+            return (dir: string, signal?: AbortSignal) => treeBytes(real, dir, signal);
           }
           if ((k === 'openFile' || k === 'openWrite' || k === 'symlink' || k === 'setTimes') && typeof v === 'function') {
             return (...a: unknown[]) => {
@@ -255,6 +260,101 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.deepEqual(await streamed.driver.hostTransfer.exportSnapshot(ctx, vol, snap, gz, {}, { format: 'tar.gz' }), { transcoded: true });
       assert.equal(Buffer.concat(gzChunks)[0], 0x1f);
       assert.equal((await verifiedManifest(Buffer.concat(gzChunks))).treeDigest, m.treeDigest);
+    } finally {
+      await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('the progress total comes from a size walk on the node alongside the tar, before the transfer ends; the end carries the counts of the -o json summary', async () => {
+    const own = await sandbox();
+    let walkSettled = false;
+    const streamed = tracedDriver(false, (real, dir, signal) => real(dir, signal).finally(() => (walkSettled = true)));
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'with-total' }, {});
+      await writeSampleTree(d.id);
+      const { randomBytes } = await import('node:crypto');
+      const { link, writeFile } = await import('node:fs/promises');
+      await writeFile(join(d.id, 'big.bin'), randomBytes(3 * 1024 * 1024));
+      await link(join(d.id, 'big.bin'), join(d.id, 'big-again.bin')); // sent twice (as tar sends it), counted twice
+      const want = await measureTree(local, d.id);
+
+      // The archive's reader holds every byte until a total was reported, so
+      // the transfer cannot end first: a total that never comes fails the
+      // test (after the guard time) instead of racing it.
+      const events: KompoxEvent[] = [];
+      let totalSeen!: () => void;
+      const gate = Promise.race([new Promise<void>((r) => (totalSeen = r)), new Promise<void>((r) => setTimeout(r, 15_000).unref())]);
+      const watch = watchTransfers({
+        events: (e) => {
+          events.push(e);
+          if (e.type === 'progress' && e.total !== undefined && !e.end) totalSeen();
+        },
+      });
+      const out = new Writable({ write: (_c, _e, cb) => void gate.then(() => cb()) });
+      await streamed.driver.hostTransfer.exportDisk(ctx, vol, d, out, watch.op);
+      assert.ok(walkSettled, 'the walk has ended when the export returns (nothing of it outlives the transfer)');
+
+      const progress = events.filter((e) => e.type === 'progress');
+      const firstTotal = progress.findIndex((e) => e.total !== undefined);
+      const end = progress.findIndex((e) => e.end);
+      assert.ok(firstTotal >= 0 && firstTotal < end, `a total before the end: ${JSON.stringify(progress)}`);
+      assert.equal(progress[firstTotal]!.total, want.totalBytes);
+      assert.deepEqual(progress[end]!.counts, { files: want.fileCount, bytes: want.totalBytes });
+      assert.equal(progress[end]!.done, want.totalBytes, 'every file byte was counted once per name');
+      const summary = watch.summary();
+      assert.ok(summary);
+      assert.equal(summary.bytes, want.totalBytes);
+      assert.equal(summary.files, want.fileCount);
+    } finally {
+      await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('HostFs.treeBytes over SSH: the bytes and files of the tree; a stopped walk settles without a total and frees its channel', async () => {
+    const own = await sandbox();
+    const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    try {
+      const dir = join(own.dir, 'tree');
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(dir);
+      await writeSampleTree(dir);
+      const want = await measureTree(local, dir);
+      assert.deepEqual(await h.treeBytes!(dir), { bytes: want.totalBytes, files: want.fileCount });
+      const stopped = new AbortController();
+      stopped.abort();
+      assert.equal(await h.treeBytes!(dir, stopped.signal), undefined);
+      // stopped while it walks a big tree: no total, and the connection still works
+      const stop = new AbortController();
+      const walking = h.treeBytes!('/usr', stop.signal);
+      setTimeout(() => stop.abort(), 5);
+      assert.equal(await walking, undefined);
+      assert.deepEqual(await h.treeBytes!(dir), { bytes: want.totalBytes, files: want.fileCount });
+    } finally {
+      await h.close();
+      await own.cleanup();
+    }
+  });
+
+  it('a failed size walk is no total, never a failed export', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver(false, async () => {
+      throw new Error('no walk today');
+    });
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'no-total' }, {});
+      await writeSampleTree(d.id);
+      const events: KompoxEvent[] = [];
+      const m = await verifiedManifest(await exportBytes(streamed.driver, ctx, d, events));
+      assert.equal(m.treeDigest, await digest(d.id));
+      const progress = events.filter((e) => e.type === 'progress');
+      assert.ok(progress.length > 0 && progress.every((e) => e.total === undefined), JSON.stringify(progress));
+      assert.deepEqual(progress.at(-1)!.counts, { files: m.fileCount, bytes: m.totalBytes });
     } finally {
       await streamed.driver.close();
       await own.cleanup();

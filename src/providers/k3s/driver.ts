@@ -759,7 +759,9 @@ export class K3sDriver implements ProviderDriver {
         progress?.advance(chunk.length);
         await writeAll(out, chunk);
       }
-      progress?.done();
+      // what the archive holds, as recorded when it was made (the bytes sent are checked against its SHA-256)
+      const m = progress ? await this.readSnapshotMeta(fs, snapshot.id) : undefined;
+      progress?.done(m ? { files: m.fileCount, bytes: m.totalBytes } : undefined);
     });
     return { transcoded: false };
   }
@@ -931,9 +933,15 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
     return packTree(fs, dir, out, opts);
   }
   const { packTarStream } = await import('../../archive/tar-stream.js');
+  // The progress total from a size walk on the host, started once tar runs,
+  // on its own channel: the transfer never waits for it, and it is stopped
+  // and settled before this returns (nothing of it outlives the transfer).
+  const walkStop = new AbortController();
+  const walking = fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
   try {
     const r = await packTarStream(tar.stream, out, {
       ...opts,
+      ...(walking ? { totalBytes: walking.then((t) => t?.bytes) } : {}),
       // a K3s disk is a directory, not a filesystem: a lost+found in it is the app's (packTree keeps it too)
       skipLostFound: false,
       // a file tar stored as a hard link to another: its content read again
@@ -954,6 +962,9 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }
     throw e;
+  } finally {
+    walkStop.abort();
+    await walking;
   }
 }
 

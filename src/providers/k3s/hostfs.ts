@@ -46,6 +46,14 @@ export interface HostFs extends TreeFs {
    */
   tarStream?(dir: string): Promise<HostTarStream | undefined>;
   /**
+   * A quick size walk of DIR run on the host (its regular files' bytes and
+   * count), started alongside tarStream so the progress gets its total
+   * without delaying the transfer. Never rejects: undefined when the walk
+   * failed or was stopped by `signal` (it is settled, its command ended,
+   * when the promise settles). Only where tarStream is.
+   */
+  treeBytes?(dir: string, signal?: AbortSignal): Promise<{ bytes: number; files: number } | undefined>;
+  /**
    * A whole file's content streamed by one command on the host (over SSH:
    * `cat` on one exec channel, not SFTP's request per 64 KiB); fails like
    * openRead when the file cannot be read. Only where it saves round trips.

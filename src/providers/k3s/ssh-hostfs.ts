@@ -16,7 +16,7 @@ import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
-import { pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { kindOfMode, type HostFs, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
 export interface SshTarget {
@@ -114,6 +114,8 @@ const UNZSTD_EXIT_MARK = 'kompox-unzstd-exit:';
 const LINK_ZSTD_LEVEL = 1;
 /** How long a stopped `tar -x` may take to end (it gets EOF) before it is killed; twice this, before it is given up on. */
 const STOP_GRACE_MS = 30_000;
+/** How long a stopped size walk may take to confirm its channel closed. */
+const WALK_CLOSE_WAIT_MS = 5000;
 
 /** What the node offers for streaming a tree: its tar (and dialect) and zstd. */
 interface NodeTools {
@@ -571,6 +573,46 @@ class SshHostFs implements HostFs {
       });
     };
     return { stream, compressed: tools.zstd, finished, stop };
+  }
+  /**
+   * The size walk (treeBytesArgv) on its own exec channel, so it runs while
+   * tar streams. Its failure (no channel left, no find/stat on the node) is
+   * no total, never a failed transfer.
+   */
+  async treeBytes(dir: string, signal?: AbortSignal): Promise<{ bytes: number; files: number } | undefined> {
+    if (signal?.aborted) return undefined;
+    let channel: ExecChannel;
+    try {
+      channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(treeBytesArgv(dir)), cb as never));
+    } catch {
+      return undefined;
+    }
+    channel.end();
+    channel.stderr.resume();
+    let out = '';
+    let exitCode: number | undefined;
+    channel.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
+    channel.on('error', () => undefined);
+    let giveUp: NodeJS.Timeout | undefined;
+    let stop = () => undefined as void;
+    try {
+      // settled once the channel is closed: nothing of it outlives the transfer
+      // (bounded after a stop: a connection that died never confirms the close)
+      await new Promise<void>((resolve) => {
+        channel.once('close', () => resolve());
+        stop = () => {
+          channel.close();
+          giveUp = setTimeout(resolve, WALK_CLOSE_WAIT_MS);
+        };
+        if (signal?.aborted) stop();
+        else signal?.addEventListener('abort', stop, { once: true });
+      });
+    } finally {
+      clearTimeout(giveUp);
+      signal?.removeEventListener('abort', stop);
+    }
+    return exitCode === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
   }
   async close(): Promise<void> {
     this.sftp.end();
