@@ -67,7 +67,7 @@ async function kompoxops(t: Pick<Target, 'project' | 'env'>, args: string[]): Pr
 }
 
 /** The fake API server with a K3s project whose disk `src` holds the data set. */
-async function fakeTarget(dir: string, src: string): Promise<Target> {
+export async function fakeTarget(dir: string, src: string): Promise<Target> {
   const fake = await startFakeKube({ tls: true });
   const project = join(dir, 'cluster-project');
   rmSync(project, { recursive: true, force: true });
