@@ -104,7 +104,7 @@ async function clusterTarget(dir: string, src: string, scale: number, kubeconfig
   mkdirSync(root, { recursive: true });
   const archive = join(root, 'data.tar.zst');
   await measureProcess(process.execPath, [OP, 'copy', root, src, 'src']);
-  await measureProcess(process.execPath, [OP, 'export', root, 'src', archive]);
+  const packed = JSON.parse((await measureProcess(process.execPath, [OP, 'export', root, 'src', archive])).stdout) as { sha256: string };
   const disk = `kompox-bench-${String(scale).replace('.', '-')}`;
   const t: Target = {
     kind: 'cluster',
@@ -118,7 +118,7 @@ async function clusterTarget(dir: string, src: string, scale: number, kubeconfig
     },
   };
   process.stderr.write(`importing the data set into disk ${disk} through the cluster\n`);
-  await kompoxops(t, ['disk', 'import', archive, '-N', disk, '--via', 'cluster']);
+  await kompoxops(t, ['disk', 'import', archive, '-N', disk, '--via', 'cluster', '--sha256', packed.sha256]);
   rmSync(root, { recursive: true, force: true });
   return t;
 }
