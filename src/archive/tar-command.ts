@@ -9,9 +9,38 @@ export function tarCreateArgv(dir: string): string[] {
   return ['tar', '-c', '-f', '-', '-C', dir, '.'];
 }
 
-/** Extracts a plain tar stream from stdin into DIR. */
-export function tarExtractArgv(dir: string): string[] {
-  return ['tar', '-x', '-f', '-', '-C', dir];
+/**
+ * Extracts a plain tar stream from stdin into DIR (which exists). GNU tar is
+ * told to set modes exactly as the stream says (`-p`: no umask, as an import
+ * file by file sets them) and, as root, owners by number (`--numeric-owner`:
+ * the stream's ids, never names looked up on the host). Other tars get only
+ * the shared flags.
+ */
+export function tarExtractArgv(dir: string, dialect?: TarDialect): string[] {
+  return ['tar', '-x', ...(dialect === 'gnu' ? ['-p', '--numeric-owner'] : []), '-f', '-', '-C', dir];
+}
+
+/**
+ * One shell script for an SSH exec channel: zstd-compressed tar on stdin
+ * (or plain tar when the host has no zstd) extracted into DIR. Behind the
+ * pipe the channel's exit status is tar's; zstd's own status goes to stderr
+ * after it as `MARK<status>` (see pipeStatus).
+ */
+export function untarScript(dir: string, dialect: TarDialect, zstd: boolean, mark: string): string {
+  const extract = shellCommand(tarExtractArgv(dir, dialect));
+  return zstd ? `{ zstd -d -q -c; echo "${mark}$?" >&2; } | ${extract}` : extract;
+}
+
+/**
+ * The status a script wrote to stderr after MARK (see untarScript), and
+ * stderr without the mark: undefined status when the mark is missing (the
+ * command was cut off before it got there).
+ */
+export function pipeStatus(stderr: string, mark: string): { status?: number; detail: string } {
+  const re = new RegExp(`${mark}(\\d+)\\s*`, 'g');
+  let status: number | undefined;
+  for (const m of stderr.matchAll(re)) status = Number(m[1]);
+  return { ...(status !== undefined ? { status } : {}), detail: stderr.replace(re, '').trim() };
 }
 
 /** An argv as one POSIX shell command line (for an SSH exec channel). */

@@ -31,6 +31,7 @@ import {
   checkEntryPath,
   checkExpectedSha256,
   compressionError,
+  countsOf,
   decompressor,
   frameSink,
   headerBlocks,
@@ -217,7 +218,7 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     const manifest = buildManifest(entries.sort(byWalkOrder), format, opts);
     await sink.write(manifestBlocks(manifest));
     await sink.end();
-    opts.progress?.done();
+    opts.progress?.done(countsOf(manifest));
     return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, skipped };
   } catch (e) {
     sink.abort();
@@ -337,6 +338,6 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
     throw compressionError(err, format) ?? err;
   }
   checkExpectedSha256(tap.sha256(), opts.expectedSha256);
-  opts.progress?.done();
+  opts.progress?.done(countsOf(manifest!));
   return { manifest: manifest!, sha256: tap.sha256(), bytes: tap.bytes, format };
 }

@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig-lite.js';
 import { KompoxError } from '../domain/errors.js';
 import {
   refString,
@@ -50,15 +51,24 @@ export class HttpKubeClient implements KubeClient {
   private readonly agent = new KeptAliveAgent();
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeAccess,
     private readonly where: string,
     private readonly timeoutMs = 30_000,
   ) {
     this.server = kc.getCurrentCluster()!.server.replace(/\/+$/, '');
   }
 
-  get kubeConfig(): KubeConfig {
+  get kubeConfig(): KubeAccess {
     return this.kc;
+  }
+
+  /**
+   * The kubeconfig as client-node's WebSocket classes take it: they call
+   * only getCurrentCluster and applyToHTTPSOptions (client-node 1.4.0's
+   * web-socket-handler.js), which KubeConfigLite has.
+   */
+  private get wsConfig(): KubeConfig {
+    return this.kc as KubeConfig;
   }
 
   private async requestOptions(): Promise<https.RequestOptions> {
@@ -307,8 +317,9 @@ export class HttpKubeClient implements KubeClient {
     command: string[],
     io: { stdin?: NodeJS.ReadableStream; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; tty?: boolean },
   ): Promise<number> {
-    const { Exec } = await import('@kubernetes/client-node');
-    const exec = new Exec(this.kc);
+    // the module alone, not the package index (which loads the whole generated API)
+    const { Exec } = await import('@kubernetes/client-node/dist/exec.js');
+    const exec = new Exec(this.wsConfig);
     return new Promise<number>((resolve, reject) => {
       let code: number | undefined;
       exec
@@ -335,12 +346,12 @@ export class HttpKubeClient implements KubeClient {
 
   async execStream(namespace: string, pod: string, container: string | undefined, command: string[], io: ExecStreams, opts: { signal?: AbortSignal } = {}): Promise<ExecOutcome> {
     const { execStream } = await import('./exec-stream.js');
-    return execStream({ kc: this.kc, server: this.server, namespace, pod, container, command, wsError: (e, what) => this.wsError(e, what) }, io, opts);
+    return execStream({ kc: this.wsConfig, server: this.server, namespace, pod, container, command, wsError: (e, what) => this.wsError(e, what) }, io, opts);
   }
 
   async forwardConnection(namespace: string, pod: string, remotePort: number, socket: net.Socket): Promise<void> {
-    const { PortForward } = await import('@kubernetes/client-node');
-    const pf = new PortForward(this.kc);
+    const { PortForward } = await import('@kubernetes/client-node/dist/portforward.js');
+    const pf = new PortForward(this.wsConfig);
     let ws;
     try {
       ws = await pf.portForward(namespace, pod, [remotePort], socket, null, socket);

@@ -118,6 +118,21 @@ describe('archive ⇄ plain tar streams', () => {
     await assert.rejects(collect((out) => archiveToTar(Readable.from([bad]), out)), isIntegrity);
   });
 
+  test('both directions end their progress with the files and bytes the archive holds (the transfer summary)', async () => {
+    const ended: Array<{ files: number; bytes: number } | undefined> = [];
+    const progress = { start: () => undefined, advance: () => undefined, done: (c?: { files: number; bytes: number }) => ended.push(c) };
+    const d = join(root, 'counted');
+    await mkdir(join(d, 'dir'), { recursive: true });
+    await writeFile(join(d, 'a'), 'abc');
+    await writeFile(join(d, 'dir', 'b'), '12345');
+    const archive = await collect((out) => packTarStream(tarCreate(['tar'], d), out, { progress }));
+    await archiveToTar(Readable.from([archive]), new PassThrough().resume(), { progress });
+    assert.deepEqual(ended, [
+      { files: 2, bytes: 8 },
+      { files: 2, bytes: 8 },
+    ]);
+  });
+
   test('a tar stream that ends without its end-of-archive marker is an incomplete export', async () => {
     const plain = await collect(async (out) => {
       for await (const c of tarCreate(['tar'], src)) out.write(c);

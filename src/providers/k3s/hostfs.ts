@@ -51,6 +51,25 @@ export interface HostFs extends TreeFs {
    * openRead when the file cannot be read. Only where it saves round trips.
    */
   streamFile?(path: string): Promise<Readable>;
+  /**
+   * One `tar -x` into DIR (an existing, empty directory) on the host, fed a
+   * plain tar stream (over SSH: one exec channel, compressed on the link
+   * when the node has zstd), or undefined when the host cannot (no tar
+   * there; then the caller extracts file by file). The caller verifies what
+   * it writes (archiveToTar); only where it saves round trips (not locally).
+   */
+  untarStream?(dir: string): Promise<HostUntarStream | undefined>;
+}
+
+export interface HostUntarStream {
+  /** Takes the plain tar stream; ending it ends the command's input. */
+  stream: Writable;
+  /** Whether it crosses the link compressed (zstd on the node). */
+  compressed: boolean;
+  /** Settles once the command has ended: rejects unless it succeeded (the stderr tail in the message). */
+  finished: Promise<void>;
+  /** Stops the command (a failure or cancel elsewhere); `finished` settles once it has ended on the host. */
+  stop(): void;
 }
 
 export interface HostTarStream {
