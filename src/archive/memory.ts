@@ -62,9 +62,9 @@ export const GC_EVERY = 8 * 1024 * 1024;
 /**
  * Garbage allowed between two paced GCs, as a multiple of the live heap: a
  * full GC costs in proportion to the live heap, so pacing by a fixed amount
- * made it expensive in a process that holds more. The CLI exporting through
- * the cluster holds the Kubernetes client (~25 MiB of heap): each full GC
- * took 35-70 ms, and one every 8 MiB cost ~15% of the export's CPU
+ * made it expensive in a process that holds more: with client-node's
+ * KubeConfig loaded (~25 MiB of heap) each full GC of an export through the
+ * cluster took 35-70 ms, and one every 8 MiB cost ~15% of its CPU
  * (docs/benchmarks.md, "Through the cluster"). With the allowance at least
  * the live heap, GC costs the same share of the CPU whatever the process
  * holds; a small heap (the host path: a few MiB) keeps GC_EVERY.
