@@ -29,13 +29,10 @@ import { ZSTD_LEVEL } from '../src/archive/archive.js';
 import { connectSshHostFs } from '../src/providers/k3s/ssh-hostfs.js';
 import { K3sDriver, type HostFsFactory } from '../src/providers/k3s/driver.js';
 import { sshdMissing, startSshd } from '../test/support/sshd.js';
-import { generateDataSet, type DataSetFacts } from './archive-data.js';
+import { benchDataSet } from './archive-data.js';
+import { median } from './measure.js';
 import type { AppContext } from '../src/domain/model.js';
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 function context(root: string, settings: Record<string, string>): AppContext {
   return {
@@ -49,17 +46,7 @@ function context(root: string, settings: Record<string, string>): AppContext {
 export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOMPOX_BENCH_DIR ?? tmpdir()): Promise<{ markdown: string }> {
   const missing = sshdMissing();
   if (missing) throw new Error(`the SSH benchmark needs sshd: ${missing}`);
-  const dir = join(base, `kompox-archive-bench-${scale}`);
-  const src = join(dir, 'source');
-  const factsFile = join(dir, 'source.json');
-  let facts: DataSetFacts;
-  if (existsSync(factsFile)) facts = JSON.parse(readFileSync(factsFile, 'utf8')) as DataSetFacts;
-  else {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    facts = await generateDataSet(src, scale);
-    writeFileSync(factsFile, JSON.stringify(facts));
-  }
+  const { dir, src, facts } = await benchDataSet(base, scale);
   const root = join(dir, 'k3s-ssh');
   const work = join(dir, 'work-ssh');
   rmSync(root, { recursive: true, force: true });

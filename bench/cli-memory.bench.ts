@@ -8,39 +8,22 @@
 // costs, CLI, configuration and Kubernetes client included.
 //   npm run build && node --import tsx bench/cli-memory.bench.ts [scales] [runs]
 //   (scales: comma-separated, default 0.1,0.25; runs default 2)
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeKube } from '../test/support/fake-kube/index.js';
 import { generateDataSet } from './archive-data.js';
+import { measureProcess, median, type ProcessMeasure } from './measure.js';
 
 const BIN = fileURLToPath(new URL('../bin/kompoxops.mjs', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/cli/kompoxops/main.js', import.meta.url));
 
-interface Run {
-  code: number;
-  wall: number;
-  cpu: number;
-  rssMiB: number;
-  err: string;
-}
-
-/** One command under /usr/bin/time (asynchronously: the fake API server runs in this process). */
-async function kompoxops(dir: string, args: string[]): Promise<Run> {
-  const timeFile = join(dir, '.time');
-  const c = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, process.execPath, BIN, '-C', dir, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number>((resolve) => c.on('close', (n) => resolve(n ?? 1)));
-  const [wall, user, sys, rss] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(/\s+/).map(Number);
-  return { code, wall: wall!, cpu: user! + sys!, rssMiB: rss! / 1024, err };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+/** One command under /usr/bin/time (asynchronously: the fake API server runs in this process); its failure says which command. */
+function kompoxops(dir: string, name: string, args: string[]): Promise<ProcessMeasure> {
+  return measureProcess(process.execPath, [BIN, '-C', dir, ...args]).catch((e: Error) => {
+    throw new Error(`${name} failed: ${e.message}`);
+  });
 }
 
 export async function runCliMemoryBench(scales = [0.1, 0.25], runs = 2, base = process.env.KOMPOX_BENCH_DIR ?? tmpdir()): Promise<string> {
@@ -78,15 +61,10 @@ export async function runCliMemoryBench(scales = [0.1, 0.25], runs = 2, base = p
           ].join('\n'),
         );
         writeFileSync(join(dir, 'compose.yml'), 'services:\n  web:\n    image: nginx:1.27\n    volumes: [data:/data]\nvolumes:\n  data: {}\n');
-        const made = await kompoxops(dir, ['disk', 'create', '-N', 'd', '--source', join(dir, 'src')]);
-        if (made.code !== 0) throw new Error(`disk create failed: ${made.err}`);
+        await kompoxops(dir, 'disk create', ['disk', 'create', '-N', 'd', '--source', join(dir, 'src')]);
         for (const [name, args] of commands) {
-          const rs: Run[] = [];
-          for (let i = 0; i < runs; i++) {
-            const r = await kompoxops(dir, args(i));
-            if (r.code !== 0) throw new Error(`${name} failed: ${r.err}`);
-            rs.push(r);
-          }
+          const rs: ProcessMeasure[] = [];
+          for (let i = 0; i < runs; i++) rs.push(await kompoxops(dir, name, args(i)));
           const mb = (facts.totalBytes / 1e6).toFixed(0);
           rows.push(
             `| ${mb} MB | ${name} | ${median(rs.map((r) => r.wall)).toFixed(2)} | ${median(rs.map((r) => r.cpu)).toFixed(2)} | ${Math.max(...rs.map((r) => r.rssMiB)).toFixed(0)} |`,

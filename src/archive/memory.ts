@@ -59,10 +59,29 @@ function capYoungGeneration(): void {
 /** Bytes of buffer garbage after which a full GC runs. */
 export const GC_EVERY = 8 * 1024 * 1024;
 
-/** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes. */
+/**
+ * Garbage allowed between two paced GCs, as a multiple of the live heap: a
+ * full GC costs in proportion to the live heap, so pacing by a fixed amount
+ * made it expensive in a process that holds more: with client-node's
+ * KubeConfig loaded (~25 MiB of heap) each full GC of an export through the
+ * cluster took 35-70 ms, and one every 8 MiB cost ~15% of its CPU
+ * (docs/benchmarks.md, "Through the cluster"). With the allowance at least
+ * the live heap, GC costs the same share of the CPU whatever the process
+ * holds; a small heap (the host path: a few MiB) keeps GC_EVERY.
+ */
+export const HEAP_FACTOR = 1;
+
+/** The garbage allowed until the next paced GC, after one left `liveHeapBytes` live. */
+export function nextGcAfter(liveHeapBytes: number, minimum = GC_EVERY): number {
+  return Math.max(minimum, HEAP_FACTOR * liveHeapBytes);
+}
+
+/** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes (or the live heap's size, if larger). */
 export class GarbagePacer {
   private pending = 0;
-  constructor(private readonly every = GC_EVERY) {
+  private every: number;
+  constructor(private readonly minimum = GC_EVERY) {
+    this.every = minimum;
     capYoungGeneration();
   }
   /** `bytes` of buffers are garbage now (or will be once their consumer has them). */
@@ -70,6 +89,9 @@ export class GarbagePacer {
     this.pending += bytes;
     if (this.pending < this.every) return;
     this.pending = 0;
-    loadGc()?.({ type: 'major' });
+    const collect = loadGc();
+    if (!collect) return;
+    collect({ type: 'major' });
+    this.every = nextGcAfter(v8.getHeapStatistics().used_heap_size, this.minimum);
   }
 }

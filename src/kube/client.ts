@@ -25,6 +25,7 @@ import {
   type ObjectRef,
 } from '../domain/ports/kube.js';
 import { KubeApiError, apiError, isNetworkError, networkError, unknownFields, type KubeStatus } from './errors.js';
+import { KeptAliveAgent } from './keep-alive.js';
 import { credentialError } from './kubeconfig.js';
 
 interface ResourceInfo {
@@ -47,6 +48,7 @@ export const FIELD_MANAGER = 'kompox';
 export class HttpKubeClient implements KubeClient {
   readonly server: string;
   private readonly discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
+  private readonly agent = new KeptAliveAgent();
 
   constructor(
     private readonly kc: KubeAccess,
@@ -100,9 +102,10 @@ export class HttpKubeClient implements KubeClient {
       path: url.pathname + url.search,
     };
     if (!isHttps) delete reqOpts.agent;
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    else this.agent.use(reqOpts);
+    const exchange = () => new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (isHttps ? https : http).request(reqOpts, resolve);
-      req.on('error', reject);
+      req.on('error', (e: NodeJS.ErrnoException) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
       if (timeout) {
         req.setTimeout(this.timeoutMs, () => {
           const err = Object.assign(new Error(`no answer within ${Math.round(this.timeoutMs / 1000)}s`), { code: 'KOMPOX_TIMEOUT' });
@@ -111,10 +114,17 @@ export class HttpKubeClient implements KubeClient {
       }
       if (o.body !== undefined) req.write(o.body);
       req.end();
-    }).catch((e: unknown) => {
-      if (isNetworkError(e)) throw networkError(e, this.server);
-      throw e;
     });
+    const res = await exchange()
+      .catch((e: NodeJS.ErrnoException & { reusedSocket?: boolean }) => {
+        // a kept-alive connection the server closed just as it was reused: once more on a new one (nothing was processed)
+        if (e.reusedSocket && e.code === 'ECONNRESET') return exchange();
+        throw e;
+      })
+      .catch((e: unknown) => {
+        if (isNetworkError(e)) throw networkError(e, this.server);
+        throw e;
+      });
     const code = res.statusCode ?? 0;
     if (code >= 400 && !(o.allow ?? []).includes(code)) {
       const text = await readAll(res);
