@@ -4,7 +4,8 @@
 // blobs, 20,040 small files, 600 MiB of logs. Deterministic (seeded), so two
 // runs at one scale archive the same bytes.
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { prng } from '../test/support/prng.js';
 
@@ -391,4 +392,22 @@ export async function generateDataSet(dir: string, scale: number, seed = 11): Pr
     logBytes += buf.length;
   }
   return { scale, blobBytes, smallFiles, smallBytes, logBytes, totalBytes: blobBytes + smallBytes + logBytes };
+}
+
+/**
+ * The benchmarks' data set at `scale` under `base` (kompox-archive-bench-SCALE/source),
+ * generated once and reused by every benchmark (the same scale is the same disk).
+ */
+export async function benchDataSet(base: string, scale: number, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ dir: string; src: string; facts: DataSetFacts }> {
+  const dir = join(base, `kompox-archive-bench-${scale}`);
+  const src = join(dir, 'source');
+  const factsFile = join(dir, 'source.json');
+  if (existsSync(factsFile)) return { dir, src, facts: JSON.parse(await readFile(factsFile, 'utf8')) as DataSetFacts };
+  // a data set without its facts file was cut off while being made: start again
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  log(`generating the data set (scale ${scale}) in ${src}`);
+  const facts = await generateDataSet(src, scale);
+  await writeFile(factsFile, JSON.stringify(facts));
+  return { dir, src, facts };
 }

@@ -1,4 +1,4 @@
-// Disk export over SSH side by side with `ssh host 'tar -c | zstd -T0 -3' >
+// Disk export and import over SSH side by side with `ssh host 'tar -c | zstd -T0 -3' >
 // file` (issue 11), against a real sshd on 127.0.0.1 (test/support/sshd.ts:
 // the "node" is this machine). Kompox runs the K3s driver in this process
 // (SFTP for files), once as it is (pipelined SFTP reads) and once with the
@@ -10,25 +10,29 @@
 // Kompox runs twice: as shipped (one `tar -c | zstd` on the node over one
 // exec channel, the archive built here from the stream), and through the
 // SFTP fallback (HostFs.tarStream hidden: pipelined SFTP reads file by file).
+// Then disk import, the same way: Kompox as shipped (the archive verified
+// here and streamed, zstd on the link, into one `tar -x` on the node), through
+// the SFTP fallback (file by file, what shipped before), and the peer
+// `ssh host 'zstd -d | tar -x' < file`.
+// The as-shipped run also goes once with a progress listener, as the CLI
+// always has one: then the size walk for the progress total (HostFs.treeBytes)
+// runs on the node beside the tar, and its cost shows in that row.
 //   node --import tsx bench/archive-ssh.bench.ts [scale] [runs]   (default 0.25, 3)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { ZSTD_LEVEL } from '../src/archive/archive.js';
 import { connectSshHostFs } from '../src/providers/k3s/ssh-hostfs.js';
 import { K3sDriver, type HostFsFactory } from '../src/providers/k3s/driver.js';
 import { sshdMissing, startSshd, type Sshd } from '../test/support/sshd.js';
-import { generateDataSet, type DataSetFacts } from './archive-data.js';
+import { benchDataSet } from './archive-data.js';
+import { median } from './measure.js';
 import type { AppContext, AppVolume, Disk } from '../src/domain/model.js';
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 function context(root: string, settings: Record<string, string>): AppContext {
   return {
@@ -42,17 +46,7 @@ function context(root: string, settings: Record<string, string>): AppContext {
 export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOMPOX_BENCH_DIR ?? tmpdir()): Promise<{ markdown: string }> {
   const missing = sshdMissing();
   if (missing) throw new Error(`the SSH benchmark needs sshd: ${missing}`);
-  const dir = join(base, `kompox-archive-bench-${scale}`);
-  const src = join(dir, 'source');
-  const factsFile = join(dir, 'source.json');
-  let facts: DataSetFacts;
-  if (existsSync(factsFile)) facts = JSON.parse(readFileSync(factsFile, 'utf8')) as DataSetFacts;
-  else {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    facts = await generateDataSet(src, scale);
-    writeFileSync(factsFile, JSON.stringify(facts));
-  }
+  const { dir, src, facts } = await benchDataSet(base, scale);
   const root = join(dir, 'k3s-ssh');
   const work = join(dir, 'work-ssh');
   rmSync(root, { recursive: true, force: true });
@@ -77,12 +71,12 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
       return new Proxy(fs, { get: (t, k) => (k === 'tarStream' ? undefined : (Reflect.get(t, k) as unknown)) });
     };
     const ctx = context(root, settings);
-    const kompox = async (factory: HostFsFactory, file: string) => {
+    const kompox = async (factory: HostFsFactory, file: string, progress = false) => {
       const driver = new K3sDriver({ env: {} }, factory);
       const t0 = performance.now();
       const out = new PassThrough();
       const writing = pipeline(out, createWriteStream(file));
-      await driver.hostTransfer.exportDisk(ctx, vol, disk, out, {});
+      await driver.hostTransfer.exportDisk(ctx, vol, disk, out, progress ? { events: () => undefined } : {});
       out.end();
       await writing;
       const s = (performance.now() - t0) / 1000;
@@ -99,27 +93,31 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
       if (r.status !== 0) throw new Error(`ssh tar | zstd failed: ${r.stderr}`);
       return (performance.now() - t0) / 1000;
     };
-    const rows = { tar: [] as number[], sftp: [] as number[], peer: [] as number[] };
+    const rows = { tar: [] as number[], walk: [] as number[], sftp: [] as number[], peer: [] as number[] };
     for (let i = 0; i < runs; i++) {
       process.stderr.write(`ssh run ${i + 1}/${runs}\n`);
       const f = (n: string) => join(work, `${n}-${i}`);
-      const order = i % 2 ? ['peer', 'tar', 'sftp'] : ['tar', 'sftp', 'peer'];
+      const order = i % 2 ? ['peer', 'walk', 'tar', 'sftp'] : ['tar', 'walk', 'sftp', 'peer'];
       for (const o of order) {
         if (o === 'tar') rows.tar.push(await kompox(sshFs, f('tar')));
+        else if (o === 'walk') rows.walk.push(await kompox(sshFs, f('walk'), true));
         else if (o === 'sftp') rows.sftp.push(await kompox(sftpOnly, f('sftp')));
         else rows.peer.push(peer(f('peer')));
       }
-      for (const n of ['tar', 'sftp', 'peer']) if (i < runs - 1) rmSync(f(n), { force: true });
+      for (const n of ['tar', 'walk', 'sftp', 'peer']) if (i < runs - 1) rmSync(f(n), { force: true });
     }
     const last = runs - 1;
     const size = (n: string) => statSync(join(work, `${n}-${last}`)).size;
+    const imports = await importRows(ctx, vol, sshd, sshFs, join(work, `tar-${last}`), join(work, `peer-${last}`), root, runs);
     const loadAfter = loadavg();
     const dataMB = facts.totalBytes / 1e6;
     const p = median(rows.peer);
+    const ip = median(imports.peer);
+    const iline = (name: string, xs: number[]) => `| ${name} | ${median(xs).toFixed(2)} | ${(ip / median(xs)).toFixed(2)} | ${(dataMB / median(xs)).toFixed(0)} |`;
     const line = (name: string, xs: number[]) => `| ${name} | ${median(xs).toFixed(2)} | ${(p / median(xs)).toFixed(2)} | ${(dataMB / median(xs)).toFixed(0)} |`;
     return {
       markdown: [
-        `## Disk export over SSH (bench/archive-ssh.bench.ts), ${new Date().toISOString().slice(0, 10)}`,
+        `## Disk export and import over SSH (bench/archive-ssh.bench.ts), ${new Date().toISOString().slice(0, 10)}`,
         '',
         `Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after. sshd on 127.0.0.1 (the node is this machine: node and workstation share its CPUs). Disk (scale ${scale}): ${dataMB.toFixed(0)} MB, ${facts.smallFiles} small files. zstd level ${ZSTD_LEVEL}; ${runs} alternating runs, medians of wall time.`,
         '',
@@ -127,9 +125,16 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
         '|---|---:|---:|---:|',
         `| \`ssh host 'tar -c \\| zstd -T0 -3' > file\` (peer) | ${p.toFixed(2)} | 1.00 | ${(dataMB / p).toFixed(0)} |`,
         line('Kompox, one `tar -c \\| zstd` on the node over one exec channel (as shipped)', rows.tar),
+        line('Kompox, as shipped with a progress listener (the size walk runs beside the tar: what the CLI does)', rows.walk),
         line('Kompox, SFTP fallback (pipelined reads, file by file)', rows.sftp),
         '',
         `Archive bytes: Kompox ${size('tar')}, peer ${size('peer')}.`,
+        '',
+        '| import | s | throughput vs peer (target ≥ 0.8) | MB/s |',
+        '|---|---:|---:|---:|',
+        `| \`ssh host 'zstd -d \\| tar -x' < file\` (peer) | ${median(imports.peer).toFixed(2)} | 1.00 | ${(dataMB / median(imports.peer)).toFixed(0)} |`,
+        iline('Kompox, archive verified here into one `zstd -d \\| tar -x` on the node over one exec channel (as shipped)', imports.tar),
+        iline('Kompox, SFTP fallback (file by file, what shipped before)', imports.sftp),
         '',
         await nodeLocalRows({ sshd, ctx, vol, disk, work, runs, dataMB, factory: sshFs }),
       ].join('\n'),
@@ -139,6 +144,61 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
     rmSync(root, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Disk import over SSH, alternating: Kompox as shipped (the archive verified
+ * here, streamed into one `tar -x` on the node), Kompox through the SFTP
+ * fallback (HostFs.untarStream hidden: file by file), and the peer
+ * `ssh host 'zstd -d | tar -x' < file` of the peer's own export.
+ */
+async function importRows(
+  ctx: AppContext,
+  vol: AppContext['app']['volumes'][number],
+  sshd: Awaited<ReturnType<typeof startSshd>>,
+  sshFs: HostFsFactory,
+  archive: string,
+  peerArchive: string,
+  root: string,
+  runs: number,
+): Promise<{ tar: number[]; sftp: number[]; peer: number[] }> {
+  const noUntar: HostFsFactory = async (s, h, op) => {
+    const fs = await sshFs(s, h, op);
+    return new Proxy(fs, { get: (t, k) => (k === 'untarStream' ? undefined : (Reflect.get(t, k) as unknown)) });
+  };
+  const kompox = async (factory: HostFsFactory, name: string) => {
+    const driver = new K3sDriver({ env: {} }, factory);
+    const t0 = performance.now();
+    const d = await driver.hostTransfer.importDisk(ctx, vol, { name }, { stream: createReadStream(archive, { highWaterMark: 1024 * 1024 }) }, {});
+    const s = (performance.now() - t0) / 1000;
+    await driver.disks.delete(ctx, vol, d, {});
+    await driver.close();
+    return s;
+  };
+  const peer = (i: number) => {
+    const dest = join(root, `peer-import-${i}`);
+    const t0 = performance.now();
+    const r = spawnSync(
+      'sh',
+      ['-c', `ssh -p ${sshd.port} -i "$1" -o UserKnownHostsFile="$2" -o BatchMode=yes ${sshd.user}@127.0.0.1 "mkdir -p '${dest}' && zstd -d -q -c | tar -xf - -C '${dest}'" < "$3"`, 'sh', sshd.keyPath, sshd.knownHostsPath, peerArchive],
+      { encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`ssh zstd -d | tar -x failed: ${r.stderr}`);
+    const s = (performance.now() - t0) / 1000;
+    rmSync(dest, { recursive: true, force: true });
+    return s;
+  };
+  const rows = { tar: [] as number[], sftp: [] as number[], peer: [] as number[] };
+  for (let i = 0; i < runs; i++) {
+    process.stderr.write(`ssh import run ${i + 1}/${runs}\n`);
+    const order = i % 2 ? ['peer', 'tar', 'sftp'] : ['tar', 'sftp', 'peer'];
+    for (const o of order) {
+      if (o === 'tar') rows.tar.push(await kompox(sshFs, `imp-tar-${i}`));
+      else if (o === 'sftp') rows.sftp.push(await kompox(noUntar, `imp-sftp-${i}`));
+      else rows.peer.push(peer(i));
+    }
+  }
+  return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -17,7 +17,8 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZSTD_LEVEL } from '../src/archive/archive.js';
-import { generateDataSet, type DataSetFacts } from './archive-data.js';
+import { benchDataSet } from './archive-data.js';
+import { median } from './measure.js';
 
 const OP = fileURLToPath(new URL('./archive-op.mjs', import.meta.url));
 const MiB = 1024 * 1024;
@@ -48,10 +49,6 @@ function sh(script: string, ...args: string[]): Measured {
   return measure('/bin/sh', ['-c', script, 'sh', ...args]);
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 interface Row {
   op: string;
@@ -71,19 +68,8 @@ export async function runArchiveBench(scale = 0.25, runs = 3, base = process.env
   for (const tool of ['tar', 'zstd', 'gzip', 'sha256sum']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is needed for the side-by-side runs`);
   }
-  const dir = join(base, `kompox-archive-bench-${scale}`);
-  const src = join(dir, 'source');
   const loadBefore = loadavg();
-  let facts: DataSetFacts;
-  const factsFile = join(dir, 'source.json');
-  if (existsSync(factsFile)) facts = JSON.parse(readFileSync(factsFile, 'utf8')) as DataSetFacts;
-  else {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    process.stderr.write(`generating the data set (scale ${scale}) in ${src}\n`);
-    facts = await generateDataSet(src, scale);
-    writeFileSync(factsFile, JSON.stringify(facts));
-  }
+  const { dir, src, facts } = await benchDataSet(base, scale);
   const root = join(dir, 'k3s');
   const work = join(dir, 'work');
   rmSync(root, { recursive: true, force: true });

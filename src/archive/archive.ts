@@ -36,6 +36,7 @@ import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
 import { GarbagePacer } from './memory.js';
+import { headerBlocks } from './tar-header.js';
 import { InOrder, ZSTD_FRAME, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism, zstdStreamDecompressor } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
@@ -195,12 +196,14 @@ export interface ArchiveResult {
 export interface ArchiveProgress {
   start(label: string, total?: number): void;
   advance(bytes: number): void;
+  /** The total learnt after the start (a size walk alongside the transfer). */
+  total?(bytes: number): void;
   /** The end, with the files and file bytes the archive holds. */
   done(counts?: { files: number; bytes: number }): void;
 }
 
 /** What an archive holds, for a progress summary. */
-function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
+export function countsOf(m: ArchiveManifest): { files: number; bytes: number } {
   return { files: m.fileCount, bytes: m.totalBytes };
 }
 
@@ -431,22 +434,8 @@ export function compressionError(err: unknown, format: ArchiveFormat): KompoxErr
 
 // ---------------------------------------------------------------- packing
 
-export function headerBlocks(data: {
-  path: string;
-  type: 'File' | 'Directory' | 'SymbolicLink';
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: Date;
-  linkpath?: string;
-}): Buffer[] {
-  const header = new Header({ ...data, linkpath: data.linkpath ?? '' });
-  header.encode();
-  // Always a pax record: it carries sub-second mtimes and, when needed, long
-  // or non-ASCII paths and link targets, big sizes and ids.
-  return [new Pax({ path: data.path, linkpath: data.linkpath, mtime: data.mtime, size: data.size, uid: data.uid, gid: data.gid }).encode(), header.block!];
-}
+// The entry headers: src/archive/tar-header.ts (a direct encoder, byte for byte what `tar` writes).
+export { headerBlocks };
 
 /** Waits until a read stream has opened its file; false when the file no longer exists. */
 async function opened(rs: Readable): Promise<boolean> {
@@ -851,6 +840,29 @@ export function frameSink(format: ArchiveFormat, out: Writable, level?: number):
 /** The manifest file's content as every archive holds it. */
 export function manifestBody(manifest: ArchiveManifest): Buffer {
   return Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8');
+}
+
+/**
+ * A Writable that compresses what it is given into `out` (frames on every
+ * CPU, as archives are written; see frameSink), e.g. a plain tar stream on
+ * its way over a slow link. Ending it flushes the last frame; `out` is not
+ * ended. Destroying it drops what is not written yet.
+ */
+export function compressingWriter(format: ArchiveFormat, out: Writable, level?: number): Writable {
+  const sink = frameSink(format, out, level);
+  return new Writable({
+    highWaterMark: CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      sink.write([chunk]).then(() => cb(), cb);
+    },
+    final(cb) {
+      sink.end().then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      sink.abort();
+      cb(err);
+    },
+  });
 }
 
 /** The manifest entry and the end-of-archive marker: the tail of every archive. */

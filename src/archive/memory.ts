@@ -16,6 +16,14 @@
 // only the data paths that pace themselves ever turn it on. Where that is
 // not possible the pacer does nothing (V8's own triggers still bound memory,
 // just higher).
+//
+// The young generation is the other swing: under a data path's allocation
+// rate V8 doubles the new space up to 32 MiB, so the heap measured 15 MiB in
+// one export and 52 MiB in the next. Growth factor 1 keeps it at its initial
+// size; scavenges of a few MiB are cheap and the CPU time stayed the same.
+// Unlike --max-semi-space-size (read once, at start-up), the growth factor
+// is read whenever V8 considers growing, so setting it when a data path
+// starts works (the benchmark's peak heap: 15 MiB every run).
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -35,18 +43,55 @@ function loadGc(): Gc | null {
   return gc;
 }
 
+let youngCapped = false;
+
+/** Stops V8 from growing the young generation for the rest of the process (a data path has started). */
+function capYoungGeneration(): void {
+  if (youngCapped) return;
+  youngCapped = true;
+  try {
+    v8.setFlagsFromString('--semi-space-growth-factor=1');
+  } catch {
+    // an embedder without the flag: V8's own sizing applies
+  }
+}
+
 /** Bytes of buffer garbage after which a full GC runs. */
 export const GC_EVERY = 8 * 1024 * 1024;
 
-/** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes. */
+/**
+ * Garbage allowed between two paced GCs, as a multiple of the live heap: a
+ * full GC costs in proportion to the live heap, so pacing by a fixed amount
+ * made it expensive in a process that holds more: with client-node's
+ * KubeConfig loaded (~25 MiB of heap) each full GC of an export through the
+ * cluster took 35-70 ms, and one every 8 MiB cost ~15% of its CPU
+ * (docs/benchmarks.md, "Through the cluster"). With the allowance at least
+ * the live heap, GC costs the same share of the CPU whatever the process
+ * holds; a small heap (the host path: a few MiB) keeps GC_EVERY.
+ */
+export const HEAP_FACTOR = 1;
+
+/** The garbage allowed until the next paced GC, after one left `liveHeapBytes` live. */
+export function nextGcAfter(liveHeapBytes: number, minimum = GC_EVERY): number {
+  return Math.max(minimum, HEAP_FACTOR * liveHeapBytes);
+}
+
+/** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes (or the live heap's size, if larger). */
 export class GarbagePacer {
   private pending = 0;
-  constructor(private readonly every = GC_EVERY) {}
+  private every: number;
+  constructor(private readonly minimum = GC_EVERY) {
+    this.every = minimum;
+    capYoungGeneration();
+  }
   /** `bytes` of buffers are garbage now (or will be once their consumer has them). */
   note(bytes: number): void {
     this.pending += bytes;
     if (this.pending < this.every) return;
     this.pending = 0;
-    loadGc()?.({ type: 'major' });
+    const collect = loadGc();
+    if (!collect) return;
+    collect({ type: 'major' });
+    this.every = nextGcAfter(v8.getHeapStatistics().used_heap_size, this.minimum);
   }
 }

@@ -9,9 +9,65 @@ export function tarCreateArgv(dir: string): string[] {
   return ['tar', '-c', '-f', '-', '-C', dir, '.'];
 }
 
-/** Extracts a plain tar stream from stdin into DIR. */
-export function tarExtractArgv(dir: string): string[] {
-  return ['tar', '-x', '-f', '-', '-C', dir];
+/**
+ * Extracts a plain tar stream from stdin into DIR (which exists). GNU tar is
+ * told to set modes exactly as the stream says (`-p`: no umask, as an import
+ * file by file sets them) and, as root, owners by number (`--numeric-owner`:
+ * the stream's ids, never names looked up on the host). Other tars get only
+ * the shared flags.
+ */
+export function tarExtractArgv(dir: string, dialect?: TarDialect): string[] {
+  return ['tar', '-x', ...(dialect === 'gnu' ? ['-p', '--numeric-owner'] : []), '-f', '-', '-C', dir];
+}
+
+/**
+ * One shell script for an SSH exec channel: zstd-compressed tar on stdin
+ * (or plain tar when the host has no zstd) extracted into DIR. Behind the
+ * pipe the channel's exit status is tar's; zstd's own status goes to stderr
+ * after it as `MARK<status>` (see pipeStatus).
+ */
+export function untarScript(dir: string, dialect: TarDialect, zstd: boolean, mark: string): string {
+  const extract = shellCommand(tarExtractArgv(dir, dialect));
+  return zstd ? `{ zstd -d -q -c; echo "${mark}$?" >&2; } | ${extract}` : extract;
+}
+
+/**
+ * The status a script wrote to stderr after MARK (see untarScript), and
+ * stderr without the mark: undefined status when the mark is missing (the
+ * command was cut off before it got there).
+ */
+export function pipeStatus(stderr: string, mark: string): { status?: number; detail: string } {
+  const re = new RegExp(`${mark}(\\d+)\\s*`, 'g');
+  let status: number | undefined;
+  for (const m of stderr.matchAll(re)) status = Number(m[1]);
+  return { ...(status !== undefined ? { status } : {}), detail: stderr.replace(re, '').trim() };
+}
+
+/**
+ * A quick size walk of DIR where the disk is (metadata only): the sum of the
+ * regular files' sizes and their count, as one line `BYTES FILES`. It runs
+ * alongside `tar -c` (its own exec channel), so the progress gets a total
+ * without delaying the transfer. Only what busybox and GNU share: `find -type
+ * f` (symlinks not followed, as tar does not), `stat -c %s` in batches
+ * (`{} +`), awk's printf `%.0f` (a sum printed as an integer, never 1e+11).
+ * Exits 3 when find or stat is missing (no total rather than a false 0). A
+ * file that vanishes during the walk is just not counted: the total is a hint
+ * for progress, what moved is counted by the archive code.
+ */
+export function treeBytesArgv(dir: string): string[] {
+  const script =
+    'command -v find >/dev/null 2>&1 && command -v stat >/dev/null 2>&1 || exit 3; ' +
+    `find "$1" -type f -exec stat -c %s {} + 2>/dev/null | awk '{ s += $1; n++ } END { printf "%.0f %d\\n", s, n }'`;
+  return ['sh', '-c', script, 'sh', dir];
+}
+
+/** The walk's output (`BYTES FILES`), or undefined when it is not that (the walk failed). */
+export function parseTreeBytes(stdout: string): { bytes: number; files: number } | undefined {
+  const m = /^(\d+) (\d+)$/.exec(stdout.trim());
+  if (!m) return undefined;
+  const bytes = Number(m[1]);
+  const files = Number(m[2]);
+  return Number.isSafeInteger(bytes) && Number.isSafeInteger(files) ? { bytes, files } : undefined;
 }
 
 /** An argv as one POSIX shell command line (for an SSH exec channel). */

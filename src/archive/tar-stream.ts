@@ -31,6 +31,7 @@ import {
   checkEntryPath,
   checkExpectedSha256,
   compressionError,
+  countsOf,
   decompressor,
   frameSink,
   headerBlocks,
@@ -100,6 +101,13 @@ export interface PackTarOptions {
   level?: number;
   progress?: ArchiveProgress;
   progressLabel?: string;
+  /**
+   * The file bytes the stream will hold (progress): a number when known up
+   * front, or a promise of it from a size walk running alongside the tar
+   * (given to `progress.total` when it arrives, unless the packing ended
+   * first; undefined or a rejection is no total, never a failure).
+   */
+  totalBytes?: number | PromiseLike<number | undefined>;
   createdAt?: string;
   /**
    * The content of a file the stream holds as a hard link to it (tar stores
@@ -122,7 +130,16 @@ export interface PackTarResult extends ArchiveResult {
  */
 export async function packTarStream(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: PackTarOptions = {}): Promise<PackTarResult> {
   const format = opts.format ?? DEFAULT_ARCHIVE_FORMAT;
-  opts.progress?.start(opts.progressLabel ?? 'export');
+  const late = typeof opts.totalBytes === 'number' ? undefined : opts.totalBytes;
+  opts.progress?.start(opts.progressLabel ?? 'export', typeof opts.totalBytes === 'number' ? opts.totalBytes : undefined);
+  let ended = false;
+  // start() has run, so a total that arrives at once still comes after it
+  late?.then(
+    (t) => {
+      if (!ended && t !== undefined) opts.progress?.total?.(t);
+    },
+    () => undefined,
+  );
   const sink = frameSink(format, out as Writable, opts.level);
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const entries: ManifestEntry[] = [];
@@ -217,9 +234,12 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     const manifest = buildManifest(entries.sort(byWalkOrder), format, opts);
     await sink.write(manifestBlocks(manifest));
     await sink.end();
-    opts.progress?.done();
+    ended = true;
+    // the files and bytes the archive holds: the -o json transfer summary
+    opts.progress?.done(countsOf(manifest));
     return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, skipped };
   } catch (e) {
+    ended = true;
     sink.abort();
     throw e;
   }
@@ -337,6 +357,6 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
     throw compressionError(err, format) ?? err;
   }
   checkExpectedSha256(tap.sha256(), opts.expectedSha256);
-  opts.progress?.done();
+  opts.progress?.done(countsOf(manifest!));
   return { manifest: manifest!, sha256: tap.sha256(), bytes: tap.bytes, format };
 }

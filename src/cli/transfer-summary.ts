@@ -1,5 +1,5 @@
 // The `-o json|yaml` summary of a data command's transfers (disk export and
-// import, snapshot create and restore): what moved and how fast. It is read
+// import, snapshot create, restore and export): what moved and how fast. It is read
 // off the operation's own progress events (the archive code ends each
 // transfer with the files and bytes of its manifest), so the use cases and
 // drivers need nothing extra, and a command that moved nothing through

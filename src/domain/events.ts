@@ -59,6 +59,11 @@ export interface ProgressSink {
   /** total bytes when known */
   start(label: string, total?: number): void;
   advance(bytes: number): void;
+  /**
+   * The total, learnt after the start (a size walk running alongside the
+   * transfer, e.g. on the node over SSH); ignored once the transfer ended.
+   */
+  total?(bytes: number): void;
   /** The end; `counts` says what was moved when the producer knows (an archive's manifest). */
   done(counts?: TransferCounts): void;
 }
@@ -79,6 +84,7 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
   let total: number | undefined;
   let done = 0;
   let sent = 0;
+  let ended = false;
   const send = (end?: boolean, counts?: TransferCounts) => {
     sent = done;
     events({ type: 'progress', id, label: name, done, ...(total !== undefined ? { total } : {}), unit: 'bytes', ...(end ? { end: true } : {}), ...(counts ? { counts } : {}) });
@@ -88,6 +94,12 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
       name = label ?? l;
       total = t;
       done = 0;
+      ended = false;
+      send();
+    },
+    total(t) {
+      if (ended || !(t >= 0)) return;
+      total = t;
       send();
     },
     advance(n) {
@@ -96,7 +108,28 @@ export function byteProgress(op: Op | undefined, label?: string): ProgressSink |
       if (done - sent >= step) send();
     },
     done(counts) {
+      ended = true;
       send(true, counts);
+    },
+  };
+}
+
+/**
+ * `op` for a step whose transfer is not what the command moved (a snapshot
+ * restored into a temporary disk only to be exported again): its progress
+ * is still shown, but its end carries no counts, so a transfer summary
+ * (src/cli/transfer-summary.ts) counts the files once.
+ */
+export function uncounted(op: Op): Op {
+  const events = op.events;
+  if (!events) return op;
+  return {
+    ...op,
+    events: (e) => {
+      if (e.type === 'progress' && e.counts) {
+        const { counts: _dropped, ...rest } = e;
+        events(rest);
+      } else events(e);
     },
   };
 }

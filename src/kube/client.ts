@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig-lite.js';
 import { KompoxError } from '../domain/errors.js';
 import {
   refString,
@@ -24,6 +25,7 @@ import {
   type ObjectRef,
 } from '../domain/ports/kube.js';
 import { KubeApiError, apiError, isNetworkError, networkError, unknownFields, type KubeStatus } from './errors.js';
+import { KeptAliveAgent } from './keep-alive.js';
 import { credentialError } from './kubeconfig.js';
 
 interface ResourceInfo {
@@ -46,17 +48,27 @@ export const FIELD_MANAGER = 'kompox';
 export class HttpKubeClient implements KubeClient {
   readonly server: string;
   private readonly discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
+  private readonly agent = new KeptAliveAgent();
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeAccess,
     private readonly where: string,
     private readonly timeoutMs = 30_000,
   ) {
     this.server = kc.getCurrentCluster()!.server.replace(/\/+$/, '');
   }
 
-  get kubeConfig(): KubeConfig {
+  get kubeConfig(): KubeAccess {
     return this.kc;
+  }
+
+  /**
+   * The kubeconfig as client-node's WebSocket classes take it: they call
+   * only getCurrentCluster and applyToHTTPSOptions (client-node 1.4.0's
+   * web-socket-handler.js), which KubeConfigLite has.
+   */
+  private get wsConfig(): KubeConfig {
+    return this.kc as KubeConfig;
   }
 
   private async requestOptions(): Promise<https.RequestOptions> {
@@ -90,9 +102,10 @@ export class HttpKubeClient implements KubeClient {
       path: url.pathname + url.search,
     };
     if (!isHttps) delete reqOpts.agent;
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    else this.agent.use(reqOpts);
+    const exchange = () => new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (isHttps ? https : http).request(reqOpts, resolve);
-      req.on('error', reject);
+      req.on('error', (e: NodeJS.ErrnoException) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
       if (timeout) {
         req.setTimeout(this.timeoutMs, () => {
           const err = Object.assign(new Error(`no answer within ${Math.round(this.timeoutMs / 1000)}s`), { code: 'KOMPOX_TIMEOUT' });
@@ -101,10 +114,17 @@ export class HttpKubeClient implements KubeClient {
       }
       if (o.body !== undefined) req.write(o.body);
       req.end();
-    }).catch((e: unknown) => {
-      if (isNetworkError(e)) throw networkError(e, this.server);
-      throw e;
     });
+    const res = await exchange()
+      .catch((e: NodeJS.ErrnoException & { reusedSocket?: boolean }) => {
+        // a kept-alive connection the server closed just as it was reused: once more on a new one (nothing was processed)
+        if (e.reusedSocket && e.code === 'ECONNRESET') return exchange();
+        throw e;
+      })
+      .catch((e: unknown) => {
+        if (isNetworkError(e)) throw networkError(e, this.server);
+        throw e;
+      });
     const code = res.statusCode ?? 0;
     if (code >= 400 && !(o.allow ?? []).includes(code)) {
       const text = await readAll(res);
@@ -297,8 +317,9 @@ export class HttpKubeClient implements KubeClient {
     command: string[],
     io: { stdin?: NodeJS.ReadableStream; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; tty?: boolean },
   ): Promise<number> {
-    const { Exec } = await import('@kubernetes/client-node');
-    const exec = new Exec(this.kc);
+    // the module alone, not the package index (which loads the whole generated API)
+    const { Exec } = await import('@kubernetes/client-node/dist/exec.js');
+    const exec = new Exec(this.wsConfig);
     return new Promise<number>((resolve, reject) => {
       let code: number | undefined;
       exec
@@ -325,12 +346,12 @@ export class HttpKubeClient implements KubeClient {
 
   async execStream(namespace: string, pod: string, container: string | undefined, command: string[], io: ExecStreams, opts: { signal?: AbortSignal } = {}): Promise<ExecOutcome> {
     const { execStream } = await import('./exec-stream.js');
-    return execStream({ kc: this.kc, server: this.server, namespace, pod, container, command, wsError: (e, what) => this.wsError(e, what) }, io, opts);
+    return execStream({ kc: this.wsConfig, server: this.server, namespace, pod, container, command, wsError: (e, what) => this.wsError(e, what) }, io, opts);
   }
 
   async forwardConnection(namespace: string, pod: string, remotePort: number, socket: net.Socket): Promise<void> {
-    const { PortForward } = await import('@kubernetes/client-node');
-    const pf = new PortForward(this.kc);
+    const { PortForward } = await import('@kubernetes/client-node/dist/portforward.js');
+    const pf = new PortForward(this.wsConfig);
     let ws;
     try {
       ws = await pf.portForward(namespace, pod, [remotePort], socket, null, socket);

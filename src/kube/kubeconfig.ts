@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfigLite, type KubeAccess } from './kubeconfig-lite.js';
 import { KompoxError } from '../domain/errors.js';
 
 export interface KubeconfigSource {
@@ -36,10 +37,14 @@ export function kubeconfigText(src: KubeconfigSource): string {
   }
 }
 
-/** Loads and checks a kubeconfig; the context is selected and verified to exist. */
-export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
+/**
+ * Loads and checks a kubeconfig; the context is selected and verified to
+ * exist. The result is a KubeConfigLite (./kubeconfig-lite.ts: client-node's
+ * KubeConfig without its generated API), or client-node's own KubeConfig
+ * for a cluster behind a proxy.
+ */
+export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeAccess> {
+  const kc = new KubeConfigLite();
   const where = src.path ?? src.origin ?? 'kubeconfig';
   // with a file, the location carries the path (formatError prints it); otherwise name the origin
   const pre = src.path ? '' : `${where}: `;
@@ -88,11 +93,22 @@ export async function loadKubeConfig(src: KubeconfigSource): Promise<KubeConfig>
       location: src.path ? { file: src.path } : undefined,
     });
   }
+  if (cluster.proxyUrl) return fullKubeConfig(text, src, contextName);
+  return kc;
+}
+
+/** client-node's whole KubeConfig (its proxy agents), for the context already checked. */
+async function fullKubeConfig(text: string, src: KubeconfigSource, contextName: string): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromString(text);
+  if (src.path) kc.makePathsAbsolute(resolve(src.path, '..'));
+  kc.setCurrentContext(contextName);
   return kc;
 }
 
 /** A clear error for a failure while obtaining credentials (exec plugins, auth providers, unreadable cert files). */
-export function credentialError(err: unknown, kc: KubeConfig, where: string): KompoxError {
+export function credentialError(err: unknown, kc: KubeAccess, where: string): KompoxError {
   const user = kc.getCurrentUser();
   const exec = user?.exec as { command?: string } | undefined;
   const e = err as NodeJS.ErrnoException;

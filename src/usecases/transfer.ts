@@ -25,14 +25,14 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
-import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, warningEvent, type Op } from '../domain/events.js';
+import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, uncounted, warningEvent, type Op } from '../domain/events.js';
 import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapshot } from '../domain/model.js';
 import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { treeDigestOf, type ArchiveManifest } from '../archive/archive.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { stderrTail, tarCreateArgv, tarExtractArgv } from '../archive/tar-command.js';
+import { parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -127,6 +127,23 @@ function catInHelper(h: RunningHelper, path: string, op: Op, abort: AbortControl
   return out;
 }
 
+/**
+ * The size walk (treeBytesArgv) in the helper, on its own exec stream beside
+ * `tar -c`: the progress total. Never rejects (a failed walk is no total);
+ * `stop` ends it, and it has settled, its command ended, when this does.
+ */
+async function sizeWalkInHelper(h: RunningHelper, dir: string, op: Op, stop: AbortController): Promise<number | undefined> {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (d: Buffer) => (text += d.toString('utf8')));
+  try {
+    const r = await helperExec(h, treeBytesArgv(dir), { stdout: out, stderr: new PassThrough().resume() }, op, stop);
+    return r.exitCode === 0 && !stop.signal.aborted ? parseTreeBytes(text)?.bytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ClusterExportOptions extends ArchiveExportOptions {
   /** Read the disk even while a pod uses it (a crash-consistent copy, like a live snapshot). */
   live?: boolean;
@@ -192,6 +209,8 @@ export async function exportDiskThroughCluster(
         },
       );
       running.catch(() => undefined);
+      const walkStop = new AbortController();
+      const walking = sizeWalkInHelper(h, mp, op, walkStop);
       try {
         const { packTarStream } = await import('../archive/tar-stream.js');
         // a cancel also releases a reader that stopped reading (backpressure)
@@ -201,6 +220,7 @@ export async function exportDiskThroughCluster(
             format: opts.format,
             progress: byteProgress(op),
             progressLabel: `export ${disk.name}`,
+            totalBytes: walking,
             readLinkTarget: async (p) => catInHelper(h, `${mp}/${p}`, op, abort),
           }),
         );
@@ -214,6 +234,10 @@ export async function exportDiskThroughCluster(
         const r = await running.catch(() => undefined);
         if (r && r.exitCode !== 0 && !op.signal?.aborted) throw podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text());
         throw asInterrupted(op, e, `the export of disk ${disk.name} is incomplete`);
+      } finally {
+        // ended before the helper pod goes
+        walkStop.abort();
+        await walking;
       }
     },
   );
@@ -305,11 +329,12 @@ export async function exportSnapshotThroughCluster(
 ): Promise<void> {
   await sweepPendingDisks(ctx, driver, kube, volume, op);
   phaseEvent(op, 'restore', `restoring snapshot ${snapshot.name} into a temporary disk`);
+  // the restore is a means: the export below is the transfer the summary counts
   const temp = await driver.disks.create(
     ctx,
     volume,
     { name: temporaryDiskName('export'), sizeGiB: snapshot.sizeGiB, source: { kind: 'snapshot', id: snapshot.id }, pending: true },
-    op,
+    uncounted(op),
   );
   try {
     await exportDiskThroughCluster(ctx, driver, kube, volume, temp, out, { ...opts, live: false }, op);

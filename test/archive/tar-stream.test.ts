@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createReadStream } from 'node:fs';
-import { digestTree, packTree, unpackArchive } from '../../src/archive/archive.js';
+import { digestTree, measureTree, packTree, unpackArchive } from '../../src/archive/archive.js';
 import { archivePathOf, archiveToTar, packTarStream } from '../../src/archive/tar-stream.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
@@ -116,6 +116,53 @@ describe('archive ⇄ plain tar streams', () => {
     const bad = Buffer.from(archive);
     bad[Math.floor(bad.length / 2)] ^= 0xff;
     await assert.rejects(collect((out) => archiveToTar(Readable.from([bad]), out)), isIntegrity);
+  });
+
+  test('both directions end their progress with the files and bytes the archive holds (the transfer summary)', async () => {
+    const ended: Array<{ files: number; bytes: number } | undefined> = [];
+    const progress = { start: () => undefined, advance: () => undefined, done: (c?: { files: number; bytes: number }) => ended.push(c) };
+    const d = join(root, 'counted');
+    await mkdir(join(d, 'dir'), { recursive: true });
+    await writeFile(join(d, 'a'), 'abc');
+    await writeFile(join(d, 'dir', 'b'), '12345');
+    const archive = await collect((out) => packTarStream(tarCreate(['tar'], d), out, { progress }));
+    await archiveToTar(Readable.from([archive]), new PassThrough().resume(), { progress });
+    assert.deepEqual(ended, [
+      { files: 2, bytes: 8 },
+      { files: 2, bytes: 8 },
+    ]);
+  });
+
+  test('packTarStream: a total known up front or arriving later (a walk alongside) reaches the progress; one after the end, or a failed walk, does not; the end has the counts', async () => {
+    const want = await measureTree(fs, src);
+    type Call = [string, ...unknown[]];
+    const recorder = () => {
+      const calls: Call[] = [];
+      return { calls, progress: { start: (l: string, t?: number) => calls.push(['start', l, t]), advance: () => undefined, total: (t: number) => calls.push(['total', t]), done: (c?: unknown) => calls.push(['done', c]) } };
+    };
+    const counts = { files: want.fileCount, bytes: want.totalBytes };
+    const pack = (opts: Parameters<typeof packTarStream>[2]) =>
+      packTarStream(tarCreate(['tar'], src), new PassThrough().resume(), { readLinkTarget: async (p) => createReadStream(join(src, p)), ...opts });
+
+    const upFront = recorder();
+    await pack({ progress: upFront.progress, progressLabel: 'x', totalBytes: 42 });
+    assert.deepEqual(upFront.calls, [['start', 'x', 42], ['done', counts]]);
+
+    // already known when packing starts: still after start()
+    const atOnce = recorder();
+    await pack({ progress: atOnce.progress, totalBytes: Promise.resolve(7) });
+    assert.deepEqual(atOnce.calls, [['start', 'export', undefined], ['total', 7], ['done', counts]]);
+
+    let resolveLate!: (n: number) => void;
+    const late = recorder();
+    await pack({ progress: late.progress, totalBytes: new Promise<number>((r) => (resolveLate = r)) });
+    resolveLate(9);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(late.calls, [['start', 'export', undefined], ['done', counts]], 'a total after the end is dropped');
+
+    const failed = recorder();
+    await pack({ progress: failed.progress, totalBytes: Promise.reject(new Error('walk failed')) });
+    assert.deepEqual(failed.calls, [['start', 'export', undefined], ['done', counts]]);
   });
 
   test('a tar stream that ends without its end-of-archive marker is an incomplete export', async () => {

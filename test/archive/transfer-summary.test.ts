@@ -1,10 +1,10 @@
 // The `transfer` summary of data commands under -o json (issue 11): disk
-// export and import, snapshot create and restore report the files and bytes
+// export and import, snapshot create, restore and export report the files and bytes
 // their archive holds, the seconds and the rate; through the real binary on
 // the K3s driver (temp dirs) and the fake API server. No timing is asserted:
 // only that seconds and rate are consistent with each other and the bytes.
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,9 +32,24 @@ describe('transfer summary (watchTransfers)', () => {
     now = 5000;
     b.start('copy', 10);
     now = 6000;
-    b.done(); // no counts (e.g. a stored snapshot sent as it is): not summed
+    b.done(); // no counts (a producer that cannot tell what it moved): not summed
     assert.deepEqual(watch.summary(), { bytes: 2_000_000, files: 3, seconds: 1, mbPerSecond: 2 });
     assert.ok(seen.some((e) => e.type === 'progress' && e.end && e.counts?.files === 3));
+  });
+
+  it('a total learnt after the start (a size walk alongside) is sent at once and kept; after the end it is ignored', () => {
+    const seen: KompoxEvent[] = [];
+    const p = byteProgress({ events: (e) => seen.push(e) }, 'export d')!;
+    p.start('export');
+    p.advance(10);
+    p.total!(1000);
+    assert.deepEqual(seen.at(-1), { type: 'progress', id: (seen[0] as { id: string }).id, label: 'export d', done: 10, total: 1000, unit: 'bytes' });
+    p.advance(990);
+    p.done({ files: 1, bytes: 1000 });
+    assert.equal((seen.at(-1) as { total?: number }).total, 1000, 'the end keeps the total');
+    const n = seen.length;
+    p.total!(5);
+    assert.equal(seen.length, n, 'nothing after the end');
   });
 });
 
@@ -82,6 +97,14 @@ describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, f
     assert.equal(i.name, 'd2');
     checkTransfer(i.transfer, want, 'disk import');
 
+    // through the cluster (a helper pod's tar on the fake kubelet): the same counts
+    const cexp = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'd1-cluster.tar.zst', '--via', 'cluster', '-o', 'json']);
+    ok(cexp);
+    checkTransfer((JSON.parse(cexp.out) as { transfer: Transfer }).transfer, want, 'disk export --via cluster');
+    const cimp = await kompoxops(dir, ['disk', 'import', 'd1.tar.zst', '-N', 'd3', '--via', 'cluster', '-o', 'json']);
+    ok(cimp);
+    checkTransfer((JSON.parse(cimp.out) as { transfer: Transfer }).transfer, want, 'disk import --via cluster');
+
     const snap = await kompoxops(dir, ['snapshot', 'create', '-N', 's1', '--disk', 'd1', '-o', 'json']);
     ok(snap);
     const s = JSON.parse(snap.out) as { name: string; sha256: string; transfer: Transfer };
@@ -94,6 +117,33 @@ describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, f
     assert.equal(r.name, 'r1');
     checkTransfer(r.transfer, want, 'snapshot restore');
 
+    // a snapshot exported as stored, re-compressed, and through the cluster
+    // (restored into a temporary disk first: each file still counted once)
+    for (const extra of [[], ['--format', 'tar.gz'], ['--via', 'cluster']]) {
+      const what = `snapshot export ${extra.join(' ')}`.trim();
+      const file = `s1-${extra.length ? extra[1] : 'stored'}.archive`;
+      const sx = await kompoxops(dir, ['snapshot', 'export', '-N', 's1', '-O', file, '-o', 'json', ...extra]);
+      ok(sx);
+      const x = JSON.parse(sx.out) as { snapshot: string; file: string; archiveBytes: number; sha256: string; transfer: Transfer };
+      assert.deepEqual(Object.keys(x), ['snapshot', 'file', 'archiveBytes', 'sha256', 'transfer'], what);
+      assert.equal(x.snapshot, 's1');
+      assert.equal(x.file, file);
+      assert.equal(x.archiveBytes, (await stat(join(dir, file))).size, `${what}: archiveBytes`);
+      if (!extra.length) assert.equal(x.sha256, s.sha256, 'as stored: the snapshot\'s own bytes');
+      checkTransfer(x.transfer, want, what);
+    }
+
+    // a copy on the node (disk create -S) moves data too; an empty disk moves none
+    const copy = await kompoxops(dir, ['disk', 'create', '-N', 'c1', '-S', 'd1', '-o', 'json']);
+    ok(copy);
+    const c = JSON.parse(copy.out) as { name: string; transfer: Transfer | null };
+    assert.equal(c.name, 'c1');
+    assert.equal(Object.keys(c).at(-1), 'transfer');
+    checkTransfer(c.transfer, want, 'disk create -S');
+    const empty = await kompoxops(dir, ['disk', 'create', '-N', 'e1', '-o', 'json']);
+    ok(empty);
+    assert.equal((JSON.parse(empty.out) as { transfer: unknown }).transfer, null);
+
     // A table keeps its one line.
     const plain = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'd1-again.tar.zst']);
     ok(plain);
@@ -104,5 +154,9 @@ describe('-o json transfer summary through kompoxops (K3s driver on temp dirs, f
     const r = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', '-', '-o', 'json']);
     assert.equal(r.code, 2, r.err);
     assert.match(r.err, /-O - writes the archive to stdout, so -o json has nowhere to go/);
+    const sx = await kompoxops(dir, ['snapshot', 'export', '-N', 's1', '-O', '-', '-o', 'yaml']);
+    assert.equal(sx.code, 2, sx.err);
+    assert.match(sx.err, /snapshot export -O - writes the archive to stdout, so -o yaml has nowhere to go/);
+    assert.equal(sx.out, '', 'nothing written to stdout');
   });
 });

@@ -54,6 +54,21 @@ describe('event renderer', () => {
     assert.equal(t.writes[4], '\n');
   });
 
+  it('on a terminal: a total that arrives late (a size walk beside the tar) turns the line into a bar with the ETA', () => {
+    const t = fakeStream(true);
+    let now = 1_000;
+    const r = new EventRenderer({ stream: t.stream, now: () => now, intervalMs: 100 });
+    const sink = byteProgress({ events: (e) => r.render(e) }, 'export d1')!;
+    sink.start('export');
+    now += 1000;
+    sink.advance(MiB);
+    assert.equal(t.writes.at(-1), `\rexport d1 1.0 MiB 1.0 MiB/s\x1b[K`, 'no total yet: bytes and rate');
+    now += 1000;
+    sink.total!(4 * MiB);
+    assert.equal(t.writes.at(-1), `\rexport d1 [######..................]  25% 1.0 MiB/4.0 MiB 512.0 KiB/s ETA 6s\x1b[K`);
+    r.end();
+  });
+
   it('on a terminal: a note is printed above the live line, which is drawn again', () => {
     const t = fakeStream(true);
     const now = 0;

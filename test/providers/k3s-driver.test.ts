@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile, rm, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,8 +13,9 @@ import type { KompoxEvent } from '../../src/domain/events.js';
 import { NO_CLUSTER_FACTS, requireClusterOp, requirePart } from '../../src/domain/ports/driver.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import { measureTree } from '../../src/archive/archive.js';
-import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { measureTree, packTree } from '../../src/archive/archive.js';
+import { shellCommand, tarExtractArgv } from '../../src/archive/tar-command.js';
+import { LocalHostFs, type HostUntarStream } from '../../src/providers/k3s/hostfs.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 import { collect } from '../support/collect.js';
@@ -286,5 +288,76 @@ describe('K3s driver: cluster credentials and status', () => {
     const st = await driver.cluster.status!(named, {});
     assert.equal(st.ingressFQDN, 'k3s.example.com');
     assert.equal(st.ingressIP, '198.51.100.1');
+  });
+});
+
+/**
+ * A host whose untarStream runs SCRIPT (given the target dir) with sh on this
+ * machine: the driver's tar -x path without an SSH server, and a command
+ * that fails the way a node's tar does (a full disk).
+ */
+class ScriptedUntarFs extends LocalHostFs {
+  calls = 0;
+  constructor(private readonly script: (dir: string) => string) {
+    super();
+  }
+  async untarStream(dir: string): Promise<HostUntarStream> {
+    this.calls++;
+    const child = spawn('sh', ['-c', this.script(dir)], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined); // writes after the command ended: `finished` says why
+    const finished = new Promise<void>((resolve, reject) =>
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x into ${dir} failed (exit code ${code}): ${stderr.trim()}`)))),
+    );
+    finished.catch(() => undefined);
+    return { stream: child.stdin, compressed: false, finished, stop: () => child.stdin.destroy() };
+  }
+}
+
+describe('K3s import through the host\'s tar -x (a local sh and GNU tar standing in for the node)', () => {
+  let sb: Sandbox;
+  beforeEach(async () => {
+    sb = await sandbox();
+  });
+  afterEach(async () => sb.cleanup());
+  const withHost = (fs: LocalHostFs) => new K3sDriver({ env: {} }, async () => fs);
+  const archiveOf = async (dir: string) => collect((out) => packTree(new LocalHostFs(), dir, out));
+
+  it('extracts with one tar -x: the tree digest of the source', async () => {
+    const host = new ScriptedUntarFs((dir) => shellCommand(tarExtractArgv(dir, 'gnu')));
+    const driver = withHost(host);
+    try {
+      const ctx = appCtx(sb);
+      const vol = ctx.app.volumes[0]!;
+      const src = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(src.id);
+      const d = await driver.hostTransfer.importDisk(ctx, vol, { name: 'back' }, { stream: Readable.from([await archiveOf(src.id)]) }, {});
+      assert.equal(host.calls, 1);
+      assert.equal(await driver.diskDigest(ctx, d), await driver.diskDigest(ctx, src));
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('a tar -x that fails (a full disk) fails the import with its message, as unavailable; nothing is left', async () => {
+    // reads a little, then fails as GNU tar does when the disk is full
+    const host = new ScriptedUntarFs((dir) => `head -c 4096 >/dev/null; echo 'tar: ${dir}/binary.bin: Cannot write: No space left on device' >&2; exit 2`);
+    const driver = withHost(host);
+    try {
+      const ctx = appCtx(sb);
+      const vol = ctx.app.volumes[0]!;
+      const src = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(src.id);
+      const { randomBytes } = await import('node:crypto');
+      await writeFile(join(src.id, 'big.bin'), randomBytes(4 * 1024 * 1024)); // more than any pipe buffer: the writer must notice
+      const archive = await archiveOf(src.id);
+      const before = await snapshotOfTree(sb.dir);
+      await rejectsWith(driver.hostTransfer.importDisk(ctx, vol, { name: 'full' }, { stream: Readable.from([archive]) }, {}), 'unavailable', /No space left on device/);
+      assert.equal(host.calls, 1);
+      assert.deepEqual(await snapshotOfTree(sb.dir), before);
+    } finally {
+      await driver.close();
+    }
   });
 });

@@ -2,14 +2,15 @@
 // "remote" filesystem is this machine's, so results are checked locally.
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { readFile, lstat, readlink } from 'node:fs/promises';
+import { readFile, lstat, readdir, readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { KompoxEvent } from '../../src/domain/events.js';
-import { digestTree } from '../../src/archive/archive.js';
+import { digestTree, measureTree, packTree } from '../../src/archive/archive.js';
+import { watchTransfers } from '../../src/cli/transfer-summary.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { connectSshHostFs, knownKeys, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
@@ -19,6 +20,7 @@ import { archiveToTar } from '../../src/archive/tar-stream.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
+import { collect as collectArchive } from '../support/collect.js';
 
 const local = new LocalHostFs();
 const digest = async (p: string) => (await digestTree(local, p)).treeDigest;
@@ -145,23 +147,32 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
-  /** A driver over the real sshd whose HostFs records which read path ran; `noTar` hides the node's tar. */
-  const tracedDriver = (noTar = false) => {
-    const calls = { tarStream: 0, openFile: 0 };
+  /**
+   * A driver over the real sshd whose HostFs records which read and write
+   * paths ran (`sftpWrites`: the entry-by-entry SFTP writes of an import);
+   * `noTar` hides the node's tar; `treeBytes` stands in for the size walk.
+   */
+  const tracedDriver = (noTar = false, treeBytes?: (real: Required<HostFs>['treeBytes'], dir: string, signal?: AbortSignal) => ReturnType<Required<HostFs>['treeBytes']>) => {
+    const calls = { tarStream: 0, openFile: 0, untarStream: 0, sftpWrites: 0 };
     const factory: HostFsFactory = async () => {
       const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
       return new Proxy(fs, {
         get: (t, k) => {
           const v = Reflect.get(t, k) as unknown;
-          if (k === 'tarStream') {
+          if (k === 'tarStream' || k === 'untarStream') {
             return async (dir: string) => {
-              calls.tarStream++;
-              return noTar ? undefined : (t as Required<HostFs>).tarStream(dir);
+              calls[k]++;
+              return noTar ? undefined : (t as Required<HostFs>)[k](dir);
             };
           }
-          if (k === 'openFile' && typeof v === 'function') {
+          if (k === 'treeBytes' && treeBytes) {
+            const real = (v as Required<HostFs>['treeBytes']).bind(t);
+            return (dir: string, signal?: AbortSignal) => treeBytes(real, dir, signal);
+          }
+          if ((k === 'openFile' || k === 'openWrite' || k === 'symlink' || k === 'setTimes') && typeof v === 'function') {
             return (...a: unknown[]) => {
-              calls.openFile++;
+              if (k === 'openFile') calls.openFile++;
+              else calls.sftpWrites++;
               return (v as (...x: unknown[]) => unknown).apply(t, a);
             };
           }
@@ -258,6 +269,101 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
+  it('the progress total comes from a size walk on the node alongside the tar, before the transfer ends; the end carries the counts of the -o json summary', async () => {
+    const own = await sandbox();
+    let walkSettled = false;
+    const streamed = tracedDriver(false, (real, dir, signal) => real(dir, signal).finally(() => (walkSettled = true)));
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'with-total' }, {});
+      await writeSampleTree(d.id);
+      const { randomBytes } = await import('node:crypto');
+      const { link, writeFile } = await import('node:fs/promises');
+      await writeFile(join(d.id, 'big.bin'), randomBytes(3 * 1024 * 1024));
+      await link(join(d.id, 'big.bin'), join(d.id, 'big-again.bin')); // sent twice (as tar sends it), counted twice
+      const want = await measureTree(local, d.id);
+
+      // The archive's reader holds every byte until a total was reported, so
+      // the transfer cannot end first: a total that never comes fails the
+      // test (after the guard time) instead of racing it.
+      const events: KompoxEvent[] = [];
+      let totalSeen!: () => void;
+      const gate = Promise.race([new Promise<void>((r) => (totalSeen = r)), new Promise<void>((r) => setTimeout(r, 15_000).unref())]);
+      const watch = watchTransfers({
+        events: (e) => {
+          events.push(e);
+          if (e.type === 'progress' && e.total !== undefined && !e.end) totalSeen();
+        },
+      });
+      const out = new Writable({ write: (_c, _e, cb) => void gate.then(() => cb()) });
+      await streamed.driver.hostTransfer.exportDisk(ctx, vol, d, out, watch.op);
+      assert.ok(walkSettled, 'the walk has ended when the export returns (nothing of it outlives the transfer)');
+
+      const progress = events.filter((e) => e.type === 'progress');
+      const firstTotal = progress.findIndex((e) => e.total !== undefined);
+      const end = progress.findIndex((e) => e.end);
+      assert.ok(firstTotal >= 0 && firstTotal < end, `a total before the end: ${JSON.stringify(progress)}`);
+      assert.equal(progress[firstTotal]!.total, want.totalBytes);
+      assert.deepEqual(progress[end]!.counts, { files: want.fileCount, bytes: want.totalBytes });
+      assert.equal(progress[end]!.done, want.totalBytes, 'every file byte was counted once per name');
+      const summary = watch.summary();
+      assert.ok(summary);
+      assert.equal(summary.bytes, want.totalBytes);
+      assert.equal(summary.files, want.fileCount);
+    } finally {
+      await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('HostFs.treeBytes over SSH: the bytes and files of the tree; a stopped walk settles without a total and frees its channel', async () => {
+    const own = await sandbox();
+    const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    try {
+      const dir = join(own.dir, 'tree');
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(dir);
+      await writeSampleTree(dir);
+      const want = await measureTree(local, dir);
+      assert.deepEqual(await h.treeBytes!(dir), { bytes: want.totalBytes, files: want.fileCount });
+      const stopped = new AbortController();
+      stopped.abort();
+      assert.equal(await h.treeBytes!(dir, stopped.signal), undefined);
+      // stopped while it walks a big tree: no total, and the connection still works
+      const stop = new AbortController();
+      const walking = h.treeBytes!('/usr', stop.signal);
+      setTimeout(() => stop.abort(), 5);
+      assert.equal(await walking, undefined);
+      assert.deepEqual(await h.treeBytes!(dir), { bytes: want.totalBytes, files: want.fileCount });
+    } finally {
+      await h.close();
+      await own.cleanup();
+    }
+  });
+
+  it('a failed size walk is no total, never a failed export', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver(false, async () => {
+      throw new Error('no walk today');
+    });
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'no-total' }, {});
+      await writeSampleTree(d.id);
+      const events: KompoxEvent[] = [];
+      const m = await verifiedManifest(await exportBytes(streamed.driver, ctx, d, events));
+      assert.equal(m.treeDigest, await digest(d.id));
+      const progress = events.filter((e) => e.type === 'progress');
+      assert.ok(progress.length > 0 && progress.every((e) => e.total === undefined), JSON.stringify(progress));
+      assert.deepEqual(progress.at(-1)!.counts, { files: m.fileCount, bytes: m.totalBytes });
+    } finally {
+      await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
   it('exports a file that grows during the export as packTree does: cut to one consistent size, and the archive verifies', async () => {
     const own = await sandbox();
     const streamed = tracedDriver();
@@ -296,6 +402,185 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.deepEqual(events.filter((e) => e.type === 'warning'), []);
     } finally {
       await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  /** Every entry's type and mode, owner and mtime (whole seconds: SFTP carries no more) under `root`, the root itself included. */
+  const metaOfTree = async (root: string): Promise<string[]> => {
+    const out: string[] = [];
+    const go = async (abs: string, rel: string): Promise<void> => {
+      const st = await lstat(abs);
+      out.push(`${rel} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${Math.floor(st.mtimeMs / 1000)}`);
+      if (st.isDirectory()) for (const n of (await readdir(abs)).sort()) await go(join(abs, n), `${rel}/${n}`);
+    };
+    await go(root, '.');
+    return out;
+  };
+
+  it('imports and restores through one tar -x on the node: the tree comes out as the file-by-file SFTP path makes it', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver();
+    const walked = tracedDriver(true);
+    const { mkdir, utimes, writeFile } = await import('node:fs/promises');
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const src = await driver.disks.create(ctx, vol, { name: 'untar-src' }, {});
+      await writeSampleTree(src.id);
+      await mkdir(join(src.id, 'empty-dir', 'nested-empty'));
+      await writeFile(join(src.id, 'sub', 'setgid-ish.txt'), 'modes\n', { mode: 0o640 });
+      // sub-second times on a file, a symlink and directories (set last: entries inside change a directory's mtime)
+      const t = new Date('2021-06-07T08:09:10.250Z');
+      await utimes(join(src.id, 'sub', 'setgid-ish.txt'), t, t);
+      const { lutimes } = await import('node:fs/promises');
+      await lutimes(join(src.id, 'link-to-note'), t, t);
+      await utimes(join(src.id, 'empty-dir'), t, t);
+      await utimes(src.id, t, t);
+      assert.equal((await lstat(src.id)).mode & 0o7777, 0o777, 'the disk is world-writable at the top');
+      // packed here (milliseconds kept), not by tar -c on the node (whole seconds)
+      const archive = await collectArchive((out) => packTree(local, src.id, out));
+
+      const tarEvents: KompoxEvent[] = [];
+      const viaTar = await streamed.driver.hostTransfer.importDisk(ctx, vol, { name: 'via-tar' }, { stream: Readable.from([archive]) }, { events: (e) => tarEvents.push(e) });
+      assert.equal(streamed.calls.untarStream, 1);
+      assert.equal(streamed.calls.sftpWrites, 0, 'no file, symlink or time was written over SFTP');
+      assert.deepEqual(tarEvents.filter((e) => e.type === 'warning'), []);
+
+      const sftpEvents: KompoxEvent[] = [];
+      const viaSftp = await walked.driver.hostTransfer.importDisk(ctx, vol, { name: 'via-sftp' }, { stream: Readable.from([archive]) }, { events: (e) => sftpEvents.push(e) });
+      assert.ok(walked.calls.sftpWrites > 0, 'the fallback wrote entry by entry over SFTP');
+      const w = sftpEvents.find((e) => e.type === 'warning');
+      assert.ok(w && w.type === 'warning' && /has no usable tar; writing .* file by file over SFTP/.test(w.diagnostic.message), JSON.stringify(sftpEvents));
+
+      const original = await digest(src.id);
+      assert.equal(await digest(viaTar.id), original);
+      assert.equal(await digest(viaSftp.id), original);
+      // modes (the world-writable top, 0555 and 0600 ones), owners, mtimes of files, symlinks and (empty) directories
+      assert.deepEqual(await metaOfTree(viaTar.id), await metaOfTree(viaSftp.id));
+      assert.deepEqual(await metaOfTree(viaTar.id), await metaOfTree(src.id));
+      // tar sets the archive's milliseconds; SFTP v3 only whole seconds
+      assert.equal((await lstat(join(viaTar.id, 'sub', 'setgid-ish.txt'))).mtimeMs, t.getTime());
+
+      // a restore runs on the node itself (node-local.ts: snapshot made and extracted there, nothing streamed
+      // through here; see k3s-node-local.test.ts) and the tree comes out the same
+      const snap = await streamed.driver.snapshots.create(ctx, vol, src, 'untar-snap', {});
+      const writesBefore = streamed.calls.sftpWrites;
+      const restored = await streamed.driver.disks.create(ctx, vol, { name: 'via-tar-restore', source: { kind: 'snapshot', id: snap.id } }, {});
+      assert.equal(streamed.calls.untarStream, 1, 'the restore did not stream the archive through kompoxops');
+      assert.equal(streamed.calls.sftpWrites, writesBefore);
+      assert.equal(await digest(restored.id), original);
+      assert.deepEqual(await metaOfTree(restored.id), await metaOfTree(src.id));
+    } finally {
+      await streamed.driver.close();
+      await walked.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('refuses a tampered, truncated or mis-checksummed archive, and stops on a cancel, on the tar -x path: no disk, no temp dir', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver();
+    const { writeFile } = await import('node:fs/promises');
+    const { randomBytes } = await import('node:crypto');
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const src = await driver.disks.create(ctx, vol, { name: 'refuse-src' }, {});
+      await writeSampleTree(src.id);
+      await writeFile(join(src.id, 'z-big.bin'), randomBytes(6 * 1024 * 1024)); // the cut falls inside a file tar is writing
+      const archive = await exportBytes(streamed.driver, ctx, src);
+      const before = await snapshotOfTree(own.dir);
+      const nothingNew = async (what: string) => {
+        assert.deepEqual(await snapshotOfTree(own.dir), before, `${what}: nothing left behind`);
+        assert.deepEqual((await streamed.driver.disks.list(ctx, vol, {}, {})).map((x) => x.name), ['refuse-src'], what);
+      };
+      const importing = (name: string, input: Readable, expectedSha256?: string, signal?: AbortSignal) =>
+        streamed.driver.hostTransfer.importDisk(ctx, vol, { name }, { stream: input, ...(expectedSha256 ? { expectedSha256 } : {}) }, signal ? { signal } : {});
+
+      const flipped = Buffer.from(archive);
+      flipped[Math.floor(flipped.length / 2)]! ^= 0x10;
+      await rejectsWith(importing('flipped', Readable.from([flipped])), 'integrity', /./);
+      await nothingNew('a flipped bit');
+
+      await rejectsWith(importing('cut', Readable.from([archive.subarray(0, Math.floor(archive.length * 0.6))])), 'integrity', /truncated|unexpected end/i);
+      await nothingNew('a truncated archive');
+
+      // every file is fine and tar -x got all of them: only the archive's SHA-256 is wrong
+      await rejectsWith(importing('wrong-sum', Readable.from([archive]), '0'.repeat(64)), 'integrity', /SHA-256/);
+      await nothingNew('a wrong checksum');
+
+      // the first half, then nothing more: cancelled while tar -x waits for the rest
+      const stalled = new Readable({ read() {} });
+      stalled.push(archive.subarray(0, Math.floor(archive.length / 2)));
+      const ac = new AbortController();
+      const cancelling = importing('cancelled', stalled, undefined, ac.signal);
+      setTimeout(() => ac.abort(), 1000);
+      await rejectsWith(cancelling, 'interrupted', /./);
+      await nothingNew('a cancel');
+      assert.equal(streamed.calls.untarStream, 4, 'every refusal happened on the tar -x path');
+      assert.equal(streamed.calls.sftpWrites, 0);
+    } finally {
+      await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('untarStream, with and without zstd on the node: extracts what archiveToTar writes; a failing tar rejects `finished` with its exit code and message', async () => {
+    const own = await sandbox();
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const { mkdir } = await import('node:fs/promises');
+    try {
+      const src = join(own.dir, 'src');
+      await mkdir(src);
+      await writeSampleTree(src);
+      const archive = await collectArchive((out) => packTree(local, src, out));
+      for (const zstd of [true, false]) {
+        // this node has zstd; a node without it gets the plain tar on the channel
+        (fs as unknown as { tools?: Promise<unknown> }).tools = Promise.resolve({ tar: 'gnu', zstd });
+        const dest = join(own.dir, `dest-${zstd}`);
+        await mkdir(dest, { mode: 0o700 });
+        const untar = (await fs.untarStream!(dest))!;
+        assert.equal(untar.compressed, zstd);
+        await archiveToTar(Readable.from([archive]), untar.stream);
+        untar.stream.end();
+        await untar.finished;
+        assert.equal(await digest(dest), await digest(src), `zstd ${zstd}`);
+
+        const failing = (await fs.untarStream!(join(own.dir, 'no-such-dir')))!;
+        failing.stream.on('error', () => undefined);
+        await archiveToTar(Readable.from([archive]), failing.stream).catch(() => undefined); // tar is gone: writing may fail
+        failing.stream.end();
+        await assert.rejects(failing.finished, /tar -x into .*no-such-dir on ssh .* failed \(exit code 2\): .*no-such-dir: Cannot open/);
+      }
+    } finally {
+      await fs.close();
+      await own.cleanup();
+    }
+  });
+
+  it('rm removes a whole tree (odd names, read-only directories) and nothing beside it', async () => {
+    const own = await sandbox();
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const { chmod, mkdir, writeFile } = await import('node:fs/promises');
+    try {
+      const victim = join(own.dir, "a disk's data");
+      const twin = join(own.dir, "a disk's data-kept"); // a name the victim's is a prefix of
+      for (const d of [victim, twin]) {
+        await mkdir(join(d, 'ro', 'deep'), { recursive: true });
+        for (let i = 0; i < 200; i++) await writeFile(join(d, `f ${i}\n"'$x`), String(i));
+        await writeFile(join(d, 'ro', 'deep', 'file'), 'x');
+        await chmod(join(d, 'ro', 'deep'), 0o555);
+        await chmod(join(d, 'ro'), 0o500);
+      }
+      await fs.rm(victim);
+      assert.equal(await fs.lstat(victim), undefined);
+      assert.equal((await readdir(twin)).length, 201, 'the neighbour is untouched');
+      await fs.rm(join(own.dir, 'never-existed')); // absent: no error
+      await chmod(join(twin, 'ro'), 0o700);
+      await chmod(join(twin, 'ro', 'deep'), 0o700);
+    } finally {
+      await fs.close();
       await own.cleanup();
     }
   });

@@ -7,9 +7,11 @@
 import assert from 'node:assert/strict';
 import { link, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { digestTree, readManifest } from '../../src/archive/archive.js';
+import { digestTree, measureTree, readManifest } from '../../src/archive/archive.js';
+import { watchTransfers } from '../../src/cli/transfer-summary.js';
+import type { KompoxEvent } from '../../src/domain/events.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { AppContext, Disk } from '../../src/domain/model.js';
 import type { ProviderDriver } from '../../src/domain/ports/driver.js';
@@ -195,6 +197,43 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     assert.equal((await readManifest(Readable.from([r.bytes]))).treeDigest, digest);
     assert.ok(c.events.some((e) => e.type === 'phase' && e.phase === 'restore'));
     assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
+    await assertNoLeftovers(ctx);
+  });
+
+  it('through the cluster the progress gets its total from a size walk in the helper pod before the export ends; summaries count the files once (snapshot export too)', async () => {
+    const { ctx, disk } = await diskWithData('totals');
+    const want = await measureTree(fs, disk.id);
+    const since = fake.hostExecs.length;
+    // The reader holds every byte until a total was reported: the export cannot end first (no race).
+    let totalSeen!: () => void;
+    const gate = Promise.race([new Promise<void>((r) => (totalSeen = r)), new Promise<void>((r) => setTimeout(r, 15_000).unref())]);
+    const events: KompoxEvent[] = [];
+    const watch = watchTransfers({
+      events: (e) => {
+        events.push(e);
+        if (e.type === 'progress' && e.total !== undefined && !e.end) totalSeen();
+      },
+    });
+    await exportDisk(ctx, driver, kube, { name: disk.name, out: new Writable({ write: (_c, _e, cb) => void gate.then(() => cb()) }), via: 'cluster' }, watch.op);
+    const progress = events.filter((e) => e.type === 'progress');
+    const firstTotal = progress.findIndex((e) => e.total !== undefined);
+    const end = progress.findIndex((e) => e.end);
+    assert.ok(firstTotal >= 0 && firstTotal < end, `a total before the end: ${JSON.stringify(progress)}`);
+    assert.equal(progress[firstTotal]!.total, want.totalBytes);
+    assert.deepEqual(progress[end]!.counts, { files: want.fileCount, bytes: want.totalBytes });
+    assert.ok(
+      fake.hostExecs.slice(since).some((x) => x.pod.startsWith('kompox-transfer-') && x.command[0] === 'sh' && /find "\$1" -type f/.test(x.command[2] ?? '') && x.exitCode === 0),
+      'the size walk ran in the helper pod',
+    );
+    assert.deepEqual(watch.summary() && { files: watch.summary()!.files, bytes: watch.summary()!.bytes }, { files: want.fileCount, bytes: want.totalBytes });
+
+    // a snapshot exported through the cluster is restored into a temporary disk first: that copy is shown, not counted
+    await createSnapshot(ctx, driver, kube, { name: 'snap-totals', disk: disk.name });
+    const snapWatch = watchTransfers({});
+    await collect((out) => exportSnapshot(ctx, driver, kube, { name: 'snap-totals', out, via: 'cluster' }, snapWatch.op));
+    const t = snapWatch.summary();
+    assert.ok(t);
+    assert.deepEqual({ files: t.files, bytes: t.bytes }, { files: want.fileCount, bytes: want.totalBytes }, 'each file counted once');
     await assertNoLeftovers(ctx);
   });
 

@@ -68,7 +68,13 @@ export async function printWithTransfer(json: object, transfer: unknown, format:
   return printData({ ...json, transfer }, format);
 }
 
-/** Refuses to write a binary archive to a terminal. */
+/** `-O -` puts the archive on stdout: a `-o json|yaml` summary there would corrupt it, so the two are refused together (before anything runs). */
+export async function refuseSummaryWithStdout(command: string, out: string, output: OutputFormat): Promise<void> {
+  if (out !== '-' || output === 'table') return;
+  const { KompoxError } = await import('../../domain/errors.js');
+  throw new KompoxError('usage', `${command} -O - writes the archive to stdout, so -o ${output} has nowhere to go`, { hint: 'Give -O FILE to get the summary on stdout.' });
+}
+
 /** `--format`: checked before anything else happens; the archive module loads only here. */
 export async function archiveFormatOption(value: string | undefined) {
   if (value === undefined) return undefined;
@@ -76,6 +82,7 @@ export async function archiveFormatOption(value: string | undefined) {
   return parseArchiveFormat(value);
 }
 
+/** Refuses to write a binary archive to a terminal. */
 export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
   if (process.stdout.isTTY) {
     const { KompoxError } = await import('../../domain/errors.js');
@@ -125,14 +132,17 @@ export function register(program: Command): void {
       const format = parseOutputFormat(opts.output);
       await diskCommand(globalOptions(cmd), async (s) => {
         const { createDisk, parseSizeGiB } = await import('../../usecases/disk.js');
+        // a copy (-S) moves data: its summary, as disk import has (null when the provider copied, or for an empty disk)
+        const { watchTransfers } = await import('../transfer-summary.js');
+        const watch = watchTransfers(s.op);
         const d = await createDisk(
           s.ctx,
           s.driver,
           s.kube,
           { volume: opts.volume, name: opts.name, sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined, source: opts.source, zone: opts.zone },
-          s.op,
+          watch.op,
         );
-        await printDisks(d, format);
+        await printWithTransfer((await views()).diskJson(d), watch.summary(), format, () => printDisks(d, format));
       });
     }),
   );
@@ -246,10 +256,7 @@ export function register(program: Command): void {
     action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string; quiesce?: boolean; stopTimeout: string; live?: boolean; output?: string }, cmd: Command) => {
       const format = await archiveFormatOption(opts.format);
       const output = parseOutputFormat(opts.output);
-      if (opts.out === '-' && output !== 'table') {
-        const { KompoxError } = await import('../../domain/errors.js');
-        throw new KompoxError('usage', `disk export -O - writes the archive to stdout, so -o ${output} has nowhere to go`, { hint: 'Give -O FILE to get the summary on stdout.' });
-      }
+      await refuseSummaryWithStdout('disk export', opts.out, output);
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
       await diskCommand(globalOptions(cmd), async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');

@@ -115,18 +115,22 @@ export function register(program: Command): void {
     }),
   );
 
-  volumeOption(
-    snapshot
-      .command('export')
-      .description('write a snapshot as a portable archive to a file (and FILE.sha256) or stdout')
-      .requiredOption('-N, --name <name>', 'snapshot to export')
-      .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
-      .option('--format <format>', 'tar.zst or tar.gz (default: as stored; another format is re-compressed on the way)')
-      .option('--via <path>', 'data path: host (as the driver stores it: K3s), cluster (restored into a temporary disk read by a helper pod: any driver) or auto (host where the driver can); default: the KOMPOX_TRANSFER_VIA setting, else auto'),
+  withOutput(
+    volumeOption(
+      snapshot
+        .command('export')
+        .description('write a snapshot as a portable archive to a file (and FILE.sha256) or stdout')
+        .requiredOption('-N, --name <name>', 'snapshot to export')
+        .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
+        .option('--format <format>', 'tar.zst or tar.gz (default: as stored; another format is re-compressed on the way)')
+        .option('--via <path>', 'data path: host (as the driver stores it: K3s), cluster (restored into a temporary disk read by a helper pod: any driver) or auto (host where the driver can); default: the KOMPOX_TRANSFER_VIA setting, else auto'),
+    ),
   ).action(
     action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string }, cmd: Command) => {
       const disk = await cli();
       const format = await disk.archiveFormatOption(opts.format);
+      const output = parseOutputFormat(opts.output);
+      await disk.refuseSummaryWithStdout('snapshot export', opts.out, output);
       await disk.diskCommand(globalOptions(cmd), async (s) => {
         const { exportSnapshot } = await import('../../usecases/snapshot.js');
         const { writeArchiveFile } = await import('../files.js');
@@ -137,8 +141,12 @@ export function register(program: Command): void {
           s.op.events?.({ type: 'log', message: `exported snapshot ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}` });
           return;
         }
-        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, s.op));
-        process.stdout.write(`exported snapshot ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
+        const { watchTransfers } = await import('../transfer-summary.js');
+        const watch = watchTransfers(s.op);
+        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, watch.op));
+        await disk.printWithTransfer({ snapshot: opts.name, file: opts.out, archiveBytes: r.bytes, sha256: r.sha256 }, watch.summary(), output, async () => {
+          process.stdout.write(`exported snapshot ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
+        });
       });
     }),
   );

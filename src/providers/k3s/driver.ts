@@ -17,7 +17,7 @@
 // (DiskCreateSpec.pending: an import through the cluster being filled) lives
 // under `.pending-{name}-{suffix}` until reveal renames it into place.
 import { isIP } from 'node:net';
-import { PassThrough, type Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { KompoxError, unsupported } from '../../domain/errors.js';
 import { byteProgress, cancellable, destroyOnCancel, logEvent, throwIfAborted, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import {
@@ -61,6 +61,7 @@ import {
   type ArchiveFormat,
   type ArchiveResult,
   type PackOptions,
+  type UnpackOptions,
 } from '../../archive/archive.js';
 import { LocalHostFs, type HostFs } from './hostfs.js';
 import { copyOnNode, restoreOnNode, snapshotOnNode } from './node-local.js';
@@ -636,9 +637,10 @@ export class K3sDriver implements ProviderDriver {
       const onNode = format ? await restoreOnNode(fs, archivePath, dataDir, { format, expectedSha256, size, label }, op) : undefined;
       if (onNode) return onNode;
     }
-    const input = fs.openRead(archivePath);
+    // over SSH one `cat` on an exec channel: no round trip per 64 KiB
+    const input = fs.streamFile ? await fs.streamFile(archivePath) : fs.openRead(archivePath);
     const r = await cancellable(op, destroyOnCancel(input), () =>
-      unpackArchive(fs, input, dataDir, { expectedSha256, totalBytes: size, progress: byteProgress(op), progressLabel: label }),
+      unpackDisk(fs, input, dataDir, { expectedSha256, totalBytes: size, progress: byteProgress(op), progressLabel: label }, op),
     );
     return { totalBytes: r.manifest.totalBytes };
   }
@@ -718,12 +720,18 @@ export class K3sDriver implements ProviderDriver {
   private async importDisk(ctx: AppContext, volume: AppVolume, spec: { name: string; sizeGiB?: number }, archive: ArchiveInput, op: Op): Promise<Disk> {
     return this.materialize(ctx, volume, spec.name, spec.sizeGiB, { from: 'archive' }, op, async (fs, dataDir) => {
       const r = await cancellable(op, destroyOnCancel(archive.stream), () =>
-        unpackArchive(fs, archive.stream, dataDir, {
-          expectedSha256: archive.expectedSha256,
-          progress: byteProgress(op),
-          progressLabel: `import ${spec.name}`,
-          totalBytes: archive.totalBytes,
-        }),
+        unpackDisk(
+          fs,
+          archive.stream,
+          dataDir,
+          {
+            expectedSha256: archive.expectedSha256,
+            progress: byteProgress(op),
+            progressLabel: `import ${spec.name}`,
+            totalBytes: archive.totalBytes,
+          },
+          op,
+        ),
       );
       const size = r.manifest.source?.sizeGiB;
       return { totalBytes: r.manifest.totalBytes, sizeGiB: typeof size === 'number' && Number.isInteger(size) && size > 0 ? size : undefined };
@@ -764,7 +772,9 @@ export class K3sDriver implements ProviderDriver {
         progress?.advance(chunk.length);
         await writeAll(out, chunk);
       }
-      progress?.done();
+      // what the archive holds, as recorded when it was made (the bytes sent are checked against its SHA-256)
+      const m = progress ? await this.readSnapshotMeta(fs, snapshot.id) : undefined;
+      progress?.done(m ? { files: m.fileCount, bytes: m.totalBytes } : undefined);
     });
     return { transcoded: false };
   }
@@ -931,9 +941,15 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
     return packTree(fs, dir, out, opts);
   }
   const { packTarStream } = await import('../../archive/tar-stream.js');
+  // The progress total from a size walk on the host, started once tar runs,
+  // on its own channel: the transfer never waits for it, and it is stopped
+  // and settled before this returns (nothing of it outlives the transfer).
+  const walkStop = new AbortController();
+  const walking = fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
   try {
     const r = await packTarStream(tar.stream, out, {
       ...opts,
+      ...(walking ? { totalBytes: walking.then((t) => t?.bytes) } : {}),
       // a K3s disk is a directory, not a filesystem: a lost+found in it is the app's (packTree keeps it too)
       skipLostFound: false,
       // a file tar stored as a hard link to another: its content read again
@@ -954,6 +970,60 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }
     throw e;
+  } finally {
+    walkStop.abort();
+    await walking;
+  }
+}
+
+/**
+ * Extracts a portable archive into DIR (which must not exist; on failure the
+ * caller removes it, as after unpackArchive). Where the host extracts a tar
+ * stream itself (SSH: one `tar -x` on the node, see HostFs.untarStream), the
+ * archive is verified and turned into that stream here by archiveToTar
+ * (every file's SHA-256, the manifest and the archive's SHA-256: the same
+ * checks as unpackArchive); otherwise, or when the node has no tar (a
+ * warning), file by file.
+ */
+export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableStream, dir: string, opts: UnpackOptions, op: Op): Promise<ArchiveResult> {
+  if (!fs.untarStream) return unpackArchive(fs, input, dir, opts);
+  // tar -x -C needs DIR; the archive's top entry sets its mode, owner and mtime
+  await fs.mkdir(dir, 0o700);
+  const untar = await fs.untarStream(dir);
+  if (!untar) {
+    warningEvent(op, {
+      level: 'warning',
+      message: `${fs.describe} has no usable tar; writing ${dir} file by file over SFTP (much slower)`,
+      hint: 'Install tar (and zstd) on the node for streaming transfers.',
+    });
+    await fs.rm(dir);
+    return unpackArchive(fs, input, dir, opts);
+  }
+  // stop reading the archive on a cancel, and once tar -x has failed (nobody reads what we send)
+  const feed = new AbortController();
+  const stopFeed = () => feed.abort(op.signal?.reason ?? new Error('tar -x ended'));
+  if (op.signal?.aborted) stopFeed();
+  else op.signal?.addEventListener('abort', stopFeed, { once: true });
+  untar.finished.catch(stopFeed);
+  const { archiveToTar } = await import('../../archive/tar-stream.js');
+  try {
+    const r = await archiveToTar(input, untar.stream, { ...opts, signal: feed.signal });
+    untar.stream.end();
+    await untar.finished;
+    return r;
+  } catch (e) {
+    untar.stop();
+    // the command's own failure (a full disk) says more than the stream it cut
+    const failed = await untar.finished.then(
+      () => undefined,
+      (x: unknown) => x as Error,
+    );
+    if (failed && !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity')) {
+      throw new KompoxError('unavailable', failed.message, { hint: 'Check the free space on the node and that the SSH user can write under the disk root.' });
+    }
+    throw e;
+  } finally {
+    op.signal?.removeEventListener('abort', stopFeed);
   }
 }
 

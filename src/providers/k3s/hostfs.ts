@@ -46,11 +46,27 @@ export interface HostFs extends TreeFs {
    */
   tarStream?(dir: string): Promise<HostTarStream | undefined>;
   /**
+   * A quick size walk of DIR run on the host (its regular files' bytes and
+   * count), started alongside tarStream so the progress gets its total
+   * without delaying the transfer. Never rejects: undefined when the walk
+   * failed or was stopped by `signal` (it is settled, its command ended,
+   * when the promise settles). Only where tarStream is.
+   */
+  treeBytes?(dir: string, signal?: AbortSignal): Promise<{ bytes: number; files: number } | undefined>;
+  /**
    * A whole file's content streamed by one command on the host (over SSH:
    * `cat` on one exec channel, not SFTP's request per 64 KiB); fails like
    * openRead when the file cannot be read. Only where it saves round trips.
    */
   streamFile?(path: string): Promise<Readable>;
+  /**
+   * One `tar -x` into DIR (an existing, empty directory) on the host, fed a
+   * plain tar stream (over SSH: one exec channel, compressed on the link
+   * when the node has zstd), or undefined when the host cannot (no tar
+   * there; then the caller extracts file by file). The caller verifies what
+   * it writes (archiveToTar); only where it saves round trips (not locally).
+   */
+  untarStream?(dir: string): Promise<HostUntarStream | undefined>;
   /**
    * Runs one command on the host and collects what it printed, for work
    * that stays on the host (node-local copies, see node-local.ts). Only
@@ -69,6 +85,17 @@ export interface HostRunResult {
   stderr: string;
   /** Exit status; null when the command ended without one (killed). */
   code: number | null;
+}
+
+export interface HostUntarStream {
+  /** Takes the plain tar stream; ending it ends the command's input. */
+  stream: Writable;
+  /** Whether it crosses the link compressed (zstd on the node). */
+  compressed: boolean;
+  /** Settles once the command has ended: rejects unless it succeeded (the stderr tail in the message). */
+  finished: Promise<void>;
+  /** Stops the command (a failure or cancel elsewhere); `finished` settles once it has ended on the host. */
+  stop(): void;
 }
 
 export interface HostTarStream {

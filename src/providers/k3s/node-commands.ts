@@ -5,7 +5,7 @@
 // positional parameters ("$1", "$2", ...), never spliced into the text.
 import type { ArchiveFormat, EntryKind, ManifestEntry, Seen } from '../../archive/archive.js';
 import { DATA_DIR, MANIFEST_NAME, checkEntryPath, integrity, treeDigestOf } from '../../archive/archive.js';
-import { tarDialect, type TarDialect } from '../../archive/tar-command.js';
+import { pipeStatus, tarDialect, type TarDialect } from '../../archive/tar-command.js';
 
 /** `sh -c SCRIPT sh ARGS...`: the script sees ARGS as "$1", "$2", ... */
 export function shArgv(script: string, ...args: string[]): string[] {
@@ -95,13 +95,14 @@ export function pipeWithStatus(stages: readonly string[]): string {
 
 /** The stages' exit statuses (undefined: the stage never finished) and stderr without the marks. */
 export function stageStatuses(stderr: string, count: number): { codes: Array<number | undefined>; text: string } {
-  const codes: Array<number | undefined> = new Array<number | undefined>(count).fill(undefined);
-  const re = new RegExp(`${STAGE_MARK}(\\d+):(\\d+)\\n?`, 'g');
-  for (const m of stderr.matchAll(re)) {
-    const i = Number(m[1]);
-    if (i < count) codes[i] = Number(m[2]);
+  const codes: Array<number | undefined> = [];
+  let text = stderr;
+  for (let i = 0; i < count; i++) {
+    const r = pipeStatus(text, `${STAGE_MARK}${i}:`);
+    codes.push(r.status);
+    text = r.detail;
   }
-  return { codes, text: stderr.replace(re, '').trim() };
+  return { codes, text };
 }
 
 // ---------------------------------------------------------------- tree listing

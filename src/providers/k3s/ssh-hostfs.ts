@@ -11,13 +11,13 @@
 // passes the user's; a server passes none, so nothing of its own is used.
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PassThrough, pipeline, type Readable, type Writable } from 'node:stream';
+import { PassThrough, pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
-import { decompressor } from '../../archive/archive.js';
-import { shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, type TarDialect } from '../../archive/tar-command.js';
-import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream } from './hostfs.js';
+import { compressingWriter, decompressor } from '../../archive/archive.js';
+import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
 export interface SshTarget {
   user: string;
@@ -105,6 +105,19 @@ const TAR_EXIT_MARK = 'kompox-tar-exit:';
 const PGID_MARK = 'kompox-pgid:';
 /** The node's compression of a tar stream: zstd's default level, all cores (what `tar -c | zstd -T0 -3` does). */
 const NODE_ZSTD = 'zstd -T0 -3 -q -c';
+
+/** Written to stderr after `zstd -d` on the node (before `| tar -x`): its exit status. */
+const UNZSTD_EXIT_MARK = 'kompox-unzstd-exit:';
+/**
+ * zstd level of a tar stream sent to the node: the fastest, since the
+ * workstation's CPUs also decompress and hash the archive being imported;
+ * it still shrinks text and logs several times on the link.
+ */
+const LINK_ZSTD_LEVEL = 1;
+/** How long a stopped `tar -x` may take to end (it gets EOF) before it is killed; twice this, before it is given up on. */
+const STOP_GRACE_MS = 30_000;
+/** How long a stopped size walk may take to confirm its channel closed. */
+const WALK_CLOSE_WAIT_MS = 5000;
 
 /** What the node offers for streaming a tree: its tar (and dialect) and zstd. */
 interface NodeTools {
@@ -384,6 +397,12 @@ class SshHostFs implements HostFs {
     const st = await this.lstat(path);
     if (!st) return;
     if (st.kind === 'dir') {
+      // A disk's tree in one command on the node (SFTP needs a round trip per
+      // file: seconds for a few thousand); its read-only directories (modes
+      // from an archive) made writable first. What that could not remove
+      // (or a node without rm) falls to the walk below.
+      await this.exec(shellCommand(['sh', '-c', 'chmod -R u+rwx -- "$1" 2>/dev/null; rm -rf -- "$1"', 'sh', path])).catch(() => undefined);
+      if (!(await this.lstat(path))) return;
       // Restored trees may hold read-only directories (modes from the archive).
       if ((st.mode & 0o700) !== 0o700) await this.chmod(path, st.mode | 0o700).catch(() => undefined);
       for (const name of await this.readdir(path)) await this.rm(`${path}/${name}`);
@@ -533,6 +552,117 @@ class SshHostFs implements HostFs {
     });
     finished.catch(() => undefined);
     return { stream, compressed: tools.zstd, finished, stop: () => channel.close() };
+  }
+  /**
+   * One `tar -x` into DIR on the node over one exec channel, the tar stream
+   * compressed here and decompressed by zstd on the node when it has it, so
+   * no file costs a round trip. Tar's and zstd's exit statuses are checked.
+   */
+  async untarStream(dir: string): Promise<HostUntarStream | undefined> {
+    const tools = await this.nodeTools();
+    if (!tools.tar) return undefined;
+    // ssh2's channel is a Duplex: stdin to write, stdout to read
+    const channel = await p<Duplex & { stderr: Readable; close(): void }>((cb) =>
+      this.conn.exec(shellCommand(['sh', '-c', untarScript(dir, tools.tar!, tools.zstd, UNZSTD_EXIT_MARK)]), cb as never),
+    );
+    const err = stderrTail();
+    channel.stderr.pipe(err.stream);
+    channel.resume(); // tar -x writes nothing to stdout; its messages go to stderr
+    let exitCode: number | undefined;
+    let exitSignal: string | undefined;
+    channel.on('exit', (code: number | null, signal?: string) => {
+      exitCode = code ?? undefined;
+      exitSignal = signal ?? undefined;
+    });
+    channel.on('error', () => undefined); // a write after the command ended: `finished` says why
+    const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+    let gaveUp: (() => void) | undefined;
+    const ended = Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (gaveUp = () => resolve(true)))]);
+    const stream: Writable = tools.zstd ? compressingWriter('tar.zst', channel, LINK_ZSTD_LEVEL) : channel;
+    let compressorError: Error | undefined;
+    if (tools.zstd) {
+      // the compressor's end is the channel's EOF (compressingWriter leaves its output open)
+      stream.once('finish', () => channel.end());
+      // a failure after the caller's pipeline let go of it (in end()) must not go unheard, nor leave tar waiting
+      stream.on('error', (e: Error) => {
+        compressorError ??= e;
+        channel.end();
+      });
+    }
+    const finished = ended.then((hung) => {
+      if (hung) throw new Error(`tar -x into ${dir} on ${this.describe} did not end within ${(2 * STOP_GRACE_MS) / 1000} s of being stopped`);
+      const { status, detail } = pipeStatus(err.text(), UNZSTD_EXIT_MARK);
+      const lastLines = detail ? `: ${detail.split('\n').slice(-5).join('; ')}` : '';
+      if (exitCode !== 0) {
+        throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitCode !== undefined ? `exit code ${exitCode}` : exitSignal ? `signal ${exitSignal}` : 'no exit status'})${lastLines}`);
+      }
+      if (tools.zstd && status !== 0) throw new Error(`zstd -d on ${this.describe} failed (${status !== undefined ? `exit code ${status}` : 'no exit status'})${lastLines}`);
+      if (compressorError) throw new Error(`compressing the tar stream for ${this.describe} failed: ${compressorError.message}`);
+    });
+    finished.catch(() => undefined);
+    const stop = () => {
+      if (stream !== channel) stream.destroy();
+      // EOF ends tar (a cut stream: it fails); sshd reports the channel
+      // closed only once the command has exited, so `finished` is the barrier
+      // before the caller removes what tar made. One that hangs is killed
+      // (the shell; its pipeline then gets EOF), and in the end given up on
+      // (`finished` rejects; what it leaves is swept as a stale temp dir).
+      channel.end();
+      const kill = setTimeout(() => {
+        try {
+          (channel as unknown as { signal(name: string): void }).signal('KILL');
+        } catch {
+          /* the channel is gone already */
+        }
+        channel.close();
+      }, STOP_GRACE_MS);
+      const giveUp = setTimeout(() => gaveUp?.(), 2 * STOP_GRACE_MS);
+      void closed.then(() => {
+        clearTimeout(kill);
+        clearTimeout(giveUp);
+      });
+    };
+    return { stream, compressed: tools.zstd, finished, stop };
+  }
+  /**
+   * The size walk (treeBytesArgv) on its own exec channel, so it runs while
+   * tar streams. Its failure (no channel left, no find/stat on the node) is
+   * no total, never a failed transfer.
+   */
+  async treeBytes(dir: string, signal?: AbortSignal): Promise<{ bytes: number; files: number } | undefined> {
+    if (signal?.aborted) return undefined;
+    let channel: ExecChannel;
+    try {
+      channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(treeBytesArgv(dir)), cb as never));
+    } catch {
+      return undefined;
+    }
+    channel.end();
+    channel.stderr.resume();
+    let out = '';
+    let exitCode: number | undefined;
+    channel.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
+    channel.on('error', () => undefined);
+    let giveUp: NodeJS.Timeout | undefined;
+    let stop = () => undefined as void;
+    try {
+      // settled once the channel is closed: nothing of it outlives the transfer
+      // (bounded after a stop: a connection that died never confirms the close)
+      await new Promise<void>((resolve) => {
+        channel.once('close', () => resolve());
+        stop = () => {
+          channel.close();
+          giveUp = setTimeout(resolve, WALK_CLOSE_WAIT_MS);
+        };
+        if (signal?.aborted) stop();
+        else signal?.addEventListener('abort', stop, { once: true });
+      });
+    } finally {
+      clearTimeout(giveUp);
+      signal?.removeEventListener('abort', stop);
+    }
+    return exitCode === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
   }
   async close(): Promise<void> {
     this.sftp.end();

@@ -101,6 +101,8 @@ export interface FakeKube {
   registerCsiDriver(name: string, host: CsiVolumeHost): void;
   /** How exec'd commands of host-run pods are isolated here (namespace, or the path-mapping fallback and why). */
   readonly hostExec: HostExecSupport;
+  /** TCP connections accepted so far (a client that keeps its connection alive makes one for many requests). */
+  readonly connections: number;
   /** Every command run for real (pod, container, command, exit code), in order. */
   hostExecs: { namespace: string; pod: string; container: string; command: string[]; exitCode?: number }[];
   /** Test hook: a TCP port on 127.0.0.1 that stands for `pod:port` (portforward); default: echo. */
@@ -895,6 +897,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     ws.on('close', () => sock?.end());
   }
 
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address() as net.AddressInfo;
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${addr.port}`;
@@ -984,6 +988,9 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     registerCsiDriver: (name, host) => {
       csiDrivers.set(name, host);
       manager?.kick();
+    },
+    get connections() {
+      return connections;
     },
     get hostExec() {
       return hostExecSupport();

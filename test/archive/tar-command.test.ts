@@ -1,0 +1,96 @@
+// The tar command lines Kompox runs where the disk is (src/archive/tar-command.ts):
+// argv and shell script building (pure), and the extract script run for real
+// with this machine's sh, GNU tar and zstd, as the K3s node runs it over SSH.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { compressingWriter, digestTree, packTree } from '../../src/archive/archive.js';
+import { archiveToTar } from '../../src/archive/tar-stream.js';
+import { pipeStatus, shellCommand, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { writeSampleTree } from '../providers/k3s-fixtures.js';
+import { collect } from '../support/collect.js';
+
+const MARK = 'test-mark:';
+
+describe('tar command lines', () => {
+  test('extract: GNU tar sets modes exactly and owners by number; other tars get only the shared flags', () => {
+    assert.deepEqual(tarExtractArgv('/d'), ['tar', '-x', '-f', '-', '-C', '/d']);
+    assert.deepEqual(tarExtractArgv('/d', 'busybox'), ['tar', '-x', '-f', '-', '-C', '/d']);
+    assert.deepEqual(tarExtractArgv('/d', 'gnu'), ['tar', '-x', '-p', '--numeric-owner', '-f', '-', '-C', '/d']);
+  });
+
+  test('the extract script: zstd -d in front of tar with its status after the mark, or tar alone; paths quoted', () => {
+    const dir = "/disks/it's a dir";
+    assert.equal(untarScript(dir, 'gnu', false, MARK), shellCommand(tarExtractArgv(dir, 'gnu')));
+    assert.equal(untarScript(dir, 'gnu', false, MARK), `tar -x -p --numeric-owner -f - -C '/disks/it'\\''s a dir'`);
+    assert.equal(untarScript(dir, 'busybox', true, MARK), `{ zstd -d -q -c; echo "${MARK}$?" >&2; } | tar -x -f - -C '/disks/it'\\''s a dir'`);
+  });
+
+  test('pipeStatus reads the last status after the mark and leaves the rest of stderr', () => {
+    assert.deepEqual(pipeStatus(`${MARK}0\n`, MARK), { status: 0, detail: '' });
+    assert.deepEqual(pipeStatus(`zstd: /*stdin*\\: unsupported format\n${MARK}1\ntar: Unexpected EOF\n`, MARK), {
+      status: 1,
+      detail: 'zstd: /*stdin*\\: unsupported format\ntar: Unexpected EOF',
+    });
+    assert.deepEqual(pipeStatus('cut off\n', MARK), { detail: 'cut off' });
+    assert.equal(pipeStatus(`${MARK}0\n${MARK}141\n`, MARK).status, 141);
+  });
+});
+
+const missing = ['sh', 'tar', 'zstd'].find((p) => spawnSync(p, ['--version'], { stdio: 'ignore' }).error);
+const skip = missing ? `${missing} is not installed` : undefined;
+
+describe('the extract script run by sh with GNU tar and zstd', { skip }, () => {
+  const fs = new LocalHostFs();
+  let root: string;
+  let archive: Buffer;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'kompox-tar-command-'));
+    await mkdir(join(root, 'src'));
+    await writeSampleTree(join(root, 'src'));
+    archive = await collect((out) => packTree(fs, join(root, 'src'), out));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Runs the script with `input` on stdin: exit code and stderr. */
+  const run = async (script: string, input: Buffer): Promise<{ code: number | null; stderr: string }> => {
+    const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined); // the command may end before reading everything
+    child.stdin.end(input);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, stderr };
+  };
+
+  test('an archive as compressed plain tar comes out as the source tree; both statuses are 0', async () => {
+    const dest = join(root, 'dest');
+    await mkdir(dest, { mode: 0o700 });
+    const compressed = await collect(async (out) => {
+      const w = compressingWriter('tar.zst', out, 1);
+      await archiveToTar(Readable.from([archive]), w);
+      await new Promise<void>((resolve, reject) => w.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    });
+    const r = await run(untarScript(dest, 'gnu', true, MARK), compressed);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(pipeStatus(r.stderr, MARK).status, 0);
+    assert.equal((await digestTree(fs, dest)).treeDigest, (await digestTree(fs, join(root, 'src'))).treeDigest);
+  });
+
+  test('bytes that are not zstd: zstd fails (its status after the mark) and so does tar', async () => {
+    const dest = join(root, 'dest-bad');
+    await mkdir(dest, { mode: 0o700 });
+    const r = await run(untarScript(dest, 'gnu', true, MARK), Buffer.from('not zstd at all'.repeat(100)));
+    assert.notEqual(r.code, 0);
+    const s = pipeStatus(r.stderr, MARK);
+    assert.ok(s.status !== undefined && s.status !== 0, r.stderr);
+    assert.ok((await lstat(dest)).isDirectory());
+  });
+});
