@@ -479,21 +479,29 @@ class SshHostFs implements HostFs {
     let code: number | null = null;
     channel.on('exit', (c: number | null) => (code = c ?? null));
     let killing: Promise<unknown> | undefined;
-    const onAbort = () => {
-      if (pgid && /^\d+$/.test(pgid)) killing = this.exec(`kill -KILL -- -${pgid}`).catch(() => undefined);
-      channel.close();
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    let giveUp: NodeJS.Timeout | undefined;
+    let onAbort = () => undefined as void;
     try {
       await new Promise<void>((resolve, reject) => {
         channel.once('close', () => resolve());
         channel.once('error', reject);
+        onAbort = () => {
+          if (pgid && /^\d+$/.test(pgid)) killing = this.exec(`kill -KILL -- -${pgid}`).catch(() => undefined);
+          channel.close();
+          // a connection that died never confirms the close
+          giveUp = setTimeout(resolve, WALK_CLOSE_WAIT_MS);
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
     } finally {
+      clearTimeout(giveUp);
       signal?.removeEventListener('abort', onAbort);
     }
     if (signal?.aborted) {
-      await killing; // the caller removes what the command wrote: it must have stopped writing
+      // the caller removes what the command wrote: it must have stopped writing (bounded, as the close above)
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([killing, new Promise((r) => (t = setTimeout(r, WALK_CLOSE_WAIT_MS)))]);
+      clearTimeout(t);
       throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
     }
     if (pgid === undefined) err.stream.write(head);
