@@ -356,6 +356,18 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         }
       }
       assert.equal(alive, false, 'the sleep on the node was killed');
+
+      // cancelled at once (while the channel opens, before the command said its process group): still killed
+      const early = new AbortController();
+      const quick = fs.run!(['sleep', '31.7'], { signal: early.signal });
+      early.abort();
+      await assert.rejects(quick, /was cancelled/);
+      let left = 'x';
+      for (let i = 0; i < 100 && left; i++) {
+        left = spawnSync('pgrep', ['-f', 'sleep 31.7'], { encoding: 'utf8' }).stdout.trim();
+        if (left) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(left, '', 'no sleep left running on the node');
     } finally {
       await fs.close();
       await rm(dir, { recursive: true, force: true });

@@ -467,6 +467,13 @@ class SshHostFs implements HostFs {
     channel.on('data', (c: Buffer) => out.push(c));
     let head = '';
     let pgid: string | undefined;
+    let killing: Promise<unknown> | undefined;
+    /** Kills the command's process group, once it is known, and closes the channel. */
+    const stop = () => {
+      if (pgid === undefined) return; // a cancel before the group is known: done when it arrives
+      if (/^\d+$/.test(pgid)) killing ??= this.exec(`kill -KILL -- -${pgid}`).catch(() => undefined);
+      channel.close();
+    };
     const err = stderrTail();
     channel.stderr.on('data', (c: Buffer) => {
       if (pgid !== undefined) return void err.stream.write(c);
@@ -475,10 +482,10 @@ class SshHostFs implements HostFs {
       if (nl < 0) return;
       pgid = head.startsWith(PGID_MARK) ? head.slice(PGID_MARK.length, nl).trim() : '';
       err.stream.write(head.startsWith(PGID_MARK) ? head.slice(nl + 1) : head);
+      if (signal?.aborted) stop();
     });
     let code: number | null = null;
     channel.on('exit', (c: number | null) => (code = c ?? null));
-    let killing: Promise<unknown> | undefined;
     let giveUp: NodeJS.Timeout | undefined;
     let onAbort = () => undefined as void;
     try {
@@ -486,12 +493,15 @@ class SshHostFs implements HostFs {
         channel.once('close', () => resolve());
         channel.once('error', reject);
         onAbort = () => {
-          if (pgid && /^\d+$/.test(pgid)) killing = this.exec(`kill -KILL -- -${pgid}`).catch(() => undefined);
-          channel.close();
-          // a connection that died never confirms the close
-          giveUp = setTimeout(resolve, WALK_CLOSE_WAIT_MS);
+          stop();
+          // a connection that died never confirms the close (nor sends the group)
+          giveUp = setTimeout(() => {
+            channel.close();
+            resolve();
+          }, WALK_CLOSE_WAIT_MS);
         };
         signal?.addEventListener('abort', onAbort, { once: true });
+        if (signal?.aborted) onAbort(); // cancelled while the channel opened
       });
     } finally {
       clearTimeout(giveUp);
