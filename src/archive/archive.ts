@@ -29,7 +29,7 @@
 // here to convert between this format and plain tar streams (the data path
 // through a helper pod, which has tar but neither zstd nor Node).
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { Duplex, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { Header, Pax } from 'tar';
@@ -37,7 +37,7 @@ import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
 import { GarbagePacer } from './memory.js';
 import { headerBlocks } from './tar-header.js';
-import { InOrder, ZSTD_FRAME, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism, zstdStreamDecompressor } from './zstd.js';
+import { InOrder, ZSTD_FRAME, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
 /** The newest manifest version this code writes and reads. */
@@ -371,10 +371,19 @@ async function* decompressed(input: Readable, format: ArchiveFormat, onInput: (c
   }
 }
 
-/** A plain decompressing stream for `format` (tar-stream.ts reads an archive into a plain tar stream with it). */
-export function decompressor(format: ArchiveFormat): Transform {
+/**
+ * A plain decompressing stream for `format` (tar-stream.ts reads an archive
+ * into a plain tar stream with it). zstd goes frame by frame (decompressZstd:
+ * Kompox's frames in parallel): zlib's streaming decoder alone stops at the
+ * end of a frame that carries its content size when the next frame starts
+ * inside the same input chunk (Node 24.21), which would refuse a valid
+ * multi-frame stream (e.g. concatenated `zstd FILE` outputs).
+ */
+export function decompressor(format: ArchiveFormat): Duplex {
   if (format === 'tar.gz') return createGunzip({ chunkSize: CHUNK });
-  return zstdStreamDecompressor();
+  return Duplex.from(async function* (source: AsyncIterable<Buffer>) {
+    yield* decompressZstd(source);
+  });
 }
 
 /** Reads the first bytes of `input` to tell its format, and puts them back. */

@@ -165,6 +165,25 @@ describe('archive ⇄ plain tar streams', () => {
     assert.deepEqual(failed.calls, [['start', 'export', undefined], ['done', counts]]);
   });
 
+  test('archiveToTar reads zstd frames that carry their content size and start mid-chunk (concatenated `zstd FILE` outputs)', async () => {
+    const { zstdCompressSync, zstdDecompressSync } = await import('node:zlib');
+    const archive = await collect((out) => packTree(fs, src, out));
+    const plain = zstdDecompressSync(archive);
+    // three frames cut at arbitrary places, each with its content size in the header (zlib's streaming
+    // decoder alone stops after the first of these when the next begins inside the same chunk)
+    const cuts = [0, Math.floor(plain.length / 3) + 7, Math.floor((2 * plain.length) / 3) - 5, plain.length];
+    const frames = cuts.slice(1).map((end, i) => zstdCompressSync(plain.subarray(cuts[i], end)));
+    assert.ok(frames.every((f) => (f[4]! & 0xc0) !== 0), 'each frame header says its content size');
+    const joined = Buffer.concat(frames);
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < joined.length; i += 7777) pieces.push(joined.subarray(i, i + 7777));
+    const out = await collect((o) => archiveToTar(Readable.from(pieces), o));
+    const dest = await mkdtemp(join(root, 'frames-'));
+    const x = spawnSync('tar', ['-x', '-f', '-', '-C', dest], { input: out });
+    assert.equal(x.status, 0, String(x.stderr));
+    assert.equal((await digestTree(fs, dest)).treeDigest, (await digestTree(fs, src)).treeDigest);
+  });
+
   test('a tar stream that ends without its end-of-archive marker is an incomplete export', async () => {
     const plain = await collect(async (out) => {
       for await (const c of tarCreate(['tar'], src)) out.write(c);
