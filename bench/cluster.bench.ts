@@ -259,7 +259,7 @@ export async function runClusterBench(scale = 0.1, runs = 3, base = process.env.
     t.kind === 'fake'
       ? 'Against the fake API server (no KOMPOX_TEST_KUBECONFIG): test/support/fake-kube in the benchmark\'s process, TLS, WebSocket exec (v5.channel.k8s.io); its kubelet runs the pods\' commands on this machine over a local directory (the K3s disk). The "cluster" shares the two CPUs with the clients.'
       : `Against the cluster of KOMPOX_TEST_KUBECONFIG (project ${t.project}, disk ${t.disk}).`,
-    `Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after${busy ? ' (a busy machine: other jobs shared the CPUs)' : ''}.`,
+    `Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after${busy ? ' (load above half the CPUs: other jobs, or the fake cluster itself, shared them)' : ''}.`,
     `Disk (scale ${scale}): ${facts.smallFiles} small files and ${(facts.totalBytes / 1e6).toFixed(0)} MB in all; Kompox zstd level ${ZSTD_LEVEL}; ${runs} alternating runs, medians.${kubectlMissing ? ` Peer skipped: ${kubectlMissing}.` : ''}`,
     '',
     `| export | wall s | transfer s | throughput vs peer, wall (target ≥ 0.8) | same, transfer phase only | MB/s (wall) | CPU s client${t.kind === 'fake' ? ' + cluster' : ''} | peak RSS MiB | archive bytes |`,
