@@ -20,6 +20,7 @@ import { archiveToTar } from '../../src/archive/tar-stream.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
+import { assertTotalBeforeEnd } from '../support/events.js';
 import { collect as collectArchive } from '../support/collect.js';
 
 const local = new LocalHostFs();
@@ -300,12 +301,9 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       await streamed.driver.hostTransfer.exportDisk(ctx, vol, d, out, watch.op);
       assert.ok(walkSettled, 'the walk has ended when the export returns (nothing of it outlives the transfer)');
 
+      assertTotalBeforeEnd(events, want);
       const progress = events.filter((e) => e.type === 'progress');
-      const firstTotal = progress.findIndex((e) => e.total !== undefined);
       const end = progress.findIndex((e) => e.end);
-      assert.ok(firstTotal >= 0 && firstTotal < end, `a total before the end: ${JSON.stringify(progress)}`);
-      assert.equal(progress[firstTotal]!.total, want.totalBytes);
-      assert.deepEqual(progress[end]!.counts, { files: want.fileCount, bytes: want.totalBytes });
       assert.equal(progress[end]!.done, want.totalBytes, 'every file byte was counted once per name');
       const summary = watch.summary();
       assert.ok(summary);

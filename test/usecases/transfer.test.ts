@@ -27,7 +27,7 @@ import { HELPER_LABEL, helperPodObjects } from '../../src/convert/helper-pod.js'
 import { releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
 import { appCtx, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
-import { collectEvents } from '../support/events.js';
+import { assertTotalBeforeEnd, collectEvents } from '../support/events.js';
 import { eventually } from '../support/kube.js';
 import { rejectsWith } from '../support/assertions.js';
 import { collect } from '../support/collect.js';
@@ -215,12 +215,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
       },
     });
     await exportDisk(ctx, driver, kube, { name: disk.name, out: new Writable({ write: (_c, _e, cb) => void gate.then(() => cb()) }), via: 'cluster' }, watch.op);
-    const progress = events.filter((e) => e.type === 'progress');
-    const firstTotal = progress.findIndex((e) => e.total !== undefined);
-    const end = progress.findIndex((e) => e.end);
-    assert.ok(firstTotal >= 0 && firstTotal < end, `a total before the end: ${JSON.stringify(progress)}`);
-    assert.equal(progress[firstTotal]!.total, want.totalBytes);
-    assert.deepEqual(progress[end]!.counts, { files: want.fileCount, bytes: want.totalBytes });
+    assertTotalBeforeEnd(events, want);
     assert.ok(
       fake.hostExecs.slice(since).some((x) => x.pod.startsWith('kompox-transfer-') && x.command[0] === 'sh' && /find "\$1" -type f/.test(x.command[2] ?? '') && x.exitCode === 0),
       'the size walk ran in the helper pod',
