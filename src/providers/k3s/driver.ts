@@ -921,6 +921,14 @@ export class K3sDriver implements ProviderDriver {
   }
 }
 
+/** How a host command ended: its error when it failed, undefined when it succeeded. */
+function commandFailure(finished: Promise<unknown>): Promise<Error | undefined> {
+  return finished.then(
+    () => undefined,
+    (x: unknown) => x as Error,
+  );
+}
+
 /**
  * Packs the disk directory DIR into `out` as a portable archive. Where the
  * host streams a tree itself (SSH: one `tar -c` on the node, see
@@ -962,10 +970,7 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
   } catch (e) {
     tar.stop();
     // the command's own failure says more than the truncated stream it left
-    const failed = await tar.finished.then(
-      () => undefined,
-      (x: unknown) => x as Error,
-    );
+    const failed = await commandFailure(tar.finished);
     if (failed && !op.signal?.aborted && (e === failed || (e instanceof KompoxError && e.kind === 'integrity'))) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }
@@ -1014,10 +1019,7 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   } catch (e) {
     untar.stop();
     // the command's own failure (a full disk) says more than the stream it cut
-    const failed = await untar.finished.then(
-      () => undefined,
-      (x: unknown) => x as Error,
-    );
+    const failed = await commandFailure(untar.finished);
     if (failed && !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity')) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check the free space on the node and that the SSH user can write under the disk root.' });
     }
