@@ -35,8 +35,10 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
+import { ManifestLog, digestLine } from './manifest-log.js';
 import { GarbagePacer } from './memory.js';
 import { headerBlocks } from './tar-header.js';
+import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
 import { InOrder, ZSTD_FRAME, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
@@ -224,48 +226,12 @@ const ZERO_CHUNK = Buffer.alloc(64 * 1024);
 export function treeDigestOf(entries: readonly ManifestEntry[]): string {
   const h = createHash('sha256');
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  for (const e of sorted) {
-    h.update(
-      `${e.type} ${(e.mode & 0o7777).toString(8)} ${e.type === 'file' ? e.size : 0} ${e.sha256 ?? '-'} ${JSON.stringify(e.path)} ${JSON.stringify(e.linkpath ?? '')}\n`,
-    );
-  }
+  for (const e of sorted) h.update(digestLine(e));
   return h.digest('hex');
 }
 
-/** Walks a directory (never following symlinks) in sorted order; archive paths are relative to `root` and prefixed with `data`. */
-async function walk(fs: TreeFs, root: string, visit: (abs: string, rel: string, st: TreeStat) => Promise<void>): Promise<void> {
-  const st = await fs.lstat(root);
-  if (!st || st.kind !== 'dir') {
-    throw new KompoxError('notfound', `disk data directory ${root} does not exist or is not a directory`);
-  }
-  const go = async (abs: string, rel: string, s: TreeStat): Promise<void> => {
-    await visit(abs, rel, s);
-    if (s.kind !== 'dir') return;
-    const names = (await fs.readdir(abs)).sort();
-    // A directory's entries are looked up together (over SSH each lookup is
-    // a round trip), then visited in order.
-    const stats = await inBatches(names, LOOKUPS_IN_FLIGHT, (name) => fs.lstat(`${abs}/${name}`));
-    for (const [i, name] of names.entries()) {
-      const childAbs = `${abs}/${name}`;
-      const cs = stats[i];
-      if (!cs) continue; // removed while walking (crash-consistent export of a live disk)
-      if (cs.kind === 'other') continue; // sockets, fifos and devices are not data
-      await go(childAbs, `${rel}/${name}`, cs);
-    }
-  };
-  await go(root.replace(/\/+$/, '') || '/', DATA_DIR, st);
-}
-
-/** Metadata lookups and file opens in flight at once (they are round trips over SSH). */
-const LOOKUPS_IN_FLIGHT = 32;
+/** File opens in flight ahead of the one being packed (they are round trips over SSH). */
 const OPENS_AHEAD = 16;
-
-/** `fn` over `items`, at most `n` at a time, results in order. */
-async function inBatches<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
-  return out;
-}
 
 export interface TreeSize {
   fileCount: number;
@@ -278,7 +244,7 @@ export interface TreeSize {
 /** A quick size walk (metadata only, no content read): the total for progress before an export starts. */
 export async function measureTree(fs: TreeFs, root: string): Promise<TreeSize> {
   const size: TreeSize = { fileCount: 0, dirCount: 0, symlinkCount: 0, totalBytes: 0 };
-  await walk(fs, root, async (_abs, _rel, st) => {
+  await walk(fs, root, DATA_DIR, async (_abs, _rel, st) => {
     if (st.kind === 'file') {
       size.fileCount++;
       size.totalBytes += st.size;
@@ -314,7 +280,7 @@ async function hashFile(fs: TreeFs, path: string, size: number, buf: Buffer): Pr
 export async function digestTree(fs: TreeFs, root: string): Promise<{ treeDigest: string; entries: ManifestEntry[] }> {
   const entries: ManifestEntry[] = [];
   const buf = Buffer.allocUnsafe(CHUNK);
-  await walk(fs, root, async (abs, rel, st) => {
+  await walk(fs, root, DATA_DIR, async (abs, rel, st) => {
     if (st.kind === 'file') {
       const { sha256, size } = await hashFile(fs, abs, st.size, buf);
       entries.push({ path: rel, type: 'file', mode: st.mode, size, sha256 });
@@ -552,61 +518,97 @@ export interface PackOptions {
  */
 export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.WritableStream, opts: PackOptions = {}): Promise<ArchiveResult> {
   const format = opts.format ?? DEFAULT_ARCHIVE_FORMAT;
-  // First pass: the list of entries and the total size (for progress).
-  const listed: Array<{ abs: string; rel: string; st: TreeStat; linkpath?: string }> = [];
-  await walk(fs, root, async (abs, rel, st) => {
-    listed.push({ abs, rel, st, linkpath: st.kind === 'symlink' ? await fs.readlink(abs) : undefined });
-  });
-  const total = listed.reduce((n, e) => n + (e.st.kind === 'file' ? e.st.size : 0), 0);
-  opts.progress?.start(opts.progressLabel ?? 'export', total);
+  // The progress total from a quick size walk (metadata only); the packing
+  // walk then goes one entry at a time, so memory never holds the tree.
+  if (opts.progress) opts.progress.start(opts.progressLabel ?? 'export', (await measureTree(fs, root)).totalBytes);
+  const walker = new TreeWalker(fs, root, DATA_DIR);
   const out_ = out as Writable;
   const sink = frameSink(format, out_, opts.level);
   // Export through ChecksumWriter (the use case's): hash once, here.
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
-  const entries: ManifestEntry[] = [];
+  const log = new ManifestLog();
   // Files are opened a few entries ahead of the one being packed (each open
   // is a round trip over SSH); whatever is left open on a failure is closed.
-  const opening = new Map<number, Promise<TreeFile | undefined>>();
-  let ahead = 0;
-  const openAhead = (upTo: number) => {
-    if (!fs.openFile) return;
-    for (; ahead < Math.min(upTo, listed.length); ahead++) {
-      const e = listed[ahead]!;
-      if (e.st.kind !== 'file') continue;
-      const f = fs.openFile(e.abs, e.st.size);
-      f.catch(() => undefined); // awaited when its turn comes
-      opening.set(ahead, f);
+  const ahead: Array<{ e: WalkedEntry; file?: Promise<TreeFile | undefined> }> = [];
+  let filesAhead = 0;
+  let walked = false;
+  const fill = async () => {
+    while (!walked && filesAhead < OPENS_AHEAD) {
+      const e = await walker.next();
+      if (!e) {
+        walked = true;
+        break;
+      }
+      let file: Promise<TreeFile | undefined> | undefined;
+      if (e.st.kind === 'file' && fs.openFile) {
+        file = fs.openFile(e.abs, e.st.size);
+        file.catch(() => undefined); // awaited when its turn comes
+        filesAhead++;
+      }
+      ahead.push({ e, ...(file ? { file } : {}) });
     }
   };
   try {
-    for (const [index, { abs, rel, st, linkpath }] of listed.entries()) {
+    for (;;) {
+      await fill();
+      const next = ahead.shift();
+      if (!next) break;
+      const { abs, rel, st } = next.e;
       const mtime = new Date(st.mtimeMs);
       if (st.kind === 'dir') {
         await sink.write(headerBlocks({ path: `${rel}/`, type: 'Directory', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime }));
-        entries.push({ path: rel, type: 'dir', mode: st.mode, size: 0 });
+        log.add({ path: rel, type: 'dir', mode: st.mode, size: 0 });
         continue;
       }
       if (st.kind === 'symlink') {
+        const linkpath = await fs.readlink(abs);
         await sink.write(headerBlocks({ path: rel, type: 'SymbolicLink', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime, linkpath }));
-        entries.push({ path: rel, type: 'symlink', mode: st.mode, size: 0, linkpath });
+        log.add({ path: rel, type: 'symlink', mode: st.mode, size: 0, linkpath });
         continue;
       }
-      openAhead(index + 1 + OPENS_AHEAD);
-      const preopened = opening.get(index);
-      opening.delete(index);
-      const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress, preopened);
-      if (sha256) entries.push({ path: rel, type: 'file', mode: st.mode, size: st.size, sha256 });
+      if (next.file) filesAhead--;
+      const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress, next.file);
+      if (sha256) log.add({ path: rel, type: 'file', mode: st.mode, size: st.size, sha256 });
     }
-    const manifest = buildManifest(entries, format, opts);
-    await sink.write(manifestBlocks(manifest));
+    const head = manifestHead(log, format, opts);
+    await writeManifest(sink, log.body(head));
     await sink.end();
+    const manifest = log.manifest(head);
     opts.progress?.done(countsOf(manifest));
     return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format };
   } catch (e) {
     sink.abort();
-    for (const f of opening.values()) void f.then((file) => file?.close()).catch(() => undefined);
+    for (const a of ahead) void a.file?.then((file) => file?.close()).catch(() => undefined);
     throw e;
   }
+}
+
+/** The manifest's fields but its entries, for the entries in `log`. */
+function manifestHead(log: ManifestLog, format: ArchiveFormat, opts: { createdAt?: string; source?: ArchiveSource }): Omit<ArchiveManifest, 'entries'> {
+  return {
+    format: ARCHIVE_FORMAT,
+    version: manifestVersionFor(format),
+    createdAt: opts.createdAt ?? nowRfc3339(),
+    source: opts.source ?? {},
+    fileCount: log.fileCount,
+    dirCount: log.dirCount,
+    symlinkCount: log.symlinkCount,
+    totalBytes: log.totalBytes,
+    treeDigest: log.treeDigest(),
+  };
+}
+
+/** The manifest entry (written piece by piece) and the end-of-archive marker: the tail of the archive. */
+async function writeManifest(sink: FrameSink, body: { length: number; pieces: () => Generator<Buffer> }): Promise<void> {
+  await sink.write(headerBlocks({ path: MANIFEST_NAME, type: 'File', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: new Date() }));
+  let written = 0;
+  for (const piece of body.pieces()) {
+    written += piece.length;
+    await sink.write([piece]); // copied into the frame before the next piece reuses its buffer
+  }
+  if (written !== body.length) throw new Error(`the manifest came out ${written} bytes, not ${body.length}`);
+  const pad = padding(body.length);
+  await sink.write(pad ? [pad, Buffer.alloc(BLOCK * 2)] : [Buffer.alloc(BLOCK * 2)]);
 }
 
 /**

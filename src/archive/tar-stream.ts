@@ -58,14 +58,9 @@ const ZEROS = Buffer.alloc(64 * 1024);
 /** `lost+found` of a fresh ext4/xfs filesystem: metadata of the filesystem, not the app's data. */
 export const LOST_FOUND = 'lost+found';
 
-/** packTree's walk order: depth first, names sorted (compared component by component, so `a/x` comes before `a-b`). */
-function byWalkOrder(a: { path: string }, b: { path: string }): number {
-  const x = a.path.split('/');
-  const y = b.path.split('/');
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
-  }
-  return x.length - y.length;
+/** Archive path order: packTree's walk order (tree-walk.ts), the order of the manifest's entries and of the tree digest. */
+function byPath(a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
 /** Entries of a tar stream with GNU long names/link targets applied (`L`/`K` pseudo-entries). */
@@ -231,7 +226,7 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     await consume(input as AsyncIterable<Buffer>);
     // entries in the order packTree's walk lists them (tar -c's order is the
     // filesystem's): the same tree gives the same manifest on either path
-    const manifest = buildManifest(entries.sort(byWalkOrder), format, opts);
+    const manifest = buildManifest(entries.sort(byPath), format, opts);
     await sink.write(manifestBlocks(manifest));
     await sink.end();
     ended = true;

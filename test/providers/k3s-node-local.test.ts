@@ -340,7 +340,8 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const ac = new AbortController();
       const pidFile = join(dir, 'pid');
       const running = fs.run!(['sh', '-c', 'sleep 30 & echo $! > "$1"; wait', 'sh', pidFile], { signal: ac.signal });
-      for (let i = 0; i < 100 && !(await readFile(pidFile, 'utf8').catch(() => '')).trim(); i++) await new Promise((r) => setTimeout(r, 20));
+      // generous: an SSH session starts slowly on a loaded machine
+      for (let i = 0; i < 500 && !(await readFile(pidFile, 'utf8').catch(() => '')).trim(); i++) await new Promise((r) => setTimeout(r, 20));
       const pid = Number((await readFile(pidFile, 'utf8')).trim());
       assert.ok(pid > 0);
       ac.abort();
