@@ -36,6 +36,8 @@ import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
 import { ManifestLog, digestLine } from './manifest-log.js';
+import { ManifestStream } from './manifest-stream.js';
+import { SeenLog } from './seen-log.js';
 import { GarbagePacer } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
@@ -1186,8 +1188,10 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   opts.progress?.start(opts.progressLabel ?? 'import', opts.totalBytes);
   const format = await sniffFormat(input as Readable);
   const tap = new StreamDigest((n) => opts.progress?.advance(n));
-  let manifest: ArchiveManifest | undefined;
-  const seen = new Map<string, Seen>();
+  // What was extracted, compactly, until the manifest (last) lists it.
+  const seen = new SeenLog();
+  const check = new StreamedManifestCheck(seen);
+  let head: Record<string, unknown> | undefined;
   const dirs: PendingDir[] = [];
 
   const setMeta = async (abs: string, m: EntryMeta, kind: EntryKind): Promise<void> => {
@@ -1196,26 +1200,28 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
     await fs.setTimes(abs, m.mtimeMs, kind);
   };
 
+  /** The directory last created (checked as a parent without a lookup: entries mostly follow their directory). */
+  let lastDir: string | undefined;
   const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
     const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
     for (;;) {
       const e = await tr.next();
       if (!e) break;
-      if (manifest) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
+      if (head) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
       const path = checkEntryPath(e.path);
       const { type, size } = e;
       if (path === MANIFEST_NAME) {
-        manifest = await readManifestBody(tr, e);
+        head = await streamManifest(tr, e, check);
         continue;
       }
-      if (seen.has(path)) throw integrity(`the archive contains ${path} twice`);
+      if (seen.find(path) >= 0) throw integrity(`the archive contains ${path} twice`);
       const rel = path === DATA_DIR ? '' : path.slice(DATA_DIR.length + 1);
       const abs = rel ? `${destDir}/${rel}` : destDir;
       if (rel) {
         // The parent must be a directory this archive created: never write
         // through a symlink or into something that is not ours.
         const parent = path.slice(0, path.lastIndexOf('/'));
-        if (seen.get(parent)?.type !== 'dir') throw integrity(`archive entry ${path} comes before its directory ${parent} (or its parent is not a directory)`);
+        if (parent !== lastDir && seen.kind(seen.find(parent)) !== 'dir') throw integrity(`archive entry ${path} comes before its directory ${parent} (or its parent is not a directory)`);
       } else if (type !== 'Directory') {
         throw integrity(`archive entry ${DATA_DIR} is not a directory`);
       }
@@ -1223,7 +1229,8 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
       if (type === 'Directory') {
         if (size !== 0) await tr.skip(size, path);
         await fs.mkdir(abs, 0o700);
-        seen.set(path, { type: 'dir', mode: e.mode, size: 0 });
+        seen.add(path, { type: 'dir', mode: e.mode, size: 0 });
+        lastDir = path;
         dirs.push({ path, abs, ...meta });
       } else if (type === 'SymbolicLink') {
         if (size !== 0) await tr.skip(size, path);
@@ -1231,7 +1238,7 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
         if (!linkpath) throw integrity(`symlink ${path} in the archive has no target`);
         await fs.symlink(linkpath, abs);
         await setMeta(abs, meta, 'symlink');
-        seen.set(path, { type: 'symlink', mode: e.mode, size: 0, linkpath });
+        seen.add(path, { type: 'symlink', mode: e.mode, size: 0, linkpath });
       } else if (isFileType(type)) {
         const hash = createHash('sha256');
         if (fs.createFile && size <= SMALL_FILE) {
@@ -1255,26 +1262,61 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
           await tr.skipPadding(size, path);
           await setMeta(abs, meta, 'file');
         }
-        seen.set(path, { type: 'file', mode: e.mode, size, sha256: hash.digest('hex') });
+        seen.add(path, { type: 'file', mode: e.mode, size, sha256: hash.digest('hex') });
       } else {
         throw integrity(`archive entry ${path} has type ${type}, which Kompox archives never contain (only files, directories and symlinks)`);
       }
     }
-    if (!manifest) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
+    if (!head) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
     if (!tr.sawEnd) throw integrity('the archive is truncated (no end-of-archive marker)');
   };
 
   await runReader(input as Readable, tap, format, consume);
-  opts.progress?.done(countsOf(manifest!));
+  const manifest = seenManifest(head!, seen);
+  opts.progress?.done(countsOf(manifest));
   const sha256 = tap.sha256();
   checkExpectedSha256(sha256, opts.expectedSha256);
-  verifyManifest(manifest!, seen);
+  check.finish(head as Partial<ArchiveManifest>);
 
   // Directory metadata deepest-first, so setting a directory's mode or mtime
   // comes after everything inside it has been written.
   dirs.sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0));
   for (const d of dirs) await setMeta(d.abs, d, 'dir');
-  return { manifest: manifest!, sha256, bytes: tap.bytes, format };
+  return { manifest, sha256, bytes: tap.bytes, format };
+}
+
+/** Reads the manifest entry's body piece by piece into `check`; returns the manifest's other fields. */
+async function streamManifest(tr: TarReader, e: TarEntry, check: StreamedManifestCheck): Promise<Record<string, unknown>> {
+  if (e.type !== 'File' && e.type !== 'OldFile') throw integrity(`${MANIFEST_NAME} in the archive is not a regular file`);
+  const ms = new ManifestStream((entry) => check.entry(entry));
+  let remain = e.size;
+  while (remain > 0) {
+    const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
+    if (chunk.length === 0) throw integrity('the archive is truncated (in the middle of the manifest)');
+    remain -= chunk.length;
+    check.guard(() => ms.push(chunk));
+  }
+  await tr.skipPadding(e.size, 'the manifest');
+  check.guard(() => ms.end());
+  return ms.head;
+}
+
+/** The manifest an import returns: its own fields, and the verified entries (as extracted) read from `seen` when asked for. */
+function seenManifest(head: Record<string, unknown>, seen: SeenLog): ArchiveManifest {
+  const m = { ...head } as unknown as ArchiveManifest;
+  Object.defineProperty(m, 'entries', {
+    enumerable: true,
+    get: () =>
+      [...seen.entries()].map(({ path, type, mode, size, sha256, linkpath }) => ({
+        path,
+        type,
+        mode,
+        size,
+        ...(sha256 !== undefined ? { sha256 } : {}),
+        ...(linkpath !== undefined ? { linkpath } : {}),
+      })),
+  });
+  return m;
 }
 
 /** input → (hash) → decompressor → consume, with errors of the compressed stream turned into integrity errors. */
@@ -1309,14 +1351,8 @@ function exactMtimeMs(paxText: string): number | undefined {
 }
 
 export function verifyManifest(m: ArchiveManifest, seen: Map<string, Seen>): void {
-  if (!m || typeof m !== 'object' || m.format !== ARCHIVE_FORMAT || typeof m.version !== 'number' || !Array.isArray(m.entries)) {
-    throw integrity(`${MANIFEST_NAME} is not a Kompox archive manifest`);
-  }
-  if (m.version > ARCHIVE_VERSION) {
-    throw new KompoxError('integrity', `the archive has format version ${m.version}; this Kompox reads versions up to ${ARCHIVE_VERSION}`, {
-      hint: 'Upgrade kompoxops to import it.',
-    });
-  }
+  checkManifestHead(m);
+  if (!Array.isArray(m.entries)) throw integrity(`${MANIFEST_NAME} is not a Kompox archive manifest`);
   const listed = new Map<string, ManifestEntry>();
   for (const e of m.entries) {
     if (!e || typeof e !== 'object' || typeof e.path !== 'string') throw integrity(`${MANIFEST_NAME} has a malformed entry`);
@@ -1325,18 +1361,98 @@ export function verifyManifest(m: ArchiveManifest, seen: Map<string, Seen>): voi
   for (const [path, got] of seen) {
     const want = listed.get(path);
     if (!want) throw integrity(`archive entry ${path} is not listed in the manifest`);
-    if (want.type !== got.type) throw integrity(`archive entry ${path} is a ${got.type} but the manifest says ${want.type}`);
-    if (got.type === 'file') {
-      if (want.size !== got.size) throw integrity(`file ${path} has ${got.size} bytes but the manifest says ${want.size}`);
-      if (want.sha256 !== got.sha256) throw integrity(`file ${path} fails its SHA-256 check (got ${got.sha256}, manifest ${want.sha256})`);
-    }
-    if (got.type === 'symlink' && want.linkpath !== got.linkpath) throw integrity(`symlink ${path} points to ${got.linkpath} but the manifest says ${want.linkpath}`);
+    compareEntry(path, got, want);
   }
   for (const path of listed.keys()) {
     if (!seen.has(path)) throw integrity(`the manifest lists ${path} but the archive does not contain it: the archive is incomplete`);
   }
   const digest = treeDigestOf([...seen].map(([path, e]) => ({ path, ...e })));
   if (digest !== m.treeDigest) throw integrity(`the extracted tree's digest ${digest} differs from the manifest's ${m.treeDigest}`);
+}
+
+/** The manifest's own fields say it is one this Kompox reads. */
+function checkManifestHead(m: Partial<ArchiveManifest>): void {
+  if (!m || typeof m !== 'object' || m.format !== ARCHIVE_FORMAT || typeof m.version !== 'number') {
+    throw integrity(`${MANIFEST_NAME} is not a Kompox archive manifest`);
+  }
+  if (m.version > ARCHIVE_VERSION) {
+    throw new KompoxError('integrity', `the archive has format version ${m.version}; this Kompox reads versions up to ${ARCHIVE_VERSION}`, {
+      hint: 'Upgrade kompoxops to import it.',
+    });
+  }
+}
+
+/** An extracted entry is what the manifest lists for its path. */
+function compareEntry(path: string, got: Seen, want: ManifestEntry): void {
+  if (want.type !== got.type) throw integrity(`archive entry ${path} is a ${got.type} but the manifest says ${want.type}`);
+  if (got.type === 'file') {
+    if (want.size !== got.size) throw integrity(`file ${path} has ${got.size} bytes but the manifest says ${want.size}`);
+    if (want.sha256 !== got.sha256) throw integrity(`file ${path} fails its SHA-256 check (got ${got.sha256}, manifest ${want.sha256})`);
+  }
+  if (got.type === 'symlink' && want.linkpath !== got.linkpath) throw integrity(`symlink ${path} points to ${got.linkpath} but the manifest says ${want.linkpath}`);
+}
+
+/**
+ * verifyManifest for a manifest read entry by entry (ManifestStream) against
+ * what was extracted (SeenLog): each entry is checked as it arrives, the
+ * tree digest hashed as the entries go by when they are in path order (every
+ * manifest this Kompox writes; older ones are sorted at the end). The first
+ * failure is kept, not thrown, so that the caller reports the archive's
+ * checksum first, as a whole-manifest check after reading does.
+ */
+class StreamedManifestCheck {
+  failure: unknown;
+  private readonly digest = createHash('sha256');
+  private lastPath: string | undefined;
+  private unordered: Array<[string, string]> | undefined;
+  constructor(private readonly seen: SeenLog) {}
+
+  /** Runs `fn`, keeping its error as the failure (and nothing more once one is kept). */
+  guard(fn: () => void): void {
+    if (this.failure) return;
+    try {
+      fn();
+    } catch (e) {
+      this.failure = e;
+    }
+  }
+
+  entry(want: ManifestEntry): void {
+    this.guard(() => {
+      const i = this.seen.find(want.path);
+      if (i < 0) throw integrity(`the manifest lists ${want.path} but the archive does not contain it: the archive is incomplete`);
+      if (!this.seen.mark(i)) throw integrity(`the manifest lists ${want.path} twice`);
+      const got = this.seen.get(i);
+      compareEntry(want.path, got, want);
+      // The digest is computed from the manifest's entries, so their modes must be the extracted ones too.
+      if ((got.mode & 0o7777) !== (want.mode & 0o7777)) {
+        throw integrity(`archive entry ${want.path} has mode ${(got.mode & 0o7777).toString(8)} but the manifest says ${(want.mode & 0o7777).toString(8)}`);
+      }
+      const line = digestLine(want);
+      if (!this.unordered && (this.lastPath === undefined || this.lastPath < want.path)) this.digest.update(line);
+      else (this.unordered ??= []).push([want.path, line]);
+      this.lastPath = want.path;
+    });
+  }
+
+  /** After the whole manifest: every extracted entry listed, the digest the manifest's. Throws the first failure. */
+  finish(head: Partial<ArchiveManifest>): void {
+    if (this.failure) throw this.failure;
+    checkManifestHead(head);
+    const missing = this.seen.firstUnmarked();
+    if (missing >= 0) throw integrity(`archive entry ${this.seen.get(missing).path} is not listed in the manifest`);
+    let digest: string;
+    if (this.unordered) {
+      // Path order broke at some entry: hash everything again, sorted (older archives listed entries depth first).
+      const all: Array<[string, string]> = [];
+      for (const e of this.seen.entries()) all.push([e.path, digestLine(e)]);
+      all.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      const h = createHash('sha256');
+      for (const [, line] of all) h.update(line);
+      digest = h.digest('hex');
+    } else digest = this.digest.digest('hex');
+    if (digest !== head.treeDigest) throw integrity(`the extracted tree's digest ${digest} differs from the manifest's ${head.treeDigest}`);
+  }
 }
 
 /** Reads only the manifest of an archive (either format; the stream is read to its end); no files are written. */

@@ -12,6 +12,7 @@
 // gives.
 import { createHash } from 'node:crypto';
 import type { ArchiveManifest, EntryKind, ManifestEntry } from './archive.js';
+import { putVarint, varint } from './varint.js';
 
 /** One line of the tree digest (treeDigestOf): the canonical listing of an entry. */
 export function digestLine(e: ManifestEntry): string {
@@ -205,25 +206,5 @@ export class ManifestLog {
     }
     b.copy(this.chunk, this.used, 0, at);
     this.used += at;
-  }
-}
-
-function putVarint(b: Buffer, at: number, v: number): number {
-  while (v >= 0x80) {
-    b[at++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  b[at++] = v;
-  return at;
-}
-
-function varint(b: Buffer, at: number): [number, number] {
-  let v = 0;
-  let mul = 1;
-  for (;;) {
-    const x = b[at++]!;
-    v += (x & 0x7f) * mul;
-    if (x < 0x80) return [v, at];
-    mul *= 128;
   }
 }
