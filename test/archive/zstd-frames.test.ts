@@ -3,7 +3,8 @@
 // frame too big to decompress whole (over 16 MiB) sits between frames that
 // state their content size. Every frame must come out, in order, whatever
 // the input's chunking; a big frame must decode in bounded memory however
-// well it compresses; damage must be an integrity error.
+// well it compresses; damage must be an integrity error. Frames come from
+// node:zlib, the zstd CLI, and by hand (raw and RLE blocks).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
@@ -187,6 +188,76 @@ describe('decompressZstd: a frame over 16 MiB between frames that state their si
     const withId = Buffer.concat([frameC1.subarray(0, 4), Buffer.from([fhd | 3]), frameC1.subarray(5, idAt), Buffer.from([1, 2, 3, 4]), frameC1.subarray(idAt)]);
     const r = await decode(Buffer.concat([frameA, withId]), 4099);
     assert.ok(isIntegrity(r.error, /dictionary/), String(r.error));
+  });
+});
+
+/**
+ * A frame made by hand (RFC 8878): 128 KiB window, its content size stated,
+ * no checksum, and `blocks` of raw bytes or of one byte repeated (RLE).
+ */
+function handMadeFrame(blocks: { raw?: Buffer; rle?: { byte: number; n: number } }[], statedSize?: number): { frame: Buffer; plain: Buffer } {
+  const parts: Buffer[] = [];
+  const plain: Buffer[] = [];
+  for (const [i, b] of blocks.entries()) {
+    const last = i === blocks.length - 1 ? 1 : 0;
+    const head = Buffer.alloc(3);
+    if (b.raw) {
+      head.writeUIntLE(last | (0 << 1) | (b.raw.length << 3), 0, 3);
+      parts.push(head, b.raw);
+      plain.push(b.raw);
+    } else {
+      const { byte, n } = b.rle!;
+      head.writeUIntLE(last | (1 << 1) | (n << 3), 0, 3);
+      parts.push(head, Buffer.from([byte]));
+      plain.push(Buffer.alloc(n, byte));
+    }
+  }
+  const content = Buffer.concat(plain);
+  const header = Buffer.alloc(10);
+  header.writeUInt32LE(0xfd2fb528, 0);
+  header[4] = 0x80; // a 4-byte content size, a window descriptor, no checksum, no dictionary
+  header[5] = 7 << 3; // window 2^(10+7) = 128 KiB
+  header.writeUInt32LE(statedSize ?? content.length, 6);
+  return { frame: Buffer.concat([header, ...parts]), plain: content };
+}
+
+describe('decompressZstd: frames of many blocks', () => {
+  const rnd = prng(21);
+  const blocks = Array.from({ length: 300 }, (_, i) =>
+    i % 3 === 0 ? { rle: { byte: i & 255, n: 1000 + i } } : { raw: Buffer.from(Array.from({ length: 500 }, () => Math.floor(rnd() * 256))) },
+  );
+  const small = zstdCompressSync(Buffer.from('after the frame of many blocks\n'));
+
+  test('a frame of more blocks than one decompressed whole may have (streamed) comes out exactly; a wrong stated size is an integrity error', async () => {
+    const { frame, plain } = handMadeFrame(blocks);
+    const want = Buffer.concat([plain, Buffer.from('after the frame of many blocks\n')]);
+    for (const size of [5, 4099, 65_537]) {
+      const r = await decode(Buffer.concat([frame, small]), size);
+      assert.equal(r.error, undefined, `chunks of ${size}: ${String(r.error)}`);
+      assert.ok(r.out.equals(want), `chunks of ${size}: output differs`);
+    }
+    for (const delta of [1, -1]) {
+      const bad = handMadeFrame(blocks, plain.length + delta).frame;
+      const r = await decode(Buffer.concat([bad, small]), 4099);
+      assert.ok(isIntegrity(r.error), `stated size off by ${delta}: ${String(r.error)}`);
+    }
+  });
+
+  test('a frame of RLE blocks (4 bytes each for 128 KiB) comes out exactly', async () => {
+    const BLOCK = 128 * 1024;
+    const { frame } = handMadeFrame(Array.from({ length: 400 }, (_, i) => ({ rle: { byte: i & 255, n: BLOCK } })));
+    let total = 0;
+    for await (const b of decompressZstd(chunked(frame, 65_536))) {
+      // Block i holds the byte i & 255; a chunk may span blocks.
+      for (let at = 0; at < b.length; ) {
+        const block = Math.floor((total + at) / BLOCK);
+        const n = Math.min(b.length - at, (block + 1) * BLOCK - (total + at));
+        assert.ok(b.subarray(at, at + n).equals(Buffer.alloc(n, block & 255)), `block ${block}`);
+        at += n;
+      }
+      total += b.length;
+    }
+    assert.equal(total, 400 * BLOCK);
   });
 });
 
