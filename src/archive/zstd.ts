@@ -350,10 +350,10 @@ class FrameScanner {
       f.blocks++;
       if (!f.streamed && f.blocks > WHOLE_FRAME_BLOCKS) {
         // A block holds at most 128 KiB: a frame whose blocks may add up to
-        // more than PARALLEL_FRAME_MAX is streamed after all (a frame that
-        // does not state its size: a streaming compressor wrote it, e.g.
-        // the zstd CLI from a pipe). Its blocks are scanned again from the
-        // first, to be handed out in pieces (a few bytes read per block).
+        // more than PARALLEL_FRAME_MAX is streamed after all (most often one
+        // that does not state its size: the zstd CLI writing from a pipe).
+        // Its blocks are scanned again from the first, to be handed out in
+        // pieces (a few header bytes read per block).
         f.streamed = true;
         f.blocks = 0;
         this.pos = f.headerSize;
