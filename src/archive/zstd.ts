@@ -12,14 +12,17 @@
 // frames did (still 0.9% smaller than `tar | gzip -6`) and keep 10 MiB less
 // in flight (issue 11's memory goal).
 //
-// Decompression: the frames of a Kompox archive are found by walking their
-// headers and block headers (a few bytes per 128 KiB block, no decoding) and
-// decompressed whole, one per CPU in flight, in order. A frame bigger than
-// PARALLEL_FRAME_MAX (by its header, or by its count of blocks of at most
-// 128 KiB each: zstd's command line tool writes one frame for a whole
-// stream) makes the rest of the stream go through zlib's streaming
-// decompressor instead, which reads any valid zstd stream in bounded memory.
-import { once } from 'node:events';
+// Decompression: the frames of any zstd stream are found by walking their
+// headers and block headers (a few bytes per 128 KiB block, no decoding).
+// A frame of at most PARALLEL_FRAME_MAX (by its header and by its count of
+// blocks of at most 128 KiB each: Kompox's frames) is decompressed whole,
+// one per CPU in flight, in order. A bigger one (the zstd command line tool
+// writes one frame for a whole file or pipe), or one that names a
+// dictionary, is streamed through a decompressor of its own in pieces of a
+// few blocks, so a 1000:1 frame never piles up output; the frames after it
+// go on as before (e.g. `cat a.zst big.zst c.zst`). No decompressor is ever
+// given a write in which a frame ends and another begins: zlib's streaming
+// decompressor drops the rest of such a write (Node 24.21).
 import { availableParallelism } from 'node:os';
 import type { Transform } from 'node:stream';
 import { constants as zc, createZstdCompress, createZstdDecompress } from 'node:zlib';
@@ -113,6 +116,24 @@ class FrameStream {
       });
     });
   }
+  /** The output of `input`, the last: ends the stream, and fails if a decompressor is left inside a frame ('unexpected end of file'). */
+  finish(input: Buffer): Promise<Buffer[]> {
+    return new Promise<Buffer[]>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.waiting.add(reject);
+      this.z.once('end', () => {
+        this.waiting.delete(reject);
+        const out = this.parts;
+        this.parts = [];
+        resolve(out);
+      });
+      this.z.end(input);
+    });
+  }
+  /** Input bytes the stream has taken in. */
+  get consumed(): number {
+    return (this.z as unknown as { bytesWritten: number }).bytesWritten;
+  }
   close(): void {
     this.z.destroy();
   }
@@ -156,14 +177,41 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 type Scanned =
   /** A whole frame and its content size (or a bound on it): decompress it on its own. */
   | { kind: 'frame'; bytes: Buffer; contentSize: number; exact: boolean }
-  /** A frame that must be streamed: these bytes and everything after go to the streaming decompressor. */
-  | { kind: 'rest' };
+  /**
+   * Consecutive blocks of a frame streamed instead (see StreamedFrame), cut
+   * at block boundaries; `first` starts with the frame header, `last` ends
+   * with the frame; contentSize is the header's (-1: not stated).
+   */
+  | { kind: 'piece'; bytes: Buffer; first: boolean; last: boolean; contentSize: number };
+
+/** The frame being scanned. */
+interface ScannedFrame {
+  /** Content size from the header (-1: not stated). */
+  contentSize: number;
+  /** A 4-byte checksum follows the last block. */
+  checksum: boolean;
+  headerSize: number;
+  /** Handed out in pieces: too big to decompress whole, or it names a dictionary. */
+  streamed: boolean;
+  /** A piece has been handed out (the frame's first bytes are gone). */
+  started: boolean;
+  /** Blocks scanned: of the whole frame, or (streamed) of the piece being scanned. */
+  blocks: number;
+  /** End of the block whose header is at `pos` once that header has been read (-1: not yet), and whether it is the last. */
+  blockEnd: number;
+  last: boolean;
+}
+
+/** A frame with more blocks than this may decompress to more than PARALLEL_FRAME_MAX: it is streamed. */
+const WHOLE_FRAME_BLOCKS = PARALLEL_FRAME_MAX / BLOCK_MAX;
+/** Blocks per piece of a streamed frame: at most 2 MiB of output each, however well it compresses (an RLE block is 4 bytes for 128 KiB). */
+const PIECE_BLOCKS = 16;
 
 /**
  * Finds frame boundaries in a zstd stream from the headers alone (RFC 8878:
  * frame header, then 3-byte block headers with each block's size, then the
  * optional checksum). Bytes are added with push(); next() gives a frame once
- * all its bytes are there.
+ * all its bytes are there, or the next piece of a frame to be streamed.
  */
 class FrameScanner {
   private chunks: Buffer[] = [];
@@ -171,8 +219,12 @@ class FrameScanner {
   private length = 0;
   /** Where the frame being scanned has got to (bytes from the start of chunks). */
   private pos = 0;
-  /** The frame being scanned: its content size (-1: not in the header), whether a checksum ends it, its blocks so far. */
-  private frame?: { contentSize: number; checksum: boolean; blocks: number };
+  private frame?: ScannedFrame;
+  /** Bytes of a skippable frame still to drop. */
+  private skip = 0;
+  /** chunks[cursor] starts at byte cursorAt: reads mostly go forward, so a byte is found without walking every chunk (input may come a few bytes at a time). */
+  private cursor = 0;
+  private cursorAt = 0;
 
   push(b: Buffer): void {
     if (b.length === 0) return;
@@ -180,123 +232,191 @@ class FrameScanner {
     this.length += b.length;
   }
 
-  /** Everything not yet given out as a frame (for the streaming decompressor). */
-  takeRest(): Buffer[] {
-    const rest = this.chunks;
-    this.chunks = [];
-    this.length = 0;
-    this.pos = 0;
-    return rest;
-  }
-
-  get pending(): number {
-    return this.length;
+  /** Whether the data so far ends exactly at a frame boundary (anything else at the end of the input is a truncated stream). */
+  get complete(): boolean {
+    return this.length === 0 && !this.frame && this.skip === 0;
   }
 
   private byte(at: number): number {
-    for (const c of this.chunks) {
-      if (at < c.length) return c[at]!;
-      at -= c.length;
+    if (at < this.cursorAt) {
+      this.cursor = 0;
+      this.cursorAt = 0;
     }
-    throw new Error('FrameScanner: read past the data');
+    for (;;) {
+      const c = this.chunks[this.cursor];
+      if (!c) throw new Error('FrameScanner: read past the data');
+      if (at < this.cursorAt + c.length) return c[at - this.cursorAt]!;
+      this.cursorAt += c.length;
+      this.cursor++;
+    }
   }
 
+  /** Little-endian, as every zstd header field. */
   private uint(at: number, n: number): number {
     let v = 0;
-    for (let i = n - 1; i >= 0; i--) v = v * 256 + this.byte(at + i);
+    for (let i = 0; i < n; i++) v += this.byte(at + i) * 2 ** (8 * i);
     return v;
   }
 
-  /** Removes and returns the first `n` bytes (no copy when they lie in one chunk). */
-  private take(n: number): Buffer {
+  /** Removes the first `n` bytes, returned when `keep` (no copy when they lie in one chunk). */
+  private take(n: number, keep = true): Buffer | undefined {
+    let out: Buffer | undefined;
     const first = this.chunks[0]!;
-    let out: Buffer;
     if (first.length >= n) {
-      out = first.subarray(0, n);
+      if (keep) out = first.subarray(0, n);
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      out = Buffer.allocUnsafe(n);
+      if (keep) out = Buffer.allocUnsafe(n);
       let off = 0;
+      let i = 0;
       while (off < n) {
-        const c = this.chunks[0]!;
+        const c = this.chunks[i]!;
         const k = Math.min(c.length, n - off);
-        c.copy(out, off, 0, k);
+        if (out) c.copy(out, off, 0, k);
         off += k;
-        if (k === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(k);
+        if (k === c.length) i++;
+        else this.chunks[i] = c.subarray(k);
       }
+      // One splice: shift() per chunk costs a copy of the list each time once it is long.
+      this.chunks.splice(0, i);
     }
     this.length -= n;
     this.pos -= n;
+    this.cursor = 0;
+    this.cursorAt = 0;
     return out;
   }
 
-  /** The next complete frame, `rest` when the stream must be streamed from here, or undefined when more bytes are needed. */
+  /** Reads a frame header at the start of the data: false when more bytes are needed. */
+  private startFrame(): boolean {
+    if (this.length < 5) return false;
+    const fhd = this.byte(4);
+    if (fhd & 0x08) throw invalid('reserved bit set in a frame header');
+    const singleSegment = (fhd & 0x20) !== 0;
+    const fcsFlag = fhd >>> 6;
+    const didSize = [0, 1, 2, 4][fhd & 3]!;
+    const fcsSize = fcsFlag === 0 ? (singleSegment ? 1 : 0) : [0, 2, 4, 8][fcsFlag]!;
+    const headerSize = 5 + (singleSegment ? 0 : 1) + didSize + fcsSize;
+    if (this.length < headerSize) return false;
+    let contentSize = -1;
+    if (fcsSize > 0) {
+      const at = headerSize - fcsSize;
+      contentSize = fcsSize === 2 ? this.uint(at, 2) + 256 : this.uint(at, fcsSize);
+    }
+    // A dictionary frame is streamed too: zlib has no dictionary, so it
+    // either decodes it (it needs none) or fails, in order, either way.
+    const streamed = contentSize > PARALLEL_FRAME_MAX || didSize > 0;
+    this.frame = { contentSize, checksum: (fhd & 0x04) !== 0, headerSize, streamed, started: false, blocks: 0, blockEnd: -1, last: false };
+    this.pos = headerSize;
+    return true;
+  }
+
+  /** The next complete frame or piece of a streamed frame, or undefined when more bytes are needed. */
   next(): Scanned | undefined {
     for (;;) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, this.length);
+        if (n > 0) this.take(n, false);
+        this.skip -= n;
+        if (this.skip > 0) return undefined;
+      }
       if (!this.frame) {
         if (this.length < 4) return undefined;
         const magic = this.uint(0, 4);
         if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
           if (this.length < 8) return undefined;
-          const size = 8 + this.uint(4, 4);
-          if (this.length < size) return undefined;
-          this.take(size);
+          this.skip = 8 + this.uint(4, 4);
           continue;
         }
         if (magic !== FRAME_MAGIC) throw invalid('unknown frame magic');
-        if (this.length < 5) return undefined;
-        const fhd = this.byte(4);
-        if (fhd & 0x08) throw invalid('reserved bit set in a frame header');
-        const singleSegment = (fhd & 0x20) !== 0;
-        const fcsFlag = fhd >>> 6;
-        const didSize = [0, 1, 2, 4][fhd & 3]!;
-        const fcsSize = fcsFlag === 0 ? (singleSegment ? 1 : 0) : [0, 2, 4, 8][fcsFlag]!;
-        const headerSize = 5 + (singleSegment ? 0 : 1) + didSize + fcsSize;
-        if (this.length < headerSize) return undefined;
-        let contentSize = -1;
-        if (fcsSize > 0) {
-          const at = headerSize - fcsSize;
-          contentSize = fcsSize === 2 ? this.uint(at, 2) + 256 : this.uint(at, fcsSize);
-        }
-        if (contentSize > PARALLEL_FRAME_MAX || didSize > 0) return { kind: 'rest' };
-        this.frame = { contentSize, checksum: (fhd & 0x04) !== 0, blocks: 0 };
-        this.pos = headerSize;
+        if (!this.startFrame()) return undefined;
       }
+      const f = this.frame!;
       // Blocks.
-      for (;;) {
+      if (f.blockEnd < 0) {
         if (this.length < this.pos + 3) return undefined;
         const h = this.uint(this.pos, 3);
-        const last = (h & 1) === 1;
         const type = (h >>> 1) & 3;
         const size = h >>> 3;
         if (type === 3) throw invalid('reserved block type');
         if (size > BLOCK_MAX) throw invalid('block larger than 128 KiB');
-        const body = type === 1 ? 1 : size;
-        const end = this.pos + 3 + body + (last && this.frame.checksum ? 4 : 0);
-        if (this.length < end) return undefined;
-        this.pos = end;
-        this.frame.blocks++;
-        // A block holds at most 128 KiB: a frame that does not say its size
-        // (Kompox's: a streaming compressor wrote it) is decompressed whole
-        // while its blocks bound it to PARALLEL_FRAME_MAX, and streamed beyond.
-        const bound = this.frame.contentSize >= 0 ? this.frame.contentSize : this.frame.blocks * BLOCK_MAX;
-        if (bound > PARALLEL_FRAME_MAX) {
-          this.frame = undefined;
-          this.pos = 0;
-          return { kind: 'rest' };
-        }
-        if (!last) continue;
-        const exact = this.frame.contentSize >= 0;
-        this.frame = undefined;
-        const bytes = this.take(end);
-        this.pos = 0;
-        return { kind: 'frame', bytes, contentSize: bound, exact };
+        f.last = (h & 1) === 1;
+        f.blockEnd = this.pos + 3 + (type === 1 ? 1 : size) + (f.last && f.checksum ? 4 : 0);
       }
+      if (this.length < f.blockEnd) return undefined;
+      this.pos = f.blockEnd;
+      f.blockEnd = -1;
+      f.blocks++;
+      if (!f.streamed && f.blocks > WHOLE_FRAME_BLOCKS) {
+        // A block holds at most 128 KiB: a frame whose blocks may add up to
+        // more than PARALLEL_FRAME_MAX is streamed after all (most often one
+        // that does not state its size: the zstd CLI writing from a pipe).
+        // Its blocks are scanned again from the first, to be handed out in
+        // pieces (a few header bytes read per block).
+        f.streamed = true;
+        f.blocks = 0;
+        this.pos = f.headerSize;
+        continue;
+      }
+      if (f.streamed) {
+        if (!f.last && f.blocks < PIECE_BLOCKS) continue;
+        const piece: Scanned = { kind: 'piece', bytes: this.take(this.pos)!, first: !f.started, last: f.last, contentSize: f.contentSize };
+        f.started = true;
+        f.blocks = 0;
+        if (f.last) this.frame = undefined;
+        return piece;
+      }
+      if (!f.last) continue;
+      this.frame = undefined;
+      const exact = f.contentSize >= 0;
+      return { kind: 'frame', bytes: this.take(this.pos)!, contentSize: exact ? f.contentSize : f.blocks * BLOCK_MAX, exact };
     }
   }
 }
+
+/**
+ * A frame streamed piece by piece through its own streaming decompressor:
+ * its first write starts with the frame's first byte and its last ends with
+ * the frame's last, because zlib's streaming decompressor drops the rest of
+ * a write after a frame that ends inside it (Node 24.21), which is why no
+ * other frame ever shares its writes. Each piece is a few blocks: its output
+ * (at most 2 MiB) is all that is held, however well the frame compresses.
+ */
+class StreamedFrame {
+  private readonly f = new FrameStream(zstdStreamDecompressor());
+  private written = 0;
+  private decoded = 0;
+  /** `contentSize`: the header's, checked (-1: not stated). */
+  constructor(private readonly contentSize: number) {}
+
+  /** The output of the next piece; the last one ends the decompressor, which fails if the frame has not ended. */
+  run(piece: Buffer, last: boolean): Promise<Buffer[]> {
+    this.written += piece.length;
+    const written = this.written;
+    const job = last ? this.f.finish(piece) : this.f.run(piece);
+    return job
+      .then((out) => {
+        // Pieces come out in order (one stream): `decoded` is the frame's output so far.
+        this.decoded += out.reduce((a, b) => a + b.length, 0);
+        const want = this.contentSize;
+        if (want >= 0 && (this.decoded > want || (last && this.decoded !== want))) throw invalid('a frame decompressed to the wrong size');
+        // A frame that ended before its last byte would have its rest dropped (see above).
+        if (last && this.f.consumed !== written) throw invalid('a frame ended before its last block');
+        return out;
+      })
+      .finally(() => {
+        if (last) this.close();
+      });
+  }
+
+  close(): void {
+    this.f.close();
+  }
+}
+
+/** Pieces of a streamed frame in flight: one decompressing while the one before is consumed (they share one decompressor). */
+const PIECES_AHEAD = 2;
 
 export interface DecompressOptions {
   /** Called with each compressed input chunk as it is consumed (hashing, progress, memory pacing). */
@@ -304,9 +424,10 @@ export interface DecompressOptions {
 }
 
 /**
- * The decompressed bytes of a zstd stream, in order: Kompox's frames in
- * parallel on the thread pool, anything else streamed (see the top of this
- * file). Errors of the compressed data are KompoxErrors of kind integrity.
+ * The decompressed bytes of a zstd stream, in order: frames of up to
+ * PARALLEL_FRAME_MAX in parallel on the thread pool, bigger ones streamed
+ * piece by piece (see the top of this file). Errors of the compressed data
+ * are KompoxErrors of kind integrity.
  */
 export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
   const scanner = new FrameScanner();
@@ -314,8 +435,9 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
   // One long-lived decompressor per CPU, frames handed out round robin.
   const slots = Array.from({ length: zstdParallelism() }, () => new FrameStream(zstdStreamDecompressor()));
   let next = 0;
+  let streamed: StreamedFrame | undefined;
+  // Not `for await`: leaving early must not destroy the caller's source.
   const it = source[Symbol.asyncIterator]();
-  let streamFrom: Buffer[] | undefined;
   try {
     for (;;) {
       const r = await it.next();
@@ -324,9 +446,13 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
       opts.onInput?.(chunk);
       scanner.push(chunk);
       for (let s = scanner.next(); s; s = scanner.next()) {
-        if (s.kind === 'rest') {
-          streamFrom = scanner.takeRest();
-          break;
+        if (s.kind === 'piece') {
+          // In the same queue as whole frames: everything before it comes out first.
+          while (inflight.size >= PIECES_AHEAD) yield* await inflight.shift();
+          if (s.first) streamed = new StreamedFrame(s.contentSize);
+          inflight.push(streamed!.run(s.bytes, s.last));
+          if (s.last) streamed = undefined;
+          continue;
         }
         // A slot's previous frame has left `inflight` before it gets the next.
         while (inflight.size >= slots.length) yield* await inflight.shift();
@@ -341,54 +467,22 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
         );
         next = (next + 1) % slots.length;
       }
-      if (streamFrom) break;
     }
     while (inflight.size > 0) yield* await inflight.shift();
-    if (!streamFrom) {
-      if (scanner.pending > 0) throw invalid('unexpected end of file');
-      return;
-    }
+    if (!scanner.complete) throw invalid('unexpected end of file');
   } catch (e) {
     inflight.clear();
     throw asIntegrity(e);
   } finally {
+    streamed?.close();
     for (const s of slots) s.close();
-  }
-  yield* streamRest(streamFrom, it, opts);
-}
-
-/** The rest of a stream through zlib's streaming decompressor (with backpressure: a 1000:1 frame never piles up). */
-async function* streamRest(head: Buffer[], it: AsyncIterator<Buffer>, opts: DecompressOptions): AsyncGenerator<Buffer> {
-  const z = zstdStreamDecompressor();
-  const feed = async (): Promise<void> => {
-    for (const b of head) if (!z.write(b)) await once(z, 'drain');
-    for (;;) {
-      const r = await it.next();
-      if (r.done) break;
-      const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
-      opts.onInput?.(chunk);
-      if (!z.write(chunk)) await once(z, 'drain');
-    }
-    z.end();
-  };
-  const feeding = feed().catch((e: unknown) => {
-    z.destroy(e as Error);
-    throw e;
-  });
-  feeding.catch(() => undefined); // surfaced through the decompressor, or awaited below
-  try {
-    for await (const b of z as AsyncIterable<Buffer>) yield b;
-    await feeding;
-  } catch (e) {
-    throw asIntegrity(e);
-  } finally {
-    z.destroy();
   }
 }
 
 function asIntegrity(e: unknown): unknown {
   if (e instanceof KompoxError) return e;
   const code = String((e as { code?: unknown })?.code ?? '');
+  if (code === 'ZSTD_error_dictionary_wrong') return invalid('a frame needs a zstd dictionary');
   const message = String((e as Error)?.message ?? e);
   if (code.startsWith('ZSTD_') || code.startsWith('Z_') || /zstd|unexpected end of file|corrupt|checksum|frame|window/i.test(message)) return invalid(message);
   return e;

@@ -196,6 +196,32 @@ describe('portable archive', () => {
     assert.equal((await digestTree(fs, dest)).treeDigest, (await digestTree(fs, big)).treeDigest);
   });
 
+  it('reads `cat a.zst big.zst c.zst`: frames that state their size after a frame too big to decompress whole', async () => {
+    const big = join(sb.dir, 'cat-frames');
+    await mkdir(big);
+    const { writeFile } = await import('node:fs/promises');
+    const { randomBytes } = await import('node:crypto');
+    const { spawnSync } = await import('node:child_process');
+    await writeFile(join(big, 'random.bin'), randomBytes(17 * 1024 * 1024));
+    await writeFile(join(big, 'text.log'), Buffer.from('2025-01-01 INFO request served\n'.repeat(100_000)));
+    const tar = zstdDecompressSync((await packToBuffer(big)).buf);
+    // `zstd FILE` states the content size (node's one-shot compressor too); `zstd` from a pipe does not.
+    const cuts = [0, 100_003, tar.length - 2_000_001, tar.length - 999, tar.length];
+    const frames = cuts.slice(1).map((end, i) => {
+      const part = tar.subarray(cuts[i], end);
+      if (i !== 1) return zstdCompressSync(part);
+      const r = spawnSync('zstd', ['-q', '-c', '-1'], { input: part, maxBuffer: 1 << 30 });
+      assert.equal(r.status, 0, String(r.stderr));
+      return r.stdout;
+    });
+    const joined = Buffer.concat(frames);
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < joined.length; i += 65_537) pieces.push(joined.subarray(i, i + 65_537));
+    const dest = join(sb.dir, 'cat-frames-out');
+    await unpackArchive(fs, Readable.from(pieces), dest);
+    assert.equal((await digestTree(fs, dest)).treeDigest, (await digestTree(fs, big)).treeDigest);
+  });
+
   it('hashes an export once: ChecksumWriter takes the archive\'s own digest', async () => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
