@@ -478,14 +478,14 @@ class SshHostFs implements HostFs {
     const err = stderrTail();
     // progress lines go to the caller, never to the tail (see HostRunOptions.progress)
     const lines = opts.progress ? progressSplitter(opts.progress.mark, opts.progress.report, (b) => err.stream.write(b)) : undefined;
-    const toTail = (b: Buffer) => (lines ? lines.write(b) : err.stream.write(b));
+    const fromCommand = (b: Buffer) => (lines ? lines.write(b) : err.stream.write(b));
     channel.stderr.on('data', (c: Buffer) => {
-      if (pgid !== undefined) return void toTail(c);
+      if (pgid !== undefined) return void fromCommand(c);
       head += c.toString('utf8');
       const nl = head.indexOf('\n');
       if (nl < 0) return;
       pgid = head.startsWith(PGID_MARK) ? head.slice(PGID_MARK.length, nl).trim() : '';
-      toTail(Buffer.from(head.startsWith(PGID_MARK) ? head.slice(nl + 1) : head));
+      fromCommand(Buffer.from(head.startsWith(PGID_MARK) ? head.slice(nl + 1) : head));
       if (signal?.aborted) stop();
     });
     let code: number | null = null;
@@ -518,7 +518,7 @@ class SshHostFs implements HostFs {
       clearTimeout(t);
       throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
     }
-    if (pgid === undefined) toTail(Buffer.from(head));
+    if (pgid === undefined) fromCommand(Buffer.from(head));
     lines?.end();
     return { stdout: Buffer.concat(out), stderr: err.text(), code };
   }
