@@ -14,8 +14,15 @@ import { digestTree, packTree, parseManifest, verifyManifest } from '../../src/a
 import { readFile } from 'node:fs/promises';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import {
+  PROGRESS_MARK,
+  archiveStreamEstimate,
   checkArchiveNames,
+  copyTreeArgv,
   listTreeArgv,
+  progressSplitter,
+  snapshotArgv,
+  snapshotStreamEstimate,
+  tarCheckpointBytes,
   listingChange,
   manifestEntriesOf,
   missingTools,
@@ -90,6 +97,45 @@ describe('node-local commands: parsers', () => {
     assert.equal(listingChange(a.slice(0, 1), a), 'data/x was added');
   });
 
+  it('splits progress reports out of stderr, across chunk boundaries, leaving every other byte for the error messages', () => {
+    const split = (chunks: string[]) => {
+      const reports: number[] = [];
+      const rest: Buffer[] = [];
+      const s = progressSplitter(PROGRESS_MARK, (n) => reports.push(n), (b) => rest.push(b));
+      for (const c of chunks) s.write(Buffer.from(c));
+      s.end();
+      return { reports, rest: Buffer.concat(rest).toString() };
+    };
+    const text = `tar: ${PROGRESS_MARK}800\ntar: data/x: Cannot open: Permission denied\ntar: ${PROGRESS_MARK}1600\n${PROGRESS_MARK}4096\nkompox-stage-1:2\n`;
+    const whole = split([text]);
+    assert.deepEqual(whole.reports, [800, 1600, 4096]);
+    assert.equal(whole.rest, 'tar: data/x: Cannot open: Permission denied\nkompox-stage-1:2\n');
+    // cut at every byte: inside the mark, the number, at the newline
+    for (let at = 1; at < text.length; at++) assert.deepEqual(split([text.slice(0, at), text.slice(at)]), whole, `cut at ${at}`);
+    assert.deepEqual(split(text.split('')), whole, 'a byte at a time');
+    // tar writes its prefix, message and newline apart: a line written beside it (the SHA-256) can land inside one
+    const h = 'c'.repeat(64);
+    assert.deepEqual(split([`tar: ${PROGRESS_MARK}12kompox-sha256:${h}  -\n`]), { reports: [12], rest: `tar: kompox-sha256:${h}  -\n` });
+    assert.deepEqual(split([`tar: kompox-sha256:${h}  -\n${PROGRESS_MARK}12\n`]), { reports: [12], rest: `tar: kompox-sha256:${h}  -\n` });
+    // a last line without its newline is still read; a mark without a number is no report
+    assert.deepEqual(split([`tar: ${PROGRESS_MARK}7`]), { reports: [7], rest: '' });
+    assert.deepEqual(split([`odd ${PROGRESS_MARK}x\n`]), { reports: [], rest: `odd ${PROGRESS_MARK}x\n` });
+    // bytes that are not UTF-8 pass through untouched; an endless line is passed on, not held
+    const bin = Buffer.from([0xff, 0xfe, 10]);
+    const got: Buffer[] = [];
+    const s = progressSplitter(PROGRESS_MARK, () => assert.fail('no report'), (b) => got.push(b));
+    s.write(bin);
+    s.write(Buffer.alloc(70 * 1024, 0x61));
+    assert.equal(Buffer.concat(got).length, 3 + 70 * 1024, 'a line longer than 64 KiB without a newline is not held back');
+    s.end();
+  });
+
+  it('maps tar checkpoints (record numbers) to tar stream bytes', () => {
+    assert.equal(tarCheckpointBytes(1), 0);
+    assert.equal(tarCheckpointBytes(800), 799 * 10240);
+    assert.equal(tarCheckpointBytes(0), 0);
+  });
+
   it('reads stage statuses out of stderr', () => {
     const s = stageStatuses('zstd: bad\nkompox-stage-0:1\nkompox-stage-1:0\n', 2);
     assert.deepEqual(s.codes, [1, 0]);
@@ -154,6 +200,95 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
         await rm(dest, { recursive: true, force: true });
         await rm(archive, { force: true });
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** Runs ARGV (env: PATH first) and splits its stderr as HostFs.run does: the reports, and the rest. */
+  const runSplit = (argv: string[], pathFirst?: string) => {
+    const env = pathFirst ? { ...process.env, PATH: `${pathFirst}:${process.env.PATH}` } : process.env;
+    const r = spawnSync(argv[0]!, argv.slice(1), { maxBuffer: 64 * 1024 * 1024, env });
+    const reports: number[] = [];
+    const rest: Buffer[] = [];
+    const s = progressSplitter(PROGRESS_MARK, (n) => reports.push(n), (b) => rest.push(b));
+    s.write(r.stderr);
+    s.end();
+    return { status: r.status, stdout: r.stdout, reports, stderr: Buffer.concat(rest).toString() };
+  };
+  const increasing = (xs: number[]) => xs.every((x, i) => i === 0 || x > xs[i - 1]!);
+
+  it('snapshot and extract report tar checkpoints every ~8 MiB, within the stream; the estimates are close to the real stream', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kompox-nodecmd-'));
+    const src = join(dir, 'src');
+    const mdir = join(dir, 'm');
+    const archive = join(dir, 'a.tar.zst');
+    try {
+      await mkdir(join(src, 'many'), { recursive: true });
+      await mkdir(mdir);
+      for (let i = 0; i < 4; i++) await writeFile(join(src, `big${i}`), Buffer.alloc(8 * 1024 * 1024 + i * 777, i));
+      for (let i = 0; i < 400; i++) await writeFile(join(src, 'many', `f${i}`), 'x'.repeat(i * 13));
+      const listing = run(listTreeArgv(src));
+      const { entries } = manifestEntriesOf(parseTreeListing(listing.stdout));
+      const files = entries.filter((e) => e.type === 'file');
+      const totalBytes = files.reduce((n, e) => n + e.size, 0);
+      // a manifest of about the real size (what node-local writes: indented JSON of every entry)
+      const manifest = JSON.stringify({ entries: entries.map((e) => ({ ...e, sha256: 'a'.repeat(64) })) }, null, 2);
+      await writeFile(join(mdir, 'kompox-archive.json'), manifest);
+
+      const c = runSplit(snapshotArgv(src, mdir, archive));
+      assert.equal(c.status, 0, c.stderr);
+      assert.deepEqual(stageStatuses(c.stderr, 2), { codes: [0, 0], text: '' }, 'no progress line is left in stderr');
+      const plain = Number(spawnSync('sh', ['-c', 'zstd -dc -q < "$1" | wc -c', 'sh', archive], { encoding: 'utf8' }).stdout.trim());
+      assert.ok(c.reports.length >= 3, `checkpoints: ${c.reports.join(',')} of a ${plain}-byte stream`);
+      assert.ok(increasing(c.reports), c.reports.join(','));
+      // at most one line per ~8 MiB: never one per record
+      assert.ok(c.reports.length <= plain / (7 * 1024 * 1024), `${c.reports.length} lines for ${plain} bytes`);
+      for (const n of c.reports) assert.ok(tarCheckpointBytes(n) > 0 && tarCheckpointBytes(n) < plain, `${n} -> ${tarCheckpointBytes(n)} of ${plain}`);
+      const est = snapshotStreamEstimate(entries, Buffer.byteLength(manifest));
+      assert.ok(Math.abs(est - plain) <= plain * 0.01, `snapshot estimate ${est}, stream ${plain}`);
+
+      const x = runSplit(extractArgv(archive, join(dir, 'x'), 'tar.zst'));
+      assert.equal(x.status, 0, x.stderr);
+      assert.deepEqual(stageStatuses(withoutSha256(x.stderr), 2), { codes: [0, 0], text: '' });
+      assert.match(extractedSha256(x.stderr) ?? '', /^[0-9a-f]{64}$/);
+      assert.ok(x.reports.length >= 3 && increasing(x.reports), x.reports.join(','));
+      for (const n of x.reports) assert.ok(tarCheckpointBytes(n) < plain, `${n} -> ${tarCheckpointBytes(n)} of ${plain}`);
+      // from the counts alone (directories not known): still within a few percent here
+      const guess = archiveStreamEstimate(files.length, totalBytes);
+      assert.ok(Math.abs(guess - plain) <= plain * 0.05, `restore estimate ${guess}, stream ${plain}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a disk copy reports the bytes cp has written every second, and cp\'s failure as its own', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kompox-nodecmd-'));
+    try {
+      await mkdir(join(dir, 'src'));
+      await writeFile(join(dir, 'src', 'f'), 'data');
+      // a cp that takes its time: writes 1 MiB every 0.4 s (through child processes, as cp -a's own
+      // writes would be counted) before the real copy
+      const shim = join(dir, 'bin');
+      await mkdir(shim);
+      const real = spawnSync('sh', ['-c', 'command -v cp'], { encoding: 'utf8' }).stdout.trim();
+      await writeFile(
+        join(shim, 'cp'),
+        `#!/bin/sh\nfor i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "${dir}/junk"; sleep 0.4; done\nexec ${real} "$@"\n`,
+        { mode: 0o755 },
+      );
+      const c = runSplit(copyTreeArgv(join(dir, 'src'), join(dir, 'dest')), shim);
+      assert.equal(c.status, 0, c.stderr);
+      assert.equal(c.stderr, '');
+      assert.ok(c.reports.length >= 2 && increasing(c.reports), c.reports.join(','));
+      assert.ok(c.reports.every((n) => n > 0 && n <= 6 * 1024 * 1024), c.reports.join(','));
+      assert.deepEqual(parseTreeListing(c.stdout).map((e) => e.path).sort(), ['', 'f']);
+
+      // cp fails: its status and message, no listing
+      const bad = runSplit(copyTreeArgv(join(dir, 'missing'), join(dir, 'dest2')));
+      assert.equal(bad.status, 1);
+      assert.match(bad.stderr, /missing/);
+      assert.equal(bad.stdout.length, 0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

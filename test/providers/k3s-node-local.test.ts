@@ -5,8 +5,8 @@
 // back (and says why), and a cancel kills the command on the node.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { appendFile, lstat, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,7 @@ import { digestTree, unpackArchive } from '../../src/archive/archive.js';
 import { LocalHostFs, type HostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
-import { missingTools, parseTools, toolsProbeArgv } from '../../src/providers/k3s/node-commands.js';
+import { PROGRESS_MARK, extractArgv, missingTools, parseTools, stageStatuses, toolsProbeArgv, withoutSha256 } from '../../src/providers/k3s/node-commands.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
@@ -147,6 +147,70 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const ends = events.filter((e) => e.type === 'progress' && e.end);
       assert.equal(ends.length, 4, JSON.stringify(ends));
       assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['copied', 'from-gz', 'restored', 'src']);
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('snapshot and restore on the node show live progress (bytes between 0 and the total as tar goes); a failing command\'s stderr holds no progress line', async () => {
+    const own = await sandbox();
+    const { driver } = traced();
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'big' }, {});
+      // ~36 MiB that does not compress: several tar checkpoints (one per ~8 MiB) on both sides
+      for (let i = 0; i < 4; i++) await writeFile(join(d.id, `part${i}`), randomBytes(9 * 1024 * 1024));
+      await mkdir(join(d.id, 'tree'));
+      await writeSampleTree(join(d.id, 'tree'));
+      const events: KompoxEvent[] = [];
+      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
+      await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
+      assert.ok(logs(events).some((m) => /^snapshot snap: on the node/.test(m)) && logs(events).some((m) => /^restore snap: on the node/.test(m)), logs(events).join(' | '));
+      const progress = events.flatMap((e) => (e.type === 'progress' ? [e] : []));
+      for (const label of ['snapshot snap', 'restore snap']) {
+        const mine = progress.filter((e) => e.label === label);
+        const total = mine[0]?.total ?? 0;
+        assert.ok(total > 0, `${label}: a total`);
+        const dones = mine.map((e) => e.done);
+        assert.ok(dones.every((x, i) => i === 0 || x >= dones[i - 1]!), `${label}: monotonic ${dones.join(',')}`);
+        const between = dones.filter((x) => x > 0 && x < total);
+        assert.ok(new Set(between).size >= 2, `${label}: intermediate progress ${dones.join(',')} of ${total}`);
+        assert.equal(mine[mine.length - 1]!.end, true);
+        assert.equal(mine[mine.length - 1]!.done, total, `${label}: ends at its total`);
+      }
+      assert.equal(progress.find((e) => e.label === 'snapshot snap')!.total, (await digestTree(local, d.id)).entries.reduce((n, e) => n + e.size, 0), 'a snapshot counts the data bytes');
+      assert.equal(progress.find((e) => e.label === 'restore snap')!.total, (await lstat(snap.id)).size, 'a restore counts the archive bytes, as the streaming path does');
+
+      // a truncated archive: tar reports progress, then fails; none of it is in the stderr tail or the message
+      const metaPath = snap.id.replace(/\.tar\.zst$/, '.json');
+      const cut = (await readFile(snap.id)).subarray(0, 24 * 1024 * 1024);
+      await writeFile(snap.id, cut);
+      const meta = JSON.parse(await readFile(metaPath, 'utf8')) as { sha256: string };
+      meta.sha256 = createHash('sha256').update(cut).digest('hex');
+      await writeFile(metaPath, JSON.stringify(meta));
+      const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+      try {
+        const reports: number[] = [];
+        const r = await fs.run!(extractArgv(snap.id, join(own.dir, 'x'), 'tar.zst'), { progress: { mark: PROGRESS_MARK, report: (n) => reports.push(n) } });
+        assert.ok(reports.length >= 2, `reports before the failure: ${reports.join(',')}`);
+        assert.deepEqual(stageStatuses(withoutSha256(r.stderr), 2).codes.map((c) => c !== 0), [true, true], r.stderr);
+        assert.match(r.stderr, /kompox-stage-1:/);
+        assert.doesNotMatch(r.stderr, new RegExp(PROGRESS_MARK), 'no progress line in the stderr tail');
+        // without the option the lines are plain stderr (what the tail held before)
+        const plain = await fs.run!(extractArgv(snap.id, join(own.dir, 'y'), 'tar.zst'));
+        assert.match(plain.stderr, new RegExp(`${PROGRESS_MARK}\\d+`));
+      } finally {
+        await fs.close();
+      }
+      const failed = await driver.disks.create(ctx, vol, { name: 'cut', source: { kind: 'snapshot', id: snap.id } }, {}).then(
+        () => assert.fail('a truncated archive was restored'),
+        (e: Error) => e,
+      );
+      assert.match(failed.message, /truncated or corrupt/);
+      assert.doesNotMatch(failed.message, new RegExp(PROGRESS_MARK));
     } finally {
       await driver.close();
       await own.cleanup();
@@ -340,14 +404,14 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const ac = new AbortController();
       const pidFile = join(dir, 'pid');
       const running = fs.run!(['sh', '-c', 'sleep 30 & echo $! > "$1"; wait', 'sh', pidFile], { signal: ac.signal });
-      // generous: an SSH session starts slowly on a loaded machine
+      // up to 10 s: on a loaded machine (load 8 on 2 CPUs) the command took over 2 s to start
       for (let i = 0; i < 500 && !(await readFile(pidFile, 'utf8').catch(() => '')).trim(); i++) await new Promise((r) => setTimeout(r, 20));
       const pid = Number((await readFile(pidFile, 'utf8')).trim());
       assert.ok(pid > 0);
       ac.abort();
       await assert.rejects(running, /was cancelled/);
       let alive = true;
-      for (let i = 0; i < 100 && alive; i++) {
+      for (let i = 0; i < 500 && alive; i++) {
         try {
           process.kill(pid, 0);
           await new Promise((r) => setTimeout(r, 20));
@@ -363,7 +427,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       early.abort();
       await assert.rejects(quick, /was cancelled/);
       let left = 'x';
-      for (let i = 0; i < 100 && left; i++) {
+      for (let i = 0; i < 500 && left; i++) {
         left = spawnSync('pgrep', ['-f', 'sleep 31.7'], { encoding: 'utf8' }).stdout.trim();
         if (left) await new Promise((r) => setTimeout(r, 20));
       }

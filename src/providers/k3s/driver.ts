@@ -634,7 +634,9 @@ export class K3sDriver implements ProviderDriver {
       // over SSH the node checks, extracts and verifies the archive itself when it can
       // (the format from the snapshot's metadata, absent before version 2; else from the file's first bytes)
       const format = meta ? (meta.format ?? 'tar.gz') : await this.storedFormat(fs, archivePath);
-      const onNode = format ? await restoreOnNode(fs, archivePath, dataDir, { format, expectedSha256, size, label }, op) : undefined;
+      // the snapshot's counts let the node's progress map tar's plain bytes onto the archive's
+      const content = meta && meta.fileCount >= 0 && meta.totalBytes >= 0 ? { fileCount: meta.fileCount, totalBytes: meta.totalBytes } : undefined;
+      const onNode = format ? await restoreOnNode(fs, archivePath, dataDir, { format, expectedSha256, size, label, ...(content ? { content } : {}) }, op) : undefined;
       if (onNode) return onNode;
     }
     // over SSH one `cat` on an exec channel: no round trip per 64 KiB

@@ -77,6 +77,13 @@ export interface HostFs extends TreeFs {
 
 export interface HostRunOptions {
   signal?: AbortSignal;
+  /**
+   * Progress the command reports on stderr, as lines holding `mark` and a
+   * number (see progressSplitter in node-commands.ts): each number goes to
+   * `report` as it arrives, and those lines stay out of the stderr tail
+   * (HostRunResult.stderr), which error messages quote.
+   */
+  progress?: { mark: string; report(n: number): void };
 }
 
 export interface HostRunResult {

@@ -105,6 +105,117 @@ export function stageStatuses(stderr: string, count: number): { codes: Array<num
   return { codes, text };
 }
 
+// ---------------------------------------------------------------- progress
+
+/**
+ * Starts a progress report a node-local command writes on stderr: a line
+ * holding MARK and a number (tar prefixes it with `tar: `). HostFs.run hands
+ * the numbers over (HostRunOptions.progress) and keeps those lines out of
+ * the stderr tail that error messages quote (see progressSplitter).
+ */
+export const PROGRESS_MARK = 'kompox-progress:';
+
+/** tar's record: 20 blocks of 512 bytes, set with -b so the byte count never depends on how tar was built. */
+const TAR_RECORD = 20 * 512;
+/** Records between two checkpoints: a line per ~7.8 MiB of tar stream (a line per record would be one per 10 KiB). */
+const CHECKPOINT_RECORDS = 800;
+/**
+ * GNU tar options printing `tar: MARK<N>` on stderr every CHECKPOINT_RECORDS
+ * records, N being the number of the record tar is about to write or read
+ * (%u is tar's record counter, not the checkpoint's ordinal as its manual
+ * suggests; see tarCheckpointBytes).
+ */
+const TAR_CHECKPOINTS = `-b 20 --checkpoint=${CHECKPOINT_RECORDS} --checkpoint-action=echo=${PROGRESS_MARK}%u`;
+
+/**
+ * The tar stream bytes written (tar -c) or read (tar -x) when tar reports
+ * record N (TAR_CHECKPOINTS): a checkpoint comes just before that record.
+ */
+export function tarCheckpointBytes(n: number): number {
+  return Math.max(0, n - 1) * TAR_RECORD;
+}
+
+const BLOCK = 512;
+/** What a member of a Kompox archive takes beside its content: a pax extended header (mtime), its one block of records, the ustar header. */
+const MEMBER_OVERHEAD = 3 * BLOCK;
+
+/** Bytes rounded up to whole tar blocks (a member's content as stored). */
+function inBlocks(bytes: number): number {
+  return Math.ceil(bytes / BLOCK) * BLOCK;
+}
+
+/**
+ * The approximate size of a Kompox archive's tar stream (before
+ * compression) holding MEMBERS members whose contents take BLOCKBYTES
+ * (inBlocks of each): what tar's checkpoints count, to be mapped onto the
+ * data bytes a progress shows. Approximate (a member without a fractional
+ * mtime has no extended header, a long name takes more): callers clamp.
+ */
+export function tarStreamEstimate(members: number, blockBytes: number): number {
+  const end = 2 * BLOCK;
+  return Math.ceil((members * MEMBER_OVERHEAD + blockBytes + end) / TAR_RECORD) * TAR_RECORD;
+}
+
+/** tarStreamEstimate of the archive snapshotArgv writes of ENTRIES (a listing's, see manifestEntriesOf) and a manifest of MANIFESTBYTES. */
+export function snapshotStreamEstimate(entries: readonly ManifestEntry[], manifestBytes: number): number {
+  return tarStreamEstimate(entries.length + 1, entries.reduce((n, e) => n + inBlocks(e.size), inBlocks(manifestBytes)));
+}
+
+/** A guess of a manifest's bytes per file it lists (path, type, mode, size, SHA-256, indented JSON). */
+const MANIFEST_BYTES_PER_FILE = 200;
+
+/**
+ * tarStreamEstimate for an archive known only by its file count and data
+ * bytes (a snapshot's metadata, before it is extracted): directories and
+ * symlinks are not counted, each file's padding is taken as half a block.
+ */
+export function archiveStreamEstimate(fileCount: number, totalBytes: number): number {
+  const manifest = inBlocks(1024 + fileCount * MANIFEST_BYTES_PER_FILE);
+  return tarStreamEstimate(fileCount + 2, totalBytes + (fileCount * BLOCK) / 2 + manifest);
+}
+
+/**
+ * Splits a command's stderr (chunks as they come) into lines: each number
+ * following MARK goes to `report`; every other byte goes on to `rest`, so
+ * error messages never show progress lines. A line can arrive in pieces,
+ * and a writer running beside tar (tar writes its prefix, message and
+ * newline separately) can land inside a progress line: what is left of such
+ * a line once its report is taken out goes to `rest` too, unless it is only
+ * a program-name prefix (`tar: `). A line longer than MAX_LINE without a
+ * newline is passed on as it is (no report is that long).
+ */
+export function progressSplitter(mark: string, report: (n: number) => void, rest: (b: Buffer) => void): { write(chunk: Buffer): void; end(): void } {
+  const MAX_LINE = 64 * 1024;
+  const markBytes = Buffer.from(mark);
+  const token = new RegExp(`${mark.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\d+)`, 'g');
+  let pending = Buffer.alloc(0);
+  const line = (b: Buffer, nl: boolean) => {
+    if (b.indexOf(markBytes) < 0) return rest(nl ? Buffer.concat([b, Buffer.from('\n')]) : b);
+    const text = b.toString('utf8');
+    for (const m of text.matchAll(token)) report(Number(m[1]));
+    const left = text.replace(token, '');
+    if (!/^\s*(?:\S+:\s*)?$/.test(left)) rest(Buffer.from(nl ? `${left}\n` : left));
+  };
+  return {
+    write(chunk) {
+      let buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10)) {
+        line(buf.subarray(0, nl), true);
+        buf = buf.subarray(nl + 1);
+      }
+      if (buf.length > MAX_LINE) {
+        rest(buf);
+        buf = Buffer.alloc(0);
+      }
+      pending = Buffer.from(buf);
+    },
+    end() {
+      if (pending.length) line(pending, false);
+      pending = Buffer.alloc(0);
+    },
+  };
+}
+
 // ---------------------------------------------------------------- tree listing
 
 /** Separates the entry records from the hashes in a listing's output. */
@@ -324,14 +435,15 @@ const SHA_MARK = 'kompox-sha256:';
  * see splitExtractOutput), and the archive's SHA-256 (read beside it, from
  * the page cache) on stderr. GNU tar refuses `..` members and strips leading
  * `/`, so nothing lands outside "$2"; the names are checked again by Kompox
- * (checkArchiveNames) before anything becomes visible.
- * Stages: 0 decompress, 1 tar -x.
+ * (checkArchiveNames) before anything becomes visible. tar reports the
+ * tar stream bytes it has read as it goes (PROGRESS_MARK lines on stderr,
+ * see tarCheckpointBytes). Stages: 0 decompress, 1 tar -x.
  */
 export function extractArgv(archive: string, dest: string, format: ArchiveFormat): string[] {
   const script = [
     'mkdir -- "$2" || exit 1',
     `{ sha256sum < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`,
-    pipeWithStatus([`${decompress(format)} < "$1"`, 'tar -x -v -p --numeric-owner -f - -C "$2" --quoting-style=escape']),
+    pipeWithStatus([`${decompress(format)} < "$1"`, `tar -x -v -p --numeric-owner ${TAR_CHECKPOINTS} -f - -C "$2" --quoting-style=escape`]),
     'wait',
     // the extracted tree's listing in the same command (one exec channel fewer on the restore's critical path);
     // read only when tar succeeded
@@ -385,13 +497,34 @@ export function hostProblem(stderr: string): boolean {
   return /No space left on device|Disk quota exceeded|Read-only file system|Permission denied|Operation not permitted/i.test(stderr);
 }
 
+/** Seconds between two reports of the bytes cp has written (copyTreeArgv). */
+const COPY_POLL_SECONDS = 1;
+
 /**
  * Copies the tree "$1" to the new path "$2" (modes, ownership when root,
  * times, symlinks as they are), then lists "$2" (listTreeArgv's output) in
- * the same command; the command fails when cp does.
+ * the same command; the command fails, with cp's status, when cp does.
+ *
+ * cp prints no progress, so a loop beside it reports every second the bytes
+ * cp has written so far (`wchar` of /proc/PID/io, which counts
+ * copy_file_range too) as PROGRESS_MARK lines on stderr. Polling keeps cp -a
+ * as it is (sparse files, reflinks and in-kernel copies stay as fast as
+ * today, which a `tar -c | tar -x` pipe would lose, and there is no second
+ * way to copy to keep correct beside the cp -a fallback); where /proc/PID/io cannot be read (no task I/O accounting,
+ * a hardened /proc) the loop ends at once and the copy only reports its end.
+ * The loop's sleep keeps no hold on stderr, so the command ends with cp.
  */
 export function copyTreeArgv(src: string, dest: string): string[] {
-  return shArgv(`cp -a -- "$1" "$2" && ${listTreeScript('"$2"')}`, src, dest);
+  const script = [
+    'cp -a -- "$1" "$2" & c=$!',
+    `{ while sleep ${COPY_POLL_SECONDS} >/dev/null 2>&1; do sed -n "s/^wchar: */${PROGRESS_MARK}/p" "/proc/$c/io" 2>/dev/null || break; done; } >&2 &`,
+    'p=$!',
+    'wait $c; s=$?',
+    'kill $p 2>/dev/null',
+    '[ $s -eq 0 ] || exit $s',
+    listTreeScript('"$2"'),
+  ].join('\n');
+  return shArgv(script, src, dest);
 }
 
 /** zstd on the node for snapshots: all cores, level 3 (what `tar -c | zstd -T0 -3` does). */
@@ -402,11 +535,13 @@ const NODE_ZSTD = 'zstd -T0 -3 -q -c';
  * under data/ (pax, sorted, hard links stored as files, no atime/ctime),
  * then the manifest file "$2/kompox-archive.json" as the last member
  * (owners by number only, as the archive writer stores them);
- * prints the archive's SHA-256. Stages: 0 tar -c, 1 zstd.
+ * prints the archive's SHA-256. tar reports the tar stream bytes it has
+ * written as it goes (PROGRESS_MARK lines on stderr, see
+ * tarCheckpointBytes). Stages: 0 tar -c, 1 zstd.
  */
 export function snapshotArgv(src: string, manifestDir: string, archive: string): string[] {
   const tar = [
-    'tar -c -f - --format=pax --sort=name --hard-dereference --numeric-owner --pax-option=delete=atime,delete=ctime',
+    `tar -c -f - ${TAR_CHECKPOINTS} --format=pax --sort=name --hard-dereference --numeric-owner --pax-option=delete=atime,delete=ctime`,
     `--transform='s,^\\.,${DATA_DIR},S'`,
     '-C "$1" .',
     `-C "$2" ${MANIFEST_NAME}`,

@@ -7,7 +7,7 @@
 // (the caller then takes the streaming path); locally (no `run`) nothing
 // changes. The commands and their parsers are in node-commands.ts.
 import { KompoxError } from '../../domain/errors.js';
-import { asInterrupted, byteProgress, logEvent, type Op } from '../../domain/events.js';
+import { asInterrupted, byteProgress, logEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import {
   MANIFEST_NAME,
   buildManifest,
@@ -22,8 +22,10 @@ import {
   type ArchiveSource,
 } from '../../archive/archive.js';
 import { tarCreateOutcome } from '../../archive/tar-command.js';
-import type { HostFs, HostRunResult } from './hostfs.js';
+import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
+  PROGRESS_MARK,
+  archiveStreamEstimate,
   checkArchiveNames,
   copyTreeArgv,
   extractArgv,
@@ -39,8 +41,10 @@ import {
   parseTreeListing,
   seenOf,
   snapshotArgv,
+  snapshotStreamEstimate,
   splitExtractOutput,
   stageStatuses,
+  tarCheckpointBytes,
   tarRefusal,
   toolsProbeArgv,
   type ListedEntry,
@@ -84,15 +88,37 @@ function parentOf(path: string): string {
   return path.replace(/\/[^/]+\/?$/, '') || '/';
 }
 
-/** Runs a command on the node (cancellable through op). */
-async function run(fs: NodeFs, argv: string[], op: Op, what: string): Promise<HostRunResult> {
+/** Runs a command on the node (cancellable through op), handing its progress reports to `progress`. */
+async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: HostRunOptions['progress']): Promise<HostRunResult> {
   try {
-    return await fs.run(argv, op.signal ? { signal: op.signal } : {});
+    return await fs.run(argv, { ...(op.signal ? { signal: op.signal } : {}), ...(progress ? { progress } : {}) });
   } catch (e) {
     const err = asInterrupted(op, e, what);
     if (err !== e) throw err;
     throw new KompoxError('unavailable', `${what} on ${fs.describe} failed: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The progress of one command on the node: each number it reports is
+ * mapped by `toDone` onto PROGRESS's unit and shown as it grows (a smaller
+ * one is ignored), never beyond `total`, which `finish` shows once the work
+ * is done and checked.
+ */
+function nodeProgress(progress: ProgressSink | undefined, total: number, toDone: (n: number) => number) {
+  let shown = 0;
+  const to = (v: number) => {
+    const next = Math.min(total, Math.floor(v));
+    if (next > shown) {
+      progress?.advance(next - shown);
+      shown = next;
+    }
+  };
+  return {
+    /** For run(): the reports of the command. */
+    reports: { mark: PROGRESS_MARK, report: (n: number) => to(toDone(n)) },
+    finish: () => to(total),
+  };
 }
 
 function failed(fs: HostFs, what: string, r: { code: number | null; stderr: string }, detail = r.stderr): KompoxError {
@@ -120,6 +146,13 @@ export interface NodeRestoreOptions {
   expectedSha256?: string;
   /** The archive's size (progress). */
   size: number;
+  /**
+   * What the archive holds, when known (a snapshot's metadata): tar's
+   * progress counts the plain stream, mapped onto the archive's bytes
+   * through an estimate of that stream's size; without it the restore only
+   * reports its end.
+   */
+  content?: { fileCount: number; totalBytes: number };
   label: string;
 }
 
@@ -144,7 +177,9 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
   const x = `${parentOf(dataDir)}/.extract-${suffix()}`;
   try {
     const extracting = `extracting ${archive}`;
-    const e = await run(fs, extractArgv(archive, x, opts.format), op, extracting);
+    const plain = opts.content ? archiveStreamEstimate(opts.content.fileCount, opts.content.totalBytes) : 0;
+    const shown = nodeProgress(progress, opts.size, (n) => (plain > 0 ? (tarCheckpointBytes(n) * opts.size) / plain : 0));
+    const e = await run(fs, extractArgv(archive, x, opts.format), op, extracting, plain > 0 ? shown.reports : undefined);
     const es = stageStatuses(withoutSha256(e.stderr), 2);
     if (es.codes[0] === undefined || es.codes[1] === undefined) throw failed(fs, extracting, e, es.text);
     const sha256 = extractedSha256(e.stderr);
@@ -170,7 +205,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
     const manifest = parseManifest(await fs.readFile(`${x}/${MANIFEST_NAME}`));
     verifyManifest(manifest, seenOf(entries));
     await fs.rename(`${x}/data`, dataDir);
-    progress?.advance(opts.size);
+    shown.finish();
     progress?.done({ files: manifest.fileCount, bytes: manifest.totalBytes });
     return { totalBytes: manifest.totalBytes };
   } finally {
@@ -198,7 +233,9 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
   progress?.start(label, totalBytes);
   logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
   const copying = `copying ${src}`;
-  const r = await run(fs, copyTreeArgv(src, dest), op, copying);
+  // the bytes cp has written so far (copyTreeArgv)
+  const shown = nodeProgress(progress, totalBytes, (n) => n);
+  const r = await run(fs, copyTreeArgv(src, dest), op, copying, shown.reports);
   if (r.code !== 0) throw failed(fs, copying, r);
   const after = manifestEntriesOf(parseListing(fs, dest, r.stdout));
   const want = treeDigestOf(before.entries);
@@ -206,7 +243,7 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
   if (got !== want || after.others.length) {
     throw integrity(`the copy's tree digest ${got} differs from the source's ${want}`, 'The source changed during the copy (stop the app using it), or the copy was damaged; try again.');
   }
-  progress?.advance(totalBytes);
+  shown.finish();
   progress?.done({ files: after.entries.filter((e) => e.type === 'file').length, bytes: totalBytes });
   return { totalBytes };
 }
@@ -251,9 +288,13 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   try {
     await fs.mkdir(mdir, 0o700);
     alive = opts.keepAlive?.(mdir);
-    await fs.writeFileAtomic(`${mdir}/${MANIFEST_NAME}`, manifestBody(manifest), 0o644);
+    const body = manifestBody(manifest);
+    await fs.writeFileAtomic(`${mdir}/${MANIFEST_NAME}`, body, 0o644);
     const what = `archiving ${src}`;
-    const r = await run(fs, snapshotArgv(src, mdir, archive), op, what);
+    // tar counts the plain stream (headers, padding, the manifest): mapped onto the data bytes
+    const plain = snapshotStreamEstimate(entries, body.length);
+    const shown = nodeProgress(progress, manifest.totalBytes, (n) => (tarCheckpointBytes(n) * manifest.totalBytes) / plain);
+    const r = await run(fs, snapshotArgv(src, mdir, archive), op, what, shown.reports);
     const st = stageStatuses(r.stderr, 2);
     const tarOutcome = st.codes[0] === undefined ? 'failed' : tarCreateOutcome('gnu', st.codes[0]);
     if (tarOutcome === 'changed') return await liveFallback(fs, src, archive, `tar saw files change while it read them: ${st.text}`, op);
@@ -263,7 +304,7 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     const change = listingChange(listed, await listTree(fs, src, op, { hashes: false }));
     if (change) return await liveFallback(fs, src, archive, change, op);
     const bytes = (await fs.lstat(archive))?.size ?? 0;
-    progress?.advance(manifest.totalBytes);
+    shown.finish();
     progress?.done({ files: manifest.fileCount, bytes: manifest.totalBytes });
     return { manifest, sha256: sha, bytes, format: 'tar.zst' };
   } finally {

@@ -17,6 +17,7 @@ import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
 export interface SshTarget {
@@ -475,13 +476,16 @@ class SshHostFs implements HostFs {
       channel.close();
     };
     const err = stderrTail();
+    // progress lines go to the caller, never to the tail (see HostRunOptions.progress)
+    const lines = opts.progress ? progressSplitter(opts.progress.mark, opts.progress.report, (b) => err.stream.write(b)) : undefined;
+    const fromCommand = (b: Buffer) => (lines ? lines.write(b) : err.stream.write(b));
     channel.stderr.on('data', (c: Buffer) => {
-      if (pgid !== undefined) return void err.stream.write(c);
+      if (pgid !== undefined) return void fromCommand(c);
       head += c.toString('utf8');
       const nl = head.indexOf('\n');
       if (nl < 0) return;
       pgid = head.startsWith(PGID_MARK) ? head.slice(PGID_MARK.length, nl).trim() : '';
-      err.stream.write(head.startsWith(PGID_MARK) ? head.slice(nl + 1) : head);
+      fromCommand(Buffer.from(head.startsWith(PGID_MARK) ? head.slice(nl + 1) : head));
       if (signal?.aborted) stop();
     });
     let code: number | null = null;
@@ -514,7 +518,8 @@ class SshHostFs implements HostFs {
       clearTimeout(t);
       throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
     }
-    if (pgid === undefined) err.stream.write(head);
+    if (pgid === undefined) fromCommand(Buffer.from(head));
+    lines?.end();
     return { stdout: Buffer.concat(out), stderr: err.text(), code };
   }
 
