@@ -342,10 +342,9 @@ async function* decompressed(input: Readable, format: ArchiveFormat, onInput: (c
 /**
  * A plain decompressing stream for `format` (tar-stream.ts reads an archive
  * into a plain tar stream with it). zstd goes frame by frame (decompressZstd:
- * Kompox's frames in parallel): zlib's streaming decoder alone stops at the
- * end of a frame that carries its content size when the next frame starts
- * inside the same input chunk (Node 24.21), which would refuse a valid
- * multi-frame stream (e.g. concatenated `zstd FILE` outputs).
+ * Kompox's frames in parallel): zlib's streaming decoder alone drops the
+ * rest of any write once a frame ends inside it (Node 24.21), which would
+ * refuse a valid multi-frame stream (e.g. concatenated `zstd FILE` outputs).
  */
 export function decompressor(format: ArchiveFormat): Duplex {
   if (format === 'tar.gz') return createGunzip({ chunkSize: CHUNK });

@@ -1,0 +1,97 @@
+// Peak memory against the number of files (issue 11: "data commands stay
+// <= 100 MiB RSS whatever the disk size"; a disk's size is also its file
+// count: a Nextcloud or GitLab disk holds hundreds of thousands). Disks of
+// N small files (100 bytes each, 1,000 per directory), the K3s driver's
+// data path on the local filesystem (bench/archive-op.mjs: the compiled
+// dist/, one process per operation, /usr/bin/time), side by side with tar
+// on the same tree. What grows with N is what Kompox keeps per file until
+// the manifest, which comes last: the table gives it in bytes per file
+// between the two sizes.
+//   npm run build && node --import tsx bench/many-files.bench.ts [counts] [runs]
+//   (counts: comma-separated, default 20000,200000; runs default 1)
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureProcess, median, type ProcessMeasure } from './measure.js';
+
+const OP = fileURLToPath(new URL('./archive-op.mjs', import.meta.url));
+const OPS = ['export', 'import', 'snapshot', 'restore'] as const;
+
+function makeTree(dir: string, n: number): void {
+  const body = 'x'.repeat(100);
+  for (let i = 0; i < n; i++) {
+    const d = join(dir, `d${String(Math.floor(i / 1000)).padStart(4, '0')}`);
+    if (i % 1000 === 0) mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, `file-with-a-typical-name-${String(i).padStart(7, '0')}.txt`), body);
+  }
+}
+
+const op = (args: string[]): Promise<ProcessMeasure> =>
+  measureProcess(process.execPath, [OP, ...args]).catch((e: Error) => {
+    throw new Error(`archive-op ${args[0]} failed: ${e.message}`);
+  });
+
+export async function runManyFilesBench(counts = [20_000, 200_000], runs = 1, base = process.env.KOMPOX_BENCH_DIR ?? tmpdir()): Promise<string> {
+  const rows: string[] = [];
+  const load0 = loadavg().map((x) => x.toFixed(1)).join(' ');
+  const rss: Record<string, number[]> = {};
+  for (const n of counts) {
+    const dir = join(base, `kompox-many-files-${process.pid}-${n}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    try {
+      const src = join(dir, 'src');
+      makeTree(src, n);
+      const root = join(dir, 'root');
+      await op(['copy', root, src, 'd']);
+      const samples: Record<string, ProcessMeasure[]> = {};
+      for (let i = 0; i < runs; i++) {
+        const file = join(dir, `e${i}.tar.zst`);
+        samples.export = [...(samples.export ?? []), await op(['export', root, 'd', file])];
+        writeFileSync(`${file}.sha256`, execFileSync('sha256sum', [file]));
+        samples.import = [...(samples.import ?? []), await op(['import', root, file, `i${i}`])];
+        samples.snapshot = [...(samples.snapshot ?? []), await op(['snapshot', root, 'd', `s${i}`])];
+        samples.restore = [...(samples.restore ?? []), await op(['restore', root, `s${i}`, `r${i}`])];
+        const tarFile = join(dir, `t${i}.tar.zst`);
+        samples['tar -c | zstd'] = [...(samples['tar -c | zstd'] ?? []), await measureProcess('sh', ['-c', `tar -c -f - -C "$1" . | zstd -T0 -3 -q -o "$2"`, 'sh', src, tarFile])];
+        const out = join(dir, `x${i}`);
+        mkdirSync(out);
+        samples['zstd -d | tar -x'] = [...(samples['zstd -d | tar -x'] ?? []), await measureProcess('sh', ['-c', `zstd -d -q -c "$1" | tar -x -f - -C "$2"`, 'sh', tarFile, out])];
+      }
+      for (const [name, s] of Object.entries(samples)) {
+        const peak = Math.max(...s.map((x) => x.rssMiB));
+        (rss[name] ??= []).push(peak);
+        rows.push(`| ${n.toLocaleString('en')} | ${name} | ${median(s.map((x) => x.wall)).toFixed(2)} | ${median(s.map((x) => x.cpu)).toFixed(2)} | ${peak.toFixed(0)} |`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const perFile =
+    counts.length >= 2
+      ? OPS.map((o) => {
+          const r = rss[o]!;
+          const bytes = ((r[r.length - 1]! - r[0]!) * 1024 * 1024) / (counts[counts.length - 1]! - counts[0]!);
+          return `${o} ${bytes.toFixed(0)} B`;
+        }).join(', ')
+      : 'one size only';
+  return [
+    `## Peak memory against the file count (bench/many-files.bench.ts), ${new Date().toISOString().slice(0, 10)}`,
+    '',
+    `Disks of N files of 100 bytes (1,000 per directory), K3s driver on the local filesystem, ${runs} run(s) per size; ${cpus().length} CPUs, node ${process.version}, load average ${load0} before, ${loadavg().map((x) => x.toFixed(1)).join(' ')} after.`,
+    '',
+    '| files | operation | wall s (median) | CPU s (median) | peak RSS MiB |',
+    '|---:|---|---:|---:|---:|',
+    ...rows,
+    '',
+    `Growth of the peak per added file: ${perFile}.`,
+  ].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const counts = process.argv[2] ? process.argv[2].split(',').map(Number) : undefined;
+  const runs = process.argv[3] ? Number(process.argv[3]) : undefined;
+  console.log(await runManyFilesBench(counts, runs));
+}
