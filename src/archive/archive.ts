@@ -188,7 +188,7 @@ export interface ArchiveResult {
   sha256: string;
   /** Size of the compressed archive in bytes. */
   bytes: number;
-  /** How the archive is (export) or was (import) compressed. */
+  /** How the archive is (export) or was (import) compressed (an uncompressed copy's: the format it was packed for, see PackOptions.uncompressed). */
   format: ArchiveFormat;
 }
 
@@ -302,12 +302,19 @@ export async function digestTree(fs: TreeFs, root: string): Promise<{ treeDigest
  * compressed chunk as it is consumed (the archive's SHA-256, progress).
  * zstd: Kompox's frames in parallel (./zstd.ts); gzip: one zlib stream.
  */
-async function* decompressed(input: Readable, format: ArchiveFormat, onInput: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+async function* decompressed(input: Readable, format: ArchiveFormat | 'none', onInput: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
   const pacer = new GarbagePacer();
   const seen = (chunk: Buffer) => {
     onInput(chunk);
     pacer.note(chunk.length);
   };
+  if (format === 'none') {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      seen(chunk);
+      yield chunk;
+    }
+    return;
+  }
   if (format === 'tar.zst') {
     for await (const b of decompressZstd(input as AsyncIterable<Buffer>, { onInput: seen })) {
       yield b;
@@ -511,6 +518,15 @@ export interface PackOptions {
   format?: ArchiveFormat;
   /** Compression level (benchmarks); default ZSTD_LEVEL or GZIP_LEVEL. */
   level?: number;
+  /**
+   * No compression: the plain tar stream of the archive `format` describes.
+   * Never stored: only a copy packs into it and unpacks it again in the same
+   * process (UnpackOptions.uncompressed; src/providers/k3s/driver.ts), where
+   * compressing every byte only to decompress it again cost the CPU of both
+   * and the memory of two compressors and two decompressors (issue 11:
+   * ≤ 100 MiB). Imports of files and streams never take it.
+   */
+  uncompressed?: boolean;
 }
 
 /**
@@ -524,7 +540,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
   if (opts.progress) opts.progress.start(opts.progressLabel ?? 'export', (await measureTree(fs, root)).totalBytes);
   const walker = new TreeWalker(fs, root, DATA_DIR);
   const out_ = out as Writable;
-  const sink = frameSink(format, out_, opts.level);
+  const sink = opts.uncompressed ? new FrameSink(new PlainFrames(out_)) : frameSink(format, out_, opts.level);
   // Export through ChecksumWriter (the use case's): hash once, here.
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const log = new ManifestLog();
@@ -787,6 +803,26 @@ class GzipFrames implements FrameCompression {
   abort(): void {
     this.gz.destroy();
   }
+}
+
+/**
+ * No compression (PackOptions.uncompressed): frames go out as they are.
+ * Their buffers are never handed back for reuse: the reader of a
+ * PassThrough gets the very buffer written, and holds parts of it after the
+ * write has returned, so each frame is a new buffer, counted as garbage by
+ * the reading end's pacer once read (decompressed()).
+ */
+class PlainFrames implements FrameCompression {
+  readonly frameSize = CHUNK;
+  readonly output = new StreamDigest();
+  constructor(private readonly out: Writable) {}
+  async put(frame: Buffer, length: number): Promise<void> {
+    const b = frame.subarray(0, length);
+    this.output.update(b);
+    await writeAll(this.out, b);
+  }
+  async end(): Promise<void> {}
+  abort(): void {}
 }
 
 /**
@@ -1155,6 +1191,8 @@ export interface UnpackOptions {
   progressLabel?: string;
   /** Total compressed bytes when known (progress). */
   totalBytes?: number;
+  /** The input is packTree's uncompressed stream in this process (a copy: see PackOptions.uncompressed); otherwise the format is read from its first bytes. */
+  uncompressed?: boolean;
 }
 
 /** What verification needs of an extracted (or passed-through) entry. */
@@ -1185,7 +1223,7 @@ export function isFileType(type: string): boolean {
  */
 export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.ReadableStream, destDir: string, opts: UnpackOptions = {}): Promise<ArchiveResult> {
   opts.progress?.start(opts.progressLabel ?? 'import', opts.totalBytes);
-  const format = await sniffFormat(input as Readable);
+  const format = opts.uncompressed ? 'none' : await sniffFormat(input as Readable);
   const tap = new StreamDigest((n) => opts.progress?.advance(n));
   // What was extracted, compactly, until the manifest (last) lists it.
   const seen = new SeenLog();
@@ -1281,7 +1319,12 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   // comes after everything inside it has been written.
   dirs.sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0));
   for (const d of dirs) await setMeta(d.abs, d, 'dir');
-  return { manifest, sha256, bytes: tap.bytes, format };
+  return { manifest, sha256, bytes: tap.bytes, format: format === 'none' ? manifestFormat(manifest) : format };
+}
+
+/** The format an uncompressed stream was packed for, by its manifest's version (manifestVersionFor backwards). */
+function manifestFormat(m: ArchiveManifest): ArchiveFormat {
+  return m.version === 1 ? 'tar.gz' : 'tar.zst';
 }
 
 /** Reads the manifest entry's body piece by piece into `check`; returns the manifest's other fields. */
@@ -1319,14 +1362,14 @@ function seenManifest(head: Record<string, unknown>, seen: SeenLog): ArchiveMani
 }
 
 /** input → (hash) → decompressor → consume, with errors of the compressed stream turned into integrity errors. */
-async function runReader(input: Readable, tap: StreamDigest, format: ArchiveFormat, consume: (src: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
+async function runReader(input: Readable, tap: StreamDigest, format: ArchiveFormat | 'none', consume: (src: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
   const src = decompressed(input, format, (chunk) => tap.update(chunk));
   try {
     await consume(src);
   } catch (err) {
     input.destroy?.();
     if (err instanceof KompoxError) throw err;
-    throw compressionError(err, format) ?? err;
+    throw (format !== 'none' && compressionError(err, format)) || err;
   } finally {
     await src.return(undefined).catch(() => undefined);
   }

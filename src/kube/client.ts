@@ -4,7 +4,7 @@
 // (client-node's typed serializer would turn timestamps into Dates and drop
 // fields of kinds it does not know, e.g. CRDs). Exec and port-forward use
 // client-node's WebSocket implementations.
-import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -27,6 +27,7 @@ import {
 import { KubeApiError, apiError, isNetworkError, networkError, unknownFields, type KubeStatus } from './errors.js';
 import { KeptAliveAgent } from './keep-alive.js';
 import { credentialError } from './kubeconfig.js';
+import { http } from './node-http.js';
 
 interface ResourceInfo {
   plural: string;
@@ -82,7 +83,7 @@ export class HttpKubeClient implements KubeClient {
   }
 
   /** One HTTP exchange; resolves with the response (body unread) for statuses < 400 or listed in `allow`. */
-  private async send(method: string, path: string, o: RequestOptions, timeout = true): Promise<http.IncomingMessage> {
+  private async send(method: string, path: string, o: RequestOptions, timeout = true): Promise<IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const base = await this.requestOptions();
@@ -103,7 +104,7 @@ export class HttpKubeClient implements KubeClient {
     };
     if (!isHttps) delete reqOpts.agent;
     else this.agent.use(reqOpts);
-    const exchange = () => new Promise<http.IncomingMessage>((resolve, reject) => {
+    const exchange = () => new Promise<IncomingMessage>((resolve, reject) => {
       const req = (isHttps ? https : http).request(reqOpts, resolve);
       req.on('error', (e: NodeJS.ErrnoException) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
       if (timeout) {
@@ -419,7 +420,7 @@ export function exitCodeOf(status: KubeStatus): number {
   return 1;
 }
 
-function readAll(res: http.IncomingMessage): Promise<string> {
+function readAll(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));

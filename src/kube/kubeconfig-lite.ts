@@ -14,13 +14,14 @@
 // a proxy (proxy-url) get the full KubeConfig instead (see kubeconfig.ts):
 // its proxy agents come from packages Kompox does not depend on itself.
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
+import type { Agent } from 'node:http';
 import https from 'node:https';
 import { isAbsolute, join } from 'node:path';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import type { Authenticator } from '@kubernetes/client-node/dist/auth.js';
 import { newClusters, newContexts, newUsers } from '@kubernetes/client-node/dist/config_types.js';
 import { parse } from 'yaml';
+import { http } from './node-http.js';
 
 /** What Kompox's clients need from a kubeconfig: client-node's KubeConfig and KubeConfigLite both are one. */
 export interface KubeAccess {
@@ -150,7 +151,7 @@ export class KubeConfigLite implements KubeAccess {
     return this.authenticators;
   }
 
-  private createAgent(cluster: Cluster | null, agentOptions: https.AgentOptions): http.Agent {
+  private createAgent(cluster: Cluster | null, agentOptions: https.AgentOptions): Agent {
     if (cluster?.server?.startsWith('http:')) {
       if (cluster.skipTLSVerify) return new http.Agent(agentOptions);
       throw new Error('HTTP protocol is not allowed when skipTLSVerify is not set or false');

@@ -104,6 +104,39 @@ describe('portable archive', () => {
     assert.equal((await readFile(join(dest, 'sub', '日本語-ファイル.txt'), 'utf8')), 'ユニコード\n');
   });
 
+  it('copies uncompressed in one process: the plain tar stream, the same tree and checks; imports never take it', async () => {
+    const pipe = new PassThrough();
+    const chunks: Buffer[] = [];
+    pipe.on('data', (c: Buffer) => chunks.push(c));
+    const packed = await packTree(fs, src, pipe, { uncompressed: true, source: { disk: 'src' } });
+    pipe.end();
+    const stream = Buffer.concat(chunks);
+    // a tar stream as it is (pax header first), ending in the end-of-archive marker; the manifest is version 2's
+    assert.equal(detectArchiveFormat(stream), undefined);
+    assert.equal(String.fromCharCode(stream[156]!), 'x');
+    assert.ok(stream.subarray(stream.length - 1024).equals(Buffer.alloc(1024)));
+    assert.equal(packed.manifest.version, 2);
+    assert.equal(packed.bytes, stream.length);
+    assert.equal(packed.sha256, createHash('sha256').update(stream).digest('hex'));
+    const dest = join(sb.dir, 'plain');
+    // in pieces that cut headers and file data anywhere
+    const pieces = [stream.subarray(0, 100), stream.subarray(100, 700), stream.subarray(700, 5000), stream.subarray(5000)];
+    const r = await unpackArchive(fs, Readable.from(pieces), dest, { uncompressed: true });
+    assert.equal(r.sha256, packed.sha256);
+    assert.equal(r.bytes, stream.length);
+    assert.equal(r.format, 'tar.zst');
+    assert.equal((await digestTree(fs, dest)).treeDigest, packed.manifest.treeDigest);
+    // still verified against the manifest: a changed byte in a file's content is caught
+    const manifestAt = stream.lastIndexOf(Buffer.from('"format": "kompox-archive"'));
+    const body = stream.indexOf(Buffer.from('cannot touch this'));
+    assert.ok(body > 0 && body < manifestAt);
+    const bad = Buffer.from(stream);
+    bad[body] = 'C'.charCodeAt(0);
+    await expectIntegrity(unpackArchive(fs, Readable.from([bad]), join(sb.dir, 'plain-bad'), { uncompressed: true }), /frozen\.txt fails its SHA-256 check/);
+    // without the option (every import) a plain tar is refused
+    await expectIntegrity(unpackArchive(fs, Readable.from([stream]), join(sb.dir, 'plain-import')), /neither zstd nor gzip/);
+  });
+
   for (const [format, magic, version] of [
     ['tar.zst', '28b52ffd', 2],
     ['tar.gz', '1f8b', 1],

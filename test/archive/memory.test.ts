@@ -1,6 +1,6 @@
 // GC pacing (src/archive/memory.ts): the garbage allowed between two paced
-// full GCs is GC_EVERY, or the live heap when that is larger (a full GC costs
-// in proportion to the live heap).
+// full GCs is GC_EVERY, or a share of the live heap (HEAP_FACTOR) when that is
+// larger (a full GC costs in proportion to the live heap).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GC_EVERY, HEAP_FACTOR, nextGcAfter } from '../../src/archive/memory.js';

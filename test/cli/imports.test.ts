@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { ROOT } from '../support/cli.js';
 
 const DIR = join(ROOT, 'src/cli/kompoxops');
@@ -34,4 +34,21 @@ test('src/cli/kompoxops/*.ts import only commander, ../common.js, ../version.js 
     }
   }
   assert.deepEqual(bad, [], 'move these into the action handler as await import(...)');
+});
+
+test('no module imports node:http as an ES module (its namespace reads the lazy WebSocket getters and loads undici: src/kube/node-http.ts)', () => {
+  const bad: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) {
+        const source = readFileSync(p, 'utf8');
+        const dynamic = /import\(\s*['"](?:node:)?http['"]\s*\)/.test(source);
+        if (dynamic || valueImports(source).some((s) => s === 'node:http' || s === 'http')) bad.push(relative(ROOT, p));
+      }
+    }
+  };
+  walk(join(ROOT, 'src'));
+  assert.deepEqual(bad, [], "use `http` from src/kube/node-http.ts (or `import type` for types)");
 });

@@ -1031,7 +1031,7 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   }
 }
 
-/** Copies a tree through the archive format (pack → verify → extract) on one host. */
+/** Copies a tree through the archive format (pack → verify → extract) on one host, uncompressed (nothing is stored). */
 async function copyTree(
   fs: HostFs,
   src: string,
@@ -1042,7 +1042,7 @@ async function copyTree(
 ): Promise<ArchiveResult> {
   const pipe = new PassThrough();
   return cancellable(op, destroyOnCancel(pipe), async () => {
-    const packing = packTree(fs, src, pipe, { source: Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined)), progress }).then(
+    const packing = packTree(fs, src, pipe, { uncompressed: true, source: Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined)), progress }).then(
       (r) => {
         pipe.end();
         return r;
@@ -1052,7 +1052,7 @@ async function copyTree(
         throw e;
       },
     );
-    const [packed, unpacked] = await Promise.all([packing, unpackArchive(fs, pipe, dest, {})]);
+    const [packed, unpacked] = await Promise.all([packing, unpackArchive(fs, pipe, dest, { uncompressed: true })]);
     if (packed.sha256 !== unpacked.sha256) throw new KompoxError('integrity', `copy of ${src} changed in transit`);
     return unpacked;
   });
