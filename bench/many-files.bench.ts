@@ -63,7 +63,7 @@ export async function runManyFilesBench(counts = [20_000, 200_000], runs = 1, ba
       for (const [name, s] of Object.entries(samples)) {
         const peak = Math.max(...s.map((x) => x.rssMiB));
         (rss[name] ??= []).push(peak);
-        rows.push(`| ${n.toLocaleString('en')} | ${name} | ${median(s.map((x) => x.wall)).toFixed(2)} | ${median(s.map((x) => x.cpu)).toFixed(2)} | ${peak.toFixed(0)} |`);
+        rows.push(`| ${n.toLocaleString('en')} | ${name.replace(/\|/g, '\\|')} | ${median(s.map((x) => x.wall)).toFixed(2)} | ${median(s.map((x) => x.cpu)).toFixed(2)} | ${peak.toFixed(0)} |`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
