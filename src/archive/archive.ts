@@ -493,19 +493,9 @@ export class HashTap extends Transform {
 
 /** The manifest of an archive in `format` holding `entries` (in the order they were written). */
 export function buildManifest(entries: ManifestEntry[], format: ArchiveFormat, opts: { createdAt?: string; source?: ArchiveSource }): ArchiveManifest {
-  const files = entries.filter((e) => e.type === 'file');
-  return {
-    format: ARCHIVE_FORMAT,
-    version: manifestVersionFor(format),
-    createdAt: opts.createdAt ?? nowRfc3339(),
-    source: opts.source ?? {},
-    fileCount: files.length,
-    dirCount: entries.filter((e) => e.type === 'dir').length,
-    symlinkCount: entries.filter((e) => e.type === 'symlink').length,
-    totalBytes: files.reduce((n, e) => n + e.size, 0),
-    treeDigest: treeDigestOf(entries),
-    entries,
-  };
+  const log = new ManifestLog();
+  for (const e of entries) log.add(e);
+  return { ...manifestHead(log, format, opts), entries };
 }
 
 export interface PackOptions {

@@ -137,14 +137,19 @@ export class SeenLog {
     return [this.chunks[chunk]!, o - chunk * 2 ** 32];
   }
 
-  private pathEquals(index: number, key: Buffer): boolean {
+  /** The bytes of entry `index`'s path (a view into its chunk). */
+  private pathBytes(index: number): Buffer {
     const [c, start] = this.locate(index);
     let at = start + 1;
-    [, at] = varint(c, at);
-    at += 8;
+    [, at] = varint(c, at); // mode
+    at += 8; // size
     let n: number;
     [n, at] = varint(c, at);
-    return n === key.length && key.compare(c, at, at + n) === 0;
+    return c.subarray(at, at + n);
+  }
+
+  private pathEquals(index: number, key: Buffer): boolean {
+    return key.equals(this.pathBytes(index));
   }
 
   private insert(index: number, h: number): void {
@@ -156,15 +161,7 @@ export class SeenLog {
 
   private rehash(): void {
     this.table = new Uint32Array(this.table.length * 2);
-    for (let i = 0; i < this.size - 1; i++) {
-      const [c, start] = this.locate(i);
-      let at = start + 1;
-      [, at] = varint(c, at);
-      at += 8;
-      let n: number;
-      [n, at] = varint(c, at);
-      this.insert(i, hash(c.subarray(at, at + n)));
-    }
+    for (let i = 0; i < this.size - 1; i++) this.insert(i, hash(this.pathBytes(i)));
   }
 }
 
