@@ -234,6 +234,8 @@ export function treeDigestOf(entries: readonly ManifestEntry[]): string {
 
 /** File opens in flight ahead of the one being packed (they are round trips over SSH). */
 const OPENS_AHEAD = 16;
+/** Walked entries waiting to be packed, at most (the walk stays one directory at a time in memory). */
+const ENTRIES_AHEAD = 256;
 
 export interface TreeSize {
   fileCount: number;
@@ -540,7 +542,8 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
   let filesAhead = 0;
   let walked = false;
   const fill = async () => {
-    while (!walked && filesAhead < OPENS_AHEAD) {
+    // Bounded by entries too: without openFile (or among many directories) nothing counts as a file opened.
+    while (!walked && filesAhead < OPENS_AHEAD && ahead.length < ENTRIES_AHEAD) {
       const e = await walker.next();
       if (!e) {
         walked = true;
