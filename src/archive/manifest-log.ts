@@ -9,9 +9,13 @@
 // digest is hashed as entries arrive when they come in path order (packTree's
 // walk gives that order), and the manifest's JSON is produced piece by piece
 // when it is written, byte for byte what JSON.stringify(manifest, null, 2)
-// gives.
+// gives. Past a few MiB the chunks go to a temporary file (ChunkSpool), so
+// the log's memory stays flat whatever the file count; the file is closed
+// when the log is (close()) or, since the manifest it returns reads its
+// entries lazily, when both are collected.
 import { createHash } from 'node:crypto';
 import type { ArchiveManifest, EntryKind, ManifestEntry } from './archive.js';
+import { ChunkSpool, type SpoolOptions } from './spool.js';
 import { putVarint, varint } from './varint.js';
 
 /** One line of the tree digest (treeDigestOf): the canonical listing of an entry. */
@@ -41,7 +45,7 @@ const PIECE = 256 * 1024;
 
 /** Entries in a compact log: counts, running digest, and the manifest's JSON on demand. */
 export class ManifestLog {
-  private readonly chunks: Buffer[] = [];
+  private readonly chunks: ChunkSpool;
   private chunk = Buffer.allocUnsafe(CHUNK);
   private used = 0;
   private readonly scratch = Buffer.allocUnsafe(RECORD_MAX);
@@ -59,6 +63,10 @@ export class ManifestLog {
   /** Bytes of the entries' JSON text (entryJson of each), without separators. */
   private textBytes = 0;
 
+  constructor(spool: SpoolOptions = {}) {
+    this.chunks = new ChunkSpool(spool);
+  }
+
   add(e: ManifestEntry): void {
     if (this.lastPath !== undefined && !(this.lastPath < e.path)) this.ordered = false;
     this.lastPath = e.path;
@@ -73,9 +81,19 @@ export class ManifestLog {
     this.append(e);
   }
 
-  /** Bytes the log holds (its records), whatever the number of entries. */
+  /** Bytes the log holds (its records, in memory and in its file). */
   get storedBytes(): number {
-    return this.chunks.reduce((n, c) => n + c.length, 0) + this.used;
+    return this.chunks.memoryBytes + this.chunks.spilledBytes + this.used;
+  }
+
+  /** Bytes of records held in memory (at most the spool's limit plus one chunk). */
+  get memoryBytes(): number {
+    return this.chunks.memoryBytes + this.chunk.length;
+  }
+
+  /** Releases the records and their file; the log (and a manifest from it) cannot be read afterwards. */
+  close(): void {
+    this.chunks.close();
   }
 
   /** SHA-256 over the canonical listing in path order (treeDigestOf of the entries). */
@@ -90,7 +108,12 @@ export class ManifestLog {
   /** The entries, decoded, in the order they were added. */
   *entries(): Generator<ManifestEntry> {
     let path = Buffer.allocUnsafe(RECORD_MAX);
-    for (const c of [...this.chunks, this.chunk.subarray(0, this.used)]) {
+    const last = this.chunks.length;
+    // spilled chunks are read into this generator's own buffer (two readers may interleave)
+    let own: Buffer | undefined;
+    for (let i = 0; i <= last; i++) {
+      if (i < last && this.chunks.spilledBytes) own ??= Buffer.allocUnsafe(CHUNK);
+      const c = i < last ? this.chunks.read(i, own) : this.chunk.subarray(0, this.used);
       let at = 0;
       while (at < c.length) {
         const flags = c[at++]!;
