@@ -155,15 +155,20 @@ const EXEC_PIPE_HIGH_WATER = 256 * 1024;
  * exec-stream's frame and ws's masked copy), which otherwise wait for V8's
  * own GCs. An export's (tar's stdout) die young: scavenges free them
  * (YoungGarbagePacer). An import's (tar's stdin) wait in the socket's queue
- * and outlive scavenges: full GCs (GarbagePacer). docs/benchmarks.md,
- * "Through the cluster within 100 MiB", has the numbers.
+ * and outlive scavenges: full GCs (GarbagePacer), counted as three buffers
+ * per byte, the third the decompressed piece it came from (the archive's
+ * pacer counts that as it is read, but it waits in this pipe and the
+ * socket's queue too): peaks 108-111 MiB against 114-118 counting two, at
+ * the same CPU. docs/benchmarks.md, "Through the cluster within 100 MiB",
+ * has the numbers.
  */
 function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
   const pacer = direction === 'from-pod' ? new YoungGarbagePacer() : new GarbagePacer();
+  const perByte = direction === 'from-pod' ? 2 : 3;
   return new Transform({
     highWaterMark: EXEC_PIPE_HIGH_WATER,
     transform(chunk: Buffer, _enc, cb) {
-      pacer.note(2 * chunk.length);
+      pacer.note(perByte * chunk.length);
       cb(null, chunk);
     },
   }) as PassThrough;
