@@ -14,6 +14,7 @@
 // when the log is (close()) or, since the manifest it returns reads its
 // entries lazily, when both are collected.
 import { createHash } from 'node:crypto';
+import { KompoxError } from '../domain/errors.js';
 import type { ArchiveManifest, EntryKind, ManifestEntry } from './archive.js';
 import { ChunkSpool, type SpoolOptions } from './spool.js';
 import { putVarint, varint } from './varint.js';
@@ -42,6 +43,18 @@ const CHUNK = 256 * 1024;
 const RECORD_MAX = 64 * 1024;
 /** Manifest text is handed out in pieces of at most this many bytes. */
 const PIECE = 256 * 1024;
+
+/**
+ * A path or symlink target a record cannot hold: input (a crafted tar stream,
+ * a tree nested past PATH_MAX), so a KompoxError naming the path's start.
+ */
+function tooLong(what: 'path' | 'symlink target', path: string, bytes: number): KompoxError {
+  const shown = path.length > 120 ? `${path.slice(0, 120)}…` : path;
+  return new KompoxError('integrity', `the ${what} of ${JSON.stringify(shown)} is ${bytes.toLocaleString('en')} bytes; Kompox archives hold paths and symlink targets of at most 64 KiB`, {
+    code: 'archive.path.too-long',
+    hint: 'Rename or remove that entry on the disk (it is beyond what tar and most tools handle), then try again.',
+  });
+}
 
 /** Entries in a compact log: counts, running digest, and the manifest's JSON on demand. */
 export class ManifestLog {
@@ -208,7 +221,7 @@ export class ManifestLog {
     while (shared < max && prev[shared] === path[shared]) shared++;
     at = putVarint(b, at, shared);
     at = putVarint(b, at, path.length - shared);
-    if (at + (path.length - shared) + 32 + 10 > RECORD_MAX) throw new Error(`archive path too long: ${e.path.slice(0, 100)}…`);
+    if (at + (path.length - shared) + 32 + 10 > RECORD_MAX) throw tooLong('path', e.path, path.length);
     at += path.copy(b, at, shared);
     this.prevPath = path;
     if (e.sha256 !== undefined) {
@@ -217,7 +230,7 @@ export class ManifestLog {
     }
     if (e.linkpath !== undefined) {
       const link = Buffer.from(e.linkpath, 'utf8');
-      if (at + link.length + 5 > RECORD_MAX) throw new Error(`symlink target too long: ${e.path.slice(0, 100)}`);
+      if (at + link.length + 5 > RECORD_MAX) throw tooLong('symlink target', e.path, link.length);
       at = putVarint(b, at, link.length);
       at += link.copy(b, at);
     }
