@@ -174,6 +174,8 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
   const skipped: string[] = [];
   let held: { path: string; e: TarEntry } | undefined;
   const skipLostFound = opts.skipLostFound ?? true;
+  const lostFound = `${DATA_DIR}/${LOST_FOUND}`;
+  let lostFoundSeen = false;
 
   const writeDir = async (path: string, e: TarEntry) => {
     await sink.write(headerBlocks({ path: `${path}/`, type: 'Directory', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime: new Date(e.mtimeMs) }));
@@ -213,6 +215,11 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
     for await (const e of tarEntries(tr)) {
       const path = archivePathOf(e.path);
+      // a lost+found left out never reaches the sorted pass that finds paths held twice
+      if (path === lostFound) {
+        if (lostFoundSeen) throw integrity(`the tar stream contains ${path} twice`);
+        lostFoundSeen = true;
+      }
       if (held) {
         // an empty lost+found is left out; one with content is kept whole
         if (path.startsWith(`${held.path}/`)) await writeDir(held.path, held.e);
@@ -220,7 +227,7 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
       }
       if (e.type === 'Directory') {
         if (e.size) await tr.skip(e.size, path);
-        if (skipLostFound && path === `${DATA_DIR}/${LOST_FOUND}`) held = { path, e };
+        if (skipLostFound && path === lostFound) held = { path, e };
         else await writeDir(path, e);
       } else if (e.type === 'SymbolicLink') {
         if (e.size) await tr.skip(e.size, path);
