@@ -595,7 +595,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
 }
 
 /** The manifest's fields but its entries, for the entries in `log`. */
-function manifestHead(log: ManifestLog, format: ArchiveFormat, opts: { createdAt?: string; source?: ArchiveSource }): Omit<ArchiveManifest, 'entries'> {
+export function manifestHead(log: ManifestLog, format: ArchiveFormat, opts: { createdAt?: string; source?: ArchiveSource }): Omit<ArchiveManifest, 'entries'> {
   return {
     format: ARCHIVE_FORMAT,
     version: manifestVersionFor(format),
@@ -610,7 +610,7 @@ function manifestHead(log: ManifestLog, format: ArchiveFormat, opts: { createdAt
 }
 
 /** The manifest entry (written piece by piece) and the end-of-archive marker: the tail of the archive. */
-async function writeManifest(sink: FrameSink, body: { length: number; pieces: () => Generator<Buffer> }): Promise<void> {
+export async function writeManifest(sink: FrameSink, body: { length: number; pieces: () => Generator<Buffer> }): Promise<void> {
   await sink.write(headerBlocks({ path: MANIFEST_NAME, type: 'File', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: new Date() }));
   let written = 0;
   for (const piece of body.pieces()) {
