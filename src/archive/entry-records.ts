@@ -125,8 +125,9 @@ export class EntryRecords {
     }
     if (this.used + at > this.chunk.length) {
       if (this.used < this.chunk.length) this.chunk[this.used] = 0xff;
-      if (this.used > 0) this.chunks.push(this.chunk.subarray(0, this.used < this.chunk.length ? this.used + 1 : this.used));
-      this.chunk = Buffer.allocUnsafe(CHUNK);
+      const i = this.used > 0 ? this.chunks.push(this.chunk.subarray(0, this.used < this.chunk.length ? this.used + 1 : this.used)) : -1;
+      // a chunk written to the file is not kept: its buffer takes the next records (no 256 KiB allocation per chunk, which fragments malloc's heap)
+      if (i < 0 || this.chunks.inMemory(i) || this.chunk.length < CHUNK) this.chunk = Buffer.allocUnsafe(CHUNK);
       this.used = 0;
     }
     b.copy(this.chunk, this.used, 0, at);

@@ -64,7 +64,12 @@ export class ChunkSpool {
     return this.fileUsed;
   }
 
-  /** Appends a chunk (not to be changed afterwards); returns its index. */
+  /** Whether chunk `i` is held in memory (a spilled one's buffer was not kept: its pusher may reuse it). */
+  inMemory(i: number): boolean {
+    return this.mem[i] !== undefined;
+  }
+
+  /** Appends a chunk (not to be changed afterwards while inMemory); returns its index. */
   push(chunk: Buffer): number {
     if (this.closed) throw new Error('ChunkSpool: closed');
     const i = this.len.length;
