@@ -182,8 +182,8 @@ export class ArchiveNamesCheck {
  * An archive's manifest read as it streams (ManifestStream): its fields,
  * and its entries sorted by path (manifests Kompox writes are in path order
  * already; older ones listed depth first). Each entry goes through the
- * sorter whole (as JSON), so a malformed one is reported by verify() as
- * verifyManifest would. The first failure is kept until failure() is asked.
+ * sorter as JSON (what compareEntry reads of it), so a malformed one is
+ * reported by verify() as verifyManifest would. The first failure is kept until failure() is asked.
  */
 export class ManifestReader {
   private readonly stream: ManifestStream;
@@ -193,7 +193,8 @@ export class ManifestReader {
 
   constructor(opts: EntrySorterOptions = {}) {
     this.entries = new EntrySorter(opts);
-    this.stream = new ManifestStream((e) => this.entries.add({ path: e.path, type: 'symlink', mode: 0, size: 0, linkpath: JSON.stringify(e) }));
+    // what compareEntry reads of an entry, as it was written (any JSON: a wrong type or size is refused as verifyManifest refuses it)
+    this.stream = new ManifestStream((e) => this.entries.add({ path: e.path, type: 'symlink', mode: 0, size: 0, linkpath: JSON.stringify([e.type, e.size, e.sha256, e.linkpath]) }));
   }
 
   push(chunk: Buffer): void {
@@ -233,7 +234,8 @@ export class ManifestReader {
     for (const got of seen) {
       if (!w.done && w.value.path < got.path) throw integrity(`the manifest lists ${w.value.path} but the archive does not contain it: the archive is incomplete`);
       if (w.done || w.value.path !== got.path) throw integrity(`archive entry ${got.path} is not listed in the manifest`);
-      compareEntry(got.path, got, JSON.parse(w.value.linkpath!) as ManifestEntry);
+      const [type, size, sha256, linkpath] = JSON.parse(w.value.linkpath!) as [ManifestEntry['type'], number, string | null, string | null];
+      compareEntry(got.path, got, { path: got.path, type, mode: 0, size, ...(sha256 != null ? { sha256 } : {}), ...(linkpath != null ? { linkpath } : {}) });
       digest.update(digestLine(got));
       w = want.next();
     }
