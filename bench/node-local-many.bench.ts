@@ -7,8 +7,10 @@
 // dist/) under /usr/bin/time. Disks of N small files as in
 // bench/many-files.bench.ts (100 bytes each, 1,000 per directory). A tree
 // is generated once under KOMPOX_BENCH_DIR (default: the system's temporary
-// directory) and kept there for later runs (kompox-node-local-N/src).
+// directory) and kept there for later runs (kompox-node-local-N/src, and
+// the source disk made from it, kompox-node-local-N/root).
 //   npm run build && node --import tsx bench/node-local-many.bench.ts [counts] [runs]
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,20 +50,35 @@ export async function runNodeLocalBench(counts = [20_000, 200_000], runs = 1, ba
         makeTree(src, n);
         writeFileSync(join(dir, 'src.done'), '');
       }
-      const root = join(dir, `root-${process.pid}`);
-      try {
+      // the source disk is made once too (a local copy of the tree) and kept with it; what the runs make is removed
+      const root = join(dir, 'root');
+      if (!existsSync(join(dir, 'root.done'))) {
+        rmSync(root, { recursive: true, force: true });
         await measureProcess(process.execPath, [LOCAL_OP, 'copy', root, src, 'd']);
+        writeFileSync(join(dir, 'root.done'), '');
+      }
+      const made: string[] = [];
+      try {
         const samples: Record<string, ProcessMeasure[]> = { snapshot: [], restore: [], copy: [] };
         for (let i = 0; i < runs; i++) {
-          samples.snapshot!.push(await op(['snapshot', root, 'd', `s${i}`]));
-          samples.restore!.push(await op(['restore', root, `s${i}`, `r${i}`]));
-          samples.copy!.push(await op(['copy', root, 'd', `c${i}`]));
+          const tag = `${process.pid}-${i}`;
+          for (const [name, args] of [
+            ['snapshot', ['snapshot', root, 'd', `s${tag}`]],
+            ['restore', ['restore', root, `s${tag}`, `r${tag}`]],
+            ['copy', ['copy', root, 'd', `c${tag}`]],
+          ] as const) {
+            const m = await op([...args]);
+            samples[name]!.push(m);
+            const id = (JSON.parse(m.stdout) as { id: string }).id;
+            made.push(name === 'snapshot' ? id : id.replace(/\/data$/, ''));
+            if (name === 'snapshot') made.push(id.replace(/\.tar\.zst$/, '.json'));
+          }
         }
         for (const [name, xs] of Object.entries(samples)) {
           rows.push(`| ${n} | ${name} | ${median(xs.map((x) => x.rssMiB)).toFixed(0)} | ${median(xs.map((x) => x.wall)).toFixed(1)} | ${median(xs.map((x) => x.cpu)).toFixed(1)} |`);
         }
       } finally {
-        rmSync(root, { recursive: true, force: true });
+        if (made.length) execFileSync('rm', ['-rf', '--', ...made]);
       }
     }
   } finally {
