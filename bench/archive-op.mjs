@@ -12,14 +12,18 @@
 //     snapshot ROOT DISK SNAP          snapshot create
 //     restore  ROOT SNAP DISK          snapshot restore into a new disk
 //     pack     ROOT DISK FILE LEVEL    packTree alone at a zstd level (diagnostics, not the driver path)
+//     packtar  ROOT DISK FILE          `tar -c` of the disk → packTarStream (the packer of exports over
+//                                      SSH and through the cluster) into FILE, in this process
+// KOMPOX_BENCH_SSH='{"K3S_SSH":…,"K3S_SSH_KEY":…,"K3S_SSH_KNOWN_HOSTS":…}': the driver reaches the
+// same roots over SSH (an sshd on this machine): export then streams one `tar -c` from the "node".
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 const DIST = new URL('../dist/', import.meta.url).href;
 
 /** An app context whose K3s roots are under `root`. */
-export function benchContext(root) {
+export function benchContext(root, extra = {}) {
   const ctx = {
     service: { name: 'bench' },
-    provider: { name: 'k3s1', service: 'bench', driver: 'k3s', settings: { K3S_DISK_ROOT: `${root}/disks`, K3S_SNAPSHOT_ROOT: `${root}/snapshots` } },
+    provider: { name: 'k3s1', service: 'bench', driver: 'k3s', settings: { K3S_DISK_ROOT: `${root}/disks`, K3S_SNAPSHOT_ROOT: `${root}/snapshots`, ...extra } },
     cluster: { name: 'node1', provider: 'k3s1', auth: { type: 'kubectl' }, ingress: { controller: 'traefik', namespace: 'traefik' }, settings: {} },
     app: { name: 'bench', cluster: 'node1', compose: 'services: {}', ingress: {}, resources: {}, settings: {}, volumes: [{ name: 'default', options: {} }] },
   };
@@ -47,7 +51,7 @@ async function main() {
   const { ChecksumWriter, packTree, parseArchiveFormat } = await import(`${DIST}archive/archive.js`);
   const { LocalHostFs } = await import(`${DIST}providers/k3s/hostfs.js`);
   const { K3sDriver } = await import(`${DIST}providers/k3s/index.js`);
-  const { ctx, volume } = benchContext(root);
+  const { ctx, volume } = benchContext(root, process.env.KOMPOX_BENCH_SSH ? JSON.parse(process.env.KOMPOX_BENCH_SSH) : {});
   const driver = new K3sDriver();
   const op = {};
   const t0 = process.hrtime.bigint();
@@ -87,6 +91,19 @@ async function main() {
     const r = await packTree(new LocalHostFs(), d.id, file, { level: Number(c) });
     await closed(file);
     out = { bytes: r.bytes, sha256: r.sha256 };
+  } else if (what === 'packtar') {
+    const { packTarStream } = await import(`${DIST}archive/tar-stream.js`);
+    const { spawn } = await import('node:child_process');
+    const d = await disk(a);
+    const tar = spawn('tar', ['-c', '-f', '-', '-C', d.id, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => tar.on('close', resolve));
+    const file = createWriteStream(b, { flags: 'wx' });
+    const w = new ChecksumWriter(file);
+    const r = await packTarStream(tar.stdout, w, { skipLostFound: false, readLinkTarget: async (p) => createReadStream(`${d.id}/${p}`) });
+    if ((await exited) !== 0) throw new Error('tar -c failed');
+    await new Promise((resolve, reject) => w.end((err) => (err ? reject(err) : resolve())));
+    await closed(file);
+    out = { bytes: r.bytes, sha256: r.sha256, files: r.manifest.fileCount };
   } else throw new Error(`unknown operation ${what}`);
   await driver.close();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;

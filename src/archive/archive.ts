@@ -610,7 +610,7 @@ export function manifestHead(log: ManifestLog, format: ArchiveFormat, opts: { cr
 }
 
 /** The manifest entry (written piece by piece) and the end-of-archive marker: the tail of the archive. */
-async function writeManifest(sink: FrameSink, body: { length: number; pieces: () => Generator<Buffer> }): Promise<void> {
+export async function writeManifest(sink: FrameSink, body: { length: number; pieces: () => Generator<Buffer> }): Promise<void> {
   await sink.write(headerBlocks({ path: MANIFEST_NAME, type: 'File', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: new Date() }));
   let written = 0;
   for (const piece of body.pieces()) {

@@ -80,11 +80,21 @@ export function nextGcAfter(liveHeapBytes: number, minimum = GC_EVERY): number {
   return Math.max(minimum, HEAP_FACTOR * liveHeapBytes);
 }
 
+/**
+ * Bytes of young garbage after which a YoungGarbagePacer runs a scavenge.
+ * Exports through the cluster, 2026-12-02: 4 MiB and 2 MiB gave the same
+ * peak (docs/benchmarks.md, "Through the cluster within 100 MiB").
+ */
+export const YOUNG_GC_EVERY = 4 * 1024 * 1024;
+
 /** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes (or HEAP_FACTOR times the live heap, if larger). */
 export class GarbagePacer {
   private pending = 0;
   private every: number;
-  constructor(private readonly minimum = GC_EVERY) {
+  constructor(
+    private readonly minimum = GC_EVERY,
+    private readonly type: 'major' | 'minor' = 'major',
+  ) {
     this.every = minimum;
     capYoungGeneration();
   }
@@ -95,7 +105,29 @@ export class GarbagePacer {
     this.pending = 0;
     const collect = loadGc();
     if (!collect) return;
-    collect({ type: 'major' });
-    this.every = nextGcAfter(v8.getHeapStatistics().used_heap_size, this.minimum);
+    collect({ type: this.type });
+    // a scavenge costs in proportion to what survives it, not to the heap
+    if (this.type === 'major') this.every = nextGcAfter(v8.getHeapStatistics().used_heap_size, this.minimum);
+  }
+}
+
+/**
+ * A pacer of scavenges (minor GCs) instead of full ones, for buffers that
+ * die young: those of the Kubernetes exec stream (a TLS record's buffer, the
+ * WebSocket message copied from such records, a frame being sent) are
+ * garbage within a few hundred KiB of the data that follows them. A
+ * scavenge frees the dead ones' memory as a full GC would, at a tenth of a
+ * millisecond to a millisecond instead of 5-20 ms; the few in flight at a
+ * scavenge are promoted and left to the full GCs (the archive's own pacers,
+ * and V8's). Unpaced, V8 collected them by ~20 incremental full GCs per
+ * export through the cluster (scale 0.1, started by the external memory
+ * they add up to) and the peak was 119-129 MiB on a busy machine; paced
+ * like this, 4 such GCs were left, the peak was 99-104 MiB, and the CPU
+ * less than before (full GCs every 8 MiB instead: the same peak, 10-15%
+ * more CPU).
+ */
+export class YoungGarbagePacer extends GarbagePacer {
+  constructor(every = YOUNG_GC_EVERY) {
+    super(every, 'minor');
   }
 }

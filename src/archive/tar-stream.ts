@@ -11,14 +11,13 @@
 // Both read and write tar streams of either dialect: pax (Kompox, GNU tar
 // --format=posix) and GNU long names (`././@LongLink`, what busybox and GNU
 // tar write by default); both handle entries the archive format does not
-// hold: hard links become files (their content fetched once more), devices,
+// hold: hard links become files (their content fetched again), devices,
 // FIFOs and sockets are left out (as packTree leaves them out).
 import { createHash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KompoxError } from '../domain/errors.js';
 import {
-  buildManifest,
   ByteReader,
   CHUNK,
   ChecksumWriter,
@@ -37,19 +36,21 @@ import {
   headerBlocks,
   integrity,
   isFileType,
-  manifestBlocks,
+  manifestHead,
   padding,
   sniffFormat,
   verifyManifest,
+  writeManifest,
   type ArchiveFormat,
   type ArchiveManifest,
   type ArchiveProgress,
   type ArchiveResult,
   type ArchiveSource,
-  type ManifestEntry,
   type Seen,
   type TarEntry,
 } from './archive.js';
+import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
+import { ManifestLog } from './manifest-log.js';
 
 /** A tar record: writers pad their output to a multiple of it (blocking factor 20). */
 const RECORD = 10240;
@@ -57,11 +58,6 @@ const BLOCK = 512;
 const ZEROS = Buffer.alloc(64 * 1024);
 /** `lost+found` of a fresh ext4/xfs filesystem: metadata of the filesystem, not the app's data. */
 export const LOST_FOUND = 'lost+found';
-
-/** Archive path order: packTree's walk order (tree-walk.ts), the order of the manifest's entries and of the tree digest. */
-function byPath(a: { path: string }, b: { path: string }): number {
-  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
-}
 
 /** Entries of a tar stream with GNU long names/link targets applied (`L`/`K` pseudo-entries). */
 async function* tarEntries(tr: TarReader): AsyncGenerator<TarEntry> {
@@ -110,8 +106,16 @@ export interface PackTarOptions {
    * `./a/b`. Without it a hard link fails the export.
    */
   readLinkTarget?(path: string): Promise<Readable>;
+  /**
+   * The current size of such a file (a stat on the host), undefined when it
+   * is no longer a regular file. The header of the link's copy needs the size
+   * before its content; without this the content is read once more to count it.
+   */
+  linkTargetSize?(path: string): Promise<number | undefined>;
   /** Leave out an empty `lost+found` directory at the top (a fresh filesystem's). Default true. */
   skipLostFound?: boolean;
+  /** Memory of the entry lists before they spill to temporary files (tests force spilling with a small one). */
+  spool?: EntrySorterOptions;
 }
 
 export interface PackTarResult extends ArchiveResult {
@@ -119,9 +123,33 @@ export interface PackTarResult extends ArchiveResult {
   skipped: string[];
 }
 
+/** Where a hard link's pair is filed: by target, then link (`\0` sorts first; checkEntryPath refuses it in paths). */
+const linkKey = (target: string, link: string) => `${target}\0${link}`;
+const splitLinkKey = (key: string) => {
+  const i = key.indexOf('\0');
+  return { target: key.slice(0, i), link: key.slice(i + 1) };
+};
+
+function missingLinkTarget(link: string, target: string, cause?: unknown): KompoxError {
+  return new KompoxError('integrity', `the tar stream holds ${link} as a hard link to ${target}, which it does not contain as a file`, {
+    hint: 'The disk changed while it was read; export it again (stop the app first).',
+    ...(cause !== undefined ? { cause } : {}),
+  });
+}
+
 /**
  * Packs the plain tar stream `input` (a directory tree as `tar -c -C DIR .`
  * writes it) into `out` as a portable archive. Does not end `out`.
+ *
+ * Memory does not grow with the file count (issue 11): entries go into an
+ * EntrySorter as the tar lists them (the filesystem's order), and the
+ * manifest is built from its path-ordered pass through a ManifestLog (both
+ * spill to temporary files past a few MiB). That pass also finds a path the
+ * stream holds twice and a hard link whose target the stream does not hold
+ * as a regular file: hard links are filed by target in a second sorter and
+ * checked against the ordered entries, so no map of every file's size or
+ * path is kept. A link's size comes from the host (linkTargetSize) or from
+ * reading its content once more, not from the target's header.
  */
 export async function packTarStream(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: PackTarOptions = {}): Promise<PackTarResult> {
   const format = opts.format ?? DEFAULT_ARCHIVE_FORMAT;
@@ -137,20 +165,24 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
   );
   const sink = frameSink(format, out as Writable, opts.level);
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
-  const entries: ManifestEntry[] = [];
+  const spool = opts.spool ?? {};
+  /** Every entry written, in tar order; a hard link's copy carries its target as `linkpath` (dropped from the manifest). */
+  const entries = new EntrySorter(spool);
+  /** Hard links as linkKey(target, link), checked once the entries come in path order. */
+  const links = new EntrySorter(spool);
+  const log = new ManifestLog(spool);
   const skipped: string[] = [];
-  /** File sizes by tar path, for hard links to them. */
-  const sizes = new Map<string, number>();
-  const seen = new Set<string>();
   let held: { path: string; e: TarEntry } | undefined;
   const skipLostFound = opts.skipLostFound ?? true;
+  const lostFound = `${DATA_DIR}/${LOST_FOUND}`;
+  let lostFoundSeen = false;
 
   const writeDir = async (path: string, e: TarEntry) => {
     await sink.write(headerBlocks({ path: `${path}/`, type: 'Directory', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime: new Date(e.mtimeMs) }));
-    entries.push({ path, type: 'dir', mode: e.mode, size: 0 });
+    entries.add({ path, type: 'dir', mode: e.mode, size: 0 });
   };
-  /** Header, content from `next` (exactly `size` bytes), padding; returns the content's SHA-256. */
-  const writeFile = async (path: string, e: TarEntry, size: number, next: (max: number) => Promise<Buffer>) => {
+  /** Header, content from `next` (exactly `size` bytes), padding; the entry is recorded. */
+  const writeFile = async (path: string, e: TarEntry, size: number, next: (max: number) => Promise<Buffer>, linkTarget?: string) => {
     await sink.write(headerBlocks({ path, type: 'File', mode: e.mode, uid: e.uid, gid: e.gid, size, mtime: new Date(e.mtimeMs) }));
     const h = createHash('sha256');
     let remain = size;
@@ -164,15 +196,30 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     }
     const pad = padding(size);
     if (pad) await sink.write([pad]);
-    entries.push({ path, type: 'file', mode: e.mode, size, sha256: h.digest('hex') });
+    entries.add({ path, type: 'file', mode: e.mode, size, sha256: h.digest('hex'), ...(linkTarget !== undefined ? { linkpath: linkTarget } : {}) });
+  };
+  /** The size of a hard link's target as it is now: from the host, or by reading it. */
+  const linkSize = async (tarPath: string): Promise<number | undefined> => {
+    if (opts.linkTargetSize) return opts.linkTargetSize(tarPath);
+    const rs = await opts.readLinkTarget!(tarPath);
+    let n = 0;
+    try {
+      for await (const chunk of rs as AsyncIterable<Buffer>) n += chunk.length;
+    } finally {
+      (rs as { destroy?(): void }).destroy?.();
+    }
+    return n;
   };
 
   const consume = async (source: AsyncIterable<Buffer>) => {
     const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
     for await (const e of tarEntries(tr)) {
       const path = archivePathOf(e.path);
-      if (seen.has(path)) throw integrity(`the tar stream contains ${path} twice`);
-      seen.add(path);
+      // a lost+found left out never reaches the sorted pass that finds paths held twice
+      if (path === lostFound) {
+        if (lostFoundSeen) throw integrity(`the tar stream contains ${path} twice`);
+        lostFoundSeen = true;
+      }
       if (held) {
         // an empty lost+found is left out; one with content is kept whole
         if (path.startsWith(`${held.path}/`)) await writeDir(held.path, held.e);
@@ -180,39 +227,49 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
       }
       if (e.type === 'Directory') {
         if (e.size) await tr.skip(e.size, path);
-        if (skipLostFound && path === `${DATA_DIR}/${LOST_FOUND}`) held = { path, e };
+        if (skipLostFound && path === lostFound) held = { path, e };
         else await writeDir(path, e);
       } else if (e.type === 'SymbolicLink') {
         if (e.size) await tr.skip(e.size, path);
         const linkpath = e.linkpath ?? '';
         await sink.write(headerBlocks({ path, type: 'SymbolicLink', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime: new Date(e.mtimeMs), linkpath }));
-        entries.push({ path, type: 'symlink', mode: e.mode, size: 0, linkpath });
+        entries.add({ path, type: 'symlink', mode: e.mode, size: 0, linkpath });
       } else if (isFileType(e.type)) {
-        sizes.set(path, e.size);
         await writeFile(path, e, e.size, (max) => tr.reader.readSome(max));
         await tr.skipPadding(e.size, path);
       } else if (e.type === 'Link') {
         if (e.size) await tr.skip(e.size, path);
-        const target = archivePathOf(e.linkpath ?? '');
-        const size = sizes.get(target);
-        if (size === undefined || !opts.readLinkTarget) {
-          throw new KompoxError('integrity', `the tar stream holds ${path} as a hard link to ${target}, which it does not contain as a file`, {
-            hint: 'The disk changed while it was read; export it again (stop the app first).',
-          });
+        const tarTarget = e.linkpath ?? '';
+        const target = archivePathOf(tarTarget);
+        if (!opts.readLinkTarget || target === path || target === DATA_DIR) throw missingLinkTarget(path, target);
+        // whether the stream holds the target as a regular file is checked in path order at the end
+        links.add({ path: linkKey(target, path), type: 'file', mode: 0, size: 0 });
+        // the content as it is now; a file that changes size while it is read is cut or zero-padded to the size learnt first (as packTree does)
+        let size: number | undefined;
+        try {
+          size = await linkSize(tarTarget);
+        } catch (err) {
+          // gone since tar read it (a live disk): the same refusal as a target the stream lacks
+          throw err instanceof KompoxError ? err : missingLinkTarget(path, target, err);
         }
-        const rs = await opts.readLinkTarget(e.linkpath ?? '');
+        if (size === undefined) throw missingLinkTarget(path, target);
+        const rs = await opts.readLinkTarget(tarTarget);
         const it = (rs as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
         const reader = new ByteReader(it);
         try {
-          // the content as it is now; a file that changed size since is cut or zero-padded to the size recorded first (as packTree does)
-          await writeFile(path, e, size, async (max) => {
-            const b = await reader.readSome(max);
-            return b.length ? b : ZEROS.subarray(0, Math.min(max, ZEROS.length));
-          });
+          await writeFile(
+            path,
+            e,
+            size,
+            async (max) => {
+              const b = await reader.readSome(max);
+              return b.length ? b : ZEROS.subarray(0, Math.min(max, ZEROS.length));
+            },
+            target,
+          );
         } finally {
           (rs as { destroy?(): void }).destroy?.();
         }
-        sizes.set(path, size);
       } else {
         // devices, FIFOs, sockets: not data (packTree leaves them out too)
         if (e.size) await tr.skip(e.size, path);
@@ -222,20 +279,51 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     if (!tr.sawEnd) throw integrity('the tar stream is truncated (no end-of-archive marker)');
   };
 
+  /**
+   * The entries in path order (the order packTree's walk lists them; tar
+   * -c's is the filesystem's) into the manifest log: the same tree gives the
+   * same manifest on either path. Refuses a path held twice and a hard link
+   * whose target is not among the regular files.
+   */
+  const manifestFromEntries = () => {
+    const twice = (p: string) => integrity(`the tar stream contains ${p} twice`);
+    const pairs = links.sorted((key) => twice(splitLinkKey(key).link));
+    let pair = pairs.next();
+    for (const e of entries.sorted(twice)) {
+      for (; !pair.done; pair = pairs.next()) {
+        const { target, link } = splitLinkKey(pair.value.path);
+        if (target > e.path) break;
+        // a target before this entry is missing; this entry must be a file tar stored as one (not a link's copy)
+        if (target < e.path || e.type !== 'file' || e.linkpath !== undefined) throw missingLinkTarget(link, target);
+      }
+      log.add(e.type === 'file' && e.linkpath !== undefined ? { path: e.path, type: 'file', mode: e.mode, size: e.size, sha256: e.sha256! } : e);
+    }
+    if (!pair.done) {
+      const { target, link } = splitLinkKey(pair.value.path);
+      throw missingLinkTarget(link, target);
+    }
+  };
+
   try {
     await consume(input as AsyncIterable<Buffer>);
-    // entries in the order packTree's walk lists them (tar -c's order is the
-    // filesystem's): the same tree gives the same manifest on either path
-    const manifest = buildManifest(entries.sort(byPath), format, opts);
-    await sink.write(manifestBlocks(manifest));
+    manifestFromEntries();
+    entries.close();
+    links.close();
+    const head = manifestHead(log, format, opts);
+    await writeManifest(sink, log.body(head));
     await sink.end();
     ended = true;
+    // the log stays open: the returned manifest reads its entries from it
+    const manifest = log.manifest(head);
     // the files and bytes the archive holds: the -o json transfer summary
     opts.progress?.done(countsOf(manifest));
     return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, skipped };
   } catch (e) {
     ended = true;
     sink.abort();
+    entries.close();
+    links.close();
+    log.close();
     throw e;
   }
 }

@@ -23,10 +23,17 @@ const STDERR = 2;
 const STATUS = 3;
 const CLOSE = 255;
 const V5 = 'v5.channel.k8s.io';
-/** Bytes of stdin the socket may hold before reading more. */
-const STDIN_HIGH_WATER = 4 * 1024 * 1024;
-/** Frames at most this big (a large chunk is split). */
-const FRAME = 1024 * 1024;
+/**
+ * Bytes of stdin the socket may hold before reading more. What it holds is
+ * held twice (the frames, and ws's masked copies of them), and once more
+ * encrypted in TLS's buffers as the socket writes it: 1 MiB rather than 4
+ * (and 256 KiB frames rather than 1 MiB) took an import through the
+ * cluster from 139-153 to 136-138 MiB peak on their own (issue 11: within
+ * 100 MiB; docs/benchmarks.md).
+ */
+const STDIN_HIGH_WATER = 1024 * 1024;
+/** Frames at most this big (a large chunk is split; each is copied twice on its way out). */
+const FRAME = 256 * 1024;
 
 /** The part of `ws`'s WebSocket used here. */
 interface Socket {

@@ -23,13 +23,14 @@
 //     revealed. Any failure or cancel deletes the pending disk; what a
 //     crashed process left is swept by the next transfer (sweepPendingDisks).
 import { randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
 import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, uncounted, warningEvent, type Op } from '../domain/events.js';
 import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapshot } from '../domain/model.js';
 import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
+import { GarbagePacer, YoungGarbagePacer } from '../archive/memory.js';
 import { treeDigestOf, type ArchiveManifest } from '../archive/archive.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
 import { parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
@@ -144,6 +145,35 @@ async function sizeWalkInHelper(h: RunningHelper, dir: string, op: Op, stop: Abo
   }
 }
 
+/** Bytes the exec stream's end in this process buffers (each side of the pipe). */
+const EXEC_PIPE_HIGH_WATER = 256 * 1024;
+
+/**
+ * The pipe between the bulk exec stream and the archive code, pacing the
+ * GC by what crosses it: every byte leaves two buffers behind in the exec
+ * stream (arriving: the TLS record's and the WebSocket message's; leaving:
+ * exec-stream's frame and ws's masked copy), which otherwise wait for V8's
+ * own GCs. An export's (tar's stdout) die young: scavenges free them
+ * (YoungGarbagePacer). An import's (tar's stdin) wait in the socket's queue
+ * and outlive scavenges: full GCs (GarbagePacer), counted as three buffers
+ * per byte, the third the decompressed piece it came from (the archive's
+ * pacer counts that as it is read, but it waits in this pipe and the
+ * socket's queue too): peaks 108-111 MiB against 114-118 counting two, at
+ * the same CPU. docs/benchmarks.md, "Through the cluster within 100 MiB",
+ * has the numbers.
+ */
+function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
+  const pacer = direction === 'from-pod' ? new YoungGarbagePacer() : new GarbagePacer();
+  const perByte = direction === 'from-pod' ? 2 : 3;
+  return new Transform({
+    highWaterMark: EXEC_PIPE_HIGH_WATER,
+    transform(chunk: Buffer, _enc, cb) {
+      pacer.note(perByte * chunk.length);
+      cb(null, chunk);
+    },
+  }) as PassThrough;
+}
+
 export interface ClusterExportOptions extends ArchiveExportOptions {
   /** Read the disk even while a pod uses it (a crash-consistent copy, like a live snapshot). */
   live?: boolean;
@@ -196,7 +226,7 @@ export async function exportDiskThroughCluster(
       phaseEvent(op, 'transfer', `exporting disk ${disk.name} through pod ${h.pod}`);
       const mp = h.mountPaths[0]!;
       const abort = new AbortController();
-      const tarOut = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const tarOut = execPipe('from-pod');
       const err = stderrTail();
       const running = helperExec(h, tarCreateArgv(mp), { stdout: tarOut, stderr: err.stream }, op, abort).then(
         (r) => {
@@ -383,7 +413,7 @@ export async function importDiskThroughCluster(
         const mp = h.mountPaths[0]!;
         phaseEvent(op, 'transfer', `filling disk ${spec.name} through pod ${h.pod}`);
         const abort = new AbortController();
-        const stdin = new PassThrough({ highWaterMark: 1024 * 1024 });
+        const stdin = execPipe('to-pod');
         const err = stderrTail();
         const running = helperExec(h, tarExtractArgv(mp), { stdin, stderr: err.stream }, op, abort);
         // stop feeding on a cancel, and when tar -x has failed (nobody reads stdin any more)

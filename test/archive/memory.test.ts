@@ -1,9 +1,11 @@
 // GC pacing (src/archive/memory.ts): the garbage allowed between two paced
 // full GCs is GC_EVERY, or a share of the live heap (HEAP_FACTOR) when that is
-// larger (a full GC costs in proportion to the live heap).
+// larger (a full GC costs in proportion to the live heap); buffers that die
+// young (the exec stream's) are paced by scavenges instead.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GC_EVERY, HEAP_FACTOR, nextGcAfter } from '../../src/archive/memory.js';
+import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
+import { GC_EVERY, HEAP_FACTOR, nextGcAfter, YOUNG_GC_EVERY, YoungGarbagePacer } from '../../src/archive/memory.js';
 
 test('a small heap is paced every GC_EVERY bytes; a large one every heap-size bytes', () => {
   const MiB = 1024 * 1024;
@@ -12,4 +14,31 @@ test('a small heap is paced every GC_EVERY bytes; a large one every heap-size by
   assert.equal(nextGcAfter(30 * MiB), HEAP_FACTOR * 30 * MiB, 'the CLI with the Kubernetes client: paced by its heap');
   assert.ok(nextGcAfter(30 * MiB) > GC_EVERY);
   assert.equal(nextGcAfter(MiB, 64), HEAP_FACTOR * MiB, "a caller's smaller minimum");
+});
+
+test('YoungGarbagePacer runs a scavenge, never a full GC, once YOUNG_GC_EVERY bytes have been noted', async () => {
+  // GCs as node reports them (perf_hooks), by the time they started
+  const seen: { kind: number; start: number }[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) seen.push({ kind: (e as unknown as { detail: { kind: number } }).detail.kind, start: e.startTime });
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  try {
+    const pacer = new YoungGarbagePacer(1024 * 1024);
+    const t0 = performance.now();
+    pacer.note(1024 * 1024 - 1);
+    const t1 = performance.now();
+    pacer.note(1);
+    const t2 = performance.now();
+    // entries are delivered after the GC, asynchronously (late on a busy machine)
+    for (let waited = 0; !seen.some((g) => g.start >= t1) && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const within = (a: number, b: number) => seen.filter((g) => g.start >= a && g.start <= b);
+    assert.deepEqual(within(t0, t1), [], 'no GC before the allowance is used up');
+    const paced = within(t1, t2);
+    assert.equal(paced.length, 1, `one GC once it is (${JSON.stringify(seen)})`);
+    assert.equal(paced[0]!.kind, constants.NODE_PERFORMANCE_GC_MINOR, 'a scavenge, not a full GC');
+    assert.equal(YOUNG_GC_EVERY, 4 * 1024 * 1024);
+  } finally {
+    obs.disconnect();
+  }
 });

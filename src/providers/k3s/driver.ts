@@ -962,8 +962,12 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
       ...(walking ? { totalBytes: walking.then((t) => t?.bytes) } : {}),
       // a K3s disk is a directory, not a filesystem: a lost+found in it is the app's (packTree keeps it too)
       skipLostFound: false,
-      // a file tar stored as a hard link to another: its content read again
+      // a file tar stored as a hard link to another: its content read again, its size from a stat (not a second read)
       readLinkTarget: async (p) => fs.openRead(`${dir}/${p.replace(/^(\.\/)+/, '')}`),
+      linkTargetSize: async (p) => {
+        const st = await fs.lstat(`${dir}/${p.replace(/^(\.\/)+/, '')}`);
+        return st?.kind === 'file' ? st.size : undefined;
+      },
     });
     const note = await tar.finished;
     if (note) logEvent(op, `note: ${note}`);
