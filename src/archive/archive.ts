@@ -1426,7 +1426,7 @@ export function verifyManifest(m: ArchiveManifest, seen: Map<string, Seen>): voi
 }
 
 /** The manifest's own fields say it is one this Kompox reads. */
-function checkManifestHead(m: Partial<ArchiveManifest>): void {
+export function checkManifestHead(m: Partial<ArchiveManifest>): void {
   if (!m || typeof m !== 'object' || m.format !== ARCHIVE_FORMAT || typeof m.version !== 'number') {
     throw integrity(`${MANIFEST_NAME} is not a Kompox archive manifest`);
   }
@@ -1438,7 +1438,7 @@ function checkManifestHead(m: Partial<ArchiveManifest>): void {
 }
 
 /** An extracted entry is what the manifest lists for its path. */
-function compareEntry(path: string, got: Seen, want: ManifestEntry): void {
+export function compareEntry(path: string, got: Seen, want: ManifestEntry): void {
   if (want.type !== got.type) throw integrity(`archive entry ${path} is a ${got.type} but the manifest says ${want.type}`);
   if (got.type === 'file') {
     if (want.size !== got.size) throw integrity(`file ${path} has ${got.size} bytes but the manifest says ${want.size}`);

@@ -113,6 +113,10 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         await rm(check, { recursive: true, force: true });
       }
       assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
+      // the manifest written piece by piece is byte for byte what every archive holds (JSON.stringify(manifest, null, 2))
+      const text = sh('zstd -dc -q < "$1" | tar -x -O -f - kompox-archive.json', snap.id);
+      assert.equal(text, JSON.stringify(JSON.parse(text), null, 2) + '\n');
+      assert.equal((JSON.parse(text) as { treeDigest: string }).treeDigest, original);
       assert.equal((await lstat(snap.id)).mode & 0o777, 0o600, 'the archive holds the disk\'s data: readable by its owner only');
 
       const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
@@ -400,6 +404,12 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       // run() hands back stdout (bytes as they are), stderr (without its own process-group line) and the exit status
       const r = await fs.run!(['sh', '-c', 'printf "out\\0put"; echo err >&2; exit 3']);
       assert.deepEqual([r.stdout, r.stderr, r.code], [Buffer.from('out\0put'), 'err', 3]);
+      // stdout handed over as it streams (a listing of every file is never collected whole)
+      const chunks: Buffer[] = [];
+      const big = await fs.run!(['sh', '-c', 'head -c 3000000 /dev/zero; echo err >&2'], { stdout: (c) => chunks.push(c) });
+      assert.deepEqual([big.stdout.length, big.stderr, big.code], [0, 'err', 0]);
+      assert.equal(Buffer.concat(chunks).length, 3_000_000);
+      assert.ok(chunks.length > 1, 'in pieces');
 
       const ac = new AbortController();
       const pidFile = join(dir, 'pid');

@@ -84,6 +84,14 @@ export interface HostRunOptions {
    * (HostRunResult.stderr), which error messages quote.
    */
   progress?: { mark: string; report(n: number): void };
+  /**
+   * Takes stdout as it arrives instead of collecting it (HostRunResult.stdout
+   * is then empty): a listing of every file of a disk is read as it streams,
+   * never held whole. Called synchronously with each chunk (the callee's to
+   * keep, as collected output is); it must not throw (keep the failure,
+   * report it after).
+   */
+  stdout?: (chunk: Buffer) => void;
 }
 
 export interface HostRunResult {

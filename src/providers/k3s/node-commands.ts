@@ -6,6 +6,8 @@
 import type { ArchiveFormat, EntryKind, ManifestEntry, Seen } from '../../archive/archive.js';
 import { DATA_DIR, MANIFEST_NAME, checkEntryPath, integrity, treeDigestOf } from '../../archive/archive.js';
 import { pipeStatus, tarDialect, type TarDialect } from '../../archive/tar-command.js';
+import { byPathOrder } from '../../archive/entry-sort.js';
+import { createHash } from 'node:crypto';
 
 /** `sh -c SCRIPT sh ARGS...`: the script sees ARGS as "$1", "$2", ... */
 export function shArgv(script: string, ...args: string[]): string[] {
@@ -140,7 +142,7 @@ const BLOCK = 512;
 const MEMBER_OVERHEAD = 3 * BLOCK;
 
 /** Bytes rounded up to whole tar blocks (a member's content as stored). */
-function inBlocks(bytes: number): number {
+export function inBlocks(bytes: number): number {
   return Math.ceil(bytes / BLOCK) * BLOCK;
 }
 
@@ -266,53 +268,139 @@ export function secondsToMs(text: string): number {
   return m[1] ? -ms : ms;
 }
 
-/** Parses listTreeArgv's output. Every regular file must have its hash (unless listed without hashes). */
+/** A field longer than this without its NUL is not a listing's (names and link targets are bounded by PATH_MAX). */
+const FIELD_MAX = 256 * 1024;
+
+/** What a listing parser hands on, in the node's order (the filesystem's). */
+export interface ListingSink {
+  entry(e: ListedEntry): void;
+  /** A regular file's SHA-256 (PATH relative to the listed directory, as ListedEntry.path). */
+  hash(path: string, sha256: string): void;
+}
+
+/**
+ * Parses listTreeArgv's output as it streams (chunks cut anywhere): each
+ * entry and each hash goes to `sink` as soon as its NUL arrives, so nothing
+ * of the listing is held here but a partial field. With `endMark`, a field
+ * equal to it ends the listing (in place of an entry record or a hash line),
+ * and every byte after it goes to `after` as it is (extractArgv's manifest).
+ * Throws on what it cannot read; end() throws when the listing stopped
+ * short (no hashes when they were asked for, a record without its link).
+ */
+export class TreeListingParser {
+  private phase: 'record' | 'link' | 'hashes' | 'after' = 'record';
+  private rec: ListedEntry | undefined;
+  private rest: Buffer | undefined;
+  /** The pending record's text (its error message). */
+  private recText = '';
+  /** Whether the hashes mark was read. */
+  sawHashes = false;
+  /** Whether endMark was read. */
+  sawEnd = false;
+
+  constructor(
+    private readonly sink: ListingSink,
+    private readonly opts: { hashes?: boolean; endMark?: string; after?: (b: Buffer) => void } = {},
+  ) {}
+
+  write(chunk: Buffer): void {
+    if (this.phase === 'after') return void this.opts.after?.(chunk);
+    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    this.rest = undefined;
+    let start = 0;
+    for (let at = buf.indexOf(0, start); at >= 0; at = buf.indexOf(0, start)) {
+      const ended = this.field(buf.toString('utf8', start, at));
+      start = at + 1;
+      if (ended) {
+        if (start < buf.length) this.opts.after?.(buf.subarray(start));
+        return;
+      }
+    }
+    if (buf.length - start > FIELD_MAX) throw new Error(`unreadable node listing: a field of over ${FIELD_MAX} bytes`);
+    // a copy: the chunk's buffer may be reused by its source
+    if (start < buf.length) this.rest = Buffer.from(buf.subarray(start));
+  }
+
+  end(): void {
+    if (this.rest) {
+      // a last field without its NUL (the old whole-buffer parser read it too)
+      const last = this.rest.toString('utf8');
+      this.rest = undefined;
+      this.field(last);
+    }
+    if (this.phase === 'after') return;
+    if (this.phase === 'link') throw new Error(`unreadable node listing record ${JSON.stringify(this.recText.slice(0, 200))}`);
+    if (this.opts.hashes !== false && !this.sawHashes) throw new Error('the node listing ended before its hashes');
+  }
+
+  /** Reads one field; true when it was endMark (what follows is no listing). */
+  private field(f: string): boolean {
+    if (this.opts.endMark !== undefined && f === this.opts.endMark && this.phase !== 'link') {
+      this.sawEnd = true;
+      this.phase = 'after';
+      return true;
+    }
+    if (this.phase === 'record') {
+      if (f === HASHES_MARK) {
+        this.sawHashes = true;
+        this.phase = 'hashes';
+        return false;
+      }
+      const m = /^(\S) (\d+) (\d+) (\S+) (\S+) ([\s\S]*)$/.exec(f);
+      if (!m) throw new Error(`unreadable node listing record ${JSON.stringify(f.slice(0, 200))}`);
+      const kind = FIND_KINDS[m[1]!] ?? 'other';
+      this.rec = { path: m[6]!, kind, mode: parseInt(m[2]!, 8) & 0o7777, size: Number(m[3]), mtimeMs: secondsToMs(m[4]!), ctime: m[5]! };
+      this.recText = f;
+      this.phase = 'link';
+    } else if (this.phase === 'link') {
+      const e = this.rec!;
+      if (e.kind === 'symlink') e.linkpath = f;
+      this.rec = undefined;
+      this.phase = 'record';
+      this.sink.entry(e);
+    } else {
+      const m = /^([0-9a-f]{64}) [ *]\.\/([\s\S]+)$/.exec(f);
+      if (!m) throw new Error(`unreadable sha256sum line ${JSON.stringify(f.slice(0, 200))} in a node listing`);
+      this.sink.hash(m[2]!, m[1]!);
+    }
+    return false;
+  }
+}
+
+/** Parses listTreeArgv's output whole (small listings, tests; the node-local copies stream it, see node-listing.ts). Every regular file must have its hash (unless listed without hashes). */
 export function parseTreeListing(out: Buffer, opts: { hashes?: boolean } = {}): ListedEntry[] {
-  const fields = splitNul(out);
   const entries: ListedEntry[] = [];
-  let i = 0;
-  for (; i < fields.length; i += 2) {
-    const rec = fields[i]!;
-    if (rec === HASHES_MARK) break;
-    const m = /^(\S) (\d+) (\d+) (\S+) (\S+) ([\s\S]*)$/.exec(rec);
-    if (!m || i + 1 >= fields.length) throw new Error(`unreadable node listing record ${JSON.stringify(rec.slice(0, 200))}`);
-    const kind = FIND_KINDS[m[1]!] ?? 'other';
-    const e: ListedEntry = { path: m[6]!, kind, mode: parseInt(m[2]!, 8) & 0o7777, size: Number(m[3]), mtimeMs: secondsToMs(m[4]!), ctime: m[5]! };
-    if (kind === 'symlink') e.linkpath = fields[i + 1]!;
-    entries.push(e);
-  }
-  if (opts.hashes === false) return entries;
-  if (fields[i] !== HASHES_MARK) throw new Error('the node listing ended before its hashes');
   const hashes = new Map<string, string>();
-  for (const rec of fields.slice(i + 1)) {
-    const m = /^([0-9a-f]{64}) [ *]\.\/([\s\S]+)$/.exec(rec);
-    if (!m) throw new Error(`unreadable sha256sum line ${JSON.stringify(rec.slice(0, 200))} in a node listing`);
-    hashes.set(m[2]!, m[1]!);
-  }
+  const p = new TreeListingParser({ entry: (e) => entries.push(e), hash: (path, sha) => hashes.set(path, sha) }, opts);
+  p.write(out);
+  p.end();
+  if (opts.hashes === false) return entries;
   for (const e of entries) {
     if (e.kind !== 'file') continue;
     const h = hashes.get(e.path);
-    if (!h) throw new Error(`the node listing has no SHA-256 for ${JSON.stringify(e.path)} (it changed or could not be read)`);
+    if (!h) throw new Error(noHash(e.path));
     e.sha256 = h;
   }
   return entries;
 }
 
-/** NUL-separated fields (a trailing NUL ends the last one), decoded as UTF-8. */
-function splitNul(out: Buffer): string[] {
-  const fields: string[] = [];
-  let start = 0;
-  for (let at = out.indexOf(0, start); at >= 0; at = out.indexOf(0, start)) {
-    fields.push(out.toString('utf8', start, at));
-    start = at + 1;
-  }
-  if (start < out.length) fields.push(out.toString('utf8', start));
-  return fields;
+/** The error of a listed file without its hash. */
+export function noHash(path: string): string {
+  return `the node listing has no SHA-256 for ${JSON.stringify(path)} (it changed or could not be read)`;
 }
 
 /** The archive path of a listed entry (`data`, `data/...`). */
 export function archivePathOf(e: ListedEntry): string {
   return e.path ? `${DATA_DIR}/${e.path}` : DATA_DIR;
+}
+
+/** A listed entry as a manifest lists it (not for `other` kinds, which archives never hold). */
+export function manifestEntryOf(e: ListedEntry): ManifestEntry {
+  if (e.kind === 'other') throw new Error(`${archivePathOf(e)} is not a file, directory or symlink`);
+  const m: ManifestEntry = { path: archivePathOf(e), type: e.kind, mode: e.mode, size: e.kind === 'file' ? e.size : 0 };
+  if (e.sha256) m.sha256 = e.sha256;
+  if (e.linkpath !== undefined) m.linkpath = e.linkpath;
+  return m;
 }
 
 /**
@@ -323,15 +411,8 @@ export function manifestEntriesOf(listed: readonly ListedEntry[]): { entries: Ma
   const entries: ManifestEntry[] = [];
   const others: string[] = [];
   for (const e of listed) {
-    const path = archivePathOf(e);
-    if (e.kind === 'other') {
-      others.push(path);
-      continue;
-    }
-    const m: ManifestEntry = { path, type: e.kind, mode: e.mode, size: e.kind === 'file' ? e.size : 0 };
-    if (e.sha256) m.sha256 = e.sha256;
-    if (e.linkpath !== undefined) m.linkpath = e.linkpath;
-    entries.push(m);
+    if (e.kind === 'other') others.push(archivePathOf(e));
+    else entries.push(manifestEntryOf(e));
   }
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { entries, others: others.sort() };
@@ -354,19 +435,47 @@ export function seenOf(entries: readonly ManifestEntry[]): Map<string, Seen> {
   return seen;
 }
 
+/** Bytes of a statKey. */
+export const STAT_KEY_BYTES = 8;
+
+/**
+ * What the change check (firstChange) compares of an entry, in
+ * STAT_KEY_BYTES: a hash of its type, mode, size, mtime, ctime and link
+ * target (a few bytes per entry, kept in path order between the two
+ * listings of a snapshot instead of the entries).
+ */
+export function statKey(e: ListedEntry): Buffer {
+  return createHash('sha256')
+    .update(`${e.kind} ${e.mode} ${e.size} ${e.mtimeMs} ${e.ctime} ${e.linkpath === undefined ? '-' : JSON.stringify(e.linkpath)}`)
+    .digest()
+    .subarray(0, STAT_KEY_BYTES);
+}
+
+/**
+ * The first difference (in path order) between two listings of one tree,
+ * each in path order (archive paths): BEFORE as paths with their statKey,
+ * AFTER as listed entries. A merge of the two: nothing is held.
+ */
+export function firstChange(before: Iterable<{ path: string; key: Buffer }>, after: Iterable<ListedEntry>): string | undefined {
+  const b = before[Symbol.iterator]();
+  let x = b.next();
+  for (const e of after) {
+    const path = archivePathOf(e);
+    if (!x.done && x.value.path < path) return `${x.value.path} was removed`;
+    if (x.done || x.value.path !== path) return `${path} was added`;
+    if (!statKey(e).equals(x.value.key)) return `${path} changed`;
+    x = b.next();
+  }
+  return x.done ? undefined : `${x.value.path} was removed`;
+}
+
 /** The first difference in type, mode, size, mtime, ctime or link target between two listings of one tree (a change check), or undefined. */
 export function listingChange(before: readonly ListedEntry[], after: readonly ListedEntry[]): string | undefined {
-  const a = new Map(after.map((e) => [e.path, e]));
-  for (const b of before) {
-    const x = a.get(b.path);
-    if (!x) return `${archivePathOf(b)} was removed`;
-    if (x.kind !== b.kind || x.size !== b.size || x.mtimeMs !== b.mtimeMs || x.ctime !== b.ctime || x.linkpath !== b.linkpath || x.mode !== b.mode) {
-      return `${archivePathOf(b)} changed`;
-    }
-    a.delete(b.path);
-  }
-  const added = [...a.keys()][0];
-  return added !== undefined ? `${archivePathOf(a.get(added)!)} was added` : undefined;
+  const sorted = (l: readonly ListedEntry[]) => [...l].sort((a, c) => byPathOrder(archivePathOf(a), archivePathOf(c)));
+  return firstChange(
+    sorted(before).map((e) => ({ path: archivePathOf(e), key: statKey(e) })),
+    sorted(after),
+  );
 }
 
 // ---------------------------------------------------------------- archives
@@ -378,34 +487,34 @@ function decompress(format: ArchiveFormat): string {
 
 const C_ESCAPES: Record<string, number> = { n: 10, t: 9, r: 13, f: 12, b: 8, v: 11, a: 7, '\\': 92, '"': 34, "'": 39, '?': 63, ' ': 32 };
 
+/** One member name from `tar -t --quoting-style=escape` (C escapes, octal for other bytes), decoded as UTF-8. */
+export function unescapeTarName(line: string): string {
+  const bytes: number[] = [];
+  const raw = Buffer.from(line, 'utf8');
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c !== 92) {
+      bytes.push(c);
+      continue;
+    }
+    const next = String.fromCharCode(raw[i + 1] ?? 0);
+    const oct = /^[0-7]{3}$/.exec(raw.toString('latin1', i + 1, i + 4));
+    if (oct) {
+      bytes.push(parseInt(oct[0], 8));
+      i += 3;
+    } else if (C_ESCAPES[next] !== undefined) {
+      bytes.push(C_ESCAPES[next]!);
+      i += 1;
+    } else {
+      throw new Error(`unreadable tar member name ${JSON.stringify(line)}`);
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
 /** Member names from `tar -t --quoting-style=escape` (C escapes, octal for other bytes), decoded as UTF-8. */
 export function parseTarNames(out: string): string[] {
-  const names: string[] = [];
-  for (const line of out.split('\n')) {
-    if (line === '') continue;
-    const bytes: number[] = [];
-    const raw = Buffer.from(line, 'utf8');
-    for (let i = 0; i < raw.length; i++) {
-      const c = raw[i]!;
-      if (c !== 92) {
-        bytes.push(c);
-        continue;
-      }
-      const next = String.fromCharCode(raw[i + 1] ?? 0);
-      const oct = /^[0-7]{3}$/.exec(raw.toString('latin1', i + 1, i + 4));
-      if (oct) {
-        bytes.push(parseInt(oct[0], 8));
-        i += 3;
-      } else if (C_ESCAPES[next] !== undefined) {
-        bytes.push(C_ESCAPES[next]!);
-        i += 1;
-      } else {
-        throw new Error(`unreadable tar member name ${JSON.stringify(line)}`);
-      }
-    }
-    names.push(Buffer.from(bytes).toString('utf8'));
-  }
-  return names;
+  return out.split('\n').filter((line) => line !== '').map(unescapeTarName);
 }
 
 /**
@@ -449,19 +558,98 @@ export function extractArgv(archive: string, dest: string, format: ArchiveFormat
     // read only when tar succeeded
     `printf '\\0${LISTING_MARK}\\0'`,
     `if [ -d "$2/data" ] && [ ! -L "$2/data" ]; then ${listTreeScript('"$2/data"')}; fi`,
+    // the manifest (a regular file only, as unpackArchive reads it), read as it streams instead of over SFTP whole
+    `if [ -f "$2/${MANIFEST_NAME}" ] && [ ! -L "$2/${MANIFEST_NAME}" ]; then printf '${MANIFEST_MARK}\\0' && cat -- "$2/${MANIFEST_NAME}"; fi`,
   ].join('\n');
   return shArgv(script, archive, dest);
 }
 
 /** Separates tar's member names from the listing in extractArgv's output. */
 const LISTING_MARK = 'kompox-listing';
+/** Separates the listing from the manifest's bytes in extractArgv's output. */
+export const MANIFEST_MARK = 'kompox-manifest';
 
 /** extractArgv's output: the member names (text) and the listing of the extracted data/ (for parseTreeListing; empty when there is none). */
-export function splitExtractOutput(out: Buffer): { names: string; listing: Buffer } {
+export function splitExtractOutput(out: Buffer): { names: string; listing: Buffer; manifest?: Buffer } {
   const mark = Buffer.from(`\0${LISTING_MARK}\0`);
   const at = out.indexOf(mark);
   if (at < 0) return { names: out.toString('utf8'), listing: Buffer.alloc(0) };
-  return { names: out.toString('utf8', 0, at), listing: out.subarray(at + mark.length) };
+  const names = out.toString('utf8', 0, at);
+  const listing = out.subarray(at + mark.length);
+  // the manifest mark where a record starts (the listing's fields all end with NUL)
+  const m = Buffer.from(`${MANIFEST_MARK}\0`);
+  for (let i = listing.indexOf(m); i >= 0; i = listing.indexOf(m, i + 1)) {
+    if (i === 0 || listing[i - 1] === 0) return { names, listing: listing.subarray(0, i), manifest: listing.subarray(i + m.length) };
+  }
+  return { names, listing };
+}
+
+/**
+ * Parses extractArgv's output as it streams: each member name tar printed
+ * goes to `name` (its line, escaped), then the listing of the extracted
+ * data/ to `listing` (a TreeListingParser whose endMark is MANIFEST_MARK, so
+ * the manifest's bytes go on to its `after`). Throws what those throw.
+ */
+export class ExtractOutputParser {
+  private phase: 'names' | 'mark' | 'listing' = 'names';
+  private line: Buffer | undefined;
+  private mark = '';
+
+  constructor(
+    private readonly name: (escaped: string) => void,
+    private readonly listing: TreeListingParser,
+  ) {}
+
+  write(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length && this.phase !== 'listing') {
+      if (this.phase === 'names') {
+        const nul = chunk.indexOf(0, at);
+        const upto = nul < 0 ? chunk.length : nul;
+        for (let nl = chunk.indexOf(10, at); nl >= 0 && nl < upto; nl = chunk.indexOf(10, at)) {
+          this.lineEnd(chunk.subarray(at, nl));
+          at = nl + 1;
+        }
+        this.linePart(chunk.subarray(at, upto));
+        at = upto;
+        if (nul >= 0) {
+          this.lineEnd(Buffer.alloc(0));
+          this.phase = 'mark';
+          at = nul + 1;
+        }
+      } else {
+        const nul = chunk.indexOf(0, at);
+        this.mark += chunk.toString('latin1', at, nul < 0 ? chunk.length : nul);
+        if (this.mark.length > LISTING_MARK.length) throw new Error('unreadable extraction output: no listing mark after the member names');
+        if (nul < 0) return;
+        if (this.mark !== LISTING_MARK) throw new Error('unreadable extraction output: no listing mark after the member names');
+        this.phase = 'listing';
+        at = nul + 1;
+      }
+    }
+    if (at < chunk.length) this.listing.write(at ? chunk.subarray(at) : chunk);
+  }
+
+  /** The output ended: whether the listing began (tar's names and the listing both came). */
+  end(): boolean {
+    if (this.phase === 'names') this.lineEnd(Buffer.alloc(0));
+    if (this.phase !== 'listing') return false;
+    this.listing.end();
+    return true;
+  }
+
+  private linePart(b: Buffer): void {
+    if (!b.length) return;
+    this.line = this.line ? Buffer.concat([this.line, b]) : Buffer.from(b);
+    if (this.line.length > FIELD_MAX) throw new Error(`unreadable tar member name: a line of over ${FIELD_MAX} bytes`);
+  }
+
+  private lineEnd(b: Buffer): void {
+    this.linePart(b);
+    const line = this.line;
+    this.line = undefined;
+    if (line?.length) this.name(line.toString('utf8'));
+  }
 }
 
 /** The archive's SHA-256 extractArgv reported, if it did. */

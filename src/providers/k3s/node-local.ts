@@ -8,49 +8,53 @@
 // changes. The commands and their parsers are in node-commands.ts.
 import { KompoxError } from '../../domain/errors.js';
 import { asInterrupted, byteProgress, logEvent, type Op, type ProgressSink } from '../../domain/events.js';
+import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import {
   MANIFEST_NAME,
-  buildManifest,
   checkExpectedSha256,
   integrity,
-  manifestBody,
-  parseManifest,
-  treeDigestOf,
-  verifyManifest,
+  manifestHead,
+  writeAll,
   type ArchiveFormat,
+  type ArchiveManifest,
   type ArchiveResult,
   type ArchiveSource,
 } from '../../archive/archive.js';
+import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
+import { GarbagePacer } from '../../archive/memory.js';
 import { tarCreateOutcome } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
+  ExtractOutputParser,
+  MANIFEST_MARK,
   PROGRESS_MARK,
+  TreeListingParser,
   archiveStreamEstimate,
-  checkArchiveNames,
   copyTreeArgv,
   extractArgv,
+  firstChange,
+  inBlocks,
   listTreeArgv,
-  listingChange,
-  manifestEntriesOf,
+  manifestEntryOf,
   missingTools,
   extractedSha256,
   hostProblem,
-  parseTarNames,
+  unescapeTarName,
   withoutSha256,
   parseTools,
-  parseTreeListing,
-  seenOf,
   snapshotArgv,
-  snapshotStreamEstimate,
-  splitExtractOutput,
   stageStatuses,
+  statKey,
   tarCheckpointBytes,
   tarRefusal,
+  tarStreamEstimate,
   toolsProbeArgv,
   type ListedEntry,
   type NodeLocalTools,
   type NodeLocalWork,
 } from './node-commands.js';
+import { ArchiveNamesCheck, KeyLog, ListingError, ListingJoin, ManifestReader, manifestEntries } from './node-listing.js';
 
 /** A HostFs that runs commands on its host (over SSH). */
 type NodeFs = HostFs & Required<Pick<HostFs, 'run'>>;
@@ -88,10 +92,29 @@ function parentOf(path: string): string {
   return path.replace(/\/[^/]+\/?$/, '') || '/';
 }
 
-/** Runs a command on the node (cancellable through op), handing its progress reports to `progress`. */
-async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: HostRunOptions['progress']): Promise<HostRunResult> {
+/** Bytes of garbage objects a byte of a listing leaves, about (GarbagePacer's count). */
+const LISTING_GARBAGE = 4;
+
+/**
+ * Runs a command on the node (cancellable through op), handing its progress
+ * reports to `progress` and its stdout, as it streams, to `stdout` (then
+ * never collected; a HostFs that collects it anyway has it handed over at
+ * the end).
+ */
+async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: HostRunOptions['progress'], stdout?: (chunk: Buffer) => void): Promise<HostRunResult> {
+  // A listing streams in as many small buffers while its entries pile into
+  // sorter runs: without a cap the young generation grew to 112 MiB at
+  // 200,000 files (the runs survive scavenges), and the buffers waited for a
+  // full GC; the pacer caps the one and runs the other (src/archive/memory.ts).
+  // Each byte of a listing leaves several bytes of objects behind (strings,
+  // entries, sorter records), so it counts LISTING_GARBAGE times: at 200,000
+  // files the heap then peaked at ~25 MiB, not ~55.
+  const pacer = stdout ? new GarbagePacer() : undefined;
+  const sink = stdout && pacer ? (c: Buffer) => (stdout(c), pacer.note(c.length * LISTING_GARBAGE)) : undefined;
   try {
-    return await fs.run(argv, { ...(op.signal ? { signal: op.signal } : {}), ...(progress ? { progress } : {}) });
+    const r = await fs.run(argv, { ...(op.signal ? { signal: op.signal } : {}), ...(progress ? { progress } : {}), ...(sink ? { stdout: sink } : {}) });
+    if (sink && r.stdout.length) sink(r.stdout);
+    return r;
   } catch (e) {
     const err = asInterrupted(op, e, what);
     if (err !== e) throw err;
@@ -125,20 +148,91 @@ function failed(fs: HostFs, what: string, r: { code: number | null; stderr: stri
   return new KompoxError('unavailable', `${what} on ${fs.describe} failed (exit code ${r.code ?? 'none'})${detail ? `: ${detail.split('\n').slice(-5).join('; ')}` : ''}`);
 }
 
-/** Lists (and hashes) the tree DIR on the node. */
-async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean } = {}): Promise<ListedEntry[]> {
-  const what = `listing ${dir}`;
-  const r = await run(fs, listTreeArgv(dir, opts), op, what);
-  if (r.code !== 0) throw failed(fs, what, r);
-  return parseListing(fs, dir, r.stdout, opts);
+/** A listing that could not be read. */
+function listingFailed(fs: HostFs, dir: string, e: unknown): KompoxError {
+  return new KompoxError('unavailable', `listing ${dir} on ${fs.describe}: ${(e as Error).message}`);
 }
 
-function parseListing(fs: HostFs, dir: string, out: Buffer, opts: { hashes?: boolean } = {}): ListedEntry[] {
-  try {
-    return parseTreeListing(out, opts);
-  } catch (e) {
-    throw new KompoxError('unavailable', `listing ${dir} on ${fs.describe}: ${(e as Error).message}`);
+/**
+ * A parser fed from a command's stdout as it streams: its first failure is
+ * kept (a stdout sink must not throw) and nothing more is parsed after it.
+ */
+class Fed {
+  failure: unknown;
+  constructor(private readonly parser: { write(chunk: Buffer): void }) {}
+  readonly write = (chunk: Buffer): void => {
+    if (this.failure !== undefined) return;
+    try {
+      this.parser.write(chunk);
+    } catch (e) {
+      this.failure = e;
+    }
+  };
+  /** Runs `fn` (the parser's end) unless it failed already; throws the first failure. */
+  end(fn: () => void): void {
+    if (this.failure === undefined) {
+      try {
+        fn();
+      } catch (e) {
+        this.failure = e;
+      }
+    }
+    if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/** A listing's entries in path order, its unreadable parts reported as the listing's (not the archive's) failure. */
+function* sortedListing(fs: HostFs, dir: string, listing: ListingJoin, hashes = true): Generator<ListedEntry> {
+  try {
+    yield* listing.sorted(hashes);
+  } catch (e) {
+    throw e instanceof ListingError ? listingFailed(fs, dir, e) : e;
+  }
+}
+
+/**
+ * Runs ARGV, whose stdout is a listing of DIR (listTreeArgv's), parsed as it
+ * streams into a ListingJoin; a failed command is `failed`, an unreadable
+ * listing a listing failure. The caller closes the join.
+ */
+async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what: string, opts: { hashes?: boolean; progress?: HostRunOptions['progress'] } = {}): Promise<ListingJoin> {
+  const listing = new ListingJoin();
+  try {
+    const parser = new TreeListingParser(listing, opts.hashes === false ? { hashes: false } : {});
+    const fed = new Fed(parser);
+    const r = await run(fs, argv, op, what, opts.progress, fed.write);
+    if (r.code !== 0) throw failed(fs, what, r);
+    try {
+      fed.end(() => parser.end());
+    } catch (e) {
+      throw listingFailed(fs, dir, e);
+    }
+    return listing;
+  } catch (e) {
+    listing.close();
+    throw e;
+  }
+}
+
+/** Lists (and hashes) the tree DIR on the node. */
+function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean } = {}): Promise<ListingJoin> {
+  return runListing(fs, listTreeArgv(dir, opts), dir, op, `listing ${dir}`, opts);
+}
+
+/** The tree digest (treeDigestOf), file count and bytes of a sorted listing, what archives never hold left out. */
+function digestOf(entries: Iterable<ListedEntry>): { treeDigest: string; files: number; bytes: number } {
+  const h = createHash('sha256');
+  let files = 0;
+  let bytes = 0;
+  for (const e of entries) {
+    if (e.kind === 'other') continue;
+    if (e.kind === 'file') {
+      files++;
+      bytes += e.size;
+    }
+    h.update(digestLine(manifestEntryOf(e)));
+  }
+  return { treeDigest: h.digest('hex'), files, bytes };
 }
 
 export interface NodeRestoreOptions {
@@ -175,11 +269,27 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
   logEvent(op, `${opts.label}: on the node (${fs.describe}): extracted, checked and verified there`);
   const decompressor = opts.format === 'tar.gz' ? 'gzip' : 'zstd';
   const x = `${parentOf(dataDir)}/.extract-${suffix()}`;
+  // what the command prints, read as it streams: tar's member names (checked
+  // as unpackArchive checks them), the listing of the extracted tree, its manifest
+  const names = new ArchiveNamesCheck();
+  const listing = new ListingJoin();
+  const manifest = new ManifestReader();
+  let badName: unknown;
+  const listingParser = new TreeListingParser(listing, { endMark: MANIFEST_MARK, after: (b) => manifest.push(b) });
+  const output = new ExtractOutputParser((line) => {
+    if (badName !== undefined) return;
+    try {
+      names.name(unescapeTarName(line));
+    } catch (e) {
+      badName = e;
+    }
+  }, listingParser);
+  const fed = new Fed(output);
   try {
     const extracting = `extracting ${archive}`;
     const plain = opts.content ? archiveStreamEstimate(opts.content.fileCount, opts.content.totalBytes) : 0;
     const shown = nodeProgress(progress, opts.size, (n) => (plain > 0 ? (tarCheckpointBytes(n) * opts.size) / plain : 0));
-    const e = await run(fs, extractArgv(archive, x, opts.format), op, extracting, plain > 0 ? shown.reports : undefined);
+    const e = await run(fs, extractArgv(archive, x, opts.format), op, extracting, plain > 0 ? shown.reports : undefined, fed.write);
     const es = stageStatuses(withoutSha256(e.stderr), 2);
     if (es.codes[0] === undefined || es.codes[1] === undefined) throw failed(fs, extracting, e, es.text);
     const sha256 = extractedSha256(e.stderr);
@@ -189,26 +299,39 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
     if (es.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${es.text || `exit code ${es.codes[0]}`})`);
     const refused = tarRefusal(es.text);
     if (refused) throw refused;
-    const out = splitExtractOutput(e.stdout);
-    const names = parseTarNames(out.names);
+    let listingFailure: unknown;
+    try {
+      fed.end(() => {
+        // no listing at all reads as one that ended at once (data/ was not a directory: refused below first)
+        if (!output.end()) throw new Error('the node listing ended before its hashes');
+      });
+    } catch (err) {
+      listingFailure = err;
+    }
+    if (badName !== undefined) throw badName;
     if (es.codes[1] !== 0) {
       if (hostProblem(es.text)) throw failed(fs, extracting, { code: es.codes[1], stderr: es.text });
       throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${es.text || `exit code ${es.codes[1]}`})`);
     }
-    checkArchiveNames(names);
+    names.finish();
     // only what the names said (stripped absolute names would land here too)
     const top = (await fs.readdir(x)).sort();
     if (top.join('/') !== ['data', MANIFEST_NAME].sort().join('/')) throw integrity(`the archive holds ${top.filter((n) => n !== 'data' && n !== MANIFEST_NAME).join(', ') || 'no data directory'} outside data/`);
     if ((await fs.lstat(`${x}/data`))?.kind !== 'dir') throw integrity('archive entry data is not a directory');
-    const { entries, others } = manifestEntriesOf(parseListing(fs, `${x}/data`, out.listing));
-    if (others.length) throw integrity(`archive entry ${others[0]} is not a file, directory or symlink, which Kompox archives never contain`);
-    const manifest = parseManifest(await fs.readFile(`${x}/${MANIFEST_NAME}`));
-    verifyManifest(manifest, seenOf(entries));
+    if (listingFailure !== undefined) throw listingFailed(fs, `${x}/data`, listingFailure);
+    if (listing.firstOther !== undefined) throw integrity(`archive entry ${listing.firstOther} is not a file, directory or symlink, which Kompox archives never contain`);
+    if (!listingParser.sawEnd) throw integrity(`${MANIFEST_NAME} in the archive is not a regular file`);
+    const head = manifest.end();
+    manifest.verify(head, manifestEntries(sortedListing(fs, `${x}/data`, listing)));
+    const m = head as ArchiveManifest;
     await fs.rename(`${x}/data`, dataDir);
     shown.finish();
-    progress?.done({ files: manifest.fileCount, bytes: manifest.totalBytes });
-    return { totalBytes: manifest.totalBytes };
+    progress?.done({ files: m.fileCount, bytes: m.totalBytes });
+    return { totalBytes: m.totalBytes };
   } finally {
+    names.close();
+    listing.close();
+    manifest.close();
     await fs.rm(x).catch(() => undefined);
   }
 }
@@ -223,28 +346,38 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
 export async function copyOnNode(hostFs: HostFs, src: string, dest: string, label: string, op: Op): Promise<{ totalBytes: number } | undefined> {
   const fs = await onNode(hostFs, 'copy', op);
   if (!fs) return undefined;
-  const before = manifestEntriesOf(await listTree(fs, src, op));
-  if (before.others.length) {
-    logEvent(op, `copy through this machine, not on the node: ${src} holds ${before.others[0]}, which is not a file, directory or symlink (left out of copies)`);
-    return undefined;
+  const listed = await listTree(fs, src, op);
+  let before: { treeDigest: string; files: number; bytes: number };
+  try {
+    if (listed.firstOther !== undefined) {
+      logEvent(op, `copy through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of copies)`);
+      return undefined;
+    }
+    before = digestOf(sortedListing(fs, src, listed));
+  } finally {
+    listed.close();
   }
-  const totalBytes = before.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+  const totalBytes = before.bytes;
   const progress = byteProgress(op);
   progress?.start(label, totalBytes);
   logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
   const copying = `copying ${src}`;
   // the bytes cp has written so far (copyTreeArgv)
   const shown = nodeProgress(progress, totalBytes, (n) => n);
-  const r = await run(fs, copyTreeArgv(src, dest), op, copying, shown.reports);
-  if (r.code !== 0) throw failed(fs, copying, r);
-  const after = manifestEntriesOf(parseListing(fs, dest, r.stdout));
-  const want = treeDigestOf(before.entries);
-  const got = treeDigestOf(after.entries);
-  if (got !== want || after.others.length) {
+  const copied = await runListing(fs, copyTreeArgv(src, dest), dest, op, copying, { progress: shown.reports });
+  let after: { treeDigest: string; files: number; bytes: number };
+  try {
+    after = digestOf(sortedListing(fs, dest, copied));
+  } finally {
+    copied.close();
+  }
+  const want = before.treeDigest;
+  const got = after.treeDigest;
+  if (got !== want || copied.others) {
     throw integrity(`the copy's tree digest ${got} differs from the source's ${want}`, 'The source changed during the copy (stop the app using it), or the copy was damaged; try again.');
   }
   shown.finish();
-  progress?.done({ files: after.entries.filter((e) => e.type === 'file').length, bytes: totalBytes });
+  progress?.done({ files: after.files, bytes: totalBytes });
   return { totalBytes };
 }
 
@@ -273,26 +406,48 @@ export interface NodeSnapshotOptions {
 export async function snapshotOnNode(hostFs: HostFs, src: string, archive: string, opts: NodeSnapshotOptions, op: Op): Promise<ArchiveResult | undefined> {
   const fs = await onNode(hostFs, 'snapshot', op, 'tar.zst');
   if (!fs) return undefined;
+  // the manifest from the listing, in path order (compact, spilled past a few
+  // MiB), and beside it each entry's statKey for the change check after tar
+  const log = new ManifestLog();
+  const keys = new KeyLog();
+  let blockBytes = 0;
   const listed = await listTree(fs, src, op);
-  const { entries, others } = manifestEntriesOf(listed);
-  if (others.length) {
-    logEvent(op, `snapshot through this machine, not on the node: ${src} holds ${others[0]}, which is not a file, directory or symlink (left out of archives)`);
-    return undefined;
+  try {
+    if (listed.firstOther !== undefined) {
+      logEvent(op, `snapshot through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of archives)`);
+      keys.close();
+      log.close();
+      return undefined;
+    }
+    for (const e of sortedListing(fs, src, listed)) {
+      const m = manifestEntryOf(e);
+      log.add(m);
+      keys.add(statKey(e));
+      blockBytes += inBlocks(m.size);
+    }
+  } catch (e) {
+    keys.close();
+    log.close();
+    throw e;
+  } finally {
+    listed.close();
   }
-  const manifest = buildManifest(entries, 'tar.zst', { source: opts.source });
+  const head = manifestHead(log, 'tar.zst', { source: opts.source });
+  const manifest = log.manifest(head);
   const progress = byteProgress(op);
   progress?.start(opts.label, manifest.totalBytes);
   logEvent(op, `${opts.label}: on the node (${fs.describe}): listed, hashed, archived and compressed there`);
   const mdir = `${parentOf(archive)}/.tmp-manifest-${suffix()}`;
   let alive: { stop(): Promise<void> } | undefined;
+  let made = false;
   try {
     await fs.mkdir(mdir, 0o700);
     alive = opts.keepAlive?.(mdir);
-    const body = manifestBody(manifest);
-    await fs.writeFileAtomic(`${mdir}/${MANIFEST_NAME}`, body, 0o644);
+    const body = log.body(head);
+    await writeManifestFile(fs, `${mdir}/${MANIFEST_NAME}`, body);
     const what = `archiving ${src}`;
     // tar counts the plain stream (headers, padding, the manifest): mapped onto the data bytes
-    const plain = snapshotStreamEstimate(entries, body.length);
+    const plain = tarStreamEstimate(log.count + 1, blockBytes + inBlocks(body.length));
     const shown = nodeProgress(progress, manifest.totalBytes, (n) => (tarCheckpointBytes(n) * manifest.totalBytes) / plain);
     const r = await run(fs, snapshotArgv(src, mdir, archive), op, what, shown.reports);
     const st = stageStatuses(r.stderr, 2);
@@ -301,15 +456,65 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     if (r.code !== 0 || tarOutcome === 'failed' || st.codes[1] !== 0) throw failed(fs, what, r, st.text);
     const sha = /^([0-9a-f]{64})\b/m.exec(r.stdout.toString('utf8'))?.[1];
     if (!sha) throw failed(fs, what, r, 'no SHA-256 of the archive');
-    const change = listingChange(listed, await listTree(fs, src, op, { hashes: false }));
+    const again = await listTree(fs, src, op, { hashes: false });
+    let change: string | undefined;
+    try {
+      change = firstChange(zipKeys(log, keys), sortedListing(fs, src, again, false));
+    } finally {
+      again.close();
+    }
     if (change) return await liveFallback(fs, src, archive, change, op);
     const bytes = (await fs.lstat(archive))?.size ?? 0;
     shown.finish();
     progress?.done({ files: manifest.fileCount, bytes: manifest.totalBytes });
+    made = true;
+    // the log stays open: the manifest returned reads its entries from it when asked
     return { manifest, sha256: sha, bytes, format: 'tar.zst' };
   } finally {
+    keys.close();
+    if (!made) log.close();
     await alive?.stop();
     await fs.rm(mdir).catch(() => undefined);
+  }
+}
+
+/** The manifest's paths with the statKeys logged beside them, in path order. */
+function* zipKeys(log: ManifestLog, keys: KeyLog): Generator<{ path: string; key: Buffer }> {
+  const k = keys.keys();
+  for (const e of log.entries()) {
+    const key = k.next();
+    if (key.done) throw new Error('KeyLog: fewer keys than entries');
+    yield { path: e.path, key: key.value };
+  }
+}
+
+/**
+ * Writes the manifest's text piece by piece (never whole: ~200 bytes a
+ * file) to PATH on the node, through a temporary name renamed into place.
+ */
+async function writeManifestFile(fs: NodeFs, path: string, body: { length: number; pieces: () => Generator<Buffer> }): Promise<void> {
+  const tmp = `${path}.tmp-${suffix()}`;
+  const ws: Writable = fs.openWrite(tmp, 0o644);
+  let error: Error | undefined;
+  ws.on('error', (e: Error) => (error ??= e));
+  const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+  try {
+    let written = 0;
+    // each piece is copied: the log reuses its buffer for the next one
+    for (const piece of body.pieces()) {
+      if (error) throw error;
+      written += piece.length;
+      await writeAll(ws, Buffer.from(piece));
+    }
+    if (written !== body.length) throw new Error(`the manifest came out ${written} bytes, not ${body.length}`);
+    ws.end();
+    await closed;
+    if (error) throw error;
+    await fs.rename(tmp, path);
+  } catch (e) {
+    ws.destroy();
+    await fs.rm(tmp).catch(() => undefined);
+    throw e;
   }
 }
 

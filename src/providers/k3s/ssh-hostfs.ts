@@ -465,7 +465,8 @@ class SshHostFs implements HostFs {
     const channel = await p<ExecChannel>((cb) => this.conn.exec(wrapped, cb as never));
     channel.end();
     const out: Buffer[] = [];
-    channel.on('data', (c: Buffer) => out.push(c));
+    const sink = opts.stdout;
+    channel.on('data', (c: Buffer) => (sink ? sink(c) : out.push(c)));
     let head = '';
     let pgid: string | undefined;
     let killing: Promise<unknown> | undefined;

@@ -1,0 +1,255 @@
+// What Kompox keeps of a node's listing (node-commands.ts) while a copy that
+// stays on the node is checked, in memory that does not grow with the file
+// count (issue 11: data commands stay <= 100 MiB whatever the disk; a disk of
+// 200,000 files listed as objects, Maps and sorted copies took hundreds of
+// MiB). The listing streams in from the node in the filesystem's order and
+// goes straight into EntrySorters (a few MiB in memory, the rest spilled);
+// everything after is a merge of streams in path order: the hashes joined
+// to their files, the manifest built (ManifestLog), the extracted tree
+// compared with the archive's manifest, two listings compared for a change.
+import { DATA_DIR, MANIFEST_NAME, checkEntryPath, checkManifestHead, compareEntry, integrity, type ArchiveManifest, type EntryKind, type ManifestEntry } from '../../archive/archive.js';
+import { EntrySorter, type EntrySorterOptions } from '../../archive/entry-sort.js';
+import { digestLine } from '../../archive/manifest-log.js';
+import { ManifestStream } from '../../archive/manifest-stream.js';
+import { ChunkSpool } from '../../archive/spool.js';
+import { createHash } from 'node:crypto';
+import { STAT_KEY_BYTES, archivePathOf, manifestEntryOf, noHash, type ListedEntry, type ListingSink } from './node-commands.js';
+
+/** A listing the node printed that cannot be read (the caller says which listing, on which node). */
+export class ListingError extends Error {}
+
+const KINDS = new Set<string>(['file', 'dir', 'symlink', 'other']);
+
+/**
+ * A listed entry as the sorter carries it: the path (archive path, the sort
+ * key) and everything else in the link target's string, so no field depends
+ * on how the sorter stores a type's size or mode.
+ */
+function carry(e: ListedEntry): ManifestEntry {
+  return { path: archivePathOf(e), type: 'symlink', mode: 0, size: 0, linkpath: `${e.kind} ${e.mode} ${e.size} ${e.mtimeMs} ${e.ctime}\n${e.linkpath ?? ''}` };
+}
+
+function uncarry(c: ManifestEntry): ListedEntry {
+  const text = c.linkpath ?? '';
+  const nl = text.indexOf('\n');
+  const [kind, mode, size, mtimeMs, ctime] = text.slice(0, nl).split(' ');
+  if (!KINDS.has(kind!)) throw new Error(`EntrySorter gave back an unreadable entry ${JSON.stringify(c.path)}`);
+  const e: ListedEntry = {
+    path: c.path === DATA_DIR ? '' : c.path.slice(DATA_DIR.length + 1),
+    kind: kind as EntryKind | 'other',
+    mode: Number(mode),
+    size: Number(size),
+    mtimeMs: Number(mtimeMs),
+    ctime: ctime!,
+  };
+  if (kind === 'symlink') e.linkpath = text.slice(nl + 1);
+  return e;
+}
+
+/**
+ * One listing (listTreeArgv's) as it streams in, sorted: the entries and
+ * the hashes apart (sha256sum prints them after the whole listing, in its
+ * own pass), joined in path order by sorted(). What archives never hold
+ * (sockets, fifos, devices) is counted as it comes, the first by path kept.
+ */
+export class ListingJoin implements ListingSink {
+  private readonly entries: EntrySorter;
+  private readonly hashes: EntrySorter;
+  /** Entries listed that are not a file, directory or symlink. */
+  others = 0;
+  /** The first of those by path (archive path). */
+  firstOther: string | undefined;
+  count = 0;
+
+  constructor(opts: EntrySorterOptions = {}) {
+    this.entries = new EntrySorter(opts);
+    this.hashes = new EntrySorter(opts);
+  }
+
+  entry(e: ListedEntry): void {
+    this.count++;
+    if (e.kind === 'other') {
+      this.others++;
+      const path = archivePathOf(e);
+      if (this.firstOther === undefined || path < this.firstOther) this.firstOther = path;
+    }
+    this.entries.add(carry(e));
+  }
+
+  hash(path: string, sha256: string): void {
+    this.hashes.add({ path: path ? `${DATA_DIR}/${path}` : DATA_DIR, type: 'file', mode: 0, size: 0, sha256 });
+  }
+
+  /**
+   * Every entry in path order (once), each regular file with its SHA-256
+   * when `hashes` (a file without one, a path listed twice: ListingError).
+   */
+  *sorted(hashes = true): Generator<ListedEntry> {
+    const h = hashes ? this.hashes.sorted((path) => new ListingError(`the node listing hashes ${JSON.stringify(path)} twice`)) : undefined;
+    let next = h?.next();
+    for (const c of this.entries.sorted((path) => new ListingError(`the node listing has ${JSON.stringify(path)} twice`))) {
+      const e = uncarry(c);
+      if (h && e.kind === 'file') {
+        // hashes of paths that are no file in the listing (a file made between the two passes) are passed over
+        while (next && !next.done && next.value.path < c.path) next = h.next();
+        if (!next || next.done || next.value.path !== c.path) throw new ListingError(noHash(e.path));
+        e.sha256 = next.value.sha256!;
+      }
+      yield e;
+    }
+  }
+
+  close(): void {
+    this.entries.close();
+    this.hashes.close();
+  }
+}
+
+/** Fixed-size keys appended in order and read back in that order, spilled past a few MiB (ChunkSpool). */
+export class KeyLog {
+  private readonly spool = new ChunkSpool();
+  private chunk = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
+
+  add(key: Buffer): void {
+    if (key.length !== STAT_KEY_BYTES) throw new Error(`KeyLog: a key of ${key.length} bytes`);
+    if (this.used + STAT_KEY_BYTES > this.chunk.length) {
+      this.spool.push(this.chunk);
+      this.chunk = Buffer.allocUnsafe(64 * 1024);
+      this.used = 0;
+    }
+    key.copy(this.chunk, this.used);
+    this.used += STAT_KEY_BYTES;
+  }
+
+  /** The keys in order (each valid until the next is read). */
+  *keys(): Generator<Buffer> {
+    for (let i = 0; i <= this.spool.length; i++) {
+      const c = i < this.spool.length ? this.spool.read(i) : this.chunk.subarray(0, this.used);
+      for (let at = 0; at + STAT_KEY_BYTES <= c.length; at += STAT_KEY_BYTES) yield c.subarray(at, at + STAT_KEY_BYTES);
+    }
+  }
+
+  close(): void {
+    this.spool.close();
+  }
+}
+
+/**
+ * The refusals unpackArchive makes of entry names (checkArchiveNames: no
+ * absolute paths, no `..`, nothing outside data/, nothing twice, the
+ * manifest once and last), made on the names as tar prints them. The first
+ * failure is kept, not thrown, until finish(), so that the caller can
+ * report the archive's checksum and tar's own complaints first.
+ */
+export class ArchiveNamesCheck {
+  private failure: unknown;
+  private readonly paths: EntrySorter;
+  private last: string | undefined;
+  private sawManifest = false;
+
+  constructor(opts: EntrySorterOptions = {}) {
+    this.paths = new EntrySorter(opts);
+  }
+
+  /** One name as tar printed it, unescaped. */
+  name(raw: string): void {
+    if (this.failure) return;
+    try {
+      const path = checkEntryPath(raw);
+      if (path === MANIFEST_NAME) this.sawManifest = true;
+      this.last = path;
+      this.paths.add({ path, type: 'dir', mode: 0, size: 0 });
+    } catch (e) {
+      this.failure = e;
+    }
+  }
+
+  /** Throws the first refusal. */
+  finish(): void {
+    if (this.failure) throw this.failure;
+    for (const _ of this.paths.sorted((path) => integrity(`the archive contains ${path} twice`)));
+    if (!this.sawManifest) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
+    if (this.last !== MANIFEST_NAME) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
+  }
+
+  close(): void {
+    this.paths.close();
+  }
+}
+
+/**
+ * An archive's manifest read as it streams (ManifestStream): its fields,
+ * and its entries sorted by path (manifests Kompox writes are in path order
+ * already; older ones listed depth first). Each entry goes through the
+ * sorter as JSON (what compareEntry reads of it), so a malformed one is
+ * reported by verify() as verifyManifest would. The first failure is kept until failure() is asked.
+ */
+export class ManifestReader {
+  private readonly stream: ManifestStream;
+  private readonly entries: EntrySorter;
+  private error: unknown;
+  bytes = 0;
+
+  constructor(opts: EntrySorterOptions = {}) {
+    this.entries = new EntrySorter(opts);
+    // what compareEntry reads of an entry, as it was written (any JSON: a wrong type or size is refused as verifyManifest refuses it)
+    this.stream = new ManifestStream((e) => this.entries.add({ path: e.path, type: 'symlink', mode: 0, size: 0, linkpath: JSON.stringify([e.type, e.size, e.sha256, e.linkpath]) }));
+  }
+
+  push(chunk: Buffer): void {
+    if (this.error) return;
+    this.bytes += chunk.length;
+    try {
+      this.stream.push(chunk);
+    } catch (e) {
+      this.error = e;
+    }
+  }
+
+  /** The manifest ended: its fields but the entries, or the first failure thrown. */
+  end(): Partial<ArchiveManifest> {
+    if (!this.error) {
+      try {
+        this.stream.end();
+      } catch (e) {
+        this.error = e;
+      }
+    }
+    if (this.error) throw this.error;
+    return this.stream.head as Partial<ArchiveManifest>;
+  }
+
+  /**
+   * verifyManifest by a merge: the extracted tree (SEEN, in path order)
+   * against the manifest's entries: every path listed and extracted, each
+   * type, size, SHA-256 and link target as listed (compareEntry), a path
+   * listed once, and the tree digest of what was extracted the manifest's.
+   */
+  verify(head: Partial<ArchiveManifest>, seen: Iterable<ManifestEntry>): void {
+    checkManifestHead(head);
+    const want = this.entries.sorted((path) => integrity(`the manifest lists ${path} twice`));
+    let w = want.next();
+    const digest = createHash('sha256');
+    for (const got of seen) {
+      if (!w.done && w.value.path < got.path) throw integrity(`the manifest lists ${w.value.path} but the archive does not contain it: the archive is incomplete`);
+      if (w.done || w.value.path !== got.path) throw integrity(`archive entry ${got.path} is not listed in the manifest`);
+      const [type, size, sha256, linkpath] = JSON.parse(w.value.linkpath!) as [ManifestEntry['type'], number, string | null, string | null];
+      compareEntry(got.path, got, { path: got.path, type, mode: 0, size, ...(sha256 != null ? { sha256 } : {}), ...(linkpath != null ? { linkpath } : {}) });
+      digest.update(digestLine(got));
+      w = want.next();
+    }
+    if (!w.done) throw integrity(`the manifest lists ${w.value.path} but the archive does not contain it: the archive is incomplete`);
+    const d = digest.digest('hex');
+    if (d !== head.treeDigest) throw integrity(`the extracted tree's digest ${d} differs from the manifest's ${head.treeDigest}`);
+  }
+
+  close(): void {
+    this.entries.close();
+  }
+}
+
+/** The manifest entries of a sorted listing (its `other` entries refused before: see ListingJoin.firstOther). */
+export function* manifestEntries(listed: Iterable<ListedEntry>): Generator<ManifestEntry> {
+  for (const e of listed) yield manifestEntryOf(e);
+}
