@@ -144,15 +144,22 @@ export class ArchiveCheck {
     } else this.joinLate();
     const digest = this.log.treeDigest();
     if (digest !== m.treeDigest) throw integrity(`the extracted tree's digest ${digest} differs from the manifest's ${m.treeDigest}`);
+    // only the log lives on, in the manifest returned
+    this.release();
     return loggedManifest(head, this.log);
   }
 
   /** Releases the sorters' and the log's files (the returned manifest cannot be read afterwards). */
   close(): void {
+    this.release();
+    this.log.close();
+  }
+
+  private release(): void {
+    this.sorted?.return(undefined);
     this.got.close();
     this.passed?.close();
     this.late?.close();
-    this.log.close();
   }
 
   /** One manifest entry, as it arrives. */
