@@ -36,6 +36,7 @@ import { Header, Pax } from 'tar';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
 import { ManifestLog, digestLine } from './manifest-log.js';
+import { decodeHeader, parsePax, type DecodedHeader, type PaxFields } from './tar-decode.js';
 import { ManifestStream } from './manifest-stream.js';
 import { ArchiveCheck, OpenDirs, loggedManifest, within } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
@@ -1078,8 +1079,10 @@ export class TarReader {
   constructor(readonly reader: ByteReader) {}
 
   async next(): Promise<TarEntry | undefined> {
-    let pax: Pax | undefined;
-    let paxMtimeMs: number | undefined;
+    /** Pending pax values read directly; null once one needed the `tar` package (see tar-decode.ts). */
+    let fast: PaxFields | null | undefined;
+    /** The pending pax bodies, for the `tar` package when the direct decoder gives up. */
+    const paxBodies: Buffer[] = [];
     const raw: Buffer[] = [];
     for (;;) {
       const block = await this.reader.read(BLOCK);
@@ -1094,42 +1097,21 @@ export class TarReader {
         continue; // end-of-archive blocks (and any record padding)
       }
       if (this.sawEnd) throw integrity('the archive has data after its end-of-archive marker');
-      let h: Header;
-      try {
-        h = new Header(block, 0, pax, this.gpax);
-      } catch (e) {
-        // The tar library throws plain errors on fields it cannot decode (e.g. a bad base-256 number).
-        throw integrity(`the archive has an unreadable tar header (${(e as Error).message})`);
-      }
-      if (!h.cksumValid) throw integrity('the archive has a tar header with a bad checksum');
-      const size = h.size ?? 0;
+      const h = (!this.gpax && fast !== null && decodeHeader(block, fast)) || libraryHeader(block, paxBodies, this.gpax);
+      const { size, type } = h;
       if (!Number.isSafeInteger(size) || size < 0) throw integrity('the archive has a tar header with an impossible size');
-      const type = h.type;
       if (type === 'ExtendedHeader' || type === 'GlobalExtendedHeader') {
         if (size > 1024 * 1024) throw integrity('the archive has an oversized pax header');
         const body = await this.body(size, 'pax header');
-        const text = body.toString('utf8');
         if (type === 'ExtendedHeader') {
-          pax = Pax.parse(text, pax, false);
-          paxMtimeMs = exactMtimeMs(text) ?? paxMtimeMs;
+          paxBodies.push(body);
+          if (fast !== null) fast = parsePax(body, fast ?? {}) ?? null;
           raw.push(block, body, ...(padding(size) ? [padding(size)!] : []));
-        } else this.gpax = Pax.parse(text, this.gpax, true);
+        } else this.gpax = Pax.parse(body.toString('utf8'), this.gpax, true);
         continue;
       }
       raw.push(block);
-      // Header.decode prepends the ustar prefix even to a pax path; the pax
-      // record is authoritative for path, link target and mtime.
-      return {
-        path: pax?.path ?? h.path ?? '',
-        type,
-        size,
-        mode: (h.mode ?? 0o644) & 0o7777,
-        uid: h.uid ?? 0,
-        gid: h.gid ?? 0,
-        mtimeMs: paxMtimeMs ?? (pax?.mtime ?? h.mtime)?.getTime() ?? Date.now(),
-        linkpath: pax?.linkpath ?? h.linkpath,
-        raw,
-      };
+      return { path: h.path, type, size, mode: h.mode, uid: h.uid, gid: h.gid, mtimeMs: h.mtimeMs, linkpath: h.linkpath, raw };
     }
   }
 
@@ -1171,6 +1153,40 @@ export class TarReader {
     const p = await this.reader.read(pad.length);
     if (p.length < pad.length) throw integrity(`the archive is truncated (after ${what})`);
   }
+}
+
+/**
+ * A header decoded by the `tar` package, with the pending pax bodies and any
+ * global pax values applied: for what decodeHeader leaves to it.
+ */
+export function libraryHeader(block: Buffer, paxBodies: readonly Buffer[], gpax: Pax | undefined): DecodedHeader {
+  let pax: Pax | undefined;
+  let paxMtimeMs: number | undefined;
+  for (const body of paxBodies) {
+    const text = body.toString('utf8');
+    pax = Pax.parse(text, pax, false);
+    paxMtimeMs = exactMtimeMs(text) ?? paxMtimeMs;
+  }
+  let h: Header;
+  try {
+    h = new Header(block, 0, pax, gpax);
+  } catch (e) {
+    // The tar library throws plain errors on fields it cannot decode (e.g. a bad base-256 number).
+    throw integrity(`the archive has an unreadable tar header (${(e as Error).message})`);
+  }
+  if (!h.cksumValid) throw integrity('the archive has a tar header with a bad checksum');
+  // Header.decode prepends the ustar prefix even to a pax path; the pax
+  // record is authoritative for path, link target and mtime.
+  return {
+    path: pax?.path ?? h.path ?? '',
+    type: h.type,
+    size: h.size ?? 0,
+    mode: (h.mode ?? 0o644) & 0o7777,
+    uid: h.uid ?? 0,
+    gid: h.gid ?? 0,
+    mtimeMs: paxMtimeMs ?? (pax?.mtime ?? h.mtime)?.getTime() ?? Date.now(),
+    linkpath: pax?.linkpath ?? h.linkpath ?? '',
+  };
 }
 
 export function parseManifest(body: Buffer): ArchiveManifest {

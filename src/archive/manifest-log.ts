@@ -14,9 +14,10 @@
 // when the log is (close()) or, since the manifest it returns reads its
 // entries lazily, when both are collected.
 import { createHash } from 'node:crypto';
-import type { ArchiveManifest, EntryKind, ManifestEntry } from './archive.js';
-import { ChunkSpool, type SpoolOptions } from './spool.js';
-import { putVarint, varint } from './varint.js';
+import type { ArchiveManifest, ManifestEntry } from './archive.js';
+import { EntryRecords } from './entry-records.js';
+import { EntrySorter } from './entry-sort.js';
+import type { SpoolOptions } from './spool.js';
 
 /** One line of the tree digest (treeDigestOf): the canonical listing of an entry. */
 export function digestLine(e: ManifestEntry): string {
@@ -34,22 +35,11 @@ export function entryJson(e: ManifestEntry): string {
   return `${s}\n    }`;
 }
 
-const KINDS: readonly EntryKind[] = ['dir', 'file', 'symlink'];
-const HAS_SHA = 0x10;
-const HAS_LINK = 0x20;
-const CHUNK = 256 * 1024;
-/** A record's largest size: paths and link targets are bounded by PATH_MAX-like limits well below this. */
-const RECORD_MAX = 64 * 1024;
 /** Manifest text is handed out in pieces of at most this many bytes. */
 const PIECE = 256 * 1024;
 
-/** Entries in a compact log: counts, running digest, and the manifest's JSON on demand. */
-export class ManifestLog {
-  private readonly chunks: ChunkSpool;
-  private chunk = Buffer.allocUnsafe(CHUNK);
-  private used = 0;
-  private readonly scratch = Buffer.allocUnsafe(RECORD_MAX);
-  private prevPath = Buffer.alloc(0);
+/** Entries in a compact log (EntryRecords): counts, running digest, and the manifest's JSON on demand. */
+export class ManifestLog extends EntryRecords {
   private lastPath: string | undefined;
   /** Whether entries came in path order (then the digest is the running hash). */
   private ordered = true;
@@ -63,11 +53,11 @@ export class ManifestLog {
   /** Bytes of the entries' JSON text (entryJson of each), without separators. */
   private textBytes = 0;
 
-  constructor(spool: SpoolOptions = {}) {
-    this.chunks = new ChunkSpool(spool);
+  constructor(private readonly spool: SpoolOptions = {}) {
+    super(spool);
   }
 
-  add(e: ManifestEntry): void {
+  override add(e: ManifestEntry): void {
     if (this.lastPath !== undefined && !(this.lastPath < e.path)) this.ordered = false;
     this.lastPath = e.path;
     if (this.ordered) this.digest.update(digestLine(e));
@@ -78,71 +68,21 @@ export class ManifestLog {
       this.totalBytes += e.size;
     } else if (e.type === 'dir') this.dirCount++;
     else this.symlinkCount++;
-    this.append(e);
-  }
-
-  /** Bytes the log holds (its records, in memory and in its file). */
-  get storedBytes(): number {
-    return this.chunks.memoryBytes + this.chunks.spilledBytes + this.used;
-  }
-
-  /** Bytes of records held in memory (at most the spool's limit plus one chunk). */
-  get memoryBytes(): number {
-    return this.chunks.memoryBytes + this.chunk.length;
-  }
-
-  /** Releases the records and their file; the log (and a manifest from it) cannot be read afterwards. */
-  close(): void {
-    this.chunks.close();
+    super.add(e);
   }
 
   /** SHA-256 over the canonical listing in path order (treeDigestOf of the entries). */
   treeDigest(): string {
     if (this.ordered) return this.digest.copy().digest('hex');
-    // Added out of order: sort them (all in memory, as treeDigestOf does).
-    const h = createHash('sha256');
-    for (const e of [...this.entries()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) h.update(digestLine(e));
-    return h.digest('hex');
-  }
-
-  /** The entries, decoded, in the order they were added. */
-  *entries(): Generator<ManifestEntry> {
-    let path = Buffer.allocUnsafe(RECORD_MAX);
-    const last = this.chunks.length;
-    // spilled chunks are read into this generator's own buffer (two readers may interleave)
-    let own: Buffer | undefined;
-    for (let i = 0; i <= last; i++) {
-      if (i < last && this.chunks.spilledBytes) own ??= Buffer.allocUnsafe(CHUNK);
-      const c = i < last ? this.chunks.read(i, own) : this.chunk.subarray(0, this.used);
-      let at = 0;
-      while (at < c.length) {
-        const flags = c[at++]!;
-        if (flags === 0xff) break; // the rest of a chunk a record did not fit in
-        let v: number;
-        [v, at] = varint(c, at);
-        const mode = v;
-        const size = c.readDoubleLE(at);
-        at += 8;
-        let shared: number;
-        let fresh: number;
-        [shared, at] = varint(c, at);
-        [fresh, at] = varint(c, at);
-        if (shared + fresh > path.length) path = Buffer.concat([path.subarray(0, shared), Buffer.alloc(shared + fresh)]);
-        c.copy(path, shared, at, at + fresh);
-        at += fresh;
-        const e: ManifestEntry = { path: path.toString('utf8', 0, shared + fresh), type: KINDS[flags & 0x0f]!, mode, size };
-        if (flags & HAS_SHA) {
-          e.sha256 = c.toString('hex', at, at + 32);
-          at += 32;
-        }
-        if (flags & HAS_LINK) {
-          let n: number;
-          [n, at] = varint(c, at);
-          e.linkpath = c.toString('utf8', at, at + n);
-          at += n;
-        }
-        yield e;
-      }
+    // Added out of order: hash them sorted (EntrySorter: in bounded memory).
+    const sorter = new EntrySorter(this.spool);
+    try {
+      for (const e of this.entries()) sorter.add(e);
+      const h = createHash('sha256');
+      for (const e of sorter.sorted((p) => new Error(`ManifestLog: ${p} added twice`))) h.update(digestLine(e));
+      return h.digest('hex');
+    } finally {
+      sorter.close();
     }
   }
 
@@ -192,42 +132,5 @@ export class ManifestLog {
     const m = { ...head } as ArchiveManifest;
     Object.defineProperty(m, 'entries', { enumerable: true, get: () => [...this.entries()] });
     return m;
-  }
-
-  private append(e: ManifestEntry): void {
-    const b = this.scratch;
-    let at = 0;
-    b[at++] = KINDS.indexOf(e.type) | (e.sha256 !== undefined ? HAS_SHA : 0) | (e.linkpath !== undefined ? HAS_LINK : 0);
-    at = putVarint(b, at, e.mode);
-    b.writeDoubleLE(e.size, at);
-    at += 8;
-    const path = Buffer.from(e.path, 'utf8');
-    const prev = this.prevPath;
-    let shared = 0;
-    const max = Math.min(prev.length, path.length);
-    while (shared < max && prev[shared] === path[shared]) shared++;
-    at = putVarint(b, at, shared);
-    at = putVarint(b, at, path.length - shared);
-    if (at + (path.length - shared) + 32 + 10 > RECORD_MAX) throw new Error(`archive path too long: ${e.path.slice(0, 100)}…`);
-    at += path.copy(b, at, shared);
-    this.prevPath = path;
-    if (e.sha256 !== undefined) {
-      if (!/^[0-9a-f]{64}$/.test(e.sha256)) throw new Error(`ManifestLog: not a SHA-256: ${e.sha256}`);
-      at += b.write(e.sha256, at, 'hex');
-    }
-    if (e.linkpath !== undefined) {
-      const link = Buffer.from(e.linkpath, 'utf8');
-      if (at + link.length + 5 > RECORD_MAX) throw new Error(`symlink target too long: ${e.path.slice(0, 100)}`);
-      at = putVarint(b, at, link.length);
-      at += link.copy(b, at);
-    }
-    if (this.used + at > this.chunk.length) {
-      if (this.used < this.chunk.length) this.chunk[this.used] = 0xff;
-      this.chunks.push(this.chunk.subarray(0, this.used < this.chunk.length ? this.used + 1 : this.used));
-      this.chunk = Buffer.allocUnsafe(CHUNK);
-      this.used = 0;
-    }
-    b.copy(this.chunk, this.used, 0, at);
-    this.used += at;
   }
 }

@@ -34,9 +34,45 @@ const ASCII = /^[\x00-\x7f]*$/;
 export function headerBlocks(data: EntryHeader): Buffer[] {
   const fast = encodeFast(data);
   if (fast) return [fast];
+  const sec = data.mtime.getTime() / 1000;
+  if (!Number.isInteger(sec) && !fits(sec, MAX12)) return oddTimeBlocks(data);
   const header = new Header({ ...data, linkpath: data.linkpath ?? '' });
   header.encode();
   return [new Pax({ path: data.path, linkpath: data.linkpath, mtime: data.mtime, size: data.size, uid: data.uid, gid: data.gid }).encode(), header.block!];
+}
+
+/**
+ * A sub-second mtime before 1970 (or after 2242): `tar` cannot put a
+ * fractional time in a base-256 field and throws, so the pax body is written
+ * here (byte lengths, any characters) and both ustar blocks get whole seconds;
+ * the pax record keeps the exact time.
+ */
+function oddTimeBlocks(data: EntryHeader): Buffer[] {
+  const whole = new Date(Math.floor(data.mtime.getTime() / 1000) * 1000);
+  const header = new Header({ ...data, mtime: whole, linkpath: data.linkpath ?? '' });
+  header.encode();
+  const body = Buffer.from(
+    paxRecordUtf8('path', data.path) +
+      paxRecordUtf8('gid', String(data.gid)) +
+      (data.linkpath !== undefined ? paxRecordUtf8('linkpath', data.linkpath) : '') +
+      paxRecordUtf8('mtime', String(data.mtime.getTime() / 1000)) +
+      paxRecordUtf8('size', String(data.size)) +
+      paxRecordUtf8('uid', String(data.uid)),
+    'utf8',
+  );
+  const pax = new Header({ path: `PaxHeader/${posix.basename(data.path)}`.slice(0, 99), mode: 0o644, uid: data.uid, gid: data.gid, size: body.length, mtime: whole, type: 'ExtendedHeader', linkpath: '' });
+  pax.encode();
+  const blocks = Buffer.alloc(BLOCK * Math.ceil(body.length / BLOCK));
+  body.copy(blocks);
+  return [Buffer.concat([pax.block!, blocks]), header.block!];
+}
+
+/** paxRecord for any characters: LEN counts bytes. */
+function paxRecordUtf8(key: string, value: string): string {
+  const n = Buffer.byteLength(` ${key}=${value}\n`);
+  let digits = String(n).length;
+  if (n + digits >= 10 ** digits) digits += 1;
+  return `${digits + n} ${key}=${value}\n`;
 }
 
 /** One pax record, `LEN key=value\n`, where LEN counts its own digits (as `tar` computes it). */
