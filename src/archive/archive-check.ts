@@ -25,6 +25,17 @@ import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
 import { ManifestStream } from './manifest-stream.js';
 
+/**
+ * Bytes of records a reader's logs and sorters keep in memory before they
+ * spill (unless told otherwise): an import holds three at once (what it
+ * extracted, the verified log, the directories), and past this they are read
+ * back in order from page-cached files anyway.
+ */
+export const CHECK_MEMORY = 1024 * 1024;
+/** Spool options with CHECK_MEMORY as the default memory. */
+export function checkSpool(opts: EntrySorterOptions = {}): EntrySorterOptions {
+  return { memoryBytes: CHECK_MEMORY, ...opts };
+}
 /** Reads of the manifest's body: at most this many bytes at a time. */
 const PIECE = 1024 * 1024;
 /** An archive path longer than this is refused (Linux's PATH_MAX is 4096; records hold up to 64 KiB). */
@@ -88,9 +99,12 @@ export class ArchiveCheck {
   private late: EntrySorter | undefined;
   private lastListed: string | undefined;
 
-  constructor(private readonly opts: EntrySorterOptions = {}) {
-    this.got = new EntrySorter(opts);
-    this.log = new ManifestLog(opts);
+  private readonly opts: EntrySorterOptions;
+
+  constructor(opts: EntrySorterOptions = {}) {
+    this.opts = checkSpool(opts);
+    this.got = new EntrySorter(this.opts);
+    this.log = new ManifestLog(this.opts);
   }
 
   /** An entry as the archive holds it (extracted or passed through), in the archive's order. */
