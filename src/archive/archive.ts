@@ -38,7 +38,8 @@ import { nowRfc3339 } from '../domain/names.js';
 import { ManifestLog, digestLine } from './manifest-log.js';
 import { decodeHeader, parsePax, type DecodedHeader, type PaxFields } from './tar-decode.js';
 import { ManifestStream } from './manifest-stream.js';
-import { SeenLog } from './seen-log.js';
+import { ArchiveCheck, OpenDirs, checkSpool, loggedManifest, within } from './archive-check.js';
+import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { GarbagePacer } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
@@ -1038,6 +1039,11 @@ export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buff
 }
 
 async function closeWriter(ws: Writable): Promise<void> {
+  // one that failed (an exclusive create) has closed already: no 'close' is coming
+  if (ws.closed || ws.destroyed) {
+    if (ws.errored) throw ws.errored;
+    return;
+  }
   await new Promise<void>((resolve, reject) => {
     ws.once('error', reject);
     ws.once('close', () => resolve());
@@ -1191,12 +1197,6 @@ export function parseManifest(body: Buffer): ArchiveManifest {
   }
 }
 
-async function readManifestBody(tr: TarReader, e: TarEntry): Promise<ArchiveManifest> {
-  if (e.type !== 'File' && e.type !== 'OldFile') throw integrity(`${MANIFEST_NAME} in the archive is not a regular file`);
-  if (e.size > 256 * 1024 * 1024) throw integrity(`${MANIFEST_NAME} is implausibly large`);
-  return parseManifest(await tr.body(e.size, 'the manifest'));
-}
-
 export interface UnpackOptions {
   /** Expected SHA-256 (hex) of the compressed archive; a mismatch fails the import. */
   expectedSha256?: string;
@@ -1204,6 +1204,8 @@ export interface UnpackOptions {
   progressLabel?: string;
   /** Total compressed bytes when known (progress). */
   totalBytes?: number;
+  /** Where what waits for the manifest spills, and how much stays in memory (tests force spilling). */
+  spool?: EntrySorterOptions;
   /** The input is packTree's uncompressed stream in this process (a copy: see PackOptions.uncompressed); otherwise the format is read from its first bytes. */
   uncompressed?: boolean;
 }
@@ -1217,12 +1219,6 @@ export interface Seen {
   linkpath?: string;
 }
 
-/** A directory whose metadata is set last (creating entries inside changes its mtime). */
-interface PendingDir extends EntryMeta {
-  path: string;
-  abs: string;
-}
-
 export function isFileType(type: string): boolean {
   return type === 'File' || type === 'OldFile' || type === 'ContiguousFile';
 }
@@ -1233,25 +1229,66 @@ export function isFileType(type: string): boolean {
  * manifest and the whole stream against `expectedSha256`. On failure
  * `destDir` may hold a partial tree: the caller deletes it. `destDir`
  * becomes the disk's data dir.
+ *
+ * Memory does not grow with the file count (issue 11): what was extracted
+ * waits for the manifest (last) in an ArchiveCheck (sorted, spilled), a
+ * parent is checked against the directories still open (OpenDirs) or, in an
+ * order that dropped it, on the filesystem, and directory metadata waits in
+ * a sorter too. `destDir` is fresh and only this import writes into it, so
+ * whatever is found there was created by this import.
  */
 export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.ReadableStream, destDir: string, opts: UnpackOptions = {}): Promise<ArchiveResult> {
   opts.progress?.start(opts.progressLabel ?? 'import', opts.totalBytes);
   const format = opts.uncompressed ? 'none' : await sniffFormat(input as Readable);
   const tap = new StreamDigest((n) => opts.progress?.advance(n));
-  // What was extracted, compactly, until the manifest (last) lists it.
-  const seen = new SeenLog();
-  const check = new StreamedManifestCheck(seen);
+  const check = new ArchiveCheck(opts.spool);
+  // Directories' metadata is set last, deepest first (see setDirMeta).
+  const dirs = new EntrySorter(checkSpool(opts.spool));
+  const open = new OpenDirs();
   let head: Record<string, unknown> | undefined;
-  const dirs: PendingDir[] = [];
+  let rootMade = false;
 
   const setMeta = async (abs: string, m: EntryMeta, kind: EntryKind): Promise<void> => {
     if (fs.canChown) await fs.lchown(abs, m.uid, m.gid);
     if (kind !== 'symlink') await fs.chmod(abs, m.mode);
     await fs.setTimes(abs, m.mtimeMs, kind);
   };
+  const absOf = (path: string): string => (path === DATA_DIR ? destDir : `${destDir}/${path.slice(DATA_DIR.length + 1)}`);
+  /** A creation that failed: an entry twice when something is there already (only this import writes here), else the error. */
+  const created = async <T>(path: string, abs: string, make: () => Promise<T>): Promise<T> => {
+    try {
+      return await make();
+    } catch (err) {
+      if (path !== DATA_DIR && (await fs.lstat(abs).catch(() => undefined))) throw integrity(`the archive contains ${path} twice`);
+      throw err;
+    }
+  };
+  /**
+   * `parent` is a directory this import created, checked on the filesystem
+   * from the deepest kept directory above it down (lstat never follows the
+   * last component, and every component above is one checked already).
+   */
+  const parentOnDisk = async (parent: string): Promise<boolean> => {
+    const chain = open.chain;
+    let base = -1;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      if (within(chain[i]!, parent) && parent.charCodeAt(chain[i]!.length) === 0x2f) {
+        base = i;
+        break;
+      }
+    }
+    if (base < 0) return false;
+    open.truncate(base + 1);
+    for (let at = chain[base]!.length; at < parent.length; ) {
+      const end = parent.indexOf('/', at + 1);
+      const dir = end < 0 ? parent : parent.slice(0, end);
+      if ((await fs.lstat(absOf(dir)))?.kind !== 'dir') return false;
+      open.push(dir);
+      at = dir.length;
+    }
+    return true;
+  };
 
-  /** The directory last created (checked as a parent without a lookup: entries mostly follow their directory). */
-  let lastDir: string | undefined;
   const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
     const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
     for (;;) {
@@ -1261,40 +1298,39 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
       const path = checkEntryPath(e.path);
       const { type, size } = e;
       if (path === MANIFEST_NAME) {
-        head = await streamManifest(tr, e, check);
+        head = await check.readManifest(tr, e);
         continue;
       }
-      if (seen.find(path) >= 0) throw integrity(`the archive contains ${path} twice`);
-      const rel = path === DATA_DIR ? '' : path.slice(DATA_DIR.length + 1);
-      const abs = rel ? `${destDir}/${rel}` : destDir;
-      if (rel) {
+      const abs = absOf(path);
+      if (path !== DATA_DIR) {
         // The parent must be a directory this archive created: never write
         // through a symlink or into something that is not ours.
         const parent = path.slice(0, path.lastIndexOf('/'));
-        if (parent !== lastDir && seen.kind(seen.find(parent)) !== 'dir') throw integrity(`archive entry ${path} comes before its directory ${parent} (or its parent is not a directory)`);
+        if (!open.has(parent, path) && !(await parentOnDisk(parent))) throw integrity(`archive entry ${path} comes before its directory ${parent} (or its parent is not a directory)`);
       } else if (type !== 'Directory') {
         throw integrity(`archive entry ${DATA_DIR} is not a directory`);
-      }
+      } else if (rootMade) throw integrity(`the archive contains ${path} twice`);
       const meta: EntryMeta = { mode: e.mode, uid: e.uid, gid: e.gid, mtimeMs: e.mtimeMs };
       if (type === 'Directory') {
         if (size !== 0) await tr.skip(size, path);
-        await fs.mkdir(abs, 0o700);
-        seen.add(path, { type: 'dir', mode: e.mode, size: 0 });
-        lastDir = path;
-        dirs.push({ path, abs, ...meta });
+        await created(path, abs, () => fs.mkdir(abs, 0o700));
+        rootMade = true;
+        check.add({ path, type: 'dir', mode: e.mode, size: 0 });
+        open.push(path);
+        dirs.add(dirEntry(path, meta));
       } else if (type === 'SymbolicLink') {
         if (size !== 0) await tr.skip(size, path);
         const linkpath = e.linkpath ?? '';
         if (!linkpath) throw integrity(`symlink ${path} in the archive has no target`);
-        await fs.symlink(linkpath, abs);
+        await created(path, abs, () => fs.symlink(linkpath, abs));
         await setMeta(abs, meta, 'symlink');
-        seen.add(path, { type: 'symlink', mode: e.mode, size: 0, linkpath });
+        check.add({ path, type: 'symlink', mode: e.mode, size: 0, linkpath });
       } else if (isFileType(type)) {
         const hash = createHash('sha256');
         if (fs.createFile && size <= SMALL_FILE) {
           const parts = await tr.parts(size, path);
           for (const p of parts) hash.update(p);
-          await fs.createFile(abs, parts, meta);
+          await created(path, abs, () => fs.createFile!(abs, parts, meta));
         } else {
           const ws = fs.openWrite(abs, 0o600);
           try {
@@ -1306,13 +1342,17 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
               remain -= chunk.length;
               await writeAll(ws, chunk);
             }
+          } catch (err) {
+            throw twiceIfExists(err, path);
           } finally {
-            await closeWriter(ws);
+            await closeWriter(ws).catch((err: unknown) => {
+              throw twiceIfExists(err, path);
+            });
           }
           await tr.skipPadding(size, path);
           await setMeta(abs, meta, 'file');
         }
-        seen.add(path, { type: 'file', mode: e.mode, size, sha256: hash.digest('hex') });
+        check.add({ path, type: 'file', mode: e.mode, size, sha256: hash.digest('hex') });
       } else {
         throw integrity(`archive entry ${path} has type ${type}, which Kompox archives never contain (only files, directories and symlinks)`);
       }
@@ -1321,57 +1361,54 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
     if (!tr.sawEnd) throw integrity('the archive is truncated (no end-of-archive marker)');
   };
 
-  await runReader(input as Readable, tap, format, consume);
-  const manifest = seenManifest(head!, seen);
-  opts.progress?.done(countsOf(manifest));
-  const sha256 = tap.sha256();
-  checkExpectedSha256(sha256, opts.expectedSha256);
-  check.finish(head as Partial<ArchiveManifest>);
+  try {
+    await runReader(input as Readable, tap, format, consume);
+    const sha256 = tap.sha256();
+    checkExpectedSha256(sha256, opts.expectedSha256);
+    const manifest = check.finish(head!);
+    opts.progress?.done(countsOf(manifest));
+    await setDirMeta(dirs, absOf, setMeta);
+    return { manifest, sha256, bytes: tap.bytes, format: format === 'none' ? manifestFormat(manifest) : format };
+  } catch (e) {
+    check.close();
+    throw e;
+  } finally {
+    dirs.close();
+  }
+}
 
-  // Directory metadata deepest-first, so setting a directory's mode or mtime
-  // comes after everything inside it has been written.
-  dirs.sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0));
-  for (const d of dirs) await setMeta(d.abs, d, 'dir');
-  return { manifest, sha256, bytes: tap.bytes, format: format === 'none' ? manifestFormat(manifest) : format };
+/** An exclusive create that found something there: in a fresh directory only this import writes into, an entry twice. */
+function twiceIfExists(err: unknown, path: string): unknown {
+  return err instanceof Error && (err as { code?: unknown }).code === 'EEXIST' ? integrity(`the archive contains ${path} twice`) : err;
+}
+
+/** A directory's metadata as an EntrySorter holds it (owner and mtime in the one free-form string). */
+function dirEntry(path: string, m: EntryMeta): ManifestEntry {
+  return { path, type: 'dir', mode: m.mode, size: 0, linkpath: `${m.uid} ${m.gid} ${m.mtimeMs}` };
+}
+
+/**
+ * Directory metadata once everything is written and verified, each
+ * directory after everything inside it (its mode may forbid writing there,
+ * and creating entries changes its mtime): in path order, a directory is
+ * done when the next one is not inside it (a stack as deep as the tree).
+ */
+async function setDirMeta(dirs: EntrySorter, absOf: (path: string) => string, setMeta: (abs: string, m: EntryMeta, kind: EntryKind) => Promise<void>): Promise<void> {
+  const stack: ManifestEntry[] = [];
+  const done = async (d: ManifestEntry): Promise<void> => {
+    const [uid, gid, mtimeMs] = d.linkpath!.split(' ').map(Number) as [number, number, number];
+    await setMeta(absOf(d.path), { mode: d.mode, uid, gid, mtimeMs }, 'dir');
+  };
+  for (const d of dirs.sorted((path) => integrity(`the archive contains ${path} twice`))) {
+    while (stack.length && !within(stack[stack.length - 1]!.path, d.path)) await done(stack.pop()!);
+    stack.push(d);
+  }
+  while (stack.length) await done(stack.pop()!);
 }
 
 /** The format an uncompressed stream was packed for, by its manifest's version (manifestVersionFor backwards). */
 function manifestFormat(m: ArchiveManifest): ArchiveFormat {
   return m.version === 1 ? 'tar.gz' : 'tar.zst';
-}
-
-/** Reads the manifest entry's body piece by piece into `check`; returns the manifest's other fields. */
-async function streamManifest(tr: TarReader, e: TarEntry, check: StreamedManifestCheck): Promise<Record<string, unknown>> {
-  if (e.type !== 'File' && e.type !== 'OldFile') throw integrity(`${MANIFEST_NAME} in the archive is not a regular file`);
-  const ms = new ManifestStream((entry) => check.entry(entry));
-  let remain = e.size;
-  while (remain > 0) {
-    const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
-    if (chunk.length === 0) throw integrity('the archive is truncated (in the middle of the manifest)');
-    remain -= chunk.length;
-    check.guard(() => ms.push(chunk));
-  }
-  await tr.skipPadding(e.size, 'the manifest');
-  check.guard(() => ms.end());
-  return ms.head;
-}
-
-/** The manifest an import returns: its own fields, and the verified entries (as extracted) read from `seen` when asked for. */
-function seenManifest(head: Record<string, unknown>, seen: SeenLog): ArchiveManifest {
-  const m = { ...head } as unknown as ArchiveManifest;
-  Object.defineProperty(m, 'entries', {
-    enumerable: true,
-    get: () =>
-      [...seen.entries()].map(({ path, type, mode, size, sha256, linkpath }) => ({
-        path,
-        type,
-        mode,
-        size,
-        ...(sha256 !== undefined ? { sha256 } : {}),
-        ...(linkpath !== undefined ? { linkpath } : {}),
-      })),
-  });
-  return m;
 }
 
 /** input → (hash) → decompressor → consume, with errors of the compressed stream turned into integrity errors. */
@@ -1448,81 +1485,48 @@ export function compareEntry(path: string, got: Seen, want: ManifestEntry): void
 }
 
 /**
- * verifyManifest for a manifest read entry by entry (ManifestStream) against
- * what was extracted (SeenLog): each entry is checked as it arrives, the
- * tree digest hashed as the entries go by when they are in path order (every
- * manifest this Kompox writes; older ones are sorted at the end). The first
- * failure is kept, not thrown, so that the caller reports the archive's
- * checksum first, as a whole-manifest check after reading does.
+ * Reads only the manifest of an archive (either format; the stream is read
+ * to its end); no files are written. The entries are not held as objects:
+ * they go to a compact log (spilled past a few MiB) and are decoded when the
+ * returned manifest's `entries` are read.
  */
-class StreamedManifestCheck {
-  failure: unknown;
-  private readonly digest = createHash('sha256');
-  private lastPath: string | undefined;
-  private unordered: Array<[string, string]> | undefined;
-  constructor(private readonly seen: SeenLog) {}
-
-  /** Runs `fn`, keeping its error as the failure (and nothing more once one is kept). */
-  guard(fn: () => void): void {
-    if (this.failure) return;
-    try {
-      fn();
-    } catch (e) {
-      this.failure = e;
-    }
-  }
-
-  entry(want: ManifestEntry): void {
-    this.guard(() => {
-      const i = this.seen.find(want.path);
-      if (i < 0) throw integrity(`the manifest lists ${want.path} but the archive does not contain it: the archive is incomplete`);
-      if (!this.seen.mark(i)) throw integrity(`the manifest lists ${want.path} twice`);
-      const got = this.seen.get(i);
-      compareEntry(want.path, got, want);
-      // The digest is computed from the manifest's entries, so their modes must be the extracted ones too.
-      if ((got.mode & 0o7777) !== (want.mode & 0o7777)) {
-        throw integrity(`archive entry ${want.path} has mode ${(got.mode & 0o7777).toString(8)} but the manifest says ${(want.mode & 0o7777).toString(8)}`);
-      }
-      const line = digestLine(want);
-      if (!this.unordered && (this.lastPath === undefined || this.lastPath < want.path)) this.digest.update(line);
-      else (this.unordered ??= []).push([want.path, line]);
-      this.lastPath = want.path;
-    });
-  }
-
-  /** After the whole manifest: every extracted entry listed, the digest the manifest's. Throws the first failure. */
-  finish(head: Partial<ArchiveManifest>): void {
-    if (this.failure) throw this.failure;
-    checkManifestHead(head);
-    const missing = this.seen.firstUnmarked();
-    if (missing >= 0) throw integrity(`archive entry ${this.seen.get(missing).path} is not listed in the manifest`);
-    let digest: string;
-    if (this.unordered) {
-      // Path order broke at some entry: hash everything again, sorted (older archives listed entries depth first).
-      const all: Array<[string, string]> = [];
-      for (const e of this.seen.entries()) all.push([e.path, digestLine(e)]);
-      all.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      const h = createHash('sha256');
-      for (const [, line] of all) h.update(line);
-      digest = h.digest('hex');
-    } else digest = this.digest.digest('hex');
-    if (digest !== head.treeDigest) throw integrity(`the extracted tree's digest ${digest} differs from the manifest's ${head.treeDigest}`);
-  }
-}
-
-/** Reads only the manifest of an archive (either format; the stream is read to its end); no files are written. */
 export async function readManifest(input: Readable | NodeJS.ReadableStream): Promise<ArchiveManifest> {
   const format = await sniffFormat(input as Readable);
-  let manifest: ArchiveManifest | undefined;
-  await runReader(input as Readable, new StreamDigest(), format, async (source) => {
-    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
-    for (let e = await tr.next(); e; e = await tr.next()) {
-      if (e.path === MANIFEST_NAME) manifest = await readManifestBody(tr, e);
-      else await tr.skip(e.size, e.path);
-    }
-  });
-  if (!manifest) throw integrity(`the archive has no ${MANIFEST_NAME}`);
-  return manifest;
+  let head: Record<string, unknown> | undefined;
+  const log = new ManifestLog();
+  try {
+    await runReader(input as Readable, new StreamDigest(), format, async (source) => {
+      const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
+      for (let e = await tr.next(); e; e = await tr.next()) {
+        if (e.path !== MANIFEST_NAME) {
+          await tr.skip(e.size, e.path);
+          continue;
+        }
+        if (e.type !== 'File' && e.type !== 'OldFile') throw integrity(`${MANIFEST_NAME} in the archive is not a regular file`);
+        const ms = new ManifestStream((entry) => {
+          try {
+            log.add(entry);
+          } catch {
+            throw integrity(`${MANIFEST_NAME} has a malformed entry`);
+          }
+        });
+        for (let remain = e.size; remain > 0; ) {
+          const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
+          if (chunk.length === 0) throw integrity('the archive is truncated (in the middle of the manifest)');
+          remain -= chunk.length;
+          ms.push(chunk);
+        }
+        await tr.skipPadding(e.size, 'the manifest');
+        ms.end();
+        head = ms.head;
+      }
+    });
+  } catch (e) {
+    log.close();
+    throw e;
+  }
+  if (!head) throw integrity(`the archive has no ${MANIFEST_NAME}`);
+  return loggedManifest(head, log);
 }
 
 export interface TranscodeOptions {
@@ -1534,6 +1538,8 @@ export interface TranscodeOptions {
   /** Size of the input when known (progress). */
   totalBytes?: number;
   level?: number;
+  /** Where what waits for the manifest spills (see UnpackOptions.spool). */
+  spool?: EntrySorterOptions;
 }
 
 /**
@@ -1550,23 +1556,23 @@ export async function transcodeArchive(input: Readable | NodeJS.ReadableStream, 
   const inTap = new StreamDigest((n) => opts.progress?.advance(n));
   const sink = frameSink(opts.format, out as Writable, opts.level);
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
-  const seen = new Map<string, Seen>();
-  let manifest: ArchiveManifest | undefined;
+  // The entries wait for the manifest (last) sorted and spilled; the manifest written is the verified entries' (ArchiveCheck.log).
+  const check = new ArchiveCheck(opts.spool);
+  let head: Record<string, unknown> | undefined;
   try {
     await runReader(input as Readable, inTap, inFormat, async (source) => {
       const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
       for (let e = await tr.next(); e; e = await tr.next()) {
-        if (manifest) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
+        if (head) throw integrity(`the archive has entries after ${MANIFEST_NAME}; this is not a Kompox archive`);
         const path = checkEntryPath(e.path);
         if (path === MANIFEST_NAME) {
-          manifest = await readManifestBody(tr, e);
+          head = await check.readManifest(tr, e);
           continue;
         }
-        if (seen.has(path)) throw integrity(`the archive contains ${path} twice`);
         await sink.write(e.raw);
         if (e.type === 'Directory' || e.type === 'SymbolicLink') {
           if (e.size !== 0) throw integrity(`archive entry ${path} has a body; Kompox archives never write one`);
-          seen.set(path, e.type === 'Directory' ? { type: 'dir', mode: e.mode, size: 0 } : { type: 'symlink', mode: e.mode, size: 0, linkpath: e.linkpath ?? '' });
+          check.add(e.type === 'Directory' ? { path, type: 'dir', mode: e.mode, size: 0 } : { path, type: 'symlink', mode: e.mode, size: 0, linkpath: e.linkpath ?? '' });
           continue;
         }
         if (!isFileType(e.type)) throw integrity(`archive entry ${path} has type ${e.type}, which Kompox archives never contain (only files, directories and symlinks)`);
@@ -1582,21 +1588,23 @@ export async function transcodeArchive(input: Readable | NodeJS.ReadableStream, 
         await tr.skipPadding(e.size, path);
         const pad = padding(e.size);
         if (pad) await sink.write([pad]);
-        seen.set(path, { type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });
+        check.add({ path, type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });
       }
-      if (!manifest) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
+      if (!head) throw integrity(`the archive ends without ${MANIFEST_NAME}: it is truncated or not a Kompox archive`);
       if (!tr.sawEnd) throw integrity('the archive is truncated (no end-of-archive marker)');
     });
-    verifyManifest(manifest!, seen);
+    const verified = check.finish(head!);
     checkExpectedSha256(inTap.sha256(), opts.expectedSha256);
-    await sink.write(manifestBlocks({ ...manifest!, version: manifestVersionFor(opts.format) }));
+    const written = { ...head!, version: manifestVersionFor(opts.format) } as unknown as Omit<ArchiveManifest, 'entries'>;
+    await writeManifest(sink, check.log.body(written));
     await sink.end();
+    opts.progress?.done(countsOf(verified));
+    return { manifest: loggedManifest(written as unknown as Record<string, unknown>, check.log), sha256: sink.output.sha256(), bytes: sink.output.bytes, format: opts.format };
   } catch (e) {
     sink.abort();
+    check.close();
     throw e;
   }
-  opts.progress?.done(countsOf(manifest!));
-  return { manifest: { ...manifest!, version: manifestVersionFor(opts.format) }, sha256: sink.output.sha256(), bytes: sink.output.bytes, format: opts.format };
 }
 
 /**

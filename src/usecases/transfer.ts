@@ -22,7 +22,7 @@
 //     link targets: the tree digest must equal the manifest's), and only then
 //     revealed. Any failure or cancel deletes the pending disk; what a
 //     crashed process left is swept by the next transfer (sweepPendingDisks).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
 import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, uncounted, warningEvent, type Op } from '../domain/events.js';
@@ -31,7 +31,9 @@ import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 import { GarbagePacer, YoungGarbagePacer } from '../archive/memory.js';
-import { treeDigestOf, type ArchiveManifest } from '../archive/archive.js';
+import { type ArchiveManifest, type ManifestEntry } from '../archive/archive.js';
+import { entriesOf } from '../archive/archive-check.js';
+import { digestLine } from '../archive/manifest-log.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
 import { parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
@@ -589,28 +591,59 @@ export function parseReadBack(buf: Buffer): ListedEntry[] {
 
 /**
  * The tree as read back must be the manifest's, entry by entry (a fresh
- * filesystem's empty lost+found aside); the first difference is the error.
+ * filesystem's empty lost+found aside); the first difference is the error:
+ * the manifest's entries first, then what only the disk has. A merge of the
+ * two in path order (the listing sorted in place; the manifest an import
+ * returns streams its entries in path order), with no table of either
+ * (issue 11: flat memory whatever the file count).
  */
 export function compareWithManifest(listing: ListedEntry[], manifest: ArchiveManifest): void {
-  const want = new Map(manifest.entries.map((e) => [e.path, e]));
-  const got = new Map(listing.map((e) => [e.path, e]));
-  const lf = got.get('data/lost+found');
-  if (lf && !want.has(lf.path) && lf.type === 'dir' && !listing.some((e) => e.path.startsWith('data/lost+found/'))) got.delete(lf.path);
   const fail = (what: string) =>
     new KompoxError('integrity', `the imported disk does not match the archive: ${what}`, {
       code: 'transfer.verify.mismatch',
       hint: 'Nothing was kept. Retry the import; if it fails again, check the disk and the helper image.',
     });
-  for (const [path, w] of want) {
-    const g = got.get(path);
-    if (!g) throw fail(`${path} is missing`);
-    if (g.type !== w.type) throw fail(`${path} is a ${g.type}, the archive has a ${w.type}`);
-    if ((g.mode & 0o7777) !== (w.mode & 0o7777)) throw fail(`${path} has mode ${(g.mode & 0o7777).toString(8)}, the archive ${(w.mode & 0o7777).toString(8)}`);
-    if (w.type === 'file' && (g.size !== w.size || g.sha256 !== w.sha256)) throw fail(`file ${path} has ${g.size} bytes with SHA-256 ${g.sha256 ?? '?'}, the archive ${w.size} bytes with ${w.sha256}`);
-    if (w.type === 'symlink' && g.linkpath !== w.linkpath) throw fail(`symlink ${path} points to ${g.linkpath}, the archive to ${w.linkpath}`);
+  const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  let sorted = true;
+  for (let i = 1; i < listing.length && sorted; i++) sorted = listing[i - 1]!.path < listing[i]!.path;
+  if (!sorted) listing.sort(byPath);
+  // the manifest's entries in path order: as they come when they do (one pass to see), else sorted
+  let prev: string | undefined;
+  let inOrder = true;
+  for (const w of entriesOf(manifest)) {
+    if (prev !== undefined && !(prev < w.path)) {
+      inOrder = false;
+      break;
+    }
+    prev = w.path;
   }
-  for (const path of got.keys()) if (!want.has(path)) throw fail(`${path} is not in the archive`);
+  const wanted: Iterable<ManifestEntry> = inOrder ? entriesOf(manifest) : [...manifest.entries].sort(byPath);
+  const LF = 'data/lost+found';
+  const lfEmpty = (i: number) => listing[i]!.path === LF && listing[i]!.type === 'dir' && !listing.some((e) => e.path.startsWith(`${LF}/`));
+  const digest = createHash('sha256');
+  let extra: string | undefined;
+  let i = 0;
+  /** Listed entries before `path` that the archive does not have. */
+  const skipTo = (path: string | undefined) => {
+    for (; i < listing.length && (path === undefined || listing[i]!.path < path); i++) {
+      if (listing[i]!.path === LF && lfEmpty(i)) continue;
+      extra ??= listing[i]!.path;
+      digest.update(digestLine(listing[i]! as ManifestEntry));
+    }
+  };
+  for (const w of wanted) {
+    skipTo(w.path);
+    const g = listing[i]?.path === w.path ? listing[i++] : undefined;
+    if (!g) throw fail(`${w.path} is missing`);
+    if (g.type !== w.type) throw fail(`${w.path} is a ${g.type}, the archive has a ${w.type}`);
+    if ((g.mode & 0o7777) !== (w.mode & 0o7777)) throw fail(`${w.path} has mode ${(g.mode & 0o7777).toString(8)}, the archive ${(w.mode & 0o7777).toString(8)}`);
+    if (w.type === 'file' && (g.size !== w.size || g.sha256 !== w.sha256)) throw fail(`file ${w.path} has ${g.size} bytes with SHA-256 ${g.sha256 ?? '?'}, the archive ${w.size} bytes with ${w.sha256}`);
+    if (w.type === 'symlink' && g.linkpath !== w.linkpath) throw fail(`symlink ${w.path} points to ${g.linkpath}, the archive to ${w.linkpath}`);
+    digest.update(digestLine(g as ManifestEntry));
+  }
+  skipTo(undefined);
+  if (extra !== undefined) throw fail(`${extra} is not in the archive`);
   // and, as every import checks it, the tree digest
-  const digest = treeDigestOf([...got.values()].map((e) => ({ ...e, type: e.type as 'file' | 'dir' | 'symlink' })));
-  if (digest !== manifest.treeDigest) throw fail(`its tree digest is ${digest}, the archive's ${manifest.treeDigest}`);
+  const got = digest.digest('hex');
+  if (got !== manifest.treeDigest) throw fail(`its tree digest is ${got}, the archive's ${manifest.treeDigest}`);
 }

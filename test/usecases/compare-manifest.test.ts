@@ -1,0 +1,47 @@
+// The read-back check after an import through the cluster
+// (compareWithManifest): a merge of the listing and the manifest in path
+// order, with no table of either, reporting what the Map-based check did.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { buildManifest, type ArchiveManifest, type ManifestEntry } from '../../src/archive/archive.js';
+import { KompoxError } from '../../src/domain/errors.js';
+import { compareWithManifest, type ListedEntry } from '../../src/usecases/transfer.js';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const tree: ManifestEntry[] = [
+  { path: 'data', type: 'dir', mode: 0o755, size: 0 },
+  { path: 'data/a', type: 'dir', mode: 0o750, size: 0 },
+  { path: 'data/a-b', type: 'file', mode: 0o644, size: 1, sha256: sha('1') },
+  { path: 'data/a/x', type: 'file', mode: 0o600, size: 2, sha256: sha('22') },
+  { path: 'data/l', type: 'symlink', mode: 0o777, size: 0, linkpath: 'a/x' },
+];
+const manifest = (entries = tree): ArchiveManifest => buildManifest(entries, 'tar.zst', {});
+/** The listing in an order find might give (not path order). */
+const listing = (): ListedEntry[] => [tree[0]!, tree[1]!, tree[3]!, tree[2]!, tree[4]!].map((e) => ({ ...e }));
+const mismatch = (re: RegExp) => (e: unknown) => e instanceof KompoxError && e.kind === 'integrity' && e.code === 'transfer.verify.mismatch' && re.test(e.message);
+
+describe('compareWithManifest', () => {
+  it('accepts the same tree in any listing order, with the manifest in path order or not, and an empty lost+found', () => {
+    compareWithManifest(listing(), manifest());
+    compareWithManifest(listing().reverse(), manifest([...tree].reverse()));
+    compareWithManifest([...listing(), { path: 'data/lost+found', type: 'dir', mode: 0o700, size: 0 }], manifest());
+  });
+
+  it('refuses the first difference', () => {
+    const edit = (path: string, change: Partial<ListedEntry>) => listing().map((e) => (e.path === path ? { ...e, ...change } : e));
+    assert.throws(() => compareWithManifest(listing().filter((e) => e.path !== 'data/a-b'), manifest()), mismatch(/data\/a-b is missing/));
+    assert.throws(() => compareWithManifest([...listing(), { path: 'data/zz', type: 'other', mode: 0, size: 0 }], manifest()), mismatch(/data\/zz is not in the archive/));
+    assert.throws(() => compareWithManifest(edit('data/a', { mode: 0o700 }), manifest()), mismatch(/data\/a has mode 700, the archive 750/));
+    assert.throws(() => compareWithManifest(edit('data/a/x', { type: 'dir' }), manifest()), mismatch(/data\/a\/x is a dir, the archive has a file/));
+    assert.throws(() => compareWithManifest(edit('data/a/x', { sha256: sha('xx') }), manifest()), mismatch(/file data\/a\/x has 2 bytes/));
+    assert.throws(() => compareWithManifest(edit('data/l', { linkpath: 'b' }), manifest()), mismatch(/symlink data\/l points to b/));
+    // a lost+found with something in it is data the archive does not have
+    const lf: ListedEntry[] = [{ path: 'data/lost+found', type: 'dir', mode: 0o700, size: 0 }, { path: 'data/lost+found-2', type: 'dir', mode: 0o700, size: 0 }, { path: 'data/lost+found/#12', type: 'file', mode: 0o600, size: 0 }];
+    assert.throws(() => compareWithManifest([...listing(), ...lf], manifest()), mismatch(/data\/lost\+found is not in the archive/));
+    // the manifest's entries first: a missing one is reported before an extra one
+    assert.throws(() => compareWithManifest([...listing().filter((e) => e.path !== 'data/l'), { path: 'data/b', type: 'file', mode: 0o644, size: 0 }], manifest()), mismatch(/data\/l is missing/));
+    // a digest that is not the entries' (a manifest that lies about it)
+    assert.throws(() => compareWithManifest(listing(), { ...manifest(), treeDigest: sha('other') }), mismatch(/its tree digest is/));
+  });
+});
