@@ -1,7 +1,7 @@
 // Chunks of records kept in memory up to a limit, then in a temporary file
 // (issue 11: a data command's memory must not grow with the disk's file
 // count). The compact logs of an archive being written or read (ManifestLog,
-// SeenLog) hold ~60–90 bytes per file until the manifest, which comes last;
+// EntrySorter) hold ~60–90 bytes per file until the manifest, which comes last;
 // a million files would be 60–90 MiB on top of the data path's own. Past
 // `memoryBytes`, chunks go to a file that is unlinked as soon as it is
 // created: nothing is left behind if the process dies, and no other process

@@ -1,5 +1,5 @@
 // Unsigned LEB128 integers (up to 2^53) for the compact entry records of
-// manifest-log.ts and seen-log.ts.
+// entry-records.ts.
 
 /** Writes `v` at `at`; returns where the next byte goes. */
 export function putVarint(b: Buffer, at: number, v: number): number {

@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import { zstdCompressSync } from 'node:zlib';
 import { buildManifest, manifestBlocks, manifestBody, unpackArchive, type ManifestEntry } from '../../src/archive/archive.js';
 import { ManifestStream } from '../../src/archive/manifest-stream.js';
-import { SeenLog } from '../../src/archive/seen-log.js';
 import { headerBlocks } from '../../src/archive/tar-header.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
@@ -65,28 +64,6 @@ describe('ManifestStream', () => {
     refused(() => streamed(Buffer.from('{"entries": [{"type": "file"}]}'), [64]), /malformed entry/);
     refused(() => streamed(Buffer.from('{"entries": [1,]}'), [64]), /malformed entry|does not parse/);
     refused(() => streamed(Buffer.from('{"format": "kompox-archive"}'), [64]), /no entries/);
-  });
-});
-
-describe('SeenLog', () => {
-  it('finds every path it holds (and none it does not), gives entries back, and counts what was marked', () => {
-    const log = new SeenLog();
-    const paths = Array.from({ length: 20_000 }, (_, i) => `data/dir${i % 97}/file-${i}${i % 5 ? '' : ' ü'}`);
-    paths.forEach((p, i) => log.add(p, i % 3 ? { type: 'file', mode: 0o644, size: i * 1000, sha256: sha(p) } : { type: 'symlink', mode: 0o777, size: 0, linkpath: `t${i}` }));
-    assert.equal(log.size, paths.length);
-    for (const [i, p] of paths.entries()) {
-      const at = log.find(p);
-      assert.equal(at, i);
-      const e = log.get(at);
-      assert.equal(e.path, p);
-      if (i % 3) assert.deepEqual([e.type, e.size, e.sha256], ['file', i * 1000, sha(p)]);
-      else assert.deepEqual([e.type, e.linkpath], ['symlink', `t${i}`]);
-    }
-    assert.equal(log.find('data/dir1/file-0'), -1);
-    assert.equal(log.kind(-1), undefined);
-    assert.equal(log.mark(5), true);
-    assert.equal(log.mark(5), false, 'marked once');
-    assert.equal(log.firstUnmarked(), 0);
   });
 });
 
