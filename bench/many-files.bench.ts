@@ -29,7 +29,8 @@ import { measureProcess, median, type ProcessMeasure } from './measure.js';
 const OP = fileURLToPath(new URL('./archive-op.mjs', import.meta.url));
 const OPS = ['export', 'import', 'snapshot', 'restore', 'packtar', 'export over SSH'] as const;
 
-function makeTree(dir: string, n: number): void {
+/** N files of 100 bytes, 1,000 per directory (also bench/node-local-many.bench.ts). */
+export function makeTree(dir: string, n: number): void {
   const body = 'x'.repeat(100);
   for (let i = 0; i < n; i++) {
     const d = join(dir, `d${String(Math.floor(i / 1000)).padStart(4, '0')}`);

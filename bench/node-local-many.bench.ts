@@ -16,19 +16,12 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sshdMissing, startSshd } from '../test/support/sshd.js';
+import { makeTree } from './many-files.bench.js';
 import { measureProcess, median, type ProcessMeasure } from './measure.js';
 
 const OP = fileURLToPath(new URL('./node-local-op.mjs', import.meta.url));
 const LOCAL_OP = fileURLToPath(new URL('./archive-op.mjs', import.meta.url));
 
-function makeTree(dir: string, n: number): void {
-  const body = 'x'.repeat(100);
-  for (let i = 0; i < n; i++) {
-    const d = join(dir, `d${String(Math.floor(i / 1000)).padStart(4, '0')}`);
-    if (i % 1000 === 0) mkdirSync(d, { recursive: true });
-    writeFileSync(join(d, `file-with-a-typical-name-${String(i).padStart(7, '0')}.txt`), body);
-  }
-}
 
 export async function runNodeLocalBench(counts = [20_000, 200_000], runs = 1, base = process.env.KOMPOX_BENCH_DIR ?? tmpdir()): Promise<string> {
   const missing = sshdMissing();

@@ -1052,15 +1052,10 @@ async function closeWriter(ws: Writable): Promise<void> {
 }
 
 /** One tar entry as read: pax values applied, sizes checked. */
-export interface TarEntry {
+export interface TarEntry extends Omit<DecodedHeader, 'linkpath'> {
   /** Raw path (pax path when present); not yet validated. */
   path: string;
-  type: string;
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtimeMs: number;
+  /** A GNU long link target may replace it (tarEntries); '' when the entry has none. */
   linkpath?: string;
   /** The header bytes as read: the pax extended header blocks (if any), then the ustar header. */
   raw: Buffer[];
