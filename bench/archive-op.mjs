@@ -16,6 +16,8 @@
 //                                      SSH and through the cluster) into FILE, in this process
 // KOMPOX_BENCH_SSH='{"K3S_SSH":…,"K3S_SSH_KEY":…,"K3S_SSH_KNOWN_HOSTS":…}': the driver reaches the
 // same roots over SSH (an sshd on this machine): export then streams one `tar -c` from the "node".
+// The binary's V8 settings (young generation, no TurboFan): what is measured is what kompoxops does.
+import '../bin/cli-flags.mjs';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 const DIST = new URL('../dist/', import.meta.url).href;
 

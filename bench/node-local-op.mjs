@@ -11,6 +11,8 @@
 //     restore  ROOT SNAP DISK      snapshot restore into a new disk (on the node)
 //     copy     ROOT DISK NEWDISK   disk copy (on the node)
 // Every operation fails when it did not run on the node (a fallback would measure another path).
+// The binary's V8 settings (young generation, no TurboFan): what is measured is what kompoxops does.
+import '../bin/cli-flags.mjs';
 // KOMPOX_BENCH_DIST: another build's dist/ (a baseline kept aside for an A/B)
 const DIST = process.env.KOMPOX_BENCH_DIST ? new URL(`file://${process.env.KOMPOX_BENCH_DIST.replace(/\/?$/, '/')}`).href : new URL('../dist/', import.meta.url).href;
 

@@ -6,6 +6,7 @@
 // path order) store their entries here.
 import { KompoxError } from '../domain/errors.js';
 import type { EntryKind, ManifestEntry } from './archive.js';
+import { noteEntryGarbage } from './memory.js';
 import { ChunkSpool, type SpoolOptions } from './spool.js';
 import { putVarint, varint } from './varint.js';
 
@@ -29,6 +30,8 @@ export class EntryRecords {
   }
 
   add(e: ManifestEntry): void {
+    // every data path stores or reads back each entry here: where the garbage its objects leave is counted
+    noteEntryGarbage();
     this.append(e);
   }
 
@@ -91,6 +94,7 @@ export class EntryRecords {
           e.linkpath = c.toString('utf8', at, at + n);
           at += n;
         }
+        noteEntryGarbage();
         yield e;
       }
     }

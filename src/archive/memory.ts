@@ -25,6 +25,7 @@
 // is read whenever V8 considers growing, so setting it when a data path
 // starts works (the benchmark's peak heap: 15 MiB every run).
 import v8 from 'node:v8';
+import { Transform } from 'node:stream';
 import vm from 'node:vm';
 
 type Gc = (opts?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
@@ -87,6 +88,25 @@ export function nextGcAfter(liveHeapBytes: number, minimum = GC_EVERY): number {
  */
 export const YOUNG_GC_EVERY = 4 * 1024 * 1024;
 
+/**
+ * Bytes of garbage objects one entry of a listing leaves behind, about: its
+ * path strings, a stat result or a decoded tar header, a header buffer, a
+ * hash object and its hex digest, the entry object. On a disk of small files
+ * these outweigh the data bytes the pacers count (a 100-byte file compresses
+ * to a few bytes): at 200,000 such files V8's own triggers let 15-20 MiB of
+ * them pile up in the old generation and malloc's heap, and the peak was
+ * 101-128 MiB; counting each entry as this much brought it to 84-93 MiB
+ * (docs/benchmarks.md, "Small files paced by the entry").
+ */
+export const ENTRY_GARBAGE = 512;
+
+let entryPacer: GarbagePacer | undefined;
+
+/** A data path has handled one more entry (stored or read back a record of it): see ENTRY_GARBAGE. */
+export function noteEntryGarbage(): void {
+  (entryPacer ??= new GarbagePacer()).note(ENTRY_GARBAGE);
+}
+
 /** Counts bytes of short-lived buffers a data path has let go of, and runs a full GC every GC_EVERY bytes (or HEAP_FACTOR times the live heap, if larger). */
 export class GarbagePacer {
   private pending = 0;
@@ -130,4 +150,20 @@ export class YoungGarbagePacer extends GarbagePacer {
   constructor(every = YOUNG_GC_EVERY) {
     super(every, 'minor');
   }
+}
+
+/**
+ * A pass-through that counts what crosses it as garbage for `pacer`,
+ * `perByte` bytes per byte (the buffers it stands for: a byte arriving over
+ * a TLS WebSocket left two behind), for a stream whose buffers nothing else
+ * paces.
+ */
+export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: number): Transform {
+  return new Transform({
+    ...(highWaterMark !== undefined ? { highWaterMark } : {}),
+    transform(chunk: Buffer, _enc, cb) {
+      pacer.note(perByte * chunk.length);
+      cb(null, chunk);
+    },
+  });
 }

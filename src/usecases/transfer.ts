@@ -23,14 +23,14 @@
 //     revealed. Any failure or cancel deletes the pending disk; what a
 //     crashed process left is swept by the next transfer (sweepPendingDisks).
 import { createHash, randomBytes } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
 import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, uncounted, warningEvent, type Op } from '../domain/events.js';
 import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapshot } from '../domain/model.js';
 import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
-import { GarbagePacer, YoungGarbagePacer } from '../archive/memory.js';
+import { GarbagePacer, pacingPipe, YoungGarbagePacer } from '../archive/memory.js';
 import { type ArchiveManifest, type ManifestEntry } from '../archive/archive.js';
 import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
@@ -165,15 +165,7 @@ const EXEC_PIPE_HIGH_WATER = 256 * 1024;
  * has the numbers.
  */
 function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
-  const pacer = direction === 'from-pod' ? new YoungGarbagePacer() : new GarbagePacer();
-  const perByte = direction === 'from-pod' ? 2 : 3;
-  return new Transform({
-    highWaterMark: EXEC_PIPE_HIGH_WATER,
-    transform(chunk: Buffer, _enc, cb) {
-      pacer.note(perByte * chunk.length);
-      cb(null, chunk);
-    },
-  }) as PassThrough;
+  return (direction === 'from-pod' ? pacingPipe(new YoungGarbagePacer(), 2, EXEC_PIPE_HIGH_WATER) : pacingPipe(new GarbagePacer(), 3, EXEC_PIPE_HIGH_WATER)) as PassThrough;
 }
 
 export interface ClusterExportOptions extends ArchiveExportOptions {

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
-import { GC_EVERY, HEAP_FACTOR, nextGcAfter, YOUNG_GC_EVERY, YoungGarbagePacer } from '../../src/archive/memory.js';
+import { EntryRecords } from '../../src/archive/entry-records.js';
+import { ENTRY_GARBAGE, GarbagePacer, GC_EVERY, HEAP_FACTOR, nextGcAfter, noteEntryGarbage, YOUNG_GC_EVERY, YoungGarbagePacer } from '../../src/archive/memory.js';
 
 test('a small heap is paced every GC_EVERY bytes; a large one every heap-size bytes', () => {
   const MiB = 1024 * 1024;
@@ -14,6 +15,61 @@ test('a small heap is paced every GC_EVERY bytes; a large one every heap-size by
   assert.equal(nextGcAfter(30 * MiB), HEAP_FACTOR * 30 * MiB, 'the CLI with the Kubernetes client: paced by its heap');
   assert.ok(nextGcAfter(30 * MiB) > GC_EVERY);
   assert.equal(nextGcAfter(MiB, 64), HEAP_FACTOR * MiB, "a caller's smaller minimum");
+});
+
+/** GCs node reports (perf_hooks) while `body` runs, by kind; entries are delivered after the GC, asynchronously (late on a busy machine). */
+async function gcsDuring(body: () => void): Promise<{ major: number; minor: number }> {
+  const seen: { kind: number; start: number }[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) seen.push({ kind: (e as unknown as { detail: { kind: number } }).detail.kind, start: e.startTime });
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  try {
+    const t0 = performance.now();
+    body();
+    const t1 = performance.now();
+    // a marker GC after the window, so that every GC inside it has been delivered once this one is
+    await new Promise((r) => setTimeout(r, 10));
+    const t2 = performance.now();
+    new GarbagePacer(1).note(1);
+    for (let waited = 0; !seen.some((g) => g.start >= t2) && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const inside = seen.filter((g) => g.start >= t0 && g.start <= t1);
+    return { major: inside.filter((g) => g.kind === constants.NODE_PERFORMANCE_GC_MAJOR).length, minor: inside.filter((g) => g.kind === constants.NODE_PERFORMANCE_GC_MINOR).length };
+  } finally {
+    obs.disconnect();
+  }
+}
+
+test('entries are paced too: a full GC per GC_EVERY / ENTRY_GARBAGE entries (small files leave more garbage than bytes)', async () => {
+  const perGc = GC_EVERY / ENTRY_GARBAGE;
+  assert.ok(perGc >= 4096 && perGc <= 65536, `a full GC every ${perGc} entries: neither constant nor never`);
+  // the first paced GC comes once GC_EVERY is used up (the pacer is fresh: nothing in this process noted entries yet)
+  const none = await gcsDuring(() => {
+    for (let i = 0; i < perGc - 1; i++) noteEntryGarbage();
+  });
+  assert.equal(none.major, 0, 'no full GC before the allowance is used up');
+  const one = await gcsDuring(() => noteEntryGarbage());
+  assert.equal(one.major, 1, 'a full GC once it is');
+});
+
+test('storing entries counts them (EntryRecords: every data path keeps or reads back its entries there)', async () => {
+  const recs = new EntryRecords();
+  try {
+    // beyond the first paced GC's allowance whatever the heap: twice the larger of the two
+    const n = (2 * Math.max(GC_EVERY, HEAP_FACTOR * 64 * 1024 * 1024)) / ENTRY_GARBAGE;
+    const adding = await gcsDuring(() => {
+      for (let i = 0; i < n; i++) recs.add({ path: `data/f${String(i).padStart(7, '0')}`, type: 'file', mode: 0o644, size: 1 });
+    });
+    assert.ok(adding.major >= 1, `full GCs while ${n} entries were stored (${JSON.stringify(adding)})`);
+    let read = 0;
+    const reading = await gcsDuring(() => {
+      for (const _ of recs.entries()) read++;
+    });
+    assert.equal(read, n);
+    assert.ok(reading.major >= 1, `full GCs while they were read back (${JSON.stringify(reading)})`);
+  } finally {
+    recs.close();
+  }
 });
 
 test('YoungGarbagePacer runs a scavenge, never a full GC, once YOUNG_GC_EVERY bytes have been noted', async () => {

@@ -16,6 +16,7 @@ import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
+import { GarbagePacer, pacingPipe } from '../../archive/memory.js';
 import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
@@ -560,9 +561,13 @@ class SshHostFs implements HostFs {
     let exitCode: number | undefined;
     channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
     const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+    // The tar stream's buffers (decrypted, then decompressed: a small file's
+    // 100 bytes come with a 1 KiB header) are garbage once read; nothing else
+    // paces them: unpaced, an export of 200,000 small files left 27 MiB of
+    // them in malloc's heap (docs/benchmarks.md, "Small files paced by the entry").
     const stream: Readable = tools.zstd
-      ? (pipeline(channel, decompressor('tar.zst'), () => undefined) as unknown as Readable)
-      : channel;
+      ? (pipeline(channel, decompressor('tar.zst'), pacingPipe(new GarbagePacer()), () => undefined) as unknown as Readable)
+      : (pipeline(channel, pacingPipe(new GarbagePacer()), () => undefined) as unknown as Readable);
     const finished = closed.then(() => {
       const text = err.text();
       const m = new RegExp(`${TAR_EXIT_MARK}(\\d+)`).exec(text);
