@@ -15,18 +15,31 @@ const HAS_SHA = 0x10;
 const HAS_LINK = 0x20;
 const CHUNK = 256 * 1024;
 /** A record's largest size: paths and link targets are bounded by PATH_MAX-like limits well below this. */
-const RECORD_MAX = 64 * 1024;
+export const RECORD_MAX = 64 * 1024;
+/** Where a record is encoded before it is copied into its chunk: one for all logs (append is synchronous). */
+const scratch = Buffer.allocUnsafe(RECORD_MAX);
+
+export interface EntryRecordsOptions extends SpoolOptions {
+  /**
+   * Bytes per chunk (at least RECORD_MAX; default 256 KiB). A reader of
+   * spilled records holds one chunk: the many runs a merge reads at once
+   * use small ones.
+   */
+  chunkBytes?: number;
+}
 
 /** Entries as compact records, read back in the order they were added. */
 export class EntryRecords {
   private readonly chunks: ChunkSpool;
-  private chunk = Buffer.allocUnsafe(CHUNK);
+  private readonly chunkBytes: number;
+  private chunk: Buffer;
   private used = 0;
-  private readonly scratch = Buffer.allocUnsafe(RECORD_MAX);
   private prevPath = Buffer.alloc(0);
 
-  constructor(spool: SpoolOptions = {}) {
-    this.chunks = new ChunkSpool(spool);
+  constructor(opts: EntryRecordsOptions = {}) {
+    this.chunks = new ChunkSpool(opts);
+    this.chunkBytes = Math.max(RECORD_MAX, opts.chunkBytes ?? CHUNK);
+    this.chunk = Buffer.allocUnsafe(this.chunkBytes);
   }
 
   add(e: ManifestEntry): void {
@@ -60,12 +73,13 @@ export class EntryRecords {
 
   /** The entries, decoded, in the order they were added. */
   *entries(): Generator<ManifestEntry> {
-    let path = Buffer.allocUnsafe(RECORD_MAX);
+    // grown when a longer path comes (a merge reads many logs at once: each reader's buffers count)
+    let path = Buffer.allocUnsafe(1024);
     const last = this.chunks.length;
     // spilled chunks are read into this generator's own buffer (two readers may interleave)
     let own: Buffer | undefined;
     for (let i = 0; i <= last; i++) {
-      if (i < last && this.chunks.spilledBytes) own ??= Buffer.allocUnsafe(CHUNK);
+      if (i < last && this.chunks.spilledBytes) own ??= Buffer.allocUnsafe(this.chunkBytes);
       const c = i < last ? this.chunks.read(i, own) : this.chunk.subarray(0, this.used);
       let at = 0;
       while (at < c.length) {
@@ -101,7 +115,7 @@ export class EntryRecords {
   }
 
   private append(e: ManifestEntry): void {
-    const b = this.scratch;
+    const b = scratch;
     let at = 0;
     b[at++] = KINDS.indexOf(e.type) | (e.sha256 !== undefined ? HAS_SHA : 0) | (e.linkpath !== undefined ? HAS_LINK : 0);
     at = putVarint(b, at, e.mode);
@@ -131,7 +145,7 @@ export class EntryRecords {
       if (this.used < this.chunk.length) this.chunk[this.used] = 0xff;
       const i = this.used > 0 ? this.chunks.push(this.chunk.subarray(0, this.used < this.chunk.length ? this.used + 1 : this.used)) : -1;
       // a chunk written to the file is not kept: its buffer takes the next records (no 256 KiB allocation per chunk, which fragments malloc's heap)
-      if (i < 0 || this.chunks.inMemory(i) || this.chunk.length < CHUNK) this.chunk = Buffer.allocUnsafe(CHUNK);
+      if (i < 0 || this.chunks.inMemory(i) || this.chunk.length < this.chunkBytes) this.chunk = Buffer.allocUnsafe(this.chunkBytes);
       this.used = 0;
     }
     b.copy(this.chunk, this.used, 0, at);

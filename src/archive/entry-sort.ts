@@ -21,6 +21,8 @@ export interface EntrySorterOptions extends SpoolOptions {
 export const byPathOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 const RUN_BYTES = 4 * 1024 * 1024;
+/** Bytes per chunk of a sorted run's records (a merge holds one chunk of each run it reads). */
+const RUN_CHUNK = 64 * 1024;
 /** Runs merged at once. */
 export const FAN_IN = 16;
 /** What one entry costs as objects (the entry, its strings, the array slot), before its strings' own bytes. */
@@ -114,7 +116,8 @@ export class EntrySorter {
 
   /** Entries (sorted) stored in a file of their own. */
   private records(entries: Iterable<ManifestEntry>): EntryRecords {
-    const r = new EntryRecords({ ...this.opts, memoryBytes: 0 });
+    // each run in its own file, read back 64 KiB at a time: a merge reads up to FAN_IN of them at once
+    const r = new EntryRecords({ ...this.opts, memoryBytes: 0, chunkBytes: RUN_CHUNK });
     try {
       for (const e of entries) r.add(e);
       r.seal();
