@@ -25,17 +25,6 @@ import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
 import { ManifestStream } from './manifest-stream.js';
 
-/**
- * Bytes of records a reader's logs and sorters keep in memory before they
- * spill (unless told otherwise): an import holds three at once (what it
- * extracted, the verified log, the directories), and past this they are read
- * back in order from page-cached files anyway.
- */
-export const CHECK_MEMORY = 1024 * 1024;
-/** Spool options with CHECK_MEMORY as the default memory. */
-export function checkSpool(opts: EntrySorterOptions = {}): EntrySorterOptions {
-  return { memoryBytes: CHECK_MEMORY, ...opts };
-}
 /** Reads of the manifest's body: at most this many bytes at a time. */
 const PIECE = 1024 * 1024;
 /** An archive path longer than this is refused (Linux's PATH_MAX is 4096; records hold up to 64 KiB). */
@@ -102,7 +91,7 @@ export class ArchiveCheck {
   private readonly opts: EntrySorterOptions;
 
   constructor(opts: EntrySorterOptions = {}) {
-    this.opts = checkSpool(opts);
+    this.opts = opts;
     this.got = new EntrySorter(this.opts);
     this.log = new ManifestLog(this.opts);
   }

@@ -38,7 +38,7 @@ import { nowRfc3339 } from '../domain/names.js';
 import { ManifestLog, digestLine } from './manifest-log.js';
 import { decodeHeader, parsePax, type DecodedHeader, type PaxFields } from './tar-decode.js';
 import { ManifestStream } from './manifest-stream.js';
-import { ArchiveCheck, OpenDirs, checkSpool, loggedManifest, within } from './archive-check.js';
+import { ArchiveCheck, OpenDirs, loggedManifest, within } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { GarbagePacer } from './memory.js';
 import { headerBlocks } from './tar-header.js';
@@ -1238,7 +1238,7 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   const tap = new StreamDigest((n) => opts.progress?.advance(n));
   const check = new ArchiveCheck(opts.spool);
   // Directories' metadata is set last, deepest first (see setDirMeta).
-  const dirs = new EntrySorter(checkSpool(opts.spool));
+  const dirs = new EntrySorter(opts.spool);
   const open = new OpenDirs();
   let head: Record<string, unknown> | undefined;
   let rootMade = false;

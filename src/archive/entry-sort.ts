@@ -4,10 +4,12 @@
 // from one is read back in that order, while manifests and tree digests go in
 // path order. An external merge sort: entries are sorted in memory a run at
 // a time (a few MiB), each run goes to compact records in a temporary file
-// (EntryRecords over ChunkSpool), and the runs are merged; past FAN_IN runs
-// they are merged into one first, so a merge never reads more than FAN_IN
-// files at once (each holds a 256 KiB buffer while read). Entries that come
-// in order, as from a tree walk, skip all of it: they are stored as they come.
+// (EntryRecords over ChunkSpool), and the runs are merged. A merge never
+// reads more than FAN_IN files at once (each holds a 64 KiB buffer while
+// read): FAN_IN runs of one size are merged into one run of the next size
+// as they come (levels, so each entry is rewritten once per level, not once
+// per FAN_IN runs). Entries that come in order, as from a tree walk, skip all
+// of it: they are stored as they come.
 import type { ManifestEntry } from './archive.js';
 import { EntryRecords } from './entry-records.js';
 import type { SpoolOptions } from './spool.js';
@@ -20,7 +22,11 @@ export interface EntrySorterOptions extends SpoolOptions {
 /** Path order: JavaScript string order, as treeDigestOf and the tree walk use. */
 export const byPathOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-const RUN_BYTES = 4 * 1024 * 1024;
+/**
+ * A run's size. 2 MiB, not more: a data path may gather runs in two sorters
+ * at once (a node's listing: its entries and its hashes), besides its logs.
+ */
+const RUN_BYTES = 2 * 1024 * 1024;
 /** Bytes per chunk of a sorted run's records (a merge holds one chunk of each run it reads). */
 const RUN_CHUNK = 64 * 1024;
 /** Runs merged at once. */
@@ -34,8 +40,8 @@ export class EntrySorter {
   /** The run being gathered (out of order). */
   private run: ManifestEntry[] = [];
   private runBytes = 0;
-  /** Sorted runs in their files. */
-  private runs: EntryRecords[] = [];
+  /** Sorted runs in their files, with their level (a run of level L merges FAN_IN^L runs); levels never increase along the list. */
+  private runs: { records: EntryRecords; level: number }[] = [];
   private lastPath: string | undefined;
   private readonly limit: number;
   /** Whether every entry so far came in path order (then nothing is sorted). */
@@ -52,7 +58,7 @@ export class EntrySorter {
       // what came in order so far is a sorted run already
       if (this.straight) {
         this.straight.seal();
-        this.runs.push(this.straight);
+        this.runs.push({ records: this.straight, level: 0 });
         this.straight = undefined;
       }
     }
@@ -81,7 +87,9 @@ export class EntrySorter {
     if (this.runs.length === 0) source = this.run.sort((a, b) => byPathOrder(a.path, b.path));
     else {
       this.flush();
-      source = merge(this.runs);
+      // at most FAN_IN read at once: the smallest (last) runs merged first
+      if (this.runs.length > FAN_IN) this.mergeTail(this.runs.length - FAN_IN + 1);
+      source = merge(this.runs.map((r) => r.records));
     }
     let prev: string | undefined;
     for (const e of source) {
@@ -95,22 +103,33 @@ export class EntrySorter {
   close(): void {
     this.straight?.close();
     this.straight = undefined;
-    for (const r of this.runs) r.close();
+    for (const r of this.runs) r.records.close();
     this.runs = [];
     this.run = [];
   }
 
-  /** Sorts the gathered run into its own file; past FAN_IN runs, merges them into one. */
+  /** Sorts the gathered run into its own file; FAN_IN runs of one level are merged into one of the next. */
   private flush(): void {
     if (this.run.length === 0) return;
     this.run.sort((a, b) => byPathOrder(a.path, b.path));
-    this.runs.push(this.records(this.run));
+    this.runs.push({ records: this.records(this.run), level: 0 });
     this.run = [];
     this.runBytes = 0;
-    if (this.runs.length >= FAN_IN) {
-      const merged = this.records(merge(this.runs));
-      for (const r of this.runs) r.close();
-      this.runs = [merged];
+    for (;;) {
+      const n = this.runs.length;
+      const level = this.runs[n - 1]!.level;
+      if (n < FAN_IN || this.runs[n - FAN_IN]!.level !== level) return;
+      this.mergeTail(FAN_IN);
+    }
+  }
+
+  /** Merges the last `n` runs into one, a level above the highest of them. */
+  private mergeTail(n: number): void {
+    const tail = this.runs.splice(this.runs.length - n, n);
+    try {
+      this.runs.push({ records: this.records(merge(tail.map((r) => r.records))), level: tail[0]!.level + 1 });
+    } finally {
+      for (const r of tail) r.records.close();
     }
   }
 

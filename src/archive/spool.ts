@@ -18,8 +18,16 @@ export interface SpoolOptions {
   memoryBytes?: number;
 }
 
-/** Bytes a spool keeps in memory by default: small disks never touch the file. */
-export const SPOOL_MEMORY = 4 * 1024 * 1024;
+/**
+ * Bytes a spool keeps in memory by default: disks of up to ~15,000 files
+ * never touch the file. Not more: a data path holds several logs at once (an
+ * import: what it extracted, the verified log, the directories; a snapshot
+ * on a node: a listing's entries and hashes, the manifest, the stat keys),
+ * and past this the records are read back in order from a page-cached file
+ * anyway. With 4 MiB, such paths peaked at 102-110 MiB at 200,000 files
+ * (docs/benchmarks.md, "Small files paced by the entry").
+ */
+export const SPOOL_MEMORY = 1024 * 1024;
 
 /** Closes a spool's file when the spool is collected without close() (a backstop; close() is the rule). */
 const orphans = new FinalizationRegistry<{ fd: number }>((h) => {

@@ -71,6 +71,32 @@ describe('EntrySorter', () => {
     });
   }
 
+  it('merges runs by level: each entry is rewritten once per FAN_IN-fold, not once per FAN_IN runs', async () => {
+    const { EntryRecords } = await import('../../src/archive/entry-records.js');
+    const want = entries(20_000, 8).sort(byPath);
+    // ~550 runs of ~36 entries: merged into runs of 16 (level 1), then of 256 (level 2)
+    const s = new EntrySorter({ dir, runBytes: 8_000 });
+    const add = EntryRecords.prototype.add;
+    let writes = 0;
+    EntryRecords.prototype.add = function (this: InstanceType<typeof EntryRecords>, e: ManifestEntry) {
+      writes++;
+      add.call(this, e);
+    };
+    try {
+      for (const e of shuffle([...want], 10)) s.add(e);
+      // fewer than FAN_IN runs of each level wait (their files open, nothing of them in memory)
+      assert.ok(openFiles() <= 3 * (FAN_IN - 1), `at most ${FAN_IN - 1} runs per level are open (${openFiles()})`);
+      assert.deepEqual([...s.sorted(dup)], want);
+    } finally {
+      EntryRecords.prototype.add = add;
+      s.close();
+    }
+    // stored as runs, then rewritten at level 1 and most at level 2: under three writes each, where
+    // merging everything into one each time FAN_IN runs had gathered rewrote each entry ~18 times
+    assert.ok(writes >= 2.5 * want.length, `runs were merged (${writes} writes of ${want.length} entries)`);
+    assert.ok(writes <= 3 * want.length + 1, `each entry written at most three times (${writes} writes of ${want.length} entries)`);
+  });
+
   it('stores entries that come in order as they come, in memory while they are few', () => {
     const want = entries(3000, 4).sort(byPath);
     const s = new EntrySorter({ dir, runBytes: 10_000 });

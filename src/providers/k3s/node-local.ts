@@ -21,8 +21,6 @@ import {
   type ArchiveResult,
   type ArchiveSource,
 } from '../../archive/archive.js';
-import { checkSpool } from '../../archive/archive-check.js';
-import type { EntrySorterOptions } from '../../archive/entry-sort.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
 import { tarCreateOutcome } from '../../archive/tar-command.js';
@@ -93,16 +91,6 @@ function suffix(): string {
 function parentOf(path: string): string {
   return path.replace(/\/[^/]+\/?$/, '') || '/';
 }
-
-/**
- * How the logs and sorters of a copy on the node keep their records: up to
- * 1 MiB each in memory (CHECK_MEMORY) and sorter runs of 2 MiB, not the
- * defaults (4 and 4): a snapshot holds four at once (the listing's entries
- * and hashes, the manifest, the stat keys), a copy two listings. At 200,000
- * files the snapshot's peak was 102 MiB with the defaults (docs/benchmarks.md,
- * "Small files paced by the entry").
- */
-const NODE_SPOOL: EntrySorterOptions = checkSpool({ runBytes: 2 * 1024 * 1024 });
 
 /** Bytes of garbage objects a byte of a listing leaves, about (GarbagePacer's count). */
 const LISTING_GARBAGE = 4;
@@ -208,7 +196,7 @@ function* sortedListing(fs: HostFs, dir: string, listing: ListingJoin, hashes = 
  * listing a listing failure. The caller closes the join.
  */
 async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what: string, opts: { hashes?: boolean; progress?: HostRunOptions['progress'] } = {}): Promise<ListingJoin> {
-  const listing = new ListingJoin(NODE_SPOOL);
+  const listing = new ListingJoin();
   try {
     const parser = new TreeListingParser(listing, opts.hashes === false ? { hashes: false } : {});
     const fed = new Fed(parser);
@@ -283,9 +271,9 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
   const x = `${parentOf(dataDir)}/.extract-${suffix()}`;
   // what the command prints, read as it streams: tar's member names (checked
   // as unpackArchive checks them), the listing of the extracted tree, its manifest
-  const names = new ArchiveNamesCheck(NODE_SPOOL);
-  const listing = new ListingJoin(NODE_SPOOL);
-  const manifest = new ManifestReader(NODE_SPOOL);
+  const names = new ArchiveNamesCheck();
+  const listing = new ListingJoin();
+  const manifest = new ManifestReader();
   let badName: unknown;
   const listingParser = new TreeListingParser(listing, { endMark: MANIFEST_MARK, after: (b) => manifest.push(b) });
   const output = new ExtractOutputParser((line) => {
@@ -420,8 +408,8 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   if (!fs) return undefined;
   // the manifest from the listing, in path order (compact, spilled past a few
   // MiB), and beside it each entry's statKey for the change check after tar
-  const log = new ManifestLog(NODE_SPOOL);
-  const keys = new KeyLog(NODE_SPOOL);
+  const log = new ManifestLog();
+  const keys = new KeyLog();
   let blockBytes = 0;
   const listed = await listTree(fs, src, op);
   try {
