@@ -32,6 +32,18 @@ export function benchContext(root, extra = {}) {
   return { ctx, volume: ctx.app.volumes[0] };
 }
 
+/** The disk or snapshot of the bench's volume named `name` (an error when there is none). */
+export async function findDisk(driver, ctx, volume, op, name) {
+  const d = (await driver.disks.list(ctx, volume, {}, op)).find((x) => x.name === name);
+  if (!d) throw new Error(`no disk ${name}`);
+  return d;
+}
+export async function findSnapshot(driver, ctx, volume, op, name) {
+  const s = (await driver.snapshots.list(ctx, volume, op)).find((x) => x.name === name);
+  if (!s) throw new Error(`no snapshot ${name}`);
+  return s;
+}
+
 async function closed(ws) {
   await new Promise((resolve, reject) => {
     ws.once('error', reject);
@@ -58,11 +70,7 @@ async function main() {
   const op = {};
   const t0 = process.hrtime.bigint();
   let out = {};
-  const disk = async (name) => {
-    const d = (await driver.disks.list(ctx, volume, {}, op)).find((x) => x.name === name);
-    if (!d) throw new Error(`no disk ${name}`);
-    return d;
-  };
+  const disk = (name) => findDisk(driver, ctx, volume, op, name);
   if (what === 'copy') {
     const d = await driver.disks.create(ctx, volume, { name: b, source: { kind: 'native', id: a } }, op);
     out = { id: d.id };
@@ -83,8 +91,7 @@ async function main() {
     const s = await driver.snapshots.create(ctx, volume, await disk(a), b, op);
     out = { id: s.id, bytes: s.usedBytes, sha256: s.sha256 };
   } else if (what === 'restore') {
-    const s = (await driver.snapshots.list(ctx, volume, op)).find((x) => x.name === a);
-    if (!s) throw new Error(`no snapshot ${a}`);
+    const s = await findSnapshot(driver, ctx, volume, op, a);
     const d = await driver.disks.create(ctx, volume, { name: b, sizeGiB: s.sizeGiB, source: { kind: 'snapshot', id: s.id } }, op);
     out = { id: d.id };
   } else if (what === 'pack') {

@@ -26,7 +26,7 @@ async function main() {
   const [what, root, a, b] = process.argv.slice(2);
   if (!what || !root) throw new Error('usage: node-local-op.mjs OP ROOT ARGS...');
   const { K3sDriver } = await import(`${DIST}providers/k3s/index.js`);
-  const { benchContext } = await import('./archive-op.mjs');
+  const { benchContext, findDisk, findSnapshot } = await import('./archive-op.mjs');
   const { ctx, volume } = benchContext(root);
   Object.assign(ctx.provider.settings, {
     K3S_SSH: process.env.KOMPOX_BENCH_SSH,
@@ -38,17 +38,12 @@ async function main() {
   const op = { events: (e) => e.type === 'log' && logs.push(e.message) };
   const t0 = process.hrtime.bigint();
   let out = {};
-  const disk = async (name) => {
-    const d = (await driver.disks.list(ctx, volume, {}, op)).find((x) => x.name === name);
-    if (!d) throw new Error(`no disk ${name}`);
-    return d;
-  };
+  const disk = (name) => findDisk(driver, ctx, volume, op, name);
   if (what === 'snapshot') {
     const s = await driver.snapshots.create(ctx, volume, await disk(a), b, op);
     out = { id: s.id, bytes: s.usedBytes, sha256: s.sha256 };
   } else if (what === 'restore') {
-    const s = (await driver.snapshots.list(ctx, volume, op)).find((x) => x.name === a);
-    if (!s) throw new Error(`no snapshot ${a}`);
+    const s = await findSnapshot(driver, ctx, volume, op, a);
     const d = await driver.disks.create(ctx, volume, { name: b, sizeGiB: s.sizeGiB, source: { kind: 'snapshot', id: s.id } }, op);
     out = { id: d.id };
   } else if (what === 'copy') {
