@@ -787,6 +787,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     child.on('close', (code, sig) => {
       exited = true;
       cleanup();
+      // read again whatever stdin left paused: the client's answer to the close frame must get through
+      ws.resume();
       const exitCode = code ?? (sig ? 128 + (({ SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 }) as Record<string, number>)[sig]! : 1);
       record.exitCode = exitCode;
       const status =
@@ -808,7 +810,12 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
           ws.pause();
           child.stdin.once('drain', () => ws.resume());
         }
-      } else if (buf[0] === 255 && buf[1] === 0) child.stdin?.end();
+      } else if (buf[0] === 255 && buf[1] === 0) {
+        child.stdin?.end();
+        // a Writable emits no 'drain' once ended: a socket paused for the last write would stay paused, and the
+        // closing handshake after the exit status would wait for ws's close timeout (30 s)
+        ws.resume();
+      }
     });
     // the client went away: the command loses its streams (killed here, with everything it started)
     ws.on('close', () => {
