@@ -102,6 +102,20 @@ describe('execStream against the fake kubelet running busybox pods for real', ()
     assert.equal(err.bytes().toString(), 'oops\n');
   });
 
+  test('input the command reads slowly: its exit status arrives once it exits, not after a close timeout', async () => {
+    // The fake pauses the WebSocket while the command's stdin is full; once stdin is ended no 'drain' comes, and
+    // a socket left paused cannot read the client's answer to the closing handshake (ws waits 30 s, then drops it).
+    const d = await mkdtemp(join(dir, 'slowin-'));
+    await startPod(kube, 'slowin', d);
+    const data = randomBytes(8 * 1024 * 1024);
+    const started = Date.now();
+    const r = await kube.execStream(NS, 'slowin', 'helper', ['sh', '-c', 'sleep 1; cat > /data/blob'], { stdin: Readable.from([data]) });
+    assert.equal(r.exitCode, 0);
+    assert.ok((await readFile(join(d, 'blob'))).equals(data));
+    const took = Date.now() - started;
+    assert.ok(took < 20_000, `the exit status took ${took} ms (the WebSocket's close timeout is 30 s)`);
+  });
+
   test('a slow reader holds the command back instead of piling up memory', async () => {
     const d = await mkdtemp(join(dir, 'slow-'));
     await writeFile(join(d, 'big'), randomBytes(24 * 1024 * 1024));
