@@ -15,7 +15,7 @@ const HAS_SHA = 0x10;
 const HAS_LINK = 0x20;
 const CHUNK = 256 * 1024;
 /** A record's largest size: paths and link targets are bounded by PATH_MAX-like limits well below this. */
-export const RECORD_MAX = 64 * 1024;
+const RECORD_MAX = 64 * 1024;
 /** Where a record is encoded before it is copied into its chunk: one for all logs (append is synchronous). */
 const scratch = Buffer.allocUnsafe(RECORD_MAX);
 
