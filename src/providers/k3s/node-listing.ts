@@ -11,7 +11,7 @@ import { DATA_DIR, MANIFEST_NAME, checkEntryPath, checkManifestHead, compareEntr
 import { EntrySorter, type EntrySorterOptions } from '../../archive/entry-sort.js';
 import { digestLine } from '../../archive/manifest-log.js';
 import { ManifestStream } from '../../archive/manifest-stream.js';
-import { ChunkSpool, type SpoolOptions } from '../../archive/spool.js';
+import { ChunkSpool } from '../../archive/spool.js';
 import { createHash } from 'node:crypto';
 import { STAT_KEY_BYTES, archivePathOf, manifestEntryOf, noHash, type ListedEntry, type ListingSink } from './node-commands.js';
 
@@ -107,10 +107,7 @@ export class ListingJoin implements ListingSink {
 
 /** Fixed-size keys appended in order and read back in that order, spilled past a few MiB (ChunkSpool). */
 export class KeyLog {
-  private readonly spool: ChunkSpool;
-  constructor(opts: SpoolOptions = {}) {
-    this.spool = new ChunkSpool(opts);
-  }
+  private readonly spool = new ChunkSpool();
   private chunk = Buffer.allocUnsafe(64 * 1024);
   private used = 0;
 
