@@ -59,12 +59,20 @@ export function zstdParallelism(): number {
  */
 export const ZSTD_LEVEL = 5;
 const ZSTD_MIN_MATCH = 6;
+/**
+ * A hash table of 2^18 entries instead of level 5's 2^19: a frame is 1 MiB,
+ * and the smaller table keeps each compressor 1.3 MiB smaller (two of them
+ * run) for archives 0.04% larger (still 1.1% smaller than gzip -6's); the
+ * peak of an export over SSH of 200,000 small files is what it bought room
+ * for (issue 11's 100 MiB, docs/benchmarks.md).
+ */
+const ZSTD_HASH_LOG = 18;
 
 function compressParams(level: number): Record<number, number> {
   return {
     [zc.ZSTD_c_compressionLevel]: level,
     [zc.ZSTD_c_checksumFlag]: 1,
-    ...(level === ZSTD_LEVEL ? { [zc.ZSTD_c_minMatch]: ZSTD_MIN_MATCH } : {}),
+    ...(level === ZSTD_LEVEL ? { [zc.ZSTD_c_minMatch]: ZSTD_MIN_MATCH, [zc.ZSTD_c_hashLog]: ZSTD_HASH_LOG } : {}),
   };
 }
 
@@ -106,12 +114,13 @@ class FrameStream {
       this.waiting.clear();
     });
   }
-  /** All the output of `input` (`input` may be reused once this resolves); `end` ends a compressor's frame. */
-  run(input: Buffer, end?: number): Promise<Buffer[]> {
+  /** All the output of `input`, written in its pieces (reusable once this resolves); `end` ends a compressor's frame. */
+  run(input: Buffer | readonly Buffer[], end?: number): Promise<Buffer[]> {
     return new Promise<Buffer[]>((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       this.waiting.add(reject);
-      this.z.write(input);
+      if (Buffer.isBuffer(input)) this.z.write(input);
+      else for (const b of input) this.z.write(b);
       // flush() calls back once everything written before it has come out.
       (this.z as unknown as { flush(kind: number | undefined, cb: () => void): void }).flush(end, () => {
         this.waiting.delete(reject);
@@ -123,7 +132,7 @@ class FrameStream {
     });
   }
   /** The output of `input`, the last: ends the stream, and fails if a decompressor is left inside a frame ('unexpected end of file'). */
-  finish(input: Buffer): Promise<Buffer[]> {
+  finish(input: readonly Buffer[]): Promise<Buffer[]> {
     return new Promise<Buffer[]>((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       this.waiting.add(reject);
@@ -133,7 +142,8 @@ class FrameStream {
         this.parts = [];
         resolve(out);
       });
-      this.z.end(input);
+      for (const b of input.slice(0, -1)) this.z.write(b);
+      this.z.end(input[input.length - 1]);
     });
   }
   /** Input bytes the stream has taken in. */
@@ -182,13 +192,13 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 
 type Scanned =
   /** A whole frame and its content size (or a bound on it): decompress it on its own. */
-  | { kind: 'frame'; bytes: Buffer; contentSize: number; exact: boolean }
+  | { kind: 'frame'; bytes: Buffer[]; contentSize: number; exact: boolean }
   /**
    * Consecutive blocks of a frame streamed instead (see StreamedFrame), cut
    * at block boundaries; `first` starts with the frame header, `last` ends
    * with the frame; contentSize is the header's (-1: not stated).
    */
-  | { kind: 'piece'; bytes: Buffer; first: boolean; last: boolean; contentSize: number };
+  | { kind: 'piece'; bytes: Buffer[]; first: boolean; last: boolean; contentSize: number };
 
 /** The frame being scanned. */
 interface ScannedFrame {
@@ -210,8 +220,13 @@ interface ScannedFrame {
 
 /** A frame with more blocks than this may decompress to more than PARALLEL_FRAME_MAX: it is streamed. */
 const WHOLE_FRAME_BLOCKS = PARALLEL_FRAME_MAX / BLOCK_MAX;
-/** Blocks per piece of a streamed frame: at most 2 MiB of output each, however well it compresses (an RLE block is 4 bytes for 128 KiB). */
-const PIECE_BLOCKS = 16;
+/**
+ * Blocks per piece of a streamed frame: at most 1 MiB of output each (as a
+ * Kompox frame), however well it compresses (an RLE block is 4 bytes for
+ * 128 KiB). Two pieces are in flight: 16 blocks held up to 4 MiB of output
+ * at once in an export over SSH (the node's `zstd` writes one frame).
+ */
+const PIECE_BLOCKS = 8;
 
 /**
  * Finds frame boundaries in a zstd stream from the headers alone (RFC 8878:
@@ -264,29 +279,26 @@ class FrameScanner {
     return v;
   }
 
-  /** Removes the first `n` bytes, returned when `keep` (no copy when they lie in one chunk). */
-  private take(n: number, keep = true): Buffer | undefined {
-    let out: Buffer | undefined;
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      if (keep) out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      if (keep) out = Buffer.allocUnsafe(n);
-      let off = 0;
-      let i = 0;
-      while (off < n) {
-        const c = this.chunks[i]!;
-        const k = Math.min(c.length, n - off);
-        if (out) c.copy(out, off, 0, k);
-        off += k;
-        if (k === c.length) i++;
-        else this.chunks[i] = c.subarray(k);
-      }
-      // One splice: shift() per chunk costs a copy of the list each time once it is long.
-      this.chunks.splice(0, i);
+  /**
+   * Removes the first `n` bytes, returned when `keep` as the pieces of the
+   * input chunks they lie in, never copied (a frame of an archive read in
+   * 1 MiB chunks straddles two of them four times in ten; the copies were
+   * 2 MiB of an import's peak, and the decompressor takes pieces as well).
+   */
+  private take(n: number, keep = true): Buffer[] | undefined {
+    const out: Buffer[] | undefined = keep ? [] : undefined;
+    let off = 0;
+    let i = 0;
+    while (off < n) {
+      const c = this.chunks[i]!;
+      const k = Math.min(c.length, n - off);
+      out?.push(k === c.length ? c : c.subarray(0, k));
+      off += k;
+      if (k === c.length) i++;
+      else this.chunks[i] = c.subarray(k);
     }
+    // One splice: shift() per chunk costs a copy of the list each time once it is long.
+    this.chunks.splice(0, i);
     this.length -= n;
     this.pos -= n;
     this.cursor = 0;
@@ -397,8 +409,8 @@ class StreamedFrame {
   constructor(private readonly contentSize: number) {}
 
   /** The output of the next piece; the last one ends the decompressor, which fails if the frame has not ended. */
-  run(piece: Buffer, last: boolean): Promise<Buffer[]> {
-    this.written += piece.length;
+  run(piece: Buffer[], last: boolean): Promise<Buffer[]> {
+    for (const b of piece) this.written += b.length;
     const written = this.written;
     const job = last ? this.f.finish(piece) : this.f.run(piece);
     return job
