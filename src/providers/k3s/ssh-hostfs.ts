@@ -16,7 +16,7 @@ import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
-import { GarbagePacer, pacingPipe } from '../../archive/memory.js';
+import { GC_EVERY, GarbagePacer, pacingPipe } from '../../archive/memory.js';
 import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
@@ -565,9 +565,12 @@ class SshHostFs implements HostFs {
     // 100 bytes come with a 1 KiB header) are garbage once read; nothing else
     // paces them: unpaced, an export of 200,000 small files left 27 MiB of
     // them in malloc's heap (docs/benchmarks.md, "Small files paced by the entry").
+    // Half the usual allowance: the packer's own garbage (its pacer counts
+    // apart) comes on top; 8 MiB left that export at 103-105 MiB, 4 at 98-100.
+    const pacer = () => new GarbagePacer(GC_EVERY / 2);
     const stream: Readable = tools.zstd
-      ? (pipeline(channel, decompressor('tar.zst'), pacingPipe(new GarbagePacer()), () => undefined) as unknown as Readable)
-      : (pipeline(channel, pacingPipe(new GarbagePacer()), () => undefined) as unknown as Readable);
+      ? (pipeline(channel, decompressor('tar.zst'), pacingPipe(pacer()), () => undefined) as unknown as Readable)
+      : (pipeline(channel, pacingPipe(pacer()), () => undefined) as unknown as Readable);
     const finished = closed.then(() => {
       const text = err.text();
       const m = new RegExp(`${TAR_EXIT_MARK}(\\d+)`).exec(text);
