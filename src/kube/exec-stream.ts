@@ -11,8 +11,9 @@
 // - the exit status from the status channel, and the signal that ends the
 //   stream.
 // client-node's WebSocketHandler still opens the socket (authentication,
-// TLS, protocol negotiation).
+// TLS, protocol negotiation), with our factory for the socket (zeroMask).
 import type { KubeConfig } from '@kubernetes/client-node';
+import type WebSocket from 'ws';
 import { KompoxError, interruptedError } from '../domain/errors.js';
 import type { ExecOutcome, ExecStreams } from '../domain/ports/kube.js';
 import type { KubeStatus } from './errors.js';
@@ -34,6 +35,27 @@ const V5 = 'v5.channel.k8s.io';
 const STDIN_HIGH_WATER = 1024 * 1024;
 /** Frames at most this big (a large chunk is split; each is copied twice on its way out). */
 const FRAME = 256 * 1024;
+
+/**
+ * The masking key of what this client sends over TLS: zero. RFC 6455 masks a
+ * client's frames so that a script in a browser cannot choose the bytes a
+ * cleartext intermediary sees (cache poisoning of proxies that do not speak
+ * WebSocket); inside TLS no such intermediary sees them, and this client
+ * runs no one's script. Zero is a valid key (the API server unmasks with
+ * whatever key comes), and with it `ws` skips masking (websockets/ws#1990,
+ * the option made for this): otherwise it masks every byte into a fresh
+ * copy, as it must not change the caller's buffer. That copy was 3-4 MiB of
+ * an import's peak through the cluster and 8% of its CPU
+ * (docs/benchmarks.md). A plain `ws:` connection keeps random keys.
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+/** The options of the exec socket to `uri`: a zero masking key over TLS (zeroMask). */
+export function socketOptions(uri: string, o: WebSocket.ClientOptions): WebSocket.ClientOptions {
+  return uri.startsWith('wss:') ? { ...o, generateMask: zeroMask } : o;
+}
 
 /** The part of `ws`'s WebSocket used here. */
 interface Socket {
@@ -92,7 +114,9 @@ export async function execStream(t: ExecStreamTarget, io: ExecStreams, opts: { s
   let pausedForStdout = false;
   // client-node ends its `streams` on a CLOSE frame from the server; give it none of ours (nor the process's)
   const inert = { stdin: null, stdout: null, stderr: null } as unknown as ConstructorParameters<typeof WebSocketHandler>[2];
-  const handler = new WebSocketHandler(t.kc, undefined, inert);
+  const { default: Ws } = await import('ws');
+  const factory = (uri: string, protocols: string[], o: WebSocket.ClientOptions) => new Ws(uri, protocols, socketOptions(uri, o));
+  const handler = new WebSocketHandler(t.kc, factory as unknown as ConstructorParameters<typeof WebSocketHandler>[1], inert);
   const onFrame = (channel: number, data: Buffer): boolean => {
     if (channel === STDOUT) {
       if (!writeTo(io.stdout, data) && socket && !pausedForStdout) {

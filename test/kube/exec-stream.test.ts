@@ -102,6 +102,18 @@ describe('execStream against the fake kubelet running busybox pods for real', ()
     assert.equal(err.bytes().toString(), 'oops\n');
   });
 
+  test('over plain HTTP what the client sends is masked with random keys (RFC 6455)', async () => {
+    const d = await mkdtemp(join(dir, 'mask-'));
+    await startPod(kube, 'mask', d);
+    const before = { ...fake.wsMasks };
+    const data = randomBytes(1024 * 1024);
+    assert.equal((await kube.execStream(NS, 'mask', 'helper', ['sh', '-c', 'cat > /data/blob'], { stdin: Readable.from([data]) })).exitCode, 0);
+    assert.ok((await readFile(join(d, 'blob'))).equals(data));
+    assert.ok(fake.wsMasks.other - before.other >= 4, `random keys: ${JSON.stringify(fake.wsMasks)}`);
+    assert.equal(fake.wsMasks.zero, before.zero);
+    assert.equal(fake.wsMasks.unmasked, 0);
+  });
+
   test('input the command reads slowly: its exit status arrives once it exits, not after a close timeout', async () => {
     // The fake pauses the WebSocket while the command's stdin is full; once stdin is ended no 'drain' comes, and
     // a socket left paused cannot read the client's answer to the closing handshake (ws waits 30 s, then drops it).
@@ -184,5 +196,36 @@ describe('execStream against the fake kubelet running busybox pods for real', ()
     const ok = sink();
     assert.equal((await kube.execStream(NS, 'dacread', 'helper', ['cat', '/data/private'], { stdout: ok.stream })).exitCode, 0);
     assert.equal(ok.bytes().toString(), 'secret');
+  });
+});
+
+describe('execStream over TLS (wss)', () => {
+  let fake: FakeKube;
+  let kube: KubeClient;
+  let dir: string;
+  before(async () => {
+    ({ fake, kube } = await startFakeCluster({ tls: true }));
+    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+    dir = await mkdtemp(join(tmpdir(), 'exec-stream-tls-'));
+  });
+  after(async () => {
+    await fake?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('what the client sends goes with a zero masking key (no masked copy of every byte), and arrives intact', async () => {
+    if (!fake.url.startsWith('https:')) throw new Error(`the fake is not serving TLS: ${fake.url}`);
+    const d = await mkdtemp(join(dir, 'rw-'));
+    await startPod(kube, 'rw', d);
+    const data = randomBytes(3 * 1024 * 1024 + 7);
+    const out = sink();
+    const r = await kube.execStream(NS, 'rw', 'helper', ['sh', '-c', 'cat > /data/blob && sha256sum < /data/blob'], { stdin: Readable.from([data]), stdout: out.stream });
+    assert.equal(r.exitCode, 0);
+    assert.ok((await readFile(join(d, 'blob'))).equals(data));
+    assert.equal(out.bytes().toString().split(' ')[0], createHash('sha256').update(data).digest('hex'));
+    // 3 MiB in frames of at most 256 KiB: at least 12 of them, every one unmasked in effect
+    assert.ok(fake.wsMasks.zero >= 12, `zero keys: ${JSON.stringify(fake.wsMasks)}`);
+    assert.equal(fake.wsMasks.other, 0);
+    assert.equal(fake.wsMasks.unmasked, 0);
   });
 });

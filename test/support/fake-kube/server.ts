@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { MaskTally, type MaskCounts } from './ws-masks.js';
 import { BUILTIN_RESOURCES, apiResourceList, groupVersion, type ResourceInfo } from './resources.js';
 import { FakeStore, type Obj } from './store.js';
 import { SelectorError, fieldValue, matches, parseLabelSelector } from './selectors.js';
@@ -74,6 +75,8 @@ export interface FakeKube {
   store: FakeStore;
   /** Every API request in order (discovery included). */
   requests: RequestRecord[];
+  /** The masking keys of the WebSocket frames clients sent (exec, port-forward), counted since the start. */
+  wsMasks: Readonly<MaskCounts>;
   /** `expired`: every request gets 401 Unauthorized (credentials no longer valid). */
   setAuth(mode: 'ok' | 'expired'): void;
   /** Requests matching the rule get 403 Forbidden with the real RBAC message. */
@@ -698,6 +701,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   const server: http.Server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
 
   // ---- WebSocket: exec and portforward (v4/v5.channel.k8s.io: one channel byte, then data) ----
+  const wsMasks: MaskCounts = { zero: 0, other: 0, unmasked: 0 };
   const wss = new WebSocketServer({
     noServer: true,
     handleProtocols: (protocols) => (protocols.has('v5.channel.k8s.io') ? 'v5.channel.k8s.io' : protocols.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false),
@@ -715,6 +719,9 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     const pod = store.get(findByPlural('', 'v1', 'pods')!, namespace, podName);
     if (!pod) return reject(404, `pods "${podName}" not found`);
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // ws reads the socket already (its listener came first); this one only reads frame headers
+      const tally = new MaskTally(wsMasks);
+      socket.on('data', (b: Buffer) => tally.push(b));
       if (what === 'exec') runExec(ws, namespace, podName, url.searchParams);
       else runPortForward(ws, namespace, podName, Number(url.searchParams.get('ports')));
     });
@@ -943,6 +950,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     kubeconfig,
     store,
     requests,
+    wsMasks,
     setAuth: (mode) => {
       authMode = mode;
     },
