@@ -152,17 +152,18 @@ const EXEC_PIPE_HIGH_WATER = 256 * 1024;
 
 /**
  * The pipe between the bulk exec stream and the archive code, pacing the
- * GC by what crosses it: every byte leaves two buffers behind in the exec
+ * GC by what crosses it: every byte leaves buffers behind in the exec
  * stream (arriving: the TLS record's and the WebSocket message's; leaving:
- * exec-stream's frame and ws's masked copy), which otherwise wait for V8's
- * own GCs. An export's (tar's stdout) die young: scavenges free them
- * (YoungGarbagePacer). An import's (tar's stdin) wait in the socket's queue
- * and outlive scavenges: full GCs (GarbagePacer), counted as three buffers
- * per byte, the third the decompressed piece it came from (the archive's
- * pacer counts that as it is read, but it waits in this pipe and the
- * socket's queue too): peaks 108-111 MiB against 114-118 counting two, at
- * the same CPU. docs/benchmarks.md, "Through the cluster within 100 MiB",
- * has the numbers.
+ * exec-stream's frame, and over plain HTTP ws's masked copy), which
+ * otherwise wait for V8's own GCs. An export's (tar's stdout) die young:
+ * scavenges free them (YoungGarbagePacer). An import's (tar's stdin) wait in
+ * the socket's queue and outlive scavenges: full GCs (GarbagePacer), counted
+ * as three buffers per byte, one of them the decompressed piece it came
+ * from (the archive's pacer counts that as it is read, but it waits in this
+ * pipe and the socket's queue too): peaks 108-111 MiB against 114-118
+ * counting two. Over TLS the masked copy is gone (exec-stream.ts, zeroMask)
+ * and three still measured lower than two (98-99 against 103-104 MiB).
+ * docs/benchmarks.md, "Through the cluster within 100 MiB", has the numbers.
  */
 function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
   return (direction === 'from-pod' ? pacingPipe(new YoungGarbagePacer(), 2, EXEC_PIPE_HIGH_WATER) : pacingPipe(new GarbagePacer(), 3, EXEC_PIPE_HIGH_WATER)) as PassThrough;
