@@ -218,6 +218,9 @@ interface ScannedFrame {
   last: boolean;
 }
 
+/** Input chunks a frame or piece may be handed over in without being copied into one buffer (FrameScanner.take). */
+const PIECES_MAX = 2;
+
 /** A frame with more blocks than this may decompress to more than PARALLEL_FRAME_MAX: it is streamed. */
 const WHOLE_FRAME_BLOCKS = PARALLEL_FRAME_MAX / BLOCK_MAX;
 /**
@@ -281,9 +284,11 @@ class FrameScanner {
 
   /**
    * Removes the first `n` bytes, returned when `keep` as the pieces of the
-   * input chunks they lie in, never copied (a frame of an archive read in
-   * 1 MiB chunks straddles two of them four times in ten; the copies were
-   * 2 MiB of an import's peak, and the decompressor takes pieces as well).
+   * input chunks they lie in when they are at most PIECES_MAX (a frame of
+   * an archive read in 1 MiB chunks straddles two of them four times in
+   * ten; copying those was 1-2 MiB of an import's peak), else as one copy:
+   * each piece is a round trip to the thread pool, and input from a socket
+   * comes in chunks of a few KiB.
    */
   private take(n: number, keep = true): Buffer[] | undefined {
     const out: Buffer[] | undefined = keep ? [] : undefined;
@@ -303,7 +308,7 @@ class FrameScanner {
     this.pos -= n;
     this.cursor = 0;
     this.cursorAt = 0;
-    return out;
+    return out && out.length > PIECES_MAX ? [Buffer.concat(out, n)] : out;
   }
 
   /** Reads a frame header at the start of the data: false when more bytes are needed. */
