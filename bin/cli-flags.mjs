@@ -11,7 +11,7 @@ v8.setFlagsFromString('--semi-space-growth-factor=1');
 // No TurboFan either: in a run this short its compiles barely pay off, and
 // its code and compile zones were 7 MiB of a data command's peak (the pages
 // of node's binary it runs from count in RSS too). Maglev, the mid tier,
-// stays: hot byte loops (ws masks what it sends through the cluster) run
+// stays: hot byte loops (ws masks what it sends to a plain-HTTP API server) run
 // there at 0.85x TurboFan's speed, where the baseline tier alone is 15x
 // slower. docs/benchmarks.md has the numbers.
 v8.setFlagsFromString('--no-turbofan');

@@ -26,14 +26,15 @@ const CLOSE = 255;
 const V5 = 'v5.channel.k8s.io';
 /**
  * Bytes of stdin the socket may hold before reading more. What it holds is
- * held twice (the frames, and ws's masked copies of them), and once more
- * encrypted in TLS's buffers as the socket writes it: 1 MiB rather than 4
+ * held as frames (and over plain HTTP once more as ws's masked copies of
+ * them, see zeroMask), and once more encrypted in TLS's buffers as the
+ * socket writes it: 1 MiB rather than 4
  * (and 256 KiB frames rather than 1 MiB) took an import through the
  * cluster from 139-153 to 136-138 MiB peak on their own (issue 11: within
  * 100 MiB; docs/benchmarks.md).
  */
 const STDIN_HIGH_WATER = 1024 * 1024;
-/** Frames at most this big (a large chunk is split; each is copied twice on its way out). */
+/** Frames at most this big (a large chunk is split; each is a copy, and over plain HTTP ws copies it again to mask it). */
 const FRAME = 256 * 1024;
 
 /**
@@ -53,7 +54,7 @@ function zeroMask(mask: Buffer): void {
 }
 
 /** The options of the exec socket to `uri`: a zero masking key over TLS (zeroMask). */
-export function socketOptions(uri: string, o: WebSocket.ClientOptions): WebSocket.ClientOptions {
+function socketOptions(uri: string, o: WebSocket.ClientOptions): WebSocket.ClientOptions {
   return uri.startsWith('wss:') ? { ...o, generateMask: zeroMask } : o;
 }
 
