@@ -1,6 +1,7 @@
 // The K3s driver over SSH/SFTP against a real sshd on 127.0.0.1. The node's
 // "remote" filesystem is this machine's, so results are checked locally.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { readFile, lstat, readdir, readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -65,6 +66,21 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     await driver?.close();
     await sshd?.close();
     await sb?.cleanup();
+  });
+
+  it("loads ssh2's client alone, not its HTTP agents (node's http, https and tls stay unloaded: memory of every data command over SSH)", async () => {
+    // a process of its own: this one has loaded http long ago
+    const script = [
+      `import { connectSshHostFs } from ${JSON.stringify(new URL('../../src/providers/k3s/ssh-hostfs.ts', import.meta.url).href)};`,
+      'const fs = await connectSshHostFs(JSON.parse(process.argv[1]));',
+      "const name = await fs.hostname();",
+      'await fs.close();',
+      "console.log(JSON.stringify({ named: name.length > 0, loaded: process.moduleLoadList.filter((m) => /^NativeModule (http|https|tls|_http_agent)$/.test(m)) }));",
+    ].join('\n');
+    const opts = { target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath };
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, JSON.stringify(opts)], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { named: true, loaded: [] });
   });
 
   it('creates a disk, snapshots, restores and exports over SFTP; every byte arrives', async () => {

@@ -11,6 +11,7 @@
 // passes the user's; a server passes none, so nothing of its own is used.
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { PassThrough, pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
@@ -132,7 +133,11 @@ type ExecChannel = Readable & { stderr: Readable; close(): void; end(): void };
 export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   const t = parseSshTarget(opts.target);
   const warn = opts.warn ?? (() => undefined);
-  const { Client: SshClient } = (await import('ssh2')).default as unknown as { Client: new () => Client };
+  // ssh2's client module alone: its index also loads its HTTP agents (with
+  // node's http, https and tls), its server and its key generator, 3.5 MiB
+  // of code that every data command over SSH would carry to its peak
+  // (issue 11's 100 MiB). ssh2 has no "exports" map, and its version is pinned.
+  const SshClient = createRequire(import.meta.url)('ssh2/lib/client.js') as new () => Client;
 
   let explicitHosts: string[] | undefined;
   let defaultHosts: string[] = [];
