@@ -566,16 +566,20 @@ class SshHostFs implements HostFs {
     let exitCode: number | undefined;
     channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
     const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
-    // The tar stream's buffers (decrypted, then decompressed: a small file's
-    // 100 bytes come with a 1 KiB header) are garbage once read; nothing else
+    // The tar stream's buffers are garbage once read, and nothing else
     // paces them: unpaced, an export of 200,000 small files left 27 MiB of
-    // them in malloc's heap (docs/benchmarks.md, "Small files paced by the entry").
-    // Half the usual allowance: the packer's own garbage (its pacer counts
-    // apart) comes on top; 8 MiB left that export at 103-105 MiB, 4 at 98-100.
-    const pacer = () => new GarbagePacer(GC_EVERY / 2);
+    // them in malloc's heap (docs/benchmarks.md, "Small files paced by the
+    // entry"). Each byte off the channel leaves three (the socket read,
+    // ssh2's decrypted packet, the channel's chunk), each decompressed byte
+    // one more; counting only the latter let an export of the benchmark
+    // disk (random blobs: one compressed byte per byte) reach 102-109 MiB,
+    // counting both 96-99. Half the usual allowance: the packer's own garbage
+    // (its pacer counts apart) comes on top; 8 MiB left the 200,000 files at
+    // 103-105 MiB, 4 at 98-100.
+    const pacer = new GarbagePacer(GC_EVERY / 2);
     const stream: Readable = tools.zstd
-      ? (pipeline(channel, decompressor('tar.zst'), pacingPipe(pacer()), () => undefined) as unknown as Readable)
-      : (pipeline(channel, pacingPipe(pacer()), () => undefined) as unknown as Readable);
+      ? (pipeline(channel, pacingPipe(pacer, 3), decompressor('tar.zst'), pacingPipe(pacer), () => undefined) as unknown as Readable)
+      : (pipeline(channel, pacingPipe(pacer, 3), () => undefined) as unknown as Readable);
     const finished = closed.then(() => {
       const text = err.text();
       const m = new RegExp(`${TAR_EXIT_MARK}(\\d+)`).exec(text);
@@ -615,15 +619,22 @@ class SshHostFs implements HostFs {
     const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
     let gaveUp: (() => void) | undefined;
     const ended = Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (gaveUp = () => resolve(true)))]);
-    const stream: Writable = tools.zstd ? compressingWriter('tar.zst', channel, LINK_ZSTD_LEVEL) : channel;
+    // What goes to the channel leaves garbage nobody else counts: ssh2's
+    // packet and its encrypted copy, 2 per byte (the tar stream's own pacer
+    // counts the plain stream). An import of the benchmark disk over SSH:
+    // 96-102 MiB paced so, 101-107 without.
+    const paced = pacingPipe(new GarbagePacer(GC_EVERY / 2), 2);
+    paced.pipe(channel); // ends the channel when `paced` ends
+    paced.on('error', () => undefined); // a write after stop(): `finished` says why
+    const stream: Writable = tools.zstd ? compressingWriter('tar.zst', paced, LINK_ZSTD_LEVEL) : paced;
     let compressorError: Error | undefined;
     if (tools.zstd) {
       // the compressor's end is the channel's EOF (compressingWriter leaves its output open)
-      stream.once('finish', () => channel.end());
+      stream.once('finish', () => paced.end());
       // a failure after the caller's pipeline let go of it (in end()) must not go unheard, nor leave tar waiting
       stream.on('error', (e: Error) => {
         compressorError ??= e;
-        channel.end();
+        paced.end();
       });
     }
     const finished = ended.then((hung) => {
@@ -638,7 +649,9 @@ class SshHostFs implements HostFs {
     });
     finished.catch(() => undefined);
     const stop = () => {
-      if (stream !== channel) stream.destroy();
+      if (stream !== paced) stream.destroy();
+      paced.unpipe(channel);
+      paced.destroy();
       // EOF ends tar (a cut stream: it fails); sshd reports the channel
       // closed only once the command has exited, so `finished` is the barrier
       // before the caller removes what tar made. One that hangs is killed
