@@ -22,6 +22,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -30,7 +31,7 @@ import { connectSshHostFs } from '../src/providers/k3s/ssh-hostfs.js';
 import { K3sDriver, type HostFsFactory } from '../src/providers/k3s/driver.js';
 import { sshdMissing, startSshd, type Sshd } from '../test/support/sshd.js';
 import { benchDataSet } from './archive-data.js';
-import { median } from './measure.js';
+import { measureProcess, median } from './measure.js';
 import type { AppContext, AppVolume, Disk } from '../src/domain/model.js';
 
 
@@ -136,6 +137,8 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
         iline('Kompox, archive verified here into one `zstd -d \\| tar -x` on the node over one exec channel (as shipped)', imports.tar),
         iline('Kompox, SFTP fallback (file by file, what shipped before)', imports.sftp),
         '',
+        await memoryRows(root, sshd, join(work, `tar-${last}`), runs),
+        '',
         await nodeLocalRows({ sshd, ctx, vol, disk, work, runs, dataMB, factory: sshFs }),
       ].join('\n'),
     };
@@ -199,6 +202,35 @@ async function importRows(
     }
   }
   return rows;
+}
+
+const OP = fileURLToPath(new URL('./archive-op.mjs', import.meta.url));
+
+/**
+ * Peak RSS of export and import over SSH (issue 11: within 100 MiB), each a
+ * process of its own under /usr/bin/time: bench/archive-op.mjs runs the
+ * compiled dist/ with the binary's V8 settings, as `kompoxops` does (the rows
+ * above run in this process, whose memory is the benchmark's).
+ */
+async function memoryRows(root: string, sshd: Sshd, archive: string, runs: number): Promise<string> {
+  if (!existsSync(new URL('../dist/archive/archive.js', import.meta.url))) return 'Peak memory: not measured (dist/ is missing: `npm run build` first).';
+  const env = { ...process.env, KOMPOX_BENCH_SSH: JSON.stringify({ K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath }) };
+  writeFileSync(`${archive}.sha256`, execFileSync('sha256sum', [archive]));
+  const rss = { export: [] as number[], import: [] as number[] };
+  for (let i = 0; i < runs; i++) {
+    process.stderr.write(`ssh memory run ${i + 1}/${runs}\n`);
+    const file = `${archive}.mem-${i}`;
+    rss.export.push((await measureProcess(process.execPath, [OP, 'export', root, 'src', file], env)).rssMiB);
+    rmSync(file, { force: true });
+    rss.import.push((await measureProcess(process.execPath, [OP, 'import', root, archive, `mem-${i}`], env)).rssMiB);
+  }
+  const cell = (xs: number[]) => `${Math.max(...xs).toFixed(0)} | ${xs.map((x) => x.toFixed(1)).join(', ')}`;
+  return [
+    '| over SSH, a process of its own | peak RSS MiB (max; target ≤ 100) | runs |',
+    '|---|---:|---|',
+    `| disk export | ${cell(rss.export)} |`,
+    `| disk import | ${cell(rss.import)} |`,
+  ].join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -724,7 +724,6 @@ interface FrameCompression {
  * thread pool while the main thread fills the next frame, written in order.
  */
 class ZstdFrames implements FrameCompression {
-  readonly frameSize = ZSTD_FRAME;
   readonly output = new StreamDigest();
   private readonly inflight = new InOrder<Buffer[]>();
   private readonly slots: ZstdSlot[];
@@ -733,6 +732,7 @@ class ZstdFrames implements FrameCompression {
   constructor(
     private readonly out: Writable,
     level = ZSTD_LEVEL,
+    readonly frameSize = ZSTD_FRAME,
   ) {
     this.slots = Array.from({ length: zstdParallelism() }, () => new ZstdSlot(level));
   }
@@ -880,8 +880,8 @@ export class FrameSink {
  * The packing end of an archive being written: tar pieces in, compressed
  * frames out to `out` (tar-stream.ts packs a tar stream from a pod with it).
  */
-export function frameSink(format: ArchiveFormat, out: Writable, level?: number): FrameSink {
-  return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level));
+export function frameSink(format: ArchiveFormat, out: Writable, level?: number, zstdFrame?: number): FrameSink {
+  return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level, zstdFrame));
 }
 
 /** The manifest file's content as every archive holds it. */
@@ -895,8 +895,8 @@ export function manifestBody(manifest: ArchiveManifest): Buffer {
  * its way over a slow link. Ending it flushes the last frame; `out` is not
  * ended. Destroying it drops what is not written yet.
  */
-export function compressingWriter(format: ArchiveFormat, out: Writable, level?: number): Writable {
-  const sink = frameSink(format, out, level);
+export function compressingWriter(format: ArchiveFormat, out: Writable, level?: number, zstdFrame?: number): Writable {
+  const sink = frameSink(format, out, level, zstdFrame);
   return new Writable({
     highWaterMark: CHUNK,
     write(chunk: Buffer, _enc, cb) {

@@ -117,6 +117,13 @@ const UNZSTD_EXIT_MARK = 'kompox-unzstd-exit:';
  * it still shrinks text and logs several times on the link.
  */
 const LINK_ZSTD_LEVEL = 1;
+/**
+ * Input bytes per zstd frame on the link: a quarter of an archive's. The
+ * frames in flight (one filling, one compressing per CPU, their output) are
+ * an import's memory on top of the archive's own; the link's compression
+ * ratio barely changes.
+ */
+const LINK_ZSTD_FRAME = 256 * 1024;
 /** How long a stopped `tar -x` may take to end (it gets EOF) before it is killed; twice this, before it is given up on. */
 const STOP_GRACE_MS = 30_000;
 /** How long a stopped size walk may take to confirm its channel closed. */
@@ -626,7 +633,7 @@ class SshHostFs implements HostFs {
     const paced = pacingPipe(new GarbagePacer(GC_EVERY / 2), 2);
     paced.pipe(channel); // ends the channel when `paced` ends
     paced.on('error', () => undefined); // a write after stop(): `finished` says why
-    const stream: Writable = tools.zstd ? compressingWriter('tar.zst', paced, LINK_ZSTD_LEVEL) : paced;
+    const stream: Writable = tools.zstd ? compressingWriter('tar.zst', paced, LINK_ZSTD_LEVEL, LINK_ZSTD_FRAME) : paced;
     let compressorError: Error | undefined;
     if (tools.zstd) {
       // the compressor's end is the channel's EOF (compressingWriter leaves its output open)
