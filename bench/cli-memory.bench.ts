@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeKube } from '../test/support/fake-kube/index.js';
+import { sshdMissing, startSshd } from '../test/support/sshd.js';
 import { generateDataSet } from './archive-data.js';
 import { measureProcess, median, type ProcessMeasure } from './measure.js';
 
@@ -33,6 +34,10 @@ export async function runCliMemoryBench(scales = [0.1, 0.25], runs = 2, base = p
     throw new Error('dist/ is missing: run `npm run build` first (the benchmark measures the compiled CLI)');
   }
   const fake = await startFakeKube({ controllers: false });
+  // The same project over SSH (K3S_SSH to an sshd on this machine, the "node"):
+  // the data paths a workstation takes against a K3s node.
+  const noSsh = sshdMissing();
+  const sshd = noSsh ? undefined : await startSshd();
   const rows: string[] = [];
   const commands: Array<[string, (i: number) => string[]]> = [
     ['disk list (no data)', () => ['disk', 'list']],
@@ -49,35 +54,53 @@ export async function runCliMemoryBench(scales = [0.1, 0.25], runs = 2, base = p
       mkdirSync(dir, { recursive: true });
       try {
         const facts = await generateDataSet(join(dir, 'src'), scale);
-        writeFileSync(
-          join(dir, 'kompoxops.yml'),
-          [
-            'version: 1',
-            'service: { name: bench }',
-            'provider: { name: k3s1, driver: k3s, settings: { K3S_DISK_ROOT: ' + join(dir, 'disks') + ', K3S_SNAPSHOT_ROOT: ' + join(dir, 'snapshots') + ', K3S_NODE: node1 } }',
-            `cluster: { name: c1, auth: { type: kubectl, kubeconfig: ${fake.kubeconfigPath} }, domain: example.com }`,
-            'app: { name: web, compose: compose.yml }',
-            '',
-          ].join('\n'),
-        );
-        writeFileSync(join(dir, 'compose.yml'), 'services:\n  web:\n    image: nginx:1.27\n    volumes: [data:/data]\nvolumes:\n  data: {}\n');
+        const project = (at: string, extra: string) => {
+          mkdirSync(at, { recursive: true });
+          writeFileSync(
+            join(at, 'kompoxops.yml'),
+            [
+              'version: 1',
+              'service: { name: bench }',
+              'provider: { name: k3s1, driver: k3s, settings: { K3S_DISK_ROOT: ' + join(dir, 'disks') + ', K3S_SNAPSHOT_ROOT: ' + join(dir, 'snapshots') + `, K3S_NODE: node1${extra} } }`,
+              `cluster: { name: c1, auth: { type: kubectl, kubeconfig: ${fake.kubeconfigPath} }, domain: example.com }`,
+              'app: { name: web, compose: compose.yml }',
+              '',
+            ].join('\n'),
+          );
+          writeFileSync(join(at, 'compose.yml'), 'services:\n  web:\n    image: nginx:1.27\n    volumes: [data:/data]\nvolumes:\n  data: {}\n');
+        };
+        project(dir, '');
         await kompoxops(dir, 'disk create', ['disk', 'create', '-N', 'd', '--source', join(dir, 'src')]);
-        for (const [name, args] of commands) {
+        const mb = (facts.totalBytes / 1e6).toFixed(0);
+        const measure = async (at: string, name: string, args: (i: number) => string[]) => {
           const rs: ProcessMeasure[] = [];
-          for (let i = 0; i < runs; i++) rs.push(await kompoxops(dir, name, args(i)));
-          const mb = (facts.totalBytes / 1e6).toFixed(0);
+          for (let i = 0; i < runs; i++) rs.push(await kompoxops(at, name, args(i)));
           rows.push(
             `| ${mb} MB | ${name} | ${median(rs.map((r) => r.wall)).toFixed(2)} | ${median(rs.map((r) => r.cpu)).toFixed(2)} | ${Math.max(...rs.map((r) => r.rssMiB)).toFixed(0)} |`,
           );
+        };
+        for (const [name, args] of commands) await measure(dir, name, args);
+        if (sshd) {
+          // the same disks (same app, same roots), reached over SSH
+          const over = join(dir, 'over-ssh');
+          project(over, `, K3S_SSH: ${sshd.target}, K3S_SSH_KEY: ${sshd.keyPath}, K3S_SSH_KNOWN_HOSTS: ${sshd.knownHostsPath}`);
+          await measure(over, 'disk export over SSH', (i) => ['disk', 'export', '-N', 'd', '-O', join(over, `e${i}.tar.zst`)]);
+          await measure(over, 'disk import over SSH', (i) => ['disk', 'import', join(dir, 'e0.tar.zst'), '-N', `si${i}`]);
         }
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     }
   } finally {
+    await sshd?.close();
     await fake.close();
   }
-  return ['| disk | command | wall s (median) | CPU s (median) | peak RSS MiB (max) |', '|---|---|---|---|---|', ...rows].join('\n');
+  return [
+    '| disk | command | wall s (median) | CPU s (median) | peak RSS MiB (max) |',
+    '|---|---|---|---|---|',
+    ...rows,
+    ...(noSsh ? ['', `No rows over SSH: ${noSsh}.`] : []),
+  ].join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
