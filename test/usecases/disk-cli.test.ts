@@ -4,7 +4,7 @@
 // steps build on each other (the disks and snapshots of one are the input of
 // the next), so they are one test.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -162,4 +162,42 @@ test('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API serve
     assert.equal((await kompoxops(dir, ['snapshot', 'list'])).out, 'NAME  SIZE  CREATED  SOURCE  ID\n');
     assert.ok(!(await disks()).some((x) => x.name === 'i3'));
   });
+});
+
+test('disk export and import on the host path (K3s) never reach the cluster: they work with its API server down; disk list, which needs it, says so', async (t) => {
+  const fake = await startFakeKube({ controllers: false });
+  const dir = await mkdtemp(join(tmpdir(), 'kompox-disk-nokube-'));
+  t.after(async () => {
+    await fake.close();
+    await hostFs.rm(dir);
+  });
+  const roots = { diskRoot: join(dir, 'disks'), snapshotRoot: join(dir, 'snapshots'), cluster: 'k3s' };
+  const up = join(dir, 'up');
+  const down = join(dir, 'down');
+  await mkdir(up);
+  await mkdir(down);
+  await writeProject(up, { ...roots, kubeconfig: fake.kubeconfigPath });
+  const deadConfig = join(dir, 'dead.kubeconfig');
+  // nothing listens on the discard port of loopback: every request is refused
+  await writeFile(
+    deadConfig,
+    'apiVersion: v1\nkind: Config\nclusters: [{ name: c, cluster: { server: "https://127.0.0.1:9", insecure-skip-tls-verify: true } }]\nusers: [{ name: u, user: { token: t } }]\ncontexts: [{ name: x, context: { cluster: c, user: u } }]\ncurrent-context: x\n',
+  );
+  await writeProject(down, { ...roots, kubeconfig: deadConfig });
+  const run = (d: string, args: string[]) => kompoxops(d, args);
+  const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.err}`);
+  ok(await run(up, ['disk', 'create', '-N', 'd1']), 'disk create');
+  const id = (JSON.parse((await run(up, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string }>).find((x) => x.name === 'd1')!.id;
+  await writeSampleTree(id);
+
+  const archive = join(dir, 'd1.tar.zst');
+  ok(await run(down, ['disk', 'export', '-N', 'd1', '-O', archive]), 'disk export with the API server down');
+  ok(await run(down, ['disk', 'import', archive, '-N', 'd2']), 'disk import with the API server down');
+  const d2 = (JSON.parse((await run(up, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string; id: string }>).find((x) => x.name === 'd2');
+  assert.ok(d2, 'the imported disk is listed');
+  assert.equal(await treeDigest(d2.id), await treeDigest(id));
+  // the same project's command that does need the cluster fails: the API server really is down
+  const list = await run(down, ['disk', 'list']);
+  assert.equal(list.code, 1, list.err);
+  assert.match(list.err, /^error: /);
 });

@@ -30,13 +30,30 @@ export interface DiskCommand {
  * an Op whose events the CLI renders and whose signal Ctrl-C aborts.
  */
 export async function diskCommand<T>(g: GlobalOptions, fn: (s: DiskCommand) => Promise<T>): Promise<T> {
+  return dataCommand(g, () => true, (s) => fn({ ...s, kube: s.kube! }));
+}
+
+/**
+ * A disk command that needs the cluster only on some paths: the Kubernetes
+ * client is connected only when `needsKube` says so. A disk export or
+ * import on the driver's host path (K3s, locally or over SSH) never talks to
+ * the cluster, and then never loads the client, its TLS and node's http
+ * modules: several MiB of a data command's peak (issue 11's 100 MiB).
+ */
+export async function dataCommand<T>(
+  g: GlobalOptions,
+  needsKube: (ctx: AppContext, driver: ProviderDriver) => boolean,
+  fn: (s: Omit<DiskCommand, 'kube'> & { kube: KubeClient | undefined }) => Promise<T>,
+): Promise<T> {
   const { resolve } = await import('node:path');
   const { withOpsApp, opsAppSource } = await import('../../app/kompoxops.js');
   const { withOp } = await import('../op.js');
   return withOp({}, (op) =>
-    withOpsApp(g, async (s, p) =>
-      fn({ ctx: s.ctx, driver: await s.driver(), kube: await s.kube(op), op, appSource: () => opsAppSource(p), path: (x) => resolve(p.host.cwd, g.chdir ?? '.', x) }),
-    ),
+    withOpsApp(g, async (s, p) => {
+      const driver = await s.driver();
+      const kube = needsKube(s.ctx, driver) ? await s.kube(op) : undefined;
+      return fn({ ctx: s.ctx, driver, kube, op, appSource: () => opsAppSource(p), path: (x) => resolve(p.host.cwd, g.chdir ?? '.', x) });
+    }),
   );
 }
 
@@ -202,7 +219,10 @@ export function register(program: Command): void {
         cmd: Command,
       ) => {
         const format = parseOutputFormat(opts.output);
-        await diskCommand(globalOptions(cmd), async (s) => {
+        const { transferVia } = await import('../../usecases/transfer.js');
+        // only an archive imported through the cluster needs it (copies from another app or an id may)
+        const needsKube = (ctx: AppContext, driver: ProviderDriver) => file === undefined || transferVia(ctx, driver, 'disk import from an archive', opts.via) === 'cluster';
+        await dataCommand(globalOptions(cmd), needsKube, async (s) => {
           const { checkSha256, importDisk, parseSizeGiB } = await import('../../usecases/disk.js');
           const { openArchiveFile } = await import('../files.js');
           const { KompoxError } = await import('../../domain/errors.js');
@@ -258,7 +278,9 @@ export function register(program: Command): void {
       const output = parseOutputFormat(opts.output);
       await refuseSummaryWithStdout('disk export', opts.out, output);
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
-      await diskCommand(globalOptions(cmd), async (s) => {
+      const { transferVia } = await import('../../usecases/transfer.js');
+      const needsKube = (ctx: AppContext, driver: ProviderDriver) => opts.quiesce === true || transferVia(ctx, driver, 'disk export', opts.via) === 'cluster';
+      await dataCommand(globalOptions(cmd), needsKube, async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');
         const { writeArchiveFile } = await import('../files.js');
         const o = { volume: opts.volume, name: opts.name, format, via: opts.via, quiesce: opts.quiesce, stopTimeoutMs, live: opts.live };
