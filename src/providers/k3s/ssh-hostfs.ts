@@ -137,6 +137,23 @@ interface NodeTools {
 
 type ExecChannel = Readable & { stderr: Readable; close(): void; end(): void };
 
+/**
+ * The queue of a channel stream on our side of the link. ssh2 gives both
+ * sides of a channel a high-water mark of its whole window (2 MiB), and
+ * keeps pushing what the window lets in after the mark is reached: a heap
+ * snapshot in the middle of an export over SSH held 106 packets of 32 KiB
+ * (3.4 MB) in the channel's read queue, waiting for the packer. Capped at a
+ * quarter MiB, what waits is the window in flight and no more (issue 11's
+ * 100 MiB); the data moves as fast. ssh2 has no option for it, so this sets
+ * the field Node's streams read the mark from; where Node's stream state has
+ * no such field, nothing changes.
+ */
+const CHANNEL_QUEUE = 256 * 1024;
+function limitQueue(channel: object, side: '_readableState' | '_writableState'): void {
+  const state = (channel as Record<string, { highWaterMark?: unknown } | undefined>)[side];
+  if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > CHANNEL_QUEUE) state.highWaterMark = CHANNEL_QUEUE;
+}
+
 export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   const t = parseSshTarget(opts.target);
   const warn = opts.warn ?? (() => undefined);
@@ -568,6 +585,7 @@ class SshHostFs implements HostFs {
     const script = `{ ${shellCommand(tarCreateArgv(dir))}; echo "${TAR_EXIT_MARK}$?" >&2; }${tools.zstd ? ` | ${NODE_ZSTD}` : ''}`;
     const channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(['sh', '-c', script]), cb as never));
     channel.end(); // nothing to read from us
+    limitQueue(channel, '_readableState');
     const err = stderrTail();
     channel.stderr.pipe(err.stream);
     let exitCode: number | undefined;
@@ -631,6 +649,7 @@ class SshHostFs implements HostFs {
     // counts the plain stream). An import of the benchmark disk over SSH:
     // 96-102 MiB paced so, 101-107 without.
     const paced = pacingPipe(new GarbagePacer(GC_EVERY / 2), 2);
+    limitQueue(channel, '_writableState');
     paced.pipe(channel); // ends the channel when `paced` ends
     paced.on('error', () => undefined); // a write after stop(): `finished` says why
     const stream: Writable = tools.zstd ? compressingWriter('tar.zst', paced, LINK_ZSTD_LEVEL, LINK_ZSTD_FRAME) : paced;
