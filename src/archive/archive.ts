@@ -32,7 +32,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { Duplex, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { Header, Pax } from 'tar';
+import type { Header, Pax } from 'tar';
+import { tarLibrary } from './tar-library.js';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
 import { ManifestLog, digestLine } from './manifest-log.js';
@@ -1102,7 +1103,7 @@ export class TarReader {
           paxBodies.push(body);
           if (fast !== null) fast = parsePax(body, fast ?? {}) ?? null;
           raw.push(block, body, ...(padding(size) ? [padding(size)!] : []));
-        } else this.gpax = Pax.parse(body.toString('utf8'), this.gpax, true);
+        } else this.gpax = tarLibrary().Pax.parse(body.toString('utf8'), this.gpax, true);
         continue;
       }
       raw.push(block);
@@ -1155,6 +1156,7 @@ export class TarReader {
  * global pax values applied: for what decodeHeader leaves to it.
  */
 export function libraryHeader(block: Buffer, paxBodies: readonly Buffer[], gpax: Pax | undefined): DecodedHeader {
+  const { Header, Pax } = tarLibrary();
   let pax: Pax | undefined;
   let paxMtimeMs: number | undefined;
   for (const body of paxBodies) {

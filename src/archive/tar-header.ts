@@ -10,7 +10,7 @@
 // names, sizes of 8 GiB and more, huge ids, dates before 1970) goes through
 // `tar`'s classes, which split prefixes and write base-256 numbers.
 import { posix } from 'node:path';
-import { Header, Pax } from 'tar';
+import { tarLibrary } from './tar-library.js';
 
 export interface EntryHeader {
   path: string;
@@ -36,6 +36,7 @@ export function headerBlocks(data: EntryHeader): Buffer[] {
   if (fast) return [fast];
   const sec = data.mtime.getTime() / 1000;
   if (!Number.isInteger(sec) && !fits(sec, MAX12)) return oddTimeBlocks(data);
+  const { Header, Pax } = tarLibrary();
   const header = new Header({ ...data, linkpath: data.linkpath ?? '' });
   header.encode();
   return [new Pax({ path: data.path, linkpath: data.linkpath, mtime: data.mtime, size: data.size, uid: data.uid, gid: data.gid }).encode(), header.block!];
@@ -49,6 +50,7 @@ export function headerBlocks(data: EntryHeader): Buffer[] {
  */
 function oddTimeBlocks(data: EntryHeader): Buffer[] {
   const whole = new Date(Math.floor(data.mtime.getTime() / 1000) * 1000);
+  const { Header } = tarLibrary();
   const header = new Header({ ...data, mtime: whole, linkpath: data.linkpath ?? '' });
   header.encode();
   const body = Buffer.from(
