@@ -312,12 +312,28 @@ export interface DiskExportOptions extends VolumeOption, ArchiveExportOptions {
   stopTimeoutMs?: number;
 }
 
+/**
+ * Whether a disk export needs the cluster's API: through the cluster, or to
+ * stop the app. A front end connects only then (on the host path nothing of
+ * the cluster is read, and its client is several MiB of a data command).
+ */
+export async function exportNeedsCluster(ctx: AppContext, driver: ProviderDriver, opts: Pick<DiskExportOptions, 'via' | 'quiesce'>): Promise<boolean> {
+  const { transferVia } = await import('./transfer.js');
+  return opts.quiesce === true || transferVia(ctx, driver, 'disk export', opts.via) === 'cluster';
+}
+
+/** Whether a disk import needs the cluster's API: an archive through the cluster (the other sources may, too). */
+export async function importNeedsCluster(ctx: AppContext, driver: ProviderDriver, opts: { archive: boolean; via?: string }): Promise<boolean> {
+  const { transferVia } = await import('./transfer.js');
+  return !opts.archive || transferVia(ctx, driver, 'disk import from an archive', opts.via) === 'cluster';
+}
+
 /** Streams the disk as a portable archive into `out`, on the driver's host path or through the cluster. */
 export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: DiskExportOptions, op: Op = {}): Promise<ExportResult & { disk: Disk }> {
   const { transferVia, exportDiskThroughCluster } = await import('./transfer.js');
   const via = transferVia(ctx, driver, 'disk export', opts.via);
   const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'disk export') : undefined;
-  const k = via === 'cluster' || opts.quiesce ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;
+  const k = (await exportNeedsCluster(ctx, driver, opts)) ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
   const run = (inner: Op) =>

@@ -42,7 +42,7 @@ export async function diskCommand<T>(g: GlobalOptions, fn: (s: DiskCommand) => P
  */
 export async function dataCommand<T>(
   g: GlobalOptions,
-  needsKube: (ctx: AppContext, driver: ProviderDriver) => boolean,
+  needsKube: (ctx: AppContext, driver: ProviderDriver) => boolean | Promise<boolean>,
   fn: (s: Omit<DiskCommand, 'kube'> & { kube: KubeClient | undefined }) => Promise<T>,
 ): Promise<T> {
   const { resolve } = await import('node:path');
@@ -51,7 +51,7 @@ export async function dataCommand<T>(
   return withOp({}, (op) =>
     withOpsApp(g, async (s, p) => {
       const driver = await s.driver();
-      const kube = needsKube(s.ctx, driver) ? await s.kube(op) : undefined;
+      const kube = (await needsKube(s.ctx, driver)) ? await s.kube(op) : undefined;
       return fn({ ctx: s.ctx, driver, kube, op, appSource: () => opsAppSource(p), path: (x) => resolve(p.host.cwd, g.chdir ?? '.', x) });
     }),
   );
@@ -219,9 +219,8 @@ export function register(program: Command): void {
         cmd: Command,
       ) => {
         const format = parseOutputFormat(opts.output);
-        const { transferVia } = await import('../../usecases/transfer.js');
-        // only an archive imported through the cluster needs it (copies from another app or an id may)
-        const needsKube = (ctx: AppContext, driver: ProviderDriver) => file === undefined || transferVia(ctx, driver, 'disk import from an archive', opts.via) === 'cluster';
+        const { importNeedsCluster } = await import('../../usecases/disk.js');
+        const needsKube = (ctx: AppContext, driver: ProviderDriver) => importNeedsCluster(ctx, driver, { archive: file !== undefined, via: opts.via });
         await dataCommand(globalOptions(cmd), needsKube, async (s) => {
           const { checkSha256, importDisk, parseSizeGiB } = await import('../../usecases/disk.js');
           const { openArchiveFile } = await import('../files.js');
@@ -278,8 +277,8 @@ export function register(program: Command): void {
       const output = parseOutputFormat(opts.output);
       await refuseSummaryWithStdout('disk export', opts.out, output);
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
-      const { transferVia } = await import('../../usecases/transfer.js');
-      const needsKube = (ctx: AppContext, driver: ProviderDriver) => opts.quiesce === true || transferVia(ctx, driver, 'disk export', opts.via) === 'cluster';
+      const { exportNeedsCluster } = await import('../../usecases/disk.js');
+      const needsKube = (ctx: AppContext, driver: ProviderDriver) => exportNeedsCluster(ctx, driver, { via: opts.via, quiesce: opts.quiesce });
       await dataCommand(globalOptions(cmd), needsKube, async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');
         const { writeArchiveFile } = await import('../files.js');
