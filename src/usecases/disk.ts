@@ -319,8 +319,10 @@ export interface DiskExportOptions extends VolumeOption, ArchiveExportOptions {
  */
 export async function exportNeedsCluster(ctx: AppContext, driver: ProviderDriver, opts: Pick<DiskExportOptions, 'via' | 'quiesce'>): Promise<boolean> {
   const { transferVia } = await import('./transfer.js');
-  return opts.quiesce === true || transferVia(ctx, driver, 'disk export', opts.via) === 'cluster';
+  return exportUsesCluster(transferVia(ctx, driver, 'disk export', opts.via), opts);
 }
+
+const exportUsesCluster = (via: string, opts: Pick<DiskExportOptions, 'quiesce'>): boolean => via === 'cluster' || opts.quiesce === true;
 
 /** Whether a disk import needs the cluster's API: an archive through the cluster (the other sources may, too). */
 export async function importNeedsCluster(ctx: AppContext, driver: ProviderDriver, opts: { archive: boolean; via?: string }): Promise<boolean> {
@@ -333,7 +335,7 @@ export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: 
   const { transferVia, exportDiskThroughCluster } = await import('./transfer.js');
   const via = transferVia(ctx, driver, 'disk export', opts.via);
   const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'disk export') : undefined;
-  const k = (await exportNeedsCluster(ctx, driver, opts)) ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;
+  const k = exportUsesCluster(via, opts) ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;
   const volume = selectVolume(ctx, opts.volume);
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
   const run = (inner: Op) =>
