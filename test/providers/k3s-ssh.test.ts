@@ -14,7 +14,7 @@ import { digestTree, measureTree, packTree } from '../../src/archive/archive.js'
 import { watchTransfers } from '../../src/cli/transfer-summary.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import { connectSshHostFs, knownKeys, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
+import { connectSshHostFs, knownKeys, NODE_ZSTD_PROBE, nodeZstdCommand, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
 import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
@@ -569,6 +569,45 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       }
     } finally {
       await fs.close();
+      await own.cleanup();
+    }
+  });
+
+  it("the node's zstd compresses an export's tar with a 512 KiB window when it takes --zstd=wlog (the decompressor here keeps the window), level 3's own otherwise", async () => {
+    const own = await sandbox();
+    const { chmod, mkdir, writeFile } = await import('node:fs/promises');
+    try {
+      /** The window a zstd frame header states (RFC 8878 Window_Descriptor; the single-segment case is the content size). */
+      const windowOf = (cmd: string): number => {
+        const r = spawnSync('sh', ['-c', `head -c 3000000 /dev/urandom | base64 | ${cmd}`], { maxBuffer: 1 << 26 });
+        assert.equal(r.status, 0, String(r.stderr));
+        const z = r.stdout as Buffer;
+        assert.equal(z.readUInt32LE(0), 0xfd2fb528);
+        assert.equal(z[4]! & 0x20, 0, 'a streamed frame has a window descriptor');
+        const wd = z[5]!;
+        const base = 2 ** (10 + (wd >> 3));
+        return base + (base / 8) * (wd & 7);
+      };
+      assert.equal(windowOf(nodeZstdCommand({ zstdWindowLog: true })), 512 * 1024);
+      assert.equal(windowOf(nodeZstdCommand({ zstdWindowLog: false })), 2 * 1024 * 1024);
+      // the probe, on this node (zstd 1.3.4 or later: Debian's) and on one whose zstd predates the option
+      const probe = (path: string) => spawnSync('/bin/sh', ['-c', NODE_ZSTD_PROBE], { env: { PATH: path }, encoding: 'utf8' }).stdout.trim();
+      assert.equal(probe(process.env.PATH ?? ''), 'zstd:wlog');
+      const old = join(own.dir, 'old-zstd');
+      await mkdir(old);
+      const real = spawnSync('sh', ['-c', 'command -v zstd'], { encoding: 'utf8' }).stdout.trim();
+      await writeFile(join(old, 'zstd'), `#!/bin/sh\nfor a in "$@"; do case "$a" in --zstd=*) echo "zstd: unknown option $a" >&2; exit 1;; esac; done\nexec ${real} "$@"\n`);
+      await chmod(join(old, 'zstd'), 0o755);
+      assert.equal(probe(`${old}:/usr/bin:/bin`), 'zstd:');
+      assert.equal(probe('/nonexistent'), '');
+      // and the streaming export over SSH takes the probe's answer
+      const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+      try {
+        assert.deepEqual(await (fs as unknown as { nodeTools(): Promise<unknown> }).nodeTools(), { tar: 'gnu', zstd: true, zstdWindowLog: true });
+      } finally {
+        await fs.close();
+      }
+    } finally {
       await own.cleanup();
     }
   });
