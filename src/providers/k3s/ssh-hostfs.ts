@@ -110,10 +110,12 @@ const PGID_MARK = 'kompox-pgid:';
  * The node's compression of a tar stream: zstd's default level, all cores
  * (what `tar -c | zstd -T0 -3` does), with a window of 2^19 bytes instead of
  * level 3's 2^21 when the node's zstd takes the option (1.3.4 and later).
- * The window is what the decompressor here keeps: 2.5 MiB of an export's
- * peak memory with level 3's, 0.6 with this one (exports over SSH of the
- * benchmark disk: median peak 2.5 MiB lower, issue 11's 100 MiB), for a
- * link stream 0.1% larger; zstd on the node also needs 50 MiB less.
+ * The window is what the decompressor here keeps, all of it touched (the
+ * node writes one frame): 2.25 MiB with level 3's, 0.75 with this one. The
+ * node's stream of the benchmark disk decompressed alone peaks 1.7 MiB lower
+ * (61.5 -> 59.8 MiB); the binary's export over SSH, 5 alternating runs: median
+ * 98.6 -> 95.9 MiB (issue 11's 100). The link stream is 0.1% larger, and zstd
+ * on the node needs 50 MiB less.
  */
 export function nodeZstdCommand(tools: { zstdWindowLog?: boolean }): string {
   return tools.zstdWindowLog ? `zstd -T0 -3 --zstd=wlog=${LINK_WINDOW_LOG} -q -c` : 'zstd -T0 -3 -q -c';
