@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { EntryRecords } from '../../src/archive/entry-records.js';
-import { ENTRY_GARBAGE, GarbagePacer, GC_EVERY, HEAP_FACTOR, nextGcAfter, noteEntryGarbage, YOUNG_GC_EVERY, YoungGarbagePacer } from '../../src/archive/memory.js';
+import { ENTRY_GARBAGE, GarbagePacer, GC_EVERY, HEAP_FACTOR, nextGcAfter, noteEntryGarbage, pacedGarbageLeft, YOUNG_GC_EVERY, YoungGarbagePacer } from '../../src/archive/memory.js';
 
 test('a small heap is paced every GC_EVERY bytes; a large one every heap-size bytes', () => {
   const MiB = 1024 * 1024;
@@ -40,16 +40,67 @@ async function gcsDuring(body: () => void): Promise<{ major: number; minor: numb
   }
 }
 
+/** Full GCs node reports (perf_hooks) that started between each two of the marks `body` sets (mark() returns its index). */
+async function majorGcsBetween(body: (mark: () => void) => void): Promise<number[]> {
+  const seen: { kind: number; start: number }[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) seen.push({ kind: (e as unknown as { detail: { kind: number } }).detail.kind, start: e.startTime });
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  try {
+    const marks: number[] = [];
+    body(() => marks.push(performance.now()));
+    const last = marks[marks.length - 1]!;
+    // a marker GC after the last mark: once it is delivered, every GC before it is
+    await new Promise((r) => setTimeout(r, 10));
+    const t = performance.now();
+    new GarbagePacer(1).note(1);
+    for (let waited = 0; !seen.some((g) => g.start >= t) && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(last < t);
+    const major = seen.filter((g) => g.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    return marks.slice(1).map((end, i) => major.filter((g) => g.start >= marks[i]! && g.start <= end).length);
+  } finally {
+    obs.disconnect();
+  }
+}
+
 test('entries are paced too: a full GC per GC_EVERY / ENTRY_GARBAGE entries (small files leave more garbage than bytes)', async () => {
   const perGc = GC_EVERY / ENTRY_GARBAGE;
   assert.ok(perGc >= 4096 && perGc <= 65536, `a full GC every ${perGc} entries: neither constant nor never`);
-  // the first paced GC comes once GC_EVERY is used up (the pacer is fresh: nothing in this process noted entries yet)
-  const none = await gcsDuring(() => {
-    for (let i = 0; i < perGc - 1; i++) noteEntryGarbage();
+  const [before, at] = await majorGcsBetween((mark) => {
+    new GarbagePacer(1).note(1); // a paced GC: the budget starts afresh
+    const entries = pacedGarbageLeft() / ENTRY_GARBAGE;
+    assert.ok(entries >= perGc, `at least GC_EVERY of entries (${entries})`);
+    mark();
+    for (let i = 0; i < entries - 1; i++) noteEntryGarbage();
+    mark();
+    noteEntryGarbage();
+    mark();
   });
-  assert.equal(none.major, 0, 'no full GC before the allowance is used up');
-  const one = await gcsDuring(() => noteEntryGarbage());
-  assert.equal(one.major, 1, 'a full GC once it is');
+  assert.equal(before, 0, 'no full GC before the allowance is used up');
+  assert.equal(at, 1, 'a full GC once it is');
+});
+
+test('every full-GC pacer of the process spends one budget: two data paths noting half of it each get one GC (a pacer of half the minimum counts double)', async () => {
+  const [halves, weighted] = await majorGcsBetween((mark) => {
+    new GarbagePacer(1).note(1);
+    const left = pacedGarbageLeft();
+    const a = new GarbagePacer();
+    const b = new GarbagePacer();
+    mark();
+    a.note(left / 2 - 1);
+    b.note(left / 2 - 1);
+    a.note(1);
+    b.note(2); // the budget used up by both together (each alone would still have half of its own)
+    mark();
+    const half = new GarbagePacer(GC_EVERY / 2);
+    const rest = pacedGarbageLeft();
+    assert.ok(rest >= GC_EVERY);
+    half.note(rest / 2 + 1); // counts double
+    mark();
+  });
+  assert.equal(halves, 1, 'one full GC once the two pacers together have used the budget');
+  assert.equal(weighted, 1, 'a pacer of half the minimum: one full GC after half the bytes');
 });
 
 test('storing entries counts them (EntryRecords: every data path keeps or reads back its entries there)', async () => {

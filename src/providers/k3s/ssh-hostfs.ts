@@ -17,7 +17,7 @@ import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
-import { GC_EVERY, GarbagePacer, pacingPipe } from '../../archive/memory.js';
+import { GarbagePacer, pacingPipe } from '../../archive/memory.js';
 import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
@@ -619,10 +619,11 @@ class SshHostFs implements HostFs {
     // ssh2's decrypted packet, the channel's chunk), each decompressed byte
     // one more; counting only the latter let an export of the benchmark
     // disk (random blobs: one compressed byte per byte) reach 102-109 MiB,
-    // counting both 96-99. Half the usual allowance: the packer's own garbage
-    // (its pacer counts apart) comes on top; 8 MiB left the 200,000 files at
-    // 103-105 MiB, 4 at 98-100.
-    const pacer = new GarbagePacer(GC_EVERY / 2);
+    // counting both 96-99. The packer's own garbage counts in the same
+    // budget (memory.ts: one for every pacer of the process); while each
+    // pacer had its own, this one needed half the usual allowance (the
+    // 200,000 files at 103-105 MiB with 8 MiB, 98-100 with 4).
+    const pacer = new GarbagePacer();
     const stream: Readable = tools.zstd
       ? (pipeline(channel, pacingPipe(pacer, 3), decompressor('tar.zst'), pacingPipe(pacer), () => undefined) as unknown as Readable)
       : (pipeline(channel, pacingPipe(pacer, 3), () => undefined) as unknown as Readable);
@@ -669,7 +670,7 @@ class SshHostFs implements HostFs {
     // packet and its encrypted copy, 2 per byte (the tar stream's own pacer
     // counts the plain stream). An import of the benchmark disk over SSH:
     // 96-102 MiB paced so, 101-107 without.
-    const paced = pacingPipe(new GarbagePacer(GC_EVERY / 2), 2);
+    const paced = pacingPipe(new GarbagePacer(), 2);
     limitQueue(channel, '_writableState');
     paced.pipe(channel); // ends the channel when `paced` ends
     paced.on('error', () => undefined); // a write after stop(): `finished` says why
