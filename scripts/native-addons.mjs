@@ -18,24 +18,37 @@ const bundled = join(root, 'node_modules/node/bin/node');
 const headers = join(root, `node_modules/node/node_modules/node-${process.platform}-${process.arch}`);
 const ADDONS = ['ssh2', 'cpu-features'].filter((name) => existsSync(join(root, 'node_modules', name)));
 
+/** Whether each addon loads under the bundled Node (ssh2 says whether it found its binding; cpu-features throws). */
+const LOADS = {
+  ssh2: "require('ssh2/lib/protocol/crypto.js').bindingAvailable",
+  'cpu-features': "(require('cpu-features')(), true)",
+};
+
 function main() {
-  // A consumer's install (no devDependencies), or npm already under the bundled Node's ABI: nothing to do.
+  // A consumer's install (no devDependencies): nothing to do.
   if (!existsSync(bundled) || ADDONS.length === 0) return;
-  const abi = spawnSync(bundled, ['-p', 'process.versions.modules'], { encoding: 'utf8' });
-  if (abi.status !== 0 || abi.stdout.trim() === process.versions.modules) return;
+  // Not the ABI npm runs under: this script itself may run under the bundled
+  // Node (npm puts node_modules/.bin first) while the addons were built before
+  // it was linked there. Whether they load under it is what counts.
+  const probe = `let bad = []; for (const [n, e] of Object.entries(${JSON.stringify(Object.fromEntries(ADDONS.map((a) => [a, LOADS[a]])))})) { try { if (!eval(e)) bad.push(n); } catch { bad.push(n); } } console.log(bad.join(' '))`;
+  const check = spawnSync(bundled, ['-e', probe], { cwd: root, encoding: 'utf8' });
+  if (check.status !== 0) return;
+  const broken = check.stdout.trim().split(' ').filter(Boolean);
+  if (broken.length === 0) return;
   if (!existsSync(join(headers, 'include/node/node.h'))) {
-    console.log(`note: no headers of the bundled Node at ${headers}; ${ADDONS.join(' and ')} keep their JavaScript fallback`);
+    console.log(`note: no headers of the bundled Node at ${headers}; ${broken.join(' and ')} keep their JavaScript fallback`);
     return;
   }
   const npm = process.env.npm_execpath;
-  const [cmd, args] = npm ? [process.execPath, [npm, 'rebuild', ...ADDONS]] : ['npm', ['rebuild', ...ADDONS]];
+  const [cmd, args] = npm ? [process.execPath, [npm, 'rebuild', ...broken]] : ['npm', ['rebuild', ...broken]];
   const r = spawnSync(cmd, args, {
     cwd: root,
     stdio: 'inherit',
     // the bundled node first: the addons' build scripts run `node` and node-gyp for that Node's version
     env: { ...process.env, PATH: `${dirname(bundled)}:${process.env.PATH ?? ''}`, npm_config_nodedir: headers },
   });
-  if (r.status !== 0) console.log(`note: rebuilding ${ADDONS.join(' and ')} for Node ${abi.stdout.trim()} failed; they keep their JavaScript fallback`);
+  if (r.status !== 0) console.log(`note: rebuilding ${broken.join(' and ')} for the bundled Node failed; they keep their JavaScript fallback`);
+  else console.log(`rebuilt ${broken.join(' and ')} for the bundled Node (${bundled})`);
 }
 
 try {
