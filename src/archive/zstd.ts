@@ -193,13 +193,13 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 
 type Scanned =
   /** A whole frame and its content size (or a bound on it): decompress it on its own. */
-  | { kind: 'frame'; bytes: Buffer[]; contentSize: number; exact: boolean }
+  | { kind: 'frame'; bytes: Buffer[]; contentSize: number; exact: boolean; copy?: Buffer }
   /**
    * Consecutive blocks of a frame streamed instead (see StreamedFrame), cut
    * at block boundaries; `first` starts with the frame header, `last` ends
    * with the frame; contentSize is the header's (-1: not stated).
    */
-  | { kind: 'piece'; bytes: Buffer[]; first: boolean; last: boolean; contentSize: number };
+  | { kind: 'piece'; bytes: Buffer[]; first: boolean; last: boolean; contentSize: number; copy?: Buffer };
 
 /** The frame being scanned. */
 interface ScannedFrame {
@@ -221,6 +221,30 @@ interface ScannedFrame {
 
 /** Input chunks a frame or piece may be handed over in without being copied into one buffer (FrameScanner.take). */
 const PIECES_MAX = 2;
+
+/**
+ * Buffers that a frame or piece spanning more than PIECES_MAX input chunks is
+ * copied into, reused once its decompression has consumed it. Big enough for
+ * a piece (PIECE_BLOCKS blocks of at most 128 KiB, their headers, the frame's
+ * header and checksum) and for a Kompox frame of incompressible data (1 MiB
+ * in raw blocks); anything bigger gets a buffer of its own. Over SSH every
+ * piece of the node's stream is such a copy (ssh2 hands over 32 KiB at a
+ * time): a fresh 1 MiB buffer each was a quarter of an export's garbage.
+ */
+const COPY_BUFFER = 1152 * 1024;
+/** Copy buffers kept for reuse: as many as frames or pieces are in flight at once, and one being filled. */
+const COPY_POOL = 3;
+
+class CopyPool {
+  private readonly free: Buffer[] = [];
+  get(n: number): Buffer {
+    return n > COPY_BUFFER ? Buffer.allocUnsafe(n) : (this.free.pop() ?? Buffer.allocUnsafe(COPY_BUFFER));
+  }
+  /** `b`'s bytes have been consumed (its decompression has resolved). */
+  release(b: Buffer | undefined): void {
+    if (b && b.length === COPY_BUFFER && this.free.length < COPY_POOL) this.free.push(b);
+  }
+}
 
 /** A frame with more blocks than this may decompress to more than PARALLEL_FRAME_MAX: it is streamed. */
 const WHOLE_FRAME_BLOCKS = PARALLEL_FRAME_MAX / BLOCK_MAX;
@@ -250,6 +274,10 @@ class FrameScanner {
   /** chunks[cursor] starts at byte cursorAt: reads mostly go forward, so a byte is found without walking every chunk (input may come a few bytes at a time). */
   private cursor = 0;
   private cursorAt = 0;
+  /** The copy buffer the last take() filled (undefined: it handed out the input chunks themselves). */
+  private copied?: Buffer;
+
+  constructor(private readonly pool: CopyPool) {}
 
   push(b: Buffer): void {
     if (b.length === 0) return;
@@ -289,7 +317,8 @@ class FrameScanner {
    * an archive read in 1 MiB chunks straddles two of them four times in
    * ten; copying those was 1-2 MiB of an import's peak), else as one copy:
    * each piece is a round trip to the thread pool, and input from a socket
-   * comes in chunks of a few KiB.
+   * comes in chunks of a few KiB. The copy goes into a buffer of the pool
+   * (`copied`), which the consumer gives back once it is decompressed.
    */
   private take(n: number, keep = true): Buffer[] | undefined {
     const out: Buffer[] | undefined = keep ? [] : undefined;
@@ -309,7 +338,12 @@ class FrameScanner {
     this.pos -= n;
     this.cursor = 0;
     this.cursorAt = 0;
-    return out && out.length > PIECES_MAX ? [Buffer.concat(out, n)] : out;
+    this.copied = undefined;
+    if (!out || out.length <= PIECES_MAX) return out;
+    const copy = (this.copied = this.pool.get(n));
+    let at = 0;
+    for (const b of out) at += b.copy(copy, at);
+    return [copy.subarray(0, n)];
   }
 
   /** Reads a frame header at the start of the data: false when more bytes are needed. */
@@ -385,7 +419,7 @@ class FrameScanner {
       }
       if (f.streamed) {
         if (!f.last && f.blocks < PIECE_BLOCKS) continue;
-        const piece: Scanned = { kind: 'piece', bytes: this.take(this.pos)!, first: !f.started, last: f.last, contentSize: f.contentSize };
+        const piece: Scanned = { kind: 'piece', bytes: this.take(this.pos)!, first: !f.started, last: f.last, contentSize: f.contentSize, copy: this.copied };
         f.started = true;
         f.blocks = 0;
         if (f.last) this.frame = undefined;
@@ -394,7 +428,8 @@ class FrameScanner {
       if (!f.last) continue;
       this.frame = undefined;
       const exact = f.contentSize >= 0;
-      return { kind: 'frame', bytes: this.take(this.pos)!, contentSize: exact ? f.contentSize : f.blocks * BLOCK_MAX, exact };
+      const bytes = this.take(this.pos)!;
+      return { kind: 'frame', bytes, contentSize: exact ? f.contentSize : f.blocks * BLOCK_MAX, exact, copy: this.copied };
     }
   }
 }
@@ -454,8 +489,14 @@ export interface DecompressOptions {
  * are KompoxErrors of kind integrity.
  */
 export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
-  const scanner = new FrameScanner();
+  const pool = new CopyPool();
+  const scanner = new FrameScanner(pool);
   const inflight = new InOrder<Buffer[]>();
+  /** The pool's buffer back once a job has consumed it (not on a failure: the stream may still hold it). */
+  const releasing = (copy: Buffer | undefined) => (out: Buffer[]) => {
+    pool.release(copy);
+    return out;
+  };
   // One long-lived decompressor per CPU, frames handed out round robin.
   const slots = Array.from({ length: zstdParallelism() }, () => new FrameStream(zstdStreamDecompressor()));
   let next = 0;
@@ -474,7 +515,7 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
           // In the same queue as whole frames: everything before it comes out first.
           while (inflight.size >= PIECES_AHEAD) yield* await inflight.shift();
           if (s.first) streamed = new StreamedFrame(s.contentSize);
-          inflight.push(streamed!.run(s.bytes, s.last));
+          inflight.push(streamed!.run(s.bytes, s.last).then(releasing(s.copy)));
           if (s.last) streamed = undefined;
           continue;
         }
@@ -487,7 +528,7 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
             const n = out.reduce((a, b) => a + b.length, 0);
             if (exact ? n !== contentSize : n > contentSize) throw invalid('a frame decompressed to the wrong size');
             return out;
-          }),
+          }).then(releasing(s.copy)),
         );
         next = (next + 1) % slots.length;
       }

@@ -300,3 +300,42 @@ describe('decompressZstd: a 200 MiB frame of zeros (1000:1 and more)', () => {
     });
   }
 });
+
+describe('decompressZstd: frames and pieces copied out of small input chunks (input over SSH comes 32 KiB at a time)', () => {
+  test('reuse a few copy buffers, and every byte comes out right with a consumer that lags', async () => {
+    const rnd = prng(33);
+    const random = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256)));
+    // Kompox-like frames of incompressible data (1 MiB in raw blocks), then a frame of the zstd CLI over 16 MiB (streamed in pieces)
+    const frames = Array.from({ length: 6 }, () => random(MiB));
+    const big = Buffer.concat([random(2 * MiB), content(BIG, 4)]);
+    const stream = Buffer.concat([...frames.map((f) => zstdCompressSync(f, { params: { [zc.ZSTD_c_checksumFlag]: 1 } })), zstdCli(['-3', '--no-content-size'], big)]);
+    const want = Buffer.concat([...frames, big]);
+    // big buffers allocated while it runs, however (Buffer.concat does not go through Buffer.allocUnsafe)
+    const realAlloc = Buffer.allocUnsafe;
+    const realConcat = Buffer.concat;
+    let copies = 0;
+    Buffer.allocUnsafe = ((n: number) => {
+      if (n >= 512 * 1024) copies++;
+      return realAlloc(n);
+    }) as typeof Buffer.allocUnsafe;
+    Buffer.concat = ((list: readonly Uint8Array[], n?: number) => {
+      const b = realConcat(list, n);
+      if (b.length >= 512 * 1024) copies++;
+      return b;
+    }) as typeof Buffer.concat;
+    const out: Buffer[] = [];
+    try {
+      for await (const b of decompressZstd(chunked(stream, 32 * 1024))) {
+        // a consumer that takes its time: the next jobs run meanwhile, and must not write into a buffer still being read
+        await new Promise((r) => setImmediate(r));
+        out.push(Buffer.from(b));
+      }
+    } finally {
+      Buffer.allocUnsafe = realAlloc;
+      Buffer.concat = realConcat;
+    }
+    assert.ok(Buffer.concat(out).equals(want), 'the output differs');
+    // 6 frames and 20 pieces or more, each spanning several input chunks: the copies go into at most three buffers
+    assert.ok(copies <= 3, `${copies} buffers of 512 KiB or more allocated (a fresh one for each frame or piece copied is 8 or more here)`);
+  });
+});
