@@ -17,7 +17,7 @@ import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
-import { GarbagePacer, pacingPipe } from '../../archive/memory.js';
+import { GC_EVERY, GarbagePacer, pacingPipe } from '../../archive/memory.js';
 import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
@@ -619,11 +619,12 @@ class SshHostFs implements HostFs {
     // ssh2's decrypted packet, the channel's chunk), each decompressed byte
     // one more; counting only the latter let an export of the benchmark
     // disk (random blobs: one compressed byte per byte) reach 102-109 MiB,
-    // counting both 96-99. The packer's own garbage counts in the same
-    // budget (memory.ts: one for every pacer of the process); while each
-    // pacer had its own, this one needed half the usual allowance (the
-    // 200,000 files at 103-105 MiB with 8 MiB, 98-100 with 4).
-    const pacer = new GarbagePacer();
+    // counting both 96-99. Half the usual allowance (its bytes count double
+    // in the process's one budget, memory.ts): with the usual one, an
+    // export over SSH of a million files peaked at 95-110 MiB, with half at
+    // 90-92; the benchmark disk 95-97 against 93-94, for 10-20% more CPU in
+    // GCs (docs/benchmarks.md).
+    const pacer = new GarbagePacer(GC_EVERY / 2);
     const stream: Readable = tools.zstd
       ? (pipeline(channel, pacingPipe(pacer, 3), decompressor('tar.zst'), pacingPipe(pacer), () => undefined) as unknown as Readable)
       : (pipeline(channel, pacingPipe(pacer, 3), () => undefined) as unknown as Readable);
