@@ -23,7 +23,7 @@
 //     revealed. Any failure or cancel deletes the pending disk; what a
 //     crashed process left is swept by the next transfer (sweepPendingDisks).
 import { createHash, randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
 import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, uncounted, warningEvent, type Op } from '../domain/events.js';
 import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapshot } from '../domain/model.js';
@@ -34,6 +34,7 @@ import { GarbagePacer, pacingPipe, YoungGarbagePacer } from '../archive/memory.j
 import { type ArchiveManifest, type ManifestEntry } from '../archive/archive.js';
 import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
+import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
 import { parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
@@ -446,7 +447,11 @@ export async function importDiskThroughCluster(
         if (r.exitCode !== 0) throw podFailure(`tar -x into disk ${spec.name}`, r.exitCode, r.message, err.text());
         phaseEvent(op, 'verify', `verifying disk ${spec.name} in the pod against the archive's manifest`);
         const listing = await readBack(h, mp, op);
-        compareWithManifest(listing, manifest);
+        try {
+          compareWithManifest(readBackEntries(listing), manifest);
+        } finally {
+          listing.close();
+        }
         logEvent(op, `verified disk ${spec.name}: ${manifest.fileCount} files, ${manifest.totalBytes} bytes, tree digest ${manifest.treeDigest}`);
       },
     );
@@ -476,6 +481,7 @@ export const READ_BACK_SCRIPT = [
   'printf "E\\0"',
 ].join('\n');
 
+/** An entry of the read-back listing, as compareWithManifest takes it (`path`: the archive path). */
 export interface ListedEntry {
   /** Archive path (`data`, `data/x`). */
   path: string;
@@ -486,17 +492,74 @@ export interface ListedEntry {
   linkpath?: string;
 }
 
-async function readBack(h: RunningHelper, dir: string, op: Op): Promise<ListedEntry[]> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
+const READ_BACK = 'the listing';
+/**
+ * Bytes of entries each of the read-back's two sorters gathers in memory at
+ * a time (a quarter of EntrySorter's default): the read-back comes when the
+ * transfer has left the process at its peak, and 2 MiB runs put 4 MiB of
+ * objects on top of it (an import of 20,040 files through the cluster: 100
+ * MiB at the read-back); more, smaller runs only cost a merge level more.
+ */
+const READ_BACK_RUN = 512 * 1024;
+
+function badListing(why: string): KompoxError {
+  return new KompoxError('integrity', `the read-back listing from the helper pod is malformed (${why})`, { code: 'transfer.verify.listing' });
+}
+
+/**
+ * Runs READ_BACK_SCRIPT in the helper and streams what it prints into a
+ * ListingJoin (entries and hashes sorted apart, spilled past a few MiB):
+ * nothing of the listing is held whole, whatever the file count (a disk of
+ * 20,040 files held 24 MiB more at the end of an import through the cluster
+ * when the listing was parsed from one buffer into Maps). The caller closes it.
+ */
+async function readBack(h: RunningHelper, dir: string, op: Op): Promise<ListingJoin> {
+  const listing = new ListingJoin({ what: READ_BACK, runBytes: READ_BACK_RUN });
+  const parser = new ReadBackParser(listing);
+  let failure: unknown;
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      // the first failure is kept (the command's exit status may say more); the rest is not read
+      if (failure === undefined) {
+        try {
+          parser.write(chunk);
+        } catch (e) {
+          failure = e;
+        }
+      }
+      cb();
+    },
+  });
   const err = stderrTail();
-  const r = await h.exec(['sh', '-c', READ_BACK_SCRIPT, 'sh', dir], { stdout: out, stderr: err.stream }, op);
-  if (r.exitCode !== 0) throw podFailure('reading the imported files back', r.exitCode, r.message, err.text());
-  return parseReadBack(Buffer.concat(chunks));
+  try {
+    const r = await h.exec(['sh', '-c', READ_BACK_SCRIPT, 'sh', dir], { stdout: out, stderr: err.stream }, op);
+    if (r.exitCode !== 0) throw podFailure('reading the imported files back', r.exitCode, r.message, err.text());
+    if (failure !== undefined) throw failure;
+    parser.end();
+    return listing;
+  } catch (e) {
+    listing.close();
+    throw e;
+  }
+}
+
+/** The read-back listing in path order, as compareWithManifest takes it (a listing it cannot join is malformed). */
+function* readBackEntries(listing: ListingJoin): Generator<ListedEntry> {
+  try {
+    for (const e of listing.sorted()) {
+      const out: ListedEntry = { path: archivePathOf(e), type: e.kind, mode: e.mode, size: e.size };
+      if (e.sha256 !== undefined) out.sha256 = e.sha256;
+      if (e.linkpath !== undefined) out.linkpath = e.linkpath;
+      yield out;
+    }
+  } catch (e) {
+    throw e instanceof ListingError ? badListing(e.message) : e;
+  }
 }
 
 const S_IFMT = 0o170000;
+/** A name, a stat line or a checksum line longer than this is not a listing's (names are bounded by PATH_MAX). */
+const READ_BACK_FIELD_MAX = 64 * 1024;
 
 /** GNU sha256sum's escaping of a name with a backslash or a line break (the line then starts with `\`). */
 function escapedNames(name: Buffer): Buffer[] {
@@ -513,93 +576,195 @@ function escapedNames(name: Buffer): Buffer[] {
   return [esc(true), esc(false)];
 }
 
-/** Parses READ_BACK_SCRIPT's output; malformed output is an error (never a silent pass). */
-export function parseReadBack(buf: Buffer): ListedEntry[] {
-  let pos = 0;
-  const bad = (why: string) => new KompoxError('integrity', `the read-back listing from the helper pod is malformed (${why})`, { code: 'transfer.verify.listing' });
-  const until = (byte: number) => {
-    const end = buf.indexOf(byte, pos);
-    if (end < 0) throw bad('truncated');
-    const b = buf.subarray(pos, end);
-    pos = end + 1;
-    return b;
-  };
-  const pathOf = (name: Buffer) => {
-    const s = name.toString('utf8');
-    if (s === '.') return 'data';
-    if (!s.startsWith('./')) throw bad(`unexpected name ${JSON.stringify(s)}`);
-    return `data/${s.slice(2)}`;
-  };
-  const entries = new Map<string, ListedEntry>();
-  const hashes = new Map<string, string>();
-  for (;;) {
-    const tag = buf[pos];
-    if (tag === undefined) throw bad('no end marker');
-    if (tag === 0x45 /* E */) {
-      if (buf[pos + 1] !== 0 || pos + 2 !== buf.length) throw bad('data after the end marker');
-      break;
-    }
-    pos++;
-    const n = Number(until(0).toString('ascii'));
-    if (!Number.isInteger(n) || n < 1) throw bad('bad batch size');
-    const names = Array.from({ length: n }, () => until(0));
-    if (tag === 0x42 /* B */) {
-      const stats = names.map(() => /^([0-9a-f]+) (\d+)$/.exec(until(0x0a).toString('ascii')));
-      names.forEach((name, i) => {
-        const m = stats[i];
-        if (!m) throw bad('bad stat line');
-        const raw = parseInt(m[1]!, 16);
-        const fmt = raw & S_IFMT;
-        const type = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'dir' : fmt === 0o120000 ? 'symlink' : 'other';
-        const e: ListedEntry = { path: pathOf(name), type, mode: raw & 0o7777, size: type === 'file' ? Number(m[2]) : 0 };
-        if (type === 'symlink') {
-          const t = until(0);
-          e.linkpath = (t[t.length - 1] === 0x0a ? t.subarray(0, -1) : t).toString('utf8');
-        }
-        entries.set(e.path, e);
-      });
-    } else if (tag === 0x48 /* H */) {
-      for (const name of names) {
-        const escaped = buf[pos] === 0x5c;
-        if (escaped) pos++;
-        const hex = buf.subarray(pos, pos + 64).toString('ascii');
-        if (!/^[0-9a-f]{64}$/.test(hex)) throw bad('bad checksum line');
-        pos += 64;
-        if (buf[pos] !== 0x20 || (buf[pos + 1] !== 0x20 && buf[pos + 1] !== 0x2a)) throw bad('bad checksum separator');
-        pos += 2;
-        const forms = escaped ? escapedNames(name) : [name];
-        const form = forms.find((f) => buf.subarray(pos, pos + f.length).equals(f) && buf[pos + f.length] === 0x0a);
-        if (!form) throw bad('checksum line does not name the expected file');
-        pos += form.length + 1;
-        hashes.set(pathOf(name), hex);
-      }
-    } else throw bad(`unknown batch ${String.fromCharCode(tag)}`);
-  }
-  for (const [path, sha] of hashes) {
-    const e = entries.get(path);
-    if (e?.type === 'file') e.sha256 = sha;
-  }
-  return [...entries.values()];
+/** A listed name (`.`, `./x`) as a path relative to the listed directory (`` for itself). */
+function readBackPath(name: Buffer): string {
+  const s = name.toString('utf8');
+  if (s === '.') return '';
+  if (!s.startsWith('./')) throw badListing(`unexpected name ${JSON.stringify(s)}`);
+  return s.slice(2);
 }
 
 /**
- * The tree as read back must be the manifest's, entry by entry (a fresh
- * filesystem's empty lost+found aside); the first difference is the error:
- * the manifest's entries first, then what only the disk has. A merge of the
- * two in path order (the listing sorted in place; the manifest an import
- * returns streams its entries in path order), with no table of either
- * (issue 11: flat memory whatever the file count).
+ * Parses READ_BACK_SCRIPT's output as it streams (chunks cut anywhere) into
+ * a ListingSink: entries as their stat lines come (symlinks once their
+ * targets have), hashes as their lines do. What is held is one batch's names
+ * (as one buffer: a batch is one command line, bounded by ARG_MAX), the
+ * batch's symlinks until their targets come, and a partial field.
+ * Malformed output is an error (never a silent pass): write() throws it, and
+ * end() when the listing stopped short.
  */
-export function compareWithManifest(listing: ListedEntry[], manifest: ArchiveManifest): void {
+export class ReadBackParser {
+  private state: 'tag' | 'count' | 'names' | 'stats' | 'links' | 'hashes' | 'done' = 'tag';
+  private rest: Buffer | undefined;
+  private batch = 0;
+  private count = 0;
+  /** The batch's names, end to end, and where each ends. */
+  private names = Buffer.alloc(0);
+  private namesLength = 0;
+  private ends: number[] = [];
+  /** Index of the next name to take stats or a checksum line for. */
+  private i = 0;
+  /** The batch's symlinks waiting for their targets, in the order the names came. */
+  private links: ListingEntry[] = [];
+  private link = 0;
+
+  constructor(private readonly sink: ListingSink) {}
+
+  private name(i: number): Buffer {
+    return this.names.subarray(i === 0 ? 0 : this.ends[i - 1]!, this.ends[i]!);
+  }
+
+  private addName(b: Buffer): void {
+    if (this.namesLength + b.length > this.names.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.names.length, this.namesLength + b.length, 4096));
+      this.names.copy(grown, 0, 0, this.namesLength);
+      this.names = grown;
+    }
+    b.copy(this.names, this.namesLength);
+    this.namesLength += b.length;
+    this.ends.push(this.namesLength);
+  }
+
+  private endBatch(): void {
+    this.ends = [];
+    this.namesLength = 0;
+    // a big batch's buffer is not kept for the next
+    if (this.names.length > 1024 * 1024) this.names = Buffer.alloc(0);
+    this.links = [];
+    this.state = 'tag';
+  }
+
+  write(chunk: Buffer): void {
+    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    this.rest = undefined;
+    let pos = 0;
+    const until = (byte: number): Buffer | undefined => {
+      const end = buf.indexOf(byte, pos);
+      if (end < 0) return undefined;
+      const b = buf.subarray(pos, end);
+      pos = end + 1;
+      return b;
+    };
+    for (;;) {
+      if (this.state === 'done') {
+        if (pos < buf.length) throw badListing('data after the end marker');
+        return;
+      }
+      if (this.state === 'tag') {
+        if (pos >= buf.length) break;
+        const tag = buf[pos]!;
+        if (tag === 0x45 /* E */) {
+          if (pos + 1 >= buf.length) break;
+          if (buf[pos + 1] !== 0) throw badListing('no end marker');
+          pos += 2;
+          this.state = 'done';
+          continue;
+        }
+        if (tag !== 0x42 /* B */ && tag !== 0x48 /* H */) throw badListing(`unknown batch ${JSON.stringify(String.fromCharCode(tag))}`);
+        this.batch = tag;
+        pos++;
+        this.state = 'count';
+      } else if (this.state === 'count') {
+        const f = until(0);
+        if (!f) break;
+        const n = Number(f.toString('ascii'));
+        if (!Number.isInteger(n) || n < 1 || f.length > 9) throw badListing('bad batch size');
+        this.count = n;
+        this.state = 'names';
+      } else if (this.state === 'names') {
+        const f = until(0);
+        if (!f) break;
+        this.addName(f);
+        if (this.ends.length === this.count) {
+          this.i = 0;
+          this.state = this.batch === 0x42 ? 'stats' : 'hashes';
+        }
+      } else if (this.state === 'stats') {
+        const f = until(0x0a);
+        if (!f) break;
+        const m = /^([0-9a-f]+) (\d+)$/.exec(f.toString('ascii'));
+        if (!m) throw badListing('bad stat line');
+        const raw = parseInt(m[1]!, 16);
+        const fmt = raw & S_IFMT;
+        const kind = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'dir' : fmt === 0o120000 ? 'symlink' : 'other';
+        // no times: the read-back compares what the manifest holds
+        const e: ListingEntry = { path: readBackPath(this.name(this.i)), kind, mode: raw & 0o7777, size: kind === 'file' ? Number(m[2]) : 0, mtimeMs: 0, ctime: '' };
+        if (kind === 'symlink') this.links.push(e);
+        else this.sink.entry(e);
+        if (++this.i === this.count) {
+          this.link = 0;
+          if (this.links.length) this.state = 'links';
+          else this.endBatch();
+        }
+      } else if (this.state === 'links') {
+        const t = until(0);
+        if (!t) break;
+        const e = this.links[this.link]!;
+        e.linkpath = (t[t.length - 1] === 0x0a ? t.subarray(0, -1) : t).toString('utf8');
+        this.sink.entry(e);
+        if (++this.link === this.links.length) this.endBatch();
+      } else {
+        // hashes: `[\]<64 hex>  <name>\n`, the name as listed (GNU sha256sum escapes one with \ or a line break)
+        if (pos >= buf.length) break;
+        const escaped = buf[pos] === 0x5c;
+        const at = pos + (escaped ? 1 : 0);
+        if (buf.length < at + 66) break;
+        const hex = buf.toString('ascii', at, at + 64);
+        if (!/^[0-9a-f]{64}$/.test(hex)) throw badListing('bad checksum line');
+        if (buf[at + 64] !== 0x20 || (buf[at + 65] !== 0x20 && buf[at + 65] !== 0x2a)) throw badListing('bad checksum separator');
+        const name = this.name(this.i);
+        const forms = escaped ? escapedNames(name) : [name];
+        const from = at + 66;
+        const form = forms.find((f) => buf.length > from + f.length && buf.subarray(from, from + f.length).equals(f) && buf[from + f.length] === 0x0a);
+        if (!form) {
+          // a form that may still come whole: wait for more
+          if (forms.some((f) => buf.length <= from + f.length)) break;
+          throw badListing('checksum line does not name the expected file');
+        }
+        pos = from + form.length + 1;
+        this.sink.hash(readBackPath(name), hex);
+        if (++this.i === this.count) this.endBatch();
+      }
+    }
+    if (buf.length - pos > READ_BACK_FIELD_MAX + 2 * 4096) throw badListing(`a field of over ${READ_BACK_FIELD_MAX} bytes`);
+    // a copy: the chunk's buffer may be the source's
+    if (pos < buf.length) this.rest = Buffer.from(buf.subarray(pos));
+  }
+
+  /** The listing ended: throws unless its end marker came. */
+  end(): void {
+    if (this.state !== 'done') throw badListing(this.state === 'tag' && !this.rest ? 'no end marker' : 'truncated');
+  }
+}
+
+/** Parses READ_BACK_SCRIPT's output whole (tests, small listings): its entries in path order. */
+export function parseReadBack(buf: Buffer): ListedEntry[] {
+  const listing = new ListingJoin({ what: READ_BACK });
+  try {
+    const p = new ReadBackParser(listing);
+    p.write(buf);
+    p.end();
+    return [...readBackEntries(listing)];
+  } finally {
+    listing.close();
+  }
+}
+
+/**
+ * The tree as read back (LISTING, in path order: readBackEntries) must be
+ * the manifest's, entry by entry (a fresh filesystem's empty lost+found
+ * aside); the first difference is the error: the manifest's entries first,
+ * then what only the disk has. A merge of the two in path order (the
+ * manifest an import returns streams its entries in path order), with no
+ * table of either (issue 11: flat memory whatever the file count).
+ */
+export function compareWithManifest(listing: Iterable<ListedEntry>, manifest: ArchiveManifest): void {
   const fail = (what: string) =>
     new KompoxError('integrity', `the imported disk does not match the archive: ${what}`, {
       code: 'transfer.verify.mismatch',
       hint: 'Nothing was kept. Retry the import; if it fails again, check the disk and the helper image.',
     });
   const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-  let sorted = true;
-  for (let i = 1; i < listing.length && sorted; i++) sorted = listing[i - 1]!.path < listing[i]!.path;
-  if (!sorted) listing.sort(byPath);
   // the manifest's entries in path order: as they come when they do (one pass to see), else sorted
   let prev: string | undefined;
   let inOrder = true;
@@ -612,21 +777,39 @@ export function compareWithManifest(listing: ListedEntry[], manifest: ArchiveMan
   }
   const wanted: Iterable<ManifestEntry> = inOrder ? entriesOf(manifest) : [...manifest.entries].sort(byPath);
   const LF = 'data/lost+found';
-  const lfEmpty = (i: number) => listing[i]!.path === LF && listing[i]!.type === 'dir' && !listing.some((e) => e.path.startsWith(`${LF}/`));
+  const listed = listing[Symbol.iterator]();
+  let cur = listed.next();
+  let last: string | undefined;
+  /** The listing's next entry, checked to come in path order. */
+  const take = (): ListedEntry => {
+    const g = cur.value as ListedEntry;
+    if (last !== undefined && !(last < g.path)) throw new Error(`compareWithManifest: the listing is not in path order at ${JSON.stringify(g.path)}`);
+    last = g.path;
+    // anything inside lost+found makes a lost+found the archive has not an extra entry
+    if (lostFound && g.path.startsWith(`${LF}/`)) lostFoundFull = true;
+    cur = listed.next();
+    return g;
+  };
   const digest = createHash('sha256');
   let extra: string | undefined;
-  let i = 0;
+  /** The listing has a lost+found directory the archive has not: allowed while nothing inside it is listed. */
+  let lostFound = false;
+  let lostFoundFull = false;
   /** Listed entries before `path` that the archive does not have. */
   const skipTo = (path: string | undefined) => {
-    for (; i < listing.length && (path === undefined || listing[i]!.path < path); i++) {
-      if (listing[i]!.path === LF && lfEmpty(i)) continue;
-      extra ??= listing[i]!.path;
-      digest.update(digestLine(listing[i]! as ManifestEntry));
+    while (!cur.done && (path === undefined || cur.value.path < path)) {
+      const g = take();
+      if (g.path === LF && g.type === 'dir') {
+        lostFound = true;
+        continue;
+      }
+      extra ??= g.path;
+      digest.update(digestLine(g as ManifestEntry));
     }
   };
   for (const w of wanted) {
     skipTo(w.path);
-    const g = listing[i]?.path === w.path ? listing[i++] : undefined;
+    const g = !cur.done && cur.value.path === w.path ? take() : undefined;
     if (!g) throw fail(`${w.path} is missing`);
     if (g.type !== w.type) throw fail(`${w.path} is a ${g.type}, the archive has a ${w.type}`);
     if ((g.mode & 0o7777) !== (w.mode & 0o7777)) throw fail(`${w.path} has mode ${(g.mode & 0o7777).toString(8)}, the archive ${(w.mode & 0o7777).toString(8)}`);
@@ -635,6 +818,8 @@ export function compareWithManifest(listing: ListedEntry[], manifest: ArchiveMan
     digest.update(digestLine(g as ManifestEntry));
   }
   skipTo(undefined);
+  // a lost+found with something in it is the first extra entry in path order (it comes before what is inside it)
+  if (lostFoundFull && (extra === undefined || LF < extra)) extra = LF;
   if (extra !== undefined) throw fail(`${extra} is not in the archive`);
   // and, as every import checks it, the tree digest
   const got = digest.digest('hex');

@@ -22,7 +22,8 @@ import type { K3sDriver } from '../../src/providers/k3s/index.js';
 import { createDisk, exportDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
 import { createSnapshot, exportSnapshot } from '../../src/usecases/snapshot.js';
 import { ensureAppNamespace } from '../../src/usecases/volumes.js';
-import { parseReadBack, podsUsingDisk, sweepPendingDisks, transferVia } from '../../src/usecases/transfer.js';
+import { parseReadBack, podsUsingDisk, ReadBackParser, sweepPendingDisks, transferVia } from '../../src/usecases/transfer.js';
+import { ListingJoin } from '../../src/archive/listing-join.js';
 import { HELPER_LABEL, helperPodObjects } from '../../src/convert/helper-pod.js';
 import { releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
 import { appCtx, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
@@ -330,5 +331,84 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     ]);
     assert.throws(() => parseReadBack(out.subarray(0, out.length - 2)), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity');
     assert.throws(() => parseReadBack(Buffer.from('B1\0.\0garbage\nE\0')), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity');
+  });
+
+  it('the read-back listing streams: cut anywhere it reads the same, in path order whatever order find gave, and refuses what is cut short', () => {
+    const hex = (c: string) => c.repeat(64);
+    // two batches of each kind, out of path order, as find may print them (a symlink's target after the stat lines)
+    const out = Buffer.concat([
+      Buffer.from('B3\0./z\0./a\0./l\0'),
+      Buffer.from('81a4 3\n41ed 4096\na1ff 3\n'),
+      Buffer.from('z/y\n\0'),
+      Buffer.from('B2\0.\0./a/b\nc\0'),
+      Buffer.from('41ed 4096\n8180 7\n'),
+      Buffer.from(`H1\0./a/b\nc\0\\${hex('b')}  ./a/b\\nc\n`),
+      Buffer.from(`H1\0./z\0${hex('c')}  ./z\n`),
+      Buffer.from('E\0'),
+    ]);
+    const read = (pieceSize: number) => {
+      const join = new ListingJoin();
+      try {
+        const p = new ReadBackParser(join);
+        for (let at = 0; at < out.length; at += pieceSize) p.write(out.subarray(at, at + pieceSize));
+        p.end();
+        return [...join.sorted()].map((e) => [e.path, e.kind, e.mode.toString(8), e.size, e.sha256 ?? e.linkpath ?? '']);
+      } finally {
+        join.close();
+      }
+    };
+    const want = [
+      ['', 'dir', '755', 0, ''],
+      ['a', 'dir', '755', 0, ''],
+      ['a/b\nc', 'file', '600', 7, hex('b')],
+      ['l', 'symlink', '777', 0, 'z/y'],
+      ['z', 'file', '644', 3, hex('c')],
+    ];
+    for (const size of [1, 2, 3, 5, 13, 64, out.length]) assert.deepEqual(read(size), want, `in pieces of ${size} bytes`);
+    assert.deepEqual(
+      parseReadBack(out).map((e) => e.path),
+      ['data', 'data/a', 'data/a/b\nc', 'data/l', 'data/z'],
+    );
+    const refused = (buf: Buffer, re: RegExp) =>
+      assert.throws(() => parseReadBack(buf), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity' && e.code === 'transfer.verify.listing' && re.test(e.message));
+    // cut anywhere before its end marker: truncated
+    for (const cut of [1, 5, 30, out.length - 2]) refused(out.subarray(0, cut), /truncated|no end marker/);
+    refused(Buffer.concat([out, Buffer.from('B')]), /data after the end marker/);
+    // a checksum line for another name than the batch's
+    refused(Buffer.from(`B1\0./x\x0081a4 1\nH1\0./x\0${hex('d')}  ./y\nE\0`), /does not name the expected file/);
+    // a file without its checksum, a path listed twice
+    refused(Buffer.from('B1\0./x\x0081a4 1\nE\0'), /no SHA-256 for "x"/);
+    refused(Buffer.from('B1\0./x\x0041ed 1\nB1\0./x\x0041ed 1\nE\0'), /has "data\/x" twice/);
+  });
+
+  it('the read-back of a disk of many files comes out whole and in path order (sorted runs spilled and merged)', () => {
+    const n = 30_000;
+    const join = new ListingJoin({ what: 'test listing' });
+    try {
+      const p = new ReadBackParser(join);
+      p.write(Buffer.from('B1\x00.\x0041ed 4096\n'));
+      // names in an order unlike path order, in batches of 1000 as find -exec + makes them, hashes after
+      const name = (i: number) => `./f${(i * 7919) % n}`;
+      for (const kind of ['B', 'H']) {
+        for (let b = 0; b < n; b += 1000) {
+          const names = Array.from({ length: 1000 }, (_, k) => name(b + k));
+          const body = kind === 'B' ? names.map(() => '81a4 1\n').join('') : names.map((x) => `${'e'.repeat(64)}  ${x}\n`).join('');
+          p.write(Buffer.from(`${kind}1000\0${names.map((x) => `${x}\0`).join('')}${body}`));
+        }
+      }
+      p.write(Buffer.from('E\0'));
+      p.end();
+      let count = 0;
+      let prev = '';
+      for (const e of join.sorted()) {
+        if (count > 0) assert.ok(`data/${e.path}` > prev, `${e.path} after ${prev}`);
+        prev = e.path ? `data/${e.path}` : 'data';
+        if (e.kind === 'file') assert.equal(e.sha256, 'e'.repeat(64));
+        count++;
+      }
+      assert.equal(count, n + 1);
+    } finally {
+      join.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import { DATA_DIR, MANIFEST_NAME, checkEntryPath, integrity, treeDigestOf } from
 import { pipeStatus, tarDialect, type TarDialect } from '../../archive/tar-command.js';
 import { byPathOrder } from '../../archive/entry-sort.js';
 import { createHash } from 'node:crypto';
+import { archivePathOf, noHash, type ListedEntry, type ListingSink } from '../../archive/listing-join.js';
 
 /** `sh -c SCRIPT sh ARGS...`: the script sees ARGS as "$1", "$2", ... */
 export function shArgv(script: string, ...args: string[]): string[] {
@@ -241,22 +242,7 @@ function listTreeScript(dir: string, opts: { hashes?: boolean } = {}): string {
   return list + (opts.hashes === false ? '' : hashes);
 }
 
-/** One entry of a node listing; `path` is relative to the listed directory (`` for itself). */
-export interface ListedEntry {
-  path: string;
-  kind: EntryKind | 'other';
-  mode: number;
-  size: number;
-  mtimeMs: number;
-  /**
-   * The status change time as find printed it (to the nanosecond where the
-   * filesystem keeps it): changed by every write and never set by hand,
-   * what the change check (listingChange) relies on.
-   */
-  ctime: string;
-  linkpath?: string;
-  sha256?: string;
-}
+export { archivePathOf, noHash, type ListedEntry, type ListingSink } from '../../archive/listing-join.js';
 
 const FIND_KINDS: Record<string, EntryKind> = { f: 'file', d: 'dir', l: 'symlink' };
 
@@ -270,13 +256,6 @@ export function secondsToMs(text: string): number {
 
 /** A field longer than this without its NUL is not a listing's (names and link targets are bounded by PATH_MAX). */
 const FIELD_MAX = 256 * 1024;
-
-/** What a listing parser hands on, in the node's order (the filesystem's). */
-export interface ListingSink {
-  entry(e: ListedEntry): void;
-  /** A regular file's SHA-256 (PATH relative to the listed directory, as ListedEntry.path). */
-  hash(path: string, sha256: string): void;
-}
 
 /**
  * Parses listTreeArgv's output as it streams (chunks cut anywhere): each
@@ -382,16 +361,6 @@ export function parseTreeListing(out: Buffer, opts: { hashes?: boolean } = {}): 
     e.sha256 = h;
   }
   return entries;
-}
-
-/** The error of a listed file without its hash. */
-export function noHash(path: string): string {
-  return `the node listing has no SHA-256 for ${JSON.stringify(path)} (it changed or could not be read)`;
-}
-
-/** The archive path of a listed entry (`data`, `data/...`). */
-export function archivePathOf(e: ListedEntry): string {
-  return e.path ? `${DATA_DIR}/${e.path}` : DATA_DIR;
 }
 
 /** A listed entry as a manifest lists it (not for `other` kinds, which archives never hold). */

@@ -13,97 +13,9 @@ import { digestLine } from '../../archive/manifest-log.js';
 import { ManifestStream } from '../../archive/manifest-stream.js';
 import { ChunkSpool } from '../../archive/spool.js';
 import { createHash } from 'node:crypto';
-import { STAT_KEY_BYTES, archivePathOf, manifestEntryOf, noHash, type ListedEntry, type ListingSink } from './node-commands.js';
+import { STAT_KEY_BYTES, manifestEntryOf, type ListedEntry } from './node-commands.js';
 
-/** A listing the node printed that cannot be read (the caller says which listing, on which node). */
-export class ListingError extends Error {}
-
-const KINDS = new Set<string>(['file', 'dir', 'symlink', 'other']);
-
-/**
- * A listed entry as the sorter carries it: the path (archive path, the sort
- * key) and everything else in the link target's string, so no field depends
- * on how the sorter stores a type's size or mode.
- */
-function carry(e: ListedEntry): ManifestEntry {
-  return { path: archivePathOf(e), type: 'symlink', mode: 0, size: 0, linkpath: `${e.kind} ${e.mode} ${e.size} ${e.mtimeMs} ${e.ctime}\n${e.linkpath ?? ''}` };
-}
-
-function uncarry(c: ManifestEntry): ListedEntry {
-  const text = c.linkpath ?? '';
-  const nl = text.indexOf('\n');
-  const [kind, mode, size, mtimeMs, ctime] = text.slice(0, nl).split(' ');
-  if (!KINDS.has(kind!)) throw new Error(`EntrySorter gave back an unreadable entry ${JSON.stringify(c.path)}`);
-  const e: ListedEntry = {
-    path: c.path === DATA_DIR ? '' : c.path.slice(DATA_DIR.length + 1),
-    kind: kind as EntryKind | 'other',
-    mode: Number(mode),
-    size: Number(size),
-    mtimeMs: Number(mtimeMs),
-    ctime: ctime!,
-  };
-  if (kind === 'symlink') e.linkpath = text.slice(nl + 1);
-  return e;
-}
-
-/**
- * One listing (listTreeArgv's) as it streams in, sorted: the entries and
- * the hashes apart (sha256sum prints them after the whole listing, in its
- * own pass), joined in path order by sorted(). What archives never hold
- * (sockets, fifos, devices) is counted as it comes, the first by path kept.
- */
-export class ListingJoin implements ListingSink {
-  private readonly entries: EntrySorter;
-  private readonly hashes: EntrySorter;
-  /** Entries listed that are not a file, directory or symlink. */
-  others = 0;
-  /** The first of those by path (archive path). */
-  firstOther: string | undefined;
-  count = 0;
-
-  constructor(opts: EntrySorterOptions = {}) {
-    this.entries = new EntrySorter(opts);
-    this.hashes = new EntrySorter(opts);
-  }
-
-  entry(e: ListedEntry): void {
-    this.count++;
-    if (e.kind === 'other') {
-      this.others++;
-      const path = archivePathOf(e);
-      if (this.firstOther === undefined || path < this.firstOther) this.firstOther = path;
-    }
-    this.entries.add(carry(e));
-  }
-
-  hash(path: string, sha256: string): void {
-    this.hashes.add({ path: path ? `${DATA_DIR}/${path}` : DATA_DIR, type: 'file', mode: 0, size: 0, sha256 });
-  }
-
-  /**
-   * Every entry in path order (once), each regular file with its SHA-256
-   * when `hashes` (a file without one, a path listed twice: ListingError).
-   */
-  *sorted(hashes = true): Generator<ListedEntry> {
-    const h = hashes ? this.hashes.sorted((path) => new ListingError(`the node listing hashes ${JSON.stringify(path)} twice`)) : undefined;
-    let next = h?.next();
-    for (const c of this.entries.sorted((path) => new ListingError(`the node listing has ${JSON.stringify(path)} twice`))) {
-      const e = uncarry(c);
-      if (h && e.kind === 'file') {
-        // hashes of paths that are no file in the listing (a file made between the two passes) are passed over
-        while (next && !next.done && next.value.path < c.path) next = h.next();
-        if (!next || next.done || next.value.path !== c.path) throw new ListingError(noHash(e.path));
-        e.sha256 = next.value.sha256!;
-      }
-      yield e;
-    }
-  }
-
-  close(): void {
-    this.entries.close();
-    this.hashes.close();
-  }
-}
+export { ListingError, ListingJoin } from '../../archive/listing-join.js';
 
 /** Fixed-size keys appended in order and read back in that order, spilled past a few MiB (ChunkSpool). */
 export class KeyLog {
