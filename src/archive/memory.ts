@@ -82,13 +82,6 @@ export function nextGcAfter(liveHeapBytes: number, minimum = GC_EVERY): number {
 }
 
 /**
- * Bytes of young garbage after which a YoungGarbagePacer runs a scavenge.
- * Exports through the cluster, 2026-12-02: 4 MiB and 2 MiB gave the same
- * peak (docs/benchmarks.md, "Through the cluster within 100 MiB").
- */
-export const YOUNG_GC_EVERY = 4 * 1024 * 1024;
-
-/**
  * Bytes of garbage objects one entry of a listing leaves behind, about: its
  * path strings, a stat result or a decoded tar header, a header buffer, a
  * hash object and its hex digest, the entry object. On a disk of small files
@@ -129,29 +122,18 @@ export function pacedGarbageLeft(): number {
  * Counts bytes of short-lived buffers a data path has let go of, and runs a
  * full GC every GC_EVERY bytes (or HEAP_FACTOR times the live heap, if
  * larger) that all such pacers have noted together; a pacer of a smaller
- * `minimum` counts its bytes as that much more. A pacer of scavenges
- * (YoungGarbagePacer) keeps a count of its own.
+ * `minimum` counts its bytes as that much more. (Scavenges instead, for
+ * buffers that die young, were tried for the exec stream of exports through
+ * the cluster: buffers in flight at each scavenge were promoted and piled up
+ * in the old generation, 116-138 MiB with a disk of 200,000 small files;
+ * docs/benchmarks.md.)
  */
 export class GarbagePacer {
-  private pending = 0;
-  private every: number;
-  constructor(
-    private readonly minimum = GC_EVERY,
-    private readonly type: 'major' | 'minor' = 'major',
-  ) {
-    this.every = minimum;
+  constructor(private readonly minimum = GC_EVERY) {
     capYoungGeneration();
   }
   /** `bytes` of buffers are garbage now (or will be once their consumer has them). */
   note(bytes: number): void {
-    if (this.type === 'minor') {
-      this.pending += bytes;
-      if (this.pending < this.every) return;
-      this.pending = 0;
-      // a scavenge costs in proportion to what survives it, not to the heap
-      loadGc()?.({ type: 'minor' });
-      return;
-    }
     // a pacer of a smaller minimum spends the shared budget faster
     budget.pending += bytes / this.minimum;
     if (budget.pending < budget.every) return;
@@ -164,37 +146,30 @@ export class GarbagePacer {
 }
 
 /**
- * A pacer of scavenges (minor GCs) instead of full ones, for buffers that
- * die young: those of the Kubernetes exec stream (a TLS record's buffer, the
- * WebSocket message copied from such records, a frame being sent) are
- * garbage within a few hundred KiB of the data that follows them. A
- * scavenge frees the dead ones' memory as a full GC would, at a tenth of a
- * millisecond to a millisecond instead of 5-20 ms; the few in flight at a
- * scavenge are promoted and left to the full GCs (the archive's own pacers,
- * and V8's). Unpaced, V8 collected them by ~20 incremental full GCs per
- * export through the cluster (scale 0.1, started by the external memory
- * they add up to) and the peak was 119-129 MiB on a busy machine; paced
- * like this, 4 such GCs were left, the peak was 99-104 MiB, and the CPU
- * less than before (full GCs every 8 MiB instead: the same peak, 10-15%
- * more CPU).
+ * Bytes of garbage objects one chunk off a socket leaves behind besides its
+ * bytes, about: each buffer's ArrayBuffer and view objects, its backing
+ * store's record and malloc's header, for the TLS record, the WebSocket
+ * message and the channel's slice. Counting bytes alone, a stream of small
+ * chunks is paced far too late: an export through the cluster of 200,000
+ * small files arrived as 69,795 chunks for 205 MB, 55,064 of them under
+ * 1 KiB (a tar of small files written block by block), and the scavenge
+ * every 4 MiB came after tens of thousands of them: 129-133 MiB peak.
  */
-export class YoungGarbagePacer extends GarbagePacer {
-  constructor(every = YOUNG_GC_EVERY) {
-    super(every, 'minor');
-  }
-}
+export const CHUNK_GARBAGE = 1024;
 
 /**
  * A pass-through that counts what crosses it as garbage for `pacer`,
  * `perByte` bytes per byte (the buffers it stands for: a byte arriving over
  * a TLS WebSocket left two behind), for a stream whose buffers nothing else
- * paces.
+ * paces; with `chunks`, each chunk counts `chunks.bytes` more for
+ * `chunks.pacer` (the objects of those buffers: CHUNK_GARBAGE).
  */
-export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: number): Transform {
+export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: number, chunks?: { pacer: GarbagePacer; bytes: number }): Transform {
   return new Transform({
     ...(highWaterMark !== undefined ? { highWaterMark } : {}),
     transform(chunk: Buffer, _enc, cb) {
       pacer.note(perByte * chunk.length);
+      chunks?.pacer.note(chunks.bytes);
       cb(null, chunk);
     },
   });

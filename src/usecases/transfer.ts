@@ -30,7 +30,7 @@ import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapsho
 import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
-import { GarbagePacer, pacingPipe, YoungGarbagePacer } from '../archive/memory.js';
+import { CHUNK_GARBAGE, GarbagePacer, pacingPipe } from '../archive/memory.js';
 import { type ArchiveManifest, type ManifestEntry } from '../archive/archive.js';
 import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
@@ -156,9 +156,14 @@ const EXEC_PIPE_HIGH_WATER = 256 * 1024;
  * GC by what crosses it: every byte leaves buffers behind in the exec
  * stream (arriving: the TLS record's and the WebSocket message's; leaving:
  * exec-stream's frame, and over plain HTTP ws's masked copy), which
- * otherwise wait for V8's own GCs. An export's (tar's stdout) die young:
- * scavenges free them (YoungGarbagePacer). An import's (tar's stdin) wait in
- * the socket's queue and outlive scavenges: full GCs (GarbagePacer), counted
+ * otherwise wait for V8's own GCs. Full GCs both ways: the buffers in
+ * flight at a scavenge are promoted and die in the old generation. An
+ * export's (tar's stdout) were paced by scavenges until a disk of 200,000
+ * small files (its tar arrives in tens of thousands of chunks under 1 KiB,
+ * each counted as CHUNK_GARBAGE more) peaked at 116-138 MiB: 93-103 with
+ * full GCs, and the benchmark disk at scale 1 96-98 instead of 100-105, for
+ * 25-30% more CPU in that export (docs/benchmarks.md). An import's (tar's
+ * stdin) wait in the socket's queue and outlive scavenges anyway, counted
  * as three buffers per byte, one of them the decompressed piece it came
  * from (the archive's pacer counts that as it is read, but it waits in this
  * pipe and the socket's queue too): peaks 108-111 MiB against 114-118
@@ -167,7 +172,12 @@ const EXEC_PIPE_HIGH_WATER = 256 * 1024;
  * docs/benchmarks.md, "Through the cluster within 100 MiB", has the numbers.
  */
 function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
-  return (direction === 'from-pod' ? pacingPipe(new YoungGarbagePacer(), 2, EXEC_PIPE_HIGH_WATER) : pacingPipe(new GarbagePacer(), 3, EXEC_PIPE_HIGH_WATER)) as PassThrough;
+  const fromPod = new GarbagePacer();
+  return (
+    direction === 'from-pod'
+      ? pacingPipe(fromPod, 2, EXEC_PIPE_HIGH_WATER, { pacer: fromPod, bytes: CHUNK_GARBAGE })
+      : pacingPipe(new GarbagePacer(), 3, EXEC_PIPE_HIGH_WATER)
+  ) as PassThrough;
 }
 
 export interface ClusterExportOptions extends ArchiveExportOptions {
