@@ -149,27 +149,27 @@ export class GarbagePacer {
  * Bytes of garbage objects one chunk off a socket leaves behind besides its
  * bytes, about: each buffer's ArrayBuffer and view objects, its backing
  * store's record and malloc's header, for the TLS record, the WebSocket
- * message and the channel's slice. Counting bytes alone, a stream of small
- * chunks is paced far too late: an export through the cluster of 200,000
- * small files arrived as 69,795 chunks for 205 MB, 55,064 of them under
- * 1 KiB (a tar of small files written block by block), and the scavenge
- * every 4 MiB came after tens of thousands of them: 129-133 MiB peak.
+ * message and the channel's slice. Counting bytes alone paces a stream of
+ * small chunks late: an export through the cluster of 200,000 small files
+ * arrived as 69,795 chunks for 205 MB, 55,064 of them under 1 KiB (a tar of
+ * small files written block by block). With full GCs, counting chunks too:
+ * 92.9-102.8 MiB in 12 runs, most near 95; their bytes alone: 97.7 and 97.9
+ * in 2 (docs/benchmarks.md).
  */
 export const CHUNK_GARBAGE = 1024;
 
 /**
  * A pass-through that counts what crosses it as garbage for `pacer`,
  * `perByte` bytes per byte (the buffers it stands for: a byte arriving over
- * a TLS WebSocket left two behind), for a stream whose buffers nothing else
- * paces; with `chunks`, each chunk counts `chunks.bytes` more for
- * `chunks.pacer` (the objects of those buffers: CHUNK_GARBAGE).
+ * a TLS WebSocket left two behind) and `perChunk` bytes per chunk (the
+ * objects of those buffers: CHUNK_GARBAGE), for a stream whose buffers
+ * nothing else paces.
  */
-export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: number, chunks?: { pacer: GarbagePacer; bytes: number }): Transform {
+export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: number, perChunk = 0): Transform {
   return new Transform({
     ...(highWaterMark !== undefined ? { highWaterMark } : {}),
     transform(chunk: Buffer, _enc, cb) {
-      pacer.note(perByte * chunk.length);
-      chunks?.pacer.note(chunks.bytes);
+      pacer.note(perByte * chunk.length + perChunk);
       cb(null, chunk);
     },
   });

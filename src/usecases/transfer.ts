@@ -175,12 +175,8 @@ const EXEC_PIPE_HIGH_WATER = 256 * 1024;
  * docs/benchmarks.md, "Through the cluster within 100 MiB", has the numbers.
  */
 function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
-  const fromPod = new GarbagePacer();
-  return (
-    direction === 'from-pod'
-      ? pacingPipe(fromPod, 2, EXEC_PIPE_HIGH_WATER, { pacer: fromPod, bytes: CHUNK_GARBAGE })
-      : pacingPipe(new GarbagePacer(GC_EVERY / 2), 3, EXEC_PIPE_HIGH_WATER)
-  ) as PassThrough;
+  if (direction === 'to-pod') return pacingPipe(new GarbagePacer(GC_EVERY / 2), 3, EXEC_PIPE_HIGH_WATER) as PassThrough;
+  return pacingPipe(new GarbagePacer(), 2, EXEC_PIPE_HIGH_WATER, CHUNK_GARBAGE) as PassThrough;
 }
 
 export interface ClusterExportOptions extends ArchiveExportOptions {

@@ -112,8 +112,7 @@ test('a pacing pipe counts each chunk as well as its bytes: many small chunks ge
   const [counted, , bytesOnly] = await majorGcsBetween((mark) => {
     new GarbagePacer(1).note(1); // a paced GC: the budget starts afresh
     const n = Math.ceil(pacedGarbageLeft() / perChunk) + 1;
-    const pacer = new GarbagePacer();
-    const pipe = pacingPipe(pacer, 2, roomy, { pacer, bytes: CHUNK_GARBAGE });
+    const pipe = pacingPipe(new GarbagePacer(), 2, roomy, CHUNK_GARBAGE);
     mark();
     for (let i = 0; i < n; i++) pipe.write(chunk);
     mark();
