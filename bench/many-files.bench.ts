@@ -12,7 +12,11 @@
 // the archive): `packtar`, `tar -c` of the disk into packTarStream in one
 // process, and `export over SSH`, the driver's export against an sshd on
 // this machine (test/support/sshd.ts; one `tar -c` streamed from the "node"),
-// when sshd is installed.
+// when sshd is installed. Two more go through the cluster: the `kompoxops`
+// binary's `disk export --via cluster` and `disk import --via cluster` (a
+// helper pod streaming tar, then reading the tree back) against the
+// project's fake API server (bench/cluster.bench.ts's fakeTarget: TLS,
+// WebSocket exec, its kubelet running the pod's commands on this machine).
 //   npm run build && node --import tsx bench/many-files.bench.ts [counts] [runs]
 //   (counts: comma-separated, default 20000,200000; runs default 1)
 // With KOMPOX_BENCH_DIR set, the generated trees are kept there
@@ -23,11 +27,13 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BIN } from '../test/support/cli.js';
 import { sshdMissing, startSshd, type Sshd } from '../test/support/sshd.js';
+import { fakeTarget } from './cluster.bench.js';
 import { measureProcess, median, type ProcessMeasure } from './measure.js';
 
 const OP = fileURLToPath(new URL('./archive-op.mjs', import.meta.url));
-const OPS = ['export', 'import', 'snapshot', 'restore', 'packtar', 'export over SSH'] as const;
+const OPS = ['export', 'import', 'snapshot', 'restore', 'packtar', 'export over SSH', 'export through the cluster', 'import through the cluster'] as const;
 
 /** N files of 100 bytes, 1,000 per directory (also bench/node-local-many.bench.ts). */
 export function makeTree(dir: string, n: number): void {
@@ -84,6 +90,19 @@ export async function runManyFilesBench(counts = [20_000, 200_000], runs = 1, ba
           samples.restore = [...(samples.restore ?? []), await op(['restore', root, `s${i}`, `r${i}`])];
           samples.packtar = [...(samples.packtar ?? []), await op(['packtar', root, 'd', join(dir, `p${i}.tar.zst`)])];
           if (sshEnv) samples['export over SSH'] = [...(samples['export over SSH'] ?? []), await op(['export', root, 'd', join(dir, `ssh${i}.tar.zst`)], sshEnv)];
+          // through the cluster: the binary against the fake API server, its disk a copy of the tree
+          const cluster = await fakeTarget(join(dir, 'cluster'), src);
+          try {
+            const kompoxops = (args: string[]) =>
+              measureProcess(process.execPath, [BIN.kompoxops, '-C', cluster.project, ...args], cluster.env).catch((e: Error) => {
+                throw new Error(`kompoxops ${args.slice(0, 2).join(' ')} through the cluster failed: ${e.message}`);
+              });
+            const viaFile = join(dir, `c${i}.tar.zst`);
+            samples['export through the cluster'] = [...(samples['export through the cluster'] ?? []), await kompoxops(['disk', 'export', '-N', cluster.disk, '-O', viaFile, '--via', 'cluster'])];
+            samples['import through the cluster'] = [...(samples['import through the cluster'] ?? []), await kompoxops(['disk', 'import', viaFile, '-N', `c${i}`, '--via', 'cluster'])];
+          } finally {
+            await cluster.cleanup();
+          }
           const tarFile = join(dir, `t${i}.tar.zst`);
           samples['tar -c | zstd'] = [...(samples['tar -c | zstd'] ?? []), await measureProcess('sh', ['-c', `tar -c -f - -C "$1" . | zstd -T0 -3 -q -o "$2"`, 'sh', src, tarFile])];
           const out = join(dir, `x${i}`);
