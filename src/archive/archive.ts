@@ -692,7 +692,7 @@ async function packFile(
 }
 
 /** Hash and byte count of a compressed archive as it is written or read (each byte hashed once). */
-class StreamDigest {
+export class StreamDigest {
   private readonly hash: Hash = createHash('sha256');
   private digest?: string;
   bytes = 0;
@@ -725,7 +725,6 @@ interface FrameCompression {
  * thread pool while the main thread fills the next frame, written in order.
  */
 class ZstdFrames implements FrameCompression {
-  readonly output = new StreamDigest();
   private readonly inflight = new InOrder<Buffer[]>();
   private readonly slots: ZstdSlot[];
   private next = 0;
@@ -734,6 +733,8 @@ class ZstdFrames implements FrameCompression {
     private readonly out: Writable,
     level = ZSTD_LEVEL,
     readonly frameSize = ZSTD_FRAME,
+    /** Where the written bytes are hashed: its own, or one that has seen the archive's earlier bytes (adoptPackedStream). */
+    readonly output = new StreamDigest(),
   ) {
     this.slots = Array.from({ length: zstdParallelism() }, () => new ZstdSlot(level));
   }
@@ -883,6 +884,11 @@ export class FrameSink {
  */
 export function frameSink(format: ArchiveFormat, out: Writable, level?: number, zstdFrame?: number): FrameSink {
   return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level, zstdFrame));
+}
+
+/** zstd frames appended to an archive whose earlier bytes `digest` has hashed: the archive's one SHA-256 covers both. */
+export function zstdTailSink(out: Writable, digest: StreamDigest, level?: number): FrameSink {
+  return new FrameSink(new ZstdFrames(out, level, undefined, digest));
 }
 
 /** The manifest file's content as every archive holds it. */

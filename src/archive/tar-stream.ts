@@ -22,6 +22,7 @@ import {
   CHUNK,
   ChecksumWriter,
   Coalescer,
+  StreamDigest,
   DATA_DIR,
   DEFAULT_ARCHIVE_FORMAT,
   HashTap,
@@ -39,7 +40,9 @@ import {
   manifestHead,
   padding,
   sniffFormat,
+  writeAll,
   writeManifest,
+  zstdTailSink,
   type ArchiveFormat,
   type ArchiveManifest,
   type ArchiveProgress,
@@ -52,6 +55,7 @@ import { ArchiveCheck, OpenDirs } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
 import { GarbagePacer } from './memory.js';
+import { ZSTD_LEVEL, decompressZstd } from './zstd.js';
 
 /** A tar record: writers pad their output to a multiple of it (blocking factor 20). */
 const RECORD = 10240;
@@ -324,6 +328,137 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     sink.abort();
     entries.close();
     links.close();
+    log.close();
+    throw e;
+  }
+}
+
+export interface AdoptPackedOptions {
+  source?: ArchiveSource;
+  /** zstd level of the manifest's frame (the node's frames come as they are). */
+  level?: number;
+  progress?: ArchiveProgress;
+  progressLabel?: string;
+  /** As PackTarOptions.totalBytes. */
+  totalBytes?: number | PromiseLike<number | undefined>;
+  createdAt?: string;
+  /**
+   * Settles once the command that wrote `input` has ended: rejects when it
+   * failed. Awaited before the manifest is written, because a tar that died
+   * mid-tree still leaves a stream that ends between two members.
+   */
+  finished?: PromiseLike<unknown>;
+  spool?: EntrySorterOptions;
+}
+
+/** A member of the node's stream as an archive path: `data` or under `data/` (the stream names them so). */
+function packedPathOf(tarPath: string): string {
+  const p = tarPath.replace(/\/+$/, '');
+  if (p === DATA_DIR) return p;
+  if (!p.startsWith(`${DATA_DIR}/`)) throw integrity(`the node's tar stream holds ${JSON.stringify(tarPath)}, which is not under ${DATA_DIR}/`);
+  return checkEntryPath(p);
+}
+
+/**
+ * Makes a portable archive (format tar.zst) of a stream the node packed
+ * itself: `input` is zstd frames of a pax tar of the disk with every member
+ * under `data/`, no hard links and no end-of-archive marker (what
+ * packedTarScript in src/providers/k3s/ssh-hostfs.ts runs). Those bytes go
+ * into `out` as they are: the node's CPUs did the compression. They are
+ * also decompressed here, every file hashed and every member checked, and
+ * the manifest built from exactly what they hold goes after them as one
+ * more zstd frame, with the end-of-archive marker. The result is an archive
+ * like any other (manifest last, per-file SHA-256, tree digest); the bytes
+ * already in `out` are worthless without that manifest, so a failure at any
+ * point leaves an archive every import refuses. Does not end `out`.
+ *
+ * Refuses (integrity): a member outside `data/`, a hard link, device, FIFO
+ * or socket (the node checks for them first; one that appears meanwhile
+ * fails the export), a path twice, a truncated or corrupt stream, and an
+ * end-of-archive marker (the manifest could not come after it).
+ */
+export async function adoptPackedStream(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: AdoptPackedOptions = {}): Promise<PackTarResult> {
+  const late = typeof opts.totalBytes === 'number' ? undefined : opts.totalBytes;
+  opts.progress?.start(opts.progressLabel ?? 'export', typeof opts.totalBytes === 'number' ? opts.totalBytes : undefined);
+  let ended = false;
+  late?.then(
+    (t) => {
+      if (!ended && t !== undefined) opts.progress?.total?.(t);
+    },
+    () => undefined,
+  );
+  const digest = new StreamDigest();
+  if (out instanceof ChecksumWriter) out.adoptDigest(digest);
+  const entries = new EntrySorter(opts.spool ?? {});
+  const log = new ManifestLog(opts.spool ?? {});
+  // decompressed bytes are garbage once hashed (the compressed ones are paced where they arrive)
+  const pacer = new GarbagePacer();
+  async function* kept(): AsyncGenerator<Buffer> {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      digest.update(chunk);
+      await writeAll(out, chunk);
+      yield chunk;
+    }
+  }
+  async function* paced(): AsyncGenerator<Buffer> {
+    for await (const chunk of decompressZstd(kept())) {
+      pacer.note(chunk.length);
+      yield chunk;
+    }
+  }
+  try {
+    const tr = new TarReader(new ByteReader(paced()[Symbol.asyncIterator]()));
+    let root = false;
+    for await (const e of tarEntries(tr)) {
+      const path = packedPathOf(e.path);
+      if (path === DATA_DIR) {
+        if (e.type !== 'Directory') throw integrity(`the node's tar stream holds ${DATA_DIR} as ${e.type}, not as the disk's directory`);
+        root = true;
+      }
+      if (e.type === 'Directory') {
+        if (e.size) await tr.skip(e.size, path);
+        entries.add({ path, type: 'dir', mode: e.mode, size: 0 });
+      } else if (e.type === 'SymbolicLink') {
+        if (e.size) await tr.skip(e.size, path);
+        entries.add({ path, type: 'symlink', mode: e.mode, size: 0, linkpath: e.linkpath ?? '' });
+      } else if (isFileType(e.type)) {
+        const h = createHash('sha256');
+        let remain = e.size;
+        while (remain > 0) {
+          const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
+          if (chunk.length === 0) throw integrity(`the node's tar stream is truncated (in the middle of ${path})`);
+          h.update(chunk);
+          remain -= chunk.length;
+          opts.progress?.advance(chunk.length);
+        }
+        await tr.skipPadding(e.size, path);
+        entries.add({ path, type: 'file', mode: e.mode, size: e.size, sha256: h.digest('hex') });
+      } else {
+        throw integrity(`the node's tar stream holds ${path} as ${e.type}, which an archive cannot hold as it is`, 'The disk changed during the export (a hard link, device, FIFO or socket appeared); export it again.');
+      }
+    }
+    if (tr.sawEnd) throw integrity("the node's tar stream has an end-of-archive marker, which must come after the manifest");
+    // the command's failure (a tar that stopped early) before anything says the archive is whole
+    await opts.finished;
+    for (const e of entries.sorted((p) => integrity(`the node's tar stream contains ${p} twice`))) log.add(e);
+    entries.close();
+    if (!root) throw integrity(`the node's tar stream holds no ${DATA_DIR} directory`);
+    const head = manifestHead(log, 'tar.zst', opts);
+    const sink = zstdTailSink(out as Writable, digest, opts.level ?? ZSTD_LEVEL);
+    try {
+      await writeManifest(sink, log.body(head));
+      await sink.end();
+    } catch (e) {
+      sink.abort();
+      throw e;
+    }
+    ended = true;
+    const manifest = log.manifest(head);
+    opts.progress?.done(countsOf(manifest));
+    return { manifest, sha256: digest.sha256(), bytes: digest.bytes, format: 'tar.zst', skipped: [] };
+  } catch (e) {
+    ended = true;
+    entries.close();
     log.close();
     throw e;
   }

@@ -14,7 +14,7 @@ import { digestTree, measureTree, packTree } from '../../src/archive/archive.js'
 import { watchTransfers } from '../../src/cli/transfer-summary.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import { connectSshHostFs, knownKeys, NODE_ZSTD_PROBE, nodeZstdCommand, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
+import { connectSshHostFs, HEAD_PROBE, knownKeys, NODE_ZSTD_PROBE, nodeZstdCommand, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
 import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
@@ -23,6 +23,7 @@ import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from '
 import { rejectsWith } from '../support/assertions.js';
 import { assertTotalBeforeEnd } from '../support/events.js';
 import { collect as collectArchive } from '../support/collect.js';
+import { zstdFrameCount } from '../support/zstd-frames.js';
 
 const local = new LocalHostFs();
 const digest = async (p: string) => (await digestTree(local, p)).treeDigest;
@@ -167,19 +168,20 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
   /**
    * A driver over the real sshd whose HostFs records which read and write
    * paths ran (`sftpWrites`: the entry-by-entry SFTP writes of an import);
-   * `noTar` hides the node's tar; `treeBytes` stands in for the size walk.
+   * `noTar` hides the node's tar; `treeBytes` stands in for the size walk;
+   * `noPacked` hides the node's own packing (exports take the plain tar stream).
    */
-  const tracedDriver = (noTar = false, treeBytes?: (real: Required<HostFs>['treeBytes'], dir: string, signal?: AbortSignal) => ReturnType<Required<HostFs>['treeBytes']>) => {
-    const calls = { tarStream: 0, openFile: 0, untarStream: 0, sftpWrites: 0 };
+  const tracedDriver = (noTar = false, treeBytes?: (real: Required<HostFs>['treeBytes'], dir: string, signal?: AbortSignal) => ReturnType<Required<HostFs>['treeBytes']>, noPacked = false) => {
+    const calls = { tarStream: 0, packedStream: 0, openFile: 0, untarStream: 0, sftpWrites: 0 };
     const factory: HostFsFactory = async () => {
       const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
       return new Proxy(fs, {
         get: (t, k) => {
           const v = Reflect.get(t, k) as unknown;
-          if (k === 'tarStream' || k === 'untarStream') {
+          if (k === 'tarStream' || k === 'untarStream' || k === 'packedStream') {
             return async (dir: string) => {
               calls[k]++;
-              return noTar ? undefined : (t as Required<HostFs>)[k](dir);
+              return noTar || (noPacked && k === 'packedStream') ? undefined : (t as Required<HostFs>)[k](dir);
             };
           }
           if (k === 'treeBytes' && treeBytes) {
@@ -213,9 +215,10 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     return (await archiveToTar(Readable.from([archive]), sink)).manifest;
   };
 
-  it('exports through one streaming tar on the node: the same manifest and tree digest as the file-by-file SFTP path', async () => {
+  it('exports through one streaming tar on the node, packed there or plain: the same manifest and tree digest as the file-by-file SFTP path', async () => {
     const own = await sandbox();
     const streamed = tracedDriver();
+    const plain = tracedDriver(false, undefined, true);
     const walked = tracedDriver(true);
     try {
       const ctx = appCtx(own, { settings });
@@ -227,11 +230,24 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       await mkdir(join(d.id, 'lost+found')); // a directory of the app's here (a K3s disk is no filesystem): kept on both paths
       await writeFile(join(d.id, 'sub', `${'y'.repeat(80)}-${'z'.repeat(80)}.txt`), 'a name past ustar limits\n');
 
+      // packed on the node: its zstd frame kept as it is, the manifest's frame after it
       const tarEvents: KompoxEvent[] = [];
-      const viaTar = await verifiedManifest(await exportBytes(streamed.driver, ctx, d, tarEvents));
-      assert.equal(streamed.calls.tarStream, 1);
+      const packedArchive = await exportBytes(streamed.driver, ctx, d, tarEvents);
+      const viaTar = await verifiedManifest(packedArchive);
+      assert.equal(streamed.calls.packedStream, 1);
+      assert.equal(streamed.calls.tarStream, 0);
       assert.equal(streamed.calls.openFile, 0, 'no file was read over SFTP');
       assert.deepEqual(tarEvents.filter((e) => e.type === 'warning'), []);
+      assert.ok(tarEvents.some((e) => e.type === 'log' && /packed on the node \(ssh /.test(e.message)), JSON.stringify(tarEvents));
+      assert.equal(zstdFrameCount(packedArchive), 2);
+
+      // the plain tar stream, compressed on the node only for the link
+      const plainEvents: KompoxEvent[] = [];
+      const viaPlain = await verifiedManifest(await exportBytes(plain.driver, ctx, d, plainEvents));
+      assert.equal(plain.calls.tarStream, 1);
+      assert.deepEqual(plainEvents.filter((e) => e.type === 'warning'), []);
+      assert.equal(viaPlain.treeDigest, viaTar.treeDigest);
+      assert.deepEqual(viaPlain.entries, viaTar.entries);
 
       const sftpEvents: KompoxEvent[] = [];
       const viaSftp = await verifiedManifest(await exportBytes(walked.driver, ctx, d, sftpEvents));
@@ -246,7 +262,30 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.ok(viaTar.entries.some((e) => e.path === 'data/lost+found'));
     } finally {
       await streamed.driver.close();
+      await plain.driver.close();
       await walked.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('exports a disk holding a FIFO through the plain tar stream: the node does not pack what an archive leaves out', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver();
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'with-fifo' }, {});
+      await writeSampleTree(d.id);
+      const want = await digest(d.id);
+      spawnSync('mkfifo', [join(d.id, 'sub', 'a-fifo')]);
+      const events: KompoxEvent[] = [];
+      const m = await verifiedManifest(await exportBytes(streamed.driver, ctx, d, events));
+      assert.equal(streamed.calls.packedStream, 1);
+      assert.equal(streamed.calls.tarStream, 1, 'the plain tar stream took over');
+      assert.equal(m.treeDigest, want);
+      assert.ok(events.some((e) => e.type === 'log' && /left out data\/sub\/a-fifo/.test(e.message)), JSON.stringify(events));
+    } finally {
+      await streamed.driver.close();
       await own.cleanup();
     }
   });
@@ -404,7 +443,7 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
         writing = false;
         await writer;
       }
-      assert.equal(streamed.calls.tarStream, 1);
+      assert.equal(streamed.calls.packedStream, 1);
       const m = await verifiedManifest(archive);
       const finalLog = await readFile(join(d.id, 'growing.log'));
       const back = await streamed.driver.hostTransfer.importDisk(appCtx(own), vol, { name: 'live-back' }, { stream: Readable.from([archive]) }, {});
@@ -600,10 +639,18 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       await chmod(join(old, 'zstd'), 0o755);
       assert.equal(probe(`${old}:/usr/bin:/bin`), 'zstd:');
       assert.equal(probe('/nonexistent'), '');
+      // `head -c -N` (GNU coreutils), which the node's own packing needs, and a head without it (busybox's may print everything)
+      const headProbe = (path: string) => spawnSync('/bin/sh', ['-c', HEAD_PROBE], { env: { PATH: path }, encoding: 'utf8' }).stdout.trim();
+      assert.equal(headProbe(process.env.PATH ?? ''), 'head:all-but');
+      const plainHead = join(own.dir, 'plain-head');
+      await mkdir(plainHead);
+      await writeFile(join(plainHead, 'head'), '#!/bin/sh\nexec cat\n');
+      await chmod(join(plainHead, 'head'), 0o755);
+      assert.equal(headProbe(`${plainHead}:/usr/bin:/bin`), '');
       // and the streaming export over SSH takes the probe's answer
       const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
       try {
-        assert.deepEqual(await (fs as unknown as { nodeTools(): Promise<unknown> }).nodeTools(), { tar: 'gnu', zstd: true, zstdWindowLog: true });
+        assert.deepEqual(await (fs as unknown as { nodeTools(): Promise<unknown> }).nodeTools(), { tar: 'gnu', zstd: true, zstdWindowLog: true, headAllBut: true });
       } finally {
         await fs.close();
       }

@@ -51,6 +51,7 @@ import {
   type VolumeSourceSpec,
 } from '../../domain/ports/driver.js';
 import {
+  DEFAULT_ARCHIVE_FORMAT,
   archiveExtension,
   detectArchiveFormat,
   digestTree,
@@ -63,7 +64,7 @@ import {
   type PackOptions,
   type UnpackOptions,
 } from '../../archive/archive.js';
-import { LocalHostFs, type HostFs } from './hostfs.js';
+import { LocalHostFs, type HostFs, type HostTarStream } from './hostfs.js';
 import { copyOnNode, restoreOnNode, snapshotOnNode } from './node-local.js';
 import { k3sNodeRegistries, k3sSettings, type K3sSettings } from './settings.js';
 import { credentialMatches } from '../../domain/registry.js';
@@ -939,6 +940,9 @@ function commandFailure(finished: Promise<unknown>): Promise<Error | undefined> 
  * otherwise, or when the node has no tar (a warning), file by file.
  */
 export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.WritableStream, opts: PackOptions, op: Op): Promise<ArchiveResult> {
+  // The node compresses (at the archives' level), the workstation decompresses, hashes and adds the manifest
+  const packed = fs.packedStream && (opts.format ?? DEFAULT_ARCHIVE_FORMAT) === 'tar.zst' && !opts.uncompressed && opts.level === undefined ? await fs.packedStream(dir) : undefined;
+  if (packed) return adoptPacked(fs, dir, packed, out, opts, op);
   const tar = fs.tarStream ? await fs.tarStream(dir) : undefined;
   if (!tar) {
     if (fs.tarStream) {
@@ -977,6 +981,38 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
     tar.stop();
     // the command's own failure says more than the truncated stream it left
     const failed = await commandFailure(tar.finished);
+    if (failed && !op.signal?.aborted && (e === failed || (e instanceof KompoxError && e.kind === 'integrity'))) {
+      throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
+    }
+    throw e;
+  } finally {
+    walkStop.abort();
+    await walking;
+  }
+}
+
+/** packDisk's path when the host packed the archive's data itself (HostFs.packedStream). */
+async function adoptPacked(fs: HostFs, dir: string, packed: HostTarStream, out: Writable | NodeJS.WritableStream, opts: PackOptions, op: Op): Promise<ArchiveResult> {
+  const { adoptPackedStream } = await import('../../archive/tar-stream.js');
+  logEvent(op, `archive data packed on the node (${fs.describe}): tar | zstd there; every file checked and the manifest made here`);
+  const walkStop = new AbortController();
+  const walking = fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
+  try {
+    const r = await adoptPackedStream(packed.stream, out, {
+      ...(opts.source ? { source: opts.source } : {}),
+      ...(opts.progress ? { progress: opts.progress } : {}),
+      ...(opts.progressLabel ? { progressLabel: opts.progressLabel } : {}),
+      ...(opts.createdAt ? { createdAt: opts.createdAt } : {}),
+      ...(walking ? { totalBytes: walking.then((t) => t?.bytes) } : {}),
+      finished: packed.finished,
+    });
+    const note = await packed.finished;
+    if (note) logEvent(op, `note: ${note}`);
+    return r;
+  } catch (e) {
+    packed.stop();
+    // the command's own failure says more than the truncated stream it left
+    const failed = await commandFailure(packed.finished);
     if (failed && !op.signal?.aborted && (e === failed || (e instanceof KompoxError && e.kind === 'integrity'))) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }

@@ -46,6 +46,16 @@ export interface HostFs extends TreeFs {
    */
   tarStream?(dir: string): Promise<HostTarStream | undefined>;
   /**
+   * The archive's data packed on the host: zstd frames of a pax tar of DIR's
+   * tree under data/, without hard links or the end-of-archive marker (over
+   * SSH: one `tar | head | zstd` on the node, on its cores), for
+   * adoptPackedStream, which keeps those bytes and adds the manifest. Or
+   * undefined when the host cannot, or the tree holds what only tarStream's
+   * path leaves out (devices, FIFOs, sockets). Only where it saves the
+   * workstation's CPU (not locally).
+   */
+  packedStream?(dir: string): Promise<HostTarStream | undefined>;
+  /**
    * A quick size walk of DIR run on the host (its regular files' bytes and
    * count), started alongside tarStream so the progress gets its total
    * without delaying the transfer. Never rejects: undefined when the walk

@@ -16,7 +16,8 @@ import { PassThrough, pipeline, type Duplex, type Readable, type Writable } from
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
-import { compressingWriter, decompressor } from '../../archive/archive.js';
+import { DATA_DIR, compressingWriter, decompressor } from '../../archive/archive.js';
+import { ZSTD_LEVEL } from '../../archive/zstd.js';
 import { GC_EVERY, GarbagePacer, pacingPipe } from '../../archive/memory.js';
 import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { progressSplitter } from './node-commands.js';
@@ -124,6 +125,38 @@ const LINK_WINDOW_LOG = 19;
 /** Prints `zstd:wlog` when the node's zstd takes `--zstd=wlog=` (an empty stream through it), `zstd:` when it has an older zstd. */
 export const NODE_ZSTD_PROBE = `if command -v zstd >/dev/null 2>&1; then if zstd --zstd=wlog=${LINK_WINDOW_LOG} -q -c </dev/null >/dev/null 2>&1; then echo zstd:wlog; else echo zstd:; fi; fi`;
 
+/** Prints `head:all-but` when the node's `head -c -N` leaves out the last N bytes (GNU coreutils). */
+export const HEAD_PROBE = `if [ "$(printf ab | head -c -1 2>/dev/null)" = a ]; then echo head:all-but; fi`;
+/** Written to stderr after `head` in packedTarScript (before `| zstd`): its exit status. */
+const HEAD_EXIT_MARK = 'kompox-head-exit:';
+/** What `tar -c -b 1` ends its stream with: the end-of-archive marker, two zero blocks (a record is one block, so no padding). */
+const TAR_END_BYTES = 1024;
+
+/**
+ * The node packs a disk's archive data itself (export over SSH; the caller
+ * is adoptPackedStream in src/archive/tar-stream.ts): GNU tar writes the tree
+ * of DIR as pax members under data/ (hard links stored as files, owners by
+ * number, no atime/ctime: as Kompox writes members), `head` cuts off the
+ * end-of-archive marker (the manifest goes after the members, as one more
+ * zstd frame), and zstd compresses at the archives' level on every core of
+ * the node, with the link's window (nodeZstdCommand). The workstation then
+ * only decompresses and hashes. tar's and head's exit statuses go to stderr
+ * after them (TAR_EXIT_MARK, HEAD_EXIT_MARK); the command's is zstd's.
+ */
+export function packedTarScript(dir: string, tools: { zstdWindowLog?: boolean }): string {
+  const tar = shellCommand([
+    'tar', '-c', '-f', '-', '-b', '1', '--format=pax', '--hard-dereference', '--numeric-owner',
+    '--pax-option=delete=atime,delete=ctime', `--transform=s,^\\.,${DATA_DIR},S`, '-C', dir, '.',
+  ]);
+  const zstd = `zstd -T0 -${ZSTD_LEVEL}${tools.zstdWindowLog ? ` --zstd=wlog=${LINK_WINDOW_LOG}` : ''} -q -c`;
+  return `{ ${tar}; echo "${TAR_EXIT_MARK}$?" >&2; } | { head -c -${TAR_END_BYTES}; echo "${HEAD_EXIT_MARK}$?" >&2; } | ${zstd}`;
+}
+
+/** Prints the first member of DIR's tree an archive cannot hold as it is (device, FIFO, socket): none, and the node may pack it. */
+export function unpackableArgv(dir: string): string[] {
+  return ['sh', '-c', 'find "$1" ! -type f ! -type d ! -type l | head -n 1', 'sh', dir];
+}
+
 /** Written to stderr after `zstd -d` on the node (before `| tar -x`): its exit status. */
 const UNZSTD_EXIT_MARK = 'kompox-unzstd-exit:';
 /**
@@ -150,6 +183,8 @@ interface NodeTools {
   zstd: boolean;
   /** Its zstd takes `--zstd=wlog=` (nodeZstdCommand). */
   zstdWindowLog?: boolean;
+  /** Its `head -c -N` prints all but the last N bytes (GNU coreutils): the node can pack an archive itself (packedTarScript). */
+  headAllBut?: boolean;
 }
 
 type ExecChannel = Readable & { stderr: Readable; close(): void; end(): void };
@@ -577,7 +612,7 @@ class SshHostFs implements HostFs {
       shellCommand([
         'sh',
         '-c',
-        `if command -v tar >/dev/null 2>&1; then echo "tar:$(tar --version 2>&1 | head -n 1)"; fi; ${NODE_ZSTD_PROBE}`,
+        `if command -v tar >/dev/null 2>&1; then echo "tar:$(tar --version 2>&1 | head -n 1)"; fi; ${NODE_ZSTD_PROBE}; ${HEAD_PROBE}`,
       ]),
     )
       .then((out) => {
@@ -587,6 +622,7 @@ class SshHostFs implements HostFs {
           ...(tarLine !== undefined ? { tar: tarDialect(tarLine.slice(4)) } : {}),
           zstd: lines.some((l) => l.startsWith('zstd:')),
           zstdWindowLog: lines.includes('zstd:wlog'),
+          headAllBut: lines.includes('head:all-but'),
         };
       })
       .catch(() => ({ zstd: false }));
@@ -601,9 +637,31 @@ class SshHostFs implements HostFs {
   async tarStream(dir: string): Promise<HostTarStream | undefined> {
     const tools = await this.nodeTools();
     if (!tools.tar) return undefined;
-    const dialect = tools.tar;
     // tar's own status goes to stderr after it: behind `| zstd` the channel reports zstd's.
     const script = `{ ${shellCommand(tarCreateArgv(dir))}; echo "${TAR_EXIT_MARK}$?" >&2; }${tools.zstd ? ` | ${nodeZstdCommand(tools)}` : ''}`;
+    return this.tarCommandStream(script, dir, tools.tar, tools.zstd ? 'decompress' : 'plain');
+  }
+
+  /**
+   * The node packs DIR's archive data itself (packedTarScript) over one exec
+   * channel: its zstd stream as it comes, for adoptPackedStream. Undefined
+   * when the node cannot (no GNU tar, zstd or GNU head) or when the tree
+   * holds a device, FIFO or socket, which only the plain tar stream's path
+   * leaves out (tarStream then).
+   */
+  async packedStream(dir: string): Promise<HostTarStream | undefined> {
+    const tools = await this.nodeTools();
+    if (tools.tar !== 'gnu' || !tools.zstd || !tools.headAllBut) return undefined;
+    if (await this.exec(shellCommand(unpackableArgv(dir)))) return undefined;
+    return this.tarCommandStream(packedTarScript(dir, tools), dir, 'gnu', 'as-is');
+  }
+
+  /**
+   * Runs a script whose stdout is a tar of DIR (`plain`, zstd to
+   * `decompress` here, or zstd kept `as-is`) and whose stderr carries tar's
+   * exit status (TAR_EXIT_MARK) and, when it has one, head's (HEAD_EXIT_MARK).
+   */
+  private async tarCommandStream(script: string, dir: string, dialect: TarDialect, stdout: 'plain' | 'decompress' | 'as-is'): Promise<HostTarStream> {
     const channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(['sh', '-c', script]), cb as never));
     channel.end(); // nothing to read from us
     limitQueue(channel, '_readableState');
@@ -625,22 +683,25 @@ class SshHostFs implements HostFs {
     // 90-92; the benchmark disk 95-97 against 93-94, for 10-20% more CPU in
     // GCs (docs/benchmarks.md).
     const pacer = new GarbagePacer(GC_EVERY / 2);
-    const stream: Readable = tools.zstd
-      ? (pipeline(channel, pacingPipe(pacer, 3), decompressor('tar.zst'), pacingPipe(pacer), () => undefined) as unknown as Readable)
-      : (pipeline(channel, pacingPipe(pacer, 3), () => undefined) as unknown as Readable);
+    const stream: Readable =
+      stdout === 'decompress'
+        ? (pipeline(channel, pacingPipe(pacer, 3), decompressor('tar.zst'), pacingPipe(pacer), () => undefined) as unknown as Readable)
+        : (pipeline(channel, pacingPipe(pacer, 3), () => undefined) as unknown as Readable);
     const finished = closed.then(() => {
       const text = err.text();
       const m = new RegExp(`${TAR_EXIT_MARK}(\\d+)`).exec(text);
-      const detail = text.replace(new RegExp(`${TAR_EXIT_MARK}\\d+\\s*`, 'g'), '').trim();
+      const head = new RegExp(`${HEAD_EXIT_MARK}(\\d+)`).exec(text);
+      const detail = text.replace(new RegExp(`(${TAR_EXIT_MARK}|${HEAD_EXIT_MARK})\\d+\\s*`, 'g'), '').trim();
       const lastLines = detail.split('\n').slice(-5).join('; ');
       if (!m) throw new Error(`tar -c of ${dir} on ${this.describe} did not finish${detail ? `: ${lastLines}` : ''}`);
       const outcome = tarCreateOutcome(dialect, Number(m[1]));
       if (outcome === 'failed') throw new Error(`tar -c of ${dir} on ${this.describe} failed (exit code ${m[1]})${detail ? `: ${lastLines}` : ''}`);
+      if (head && head[1] !== '0') throw new Error(`head on ${this.describe} failed (exit code ${head[1]})${detail ? `: ${lastLines}` : ''}`);
       if (exitCode !== 0 && exitCode !== undefined) throw new Error(`zstd on ${this.describe} failed (exit code ${exitCode})${detail ? `: ${lastLines}` : ''}`);
       return outcome === 'changed' ? `files changed while tar read them on ${this.describe} (a live, crash-consistent copy)${detail ? `: ${lastLines}` : ''}` : undefined;
     });
     finished.catch(() => undefined);
-    return { stream, compressed: tools.zstd, finished, stop: () => channel.close() };
+    return { stream, compressed: stdout !== 'plain', finished, stop: () => channel.close() };
   }
   /**
    * One `tar -x` into DIR on the node over one exec channel, the tar stream
