@@ -3,7 +3,8 @@
 // find/tar and coreutils as a node would run them (skipped, with the reason,
 // where those are missing).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, mkdir, symlink, writeFile, chmod, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { digestTree, packTree, parseManifest, verifyManifest } from '../../src/a
 import { readFile } from 'node:fs/promises';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import {
+  MANIFEST_NAMED_MARK,
   PROGRESS_MARK,
   archiveStreamEstimate,
   checkArchiveNames,
@@ -238,7 +240,11 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
 
       const c = runSplit(snapshotArgv(src, mdir, archive));
       assert.equal(c.status, 0, c.stderr);
-      assert.deepEqual(stageStatuses(c.stderr, 2), { codes: [0, 0], text: '' }, 'no progress line is left in stderr');
+      assert.deepEqual(stageStatuses(c.stderr, 3), { codes: [0, 0, 0], text: MANIFEST_NAMED_MARK }, 'no progress line is left in stderr; the manifest was named');
+      assert.equal(c.stdout.toString().trim().split(/\s/)[0], createHash('sha256').update(await readFile(archive)).digest('hex'), "the SHA-256 printed is the archive's");
+      const members = spawnSync('sh', ['-c', 'zstd -dc -q < "$1" | tar -tf -', 'sh', archive], { encoding: 'utf8' }).stdout.trim().split('\n');
+      assert.equal(members[0], 'data/');
+      assert.equal(members.at(-1), 'kompox-archive.json');
       const plain = Number(spawnSync('sh', ['-c', 'zstd -dc -q < "$1" | wc -c', 'sh', archive], { encoding: 'utf8' }).stdout.trim());
       assert.ok(c.reports.length >= 3, `checkpoints: ${c.reports.join(',')} of a ${plain}-byte stream`);
       assert.ok(increasing(c.reports), c.reports.join(','));
@@ -257,6 +263,59 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       // from the counts alone (directories not known): still within a few percent here
       const guess = archiveStreamEstimate(files.length, totalBytes);
       assert.ok(Math.abs(guess - plain) <= plain * 0.05, `restore estimate ${guess}, stream ${plain}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a snapshot archives the tree while the manifest is still being made: tar takes it once it is there; without it (its directory gone) the list ends unmarked', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kompox-nodecmd-'));
+    const src = join(dir, 'src');
+    const mdir = join(dir, 'm');
+    try {
+      await mkdir(join(src, 'sub'), { recursive: true });
+      await mkdir(mdir);
+      for (let i = 0; i < 50; i++) await writeFile(join(src, 'sub', `f${i}`), `file ${i}\n`.repeat(100));
+      const started = (argv: string[]) => {
+        const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d));
+        const ended = new Promise<{ code: number | null; err: string }>((r) => child.on('close', (code) => r({ code, err })));
+        return { child, ended };
+      };
+      const listing = (archive: string) => spawnSync('sh', ['-c', 'zstd -dc -q < "$1" | tar -tf -', 'sh', archive], { encoding: 'utf8' }).stdout.trim().split('\n');
+
+      // the manifest comes 300 ms after tar started: tar is still waiting for it, then ends with it
+      const a = started(snapshotArgv(src, mdir, join(dir, 'a.tar.zst')));
+      let early = false;
+      void a.ended.then(() => (early = true));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(early, false, 'tar waits for the manifest');
+      await writeFile(join(mdir, 'kompox-archive.json'), '{}\n');
+      const ra = await a.ended;
+      assert.equal(ra.code, 0, ra.err);
+      assert.match(ra.err, new RegExp(MANIFEST_NAMED_MARK));
+      const members = listing(join(dir, 'a.tar.zst'));
+      assert.equal(members[0], 'data/');
+      assert.equal(members.at(-1), 'kompox-archive.json');
+      assert.equal(members.length, 1 + 1 + 50 + 1);
+
+      // the directory goes away (the operation ended without a manifest): the list ends, unmarked, and so does tar
+      const mdir2 = join(dir, 'm2');
+      await mkdir(mdir2);
+      const b = started(snapshotArgv(src, mdir2, join(dir, 'b.tar.zst')));
+      await new Promise((r) => setTimeout(r, 200));
+      await rm(mdir2, { recursive: true });
+      const rb = await b.ended;
+      assert.doesNotMatch(rb.err, new RegExp(MANIFEST_NAMED_MARK));
+      assert.ok(!listing(join(dir, 'b.tar.zst')).includes('kompox-archive.json'));
+
+      // never over an existing file
+      const again = snapshotArgv(src, mdir, join(dir, 'a.tar.zst'));
+      const before = await readFile(join(dir, 'a.tar.zst'));
+      const c = spawnSync(again[0]!, again.slice(1), { encoding: 'utf8' });
+      assert.notEqual(c.status, 0);
+      assert.ok((await readFile(join(dir, 'a.tar.zst'))).equals(before));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

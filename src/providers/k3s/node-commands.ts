@@ -687,22 +687,45 @@ export function copyTreeArgv(src: string, dest: string): string[] {
 /** zstd on the node for snapshots: all cores, level 3 (what `tar -c | zstd -T0 -3` does). */
 const NODE_ZSTD = 'zstd -T0 -3 -q -c';
 
+/** Printed on stderr by snapshotArgv's name list once it has named the manifest (tar archives it then). */
+export const MANIFEST_NAMED_MARK = 'kompox-manifest-named';
 /**
- * Writes a Kompox archive of the tree "$1" to the new file "$3": the tree
- * under data/ (pax, sorted, hard links stored as files, no atime/ctime),
- * then the manifest file "$2/kompox-archive.json" as the last member
- * (owners by number only, as the archive writer stores them);
- * prints the archive's SHA-256. tar reports the tar stream bytes it has
- * written as it goes (PROGRESS_MARK lines on stderr, see
- * tarCheckpointBytes). Stages: 0 tar -c, 1 zstd.
+ * How long snapshotArgv's name list waits for the manifest while nothing
+ * refreshes its directory: the driver's heartbeat touches it every 5
+ * minutes; past this the operation is taken for gone (kompoxops died).
+ */
+const MANIFEST_WAIT_MINUTES = 15;
+
+/**
+ * Writes a Kompox archive of the tree "$1" to the new file "$3" while the
+ * manifest is still being made: the tree under data/ (pax, sorted, hard
+ * links stored as files, no atime/ctime, owners by number only, as the
+ * archive writer stores them), then the manifest file
+ * "$2/kompox-archive.json" as the last member. tar reads its member names
+ * from a pipe, and GNU tar takes them as it goes: the tree is named at once,
+ * the manifest only once it exists (Kompox writes it there when the listing
+ * and hashing it runs beside this command have ended; the name list then
+ * prints MANIFEST_NAMED_MARK). So the node archives and hashes the tree at
+ * the same time instead of one after the other. If "$2" goes away or nothing
+ * refreshed it for MANIFEST_WAIT_MINUTES, the list ends without the
+ * manifest (no mark; the archive is never used). Prints the archive's
+ * SHA-256, computed from the stream as it is written. tar reports the tar
+ * stream bytes it has written (PROGRESS_MARK lines, see tarCheckpointBytes).
+ * Stages: 0 tar -c, 1 zstd, 2 tee (the file).
  */
 export function snapshotArgv(src: string, manifestDir: string, archive: string): string[] {
+  const names = [
+    `printf -- '-C %s\\n.\\n' "$1"`,
+    // polled every 50 ms; whether the directory is still kept fresh, every 5 s
+    `i=0; while [ ! -e "$2/${MANIFEST_NAME}" ]; do [ -d "$2" ] || exit 1; i=$((i + 1)); if [ $((i % 100)) -eq 0 ] && [ -n "$(find "$2" -maxdepth 0 -mmin +${MANIFEST_WAIT_MINUTES})" ]; then exit 1; fi; sleep 0.05; done`,
+    `printf -- '-C %s\\n%s\\n' "$2" ${MANIFEST_NAME}`,
+    `echo ${MANIFEST_NAMED_MARK} >&2`,
+  ].join('; ');
   const tar = [
-    `tar -c -f - ${TAR_CHECKPOINTS} --format=pax --sort=name --hard-dereference --numeric-owner --pax-option=delete=atime,delete=ctime`,
+    `{ ${names}; } | tar -c -f - ${TAR_CHECKPOINTS} --format=pax --sort=name --hard-dereference --numeric-owner --pax-option=delete=atime,delete=ctime`,
     `--transform='s,^\\.,${DATA_DIR},S'`,
-    '-C "$1" .',
-    `-C "$2" ${MANIFEST_NAME}`,
+    '-T -',
   ].join(' ');
   // umask 077: the archive holds the disk's data (mode 0600, as the streaming path writes it); set -C: never overwrite
-  return shArgv(`umask 077 && set -C && ${pipeWithStatus([tar, `${NODE_ZSTD} > "$3"`])} && sha256sum < "$3"`, src, manifestDir, archive);
+  return shArgv(`umask 077 && set -C && : > "$3" && ${pipeWithStatus([tar, NODE_ZSTD, 'tee "$3"'])} | sha256sum`, src, manifestDir, archive);
 }

@@ -43,6 +43,7 @@ import {
   unescapeTarName,
   withoutSha256,
   parseTools,
+  MANIFEST_NAMED_MARK,
   snapshotArgv,
   stageStatuses,
   statKey,
@@ -58,6 +59,9 @@ import { ArchiveNamesCheck, KeyLog, ListingError, ListingJoin, ManifestReader, m
 
 /** A HostFs that runs commands on its host (over SSH). */
 type NodeFs = HostFs & Required<Pick<HostFs, 'run'>>;
+
+/** A tar block: the average padding of a member's content is half of one. */
+const BLOCK_BYTES = 512;
 
 const probes = new WeakMap<HostFs, Promise<NodeLocalTools | undefined>>();
 
@@ -128,10 +132,11 @@ async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: 
  * one is ignored), never beyond `total`, which `finish` shows once the work
  * is done and checked.
  */
-function nodeProgress(progress: ProgressSink | undefined, total: number, toDone: (n: number) => number) {
+function nodeProgress(progress: ProgressSink | undefined, total: number | (() => number), toDone: (n: number) => number) {
   let shown = 0;
+  const totalNow = typeof total === 'number' ? () => total : total;
   const to = (v: number) => {
-    const next = Math.min(total, Math.floor(v));
+    const next = Math.min(totalNow(), Math.floor(v));
     if (next > shown) {
       progress?.advance(next - shown);
       shown = next;
@@ -140,7 +145,7 @@ function nodeProgress(progress: ProgressSink | undefined, total: number, toDone:
   return {
     /** For run(): the reports of the command. */
     reports: { mark: PROGRESS_MARK, report: (n: number) => to(toDone(n)) },
-    finish: () => to(total),
+    finish: () => to(totalNow()),
   };
 }
 
@@ -394,66 +399,81 @@ export interface NodeSnapshotOptions {
 
 /**
  * Writes a Kompox archive (tar.zst) of the tree SRC to the new file ARCHIVE
- * on the node: the tree is listed and hashed there, Kompox builds the
- * manifest from that listing, and `tar -c | zstd` on the node writes the
- * tree with the manifest as its last member; the archive's SHA-256 is
- * computed there. A tree that changed between the listing and tar (a
- * listing of sizes, times and modes after tar differs, or tar saw a change)
- * is not archived here (see liveFallback). Undefined when the node cannot
- * or the tree changed (logged).
+ * on the node: `tar -c | zstd` on the node archives the tree while the node
+ * lists and hashes it beside (two commands at once); Kompox builds the
+ * manifest from that listing and puts it where tar, at the end of the tree,
+ * takes it as the archive's last member (snapshotArgv). The archive's
+ * SHA-256 is computed there as it is written. A tree that changed between
+ * the listing and the end of tar (a listing of sizes, times and modes after
+ * tar differs, or tar saw a change) is not archived here (see liveFallback):
+ * the listing's hashes and tar's reads are both between the two listings.
+ * Undefined when the node cannot, the tree holds what archives leave out,
+ * or it changed (logged); ARCHIVE is then gone.
  * On failure ARCHIVE may be left: the caller removes it.
  */
 export async function snapshotOnNode(hostFs: HostFs, src: string, archive: string, opts: NodeSnapshotOptions, op: Op): Promise<ArchiveResult | undefined> {
   const fs = await onNode(hostFs, 'snapshot', op, 'tar.zst');
   if (!fs) return undefined;
+  const mdir = `${parentOf(archive)}/.tmp-manifest-${suffix()}`;
+  await fs.mkdir(mdir, 0o700);
+  const alive = opts.keepAlive?.(mdir);
   // the manifest from the listing, in path order (compact, spilled past a few
   // MiB), and beside it each entry's statKey for the change check after tar
   const log = new ManifestLog();
   const keys = new KeyLog();
-  let blockBytes = 0;
-  const listed = await listTree(fs, src, op);
-  try {
-    if (listed.firstOther !== undefined) {
-      logEvent(op, `snapshot through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of archives)`);
-      keys.close();
-      log.close();
-      return undefined;
-    }
-    for (const e of sortedListing(fs, src, listed)) {
-      const m = manifestEntryOf(e);
-      log.add(m);
-      keys.add(statKey(e));
-      blockBytes += inBlocks(m.size);
-    }
-  } catch (e) {
-    keys.close();
-    log.close();
-    throw e;
-  } finally {
-    listed.close();
-  }
-  const head = manifestHead(log, 'tar.zst', { source: opts.source });
-  const manifest = log.manifest(head);
-  const progress = byteProgress(op);
-  progress?.start(opts.label, manifest.totalBytes);
-  logEvent(op, `${opts.label}: on the node (${fs.describe}): listed, hashed, archived and compressed there`);
-  const mdir = `${parentOf(archive)}/.tmp-manifest-${suffix()}`;
-  let alive: { stop(): Promise<void> } | undefined;
   let made = false;
+  // the progress total from a quick size walk; tar's stream bytes mapped onto it, by an estimate refined once the listing is in
+  const walked = await fs.treeBytes?.(src);
+  const progress = byteProgress(op);
+  progress?.start(opts.label, walked?.bytes);
+  let total = walked?.bytes ?? Number.MAX_SAFE_INTEGER;
+  let plain = walked ? tarStreamEstimate(walked.files, walked.bytes + walked.files * (BLOCK_BYTES / 2)) : 0;
+  const shown = nodeProgress(progress, () => total, (n) => (plain ? (tarCheckpointBytes(n) * total) / plain : tarCheckpointBytes(n)));
+  logEvent(op, `${opts.label}: on the node (${fs.describe}): listed, hashed, archived and compressed there`);
+  const what = `archiving ${src}`;
+  const stopTar = new AbortController();
+  const archiving = run(fs, snapshotArgv(src, mdir, archive), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
+  archiving.catch(() => undefined);
+  /** Stops tar (it waits for a manifest that will not come) and removes what it wrote. */
+  const dropArchive = async () => {
+    stopTar.abort();
+    await archiving.catch(() => undefined);
+    await fs.rm(archive).catch(() => undefined);
+  };
   try {
-    await fs.mkdir(mdir, 0o700);
-    alive = opts.keepAlive?.(mdir);
+    let blockBytes = 0;
+    const listed = await listTree(fs, src, op);
+    try {
+      if (listed.firstOther !== undefined) {
+        await dropArchive();
+        logEvent(op, `snapshot through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of archives)`);
+        return undefined;
+      }
+      for (const e of sortedListing(fs, src, listed)) {
+        const m = manifestEntryOf(e);
+        log.add(m);
+        keys.add(statKey(e));
+        blockBytes += inBlocks(m.size);
+      }
+    } finally {
+      listed.close();
+    }
+    const head = manifestHead(log, 'tar.zst', { source: opts.source });
+    const manifest = log.manifest(head);
     const body = log.body(head);
-    await writeManifestFile(fs, `${mdir}/${MANIFEST_NAME}`, body);
-    const what = `archiving ${src}`;
     // tar counts the plain stream (headers, padding, the manifest): mapped onto the data bytes
-    const plain = tarStreamEstimate(log.count + 1, blockBytes + inBlocks(body.length));
-    const shown = nodeProgress(progress, manifest.totalBytes, (n) => (tarCheckpointBytes(n) * manifest.totalBytes) / plain);
-    const r = await run(fs, snapshotArgv(src, mdir, archive), op, what, shown.reports);
-    const st = stageStatuses(r.stderr, 2);
+    total = manifest.totalBytes;
+    plain = tarStreamEstimate(log.count + 1, blockBytes + inBlocks(body.length));
+    if (!walked) progress?.total?.(total);
+    // tar takes it as the last member once it is there (snapshotArgv)
+    await writeManifestFile(fs, `${mdir}/${MANIFEST_NAME}`, body);
+    const r = await archiving;
+    const st = stageStatuses(r.stderr, 3);
+    const named = st.text.includes(MANIFEST_NAMED_MARK);
+    const text = st.text.replace(new RegExp(`${MANIFEST_NAMED_MARK}\\s*`, 'g'), '').trim();
     const tarOutcome = st.codes[0] === undefined ? 'failed' : tarCreateOutcome('gnu', st.codes[0]);
-    if (tarOutcome === 'changed') return await liveFallback(fs, src, archive, `tar saw files change while it read them: ${st.text}`, op);
-    if (r.code !== 0 || tarOutcome === 'failed' || st.codes[1] !== 0) throw failed(fs, what, r, st.text);
+    if (tarOutcome === 'changed') return await liveFallback(fs, src, archive, `tar saw files change while it read them: ${text}`, op);
+    if (r.code !== 0 || tarOutcome === 'failed' || st.codes[1] !== 0 || st.codes[2] !== 0 || !named) throw failed(fs, what, r, named ? text : `${text ? `${text}; ` : ''}tar ended without the manifest`);
     const sha = /^([0-9a-f]{64})\b/m.exec(r.stdout.toString('utf8'))?.[1];
     if (!sha) throw failed(fs, what, r, 'no SHA-256 of the archive');
     const again = await listTree(fs, src, op, { hashes: false });
@@ -470,6 +490,10 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     made = true;
     // the log stays open: the manifest returned reads its entries from it when asked
     return { manifest, sha256: sha, bytes, format: 'tar.zst' };
+  } catch (e) {
+    stopTar.abort();
+    await archiving.catch(() => undefined);
+    throw e;
   } finally {
     keys.close();
     if (!made) log.close();
