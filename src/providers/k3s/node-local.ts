@@ -464,7 +464,8 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     // tar counts the plain stream (headers, padding, the manifest): mapped onto the data bytes
     total = manifest.totalBytes;
     plain = tarStreamEstimate(log.count + 1, blockBytes + inBlocks(body.length));
-    if (!walked) progress?.total?.(total);
+    // the listing's count is the one the archive holds (the walk's may differ if the disk changed meanwhile)
+    if (walked?.bytes !== total) progress?.total?.(total);
     // tar takes it as the last member once it is there (snapshotArgv)
     await writeManifestFile(fs, `${mdir}/${MANIFEST_NAME}`, body);
     const r = await archiving;
