@@ -7,6 +7,7 @@ import type { ArchiveFormat, EntryKind, ManifestEntry, Seen } from '../../archiv
 import { DATA_DIR, MANIFEST_NAME, checkEntryPath, integrity, treeDigestOf } from '../../archive/archive.js';
 import { pipeStatus, tarDialect, type TarDialect } from '../../archive/tar-command.js';
 import { byPathOrder } from '../../archive/entry-sort.js';
+import { ZSTD_LEVEL } from '../../archive/zstd.js';
 import { createHash } from 'node:crypto';
 import { archivePathOf, noHash, type ListedEntry, type ListingSink } from '../../archive/listing-join.js';
 
@@ -684,8 +685,14 @@ export function copyTreeArgv(src: string, dest: string): string[] {
   return shArgv(script, src, dest);
 }
 
-/** zstd on the node for snapshots: all cores, level 3 (what `tar -c | zstd -T0 -3` does). */
-const NODE_ZSTD = 'zstd -T0 -3 -q -c';
+/**
+ * zstd on the node for snapshots: all cores, at the archives' level (issue
+ * 11: snapshots smaller than gzip -6). Level 3 made the benchmark disk's
+ * snapshot 462,473,160 bytes, 0.36% larger than `tar | gzip -6`; level 5
+ * 456,836,879 (0.87% smaller), for 30% more time on two CPUs shared with
+ * the workstation (docs/benchmarks.md).
+ */
+const NODE_ZSTD = `zstd -T0 -${ZSTD_LEVEL} -q -c`;
 
 /** Printed on stderr by snapshotArgv's name list once it has named the manifest (tar archives it then). */
 export const MANIFEST_NAMED_MARK = 'kompox-manifest-named';
