@@ -335,7 +335,7 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
 
 export interface AdoptPackedOptions {
   source?: ArchiveSource;
-  /** zstd level of the manifest's frame (the node's frames come as they are). */
+  /** zstd level of the manifest's frames (the node's frames come as they are). */
   level?: number;
   progress?: ArchiveProgress;
   progressLabel?: string;
@@ -366,8 +366,8 @@ function packedPathOf(tarPath: string): string {
  * packedTarScript in src/providers/k3s/ssh-hostfs.ts runs). Those bytes go
  * into `out` as they are: the node's CPUs did the compression. They are
  * also decompressed here, every file hashed and every member checked, and
- * the manifest built from exactly what they hold goes after them as one
- * more zstd frame, with the end-of-archive marker. The result is an archive
+ * the manifest built from exactly what they hold goes after them in zstd
+ * frames of its own (ZSTD_FRAME each), with the end-of-archive marker. The result is an archive
  * like any other (manifest last, per-file SHA-256, tree digest); the bytes
  * already in `out` are worthless without that manifest, so a failure at any
  * point leaves an archive every import refuses. Does not end `out`.

@@ -137,8 +137,8 @@ const TAR_END_BYTES = 1024;
  * is adoptPackedStream in src/archive/tar-stream.ts): GNU tar writes the tree
  * of DIR as pax members under data/ (hard links stored as files, owners by
  * number, no atime/ctime: as Kompox writes members), `head` cuts off the
- * end-of-archive marker (the manifest goes after the members, as one more
- * zstd frame), and zstd compresses at the archives' level on every core of
+ * end-of-archive marker (the manifest goes after the members, in zstd
+ * frames of its own), and zstd compresses at the archives' level on every core of
  * the node, with the link's window (nodeZstdCommand). The workstation then
  * only decompresses and hashes. tar's and head's exit statuses go to stderr
  * after them (TAR_EXIT_MARK, HEAD_EXIT_MARK); the command's is zstd's.
