@@ -128,6 +128,27 @@ export interface PackTarResult extends ArchiveResult {
   skipped: string[];
 }
 
+/**
+ * Starts the export's progress with the total when it is known up front; a
+ * total still coming (a size walk alongside) is given when it arrives,
+ * unless the packing has ended by then (end()).
+ */
+function startedProgress(opts: { progress?: ArchiveProgress; progressLabel?: string; totalBytes?: number | PromiseLike<number | undefined> }): { end(): void } {
+  let ended = false;
+  const known = typeof opts.totalBytes === 'number' ? opts.totalBytes : undefined;
+  opts.progress?.start(opts.progressLabel ?? 'export', known);
+  // start() has run, so a total that arrives at once still comes after it
+  if (typeof opts.totalBytes !== 'number') {
+    opts.totalBytes?.then(
+      (t) => {
+        if (!ended && t !== undefined) opts.progress?.total?.(t);
+      },
+      () => undefined,
+    );
+  }
+  return { end: () => (ended = true) };
+}
+
 /** Where a hard link's pair is filed: by target, then link (`\0` sorts first; checkEntryPath refuses it in paths). */
 const linkKey = (target: string, link: string) => `${target}\0${link}`;
 const splitLinkKey = (key: string) => {
@@ -158,16 +179,7 @@ function missingLinkTarget(link: string, target: string, cause?: unknown): Kompo
  */
 export async function packTarStream(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: PackTarOptions = {}): Promise<PackTarResult> {
   const format = opts.format ?? DEFAULT_ARCHIVE_FORMAT;
-  const late = typeof opts.totalBytes === 'number' ? undefined : opts.totalBytes;
-  opts.progress?.start(opts.progressLabel ?? 'export', typeof opts.totalBytes === 'number' ? opts.totalBytes : undefined);
-  let ended = false;
-  // start() has run, so a total that arrives at once still comes after it
-  late?.then(
-    (t) => {
-      if (!ended && t !== undefined) opts.progress?.total?.(t);
-    },
-    () => undefined,
-  );
+  const progress = startedProgress(opts);
   const sink = frameSink(format, out as Writable, opts.level);
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const spool = opts.spool ?? {};
@@ -317,14 +329,14 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     const head = manifestHead(log, format, opts);
     await writeManifest(sink, log.body(head));
     await sink.end();
-    ended = true;
+    progress.end();
     // the log stays open: the returned manifest reads its entries from it
     const manifest = log.manifest(head);
     // the files and bytes the archive holds: the -o json transfer summary
     opts.progress?.done(countsOf(manifest));
     return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, skipped };
   } catch (e) {
-    ended = true;
+    progress.end();
     sink.abort();
     entries.close();
     links.close();
@@ -378,15 +390,7 @@ function packedPathOf(tarPath: string): string {
  * end-of-archive marker (the manifest could not come after it).
  */
 export async function adoptPackedStream(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: AdoptPackedOptions = {}): Promise<PackTarResult> {
-  const late = typeof opts.totalBytes === 'number' ? undefined : opts.totalBytes;
-  opts.progress?.start(opts.progressLabel ?? 'export', typeof opts.totalBytes === 'number' ? opts.totalBytes : undefined);
-  let ended = false;
-  late?.then(
-    (t) => {
-      if (!ended && t !== undefined) opts.progress?.total?.(t);
-    },
-    () => undefined,
-  );
+  const progress = startedProgress(opts);
   const digest = new StreamDigest();
   if (out instanceof ChecksumWriter) out.adoptDigest(digest);
   const entries = new EntrySorter(opts.spool ?? {});
@@ -452,12 +456,12 @@ export async function adoptPackedStream(input: Readable | NodeJS.ReadableStream,
       sink.abort();
       throw e;
     }
-    ended = true;
+    progress.end();
     const manifest = log.manifest(head);
     opts.progress?.done(countsOf(manifest));
     return { manifest, sha256: digest.sha256(), bytes: digest.bytes, format: 'tar.zst', skipped: [] };
   } catch (e) {
-    ended = true;
+    progress.end();
     entries.close();
     log.close();
     throw e;

@@ -955,15 +955,10 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
     return packTree(fs, dir, out, opts);
   }
   const { packTarStream } = await import('../../archive/tar-stream.js');
-  // The progress total from a size walk on the host, started once tar runs,
-  // on its own channel: the transfer never waits for it, and it is stopped
-  // and settled before this returns (nothing of it outlives the transfer).
-  const walkStop = new AbortController();
-  const walking = fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
-  try {
-    const r = await packTarStream(tar.stream, out, {
+  const r = await packFromHost(fs, dir, tar, opts, op, (totalBytes) =>
+    packTarStream(tar.stream, out, {
       ...opts,
-      ...(walking ? { totalBytes: walking.then((t) => t?.bytes) } : {}),
+      ...(totalBytes ? { totalBytes } : {}),
       // a K3s disk is a directory, not a filesystem: a lost+found in it is the app's (packTree keeps it too)
       skipLostFound: false,
       // a file tar stored as a hard link to another: its content read again, its size from a stat (not a second read)
@@ -972,47 +967,55 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
         const st = await fs.lstat(`${dir}/${p.replace(/^(\.\/)+/, '')}`);
         return st?.kind === 'file' ? st.size : undefined;
       },
-    });
-    const note = await tar.finished;
-    if (note) logEvent(op, `note: ${note}`);
-    for (const s of r.skipped) logEvent(op, `left out ${s}: not a file, directory or symlink`);
-    return r;
-  } catch (e) {
-    tar.stop();
-    // the command's own failure says more than the truncated stream it left
-    const failed = await commandFailure(tar.finished);
-    if (failed && !op.signal?.aborted && (e === failed || (e instanceof KompoxError && e.kind === 'integrity'))) {
-      throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
-    }
-    throw e;
-  } finally {
-    walkStop.abort();
-    await walking;
-  }
+    }),
+  );
+  for (const s of r.skipped) logEvent(op, `left out ${s}: not a file, directory or symlink`);
+  return r;
 }
 
 /** packDisk's path when the host packed the archive's data itself (HostFs.packedStream). */
 async function adoptPacked(fs: HostFs, dir: string, packed: HostTarStream, out: Writable | NodeJS.WritableStream, opts: PackOptions, op: Op): Promise<ArchiveResult> {
   const { adoptPackedStream } = await import('../../archive/tar-stream.js');
   logEvent(op, `archive data packed on the node (${fs.describe}): tar | zstd there; every file checked and the manifest made here`);
-  const walkStop = new AbortController();
-  const walking = fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
-  try {
-    const r = await adoptPackedStream(packed.stream, out, {
+  return packFromHost(fs, dir, packed, opts, op, (totalBytes) =>
+    adoptPackedStream(packed.stream, out, {
       ...(opts.source ? { source: opts.source } : {}),
       ...(opts.progress ? { progress: opts.progress } : {}),
       ...(opts.progressLabel ? { progressLabel: opts.progressLabel } : {}),
       ...(opts.createdAt ? { createdAt: opts.createdAt } : {}),
-      ...(walking ? { totalBytes: walking.then((t) => t?.bytes) } : {}),
+      ...(totalBytes ? { totalBytes } : {}),
       finished: packed.finished,
-    });
-    const note = await packed.finished;
+    }),
+  );
+}
+
+/**
+ * Runs `pack` on the stream of a command on the host (HostFs.tarStream or
+ * packedStream). The progress total comes from a size walk on the host,
+ * started once the command runs, on its own channel: the transfer never
+ * waits for it, and it is stopped and settled before this returns (nothing
+ * of it outlives the transfer). The command's note (files changed) is
+ * logged; when it failed, its own message says more than the truncated
+ * stream it left.
+ */
+async function packFromHost<R>(
+  fs: HostFs,
+  dir: string,
+  command: HostTarStream,
+  opts: PackOptions,
+  op: Op,
+  pack: (totalBytes: PromiseLike<number | undefined> | undefined) => Promise<R>,
+): Promise<R> {
+  const walkStop = new AbortController();
+  const walking = fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
+  try {
+    const r = await pack(walking?.then((t) => t?.bytes));
+    const note = await command.finished;
     if (note) logEvent(op, `note: ${note}`);
     return r;
   } catch (e) {
-    packed.stop();
-    // the command's own failure says more than the truncated stream it left
-    const failed = await commandFailure(packed.finished);
+    command.stop();
+    const failed = await commandFailure(command.finished);
     if (failed && !op.signal?.aborted && (e === failed || (e instanceof KompoxError && e.kind === 'integrity'))) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }
