@@ -5,7 +5,7 @@
 // positional parameters ("$1", "$2", ...), never spliced into the text.
 import type { ArchiveFormat, EntryKind, ManifestEntry, Seen } from '../../archive/archive.js';
 import { DATA_DIR, MANIFEST_NAME, checkEntryPath, integrity, treeDigestOf } from '../../archive/archive.js';
-import { pipeStatus, tarDialect, type TarDialect } from '../../archive/tar-command.js';
+import { pipeStatus, shellCommand, tarDialect, type TarDialect } from '../../archive/tar-command.js';
 import { byPathOrder } from '../../archive/entry-sort.js';
 import { ZSTD_LEVEL } from '../../archive/zstd.js';
 import { createHash } from 'node:crypto';
@@ -694,6 +694,20 @@ export function copyTreeArgv(src: string, dest: string): string[] {
  */
 const NODE_ZSTD = `zstd -T0 -${ZSTD_LEVEL} -q -c`;
 
+/**
+ * GNU tar's flags for members as Kompox writes them: pax, under data/ (the
+ * tree's `.` renamed), hard links stored as files, owners by number only,
+ * no atime/ctime. Snapshots on the node (snapshotArgv) and exports packed on
+ * the node (packedTarScript in ssh-hostfs.ts) both write them.
+ */
+export const KOMPOX_MEMBER_FLAGS: readonly string[] = [
+  '--format=pax',
+  '--hard-dereference',
+  '--numeric-owner',
+  '--pax-option=delete=atime,delete=ctime',
+  `--transform=s,^\\.,${DATA_DIR},S`,
+];
+
 /** Printed on stderr by snapshotArgv's name list once it has named the manifest (tar archives it then). */
 export const MANIFEST_NAMED_MARK = 'kompox-manifest-named';
 /**
@@ -729,8 +743,7 @@ export function snapshotArgv(src: string, manifestDir: string, archive: string):
     `echo ${MANIFEST_NAMED_MARK} >&2`,
   ].join('; ');
   const tar = [
-    `{ ${names}; } | tar -c -f - ${TAR_CHECKPOINTS} --format=pax --sort=name --hard-dereference --numeric-owner --pax-option=delete=atime,delete=ctime`,
-    `--transform='s,^\\.,${DATA_DIR},S'`,
+    `{ ${names}; } | tar -c -f - ${TAR_CHECKPOINTS} --sort=name ${shellCommand(KOMPOX_MEMBER_FLAGS)}`,
     '-T -',
   ].join(' ');
   // umask 077: the archive holds the disk's data (mode 0600, as the streaming path writes it); set -C: never overwrite

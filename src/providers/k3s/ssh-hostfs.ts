@@ -16,11 +16,11 @@ import { PassThrough, pipeline, type Duplex, type Readable, type Writable } from
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
-import { DATA_DIR, compressingWriter, decompressor } from '../../archive/archive.js';
+import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { ZSTD_LEVEL } from '../../archive/zstd.js';
 import { GC_EVERY, GarbagePacer, pacingPipe } from '../../archive/memory.js';
 import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
-import { progressSplitter } from './node-commands.js';
+import { KOMPOX_MEMBER_FLAGS, progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
 export interface SshTarget {
@@ -135,8 +135,8 @@ const TAR_END_BYTES = 1024;
 /**
  * The node packs a disk's archive data itself (export over SSH; the caller
  * is adoptPackedStream in src/archive/tar-stream.ts): GNU tar writes the tree
- * of DIR as pax members under data/ (hard links stored as files, owners by
- * number, no atime/ctime: as Kompox writes members), `head` cuts off the
+ * of DIR as Kompox writes members (KOMPOX_MEMBER_FLAGS: pax, under data/,
+ * hard links stored as files), `head` cuts off the
  * end-of-archive marker (the manifest goes after the members, in zstd
  * frames of its own), and zstd compresses at the archives' level on every core of
  * the node, with the link's window (nodeZstdCommand). The workstation then
@@ -144,10 +144,7 @@ const TAR_END_BYTES = 1024;
  * after them (TAR_EXIT_MARK, HEAD_EXIT_MARK); the command's is zstd's.
  */
 export function packedTarScript(dir: string, tools: { zstdWindowLog?: boolean }): string {
-  const tar = shellCommand([
-    'tar', '-c', '-f', '-', '-b', '1', '--format=pax', '--hard-dereference', '--numeric-owner',
-    '--pax-option=delete=atime,delete=ctime', `--transform=s,^\\.,${DATA_DIR},S`, '-C', dir, '.',
-  ]);
+  const tar = shellCommand(['tar', '-c', '-f', '-', '-b', '1', ...KOMPOX_MEMBER_FLAGS, '-C', dir, '.']);
   const zstd = `zstd -T0 -${ZSTD_LEVEL}${tools.zstdWindowLog ? ` --zstd=wlog=${LINK_WINDOW_LOG}` : ''} -q -c`;
   return `{ ${tar}; echo "${TAR_EXIT_MARK}$?" >&2; } | { head -c -${TAR_END_BYTES}; echo "${HEAD_EXIT_MARK}$?" >&2; } | ${zstd}`;
 }
