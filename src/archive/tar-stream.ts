@@ -379,8 +379,9 @@ function packedPathOf(tarPath: string): string {
  * into `out` as they are: the node's CPUs did the compression. They are
  * also decompressed here, every file hashed and every member checked, and
  * the manifest built from exactly what they hold goes after them in zstd
- * frames of its own (ZSTD_FRAME each), with the end-of-archive marker. The result is an archive
- * like any other (manifest last, per-file SHA-256, tree digest); the bytes
+ * frames of its own (ZSTD_FRAME each), with the end-of-archive marker. The
+ * result is an archive like any other (manifest last, per-file SHA-256,
+ * tree digest); the bytes
  * already in `out` are worthless without that manifest, so a failure at any
  * point leaves an archive every import refuses. Does not end `out`.
  *

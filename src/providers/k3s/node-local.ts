@@ -434,18 +434,18 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   const stopTar = new AbortController();
   const archiving = run(fs, snapshotArgv(src, mdir, archive), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
   archiving.catch(() => undefined);
-  /** Stops tar (it waits for a manifest that will not come) and removes what it wrote. */
-  const dropArchive = async () => {
+  /** Stops tar (it waits for a manifest that will not come) and waits until it has ended. */
+  const stopArchiving = async () => {
     stopTar.abort();
     await archiving.catch(() => undefined);
-    await fs.rm(archive).catch(() => undefined);
   };
   try {
     let blockBytes = 0;
     const listed = await listTree(fs, src, op);
     try {
       if (listed.firstOther !== undefined) {
-        await dropArchive();
+        await stopArchiving();
+        await fs.rm(archive).catch(() => undefined);
         logEvent(op, `snapshot through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of archives)`);
         return undefined;
       }
@@ -492,8 +492,7 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     // the log stays open: the manifest returned reads its entries from it when asked
     return { manifest, sha256: sha, bytes, format: 'tar.zst' };
   } catch (e) {
-    stopTar.abort();
-    await archiving.catch(() => undefined);
+    await stopArchiving();
     throw e;
   } finally {
     keys.close();
