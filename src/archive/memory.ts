@@ -111,18 +111,58 @@ export function noteEntryGarbage(): void {
  * at 99-113 MiB so, 95-99 with one budget, at the same number of GCs (the
  * same CPU; docs/benchmarks.md).
  */
-const budget = { pending: 0, every: 1 };
+const budget = { pending: 0, every: 1, nextCheck: 1 };
 
-/** Bytes of garbage (at GC_EVERY's weight) the full-GC pacers may still note before the next paced GC. */
+/** Bytes of garbage (at GC_EVERY's weight) the full-GC pacers may still note before the next paced GC is due (it may wait longer: RSS_CEILING). */
 export function pacedGarbageLeft(): number {
   return (budget.every - budget.pending) * GC_EVERY;
 }
 
 /**
+ * The resident set size under which a due paced GC may wait. A full GC costs
+ * the same few milliseconds whatever the garbage it frees (marking the live
+ * heap is the work), so the allowance is a trade of CPU for memory: pacing
+ * every 8 MiB, a local import of the benchmark disk (1.07 GB) ran 190 full
+ * GCs, 0.9 s of its 3.2 s on the main thread; every 16 MiB it was 12-17%
+ * faster and peaked 7.5 MiB higher (82 → 89 MiB), every 32 MiB no faster
+ * again and over the line (105-108 MiB; docs/benchmarks.md). A process
+ * well under the line (a local data command) spends its headroom so; one
+ * near it still collects at once. So does a process that has reached a
+ * disk over SSH or through the cluster (pacePromptly), whatever its RSS
+ * when the GC is due: there a GC that waited while the transfer was starting
+ * (under the ceiling) raised malloc's high-water mark, and the transfer's own
+ * buffers (ssh2's packets, TLS records) then grew on top of it: the binary's
+ * export over SSH of the benchmark disk peaked at 104 MiB, its import at 101
+ * (89-98 and 93-99 before).
+ */
+export const RSS_CEILING = 90 * 1024 * 1024;
+/** How far a due GC may wait while the process is under RSS_CEILING: this many allowances in all. */
+export const HEADROOM_ALLOWANCES = 2;
+/** Garbage noted between two readings of the RSS while a due GC waits, in allowances (one reading is a read of /proc/self/stat). */
+const RSS_CHECK_STEP = 1 / 16;
+
+let residentBytes = (): number => process.memoryUsage.rss();
+let prompt = false;
+
+/** From now on a due paced GC runs at once in this process (RSS_CEILING: a disk reached over SSH or through the cluster). */
+export function pacePromptly(): void {
+  prompt = true;
+}
+
+/** Replaces how the pacers read the process's RSS and whether they pace promptly (tests); returns what it replaced. */
+export function setPacingState(state: { resident: () => number; prompt: boolean }): { resident: () => number; prompt: boolean } {
+  const previous = { resident: residentBytes, prompt };
+  residentBytes = state.resident;
+  prompt = state.prompt;
+  return previous;
+}
+
+/**
  * Counts bytes of short-lived buffers a data path has let go of, and runs a
  * full GC every GC_EVERY bytes (or HEAP_FACTOR times the live heap, if
- * larger) that all such pacers have noted together; a pacer of a smaller
- * `minimum` counts its bytes as that much more. (Scavenges instead, for
+ * larger) that all such pacers have noted together, or up to
+ * HEADROOM_ALLOWANCES times that while the process is under RSS_CEILING; a
+ * pacer of a smaller `minimum` counts its bytes as that much more. (Scavenges instead, for
  * buffers that die young, were tried for the exec stream of exports through
  * the cluster: buffers in flight at each scavenge were promoted and piled up
  * in the old generation, 116-138 MiB with a disk of 200,000 small files;
@@ -136,12 +176,17 @@ export class GarbagePacer {
   note(bytes: number): void {
     // a pacer of a smaller minimum spends the shared budget faster
     budget.pending += bytes / this.minimum;
-    if (budget.pending < budget.every) return;
+    if (budget.pending < budget.nextCheck) return;
+    if (!prompt && budget.pending < HEADROOM_ALLOWANCES * budget.every && residentBytes() < RSS_CEILING) {
+      budget.nextCheck = budget.pending + RSS_CHECK_STEP * budget.every;
+      return;
+    }
     budget.pending = 0;
+    budget.nextCheck = budget.every;
     const collect = loadGc();
     if (!collect) return;
     collect({ type: 'major' });
-    budget.every = nextGcAfter(v8.getHeapStatistics().used_heap_size) / GC_EVERY;
+    budget.every = budget.nextCheck = nextGcAfter(v8.getHeapStatistics().used_heap_size) / GC_EVERY;
   }
 }
 

@@ -30,7 +30,7 @@ import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapsho
 import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
-import { CHUNK_GARBAGE, GC_EVERY, GarbagePacer, pacingPipe } from '../archive/memory.js';
+import { CHUNK_GARBAGE, GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../archive/memory.js';
 import { type ArchiveManifest, type ManifestEntry } from '../archive/archive.js';
 import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
@@ -175,6 +175,8 @@ const EXEC_PIPE_HIGH_WATER = 256 * 1024;
  * docs/benchmarks.md, "Through the cluster within 100 MiB", has the numbers.
  */
 function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
+  // at the line: no paced GC waits on the headroom (RSS_CEILING)
+  pacePromptly();
   if (direction === 'to-pod') return pacingPipe(new GarbagePacer(GC_EVERY / 2), 3, EXEC_PIPE_HIGH_WATER) as PassThrough;
   return pacingPipe(new GarbagePacer(), 2, EXEC_PIPE_HIGH_WATER, CHUNK_GARBAGE) as PassThrough;
 }

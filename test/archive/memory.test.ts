@@ -3,10 +3,22 @@
 // larger (a full GC costs in proportion to the live heap); buffers that die
 // young (the exec stream's) are paced by scavenges instead.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { EntryRecords } from '../../src/archive/entry-records.js';
-import { CHUNK_GARBAGE, ENTRY_GARBAGE, GarbagePacer, GC_EVERY, HEAP_FACTOR, nextGcAfter, noteEntryGarbage, pacedGarbageLeft, pacingPipe } from '../../src/archive/memory.js';
+import { CHUNK_GARBAGE, ENTRY_GARBAGE, GarbagePacer, GC_EVERY, HEAP_FACTOR, HEADROOM_ALLOWANCES, nextGcAfter, noteEntryGarbage, pacedGarbageLeft, pacingPipe, pacePromptly, RSS_CEILING, setPacingState } from '../../src/archive/memory.js';
+
+// The process's RSS as the pacers see it: over RSS_CEILING unless a test says
+// otherwise, so that a due GC runs at once (this test process's own RSS would
+// otherwise decide whether it waits).
+let resident = Infinity;
+let saved: ReturnType<typeof setPacingState> | undefined;
+before(() => {
+  saved = setPacingState({ resident: () => resident, prompt: false });
+});
+after(() => {
+  setPacingState(saved!);
+});
 
 test('a small heap is paced every GC_EVERY bytes; a large one every heap-size bytes', () => {
   const MiB = 1024 * 1024;
@@ -101,6 +113,55 @@ test('every full-GC pacer of the process spends one budget: two data paths notin
   });
   assert.equal(halves, 1, 'one full GC once the two pacers together have used the budget');
   assert.equal(weighted, 1, 'a pacer of half the minimum: one full GC after half the bytes');
+});
+
+test('under RSS_CEILING a due GC waits, up to HEADROOM_ALLOWANCES allowances; once the RSS reaches the ceiling it runs', async () => {
+  assert.ok(HEADROOM_ALLOWANCES >= 1.5 && HEADROOM_ALLOWANCES <= 4, 'a wait, but a bounded one');
+  assert.ok(RSS_CEILING <= 92 * 1024 * 1024, 'room under the 100 MiB line for what grows between two readings');
+  try {
+    const [due, waitedOut, stillUnder, reached] = await majorGcsBetween((mark) => {
+      new GarbagePacer(1).note(1); // a paced GC: the budget starts afresh
+      const allowance = pacedGarbageLeft();
+      const p = new GarbagePacer();
+      resident = RSS_CEILING - 1;
+      mark();
+      p.note(allowance); // due, but the process is under the ceiling
+      mark();
+      p.note((HEADROOM_ALLOWANCES - 1) * allowance - 1024 * 1024);
+      p.note(1024 * 1024); // the whole wait used up
+      mark();
+      p.note(allowance); // afresh after that GC: due again, and under the ceiling
+      mark();
+      resident = RSS_CEILING;
+      p.note(allowance / 4); // the next reading of the RSS finds it at the ceiling
+      mark();
+    });
+    assert.equal(due, 0, 'no full GC while under the ceiling');
+    assert.equal(waitedOut, 1, 'one full GC once HEADROOM_ALLOWANCES allowances are noted');
+    assert.equal(stillUnder, 0);
+    assert.equal(reached, 1, 'a full GC at the first reading at the ceiling');
+  } finally {
+    resident = Infinity;
+  }
+});
+
+test('a process that paces promptly (over SSH, through the cluster) collects when the allowance is used, under the ceiling too', async () => {
+  try {
+    const [due] = await majorGcsBetween((mark) => {
+      new GarbagePacer(1).note(1);
+      const allowance = pacedGarbageLeft();
+      const p = new GarbagePacer();
+      resident = 0;
+      pacePromptly();
+      mark();
+      p.note(allowance);
+      mark();
+    });
+    assert.equal(due, 1);
+  } finally {
+    resident = Infinity;
+    setPacingState({ resident: () => resident, prompt: false });
+  }
 });
 
 test('a pacing pipe counts each chunk as well as its bytes: many small chunks get the full GCs their objects need', async () => {

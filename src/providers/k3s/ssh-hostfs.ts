@@ -18,7 +18,7 @@ import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { ZSTD_LEVEL } from '../../archive/zstd.js';
-import { GC_EVERY, GarbagePacer, pacingPipe } from '../../archive/memory.js';
+import { GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../../archive/memory.js';
 import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { KOMPOX_MEMBER_FLAGS, progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
@@ -314,7 +314,11 @@ class SshHostFs implements HostFs {
     readonly describe: string,
     readonly canChown: boolean,
     private readonly exec: (cmd: string) => Promise<string>,
-  ) {}
+  ) {
+    // ssh2's packets and their encrypted copies come on top of the data
+    // path's own buffers: no paced GC waits on the headroom (RSS_CEILING)
+    pacePromptly();
+  }
 
   private wrap(op: string, path: string, e: unknown): Error {
     const err = e as Error & { code?: number | string };
