@@ -22,6 +22,7 @@ import {
   checkArchiveNames,
   copyTreeArgv,
   listTreeArgv,
+  nodeHasher,
   progressSplitter,
   snapshotArgv,
   snapshotStreamEstimate,
@@ -58,6 +59,9 @@ describe('node-local commands: parsers', () => {
     assert.equal(busy.tar, 'busybox');
     assert.equal(missingTools(busy, 'snapshot'), 'the node lacks GNU find (-printf), sha256sum -z (GNU coreutils), GNU tar (it has busybox tar)');
     assert.equal(missingTools(busy, 'copy'), 'the node lacks GNU find (-printf), sha256sum -z (GNU coreutils)');
+    assert.equal(nodeHasher(t), 'sha256sum', 'no openssl line: sha256sum hashes');
+    assert.equal(nodeHasher(parseTools('openssl-sha256:\nsha256sum-z:\n')), 'openssl');
+    assert.equal(nodeHasher(undefined), 'sha256sum');
   });
 
   it('parses a NUL-separated listing with spaces and newlines in names, and pairs hashes with files', () => {
@@ -187,24 +191,64 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       const out = createWriteStream(archive);
       const packed = await packTree(new LocalHostFs(), dir, out);
       await new Promise<void>((resolve) => out.end(resolve));
-      const dest = `${dir}-x`;
       try {
-        const x = run(extractArgv(archive, dest, 'tar.zst'));
-        assert.equal(x.status, 0, x.stderr.toString());
-        const stderr = x.stderr.toString();
-        assert.deepEqual(stageStatuses(withoutSha256(stderr), 2).codes, [0, 0]);
-        assert.equal(extractedSha256(stderr), packed.sha256);
-        const { names, listing } = splitExtractOutput(x.stdout);
-        const got = parseTarNames(names);
-        assert.ok(got.includes('data/a b\nc') && got[got.length - 1] === 'kompox-archive.json', JSON.stringify(got));
-        const manifest = parseManifest(await readFile(join(dest, 'kompox-archive.json')));
-        verifyManifest(manifest, seenOf(manifestEntriesOf(parseTreeListing(listing)).entries));
+        for (const hasher of tools.opensslSha256 ? (['sha256sum', 'openssl'] as const) : (['sha256sum'] as const)) {
+          const dest = `${dir}-x-${hasher}`;
+          try {
+            const x = run(extractArgv(archive, dest, 'tar.zst', hasher));
+            assert.equal(x.status, 0, x.stderr.toString());
+            const stderr = x.stderr.toString();
+            assert.deepEqual(stageStatuses(withoutSha256(stderr), 2).codes, [0, 0]);
+            assert.equal(extractedSha256(stderr), packed.sha256, hasher);
+            const { names, listing } = splitExtractOutput(x.stdout);
+            const got = parseTarNames(names);
+            assert.ok(got.includes('data/a b\nc') && got[got.length - 1] === 'kompox-archive.json', JSON.stringify(got));
+            const manifest = parseManifest(await readFile(join(dest, 'kompox-archive.json')));
+            verifyManifest(manifest, seenOf(manifestEntriesOf(parseTreeListing(listing)).entries));
+          } finally {
+            await rm(dest, { recursive: true, force: true });
+          }
+        }
       } finally {
-        await rm(dest, { recursive: true, force: true });
         await rm(archive, { force: true });
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with openssl the listing hashes as with sha256sum, names openssl would escape included; its failure fails the command', { skip: tools.opensslSha256 ? false : 'no openssl here' }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kompox-nodehash-'));
+    const fakeBin = await mkdtemp(join(tmpdir(), 'kompox-nodehash-bin-'));
+    try {
+      // every kind of name: those openssl prints as they are, and those it escapes (newline, CR, backslash; also in a directory's name)
+      const names = ['plain', ' lead', 'star*', 'tab\tx', 'ünï', 'x\ny', 'cr\rx', 'back\\slash', 'dir\nnl/inner', 'd\\x/inner', 'sub/deeper/file'];
+      for (const [i, n] of names.entries()) {
+        await mkdir(join(dir, n, '..'), { recursive: true });
+        await writeFile(join(dir, n), `content ${i}`);
+      }
+      const bySum = run(listTreeArgv(dir, { hasher: 'sha256sum' }));
+      const bySsl = run(listTreeArgv(dir, { hasher: 'openssl' }));
+      assert.equal(bySsl.status, 0, bySsl.stderr.toString());
+      const a = parseTreeListing(bySum.stdout);
+      const b = parseTreeListing(bySsl.stdout);
+      assert.deepEqual(b, a);
+      assert.equal(b.filter((e) => e.sha256).length, names.length);
+      const shaOf = (n: string) => createHash('sha256').update(`content ${names.indexOf(n)}`).digest('hex');
+      for (const n of names) assert.equal(b.find((e) => e.path === n)?.sha256, shaOf(n), n);
+      // openssl did hash the plain names (its `*./` lines), sha256sum the others
+      const out = bySsl.stdout.toString('utf8');
+      assert.ok(out.includes(`${shaOf('star*')} *./star*\0`), 'openssl hashed star*');
+      assert.ok(out.includes(`${shaOf('x\ny')}  ./x\ny\0`), 'sha256sum hashed the name with a newline');
+
+      // an openssl that fails (a file it could not read): the command fails, though tr after it succeeded
+      await writeFile(join(fakeBin, 'openssl'), `#!/bin/sh\n${spawnSync('sh', ['-c', 'command -v openssl'], { encoding: 'utf8' }).stdout.trim()} "$@"; exit 1\n`, { mode: 0o755 });
+      const argv = listTreeArgv(dir, { hasher: 'openssl' });
+      const failing = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` } });
+      assert.notEqual(failing.status, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(fakeBin, { recursive: true, force: true });
     }
   });
 
@@ -243,6 +287,11 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       assert.equal(c.status, 0, c.stderr);
       assert.deepEqual(stageStatuses(c.stderr, 3), { codes: [0, 0, 0], text: MANIFEST_NAMED_MARK }, 'no progress line is left in stderr; the manifest was named');
       assert.equal(c.stdout.toString().trim().split(/\s/)[0], createHash('sha256').update(await readFile(archive)).digest('hex'), "the SHA-256 printed is the archive's");
+      if (tools.opensslSha256) {
+        const viaSsl = runSplit(snapshotArgv(src, mdir, `${archive}.2`, 'openssl'));
+        assert.equal(viaSsl.status, 0, viaSsl.stderr);
+        assert.equal(viaSsl.stdout.toString().trim().split(/\s/)[0], createHash('sha256').update(await readFile(`${archive}.2`)).digest('hex'), "openssl's SHA-256 is the archive's too");
+      }
       const members = spawnSync('sh', ['-c', 'zstd -dc -q < "$1" | tar -tf -', 'sh', archive], { encoding: 'utf8' }).stdout.trim().split('\n');
       assert.equal(members[0], 'data/');
       assert.equal(members.at(-1), 'kompox-archive.json');

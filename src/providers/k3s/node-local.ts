@@ -38,6 +38,7 @@ import {
   listTreeArgv,
   manifestEntryOf,
   missingTools,
+  nodeHasher,
   extractedSha256,
   hostProblem,
   unescapeTarName,
@@ -52,6 +53,7 @@ import {
   tarStreamEstimate,
   toolsProbeArgv,
   type ListedEntry,
+  type NodeHasher,
   type NodeLocalTools,
   type NodeLocalWork,
 } from './node-commands.js';
@@ -76,6 +78,11 @@ function nodeTools(fs: NodeFs): Promise<NodeLocalTools | undefined> {
     probes.set(fs, p);
   }
   return p;
+}
+
+/** What hashes on the node (its probe is cached: no command of its own). */
+async function hasherOn(fs: NodeFs): Promise<NodeHasher> {
+  return nodeHasher(await nodeTools(fs));
 }
 
 /** FS when the node can do `work` itself; undefined otherwise, said in a log event when it is remote and cannot. */
@@ -220,8 +227,8 @@ async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what:
 }
 
 /** Lists (and hashes) the tree DIR on the node. */
-function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean } = {}): Promise<ListingJoin> {
-  return runListing(fs, listTreeArgv(dir, opts), dir, op, `listing ${dir}`, opts);
+async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean } = {}): Promise<ListingJoin> {
+  return runListing(fs, listTreeArgv(dir, { ...opts, hasher: await hasherOn(fs) }), dir, op, `listing ${dir}`, opts);
 }
 
 /** The tree digest (treeDigestOf), file count and bytes of a sorted listing, what archives never hold left out. */
@@ -294,7 +301,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
     const extracting = `extracting ${archive}`;
     const plain = opts.content ? archiveStreamEstimate(opts.content.fileCount, opts.content.totalBytes) : 0;
     const shown = nodeProgress(progress, opts.size, (n) => (plain > 0 ? (tarCheckpointBytes(n) * opts.size) / plain : 0));
-    const e = await run(fs, extractArgv(archive, x, opts.format), op, extracting, plain > 0 ? shown.reports : undefined, fed.write);
+    const e = await run(fs, extractArgv(archive, x, opts.format, await hasherOn(fs)), op, extracting, plain > 0 ? shown.reports : undefined, fed.write);
     const es = stageStatuses(withoutSha256(e.stderr), 2);
     if (es.codes[0] === undefined || es.codes[1] === undefined) throw failed(fs, extracting, e, es.text);
     const sha256 = extractedSha256(e.stderr);
@@ -369,7 +376,7 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
   const copying = `copying ${src}`;
   // the bytes cp has written so far (copyTreeArgv)
   const shown = nodeProgress(progress, totalBytes, (n) => n);
-  const copied = await runListing(fs, copyTreeArgv(src, dest), dest, op, copying, { progress: shown.reports });
+  const copied = await runListing(fs, copyTreeArgv(src, dest, await hasherOn(fs)), dest, op, copying, { progress: shown.reports });
   let after: { treeDigest: string; files: number; bytes: number };
   try {
     after = digestOf(sortedListing(fs, dest, copied));
@@ -432,7 +439,8 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   logEvent(op, `${opts.label}: on the node (${fs.describe}): listed, hashed, archived and compressed there`);
   const what = `archiving ${src}`;
   const stopTar = new AbortController();
-  const archiving = run(fs, snapshotArgv(src, mdir, archive), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
+  const hasher = await hasherOn(fs);
+  const archiving = run(fs, snapshotArgv(src, mdir, archive, hasher), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
   archiving.catch(() => undefined);
   /** Stops tar (it waits for a manifest that will not come) and waits until it has ended. */
   const stopArchiving = async () => {
