@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -233,6 +234,8 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const metaPath = snap.id.replace(/\.tar\.zst$/, '.json');
       const good = await readFile(snap.id);
       const restore = (name: string) => driver.disks.create(ctx, vol, { name, source: { kind: 'snapshot', id: snap.id } }, {});
+      // the same archive imported over SSH: streamed to the node and checked there as a restore is
+      const imported = async (name: string) => driver.hostTransfer.importDisk(ctx, vol, { name }, { stream: Readable.from([await readFile(snap.id)]) }, {});
       const setMetaSha = async (sha: string) => {
         const m = JSON.parse(await readFile(metaPath, 'utf8')) as { sha256: string };
         m.sha256 = sha;
@@ -263,6 +266,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         await writeFile(snap.id, await readFile(forged));
         await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
         await rejectsWith(restore('bad-content'), 'integrity', /file data\/sub\/deeper\/note\.txt fails its SHA-256 check/);
+        await rejectsWith(imported('bad-content-import'), 'integrity', /file data\/sub\/deeper\/note\.txt fails its SHA-256 check/);
         assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
 
         // a member that leaves the disk: refused from the names, before anything is extracted
@@ -272,6 +276,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         await writeFile(snap.id, await readFile(forged));
         await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
         await rejectsWith(restore('bad-name'), 'integrity', /"data\/\.\.\/\.\.\/\.\.\/escaped\.txt" leaves the disk \(contains "\.\."\)|start with "data\/\.\.\/\.\.\/\.\.\/"/);
+        await rejectsWith(imported('bad-name-import'), 'integrity', /"data\/\.\.\/\.\.\/\.\.\/escaped\.txt" leaves the disk \(contains "\.\."\)|start with "data\/\.\.\/\.\.\/\.\.\/"/);
         await assert.rejects(lstat(outside), 'nothing was written outside');
 
         // an absolute member: GNU tar strips the `/` (and says so): refused, nothing visible, nothing written there
@@ -280,6 +285,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         await writeFile(snap.id, await readFile(forged));
         await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
         await rejectsWith(restore('bad-absolute'), 'integrity', /start with "\/" \(an absolute path/);
+        await rejectsWith(imported('bad-absolute-import'), 'integrity', /start with "\/" \(an absolute path/);
         await assert.rejects(lstat(absolute), 'nothing was written at the absolute path');
 
         // a file through a symlink that points outside: GNU tar writes nothing through it; refused
@@ -292,6 +298,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         await writeFile(snap.id, await readFile(forged));
         await setMetaSha(createHash('sha256').update(await readFile(forged)).digest('hex'));
         await rejectsWith(restore('bad-symlink'), 'integrity', /"data\/link\/evil" lies under a symlink or a file, not a directory/);
+        await rejectsWith(imported('bad-symlink-import'), 'integrity', /"data\/link\/evil" lies under a symlink or a file, not a directory/);
         await assert.rejects(lstat(join(outsideDir, 'evil')), 'nothing was written through the symlink');
         assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
       } finally {

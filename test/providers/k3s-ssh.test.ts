@@ -169,10 +169,13 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
    * A driver over the real sshd whose HostFs records which read and write
    * paths ran (`sftpWrites`: the entry-by-entry SFTP writes of an import);
    * `noTar` hides the node's tar; `treeBytes` stands in for the size walk;
-   * `noPacked` hides the node's own packing (exports take the plain tar stream).
+   * `noPacked` hides the node's own packing (exports take the plain tar stream);
+   * `noRun` hides HostFs.run (no work on the node itself: an import takes
+   * untarStream). `runStdin` counts the commands fed on stdin (an import
+   * extracted and verified on the node).
    */
-  const tracedDriver = (noTar = false, treeBytes?: (real: Required<HostFs>['treeBytes'], dir: string, signal?: AbortSignal) => ReturnType<Required<HostFs>['treeBytes']>, noPacked = false) => {
-    const calls = { tarStream: 0, packedStream: 0, openFile: 0, untarStream: 0, sftpWrites: 0 };
+  const tracedDriver = (noTar = false, treeBytes?: (real: Required<HostFs>['treeBytes'], dir: string, signal?: AbortSignal) => ReturnType<Required<HostFs>['treeBytes']>, noPacked = false, noRun = false) => {
+    const calls = { tarStream: 0, packedStream: 0, openFile: 0, untarStream: 0, sftpWrites: 0, runStdin: 0 };
     const factory: HostFsFactory = async () => {
       const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
       return new Proxy(fs, {
@@ -182,6 +185,13 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
             return async (dir: string) => {
               calls[k]++;
               return noTar || (noPacked && k === 'packedStream') ? undefined : (t as Required<HostFs>)[k](dir);
+            };
+          }
+          if (k === 'run' && typeof v === 'function') {
+            if (noRun) return undefined;
+            return (argv: readonly string[], o?: { stdin?: unknown }) => {
+              if (o?.stdin) calls.runStdin++;
+              return (v as (...x: unknown[]) => unknown).call(t, argv, o);
             };
           }
           if (k === 'treeBytes' && treeBytes) {
@@ -471,10 +481,11 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     return out;
   };
 
-  it('imports and restores through one tar -x on the node: the tree comes out as the file-by-file SFTP path makes it', async () => {
+  it('imports on the node (the archive streamed to one tar -x and verified there), through one tar -x fed a checked stream, and file by file: the same tree; restores on the node', async () => {
     const own = await sandbox();
     const streamed = tracedDriver();
-    const walked = tracedDriver(true);
+    const untarOnly = tracedDriver(false, undefined, false, true);
+    const walked = tracedDriver(true, undefined, false, true);
     const { mkdir, utimes, writeFile } = await import('node:fs/promises');
     try {
       const ctx = appCtx(own, { settings });
@@ -494,10 +505,18 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       // packed here (milliseconds kept), not by tar -c on the node (whole seconds)
       const archive = await collectArchive((out) => packTree(local, src.id, out));
 
-      const tarEvents: KompoxEvent[] = [];
-      const viaTar = await streamed.driver.hostTransfer.importDisk(ctx, vol, { name: 'via-tar' }, { stream: Readable.from([archive]) }, { events: (e) => tarEvents.push(e) });
-      assert.equal(streamed.calls.untarStream, 1);
+      const nodeEvents: KompoxEvent[] = [];
+      const onNode = await streamed.driver.hostTransfer.importDisk(ctx, vol, { name: 'on-node' }, { stream: Readable.from([archive]), totalBytes: archive.length }, { events: (e) => nodeEvents.push(e) });
+      assert.equal(streamed.calls.runStdin, 1, 'the archive went to one command on the node');
+      assert.equal(streamed.calls.untarStream, 0);
       assert.equal(streamed.calls.sftpWrites, 0, 'no file, symlink or time was written over SFTP');
+      assert.ok(nodeEvents.some((e) => e.type === 'log' && /on the node .*extracted, checked and verified there/.test(e.message)), JSON.stringify(nodeEvents));
+      assert.deepEqual(nodeEvents.filter((e) => e.type === 'warning'), []);
+
+      const tarEvents: KompoxEvent[] = [];
+      const viaTar = await untarOnly.driver.hostTransfer.importDisk(ctx, vol, { name: 'via-tar' }, { stream: Readable.from([archive]) }, { events: (e) => tarEvents.push(e) });
+      assert.equal(untarOnly.calls.untarStream, 1);
+      assert.equal(untarOnly.calls.sftpWrites, 0, 'no file, symlink or time was written over SFTP');
       assert.deepEqual(tarEvents.filter((e) => e.type === 'warning'), []);
 
       const sftpEvents: KompoxEvent[] = [];
@@ -507,39 +526,47 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.ok(w && w.type === 'warning' && /has no usable tar; writing .* file by file over SFTP/.test(w.diagnostic.message), JSON.stringify(sftpEvents));
 
       const original = await digest(src.id);
+      assert.equal(await digest(onNode.id), original);
       assert.equal(await digest(viaTar.id), original);
       assert.equal(await digest(viaSftp.id), original);
       // modes (the world-writable top, 0555 and 0600 ones), owners, mtimes of files, symlinks and (empty) directories
       assert.deepEqual(await metaOfTree(viaTar.id), await metaOfTree(viaSftp.id));
       assert.deepEqual(await metaOfTree(viaTar.id), await metaOfTree(src.id));
+      assert.deepEqual(await metaOfTree(onNode.id), await metaOfTree(src.id));
       // tar sets the archive's milliseconds; SFTP v3 only whole seconds
       assert.equal((await lstat(join(viaTar.id, 'sub', 'setgid-ish.txt'))).mtimeMs, t.getTime());
+      assert.equal((await lstat(join(onNode.id, 'sub', 'setgid-ish.txt'))).mtimeMs, t.getTime());
 
       // a restore runs on the node itself (node-local.ts: snapshot made and extracted there, nothing streamed
       // through here; see k3s-node-local.test.ts) and the tree comes out the same
       const snap = await streamed.driver.snapshots.create(ctx, vol, src, 'untar-snap', {});
       const writesBefore = streamed.calls.sftpWrites;
       const restored = await streamed.driver.disks.create(ctx, vol, { name: 'via-tar-restore', source: { kind: 'snapshot', id: snap.id } }, {});
-      assert.equal(streamed.calls.untarStream, 1, 'the restore did not stream the archive through kompoxops');
+      assert.equal(streamed.calls.untarStream, 0, 'the restore did not stream the archive through kompoxops');
+      assert.equal(streamed.calls.runStdin, 1, 'nor to the node');
       assert.equal(streamed.calls.sftpWrites, writesBefore);
       assert.equal(await digest(restored.id), original);
       assert.deepEqual(await metaOfTree(restored.id), await metaOfTree(src.id));
     } finally {
       await streamed.driver.close();
+      await untarOnly.driver.close();
       await walked.driver.close();
       await own.cleanup();
     }
   });
 
-  it('refuses a tampered, truncated or mis-checksummed archive, and stops on a cancel, on the tar -x path: no disk, no temp dir', async () => {
+  for (const path of ['on the node', 'tar -x'] as const)
+  it(`refuses a tampered, truncated or mis-checksummed archive, and stops on a cancel, on the ${path} path: no disk, no temp dir`, async () => {
     const own = await sandbox();
-    const streamed = tracedDriver();
+    const streamed = path === 'on the node' ? tracedDriver() : tracedDriver(false, undefined, false, true);
     const { writeFile } = await import('node:fs/promises');
     const { randomBytes } = await import('node:crypto');
     try {
       const ctx = appCtx(own, { settings });
       const vol = ctx.app.volumes[0]!;
       const src = await driver.disks.create(ctx, vol, { name: 'refuse-src' }, {});
+      // an archive with something after its end: the node's tar stops at the end-of-archive marker
+      const trailing = async () => Buffer.concat([await exportBytes(streamed.driver, ctx, src), Buffer.from('trailing bytes')]);
       await writeSampleTree(src.id);
       await writeFile(join(src.id, 'z-big.bin'), randomBytes(6 * 1024 * 1024)); // the cut falls inside a file tar is writing
       const archive = await exportBytes(streamed.driver, ctx, src);
@@ -571,7 +598,10 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       setTimeout(() => ac.abort(), 1000);
       await rejectsWith(cancelling, 'interrupted', /./);
       await nothingNew('a cancel');
-      assert.equal(streamed.calls.untarStream, 4, 'every refusal happened on the tar -x path');
+      await rejectsWith(importing('trailing', Readable.from([await trailing()])), 'integrity', /./);
+      await nothingNew('bytes after the archive');
+      if (path === 'tar -x') assert.equal(streamed.calls.untarStream, 5, 'every refusal happened on the tar -x path');
+      else assert.deepEqual([streamed.calls.runStdin, streamed.calls.untarStream], [5, 0], 'every refusal happened on the node');
       assert.equal(streamed.calls.sftpWrites, 0);
     } finally {
       await streamed.driver.close();

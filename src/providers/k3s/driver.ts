@@ -17,7 +17,7 @@
 // (DiskCreateSpec.pending: an import through the cluster being filled) lives
 // under `.pending-{name}-{suffix}` until reveal renames it into place.
 import { isIP } from 'node:net';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { KompoxError, unsupported } from '../../domain/errors.js';
 import { byteProgress, cancellable, destroyOnCancel, logEvent, throwIfAborted, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import {
@@ -60,6 +60,7 @@ import {
   unpackArchive,
   writeAll,
   type ArchiveFormat,
+  type ArchiveManifest,
   type ArchiveResult,
   type PackOptions,
   type UnpackOptions,
@@ -722,6 +723,24 @@ export class K3sDriver implements ProviderDriver {
 
   private async importDisk(ctx: AppContext, volume: AppVolume, spec: { name: string; sizeGiB?: number }, archive: ArchiveInput, op: Op): Promise<Disk> {
     return this.materialize(ctx, volume, spec.name, spec.sizeGiB, { from: 'archive' }, op, async (fs, dataDir) => {
+      const sizeOf = (m: ArchiveManifest) => {
+        const size = m.source?.sizeGiB;
+        return typeof size === 'number' && Number.isInteger(size) && size > 0 ? size : undefined;
+      };
+      if (fs.run && archive.stream instanceof Readable) {
+        // over SSH the node extracts, lists and hashes the archive streamed to it when it can (its
+        // format from the first bytes), as a restore there; only the archive's SHA-256 is taken here
+        const input = archive.stream;
+        const onNode = await cancellable(op, destroyOnCancel(input), async () => {
+          const head = await firstChunk(input);
+          if (head) input.unshift(head);
+          const format = head ? detectArchiveFormat(head) : undefined;
+          if (!format) return undefined;
+          const label = `import ${spec.name}`;
+          return restoreOnNode(fs, { stream: input }, dataDir, { format, expectedSha256: archive.expectedSha256, size: archive.totalBytes, label }, op);
+        });
+        if (onNode) return { totalBytes: onNode.totalBytes, sizeGiB: sizeOf(onNode.manifest) };
+      }
       const r = await cancellable(op, destroyOnCancel(archive.stream), () =>
         unpackDisk(
           fs,
@@ -736,8 +755,7 @@ export class K3sDriver implements ProviderDriver {
           op,
         ),
       );
-      const size = r.manifest.source?.sizeGiB;
-      return { totalBytes: r.manifest.totalBytes, sizeGiB: typeof size === 'number' && Number.isInteger(size) && size > 0 ? size : undefined };
+      return { totalBytes: r.manifest.totalBytes, sizeGiB: sizeOf(r.manifest) };
     });
   }
 
@@ -1072,6 +1090,35 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   } finally {
     op.signal?.removeEventListener('abort', stopFeed);
   }
+}
+
+/** The first chunk `input` gives (null at its end), left for the caller to unshift. */
+function firstChunk(input: Readable): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      input.off('readable', onReadable);
+      input.off('end', onEnd);
+      input.off('error', onError);
+    };
+    const onReadable = () => {
+      const c = input.read() as Buffer | null;
+      if (c === null) return;
+      done();
+      resolve(c);
+    };
+    const onEnd = () => {
+      done();
+      resolve(null);
+    };
+    const onError = (e: Error) => {
+      done();
+      reject(e);
+    };
+    input.on('readable', onReadable);
+    input.once('end', onEnd);
+    input.once('error', onError);
+    onReadable();
+  });
 }
 
 /** Copies a tree through the archive format (pack → verify → extract) on one host, uncompressed (nothing is stored). */

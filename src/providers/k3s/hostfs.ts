@@ -102,6 +102,13 @@ export interface HostRunOptions {
    * report it after).
    */
   stdout?: (chunk: Buffer) => void;
+  /**
+   * The command's stdin, streamed to it as it comes and ended when it ends
+   * (without it stdin is empty). A failure reading it stops the command and
+   * fails the run; a command that ends before reading all of it leaves the
+   * rest unread (the caller can tell from its own count).
+   */
+  stdin?: Readable;
 }
 
 export interface HostRunResult {

@@ -573,13 +573,16 @@ const SHA_MARK = 'kompox-sha256:';
  * `/`, so nothing lands outside "$2"; the names are checked again by Kompox
  * (checkArchiveNames) before anything becomes visible. tar reports the
  * tar stream bytes it has read as it goes (PROGRESS_MARK lines on stderr,
- * see tarCheckpointBytes). Stages: 0 decompress, 1 tar -x.
+ * see tarCheckpointBytes). Stages: 0 decompress, 1 tar -x. ARCHIVE
+ * undefined: the archive comes on stdin (an import streamed to the node),
+ * and no SHA-256 is printed (the sender hashes what it sends).
  */
-export function extractArgv(archive: string, dest: string, format: ArchiveFormat, hasher: NodeHasher = 'sha256sum'): string[] {
+export function extractArgv(archive: string | undefined, dest: string, format: ArchiveFormat, hasher: NodeHasher = 'sha256sum'): string[] {
   const script = [
     'mkdir -- "$2" || exit 1',
-    `{ ${stdinSha256(hasher)} < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`,
-    pipeWithStatus([`${decompress(format)} < "$1"`, `tar -x -v -p --numeric-owner ${TAR_CHECKPOINTS} -f - -C "$2" --quoting-style=escape`]),
+    // from stdin (no archive file): the SHA-256 is the sender's to take
+    ...(archive !== undefined ? [`{ ${stdinSha256(hasher)} < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`] : []),
+    pipeWithStatus([`${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`, `tar -x -v -p --numeric-owner ${TAR_CHECKPOINTS} -f - -C "$2" --quoting-style=escape`]),
     'wait',
     // the extracted tree's listing in the same command (one exec channel fewer on the restore's critical path);
     // read only when tar succeeded
@@ -588,7 +591,7 @@ export function extractArgv(archive: string, dest: string, format: ArchiveFormat
     // the manifest (a regular file only, as unpackArchive reads it), read as it streams instead of over SFTP whole
     `if [ -f "$2/${MANIFEST_NAME}" ] && [ ! -L "$2/${MANIFEST_NAME}" ]; then printf '${MANIFEST_MARK}\\0' && cat -- "$2/${MANIFEST_NAME}"; fi`,
   ].join('\n');
-  return shArgv(script, archive, dest);
+  return shArgv(script, archive ?? '', dest);
 }
 
 /** Separates tar's member names from the listing in extractArgv's output. */

@@ -9,7 +9,7 @@
 import { KompoxError } from '../../domain/errors.js';
 import { asInterrupted, byteProgress, logEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import { createHash } from 'node:crypto';
-import type { Writable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import {
   MANIFEST_NAME,
   checkExpectedSha256,
@@ -112,7 +112,7 @@ const LISTING_GARBAGE = 4;
  * never collected; a HostFs that collects it anyway has it handed over at
  * the end).
  */
-async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: HostRunOptions['progress'], stdout?: (chunk: Buffer) => void): Promise<HostRunResult> {
+async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: HostRunOptions['progress'], stdout?: (chunk: Buffer) => void, stdin?: Readable): Promise<HostRunResult> {
   // A listing streams in as many small buffers while its entries pile into
   // sorter runs: without a cap the young generation grew to 112 MiB at
   // 200,000 files (the runs survive scavenges), and the buffers waited for a
@@ -123,7 +123,7 @@ async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: 
   const pacer = stdout ? new GarbagePacer() : undefined;
   const sink = stdout && pacer ? (c: Buffer) => (stdout(c), pacer.note(c.length * LISTING_GARBAGE)) : undefined;
   try {
-    const r = await fs.run(argv, { ...(op.signal ? { signal: op.signal } : {}), ...(progress ? { progress } : {}), ...(sink ? { stdout: sink } : {}) });
+    const r = await fs.run(argv, { ...(op.signal ? { signal: op.signal } : {}), ...(progress ? { progress } : {}), ...(sink ? { stdout: sink } : {}), ...(stdin ? { stdin } : {}) });
     if (sink && r.stdout.length) sink(r.stdout);
     return r;
   } catch (e) {
@@ -250,8 +250,8 @@ function digestOf(entries: Iterable<ListedEntry>): { treeDigest: string; files: 
 export interface NodeRestoreOptions {
   format: ArchiveFormat;
   expectedSha256?: string;
-  /** The archive's size (progress). */
-  size: number;
+  /** The archive's size (progress), when known. */
+  size?: number;
   /**
    * What the archive holds, when known (a snapshot's metadata): tar's
    * progress counts the plain stream, mapped onto the archive's bytes
@@ -262,10 +262,45 @@ export interface NodeRestoreOptions {
   label: string;
 }
 
+/** An archive streamed to the node (an import): its bytes are the extracting command's stdin. */
+export interface StreamedArchive {
+  stream: Readable;
+}
+
 /**
- * Extracts the archive file ARCHIVE into DATADIR (which must not exist) on
- * the node, in one pass beside DATADIR, while the node computes the
- * archive's SHA-256. Before the tree is renamed to DATADIR (nothing is
+ * What crosses to the node: hashed and counted as it goes (the archive's
+ * SHA-256 is the sender's when the node reads it from stdin), each chunk's
+ * bytes reported to `sent`.
+ */
+function sendingTap(sent: (bytes: number) => void) {
+  const h = createHash('sha256');
+  let bytes = 0;
+  let ended = false;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      bytes += chunk.length;
+      sent(bytes);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      ended = true;
+      cb();
+    },
+  });
+  return {
+    stream,
+    /** Whether all of the input went through (a command that ended early left some unread). */
+    ended: () => ended,
+    sha256: () => h.digest('hex'),
+  };
+}
+
+/**
+ * Extracts the archive file ARCHIVE (or an archive streamed to the node)
+ * into DATADIR (which must not exist) on the node, in one pass beside
+ * DATADIR, while the node computes the archive's SHA-256 (a streamed
+ * archive's is taken here as it is sent). Before the tree is renamed to DATADIR (nothing is
  * visible until then) Kompox checks, as unpackArchive does: the SHA-256
  * against the snapshot's metadata, the member names (no absolute paths, no
  * `..`, nothing outside data/, nothing twice, the manifest last), and the
@@ -273,11 +308,12 @@ export interface NodeRestoreOptions {
  * (every path, type, mode, size, SHA-256 and link target, and the tree
  * digest). Undefined when the node cannot (logged).
  */
-export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: string, opts: NodeRestoreOptions, op: Op): Promise<{ totalBytes: number } | undefined> {
+export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedArchive, dataDir: string, opts: NodeRestoreOptions, op: Op): Promise<{ totalBytes: number; manifest: ArchiveManifest } | undefined> {
   const fs = await onNode(hostFs, 'restore', op, opts.format);
   if (!fs) return undefined;
   const progress = byteProgress(op);
   progress?.start(opts.label, opts.size);
+  const size = opts.size ?? Number.MAX_SAFE_INTEGER;
   logEvent(op, `${opts.label}: on the node (${fs.describe}): extracted, checked and verified there`);
   const decompressor = opts.format === 'tar.gz' ? 'gzip' : 'zstd';
   const x = `${parentOf(dataDir)}/.extract-${suffix()}`;
@@ -298,16 +334,26 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
   }, listingParser);
   const fed = new Fed(output);
   try {
-    const extracting = `extracting ${archive}`;
+    const file = typeof archive === 'string' ? archive : undefined;
+    const extracting = `extracting ${file ?? 'the archive'}`;
     const plain = opts.content ? archiveStreamEstimate(opts.content.fileCount, opts.content.totalBytes) : 0;
-    const shown = nodeProgress(progress, opts.size, (n) => (plain > 0 ? (tarCheckpointBytes(n) * opts.size) / plain : 0));
-    const e = await run(fs, extractArgv(archive, x, opts.format, await hasherOn(fs)), op, extracting, plain > 0 ? shown.reports : undefined, fed.write);
+    // a file's progress is tar's, mapped onto the archive's bytes; a streamed archive's is what has been sent
+    const shown = nodeProgress(progress, size, file === undefined ? (n) => n : (n) => (plain > 0 ? (tarCheckpointBytes(n) * size) / plain : 0));
+    const tap = file === undefined ? sendingTap(shown.reports.report) : undefined;
+    if (tap) {
+      const input = (archive as StreamedArchive).stream;
+      input.once('error', (err: Error) => tap.stream.destroy(err));
+      input.pipe(tap.stream);
+    }
+    const e = await run(fs, extractArgv(file, x, opts.format, await hasherOn(fs)), op, extracting, file !== undefined && plain > 0 ? shown.reports : undefined, fed.write, tap?.stream);
     const es = stageStatuses(withoutSha256(e.stderr), 2);
     if (es.codes[0] === undefined || es.codes[1] === undefined) throw failed(fs, extracting, e, es.text);
-    const sha256 = extractedSha256(e.stderr);
-    if (!sha256) throw failed(fs, extracting, e, `no SHA-256 of the archive${es.text ? `: ${es.text}` : ''}`);
+    // a command that succeeded without reading the whole stream: something follows the archive's end
+    if (tap && !tap.ended() && es.codes[0] === 0 && es.codes[1] === 0) throw integrity('the archive goes on after its end: it is not a Kompox archive');
+    const sha256 = tap ? (tap.ended() ? tap.sha256() : undefined) : extractedSha256(e.stderr);
+    if (!sha256 && !tap) throw failed(fs, extracting, e, `no SHA-256 of the archive${es.text ? `: ${es.text}` : ''}`);
     // the recorded checksum first: it names the problem best (a changed or damaged file)
-    checkExpectedSha256(sha256, opts.expectedSha256);
+    if (sha256) checkExpectedSha256(sha256, opts.expectedSha256);
     if (es.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${es.text || `exit code ${es.codes[0]}`})`);
     const refused = tarRefusal(es.text);
     if (refused) throw refused;
@@ -339,7 +385,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string, dataDir: st
     await fs.rename(`${x}/data`, dataDir);
     shown.finish();
     progress?.done({ files: m.fileCount, bytes: m.totalBytes });
-    return { totalBytes: m.totalBytes };
+    return { totalBytes: m.totalBytes, manifest: m };
   } finally {
     names.close();
     listing.close();

@@ -184,7 +184,7 @@ interface NodeTools {
   headAllBut?: boolean;
 }
 
-type ExecChannel = Readable & { stderr: Readable; close(): void; end(): void };
+type ExecChannel = Duplex & { stderr: Readable; close(): void };
 
 /**
  * The queue of a channel stream on our side of the link. ssh2 gives both
@@ -546,7 +546,6 @@ class SshHostFs implements HostFs {
     if (signal?.aborted) throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
     const wrapped = shellCommand(['sh', '-c', `echo "${PGID_MARK}$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null)" >&2; exec "$@"`, 'sh', ...argv]);
     const channel = await p<ExecChannel>((cb) => this.conn.exec(wrapped, cb as never));
-    channel.end();
     const out: Buffer[] = [];
     const sink = opts.stdout;
     channel.on('data', (c: Buffer) => (sink ? sink(c) : out.push(c)));
@@ -559,6 +558,26 @@ class SshHostFs implements HostFs {
       if (/^\d+$/.test(pgid)) killing ??= this.exec(`kill -KILL -- -${pgid}`).catch(() => undefined);
       channel.close();
     };
+    let stdinError: Error | undefined;
+    const input = opts.stdin;
+    if (input) {
+      // what goes to the channel leaves ssh2's packet and its encrypted copy
+      // behind, and the input's own chunk: nobody else counts them
+      const paced = pacingPipe(new GarbagePacer(), 3);
+      limitQueue(channel, '_writableState');
+      input.once('error', (e: Error) => {
+        stdinError ??= e;
+        stop();
+        if (pgid === undefined) channel.close();
+      });
+      input.pipe(paced).pipe(channel);
+      // a command that ended early reads no more: stop feeding it
+      channel.once('close', () => {
+        input.unpipe(paced);
+        paced.unpipe(channel);
+        paced.destroy();
+      });
+    } else channel.end();
     const err = stderrTail();
     // progress lines go to the caller, never to the tail (see HostRunOptions.progress)
     const lines = opts.progress ? progressSplitter(opts.progress.mark, opts.progress.report, (b) => err.stream.write(b)) : undefined;
@@ -579,7 +598,8 @@ class SshHostFs implements HostFs {
     try {
       await new Promise<void>((resolve, reject) => {
         channel.once('close', () => resolve());
-        channel.once('error', reject);
+        // writing stdin to a command that has just ended: its exit status says more
+        channel.once('error', (e: Error) => (input && code !== null ? resolve() : reject(e)));
         onAbort = () => {
           stop();
           // a connection that died never confirms the close (nor sends the group)
@@ -604,6 +624,7 @@ class SshHostFs implements HostFs {
     }
     if (pgid === undefined) fromCommand(Buffer.from(head));
     lines?.end();
+    if (stdinError) throw new Error(`reading the input of ${argv[0]} on ${this.describe} failed: ${stdinError.message}`);
     return { stdout: Buffer.concat(out), stderr: err.text(), code };
   }
 
