@@ -130,8 +130,9 @@ export function pacedGarbageLeft(): number {
  * near it still collects at once. The peak does not stop at the ceiling:
  * what a GC frees stays in malloc's heap, so a wait raises the high-water
  * mark by up to one allowance (the binary's restore: 95 MiB once with a
- * ceiling of 90, 90 before), hence a ceiling well under the line. So does a process that has reached a
- * disk over SSH or through the cluster (pacePromptly), whatever its RSS
+ * ceiling of 90, 90 before), hence a ceiling well under the line. A process
+ * that has reached a disk over SSH or through the cluster (pacePromptly)
+ * collects at once too, whatever its RSS
  * when the GC is due: there a GC that waited while the transfer was starting
  * (under the ceiling) raised malloc's high-water mark, and the transfer's own
  * buffers (ssh2's packets, TLS records) then grew on top of it: the binary's

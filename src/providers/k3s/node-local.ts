@@ -13,6 +13,7 @@ import { Transform, type Readable, type Writable } from 'node:stream';
 import {
   MANIFEST_NAME,
   checkExpectedSha256,
+  StreamDigest,
   integrity,
   manifestHead,
   writeAll,
@@ -273,14 +274,12 @@ export interface StreamedArchive {
  * bytes reported to `sent`.
  */
 function sendingTap(sent: (bytes: number) => void) {
-  const h = createHash('sha256');
-  let bytes = 0;
+  const digest = new StreamDigest();
   let ended = false;
   const stream = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      h.update(chunk);
-      bytes += chunk.length;
-      sent(bytes);
+      digest.update(chunk);
+      sent(digest.bytes);
       cb(null, chunk);
     },
     flush(cb) {
@@ -292,7 +291,7 @@ function sendingTap(sent: (bytes: number) => void) {
     stream,
     /** Whether all of the input went through (a command that ended early left some unread). */
     ended: () => ended,
-    sha256: () => h.digest('hex'),
+    sha256: () => digest.sha256(),
   };
 }
 
