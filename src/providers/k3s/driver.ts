@@ -56,6 +56,7 @@ import {
   detectArchiveFormat,
   digestTree,
   packTree,
+  sniffFormat,
   transcodeArchive,
   unpackArchive,
   writeAll,
@@ -732,10 +733,8 @@ export class K3sDriver implements ProviderDriver {
         // format from the first bytes), as a restore there; only the archive's SHA-256 is taken here
         const input = archive.stream;
         const onNode = await cancellable(op, destroyOnCancel(input), async () => {
-          const head = await firstChunk(input);
-          if (head) input.unshift(head);
-          const format = head ? detectArchiveFormat(head) : undefined;
-          if (!format) return undefined;
+          // not an archive: the same refusal as the other paths give
+          const format = await sniffFormat(input);
           const label = `import ${spec.name}`;
           return restoreOnNode(fs, { stream: input }, dataDir, { format, expectedSha256: archive.expectedSha256, size: archive.totalBytes, label }, op);
         });
@@ -1090,35 +1089,6 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   } finally {
     op.signal?.removeEventListener('abort', stopFeed);
   }
-}
-
-/** The first chunk `input` gives (null at its end), left for the caller to unshift. */
-function firstChunk(input: Readable): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      input.off('readable', onReadable);
-      input.off('end', onEnd);
-      input.off('error', onError);
-    };
-    const onReadable = () => {
-      const c = input.read() as Buffer | null;
-      if (c === null) return;
-      done();
-      resolve(c);
-    };
-    const onEnd = () => {
-      done();
-      resolve(null);
-    };
-    const onError = (e: Error) => {
-      done();
-      reject(e);
-    };
-    input.on('readable', onReadable);
-    input.once('end', onEnd);
-    input.once('error', onError);
-    onReadable();
-  });
 }
 
 /** Copies a tree through the archive format (pack → verify → extract) on one host, uncompressed (nothing is stored). */
