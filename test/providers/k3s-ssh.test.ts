@@ -600,8 +600,23 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       await nothingNew('a cancel');
       await rejectsWith(importing('trailing', Readable.from([await trailing()])), 'integrity', /./);
       await nothingNew('bytes after the archive');
-      if (path === 'tar -x') assert.equal(streamed.calls.untarStream, 5, 'every refusal happened on the tar -x path');
-      else assert.deepEqual([streamed.calls.runStdin, streamed.calls.untarStream], [5, 0], 'every refusal happened on the node');
+      // an input that never ends and is no archive past zstd's magic: refused as soon as the node's zstd (or the
+      // reader here) fails, without a cancel; the rest of the input is not waited for
+      let sent = 0;
+      const endless = new Readable({
+        read() {
+          const b = randomBytes(64 * 1024);
+          if (sent === 0) b.writeUInt32LE(0xfd2fb528, 0);
+          sent += b.length;
+          this.push(b);
+        },
+      });
+      await rejectsWith(importing('endless', endless), 'integrity', /zstd|corrupt|truncated/i);
+      assert.ok(!endless.readableEnded && sent < 256 * 1024 * 1024, `refused after ${sent} bytes of a never-ending input`);
+      endless.destroy();
+      await nothingNew('a never-ending input that is no archive');
+      if (path === 'tar -x') assert.equal(streamed.calls.untarStream, 6, 'every refusal happened on the tar -x path');
+      else assert.deepEqual([streamed.calls.runStdin, streamed.calls.untarStream], [6, 0], 'every refusal happened on the node');
       assert.equal(streamed.calls.sftpWrites, 0);
     } finally {
       await streamed.driver.close();
