@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, mkdir, symlink, writeFile, chmod, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, symlink, writeFile, chmod, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -306,6 +306,7 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
 
       const x = runSplit(extractArgv(archive, join(dir, 'x'), 'tar.zst'));
       assert.equal(x.status, 0, x.stderr);
+      assert.equal((await stat(join(dir, 'x'))).mode & 0o7777, 0o700, 'what the archive holds is reachable by root only until it is checked');
       assert.deepEqual(stageStatuses(withoutSha256(x.stderr), 2), { codes: [0, 0], text: '' });
       assert.match(extractedSha256(x.stderr) ?? '', /^[0-9a-f]{64}$/);
       assert.ok(x.reports.length >= 3 && increasing(x.reports), x.reports.join(','));

@@ -579,7 +579,8 @@ const SHA_MARK = 'kompox-sha256:';
  */
 export function extractArgv(archive: string | undefined, dest: string, format: ArchiveFormat, hasher: NodeHasher = 'sha256sum'): string[] {
   const script = [
-    'mkdir -- "$2" || exit 1',
+    // only root reaches what tar makes there before it is checked (a forged archive's device node, a setuid file)
+    'mkdir -m 700 -- "$2" || exit 1',
     // from stdin (no archive file): the SHA-256 is the sender's to take
     ...(archive !== undefined ? [`{ ${stdinSha256(hasher)} < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`] : []),
     pipeWithStatus([`${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`, `tar -x -v -p --numeric-owner ${TAR_CHECKPOINTS} -f - -C "$2" --quoting-style=escape`]),
