@@ -344,7 +344,10 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
       input.once('error', (err: Error) => tap.stream.destroy(err));
       input.pipe(tap.stream);
     }
-    const e = await run(fs, extractArgv(file, x, opts.format, await hasherOn(fs)), op, extracting, file !== undefined && plain > 0 ? shown.reports : undefined, fed.write, tap?.stream);
+    // tar's progress lines are taken out of its stderr even when nothing maps them (a streamed archive's
+    // progress is what was sent): else a failure's message would quote them
+    const reports = file !== undefined && plain > 0 ? shown.reports : { mark: PROGRESS_MARK, report: () => undefined };
+    const e = await run(fs, extractArgv(file, x, opts.format, await hasherOn(fs)), op, extracting, reports, fed.write, tap?.stream);
     const es = stageStatuses(withoutSha256(e.stderr), 2);
     if (es.codes[0] === undefined || es.codes[1] === undefined) throw failed(fs, extracting, e, es.text);
     // a command that succeeded without reading the whole stream: something follows the archive's end
