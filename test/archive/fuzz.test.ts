@@ -17,6 +17,7 @@ import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { appCtx, sandbox, snapshotOfTree, type Sandbox } from '../providers/k3s-fixtures.js';
 import { prng } from '../support/prng.js';
+import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 
 /** Everything an import must restore: type, mode, size, content, link target, mtime. */
 async function listing(root: string): Promise<string[]> {
@@ -95,6 +96,39 @@ function mutations(buf: Buffer, rnd: () => number, count: number): Mutation[] {
   return out;
 }
 
+/**
+ * Imports every case through DRIVER and checks the property: exactly the
+ * original tree, or an integrity refusal that leaves nothing under the disk root.
+ */
+async function checkCases(driver: K3sDriver, ctx: ReturnType<typeof appCtx>, diskRoot: string, original: string[], format: ArchiveFormat, buf: Buffer, sha256: string, cases: Mutation[]): Promise<{ accepted: number; refused: number }> {
+  const vol = ctx.app.volumes[0]!;
+  const volDir = join(diskRoot, appNamespace(ctx), vol.name);
+  let accepted = 0;
+  let refused = 0;
+  for (const [i, c] of cases.entries()) {
+    // Half the cases know the archive's SHA-256 (as with FILE.sha256), half do not.
+    const expectedSha256 = i % 2 ? sha256 : undefined;
+    const name = `d${i}`;
+    const before = await snapshotOfTree(diskRoot);
+    let disk;
+    try {
+      disk = await driver.hostTransfer.importDisk(ctx, vol, { name }, { stream: Readable.from([c.bytes]), expectedSha256 }, {});
+    } catch (e) {
+      assert.ok(e instanceof KompoxError, `${format} ${c.name}: refused with ${String(e)}, not a KompoxError`);
+      assert.equal(e.kind, 'integrity', `${format} ${c.name}: refused as ${e.kind} (${e.message}), not integrity`);
+      assert.deepEqual(await snapshotOfTree(diskRoot), before, `${format} ${c.name}: a refused import left something behind`);
+      refused++;
+      continue;
+    }
+    assert.deepEqual(await listing(disk.id), original, `${format} ${c.name}: imported, but not the original tree`);
+    if (expectedSha256) assert.ok(c.bytes.equals(buf), `${format} ${c.name}: a changed archive passed its SHA-256 check`);
+    accepted++;
+    await driver.disks.delete(ctx, vol, disk, {});
+    assert.deepEqual(await readdir(volDir).then((n) => n.filter((x) => !x.startsWith('.deleting'))), []);
+  }
+  return { accepted, refused };
+}
+
 describe('archive reader under truncation and bit flips (seeded property test)', () => {
   let sb: Sandbox;
   let src: string;
@@ -114,35 +148,52 @@ describe('archive reader under truncation and bit flips (seeded property test)',
 
   for (const format of ['tar.zst', 'tar.gz'] as const) {
     it(`${format}: each mutation imports to exactly the original tree or is refused as an integrity error, leaving nothing`, async () => {
-      const ctx = appCtx(sb);
-      const vol = ctx.app.volumes[0]!;
-      const volDir = join(sb.diskRoot, appNamespace(ctx), vol.name);
       const { buf, sha256 } = await pack(src, format);
       const rnd = prng(format === 'tar.zst' ? 2 : 3);
       const cases = [{ name: 'unchanged', bytes: buf }, ...mutations(buf, rnd, 60)];
-      let accepted = 0;
-      let refused = 0;
-      for (const [i, c] of cases.entries()) {
-        // Half the cases know the archive's SHA-256 (as with FILE.sha256), half do not.
-        const expectedSha256 = i % 2 ? sha256 : undefined;
-        const name = `d${i}`;
-        const before = await snapshotOfTree(sb.diskRoot);
-        let disk;
-        try {
-          disk = await driver.hostTransfer.importDisk(ctx, vol, { name }, { stream: Readable.from([c.bytes]), expectedSha256 }, {});
-        } catch (e) {
-          assert.ok(e instanceof KompoxError, `${format} ${c.name}: refused with ${String(e)}, not a KompoxError`);
-          assert.equal(e.kind, 'integrity', `${format} ${c.name}: refused as ${e.kind} (${e.message}), not integrity`);
-          assert.deepEqual(await snapshotOfTree(sb.diskRoot), before, `${format} ${c.name}: a refused import left something behind`);
-          refused++;
-          continue;
-        }
-        assert.deepEqual(await listing(disk.id), original, `${format} ${c.name}: imported, but not the original tree`);
-        if (expectedSha256) assert.ok(c.bytes.equals(buf), `${format} ${c.name}: a changed archive passed its SHA-256 check`);
-        accepted++;
-        await driver.disks.delete(ctx, vol, disk, {});
-        assert.deepEqual(await readdir(volDir).then((n) => n.filter((x) => !x.startsWith('.deleting'))), []);
-      }
+      const { accepted, refused } = await checkCases(driver, appCtx(sb), sb.diskRoot, original, format, buf, sha256, cases);
+      assert.ok(accepted >= 1, 'the unchanged archive imports');
+      assert.ok(refused >= cases.length / 2, `most mutations are refused (${refused} of ${cases.length})`);
+    });
+  }
+});
+
+// The same property where the node reads the archive: an import over SSH
+// streams it to `zstd -d | tar -x` on the node (GNU tar and the zstd or
+// gzip command line tool parse it there), and Kompox checks the member names
+// tar printed and the extracted tree, listed and hashed on the node, against
+// the manifest. Fewer cases: each is an SSH round of its own.
+describe('archive reader on the node under truncation and bit flips (seeded property test, real sshd)', { skip: sshdMissing() }, () => {
+  let sb: Sandbox;
+  let sshd: Sshd;
+  let src: string;
+  let original: string[];
+  const driver = new K3sDriver();
+  before(async () => {
+    sshd = await startSshd();
+    sb = await sandbox();
+    src = join(sb.dir, 'src');
+    await mkdir(src);
+    await writeTree(src, prng(1));
+    original = await listing(src);
+  });
+  after(async () => {
+    await driver.close();
+    await sshd?.close();
+    await sb?.cleanup();
+  });
+
+  for (const format of ['tar.zst', 'tar.gz'] as const) {
+    it(`${format}: each mutation streamed to the node imports to exactly the original tree or is refused as an integrity error, leaving nothing`, async () => {
+      const ctx = appCtx(sb, { settings: { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath } });
+      const events: string[] = [];
+      // the path taken: on the node (its log line), not a fallback
+      const { buf, sha256 } = await pack(src, format);
+      await driver.hostTransfer.importDisk(ctx, ctx.app.volumes[0]!, { name: 'probe' }, { stream: Readable.from([buf]) }, { events: (e) => e.type === 'log' && events.push(e.message) }).then((d) => driver.disks.delete(ctx, ctx.app.volumes[0]!, d, {}));
+      assert.ok(events.some((m) => /on the node .*extracted, checked and verified there/.test(m)), events.join('\n'));
+      const rnd = prng(format === 'tar.zst' ? 4 : 5);
+      const cases = [{ name: 'unchanged', bytes: buf }, ...mutations(buf, rnd, 25)];
+      const { accepted, refused } = await checkCases(driver, ctx, sb.diskRoot, original, format, buf, sha256, cases);
       assert.ok(accepted >= 1, 'the unchanged archive imports');
       assert.ok(refused >= cases.length / 2, `most mutations are refused (${refused} of ${cases.length})`);
     });
