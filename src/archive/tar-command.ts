@@ -32,6 +32,20 @@ export function untarScript(dir: string, dialect: TarDialect, zstd: boolean, mar
 }
 
 /**
+ * What a command's tools said, for one line of a message: the last `max`
+ * distinct lines, trimmed, joined with "; " (tar repeats itself: "Unexpected
+ * EOF in archive" twice, then "Error is not recoverable").
+ */
+export function commandMessages(text: string, max = 3): string {
+  const lines: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line && !lines.includes(line)) lines.push(line);
+  }
+  return lines.slice(-max).join('; ');
+}
+
+/**
  * The status a script wrote to stderr after MARK (see untarScript), and
  * stderr without the mark: undefined status when the mark is missing (the
  * command was cut off before it got there).

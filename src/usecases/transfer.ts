@@ -36,7 +36,7 @@ import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
 import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
+import { commandMessages, parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -107,7 +107,7 @@ export async function podsUsingDisk(kube: KubeClient, diskId: string): Promise<D
 function podFailure(what: string, exitCode: number, message: string | undefined, stderr: string): KompoxError {
   const detail = stderr || message || '';
   const noSpace = /No space left on device/i.test(detail);
-  return new KompoxError(noSpace ? 'conflict' : 'unavailable', `${what} failed in the helper pod (exit code ${exitCode})${detail ? `: ${detail.split('\n').slice(-5).join('; ')}` : ''}`, {
+  return new KompoxError(noSpace ? 'conflict' : 'unavailable', `${what} failed in the helper pod (exit code ${exitCode})${detail ? `: ${commandMessages(detail, 5)}` : ''}`, {
     code: noSpace ? 'transfer.disk.full' : 'transfer.pod.failed',
     details: { exitCode },
     ...(noSpace ? { hint: 'The new disk is too small for the archive: give a larger size.' } : {}),

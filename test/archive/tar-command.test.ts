@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { compressingWriter, digestTree, packTree } from '../../src/archive/archive.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
-import { pipeStatus, shellCommand, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
+import { commandMessages, pipeStatus, shellCommand, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
 import { collect } from '../support/collect.js';
@@ -39,6 +39,14 @@ describe('tar command lines', () => {
     });
     assert.deepEqual(pipeStatus('cut off\n', MARK), { detail: 'cut off' });
     assert.equal(pipeStatus(`${MARK}0\n${MARK}141\n`, MARK).status, 141);
+  });
+
+  test('commandMessages: the last distinct lines, trimmed, on one line', () => {
+    const tar = '/*stdin*\\ : Read error (39) : premature end \ntar: Unexpected EOF in archive\ntar: Unexpected EOF in archive\ntar: Error is not recoverable: exiting now\n';
+    assert.equal(commandMessages(tar), '/*stdin*\\ : Read error (39) : premature end; tar: Unexpected EOF in archive; tar: Error is not recoverable: exiting now');
+    assert.equal(commandMessages(tar, 2), 'tar: Unexpected EOF in archive; tar: Error is not recoverable: exiting now');
+    assert.equal(commandMessages('\n  \n'), '');
+    assert.equal(commandMessages('one'), 'one');
   });
 });
 

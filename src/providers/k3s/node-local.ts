@@ -24,7 +24,7 @@ import {
 } from '../../archive/archive.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
-import { tarCreateOutcome } from '../../archive/tar-command.js';
+import { commandMessages, tarCreateOutcome } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
   ExtractOutputParser,
@@ -158,22 +158,9 @@ function nodeProgress(progress: ProgressSink | undefined, total: number | (() =>
 }
 
 function failed(fs: HostFs, what: string, r: { code: number | null; stderr: string }, detail = r.stderr): KompoxError {
-  return new KompoxError('unavailable', `${what} on ${fs.describe} failed (exit code ${r.code ?? 'none'})${detail ? `: ${nodeMessages(detail, 5)}` : ''}`);
+  return new KompoxError('unavailable', `${what} on ${fs.describe} failed (exit code ${r.code ?? 'none'})${detail ? `: ${commandMessages(detail, 5)}` : ''}`);
 }
 
-/**
- * What the node's tools said, for one line of a message: the last `max`
- * distinct lines, trimmed, joined with "; " (tar repeats itself: "Unexpected
- * EOF in archive" twice, then "Error is not recoverable").
- */
-export function nodeMessages(text: string, max = 3): string {
-  const lines: string[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line && !lines.includes(line)) lines.push(line);
-  }
-  return lines.slice(-max).join('; ');
-}
 
 /** A listing that could not be read. */
 function listingFailed(fs: HostFs, dir: string, e: unknown): KompoxError {
@@ -370,7 +357,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     if (!sha256 && !tap) throw failed(fs, extracting, e, `no SHA-256 of the archive${es.text ? `: ${es.text}` : ''}`);
     // the recorded checksum first: it names the problem best (a changed or damaged file)
     if (sha256) checkExpectedSha256(sha256, opts.expectedSha256);
-    if (es.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${nodeMessages(es.text) || `exit code ${es.codes[0]}`})`);
+    if (es.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${commandMessages(es.text) || `exit code ${es.codes[0]}`})`);
     const refused = tarRefusal(es.text);
     if (refused) throw refused;
     let listingFailure: unknown;
@@ -385,7 +372,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     if (badName !== undefined) throw badName;
     if (es.codes[1] !== 0) {
       if (hostProblem(es.text)) throw failed(fs, extracting, { code: es.codes[1], stderr: es.text });
-      throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${nodeMessages(es.text) || `exit code ${es.codes[1]}`})`);
+      throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${commandMessages(es.text) || `exit code ${es.codes[1]}`})`);
     }
     names.finish();
     // only what the names said (stripped absolute names would land here too)

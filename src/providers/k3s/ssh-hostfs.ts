@@ -19,7 +19,7 @@ import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { ZSTD_LEVEL } from '../../archive/zstd.js';
 import { GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../../archive/memory.js';
-import { parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { commandMessages, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { KOMPOX_MEMBER_FLAGS, progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
@@ -714,7 +714,7 @@ class SshHostFs implements HostFs {
       const m = new RegExp(`${TAR_EXIT_MARK}(\\d+)`).exec(text);
       const head = new RegExp(`${HEAD_EXIT_MARK}(\\d+)`).exec(text);
       const detail = text.replace(new RegExp(`(${TAR_EXIT_MARK}|${HEAD_EXIT_MARK})\\d+\\s*`, 'g'), '').trim();
-      const lastLines = detail.split('\n').slice(-5).join('; ');
+      const lastLines = commandMessages(detail, 5);
       if (!m) throw new Error(`tar -c of ${dir} on ${this.describe} did not finish${detail ? `: ${lastLines}` : ''}`);
       const outcome = tarCreateOutcome(dialect, Number(m[1]));
       if (outcome === 'failed') throw new Error(`tar -c of ${dir} on ${this.describe} failed (exit code ${m[1]})${detail ? `: ${lastLines}` : ''}`);
@@ -772,7 +772,7 @@ class SshHostFs implements HostFs {
     const finished = ended.then((hung) => {
       if (hung) throw new Error(`tar -x into ${dir} on ${this.describe} did not end within ${(2 * STOP_GRACE_MS) / 1000} s of being stopped`);
       const { status, detail } = pipeStatus(err.text(), UNZSTD_EXIT_MARK);
-      const lastLines = detail ? `: ${detail.split('\n').slice(-5).join('; ')}` : '';
+      const lastLines = detail ? `: ${commandMessages(detail, 5)}` : '';
       if (exitCode !== 0) {
         throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitCode !== undefined ? `exit code ${exitCode}` : exitSignal ? `signal ${exitSignal}` : 'no exit status'})${lastLines}`);
       }
