@@ -626,6 +626,47 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
+  for (const path of ['packed on the node', 'plain tar stream', 'SFTP'] as const)
+  it(`an export whose output fails (a full disk) fails with the output's error, promptly, on the ${path} path; the node's command is stopped`, async () => {
+    const own = await sandbox();
+    const traced = path === 'packed on the node' ? tracedDriver() : path === 'plain tar stream' ? tracedDriver(false, undefined, true) : tracedDriver(true);
+    const { writeFile } = await import('node:fs/promises');
+    const { randomBytes } = await import('node:crypto');
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const src = await traced.driver.disks.create(ctx, vol, { name: 'full-src' }, {});
+      await writeSampleTree(src.id);
+      await writeFile(join(src.id, 'z-big.bin'), randomBytes(24 * 1024 * 1024));
+      let written = 0;
+      const full = new Writable({
+        highWaterMark: 64 * 1024,
+        write(chunk: Buffer, _enc, cb) {
+          written += chunk.length;
+          if (written <= 2 * 1024 * 1024) return cb();
+          cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' }));
+        },
+      });
+      full.on('error', () => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the export did not end within 30 s of its output failing')), 30_000)));
+      try {
+        await assert.rejects(Promise.race([traced.driver.hostTransfer.exportDisk(ctx, vol, src, full, {}), hung]), /no space left on device/);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (path === 'packed on the node') assert.equal(traced.calls.packedStream, 1);
+      if (path === 'plain tar stream') assert.equal(traced.calls.tarStream, 1);
+      if (path === 'SFTP') assert.ok(traced.calls.openFile > 0);
+      // nothing of the export still runs on the node
+      const left = spawnSync('pgrep', ['-a', '-f', '--', src.id], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(left, '', 'a command of the export still runs on the node');
+    } finally {
+      await traced.driver.close();
+      await own.cleanup();
+    }
+  });
+
   it('untarStream, with and without zstd on the node: extracts what archiveToTar writes; a failing tar rejects `finished` with its exit code and message', async () => {
     const own = await sandbox();
     const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });

@@ -531,8 +531,12 @@ class SshHostFs implements HostFs {
       if (exitCode === 0) out.end();
       else out.destroy(new Error(`reading ${path} on ${this.describe} failed (exit code ${exitCode ?? 'none'})${err.text() ? `: ${err.text()}` : ''}`));
     });
-    // the reader going away stops the command
-    out.once('close', () => channel.close());
+    // the reader going away stops the command (and what is still queued is read into nothing, so the channel ends)
+    out.once('close', () => {
+      channel.close();
+      channel.unpipe(out);
+      channel.resume();
+    });
     return out;
   }
 
@@ -723,7 +727,17 @@ class SshHostFs implements HostFs {
       return outcome === 'changed' ? `files changed while tar read them on ${this.describe} (a live, crash-consistent copy)${detail ? `: ${lastLines}` : ''}` : undefined;
     });
     finished.catch(() => undefined);
-    return { stream, compressed: stdout !== 'plain', finished, stop: () => channel.close() };
+    const stop = () => {
+      // Closing the channel ends the command: its writes to the closed pipe
+      // fail (SIGPIPE). ssh2 reports the channel closed only once its readable
+      // side has ended, and a consumer that failed (a full output disk) left it
+      // paused with data queued: read the rest into nothing, so `finished`
+      // settles and the caller can report why it stopped.
+      channel.close();
+      channel.unpipe();
+      channel.resume();
+    };
+    return { stream, compressed: stdout !== 'plain', finished, stop };
   }
   /**
    * One `tar -x` into DIR on the node over one exec channel, the tar stream
