@@ -1015,11 +1015,17 @@ export function checkEntryPath(raw: string): string {
 
 /** Writes with backpressure; rejects when the stream errors or closes instead of draining. */
 export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buffer): Promise<void> {
-  // a destroyed stream (a cancel) never emits drain, error or close again: waiting would hang
-  const gone = () => (ws as { destroyed?: boolean }).destroyed === true;
-  if (gone()) throw new Error('the output was closed before the archive was complete');
+  // a destroyed stream (a cancel, or a write that failed after an earlier call
+  // returned: a full disk) never emits drain, error or close again: waiting
+  // would hang. Its own error says why, where it has one.
+  const gone = () => {
+    const s = ws as { destroyed?: boolean; errored?: Error | null };
+    if (s.errored) throw s.errored;
+    if (s.destroyed === true) throw new Error('the output was closed before the archive was complete');
+  };
+  gone();
   if (!ws.write(chunk)) {
-    if (gone()) throw new Error('the output was closed before the archive was complete');
+    gone();
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         ws.off('drain', onDrain);
@@ -1336,6 +1342,8 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
           await created(path, abs, () => fs.createFile!(abs, parts, meta));
         } else {
           const ws = fs.openWrite(abs, 0o600);
+          // a failed write (a full disk) reaches writeAll or closeWriter as the stream's error, never as a stray event
+          ws.on('error', () => undefined);
           try {
             let remain = size;
             while (remain > 0) {

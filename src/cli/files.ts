@@ -23,10 +23,18 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
+  // A write that fails (a full disk) is what stopped the export, whatever the
+  // writer upstream then reports (an output that went away, a raw ENOSPC).
+  let writeError: NodeJS.ErrnoException | undefined;
+  let isOpen = false;
+  ws.on('error', (e: NodeJS.ErrnoException) => {
+    if (isOpen) writeError ??= e;
+  });
   try {
     await opened.catch((e: NodeJS.ErrnoException) => {
       throw new KompoxError('usage', `cannot write ${path}: ${e.code === 'ENOENT' ? 'its directory does not exist' : e.message}`);
     });
+    isOpen = true;
     const r = await write(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('error', reject);
@@ -50,8 +58,21 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
   } catch (e) {
     ws.destroy();
     await fsp.rm(tmp, { force: true });
+    if (writeError) throw outputFailed(path, writeError);
     throw e;
   }
+}
+
+/** Why writing the archive file failed, in words, with what to do. */
+function outputFailed(path: string, e: NodeJS.ErrnoException): KompoxError {
+  const full = e.code === 'ENOSPC' || e.code === 'EDQUOT';
+  const why = e.code === 'ENOSPC' ? 'no space left on device' : e.code === 'EDQUOT' ? 'disk quota exceeded' : e.message;
+  return new KompoxError('unavailable', `cannot write ${path}: ${why}; the incomplete archive was removed`, {
+    code: 'export.output-failed',
+    details: { path, ...(e.code ? { errno: e.code } : {}) },
+    ...(full ? { hint: 'Free space there, or write the archive somewhere else with -O.' } : {}),
+    cause: e,
+  });
 }
 
 /** The checksum in `FILE.sha256` (sha256sum format) when that file exists. */

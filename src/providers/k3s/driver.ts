@@ -502,7 +502,7 @@ export class K3sDriver implements ProviderDriver {
       return disk;
     } catch (e) {
       await fs.rm(tmp).catch(() => undefined);
-      throw e;
+      throw hostFull(e, fs, p.diskVolDir, `disk ${name} was not created`) ?? e;
     }
   }
 
@@ -875,6 +875,8 @@ export class K3sDriver implements ProviderDriver {
       if (onNode) r = onNode;
       else {
         const ws = fs.openWrite(tmp, 0o600);
+        // a failed write (a full disk) reaches packDisk's writes or closeWriter as the stream's error, never as a stray event
+        ws.on('error', () => undefined);
         let packed = false;
         try {
           r = await cancellable(op, destroyOnCancel(ws), () =>
@@ -890,7 +892,7 @@ export class K3sDriver implements ProviderDriver {
       await fs.rename(tmp, archivePath);
     } catch (e) {
       await fs.rm(tmp).catch(() => undefined);
-      throw e;
+      throw hostFull(e, fs, p.snapVolDir, `snapshot ${name} was not created`) ?? e;
     }
     const createdAt = nowRfc3339();
     const meta: SnapshotMeta = {
@@ -939,6 +941,34 @@ export class K3sDriver implements ProviderDriver {
     const fs = await this.host(k3sSettings(ctx), {});
     return (await digestTree(fs, disk.id)).treeDigest;
   }
+}
+
+/**
+ * A write that found the filesystem full, here (ENOSPC, EDQUOT) or on the
+ * node (its tools say so): one error saying where, and what to do. Anything
+ * else is not this (undefined).
+ */
+function hostFull(e: unknown, fs: HostFs, dir: string, what: string): KompoxError | undefined {
+  // an errno of this machine's calls (a KompoxError's code is its own)
+  const code = e instanceof KompoxError ? undefined : (e as NodeJS.ErrnoException | undefined)?.code;
+  const text = e instanceof Error ? e.message : '';
+  const full = code === 'ENOSPC' || code === 'EDQUOT' || /No space left on device|Disk quota exceeded/i.test(text);
+  if (!full || (e instanceof KompoxError && e.kind !== 'unavailable')) return undefined;
+  const quota = code === 'EDQUOT' || /Disk quota exceeded/i.test(text);
+  // what the node's tools said about it (the file they could not write), once; an errno says nothing more
+  const said = code
+    ? undefined
+    : text
+        .split(/;\s|\n/)
+        .find((l) => /No space left on device|Disk quota exceeded/i.test(l))
+        ?.replace(/^.*\bfailed \([^)]*\): /, '')
+        .trim();
+  return new KompoxError('unavailable', `${what}: ${quota ? 'the disk quota is exceeded' : 'no space left'} under ${dir}${fs.describe === 'local' ? '' : ` on ${fs.describe}`}${said ? ` (${said})` : ''}`, {
+    code: 'host.disk.full',
+    details: { dir },
+    hint: 'Free space there (delete disks or snapshots no longer needed), or move K3S_DISK_ROOT or K3S_SNAPSHOT_ROOT to a larger filesystem.',
+    cause: e,
+  });
 }
 
 /** How a host command ended: its error when it failed, undefined when it succeeded. */
