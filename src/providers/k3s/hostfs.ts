@@ -297,11 +297,13 @@ export class LocalHostFs implements HostFs {
   }
   async writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
     const tmp = `${path}.tmp-${randomSuffix()}`;
-    await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
     try {
+      // a write that fails part-way (a full disk) leaves the temp file: it goes too
+      await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
       await fsp.rename(tmp, path);
     } catch (e) {
-      await fsp.rm(tmp, { force: true });
+      // (one that was there already is not ours to remove)
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') await fsp.rm(tmp, { force: true });
       throw e;
     }
   }

@@ -500,13 +500,13 @@ class SshHostFs implements HostFs {
   }
   async writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
     const tmp = `${path}.tmp-${Math.random().toString(36).slice(2, 10)}`;
-    await new Promise<void>((resolve, reject) => {
-      const ws = this.openWrite(tmp, mode);
-      ws.once('error', reject);
-      ws.once('close', () => resolve());
-      ws.end(data);
-    });
     try {
+      await new Promise<void>((resolve, reject) => {
+        const ws = this.openWrite(tmp, mode);
+        ws.once('error', reject);
+        ws.once('close', () => resolve());
+        ws.end(data);
+      });
       await this.rename(tmp, path);
     } catch (e) {
       await this.rm(tmp).catch(() => undefined);
