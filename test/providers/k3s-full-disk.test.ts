@@ -196,6 +196,32 @@ describe('K3s driver over SSH when the node\'s filesystem is full (a small tmpfs
     }
   });
 
+  it('a snapshot and a disk copy on the node stop with host.disk.full and leave nothing', async () => {
+    const local = new K3sDriver({ env: {} });
+    const remote = new K3sDriver({ env: {} }, (async () => connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath })) as HostFsFactory);
+    try {
+      const ctx = appCtx(sb);
+      const vol = ctx.app.volumes[0]!;
+      const d = await local.hostTransfer.importDisk(ctx, vol, { name: 'copy-src' }, { stream: Readable.from([archive]) }, {});
+      const ssh = { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath };
+      const events: string[] = [];
+      const onEvent = { events: (e: { type: string; message?: string }) => void (e.type === 'log' && events.push(e.message ?? '')) };
+      await assert.rejects(remote.snapshots.create(appCtx(sb, { settings: { ...ssh, K3S_SNAPSHOT_ROOT: `${small}/snaps` } }), vol, d, 'snap', onEvent as never), (e) => assertFull(e, /snapshot snap/));
+      assert.ok(events.some((m) => /snapshot snap: on the node/.test(m)), events.join('\n'));
+      // the disk root on the small filesystem: the copy is made there (its source is read from the sandbox's)
+      await assert.rejects(
+        remote.disks.create(appCtx(sb, { settings: { ...ssh, K3S_DISK_ROOT: `${small}/disks` } }), vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, onEvent as never),
+        (e) => assertFull(e, /disk copied/),
+      );
+      assert.ok(events.some((m) => /copy copy-src: on the node .*cp -a/.test(m)), events.join('\n'));
+      const left = spawnSync('find', [small, '-mindepth', '4'], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(left, '', 'nothing left behind');
+    } finally {
+      await local.close();
+      await remote.close();
+    }
+  });
+
   it('an import on the node stops with host.disk.full and leaves nothing', async () => {
     const settings = { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath, K3S_DISK_ROOT: `${small}/disks` };
     const driver = new K3sDriver({ env: {} }, (async () => connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath })) as HostFsFactory);
