@@ -14,8 +14,21 @@ export function setDebug(v: boolean): void {
   debug = v;
 }
 
+/**
+ * Errors of this machine's filesystem that are its state, not a bug, with
+ * what to do (a use case that knows the path says more: export.output-failed,
+ * host.disk.full). E.g. a full temp directory while a listing spills.
+ */
+const ENVIRONMENT_ERRNO: Readonly<Record<string, string>> = {
+  ENOSPC: 'A filesystem this command writes to is full (its temporary files go to the system temp directory, TMPDIR): free space there and run it again.',
+  EDQUOT: 'A disk quota was exceeded: free space or raise the quota, and run it again.',
+  EROFS: 'A filesystem this command writes to is read-only.',
+};
+
 /** Prints an error the way users should see it and returns the exit code. */
 export function reportError(err: unknown): number {
+  const errno = err instanceof KompoxError ? undefined : (err as NodeJS.ErrnoException | undefined)?.code;
+  if (errno && ENVIRONMENT_ERRNO[errno]) err = new KompoxError('unavailable', (err as Error).message, { hint: ENVIRONMENT_ERRNO[errno], cause: err });
   if (err instanceof KompoxError) {
     process.stderr.write(`error: ${formatError({ location: err.location, field: err.field, ...withCliAdvice(err) })}\n`);
     if (debug && err.stack) process.stderr.write(`${err.stack}\n`);

@@ -114,3 +114,24 @@ test('a file without an app section: app commands say what to add', async () => 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an error of the filesystem (ENOSPC, a full temp directory) is said with what to do, not as unexpected; other errors still are', async () => {
+  const { reportError } = await import('../../src/cli/common.js');
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+  let full: number;
+  let bug: number;
+  try {
+    full = reportError(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' }));
+    bug = reportError(new TypeError("Cannot read properties of undefined (reading 'x')"));
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.equal(full, 1);
+  assert.equal(bug, 1);
+  assert.match(written[0]!, /^error: ENOSPC: no space left on device, write\. A filesystem this command writes to is full .*TMPDIR.*\n$/);
+  assert.doesNotMatch(written[0]!, /unexpected/);
+  assert.doesNotMatch(written[0]!, STACK_LINE);
+  assert.match(written.slice(1).join(''), /This is unexpected/);
+});
