@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { treeDigestOf, type ManifestEntry } from '../../src/archive/archive.js';
 import { ManifestLog } from '../../src/archive/manifest-log.js';
 import { ChunkSpool } from '../../src/archive/spool.js';
+import { KompoxError } from '../../src/domain/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,6 +24,24 @@ const deletedUnder = () =>
 const chunk = (i: number, n: number) => Buffer.alloc(n, i % 251);
 
 describe('ChunkSpool', () => {
+  it('a temporary directory it cannot write to is said as such (tmp.unwritable, naming the directory), not as a raw errno', () => {
+    const missing = join(dir, 'no-such-dir');
+    const spool = new ChunkSpool({ dir: missing, memoryBytes: 10 });
+    spool.push(chunk(1, 8));
+    assert.throws(
+      () => spool.push(chunk(2, 100)),
+      (e: unknown) => {
+        assert.ok(e instanceof KompoxError, String(e));
+        assert.equal(e.code, 'tmp.unwritable');
+        assert.equal(e.message, `cannot write a temporary file under ${missing}: the directory does not exist`);
+        assert.match(e.hint ?? '', /TMPDIR/);
+        return true;
+      },
+    );
+    assert.equal(spool.length, 1, 'the chunk that could not be written is not counted');
+    spool.close();
+  });
+
   it('keeps chunks in memory up to its limit, then in an unlinked file, and reads every one back', () => {
     const spool = new ChunkSpool({ dir, memoryBytes: 10_000 });
     const sizes = [4000, 4000, 4000, 1, 70_000, 0, 300_000, 5];
@@ -47,7 +66,7 @@ describe('ChunkSpool', () => {
     spool.push(chunk(1, 600));
     spool.push(chunk(2, 400));
     assert.equal(spool.spilledBytes, 0);
-    assert.throws(() => spool.push(chunk(3, 1)), /ENOENT/, 'the next chunk needs the file, in a directory that is not there');
+    assert.throws(() => spool.push(chunk(3, 1)), /the directory does not exist/, 'the next chunk needs the file, in a directory that is not there');
     spool.close();
   });
 });
