@@ -614,11 +614,23 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
         },
       });
       await rejectsWith(importing('endless', endless), 'integrity', /zstd|corrupt|truncated/i);
+      // an input that fails part-way (a read error of the archive file): the import stops with that error, promptly
+      let fed = false;
+      const failing = new Readable({
+        read() {
+          if (!fed) {
+            fed = true;
+            this.push(archive.subarray(0, Math.floor(archive.length / 3)));
+          } else setTimeout(() => this.destroy(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })), 200);
+        },
+      });
+      await assert.rejects(importing('read-error', failing), /EIO: i\/o error, read/);
+      await nothingNew('an input that failed');
       assert.ok(!endless.readableEnded && sent < 256 * 1024 * 1024, `refused after ${sent} bytes of a never-ending input`);
       endless.destroy();
       await nothingNew('a never-ending input that is no archive');
-      if (path === 'tar -x') assert.equal(streamed.calls.untarStream, 6, 'every refusal happened on the tar -x path');
-      else assert.deepEqual([streamed.calls.runStdin, streamed.calls.untarStream], [6, 0], 'every refusal happened on the node');
+      if (path === 'tar -x') assert.equal(streamed.calls.untarStream, 7, 'every refusal happened on the tar -x path');
+      else assert.deepEqual([streamed.calls.runStdin, streamed.calls.untarStream], [7, 0], 'every refusal happened on the node');
       assert.equal(streamed.calls.sftpWrites, 0);
     } finally {
       await streamed.driver.close();

@@ -1102,6 +1102,9 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   if (op.signal?.aborted) stopFeed();
   else op.signal?.addEventListener('abort', stopFeed, { once: true });
   untar.finished.catch(stopFeed);
+  // whether the archive itself could not be read here (then tar's complaint about the cut stream says less)
+  let inputFailed = false;
+  (input as Readable).once?.('error', () => (inputFailed = true));
   const { archiveToTar } = await import('../../archive/tar-stream.js');
   try {
     const r = await archiveToTar(input, untar.stream, { ...opts, signal: feed.signal });
@@ -1110,9 +1113,10 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
     return r;
   } catch (e) {
     untar.stop();
-    // the command's own failure (a full disk) says more than the stream it cut
+    // the command's own failure (a full disk) says more than the stream it cut; one
+    // that only followed the cut (the archive could not be read here) says less
     const failed = await commandFailure(untar.finished);
-    if (failed && !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity')) {
+    if (failed && !inputFailed && !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity')) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check the free space on the node and that the SSH user can write under the disk root.' });
     }
     throw e;
