@@ -628,7 +628,7 @@ class SshHostFs implements HostFs {
     }
     if (pgid === undefined) fromCommand(Buffer.from(head));
     lines?.end();
-    if (stdinError) throw new Error(`reading the input of ${argv[0]} on ${this.describe} failed: ${stdinError.message}`);
+    if (stdinError) throw new Error(`its input could not be read: ${stdinError.message}`);
     return { stdout: Buffer.concat(out), stderr: err.text(), code };
   }
 
