@@ -58,7 +58,7 @@ export function zstdParallelism(): number {
  * and logs at the same speed).
  */
 export const ZSTD_LEVEL = 5;
-const ZSTD_MIN_MATCH = 6;
+export const ZSTD_MIN_MATCH = 6;
 /**
  * A hash table of 2^18 entries instead of level 5's 2^19: a frame is 1 MiB,
  * and the smaller table keeps each compressor 1.3 MiB smaller (two of them

@@ -57,6 +57,11 @@ describe('archives the node packed (adoptPackedStream)', { skip }, () => {
   const adopt = (input: Buffer | Readable, opts: Parameters<typeof adoptPackedStream>[2] = {}) =>
     collect(async (out) => adoptPackedStream(Buffer.isBuffer(input) ? Readable.from([input]) : (input as Readable), out, { createdAt: '2026-12-03T00:00:00Z', ...opts }));
 
+  test("the node's zstd: the archives' level and minimum match, the link's window where it takes --zstd= (else its defaults)", () => {
+    assert.match(packedTarScript('/d', { zstdWindowLog: true }), /\| zstd -T0 -5 --zstd=wlog=19,mml=6 -q -c$/);
+    assert.match(packedTarScript('/d', {}), /\| zstd -T0 -5 -q -c$/);
+  });
+
   test("keeps the node's frame as it is and adds the manifest's: the manifest packTree makes, and the tree imports whole", async () => {
     const archive = await adopt(packed);
     assert.ok(archive.subarray(0, packed.length).equals(packed), "the node's bytes come first, unchanged");
