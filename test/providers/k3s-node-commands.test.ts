@@ -61,6 +61,8 @@ describe('node-local commands: parsers', () => {
     assert.equal(missingTools(busy, 'copy'), 'the node lacks GNU find (-printf), sha256sum -z (GNU coreutils)');
     assert.equal(nodeHasher(t), 'sha256sum', 'no openssl line: sha256sum hashes');
     assert.equal(nodeHasher(parseTools('openssl-sha256:\nsha256sum-z:\n')), 'openssl');
+    assert.equal(t.zstdParams, false, 'no zstd-params line: snapshots with zstd\'s own minimum match');
+    assert.equal(parseTools('zstd:\nzstd-params:\n').zstdParams, true);
     assert.equal(nodeHasher(undefined), 'sha256sum');
   });
 
@@ -336,8 +338,11 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       };
       const listing = (archive: string) => spawnSync('sh', ['-c', 'zstd -dc -q < "$1" | tar -tf -', 'sh', archive], { encoding: 'utf8' }).stdout.trim().split('\n');
 
-      // at the archives' level, as every version 2 archive Kompox writes (snapshots smaller than gzip -6)
+      // at the archives' level, as every version 2 archive Kompox writes (snapshots smaller than gzip -6), and
+      // their minimum match where the node's zstd takes --zstd= (this machine's does: the probe says so)
       assert.match(snapshotArgv(src, mdir, join(dir, 'a.tar.zst')).join(' '), new RegExp(`\\| \\{ zstd -T0 -${ZSTD_LEVEL} -q -c;`));
+      assert.equal(tools.zstdParams, true, 'the probe finds --zstd= in this machine\'s zstd');
+      assert.match(snapshotArgv(src, mdir, join(dir, 'p.tar.zst'), 'sha256sum', true).join(' '), new RegExp(`\\| \\{ zstd -T0 -${ZSTD_LEVEL} --zstd=mml=6 -q -c;`));
       // the manifest comes 300 ms after tar started: tar is still waiting for it, then ends with it
       const a = started(snapshotArgv(src, mdir, join(dir, 'a.tar.zst')));
       let early = false;

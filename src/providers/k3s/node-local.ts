@@ -489,7 +489,8 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   const what = `archiving ${src}`;
   const stopTar = new AbortController();
   const hasher = await hasherOn(fs);
-  const archiving = run(fs, snapshotArgv(src, mdir, archive, hasher), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
+  const zstdParams = (await nodeTools(fs))?.zstdParams === true;
+  const archiving = run(fs, snapshotArgv(src, mdir, archive, hasher, zstdParams), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
   archiving.catch(() => undefined);
   /** Stops tar (it waits for a manifest that will not come) and waits until it has ended. */
   const stopArchiving = async () => {
