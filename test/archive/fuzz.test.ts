@@ -129,17 +129,22 @@ async function checkCases(driver: K3sDriver, ctx: ReturnType<typeof appCtx>, dis
   return { accepted, refused };
 }
 
+/** A sandbox holding the seeded source tree, and that tree's listing. */
+async function seededSource(): Promise<{ sb: Sandbox; src: string; original: string[] }> {
+  const sb = await sandbox();
+  const src = join(sb.dir, 'src');
+  await mkdir(src);
+  await writeTree(src, prng(1));
+  return { sb, src, original: await listing(src) };
+}
+
 describe('archive reader under truncation and bit flips (seeded property test)', () => {
   let sb: Sandbox;
   let src: string;
   let original: string[];
   const driver = new K3sDriver();
   before(async () => {
-    sb = await sandbox();
-    src = join(sb.dir, 'src');
-    await mkdir(src);
-    await writeTree(src, prng(1));
-    original = await listing(src);
+    ({ sb, src, original } = await seededSource());
   });
   after(async () => {
     await driver.close();
@@ -171,11 +176,7 @@ describe('archive reader on the node under truncation and bit flips (seeded prop
   const driver = new K3sDriver();
   before(async () => {
     sshd = await startSshd();
-    sb = await sandbox();
-    src = join(sb.dir, 'src');
-    await mkdir(src);
-    await writeTree(src, prng(1));
-    original = await listing(src);
+    ({ sb, src, original } = await seededSource());
   });
   after(async () => {
     await driver.close();

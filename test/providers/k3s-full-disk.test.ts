@@ -150,6 +150,10 @@ describe('K3s driver over SSH when the node\'s filesystem is full (a small tmpfs
   let sb: Sandbox;
   let small: string;
   let archive: Buffer;
+  /** The settings that reach this machine's sshd. */
+  const sshSettings = () => ({ K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath });
+  /** A driver reaching this machine's sshd (the roots come from each context's settings). */
+  const overSsh = () => new K3sDriver({ env: {} }, (async () => connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath })) as HostFsFactory);
   before(async () => {
     archive = await makeArchive();
     sshd = await startSshd();
@@ -170,12 +174,12 @@ describe('K3s driver over SSH when the node\'s filesystem is full (a small tmpfs
     const { exportThrough } = await import('../../src/usecases/disk.js');
     const { readdir } = await import('node:fs/promises');
     const local = new K3sDriver({ env: {} });
-    const remote = new K3sDriver({ env: {} }, (async () => connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath })) as HostFsFactory);
+    const remote = overSsh();
     try {
       const ctx = appCtx(sb);
       const vol = ctx.app.volumes[0]!;
       const d = await local.hostTransfer.importDisk(ctx, vol, { name: 'src' }, { stream: Readable.from([archive]) }, {});
-      const sshCtx = appCtx(sb, { settings: { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath } });
+      const sshCtx = appCtx(sb, { settings: sshSettings() });
       for (const [driver, c, name] of [[local, ctx, 'local.tar.zst'], [remote, sshCtx, 'ssh.tar.zst']] as const) {
         const path = `${small}/${name}`;
         await assert.rejects(
@@ -198,12 +202,12 @@ describe('K3s driver over SSH when the node\'s filesystem is full (a small tmpfs
 
   it('a snapshot and a disk copy on the node stop with host.disk.full and leave nothing', async () => {
     const local = new K3sDriver({ env: {} });
-    const remote = new K3sDriver({ env: {} }, (async () => connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath })) as HostFsFactory);
+    const remote = overSsh();
     try {
       const ctx = appCtx(sb);
       const vol = ctx.app.volumes[0]!;
       const d = await local.hostTransfer.importDisk(ctx, vol, { name: 'copy-src' }, { stream: Readable.from([archive]) }, {});
-      const ssh = { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath };
+      const ssh = sshSettings();
       const events: string[] = [];
       const onEvent = { events: (e: { type: string; message?: string }) => void (e.type === 'log' && events.push(e.message ?? '')) };
       await assert.rejects(remote.snapshots.create(appCtx(sb, { settings: { ...ssh, K3S_SNAPSHOT_ROOT: `${small}/snaps` } }), vol, d, 'snap', onEvent as never), (e) => assertFull(e, /snapshot snap/));
@@ -223,8 +227,8 @@ describe('K3s driver over SSH when the node\'s filesystem is full (a small tmpfs
   });
 
   it('an import on the node stops with host.disk.full and leaves nothing', async () => {
-    const settings = { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath, K3S_DISK_ROOT: `${small}/disks` };
-    const driver = new K3sDriver({ env: {} }, (async () => connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath })) as HostFsFactory);
+    const settings = { ...sshSettings(), K3S_DISK_ROOT: `${small}/disks` };
+    const driver = overSsh();
     try {
       const ctx = appCtx(sb, { settings });
       const vol = ctx.app.volumes[0]!;
