@@ -10,7 +10,7 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KompoxError } from '../domain/errors.js';
+import { KompoxError, filesystemProblem } from '../domain/errors.js';
 
 export interface SpoolOptions {
   /** Directory for the temporary file (default: the system's temporary directory). */
@@ -165,16 +165,9 @@ export class ChunkSpool {
 
 /** Why the temporary file could not be written, where, and what to do (a full or missing temp directory is the machine's state, not a bug). */
 function spillFailed(e: unknown, dir: string): unknown {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  const why: Record<string, string> = {
-    ENOSPC: 'no space left on device',
-    EDQUOT: 'disk quota exceeded',
-    EROFS: 'read-only file system',
-    EACCES: 'permission denied',
-    ENOENT: 'the directory does not exist',
-  };
-  if (!code || !why[code]) return e;
-  return new KompoxError('unavailable', `cannot write a temporary file under ${dir}: ${why[code]}`, {
+  const why = filesystemProblem((e as NodeJS.ErrnoException | undefined)?.code);
+  if (!why) return e;
+  return new KompoxError('unavailable', `cannot write a temporary file under ${dir}: ${why}`, {
     code: 'tmp.unwritable',
     details: { dir },
     hint: 'Free space there, or point TMPDIR at a directory on a filesystem with room (a large disk or file count spills its listing there).',

@@ -4,7 +4,7 @@
 // end's (a server has request and response bodies instead).
 import { chmodSync, createReadStream, createWriteStream, existsSync, promises as fsp, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { KompoxError } from '../domain/errors.js';
+import { KompoxError, filesystemProblem } from '../domain/errors.js';
 import { kubeconfigYaml, mergeKubeconfig } from '../usecases/cluster-kubeconfig.js';
 import { checkSha256, type ExportResult } from '../usecases/disk.js';
 
@@ -66,7 +66,7 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
 /** Why writing the archive file failed, in words, with what to do. */
 function outputFailed(path: string, e: NodeJS.ErrnoException): KompoxError {
   const full = e.code === 'ENOSPC' || e.code === 'EDQUOT';
-  const why = e.code === 'ENOSPC' ? 'no space left on device' : e.code === 'EDQUOT' ? 'disk quota exceeded' : e.message;
+  const why = filesystemProblem(e.code) ?? e.message;
   return new KompoxError('unavailable', `cannot write ${path}: ${why}; the incomplete archive was removed`, {
     code: 'export.output-failed',
     details: { path, ...(e.code ? { errno: e.code } : {}) },

@@ -91,6 +91,21 @@ export class KompoxError extends Error {
   }
 }
 
+/**
+ * A filesystem errno that is the machine's state, not a bug, in words
+ * (undefined for any other): what the errors that name a path say.
+ */
+export function filesystemProblem(code: string | undefined): string | undefined {
+  const words: Record<string, string> = {
+    ENOSPC: 'no space left on device',
+    EDQUOT: 'disk quota exceeded',
+    EROFS: 'read-only file system',
+    EACCES: 'permission denied',
+    ENOENT: 'the directory does not exist',
+  };
+  return code ? words[code] : undefined;
+}
+
 /** The typed error of a driver that lacks an operation. */
 export function unsupported(operation: string, driver: string): KompoxError {
   return new KompoxError('unsupported', `${operation} is not supported by the ${driver} driver`, {
