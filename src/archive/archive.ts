@@ -44,7 +44,7 @@ import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { GarbagePacer } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
-import { InOrder, ZSTD_FRAME, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
+import { InOrder, ZSTD_FRAME, ZSTD_JOBS, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
 /** The newest manifest version this code writes and reads. */
@@ -358,10 +358,10 @@ async function* decompressed(input: Readable, format: ArchiveFormat | 'none', on
  * rest of any write once a frame ends inside it (Node 24.21), which would
  * refuse a valid multi-frame stream (e.g. concatenated `zstd FILE` outputs).
  */
-export function decompressor(format: ArchiveFormat): Duplex {
+export function decompressor(format: ArchiveFormat, jobs?: number): Duplex {
   if (format === 'tar.gz') return createGunzip({ chunkSize: CHUNK });
   return Duplex.from(async function* (source: AsyncIterable<Buffer>) {
-    yield* decompressZstd(source);
+    yield* decompressZstd(source, jobs !== undefined ? { jobs } : {});
   });
 }
 
@@ -735,8 +735,9 @@ class ZstdFrames implements FrameCompression {
     readonly frameSize = ZSTD_FRAME,
     /** Where the written bytes are hashed: its own, or one that has seen the archive's earlier bytes (adoptPackedStream). */
     readonly output = new StreamDigest(),
+    jobs = ZSTD_JOBS,
   ) {
-    this.slots = Array.from({ length: zstdParallelism() }, () => new ZstdSlot(level));
+    this.slots = Array.from({ length: zstdParallelism(jobs) }, () => new ZstdSlot(level));
   }
   async put(frame: Buffer, length: number, release: () => void): Promise<void> {
     // Round robin: a slot's previous frame has left `inflight` before it is used again.
@@ -882,13 +883,13 @@ export class FrameSink {
  * The packing end of an archive being written: tar pieces in, compressed
  * frames out to `out` (tar-stream.ts packs a tar stream from a pod with it).
  */
-export function frameSink(format: ArchiveFormat, out: Writable, level?: number, zstdFrame?: number): FrameSink {
-  return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level, zstdFrame));
+export function frameSink(format: ArchiveFormat, out: Writable, level?: number, zstdFrame?: number, jobs?: number): FrameSink {
+  return new FrameSink(format === 'tar.gz' ? new GzipFrames(out, level) : new ZstdFrames(out, level, zstdFrame, undefined, jobs));
 }
 
 /** zstd frames appended to an archive whose earlier bytes `digest` has hashed: the archive's one SHA-256 covers both. */
-export function zstdTailSink(out: Writable, digest: StreamDigest, level?: number): FrameSink {
-  return new FrameSink(new ZstdFrames(out, level, undefined, digest));
+export function zstdTailSink(out: Writable, digest: StreamDigest, level?: number, jobs?: number): FrameSink {
+  return new FrameSink(new ZstdFrames(out, level, undefined, digest, jobs));
 }
 
 /** The manifest file's content as every archive holds it. */
@@ -902,8 +903,8 @@ export function manifestBody(manifest: ArchiveManifest): Buffer {
  * its way over a slow link. Ending it flushes the last frame; `out` is not
  * ended. Destroying it drops what is not written yet.
  */
-export function compressingWriter(format: ArchiveFormat, out: Writable, level?: number, zstdFrame?: number): Writable {
-  const sink = frameSink(format, out, level, zstdFrame);
+export function compressingWriter(format: ArchiveFormat, out: Writable, level?: number, zstdFrame?: number, jobs?: number): Writable {
+  const sink = frameSink(format, out, level, zstdFrame, jobs);
   return new Writable({
     highWaterMark: CHUNK,
     write(chunk: Buffer, _enc, cb) {

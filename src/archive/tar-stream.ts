@@ -55,7 +55,7 @@ import { ArchiveCheck, OpenDirs } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
 import { GarbagePacer } from './memory.js';
-import { ZSTD_LEVEL, decompressZstd } from './zstd.js';
+import { LINK_ZSTD_JOBS, ZSTD_LEVEL, decompressZstd } from './zstd.js';
 
 /** A tar record: writers pad their output to a multiple of it (blocking factor 20). */
 const RECORD = 10240;
@@ -180,7 +180,7 @@ function missingLinkTarget(link: string, target: string, cause?: unknown): Kompo
 export async function packTarStream(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: PackTarOptions = {}): Promise<PackTarResult> {
   const format = opts.format ?? DEFAULT_ARCHIVE_FORMAT;
   const progress = startedProgress(opts);
-  const sink = frameSink(format, out as Writable, opts.level);
+  const sink = frameSink(format, out as Writable, opts.level, undefined, LINK_ZSTD_JOBS);
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const spool = opts.spool ?? {};
   /** Every entry written, in tar order; a hard link's copy carries its target as `linkpath` (dropped from the manifest). */
@@ -406,7 +406,7 @@ export async function adoptPackedStream(input: Readable | NodeJS.ReadableStream,
     }
   }
   async function* paced(): AsyncGenerator<Buffer> {
-    for await (const chunk of decompressZstd(kept())) {
+    for await (const chunk of decompressZstd(kept(), { jobs: LINK_ZSTD_JOBS })) {
       pacer.note(chunk.length);
       yield chunk;
     }
@@ -449,7 +449,7 @@ export async function adoptPackedStream(input: Readable | NodeJS.ReadableStream,
     entries.close();
     if (!root) throw integrity(`the node's tar stream holds no ${DATA_DIR} directory`);
     const head = manifestHead(log, 'tar.zst', opts);
-    const sink = zstdTailSink(out as Writable, digest, opts.level ?? ZSTD_LEVEL);
+    const sink = zstdTailSink(out as Writable, digest, opts.level ?? ZSTD_LEVEL, LINK_ZSTD_JOBS);
     try {
       await writeManifest(sink, log.body(head));
       await sink.end();
@@ -607,7 +607,7 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
   }
   try {
     const run = pipeline as unknown as (...stages: unknown[]) => Promise<void>;
-    await run(input, tap, decompressor(format), rewrite, out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+    await run(input, tap, decompressor(format, LINK_ZSTD_JOBS), rewrite, out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (err) {
     check.close();
     if (err instanceof KompoxError) throw err;

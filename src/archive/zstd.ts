@@ -45,9 +45,29 @@ const STREAM_CHUNK = 256 * 1024;
 /** zstd's largest block (Block_Maximum_Size). */
 const BLOCK_MAX = 128 * 1024;
 
-/** Jobs in flight at once: one per CPU (the thread pool runs them; the main thread has its own work). */
-export function zstdParallelism(): number {
-  return Math.max(1, availableParallelism());
+/**
+ * Frames (de)compressed at once where the data comes from or goes to local
+ * files: one per CPU, at most 3. Each job in flight holds a frame, its
+ * output and a zstd context: 3.5 MiB more peak RSS per job in a local export
+ * or import (forced counts on a 2-CPU machine: 87, 91, 107 and 140 MiB at 2,
+ * 4, 8 and 16 jobs; docs/benchmarks.md), so one per CPU would break issue
+ * 11's 100 MiB on any machine of 8 CPUs or more. 3 also leaves one of
+ * libuv's 4 threads (its default pool, which runs these jobs) for the file
+ * reads and writes that feed them.
+ */
+export const ZSTD_JOBS = 3;
+/**
+ * The same for streams over SSH and through the cluster (packTarStream,
+ * adoptPackedStream, archiveToTar, the SSH link): their data comes at the
+ * link's pace, and their base is higher (the exec stream's buffers, the
+ * client). Through the cluster each job added 5.5 MiB to a peak that is 99
+ * MiB at 2.
+ */
+export const LINK_ZSTD_JOBS = 2;
+
+/** Jobs in flight at once: one per CPU (the thread pool runs them; the main thread has its own work), at most `max`. */
+export function zstdParallelism(max: number = ZSTD_JOBS, cpus: number = availableParallelism()): number {
+  return Math.max(1, Math.min(cpus, max));
 }
 
 /**
@@ -480,6 +500,8 @@ const PIECES_AHEAD = 2;
 export interface DecompressOptions {
   /** Called with each compressed input chunk as it is consumed (hashing, progress, memory pacing). */
   onInput?: (chunk: Buffer) => void;
+  /** Most frames decompressed at once (zstdParallelism); default ZSTD_JOBS. */
+  jobs?: number;
 }
 
 /**
@@ -497,8 +519,8 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
     pool.release(copy);
     return out;
   };
-  // One long-lived decompressor per CPU, frames handed out round robin.
-  const slots = Array.from({ length: zstdParallelism() }, () => new FrameStream(zstdStreamDecompressor()));
+  // One long-lived decompressor per job, frames handed out round robin.
+  const slots = Array.from({ length: zstdParallelism(opts.jobs) }, () => new FrameStream(zstdStreamDecompressor()));
   let next = 0;
   let streamed: StreamedFrame | undefined;
   // Not `for await`: leaving early must not destroy the caller's source.

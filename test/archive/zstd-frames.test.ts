@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, test } from 'node:test';
 import { constants as zc, zstdCompressSync } from 'node:zlib';
-import { decompressZstd } from '../../src/archive/zstd.js';
+import { LINK_ZSTD_JOBS, ZSTD_JOBS, decompressZstd, zstdParallelism } from '../../src/archive/zstd.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { prng } from '../support/prng.js';
 
@@ -337,5 +337,39 @@ describe('decompressZstd: frames and pieces copied out of small input chunks (in
     assert.ok(Buffer.concat(out).equals(want), 'the output differs');
     // 6 frames and 20 pieces or more, each spanning several input chunks: the copies go into at most three buffers
     assert.ok(copies <= 3, `${copies} buffers of 512 KiB or more allocated (a fresh one for each frame or piece copied is 8 or more here)`);
+  });
+});
+
+describe('jobs in flight are bounded, not one per CPU (issue 11: 100 MiB on a machine of any size)', () => {
+  test('zstdParallelism is one per CPU up to its cap', () => {
+    assert.equal(zstdParallelism(ZSTD_JOBS, 64), ZSTD_JOBS);
+    assert.equal(zstdParallelism(LINK_ZSTD_JOBS, 64), LINK_ZSTD_JOBS);
+    assert.ok(LINK_ZSTD_JOBS <= ZSTD_JOBS && ZSTD_JOBS <= 4, 'at most libuv\'s 4 threads');
+    assert.equal(zstdParallelism(ZSTD_JOBS, 2), 2);
+    assert.equal(zstdParallelism(ZSTD_JOBS, 1), 1);
+    assert.equal(zstdParallelism(ZSTD_JOBS, 0), 1);
+  });
+
+  test('decompressZstd reads no more frames ahead than its jobs', async () => {
+    const frames = Array.from({ length: 8 }, (_, i) => zstdCompressSync(content(256 * 1024, 40 + i), { params: { [zc.ZSTD_c_checksumFlag]: 1 } }));
+    /** Chunks the decoder had taken (one frame each) when it gave its first output. */
+    const aheadAtFirstOutput = async (jobs: number): Promise<number> => {
+      let pulled = 0;
+      async function* source(): AsyncGenerator<Buffer> {
+        for (const f of frames) {
+          pulled++;
+          yield f;
+        }
+      }
+      const it = decompressZstd(source(), { jobs });
+      const first = await it.next();
+      assert.equal(first.done, false);
+      const at = pulled;
+      await it.return(undefined);
+      return at - 1; // the frame that found every job busy
+    };
+    assert.equal(await aheadAtFirstOutput(1), 1);
+    assert.equal(await aheadAtFirstOutput(64), zstdParallelism(64));
+    assert.equal(await aheadAtFirstOutput(ZSTD_JOBS), zstdParallelism(ZSTD_JOBS));
   });
 });

@@ -17,7 +17,7 @@ import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
-import { ZSTD_LEVEL, ZSTD_MIN_MATCH } from '../../archive/zstd.js';
+import { LINK_ZSTD_JOBS, ZSTD_LEVEL, ZSTD_MIN_MATCH } from '../../archive/zstd.js';
 import { GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../../archive/memory.js';
 import { commandMessages, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { KOMPOX_MEMBER_FLAGS, progressSplitter } from './node-commands.js';
@@ -712,7 +712,7 @@ class SshHostFs implements HostFs {
     const pacer = new GarbagePacer(GC_EVERY / 2);
     const stream: Readable =
       stdout === 'decompress'
-        ? (pipeline(channel, pacingPipe(pacer, 3), decompressor('tar.zst'), pacingPipe(pacer), () => undefined) as unknown as Readable)
+        ? (pipeline(channel, pacingPipe(pacer, 3), decompressor('tar.zst', LINK_ZSTD_JOBS), pacingPipe(pacer), () => undefined) as unknown as Readable)
         : (pipeline(channel, pacingPipe(pacer, 3), () => undefined) as unknown as Readable);
     const finished = closed.then(() => {
       const text = err.text();
@@ -773,7 +773,7 @@ class SshHostFs implements HostFs {
     limitQueue(channel, '_writableState');
     paced.pipe(channel); // ends the channel when `paced` ends
     paced.on('error', () => undefined); // a write after stop(): `finished` says why
-    const stream: Writable = tools.zstd ? compressingWriter('tar.zst', paced, LINK_ZSTD_LEVEL, LINK_ZSTD_FRAME) : paced;
+    const stream: Writable = tools.zstd ? compressingWriter('tar.zst', paced, LINK_ZSTD_LEVEL, LINK_ZSTD_FRAME, LINK_ZSTD_JOBS) : paced;
     let compressorError: Error | undefined;
     if (tools.zstd) {
       // the compressor's end is the channel's EOF (compressingWriter leaves its output open)
