@@ -56,6 +56,8 @@ import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
 import { GarbagePacer } from './memory.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL, decompressZstd } from './zstd.js';
+/** The jobs of the cluster's exec streams (src/usecases/transfer.ts loads this module when it needs it). */
+export { CLUSTER_ZSTD_JOBS } from './zstd.js';
 
 /** A tar record: writers pad their output to a multiple of it (blocking factor 20). */
 const RECORD = 10240;
@@ -121,6 +123,8 @@ export interface PackTarOptions {
   skipLostFound?: boolean;
   /** Memory of the entry lists before they spill to temporary files (tests force spilling with a small one). */
   spool?: EntrySorterOptions;
+  /** Frames compressed at once (zstdParallelism); default LINK_ZSTD_JOBS. */
+  jobs?: number;
 }
 
 export interface PackTarResult extends ArchiveResult {
@@ -180,7 +184,7 @@ function missingLinkTarget(link: string, target: string, cause?: unknown): Kompo
 export async function packTarStream(input: Readable | NodeJS.ReadableStream, out: Writable | NodeJS.WritableStream, opts: PackTarOptions = {}): Promise<PackTarResult> {
   const format = opts.format ?? DEFAULT_ARCHIVE_FORMAT;
   const progress = startedProgress(opts);
-  const sink = frameSink(format, out as Writable, opts.level, undefined, LINK_ZSTD_JOBS);
+  const sink = frameSink(format, out as Writable, opts.level, undefined, opts.jobs ?? LINK_ZSTD_JOBS);
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const spool = opts.spool ?? {};
   /** Every entry written, in tar order; a hard link's copy carries its target as `linkpath` (dropped from the manifest). */
@@ -480,6 +484,8 @@ export interface ArchiveToTarOptions {
   signal?: AbortSignal;
   /** Where what waits for the manifest spills (see UnpackOptions.spool). */
   spool?: EntrySorterOptions;
+  /** Frames decompressed at once (zstdParallelism); default LINK_ZSTD_JOBS. */
+  jobs?: number;
 }
 
 /**
@@ -607,7 +613,7 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
   }
   try {
     const run = pipeline as unknown as (...stages: unknown[]) => Promise<void>;
-    await run(input, tap, decompressor(format, LINK_ZSTD_JOBS), rewrite, out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+    await run(input, tap, decompressor(format, opts.jobs ?? LINK_ZSTD_JOBS), rewrite, out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (err) {
     check.close();
     if (err instanceof KompoxError) throw err;

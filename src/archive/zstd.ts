@@ -59,11 +59,19 @@ export const ZSTD_JOBS = 3;
 /**
  * The same for streams over SSH and through the cluster (packTarStream,
  * adoptPackedStream, archiveToTar, the SSH link): their data comes at the
- * link's pace, and their base is higher (the exec stream's buffers, the
- * client). Through the cluster each job added 5.5 MiB to a peak that is 99
- * MiB at 2.
+ * link's pace, and their base is higher (ssh2's and the exec stream's
+ * buffers). Through the cluster each job added 5.5 MiB.
  */
 export const LINK_ZSTD_JOBS = 2;
+/**
+ * The same through the cluster (the exec stream, src/usecases/transfer.ts):
+ * one. Its peak with two was 100.6-103.6 MiB for an export of the scale-1
+ * disk and 100.4-103.3 for an import (3 runs each, alternating); with one
+ * 95.3-96.9 and 96.7-101.8, the export 12% slower against the fake, whose
+ * own tar and TLS share this machine's 2 CPUs. A real API server's exec
+ * stream is the slower part there (docs/benchmarks.md).
+ */
+export const CLUSTER_ZSTD_JOBS = 1;
 
 /** Jobs in flight at once: one per CPU (the thread pool runs them; the main thread has its own work), at most `max`. */
 export function zstdParallelism(max: number = ZSTD_JOBS, cpus: number = availableParallelism()): number {

@@ -249,7 +249,7 @@ export async function exportDiskThroughCluster(
       const walkStop = new AbortController();
       const walking = sizeWalkInHelper(h, mp, op, walkStop);
       try {
-        const { packTarStream } = await import('../archive/tar-stream.js');
+        const { packTarStream, CLUSTER_ZSTD_JOBS } = await import('../archive/tar-stream.js');
         // a cancel also releases a reader that stopped reading (backpressure)
         const packed = await cancellable(op, destroyOnCancel(out), () =>
           packTarStream(tarOut, out, {
@@ -259,6 +259,7 @@ export async function exportDiskThroughCluster(
             progressLabel: `export ${disk.name}`,
             totalBytes: walking,
             readLinkTarget: async (p) => catInHelper(h, `${mp}/${p}`, op, abort),
+            jobs: CLUSTER_ZSTD_JOBS,
           }),
         );
         const r = await running;
@@ -429,7 +430,7 @@ export async function importDiskThroughCluster(
         if (op.signal?.aborted) stopFeed();
         else op.signal?.addEventListener('abort', stopFeed, { once: true });
         running.then((r) => r.exitCode !== 0 && stopFeed(), stopFeed);
-        const { archiveToTar } = await import('../archive/tar-stream.js');
+        const { archiveToTar, CLUSTER_ZSTD_JOBS } = await import('../archive/tar-stream.js');
         let manifest;
         try {
           const fed = await archiveToTar(archive.stream, stdin, {
@@ -438,6 +439,7 @@ export async function importDiskThroughCluster(
             progress: byteProgress(op),
             progressLabel: `import ${spec.name}`,
             totalBytes: archive.totalBytes,
+            jobs: CLUSTER_ZSTD_JOBS,
           });
           stdin.end();
           manifest = fed.manifest;
