@@ -62,6 +62,44 @@ export { ZSTD_LEVEL };
 /** gzip level of version-1 archives (what `tar -czf` uses). */
 export const GZIP_LEVEL = 6;
 
+/**
+ * The compression levels an export may ask for (`--level`): gzip's 1-9, and
+ * zstd's 1-8. zstd's higher levels search far more (level 9 took the
+ * benchmark disk's export from 3.8 to 7 s and its peak to 98 MiB, level 19
+ * to 108 s and 243 MiB: docs/benchmarks.md), past what a data command may
+ * hold (issue 11: within 100 MiB); its negative levels gain little over
+ * level 1 on data that compresses at all.
+ */
+export const ARCHIVE_LEVELS: Record<ArchiveFormat, { min: number; max: number; default: number }> = {
+  'tar.zst': { min: 1, max: 8, default: ZSTD_LEVEL },
+  'tar.gz': { min: 1, max: 9, default: GZIP_LEVEL },
+};
+
+/** A compression level for `format` → itself; a KompoxError naming `field` when the format has no such level. */
+export function checkArchiveLevel(level: number, format: ArchiveFormat, field = '--level'): number {
+  const r = ARCHIVE_LEVELS[format];
+  if (Number.isInteger(level) && level >= r.min && level <= r.max) return level;
+  throw new KompoxError('usage', `${field} ${level} is not a compression level of ${format} archives`, {
+    code: 'archive.level.invalid',
+    details: { field, format, min: r.min, max: r.max },
+    hint: `Give a whole number from ${r.min} (fastest) to ${r.max} (smallest); the default is ${r.default}.${format === 'tar.zst' ? ' zstd levels above 8 need several times the memory and time for 1-3% less.' : ''}`,
+  });
+}
+
+/** `--level` text → a level for `format` (checkArchiveLevel). */
+export function parseArchiveLevel(value: string, format: ArchiveFormat, field = '--level'): number {
+  const v = value.trim();
+  if (!/^[+-]?\d+$/.test(v)) {
+    const r = ARCHIVE_LEVELS[format];
+    throw new KompoxError('usage', `${field} "${value}" is not a whole number`, {
+      code: 'archive.level.invalid',
+      details: { field, format, min: r.min, max: r.max },
+      hint: `Give a compression level from ${r.min} (fastest) to ${r.max} (smallest); the default is ${r.default}.`,
+    });
+  }
+  return checkArchiveLevel(Number(v), format, field);
+}
+
 /** Manifest version written for a format: gzip archives say 1 so releases that read only version 1 import them. */
 export function manifestVersionFor(format: ArchiveFormat): number {
   return format === 'tar.gz' ? 1 : 2;

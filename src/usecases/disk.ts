@@ -333,6 +333,11 @@ export async function importNeedsCluster(ctx: AppContext, driver: ProviderDriver
 /** Streams the disk as a portable archive into `out`, on the driver's host path or through the cluster. */
 export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: DiskExportOptions, op: Op = {}): Promise<ExportResult & { disk: Disk }> {
   const { transferVia, exportDiskThroughCluster } = await import('./transfer.js');
+  if (opts.level !== undefined) {
+    // refused before anything is read or stopped
+    const { checkArchiveLevel, DEFAULT_ARCHIVE_FORMAT } = await import('../archive/archive.js');
+    checkArchiveLevel(opts.level, opts.format ?? DEFAULT_ARCHIVE_FORMAT, 'level');
+  }
   const via = transferVia(ctx, driver, 'disk export', opts.via);
   const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'disk export') : undefined;
   const k = exportUsesCluster(via, opts) ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;
@@ -340,8 +345,8 @@ export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: 
   const { disk } = await findDisk(ctx, driver, kube, volume, opts.name, op);
   const run = (inner: Op) =>
     exportThrough(opts.out, `disk ${disk.name}`, async (w) => {
-      if (onHost) await onHost.exportDisk(ctx, volume, disk, w, inner, { format: opts.format });
-      else await exportDiskThroughCluster(ctx, driver, k!, volume, disk, w, { format: opts.format, live: opts.live }, inner);
+      if (onHost) await onHost.exportDisk(ctx, volume, disk, w, inner, { format: opts.format, level: opts.level });
+      else await exportDiskThroughCluster(ctx, driver, k!, volume, disk, w, { format: opts.format, level: opts.level, live: opts.live }, inner);
     });
   if (!opts.quiesce) return { disk, ...(await run(op)) };
   const { withAppStopped } = await import('./snapshot.js');

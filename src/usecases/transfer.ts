@@ -255,6 +255,7 @@ export async function exportDiskThroughCluster(
           packTarStream(tarOut, out, {
             source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
             format: opts.format,
+            level: opts.level,
             progress: byteProgress(op),
             progressLabel: `export ${disk.name}`,
             totalBytes: walking,

@@ -106,4 +106,26 @@ describe('archive formats through kompoxops (K3s driver on temp dirs, fake API s
     const { lstat } = await import('node:fs/promises');
     await assert.rejects(lstat(join(dir, 'd1.zip')));
   });
+
+  it('--level: a level of the format, or one clear refusal naming --level before anything is written', async () => {
+    const { lstat } = await import('node:fs/promises');
+    for (const [args, want] of [
+      [['--level', '9'], /^error: --level 9 is not a compression level of tar\.zst archives\. Give a whole number from 1 \(fastest\) to 8 \(smallest\); the default is 5\./],
+      [['--level', 'fast'], /^error: --level "fast" is not a whole number\./],
+      [['--format', 'tar.gz', '--level', '10'], /^error: --level 10 is not a compression level of tar\.gz archives\. Give a whole number from 1 \(fastest\) to 9/],
+    ] as const) {
+      const r = await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'lv.tar.zst', ...args]);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, want);
+      assert.equal(r.err.trim().split('\n').length, 1, r.err);
+      await assert.rejects(lstat(join(dir, 'lv.tar.zst')));
+    }
+    ok(await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'lv.tar.gz', '--format', 'tar.gz', '--level', '1']));
+    ok(await kompoxops(dir, ['disk', 'export', '-N', 'd1', '-O', 'lv.tar.zst', '--level', '1']));
+    const [d1] = await disks();
+    for (const f of ['lv.tar.gz', 'lv.tar.zst']) {
+      assert.equal((await readManifest(Readable.from([await readFile(join(dir, f))]))).treeDigest, await treeDigest(d1!.id), f);
+      ok(await kompoxops(dir, ['disk', 'import', f, '-N', `from-${f.replace('.', '-').replace('.', '-')}`]));
+    }
+  });
 });

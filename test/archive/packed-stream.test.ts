@@ -60,6 +60,15 @@ describe('archives the node packed (adoptPackedStream)', { skip }, () => {
   test("the node's zstd: the archives' level and minimum match, the link's window where it takes --zstd= (else its defaults)", () => {
     assert.match(packedTarScript('/d', { zstdWindowLog: true }), /\| zstd -T0 -5 --zstd=wlog=19,mml=6 -q -c$/);
     assert.match(packedTarScript('/d', {}), /\| zstd -T0 -5 -q -c$/);
+    // another level (--level): the link's window still, zstd's own minimum match for that level
+    assert.match(packedTarScript('/d', { zstdWindowLog: true }, 1), /\| zstd -T0 -1 --zstd=wlog=19 -q -c$/);
+    assert.match(packedTarScript('/d', {}, 8), /\| zstd -T0 -8 -q -c$/);
+  });
+
+  test('a tree packed at another level adopts to the same manifest', async () => {
+    const fast = await run(packedTarScript(src, { zstdWindowLog: true }, 1));
+    const [a, b] = [await adopt(fast), await adopt(packed)];
+    assert.equal((await readManifest(Readable.from([a]))).treeDigest, (await readManifest(Readable.from([b]))).treeDigest);
   });
 
   test("keeps the node's frame as it is and adds the manifest's: the manifest packTree makes, and the tree imports whole", async () => {

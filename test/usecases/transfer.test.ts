@@ -114,6 +114,36 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await rejectsWith(exportDisk(ctx, driver, kube, { name: disk.name, out: new PassThrough(), via: 'teleport' }), 'usage', /not host, cluster or auto/);
   });
 
+  it('--level: a faster level through the cluster and directly gives a larger archive of the same tree; a level out of range is refused before any helper runs', async () => {
+    const { ctx, disk } = await diskWithData('level');
+    // log-like text, where zstd's levels part (a tiny tree compresses the same at any level)
+    const words = 'alpha beta gamma delta error warning info debug request response user session cache miss hit timeout retry commit rollback'.split(' ');
+    let x = 12345;
+    const rnd = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    const lines: string[] = [];
+    for (let i = 0; i < 30_000; i++) lines.push(`${i} ${Array.from({ length: 4 + rnd(8) }, () => words[rnd(words.length)]).join(' ')} id=${rnd(100_000)}`);
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, 'access.log'), lines.join('\n')));
+    const digest = (await digestTree(fs, disk.id)).treeDigest;
+    for (const via of ['cluster', 'host'] as const) {
+      const fast = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via, level: 1 }));
+      const small = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via, level: 8 }));
+      assert.ok(fast.length > small.length, `${via}: level 1 (${fast.length} bytes) larger than level 8 (${small.length})`);
+      for (const a of [fast, small]) assert.equal((await readManifest(Readable.from([a]))).treeDigest, digest, via);
+      const back = await importDisk(ctx, driver, kube, { name: `from-${via}`, archive: { stream: Readable.from([fast]) } });
+      assert.equal((await digestTree(fs, back.id)).treeDigest, digest);
+    }
+    const gz = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster', format: 'tar.gz', level: 9 }));
+    assert.deepEqual([...gz.subarray(0, 2)], [0x1f, 0x8b]);
+    const execs = fake.hostExecs.length;
+    for (const [format, level] of [['tar.zst', 9], ['tar.zst', 0], ['tar.gz', 10], ['tar.zst', 2.5]] as const) {
+      const out = new PassThrough();
+      await rejectsWith(exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster', format, level }), 'usage', new RegExp(`^level ${level} is not a compression level of ${format.replace('.', '\\.')} archives$`));
+      assert.equal(out.readableLength, 0, 'nothing written');
+    }
+    assert.equal(fake.hostExecs.length, execs, 'no helper ran for a refused level');
+    await assertNoLeftovers(ctx);
+  });
+
   it('an import that fails verification or is cancelled leaves no disk, no helper and nothing pending', async () => {
     const { ctx, disk } = await diskWithData('bad-import');
     const good = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, format: 'tar.gz' }));

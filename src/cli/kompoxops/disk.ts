@@ -99,6 +99,13 @@ export async function archiveFormatOption(value: string | undefined) {
   return parseArchiveFormat(value);
 }
 
+/** `--level` value → a compression level of `format` (default tar.zst). */
+export async function archiveLevelOption(value: string | undefined, format: 'tar.zst' | 'tar.gz' | undefined) {
+  if (value === undefined) return undefined;
+  const { parseArchiveLevel, DEFAULT_ARCHIVE_FORMAT } = await import('../../archive/archive.js');
+  return parseArchiveLevel(value, format ?? DEFAULT_ARCHIVE_FORMAT);
+}
+
 /** Refuses to write a binary archive to a terminal. */
 export async function archiveToStdout(): Promise<NodeJS.WritableStream> {
   if (process.stdout.isTTY) {
@@ -266,14 +273,16 @@ export function register(program: Command): void {
         .requiredOption('-N, --name <name>', 'disk to export')
         .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
         .option('--format <format>', 'tar.zst (default) or tar.gz (for Kompox releases that read only version 1 archives)')
+        .option('--level <n>', 'compression level: tar.zst 1 (fastest) to 8 (smallest), default 5; tar.gz 1 to 9, default 6')
         .option('--via <path>', VIA_HELP)
         .option('--quiesce', 'stop the app (scale to 0) during the export, then start it again')
         .option('--stop-timeout <duration>', 'with --quiesce: how long to wait for the pod to stop, e.g. 90s, 2m', '2m')
         .option('--live', 'through the cluster: read the disk even while the app uses it (a crash-consistent copy)'),
     ),
   ).action(
-    action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string; quiesce?: boolean; stopTimeout: string; live?: boolean; output?: string }, cmd: Command) => {
+    action(async (opts: VolOpts & { name: string; out: string; format?: string; level?: string; via?: string; quiesce?: boolean; stopTimeout: string; live?: boolean; output?: string }, cmd: Command) => {
       const format = await archiveFormatOption(opts.format);
+      const level = await archiveLevelOption(opts.level, format);
       const output = parseOutputFormat(opts.output);
       await refuseSummaryWithStdout('disk export', opts.out, output);
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
@@ -282,7 +291,7 @@ export function register(program: Command): void {
       await dataCommand(globalOptions(cmd), needsKube, async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');
         const { writeArchiveFile } = await import('../files.js');
-        const o = { volume: opts.volume, name: opts.name, format, via: opts.via, quiesce: opts.quiesce, stopTimeoutMs, live: opts.live };
+        const o = { volume: opts.volume, name: opts.name, format, level, via: opts.via, quiesce: opts.quiesce, stopTimeoutMs, live: opts.live };
         if (opts.out === '-') {
           const out = await archiveToStdout();
           const r = await exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, s.op);

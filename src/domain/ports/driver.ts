@@ -262,6 +262,8 @@ export interface ArchiveInput {
 /** How an exported archive is compressed (src/archive): tar.zst (version 2, the default) or tar.gz (version 1, for old readers). */
 export interface ArchiveExportOptions {
   format?: 'tar.zst' | 'tar.gz';
+  /** Compression level (src/archive/archive.ts, ARCHIVE_LEVELS); default the format's. */
+  level?: number;
 }
 
 export interface HostTransferPart {

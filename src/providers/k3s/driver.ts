@@ -37,6 +37,7 @@ import {
   type ArchiveInput,
   type ClusterFacts,
   type ClusterPart,
+  type ArchiveExportOptions,
   type ClusterStatusInfo,
   type DiskCreateSpec,
   type DiskListOptions,
@@ -699,12 +700,12 @@ export class K3sDriver implements ProviderDriver {
   // ---------------------------------------------------------------- direct transfer (the node's files)
 
   readonly hostTransfer: HostTransferPart = {
-    exportDisk: (ctx, volume, disk, out, op, opts) => this.exportDisk(ctx, volume, disk, out, op, opts?.format),
+    exportDisk: (ctx, volume, disk, out, op, opts) => this.exportDisk(ctx, volume, disk, out, op, opts),
     importDisk: (ctx, volume, spec, archive, op) => this.importDisk(ctx, volume, spec, archive, op),
     exportSnapshot: (ctx, volume, snapshot, out, op, opts) => this.exportSnapshot(ctx, volume, snapshot, out, op, opts?.format),
   };
 
-  private async exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op, format?: ArchiveFormat): Promise<void> {
+  private async exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op, opts: ArchiveExportOptions = {}): Promise<void> {
     const fs = await this.host(k3sSettings(ctx), op);
     await cancellable(op, destroyOnCancel(out), () =>
       packDisk(
@@ -715,7 +716,8 @@ export class K3sDriver implements ProviderDriver {
           source: { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, sizeGiB: disk.sizeGiB },
           progress: byteProgress(op),
           progressLabel: `export ${disk.name}`,
-          format,
+          format: opts.format,
+          level: opts.level,
         },
         op,
       ),
@@ -988,7 +990,7 @@ function commandFailure(finished: Promise<unknown>): Promise<Error | undefined> 
  */
 export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.WritableStream, opts: PackOptions, op: Op): Promise<ArchiveResult> {
   // The node compresses (at the archives' level), the workstation decompresses, hashes and adds the manifest
-  const packed = fs.packedStream && (opts.format ?? DEFAULT_ARCHIVE_FORMAT) === 'tar.zst' && !opts.uncompressed && opts.level === undefined ? await fs.packedStream(dir) : undefined;
+  const packed = fs.packedStream && (opts.format ?? DEFAULT_ARCHIVE_FORMAT) === 'tar.zst' && !opts.uncompressed ? await fs.packedStream(dir, opts.level) : undefined;
   if (packed) return adoptPacked(fs, dir, packed, out, opts, op);
   const tar = fs.tarStream ? await fs.tarStream(dir) : undefined;
   if (!tar) {

@@ -52,9 +52,9 @@ export interface HostFs extends TreeFs {
    * adoptPackedStream, which keeps those bytes and adds the manifest. Or
    * undefined when the host cannot, or the tree holds what only tarStream's
    * path leaves out (devices, FIFOs, sockets). Only where it saves the
-   * workstation's CPU (not locally).
+   * workstation's CPU (not locally). `level`: zstd's (default the archives').
    */
-  packedStream?(dir: string): Promise<HostTarStream | undefined>;
+  packedStream?(dir: string, level?: number): Promise<HostTarStream | undefined>;
   /**
    * A quick size walk of DIR run on the host (its regular files' bytes and
    * count), started alongside tarStream so the progress gets its total

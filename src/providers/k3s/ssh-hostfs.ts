@@ -143,10 +143,11 @@ const TAR_END_BYTES = 1024;
  * only decompresses and hashes. tar's and head's exit statuses go to stderr
  * after them (TAR_EXIT_MARK, HEAD_EXIT_MARK); the command's is zstd's.
  */
-export function packedTarScript(dir: string, tools: { zstdWindowLog?: boolean }): string {
+export function packedTarScript(dir: string, tools: { zstdWindowLog?: boolean }, level: number = ZSTD_LEVEL): string {
   const tar = shellCommand(['tar', '-c', '-f', '-', '-b', '1', ...KOMPOX_MEMBER_FLAGS, '-C', dir, '.']);
-  // the archives' minimum match too (as packTree's frames): the benchmark disk's archive 0.43% smaller, at the same CPU
-  const zstd = `zstd -T0 -${ZSTD_LEVEL}${tools.zstdWindowLog ? ` --zstd=wlog=${LINK_WINDOW_LOG},mml=${ZSTD_MIN_MATCH}` : ''} -q -c`;
+  // the archives' minimum match too at their level (as packTree's frames): the benchmark disk's archive 0.43% smaller, at the same CPU
+  const params = [`wlog=${LINK_WINDOW_LOG}`, ...(level === ZSTD_LEVEL ? [`mml=${ZSTD_MIN_MATCH}`] : [])].join(',');
+  const zstd = `zstd -T0 -${Math.trunc(level)}${tools.zstdWindowLog ? ` --zstd=${params}` : ''} -q -c`;
   return `{ ${tar}; echo "${TAR_EXIT_MARK}$?" >&2; } | { head -c -${TAR_END_BYTES}; echo "${HEAD_EXIT_MARK}$?" >&2; } | ${zstd}`;
 }
 
@@ -676,11 +677,11 @@ class SshHostFs implements HostFs {
    * holds a device, FIFO or socket, which only the plain tar stream's path
    * leaves out (tarStream then).
    */
-  async packedStream(dir: string): Promise<HostTarStream | undefined> {
+  async packedStream(dir: string, level?: number): Promise<HostTarStream | undefined> {
     const tools = await this.nodeTools();
     if (tools.tar !== 'gnu' || !tools.zstd || !tools.headAllBut) return undefined;
     if (await this.exec(shellCommand(unpackableArgv(dir)))) return undefined;
-    return this.tarCommandStream(packedTarScript(dir, tools), dir, 'gnu', 'as-is');
+    return this.tarCommandStream(packedTarScript(dir, tools, level), dir, 'gnu', 'as-is');
   }
 
   /**
