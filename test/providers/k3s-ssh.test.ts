@@ -211,11 +211,11 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     };
     return { driver: new K3sDriver({ env: {} }, factory), calls };
   };
-  const exportBytes = async (d: K3sDriver, ctx: ReturnType<typeof appCtx>, disk: Awaited<ReturnType<K3sDriver['disks']['create']>>, events: KompoxEvent[] = []) => {
+  const exportBytes = async (d: K3sDriver, ctx: ReturnType<typeof appCtx>, disk: Awaited<ReturnType<K3sDriver['disks']['create']>>, events: KompoxEvent[] = [], level?: number) => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
-    await d.hostTransfer.exportDisk(ctx, ctx.app.volumes[0]!, disk, out, { events: (e) => events.push(e) });
+    await d.hostTransfer.exportDisk(ctx, ctx.app.volumes[0]!, disk, out, { events: (e) => events.push(e) }, level === undefined ? undefined : { level });
     out.end();
     return Buffer.concat(chunks);
   };
@@ -274,6 +274,28 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       await streamed.driver.close();
       await plain.driver.close();
       await walked.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('--level reaches the zstd that packs on the node: a faster level, a larger archive of the same tree', async () => {
+    const own = await sandbox();
+    const streamed = tracedDriver();
+    try {
+      const ctx = appCtx(own, { settings });
+      const d = await driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'levels' }, {});
+      const words = 'alpha beta gamma delta error warning info debug request response user session cache miss hit timeout retry'.split(' ');
+      let x = 7;
+      const rnd = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) % n;
+      const lines = Array.from({ length: 30_000 }, (_, i) => `${i} ${Array.from({ length: 4 + rnd(8) }, () => words[rnd(words.length)]).join(' ')} id=${rnd(100_000)}`);
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(join(d.id, 'app.log'), lines.join('\n'));
+      const [fast, small] = [await exportBytes(streamed.driver, ctx, d, [], 1), await exportBytes(streamed.driver, ctx, d, [], 8)];
+      assert.equal(streamed.calls.packedStream, 2, 'both packed on the node');
+      assert.ok(fast.length > small.length, `level 1 (${fast.length} bytes) larger than level 8 (${small.length})`);
+      for (const a of [fast, small]) assert.equal((await verifiedManifest(a)).treeDigest, await digest(d.id));
+    } finally {
+      await streamed.driver.close();
       await own.cleanup();
     }
   });
