@@ -182,9 +182,9 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
         get: (t, k) => {
           const v = Reflect.get(t, k) as unknown;
           if (k === 'tarStream' || k === 'untarStream' || k === 'packedStream') {
-            return async (dir: string) => {
+            return async (dir: string, ...rest: unknown[]) => {
               calls[k]++;
-              return noTar || (noPacked && k === 'packedStream') ? undefined : (t as Required<HostFs>)[k](dir);
+              return noTar || (noPacked && k === 'packedStream') ? undefined : ((t as Required<HostFs>)[k] as (...a: unknown[]) => unknown)(dir, ...rest);
             };
           }
           if (k === 'run' && typeof v === 'function') {
@@ -292,7 +292,8 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       await writeFile(join(d.id, 'app.log'), lines.join('\n'));
       const [fast, small] = [await exportBytes(streamed.driver, ctx, d, [], 1), await exportBytes(streamed.driver, ctx, d, [], 8)];
       assert.equal(streamed.calls.packedStream, 2, 'both packed on the node');
-      assert.ok(fast.length > small.length, `level 1 (${fast.length} bytes) larger than level 8 (${small.length})`);
+      // well apart, not by the byte or two zstd -T0's runs differ by
+      assert.ok(fast.length > small.length * 1.05, `level 1 (${fast.length} bytes) larger than level 8 (${small.length})`);
       for (const a of [fast, small]) assert.equal((await verifiedManifest(a)).treeDigest, await digest(d.id));
     } finally {
       await streamed.driver.close();

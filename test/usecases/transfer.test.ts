@@ -127,7 +127,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     for (const via of ['cluster', 'host'] as const) {
       const fast = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via, level: 1 }));
       const small = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via, level: 8 }));
-      assert.ok(fast.length > small.length, `${via}: level 1 (${fast.length} bytes) larger than level 8 (${small.length})`);
+      assert.ok(fast.length > small.length * 1.05, `${via}: level 1 (${fast.length} bytes) larger than level 8 (${small.length})`);
       for (const a of [fast, small]) assert.equal((await readManifest(Readable.from([a]))).treeDigest, digest, via);
       const back = await importDisk(ctx, driver, kube, { name: `from-${via}`, archive: { stream: Readable.from([fast]) } });
       assert.equal((await digestTree(fs, back.id)).treeDigest, digest);
