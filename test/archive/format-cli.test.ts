@@ -127,5 +127,18 @@ describe('archive formats through kompoxops (K3s driver on temp dirs, fake API s
       assert.equal((await readManifest(Readable.from([await readFile(join(dir, f))]))).treeDigest, await treeDigest(d1!.id), f);
       ok(await kompoxops(dir, ['disk', 'import', f, '-N', `from-${f.replace('.', '-').replace('.', '-')}`]));
     }
+    // a snapshot re-compressed at another level (its stored bytes checked on the way); the same refusal
+    ok(await kompoxops(dir, ['snapshot', 'create', '-N', 'lv', '--disk', 'd1']));
+    const snap = (await snapshots()).find((x) => x.name === 'lv')!;
+    const bad = await kompoxops(dir, ['snapshot', 'export', '-N', 'lv', '-O', 'lv-snap.tar.zst', '--level', '0']);
+    assert.equal(bad.code, 2, bad.err);
+    assert.match(bad.err, /^error: --level 0 is not a compression level of tar\.zst archives/);
+    await assert.rejects(lstat(join(dir, 'lv-snap.tar.zst')));
+    ok(await kompoxops(dir, ['snapshot', 'export', '-N', 'lv', '-O', 'lv-snap.tar.zst', '--level', '1']));
+    const again = await readFile(join(dir, 'lv-snap.tar.zst'));
+    assert.ok(!again.equals(await readFile(snap.id)), 're-compressed, not the stored bytes');
+    assert.equal((await readManifest(Readable.from([again]))).treeDigest, await treeDigest(d1!.id));
+    ok(await kompoxops(dir, ['snapshot', 'export', '-N', 'lv', '-O', 'lv-snap.tar.gz', '--format', 'tar.gz', '--level', '9']));
+    assert.deepEqual([...(await readFile(join(dir, 'lv-snap.tar.gz'))).subarray(0, 2)], [0x1f, 0x8b]);
   });
 });

@@ -140,6 +140,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
       await rejectsWith(exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster', format, level }), 'usage', new RegExp(`^level ${level} is not a compression level of ${format.replace('.', '\\.')} archives$`));
       assert.equal(out.readableLength, 0, 'nothing written');
     }
+    await rejectsWith(exportSnapshot(ctx, driver, kube, { name: 'any', out: new PassThrough(), via: 'cluster', level: 20 }), 'usage', /^level 20 is not a compression level of tar\.zst archives$/);
     assert.equal(fake.hostExecs.length, execs, 'no helper ran for a refused level');
     await assertNoLeftovers(ctx);
   });

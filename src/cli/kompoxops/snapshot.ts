@@ -123,18 +123,20 @@ export function register(program: Command): void {
         .requiredOption('-N, --name <name>', 'snapshot to export')
         .requiredOption('-O, --out <file>', 'archive file, or - for stdout')
         .option('--format <format>', 'tar.zst or tar.gz (default: as stored; another format is re-compressed on the way)')
+        .option('--level <n>', 're-compress at this level (into tar.zst unless --format): tar.zst 1 (fastest) to 8 (smallest), tar.gz 1 to 9')
         .option('--via <path>', 'data path: host (as the driver stores it: K3s), cluster (restored into a temporary disk read by a helper pod: any driver) or auto (host where the driver can); default: the KOMPOX_TRANSFER_VIA setting, else auto'),
     ),
   ).action(
-    action(async (opts: VolOpts & { name: string; out: string; format?: string; via?: string }, cmd: Command) => {
+    action(async (opts: VolOpts & { name: string; out: string; format?: string; level?: string; via?: string }, cmd: Command) => {
       const disk = await cli();
       const format = await disk.archiveFormatOption(opts.format);
+      const level = await disk.archiveLevelOption(opts.level, format);
       const output = parseOutputFormat(opts.output);
       await disk.refuseSummaryWithStdout('snapshot export', opts.out, output);
       await disk.diskCommand(globalOptions(cmd), async (s) => {
         const { exportSnapshot } = await import('../../usecases/snapshot.js');
         const { writeArchiveFile } = await import('../files.js');
-        const o = { volume: opts.volume, name: opts.name, format, via: opts.via };
+        const o = { volume: opts.volume, name: opts.name, format, level, via: opts.via };
         if (opts.out === '-') {
           const out = await disk.archiveToStdout();
           const r = await exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, s.op);

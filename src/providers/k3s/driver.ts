@@ -702,7 +702,7 @@ export class K3sDriver implements ProviderDriver {
   readonly hostTransfer: HostTransferPart = {
     exportDisk: (ctx, volume, disk, out, op, opts) => this.exportDisk(ctx, volume, disk, out, op, opts),
     importDisk: (ctx, volume, spec, archive, op) => this.importDisk(ctx, volume, spec, archive, op),
-    exportSnapshot: (ctx, volume, snapshot, out, op, opts) => this.exportSnapshot(ctx, volume, snapshot, out, op, opts?.format),
+    exportSnapshot: (ctx, volume, snapshot, out, op, opts) => this.exportSnapshot(ctx, volume, snapshot, out, op, opts),
   };
 
   private async exportDisk(ctx: AppContext, volume: AppVolume, disk: Disk, out: NodeJS.WritableStream, op: Op, opts: ArchiveExportOptions = {}): Promise<void> {
@@ -761,9 +761,9 @@ export class K3sDriver implements ProviderDriver {
   }
 
   /**
-   * The snapshot's archive as it is stored, or, when another format is
-   * asked for, re-compressed on the way (verified against the recorded
-   * SHA-256 and the manifest; then the result says `transcoded`).
+   * The snapshot's archive as it is stored, or, when another format or a
+   * level is asked for, re-compressed on the way (verified against the
+   * recorded SHA-256 and the manifest; then the result says `transcoded`).
    */
   private async exportSnapshot(
     ctx: AppContext,
@@ -771,17 +771,19 @@ export class K3sDriver implements ProviderDriver {
     snapshot: Snapshot,
     out: NodeJS.WritableStream,
     op: Op,
-    format?: ArchiveFormat,
+    opts: ArchiveExportOptions = {},
   ): Promise<{ transcoded: boolean }> {
+    const { level } = opts;
+    const format = opts.format ?? (level !== undefined ? DEFAULT_ARCHIVE_FORMAT : undefined);
     this.checkSnapshotPath(ctx, snapshot.id);
     const fs = await this.host(k3sSettings(ctx), op);
     const st = await fs.lstat(snapshot.id);
     if (!st) throw new KompoxError('notfound', `snapshot archive ${snapshot.id} is missing on the node`);
     const progress = byteProgress(op);
-    if (format && format !== (await this.storedFormat(fs, snapshot.id))) {
+    if (format && (level !== undefined || format !== (await this.storedFormat(fs, snapshot.id)))) {
       const stored = fs.streamFile ? await fs.streamFile(snapshot.id) : fs.openRead(snapshot.id);
       await cancellable(op, destroyOnCancel(stored), () =>
-        transcodeArchive(stored, out, { format, expectedSha256: snapshot.sha256, progress, progressLabel: `export ${snapshot.name}`, totalBytes: st.size }),
+        transcodeArchive(stored, out, { format, ...(level !== undefined ? { level } : {}), expectedSha256: snapshot.sha256, progress, progressLabel: `export ${snapshot.name}`, totalBytes: st.size }),
       );
       return { transcoded: true };
     }
