@@ -29,6 +29,7 @@
 // a new disk through the cluster, deleted afterwards: its wall, CPU and peak RSS
 // (no peer). Not on a real cluster: the import changes the volume's current disk.
 //   npm run build && node --import tsx bench/cluster.bench.ts [scale] [runs]   (default 0.1, 3)
+//   KOMPOX_BENCH_LEVEL=N: the export's --level
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -197,7 +198,8 @@ export async function runClusterBench(scale = 0.1, runs = 3, base = process.env.
           await withClusterCpu(t, async () => {
             // the CLI writes a temporary file next to FILE and links it into place at the end
             const growth = watchFileGrowth(work, (n) => n.startsWith(`.${basename(file)}.tmp-`));
-            const m = await kompoxops(t, ['disk', 'export', '-N', t.disk, '-O', file, '--via', 'cluster', '-o', 'json']);
+            const level = process.env.KOMPOX_BENCH_LEVEL; // the export's --level (default the archives')
+            const m = await kompoxops(t, ['disk', 'export', '-N', t.disk, '-O', file, '--via', 'cluster', '-o', 'json', ...(level ? ['--level', level] : [])]);
             const w = growth.stop(file);
             const summary = JSON.parse(m.stdout) as { transfer?: { seconds: number } | null };
             if (process.env.KOMPOX_BENCH_VERBOSE) for (const l of m.stderrLines) process.stderr.write(`  ${(l.ms / 1000).toFixed(3)} ${l.line}\n`);
@@ -283,7 +285,7 @@ export async function runClusterBench(scale = 0.1, runs = 3, base = process.env.
       ? 'Against the fake API server (no KOMPOX_TEST_KUBECONFIG): test/support/fake-kube in the benchmark\'s process, TLS, WebSocket exec (v5.channel.k8s.io); its kubelet runs the pods\' commands on this machine over a local directory (the K3s disk). The "cluster" shares the two CPUs with the clients.'
       : `Against the cluster of KOMPOX_TEST_KUBECONFIG (project ${t.project}, disk ${t.disk}).`,
     `Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after${busy ? ' (load above half the CPUs: other jobs, or the fake cluster itself, shared them)' : ''}.`,
-    `Disk (scale ${scale}): ${facts.smallFiles} small files and ${(facts.totalBytes / 1e6).toFixed(0)} MB in all; Kompox zstd level ${ZSTD_LEVEL}; ${runs} alternating runs, medians.${kubectlMissing ? ` Peer skipped: ${kubectlMissing}.` : ''}`,
+    `Disk (scale ${scale}): ${facts.smallFiles} small files and ${(facts.totalBytes / 1e6).toFixed(0)} MB in all; Kompox zstd level ${process.env.KOMPOX_BENCH_LEVEL ?? ZSTD_LEVEL}; ${runs} alternating runs, medians.${kubectlMissing ? ` Peer skipped: ${kubectlMissing}.` : ''}`,
     '',
     `| export | wall s | transfer s | throughput vs peer, wall (target ≥ 0.8) | same, transfer phase only | MB/s (wall) | CPU s client${t.kind === 'fake' ? ' + cluster' : ''} | peak RSS MiB | archive bytes |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
