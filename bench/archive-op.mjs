@@ -83,7 +83,7 @@ async function main() {
     await closed(file);
     out = { bytes: w.bytes, sha256: w.sha256() };
   } else if (what === 'import') {
-    const sha = readFileSync(`${a}.sha256`, 'utf8').split(' ')[0];
+    const sha = readFileSync(`${a}.sha256`, 'utf8').trim().split(/\s+/)[0]; // sha256sum's format, or the bare hash
     const stream = createReadStream(a, { highWaterMark: 1024 * 1024 });
     const d = await driver.hostTransfer.importDisk(ctx, volume, { name: b }, { stream, expectedSha256: sha, totalBytes: statSync(a).size }, op);
     out = { id: d.id };
