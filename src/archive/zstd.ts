@@ -67,9 +67,10 @@ export const LINK_ZSTD_JOBS = 2;
  * The same through the cluster (the exec stream, src/usecases/transfer.ts):
  * one. Its peak with two was 100.6-103.6 MiB for an export of the scale-1
  * disk and 100.4-103.3 for an import (3 runs each, alternating); with one
- * 95.3-96.9 and 96.7-101.8, the export 12% slower against the fake, whose
- * own tar and TLS share this machine's 2 CPUs. A real API server's exec
- * stream is the slower part there (docs/benchmarks.md).
+ * the export 94-98 and the import 96-99 (bench/cluster.bench.ts too), the
+ * export 3-12% slower against the fake, whose own tar and TLS share this
+ * machine's 2 CPUs. A real API server's exec stream is the slower part
+ * there (docs/benchmarks.md).
  */
 export const CLUSTER_ZSTD_JOBS = 1;
 
