@@ -75,29 +75,33 @@ export const ARCHIVE_LEVELS: Record<ArchiveFormat, { min: number; max: number; d
   'tar.gz': { min: 1, max: 9, default: GZIP_LEVEL },
 };
 
-/** A compression level for `format` → itself; a KompoxError naming `field` when the format has no such level. */
-export function checkArchiveLevel(level: number, format: ArchiveFormat, field = '--level'): number {
+/** The refusal of a level `shown` for `format` (one wording for the CLI's text and the use cases' numbers). */
+function levelError(field: string, shown: string, format: ArchiveFormat, what: string): KompoxError {
   const r = ARCHIVE_LEVELS[format];
-  if (Number.isInteger(level) && level >= r.min && level <= r.max) return level;
-  throw new KompoxError('usage', `${field} ${level} is not a compression level of ${format} archives`, {
+  return new KompoxError('usage', `${field} ${shown} ${what}`, {
     code: 'archive.level.invalid',
     details: { field, format, min: r.min, max: r.max },
     hint: `Give a whole number from ${r.min} (fastest) to ${r.max} (smallest); the default is ${r.default}.${format === 'tar.zst' ? ' zstd levels above 8 need several times the memory and time for 1-3% less.' : ''}`,
   });
 }
 
+/** A compression level for `format` → itself; a KompoxError naming `field` when the format has no such level. */
+export function checkArchiveLevel(level: number, format: ArchiveFormat, field = '--level'): number {
+  const r = ARCHIVE_LEVELS[format];
+  if (Number.isInteger(level) && level >= r.min && level <= r.max) return level;
+  throw levelError(field, String(level), format, `is not a compression level of ${format} archives`);
+}
+
 /** `--level` text → a level for `format` (checkArchiveLevel). */
 export function parseArchiveLevel(value: string, format: ArchiveFormat, field = '--level'): number {
   const v = value.trim();
-  if (!/^[+-]?\d+$/.test(v)) {
-    const r = ARCHIVE_LEVELS[format];
-    throw new KompoxError('usage', `${field} "${value}" is not a whole number`, {
-      code: 'archive.level.invalid',
-      details: { field, format, min: r.min, max: r.max },
-      hint: `Give a compression level from ${r.min} (fastest) to ${r.max} (smallest); the default is ${r.default}.`,
-    });
-  }
+  if (!/^[+-]?\d+$/.test(v)) throw levelError(field, `"${value}"`, format, 'is not a whole number');
   return checkArchiveLevel(Number(v), format, field);
+}
+
+/** An export's options checked before anything runs: its level, against its format (default tar.zst). */
+export function checkExportOptions(opts: { format?: ArchiveFormat; level?: number }): void {
+  if (opts.level !== undefined) checkArchiveLevel(opts.level, opts.format ?? DEFAULT_ARCHIVE_FORMAT, 'level');
 }
 
 /** Manifest version written for a format: gzip archives say 1 so releases that read only version 1 import them. */

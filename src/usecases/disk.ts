@@ -333,11 +333,8 @@ export async function importNeedsCluster(ctx: AppContext, driver: ProviderDriver
 /** Streams the disk as a portable archive into `out`, on the driver's host path or through the cluster. */
 export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: DiskExportOptions, op: Op = {}): Promise<ExportResult & { disk: Disk }> {
   const { transferVia, exportDiskThroughCluster } = await import('./transfer.js');
-  if (opts.level !== undefined) {
-    // refused before anything is read or stopped
-    const { checkArchiveLevel, DEFAULT_ARCHIVE_FORMAT } = await import('../archive/archive.js');
-    checkArchiveLevel(opts.level, opts.format ?? DEFAULT_ARCHIVE_FORMAT, 'level');
-  }
+  // refused before anything is read or stopped
+  if (opts.level !== undefined) (await import('../archive/archive.js')).checkExportOptions(opts);
   const via = transferVia(ctx, driver, 'disk export', opts.via);
   const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'disk export') : undefined;
   const k = exportUsesCluster(via, opts) ? requireKube(kube, opts.quiesce ? 'quiescing the app' : 'disk export through the cluster') : kube;

@@ -235,13 +235,8 @@ export async function exportSnapshot(
   op: Op = {},
 ): Promise<ExportResult & { snapshot: Snapshot }> {
   const { transferVia, exportSnapshotThroughCluster } = await import('./transfer.js');
-  // a level re-compresses the stored archive: into the format asked for, else the current one
-  let format = opts.format;
-  if (opts.level !== undefined) {
-    const { checkArchiveLevel, DEFAULT_ARCHIVE_FORMAT } = await import('../archive/archive.js');
-    format ??= DEFAULT_ARCHIVE_FORMAT;
-    checkArchiveLevel(opts.level, format, 'level');
-  }
+  // a level re-compresses the stored archive (into the format asked for, else tar.zst): refused before anything runs
+  if (opts.level !== undefined) (await import('../archive/archive.js')).checkExportOptions(opts);
   const via = transferVia(ctx, driver, 'snapshot export', opts.via);
   const onHost = via === 'host' ? requirePart(driver, 'hostTransfer', 'snapshot export') : undefined;
   if (!onHost && !kube) throw new KompoxError('unavailable', 'snapshot export through the cluster needs the cluster', { hint: "Check the cluster's credentials (cluster.auth)." });
@@ -249,8 +244,8 @@ export async function exportSnapshot(
   // through the cluster the archive is built anew: its bytes differ from any stored one
   let transcoded = !onHost;
   const r = await exportThrough(opts.out, `snapshot ${snapshot.name}`, async (w) => {
-    if (onHost) transcoded = (await onHost.exportSnapshot(ctx, volume, snapshot, w, op, { format, level: opts.level }))?.transcoded ?? false;
-    else await exportSnapshotThroughCluster(ctx, driver, kube!, volume, snapshot, w, { format, level: opts.level }, op);
+    if (onHost) transcoded = (await onHost.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format, level: opts.level }))?.transcoded ?? false;
+    else await exportSnapshotThroughCluster(ctx, driver, kube!, volume, snapshot, w, { format: opts.format, level: opts.level }, op);
   });
   // A re-compressed export differs from the stored bytes by design; the
   // driver checked those against the recorded SHA-256 while reading them.
