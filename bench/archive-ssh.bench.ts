@@ -147,7 +147,8 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
         '',
         await memoryRows(root, sshd, join(work, `tar-${last}`), runs),
         '',
-        await nodeLocalRows({ sshd, ctx, vol, disk, work, runs, dataMB, factory: sshFs }),
+        // KOMPOX_BENCH_LEVEL=N: the snapshots' --level (default the archives')
+        await nodeLocalRows({ sshd, ctx, vol, disk, work, runs, dataMB, factory: sshFs, ...(process.env.KOMPOX_BENCH_LEVEL ? { level: Number(process.env.KOMPOX_BENCH_LEVEL) } : {}) }),
       ].join('\n'),
     };
   } finally {
@@ -260,7 +261,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
  * Kompox also lists and hashes the tree on the node (and restore checks the
  * archive's SHA-256 and member names first), which the peers do not.
  */
-async function nodeLocalRows(a: { sshd: Sshd; ctx: AppContext; vol: AppVolume; disk: Disk; work: string; runs: number; dataMB: number; factory: HostFsFactory }): Promise<string> {
+export async function nodeLocalRows(a: { sshd: Sshd; ctx: AppContext; vol: AppVolume; disk: Disk; work: string; runs: number; dataMB: number; factory: HostFsFactory; level?: number }): Promise<string> {
   const { sshd, ctx, vol, disk, work } = a;
   const ssh = (cmd: string) => {
     const t0 = performance.now();
@@ -279,7 +280,7 @@ async function nodeLocalRows(a: { sshd: Sshd; ctx: AppContext; vol: AppVolume; d
     for (let i = 0; i < a.runs; i++) {
       process.stderr.write(`node-local run ${i + 1}/${a.runs}\n`);
       const kompox = async () => {
-        const [snap, s] = await timed(() => driver.snapshots.create(ctx, vol, disk, `nl-${i}`, {}));
+        const [snap, s] = await timed(() => driver.snapshots.create(ctx, vol, disk, `nl-${i}`, {}, a.level === undefined ? {} : { level: a.level }));
         const [restored, r] = await timed(() => driver.disks.create(ctx, vol, { name: `nl-r-${i}`, source: { kind: 'snapshot', id: snap.id } }, {}));
         const [copied, c] = await timed(() => driver.disks.create(ctx, vol, { name: `nl-c-${i}`, source: { kind: 'disk', id: disk.id } }, {}));
         rows.snap.push(s);
@@ -313,7 +314,7 @@ async function nodeLocalRows(a: { sshd: Sshd; ctx: AppContext; vol: AppVolume; d
   return [
     '| on the node | Kompox s | peer s | throughput vs peer | Kompox MB/s |',
     '|---|---:|---:|---:|---:|',
-    line("snapshot create vs `ssh host 'tar -c \\| zstd -T0 -3 > f'`", rows.snap, rows.peerSnap),
+    line(`snapshot create${a.level === undefined ? '' : ` --level ${a.level}`} vs \`ssh host 'tar -c \\| zstd -T0 -3 > f'\``, rows.snap, rows.peerSnap),
     line("restore vs `ssh host 'zstd -dc f \\| tar -x'`", rows.restore, rows.peerRestore),
     line("disk copy vs `ssh host 'cp -a src dst'`", rows.copy, rows.peerCopy),
     '',

@@ -553,7 +553,7 @@ export interface PackOptions {
   createdAt?: string;
   /** Compression; default tar.zst (version 2). */
   format?: ArchiveFormat;
-  /** Compression level (benchmarks); default ZSTD_LEVEL or GZIP_LEVEL. */
+  /** Compression level (`--level`, checked by checkArchiveLevel); default ZSTD_LEVEL or GZIP_LEVEL. */
   level?: number;
   /**
    * No compression: the plain tar stream of the archive `format` describes.

@@ -6,7 +6,7 @@ import { logEvent, phaseEvent, type Op } from '../domain/events.js';
 import type { AppContext, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, timestampName } from '../domain/names.js';
 import type { KubeClient } from '../domain/ports/kube.js';
-import { requirePart, type ArchiveExportOptions, type ProviderDriver } from '../domain/ports/driver.js';
+import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
 import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
 import { appReplicas, scaleApp, waitAppStopped } from './app-scale.js';
@@ -46,6 +46,12 @@ export interface SnapshotCreateOptions extends VolumeOption {
   stopTimeoutMs?: number;
   /** How long to wait for the app to be running and ready again afterwards (default 5 minutes). */
   startTimeoutMs?: number;
+  /**
+   * zstd level of the snapshot's archive, for drivers whose snapshots are
+   * archives (capabilities.archiveSnapshots): 1 is the fastest (the shortest
+   * stop of a quiesced app), 8 the smallest; default the archives' level.
+   */
+  level?: number;
 }
 
 /**
@@ -54,6 +60,7 @@ export interface SnapshotCreateOptions extends VolumeOption {
  * it again at once and fails with `interrupted`.
  */
 export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, opts: SnapshotCreateOptions = {}, op: Op = {}): Promise<Snapshot> {
+  const spec = await snapshotSpec(driver, opts);
   const volume = selectVolume(ctx, opts.volume);
   const name = opts.name ?? defaultDiskName(volume.name);
   checkDiskName(name, 'snapshot');
@@ -80,10 +87,24 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
     if (!driver.capabilities.atomicSnapshots && kube && (await appRunning(kube, ctx))) {
       logEvent(op, `note: ${driver.name} snapshots copy the disk file by file while the app keeps writing; quiesce the app (stop it for the snapshot) for a consistent snapshot of a running app`);
     }
-    return driver.snapshots.create(ctx, volume, disk, name, op);
+    return driver.snapshots.create(ctx, volume, disk, name, op, spec);
   }
   if (!kube) throw new KompoxError('unavailable', 'quiescing the app needs the cluster (to stop and start the app)');
-  return withAppStopped(kube, ctx, { ...opts, done: `snapshot ${name} was taken` }, op, (inner) => driver.snapshots.create(ctx, volume, disk, name, inner));
+  return withAppStopped(kube, ctx, { ...opts, done: `snapshot ${name} was taken` }, op, (inner) => driver.snapshots.create(ctx, volume, disk, name, inner, spec));
+}
+
+/** The driver's part of a snapshot's options, checked before anything runs (a level only where snapshots are archives, and one of tar.zst's). */
+async function snapshotSpec(driver: ProviderDriver, opts: SnapshotCreateOptions): Promise<SnapshotCreateSpec> {
+  if (opts.level === undefined) return {};
+  if (!driver.capabilities.archiveSnapshots) {
+    throw new KompoxError('usage', `level: ${driver.name} snapshots are the cloud's own copies of the disk, not archives Kompox compresses`, {
+      code: 'snapshot.level.unsupported',
+      details: { field: 'level', driver: driver.name },
+      hint: 'Leave out --level (it applies to K3s snapshots); `snapshot export --level` sets the compression of an exported archive.',
+    });
+  }
+  (await import('../archive/archive.js')).checkExportOptions({ format: 'tar.zst', level: opts.level });
+  return { level: opts.level };
 }
 
 async function appRunning(kube: KubeClient, ctx: AppContext): Promise<boolean> {

@@ -140,5 +140,14 @@ describe('archive formats through kompoxops (K3s driver on temp dirs, fake API s
     assert.equal((await readManifest(Readable.from([again]))).treeDigest, await treeDigest(d1!.id));
     ok(await kompoxops(dir, ['snapshot', 'export', '-N', 'lv', '-O', 'lv-snap.tar.gz', '--format', 'tar.gz', '--level', '9']));
     assert.deepEqual([...(await readFile(join(dir, 'lv-snap.tar.gz'))).subarray(0, 2)], [0x1f, 0x8b]);
+    // a snapshot made at another level: refused the same way before anything is made, restored like any other
+    const refused = await kompoxops(dir, ['snapshot', 'create', '-N', 'lv9', '--disk', 'd1', '--level', '9']);
+    assert.equal(refused.code, 2, refused.err);
+    assert.match(refused.err, /^error: --level 9 is not a compression level of tar\.zst archives\. Give a whole number from 1 \(fastest\) to 8/);
+    assert.equal(refused.err.trim().split('\n').length, 1, refused.err);
+    assert.ok(!(await snapshots()).some((x) => x.name === 'lv9'), 'no snapshot made');
+    ok(await kompoxops(dir, ['snapshot', 'create', '-N', 'lv1', '--disk', 'd1', '--level', '1']));
+    const lv1 = (await snapshots()).find((x) => x.name === 'lv1')!;
+    assert.equal((await readManifest(Readable.from([await readFile(lv1.id)]))).treeDigest, await treeDigest(d1!.id));
   });
 });

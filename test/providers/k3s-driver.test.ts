@@ -210,7 +210,7 @@ describe('K3s driver on the local filesystem', () => {
     assert.throws(() => requirePart(driver, 'nodePools', 'node pool list'), unsupported(/^node pool list is not supported by the k3s driver$/));
     assert.throws(() => requireClusterOp(driver, 'provision', 'cluster provision'), unsupported(/^cluster provision is not supported by the k3s driver$/));
     assert.equal(await requireClusterOp(driver, 'kubeconfig', 'cluster kubeconfig')(ctx, {}), undefined, 'present operations are returned, bound');
-    assert.deepEqual(driver.capabilities, { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true });
+    assert.deepEqual(driver.capabilities, { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true, archiveSnapshots: true });
     assert.deepEqual(await snapshotOfTree(sb.dir), before);
   });
 

@@ -343,6 +343,8 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       assert.match(snapshotArgv(src, mdir, join(dir, 'a.tar.zst')).join(' '), new RegExp(`\\| \\{ zstd -T0 -${ZSTD_LEVEL} -q -c;`));
       assert.equal(tools.zstdParams, true, 'the probe finds --zstd= in this machine\'s zstd');
       assert.match(snapshotArgv(src, mdir, join(dir, 'p.tar.zst'), 'sha256sum', true).join(' '), new RegExp(`\\| \\{ zstd -T0 -${ZSTD_LEVEL} --zstd=mml=6 -q -c;`));
+      // a level the user chose (snapshot create --level): that level, without the minimum match tuned for level 5
+      assert.match(snapshotArgv(src, mdir, join(dir, 'p.tar.zst'), 'sha256sum', true, 1).join(' '), /\| \{ zstd -T0 -1 -q -c;/);
       // the manifest comes 300 ms after tar started: tar is still waiting for it, then ends with it
       const a = started(snapshotArgv(src, mdir, join(dir, 'a.tar.zst')));
       let early = false;

@@ -158,6 +158,37 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
   });
 
+  it("a snapshot's level reaches the node's zstd: level 1 larger than 8, both restored on the node to the same tree", async () => {
+    const own = await sandbox();
+    const { driver, trace } = traced();
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'logs' }, {});
+      const words = 'alpha beta gamma delta error warning info debug request response user session cache miss hit timeout retry'.split(' ');
+      let x = 7;
+      const rnd = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) % n;
+      const lines = Array.from({ length: 30_000 }, (_, i) => `${i} ${Array.from({ length: 4 + rnd(8) }, () => words[rnd(words.length)]).join(' ')} id=${rnd(100_000)}`);
+      await writeFile(join(d.id, 'app.log'), lines.join('\n'));
+      const original = await digest(d.id);
+      const fast = await driver.snapshots.create(ctx, vol, d, 'fast', {}, { level: 1 });
+      const small = await driver.snapshots.create(ctx, vol, d, 'small', {}, { level: 8 });
+      const zstds = trace.runs.map((argv) => /zstd -T0 -(\d+)/.exec(argv.join(' '))?.[1]).filter((l) => l !== undefined);
+      assert.deepEqual(zstds, ['1', '8'], 'each snapshot archived on the node at its level');
+      const [a, b] = [(await lstat(fast.id)).size, (await lstat(small.id)).size];
+      // well apart, not by the byte or two zstd -T0's runs differ by
+      assert.ok(a > b * 1.05, `level 1 (${a} bytes) larger than level 8 (${b})`);
+      for (const s of [fast, small]) {
+        const restored = await driver.disks.create(ctx, vol, { name: `from-${s.name}`, source: { kind: 'snapshot', id: s.id } }, {});
+        assert.equal(await digest(restored.id), original, s.name);
+      }
+      assert.deepEqual(trace.dataIo, [], 'no file was read or written over SFTP or streamed');
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+
   it('snapshot and restore on the node show live progress (bytes between 0 and the total as tar goes); a failing command\'s stderr holds no progress line', async () => {
     const own = await sandbox();
     const { driver } = traced();
@@ -177,8 +208,11 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const progress = events.flatMap((e) => (e.type === 'progress' ? [e] : []));
       for (const label of ['snapshot snap', 'restore snap']) {
         const mine = progress.filter((e) => e.label === label);
-        const total = mine[0]?.total ?? 0;
-        assert.ok(total > 0, `${label}: a total`);
+        // a snapshot's total comes from a size walk beside tar (it may come after the first report), a restore's at once
+        const first = mine.findIndex((e) => e.total !== undefined);
+        const total = mine[first]?.total ?? 0;
+        assert.ok(total > 0 && first < mine.length - 1, `${label}: a total before the end`);
+        if (label === 'restore snap') assert.equal(first, 0, 'a restore knows its total from the start');
         const dones = mine.map((e) => e.done);
         assert.ok(dones.every((x, i) => i === 0 || x >= dones[i - 1]!), `${label}: monotonic ${dones.join(',')}`);
         const between = dones.filter((x) => x > 0 && x < total);
@@ -186,7 +220,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         assert.equal(mine[mine.length - 1]!.end, true);
         assert.equal(mine[mine.length - 1]!.done, total, `${label}: ends at its total`);
       }
-      assert.equal(progress.find((e) => e.label === 'snapshot snap')!.total, (await digestTree(local, d.id)).entries.reduce((n, e) => n + e.size, 0), 'a snapshot counts the data bytes');
+      assert.equal(progress.filter((e) => e.label === 'snapshot snap').at(-1)!.total, (await digestTree(local, d.id)).entries.reduce((n, e) => n + e.size, 0), 'a snapshot counts the data bytes');
       assert.equal(progress.find((e) => e.label === 'restore snap')!.total, (await lstat(snap.id)).size, 'a restore counts the archive bytes, as the streaming path does');
 
       // a truncated archive: tar reports progress, then fails; none of it is in the stderr tail or the message

@@ -802,6 +802,31 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       await fs.rm(join(own.dir, 'never-existed')); // absent: no error
       await chmod(join(twin, 'ro'), 0o700);
       await chmod(join(twin, 'ro', 'deep'), 0o700);
+
+      // a small directory of files (a manifest's temp dir) goes over SFTP, without a command on the node;
+      // one holding a directory, or not writable, by the command as before
+      const conn = (fs as unknown as { conn: { exec: (...a: unknown[]) => unknown } }).conn;
+      const exec = conn.exec.bind(conn);
+      let execs = 0;
+      conn.exec = (...a: unknown[]) => (execs++, exec(...a));
+      const small = join(own.dir, '.tmp-manifest-x');
+      await mkdir(small);
+      for (const n of ['kompox-archive.json', '.alive']) await writeFile(join(small, n), '{}');
+      await fs.rm(small);
+      assert.equal(await fs.lstat(small), undefined);
+      assert.equal(execs, 0, 'no command for a small directory of files');
+      const nested = join(own.dir, 'nested');
+      await mkdir(join(nested, 'sub'), { recursive: true });
+      await writeFile(join(nested, 'sub', 'f'), 'x');
+      const readOnly = join(own.dir, 'read-only');
+      await mkdir(readOnly);
+      await writeFile(join(readOnly, 'f'), 'x');
+      await chmod(readOnly, 0o500);
+      for (const d of [nested, readOnly]) {
+        await fs.rm(d);
+        assert.equal(await fs.lstat(d), undefined, d);
+      }
+      assert.equal(execs, 2, 'one command each for a directory with a subdirectory and a read-only one');
     } finally {
       await fs.close();
       await own.cleanup();

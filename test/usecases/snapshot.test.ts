@@ -136,6 +136,29 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)', 'the app is running and ready again (deployment web: 1/1 ready)']);
   });
 
+  it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
+    const ctx = await appWithData('level-app');
+    const ns = appNamespace(ctx);
+    await running(ctx, 'web-1');
+    const tree = await snapshotOfTree(sb.dir);
+    const replicas = async () => ((await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns }))!.spec as { replicas: number }).replicas;
+    const refusal = (p: Promise<unknown>) => p.then(() => assert.fail('not refused'), (e: unknown) => (assert.ok(e instanceof KompoxError, String(e)), e));
+    for (const level of [0, 9, 2.5]) {
+      const e = await refusal(createSnapshot(ctx, driver, kube, { name: 'lv', quiesce: true, level }));
+      assert.deepEqual([e.kind, e.code, e.message], ['usage', 'archive.level.invalid', `level ${level} is not a compression level of tar.zst archives`]);
+    }
+    // a driver whose snapshots are the cloud's block copies (as AKS's): the same disk, no archive to compress
+    const cloudy = Object.create(driver, { name: { value: 'aks' }, capabilities: { value: { ...driver.capabilities, atomicSnapshots: true, archiveSnapshots: false } } }) as K3sDriver;
+    const e = await refusal(createSnapshot(ctx, cloudy, kube, { name: 'lv', quiesce: true, level: 1 }));
+    assert.deepEqual([e.kind, e.code], ['usage', 'snapshot.level.unsupported']);
+    assert.match(e.message, /^level: aks snapshots are the cloud's own copies of the disk/);
+    assert.match(e.hint ?? '', /Leave out --level/);
+    assert.equal(await replicas(), 1, 'the app was never stopped');
+    assert.deepEqual(await snapshotOfTree(sb.dir), tree, 'nothing made');
+    // without a level the same driver snapshots as ever
+    assert.equal((await createSnapshot(ctx, cloudy, kube, { name: 'plain' })).name, 'plain');
+  });
+
   it('--quiesce restores replicas and takes no snapshot when the pod does not stop', async () => {
     const ctx = await appWithData('stuck-app');
     const ns = appNamespace(ctx);

@@ -38,7 +38,7 @@ function recordingDriver(zones = true): Recording {
   let n = 0;
   const d: Recording = {
     name: 'gke',
-    capabilities: { atomicSnapshots: true, zones, nodePools: false, hostTransfer: false },
+    capabilities: { atomicSnapshots: true, zones, nodePools: false, hostTransfer: false, archiveSnapshots: false },
     cluster: {},
     volumeClass: gkeVolumes.volumeClass,
     pvSource: gkeVolumes.pvSource,

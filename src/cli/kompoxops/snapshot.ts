@@ -54,14 +54,17 @@ export function register(program: Command): void {
         .option('-N, --name <name>', 'snapshot name (default: {volume}-{timestamp})')
         .option('--disk <name>', 'snapshot this disk instead of the current one')
         .option('--quiesce', 'stop the app (scale to 0) during the snapshot, then start it again')
+        .option('--level <n>', 'compression of the snapshot (K3s, whose snapshots are archives): 1 (fastest: the shortest stop with --quiesce) to 8 (smallest); default 5')
         .option('--stop-timeout <duration>', 'with --quiesce: how long to wait for the pod to stop, e.g. 90s, 2m', '2m')
         .option('--start-timeout <duration>', 'with --quiesce: how long to wait for the app to be running and ready again, e.g. 90s, 5m', '5m'),
     ),
   ).action(
-    action(async (opts: VolOpts & { name?: string; disk?: string; quiesce?: boolean; stopTimeout: string; startTimeout: string }, cmd: Command) => {
+    action(async (opts: VolOpts & { name?: string; disk?: string; quiesce?: boolean; level?: string; stopTimeout: string; startTimeout: string }, cmd: Command) => {
       const format = parseOutputFormat(opts.output);
       const stopTimeoutMs = durationFlag(opts.stopTimeout, '--stop-timeout');
       const startTimeoutMs = durationFlag(opts.startTimeout, '--start-timeout');
+      // snapshots are tar.zst archives (where they are archives at all: the use case checks the driver)
+      const level = await (await cli()).archiveLevelOption(opts.level, 'tar.zst');
       // With --quiesce the app is down: Ctrl-C (or a TERM) aborts through the
       // Op's signal, and the use case starts the app again before the process
       // ends (exit 130, no snapshot; see ../op.ts).
@@ -69,7 +72,7 @@ export function register(program: Command): void {
         const { createSnapshot } = await import('../../usecases/snapshot.js');
         const { watchTransfers } = await import('../transfer-summary.js');
         const watch = watchTransfers(s.op);
-        const snap = await createSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, disk: opts.disk, quiesce: opts.quiesce, stopTimeoutMs, startTimeoutMs }, watch.op);
+        const snap = await createSnapshot(s.ctx, s.driver, s.kube, { volume: opts.volume, name: opts.name, disk: opts.disk, quiesce: opts.quiesce, level, stopTimeoutMs, startTimeoutMs }, watch.op);
         const { printWithTransfer, views } = await cli();
         await printWithTransfer((await views()).snapshotJson(snap), watch.summary(), format, () => printSnapshots(snap, format));
       });

@@ -31,6 +31,12 @@ export interface DriverCapabilities {
   nodePools: boolean;
   /** The hostTransfer part is implemented (the driver can read and write disk content itself). */
   hostTransfer: boolean;
+  /**
+   * Snapshots are Kompox archives the driver writes (K3s), so their
+   * compression level can be chosen (SnapshotCreateSpec.level); cloud
+   * snapshots are the cloud's own block copies.
+   */
+  archiveSnapshots: boolean;
 }
 
 /** What the use case reads from Kubernetes for the driver's pure functions. */
@@ -238,9 +244,20 @@ export interface DisksPart {
   markAttached?(ctx: AppContext, volume: AppVolume, disk: Disk, at: string, op: Op): Promise<void>;
 }
 
+/** How a snapshot is made, beyond its disk and name. */
+export interface SnapshotCreateSpec {
+  /**
+   * zstd level of the snapshot's archive (drivers with
+   * capabilities.archiveSnapshots; checked by the use case): lower is
+   * faster (a shorter quiesced stop) and larger. Default: the archives'
+   * level (ZSTD_LEVEL).
+   */
+  level?: number;
+}
+
 export interface SnapshotsPart {
   list(ctx: AppContext, volume: AppVolume, op: Op): Promise<Snapshot[]>;
-  create(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, op: Op): Promise<Snapshot>;
+  create(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, op: Op, spec?: SnapshotCreateSpec): Promise<Snapshot>;
   delete(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, op: Op): Promise<void>;
   // restore = disks.create with source {kind: 'snapshot'}: always a new disk
 }

@@ -47,6 +47,7 @@ import {
   type HostTransferPart,
   type ProviderDriver,
   type RegistryAccessPart,
+  type SnapshotCreateSpec,
   type SnapshotsPart,
   type VolumeClass,
   type VolumeSourceSpec,
@@ -217,7 +218,7 @@ const defaultHostFs: HostFsFactory = async (s, host, op) => {
 
 export class K3sDriver implements ProviderDriver {
   readonly name = 'k3s' as const;
-  readonly capabilities: DriverCapabilities = { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true };
+  readonly capabilities: DriverCapabilities = { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true, archiveSnapshots: true };
   private readonly hosts = new Map<string, Promise<HostFs>>();
 
   constructor(
@@ -818,7 +819,7 @@ export class K3sDriver implements ProviderDriver {
 
   readonly snapshots: SnapshotsPart = {
     list: (ctx, volume, op) => this.snapshotList(ctx, volume, op),
-    create: (ctx, volume, disk, name, op) => this.snapshotCreate(ctx, volume, disk, name, op),
+    create: (ctx, volume, disk, name, op, spec) => this.snapshotCreate(ctx, volume, disk, name, op, spec),
     delete: (ctx, volume, snapshot, op) => this.snapshotDelete(ctx, volume, snapshot, op),
   };
 
@@ -856,7 +857,7 @@ export class K3sDriver implements ProviderDriver {
     };
   }
 
-  private async snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, op: Op): Promise<Snapshot> {
+  private async snapshotCreate(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, op: Op, spec: SnapshotCreateSpec = {}): Promise<Snapshot> {
     checkName('snapshot', name);
     throwIfAborted(op, `snapshot ${name} was not made`);
     const p = this.paths(ctx, volume);
@@ -875,7 +876,7 @@ export class K3sDriver implements ProviderDriver {
     const source = { app: appId(ctx), volume: volume.name, disk: disk.name, id: disk.id, snapshot: name, sizeGiB: disk.sizeGiB };
     try {
       // over SSH the node lists, hashes and archives the disk itself when it can
-      const onNode = await snapshotOnNode(fs, disk.id, tmp, { source, label: `snapshot ${name}`, keepAlive: (dir) => heartbeat(fs, dir) }, op);
+      const onNode = await snapshotOnNode(fs, disk.id, tmp, { source, label: `snapshot ${name}`, keepAlive: (dir) => heartbeat(fs, dir), level: spec.level }, op);
       if (onNode) r = onNode;
       else {
         const ws = fs.openWrite(tmp, 0o600);
@@ -884,7 +885,7 @@ export class K3sDriver implements ProviderDriver {
         let packed = false;
         try {
           r = await cancellable(op, destroyOnCancel(ws), () =>
-            packDisk(fs, disk.id, ws, { source, progress: byteProgress(op), progressLabel: `snapshot ${name}`, format: SNAPSHOT_FORMAT }, op),
+            packDisk(fs, disk.id, ws, { source, progress: byteProgress(op), progressLabel: `snapshot ${name}`, format: SNAPSHOT_FORMAT, level: spec.level }, op),
           );
           packed = true;
         } finally {

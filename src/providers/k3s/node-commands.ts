@@ -750,16 +750,19 @@ export function copyTreeArgv(src: string, dest: string, hasher: NodeHasher = 'sh
 }
 
 /**
- * zstd on the node for snapshots: all cores, at the archives' level (issue
- * 11: snapshots smaller than gzip -6). Level 3 made the benchmark disk's
- * snapshot 462,473,160 bytes, 0.36% larger than `tar | gzip -6`; level 5
- * 456,836,879 (0.87% smaller), for 30% more time on two CPUs shared with
- * the workstation (docs/benchmarks.md).
+ * The node's zstd for an archive's data: all cores, at `level` (the
+ * archives' level unless the user chose another: `--level`). Level 3 made
+ * the benchmark disk's snapshot 462,473,160 bytes, 0.36% larger than
+ * `tar | gzip -6`; level 5 456,836,879 (0.87% smaller), for 30% more time
+ * on two CPUs shared with the workstation (docs/benchmarks.md). Where the
+ * node's zstd takes `--zstd=` (`params`): `windowLog` when given (the
+ * link's window, for a stream the workstation decompresses), and at the
+ * archives' level their minimum match, as packTree's frames have it (the
+ * benchmark disk's snapshot 0.5% smaller, for 4% less CPU).
  */
-function nodeZstd(params: boolean): string {
-  // with the archives' minimum match where zstd takes it (as packTree's frames): the benchmark disk's snapshot
-  // 0.5% smaller, for 4% less CPU
-  return `zstd -T0 -${ZSTD_LEVEL}${params ? ` --zstd=mml=${ZSTD_MIN_MATCH}` : ''} -q -c`;
+export function nodeArchiveZstd(level: number, params: boolean, windowLog?: number): string {
+  const p = [...(windowLog !== undefined ? [`wlog=${windowLog}`] : []), ...(level === ZSTD_LEVEL ? [`mml=${ZSTD_MIN_MATCH}`] : [])];
+  return `zstd -T0 -${Math.trunc(level)}${params && p.length ? ` --zstd=${p.join(',')}` : ''} -q -c`;
 }
 
 /**
@@ -800,9 +803,10 @@ const MANIFEST_WAIT_MINUTES = 15;
  * manifest (no mark; the archive is never used). Prints the archive's
  * SHA-256, computed from the stream as it is written. tar reports the tar
  * stream bytes it has written (PROGRESS_MARK lines, see tarCheckpointBytes).
+ * zstd compresses at `level` (nodeArchiveZstd).
  * Stages: 0 tar -c, 1 zstd, 2 tee (the file).
  */
-export function snapshotArgv(src: string, manifestDir: string, archive: string, hasher: NodeHasher = 'sha256sum', zstdParams = false): string[] {
+export function snapshotArgv(src: string, manifestDir: string, archive: string, hasher: NodeHasher = 'sha256sum', zstdParams = false, level: number = ZSTD_LEVEL): string[] {
   const names = [
     `printf -- '-C %s\\n.\\n' "$1"`,
     // polled every 50 ms; whether the directory is still kept fresh, every 5 s
@@ -815,5 +819,5 @@ export function snapshotArgv(src: string, manifestDir: string, archive: string, 
     '-T -',
   ].join(' ');
   // umask 077: the archive holds the disk's data (mode 0600, as the streaming path writes it); set -C: never overwrite
-  return shArgv(`umask 077 && set -C && : > "$3" && ${pipeWithStatus([tar, nodeZstd(zstdParams), 'tee "$3"'])} | ${stdinSha256(hasher)}`, src, manifestDir, archive);
+  return shArgv(`umask 077 && set -C && : > "$3" && ${pipeWithStatus([tar, nodeArchiveZstd(level, zstdParams), 'tee "$3"'])} | ${stdinSha256(hasher)}`, src, manifestDir, archive);
 }

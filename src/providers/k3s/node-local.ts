@@ -451,6 +451,8 @@ export interface NodeSnapshotOptions {
    * a crash (`.tmp-*`) are swept by age.
    */
   keepAlive?: (dir: string) => { stop(): Promise<void> };
+  /** zstd level of the archive (default: the archives' level). */
+  level?: number | undefined;
 }
 
 /**
@@ -478,20 +480,34 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   const log = new ManifestLog();
   const keys = new KeyLog();
   let made = false;
-  // the progress total from a quick size walk; tar's stream bytes mapped onto it, by an estimate refined once the listing is in
-  const walked = await fs.treeBytes?.(src);
+  // The progress total from a quick size walk on a channel of its own, beside tar and the listing (the
+  // snapshot never waits for it: run before them it was 0.17 s of a 3.4 s snapshot of the benchmark disk);
+  // tar's stream bytes are mapped onto it, by an estimate the listing's own count replaces once it is in.
   const progress = byteProgress(op);
-  progress?.start(opts.label, walked?.bytes);
-  let total = walked?.bytes ?? Number.MAX_SAFE_INTEGER;
-  let plain = walked ? tarStreamEstimate(walked.files, walked.bytes + walked.files * (BLOCK_BYTES / 2)) : 0;
+  progress?.start(opts.label);
+  let total = Number.MAX_SAFE_INTEGER;
+  let plain = 0;
+  let listedTotal = false;
   const shown = nodeProgress(progress, () => total, (n) => (plain ? (tarCheckpointBytes(n) * total) / plain : tarCheckpointBytes(n)));
   logEvent(op, `${opts.label}: on the node (${fs.describe}): listed, hashed, archived and compressed there`);
   const what = `archiving ${src}`;
   const stopTar = new AbortController();
   const hasher = await hasherOn(fs);
   const zstdParams = (await nodeTools(fs))?.zstdParams === true;
-  const archiving = run(fs, snapshotArgv(src, mdir, archive, hasher, zstdParams), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
+  const archiving = run(fs, snapshotArgv(src, mdir, archive, hasher, zstdParams, opts.level), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
   archiving.catch(() => undefined);
+  const walkStop = new AbortController();
+  const walking = progress && fs.treeBytes
+    ? fs.treeBytes(src, walkStop.signal).then(
+        (walked) => {
+          if (!walked || listedTotal) return;
+          total = walked.bytes;
+          plain = tarStreamEstimate(walked.files, walked.bytes + walked.files * (BLOCK_BYTES / 2));
+          progress.total?.(total);
+        },
+        () => undefined,
+      )
+    : undefined;
   /** Stops tar (it waits for a manifest that will not come) and waits until it has ended. */
   const stopArchiving = async () => {
     stopTar.abort();
@@ -520,10 +536,12 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     const manifest = log.manifest(head);
     const body = log.body(head);
     // tar counts the plain stream (headers, padding, the manifest): mapped onto the data bytes
+    const walkedTotal = total;
+    listedTotal = true;
     total = manifest.totalBytes;
     plain = tarStreamEstimate(log.count + 1, blockBytes + inBlocks(body.length));
     // the listing's count is the one the archive holds (the walk's may differ if the disk changed meanwhile)
-    if (walked?.bytes !== total) progress?.total?.(total);
+    if (walkedTotal !== total) progress?.total?.(total);
     // tar takes it as the last member once it is there (snapshotArgv)
     await writeManifestFile(fs, `${mdir}/${MANIFEST_NAME}`, body);
     const r = await archiving;
@@ -553,6 +571,8 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     await stopArchiving();
     throw e;
   } finally {
+    walkStop.abort();
+    await walking;
     keys.close();
     if (!made) log.close();
     await alive?.stop();

@@ -293,7 +293,7 @@ export function referenceDriver(cloud: ReferenceCloud, opts: ReferenceDriverOpti
 
   return {
     name,
-    capabilities: { atomicSnapshots: true, zones: true, nodePools: Boolean(opts.nodePools), hostTransfer: false },
+    capabilities: { atomicSnapshots: true, zones: true, nodePools: Boolean(opts.nodePools), hostTransfer: false, archiveSnapshots: false },
     cluster: {},
     ...(opts.nodePools ? { nodePools: opts.nodePools } : {}),
     volumeClass: (ctx, volume) => volumes.volumeClass(ctx, volume),
