@@ -9,7 +9,7 @@
 //     copy     ROOT SRC_DIR DISK       disk create from a directory (the bench's source disk)
 //     export   ROOT DISK FILE [FORMAT] disk export to FILE (through the use case's ChecksumWriter)
 //     import   ROOT FILE DISK          disk import from FILE (checked against its SHA-256)
-//     snapshot ROOT DISK SNAP          snapshot create
+//     snapshot ROOT DISK SNAP [LEVEL]  snapshot create (at a zstd level: --level)
 //     restore  ROOT SNAP DISK          snapshot restore into a new disk
 //     pack     ROOT DISK FILE LEVEL    packTree alone at a zstd level (diagnostics, not the driver path)
 //     packtar  ROOT DISK FILE          `tar -c` of the disk → packTarStream (the packer of exports over
@@ -88,7 +88,7 @@ async function main() {
     const d = await driver.hostTransfer.importDisk(ctx, volume, { name: b }, { stream, expectedSha256: sha, totalBytes: statSync(a).size }, op);
     out = { id: d.id };
   } else if (what === 'snapshot') {
-    const s = await driver.snapshots.create(ctx, volume, await disk(a), b, op);
+    const s = await driver.snapshots.create(ctx, volume, await disk(a), b, op, c ? { level: Number(c) } : {});
     out = { id: s.id, bytes: s.usedBytes, sha256: s.sha256 };
   } else if (what === 'restore') {
     const s = await findSnapshot(driver, ctx, volume, op, a);
