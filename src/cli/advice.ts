@@ -47,6 +47,10 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'usage.size': () => ({ hint: 'Write a whole number of GiB, e.g. --size 10 or --size 10Gi.' }),
   'usage.port-mapping': () => ({ hint: 'Use -p REMOTE or -p LOCAL:REMOTE, e.g. -p 8080:80.' }),
   'tunnel.port.in-use': () => ({ hint: 'Pick another one: -p LOCAL:REMOTE.' }),
+  'snapshot.level.unsupported': (e) => ({
+    message: `--level: ${String(detail(e, 'driver'))} snapshots are the cloud's own copies of the disk, not archives Kompox compresses`,
+    hint: 'Leave out --level (it applies to K3s snapshots); `kompoxops snapshot export --level N` sets the compression of an exported archive.',
+  }),
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
   'snapshot.quiesce.not-ready': () => ({
     hint: 'What was done is kept. `kompoxops app status` shows the volume binding and recent warnings; when a volume binding is Lost or misbound, `kompoxops app deploy` repairs it.',

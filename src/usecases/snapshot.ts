@@ -100,7 +100,7 @@ async function snapshotSpec(driver: ProviderDriver, opts: SnapshotCreateOptions)
     throw new KompoxError('usage', `level: ${driver.name} snapshots are the cloud's own copies of the disk, not archives Kompox compresses`, {
       code: 'snapshot.level.unsupported',
       details: { field: 'level', driver: driver.name },
-      hint: 'Leave out --level (it applies to K3s snapshots); `snapshot export --level` sets the compression of an exported archive.',
+      hint: 'Leave out the level: it applies to snapshots that are archives (K3s). An export sets the compression of the archive it writes.',
     });
   }
   (await import('../archive/archive.js')).checkExportOptions({ format: 'tar.zst', level: opts.level });

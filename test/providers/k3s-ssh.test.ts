@@ -827,6 +827,11 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
         assert.equal(await fs.lstat(d), undefined, d);
       }
       assert.equal(execs, 2, 'one command each for a directory with a subdirectory and a read-only one');
+      // the node's name: one command per connection, however often a disk's metadata asks for it
+      const names = await Promise.all([fs.hostname(), fs.hostname()]);
+      assert.equal(await fs.hostname(), names[0]);
+      assert.deepEqual(names, [hostname(), hostname()]);
+      assert.equal(execs, 3, 'hostname ran once');
     } finally {
       await fs.close();
       await own.cleanup();

@@ -152,7 +152,11 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     const e = await refusal(createSnapshot(ctx, cloudy, kube, { name: 'lv', quiesce: true, level: 1 }));
     assert.deepEqual([e.kind, e.code], ['usage', 'snapshot.level.unsupported']);
     assert.match(e.message, /^level: aks snapshots are the cloud's own copies of the disk/);
-    assert.match(e.hint ?? '', /Leave out --level/);
+    assert.match(e.hint ?? '', /^Leave out the level/);
+    // kompoxops names its flag (src/cli/advice.ts)
+    const { withCliAdvice } = await import('../../src/cli/advice.js');
+    assert.match(withCliAdvice(e).message, /^--level: aks snapshots are the cloud's own copies of the disk/);
+    assert.match(withCliAdvice(e).hint ?? '', /Leave out --level .*kompoxops snapshot export --level N/);
     assert.equal(await replicas(), 1, 'the app was never stopped');
     assert.deepEqual(await snapshotOfTree(sb.dir), tree, 'nothing made');
     // without a level the same driver snapshots as ever

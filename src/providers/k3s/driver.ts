@@ -465,6 +465,9 @@ export class K3sDriver implements ProviderDriver {
     const tmp = `${p.diskVolDir}/.tmp-${name}-${suffix()}`;
     await fs.mkdir(tmp, 0o755);
     const alive = heartbeat(fs, tmp);
+    // the node's name for the disk's metadata, asked beside the fill (over SSH a command of its own)
+    const nodeName = fs.hostname();
+    nodeName.catch(() => undefined);
     try {
       let r: { totalBytes?: number; sizeGiB?: number };
       try {
@@ -482,7 +485,7 @@ export class K3sDriver implements ProviderDriver {
         volume: volume.name,
         sizeGiB: size,
         createdAt,
-        node: await fs.hostname(),
+        node: await nodeName,
         tags: { ...ownershipTags(ctx, volume.name, name, createdAt), ...(pending ? { [TAG_PENDING]: createdAt } : {}) },
       };
       if (source && Object.keys(source).length) meta.source = source;
