@@ -385,12 +385,56 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
   });
 
-  it('refuses a disk copy whose tree differs from the source listing (the source changed during the copy): nothing visible', async () => {
+  it('refuses a disk copy whose source changed after the copy and its listing read it (the listing after the copy): nothing visible', async () => {
     const own = await sandbox();
     let target = '';
     const { driver } = traced({
       beforeRun: async (argv) => {
-        if (target && argv.join(' ').includes('cp -a')) await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'changed\n');
+        const cmd = argv.join(' ');
+        // the source's second listing, without hashes: cp and both hashing listings are done
+        if (target && argv.includes(target) && !cmd.includes('cp -a') && !cmd.includes('kompox-hashes')) await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'late\n');
+      },
+    });
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      target = d.id;
+      const before = (await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt'));
+      await rejectsWith(driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, {}), 'integrity', /changed during the copy \(its listing after the copy differs from the one before\)/);
+      assert.deepEqual((await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt')), before, 'no disk and no temp dir is left');
+      assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name), ['src']);
+      // unchanged, the same copy goes through
+      target = '';
+      const copy = await driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, {});
+      assert.equal(await digest(copy.id), await digest(d.id));
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('refuses a disk copy whose tree differs from the source listing (the source changed during the copy): nothing visible', async () => {
+    const own = await sandbox();
+    let target = '';
+    // cp -a and the source's listing run at once: the file changes after cp has copied it and before the listing reads it
+    const copiedNote = async (): Promise<boolean> => {
+      const { readdir } = await import('node:fs/promises');
+      const vols = join(own.diskRoot);
+      for (const e of await readdir(vols, { recursive: true })) {
+        if (!e.endsWith(join('sub', 'deeper', 'note.txt')) || !e.split('/').some((p) => p.startsWith('.tmp-'))) continue;
+        const copy = await readFile(join(vols, e), 'utf8').catch(() => '');
+        if (copy === (await readFile(join(target, 'sub', 'deeper', 'note.txt'), 'utf8'))) return true;
+      }
+      return false;
+    };
+    const { driver } = traced({
+      beforeRun: async (argv) => {
+        const cmd = argv.join(' ');
+        if (!target || cmd.includes('cp -a') || !cmd.includes('kompox-hashes') || !argv.includes(target)) return;
+        for (let i = 0; i < 500 && !(await copiedNote()); i++) await new Promise((r) => setTimeout(r, 10));
+        await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'changed\n');
       },
     });
     try {

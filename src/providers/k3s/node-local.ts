@@ -49,6 +49,7 @@ import {
   snapshotArgv,
   stageStatuses,
   statKey,
+  archivePathOf,
   tarCheckpointBytes,
   tarRefusal,
   tarStreamEstimate,
@@ -233,12 +234,19 @@ async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolea
   return runListing(fs, listTreeArgv(dir, { ...opts, hasher: await hasherOn(fs) }), dir, op, `listing ${dir}`, opts);
 }
 
-/** The tree digest (treeDigestOf), file count and bytes of a sorted listing, what archives never hold left out. */
-function digestOf(entries: Iterable<ListedEntry>): { treeDigest: string; files: number; bytes: number } {
+/**
+ * The tree digest (treeDigestOf), file count and bytes of a sorted listing,
+ * what archives never hold left out; and its stat digest, over every path
+ * with its statKey (type, mode, size, mtime, ctime, link target), which a
+ * second listing of the same tree matches only if nothing in it changed.
+ */
+function digestOf(entries: Iterable<ListedEntry>): ListingDigest {
   const h = createHash('sha256');
+  const stats = createHash('sha256');
   let files = 0;
   let bytes = 0;
   for (const e of entries) {
+    stats.update(`${archivePathOf(e)}\0`).update(statKey(e));
     if (e.kind === 'other') continue;
     if (e.kind === 'file') {
       files++;
@@ -246,7 +254,14 @@ function digestOf(entries: Iterable<ListedEntry>): { treeDigest: string; files: 
     }
     h.update(digestLine(manifestEntryOf(e)));
   }
-  return { treeDigest: h.digest('hex'), files, bytes };
+  return { treeDigest: h.digest('hex'), statDigest: stats.digest('hex'), files, bytes };
+}
+
+interface ListingDigest {
+  treeDigest: string;
+  statDigest: string;
+  files: number;
+  bytes: number;
 }
 
 export interface NodeRestoreOptions {
@@ -399,44 +414,77 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
 
 /**
  * Copies the tree SRC to DEST (which must not exist) on the node with
- * `cp -a`, then checks that the copy's listing (made by the same command) (every path, type, mode,
- * size, SHA-256 and link target) has SRC's tree digest. Undefined when the
- * node cannot, or SRC holds sockets, fifos or devices (archives leave them
- * out; the streaming copy does), logged.
+ * `cp -a` and checks the copy. The node lists and hashes SRC beside cp (two
+ * commands at once: hashing SRC first was a quarter of the copy's time on
+ * the benchmark disk), lists DEST in cp's command once it is done, and
+ * lists SRC once more after both, without hashing. The copy must have the
+ * tree digest of SRC's listing (every path, type, mode, size, SHA-256 and
+ * link target), and the second listing the same sizes, times and modes as
+ * the first. So a file that changed between the two reads of it fails the
+ * digest, and one that changed after its listing's read fails the second
+ * listing (its ctime); only a change before both read it is in the copy, as
+ * in the source. Undefined when the node cannot, or SRC holds sockets,
+ * fifos or devices (archives leave them out; the streaming copy does),
+ * logged; DEST is then gone.
  */
 export async function copyOnNode(hostFs: HostFs, src: string, dest: string, label: string, op: Op): Promise<{ totalBytes: number } | undefined> {
   const fs = await onNode(hostFs, 'copy', op);
   if (!fs) return undefined;
-  const listed = await listTree(fs, src, op);
-  let before: { treeDigest: string; files: number; bytes: number };
-  try {
-    if (listed.firstOther !== undefined) {
-      logEvent(op, `copy through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of copies)`);
-      return undefined;
-    }
-    before = digestOf(sortedListing(fs, src, listed));
-  } finally {
-    listed.close();
-  }
-  const totalBytes = before.bytes;
+  const hasher = await hasherOn(fs);
+  // the total from the source's listing, once it is in; the bytes cp has written so far (copyTreeArgv) until then
   const progress = byteProgress(op);
-  progress?.start(label, totalBytes);
-  logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
+  progress?.start(label);
+  let totalBytes = Number.MAX_SAFE_INTEGER;
+  const shown = nodeProgress(progress, () => totalBytes, (n) => n);
   const copying = `copying ${src}`;
-  // the bytes cp has written so far (copyTreeArgv)
-  const shown = nodeProgress(progress, totalBytes, (n) => n);
-  const copied = await runListing(fs, copyTreeArgv(src, dest, await hasherOn(fs)), dest, op, copying, { progress: shown.reports });
-  let after: { treeDigest: string; files: number; bytes: number };
+  const stopCopy = new AbortController();
+  const copy = runListing(fs, copyTreeArgv(src, dest, hasher), dest, { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopCopy.signal]) : stopCopy.signal }, copying, { progress: shown.reports });
+  copy.catch(() => undefined);
+  /** Stops cp (or the copy's listing) and waits until the command has ended; what it made stays for the caller. */
+  const stopCopying = async () => {
+    stopCopy.abort();
+    (await copy.catch(() => undefined))?.close();
+  };
+  let before: ListingDigest;
+  try {
+    const listed = await listTree(fs, src, op);
+    try {
+      if (listed.firstOther !== undefined) {
+        await stopCopying();
+        await fs.rm(dest);
+        logEvent(op, `copy through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of copies)`);
+        return undefined;
+      }
+      before = digestOf(sortedListing(fs, src, listed));
+    } finally {
+      listed.close();
+    }
+  } catch (e) {
+    await stopCopying();
+    throw e;
+  }
+  totalBytes = before.bytes;
+  progress?.total?.(totalBytes);
+  logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
+  const copied = await copy;
+  let after: ListingDigest;
   try {
     after = digestOf(sortedListing(fs, dest, copied));
   } finally {
     copied.close();
   }
-  const want = before.treeDigest;
-  const got = after.treeDigest;
-  if (got !== want || copied.others) {
-    throw integrity(`the copy's tree digest ${got} differs from the source's ${want}`, 'The source changed during the copy (stop the app using it), or the copy was damaged; try again.');
+  const changed = 'The source changed during the copy (stop the app using it), or the copy was damaged; try again.';
+  if (after.treeDigest !== before.treeDigest || copied.others) {
+    throw integrity(`the copy's tree digest ${after.treeDigest} differs from the source's ${before.treeDigest}`, changed);
   }
+  const again = await listTree(fs, src, op, { hashes: false });
+  let still: ListingDigest;
+  try {
+    still = digestOf(sortedListing(fs, src, again, false));
+  } finally {
+    again.close();
+  }
+  if (still.statDigest !== before.statDigest) throw integrity(`${src} changed during the copy (its listing after the copy differs from the one before)`, changed);
   shown.finish();
   progress?.done({ files: after.files, bytes: totalBytes });
   return { totalBytes };
