@@ -98,6 +98,19 @@ export async function writeSampleTree(dir: string): Promise<void> {
 }
 
 /** Every path under `root` (dot entries included) with type and size: proves "nothing changed". */
+/**
+ * Writes `name` (app.log) in DIR: 30,000 log-like lines from a fixed seed,
+ * text that compresses well and differently at zstd's levels (tests that a
+ * chosen level reaches the compressor: level 1's archive well over level 8's).
+ */
+export async function writeCompressibleLog(dir: string, name = 'app.log'): Promise<void> {
+  const words = 'alpha beta gamma delta error warning info debug request response user session cache miss hit timeout retry'.split(' ');
+  let x = 7;
+  const rnd = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  const lines = Array.from({ length: 30_000 }, (_, i) => `${i} ${Array.from({ length: 4 + rnd(8) }, () => words[rnd(words.length)]).join(' ')} id=${rnd(100_000)}`);
+  await writeFile(join(dir, name), lines.join('\n'));
+}
+
 export async function snapshotOfTree(root: string): Promise<string[]> {
   const out: string[] = [];
   const go = async (p: string, rel: string): Promise<void> => {

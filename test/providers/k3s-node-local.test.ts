@@ -19,7 +19,7 @@ import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
 import { PROGRESS_MARK, extractArgv, missingTools, parseTools, stageStatuses, toolsProbeArgv, withoutSha256 } from '../../src/providers/k3s/node-commands.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
-import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { appCtx, sandbox, snapshotOfTree, writeCompressibleLog, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 
 const local = new LocalHostFs();
@@ -165,11 +165,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const ctx = appCtx(own, { settings: settings() });
       const vol = ctx.app.volumes[0]!;
       const d = await driver.disks.create(ctx, vol, { name: 'logs' }, {});
-      const words = 'alpha beta gamma delta error warning info debug request response user session cache miss hit timeout retry'.split(' ');
-      let x = 7;
-      const rnd = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) % n;
-      const lines = Array.from({ length: 30_000 }, (_, i) => `${i} ${Array.from({ length: 4 + rnd(8) }, () => words[rnd(words.length)]).join(' ')} id=${rnd(100_000)}`);
-      await writeFile(join(d.id, 'app.log'), lines.join('\n'));
+      await writeCompressibleLog(d.id);
       const original = await digest(d.id);
       const fast = await driver.snapshots.create(ctx, vol, d, 'fast', {}, { level: 1 });
       const small = await driver.snapshots.create(ctx, vol, d, 'small', {}, { level: 8 });

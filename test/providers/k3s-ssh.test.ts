@@ -19,7 +19,7 @@ import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
-import { appCtx, sandbox, snapshotOfTree, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { appCtx, sandbox, snapshotOfTree, writeCompressibleLog, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 import { assertTotalBeforeEnd } from '../support/events.js';
 import { collect as collectArchive } from '../support/collect.js';
@@ -284,12 +284,7 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     try {
       const ctx = appCtx(own, { settings });
       const d = await driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'levels' }, {});
-      const words = 'alpha beta gamma delta error warning info debug request response user session cache miss hit timeout retry'.split(' ');
-      let x = 7;
-      const rnd = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) % n;
-      const lines = Array.from({ length: 30_000 }, (_, i) => `${i} ${Array.from({ length: 4 + rnd(8) }, () => words[rnd(words.length)]).join(' ')} id=${rnd(100_000)}`);
-      const { writeFile } = await import('node:fs/promises');
-      await writeFile(join(d.id, 'app.log'), lines.join('\n'));
+      await writeCompressibleLog(d.id);
       const [fast, small] = [await exportBytes(streamed.driver, ctx, d, [], 1), await exportBytes(streamed.driver, ctx, d, [], 8)];
       assert.equal(streamed.calls.packedStream, 2, 'both packed on the node');
       // well apart, not by the byte or two zstd -T0's runs differ by
