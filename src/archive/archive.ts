@@ -1127,7 +1127,11 @@ export class TarReader {
   sawEnd = false;
   /** Global pax values apply to every later entry. */
   private gpax?: Pax;
-  constructor(readonly reader: ByteReader) {}
+  constructor(
+    readonly reader: ByteReader,
+    /** The stream in error messages: "the archive", "the node's tar stream". */
+    private readonly stream = 'the archive',
+  ) {}
 
   async next(): Promise<TarEntry | undefined> {
     /** Pending pax values read directly; null once one needed the `tar` package (see tar-decode.ts). */
@@ -1169,7 +1173,7 @@ export class TarReader {
   /** A whole body of `size` bytes (its padding skipped). */
   async body(size: number, what: string): Promise<Buffer> {
     const b = await this.reader.read(size);
-    if (b.length < size) throw integrity(`the archive is truncated (in the middle of ${what})`);
+    if (b.length < size) throw this.truncated(`in the middle of ${what}`);
     await this.skipPadding(size, what);
     return b;
   }
@@ -1180,7 +1184,7 @@ export class TarReader {
     let remain = size;
     while (remain > 0) {
       const chunk = await this.reader.readSome(remain);
-      if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${what})`);
+      if (chunk.length === 0) throw this.truncated(`in the middle of ${what}`);
       out.push(chunk);
       remain -= chunk.length;
     }
@@ -1188,21 +1192,36 @@ export class TarReader {
     return out;
   }
 
-  async skip(size: number, what: string): Promise<void> {
+  /**
+   * A body of `size` bytes in the pieces it arrives in (at most CHUNK each,
+   * no copy), each hashed into `hash` first when one is given; its padding
+   * is skipped once the last piece has been taken.
+   */
+  async *pieces(size: number, what: string, hash?: Hash): AsyncGenerator<Buffer, void, undefined> {
     let remain = size;
     while (remain > 0) {
       const chunk = await this.reader.readSome(Math.min(remain, CHUNK));
-      if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${what})`);
+      if (chunk.length === 0) throw this.truncated(`in the middle of ${what}`);
+      hash?.update(chunk);
       remain -= chunk.length;
+      yield chunk;
     }
     await this.skipPadding(size, what);
+  }
+
+  async skip(size: number, what: string): Promise<void> {
+    for await (const _ of this.pieces(size, what));
   }
 
   async skipPadding(size: number, what: string): Promise<void> {
     const pad = padding(size);
     if (!pad) return;
     const p = await this.reader.read(pad.length);
-    if (p.length < pad.length) throw integrity(`the archive is truncated (after ${what})`);
+    if (p.length < pad.length) throw this.truncated(`after ${what}`);
+  }
+
+  private truncated(where: string): KompoxError {
+    return integrity(`${this.stream} is truncated (${where})`);
   }
 }
 
@@ -1388,14 +1407,7 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
           // a failed write (a full disk) reaches writeAll or closeWriter as the stream's error, never as a stray event
           ws.on('error', () => undefined);
           try {
-            let remain = size;
-            while (remain > 0) {
-              const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
-              if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${path})`);
-              hash.update(chunk);
-              remain -= chunk.length;
-              await writeAll(ws, chunk);
-            }
+            for await (const chunk of tr.pieces(size, path, hash)) await writeAll(ws, chunk);
           } catch (err) {
             throw twiceIfExists(err, path);
           } finally {
@@ -1403,7 +1415,6 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
               throw twiceIfExists(err, path);
             });
           }
-          await tr.skipPadding(size, path);
           await setMeta(abs, meta, 'file');
         }
         check.add({ path, type: 'file', mode: e.mode, size, sha256: hash.digest('hex') });
@@ -1631,15 +1642,7 @@ export async function transcodeArchive(input: Readable | NodeJS.ReadableStream, 
         }
         if (!isFileType(e.type)) throw integrity(`archive entry ${path} has type ${e.type}, which Kompox archives never contain (only files, directories and symlinks)`);
         const hash = createHash('sha256');
-        let remain = e.size;
-        while (remain > 0) {
-          const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
-          if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${path})`);
-          hash.update(chunk);
-          remain -= chunk.length;
-          await sink.write([chunk]);
-        }
-        await tr.skipPadding(e.size, path);
+        for await (const chunk of tr.pieces(e.size, path, hash)) await sink.write([chunk]);
         const pad = padding(e.size);
         if (pad) await sink.write([pad]);
         check.add({ path, type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });

@@ -233,7 +233,7 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
   };
 
   const consume = async (source: AsyncIterable<Buffer>) => {
-    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
+    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()), 'the tar stream');
     for await (const e of tarEntries(tr)) {
       const path = archivePathOf(e.path);
       // a lost+found left out never reaches the sorted pass that finds paths held twice
@@ -416,7 +416,7 @@ export async function adoptPackedStream(input: Readable | NodeJS.ReadableStream,
     }
   }
   try {
-    const tr = new TarReader(new ByteReader(paced()[Symbol.asyncIterator]()));
+    const tr = new TarReader(new ByteReader(paced()[Symbol.asyncIterator]()), "the node's tar stream");
     let root = false;
     for await (const e of tarEntries(tr)) {
       const path = packedPathOf(e.path);
@@ -432,15 +432,7 @@ export async function adoptPackedStream(input: Readable | NodeJS.ReadableStream,
         entries.add({ path, type: 'symlink', mode: e.mode, size: 0, linkpath: e.linkpath ?? '' });
       } else if (isFileType(e.type)) {
         const h = createHash('sha256');
-        let remain = e.size;
-        while (remain > 0) {
-          const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
-          if (chunk.length === 0) throw integrity(`the node's tar stream is truncated (in the middle of ${path})`);
-          h.update(chunk);
-          remain -= chunk.length;
-          opts.progress?.advance(chunk.length);
-        }
-        await tr.skipPadding(e.size, path);
+        for await (const chunk of tr.pieces(e.size, path, h)) opts.progress?.advance(chunk.length);
         entries.add({ path, type: 'file', mode: e.mode, size: e.size, sha256: h.digest('hex') });
       } else {
         throw integrity(`the node's tar stream holds ${path} as ${e.type}, which an archive cannot hold as it is`, 'The disk changed during the export (a hard link, device, FIFO or socket appeared); export it again.');
@@ -590,15 +582,7 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
       if (!isFileType(e.type)) throw integrity(`archive entry ${path} has type ${e.type}, which Kompox archives never contain (only files, directories and symlinks)`);
       for (const b of headerBlocks({ path: rel, type: 'File', mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime })) yield* emit(b);
       const hash = createHash('sha256');
-      let remain = e.size;
-      while (remain > 0) {
-        const chunk = await tr.reader.readSome(Math.min(remain, CHUNK));
-        if (chunk.length === 0) throw integrity(`the archive is truncated (in the middle of ${path})`);
-        hash.update(chunk);
-        remain -= chunk.length;
-        yield* emit(chunk);
-      }
-      await tr.skipPadding(e.size, path);
+      for await (const chunk of tr.pieces(e.size, path, hash)) yield* emit(chunk);
       const pad = padding(e.size);
       if (pad) yield* emit(pad);
       check.add({ path, type: 'file', mode: e.mode, size: e.size, sha256: hash.digest('hex') });

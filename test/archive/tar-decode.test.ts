@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,5 +175,37 @@ describe('tar header decoding', () => {
       const listed = execFileSync('tar', ['-t', '-v', '--full-time', '-f', '-'], { input: tar }).toString();
       assert.match(listed, /data\/ü-old/);
     }
+  });
+  it("hands an entry's body out in pieces, hashed, its padding skipped, and names the stream when it is cut short", async () => {
+    const body = Buffer.from('x'.repeat(700));
+    const file = (path: string) => [...headerBlocks({ path, type: 'File', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: new Date(1_000) }), body, Buffer.alloc(1024 - body.length)];
+    const tar = Buffer.concat([...file('data/a'), ...file('data/b'), Buffer.alloc(1024)]);
+    const head = Buffer.concat(file('data/a')).length - 1024; // the header blocks (with any pax header) before a's body
+    // delivered in small pieces, so that a body arrives in several
+    const pieces = async function* (b: Buffer) {
+      for (let i = 0; i < b.length; i += 300) yield b.subarray(i, i + 300);
+    };
+    const tr = new TarReader(new ByteReader(pieces(tar)));
+    const h = createHash('sha256');
+    const got: Buffer[] = [];
+    assert.equal((await tr.next())?.path, 'data/a');
+    for await (const p of tr.pieces(body.length, 'data/a', h)) got.push(p);
+    assert.ok(got.length > 1);
+    assert.deepEqual(Buffer.concat(got), body);
+    assert.equal(h.digest('hex'), createHash('sha256').update(body).digest('hex'));
+    // the padding was skipped: the next header is where the reader now is
+    assert.equal((await tr.next())?.path, 'data/b');
+
+    const cut = new TarReader(new ByteReader(pieces(tar.subarray(0, head + 400))), "the node's tar stream");
+    await cut.next();
+    await assert.rejects(
+      async () => {
+        for await (const _ of cut.pieces(body.length, 'data/a'));
+      },
+      (e: Error & { kind?: string }) => e.kind === 'integrity' && e.message === "the node's tar stream is truncated (in the middle of data/a)",
+    );
+    const noPad = new TarReader(new ByteReader(pieces(tar.subarray(0, head + 800))));
+    await noPad.next();
+    await assert.rejects(noPad.skip(body.length, 'data/a'), { message: 'the archive is truncated (after data/a)' });
   });
 });
