@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { KompoxEvent } from '../../src/domain/events.js';
+import type { AppVolume } from '../../src/domain/model.js';
 import { digestTree, unpackArchive } from '../../src/archive/archive.js';
 import { LocalHostFs, type HostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
@@ -31,6 +32,13 @@ const sh = (script: string, ...args: string[]) => {
 };
 // the "node" is this machine: without GNU tar, find, coreutils and zstd every operation here would fall back
 const missing = sshdMissing() ?? missingTools(parseTools(spawnSync(toolsProbeArgv()[0]!, toolsProbeArgv().slice(1), { encoding: 'utf8' }).stdout), 'snapshot');
+
+interface TracedOptions {
+  /** The tool probe finds nothing. */
+  noTools?: boolean;
+  /** Runs before each command on the node. */
+  beforeRun?: (argv: readonly string[]) => Promise<void> | void;
+}
 
 interface Trace {
   /** SFTP data reads and writes (not small metadata files) and streaming exec reads. */
@@ -54,7 +62,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
    * A driver over the real sshd whose HostFs records data I/O and commands;
    * `noTools` makes the tool probe find nothing; `beforeRun` runs before each command.
    */
-  const traced = (opts: { noTools?: boolean; beforeRun?: (argv: readonly string[]) => Promise<void> | void } = {}) => {
+  const traced = (opts: TracedOptions = {}) => {
     const trace: Trace = { dataIo: [], runs: [] };
     const factory: HostFsFactory = async () => {
       const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
@@ -85,14 +93,25 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     return { driver: new K3sDriver({ env: {} }, factory), trace };
   };
   const settings = () => ({ K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath });
+  /** `body` with a sandbox of its own and a traced driver (see traced) over the sshd, its app's context and volume; both closed after. */
+  const onNode = async (
+    opts: TracedOptions,
+    body: (t: { own: Sandbox; driver: K3sDriver; trace: Trace; ctx: ReturnType<typeof appCtx>; vol: AppVolume }) => Promise<void>,
+  ) => {
+    const own = await sandbox();
+    const { driver, trace } = traced(opts);
+    try {
+      const ctx = appCtx(own, { settings: settings() });
+      await body({ own, driver, trace, ctx, vol: ctx.app.volumes[0]! });
+    } finally {
+      await driver.close();
+      await own.cleanup();
+    }
+  };
   const logs = (events: KompoxEvent[]) => events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
 
   it('snapshots, restores and copies a disk on the node: no data crosses to this machine, every check holds', async () => {
-    const own = await sandbox();
-    const { driver, trace } = traced();
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    await onNode({}, async ({ own, driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
       await writeFile(join(d.id, 'name with\nnewline'), 'nl\n');
@@ -152,18 +171,11 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const ends = events.filter((e) => e.type === 'progress' && e.end);
       assert.equal(ends.length, 4, JSON.stringify(ends));
       assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['copied', 'from-gz', 'restored', 'src']);
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it("a snapshot's level reaches the node's zstd: level 1 larger than 8, both restored on the node to the same tree", async () => {
-    const own = await sandbox();
-    const { driver, trace } = traced();
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    await onNode({}, async ({ driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'logs' }, {});
       await writeCompressibleLog(d.id);
       const original = await digest(d.id);
@@ -179,18 +191,11 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         assert.equal(await digest(restored.id), original, s.name);
       }
       assert.deepEqual(trace.dataIo, [], 'no file was read or written over SFTP or streamed');
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('snapshot and restore on the node show live progress (bytes between 0 and the total as tar goes); a failing command\'s stderr holds no progress line', async () => {
-    const own = await sandbox();
-    const { driver } = traced();
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    await onNode({}, async ({ own, driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'big' }, {});
       // ~36 MiB that does not compress: several tar checkpoints (one per ~8 MiB) on both sides
       for (let i = 0; i < 4; i++) await writeFile(join(d.id, `part${i}`), randomBytes(9 * 1024 * 1024));
@@ -246,18 +251,11 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       );
       assert.match(failed.message, /truncated or corrupt/);
       assert.doesNotMatch(failed.message, new RegExp(PROGRESS_MARK));
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('refuses a tampered archive on the node (checksum, content, unsafe names) and leaves nothing visible', async () => {
-    const own = await sandbox();
-    const { driver } = traced();
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    await onNode({}, async ({ own, driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
       const snap = await driver.snapshots.create(ctx, vol, d, 'snap', {});
@@ -334,25 +332,18 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       } finally {
         await rm(work, { recursive: true, force: true });
       }
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('a tree that changed while the node listed, hashed and archived it is snapshotted by the streaming path instead (and says so)', async () => {
-    const own = await sandbox();
     let target = '';
-    const { driver, trace } = traced({
+    await onNode({
       // a write after tar and the hashing, before the listing that checks them: the archive may not hold the tree the manifest lists
       beforeRun: async (argv) => {
         const cmd = argv.join(' ');
         if (target && cmd.includes('find . -printf') && !cmd.includes('sha256sum')) await appendFile(join(target, 'empty.txt'), 'late write\n');
       },
-    });
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    }, async ({ own, driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'live' }, {});
       await writeSampleTree(d.id);
       target = d.id;
@@ -375,25 +366,18 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       // nothing of the dropped attempt is left beside the snapshot
       const files = (await snapshotOfTree(own.snapshotRoot)).filter((p) => !p.endsWith('/')).map((p) => p.replace(/ \d+$/, '').replace(/^.*\//, ''));
       assert.deepEqual(files.sort(), ['moving.json', 'moving.tar.zst']);
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('refuses a disk copy whose source changed after the copy and its listing read it (the listing after the copy): nothing visible', async () => {
-    const own = await sandbox();
     let target = '';
-    const { driver } = traced({
+    await onNode({
       beforeRun: async (argv) => {
         const cmd = argv.join(' ');
         // the source's second listing, without hashes: cp and both hashing listings are done
         if (target && argv.includes(target) && !cmd.includes('cp -a') && !cmd.includes('kompox-hashes')) await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'late\n');
       },
-    });
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    }, async ({ own, driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
       target = d.id;
@@ -405,19 +389,16 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       target = '';
       const copy = await driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, {});
       assert.equal(await digest(copy.id), await digest(d.id));
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('refuses a disk copy whose tree differs from the source listing (the source changed during the copy): nothing visible', async () => {
-    const own = await sandbox();
     let target = '';
+    let diskRoot = '';
     // cp -a and the source's listing run at once: the file changes after cp has copied it and before the listing reads it
     const copiedNote = async (): Promise<boolean> => {
       const { readdir } = await import('node:fs/promises');
-      const vols = join(own.diskRoot);
+      const vols = diskRoot;
       for (const e of await readdir(vols, { recursive: true })) {
         if (!e.endsWith(join('sub', 'deeper', 'note.txt')) || !e.split('/').some((p) => p.startsWith('.tmp-'))) continue;
         const copy = await readFile(join(vols, e), 'utf8').catch(() => '');
@@ -425,19 +406,17 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       }
       return false;
     };
-    const { driver } = traced({
+    await onNode({
       beforeRun: async (argv) => {
         const cmd = argv.join(' ');
         if (!target || cmd.includes('cp -a') || !cmd.includes('kompox-hashes') || !argv.includes(target)) return;
         for (let i = 0; i < 500 && !(await copiedNote()); i++) await new Promise((r) => setTimeout(r, 10));
         await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'changed\n');
       },
-    });
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    }, async ({ own, driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
+      diskRoot = own.diskRoot;
       target = d.id;
       const before = (await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt'));
       await rejectsWith(
@@ -447,18 +426,11 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       );
       assert.deepEqual((await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt')), before, 'no disk and no temp dir is left');
       assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name), ['src']);
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('falls back to the streaming path when the node lacks the tools, and says why', async () => {
-    const own = await sandbox();
-    const { driver, trace } = traced({ noTools: true });
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    await onNode({ noTools: true }, async ({ driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
       const events: KompoxEvent[] = [];
@@ -474,10 +446,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       }
       assert.ok(trace.dataIo.length > 0, 'the streaming path moved the data');
       assert.equal(trace.runs.length, 1, 'the tools were probed once per connection');
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('a cancel kills the command on the node and removes what it wrote', async () => {
@@ -531,25 +500,18 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
 
     // through the driver: a restore cancelled while the node extracts leaves no disk and no temp dir
-    const own = await sandbox();
     const ac = new AbortController();
-    const { driver } = traced({
+    await onNode({
       beforeRun: (argv) => {
         if (argv.join(' ').includes('tar -x')) ac.abort();
       },
-    });
-    try {
-      const ctx = appCtx(own, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
+    }, async ({ own, driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
       const snap = await driver.snapshots.create(ctx, vol, d, 'snap', {});
       const before = await snapshotOfTree(own.diskRoot);
       await rejectsWith(driver.disks.create(ctx, vol, { name: 'cancelled', source: { kind: 'snapshot', id: snap.id } }, { signal: ac.signal }), 'interrupted', /interrupted/);
       assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
-    } finally {
-      await driver.close();
-      await own.cleanup();
-    }
+    });
   });
 });
