@@ -102,7 +102,8 @@ export class EventRenderer {
     if (t.total && t.total > 0) {
       const frac = Math.min(t.done / t.total, 1);
       const width = 24;
-      const full = Math.round(frac * width);
+      // floored like the percentage: the bar is full only when the transfer is
+      const full = Math.floor(frac * width);
       // ETA at the average rate so far (steadier than the latest burst); none until something moved.
       const left = t.total - t.done;
       const eta = t.done > 0 && left > 0 ? ` ETA ${formatDuration(Math.ceil((left * secs) / t.done))}` : '';

@@ -97,6 +97,9 @@ describe('event renderer', () => {
     assert.equal(EventRenderer.transferLine(t, 10_000), `export d1 [######..................]  25% 25.0 MiB/100.0 MiB 2.5 MiB/s ETA 30s`);
     assert.match(EventRenderer.transferLine({ ...t, done: 0 }, 10_000), /0 B\/s$/); // nothing moved: no ETA yet
     assert.doesNotMatch(EventRenderer.transferLine({ ...t, done: t.total }, 10_000), /ETA/);
+    // the bar is full only when the transfer is, as the percentage reaches 100 only then
+    assert.match(EventRenderer.transferLine({ ...t, done: Math.floor(t.total * 0.99) }, 10_000), /\[#{23}\.\]  99% /);
+    assert.match(EventRenderer.transferLine({ ...t, done: t.total }, 10_000), /\[#{24}\] 100% /);
     assert.equal(formatDuration(185), '3m05s');
     assert.equal(formatDuration(7620), '2h07m');
     assert.equal(formatBytes(1536, ''), '1.5KiB');
