@@ -9,6 +9,10 @@
 //     copy     ROOT SRC_DIR DISK       disk create from a directory (the bench's source disk)
 //     export   ROOT DISK FILE [FORMAT] disk export to FILE (through the use case's ChecksumWriter)
 //     import   ROOT FILE DISK          disk import from FILE (checked against its SHA-256)
+//     import-refused ROOT FILE DISK    disk import from FILE against a wrong SHA-256: the archive is
+//                                      extracted, refused at its end and what was extracted removed
+//                                      (fails unless the import is refused, and leaves no disk DISK)
+//     delete   ROOT DISK               disk delete (its whole tree removed)
 //     snapshot ROOT DISK SNAP [LEVEL]  snapshot create (at a zstd level: --level)
 //     restore  ROOT SNAP DISK          snapshot restore into a new disk
 //     pack     ROOT DISK FILE LEVEL    packTree alone at a zstd level (diagnostics, not the driver path)
@@ -87,6 +91,18 @@ async function main() {
     const stream = createReadStream(a, { highWaterMark: 1024 * 1024 });
     const d = await driver.hostTransfer.importDisk(ctx, volume, { name: b }, { stream, expectedSha256: sha, totalBytes: statSync(a).size }, op);
     out = { id: d.id };
+  } else if (what === 'import-refused') {
+    const stream = createReadStream(a, { highWaterMark: 1024 * 1024 });
+    const refused = await driver.hostTransfer.importDisk(ctx, volume, { name: b }, { stream, expectedSha256: '0'.repeat(64), totalBytes: statSync(a).size }, op).then(
+      () => undefined,
+      (e) => e,
+    );
+    if (refused?.kind !== 'integrity') throw new Error(`the import was not refused for its checksum: ${refused?.message ?? 'it went through'}`);
+    if ((await driver.disks.list(ctx, volume, {}, op)).some((x) => x.name === b)) throw new Error(`a refused import left disk ${b}`);
+    out = { refused: refused.message };
+  } else if (what === 'delete') {
+    await driver.disks.delete(ctx, volume, await disk(a), op);
+    out = {};
   } else if (what === 'snapshot') {
     const s = await driver.snapshots.create(ctx, volume, await disk(a), b, op, c ? { level: Number(c) } : {});
     out = { id: s.id, bytes: s.usedBytes, sha256: s.sha256 };

@@ -33,7 +33,7 @@ import { fakeTarget } from './cluster.bench.js';
 import { measureProcess, median, type ProcessMeasure } from './measure.js';
 
 const OP = fileURLToPath(new URL('./archive-op.mjs', import.meta.url));
-const OPS = ['export', 'import', 'snapshot', 'restore', 'packtar', 'export over SSH', 'export through the cluster', 'import through the cluster'] as const;
+const OPS = ['export', 'import', 'import refused (its checksum; the extracted tree removed)', 'disk delete', 'snapshot', 'restore', 'packtar', 'export over SSH', 'export through the cluster', 'import through the cluster'] as const;
 
 /** N files of 100 bytes, 1,000 per directory (also bench/node-local-many.bench.ts). */
 export function makeTree(dir: string, n: number): void {
@@ -86,6 +86,9 @@ export async function runManyFilesBench(counts = [20_000, 200_000], runs = 1, ba
           samples.export = [...(samples.export ?? []), await op(['export', root, 'd', file])];
           writeFileSync(`${file}.sha256`, execFileSync('sha256sum', [file]));
           samples.import = [...(samples.import ?? []), await op(['import', root, file, `i${i}`])];
+          const refused = 'import refused (its checksum; the extracted tree removed)';
+          samples[refused] = [...(samples[refused] ?? []), await op(['import-refused', root, file, `bad${i}`])];
+          samples['disk delete'] = [...(samples['disk delete'] ?? []), await op(['delete', root, `i${i}`])];
           samples.snapshot = [...(samples.snapshot ?? []), await op(['snapshot', root, 'd', `s${i}`])];
           samples.restore = [...(samples.restore ?? []), await op(['restore', root, `s${i}`, `r${i}`])];
           samples.packtar = [...(samples.packtar ?? []), await op(['packtar', root, 'd', join(dir, `p${i}.tar.zst`)])];

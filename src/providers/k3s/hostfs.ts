@@ -20,6 +20,7 @@ import {
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { EntryKind, EntryMeta, TreeFile, TreeFs, TreeStat } from '../../archive/archive.js';
+import { removeTree } from './remove-tree.js';
 
 /** Files up to this size are read with synchronous calls (see openFile). */
 const SMALL_FILE = 1024 * 1024;
@@ -279,18 +280,10 @@ export class LocalHostFs implements HostFs {
     }
     await fsp.rename(from, to);
   }
-  async rm(path: string): Promise<void> {
-    try {
-      await fsp.rm(path, { recursive: true, force: true });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EACCES' && code !== 'EPERM') throw e;
-      // A restored tree may hold read-only directories (modes come from the
-      // archive); without root their entries cannot be removed until the
-      // directories are writable again.
-      await makeDirsWritable(path);
-      await fsp.rm(path, { recursive: true, force: true });
-    }
+  rm(path: string): Promise<void> {
+    // Depth first in bounded memory; a restored tree's read-only directories
+    // (modes come from the archive) are made writable on the way.
+    return removeTree(path);
   }
   readFile(path: string): Promise<Buffer> {
     return fsp.readFile(path);
@@ -320,13 +313,4 @@ export class LocalHostFs implements HostFs {
 function goneOrReplaced(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ELOOP';
-}
-
-async function makeDirsWritable(path: string): Promise<void> {
-  // Tolerates entries vanishing meanwhile: the failed rm may still be finishing.
-  const st = await fsp.lstat(path).catch(() => undefined);
-  if (!st?.isDirectory()) return;
-  if ((st.mode & 0o700) !== 0o700) await fsp.chmod(path, (st.mode & 0o7777) | 0o700).catch(() => undefined);
-  const names = await fsp.readdir(path).catch(() => [] as string[]);
-  for (const name of names) await makeDirsWritable(`${path}/${name}`);
 }
