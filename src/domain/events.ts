@@ -145,6 +145,15 @@ export function asInterrupted(op: Op | undefined, e: unknown, what?: string): un
   return interruptedError(what ? `interrupted: ${what}` : 'interrupted', { cause: e });
 }
 
+/**
+ * The bare `interrupted` error (what a driver or a destroyed stream says)
+ * made to say what was not done, e.g. `interrupted: disk d2 was not
+ * created`; any other error as it is.
+ */
+export function interruptedSaying(e: unknown, what: string): unknown {
+  return e instanceof KompoxError && e.kind === 'interrupted' && e.message === 'interrupted' ? interruptedError(`interrupted: ${what}`, { cause: e }) : e;
+}
+
 /** Stops a stream the operation reads or writes when it is cancelled, so the operation fails and cleans up (a `cancel` for `cancellable`). */
 export function destroyOnCancel(stream: NodeJS.ReadableStream | NodeJS.WritableStream): (reason: Error) => void {
   return (reason) => {

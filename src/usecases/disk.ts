@@ -10,7 +10,7 @@
 // Files are the front end's business: export writes to a stream it is given,
 // import reads one (the CLI opens files, a server its request bodies).
 import { KompoxError, unsupported } from '../domain/errors.js';
-import { logEvent, type Op } from '../domain/events.js';
+import { interruptedSaying, logEvent, type Op } from '../domain/events.js';
 import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
 import type { AppSource } from '../domain/source.js';
 import { dnsLabelProblem, labelValueProblem } from '../domain/names.js';
@@ -164,18 +164,22 @@ export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube:
   const zone = diskZone(ctx, driver, opts.zone, 'disk create in a zone', op);
   await refuseExistingName(ctx, driver, volume, name, op);
   const source = opts.source ? await resolveSource(ctx, driver, volume, opts.source, op) : undefined;
-  const disk = await driver.disks.create(
-    ctx,
-    volume,
-    {
-      name,
-      sizeGiB: sizeFor(ctx, driver, volume, opts.sizeGiB, op),
-      ...(zone !== undefined ? { zone } : {}),
-      ...(opts.options ? { options: opts.options } : {}),
-      ...(source ? { source } : {}),
-    },
-    op,
-  );
+  const disk = await driver.disks
+    .create(
+      ctx,
+      volume,
+      {
+        name,
+        sizeGiB: sizeFor(ctx, driver, volume, opts.sizeGiB, op),
+        ...(zone !== undefined ? { zone } : {}),
+        ...(opts.options ? { options: opts.options } : {}),
+        ...(source ? { source } : {}),
+      },
+      op,
+    )
+    .catch((e: unknown) => {
+      throw interruptedSaying(e, 'no disk was created');
+    });
   if (zone) logEvent(op, `created disk ${disk.name}${zoneNote(ctx, zone, opts.zone)}`);
   return disk;
 }
@@ -294,7 +298,7 @@ export async function exportThrough(out: NodeJS.WritableStream, what: string, wr
     await write(w);
     await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
   } catch (e) {
-    throw outputClosed(e, what);
+    throw interruptedSaying(outputClosed(e, what), `${what} was not exported`);
   }
   return { sha256: w.sha256(), bytes: w.bytes };
 }
@@ -405,6 +409,13 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
   }
   await refuseExistingName(ctx, driver, volume, name, op);
   const sizeGiB = sizeFor(ctx, driver, volume, opts.sizeGiB, op);
+  return importInto(ctx, driver, _kube, volume, name, sizeGiB, opts, op).catch((e: unknown) => {
+    throw interruptedSaying(e, 'no disk was created');
+  });
+}
+
+/** importDisk's copy into the new disk `name`, its source checked. */
+async function importInto(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, volume: AppVolume, name: string, sizeGiB: number | undefined, opts: DiskImportUseOptions, op: Op): Promise<Disk> {
   if (opts.archive) {
     const a = opts.archive;
     const { transferVia, importDiskThroughCluster } = await import('./transfer.js');

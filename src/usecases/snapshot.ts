@@ -2,7 +2,7 @@
 // the app to zero), restore (always into a NEW disk: disks.create from the
 // snapshot), export, delete.
 import { KompoxError } from '../domain/errors.js';
-import { logEvent, phaseEvent, type Op } from '../domain/events.js';
+import { interruptedSaying, logEvent, phaseEvent, type Op } from '../domain/events.js';
 import type { AppContext, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, timestampName } from '../domain/names.js';
 import type { KubeClient } from '../domain/ports/kube.js';
@@ -232,7 +232,9 @@ export async function restoreSnapshot(ctx: AppContext, driver: ProviderDriver, _
       hint: 'Choose another name for the new disk (or leave it out for a timestamped one).',
     });
   }
-  const disk = await driver.disks.create(ctx, volume, { name: diskName, sizeGiB: snapshot.sizeGiB, ...(zone !== undefined ? { zone } : {}), source: { kind: 'snapshot', id: snapshot.id } }, op);
+  const disk = await driver.disks.create(ctx, volume, { name: diskName, sizeGiB: snapshot.sizeGiB, ...(zone !== undefined ? { zone } : {}), source: { kind: 'snapshot', id: snapshot.id } }, op).catch((e: unknown) => {
+    throw interruptedSaying(e, `no disk was created (snapshot ${snapshot.name} is unchanged)`);
+  });
   if (zone !== undefined) logEvent(op, `restored snapshot ${snapshot.name} into disk ${disk.name} in zone ${zone}`);
   return disk;
 }

@@ -170,7 +170,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     clearInterval(poke);
     child.stdin.destroy();
     assert.equal(code, 130, err);
-    assert.match(err, /^error: interrupted/m);
+    assert.match(err, /^error: interrupted: no disk was created$/m);
     assert.deepEqual((await readdir(volDisks)).sort(), before, 'no disk and no temp directory left');
     assert.ok(!(JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string }>).some((d) => d.name === 'half'));
   });

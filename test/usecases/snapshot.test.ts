@@ -92,7 +92,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(await driver.diskDigest(ctx, fromName), original);
   });
 
-  it('refuses restore over an existing disk name and an existing snapshot name; nothing changes', async () => {
+  it('refuses restore over an existing disk name and an existing snapshot name, and a cancelled restore leaves nothing; nothing changes', async () => {
     const ctx = await appWithData('refuse-app');
     await createSnapshot(ctx, driver, kube, { name: 'before-upgrade' });
     await createDisk(ctx, driver, kube, { name: 'from-snap-file' });
@@ -100,6 +100,10 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     await rejectsWith(restoreSnapshot(ctx, driver, kube, { name: 'before-upgrade', diskName: 'from-snap-file' }), 'conflict', /already exists.*always makes a new disk/);
     await rejectsWith(createSnapshot(ctx, driver, kube, { name: 'before-upgrade' }), 'conflict', /already exists/);
     await rejectsWith(restoreSnapshot(ctx, driver, kube, { name: 'nope' }), 'notfound', /snapshot "nope" not found/);
+    // cancelled (Ctrl-C) once the data moves: says what was not done, and leaves nothing
+    const ac = new AbortController();
+    const cancelled = { signal: ac.signal, events: (e: { type: string }) => (e.type === 'progress' ? ac.abort() : undefined) };
+    await rejectsWith(restoreSnapshot(ctx, driver, kube, { name: 'before-upgrade', diskName: 'cancelled' }, cancelled), 'interrupted', /^interrupted: no disk was created \(snapshot before-upgrade is unchanged\)$/);
     assert.deepEqual(await snapshotOfTree(sb.dir), tree);
   });
 
