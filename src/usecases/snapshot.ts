@@ -87,7 +87,9 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
     if (!driver.capabilities.atomicSnapshots && kube && (await appRunning(kube, ctx))) {
       logEvent(op, `note: ${driver.name} snapshots copy the disk file by file while the app keeps writing; quiesce the app (stop it for the snapshot) for a consistent snapshot of a running app`);
     }
-    return driver.snapshots.create(ctx, volume, disk, name, op, spec);
+    return driver.snapshots.create(ctx, volume, disk, name, op, spec).catch((e: unknown) => {
+      throw interruptedSaying(e, 'no snapshot was taken');
+    });
   }
   if (!kube) throw new KompoxError('unavailable', 'quiescing the app needs the cluster (to stop and start the app)');
   return withAppStopped(kube, ctx, { ...opts, done: `snapshot ${name} was taken` }, op, (inner) => driver.snapshots.create(ctx, volume, disk, name, inner, spec));

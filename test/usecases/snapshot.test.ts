@@ -92,7 +92,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(await driver.diskDigest(ctx, fromName), original);
   });
 
-  it('refuses restore over an existing disk name and an existing snapshot name, and a cancelled restore leaves nothing; nothing changes', async () => {
+  it('refuses restore over an existing disk name and an existing snapshot name, and a cancelled restore or snapshot leaves nothing; nothing changes', async () => {
     const ctx = await appWithData('refuse-app');
     await createSnapshot(ctx, driver, kube, { name: 'before-upgrade' });
     await createDisk(ctx, driver, kube, { name: 'from-snap-file' });
@@ -104,6 +104,10 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     const ac = new AbortController();
     const cancelled = { signal: ac.signal, events: (e: { type: string }) => (e.type === 'progress' ? ac.abort() : undefined) };
     await rejectsWith(restoreSnapshot(ctx, driver, kube, { name: 'before-upgrade', diskName: 'cancelled' }, cancelled), 'interrupted', /^interrupted: no disk was created \(snapshot before-upgrade is unchanged\)$/);
+    assert.deepEqual(await snapshotOfTree(sb.dir), tree);
+    const again = new AbortController();
+    const stopped = { signal: again.signal, events: (e: { type: string }) => (e.type === 'progress' ? again.abort() : undefined) };
+    await rejectsWith(createSnapshot(ctx, driver, kube, { name: 'cancelled' }, stopped), 'interrupted', /^interrupted: no snapshot was taken$/);
     assert.deepEqual(await snapshotOfTree(sb.dir), tree);
   });
 
