@@ -34,8 +34,14 @@ export interface RemoveTreeFs {
  */
 export async function removeTree(path: string, fs: RemoveTreeFs = fsp): Promise<void> {
   const unlinks = new Unlinks(fs, UNLINKS);
-  await removeEntry(path, fs, unlinks);
-  await unlinks.idle();
+  try {
+    await removeEntry(path, fs, unlinks);
+    await unlinks.idle();
+  } catch (e) {
+    // nothing of this call is still at work on the filesystem once it has failed
+    await unlinks.drained();
+    throw e;
+  }
 }
 
 async function removeEntry(path: string, fs: RemoveTreeFs, unlinks: Unlinks): Promise<void> {
@@ -86,10 +92,14 @@ class Unlinks {
         for (const wake of waiters) wake();
       });
   }
-  /** Every unlink started has finished. */
+  /** Every unlink started has finished; throws the first failure. */
   async idle(): Promise<void> {
-    while (this.running > 0) await this.settled();
+    await this.drained();
     this.check();
+  }
+  /** Every unlink started has finished, failed or not. */
+  async drained(): Promise<void> {
+    while (this.running > 0) await this.settled();
   }
   /** Resolves when an unlink in flight has finished. */
   private settled(): Promise<void> {
