@@ -99,7 +99,11 @@ export async function openArchiveFile(
   } catch {
     throw new KompoxError('notfound', `archive file ${path} does not exist`);
   }
-  if (!st.isFile()) throw new KompoxError('usage', `${path} is not a file`);
+  if (!st.isFile()) {
+    throw new KompoxError('usage', `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not an archive file`, {
+      hint: 'Give the file written by disk export or snapshot export (.tar.zst or .tar.gz), or - to read the archive from stdin.',
+    });
+  }
   const expected = expectedSha256 ? checkSha256(expectedSha256, '--sha256') : await sidecarSha256(path);
   // 1 MiB reads: one thread-pool round trip per MiB of archive.
   return { stream: createReadStream(path, { highWaterMark: 1024 * 1024 }), expectedSha256: expected, totalBytes: st.size, label: path };

@@ -138,6 +138,7 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     assert.ok(treeWithBad.length === tree.length + 1);
     await rejectsWith(importDisk(ctx, driver, kube, { name: 'from-file', archive: await openArchiveFile(file) }), 'conflict', /already exists/);
     await rejectsWith(openArchiveFile(join(sb.dir, 'missing.tar.gz')), 'notfound', /does not exist/);
+    await rejectsWith(openArchiveFile(sb.dir), 'usage', /is a directory, not an archive file$/);
   });
 
   it('imports from a provider id and from another app\'s disk (--from-app)', async () => {
