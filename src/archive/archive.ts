@@ -165,6 +165,11 @@ export interface TreeFs {
   /** Like lstat (never follows a symlink); undefined when the path does not exist. */
   lstat(path: string): Promise<TreeStat | undefined>;
   readdir(path: string): Promise<string[]>;
+  /**
+   * A directory's names a batch at a time, never all at once (a directory
+   * may hold millions); the tree walk uses it where a transport has it.
+   */
+  readdirStream?(path: string): Iterable<string> | AsyncIterable<string>;
   readlink(path: string): Promise<string>;
   openRead(path: string): Readable;
   /** Creates (exclusively) a file for writing with the given mode. */
@@ -635,6 +640,8 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
     sink.abort();
     for (const a of ahead) void a.file?.then((file) => file?.close()).catch(() => undefined);
     throw e;
+  } finally {
+    walker.close();
   }
 }
 

@@ -2,7 +2,10 @@
 // string order of `data/...`, the order of the tree digest), one entry at a
 // time: memory holds the directories being walked (their names and
 // metadata), never the whole tree, so packing a disk of millions of files
-// stays flat (issue 11).
+// stays flat (issue 11). A directory of more than DIR_IN_MEMORY entries is
+// sorted in spilled runs instead (EntrySorter, as manifests are), its names
+// read a batch at a time where the transport can (readdirStream): 200,000
+// files in one directory had a local export peak at 134 MiB.
 //
 // Path order is not plain depth-first order: `a-b` sorts before `a/x`
 // ('-' < '/'), while `a` itself comes before both. Each directory's children
@@ -11,7 +14,8 @@
 // prefix, so a subtree is contiguous in path order and comes after its
 // directory's own entry (what extraction needs: parents first).
 import { KompoxError } from '../domain/errors.js';
-import type { TreeFs, TreeStat } from './archive.js';
+import type { EntryKind, ManifestEntry, TreeFs, TreeStat } from './archive.js';
+import { EntrySorter } from './entry-sort.js';
 
 export interface WalkedEntry {
   /** Path on the filesystem. */
@@ -24,6 +28,9 @@ export interface WalkedEntry {
 /** Metadata lookups in flight at once (they are round trips over SSH). */
 const LOOKUPS_IN_FLIGHT = 32;
 
+/** Entries of one directory sorted in memory; a directory with more is sorted in spilled runs. */
+export const DIR_IN_MEMORY = 10_000;
+
 interface Item {
   key: string;
   name: string;
@@ -35,8 +42,9 @@ interface Item {
 interface Frame {
   abs: string;
   rel: string;
-  items: Item[];
-  at: number;
+  /** The directory's items in key order: from memory, or read back from a spilled sort. */
+  items: Iterator<Item>;
+  sorter?: EntrySorter;
 }
 
 /** Entries of the tree at `root` (never following symlinks) in archive path order; archive paths are prefixed with `data`. */
@@ -50,6 +58,8 @@ export class TreeWalker {
     private readonly root: string,
     /** The archive path of the root (DATA_DIR). */
     private readonly top: string,
+    /** Entries of one directory sorted in memory (tests make it small). */
+    private readonly inMemory = DIR_IN_MEMORY,
   ) {}
 
   /** The next entry, or undefined at the end. */
@@ -68,11 +78,13 @@ export class TreeWalker {
     for (;;) {
       const f = this.stack[this.stack.length - 1];
       if (!f) return undefined;
-      const item = f.items[f.at++];
-      if (!item) {
+      const r = f.items.next();
+      if (r.done) {
+        f.sorter?.close();
         this.stack.pop();
         continue;
       }
+      const item = r.value;
       const abs = `${f.abs}/${item.name}`;
       const rel = `${f.rel}/${item.name}`;
       if (item.contents) {
@@ -83,28 +95,86 @@ export class TreeWalker {
     }
   }
 
-  /** Lists a directory (its entries looked up together, then sorted by key). */
+  /** Ends the walk early: the spilled sorts of the directories being walked are released. Idempotent. */
+  close(): void {
+    for (const f of this.stack) f.sorter?.close();
+    this.stack.length = 0;
+  }
+
+  /** Lists a directory (its entries looked up a batch at a time, then sorted by key). */
   private async enter(abs: string, rel: string): Promise<void> {
-    const names = await this.fs.readdir(abs);
-    const items: Item[] = [];
-    for (let i = 0; i < names.length; i += LOOKUPS_IN_FLIGHT) {
-      const batch = names.slice(i, i + LOOKUPS_IN_FLIGHT);
+    let items: Item[] = [];
+    let sorter: EntrySorter | undefined;
+    const put = (item: Item) => {
+      if (!sorter && items.length < this.inMemory) {
+        items.push(item);
+        return;
+      }
+      if (!sorter) {
+        sorter = new EntrySorter();
+        for (const i of items) sorter.add(itemRecord(i));
+        items = [];
+      }
+      sorter.add(itemRecord(item));
+    };
+    let batch: string[] = [];
+    const lookUp = async () => {
       const stats = await Promise.all(batch.map((name) => this.fs.lstat(`${abs}/${name}`)));
       batch.forEach((name, j) => {
         const st = stats[j];
         if (!st) return; // removed while walking (crash-consistent export of a live disk)
         if (st.kind === 'other') return; // sockets, fifos and devices are not data
-        items.push({ key: name, name, st, contents: false });
-        if (st.kind === 'dir') items.push({ key: `${name}/`, name, st, contents: true });
+        put({ key: name, name, st, contents: false });
+        if (st.kind === 'dir') put({ key: `${name}/`, name, st, contents: true });
       });
+      batch = [];
+    };
+    try {
+      for await (const name of this.fs.readdirStream?.(abs) ?? (await this.fs.readdir(abs))) {
+        batch.push(name);
+        if (batch.length >= LOOKUPS_IN_FLIGHT) await lookUp();
+      }
+      await lookUp();
+    } catch (e) {
+      sorter?.close();
+      throw e;
     }
-    items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    this.stack.push({ abs, rel, items, at: 0 });
+    if (sorter) {
+      const spilled = sorter;
+      const sorted = spilled.sorted((path) => new KompoxError('internal', `${abs}: ${path} was listed twice`));
+      this.stack.push({ abs, rel, items: recordItems(sorted), sorter: spilled });
+    } else {
+      items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      this.stack.push({ abs, rel, items: items[Symbol.iterator]() });
+    }
+  }
+}
+
+/**
+ * An item as a record of a spilled sort: its key as the path, the owner and
+ * mtime in the free-form link field (the walk reads a symlink's target
+ * later, from the filesystem).
+ */
+function itemRecord(i: Item): ManifestEntry {
+  return { path: i.key, type: i.st.kind as EntryKind, mode: i.st.mode, size: i.st.size, linkpath: `${i.st.uid} ${i.st.gid} ${i.st.mtimeMs}` };
+}
+
+/** Items back from their records (a key ending in '/' is a subdirectory's contents: names hold no '/'). */
+function* recordItems(records: Iterable<ManifestEntry>): Generator<Item> {
+  for (const e of records) {
+    const [uid, gid, mtimeMs] = (e.linkpath ?? '').split(' ').map(Number) as [number, number, number];
+    const contents = e.path.endsWith('/');
+    const st: TreeStat = { kind: e.type, mode: e.mode, uid, gid, size: e.size, mtimeMs };
+    yield { key: e.path, name: contents ? e.path.slice(0, -1) : e.path, st, contents };
   }
 }
 
 /** Calls `visit` for every entry of the tree, in archive path order. */
 export async function walk(fs: TreeFs, root: string, top: string, visit: (abs: string, rel: string, st: TreeStat) => Promise<void>): Promise<void> {
   const w = new TreeWalker(fs, root, top);
-  for (let e = await w.next(); e; e = await w.next()) await visit(e.abs, e.rel, e.st);
+  try {
+    for (let e = await w.next(); e; e = await w.next()) await visit(e.abs, e.rel, e.st);
+  } finally {
+    w.close();
+  }
 }

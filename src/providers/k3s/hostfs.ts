@@ -14,6 +14,7 @@ import {
   openSync,
   promises as fsp,
   readSync,
+  opendirSync,
   readdirSync,
   writevSync,
 } from 'node:fs';
@@ -167,6 +168,15 @@ export class LocalHostFs implements HostFs {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
+    }
+  }
+  *readdirStream(path: string): Generator<string> {
+    // synchronous reads of 256 entries each: as fast as readdirSync, in bounded memory
+    const dir = opendirSync(path, { bufferSize: 256 });
+    try {
+      for (let e = dir.readSync(); e; e = dir.readSync()) yield e.name;
+    } finally {
+      dir.closeSync();
     }
   }
   async readdir(path: string): Promise<string[]> {
