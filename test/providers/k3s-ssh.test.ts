@@ -398,6 +398,30 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
+  it("readdirStream over SFTP: every name of a directory bigger than one READDIR reply, a batch at a time; a missing directory's error names it", async () => {
+    const own = await sandbox();
+    const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    try {
+      const dir = join(own.dir, 'wide');
+      const { mkdir, writeFile } = await import('node:fs/promises');
+      await mkdir(dir);
+      for (let i = 0; i < 450; i++) await writeFile(join(dir, `n${i}`), '');
+      const names: string[] = [];
+      for await (const n of h.readdirStream!(dir)) names.push(n);
+      assert.deepEqual(names.sort(), (await h.readdir(dir)).sort());
+      assert.equal(names.length, 450);
+      // stopped early: its handle is closed, and the connection still lists
+      for await (const _ of h.readdirStream!(dir)) break;
+      assert.equal((await h.readdir(dir)).length, 450);
+      await assert.rejects(async () => {
+        for await (const _ of h.readdirStream!(join(own.dir, 'missing')));
+      }, /readdir.*missing/);
+    } finally {
+      await h.close();
+      await own.cleanup();
+    }
+  });
+
   it('HostFs.treeBytes over SSH: the bytes and files of the tree; a stopped walk settles without a total and frees its channel', async () => {
     const own = await sandbox();
     const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });

@@ -93,6 +93,7 @@ function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void):
 }
 
 const SFTP_NO_SUCH_FILE = 2;
+const SFTP_EOF = 1;
 /**
  * Bytes per SFTP read request, and how many are in flight at once for one
  * read call: ssh2's own read (and its read stream) keeps one request in
@@ -344,6 +345,26 @@ class SshHostFs implements HostFs {
       throw this.wrap('readdir', path, e);
     });
     return list.map((e) => e.filename).filter((n) => n !== '.' && n !== '..');
+  }
+  /** The names as the server sends them, a READDIR reply (about 100 with OpenSSH) at a time. */
+  async *readdirStream(path: string): AsyncGenerator<string> {
+    const handle = await p<Buffer>((cb) => this.sftp.opendir(path, cb)).catch((e) => {
+      throw this.wrap('readdir', path, e);
+    });
+    try {
+      for (;;) {
+        let list: Array<{ filename: string }>;
+        try {
+          list = await p<Array<{ filename: string }>>((cb) => this.sftp.readdir(handle, cb));
+        } catch (e) {
+          if ((e as { code?: number }).code === SFTP_EOF) return;
+          throw this.wrap('readdir', path, e);
+        }
+        for (const e of list) if (e.filename !== '.' && e.filename !== '..') yield e.filename;
+      }
+    } finally {
+      await p<void>((cb) => this.sftp.close(handle, cb)).catch(() => undefined);
+    }
   }
   readlink(path: string): Promise<string> {
     return p<string>((cb) => this.sftp.readlink(path, cb));
