@@ -141,7 +141,13 @@ export class TreeWalker {
     }
     if (sorter) {
       const spilled = sorter;
-      const sorted = spilled.sorted((path) => new KompoxError('internal', `${abs}: ${path} was listed twice`));
+      // a name read twice: the directory changed while it was read (a live disk)
+      const sorted = spilled.sorted(
+        (key) =>
+          new KompoxError('integrity', `${abs} changed while it was read (${key.replace(/\/$/, '')} was listed twice)`, {
+            hint: 'The disk changed while it was read; do it again, or stop the app for it (quiesce).',
+          }),
+      );
       this.stack.push({ abs, rel, items: recordItems(sorted), sorter: spilled });
     } else {
       items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -73,6 +73,22 @@ describe('tree walk: a big directory sorted in spilled runs', () => {
     assert.deepEqual(await walkAll(noStream, root, 16), await walkAll(fs, root));
   });
 
+  it('a name read twice from a big directory (it changed while read) is an integrity error naming it', async () => {
+    const fs = new LocalHostFs();
+    const twice: TreeFs = new Proxy(fs, {
+      get: (t, k) =>
+        k === 'readdirStream'
+          ? function* (p: string) {
+              for (const n of t.readdirStream(p)) {
+                yield n;
+                if (n === 'a0') yield n;
+              }
+            }
+          : (Reflect.get(t, k) as unknown),
+    });
+    await assert.rejects(walkAll(twice, root, 16), (e: Error & { kind?: string }) => e.kind === 'integrity' && /changed while it was read \(a0 was listed twice\)/.test(e.message));
+  });
+
   it('closing a walk midway releases its spilled sorts', async () => {
     const fs = new LocalHostFs();
     const close = EntrySorter.prototype.close;
