@@ -982,12 +982,41 @@ export function manifestBlocks(manifest: ArchiveManifest): Buffer[] {
 
 // ---------------------------------------------------------------- unpacking
 
-/** Reads exact byte counts from a chunked stream. */
+/**
+ * Reads exact byte counts from a chunked stream. With `release`, each input
+ * chunk it has read to the end is passed to `release` at the next read, for
+ * a reader that has done with what the earlier reads returned by then (the
+ * views it was given are dead): packTarStream frees the memory of chunks
+ * handed over to it (releaseMarked), where otherwise they wait for a GC.
+ */
 export class ByteReader {
   private bufs: Buffer[] = [];
   private len = 0;
   private done = false;
-  constructor(private readonly it: AsyncIterator<Buffer>) {}
+  /** Chunks read to the end, to go to `release` at the next read. */
+  private spent: Buffer[] = [];
+  constructor(
+    private readonly it: AsyncIterator<Buffer>,
+    private readonly release?: (chunk: Buffer) => void,
+  ) {}
+
+  /** Whether what the reads return dies at the next read (a caller keeping a view must copy it). */
+  get releases(): boolean {
+    return this.release !== undefined;
+  }
+
+  /** The chunks read to the end before this read go to `release`: the caller has done with them. */
+  private releaseSpent(): void {
+    if (this.spent.length === 0) return;
+    for (const b of this.spent) this.release!(b);
+    this.spent = [];
+  }
+
+  /** The first chunk is read to the end. */
+  private shift(): void {
+    const b = this.bufs.shift()!;
+    if (this.release) this.spent.push(b);
+  }
 
   private async fill(n: number): Promise<void> {
     while (this.len < n && !this.done) {
@@ -1004,11 +1033,12 @@ export class ByteReader {
 
   /** Exactly n bytes, or fewer only at the end of the stream. */
   async read(n: number): Promise<Buffer> {
+    this.releaseSpent();
     if (this.len < n) await this.fill(n);
     const first = this.bufs[0];
     if (first && first.length >= n) {
       // The common case: no copy.
-      if (first.length === n) this.bufs.shift();
+      if (first.length === n) this.shift();
       else this.bufs[0] = first.subarray(n);
       this.len -= n;
       return first.subarray(0, n);
@@ -1022,7 +1052,7 @@ export class ByteReader {
       const k = Math.min(b.length, take - off);
       b.copy(out, off, 0, k);
       off += k;
-      if (k === b.length) this.bufs.shift();
+      if (k === b.length) this.shift();
       else this.bufs[0] = b.subarray(k);
     }
     this.len -= take;
@@ -1031,11 +1061,12 @@ export class ByteReader {
 
   /** Between 1 and n bytes; empty only at the end of the stream. */
   async readSome(n: number): Promise<Buffer> {
+    this.releaseSpent();
     if (this.len === 0) await this.fill(1);
     if (this.len === 0) return Buffer.alloc(0);
     const first = this.bufs[0]!;
     if (first.length <= n) {
-      this.bufs.shift();
+      this.shift();
       this.len -= first.length;
       return first;
     }
@@ -1147,7 +1178,8 @@ export class TarReader {
     const paxBodies: Buffer[] = [];
     const raw: Buffer[] = [];
     for (;;) {
-      const block = await this.reader.read(BLOCK);
+      // kept in `raw` past later reads: a copy where those reads free what came before (ByteReader's release)
+      const block = this.keep(await this.reader.read(BLOCK));
       if (block.length === 0) {
         if (raw.length) throw integrity('the archive is truncated (a pax header without its entry)');
         return undefined;
@@ -1177,12 +1209,19 @@ export class TarReader {
     }
   }
 
+  /** `b`, or a copy of it where the reader frees what it read at its next read (ByteReader's release). */
+  private keep(b: Buffer): Buffer {
+    return this.reader.releases ? Buffer.from(b) : b;
+  }
+
   /** A whole body of `size` bytes (its padding skipped). */
   async body(size: number, what: string): Promise<Buffer> {
     const b = await this.reader.read(size);
     if (b.length < size) throw this.truncated(`in the middle of ${what}`);
+    // the padding's read may free the chunk `b` is a view of
+    const kept = this.keep(b);
     await this.skipPadding(size, what);
-    return b;
+    return kept;
   }
 
   /** A body as the pieces it arrived in (no copy), padding skipped. */
@@ -1192,7 +1231,7 @@ export class TarReader {
     while (remain > 0) {
       const chunk = await this.reader.readSome(remain);
       if (chunk.length === 0) throw this.truncated(`in the middle of ${what}`);
-      out.push(chunk);
+      out.push(this.keep(chunk));
       remain -= chunk.length;
     }
     await this.skipPadding(size, what);

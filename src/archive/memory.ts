@@ -212,14 +212,84 @@ export const CHUNK_GARBAGE = 1024;
  * `perByte` bytes per byte (the buffers it stands for: a byte arriving over
  * a TLS WebSocket left two behind) and `perChunk` bytes per chunk (the
  * objects of those buffers: CHUNK_GARBAGE), for a stream whose buffers
- * nothing else paces.
+ * nothing else paces. A chunk whose memory was handed over (markReleasable)
+ * counts one buffer less: its consumer frees that one itself. With
+ * `readableChunks` the reading side holds at most that many chunks and gives
+ * them out one by one, as they came: a byte stream's reader takes everything
+ * buffered at once, concatenated into a new buffer (a copy, and garbage, and
+ * no longer the memory that was handed over).
  */
-export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: number, perChunk = 0): Transform {
+export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: number, perChunk = 0, readableChunks?: number): Transform {
+  const sides =
+    readableChunks !== undefined
+      ? { ...(highWaterMark !== undefined ? { writableHighWaterMark: highWaterMark } : {}), readableObjectMode: true, readableHighWaterMark: readableChunks }
+      : highWaterMark !== undefined
+        ? { highWaterMark }
+        : {};
   return new Transform({
-    ...(highWaterMark !== undefined ? { highWaterMark } : {}),
+    ...sides,
     transform(chunk: Buffer, _enc, cb) {
-      pacer.note(perByte * chunk.length + perChunk);
+      // memory its consumer gives back at once (releaseMarked) is one buffer less to wait for a GC
+      pacer.note((isReleasable(chunk) ? perByte - 1 : perByte) * chunk.length + perChunk);
       cb(null, chunk);
     },
   });
+}
+
+/** Buffers smaller than this are left to the GC (malloc reuses small blocks well, and the call costs more than it saves). */
+const RELEASE_MIN = 16 * 1024;
+
+/** Frees `ab`'s memory now by detaching it (`transfer(0)`); false where it cannot be detached. */
+function detach(ab: ArrayBufferLike): boolean {
+  const t = (ab as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }).transfer;
+  if (typeof t !== 'function') return false;
+  try {
+    t.call(ab, 0);
+    return true;
+  } catch {
+    // not detachable (a shared or a host-owned buffer): the GC frees it
+    return false;
+  }
+}
+
+/**
+ * Frees the memory of `b` now, without a GC, when `b` is the only view of
+ * its memory (it spans the whole ArrayBuffer, as a buffer this process
+ * allocated for one use does) and the caller knows nothing reads or writes it
+ * any more: detaching the ArrayBuffer releases its backing store at once,
+ * where otherwise it waits for a full GC (see the top of this file). Returns
+ * whether it did; a buffer that shares its memory (a slice, a pooled small
+ * buffer) is left alone. After this `b` is empty: a use after the release
+ * reads nothing, never freed memory.
+ */
+export function releaseBuffer(b: Uint8Array): boolean {
+  if (b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || b.byteLength < RELEASE_MIN) return false;
+  return detach(b.buffer);
+}
+
+/** Memory whose producer handed it over whole (markReleasable): its consumer may release it. */
+const handedOver = new WeakSet<ArrayBufferLike>();
+
+/**
+ * The producer of `b` declares that nothing but `b` and views of it made by
+ * its consumers refers to b's memory (a WebSocket message's own buffer, the
+ * channel byte sliced off: exec-stream.ts), so the one consumer that reads
+ * it may free it once done (releaseMarked). Marking frees nothing by itself.
+ */
+export function markReleasable(b: Uint8Array): void {
+  if (b.byteLength >= RELEASE_MIN) handedOver.add(b.buffer);
+}
+
+/** Whether `b`'s memory was handed over (markReleasable): a pacer counts it as one buffer less. */
+export function isReleasable(b: Uint8Array): boolean {
+  return handedOver.has(b.buffer);
+}
+
+/**
+ * Frees the memory of `b` (or of the buffer it is a view of) now if its
+ * producer handed it over (markReleasable), for a consumer that has done with
+ * every view of it; otherwise does nothing. Returns whether it freed it.
+ */
+export function releaseMarked(b: Uint8Array): boolean {
+  return handedOver.has(b.buffer) && detach(b.buffer);
 }

@@ -54,7 +54,7 @@ import {
 import { ArchiveCheck, OpenDirs } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
-import { GarbagePacer } from './memory.js';
+import { GarbagePacer, releaseMarked } from './memory.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL, decompressZstd } from './zstd.js';
 /** The jobs of the cluster's exec streams (src/usecases/transfer.ts loads this module when it needs it). */
 export { CLUSTER_ZSTD_JOBS } from './zstd.js';
@@ -233,7 +233,10 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
   };
 
   const consume = async (source: AsyncIterable<Buffer>) => {
-    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()), 'the tar stream');
+    // Every view this loop reads is done with (hashed, copied into a frame) before its next read, so the
+    // reader may free the chunks handed over to it (markReleasable: the exec stream's messages through the
+    // cluster) as it finishes them: most of an export's garbage, which would otherwise wait for a paced GC.
+    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator](), releaseMarked), 'the tar stream');
     for await (const e of tarEntries(tr)) {
       const path = archivePathOf(e.path);
       // a lost+found left out never reaches the sorted pass that finds paths held twice

@@ -14,6 +14,7 @@
 // TLS, protocol negotiation), with our factory for the socket (zeroMask).
 import type { KubeConfig } from '@kubernetes/client-node';
 import type WebSocket from 'ws';
+import { markReleasable, releaseBuffer } from '../archive/memory.js';
 import { KompoxError, interruptedError } from '../domain/errors.js';
 import type { ExecOutcome, ExecStreams } from '../domain/ports/kube.js';
 import type { KubeStatus } from './errors.js';
@@ -120,6 +121,10 @@ export async function execStream(t: ExecStreamTarget, io: ExecStreams, opts: { s
   const handler = new WebSocketHandler(t.kc, factory as unknown as ConstructorParameters<typeof WebSocketHandler>[1], inert);
   const onFrame = (channel: number, data: Buffer): boolean => {
     if (channel === STDOUT) {
+      // All of its memory but the channel byte: the message's own buffer (ws copied a frame that spanned
+      // socket reads into it, or took a read whole), which nothing else keeps once it is handed on. Its
+      // reader may free it when done (releaseMarked) rather than leave it to a GC: most of a transfer's bytes.
+      if (data.byteOffset === 1 && data.byteLength + 1 === data.buffer.byteLength) markReleasable(data);
       if (!writeTo(io.stdout, data) && socket && !pausedForStdout) {
         // the reader is full: stop reading the socket until it drains (TCP backpressure reaches the pod)
         pausedForStdout = true;
@@ -189,8 +194,16 @@ export async function execStream(t: ExecStreamTarget, io: ExecStreams, opts: { s
 
 /** Sends stdin in frames as fast as the socket takes them, then the CLOSE frame for stdin (EOF). */
 async function pumpStdin(conn: Socket, stdin: NodeJS.ReadableStream): Promise<void> {
+  // Each frame is this function's own copy: once the socket has taken it (TLS has encrypted it, or the
+  // kernel has it), its memory goes back at once (releaseBuffer) instead of waiting for a GC.
   const send = (frame: Buffer) =>
-    new Promise<void>((resolve, reject) => conn.send(frame, (err?: Error) => (err ? reject(err) : resolve())));
+    new Promise<void>((resolve, reject) =>
+      conn.send(frame, (err?: Error) => {
+        releaseBuffer(frame);
+        if (err) reject(err);
+        else resolve();
+      }),
+    );
   for await (const chunk of stdin as AsyncIterable<Buffer | string>) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     for (let off = 0; off < buf.length; off += FRAME) {
@@ -201,7 +214,7 @@ async function pumpStdin(conn: Socket, stdin: NodeJS.ReadableStream): Promise<vo
       if (conn.readyState !== 1) throw new Error('the connection is closed');
       // wait for the socket only when it holds a lot: small writes stay pipelined
       if (conn.bufferedAmount > STDIN_HIGH_WATER) await send(frame);
-      else conn.send(frame);
+      else conn.send(frame, () => releaseBuffer(frame));
     }
   }
   if (conn.readyState === 1) await send(Buffer.from([CLOSE, STDIN]));

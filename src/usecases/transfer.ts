@@ -150,6 +150,16 @@ async function sizeWalkInHelper(h: RunningHelper, dir: string, op: Op, stop: Abo
 
 /** Bytes the exec stream's end in this process buffers (each side of the pipe). */
 const EXEC_PIPE_HIGH_WATER = 256 * 1024;
+/**
+ * Chunks the pipe from the pod holds for its reader, given out one by one
+ * (pacingPipe's readableChunks): the exec stream's messages average about
+ * 64 KiB, so about EXEC_PIPE_HIGH_WATER. A byte stream's reader took
+ * everything buffered as one new concatenated buffer instead, a copy of
+ * 40% of an export's bytes that also kept packTarStream from freeing the
+ * messages as it finishes them (markReleasable): 349 paced GCs in an export
+ * of the benchmark disk through the cluster, 198 now (docs/benchmarks.md).
+ */
+const EXEC_PIPE_CHUNKS = 4;
 
 /**
  * The pipe between the bulk exec stream and the archive code, pacing the
@@ -171,14 +181,19 @@ const EXEC_PIPE_HIGH_WATER = 256 * 1024;
  * and three still measured lower than two (98-99 against 103-104 MiB).
  * With half the usual allowance (its bytes count double in the process's
  * one budget): the scale-1 disk's import through the cluster, 3 alternating
- * runs, 99.1-100.4 against 101.4-102.9 MiB, for more GCs.
+ * runs, 99.1-100.4 against 101.4-102.9 MiB, for more GCs. exec-stream now
+ * frees each frame once the socket has it (releaseBuffer), yet counting two
+ * still peaked at 98-102 MiB (7 runs) against 95-98 with three: the
+ * decompressed pieces and TLS's records are the garbage left, so three stays.
+ * An export's messages that exec-stream hands over (markReleasable) count
+ * one buffer less: packTarStream frees them as it finishes them.
  * docs/benchmarks.md, "Through the cluster within 100 MiB", has the numbers.
  */
 function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
   // at the line: no paced GC waits on the headroom (RSS_CEILING)
   pacePromptly();
   if (direction === 'to-pod') return pacingPipe(new GarbagePacer(GC_EVERY / 2), 3, EXEC_PIPE_HIGH_WATER) as PassThrough;
-  return pacingPipe(new GarbagePacer(), 2, EXEC_PIPE_HIGH_WATER, CHUNK_GARBAGE) as PassThrough;
+  return pacingPipe(new GarbagePacer(), 2, EXEC_PIPE_HIGH_WATER, CHUNK_GARBAGE, EXEC_PIPE_CHUNKS) as PassThrough;
 }
 
 export interface ClusterExportOptions extends ArchiveExportOptions {
