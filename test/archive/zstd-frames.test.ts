@@ -10,8 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, test } from 'node:test';
-import { constants as zc, zstdCompressSync } from 'node:zlib';
-import { LINK_ZSTD_JOBS, ZSTD_JOBS, decompressZstd, zstdParallelism } from '../../src/archive/zstd.js';
+import { Writable } from 'node:stream';
+import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { frameSink } from '../../src/archive/archive.js';
+import { LINK_ZSTD_JOBS, ZSTD_FRAME, ZSTD_JOBS, decompressZstd, zstdParallelism } from '../../src/archive/zstd.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { prng } from '../support/prng.js';
 
@@ -371,5 +373,26 @@ describe('jobs in flight are bounded, not one per CPU (issue 11: 100 MiB on a ma
     assert.equal(await aheadAtFirstOutput(1), 1);
     assert.equal(await aheadAtFirstOutput(64), zstdParallelism(64));
     assert.equal(await aheadAtFirstOutput(ZSTD_JOBS), zstdParallelism(ZSTD_JOBS));
+  });
+
+  test('frameSink with one job: the caller fills the next frame while the last one compresses (frames written in order, never two on one compressor)', async () => {
+    const written: Buffer[] = [];
+    const out = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        written.push(chunk);
+        cb();
+      },
+    });
+    const sink = frameSink('tar.zst', out, 3, undefined, 1);
+    const frames = [content(ZSTD_FRAME, 71), content(ZSTD_FRAME, 72), content(ZSTD_FRAME / 2, 73)];
+    await sink.write([frames[0]!]);
+    assert.equal(written.length, 0, 'the first frame was handed to the compressor, not waited for');
+    await sink.write([frames[1]!]);
+    const afterTwo = Buffer.concat(written);
+    assert.ok(afterTwo.length > 0, "the second frame waited for the compressor to be free, and the first frame's output went out");
+    assert.deepEqual(zstdDecompressSync(afterTwo), frames[0], 'exactly the first frame so far');
+    await sink.write([frames[2]!]);
+    await sink.end();
+    assert.deepEqual(zstdDecompressSync(Buffer.concat(written)), Buffer.concat(frames));
   });
 });
