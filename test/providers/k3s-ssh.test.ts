@@ -857,6 +857,42 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
+  it('rm without a working rm on the node walks the tree over SFTP, reading each directory as it comes (never a whole listing)', async () => {
+    const own = await sandbox();
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const { chmod, mkdir, writeFile } = await import('node:fs/promises');
+    try {
+      const victim = join(own.dir, 'victim');
+      const twin = join(own.dir, 'victim-kept');
+      for (const d of [victim, twin]) {
+        await mkdir(join(d, 'big'), { recursive: true });
+        // more names than one READDIR reply holds (about 100 with OpenSSH)
+        for (let i = 0; i < 450; i++) await writeFile(join(d, 'big', `f-${i}`), String(i));
+        await mkdir(join(d, 'ro', 'deep'), { recursive: true });
+        await writeFile(join(d, 'ro', 'deep', 'file'), 'x');
+        await chmod(join(d, 'ro'), 0o500);
+      }
+      const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+      const exec = conn.exec.bind(conn);
+      // a node whose rm cannot run: the command fails, the walk below it does the work
+      conn.exec = (cmd: string, ...a: unknown[]) => {
+        if (cmd.includes('rm -rf')) return (a[a.length - 1] as (e: Error) => void)(new Error('no rm on this node'));
+        return exec(cmd, ...a);
+      };
+      const whole = fs.readdir.bind(fs);
+      const listedWhole: string[] = [];
+      (fs as unknown as { readdir: (p: string) => Promise<string[]> }).readdir = (path: string) => (listedWhole.push(path), whole(path));
+      await fs.rm(victim);
+      assert.equal(await fs.lstat(victim), undefined);
+      assert.ok(!listedWhole.some((d) => d.startsWith(victim)), `no directory of the tree listed whole: ${listedWhole.join(', ')}`);
+      assert.equal((await readdir(join(twin, 'big'))).length, 450, 'the neighbour is untouched');
+      await chmod(join(twin, 'ro'), 0o700);
+    } finally {
+      await fs.close();
+      await own.cleanup();
+    }
+  });
+
   it('refuses a host key that does not match K3S_SSH_KNOWN_HOSTS, and a key the server does not accept', async () => {
     const d2 = new K3sDriver();
     try {

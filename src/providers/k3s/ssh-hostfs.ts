@@ -104,6 +104,8 @@ const READ_PIECE = 64 * 1024;
 const READS_IN_FLIGHT = 32;
 /** Directories of at most this many files (no subdirectories) are removed over SFTP (rmSmallDir), not by a command. */
 const SMALL_DIR_FILES = 8;
+/** Passes of the SFTP walk over a directory being emptied before its rmdir's failure stands (SshHostFs.rm). */
+const RM_PASSES = 3;
 /** Files up to this size are read as soon as they are opened (at most this much per file opened ahead). */
 const SMALL_FILE_AHEAD = 256 * 1024;
 /** Written to stderr after `tar -c` on the node: its exit status (behind `| zstd` the channel's is zstd's). */
@@ -514,8 +516,18 @@ class SshHostFs implements HostFs {
       if (!(await this.lstat(path))) return;
       // Restored trees may hold read-only directories (modes from the archive).
       if ((st.mode & 0o700) !== 0o700) await this.chmod(path, st.mode | 0o700).catch(() => undefined);
-      for (const name of await this.readdir(path)) await this.rm(`${path}/${name}`);
-      await p<void>((cb) => this.sftp.rmdir(path, cb));
+      // The names as the server sends them, never a big directory's whole listing at once. Whether a
+      // directory read while its entries go still returns every other one is unspecified (POSIX
+      // readdir), so a directory that is not empty after a pass gets another.
+      for (let pass = 1; ; pass++) {
+        for await (const name of this.readdirStream(path)) await this.rm(`${path}/${name}`);
+        try {
+          await p<void>((cb) => this.sftp.rmdir(path, cb));
+          return;
+        } catch (e) {
+          if (pass === RM_PASSES) throw this.wrap('rmdir', path, e);
+        }
+      }
     } else {
       await p<void>((cb) => this.sftp.unlink(path, cb));
     }
@@ -530,8 +542,12 @@ class SshHostFs implements HostFs {
   private async rmSmallDir(path: string, mode: number): Promise<boolean> {
     if ((mode & 0o700) !== 0o700) return false;
     try {
-      const names = await this.readdir(path);
-      if (names.length > SMALL_DIR_FILES) return false;
+      // no more of the listing than decides it (a directory of 200,000 files is not read whole to say no)
+      const names: string[] = [];
+      for await (const name of this.readdirStream(path)) {
+        if (names.length === SMALL_DIR_FILES) return false;
+        names.push(name);
+      }
       const kinds = await Promise.all(names.map((n) => this.lstat(`${path}/${n}`)));
       if (kinds.some((k) => !k || k.kind === 'dir')) return false;
       await Promise.all(names.map((n) => p<void>((cb) => this.sftp.unlink(`${path}/${n}`, cb))));
