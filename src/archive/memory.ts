@@ -207,19 +207,31 @@ export class GarbagePacer {
  */
 export const CHUNK_GARBAGE = 1024;
 
+/** How a pacing pipe counts and buffers (pacingPipe). */
+export interface PacingPipeOptions {
+  /** Bytes each side buffers (the stream default otherwise). */
+  highWaterMark?: number;
+  /** Garbage counted per chunk besides its bytes (the objects of its buffers: CHUNK_GARBAGE). */
+  perChunk?: number;
+  /** The reading side holds at most this many chunks and gives them out one by one, as they came. */
+  readableChunks?: number;
+  /** Bytes counted per byte of a chunk handed over (markReleasable); default one buffer less than perByte. */
+  perHandedOverByte?: number;
+}
+
 /**
  * A pass-through that counts what crosses it as garbage for `pacer`,
  * `perByte` bytes per byte (the buffers it stands for: a byte arriving over
- * a TLS WebSocket left two behind) and `perChunk` bytes per chunk (the
- * objects of those buffers: CHUNK_GARBAGE), for a stream whose buffers
- * nothing else paces. A chunk whose memory was handed over (markReleasable)
- * counts one buffer less: its consumer frees that one itself. With
- * `readableChunks` the reading side holds at most that many chunks and gives
- * them out one by one, as they came: a byte stream's reader takes everything
- * buffered at once, concatenated into a new buffer (a copy, and garbage, and
- * no longer the memory that was handed over).
+ * a TLS WebSocket left two behind) and `perChunk` bytes per chunk, for a
+ * stream whose buffers nothing else paces. A chunk whose memory was handed
+ * over (markReleasable) counts `perHandedOverByte` per byte instead: its
+ * consumer frees that memory itself. With `readableChunks` the reading side
+ * gives the chunks out one by one, as they came: a byte stream's reader
+ * takes everything buffered at once, concatenated into a new buffer (a copy,
+ * and garbage, and no longer the memory that was handed over).
  */
-export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: number, perChunk = 0, readableChunks?: number): Transform {
+export function pacingPipe(pacer: GarbagePacer, perByte = 1, opts: PacingPipeOptions = {}): Transform {
+  const { highWaterMark, perChunk = 0, readableChunks, perHandedOverByte = perByte - 1 } = opts;
   const sides =
     readableChunks !== undefined
       ? { ...(highWaterMark !== undefined ? { writableHighWaterMark: highWaterMark } : {}), readableObjectMode: true, readableHighWaterMark: readableChunks }
@@ -229,8 +241,7 @@ export function pacingPipe(pacer: GarbagePacer, perByte = 1, highWaterMark?: num
   return new Transform({
     ...sides,
     transform(chunk: Buffer, _enc, cb) {
-      // memory its consumer gives back at once (releaseMarked) is one buffer less to wait for a GC
-      pacer.note((isReleasable(chunk) ? perByte - 1 : perByte) * chunk.length + perChunk);
+      pacer.note((isReleasable(chunk) ? perHandedOverByte : perByte) * chunk.length + perChunk);
       cb(null, chunk);
     },
   });

@@ -192,8 +192,8 @@ const EXEC_PIPE_CHUNKS = 4;
 function execPipe(direction: 'from-pod' | 'to-pod'): PassThrough {
   // at the line: no paced GC waits on the headroom (RSS_CEILING)
   pacePromptly();
-  if (direction === 'to-pod') return pacingPipe(new GarbagePacer(GC_EVERY / 2), 3, EXEC_PIPE_HIGH_WATER) as PassThrough;
-  return pacingPipe(new GarbagePacer(), 2, EXEC_PIPE_HIGH_WATER, CHUNK_GARBAGE, EXEC_PIPE_CHUNKS) as PassThrough;
+  if (direction === 'to-pod') return pacingPipe(new GarbagePacer(GC_EVERY / 2), 3, { highWaterMark: EXEC_PIPE_HIGH_WATER }) as PassThrough;
+  return pacingPipe(new GarbagePacer(), 2, { highWaterMark: EXEC_PIPE_HIGH_WATER, perChunk: CHUNK_GARBAGE, readableChunks: EXEC_PIPE_CHUNKS }) as PassThrough;
 }
 
 export interface ClusterExportOptions extends ArchiveExportOptions {

@@ -173,13 +173,13 @@ test('a pacing pipe counts each chunk as well as its bytes: many small chunks ge
   const [counted, , bytesOnly] = await majorGcsBetween((mark) => {
     new GarbagePacer(1).note(1); // a paced GC: the budget starts afresh
     const n = Math.ceil(pacedGarbageLeft() / perChunk) + 1;
-    const pipe = pacingPipe(new GarbagePacer(), 2, roomy, CHUNK_GARBAGE);
+    const pipe = pacingPipe(new GarbagePacer(), 2, { highWaterMark: roomy, perChunk: CHUNK_GARBAGE });
     mark();
     for (let i = 0; i < n; i++) pipe.write(chunk);
     mark();
     new GarbagePacer(1).note(1); // afresh again (between the marks: not counted)
     mark();
-    const plain = pacingPipe(new GarbagePacer(), 2, roomy);
+    const plain = pacingPipe(new GarbagePacer(), 2, { highWaterMark: roomy });
     for (let i = 0; i < n; i++) plain.write(chunk);
     mark();
     pipe.destroy();

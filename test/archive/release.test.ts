@@ -76,7 +76,7 @@ test('a pacing pipe with readableChunks gives out the chunks as they came (no co
   markReleasable(c);
   new GarbagePacer(1).note(1); // a paced GC: the budget starts afresh
   const left = pacedGarbageLeft();
-  const pipe = pacingPipe(new GarbagePacer(), 2, 256 * KiB, 0, 4);
+  const pipe = pacingPipe(new GarbagePacer(), 2, { highWaterMark: 256 * KiB, readableChunks: 4 });
   // all three buffered before anything reads
   pipe.write(a);
   pipe.write(b);
@@ -215,7 +215,7 @@ describe('packTarStream frees the chunks handed over to it, and writes the same 
         messages.push(m);
         at += n;
       }
-      const pipe = pacingPipe(new GarbagePacer(), 2, 256 * KiB, 0, 4);
+      const pipe = pacingPipe(new GarbagePacer(), 2, { highWaterMark: 256 * KiB, readableChunks: 4 });
       const feeding = (async () => {
         for (const m of messages) if (!pipe.write(m)) await new Promise((r) => pipe.once('drain', r));
         pipe.end();
