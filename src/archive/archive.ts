@@ -41,7 +41,7 @@ import { decodeHeader, parsePax, type DecodedHeader, type PaxFields } from './ta
 import { ManifestStream } from './manifest-stream.js';
 import { ArchiveCheck, OpenDirs, loggedManifest, within } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
-import { GarbagePacer } from './memory.js';
+import { GarbagePacer, markReleasable } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
 import { InOrder, ZSTD_FRAME, ZSTD_JOBS, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
@@ -515,6 +515,44 @@ export class Coalescer {
   take(): Buffer {
     const b = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.n);
     this.parts = [];
+    this.n = 0;
+    return b;
+  }
+  get pending(): number {
+    return this.n;
+  }
+}
+
+/**
+ * Copies everything it is given, at once, into buffers of its own of `size`
+ * bytes, given out as each fills (the last one at take()) and handed over
+ * (markReleasable): the reader downstream frees each once it has sent it on,
+ * and the caller's views are free to die at its next read (a reader that
+ * frees what it has read: ByteReader's release). A Coalescer instead passes
+ * big pieces on as they are and small ones as views until it concatenates
+ * them, which keeps the caller's memory alive downstream.
+ */
+export class CopyingCoalescer {
+  private buf: Buffer;
+  private n = 0;
+  constructor(private readonly size: number) {
+    this.buf = Buffer.allocUnsafeSlow(size);
+  }
+  add(b: Buffer): readonly Buffer[] {
+    let out: Buffer[] | undefined;
+    for (let off = 0; off < b.length; ) {
+      const k = Math.min(b.length - off, this.size - this.n);
+      b.copy(this.buf, this.n, off, off + k);
+      this.n += k;
+      off += k;
+      if (this.n === this.size) (out ??= []).push(this.take());
+    }
+    return out ?? NONE;
+  }
+  take(): Buffer {
+    const b = this.n === this.size ? this.buf : this.buf.subarray(0, this.n);
+    markReleasable(b);
+    this.buf = Buffer.allocUnsafeSlow(this.size);
     this.n = 0;
     return b;
   }

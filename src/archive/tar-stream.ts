@@ -22,6 +22,7 @@ import {
   CHUNK,
   ChecksumWriter,
   Coalescer,
+  CopyingCoalescer,
   StreamDigest,
   DATA_DIR,
   DEFAULT_ARCHIVE_FORMAT,
@@ -54,7 +55,7 @@ import {
 import { ArchiveCheck, OpenDirs } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
-import { GarbagePacer, releaseMarked } from './memory.js';
+import { GarbagePacer, releaseBuffer, releaseMarked } from './memory.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL, decompressZstd } from './zstd.js';
 /** The jobs of the cluster's exec streams (src/usecases/transfer.ts loads this module when it needs it). */
 export { CLUSTER_ZSTD_JOBS } from './zstd.js';
@@ -481,7 +482,17 @@ export interface ArchiveToTarOptions {
   spool?: EntrySorterOptions;
   /** Frames decompressed at once (zstdParallelism); default LINK_ZSTD_JOBS. */
   jobs?: number;
+  /**
+   * `out`'s reader frees each chunk it is given once it has sent it on
+   * (releaseMarked: exec-stream's stdin). The tar goes out in buffers of its
+   * own (HANDOVER_CHUNK, handed over), and the decompressed pieces it is
+   * copied from are freed as they are read: no garbage on the way for a GC.
+   */
+  handOver?: boolean;
 }
+
+/** The buffers a handed-over tar stream goes out in (ArchiveToTarOptions.handOver): exec-stream's frame size. */
+const HANDOVER_CHUNK = 256 * 1024;
 
 /**
  * Writes the tree of a portable archive (either format) into `out` as a
@@ -531,20 +542,25 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
   // V8's own trigger (~200 MiB at 200,000 files without it), as on every
   // other data path (./memory.ts).
   const pacer = new GarbagePacer();
+  const handOver = opts.handOver === true;
   async function* paced(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const b of source) {
       yield b;
-      pacer.note(b.length);
+      if (!handOver) pacer.note(b.length);
     }
   }
+  // Handing over, every piece is copied out before the next read: the reader frees each decompressed
+  // chunk it has read to the end (a whole buffer of the decompressor's), and counts what it cannot free.
+  const spent = handOver ? (b: Buffer) => void (releaseBuffer(b) || pacer.note(b.length)) : undefined;
   async function* rewrite(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    const tr = new TarReader(new ByteReader(paced(source)[Symbol.asyncIterator]()));
-    const acc = new Coalescer();
+    const tr = new TarReader(new ByteReader(paced(source)[Symbol.asyncIterator](), spent));
+    const acc = handOver ? new CopyingCoalescer(HANDOVER_CHUNK) : new Coalescer();
     const emit = function* (b: Buffer) {
       written += b.length;
       for (const piece of acc.add(b)) {
         yield piece;
-        pacer.note(piece.length);
+        // handed over: freed by out's reader
+        if (!handOver) pacer.note(piece.length);
       }
     };
     for (let e = await tr.next(); e; e = await tr.next()) {

@@ -14,7 +14,7 @@
 // TLS, protocol negotiation), with our factory for the socket (zeroMask).
 import type { KubeConfig } from '@kubernetes/client-node';
 import type WebSocket from 'ws';
-import { markReleasable, releaseBuffer } from '../archive/memory.js';
+import { markReleasable, releaseBuffer, releaseMarked } from '../archive/memory.js';
 import { KompoxError, interruptedError } from '../domain/errors.js';
 import type { ExecOutcome, ExecStreams } from '../domain/ports/kube.js';
 import type { KubeStatus } from './errors.js';
@@ -216,6 +216,8 @@ async function pumpStdin(conn: Socket, stdin: NodeJS.ReadableStream): Promise<vo
       if (conn.bufferedAmount > STDIN_HIGH_WATER) await send(frame);
       else conn.send(frame, () => releaseBuffer(frame));
     }
+    // all of it is in frames now: memory handed over to this reader (archiveToTar's handOver) goes back at once
+    releaseMarked(buf);
   }
   if (conn.readyState === 1) await send(Buffer.from([CLOSE, STDIN]));
 }

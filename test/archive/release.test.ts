@@ -10,11 +10,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, mock, test } from 'node:test';
-import { ByteReader, TarReader } from '../../src/archive/archive.js';
+import { ByteReader, CopyingCoalescer, packTree, TarReader } from '../../src/archive/archive.js';
 import { GarbagePacer, isReleasable, markReleasable, pacedGarbageLeft, pacingPipe, releaseBuffer, releaseMarked } from '../../src/archive/memory.js';
-import { packTarStream } from '../../src/archive/tar-stream.js';
+import { archiveToTar, packTarStream } from '../../src/archive/tar-stream.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 
 const KiB = 1024;
 
@@ -234,5 +235,55 @@ describe('packTarStream frees the chunks handed over to it, and writes the same 
       const left = messages.filter((m) => m.length > 0).length;
       assert.ok(left <= 1, `every message freed as it was finished (the last may wait for a read that never came): ${left} of ${messages.length} left`);
     });
+  }
+});
+
+test('CopyingCoalescer copies what it is given at once, into buffers of its own handed over as they fill', () => {
+  const acc = new CopyingCoalescer(64 * KiB);
+  const source = Buffer.from(randomBytes(150 * KiB));
+  const expected = Buffer.from(source);
+  const out: Buffer[] = [];
+  for (let at = 0; at < source.length; at += 10 * KiB + 7) {
+    const piece = source.subarray(at, at + 10 * KiB + 7);
+    out.push(...acc.add(piece));
+    piece.fill(0); // the caller's memory may change (or be freed) once add() returns
+  }
+  assert.equal(out.length, 2);
+  assert.ok(out.every((b) => b.length === 64 * KiB && isReleasable(b)), 'full buffers, handed over');
+  assert.equal(acc.pending, 150 * KiB - 128 * KiB);
+  out.push(acc.take());
+  assert.equal(acc.pending, 0);
+  assert.ok(Buffer.concat(out).equals(expected));
+});
+
+test('archiveToTar handing over: the same tar, in handed-over buffers its reader may free as it goes', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'release-hand-'));
+  try {
+    const src = join(dir, 'src');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'big'), randomBytes(3 * 1024 * KiB + 11));
+    for (let i = 0; i < 30; i++) await writeFile(join(src, 'sub', `f${i}`), `small ${i}\n`.repeat(i * 50));
+    const chunks: Buffer[] = [];
+    await packTree(new LocalHostFs(), src, new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(Buffer.from(c)), cb()) }));
+    const archive = Buffer.concat(chunks);
+    const plain: Buffer[] = [];
+    const a = await archiveToTar(Readable.from([archive]), new Writable({ write: (c: Buffer, _e, cb) => (plain.push(Buffer.from(c)), cb()) }));
+    // a reader that lags, as the exec socket does: everything waits in the pipe until archiveToTar is done
+    // (a view of memory freed meanwhile would come out empty)
+    const pipe = new PassThrough({ readableObjectMode: true, writableHighWaterMark: 64 * 1024 * KiB, readableHighWaterMark: 100_000 });
+    const b = await archiveToTar(Readable.from([archive]), pipe, { handOver: true });
+    pipe.end();
+    const handed: Buffer[] = [];
+    let marked = 0;
+    for await (const c of pipe as AsyncIterable<Buffer>) {
+      handed.push(Buffer.from(c));
+      // as exec-stream's stdin does: done with it once it is sent on
+      if (releaseMarked(c)) marked++;
+    }
+    assert.equal(b.manifest.treeDigest, a.manifest.treeDigest);
+    assert.ok(Buffer.concat(handed).equals(Buffer.concat(plain)), 'the same tar stream');
+    assert.ok(marked >= 12, `the 3 MiB file went out in handed-over buffers, freed by the reader: ${marked} of ${handed.length}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { isReleasable, markReleasable } from '../../src/archive/memory.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { KubeClient } from '../../src/kube/index.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
@@ -227,5 +228,36 @@ describe('execStream over TLS (wss)', () => {
     assert.ok(fake.wsMasks.zero >= 12, `zero keys: ${JSON.stringify(fake.wsMasks)}`);
     assert.equal(fake.wsMasks.other, 0);
     assert.equal(fake.wsMasks.unmasked, 0);
+  });
+
+  test('stdin chunks handed over (markReleasable) are freed once in frames, others left alone; stdout messages that are all of their memory are handed over to the reader', async () => {
+    const d = await mkdtemp(join(dir, 'rw-'));
+    await startPod(kube, 'hand', d);
+    const data = randomBytes(6 * 300 * 1024 + 5);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < data.length; at += 300 * 1024) {
+      const c = Buffer.from(new ArrayBuffer(Math.min(300 * 1024, data.length - at)));
+      data.copy(c, 0, at, at + c.length);
+      chunks.push(c);
+    }
+    for (const c of chunks.slice(0, -2)) markReleasable(c);
+    const r = await kube.execStream(NS, 'hand', 'helper', ['sh', '-c', 'cat > /data/blob'], { stdin: Readable.from(chunks) });
+    assert.equal(r.exitCode, 0);
+    assert.ok((await readFile(join(d, 'blob'))).equals(data), 'every byte arrived');
+    assert.ok(chunks.slice(0, -2).every((c) => c.length === 0), 'the handed-over chunks were freed');
+    assert.equal(chunks[chunks.length - 2]!.length, 300 * 1024, 'the others are left alone');
+
+    let handed = 0;
+    let total = 0;
+    const out = new Writable({
+      write(c: Buffer, _enc, cb) {
+        total += c.length;
+        if (isReleasable(c)) handed += c.length;
+        cb();
+      },
+    });
+    assert.equal((await kube.execStream(NS, 'hand', 'helper', ['cat', '/data/blob'], { stdout: out })).exitCode, 0);
+    assert.equal(total, data.length);
+    assert.ok(handed > total / 2, `most of stdout handed over: ${handed} of ${total}`);
   });
 });
