@@ -801,13 +801,23 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     }
   });
 
-  it('rm removes a whole tree (odd names, read-only directories) and nothing beside it', async () => {
+  /** A sandbox of its own and a connection to the "node" for `body`; both closed after. */
+  const withNode = async (body: (fs: Awaited<ReturnType<typeof connectSshHostFs>>, dir: string) => Promise<void>): Promise<void> => {
     const own = await sandbox();
     const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
-    const { chmod, mkdir, writeFile } = await import('node:fs/promises');
     try {
-      const victim = join(own.dir, "a disk's data");
-      const twin = join(own.dir, "a disk's data-kept"); // a name the victim's is a prefix of
+      await body(fs, own.dir);
+    } finally {
+      await fs.close();
+      await own.cleanup();
+    }
+  };
+
+  it('rm removes a whole tree (odd names, read-only directories) and nothing beside it', async () => {
+    const { chmod, mkdir, writeFile } = await import('node:fs/promises');
+    await withNode(async (fs, dir) => {
+      const victim = join(dir, "a disk's data");
+      const twin = join(dir, "a disk's data-kept"); // a name the victim's is a prefix of
       for (const d of [victim, twin]) {
         await mkdir(join(d, 'ro', 'deep'), { recursive: true });
         for (let i = 0; i < 200; i++) await writeFile(join(d, `f ${i}\n"'$x`), String(i));
@@ -818,7 +828,7 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       await fs.rm(victim);
       assert.equal(await fs.lstat(victim), undefined);
       assert.equal((await readdir(twin)).length, 201, 'the neighbour is untouched');
-      await fs.rm(join(own.dir, 'never-existed')); // absent: no error
+      await fs.rm(join(dir, 'never-existed')); // absent: no error
       await chmod(join(twin, 'ro'), 0o700);
       await chmod(join(twin, 'ro', 'deep'), 0o700);
 
@@ -828,16 +838,16 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       const exec = conn.exec.bind(conn);
       let execs = 0;
       conn.exec = (...a: unknown[]) => (execs++, exec(...a));
-      const small = join(own.dir, '.tmp-manifest-x');
+      const small = join(dir, '.tmp-manifest-x');
       await mkdir(small);
       for (const n of ['kompox-archive.json', '.alive']) await writeFile(join(small, n), '{}');
       await fs.rm(small);
       assert.equal(await fs.lstat(small), undefined);
       assert.equal(execs, 0, 'no command for a small directory of files');
-      const nested = join(own.dir, 'nested');
+      const nested = join(dir, 'nested');
       await mkdir(join(nested, 'sub'), { recursive: true });
       await writeFile(join(nested, 'sub', 'f'), 'x');
-      const readOnly = join(own.dir, 'read-only');
+      const readOnly = join(dir, 'read-only');
       await mkdir(readOnly);
       await writeFile(join(readOnly, 'f'), 'x');
       await chmod(readOnly, 0o500);
@@ -851,19 +861,14 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.equal(await fs.hostname(), names[0]);
       assert.deepEqual(names, [hostname(), hostname()]);
       assert.equal(execs, 3, 'hostname ran once');
-    } finally {
-      await fs.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('rm without a working rm on the node walks the tree over SFTP, reading each directory as it comes (never a whole listing)', async () => {
-    const own = await sandbox();
-    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
     const { chmod, mkdir, writeFile } = await import('node:fs/promises');
-    try {
-      const victim = join(own.dir, 'victim');
-      const twin = join(own.dir, 'victim-kept');
+    await withNode(async (fs, dir) => {
+      const victim = join(dir, 'victim');
+      const twin = join(dir, 'victim-kept');
       for (const d of [victim, twin]) {
         await mkdir(join(d, 'big'), { recursive: true });
         // more names than one READDIR reply holds (about 100 with OpenSSH)
@@ -887,10 +892,7 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.ok(!listedWhole.some((d) => d.startsWith(victim)), `no directory of the tree listed whole: ${listedWhole.join(', ')}`);
       assert.equal((await readdir(join(twin, 'big'))).length, 450, 'the neighbour is untouched');
       await chmod(join(twin, 'ro'), 0o700);
-    } finally {
-      await fs.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('refuses a host key that does not match K3S_SSH_KNOWN_HOSTS, and a key the server does not accept', async () => {
