@@ -41,7 +41,7 @@ import { decodeHeader, parsePax, type DecodedHeader, type PaxFields } from './ta
 import { ManifestStream } from './manifest-stream.js';
 import { ArchiveCheck, OpenDirs, loggedManifest, within } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
-import { GarbagePacer, markReleasable } from './memory.js';
+import { GarbagePacer, freeSpent, markReleasable } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
 import { InOrder, ZSTD_FRAME, ZSTD_JOBS, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
@@ -353,16 +353,20 @@ export async function digestTree(fs: TreeFs, root: string): Promise<{ treeDigest
  * The decompressed tar stream of an archive, in order. `onInput` sees every
  * compressed chunk as it is consumed (the archive's SHA-256, progress).
  * zstd: Kompox's frames in parallel (./zstd.ts); gzip: one zlib stream.
+ * What it yields is counted as garbage for `pacer` once taken, unless
+ * `consumerFrees`: the consumer frees each chunk it has done with, or counts
+ * it itself (runReader's `spent`).
  */
-async function* decompressed(input: Readable, format: ArchiveFormat | 'none', onInput: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
-  const pacer = new GarbagePacer();
+async function* decompressed(input: Readable, format: ArchiveFormat | 'none', onInput: (chunk: Buffer) => void, pacer: GarbagePacer, consumerFrees: boolean): AsyncGenerator<Buffer> {
   const seen = (chunk: Buffer) => {
     onInput(chunk);
     pacer.note(chunk.length);
   };
   if (format === 'none') {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      seen(chunk);
+      // (counted once: as input here, and not again as output by a consumer that frees what it read)
+      onInput(chunk);
+      if (!consumerFrees) pacer.note(chunk.length);
       yield chunk;
     }
     return;
@@ -370,7 +374,7 @@ async function* decompressed(input: Readable, format: ArchiveFormat | 'none', on
   if (format === 'tar.zst') {
     for await (const b of decompressZstd(input as AsyncIterable<Buffer>, { onInput: seen })) {
       yield b;
-      pacer.note(b.length);
+      if (!consumerFrees) pacer.note(b.length);
     }
     return;
   }
@@ -387,7 +391,7 @@ async function* decompressed(input: Readable, format: ArchiveFormat | 'none', on
   try {
     for await (const b of gunzip as AsyncIterable<Buffer>) {
       yield b;
-      pacer.note(b.length);
+      if (!consumerFrees) pacer.note(b.length);
     }
     await piping;
   } catch (err) {
@@ -1030,13 +1034,19 @@ export function manifestBlocks(manifest: ArchiveManifest): Buffer[] {
  * a reader that has done with what the earlier reads returned by then (the
  * views it was given are dead): packTarStream frees the memory of chunks
  * handed over to it (releaseMarked), where otherwise they wait for a GC.
+ * While held (hold), nothing is released: a caller gathering several reads
+ * keeps them all without copying (TarReader.withParts).
  */
 export class ByteReader {
+  /** What is left of each chunk not read to its end yet. */
   private bufs: Buffer[] = [];
+  /** Each of those chunks whole, as it came (what goes to `release`). */
+  private whole: Buffer[] = [];
   private len = 0;
   private done = false;
   /** Chunks read to the end, to go to `release` at the next read. */
   private spent: Buffer[] = [];
+  private holds = 0;
   constructor(
     private readonly it: AsyncIterator<Buffer>,
     private readonly release?: (chunk: Buffer) => void,
@@ -1044,19 +1054,30 @@ export class ByteReader {
 
   /** Whether what the reads return dies at the next read (a caller keeping a view must copy it). */
   get releases(): boolean {
-    return this.release !== undefined;
+    return this.release !== undefined && this.holds === 0;
+  }
+
+  /** Until the matching unhold(), what the reads return stays valid (spent chunks wait). */
+  hold(): void {
+    this.holds++;
+  }
+
+  /** Ends a hold(): the chunks spent meanwhile go at the next read. */
+  unhold(): void {
+    this.holds--;
   }
 
   /** The chunks read to the end before this read go to `release`: the caller has done with them. */
   private releaseSpent(): void {
-    if (this.spent.length === 0) return;
+    if (this.spent.length === 0 || this.holds > 0) return;
     for (const b of this.spent) this.release!(b);
     this.spent = [];
   }
 
   /** The first chunk is read to the end. */
   private shift(): void {
-    const b = this.bufs.shift()!;
+    this.bufs.shift();
+    const b = this.whole.shift()!;
     if (this.release) this.spent.push(b);
   }
 
@@ -1068,6 +1089,7 @@ export class ByteReader {
         const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
         if (b.length === 0) continue;
         this.bufs.push(b);
+        this.whole.push(b);
         this.len += b.length;
       }
     }
@@ -1137,7 +1159,12 @@ export function checkEntryPath(raw: string): string {
 }
 
 /** Writes with backpressure; rejects when the stream errors or closes instead of draining. */
-export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buffer): Promise<void> {
+/**
+ * Writes `chunk` to `ws`, waiting for 'drain' when it asks to. The stream
+ * may still hold `chunk` when this resolves (its write-behind): `written` is
+ * called once it no longer does (the write's own callback).
+ */
+export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buffer, written?: (err?: Error | null) => void): Promise<void> {
   // a destroyed stream (a cancel, or a write that failed after an earlier call
   // returned: a full disk) never emits drain, error or close again: waiting
   // would hang. Its own error says why, where it has one.
@@ -1147,7 +1174,7 @@ export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buff
     if (s.destroyed === true) throw new Error('the output was closed before the archive was complete');
   };
   gone();
-  if (!ws.write(chunk)) {
+  if (!(written ? ws.write(chunk, written) : ws.write(chunk))) {
     gone();
     await new Promise<void>((resolve, reject) => {
       const done = () => {
@@ -1278,6 +1305,20 @@ export class TarReader {
     }
     await this.skipPadding(size, what);
     return out;
+  }
+
+  /**
+   * `use` of a body as the pieces it arrived in (parts), without copying them
+   * where the reader frees what it read (they stay valid until `use` has
+   * resolved: the reader is held).
+   */
+  async withParts<T>(size: number, what: string, use: (parts: Buffer[]) => Promise<T>): Promise<T> {
+    this.reader.hold();
+    try {
+      return await use(await this.parts(size, what));
+    } finally {
+      this.reader.unhold();
+    }
   }
 
   /**
@@ -1448,8 +1489,10 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
     return true;
   };
 
-  const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
-    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator]()));
+  const consume = async (source: AsyncIterable<Buffer>, spent: (chunk: Buffer) => void): Promise<void> => {
+    // Each chunk read to the end is freed once the writes of its views are done (the files' write-behind).
+    const writes = new ReleaseAfterWrites(spent);
+    const tr = new TarReader(new ByteReader(source[Symbol.asyncIterator](), writes.spent));
     for (;;) {
       const e = await tr.next();
       if (!e) break;
@@ -1487,15 +1530,16 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
       } else if (isFileType(type)) {
         const hash = createHash('sha256');
         if (fs.createFile && size <= SMALL_FILE) {
-          const parts = await tr.parts(size, path);
-          for (const p of parts) hash.update(p);
-          await created(path, abs, () => fs.createFile!(abs, parts, meta));
+          await tr.withParts(size, path, async (parts) => {
+            for (const p of parts) hash.update(p);
+            await created(path, abs, () => fs.createFile!(abs, parts, meta));
+          });
         } else {
           const ws = fs.openWrite(abs, 0o600);
           // a failed write (a full disk) reaches writeAll or closeWriter as the stream's error, never as a stray event
           ws.on('error', () => undefined);
           try {
-            for await (const chunk of tr.pieces(size, path, hash)) await writeAll(ws, chunk);
+            for await (const chunk of tr.pieces(size, path, hash)) await writeAll(ws, chunk, writes.writing(chunk));
           } catch (err) {
             throw twiceIfExists(err, path);
           } finally {
@@ -1515,7 +1559,7 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   };
 
   try {
-    await runReader(input as Readable, tap, format, consume);
+    await runReader(input as Readable, tap, format, consume, true);
     const sha256 = tap.sha256();
     checkExpectedSha256(sha256, opts.expectedSha256);
     const manifest = check.finish(head!);
@@ -1528,6 +1572,51 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
   } finally {
     dirs.close();
   }
+}
+
+/**
+ * The chunks a ByteReader has read to the end (`spent`), passed on to `free`
+ * only once no write of a view of them is still in flight: a file's write
+ * stream keeps what it was given for a while after writeAll has returned
+ * (LocalHostFs: 4 MiB of write-behind), and freeing a chunk under it would
+ * write an empty buffer in its place.
+ */
+export class ReleaseAfterWrites {
+  /** Writes in flight per memory (views of one chunk share its ArrayBuffer). */
+  private readonly pending = new Map<ArrayBufferLike, number>();
+  /** Spent chunks whose memory still has writes in flight. */
+  private readonly waiting = new Map<ArrayBufferLike, Buffer[]>();
+  constructor(private readonly free: (chunk: Buffer) => void) {}
+
+  /** A write of `view` starts: the callback to give the write (called once it is done, or has failed). */
+  writing(view: Buffer): () => void {
+    const ab = view.buffer;
+    this.pending.set(ab, (this.pending.get(ab) ?? 0) + 1);
+    let called = false;
+    return () => {
+      if (called) return;
+      called = true;
+      const n = this.pending.get(ab)! - 1;
+      if (n > 0) {
+        this.pending.set(ab, n);
+        return;
+      }
+      this.pending.delete(ab);
+      const chunks = this.waiting.get(ab);
+      if (!chunks) return;
+      this.waiting.delete(ab);
+      for (const c of chunks) this.free(c);
+    };
+  }
+
+  /** The reader has done with `chunk` (ByteReader's release). */
+  readonly spent = (chunk: Buffer): void => {
+    const ab = chunk.buffer;
+    if (!this.pending.has(ab)) return this.free(chunk);
+    const chunks = this.waiting.get(ab);
+    if (chunks) chunks.push(chunk);
+    else this.waiting.set(ab, [chunk]);
+  };
 }
 
 /** An exclusive create that found something there: in a fresh directory only this import writes into, an entry twice. */
@@ -1564,11 +1653,29 @@ function manifestFormat(m: ArchiveManifest): ArchiveFormat {
   return m.version === 1 ? 'tar.gz' : 'tar.zst';
 }
 
-/** input → (hash) → decompressor → consume, with errors of the compressed stream turned into integrity errors. */
-async function runReader(input: Readable, tap: StreamDigest, format: ArchiveFormat | 'none', consume: (src: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
-  const src = decompressed(input, format, (chunk) => tap.update(chunk));
+/**
+ * input → (hash) → decompressor → consume, with errors of the compressed
+ * stream turned into integrity errors. A consumer that takes `spent` hands it
+ * every chunk of the stream once nothing reads or writes any view of it any
+ * more (ByteReader's release, with any write still in flight waited for):
+ * the chunk's memory goes back at once where it is a whole buffer, or the
+ * last piece of one, of the decompressor's (freeSpent), and is counted as
+ * garbage otherwise. A
+ * local import of the benchmark disk paced a full GC for every few MiB of
+ * the 1 GB it decompressed (a quarter of its CPU went to marking).
+ */
+async function runReader(
+  input: Readable,
+  tap: StreamDigest,
+  format: ArchiveFormat | 'none',
+  consume: (src: AsyncIterable<Buffer>, spent: (chunk: Buffer) => void) => Promise<void>,
+  consumerFrees = false,
+): Promise<void> {
+  const pacer = new GarbagePacer();
+  const spent = (chunk: Buffer) => void (freeSpent(chunk) || pacer.note(chunk.length));
+  const src = decompressed(input, format, (chunk) => tap.update(chunk), pacer, consumerFrees);
   try {
-    await consume(src);
+    await consume(src, spent);
   } catch (err) {
     input.destroy?.();
     if (err instanceof KompoxError) throw err;

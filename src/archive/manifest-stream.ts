@@ -115,6 +115,13 @@ export class ManifestStream {
     }
     this.buf = this.buf.subarray(at);
     if (this.buf.length > VALUE_MAX) throw integrity(`${MANIFEST_NAME} has a value larger than ${VALUE_MAX} bytes: it is not a Kompox archive manifest`);
+    // The rest waits for the next push in `work`, not in `chunk`: the reader
+    // that gave `chunk` may free its memory at its next read (ByteReader's release).
+    if (this.buf.length > 0 && this.buf.buffer !== this.work.buffer) {
+      if (this.work.length < this.buf.length) this.work = Buffer.allocUnsafe(Math.max(this.buf.length, 2 * this.work.length, 64 * 1024));
+      this.buf.copy(this.work, 0);
+      this.buf = this.work.subarray(0, this.buf.length);
+    }
   }
 
   /** The whole manifest was pushed: it must have been one complete object with an `entries` array. */

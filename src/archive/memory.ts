@@ -304,3 +304,52 @@ export function isReleasable(b: Uint8Array): boolean {
 export function releaseMarked(b: Uint8Array): boolean {
   return handedOver.has(b.buffer) && detach(b.buffer);
 }
+
+/**
+ * Memory a producer hands over in pieces (markHandedOverInPieces): bytes of
+ * it its consumer has done with so far (spendPiece).
+ */
+const piecesSpent = new WeakMap<ArrayBufferLike, number>();
+
+/**
+ * The producer of `b` declares that b's memory goes to one consumer as
+ * disjoint views, each passed on once, which together cover all of it, and
+ * that nothing else refers to it: zlib's output buffer, which a stream fills
+ * with the output of one write after another and replaces once full (a
+ * decompressed frame that arrived in two writes leaves one buffer in two
+ * views). Marking frees nothing by itself.
+ */
+export function markHandedOverInPieces(b: Uint8Array): void {
+  if (b.buffer.byteLength >= RELEASE_MIN && !piecesSpent.has(b.buffer)) piecesSpent.set(b.buffer, 0);
+}
+
+/**
+ * The consumer has done with `b`, one of the views of memory handed over in
+ * pieces (markHandedOverInPieces): once views covering all of it have been
+ * spent, the memory is freed. Returns whether `b` is such a view (its bytes
+ * then need no GC: they go back with the rest of its memory); false for any
+ * other buffer.
+ */
+export function spendPiece(b: Uint8Array): boolean {
+  const ab = b.buffer;
+  const before = piecesSpent.get(ab);
+  if (before === undefined) return false;
+  const now = before + b.byteLength;
+  if (now < ab.byteLength) piecesSpent.set(ab, now);
+  else {
+    piecesSpent.delete(ab);
+    detach(ab);
+  }
+  return true;
+}
+
+/**
+ * A consumer has done with `b` (a chunk it read to its end): its memory goes
+ * back at once where it can (a whole buffer: releaseBuffer; the last piece of
+ * memory handed over in pieces: spendPiece). Returns false where `b`'s bytes
+ * are left to the GC (the caller counts them as garbage).
+ */
+export function freeSpent(b: Uint8Array): boolean {
+  return spendPiece(b) || releaseBuffer(b);
+}
+

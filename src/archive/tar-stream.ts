@@ -55,7 +55,7 @@ import {
 import { ArchiveCheck, OpenDirs } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
-import { GarbagePacer, releaseBuffer, releaseMarked } from './memory.js';
+import { GarbagePacer, freeSpent, releaseMarked } from './memory.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL, decompressZstd } from './zstd.js';
 /** The jobs of the cluster's exec streams (src/usecases/transfer.ts loads this module when it needs it). */
 export { CLUSTER_ZSTD_JOBS } from './zstd.js';
@@ -550,8 +550,8 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
     }
   }
   // Handing over, every piece is copied out before the next read: the reader frees each decompressed
-  // chunk it has read to the end (a whole buffer of the decompressor's), and counts what it cannot free.
-  const spent = handOver ? (b: Buffer) => void (releaseBuffer(b) || pacer.note(b.length)) : undefined;
+  // chunk it has read to the end (a whole buffer of the decompressor's, or the last piece of one: freeSpent), and counts what it cannot free.
+  const spent = handOver ? (b: Buffer) => void (freeSpent(b) || pacer.note(b.length)) : undefined;
   async function* rewrite(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const tr = new TarReader(new ByteReader(paced(source)[Symbol.asyncIterator](), spent));
     const acc = handOver ? new CopyingCoalescer(HANDOVER_CHUNK) : new Coalescer();

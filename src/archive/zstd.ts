@@ -27,6 +27,7 @@ import { availableParallelism } from 'node:os';
 import type { Transform } from 'node:stream';
 import { constants as zc, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { KompoxError } from '../domain/errors.js';
+import { markHandedOverInPieces } from './memory.js';
 
 /** Input bytes per zstd frame that Kompox writes. */
 export const ZSTD_FRAME = 1024 * 1024;
@@ -135,9 +136,21 @@ class FrameStream {
   private parts: Buffer[] = [];
   private failure?: Error;
   private readonly waiting = new Set<(e: Error) => void>();
-  constructor(private readonly z: Transform) {
+  /** `handOver`: its output buffers go to one consumer, which may free them as it spends them (markHandedOverInPieces). */
+  constructor(
+    private readonly z: Transform,
+    handOver = false,
+  ) {
     // Flowing: the stream pushes each piece before it calls back.
-    z.on('data', (b: Buffer) => this.parts.push(b));
+    z.on(
+      'data',
+      handOver
+        ? (b: Buffer) => {
+            markHandedOverInPieces(b);
+            this.parts.push(b);
+          }
+        : (b: Buffer) => this.parts.push(b),
+    );
     z.on('error', (e: Error) => {
       this.failure = e;
       for (const reject of this.waiting) reject(e);
@@ -472,7 +485,7 @@ class FrameScanner {
  * (at most 2 MiB) is all that is held, however well the frame compresses.
  */
 class StreamedFrame {
-  private readonly f = new FrameStream(zstdStreamDecompressor());
+  private readonly f = new FrameStream(zstdStreamDecompressor(), true);
   private written = 0;
   private decoded = 0;
   /** `contentSize`: the header's, checked (-1: not stated). */
@@ -529,7 +542,7 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
     return out;
   };
   // One long-lived decompressor per job, frames handed out round robin.
-  const slots = Array.from({ length: zstdParallelism(opts.jobs) }, () => new FrameStream(zstdStreamDecompressor()));
+  const slots = Array.from({ length: zstdParallelism(opts.jobs) }, () => new FrameStream(zstdStreamDecompressor(), true));
   let next = 0;
   let streamed: StreamedFrame | undefined;
   // Not `for await`: leaving early must not destroy the caller's source.
