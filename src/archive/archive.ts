@@ -29,6 +29,7 @@
 // here to convert between this format and plain tar streams (the data path
 // through a helper pod, which has tar but neither zstd nor Node).
 import { createHash, type Hash } from 'node:crypto';
+import { ReadStream } from 'node:fs';
 import { Duplex, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
@@ -41,7 +42,7 @@ import { decodeHeader, parsePax, type DecodedHeader, type PaxFields } from './ta
 import { ManifestStream } from './manifest-stream.js';
 import { ArchiveCheck, OpenDirs, loggedManifest, within } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
-import { GarbagePacer, freeSpent, markReleasable } from './memory.js';
+import { GarbagePacer, freeSpent, markReleasable, releaseBuffer } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
 import { InOrder, ZSTD_FRAME, ZSTD_JOBS, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
@@ -355,9 +356,18 @@ export async function digestTree(fs: TreeFs, root: string): Promise<{ treeDigest
  * zstd: Kompox's frames in parallel (./zstd.ts); gzip: one zlib stream.
  * What it yields is counted as garbage for `pacer` once taken, unless
  * `consumerFrees`: the consumer frees each chunk it has done with, or counts
- * it itself (runReader's `spent`).
+ * it itself (runReader's `spent`). `ownsInput`: nothing else refers to the
+ * input's chunks (a file's read stream reads each into a buffer of its own),
+ * so a zstd input's chunks are freed once decompressed.
  */
-async function* decompressed(input: Readable, format: ArchiveFormat | 'none', onInput: (chunk: Buffer) => void, pacer: GarbagePacer, consumerFrees: boolean): AsyncGenerator<Buffer> {
+async function* decompressed(
+  input: Readable,
+  format: ArchiveFormat | 'none',
+  onInput: (chunk: Buffer) => void,
+  pacer: GarbagePacer,
+  consumerFrees: boolean,
+  ownsInput = false,
+): AsyncGenerator<Buffer> {
   const seen = (chunk: Buffer) => {
     onInput(chunk);
     pacer.note(chunk.length);
@@ -372,7 +382,10 @@ async function* decompressed(input: Readable, format: ArchiveFormat | 'none', on
     return;
   }
   if (format === 'tar.zst') {
-    for await (const b of decompressZstd(input as AsyncIterable<Buffer>, { onInput: seen })) {
+    // An input of our own goes back once its frames are decompressed, and is counted then if it cannot.
+    const spentInput = (chunk: Buffer) => void (releaseBuffer(chunk) || pacer.note(chunk.length));
+    const opts = ownsInput ? { onInput, spentInput } : { onInput: seen };
+    for await (const b of decompressZstd(input as AsyncIterable<Buffer>, opts)) {
       yield b;
       if (!consumerFrees) pacer.note(b.length);
     }
@@ -1673,7 +1686,8 @@ async function runReader(
 ): Promise<void> {
   const pacer = new GarbagePacer();
   const spent = (chunk: Buffer) => void (freeSpent(chunk) || pacer.note(chunk.length));
-  const src = decompressed(input, format, (chunk) => tap.update(chunk), pacer, consumerFrees);
+  // A file's read stream gives each read its own buffer (fs.ReadStream: allocUnsafeSlow, or a copy of a short read).
+  const src = decompressed(input, format, (chunk) => tap.update(chunk), pacer, consumerFrees, consumerFrees && input instanceof ReadStream);
   try {
     await consume(src, spent);
   } catch (err) {

@@ -306,6 +306,10 @@ const PIECE_BLOCKS = 8;
  */
 class FrameScanner {
   private chunks: Buffer[] = [];
+  /** Each of `chunks` as it came (what is left of the first may be a view of it). */
+  private whole: Buffer[] = [];
+  /** Input chunks all of whose bytes have been taken since the last drainTaken(). */
+  private taken: Buffer[] = [];
   /** Bytes in `chunks`. */
   private length = 0;
   /** Where the frame being scanned has got to (bytes from the start of chunks). */
@@ -324,7 +328,15 @@ class FrameScanner {
   push(b: Buffer): void {
     if (b.length === 0) return;
     this.chunks.push(b);
+    this.whole.push(b);
     this.length += b.length;
+  }
+
+  /** The input chunks (as they came) all of whose bytes went into what next() returned since the last call. */
+  drainTaken(): Buffer[] {
+    const t = this.taken;
+    this.taken = [];
+    return t;
   }
 
   /** Whether the data so far ends exactly at a frame boundary (anything else at the end of the input is a truncated stream). */
@@ -376,6 +388,7 @@ class FrameScanner {
     }
     // One splice: shift() per chunk costs a copy of the list each time once it is long.
     this.chunks.splice(0, i);
+    for (const c of this.whole.splice(0, i)) this.taken.push(c);
     this.length -= n;
     this.pos -= n;
     this.cursor = 0;
@@ -522,6 +535,12 @@ const PIECES_AHEAD = 2;
 export interface DecompressOptions {
   /** Called with each compressed input chunk as it is consumed (hashing, progress, memory pacing). */
   onInput?: (chunk: Buffer) => void;
+  /**
+   * Called with each input chunk (as it came) once no decompression refers
+   * to it any more: every frame with bytes of it has been decompressed (the
+   * caller may free it, or count it as garbage, then).
+   */
+  spentInput?: (chunk: Buffer) => void;
   /** Most frames decompressed at once (zstdParallelism); default ZSTD_JOBS. */
   jobs?: number;
 }
@@ -545,6 +564,21 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
   const slots = Array.from({ length: zstdParallelism(opts.jobs) }, () => new FrameStream(zstdStreamDecompressor(), true));
   let next = 0;
   let streamed: StreamedFrame | undefined;
+  // Input chunks taken whole by the scanner, each with the number of jobs started once it was: it is
+  // spent when that many have finished (jobs finish in order: `done` counts those taken from `inflight`).
+  const spentInput = opts.spentInput;
+  const taken: Array<{ chunk: Buffer; jobs: number }> = [];
+  let started = 0;
+  let done = 0;
+  const noteTaken = () => {
+    if (spentInput) for (const chunk of scanner.drainTaken()) taken.push({ chunk, jobs: started });
+  };
+  const shift = async (): Promise<Buffer[]> => {
+    const out = await inflight.shift();
+    done++;
+    while (taken.length > 0 && taken[0]!.jobs <= done) spentInput!(taken.shift()!.chunk);
+    return out;
+  };
   // Not `for await`: leaving early must not destroy the caller's source.
   const it = source[Symbol.asyncIterator]();
   try {
@@ -555,16 +589,19 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
       opts.onInput?.(chunk);
       scanner.push(chunk);
       for (let s = scanner.next(); s; s = scanner.next()) {
+        // (taken before the job that uses its last bytes starts: it waits for that one too)
+        started++;
+        noteTaken();
         if (s.kind === 'piece') {
           // In the same queue as whole frames: everything before it comes out first.
-          while (inflight.size >= PIECES_AHEAD) yield* await inflight.shift();
+          while (inflight.size >= PIECES_AHEAD) yield* await shift();
           if (s.first) streamed = new StreamedFrame(s.contentSize);
           inflight.push(streamed!.run(s.bytes, s.last).then(releasing(s.copy)));
           if (s.last) streamed = undefined;
           continue;
         }
         // A slot's previous frame has left `inflight` before it gets the next.
-        while (inflight.size >= slots.length) yield* await inflight.shift();
+        while (inflight.size >= slots.length) yield* await shift();
         const { contentSize, exact } = s;
         inflight.push(
           slots[next]!.run(s.bytes).then((out) => {
@@ -577,7 +614,10 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
         next = (next + 1) % slots.length;
       }
     }
-    while (inflight.size > 0) yield* await inflight.shift();
+    while (inflight.size > 0) yield* await shift();
+    // (the rest: chunks that held only skippable frames after the last job)
+    noteTaken();
+    if (spentInput) for (const t of taken.splice(0)) spentInput(t.chunk);
     if (!scanner.complete) throw invalid('unexpected end of file');
   } catch (e) {
     inflight.clear();

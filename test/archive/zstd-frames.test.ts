@@ -396,3 +396,41 @@ describe('jobs in flight are bounded, not one per CPU (issue 11: 100 MiB on a ma
     assert.deepEqual(zstdDecompressSync(Buffer.concat(written)), Buffer.concat(frames));
   });
 });
+
+describe('decompressZstd: input chunks handed back once decompressed (spentInput)', () => {
+  test('each chunk once, in order, and only when no frame with bytes of it is still to be decompressed', async () => {
+    // frames of 64 KiB (about 3 KiB compressed) and of 1 MiB of random bytes, in input chunks of 1-200 KiB
+    // of their own: a chunk holds many frames, and frames straddle chunks
+    const rnd = prng(41);
+    const parts = Array.from({ length: 40 }, (_, i) => (i % 9 === 4 ? Buffer.from(Array.from({ length: MiB }, () => Math.floor(rnd() * 256))) : content(64 * 1024, i)));
+    const stream = Buffer.concat(parts.map((p) => zstdCompressSync(p)));
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < stream.length; ) {
+      const n = 1024 + Math.floor(rnd() * 200 * 1024);
+      chunks.push(Buffer.from(stream.subarray(at, at + n)));
+      at += n;
+    }
+    const spent: Buffer[] = [];
+    const out: Buffer[] = [];
+    const spentInput = (c: Buffer) => {
+      spent.push(c);
+      // a chunk handed back too early (a frame of it not yet decompressed) would be decompressed as zeros
+      c.fill(0);
+    };
+    for await (const b of decompressZstd(
+      (async function* () {
+        yield* chunks;
+      })(),
+      { spentInput },
+    )) {
+      await new Promise((r) => setImmediate(r));
+      out.push(Buffer.from(b));
+    }
+    assert.ok(Buffer.concat(out).equals(Buffer.concat(parts)), 'the output differs');
+    assert.equal(spent.length, chunks.length, 'every chunk handed back');
+    assert.ok(
+      spent.every((c, i) => c === chunks[i]),
+      'each once, in order, as it came',
+    );
+  });
+});
