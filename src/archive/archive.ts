@@ -42,7 +42,7 @@ import { decodeHeader, parsePax, type DecodedHeader, type PaxFields } from './ta
 import { ManifestStream } from './manifest-stream.js';
 import { ArchiveCheck, OpenDirs, loggedManifest, within } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
-import { GarbagePacer, freeSpent, markReleasable, releaseBuffer } from './memory.js';
+import { GarbagePacer, freeSpent, markReleasable, releaseBuffer, releaseMarked } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
 import { InOrder, ZSTD_FRAME, ZSTD_JOBS, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
@@ -422,10 +422,10 @@ async function* decompressed(
  * rest of any write once a frame ends inside it (Node 24.21), which would
  * refuse a valid multi-frame stream (e.g. concatenated `zstd FILE` outputs).
  */
-export function decompressor(format: ArchiveFormat, jobs?: number): Duplex {
+export function decompressor(format: ArchiveFormat, jobs?: number, spentInput?: (chunk: Buffer) => void): Duplex {
   if (format === 'tar.gz') return createGunzip({ chunkSize: CHUNK });
   return Duplex.from(async function* (source: AsyncIterable<Buffer>) {
-    yield* decompressZstd(source, jobs !== undefined ? { jobs } : {});
+    yield* decompressZstd(source, { ...(jobs !== undefined ? { jobs } : {}), ...(spentInput ? { spentInput } : {}) });
   });
 }
 
@@ -1009,14 +1009,19 @@ export function manifestBody(manifest: ArchiveManifest): Buffer {
  * A Writable that compresses what it is given into `out` (frames on every
  * CPU, as archives are written; see frameSink), e.g. a plain tar stream on
  * its way over a slow link. Ending it flushes the last frame; `out` is not
- * ended. Destroying it drops what is not written yet.
+ * ended. Destroying it drops what is not written yet. It frees each chunk
+ * handed over to it (markReleasable) once copied into a frame.
  */
 export function compressingWriter(format: ArchiveFormat, out: Writable, level?: number, zstdFrame?: number, jobs?: number): Writable {
   const sink = frameSink(format, out, level, zstdFrame, jobs);
   return new Writable({
     highWaterMark: CHUNK,
     write(chunk: Buffer, _enc, cb) {
-      sink.write([chunk]).then(() => cb(), cb);
+      // copied into a frame: memory handed over to this writer (markReleasable) goes back now
+      sink.write([chunk]).then(() => {
+        releaseMarked(chunk);
+        cb();
+      }, cb);
     },
     final(cb) {
       sink.end().then(() => cb(), cb);

@@ -14,6 +14,7 @@
 // hold: hard links become files (their content fetched again), devices,
 // FIFOs and sockets are left out (as packTree leaves them out).
 import { createHash } from 'node:crypto';
+import { ReadStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KompoxError } from '../domain/errors.js';
@@ -55,7 +56,7 @@ import {
 import { ArchiveCheck, OpenDirs } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
-import { GarbagePacer, freeSpent, releaseMarked } from './memory.js';
+import { GarbagePacer, freeSpent, releaseBuffer, releaseMarked } from './memory.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL, decompressZstd } from './zstd.js';
 /** The jobs of the cluster's exec streams (src/usecases/transfer.ts loads this module when it needs it). */
 export { CLUSTER_ZSTD_JOBS } from './zstd.js';
@@ -552,6 +553,10 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
   // Handing over, every piece is copied out before the next read: the reader frees each decompressed
   // chunk it has read to the end (a whole buffer of the decompressor's, or the last piece of one: freeSpent), and counts what it cannot free.
   const spent = handOver ? (b: Buffer) => void (freeSpent(b) || pacer.note(b.length)) : undefined;
+  // The archive's chunks, once decompressed: a file's read stream gives each its own buffer
+  // (fs.ReadStream), which goes back then; any other input's are counted.
+  const ownsInput = input instanceof ReadStream;
+  const spentInput = (b: Buffer) => void ((ownsInput && releaseBuffer(b)) || pacer.note(b.length));
   async function* rewrite(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const tr = new TarReader(new ByteReader(paced(source)[Symbol.asyncIterator](), spent));
     const acc = handOver ? new CopyingCoalescer(HANDOVER_CHUNK) : new Coalescer();
@@ -616,7 +621,7 @@ async function archiveToTarFrom(input: Readable | NodeJS.ReadableStream, out: Wr
   }
   try {
     const run = pipeline as unknown as (...stages: unknown[]) => Promise<void>;
-    await run(input, tap, decompressor(format, opts.jobs ?? LINK_ZSTD_JOBS), rewrite, out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+    await run(input, tap, decompressor(format, opts.jobs ?? LINK_ZSTD_JOBS, spentInput), rewrite, out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (err) {
     check.close();
     if (err instanceof KompoxError) throw err;

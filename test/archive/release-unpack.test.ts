@@ -13,8 +13,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { zstdDecompressSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { ByteReader, packTree, ReleaseAfterWrites, TarReader, unpackArchive } from '../../src/archive/archive.js';
+import { ByteReader, compressingWriter, packTree, ReleaseAfterWrites, unpackArchive } from '../../src/archive/archive.js';
+import { archiveToTar } from '../../src/archive/tar-stream.js';
 import { freeSpent, markHandedOverInPieces, spendPiece } from '../../src/archive/memory.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { ManifestStream } from '../../src/archive/manifest-stream.js';
@@ -196,4 +198,40 @@ test('an import that frees the decompressed stream as it goes writes every file 
   // and freed: what the late writes were given is empty now, the memory gone back without a GC
   const big = fs.given.filter((b) => b.byteLength === 0).length;
   assert.ok(big > 10, `chunks freed once written: ${big} of ${fs.given.length}`);
+});
+
+test('archiveToTar handing over into a compressingWriter (the SSH fallback): the same tar, every handed-over buffer freed once in a frame, the archive file freed as it is read', async () => {
+  const src = join(root, 'src');
+  const file = join(root, 'b.tar.zst');
+  const out = createWriteStream(file);
+  await packTree(new LocalHostFs(), src, out, { format: 'tar.zst' });
+  await new Promise<void>((r) => out.end(r));
+  const plain: Buffer[] = [];
+  const a = await archiveToTar(createReadStream(file), new Writable({ write: (c: Buffer, _e, cb) => (plain.push(Buffer.from(c)), cb()) }));
+  const compressed: Buffer[] = [];
+  const given: Buffer[] = [];
+  const writer = compressingWriter('tar.zst', new Writable({ write: (c: Buffer, _e, cb) => (compressed.push(Buffer.from(c)), cb()) }));
+  const watch = new Writable({
+    highWaterMark: 256 * KiB,
+    write(c: Buffer, _e, cb) {
+      given.push(c);
+      writer.write(c, cb);
+    },
+  });
+  // input chunks of the archive file: each its own buffer (fs.ReadStream), freed once decompressed
+  const read: Buffer[] = [];
+  const input = createReadStream(file, { highWaterMark: 256 * KiB });
+  const push = input.push.bind(input);
+  input.push = (c: unknown, enc?: BufferEncoding) => {
+    if (Buffer.isBuffer(c)) read.push(c);
+    return push(c, enc);
+  };
+  const b = await archiveToTar(input, watch, { handOver: true });
+  await new Promise<void>((r) => writer.end(r));
+  assert.equal(b.manifest.treeDigest, a.manifest.treeDigest);
+  assert.ok(zstdDecompressSync(Buffer.concat(compressed)).equals(Buffer.concat(plain)), 'the same tar stream, through the compressor');
+  const freed = given.filter((c) => c.byteLength === 0).length;
+  assert.ok(freed >= 20 && freed >= given.length - 2, `handed-over buffers freed once copied into a frame: ${freed} of ${given.length}`);
+  const inputFreed = read.filter((c) => c.byteLength === 0).length;
+  assert.ok(inputFreed >= read.length - 1, `the archive file's chunks freed once decompressed: ${inputFreed} of ${read.length}`);
 });

@@ -1115,7 +1115,7 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   (input as Readable).once?.('error', () => (inputFailed = true));
   const { archiveToTar } = await import('../../archive/tar-stream.js');
   try {
-    const r = await archiveToTar(input, untar.stream, { ...opts, signal: feed.signal });
+    const r = await archiveToTar(input, untar.stream, { ...opts, signal: feed.signal, ...(untar.freesHandedOver ? { handOver: true } : {}) });
     untar.stream.end();
     await untar.finished;
     return r;

@@ -126,6 +126,12 @@ export interface HostUntarStream {
   stream: Writable;
   /** Whether it crosses the link compressed (zstd on the node). */
   compressed: boolean;
+  /**
+   * Whether `stream` frees each chunk handed over to it (markReleasable) once
+   * it has it (a compressor copies it into a frame), so a writer may hand its
+   * buffers over (archiveToTar's handOver); absent: it does not.
+   */
+  freesHandedOver?: boolean;
   /** Settles once the command has ended: rejects unless it succeeded (the stderr tail in the message). */
   finished: Promise<void>;
   /** Stops the command (a failure or cancel elsewhere); `finished` settles once it has ended on the host. */

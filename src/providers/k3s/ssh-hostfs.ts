@@ -886,7 +886,8 @@ class SshHostFs implements HostFs {
         clearTimeout(giveUp);
       });
     };
-    return { stream, compressed: tools.zstd, finished, stop };
+    // compressingWriter frees what is handed over to it once it is in a frame
+    return { stream, compressed: tools.zstd, freesHandedOver: tools.zstd, finished, stop };
   }
   /**
    * The size walk (treeBytesArgv) on its own exec channel, so it runs while
