@@ -306,9 +306,9 @@ const PIECE_BLOCKS = 8;
  */
 class FrameScanner {
   private chunks: Buffer[] = [];
-  /** Each of `chunks` as it came (what is left of the first may be a view of it). */
+  /** Each of `chunks` as it came (what is left of the first may be a view of it); kept only when tracking. */
   private whole: Buffer[] = [];
-  /** Input chunks all of whose bytes have been taken since the last drainTaken(). */
+  /** Input chunks all of whose bytes have been taken since the last drainTaken() (when tracking). */
   private taken: Buffer[] = [];
   /** Bytes in `chunks`. */
   private length = 0;
@@ -323,12 +323,16 @@ class FrameScanner {
   /** The copy buffer the last take() filled (undefined: it handed out the input chunks themselves). */
   private copied?: Buffer;
 
-  constructor(private readonly pool: CopyPool) {}
+  /** `track`: the caller drains the chunks taken (drainTaken); otherwise none are kept for it. */
+  constructor(
+    private readonly pool: CopyPool,
+    private readonly track = false,
+  ) {}
 
   push(b: Buffer): void {
     if (b.length === 0) return;
     this.chunks.push(b);
-    this.whole.push(b);
+    if (this.track) this.whole.push(b);
     this.length += b.length;
   }
 
@@ -388,7 +392,7 @@ class FrameScanner {
     }
     // One splice: shift() per chunk costs a copy of the list each time once it is long.
     this.chunks.splice(0, i);
-    for (const c of this.whole.splice(0, i)) this.taken.push(c);
+    if (this.track) for (const c of this.whole.splice(0, i)) this.taken.push(c);
     this.length -= n;
     this.pos -= n;
     this.cursor = 0;
@@ -553,7 +557,7 @@ export interface DecompressOptions {
  */
 export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
   const pool = new CopyPool();
-  const scanner = new FrameScanner(pool);
+  const scanner = new FrameScanner(pool, opts.spentInput !== undefined);
   const inflight = new InOrder<Buffer[]>();
   /** The pool's buffer back once a job has consumed it (not on a failure: the stream may still hold it). */
   const releasing = (copy: Buffer | undefined) => (out: Buffer[]) => {

@@ -434,3 +434,33 @@ describe('decompressZstd: input chunks handed back once decompressed (spentInput
     );
   });
 });
+
+describe('decompressZstd keeps no input it has done with (no spentInput: nothing tracked for it)', () => {
+  test('the input chunks of frames already decompressed can be collected while the stream goes on', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const parts = Array.from({ length: 60 }, (_, i) => content(64 * 1024, i));
+    const stream = Buffer.concat(parts.map((p) => zstdCompressSync(p)));
+    const refs: Array<WeakRef<Buffer>> = [];
+    let alive = -1;
+    async function* input(): AsyncGenerator<Buffer> {
+      for (let at = 0; at < stream.length; at += 16 * 1024) {
+        const c = Buffer.from(stream.subarray(at, at + 16 * 1024)); // each its own memory, referred to only by the decompressor
+        refs.push(new WeakRef(c));
+        yield c;
+      }
+    }
+    let n = 0;
+    for await (const b of decompressZstd(input())) {
+      n += b.length;
+      if (alive < 0 && refs.length > 20) {
+        gc();
+        await new Promise((r) => setImmediate(r));
+        gc();
+        alive = refs.slice(0, refs.length - 10).filter((r) => r.deref() !== undefined).length;
+      }
+    }
+    assert.equal(n, 60 * 64 * 1024);
+    assert.ok(alive >= 0 && alive <= 2, `${alive} of the early input chunks still held`);
+  });
+});
