@@ -1191,7 +1191,13 @@ export async function writeAll(ws: Writable | NodeJS.WritableStream, chunk: Buff
     if (s.errored) throw s.errored;
     if (s.destroyed === true) throw new Error('the output was closed before the archive was complete');
   };
-  gone();
+  try {
+    gone();
+  } catch (e) {
+    // the write never starts: its callback must still run (ReleaseAfterWrites counts it in flight)
+    written?.(e as Error);
+    throw e;
+  }
   if (!(written ? ws.write(chunk, written) : ws.write(chunk))) {
     gone();
     await new Promise<void>((resolve, reject) => {
@@ -1604,16 +1610,30 @@ export class ReleaseAfterWrites {
   private readonly pending = new Map<ArrayBufferLike, number>();
   /** Spent chunks whose memory still has writes in flight. */
   private readonly waiting = new Map<ArrayBufferLike, Buffer[]>();
+  /**
+   * A write has failed: from then on nothing is freed (the garbage collector
+   * takes it). A stream that fails calls back every write it holds with the
+   * error at once, while it may still be sending one of them (ssh2's SFTP
+   * stream sends a big chunk in parts): freeing it then would make the stream
+   * throw and hide the real error.
+   */
+  private failed = false;
   constructor(private readonly free: (chunk: Buffer) => void) {}
 
   /** A write of `view` starts: the callback to give the write (called once it is done, or has failed). */
-  writing(view: Buffer): () => void {
+  writing(view: Buffer): (err?: Error | null) => void {
     const ab = view.buffer;
     this.pending.set(ab, (this.pending.get(ab) ?? 0) + 1);
     let called = false;
-    return () => {
+    return (err) => {
       if (called) return;
       called = true;
+      if (err) this.failed = true;
+      if (this.failed) {
+        this.pending.clear();
+        this.waiting.clear();
+        return;
+      }
       const n = this.pending.get(ab)! - 1;
       if (n > 0) {
         this.pending.set(ab, n);
@@ -1629,6 +1649,7 @@ export class ReleaseAfterWrites {
 
   /** The reader has done with `chunk` (ByteReader's release). */
   readonly spent = (chunk: Buffer): void => {
+    if (this.failed) return;
     const ab = chunk.buffer;
     if (!this.pending.has(ab)) return this.free(chunk);
     const chunks = this.waiting.get(ab);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { zstdDecompressSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { ByteReader, compressingWriter, packTree, ReleaseAfterWrites, unpackArchive } from '../../src/archive/archive.js';
+import { ByteReader, compressingWriter, packTree, ReleaseAfterWrites, unpackArchive, writeAll } from '../../src/archive/archive.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
 import { freeSpent, markHandedOverInPieces, spendPiece } from '../../src/archive/memory.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
@@ -108,6 +108,56 @@ test('ReleaseAfterWrites frees a spent chunk only once every write of it is done
   w.writing(c)();
   w.spent(c);
   assert.deepEqual(freed, [b, a, c], 'all its writes done before it was spent: at once');
+});
+
+test('ReleaseAfterWrites frees nothing once a write has failed', () => {
+  const freed: Buffer[] = [];
+  const w = new ReleaseAfterWrites((c) => freed.push(c));
+  const a = whole(64 * KiB);
+  const b = whole(64 * KiB);
+  const doneA = w.writing(a);
+  const doneB = w.writing(b);
+  w.spent(a);
+  doneA(new Error('EIO'));
+  assert.deepEqual(freed, [], 'its write failed: the stream may still be sending it');
+  w.spent(b);
+  doneB();
+  const c = whole(64 * KiB);
+  w.spent(c);
+  assert.deepEqual(freed, [], 'after a failure nothing is freed: the garbage collector takes it');
+});
+
+test('a write stream that fails while still sending a chunk never sees it freed (an SFTP stream sends a big chunk in parts)', async () => {
+  // ssh2's SFTP write stream: a failed request calls back every write it
+  // holds with the error, while it is still sending the rest of a big one.
+  let sending: Buffer | undefined;
+  let sentAfterFailure: Buffer | undefined;
+  const ws = new Writable({
+    highWaterMark: 16,
+    write(chunk: Buffer, _enc, cb) {
+      sending = chunk;
+      cb(new Error('Failure (SFTP status 4)'));
+      setImmediate(() => {
+        sentAfterFailure = Buffer.from(sending!.subarray(sending!.length - 8));
+      });
+    },
+  });
+  ws.on('error', () => undefined);
+  const w = new ReleaseAfterWrites(freeSpent);
+  const chunk = whole(256 * KiB, 9);
+  await assert.rejects(writeAll(ws, chunk, w.writing(chunk)), /SFTP status 4/);
+  w.spent(chunk);
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(chunk.buffer.byteLength, 256 * KiB, 'not freed');
+  assert.deepEqual(sentAfterFailure, Buffer.alloc(8, 9), 'the stream could still read what it was sending');
+  // a write that never starts (the stream has failed already) is not left counted in flight
+  const later = whole(KiB, 3);
+  const freed: Buffer[] = [];
+  const w2 = new ReleaseAfterWrites((c) => freed.push(c));
+  await assert.rejects(writeAll(ws, later, w2.writing(later)), /SFTP status 4/);
+  w2.spent(later);
+  assert.deepEqual(freed, [], 'its callback ran with the error: nothing freed after a failure');
 });
 
 test('ManifestStream keeps the unparsed rest of a chunk as its own copy', () => {
