@@ -132,6 +132,18 @@ export const NODE_ZSTD_PROBE = `if command -v zstd >/dev/null 2>&1; then if zstd
 
 /** Prints `head:all-but` when the node's `head -c -N` leaves out the last N bytes (GNU coreutils). */
 export const HEAD_PROBE = `if [ "$(printf ab | head -c -1 2>/dev/null)" = a ]; then echo head:all-but; fi`;
+/**
+ * The status a script wrote after MARK (`echo "MARK$?" >&2`): the last one
+ * that starts a line. The tools' messages on the same stderr name the
+ * disk's files, and busybox tar does not escape them ("tar: can't open
+ * './kompox-tar-exit:0': Permission denied"): a mark inside a line is a
+ * file's name, not a status. A match as RegExp.exec gives it ([1]: the status).
+ */
+function markStatus(text: string, mark: string): RegExpExecArray | undefined {
+  let last: RegExpExecArray | undefined;
+  for (const m of text.matchAll(new RegExp(`(?:^|\\n)${mark}(\\d+)`, 'g'))) last = m;
+  return last;
+}
 /** Written to stderr after `head` in packedTarScript (before `| zstd`): its exit status. */
 const HEAD_EXIT_MARK = 'kompox-head-exit:';
 /** What `tar -c -b 1` ends its stream with: the end-of-archive marker, two zero blocks (a record is one block, so no padding). */
@@ -783,9 +795,9 @@ class SshHostFs implements HostFs {
         : (pipeline(channel, pacingPipe(pacer, 3), () => undefined) as unknown as Readable);
     const finished = closed.then(() => {
       const text = err.text();
-      const m = new RegExp(`${TAR_EXIT_MARK}(\\d+)`).exec(text);
-      const head = new RegExp(`${HEAD_EXIT_MARK}(\\d+)`).exec(text);
-      const detail = text.replace(new RegExp(`(${TAR_EXIT_MARK}|${HEAD_EXIT_MARK})\\d+\\s*`, 'g'), '').trim();
+      const m = markStatus(text, TAR_EXIT_MARK);
+      const head = markStatus(text, HEAD_EXIT_MARK);
+      const detail = text.replace(new RegExp(`(^|\\n)(?:${TAR_EXIT_MARK}|${HEAD_EXIT_MARK})\\d+`, 'g'), '$1').trim();
       const lastLines = commandMessages(detail, 5);
       if (!m) throw new Error(`tar -c of ${dir} on ${this.describe} did not finish${detail ? `: ${lastLines}` : ''}`);
       const outcome = tarCreateOutcome(dialect, Number(m[1]));

@@ -1,0 +1,74 @@
+// A node whose tar fails while it still writes a whole stream (an SSH user
+// that cannot read every file of the disk: K3S_SSH=ubuntu@node): a real
+// sshd on 127.0.0.1, the node's commands run as `nobody` (setpriv), real
+// GNU or busybox tar. The export must fail, and no archive it wrote may
+// carry a manifest.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { readManifest } from '../../src/archive/archive.js';
+import { KompoxError } from '../../src/domain/errors.js';
+import { packDisk } from '../../src/providers/k3s/driver.js';
+import type { HostFs } from '../../src/providers/k3s/hostfs.js';
+import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
+import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
+import { sandbox, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+
+const BUSYBOX = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
+const skip =
+  sshdMissing() ??
+  (process.getuid?.() !== 0 ? 'needs root (the node commands run as nobody through setpriv)' : undefined) ??
+  (spawnSync('setpriv', ['--version']).status !== 0 ? 'needs setpriv (util-linux)' : undefined);
+
+describe('an SSH user that cannot read every file of the disk (real sshd, commands as nobody)', { skip }, () => {
+  let sshd: Sshd;
+  let sb: Sandbox;
+  before(async () => {
+    sshd = await startSshd();
+    sb = await sandbox();
+    await chmod(sb.dir, 0o755);
+  });
+  after(async () => {
+    await sshd?.close();
+    await sb?.cleanup();
+  });
+
+  /** A connection whose commands on the node run as nobody, with `path` first on their PATH. */
+  const connectAsNobody = async (path?: string): Promise<HostFs> => {
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+    const exec = conn.exec.bind(conn);
+    conn.exec = (cmd: string, ...a: unknown[]) =>
+      exec(`setpriv --reuid=65534 --regid=65534 --clear-groups ${path ? `env PATH=${path}:/usr/bin:/bin ` : ''}${cmd}`, ...a);
+    return fs;
+  };
+
+  /** A disk readable by nobody but for `unreadable` (root's, mode 0600). */
+  const diskWith = async (name: string, unreadable: string): Promise<string> => {
+    const dir = join(sb.dir, name);
+    await mkdir(dir, { mode: 0o755 });
+    await writeSampleTree(dir);
+    spawnSync('chmod', ['-R', 'a+rX', dir]);
+    await writeFile(join(dir, unreadable), 'what nobody may read\n', { mode: 0o600 });
+    return dir;
+  };
+
+  it("busybox tar's failure is not read as success from a file name holding the exit mark (its messages do not escape names)", { skip: BUSYBOX ? undefined : 'needs busybox' }, async () => {
+    const bin = join(sb.dir, 'busybox-bin');
+    await mkdir(bin, { mode: 0o755 });
+    await symlink(BUSYBOX, join(bin, 'tar'));
+    const dir = await diskWith('bb-disk', 'kompox-tar-exit:0');
+    const fs = await connectAsNobody(bin);
+    try {
+      const tar = (await fs.tarStream!(dir))!;
+      for await (const _ of tar.stream);
+      // busybox: "tar: can't open './kompox-tar-exit:0': Permission denied", exit 1 (a failure for busybox)
+      await assert.rejects(tar.finished, /tar -c of .* failed \(exit code 1\): tar: can't open '\.\/kompox-tar-exit:0': Permission denied/);
+    } finally {
+      await fs.close();
+    }
+  });
+});
