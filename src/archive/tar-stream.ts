@@ -127,6 +127,12 @@ export interface PackTarOptions {
   spool?: EntrySorterOptions;
   /** Frames compressed at once (zstdParallelism); default LINK_ZSTD_JOBS. */
   jobs?: number;
+  /**
+   * Settles once the command that wrote `input` has ended: rejects when it
+   * failed. Awaited before the manifest is written: a tar that could not
+   * read a file still ends its stream whole, without that file.
+   */
+  finished?: PromiseLike<unknown>;
 }
 
 export interface PackTarResult extends ArchiveResult {
@@ -332,6 +338,8 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
 
   try {
     await consume(input as AsyncIterable<Buffer>);
+    // the command's failure before anything says the archive is whole
+    await opts.finished;
     manifestFromEntries();
     entries.close();
     links.close();

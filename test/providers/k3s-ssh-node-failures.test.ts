@@ -71,4 +71,30 @@ describe('an SSH user that cannot read every file of the disk (real sshd, comman
       await fs.close();
     }
   });
+
+  for (const [label, format, path] of [
+    ['GNU tar, a tar.gz export', 'tar.gz', undefined],
+    ['busybox tar', 'tar.zst', 'busybox'],
+  ] as const)
+  it(`the plain tar stream's path (${label}): a tar that fails but ends its stream fails the export before the manifest, so the bytes written are no archive`, { skip: path && !BUSYBOX ? 'needs busybox' : undefined }, async () => {
+    let bin: string | undefined;
+    if (path) {
+      bin = join(sb.dir, `bin-${format}`);
+      await mkdir(bin, { mode: 0o755 });
+      await symlink(BUSYBOX, join(bin, 'tar'));
+    }
+    const dir = await diskWith(`plain-${format}`, 'secret.bin');
+    const fs = await connectAsNobody(bin);
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    try {
+      await assert.rejects(packDisk(fs, dir, out, { format }, {}), (e: unknown) => e instanceof KompoxError && /tar -c of .* failed \(exit code [12]\)/.test(e.message));
+    } finally {
+      await fs.close();
+    }
+    out.end();
+    const written = Buffer.concat(chunks);
+    await assert.rejects(readManifest(Readable.from([written])), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity');
+  });
 });

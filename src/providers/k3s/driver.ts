@@ -1014,6 +1014,7 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
     packTarStream(tar.stream, out, {
       ...opts,
       ...(totalBytes ? { totalBytes } : {}),
+      finished: tar.finished,
       // a K3s disk is a directory, not a filesystem: a lost+found in it is the app's (packTree keeps it too)
       skipLostFound: false,
       // a file tar stored as a hard link to another: its content read again, its size from a stat (not a second read)
