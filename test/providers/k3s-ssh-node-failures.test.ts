@@ -98,3 +98,81 @@ describe('an SSH user that cannot read every file of the disk (real sshd, comman
     await assert.rejects(readManifest(Readable.from([written])), (e: unknown) => e instanceof KompoxError && e.kind === 'integrity');
   });
 });
+
+describe("an export over SSH stopped here mid-stream: the error is this side's, not the node's command that the stop cut (real sshd)", { skip: sshdMissing() }, () => {
+  let sshd: Sshd;
+  let sb: Sandbox;
+  before(async () => {
+    sshd = await startSshd();
+    sb = await sandbox();
+  });
+  after(async () => {
+    await sshd?.close();
+    await sb?.cleanup();
+  });
+
+  it("a FIFO that appears after the check that the node may pack the tree: the integrity error names it, not the node's tar that the stop cut (it 'did not finish')", async () => {
+    const { randomBytes } = await import('node:crypto');
+    const dir = join(sb.dir, 'live-disk');
+    await mkdir(dir);
+    // whichever directory tar reads first, megabytes of the tree are still to come after its FIFO
+    const dirs: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const d = join(dir, `d${i}`);
+      dirs.push(d);
+      await mkdir(d);
+      await writeFile(join(d, 'blob.bin'), randomBytes(4 * 1024 * 1024));
+    }
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const inner = fs as unknown as { exec: (cmd: string) => Promise<string> };
+    const exec = inner.exec;
+    // the app makes its FIFOs just after the node was asked for what it cannot pack
+    inner.exec = async (cmd: string) => {
+      const out = await exec(cmd);
+      if (cmd.includes('! -type f')) for (const d of dirs) spawnSync('mkfifo', [join(d, 'pipe')]);
+      return out;
+    };
+    const out = new PassThrough();
+    out.resume();
+    try {
+      await assert.rejects(packDisk(fs, dir, out, { format: 'tar.zst' }, {}), (e: unknown) => {
+        assert.ok(e instanceof KompoxError && e.kind === 'integrity', String(e));
+        assert.match(e.message, /data\/d\d\/pipe as FIFO/);
+        return true;
+      });
+    } finally {
+      await fs.close();
+    }
+  });
+
+  for (const format of ['tar.zst', 'tar.gz'] as const)
+  it(`a tar that dies on the node mid-stream (${format === 'tar.zst' ? 'packed on the node' : 'the plain tar stream'}): its failure, not the truncated stream it left`, async () => {
+    const { randomBytes } = await import('node:crypto');
+    const dir = join(sb.dir, `dying-${format}`);
+    await mkdir(dir);
+    for (let i = 0; i < 4; i++) await writeFile(join(dir, `blob-${i}.bin`), randomBytes(4 * 1024 * 1024));
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    // not read until tar is gone: the node's pipeline waits on a full window meanwhile
+    const out = new PassThrough();
+    try {
+      const exporting = packDisk(fs, dir, out, { format }, {});
+      exporting.catch(() => undefined);
+      let pid: number | undefined;
+      for (let i = 0; i < 200 && pid === undefined; i++) {
+        const found = spawnSync('pgrep', ['-f', `^tar -c .*-C ${dir.replace(/[.]/g, '\\.')} \\.$`], { encoding: 'utf8' }).stdout.trim();
+        if (found) pid = Number(found.split('\n')[0]);
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(pid, "the node's tar was not found running");
+      process.kill(pid, 'SIGKILL');
+      out.resume();
+      await assert.rejects(exporting, (e: unknown) => {
+        assert.ok(e instanceof KompoxError && e.kind === 'unavailable', String(e));
+        assert.match(e.message, /tar -c of .* failed \(exit code 137\)/);
+        return true;
+      });
+    } finally {
+      await fs.close();
+    }
+  });
+});

@@ -1070,9 +1070,11 @@ async function packFromHost<R>(
     if (note) logEvent(op, `note: ${note}`);
     return r;
   } catch (e) {
+    // a stream this side gave up on before its end: the command fails of the stop (SIGPIPE), which says nothing of why
+    const cutHere = !command.stream.readableEnded && !command.stream.errored;
     command.stop();
     const failed = await commandFailure(command.finished);
-    if (failed && !op.signal?.aborted && (e === failed || (e instanceof KompoxError && e.kind === 'integrity'))) {
+    if (failed && !op.signal?.aborted && (e === failed || (!cutHere && e instanceof KompoxError && e.kind === 'integrity'))) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }
     throw e;
