@@ -12,10 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import { readManifest } from '../../src/archive/archive.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { packDisk } from '../../src/providers/k3s/driver.js';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
-import { sandbox, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { appCtx, sandbox, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 
 const BUSYBOX = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
 const skip =
@@ -99,6 +100,16 @@ describe('an SSH user that cannot read every file of the disk (real sshd, comman
   });
 });
 
+/** The pid of the node's `tar -c` of DIR (the node is this machine), once it runs. */
+async function nodeTar(dir: string): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const found = spawnSync('pgrep', ['-f', `^tar -c .*-C ${dir.replace(/[.]/g, '\\.')} \\.$`], { encoding: 'utf8' }).stdout.trim();
+    if (found) return Number(found.split('\n')[0]);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the node's tar of ${dir} was not found running`);
+}
+
 describe("an export over SSH stopped here mid-stream: the error is this side's, not the node's command that the stop cut (real sshd)", { skip: sshdMissing() }, () => {
   let sshd: Sshd;
   let sb: Sandbox;
@@ -157,13 +168,7 @@ describe("an export over SSH stopped here mid-stream: the error is this side's, 
     try {
       const exporting = packDisk(fs, dir, out, { format }, {});
       exporting.catch(() => undefined);
-      let pid: number | undefined;
-      for (let i = 0; i < 200 && pid === undefined; i++) {
-        const found = spawnSync('pgrep', ['-f', `^tar -c .*-C ${dir.replace(/[.]/g, '\\.')} \\.$`], { encoding: 'utf8' }).stdout.trim();
-        if (found) pid = Number(found.split('\n')[0]);
-        else await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok(pid, "the node's tar was not found running");
+      const pid = await nodeTar(dir);
       process.kill(pid, 'SIGKILL');
       out.resume();
       await assert.rejects(exporting, (e: unknown) => {
@@ -173,6 +178,46 @@ describe("an export over SSH stopped here mid-stream: the error is this side's, 
       });
     } finally {
       await fs.close();
+    }
+  });
+
+  it("a cancel ends an export whose node sends nothing more (its tar stopped): promptly, as interrupted", async () => {
+    const { randomBytes } = await import('node:crypto');
+    const driver = new K3sDriver();
+    const stopped: number[] = [];
+    try {
+      const ctx = appCtx(sb, { settings: { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath } });
+      const vol = ctx.app.volumes[0]!;
+      const disk = await driver.disks.create(ctx, vol, { name: 'stalling' }, {});
+      for (let i = 0; i < 4; i++) await writeFile(join(disk.id, `blob-${i}.bin`), randomBytes(4 * 1024 * 1024));
+      for (const format of ['tar.zst', 'tar.gz'] as const) {
+        const out = new PassThrough();
+        out.resume();
+        const ac = new AbortController();
+        const exporting = driver.hostTransfer!.exportDisk(ctx, vol, disk, out, { signal: ac.signal }, { format });
+        exporting.catch(() => undefined);
+        const pid = await nodeTar(disk.id);
+        stopped.push(pid);
+        process.kill(pid, 'SIGSTOP'); // a tar that hangs on the node (a disk that stopped answering)
+        await new Promise((r) => setTimeout(r, 500));
+        ac.abort();
+        let timer: NodeJS.Timeout | undefined;
+        const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the ${format} export did not end within 10 s of its cancel`)), 10_000)));
+        try {
+          await assert.rejects(Promise.race([exporting, hung]), (e: unknown) => e instanceof KompoxError && e.kind === 'interrupted');
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    } finally {
+      for (const pid of stopped) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await driver.close();
     }
   });
 });

@@ -18,7 +18,7 @@
 // under `.pending-{name}-{suffix}` until reveal renames it into place.
 import { isIP } from 'node:net';
 import { PassThrough, Readable, type Writable } from 'node:stream';
-import { KompoxError, unsupported } from '../../domain/errors.js';
+import { KompoxError, interruptedError, unsupported } from '../../domain/errors.js';
 import { byteProgress, cancellable, destroyOnCancel, logEvent, throwIfAborted, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import {
   TAG_APP,
@@ -1064,6 +1064,10 @@ async function packFromHost<R>(
 ): Promise<R> {
   const walkStop = new AbortController();
   const walking = fs.treeBytes && opts.progress ? fs.treeBytes(dir, walkStop.signal).catch(() => undefined) : undefined;
+  // a cancel (which destroys the output) must also reach a packing that waits on a node sending nothing (a hung tar, a link gone quiet)
+  const onAbort = () => command.stream.destroy(interruptedError());
+  if (op.signal?.aborted) onAbort();
+  else op.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const r = await pack(walking?.then((t) => t?.bytes));
     const note = await command.finished;
@@ -1073,12 +1077,14 @@ async function packFromHost<R>(
     // a stream this side gave up on before its end: the command fails of the stop (SIGPIPE), which says nothing of why
     const cutHere = !command.stream.readableEnded && !command.stream.errored;
     command.stop();
-    const failed = await commandFailure(command.finished);
+    // after a cancel its end says nothing, and one that hangs never confirms its close
+    const failed = op.signal?.aborted ? undefined : await commandFailure(command.finished);
     if (failed && !op.signal?.aborted && (e === failed || (!cutHere && e instanceof KompoxError && e.kind === 'integrity'))) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }
     throw e;
   } finally {
+    op.signal?.removeEventListener('abort', onAbort);
     walkStop.abort();
     await walking;
   }
