@@ -1,8 +1,13 @@
-// A node whose tar fails while it still writes a whole stream (an SSH user
-// that cannot read every file of the disk: K3S_SSH=ubuntu@node): a real
-// sshd on 127.0.0.1, the node's commands run as `nobody` (setpriv), real
-// GNU or busybox tar. The export must fail, and no archive it wrote may
-// carry a manifest.
+// Exports over SSH whose node command fails, dies or hangs, against a real
+// sshd on 127.0.0.1 (the "node" is this machine) with real GNU or busybox
+// tar, head and zstd:
+//   - a tar that fails but still ends its stream whole (an SSH user that
+//     cannot read every file of the disk, K3S_SSH=ubuntu@node; here the
+//     node's commands run as `nobody` through setpriv): the export fails,
+//     and no bytes it wrote carry a manifest;
+//   - a stream this side gives up on, a tar that dies, a tar that hangs
+//     and a cancel: the error says what happened, and a cancel ends the
+//     export promptly.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
