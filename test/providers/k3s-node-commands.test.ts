@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { ZSTD_LEVEL } from '../../src/archive/zstd.js';
 import {
+  LISTED_NAME,
   MANIFEST_NAMED_MARK,
   PROGRESS_MARK,
   archiveStreamEstimate,
@@ -284,6 +285,7 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       // a manifest of about the real size (what node-local writes: indented JSON of every entry)
       const manifest = JSON.stringify({ entries: entries.map((e) => ({ ...e, sha256: 'a'.repeat(64) })) }, null, 2);
       await writeFile(join(mdir, 'kompox-archive.json'), manifest);
+      await writeFile(join(mdir, LISTED_NAME), '');
 
       const c = runSplit(snapshotArgv(src, mdir, archive));
       assert.equal(c.status, 0, c.stderr);
@@ -345,10 +347,20 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       assert.match(snapshotArgv(src, mdir, join(dir, 'p.tar.zst'), 'sha256sum', true).join(' '), new RegExp(`\\| \\{ zstd -T0 -${ZSTD_LEVEL} --zstd=mml=6 -q -c;`));
       // a level the user chose (snapshot create --level): that level, without the minimum match tuned for level 5
       assert.match(snapshotArgv(src, mdir, join(dir, 'p.tar.zst'), 'sha256sum', true, 1).join(' '), /\| \{ zstd -T0 -1 -q -c;/);
-      // the manifest comes 300 ms after tar started: tar is still waiting for it, then ends with it
+      // the listing beside has not taken every stat yet: tar reads nothing of the tree
       const a = started(snapshotArgv(src, mdir, join(dir, 'a.tar.zst')));
       let early = false;
       void a.ended.then(() => (early = true));
+      await new Promise((r) => setTimeout(r, 300));
+      const tarRead = () => {
+        const ps = spawnSync('sh', ['-c', 'for p in $(pgrep -P "$1"); do for q in $p $(pgrep -P $p); do tr "\\0" " " < /proc/$q/cmdline; echo " $(sed -n "s/^rchar: //p" /proc/$q/io)"; done; done', 'sh', String(a.child.pid)], { encoding: 'utf8' }).stdout;
+        const line = ps.split('\n').find((l) => l.startsWith('tar -c '));
+        return line === undefined ? undefined : Number(line.trim().split(' ').at(-1));
+      };
+      const readBefore = tarRead();
+      assert.ok(readBefore !== undefined && readBefore < 50 * 500, `tar has read ${readBefore} bytes before the listing is done`);
+      // once it is: the manifest comes 300 ms after tar started reading: tar is still waiting for it, then ends with it
+      await writeFile(join(mdir, LISTED_NAME), '');
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(early, false, 'tar waits for the manifest');
       await writeFile(join(mdir, 'kompox-archive.json'), '{}\n');
@@ -363,6 +375,7 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       // the directory goes away (the operation ended without a manifest): the list ends, unmarked, and so does tar
       const mdir2 = join(dir, 'm2');
       await mkdir(mdir2);
+      await writeFile(join(mdir2, LISTED_NAME), '');
       const b = started(snapshotArgv(src, mdir2, join(dir, 'b.tar.zst')));
       await new Promise((r) => setTimeout(r, 200));
       await rm(mdir2, { recursive: true });

@@ -335,6 +335,54 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     });
   });
 
+  it('a file that changed after tar read it and before the listing did never makes a snapshot whose manifest differs from its data', async () => {
+    let target = '';
+    let total = 0;
+    /** The snapshot's tar on the node: the pid of the process whose command line has the checkpoint action and --sort=name. */
+    const tarPid = async (): Promise<number | undefined> => {
+      const { readdir } = await import('node:fs/promises');
+      for (const p of await readdir('/proc')) {
+        if (!/^\d+$/.test(p)) continue;
+        const cmd = await readFile(`/proc/${p}/cmdline`, 'latin1').catch(() => '');
+        if (cmd.startsWith('tar\0') && cmd.includes('--sort=name') && cmd.includes(PROGRESS_MARK)) return Number(p);
+      }
+      return undefined;
+    };
+    await onNode({
+      beforeRun: async (argv) => {
+        const cmd = argv.join(' ');
+        // the listing that hashes the disk (run beside the snapshot's tar): first let tar read the whole tree, if it does
+        if (!target || !argv.includes(target) || !cmd.includes('kompox-hashes') || cmd.includes('tar -c')) return;
+        const t = target;
+        target = '';
+        for (let i = 0; i < 150; i++) {
+          const pid = await tarPid();
+          const read = pid ? Number(/^rchar: (\d+)/m.exec(await readFile(`/proc/${pid}/io`, 'utf8').catch(() => ''))?.[1] ?? 0) : 0;
+          if (read >= total) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        // tar has the old content; the listing will stat and hash the new (same size, new ctime)
+        await writeFile(join(t, 'sub', 'deeper', 'note.txt'), 'HELLO\n');
+      },
+    }, async ({ driver, ctx, vol }) => {
+      const d = await driver.disks.create(ctx, vol, { name: 'live' }, {});
+      await writeSampleTree(d.id);
+      assert.equal(await readFile(join(d.id, 'sub', 'deeper', 'note.txt'), 'utf8'), 'hello\n');
+      total = (await digestTree(local, d.id)).entries.reduce((n, e) => n + e.size, 0);
+      target = d.id;
+      const snap = await driver.snapshots.create(ctx, vol, d, 'moving', {});
+      assert.equal(target, '', 'the hook ran');
+      // whatever path made it, the snapshot is an archive whose manifest describes its data
+      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
+      try {
+        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+        assert.equal(r.manifest.treeDigest, await digest(d.id));
+      } finally {
+        await rm(check, { recursive: true, force: true });
+      }
+    });
+  });
+
   it('a tree that changed while the node listed, hashed and archived it is snapshotted by the streaming path instead (and says so)', async () => {
     let target = '';
     await onNode({

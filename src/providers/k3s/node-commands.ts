@@ -286,7 +286,8 @@ const HASHES_MARK = 'kompox-hashes';
  * `hashes: false` (a change check) lists without reading file contents.
  */
 export function listTreeArgv(dir: string, opts: ListTreeOptions = {}): string[] {
-  return shArgv(listTreeScript('"$1"', opts), dir);
+  if (opts.listed === undefined) return shArgv(listTreeScript('"$1"', opts), dir);
+  return shArgv(listTreeScript('"$1"', opts, '"$2"'), dir, opts.listed);
 }
 
 export interface ListTreeOptions {
@@ -294,11 +295,16 @@ export interface ListTreeOptions {
   hashes?: boolean;
   /** sha256sum unless said (NodeHasher). */
   hasher?: NodeHasher;
+  /**
+   * An absolute path the command creates once every entry is listed, before
+   * any file is hashed (snapshotArgv's tar waits for it: LISTED_NAME).
+   */
+  listed?: string;
 }
 
-/** listTreeArgv's script for the directory DIR (a shell word, e.g. `"$1"`). */
-function listTreeScript(dir: string, opts: ListTreeOptions = {}): string {
-  const list = `cd -- ${dir} && find . -printf '%y %m %s %T@ %C@ %P\\0%l\\0'`;
+/** listTreeArgv's script for the directory DIR (a shell word, e.g. `"$1"`); LISTED (a shell word) is created once the entries are listed. */
+function listTreeScript(dir: string, opts: ListTreeOptions = {}, listed?: string): string {
+  const list = `cd -- ${dir} && find . -printf '%y %m %s %T@ %C@ %P\\0%l\\0'${listed !== undefined ? ` && : > ${listed}` : ''}`;
   const hashes = ` && printf '${HASHES_MARK}\\0' && { ${fileHashesScript(opts.hasher ?? 'sha256sum')}; }`;
   return list + (opts.hashes === false ? '' : hashes);
 }
@@ -782,6 +788,15 @@ export const KOMPOX_MEMBER_FLAGS: readonly string[] = [
 /** Printed on stderr by snapshotArgv's name list once it has named the manifest (tar archives it then). */
 export const MANIFEST_NAMED_MARK = 'kompox-manifest-named';
 /**
+ * Made in snapshotArgv's manifest directory by the listing beside it once
+ * every entry's stat is taken (ListTreeOptions.listed): only then does tar
+ * start reading the tree. A file changed after tar read it but before that
+ * stat would be in the manifest as changed (listed and hashed so) and in the
+ * archive as it was, and the listing after tar, taken after the change too,
+ * would not see it: the snapshot would fail its checks only when restored.
+ */
+export const LISTED_NAME = 'kompox-listed';
+/**
  * How long snapshotArgv's name list waits for the manifest while nothing
  * refreshes its directory: the driver's heartbeat touches it every 5
  * minutes; past this the operation is taken for gone (kompoxops died).
@@ -794,7 +809,8 @@ const MANIFEST_WAIT_MINUTES = 15;
  * links stored as files, no atime/ctime, owners by number only, as the
  * archive writer stores them), then the manifest file
  * "$2/kompox-archive.json" as the last member. tar reads its member names
- * from a pipe, and GNU tar takes them as it goes: the tree is named at once,
+ * from a pipe, and GNU tar takes them as it goes: the tree is named once the
+ * listing beside has taken every entry's stat ("$2/LISTED_NAME" exists),
  * the manifest only once it exists (Kompox writes it there when the listing
  * and hashing it runs beside this command have ended; the name list then
  * prints MANIFEST_NAMED_MARK). So the node archives and hashes the tree at
@@ -808,9 +824,12 @@ const MANIFEST_WAIT_MINUTES = 15;
  */
 export function snapshotArgv(src: string, manifestDir: string, archive: string, hasher: NodeHasher = 'sha256sum', zstdParams = false, level: number = ZSTD_LEVEL): string[] {
   const names = [
+    // waits for the file "$2/$1": polled every 50 ms; whether the directory is still kept fresh, every 5 s
+    `w() { i=0; while [ ! -e "$2/$1" ]; do [ -d "$2" ] || exit 1; i=$((i + 1)); if [ $((i % 100)) -eq 0 ] && [ -n "$(find "$2" -maxdepth 0 -mmin +${MANIFEST_WAIT_MINUTES})" ]; then exit 1; fi; sleep 0.05; done; }`,
+    // tar reads no file before the listing beside it has taken every file's stat (see LISTED_NAME)
+    `w ${LISTED_NAME} "$2"`,
     `printf -- '-C %s\\n.\\n' "$1"`,
-    // polled every 50 ms; whether the directory is still kept fresh, every 5 s
-    `i=0; while [ ! -e "$2/${MANIFEST_NAME}" ]; do [ -d "$2" ] || exit 1; i=$((i + 1)); if [ $((i % 100)) -eq 0 ] && [ -n "$(find "$2" -maxdepth 0 -mmin +${MANIFEST_WAIT_MINUTES})" ]; then exit 1; fi; sleep 0.05; done`,
+    `w ${MANIFEST_NAME} "$2"`,
     `printf -- '-C %s\\n%s\\n' "$2" ${MANIFEST_NAME}`,
     `echo ${MANIFEST_NAMED_MARK} >&2`,
   ].join('; ');

@@ -46,6 +46,7 @@ import {
   withoutSha256,
   parseTools,
   MANIFEST_NAMED_MARK,
+  LISTED_NAME,
   snapshotArgv,
   stageStatuses,
   statKey,
@@ -230,7 +231,7 @@ async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what:
 }
 
 /** Lists (and hashes) the tree DIR on the node. */
-async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean } = {}): Promise<ListingJoin> {
+async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean; listed?: string } = {}): Promise<ListingJoin> {
   return runListing(fs, listTreeArgv(dir, { ...opts, hasher: await hasherOn(fs) }), dir, op, `listing ${dir}`, opts);
 }
 
@@ -506,7 +507,8 @@ export interface NodeSnapshotOptions {
 /**
  * Writes a Kompox archive (tar.zst) of the tree SRC to the new file ARCHIVE
  * on the node: `tar -c | zstd` on the node archives the tree while the node
- * lists and hashes it beside (two commands at once); Kompox builds the
+ * lists and hashes it beside (two commands at once; tar reads no file
+ * before the listing has every entry's stat, LISTED_NAME); Kompox builds the
  * manifest from that listing and puts it where tar, at the end of the tree,
  * takes it as the archive's last member (snapshotArgv). The archive's
  * SHA-256 is computed there as it is written. A tree that changed between
@@ -563,7 +565,8 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   };
   try {
     let blockBytes = 0;
-    const listed = await listTree(fs, src, op);
+    // tar starts reading the tree once this listing has every entry's stat (LISTED_NAME)
+    const listed = await listTree(fs, src, op, { listed: `${mdir}/${LISTED_NAME}` });
     try {
       if (listed.firstOther !== undefined) {
         await stopArchiving();
