@@ -254,6 +254,27 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     });
   });
 
+  it('restores and imports on the node a disk whose files tar warns about (time stamps in the future): the warnings never hide the checksum or the statuses', async () => {
+    await onNode({}, async ({ driver, trace, ctx, vol }) => {
+      const d = await driver.disks.create(ctx, vol, { name: 'future' }, {});
+      await writeSampleTree(d.id);
+      // files from a machine whose clock was ahead: GNU tar extracts them with a warning each on stderr (exit 0)
+      const future = new Date('2099-01-01T00:00:00Z');
+      for (let i = 0; i < 100; i++) {
+        await writeFile(join(d.id, `late-${i}`), `${i}\n`);
+        await (await import('node:fs/promises')).utimes(join(d.id, `late-${i}`), future, future);
+      }
+      const original = await digest(d.id);
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', {});
+      const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, {});
+      assert.equal(await digest(restored.id), original);
+      const imported = await driver.hostTransfer.importDisk(ctx, vol, { name: 'imported' }, { stream: Readable.from([await readFile(snap.id)]), expectedSha256: snap.sha256 }, {});
+      assert.equal(await digest(imported.id), original);
+      assert.equal((await lstat(join(imported.id, 'late-7'))).mtime.toISOString(), future.toISOString());
+      assert.deepEqual(trace.dataIo, [], 'all of it on the node');
+    });
+  });
+
   it('refuses a tampered archive on the node (checksum, content, unsafe names) and leaves nothing visible', async () => {
     await onNode({}, async ({ own, driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});

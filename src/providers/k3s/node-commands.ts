@@ -592,7 +592,9 @@ export function extractArgv(archive: string | undefined, dest: string, format: A
     'mkdir -m 700 -- "$2" || exit 1',
     // from stdin (no archive file): the SHA-256 is the sender's to take
     ...(archive !== undefined ? [`{ ${stdinSha256(hasher)} < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`] : []),
-    pipeWithStatus([`${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`, `tar -x -v -p --numeric-owner ${TAR_CHECKPOINTS} -f - -C "$2" --quoting-style=escape`]),
+    // no warning per file with a time stamp in the future (a clock that was ahead): a flood of them pushed the
+    // statuses and the SHA-256 out of the stderr tail they are read from, failing a valid archive
+    pipeWithStatus([`${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`, `tar -x -v -p --numeric-owner --warning=no-timestamp ${TAR_CHECKPOINTS} -f - -C "$2" --quoting-style=escape`]),
     'wait',
     // the extracted tree's listing in the same command (one exec channel fewer on the restore's critical path);
     // read only when tar succeeded
