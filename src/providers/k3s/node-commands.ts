@@ -592,9 +592,10 @@ export function extractArgv(archive: string | undefined, dest: string, format: A
     'mkdir -m 700 -- "$2" || exit 1',
     // from stdin (no archive file): the SHA-256 is the sender's to take
     ...(archive !== undefined ? [`{ ${stdinSha256(hasher)} < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`] : []),
+    // --no-unquote: tar -x takes escapes in -C's directory (`\\b` in a path) as if it were a quoted name;
     // no warning per file with a time stamp in the future (a clock that was ahead): a flood of them pushed the
     // statuses and the SHA-256 out of the stderr tail they are read from, failing a valid archive
-    pipeWithStatus([`${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`, `tar -x -v -p --numeric-owner --warning=no-timestamp ${TAR_CHECKPOINTS} -f - -C "$2" --quoting-style=escape`]),
+    pipeWithStatus([`${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`, `tar -x -v -p --numeric-owner --warning=no-timestamp ${TAR_CHECKPOINTS} -f - --no-unquote -C "$2" --quoting-style=escape`]),
     'wait',
     // the extracted tree's listing in the same command (one exec channel fewer on the restore's critical path);
     // read only when tar succeeded
@@ -830,15 +831,18 @@ export function snapshotArgv(src: string, manifestDir: string, archive: string, 
     `w() { i=0; while [ ! -e "$2/$1" ]; do [ -d "$2" ] || exit 1; i=$((i + 1)); if [ $((i % 100)) -eq 0 ] && [ -n "$(find "$2" -maxdepth 0 -mmin +${MANIFEST_WAIT_MINUTES})" ]; then exit 1; fi; sleep 0.05; done; }`,
     // tar reads no file before the listing beside it has taken every file's stat (see LISTED_NAME)
     `w ${LISTED_NAME} "$2"`,
-    `printf -- '-C %s\\n.\\n' "$1"`,
+    `printf '.\\n'`,
     `w ${MANIFEST_NAME} "$2"`,
-    `printf -- '-C %s\\n%s\\n' "$2" ${MANIFEST_NAME}`,
+    // the manifest's directory by the descriptor the script opened on it (fd 3): a -C line of the name list
+    // is split and unquoted by tar like a command line, so a path of any bytes (a space) would not come through
+    `printf -- '-C /proc/self/fd/3\\n%s\\n' ${MANIFEST_NAME}`,
     `echo ${MANIFEST_NAMED_MARK} >&2`,
   ].join('; ');
   const tar = [
     `{ ${names}; } | tar -c -f - ${TAR_CHECKPOINTS} --sort=name ${shellCommand(KOMPOX_MEMBER_FLAGS)}`,
-    '-T -',
+    // the tree's directory as an argument of its own (never parsed)
+    '-C "$1" -T -',
   ].join(' ');
   // umask 077: the archive holds the disk's data (mode 0600, as the streaming path writes it); set -C: never overwrite
-  return shArgv(`umask 077 && set -C && : > "$3" && ${pipeWithStatus([tar, nodeArchiveZstd(level, zstdParams), 'tee "$3"'])} | ${stdinSha256(hasher)}`, src, manifestDir, archive);
+  return shArgv(`umask 077 && set -C && : > "$3" && exec 3< "$2" && ${pipeWithStatus([tar, nodeArchiveZstd(level, zstdParams), 'tee "$3"'])} | ${stdinSha256(hasher)}`, src, manifestDir, archive);
 }
