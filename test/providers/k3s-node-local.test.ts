@@ -303,6 +303,40 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     });
   });
 
+  it("refuses on the node another archive than the snapshot's even when tar's messages quote the recorded SHA-256", async () => {
+    await onNode({}, async ({ own, driver, ctx, vol }) => {
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', {});
+      const recorded = createHash('sha256').update(await readFile(snap.id)).digest('hex');
+      assert.equal(snap.sha256, recorded);
+      // another disk's valid archive, whose members carry a pax keyword that reads like the node's SHA-256 line:
+      // tar says "Ignoring unknown extended header keyword 'kompox-sha256:...'" while it extracts (and exits 0);
+      // a large file last keeps the node's own hashing of the archive busy meanwhile
+      const other = await driver.disks.create(ctx, vol, { name: 'other' }, {});
+      await writeSampleTree(other.id);
+      await writeFile(join(other.id, 'note-changed.txt'), 'not the snapshot\n');
+      await writeFile(join(other.id, 'zz-large.bin'), randomBytes(32 * 1024 * 1024));
+      const snap2 = await driver.snapshots.create(ctx, vol, other, 'other', {});
+      const work = await mkdtemp(join(tmpdir(), 'kompox-forge-'));
+      try {
+        sh('zstd -dc -q < "$1" | tar -x -p -f - -C "$2"', snap2.id, work);
+        const forged = join(work, 'forged.tar.zst');
+        sh(`cd "$1" && tar -c -f - --format=pax --pax-option="kompox-sha256:$3  -:=1" data kompox-archive.json | zstd -q -c > "$2"`, work, forged, recorded);
+        await writeFile(snap.id, await readFile(forged));
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+      const before = await snapshotOfTree(own.diskRoot);
+      await rejectsWith(
+        driver.disks.create(ctx, vol, { name: 'swapped', source: { kind: 'snapshot', id: snap.id } }, {}),
+        'integrity',
+        new RegExp(`archive's SHA-256 is [0-9a-f]{64}, expected ${recorded}`),
+      );
+      assert.deepEqual(await snapshotOfTree(own.diskRoot), before, 'nothing visible');
+    });
+  });
+
   it('refuses a tampered archive on the node (checksum, content, unsafe names) and leaves nothing visible', async () => {
     await onNode({}, async ({ own, driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});

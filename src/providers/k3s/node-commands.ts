@@ -578,7 +578,7 @@ const SHA_MARK = 'kompox-sha256:';
  * one pass, printing each member name as GNU tar escapes it (see
  * parseTarNames) on stdout, then the listing of "$2/data" (listTreeArgv's,
  * see splitExtractOutput), and the archive's SHA-256 (read beside it, from
- * the page cache) on stderr. GNU tar refuses `..` members and strips leading
+ * the page cache) on stderr, after everything else. GNU tar refuses `..` members and strips leading
  * `/`, so nothing lands outside "$2"; the names are checked again by Kompox
  * (checkArchiveNames) before anything becomes visible. tar reports the
  * tar stream bytes it has read as it goes (PROGRESS_MARK lines on stderr,
@@ -587,22 +587,27 @@ const SHA_MARK = 'kompox-sha256:';
  * and no SHA-256 is printed (the sender hashes what it sends).
  */
 export function extractArgv(archive: string | undefined, dest: string, format: ArchiveFormat, hasher: NodeHasher = 'sha256sum'): string[] {
+  // --no-unquote: tar -x takes escapes in -C's directory (`\\b` in a path) as if it were a quoted name;
+  // no warning per file with a time stamp in the future (a clock that was ahead): a flood of them pushed the
+  // statuses out of the stderr tail they are read from, failing a valid archive
+  const extract = pipeWithStatus([
+    `${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`,
+    `tar -x -v -p --numeric-owner --warning=no-timestamp ${TAR_CHECKPOINTS} -f - --no-unquote -C "$2" --quoting-style=escape`,
+  ]);
   const script = [
     // only root reaches what tar makes there before it is checked (a forged archive's device node, a setuid file)
     'mkdir -m 700 -- "$2" || exit 1',
+    // the archive's SHA-256, read beside tar into $sha (tar's names go to the script's stdout, fd 4), printed last;
     // from stdin (no archive file): the SHA-256 is the sender's to take
-    ...(archive !== undefined ? [`{ ${stdinSha256(hasher)} < "$1" | sed 's/^/${SHA_MARK}/' >&2; } &`] : []),
-    // --no-unquote: tar -x takes escapes in -C's directory (`\\b` in a path) as if it were a quoted name;
-    // no warning per file with a time stamp in the future (a clock that was ahead): a flood of them pushed the
-    // statuses and the SHA-256 out of the stderr tail they are read from, failing a valid archive
-    pipeWithStatus([`${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`, `tar -x -v -p --numeric-owner --warning=no-timestamp ${TAR_CHECKPOINTS} -f - --no-unquote -C "$2" --quoting-style=escape`]),
-    'wait',
+    archive !== undefined ? `{ sha=$( ${stdinSha256(hasher)} < "$1" & { ${extract}; } >&4; wait $! ); } 4>&1` : extract,
     // the extracted tree's listing in the same command (one exec channel fewer on the restore's critical path);
     // read only when tar succeeded
     `printf '\\0${LISTING_MARK}\\0'`,
     `if [ -d "$2/data" ] && [ ! -L "$2/data" ]; then ${listTreeScript('"$2/data"', { hasher })}; fi`,
     // the manifest (a regular file only, as unpackArchive reads it), read as it streams instead of over SFTP whole
     `if [ -f "$2/${MANIFEST_NAME}" ] && [ ! -L "$2/${MANIFEST_NAME}" ]; then printf '${MANIFEST_MARK}\\0' && cat -- "$2/${MANIFEST_NAME}"; fi`,
+    // the last line of stderr: tar's messages (which quote what the archive holds: names, pax keywords) all come before
+    ...(archive !== undefined ? [`[ -z "$sha" ] || printf '%s%s\\n' ${SHA_MARK} "$sha" >&2`] : []),
   ].join('\n');
   return shArgv(script, archive ?? '', dest);
 }
@@ -695,9 +700,14 @@ export class ExtractOutputParser {
   }
 }
 
-/** The archive's SHA-256 extractArgv reported, if it did. */
+/**
+ * The archive's SHA-256 extractArgv reported, if it did: its last line of
+ * that form (tar's messages before it can quote such text from the archive).
+ */
 export function extractedSha256(stderr: string): string | undefined {
-  return new RegExp(`${SHA_MARK}([0-9a-f]{64})`).exec(stderr)?.[1];
+  let sha: string | undefined;
+  for (const m of stderr.matchAll(new RegExp(`${SHA_MARK}([0-9a-f]{64})`, 'g'))) sha = m[1];
+  return sha;
 }
 
 /** stderr without extractArgv's SHA-256 line. */
