@@ -56,6 +56,9 @@ describe('node-local commands: parsers', () => {
     assert.equal(t.tar, 'gnu');
     assert.equal(missingTools(t, 'restore', 'tar.zst'), undefined);
     assert.equal(missingTools(t, 'restore', 'tar.gz'), 'the node lacks gzip');
+    // a GNU tar without --sort (before 1.28): restores and copies on the node, snapshots not
+    assert.equal(missingTools(t, 'snapshot'), 'the node lacks GNU tar 1.28 or later (its tar has no --sort)');
+    assert.equal(missingTools(parseTools('tar:tar (GNU tar) 1.34\ntar-sort:\nzstd:\nsha256sum-z:\nfind-printf:\nxargs:\ncp-a:\n'), 'snapshot'), undefined);
     const busy = parseTools('tar:\nzstd:\nxargs:\ncp-a:\n');
     assert.equal(busy.tar, 'busybox');
     assert.equal(missingTools(busy, 'snapshot'), 'the node lacks GNU find (-printf), sha256sum -z (GNU coreutils), GNU tar (it has busybox tar)');

@@ -560,6 +560,45 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     });
   });
 
+  it('a node whose GNU tar has no --sort (before 1.28) snapshots through this machine, and says why', async () => {
+    // the node's tar as GNU tar 1.26 (RHEL 7) answers: --sort=name is an unknown option; everything else is this machine's tar
+    const bin = await mkdtemp(join(tmpdir(), 'kompox-oldtar-'));
+    await writeFile(
+      join(bin, 'tar'),
+      [
+        '#!/bin/sh',
+        'for a in "$@"; do case "$a" in --sort|--sort=*) echo "tar: unrecognized option \'$a\'" >&2; echo "Try \'tar --help\' or \'tar --usage\' for more information." >&2; exit 64;; esac; done',
+        'case "$1" in --version) echo "tar (GNU tar) 1.26"; exit 0;; esac',
+        'exec /usr/bin/tar "$@"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const old = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
+    const own = await sandbox();
+    const driver = new K3sDriver({ env: {} }, () => connectSshHostFs({ target: old.target, keyPath: old.keyPath, knownHosts: old.knownHostsPath }));
+    try {
+      const ctx = appCtx(own, { settings: { K3S_SSH: old.target, K3S_SSH_KEY: old.keyPath, K3S_SSH_KNOWN_HOSTS: old.knownHostsPath } });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      const events: KompoxEvent[] = [];
+      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
+      const said = logs(events);
+      assert.ok(said.some((m) => m.startsWith('snapshot through this machine, not on the node') && /--sort/.test(m)), said.join(' | '));
+      // the archive is whole, and a restore (which needs no --sort) still runs on the node
+      const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
+      assert.equal(await digest(restored.id), await digest(d.id));
+      assert.ok(logs(events).some((m) => /^restore snap: on the node/.test(m)), logs(events).join(' | '));
+    } finally {
+      await driver.close();
+      await own.cleanup();
+      await old.close();
+      await rm(bin, { recursive: true, force: true });
+    }
+  });
+
   it('falls back to the streaming path when the node lacks the tools, and says why', async () => {
     await onNode({ noTools: true }, async ({ driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});

@@ -73,7 +73,8 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error('sshd did not start listening in time');
 }
 
-export async function startSshd(): Promise<Sshd> {
+/** `config`: more sshd_config lines (e.g. `SetEnv PATH=...`, the node's tools another version). */
+export async function startSshd(opts: { config?: string[] } = {}): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), 'kompox-sshd-'));
   keygen(join(dir, 'host_key'));
   keygen(join(dir, 'other_host_key'));
@@ -101,6 +102,7 @@ export async function startSshd(): Promise<Sshd> {
       'PermitRootLogin prohibit-password',
       'Subsystem sftp internal-sftp',
       'LogLevel ERROR',
+      ...(opts.config ?? []),
       '',
     ].join('\n'),
   );

@@ -21,6 +21,8 @@ export function shArgv(script: string, ...args: string[]): string[] {
 /** What node-local copies need of the node, probed once per connection. */
 export interface NodeLocalTools {
   tar?: TarDialect;
+  /** tar takes --sort=name (GNU tar 1.28 and later): what snapshotArgv archives in a set order with. */
+  tarSort?: boolean;
   zstd: boolean;
   /** zstd takes `--zstd=` parameters (1.3.4 and later): snapshots get the archives' minimum match. */
   zstdParams?: boolean;
@@ -40,7 +42,7 @@ export interface NodeLocalTools {
 export function toolsProbeArgv(): string[] {
   return shArgv(
     [
-      'if command -v tar >/dev/null 2>&1; then echo "tar:$(tar --version 2>&1 | head -n 1)"; fi',
+      'if command -v tar >/dev/null 2>&1; then echo "tar:$(tar --version 2>&1 | head -n 1)"; if tar --sort=name --version >/dev/null 2>&1; then echo tar-sort:; fi; fi',
       `if command -v zstd >/dev/null 2>&1; then echo zstd:; if zstd --zstd=mml=${ZSTD_MIN_MATCH} -q -c </dev/null >/dev/null 2>&1; then echo zstd-params:; fi; fi`,
       'if command -v gzip >/dev/null 2>&1; then echo gzip:; fi',
       "if printf '' | sha256sum -z >/dev/null 2>&1; then echo sha256sum-z:; fi",
@@ -59,6 +61,7 @@ export function parseTools(out: string): NodeLocalTools {
   const tarLine = lines.find((l) => l.startsWith('tar:'));
   return {
     ...(tarLine !== undefined ? { tar: tarDialect(tarLine.slice(4)) } : {}),
+    tarSort: has('tar-sort'),
     zstd: has('zstd'),
     zstdParams: has('zstd-params'),
     gzip: has('gzip'),
@@ -134,6 +137,8 @@ export function missingTools(t: NodeLocalTools, work: NodeLocalWork, format?: Ar
     if (!t.cpA) missing.push('cp -a');
   } else {
     if (t.tar !== 'gnu') missing.push(t.tar ? `GNU tar (it has ${t.tar} tar)` : 'GNU tar');
+    // before 1.28 (RHEL 7's 1.26): the snapshot's tar failed on the option, with no fallback
+    else if (work === 'snapshot' && !t.tarSort) missing.push('GNU tar 1.28 or later (its tar has no --sort)');
     if (format === 'tar.gz' && !t.gzip) missing.push('gzip');
     if ((format ?? 'tar.zst') === 'tar.zst' && !t.zstd) missing.push('zstd');
   }
