@@ -13,11 +13,12 @@ export function tarCreateArgv(dir: string): string[] {
  * Extracts a plain tar stream from stdin into DIR (which exists). GNU tar is
  * told to set modes exactly as the stream says (`-p`: no umask, as an import
  * file by file sets them) and, as root, owners by number (`--numeric-owner`:
- * the stream's ids, never names looked up on the host). Other tars get only
- * the shared flags.
+ * the stream's ids, never names looked up on the host), and to take DIR as
+ * it is (`--no-unquote`: GNU tar -x reads escapes such as `\\b` in -C's
+ * directory). Other tars get only the shared flags.
  */
 export function tarExtractArgv(dir: string, dialect?: TarDialect): string[] {
-  return ['tar', '-x', ...(dialect === 'gnu' ? ['-p', '--numeric-owner'] : []), '-f', '-', '-C', dir];
+  return ['tar', '-x', ...(dialect === 'gnu' ? ['-p', '--numeric-owner', '--no-unquote'] : []), '-f', '-', '-C', dir];
 }
 
 /**

@@ -21,13 +21,13 @@ describe('tar command lines', () => {
   test('extract: GNU tar sets modes exactly and owners by number; other tars get only the shared flags', () => {
     assert.deepEqual(tarExtractArgv('/d'), ['tar', '-x', '-f', '-', '-C', '/d']);
     assert.deepEqual(tarExtractArgv('/d', 'busybox'), ['tar', '-x', '-f', '-', '-C', '/d']);
-    assert.deepEqual(tarExtractArgv('/d', 'gnu'), ['tar', '-x', '-p', '--numeric-owner', '-f', '-', '-C', '/d']);
+    assert.deepEqual(tarExtractArgv('/d', 'gnu'), ['tar', '-x', '-p', '--numeric-owner', '--no-unquote', '-f', '-', '-C', '/d']);
   });
 
   test('the extract script: zstd -d in front of tar with its status after the mark, or tar alone; paths quoted', () => {
     const dir = "/disks/it's a dir";
     assert.equal(untarScript(dir, 'gnu', false, MARK), shellCommand(tarExtractArgv(dir, 'gnu')));
-    assert.equal(untarScript(dir, 'gnu', false, MARK), `tar -x -p --numeric-owner -f - -C '/disks/it'\\''s a dir'`);
+    assert.equal(untarScript(dir, 'gnu', false, MARK), `tar -x -p --numeric-owner --no-unquote -f - -C '/disks/it'\\''s a dir'`);
     assert.equal(untarScript(dir, 'busybox', true, MARK), `{ zstd -d -q -c; echo "${MARK}$?" >&2; } | tar -x -f - -C '/disks/it'\\''s a dir'`);
   });
 

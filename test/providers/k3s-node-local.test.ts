@@ -599,6 +599,32 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
   });
 
+  it('without the tools, the streaming path snapshots, restores and copies under those roots too', async () => {
+    await onNode({ noTools: true }, async ({ own, driver }) => {
+      const roots = { K3S_DISK_ROOT: join(own.dir, "disk root 'a' \\b"), K3S_SNAPSHOT_ROOT: join(own.dir, 'snap  root "c"\\d ') };
+      const ctx = appCtx({ diskRoot: roots.K3S_DISK_ROOT, snapshotRoot: roots.K3S_SNAPSHOT_ROOT }, { settings: { ...settings(), ...roots } });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      const original = await digest(d.id);
+      const events: KompoxEvent[] = [];
+      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
+      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
+      try {
+        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+        assert.equal(r.manifest.treeDigest, original);
+      } finally {
+        await rm(check, { recursive: true, force: true });
+      }
+      const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
+      assert.equal(await digest(restored.id), original);
+      const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
+      assert.equal(await digest(copied.id), original);
+      assert.ok(logs(events).some((m) => m.startsWith('restore through this machine, not on the node')), logs(events).join(' | '));
+    });
+  });
+
   it('falls back to the streaming path when the node lacks the tools, and says why', async () => {
     await onNode({ noTools: true }, async ({ driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
