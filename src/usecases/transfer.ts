@@ -262,7 +262,11 @@ export async function exportDiskThroughCluster(
       const err = stderrTail();
       const running = helperExec(h, tarCreateArgv(mp), { stdout: tarOut, stderr: err.stream }, op, abort).then(
         (r) => {
-          tarOut.end();
+          // A failed tar -c may still have written a whole stream (tar goes on past a file it cannot read
+          // and exits 1 at the end): the stream ends as the tree only when tar succeeded, so the archive
+          // never gets its manifest otherwise (what reached the output is no archive an import takes).
+          if (r.exitCode === 0) tarOut.end();
+          else tarOut.destroy(podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text()));
           return r;
         },
         (e: unknown) => {

@@ -5,6 +5,7 @@
 // of a K3s disk through the cluster path give the same tree digest as the
 // direct path.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { link, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -289,6 +290,26 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
       await rejectsWith(p, 'interrupted', /^interrupted: (disk \S+|snapshot snap-a) was not exported$/);
       assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
       await assertNoLeftovers(ctx);
+    }
+  });
+
+  it('a tar -c that fails after writing a whole stream (a file it could not read) gives no archive: the export stops before its manifest', async () => {
+    const { ctx, disk } = await diskWithData('tar-fails');
+    // a file whose path (relative to the disk) is longer than PATH_MAX: tar -c cannot open it, says so, goes on,
+    // ends its stream with the end-of-archive marker and exits 1 (busybox and GNU tar alike), the file left out
+    const seg = 'd'.repeat(200);
+    const deep = spawnSync('sh', ['-c', `for i in $(seq 1 20); do mkdir ${seg} && cd ${seg} || exit 1; done; echo lost > ${'f'.repeat(100)}`], { cwd: disk.id });
+    assert.equal(deep.status, 0, String(deep.stderr));
+    try {
+      const written: Buffer[] = [];
+      const out = new PassThrough();
+      out.on('data', (c: Buffer) => written.push(c));
+      await rejectsWith(exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster' }), 'unavailable', /tar -c of disk data-1 failed in the helper pod \(exit code 1\)/);
+      // what reached the output (stdout, `-O -`, piped into an import elsewhere) is no archive an import would take
+      await assert.rejects(readManifest(Readable.from([Buffer.concat(written)])), 'the output of a failed export is not a complete archive');
+      await assertNoLeftovers(ctx);
+    } finally {
+      spawnSync('rm', ['-rf', seg], { cwd: disk.id });
     }
   });
 
