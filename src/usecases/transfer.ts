@@ -124,7 +124,13 @@ function helperExec(h: RunningHelper, command: string[], io: Parameters<RunningH
 function catInHelper(h: RunningHelper, path: string, op: Op, abort: AbortController): Readable {
   const out = new PassThrough();
   const err = stderrTail();
-  helperExec(h, ['cat', '--', path], { stdout: out, stderr: err.stream }, op, abort).then(
+  // A reader may stop before the end (a hard link's content is taken up to the size learnt first; on a
+  // live disk the file may have grown): the exec is ended with it, else it waits for 'drain' on a stream
+  // nobody reads, its socket paused and open for good.
+  const gone = new AbortController();
+  out.once('close', () => gone.abort());
+  const signal = AbortSignal.any([abort.signal, gone.signal]);
+  h.exec(['cat', '--', path], { stdout: out, stderr: err.stream }, { ...op, signal: op.signal ? AbortSignal.any([op.signal, signal]) : signal }).then(
     (r) => (r.exitCode === 0 ? out.end() : out.destroy(podFailure(`reading ${path}`, r.exitCode, r.message, err.text()))),
     (e: unknown) => out.destroy(e as Error),
   );

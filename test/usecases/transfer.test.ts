@@ -313,6 +313,43 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     }
   });
 
+  it('a hard link whose file grows while it is read (a live disk) leaves no read of it open once the export returns', async () => {
+    const { ctx, disk } = await diskWithData('link-grows');
+    const big = join(disk.id, 'growing.log');
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(big, randomBytes(1024 * 1024)));
+    await link(big, join(disk.id, 'sub', 'growing-link.log'));
+    // every exec the export starts, and whether it has ended
+    const started: string[] = [];
+    const ended = new Set<number>();
+    const tracked = Object.create(kube) as KubeClient;
+    tracked.execStream = (...args: Parameters<KubeClient['execStream']>) => {
+      const i = started.push(args[3].join(' ').slice(0, 60)) - 1;
+      const p = kube.execStream(...args);
+      p.then(() => ended.add(i), () => ended.add(i));
+      return p;
+    };
+    // the app keeps appending to the file while the export reads it
+    let writing = true;
+    const { appendFile } = await import('node:fs/promises');
+    const chunk = Buffer.alloc(256 * 1024, 0x61);
+    const appender = (async () => {
+      for (let n = 0; writing && n < 400; n++) {
+        await appendFile(big, chunk);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    try {
+      await collect((out) => exportDisk(ctx, driver, tracked, { name: disk.name, out, via: 'cluster' }));
+    } finally {
+      writing = false;
+      await appender;
+    }
+    assert.ok(started.some((c) => c.startsWith('cat -- ')), 'the hard link was read through cat');
+    const open = () => started.filter((_, i) => !ended.has(i));
+    await eventually(() => open().length === 0, 'every exec ended', { timeoutMs: 10_000 }).catch(() => assert.fail(`execs still open after the export returned: ${open().join('; ')}`));
+    await assertNoLeftovers(ctx);
+  });
+
   it("app deploy's cleanup of old volume bindings leaves a helper pod's PV/PVC pair alone (its run removes it)", async () => {
     const { ctx, disk } = await diskWithData('deploy-vs-helper');
     await ensureAppNamespace(kube, ctx);
