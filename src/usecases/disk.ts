@@ -351,7 +351,19 @@ export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: 
     });
   if (!opts.quiesce) return { disk, ...(await run(op)) };
   const { withAppStopped } = await import('./snapshot.js');
-  return { disk, ...(await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, what: 'the export is incomplete; the app was started again', done: `disk ${disk.name} was exported` }, op, run)) };
+  // On a cancel withAppStopped starts the app again and fails at once, without waiting for the export; the
+  // export stops on the same signal and removes its helper pod, which is waited for here: the front end ends
+  // the process on an interrupt, and a helper pod left running keeps the disk attached until its deadline.
+  let exporting: Promise<unknown> | undefined;
+  const exported = await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, what: 'the export is incomplete; the app was started again', done: `disk ${disk.name} was exported` }, op, (inner) => {
+    const p = run(inner);
+    exporting = p;
+    return p;
+  }).catch(async (e: unknown) => {
+    await exporting?.catch(() => undefined);
+    throw e;
+  });
+  return { disk, ...exported };
 }
 
 /** A reader that went away (`| head`, a dropped connection) is the user's business, not a bug. */

@@ -350,6 +350,23 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await assertNoLeftovers(ctx);
   });
 
+  it('a quiesced export cancelled mid-stream has removed its helper pod when it fails (the CLI ends the process then)', async () => {
+    const { ctx, disk } = await diskWithData('abort-quiesced');
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 7)));
+    const ns = appNamespace(ctx);
+    const ac = new AbortController();
+    const since = fake.hostExecs.length;
+    const p = exportDisk(ctx, driver, kube, { name: disk.name, out: stalledOut(), via: 'cluster', quiesce: true }, { signal: ac.signal });
+    p.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, ['tar', '-c'], since), 'tar -c running in the helper pod');
+    ac.abort();
+    await rejectsWith(p, 'interrupted', /^interrupted: /);
+    // nothing waits for the rest: what is still there now stays (a running helper pod until its deadline)
+    assert.deepEqual((await kube.list('v1', 'Pod', { namespace: ns, labelSelector: HELPER_LABEL })).map((x) => x.metadata.name), []);
+    assert.deepEqual((await kube.list('v1', 'PersistentVolumeClaim', { namespace: ns, labelSelector: HELPER_LABEL })).map((x) => x.metadata.name), []);
+    await assertNoLeftovers(ctx);
+  });
+
   it("app deploy's cleanup of old volume bindings leaves a helper pod's PV/PVC pair alone (its run removes it)", async () => {
     const { ctx, disk } = await diskWithData('deploy-vs-helper');
     await ensureAppNamespace(kube, ctx);
