@@ -465,7 +465,15 @@ export async function importDiskThroughCluster(
         const stopFeed = () => feed.abort(op.signal?.reason ?? new Error('tar -x ended'));
         if (op.signal?.aborted) stopFeed();
         else op.signal?.addEventListener('abort', stopFeed, { once: true });
-        running.then((r) => r.exitCode !== 0 && stopFeed(), stopFeed);
+        // the exec's own failure (its stream lost before an exit status) is why the feed stopped
+        let execFailure: unknown;
+        running.then(
+          (r) => r.exitCode !== 0 && stopFeed(),
+          (x: unknown) => {
+            execFailure = x;
+            stopFeed();
+          },
+        );
         const { archiveToTar, CLUSTER_ZSTD_JOBS } = await import('../archive/tar-stream.js');
         let manifest;
         try {
@@ -482,12 +490,17 @@ export async function importDiskThroughCluster(
           stdin.end();
           manifest = fed.manifest;
         } catch (e) {
+          // before the abort below, which fails the exec too
+          const lost = execFailure;
           abort.abort();
           stdin.destroy();
           (archive.stream as { destroy?(): void }).destroy?.();
           const r = await running.catch(() => undefined);
+          // unless cancelled or the archive is bad, the pod side says why the feed stopped
+          const podExplains = !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity');
           // a full disk makes tar stop reading: its message says why the stream stopped
-          if (r && r.exitCode !== 0 && !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity')) throw podFailure(`tar -x into disk ${spec.name}`, r.exitCode, r.message, err.text());
+          if (r && r.exitCode !== 0 && podExplains) throw podFailure(`tar -x into disk ${spec.name}`, r.exitCode, r.message, err.text());
+          if (lost !== undefined && podExplains) throw lost;
           throw asInterrupted(op, e, `no disk was created`);
         } finally {
           op.signal?.removeEventListener('abort', stopFeed);

@@ -177,6 +177,23 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await assertNoLeftovers(ctx);
   });
 
+  it('an import whose exec stream is lost mid-stream fails with that loss (not as an unexplained abort) and leaves nothing', async () => {
+    const { ctx, disk } = await diskWithData('lost-import');
+    const good = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out }));
+    const before = (await listDisks(ctx, driver, kube)).disks.map((d) => d.name);
+    const slow = new PassThrough();
+    slow.write(good.subarray(0, 1000));
+    const since = fake.hostExecs.length;
+    const importing = importDisk(ctx, driver, kube, { name: 'lost', archive: { stream: slow }, via: 'cluster' });
+    importing.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, ['tar', '-x'], since), 'tar -x running in the helper pod');
+    // its connection breaks without an exit status (a network failure, an API server restart)
+    assert.equal(fake.cutExecs((x) => x.command[0] === 'tar' && x.command[1] === '-x' && x.namespace === appNamespace(ctx)), 1);
+    await rejectsWith(importing, 'unavailable', /connection closed before the command ended/);
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), before);
+    await assertNoLeftovers(ctx);
+  });
+
   it('export refuses a disk the app uses, unless live (the helper runs on the app\'s node) or quiesced', async () => {
     const { ctx, disk, digest } = await diskWithData('busy');
     const ns = appNamespace(ctx);

@@ -108,6 +108,11 @@ export interface FakeKube {
   readonly connections: number;
   /** Every command run for real (pod, container, command, exit code), in order. */
   hostExecs: { namespace: string; pod: string; container: string; command: string[]; exitCode?: number }[];
+  /**
+   * Test hook: the connections of the commands run for real that match (and are still running) break
+   * without an exit status, as a network failure or an API server restart breaks them; returns how many.
+   */
+  cutExecs(match: (x: FakeKube['hostExecs'][number]) => boolean): number;
   /** Test hook: a TCP port on 127.0.0.1 that stands for `pod:port` (portforward); default: echo. */
   setPortTarget(namespace: string, pod: string, port: number, localPort: number): void;
   /** With `terminatingNamespaces`: finish deleting a Terminating namespace (what the namespace controller does). */
@@ -729,6 +734,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
 
   const hostImages = opts.hostImages ?? defaultHostImage;
   const hostExecs: FakeKube['hostExecs'] = [];
+  /** The connection of each command run for real, while it runs. */
+  const hostExecSockets = new Map<FakeKube['hostExecs'][number], WebSocket>();
 
   /**
    * What running `container` of the pod for real needs, or undefined when
@@ -774,6 +781,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   function runOnHost(ws: WebSocket, namespace: string, pod: string, container: string, command: string[], plan: HostExecPlan, wantStdin: boolean): void {
     const record: FakeKube['hostExecs'][number] = { namespace, pod, container, command };
     hostExecs.push(record);
+    hostExecSockets.set(record, ws);
+    ws.on('close', () => hostExecSockets.delete(record));
     const { child, cleanup } = spawnHostExec(plan, command);
     let exited = false;
     const send = (ch: number, data: Buffer, cb?: () => void) => ws.send(Buffer.concat([Buffer.from([ch]), data]), cb as never);
@@ -1011,6 +1020,15 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       return hostExecSupport();
     },
     hostExecs,
+    cutExecs: (match) => {
+      let n = 0;
+      for (const [record, ws] of hostExecSockets) {
+        if (record.exitCode !== undefined || !match(record)) continue;
+        ws.terminate();
+        n++;
+      }
+      return n;
+    },
     setPortTarget: (namespace, pod, port, localPort) => {
       portTargets.set(`${namespace}/${pod}/${port}`, localPort);
     },
