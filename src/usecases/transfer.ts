@@ -462,7 +462,13 @@ export async function importDiskThroughCluster(
         const running = helperExec(h, tarExtractArgv(mp), { stdin, stderr: err.stream }, op, abort);
         // stop feeding on a cancel, and when tar -x has failed (nobody reads stdin any more)
         const feed = new AbortController();
-        const stopFeed = () => feed.abort(op.signal?.reason ?? new Error('tar -x ended'));
+        // The pipe to the pod goes too: nobody reads it any more (an exec refused before it read anything
+        // never does), and archiveToTar waiting for it to drain never sees the abort (its pipeline keeps a
+        // stage waiting on a destination it does not destroy): the import hung instead of failing.
+        const stopFeed = () => {
+          feed.abort(op.signal?.reason ?? new Error('tar -x ended'));
+          stdin.destroy();
+        };
         if (op.signal?.aborted) stopFeed();
         else op.signal?.addEventListener('abort', stopFeed, { once: true });
         // the exec's own failure (its stream lost before an exit status) is why the feed stopped

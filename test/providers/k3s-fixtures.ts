@@ -9,7 +9,7 @@ import type { AppContext } from '../../src/domain/model.js';
 import type { KubeClient } from '../../src/kube/types.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import type { FakeKube } from '../support/fake-kube/index.js';
+import type { FakeKube, FakeKubeOptions } from '../support/fake-kube/index.js';
 import { startFakeCluster } from '../support/kube.js';
 
 export interface Sandbox {
@@ -36,9 +36,9 @@ export interface K3sCluster {
   close(): Promise<void>;
 }
 
-export async function startK3sCluster(): Promise<K3sCluster> {
+export async function startK3sCluster(opts: FakeKubeOptions = {}): Promise<K3sCluster> {
   const sb = await sandbox();
-  const { fake, kube } = await startFakeCluster();
+  const { fake, kube } = await startFakeCluster(opts);
   const driver = new K3sDriver();
   return {
     sb,

@@ -542,3 +542,37 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     }
   });
 });
+
+describe('disk data through the cluster of an API server before Kubernetes 1.30 (exec speaks v4.channel.k8s.io at most)', () => {
+  let env: K3sCluster | undefined;
+  before(async () => {
+    env = await startK3sCluster({ version: 'v1.29.10' });
+  });
+  after(async () => env?.close());
+
+  it('an export works (no input to end); an import is refused with what it needs, and nothing is left', async () => {
+    const { sb, kube, driver } = env!;
+    const ctx = appCtx(sb, { app: 'old-server' });
+    const disk = await createDisk(ctx, driver, kube, { name: 'data-1' });
+    await writeSampleTree(disk.id);
+    const digest = (await digestTree(fs, disk.id)).treeDigest;
+    const archive = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster' }));
+    assert.equal((await readManifest(Readable.from([archive]))).treeDigest, digest);
+    // an API server some way off: the exec is refused only once the archive has filled the pipe to the pod,
+    // which nobody reads (the import must still end, with the refusal)
+    const far = Object.create(kube) as KubeClient;
+    far.execStream = async (...args: Parameters<KubeClient['execStream']>) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return kube.execStream(...args);
+    };
+    const importing = importDisk(ctx, driver, far, { name: 'copy', archive: { stream: Readable.from([archive]) }, via: 'cluster' });
+    const settled = await Promise.race([importing.then(() => 'imported', (e: unknown) => e), new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+    assert.ok(
+      settled instanceof KompoxError && settled.kind === 'unsupported' && settled.code === 'kube.exec.stdin-close' && /Kubernetes 1\.30 or later/.test(settled.hint ?? ''),
+      settled instanceof Error ? String(settled.stack) : String(settled),
+    );
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
+    assert.deepEqual(await driver.disks.list(ctx, ctx.app.volumes[0]!, { pending: true }, {}), []);
+    await eventually(async () => (await kube.list('v1', 'Pod', { namespace: appNamespace(ctx), labelSelector: HELPER_LABEL })).length === 0, 'helper pods gone');
+  });
+});

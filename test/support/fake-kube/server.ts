@@ -707,9 +707,12 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
 
   // ---- WebSocket: exec and portforward (v4/v5.channel.k8s.io: one channel byte, then data) ----
   const wsMasks: MaskCounts = { zero: 0, other: 0, unmasked: 0 };
+  // v5 (a client may close stdin alone) comes with the WebSocket stream translator, on by default from
+  // Kubernetes 1.30 (KEP-4006, beta); an older API server speaks v4 at most
+  const v5Exec = Number(kubeVersion.major) > 1 || Number(kubeVersion.minor) >= 30;
   const wss = new WebSocketServer({
     noServer: true,
-    handleProtocols: (protocols) => (protocols.has('v5.channel.k8s.io') ? 'v5.channel.k8s.io' : protocols.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false),
+    handleProtocols: (protocols) => (v5Exec && protocols.has('v5.channel.k8s.io') ? 'v5.channel.k8s.io' : protocols.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false),
   });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
