@@ -109,6 +109,30 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
   };
   const logs = (events: KompoxEvent[]) => events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+  /** Snapshots, checks, restores and copies a disk under roots whose paths hold spaces, quotes and backslashes; what the driver logged. */
+  const roundTripUnderOddRoots = async (own: Sandbox, driver: K3sDriver): Promise<string[]> => {
+    const roots = { K3S_DISK_ROOT: join(own.dir, "disk root 'a' \\b"), K3S_SNAPSHOT_ROOT: join(own.dir, 'snap  root "c"\\d ') };
+    const ctx = appCtx({ diskRoot: roots.K3S_DISK_ROOT, snapshotRoot: roots.K3S_SNAPSHOT_ROOT }, { settings: { ...settings(), ...roots } });
+    const vol = ctx.app.volumes[0]!;
+    const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+    await writeSampleTree(d.id);
+    const original = await digest(d.id);
+    const events: KompoxEvent[] = [];
+    const op = { events: (e: KompoxEvent) => events.push(e) };
+    const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
+    const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
+    try {
+      const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+      assert.equal(r.manifest.treeDigest, original);
+    } finally {
+      await rm(check, { recursive: true, force: true });
+    }
+    const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
+    assert.equal(await digest(restored.id), original);
+    const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
+    assert.equal(await digest(copied.id), original);
+    return logs(events);
+  };
 
   it('snapshots, restores and copies a disk on the node: no data crosses to this machine, every check holds', async () => {
     await onNode({}, async ({ own, driver, trace, ctx, vol }) => {
@@ -277,27 +301,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
 
   it('snapshots, restores and copies on the node under disk and snapshot roots whose paths hold spaces, quotes and backslashes', async () => {
     await onNode({}, async ({ own, driver, trace }) => {
-      const roots = { K3S_DISK_ROOT: join(own.dir, "disk root 'a' \\b"), K3S_SNAPSHOT_ROOT: join(own.dir, 'snap  root "c"\\d ') };
-      const ctx = appCtx({ diskRoot: roots.K3S_DISK_ROOT, snapshotRoot: roots.K3S_SNAPSHOT_ROOT }, { settings: { ...settings(), ...roots } });
-      const vol = ctx.app.volumes[0]!;
-      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
-      await writeSampleTree(d.id);
-      const original = await digest(d.id);
-      const events: KompoxEvent[] = [];
-      const op = { events: (e: KompoxEvent) => events.push(e) };
-      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
-      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
-      try {
-        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
-        assert.equal(r.manifest.treeDigest, original);
-      } finally {
-        await rm(check, { recursive: true, force: true });
-      }
-      const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
-      assert.equal(await digest(restored.id), original);
-      const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
-      assert.equal(await digest(copied.id), original);
-      const said = logs(events);
+      const said = await roundTripUnderOddRoots(own, driver);
       for (const re of [/^snapshot snap: on the node/, /^restore snap: on the node/, /^copy src: on the node/]) assert.ok(said.some((m) => re.test(m)), `${re}: ${said.join(' | ')}`);
       assert.deepEqual(trace.dataIo, [], 'no file was read or written over SFTP or streamed');
     });
@@ -601,27 +605,8 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
 
   it('without the tools, the streaming path snapshots, restores and copies under those roots too', async () => {
     await onNode({ noTools: true }, async ({ own, driver }) => {
-      const roots = { K3S_DISK_ROOT: join(own.dir, "disk root 'a' \\b"), K3S_SNAPSHOT_ROOT: join(own.dir, 'snap  root "c"\\d ') };
-      const ctx = appCtx({ diskRoot: roots.K3S_DISK_ROOT, snapshotRoot: roots.K3S_SNAPSHOT_ROOT }, { settings: { ...settings(), ...roots } });
-      const vol = ctx.app.volumes[0]!;
-      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
-      await writeSampleTree(d.id);
-      const original = await digest(d.id);
-      const events: KompoxEvent[] = [];
-      const op = { events: (e: KompoxEvent) => events.push(e) };
-      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
-      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
-      try {
-        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
-        assert.equal(r.manifest.treeDigest, original);
-      } finally {
-        await rm(check, { recursive: true, force: true });
-      }
-      const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
-      assert.equal(await digest(restored.id), original);
-      const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
-      assert.equal(await digest(copied.id), original);
-      assert.ok(logs(events).some((m) => m.startsWith('restore through this machine, not on the node')), logs(events).join(' | '));
+      const said = await roundTripUnderOddRoots(own, driver);
+      assert.ok(said.some((m) => m.startsWith('restore through this machine, not on the node')), said.join(' | '));
     });
   });
 
