@@ -22,9 +22,20 @@ import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 import { appCtx, sandbox, snapshotOfTree, writeCompressibleLog, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
+import { collectEvents } from '../support/events.js';
 
 const local = new LocalHostFs();
 const digest = async (p: string) => (await digestTree(local, p)).treeDigest;
+/** Unpacks a snapshot's archive (checked against its SHA-256) into a directory of its own, hands it to `inspect`, then removes it. */
+async function unpackedSnapshot(snap: { id: string; sha256?: string }, inspect: (r: Awaited<ReturnType<typeof unpackArchive>>, data: string) => Promise<void>): Promise<void> {
+  const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
+  try {
+    const data = join(check, 'data');
+    await inspect(await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), data, { expectedSha256: snap.sha256 }), data);
+  } finally {
+    await rm(check, { recursive: true, force: true });
+  }
+}
 const sh = (script: string, ...args: string[]) => {
   const r = spawnSync('sh', ['-c', script, 'sh', ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
@@ -117,16 +128,11 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
     await writeSampleTree(d.id);
     const original = await digest(d.id);
-    const events: KompoxEvent[] = [];
-    const op = { events: (e: KompoxEvent) => events.push(e) };
+    const { events, op } = collectEvents();
     const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
-    const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
-    try {
-      const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+    await unpackedSnapshot(snap, async (r) => {
       assert.equal(r.manifest.treeDigest, original);
-    } finally {
-      await rm(check, { recursive: true, force: true });
-    }
+    });
     const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
     assert.equal(await digest(restored.id), original);
     const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
@@ -144,18 +150,13 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       if (asRoot) await (await import('node:fs/promises')).lchown(join(d.id, 'binary.bin'), 4321, 8765);
       const original = await digest(d.id);
 
-      const events: KompoxEvent[] = [];
-      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const { events, op } = collectEvents();
       const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
       // a valid Kompox archive: the archive reader verifies it end to end
-      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
-      try {
-        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+      await unpackedSnapshot(snap, async (r) => {
         assert.equal(r.manifest.treeDigest, original);
         assert.equal(r.format, 'tar.zst');
-      } finally {
-        await rm(check, { recursive: true, force: true });
-      }
+      });
       assert.equal(snap.sha256, createHash('sha256').update(await readFile(snap.id)).digest('hex'));
       // the manifest written piece by piece is byte for byte what every archive holds (JSON.stringify(manifest, null, 2))
       const text = sh('zstd -dc -q < "$1" | tar -x -O -f - kompox-archive.json', snap.id);
@@ -225,8 +226,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       for (let i = 0; i < 4; i++) await writeFile(join(d.id, `part${i}`), randomBytes(9 * 1024 * 1024));
       await mkdir(join(d.id, 'tree'));
       await writeSampleTree(join(d.id, 'tree'));
-      const events: KompoxEvent[] = [];
-      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const { events, op } = collectEvents();
       const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
       await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
       assert.ok(logs(events).some((m) => /^snapshot snap: on the node/.test(m)) && logs(events).some((m) => /^restore snap: on the node/.test(m)), logs(events).join(' | '));
@@ -460,13 +460,9 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const snap = await driver.snapshots.create(ctx, vol, d, 'moving', {});
       assert.equal(target, '', 'the hook ran');
       // whatever path made it, the snapshot is an archive whose manifest describes its data
-      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
-      try {
-        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+      await unpackedSnapshot(snap, async (r) => {
         assert.equal(r.manifest.treeDigest, await digest(d.id));
-      } finally {
-        await rm(check, { recursive: true, force: true });
-      }
+      });
     });
   });
 
@@ -490,14 +486,10 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       );
       assert.ok(trace.dataIo.some((x) => x.startsWith('packedStream ')), 'the streaming path made it (packed on the node, checked here)');
       // the archive holds the tree as it is now, and verifies
-      const check = await mkdtemp(join(tmpdir(), 'kompox-unpack-'));
-      try {
-        const r = await unpackArchive(local, (await import('node:fs')).createReadStream(snap.id), join(check, 'data'), { expectedSha256: snap.sha256 });
+      await unpackedSnapshot(snap, async (r, data) => {
         assert.equal(r.manifest.treeDigest, await digest(d.id));
-        assert.equal(await readFile(join(check, 'data', 'empty.txt'), 'utf8'), 'late write\n');
-      } finally {
-        await rm(check, { recursive: true, force: true });
-      }
+        assert.equal(await readFile(join(data, 'empty.txt'), 'utf8'), 'late write\n');
+      });
       // nothing of the dropped attempt is left beside the snapshot
       const files = (await snapshotOfTree(own.snapshotRoot)).filter((p) => !p.endsWith('/')).map((p) => p.replace(/ \d+$/, '').replace(/^.*\//, ''));
       assert.deepEqual(files.sort(), ['moving.json', 'moving.tar.zst']);
@@ -586,8 +578,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const vol = ctx.app.volumes[0]!;
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
-      const events: KompoxEvent[] = [];
-      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const { events, op } = collectEvents();
       const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
       const said = logs(events);
       assert.ok(said.some((m) => m.startsWith('snapshot through this machine, not on the node') && /--sort/.test(m)), said.join(' | '));
@@ -614,8 +605,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     await onNode({ noTools: true }, async ({ driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
-      const events: KompoxEvent[] = [];
-      const op = { events: (e: KompoxEvent) => events.push(e) };
+      const { events, op } = collectEvents();
       const snap = await driver.snapshots.create(ctx, vol, d, 'snap', op);
       const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
       const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
