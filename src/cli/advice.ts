@@ -52,6 +52,9 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
     hint: 'Leave out --level (it applies to K3s snapshots); `kompoxops snapshot export --level N` sets the compression of an exported archive.',
   }),
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
+  'snapshot.quiesce.start-failed': () => ({
+    hint: 'The app stays stopped; its Deployments record the replica counts to give back (`kompoxops app status` shows them). `kompoxops app deploy` starts it again, and so does the next snapshot create --quiesce or disk export --quiesce.',
+  }),
   'snapshot.quiesce.not-ready': () => ({
     hint: 'What was done is kept. `kompoxops app status` shows the volume binding and recent warnings; when a volume binding is Lost or misbound, `kompoxops app deploy` repairs it.',
   }),

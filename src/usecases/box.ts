@@ -15,7 +15,7 @@ import { SETTING_BOX_IMAGE, boxImage, parseImageRef } from '../domain/images.js'
 import { appVolumes, type AppContext } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, BOX_LABEL, BOX_POD_NAME, appNamespace, nowRfc3339, pvcName } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
-import { appReplicas, scaleApp, waitAppStopped } from './app-scale.js';
+import { appReplicas, startApp, stopApp, waitAppStopped } from './app-scale.js';
 import { ANN_BOX_MODE, ANN_BOX_SESSION, BOX_CONTAINER, BOX_DATA_DIR, BOX_RSYNC_FILE, BOX_RSYNC_PORT, boxPod } from './box-pod.js';
 import { readDiskRecord } from './volumes.js';
 
@@ -213,11 +213,11 @@ export async function deployBox(ctx: AppContext, kube: KubeClient, opts: BoxDepl
   // first the record of what to undo, so a crash from here on leaves a box that is found and removed
   const record: BoxRecord = existing
     ? { mode: existing.mode, replicas: existing.replicas, since: existing.since ?? nowRfc3339(), session: existing.session }
-    : { mode: live ? 'live' : 'stopped', replicas: live ? {} : await appReplicas(kube, ctx), since: nowRfc3339(), session: Boolean(opts.session) };
+    : { mode: live ? 'live' : 'stopped', replicas: live ? {} : await appReplicas(kube, ctx, op), since: nowRfc3339(), session: Boolean(opts.session) };
   await writeRecord(kube, ctx, record);
   try {
     if (!live) {
-      await scaleApp(kube, ctx, Object.fromEntries(Object.keys(record.replicas).map((k) => [k, 0])), op, 'stopping');
+      await stopApp(kube, ctx, record.replicas, op);
       await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, { code: 'box.stop.timeout', hint: 'No box was started and the app was started again; retry with a longer stop timeout.' });
     }
     await kube.apply(boxPod(ctx, { image, claims, live: live && running, session: record.session, ...(pullSecret ? { pullSecret } : {}) }));
@@ -248,7 +248,7 @@ async function removeBox(ctx: AppContext, kube: KubeClient, opts: { stopTimeoutM
   const deadline = Date.now() + (opts.stopTimeoutMs ?? 120_000);
   while ((await kube.get(podRef(ctx))) && Date.now() < deadline) await sleep(250);
   const restored = box.mode === 'live' ? {} : box.replicas;
-  await scaleApp(kube, ctx, restored, op, 'started');
+  await startApp(kube, ctx, restored, op);
   await writeRecord(kube, ctx, null);
   return { existed: true, restored };
 }

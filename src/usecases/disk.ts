@@ -355,7 +355,7 @@ export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: 
   // export stops on the same signal and removes its helper pod, which is waited for here: the front end ends
   // the process on an interrupt, and a helper pod left running keeps the disk attached until its deadline.
   let exporting: Promise<unknown> | undefined;
-  const exported = await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, what: 'the export is incomplete; the app was started again', done: `disk ${disk.name} was exported` }, op, (inner) => {
+  const exported = await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, by: `export of disk ${disk.name}`, what: 'the export is incomplete; the app was started again', done: `disk ${disk.name} was exported` }, op, (inner) => {
     const p = run(inner);
     exporting = p;
     return p;

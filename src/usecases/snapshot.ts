@@ -9,7 +9,7 @@ import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
 import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
-import { appReplicas, scaleApp, waitAppStopped } from './app-scale.js';
+import { appReplicas, startApp, stopApp, waitAppStopped } from './app-scale.js';
 
 export async function listSnapshots(
   ctx: AppContext,
@@ -92,7 +92,7 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
     });
   }
   if (!kube) throw new KompoxError('unavailable', 'quiescing the app needs the cluster (to stop and start the app)');
-  return withAppStopped(kube, ctx, { ...opts, done: `snapshot ${name} was taken` }, op, (inner) => driver.snapshots.create(ctx, volume, disk, name, inner, spec));
+  return withAppStopped(kube, ctx, { ...opts, by: `snapshot ${name}`, done: `snapshot ${name} was taken` }, op, (inner) => driver.snapshots.create(ctx, volume, disk, name, inner, spec));
 }
 
 /** The driver's part of a snapshot's options, checked before anything runs (a level only where snapshots are archives, and one of tar.zst's). */
@@ -121,7 +121,11 @@ export const DEFAULT_START_TIMEOUT_MS = 5 * 60_000;
 /**
  * Scales the app's Deployments to 0, waits until its pods are gone, runs
  * `fn`, and always restores the replica counts (also when `fn` or the wait
- * fails), so a failed snapshot never leaves the app down. Then it waits until
+ * fails), so a failed snapshot never leaves the app down. The counts to
+ * restore are recorded on each Deployment in the patch that stops it (and
+ * removed in the one that starts it), so a process that dies in between
+ * leaves the app stopped but says so (app status), and the next quiesce
+ * restores those counts, not the 0 it finds. Then it waits until
  * the app is running and ready again and says so (`log`); when it is not
  * within `startTimeoutMs`, a successful `fn` still fails, with what keeps the
  * app from starting (e.g. the scheduler's FailedScheduling message), and a
@@ -141,17 +145,19 @@ export async function withAppStopped<T>(
     done?: string;
     /** What an interrupt leaves, for its message. */
     what?: string;
+    /** What stops the app, recorded on its Deployments: `snapshot NAME`, `export of disk NAME`. */
+    by: string;
   },
   op: Op,
   fn: (op: Op) => Promise<T>,
 ): Promise<T> {
   const ns = appNamespace(ctx);
-  const saved = await appReplicas(kube, ctx);
+  const saved = await appReplicas(kube, ctx, op);
   const what = opts.what ?? 'no snapshot was taken; the app was started again';
   let out: { value: T } | { error: unknown };
   try {
     phaseEvent(op, 'quiesce', 'stopping the app');
-    await scaleApp(kube, ctx, Object.fromEntries(Object.keys(saved).map((name) => [name, 0])), op, 'stopping');
+    await stopApp(kube, ctx, saved, op, { by: opts.by });
     await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, {
       code: 'snapshot.quiesce.timeout',
       hint: 'No snapshot was taken and the app was started again; retry, or snapshot without quiescing (crash-consistent).',
@@ -178,9 +184,11 @@ export async function withAppStopped<T>(
     }
   } catch (e) {
     out = { error: e };
-  } finally {
-    await scaleApp(kube, ctx, saved, op, 'started');
   }
+  const outcome = 'error' in out ? { failed: out.error } : { done: opts.done };
+  await startApp(kube, ctx, saved, op).catch((e: unknown) => {
+    throw notStartedAgain(e, saved, outcome);
+  });
   // interrupted: the process ends now; the app is starting
   if ('error' in out && (op.signal?.aborted || (out.error instanceof KompoxError && out.error.kind === 'interrupted'))) throw out.error;
   const started = Object.keys(saved).filter((name) => saved[name]! > 0);
@@ -204,6 +212,25 @@ export async function withAppStopped<T>(
   }
   if ('error' in out) throw out.error;
   return out.value;
+}
+
+/**
+ * The app could not be started again (the API server unreachable, the
+ * credentials gone): it stays stopped, and its Deployments keep the record of
+ * the counts to give back, which the next quiesce or a deploy uses.
+ */
+function notStartedAgain(e: unknown, saved: Record<string, number>, outcome: { done?: string; failed?: unknown }): KompoxError {
+  const deployments = Object.keys(saved).filter((name) => saved[name]! > 0);
+  const message = (x: unknown) => (x instanceof Error ? x.message : String(x));
+  const head = outcome.done ? `${outcome.done}, but the app` : 'the app';
+  // an interrupt's own message says the app was started again: not so here
+  const failed = 'failed' in outcome ? ` (after the operation had failed: ${message(outcome.failed).replace(/; the app was started again.*$/, '')})` : '';
+  return new KompoxError(e instanceof KompoxError ? e.kind : 'unavailable', `${head} could not be started again: ${message(e)}${failed}`, {
+    code: 'snapshot.quiesce.start-failed',
+    details: { deployments },
+    hint: `It stays stopped; its Deployments (${deployments.join(', ')}) record the replica counts to give back. Deploying the app again starts it, and so does the next quiesced snapshot or export.`,
+    cause: e,
+  });
 }
 
 export interface SnapshotRestoreOptions extends VolumeOption {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AppContext } from '../../src/domain/model.js';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
-import type { KubeClient } from '../../src/kube/index.js';
+import type { KubeClient, KubeObject } from '../../src/kube/index.js';
 import type { K3sDriver } from '../../src/providers/k3s/index.js';
 import { createDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
 import { openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
@@ -117,31 +117,113 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.ok(n.length <= 63);
   });
 
-  it('--quiesce scales the app to 0, waits for its pod to go, snapshots, and scales back', async () => {
-    const ctx = await appWithData('quiet-app');
+  const deployment = async (ctx: AppContext, name = 'web') => (await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) }))!;
+  const replicasOf = (d: KubeObject) => (d.spec as { replicas: number }).replicas;
+  /** The quiesce record's annotations on the Deployment (kompox.dev/quiesced-*). */
+  const quiesceAnnotations = (d: KubeObject) => Object.fromEntries(Object.entries(d.metadata.annotations ?? {}).filter(([k]) => k.startsWith('kompox.dev/quiesced-')));
+  /**
+   * Plays the controller for the pod `running` set (the controllers remove
+   * the pods they own themselves): once the Deployment is at 0, the pod goes.
+   * `stopped` is the Deployment as it was then.
+   */
+  function podGoesOnStop(ctx: AppContext, pod: string): { stopped?: KubeObject; done(): void } {
     const ns = appNamespace(ctx);
-    await running(ctx, 'web-1');
-    // play the controller: once replicas is 0, the pod goes away
-    let sawZero = false;
-    const controller = setInterval(async () => {
+    const seen: { stopped?: KubeObject; done(): void } = { done: () => clearInterval(timer) };
+    const timer = setInterval(async () => {
       const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
-      if ((d!.spec as { replicas: number }).replicas === 0 && !sawZero) {
-        sawZero = true;
-        await kube.delete({ apiVersion: 'v1', kind: 'Pod', name: 'web-1', namespace: ns });
+      if (replicasOf(d!) === 0 && !seen.stopped) {
+        seen.stopped = d;
+        await kube.delete({ apiVersion: 'v1', kind: 'Pod', name: pod, namespace: ns });
       }
     }, 50);
+    return seen;
+  }
+  /**
+   * A quiesced snapshot whose process dies once the app is stopped, as far
+   * as the cluster can tell: the snapshot fails (killed), and so does every
+   * patch that would start the app again (the connection is gone).
+   */
+  async function interruptedQuiesce(ctx: AppContext, name: string): Promise<unknown> {
+    const lost = new Proxy(kube, {
+      get(target, key) {
+        if (key === 'mergePatch') {
+          return async (ref: Parameters<KubeClient['mergePatch']>[0], patch: Record<string, unknown>) => {
+            if (((patch.spec as { replicas?: number } | undefined)?.replicas ?? 0) > 0) throw new KompoxError('unavailable', 'connection to the API server lost', { code: 'kube.unreachable' });
+            return target.mergePatch(ref, patch);
+          };
+        }
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const killed = Object.create(driver, {
+      snapshots: { value: { ...driver.snapshots, create: async () => Promise.reject(new Error('killed')) } },
+    }) as K3sDriver;
+    return createSnapshot(ctx, killed, lost, { name, quiesce: true }).then(
+      () => assert.fail('the snapshot did not fail'),
+      (e: unknown) => e,
+    );
+  }
+
+  it('--quiesce scales the app to 0, waits for its pod to go, snapshots, and scales back; the stop records what to give back, the start removes it', async () => {
+    const ctx = await appWithData('quiet-app');
+    await running(ctx, 'web-1');
+    const controller = podGoesOnStop(ctx, 'web-1');
     const lines: string[] = [];
     try {
       const snap = await createSnapshot(ctx, driver, kube, { name: 'quiet', quiesce: true }, logInto(lines));
       assert.equal(snap.name, 'quiet');
     } finally {
-      clearInterval(controller);
+      controller.done();
     }
-    assert.ok(sawZero);
-    const d = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
-    assert.equal((d!.spec as { replicas: number }).replicas, 1);
+    assert.ok(controller.stopped);
+    // while stopped, the Deployment said what to give back, when and for what (a crash would leave this)
+    const stopped = quiesceAnnotations(controller.stopped);
+    assert.equal(stopped['kompox.dev/quiesced-replicas'], '1');
+    assert.equal(stopped['kompox.dev/quiesced-by'], 'snapshot quiet');
+    assert.match(stopped['kompox.dev/quiesced-since'] ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 1);
+    assert.deepEqual(quiesceAnnotations(d), {}, 'the start removed the record');
     // and it waits until the app is running and ready again, and says so
     assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)', 'the app is running and ready again (deployment web: 1/1 ready)']);
+  });
+
+  it('a quiesce whose process dies once the app is stopped leaves it stopped with its record; the next quiesce gives back the recorded count, not 0', async () => {
+    const ctx = await appWithData('crashed-app');
+    await running(ctx, 'web-1');
+    const controller = podGoesOnStop(ctx, 'web-1');
+    let e: unknown;
+    try {
+      e = await interruptedQuiesce(ctx, 'lost');
+    } finally {
+      controller.done();
+    }
+    // the start failed: said as such, with what it leaves
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.kind, e.code], ['unavailable', 'snapshot.quiesce.start-failed']);
+    assert.match(e.message, /^the app could not be started again: connection to the API server lost \(after the operation had failed: killed\)$/);
+    assert.match(e.hint ?? '', /Deployments \(web\) record the replica counts/);
+    const left = await deployment(ctx);
+    assert.equal(replicasOf(left), 0);
+    const record = quiesceAnnotations(left);
+    assert.equal(record['kompox.dev/quiesced-replicas'], '1');
+    assert.equal(record['kompox.dev/quiesced-by'], 'snapshot lost');
+    const since = record['kompox.dev/quiesced-since']!;
+    assert.match(since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+    // the next quiesced snapshot finds the app at 0 with the record: it gives back 1 and says why
+    const lines: string[] = [];
+    const snap = await createSnapshot(ctx, driver, kube, { name: 'after-crash', quiesce: true }, logInto(lines));
+    assert.equal(snap.name, 'after-crash');
+    assert.deepEqual(lines, [
+      `web was stopped at ${since} by the quiesced snapshot lost, which has not started it again (interrupted, unless it is still running); it will be started again with replicas 1`,
+      'started web again (replicas 1)',
+      'the app is running and ready again (deployment web: 1/1 ready)',
+    ]);
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 1);
+    assert.deepEqual(quiesceAnnotations(d), {});
   });
 
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {

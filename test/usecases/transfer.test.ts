@@ -235,10 +235,20 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     const live = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster', live: true }, c.op));
     assert.equal((await readManifest(Readable.from([live]))).treeDigest, digest);
     assert.match(c.logs.join('\n'), /exporting it live \(crash-consistent\) from node node1/);
+    // what the stop recorded on the Deployment (what a crash would leave): for what, and what to give back
+    const records = new Set<string>();
+    fake.store.onChange((r, obj, change) => {
+      const meta = obj.metadata as { namespace?: string; name?: string; annotations?: Record<string, string> } | undefined;
+      if (change !== 'put' || r.kind !== 'Deployment' || meta?.namespace !== ns || (obj.spec as { replicas?: number } | undefined)?.replicas !== 0) return;
+      records.add(`${meta.annotations?.['kompox.dev/quiesced-by']} → ${meta.annotations?.['kompox.dev/quiesced-replicas']}`);
+    });
     const q = collectEvents();
     const quiesced = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster', quiesce: true }, q.op));
     assert.equal((await readManifest(Readable.from([quiesced]))).treeDigest, digest);
     assert.match(q.logs.join('\n'), /stopping web \(replicas 1 → 0\)[\s\S]*started web again/);
+    assert.deepEqual([...records], [`export of disk ${disk.name} → 1`]);
+    const started = await kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
+    assert.deepEqual(Object.keys(started!.metadata.annotations ?? {}).filter((k) => k.startsWith('kompox.dev/quiesced-')), [], 'the start removed the record');
     await assertNoLeftovers(ctx);
   });
 
