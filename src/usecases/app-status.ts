@@ -10,6 +10,7 @@ import { assessDeployment, selectorString } from '../kube/rollout.js';
 import { appVolumes, diskAnnotationKeys } from './volumes.js';
 import { podContainers, type ContainerKind } from './app-logs.js';
 import { readVolumeBindings, type VolumeBinding } from './volume-bindings.js';
+import { quiesceRecord, type QuiesceRecord } from './app-scale.js';
 
 export interface ContainerStatus {
   name: string;
@@ -45,6 +46,13 @@ export interface AppStatus {
   events: { type: string; reason: string; object: string; message: string; count: number; lastTimestamp?: string }[];
   /** Secrets stored for the app outside its compose files: names only (Secrets, registries, variable names), never a value. */
   secrets?: { pull?: { secret: string; registries: string[] }; env: { service: string; secret: string; keys: string[] }[] };
+  /**
+   * Deployments a quiesced snapshot or export stopped and has not started
+   * again: one still running, or one that was interrupted (killed, its
+   * connection lost); the cluster cannot tell them apart. `replicas` is what
+   * the next quiesce or a deploy gives back.
+   */
+  quiesced?: ({ deployment: string } & QuiesceRecord)[];
   /** The maintenance box, when there is one (also one left behind by an interrupted command). */
   box?: import('./box.js').BoxState;
   /** Each volume's claim and PersistentVolume: phases, whether they point at each other, and what is wrong (volume-bindings.ts). */
@@ -132,6 +140,8 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
     const v = assessDeployment(d, replicaSets, mine, events);
     const st = (d.status as Any) ?? {};
     status.deployments.push({ name: d.metadata.name, ready: `${st.readyReplicas ?? 0}/${(d.spec as Any)?.replicas ?? 1}`, state: v.state, message: v.message });
+    const record = quiesceRecord(d);
+    if (record) (status.quiesced ??= []).push({ deployment: d.metadata.name, ...record });
   }
   status.volumeBindings = await readVolumeBindings(kube, namespace);
   status.pods = pods.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map(podStatus);

@@ -24,6 +24,7 @@ import {
   restoredDiskName,
 } from '../../src/usecases/snapshot.js';
 import { resolveCurrentDisks } from '../../src/usecases/volumes.js';
+import { appStatus } from '../../src/usecases/app-status.js';
 import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { rejectsWith } from '../support/assertions.js';
@@ -185,11 +186,12 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     const d = await deployment(ctx);
     assert.equal(replicasOf(d), 1);
     assert.deepEqual(quiesceAnnotations(d), {}, 'the start removed the record');
+    assert.equal((await appStatus(ctx, kube)).quiesced, undefined);
     // and it waits until the app is running and ready again, and says so
     assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)', 'the app is running and ready again (deployment web: 1/1 ready)']);
   });
 
-  it('a quiesce whose process dies once the app is stopped leaves it stopped with its record; the next quiesce gives back the recorded count, not 0', async () => {
+  it('a quiesce whose process dies once the app is stopped leaves it stopped with its record; app status says so; the next quiesce gives back the recorded count, not 0', async () => {
     const ctx = await appWithData('crashed-app');
     await running(ctx, 'web-1');
     const controller = podGoesOnStop(ctx, 'web-1');
@@ -211,6 +213,8 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(record['kompox.dev/quiesced-by'], 'snapshot lost');
     const since = record['kompox.dev/quiesced-since']!;
     assert.match(since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // app status: stopped by that quiesce since then, 1 replica to give back
+    assert.deepEqual((await appStatus(ctx, kube)).quiesced, [{ deployment: 'web', replicas: 1, since, by: 'snapshot lost' }]);
 
     // the next quiesced snapshot finds the app at 0 with the record: it gives back 1 and says why
     const lines: string[] = [];
@@ -224,6 +228,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     const d = await deployment(ctx);
     assert.equal(replicasOf(d), 1);
     assert.deepEqual(quiesceAnnotations(d), {});
+    assert.equal((await appStatus(ctx, kube)).quiesced, undefined);
   });
 
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
