@@ -14,6 +14,7 @@ import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js'
 import type { ProviderDriver } from '../domain/ports/driver.js';
 import type { RegistryProbe } from '../domain/ports/registry.js';
 import type { WaitResult } from '../kube/rollout.js';
+import { clearStaleQuiesceRecords, describeQuiesced, quiescedDeployments, type QuiesceRecord } from './app-scale.js';
 import {
   INSTANCE,
   INVENTORY_NAME,
@@ -280,6 +281,21 @@ export interface DeployResult {
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
 /**
+ * A Deployment a quiesced snapshot or export stopped and has not started
+ * again: the deploy starts it (its apply sets the replicas). Either that
+ * operation was interrupted (then this is the way to start the app), or it is
+ * still running and its copy is no longer of a stopped app; the cluster
+ * cannot tell which, so the warning says both.
+ */
+function quiescedWarning(q: { deployment: string } & QuiesceRecord, dryRun: boolean): Diagnostic {
+  return {
+    level: 'warning',
+    message: `${describeQuiesced(q.deployment, q)} and has not been started again; this deploy ${dryRun ? 'would start' : 'starts'} it`,
+    hint: `If that ${q.by} is still running, the app is no longer stopped for it; if it was interrupted, deploying is how the app starts again.`,
+  };
+}
+
+/**
  * Deploys the app read from `source`. `kube` and `driver` are given by the
  * caller (the composition root). Events: `log` for created disks and applied
  * objects, `warning` for conversion warnings as soon as the manifest is built
@@ -307,6 +323,9 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
     const { findBox, boxBlocksDeploy } = await import('./box.js');
     boxBlocksDeploy(ctx, await findBox(ctx, kube));
   }
+  // the apply sets the Deployment's replicas (forced): an app a quiesce stopped starts again, said before anything is written
+  const restarts = (await quiescedDeployments(kube, ctx)).map((q) => quiescedWarning(q, Boolean(opts.dryRun)));
+  for (const w of restarts) warningEvent(op, w);
   // every image's registry: stored credentials, the nodes' own access, public, or a warning (before anything is written)
   const { checkImageAccess, podImages } = await import('./registry-check.js');
   const access = await checkImageAccess(ctx, podImages(first.objects), stored.pull?.registries ?? [], driver, opts.registryProbe, op);
@@ -343,11 +362,13 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   });
   const warnings = [...loaded.warnings, ...manifest.warnings];
   for (const w of warnings) warningEvent(op, w);
-  warnings.push(...access.warnings);
+  warnings.push(...access.warnings, ...restarts);
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);
   const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, terminatingTimeoutMs: opts.timeoutMs, pollMs: opts.pollMs }, op);
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };
   const deployments = manifest.objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace).map((o) => o.metadata.name);
+  // the apply gave the Deployments their replica count: a quiesce's record there no longer holds
+  if (!opts.dryRun) for (const name of await clearStaleQuiesceRecords(kube, ctx, deployments)) logEvent(op, `cleared the quiesce record of ${name}: it runs again`);
   if (opts.dryRun || opts.wait === false || deployments.length === 0) {
     result.message = opts.dryRun ? 'dry run: nothing was changed' : opts.wait === false ? 'applied (not waiting for the rollout)' : 'applied';
     return result;

@@ -120,6 +120,44 @@ export async function startApp(kube: KubeClient, ctx: AppContext, counts: Record
   }
 }
 
+/** The app's Deployments a quiesce stopped and has not started again, with its record. */
+export async function quiescedDeployments(kube: KubeClient, ctx: AppContext): Promise<({ deployment: string } & QuiesceRecord)[]> {
+  return [...(await appDeployments(kube, ctx))].flatMap(([name, d]) => {
+    const record = quiesceRecord(d);
+    return record ? [{ deployment: name, ...record }] : [];
+  });
+}
+
+const CLEAR_ATTEMPTS = 5;
+
+/**
+ * Removes the quiesce records of the named Deployments that run: after app
+ * deploy applied them (its replica count included, forced), a record there
+ * is stale, and left in place it would make a later stop (kubectl scale)
+ * look like an interrupted quiesce. Each patch is conditional on the version
+ * read, retried on 409 Conflict (the controllers write status meanwhile), so
+ * a quiesce that stopped the Deployment since keeps its record. Returns the
+ * names it cleared.
+ */
+export async function clearStaleQuiesceRecords(kube: KubeClient, ctx: AppContext, names: readonly string[]): Promise<string[]> {
+  const cleared: string[] = [];
+  for (const name of names) {
+    for (let attempt = 1; ; attempt++) {
+      const d = await kube.get(deploymentRef(ctx, name));
+      if (!d || !hasQuiesceAnnotations(d) || replicasOf(d) === 0) break;
+      const annotations = Object.fromEntries(QUIESCE_ANNOTATIONS.map((k) => [k, null]));
+      try {
+        await kube.mergePatch(deploymentRef(ctx, name), { metadata: { resourceVersion: d.metadata.resourceVersion, annotations } });
+        cleared.push(name);
+        break;
+      } catch (e) {
+        if (!(e instanceof KompoxError && e.code === 'kube.conflict') || attempt >= CLEAR_ATTEMPTS) throw e;
+      }
+    }
+  }
+  return cleared;
+}
+
 /**
  * Waits until the app has no pod left (Terminating ones included); `what`
  * says, on a timeout (`code`, `hint`) or a cancel (`interrupted`), what was

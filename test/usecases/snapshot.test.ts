@@ -25,6 +25,9 @@ import {
 } from '../../src/usecases/snapshot.js';
 import { resolveCurrentDisks } from '../../src/usecases/volumes.js';
 import { appStatus } from '../../src/usecases/app-status.js';
+import { deployApp } from '../../src/usecases/app-deploy.js';
+import { clearStaleQuiesceRecords } from '../../src/usecases/app-scale.js';
+import { bundleSource } from '../../src/source/index.js';
 import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { rejectsWith } from '../support/assertions.js';
@@ -229,6 +232,39 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(replicasOf(d), 1);
     assert.deepEqual(quiesceAnnotations(d), {});
     assert.equal((await appStatus(ctx, kube)).quiesced, undefined);
+  });
+
+  it('app deploy while a quiesce record is there: warns that it starts the app, starts it, and removes the stale record', async () => {
+    const ctx = await appWithData('deploy-app');
+    const name = ctx.app.name;
+    const source = bundleSource({ 'compose.yml': 'services:\n  web:\n    image: nginx:1.27\n    volumes: [data:/data]\nvolumes:\n  data: {}\n' }, { compose: { files: ['compose.yml'] } });
+    assert.equal((await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000 })).exitCode, 0);
+    // the record an interrupted quiesce leaves (the same patch as its stop)
+    await kube.mergePatch(
+      { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) },
+      { metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': '2026-01-02T03:04:05Z', 'kompox.dev/quiesced-by': 'export of disk d1' } }, spec: { replicas: 0 } },
+    );
+    assert.equal((await appStatus(ctx, kube)).quiesced?.length, 1);
+    // a dry run: the replicas are what would change, never the record (not part of the applied Deployment)
+    const dry = await deployApp(ctx, source, kube, driver, { dryRun: true });
+    assert.deepEqual(dry.changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.action} ${c.ref.kind} ${c.fields.join(',')}`), ['change Deployment spec']);
+    assert.ok(dry.warnings.some((w) => /quiesced export of disk d1 and has not been started again; this deploy would start it$/.test(w.message)), JSON.stringify(dry.warnings));
+    assert.equal(replicasOf(await deployment(ctx, name)), 0, 'a dry run changes nothing');
+    const warnings: string[] = [];
+    const lines: string[] = [];
+    const r = await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000 }, { events: (ev) => (ev.type === 'warning' ? warnings.push(ev.diagnostic.message) : ev.type === 'log' ? lines.push(ev.message) : undefined) });
+    assert.equal(r.exitCode, 0, r.message);
+    assert.deepEqual(warnings.filter((w) => /quiesce/.test(w)), [`${name} was stopped at 2026-01-02T03:04:05Z by the quiesced export of disk d1 and has not been started again; this deploy starts it`]);
+    assert.ok(r.warnings.some((w) => /^deploy-app was stopped at 2026-01-02T03:04:05Z by the quiesced export of disk d1/.test(w.message)), 'the result lists the warning');
+    assert.ok(lines.includes(`cleared the quiesce record of ${name}: it runs again`), lines.join('\n'));
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 1);
+    assert.deepEqual(quiesceAnnotations(d), {}, 'the record went with the stop it recorded');
+    assert.equal((await appStatus(ctx, kube)).quiesced, undefined);
+    // a record on a Deployment stopped since (a quiesce that began after the apply) is not the deploy's to remove
+    await kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) }, { metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1' } }, spec: { replicas: 0 } });
+    assert.deepEqual(await clearStaleQuiesceRecords(kube, ctx, [name]), []);
+    assert.equal(quiesceAnnotations(await deployment(ctx, name))['kompox.dev/quiesced-replicas'], '1');
   });
 
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
