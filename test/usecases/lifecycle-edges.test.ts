@@ -147,6 +147,49 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     await settled();
   });
 
+  it('a quiesced snapshot killed (SIGKILL) once the app is stopped leaves the app stopped and says so; the next --quiesce starts it again with its count', async () => {
+    await settled();
+    const deployment = () => fake.store.get(fake.resource('apps/v1', 'Deployment')!, ns, 'web') as Any;
+    replicaHistory.reset();
+    stubborn = true; // the pod does not stop within its grace period: the command waits, the app stopped, when it is killed
+    try {
+      const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, 'snapshot', 'create', '-N', 'q5', '--quiesce'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const poke = setInterval(() => {
+        if (/stopping web/.test(err) && replicas() === 0) {
+          clearInterval(poke);
+          child.kill('SIGKILL'); // nothing runs after this: no finally, no signal handler
+        }
+      }, 20);
+      const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, sig) => resolve(sig)));
+      clearInterval(poke);
+      assert.equal(signal, 'SIGKILL', err);
+    } finally {
+      await letStubbornPodsGo();
+    }
+    assert.equal(replicas(), 0, 'the app stays stopped: nobody started it again');
+    const since = deployment().metadata.annotations['kompox.dev/quiesced-since'] as string;
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(deployment().metadata.annotations as Record<string, string>).filter(([k]) => k.startsWith('kompox.dev/quiesced-'))),
+      { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': since, 'kompox.dev/quiesced-by': 'snapshot q5' },
+    );
+    // app status says what stopped it, since when, and what starts it again
+    const status = await kompoxops(dir, ['app', 'status']);
+    ok(status);
+    assert.match(status.out, new RegExp(`^stopped: {4}web by the quiesced snapshot q5 since ${since} \\(replicas 1 to give back\\)\n {12}if that is no longer running, it was interrupted: \`kompoxops app deploy\` starts the app again`, 'm'));
+    // the next quiesced snapshot gives back the recorded count (1), not the 0 it finds
+    const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q6', '--quiesce']);
+    ok(r);
+    assert.equal(replicas(), 1);
+    assert.match(r.err, new RegExp(`^web was stopped at ${since} by the quiesced snapshot q5, which has not started it again \\(interrupted, unless it is still running\\); it will be started again with replicas 1\nstarted web again \\(replicas 1\\)\n`));
+    await settled();
+    assert.deepEqual(replicaHistory.values, [1, 0, 1]);
+    assert.deepEqual(Object.keys(deployment().metadata.annotations ?? {}).filter((k) => k.startsWith('kompox.dev/quiesced-')), []);
+    assert.doesNotMatch((await kompoxops(dir, ['app', 'status'])).out, /^stopped:/m);
+    assert.ok((await snapshots()).some((s) => s.name === 'q6'));
+  });
+
   it('Ctrl-C during a disk import removes the half-made disk before the process ends (exit 130, nothing left)', async () => {
     const volDisks = join(diskRoot, ns, 'default');
     const cur = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Array<{ name: string; current: boolean }>).find((d) => d.current)!;
