@@ -189,8 +189,8 @@ const LINK_ZSTD_LEVEL = 1;
 const LINK_ZSTD_FRAME = 256 * 1024;
 /** How long a stopped `tar -x` may take to end (it gets EOF) before it is killed; twice this, before it is given up on. */
 const STOP_GRACE_MS = 30_000;
-/** How long a stopped size walk may take to confirm its channel closed. */
-const WALK_CLOSE_WAIT_MS = 5000;
+/** How long a cancelled command on the node (its group killed) may take to confirm its channel closed, and the kill to run. */
+const CANCEL_WAIT_MS = 5000;
 
 /** What the node offers for streaming a tree: its tar (and dialect) and zstd. */
 interface NodeTools {
@@ -219,6 +219,133 @@ const CHANNEL_QUEUE = 256 * 1024;
 function limitQueue(channel: object, side: '_readableState' | '_writableState'): void {
   const state = (channel as Record<string, { highWaterMark?: unknown } | undefined>)[side];
   if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > CHANNEL_QUEUE) state.highWaterMark = CHANNEL_QUEUE;
+}
+
+/**
+ * A command line for an exec channel that runs ARGV after writing its
+ * process group on the first line of stderr (PGID_MARK; NodeCommand reads
+ * it). Closing a channel does not stop what runs in it (a command blocked on
+ * a disk, or one that writes nothing, never gets SIGPIPE), and a signal
+ * request does not either: ssh2 sends none once the channel's input has
+ * ended, and sshd may ignore one (OpenSSH before 7.9 always does) or pass it
+ * to the session's shell alone, not the pipeline the shell started. So a
+ * command is killed by its group, with `kill` over an exec channel of its own.
+ */
+function groupReported(argv: readonly string[]): string {
+  return shellCommand(['sh', '-c', `echo "${PGID_MARK}$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null)" >&2; exec "$@"`, 'sh', ...argv]);
+}
+
+/** How a command on an exec channel ended: `closed` of itself, `killed` once its group was, `lost`: given up on (a node gone quiet never confirms an end). */
+type CommandEnd = 'closed' | 'killed' | 'lost';
+
+/**
+ * A command started with groupReported on an exec channel: its process
+ * group, read from the first line of its stderr (the rest of stderr goes on
+ * to `rest`), how to kill it, and its end: the channel closed (and a kill
+ * under way run on the node), the barrier before the caller removes what the
+ * command wrote.
+ */
+class NodeCommand {
+  /** Settles once the channel has closed and a kill under way has run (bounded), or once the command was given up on. */
+  readonly ended: Promise<CommandEnd>;
+  private head: Buffer = Buffer.alloc(0);
+  /** The group's id; '' when the command reported none (no /proc on the node); undefined until its line came. */
+  private pgid: string | undefined;
+  private killWanted = false;
+  private killing: Promise<unknown> | undefined;
+  private over = false;
+  private giveUp = () => undefined as void;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly channel: ExecChannel,
+    private readonly exec: (cmd: string) => Promise<string>,
+    private readonly rest: (b: Buffer) => void,
+  ) {
+    channel.stderr.on('data', (c: Buffer) => this.take(c));
+    this.ended = new Promise<CommandEnd>((resolve) => {
+      const over = () => {
+        this.over = true;
+        for (const t of this.timers) clearTimeout(t);
+      };
+      channel.once('close', () => {
+        over();
+        this.flush();
+        const how = this.killWanted ? 'killed' : 'closed';
+        // the close can come before the kill has reached every process of the group
+        void this.killRun().then(() => resolve(how));
+      });
+      this.giveUp = () => {
+        over();
+        resolve('lost');
+      };
+    });
+  }
+
+  /** Whether the group is known (its line came): kill() then acts at once. */
+  get known(): boolean {
+    return this.pgid !== undefined;
+  }
+
+  /** Kills the group (at once, or as soon as its line comes) and closes the channel. */
+  kill(): void {
+    if (this.killWanted) return;
+    this.killWanted = true;
+    if (this.pgid !== undefined) this.killNow();
+  }
+
+  /**
+   * A cancel: kill(), the channel's close waited for no longer than
+   * CANCEL_WAIT_MS (a connection that died never confirms it, nor sends
+   * the group). Settles once the command has ended and the kill has run on
+   * the node (bounded as well), or those waits gave up.
+   */
+  async cancel(): Promise<void> {
+    this.kill();
+    this.after(CANCEL_WAIT_MS, () => {
+      this.channel.close();
+      this.giveUp();
+    });
+    if ((await this.ended) === 'lost') await this.killRun();
+  }
+
+  /** Passes on a first line of stderr that never ended (the command ended before it wrote a whole one) as the command's own. */
+  flush(): void {
+    if (this.pgid !== undefined || !this.head.length) return;
+    this.rest(this.head);
+    this.head = Buffer.alloc(0);
+  }
+
+  /** Settles once the kill sent (if any) has run on the node, or after CANCEL_WAIT_MS: a node gone quiet never confirms it. */
+  private async killRun(): Promise<void> {
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([this.killing, new Promise((r) => (t = setTimeout(r, CANCEL_WAIT_MS)))]);
+    clearTimeout(t);
+  }
+
+  private after(ms: number, fn: () => void): void {
+    if (!this.over) this.timers.push(setTimeout(fn, ms));
+  }
+
+  private take(c: Buffer): void {
+    if (this.pgid !== undefined) return this.rest(c);
+    this.head = this.head.length ? Buffer.concat([this.head, c]) : c;
+    const nl = this.head.indexOf(10);
+    if (nl < 0) return;
+    const line = this.head.toString('utf8', 0, nl);
+    const reported = line.startsWith(PGID_MARK);
+    this.pgid = reported ? line.slice(PGID_MARK.length).trim() : '';
+    const more = reported ? this.head.subarray(nl + 1) : this.head;
+    this.head = Buffer.alloc(0);
+    if (more.length) this.rest(more);
+    if (this.killWanted) this.killNow();
+  }
+
+  private killNow(): void {
+    // never 0 or 1: `kill -- -1` is every process the user may signal
+    if (/^\d+$/.test(this.pgid ?? '') && Number(this.pgid) > 1) this.killing ??= this.exec(`kill -KILL -- -${this.pgid}`).catch(() => undefined);
+    this.channel.close();
+  }
 }
 
 export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
@@ -623,25 +750,20 @@ class SshHostFs implements HostFs {
   /**
    * One command on an exec channel, its stdout collected. The command first
    * reports its process group on stderr: closing a channel does not stop
-   * what runs in it, so a cancel kills the group (the whole pipeline).
+   * what runs in it, so a cancel kills the group (the whole pipeline; see
+   * NodeCommand).
    */
   async run(argv: readonly string[], opts: HostRunOptions = {}): Promise<HostRunResult> {
     const signal = opts.signal;
     if (signal?.aborted) throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
-    const wrapped = shellCommand(['sh', '-c', `echo "${PGID_MARK}$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null)" >&2; exec "$@"`, 'sh', ...argv]);
-    const channel = await p<ExecChannel>((cb) => this.conn.exec(wrapped, cb as never));
+    const channel = await p<ExecChannel>((cb) => this.conn.exec(groupReported(argv), cb as never));
     const out: Buffer[] = [];
     const sink = opts.stdout;
     channel.on('data', (c: Buffer) => (sink ? sink(c) : out.push(c)));
-    let head = '';
-    let pgid: string | undefined;
-    let killing: Promise<unknown> | undefined;
-    /** Kills the command's process group, once it is known, and closes the channel. */
-    const stop = () => {
-      if (pgid === undefined) return; // a cancel before the group is known: done when it arrives
-      if (/^\d+$/.test(pgid)) killing ??= this.exec(`kill -KILL -- -${pgid}`).catch(() => undefined);
-      channel.close();
-    };
+    const err = stderrTail();
+    // progress lines go to the caller, never to the tail (see HostRunOptions.progress)
+    const lines = opts.progress ? progressSplitter(opts.progress.mark, opts.progress.report, (b) => err.stream.write(b)) : undefined;
+    const command = new NodeCommand(channel, this.exec, (b) => (lines ? lines.write(b) : err.stream.write(b)));
     let stdinError: Error | undefined;
     const input = opts.stdin;
     if (input) {
@@ -651,8 +773,8 @@ class SshHostFs implements HostFs {
       limitQueue(channel, '_writableState');
       input.once('error', (e: Error) => {
         stdinError ??= e;
-        stop();
-        if (pgid === undefined) channel.close();
+        command.kill();
+        if (!command.known) channel.close(); // the group is killed when its line comes
       });
       input.pipe(paced).pipe(channel);
       // a command that ended early reads no more: stop feeding it
@@ -662,51 +784,27 @@ class SshHostFs implements HostFs {
         paced.destroy();
       });
     } else channel.end();
-    const err = stderrTail();
-    // progress lines go to the caller, never to the tail (see HostRunOptions.progress)
-    const lines = opts.progress ? progressSplitter(opts.progress.mark, opts.progress.report, (b) => err.stream.write(b)) : undefined;
-    const fromCommand = (b: Buffer) => (lines ? lines.write(b) : err.stream.write(b));
-    channel.stderr.on('data', (c: Buffer) => {
-      if (pgid !== undefined) return void fromCommand(c);
-      head += c.toString('utf8');
-      const nl = head.indexOf('\n');
-      if (nl < 0) return;
-      pgid = head.startsWith(PGID_MARK) ? head.slice(PGID_MARK.length, nl).trim() : '';
-      fromCommand(Buffer.from(head.startsWith(PGID_MARK) ? head.slice(nl + 1) : head));
-      if (signal?.aborted) stop();
-    });
     let code: number | null = null;
     channel.on('exit', (c: number | null) => (code = c ?? null));
-    let giveUp: NodeJS.Timeout | undefined;
-    let onAbort = () => undefined as void;
+    let cancelling: Promise<void> | undefined;
+    const onAbort = () => void (cancelling ??= command.cancel());
     try {
       await new Promise<void>((resolve, reject) => {
-        channel.once('close', () => resolve());
+        void command.ended.then(() => resolve());
         // writing stdin to a command that has just ended: its exit status says more
         channel.once('error', (e: Error) => (input && code !== null ? resolve() : reject(e)));
-        onAbort = () => {
-          stop();
-          // a connection that died never confirms the close (nor sends the group)
-          giveUp = setTimeout(() => {
-            channel.close();
-            resolve();
-          }, WALK_CLOSE_WAIT_MS);
-        };
         signal?.addEventListener('abort', onAbort, { once: true });
         if (signal?.aborted) onAbort(); // cancelled while the channel opened
       });
     } finally {
-      clearTimeout(giveUp);
       signal?.removeEventListener('abort', onAbort);
     }
     if (signal?.aborted) {
-      // the caller removes what the command wrote: it must have stopped writing (bounded, as the close above)
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([killing, new Promise((r) => (t = setTimeout(r, WALK_CLOSE_WAIT_MS)))]);
-      clearTimeout(t);
+      // the caller removes what the command wrote: it must have stopped writing (bounded, see NodeCommand.cancel)
+      await cancelling;
       throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
     }
-    if (pgid === undefined) fromCommand(Buffer.from(head));
+    command.flush();
     lines?.end();
     if (stdinError) throw new Error(`its input could not be read: ${stdinError.message}`);
     return { stdout: Buffer.concat(out), stderr: err.text(), code };
@@ -930,7 +1028,7 @@ class SshHostFs implements HostFs {
         channel.once('close', () => resolve());
         stop = () => {
           channel.close();
-          giveUp = setTimeout(resolve, WALK_CLOSE_WAIT_MS);
+          giveUp = setTimeout(resolve, CANCEL_WAIT_MS);
         };
         if (signal?.aborted) stop();
         else signal?.addEventListener('abort', stop, { once: true });
