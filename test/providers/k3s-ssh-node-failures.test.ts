@@ -8,6 +8,9 @@
 //   - a stream this side gives up on, a tar that dies, a tar that hangs
 //     and a cancel: the error says what happened, and a cancel ends the
 //     export promptly.
+// And node commands of imports that hang past a stop (a `tar` on the
+// node's PATH deaf to all but KILL): they are killed, their whole process
+// group, and nothing of them is left on the node.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
@@ -225,4 +228,96 @@ describe("an export over SSH stopped here mid-stream: the error is this side's, 
       await driver.close();
     }
   });
+});
+
+/** `s` as a literal part of a pgrep pattern. */
+const literally = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The pids of the node's processes (the node is this machine) whose command line holds `text`. */
+function nodeProcesses(text: string): number[] {
+  const found = spawnSync('pgrep', ['-f', '--', literally(text)], { encoding: 'utf8' }).stdout.trim();
+  return found ? found.split('\n').map(Number) : [];
+}
+
+/** Waits until a process whose command line holds `text` runs on the node. */
+async function runningOnNode(text: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (nodeProcesses(text).length) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no process of "${text}" was found running on the node`);
+}
+
+/** Waits until no process whose command line holds `text` is left on the node; fails naming those left after 10 s. */
+async function noneLeftOnNode(text: string, what: string): Promise<void> {
+  for (let i = 0; i < 200 && nodeProcesses(text).length; i++) await new Promise((r) => setTimeout(r, 50));
+  const left = spawnSync('pgrep', ['-a', '-f', '--', literally(text)], { encoding: 'utf8' }).stdout.trim();
+  assert.equal(left, '', `${what}: its command still runs on the node`);
+}
+
+/** Ends what a test left running on the node (a failed test's hung command), by pid. */
+function killLeftOnNode(text: string): void {
+  for (const pid of nodeProcesses(text)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/**
+ * Writes BIN/TOOL for the node's PATH: the real TOOL, but where `when` (a
+ * shell test of its arguments) holds, one that hangs, deaf to its input's end
+ * and to HUP, INT, PIPE and TERM, as a tool blocked on a disk that stopped
+ * answering (only KILL ends it); with `after`, once the real one has run.
+ */
+async function hangingTool(bin: string, tool: string, when: string, after = false): Promise<void> {
+  const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+  await mkdir(bin, { recursive: true });
+  const script = ['#!/bin/sh', `if ${when}; then`, "  trap '' HUP INT PIPE TERM", ...(after ? [`  ${real} "$@"`] : []), '  while :; do sleep 1; done', 'fi', `exec ${real} "$@"`];
+  await writeFile(join(bin, tool), `${script.join('\n')}\n`, { mode: 0o755 });
+}
+
+describe("a node command that hangs past a stop or a cancel is killed, its whole process group (real sshd; node tools deaf to all but KILL)", { skip: sshdMissing() }, () => {
+  let sshd: Sshd;
+  let sb: Sandbox;
+  before(async () => {
+    sshd = await startSshd();
+    sb = await sandbox();
+  });
+  after(async () => {
+    await sshd?.close();
+    await sb?.cleanup();
+  });
+
+  /** A connection whose commands on the node find `bin` first on their PATH. */
+  const connectWith = async (bin: string, stopGraceMs?: number): Promise<HostFs> => {
+    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath, ...(stopGraceMs ? { stopGraceMs } : {}) });
+    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+    const exec = conn.exec.bind(conn);
+    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin}:$PATH ${cmd}`, ...a);
+    return fs;
+  };
+
+  it("an import whose tar -x hangs, deaf to its input's end: a stop kills it after the grace period, and `finished` says so (not that it was given up on)", async () => {
+    const bin = join(sb.dir, 'tar-x-hangs');
+    await hangingTool(bin, 'tar', '[ "$1" = -x ]');
+    const fs = await connectWith(bin, 500);
+    const dest = join(sb.dir, 'hung-import');
+    await mkdir(dest, { mode: 0o700 });
+    try {
+      const untar = (await fs.untarStream!(dest))!;
+      untar.stream.on('error', () => undefined);
+      untar.stream.write(Buffer.alloc(64 * 1024));
+      await runningOnNode(`${bin}/tar -x`);
+      untar.stop();
+      await assert.rejects(untar.finished, /tar -x into .*hung-import on ssh .* was killed: it did not end within 0\.5 s of being stopped/);
+      await noneLeftOnNode(dest, 'the stopped import');
+    } finally {
+      killLeftOnNode(dest);
+      await fs.close();
+    }
+  });
+
 });

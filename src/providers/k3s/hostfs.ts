@@ -134,7 +134,11 @@ export interface HostUntarStream {
   freesHandedOver?: boolean;
   /** Settles once the command has ended: rejects unless it succeeded (the stderr tail in the message). */
   finished: Promise<void>;
-  /** Stops the command (a failure or cancel elsewhere); `finished` settles once it has ended on the host. */
+  /**
+   * Stops the command (a failure or cancel elsewhere): its input ends, and
+   * one still running after a grace period is killed; `finished` settles
+   * once it has ended on the host.
+   */
   stop(): void;
 }
 

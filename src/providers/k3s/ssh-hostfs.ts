@@ -86,6 +86,8 @@ export interface SshOptions {
   homeDir?: string;
   /** Where warnings go (the operation's event stream). */
   warn?: (msg: string) => void;
+  /** How long a stopped transfer's command on the node may take to end before it is killed (default STOP_GRACE_MS; tests shorten it). */
+  stopGraceMs?: number;
 }
 
 function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
@@ -187,7 +189,7 @@ const LINK_ZSTD_LEVEL = 1;
  * ratio barely changes.
  */
 const LINK_ZSTD_FRAME = 256 * 1024;
-/** How long a stopped `tar -x` may take to end (it gets EOF) before it is killed; twice this, before it is given up on. */
+/** How long a stopped `tar -x` may take to end (it gets EOF) before it is killed, its process group (NodeCommand); twice this, before it is given up on. */
 const STOP_GRACE_MS = 30_000;
 /** How long a cancelled command on the node (its group killed) may take to confirm its channel closed, and the kill to run. */
 const CANCEL_WAIT_MS = 5000;
@@ -309,6 +311,16 @@ class NodeCommand {
     if ((await this.ended) === 'lost') await this.killRun();
   }
 
+  /**
+   * After a stop a healthy command ends of (EOF on its input, its output
+   * closed): kill() when the channel has not closed within graceMs, and the
+   * command given up on (`lost`) when it has not within as long again.
+   */
+  stopped(graceMs: number): void {
+    this.after(graceMs, () => this.kill());
+    this.after(2 * graceMs, () => this.giveUp());
+  }
+
   /** Passes on a first line of stderr that never ended (the command ended before it wrote a whole one) as the command's own. */
   flush(): void {
     if (this.pgid !== undefined || !this.head.length) return;
@@ -346,6 +358,17 @@ class NodeCommand {
     if (/^\d+$/.test(this.pgid ?? '') && Number(this.pgid) > 1) this.killing ??= this.exec(`kill -KILL -- -${this.pgid}`).catch(() => undefined);
     this.channel.close();
   }
+}
+
+/**
+ * The failure of a command (WHAT: `tar -x into DIR on HOST`) stopped with
+ * NodeCommand.stopped that had to be killed or was given up on; undefined
+ * when it ended of the stop itself (its own status then says how).
+ */
+function stopFailure(what: string, end: CommandEnd, graceMs: number, messages: string): Error | undefined {
+  if (end === 'lost') return new Error(`${what} did not end within ${(2 * graceMs) / 1000} s of being stopped`);
+  if (end === 'killed') return new Error(`${what} was killed: it did not end within ${graceMs / 1000} s of being stopped${messages}`);
+  return undefined;
 }
 
 export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
@@ -448,7 +471,7 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
     return out.trim();
   };
   const uid = await exec('id -u').catch(() => '');
-  return new SshHostFs(conn, sftp, `ssh ${t.user}@${t.host}:${t.port}`, uid === '0', exec);
+  return new SshHostFs(conn, sftp, `ssh ${t.user}@${t.host}:${t.port}`, uid === '0', exec, opts.stopGraceMs ?? STOP_GRACE_MS);
 }
 
 class SshHostFs implements HostFs {
@@ -459,6 +482,8 @@ class SshHostFs implements HostFs {
     readonly describe: string,
     readonly canChown: boolean,
     private readonly exec: (cmd: string) => Promise<string>,
+    /** STOP_GRACE_MS unless told otherwise (SshOptions.stopGraceMs). */
+    private readonly stopGraceMs: number,
   ) {
     // ssh2's packets and their encrypted copies come on top of the data
     // path's own buffers: no paced GC waits on the headroom (RSS_CEILING)
@@ -926,11 +951,10 @@ class SshHostFs implements HostFs {
     const tools = await this.nodeTools();
     if (!tools.tar) return undefined;
     // ssh2's channel is a Duplex: stdin to write, stdout to read
-    const channel = await p<Duplex & { stderr: Readable; close(): void }>((cb) =>
-      this.conn.exec(shellCommand(['sh', '-c', untarScript(dir, tools.tar!, tools.zstd, UNZSTD_EXIT_MARK)]), cb as never),
-    );
+    const channel = await p<ExecChannel>((cb) => this.conn.exec(groupReported(['sh', '-c', untarScript(dir, tools.tar!, tools.zstd, UNZSTD_EXIT_MARK)]), cb as never));
     const err = stderrTail();
-    channel.stderr.pipe(err.stream);
+    // stderr but for the group's line (NodeCommand): tar's messages, zstd's status
+    const command = new NodeCommand(channel, this.exec, (b) => err.stream.write(b));
     channel.resume(); // tar -x writes nothing to stdout; its messages go to stderr
     let exitCode: number | undefined;
     let exitSignal: string | undefined;
@@ -939,9 +963,6 @@ class SshHostFs implements HostFs {
       exitSignal = signal ?? undefined;
     });
     channel.on('error', () => undefined); // a write after the command ended: `finished` says why
-    const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
-    let gaveUp: (() => void) | undefined;
-    const ended = Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (gaveUp = () => resolve(true)))]);
     // What goes to the channel leaves garbage nobody else counts: ssh2's
     // packet and its encrypted copy, 2 per byte (the tar stream's own pacer
     // counts the plain stream). An import of the benchmark disk over SSH:
@@ -961,10 +982,11 @@ class SshHostFs implements HostFs {
         paced.end();
       });
     }
-    const finished = ended.then((hung) => {
-      if (hung) throw new Error(`tar -x into ${dir} on ${this.describe} did not end within ${(2 * STOP_GRACE_MS) / 1000} s of being stopped`);
+    const finished = command.ended.then((end) => {
       const { status, detail } = pipeStatus(err.text(), UNZSTD_EXIT_MARK);
       const lastLines = detail ? `: ${commandMessages(detail, 5)}` : '';
+      const hung = stopFailure(`tar -x into ${dir} on ${this.describe}`, end, this.stopGraceMs, lastLines);
+      if (hung) throw hung;
       if (exitCode !== 0) {
         throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitCode !== undefined ? `exit code ${exitCode}` : exitSignal ? `signal ${exitSignal}` : 'no exit status'})${lastLines}`);
       }
@@ -978,23 +1000,12 @@ class SshHostFs implements HostFs {
       paced.destroy();
       // EOF ends tar (a cut stream: it fails); sshd reports the channel
       // closed only once the command has exited, so `finished` is the barrier
-      // before the caller removes what tar made. One that hangs is killed
-      // (the shell; its pipeline then gets EOF), and in the end given up on
-      // (`finished` rejects; what it leaves is swept as a stale temp dir).
+      // before the caller removes what tar made. One that hangs (blocked on
+      // the disk, or deaf to its input's end) is killed, its whole process
+      // group (NodeCommand), and in the end given up on (`finished` rejects;
+      // what it leaves is swept as a stale temp dir).
       channel.end();
-      const kill = setTimeout(() => {
-        try {
-          (channel as unknown as { signal(name: string): void }).signal('KILL');
-        } catch {
-          /* the channel is gone already */
-        }
-        channel.close();
-      }, STOP_GRACE_MS);
-      const giveUp = setTimeout(() => gaveUp?.(), 2 * STOP_GRACE_MS);
-      void closed.then(() => {
-        clearTimeout(kill);
-        clearTimeout(giveUp);
-      });
+      command.stopped(this.stopGraceMs);
     };
     // compressingWriter frees what is handed over to it once it is in a frame
     return { stream, compressed: tools.zstd, freesHandedOver: tools.zstd, finished, stop };
