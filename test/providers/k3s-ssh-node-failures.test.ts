@@ -8,14 +8,14 @@
 //   - a stream this side gives up on, a tar that dies, a tar that hangs
 //     and a cancel: the error says what happened, and a cancel ends the
 //     export promptly.
-// And node commands of imports that hang past a stop (a `tar` on the
-// node's PATH deaf to all but KILL): they are killed, their whole process
-// group, and nothing of them is left on the node.
+// And node commands of imports and exports that hang past a stop or a
+// cancel (a `tar` on the node's PATH deaf to all but KILL): they are killed,
+// their whole process group, and nothing of them is left on the node.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { readManifest } from '../../src/archive/archive.js';
 import { KompoxError } from '../../src/domain/errors.js';
@@ -320,4 +320,58 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
     }
   });
 
+  for (const format of ['tar.zst', 'tar.gz'] as const)
+  it(`a cancelled export whose node pipeline hangs (${format === 'tar.zst' ? 'packed on the node' : 'the plain tar stream'}): the cancel kills it, and nothing of it is left on the node once the export has failed`, async () => {
+    const bin = join(sb.dir, 'tar-c-hangs');
+    await hangingTool(bin, 'tar', '[ "$1" = -c ]');
+    const dir = join(sb.dir, `hung-export-${format}`);
+    await mkdir(dir);
+    await writeFile(join(dir, 'a.txt'), 'some data\n');
+    const fs = await connectWith(bin);
+    const out = new PassThrough();
+    out.resume();
+    const ac = new AbortController();
+    try {
+      const exporting = packDisk(fs, dir, out, { format }, { signal: ac.signal });
+      exporting.catch(() => undefined);
+      await runningOnNode(`${bin}/tar -c`);
+      ac.abort();
+      await assert.rejects(exporting, (e: unknown) => e instanceof KompoxError && e.kind === 'interrupted');
+      assert.deepEqual(nodeProcesses(dir), [], 'a node command of the export outlived its cancel');
+      await noneLeftOnNode(dir, 'the cancelled export');
+    } finally {
+      killLeftOnNode(dir);
+      await fs.close();
+    }
+  });
+
+  it("an export whose output fails while its node tar hangs after the stream, deaf to SIGPIPE: the stop kills it after the grace period; the export fails with the output's error instead of waiting for its end", async () => {
+    const { randomBytes } = await import('node:crypto');
+    const bin = join(sb.dir, 'tar-c-hangs-after');
+    await hangingTool(bin, 'tar', '[ "$1" = -c ]', true);
+    const dir = join(sb.dir, 'hung-after-export');
+    await mkdir(dir);
+    // more than zstd -T0 on the node keeps before it writes its first frames (4 MiB was all kept)
+    await writeFile(join(dir, 'blob.bin'), randomBytes(24 * 1024 * 1024));
+    const fs = await connectWith(bin, 500);
+    let written = 0;
+    const full = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        written += chunk.length;
+        if (written <= 256 * 1024) return cb();
+        cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+      },
+    });
+    full.on('error', () => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the export did not end within 20 s of its output failing (${written} bytes written)`)), 20_000)));
+    try {
+      await assert.rejects(Promise.race([packDisk(fs, dir, full, { format: 'tar.zst' }, {}), hung]), /no space left on device/);
+      await noneLeftOnNode(dir, 'the stopped export');
+    } finally {
+      clearTimeout(timer);
+      killLeftOnNode(dir);
+      await fs.close();
+    }
+  });
 });

@@ -996,9 +996,9 @@ function commandFailure(finished: Promise<unknown>): Promise<Error | undefined> 
  */
 export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.WritableStream, opts: PackOptions, op: Op): Promise<ArchiveResult> {
   // The node compresses (at the archives' level), the workstation decompresses, hashes and adds the manifest
-  const packed = fs.packedStream && (opts.format ?? DEFAULT_ARCHIVE_FORMAT) === 'tar.zst' && !opts.uncompressed ? await fs.packedStream(dir, opts.level) : undefined;
+  const packed = fs.packedStream && (opts.format ?? DEFAULT_ARCHIVE_FORMAT) === 'tar.zst' && !opts.uncompressed ? await fs.packedStream(dir, opts.level, op.signal) : undefined;
   if (packed) return adoptPacked(fs, dir, packed, out, opts, op);
-  const tar = fs.tarStream ? await fs.tarStream(dir) : undefined;
+  const tar = fs.tarStream ? await fs.tarStream(dir, op.signal) : undefined;
   if (!tar) {
     if (fs.tarStream) {
       warningEvent(op, {
@@ -1076,9 +1076,13 @@ async function packFromHost<R>(
   } catch (e) {
     // a stream this side gave up on before its end: the command fails of the stop (SIGPIPE), which says nothing of why
     const cutHere = !command.stream.readableEnded && !command.stream.errored;
+    walkStop.abort(); // its end waited for (below) alongside the command's, not after it
     command.stop();
-    // after a cancel its end says nothing, and one that hangs never confirms its close
-    const failed = op.signal?.aborted ? undefined : await commandFailure(command.finished);
+    // waited for after a cancel too: the command was killed (the signal it was
+    // started with), and nothing of it runs on the host once this returns
+    // (bounded: a host that no longer answers never confirms the end); its end
+    // then says nothing
+    const failed = await commandFailure(command.finished);
     if (failed && !op.signal?.aborted && (e === failed || (!cutHere && e instanceof KompoxError && e.kind === 'integrity'))) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
     }

@@ -45,8 +45,9 @@ export interface HostFs extends TreeFs {
    * SSH: one exec channel, compressed on the node when it has zstd), or
    * undefined when the host cannot (no tar there; then the caller walks the
    * tree file by file). Only where it saves round trips (not locally).
+   * A cancel (`signal`) kills the command at once.
    */
-  tarStream?(dir: string): Promise<HostTarStream | undefined>;
+  tarStream?(dir: string, signal?: AbortSignal): Promise<HostTarStream | undefined>;
   /**
    * The archive's data packed on the host: zstd frames of a pax tar of DIR's
    * tree under data/, without hard links or the end-of-archive marker (over
@@ -55,8 +56,9 @@ export interface HostFs extends TreeFs {
    * undefined when the host cannot, or the tree holds what only tarStream's
    * path leaves out (devices, FIFOs, sockets). Only where it saves the
    * workstation's CPU (not locally). `level`: zstd's (default the archives').
+   * A cancel (`signal`) kills the command at once.
    */
-  packedStream?(dir: string, level?: number): Promise<HostTarStream | undefined>;
+  packedStream?(dir: string, level?: number, signal?: AbortSignal): Promise<HostTarStream | undefined>;
   /**
    * A quick size walk of DIR run on the host (its regular files' bytes and
    * count), started alongside tarStream so the progress gets its total
@@ -150,9 +152,15 @@ export interface HostTarStream {
   /**
    * Settles once the command has ended: rejects when tar failed; resolves to
    * a note when tar saw files change while it read them (a live copy).
+   * After a cancel it rejects (interrupted) once the command is gone, or a
+   * bounded wait for a host that no longer answers gave up.
    */
   finished: Promise<string | undefined>;
-  /** Stops the command (a failure or cancel elsewhere). */
+  /**
+   * Stops the command (a failure elsewhere): its output is closed, and one
+   * still running after a grace period is killed; `finished` settles once it
+   * has ended on the host.
+   */
   stop(): void;
 }
 

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { PassThrough, pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
-import { KompoxError } from '../../domain/errors.js';
+import { KompoxError, interruptedError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
@@ -189,7 +189,11 @@ const LINK_ZSTD_LEVEL = 1;
  * ratio barely changes.
  */
 const LINK_ZSTD_FRAME = 256 * 1024;
-/** How long a stopped `tar -x` may take to end (it gets EOF) before it is killed, its process group (NodeCommand); twice this, before it is given up on. */
+/**
+ * How long a stopped transfer command on the node (`tar -x` getting EOF,
+ * `tar -c` its output closed) may take to end before it is killed, its
+ * process group (NodeCommand); twice this, before it is given up on.
+ */
 const STOP_GRACE_MS = 30_000;
 /** How long a cancelled command on the node (its group killed) may take to confirm its channel closed, and the kill to run. */
 const CANCEL_WAIT_MS = 5000;
@@ -862,13 +866,14 @@ class SshHostFs implements HostFs {
    * One `tar -c` of DIR on the node over one exec channel, through zstd on
    * the node when it has it (decompressed here: the caller builds and checks
    * the archive from the plain stream), so no file costs a round trip.
+   * A cancel (`signal`) kills it.
    */
-  async tarStream(dir: string): Promise<HostTarStream | undefined> {
+  async tarStream(dir: string, signal?: AbortSignal): Promise<HostTarStream | undefined> {
     const tools = await this.nodeTools();
     if (!tools.tar) return undefined;
     // tar's own status goes to stderr after it: behind `| zstd` the channel reports zstd's.
     const script = `{ ${shellCommand(tarCreateArgv(dir))}; echo "${TAR_EXIT_MARK}$?" >&2; }${tools.zstd ? ` | ${nodeZstdCommand(tools)}` : ''}`;
-    return this.tarCommandStream(script, dir, tools.tar, tools.zstd ? 'decompress' : 'plain');
+    return this.tarCommandStream(script, dir, tools.tar, tools.zstd ? 'decompress' : 'plain', signal);
   }
 
   /**
@@ -876,29 +881,31 @@ class SshHostFs implements HostFs {
    * channel: its zstd stream as it comes, for adoptPackedStream. Undefined
    * when the node cannot (no GNU tar, zstd or GNU head) or when the tree
    * holds a device, FIFO or socket, which only the plain tar stream's path
-   * leaves out (tarStream then).
+   * leaves out (tarStream then). A cancel (`signal`) kills it.
    */
-  async packedStream(dir: string, level?: number): Promise<HostTarStream | undefined> {
+  async packedStream(dir: string, level?: number, signal?: AbortSignal): Promise<HostTarStream | undefined> {
     const tools = await this.nodeTools();
     if (tools.tar !== 'gnu' || !tools.zstd || !tools.headAllBut) return undefined;
     if (await this.exec(shellCommand(unpackableArgv(dir)))) return undefined;
-    return this.tarCommandStream(packedTarScript(dir, tools, level), dir, 'gnu', 'as-is');
+    return this.tarCommandStream(packedTarScript(dir, tools, level), dir, 'gnu', 'as-is', signal);
   }
 
   /**
    * Runs a script whose stdout is a tar of DIR (`plain`, zstd to
    * `decompress` here, or zstd kept `as-is`) and whose stderr carries tar's
    * exit status (TAR_EXIT_MARK) and, when it has one, head's (HEAD_EXIT_MARK).
+   * The command is killed, its whole process group (NodeCommand), at once on
+   * a cancel, and after a stop when it has not ended within the grace period.
    */
-  private async tarCommandStream(script: string, dir: string, dialect: TarDialect, stdout: 'plain' | 'decompress' | 'as-is'): Promise<HostTarStream> {
-    const channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(['sh', '-c', script]), cb as never));
+  private async tarCommandStream(script: string, dir: string, dialect: TarDialect, stdout: 'plain' | 'decompress' | 'as-is', signal?: AbortSignal): Promise<HostTarStream> {
+    const channel = await p<ExecChannel>((cb) => this.conn.exec(groupReported(['sh', '-c', script]), cb as never));
     channel.end(); // nothing to read from us
     limitQueue(channel, '_readableState');
     const err = stderrTail();
-    channel.stderr.pipe(err.stream);
+    // stderr but for the group's line (NodeCommand): the tools' messages and statuses
+    const command = new NodeCommand(channel, this.exec, (b) => err.stream.write(b));
     let exitCode: number | undefined;
     channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
-    const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
     // The tar stream's buffers are garbage once read, and nothing else
     // paces them: unpaced, an export of 200,000 small files left 27 MiB of
     // them in malloc's heap (docs/benchmarks.md, "Small files paced by the
@@ -916,12 +923,17 @@ class SshHostFs implements HostFs {
       stdout === 'decompress'
         ? (pipeline(channel, pacingPipe(pacer, 3), decompressor('tar.zst', LINK_ZSTD_JOBS), pacingPipe(pacer), () => undefined) as unknown as Readable)
         : (pipeline(channel, pacingPipe(pacer, 3), () => undefined) as unknown as Readable);
-    const finished = closed.then(() => {
+    let cancelled = false;
+    const finished = command.ended.then((end) => {
+      // killed of the cancel (not ended by itself before it): what it left says nothing
+      if (cancelled && end !== 'closed') throw interruptedError(`tar -c of ${dir} on ${this.describe} was cancelled`);
       const text = err.text();
       const m = markStatus(text, TAR_EXIT_MARK);
       const head = markStatus(text, HEAD_EXIT_MARK);
       const detail = text.replace(new RegExp(`(^|\\n)(?:${TAR_EXIT_MARK}|${HEAD_EXIT_MARK})\\d+`, 'g'), '$1').trim();
       const lastLines = commandMessages(detail, 5);
+      const hung = stopFailure(`tar -c of ${dir} on ${this.describe}`, end, this.stopGraceMs, detail ? `: ${lastLines}` : '');
+      if (hung) throw hung;
       if (!m) throw new Error(`tar -c of ${dir} on ${this.describe} did not finish${detail ? `: ${lastLines}` : ''}`);
       const outcome = tarCreateOutcome(dialect, Number(m[1]));
       if (outcome === 'failed') throw new Error(`tar -c of ${dir} on ${this.describe} failed (exit code ${m[1]})${detail ? `: ${lastLines}` : ''}`);
@@ -930,16 +942,33 @@ class SshHostFs implements HostFs {
       return outcome === 'changed' ? `files changed while tar read them on ${this.describe} (a live, crash-consistent copy)${detail ? `: ${lastLines}` : ''}` : undefined;
     });
     finished.catch(() => undefined);
-    const stop = () => {
-      // Closing the channel ends the command: its writes to the closed pipe
-      // fail (SIGPIPE). ssh2 reports the channel closed only once its readable
-      // side has ended, and a consumer that failed (a full output disk) left it
-      // paused with data queued: read the rest into nothing, so `finished`
-      // settles and the caller can report why it stopped.
-      channel.close();
+    // ssh2 reports the channel closed only once its readable side has ended,
+    // and a consumer that failed (a full output disk) left it paused with
+    // data queued: read the rest into nothing, so `finished` settles and the
+    // caller can report why it stopped.
+    const drain = () => {
       channel.unpipe();
       channel.resume();
     };
+    const stop = () => {
+      // Closing the channel ends the command: its writes to the closed pipe
+      // fail (SIGPIPE). One that does not write (blocked on a disk that
+      // stopped answering) or ignores SIGPIPE is killed after the grace period.
+      channel.close();
+      drain();
+      command.stopped(this.stopGraceMs);
+    };
+    // a cancel wants nothing more of it: killed at once, and `finished` settles once it is gone (bounded, see NodeCommand.cancel)
+    const cancel = () => {
+      cancelled = true;
+      drain();
+      void command.cancel();
+    };
+    if (signal?.aborted) cancel();
+    else if (signal) {
+      signal.addEventListener('abort', cancel, { once: true });
+      void command.ended.then(() => signal.removeEventListener('abort', cancel));
+    }
     return { stream, compressed: stdout !== 'plain', finished, stop };
   }
   /**
