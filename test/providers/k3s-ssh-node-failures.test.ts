@@ -9,8 +9,9 @@
 //     and a cancel: the error says what happened, and a cancel ends the
 //     export promptly.
 // And node commands of imports and exports that hang past a stop or a
-// cancel (a `tar` on the node's PATH deaf to all but KILL): they are killed,
-// their whole process group, and nothing of them is left on the node.
+// cancel (a `tar` or `find` on the node's PATH deaf to all but KILL): they
+// are killed, their whole process group, and nothing of them is left on the
+// node.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
@@ -321,9 +322,10 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
   });
 
   for (const format of ['tar.zst', 'tar.gz'] as const)
-  it(`a cancelled export whose node pipeline hangs (${format === 'tar.zst' ? 'packed on the node' : 'the plain tar stream'}): the cancel kills it, and nothing of it is left on the node once the export has failed`, async () => {
-    const bin = join(sb.dir, 'tar-c-hangs');
+  it(`a cancelled export whose node pipeline and size walk hang (${format === 'tar.zst' ? 'packed on the node' : 'the plain tar stream'}): the cancel kills them, and nothing of them is left on the node once the export has failed`, async () => {
+    const bin = join(sb.dir, 'tar-c-and-walk-hang');
     await hangingTool(bin, 'tar', '[ "$1" = -c ]');
+    await hangingTool(bin, 'find', '[ "$2" = -type ]'); // the size walk's `find DIR -type f` (not the check for FIFOs)
     const dir = join(sb.dir, `hung-export-${format}`);
     await mkdir(dir);
     await writeFile(join(dir, 'a.txt'), 'some data\n');
@@ -332,9 +334,12 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
     out.resume();
     const ac = new AbortController();
     try {
-      const exporting = packDisk(fs, dir, out, { format }, { signal: ac.signal });
+      // a progress: the size walk runs beside the tar
+      const progress = { start: () => undefined, advance: () => undefined, done: () => undefined };
+      const exporting = packDisk(fs, dir, out, { format, progress }, { signal: ac.signal });
       exporting.catch(() => undefined);
       await runningOnNode(`${bin}/tar -c`);
+      await runningOnNode(`${bin}/find ${dir} -type`);
       ac.abort();
       await assert.rejects(exporting, (e: unknown) => e instanceof KompoxError && e.kind === 'interrupted');
       assert.deepEqual(nodeProcesses(dir), [], 'a node command of the export outlived its cancel');

@@ -1048,33 +1048,27 @@ class SshHostFs implements HostFs {
     if (signal?.aborted) return undefined;
     let channel: ExecChannel;
     try {
-      channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(treeBytesArgv(dir)), cb as never));
+      channel = await p<ExecChannel>((cb) => this.conn.exec(groupReported(treeBytesArgv(dir)), cb as never));
     } catch {
       return undefined;
     }
     channel.end();
-    channel.stderr.resume();
+    // stderr past the group's line: nothing a total needs
+    const command = new NodeCommand(channel, this.exec, () => undefined);
     let out = '';
     let exitCode: number | undefined;
     channel.on('data', (d: Buffer) => (out += d.toString('utf8')));
     channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
     channel.on('error', () => undefined);
-    let giveUp: NodeJS.Timeout | undefined;
-    let stop = () => undefined as void;
+    // settled once the walk is gone: nothing of it outlives the transfer. A
+    // stop kills it (a find blocked on a disk that stopped answering never
+    // notices its channel closed), bounded: see NodeCommand.cancel
+    const stop = () => void command.cancel();
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
     try {
-      // settled once the channel is closed: nothing of it outlives the transfer
-      // (bounded after a stop: a connection that died never confirms the close)
-      await new Promise<void>((resolve) => {
-        channel.once('close', () => resolve());
-        stop = () => {
-          channel.close();
-          giveUp = setTimeout(resolve, CANCEL_WAIT_MS);
-        };
-        if (signal?.aborted) stop();
-        else signal?.addEventListener('abort', stop, { once: true });
-      });
+      await command.ended;
     } finally {
-      clearTimeout(giveUp);
       signal?.removeEventListener('abort', stop);
     }
     return exitCode === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
