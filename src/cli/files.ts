@@ -27,6 +27,8 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
   // writer upstream then reports (an output that went away, a raw ENOSPC).
   let writeError: NodeJS.ErrnoException | undefined;
   let isOpen = false;
+  /** Whether `path.sha256` is this export's while its archive has not taken its name yet. */
+  let sidecar = false;
   ws.on('error', (e: NodeJS.ErrnoException) => {
     if (isOpen) writeError ??= e;
   });
@@ -41,9 +43,21 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
       ws.once('close', () => resolve());
       ws.end();
     });
+    // The checksum goes in place first, whole (a temp file renamed over a stale
+    // one): a process killed at any point leaves the archive absent, or at its
+    // name with its right checksum beside it; never beside an empty or cut
+    // `.sha256` (written in place, a kill between its open and its write left
+    // one, and every import of the complete archive then failed) or a stale one.
+    if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
+    // (a full disk there fails the export like one under the archive: nothing kept)
+    await writeSidecar(path, r.sha256).catch((e: NodeJS.ErrnoException) => {
+      throw e.code ? outputFailed(path, e) : e;
+    });
+    sidecar = true;
     // link() fails when `path` appeared meanwhile: no-clobber, atomically.
     try {
       await fsp.link(tmp, path);
+      sidecar = false; // the archive's now
       await fsp.rm(tmp, { force: true });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -52,13 +66,31 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
       // No hard links on this filesystem: check, then rename.
       if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
       await fsp.rename(tmp, path);
+      sidecar = false;
     }
-    await fsp.writeFile(`${path}.sha256`, `${r.sha256}  ${basename(path)}\n`);
     return r;
   } catch (e) {
     ws.destroy();
     await fsp.rm(tmp, { force: true });
+    // the checksum of an archive that did not take its name (another export's did) is not left beside that one
+    if (sidecar) await fsp.rm(`${path}.sha256`, { force: true });
     if (writeError) throw outputFailed(path, writeError);
+    throw e;
+  }
+}
+
+/**
+ * Writes `path.sha256` (sha256sum format) through a dot-named temp file
+ * renamed into place, so it is whole or absent; a stale one (of an archive
+ * no longer there: `path` was checked to be free) is replaced.
+ */
+async function writeSidecar(path: string, sha256: string): Promise<void> {
+  const tmp = `${dirname(path)}/.${basename(path)}.sha256.tmp-${process.pid}-${Date.now().toString(36)}`;
+  try {
+    await fsp.writeFile(tmp, `${sha256}  ${basename(path)}\n`, { flag: 'wx' });
+    await fsp.rename(tmp, `${path}.sha256`);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
     throw e;
   }
 }

@@ -553,7 +553,30 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
     // strace ends as its tracee did: killed by the same signal (or exit code 128 + 9)
     return { killed: signal === 'SIGKILL' || code === 137, stderr: r.stderr() };
   }
+  const WRITES = '/^(write|writev|pwrite64|pwritev|pwritev2)$';
   const RENAMES = '/^(rename|renameat|renameat2)$';
+  const LINKS = '/^(link|linkat)$';
+
+  test('disk export -O FILE killed around its .sha256: the archive is never at its name without its right checksum', { skip: strace ? false : 'no usable strace' }, async (t) => {
+    // the first write to the .sha256, the first rename (the .sha256's, where it has one), the first link (the archive's)
+    const points = [
+      { syscalls: WRITES, sidecar: true },
+      { syscalls: RENAMES, when: 1 },
+      { syscalls: LINKS, when: 1 },
+    ];
+    for (const [i, p] of points.entries()) {
+      const file = join(dir, 'out', `x${i}.tar.zst`);
+      // a stale checksum beside the name (its archive was moved away): strace can name only an existing path
+      writeFileSync(`${file}.sha256`, `${'0'.repeat(64)}  x${i}.tar.zst\n`);
+      const r = await killBefore(['disk', 'export', '-N', 'base', '-O', `out/x${i}.tar.zst`], p.syscalls, p.sidecar ? { path: `${file}.sha256` } : { when: p.when });
+      t.diagnostic(`export, kill before ${p.syscalls}${p.sidecar ? ' on its .sha256' : ` #${p.when}`}: ${r.killed ? 'killed' : 'completed'}; file ${existsSync(file) ? 'present' : 'absent'}, .sha256 ${JSON.stringify(readFileSync(`${file}.sha256`, 'utf8'))}`);
+      if (!existsSync(file)) continue;
+      assert.equal(readFileSync(`${file}.sha256`, 'utf8'), `${sha256File(file)}  x${i}.tar.zst\n`, `x${i}: an archive at its name has its checksum beside it`);
+      await ok(['disk', 'import', `out/x${i}.tar.zst`, '-N', `check-x${i}`]);
+      disks.add(`check-x${i}`);
+    }
+    await checkNothingHalfMade(t, 'after the exports killed around .sha256', { cli: false });
+  });
 
   test('disk import killed before its rename into place: no disk, and the same import succeeds', { skip: strace ? false : 'no usable strace' }, async (t) => {
     // its renames: kompox-disk.json into the temp directory, then the temp directory into place
