@@ -578,6 +578,30 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
     await checkNothingHalfMade(t, 'after the exports killed around .sha256', { cli: false });
   });
 
+  test('snapshot create killed between its archive and its metadata: nothing listed; the name is not lost', { skip: strace ? false : 'no usable strace' }, async (t) => {
+    // its first rename: the metadata's (the archive takes its name by link())
+    const r = await killBefore(['snapshot', 'create', '-N', 'snap-x'], RENAMES, { when: 1 });
+    assert.ok(r.killed, `killed before the metadata was renamed into place: ${r.stderr}`);
+    assert.ok(existsSync(join(snapVolDir, 'snap-x.tar.zst')) && !existsSync(join(snapVolDir, 'snap-x.json')), 'the archive was in place, its metadata not (the window under test)');
+    assert.ok(!(await snapshotList()).some((s) => s.name === 'snap-x'), 'not listed');
+    // the same create again: refused while the leftover is young (it could be a create in its last
+    // milliseconds), saying what it is; once old, the next snapshot of the volume sweeps it and the name is free again
+    const again = await cli(['snapshot', 'create', '-N', 'snap-x']);
+    assert.equal(again.code, 1, again.stderr);
+    assert.match(again.stderr, /interrupted/);
+    const old = new Date(Date.now() - 2 * LEFTOVER_AGE_MS);
+    utimesSync(join(snapVolDir, 'snap-x.tar.zst'), old, old);
+    ageLeftovers(snapVolDir);
+    await ok(['snapshot', 'create', '-N', 'snap-y']);
+    snapshots.add('snap-y');
+    assert.ok(!existsSync(join(snapVolDir, 'snap-x.tar.zst')), 'the old archive without metadata was swept');
+    assert.deepEqual(readdirSync(snapVolDir).filter((n) => n.includes('.tmp-')), [], 'and the temp of its metadata');
+    await ok(['snapshot', 'create', '-N', 'snap-x']);
+    snapshots.add('snap-x');
+    assert.deepEqual(dotEntries(snapVolDir), []);
+    await checkNothingHalfMade(t, 'after snapshot create again', { cli: false });
+  });
+
   test('disk import killed before its rename into place: no disk, and the same import succeeds', { skip: strace ? false : 'no usable strace' }, async (t) => {
     // its renames: kompox-disk.json into the temp directory, then the temp directory into place
     const r = await killBefore(['disk', 'import', 'out/ref.tar.zst', '-N', 'imp-x'], RENAMES, { when: 2 });

@@ -175,6 +175,31 @@ describe('K3s driver on the local filesystem', () => {
     assert.deepEqual(left.sort(), ['snap-1.json', 'snap-1.tar.zst']);
   });
 
+  it('an archive left without its metadata (a create killed between the two) is never listed, holds its name with snapshot.leftover, and is swept once old', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const disk = await diskA(ctx, true);
+    const s1 = await driver.snapshots.create(ctx, vol, disk, 'snap-1', {});
+    const dir = join(sb.snapshotRoot, appNamespace(ctx), 'default');
+    // what the crash leaves: the archive renamed into place, its metadata never written
+    const orphan = join(dir, 'snap-x.tar.zst');
+    await writeFile(orphan, await readFile(s1.id));
+    assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), ['snap-1']);
+    await rejectsWith(driver.snapshots.create(ctx, vol, disk, 'snap-x', {}), 'conflict', /snap-x\.tar\.zst is the archive of a snapshot create or delete that was interrupted/);
+    await assert.rejects(driver.snapshots.create(ctx, vol, disk, 'snap-x', {}), (e: unknown) => e instanceof KompoxError && e.code === 'snapshot.leftover');
+    // young: kept (it could be a create in its last milliseconds)
+    await driver.snapshots.create(ctx, vol, disk, 'snap-2', {});
+    assert.ok((await readdir(dir)).includes('snap-x.tar.zst'));
+    const { utimes } = await import('node:fs/promises');
+    const { LEFTOVER_AGE_MS } = await import('../../src/providers/k3s/driver.js');
+    const old = new Date(Date.now() - 2 * LEFTOVER_AGE_MS);
+    await utimes(orphan, old, old);
+    await driver.snapshots.create(ctx, vol, disk, 'snap-3', {});
+    assert.ok(!(await readdir(dir)).includes('snap-x.tar.zst'), 'swept once old');
+    await driver.snapshots.create(ctx, vol, disk, 'snap-x', {});
+    assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name).sort(), ['snap-1', 'snap-2', 'snap-3', 'snap-x']);
+  });
+
   it('gives a valid local PersistentVolume source with node affinity, and a marked placeholder without a disk', async () => {
     const ctx = appCtx(sb, { settings: { K3S_NODE: 'k3s-server' } });
     const vol = ctx.app.volumes[0]!;

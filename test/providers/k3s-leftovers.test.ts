@@ -1,5 +1,6 @@
 // Crash leftovers of the K3s driver: the sweep removes only old dot-named
-// temp/deleting entries, measured against a time from the node's clock, and
+// temp/deleting entries (and, in a snapshot directory, old archives without
+// metadata and metadata temps), measured against a time from the node's clock, and
 // the heartbeat keeps a temp directory that is still being filled fresh.
 import assert from 'node:assert/strict';
 import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
@@ -35,6 +36,18 @@ describe('K3s leftovers', () => {
     // a node clock behind the entries' mtimes (or a missing dir) removes nothing
     assert.deepEqual(await sweepLeftovers(fs, dir, now - 2 * LEFTOVER_AGE_MS), []);
     assert.deepEqual(await sweepLeftovers(fs, join(sb.dir, 'missing'), now), []);
+  });
+
+  it('in a snapshot directory also sweeps old archives without metadata and old metadata temps; keeps snapshots and young ones', async () => {
+    const dir = join(sb.dir, 'snaps');
+    await mkdir(dir);
+    const names = ['kept.tar.zst', 'kept.json', 'orphan.tar.zst', 'orphan-gz.tar.gz', 'young.tar.zst', 'v1.tar.gz', 'v1.json', 'cut.json.tmp-ab12cd34', 'notes.txt'];
+    for (const n of names) await writeFile(join(dir, n), 'x');
+    const now = Date.now();
+    const old = new Date(now - LEFTOVER_AGE_MS - 60_000);
+    for (const n of names.filter((n) => n !== 'young.tar.zst')) await utimes(join(dir, n), old, old);
+    assert.deepEqual(await sweepLeftovers(fs, dir, now), ['cut.json.tmp-ab12cd34', 'orphan-gz.tar.gz', 'orphan.tar.zst']);
+    assert.deepEqual((await readdir(dir)).sort(), ['kept.json', 'kept.tar.zst', 'notes.txt', 'v1.json', 'v1.tar.gz', 'young.tar.zst']);
   });
 
   it('the heartbeat refreshes a temp directory being filled and leaves nothing in it', { timeout: 60_000 /* a guard against a heartbeat that never beats, not a measure */ }, async () => {

@@ -140,8 +140,9 @@ function suffix(): string {
 }
 
 /**
- * Leftovers of a crash: temp disks/snapshots (`.tmp-*`) and half-deleted
- * disks (`.deleting-*`) whose mtime is older than this are removed by the
+ * Leftovers of a crash: temp disks/snapshots (`.tmp-*`), half-deleted
+ * disks (`.deleting-*`) and snapshot archives without metadata (see
+ * sweepLeftovers) whose mtime is older than this are removed by the
  * next disk or snapshot made for the same volume. A temp directory being
  * filled is kept fresh by a heartbeat (below) however long the copy takes,
  * and a temp archive is written continuously, so only dead ones age.
@@ -177,12 +178,19 @@ export function heartbeat(fs: HostFs, dir: string, everyMs = HEARTBEAT_MS): { st
  * read from the node's clock (the mtime of a file just written there), so
  * the age is measured on one clock. Errors are ignored: sweeping is a
  * courtesy, never a reason for the operation that triggered it to fail.
+ *
+ * In a snapshot directory two more: a snapshot archive without its
+ * metadata (orphanArchive) and a metadata file's temp (`{snap}.json.tmp-*`,
+ * writeFileAtomic's, killed before its rename). Disk names hold no dots, so
+ * neither ever matches in a disk directory.
  */
 export async function sweepLeftovers(fs: HostFs, dir: string, nodeNowMs: number): Promise<string[]> {
   const removed: string[] = [];
   const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const metas = new Set(names.filter((n) => n.endsWith('.json')));
   for (const n of names.sort()) {
-    if (!n.startsWith('.tmp-') && !n.startsWith('.deleting-')) continue;
+    const orphan = SNAPSHOT_ARCHIVE.test(n) && !n.startsWith('.') && !metas.has(snapshotMetaPath(n));
+    if (!n.startsWith('.tmp-') && !n.startsWith('.deleting-') && !orphan && !/\.json\.tmp-[^/]*$/.test(n)) continue;
     const st = await fs.lstat(`${dir}/${n}`).catch(() => undefined);
     if (!st || nodeNowMs - st.mtimeMs < LEFTOVER_AGE_MS) continue;
     await fs.rm(`${dir}/${n}`).then(
@@ -866,7 +874,18 @@ export class K3sDriver implements ProviderDriver {
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s, op);
     const archivePath = p.snapArchive(name);
-    if ((await fs.lstat(archivePath)) || (await fs.lstat(p.snapArchive(name, 'tar.gz'))) || (await fs.lstat(p.snapMeta(name)))) {
+    const hasMeta = Boolean(await fs.lstat(p.snapMeta(name)));
+    const orphan = hasMeta ? undefined : await orphanArchive(fs, [archivePath, p.snapArchive(name, 'tar.gz')]);
+    if (orphan) {
+      // It may also be a create of this name in its last milliseconds (between the two
+      // renames): removed only once old (sweepLeftovers), never by a create that finds it.
+      throw new KompoxError('conflict', `snapshot "${name}" cannot be made yet: ${orphan} is the archive of a snapshot create or delete that was interrupted (it has no metadata, so no snapshot uses it)`, {
+        code: 'snapshot.leftover',
+        details: { snapshot: name, volume: volume.name, path: orphan },
+        hint: 'Choose another name, or remove that file; the next snapshot of this volume removes it once it is an hour old.',
+      });
+    }
+    if (hasMeta || (await fs.lstat(archivePath)) || (await fs.lstat(p.snapArchive(name, 'tar.gz')))) {
       throw new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name} (${archivePath})`, {
         code: 'snapshot.exists',
         details: { snapshot: name, volume: volume.name },
@@ -977,6 +996,18 @@ function hostFull(e: unknown, fs: HostFs, dir: string, what: string): KompoxErro
     hint: 'Free space there (delete disks or snapshots no longer needed), or move K3S_DISK_ROOT or K3S_SNAPSHOT_ROOT to a larger filesystem.',
     cause: e,
   });
+}
+
+/**
+ * The first of a snapshot's archive paths that is there, when its metadata is
+ * not: what a create killed between renaming its archive into place and
+ * writing the metadata leaves (and a delete killed between removing the two).
+ * Never listed (a snapshot is its metadata), so nothing could reach it; it
+ * holds its name until sweepLeftovers removes it.
+ */
+async function orphanArchive(fs: HostFs, paths: string[]): Promise<string | undefined> {
+  for (const p of paths) if (await fs.lstat(p)) return p;
+  return undefined;
 }
 
 /** How a host command ended: its error when it failed, undefined when it succeeded. */
