@@ -11,12 +11,33 @@ import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import type { FakeKube, FakeKubeOptions } from '../support/fake-kube/index.js';
 import { startFakeCluster } from '../support/kube.js';
+import { startSshd, type Sshd } from '../support/sshd.js';
+import { after, before } from 'node:test';
 
 export interface Sandbox {
   dir: string;
   diskRoot: string;
   snapshotRoot: string;
   cleanup(): Promise<void>;
+}
+
+/**
+ * For a describe block over a real sshd: an sshd on loopback and a sandbox,
+ * started before its tests (then `setup`) and stopped after them. Its fields
+ * are set once started (read them inside the tests).
+ */
+export function sshdAndSandbox(setup?: (sb: Sandbox) => Promise<unknown>): { sshd: Sshd; sb: Sandbox } {
+  const fx = {} as { sshd: Sshd; sb: Sandbox };
+  before(async () => {
+    fx.sshd = await startSshd();
+    fx.sb = await sandbox();
+    await setup?.(fx.sb);
+  });
+  after(async () => {
+    await fx.sshd?.close();
+    await fx.sb?.cleanup();
+  });
+  return fx;
 }
 
 export async function sandbox(): Promise<Sandbox> {

@@ -10,7 +10,7 @@ import { appendFile, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } f
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { KompoxEvent } from '../../src/domain/events.js';
 import type { AppVolume } from '../../src/domain/model.js';
 import { digestTree, unpackArchive } from '../../src/archive/archive.js';
@@ -19,8 +19,8 @@ import { K3sDriver } from '../../src/providers/k3s/index.js';
 import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
 import { PROGRESS_MARK, extractArgv, missingTools, parseTools, stageStatuses, toolsProbeArgv, withoutSha256 } from '../../src/providers/k3s/node-commands.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
-import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
-import { appCtx, sandbox, snapshotOfTree, writeCompressibleLog, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { sshdMissing, startSshd } from '../support/sshd.js';
+import { appCtx, sandbox, snapshotOfTree, sshdAndSandbox, writeCompressibleLog, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 import { collectEvents } from '../support/events.js';
 
@@ -58,16 +58,7 @@ interface Trace {
 }
 
 describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: missing }, () => {
-  let sshd: Sshd;
-  let sb: Sandbox;
-  before(async () => {
-    sshd = await startSshd();
-    sb = await sandbox();
-  });
-  after(async () => {
-    await sshd?.close();
-    await sb?.cleanup();
-  });
+  const fx = sshdAndSandbox();
 
   /**
    * A driver over the real sshd whose HostFs records data I/O and commands;
@@ -76,7 +67,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
   const traced = (opts: TracedOptions = {}) => {
     const trace: Trace = { dataIo: [], runs: [] };
     const factory: HostFsFactory = async () => {
-      const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+      const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
       return new Proxy(fs, {
         get: (t, k) => {
           const v = Reflect.get(t, k) as unknown;
@@ -103,7 +94,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     };
     return { driver: new K3sDriver({ env: {} }, factory), trace };
   };
-  const settings = () => ({ K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath });
+  const settings = () => ({ K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath });
   /** `body` with a sandbox of its own and a traced driver (see traced) over the sshd, its app's context and volume; both closed after. */
   const onNode = async (
     opts: TracedOptions,
@@ -255,7 +246,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const meta = JSON.parse(await readFile(metaPath, 'utf8')) as { sha256: string };
       meta.sha256 = createHash('sha256').update(cut).digest('hex');
       await writeFile(metaPath, JSON.stringify(meta));
-      const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+      const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
       try {
         const reports: number[] = [];
         const r = await fs.run!(extractArgv(snap.id, join(own.dir, 'x'), 'tar.zst'), { progress: { mark: PROGRESS_MARK, report: (n) => reports.push(n) } });
@@ -621,7 +612,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
   });
 
   it('a cancel kills the command on the node and removes what it wrote', async () => {
-    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
     const dir = await mkdtemp(join(tmpdir(), 'kompox-cancel-'));
     try {
       // run() hands back stdout (bytes as they are), stderr (without its own process-group line) and the exit status

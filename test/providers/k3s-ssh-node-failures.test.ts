@@ -17,15 +17,15 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readManifest } from '../../src/archive/archive.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { packDisk } from '../../src/providers/k3s/driver.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
-import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
-import { appCtx, sandbox, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { sshdMissing } from '../support/sshd.js';
+import { appCtx, sshdAndSandbox, writeSampleTree } from './k3s-fixtures.js';
 
 const BUSYBOX = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
 const skip =
@@ -34,21 +34,11 @@ const skip =
   (spawnSync('setpriv', ['--version']).status !== 0 ? 'needs setpriv (util-linux)' : undefined);
 
 describe('an SSH user that cannot read every file of the disk (real sshd, commands as nobody)', { skip }, () => {
-  let sshd: Sshd;
-  let sb: Sandbox;
-  before(async () => {
-    sshd = await startSshd();
-    sb = await sandbox();
-    await chmod(sb.dir, 0o755);
-  });
-  after(async () => {
-    await sshd?.close();
-    await sb?.cleanup();
-  });
+  const fx = sshdAndSandbox((s) => chmod(s.dir, 0o755));
 
   /** A connection whose commands on the node run as nobody, with `path` first on their PATH. */
   const connectAsNobody = async (path?: string): Promise<HostFs> => {
-    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
     const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
     const exec = conn.exec.bind(conn);
     conn.exec = (cmd: string, ...a: unknown[]) =>
@@ -58,7 +48,7 @@ describe('an SSH user that cannot read every file of the disk (real sshd, comman
 
   /** A disk readable by nobody but for `unreadable` (root's, mode 0600). */
   const diskWith = async (name: string, unreadable: string): Promise<string> => {
-    const dir = join(sb.dir, name);
+    const dir = join(fx.sb.dir, name);
     await mkdir(dir, { mode: 0o755 });
     await writeSampleTree(dir);
     spawnSync('chmod', ['-R', 'a+rX', dir]);
@@ -67,7 +57,7 @@ describe('an SSH user that cannot read every file of the disk (real sshd, comman
   };
 
   it("busybox tar's failure is not read as success from a file name holding the exit mark (its messages do not escape names)", { skip: BUSYBOX ? undefined : 'needs busybox' }, async () => {
-    const bin = join(sb.dir, 'busybox-bin');
+    const bin = join(fx.sb.dir, 'busybox-bin');
     await mkdir(bin, { mode: 0o755 });
     await symlink(BUSYBOX, join(bin, 'tar'));
     const dir = await diskWith('bb-disk', 'kompox-tar-exit:0');
@@ -89,7 +79,7 @@ describe('an SSH user that cannot read every file of the disk (real sshd, comman
   it(`the plain tar stream's path (${label}): a tar that fails but ends its stream fails the export before the manifest, so the bytes written are no archive`, { skip: path && !BUSYBOX ? 'needs busybox' : undefined }, async () => {
     let bin: string | undefined;
     if (path) {
-      bin = join(sb.dir, `bin-${format}`);
+      bin = join(fx.sb.dir, `bin-${format}`);
       await mkdir(bin, { mode: 0o755 });
       await symlink(BUSYBOX, join(bin, 'tar'));
     }
@@ -120,20 +110,11 @@ async function nodeTar(dir: string): Promise<number> {
 }
 
 describe("an export over SSH stopped here mid-stream: the error is this side's, not the node's command that the stop cut (real sshd)", { skip: sshdMissing() }, () => {
-  let sshd: Sshd;
-  let sb: Sandbox;
-  before(async () => {
-    sshd = await startSshd();
-    sb = await sandbox();
-  });
-  after(async () => {
-    await sshd?.close();
-    await sb?.cleanup();
-  });
+  const fx = sshdAndSandbox();
 
   it("a FIFO that appears after the check that the node may pack the tree: the integrity error names it, not the node's tar that the stop cut (it 'did not finish')", async () => {
     const { randomBytes } = await import('node:crypto');
-    const dir = join(sb.dir, 'live-disk');
+    const dir = join(fx.sb.dir, 'live-disk');
     await mkdir(dir);
     // whichever directory tar reads first, megabytes of the tree are still to come after its FIFO
     const dirs: string[] = [];
@@ -143,7 +124,7 @@ describe("an export over SSH stopped here mid-stream: the error is this side's, 
       await mkdir(d);
       await writeFile(join(d, 'blob.bin'), randomBytes(4 * 1024 * 1024));
     }
-    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
     const inner = fs as unknown as { exec: (cmd: string) => Promise<string> };
     const exec = inner.exec;
     // the app makes its FIFOs just after the node was asked for what it cannot pack
@@ -168,10 +149,10 @@ describe("an export over SSH stopped here mid-stream: the error is this side's, 
   for (const format of ['tar.zst', 'tar.gz'] as const)
   it(`a tar that dies on the node mid-stream (${format === 'tar.zst' ? 'packed on the node' : 'the plain tar stream'}): its failure, not the truncated stream it left`, async () => {
     const { randomBytes } = await import('node:crypto');
-    const dir = join(sb.dir, `dying-${format}`);
+    const dir = join(fx.sb.dir, `dying-${format}`);
     await mkdir(dir);
     for (let i = 0; i < 4; i++) await writeFile(join(dir, `blob-${i}.bin`), randomBytes(4 * 1024 * 1024));
-    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
     // not read until tar is gone: the node's pipeline waits on a full window meanwhile
     const out = new PassThrough();
     try {
@@ -195,7 +176,7 @@ describe("an export over SSH stopped here mid-stream: the error is this side's, 
     const driver = new K3sDriver();
     const stopped: number[] = [];
     try {
-      const ctx = appCtx(sb, { settings: { K3S_SSH: sshd.target, K3S_SSH_KEY: sshd.keyPath, K3S_SSH_KNOWN_HOSTS: sshd.knownHostsPath } });
+      const ctx = appCtx(fx.sb, { settings: { K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath } });
       const vol = ctx.app.volumes[0]!;
       const disk = await driver.disks.create(ctx, vol, { name: 'stalling' }, {});
       for (let i = 0; i < 4; i++) await writeFile(join(disk.id, `blob-${i}.bin`), randomBytes(4 * 1024 * 1024));
@@ -281,20 +262,11 @@ async function hangingTool(bin: string, tool: string, when: string, after = fals
 }
 
 describe("a node command that hangs past a stop or a cancel is killed, its whole process group (real sshd; node tools deaf to all but KILL)", { skip: sshdMissing() }, () => {
-  let sshd: Sshd;
-  let sb: Sandbox;
-  before(async () => {
-    sshd = await startSshd();
-    sb = await sandbox();
-  });
-  after(async () => {
-    await sshd?.close();
-    await sb?.cleanup();
-  });
+  const fx = sshdAndSandbox();
 
   /** A connection whose commands on the node find `bin` first on their PATH. */
   const connectWith = async (bin: string, stopGraceMs?: number): Promise<HostFs> => {
-    const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath, ...(stopGraceMs ? { stopGraceMs } : {}) });
+    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath, ...(stopGraceMs ? { stopGraceMs } : {}) });
     const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
     const exec = conn.exec.bind(conn);
     conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin}:$PATH ${cmd}`, ...a);
@@ -302,10 +274,10 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
   };
 
   it("an import whose tar -x hangs, deaf to its input's end: a stop kills it after the grace period, and `finished` says so (not that it was given up on)", async () => {
-    const bin = join(sb.dir, 'tar-x-hangs');
+    const bin = join(fx.sb.dir, 'tar-x-hangs');
     await hangingTool(bin, 'tar', '[ "$1" = -x ]');
     const fs = await connectWith(bin, 500);
-    const dest = join(sb.dir, 'hung-import');
+    const dest = join(fx.sb.dir, 'hung-import');
     await mkdir(dest, { mode: 0o700 });
     try {
       const untar = (await fs.untarStream!(dest))!;
@@ -323,10 +295,10 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
 
   for (const format of ['tar.zst', 'tar.gz'] as const)
   it(`a cancelled export whose node pipeline and size walk hang (${format === 'tar.zst' ? 'packed on the node' : 'the plain tar stream'}): the cancel kills them, and nothing of them is left on the node once the export has failed`, async () => {
-    const bin = join(sb.dir, 'tar-c-and-walk-hang');
+    const bin = join(fx.sb.dir, 'tar-c-and-walk-hang');
     await hangingTool(bin, 'tar', '[ "$1" = -c ]');
     await hangingTool(bin, 'find', '[ "$2" = -type ]'); // the size walk's `find DIR -type f` (not the check for FIFOs)
-    const dir = join(sb.dir, `hung-export-${format}`);
+    const dir = join(fx.sb.dir, `hung-export-${format}`);
     await mkdir(dir);
     await writeFile(join(dir, 'a.txt'), 'some data\n');
     const fs = await connectWith(bin);
@@ -352,9 +324,9 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
 
   it("an export whose output fails while its node tar hangs after the stream, deaf to SIGPIPE: the stop kills it after the grace period; the export fails with the output's error instead of waiting for its end", async () => {
     const { randomBytes } = await import('node:crypto');
-    const bin = join(sb.dir, 'tar-c-hangs-after');
+    const bin = join(fx.sb.dir, 'tar-c-hangs-after');
     await hangingTool(bin, 'tar', '[ "$1" = -c ]', true);
-    const dir = join(sb.dir, 'hung-after-export');
+    const dir = join(fx.sb.dir, 'hung-after-export');
     await mkdir(dir);
     // more than zstd -T0 on the node keeps before it writes its first frames (4 MiB was all kept)
     await writeFile(join(dir, 'blob.bin'), randomBytes(24 * 1024 * 1024));
