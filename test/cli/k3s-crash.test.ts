@@ -27,6 +27,7 @@ import { LEFTOVER_AGE_MS } from '../../src/providers/k3s/driver.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { BIN, runCli, type CliResult } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { k3sOpsYaml } from '../support/ops-yaml.js';
 
 /** Fractions of a command's data work at which it is killed. */
 const KILL_AT = [0, 0.25, 0.5, 0.75, 0.95];
@@ -37,33 +38,7 @@ const strace = (() => {
   return r.status === 0;
 })();
 
-function opsYaml(dir: string): string {
-  return `version: 1
-service:
-  name: ops
-provider:
-  name: k3s1
-  driver: k3s
-  settings:
-    K3S_DISK_ROOT: ${join(dir, 'disks')}
-    K3S_SNAPSHOT_ROOT: ${join(dir, 'snapshots')}
-    K3S_NODE: node1
-cluster:
-  name: k3s
-  auth:
-    type: kubectl
-    kubeconfig: ./kubeconfig
-  domain: example.com
-  settings:
-    ACME_EMAIL: admin@example.com
-app:
-  name: crash
-  compose: compose.yml
-  volumes:
-    - name: default
-      size: 1Gi
-`;
-}
+const opsYaml = (dir: string): string => k3sOpsYaml(dir, { app: 'crash', domain: 'example.com', clusterSettings: { ACME_EMAIL: 'admin@example.com' }, volumes: [{ name: 'default', size: '1Gi' }] });
 
 const COMPOSE = `services:
   web:
@@ -310,7 +285,16 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
    * Kills `args(i)` at each point of KILL_AT (`made(i)`: the name it makes, when it
    * completes before the kill comes); returns the records.
    */
-  async function killSeries(t: TestContext, label: string, args: (i: number) => string[], started: (i: number) => () => boolean, workMs: number, made: (i: number) => void, at = KILL_AT) {
+  async function killSeries(
+    t: TestContext,
+    label: string,
+    args: (i: number) => string[],
+    started: (i: number) => () => boolean,
+    workMs: number,
+    made: (i: number) => void,
+    at = KILL_AT,
+    landed: (i: number) => Promise<boolean> = async () => false,
+  ) {
     const records: KillRecord[] = [];
     for (const [i, f] of at.entries()) {
       const k = await runAndKill(args(i), started(i), Math.round(f * workMs));
@@ -318,6 +302,10 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
       assert.deepEqual(k.children, [], `${label} #${i}: the CLI has no child processes (nothing lives on after it)`);
       if (k.finished) {
         assert.equal(k.code, 0, `${label} #${i} ended before the kill: ${k.run.stderr()}`);
+        made(i);
+      } else if (await landed(i)) {
+        // killed after its last rename, before it exited: what it made is in place, and whole
+        t.diagnostic(`${label} #${i}: killed after what it made was in place`);
         made(i);
       }
       await checkNothingHalfMade(t, `${label} killed at ${k.delayMs} ms of ${Math.round(workMs)}`, { cli: false });
@@ -330,6 +318,12 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
   const tmpOf = (d: string, name: string) => () => existsSync(d) && readdirSync(d).some((n) => n.startsWith(`.tmp-${name}-`) || n === name || n === `${name}.tar.zst`);
   /** The export's temp file (`.{file}.tmp-{pid}-{time}`) or the file appeared. */
   const exportTmp = (file: string) => () => readdirSync(join(dir, 'out')).some((n) => n.startsWith(`.${file}.tmp-`) || n === file);
+  /** Disk `name` is in place (a kill that came after its rename): it must then be whole, the base disk's data. */
+  const diskLanded = (name: string) => async (): Promise<boolean> => {
+    if (!existsSync(join(diskVolDir, name))) return false;
+    assert.equal(await digest(join(diskVolDir, name, 'data')), baseDigest, `${name}: in place, so whole`);
+    return true;
+  };
 
   test('disk export -O FILE: the file is absent or a complete archive with its checksum; the next export succeeds', async (t) => {
     const ref = await timedRun(['disk', 'export', '-N', 'base', '-O', 'out/ref.tar.zst'], exportTmp('ref.tar.zst'));
@@ -418,6 +412,8 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
       (i) => tmpOf(diskVolDir, `imp-${i}`),
       ref.workMs,
       (i) => disks.add(`imp-${i}`),
+      KILL_AT,
+      (i) => diskLanded(`imp-${i}`)(),
     );
     for (const [i, k] of records.entries()) if (k.finished) assert.equal(await digest(join(diskVolDir, `imp-${i}`, 'data')), baseDigest);
     await checkNothingHalfMade(t, 'after the killed imports');
@@ -426,7 +422,8 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
 
   /** Runs a killed run's command again once its leftovers are old: it succeeds, makes a verified disk and sweeps them. */
   async function rerunAfterKills(t: TestContext, records: KillRecord[], args: (i: number) => string[], name: (i: number) => string): Promise<void> {
-    const i = records.findIndex((k) => !k.finished);
+    // a run killed before what it made was in place (one killed after it made a whole disk leaves nothing to redo)
+    const i = records.findIndex((k, j) => !k.finished && !disks.has(name(j)));
     if (i < 0) return;
     const aged = ageLeftovers(diskVolDir);
     t.diagnostic(`aged leftovers: ${aged.join(', ') || 'none'}`);
@@ -447,6 +444,8 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
       (i) => tmpOf(snapVolDir, `snap-${i}`),
       ref.workMs,
       (i) => snapshots.add(`snap-${i}`),
+      KILL_AT,
+      async (i) => existsSync(join(snapVolDir, `snap-${i}.json`)),
     );
     await checkNothingHalfMade(t, 'after the killed snapshots');
     // (an archive left without metadata holds its name until swept: see the strace test below)
@@ -472,6 +471,8 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
       (i) => tmpOf(diskVolDir, `rest-${i}`),
       ref.workMs,
       (i) => disks.add(`rest-${i}`),
+      KILL_AT,
+      (i) => diskLanded(`rest-${i}`)(),
     );
     await checkNothingHalfMade(t, 'after the killed restores');
     assert.equal(sha256File(join(snapVolDir, 'snap-ref.tar.zst')), (await snapshotList()).find((s) => s.name === 'snap-ref')!.sha256, 'the snapshot is unchanged');
@@ -489,6 +490,8 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
       (i) => tmpOf(diskVolDir, `copy-${i}`),
       ref.workMs,
       (i) => disks.add(`copy-${i}`),
+      KILL_AT,
+      (i) => diskLanded(`copy-${i}`)(),
     );
     await checkNothingHalfMade(t, 'after the killed copies');
     await rerunAfterKills(t, records, (i) => ['disk', 'create', '-N', `copy-${i}`, '-S', 'base'], (i) => `copy-${i}`);
@@ -507,6 +510,7 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
       (i) => disks.add(`fs-${i}`),
       // restore's path in the driver (killed at five points above): three here
       [0.1, 0.5, 0.9],
+      (i) => diskLanded(`fs-${i}`)(),
     );
     await checkNothingHalfMade(t, 'after the killed creates from a snapshot');
   });

@@ -13,38 +13,13 @@ import { parse } from 'yaml';
 import { appNamespace } from '../../src/domain/names.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { k3sOpsYaml } from '../support/ops-yaml.js';
 
 function run(args: string[], cwd: string, env: Record<string, string> = {}, stdin = ''): Promise<CliResult> {
   return runCli(args, { cwd, env, stdin });
 }
 
-function opsYaml(dir: string): string {
-  return `version: 1
-service:
-  name: ops
-provider:
-  name: k3s1
-  driver: k3s
-  settings:
-    K3S_DISK_ROOT: ${join(dir, 'disks')}
-    K3S_SNAPSHOT_ROOT: ${join(dir, 'snapshots')}
-    K3S_NODE: node1
-cluster:
-  name: k3s
-  auth:
-    type: kubectl
-    kubeconfig: ./kubeconfig
-  domain: example.com
-  settings:
-    ACME_EMAIL: admin@example.com
-app:
-  name: hello
-  compose: compose.yml
-  volumes:
-    - name: default
-      size: 1Gi
-`;
-}
+const opsYaml = (dir: string): string => k3sOpsYaml(dir, { app: 'hello', domain: 'example.com', clusterSettings: { ACME_EMAIL: 'admin@example.com' }, volumes: [{ name: 'default', size: '1Gi' }] });
 
 const COMPOSE = `services:
   web:

@@ -15,6 +15,7 @@ import { startFakeKube, type FakeKube, type FakeKubeOptions } from '../support/f
 import { connectKubeconfig } from '../../src/kube/index.js';
 import { KompoxError, formatError } from '../../src/domain/errors.js';
 import { kubernetesVersion, nativeSidecars } from '../../src/domain/kube-version.js';
+import { k3sOpsYaml } from '../support/ops-yaml.js';
 
 const COMPOSE = `services:
   web:
@@ -29,30 +30,8 @@ volumes:
   data: {}
 `;
 
-function opsYaml(dir: string, opts: { app?: string; settings?: Record<string, string>; context?: string } = {}): string {
-  return [
-    'version: 1',
-    'service: {name: ops}',
-    'provider:',
-    '  name: k3s1',
-    '  driver: k3s',
-    '  settings:',
-    `    K3S_DISK_ROOT: ${join(dir, 'disks')}`,
-    `    K3S_SNAPSHOT_ROOT: ${join(dir, 'snapshots')}`,
-    '    K3S_NODE: node1',
-    'cluster:',
-    '  name: k3s',
-    '  auth:',
-    '    type: kubectl',
-    '    kubeconfig: ./kubeconfig',
-    ...(opts.context ? [`    context: ${opts.context}`] : []),
-    ...(opts.settings ? ['  settings:', ...Object.entries(opts.settings).map(([k, v]) => `    ${k}: "${v}"`)] : []),
-    'app:',
-    `  name: ${opts.app ?? 'side'}`,
-    '  compose: compose.yml',
-    '',
-  ].join('\n');
-}
+const opsYaml = (dir: string, opts: { app?: string; settings?: Record<string, string>; context?: string } = {}): string =>
+  k3sOpsYaml(dir, { app: opts.app ?? 'side', clusterSettings: opts.settings, context: opts.context });
 
 /** Requests that may store something (GETs, access reviews and dry runs store nothing). */
 function writes(fake: FakeKube): string[] {
