@@ -11,20 +11,23 @@
 // And node commands of imports and exports that hang past a stop or a
 // cancel (a `tar` or `find` on the node's PATH deaf to all but KILL): they
 // are killed, their whole process group, and nothing of them is left on the
-// node.
+// node. And imports whose node command ends at once without reading its
+// input (a `tar` or `zstd` on the node's PATH that exits at once) while a big
+// archive is fed: they fail promptly, with that command's error.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { readManifest } from '../../src/archive/archive.js';
 import { KompoxError } from '../../src/domain/errors.js';
-import { packDisk } from '../../src/providers/k3s/driver.js';
+import { packDisk, unpackDisk } from '../../src/providers/k3s/driver.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import type { HostFs } from '../../src/providers/k3s/hostfs.js';
+import { LocalHostFs, type HostFs } from '../../src/providers/k3s/hostfs.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
-import { sshdMissing } from '../support/sshd.js';
+import { sshdMissing, type Sshd } from '../support/sshd.js';
 import { appCtx, sshdAndSandbox, writeSampleTree } from './k3s-fixtures.js';
 
 const BUSYBOX = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
@@ -261,17 +264,43 @@ async function hangingTool(bin: string, tool: string, when: string, after = fals
   await writeFile(join(bin, tool), `${script.join('\n')}\n`, { mode: 0o755 });
 }
 
+/**
+ * Writes BIN/TOOL for the node's PATH: the real TOOL, but where `when` holds,
+ * one that exits CODE at once without reading its input (a tool refused, or
+ * one that cannot start), after writing `says` on stderr.
+ */
+async function failingTool(bin: string, tool: string, when: string, code: number, says: string): Promise<void> {
+  const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+  await mkdir(bin, { recursive: true });
+  const script = ['#!/bin/sh', `if ${when}; then`, `  echo '${says}' >&2`, `  exit ${code}`, 'fi', `exec ${real} "$@"`];
+  await writeFile(join(bin, tool), `${script.join('\n')}\n`, { mode: 0o755 });
+}
+
+/** A connection to the fixture's sshd whose commands on the node find `bin` first on their PATH. */
+async function connectWithPath(fx: { sshd: Sshd }, bin: string, stopGraceMs?: number): Promise<HostFs> {
+  const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath, ...(stopGraceMs ? { stopGraceMs } : {}) });
+  const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+  const exec = conn.exec.bind(conn);
+  conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin}:$PATH ${cmd}`, ...a);
+  return fs;
+}
+
+/** `p`, or a rejection naming `what` once `ms` have passed without it settling (a hang fails the test instead of holding it). */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms / 1000} s`)), ms)));
+  try {
+    return await Promise.race([p, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe("a node command that hangs past a stop or a cancel is killed, its whole process group (real sshd; node tools deaf to all but KILL)", { skip: sshdMissing() }, () => {
   const fx = sshdAndSandbox();
 
   /** A connection whose commands on the node find `bin` first on their PATH. */
-  const connectWith = async (bin: string, stopGraceMs?: number): Promise<HostFs> => {
-    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath, ...(stopGraceMs ? { stopGraceMs } : {}) });
-    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
-    const exec = conn.exec.bind(conn);
-    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin}:$PATH ${cmd}`, ...a);
-    return fs;
-  };
+  const connectWith = (bin: string, stopGraceMs?: number): Promise<HostFs> => connectWithPath(fx, bin, stopGraceMs);
 
   it("an import whose tar -x hangs, deaf to its input's end: a stop kills it after the grace period, and `finished` says so (not that it was given up on)", async () => {
     const bin = join(fx.sb.dir, 'tar-x-hangs');
@@ -351,4 +380,67 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
       await fs.close();
     }
   });
+});
+
+describe("an import over SSH whose node command ends at once without reading its input (refused, or a tool that cannot start): it fails promptly with that command's error while a big archive is being fed (real sshd)", { skip: sshdMissing() }, () => {
+  /** A zstd archive of 32 MiB of random data: far more than the channel's window and the pipes' buffers hold. */
+  let archive = '';
+  let archiveSize = 0;
+  const fx = sshdAndSandbox(async (sb) => {
+    const { randomBytes } = await import('node:crypto');
+    const src = join(sb.dir, 'big-src');
+    await mkdir(src);
+    for (let i = 0; i < 8; i++) await writeFile(join(src, `blob-${i}.bin`), randomBytes(4 * 1024 * 1024));
+    archive = join(sb.dir, 'big.tar.zst');
+    const out = createWriteStream(archive);
+    await packDisk(new LocalHostFs(), src, out, { format: 'tar.zst' }, {});
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    archiveSize = (await stat(archive)).size;
+  });
+
+  /**
+   * The node's tool that ends at once, and what the import must say: tar
+   * failing as it does when it cannot enter the directory it extracts into;
+   * zstd failing at once.
+   */
+  const failing = [
+    {
+      label: 'tar -x exits 2 at once, unable to enter its directory',
+      tool: 'tar',
+      when: '[ "$1" = -x ]',
+      code: 2,
+      says: 'tar: /dest: Cannot open: Permission denied',
+      untar: /tar -x into .* on ssh .* failed \(exit code 2\): tar: \/dest: Cannot open: Permission denied/,
+    },
+    {
+      label: 'zstd -d exits 1 at once',
+      tool: 'zstd',
+      when: 'case "$1" in -d*) true ;; *) false ;; esac',
+      code: 1,
+      says: 'zstd: cannot run (fake)',
+      untar: /failed \(exit code \d\): zstd: cannot run \(fake\)/,
+    },
+  ] as const;
+
+  for (const { label, tool, when, code, says, untar } of failing) {
+    it(`one tar -x on the node fed the checked stream (untarStream, when the node cannot check it): ${label}`, async () => {
+      const bin = join(fx.sb.dir, `untar-${tool}`);
+      await failingTool(bin, tool, when, code, says);
+      const fs = await connectWithPath(fx, bin);
+      const dir = join(fx.sb.dir, `untar-${tool}-disk`);
+      const input = createReadStream(archive);
+      try {
+        const importing = unpackDisk(fs, input, dir, { totalBytes: archiveSize }, {});
+        await assert.rejects(within(importing, 20_000, 'the import'), (e: unknown) => {
+          assert.ok(e instanceof KompoxError, String(e));
+          assert.equal(e.kind, 'unavailable', e.message);
+          assert.match(e.message, untar);
+          return true;
+        });
+      } finally {
+        input.destroy();
+        await fs.close();
+      }
+    });
+  }
 });

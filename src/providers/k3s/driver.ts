@@ -1154,9 +1154,10 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   if (op.signal?.aborted) stopFeed();
   else op.signal?.addEventListener('abort', stopFeed, { once: true });
   untar.finished.catch(stopFeed);
-  // whether the archive itself could not be read here (then tar's complaint about the cut stream says less)
+  // whether the archive itself could not be read here (then tar's complaint about the cut stream says less);
+  // not the feed's own stop destroying it (a command that ended first: its failure is the one to report)
   let inputFailed = false;
-  (input as Readable).once?.('error', () => (inputFailed = true));
+  (input as Readable).once?.('error', () => (inputFailed ||= !feed.signal.aborted));
   const { archiveToTar } = await import('../../archive/tar-stream.js');
   try {
     const r = await archiveToTar(input, untar.stream, { ...opts, signal: feed.signal, ...(untar.freesHandedOver ? { handOver: true } : {}) });

@@ -1023,6 +1023,18 @@ class SshHostFs implements HostFs {
       if (compressorError) throw new Error(`compressing the tar stream for ${this.describe} failed: ${compressorError.message}`);
     });
     finished.catch(() => undefined);
+    // A command that ended before its input did (refused, a tool missing or
+    // failing at once) reads no more, and ssh2 neither sends nor fails a
+    // write to a closed channel: what waits to be written never drains. The
+    // writer (archiveToTar, whose pipeline does not destroy its destination
+    // when its feed is aborted) waited for it forever; the stream fails
+    // instead, and `finished` (settled first) says why.
+    void command.ended.then(() => {
+      if (stream.writableFinished) return;
+      const gone = new Error(`tar -x into ${dir} on ${this.describe} ended before its input`);
+      if (stream !== paced) stream.destroy(gone);
+      paced.destroy(gone);
+    });
     const stop = () => {
       if (stream !== paced) stream.destroy();
       paced.unpipe(channel);
