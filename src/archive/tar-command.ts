@@ -47,6 +47,13 @@ export function commandMessages(text: string, max = 3): string {
 }
 
 /**
+ * The status a shell gives a command killed by SIGPIPE (128 + 13): in a
+ * pipeline, a stage that wrote to the next one after that one had ended. It
+ * says nothing of its own input: the next stage's failure says why.
+ */
+export const SIGPIPE_STATUS = 141;
+
+/**
  * The status a script wrote to stderr after MARK (see untarScript), and
  * stderr without the mark: undefined status when the mark is missing (the
  * command was cut off before it got there).

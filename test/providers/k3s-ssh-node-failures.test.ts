@@ -26,6 +26,7 @@ import { KompoxError } from '../../src/domain/errors.js';
 import { packDisk, unpackDisk } from '../../src/providers/k3s/driver.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { LocalHostFs, type HostFs } from '../../src/providers/k3s/hostfs.js';
+import { restoreOnNode } from '../../src/providers/k3s/node-local.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing, type Sshd } from '../support/sshd.js';
 import { appCtx, sshdAndSandbox, writeSampleTree } from './k3s-fixtures.js';
@@ -399,9 +400,11 @@ describe("an import over SSH whose node command ends at once without reading its
   });
 
   /**
-   * The node's tool that ends at once, and what the import must say: tar
-   * failing as it does when it cannot enter the directory it extracts into;
-   * zstd failing at once.
+   * The node's tool that ends at once, and what each path must say: tar
+   * failing as it does when it cannot enter the directory it extracts into
+   * (a host problem, not the archive's); zstd failing at once (its exit
+   * status is all the restore on the node has to go on: a corrupt stream
+   * looks the same, so there only its words are asked for).
    */
   const failing = [
     {
@@ -410,6 +413,7 @@ describe("an import over SSH whose node command ends at once without reading its
       when: '[ "$1" = -x ]',
       code: 2,
       says: 'tar: /dest: Cannot open: Permission denied',
+      onNode: { kind: 'unavailable', message: /extracting the archive on ssh .* failed.*Cannot open: Permission denied/ },
       untar: /tar -x into .* on ssh .* failed \(exit code 2\): tar: \/dest: Cannot open: Permission denied/,
     },
     {
@@ -418,11 +422,33 @@ describe("an import over SSH whose node command ends at once without reading its
       when: 'case "$1" in -d*) true ;; *) false ;; esac',
       code: 1,
       says: 'zstd: cannot run (fake)',
-      untar: /failed \(exit code \d\): zstd: cannot run \(fake\)/,
+      onNode: { kind: undefined, message: /zstd: cannot run \(fake\)/ },
+      untar: /zstd -d on ssh .* failed \(exit code 1\): zstd: cannot run \(fake\)/,
     },
   ] as const;
 
-  for (const { label, tool, when, code, says, untar } of failing) {
+  for (const { label, tool, when, code, says, onNode, untar } of failing) {
+    it(`extracted and checked on the node (restoreOnNode, the import's usual path): ${label}`, async () => {
+      const bin = join(fx.sb.dir, `on-node-${tool}`);
+      await failingTool(bin, tool, when, code, says);
+      const fs = await connectWithPath(fx, bin);
+      const parent = join(fx.sb.dir, `on-node-${tool}-disk`);
+      await mkdir(parent);
+      const input = createReadStream(archive);
+      try {
+        const importing = restoreOnNode(fs, { stream: input }, join(parent, 'data'), { format: 'tar.zst', size: archiveSize, label: 'import refused' }, {});
+        await assert.rejects(within(importing, 20_000, 'the import'), (e: unknown) => {
+          assert.ok(e instanceof KompoxError, String(e));
+          if (onNode.kind) assert.equal(e.kind, onNode.kind, e.message);
+          assert.match(e.message, onNode.message);
+          return true;
+        });
+      } finally {
+        input.destroy();
+        await fs.close();
+      }
+    });
+
     it(`one tar -x on the node fed the checked stream (untarStream, when the node cannot check it): ${label}`, async () => {
       const bin = join(fx.sb.dir, `untar-${tool}`);
       await failingTool(bin, tool, when, code, says);

@@ -24,7 +24,7 @@ import {
 } from '../../archive/archive.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
-import { commandMessages, tarCreateOutcome } from '../../archive/tar-command.js';
+import { SIGPIPE_STATUS, commandMessages, tarCreateOutcome } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
   ExtractOutputParser,
@@ -373,7 +373,10 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     if (!sha256 && !tap) throw failed(fs, extracting, e, `no SHA-256 of the archive${es.text ? `: ${es.text}` : ''}`);
     // the recorded checksum first: it names the problem best (a changed or damaged file)
     if (sha256) checkExpectedSha256(sha256, opts.expectedSha256);
-    if (es.codes[0] !== 0) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${commandMessages(es.text) || `exit code ${es.codes[0]}`})`);
+    // a decompressor killed writing to a tar that had ended (one that could not enter its directory) says
+    // nothing of the archive: tar's own failure, below, says why
+    const cutByTar = es.codes[0] === SIGPIPE_STATUS && es.codes[1] !== 0;
+    if (es.codes[0] !== 0 && !cutByTar) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${commandMessages(es.text) || `exit code ${es.codes[0]}`})`);
     const refused = tarRefusal(es.text);
     if (refused) throw refused;
     let listingFailure: unknown;

@@ -19,7 +19,7 @@ import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
 import { GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../../archive/memory.js';
-import { commandMessages, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { SIGPIPE_STATUS, commandMessages, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { KOMPOX_MEMBER_FLAGS, nodeArchiveZstd, progressSplitter } from './node-commands.js';
 import { kindOfMode, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
@@ -1016,7 +1016,9 @@ class SshHostFs implements HostFs {
       const lastLines = detail ? `: ${commandMessages(detail, 5)}` : '';
       const hung = stopFailure(`tar -x into ${dir} on ${this.describe}`, end, this.stopGraceMs, lastLines);
       if (hung) throw hung;
-      if (exitCode !== 0) {
+      // zstd's own failure first: tar's then only follows from the input it cut (not when zstd was killed writing to a tar that had ended)
+      const zstdFailed = tools.zstd && status !== undefined && status !== 0 && status !== SIGPIPE_STATUS;
+      if (exitCode !== 0 && !zstdFailed) {
         throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitCode !== undefined ? `exit code ${exitCode}` : exitSignal ? `signal ${exitSignal}` : 'no exit status'})${lastLines}`);
       }
       if (tools.zstd && status !== 0) throw new Error(`zstd -d on ${this.describe} failed (${status !== undefined ? `exit code ${status}` : 'no exit status'})${lastLines}`);
