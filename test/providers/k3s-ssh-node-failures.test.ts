@@ -23,6 +23,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { readManifest } from '../../src/archive/archive.js';
 import { KompoxError } from '../../src/domain/errors.js';
+import { cancellable, destroyOnCancel } from '../../src/domain/events.js';
 import { packDisk, unpackDisk } from '../../src/providers/k3s/driver.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { LocalHostFs, type HostFs } from '../../src/providers/k3s/hostfs.js';
@@ -297,6 +298,19 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
+/** A tar.zst archive (made here) of a disk of MIB MiB of random data, DIR/NAME.tar.zst. */
+async function randomArchive(dir: string, name: string, mib: number): Promise<string> {
+  const { randomBytes } = await import('node:crypto');
+  const src = join(dir, `${name}-src`);
+  await mkdir(src);
+  for (let i = 0; i < mib / 4; i++) await writeFile(join(src, `blob-${i}.bin`), randomBytes(4 * 1024 * 1024));
+  const archive = join(dir, `${name}.tar.zst`);
+  const out = createWriteStream(archive);
+  await packDisk(new LocalHostFs(), src, out, { format: 'tar.zst' }, {});
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  return archive;
+}
+
 describe("a node command that hangs past a stop or a cancel is killed, its whole process group (real sshd; node tools deaf to all but KILL)", { skip: sshdMissing() }, () => {
   const fx = sshdAndSandbox();
 
@@ -318,6 +332,36 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
       await assert.rejects(untar.finished, /tar -x into .*hung-import on ssh .* was killed: it did not end within 0\.5 s of being stopped/);
       await noneLeftOnNode(dest, 'the stopped import');
     } finally {
+      killLeftOnNode(dest);
+      await fs.close();
+    }
+  });
+
+  it("a cancelled import whose tar -x hangs, deaf to its input's end: the cancel kills it at once, not after the grace period (30 s), and nothing of it is left once the import has failed (what removes its directory then)", async () => {
+    const bin = join(fx.sb.dir, 'tar-x-hangs-cancelled');
+    await hangingTool(bin, 'tar', '[ "$1" = -x ]');
+    // more than the channel's window and the node's pipes hold: the cancel finds the feed mid-stream
+    const archive = await randomArchive(fx.sb.dir, 'cancelled-import-archive', 8);
+    const fs = await connectWith(bin); // the default grace period
+    const dest = join(fx.sb.dir, 'cancelled-import');
+    const input = createReadStream(archive);
+    const ac = new AbortController();
+    const op = { signal: ac.signal };
+    try {
+      // as the driver's import runs it
+      const importing = cancellable(op, destroyOnCancel(input), () => unpackDisk(fs, input, dest, {}, op));
+      importing.catch(() => undefined);
+      await runningOnNode(`${bin}/tar -x`);
+      ac.abort();
+      await assert.rejects(within(importing, 10_000, 'the cancelled import'), (e: unknown) => {
+        assert.ok(e instanceof KompoxError && e.kind === 'interrupted', String(e));
+        return true;
+      });
+      assert.deepEqual(nodeProcesses(dest), [], 'the import failed before its tar -x was gone');
+      await fs.rm(dest);
+      assert.equal(await fs.lstat(dest), undefined);
+    } finally {
+      input.destroy();
       killLeftOnNode(dest);
       await fs.close();
     }
@@ -388,14 +432,7 @@ describe("an import over SSH whose node command ends at once without reading its
   let archive = '';
   let archiveSize = 0;
   const fx = sshdAndSandbox(async (sb) => {
-    const { randomBytes } = await import('node:crypto');
-    const src = join(sb.dir, 'big-src');
-    await mkdir(src);
-    for (let i = 0; i < 8; i++) await writeFile(join(src, `blob-${i}.bin`), randomBytes(4 * 1024 * 1024));
-    archive = join(sb.dir, 'big.tar.zst');
-    const out = createWriteStream(archive);
-    await packDisk(new LocalHostFs(), src, out, { format: 'tar.zst' }, {});
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    archive = await randomArchive(sb.dir, 'big', 32);
     archiveSize = (await stat(archive)).size;
   });
 

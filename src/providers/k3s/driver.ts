@@ -1138,7 +1138,7 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   if (!fs.untarStream) return unpackArchive(fs, input, dir, opts);
   // tar -x -C needs DIR; the archive's top entry sets its mode, owner and mtime
   await fs.mkdir(dir, 0o700);
-  const untar = await fs.untarStream(dir);
+  const untar = await fs.untarStream(dir, op.signal);
   if (!untar) {
     warningEvent(op, {
       level: 'warning',

@@ -79,8 +79,9 @@ export interface HostFs extends TreeFs {
    * when the node has zstd), or undefined when the host cannot (no tar
    * there; then the caller extracts file by file). The caller verifies what
    * it writes (archiveToTar); only where it saves round trips (not locally).
+   * A cancel (`signal`) kills the command at once.
    */
-  untarStream?(dir: string): Promise<HostUntarStream | undefined>;
+  untarStream?(dir: string, signal?: AbortSignal): Promise<HostUntarStream | undefined>;
   /**
    * Runs one command on the host and collects what it printed, for work
    * that stays on the host (node-local copies, see node-local.ts). Only
@@ -134,10 +135,15 @@ export interface HostUntarStream {
    * buffers over (archiveToTar's handOver); absent: it does not.
    */
   freesHandedOver?: boolean;
-  /** Settles once the command has ended: rejects unless it succeeded (the stderr tail in the message). */
+  /**
+   * Settles once the command has ended: rejects unless it succeeded (the
+   * stderr tail in the message). After a cancel it rejects (interrupted) once
+   * the command is gone, or a bounded wait for a host that no longer answers
+   * gave up.
+   */
   finished: Promise<void>;
   /**
-   * Stops the command (a failure or cancel elsewhere): its input ends, and
+   * Stops the command (a failure elsewhere): its input ends, and
    * one still running after a grace period is killed; `finished` settles
    * once it has ended on the host.
    */

@@ -975,8 +975,9 @@ class SshHostFs implements HostFs {
    * One `tar -x` into DIR on the node over one exec channel, the tar stream
    * compressed here and decompressed by zstd on the node when it has it, so
    * no file costs a round trip. Tar's and zstd's exit statuses are checked.
+   * A cancel (`signal`) kills it at once, its whole process group.
    */
-  async untarStream(dir: string): Promise<HostUntarStream | undefined> {
+  async untarStream(dir: string, signal?: AbortSignal): Promise<HostUntarStream | undefined> {
     const tools = await this.nodeTools();
     if (!tools.tar) return undefined;
     // ssh2's channel is a Duplex: stdin to write, stdout to read
@@ -1011,7 +1012,10 @@ class SshHostFs implements HostFs {
         paced.end();
       });
     }
+    let cancelled = false;
     const finished = command.ended.then((end) => {
+      // killed of the cancel (not ended by itself before it): what it left says nothing
+      if (cancelled && end !== 'closed') throw interruptedError(`tar -x into ${dir} on ${this.describe} was cancelled`);
       const { status, detail } = pipeStatus(err.text(), UNZSTD_EXIT_MARK);
       const lastLines = detail ? `: ${commandMessages(detail, 5)}` : '';
       const hung = stopFailure(`tar -x into ${dir} on ${this.describe}`, end, this.stopGraceMs, lastLines);
@@ -1037,10 +1041,14 @@ class SshHostFs implements HostFs {
       if (stream !== paced) stream.destroy(gone);
       paced.destroy(gone);
     });
-    const stop = () => {
+    /** Nothing more goes to the command. */
+    const unfeed = () => {
       if (stream !== paced) stream.destroy();
       paced.unpipe(channel);
       paced.destroy();
+    };
+    const stop = () => {
+      unfeed();
       // EOF ends tar (a cut stream: it fails); sshd reports the channel
       // closed only once the command has exited, so `finished` is the barrier
       // before the caller removes what tar made. One that hangs (blocked on
@@ -1050,6 +1058,20 @@ class SshHostFs implements HostFs {
       channel.end();
       command.stopped(this.stopGraceMs);
     };
+    // A cancel wants nothing of it: no grace period for a tar that may be
+    // blocked on the disk, killed at once, and `finished` settles once it is
+    // gone (bounded, see NodeCommand.cancel): the barrier before the caller
+    // removes the directory it was extracting into.
+    const cancel = () => {
+      cancelled = true;
+      unfeed();
+      void command.cancel();
+    };
+    if (signal?.aborted) cancel();
+    else if (signal) {
+      signal.addEventListener('abort', cancel, { once: true });
+      void command.ended.then(() => signal.removeEventListener('abort', cancel));
+    }
     // compressingWriter frees what is handed over to it once it is in a frame
     return { stream, compressed: tools.zstd, freesHandedOver: tools.zstd, finished, stop };
   }
