@@ -367,6 +367,55 @@ describe("a node command that hangs past a stop or a cancel is killed, its whole
     }
   });
 
+  it("a file streamed by cat (a snapshot's archive) that blocks opening it (a FIFO): the reader going away kills cat, and the stream closes only once it is gone", async () => {
+    const fifo = join(fx.sb.dir, 'stuck.tar.zst');
+    spawnSync('mkfifo', [fifo]);
+    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
+    try {
+      const input = await fs.streamFile!(fifo);
+      input.on('error', () => undefined);
+      await runningOnNode(`cat -- ${fifo}`);
+      const closed = new Promise<void>((resolve) => input.once('close', () => resolve()));
+      input.destroy();
+      await within(closed, 10_000, "the stream's close");
+      assert.deepEqual(nodeProcesses(fifo), [], 'the stream closed before its cat was gone');
+      await noneLeftOnNode(fifo, 'the stopped cat');
+    } finally {
+      killLeftOnNode(fifo);
+      await fs.close();
+    }
+  });
+
+  it("a cancelled snapshot export whose node cat hangs mid-file, deaf to all but KILL: the cancel kills it, and nothing of it is left once the export has failed", async () => {
+    const { randomBytes } = await import('node:crypto');
+    const bin = join(fx.sb.dir, 'cat-hangs');
+    await hangingTool(bin, 'cat', '[ "$1" = -- ]', true);
+    const file = join(fx.sb.dir, 'snap-cat.tar.zst');
+    await writeFile(file, randomBytes(256 * 1024));
+    const fs = await connectWith(bin);
+    const ac = new AbortController();
+    const op = { signal: ac.signal };
+    try {
+      const input = await fs.streamFile!(file);
+      // as the driver's snapshot export reads it
+      const exporting = cancellable(op, destroyOnCancel(input), async () => {
+        for await (const _ of input as AsyncIterable<Buffer>);
+      });
+      exporting.catch(() => undefined);
+      await runningOnNode(`${bin}/cat -- ${file}`);
+      ac.abort();
+      await assert.rejects(within(exporting, 10_000, 'the cancelled export'), (e: unknown) => {
+        assert.ok(e instanceof KompoxError && e.kind === 'interrupted', String(e));
+        return true;
+      });
+      assert.deepEqual(nodeProcesses(file), [], 'the export failed before its cat was gone');
+      await noneLeftOnNode(file, 'the cancelled cat');
+    } finally {
+      killLeftOnNode(file);
+      await fs.close();
+    }
+  });
+
   for (const format of ['tar.zst', 'tar.gz'] as const)
   it(`a cancelled export whose node pipeline and size walk hang (${format === 'tar.zst' ? 'packed on the node' : 'the plain tar stream'}): the cancel kills them, and nothing of them is left on the node once the export has failed`, async () => {
     const bin = join(fx.sb.dir, 'tar-c-and-walk-hang');

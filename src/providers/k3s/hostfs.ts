@@ -71,6 +71,8 @@ export interface HostFs extends TreeFs {
    * A whole file's content streamed by one command on the host (over SSH:
    * `cat` on one exec channel, not SFTP's request per 64 KiB); fails like
    * openRead when the file cannot be read. Only where it saves round trips.
+   * Destroying the stream before its end (a cancel) kills the command; its
+   * 'close' comes once the command is gone.
    */
   streamFile?(path: string): Promise<Readable>;
   /**

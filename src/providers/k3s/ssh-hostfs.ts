@@ -753,25 +753,38 @@ class SshHostFs implements HostFs {
   }
   private nodeName: Promise<string> | undefined;
 
+  /**
+   * The reader going away before cat's end (a cancel, a failure downstream)
+   * kills it, its whole process group (NodeCommand): closing the channel
+   * does not stop a cat blocked on a disk that stopped answering (or opening
+   * a FIFO). The stream's 'close' waits until it is gone (bounded, see
+   * NodeCommand.cancel), so nothing of it outlives the transfer.
+   */
   async streamFile(path: string): Promise<Readable> {
-    const channel = await p<ExecChannel>((cb) => this.conn.exec(shellCommand(['cat', '--', path]), cb as never));
+    const channel = await p<ExecChannel>((cb) => this.conn.exec(groupReported(['cat', '--', path]), cb as never));
     channel.end();
     const err = stderrTail();
-    channel.stderr.pipe(err.stream);
-    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    // stderr but for the group's line: cat's messages
+    const command = new NodeCommand(channel, this.exec, (b) => err.stream.write(b));
+    let closed = false;
+    const out = new PassThrough({
+      highWaterMark: 1024 * 1024,
+      destroy: (e, cb) => {
+        if (closed) return cb(e);
+        // what is still queued is read into nothing, so the channel ends
+        channel.unpipe(out);
+        channel.resume();
+        void command.cancel().then(() => cb(e));
+      },
+    });
     let exitCode: number | undefined;
     channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
     channel.on('error', (e: Error) => out.destroy(e));
     channel.pipe(out, { end: false });
     channel.once('close', () => {
+      closed = true;
       if (exitCode === 0) out.end();
       else out.destroy(new Error(`reading ${path} on ${this.describe} failed (exit code ${exitCode ?? 'none'})${err.text() ? `: ${err.text()}` : ''}`));
-    });
-    // the reader going away stops the command (and what is still queued is read into nothing, so the channel ends)
-    out.once('close', () => {
-      channel.close();
-      channel.unpipe(out);
-      channel.resume();
     });
     return out;
   }
