@@ -351,18 +351,8 @@ export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: 
     });
   if (!opts.quiesce) return { disk, ...(await run(op)) };
   const { withAppStopped } = await import('./snapshot.js');
-  // On a cancel withAppStopped starts the app again and fails at once, without waiting for the export; the
-  // export stops on the same signal and removes its helper pod, which is waited for here: the front end ends
-  // the process on an interrupt, and a helper pod left running keeps the disk attached until its deadline.
-  let exporting: Promise<unknown> | undefined;
-  const exported = await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, by: `export of disk ${disk.name}`, what: 'the export is incomplete; the app was started again', done: `disk ${disk.name} was exported` }, op, (inner) => {
-    const p = run(inner);
-    exporting = p;
-    return p;
-  }).catch(async (e: unknown) => {
-    await exporting?.catch(() => undefined);
-    throw e;
-  });
+  // on a cancel withAppStopped starts the app again, then waits for the export to remove its helper pod
+  const exported = await withAppStopped(k!, ctx, { stopTimeoutMs: opts.stopTimeoutMs, by: `export of disk ${disk.name}`, what: 'the export is incomplete; the app was started again', done: `disk ${disk.name} was exported` }, op, run);
   return { disk, ...exported };
 }
 

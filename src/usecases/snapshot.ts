@@ -129,10 +129,13 @@ export const DEFAULT_START_TIMEOUT_MS = 5 * 60_000;
  * the app is running and ready again and says so (`log`); when it is not
  * within `startTimeoutMs`, a successful `fn` still fails, with what keeps the
  * app from starting (e.g. the scheduler's FailedScheduling message), and a
- * failed one says it before its own error. A cancel does not wait for `fn`
- * nor for the app: the app is started again at once (`fn` is told through its
- * own signal and cleans up after itself; what it leaves is never listed and
- * is swept later).
+ * failed one says it before its own error. A cancel starts the app again at
+ * once, without waiting for `fn`'s copy; it then waits for `fn` to end (told
+ * through the same signal, it cleans up after itself: a helper pod removed, a
+ * temp archive deleted, a node command killed) but not for the app to be
+ * ready: the front end ends the process on an interrupt, and a cleanup cut
+ * short leaves what it was removing (a helper pod keeps the disk attached
+ * until its deadline). A second Ctrl-C leaves at once.
  */
 export async function withAppStopped<T>(
   kube: KubeClient,
@@ -155,6 +158,8 @@ export async function withAppStopped<T>(
   const saved = await appReplicas(kube, ctx, op);
   const what = opts.what ?? 'no snapshot was taken; the app was started again';
   let out: { value: T } | { error: unknown };
+  /** `fn`'s run, when a cancel may leave it running. */
+  let work: Promise<T> | undefined;
   try {
     phaseEvent(op, 'quiesce', 'stopping the app');
     await stopApp(kube, ctx, saved, op, { by: opts.by });
@@ -174,7 +179,7 @@ export async function withAppStopped<T>(
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
       });
-      const work = fn(op);
+      work = fn(op);
       work.catch(() => undefined); // after an interrupt its failure is expected and unobserved
       try {
         out = { value: await Promise.race([work, aborted]) };
@@ -186,11 +191,19 @@ export async function withAppStopped<T>(
     out = { error: e };
   }
   const outcome = 'error' in out ? { failed: out.error } : { done: opts.done };
-  await startApp(kube, ctx, saved, op).catch((e: unknown) => {
+  /** After a cancel, `fn`'s cleanup (the app is started first: it is not kept down for it). */
+  const cleanedUp = async () => {
+    if (op.signal?.aborted) await work?.catch(() => undefined);
+  };
+  await startApp(kube, ctx, saved, op).catch(async (e: unknown) => {
+    await cleanedUp();
     throw notStartedAgain(e, saved, outcome);
   });
-  // interrupted: the process ends now; the app is starting
-  if ('error' in out && (op.signal?.aborted || (out.error instanceof KompoxError && out.error.kind === 'interrupted'))) throw out.error;
+  // interrupted: the process ends once `fn` has cleaned up; the app is starting
+  if ('error' in out && (op.signal?.aborted || (out.error instanceof KompoxError && out.error.kind === 'interrupted'))) {
+    await cleanedUp();
+    throw out.error;
+  }
   const started = Object.keys(saved).filter((name) => saved[name]! > 0);
   if (started.length) {
     const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;

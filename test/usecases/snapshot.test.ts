@@ -328,6 +328,34 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.ok(!(await listSnapshots(ctx, driver, kube)).snapshots.some((s) => s.name === 'cancelled'));
   });
 
+  it('--quiesce cancelled mid-copy: the app is started again at once, and the snapshot has cleaned up after itself when it fails (the CLI ends the process then)', async () => {
+    const ctx = await appWithData('cancel-copy-app');
+    await running(ctx, 'web-1');
+    const controller = podGoesOnStop(ctx, 'web-1');
+    const ac = new AbortController();
+    let cleaned = false;
+    let replicasWhileCleaning: number | undefined;
+    const create: K3sDriver['snapshots']['create'] = async (_ctx, _volume, _disk, _name, inner) => {
+      ac.abort(); // Ctrl-C while the copy runs
+      const signal = inner.signal!;
+      await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+      // its cleanup takes a while (a temp archive removed, a node command killed, a helper pod deleted)
+      await new Promise((r) => setTimeout(r, 300));
+      replicasWhileCleaning = replicasOf(await deployment(ctx));
+      cleaned = true;
+      throw new KompoxError('interrupted', 'interrupted: the copy was stopped');
+    };
+    const slow = Object.create(driver, { snapshots: { value: { ...driver.snapshots, create } } }) as K3sDriver;
+    try {
+      await rejectsWith(createSnapshot(ctx, slow, kube, { name: 'mid-copy', quiesce: true }, { signal: ac.signal }), 'interrupted', /no snapshot was taken; the app was started again/);
+    } finally {
+      controller.done();
+    }
+    assert.ok(cleaned, 'it failed before the snapshot had cleaned up after itself');
+    assert.equal(replicasWhileCleaning, 1, 'the app was started again before the cleanup, not kept down for it');
+    assert.deepEqual(quiesceAnnotations(await deployment(ctx)), {});
+  });
+
   it('deletes a snapshot; a damaged stored snapshot is reported on export', async () => {
     const ctx = await appWithData('damage-app');
     await running(ctx, 'web-1');
