@@ -498,6 +498,8 @@ export class K3sDriver implements ProviderDriver {
       };
       if (source && Object.keys(source).length) meta.source = source;
       await fs.writeFileAtomic(`${tmp}/${DISK_META}`, JSON.stringify(meta, null, 2) + '\n');
+      // the tree on the disk before its name (once for the whole tree: see HostFs.syncTree)
+      await fs.syncTree(tmp);
       await fs.rename(tmp, dir).catch((e: unknown) => {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST' || (e as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
           throw new KompoxError('conflict', `disk "${name}" was created by someone else meanwhile (${dir})`, {
@@ -508,6 +510,7 @@ export class K3sDriver implements ProviderDriver {
         }
         throw e;
       });
+      await syncPublished(fs, p.diskVolDir, [dir]);
       const written = await fs.lstat(`${dir}/${DISK_META}`).catch(() => undefined);
       if (written) await sweepLeftovers(fs, p.diskVolDir, written.mtimeMs);
       const disk = this.toDisk(dir, meta, r.totalBytes);
@@ -575,6 +578,8 @@ export class K3sDriver implements ProviderDriver {
       await fs.rm(metaPath);
       await fs.writeFileAtomic(metaPath, text);
     });
+    // the data filled in through the cluster, on the disk before the disk is listed
+    await fs.syncTree(dir);
     await fs.rename(dir, final).catch((e: unknown) => {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTEMPTY') {
@@ -586,6 +591,8 @@ export class K3sDriver implements ProviderDriver {
       }
       throw e;
     });
+    // (a failure here leaves the disk in place: its data was synced, and it was a pending disk's before)
+    await fs.syncDir(volDir);
     return this.toDisk(final, meta);
   }
 
@@ -916,6 +923,8 @@ export class K3sDriver implements ProviderDriver {
           else ws.destroy();
         }
       }
+      // the archive's data on the disk before its name (a backup that reads back as zeros is none)
+      await fs.syncFile(tmp);
       await fs.rename(tmp, archivePath);
     } catch (e) {
       await fs.rm(tmp).catch(() => undefined);
@@ -938,11 +947,16 @@ export class K3sDriver implements ProviderDriver {
       tags: ownershipTags(ctx, volume.name, name, createdAt),
     };
     try {
+      // (the metadata's temp file is synced before its rename: writeFileAtomic)
       await fs.writeFileAtomic(p.snapMeta(name), JSON.stringify(meta, null, 2) + '\n');
     } catch (e) {
       await fs.rm(archivePath).catch(() => undefined);
-      throw e;
+      throw hostFull(e, fs, p.snapVolDir, `snapshot ${name} was not created`) ?? e;
     }
+    // both renames on the disk before the snapshot is reported made
+    await syncPublished(fs, p.snapVolDir, [p.snapMeta(name), archivePath]).catch((e: unknown) => {
+      throw hostFull(e, fs, p.snapVolDir, `snapshot ${name} was not created`) ?? e;
+    });
     const written = await fs.lstat(p.snapMeta(name)).catch(() => undefined);
     if (written) await sweepLeftovers(fs, p.snapVolDir, written.mtimeMs);
     return this.toSnapshot(archivePath, meta);
@@ -996,6 +1010,21 @@ function hostFull(e: unknown, fs: HostFs, dir: string, what: string): KompoxErro
     hint: 'Free space there (delete disks or snapshots no longer needed), or move K3S_DISK_ROOT or K3S_SNAPSHOT_ROOT to a larger filesystem.',
     cause: e,
   });
+}
+
+/**
+ * Syncs `dir` after what `made` names was renamed into it, so the names last
+ * a crash. When that fails (EIO) the operation fails, and what it made is
+ * removed again (in order: a snapshot's metadata first, so it is never
+ * listed without its archive): nothing is reported made that may not last.
+ */
+async function syncPublished(fs: HostFs, dir: string, made: string[]): Promise<void> {
+  try {
+    await fs.syncDir(dir);
+  } catch (e) {
+    for (const m of made) await fs.rm(m).catch(() => undefined);
+    throw e;
+  }
 }
 
 /**

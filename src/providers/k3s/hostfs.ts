@@ -18,6 +18,7 @@ import {
   readdirSync,
   writevSync,
 } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { EntryKind, EntryMeta, TreeFile, TreeFs, TreeStat } from '../../archive/archive.js';
@@ -34,8 +35,26 @@ export interface HostFs extends TreeFs {
   /** Removes a file or a whole tree (never following symlinks); no error when absent. */
   rm(path: string): Promise<void>;
   readFile(path: string): Promise<Buffer>;
-  /** Writes a small file atomically (temp file + rename). */
+  /**
+   * Writes a small file atomically (temp file + rename); the temp file's data
+   * is synced before the rename, so the name never reaches the disk ahead of
+   * its content. The directory is the caller's to sync (syncDir) when the
+   * rename must last a crash.
+   */
   writeFileAtomic(path: string, data: string | Buffer, mode?: number): Promise<void>;
+  /**
+   * Durability, before anything is made visible (a rename can reach the disk
+   * before the data it names: after a power loss the name would hold zeros).
+   * syncFile: one file's data and metadata (fsync), before its rename into
+   * place. syncDir: a directory's entries (fsync of the directory), after a
+   * rename into it. syncTree: everything written under DIR at once (syncfs of
+   * its filesystem: one flush, where an fsync per file of a tree of thousands
+   * costs a journal commit each), before the tree is renamed into place.
+   * A failure rejects like a failed write (EIO, ENOSPC in its code or text).
+   */
+  syncFile(path: string): Promise<void>;
+  syncDir(path: string): Promise<void>;
+  syncTree(dir: string): Promise<void>;
   mkdirp(path: string, mode?: number): Promise<void>;
   /** Host name of the machine holding the files (K3s names its node after it by default). */
   hostname(): Promise<string>;
@@ -328,7 +347,13 @@ export class LocalHostFs implements HostFs {
     const tmp = `${path}.tmp-${randomSuffix()}`;
     try {
       // a write that fails part-way (a full disk) leaves the temp file: it goes too
-      await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
+      const fh = await fsp.open(tmp, 'wx', mode);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await fsp.rename(tmp, path);
     } catch (e) {
       // (one that was there already is not ours to remove)
@@ -336,10 +361,79 @@ export class LocalHostFs implements HostFs {
       throw e;
     }
   }
+  syncFile(path: string): Promise<void> {
+    return fsyncPath(path, 'file');
+  }
+  syncDir(path: string): Promise<void> {
+    return fsyncPath(path, 'dir');
+  }
+  async syncTree(dir: string): Promise<void> {
+    // Node has no syncfs(2): coreutils' (or busybox's) `sync -f` makes that
+    // one call, a process of a few milliseconds. Without one that takes -f:
+    // `sync` of every filesystem; without any: an fsync per entry.
+    const r = await runSync(['-f', '--', dir]);
+    if (r === 'missing') return fsyncTree(dir);
+    if (r === 'ok') return;
+    if (!r.usage) throw syncFailed(dir, r.stderr);
+    const all = await runSync([]);
+    if (all === 'missing') return fsyncTree(dir);
+    if (all !== 'ok') throw syncFailed(dir, all.stderr);
+  }
   async hostname(): Promise<string> {
     return hostname();
   }
   async close(): Promise<void> {}
+}
+
+/**
+ * fsync of a file or directory by its path (Linux syncs an inode's data
+ * through any descriptor of it). A directory on a filesystem that cannot
+ * sync one (EINVAL, ENOTSUP: some network and FUSE filesystems) has nothing
+ * more to do; a file's failure is the write's.
+ */
+async function fsyncPath(path: string, kind: 'file' | 'dir'): Promise<void> {
+  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | (kind === 'dir' ? fsc.O_DIRECTORY : 0));
+  try {
+    await fh.sync();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (kind === 'file' || (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP')) throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** syncTree's last resort (no `sync` program): every file and directory under DIR, depth first. */
+async function fsyncTree(dir: string): Promise<void> {
+  for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory()) await fsyncTree(p);
+    else if (e.isFile()) await fsyncPath(p, 'file');
+  }
+  await fsyncPath(dir, 'dir');
+}
+
+/** The local `sync` program run with ARGS: ok, missing (not installed), or its failure (usage: it did not take the arguments). */
+function runSync(args: string[]): Promise<'ok' | 'missing' | { stderr: string; usage: boolean }> {
+  return new Promise((resolve) => {
+    execFile('sync', args, { timeout: SYNC_TIMEOUT_MS }, (e, _out, stderr) => {
+      if (!e) return resolve('ok');
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return resolve('missing');
+      const text = String(stderr).trim() || e.message;
+      resolve({ stderr: text, usage: /invalid option|unrecognized option|usage:/i.test(text) });
+    });
+  });
+}
+
+/** Writing back a large tree to a slow disk may take minutes; one that does not end is a hung device. */
+const SYNC_TIMEOUT_MS = 30 * 60_000;
+
+/** `sync -f`'s failure as an error with the errno its text names (hostFull reads ENOSPC/EDQUOT from it). */
+export function syncFailed(what: string, stderr: string): NodeJS.ErrnoException {
+  const e = new Error(`sync of ${what} failed: ${stderr}`) as NodeJS.ErrnoException;
+  const code = /No space left/i.test(stderr) ? 'ENOSPC' : /quota exceeded/i.test(stderr) ? 'EDQUOT' : /Input\/output error/i.test(stderr) ? 'EIO' : undefined;
+  if (code) e.code = code;
+  return e;
 }
 
 /**

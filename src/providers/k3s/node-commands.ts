@@ -861,3 +861,26 @@ export function snapshotArgv(src: string, manifestDir: string, archive: string, 
   // umask 077: the archive holds the disk's data (mode 0600, as the streaming path writes it); set -C: never overwrite
   return shArgv(`umask 077 && set -C && : > "$3" && exec 3< "$2" && ${pipeWithStatus([tar, nodeArchiveZstd(level, zstdParams), 'tee "$3"'])} | ${stdinSha256(hasher)}`, src, manifestDir, archive);
 }
+
+// ---------------------------------------------------------------- durability
+
+/**
+ * Syncs "$1" on the node before it is made visible: the file's data (or the
+ * directory's entries) with `sync FILE` where `sync` takes files (coreutils
+ * 8.24 and later, busybox built with them: their usage names FILE), else
+ * every filesystem with `sync` (older tools: more work, same guarantee).
+ * SshHostFs uses it only when the server has no fsync@openssh.com.
+ */
+export function syncFileArgv(path: string): string[] {
+  return shArgv('if sync --help 2>&1 | grep -q FILE; then exec sync -- "$1"; fi; exec sync', path);
+}
+
+/**
+ * Syncs everything written under the directory "$1" on the node, before the
+ * tree is renamed into place: `sync -f` (syncfs(2) of its filesystem: one
+ * flush, where an fsync per file of a tree costs a journal commit each),
+ * else `sync` of every filesystem where `sync` has no -f.
+ */
+export function syncTreeArgv(dir: string): string[] {
+  return shArgv("if sync --help 2>&1 | grep -q -e '-f'; then exec sync -f -- \"$1\"; fi; exec sync", dir);
+}
