@@ -7,6 +7,7 @@ import { basename, dirname } from 'node:path';
 import { KompoxError, filesystemProblem } from '../domain/errors.js';
 import { kubeconfigYaml, mergeKubeconfig } from '../usecases/cluster-kubeconfig.js';
 import { checkSha256, type ExportResult } from '../usecases/disk.js';
+import { syncDir, syncFile } from './durable.js';
 
 /**
  * Writes an archive to `path` atomically (temp file, then rename) and a
@@ -43,6 +44,10 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
       ws.once('close', () => resolve());
       ws.end();
     });
+    // the archive's data on the disk before its name (a failure is the write's: nothing kept)
+    await syncFile(tmp).catch((e: NodeJS.ErrnoException) => {
+      throw e.code ? outputFailed(path, e) : e;
+    });
     // The checksum goes in place first, whole (a temp file renamed over a stale
     // one): a process killed at any point leaves the archive absent, or at its
     // name with its right checksum beside it; never beside an empty or cut
@@ -68,6 +73,12 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
       await fsp.rename(tmp, path);
       sidecar = false;
     }
+    // both names on the disk before the export is reported done; if not, neither is kept
+    await syncDir(dirname(path)).catch(async (e: NodeJS.ErrnoException) => {
+      await fsp.rm(`${path}.sha256`, { force: true });
+      await fsp.rm(path, { force: true });
+      throw e.code ? outputFailed(path, e) : e;
+    });
     return r;
   } catch (e) {
     ws.destroy();
@@ -87,7 +98,14 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
 async function writeSidecar(path: string, sha256: string): Promise<void> {
   const tmp = `${dirname(path)}/.${basename(path)}.sha256.tmp-${process.pid}-${Date.now().toString(36)}`;
   try {
-    await fsp.writeFile(tmp, `${sha256}  ${basename(path)}\n`, { flag: 'wx' });
+    const fh = await fsp.open(tmp, 'wx');
+    try {
+      await fh.writeFile(`${sha256}  ${basename(path)}\n`);
+      // synced before its rename, as the archive is (the directory is synced once both are in place)
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fsp.rename(tmp, `${path}.sha256`);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
