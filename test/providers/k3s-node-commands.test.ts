@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
 import { digestTree, packTree, parseManifest, verifyManifest } from '../../src/archive/archive.js';
 import { readFile } from 'node:fs/promises';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { ZSTD_LEVEL } from '../../src/archive/zstd.js';
+import { parseTrace, straceUsable } from '../support/strace.js';
 import {
   LISTED_NAME,
   MANIFEST_NAMED_MARK,
@@ -27,6 +28,8 @@ import {
   progressSplitter,
   snapshotArgv,
   snapshotStreamEstimate,
+  syncFileArgv,
+  syncTreeArgv,
   tarCheckpointBytes,
   listingChange,
   manifestEntriesOf,
@@ -429,5 +432,58 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('syncFileArgv / syncTreeArgv: the node syncs with the `sync` it has', { skip: straceUsable ? false : 'no usable strace' }, () => {
+  /** Runs ARGV under strace with `bin` first on PATH; its sync calls as `NAME PATH` (or NAME alone for sync(2)). */
+  const syncCalls = (argv: string[], bin?: string): string[] => {
+    const out = join(tmpdir(), `kompox-sync-trace-${process.pid}`);
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-e', 'trace=fsync,syncfs,sync', '-o', out, ...argv], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${bin ? `${bin}:` : ''}${process.env.PATH}` },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const trace = readFileSync(out, 'utf8');
+    rmSync(out, { force: true });
+    return parseTrace(trace).map((c) => `${c.name}${/<([^>]*)>/.exec(c.args)?.[1] ? ` ${/<([^>]*)>/.exec(c.args)![1]}` : ''}`);
+  };
+  const withSync = async (body: (dir: string, bins: Record<string, string>) => Promise<void>) => {
+    const dir = await mkdtemp(join(tmpdir(), 'kompox-sync-'));
+    try {
+      await writeFile(join(dir, 'f'), 'data');
+      const bins: Record<string, string> = {};
+      // busybox's sync (with file arguments and -f), and one that takes neither (older tools)
+      if (!spawnSync('busybox', ['true']).error) {
+        await mkdir(join(dir, 'busybox'));
+        await symlink(spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim(), join(dir, 'busybox', 'sync'));
+        bins.busybox = join(dir, 'busybox');
+      }
+      await mkdir(join(dir, 'plain'));
+      await writeFile(join(dir, 'plain', 'sync'), '#!/bin/sh\n[ "$1" = --help ] && { echo "Usage: sync" >&2; exit 1; }\n[ $# -eq 0 ] || exit 9\nexec busybox sync 2>/dev/null || exec /bin/sync\n', { mode: 0o755 });
+      bins.plain = join(dir, 'plain');
+      await body(dir, bins);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('coreutils: fsync of the file, syncfs of the tree', async () => {
+    await withSync(async (dir) => {
+      assert.deepEqual(syncCalls(syncFileArgv(join(dir, 'f'))), [`fsync ${join(dir, 'f')}`]);
+      assert.deepEqual(syncCalls(syncFileArgv(dir)), [`fsync ${dir}`]);
+      assert.deepEqual(syncCalls(syncTreeArgv(dir)), [`syncfs ${dir}`]);
+    });
+  });
+
+  it('busybox: the same; a sync without file arguments or -f: sync(2) of everything', async () => {
+    await withSync(async (dir, bins) => {
+      if (bins.busybox) {
+        assert.deepEqual(syncCalls(syncFileArgv(join(dir, 'f')), bins.busybox), [`fsync ${join(dir, 'f')}`]);
+        assert.deepEqual(syncCalls(syncTreeArgv(dir), bins.busybox), [`syncfs ${dir}`]);
+      }
+      assert.deepEqual(syncCalls(syncFileArgv(join(dir, 'f')), bins.plain), ['sync']);
+      assert.deepEqual(syncCalls(syncTreeArgv(dir), bins.plain), ['sync']);
+    });
   });
 });

@@ -1,0 +1,92 @@
+// Durability over SSH: what the K3s driver publishes on the node is on the
+// node's disk before its name is. strace follows the real sshd on 127.0.0.1
+// (its session processes: SFTP is served in them, and the commands run
+// under them), recording the sync and rename system calls made on the
+// node; the tests assert their order for a snapshot made on the node
+// (`tar | zstd > tmp`, then SFTP's fsync@openssh.com on it), its metadata
+// (written over SFTP), and a restore extracted on the node (`sync -f`).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
+import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
+import { missingTools, parseTools, toolsProbeArgv } from '../../src/providers/k3s/node-commands.js';
+import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
+import { sshdMissing } from '../support/sshd.js';
+import { SYNC_AND_NAMING_CALLS, dirSyncedAfter, escape, namingsTo, parseTrace, straceUsable, syncedBefore, type Call } from '../support/strace.js';
+import { appCtx, sshdAndSandbox, writeSampleTree } from './k3s-fixtures.js';
+
+const missing =
+  sshdMissing() ??
+  (straceUsable ? undefined : 'no usable strace') ??
+  missingTools(parseTools(spawnSync(toolsProbeArgv()[0]!, toolsProbeArgv().slice(1), { encoding: 'utf8' }).stdout), 'snapshot');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** strace attached to the sshd (and every process it forks from now on), writing to `out`; stop() detaches it. */
+async function traceSshd(pid: number, out: string): Promise<{ stop(): Promise<Call[]> }> {
+  const child: ChildProcess = spawn('strace', ['-f', '-qq', '-y', '-s', '4096', '-e', `trace=${SYNC_AND_NAMING_CALLS}`, '-o', out, '-p', String(pid)], { stdio: 'ignore' });
+  // attached once the sshd has a tracer
+  for (let i = 0; i < 500 && !/^TracerPid:\s*[1-9]/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); i++) await sleep(10);
+  return {
+    stop: async () => {
+      const ended = new Promise((r) => child.once('close', r));
+      child.kill('SIGINT'); // detaches
+      await ended;
+      return parseTrace(readFileSync(out, 'utf8'));
+    },
+  };
+}
+
+describe('K3s over SSH: data synced on the node before its name (strace on the real sshd)', { skip: missing }, () => {
+  const fx = sshdAndSandbox();
+  const driver = () => {
+    const factory: HostFsFactory = async () => connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
+    return new K3sDriver({ env: {} }, factory);
+  };
+  const settings = () => ({ K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath });
+
+  it('snapshot create on the node, and a restore: archive, metadata and tree synced before their renames, their directories after', async () => {
+    // traced before the driver connects: the session process it gets is forked then
+    const pid = Number(readFileSync(join(fx.sshd.dir, 'sshd.pid'), 'utf8'));
+    const tracer = await traceSshd(pid, join(fx.sb.dir, 'sshd.trace'));
+    const d = driver();
+    try {
+      const ctx = appCtx(fx.sb, { settings: settings() });
+      const vol = ctx.app.volumes[0]!;
+      let calls: Call[];
+      let snapId = '';
+      let restoredId = '';
+      try {
+        const disk = await d.disks.create(ctx, vol, { name: 'src' }, {});
+        await writeSampleTree(disk.id);
+        const snap = await d.snapshots.create(ctx, vol, disk, 'snap', {});
+        snapId = snap.id;
+        const restored = await d.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, {});
+        restoredId = restored.id;
+      } finally {
+        calls = await tracer.stop();
+      }
+      const snapDir = snapId.replace(/\/[^/]+$/, '');
+      const archiveNaming = namingsTo(calls, snapId)[0];
+      const metaNaming = namingsTo(calls, `${snapDir}/snap.json`)[0];
+      syncedBefore(calls, new RegExp(`<${escape(snapDir)}/\\.tmp-snap-[^/>]*\\.tar\\.zst>`), archiveNaming, 'the archive made on the node');
+      syncedBefore(calls, new RegExp(`<${escape(snapDir)}/snap\\.json\\.tmp-[^/>]*>`), metaNaming, 'the metadata');
+      dirSyncedAfter(calls, snapDir, [archiveNaming!, metaNaming!], 'the snapshot');
+
+      const diskDir = restoredId.replace(/\/data$/, '');
+      const volDir = diskDir.replace(/\/[^/]+$/, '');
+      const diskNaming = namingsTo(calls, diskDir)[0];
+      syncedBefore(calls, new RegExp(`^\\d+<${escape(volDir)}/\\.tmp-restored-[^/>]*>$`), diskNaming, 'the restored tree');
+      assert.ok(
+        calls.some((c) => c.name === 'syncfs' && c.exit < diskNaming!.entry),
+        'one syncfs on the node for the whole tree',
+      );
+      dirSyncedAfter(calls, volDir, [diskNaming!], 'the restored disk');
+    } finally {
+      await d.close();
+    }
+  });
+});
