@@ -27,7 +27,7 @@ import { LEFTOVER_AGE_MS } from '../../src/providers/k3s/driver.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { BIN, runCli, type CliResult } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
-import { k3sOpsYaml } from '../support/ops-yaml.js';
+import { ONE_VOLUME_COMPOSE, k3sOpsYaml } from '../support/ops-yaml.js';
 
 /** Fractions of a command's data work at which it is killed. */
 const KILL_AT = [0, 0.25, 0.5, 0.75, 0.95];
@@ -40,14 +40,7 @@ const strace = (() => {
 
 const opsYaml = (dir: string): string => k3sOpsYaml(dir, { app: 'crash', domain: 'example.com', clusterSettings: { ACME_EMAIL: 'admin@example.com' }, volumes: [{ name: 'default', size: '1Gi' }] });
 
-const COMPOSE = `services:
-  web:
-    image: nginx:1.27
-    volumes:
-      - default:/data
-volumes:
-  default: {}
-`;
+const COMPOSE = ONE_VOLUME_COMPOSE;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

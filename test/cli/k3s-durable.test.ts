@@ -15,18 +15,10 @@ import { join } from 'node:path';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { BIN, runCli } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
-import { k3sOpsYaml } from '../support/ops-yaml.js';
+import { ONE_VOLUME_COMPOSE, k3sOpsYaml } from '../support/ops-yaml.js';
 import { SYNC_AND_NAMING_CALLS, dirSyncedAfter, escape, namingsFrom, namingsTo, parseTrace, straceUsable, syncedBefore, type Call } from '../support/strace.js';
 
-
-const COMPOSE = `services:
-  web:
-    image: nginx:1.27
-    volumes:
-      - default:/data
-volumes:
-  default: {}
-`;
+const COMPOSE = ONE_VOLUME_COMPOSE;
 
 describe('K3s (local node) and export files: data synced before its name', { skip: straceUsable ? false : 'no usable strace' }, () => {
   let fake: FakeKube;

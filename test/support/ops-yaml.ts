@@ -41,3 +41,13 @@ export function k3sOpsYaml(dir: string, opts: K3sOpsYamlOptions): string {
     '',
   ].join('\n');
 }
+
+/** A compose file of one service (nginx) with the app's one volume `default` mounted. */
+export const ONE_VOLUME_COMPOSE = `services:
+  web:
+    image: nginx:1.27
+    volumes:
+      - default:/data
+volumes:
+  default: {}
+`;

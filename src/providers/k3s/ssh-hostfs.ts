@@ -315,6 +315,19 @@ class NodeCommand {
     if ((await this.ended) === 'lost') await this.killRun();
   }
 
+  /** On `signal`'s abort (a cancel): `first` (the caller's own stop of its streams), then cancel(). Unhooked once the command has ended. */
+  cancelOn(signal: AbortSignal | undefined, first: () => void): void {
+    const cancel = () => {
+      first();
+      void this.cancel();
+    };
+    if (signal?.aborted) cancel();
+    else if (signal) {
+      signal.addEventListener('abort', cancel, { once: true });
+      void this.ended.then(() => signal.removeEventListener('abort', cancel));
+    }
+  }
+
   /**
    * After a stop a healthy command ends of (EOF on its input, its output
    * closed): kill() when the channel has not closed within graceMs, and the
@@ -1007,16 +1020,10 @@ class SshHostFs implements HostFs {
       command.stopped(this.stopGraceMs);
     };
     // a cancel wants nothing more of it: killed at once, and `finished` settles once it is gone (bounded, see NodeCommand.cancel)
-    const cancel = () => {
+    command.cancelOn(signal, () => {
       cancelled = true;
       drain();
-      void command.cancel();
-    };
-    if (signal?.aborted) cancel();
-    else if (signal) {
-      signal.addEventListener('abort', cancel, { once: true });
-      void command.ended.then(() => signal.removeEventListener('abort', cancel));
-    }
+    });
     return { stream, compressed: stdout !== 'plain', finished, stop };
   }
   /**
@@ -1110,16 +1117,10 @@ class SshHostFs implements HostFs {
     // blocked on the disk, killed at once, and `finished` settles once it is
     // gone (bounded, see NodeCommand.cancel): the barrier before the caller
     // removes the directory it was extracting into.
-    const cancel = () => {
+    command.cancelOn(signal, () => {
       cancelled = true;
       unfeed();
-      void command.cancel();
-    };
-    if (signal?.aborted) cancel();
-    else if (signal) {
-      signal.addEventListener('abort', cancel, { once: true });
-      void command.ended.then(() => signal.removeEventListener('abort', cancel));
-    }
+    });
     // compressingWriter frees what is handed over to it once it is in a frame
     return { stream, compressed: tools.zstd, freesHandedOver: tools.zstd, finished, stop };
   }
