@@ -14,7 +14,7 @@ import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js'
 import type { ProviderDriver } from '../domain/ports/driver.js';
 import type { RegistryProbe } from '../domain/ports/registry.js';
 import type { WaitResult } from '../kube/rollout.js';
-import { clearStaleQuiesceRecords, describeQuiesced, quiescedDeployments, type QuiesceRecord } from './app-scale.js';
+import { clearStaleQuiesceRecords, describeLiveness, describeQuiesced, quiescedDeployments, type QuiesceLiveness, type QuiesceRecord } from './app-scale.js';
 import {
   INSTANCE,
   INVENTORY_NAME,
@@ -280,19 +280,45 @@ export interface DeployResult {
 
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
+type Quiesced = { deployment: string; liveness: QuiesceLiveness } & QuiesceRecord;
+
 /**
  * A Deployment a quiesced snapshot or export stopped and has not started
- * again: the deploy starts it (its apply sets the replicas). Either that
- * operation was interrupted (then this is the way to start the app), or it is
- * still running and its copy is no longer of a stopped app; the cluster
- * cannot tell which, so the warning says both.
+ * again, that operation interrupted (its record STALE): the deploy starts it
+ * (its apply sets the replicas), which is the way to start the app again.
+ * A dry run also says so of a running one (which the deploy refuses).
  */
-function quiescedWarning(q: { deployment: string } & QuiesceRecord, dryRun: boolean): Diagnostic {
+function quiescedWarning(q: Quiesced, dryRun: boolean): Diagnostic {
+  const state = describeLiveness(q, q.liveness);
+  if (q.liveness.live) {
+    return {
+      level: 'warning',
+      message: `${describeQuiesced(q.deployment, q)}, which is still ${state}; this deploy would start it under its copy, and is refused while it runs`,
+      hint: `Wait for it to finish, or deploy after ${q.liveness.staleAt} (if it was interrupted, its record is stale by then).`,
+    };
+  }
   return {
     level: 'warning',
-    message: `${describeQuiesced(q.deployment, q)} and has not been started again; this deploy ${dryRun ? 'would start' : 'starts'} it`,
-    hint: `If that ${q.by} is still running, the app is no longer stopped for it; if it was interrupted, deploying is how the app starts again.`,
+    message: `${describeQuiesced(q.deployment, q)}, which was ${state} and has not started it again; this deploy ${dryRun ? 'would start' : 'starts'} it`,
+    hint: 'Deploying is how the app starts again after an interrupted quiesce.',
   };
+}
+
+/**
+ * A quiesce still running (its record LIVE) refuses the deploy: the apply
+ * would start the app while that quiesce copies its disk, and the snapshot
+ * it makes, which users trust to be of a stopped app, would silently be
+ * crash-consistent. There is no force: a dead quiesce's record goes stale
+ * within the threshold (90 s), and then the deploy starts the app.
+ */
+function quiesceBlocksDeploy(quiesced: readonly Quiesced[]): void {
+  const q = quiesced.find((x) => x.liveness.live);
+  if (!q) return;
+  throw new KompoxError('conflict', `${describeQuiesced(q.deployment, q)}, which is still ${describeLiveness(q, q.liveness)}; refusing to deploy (it would start the app under its copy); nothing was changed`, {
+    code: 'deploy.quiesce.busy',
+    details: { deployment: q.deployment, by: q.by, since: q.since, ...(q.renewed ? { renewed: q.renewed } : {}), staleAt: q.liveness.staleAt },
+    hint: `Wait for it to finish, or retry after ${q.liveness.staleAt} (if it was interrupted, its record is stale by then).`,
+  });
 }
 
 /**
@@ -323,8 +349,10 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
     const { findBox, boxBlocksDeploy } = await import('./box.js');
     boxBlocksDeploy(ctx, await findBox(ctx, kube));
   }
-  // the apply sets the Deployment's replicas (forced): an app a quiesce stopped starts again, said before anything is written
-  const restarts = (await quiescedDeployments(kube, ctx)).map((q) => quiescedWarning(q, Boolean(opts.dryRun)));
+  // the apply sets the Deployment's replicas (forced): an app a quiesce stopped starts again, said (or, the quiesce running, refused) before anything is written
+  const quiesced = await quiescedDeployments(kube, ctx);
+  if (!opts.dryRun) quiesceBlocksDeploy(quiesced);
+  const restarts = quiesced.map((q) => quiescedWarning(q, Boolean(opts.dryRun)));
   for (const w of restarts) warningEvent(op, w);
   // every image's registry: stored credentials, the nodes' own access, public, or a warning (before anything is written)
   const { checkImageAccess, podImages } = await import('./registry-check.js');

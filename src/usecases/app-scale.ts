@@ -9,6 +9,12 @@
 // laptop asleep, the connection lost so the start fails) leaves the app
 // stopped, and only the cluster can say so and what to restore. The next
 // quiesce, a box, app status and app deploy read the record.
+//
+// While it runs, the quiesce renews the record (a lease on the annotations
+// already there: no new object, no new permission), so a reader tells a
+// quiesce still running (LIVE: renewed within the staleness threshold) from
+// one whose process died (STALE). A LIVE record is not taken over: two
+// quiesces at once would start the app under the other's copy.
 import { KompoxError } from '../domain/errors.js';
 import { logEvent, sleep, throwIfAborted, type Op } from '../domain/events.js';
 import type { AppContext } from '../domain/model.js';
@@ -21,7 +27,14 @@ export const ANN_QUIESCED_REPLICAS = 'kompox.dev/quiesced-replicas';
 export const ANN_QUIESCED_SINCE = 'kompox.dev/quiesced-since';
 /** Deployment annotation: what stopped it, e.g. `snapshot quiet` (a quiesced snapshot) or `export of disk d1`. */
 export const ANN_QUIESCED_BY = 'kompox.dev/quiesced-by';
-const QUIESCE_ANNOTATIONS = [ANN_QUIESCED_REPLICAS, ANN_QUIESCED_SINCE, ANN_QUIESCED_BY] as const;
+/** Deployment annotation: when the running quiesce last said it still runs (RFC 3339); absent until its first renewal. */
+export const ANN_QUIESCED_RENEWED = 'kompox.dev/quiesced-renewed';
+const QUIESCE_ANNOTATIONS = [ANN_QUIESCED_REPLICAS, ANN_QUIESCED_SINCE, ANN_QUIESCED_BY, ANN_QUIESCED_RENEWED] as const;
+
+/** How often a running quiesce renews its record by default. */
+export const DEFAULT_QUIESCE_RENEW_MS = 30_000;
+/** After how long without a renewal a record is STALE by default: 3 periods, so one or two failed renewals (a blip of the API server) do not make it so. */
+export const DEFAULT_QUIESCE_STALE_MS = 3 * DEFAULT_QUIESCE_RENEW_MS;
 
 /** A quiesce's record on a Deployment it stopped. */
 export interface QuiesceRecord {
@@ -31,6 +44,40 @@ export interface QuiesceRecord {
   since: string;
   /** What stopped it: `snapshot NAME` or `export of disk NAME` (quiesced). */
   by: string;
+  /** When the quiesce last renewed it (RFC 3339); absent when it never did. */
+  renewed?: string;
+}
+
+/** Whether the quiesce that wrote a record still runs, as far as its renewals tell. */
+export interface QuiesceLiveness {
+  /** Renewed (or, never renewed, stopped) within the staleness threshold. */
+  live: boolean;
+  /** Its last sign of life (RFC 3339): the renewal, else the stop; empty when neither is readable. */
+  last: string;
+  /** How long ago that was, in whole seconds (0 for a time ahead of this clock). */
+  agoS: number;
+  /** When a LIVE record turns STALE unless renewed (RFC 3339). */
+  staleAt?: string;
+}
+
+/**
+ * A record's liveness. The times are the writers' clocks: a skew between the
+ * machines larger than the threshold misjudges it, which is why the
+ * threshold is several periods. An unreadable time is STALE (a record no
+ * quiesce can be renewing).
+ */
+export function quiesceLiveness(r: QuiesceRecord, staleMs = DEFAULT_QUIESCE_STALE_MS, now = Date.now()): QuiesceLiveness {
+  const last = r.renewed || r.since;
+  const t = Date.parse(last);
+  if (!last || Number.isNaN(t)) return { live: false, last: '', agoS: Infinity };
+  const agoMs = Math.max(0, now - t);
+  return agoMs <= staleMs ? { live: true, last, agoS: Math.round(agoMs / 1000), staleAt: nowRfc3339(new Date(t + staleMs + 1000)) } : { live: false, last, agoS: Math.round(agoMs / 1000) };
+}
+
+/** `running (renewed 12s ago)` or `interrupted (not renewed since T)`: app status, log lines, deploy's warning. */
+export function describeLiveness(r: QuiesceRecord, l: QuiesceLiveness): string {
+  if (l.live) return `running (${r.renewed ? `renewed ${l.agoS}s ago` : `stopped ${l.agoS}s ago, not renewed yet`})`;
+  return l.last ? `interrupted (not renewed since ${l.last})` : 'interrupted (no readable time)';
 }
 
 const deploymentRef = (ctx: AppContext, name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) });
@@ -53,7 +100,8 @@ export function quiesceRecord(d: KubeObject): QuiesceRecord | undefined {
   const a = d.metadata.annotations ?? {};
   const count = Number(a[ANN_QUIESCED_REPLICAS]);
   if (replicasOf(d) !== 0 || a[ANN_QUIESCED_REPLICAS] === undefined || !Number.isInteger(count) || count < 1) return undefined;
-  return { replicas: count, since: a[ANN_QUIESCED_SINCE] ?? '', by: a[ANN_QUIESCED_BY] ?? 'an operation' };
+  const renewed = a[ANN_QUIESCED_RENEWED];
+  return { replicas: count, since: a[ANN_QUIESCED_SINCE] ?? '', by: a[ANN_QUIESCED_BY] ?? 'an operation', ...(renewed ? { renewed } : {}) };
 }
 
 /** The app's Deployments, by name (sorted). */
@@ -70,65 +118,153 @@ export function describeQuiesced(name: string, r: QuiesceRecord): string {
 
 /**
  * The app's Deployments and the replica counts to give back, by name: the
- * count now, except for a Deployment a quiesce stopped and did not start
- * again, which counts with the count it recorded (its count now, 0, would
- * keep the app stopped for good). Such a one is said in a log event.
+ * count now, except for a Deployment an interrupted quiesce stopped (its
+ * record STALE), which counts with the count it recorded (its count now, 0,
+ * would keep the app stopped for good); such a one is said in a log event.
+ * A LIVE record refuses, before anything is stopped: that quiesce still
+ * copies, and taking its record over would start the app under its copy
+ * (when either ends) and make its quiesced snapshot crash-consistent.
  */
-export async function appReplicas(kube: KubeClient, ctx: AppContext, op?: Op): Promise<Record<string, number>> {
+export async function appReplicas(kube: KubeClient, ctx: AppContext, op?: Op, opts: { staleMs?: number } = {}): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [name, d] of await appDeployments(kube, ctx)) {
     const record = quiesceRecord(d);
-    if (record) logEvent(op, `${describeQuiesced(name, record)}, which has not started it again (interrupted, unless it is still running); it will be started again with replicas ${record.replicas}`);
+    if (record) {
+      const l = quiesceLiveness(record, opts.staleMs);
+      if (l.live) throw quiesceBusy(name, record, l);
+      logEvent(op, `${describeQuiesced(name, record)}, which was ${describeLiveness(record, l)} and has not started it again; it will be started again with replicas ${record.replicas}`);
+    }
     out[name] = record ? record.replicas : replicasOf(d);
   }
   return out;
+}
+
+/** A quiesce (or a box) that finds another quiesce still running on the app. */
+export function quiesceBusy(name: string, r: QuiesceRecord, l: QuiesceLiveness): KompoxError {
+  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which is still ${describeLiveness(r, l)}; refusing to stop the app under it`, {
+    code: 'snapshot.quiesce.busy',
+    details: { deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}), staleAt: l.staleAt },
+    hint: `Nothing was changed. Wait for it to finish, or retry after ${l.staleAt} (if it was interrupted, its record is stale by then and is taken over).`,
+  });
+}
+
+/** Which quiesce a record is: its `by` and `since` (what its own stop wrote). */
+export interface QuiesceOwner {
+  by: string;
+  since: string;
+}
+
+const isOwnRecord = (d: KubeObject, own: QuiesceOwner): boolean => d.metadata.annotations?.[ANN_QUIESCED_BY] === own.by && d.metadata.annotations?.[ANN_QUIESCED_SINCE] === own.since;
+
+const PATCH_ATTEMPTS = 5;
+
+/**
+ * Reads the Deployment, lets `decide` look at it and say the patch to make
+ * (none: nothing to do), and makes it conditional on the version read:
+ * another writer in between (a quiesce, a deploy, the controllers writing
+ * status) makes it fail with 409 Conflict, and it is read and decided again.
+ * Returns the Deployment as read, or undefined when it does not exist.
+ */
+async function patchIfUnchanged(kube: KubeClient, ctx: AppContext, name: string, decide: (d: KubeObject) => Record<string, unknown> | undefined): Promise<KubeObject | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const d = await kube.get(deploymentRef(ctx, name));
+    if (!d) return undefined;
+    const patch = decide(d);
+    if (!patch) return d;
+    const metadata = { ...((patch.metadata as Record<string, unknown> | undefined) ?? {}), resourceVersion: d.metadata.resourceVersion };
+    try {
+      await kube.mergePatch(deploymentRef(ctx, name), { ...patch, metadata });
+      return d;
+    } catch (e) {
+      if (!(e instanceof KompoxError && e.code === 'kube.conflict') || attempt >= PATCH_ATTEMPTS) throw e;
+    }
+  }
 }
 
 /**
  * Stops each named Deployment (replicas 0; those that no longer exist, and
  * those with nothing to give back, are skipped). With `quiesce`, the same
  * patch records the count to give back (`counts`), when and by what, so a
- * stop whose process dies is found and undone (startApp removes the record).
+ * stop whose process dies is found and undone (startApp removes the record);
+ * a LIVE record found there then (a quiesce that began since appReplicas
+ * looked) refuses, the patch being conditional on what was looked at.
  */
-export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, quiesce?: { by: string }): Promise<void> {
-  const now = await appDeployments(kube, ctx);
-  const since = nowRfc3339();
+export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, quiesce?: QuiesceOwner & { staleMs?: number }): Promise<void> {
   for (const [name, count] of Object.entries(counts)) {
-    const d = now.get(name);
-    if (!d || count === 0) continue;
-    const current = replicasOf(d);
-    // a Deployment stopped already (an interrupted quiesce): its record is taken over, with this operation's time and name
-    if (current === 0 && !quiesce) continue;
-    const annotations = quiesce ? { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: since, [ANN_QUIESCED_BY]: quiesce.by } : undefined;
-    await kube.mergePatch(deploymentRef(ctx, name), { ...(annotations ? { metadata: { annotations } } : {}), spec: { replicas: 0 } });
+    if (count === 0) continue;
+    let current = 0;
+    await patchIfUnchanged(kube, ctx, name, (d) => {
+      current = replicasOf(d);
+      // a Deployment stopped already (an interrupted quiesce): its record is taken over, with this operation's time and name
+      if (current === 0 && !quiesce) return undefined;
+      if (!quiesce) return { spec: { replicas: 0 } };
+      const record = quiesceRecord(d);
+      const l = record && quiesceLiveness(record, quiesce.staleMs);
+      if (record && l?.live) throw quiesceBusy(name, record, l);
+      const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: quiesce.since, [ANN_QUIESCED_BY]: quiesce.by, [ANN_QUIESCED_RENEWED]: null };
+      return { metadata: { annotations }, spec: { replicas: 0 } };
+    });
     if (current !== 0) logEvent(op, `stopping ${name} (replicas ${current} → 0)`);
   }
 }
 
-/** Starts each named Deployment again with its count (those that no longer exist are skipped), removing a quiesce's record in the same patch. */
-export async function startApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op): Promise<void> {
-  const now = await appDeployments(kube, ctx);
+/**
+ * Starts each named Deployment again with its count (those that no longer
+ * exist are skipped), removing a quiesce's record in the same patch. With
+ * `own` (a quiesce starting what it stopped), a Deployment whose record is
+ * another quiesce's is left alone: that one took it over (once this one's
+ * record was stale: its process paused, its renewals lost) and still copies;
+ * starting the app would make its quiesced snapshot crash-consistent, and it
+ * gives the count back itself. Returns those left alone, with the record.
+ */
+export async function startApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, own?: QuiesceOwner): Promise<{ deployment: string; record: QuiesceRecord }[]> {
+  const left: { deployment: string; record: QuiesceRecord }[] = [];
   for (const [name, count] of Object.entries(counts)) {
-    const d = now.get(name);
-    if (!d) continue;
-    const current = replicasOf(d);
-    const recorded = hasQuiesceAnnotations(d);
-    if (current === count && !recorded) continue;
-    const clear = recorded ? { metadata: { annotations: Object.fromEntries(QUIESCE_ANNOTATIONS.map((k) => [k, null])) } } : {};
-    await kube.mergePatch(deploymentRef(ctx, name), { ...clear, spec: { replicas: count } });
-    if (current !== count) logEvent(op, `started ${name} again (replicas ${count})`);
+    let current = count;
+    let patched = false;
+    await patchIfUnchanged(kube, ctx, name, (d) => {
+      current = replicasOf(d);
+      patched = false;
+      const recorded = hasQuiesceAnnotations(d);
+      const other = own && recorded && !isOwnRecord(d, own) ? quiesceRecord(d) : undefined;
+      if (other) {
+        left.push({ deployment: name, record: other });
+        return undefined;
+      }
+      if (current === count && !recorded) return undefined;
+      patched = true;
+      const clear = recorded ? { metadata: { annotations: Object.fromEntries(QUIESCE_ANNOTATIONS.map((k) => [k, null])) } } : {};
+      return { ...clear, spec: { replicas: count } };
+    });
+    if (patched && current !== count) logEvent(op, `started ${name} again (replicas ${count})`);
+  }
+  return left;
+}
+
+/**
+ * Renews a running quiesce's record on the named Deployments (metadata only:
+ * no rollout), those whose record is still its own. A failed renewal is said
+ * and otherwise ignored: the copy goes on, and a record goes STALE only after
+ * several periods without one.
+ */
+export async function renewQuiesce(kube: KubeClient, ctx: AppContext, names: readonly string[], own: QuiesceOwner, op: Op): Promise<void> {
+  for (const name of names) {
+    try {
+      // milliseconds: renewals closer than a second apart (short periods) stay distinct
+      await patchIfUnchanged(kube, ctx, name, (d) => (isOwnRecord(d, own) && replicasOf(d) === 0 ? { metadata: { annotations: { [ANN_QUIESCED_RENEWED]: new Date().toISOString() } } } : undefined));
+    } catch (e) {
+      logEvent(op, `could not renew the quiesce record of ${name} (the copy goes on): ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 }
 
-/** The app's Deployments a quiesce stopped and has not started again, with its record. */
-export async function quiescedDeployments(kube: KubeClient, ctx: AppContext): Promise<({ deployment: string } & QuiesceRecord)[]> {
+/** The app's Deployments a quiesce stopped and has not started again, with its record and whether that quiesce still runs. */
+export async function quiescedDeployments(kube: KubeClient, ctx: AppContext): Promise<({ deployment: string; liveness: QuiesceLiveness } & QuiesceRecord)[]> {
   return [...(await appDeployments(kube, ctx))].flatMap(([name, d]) => {
     const record = quiesceRecord(d);
-    return record ? [{ deployment: name, ...record }] : [];
+    return record ? [{ deployment: name, ...record, liveness: quiesceLiveness(record) }] : [];
   });
 }
-
-const CLEAR_ATTEMPTS = 5;
 
 /**
  * Removes the quiesce records of the named Deployments that run: after app
@@ -142,18 +278,12 @@ const CLEAR_ATTEMPTS = 5;
 export async function clearStaleQuiesceRecords(kube: KubeClient, ctx: AppContext, names: readonly string[]): Promise<string[]> {
   const cleared: string[] = [];
   for (const name of names) {
-    for (let attempt = 1; ; attempt++) {
-      const d = await kube.get(deploymentRef(ctx, name));
-      if (!d || !hasQuiesceAnnotations(d) || replicasOf(d) === 0) break;
-      const annotations = Object.fromEntries(QUIESCE_ANNOTATIONS.map((k) => [k, null]));
-      try {
-        await kube.mergePatch(deploymentRef(ctx, name), { metadata: { resourceVersion: d.metadata.resourceVersion, annotations } });
-        cleared.push(name);
-        break;
-      } catch (e) {
-        if (!(e instanceof KompoxError && e.code === 'kube.conflict') || attempt >= CLEAR_ATTEMPTS) throw e;
-      }
-    }
+    let clearing = false;
+    await patchIfUnchanged(kube, ctx, name, (d) => {
+      clearing = hasQuiesceAnnotations(d) && replicasOf(d) !== 0;
+      return clearing ? { metadata: { annotations: Object.fromEntries(QUIESCE_ANNOTATIONS.map((k) => [k, null])) } } : undefined;
+    });
+    if (clearing) cleared.push(name);
   }
   return cleared;
 }

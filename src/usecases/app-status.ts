@@ -10,7 +10,7 @@ import { assessDeployment, selectorString } from '../kube/rollout.js';
 import { appVolumes, diskAnnotationKeys } from './volumes.js';
 import { podContainers, type ContainerKind } from './app-logs.js';
 import { readVolumeBindings, type VolumeBinding } from './volume-bindings.js';
-import { quiesceRecord, type QuiesceRecord } from './app-scale.js';
+import { describeLiveness, quiesceLiveness, quiesceRecord, type QuiesceRecord } from './app-scale.js';
 
 export interface ContainerStatus {
   name: string;
@@ -48,11 +48,13 @@ export interface AppStatus {
   secrets?: { pull?: { secret: string; registries: string[] }; env: { service: string; secret: string; keys: string[] }[] };
   /**
    * Deployments a quiesced snapshot or export stopped and has not started
-   * again: one still running, or one that was interrupted (killed, its
-   * connection lost); the cluster cannot tell them apart. `replicas` is what
-   * the next quiesce or a deploy gives back.
+   * again: one still running (`live`: it renewed its record within the
+   * staleness threshold), or one that was interrupted (killed, its connection
+   * lost: no renewal since). `liveness` says which in words (`running
+   * (renewed 12s ago)`, `interrupted (not renewed since T)`). `replicas` is
+   * what the next quiesce or a deploy gives back.
    */
-  quiesced?: ({ deployment: string } & QuiesceRecord)[];
+  quiesced?: ({ deployment: string; live: boolean; liveness: string } & QuiesceRecord)[];
   /** The maintenance box, when there is one (also one left behind by an interrupted command). */
   box?: import('./box.js').BoxState;
   /** Each volume's claim and PersistentVolume: phases, whether they point at each other, and what is wrong (volume-bindings.ts). */
@@ -141,7 +143,10 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
     const st = (d.status as Any) ?? {};
     status.deployments.push({ name: d.metadata.name, ready: `${st.readyReplicas ?? 0}/${(d.spec as Any)?.replicas ?? 1}`, state: v.state, message: v.message });
     const record = quiesceRecord(d);
-    if (record) (status.quiesced ??= []).push({ deployment: d.metadata.name, ...record });
+    if (record) {
+      const l = quiesceLiveness(record);
+      (status.quiesced ??= []).push({ deployment: d.metadata.name, ...record, live: l.live, liveness: describeLiveness(record, l) });
+    }
   }
   status.volumeBindings = await readVolumeBindings(kube, namespace);
   status.pods = pods.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map(podStatus);

@@ -4,12 +4,12 @@
 import { KompoxError } from '../domain/errors.js';
 import { interruptedSaying, logEvent, phaseEvent, type Op } from '../domain/events.js';
 import type { AppContext, Disk, Snapshot } from '../domain/model.js';
-import { APP_SELECTOR_LABEL, appNamespace, timestampName } from '../domain/names.js';
+import { APP_SELECTOR_LABEL, appNamespace, nowRfc3339, timestampName } from '../domain/names.js';
 import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
 import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
-import { appReplicas, startApp, stopApp, waitAppStopped } from './app-scale.js';
+import { appReplicas, DEFAULT_QUIESCE_RENEW_MS, DEFAULT_QUIESCE_STALE_MS, renewQuiesce, startApp, stopApp, waitAppStopped, type QuiesceOwner } from './app-scale.js';
 
 export async function listSnapshots(
   ctx: AppContext,
@@ -46,6 +46,10 @@ export interface SnapshotCreateOptions extends VolumeOption {
   stopTimeoutMs?: number;
   /** How long to wait for the app to be running and ready again afterwards (default 5 minutes). */
   startTimeoutMs?: number;
+  /** With quiesce: how often its record on the stopped Deployments is renewed (default 30 s; shorter in tests). */
+  renewMs?: number;
+  /** With quiesce: after how long without a renewal another quiesce's record counts as interrupted (default 3 renewal periods). */
+  staleMs?: number;
   /**
    * zstd level of the snapshot's archive, for drivers whose snapshots are
    * archives (capabilities.archiveSnapshots): 1 is the fastest (the shortest
@@ -150,19 +154,31 @@ export async function withAppStopped<T>(
     what?: string;
     /** What stops the app, recorded on its Deployments: `snapshot NAME`, `export of disk NAME`. */
     by: string;
+    /** How often the record is renewed while the app is stopped (default 30 s). */
+    renewMs?: number;
+    /** After how long without a renewal another quiesce's record counts as interrupted (default 3 renewal periods). */
+    staleMs?: number;
   },
   op: Op,
   fn: (op: Op) => Promise<T>,
 ): Promise<T> {
   const ns = appNamespace(ctx);
-  const saved = await appReplicas(kube, ctx, op);
+  const renewMs = opts.renewMs ?? DEFAULT_QUIESCE_RENEW_MS;
+  const staleMs = opts.staleMs ?? (opts.renewMs ? 3 * opts.renewMs : DEFAULT_QUIESCE_STALE_MS);
+  // another quiesce still running (its record LIVE) refuses here, before anything is stopped
+  const saved = await appReplicas(kube, ctx, op, { staleMs });
+  const own = { by: opts.by, since: nowRfc3339() };
+  const stopped = Object.keys(saved).filter((name) => saved[name]! > 0);
+  /** Renews the record from the stop on (the wait for the pods may take minutes too) until the start. */
+  let renewing: { stop(): Promise<void> } | undefined;
   const what = opts.what ?? 'no snapshot was taken; the app was started again';
   let out: { value: T } | { error: unknown };
   /** `fn`'s run, when a cancel may leave it running. */
   let work: Promise<T> | undefined;
   try {
     phaseEvent(op, 'quiesce', 'stopping the app');
-    await stopApp(kube, ctx, saved, op, { by: opts.by });
+    renewing = renewWhileStopped(kube, ctx, stopped, own, renewMs, op);
+    await stopApp(kube, ctx, saved, op, { ...own, staleMs });
     await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, {
       code: 'snapshot.quiesce.timeout',
       hint: 'No snapshot was taken and the app was started again; retry, or snapshot without quiescing (crash-consistent).',
@@ -195,17 +211,23 @@ export async function withAppStopped<T>(
   const cleanedUp = async () => {
     if (op.signal?.aborted) await work?.catch(() => undefined);
   };
-  await startApp(kube, ctx, saved, op).catch(async (e: unknown) => {
+  await renewing?.stop();
+  // another quiesce's busy refusal stopped nothing: there is nothing of this one's to start
+  const refused = 'error' in out && out.error instanceof KompoxError && out.error.code === 'snapshot.quiesce.busy';
+  const left = await startApp(kube, ctx, saved, op, own).catch(async (e: unknown) => {
     await cleanedUp();
     throw notStartedAgain(e, saved, outcome);
   });
+  for (const { deployment, record } of refused ? [] : left) {
+    logEvent(op, `left ${deployment} stopped: ${record.by} took its record over (this one's was stale) and gives it back when it ends; not waiting for it`);
+  }
   // interrupted: the process ends once `fn` has cleaned up; the app is starting
   if ('error' in out && (op.signal?.aborted || (out.error instanceof KompoxError && out.error.kind === 'interrupted'))) {
     await cleanedUp();
     throw out.error;
   }
-  const started = Object.keys(saved).filter((name) => saved[name]! > 0);
-  if (started.length) {
+  const started = stopped.filter((name) => !left.some((l) => l.deployment === name));
+  if (started.length && !refused) {
     const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     const { waitForDeployments } = await import('../kube/rollout.js');
     const waitOp: Op = { ...op, events: (e) => op.events?.(e.type === 'status' ? { ...e, message: `waiting for the app: ${e.message}` } : e) };
@@ -225,6 +247,37 @@ export async function withAppStopped<T>(
   }
   if ('error' in out) throw out.error;
   return out.value;
+}
+
+/**
+ * Renews the quiesce's record every `renewMs` until stopped (or the Op's
+ * cancel), so readers see it LIVE; `stop` waits for a renewal under way, so
+ * none comes after the start (it would find the record gone anyway: each is
+ * conditional on the record being this quiesce's).
+ */
+function renewWhileStopped(kube: KubeClient, ctx: AppContext, names: readonly string[], own: QuiesceOwner, renewMs: number, op: Op): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
+  let done = false;
+  const stop = () => {
+    done = true;
+    clearTimeout(timer);
+  };
+  const next = () => {
+    if (done) return;
+    timer = setTimeout(() => {
+      current = renewQuiesce(kube, ctx, names, own, op).then(next);
+    }, renewMs);
+  };
+  op.signal?.addEventListener('abort', stop, { once: true });
+  next();
+  return {
+    async stop() {
+      stop();
+      op.signal?.removeEventListener('abort', stop);
+      await current;
+    },
+  };
 }
 
 /**

@@ -174,15 +174,28 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
       Object.fromEntries(Object.entries(deployment().metadata.annotations as Record<string, string>).filter(([k]) => k.startsWith('kompox.dev/quiesced-'))),
       { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': since, 'kompox.dev/quiesced-by': 'snapshot q5' },
     );
-    // app status says what stopped it, since when, and what starts it again
+    // app status says what stopped it, since when; just killed, its record is not stale yet: it counts as running
     const status = await kompoxops(dir, ['app', 'status']);
     ok(status);
-    assert.match(status.out, new RegExp(`^stopped: {4}web by the quiesced snapshot q5 since ${since} \\(replicas 1 to give back\\)\n {12}if that is no longer running, it was interrupted: \`kompoxops app deploy\` starts the app again`, 'm'));
+    assert.match(status.out, new RegExp(`^stopped: {4}web by the quiesced snapshot q5 since ${since} \\(replicas 1 to give back\\): running \\(stopped \\d+s ago, not renewed yet\\)$`, 'm'));
+    // and the next quiesce is refused while it is (a record renewed within 90 s)
+    const busy = await kompoxops(dir, ['snapshot', 'create', '-N', 'q6', '--quiesce']);
+    assert.notEqual(busy.code, 0);
+    assert.match(busy.err, /which is still running .*refusing to stop the app under it/);
+    assert.equal(replicas(), 0);
+    // no renewal for over 90 s (as if that long had passed): stale, said as interrupted, with what starts it again
+    const stale = new Date(Date.now() - 120_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const aged = structuredClone(deployment());
+    aged.metadata.annotations['kompox.dev/quiesced-since'] = stale;
+    fake.store.put(fake.resource('apps/v1', 'Deployment')!, aged);
+    const later = await kompoxops(dir, ['app', 'status']);
+    ok(later);
+    assert.match(later.out, new RegExp(`^stopped: {4}web by the quiesced snapshot q5 since ${stale} \\(replicas 1 to give back\\): interrupted \\(not renewed since ${stale}\\)\n {12}\`kompoxops app deploy\` starts the app again`, 'm'));
     // the next quiesced snapshot gives back the recorded count (1), not the 0 it finds
     const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q6', '--quiesce']);
     ok(r);
     assert.equal(replicas(), 1);
-    assert.match(r.err, new RegExp(`^web was stopped at ${since} by the quiesced snapshot q5, which has not started it again \\(interrupted, unless it is still running\\); it will be started again with replicas 1\nstarted web again \\(replicas 1\\)\n`));
+    assert.match(r.err, new RegExp(`^web was stopped at ${stale} by the quiesced snapshot q5, which was interrupted \\(not renewed since ${stale}\\) and has not started it again; it will be started again with replicas 1\nstarted web again \\(replicas 1\\)\n`));
     await settled();
     assert.deepEqual(replicaHistory.values, [1, 0, 1]);
     assert.deepEqual(Object.keys(deployment().metadata.annotations ?? {}).filter((k) => k.startsWith('kompox.dev/quiesced-')), []);

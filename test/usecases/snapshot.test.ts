@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AppContext } from '../../src/domain/model.js';
-import { APP_SELECTOR_LABEL, appLabels, appNamespace } from '../../src/domain/names.js';
+import { APP_SELECTOR_LABEL, appLabels, appNamespace, nowRfc3339 } from '../../src/domain/names.js';
 import type { KubeClient, KubeObject } from '../../src/kube/index.js';
 import type { K3sDriver } from '../../src/providers/k3s/index.js';
 import { createDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
@@ -169,6 +169,131 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     );
   }
 
+  /** A driver whose snapshot copy, once in (`inside`), waits until released: a copy that takes a while. */
+  function slowCopy(): { driver: K3sDriver; inside: Promise<void>; release(): void } {
+    let entered = () => {};
+    let release = () => {};
+    const inside = new Promise<void>((r) => (entered = r));
+    const gate = new Promise<void>((r) => (release = r));
+    const create: K3sDriver['snapshots']['create'] = async (...args) => {
+      entered();
+      await gate;
+      return driver.snapshots.create(...args);
+    };
+    return { driver: Object.create(driver, { snapshots: { value: { ...driver.snapshots, create } } }) as K3sDriver, inside, release };
+  }
+  /** Polls until `check` holds (2 s at most). */
+  async function eventually<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
+    for (const deadline = Date.now() + 2000; ; ) {
+      const v = await get();
+      if (check(v)) return v;
+      if (Date.now() > deadline) assert.fail(`${what}: ${JSON.stringify(v)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  const renewedOf = (d: KubeObject) => d.metadata.annotations?.['kompox.dev/quiesced-renewed'];
+
+  it('--quiesce renews its record while the copy runs (metadata only: no rollout), so app status says it runs; the start removes it with the rest', async () => {
+    const ctx = await appWithData('renew-app');
+    await running(ctx, 'web-1');
+    const controller = podGoesOnStop(ctx, 'web-1');
+    const slow = slowCopy();
+    const snap = createSnapshot(ctx, slow.driver, kube, { name: 'long', quiesce: true, renewMs: 100 });
+    try {
+      await slow.inside;
+      const first = await eventually('renewed', () => deployment(ctx), (d) => renewedOf(d) !== undefined);
+      const later = await eventually('renewed again', () => deployment(ctx), (d) => renewedOf(d) !== renewedOf(first));
+      assert.ok(Date.parse(renewedOf(later)!) > Date.parse(renewedOf(first)!));
+      assert.ok(Date.parse(renewedOf(first)!) >= Date.parse(quiesceAnnotations(first)['kompox.dev/quiesced-since']!));
+      // only the annotation changes: the app stays stopped, and no new generation (no rollout)
+      assert.equal(replicasOf(later), 0);
+      assert.equal(later.metadata.generation, controller.stopped!.metadata.generation);
+      assert.equal(quiesceAnnotations(later)['kompox.dev/quiesced-by'], 'snapshot long');
+      const [q] = (await appStatus(ctx, kube)).quiesced ?? [];
+      assert.equal(q?.live, true);
+      assert.match(q?.liveness ?? '', /^running \(renewed \d+s ago\)$/);
+      slow.release();
+      assert.equal((await snap).name, 'long');
+    } finally {
+      slow.release();
+      controller.done();
+    }
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 1);
+    assert.deepEqual(quiesceAnnotations(d), {}, 'the renewal went with the record');
+    // and it stopped renewing: nothing comes back after the start
+    await new Promise((r) => setTimeout(r, 250));
+    assert.deepEqual(quiesceAnnotations(await deployment(ctx)), {});
+  });
+
+  it('a second quiesce while one runs (its record renewed) is refused before it stops anything: snapshot.quiesce.busy, nothing changed', async () => {
+    const ctx = await appWithData('busy-app');
+    await running(ctx, 'web-1');
+    const controller = podGoesOnStop(ctx, 'web-1');
+    const slow = slowCopy();
+    const first = createSnapshot(ctx, slow.driver, kube, { name: 'scheduled', quiesce: true });
+    try {
+      await slow.inside;
+      const before = await deployment(ctx);
+      const since = quiesceAnnotations(before)['kompox.dev/quiesced-since']!;
+      const lines: string[] = [];
+      const e = await createSnapshot(ctx, driver, kube, { name: 'manual', quiesce: true }, logInto(lines)).then(
+        () => assert.fail('not refused'),
+        (x: unknown) => x,
+      );
+      assert.ok(e instanceof KompoxError, String(e));
+      assert.deepEqual([e.kind, e.code], ['conflict', 'snapshot.quiesce.busy']);
+      assert.match(e.message, new RegExp(`^web was stopped at ${since} by the quiesced snapshot scheduled, which is still running \\(stopped \\d+s ago, not renewed yet\\); refusing to stop the app under it$`));
+      assert.match(e.hint ?? '', /^Nothing was changed\. Wait for it to finish, or retry after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /);
+      assert.deepEqual(lines, []);
+      const after = await deployment(ctx);
+      assert.equal(after.metadata.resourceVersion, before.metadata.resourceVersion, 'the Deployment was not written');
+      assert.ok(!(await listSnapshots(ctx, driver, kube)).snapshots.some((s) => s.name === 'manual'));
+      slow.release();
+      await first;
+    } finally {
+      slow.release();
+      controller.done();
+    }
+    assert.equal(replicasOf(await deployment(ctx)), 1);
+  });
+
+  it('a quiesce whose record another took over (its own gone stale: the process paused) does not start the app at its end; the other gives it back', async () => {
+    const ctx = await appWithData('paused-app');
+    await running(ctx, 'web-1');
+    const controller = podGoesOnStop(ctx, 'web-1');
+    const a = slowCopy();
+    const b = slowCopy();
+    const linesA: string[] = [];
+    // A never renews within the test: to B (threshold 1 ms) its record is stale at once, as after minutes paused
+    const first = createSnapshot(ctx, a.driver, kube, { name: 'paused', quiesce: true, renewMs: 60_000 }, logInto(linesA));
+    try {
+      await a.inside;
+      await new Promise((r) => setTimeout(r, 20));
+      const linesB: string[] = [];
+      const second = createSnapshot(ctx, b.driver, kube, { name: 'taker', quiesce: true, staleMs: 1 }, logInto(linesB));
+      await b.inside;
+      assert.match(linesB[0] ?? '', /^web was stopped at \S+ by the quiesced snapshot paused, which was interrupted \(not renewed since \S+\) and has not started it again; it will be started again with replicas 1$/);
+      assert.equal(quiesceAnnotations(await deployment(ctx))['kompox.dev/quiesced-by'], 'snapshot taker');
+      // A ends while B copies: the app stays stopped for B
+      a.release();
+      assert.equal((await first).name, 'paused');
+      const during = await deployment(ctx);
+      assert.equal(replicasOf(during), 0, 'A started the app under B\'s copy');
+      assert.equal(quiesceAnnotations(during)['kompox.dev/quiesced-by'], 'snapshot taker');
+      assert.deepEqual(linesA.slice(1), ['left web stopped: snapshot taker took its record over (this one\'s was stale) and gives it back when it ends; not waiting for it']);
+      b.release();
+      assert.equal((await second).name, 'taker');
+    } finally {
+      a.release();
+      b.release();
+      controller.done();
+    }
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 1, 'B gave back the count A recorded');
+    assert.deepEqual(quiesceAnnotations(d), {});
+  });
+
   it('--quiesce scales the app to 0, waits for its pod to go, snapshots, and scales back; the stop records what to give back, the start removes it', async () => {
     const ctx = await appWithData('quiet-app');
     await running(ctx, 'web-1');
@@ -194,7 +319,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.deepEqual(lines, ['stopping web (replicas 1 → 0)', 'started web again (replicas 1)', 'the app is running and ready again (deployment web: 1/1 ready)']);
   });
 
-  it('a quiesce whose process dies once the app is stopped leaves it stopped with its record; app status says so; the next quiesce gives back the recorded count, not 0', async () => {
+  it('a quiesce whose process dies once the app is stopped leaves it stopped with its record; app status says so; once the record is stale the next quiesce gives back the recorded count, not 0', async () => {
     const ctx = await appWithData('crashed-app');
     await running(ctx, 'web-1');
     const controller = podGoesOnStop(ctx, 'web-1');
@@ -216,15 +341,21 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(record['kompox.dev/quiesced-by'], 'snapshot lost');
     const since = record['kompox.dev/quiesced-since']!;
     assert.match(since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    // app status: stopped by that quiesce since then, 1 replica to give back
-    assert.deepEqual((await appStatus(ctx, kube)).quiesced, [{ deployment: 'web', replicas: 1, since, by: 'snapshot lost' }]);
+    // app status: stopped by that quiesce since then, 1 replica to give back; just stopped, it counts as running (a LIVE record)
+    const [fresh] = (await appStatus(ctx, kube)).quiesced ?? [];
+    assert.deepEqual({ ...fresh, liveness: undefined }, { deployment: 'web', replicas: 1, since, by: 'snapshot lost', live: true, liveness: undefined });
+    assert.match(fresh!.liveness, /^running \(stopped \d+s ago, not renewed yet\)$/);
+    // the record is stale once not renewed for 3 periods (90 s): as if that long had passed
+    const stale = nowRfc3339(new Date(Date.now() - 120_000));
+    await kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: appNamespace(ctx) }, { metadata: { annotations: { 'kompox.dev/quiesced-since': stale } } });
+    assert.deepEqual((await appStatus(ctx, kube)).quiesced, [{ deployment: 'web', replicas: 1, since: stale, by: 'snapshot lost', live: false, liveness: `interrupted (not renewed since ${stale})` }]);
 
-    // the next quiesced snapshot finds the app at 0 with the record: it gives back 1 and says why
+    // the next quiesced snapshot finds the app at 0 with the stale record: it gives back 1 and says why
     const lines: string[] = [];
     const snap = await createSnapshot(ctx, driver, kube, { name: 'after-crash', quiesce: true }, logInto(lines));
     assert.equal(snap.name, 'after-crash');
     assert.deepEqual(lines, [
-      `web was stopped at ${since} by the quiesced snapshot lost, which has not started it again (interrupted, unless it is still running); it will be started again with replicas 1`,
+      `web was stopped at ${stale} by the quiesced snapshot lost, which was interrupted (not renewed since ${stale}) and has not started it again; it will be started again with replicas 1`,
       'started web again (replicas 1)',
       'the app is running and ready again (deployment web: 1/1 ready)',
     ]);
@@ -239,22 +370,35 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     const name = ctx.app.name;
     const source = bundleSource({ 'compose.yml': 'services:\n  web:\n    image: nginx:1.27\n    volumes: [data:/data]\nvolumes:\n  data: {}\n' }, { compose: { files: ['compose.yml'] } });
     assert.equal((await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000 })).exitCode, 0);
+    // the record of a quiesce still running (renewed just now): the deploy would start the app under its copy, and refuses
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) };
+    const now = new Date().toISOString();
+    await kube.mergePatch(ref, { metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': nowRfc3339(), 'kompox.dev/quiesced-by': 'snapshot nightly', 'kompox.dev/quiesced-renewed': now } }, spec: { replicas: 0 } });
+    const busy = await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000 }).then(() => assert.fail('not refused'), (e: unknown) => e);
+    assert.ok(busy instanceof KompoxError, String(busy));
+    assert.deepEqual([busy.kind, busy.code], ['conflict', 'deploy.quiesce.busy']);
+    assert.match(busy.message, /by the quiesced snapshot nightly, which is still running \(renewed \d+s ago\); refusing to deploy .*nothing was changed$/);
+    assert.equal(replicasOf(await deployment(ctx, name)), 0, 'refused before anything was written');
+    const dryBusy = await deployApp(ctx, source, kube, driver, { dryRun: true });
+    assert.ok(dryBusy.warnings.some((w) => /still running \(renewed \d+s ago\); this deploy would start it under its copy, and is refused while it runs$/.test(w.message)), JSON.stringify(dryBusy.warnings));
     // the record an interrupted quiesce leaves (the same patch as its stop)
-    await kube.mergePatch(
-      { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) },
-      { metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': '2026-01-02T03:04:05Z', 'kompox.dev/quiesced-by': 'export of disk d1' } }, spec: { replicas: 0 } },
-    );
+    await kube.mergePatch(ref, {
+      metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': '2026-01-02T03:04:05Z', 'kompox.dev/quiesced-by': 'export of disk d1', 'kompox.dev/quiesced-renewed': null } },
+      spec: { replicas: 0 },
+    });
     assert.equal((await appStatus(ctx, kube)).quiesced?.length, 1);
     // a dry run: the replicas are what would change, never the record (not part of the applied Deployment)
     const dry = await deployApp(ctx, source, kube, driver, { dryRun: true });
     assert.deepEqual(dry.changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.action} ${c.ref.kind} ${c.fields.join(',')}`), ['change Deployment spec']);
-    assert.ok(dry.warnings.some((w) => /quiesced export of disk d1 and has not been started again; this deploy would start it$/.test(w.message)), JSON.stringify(dry.warnings));
+    assert.ok(dry.warnings.some((w) => /quiesced export of disk d1, which was interrupted \(not renewed since 2026-01-02T03:04:05Z\) and has not started it again; this deploy would start it$/.test(w.message)), JSON.stringify(dry.warnings));
     assert.equal(replicasOf(await deployment(ctx, name)), 0, 'a dry run changes nothing');
     const warnings: string[] = [];
     const lines: string[] = [];
     const r = await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000 }, { events: (ev) => (ev.type === 'warning' ? warnings.push(ev.diagnostic.message) : ev.type === 'log' ? lines.push(ev.message) : undefined) });
     assert.equal(r.exitCode, 0, r.message);
-    assert.deepEqual(warnings.filter((w) => /quiesce/.test(w)), [`${name} was stopped at 2026-01-02T03:04:05Z by the quiesced export of disk d1 and has not been started again; this deploy starts it`]);
+    assert.deepEqual(warnings.filter((w) => /quiesce/.test(w)), [
+      `${name} was stopped at 2026-01-02T03:04:05Z by the quiesced export of disk d1, which was interrupted (not renewed since 2026-01-02T03:04:05Z) and has not started it again; this deploy starts it`,
+    ]);
     assert.ok(r.warnings.some((w) => /^deploy-app was stopped at 2026-01-02T03:04:05Z by the quiesced export of disk d1/.test(w.message)), 'the result lists the warning');
     assert.ok(lines.includes(`cleared the quiesce record of ${name}: it runs again`), lines.join('\n'));
     const d = await deployment(ctx, name);

@@ -141,10 +141,10 @@ export function register(app: Command): void {
           for (const p of b.problems) out.push(`  ${p.code.replace(/^binding\./, '')}: ${p.message}. ${bindingAdvice(p)}`);
         }
         for (const d of st.deployments) out.push(`deployment: ${d.name} ${d.ready} ready (${d.state}${d.state === 'ready' ? '' : `: ${d.message}`})`);
-        // the cluster cannot tell a quiesce still running from one that died: both are said
+        // a running quiesce renews its record: one that stopped renewing was interrupted, and what starts the app again is said
         for (const q of st.quiesced ?? []) {
-          out.push(`stopped:    ${q.deployment} by the quiesced ${q.by}${q.since ? ` since ${q.since}` : ''} (replicas ${q.replicas} to give back)`);
-          out.push(`            if that is no longer running, it was interrupted: \`kompoxops app deploy\` starts the app again (so does the next --quiesce)`);
+          out.push(`stopped:    ${q.deployment} by the quiesced ${q.by}${q.since ? ` since ${q.since}` : ''} (replicas ${q.replicas} to give back): ${q.liveness}`);
+          if (!q.live) out.push(`            \`kompoxops app deploy\` starts the app again (so does the next --quiesce)`);
         }
         for (const u of st.urls) out.push(`url:        ${u}`);
         for (const p of st.pods) {
