@@ -272,7 +272,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       await new Promise((r) => setTimeout(r, 20));
       const linesB: string[] = [];
       const second = createSnapshot(ctx, b.driver, kube, { name: 'taker', quiesce: true, staleMs: 1 }, logInto(linesB));
-      await b.inside;
+      await Promise.race([b.inside, second.then(() => assert.fail('B ended before its copy'))]); // B refused (A's record judged live): fails here
       assert.match(linesB[0] ?? '', /^web was stopped at \S+ by the quiesced snapshot paused, which was interrupted \(not renewed since \S+\) and has not started it again; it will be started again with replicas 1$/);
       assert.equal(quiesceAnnotations(await deployment(ctx))['kompox.dev/quiesced-by'], 'snapshot taker');
       // A ends while B copies: the app stays stopped for B
