@@ -59,3 +59,13 @@ test('transfer errors name --via, --quiesce, --live and --size; a bad setting na
   assert.match(withCliAdvice(new KompoxError('conflict', 'x', { code: 'transfer.disk.in-use' })).hint!, /--quiesce.*--live/);
   assert.match(withCliAdvice(new KompoxError('conflict', 'x', { code: 'transfer.disk.full' })).hint!, /--size/);
 });
+
+test('a quiesce that could not start the app again names the commands that start it; a busy quiesce keeps its own hint', () => {
+  const failed = new KompoxError('unavailable', 'snapshot s was taken, but the app could not be started again: connection lost', { code: 'snapshot.quiesce.start-failed', hint: 'It stays stopped.' });
+  const hint = withCliAdvice(failed).hint!;
+  assert.match(hint, /`kompoxops app status`/);
+  assert.match(hint, /`kompoxops app deploy` starts it again/);
+  assert.match(hint, /snapshot create --quiesce or disk export --quiesce/);
+  const busy = new KompoxError('conflict', 'x', { code: 'snapshot.quiesce.busy', hint: 'Nothing was changed. Wait for it to finish.' });
+  assert.equal(withCliAdvice(busy).hint, 'Nothing was changed. Wait for it to finish.');
+});
