@@ -7,7 +7,7 @@ import { basename, dirname } from 'node:path';
 import { KompoxError, filesystemProblem } from '../domain/errors.js';
 import { kubeconfigYaml, mergeKubeconfig } from '../usecases/cluster-kubeconfig.js';
 import { checkSha256, type ExportResult } from '../usecases/disk.js';
-import { syncDir, syncFile } from './durable.js';
+import { syncDir, syncFile } from '../archive/durable.js';
 
 /**
  * Writes an archive to `path` atomically (temp file, then rename) and a

@@ -19,6 +19,7 @@ import {
   writevSync,
 } from 'node:fs';
 import { execFile } from 'node:child_process';
+import { syncDir, syncFile } from '../../archive/durable.js';
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { EntryKind, EntryMeta, TreeFile, TreeFs, TreeStat } from '../../archive/archive.js';
@@ -362,10 +363,10 @@ export class LocalHostFs implements HostFs {
     }
   }
   syncFile(path: string): Promise<void> {
-    return fsyncPath(path, 'file');
+    return syncFile(path);
   }
   syncDir(path: string): Promise<void> {
-    return fsyncPath(path, 'dir');
+    return syncDir(path);
   }
   async syncTree(dir: string): Promise<void> {
     // Node has no syncfs(2): coreutils' (or busybox's) `sync -f` makes that
@@ -385,32 +386,14 @@ export class LocalHostFs implements HostFs {
   async close(): Promise<void> {}
 }
 
-/**
- * fsync of a file or directory by its path (Linux syncs an inode's data
- * through any descriptor of it). A directory on a filesystem that cannot
- * sync one (EINVAL, ENOTSUP: some network and FUSE filesystems) has nothing
- * more to do; a file's failure is the write's.
- */
-async function fsyncPath(path: string, kind: 'file' | 'dir'): Promise<void> {
-  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | (kind === 'dir' ? fsc.O_DIRECTORY : 0));
-  try {
-    await fh.sync();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (kind === 'file' || (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP')) throw e;
-  } finally {
-    await fh.close();
-  }
-}
-
 /** syncTree's last resort (no `sync` program): every file and directory under DIR, depth first. */
 async function fsyncTree(dir: string): Promise<void> {
   for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
     const p = `${dir}/${e.name}`;
     if (e.isDirectory()) await fsyncTree(p);
-    else if (e.isFile()) await fsyncPath(p, 'file');
+    else if (e.isFile()) await syncFile(p);
   }
-  await fsyncPath(dir, 'dir');
+  await syncDir(dir);
 }
 
 /** The local `sync` program run with ARGS: ok, missing (not installed), or its failure (usage: it did not take the arguments). */

@@ -1,8 +1,8 @@
-// Durability of the files the CLI writes on the workstation (export
-// archives and their checksums): a rename or link can reach the disk before
-// the data it names, so after a power loss a file reported written could
-// read back as zeros. Data is synced before the name that publishes it, and
-// the directory after. (The node's side is HostFs.syncFile/syncDir.)
+// Durability of files written on this machine (export archives and their
+// checksums, a local K3s node's disks and snapshots through LocalHostFs): a
+// rename or link can reach the disk before the data it names, so after a
+// power loss a file reported written could read back as zeros. Data is
+// synced before the name that publishes it, and the directory after.
 import { constants as fsc, promises as fsp } from 'node:fs';
 
 /** fsync of a file by its path, before its rename or link into place (Linux syncs the inode through any descriptor). */
