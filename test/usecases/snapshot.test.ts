@@ -26,7 +26,7 @@ import {
 import { resolveCurrentDisks } from '../../src/usecases/volumes.js';
 import { appStatus } from '../../src/usecases/app-status.js';
 import { deployApp } from '../../src/usecases/app-deploy.js';
-import { clearStaleQuiesceRecords } from '../../src/usecases/app-scale.js';
+import { clearStaleQuiesceRecords, startApp, stopApp } from '../../src/usecases/app-scale.js';
 import { bundleSource } from '../../src/source/index.js';
 import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
@@ -498,6 +498,41 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.ok(cleaned, 'it failed before the snapshot had cleaned up after itself');
     assert.equal(replicasWhileCleaning, 1, 'the app was started again before the cleanup, not kept down for it');
     assert.deepEqual(quiesceAnnotations(await deployment(ctx)), {});
+  });
+
+  it("a quiesce's start that races another quiesce's takeover re-reads on the 409 and leaves the app to it (the patch is conditional on the version read)", async () => {
+    const ctx = await appWithData('race-app');
+    await running(ctx, 'web-1');
+    const mine = { by: 'snapshot mine', since: nowRfc3339() };
+    await stopApp(kube, ctx, { web: 1 }, {}, mine);
+    // another quiesce takes the record over between this start's read and its patch
+    const theirs = { 'kompox.dev/quiesced-by': 'snapshot theirs', 'kompox.dev/quiesced-since': '2099-01-01T00:00:00Z' };
+    let conflicts = 0;
+    let raced = false;
+    const racing = new Proxy(kube, {
+      get(target, key) {
+        if (key === 'mergePatch') {
+          return async (ref: Parameters<KubeClient['mergePatch']>[0], patch: Record<string, unknown>) => {
+            if (!raced && ((patch.spec as { replicas?: number } | undefined)?.replicas ?? 0) > 0) {
+              raced = true;
+              await target.mergePatch(ref, { metadata: { annotations: theirs } });
+            }
+            return target.mergePatch(ref, patch).catch((e: unknown) => {
+              if (e instanceof KompoxError && e.code === 'kube.conflict') conflicts++;
+              throw e;
+            });
+          };
+        }
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const left = await startApp(racing, ctx, { web: 1 }, {}, mine);
+    assert.equal(conflicts, 1, 'the start patched the version it had read');
+    assert.deepEqual(left.map((x) => [x.deployment, x.record.by]), [['web', 'snapshot theirs']]);
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 0, 'left stopped for the quiesce that took it over');
+    assert.equal(quiesceAnnotations(d)['kompox.dev/quiesced-by'], 'snapshot theirs');
   });
 
   it('deletes a snapshot; a damaged stored snapshot is reported on export', async () => {
