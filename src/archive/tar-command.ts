@@ -59,7 +59,12 @@ export const SIGPIPE_STATUS = 141;
  * command was cut off before it got there).
  */
 export function pipeStatus(stderr: string, mark: string): { status?: number; detail: string } {
-  const re = new RegExp(`${mark}(\\d+)\\s*`, 'g');
+  // the mark and its own line end only: written by another process than the
+  // command's, it can land inside a line of the command's (between a message
+  // and its newline), and taking any whitespace after it took that newline
+  // too, joining two of the command's lines into one (a refusal then named
+  // the wrong entry)
+  const re = new RegExp(`${mark}(\\d+)[ \\t]*\\n?`, 'g');
   let status: number | undefined;
   for (const m of stderr.matchAll(re)) status = Number(m[1]);
   return { ...(status !== undefined ? { status } : {}), detail: stderr.replace(re, '').trim() };

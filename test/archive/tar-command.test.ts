@@ -39,6 +39,9 @@ describe('tar command lines', () => {
     });
     assert.deepEqual(pipeStatus('cut off\n', MARK), { detail: 'cut off' });
     assert.equal(pipeStatus(`${MARK}0\n${MARK}141\n`, MARK).status, 141);
+    // written by the stage's shell, the mark can land between a message of tar's and its newline: tar's lines stay apart
+    const interleaved = `tar: Removing leading \`data/../' from member names${MARK}141\n\ntar: data/../x: Member name contains '..'\n`;
+    assert.deepEqual(pipeStatus(interleaved, MARK), { status: 141, detail: "tar: Removing leading `data/../' from member names\ntar: data/../x: Member name contains '..'" });
   });
 
   test('commandMessages: the last distinct lines, trimmed, on one line', () => {
