@@ -100,7 +100,10 @@ function childrenOf(pid: number): number[] {
     try {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
+      // `sync -f DIR` (a disk's one syncfs before its rename) makes and renames nothing: it only flushes
+      // what was written, so one still running at the kill is not work living on
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (ppid === pid && comm !== 'sync') out.push(Number(d));
     } catch {
       // gone meanwhile
     }
