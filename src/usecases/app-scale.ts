@@ -15,6 +15,12 @@
 // quiesce still running (LIVE: renewed within the staleness threshold) from
 // one whose process died (STALE). A LIVE record is not taken over: two
 // quiesces at once would start the app under the other's copy.
+//
+// The times in a record are its writer's clock. As client-go's leader
+// election does, a reader does not trust them to take a record over: one
+// that looks STALE (or is ahead of the reader's clock) is watched for longer
+// than a renewal period, and taken over only if it did not change meanwhile.
+import { performance } from 'node:perf_hooks';
 import { KompoxError } from '../domain/errors.js';
 import { logEvent, sleep, throwIfAborted, type Op } from '../domain/events.js';
 import type { AppContext } from '../domain/model.js';
@@ -35,6 +41,10 @@ const QUIESCE_ANNOTATIONS = [ANN_QUIESCED_REPLICAS, ANN_QUIESCED_SINCE, ANN_QUIE
 export const DEFAULT_QUIESCE_RENEW_MS = 30_000;
 /** After how long without a renewal a record is STALE by default: 3 periods, so one or two failed renewals (a blip of the API server) do not make it so. */
 export const DEFAULT_QUIESCE_STALE_MS = 3 * DEFAULT_QUIESCE_RENEW_MS;
+/** How long a record that looks STALE is watched before it is taken over by default: 2 periods, so a renewal late by up to a period is still seen. */
+export const DEFAULT_QUIESCE_OBSERVE_MS = 2 * DEFAULT_QUIESCE_RENEW_MS;
+/** How far ahead of this clock a record's time may be and still count as LIVE at its word (clocks a little apart); further ahead, it is watched like a STALE one. */
+export const QUIESCE_CLOCK_TOLERANCE_MS = 5_000;
 
 /** A quiesce's record on a Deployment it stopped. */
 export interface QuiesceRecord {
@@ -116,6 +126,22 @@ export function describeQuiesced(name: string, r: QuiesceRecord): string {
   return `${name} was stopped${r.since ? ` at ${r.since}` : ''} by the quiesced ${r.by}`;
 }
 
+/** Whether two reads of a record are the same write: a renewal, or another quiesce's takeover, changes it. */
+const sameRecord = (a: QuiesceRecord | undefined, b: QuiesceRecord | undefined): boolean =>
+  Boolean(a && b && a.replicas === b.replicas && a.since === b.since && a.by === b.by && a.renewed === b.renewed);
+
+/** Whether a record counts as LIVE at its word: renewed within the threshold by this clock, and not ahead of it beyond the tolerance. */
+function looksLive(r: QuiesceRecord, staleMs: number, now = Date.now()): boolean {
+  const l = quiesceLiveness(r, staleMs, now);
+  return l.live && !(Date.parse(l.last) - now > QUIESCE_CLOCK_TOLERANCE_MS);
+}
+
+/** The counts appReplicas found, and the records it confirmed dead (by watching them), which stopApp may take over. */
+export interface AppReplicas {
+  counts: Record<string, number>;
+  takeover: ReadonlyMap<string, QuiesceRecord>;
+}
+
 /**
  * The app's Deployments and the replica counts to give back, by name: the
  * count now, except for a Deployment an interrupted quiesce stopped (its
@@ -124,19 +150,61 @@ export function describeQuiesced(name: string, r: QuiesceRecord): string {
  * A LIVE record refuses, before anything is stopped: that quiesce still
  * copies, and taking its record over would start the app under its copy
  * (when either ends) and make its quiesced snapshot crash-consistent.
+ * A record that looks STALE, or ahead of this clock, says so by its writer's
+ * clock: it is watched for `observeMs` and refuses if it changed meanwhile.
  */
-export async function appReplicas(kube: KubeClient, ctx: AppContext, op?: Op, opts: { staleMs?: number } = {}): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const [name, d] of await appDeployments(kube, ctx)) {
+export async function appReplicas(kube: KubeClient, ctx: AppContext, op?: Op, opts: { staleMs?: number; observeMs?: number } = {}): Promise<AppReplicas> {
+  const staleMs = opts.staleMs ?? DEFAULT_QUIESCE_STALE_MS;
+  let deployments = await appDeployments(kube, ctx);
+  const suspects = new Map<string, QuiesceRecord>();
+  for (const [name, d] of deployments) {
+    const record = quiesceRecord(d);
+    if (!record) continue;
+    if (looksLive(record, staleMs)) throw quiesceBusy(name, record, quiesceLiveness(record, staleMs));
+    suspects.set(name, record);
+  }
+  if (suspects.size) deployments = await watchSuspects(kube, ctx, suspects, opts.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, op);
+  const counts: Record<string, number> = {};
+  const takeover = new Map<string, QuiesceRecord>();
+  for (const [name, d] of deployments) {
     const record = quiesceRecord(d);
     if (record) {
-      const l = quiesceLiveness(record, opts.staleMs);
-      if (l.live) throw quiesceBusy(name, record, l);
-      logEvent(op, `${describeQuiesced(name, record)}, which was ${describeLiveness(record, l)} and has not started it again; it will be started again with replicas ${record.replicas}`);
+      // a record not watched (a quiesce that began meanwhile) is not taken over
+      if (!sameRecord(record, suspects.get(name))) throw busyUnwatched(name, record, staleMs);
+      takeover.set(name, record);
+      const l = quiesceLiveness(record, staleMs);
+      // watched and unchanged, a record ahead of this clock was interrupted too, whatever its time says
+      const state = l.live ? `interrupted (not renewed while watched; its last renewal, ${l.last}, is ahead of this clock)` : describeLiveness(record, l);
+      logEvent(op, `${describeQuiesced(name, record)}, which was ${state} and has not started it again; it will be started again with replicas ${record.replicas}`);
     }
-    out[name] = record ? record.replicas : replicasOf(d);
+    counts[name] = record ? record.replicas : replicasOf(d);
   }
-  return out;
+  return { counts, takeover };
+}
+
+/**
+ * Re-reads the Deployments until `observeMs` has passed on this machine's
+ * monotonic clock; a watched record that changed (its writer renewed it, or
+ * another quiesce took it over) refuses at once. Returns the last read.
+ */
+async function watchSuspects(kube: KubeClient, ctx: AppContext, suspects: ReadonlyMap<string, QuiesceRecord>, observeMs: number, op?: Op): Promise<Map<string, KubeObject>> {
+  const bys = [...new Set([...suspects.values()].map((r) => r.by))].join(', ');
+  const ahead = [...suspects.values()].every((r) => Date.parse(r.renewed || r.since) - Date.now() > QUIESCE_CLOCK_TOLERANCE_MS);
+  const why = ahead ? "is dated ahead of this machine's clock" : "looks interrupted by this machine's clock";
+  logEvent(op, `waiting up to ${Math.ceil(observeMs / 1000)}s to confirm that the quiesced ${bys} is gone: its record of ${[...suspects.keys()].join(', ')} ${why}, and is taken over only if not renewed meanwhile`);
+  const end = performance.now() + observeMs;
+  const step = Math.min(1000, Math.max(10, observeMs / 10));
+  for (;;) {
+    const left = end - performance.now();
+    await sleep(Math.max(0, Math.min(step, left)), op).catch(() => throwIfAborted(op, 'nothing was changed (the app was not stopped)'));
+    const deployments = await appDeployments(kube, ctx);
+    for (const [name, was] of suspects) {
+      const d = deployments.get(name);
+      const record = d && quiesceRecord(d);
+      if (record && !sameRecord(record, was)) throw busyWatched(name, record, observeMs);
+    }
+    if (left <= step) return deployments;
+  }
 }
 
 /** A quiesce (or a box) that finds another quiesce still running on the app. */
@@ -145,6 +213,25 @@ export function quiesceBusy(name: string, r: QuiesceRecord, l: QuiesceLiveness):
     code: 'snapshot.quiesce.busy',
     details: { deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}), staleAt: l.staleAt },
     hint: `Nothing was changed. Wait for it to finish, or retry after ${l.staleAt} (if it was interrupted, its record is stale by then and is taken over).`,
+  });
+}
+
+/** A record that changed while it was watched: its quiesce runs, whatever its times say. */
+function busyWatched(name: string, r: QuiesceRecord, observeMs: number): KompoxError {
+  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which is still running (its record changed within ${Math.ceil(observeMs / 1000)}s of watching; its times are by another clock); refusing to stop the app under it`, {
+    code: 'snapshot.quiesce.busy',
+    details: { deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}) },
+    hint: 'Nothing was changed. Wait for it to finish, then retry (if it was interrupted, its record stops changing and is taken over).',
+  });
+}
+
+/** A record not watched (written since the look): refused as LIVE by its times, else as not known to be dead. */
+function busyUnwatched(name: string, r: QuiesceRecord, staleMs: number): KompoxError {
+  if (looksLive(r, staleMs)) return quiesceBusy(name, r, quiesceLiveness(r, staleMs));
+  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which wrote its record since this one looked; refusing to stop the app under it`, {
+    code: 'snapshot.quiesce.busy',
+    details: { deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}) },
+    hint: 'Nothing was changed. Retry: a record that stopped changing is taken over once it was watched.',
   });
 }
 
@@ -186,10 +273,11 @@ async function patchIfUnchanged(kube: KubeClient, ctx: AppContext, name: string,
  * those with nothing to give back, are skipped). With `quiesce`, the same
  * patch records the count to give back (`counts`), when and by what, so a
  * stop whose process dies is found and undone (startApp removes the record);
- * a LIVE record found there then (a quiesce that began since appReplicas
- * looked) refuses, the patch being conditional on what was looked at.
+ * any record found there then but the one appReplicas confirmed dead
+ * (`takeover`: a quiesce that began since it looked) refuses, the patch
+ * being conditional on what was looked at.
  */
-export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, quiesce?: QuiesceOwner & { staleMs?: number }): Promise<void> {
+export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, quiesce?: QuiesceOwner & { takeover?: ReadonlyMap<string, QuiesceRecord>; staleMs?: number }): Promise<void> {
   for (const [name, count] of Object.entries(counts)) {
     if (count === 0) continue;
     let current = 0;
@@ -199,8 +287,8 @@ export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<
       if (current === 0 && !quiesce) return undefined;
       if (!quiesce) return { spec: { replicas: 0 } };
       const record = quiesceRecord(d);
-      const l = record && quiesceLiveness(record, quiesce.staleMs);
-      if (record && l?.live) throw quiesceBusy(name, record, l);
+      // only the very record appReplicas watched and found dead is taken over
+      if (record && !sameRecord(record, quiesce.takeover?.get(name))) throw busyUnwatched(name, record, quiesce.staleMs ?? DEFAULT_QUIESCE_STALE_MS);
       const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: quiesce.since, [ANN_QUIESCED_BY]: quiesce.by, [ANN_QUIESCED_RENEWED]: null };
       return { metadata: { annotations }, spec: { replicas: 0 } };
     });

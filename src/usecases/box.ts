@@ -213,7 +213,7 @@ export async function deployBox(ctx: AppContext, kube: KubeClient, opts: BoxDepl
   // first the record of what to undo, so a crash from here on leaves a box that is found and removed
   const record: BoxRecord = existing
     ? { mode: existing.mode, replicas: existing.replicas, since: existing.since ?? nowRfc3339(), session: existing.session }
-    : { mode: live ? 'live' : 'stopped', replicas: live ? {} : await appReplicas(kube, ctx, op), since: nowRfc3339(), session: Boolean(opts.session) };
+    : { mode: live ? 'live' : 'stopped', replicas: live ? {} : (await appReplicas(kube, ctx, op)).counts, since: nowRfc3339(), session: Boolean(opts.session) };
   await writeRecord(kube, ctx, record);
   try {
     if (!live) {

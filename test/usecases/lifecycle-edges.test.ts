@@ -191,11 +191,11 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     const later = await kompoxops(dir, ['app', 'status']);
     ok(later);
     assert.match(later.out, new RegExp(`^stopped: {4}web by the quiesced snapshot q5 since ${stale} \\(replicas 1 to give back\\): interrupted \\(not renewed since ${stale}\\)\n {12}\`kompoxops app deploy\` starts the app again`, 'm'));
-    // the next quiesced snapshot gives back the recorded count (1), not the 0 it finds
-    const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q6', '--quiesce']);
+    // the next quiesced snapshot gives back the recorded count (1), not the 0 it finds, once it watched the record unchanged for 2 renewal periods (60 s: its times are by the killed process's clock)
+    const r = await kompoxops(dir, ['snapshot', 'create', '-N', 'q6', '--quiesce'], undefined, undefined, 120_000);
     ok(r);
     assert.equal(replicas(), 1);
-    assert.match(r.err, new RegExp(`^web was stopped at ${stale} by the quiesced snapshot q5, which was interrupted \\(not renewed since ${stale}\\) and has not started it again; it will be started again with replicas 1\nstarted web again \\(replicas 1\\)\n`));
+    assert.match(r.err, new RegExp(`^waiting up to 60s to confirm that the quiesced snapshot q5 is gone: its record of web looks interrupted by this machine's clock, and is taken over only if not renewed meanwhile\nweb was stopped at ${stale} by the quiesced snapshot q5, which was interrupted \\(not renewed since ${stale}\\) and has not started it again; it will be started again with replicas 1\nstarted web again \\(replicas 1\\)\n`));
     await settled();
     assert.deepEqual(replicaHistory.values, [1, 0, 1]);
     assert.deepEqual(Object.keys(deployment().metadata.annotations ?? {}).filter((k) => k.startsWith('kompox.dev/quiesced-')), []);

@@ -18,8 +18,8 @@ export interface Run {
 }
 
 /** Runs `kompoxops -C dir ARGS` (test/support/cli.ts runCli: binary-safe; stderr is a pipe, not a TTY). */
-export async function kompoxops(dir: string, args: string[], stdin?: Buffer, env?: Record<string, string | undefined>): Promise<Run> {
-  const r = await runCli(['-C', dir, ...args], { stdin, env });
+export async function kompoxops(dir: string, args: string[], stdin?: Buffer, env?: Record<string, string | undefined>, timeoutMs?: number): Promise<Run> {
+  const r = await runCli(['-C', dir, ...args], { stdin, env, timeoutMs });
   return { code: r.code, stdout: r.stdoutBytes, out: r.stdout, err: r.stderr };
 }
 

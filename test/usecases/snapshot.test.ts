@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import type { AppContext } from '../../src/domain/model.js';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace, nowRfc3339 } from '../../src/domain/names.js';
@@ -265,15 +266,16 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     const a = slowCopy();
     const b = slowCopy();
     const linesA: string[] = [];
-    // A never renews within the test: to B (threshold 1 ms) its record is stale at once, as after minutes paused
+    // A never renews within the test: to B (threshold 1 ms) its record is stale at once, as after minutes paused, and stays unchanged while B watches it (2 × 50 ms)
     const first = createSnapshot(ctx, a.driver, kube, { name: 'paused', quiesce: true, renewMs: 60_000 }, logInto(linesA));
     try {
       await a.inside;
       await new Promise((r) => setTimeout(r, 20));
       const linesB: string[] = [];
-      const second = createSnapshot(ctx, b.driver, kube, { name: 'taker', quiesce: true, staleMs: 1 }, logInto(linesB));
+      const second = createSnapshot(ctx, b.driver, kube, { name: 'taker', quiesce: true, staleMs: 1, renewMs: 50 }, logInto(linesB));
       await Promise.race([b.inside, second.then(() => assert.fail('B ended before its copy'))]); // B refused (A's record judged live): fails here
-      assert.match(linesB[0] ?? '', /^web was stopped at \S+ by the quiesced snapshot paused, which was interrupted \(not renewed since \S+\) and has not started it again; it will be started again with replicas 1$/);
+      assert.match(linesB[0] ?? '', /^waiting up to 1s to confirm that the quiesced snapshot paused is gone: /);
+      assert.match(linesB[1] ?? '', /^web was stopped at \S+ by the quiesced snapshot paused, which was interrupted \(not renewed since \S+\) and has not started it again; it will be started again with replicas 1$/);
       assert.equal(quiesceAnnotations(await deployment(ctx))['kompox.dev/quiesced-by'], 'snapshot taker');
       // A ends while B copies: the app stays stopped for B
       a.release();
@@ -292,6 +294,101 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     const d = await deployment(ctx);
     assert.equal(replicasOf(d), 1, 'B gave back the count A recorded');
     assert.deepEqual(quiesceAnnotations(d), {});
+  });
+
+  /** Writes a quiesce's record on the app's Deployment "web" and stops it, as that quiesce's stop would (its times by its own clock). */
+  const writeRecord = (ctx: AppContext, annotations: Record<string, string>) =>
+    kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: appNamespace(ctx) }, { metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1', ...annotations } }, spec: { replicas: 0 } });
+
+  it('a quiesce whose clock is 10 minutes behind but which keeps renewing is watched, seen renewing and refused busy: not taken over', async () => {
+    const ctx = await appWithData('skew-behind-app');
+    await running(ctx, 'web-1');
+    const behind = () => new Date(Date.now() - 600_000);
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': nowRfc3339(behind()), 'kompox.dev/quiesced-by': 'snapshot skewed', 'kompox.dev/quiesced-renewed': behind().toISOString() });
+    // its writer renews every 50 ms, by its clock
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: appNamespace(ctx) };
+    const writer = setInterval(() => void kube.mergePatch(ref, { metadata: { annotations: { 'kompox.dev/quiesced-renewed': behind().toISOString() } } }).catch(() => undefined), 50);
+    const lines: string[] = [];
+    let e: unknown;
+    try {
+      // stopTimeoutMs: taken over (the fault), the pod here never goes, and it fails fast on that instead
+      e = await createSnapshot(ctx, driver, kube, { name: 'second', quiesce: true, renewMs: 200, stopTimeoutMs: 500 }, logInto(lines)).then(() => assert.fail('taken over'), (x: unknown) => x);
+    } finally {
+      clearInterval(writer);
+    }
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.kind, e.code, e.message.replace(/ at \S+ by/, ' at T by')], [
+      'conflict',
+      'snapshot.quiesce.busy',
+      'web was stopped at T by the quiesced snapshot skewed, which is still running (its record changed within 1s of watching; its times are by another clock); refusing to stop the app under it',
+    ]);
+    assert.deepEqual(lines, ["waiting up to 1s to confirm that the quiesced snapshot skewed is gone: its record of web looks interrupted by this machine's clock, and is taken over only if not renewed meanwhile"]);
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 0);
+    assert.equal(quiesceAnnotations(d)['kompox.dev/quiesced-by'], 'snapshot skewed', 'the record is still the running one');
+    assert.ok(!(await listSnapshots(ctx, driver, kube)).snapshots.some((s) => s.name === 'second'));
+  });
+
+  it('a dead record whose times are 10 minutes ahead of this clock is watched and taken over, not trusted as running', async () => {
+    const ctx = await appWithData('skew-ahead-app');
+    await running(ctx, 'web-1');
+    const controller = podGoesOnStop(ctx, 'web-1');
+    const ahead = new Date(Date.now() + 600_000);
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': nowRfc3339(ahead), 'kompox.dev/quiesced-by': 'snapshot ahead', 'kompox.dev/quiesced-renewed': ahead.toISOString() });
+    const lines: string[] = [];
+    const t0 = performance.now();
+    try {
+      assert.equal((await createSnapshot(ctx, driver, kube, { name: 'after-ahead', quiesce: true, renewMs: 200 }, logInto(lines))).name, 'after-ahead');
+    } finally {
+      controller.done();
+    }
+    assert.ok(performance.now() - t0 >= 395, 'it watched the record for 2 renewal periods first');
+    assert.deepEqual(lines.slice(0, 3), [
+      "waiting up to 1s to confirm that the quiesced snapshot ahead is gone: its record of web is dated ahead of this machine's clock, and is taken over only if not renewed meanwhile",
+      `web was stopped at ${nowRfc3339(ahead)} by the quiesced snapshot ahead, which was interrupted (not renewed while watched; its last renewal, ${ahead.toISOString()}, is ahead of this clock) and has not started it again; it will be started again with replicas 1`,
+      'started web again (replicas 1)',
+    ]);
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 1, 'given back the count it recorded');
+    assert.deepEqual(quiesceAnnotations(d), {});
+  });
+
+  it('a dead record stale by this clock is taken over only after it was watched for 2 renewal periods; a cancel while watching changes nothing', async () => {
+    const ctx = await appWithData('watch-stale-app');
+    await running(ctx, 'web-1');
+    const stale = nowRfc3339(new Date(Date.now() - 120_000));
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': stale, 'kompox.dev/quiesced-by': 'snapshot dead' });
+    const controller = podGoesOnStop(ctx, 'web-1');
+    try {
+      // Ctrl-C while it watches (10 s here): it ends at once, the record as it was
+      const before = await deployment(ctx);
+      const ac = new AbortController();
+      const t0 = performance.now();
+      const cancel: Op = { signal: ac.signal, events: (ev) => (ev.type === 'log' && ev.message.startsWith('waiting up to 10s') ? ac.abort() : undefined) };
+      await rejectsWith(createSnapshot(ctx, driver, kube, { name: 'cancelled', quiesce: true, renewMs: 5000 }, cancel), 'interrupted', /^interrupted: nothing was changed \(the app was not stopped\)$/);
+      assert.ok(performance.now() - t0 < 3000, 'the cancel did not wait for the watch to end');
+      assert.equal((await deployment(ctx)).metadata.resourceVersion, before.metadata.resourceVersion);
+
+      const seen: { at: number; message: string }[] = [];
+      let midway: Promise<string | undefined> | undefined;
+      const op: Op = {
+        events: (ev) => {
+          if (ev.type !== 'log') return;
+          seen.push({ at: performance.now(), message: ev.message });
+          // what the Deployment says midway through the watch
+          if (ev.message.startsWith('waiting')) midway = new Promise((resolve) => setTimeout(() => void deployment(ctx).then((d) => resolve(quiesceAnnotations(d)['kompox.dev/quiesced-by'])), 200));
+        },
+      };
+      assert.equal((await createSnapshot(ctx, driver, kube, { name: 'after-watch', quiesce: true, renewMs: 200 }, op)).name, 'after-watch');
+      assert.equal(await midway, 'snapshot dead', 'not taken over at once');
+      assert.match(seen[0]?.message ?? '', /^waiting up to 1s to confirm that the quiesced snapshot dead is gone: /);
+      assert.equal(seen[1]?.message, `web was stopped at ${stale} by the quiesced snapshot dead, which was interrupted (not renewed since ${stale}) and has not started it again; it will be started again with replicas 1`);
+      assert.ok(seen[1]!.at - seen[0]!.at >= 395, `taken over ${Math.round(seen[1]!.at - seen[0]!.at)} ms into the watch, not after 400 ms`);
+    } finally {
+      controller.done();
+    }
+    assert.equal(replicasOf(await deployment(ctx)), 1);
+    assert.deepEqual(quiesceAnnotations(await deployment(ctx)), {});
   });
 
   it('--quiesce scales the app to 0, waits for its pod to go, snapshots, and scales back; the stop records what to give back, the start removes it', async () => {
@@ -352,9 +449,10 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
 
     // the next quiesced snapshot finds the app at 0 with the stale record: it gives back 1 and says why
     const lines: string[] = [];
-    const snap = await createSnapshot(ctx, driver, kube, { name: 'after-crash', quiesce: true }, logInto(lines));
+    const snap = await createSnapshot(ctx, driver, kube, { name: 'after-crash', quiesce: true, renewMs: 50 }, logInto(lines));
     assert.equal(snap.name, 'after-crash');
     assert.deepEqual(lines, [
+      "waiting up to 1s to confirm that the quiesced snapshot lost is gone: its record of web looks interrupted by this machine's clock, and is taken over only if not renewed meanwhile",
       `web was stopped at ${stale} by the quiesced snapshot lost, which was interrupted (not renewed since ${stale}) and has not started it again; it will be started again with replicas 1`,
       'started web again (replicas 1)',
       'the app is running and ready again (deployment web: 1/1 ready)',
