@@ -633,6 +633,38 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(quiesceAnnotations(d)['kompox.dev/quiesced-by'], 'snapshot theirs');
   });
 
+  it("a quiesce's stop that races another quiesce's stop re-reads on the 409 and refuses busy, the other's record kept (the stop's patch is conditional on the version read)", async () => {
+    const ctx = await appWithData('stop-race-app');
+    await running(ctx, 'web-1');
+    // another quiesce stops the app and records itself between this stop's read and its patch
+    const theirs = { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': nowRfc3339(), 'kompox.dev/quiesced-by': 'snapshot theirs' };
+    let conflicts = 0;
+    let raced = false;
+    const racing = new Proxy(kube, {
+      get(target, key) {
+        if (key === 'mergePatch') {
+          return async (ref: Parameters<KubeClient['mergePatch']>[0], patch: Record<string, unknown>) => {
+            if (!raced) {
+              raced = true;
+              await target.mergePatch(ref, { metadata: { annotations: theirs }, spec: { replicas: 0 } });
+            }
+            return target.mergePatch(ref, patch).catch((e: unknown) => {
+              if (e instanceof KompoxError && e.code === 'kube.conflict') conflicts++;
+              throw e;
+            });
+          };
+        }
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const e = await stopApp(racing, ctx, { web: 1 }, {}, { by: 'snapshot mine', since: nowRfc3339() }).then(() => assert.fail('not refused'), (x: unknown) => x);
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.code, conflicts], ['snapshot.quiesce.busy', 1]);
+    assert.match(e.message, /^web was stopped at \S+ by the quiesced snapshot theirs, which is still running \(stopped \d+s ago, not renewed yet\); refusing to stop the app under it$/);
+    assert.deepEqual(quiesceAnnotations(await deployment(ctx)), theirs, 'the other quiesce keeps its record');
+  });
+
   it('deletes a snapshot; a damaged stored snapshot is reported on export', async () => {
     const ctx = await appWithData('damage-app');
     await running(ctx, 'web-1');
