@@ -27,7 +27,7 @@ import {
 import { resolveCurrentDisks } from '../../src/usecases/volumes.js';
 import { appStatus } from '../../src/usecases/app-status.js';
 import { deployApp } from '../../src/usecases/app-deploy.js';
-import { clearStaleQuiesceRecords, startApp, stopApp } from '../../src/usecases/app-scale.js';
+import { appReplicas, clearStaleQuiesceRecords, startApp, stopApp } from '../../src/usecases/app-scale.js';
 import { bundleSource } from '../../src/source/index.js';
 import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
@@ -663,6 +663,23 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.deepEqual([e.code, conflicts], ['snapshot.quiesce.busy', 1]);
     assert.match(e.message, /^web was stopped at \S+ by the quiesced snapshot theirs, which is still running \(stopped \d+s ago, not renewed yet\); refusing to stop the app under it$/);
     assert.deepEqual(quiesceAnnotations(await deployment(ctx)), theirs, 'the other quiesce keeps its record');
+  });
+
+  it("a takeover makes the record the new quiesce's: its by and since, and no renewal of the old one's left", async () => {
+    const ctx = await appWithData('takeover-app');
+    await running(ctx, 'web-1');
+    const old = new Date(Date.now() - 120_000);
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': nowRfc3339(old), 'kompox.dev/quiesced-by': 'snapshot old', 'kompox.dev/quiesced-renewed': old.toISOString() });
+    const { counts, takeover } = await appReplicas(kube, ctx, {}, { observeMs: 50 });
+    assert.deepEqual([counts, [...takeover.keys()]], [{ web: 1 }, ['web']]);
+    const mine = { by: 'snapshot new', since: nowRfc3339() };
+    await stopApp(kube, ctx, counts, {}, { ...mine, takeover });
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 0);
+    // the old renewal left in place would date the new record by the dead quiesce's last sign of life (stale at once)
+    assert.deepEqual(quiesceAnnotations(d), { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': mine.since, 'kompox.dev/quiesced-by': 'snapshot new' });
+    const [q] = (await appStatus(ctx, kube)).quiesced ?? [];
+    assert.deepEqual([q?.by, q?.live], ['snapshot new', true]);
   });
 
   it('deletes a snapshot; a damaged stored snapshot is reported on export', async () => {
