@@ -68,24 +68,30 @@ export interface QuiesceLiveness {
   agoS: number;
   /** When a LIVE record turns STALE unless renewed (RFC 3339). */
   staleAt?: string;
+  /** How far ahead of this clock that was, in whole seconds, when beyond the tolerance (its writer's clock is ahead). */
+  aheadS?: number;
 }
 
 /**
- * A record's liveness. The times are the writers' clocks: a skew between the
- * machines larger than the threshold misjudges it, which is why the
- * threshold is several periods. An unreadable time is STALE (a record no
- * quiesce can be renewing).
+ * A record's liveness by this clock. The times are the writers' clocks: a
+ * skew between the machines larger than the threshold misjudges it, so app
+ * status and deploy go by it, but a quiesce takes a record over only once
+ * it watched it unchanged (appReplicas). An unreadable time is STALE (a
+ * record no quiesce can be renewing).
  */
 export function quiesceLiveness(r: QuiesceRecord, staleMs = DEFAULT_QUIESCE_STALE_MS, now = Date.now()): QuiesceLiveness {
   const last = r.renewed || r.since;
   const t = Date.parse(last);
   if (!last || Number.isNaN(t)) return { live: false, last: '', agoS: Infinity };
   const agoMs = Math.max(0, now - t);
-  return agoMs <= staleMs ? { live: true, last, agoS: Math.round(agoMs / 1000), staleAt: nowRfc3339(new Date(t + staleMs + 1000)) } : { live: false, last, agoS: Math.round(agoMs / 1000) };
+  const ahead = t - now > QUIESCE_CLOCK_TOLERANCE_MS ? { aheadS: Math.round((t - now) / 1000) } : {};
+  return agoMs <= staleMs ? { live: true, last, agoS: Math.round(agoMs / 1000), staleAt: nowRfc3339(new Date(t + staleMs + 1000)), ...ahead } : { live: false, last, agoS: Math.round(agoMs / 1000) };
 }
 
 /** `running (renewed 12s ago)` or `interrupted (not renewed since T)`: app status, log lines, deploy's warning. */
 export function describeLiveness(r: QuiesceRecord, l: QuiesceLiveness): string {
+  // not "renewed 0s ago": a time ahead says only that the writer's clock is
+  if (l.live && l.aheadS) return `running by its own clock (${r.renewed ? 'renewed' : 'stopped'} at ${l.last}, ${l.aheadS}s ahead of this machine's clock)`;
   if (l.live) return `running (${r.renewed ? `renewed ${l.agoS}s ago` : `stopped ${l.agoS}s ago, not renewed yet`})`;
   return l.last ? `interrupted (not renewed since ${l.last})` : 'interrupted (no readable time)';
 }
@@ -131,9 +137,9 @@ const sameRecord = (a: QuiesceRecord | undefined, b: QuiesceRecord | undefined):
   Boolean(a && b && a.replicas === b.replicas && a.since === b.since && a.by === b.by && a.renewed === b.renewed);
 
 /** Whether a record counts as LIVE at its word: renewed within the threshold by this clock, and not ahead of it beyond the tolerance. */
-function looksLive(r: QuiesceRecord, staleMs: number, now = Date.now()): boolean {
-  const l = quiesceLiveness(r, staleMs, now);
-  return l.live && !(Date.parse(l.last) - now > QUIESCE_CLOCK_TOLERANCE_MS);
+function looksLive(r: QuiesceRecord, staleMs: number): boolean {
+  const l = quiesceLiveness(r, staleMs);
+  return l.live && !l.aheadS;
 }
 
 /** The counts appReplicas found, and the records it confirmed dead (by watching them), which stopApp may take over. */
@@ -189,7 +195,7 @@ export async function appReplicas(kube: KubeClient, ctx: AppContext, op?: Op, op
  */
 async function watchSuspects(kube: KubeClient, ctx: AppContext, suspects: ReadonlyMap<string, QuiesceRecord>, observeMs: number, op?: Op): Promise<Map<string, KubeObject>> {
   const bys = [...new Set([...suspects.values()].map((r) => r.by))].join(', ');
-  const ahead = [...suspects.values()].every((r) => Date.parse(r.renewed || r.since) - Date.now() > QUIESCE_CLOCK_TOLERANCE_MS);
+  const ahead = [...suspects.values()].every((r) => quiesceLiveness(r).aheadS);
   const why = ahead ? "is dated ahead of this machine's clock" : "looks interrupted by this machine's clock";
   logEvent(op, `waiting up to ${Math.ceil(observeMs / 1000)}s to confirm that the quiesced ${bys} is gone: its record of ${[...suspects.keys()].join(', ')} ${why}, and is taken over only if not renewed meanwhile`);
   const end = performance.now() + observeMs;

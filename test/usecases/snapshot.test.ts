@@ -332,9 +332,13 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
   it('a dead record whose times are 10 minutes ahead of this clock is watched and taken over, not trusted as running', async () => {
     const ctx = await appWithData('skew-ahead-app');
     await running(ctx, 'web-1');
-    const controller = podGoesOnStop(ctx, 'web-1');
     const ahead = new Date(Date.now() + 600_000);
     await writeRecord(ctx, { 'kompox.dev/quiesced-since': nowRfc3339(ahead), 'kompox.dev/quiesced-by': 'snapshot ahead', 'kompox.dev/quiesced-renewed': ahead.toISOString() });
+    // app status goes by its clock, but says the time is ahead of it rather than "renewed 0s ago"
+    const [q] = (await appStatus(ctx, kube)).quiesced ?? [];
+    assert.equal(q?.live, true);
+    assert.match(q?.liveness ?? '', new RegExp(`^running by its own clock \\(renewed at ${ahead.toISOString()}, (599|600)s ahead of this machine's clock\\)$`));
+    const controller = podGoesOnStop(ctx, 'web-1');
     const lines: string[] = [];
     const t0 = performance.now();
     try {
