@@ -186,10 +186,13 @@ export interface TreeFs {
   /**
    * Optional fast path: opens a file (never through a symlink) for reads
    * into the caller's buffers, so packing copies file data straight into
-   * the compressor's frames; `size` (from lstat) lets the transport read
-   * small files in one go. Undefined when the file no longer exists.
+   * the compressor's frames; `listed` (its lstat in the listing) gives the
+   * size, so the transport can read small files in one go, and what the
+   * opened file must still be (a transport that cannot open without
+   * following symlinks checks it). Undefined when the file no longer exists
+   * or was replaced since the listing.
    */
-  openFile?(path: string, size: number): Promise<TreeFile | undefined>;
+  openFile?(path: string, listed: TreeStat): Promise<TreeFile | undefined>;
   /**
    * Optional fast path for small files: creates the file exclusively (never
    * through a symlink) with this content and sets its metadata (ownership
@@ -309,10 +312,12 @@ export async function measureTree(fs: TreeFs, root: string): Promise<TreeSize> {
   return size;
 }
 
-async function hashFile(fs: TreeFs, path: string, size: number, buf: Buffer): Promise<{ sha256: string; size: number }> {
+async function hashFile(fs: TreeFs, path: string, st: TreeStat, buf: Buffer): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let n = 0;
-  const file = await fs.openFile?.(path, size);
+  const file = await fs.openFile?.(path, st);
+  // never openRead after openFile said no: it would follow what replaced the file
+  if (!file && fs.openFile) throw new Error(`${path} was deleted or replaced while the tree was read`);
   if (file) {
     try {
       for (let got = 1; got > 0; n += got) {
@@ -337,7 +342,7 @@ export async function digestTree(fs: TreeFs, root: string): Promise<{ treeDigest
   const buf = Buffer.allocUnsafe(CHUNK);
   await walk(fs, root, DATA_DIR, async (abs, rel, st) => {
     if (st.kind === 'file') {
-      const { sha256, size } = await hashFile(fs, abs, st.size, buf);
+      const { sha256, size } = await hashFile(fs, abs, st, buf);
       entries.push({ path: rel, type: 'file', mode: st.mode, size, sha256 });
     } else if (st.kind === 'symlink') {
       entries.push({ path: rel, type: 'symlink', mode: st.mode, size: 0, linkpath: await fs.readlink(abs) });
@@ -656,7 +661,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
       }
       let file: Promise<TreeFile | undefined> | undefined;
       if (e.st.kind === 'file' && fs.openFile) {
-        file = fs.openFile(e.abs, e.st.size);
+        file = fs.openFile(e.abs, e.st);
         file.catch(() => undefined); // awaited when its turn comes
         filesAhead++;
       }
@@ -733,8 +738,9 @@ export async function writeManifest(sink: FrameSink, body: { length: number; pie
  * size up front, so a file that changes size while being read
  * (crash-consistent export of a live disk) is cut or zero-padded to the size
  * recorded in its header, and its hash covers what was sent. The file is
- * opened before its header is written: one deleted since the listing (live
- * disk) is left out instead of being sent as zeros (undefined is returned).
+ * opened before its header is written: one deleted or replaced since the
+ * listing (live disk) is left out instead of being sent as zeros (undefined
+ * is returned).
  */
 async function packFile(
   fs: TreeFs,
@@ -748,7 +754,7 @@ async function packFile(
   const header = () => headerBlocks({ path: rel, type: 'File', mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, mtime: new Date(st.mtimeMs) });
   const h = createHash('sha256');
   let sent = 0;
-  const file = await (preopened ?? fs.openFile?.(abs, st.size));
+  const file = await (preopened ?? fs.openFile?.(abs, st));
   if (file) {
     try {
       await sink.write(header());
@@ -782,7 +788,7 @@ async function packFile(
     }
     rs.destroy();
   } else {
-    return undefined; // deleted since the listing
+    return undefined; // deleted or replaced since the listing
   }
   while (sent < st.size) {
     const zeros = ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, st.size - sent));

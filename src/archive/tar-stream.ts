@@ -112,9 +112,11 @@ export interface PackTarOptions {
   /**
    * The content of a file the stream holds as a hard link to it (tar stores
    * the second name of a file as a link): `path` as the tar names it, e.g.
-   * `./a/b`. Without it a hard link fails the export.
+   * `./a/b`; `link`: the owner in the link's header, the target's own (one
+   * inode), which a file opened by the name must still have. Without it a
+   * hard link fails the export; its failure is the link's refusal.
    */
-  readLinkTarget?(path: string): Promise<Readable>;
+  readLinkTarget?(path: string, link: { uid: number; gid: number }): Promise<Readable>;
   /**
    * The current size of such a file (a stat on the host), undefined when it
    * is no longer a regular file. The header of the link's copy needs the size
@@ -228,9 +230,9 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
     entries.add({ path, type: 'file', mode: e.mode, size, sha256: h.digest('hex'), ...(linkTarget !== undefined ? { linkpath: linkTarget } : {}) });
   };
   /** The size of a hard link's target as it is now: from the host, or by reading it. */
-  const linkSize = async (tarPath: string): Promise<number | undefined> => {
+  const linkSize = async (tarPath: string, link: { uid: number; gid: number }): Promise<number | undefined> => {
     if (opts.linkTargetSize) return opts.linkTargetSize(tarPath);
-    const rs = await opts.readLinkTarget!(tarPath);
+    const rs = await opts.readLinkTarget!(tarPath, link);
     let n = 0;
     try {
       for await (const chunk of rs as AsyncIterable<Buffer>) n += chunk.length;
@@ -279,13 +281,19 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
         // the content as it is now; a file that changes size while it is read is cut or zero-padded to the size learnt first (as packTree does)
         let size: number | undefined;
         try {
-          size = await linkSize(tarTarget);
+          size = await linkSize(tarTarget, e);
         } catch (err) {
           // gone since tar read it (a live disk): the same refusal as a target the stream lacks
           throw err instanceof KompoxError ? err : missingLinkTarget(path, target, err);
         }
         if (size === undefined) throw missingLinkTarget(path, target);
-        const rs = await opts.readLinkTarget(tarTarget);
+        let rs: Readable;
+        try {
+          rs = await opts.readLinkTarget(tarTarget, e);
+        } catch (err) {
+          // gone or replaced since tar read it
+          throw err instanceof KompoxError ? err : missingLinkTarget(path, target, err);
+        }
         const it = (rs as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
         const reader = new ByteReader(it);
         try {

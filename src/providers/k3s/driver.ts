@@ -1078,7 +1078,7 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
       // a K3s disk is a directory, not a filesystem: a lost+found in it is the app's (packTree keeps it too)
       skipLostFound: false,
       // a file tar stored as a hard link to another: its content read again, its size from a stat (not a second read)
-      readLinkTarget: async (p) => fs.openRead(`${dir}/${p.replace(/^(\.\/)+/, '')}`),
+      readLinkTarget: async (p, link) => readListedFile(fs, `${dir}/${p.replace(/^(\.\/)+/, '')}`, link),
       linkTargetSize: async (p) => {
         const st = await fs.lstat(`${dir}/${p.replace(/^(\.\/)+/, '')}`);
         return st?.kind === 'file' ? st.size : undefined;
@@ -1087,6 +1087,39 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
   );
   for (const s of r.skipped) logEvent(op, `left out ${s}: not a file, directory or symlink`);
   return r;
+}
+
+/**
+ * A file of a disk that tar listed, read through openFile: never through a
+ * symlink that replaced it or a parent since (the tenant's pod may swap
+ * them; SFTP's open follows them), and only while it has the owner tar saw
+ * (see SshHostFs.openFile). Fails when it is gone or replaced.
+ */
+async function readListedFile(fs: HostFs, path: string, owner: { uid: number; gid: number }): Promise<Readable> {
+  if (!fs.openFile) return fs.openRead(path);
+  const st = await fs.lstat(path);
+  const file = st?.kind === 'file' ? await fs.openFile(path, { ...st, uid: owner.uid, gid: owner.gid }) : undefined;
+  if (!file) throw new Error(`${path} was deleted or replaced since tar read it`);
+  let at = 0;
+  return new Readable({
+    read() {
+      const buf = Buffer.allocUnsafe(256 * 1024);
+      file.read(buf, 0, buf.length, at).then(
+        (n) => {
+          at += n;
+          this.push(n ? buf.subarray(0, n) : null);
+        },
+        (e: Error) => this.destroy(e),
+      );
+    },
+    // closed however the reader lets go of it (the end, a failure, a destroy before the first read)
+    destroy(err, cb) {
+      file.close().then(
+        () => cb(err),
+        () => cb(err),
+      );
+    },
+  });
 }
 
 /** packDisk's path when the host packed the archive's data itself (HostFs.packedStream). */

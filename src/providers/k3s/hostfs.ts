@@ -246,8 +246,8 @@ export class LocalHostFs implements HostFs {
   // synchronous calls: a few microseconds each on a local disk, where the
   // asynchronous API costs a thread-pool round trip per open, read, write,
   // chmod, utimes and close, which dominated archives of many small files.
-  async openFile(path: string, size: number): Promise<TreeFile | undefined> {
-    if (size > SMALL_FILE) {
+  async openFile(path: string, listed: TreeStat): Promise<TreeFile | undefined> {
+    if (listed.size > SMALL_FILE) {
       try {
         const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
         return {

@@ -554,11 +554,23 @@ class SshHostFs implements HostFs {
   }
   /**
    * A file for packing, read with many SFTP requests in flight (see
-   * READ_PIECE). SFTP cannot open without following a symlink, so the path
-   * is checked again after opening: a file that became a symlink since the
-   * listing (a live disk) is left out, as a deleted one is.
+   * READ_PIECE). SFTP v3 cannot open without following symlinks, in the
+   * last component or any parent, and a tenant's pod may swap either for a
+   * symlink to a node file and back around the open: what was opened
+   * (fstat of the handle) must be a regular file of the listed owner
+   * (opened as root, anything is readable), and the path still a file
+   * after the open. Otherwise the file was replaced since the listing (a
+   * live disk) and is left out, as a deleted one is.
+   *
+   * Not the permission bits: a file's owner can set them to anything (no
+   * check against the tenant), and a chmod on a live disk is legitimate.
+   * Residual: SFTP's attributes carry no inode, so a symlink to another
+   * regular file of the same owner and group passes (one of the tenant's
+   * uid on the node; any node file, when the pod may chown, e.g. root
+   * without a user namespace). Only nodes without tar pack through here.
    */
-  async openFile(path: string, size: number): Promise<TreeFile | undefined> {
+  async openFile(path: string, listed: TreeStat): Promise<TreeFile | undefined> {
+    const size = listed.size;
     let handle: Buffer;
     try {
       handle = await p<Buffer>((cb) => this.sftp.open(path, 'r', cb));
@@ -567,8 +579,11 @@ class SshHostFs implements HostFs {
       throw this.wrap('open', path, e);
     }
     const closeHandle = () => p<void>((cb) => this.sftp.close(handle, cb));
-    const st = await this.lstat(path).catch(() => undefined);
-    if (st?.kind !== 'file') {
+    const [opened, st] = await Promise.all([
+      p<Stats>((cb) => this.sftp.fstat(handle, cb)).catch(() => undefined),
+      this.lstat(path).catch(() => undefined),
+    ]);
+    if (!opened || kindOfMode(opened.mode) !== 'file' || opened.uid !== listed.uid || opened.gid !== listed.gid || st?.kind !== 'file') {
       await closeHandle().catch(() => undefined);
       return undefined;
     }
