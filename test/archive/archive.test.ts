@@ -314,6 +314,35 @@ describe('portable archive', () => {
     assert.equal(await readFile(join(dest, 'kept.txt'), 'utf8'), 'kept\n');
   });
 
+  it('never follows a parent directory swapped for a symlink after the listing (O_NOFOLLOW guards the last component only): the files are left out', { skip: process.getuid?.() === 0 ? false : 'chown to another owner needs root' }, async () => {
+    const { writeFile, symlink, rename, chown } = await import('node:fs/promises');
+    const live = join(sb.dir, 'live-parent');
+    const node = join(sb.dir, 'node-etc');
+    await mkdir(join(live, 'sub'), { recursive: true });
+    await mkdir(node);
+    await writeFile(join(live, 'kept.txt'), 'kept\n');
+    // a small file (read with synchronous calls) and one over 1 MiB (a file handle)
+    await writeFile(join(live, 'sub', 'small'), 'tenant small\n');
+    await writeFile(join(live, 'sub', 'big'), Buffer.alloc(1536 * 1024, 'tenant big '));
+    await writeFile(join(node, 'small'), 'NODE-SECRET-SMALL\n');
+    await writeFile(join(node, 'big'), Buffer.alloc(1536 * 1024, 'NODE-SECRET-BIG '));
+    for (const f of ['kept.txt', 'sub', 'sub/small', 'sub/big']) await chown(join(live, f), 1234, 1234);
+    for (const f of ['small', 'big']) await chown(join(node, f), 4321, 4321);
+    // the listing saw sub/ as a directory; it is swapped just before the first of its files is opened
+    let swap: Promise<void> | undefined;
+    const racing = Object.assign(Object.create(fs) as LocalHostFs, {
+      openFile: async (p: string, listed: Parameters<LocalHostFs['openFile']>[1]) => {
+        // (files are opened ahead, concurrently: each waits for the one swap)
+        if (p.includes('/sub/')) await (swap ??= rename(join(live, 'sub'), join(live, 'sub.away')).then(() => symlink(node, join(live, 'sub'))));
+        return fs.openFile(p, listed);
+      },
+    });
+    const bytes = await collect((out) => packTree(racing, live, out, { format: 'tar.zst', uncompressed: true }));
+    assert.ok(swap);
+    assert.doesNotMatch(bytes.toString('latin1'), /NODE-SECRET/, 'no node file in the archive');
+    assert.match(bytes.toString('latin1'), /kept/);
+  });
+
   it('refuses what is neither zstd nor gzip, and an empty stream', async () => {
     await expectIntegrity(unpackArchive(fs, Readable.from([Buffer.from('PK\x03\x04 a zip file')]), join(sb.dir, 'zip')), /neither zstd nor gzip/);
     await expectIntegrity(unpackArchive(fs, Readable.from([]), join(sb.dir, 'empty')), /empty/);

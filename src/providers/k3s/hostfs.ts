@@ -9,6 +9,7 @@ import {
   createWriteStream,
   fchmodSync,
   fchownSync,
+  fstatSync,
   futimesSync,
   lstatSync,
   openSync,
@@ -246,10 +247,19 @@ export class LocalHostFs implements HostFs {
   // synchronous calls: a few microseconds each on a local disk, where the
   // asynchronous API costs a thread-pool round trip per open, read, write,
   // chmod, utimes and close, which dominated archives of many small files.
+  //
+  // O_NOFOLLOW guards the last component only: a parent directory swapped
+  // for a symlink (a tenant's pod racing an export) is followed, so the
+  // opened file must still be a regular file of the listed owner (as over
+  // SSH, see SshHostFs.openFile; TreeStat has no inode to compare).
   async openFile(path: string, listed: TreeStat): Promise<TreeFile | undefined> {
     if (listed.size > SMALL_FILE) {
       try {
         const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+        if (!stillListed(await fh.stat().catch(() => undefined), listed)) {
+          await fh.close();
+          return undefined;
+        }
         return {
           read: async (buf, offset, length, position) => (await fh.read(buf, offset, length, position)).bytesRead,
           close: () => fh.close(),
@@ -265,6 +275,10 @@ export class LocalHostFs implements HostFs {
     } catch (e) {
       if (goneOrReplaced(e)) return undefined;
       throw e;
+    }
+    if (!stillListed(fstatSync(fd), listed)) {
+      closeSync(fd);
+      return undefined;
     }
     return {
       read: async (buf, offset, length, position) => readSync(fd, buf, offset, length, position),
@@ -417,6 +431,11 @@ export function syncFailed(what: string, stderr: string): NodeJS.ErrnoException 
   const code = /No space left/i.test(stderr) ? 'ENOSPC' : /quota exceeded/i.test(stderr) ? 'EDQUOT' : /Input\/output error/i.test(stderr) ? 'EIO' : undefined;
   if (code) e.code = code;
   return e;
+}
+
+/** Whether an opened file is a regular file of the listed owner (not one a swapped parent led to). */
+function stillListed(st: { mode: number; uid: number; gid: number } | undefined, listed: TreeStat): boolean {
+  return st !== undefined && kindOfMode(st.mode) === 'file' && st.uid === listed.uid && st.gid === listed.gid;
 }
 
 /**
