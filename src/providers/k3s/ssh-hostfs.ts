@@ -567,7 +567,10 @@ class SshHostFs implements HostFs {
    * Residual: SFTP's attributes carry no inode, so a symlink to another
    * regular file of the same owner and group passes (one of the tenant's
    * uid on the node; any node file, when the pod may chown, e.g. root
-   * without a user namespace). Only nodes without tar pack through here.
+   * without a user namespace). And the walk's own listing goes by path: a
+   * parent swapped before the walk enters it lists the target's files with
+   * their own owners, which then pass (SFTP v3 has no lookup relative to
+   * a handle). Only nodes without tar pack through here.
    */
   async openFile(path: string, listed: TreeStat): Promise<TreeFile | undefined> {
     const size = listed.size;
