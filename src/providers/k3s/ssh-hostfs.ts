@@ -112,8 +112,15 @@ const RM_PASSES = 3;
 const SMALL_FILE_AHEAD = 256 * 1024;
 /** Written to stderr after `tar -c` on the node: its exit status (behind `| zstd` the channel's is zstd's). */
 const TAR_EXIT_MARK = 'kompox-tar-exit:';
-/** The first line a command run by run() writes to stderr: its process group (what a cancel kills). */
+/** The line a command run by run() writes to stderr first (after the login shell's, if any): its process group (what a cancel kills). */
 const PGID_MARK = 'kompox-pgid:';
+/**
+ * Lines of stderr (and bytes of one unended line) the user's login shell
+ * may write before the group's line (a warning from its rc files): passed on
+ * as the command's stderr. Past them, the command reported no group.
+ */
+const PGID_LINES = 16;
+const PGID_LINE_BYTES = 4096;
 /**
  * The node's compression of a tar stream: zstd's default level, all cores
  * (what `tar -c | zstd -T0 -3` does), with a window of 2^19 bytes instead of
@@ -246,15 +253,17 @@ type CommandEnd = 'closed' | 'killed' | 'lost';
 
 /**
  * A command started with groupReported on an exec channel: its process
- * group, read from the first line of its stderr (the rest of stderr goes on
- * to `rest`), how to kill it, and its end: the channel closed (and a kill
- * under way run on the node), the barrier before the caller removes what the
- * command wrote.
+ * group, read from its line of stderr (the first, unless the login shell
+ * wrote some before: those and the rest of stderr go on to `rest`), how to
+ * kill it, and its end: the channel closed (and a kill under way run on the
+ * node), the barrier before the caller removes what the command wrote.
  */
 class NodeCommand {
   /** Settles once the channel has closed and a kill under way has run (bounded), or once the command was given up on. */
   readonly ended: Promise<CommandEnd>;
   private head: Buffer = Buffer.alloc(0);
+  /** Lines passed on before the group's line (the login shell's). */
+  private linesBefore = 0;
   /** The group's id; '' when the command reported none (no /proc on the node); undefined until its line came. */
   private pgid: string | undefined;
   private killWanted = false;
@@ -359,12 +368,32 @@ class NodeCommand {
   private take(c: Buffer): void {
     if (this.pgid !== undefined) return this.rest(c);
     this.head = this.head.length ? Buffer.concat([this.head, c]) : c;
-    const nl = this.head.indexOf(10);
-    if (nl < 0) return;
-    const line = this.head.toString('utf8', 0, nl);
-    const reported = line.startsWith(PGID_MARK);
-    this.pgid = reported ? line.slice(PGID_MARK.length).trim() : '';
-    const more = reported ? this.head.subarray(nl + 1) : this.head;
+    for (;;) {
+      const nl = this.head.indexOf(10);
+      if (nl < 0) {
+        if (this.head.length > PGID_LINE_BYTES) this.reported('');
+        return;
+      }
+      // the shell's text before it on the line (one unended line of an rc) stays stderr
+      const at = this.head.subarray(0, nl).indexOf(PGID_MARK);
+      if (at >= 0) {
+        const before = this.head.subarray(0, at);
+        const pgid = this.head.toString('utf8', at + PGID_MARK.length, nl).trim();
+        this.head = this.head.subarray(nl + 1);
+        if (before.length) this.rest(Buffer.concat([before, Buffer.from('\n')]));
+        return this.reported(pgid);
+      }
+      // a line of the login shell's, before the command started
+      this.rest(this.head.subarray(0, nl + 1));
+      this.head = this.head.subarray(nl + 1);
+      if (++this.linesBefore >= PGID_LINES) return this.reported('');
+    }
+  }
+
+  /** The group is known (or '': none came); what is left of the head is the command's stderr. */
+  private reported(pgid: string): void {
+    this.pgid = pgid;
+    const more = this.head;
     this.head = Buffer.alloc(0);
     if (more.length) this.rest(more);
     if (this.killWanted) this.killNow();
