@@ -23,13 +23,14 @@ export interface Sandbox {
 
 /**
  * For a describe block over a real sshd: an sshd on loopback and a sandbox,
- * started before its tests (then `setup`) and stopped after them. Its fields
- * are set once started (read them inside the tests).
+ * started before its tests (then `setup`) and stopped after them; `opts`:
+ * the sshd's (startSshd). Its fields are set once started (read them inside
+ * the tests).
  */
-export function sshdAndSandbox(setup?: (sb: Sandbox) => Promise<unknown>): { sshd: Sshd; sb: Sandbox } {
+export function sshdAndSandbox(setup?: (sb: Sandbox) => Promise<unknown>, opts: { config?: string[] } = {}): { sshd: Sshd; sb: Sandbox } {
   const fx = {} as { sshd: Sshd; sb: Sandbox };
   before(async () => {
-    fx.sshd = await startSshd();
+    fx.sshd = await startSshd(opts);
     fx.sb = await sandbox();
     await setup?.(fx.sb);
   });

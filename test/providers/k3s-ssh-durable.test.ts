@@ -4,19 +4,22 @@
 // under them), recording the sync and rename system calls made on the
 // node; the tests assert their order for a snapshot made on the node
 // (`tar | zstd > tmp`, then SFTP's fsync@openssh.com on it), its metadata
-// (written over SFTP), and a restore extracted on the node (`sync -f`).
+// (written over SFTP), and a restore extracted on the node (`sync -f`);
+// then with a server that offers no fsync@openssh.com (a `sync FILE`
+// command instead).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
+import type { Op } from '../../src/domain/events.js';
+import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { missingTools, parseTools, toolsProbeArgv } from '../../src/providers/k3s/node-commands.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
-import { sshdMissing } from '../support/sshd.js';
+import { sshdMissing, type Sshd } from '../support/sshd.js';
 import { SYNC_AND_NAMING_CALLS, dirSyncedAfter, escape, namingsTo, parseTrace, straceUsable, syncedBefore, type Call } from '../support/strace.js';
-import { appCtx, sshdAndSandbox, writeSampleTree } from './k3s-fixtures.js';
+import { appCtx, sshdAndSandbox, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 
 const missing =
   sshdMissing() ??
@@ -40,51 +43,84 @@ async function traceSshd(pid: number, out: string): Promise<{ stop(): Promise<Ca
   };
 }
 
+/** A connection to the sshd; with `bin`, its commands on the node find only the tools in `bin` (their PATH is it alone). */
+async function connect(sshd: Sshd, bin?: string): Promise<HostFs> {
+  const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+  if (bin) {
+    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+    const exec = conn.exec.bind(conn);
+    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin} ${cmd}`, ...a);
+  }
+  return fs;
+}
+
+/**
+ * Makes a snapshot of the sample tree and restores it through DRIVER while
+ * strace follows the sshd: the archive and the metadata synced before their
+ * renames and the snapshot directory after; the restored tree synced (one
+ * syncfs) before its rename and its volume directory after.
+ */
+async function snapshotAndRestoreSynced(fx: { sshd: Sshd; sb: Sandbox }, d: K3sDriver, op: Op = {}): Promise<void> {
+  // traced before the driver connects: the session process it gets is forked then
+  const pid = Number(readFileSync(join(fx.sshd.dir, 'sshd.pid'), 'utf8'));
+  const tracer = await traceSshd(pid, join(fx.sb.dir, 'sshd.trace'));
+  const settings = { K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath };
+  const ctx = appCtx(fx.sb, { settings });
+  const vol = ctx.app.volumes[0]!;
+  let calls: Call[];
+  let snapId = '';
+  let restoredId = '';
+  try {
+    const disk = await d.disks.create(ctx, vol, { name: 'src' }, op);
+    await writeSampleTree(disk.id);
+    const snap = await d.snapshots.create(ctx, vol, disk, 'snap', op);
+    snapId = snap.id;
+    const restored = await d.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
+    restoredId = restored.id;
+  } finally {
+    calls = await tracer.stop();
+  }
+  const snapDir = snapId.replace(/\/[^/]+$/, '');
+  const archiveNaming = namingsTo(calls, snapId)[0];
+  const metaNaming = namingsTo(calls, `${snapDir}/snap.json`)[0];
+  syncedBefore(calls, new RegExp(`<${escape(snapDir)}/\\.tmp-snap-[^/>]*\\.tar\\.zst>`), archiveNaming, 'the archive');
+  syncedBefore(calls, new RegExp(`<${escape(snapDir)}/snap\\.json\\.tmp-[^/>]*>`), metaNaming, 'the metadata');
+  dirSyncedAfter(calls, snapDir, [archiveNaming!, metaNaming!], 'the snapshot');
+
+  const diskDir = restoredId.replace(/\/data$/, '');
+  const volDir = diskDir.replace(/\/[^/]+$/, '');
+  const diskNaming = namingsTo(calls, diskDir)[0];
+  syncedBefore(calls, new RegExp(`^\\d+<${escape(volDir)}/\\.tmp-restored-[^/>]*>$`), diskNaming, 'the restored tree');
+  assert.ok(
+    calls.some((c) => c.name === 'syncfs' && c.exit < diskNaming!.entry),
+    'one syncfs on the node for the whole tree',
+  );
+  dirSyncedAfter(calls, volDir, [diskNaming!], 'the restored disk');
+}
+
 describe('K3s over SSH: data synced on the node before its name (strace on the real sshd)', { skip: missing }, () => {
   const fx = sshdAndSandbox();
-  const driver = () => {
-    const factory: HostFsFactory = async () => connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
-    return new K3sDriver({ env: {} }, factory);
-  };
-  const settings = () => ({ K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath });
+
+  it('snapshot create on the node, and a restore: archive (SFTP fsync@openssh.com), metadata and tree synced before their renames, their directories after', async () => {
+    const d = new K3sDriver({ env: {} }, async () => connect(fx.sshd));
+    try {
+      await snapshotAndRestoreSynced(fx, d);
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+describe('K3s over SSH: a server without fsync@openssh.com (sftp-server -P fsync): files and directories synced by a command on the node', { skip: missing }, () => {
+  const fx = sshdAndSandbox(undefined, { config: ['Subsystem sftp internal-sftp -P fsync'] });
 
   it('snapshot create on the node, and a restore: archive, metadata and tree synced before their renames, their directories after', async () => {
-    // traced before the driver connects: the session process it gets is forked then
-    const pid = Number(readFileSync(join(fx.sshd.dir, 'sshd.pid'), 'utf8'));
-    const tracer = await traceSshd(pid, join(fx.sb.dir, 'sshd.trace'));
-    const d = driver();
+    let fs: HostFs | undefined;
+    const d = new K3sDriver({ env: {} }, async () => (fs = await connect(fx.sshd)));
     try {
-      const ctx = appCtx(fx.sb, { settings: settings() });
-      const vol = ctx.app.volumes[0]!;
-      let calls: Call[];
-      let snapId = '';
-      let restoredId = '';
-      try {
-        const disk = await d.disks.create(ctx, vol, { name: 'src' }, {});
-        await writeSampleTree(disk.id);
-        const snap = await d.snapshots.create(ctx, vol, disk, 'snap', {});
-        snapId = snap.id;
-        const restored = await d.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, {});
-        restoredId = restored.id;
-      } finally {
-        calls = await tracer.stop();
-      }
-      const snapDir = snapId.replace(/\/[^/]+$/, '');
-      const archiveNaming = namingsTo(calls, snapId)[0];
-      const metaNaming = namingsTo(calls, `${snapDir}/snap.json`)[0];
-      syncedBefore(calls, new RegExp(`<${escape(snapDir)}/\\.tmp-snap-[^/>]*\\.tar\\.zst>`), archiveNaming, 'the archive made on the node');
-      syncedBefore(calls, new RegExp(`<${escape(snapDir)}/snap\\.json\\.tmp-[^/>]*>`), metaNaming, 'the metadata');
-      dirSyncedAfter(calls, snapDir, [archiveNaming!, metaNaming!], 'the snapshot');
-
-      const diskDir = restoredId.replace(/\/data$/, '');
-      const volDir = diskDir.replace(/\/[^/]+$/, '');
-      const diskNaming = namingsTo(calls, diskDir)[0];
-      syncedBefore(calls, new RegExp(`^\\d+<${escape(volDir)}/\\.tmp-restored-[^/>]*>$`), diskNaming, 'the restored tree');
-      assert.ok(
-        calls.some((c) => c.name === 'syncfs' && c.exit < diskNaming!.entry),
-        'one syncfs on the node for the whole tree',
-      );
-      dirSyncedAfter(calls, volDir, [diskNaming!], 'the restored disk');
+      await snapshotAndRestoreSynced(fx, d);
+      const extensions = (fs as unknown as { sftp: { _extensions?: Record<string, string> } }).sftp._extensions ?? {};
+      assert.ok(Object.keys(extensions).length > 0 && !('fsync@openssh.com' in extensions), `the server offered no fsync@openssh.com (${Object.keys(extensions).join(', ')})`);
     } finally {
       await d.close();
     }

@@ -73,7 +73,7 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error('sshd did not start listening in time');
 }
 
-/** `config`: more sshd_config lines (e.g. `SetEnv PATH=...`, the node's tools another version). */
+/** `config`: more sshd_config lines (e.g. `SetEnv PATH=...`, the node's tools another version; a `Subsystem sftp` line replaces internal-sftp). */
 export async function startSshd(opts: { config?: string[] } = {}): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), 'kompox-sshd-'));
   keygen(join(dir, 'host_key'));
@@ -100,7 +100,8 @@ export async function startSshd(opts: { config?: string[] } = {}): Promise<Sshd>
       'UsePAM no',
       'StrictModes no',
       'PermitRootLogin prohibit-password',
-      'Subsystem sftp internal-sftp',
+      // unless `config` names another (sshd refuses a second)
+      ...((opts.config ?? []).some((l) => /^Subsystem\s+sftp\s/.test(l)) ? [] : ['Subsystem sftp internal-sftp']),
       'LogLevel ERROR',
       ...(opts.config ?? []),
       '',
