@@ -6,14 +6,16 @@
 // (`tar | zstd > tmp`, then SFTP's fsync@openssh.com on it), its metadata
 // (written over SFTP), and a restore extracted on the node (`sync -f`);
 // then with a server that offers no fsync@openssh.com (a `sync FILE`
-// command instead).
+// command instead), and a node without tar and zstd (the snapshot written
+// and the restore extracted over SFTP).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdir, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import type { Op } from '../../src/domain/events.js';
+import type { KompoxEvent, Op } from '../../src/domain/events.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { missingTools, parseTools, toolsProbeArgv } from '../../src/providers/k3s/node-commands.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
@@ -124,5 +126,26 @@ describe('K3s over SSH: a server without fsync@openssh.com (sftp-server -P fsync
     } finally {
       await d.close();
     }
+  });
+});
+
+describe('K3s over SSH: a node without tar and zstd: the snapshot streamed over SFTP synced before its rename', { skip: missing }, () => {
+  const fx = sshdAndSandbox(async (sb) => {
+    // the node's tools but tar and zstd, the commands' PATH
+    const bin = join(sb.dir, 'bin');
+    await mkdir(bin);
+    for (const name of await readdir('/usr/bin')) if (!/^(tar|zstd|zstdmt|unzstd|zstdcat|pzstd)$/.test(name)) await symlink(join('/usr/bin', name), join(bin, name));
+  });
+
+  it('snapshot create over SFTP (file by file), and a restore over SFTP: archive, metadata and tree synced before their renames, their directories after', async () => {
+    const d = new K3sDriver({ env: {} }, async () => connect(fx.sshd, join(fx.sb.dir, 'bin')));
+    const events: KompoxEvent[] = [];
+    try {
+      await snapshotAndRestoreSynced(fx, d, { events: (e) => events.push(e) });
+    } finally {
+      await d.close();
+    }
+    const said = events.map((e) => (e.type === 'warning' ? e.diagnostic.message : 'message' in e ? e.message : '')).join('\n');
+    assert.match(said, /no usable tar; reading .* file by file over SFTP/, 'the snapshot went over SFTP');
   });
 });
