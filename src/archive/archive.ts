@@ -244,7 +244,16 @@ export interface ArchiveResult {
   bytes: number;
   /** How the archive is (export) or was (import) compressed (an uncompressed copy's: the format it was packed for, see PackOptions.uncompressed). */
   format: ArchiveFormat;
+  /**
+   * packTree: the listed files it left out, deleted or replaced (by a
+   * symlink, another owner's file) between the listing and their open (a
+   * live disk): how many, and the first few archive paths. Absent: none.
+   */
+  leftOut?: { count: number; first: string[] };
 }
+
+/** How many left-out paths ArchiveResult.leftOut names (its count goes on). */
+const LEFT_OUT_NAMED = 10;
 
 /**
  * Progress of a long archive operation, in bytes: the same shape as the
@@ -646,6 +655,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
   // Export through ChecksumWriter (the use case's): hash once, here.
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const log = new ManifestLog();
+  const leftOut = { count: 0, first: [] as string[] };
   // Files are opened a few entries ahead of the one being packed (each open
   // is a round trip over SSH); whatever is left open on a failure is closed.
   const ahead: Array<{ e: WalkedEntry; file?: Promise<TreeFile | undefined> }> = [];
@@ -689,13 +699,17 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
       if (next.file) filesAhead--;
       const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress, next.file);
       if (sha256) log.add({ path: rel, type: 'file', mode: st.mode, size: st.size, sha256 });
+      else {
+        leftOut.count++;
+        if (leftOut.first.length < LEFT_OUT_NAMED) leftOut.first.push(rel);
+      }
     }
     const head = manifestHead(log, format, opts);
     await writeManifest(sink, log.body(head));
     await sink.end();
     const manifest = log.manifest(head);
     opts.progress?.done(countsOf(manifest));
-    return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format };
+    return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, ...(leftOut.count ? { leftOut } : {}) };
   } catch (e) {
     sink.abort();
     for (const a of ahead) void a.file?.then((file) => file?.close()).catch(() => undefined);

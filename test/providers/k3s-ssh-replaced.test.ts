@@ -9,7 +9,7 @@ import { chown, link, mkdir, rename, rm, symlink, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { packTree } from '../../src/archive/archive.js';
+import type { KompoxEvent } from '../../src/domain/events.js';
 import { packDisk } from '../../src/providers/k3s/driver.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
@@ -70,7 +70,7 @@ describe('K3s over SSH: a file or directory replaced by a symlink since the list
     return { disk, node };
   }
 
-  it('packTree over SFTP: a file swapped for a symlink around the open, and a parent directory swapped for one, are left out; the rest is packed', async () => {
+  it('an export walked over SFTP (no tar on the node): a file swapped for a symlink around the open, and a parent directory swapped for one, are left out, and said so; the rest is packed', async () => {
     const { disk, node } = await setup('walk');
     const fs = await connect();
     try {
@@ -103,14 +103,29 @@ describe('K3s over SSH: a file or directory replaced by a symlink since the list
           ],
         ]),
       );
+      // a node without tar: the export walks the tree over SFTP (packTree)
+      const noTar = new Proxy(fs, {
+        get(target, k, recv) {
+          if (k === 'tarStream' || k === 'packedStream') return async () => undefined;
+          const v = Reflect.get(target, k, recv) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
       const out = new PassThrough();
       const bytes = readAll(out);
-      const r = await packTree(fs, disk, out, { format: 'tar.zst', uncompressed: true }).finally(() => out.end());
+      const said: string[] = [];
+      const events = (e: KompoxEvent) => said.push(e.type === 'warning' ? e.diagnostic.message : 'message' in e ? e.message : '');
+      const r = await packDisk(noTar, disk, out, { format: 'tar.zst', uncompressed: true }, { events }).finally(() => out.end());
       const text = (await bytes).toString('latin1');
       assert.doesNotMatch(text, /NODE-SECRET/, 'no node file in the archive');
       assert.match(text, /KEPT-CONTENT/, 'the files left alone are packed');
       const files = r.manifest.entries.filter((e) => e.type === 'file').map((e) => e.path);
       assert.deepEqual(files.sort(), ['data/kept.txt'], 'the replaced files are left out of the manifest');
+      assert.deepEqual(r.leftOut, { count: 2, first: ['data/passwd', 'data/sub/shadow'] });
+      assert.ok(
+        said.some((m) => m.includes('left out 2 file(s) deleted or replaced since they were listed') && m.includes('data/passwd, data/sub/shadow')),
+        `the export says what it left out: ${said.join(' | ')}`,
+      );
     } finally {
       await fs.close();
     }

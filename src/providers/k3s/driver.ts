@@ -1067,7 +1067,9 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
         hint: 'Install tar (and zstd) on the node for streaming transfers.',
       });
     }
-    return packTree(fs, dir, out, opts);
+    const r = await packTree(fs, dir, out, opts);
+    logLeftOut(op, r);
+    return r;
   }
   const { packTarStream } = await import('../../archive/tar-stream.js');
   const r = await packFromHost(fs, dir, tar, opts, op, (totalBytes) =>
@@ -1087,6 +1089,13 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
   );
   for (const s of r.skipped) logEvent(op, `left out ${s}: not a file, directory or symlink`);
   return r;
+}
+
+/** Says which listed files packTree left out (deleted or replaced since the listing): a replaced one may be a tenant's race for a node file. */
+function logLeftOut(op: Op, r: ArchiveResult): void {
+  if (!r.leftOut) return;
+  const more = r.leftOut.count > r.leftOut.first.length ? ` and ${r.leftOut.count - r.leftOut.first.length} more` : '';
+  logEvent(op, `left out ${r.leftOut.count} file(s) deleted or replaced since they were listed (a live disk): ${r.leftOut.first.join(', ')}${more}`);
 }
 
 /**
@@ -1254,6 +1263,7 @@ async function copyTree(
     const packing = packTree(fs, src, pipe, { uncompressed: true, source: Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined)), progress }).then(
       (r) => {
         pipe.end();
+        logLeftOut(op, r);
         return r;
       },
       (e: unknown) => {
