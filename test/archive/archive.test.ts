@@ -343,6 +343,35 @@ describe('portable archive', () => {
     assert.match(bytes.toString('latin1'), /kept/);
   });
 
+  it('a file replaced by a FIFO since the listing is left out at once, never waited on (in a child process: the wait blocks its event loop)', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const { spawnSync } = await import('node:child_process');
+    const dir = join(sb.dir, 'fifo');
+    await mkdir(dir);
+    // a small file (synchronous open) and one over 1 MiB (a file handle)
+    await writeFile(join(dir, 'small'), 'small\n');
+    await writeFile(join(dir, 'big'), Buffer.alloc(1536 * 1024, 1));
+    const script = [
+      `import { LocalHostFs } from ${JSON.stringify(new URL('../../src/providers/k3s/hostfs.ts', import.meta.url).href)};`,
+      "import { rmSync } from 'node:fs';",
+      "import { execFileSync } from 'node:child_process';",
+      'const fs = new LocalHostFs();',
+      'const out = [];',
+      "for (const name of ['small', 'big']) {",
+      '  const path = `${process.argv[1]}/${name}`;',
+      '  const listed = await fs.lstat(path);',
+      '  rmSync(path);',
+      "  execFileSync('mkfifo', [path]);",
+      '  out.push((await fs.openFile(path, listed)) === undefined);',
+      '}',
+      'console.log(JSON.stringify(out));',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dir], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.error, undefined, 'the child ended within 30 s (an open of the FIFO waits for a writer)');
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), [true, true]);
+  });
+
   it('refuses what is neither zstd nor gzip, and an empty stream', async () => {
     await expectIntegrity(unpackArchive(fs, Readable.from([Buffer.from('PK\x03\x04 a zip file')]), join(sb.dir, 'zip')), /neither zstd nor gzip/);
     await expectIntegrity(unpackArchive(fs, Readable.from([]), join(sb.dir, 'empty')), /empty/);

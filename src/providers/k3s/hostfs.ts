@@ -252,10 +252,12 @@ export class LocalHostFs implements HostFs {
   // for a symlink (a tenant's pod racing an export) is followed, so the
   // opened file must still be a regular file of the listed owner (as over
   // SSH, see SshHostFs.openFile; TreeStat has no inode to compare).
+  // O_NONBLOCK: a FIFO put in a file's place is opened at once (and left
+  // out), where a plain open waits for a writer, the event loop with it.
   async openFile(path: string, listed: TreeStat): Promise<TreeFile | undefined> {
     if (listed.size > SMALL_FILE) {
       try {
-        const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+        const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
         if (!stillListed(await fh.stat().catch(() => undefined), listed)) {
           await fh.close();
           return undefined;
@@ -271,7 +273,7 @@ export class LocalHostFs implements HostFs {
     }
     let fd: number;
     try {
-      fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
     } catch (e) {
       if (goneOrReplaced(e)) return undefined;
       throw e;
