@@ -3,6 +3,7 @@
 // merged. Use cases take and give streams and documents; files are the front
 // end's (a server has request and response bodies instead).
 import { chmodSync, createReadStream, createWriteStream, existsSync, promises as fsp, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { KompoxError, filesystemProblem } from '../domain/errors.js';
 import { kubeconfigYaml, mergeKubeconfig } from '../usecases/cluster-kubeconfig.js';
@@ -13,12 +14,17 @@ import { syncDir, syncFile } from '../archive/durable.js';
  * Writes an archive to `path` atomically (temp file, then rename) and a
  * `path.sha256` beside it in `sha256sum` format. Nothing is left on failure.
  */
-export async function writeArchiveFile(path: string, write: (out: NodeJS.WritableStream) => Promise<ExportResult>): Promise<ExportResult> {
+export async function writeArchiveFile(
+  path: string,
+  write: (out: NodeJS.WritableStream) => Promise<ExportResult>,
+  opts: { notice?: (message: string) => void } = {},
+): Promise<ExportResult> {
   // Never replace an earlier export: it may be the only backup.
   const taken = async () =>
     new KompoxError('conflict', `${path} already exists; refusing to overwrite it`, { hint: 'Choose another file name, or move the old archive away first.' });
   if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
-  const tmp = `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  await sweepDeadTemps(path, opts.notice);
+  const tmp = tempName(path, '');
   const ws = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
   const opened = new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -91,12 +97,64 @@ export async function writeArchiveFile(path: string, write: (out: NodeJS.Writabl
 }
 
 /**
+ * This machine's name as it goes into a temp file's name: a directory may be
+ * shared between machines, where a pid means something only on its own.
+ * (Encoded: any host name makes a file name, two host names never the same.)
+ */
+const HOST = encodeURIComponent(hostname());
+
+/** The temp file of `path` (`ext` '' for the archive, '.sha256' for its checksum): `.{file}{ext}.tmp-{host}-{pid}-{time}`. */
+function tempName(path: string, ext: string): string {
+  return `${dirname(path)}/.${basename(path)}${ext}.tmp-${HOST}-${process.pid}-${Date.now().toString(36)}`;
+}
+
+/**
+ * Removes the temp files of earlier exports to `path` that a kill left (a
+ * SIGKILL or a power cut runs no cleanup; an archive's temp may be many GB):
+ * only this machine's (by the host in the name), of a process no longer alive.
+ * Temps of other machines, of live processes and of older versions (no host
+ * in the name) are kept: nothing proves them dead. Failures are ignored.
+ */
+async function sweepDeadTemps(path: string, notice?: (message: string) => void): Promise<void> {
+  const dir = dirname(path);
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  for (const ext of ['', '.sha256']) {
+    const prefix = `.${basename(path)}${ext}.tmp-${HOST}-`;
+    for (const n of names) {
+      if (!n.startsWith(prefix)) continue;
+      // the time has no '-': a host whose name continues with '-{digits}' never matches here
+      const m = /^(\d+)-[0-9a-z]+$/.exec(n.slice(prefix.length));
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (!(pid > 0) || alive(pid)) continue;
+      const p = `${dir}/${n}`;
+      const st = await fsp.lstat(p).catch(() => undefined);
+      if (!st?.isFile()) continue;
+      await fsp.rm(p).then(
+        () => notice?.(`removed ${p} left by an interrupted export (pid ${pid})`),
+        () => undefined,
+      );
+    }
+  }
+}
+
+/** Whether process `pid` lives on this machine (EPERM: it does, another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
  * Writes `path.sha256` (sha256sum format) through a dot-named temp file
  * renamed into place, so it is whole or absent; a stale one (of an archive
  * no longer there: `path` was checked to be free) is replaced.
  */
 async function writeSidecar(path: string, sha256: string): Promise<void> {
-  const tmp = `${dirname(path)}/.${basename(path)}.sha256.tmp-${process.pid}-${Date.now().toString(36)}`;
+  const tmp = tempName(path, '.sha256');
   try {
     const fh = await fsp.open(tmp, 'wx');
     try {

@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { digestTree } from '../../src/archive/archive.js';
 import { LEFTOVER_AGE_MS } from '../../src/providers/k3s/driver.js';
@@ -41,6 +41,9 @@ const strace = (() => {
 const opsYaml = (dir: string): string => k3sOpsYaml(dir, { app: 'crash', domain: 'example.com', clusterSettings: { ACME_EMAIL: 'admin@example.com' }, volumes: [{ name: 'default', size: '1Gi' }] });
 
 const COMPOSE = ONE_VOLUME_COMPOSE;
+
+/** This host as an export's temp file names it. */
+const HOST = encodeURIComponent(hostname());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -128,6 +131,8 @@ interface KillRecord {
   code: number | null;
   signal: string | null;
   children: number[];
+  /** the CLI's pid */
+  pid: number;
 }
 
 /**
@@ -147,7 +152,7 @@ async function runAndKill(args: string[], started: () => boolean, delayMs: numbe
     r.child.kill('SIGKILL');
   }
   const { code, signal } = await r.exited;
-  return { run: r, delayMs, finished: signal !== 'SIGKILL', code, signal, children };
+  return { run: r, delayMs, finished: signal !== 'SIGKILL', code, signal, children, pid: r.child.pid! };
 }
 
 /** A complete run: its data work's duration (from `started` to exit) and the result. */
@@ -345,14 +350,41 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
       disks.add(`check-e${i}`);
     }
     await checkNothingHalfMade(t, 'after the killed exports');
-    // the next run to a killed run's file succeeds (the leftover temp file of the kill is not in its way)
+    // the next run to a killed run's file succeeds, and removes the temp file the kill left (its pid is dead)
     const again = records.findIndex((k, i) => !k.finished && !existsSync(join(dir, 'out', `e${i}.tar.zst`)));
-    if (again >= 0) {
-      await ok(['disk', 'export', '-N', 'base', '-O', `out/e${again}.tar.zst`]);
-      const file = join(dir, 'out', `e${again}.tar.zst`);
-      assert.equal(readFileSync(`${file}.sha256`, 'utf8'), `${sha256File(file)}  e${again}.tar.zst\n`);
-    }
+    assert.ok(again >= 0, 'one export was killed before its file took its name');
+    const pid = records[again]!.pid;
+    const left = dotEntries(join(dir, 'out')).filter((n) => n.startsWith(`.e${again}.tar.zst.`));
+    assert.deepEqual(
+      left.map((n) => n.replace(/-[0-9a-z]+$/, '')),
+      [`.e${again}.tar.zst.tmp-${HOST}-${pid}`],
+      `the kill left its temp file, named with this host and its pid (${left.join(', ')})`,
+    );
+    const r = await ok(['disk', 'export', '-N', 'base', '-O', `out/e${again}.tar.zst`]);
+    const file = join(dir, 'out', `e${again}.tar.zst`);
+    assert.equal(readFileSync(`${file}.sha256`, 'utf8'), `${sha256File(file)}  e${again}.tar.zst\n`);
+    assert.deepEqual(dotEntries(join(dir, 'out')).filter((n) => n.startsWith(`.e${again}.tar.zst.`)), [], 'the temp file of the killed export was removed');
+    assert.ok(r.stderr.includes(`removed ${join(dir, 'out', left[0]!)} left by an interrupted export (pid ${pid})`), r.stderr);
     t.diagnostic(`export leftovers in the output directory: ${dotEntries(join(dir, 'out')).join(', ') || 'none'}`);
+  });
+
+  test('disk export -O FILE keeps the temp files it cannot prove dead: a live pid, another host, an older version', async () => {
+    const out = join(dir, 'out');
+    // a live process of this host (whose pid an export's temp could name), and a dead one
+    const live = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const dead = spawn('true', [], { stdio: 'ignore' });
+    await new Promise((r) => dead.once('close', r));
+    try {
+      const kept = [`.k.tar.zst.tmp-${HOST}-${live.pid}-abc`, `.k.tar.zst.tmp-other-host-${dead.pid}-abc`, `.k.tar.zst.tmp-${dead.pid}-abc`, `.k.tar.zst.sha256.tmp-${HOST}-${live.pid}-abc`];
+      const gone = [`.k.tar.zst.tmp-${HOST}-${dead.pid}-abc`, `.k.tar.zst.sha256.tmp-${HOST}-${dead.pid}-abc`];
+      for (const n of [...kept, ...gone]) writeFileSync(join(out, n), 'partial archive');
+      const r = await ok(['disk', 'export', '-N', 'base', '-O', 'out/k.tar.zst']);
+      assert.deepEqual(dotEntries(out).filter((n) => n.startsWith('.k.tar.zst.')), [...kept].sort(), 'only the temps of a dead process of this host were removed');
+      for (const n of kept) assert.equal(readFileSync(join(out, n), 'utf8'), 'partial archive');
+      for (const n of gone) assert.ok(r.stderr.includes(`removed ${join(out, n)} left by an interrupted export (pid ${dead.pid})`), r.stderr);
+    } finally {
+      live.kill();
+    }
   });
 
   test('disk export -O - (a pipe): a killed export leaves a cut stream that no import accepts', async (t) => {

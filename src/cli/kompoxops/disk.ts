@@ -301,7 +301,9 @@ export function register(program: Command): void {
         const path = s.path(opts.out);
         const { watchTransfers } = await import('../transfer-summary.js');
         const watch = watchTransfers(s.op);
-        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, watch.op));
+        const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, watch.op), {
+          notice: (message) => s.op.events?.({ type: 'log', message }),
+        });
         await printWithTransfer({ disk: opts.name, file: opts.out, archiveBytes: r.bytes, sha256: r.sha256 }, watch.summary(), output, async () => {
           process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
         });

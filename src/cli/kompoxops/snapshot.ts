@@ -148,7 +148,9 @@ export function register(program: Command): void {
         }
         const { watchTransfers } = await import('../transfer-summary.js');
         const watch = watchTransfers(s.op);
-        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, watch.op));
+        const r = await writeArchiveFile(s.path(opts.out), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, watch.op), {
+          notice: (message) => s.op.events?.({ type: 'log', message }),
+        });
         await disk.printWithTransfer({ snapshot: opts.name, file: opts.out, archiveBytes: r.bytes, sha256: r.sha256 }, watch.summary(), output, async () => {
           process.stdout.write(`exported snapshot ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
         });
