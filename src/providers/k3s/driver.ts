@@ -143,9 +143,11 @@ function suffix(): string {
  * Leftovers of a crash: temp disks/snapshots (`.tmp-*`), half-deleted
  * disks (`.deleting-*`) and snapshot archives without metadata (see
  * sweepLeftovers) whose mtime is older than this are removed by the
- * next disk or snapshot made for the same volume. A temp directory being
- * filled is kept fresh by a heartbeat (below) however long the copy takes,
- * and a temp archive is written continuously, so only dead ones age.
+ * next disk or snapshot made for the same volume; so are the temps of a
+ * disk's metadata files (sweepDiskMetaTemps), also when it is next
+ * attached. A temp directory being filled is kept fresh by a heartbeat
+ * (below) however long the copy takes, and a temp archive is written
+ * continuously, so only dead ones age.
  */
 export const LEFTOVER_AGE_MS = 60 * 60_000;
 const HEARTBEAT_MS = 5 * 60_000;
@@ -197,6 +199,32 @@ export async function sweepLeftovers(fs: HostFs, dir: string, nodeNowMs: number)
       () => removed.push(n),
       () => undefined,
     );
+  }
+  return removed;
+}
+
+/** writeFileAtomic's temp of a disk's metadata file (`{file}.tmp-{suffix}`), left by a kill before its rename. */
+const DISK_META_TEMP = /^kompox-(disk|attached)\.json\.tmp-[0-9a-z]+$/;
+
+/**
+ * Removes the metadata temps (DISK_META_TEMP) in the disk directories
+ * `diskDirs` that are older than LEFTOVER_AGE_MS on the node's clock
+ * (`nodeNowMs`, as for sweepLeftovers): written in milliseconds, an old one
+ * is dead whichever machine wrote it. Errors are ignored (a courtesy).
+ */
+export async function sweepDiskMetaTemps(fs: HostFs, diskDirs: string[], nodeNowMs: number): Promise<string[]> {
+  const removed: string[] = [];
+  for (const dir of diskDirs) {
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const n of names.sort()) {
+      if (!DISK_META_TEMP.test(n)) continue;
+      const st = await fs.lstat(`${dir}/${n}`).catch(() => undefined);
+      if (st?.kind !== 'file' || nodeNowMs - st.mtimeMs < LEFTOVER_AGE_MS) continue;
+      await fs.rm(`${dir}/${n}`).then(
+        () => removed.push(`${dir}/${n}`),
+        () => undefined,
+      );
+    }
   }
   return removed;
 }
@@ -436,6 +464,9 @@ export class K3sDriver implements ProviderDriver {
       await found.fs.rm(path);
       await found.fs.writeFileAtomic(path, text);
     });
+    // an earlier attach or reveal of this disk killed before its rename left its temp here
+    const written = await found.fs.lstat(path).catch(() => undefined);
+    if (written) await sweepDiskMetaTemps(found.fs, [found.dir], written.mtimeMs);
   }
 
   /**
@@ -512,7 +543,13 @@ export class K3sDriver implements ProviderDriver {
       });
       await syncPublished(fs, p.diskVolDir, [dir]);
       const written = await fs.lstat(`${dir}/${DISK_META}`).catch(() => undefined);
-      if (written) await sweepLeftovers(fs, p.diskVolDir, written.mtimeMs);
+      if (written) {
+        await sweepLeftovers(fs, p.diskVolDir, written.mtimeMs);
+        // and inside the disks (visible and pending), the temps of their metadata
+        const names = await fs.readdir(p.diskVolDir).catch(() => [] as string[]);
+        const disks = names.filter((n) => !n.startsWith('.') || n.startsWith(PENDING_PREFIX)).map((n) => `${p.diskVolDir}/${n}`);
+        await sweepDiskMetaTemps(fs, disks, written.mtimeMs);
+      }
       const disk = this.toDisk(dir, meta, r.totalBytes);
       if (pending) disk.pending = true;
       return disk;
