@@ -20,7 +20,7 @@
 // The first failure is kept, not thrown, until the caller has checked the
 // archive's own checksum (a corrupt download reports the checksum first).
 import { KompoxError } from '../domain/errors.js';
-import { compareEntry, checkManifestHead, integrity, MANIFEST_NAME, type ArchiveManifest, type ManifestEntry, type TarEntry, type TarReader } from './archive.js';
+import { compareEntry, checkManifestHead, checkManifestTotals, integrity, MANIFEST_NAME, type ArchiveManifest, type ManifestEntry, type TarEntry, type TarReader } from './archive.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
 import { ManifestStream } from './manifest-stream.js';
@@ -147,6 +147,7 @@ export class ArchiveCheck {
     } else this.joinLate();
     const digest = this.log.treeDigest();
     if (digest !== m.treeDigest) throw integrity(`the extracted tree's digest ${digest} differs from the manifest's ${m.treeDigest}`);
+    checkManifestTotals(m, this.log);
     // only the log lives on, in the manifest returned
     this.release();
     return loggedManifest(head, this.log);

@@ -1780,6 +1780,36 @@ export function verifyManifest(m: ArchiveManifest, seen: Map<string, Seen>): voi
   }
   const digest = treeDigestOf([...seen].map(([path, e]) => ({ path, ...e })));
   if (digest !== m.treeDigest) throw integrity(`the extracted tree's digest ${digest} differs from the manifest's ${m.treeDigest}`);
+  const got: TreeSize = { fileCount: 0, dirCount: 0, symlinkCount: 0, totalBytes: 0 };
+  for (const e of seen.values()) countEntry(got, e);
+  checkManifestTotals(m, got);
+}
+
+/** Adds entry `e` to the totals `t` (as a manifest counts them). */
+export function countEntry(t: TreeSize, e: { type: EntryKind; size: number }): void {
+  if (e.type === 'file') {
+    t.fileCount++;
+    t.totalBytes += e.size;
+  } else if (e.type === 'dir') t.dirCount++;
+  else t.symlinkCount++;
+}
+
+/**
+ * The totals a manifest records are those of the tree extracted (`got`,
+ * every entry of which was checked against the listing): every Kompox has
+ * written them from its entries, so other totals are not the archive's
+ * (they would be reported, and size the disk made).
+ */
+export function checkManifestTotals(m: Partial<ArchiveManifest>, got: TreeSize): void {
+  const totals = [
+    ['fileCount', 'files'],
+    ['dirCount', 'directories'],
+    ['symlinkCount', 'symlinks'],
+    ['totalBytes', 'bytes in files'],
+  ] as const;
+  for (const [k, what] of totals) {
+    if (m[k] !== got[k]) throw integrity(`the manifest says the archive holds ${JSON.stringify(m[k]) ?? 'no count of'} ${what}, but it holds ${got[k]}`);
+  }
 }
 
 /** The manifest's own fields say it is one this Kompox reads. */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { zstdCompressSync } from 'node:zlib';
-import { buildManifest, digestTree, manifestBlocks, packTree, readManifest, transcodeArchive, unpackArchive, type ManifestEntry } from '../../src/archive/archive.js';
+import { buildManifest, digestTree, manifestBlocks, packTree, readManifest, transcodeArchive, unpackArchive, type ArchiveManifest, type ManifestEntry } from '../../src/archive/archive.js';
 import { OpenDirs, entriesOf } from '../../src/archive/archive-check.js';
 import { archiveToTar, packTarStream } from '../../src/archive/tar-stream.js';
 import { headerBlocks } from '../../src/archive/tar-header.js';
@@ -136,8 +136,8 @@ describe('archives checked in flat memory (ArchiveCheck)', () => {
   describe('refusals, the same in every reader and either archive order', () => {
     const names = ['a', 'b', 'c'];
     type Entry = { path: string; type: 'dir' | 'file' | 'symlink'; body?: string; linkpath?: string };
-    /** An archive of `entries` (in that order) whose manifest lists `listed` (default: the entries, in path order). */
-    function archive(entries: Entry[], listed?: (es: ManifestEntry[]) => ManifestEntry[]): Buffer {
+    /** An archive of `entries` (in that order) whose manifest lists `listed` (default: the entries, in path order), its head changed by `head`. */
+    function archive(entries: Entry[], listed?: (es: ManifestEntry[]) => ManifestEntry[], head?: (m: ArchiveManifest) => void): Buffer {
       const parts: Buffer[] = [];
       const es: ManifestEntry[] = [];
       for (const e of entries) {
@@ -154,6 +154,7 @@ describe('archives checked in flat memory (ArchiveCheck)', () => {
       const unique = sorted.filter((e, i) => i === 0 || sorted[i - 1]!.path !== e.path);
       const m = buildManifest(unique, 'tar.zst', {});
       m.entries = listed ? listed(unique) : unique;
+      head?.(m);
       parts.push(...manifestBlocks(m));
       return zstdCompressSync(Buffer.concat(parts));
     }
@@ -185,6 +186,12 @@ describe('archives checked in flat memory (ArchiveCheck)', () => {
           await assert.rejects(read(archive(tampered)), refusedWith(/file data\/c fails its SHA-256 check/));
           await assert.rejects(read(archive(tampered, (es) => [...es].reverse())), refusedWith(/file data\/c fails its SHA-256 check/));
           await assert.rejects(read(archive(files(list), (es) => es.map((e) => (e.path === 'data/a' ? { ...e, mode: 0o600 } : e)))), refusedWith(/data\/a has mode 644 but the manifest says 600/));
+          // totals that are not the entries' (listed and extracted alike): more files, fewer bytes, a count missing
+          await assert.rejects(read(archive(files(list), undefined, (m) => void (m.fileCount += 1))), refusedWith(/the manifest says the archive holds 4 files, but it holds 3$/));
+          await assert.rejects(read(archive(files(list), (es) => [...es].reverse(), (m) => void (m.fileCount += 1))), refusedWith(/holds 4 files, but it holds 3$/));
+          await assert.rejects(read(archive(files(list), undefined, (m) => void (m.totalBytes -= 1))), refusedWith(/holds 17 bytes in files, but it holds 18$/));
+          await assert.rejects(read(archive(files(list), undefined, (m) => void (m.dirCount = 2))), refusedWith(/holds 2 directories, but it holds 1$/));
+          await assert.rejects(read(archive(files(list), undefined, (m) => void delete (m as Partial<ArchiveManifest>).symlinkCount)), refusedWith(/holds no count of symlinks, but it holds 0$/));
         });
       }
     }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
-import { buildManifest, manifestBody, type ManifestEntry } from '../../src/archive/archive.js';
+import { buildManifest, manifestBody, verifyManifest, type ArchiveManifest, type ManifestEntry } from '../../src/archive/archive.js';
 import {
   ExtractOutputParser,
   MANIFEST_MARK,
@@ -193,6 +193,10 @@ describe('node-local listings as they stream', () => {
     refused(entries, /the manifest lists data\/z twice/, Buffer.from(JSON.stringify(shuffled)));
     refused(entries, /kompox-archive\.json in the archive is not valid JSON/, body.subarray(0, body.length - 10));
     refused(entries, /not a Kompox archive manifest/, Buffer.from('{"format": "other", "version": 1, "entries": []}'));
+    // every entry as listed, the totals not theirs: refused here as by verifyManifest
+    const claims = { ...(JSON.parse(body.toString()) as ArchiveManifest), symlinkCount: 2 };
+    refused(entries, /the manifest says the archive holds 2 symlinks, but it holds 1$/, Buffer.from(JSON.stringify(claims)));
+    assert.throws(() => verifyManifest(claims, new Map(entries.map((e) => [e.path, e]))), /the manifest says the archive holds 2 symlinks, but it holds 1$/);
   });
 
   it('finds the first change between two listings by a merge of paths and statKeys (kept in a KeyLog)', () => {

@@ -366,6 +366,19 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       try {
         await writeFile(join(work, 'good.tar.zst'), good);
         sh('zstd -dc -q < "$1" | tar -x -f - -C "$2"', join(work, 'good.tar.zst'), work);
+        // every entry as listed, but the manifest's totals claim one file more: caught by the node's listing
+        const manifestText = await readFile(join(work, 'kompox-archive.json'), 'utf8');
+        const counted = JSON.parse(manifestText) as { fileCount: number };
+        await writeFile(join(work, 'kompox-archive.json'), JSON.stringify({ ...counted, fileCount: counted.fileCount + 1 }));
+        const claims = join(work, 'claims.tar.zst');
+        sh('cd "$1" && tar -c -f - --format=pax data kompox-archive.json | zstd -q -c > "$2"', work, claims);
+        await writeFile(snap.id, await readFile(claims));
+        await setMetaSha(createHash('sha256').update(await readFile(claims)).digest('hex'));
+        const claimed = new RegExp(`the manifest says the archive holds ${counted.fileCount + 1} files, but it holds ${counted.fileCount}$`);
+        await rejectsWith(restore('bad-totals'), 'integrity', claimed);
+        await rejectsWith(imported('bad-totals-import'), 'integrity', claimed);
+        assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
+        await writeFile(join(work, 'kompox-archive.json'), manifestText);
         await writeFile(join(work, 'data', 'sub', 'deeper', 'note.txt'), 'HELLO\n');
         const forged = join(work, 'forged.tar.zst');
         sh('cd "$1" && tar -c -f - --format=pax data kompox-archive.json | zstd -q -c > "$2"', work, forged);

@@ -4,7 +4,8 @@
 // steps build on each other (the disks and snapshots of one are the input of
 // the next), so they are one test.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -99,6 +100,14 @@ test('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API serve
     flipped[Math.floor(flipped.length / 2)]! ^= 0x40;
     await writeFile(join(dir, 'corrupt.tar.gz'), flipped);
     await writeFile(join(dir, 'short.tar.gz'), good.subarray(0, good.length - 64));
+    // every entry as listed, but the manifest's totals claim one file more
+    const work = await mkdtemp(join(tmpdir(), 'kompox-totals-'));
+    const zstd = good[0] === 0x28; // (the magic of a zstd frame; else gzip)
+    execFileSync('sh', ['-c', `${zstd ? 'zstd -dc -q' : 'gzip -dc'} < "$1" | tar -x -f - -C "$2"`, 'sh', join(dir, 'r1.tar.gz'), work]);
+    const m = JSON.parse(await readFile(join(work, 'kompox-archive.json'), 'utf8')) as { fileCount: number };
+    await writeFile(join(work, 'kompox-archive.json'), JSON.stringify({ ...m, fileCount: m.fileCount + 1 }));
+    execFileSync('sh', ['-c', `cd "$1" && tar -c -f - --format=pax data kompox-archive.json | ${zstd ? 'zstd -q -c' : 'gzip -c'} > "$2"`, 'sh', work, join(dir, 'totals.tar.gz')]);
+    await rm(work, { recursive: true });
     const before = await snapshotOfTree(dir);
 
     refused(await kompoxops(dir, ['disk', 'delete', '-N', 'r1']), /current disk of volume default; refusing to delete it/);
@@ -110,6 +119,10 @@ test('kompoxops disk / snapshot (binary, K3s driver on temp dirs, fake API serve
     refused(await kompoxops(dir, ['disk', 'import', 'short.tar.gz', '-N', 'bad2']), /short\.tar\.gz: .*(truncated|gzip).*no disk was created/);
     refused(await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'bad3', '--sha256', 'f'.repeat(64)]), /SHA-256 is [0-9a-f]{64}, expected f{64}; no disk was created/);
     refused(await kompoxops(dir, ['disk', 'import', '-', '-N', 'bad4'], flipped), /^error: stdin: the archive/);
+    refused(
+      await kompoxops(dir, ['disk', 'import', 'totals.tar.gz', '-N', 'bad6']),
+      new RegExp(`^error: \\S*/totals\\.tar\\.gz: the manifest says the archive holds ${m.fileCount + 1} files, but it holds ${m.fileCount}; no disk was created`),
+    );
     const badSum = await kompoxops(dir, ['disk', 'import', 'r1.tar.gz', '-N', 'bad5', '--sha256', 'xyz']);
     assert.equal(badSum.code, 2);
     assert.match(badSum.err, /--sha256 "xyz" is not a SHA-256/);

@@ -7,7 +7,7 @@
 // everything after is a merge of streams in path order: the hashes joined
 // to their files, the manifest built (ManifestLog), the extracted tree
 // compared with the archive's manifest, two listings compared for a change.
-import { DATA_DIR, MANIFEST_NAME, checkEntryPath, checkManifestHead, compareEntry, integrity, type ArchiveManifest, type EntryKind, type ManifestEntry } from '../../archive/archive.js';
+import { DATA_DIR, MANIFEST_NAME, checkEntryPath, checkManifestHead, checkManifestTotals, compareEntry, countEntry, integrity, type TreeSize, type ArchiveManifest, type EntryKind, type ManifestEntry } from '../../archive/archive.js';
 import { EntrySorter, type EntrySorterOptions } from '../../archive/entry-sort.js';
 import { digestLine } from '../../archive/manifest-log.js';
 import { ManifestStream } from '../../archive/manifest-stream.js';
@@ -143,7 +143,9 @@ export class ManifestReader {
     const want = this.entries.sorted((path) => integrity(`the manifest lists ${path} twice`));
     let w = want.next();
     const digest = createHash('sha256');
+    const totals: TreeSize = { fileCount: 0, dirCount: 0, symlinkCount: 0, totalBytes: 0 };
     for (const got of seen) {
+      countEntry(totals, got);
       if (!w.done && w.value.path < got.path) throw integrity(`the manifest lists ${w.value.path} but the archive does not contain it: the archive is incomplete`);
       if (w.done || w.value.path !== got.path) throw integrity(`archive entry ${got.path} is not listed in the manifest`);
       const [type, size, sha256, linkpath] = JSON.parse(w.value.linkpath!) as [ManifestEntry['type'], number, string | null, string | null];
@@ -154,6 +156,7 @@ export class ManifestReader {
     if (!w.done) throw integrity(`the manifest lists ${w.value.path} but the archive does not contain it: the archive is incomplete`);
     const d = digest.digest('hex');
     if (d !== head.treeDigest) throw integrity(`the extracted tree's digest ${d} differs from the manifest's ${head.treeDigest}`);
+    checkManifestTotals(head, totals);
   }
 
   close(): void {
