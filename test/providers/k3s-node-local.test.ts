@@ -598,6 +598,73 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
   });
 
+  it("a decompressor on the node that fails at once (not found, not executable, a bad option) is the node's failure quoting it, not a corrupt archive; nothing visible", async () => {
+    // the node's zstd decompresses through a wrapper that runs, per the mode file, something that fails
+    // at once; everything else (the tool probe, compression) is this machine's zstd
+    const zstd = sh('command -v zstd').trim();
+    const bin = await mkdtemp(join(tmpdir(), 'kompox-badzstd-'));
+    await writeFile(join(bin, 'noexec'), '#!/bin/sh\n', { mode: 0o644 });
+    await writeFile(
+      join(bin, 'zstd'),
+      [
+        '#!/bin/sh',
+        'case " $* " in *" -dc "*)',
+        `  case "$(cat "${bin}/mode" 2>/dev/null)" in`,
+        '    missing) exec kompox-no-such-zstd "$@";;',
+        `    noexec) exec "${bin}/noexec" "$@";;`,
+        `    option) exec "${zstd}" --no-such-option "$@";;`,
+        '  esac;;',
+        'esac',
+        `exec "${zstd}" "$@"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const node = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
+    const own = await sandbox();
+    const driver = new K3sDriver({ env: {} }, () => connectSshHostFs({ target: node.target, keyPath: node.keyPath, knownHosts: node.knownHostsPath }));
+    try {
+      const ctx = appCtx(own, { settings: { K3S_SSH: node.target, K3S_SSH_KEY: node.keyPath, K3S_SSH_KNOWN_HOSTS: node.knownHostsPath } });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeSampleTree(d.id);
+      const snap = await driver.snapshots.create(ctx, vol, d, 'snap', {});
+      const restore = (name: string, op = {}) => driver.disks.create(ctx, vol, { name, source: { kind: 'snapshot', id: snap.id } }, op);
+      const imported = async (name: string) => driver.hostTransfer.importDisk(ctx, vol, { name }, { stream: Readable.from([await readFile(snap.id)]) }, {});
+      const before = await snapshotOfTree(own.diskRoot);
+      for (const [mode, said] of [
+        ['missing', /^zstd -d \(extracting .*\) on ssh .* failed \(exit code 127\): .*kompox-no-such-zstd: not found$/],
+        ['noexec', /^zstd -d \(extracting .*\) on ssh .* failed \(exit code 126\): .*noexec: Permission denied$/],
+        ['option', /^zstd -d \(extracting .*\) on ssh .* failed \(exit code 1\): Incorrect parameters ?$/],
+      ] as const) {
+        await writeFile(join(bin, 'mode'), mode);
+        await rejectsWith(restore(`bad-${mode}`), 'unavailable', said);
+        await rejectsWith(imported(`bad-${mode}-import`), 'unavailable', said);
+        assert.deepEqual(await snapshotOfTree(own.diskRoot), before, `${mode}: nothing visible`);
+      }
+      // the same node's zstd on a damaged archive: the archive's failure, as before
+      await rm(join(bin, 'mode'));
+      const flipped = await readFile(snap.id);
+      flipped[Math.floor(flipped.length / 2)]! ^= 0x10;
+      await rejectsWith(
+        driver.hostTransfer.importDisk(ctx, vol, { name: 'bad-archive' }, { stream: Readable.from([flipped]) }, {}),
+        'integrity',
+        /not a valid zstd stream: it is truncated or corrupt|not a valid tar archive|SHA-256 check|digest/,
+      );
+      assert.deepEqual(await snapshotOfTree(own.diskRoot), before);
+      // and with nothing in the way, the restore runs on that node
+      const { events, op } = collectEvents();
+      const restored = await restore('restored', op);
+      assert.equal(await digest(restored.id), await digest(d.id));
+      assert.ok(logs(events).some((m) => /^restore snap: on the node/.test(m)), logs(events).join(' | '));
+    } finally {
+      await driver.close();
+      await own.cleanup();
+      await node.close();
+      await rm(bin, { recursive: true, force: true });
+    }
+  });
+
   it('without the tools, the streaming path snapshots, restores and copies under those roots too', async () => {
     await onNode({ noTools: true }, async ({ own, driver }) => {
       const said = await roundTripUnderOddRoots(own, driver);

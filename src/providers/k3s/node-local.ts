@@ -164,6 +164,31 @@ function failed(fs: HostFs, what: string, r: { code: number | null; stderr: stri
 }
 
 
+/**
+ * Whether a decompressor's failure (its status `code` but SIGPIPE, its
+ * messages `text`) is the archive's: zstd and gzip refuse a stream they
+ * cannot decode with status 1 (gzip's 2: trailing garbage). The shell's 126
+ * and 127 (not executable, not found), a signal's 128+n (the OOM killer) and
+ * a complaint about the command line say nothing of the archive: the node's
+ * tool failed.
+ */
+export function decodingFailure(code: number, text: string): boolean {
+  if (code !== 1 && code !== 2) return false;
+  return !USAGE_ERROR.test(text);
+}
+
+/** zstd's usage error; GNU getopt's (gzip's). */
+const USAGE_ERROR = /^.*(?:Incorrect parameters|unrecognized option|invalid option).*$/m;
+
+/** A decompressor's own messages in an extract's stderr: its usage error alone (not the usage text), else all but tar's. */
+function toolMessages(text: string): string {
+  const own = text
+    .split('\n')
+    .filter((l) => !l.trim().startsWith('tar: '))
+    .join('\n');
+  return USAGE_ERROR.exec(own)?.[0] ?? own;
+}
+
 /** A listing that could not be read. */
 function listingFailed(fs: HostFs, dir: string, e: unknown): KompoxError {
   return new KompoxError('unavailable', `listing ${dir} on ${fs.describe}: ${(e as Error).message}`);
@@ -376,7 +401,10 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     // a decompressor killed writing to a tar that had ended (one that could not enter its directory) says
     // nothing of the archive: tar's own failure, below, says why
     const cutByTar = es.codes[0] === SIGPIPE_STATUS && es.codes[1] !== 0;
-    if (es.codes[0] !== 0 && !cutByTar) throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${commandMessages(es.text) || `exit code ${es.codes[0]}`})`);
+    if (es.codes[0] !== 0 && !cutByTar) {
+      if (es.codes[0] !== SIGPIPE_STATUS && !decodingFailure(es.codes[0], es.text)) throw failed(fs, `${decompressor} -d (${extracting})`, { code: es.codes[0], stderr: toolMessages(es.text) });
+      throw integrity(`the archive is not a valid ${decompressor} stream: it is truncated or corrupt (${commandMessages(es.text) || `exit code ${es.codes[0]}`})`);
+    }
     const refused = tarRefusal(es.text);
     if (refused) throw refused;
     let listingFailure: unknown;
