@@ -2,7 +2,7 @@
 // archives opened for import (with that checksum), kubeconfigs written or
 // merged. Use cases take and give streams and documents; files are the front
 // end's (a server has request and response bodies instead).
-import { chmodSync, createReadStream, createWriteStream, existsSync, promises as fsp, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, createWriteStream, existsSync, promises as fsp, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { KompoxError, filesystemProblem } from '../domain/errors.js';
@@ -97,11 +97,22 @@ export async function writeArchiveFile(
 }
 
 /**
- * This machine's name as it goes into a temp file's name: a directory may be
- * shared between machines, where a pid means something only on its own.
- * (Encoded: any host name makes a file name, two host names never the same.)
+ * Whose pids a temp file's name holds: this machine's name (encoded: any host
+ * name makes a file name, two never the same) and, on Linux, its pid
+ * namespace (`@{inode}`: a container may share the host name, and a
+ * directory, with the host). A directory may be shared between machines and
+ * containers, where a pid means something only in its own namespace.
  */
-const HOST = encodeURIComponent(hostname());
+const HOST = (() => {
+  const host = encodeURIComponent(hostname());
+  let ns: string | undefined;
+  try {
+    ns = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
+  } catch {
+    // not Linux: the host name alone
+  }
+  return ns ? `${host}@${ns}` : host;
+})();
 
 /** The temp file of `path` (`ext` '' for the archive, '.sha256' for its checksum): `.{file}{ext}.tmp-{host}-{pid}-{time}`. */
 function tempName(path: string, ext: string): string {
@@ -111,9 +122,10 @@ function tempName(path: string, ext: string): string {
 /**
  * Removes the temp files of earlier exports to `path` that a kill left (a
  * SIGKILL or a power cut runs no cleanup; an archive's temp may be many GB):
- * only this machine's (by the host in the name), of a process no longer alive.
- * Temps of other machines, of live processes and of older versions (no host
- * in the name) are kept: nothing proves them dead. Failures are ignored.
+ * only this machine's and pid namespace's (HOST in the name), of a process no
+ * longer alive. Temps of other machines or namespaces, of live processes and
+ * of older versions (no host in the name) are kept: nothing proves them dead.
+ * Failures are ignored.
  */
 async function sweepDeadTemps(path: string, notice?: (message: string) => void): Promise<void> {
   const dir = dirname(path);

@@ -19,7 +19,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { digestTree } from '../../src/archive/archive.js';
@@ -42,8 +42,8 @@ const opsYaml = (dir: string): string => k3sOpsYaml(dir, { app: 'crash', domain:
 
 const COMPOSE = ONE_VOLUME_COMPOSE;
 
-/** This host as an export's temp file names it. */
-const HOST = encodeURIComponent(hostname());
+/** This host and pid namespace as an export's temp file names them (`{host}@{pid namespace inode}`). */
+const HOST = process.platform === 'linux' ? `${encodeURIComponent(hostname())}@${/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1]}` : '';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -368,14 +368,24 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
     t.diagnostic(`export leftovers in the output directory: ${dotEntries(join(dir, 'out')).join(', ') || 'none'}`);
   });
 
-  test('disk export -O FILE keeps the temp files it cannot prove dead: a live pid, another host, an older version', async () => {
+  test('disk export -O FILE keeps the temp files it cannot prove dead: a live pid, another host or pid namespace, an older version', async () => {
     const out = join(dir, 'out');
     // a live process of this host (whose pid an export's temp could name), and a dead one
     const live = spawn('sleep', ['60'], { stdio: 'ignore' });
     const dead = spawn('true', [], { stdio: 'ignore' });
     await new Promise((r) => dead.once('close', r));
     try {
-      const kept = [`.k.tar.zst.tmp-${HOST}-${live.pid}-abc`, `.k.tar.zst.tmp-other-host-${dead.pid}-abc`, `.k.tar.zst.tmp-${dead.pid}-abc`, `.k.tar.zst.sha256.tmp-${HOST}-${live.pid}-abc`];
+      const host = encodeURIComponent(hostname());
+      const kept = [
+        `.k.tar.zst.tmp-${HOST}-${live.pid}-abc`,
+        `.k.tar.zst.sha256.tmp-${HOST}-${live.pid}-abc`,
+        `.k.tar.zst.tmp-other-host@${HOST.split('@')[1]}-${dead.pid}-abc`,
+        // a container of the same host name (another pid namespace), or without one known
+        `.k.tar.zst.tmp-${host}@1-${dead.pid}-abc`,
+        `.k.tar.zst.tmp-${host}-${dead.pid}-abc`,
+        // an older version's
+        `.k.tar.zst.tmp-${dead.pid}-abc`,
+      ];
       const gone = [`.k.tar.zst.tmp-${HOST}-${dead.pid}-abc`, `.k.tar.zst.sha256.tmp-${HOST}-${dead.pid}-abc`];
       for (const n of [...kept, ...gone]) writeFileSync(join(out, n), 'partial archive');
       const r = await ok(['disk', 'export', '-N', 'base', '-O', 'out/k.tar.zst']);
