@@ -609,28 +609,9 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     await stopApp(kube, ctx, { web: 1 }, {}, mine);
     // another quiesce takes the record over between this start's read and its patch
     const theirs = { 'kompox.dev/quiesced-by': 'snapshot theirs', 'kompox.dev/quiesced-since': '2099-01-01T00:00:00Z' };
-    let conflicts = 0;
-    let raced = false;
-    const racing = new Proxy(kube, {
-      get(target, key) {
-        if (key === 'mergePatch') {
-          return async (ref: Parameters<KubeClient['mergePatch']>[0], patch: Record<string, unknown>) => {
-            if (!raced && ((patch.spec as { replicas?: number } | undefined)?.replicas ?? 0) > 0) {
-              raced = true;
-              await target.mergePatch(ref, { metadata: { annotations: theirs } });
-            }
-            return target.mergePatch(ref, patch).catch((e: unknown) => {
-              if (e instanceof KompoxError && e.code === 'kube.conflict') conflicts++;
-              throw e;
-            });
-          };
-        }
-        const v = Reflect.get(target, key, target) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
+    const { racing, conflicts } = racingPatches(kube, (patch) => ((patch.spec as { replicas?: number } | undefined)?.replicas ?? 0) > 0, { metadata: { annotations: theirs } });
     const left = await startApp(racing, ctx, { web: 1 }, {}, mine);
-    assert.equal(conflicts, 1, 'the start patched the version it had read');
+    assert.equal(conflicts(), 1, 'the start patched the version it had read');
     assert.deepEqual(left.map((x) => [x.deployment, x.record.by]), [['web', 'snapshot theirs']]);
     const d = await deployment(ctx);
     assert.equal(replicasOf(d), 0, 'left stopped for the quiesce that took it over');
@@ -642,29 +623,10 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     await running(ctx, 'web-1');
     // another quiesce stops the app and records itself between this stop's read and its patch
     const theirs = { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': nowRfc3339(), 'kompox.dev/quiesced-by': 'snapshot theirs' };
-    let conflicts = 0;
-    let raced = false;
-    const racing = new Proxy(kube, {
-      get(target, key) {
-        if (key === 'mergePatch') {
-          return async (ref: Parameters<KubeClient['mergePatch']>[0], patch: Record<string, unknown>) => {
-            if (!raced) {
-              raced = true;
-              await target.mergePatch(ref, { metadata: { annotations: theirs }, spec: { replicas: 0 } });
-            }
-            return target.mergePatch(ref, patch).catch((e: unknown) => {
-              if (e instanceof KompoxError && e.code === 'kube.conflict') conflicts++;
-              throw e;
-            });
-          };
-        }
-        const v = Reflect.get(target, key, target) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
+    const { racing, conflicts } = racingPatches(kube, () => true, { metadata: { annotations: theirs }, spec: { replicas: 0 } });
     const e = await stopApp(racing, ctx, { web: 1 }, {}, { by: 'snapshot mine', since: nowRfc3339() }).then(() => assert.fail('not refused'), (x: unknown) => x);
     assert.ok(e instanceof KompoxError, String(e));
-    assert.deepEqual([e.code, conflicts], ['snapshot.quiesce.busy', 1]);
+    assert.deepEqual([e.code, conflicts()], ['snapshot.quiesce.busy', 1]);
     assert.match(e.message, /^web was stopped at \S+ by the quiesced snapshot theirs, which is still running \(stopped \d+s ago, not renewed yet\); refusing to stop the app under it$/);
     assert.deepEqual(quiesceAnnotations(await deployment(ctx)), theirs, 'the other quiesce keeps its record');
   });
@@ -703,3 +665,32 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots.map((x) => x.name), []);
   });
 });
+
+/**
+ * `kube` whose first merge patch that `races` picks is preceded by `theirs`
+ * (another quiesce's patch landing between this one's read and its patch);
+ * counts the 409s the patches then get.
+ */
+function racingPatches(kube: KubeClient, races: (patch: Record<string, unknown>) => boolean, theirs: Record<string, unknown>) {
+  let conflicts = 0;
+  let raced = false;
+  const racing = new Proxy(kube, {
+    get(target, key) {
+      if (key === 'mergePatch') {
+        return async (ref: Parameters<KubeClient['mergePatch']>[0], patch: Record<string, unknown>) => {
+          if (!raced && races(patch)) {
+            raced = true;
+            await target.mergePatch(ref, theirs);
+          }
+          return target.mergePatch(ref, patch).catch((e: unknown) => {
+            if (e instanceof KompoxError && e.code === 'kube.conflict') conflicts++;
+            throw e;
+          });
+        };
+      }
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { racing, conflicts: () => conflicts };
+}
