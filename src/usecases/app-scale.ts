@@ -137,9 +137,83 @@ const sameRecord = (a: QuiesceRecord | undefined, b: QuiesceRecord | undefined):
   Boolean(a && b && a.replicas === b.replicas && a.since === b.since && a.by === b.by && a.renewed === b.renewed);
 
 /** Whether a record counts as LIVE at its word: renewed within the threshold by this clock, and not ahead of it beyond the tolerance. */
-function looksLive(r: QuiesceRecord, staleMs: number): boolean {
+export function looksLive(r: QuiesceRecord, staleMs = DEFAULT_QUIESCE_STALE_MS): boolean {
   const l = quiesceLiveness(r, staleMs);
   return l.live && !l.aheadS;
+}
+
+/** How a record watched unchanged is described: interrupted, also one whose time is ahead of this clock. */
+export function describeDeadRecord(r: QuiesceRecord, staleMs = DEFAULT_QUIESCE_STALE_MS): string {
+  const l = quiesceLiveness(r, staleMs);
+  return l.live ? `interrupted (not renewed while watched; its last renewal, ${l.last}, is ahead of this clock)` : describeLiveness(r, l);
+}
+
+/**
+ * Who judges the records, for its wait and refusals: a quiesce or a box
+ * (which take a dead record over) or app deploy (which starts the app over it).
+ */
+export interface QuiesceReader {
+  /** The code of its refusals. */
+  code: string;
+  /** What a refusal refuses, after the record: `refusing to stop the app under it`. */
+  refusing: string;
+  /** What becomes of a record confirmed dead: `is taken over`. */
+  outcome: string;
+  /** Said first in a refusal's hint (none when the message says it). */
+  hintPrefix: string;
+  /** What a cancel during the watch leaves. */
+  interrupted: string;
+}
+
+/** A quiesce (or a box) about to stop the app. */
+export const QUIESCE_READER: QuiesceReader = {
+  code: 'snapshot.quiesce.busy',
+  refusing: 'refusing to stop the app under it',
+  outcome: 'is taken over',
+  hintPrefix: 'Nothing was changed. ',
+  interrupted: 'nothing was changed (the app was not stopped)',
+};
+
+/** The records confirmed dead, by Deployment, and the Deployments as last read. */
+export interface DeadQuiesceRecords {
+  deployments: Map<string, KubeObject>;
+  dead: Map<string, QuiesceRecord>;
+}
+
+/**
+ * Reads the app's Deployments and confirms that the quiesce records on them
+ * are dead. A record LIVE at its word refuses at once. One that looks STALE,
+ * or ahead of this clock, says so by its writer's clock: it is watched for
+ * `observeMs` and refuses if it changed meanwhile; a record that appeared
+ * meanwhile (not watched) refuses too. Returns the last read.
+ */
+export async function confirmQuiesceRecordsDead(
+  kube: KubeClient,
+  ctx: AppContext,
+  reader: QuiesceReader,
+  op?: Op,
+  opts: { staleMs?: number; observeMs?: number } = {},
+): Promise<DeadQuiesceRecords> {
+  const staleMs = opts.staleMs ?? DEFAULT_QUIESCE_STALE_MS;
+  const observeMs = opts.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS;
+  let deployments = await appDeployments(kube, ctx);
+  const suspects = new Map<string, QuiesceRecord>();
+  for (const [name, d] of deployments) {
+    const record = quiesceRecord(d);
+    if (!record) continue;
+    if (looksLive(record, staleMs)) throw quiesceBusy(name, record, quiesceLiveness(record, staleMs), reader);
+    suspects.set(name, record);
+  }
+  if (suspects.size) deployments = await watchSuspects(kube, ctx, suspects, observeMs, reader, op);
+  const dead = new Map<string, QuiesceRecord>();
+  for (const [name, d] of deployments) {
+    const record = quiesceRecord(d);
+    if (!record) continue;
+    // a record not watched (a quiesce that began meanwhile) is not known to be dead
+    if (!sameRecord(record, suspects.get(name))) throw busyUnwatched(name, record, staleMs, reader);
+    dead.set(name, record);
+  }
+  return { deployments, dead };
 }
 
 /** The counts appReplicas found, and the records it confirmed dead (by watching them), which stopApp may take over. */
@@ -151,41 +225,21 @@ export interface AppReplicas {
 /**
  * The app's Deployments and the replica counts to give back, by name: the
  * count now, except for a Deployment an interrupted quiesce stopped (its
- * record STALE), which counts with the count it recorded (its count now, 0,
- * would keep the app stopped for good); such a one is said in a log event.
- * A LIVE record refuses, before anything is stopped: that quiesce still
- * copies, and taking its record over would start the app under its copy
- * (when either ends) and make its quiesced snapshot crash-consistent.
- * A record that looks STALE, or ahead of this clock, says so by its writer's
- * clock: it is watched for `observeMs` and refuses if it changed meanwhile.
+ * record confirmed dead), which counts with the count it recorded (its count
+ * now, 0, would keep the app stopped for good); such a one is said in a log
+ * event. A LIVE record refuses, before anything is stopped: that quiesce
+ * still copies, and taking its record over would start the app under its
+ * copy (when either ends) and make its quiesced snapshot crash-consistent.
  */
 export async function appReplicas(kube: KubeClient, ctx: AppContext, op?: Op, opts: { staleMs?: number; observeMs?: number } = {}): Promise<AppReplicas> {
-  const staleMs = opts.staleMs ?? DEFAULT_QUIESCE_STALE_MS;
-  let deployments = await appDeployments(kube, ctx);
-  const suspects = new Map<string, QuiesceRecord>();
-  for (const [name, d] of deployments) {
-    const record = quiesceRecord(d);
-    if (!record) continue;
-    if (looksLive(record, staleMs)) throw quiesceBusy(name, record, quiesceLiveness(record, staleMs));
-    suspects.set(name, record);
-  }
-  if (suspects.size) deployments = await watchSuspects(kube, ctx, suspects, opts.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, op);
+  const { deployments, dead } = await confirmQuiesceRecordsDead(kube, ctx, QUIESCE_READER, op, opts);
   const counts: Record<string, number> = {};
-  const takeover = new Map<string, QuiesceRecord>();
   for (const [name, d] of deployments) {
-    const record = quiesceRecord(d);
-    if (record) {
-      // a record not watched (a quiesce that began meanwhile) is not taken over
-      if (!sameRecord(record, suspects.get(name))) throw busyUnwatched(name, record, staleMs);
-      takeover.set(name, record);
-      const l = quiesceLiveness(record, staleMs);
-      // watched and unchanged, a record ahead of this clock was interrupted too, whatever its time says
-      const state = l.live ? `interrupted (not renewed while watched; its last renewal, ${l.last}, is ahead of this clock)` : describeLiveness(record, l);
-      logEvent(op, `${describeQuiesced(name, record)}, which was ${state} and has not started it again; it will be started again with replicas ${record.replicas}`);
-    }
+    const record = dead.get(name);
+    if (record) logEvent(op, `${describeQuiesced(name, record)}, which was ${describeDeadRecord(record, opts.staleMs)} and has not started it again; it will be started again with replicas ${record.replicas}`);
     counts[name] = record ? record.replicas : replicasOf(d);
   }
-  return { counts, takeover };
+  return { counts, takeover: dead };
 }
 
 /**
@@ -193,51 +247,53 @@ export async function appReplicas(kube: KubeClient, ctx: AppContext, op?: Op, op
  * monotonic clock; a watched record that changed (its writer renewed it, or
  * another quiesce took it over) refuses at once. Returns the last read.
  */
-async function watchSuspects(kube: KubeClient, ctx: AppContext, suspects: ReadonlyMap<string, QuiesceRecord>, observeMs: number, op?: Op): Promise<Map<string, KubeObject>> {
+async function watchSuspects(kube: KubeClient, ctx: AppContext, suspects: ReadonlyMap<string, QuiesceRecord>, observeMs: number, reader: QuiesceReader, op?: Op): Promise<Map<string, KubeObject>> {
   const bys = [...new Set([...suspects.values()].map((r) => r.by))].join(', ');
   const ahead = [...suspects.values()].every((r) => quiesceLiveness(r).aheadS);
   const why = ahead ? "is dated ahead of this machine's clock" : "looks interrupted by this machine's clock";
-  logEvent(op, `waiting up to ${Math.ceil(observeMs / 1000)}s to confirm that the quiesced ${bys} is gone: its record of ${[...suspects.keys()].join(', ')} ${why}, and is taken over only if not renewed meanwhile`);
+  logEvent(op, `waiting up to ${Math.ceil(observeMs / 1000)}s to confirm that the quiesced ${bys} is gone: its record of ${[...suspects.keys()].join(', ')} ${why}, and ${reader.outcome} only if not renewed meanwhile`);
   const end = performance.now() + observeMs;
   const step = Math.min(1000, Math.max(10, observeMs / 10));
   for (;;) {
     const left = end - performance.now();
-    await sleep(Math.max(0, Math.min(step, left)), op).catch(() => throwIfAborted(op, 'nothing was changed (the app was not stopped)'));
+    await sleep(Math.max(0, Math.min(step, left)), op).catch(() => throwIfAborted(op, reader.interrupted));
     const deployments = await appDeployments(kube, ctx);
     for (const [name, was] of suspects) {
       const d = deployments.get(name);
       const record = d && quiesceRecord(d);
-      if (record && !sameRecord(record, was)) throw busyWatched(name, record, observeMs);
+      if (record && !sameRecord(record, was)) throw busyWatched(name, record, observeMs, reader);
     }
     if (left <= step) return deployments;
   }
 }
 
-/** A quiesce (or a box) that finds another quiesce still running on the app. */
-export function quiesceBusy(name: string, r: QuiesceRecord, l: QuiesceLiveness): KompoxError {
-  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which is still ${describeLiveness(r, l)}; refusing to stop the app under it`, {
-    code: 'snapshot.quiesce.busy',
-    details: { deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}), staleAt: l.staleAt },
-    hint: `Nothing was changed. Wait for it to finish, or retry after ${l.staleAt} (if it was interrupted, its record is stale by then and is taken over).`,
+const recordDetails = (name: string, r: QuiesceRecord) => ({ deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}) });
+
+/** A record LIVE at its word: that quiesce still runs, or (if it died) its record looks stale by `staleAt`. */
+export function quiesceBusy(name: string, r: QuiesceRecord, l: QuiesceLiveness, reader = QUIESCE_READER): KompoxError {
+  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which is still ${describeLiveness(r, l)}; ${reader.refusing}`, {
+    code: reader.code,
+    details: { ...recordDetails(name, r), staleAt: l.staleAt },
+    hint: `${reader.hintPrefix}Wait for it to finish, or retry after ${l.staleAt} (if it was interrupted, its record is stale by then and ${reader.outcome}).`,
   });
 }
 
 /** A record that changed while it was watched: its quiesce runs, whatever its times say. */
-function busyWatched(name: string, r: QuiesceRecord, observeMs: number): KompoxError {
-  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which is still running (its record changed within ${Math.ceil(observeMs / 1000)}s of watching; its times are by another clock); refusing to stop the app under it`, {
-    code: 'snapshot.quiesce.busy',
-    details: { deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}) },
-    hint: 'Nothing was changed. Wait for it to finish, then retry (if it was interrupted, its record stops changing and is taken over).',
+function busyWatched(name: string, r: QuiesceRecord, observeMs: number, reader: QuiesceReader): KompoxError {
+  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which is still running (its record changed within ${Math.ceil(observeMs / 1000)}s of watching; its times are by another clock); ${reader.refusing}`, {
+    code: reader.code,
+    details: recordDetails(name, r),
+    hint: `${reader.hintPrefix}Wait for it to finish, then retry (if it was interrupted, its record stops changing and ${reader.outcome}).`,
   });
 }
 
 /** A record not watched (written since the look): refused as LIVE by its times, else as not known to be dead. */
-function busyUnwatched(name: string, r: QuiesceRecord, staleMs: number): KompoxError {
-  if (looksLive(r, staleMs)) return quiesceBusy(name, r, quiesceLiveness(r, staleMs));
-  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which wrote its record since this one looked; refusing to stop the app under it`, {
-    code: 'snapshot.quiesce.busy',
-    details: { deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}) },
-    hint: 'Nothing was changed. Retry: a record that stopped changing is taken over once it was watched.',
+function busyUnwatched(name: string, r: QuiesceRecord, staleMs: number, reader: QuiesceReader): KompoxError {
+  if (looksLive(r, staleMs)) return quiesceBusy(name, r, quiesceLiveness(r, staleMs), reader);
+  return new KompoxError('conflict', `${describeQuiesced(name, r)}, which wrote its record since this one looked; ${reader.refusing}`, {
+    code: reader.code,
+    details: recordDetails(name, r),
+    hint: `${reader.hintPrefix}Retry: a record that stopped changing ${reader.outcome} once it was watched.`,
   });
 }
 
@@ -294,7 +350,7 @@ export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<
       if (!quiesce) return { spec: { replicas: 0 } };
       const record = quiesceRecord(d);
       // only the very record appReplicas watched and found dead is taken over
-      if (record && !sameRecord(record, quiesce.takeover?.get(name))) throw busyUnwatched(name, record, quiesce.staleMs ?? DEFAULT_QUIESCE_STALE_MS);
+      if (record && !sameRecord(record, quiesce.takeover?.get(name))) throw busyUnwatched(name, record, quiesce.staleMs ?? DEFAULT_QUIESCE_STALE_MS, QUIESCE_READER);
       const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: quiesce.since, [ANN_QUIESCED_BY]: quiesce.by, [ANN_QUIESCED_RENEWED]: null };
       return { metadata: { annotations }, spec: { replicas: 0 } };
     });
