@@ -14,7 +14,20 @@ import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js'
 import type { ProviderDriver } from '../domain/ports/driver.js';
 import type { RegistryProbe } from '../domain/ports/registry.js';
 import type { WaitResult } from '../kube/rollout.js';
-import { clearStaleQuiesceRecords, describeLiveness, describeQuiesced, quiescedDeployments, type QuiesceLiveness, type QuiesceRecord } from './app-scale.js';
+import {
+  DEFAULT_QUIESCE_OBSERVE_MS,
+  DEFAULT_QUIESCE_STALE_MS,
+  clearStaleQuiesceRecords,
+  confirmQuiesceRecordsDead,
+  describeDeadRecord,
+  describeLiveness,
+  describeQuiesced,
+  looksLive,
+  quiescedDeployments,
+  type QuiesceLiveness,
+  type QuiesceReader,
+  type QuiesceRecord,
+} from './app-scale.js';
 import {
   INSTANCE,
   INVENTORY_NAME,
@@ -264,6 +277,12 @@ export interface DeployOptions {
    * (unless KOMPOX_REGISTRY_CHECK is offline, which warns about each).
    */
   registryProbe?: RegistryProbe;
+  /**
+   * How often a quiesce renews its record (default 30 s; shorter in tests):
+   * one not renewed for 3 periods looks interrupted, and is watched for 2
+   * before the deploy starts the app over it.
+   */
+  quiesceRenewMs?: number;
 }
 
 export interface DeployResult {
@@ -283,42 +302,50 @@ export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 type Quiesced = { deployment: string; liveness: QuiesceLiveness } & QuiesceRecord;
 
 /**
- * A Deployment a quiesced snapshot or export stopped and has not started
- * again, that operation interrupted (its record STALE): the deploy starts it
- * (its apply sets the replicas), which is the way to start the app again.
- * A dry run also says so of a running one (which the deploy refuses).
+ * A quiesce still running refuses the deploy: the apply would start the app
+ * while that quiesce copies its disk, and the snapshot it makes, which users
+ * trust to be of a stopped app, would silently be crash-consistent. There is
+ * no force: a dead quiesce's record is watched as a quiesce's takeover does
+ * (confirmQuiesceRecordsDead), and then the deploy starts the app.
  */
-function quiescedWarning(q: Quiesced, dryRun: boolean): Diagnostic {
+const DEPLOY_READER: QuiesceReader = {
+  code: 'deploy.quiesce.busy',
+  refusing: 'refusing to deploy (it would start the app under its copy); nothing was changed',
+  outcome: 'is overridden by the deploy',
+  hintPrefix: '',
+  interrupted: 'nothing was changed',
+};
+
+/**
+ * A Deployment a quiesced snapshot or export stopped and has not started
+ * again, that operation interrupted (its record watched unchanged): the
+ * deploy starts it (its apply sets the replicas), which is the way to start
+ * the app again.
+ */
+function quiescedWarning(name: string, r: QuiesceRecord, staleMs: number): Diagnostic {
+  return {
+    level: 'warning',
+    message: `${describeQuiesced(name, r)}, which was ${describeDeadRecord(r, staleMs)} and has not started it again; this deploy starts it`,
+    hint: 'Deploying is how the app starts again after an interrupted quiesce.',
+  };
+}
+
+/** What the deploy would do of a quiesce's record, judged by this clock: a dry run does not watch it. */
+function dryRunQuiescedWarning(q: Quiesced, staleMs: number, observeMs: number): Diagnostic {
   const state = describeLiveness(q, q.liveness);
-  if (q.liveness.live) {
+  if (looksLive(q, staleMs)) {
     return {
       level: 'warning',
       message: `${describeQuiesced(q.deployment, q)}, which is still ${state}; this deploy would start it under its copy, and is refused while it runs`,
       hint: `Wait for it to finish, or deploy after ${q.liveness.staleAt} (if it was interrupted, its record is stale by then).`,
     };
   }
+  const lead = q.liveness.live ? `which is ${state}` : `which was ${state} and has not started it again`;
   return {
     level: 'warning',
-    message: `${describeQuiesced(q.deployment, q)}, which was ${state} and has not started it again; this deploy ${dryRun ? 'would start' : 'starts'} it`,
+    message: `${describeQuiesced(q.deployment, q)}, ${lead}; this deploy would watch its record for ${Math.ceil(observeMs / 1000)}s and start it if it is not renewed meanwhile`,
     hint: 'Deploying is how the app starts again after an interrupted quiesce.',
   };
-}
-
-/**
- * A quiesce still running (its record LIVE) refuses the deploy: the apply
- * would start the app while that quiesce copies its disk, and the snapshot
- * it makes, which users trust to be of a stopped app, would silently be
- * crash-consistent. There is no force: a dead quiesce's record goes stale
- * within the threshold (90 s), and then the deploy starts the app.
- */
-function quiesceBlocksDeploy(quiesced: readonly Quiesced[]): void {
-  const q = quiesced.find((x) => x.liveness.live);
-  if (!q) return;
-  throw new KompoxError('conflict', `${describeQuiesced(q.deployment, q)}, which is still ${describeLiveness(q, q.liveness)}; refusing to deploy (it would start the app under its copy); nothing was changed`, {
-    code: 'deploy.quiesce.busy',
-    details: { deployment: q.deployment, by: q.by, since: q.since, ...(q.renewed ? { renewed: q.renewed } : {}), staleAt: q.liveness.staleAt },
-    hint: `Wait for it to finish, or retry after ${q.liveness.staleAt} (if it was interrupted, its record is stale by then).`,
-  });
 }
 
 /**
@@ -327,6 +354,8 @@ function quiesceBlocksDeploy(quiesced: readonly Quiesced[]): void {
  * objects, `warning` for conversion warnings as soon as the manifest is built
  * (before anything is applied), `status` while the rollout is awaited, `phase`
  * at each step. Cancelling stops between steps (deploying again converges).
+ * A quiesce's record that looks stale (or is dated ahead) is watched first
+ * (a `log` says how long); a cancel then changes nothing.
  */
 export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeClient, driver: ProviderDriver, opts: DeployOptions = {}, op: Op = {}): Promise<DeployResult> {
   const { loadApp } = await import('./app-load.js');
@@ -349,10 +378,13 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
     const { findBox, boxBlocksDeploy } = await import('./box.js');
     boxBlocksDeploy(ctx, await findBox(ctx, kube));
   }
-  // the apply sets the Deployment's replicas (forced): an app a quiesce stopped starts again, said (or, the quiesce running, refused) before anything is written
-  const quiesced = await quiescedDeployments(kube, ctx);
-  if (!opts.dryRun) quiesceBlocksDeploy(quiesced);
-  const restarts = quiesced.map((q) => quiescedWarning(q, Boolean(opts.dryRun)));
+  // The apply sets the Deployment's replicas (server-side, forced, no precondition): an app a quiesce stopped starts
+  // again, said before anything is written; a quiesce running (its record fresh, or renewed while watched) refuses.
+  const staleMs = opts.quiesceRenewMs ? 3 * opts.quiesceRenewMs : DEFAULT_QUIESCE_STALE_MS;
+  const observeMs = opts.quiesceRenewMs ? 2 * opts.quiesceRenewMs : DEFAULT_QUIESCE_OBSERVE_MS;
+  const restarts = opts.dryRun
+    ? (await quiescedDeployments(kube, ctx, staleMs)).map((q) => dryRunQuiescedWarning(q, staleMs, observeMs))
+    : [...(await confirmQuiesceRecordsDead(kube, ctx, DEPLOY_READER, op, { staleMs, observeMs })).dead].map(([name, r]) => quiescedWarning(name, r, staleMs));
   for (const w of restarts) warningEvent(op, w);
   // every image's registry: stored credentials, the nodes' own access, public, or a warning (before anything is written)
   const { checkImageAccess, podImages } = await import('./registry-check.js');

@@ -409,10 +409,10 @@ export async function renewQuiesce(kube: KubeClient, ctx: AppContext, names: rea
 }
 
 /** The app's Deployments a quiesce stopped and has not started again, with its record and whether that quiesce still runs. */
-export async function quiescedDeployments(kube: KubeClient, ctx: AppContext): Promise<({ deployment: string; liveness: QuiesceLiveness } & QuiesceRecord)[]> {
+export async function quiescedDeployments(kube: KubeClient, ctx: AppContext, staleMs = DEFAULT_QUIESCE_STALE_MS): Promise<({ deployment: string; liveness: QuiesceLiveness } & QuiesceRecord)[]> {
   return [...(await appDeployments(kube, ctx))].flatMap(([name, d]) => {
     const record = quiesceRecord(d);
-    return record ? [{ deployment: name, ...record, liveness: quiesceLiveness(record) }] : [];
+    return record ? [{ deployment: name, ...record, liveness: quiesceLiveness(record, staleMs) }] : [];
   });
 }
 

@@ -297,8 +297,8 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
   });
 
   /** Writes a quiesce's record on the app's Deployment "web" and stops it, as that quiesce's stop would (its times by its own clock). */
-  const writeRecord = (ctx: AppContext, annotations: Record<string, string>) =>
-    kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: appNamespace(ctx) }, { metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1', ...annotations } }, spec: { replicas: 0 } });
+  const writeRecord = (ctx: AppContext, annotations: Record<string, string>, name = 'web') =>
+    kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) }, { metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1', ...annotations } }, spec: { replicas: 0 } });
 
   it('a quiesce whose clock is 10 minutes behind but which keeps renewing is watched, seen renewing and refused busy: not taken over', async () => {
     const ctx = await appWithData('skew-behind-app');
@@ -492,12 +492,17 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     // a dry run: the replicas are what would change, never the record (not part of the applied Deployment)
     const dry = await deployApp(ctx, source, kube, driver, { dryRun: true });
     assert.deepEqual(dry.changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.action} ${c.ref.kind} ${c.fields.join(',')}`), ['change Deployment spec']);
-    assert.ok(dry.warnings.some((w) => /quiesced export of disk d1, which was interrupted \(not renewed since 2026-01-02T03:04:05Z\) and has not started it again; this deploy would start it$/.test(w.message)), JSON.stringify(dry.warnings));
+    assert.ok(
+      dry.warnings.some((w) => /quiesced export of disk d1, which was interrupted \(not renewed since 2026-01-02T03:04:05Z\) and has not started it again; this deploy would watch its record for 60s and start it if it is not renewed meanwhile$/.test(w.message)),
+      JSON.stringify(dry.warnings),
+    );
     assert.equal(replicasOf(await deployment(ctx, name)), 0, 'a dry run changes nothing');
     const warnings: string[] = [];
     const lines: string[] = [];
-    const r = await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000 }, { events: (ev) => (ev.type === 'warning' ? warnings.push(ev.diagnostic.message) : ev.type === 'log' ? lines.push(ev.message) : undefined) });
+    // watched for 2 renewal periods first (here 2 × 200 ms)
+    const r = await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000, quiesceRenewMs: 200 }, { events: (ev) => (ev.type === 'warning' ? warnings.push(ev.diagnostic.message) : ev.type === 'log' ? lines.push(ev.message) : undefined) });
     assert.equal(r.exitCode, 0, r.message);
+    assert.equal(lines[0], "waiting up to 1s to confirm that the quiesced export of disk d1 is gone: its record of deploy-app looks interrupted by this machine's clock, and is overridden by the deploy only if not renewed meanwhile");
     assert.deepEqual(warnings.filter((w) => /quiesce/.test(w)), [
       `${name} was stopped at 2026-01-02T03:04:05Z by the quiesced export of disk d1, which was interrupted (not renewed since 2026-01-02T03:04:05Z) and has not started it again; this deploy starts it`,
     ]);
@@ -511,6 +516,98 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     await kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) }, { metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1' } }, spec: { replicas: 0 } });
     assert.deepEqual(await clearStaleQuiesceRecords(kube, ctx, [name]), []);
     assert.equal(quiesceAnnotations(await deployment(ctx, name))['kompox.dev/quiesced-replicas'], '1');
+  });
+
+  /** The app deployed (its Deployment named after it, running), for a deploy over a quiesce's record. */
+  async function deployed(app: string) {
+    const ctx = await appWithData(app);
+    const source = bundleSource({ 'compose.yml': 'services:\n  web:\n    image: nginx:1.27\n    volumes: [data:/data]\nvolumes:\n  data: {}\n' }, { compose: { files: ['compose.yml'] } });
+    assert.equal((await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000 })).exitCode, 0);
+    return { ctx, source, name: ctx.app.name };
+  }
+
+  it('app deploy over a quiesce whose clock is 10 minutes behind but which keeps renewing: watched, seen renewing, refused deploy.quiesce.busy; the app not started', async () => {
+    const { ctx, source, name } = await deployed('deploy-behind-app');
+    const behind = () => new Date(Date.now() - 600_000);
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': nowRfc3339(behind()), 'kompox.dev/quiesced-by': 'snapshot skewed', 'kompox.dev/quiesced-renewed': behind().toISOString() }, name);
+    // its writer renews every 50 ms, by its clock
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) };
+    const writer = setInterval(() => void kube.mergePatch(ref, { metadata: { annotations: { 'kompox.dev/quiesced-renewed': behind().toISOString() } } }).catch(() => undefined), 50);
+    const lines: string[] = [];
+    let e: unknown;
+    try {
+      e = await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000, quiesceRenewMs: 200 }, logInto(lines)).then(() => assert.fail('not refused: the app was started under the copy'), (x: unknown) => x);
+    } finally {
+      clearInterval(writer);
+    }
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.kind, e.code, e.message.replace(/ at \S+ by/, ' at T by')], [
+      'conflict',
+      'deploy.quiesce.busy',
+      `${name} was stopped at T by the quiesced snapshot skewed, which is still running (its record changed within 1s of watching; its times are by another clock); refusing to deploy (it would start the app under its copy); nothing was changed`,
+    ]);
+    assert.deepEqual(lines, [`waiting up to 1s to confirm that the quiesced snapshot skewed is gone: its record of ${name} looks interrupted by this machine's clock, and is overridden by the deploy only if not renewed meanwhile`]);
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 0, 'the app was not started');
+    assert.equal(quiesceAnnotations(d)['kompox.dev/quiesced-by'], 'snapshot skewed', 'the record is still the running one');
+  });
+
+  it('app deploy over a dead record dated 10 minutes ahead: a dry run says it would watch it; the deploy starts the app only after watching it unchanged', async () => {
+    const { ctx, source, name } = await deployed('deploy-ahead-app');
+    const ahead = new Date(Date.now() + 600_000);
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': nowRfc3339(ahead), 'kompox.dev/quiesced-by': 'snapshot ahead', 'kompox.dev/quiesced-renewed': ahead.toISOString() }, name);
+    const dry = await deployApp(ctx, source, kube, driver, { dryRun: true, quiesceRenewMs: 200 });
+    assert.ok(
+      dry.warnings.some((w) => /by the quiesced snapshot ahead, which is running by its own clock \(renewed at \S+, \d+s ahead of this machine's clock\); this deploy would watch its record for 1s and start it if it is not renewed meanwhile$/.test(w.message)),
+      JSON.stringify(dry.warnings),
+    );
+    const seen: { at: number; type: string; message: string }[] = [];
+    let midway: Promise<[number, string | undefined]> | undefined;
+    const op: Op = {
+      events: (ev) => {
+        const message = ev.type === 'log' ? ev.message : ev.type === 'warning' ? ev.diagnostic.message : undefined;
+        if (message === undefined) return;
+        seen.push({ at: performance.now(), type: ev.type, message });
+        // the Deployment midway through the watch
+        if (message.startsWith('waiting')) midway = new Promise((resolve) => setTimeout(() => void deployment(ctx, name).then((d) => resolve([replicasOf(d), quiesceAnnotations(d)['kompox.dev/quiesced-by']])), 200));
+      },
+    };
+    const r = await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000, quiesceRenewMs: 200 }, op);
+    assert.equal(r.exitCode, 0, r.message);
+    assert.deepEqual(await midway, [0, 'snapshot ahead'], 'not started at once');
+    assert.deepEqual(seen[0], {
+      at: seen[0]?.at,
+      type: 'log',
+      message: `waiting up to 1s to confirm that the quiesced snapshot ahead is gone: its record of ${name} is dated ahead of this machine's clock, and is overridden by the deploy only if not renewed meanwhile`,
+    });
+    const restart = seen.find((x) => x.type === 'warning' && /quiesced/.test(x.message));
+    assert.equal(
+      restart?.message,
+      `${name} was stopped at ${nowRfc3339(ahead)} by the quiesced snapshot ahead, which was interrupted (not renewed while watched; its last renewal, ${ahead.toISOString()}, is ahead of this clock) and has not started it again; this deploy starts it`,
+    );
+    assert.ok(restart.at - seen[0]!.at >= 395, `overridden ${Math.round(restart.at - seen[0]!.at)} ms into the watch, not after 400 ms`);
+    assert.ok(seen.some((x) => x.message === `cleared the quiesce record of ${name}: it runs again`));
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 1);
+    assert.deepEqual(quiesceAnnotations(d), {});
+  });
+
+  it("a cancel during app deploy's watch of a stale record ends it at once: interrupted, nothing applied", async () => {
+    const { ctx, source, name } = await deployed('deploy-cancel-app');
+    const stale = nowRfc3339(new Date(Date.now() - 120_000));
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': stale, 'kompox.dev/quiesced-by': 'snapshot dead' }, name);
+    const inventory = { apiVersion: 'v1', kind: 'ConfigMap', name: 'kompox-inventory', namespace: appNamespace(ctx) };
+    const before = [await deployment(ctx, name), await kube.get(inventory)];
+    assert.ok(before[1], 'the inventory is there');
+    const ac = new AbortController();
+    const t0 = performance.now();
+    // Ctrl-C while it watches (10 s here)
+    const cancel: Op = { signal: ac.signal, events: (ev) => (ev.type === 'log' && ev.message.startsWith('waiting up to 10s') ? ac.abort() : undefined) };
+    await rejectsWith(deployApp(ctx, source, kube, driver, { timeoutMs: 30_000, quiesceRenewMs: 5000 }, cancel), 'interrupted', /^interrupted: nothing was changed$/);
+    assert.ok(performance.now() - t0 < 3000, 'the cancel did not wait for the watch to end');
+    const after = [await deployment(ctx, name), await kube.get(inventory)];
+    assert.deepEqual(after.map((o) => o?.metadata.resourceVersion), before.map((o) => o?.metadata.resourceVersion), 'nothing was applied');
+    assert.equal(quiesceAnnotations(after[0]!)['kompox.dev/quiesced-by'], 'snapshot dead');
   });
 
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
