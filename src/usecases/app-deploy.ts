@@ -337,7 +337,7 @@ function dryRunQuiescedWarning(q: Quiesced, staleMs: number, observeMs: number):
     return {
       level: 'warning',
       message: `${describeQuiesced(q.deployment, q)}, which is still ${state}; this deploy would start it under its copy, and is refused while it runs`,
-      hint: `Wait for it to finish, or deploy after ${q.liveness.staleAt} (if it was interrupted, its record is stale by then).`,
+      hint: `Wait for it to finish, or deploy after ${q.liveness.staleAt} (if it was interrupted, its record looks stale by then, and the deploy starts the app once it watched it unchanged for ${Math.ceil(observeMs / 1000)}s).`,
     };
   }
   const lead = q.liveness.live ? `which is ${state}` : `which was ${state} and has not started it again`;

@@ -17,9 +17,10 @@
 // quiesces at once would start the app under the other's copy.
 //
 // The times in a record are its writer's clock. As client-go's leader
-// election does, a reader does not trust them to take a record over: one
-// that looks STALE (or is ahead of the reader's clock) is watched for longer
-// than a renewal period, and taken over only if it did not change meanwhile.
+// election does, a reader does not trust them to take a record over (a
+// quiesce) or start the app over it (app deploy): one that looks STALE (or is
+// ahead of the reader's clock) is watched for longer than a renewal period,
+// and taken over or overridden only if it did not change meanwhile.
 import { performance } from 'node:perf_hooks';
 import { KompoxError } from '../domain/errors.js';
 import { logEvent, sleep, throwIfAborted, type Op } from '../domain/events.js';
@@ -75,9 +76,10 @@ export interface QuiesceLiveness {
 /**
  * A record's liveness by this clock. The times are the writers' clocks: a
  * skew between the machines larger than the threshold misjudges it, so app
- * status and deploy go by it, but a quiesce takes a record over only once
- * it watched it unchanged (appReplicas). An unreadable time is STALE (a
- * record no quiesce can be renewing).
+ * status (and a dry-run deploy) go by it, but a quiesce takes a record over,
+ * and a deploy starts the app over it, only once it watched it unchanged
+ * (confirmQuiesceRecordsDead). An unreadable time is STALE (a record no
+ * quiesce can be renewing).
  */
 export function quiesceLiveness(r: QuiesceRecord, staleMs = DEFAULT_QUIESCE_STALE_MS, now = Date.now()): QuiesceLiveness {
   const last = r.renewed || r.since;
@@ -201,7 +203,7 @@ export async function confirmQuiesceRecordsDead(
   for (const [name, d] of deployments) {
     const record = quiesceRecord(d);
     if (!record) continue;
-    if (looksLive(record, staleMs)) throw quiesceBusy(name, record, quiesceLiveness(record, staleMs), reader);
+    if (looksLive(record, staleMs)) throw quiesceBusy(name, record, quiesceLiveness(record, staleMs), observeMs, reader);
     suspects.set(name, record);
   }
   if (suspects.size) deployments = await watchSuspects(kube, ctx, suspects, observeMs, reader, op);
@@ -210,7 +212,7 @@ export async function confirmQuiesceRecordsDead(
     const record = quiesceRecord(d);
     if (!record) continue;
     // a record not watched (a quiesce that began meanwhile) is not known to be dead
-    if (!sameRecord(record, suspects.get(name))) throw busyUnwatched(name, record, staleMs, reader);
+    if (!sameRecord(record, suspects.get(name))) throw busyUnwatched(name, record, staleMs, observeMs, reader);
     dead.set(name, record);
   }
   return { deployments, dead };
@@ -269,12 +271,12 @@ async function watchSuspects(kube: KubeClient, ctx: AppContext, suspects: Readon
 
 const recordDetails = (name: string, r: QuiesceRecord) => ({ deployment: name, by: r.by, since: r.since, ...(r.renewed ? { renewed: r.renewed } : {}) });
 
-/** A record LIVE at its word: that quiesce still runs, or (if it died) its record looks stale by `staleAt`. */
-export function quiesceBusy(name: string, r: QuiesceRecord, l: QuiesceLiveness, reader = QUIESCE_READER): KompoxError {
+/** A record LIVE at its word: that quiesce still runs, or (if it died) its record looks stale at `staleAt` and is then watched. */
+export function quiesceBusy(name: string, r: QuiesceRecord, l: QuiesceLiveness, observeMs = DEFAULT_QUIESCE_OBSERVE_MS, reader = QUIESCE_READER): KompoxError {
   return new KompoxError('conflict', `${describeQuiesced(name, r)}, which is still ${describeLiveness(r, l)}; ${reader.refusing}`, {
     code: reader.code,
     details: { ...recordDetails(name, r), staleAt: l.staleAt },
-    hint: `${reader.hintPrefix}Wait for it to finish, or retry after ${l.staleAt} (if it was interrupted, its record is stale by then and ${reader.outcome}).`,
+    hint: `${reader.hintPrefix}Wait for it to finish, or retry after ${l.staleAt} (if it was interrupted, its record looks stale by then, and ${reader.outcome} once it was watched unchanged for ${Math.ceil(observeMs / 1000)}s).`,
   });
 }
 
@@ -283,17 +285,17 @@ function busyWatched(name: string, r: QuiesceRecord, observeMs: number, reader: 
   return new KompoxError('conflict', `${describeQuiesced(name, r)}, which is still running (its record changed within ${Math.ceil(observeMs / 1000)}s of watching; its times are by another clock); ${reader.refusing}`, {
     code: reader.code,
     details: recordDetails(name, r),
-    hint: `${reader.hintPrefix}Wait for it to finish, then retry (if it was interrupted, its record stops changing and ${reader.outcome}).`,
+    hint: `${reader.hintPrefix}Wait for it to finish, then retry (if it was interrupted, its record stops changing, and ${reader.outcome} once it was watched unchanged for ${Math.ceil(observeMs / 1000)}s).`,
   });
 }
 
 /** A record not watched (written since the look): refused as LIVE by its times, else as not known to be dead. */
-function busyUnwatched(name: string, r: QuiesceRecord, staleMs: number, reader: QuiesceReader): KompoxError {
-  if (looksLive(r, staleMs)) return quiesceBusy(name, r, quiesceLiveness(r, staleMs), reader);
+function busyUnwatched(name: string, r: QuiesceRecord, staleMs: number, observeMs: number, reader: QuiesceReader): KompoxError {
+  if (looksLive(r, staleMs)) return quiesceBusy(name, r, quiesceLiveness(r, staleMs), observeMs, reader);
   return new KompoxError('conflict', `${describeQuiesced(name, r)}, which wrote its record since this one looked; ${reader.refusing}`, {
     code: reader.code,
     details: recordDetails(name, r),
-    hint: `${reader.hintPrefix}Retry: a record that stopped changing ${reader.outcome} once it was watched.`,
+    hint: `${reader.hintPrefix}Retry: a record that stopped changing ${reader.outcome} once it was watched unchanged for ${Math.ceil(observeMs / 1000)}s.`,
   });
 }
 
@@ -339,7 +341,7 @@ async function patchIfUnchanged(kube: KubeClient, ctx: AppContext, name: string,
  * (`takeover`: a quiesce that began since it looked) refuses, the patch
  * being conditional on what was looked at.
  */
-export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, quiesce?: QuiesceOwner & { takeover?: ReadonlyMap<string, QuiesceRecord>; staleMs?: number }): Promise<void> {
+export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, quiesce?: QuiesceOwner & { takeover?: ReadonlyMap<string, QuiesceRecord>; staleMs?: number; observeMs?: number }): Promise<void> {
   for (const [name, count] of Object.entries(counts)) {
     if (count === 0) continue;
     let current = 0;
@@ -350,7 +352,7 @@ export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<
       if (!quiesce) return { spec: { replicas: 0 } };
       const record = quiesceRecord(d);
       // only the very record appReplicas watched and found dead is taken over
-      if (record && !sameRecord(record, quiesce.takeover?.get(name))) throw busyUnwatched(name, record, quiesce.staleMs ?? DEFAULT_QUIESCE_STALE_MS, QUIESCE_READER);
+      if (record && !sameRecord(record, quiesce.takeover?.get(name))) throw busyUnwatched(name, record, quiesce.staleMs ?? DEFAULT_QUIESCE_STALE_MS, quiesce.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, QUIESCE_READER);
       const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: quiesce.since, [ANN_QUIESCED_BY]: quiesce.by, [ANN_QUIESCED_RENEWED]: null };
       return { metadata: { annotations }, spec: { replicas: 0 } };
     });

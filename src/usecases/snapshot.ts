@@ -156,7 +156,7 @@ export async function withAppStopped<T>(
     by: string;
     /** How often the record is renewed while the app is stopped (default 30 s). */
     renewMs?: number;
-    /** After how long without a renewal another quiesce's record counts as interrupted (default 3 renewal periods). */
+    /** After how long without a renewal another quiesce's record looks interrupted (default 3 renewal periods); it is then watched for 2 periods before it is taken over. */
     staleMs?: number;
   },
   op: Op,
@@ -166,7 +166,8 @@ export async function withAppStopped<T>(
   const renewMs = opts.renewMs ?? DEFAULT_QUIESCE_RENEW_MS;
   const staleMs = opts.staleMs ?? (opts.renewMs ? 3 * opts.renewMs : DEFAULT_QUIESCE_STALE_MS);
   // another quiesce still running (its record LIVE, or renewed while watched: 2 periods) refuses here, before anything is stopped
-  const { counts: saved, takeover } = await appReplicas(kube, ctx, op, { staleMs, observeMs: 2 * renewMs });
+  const observeMs = 2 * renewMs;
+  const { counts: saved, takeover } = await appReplicas(kube, ctx, op, { staleMs, observeMs });
   const own = { by: opts.by, since: nowRfc3339() };
   const stopped = Object.keys(saved).filter((name) => saved[name]! > 0);
   /** Renews the record from the stop on (the wait for the pods may take minutes too) until the start. */
@@ -178,7 +179,7 @@ export async function withAppStopped<T>(
   try {
     phaseEvent(op, 'quiesce', 'stopping the app');
     renewing = renewWhileStopped(kube, ctx, stopped, own, renewMs, op);
-    await stopApp(kube, ctx, saved, op, { ...own, takeover, staleMs });
+    await stopApp(kube, ctx, saved, op, { ...own, takeover, staleMs, observeMs });
     await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, {
       code: 'snapshot.quiesce.timeout',
       hint: 'No snapshot was taken and the app was started again; retry, or snapshot without quiescing (crash-consistent).',

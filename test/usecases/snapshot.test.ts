@@ -245,7 +245,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       assert.ok(e instanceof KompoxError, String(e));
       assert.deepEqual([e.kind, e.code], ['conflict', 'snapshot.quiesce.busy']);
       assert.match(e.message, new RegExp(`^web was stopped at ${since} by the quiesced snapshot scheduled, which is still running \\(stopped \\d+s ago, not renewed yet\\); refusing to stop the app under it$`));
-      assert.match(e.hint ?? '', /^Nothing was changed\. Wait for it to finish, or retry after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /);
+      assert.match(e.hint ?? '', /^Nothing was changed\. Wait for it to finish, or retry after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(if it was interrupted, its record looks stale by then, and is taken over once it was watched unchanged for 60s\)\.$/);
       assert.deepEqual(lines, []);
       const after = await deployment(ctx);
       assert.equal(after.metadata.resourceVersion, before.metadata.resourceVersion, 'the Deployment was not written');
@@ -322,6 +322,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       'snapshot.quiesce.busy',
       'web was stopped at T by the quiesced snapshot skewed, which is still running (its record changed within 1s of watching; its times are by another clock); refusing to stop the app under it',
     ]);
+    assert.equal(e.hint, 'Nothing was changed. Wait for it to finish, then retry (if it was interrupted, its record stops changing, and is taken over once it was watched unchanged for 1s).');
     assert.deepEqual(lines, ["waiting up to 1s to confirm that the quiesced snapshot skewed is gone: its record of web looks interrupted by this machine's clock, and is taken over only if not renewed meanwhile"]);
     const d = await deployment(ctx);
     assert.equal(replicasOf(d), 0);
@@ -480,9 +481,11 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.ok(busy instanceof KompoxError, String(busy));
     assert.deepEqual([busy.kind, busy.code], ['conflict', 'deploy.quiesce.busy']);
     assert.match(busy.message, /by the quiesced snapshot nightly, which is still running \(renewed \d+s ago\); refusing to deploy .*nothing was changed$/);
+    assert.match(busy.hint ?? '', /^Wait for it to finish, or retry after \S+Z \(if it was interrupted, its record looks stale by then, and is overridden by the deploy once it was watched unchanged for 60s\)\.$/);
     assert.equal(replicasOf(await deployment(ctx, name)), 0, 'refused before anything was written');
     const dryBusy = await deployApp(ctx, source, kube, driver, { dryRun: true });
-    assert.ok(dryBusy.warnings.some((w) => /still running \(renewed \d+s ago\); this deploy would start it under its copy, and is refused while it runs$/.test(w.message)), JSON.stringify(dryBusy.warnings));
+    const refusedWarning = dryBusy.warnings.find((w) => /still running \(renewed \d+s ago\); this deploy would start it under its copy, and is refused while it runs$/.test(w.message));
+    assert.match(refusedWarning?.hint ?? '', /^Wait for it to finish, or deploy after \S+Z \(if it was interrupted, its record looks stale by then, and the deploy starts the app once it watched it unchanged for 60s\)\.$/, JSON.stringify(dryBusy.warnings));
     // the record an interrupted quiesce leaves (the same patch as its stop)
     await kube.mergePatch(ref, {
       metadata: { annotations: { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': '2026-01-02T03:04:05Z', 'kompox.dev/quiesced-by': 'export of disk d1', 'kompox.dev/quiesced-renewed': null } },
@@ -546,6 +549,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       'deploy.quiesce.busy',
       `${name} was stopped at T by the quiesced snapshot skewed, which is still running (its record changed within 1s of watching; its times are by another clock); refusing to deploy (it would start the app under its copy); nothing was changed`,
     ]);
+    assert.equal(e.hint, 'Wait for it to finish, then retry (if it was interrupted, its record stops changing, and is overridden by the deploy once it was watched unchanged for 1s).');
     assert.deepEqual(lines, [`waiting up to 1s to confirm that the quiesced snapshot skewed is gone: its record of ${name} looks interrupted by this machine's clock, and is overridden by the deploy only if not renewed meanwhile`]);
     const d = await deployment(ctx, name);
     assert.equal(replicasOf(d), 0, 'the app was not started');
