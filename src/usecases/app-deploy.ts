@@ -24,6 +24,7 @@ import {
   describeQuiesced,
   looksLive,
   quiescedDeployments,
+  recheckQuiesceRecords,
   type QuiesceLiveness,
   type QuiesceReader,
   type QuiesceRecord,
@@ -355,7 +356,8 @@ function dryRunQuiescedWarning(q: Quiesced, staleMs: number, observeMs: number):
  * (before anything is applied), `status` while the rollout is awaited, `phase`
  * at each step. Cancelling stops between steps (deploying again converges).
  * A quiesce's record that looks stale (or is dated ahead) is watched first
- * (a `log` says how long); a cancel then changes nothing.
+ * (a `log` says how long); a cancel then changes nothing. The records are
+ * read again just before the apply: one written since refuses, nothing applied.
  */
 export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeClient, driver: ProviderDriver, opts: DeployOptions = {}, op: Op = {}): Promise<DeployResult> {
   const { loadApp } = await import('./app-load.js');
@@ -382,9 +384,10 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   // again, said before anything is written; a quiesce running (its record fresh, or renewed while watched) refuses.
   const staleMs = opts.quiesceRenewMs ? 3 * opts.quiesceRenewMs : DEFAULT_QUIESCE_STALE_MS;
   const observeMs = opts.quiesceRenewMs ? 2 * opts.quiesceRenewMs : DEFAULT_QUIESCE_OBSERVE_MS;
-  const restarts = opts.dryRun
-    ? (await quiescedDeployments(kube, ctx, staleMs)).map((q) => dryRunQuiescedWarning(q, staleMs, observeMs))
-    : [...(await confirmQuiesceRecordsDead(kube, ctx, DEPLOY_READER, op, { staleMs, observeMs })).dead].map(([name, r]) => quiescedWarning(name, r, staleMs));
+  const confirmed = opts.dryRun ? undefined : (await confirmQuiesceRecordsDead(kube, ctx, DEPLOY_READER, op, { staleMs, observeMs })).dead;
+  const restarts = confirmed
+    ? [...confirmed].map(([name, r]) => quiescedWarning(name, r, staleMs))
+    : (await quiescedDeployments(kube, ctx, staleMs)).map((q) => dryRunQuiescedWarning(q, staleMs, observeMs));
   for (const w of restarts) warningEvent(op, w);
   // every image's registry: stored credentials, the nodes' own access, public, or a warning (before anything is written)
   const { checkImageAccess, podImages } = await import('./registry-check.js');
@@ -423,6 +426,8 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   const warnings = [...loaded.warnings, ...manifest.warnings];
   for (const w of warnings) warningEvent(op, w);
   warnings.push(...access.warnings, ...restarts);
+  // the registry checks, the namespace wait and new disks can take minutes: a quiesce begun meanwhile refuses, nothing applied
+  if (confirmed) await recheckQuiesceRecords(kube, ctx, confirmed, DEPLOY_READER, { staleMs, observeMs });
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);
   const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, terminatingTimeoutMs: opts.timeoutMs, pollMs: opts.pollMs }, op);
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };

@@ -218,6 +218,25 @@ export async function confirmQuiesceRecordsDead(
   return { deployments, dead };
 }
 
+/**
+ * Re-reads the records just before the write that confirmQuiesceRecordsDead
+ * allowed (`known`: the records it confirmed dead). A record that appeared or
+ * changed since is a quiesce begun meanwhile: refused at once, not watched
+ * again (a second watch would open another gap, and the caller can retry).
+ */
+export async function recheckQuiesceRecords(
+  kube: KubeClient,
+  ctx: AppContext,
+  known: ReadonlyMap<string, QuiesceRecord>,
+  reader: QuiesceReader,
+  opts: { staleMs?: number; observeMs?: number } = {},
+): Promise<void> {
+  for (const [name, d] of await appDeployments(kube, ctx)) {
+    const record = quiesceRecord(d);
+    if (record && !sameRecord(record, known.get(name))) throw busyUnwatched(name, record, opts.staleMs ?? DEFAULT_QUIESCE_STALE_MS, opts.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, reader);
+  }
+}
+
 /** The counts appReplicas found, and the records it confirmed dead (by watching them), which stopApp may take over. */
 export interface AppReplicas {
   counts: Record<string, number>;

@@ -614,6 +614,47 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(quiesceAnnotations(after[0]!)['kompox.dev/quiesced-by'], 'snapshot dead');
   });
 
+  it("a quiesce that stops the app in deploy's gap (after its look at the records, before the apply) refuses the deploy: deploy.quiesce.busy, nothing applied", async () => {
+    const { ctx, source, name } = await deployed('deploy-gap-app');
+    const ns = appNamespace(ctx);
+    const inventory = { apiVersion: 'v1', kind: 'ConfigMap', name: 'kompox-inventory', namespace: ns };
+    // the quiesce's stop lands during the namespace wait: the first read of the Namespace after the look listed the Deployments
+    let looked = false;
+    let stoppedAt: string | undefined;
+    const gap = new Proxy(kube, {
+      get(target, key) {
+        if (key === 'list') {
+          return async (...args: Parameters<KubeClient['list']>) => {
+            if (args[1] === 'Deployment') looked = true;
+            return target.list(...args);
+          };
+        }
+        if (key === 'get') {
+          return async (ref: Parameters<KubeClient['get']>[0]) => {
+            if (looked && !stoppedAt && ref.kind === 'Namespace') {
+              await writeRecord(ctx, { 'kompox.dev/quiesced-since': nowRfc3339(), 'kompox.dev/quiesced-by': 'snapshot gap' }, name);
+              stoppedAt = (await deployment(ctx, name)).metadata.resourceVersion;
+            }
+            return target.get(ref);
+          };
+        }
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const inventoryBefore = (await kube.get(inventory))?.metadata.resourceVersion;
+    const e = await deployApp(ctx, source, gap, driver, { timeoutMs: 30_000 }).then(() => assert.fail('not refused: the app was started under the copy'), (x: unknown) => x);
+    assert.ok(stoppedAt, 'the quiesce stopped the app in the gap');
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.kind, e.code], ['conflict', 'deploy.quiesce.busy']);
+    assert.match(e.message, /by the quiesced snapshot gap, which is still running \(stopped \d+s ago, not renewed yet\); refusing to deploy \(it would start the app under its copy\); nothing was changed$/);
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 0, 'the app was not started');
+    assert.equal(d.metadata.resourceVersion, stoppedAt, 'the Deployment was not applied after the quiesce stopped it');
+    assert.equal(quiesceAnnotations(d)['kompox.dev/quiesced-by'], 'snapshot gap');
+    assert.equal((await kube.get(inventory))?.metadata.resourceVersion, inventoryBefore, 'nothing was applied');
+  });
+
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
     const ctx = await appWithData('level-app');
     const ns = appNamespace(ctx);
