@@ -145,6 +145,12 @@ export interface BoxDeployOptions {
   stopTimeoutMs?: number;
   /** How long to wait for the box to run (default 5 min: image pull, rsync install). */
   startTimeoutMs?: number;
+  /**
+   * How often a quiesce renews its record (default 30 s; shorter in tests):
+   * a record not renewed for 3 periods looks interrupted, and is watched for
+   * 2 before the box takes it over.
+   */
+  quiesceRenewMs?: number;
 }
 
 export interface BoxDeployResult {
@@ -173,6 +179,9 @@ async function waitBoxReady(kube: KubeClient, ctx: AppContext, timeoutMs: number
     await sleep(250, op);
   }
 }
+
+/** The staleness threshold and watch of a quiesce's record for a renewal period given (the defaults when not). */
+const quiesceTimings = (renewMs: number | undefined) => (renewMs ? { staleMs: 3 * renewMs, observeMs: 2 * renewMs } : {});
 
 /**
  * Deploys the box: records what to undo, stops the app (unless live), runs
@@ -213,7 +222,7 @@ export async function deployBox(ctx: AppContext, kube: KubeClient, opts: BoxDepl
   // first the record of what to undo, so a crash from here on leaves a box that is found and removed
   const record: BoxRecord = existing
     ? { mode: existing.mode, replicas: existing.replicas, since: existing.since ?? nowRfc3339(), session: existing.session }
-    : { mode: live ? 'live' : 'stopped', replicas: live ? {} : (await appReplicas(kube, ctx, op)).counts, since: nowRfc3339(), session: Boolean(opts.session) };
+    : { mode: live ? 'live' : 'stopped', replicas: live ? {} : (await appReplicas(kube, ctx, op, quiesceTimings(opts.quiesceRenewMs))).counts, since: nowRfc3339(), session: Boolean(opts.session) };
   await writeRecord(kube, ctx, record);
   try {
     if (!live) {

@@ -27,6 +27,7 @@ import {
 import { resolveCurrentDisks } from '../../src/usecases/volumes.js';
 import { appStatus } from '../../src/usecases/app-status.js';
 import { deployApp } from '../../src/usecases/app-deploy.js';
+import { deployBox, destroyBox, findBox } from '../../src/usecases/box.js';
 import { appReplicas, clearStaleQuiesceRecords, startApp, stopApp } from '../../src/usecases/app-scale.js';
 import { bundleSource } from '../../src/source/index.js';
 import { appCtx, snapshotOfTree, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
@@ -653,6 +654,51 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(d.metadata.resourceVersion, stoppedAt, 'the Deployment was not applied after the quiesce stopped it');
     assert.equal(quiesceAnnotations(d)['kompox.dev/quiesced-by'], 'snapshot gap');
     assert.equal((await kube.get(inventory))?.metadata.resourceVersion, inventoryBefore, 'nothing was applied');
+  });
+
+  it('a maintenance box (stopped) over a dead stale record: watched for 2 renewal periods, taken over, the recorded count given back when the box goes', { timeout: 30_000 }, async () => {
+    const { ctx, name } = await deployed('box-dead-app');
+    const stale = nowRfc3339(new Date(Date.now() - 120_000));
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': stale, 'kompox.dev/quiesced-by': 'snapshot dead' }, name);
+    const lines: string[] = [];
+    const t0 = performance.now();
+    const { box } = await deployBox(ctx, kube, { quiesceRenewMs: 200, stopTimeoutMs: 10_000, startTimeoutMs: 10_000 }, logInto(lines));
+    assert.ok(performance.now() - t0 >= 395, 'the record was watched for 2 × 200 ms');
+    assert.deepEqual(lines.slice(0, 2), [
+      `waiting up to 1s to confirm that the quiesced snapshot dead is gone: its record of ${name} looks interrupted by this machine's clock, and is taken over only if not renewed meanwhile`,
+      `${name} was stopped at ${stale} by the quiesced snapshot dead, which was interrupted (not renewed since ${stale}) and has not started it again; it will be started again with replicas 1`,
+    ]);
+    assert.deepEqual([box.mode, box.replicas], ['stopped', { [name]: 1 }], 'the box records the count the quiesce recorded, not 0');
+    assert.equal(replicasOf(await deployment(ctx, name)), 0);
+    const { restored } = await destroyBox(ctx, kube, { stopTimeoutMs: 10_000 });
+    assert.deepEqual(restored, { [name]: 1 });
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 1, 'the app runs again');
+    assert.deepEqual(quiesceAnnotations(d), {}, 'the record went with the start');
+  });
+
+  it('a maintenance box (stopped) over a live quiesce whose clock is 10 minutes behind: watched, seen renewing, refused busy; nothing changed', { timeout: 30_000 }, async () => {
+    const { ctx, name } = await deployed('box-live-app');
+    const behind = () => new Date(Date.now() - 600_000);
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': nowRfc3339(behind()), 'kompox.dev/quiesced-by': 'snapshot skewed', 'kompox.dev/quiesced-renewed': behind().toISOString() }, name);
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) };
+    const writer = setInterval(() => void kube.mergePatch(ref, { metadata: { annotations: { 'kompox.dev/quiesced-renewed': behind().toISOString() } } }).catch(() => undefined), 50);
+    const nsBefore = (await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) }))!;
+    let e: unknown;
+    try {
+      e = await deployBox(ctx, kube, { quiesceRenewMs: 200, stopTimeoutMs: 10_000, startTimeoutMs: 10_000 }).then(() => assert.fail('not refused: a box over a running copy'), (x: unknown) => x);
+    } finally {
+      clearInterval(writer);
+    }
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.code, e.message.replace(/ at \S+ by/, ' at T by')], [
+      'snapshot.quiesce.busy',
+      `${name} was stopped at T by the quiesced snapshot skewed, which is still running (its record changed within 1s of watching; its times are by another clock); refusing to stop the app under it`,
+    ]);
+    const nsAfter = (await kube.get({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) }))!;
+    assert.equal(nsAfter.metadata.resourceVersion, nsBefore.metadata.resourceVersion, 'no box record was written');
+    assert.equal(await findBox(ctx, kube), undefined);
+    assert.equal(quiesceAnnotations(await deployment(ctx, name))['kompox.dev/quiesced-by'], 'snapshot skewed');
   });
 
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
