@@ -52,9 +52,11 @@ export interface AppStatus {
    * staleness threshold), or one that was interrupted (killed, its connection
    * lost: no renewal since). `liveness` says which in words (`running
    * (renewed 12s ago)`, `interrupted (not renewed since T)`). `replicas` is
-   * what the next quiesce or a deploy gives back.
+   * what the next quiesce or a deploy gives back. `aheadS`: its time is that
+   * far ahead of this clock (LIVE by its writer's clock alone: a deploy or a
+   * quiesce watches it before going over it).
    */
-  quiesced?: ({ deployment: string; live: boolean; liveness: string } & QuiesceRecord)[];
+  quiesced?: ({ deployment: string; live: boolean; liveness: string; aheadS?: number } & QuiesceRecord)[];
   /** The maintenance box, when there is one (also one left behind by an interrupted command). */
   box?: import('./box.js').BoxState;
   /** Each volume's claim and PersistentVolume: phases, whether they point at each other, and what is wrong (volume-bindings.ts). */
@@ -145,7 +147,7 @@ export async function appStatus(ctx: AppContext, kube: KubeClient, opts: { maxEv
     const record = quiesceRecord(d);
     if (record) {
       const l = quiesceLiveness(record);
-      (status.quiesced ??= []).push({ deployment: d.metadata.name, ...record, live: l.live, liveness: describeLiveness(record, l) });
+      (status.quiesced ??= []).push({ deployment: d.metadata.name, ...record, live: l.live, liveness: describeLiveness(record, l), ...(l.aheadS ? { aheadS: l.aheadS } : {}) });
     }
   }
   status.volumeBindings = await readVolumeBindings(kube, namespace);

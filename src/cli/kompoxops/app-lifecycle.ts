@@ -122,6 +122,7 @@ export function register(app: Command): void {
       const format = parseOutputFormat(opts.output);
       const { withOpsApp } = await import('../../app/kompoxops.js');
       const { appStatus } = await import('../../usecases/app-status.js');
+      const { DEFAULT_QUIESCE_OBSERVE_MS } = await import('../../usecases/app-scale.js');
       const { bindingAdvice } = await import('../advice.js');
       return withOpsApp(globalOptions(cmd), async (s) => {
         const st = await appStatus(s.ctx, await s.kube());
@@ -145,6 +146,8 @@ export function register(app: Command): void {
         for (const q of st.quiesced ?? []) {
           out.push(`stopped:    ${q.deployment} by the quiesced ${q.by}${q.since ? ` since ${q.since}` : ''} (replicas ${q.replicas} to give back): ${q.liveness}`);
           if (!q.live) out.push(`            \`kompoxops app deploy\` starts the app again (so does the next --quiesce)`);
+          // running only by a clock ahead of this one: it may be dead, and what goes over it (after a watch) is said
+          else if (q.aheadS) out.push(`            if it was interrupted, \`kompoxops app deploy\` starts the app again once it watched its record unchanged for ${DEFAULT_QUIESCE_OBSERVE_MS / 1000}s (so does the next --quiesce)`);
         }
         for (const u of st.urls) out.push(`url:        ${u}`);
         for (const p of st.pods) {
