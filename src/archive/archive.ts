@@ -45,7 +45,7 @@ import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { GarbagePacer, freeSpent, markReleasable, releaseBuffer, releaseMarked } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
-import { InOrder, ZSTD_FRAME, ZSTD_JOBS, ZSTD_LEVEL, ZstdSlot, decompressZstd, zstdParallelism } from './zstd.js';
+import { InOrder, ZSTD_FRAME, ZSTD_JOBS, ZSTD_LEVEL, ZstdSlot, decompressZstd, outOfMemory, zstdParallelism } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
 /** The newest manifest version this code writes and reads. */
@@ -490,6 +490,8 @@ export async function sniffFormat(input: Readable): Promise<ArchiveFormat> {
 }
 
 export function compressionError(err: unknown, format: ArchiveFormat): KompoxError | undefined {
+  const oom = outOfMemory(err, format === 'tar.zst' ? 'zstd' : 'gzip');
+  if (oom) return oom;
   const code = String((err as { code?: unknown }).code ?? '');
   const message = String((err as Error)?.message ?? err);
   if (code.startsWith('Z_') || code.startsWith('ZSTD_') || /unexpected end of file|incorrect header check|invalid .*(?:block|distance|code)|zlib/i.test(message)) {

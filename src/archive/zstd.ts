@@ -223,6 +223,23 @@ export class InOrder<T> {
   }
 }
 
+/**
+ * A compressor or decompressor that could not get memory (zstd's
+ * ZSTD_error_memory_allocation, zlib's Z_MEM_ERROR: a memory limit, ulimit -v,
+ * a full machine) says so: it is not a damaged archive, and being told it is
+ * would have the user throw a good archive away.
+ */
+export function outOfMemory(e: unknown, tool: 'zstd' | 'gzip'): KompoxError | undefined {
+  const code = String((e as { code?: unknown })?.code ?? '');
+  if (code !== 'ZSTD_error_memory_allocation' && code !== 'Z_MEM_ERROR') return undefined;
+  const message = String((e as Error)?.message ?? e);
+  return new KompoxError('unavailable', `${tool} could not get the memory it needs (${message}); the archive is not known to be damaged`, {
+    code: 'archive.memory',
+    hint: "Free memory on this machine or raise the process's memory limit (ulimit -v, a container's memory limit), then run the command again.",
+    cause: e,
+  });
+}
+
 function invalid(message: string): KompoxError {
   return new KompoxError('integrity', `the archive is not a valid zstd stream (${message}): it is truncated or corrupt`, {
     hint: 'The archive is damaged or incomplete; export it again from the source, or check the copy.',
@@ -634,6 +651,8 @@ export async function* decompressZstd(source: AsyncIterable<Buffer>, opts: Decom
 
 function asIntegrity(e: unknown): unknown {
   if (e instanceof KompoxError) return e;
+  const oom = outOfMemory(e, 'zstd');
+  if (oom) return oom;
   const code = String((e as { code?: unknown })?.code ?? '');
   if (code === 'ZSTD_error_dictionary_wrong') return invalid('a frame needs a zstd dictionary');
   const message = String((e as Error)?.message ?? e);
