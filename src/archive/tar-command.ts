@@ -54,6 +54,31 @@ export function commandMessages(text: string, max = 3): string {
 export const SIGPIPE_STATUS = 141;
 
 /**
+ * Whether a decompressor's failure (its status `code` but SIGPIPE, its
+ * messages `text`) is the archive's: zstd and gzip refuse a stream they
+ * cannot decode with status 1 (gzip's 2: trailing garbage). The shell's 126
+ * and 127 (not executable, not found), a signal's 128+n (the OOM killer) and
+ * a complaint about the command line say nothing of the archive: the node's
+ * tool failed.
+ */
+export function decodingFailure(code: number, text: string): boolean {
+  if (code !== 1 && code !== 2) return false;
+  return !USAGE_ERROR.test(text);
+}
+
+/** zstd's usage error; GNU getopt's (gzip's). */
+const USAGE_ERROR = /^.*(?:Incorrect parameters|unrecognized option|invalid option).*$/m;
+
+/** A decompressor's own messages in an extract's stderr: its usage error alone (not the usage text), else all but tar's. */
+export function toolMessages(text: string): string {
+  const own = text
+    .split('\n')
+    .filter((l) => !l.trim().startsWith('tar: '))
+    .join('\n');
+  return USAGE_ERROR.exec(own)?.[0] ?? own;
+}
+
+/**
  * The status a script wrote to stderr after MARK (see untarScript), and
  * stderr without the mark: undefined status when the mark is missing (the
  * command was cut off before it got there).

@@ -24,7 +24,7 @@ import {
 } from '../../archive/archive.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
-import { SIGPIPE_STATUS, commandMessages, tarCreateOutcome } from '../../archive/tar-command.js';
+import { SIGPIPE_STATUS, commandMessages, decodingFailure, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
   ExtractOutputParser,
@@ -161,32 +161,6 @@ function nodeProgress(progress: ProgressSink | undefined, total: number | (() =>
 
 function failed(fs: HostFs, what: string, r: { code: number | null; stderr: string }, detail = r.stderr): KompoxError {
   return new KompoxError('unavailable', `${what} on ${fs.describe} failed (exit code ${r.code ?? 'none'})${detail ? `: ${commandMessages(detail, 5)}` : ''}`);
-}
-
-
-/**
- * Whether a decompressor's failure (its status `code` but SIGPIPE, its
- * messages `text`) is the archive's: zstd and gzip refuse a stream they
- * cannot decode with status 1 (gzip's 2: trailing garbage). The shell's 126
- * and 127 (not executable, not found), a signal's 128+n (the OOM killer) and
- * a complaint about the command line say nothing of the archive: the node's
- * tool failed.
- */
-export function decodingFailure(code: number, text: string): boolean {
-  if (code !== 1 && code !== 2) return false;
-  return !USAGE_ERROR.test(text);
-}
-
-/** zstd's usage error; GNU getopt's (gzip's). */
-const USAGE_ERROR = /^.*(?:Incorrect parameters|unrecognized option|invalid option).*$/m;
-
-/** A decompressor's own messages in an extract's stderr: its usage error alone (not the usage text), else all but tar's. */
-function toolMessages(text: string): string {
-  const own = text
-    .split('\n')
-    .filter((l) => !l.trim().startsWith('tar: '))
-    .join('\n');
-  return USAGE_ERROR.exec(own)?.[0] ?? own;
 }
 
 /** A listing that could not be read. */
