@@ -69,13 +69,55 @@ export function decodingFailure(code: number, text: string): boolean {
 /** zstd's usage error; GNU getopt's (gzip's). */
 const USAGE_ERROR = /^.*(?:Incorrect parameters|unrecognized option|invalid option).*$/m;
 
-/** A decompressor's own messages in an extract's stderr: its usage error alone (not the usage text), else all but tar's. */
+/**
+ * A compressor's own messages in a pipeline's stderr: its usage error alone
+ * (not the usage text), else all but tar's and head's (the other stages of
+ * the node's pipelines, whose complaints follow from the compressor's).
+ */
 export function toolMessages(text: string): string {
   const own = text
     .split('\n')
-    .filter((l) => !l.trim().startsWith('tar: '))
+    .filter((l) => !/^(?:tar|head): /.test(l.trim()))
     .join('\n');
   return USAGE_ERROR.exec(own)?.[0] ?? own;
+}
+
+/** Linux's names of the signals a tool dies of, by number. */
+const SIGNAL_NAMES: Readonly<Record<number, string>> = {
+  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL',
+  11: 'SIGSEGV', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM', 24: 'SIGXCPU', 25: 'SIGXFSZ',
+};
+
+/**
+ * How a command a shell ran ended, for a message: the shell gives one killed
+ * by signal n the status 128+n ("was killed by signal 9 (SIGKILL, exit code
+ * 137)": the OOM killer's), any other status is "failed (exit code N)".
+ */
+export function shellStatusPhrase(code: number): string {
+  const signal = code - 128;
+  if (signal >= 1 && signal <= 64) return `was killed by signal ${signal} (${SIGNAL_NAMES[signal] ?? `signal ${signal}`}, exit code ${code})`;
+  return `failed (exit code ${code})`;
+}
+
+/**
+ * Whether the compressor at the end of a pipeline on the node (`tar -c |
+ * zstd`) failed on its own: any status but 0 and SIGPIPE's (killed writing
+ * to a reader that had gone: this side's stop). The stages before it then
+ * died of the pipe it left (SIGPIPE) or failed writing into it: theirs says
+ * nothing, and must not be reported in its place.
+ */
+export function compressorFailed(code: number | undefined): code is number {
+  return code !== undefined && code !== 0 && code !== SIGPIPE_STATUS;
+}
+
+/**
+ * The message of a compressor that failed on its own (compressorFailed):
+ * WHAT (naming it and its work) on WHERE, how it ended (shellStatusPhrase)
+ * and its own messages out of the pipeline's stderr `text` (toolMessages).
+ */
+export function compressorFailure(what: string, where: string, code: number, text: string): string {
+  const said = commandMessages(toolMessages(text), 5);
+  return `${what} on ${where} ${shellStatusPhrase(code)}${said ? `: ${said}` : ''}`;
 }
 
 /**

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { compressingWriter, digestTree, packTree } from '../../src/archive/archive.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
-import { commandMessages, pipeStatus, shellCommand, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
+import { commandMessages, compressorFailed, compressorFailure, pipeStatus, shellCommand, shellStatusPhrase, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
 import { collect } from '../support/collect.js';
@@ -42,6 +42,21 @@ describe('tar command lines', () => {
     // written by the stage's shell, the mark can land between a message of tar's and its newline: tar's lines stay apart
     const interleaved = `tar: Removing leading \`data/../' from member names${MARK}141\n\ntar: data/../x: Member name contains '..'\n`;
     assert.deepEqual(pipeStatus(interleaved, MARK), { status: 141, detail: "tar: Removing leading `data/../' from member names\ntar: data/../x: Member name contains '..'" });
+  });
+
+  test("a compressor's own failure (any status but 0 and SIGPIPE's) reads as its status or signal and its own messages, not tar's or head's", () => {
+    assert.equal(compressorFailed(undefined), false);
+    assert.equal(compressorFailed(0), false);
+    assert.equal(compressorFailed(141), false, 'SIGPIPE: its reader went away (this side stopped)');
+    for (const code of [1, 11, 126, 127, 137]) assert.equal(compressorFailed(code), true, String(code));
+    assert.equal(shellStatusPhrase(1), 'failed (exit code 1)');
+    assert.equal(shellStatusPhrase(127), 'failed (exit code 127)');
+    assert.equal(shellStatusPhrase(137), 'was killed by signal 9 (SIGKILL, exit code 137)');
+    assert.equal(shellStatusPhrase(143), 'was killed by signal 15 (SIGTERM, exit code 143)');
+    const stderr = "zstd: error 11 : Allocation error : not enough memory\ntar: -: Cannot write: Broken pipe\nhead: error writing 'standard output': Broken pipe\ntar: Error is not recoverable: exiting now";
+    assert.equal(compressorFailure('zstd compressing X', 'ssh n', 11, stderr), 'zstd compressing X on ssh n failed (exit code 11): zstd: error 11 : Allocation error : not enough memory');
+    assert.equal(compressorFailure('zstd compressing X', 'ssh n', 137, ''), 'zstd compressing X on ssh n was killed by signal 9 (SIGKILL, exit code 137)');
+    assert.equal(compressorFailure('zstd', 'ssh n', 1, 'Incorrect parameters \nCompress or decompress the INPUT file(s)\n  -h   Display short usage and exit.'), 'zstd on ssh n failed (exit code 1): Incorrect parameters');
   });
 
   test('commandMessages: the last distinct lines, trimmed, on one line', () => {

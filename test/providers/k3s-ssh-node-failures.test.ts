@@ -17,20 +17,21 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { readManifest } from '../../src/archive/archive.js';
 import { KompoxError } from '../../src/domain/errors.js';
-import { cancellable, destroyOnCancel } from '../../src/domain/events.js';
+import { cancellable, destroyOnCancel, type KompoxEvent } from '../../src/domain/events.js';
 import { packDisk, unpackDisk } from '../../src/providers/k3s/driver.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { LocalHostFs, type HostFs } from '../../src/providers/k3s/hostfs.js';
 import { restoreOnNode } from '../../src/providers/k3s/node-local.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
+import { collectEvents } from '../support/events.js';
 import { sshdMissing, type Sshd } from '../support/sshd.js';
-import { appCtx, sshdAndSandbox, writeSampleTree } from './k3s-fixtures.js';
+import { appCtx, snapshotOfTree, sshdAndSandbox, writeSampleTree } from './k3s-fixtures.js';
 
 const BUSYBOX = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
 const skip =
@@ -555,4 +556,112 @@ describe("an import over SSH whose node command ends at once without reading its
       }
     });
   }
+});
+
+/**
+ * Writes BIN/zstd for the node's PATH: this machine's zstd, but when it
+ * compresses (`zstd -T0 ...`: the export's and the snapshot's; the probes and
+ * decompression go through) it does what BIN/mode says: `fails` (exits 1 with
+ * a message of its own), `missing` (a command not found: 127), `option` (the
+ * real zstd given an unknown option: "Incorrect parameters"), `killed`
+ * (SIGKILL, as the OOM killer does: 137), `memory` (the real zstd under an
+ * address-space limit: its allocation error).
+ */
+async function compressingZstd(bin: string): Promise<void> {
+  const real = spawnSync('sh', ['-c', 'command -v zstd'], { encoding: 'utf8' }).stdout.trim();
+  await mkdir(bin, { recursive: true });
+  const script = [
+    '#!/bin/sh',
+    'if [ "$1" = -T0 ]; then',
+    `  case "$(cat "${bin}/mode" 2>/dev/null)" in`,
+    "    fails) echo 'zstd: cannot compress (fake)' >&2; exit 1;;",
+    '    missing) exec kompox-no-such-zstd "$@";;',
+    `    option) exec "${real}" --no-such-option "$@";;`,
+    '    killed) kill -KILL $$;;',
+    `    memory) ulimit -v 30000; exec "${real}" "$@";;`,
+    '  esac',
+    'fi',
+    `exec "${real}" "$@"`,
+  ];
+  await writeFile(join(bin, 'zstd'), `${script.join('\n')}\n`, { mode: 0o755 });
+}
+
+describe("the node's zstd failing as it compresses (export over SSH, snapshot on the node): the error is zstd's, not the SIGPIPE it left tar (real sshd)", { skip: sshdMissing() }, () => {
+  const fx = sshdAndSandbox();
+
+  const modes = [
+    ['fails', /^zstd compressing .* on ssh \S+ failed \(exit code 1\): zstd: cannot compress \(fake\)$/],
+    ['missing', /^zstd compressing .* on ssh \S+ failed \(exit code 127\): .*kompox-no-such-zstd: not found$/],
+    ['option', /^zstd compressing .* on ssh \S+ failed \(exit code 1\): Incorrect parameters ?$/],
+    ['killed', /^zstd compressing .* on ssh \S+ was killed by signal 9 \(SIGKILL, exit code 137\)/],
+    // this machine's zstd under `ulimit -v`: its own allocation error, whatever its number
+    ['memory', /^zstd compressing .* on ssh \S+ failed \(exit code \d+\): zstd: error \d+ : /],
+  ] as const;
+
+    const logs = (events: KompoxEvent[]) => events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+
+  /** The error of a failed export or snapshot, checked: zstd's, with its advice, neither tar's SIGPIPE nor the pipeline's status 0. */
+  const zstdsFailure = (said: RegExp) => (e: unknown) => {
+    assert.ok(e instanceof KompoxError && e.kind === 'unavailable', String(e));
+    assert.match(e.message, said);
+    assert.doesNotMatch(e.message, /tar -c|exit code (?:141|0)\b/);
+    assert.match(e.hint ?? '', /node's zstd/);
+    return true;
+  };
+
+  it('an export packed on the node (tar.zst) and one of the plain tar stream (tar.gz: zstd on the link) fail naming zstd: its status or signal and its message', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const bin = join(fx.sb.dir, 'zstd-export-fails');
+    await compressingZstd(bin);
+    const dir = join(fx.sb.dir, 'zstd-export-disk');
+    await mkdir(dir);
+    // more than the pipes between tar and zstd hold: tar is still writing when zstd is gone
+    for (let i = 0; i < 2; i++) await writeFile(join(dir, `blob-${i}.bin`), randomBytes(2 * 1024 * 1024));
+    await writeSampleTree(dir);
+    const fs = await connectWithPath(fx, bin);
+    try {
+      for (const [mode, said] of modes) {
+        await writeFile(join(bin, 'mode'), mode);
+        for (const format of ['tar.zst', 'tar.gz'] as const) {
+          const out = new PassThrough();
+          out.resume();
+          await assert.rejects(within(packDisk(fs, dir, out, { format }, {}), 20_000, `the ${format} export (${mode})`), zstdsFailure(said), `${format}, ${mode}`);
+        }
+      }
+      // and with nothing in the way, both export on that node
+      await rm(join(bin, 'mode'));
+      for (const format of ['tar.zst', 'tar.gz'] as const) await packDisk(fs, dir, new PassThrough().resume(), { format }, {});
+    } finally {
+      await fs.close();
+    }
+  });
+
+  it('a snapshot made on the node fails naming zstd (not "exit code 0", the status of the sha256sum after it), and leaves no snapshot', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const bin = join(fx.sb.dir, 'zstd-snapshot-fails');
+    await compressingZstd(bin);
+    const driver = new K3sDriver({ env: {} }, () => connectWithPath(fx, bin));
+    try {
+      const ctx = appCtx(fx.sb, { settings: { K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath } });
+      const vol = ctx.app.volumes[0]!;
+      const disk = await driver.disks.create(ctx, vol, { name: 'zstd-snap' }, {});
+      for (let i = 0; i < 2; i++) await writeFile(join(disk.id, `blob-${i}.bin`), randomBytes(2 * 1024 * 1024));
+      await writeSampleTree(disk.id);
+      // files only: the snapshot's directories are made before its archive
+      const files = async () => (await snapshotOfTree(fx.sb.snapshotRoot)).filter((e) => !e.endsWith('/'));
+      const before = await files();
+      for (const [mode, said] of modes) {
+        await writeFile(join(bin, 'mode'), mode);
+        await assert.rejects(within(driver.snapshots.create(ctx, vol, disk, `snap-${mode}`, {}), 20_000, `the snapshot (${mode})`), zstdsFailure(said), mode);
+        assert.deepEqual(await files(), before, `${mode}: nothing visible`);
+      }
+      // and with nothing in the way, the snapshot is made on that node
+      await rm(join(bin, 'mode'));
+      const { events, op } = collectEvents();
+      await driver.snapshots.create(ctx, vol, disk, 'snap-ok', op);
+      assert.ok(logs(events).some((m) => /^snapshot snap-ok: on the node/.test(m)), logs(events).join(' | '));
+    } finally {
+      await driver.close();
+    }
+  });
 });

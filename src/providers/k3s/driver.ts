@@ -1223,7 +1223,8 @@ async function packFromHost<R>(
     // then says nothing
     const failed = await commandFailure(command.finished);
     if (failed && !op.signal?.aborted && (e === failed || (!cutHere && e instanceof KompoxError && e.kind === 'integrity'))) {
-      throw new KompoxError('unavailable', failed.message, { hint: 'Check that the SSH user can read every file of the disk.' });
+      // the command's own advice when it has one (the node's zstd failed), else what most often fails it: a file the SSH user cannot read
+      throw new KompoxError('unavailable', failed.message, { hint: (failed instanceof KompoxError && failed.hint) || 'Check that the SSH user can read every file of the disk.' });
     }
     throw e;
   } finally {

@@ -774,6 +774,13 @@ export function copyTreeArgv(src: string, dest: string, hasher: NodeHasher = 'sh
 }
 
 /**
+ * What to do when the node's zstd failed compressing (an export over SSH, a
+ * snapshot on the node): without zstd on the SSH user's PATH, both go the way
+ * that needs none (plain tar over the link, the snapshot made here).
+ */
+export const NODE_ZSTD_HINT = "Check the node's zstd (that it runs, with memory to spare), or take it off the SSH user's PATH: the export and the snapshot then need none on the node.";
+
+/**
  * The node's zstd for an archive's data: all cores, at `level` (the
  * archives' level unless the user chose another: `--level`). Level 3 made
  * the benchmark disk's snapshot 462,473,160 bytes, 0.36% larger than

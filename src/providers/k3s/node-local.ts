@@ -24,7 +24,7 @@ import {
 } from '../../archive/archive.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
-import { SIGPIPE_STATUS, commandMessages, decodingFailure, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
+import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, decodingFailure, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
   ExtractOutputParser,
@@ -46,6 +46,7 @@ import {
   withoutSha256,
   parseTools,
   MANIFEST_NAMED_MARK,
+  NODE_ZSTD_HINT,
   LISTED_NAME,
   snapshotArgv,
   stageStatuses,
@@ -604,6 +605,9 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     const st = stageStatuses(r.stderr, 3);
     const named = st.text.includes(MANIFEST_NAMED_MARK);
     const text = st.text.replace(new RegExp(`${MANIFEST_NAMED_MARK}\\s*`, 'g'), '').trim();
+    // zstd failed on its own (killed, not found, a bad option, out of memory): tar died of the pipe it left
+    // (141), and the command's status is sha256sum's (0) — neither says what failed
+    if (compressorFailed(st.codes[1])) throw new KompoxError('unavailable', compressorFailure(`zstd compressing the archive of ${src}`, fs.describe, st.codes[1], text), { hint: NODE_ZSTD_HINT });
     const tarOutcome = st.codes[0] === undefined ? 'failed' : tarCreateOutcome('gnu', st.codes[0]);
     if (tarOutcome === 'changed') return await liveFallback(fs, src, archive, `tar saw files change while it read them: ${text}`, op);
     if (r.code !== 0 || tarOutcome === 'failed' || st.codes[1] !== 0 || st.codes[2] !== 0 || !named) throw failed(fs, what, r, named ? text : `${text ? `${text}; ` : ''}tar ended without the manifest`);

@@ -19,8 +19,8 @@ import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
 import { GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../../archive/memory.js';
-import { SIGPIPE_STATUS, commandMessages, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
-import { KOMPOX_MEMBER_FLAGS, nodeArchiveZstd, progressSplitter, syncFileArgv, syncTreeArgv } from './node-commands.js';
+import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { KOMPOX_MEMBER_FLAGS, NODE_ZSTD_HINT, nodeArchiveZstd, progressSplitter, syncFileArgv, syncTreeArgv } from './node-commands.js';
 import { kindOfMode, syncFailed, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
 export interface SshTarget {
@@ -1013,7 +1013,11 @@ class SshHostFs implements HostFs {
     // stderr but for the group's line (NodeCommand): the tools' messages and statuses
     const command = new NodeCommand(channel, this.exec, (b) => err.stream.write(b));
     let exitCode: number | undefined;
-    channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
+    let exitSignal: string | undefined;
+    channel.on('exit', (code: number | null, signal?: string) => {
+      exitCode = code ?? undefined;
+      exitSignal = signal ?? undefined;
+    });
     // The tar stream's buffers are garbage once read, and nothing else
     // paces them: unpaced, an export of 200,000 small files left 27 MiB of
     // them in malloc's heap (docs/benchmarks.md, "Small files paced by the
@@ -1042,6 +1046,13 @@ class SshHostFs implements HostFs {
       const lastLines = commandMessages(detail, 5);
       const hung = stopFailure(`tar -c of ${dir} on ${this.describe}`, end, this.stopGraceMs, detail ? `: ${lastLines}` : '');
       if (hung) throw hung;
+      // behind `| zstd` the channel's status is zstd's: when it failed on its own (killed, not found, a bad
+      // option, out of memory), tar and head died of the pipe it left (141) and theirs says nothing
+      if (stdout !== 'plain') {
+        const zstd = `zstd compressing the tar stream of ${dir}`;
+        if (compressorFailed(exitCode)) throw new KompoxError('unavailable', compressorFailure(zstd, this.describe, exitCode, detail), { hint: NODE_ZSTD_HINT });
+        if (exitCode === undefined && exitSignal) throw new KompoxError('unavailable', `tar -c | zstd of ${dir} on ${this.describe} was killed by signal ${exitSignal}${detail ? `: ${lastLines}` : ''}`, { hint: NODE_ZSTD_HINT });
+      }
       if (!m) throw new Error(`tar -c of ${dir} on ${this.describe} did not finish${detail ? `: ${lastLines}` : ''}`);
       const outcome = tarCreateOutcome(dialect, Number(m[1]));
       if (outcome === 'failed') throw new Error(`tar -c of ${dir} on ${this.describe} failed (exit code ${m[1]})${detail ? `: ${lastLines}` : ''}`);
