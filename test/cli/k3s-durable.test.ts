@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
@@ -32,20 +32,26 @@ describe('K3s (local node) and export files: data synced before its name', { ski
     return r.stdout;
   }
 
-  /** Runs the CLI under strace; the calls it (and its children) made. */
-  async function traced(args: string[]): Promise<Call[]> {
+  /** Runs the CLI under strace (its `calls`, an injection); its status, stderr and the calls it (and its children) made. */
+  async function tracedRun(args: string[], o: { env?: Record<string, string>; calls?: string; inject?: string } = {}): Promise<{ code: number | null; stderr: string; calls: Call[] }> {
     const out = join(dir, `trace-${Date.now()}`);
     const child = spawn(
       'strace',
-      ['-f', '-qq', '-y', '-s', '4096', '-e', `trace=${SYNC_AND_NAMING_CALLS}`, '-o', out, process.execPath, BIN.kompoxops, ...args],
-      { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      ['-f', '-qq', '-y', '-s', '4096', '-e', `trace=${o.calls ?? SYNC_AND_NAMING_CALLS}`, ...(o.inject ? ['-e', `inject=${o.inject}`] : []), '-o', out, process.execPath, BIN.kompoxops, ...args],
+      { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stdout.resume();
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    assert.equal(code, 0, `kompoxops ${args.join(' ')}: ${err}`);
-    return parseTrace(readFileSync(out, "utf8"));
+    return { code, stderr, calls: parseTrace(readFileSync(out, 'utf8')) };
+  }
+
+  /** Runs the CLI under strace, which must succeed; the calls it (and its children) made. */
+  async function traced(args: string[], o: { env?: Record<string, string>; calls?: string } = {}): Promise<Call[]> {
+    const { code, stderr, calls } = await tracedRun(args, o);
+    assert.equal(code, 0, `kompoxops ${args.join(' ')}: ${stderr}`);
+    return calls;
   }
 
   before(async () => {
@@ -104,5 +110,42 @@ describe('K3s (local node) and export files: data synced before its name', { ski
     syncedBefore(calls, new RegExp(`<${escape(join(dir, 'out'))}/\\.x\\.tar\\.zst\\.sha256\\.tmp-[^/>]*>`), sidecarNaming, 'the .sha256');
     dirSyncedAfter(calls, join(dir, 'out'), [archiveNaming!, sidecarNaming!], 'the export');
     assert.equal(namingsFrom(calls, /\.x\.tar\.zst\.tmp-/).length, 1, 'the archive took its name once');
+  });
+
+  test('disk export -O FILE: an fsync that fails (EIO, ENOSPC; strace-injected) on the archive, on its .sha256 or on the directory fails the export with the reason, and leaves neither FILE nor FILE.sha256 nor a temp', async () => {
+    const out = join(dir, 'out');
+    // one libuv thread: strace counts an injection's `when` per thread, and node's fsyncs run on its pool's
+    const env = { UV_THREADPOOL_SIZE: '1' };
+    /** The fsync calls of an export that succeeds, in order: the Nth is the one an injection `when=N` fails. */
+    const plain = await traced(['disk', 'export', '-N', 'base', '-O', 'out/plain.tar.zst'], { env, calls: 'fsync' });
+    const fsyncs = plain.filter((c) => c.name === 'fsync');
+    const nth = (what: RegExp) => {
+      const i = fsyncs.findIndex((c) => what.test(c.args));
+      assert.ok(i >= 0, `an fsync of ${what} in ${JSON.stringify(fsyncs.map((c) => c.args))}`);
+      return i + 1;
+    };
+    const targets = [
+      ['the archive', (name: string) => new RegExp(`^\\d+<${escape(out)}/\\.${escape(name)}\\.tmp-[^/>]*>$`)],
+      ['the .sha256', (name: string) => new RegExp(`^\\d+<${escape(out)}/\\.${escape(name)}\\.sha256\\.tmp-[^/>]*>$`)],
+      ['the directory', () => new RegExp(`^\\d+<${escape(out)}>$`)],
+    ] as const;
+    for (const [what, path] of targets) {
+      const when = nth(path('plain.tar.zst'));
+      for (const [errno, said] of [
+        ['EIO', /cannot write .*\/out\/(\S+): EIO: i\/o error, fsync; the incomplete archive was removed/],
+        ['ENOSPC', /cannot write .*\/out\/(\S+): no space left on device; the incomplete archive was removed/],
+      ] as const) {
+        const name = `fail-${what.replace(/\W+/g, '-')}-${errno}.tar.zst`;
+        const { code, stderr, calls } = await tracedRun(['disk', 'export', '-N', 'base', '-O', `out/${name}`], { env, calls: 'fsync', inject: `fsync:error=${errno}:when=${when}` });
+        // the injection hit the sync it is meant for (the order of the syncs did not change)
+        const injected = calls.filter((c) => c.name === 'fsync' && /INJECTED/.test(c.result));
+        assert.equal(injected.length, 1, `${what}, ${errno}: one fsync failed (${JSON.stringify(injected)})`);
+        assert.match(injected[0]!.args, path(name), `${what}, ${errno}: the failed fsync`);
+        assert.notEqual(code, 0, `${what}, ${errno}: the export failed`);
+        assert.match(stderr, said, `${what}, ${errno}`);
+        assert.match(stderr, new RegExp(escape(name)));
+        assert.deepEqual(readdirSync(out).filter((n) => n.includes(name)), [], `${what}, ${errno}: nothing of the export left in out/`);
+      }
+    }
   });
 });
