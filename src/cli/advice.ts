@@ -53,6 +53,9 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
     hint: 'Leave out --level (it applies to K3s snapshots); `kompoxops snapshot export --level N` sets the compression of an exported archive.',
   }),
   'snapshot.quiesce.timeout': () => ({ hint: 'No snapshot was taken and the app was started again; retry, or snapshot without --quiesce (crash-consistent).' }),
+  'snapshot.quiesce.box': (e) => ({
+    hint: `Remove the box with \`kompoxops box destroy\` (that starts the app again) and retry, or ${detail(e, 'operation') === 'export' ? 'export' : 'snapshot'} without --quiesce (crash-consistent).`,
+  }),
   'snapshot.quiesce.start-failed': () => ({
     hint: 'The app stays stopped; its Deployments record the replica counts to give back (`kompoxops app status` shows them). `kompoxops app deploy` starts it again, and so does the next snapshot create --quiesce or disk export --quiesce.',
   }),

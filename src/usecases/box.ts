@@ -106,6 +106,27 @@ export function boxBlocksDeploy(ctx: AppContext, box: BoxState | undefined): voi
   });
 }
 
+/**
+ * A quiesce (snapshot create --quiesce, disk export --quiesce; `by` is what it
+ * records: `snapshot NAME`, `export of disk NAME`) while a box is deployed is
+ * refused. A stopped box stops the app and starts it when it is removed: a
+ * removal during the quiesce would start the app under its copy, and the
+ * quiesce's own start at its end would start what the box stopped (under the
+ * box). A live box writes to the disks beside the app: the copy would not be
+ * quiesced. `done` says what the refusal leaves.
+ */
+export function boxBlocksQuiesce(ctx: AppContext, box: BoxState, by: string, done = 'nothing was changed'): KompoxError {
+  const operation = by.startsWith('export') ? 'export' : 'snapshot';
+  const name = box.pod?.name ?? BOX_POD_NAME;
+  const state =
+    box.mode === 'live' ? 'live: it writes to the disks beside the app' : `it stopped the app${box.since ? ` at ${box.since}` : ''} and starts it again when it is removed`;
+  return new KompoxError('conflict', `the maintenance box ${name} of app ${ctx.app.name} is deployed (${state}); refusing to quiesce the app for the ${by}: ${done}`, {
+    code: 'snapshot.quiesce.box',
+    details: { app: ctx.app.name, box: name, mode: box.mode, session: box.session, by, operation },
+    hint: `Remove the box first (box destroy; that starts the app again) and retry, or ${operation === 'export' ? 'export' : 'snapshot'} without quiescing (crash-consistent).`,
+  });
+}
+
 /** The app volumes' current claims: the box mounts what the app mounts. */
 async function currentClaims(ctx: AppContext, kube: KubeClient): Promise<Record<string, string>> {
   const claims: Record<string, string> = {};

@@ -167,6 +167,10 @@ export async function withAppStopped<T>(
   const staleMs = opts.staleMs ?? (opts.renewMs ? 3 * opts.renewMs : DEFAULT_QUIESCE_STALE_MS);
   // another quiesce still running (its record LIVE, or renewed while watched: 2 periods) refuses here, before anything is stopped
   const observeMs = 2 * renewMs;
+  // a maintenance box of the app refuses it, before anything is stopped (boxBlocksQuiesce says why)
+  const { findBox, boxBlocksQuiesce } = await import('./box.js');
+  const box = await findBox(ctx, kube);
+  if (box) throw boxBlocksQuiesce(ctx, box, opts.by);
   const { counts: saved, takeover } = await appReplicas(kube, ctx, op, { staleMs, observeMs });
   const own = { by: opts.by, since: nowRfc3339() };
   const stopped = Object.keys(saved).filter((name) => saved[name]! > 0);
@@ -180,6 +184,10 @@ export async function withAppStopped<T>(
     phaseEvent(op, 'quiesce', 'stopping the app');
     renewing = renewWhileStopped(kube, ctx, stopped, own, renewMs, op);
     await stopApp(kube, ctx, saved, op, { ...own, takeover, staleMs, observeMs });
+    // A box begun since the look (it writes its record on the namespace before it looks at the Deployments): refused,
+    // and what this one stopped is started again. A box begun after this read sees this quiesce's records and refuses.
+    const boxSince = await findBox(ctx, kube);
+    if (boxSince) throw boxBlocksQuiesce(ctx, boxSince, opts.by, 'nothing was copied; the app was started again');
     await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, {
       code: 'snapshot.quiesce.timeout',
       hint: 'No snapshot was taken and the app was started again; retry, or snapshot without quiescing (crash-consistent).',
@@ -214,7 +222,7 @@ export async function withAppStopped<T>(
   };
   await renewing?.stop();
   // another quiesce's busy refusal stopped nothing: there is nothing of this one's to start
-  const refused = 'error' in out && out.error instanceof KompoxError && out.error.code === 'snapshot.quiesce.busy';
+  const refused = 'error' in out && out.error instanceof KompoxError && (out.error.code === 'snapshot.quiesce.busy' || out.error.code === 'snapshot.quiesce.box');
   const left = await startApp(kube, ctx, saved, op, own).catch(async (e: unknown) => {
     await cleanedUp();
     throw notStartedAgain(e, saved, outcome);

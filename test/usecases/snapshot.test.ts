@@ -10,7 +10,7 @@ import type { AppContext } from '../../src/domain/model.js';
 import { APP_SELECTOR_LABEL, appLabels, appNamespace, nowRfc3339 } from '../../src/domain/names.js';
 import type { KubeClient, KubeObject } from '../../src/kube/index.js';
 import type { K3sDriver } from '../../src/providers/k3s/index.js';
-import { createDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
+import { createDisk, exportDisk, importDisk, listDisks } from '../../src/usecases/disk.js';
 import { openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
 import { logInto } from '../support/events.js';
 import { KompoxError } from '../../src/domain/errors.js';
@@ -701,6 +701,57 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(quiesceAnnotations(await deployment(ctx, name))['kompox.dev/quiesced-by'], 'snapshot skewed');
   });
 
+  it('a quiesce (snapshot create --quiesce, disk export --quiesce) while a box is deployed is refused before it stops anything: snapshot.quiesce.box, nothing changed', { timeout: 30_000 }, async () => {
+    const { ctx, name } = await deployed('box-quiesce-app');
+    const { box } = await deployBox(ctx, kube, { stopTimeoutMs: 10_000, startTimeoutMs: 10_000 });
+    const nsRef = { apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) };
+    const nsBefore = (await kube.get(nsRef))!;
+    const depBefore = await deployment(ctx, name);
+    const snap = await createSnapshot(ctx, driver, kube, { name: 'under-box', quiesce: true }).then(() => assert.fail('not refused: a quiesce beside a box'), (x: unknown) => x);
+    assert.ok(snap instanceof KompoxError, String(snap));
+    assert.deepEqual([snap.kind, snap.code, snap.message, snap.hint, snap.details?.operation], [
+      'conflict',
+      'snapshot.quiesce.box',
+      `the maintenance box kompox-box of app ${name} is deployed (it stopped the app at ${box.since} and starts it again when it is removed); refusing to quiesce the app for the snapshot under-box: nothing was changed`,
+      'Remove the box first (box destroy; that starts the app again) and retry, or snapshot without quiescing (crash-consistent).',
+      'snapshot',
+    ]);
+    const { withCliAdvice } = await import('../../src/cli/advice.js');
+    assert.match(withCliAdvice(snap).hint!, /^Remove the box with `kompoxops box destroy` .* or snapshot without --quiesce \(crash-consistent\)\.$/);
+    const sink = new (await import('node:stream')).PassThrough();
+    sink.resume();
+    const cur = (await listDisks(ctx, driver, kube)).disks.find((d) => d.current)!;
+    const exp = await exportDisk(ctx, driver, kube, { name: cur.name, out: sink, quiesce: true }).then(() => assert.fail('not refused: an export beside a box'), (x: unknown) => x);
+    assert.ok(exp instanceof KompoxError, String(exp));
+    assert.deepEqual([exp.code, exp.details?.operation], ['snapshot.quiesce.box', 'export']);
+    assert.match(exp.message, new RegExp(`^the maintenance box kompox-box of app ${name} is deployed \\(.*\\); refusing to quiesce the app for the export of disk ${cur.name}: nothing was changed$`));
+    assert.match(withCliAdvice(exp).hint!, /or export without --quiesce/);
+    assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots, [], 'no snapshot was taken');
+    assert.equal((await kube.get(nsRef))!.metadata.resourceVersion, nsBefore.metadata.resourceVersion, "the box's record is untouched");
+    assert.equal((await deployment(ctx, name)).metadata.resourceVersion, depBefore.metadata.resourceVersion, 'the app was neither stopped nor started');
+    assert.equal((await findBox(ctx, kube))?.pod?.phase, 'Running');
+    await destroyBox(ctx, kube, { stopTimeoutMs: 10_000 });
+  });
+
+  it("a box begun in a quiesce's gap (after its look, before its stop) refuses the quiesce once it stopped: snapshot.quiesce.box, the app started again, nothing copied", async () => {
+    const ctx = await appWithData('box-gap-app');
+    await running(ctx, 'web-1');
+    // a box deploy writes its record on the namespace first, then looks at the Deployments and stops them
+    const boxRecord = { mode: 'stopped', replicas: { web: 1 }, since: nowRfc3339(), session: false };
+    const isStop = (patch: Record<string, unknown>) => (patch.spec as { replicas?: number } | undefined)?.replicas === 0;
+    const { racing } = racingPatches(kube, isStop, (k) => k.mergePatch({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) }, { metadata: { annotations: { 'kompox.dev/box': JSON.stringify(boxRecord) } } }));
+    const e = await createSnapshot(ctx, driver, racing, { name: 'gap', quiesce: true, stopTimeoutMs: 1000 }).then(() => assert.fail('not refused: a copy beside a box'), (x: unknown) => x);
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.code, e.message], [
+      'snapshot.quiesce.box',
+      `the maintenance box kompox-box of app ${ctx.app.name} is deployed (it stopped the app at ${boxRecord.since} and starts it again when it is removed); refusing to quiesce the app for the snapshot gap: nothing was copied; the app was started again`,
+    ]);
+    assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots, [], 'no snapshot was taken');
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 1, 'what the quiesce stopped was started again');
+    assert.deepEqual(quiesceAnnotations(d), {});
+  });
+
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
     const ctx = await appWithData('level-app');
     const ns = appNamespace(ctx);
@@ -856,19 +907,24 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
 
 /**
  * `kube` whose first merge patch that `races` picks is preceded by `theirs`
- * (another quiesce's patch landing between this one's read and its patch);
+ * (another quiesce's patch landing between this one's read and its patch; or,
+ * a function, any other writes, e.g. a box's record on the namespace);
  * counts the 409s the patches then get.
  */
-function racingPatches(kube: KubeClient, races: (patch: Record<string, unknown>) => boolean, theirs: Record<string, unknown>) {
+function racingPatches(
+  kube: KubeClient,
+  races: (patch: Record<string, unknown>, ref: Parameters<KubeClient['mergePatch']>[0]) => boolean,
+  theirs: Record<string, unknown> | ((kube: KubeClient) => Promise<unknown>),
+) {
   let conflicts = 0;
   let raced = false;
   const racing = new Proxy(kube, {
     get(target, key) {
       if (key === 'mergePatch') {
         return async (ref: Parameters<KubeClient['mergePatch']>[0], patch: Record<string, unknown>) => {
-          if (!raced && races(patch)) {
+          if (!raced && races(patch, ref)) {
             raced = true;
-            await target.mergePatch(ref, theirs);
+            await (typeof theirs === 'function' ? theirs(target) : target.mergePatch(ref, theirs));
           }
           return target.mergePatch(ref, patch).catch((e: unknown) => {
             if (e instanceof KompoxError && e.code === 'kube.conflict') conflicts++;
