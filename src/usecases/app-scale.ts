@@ -37,6 +37,15 @@ export const ANN_QUIESCED_BY = 'kompox.dev/quiesced-by';
 /** Deployment annotation: when the running quiesce last said it still runs (RFC 3339); absent until its first renewal. */
 export const ANN_QUIESCED_RENEWED = 'kompox.dev/quiesced-renewed';
 const QUIESCE_ANNOTATIONS = [ANN_QUIESCED_REPLICAS, ANN_QUIESCED_SINCE, ANN_QUIESCED_BY, ANN_QUIESCED_RENEWED] as const;
+/**
+ * Deployment annotation: a maintenance box stopped it (its time, RFC 3339),
+ * written by the box's stop in place of any quiesce record it took over and
+ * removed by its start. What the box gives back is on the namespace
+ * (box.ts); this says, on the Deployment, whose stop it is.
+ */
+export const ANN_BOX_STOPPED = 'kompox.dev/box-stopped';
+/** The patch that removes every quiesce annotation (a record, and its renewal). */
+const clearQuiesce = (): Record<string, null> => Object.fromEntries(QUIESCE_ANNOTATIONS.map((k) => [k, null]));
 
 /** How often a running quiesce renews its record by default. */
 export const DEFAULT_QUIESCE_RENEW_MS = 30_000;
@@ -351,28 +360,40 @@ async function patchIfUnchanged(kube: KubeClient, ctx: AppContext, name: string,
   }
 }
 
+/** What the records a stop looked at were: those appReplicas confirmed dead (`takeover`), by the timings it judged them with. */
+interface StopLook {
+  takeover?: ReadonlyMap<string, QuiesceRecord>;
+  staleMs?: number;
+  observeMs?: number;
+}
+
+/** Who stops the app, and what it records on each Deployment it stops: a quiesce (its record), or a maintenance box (its mark). */
+export type Stopper = (QuiesceOwner & StopLook) | ({ box: { since: string } } & StopLook);
+
 /**
  * Stops each named Deployment (replicas 0; those that no longer exist, and
- * those with nothing to give back, are skipped). With `quiesce`, the same
- * patch records the count to give back (`counts`), when and by what, so a
- * stop whose process dies is found and undone (startApp removes the record);
- * any record found there then but the one appReplicas confirmed dead
- * (`takeover`: a quiesce that began since it looked) refuses, the patch
- * being conditional on what was looked at.
+ * those with nothing to give back, are skipped). The same patch records who
+ * stopped it: a quiesce, the count to give back (`counts`), when and by what,
+ * so a stop whose process dies is found and undone (startApp removes the
+ * record); a box, its mark (ANN_BOX_STOPPED; the counts are on the
+ * namespace), removing the quiesce record it took over. Either way, any
+ * quiesce record found there then but the one appReplicas confirmed dead
+ * (`takeover`: a quiesce that began since it looked) refuses, the patch being
+ * conditional on what was looked at (re-read and decided again on a 409).
  */
-export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, quiesce?: QuiesceOwner & { takeover?: ReadonlyMap<string, QuiesceRecord>; staleMs?: number; observeMs?: number }): Promise<void> {
+export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, by?: Stopper): Promise<void> {
   for (const [name, count] of Object.entries(counts)) {
     if (count === 0) continue;
     let current = 0;
     await patchIfUnchanged(kube, ctx, name, (d) => {
       current = replicasOf(d);
-      // a Deployment stopped already (an interrupted quiesce): its record is taken over, with this operation's time and name
-      if (current === 0 && !quiesce) return undefined;
-      if (!quiesce) return { spec: { replicas: 0 } };
+      if (!by) return current === 0 ? undefined : { spec: { replicas: 0 } };
       const record = quiesceRecord(d);
       // only the very record appReplicas watched and found dead is taken over
-      if (record && !sameRecord(record, quiesce.takeover?.get(name))) throw busyUnwatched(name, record, quiesce.staleMs ?? DEFAULT_QUIESCE_STALE_MS, quiesce.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, QUIESCE_READER);
-      const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: quiesce.since, [ANN_QUIESCED_BY]: quiesce.by, [ANN_QUIESCED_RENEWED]: null };
+      if (record && !sameRecord(record, by.takeover?.get(name))) throw busyUnwatched(name, record, by.staleMs ?? DEFAULT_QUIESCE_STALE_MS, by.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, QUIESCE_READER);
+      // a Deployment stopped already (an interrupted quiesce): its record is taken over, with this operation's own
+      if ('box' in by) return { metadata: { annotations: { ...clearQuiesce(), [ANN_BOX_STOPPED]: by.box.since } }, spec: { replicas: 0 } };
+      const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: by.since, [ANN_QUIESCED_BY]: by.by, [ANN_QUIESCED_RENEWED]: null };
       return { metadata: { annotations }, spec: { replicas: 0 } };
     });
     if (current !== 0) logEvent(op, `stopping ${name} (replicas ${current} → 0)`);
@@ -397,14 +418,15 @@ export async function startApp(kube: KubeClient, ctx: AppContext, counts: Record
       current = replicasOf(d);
       patched = false;
       const recorded = hasQuiesceAnnotations(d);
+      const marked = d.metadata.annotations?.[ANN_BOX_STOPPED] !== undefined;
       const other = own && recorded && !isOwnRecord(d, own) ? quiesceRecord(d) : undefined;
       if (other) {
         left.push({ deployment: name, record: other });
         return undefined;
       }
-      if (current === count && !recorded) return undefined;
+      if (current === count && !recorded && !marked) return undefined;
       patched = true;
-      const clear = recorded ? { metadata: { annotations: Object.fromEntries(QUIESCE_ANNOTATIONS.map((k) => [k, null])) } } : {};
+      const clear = recorded || marked ? { metadata: { annotations: { ...clearQuiesce(), ...(marked ? { [ANN_BOX_STOPPED]: null } : {}) } } } : {};
       return { ...clear, spec: { replicas: count } };
     });
     if (patched && current !== count) logEvent(op, `started ${name} again (replicas ${count})`);
@@ -452,7 +474,7 @@ export async function clearStaleQuiesceRecords(kube: KubeClient, ctx: AppContext
     let clearing = false;
     await patchIfUnchanged(kube, ctx, name, (d) => {
       clearing = hasQuiesceAnnotations(d) && replicasOf(d) !== 0;
-      return clearing ? { metadata: { annotations: Object.fromEntries(QUIESCE_ANNOTATIONS.map((k) => [k, null])) } } : undefined;
+      return clearing ? { metadata: { annotations: clearQuiesce() } } : undefined;
     });
     if (clearing) cleared.push(name);
   }

@@ -240,14 +240,18 @@ export async function deployBox(ctx: AppContext, kube: KubeClient, opts: BoxDepl
     warnings.push(w);
     warningEvent(op, w);
   }
+  // the quiesce records the stop may take over: those confirmed dead (a live one refuses here, before anything is written)
+  const timings = quiesceTimings(opts.quiesceRenewMs);
+  const look = live ? undefined : await appReplicas(kube, ctx, op, timings);
   // first the record of what to undo, so a crash from here on leaves a box that is found and removed
   const record: BoxRecord = existing
     ? { mode: existing.mode, replicas: existing.replicas, since: existing.since ?? nowRfc3339(), session: existing.session }
-    : { mode: live ? 'live' : 'stopped', replicas: live ? {} : (await appReplicas(kube, ctx, op, quiesceTimings(opts.quiesceRenewMs))).counts, since: nowRfc3339(), session: Boolean(opts.session) };
+    : { mode: live ? 'live' : 'stopped', replicas: look?.counts ?? {}, since: nowRfc3339(), session: Boolean(opts.session) };
   await writeRecord(kube, ctx, record);
   try {
     if (!live) {
-      await stopApp(kube, ctx, record.replicas, op);
+      // the box's mark replaces a dead quiesce record it takes over; one that appeared or changed since the look refuses busy
+      await stopApp(kube, ctx, record.replicas, op, { box: { since: record.since }, takeover: look?.takeover, ...timings });
       await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, { code: 'box.stop.timeout', hint: 'No box was started and the app was started again; retry with a longer stop timeout.' });
     }
     await kube.apply(boxPod(ctx, { image, claims, live: live && running, session: record.session, ...(pullSecret ? { pullSecret } : {}) }));

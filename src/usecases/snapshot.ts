@@ -184,8 +184,9 @@ export async function withAppStopped<T>(
     phaseEvent(op, 'quiesce', 'stopping the app');
     renewing = renewWhileStopped(kube, ctx, stopped, own, renewMs, op);
     await stopApp(kube, ctx, saved, op, { ...own, takeover, staleMs, observeMs });
-    // A box begun since the look (it writes its record on the namespace before it looks at the Deployments): refused,
-    // and what this one stopped is started again. A box begun after this read sees this quiesce's records and refuses.
+    // A box begun since the look (it writes its record on the namespace before it stops anything): refused, and what
+    // this one stopped is started again. A box whose record comes after this read stops after this quiesce's stop: its
+    // stop, conditional on the records it looked at, finds this quiesce's records and refuses busy.
     const boxSince = await findBox(ctx, kube);
     if (boxSince) throw boxBlocksQuiesce(ctx, boxSince, opts.by, 'nothing was copied; the app was started again');
     await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, {

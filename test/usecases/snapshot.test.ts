@@ -659,7 +659,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
   it('a maintenance box (stopped) over a dead stale record: watched for 2 renewal periods, taken over, the recorded count given back when the box goes', { timeout: 30_000 }, async () => {
     const { ctx, name } = await deployed('box-dead-app');
     const stale = nowRfc3339(new Date(Date.now() - 120_000));
-    await writeRecord(ctx, { 'kompox.dev/quiesced-since': stale, 'kompox.dev/quiesced-by': 'snapshot dead' }, name);
+    await writeRecord(ctx, { 'kompox.dev/quiesced-since': stale, 'kompox.dev/quiesced-by': 'snapshot dead', 'kompox.dev/quiesced-renewed': stale }, name);
     const lines: string[] = [];
     const t0 = performance.now();
     const { box } = await deployBox(ctx, kube, { quiesceRenewMs: 200, stopTimeoutMs: 10_000, startTimeoutMs: 10_000 }, logInto(lines));
@@ -669,12 +669,19 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       `${name} was stopped at ${stale} by the quiesced snapshot dead, which was interrupted (not renewed since ${stale}) and has not started it again; it will be started again with replicas 1`,
     ]);
     assert.deepEqual([box.mode, box.replicas], ['stopped', { [name]: 1 }], 'the box records the count the quiesce recorded, not 0');
-    assert.equal(replicasOf(await deployment(ctx, name)), 0);
+    const held = await deployment(ctx, name);
+    assert.equal(replicasOf(held), 0);
+    // the box's stop replaced the dead quiesce's record (its renewal too) with its own mark: no quiesce seems to hold the app
+    assert.deepEqual(quiesceAnnotations(held), {}, "the taken-over record does not linger under the box");
+    assert.equal(held.metadata.annotations?.['kompox.dev/box-stopped'], box.since);
+    const status = await appStatus(ctx, kube);
+    assert.deepEqual([status.quiesced, status.box?.mode], [undefined, 'stopped'], 'app status shows the box, not an interrupted quiesce');
     const { restored } = await destroyBox(ctx, kube, { stopTimeoutMs: 10_000 });
     assert.deepEqual(restored, { [name]: 1 });
     const d = await deployment(ctx, name);
     assert.equal(replicasOf(d), 1, 'the app runs again');
     assert.deepEqual(quiesceAnnotations(d), {}, 'the record went with the start');
+    assert.equal(d.metadata.annotations?.['kompox.dev/box-stopped'], undefined, "the box's mark went with the start");
   });
 
   it('a maintenance box (stopped) over a live quiesce whose clock is 10 minutes behind: watched, seen renewing, refused busy; nothing changed', { timeout: 30_000 }, async () => {
