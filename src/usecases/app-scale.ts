@@ -402,33 +402,37 @@ export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<
 
 /**
  * Starts each named Deployment again with its count (those that no longer
- * exist are skipped), removing a quiesce's record in the same patch. With
- * `own` (a quiesce starting what it stopped), a Deployment whose record is
- * another quiesce's is left alone: that one took it over (once this one's
- * record was stale: its process paused, its renewals lost) and still copies;
- * starting the app would make its quiesced snapshot crash-consistent, and it
- * gives the count back itself. Returns those left alone, with the record.
+ * exist are skipped), removing a quiesce's record and a box's mark in the
+ * same patch. With `own` (a quiesce starting what it stopped), a Deployment
+ * whose record is another quiesce's is left alone: that one took it over
+ * (once this one's record was stale: its process paused, its renewals lost)
+ * and still copies; starting the app would make its quiesced snapshot
+ * crash-consistent, and it gives the count back itself. A box (`{ box: true }`:
+ * its removal, or the undo of its deploy) leaves alone every Deployment a
+ * quiesce's record is on: the box's own stop replaced any record it took
+ * over, so one there now is a quiesce's that stopped it since (one the box's
+ * conditional stop refused over, or one that did not see the box); only the
+ * box's mark is removed there. Returns those left alone, with the record.
  */
-export async function startApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, own?: QuiesceOwner): Promise<{ deployment: string; record: QuiesceRecord }[]> {
+export async function startApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, own?: QuiesceOwner | { box: true }): Promise<{ deployment: string; record: QuiesceRecord }[]> {
   const left: { deployment: string; record: QuiesceRecord }[] = [];
   for (const [name, count] of Object.entries(counts)) {
     let current = count;
     let patched = false;
+    let leaving: QuiesceRecord | undefined;
     await patchIfUnchanged(kube, ctx, name, (d) => {
       current = replicasOf(d);
       patched = false;
       const recorded = hasQuiesceAnnotations(d);
       const marked = d.metadata.annotations?.[ANN_BOX_STOPPED] !== undefined;
-      const other = own && recorded && !isOwnRecord(d, own) ? quiesceRecord(d) : undefined;
-      if (other) {
-        left.push({ deployment: name, record: other });
-        return undefined;
-      }
+      leaving = !own ? undefined : 'box' in own ? quiesceRecord(d) : recorded && !isOwnRecord(d, own) ? quiesceRecord(d) : undefined;
+      if (leaving) return marked && own && 'box' in own ? { metadata: { annotations: { [ANN_BOX_STOPPED]: null } } } : undefined;
       if (current === count && !recorded && !marked) return undefined;
       patched = true;
       const clear = recorded || marked ? { metadata: { annotations: { ...clearQuiesce(), ...(marked ? { [ANN_BOX_STOPPED]: null } : {}) } } } : {};
       return { ...clear, spec: { replicas: count } };
     });
+    if (leaving) left.push({ deployment: name, record: leaving });
     if (patched && current !== count) logEvent(op, `started ${name} again (replicas ${count})`);
   }
   return left;

@@ -15,7 +15,7 @@ import { SETTING_BOX_IMAGE, boxImage, parseImageRef } from '../domain/images.js'
 import { appVolumes, type AppContext } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, BOX_LABEL, BOX_POD_NAME, appNamespace, nowRfc3339, pvcName } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
-import { appReplicas, startApp, stopApp, waitAppStopped } from './app-scale.js';
+import { appReplicas, describeQuiesced, startApp, stopApp, waitAppStopped } from './app-scale.js';
 import { ANN_BOX_MODE, ANN_BOX_SESSION, BOX_CONTAINER, BOX_DATA_DIR, BOX_RSYNC_FILE, BOX_RSYNC_PORT, boxPod } from './box-pod.js';
 import { readDiskRecord } from './volumes.js';
 
@@ -271,6 +271,8 @@ export interface BoxDestroyResult {
   existed: boolean;
   /** The replica counts given back to the app. */
   restored: Record<string, number>;
+  /** Deployments left stopped: a quiesce's record is on them (it stopped them since the box did), and it gives them back. */
+  left?: { deployment: string; by: string; since: string }[];
 }
 
 /** Removes the box pod (waiting until it is gone), starts the app again with its recorded counts, then drops the record. */
@@ -281,10 +283,15 @@ async function removeBox(ctx: AppContext, kube: KubeClient, opts: { stopTimeoutM
   // the app's pod must not start while the box still has the disks mounted: wait (without the caller's signal: this is the undo)
   const deadline = Date.now() + (opts.stopTimeoutMs ?? 120_000);
   while ((await kube.get(podRef(ctx))) && Date.now() < deadline) await sleep(250);
-  const restored = box.mode === 'live' ? {} : box.replicas;
-  await startApp(kube, ctx, restored, op);
+  const counts = box.mode === 'live' ? {} : box.replicas;
+  // a Deployment a quiesce stopped since (its record there) is left to it: starting it would start the app under its copy
+  const left = await startApp(kube, ctx, counts, op, { box: true });
+  for (const { deployment, record } of left) {
+    logEvent(op, `left ${deployment} stopped: ${describeQuiesced(deployment, record)} after the box did; that quiesce gives it back when it ends (if it was interrupted, app deploy or the next --quiesce does)`);
+  }
   await writeRecord(kube, ctx, null);
-  return { existed: true, restored };
+  const restored = Object.fromEntries(Object.entries(counts).filter(([name]) => !left.some((l) => l.deployment === name)));
+  return { existed: true, restored, ...(left.length ? { left: left.map(({ deployment, record }) => ({ deployment, by: record.by, since: record.since })) } : {}) };
 }
 
 /** box destroy: removes the box and gives the app back its replica counts. Safe to repeat; finishes what a crash left. */

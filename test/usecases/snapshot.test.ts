@@ -708,6 +708,50 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(quiesceAnnotations(await deployment(ctx, name))['kompox.dev/quiesced-by'], 'snapshot skewed');
   });
 
+  it("a box's stop that races a quiesce's stop re-reads on the 409 and refuses busy; its deploy is undone: no box, what it stopped started again, the quiesce's Deployment left to it", { timeout: 30_000 }, async () => {
+    const { ctx, name } = await deployed('box-race-app');
+    const ns = appNamespace(ctx);
+    // a second Deployment of the app, stopped after the first (by name)
+    await kube.apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'worker', namespace: ns, labels: appLabels(ctx) },
+      spec: { replicas: 1, selector: { matchLabels: { [APP_SELECTOR_LABEL]: ns, role: 'worker' } }, template: { metadata: { labels: { [APP_SELECTOR_LABEL]: ns, role: 'worker' } }, spec: { containers: [{ name: 'w', image: 'busybox' }] } } },
+    });
+    // a quiesce stops worker and records itself between the box's look and its stop of worker
+    const theirs = { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': nowRfc3339(), 'kompox.dev/quiesced-by': 'snapshot theirs' };
+    const { racing, conflicts } = racingPatches(kube, (patch, ref) => ref.name === 'worker' && (patch.spec as { replicas?: number } | undefined)?.replicas === 0, { metadata: { annotations: theirs }, spec: { replicas: 0 } });
+    const e = await deployBox(ctx, racing, { stopTimeoutMs: 10_000, startTimeoutMs: 10_000 }).then(() => assert.fail('not refused: a box beside a running copy'), (x: unknown) => x);
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.code, conflicts()], ['snapshot.quiesce.busy', 1]);
+    assert.match(e.message, /^worker was stopped at \S+ by the quiesced snapshot theirs, which is still running \(stopped \d+s ago, not renewed yet\); refusing to stop the app under it$/);
+    assert.equal(await findBox(ctx, kube), undefined, 'no box record, no box pod');
+    const app = await deployment(ctx, name);
+    assert.equal(replicasOf(app), 1, 'what the box had stopped was started again');
+    assert.equal(app.metadata.annotations?.['kompox.dev/box-stopped'], undefined);
+    const worker = await deployment(ctx, 'worker');
+    assert.equal(replicasOf(worker), 0, "the quiesce's Deployment stays stopped for it");
+    assert.deepEqual(quiesceAnnotations(worker), theirs, 'the quiesce keeps its record');
+    assert.equal(worker.metadata.annotations?.['kompox.dev/box-stopped'], undefined);
+  });
+
+  it("box destroy leaves alone a Deployment a quiesce's record is on (a quiesce that stopped it after the box): not started under its copy", { timeout: 30_000 }, async () => {
+    const { ctx, name } = await deployed('box-left-app');
+    await deployBox(ctx, kube, { stopTimeoutMs: 10_000, startTimeoutMs: 10_000 });
+    // a quiesce that did not see the box (an older kompox) stopped the app and records itself
+    const theirs = { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': nowRfc3339(), 'kompox.dev/quiesced-by': 'snapshot late' };
+    await kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) }, { metadata: { annotations: theirs } });
+    const lines: string[] = [];
+    const r = await destroyBox(ctx, kube, { stopTimeoutMs: 10_000 }, logInto(lines));
+    assert.deepEqual([r.existed, r.restored, r.left], [true, {}, [{ deployment: name, by: 'snapshot late', since: theirs['kompox.dev/quiesced-since'] }]]);
+    assert.ok(lines.includes(`left ${name} stopped: ${name} was stopped at ${theirs['kompox.dev/quiesced-since']} by the quiesced snapshot late after the box did; that quiesce gives it back when it ends (if it was interrupted, app deploy or the next --quiesce does)`), lines.join('\n'));
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 0, 'not started under the quiesce');
+    assert.deepEqual(quiesceAnnotations(d), theirs);
+    assert.equal(d.metadata.annotations?.['kompox.dev/box-stopped'], undefined, "the box's mark went with the box");
+    assert.equal(await findBox(ctx, kube), undefined);
+  });
+
   it('a quiesce (snapshot create --quiesce, disk export --quiesce) while a box is deployed is refused before it stops anything: snapshot.quiesce.box, nothing changed', { timeout: 30_000 }, async () => {
     const { ctx, name } = await deployed('box-quiesce-app');
     const { box } = await deployBox(ctx, kube, { stopTimeoutMs: 10_000, startTimeoutMs: 10_000 });

@@ -87,7 +87,8 @@ export function register(program: Command): void {
         const { destroyBox } = await uc();
         const r = await destroyBox(ctx, kube, {}, op);
         if (format !== 'table') return printData(r, format);
-        process.stdout.write(r.existed ? `box removed${Object.keys(r.restored).length ? '; the app runs again' : ''}\n` : `app ${ctx.app.name} has no box\n`);
+        const left = r.left?.length ? `; left ${r.left.map((l) => `${l.deployment} stopped for the quiesced ${l.by}`).join(', ')}` : '';
+        process.stdout.write(r.existed ? `box removed${Object.keys(r.restored).length ? '; the app runs again' : ''}${left}\n` : `app ${ctx.app.name} has no box\n`);
       });
     }),
   );
