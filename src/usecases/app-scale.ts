@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { KompoxError } from '../domain/errors.js';
 import { logEvent, sleep, throwIfAborted, type Op } from '../domain/events.js';
 import type { AppContext } from '../domain/model.js';
-import { APP_SELECTOR_LABEL, appNamespace, nowRfc3339 } from '../domain/names.js';
+import { APP_SELECTOR_LABEL, BOX_POD_NAME, appNamespace, nowRfc3339 } from '../domain/names.js';
 import type { KubeClient, KubeObject } from '../domain/ports/kube.js';
 
 /** Deployment annotation: the replica count a quiesce gives back when it starts the Deployment again. */
@@ -327,6 +327,28 @@ function busyUnwatched(name: string, r: QuiesceRecord, staleMs: number, observeM
   });
 }
 
+/** What a quiesce refused for a box (`by`: `snapshot NAME`, `export of disk NAME`) says to do, and which operation it was. */
+export function quiesceBoxAdvice(by: string): { operation: 'snapshot' | 'export'; hint: string } {
+  const operation = by.startsWith('export') ? 'export' : 'snapshot';
+  return { operation, hint: `Remove the box first (box destroy; that starts the app again) and retry, or ${operation} without quiescing (crash-consistent).` };
+}
+
+/** A quiesce's stop finds a Deployment the box stopped (its mark): refused, not recorded over (its start would then start it under the box). */
+function quiesceBoxStopped(ctx: AppContext, name: string, boxSince: string, by: string): KompoxError {
+  const { operation, hint } = quiesceBoxAdvice(by);
+  return new KompoxError('conflict', `${name} was stopped at ${boxSince} by the maintenance box ${BOX_POD_NAME} of app ${ctx.app.name}; refusing to quiesce the app for the ${by} under it: ${QUIESCE_BOX_UNDONE}`, {
+    code: 'snapshot.quiesce.box',
+    details: { app: ctx.app.name, box: BOX_POD_NAME, deployment: name, boxSince, by, operation },
+    hint,
+  });
+}
+
+/** What a quiesce refused for a box once it stopped leaves. */
+export const QUIESCE_BOX_UNDONE = 'nothing was copied; what it had stopped was started again';
+
+/** A Deployment a start left alone: another quiesce's record is on it (`record`), or the box's mark (`box`: its time). */
+export type LeftStopped = { deployment: string; record: QuiesceRecord } | { deployment: string; box: string };
+
 /** Which quiesce a record is: its `by` and `since` (what its own stop wrote). */
 export interface QuiesceOwner {
   by: string;
@@ -380,6 +402,9 @@ export type Stopper = (QuiesceOwner & StopLook) | ({ box: { since: string } } & 
  * quiesce record found there then but the one appReplicas confirmed dead
  * (`takeover`: a quiesce that began since it looked) refuses, the patch being
  * conditional on what was looked at (re-read and decided again on a 409).
+ * A quiesce that finds a Deployment the box stopped (its mark) refuses
+ * (snapshot.quiesce.box): recorded over, its start would start it under the
+ * box.
  */
 export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, by?: Stopper): Promise<void> {
   for (const [name, count] of Object.entries(counts)) {
@@ -392,6 +417,8 @@ export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<
       // only the very record appReplicas watched and found dead is taken over
       if (record && !sameRecord(record, by.takeover?.get(name))) throw busyUnwatched(name, record, by.staleMs ?? DEFAULT_QUIESCE_STALE_MS, by.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, QUIESCE_READER);
       // a Deployment stopped already (an interrupted quiesce): its record is taken over, with this operation's own
+      const mark = d.metadata.annotations?.[ANN_BOX_STOPPED];
+      if (!('box' in by) && mark !== undefined && current === 0) throw quiesceBoxStopped(ctx, name, mark, by.by);
       if ('box' in by) return { metadata: { annotations: { ...clearQuiesce(), [ANN_BOX_STOPPED]: by.box.since } }, spec: { replicas: 0 } };
       const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: by.since, [ANN_QUIESCED_BY]: by.by, [ANN_QUIESCED_RENEWED]: null };
       return { metadata: { annotations }, spec: { replicas: 0 } };
@@ -412,27 +439,32 @@ export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<
  * quiesce's record is on: the box's own stop replaced any record it took
  * over, so one there now is a quiesce's that stopped it since (one the box's
  * conditional stop refused over, or one that did not see the box); only the
- * box's mark is removed there. Returns those left alone, with the record.
+ * box's mark is removed there. A quiesce leaves alone a Deployment with the
+ * box's mark (stopped at 0): the box holds it (it took this one's record
+ * over once it was stale) and gives it back when it is removed. Returns those
+ * left alone, with the record or the box's time.
  */
-export async function startApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, own?: QuiesceOwner | { box: true }): Promise<{ deployment: string; record: QuiesceRecord }[]> {
-  const left: { deployment: string; record: QuiesceRecord }[] = [];
+export async function startApp(kube: KubeClient, ctx: AppContext, counts: Record<string, number>, op: Op, own?: QuiesceOwner | { box: true }): Promise<LeftStopped[]> {
+  const left: LeftStopped[] = [];
   for (const [name, count] of Object.entries(counts)) {
     let current = count;
     let patched = false;
-    let leaving: QuiesceRecord | undefined;
+    let leaving: LeftStopped | undefined;
     await patchIfUnchanged(kube, ctx, name, (d) => {
       current = replicasOf(d);
       patched = false;
       const recorded = hasQuiesceAnnotations(d);
-      const marked = d.metadata.annotations?.[ANN_BOX_STOPPED] !== undefined;
-      leaving = !own ? undefined : 'box' in own ? quiesceRecord(d) : recorded && !isOwnRecord(d, own) ? quiesceRecord(d) : undefined;
+      const mark = d.metadata.annotations?.[ANN_BOX_STOPPED];
+      const marked = mark !== undefined;
+      const other = !own ? undefined : 'box' in own ? quiesceRecord(d) : recorded && !isOwnRecord(d, own) ? quiesceRecord(d) : undefined;
+      leaving = other ? { deployment: name, record: other } : own && !('box' in own) && marked && current === 0 ? { deployment: name, box: mark } : undefined;
       if (leaving) return marked && own && 'box' in own ? { metadata: { annotations: { [ANN_BOX_STOPPED]: null } } } : undefined;
       if (current === count && !recorded && !marked) return undefined;
       patched = true;
       const clear = recorded || marked ? { metadata: { annotations: { ...clearQuiesce(), ...(marked ? { [ANN_BOX_STOPPED]: null } : {}) } } } : {};
       return { ...clear, spec: { replicas: count } };
     });
-    if (leaving) left.push({ deployment: name, record: leaving });
+    if (leaving) left.push(leaving);
     if (patched && current !== count) logEvent(op, `started ${name} again (replicas ${count})`);
   }
   return left;

@@ -15,7 +15,7 @@ import { SETTING_BOX_IMAGE, boxImage, parseImageRef } from '../domain/images.js'
 import { appVolumes, type AppContext } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, BOX_LABEL, BOX_POD_NAME, appNamespace, nowRfc3339, pvcName } from '../domain/names.js';
 import type { KubeClient, KubeObject, ObjectRef } from '../domain/ports/kube.js';
-import { appReplicas, describeQuiesced, startApp, stopApp, waitAppStopped } from './app-scale.js';
+import { appReplicas, describeQuiesced, quiesceBoxAdvice, startApp, stopApp, waitAppStopped } from './app-scale.js';
 import { ANN_BOX_MODE, ANN_BOX_SESSION, BOX_CONTAINER, BOX_DATA_DIR, BOX_RSYNC_FILE, BOX_RSYNC_PORT, boxPod } from './box-pod.js';
 import { readDiskRecord } from './volumes.js';
 
@@ -116,14 +116,14 @@ export function boxBlocksDeploy(ctx: AppContext, box: BoxState | undefined): voi
  * quiesced. `done` says what the refusal leaves.
  */
 export function boxBlocksQuiesce(ctx: AppContext, box: BoxState, by: string, done = 'nothing was changed'): KompoxError {
-  const operation = by.startsWith('export') ? 'export' : 'snapshot';
+  const { operation, hint } = quiesceBoxAdvice(by);
   const name = box.pod?.name ?? BOX_POD_NAME;
   const state =
     box.mode === 'live' ? 'live: it writes to the disks beside the app' : `it stopped the app${box.since ? ` at ${box.since}` : ''} and starts it again when it is removed`;
   return new KompoxError('conflict', `the maintenance box ${name} of app ${ctx.app.name} is deployed (${state}); refusing to quiesce the app for the ${by}: ${done}`, {
     code: 'snapshot.quiesce.box',
     details: { app: ctx.app.name, box: name, mode: box.mode, session: box.session, by, operation },
-    hint: `Remove the box first (box destroy; that starts the app again) and retry, or ${operation === 'export' ? 'export' : 'snapshot'} without quiescing (crash-consistent).`,
+    hint,
   });
 }
 
@@ -286,12 +286,14 @@ async function removeBox(ctx: AppContext, kube: KubeClient, opts: { stopTimeoutM
   const counts = box.mode === 'live' ? {} : box.replicas;
   // a Deployment a quiesce stopped since (its record there) is left to it: starting it would start the app under its copy
   const left = await startApp(kube, ctx, counts, op, { box: true });
-  for (const { deployment, record } of left) {
+  // (a box's start leaves only Deployments with a quiesce's record)
+  const quiesced = left.flatMap((l) => ('record' in l ? [l] : []));
+  for (const { deployment, record } of quiesced) {
     logEvent(op, `left ${deployment} stopped: ${describeQuiesced(deployment, record)} after the box did; that quiesce gives it back when it ends (if it was interrupted, app deploy or the next --quiesce does)`);
   }
   await writeRecord(kube, ctx, null);
   const restored = Object.fromEntries(Object.entries(counts).filter(([name]) => !left.some((l) => l.deployment === name)));
-  return { existed: true, restored, ...(left.length ? { left: left.map(({ deployment, record }) => ({ deployment, by: record.by, since: record.since })) } : {}) };
+  return { existed: true, restored, ...(quiesced.length ? { left: quiesced.map(({ deployment, record }) => ({ deployment, by: record.by, since: record.since })) } : {}) };
 }
 
 /** box destroy: removes the box and gives the app back its replica counts. Safe to repeat; finishes what a crash left. */

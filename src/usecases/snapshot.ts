@@ -9,7 +9,7 @@ import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
 import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
-import { appReplicas, DEFAULT_QUIESCE_RENEW_MS, DEFAULT_QUIESCE_STALE_MS, renewQuiesce, startApp, stopApp, waitAppStopped, type QuiesceOwner } from './app-scale.js';
+import { appReplicas, DEFAULT_QUIESCE_RENEW_MS, DEFAULT_QUIESCE_STALE_MS, QUIESCE_BOX_UNDONE, renewQuiesce, startApp, stopApp, waitAppStopped, type QuiesceOwner } from './app-scale.js';
 
 export async function listSnapshots(
   ctx: AppContext,
@@ -188,7 +188,7 @@ export async function withAppStopped<T>(
     // this one stopped is started again. A box whose record comes after this read stops after this quiesce's stop: its
     // stop, conditional on the records it looked at, finds this quiesce's records and refuses busy.
     const boxSince = await findBox(ctx, kube);
-    if (boxSince) throw boxBlocksQuiesce(ctx, boxSince, opts.by, 'nothing was copied; the app was started again');
+    if (boxSince) throw boxBlocksQuiesce(ctx, boxSince, opts.by, QUIESCE_BOX_UNDONE);
     await waitAppStopped(kube, ctx, opts.stopTimeoutMs ?? 120_000, op, {
       code: 'snapshot.quiesce.timeout',
       hint: 'No snapshot was taken and the app was started again; retry, or snapshot without quiescing (crash-consistent).',
@@ -228,8 +228,13 @@ export async function withAppStopped<T>(
     await cleanedUp();
     throw notStartedAgain(e, saved, outcome);
   });
-  for (const { deployment, record } of refused ? [] : left) {
-    logEvent(op, `left ${deployment} stopped: ${record.by} took its record over (this one's was stale) and gives it back when it ends; not waiting for it`);
+  for (const l of refused ? [] : left) {
+    logEvent(
+      op,
+      'record' in l
+        ? `left ${l.deployment} stopped: ${l.record.by} took its record over (this one's was stale) and gives it back when it ends; not waiting for it`
+        : `left ${l.deployment} stopped: the maintenance box took its record over at ${l.box} (this one's was stale) and gives it back when it is removed; not waiting for it`,
+    );
   }
   // interrupted: the process ends once `fn` has cleaned up; the app is starting
   if ('error' in out && (op.signal?.aborted || (out.error instanceof KompoxError && out.error.kind === 'interrupted'))) {

@@ -795,12 +795,53 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.ok(e instanceof KompoxError, String(e));
     assert.deepEqual([e.code, e.message], [
       'snapshot.quiesce.box',
-      `the maintenance box kompox-box of app ${ctx.app.name} is deployed (it stopped the app at ${boxRecord.since} and starts it again when it is removed); refusing to quiesce the app for the snapshot gap: nothing was copied; the app was started again`,
+      `the maintenance box kompox-box of app ${ctx.app.name} is deployed (it stopped the app at ${boxRecord.since} and starts it again when it is removed); refusing to quiesce the app for the snapshot gap: nothing was copied; what it had stopped was started again`,
     ]);
     assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots, [], 'no snapshot was taken');
     const d = await deployment(ctx);
     assert.equal(replicasOf(d), 1, 'what the quiesce stopped was started again');
     assert.deepEqual(quiesceAnnotations(d), {});
+  });
+
+  it("a box that stops the app in a quiesce's gap (after its look, before its stop): the quiesce's stop finds the box's mark and refuses snapshot.quiesce.box, and leaves the Deployment to the box", async () => {
+    const ctx = await appWithData('box-mark-app');
+    await running(ctx, 'web-1');
+    const ns = appNamespace(ctx);
+    // the whole box deploy lands before the quiesce's stop: its namespace record, then its stop (the mark, replicas 0)
+    const since = nowRfc3339();
+    const isStop = (patch: Record<string, unknown>) => (patch.spec as { replicas?: number } | undefined)?.replicas === 0;
+    const { racing, conflicts } = racingPatches(kube, isStop, async (k) => {
+      await k.mergePatch({ apiVersion: 'v1', kind: 'Namespace', name: ns }, { metadata: { annotations: { 'kompox.dev/box': JSON.stringify({ mode: 'stopped', replicas: { web: 1 }, since, session: false }) } } });
+      await k.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns }, { metadata: { annotations: { 'kompox.dev/box-stopped': since } }, spec: { replicas: 0 } });
+    });
+    const e = await createSnapshot(ctx, driver, racing, { name: 'marked', quiesce: true, stopTimeoutMs: 1000 }).then(() => assert.fail('not refused: a copy beside a box'), (x: unknown) => x);
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.code, conflicts(), e.message], [
+      'snapshot.quiesce.box',
+      1,
+      `web was stopped at ${since} by the maintenance box kompox-box of app ${ctx.app.name}; refusing to quiesce the app for the snapshot marked under it: nothing was copied; what it had stopped was started again`,
+    ]);
+    assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots, [], 'no snapshot was taken');
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 0, 'not started under the box');
+    assert.deepEqual(quiesceAnnotations(d), {}, 'no quiesce record over the box');
+    assert.equal(d.metadata.annotations?.['kompox.dev/box-stopped'], since, "the box's mark kept");
+  });
+
+  it("a quiesce whose record a box took over (its own gone stale: the process paused) does not start the app at its end; the box gives it back", async () => {
+    const ctx = await appWithData('box-took-app');
+    await running(ctx, 'web-1');
+    const mine = { by: 'snapshot paused', since: nowRfc3339() };
+    await stopApp(kube, ctx, { web: 1 }, {}, mine);
+    // a box's stop over the record once it was stale: the record replaced by its mark
+    const since = nowRfc3339();
+    const strip = { 'kompox.dev/quiesced-replicas': null, 'kompox.dev/quiesced-since': null, 'kompox.dev/quiesced-by': null, 'kompox.dev/quiesced-renewed': null };
+    await kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: appNamespace(ctx) }, { metadata: { annotations: { ...strip, 'kompox.dev/box-stopped': since } } });
+    const left = await startApp(kube, ctx, { web: 1 }, {}, mine);
+    assert.deepEqual(left, [{ deployment: 'web', box: since }]);
+    const d = await deployment(ctx);
+    assert.equal(replicasOf(d), 0, 'left stopped for the box');
+    assert.equal(d.metadata.annotations?.['kompox.dev/box-stopped'], since);
   });
 
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
@@ -902,7 +943,7 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     const { racing, conflicts } = racingPatches(kube, (patch) => ((patch.spec as { replicas?: number } | undefined)?.replicas ?? 0) > 0, { metadata: { annotations: theirs } });
     const left = await startApp(racing, ctx, { web: 1 }, {}, mine);
     assert.equal(conflicts(), 1, 'the start patched the version it had read');
-    assert.deepEqual(left.map((x) => [x.deployment, x.record.by]), [['web', 'snapshot theirs']]);
+    assert.deepEqual(left.map((x) => [x.deployment, 'record' in x ? x.record.by : `box ${x.box}`]), [['web', 'snapshot theirs']]);
     const d = await deployment(ctx);
     assert.equal(replicasOf(d), 0, 'left stopped for the quiesce that took it over');
     assert.equal(quiesceAnnotations(d)['kompox.dev/quiesced-by'], 'snapshot theirs');
