@@ -9,6 +9,7 @@ import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
 import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
+import { boxBlocksQuiesce, findBox } from './box.js';
 import { appReplicas, DEFAULT_QUIESCE_RENEW_MS, DEFAULT_QUIESCE_STALE_MS, QUIESCE_BOX_UNDONE, renewQuiesce, startApp, stopApp, waitAppStopped, type QuiesceOwner } from './app-scale.js';
 
 export async function listSnapshots(
@@ -168,7 +169,6 @@ export async function withAppStopped<T>(
   // another quiesce still running (its record LIVE, or renewed while watched: 2 periods) refuses here, before anything is stopped
   const observeMs = 2 * renewMs;
   // a maintenance box of the app refuses it, before anything is stopped (boxBlocksQuiesce says why)
-  const { findBox, boxBlocksQuiesce } = await import('./box.js');
   const box = await findBox(ctx, kube);
   if (box) throw boxBlocksQuiesce(ctx, box, opts.by);
   const { counts: saved, takeover } = await appReplicas(kube, ctx, op, { staleMs, observeMs });
