@@ -664,4 +664,53 @@ describe("the node's zstd failing as it compresses (export over SSH, snapshot on
       await driver.close();
     }
   });
+
+  it("a snapshot whose archive file cannot be written on the node (tee failing: the disk full, a file size limit) fails naming the file, and tee's status and message or the full disk, not \"exit code 0\" nor tar's SIGPIPE, and leaves no snapshot", async () => {
+    const { randomBytes } = await import('node:crypto');
+    const bin = join(fx.sb.dir, 'tee-fails');
+    await mkdir(bin, { recursive: true });
+    const real = spawnSync('sh', ['-c', 'command -v tee'], { encoding: 'utf8' }).stdout.trim();
+    // BIN/mode: `full` (tee's own message and status after reading some), `limit` (the real tee under a
+    // 64 KiB file size limit: SIGXFSZ, as a quota or a limit on the node would)
+    const script = [
+      '#!/bin/sh',
+      `case "$(cat "${bin}/mode" 2>/dev/null)" in`,
+      `  full) head -c 100000 > /dev/null; echo "tee: $1: No space left on device" >&2; exit 1;;`,
+      `  limit) ulimit -f 128; exec "${real}" "$@";;`,
+      'esac',
+      `exec "${real}" "$@"`,
+    ];
+    await writeFile(join(bin, 'tee'), `${script.join('\n')}\n`, { mode: 0o755 });
+    const driver = new K3sDriver({ env: {} }, () => connectWithPath(fx, bin));
+    try {
+      const ctx = appCtx(fx.sb, { settings: { K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath } });
+      const vol = ctx.app.volumes[0]!;
+      const disk = await driver.disks.create(ctx, vol, { name: 'tee-snap' }, {});
+      // more than the pipes and tee's first reads hold: tar is still writing when tee is gone
+      for (let i = 0; i < 2; i++) await writeFile(join(disk.id, `blob-${i}.bin`), randomBytes(2 * 1024 * 1024));
+      await writeSampleTree(disk.id);
+      const files = async () => (await snapshotOfTree(fx.sb.snapshotRoot)).filter((e) => !e.endsWith('/'));
+      const before = await files();
+      const cases = [
+        // the disk full is told as such, with tee's line (driver.ts hostFull)
+        ['full', /^snapshot snap-full was not created: no space left under \S+ on ssh \S+ \(tee: \S+: No space left on device\)$/],
+        ['limit', /^writing the snapshot archive \S+ on ssh \S+ was killed by signal 25 \(SIGXFSZ, exit code 153\)/],
+      ] as const;
+      for (const [mode, said] of cases) {
+        await writeFile(join(bin, 'mode'), mode);
+        await assert.rejects(within(driver.snapshots.create(ctx, vol, disk, `snap-${mode}`, {}), 20_000, `the snapshot (${mode})`), (e: unknown) => {
+          assert.ok(e instanceof KompoxError && e.kind === 'unavailable', String(e));
+          assert.match(e.message, said, `${mode}: ${e.message}`);
+          assert.doesNotMatch(e.message, /exit code (?:141|0)\b|Broken pipe|tar: /, `${mode}: ${e.message}`);
+          assert.match(e.hint ?? '', /Free space/);
+          return true;
+        }, mode);
+        assert.deepEqual(await files(), before, `${mode}: nothing visible`);
+      }
+      await rm(join(bin, 'mode'));
+      await driver.snapshots.create(ctx, vol, disk, 'snap-after-tee', {});
+    } finally {
+      await driver.close();
+    }
+  });
 });

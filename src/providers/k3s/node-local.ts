@@ -24,7 +24,7 @@ import {
 } from '../../archive/archive.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
-import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, decodingFailure, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
+import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, decodingFailure, shellStatusPhrase, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
   ExtractOutputParser,
@@ -158,6 +158,15 @@ function nodeProgress(progress: ProgressSink | undefined, total: number | (() =>
     reports: { mark: PROGRESS_MARK, report: (n: number) => to(toDone(n)) },
     finish: () => to(totalNow()),
   };
+}
+
+/** tee's own lines of a snapshot's stderr: not tar's and zstd's, which only died of the pipe tee left. */
+function teeSaid(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => !/^(?:tar|zstd): |Broken pipe/.test(l.trim()))
+    .join('\n')
+    .trim();
 }
 
 function failed(fs: HostFs, what: string, r: { code: number | null; stderr: string }, detail = r.stderr): KompoxError {
@@ -608,9 +617,18 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     // zstd failed on its own (killed, not found, a bad option, out of memory): tar died of the pipe it left
     // (141), and the command's status is sha256sum's (0) — neither says what failed
     if (compressorFailed(st.codes[1])) throw new KompoxError('unavailable', compressorFailure(`zstd compressing the archive of ${src}`, fs.describe, st.codes[1], text), { hint: NODE_ZSTD_HINT });
+    // tee failed writing the file (the disk full, a quota, an I/O error): zstd and tar died of the pipe it
+    // left, and the command's status is sha256sum's 0 — the file is what failed, and where
+    if (compressorFailed(st.codes[2])) {
+      throw new KompoxError('unavailable', `writing the snapshot archive ${archive} on ${fs.describe} ${shellStatusPhrase(st.codes[2])}${teeSaid(text) ? `: ${commandMessages(teeSaid(text), 5)}` : ''}`, {
+        hint: 'Free space (or raise the quota) on the filesystem of the snapshot directory on the node and check it can be written, then run the command again.',
+      });
+    }
     const tarOutcome = st.codes[0] === undefined ? 'failed' : tarCreateOutcome('gnu', st.codes[0]);
     if (tarOutcome === 'changed') return await liveFallback(fs, src, archive, `tar saw files change while it read them: ${text}`, op);
-    if (r.code !== 0 || tarOutcome === 'failed' || st.codes[1] !== 0 || st.codes[2] !== 0 || !named) throw failed(fs, what, r, named ? text : `${text ? `${text}; ` : ''}tar ended without the manifest`);
+    // the status told is the stage's that failed (tar's), not the pipeline's (sha256sum's 0)
+    const status = tarOutcome === 'failed' && st.codes[0] !== undefined ? st.codes[0] : r.code;
+    if (r.code !== 0 || tarOutcome === 'failed' || st.codes[1] !== 0 || st.codes[2] !== 0 || !named) throw failed(fs, what, { ...r, code: status }, named ? text : `${text ? `${text}; ` : ''}tar ended without the manifest`);
     const sha = /^([0-9a-f]{64})\b/m.exec(r.stdout.toString('utf8'))?.[1];
     if (!sha) throw failed(fs, what, r, 'no SHA-256 of the archive');
     const again = await listTree(fs, src, op, { hashes: false });
