@@ -433,7 +433,7 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };
   const deployments = manifest.objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace).map((o) => o.metadata.name);
   // the apply gave the Deployments their replica count: a quiesce's record there no longer holds
-  if (!opts.dryRun) for (const name of await clearStaleQuiesceRecords(kube, ctx, deployments)) logEvent(op, `cleared the quiesce record of ${name}: it runs again`);
+  if (!opts.dryRun) for (const c of await clearStaleQuiesceRecords(kube, ctx, deployments)) logEvent(op, `cleared ${c.cleared} of ${c.deployment}: it runs again`);
   if (opts.dryRun || opts.wait === false || deployments.length === 0) {
     result.message = opts.dryRun ? 'dry run: nothing was changed' : opts.wait === false ? 'applied (not waiting for the rollout)' : 'applied';
     return result;

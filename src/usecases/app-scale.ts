@@ -420,7 +420,10 @@ export async function stopApp(kube: KubeClient, ctx: AppContext, counts: Record<
       const mark = d.metadata.annotations?.[ANN_BOX_STOPPED];
       if (!('box' in by) && mark !== undefined && current === 0) throw quiesceBoxStopped(ctx, name, mark, by.by);
       if ('box' in by) return { metadata: { annotations: { ...clearQuiesce(), [ANN_BOX_STOPPED]: by.box.since } }, spec: { replicas: 0 } };
-      const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: by.since, [ANN_QUIESCED_BY]: by.by, [ANN_QUIESCED_RENEWED]: null };
+      // a box's mark on a Deployment that runs is stale (started since, by hand or by an older build): left
+      // there, it would have this quiesce's start leave the app stopped for a box that no longer holds it
+      const stale = mark !== undefined ? { [ANN_BOX_STOPPED]: null } : {};
+      const annotations = { [ANN_QUIESCED_REPLICAS]: String(count), [ANN_QUIESCED_SINCE]: by.since, [ANN_QUIESCED_BY]: by.by, [ANN_QUIESCED_RENEWED]: null, ...stale };
       return { metadata: { annotations }, spec: { replicas: 0 } };
     });
     if (current !== 0) logEvent(op, `stopping ${name} (replicas ${current} → 0)`);
@@ -496,23 +499,27 @@ export async function quiescedDeployments(kube: KubeClient, ctx: AppContext, sta
 }
 
 /**
- * Removes the quiesce records of the named Deployments that run: after app
- * deploy applied them (its replica count included, forced), a record there
- * is stale, and left in place it would make a later stop (kubectl scale)
- * look like an interrupted quiesce. Each patch is conditional on the version
+ * Removes the quiesce records (and a box's marks) of the named Deployments
+ * that run: after app deploy applied them (its replica count included,
+ * forced), a record there is stale, and left in place it would make a later
+ * stop (kubectl scale) look like an interrupted quiesce; a box's mark would
+ * have the next quiesce leave the app stopped for a box that is gone (app
+ * deploy runs only with no stopped box deployed). Each patch is conditional on the version
  * read, retried on 409 Conflict (the controllers write status meanwhile), so
  * a quiesce that stopped the Deployment since keeps its record. Returns the
  * names it cleared.
  */
-export async function clearStaleQuiesceRecords(kube: KubeClient, ctx: AppContext, names: readonly string[]): Promise<string[]> {
-  const cleared: string[] = [];
+export async function clearStaleQuiesceRecords(kube: KubeClient, ctx: AppContext, names: readonly string[]): Promise<{ deployment: string; cleared: string }[]> {
+  const cleared: { deployment: string; cleared: string }[] = [];
   for (const name of names) {
-    let clearing = false;
+    let what: string | undefined;
     await patchIfUnchanged(kube, ctx, name, (d) => {
-      clearing = hasQuiesceAnnotations(d) && replicasOf(d) !== 0;
-      return clearing ? { metadata: { annotations: clearQuiesce() } } : undefined;
+      const marked = d.metadata.annotations?.[ANN_BOX_STOPPED] !== undefined;
+      const recorded = hasQuiesceAnnotations(d);
+      what = replicasOf(d) === 0 ? undefined : [recorded && 'the quiesce record', marked && "the maintenance box's mark"].filter(Boolean).join(' and ') || undefined;
+      return what ? { metadata: { annotations: { ...clearQuiesce(), ...(marked ? { [ANN_BOX_STOPPED]: null } : {}) } } } : undefined;
     });
-    if (clearing) cleared.push(name);
+    if (what) cleared.push({ deployment: name, cleared: what });
   }
   return cleared;
 }

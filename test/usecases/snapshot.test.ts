@@ -844,6 +844,35 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal(d.metadata.annotations?.['kompox.dev/box-stopped'], since);
   });
 
+  it("a box's mark left on a running Deployment (the app started since, by app deploy or by hand) is stale: a quiesced snapshot stops the app and starts it again, the mark gone", async () => {
+    const { ctx, name } = await deployed('box-stale-mark-app');
+    const since = nowRfc3339(new Date(Date.now() - 3_600_000));
+    await kube.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) }, { metadata: { annotations: { 'kompox.dev/box-stopped': since } } });
+    assert.equal(replicasOf(await deployment(ctx, name)), 1);
+    await createSnapshot(ctx, driver, kube, { name: 'after-box', quiesce: true, stopTimeoutMs: 10_000, startTimeoutMs: 10_000 });
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 1, 'the app runs again after the quiesced snapshot');
+    assert.deepEqual(quiesceAnnotations(d), {});
+    assert.equal(d.metadata.annotations?.['kompox.dev/box-stopped'], undefined, 'the stale mark went with the stop');
+    assert.deepEqual((await listSnapshots(ctx, driver, kube)).snapshots.map((x) => x.name), ['after-box']);
+  });
+
+  it("app deploy clears a box's mark left on the Deployment it runs (no box is deployed: it would refuse), and says so; a mark on one stopped since is not its to clear", async () => {
+    const { ctx, source, name } = await deployed('box-mark-deploy-app');
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) };
+    await kube.mergePatch(ref, { metadata: { annotations: { 'kompox.dev/box-stopped': nowRfc3339() } } });
+    const lines: string[] = [];
+    const r = await deployApp(ctx, source, kube, driver, { timeoutMs: 30_000 }, logInto(lines));
+    assert.equal(r.exitCode, 0, r.message);
+    assert.ok(lines.includes(`cleared the maintenance box's mark of ${name}: it runs again`), lines.join('\n'));
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 1);
+    assert.equal(d.metadata.annotations?.['kompox.dev/box-stopped'], undefined);
+    await kube.mergePatch(ref, { metadata: { annotations: { 'kompox.dev/box-stopped': nowRfc3339() } }, spec: { replicas: 0 } });
+    assert.deepEqual(await clearStaleQuiesceRecords(kube, ctx, [name]), []);
+    assert.notEqual((await deployment(ctx, name)).metadata.annotations?.['kompox.dev/box-stopped'], undefined);
+  });
+
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
     const ctx = await appWithData('level-app');
     const ns = appNamespace(ctx);
