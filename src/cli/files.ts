@@ -120,32 +120,51 @@ function tempName(path: string, ext: string): string {
 }
 
 /**
+ * How long the temp file of an export by another machine, another pid
+ * namespace (a container: each run of `docker run` has its own) or an older
+ * version must have been left unchanged before it is taken for dead. A live
+ * export writes its temp as the data comes; one that wrote nothing for a day
+ * is not coming back, and its temp (perhaps many GB) would otherwise stay for
+ * good: a container's pids are never seen again.
+ */
+export const FOREIGN_TEMP_AGE_MS = 24 * 3600_000;
+
+/**
  * Removes the temp files of earlier exports to `path` that a kill left (a
  * SIGKILL or a power cut runs no cleanup; an archive's temp may be many GB):
- * only this machine's and pid namespace's (HOST in the name), of a process no
- * longer alive. Temps of other machines or namespaces, of live processes and
- * of older versions (no host in the name) are kept: nothing proves them dead.
+ * this machine's and pid namespace's (HOST in the name) of a process no
+ * longer alive, and any other (another machine's or namespace's, an older
+ * version's without a host in the name) left unchanged for
+ * FOREIGN_TEMP_AGE_MS. Temps of live processes of this namespace, and
+ * recent ones of others, are kept: nothing proves them dead.
  * Failures are ignored.
  */
 async function sweepDeadTemps(path: string, notice?: (message: string) => void): Promise<void> {
   const dir = dirname(path);
   const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  const remove = async (n: string, why: string) => {
+    const p = `${dir}/${n}`;
+    await fsp.rm(p).then(
+      () => notice?.(`removed ${p} left by an interrupted export (${why})`),
+      () => undefined,
+    );
+  };
   for (const ext of ['', '.sha256']) {
-    const prefix = `.${basename(path)}${ext}.tmp-${HOST}-`;
+    const any = `.${basename(path)}${ext}.tmp-`;
+    const prefix = `${any}${HOST}-`;
     for (const n of names) {
-      if (!n.startsWith(prefix)) continue;
+      if (!n.startsWith(any)) continue;
       // the time has no '-': a host whose name continues with '-{digits}' never matches here
-      const m = /^(\d+)-[0-9a-z]+$/.exec(n.slice(prefix.length));
-      if (!m) continue;
-      const pid = Number(m[1]);
-      if (!(pid > 0) || alive(pid)) continue;
-      const p = `${dir}/${n}`;
-      const st = await fsp.lstat(p).catch(() => undefined);
+      const m = n.startsWith(prefix) ? /^(\d+)-[0-9a-z]+$/.exec(n.slice(prefix.length)) : null;
+      const st = await fsp.lstat(`${dir}/${n}`).catch(() => undefined);
       if (!st?.isFile()) continue;
-      await fsp.rm(p).then(
-        () => notice?.(`removed ${p} left by an interrupted export (pid ${pid})`),
-        () => undefined,
-      );
+      if (m) {
+        const pid = Number(m[1]);
+        if (pid > 0 && !alive(pid)) await remove(n, `pid ${pid}`);
+        continue;
+      }
+      const idle = Date.now() - st.mtimeMs;
+      if (idle > FOREIGN_TEMP_AGE_MS) await remove(n, `by another machine, container or version; unchanged for ${Math.floor(idle / 3600_000)} h`);
     }
   }
 }

@@ -368,7 +368,7 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
     t.diagnostic(`export leftovers in the output directory: ${dotEntries(join(dir, 'out')).join(', ') || 'none'}`);
   });
 
-  test('disk export -O FILE keeps the temp files it cannot prove dead: a live pid, another host or pid namespace, an older version', async () => {
+  test('disk export -O FILE keeps the temp files it cannot prove dead: a live pid, another host or pid namespace, an older version (those three once unchanged for a day are removed)', async () => {
     const out = join(dir, 'out');
     // a live process of this host (whose pid an export's temp could name), and a dead one
     const live = spawn('sleep', ['60'], { stdio: 'ignore' });
@@ -387,11 +387,18 @@ describe('K3s data commands killed part-way (SIGKILL, local node)', { skip: proc
         `.k.tar.zst.tmp-${dead.pid}-abc`,
       ];
       const gone = [`.k.tar.zst.tmp-${HOST}-${dead.pid}-abc`, `.k.tar.zst.sha256.tmp-${HOST}-${dead.pid}-abc`];
-      for (const n of [...kept, ...gone]) writeFileSync(join(out, n), 'partial archive');
+      // another machine's, another container's and an older version's, each unchanged for 25 hours (a live export writes as it goes)
+      const aged = [`.k.tar.zst.tmp-other-host@${HOST.split('@')[1]}-${dead.pid}-old`, `.k.tar.zst.tmp-${host}@1-${dead.pid}-old`, `.k.tar.zst.sha256.tmp-${dead.pid}-old`];
+      // this namespace's live process: kept however old (its pid proves it alive)
+      kept.push(`.k.tar.zst.tmp-${HOST}-${live.pid}-old`);
+      for (const n of [...kept, ...gone, ...aged]) writeFileSync(join(out, n), 'partial archive');
+      const dayAgo = new Date(Date.now() - 25 * 3600_000);
+      for (const n of [...aged, `.k.tar.zst.tmp-${HOST}-${live.pid}-old`]) utimesSync(join(out, n), dayAgo, dayAgo);
       const r = await ok(['disk', 'export', '-N', 'base', '-O', 'out/k.tar.zst']);
-      assert.deepEqual(dotEntries(out).filter((n) => n.startsWith('.k.tar.zst.')), [...kept].sort(), 'only the temps of a dead process of this host were removed');
+      assert.deepEqual(dotEntries(out).filter((n) => n.startsWith('.k.tar.zst.')), [...kept].sort(), "only the temps of a dead process of this host, and others' unchanged for a day, were removed");
       for (const n of kept) assert.equal(readFileSync(join(out, n), 'utf8'), 'partial archive');
       for (const n of gone) assert.ok(r.stderr.includes(`removed ${join(out, n)} left by an interrupted export (pid ${dead.pid})`), r.stderr);
+      for (const n of aged) assert.ok(r.stderr.includes(`removed ${join(out, n)} left by an interrupted export (by another machine, container or version; unchanged for 25 h)`), r.stderr);
     } finally {
       live.kill();
     }
