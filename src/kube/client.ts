@@ -205,7 +205,8 @@ export class HttpKubeClient implements KubeClient {
 
   async apply(obj: KubeObject, opts: ApplyOptions = {}): Promise<KubeObject> {
     const ref = toRef(obj);
-    const body = applyConfiguration(obj);
+    const config = applyConfiguration(obj);
+    const body = opts.ifVersion === undefined ? config : { ...config, metadata: { ...config.metadata, resourceVersion: opts.ifVersion } };
     const { body: out } = await this.json<KubeObject>('PATCH', await this.path(ref), {
       query: { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: opts.force ?? true, dryRun: opts.dryRun ? 'All' : undefined },
       body: JSON.stringify(body),

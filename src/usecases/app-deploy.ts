@@ -17,6 +17,7 @@ import type { WaitResult } from '../kube/rollout.js';
 import {
   DEFAULT_QUIESCE_OBSERVE_MS,
   DEFAULT_QUIESCE_STALE_MS,
+  checkQuiesceRecord,
   clearStaleQuiesceRecords,
   confirmQuiesceRecordsDead,
   describeDeadRecord,
@@ -54,7 +55,16 @@ export interface ApplyObjectsOptions {
   /** How long to wait for the app's own objects that are still being deleted (default 5 minutes). */
   terminatingTimeoutMs?: number;
   pollMs?: number;
+  /**
+   * Called with an object and its live version just before its apply:
+   * throws to refuse it; true makes the apply conditional on that version
+   * (a change since, 409, reads it again and asks again).
+   */
+  guard?: (obj: KubeObject, live: KubeObject | undefined) => boolean;
 }
+
+/** How many times an apply conditional on the version just read is tried (the controllers write status meanwhile). */
+const GUARDED_APPLY_ATTEMPTS = 5;
 
 export interface ApplyObjectsResult {
   changes: ObjectChange[];
@@ -171,8 +181,18 @@ export async function applyAppObjects(
           inventoryWritten = true;
         }
         const obj = await reserved(o);
-        const live = await kube.get(toRef(obj));
-        const out = await kube.apply(obj);
+        let live = await kube.get(toRef(obj));
+        let out: KubeObject;
+        for (let attempt = 1; ; attempt++) {
+          const version = opts.guard?.(obj, live) ? live?.metadata.resourceVersion : undefined;
+          try {
+            out = await kube.apply(obj, version === undefined ? {} : { ifVersion: version });
+            break;
+          } catch (e) {
+            if (version === undefined || !(e instanceof KompoxError && e.code === 'kube.conflict') || attempt >= GUARDED_APPLY_ATTEMPTS) throw e;
+            live = await kube.get(toRef(obj));
+          }
+        }
         const change = classify(out, live);
         changes.push(change);
         if (change.action !== 'unchanged') log(formatChange(change, false));
@@ -316,6 +336,8 @@ const DEPLOY_READER: QuiesceReader = {
   hintPrefix: '',
   interrupted: 'nothing was changed',
 };
+/** DEPLOY_READER at the apply of a Deployment (other objects may be applied already: the error's hint lists them). */
+const DEPLOY_APPLY_READER: QuiesceReader = { ...DEPLOY_READER, refusing: 'refusing to apply it (it would start the app under its copy); it was left as it is' };
 
 /**
  * A Deployment a quiesced snapshot or export stopped and has not started
@@ -429,7 +451,16 @@ export async function deployApp(ctx: AppContext, source: AppSource, kube: KubeCl
   // the registry checks, the namespace wait and new disks can take minutes: a quiesce begun meanwhile refuses, nothing applied
   if (confirmed) await recheckQuiesceRecords(kube, ctx, confirmed, DEPLOY_READER, { staleMs, observeMs });
   phaseEvent(op, 'apply', opts.dryRun ? 'server-side dry run' : `applying ${manifest.objects.length} objects`);
-  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, terminatingTimeoutMs: opts.timeoutMs, pollMs: opts.pollMs }, op);
+  // and the apply of each Deployment is conditional on the version it checks last: a quiesce's stop landing
+  // between that check and the apply makes the apply fail (409), and the check refuses it then
+  const guard = confirmed
+    ? (obj: KubeObject, live: KubeObject | undefined) => {
+        if (obj.kind !== 'Deployment' || obj.metadata.namespace !== namespace || !live) return false;
+        checkQuiesceRecord(obj.metadata.name, live, confirmed, DEPLOY_APPLY_READER, { staleMs, observeMs });
+        return true;
+      }
+    : undefined;
+  const { changes, skipped } = await applyAppObjects(kube, namespace, appLabels(ctx), manifest.objects, { dryRun: opts.dryRun, terminatingTimeoutMs: opts.timeoutMs, pollMs: opts.pollMs, guard }, op);
   const result: DeployResult = { namespace, dryRun: Boolean(opts.dryRun), changes, skipped, warnings, exitCode: 0, message: '' };
   const deployments = manifest.objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace).map((o) => o.metadata.name);
   // the apply gave the Deployments their replica count: a quiesce's record there no longer holds

@@ -240,10 +240,19 @@ export async function recheckQuiesceRecords(
   reader: QuiesceReader,
   opts: { staleMs?: number; observeMs?: number } = {},
 ): Promise<void> {
-  for (const [name, d] of await appDeployments(kube, ctx)) {
-    const record = quiesceRecord(d);
-    if (record && !sameRecord(record, known.get(name))) throw busyUnwatched(name, record, opts.staleMs ?? DEFAULT_QUIESCE_STALE_MS, opts.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, reader);
-  }
+  for (const [name, d] of await appDeployments(kube, ctx)) checkQuiesceRecord(name, d, known, reader, opts);
+}
+
+/**
+ * recheckQuiesceRecords for one Deployment as read (`d`): a quiesce record
+ * there that is not one of those `known` (confirmed dead) refuses. app deploy
+ * calls it again with the Deployment it reads just before its apply, which
+ * is then conditional on that version: a quiesce's stop landing in between
+ * makes the apply fail (409) and the check run again.
+ */
+export function checkQuiesceRecord(name: string, d: KubeObject, known: ReadonlyMap<string, QuiesceRecord>, reader: QuiesceReader, opts: { staleMs?: number; observeMs?: number } = {}): void {
+  const record = quiesceRecord(d);
+  if (record && !sameRecord(record, known.get(name))) throw busyUnwatched(name, record, opts.staleMs ?? DEFAULT_QUIESCE_STALE_MS, opts.observeMs ?? DEFAULT_QUIESCE_OBSERVE_MS, reader);
 }
 
 /** The counts appReplicas found, and the records it confirmed dead (by watching them), which stopApp may take over. */

@@ -656,6 +656,53 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.equal((await kube.get(inventory))?.metadata.resourceVersion, inventoryBefore, 'nothing was applied');
   });
 
+  /** `kube`, but the first apply of Deployment NAME first runs `before` (what lands between deploy's last read and its apply). */
+  const beforeDeploymentApply = (name: string, before: () => Promise<void>) => {
+    let fired = 0;
+    const racing = new Proxy(kube, {
+      get(target, key) {
+        if (key === 'apply') {
+          return async (...args: Parameters<KubeClient['apply']>) => {
+            if (args[0].kind === 'Deployment' && args[0].metadata.name === name && !fired++) await before();
+            return target.apply(...args);
+          };
+        }
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    return { racing, fired: () => fired };
+  };
+
+  it("a quiesce that stops the app between deploy's last read of the Deployment and its apply: the apply, conditional on that version, fails and the check refuses it (deploy.quiesce.busy); the app not started", async () => {
+    const { ctx, source, name } = await deployed('deploy-apply-gap-app');
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) };
+    const theirs = { 'kompox.dev/quiesced-replicas': '1', 'kompox.dev/quiesced-since': nowRfc3339(), 'kompox.dev/quiesced-by': 'snapshot late' };
+    const { racing, fired } = beforeDeploymentApply(name, async () => void (await kube.mergePatch(ref, { metadata: { annotations: theirs }, spec: { replicas: 0 } })));
+    const e = await deployApp(ctx, source, racing, driver, { timeoutMs: 30_000 }).then(() => assert.fail('not refused: the app was started under the copy'), (x: unknown) => x);
+    assert.equal(fired(), 1, 'the apply was tried once, refused by the server (409), and not tried again once the check refused');
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.kind, e.code], ['conflict', 'deploy.quiesce.busy']);
+    assert.match(e.message, /by the quiesced snapshot late, which is still running \(stopped \d+s ago, not renewed yet\); refusing to apply it \(it would start the app under its copy\); it was left as it is$/);
+    assert.match(e.hint ?? '', new RegExp(`Stopped at Deployment/\\S+/${name}; nothing was changed before the failure`));
+    const d = await deployment(ctx, name);
+    assert.equal(replicasOf(d), 0, 'the app was not started');
+    assert.deepEqual(quiesceAnnotations(d), theirs);
+  });
+
+  it("a Deployment whose status its controller writes between deploy's read and its apply: the conditional apply is read and tried again, the deploy goes through", async () => {
+    const { ctx, source, name } = await deployed('deploy-apply-churn-app');
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: appNamespace(ctx) };
+    const before = (await deployment(ctx, name)).metadata.resourceVersion;
+    const { racing, fired } = beforeDeploymentApply(name, async () => void fake.setStatus(ref, { observedGeneration: 1, replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1 }));
+    const r = await deployApp(ctx, source, racing, driver, { timeoutMs: 30_000 });
+    assert.equal(r.exitCode, 0, r.message);
+    assert.equal(fired(), 2, 'applied a second time, over the version written meanwhile');
+    const d = await deployment(ctx, name);
+    assert.notEqual(d.metadata.resourceVersion, before);
+    assert.equal(replicasOf(d), 1);
+  });
+
   it('a maintenance box (stopped) over a dead stale record: watched for 2 renewal periods, taken over, the recorded count given back when the box goes', { timeout: 30_000 }, async () => {
     const { ctx, name } = await deployed('box-dead-app');
     const stale = nowRfc3339(new Date(Date.now() - 120_000));

@@ -38,6 +38,12 @@ export interface ApplyOptions {
   force?: boolean;
   /** Field manager; default `kompox`. */
   fieldManager?: string;
+  /**
+   * Applies only over this version of the object (metadata.resourceVersion
+   * in the apply configuration: the API server answers 409 Conflict,
+   * kube.conflict, when the object changed since it was read).
+   */
+  ifVersion?: string;
 }
 
 export interface ListOptions {
