@@ -170,7 +170,10 @@ function spillFailed(e: unknown, dir: string): unknown {
   return new KompoxError('unavailable', `cannot write a temporary file under ${dir}: ${why}`, {
     code: 'tmp.unwritable',
     details: { dir },
-    hint: 'Free space there, or point TMPDIR at a directory on a filesystem with room (a large disk or file count spills its listing there).',
+    hint:
+      (e as NodeJS.ErrnoException).code === 'EIO'
+        ? "Check that device (the kernel's log: dmesg), or point TMPDIR at a directory on another filesystem (a large disk or file count spills its listing there)."
+        : 'Free space there, or point TMPDIR at a directory on a filesystem with room (a large disk or file count spills its listing there).',
     cause: e,
   });
 }

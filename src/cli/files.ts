@@ -210,6 +210,7 @@ function outputFailed(path: string, e: NodeJS.ErrnoException): KompoxError {
     code: 'export.output-failed',
     details: { path, ...(e.code ? { errno: e.code } : {}) },
     ...(full ? { hint: 'Free space there, or write the archive somewhere else with -O.' } : {}),
+    ...(e.code === 'EIO' ? { hint: "Check that device (the kernel's log: dmesg), or write the archive somewhere else with -O." } : {}),
     cause: e,
   });
 }

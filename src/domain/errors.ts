@@ -102,6 +102,8 @@ export function filesystemProblem(code: string | undefined): string | undefined 
     EROFS: 'read-only file system',
     EACCES: 'permission denied',
     ENOENT: 'the directory does not exist',
+    // from write, fsync or close: the device did not take the data (a failing disk, a lost network share)
+    EIO: 'the device reported an I/O error (the data may not be on the disk)',
   };
   return code ? words[code] : undefined;
 }

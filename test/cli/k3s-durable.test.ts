@@ -132,7 +132,7 @@ describe('K3s (local node) and export files: data synced before its name', { ski
     for (const [what, path] of targets) {
       const when = nth(path('plain.tar.zst'));
       for (const [errno, said] of [
-        ['EIO', /cannot write .*\/out\/(\S+): EIO: i\/o error, fsync; the incomplete archive was removed/],
+        ['EIO', /cannot write .*\/out\/(\S+): the device reported an I\/O error \(the data may not be on the disk\); the incomplete archive was removed[^]*Check that device \(the kernel's log: dmesg\)/],
         ['ENOSPC', /cannot write .*\/out\/(\S+): no space left on device; the incomplete archive was removed/],
       ] as const) {
         const name = `fail-${what.replace(/\W+/g, '-')}-${errno}.tar.zst`;
