@@ -23,6 +23,7 @@ const ENVIRONMENT_ERRNO: Readonly<Record<string, string>> = {
   ENOSPC: 'A filesystem this command writes to is full (its temporary files go to the system temp directory, TMPDIR): free space there and run it again.',
   EDQUOT: 'A disk quota was exceeded: free space or raise the quota, and run it again.',
   EROFS: 'A filesystem this command writes to is read-only.',
+  EIO: "A device this command reads or writes reported an I/O error (a failing disk, a lost network share): check it (the kernel's log: dmesg) and run the command again.",
 };
 
 /** Prints an error the way users should see it and returns the exit code. */

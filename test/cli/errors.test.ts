@@ -115,21 +115,27 @@ test('a file without an app section: app commands say what to add', async () => 
   }
 });
 
-test('an error of the filesystem (ENOSPC, a full temp directory) is said with what to do, not as unexpected; other errors still are', async () => {
+test('an error of the filesystem (ENOSPC, a full temp directory; EIO, a failing disk) is said with what to do, not as unexpected; other errors still are', async () => {
   const { reportError } = await import('../../src/cli/common.js');
   const written: string[] = [];
   const write = process.stderr.write;
   process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
   let full: number;
   let bug: number;
+  let io: number;
   try {
     full = reportError(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' }));
     bug = reportError(new TypeError("Cannot read properties of undefined (reading 'x')"));
+    io = reportError(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', errno: -5, syscall: 'fsync' }));
   } finally {
     process.stderr.write = write;
   }
   assert.equal(full, 1);
   assert.equal(bug, 1);
+  assert.equal(io, 1);
+  // a disk's I/O error (a snapshot's sync, say) is the machine's state, not a bug of Kompox
+  assert.match(written[2]!, /^error: EIO: i\/o error, fsync\. A device this command reads or writes reported an I\/O error .*dmesg.*\n$/);
+  assert.doesNotMatch(written[2]!, /unexpected/);
   assert.match(written[0]!, /^error: ENOSPC: no space left on device, write\. A filesystem this command writes to is full .*TMPDIR.*\n$/);
   assert.doesNotMatch(written[0]!, /unexpected/);
   assert.doesNotMatch(written[0]!, STACK_LINE);
