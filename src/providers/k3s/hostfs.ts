@@ -22,9 +22,11 @@ import {
 import { execFile } from 'node:child_process';
 import { syncDir, syncFile } from '../../archive/durable.js';
 import { hostname } from 'node:os';
+import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { EntryKind, EntryMeta, TreeFile, TreeFs, TreeStat } from '../../archive/archive.js';
 import { removeTree } from './remove-tree.js';
+import { notUtf8, utf8Name } from '../../archive/utf8-names.js';
 
 /** Files up to this size are read with synchronous calls (see openFile). */
 const SMALL_FILE = 1024 * 1024;
@@ -218,10 +220,17 @@ export class LocalHostFs implements HostFs {
     }
   }
   *readdirStream(path: string): Generator<string> {
-    // synchronous reads of 256 entries each: as fast as readdirSync, in bounded memory
-    const dir = opendirSync(path, { bufferSize: 256 });
+    // synchronous reads of 256 entries each: as fast as readdirSync, in bounded memory; names as their
+    // bytes, so that one that is not UTF-8 is refused by name, not decoded into a name that does not exist
+    // ('buffer' works at run time: Node's typings list string encodings only)
+    const dir = opendirSync(path, { bufferSize: 256, encoding: 'buffer' as BufferEncoding });
     try {
-      for (let e = dir.readSync(); e; e = dir.readSync()) yield e.name;
+      for (let e = dir.readSync(); e; e = dir.readSync()) {
+        const raw = e.name as unknown as Buffer;
+        const name = utf8Name(raw);
+        if (name === undefined) throw notUtf8(path, raw);
+        yield name;
+      }
     } finally {
       dir.closeSync();
     }
@@ -229,8 +238,11 @@ export class LocalHostFs implements HostFs {
   async readdir(path: string): Promise<string[]> {
     return readdirSync(path);
   }
-  readlink(path: string): Promise<string> {
-    return fsp.readlink(path);
+  async readlink(path: string): Promise<string> {
+    const raw = await fsp.readlink(path, { encoding: 'buffer' });
+    const target = utf8Name(raw);
+    if (target === undefined) throw notUtf8(posix.dirname(path), raw, posix.basename(path));
+    return target;
   }
   openRead(path: string): Readable {
     // 1 MiB reads: one thread-pool round trip per MiB, not per 64 KiB.
@@ -300,7 +312,8 @@ export class LocalHostFs implements HostFs {
       // Ownership first: chown clears setuid/setgid, which chmod then sets.
       if (this.canChown) fchownSync(fd, meta.uid, meta.gid);
       fchmodSync(fd, meta.mode);
-      const t = meta.mtimeMs / 1000;
+      // a Date, never a number: Node takes a negative number of seconds (a time before 1970) for "now"
+      const t = new Date(meta.mtimeMs);
       futimesSync(fd, t, t);
     } finally {
       closeSync(fd);
@@ -322,7 +335,9 @@ export class LocalHostFs implements HostFs {
     // Seconds as a double cannot hold every millisecond exactly (x.678 is
     // stored as x.677999…); lstat rounds back to whole milliseconds, so the
     // time is stable across repeated export/import round trips on any Node.
-    const t = mtimeMs / 1000;
+    // A Date, never a number: Node takes a negative number of seconds (a time
+    // before 1970) for "now".
+    const t = new Date(mtimeMs);
     if (kind === 'symlink') await fsp.lutimes(path, t, t);
     else await fsp.utimes(path, t, t);
   }

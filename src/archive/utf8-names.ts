@@ -1,0 +1,38 @@
+// Archive paths and symlink targets are UTF-8 text: in pax records, in the
+// manifest (JSON) and everywhere a path is a JS string. Linux allows any
+// bytes but '/' and NUL in a name, and a name that is not UTF-8 decodes with
+// U+FFFD in place of its bad bytes: a name that no longer exists (the walk's
+// lstat of it finds nothing, as if removed meanwhile: the entry and all under
+// it silently left out), or a symlink pointing somewhere else. Such a name is
+// refused instead, saying which one and what to do: nothing is lost unsaid.
+import { KompoxError } from '../domain/errors.js';
+
+/** The name as a string when its bytes are valid UTF-8 (they decode and encode back the same), else undefined. */
+export function utf8Name(raw: Buffer): string | undefined {
+  const s = raw.toString('utf8');
+  // U+FFFD comes only from bad bytes, or from a name that holds the character itself (then it round-trips)
+  return !s.includes('\uFFFD') || Buffer.from(s, 'utf8').equals(raw) ? s : undefined;
+}
+
+/** The bytes of a name as text a user can read and type: printable ASCII as is, every other byte as \xNN. */
+export function showBytes(raw: Buffer): string {
+  let out = '';
+  for (const b of raw) out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
+/**
+ * The refusal of an entry of `dir` whose name (or, for a symlink `name`, its
+ * target) is not valid UTF-8: nothing was archived.
+ */
+export function notUtf8(dir: string, raw: Buffer, link?: string): KompoxError {
+  const what = link === undefined ? `${dir}/${showBytes(raw)}: its name` : `${dir}/${link}: the target of this symlink (${showBytes(raw)})`;
+  return new KompoxError('unsupported', `${what} is not valid UTF-8, which a Kompox archive cannot hold (its paths are UTF-8 text); nothing was archived`, {
+    code: 'archive.name.encoding',
+    details: { dir, bytes: raw.toString('hex'), ...(link !== undefined ? { link } : {}) },
+    hint:
+      link === undefined
+        ? 'Rename it to UTF-8 (convmv -f latin1 -t utf8 --notest, or mv with the name in UTF-8), then run the command again.'
+        : 'Point the symlink at a UTF-8 path (ln -sfn), or remove it, then run the command again.',
+  });
+}

@@ -1,0 +1,92 @@
+// Names and times an archive could lose without a word (found by a review of
+// the local round trip): a name or a symlink target that is not UTF-8 (it
+// decoded into a name that does not exist, and the walk left it out, with all
+// under it, as if removed meanwhile; a symlink came back pointing elsewhere),
+// and an mtime before 1970 (Node takes a negative number of seconds for
+// "now": every such time came back as the time of the import).
+import assert from 'node:assert/strict';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, lutimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { digestTree, packTree, unpackArchive, type ArchiveFormat } from '../../src/archive/archive.js';
+import { KompoxError } from '../../src/domain/errors.js';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+
+const fs = new LocalHostFs();
+const root = mkdtempSync(join(tmpdir(), 'kompox-names-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const latin1 = (s: string) => Buffer.from(s, 'latin1');
+
+async function pack(src: string, format?: ArchiveFormat) {
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (c: Buffer) => chunks.push(c));
+  const packed = await packTree(fs, src, sink, { format });
+  sink.end();
+  return { buf: Buffer.concat(chunks), ...packed };
+}
+
+const refusedAs = (said: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof KompoxError, String(e));
+  assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.name.encoding']);
+  assert.match(e.message, said);
+  assert.match(e.hint ?? '', /UTF-8/);
+  return true;
+};
+
+describe('names that are not UTF-8 are refused by name, never left out unsaid', () => {
+  it('a file, a directory (and what is in it), deep or at the top: the export, the snapshot digest and the size walk fail naming it', async () => {
+    for (const [i, bad] of [['top', 'bad\xff.txt'], ['dir', 'dir\xfe'], ['nested', 'sub/deeper\xe9']] as const) {
+      const src = join(root, `names-${i}`);
+      mkdirSync(join(src, 'sub'), { recursive: true });
+      writeFileSync(join(src, 'ok.txt'), 'kept');
+      if (i === 'dir') {
+        mkdirSync(latin1(join(src, bad)));
+        writeFileSync(latin1(join(src, bad, 'inner')), 'would be lost with it');
+      } else writeFileSync(latin1(join(src, bad)), 'would be lost');
+      const shown = bad.replace(/[\x80-\xff]/g, (c) => `\\\\x${c.charCodeAt(0).toString(16)}`);
+      for (const format of ['tar.zst', 'tar.gz'] as const) await assert.rejects(pack(src, format), refusedAs(new RegExp(`/${shown}: its name is not valid UTF-8, which a Kompox archive cannot hold .*; nothing was archived$`)), `${i} ${format}`);
+      await assert.rejects(digestTree(fs, src), refusedAs(/is not valid UTF-8/), `${i}: digestTree`);
+    }
+  });
+
+  it('a name that holds U+FFFD itself (valid UTF-8) goes through; beside one whose bad byte would decode to the same name, the bad one is refused', async () => {
+    const src = join(root, 'fffd');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a\uFFFD'), 'the real one');
+    const { buf, sha256 } = await pack(src);
+    const out = join(root, 'fffd-out');
+    await unpackArchive(fs, Readable.from([buf]), out, { expectedSha256: sha256 });
+    assert.deepEqual(readdirSync(out), ['a\uFFFD']);
+    writeFileSync(latin1(join(src, 'a\xff')), 'the bad one');
+    await assert.rejects(pack(src), refusedAs(/\/a\\xff: its name is not valid UTF-8/));
+  });
+
+  it("a symlink whose target is not UTF-8 is refused (it would point elsewhere once restored)", async () => {
+    const src = join(root, 'link');
+    mkdirSync(src);
+    symlinkSync(latin1('target\xff'), join(src, 'link'));
+    await assert.rejects(pack(src), refusedAs(/\/link: the target of this symlink \(target\\xff\) is not valid UTF-8/));
+  });
+});
+
+describe('times before 1970 come back as they were', () => {
+  for (const format of ['tar.zst', 'tar.gz'] as const)
+  it(`files small and large, a directory, a symlink and the root, 1965 (${format})`, async () => {
+    const src = join(root, `old-${format}`);
+    mkdirSync(join(src, 'dir'), { recursive: true });
+    writeFileSync(join(src, 'small'), 's');
+    writeFileSync(join(src, 'large'), Buffer.alloc(3 << 20, 7));
+    writeFileSync(join(src, 'dir', 'in'), 'i');
+    symlinkSync('small', join(src, 'link'));
+    const t = new Date('1965-01-01T23:59:59.750Z');
+    for (const p of ['small', 'large', 'dir/in', 'dir', '.']) utimesSync(join(src, p), t, t);
+    lutimesSync(join(src, 'link'), t, t);
+    const { buf, sha256 } = await pack(src, format);
+    const out = join(root, `old-${format}-out`);
+    await unpackArchive(fs, Readable.from([buf]), out, { expectedSha256: sha256 });
+    for (const p of ['small', 'large', 'dir/in', 'dir', 'link', '.']) assert.equal(lstatSync(join(out, p)).mtime.toISOString(), t.toISOString(), p);
+  });
+});
