@@ -48,6 +48,19 @@ describe('removing a tree on this machine (LocalHostFs.rm)', () => {
     await assert.rejects(lstat(file), { code: 'ENOENT' });
   });
 
+  it('removes names that are not UTF-8 (a file, a directory and what is in it, a symlink), by their bytes', async () => {
+    const { mkdirSync, writeFileSync, symlinkSync } = await import('node:fs');
+    const tree = join(base, 'latin1');
+    const b = (s: string) => Buffer.from(s, 'latin1');
+    mkdirSync(b(join(tree, 'dir\xfe', 'sub\xe9')), { recursive: true });
+    writeFileSync(b(join(tree, 'bad\xff')), 'x');
+    writeFileSync(b(join(tree, 'dir\xfe', 'sub\xe9', 'in\xff')), 'y');
+    writeFileSync(join(tree, 'ok'), 'z');
+    symlinkSync(b('nowhere\xff'), b(join(tree, 'dir\xfe', 'link\xff')));
+    await removeTree(tree);
+    await assert.rejects(lstat(tree), { code: 'ENOENT' });
+  });
+
   it('holds at most UNLINKS unlinks and one open directory per level at once, however many files a directory has', async () => {
     const tree = join(base, 'wide');
     const dirs = ['', 'd1', 'd1/d2', 'd3'];
@@ -115,7 +128,7 @@ describe('removing a tree on this machine (LocalHostFs.rm)', () => {
         running++;
         try {
           await new Promise((r) => setTimeout(r, 1));
-          if (p.endsWith('/f50')) throw Object.assign(new Error(`EACCES: permission denied, unlink '${p}'`), { code: 'EACCES' });
+          if (String(p).endsWith('/f50')) throw Object.assign(new Error(`EACCES: permission denied, unlink '${p}'`), { code: 'EACCES' });
           await fsp.unlink(p);
         } finally {
           running--;

@@ -12,17 +12,32 @@
 // process would stop answering.
 import { promises as fsp, type Dir, type Stats } from 'node:fs';
 import { join } from 'node:path';
+import { utf8Name } from '../../archive/utf8-names.js';
 
 /** Unlinks in flight at once: as fast as more on tmpfs (200,000 files in 1.4 s; `rm -rf` 0.9 s), memory flat. */
 export const UNLINKS = 32;
 
+/**
+ * A path as removeTree walks it: a string, or its bytes under a name that is
+ * not UTF-8 (Linux allows any bytes in a name; decoded, it would name
+ * nothing, and the directory holding it could never be removed).
+ */
+export type TreePath = string | Buffer;
+
 /** The calls removeTree makes (node:fs/promises; tests count them). */
 export interface RemoveTreeFs {
-  lstat(path: string): Promise<Stats>;
-  chmod(path: string, mode: number): Promise<void>;
-  opendir(path: string, opts: { bufferSize: number }): Promise<Dir>;
-  unlink(path: string): Promise<void>;
-  rmdir(path: string): Promise<void>;
+  lstat(path: TreePath): Promise<Stats>;
+  chmod(path: TreePath, mode: number): Promise<void>;
+  opendir(path: TreePath, opts: { bufferSize: number; encoding: BufferEncoding }): Promise<Dir>;
+  unlink(path: TreePath): Promise<void>;
+  rmdir(path: TreePath): Promise<void>;
+}
+
+/** The entry `raw` of directory `dir`: a string path while every name is UTF-8, else the bytes. */
+function childPath(dir: TreePath, raw: Buffer): TreePath {
+  const name = utf8Name(raw);
+  if (typeof dir === 'string' && name !== undefined) return join(dir, name);
+  return Buffer.concat([typeof dir === 'string' ? Buffer.from(dir, 'utf8') : dir, Buffer.from('/'), raw]);
 }
 
 /**
@@ -44,7 +59,7 @@ export async function removeTree(path: string, fs: RemoveTreeFs = fsp): Promise<
   }
 }
 
-async function removeEntry(path: string, fs: RemoveTreeFs, unlinks: Unlinks): Promise<void> {
+async function removeEntry(path: TreePath, fs: RemoveTreeFs, unlinks: Unlinks): Promise<void> {
   let st: Stats;
   try {
     st = await fs.lstat(path);
@@ -54,10 +69,11 @@ async function removeEntry(path: string, fs: RemoveTreeFs, unlinks: Unlinks): Pr
   }
   if (!st.isDirectory()) return ignoreMissing(fs.unlink(path));
   if ((st.mode & 0o700) !== 0o700) await fs.chmod(path, (st.mode & 0o7777) | 0o700).catch(() => undefined);
-  const dir = await fs.opendir(path, { bufferSize: 256 });
+  // names as their bytes ('buffer' works at run time: Node's typings list string encodings only)
+  const dir = await fs.opendir(path, { bufferSize: 256, encoding: 'buffer' as BufferEncoding });
   // for-await closes the directory however the loop ends
   for await (const e of dir) {
-    const child = join(path, e.name);
+    const child = childPath(path, e.name as unknown as Buffer);
     if (e.isDirectory()) await removeEntry(child, fs, unlinks);
     else await unlinks.start(child);
   }
@@ -76,7 +92,7 @@ class Unlinks {
     private readonly max: number,
   ) {}
   /** Starts unlinking `path`, once fewer than `max` are in flight. */
-  async start(path: string): Promise<void> {
+  async start(path: TreePath): Promise<void> {
     while (this.running >= this.max) await this.settled();
     this.check();
     this.running++;
