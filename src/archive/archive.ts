@@ -1469,6 +1469,9 @@ export function isFileType(type: string): boolean {
   return type === 'File' || type === 'OldFile' || type === 'ContiguousFile';
 }
 
+/** Errors of the filesystem's state, not of the archive: a creation that fails with one is never "an entry twice". */
+const FILESYSTEM_STATE: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'EFBIG', 'EMFILE', 'ENFILE', 'ENOMEM']);
+
 /**
  * Extracts a portable archive (either format) from `input` into `destDir`
  * (which must not exist; its parent must), verifying every file against the
@@ -1500,11 +1503,19 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
     await fs.setTimes(abs, m.mtimeMs, kind);
   };
   const absOf = (path: string): string => (path === DATA_DIR ? destDir : `${destDir}/${path.slice(DATA_DIR.length + 1)}`);
-  /** A creation that failed: an entry twice when something is there already (only this import writes here), else the error. */
+  /**
+   * A creation that failed: an entry twice when something is there already
+   * (only this import writes here), else the error. Not when the error is the
+   * filesystem's own (full, read-only, an I/O error...): a file whose data
+   * could not all be written is there too, and "twice" would have the user
+   * throw a good archive away.
+   */
   const created = async <T>(path: string, abs: string, make: () => Promise<T>): Promise<T> => {
     try {
       return await make();
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException | undefined)?.code;
+      if (code !== undefined && FILESYSTEM_STATE.has(code)) throw err;
       if (path !== DATA_DIR && (await fs.lstat(abs).catch(() => undefined))) throw integrity(`the archive contains ${path} twice`);
       throw err;
     }

@@ -90,3 +90,41 @@ describe('times before 1970 come back as they were', () => {
     for (const p of ['small', 'large', 'dir/in', 'dir', 'link', '.']) assert.equal(lstatSync(join(out, p)).mtime.toISOString(), t.toISOString(), p);
   });
 });
+
+describe('a full disk during an import is said as such, never as a damaged archive', () => {
+  it('a file created and then cut short by ENOSPC (small files and streamed ones): the filesystem error, not "the archive contains X twice"', async () => {
+    const src = join(root, 'full-src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'small'), 's');
+    writeFileSync(join(src, 'large'), Buffer.alloc(3 << 20, 7));
+    const { buf, sha256 } = await pack(src);
+    const enospc = (p: string) => Object.assign(new Error(`ENOSPC: no space left on device, write '${p}'`), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    // the file is made (as the real write makes it), then its data does not fit
+    class Full extends LocalHostFs {
+      override async createFile(path: string): Promise<void> {
+        writeFileSync(path, '', { flag: 'wx' });
+        throw enospc(path);
+      }
+      override openWrite(path: string, mode: number) {
+        const w = super.openWrite(path, mode);
+        const write = w._write.bind(w);
+        w._write = (chunk, enc, cb) => write(chunk, enc, () => cb(enospc(path)));
+        return w;
+      }
+    }
+    for (const only of ['small', 'large']) {
+      const one = join(root, `full-src-${only}`);
+      mkdirSync(one);
+      writeFileSync(join(one, only), only === 'small' ? 's' : Buffer.alloc(3 << 20, 7));
+      const packed = await pack(one);
+      const out = join(root, `full-out-${only}`);
+      await assert.rejects(unpackArchive(new Full(), Readable.from([packed.buf]), out, { expectedSha256: packed.sha256 }), (e: unknown) => {
+        assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC', String(e));
+        assert.doesNotMatch(String((e as Error).message), /twice|damaged/);
+        return true;
+      }, only);
+    }
+    // and the archive is good where there is room
+    await unpackArchive(fs, Readable.from([buf]), join(root, 'full-room'), { expectedSha256: sha256 });
+  });
+});
