@@ -2,7 +2,7 @@
 // archives opened for import (with that checksum), kubeconfigs written or
 // merged. Use cases take and give streams and documents; files are the front
 // end's (a server has request and response bodies instead).
-import { chmodSync, createReadStream, createWriteStream, existsSync, promises as fsp, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, promises as fsp, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { KompoxError, filesystemProblem } from '../domain/errors.js';
@@ -215,13 +215,30 @@ function outputFailed(path: string, e: NodeJS.ErrnoException): KompoxError {
   });
 }
 
-/** The checksum in `FILE.sha256` (sha256sum format) when that file exists. */
+/** Why a file named on the command line could not be read, in words (the errno's words where there are none). */
+function unreadable(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const words: Record<string, string> = { EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'it is a directory', ELOOP: 'a loop of symbolic links', ENOTDIR: 'a part of its path is not a directory', EIO: 'the device reported an I/O error' };
+  return (code && words[code]) ?? (e as Error)?.message ?? String(e);
+}
+
+/**
+ * The checksum in `FILE.sha256` (sha256sum format) when that file exists.
+ * One that exists but cannot be read refuses the import: taken for absent,
+ * a checksum that disagrees would go unchecked.
+ */
 export async function sidecarSha256(path: string): Promise<string | undefined> {
   let text: string;
   try {
     text = await fsp.readFile(`${path}.sha256`, 'utf8');
-  } catch {
-    return undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new KompoxError('usage', `cannot read ${path}.sha256: ${unreadable(e)}; nothing was imported`, {
+      code: 'import.sha256.unreadable',
+      details: { path: `${path}.sha256` },
+      hint: 'Make it a readable file, remove it, or give the checksum with --sha256.',
+      cause: e,
+    });
   }
   const m = /^([0-9a-fA-F]{64})\b/.exec(text.trim());
   if (!m) throw new KompoxError('integrity', `${path}.sha256 does not hold a SHA-256`, { hint: 'Remove it, or pass the right value with --sha256.' });
@@ -236,8 +253,9 @@ export async function openArchiveFile(
   let st;
   try {
     st = await fsp.stat(path);
-  } catch {
-    throw new KompoxError('notfound', `archive file ${path} does not exist`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new KompoxError('notfound', `archive file ${path} does not exist`);
+    throw new KompoxError('usage', `cannot read archive file ${path}: ${unreadable(e)}; nothing was imported`, { code: 'import.file.unreadable', details: { path }, cause: e });
   }
   if (!st.isFile()) {
     throw new KompoxError('usage', `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not an archive file`, {
@@ -245,8 +263,18 @@ export async function openArchiveFile(
     });
   }
   const expected = expectedSha256 ? checkSha256(expectedSha256, '--sha256') : await sidecarSha256(path);
+  // opened here, so that a file that cannot be read is said before anything is made (a stream opens it later,
+  // and its error had no listener yet: an uncaught exception)
+  const fh = await fsp.open(path, 'r').catch((e: unknown) => {
+    throw new KompoxError('usage', `cannot read archive file ${path}: ${unreadable(e)}; nothing was imported`, {
+      code: 'import.file.unreadable',
+      details: { path },
+      hint: 'Make it readable by the user running kompoxops (or run as a user who may read it), then run the command again.',
+      cause: e,
+    });
+  });
   // 1 MiB reads: one thread-pool round trip per MiB of archive.
-  return { stream: createReadStream(path, { highWaterMark: 1024 * 1024 }), expectedSha256: expected, totalBytes: st.size, label: path };
+  return { stream: fh.createReadStream({ highWaterMark: 1024 * 1024 }), expectedSha256: expected, totalBytes: st.size, label: path };
 }
 
 type Doc = Record<string, unknown>;

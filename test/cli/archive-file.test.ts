@@ -1,0 +1,64 @@
+// An archive file named on the command line that cannot be read, or whose
+// FILE.sha256 cannot be: refused before anything is made, with one message
+// naming the file (it crashed the process with an uncaught stream error, and
+// an unreadable sidecar was taken for absent: a checksum that disagreed went
+// unchecked).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { openArchiveFile } from '../../src/cli/files.js';
+import { KompoxError } from '../../src/domain/errors.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'kompox-archive-file-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const refused = (code: string, said: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof KompoxError, String(e));
+  assert.deepEqual([e.kind, e.code], ['usage', code]);
+  assert.match(e.message, said);
+  return true;
+};
+
+describe('openArchiveFile', () => {
+  it('a FILE.sha256 that exists but cannot be read (a directory) refuses the import, naming it; an absent one is no checksum', async () => {
+    const file = join(dir, 'a.tar.zst');
+    writeFileSync(file, 'archive bytes');
+    const plain = await openArchiveFile(file);
+    assert.equal(plain.expectedSha256, undefined);
+    plain.stream.resume();
+    mkdirSync(`${file}.sha256`);
+    await assert.rejects(openArchiveFile(file), refused('import.sha256.unreadable', /^cannot read .*a\.tar\.zst\.sha256: it is a directory; nothing was imported$/));
+    // --sha256 given: the sidecar is not read
+    const given = await openArchiveFile(file, 'a'.repeat(64));
+    assert.equal(given.expectedSha256, 'a'.repeat(64));
+    given.stream.resume();
+  });
+
+  it('a path that is a loop of symlinks is said as such, not as "does not exist"', async () => {
+    const loop = join(dir, 'loop');
+    symlinkSync(loop, loop);
+    await assert.rejects(openArchiveFile(loop), refused('import.file.unreadable', /^cannot read archive file .*loop: a loop of symbolic links; nothing was imported$/));
+  });
+
+  const asNobody =
+    (process.getuid?.() !== 0 ? 'needs root (the file is read as nobody through setpriv)' : undefined) ??
+    (spawnSync('setpriv', ['--version']).status !== 0 ? 'needs setpriv (util-linux)' : undefined);
+  it('a file its user may not read (mode 000, read as nobody): a clear refusal, exit code 2, no uncaught stream error', { skip: asNobody }, () => {
+    const file = join(dir, 'locked.tar.zst');
+    writeFileSync(file, 'archive bytes');
+    chmodSync(file, 0o000);
+    chmodSync(dir, 0o755);
+    const script = `import { openArchiveFile } from './src/cli/files.ts'; import { reportError } from './src/cli/common.ts';
+      try { const a = await openArchiveFile(${JSON.stringify(file)}); a.stream.resume(); await new Promise((r) => a.stream.on('end', r)); console.log('read'); }
+      catch (e) { process.exitCode = reportError(e); }`;
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 2, `${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /^error: cannot read archive file .*locked\.tar\.zst: permission denied; nothing was imported\. Make it readable/);
+    assert.doesNotMatch(r.stderr, /Unhandled|node:events|at /);
+  });
+});
