@@ -23,6 +23,8 @@ const ENVIRONMENT_ERRNO: Readonly<Record<string, string>> = {
   ENOSPC: 'A filesystem this command writes to is full (its temporary files go to the system temp directory, TMPDIR): free space there and run it again.',
   EDQUOT: 'A disk quota was exceeded: free space or raise the quota, and run it again.',
   EROFS: 'A filesystem this command writes to is read-only.',
+  EACCES: 'Permission was denied on the file or directory named above: check its owner and mode, or run kompoxops as a user who may read (or write) it, and run the command again.',
+  EPERM: 'The operation was not permitted on the file or directory named above: check its owner and mode (and any immutable flag), or run kompoxops as a user who may.',
   EIO: "A device this command reads or writes reported an I/O error (a failing disk, a lost network share): check it (the kernel's log: dmesg) and run the command again.",
 };
 

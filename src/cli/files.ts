@@ -36,12 +36,19 @@ export async function writeArchiveFile(
   let isOpen = false;
   /** Whether `path.sha256` is this export's while its archive has not taken its name yet. */
   let sidecar = false;
+  /** Set once the export failed and this cleans up: what the stream says then (a write destroyed in flight) is this cleanup's, not the cause. */
+  let cleaning = false;
   ws.on('error', (e: NodeJS.ErrnoException) => {
-    if (isOpen) writeError ??= e;
+    if (isOpen && !cleaning && e.code !== 'ERR_STREAM_DESTROYED') writeError ??= e;
   });
   try {
     await opened.catch((e: NodeJS.ErrnoException) => {
-      throw new KompoxError('usage', `cannot write ${path}: ${e.code === 'ENOENT' ? 'its directory does not exist' : e.message}`);
+      // the file's own words, never the temp file's name
+      throw new KompoxError('usage', `cannot write ${path}: ${e.code === 'ENOENT' ? 'its directory does not exist' : e.code === 'ENOTDIR' ? 'a part of its path is not a directory' : (filesystemProblem(e.code) ?? e.message)}`, {
+        code: 'export.output-failed',
+        details: { path, ...(e.code ? { errno: e.code } : {}) },
+        cause: e,
+      });
     });
     isOpen = true;
     const r = await write(ws);
@@ -87,11 +94,16 @@ export async function writeArchiveFile(
     });
     return r;
   } catch (e) {
+    cleaning = true;
+    const failedWrite = writeError;
     ws.destroy();
-    await fsp.rm(tmp, { force: true });
+    // (ENOTDIR: a path under a file, where nothing could be made)
+    await fsp.rm(tmp, { force: true }).catch((r: NodeJS.ErrnoException) => {
+      if (r.code !== 'ENOTDIR') throw r;
+    });
     // the checksum of an archive that did not take its name (another export's did) is not left beside that one
     if (sidecar) await fsp.rm(`${path}.sha256`, { force: true });
-    if (writeError) throw outputFailed(path, writeError);
+    if (failedWrite) throw outputFailed(path, failedWrite);
     throw e;
   }
 }

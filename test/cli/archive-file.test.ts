@@ -5,12 +5,12 @@
 // unchecked).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { openArchiveFile } from '../../src/cli/files.js';
+import { openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
 import { KompoxError } from '../../src/domain/errors.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -60,5 +60,37 @@ describe('openArchiveFile', () => {
     assert.equal(r.status, 2, `${r.stdout}${r.stderr}`);
     assert.match(r.stderr, /^error: cannot read archive file .*locked\.tar\.zst: permission denied; nothing was imported\. Make it readable/);
     assert.doesNotMatch(r.stderr, /Unhandled|node:events|at /);
+  });
+});
+
+describe('writeArchiveFile (-O FILE)', () => {
+  it('a path under a file: "a part of its path is not a directory" (a usage error), not the cleanup\'s ENOTDIR as an unexpected error', async () => {
+    writeFileSync(join(dir, 'plain.tar'), 'a file');
+    await assert.rejects(
+      writeArchiveFile(join(dir, 'plain.tar', 'x.tar.zst'), async () => assert.fail('nothing is written')),
+      (e: unknown) => {
+        assert.ok(e instanceof KompoxError, String(e));
+        assert.deepEqual([e.kind, e.code], ['usage', 'export.output-failed']);
+        assert.match(e.message, /^cannot write .*\/plain\.tar\/x\.tar\.zst: a part of its path is not a directory$/);
+        return true;
+      },
+    );
+  });
+
+  it('an export that fails with a write still in flight (a cancel, an integrity error) fails with its own error, not "cannot write FILE: Cannot call write after a stream was destroyed"; nothing left', async () => {
+    const out = join(dir, 'inflight');
+    mkdirSync(out);
+    for (const cause of [new KompoxError('integrity', "the archive's SHA-256 is x, expected y"), new KompoxError('interrupted', 'interrupted: snapshot s was not exported', { code: 'interrupted' })]) {
+      await assert.rejects(
+        writeArchiveFile(join(out, 'x.tar.gz'), async (ws) => {
+          // writes still queued when the export fails, as the tar.gz sink leaves them
+          for (let i = 0; i < 8; i++) ws.write(Buffer.alloc(4 << 20, i));
+          throw cause;
+        }),
+        (e: unknown) => (assert.equal(e, cause), true),
+        cause.kind,
+      );
+      assert.deepEqual(readdirSync(out), [], `${cause.kind}: nothing left`);
+    }
   });
 });

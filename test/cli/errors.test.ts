@@ -127,6 +127,7 @@ test('an error of the filesystem (ENOSPC, a full temp directory; EIO, a failing 
     full = reportError(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' }));
     bug = reportError(new TypeError("Cannot read properties of undefined (reading 'x')"));
     io = reportError(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', errno: -5, syscall: 'fsync' }));
+    reportError(Object.assign(new Error("EACCES: permission denied, open '/disks/base/data/rootonly.txt'"), { code: 'EACCES', errno: -13, syscall: 'open' }));
   } finally {
     process.stderr.write = write;
   }
@@ -136,6 +137,9 @@ test('an error of the filesystem (ENOSPC, a full temp directory; EIO, a failing 
   // a disk's I/O error (a snapshot's sync, say) is the machine's state, not a bug of Kompox
   assert.match(written[2]!, /^error: EIO: i\/o error, fsync\. A device this command reads or writes reported an I\/O error .*dmesg.*\n$/);
   assert.doesNotMatch(written[2]!, /unexpected/);
+  // a file of a disk the user may not read (an export run as another user)
+  assert.match(written[3]!, /^error: EACCES: permission denied, open '\/disks\/base\/data\/rootonly\.txt'\. Permission was denied on the file or directory named above: check its owner and mode/);
+  assert.doesNotMatch(written[3]!, /unexpected/);
   assert.match(written[0]!, /^error: ENOSPC: no space left on device, write\. A filesystem this command writes to is full .*TMPDIR.*\n$/);
   assert.doesNotMatch(written[0]!, /unexpected/);
   assert.doesNotMatch(written[0]!, STACK_LINE);
