@@ -14,6 +14,22 @@ import { syncDir, syncFile } from '../archive/durable.js';
  * Writes an archive to `path` atomically (temp file, then rename) and a
  * `path.sha256` beside it in `sha256sum` format. Nothing is left on failure.
  */
+/**
+ * The archive file that -O names, resolved by `resolvePath`. A name that ends
+ * in '/' (or is '.' or '..') names a directory: refused, rather than a file
+ * written under the name without its slash, and reported under the name
+ * with it.
+ */
+export function archiveOutputPath(out: string, resolvePath: (p: string) => string): string {
+  if (out.endsWith('/') || out === '.' || out === '..') {
+    throw new KompoxError('usage', `-O ${out} names a directory; give the archive's file name (for example ${out.replace(/\/*$/, '')}/NAME.tar.zst)`, {
+      code: 'export.output-directory',
+      field: '-O',
+    });
+  }
+  return resolvePath(out);
+}
+
 export async function writeArchiveFile(
   path: string,
   write: (out: NodeJS.WritableStream) => Promise<ExportResult>,
@@ -21,7 +37,9 @@ export async function writeArchiveFile(
 ): Promise<ExportResult> {
   // Never replace an earlier export: it may be the only backup.
   const taken = async () =>
-    new KompoxError('conflict', `${path} already exists; refusing to overwrite it`, { hint: 'Choose another file name, or move the old archive away first.' });
+    (await fsp.lstat(path).then((st) => st.isDirectory(), () => false))
+      ? new KompoxError('usage', `${path} is a directory; give the archive's file name (for example ${path}/NAME.tar.zst)`, { code: 'export.output-directory', field: '-O' })
+      : new KompoxError('conflict', `${path} already exists; refusing to overwrite it`, { hint: 'Choose another file name, or move the old archive away first.' });
   if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
   await sweepDeadTemps(path, opts.notice);
   const tmp = tempName(path, '');

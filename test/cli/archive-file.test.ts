@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
+import { archiveOutputPath, openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
 import { KompoxError } from '../../src/domain/errors.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -92,5 +92,30 @@ describe('writeArchiveFile (-O FILE)', () => {
       );
       assert.deepEqual(readdirSync(out), [], `${cause.kind}: nothing left`);
     }
+  });
+});
+
+describe('-O naming a directory', () => {
+  it("a name ending in '/' (or . or ..) is refused before anything runs, not written as a file without its slash", () => {
+    for (const out of ['newname/', 'a/b//', '.', '..', '/']) {
+      assert.throws(() => archiveOutputPath(out, (p) => join(dir, p)), (e: unknown) => {
+        assert.ok(e instanceof KompoxError, String(e));
+        assert.deepEqual([e.kind, e.code, e.field], ['usage', 'export.output-directory', '-O']);
+        assert.match(e.message, /names a directory; give the archive's file name \(for example .*\/NAME\.tar\.zst\)$/);
+        return true;
+      }, out);
+    }
+    assert.equal(archiveOutputPath('out/x.tar.zst', (p) => join(dir, p)), join(dir, 'out/x.tar.zst'));
+  });
+
+  it('an existing directory is "a directory; give the file name", not "already exists; refusing to overwrite it"', async () => {
+    const d = join(dir, 'adir');
+    mkdirSync(d);
+    await assert.rejects(writeArchiveFile(d, async () => assert.fail('nothing is written')), (e: unknown) => {
+      assert.ok(e instanceof KompoxError, String(e));
+      assert.deepEqual([e.kind, e.code], ['usage', 'export.output-directory']);
+      assert.match(e.message, /adir is a directory; give the archive's file name/);
+      return true;
+    });
   });
 });

@@ -290,7 +290,7 @@ export function register(program: Command): void {
       const needsKube = (ctx: AppContext, driver: ProviderDriver) => exportNeedsCluster(ctx, driver, { via: opts.via, quiesce: opts.quiesce });
       await dataCommand(globalOptions(cmd), needsKube, async (s) => {
         const { exportDisk } = await import('../../usecases/disk.js');
-        const { writeArchiveFile } = await import('../files.js');
+        const { archiveOutputPath, writeArchiveFile } = await import('../files.js');
         const o = { volume: opts.volume, name: opts.name, format, level, via: opts.via, quiesce: opts.quiesce, stopTimeoutMs, live: opts.live };
         if (opts.out === '-') {
           const out = await archiveToStdout();
@@ -298,7 +298,7 @@ export function register(program: Command): void {
           s.op.events?.({ type: 'log', message: `exported disk ${opts.name}: ${r.bytes} bytes, sha256 ${r.sha256}` });
           return;
         }
-        const path = s.path(opts.out);
+        const path = archiveOutputPath(opts.out, s.path);
         const { watchTransfers } = await import('../transfer-summary.js');
         const watch = watchTransfers(s.op);
         const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, watch.op), {
