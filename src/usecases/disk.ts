@@ -275,8 +275,8 @@ export async function deleteDisk(
 
 /** The PersistentVolume whose source is this disk (local path, CSI handle or host path), if any. */
 async function persistentVolumeUsing(kube: KubeClient, diskId: string): Promise<string | undefined> {
-  const { pvDiskId } = await import('./transfer.js');
-  return (await kube.list('v1', 'PersistentVolume')).find((pv) => pvDiskId(pv) === diskId)?.metadata.name;
+  const { pvUsesDisk } = await import('./transfer.js');
+  return (await kube.list('v1', 'PersistentVolume')).find((pv) => pvUsesDisk(pv, diskId))?.metadata.name;
 }
 
 export interface ExportResult {

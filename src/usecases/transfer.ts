@@ -22,6 +22,7 @@
 //     link targets: the tree digest must equal the manifest's), and only then
 //     revealed. Any failure or cancel deletes the pending disk; what a
 //     crashed process left is swept by the next transfer (sweepPendingDisks).
+import { posix } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
@@ -70,6 +71,25 @@ export function pvDiskId(pv: KubeObject): string | undefined {
   return spec.csi?.volumeHandle ?? spec.local?.path ?? spec.hostPath?.path;
 }
 
+/**
+ * Whether a PersistentVolume mounts the disk `diskId`: its CSI handle is the
+ * id; a local or host path names the disk's directory however it is written
+ * (`DIR/`, `DIR/./`), or a directory inside it or above it (either way the
+ * pod sees the disk's files). Compared as strings, a hand-written PV's
+ * `DIR/` let the disk be deleted under it.
+ */
+export function pvUsesDisk(pv: KubeObject, diskId: string): boolean {
+  const spec = (pv.spec ?? {}) as { local?: { path?: string }; csi?: { volumeHandle?: string }; hostPath?: { path?: string } };
+  if (spec.csi?.volumeHandle !== undefined) return spec.csi.volumeHandle === diskId;
+  const path = spec.local?.path ?? spec.hostPath?.path;
+  if (path === undefined) return false;
+  if (!diskId.startsWith('/') || !path.startsWith('/')) return path === diskId;
+  const a = posix.normalize(path).replace(/\/+$/, '') || '/';
+  const b = posix.normalize(diskId).replace(/\/+$/, '') || '/';
+  const within = (inner: string, outer: string) => inner === outer || inner.startsWith(outer === '/' ? '/' : `${outer}/`);
+  return within(a, b) || within(b, a);
+}
+
 export interface DiskUser {
   namespace: string;
   pod: string;
@@ -85,7 +105,7 @@ export async function podsUsingDisk(kube: KubeClient, diskId: string): Promise<D
   const claims = new Map<string, Set<string>>();
   for (const pv of await kube.list('v1', 'PersistentVolume')) {
     const ref = (pv.spec as Any | undefined)?.claimRef;
-    if (pvDiskId(pv) !== diskId || !ref?.namespace || !ref.name) continue;
+    if (!pvUsesDisk(pv, diskId) || !ref?.namespace || !ref.name) continue;
     (claims.get(ref.namespace) ?? claims.set(ref.namespace, new Set()).get(ref.namespace)!).add(ref.name);
   }
   const users: DiskUser[] = [];
