@@ -150,12 +150,12 @@ export interface DiskCreateUseOptions extends VolumeOption {
 }
 
 /** What a name given as a copy source is: a disk or snapshot of the volume, else a provider-native id. */
-async function resolveSource(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, source: string, op: Op): Promise<DiskSource> {
+async function resolveSource(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, source: string, op: Op): Promise<{ source: DiskSource; snapshot?: Snapshot }> {
   const disk = (await driver.disks.list(ctx, volume, {}, op)).find((d) => d.name === source);
-  if (disk) return { kind: 'disk', id: disk.id };
+  if (disk) return { source: { kind: 'disk', id: disk.id } };
   const snap = (await driver.snapshots.list(ctx, volume, op)).find((s) => s.name === source);
-  if (snap) return { kind: 'snapshot', id: snap.id };
-  return { kind: 'native', id: source };
+  if (snap) return { source: { kind: 'snapshot', id: snap.id }, snapshot: snap };
+  return { source: { kind: 'native', id: source } };
 }
 
 export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskCreateUseOptions, op: Op = {}): Promise<Disk> {
@@ -163,7 +163,9 @@ export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube:
   const name = opts.name ?? defaultDiskName(volume.name);
   const zone = diskZone(ctx, driver, opts.zone, 'disk create in a zone', op);
   await refuseExistingName(ctx, driver, volume, name, op);
-  const source = opts.source ? await resolveSource(ctx, driver, volume, opts.source, op) : undefined;
+  const resolved = opts.source ? await resolveSource(ctx, driver, volume, opts.source, op) : undefined;
+  const source = resolved?.source;
+  const fromSnapshot = resolved?.snapshot;
   const disk = await driver.disks
     .create(
       ctx,
@@ -177,8 +179,9 @@ export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube:
       },
       op,
     )
-    .catch((e: unknown) => {
-      throw interruptedSaying(e, 'no disk was created');
+    .catch(async (e: unknown) => {
+      const said = interruptedSaying(e, 'no disk was created');
+      throw fromSnapshot ? (await import('./snapshot.js')).storedSnapshotDamaged(said, fromSnapshot, 'no disk was created') : said;
     });
   if (zone) logEvent(op, `created disk ${disk.name}${zoneNote(ctx, zone, opts.zone)}`);
   return disk;

@@ -343,10 +343,26 @@ export async function restoreSnapshot(ctx: AppContext, driver: ProviderDriver, _
     });
   }
   const disk = await driver.disks.create(ctx, volume, { name: diskName, sizeGiB: snapshot.sizeGiB, ...(zone !== undefined ? { zone } : {}), source: { kind: 'snapshot', id: snapshot.id } }, op).catch((e: unknown) => {
-    throw interruptedSaying(e, `no disk was created (snapshot ${snapshot.name} is unchanged)`);
+    throw storedSnapshotDamaged(interruptedSaying(e, `no disk was created (snapshot ${snapshot.name} is unchanged)`), snapshot, 'no disk was created');
   });
   if (zone !== undefined) logEvent(op, `restored snapshot ${snapshot.name} into disk ${disk.name} in zone ${zone}`);
   return disk;
+}
+
+/**
+ * A stored snapshot whose archive fails its checks (damaged on the disk that
+ * holds it) is said as that: which snapshot, what failed, what was not made,
+ * and what to do instead. The archive's own advice ("export it again from
+ * the source, or check the copy") fits an archive file, not a stored snapshot.
+ */
+export function storedSnapshotDamaged(e: unknown, snapshot: Snapshot, done: string): unknown {
+  if (!(e instanceof KompoxError) || e.kind !== 'integrity') return e;
+  return new KompoxError('integrity', `snapshot ${snapshot.name} (${snapshot.id}) is damaged: ${e.message}; ${done}`, {
+    code: 'snapshot.damaged',
+    details: { ...e.details, snapshot: snapshot.name, id: snapshot.id },
+    hint: 'The stored snapshot cannot be used: restore another one (snapshot list), or import an exported copy of it (disk import FILE). Check the disk that holds the snapshots.',
+    cause: e,
+  });
 }
 
 /** Restore, then attach the new disk (record it as current). */
@@ -377,8 +393,12 @@ export async function exportSnapshot(
   // through the cluster the archive is built anew: its bytes differ from any stored one
   let transcoded = !onHost;
   const r = await exportThrough(opts.out, `snapshot ${snapshot.name}`, async (w) => {
-    if (onHost) transcoded = (await onHost.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format, level: opts.level }))?.transcoded ?? false;
-    else await exportSnapshotThroughCluster(ctx, driver, kube!, volume, snapshot, w, { format: opts.format, level: opts.level }, op);
+    try {
+      if (onHost) transcoded = (await onHost.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format, level: opts.level }))?.transcoded ?? false;
+      else await exportSnapshotThroughCluster(ctx, driver, kube!, volume, snapshot, w, { format: opts.format, level: opts.level }, op);
+    } catch (e) {
+      throw storedSnapshotDamaged(e, snapshot, 'nothing was exported');
+    }
   });
   // A re-compressed export differs from the stored bytes by design; the
   // driver checked those against the recorded SHA-256 while reading them.

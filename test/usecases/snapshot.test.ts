@@ -920,6 +920,32 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     assert.notEqual((await deployment(ctx, name)).metadata.annotations?.['kompox.dev/box-stopped'], undefined);
   });
 
+  it('a stored snapshot whose archive is damaged: restore, disk create -S and a re-compressing export are refused naming the snapshot (snapshot.damaged), nothing made', async () => {
+    const ctx = await appWithData('damaged-snap-app');
+    const { randomBytes } = await import('node:crypto');
+    const cur = (await listDisks(ctx, driver, kube)).disks.find((d) => d.current)!;
+    await writeFile(join(cur.id, 'noise.bin'), randomBytes(256 * 1024));
+    const snap = await createSnapshot(ctx, driver, kube, { name: 'rotten' });
+    // a byte flipped in the middle of the stored archive (a bad sector, a bit flip on the disk that holds it)
+    const bytes = await readFile(snap.id);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await writeFile(snap.id, bytes);
+    const disksBefore = (await listDisks(ctx, driver, kube)).disks.map((d) => d.name);
+    const damaged = (done: string) => (e: unknown) => {
+      assert.ok(e instanceof KompoxError, String(e));
+      assert.deepEqual([e.kind, e.code], ['integrity', 'snapshot.damaged']);
+      assert.match(e.message, new RegExp(`^snapshot rotten \\(${snap.id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\) is damaged: .*; ${done}$`));
+      assert.match(e.hint ?? '', /restore another one/);
+      return true;
+    };
+    await assert.rejects(restoreSnapshot(ctx, driver, kube, { name: 'rotten', diskName: 'from-rotten' }), damaged('no disk was created'));
+    await assert.rejects(createDisk(ctx, driver, kube, { name: 'copy-rotten', source: 'rotten' }), damaged('no disk was created'));
+    const sink = new (await import('node:stream')).PassThrough();
+    sink.resume();
+    await assert.rejects(exportSnapshot(ctx, driver, kube, { name: 'rotten', out: sink, format: 'tar.gz' }), damaged('nothing was exported'));
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), disksBefore, 'no disk was made');
+  });
+
   it('a level is checked before anything runs (no app stopped): one of tar.zst, and only where snapshots are archives', async () => {
     const ctx = await appWithData('level-app');
     const ns = appNamespace(ctx);
