@@ -21,6 +21,7 @@ import { syncDir, syncFile } from '../archive/durable.js';
  * with it.
  */
 export function archiveOutputPath(out: string, resolvePath: (p: string) => string): string {
+  if (out.trim() === '') throw new KompoxError('usage', '-O needs a file name (or - for stdout)', { code: 'export.output-missing', field: '-O' });
   if (out.endsWith('/') || out === '.' || out === '..') {
     throw new KompoxError('usage', `-O ${out} names a directory; give the archive's file name (for example ${out.replace(/\/*$/, '')}/NAME.tar.zst)`, {
       code: 'export.output-directory',

@@ -88,10 +88,16 @@ async function refuseExistingName(ctx: AppContext, driver: ProviderDriver, volum
   }
 }
 
+/** The largest disk a size may ask for: 64 TiB, the largest managed disk of the clouds Kompox drives. */
+const MAX_DISK_GIB = 64 * 1024;
+
 function sizeFor(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, sizeGiB: number | undefined, op: Op): number | undefined {
   if (sizeGiB === undefined) return undefined;
   const { minGiB } = diskSizeDefaults(ctx, driver.volumeClass(ctx, volume), volume);
-  if (!Number.isInteger(sizeGiB) || sizeGiB < 1) throw new KompoxError('usage', `size ${sizeGiB} is not a whole number of GiB`, { code: 'usage.size', hint: 'Write e.g. 10 (GiB).' });
+  if (!Number.isInteger(sizeGiB)) throw new KompoxError('usage', `size ${sizeGiB} is not a whole number of GiB`, { code: 'usage.size', hint: 'Write e.g. 10 (GiB).' });
+  if (sizeGiB < 1) throw new KompoxError('usage', `size ${sizeGiB} GiB is too small: a disk holds at least 1 GiB`, { code: 'usage.size', hint: 'Write e.g. 10 (GiB).' });
+  // no cloud disk is larger (Azure's and AWS's largest are 64 TiB); beyond it a typo, recorded as 1e+22
+  if (sizeGiB > MAX_DISK_GIB) throw new KompoxError('usage', `size ${sizeGiB} GiB is larger than any disk (at most ${MAX_DISK_GIB} GiB, 64 TiB)`, { code: 'usage.size', hint: 'Write e.g. 10 (GiB) or 2Ti.' });
   if (sizeGiB < minGiB) {
     logEvent(op, `${sizeGiB} GiB is below the ${driver.name} minimum; using ${minGiB} GiB`);
     return minGiB;

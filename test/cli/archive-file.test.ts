@@ -97,6 +97,7 @@ describe('writeArchiveFile (-O FILE)', () => {
 
 describe('-O naming a directory', () => {
   it("a name ending in '/' (or . or ..) is refused before anything runs, not written as a file without its slash", () => {
+    assert.throws(() => archiveOutputPath('', (p) => join(dir, p)), (e: unknown) => e instanceof KompoxError && e.code === 'export.output-missing' && e.message === '-O needs a file name (or - for stdout)');
     for (const out of ['newname/', 'a/b//', '.', '..', '/']) {
       assert.throws(() => archiveOutputPath(out, (p) => join(dir, p)), (e: unknown) => {
         assert.ok(e instanceof KompoxError, String(e));
@@ -118,4 +119,11 @@ describe('-O naming a directory', () => {
       return true;
     });
   });
+});
+
+it('disk export --quiesce --live: refused as exclusive before anything is read (exit 2)', async () => {
+  const { runCli } = await import('../support/cli.js');
+  const r = await runCli(['-C', dir, 'disk', 'export', '-N', 'd', '-O', 'x.tar.zst', '--quiesce', '--live']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^error: --quiesce and --live exclude each other/);
 });

@@ -76,6 +76,19 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     ]);
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'spare' }), 'conflict', /already exists/);
     await rejectsWith(createDisk(ctx, driver, kube, { name: '-bad' }), 'usage', /must start and end/);
+    // sizes: at least 1 GiB, at most 64 TiB (a typo is not recorded as 1e+22)
+    await rejectsWith(createDisk(ctx, driver, kube, { name: 'zero', sizeGiB: parseSizeGiB('0') }), 'usage', /^size 0 GiB is too small: a disk holds at least 1 GiB$/);
+    await rejectsWith(createDisk(ctx, driver, kube, { name: 'huge', sizeGiB: parseSizeGiB('99999999999999999999') }), 'usage', /^size 100000000000000000000 GiB is larger than any disk \(at most 65536 GiB, 64 TiB\)$/);
+    await rejectsWith(createDisk(ctx, driver, kube, { name: 'half', sizeGiB: 1.5 }), 'usage', /^size 1\.5 is not a whole number of GiB$/);
+    assert.ok((await createDisk(ctx, driver, kube, { name: 'largest', sizeGiB: parseSizeGiB('64Ti') })).sizeGiB >= 65536);
+    await deleteDisk(ctx, driver, kube, { name: 'largest' });
+    // the PV a hand-written manifest names with a trailing slash still holds the disk (pvUsesDisk)
+    const held = await createDisk(ctx, driver, kube, { name: 'held' });
+    await kube.apply({ apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'hand-written' }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], local: { path: `${held.id}/` }, storageClassName: 'x',
+      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['node1'] }] }] } } } });
+    await rejectsWith(deleteDisk(ctx, driver, kube, { name: 'held', force: true }), 'conflict', /still bound to PersistentVolume hand-written/);
+    await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name: 'hand-written' });
+    await deleteDisk(ctx, driver, kube, { name: 'held' });
     assert.throws(() => parseSizeGiB('ten'), /not understood/);
     assert.equal(parseSizeGiB('1Ti'), 1024);
     const long = defaultDiskName(`${'v'.repeat(60)}-x`, new Date('2025-08-11T12:34:56Z'));
