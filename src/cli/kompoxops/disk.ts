@@ -3,7 +3,6 @@
 // stderr; data (tables, JSON, YAML, archives with -O -) goes to stdout.
 import type { Command } from 'commander';
 import { action, durationFlag, globalOptions, parseOutputFormat, printData, withOutput, type Column, type GlobalOptions, type OutputFormat } from '../common.js';
-import { KompoxError } from '../../domain/errors.js';
 import type { AppContext, Disk } from '../../domain/model.js';
 import type { Op } from '../../domain/events.js';
 import type { AppSource } from '../../domain/source.js';
@@ -283,6 +282,7 @@ export function register(program: Command): void {
   ).action(
     action(async (opts: VolOpts & { name: string; out: string; format?: string; level?: string; via?: string; quiesce?: boolean; stopTimeout: string; live?: boolean; output?: string }, cmd: Command) => {
       if (opts.quiesce && opts.live) {
+        const { KompoxError } = await import('../../domain/errors.js');
         throw new KompoxError('usage', '--quiesce and --live exclude each other: --quiesce stops the app for a consistent copy, --live reads the disk while the app runs', {
           code: 'usage.conflicting-options',
           hint: 'Give one of them.',
