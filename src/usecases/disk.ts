@@ -156,12 +156,15 @@ export interface DiskCreateUseOptions extends VolumeOption {
 }
 
 /** What a name given as a copy source is: a disk or snapshot of the volume, else a provider-native id. */
-async function resolveSource(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, source: string, op: Op): Promise<{ source: DiskSource; snapshot?: Snapshot }> {
-  const disk = (await driver.disks.list(ctx, volume, {}, op)).find((d) => d.name === source);
+async function resolveSource(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, source: string, op: Op): Promise<{ source: DiskSource; snapshot?: Snapshot; names?: string }> {
+  const disks = await driver.disks.list(ctx, volume, {}, op);
+  const disk = disks.find((d) => d.name === source);
   if (disk) return { source: { kind: 'disk', id: disk.id } };
-  const snap = (await driver.snapshots.list(ctx, volume, op)).find((s) => s.name === source);
+  const snaps = await driver.snapshots.list(ctx, volume, op);
+  const snap = snaps.find((s) => s.name === source);
   if (snap) return { source: { kind: 'snapshot', id: snap.id }, snapshot: snap };
-  return { source: { kind: 'native', id: source } };
+  const list = (what: string, xs: { name: string }[]) => `${what}: ${xs.length ? xs.map((x) => x.name).join(', ') : 'none'}`;
+  return { source: { kind: 'native', id: source }, names: `${list('disks', disks)}; ${list('snapshots', snaps)}` };
 }
 
 export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: DiskCreateUseOptions, op: Op = {}): Promise<Disk> {
@@ -186,6 +189,16 @@ export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube:
       op,
     )
     .catch(async (e: unknown) => {
+      // a name that is neither a disk nor a snapshot of the volume, nor an id the driver takes: said first as the name it most likely was
+      if (resolved?.names && e instanceof KompoxError && e.kind === 'usage') {
+        throw new KompoxError('usage', `no disk or snapshot of volume ${volume.name} is named "${opts.source}" (${resolved.names}), nor is it a ${driver.name} id: ${e.message}; no disk was created`, {
+          code: 'disk.source.notfound',
+          field: '-S',
+          details: { source: opts.source, volume: volume.name },
+          ...(e.hint ? { hint: e.hint } : {}),
+          cause: e,
+        });
+      }
       const said = interruptedSaying(e, 'no disk was created');
       throw fromSnapshot ? (await import('./snapshot.js')).storedSnapshotDamaged(said, fromSnapshot, 'no disk was created') : said;
     });

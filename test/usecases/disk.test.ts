@@ -80,6 +80,8 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'zero', sizeGiB: parseSizeGiB('0') }), 'usage', /^size 0 GiB is too small: a disk holds at least 1 GiB$/);
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'huge', sizeGiB: parseSizeGiB('99999999999999999999') }), 'usage', /^size 100000000000000000000 GiB is larger than any disk \(at most 65536 GiB, 64 TiB\)$/);
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'half', sizeGiB: 1.5 }), 'usage', /^size 1\.5 is not a whole number of GiB$/);
+    // -S with a name that is no disk or snapshot: said as such, with the names there are
+    await rejectsWith(createDisk(ctx, driver, kube, { name: 'from-nothing', source: 'nosuch' }), 'usage', /^no disk or snapshot of volume default is named "nosuch" \(disks: .*spare.*; snapshots: none\), nor is it a k3s id: source "nosuch" is not a K3s disk or snapshot id; no disk was created$/);
     assert.ok((await createDisk(ctx, driver, kube, { name: 'largest', sizeGiB: parseSizeGiB('64Ti') })).sizeGiB >= 65536);
     await deleteDisk(ctx, driver, kube, { name: 'largest' });
     // the PV a hand-written manifest names with a trailing slash still holds the disk (pvUsesDisk)
