@@ -31,6 +31,18 @@ export function archiveOutputPath(out: string, resolvePath: (p: string) => strin
   return resolvePath(out);
 }
 
+/**
+ * A warning when -O's name says the other format than the one written (an
+ * archive is told apart by its bytes on import, but a user or another tool
+ * going by the name would be misled): `.tar.gz`/`.tgz` for tar.zst, `.tar.zst`
+ * for tar.gz. Undefined when the name fits or says nothing.
+ */
+export function formatNameMismatch(out: string, format: 'tar.zst' | 'tar.gz'): string | undefined {
+  const named = /\.(?:tar\.gz|tgz)$/i.test(out) ? 'tar.gz' : /\.(?:tar\.zst|tzst)$/i.test(out) ? 'tar.zst' : undefined;
+  if (!named || named === format) return undefined;
+  return `${out} is named as a ${named} archive but is written as ${format}${format === 'tar.zst' ? ' (the default; give --format tar.gz for gzip)' : ''}; kompoxops imports it either way (it reads the format from the bytes)`;
+}
+
 export async function writeArchiveFile(
   path: string,
   write: (out: NodeJS.WritableStream) => Promise<ExportResult>,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { archiveOutputPath, openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
+import { archiveOutputPath, formatNameMismatch, openArchiveFile, writeArchiveFile } from '../../src/cli/files.js';
 import { KompoxError } from '../../src/domain/errors.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -126,4 +126,11 @@ it('disk export --quiesce --live: refused as exclusive before anything is read (
   const r = await runCli(['-C', dir, 'disk', 'export', '-N', 'd', '-O', 'x.tar.zst', '--quiesce', '--live']);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /^error: --quiesce and --live exclude each other/);
+});
+
+it("-O's name saying the other format than the one written is warned about (going by the name would mislead); a fitting or neutral name is not", () => {
+  assert.match(formatNameMismatch('backup.tar.gz', 'tar.zst') ?? '', /^backup\.tar\.gz is named as a tar\.gz archive but is written as tar\.zst \(the default; give --format tar\.gz for gzip\)/);
+  assert.match(formatNameMismatch('b.TGZ', 'tar.zst') ?? '', /written as tar\.zst/);
+  assert.match(formatNameMismatch('b.tar.zst', 'tar.gz') ?? '', /^b\.tar\.zst is named as a tar\.zst archive but is written as tar\.gz;/);
+  for (const [out, f] of [['b.tar.zst', 'tar.zst'], ['b.tar.gz', 'tar.gz'], ['backup', 'tar.zst'], ['b.tar', 'tar.gz']] as const) assert.equal(formatNameMismatch(out, f), undefined, out);
 });

@@ -306,6 +306,8 @@ export function register(program: Command): void {
           return;
         }
         const path = archiveOutputPath(opts.out, s.path);
+        const mismatch = (await import('../files.js')).formatNameMismatch(opts.out, format ?? 'tar.zst');
+        if (mismatch) s.op.events?.({ type: 'warning', diagnostic: { level: 'warning', message: mismatch } });
         const { watchTransfers } = await import('../transfer-summary.js');
         const watch = watchTransfers(s.op);
         const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, watch.op), {
