@@ -306,13 +306,14 @@ export function register(program: Command): void {
           return;
         }
         const path = archiveOutputPath(opts.out, s.path);
-        const mismatch = (await import('../files.js')).formatNameMismatch(opts.out, format ?? 'tar.zst');
-        if (mismatch) s.op.events?.({ type: 'warning', diagnostic: { level: 'warning', message: mismatch } });
         const { watchTransfers } = await import('../transfer-summary.js');
         const watch = watchTransfers(s.op);
         const r = await writeArchiveFile(path, (out) => exportDisk(s.ctx, s.driver, s.kube, { ...o, out }, watch.op), {
           notice: (message) => s.op.events?.({ type: 'log', message }),
         });
+        // once it is written (a failure says only what failed)
+        const mismatch = (await import('../files.js')).formatNameMismatch(opts.out, format ?? 'tar.zst');
+        if (mismatch) s.op.events?.({ type: 'warning', diagnostic: { level: 'warning', message: mismatch } });
         await printWithTransfer({ disk: opts.name, file: opts.out, archiveBytes: r.bytes, sha256: r.sha256 }, watch.summary(), output, async () => {
           process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
         });
