@@ -38,7 +38,8 @@ import { tarLibrary } from './tar-library.js';
 import { KompoxError } from '../domain/errors.js';
 import { nowRfc3339 } from '../domain/names.js';
 import { ManifestLog, digestLine } from './manifest-log.js';
-import { decodeHeader, parsePax, type DecodedHeader, type PaxFields } from './tar-decode.js';
+import { decodeHeader, field, parsePax, type DecodedHeader, type PaxFields } from './tar-decode.js';
+import { notUtf8Member, utf8Name } from './utf8-names.js';
 import { ManifestStream } from './manifest-stream.js';
 import { ArchiveCheck, OpenDirs, loggedManifest, within } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
@@ -1280,10 +1281,13 @@ export class TarReader {
   sawEnd = false;
   /** Global pax values apply to every later entry. */
   private gpax?: Pax;
+  /** A GNU long name (link target) came: the next entry's own field is not its name. */
+  private longPath = false;
+  private longLink = false;
   constructor(
     readonly reader: ByteReader,
     /** The stream in error messages: "the archive", "the node's tar stream". */
-    private readonly stream = 'the archive',
+    readonly stream = 'the archive',
   ) {}
 
   async next(): Promise<TarEntry | undefined> {
@@ -1316,8 +1320,22 @@ export class TarReader {
           paxBodies.push(body);
           if (fast !== null) fast = parsePax(body, fast ?? {}) ?? null;
           raw.push(block, body, ...(padding(size) ? [padding(size)!] : []));
-        } else this.gpax = tarLibrary().Pax.parse(body.toString('utf8'), this.gpax, true);
+        } else {
+          const bad = badPaxNames(body);
+          if (bad.path ?? bad.linkpath) throw notUtf8Member(this.stream, (bad.path ?? bad.linkpath)!);
+          this.gpax = tarLibrary().Pax.parse(body.toString('utf8'), this.gpax, true);
+        }
         continue;
+      }
+      // A name or link target that is not UTF-8 would name something else as text: refused by its bytes.
+      // Not a header field a GNU long name replaces (tarEntries checks that one): it holds the
+      // name's first 100 bytes, which may end in the middle of a character.
+      if (type === 'NextFileHasLongPath') this.longPath = true;
+      else if (type === 'NextFileHasLongLinkpath') this.longLink = true;
+      else {
+        if (h.badPath && !this.longPath) throw notUtf8Member(this.stream, h.badPath);
+        if (h.badLinkpath && !this.longLink) throw notUtf8Member(this.stream, h.badLinkpath, h.path);
+        this.longPath = this.longLink = false;
       }
       raw.push(block);
       return { path: h.path, type, size, mode: h.mode, uid: h.uid, gid: h.gid, mtimeMs: h.mtimeMs, linkpath: h.linkpath, raw };
@@ -1423,16 +1441,52 @@ export function libraryHeader(block: Buffer, paxBodies: readonly Buffer[], gpax:
   if (!h.cksumValid) throw integrity('the archive has a tar header with a bad checksum');
   // Header.decode prepends the ustar prefix even to a pax path; the pax
   // record is authoritative for path, link target and mtime.
+  const path = pax?.path ?? h.path ?? '';
+  const linkpath = pax?.linkpath ?? h.linkpath ?? '';
+  // Bytes that are not UTF-8: in a pax record (the `tar` package drops such a record, its length no longer
+  // matching its decoding, and falls back on the header's name), or in a header field it decoded with U+FFFD.
+  const bad: { path?: Buffer; linkpath?: Buffer } = {};
+  for (const body of paxBodies) Object.assign(bad, badPaxNames(body));
+  if (!bad.path && pax?.path === undefined && path.includes('\uFFFD')) {
+    const name = field(block, 0, 100);
+    const prefix = field(block, 345, 155);
+    if (utf8Name(name) === undefined || utf8Name(prefix) === undefined) bad.path = path.length > name.toString('utf8').length && prefix.length ? Buffer.concat([prefix, Buffer.from('/'), name]) : Buffer.from(name);
+  }
+  if (!bad.linkpath && pax?.linkpath === undefined && linkpath.includes('\uFFFD')) {
+    const raw = field(block, 157, 100);
+    if (utf8Name(raw) === undefined) bad.linkpath = Buffer.from(raw);
+  }
   return {
-    path: pax?.path ?? h.path ?? '',
+    path,
     type: h.type,
     size: h.size ?? 0,
     mode: (h.mode ?? 0o644) & 0o7777,
     uid: h.uid ?? 0,
     gid: h.gid ?? 0,
     mtimeMs: paxMtimeMs ?? (pax?.mtime ?? h.mtime)?.getTime() ?? Date.now(),
-    linkpath: pax?.linkpath ?? h.linkpath ?? '',
+    linkpath,
+    ...(bad.path ? { badPath: bad.path } : {}),
+    ...(bad.linkpath ? { badLinkpath: bad.linkpath } : {}),
   };
+}
+
+/**
+ * The bytes of the `path` and `linkpath` records of a pax body that are not
+ * UTF-8 (the last record of each key counts), read loosely: records split at
+ * newlines, as the `tar` package reads them.
+ */
+function badPaxNames(body: Buffer): { path?: Buffer; linkpath?: Buffer } {
+  const out: { path?: Buffer; linkpath?: Buffer } = {};
+  // latin1: one character per byte, so the value's bytes come back exactly
+  for (const line of body.toString('latin1').split('\n')) {
+    const m = /^[0-9]+ (path|linkpath)=([\s\S]*)$/.exec(line);
+    if (!m) continue;
+    const key = m[1] as 'path' | 'linkpath';
+    const raw = Buffer.from(m[2]!, 'latin1');
+    if (utf8Name(raw) === undefined) out[key] = raw;
+    else delete out[key];
+  }
+  return out;
 }
 
 export function parseManifest(body: Buffer): ArchiveManifest {

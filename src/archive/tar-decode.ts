@@ -12,6 +12,11 @@
 // One deliberate difference: pax records are read by their length prefix, as
 // POSIX defines them, so a value holding a newline (a file name may) is read
 // whole; the `tar` package splits records at newlines and loses such a path.
+//
+// A name or link target whose bytes are not UTF-8 is still decoded (with
+// U+FFFD), and its bytes are kept beside it (badPath, badLinkpath): TarReader
+// refuses such a member by name, since as text it names something else.
+import { utf8Name } from './utf8-names.js';
 
 /** Type names as the `tar` package gives them (types.name), for the typeflags read here. */
 const TYPES: Record<number, string> = {
@@ -41,6 +46,10 @@ export interface PaxFields {
   gid?: number;
   mode?: number;
   mtimeMs?: number;
+  /** The bytes of `path` when they are not UTF-8 (`path` is then their lossy decoding). */
+  badPath?: Buffer;
+  /** The bytes of `linkpath` when they are not UTF-8. */
+  badLinkpath?: Buffer;
 }
 
 /** A header's fields with pending pax values applied. */
@@ -53,6 +62,10 @@ export interface DecodedHeader {
   gid: number;
   mtimeMs: number;
   linkpath: string;
+  /** The bytes of `path` when they are not UTF-8 (`path` is then their lossy decoding): the member is refused. */
+  badPath?: Buffer;
+  /** The bytes of `linkpath` when they are not UTF-8. */
+  badLinkpath?: Buffer;
 }
 
 /** Keys read as they are; any other key but these is ignored (as `tar` ignores it). */
@@ -82,11 +95,15 @@ export function parsePax(body: Buffer, into: PaxFields = {}): PaxFields | undefi
     if (value.includes('\0')) return undefined;
     switch (key) {
       case 'path':
-        into.path = value;
+      case 'linkpath': {
+        into[key] = value;
+        const bad = key === 'path' ? 'badPath' : 'badLinkpath';
+        const raw = body.subarray(eq + 1, at + len - 1);
+        // a copy: the body may be a view of a chunk the reader frees
+        if (utf8Name(raw) === undefined) into[bad] = Buffer.from(raw);
+        else delete into[bad];
         break;
-      case 'linkpath':
-        into.linkpath = value;
-        break;
+      }
       case 'size':
       case 'uid':
       case 'gid':
@@ -132,12 +149,12 @@ function octal(b: Buffer, off: number, size: number): number | undefined {
   return n;
 }
 
-/** A NUL-terminated string field. */
-function str(b: Buffer, off: number, size: number): string {
+/** A NUL-terminated field's bytes. */
+export function field(b: Buffer, off: number, size: number): Buffer {
   let end = off;
   const max = off + size;
   while (end < max && b[end] !== 0) end++;
-  return b.toString('utf8', off, end);
+  return b.subarray(off, end);
 }
 
 const USTAR = Buffer.from('ustar\u000000', 'latin1');
@@ -165,13 +182,23 @@ export function decodeHeader(block: Buffer, pax: PaxFields | undefined): Decoded
   const mtimeSec = octal(block, 136, 12);
   if (mode === undefined || uid === undefined || gid === undefined || size === undefined || (ex?.mtimeMs === undefined && mtimeSec === undefined)) return undefined;
   let path = ex?.path;
+  let badPath = ex?.badPath;
   if (path === undefined) {
-    path = str(block, 0, 100);
+    let raw = field(block, 0, 100);
     if (block.compare(USTAR, 0, 8, 257, 265) === 0) {
       // ustar's prefix: 155 bytes, or 130 where star keeps times after it
-      const prefix = block[475] !== 0 ? str(block, 345, 155) : str(block, 345, 130);
-      if (prefix) path = `${prefix}/${path}`;
+      const prefix = block[475] !== 0 ? field(block, 345, 155) : field(block, 345, 130);
+      if (prefix.length) raw = Buffer.concat([prefix, Buffer.from('/'), raw]);
     }
+    path = raw.toString('utf8');
+    if (utf8Name(raw) === undefined) badPath = Buffer.from(raw);
+  }
+  let linkpath = ex?.linkpath;
+  let badLinkpath = ex?.badLinkpath;
+  if (linkpath === undefined) {
+    const raw = field(block, 157, 100);
+    linkpath = raw.toString('utf8');
+    if (utf8Name(raw) === undefined) badLinkpath = Buffer.from(raw);
   }
   let name = type;
   // old tars marked directories as files with a trailing slash; directories have no body
@@ -185,6 +212,8 @@ export function decodeHeader(block: Buffer, pax: PaxFields | undefined): Decoded
     uid,
     gid,
     mtimeMs: ex?.mtimeMs ?? mtimeSec! * 1000,
-    linkpath: ex?.linkpath ?? str(block, 157, 100),
+    linkpath,
+    ...(badPath ? { badPath } : {}),
+    ...(badLinkpath ? { badLinkpath } : {}),
   };
 }

@@ -57,6 +57,7 @@ import { ArchiveCheck, OpenDirs } from './archive-check.js';
 import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { ManifestLog } from './manifest-log.js';
 import { GarbagePacer, freeSpent, releaseBuffer, releaseMarked } from './memory.js';
+import { notUtf8Member, utf8Name } from './utf8-names.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL, decompressZstd } from './zstd.js';
 /** The jobs of the cluster's exec streams (src/usecases/transfer.ts loads this module when it needs it). */
 export { CLUSTER_ZSTD_JOBS } from './zstd.js';
@@ -72,14 +73,27 @@ export const LOST_FOUND = 'lost+found';
 async function* tarEntries(tr: TarReader): AsyncGenerator<TarEntry> {
   let longPath: string | undefined;
   let longLink: string | undefined;
+  let badLink: Buffer | undefined;
   for (let e = await tr.next(); e; e = await tr.next()) {
     if (e.type === 'NextFileHasLongPath' || e.type === 'NextFileHasLongLinkpath') {
       if (e.size > 64 * 1024) throw integrity('the tar stream has an oversized GNU long name');
-      const name = (await tr.body(e.size, 'a GNU long name')).toString('utf8').replace(/\0+$/, '');
-      if (e.type === 'NextFileHasLongPath') longPath = name;
-      else longLink = name;
+      const body = await tr.body(e.size, 'a GNU long name');
+      let end = body.length;
+      while (end > 0 && body[end - 1] === 0) end--;
+      const raw = body.subarray(0, end);
+      // bytes that are not UTF-8 would name another file (or point the link elsewhere) as text: refused by its bytes
+      const name = utf8Name(raw);
+      if (e.type === 'NextFileHasLongPath') {
+        if (name === undefined) throw notUtf8Member(tr.stream, Buffer.from(raw));
+        longPath = name;
+      } else {
+        longLink = name ?? raw.toString('utf8');
+        badLink = name === undefined ? Buffer.from(raw) : undefined;
+      }
       continue;
     }
+    // the link's own name first, to name it in the refusal
+    if (badLink) throw notUtf8Member(tr.stream, badLink, longPath ?? e.path);
     if (longPath !== undefined) e.path = longPath;
     if (longLink !== undefined) e.linkpath = longLink;
     longPath = longLink = undefined;

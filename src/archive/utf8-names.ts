@@ -36,3 +36,40 @@ export function notUtf8(dir: string, raw: Buffer, link?: string): KompoxError {
         : 'Point the symlink at a UTF-8 path (ln -sfn), or remove it, then run the command again.',
   });
 }
+
+/**
+ * The refusal of a member of a tar stream (`stream`: "the archive", "the
+ * node's tar stream") whose name, or for the symlink or hard link `link` its
+ * target, is not valid UTF-8. Its bytes travel as they are in tar (on the
+ * node), but everywhere Kompox holds a path as text they would become U+FFFD:
+ * a file renamed, a symlink re-pointed, a manifest that names something else.
+ */
+export function notUtf8Member(stream: string, raw: Buffer, link?: string): KompoxError {
+  const what = link === undefined ? `${stream} holds ${showBytes(raw)}, whose name` : `${stream} holds the link ${link}, whose target (${showBytes(raw)})`;
+  return new KompoxError('unsupported', `${what} is not valid UTF-8, which a Kompox archive cannot hold (its paths are UTF-8 text)`, {
+    code: 'archive.name.encoding',
+    details: { stream, bytes: raw.toString('hex'), ...(link !== undefined ? { link } : {}) },
+    hint:
+      link === undefined
+        ? 'Rename it to UTF-8 where it was packed (convmv -f latin1 -t utf8 --notest, or mv with the name in UTF-8), then run the command again (for an archive: pack it again).'
+        : 'Point the link at a UTF-8 path (ln -sfn) where it was packed, or remove it, then run the command again (for an archive: pack it again).',
+  });
+}
+
+/**
+ * The refusal of a name that came as text with U+FFFD for bytes that are not
+ * UTF-8 (SFTP: ssh2 decodes names before Kompox sees them, so the bytes are
+ * gone): `dir`/`name` (or, with `link`, the target `name` of the symlink
+ * `dir`/`link`) as received.
+ */
+export function notUtf8Decoded(dir: string, name: string, link?: string): KompoxError {
+  const what = link === undefined ? `${dir}/${name}: its name` : `${dir}/${link}: the target of this symlink (${name})`;
+  return new KompoxError('unsupported', `${what} is not valid UTF-8 (shown with \uFFFD for its bad bytes), which a Kompox archive cannot hold (its paths are UTF-8 text); nothing was archived`, {
+    code: 'archive.name.encoding',
+    details: { dir, name, ...(link !== undefined ? { link } : {}) },
+    hint:
+      link === undefined
+        ? 'Rename it to UTF-8 (convmv -f latin1 -t utf8 --notest, or mv with the name in UTF-8), then run the command again.'
+        : 'Point the symlink at a UTF-8 path (ln -sfn), or remove it, then run the command again.',
+  });
+}
