@@ -1276,9 +1276,10 @@ export async function unpackDisk(fs: HostFs, input: Readable | NodeJS.ReadableSt
   } catch (e) {
     untar.stop();
     // the command's own failure (a full disk) says more than the stream it cut; one
-    // that only followed the cut (the archive could not be read here) says less
+    // that only followed the cut (the archive could not be read here, or a member of it was refused:
+    // a name that is not UTF-8) says less
     const failed = await commandFailure(untar.finished);
-    if (failed && !inputFailed && !op.signal?.aborted && !(e instanceof KompoxError && e.kind === 'integrity')) {
+    if (failed && !inputFailed && !op.signal?.aborted && !(e instanceof KompoxError && (e.kind === 'integrity' || e.code === 'archive.name.encoding'))) {
       throw new KompoxError('unavailable', failed.message, { hint: 'Check the free space on the node and that the SSH user can write under the disk root.' });
     }
     throw e;
