@@ -237,3 +237,24 @@ describe('node-local listings as they stream', () => {
     assert.throws(() => [...manifestEntries([{ path: 'f', kind: 'other', mode: 0, size: 0, mtimeMs: 0, ctime: '0' }])], /data\/f is not a file/);
   });
 });
+
+describe('names that are not UTF-8 in a node listing are refused, never compared as U+FFFD', () => {
+  const refused = (said: RegExp) => (e: unknown) => e instanceof KompoxError && e.kind === 'unsupported' && e.code === 'archive.name.encoding' && said.test(e.message);
+  const listing = (...fields: (string | Buffer)[]) => Buffer.concat(fields.flatMap((f) => [typeof f === 'string' ? Buffer.from(f) : f, Buffer.alloc(1)]));
+  const parse = (b: Buffer, cut: number) => {
+    const p = new TreeListingParser({ entry: () => undefined, hash: () => undefined }, { hashes: false, what: 'the listing of /d' });
+    feed((x) => p.write(x), b, [cut]);
+    p.end();
+  };
+  it('a name and a symlink target, whole or cut anywhere (a record cut inside the bad byte too); a name holding U+FFFD itself passes', () => {
+    const badName = listing('d 755 4096 1 1 ', '', Buffer.concat([Buffer.from('f 644 1 1 1 bad'), Buffer.from([0xff]), Buffer.from('.txt')]), '');
+    const badLink = listing('d 755 4096 1 1 ', '', 'l 777 1 1 1 link', Buffer.from([0x74, 0xff]));
+    for (let cut = 0; cut <= badName.length; cut++) assert.throws(() => parse(badName, cut), refused(/the listing of \/d holds bad\\xff\.txt, whose name/));
+    for (let cut = 0; cut <= badLink.length; cut++) assert.throws(() => parse(badLink, cut), refused(/the link link, whose target \(t\\xff\)/));
+    parse(listing('d 755 4096 1 1 ', '', 'f 644 1 1 1 real\uFFFD', ''), 3);
+  });
+  it('a member name of tar -v (escaped as octal) that is not UTF-8', () => {
+    assert.throws(() => unescapeTarName('data/bad\\377.txt'), refused(/the archive holds data\/bad\\xff\.txt/));
+    assert.equal(unescapeTarName('data/real\\357\\277\\275'), 'data/real\uFFFD');
+  });
+});

@@ -203,6 +203,7 @@ describe('names and symlink targets that are not UTF-8 over SSH are refused by n
       });
 
   const IMPORTS = [
+    ['on the node (C7)', () => traced()],
     ['through tar -x (C6)', () => traced(false, false, true)],
     ['over SFTP (C6b)', () => traced(true, false, true)],
   ] as const;
@@ -217,4 +218,15 @@ describe('names and symlink targets that are not UTF-8 over SSH are refused by n
         assert.deepEqual(await state(ctx), before);
       });
 
+  for (const c of ['names', 'target'] as const)
+    it(`snapshot on the node, ${c}: refused, no snapshot`, async () => {
+      const { driver } = traced();
+      const { ctx, vol, disk } = await freshDisk(c);
+      const before = await state(ctx);
+      await assert.rejects(driver.snapshots.create(ctx, vol, disk, `snap-${c}`, {}), refused(c));
+      const now = await state(ctx);
+      // the app's and volume's directories under the snapshot root may be new (made before a snapshot is taken): they hold no file
+      const emptyDir = (tree: string[]) => (l: string) => l.startsWith('/snapshots/') && l.endsWith('/') && !tree.some((x) => x.startsWith(l) && !x.endsWith('/'));
+      assert.deepEqual({ ...now, tree: now.tree.filter((l) => !emptyDir(now.tree)(l)) }, { ...before, tree: before.tree.filter((l) => !emptyDir(before.tree)(l)) });
+    });
 });

@@ -8,6 +8,7 @@ import { DATA_DIR, MANIFEST_NAME, checkEntryPath, integrity, treeDigestOf } from
 import { pipeStatus, shellCommand, tarDialect, type TarDialect } from '../../archive/tar-command.js';
 import { byPathOrder } from '../../archive/entry-sort.js';
 import { ZSTD_LEVEL, ZSTD_MIN_MATCH } from '../../archive/zstd.js';
+import { notUtf8Member, utf8Name } from '../../archive/utf8-names.js';
 import { createHash } from 'node:crypto';
 import { archivePathOf, noHash, type ListedEntry, type ListingSink } from '../../archive/listing-join.js';
 
@@ -351,7 +352,8 @@ export class TreeListingParser {
 
   constructor(
     private readonly sink: ListingSink,
-    private readonly opts: { hashes?: boolean; endMark?: string; after?: (b: Buffer) => void } = {},
+    /** what: the listed tree in a refusal ("the listing of DIR"). */
+    private readonly opts: { hashes?: boolean; endMark?: string; after?: (b: Buffer) => void; what?: string } = {},
   ) {}
 
   write(chunk: Buffer): void {
@@ -360,7 +362,7 @@ export class TreeListingParser {
     this.rest = undefined;
     let start = 0;
     for (let at = buf.indexOf(0, start); at >= 0; at = buf.indexOf(0, start)) {
-      const ended = this.field(buf.toString('utf8', start, at));
+      const ended = this.field(buf.toString('utf8', start, at), buf.subarray(start, at));
       start = at + 1;
       if (ended) {
         if (start < buf.length) this.opts.after?.(buf.subarray(start));
@@ -375,17 +377,22 @@ export class TreeListingParser {
   end(): void {
     if (this.rest) {
       // a last field without its NUL (the old whole-buffer parser read it too)
-      const last = this.rest.toString('utf8');
+      const last = this.rest;
       this.rest = undefined;
-      this.field(last);
+      this.field(last.toString('utf8'), last);
     }
     if (this.phase === 'after') return;
     if (this.phase === 'link') throw new Error(`unreadable node listing record ${JSON.stringify(this.recText.slice(0, 200))}`);
     if (this.opts.hashes !== false && !this.sawHashes) throw new Error('the node listing ended before its hashes');
   }
 
-  /** Reads one field; true when it was endMark (what follows is no listing). */
-  private field(f: string): boolean {
+  /**
+   * Reads one field (`f`, decoded from `raw`); true when it was endMark (what
+   * follows is no listing). A name or link target that is not UTF-8 is
+   * refused (notUtf8Member): as text it would be another name, and a check
+   * comparing it with an archive's would take `a\xff` and `a\uFFFD` for one.
+   */
+  private field(f: string, raw: Buffer): boolean {
     if (this.opts.endMark !== undefined && f === this.opts.endMark && this.phase !== 'link') {
       this.sawEnd = true;
       this.phase = 'after';
@@ -400,12 +407,17 @@ export class TreeListingParser {
       const m = /^(\S) (\d+) (\d+) (\S+) (\S+) ([\s\S]*)$/.exec(f);
       if (!m) throw new Error(`unreadable node listing record ${JSON.stringify(f.slice(0, 200))}`);
       const kind = FIND_KINDS[m[1]!] ?? 'other';
+      // the fields before the name are ASCII: as many bytes as characters
+      if (m[6]!.includes('\uFFFD')) this.checkName(raw.subarray(f.length - m[6]!.length));
       this.rec = { path: m[6]!, kind, mode: parseInt(m[2]!, 8) & 0o7777, size: Number(m[3]), mtimeMs: secondsToMs(m[4]!), ctime: m[5]! };
       this.recText = f;
       this.phase = 'link';
     } else if (this.phase === 'link') {
       const e = this.rec!;
-      if (e.kind === 'symlink') e.linkpath = f;
+      if (e.kind === 'symlink') {
+        if (f.includes('\uFFFD')) this.checkName(raw, e.path);
+        e.linkpath = f;
+      }
       this.rec = undefined;
       this.phase = 'record';
       this.sink.entry(e);
@@ -415,6 +427,11 @@ export class TreeListingParser {
       this.sink.hash(m[2]!, m[1]!);
     }
     return false;
+  }
+
+  /** Refuses the bytes of a name (or of the target of the symlink `link`) that are not UTF-8. */
+  private checkName(raw: Buffer, link?: string): void {
+    if (utf8Name(raw) === undefined) throw notUtf8Member(this.opts.what ?? "the node's listing", Buffer.from(raw), link);
   }
 }
 
@@ -528,7 +545,7 @@ function decompress(format: ArchiveFormat): string {
 
 const C_ESCAPES: Record<string, number> = { n: 10, t: 9, r: 13, f: 12, b: 8, v: 11, a: 7, '\\': 92, '"': 34, "'": 39, '?': 63, ' ': 32 };
 
-/** One member name from `tar -t --quoting-style=escape` (C escapes, octal for other bytes), decoded as UTF-8. */
+/** One member name from `tar -t --quoting-style=escape` (C escapes, octal for other bytes), decoded as UTF-8; a name that is not UTF-8 is refused. */
 export function unescapeTarName(line: string): string {
   const bytes: number[] = [];
   const raw = Buffer.from(line, 'utf8');
@@ -550,7 +567,11 @@ export function unescapeTarName(line: string): string {
       throw new Error(`unreadable tar member name ${JSON.stringify(line)}`);
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  const name = Buffer.from(bytes);
+  const text = utf8Name(name);
+  // as text it would be another name (the names checked would not be the ones extracted)
+  if (text === undefined) throw notUtf8Member('the archive', name);
+  return text;
 }
 
 /** Member names from `tar -t --quoting-style=escape` (C escapes, octal for other bytes), decoded as UTF-8. */

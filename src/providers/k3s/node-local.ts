@@ -175,6 +175,8 @@ function failed(fs: HostFs, what: string, r: { code: number | null; stderr: stri
 
 /** A listing that could not be read. */
 function listingFailed(fs: HostFs, dir: string, e: unknown): KompoxError {
+  // a refusal of what the listing holds (a name that is not UTF-8) is said as it is
+  if (e instanceof KompoxError) return e;
   return new KompoxError('unavailable', `listing ${dir} on ${fs.describe}: ${(e as Error).message}`);
 }
 
@@ -223,7 +225,7 @@ function* sortedListing(fs: HostFs, dir: string, listing: ListingJoin, hashes = 
 async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what: string, opts: { hashes?: boolean; progress?: HostRunOptions['progress'] } = {}): Promise<ListingJoin> {
   const listing = new ListingJoin();
   try {
-    const parser = new TreeListingParser(listing, opts.hashes === false ? { hashes: false } : {});
+    const parser = new TreeListingParser(listing, { ...(opts.hashes === false ? { hashes: false } : {}), what: `the listing of ${dir}` });
     const fed = new Fed(parser);
     const r = await run(fs, argv, op, what, opts.progress, fed.write);
     if (r.code !== 0) throw failed(fs, what, r);
@@ -348,7 +350,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
   const listing = new ListingJoin();
   const manifest = new ManifestReader();
   let badName: unknown;
-  const listingParser = new TreeListingParser(listing, { endMark: MANIFEST_MARK, after: (b) => manifest.push(b) });
+  const listingParser = new TreeListingParser(listing, { endMark: MANIFEST_MARK, after: (b) => manifest.push(b), what: 'the extracted archive (under data/)' });
   const output = new ExtractOutputParser((line) => {
     if (badName !== undefined) return;
     try {
