@@ -16,6 +16,7 @@
 import { KompoxError } from '../domain/errors.js';
 import type { EntryKind, ManifestEntry, TreeFs, TreeStat } from './archive.js';
 import { EntrySorter } from './entry-sort.js';
+import { notUtf8Decoded } from './utf8-names.js';
 
 export interface WalkedEntry {
   /** Path on the filesystem. */
@@ -122,7 +123,13 @@ export class TreeWalker {
       const stats = await Promise.all(batch.map((name) => this.fs.lstat(`${abs}/${name}`)));
       batch.forEach((name, j) => {
         const st = stats[j];
-        if (!st) return; // removed while walking (crash-consistent export of a live disk)
+        if (!st) {
+          // A name a TreeFs got as text with U+FFFD for bytes that are not UTF-8 (SFTP: ssh2 decodes names)
+          // names nothing: left out as removed, it and all under it would be lost unsaid. Refused instead
+          // (a real name holding U+FFFD that is removed meanwhile is refused too: a rare, loud error).
+          if (name.includes('\uFFFD')) throw notUtf8Decoded(abs, name);
+          return; // removed while walking (crash-consistent export of a live disk)
+        }
         if (st.kind === 'other') return; // sockets, fifos and devices are not data
         put({ key: name, name, st, contents: false });
         if (st.kind === 'dir') put({ key: `${name}/`, name, st, contents: true });

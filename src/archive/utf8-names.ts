@@ -64,7 +64,7 @@ export function notUtf8Member(stream: string, raw: Buffer, link?: string): Kompo
  */
 export function notUtf8Decoded(dir: string, name: string, link?: string): KompoxError {
   const what = link === undefined ? `${dir}/${name}: its name` : `${dir}/${link}: the target of this symlink (${name})`;
-  return new KompoxError('unsupported', `${what} is not valid UTF-8 (shown with \uFFFD for its bad bytes), which a Kompox archive cannot hold (its paths are UTF-8 text); nothing was archived`, {
+  return new KompoxError('unsupported', `${what} is not valid UTF-8 (it came over SFTP as text, with \uFFFD for the bytes that are not; such a ${link === undefined ? 'name' : 'target'} cannot be told there from one holding \uFFFD itself), which a Kompox archive cannot hold (its paths are UTF-8 text); nothing was archived`, {
     code: 'archive.name.encoding',
     details: { dir, name, ...(link !== undefined ? { link } : {}) },
     hint:

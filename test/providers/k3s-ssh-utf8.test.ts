@@ -185,6 +185,7 @@ describe('names and symlink targets that are not UTF-8 over SSH are refused by n
   const EXPORTS = [
     ['packed on the node (C7)', () => traced(), 'packedStream'],
     ['by the plain tar stream (C5)', () => traced(false, true), 'tarStream'],
+    ['over SFTP (C1, C2)', () => traced(true), 'openFile'],
   ] as const;
   for (const [path, mk, used] of EXPORTS)
     for (const c of ['names', 'target'] as const)
@@ -218,9 +219,10 @@ describe('names and symlink targets that are not UTF-8 over SSH are refused by n
         assert.deepEqual(await state(ctx), before);
       });
 
+  for (const [path, mk] of [['on the node (C7)', () => traced()], ['over SFTP (C1, C2)', () => traced(true, false, true)]] as const)
   for (const c of ['names', 'target'] as const)
-    it(`snapshot on the node, ${c}: refused, no snapshot`, async () => {
-      const { driver } = traced();
+    it(`snapshot ${path}, ${c}: refused, no snapshot`, async () => {
+      const { driver } = mk();
       const { ctx, vol, disk } = await freshDisk(c);
       const before = await state(ctx);
       await assert.rejects(driver.snapshots.create(ctx, vol, disk, `snap-${c}`, {}), refused(c));

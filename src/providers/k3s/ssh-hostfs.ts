@@ -12,12 +12,14 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { posix } from 'node:path';
 import { PassThrough, pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import { KompoxError, interruptedError } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
+import { notUtf8Decoded } from '../../archive/utf8-names.js';
 import { GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../../archive/memory.js';
 import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { KOMPOX_MEMBER_FLAGS, NODE_ZSTD_HINT, nodeArchiveZstd, progressSplitter, syncFileArgv, syncTreeArgv } from './node-commands.js';
@@ -578,8 +580,18 @@ class SshHostFs implements HostFs {
       await p<void>((cb) => this.sftp.close(handle, cb)).catch(() => undefined);
     }
   }
-  readlink(path: string): Promise<string> {
-    return p<string>((cb) => this.sftp.readlink(path, cb));
+  /**
+   * ssh2 decodes the target as UTF-8, so the bytes of one that is not are
+   * gone (U+FFFD in their place): archived as text, the symlink would point
+   * elsewhere once restored. Any target holding U+FFFD is refused here, a
+   * real one too (it cannot be told apart): SFTP is only the fallback for a
+   * node without a usable tar, where the tar paths carry the bytes and tell
+   * the two apart (tar-decode.ts), and a target holding U+FFFD itself is rare.
+   */
+  async readlink(path: string): Promise<string> {
+    const target = await p<string>((cb) => this.sftp.readlink(path, cb));
+    if (target.includes('\uFFFD')) throw notUtf8Decoded(posix.dirname(path), target, posix.basename(path));
+    return target;
   }
   /**
    * A file for packing, read with many SFTP requests in flight (see
