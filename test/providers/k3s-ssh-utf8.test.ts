@@ -58,7 +58,7 @@ function build(c: Case, dir: string): void {
   } else symlinkSync(latin1('target\xff'), join(dir, 'link'));
 }
 /** What a refusal says, by case: the entry by its bytes (or, over SFTP, with U+FFFD). */
-const SAID: Record<Case, RegExp> = { names: /(bad|dir)(\\xff|\\xfe|\uFFFD)/, target: /link.*target(\\xff|\uFFFD)/ };
+const SAID: Record<Case, RegExp> = { names: /(bad|dir)(\\xff|\\xfe|\uFFFD)/, target: /(\/|the link )link\b.*target(\\xff|\uFFFD)/ };
 
 const refused = (c: Case) => (e: unknown) => {
   assert.ok(e instanceof KompoxError, String((e as Error)?.stack ?? e));
@@ -225,10 +225,19 @@ describe('names and symlink targets that are not UTF-8 over SSH are refused by n
       const { driver } = mk();
       const { ctx, vol, disk } = await freshDisk(c);
       const before = await state(ctx);
-      await assert.rejects(driver.snapshots.create(ctx, vol, disk, `snap-${c}`, {}), refused(c));
+      await assert.rejects(driver.snapshots.create(ctx, vol, disk, `snap-${c}-${++n}`, {}), refused(c));
       const now = await state(ctx);
       // the app's and volume's directories under the snapshot root may be new (made before a snapshot is taken): they hold no file
       const emptyDir = (tree: string[]) => (l: string) => l.startsWith('/snapshots/') && l.endsWith('/') && !tree.some((x) => x.startsWith(l) && !x.endsWith('/'));
       assert.deepEqual({ ...now, tree: now.tree.filter((l) => !emptyDir(now.tree)(l)) }, { ...before, tree: before.tree.filter((l) => !emptyDir(before.tree)(l)) });
+    });
+  for (const c of ['names', 'target'] as const)
+    it(`copy of a disk on the node (cp -a, checked by listings), ${c}: refused as a copy through the archive format is, no disk`, async () => {
+      const { driver, calls } = traced();
+      const { ctx, vol, disk } = await freshDisk(c);
+      const before = await state(ctx);
+      await assert.rejects(driver.disks.create(ctx, vol, { name: `copy-${c}-${++n}`, source: { kind: 'disk', id: disk.id } }, {}), refused(c));
+      assert.deepEqual(await state(ctx), before);
+      assert.ok(calls.run > 0, JSON.stringify(calls));
     });
 });

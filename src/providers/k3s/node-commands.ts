@@ -352,8 +352,8 @@ export class TreeListingParser {
 
   constructor(
     private readonly sink: ListingSink,
-    /** what: the listed tree in a refusal ("the listing of DIR"). */
-    private readonly opts: { hashes?: boolean; endMark?: string; after?: (b: Buffer) => void; what?: string } = {},
+    /** what: the listed tree in a refusal ("the listing of DIR"); under: put before a listed path there ("data/"). */
+    private readonly opts: { hashes?: boolean; endMark?: string; after?: (b: Buffer) => void; what?: string; under?: string } = {},
   ) {}
 
   write(chunk: Buffer): void {
@@ -431,7 +431,10 @@ export class TreeListingParser {
 
   /** Refuses the bytes of a name (or of the target of the symlink `link`) that are not UTF-8. */
   private checkName(raw: Buffer, link?: string): void {
-    if (utf8Name(raw) === undefined) throw notUtf8Member(this.opts.what ?? "the node's listing", Buffer.from(raw), link);
+    if (utf8Name(raw) === undefined) {
+      const under = this.opts.under ?? '';
+      throw notUtf8Member(this.opts.what ?? "the node's listing", link === undefined ? Buffer.concat([Buffer.from(under), raw]) : Buffer.from(raw), link === undefined ? undefined : `${under}${link}`);
+    }
   }
 }
 

@@ -350,7 +350,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
   const listing = new ListingJoin();
   const manifest = new ManifestReader();
   let badName: unknown;
-  const listingParser = new TreeListingParser(listing, { endMark: MANIFEST_MARK, after: (b) => manifest.push(b), what: 'the extracted archive (under data/)' });
+  const listingParser = new TreeListingParser(listing, { endMark: MANIFEST_MARK, after: (b) => manifest.push(b), what: 'the archive', under: 'data/' });
   const output = new ExtractOutputParser((line) => {
     if (badName !== undefined) return;
     try {
