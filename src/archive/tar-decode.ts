@@ -100,7 +100,8 @@ export function parsePax(body: Buffer, into: PaxFields = {}): PaxFields | undefi
         const bad = key === 'path' ? 'badPath' : 'badLinkpath';
         const raw = body.subarray(eq + 1, at + len - 1);
         // a copy: the body may be a view of a chunk the reader frees
-        if (utf8Name(raw) === undefined) into[bad] = Buffer.from(raw);
+        // (decoded once: only a value holding U+FFFD can be one whose bytes are not UTF-8)
+        if (value.includes('\uFFFD') && utf8Name(raw) === undefined) into[bad] = Buffer.from(raw);
         else delete into[bad];
         break;
       }
@@ -191,14 +192,14 @@ export function decodeHeader(block: Buffer, pax: PaxFields | undefined): Decoded
       if (prefix.length) raw = Buffer.concat([prefix, Buffer.from('/'), raw]);
     }
     path = raw.toString('utf8');
-    if (utf8Name(raw) === undefined) badPath = Buffer.from(raw);
+    if (path.includes('\uFFFD') && utf8Name(raw) === undefined) badPath = Buffer.from(raw);
   }
   let linkpath = ex?.linkpath;
   let badLinkpath = ex?.badLinkpath;
   if (linkpath === undefined) {
     const raw = field(block, 157, 100);
     linkpath = raw.toString('utf8');
-    if (utf8Name(raw) === undefined) badLinkpath = Buffer.from(raw);
+    if (linkpath.includes('\uFFFD') && utf8Name(raw) === undefined) badLinkpath = Buffer.from(raw);
   }
   let name = type;
   // old tars marked directories as files with a trailing slash; directories have no body
