@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile, rm, readdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, rm, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -198,6 +198,68 @@ describe('K3s driver on the local filesystem', () => {
     assert.ok(!(await readdir(dir)).includes('snap-x.tar.zst'), 'swept once old');
     await driver.snapshots.create(ctx, vol, disk, 'snap-x', {});
     assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name).sort(), ['snap-1', 'snap-2', 'snap-3', 'snap-x']);
+  });
+
+  it('a damaged disk or snapshot metadata file is refused by name (*.meta.damaged), never left out of a list or replaced by another disk; nothing changes', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const older = await diskA(ctx, true);
+    const current = await driver.disks.create(ctx, vol, { name: 'disk-b' }, {});
+    await driver.disks.markAttached!(ctx, vol, older, '2026-01-01T00:00:00.000Z', {});
+    const metaFile = join(sb.diskRoot, appNamespace(ctx), 'default', 'disk-b', 'kompox-disk.json');
+    const good = await readFile(metaFile);
+    const damaged = async (p: Promise<unknown>, code: string, file: string, re: RegExp) =>
+      assert.rejects(p, (e: unknown) => {
+        assert.ok(e instanceof KompoxError, String(e));
+        assert.equal(e.code, code);
+        assert.ok(e.message.includes(file), e.message);
+        assert.match(e.message, re);
+        return true;
+      });
+    // corrupt, not a disk's, a directory in its place (unreadable); a missing one is a directory made
+    // outside Kompox (the driver contract: never listed)
+    const cases: [() => Promise<void>, RegExp][] = [
+      [() => writeFile(metaFile, '{'), /is not valid JSON/],
+      [() => writeFile(metaFile, '{"kind":"kompox-disk","name":"disk-b"}'), /lacks volume, createdAt, sizeGiB, tags/],
+      [() => writeFile(metaFile, '[]'), /does not hold a JSON object/],
+      [() => mkdir(metaFile).then(() => undefined), /cannot be read/],
+    ];
+    for (const [damage, re] of cases) {
+      await rm(metaFile, { recursive: true, force: true });
+      await damage();
+      const before = await snapshotOfTree(sb.dir);
+      // not listed without it (or with disk-a, attached last, taken for the current disk): refused, naming the file
+      await damaged(driver.disks.list(ctx, vol, {}, {}), 'disk.meta.damaged', metaFile, re);
+      await damaged(driver.disks.list(ctx, vol, { usage: true }, {}), 'disk.meta.damaged', metaFile, re);
+      await damaged(driver.disks.delete(ctx, vol, current, {}), 'disk.meta.damaged', metaFile, re);
+      assert.deepEqual(await snapshotOfTree(sb.dir), before);
+    }
+    await rm(metaFile, { recursive: true, force: true });
+    await writeFile(metaFile, good);
+    assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((d) => d.name), ['disk-a', 'disk-b']);
+
+    // a snapshot's: not left out of the list, and its archive never restored unchecked
+    const snap = await driver.snapshots.create(ctx, vol, older, 'snap-1', {});
+    const snapMeta = snap.id.replace(/\.tar\.zst$/, '.json');
+    const goodSnap = await readFile(snapMeta);
+    const noSha = JSON.parse(goodSnap.toString('utf8'));
+    delete noSha.sha256;
+    for (const [text, re] of [['{not json', /is not valid JSON/], [JSON.stringify(noSha), /lacks sha256/]] as const) {
+      await writeFile(snapMeta, text);
+      const before = await snapshotOfTree(sb.dir);
+      await damaged(driver.snapshots.list(ctx, vol, {}), 'snapshot.meta.damaged', snapMeta, re);
+      await damaged(driver.disks.create(ctx, vol, { name: 'from-snap', source: { kind: 'snapshot', id: snap.id } }, {}), 'snapshot.meta.damaged', snapMeta, re);
+      await damaged(driver.disks.create(ctx, vol, { name: 'from-id', source: { kind: 'native', id: snap.id } }, {}), 'snapshot.meta.damaged', snapMeta, re);
+      assert.deepEqual(await snapshotOfTree(sb.dir), before);
+    }
+    await writeFile(snapMeta, goodSnap);
+    assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), ['snap-1']);
+    // an archive imported by its path outside the root: a JSON file beside it that is not a snapshot's is no metadata
+    const outside = join(sb.dir, 'elsewhere.tar.zst');
+    await writeFile(outside, await readFile(snap.id));
+    await writeFile(join(sb.dir, 'elsewhere.json'), '{"unrelated": true');
+    const imported = await driver.disks.create(ctx, vol, { name: 'from-outside', source: { kind: 'native', id: outside } }, {});
+    assert.equal(await driver.diskDigest(ctx, imported), await driver.diskDigest(ctx, older));
   });
 
   it('gives a valid local PersistentVolume source with node affinity, and a marked placeholder without a disk', async () => {

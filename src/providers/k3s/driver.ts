@@ -126,6 +126,60 @@ interface SnapshotMeta {
 
 export { tagMatchesApp };
 
+/**
+ * What is wrong with a metadata file's parsed JSON (undefined: nothing):
+ * the fields every command reads must be there. `kind` is 'kompox-disk' or
+ * 'kompox-snapshot'; a snapshot also needs the SHA-256 its archive is checked against.
+ */
+function metaProblem(m: unknown, kind: 'kompox-disk' | 'kompox-snapshot'): string | undefined {
+  if (!m || typeof m !== 'object' || Array.isArray(m)) return 'does not hold a JSON object';
+  const o = m as Record<string, unknown>;
+  if (o.kind !== kind) return `does not say "kind": "${kind}"`;
+  const missing = ['name', 'volume', 'createdAt', ...(kind === 'kompox-snapshot' ? ['sha256'] : [])].filter((k) => typeof o[k] !== 'string');
+  if (typeof o.sizeGiB !== 'number') missing.push('sizeGiB');
+  if (!o.tags || typeof o.tags !== 'object' || Array.isArray(o.tags)) missing.push('tags');
+  return missing.length ? `lacks ${missing.join(', ')}` : undefined;
+}
+
+/**
+ * A disk's or snapshot's metadata file that is there but cannot be read or
+ * is not valid: one refusal naming it. Never "not found" or silently left
+ * out (the data is there), and never a reason to pick another disk.
+ */
+function damagedMeta(what: 'disk' | 'snapshot', name: string, file: string, problem: string, remove: string, cause?: unknown): KompoxError {
+  return new KompoxError('integrity', `the metadata of ${what} ${name}, ${file}, ${problem}; nothing was changed`, {
+    code: `${what}.meta.damaged`,
+    details: { [what]: name, path: file },
+    hint:
+      `Restore that file (from a backup, or rewrite it: it is the JSON Kompox wrote when the ${what} was made), or fix its permissions if it cannot be read; ` +
+      `if the ${what} is not wanted, move ${remove} out of its directory. Until then commands that list the volume's ${what}s refuse to guess.`,
+    ...(cause !== undefined ? { cause } : {}),
+  });
+}
+
+/** Reads and parses a metadata file: undefined when it does not exist; throws damagedMeta when it is unreadable or not valid. */
+async function readMetaFile<T>(fs: HostFs, file: string, kind: 'kompox-disk' | 'kompox-snapshot', name: string, remove: string): Promise<T | undefined> {
+  const what = kind === 'kompox-disk' ? 'disk' : 'snapshot';
+  let text: string;
+  try {
+    text = (await fs.readFile(file)).toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // the node unreachable (a KompoxError of the connection) is not the file's fault
+    if (e instanceof KompoxError) throw e;
+    throw damagedMeta(what, name, file, `cannot be read (${(e as Error).message})`, remove, e);
+  }
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw damagedMeta(what, name, file, `is not valid JSON (${(e as Error).message})`, remove, e);
+  }
+  const problem = metaProblem(m, kind);
+  if (problem) throw damagedMeta(what, name, file, problem, remove);
+  return m as T;
+}
+
 function checkName(what: 'disk' | 'snapshot', name: string): void {
   const problem = dnsLabelProblem(name);
   if (problem) {
@@ -387,19 +441,14 @@ export class K3sDriver implements ProviderDriver {
     markAttached: (ctx, volume, disk, at, op) => this.diskMarkAttached(ctx, volume, disk, at, op),
   };
 
+  /**
+   * The disk's metadata; undefined when `dir` has no metadata file (not a
+   * Kompox disk). A metadata file that cannot be read or is not valid is
+   * refused (damagedMeta): the disk is there, only its record is damaged.
+   */
   private async readDiskMeta(fs: HostFs, dir: string): Promise<DiskMeta | undefined> {
-    let text: string;
-    try {
-      text = (await fs.readFile(`${dir}/${DISK_META}`)).toString('utf8');
-    } catch {
-      return undefined; // not a Kompox disk (or not yet complete)
-    }
-    try {
-      const m = JSON.parse(text) as DiskMeta;
-      return m && m.kind === 'kompox-disk' ? m : undefined;
-    } catch {
-      return undefined;
-    }
+    const name = dir.replace(/^.*\//, '');
+    return readMetaFile<DiskMeta>(fs, `${dir}/${DISK_META}`, 'kompox-disk', name, dir);
   }
 
   private toDisk(dir: string, m: DiskMeta, usedBytes?: number): Disk {
@@ -661,7 +710,7 @@ export class K3sDriver implements ProviderDriver {
       }, pending);
     }
     if (st.kind === 'file') {
-      const m = await this.readSnapshotMeta(fs, sourceId);
+      const m = await this.readSnapshotMeta(fs, sourceId, sourceId.startsWith(`${s.snapshotRoot}/`));
       return this.materialize(
         ctx,
         volume,
@@ -676,15 +725,22 @@ export class K3sDriver implements ProviderDriver {
     throw new KompoxError('usage', `source ${sourceId} is neither a directory nor an archive file`);
   }
 
-  /** The snapshot's metadata (beside its archive), when `archivePath` is a snapshot. */
-  private async readSnapshotMeta(fs: HostFs, archivePath: string): Promise<SnapshotMeta | undefined> {
+  /**
+   * The snapshot's metadata (beside its archive), when `archivePath` is a
+   * snapshot. Under the snapshot root (`stored`) a damaged metadata file is
+   * refused (damagedMeta): its SHA-256 is what the archive is checked
+   * against. Elsewhere (an archive imported by its path) a JSON file beside
+   * it that is not a snapshot's is not one (undefined).
+   */
+  private async readSnapshotMeta(fs: HostFs, archivePath: string, stored = true): Promise<SnapshotMeta | undefined> {
     const metaPath = snapshotMetaPath(archivePath);
     if (metaPath === archivePath) return undefined;
-    const m = await fs
-      .readFile(metaPath)
-      .then((b) => JSON.parse(b.toString('utf8')) as SnapshotMeta)
-      .catch(() => undefined);
-    return m?.kind === 'kompox-snapshot' ? m : undefined;
+    const name = metaPath.replace(/^.*\//, '').replace(/\.json$/, '');
+    const read = readMetaFile<SnapshotMeta>(fs, metaPath, 'kompox-snapshot', name, `${metaPath} and ${archivePath}`);
+    return stored ? read : read.catch((e: unknown) => {
+      if (e instanceof KompoxError && e.code === 'snapshot.meta.damaged') return undefined;
+      throw e;
+    });
   }
 
   /** Extracts an archive file on the node into dataDir; `meta` (a snapshot's) gives the checksum to verify and the format. */
@@ -886,10 +942,7 @@ export class K3sDriver implements ProviderDriver {
     for (const f of (await fs.readdir(p.snapVolDir)).sort()) {
       if (f.startsWith('.') || !f.endsWith('.json')) continue;
       const name = f.slice(0, -'.json'.length);
-      const m = await fs
-        .readFile(p.snapMeta(name))
-        .then((b) => JSON.parse(b.toString('utf8')) as SnapshotMeta)
-        .catch(() => undefined);
+      const m = await readMetaFile<SnapshotMeta>(fs, p.snapMeta(name), 'kompox-snapshot', name, `${p.snapMeta(name)} and its archive`);
       if (!m || m.kind !== 'kompox-snapshot' || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) continue;
       const archive = p.snapArchive(name, m.format ?? 'tar.gz');
       if (!(await fs.lstat(archive))) continue;
