@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LEFTOVER_AGE_MS, heartbeat, sweepDiskMetaTemps, sweepLeftovers, type HostFsFactory } from '../../src/providers/k3s/driver.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import type { TreeFile, TreeStat } from '../../src/archive/archive.js';
+import { appNamespace } from '../../src/domain/names.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing } from '../support/sshd.js';
@@ -68,6 +70,33 @@ describe('K3s leftovers', () => {
     assert.ok((await stat(tmp)).mtimeMs > old.getTime() + LEFTOVER_AGE_MS, 'mtime refreshed: no longer a leftover');
     assert.deepEqual(await readdir(tmp), ['data']);
     assert.deepEqual(await sweepLeftovers(fs, sb.dir, Date.now()), []);
+  });
+  it('a local snapshot create that fails while packing (an unreadable file) leaves no temp archive, not even once the lazy open has run', async () => {
+    const eacces = () => Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES', errno: -13, syscall: 'open' });
+    /** This machine's filesystem, where the files of the disks cannot be read (as a file mode 600 of another user). */
+    class Unreadable extends LocalHostFs {
+      override async openFile(path: string, listed: TreeStat): Promise<TreeFile | undefined> {
+        if (path.includes('/unreadable/')) throw eacces();
+        return super.openFile(path, listed);
+      }
+    }
+    const driver = new K3sDriver({ env: {} }, (async () => new Unreadable()) as HostFsFactory);
+    try {
+      const ctx = appCtx(sb);
+      const vol = ctx.app.volumes[0]!;
+      const disk = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await mkdir(join(disk.id, 'unreadable'));
+      await writeFile(join(disk.id, 'unreadable', 'secret.txt'), 'root only');
+      const snapDir = join(sb.snapshotRoot, appNamespace(ctx), 'default');
+      for (const name of ['sn-1', 'sn-2', 'sn-3']) {
+        await assert.rejects(driver.snapshots.create(ctx, vol, disk, name, {}), /EACCES/);
+      }
+      // the open the stream started lazily would have landed by now (it did within a few ms)
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(await readdir(snapDir), [], 'no .tmp-sn-*.tar.zst left');
+    } finally {
+      await driver.close();
+    }
   });
 });
 

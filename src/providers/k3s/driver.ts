@@ -291,6 +291,19 @@ async function closeWriter(ws: Writable): Promise<void> {
   });
 }
 
+/**
+ * Waits until a stream of HostFs.openWrite has opened its file (fs's and
+ * SFTP's streams open lazily and say `pending` until then); the open's error
+ * is thrown. A stream without `pending` has nothing to wait for.
+ */
+async function opened(ws: Writable): Promise<void> {
+  if ((ws as Writable & { pending?: boolean }).pending !== true) return;
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+}
+
 export type HostFsFactory = (s: K3sSettings, host: DriverHost, op: Op) => Promise<HostFs>;
 
 const defaultHostFs: HostFsFactory = async (s, host, op) => {
@@ -1001,6 +1014,9 @@ export class K3sDriver implements ProviderDriver {
         const ws = fs.openWrite(tmp, 0o600);
         // a failed write (a full disk) reaches packDisk's writes or closeWriter as the stream's error, never as a stray event
         ws.on('error', () => undefined);
+        // The file exists before anything can fail: a stream opens lazily, and an open
+        // still pending when packing fails would create the temp after its removal below.
+        await opened(ws);
         let packed = false;
         try {
           r = await cancellable(op, destroyOnCancel(ws), () =>
