@@ -262,6 +262,49 @@ describe('K3s driver on the local filesystem', () => {
     assert.equal(await driver.diskDigest(ctx, imported), await driver.diskDigest(ctx, older));
   });
 
+  it('concurrent creates of one snapshot name: the losers get snapshot.exists (not "interrupted", not an internal error), and leave nothing', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const disk = await diskA(ctx, true);
+    const exists = (e: unknown) => {
+      assert.ok(e instanceof KompoxError, String((e as Error)?.stack ?? e));
+      assert.equal(e.code, 'snapshot.exists', e.message);
+      assert.match(e.message, /snapshot "race-\d" already exists/);
+      return true;
+    };
+    const dir = join(sb.snapshotRoot, appNamespace(ctx), 'default');
+    // 1. the faster create between its two renames: its archive there, its metadata a moment later
+    const s0 = await driver.snapshots.create(ctx, vol, disk, 'race-0', {});
+    await writeFile(join(dir, 'race-1.tar.zst'), await readFile(s0.id));
+    const meta1 = (await readFile(join(dir, 'race-0.json'), 'utf8')).replaceAll('race-0', 'race-1');
+    const late = setTimeout(() => void writeFile(join(dir, 'race-1.json'), meta1), 300);
+    try {
+      await assert.rejects(driver.snapshots.create(ctx, vol, disk, 'race-1', {}), exists);
+    } finally {
+      clearTimeout(late);
+    }
+    // 2. the faster create renamed its archive into place while this one packed
+    class Beaten extends LocalHostFs {
+      override async rename(from: string, to: string): Promise<void> {
+        if (/\/\.tmp-race-2-[^/]*\.tar\.zst$/.test(from)) await writeFile(to, 'the other create\'s archive');
+        return super.rename(from, to);
+      }
+    }
+    const beaten = new K3sDriver({ env: {} }, (async () => new Beaten()) as never);
+    try {
+      await assert.rejects(beaten.snapshots.create(ctx, vol, disk, 'race-2', {}), exists);
+    } finally {
+      await beaten.close();
+    }
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.')), [], 'no temp left');
+    // 3. for real: three at once, one wins
+    const all = await Promise.allSettled([1, 2, 3].map(() => driver.snapshots.create(ctx, vol, disk, 'race-3', {})));
+    assert.equal(all.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of all) if (r.status === 'rejected') exists(r.reason);
+    const made = (await driver.snapshots.list(ctx, vol, {})).find((s) => s.name === 'race-3')!;
+    assert.equal(made.sha256, createHash('sha256').update(await readFile(made.id)).digest('hex'));
+  });
+
   it('gives a valid local PersistentVolume source with node affinity, and a marked placeholder without a disk', async () => {
     const ctx = appCtx(sb, { settings: { K3S_NODE: 'k3s-server' } });
     const vol = ctx.app.volumes[0]!;

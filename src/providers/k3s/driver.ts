@@ -292,6 +292,12 @@ async function closeWriter(ws: Writable): Promise<void> {
 }
 
 /**
+ * How long a snapshot create waits for the metadata of a young archive of its
+ * name that has none yet (another create of that name between its renames).
+ */
+const ORPHAN_SETTLE_MS = 3000;
+
+/**
  * Waits until a stream of HostFs.openWrite has opened its file (fs's and
  * SFTP's streams open lazily and say `pending` until then); the open's error
  * is thrown. A stream without `pending` has nothing to wait for.
@@ -984,24 +990,39 @@ export class K3sDriver implements ProviderDriver {
     const p = this.paths(ctx, volume);
     const fs = await this.host(p.s, op);
     const archivePath = p.snapArchive(name);
-    const hasMeta = Boolean(await fs.lstat(p.snapMeta(name)));
-    const orphan = hasMeta ? undefined : await orphanArchive(fs, [archivePath, p.snapArchive(name, 'tar.gz')]);
+    const archives = [archivePath, p.snapArchive(name, 'tar.gz')];
+    const exists = (what: string) =>
+      new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name} (${what})`, {
+        code: 'snapshot.exists',
+        details: { snapshot: name, volume: volume.name },
+        hint: 'Choose another name, or delete the old snapshot first.',
+      });
+    // An archive without its metadata is a create of this name in its last
+    // moments (between its two renames) or one interrupted: a young one is
+    // given a moment to get its metadata, so a concurrent create of the same
+    // name is told the snapshot exists, not that it was interrupted.
+    const settleUntil = Date.now() + ORPHAN_SETTLE_MS;
+    let hasMeta: boolean;
+    let orphan: string | undefined;
+    for (;;) {
+      hasMeta = Boolean(await fs.lstat(p.snapMeta(name)));
+      orphan = hasMeta ? undefined : await orphanArchive(fs, archives);
+      if (!orphan || Date.now() >= settleUntil) break;
+      const st = await fs.lstat(orphan);
+      if (st && Math.abs(Date.now() - st.mtimeMs) > LEFTOVER_AGE_MS) break; // long dead (clocks apart: no matter, only the wait is skipped)
+      await new Promise((r) => setTimeout(r, 100));
+    }
     if (orphan) {
-      // It may also be a create of this name in its last milliseconds (between the two
-      // renames): removed only once old (sweepLeftovers), never by a create that finds it.
-      throw new KompoxError('conflict', `snapshot "${name}" cannot be made yet: ${orphan} is the archive of a snapshot create or delete that was interrupted (it has no metadata, so no snapshot uses it)`, {
+      // removed only once old (sweepLeftovers), never by a create that finds it
+      throw new KompoxError('conflict', `snapshot "${name}" cannot be made yet: ${orphan} is the archive of a snapshot create or delete that was interrupted, or of a create of this name still finishing (it has no metadata, so no snapshot uses it)`, {
         code: 'snapshot.leftover',
         details: { snapshot: name, volume: volume.name, path: orphan },
         hint: 'Choose another name, or remove that file; the next snapshot of this volume removes it once it is an hour old.',
       });
     }
-    if (hasMeta || (await fs.lstat(archivePath)) || (await fs.lstat(p.snapArchive(name, 'tar.gz')))) {
-      throw new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name} (${archivePath})`, {
-        code: 'snapshot.exists',
-        details: { snapshot: name, volume: volume.name },
-        hint: 'Choose another name, or delete the old snapshot first.',
-      });
-    }
+    if (hasMeta) throw exists((await orphanArchive(fs, archives)) ?? archivePath);
+    const taken = await orphanArchive(fs, archives);
+    if (taken) throw exists(taken);
     await fs.mkdirp(p.snapVolDir, 0o755);
     const tmp = `${p.snapVolDir}/.tmp-${name}-${suffix()}${archiveExtension(SNAPSHOT_FORMAT)}`;
     let r: ArchiveResult;
@@ -1031,7 +1052,12 @@ export class K3sDriver implements ProviderDriver {
       }
       // the archive's data on the disk before its name (a backup that reads back as zeros is none)
       await fs.syncFile(tmp);
-      await fs.rename(tmp, archivePath);
+      await fs.rename(tmp, archivePath).catch(async (e: unknown) => {
+        // a create of this name that was faster (renames never replace; over SFTP the failure has no errno)
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' || code === 'ENOTEMPTY' || (await fs.lstat(archivePath).catch(() => undefined))) throw exists(`${archivePath}, made by another snapshot create meanwhile`);
+        throw e;
+      });
     } catch (e) {
       await fs.rm(tmp).catch(() => undefined);
       throw hostFull(e, fs, p.snapVolDir, `snapshot ${name} was not created`) ?? e;
