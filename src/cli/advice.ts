@@ -36,6 +36,9 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
       ? { hint: 'Choose another name with --disk-name (or leave it out for a timestamped name).' }
       : { hint: 'Choose another name with -N (or leave -N out for a timestamped name).' },
   'snapshot.exists': () => ({ hint: 'Choose another name with -N.' }),
+  'snapshot.archive.missing': (e) => ({
+    hint: `Put the archive back; or free the name with kompoxops snapshot delete -N ${String(detail(e, 'snapshot'))} (it removes only that metadata); or choose another name with -N.`,
+  }),
   'snapshot.leftover': () => ({ hint: 'Choose another name with -N, or remove that file; the next snapshot of this volume removes it once it is an hour old.' }),
   'disk.notfound': (e) => (noneListed(e, 'disks') ? { hint: 'The volume has no disks yet (`kompoxops disk list`).' } : {}),
   'snapshot.notfound': (e) => (noneListed(e, 'snapshots') ? { hint: 'The volume has no snapshots (`kompoxops snapshot list`).' } : {}),

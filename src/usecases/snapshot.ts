@@ -411,7 +411,14 @@ export async function exportSnapshot(
 }
 
 export async function deleteSnapshot(ctx: AppContext, driver: ProviderDriver, _kube: KubeClient | undefined, opts: VolumeOption & { name: string }, op: Op = {}): Promise<Snapshot> {
-  const { volume, snapshot } = await findSnapshot(ctx, driver, opts.volume, opts.name, op);
-  await driver.snapshots.delete(ctx, volume, snapshot, op);
-  return snapshot;
+  const found = await findSnapshot(ctx, driver, opts.volume, opts.name, op).catch(async (e: unknown) => {
+    // not listed because its data is gone (its archive moved away): deleting it frees the name
+    const volume = selectVolume(ctx, opts.volume);
+    const left = e instanceof KompoxError && e.code === 'snapshot.notfound' ? await driver.snapshots.remnant?.(ctx, volume, opts.name, op) : undefined;
+    if (!left) throw e;
+    logEvent(op, `note: snapshot ${left.name} had lost its data (${left.id} is missing); only its record is deleted`);
+    return { volume, snapshot: left };
+  });
+  await driver.snapshots.delete(ctx, found.volume, found.snapshot, op);
+  return found.snapshot;
 }

@@ -262,6 +262,35 @@ describe('K3s driver on the local filesystem', () => {
     assert.equal(await driver.diskDigest(ctx, imported), await driver.diskDigest(ctx, older));
   });
 
+  it('a snapshot whose archive was moved away: its name is refused truthfully (snapshot.archive.missing, naming the .json), and snapshot delete frees it', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const disk = await diskA(ctx, true);
+    const s1 = await driver.snapshots.create(ctx, vol, disk, 'snap-1', {});
+    const metaPath = s1.id.replace(/\.tar\.zst$/, '.json');
+    await rm(s1.id); // moved elsewhere by hand
+    assert.deepEqual(await driver.snapshots.list(ctx, vol, {}), []);
+    const before = await snapshotOfTree(sb.dir);
+    await assert.rejects(driver.snapshots.create(ctx, vol, disk, 'snap-1', {}), (e: unknown) => {
+      assert.ok(e instanceof KompoxError, String(e));
+      assert.equal(e.code, 'snapshot.archive.missing');
+      assert.ok(e.message.includes(metaPath), e.message);
+      assert.match(e.message, /archive \(.*snap-1\.tar\.zst\) is missing/);
+      assert.doesNotMatch(e.message, /already exists/);
+      return true;
+    });
+    assert.deepEqual(await snapshotOfTree(sb.dir), before);
+    const { deleteSnapshot } = await import('../../src/usecases/snapshot.js');
+    const logs: KompoxEvent[] = [];
+    await rejectsWith(deleteSnapshot(ctx, driver, undefined, { name: 'snap-2' }, {}), 'notfound', /snapshot "snap-2" not found/);
+    const gone = await deleteSnapshot(ctx, driver, undefined, { name: 'snap-1' }, { events: (e) => logs.push(e) });
+    assert.equal(gone.name, 'snap-1');
+    assert.ok(logs.some((e) => e.type === 'log' && /snap-1 had lost its data/.test(JSON.stringify(e))), JSON.stringify(logs));
+    assert.deepEqual(await readdir(join(sb.snapshotRoot, appNamespace(ctx), 'default')), []);
+    await driver.snapshots.create(ctx, vol, disk, 'snap-1', {});
+    assert.deepEqual((await driver.snapshots.list(ctx, vol, {})).map((s) => s.name), ['snap-1']);
+  });
+
   it('concurrent creates of one snapshot name: the losers get snapshot.exists (not "interrupted", not an internal error), and leave nothing', async () => {
     const ctx = appCtx(sb);
     const vol = ctx.app.volumes[0]!;

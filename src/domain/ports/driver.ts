@@ -259,6 +259,13 @@ export interface SnapshotsPart {
   list(ctx: AppContext, volume: AppVolume, op: Op): Promise<Snapshot[]>;
   create(ctx: AppContext, volume: AppVolume, disk: Disk, name: string, op: Op, spec?: SnapshotCreateSpec): Promise<Snapshot>;
   delete(ctx: AppContext, volume: AppVolume, snapshot: Snapshot, op: Op): Promise<void>;
+  /**
+   * The snapshot `name` when what is left of it is not listed because its
+   * data is gone (K3s: its metadata without its archive, moved or removed
+   * outside Kompox): only to be deleted, which frees its name. Undefined
+   * when there is no such remnant.
+   */
+  remnant?(ctx: AppContext, volume: AppVolume, name: string, op: Op): Promise<Snapshot | undefined>;
   // restore = disks.create with source {kind: 'snapshot'}: always a new disk
 }
 

@@ -951,7 +951,20 @@ export class K3sDriver implements ProviderDriver {
     list: (ctx, volume, op) => this.snapshotList(ctx, volume, op),
     create: (ctx, volume, disk, name, op, spec) => this.snapshotCreate(ctx, volume, disk, name, op, spec),
     delete: (ctx, volume, snapshot, op) => this.snapshotDelete(ctx, volume, snapshot, op),
+    remnant: (ctx, volume, name, op) => this.snapshotRemnant(ctx, volume, name, op),
   };
+
+  /** The snapshot `name` of this app and volume whose metadata is there but whose archive is not (see SnapshotsPart.remnant). */
+  private async snapshotRemnant(ctx: AppContext, volume: AppVolume, name: string, op: Op): Promise<Snapshot | undefined> {
+    if (dnsLabelProblem(name)) return undefined;
+    const p = this.paths(ctx, volume);
+    const fs = await this.host(p.s, op);
+    const m = await readMetaFile<SnapshotMeta>(fs, p.snapMeta(name), 'kompox-snapshot', name, `${p.snapMeta(name)} and its archive`);
+    if (!m || !tagMatchesApp(m.tags[TAG_APP], ctx) || m.tags[TAG_VOLUME] !== volume.name) return undefined;
+    const archive = p.snapArchive(name, m.format ?? 'tar.gz');
+    if (await fs.lstat(archive)) return undefined; // a listed snapshot, no remnant
+    return this.toSnapshot(archive, m);
+  }
 
   private async snapshotList(ctx: AppContext, volume: AppVolume, op: Op): Promise<Snapshot[]> {
     const p = this.paths(ctx, volume);
@@ -1020,7 +1033,21 @@ export class K3sDriver implements ProviderDriver {
         hint: 'Choose another name, or remove that file; the next snapshot of this volume removes it once it is an hour old.',
       });
     }
-    if (hasMeta) throw exists((await orphanArchive(fs, archives)) ?? archivePath);
+    if (hasMeta) {
+      const archive = await orphanArchive(fs, archives);
+      if (archive) throw exists(archive);
+      // only outside damage leaves this (a create writes the archive first, a delete removes the metadata first)
+      const recorded = p.snapArchive(name, (await this.readSnapshotMeta(fs, archivePath))?.format ?? SNAPSHOT_FORMAT);
+      throw new KompoxError(
+        'conflict',
+        `snapshot "${name}" cannot be made: ${p.snapMeta(name)} records a snapshot of that name whose archive (${recorded}) is missing, moved or removed outside Kompox`,
+        {
+          code: 'snapshot.archive.missing',
+          details: { snapshot: name, volume: volume.name, path: p.snapMeta(name) },
+          hint: 'Put the archive back; or delete the snapshot, which removes that metadata and frees the name; or choose another name.',
+        },
+      );
+    }
     const taken = await orphanArchive(fs, archives);
     if (taken) throw exists(taken);
     await fs.mkdirp(p.snapVolDir, 0o755);
