@@ -292,7 +292,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
 
   it('progress bars only on a terminal: none through a pipe, one line on a pseudo-terminal', async (t) => {
     ok(await kompoxops(dir, ['disk', 'create', '-N', 'bars']));
-    const piped = await kompoxops(dir, ['disk', 'export', '-N', 'bars', '-O', join(dir, 'piped.tar.gz')]);
+    const piped = await kompoxops(dir, ['disk', 'export', '-N', 'bars', '-O', join(dir, 'piped.tar.zst')]);
     ok(piped);
     assert.equal(piped.err, '');
     assert.doesNotMatch(piped.out, /\r/);
@@ -304,7 +304,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     const current = (JSON.parse((await kompoxops(dir, ['disk', 'list', '-o', 'json'])).out) as Any[]).find((x) => x.current)!;
     await writeFile(join(current.id, 'progress-sample.bin'), Buffer.alloc(64 * 1024, 1)); // data to show progress for
-    const cmd = [process.execPath, BIN.kompoxops, '-C', dir, 'disk', 'export', '-N', current.name, '-O', join(dir, 'tty.tar.gz')].map(quote).join(' ');
+    const cmd = [process.execPath, BIN.kompoxops, '-C', dir, 'disk', 'export', '-N', current.name, '-O', join(dir, 'tty.tar.zst')].map(quote).join(' ');
     // async: the fake API server answers from this process's event loop
     const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -317,7 +317,7 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, new RegExp(`\\rexport ${current.name} \\[#{24}\\] 100% [\\d.]+ KiB/[\\d.]+ KiB [\\d.]+ \\S+/s\\x1b\\[K`));
-    assert.match(r.stdout, new RegExp(`exported disk ${current.name} to \\S+tty\\.tar\\.gz`));
+    assert.match(r.stdout, new RegExp(`exported disk ${current.name} to \\S+tty\\.tar\\.zst`));
   });
 
   it('-V: the only volume is the default; with several, the error lists them; every error is one paragraph', async () => {
