@@ -13,6 +13,7 @@ import { after, describe, it } from 'node:test';
 import { digestTree, packTree, unpackArchive, type ArchiveFormat } from '../../src/archive/archive.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { refusedNotUtf8 } from '../support/assertions.js';
 
 const fs = new LocalHostFs();
 const root = mkdtempSync(join(tmpdir(), 'kompox-names-'));
@@ -28,13 +29,7 @@ async function pack(src: string, format?: ArchiveFormat) {
   return { buf: Buffer.concat(chunks), ...packed };
 }
 
-const refusedAs = (said: RegExp) => (e: unknown) => {
-  assert.ok(e instanceof KompoxError, String(e));
-  assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.name.encoding']);
-  assert.match(e.message, said);
-  assert.match(e.hint ?? '', /UTF-8/);
-  return true;
-};
+const refusedAs = refusedNotUtf8;
 
 describe('names that are not UTF-8 are refused by name, never left out unsaid', () => {
   it('a file, a directory (and what is in it), deep or at the top: the export, the snapshot digest and the size walk fail naming it', async () => {

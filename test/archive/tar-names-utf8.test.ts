@@ -18,6 +18,7 @@ import { archiveToTar, packTarStream } from '../../src/archive/tar-stream.js';
 import { KompoxError } from '../../src/domain/errors.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { collect } from '../support/collect.js';
+import { refusedNotUtf8 } from '../support/assertions.js';
 
 const root = mkdtempSync(join(tmpdir(), 'kompox-tar-utf8-'));
 // rm -rf: the trees hold names Node's rm may not remove by their decoded names
@@ -40,13 +41,7 @@ function tarOf(dir: string, ...opts: string[]): Readable {
   return spawn('tar', ['-c', '-f', '-', ...opts, '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout;
 }
 
-const refusedAs = (said: RegExp) => (e: unknown) => {
-  assert.ok(e instanceof KompoxError, String(e));
-  assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.name.encoding']);
-  assert.match(e.message, said);
-  assert.match(e.hint ?? '', /UTF-8/);
-  return true;
-};
+const refusedAs = refusedNotUtf8;
 
 const packed = (dir: string, ...opts: string[]) => collect((out) => packTarStream(tarOf(dir, ...opts), out, { format: 'tar.zst' }));
 

@@ -11,3 +11,12 @@ export async function rejectsWith(p: Promise<unknown>, kind: string, re: RegExp)
     return true;
   });
 }
+
+/** For assert.rejects: the refusal of a name or symlink target that is not UTF-8 (archive.name.encoding), its message matching `said`. */
+export const refusedNotUtf8 = (said: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof KompoxError, String(e));
+  assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.name.encoding']);
+  assert.match(e.message, said);
+  assert.match(e.hint ?? '', /UTF-8/);
+  return true;
+};
