@@ -65,6 +65,8 @@ export async function listDisks(ctx: AppContext, driver: ProviderDriver, kube: K
 }
 
 export async function findDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, volume: AppVolume, name: string, op: Op = {}) {
+  // an empty name names no disk: the option was given empty (-N '', a variable unset in a script)
+  if (name.trim() === '') throw new KompoxError('usage', 'the disk name is empty', { code: 'disk.name.empty', field: '-N', hint: 'Give the name of a disk (disk list shows them).' });
   const all = await disksWithCurrent(ctx, driver, kube, volume, {}, op);
   const disk = all.disks.find((d) => d.name === name);
   if (!disk) {
@@ -399,6 +401,16 @@ export function otherAppContext(ctx: AppContext, id: string, volumeName: string)
     });
   }
   const [service, provider, cluster, app] = parts as [string, string, string, string];
+  // the other app's volume comes from the command line (--from-volume), not from app.volumes: said as such
+  const volumeProblem = dnsLabelProblem(volumeName);
+  if (volumeProblem !== undefined) {
+    throw new KompoxError('usage', `source volume "${volumeName}" ${volumeProblem}`, {
+      code: 'usage.volume-name',
+      field: '--from-volume',
+      details: { volume: volumeName },
+      hint: "Give the other app's volume name as its kompoxops.yml names it (app.volumes), e.g. --from-volume data.",
+    });
+  }
   return {
     service: { name: service },
     provider: { ...ctx.provider, name: provider },

@@ -76,6 +76,9 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     ]);
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'spare' }), 'conflict', /already exists/);
     await rejectsWith(createDisk(ctx, driver, kube, { name: '-bad' }), 'usage', /must start and end/);
+    // an empty name (-N '', a variable unset in a script) is a usage error, not "not found"
+    await rejectsWith(deleteDisk(ctx, driver, kube, { name: '' }), 'usage', /^the disk name is empty$/);
+    await rejectsWith(attachDisk(ctx, driver, kube, { name: ' ' }), 'usage', /^the disk name is empty$/);
     // sizes: at least 1 GiB, at most 64 TiB (a typo is not recorded as 1e+22)
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'zero', sizeGiB: parseSizeGiB('0') }), 'usage', /^size 0 GiB is too small: a disk holds at least 1 GiB$/);
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'huge', sizeGiB: parseSizeGiB('99999999999999999999') }), 'usage', /^size 100000000000000000000 GiB is larger than any disk \(at most 65536 GiB, 64 TiB\)$/);
@@ -168,6 +171,13 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     assert.equal(copied.tags['kompox-app'], 'ops/k3s1/node2/other-app');
     await rejectsWith(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'ops/k3s1/node1/import-app', disk: 'nope' } }), 'notfound', /disk "nope" of app/);
     await rejectsWith(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'bad' , disk: 'a'} }), 'usage', /service\/provider\/cluster\/app/);
+    // a bad --from-volume is said as that option's, a usage error (not as app.volumes of this app's file)
+    await assert.rejects(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'ops/k3s1/node1/import-app', disk: cur.name, volume: '../..' } }), (e: unknown) => {
+      assert.ok(e instanceof KompoxError, String(e));
+      assert.deepEqual([e.kind, e.code, e.field], ['usage', 'usage.volume-name', '--from-volume']);
+      assert.match(e.message, /^source volume "\.\.\/\.\." may contain only a-z, 0-9 and '-'$/);
+      return true;
+    });
     await rejectsWith(importDisk(other, driver, kube, { name: 'x' }), 'usage', /exactly one source/);
   });
 
