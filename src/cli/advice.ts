@@ -36,6 +36,8 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
       ? { hint: 'Choose another name with --disk-name (or leave it out for a timestamped name).' }
       : { hint: 'Choose another name with -N (or leave -N out for a timestamped name).' },
   'snapshot.exists': () => ({ hint: 'Choose another name with -N.' }),
+  'usage.volume-name': () => ({ hint: "Give --from-volume the other app's volume name as its kompoxops.yml names it (app.volumes)." }),
+  'disk.name.empty': () => ({ hint: 'Give -N the name of a disk (kompoxops disk list shows them).' }),
   'snapshot.archive.missing': (e) => ({
     hint: `Put the archive back; or free the name with kompoxops snapshot delete -N ${String(detail(e, 'snapshot'))} (it removes only that metadata); or choose another name with -N.`,
   }),

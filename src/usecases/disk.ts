@@ -66,7 +66,7 @@ export async function listDisks(ctx: AppContext, driver: ProviderDriver, kube: K
 
 export async function findDisk(ctx: AppContext, driver: ProviderDriver, kube: KubeClient | undefined, volume: AppVolume, name: string, op: Op = {}) {
   // an empty name names no disk: the option was given empty (-N '', a variable unset in a script)
-  if (name.trim() === '') throw new KompoxError('usage', 'the disk name is empty', { code: 'disk.name.empty', field: '-N', hint: 'Give the name of a disk (disk list shows them).' });
+  if (name.trim() === '') throw new KompoxError('usage', 'the disk name is empty', { code: 'disk.name.empty', field: 'name', hint: 'Give the name of a disk (the disk list shows them).' });
   const all = await disksWithCurrent(ctx, driver, kube, volume, {}, op);
   const disk = all.disks.find((d) => d.name === name);
   if (!disk) {
@@ -406,9 +406,9 @@ export function otherAppContext(ctx: AppContext, id: string, volumeName: string)
   if (volumeProblem !== undefined) {
     throw new KompoxError('usage', `source volume "${volumeName}" ${volumeProblem}`, {
       code: 'usage.volume-name',
-      field: '--from-volume',
+      field: 'fromApp.volume',
       details: { volume: volumeName },
-      hint: "Give the other app's volume name as its kompoxops.yml names it (app.volumes), e.g. --from-volume data.",
+      hint: "Give the other app's volume name as its kompoxops.yml names it (app.volumes).",
     });
   }
   return {

@@ -174,7 +174,7 @@ describe('disk use cases (K3s driver + fake API server)', () => {
     // a bad --from-volume is said as that option's, a usage error (not as app.volumes of this app's file)
     await assert.rejects(importDisk(other, driver, kube, { name: 'x', fromApp: { app: 'ops/k3s1/node1/import-app', disk: cur.name, volume: '../..' } }), (e: unknown) => {
       assert.ok(e instanceof KompoxError, String(e));
-      assert.deepEqual([e.kind, e.code, e.field], ['usage', 'usage.volume-name', '--from-volume']);
+      assert.deepEqual([e.kind, e.code, e.field], ['usage', 'usage.volume-name', 'fromApp.volume']);
       assert.match(e.message, /^source volume "\.\.\/\.\." may contain only a-z, 0-9 and '-'$/);
       return true;
     });
