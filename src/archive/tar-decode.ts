@@ -16,7 +16,7 @@
 // A name or link target whose bytes are not UTF-8 is still decoded (with
 // U+FFFD), and its bytes are kept beside it (badPath, badLinkpath): TarReader
 // refuses such a member by name, since as text it names something else.
-import { utf8Name } from './utf8-names.js';
+import { notUtf8Bytes } from './utf8-names.js';
 
 /** Type names as the `tar` package gives them (types.name), for the typeflags read here. */
 const TYPES: Record<number, string> = {
@@ -99,9 +99,8 @@ export function parsePax(body: Buffer, into: PaxFields = {}): PaxFields | undefi
         into[key] = value;
         const bad = key === 'path' ? 'badPath' : 'badLinkpath';
         const raw = body.subarray(eq + 1, at + len - 1);
-        // a copy: the body may be a view of a chunk the reader frees
-        // (decoded once: only a value holding U+FFFD can be one whose bytes are not UTF-8)
-        if (value.includes('\uFFFD') && utf8Name(raw) === undefined) into[bad] = Buffer.from(raw);
+        const bytes = notUtf8Bytes(value, raw);
+        if (bytes) into[bad] = bytes;
         else delete into[bad];
         break;
       }
@@ -192,14 +191,14 @@ export function decodeHeader(block: Buffer, pax: PaxFields | undefined): Decoded
       if (prefix.length) raw = Buffer.concat([prefix, Buffer.from('/'), raw]);
     }
     path = raw.toString('utf8');
-    if (path.includes('\uFFFD') && utf8Name(raw) === undefined) badPath = Buffer.from(raw);
+    badPath = notUtf8Bytes(path, raw);
   }
   let linkpath = ex?.linkpath;
   let badLinkpath = ex?.badLinkpath;
   if (linkpath === undefined) {
     const raw = field(block, 157, 100);
     linkpath = raw.toString('utf8');
-    if (linkpath.includes('\uFFFD') && utf8Name(raw) === undefined) badLinkpath = Buffer.from(raw);
+    badLinkpath = notUtf8Bytes(linkpath, raw);
   }
   let name = type;
   // old tars marked directories as files with a trailing slash; directories have no body

@@ -14,6 +14,22 @@ export function utf8Name(raw: Buffer): string | undefined {
   return !s.includes('\uFFFD') || Buffer.from(s, 'utf8').equals(raw) ? s : undefined;
 }
 
+/**
+ * A copy of `raw` when `text` (its UTF-8 decoding) stands for bytes that are
+ * not UTF-8, else undefined: decoded once by the caller, checked only when
+ * the text holds U+FFFD. A copy: `raw` may be a view of a chunk a reader frees.
+ */
+export function notUtf8Bytes(text: string, raw: Buffer): Buffer | undefined {
+  return text.includes('\uFFFD') && !Buffer.from(text, 'utf8').equals(raw) ? Buffer.from(raw) : undefined;
+}
+
+/** What to do about a name (or, with `link`, a symlink's target) that is not UTF-8; `where`: where to do it. */
+function renameHint(link: boolean, where = ''): string {
+  return link
+    ? `Point the symlink at a UTF-8 path (ln -sfn)${where}, or remove it, then run the command again${where ? ' (for an archive: pack it again)' : ''}.`
+    : `Rename it to UTF-8${where} (convmv -f latin1 -t utf8 --notest, or mv with the name in UTF-8), then run the command again${where ? ' (for an archive: pack it again)' : ''}.`;
+}
+
 /** The bytes of a name as text a user can read and type: printable ASCII as is, every other byte as \xNN. */
 export function showBytes(raw: Buffer): string {
   let out = '';
@@ -30,10 +46,7 @@ export function notUtf8(dir: string, raw: Buffer, link?: string): KompoxError {
   return new KompoxError('unsupported', `${what} is not valid UTF-8, which a Kompox archive cannot hold (its paths are UTF-8 text); nothing was archived`, {
     code: 'archive.name.encoding',
     details: { dir, bytes: raw.toString('hex'), ...(link !== undefined ? { link } : {}) },
-    hint:
-      link === undefined
-        ? 'Rename it to UTF-8 (convmv -f latin1 -t utf8 --notest, or mv with the name in UTF-8), then run the command again.'
-        : 'Point the symlink at a UTF-8 path (ln -sfn), or remove it, then run the command again.',
+    hint: renameHint(link !== undefined),
   });
 }
 
@@ -49,10 +62,7 @@ export function notUtf8Member(stream: string, raw: Buffer, link?: string): Kompo
   return new KompoxError('unsupported', `${what} is not valid UTF-8, which a Kompox archive cannot hold (its paths are UTF-8 text)`, {
     code: 'archive.name.encoding',
     details: { stream, bytes: raw.toString('hex'), ...(link !== undefined ? { link } : {}) },
-    hint:
-      link === undefined
-        ? 'Rename it to UTF-8 where it was packed (convmv -f latin1 -t utf8 --notest, or mv with the name in UTF-8), then run the command again (for an archive: pack it again).'
-        : 'Point the link at a UTF-8 path (ln -sfn) where it was packed, or remove it, then run the command again (for an archive: pack it again).',
+    hint: renameHint(link !== undefined, ' where it was packed'),
   });
 }
 
@@ -67,9 +77,6 @@ export function notUtf8Decoded(dir: string, name: string, link?: string): Kompox
   return new KompoxError('unsupported', `${what} is not valid UTF-8 (it came over SFTP as text, with \uFFFD for the bytes that are not; such a ${link === undefined ? 'name' : 'target'} cannot be told there from one holding \uFFFD itself), which a Kompox archive cannot hold (its paths are UTF-8 text); nothing was archived`, {
     code: 'archive.name.encoding',
     details: { dir, name, ...(link !== undefined ? { link } : {}) },
-    hint:
-      link === undefined
-        ? 'Rename it to UTF-8 (convmv -f latin1 -t utf8 --notest, or mv with the name in UTF-8), then run the command again.'
-        : 'Point the symlink at a UTF-8 path (ln -sfn), or remove it, then run the command again.',
+    hint: renameHint(link !== undefined),
   });
 }

@@ -75,7 +75,7 @@ export async function writeArchiveFile(
   try {
     await opened.catch((e: NodeJS.ErrnoException) => {
       // the file's own words, never the temp file's name
-      throw new KompoxError('usage', `cannot write ${path}: ${e.code === 'ENOENT' ? 'its directory does not exist' : e.code === 'ENOTDIR' ? 'a part of its path is not a directory' : (filesystemProblem(e.code) ?? e.message)}`, {
+      throw new KompoxError('usage', `cannot write ${path}: ${e.code === 'ENOENT' ? 'its directory does not exist' : (filesystemProblem(e.code) ?? e.message)}`, {
         code: 'export.output-failed',
         details: { path, ...(e.code ? { errno: e.code } : {}) },
         cause: e,
@@ -261,8 +261,9 @@ function outputFailed(path: string, e: NodeJS.ErrnoException): KompoxError {
 /** Why a file named on the command line could not be read, in words (the errno's words where there are none). */
 function unreadable(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  const words: Record<string, string> = { EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'it is a directory', ELOOP: 'a loop of symbolic links', ENOTDIR: 'a part of its path is not a directory', EIO: 'the device reported an I/O error' };
-  return (code && words[code]) ?? (e as Error)?.message ?? String(e);
+  // a read's own words; the rest are filesystemProblem's (EACCES, ENOTDIR...)
+  const words: Record<string, string> = { EPERM: 'permission denied', EISDIR: 'it is a directory', ELOOP: 'a loop of symbolic links', EIO: 'the device reported an I/O error' };
+  return (code && (words[code] ?? filesystemProblem(code))) || ((e as Error)?.message ?? String(e));
 }
 
 /**

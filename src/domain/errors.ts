@@ -102,6 +102,7 @@ export function filesystemProblem(code: string | undefined): string | undefined 
     EROFS: 'read-only file system',
     EACCES: 'permission denied',
     ENOENT: 'the directory does not exist',
+    ENOTDIR: 'a part of its path is not a directory',
     // from write, fsync or close: the device did not take the data (a failing disk, a lost network share)
     EIO: 'the device reported an I/O error (the data may not be on the disk)',
   };
