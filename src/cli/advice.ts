@@ -27,15 +27,18 @@ interface Advice {
 }
 
 const detail = (e: KompoxError, key: string): unknown => e.details?.[key];
+// a name made from the time to the second was taken by another made in the same second: the use case's hint, with the flag
+const withNameFlag = (e: KompoxError, flag: string): string => (e.hint ?? '').replace(/give a name\.$/, `give a name with ${flag}.`);
 const noneListed = (e: KompoxError, key: string): boolean => Array.isArray(detail(e, key)) && (detail(e, key) as unknown[]).length === 0;
 
 const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'volume.ambiguous': (e) => ({ message: `${e.message} with -V` }),
-  'disk.exists': (e) =>
-    detail(e, 'restore')
-      ? { hint: 'Choose another name with --disk-name (or leave it out for a timestamped name).' }
-      : { hint: 'Choose another name with -N (or leave -N out for a timestamped name).' },
-  'snapshot.exists': () => ({ hint: 'Choose another name with -N.' }),
+  'disk.exists': (e) => {
+    const flag = detail(e, 'restore') ? '--disk-name' : '-N';
+    if (detail(e, 'generated')) return { hint: withNameFlag(e, flag) };
+    return { hint: detail(e, 'restore') ? 'Choose another name with --disk-name (or leave it out for a timestamped name).' : 'Choose another name with -N (or leave -N out for a timestamped name).' };
+  },
+  'snapshot.exists': (e) => ({ hint: detail(e, 'generated') ? withNameFlag(e, '-N') : 'Choose another name with -N.' }),
   'usage.volume-name': () => ({ hint: "Give --from-volume the other app's volume name as its kompoxops.yml names it (app.volumes)." }),
   'disk.name.empty': () => ({ hint: 'Give -N the name of a disk (kompoxops disk list shows them).' }),
   'snapshot.archive.missing': (e) => ({

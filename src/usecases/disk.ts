@@ -17,7 +17,7 @@ import { dnsLabelProblem, labelValueProblem } from '../domain/names.js';
 import { describePlacement, pvZones } from '../domain/placement.js';
 import { refString, type KubeClient } from '../domain/ports/kube.js';
 import { NO_CLUSTER_FACTS, diskSizeDefaults, requirePart, type ArchiveExportOptions, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
-import { appDiskZone, appZoneNote, defaultDiskName, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
+import { appDiskZone, appZoneNote, defaultDiskName, GENERATED_NAME_TAKEN, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
   /** The app volume; default the only one. */
@@ -79,13 +79,14 @@ export async function findDisk(ctx: AppContext, driver: ProviderDriver, kube: Ku
   return { ...all, disk };
 }
 
-async function refuseExistingName(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, name: string, op: Op): Promise<void> {
+/** `generated`: Kompox chose the name (the volume's and the time to the second), none was given. */
+async function refuseExistingName(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, name: string, generated: boolean, op: Op): Promise<void> {
   checkDiskName(name);
   if ((await driver.disks.list(ctx, volume, {}, op)).some((d) => d.name === name)) {
     throw new KompoxError('conflict', `disk "${name}" already exists for volume ${volume.name}`, {
       code: 'disk.exists',
-      details: { disk: name, volume: volume.name },
-      hint: 'Choose another name (or leave the name out for a timestamped one).',
+      details: { disk: name, volume: volume.name, ...(generated ? { generated } : {}) },
+      hint: generated ? GENERATED_NAME_TAKEN : 'Choose another name (or leave the name out for a timestamped one).',
     });
   }
 }
@@ -173,7 +174,7 @@ export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube:
   const volume = selectVolume(ctx, opts.volume);
   const name = opts.name ?? defaultDiskName(volume.name);
   const zone = diskZone(ctx, driver, opts.zone, 'disk create in a zone', op);
-  await refuseExistingName(ctx, driver, volume, name, op);
+  await refuseExistingName(ctx, driver, volume, name, opts.name === undefined, op);
   const resolved = opts.source ? await resolveSource(ctx, driver, volume, opts.source, op) : undefined;
   const source = resolved?.source;
   const fromSnapshot = resolved?.snapshot;
@@ -443,7 +444,7 @@ export async function importDisk(ctx: AppContext, driver: ProviderDriver, _kube:
       hint: "Give an archive, a provider id, or another app's disk or snapshot.",
     });
   }
-  await refuseExistingName(ctx, driver, volume, name, op);
+  await refuseExistingName(ctx, driver, volume, name, opts.name === undefined, op);
   const sizeGiB = sizeFor(ctx, driver, volume, opts.sizeGiB, op);
   return importInto(ctx, driver, _kube, volume, name, sizeGiB, opts, op).catch((e: unknown) => {
     throw interruptedSaying(e, 'no disk was created');

@@ -8,7 +8,7 @@ import { APP_SELECTOR_LABEL, appNamespace, nowRfc3339, timestampName } from '../
 import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
 import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
-import { defaultDiskName, describeChoice, disksWithCurrent, selectVolume } from './volumes.js';
+import { defaultDiskName, describeChoice, GENERATED_NAME_TAKEN, disksWithCurrent, selectVolume } from './volumes.js';
 import { boxBlocksQuiesce, findBox } from './box.js';
 import { appReplicas, DEFAULT_QUIESCE_RENEW_MS, DEFAULT_QUIESCE_STALE_MS, QUIESCE_BOX_UNDONE, renewQuiesce, startApp, stopApp, waitAppStopped, type QuiesceOwner } from './app-scale.js';
 
@@ -72,8 +72,8 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
   if ((await driver.snapshots.list(ctx, volume, op)).some((s) => s.name === name)) {
     throw new KompoxError('conflict', `snapshot "${name}" already exists for volume ${volume.name}`, {
       code: 'snapshot.exists',
-      details: { snapshot: name, volume: volume.name },
-      hint: 'Choose another name.',
+      details: { snapshot: name, volume: volume.name, ...(opts.name === undefined ? { generated: true } : {}) },
+      hint: opts.name === undefined ? GENERATED_NAME_TAKEN : 'Choose another name.',
     });
   }
   let disk: Disk;
@@ -338,8 +338,8 @@ export async function restoreSnapshot(ctx: AppContext, driver: ProviderDriver, _
   if ((await driver.disks.list(ctx, volume, {}, op)).some((d) => d.name === diskName)) {
     throw new KompoxError('conflict', `disk "${diskName}" already exists for volume ${volume.name}; a restore always makes a new disk`, {
       code: 'disk.exists',
-      details: { disk: diskName, volume: volume.name, restore: true },
-      hint: 'Choose another name for the new disk (or leave it out for a timestamped one).',
+      details: { disk: diskName, volume: volume.name, restore: true, ...(opts.diskName === undefined ? { generated: true } : {}) },
+      hint: opts.diskName === undefined ? GENERATED_NAME_TAKEN : 'Choose another name for the new disk (or leave it out for a timestamped one).',
     });
   }
   const disk = await driver.disks.create(ctx, volume, { name: diskName, sizeGiB: snapshot.sizeGiB, ...(zone !== undefined ? { zone } : {}), source: { kind: 'snapshot', id: snapshot.id } }, op).catch((e: unknown) => {

@@ -27,6 +27,9 @@ export interface ResolveDisksOptions {
 }
 
 /** `{volume}-{yyyymmddhhmmss}`, the volume part shortened so the name stays a DNS label. */
+/** The hint when a name Kompox chose from the time is taken: another was made within the same second. */
+export const GENERATED_NAME_TAKEN = 'The name was made from the time to the second, and another was made in the same second: run it again, or give a name.';
+
 export function defaultDiskName(volume: string, d: Date = new Date()): string {
   return timestampName(volume.slice(0, 63 - 15).replace(/-+$/, ''), d);
 }

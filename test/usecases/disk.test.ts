@@ -75,6 +75,22 @@ describe('disk use cases (K3s driver + fake API server)', () => {
       ['spare', false, 5],
     ]);
     await rejectsWith(createDisk(ctx, driver, kube, { name: 'spare' }), 'conflict', /already exists/);
+    // a timestamped name taken by another made within the same second: the hint says so, not "leave the name out"
+    const v = ctx.app.volumes[0]!;
+    const have = new Set((await listDisks(ctx, driver, kube)).disks.map((d) => d.name));
+    for (const ahead of [0, 1000, 2000]) {
+      const name = defaultDiskName(v.name, new Date(Date.now() + ahead));
+      if (!have.has(name)) await createDisk(ctx, driver, kube, { name });
+    }
+    const taken = await createDisk(ctx, driver, kube, {}).then(() => undefined, (e: unknown) => e as KompoxError);
+    assert.equal(taken?.code, 'disk.exists');
+    assert.equal(taken.details?.generated, true);
+    assert.match(taken.hint!, /made in the same second: run it again, or give a name\.$/);
+    const { withCliAdvice } = await import('../../src/cli/advice.js');
+    assert.match(withCliAdvice(taken).hint!, /run it again, or give a name with -N\.$/);
+    const named = await createDisk(ctx, driver, kube, { name: 'spare' }).then(() => undefined, (e: unknown) => e as KompoxError);
+    assert.equal(named?.details?.generated, undefined);
+    assert.match(withCliAdvice(named!).hint!, /leave -N out/);
     await rejectsWith(createDisk(ctx, driver, kube, { name: '-bad' }), 'usage', /must start and end/);
     // an empty name (-N '', a variable unset in a script) is a usage error, not "not found"
     await rejectsWith(deleteDisk(ctx, driver, kube, { name: '' }), 'usage', /^the disk name is empty$/);
