@@ -54,6 +54,15 @@ export async function writeArchiveFile(
       ? new KompoxError('usage', `${path} is a directory; give the archive's file name (for example ${path}/NAME.tar.zst)`, { code: 'export.output-directory', field: '-O' })
       : new KompoxError('conflict', `${path} already exists; refusing to overwrite it`, { hint: 'Choose another file name, or move the old archive away first.' });
   if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
+  // the checksum goes to `path.sha256` at the end: a directory there is said before any data is read, not by rename's errno after it
+  if (await fsp.lstat(`${path}.sha256`).then((st) => st.isDirectory(), () => false)) {
+    throw new KompoxError('usage', `${path}.sha256 is a directory; the archive's checksum is written there`, {
+      code: 'export.output-directory',
+      field: '-O',
+      details: { path: `${path}.sha256` },
+      hint: 'Move that directory away, or give -O another file name.',
+    });
+  }
   await sweepDeadTemps(path, opts.notice);
   const tmp = tempName(path, '');
   const ws = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });

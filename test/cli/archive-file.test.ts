@@ -119,6 +119,26 @@ describe('-O naming a directory', () => {
       return true;
     });
   });
+
+  it('a directory where FILE.sha256 goes is said before any data is read (not by rename\'s errno after the whole export); nothing is left', async () => {
+    const out = join(dir, 'sumdir.tar.zst');
+    mkdirSync(`${out}.sha256`);
+    let wrote = false;
+    await assert.rejects(
+      writeArchiveFile(out, async () => {
+        wrote = true;
+        return { sha256: 'a'.repeat(64) } as never;
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof KompoxError, String(e));
+        assert.deepEqual([e.kind, e.code, e.field], ['usage', 'export.output-directory', '-O']);
+        assert.match(e.message, /sumdir\.tar\.zst\.sha256 is a directory; the archive's checksum is written there$/);
+        return true;
+      },
+    );
+    assert.equal(wrote, false);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.sumdir') || n === 'sumdir.tar.zst'), []);
+  });
 });
 
 it('disk export --quiesce --live: refused as exclusive before anything is read (exit 2)', async () => {
