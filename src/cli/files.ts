@@ -43,6 +43,23 @@ export function formatNameMismatch(out: string, format: 'tar.zst' | 'tar.gz'): s
   return `${out} is named as a ${named} archive but is written as ${format}${format === 'tar.zst' ? ' (the default; give --format tar.gz for gzip)' : ''}; kompoxops imports it either way (it reads the format from the bytes)`;
 }
 
+/**
+ * The name mismatch of an archive just written at `path` (see formatNameMismatch),
+ * its format read from its first bytes: a snapshot exported as stored may be
+ * either format, and the bytes are what an import goes by.
+ */
+export async function writtenFormatMismatch(path: string, out: string): Promise<string | undefined> {
+  const head = Buffer.alloc(4);
+  const fh = await fsp.open(path, 'r');
+  try {
+    await fh.read(head, 0, 4, 0);
+  } finally {
+    await fh.close();
+  }
+  const format = head.readUInt32LE(0) === 0xfd2fb528 ? 'tar.zst' : head[0] === 0x1f && head[1] === 0x8b ? 'tar.gz' : undefined;
+  return format && formatNameMismatch(out, format);
+}
+
 export async function writeArchiveFile(
   path: string,
   write: (out: NodeJS.WritableStream) => Promise<ExportResult>,

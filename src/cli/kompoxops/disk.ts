@@ -312,7 +312,7 @@ export function register(program: Command): void {
           notice: (message) => s.op.events?.({ type: 'log', message }),
         });
         // once it is written (a failure says only what failed)
-        const mismatch = (await import('../files.js')).formatNameMismatch(opts.out, format ?? 'tar.zst');
+        const mismatch = await (await import('../files.js')).writtenFormatMismatch(path, opts.out).catch(() => undefined);
         if (mismatch) s.op.events?.({ type: 'warning', diagnostic: { level: 'warning', message: mismatch } });
         await printWithTransfer({ disk: opts.name, file: opts.out, archiveBytes: r.bytes, sha256: r.sha256 }, watch.summary(), output, async () => {
           process.stdout.write(`exported disk ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);

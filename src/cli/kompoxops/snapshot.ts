@@ -138,7 +138,7 @@ export function register(program: Command): void {
       await disk.refuseSummaryWithStdout('snapshot export', opts.out, output);
       await disk.diskCommand(globalOptions(cmd), async (s) => {
         const { exportSnapshot } = await import('../../usecases/snapshot.js');
-        const { archiveOutputPath, writeArchiveFile } = await import('../files.js');
+        const { archiveOutputPath, writeArchiveFile, writtenFormatMismatch } = await import('../files.js');
         const o = { volume: opts.volume, name: opts.name, format, level, via: opts.via };
         if (opts.out === '-') {
           const out = await disk.archiveToStdout();
@@ -148,9 +148,13 @@ export function register(program: Command): void {
         }
         const { watchTransfers } = await import('../transfer-summary.js');
         const watch = watchTransfers(s.op);
-        const r = await writeArchiveFile(archiveOutputPath(opts.out, s.path), (out) => exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, watch.op), {
+        const path = archiveOutputPath(opts.out, s.path);
+        const r = await writeArchiveFile(path, (out) => exportSnapshot(s.ctx, s.driver, s.kube, { ...o, out }, watch.op), {
           notice: (message) => s.op.events?.({ type: 'log', message }),
         });
+        // once it is written (a failure says only what failed); as stored, the format is the snapshot's
+        const mismatch = await writtenFormatMismatch(path, opts.out).catch(() => undefined);
+        if (mismatch) s.op.events?.({ type: 'warning', diagnostic: { level: 'warning', message: mismatch } });
         await disk.printWithTransfer({ snapshot: opts.name, file: opts.out, archiveBytes: r.bytes, sha256: r.sha256 }, watch.summary(), output, async () => {
           process.stdout.write(`exported snapshot ${opts.name} to ${opts.out} (${r.bytes} bytes, sha256 ${r.sha256}; checksum in ${opts.out}.sha256)\n`);
         });
