@@ -42,6 +42,8 @@ interface Transfer {
   total?: number;
   unit: 'bytes' | 'items';
   started: number;
+  /** The transfer's end event arrived: `done` is what moved, whatever the total said. */
+  ended?: boolean;
 }
 
 export class EventRenderer {
@@ -100,14 +102,20 @@ export class EventRenderer {
     const secs = Math.max((now - t.started) / 1000, 0.001);
     const rate = t.unit === 'bytes' ? ` ${formatBytes(Math.round(t.done / secs))}/s` : '';
     if (t.total && t.total > 0) {
-      const frac = Math.min(t.done / t.total, 1);
+      // At the end, what moved is the whole (files removed or added since the size walk made the total short or long).
+      const total = t.ended ? t.done : t.total;
+      // Past a total that fell short (files grew or were added after the walk) the transfer is not over:
+      // 99%, a bar not yet full and no ETA (nothing says how much more), until its end.
+      const over = !t.ended && t.done > total;
+      const frac = over ? 0.99 : total > 0 ? Math.min(t.done / total, 1) : 1;
       const width = 24;
       // floored like the percentage: the bar is full only when the transfer is
-      const full = Math.floor(frac * width);
+      const full = Math.min(Math.floor(frac * width), over ? width - 1 : width);
       // ETA at the average rate so far (steadier than the latest burst); none until something moved.
-      const left = t.total - t.done;
+      const left = total - t.done;
       const eta = t.done > 0 && left > 0 ? ` ETA ${formatDuration(Math.ceil((left * secs) / t.done))}` : '';
-      return `${t.label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${amount(t.done)}/${amount(t.total)}${rate}${eta}`;
+      const amounts = over ? `${amount(t.done)} (more than the ${amount(total)} measured)` : `${amount(t.done)}/${amount(total)}`;
+      return `${t.label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${amounts}${rate}${eta}`;
     }
     return `${t.label} ${amount(t.done)}${rate}`;
   }
@@ -138,6 +146,7 @@ export class EventRenderer {
     t.label = e.label;
     t.done = e.done;
     t.total = e.total;
+    t.ended = e.end === true;
     const text = () => EventRenderer.transferLine(t!, this.now());
     if (e.end) {
       this.live = text;

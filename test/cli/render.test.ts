@@ -69,6 +69,33 @@ describe('event renderer', () => {
     r.end();
   });
 
+  it('on a terminal: past a total that fell short (files grew after the size walk) the bar is not full until the end, and the end says what moved', () => {
+    const t = fakeStream(true);
+    let now = 1_000;
+    const r = new EventRenderer({ stream: t.stream, now: () => now, intervalMs: 100 });
+    const sink = byteProgress({ events: (e) => r.render(e) }, 'export d1')!;
+    sink.start('export', 4 * MiB);
+    now += 1000;
+    sink.advance(4 * MiB);
+    assert.equal(t.writes.at(-1), `\rexport d1 [########################] 100% 4.0 MiB/4.0 MiB 4.0 MiB/s\x1b[K`);
+    now += 1000;
+    sink.advance(2 * MiB); // a file added after the walk: still going
+    assert.equal(t.writes.at(-1), `\rexport d1 [#######################.]  99% 6.0 MiB (more than the 4.0 MiB measured) 3.0 MiB/s\x1b[K`);
+    now += 1000;
+    sink.done({ files: 3, bytes: 7 * MiB - 1 });
+    assert.equal(t.writes.at(-2), `\rexport d1 [########################] 100% 6.0 MiB/6.0 MiB 2.0 MiB/s\x1b[K`);
+    assert.equal(t.writes.at(-1), '\n');
+    // files removed after the walk: the end is 100% of what moved, not a bar stuck short of it
+    const u = fakeStream(true);
+    const r2 = new EventRenderer({ stream: u.stream, now: () => now, intervalMs: 100 });
+    const sink2 = byteProgress({ events: (e) => r2.render(e) }, 'export d2')!;
+    sink2.start('export', 4 * MiB);
+    now += 1000;
+    sink2.advance(3 * MiB);
+    sink2.done();
+    assert.equal(u.writes.at(-2), `\rexport d2 [########################] 100% 3.0 MiB/3.0 MiB 3.0 MiB/s\x1b[K`);
+  });
+
   it('on a terminal: a note is printed above the live line, which is drawn again', () => {
     const t = fakeStream(true);
     const now = 0;
