@@ -52,8 +52,8 @@ export class EventRenderer {
   private readonly now: () => number;
   private readonly intervalMs: number;
   private readonly transfers = new Map<string, Transfer>();
-  /** The text of the live line and how to redraw it (terminal only). */
-  private live?: () => string;
+  /** The text of the live line for a width in columns, and how to redraw it (terminal only). */
+  private live?: (cols: number) => string;
   private lastDraw = 0;
   private statusStarted = 0;
   private timer?: NodeJS.Timeout;
@@ -96,11 +96,17 @@ export class EventRenderer {
     this.live = undefined;
   }
 
-  /** A progress bar's text (without the carriage return). */
-  static transferLine(t: Transfer, now: number): string {
+  /**
+   * A progress bar's text (without the carriage return), the richest form that
+   * fits in `cols` columns: on a narrow terminal (or with a long label, e.g. a
+   * default disk name) the bar goes first, then the amounts, then the rate, so
+   * the percentage and the ETA stay visible; only then is the text cut.
+   */
+  static transferLine(t: Transfer, now: number, cols = Infinity): string {
     const amount = (n: number) => (t.unit === 'bytes' ? formatBytes(n) : String(n));
     const secs = Math.max((now - t.started) / 1000, 0.001);
     const rate = t.unit === 'bytes' ? ` ${formatBytes(Math.round(t.done / secs))}/s` : '';
+    let forms: string[];
     if (t.total && t.total > 0) {
       // At the end, what moved is the whole (files removed or added since the size walk made the total short or long).
       const total = t.ended ? t.done : t.total;
@@ -115,9 +121,19 @@ export class EventRenderer {
       const left = total - t.done;
       const eta = t.done > 0 && left > 0 ? ` ETA ${formatDuration(Math.ceil((left * secs) / t.done))}` : '';
       const amounts = over ? `${amount(t.done)} (more than the ${amount(total)} measured)` : `${amount(t.done)}/${amount(total)}`;
-      return `${t.label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${amounts}${rate}${eta}`;
+      const bar = ` [${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
+      const pct = ` ${String(Math.floor(frac * 100)).padStart(3)}%`;
+      forms = [
+        `${t.label}${bar}${pct} ${amounts}${rate}${eta}`,
+        `${t.label}${pct} ${amounts}${rate}${eta}`,
+        `${t.label}${pct} ${amount(t.done)}${rate}${eta}`,
+        `${t.label}${pct}${eta}`,
+        `${t.label}${pct}`,
+      ];
+    } else {
+      forms = [`${t.label} ${amount(t.done)}${rate}`, `${t.label} ${amount(t.done)}`];
     }
-    return `${t.label} ${amount(t.done)}${rate}`;
+    return forms.find((f) => f.length <= cols) ?? forms.at(-1)!;
   }
 
   private line(text: string): void {
@@ -147,7 +163,7 @@ export class EventRenderer {
     t.done = e.done;
     t.total = e.total;
     t.ended = e.end === true;
-    const text = () => EventRenderer.transferLine(t!, this.now());
+    const text = (cols: number) => EventRenderer.transferLine(t!, this.now(), cols);
     if (e.end) {
       this.live = text;
       this.draw(true);
@@ -164,7 +180,7 @@ export class EventRenderer {
     this.draw(false);
   }
 
-  private setLive(text: () => string, ticking: boolean): void {
+  private setLive(text: (cols: number) => string, ticking: boolean): void {
     this.live = text;
     if (this.timer && !ticking) {
       clearInterval(this.timer);
@@ -183,9 +199,10 @@ export class EventRenderer {
     if (!force && t - this.lastDraw < this.intervalMs) return;
     this.lastDraw = t;
     // A pseudo-terminal without a size (script(1), some CI runners) reports 0 columns.
-    const cols = this.stream.columns || 100;
-    const text = this.live();
-    this.stream.write(`\r${text.length > cols - 1 ? `${text.slice(0, cols - 2)}…` : text}\x1b[K`);
+    // One column is left free: a line as wide as the terminal wraps on some terminals.
+    const room = Math.max((this.stream.columns || 100) - 1, 1);
+    const text = this.live(room);
+    this.stream.write(`\r${text.length > room ? `${text.slice(0, room - 1)}…` : text}\x1b[K`);
   }
 }
 

@@ -7,9 +7,9 @@ import { describe, it } from 'node:test';
 import { byteProgress } from '../../src/domain/events.js';
 import { EventRenderer, formatBytes, formatDuration } from '../../src/cli/render.js';
 
-function fakeStream(isTTY: boolean) {
+function fakeStream(isTTY: boolean, columns = 120) {
   const writes: string[] = [];
-  return { writes, stream: { isTTY, columns: 120, write: (s: string) => (writes.push(s), true) } as unknown as NodeJS.WriteStream };
+  return { writes, stream: { isTTY, columns, write: (s: string) => (writes.push(s), true) } as unknown as NodeJS.WriteStream };
 }
 
 const MiB = 1024 * 1024;
@@ -94,6 +94,32 @@ describe('event renderer', () => {
     sink2.advance(3 * MiB);
     sink2.done();
     assert.equal(u.writes.at(-2), `\rexport d2 [########################] 100% 3.0 MiB/3.0 MiB 3.0 MiB/s\x1b[K`);
+  });
+
+  it('on a narrow terminal (or with a default disk name) the bar, then the amounts, then the rate give way: the percentage and the ETA stay', () => {
+    const draw = (columns: number, label: string) => {
+      const t = fakeStream(true, columns);
+      let now = 1_000;
+      const r = new EventRenderer({ stream: t.stream, now: () => now, intervalMs: 100 });
+      const sink = byteProgress({ events: (e) => r.render(e) }, label)!;
+      sink.start('import', 190 * MiB);
+      now += 1000;
+      sink.advance(50 * MiB);
+      const line = t.writes.at(-1)!.replace(/^\r/, '').replace(/\x1b\[K$/, '');
+      assert.ok(line.length <= columns - 1, `${columns} columns: ${JSON.stringify(line)}`);
+      return line;
+    };
+    const name = 'import default-20261206232857'; // a default disk name: the full line is 98 columns
+    assert.equal(draw(100, name), `${name} [######..................]  26% 50.0 MiB/190.0 MiB 50.0 MiB/s ETA 3s`);
+    assert.equal(draw(80, name), `${name}  26% 50.0 MiB/190.0 MiB 50.0 MiB/s ETA 3s`);
+    assert.equal(draw(65, name), `${name}  26% 50.0 MiB 50.0 MiB/s ETA 3s`);
+    assert.equal(draw(45, name), `${name}  26% ETA 3s`);
+    assert.equal(draw(24, 'export d1'), 'export d1  26% ETA 3s');
+    assert.equal(draw(20, 'export d1'), 'export d1  26%');
+    assert.equal(draw(20, name), 'import default-202…'); // only now is the text cut
+    assert.equal(draw(2, name), '…');
+    // without a total: the rate gives way before the amount
+    assert.equal(EventRenderer.transferLine({ label: 'import st1', done: 3000, unit: 'bytes', started: 0 }, 2000, 16), 'import st1 2.9 KiB');
   });
 
   it('on a terminal: a note is printed above the live line, which is drawn again', () => {
