@@ -1,6 +1,6 @@
 // Spawns the real CLI binaries (bin/*.mjs) the way users run them, for CLI
 // tests. `npm test` builds dist/ first, so the binaries run the compiled code.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -63,3 +63,49 @@ export const TSX = import.meta.resolve('tsx');
 
 /** A line of a stack trace, as node prints it. */
 export const STACK_LINE = /^\s+at .+/m;
+
+/** Whether script(1) can give a command a pseudo-terminal here (CLI tests of what is drawn on a terminal skip without). */
+export function canRunOnTty(): boolean {
+  const r = spawnSync('script', ['-qec', 'true', '/dev/null'], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+export interface TtyOptions {
+  cwd?: string;
+  /** The terminal's width (stty cols); default: none, which node reads as 0 columns. */
+  columns?: number;
+  /** A file redirected into stdin (`< FILE`); default: the terminal. */
+  stdinFile?: string;
+  /** A file stdout is redirected to (`> FILE`); default: the terminal. */
+  stdoutFile?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `kompoxops ARGS` on a pseudo-terminal (script(1)), as a user at a
+ * terminal would: its exit code and everything the terminal showed (stdout
+ * and stderr together, with the carriage returns and escapes). Asynchronous,
+ * so a fake API server in this process keeps answering.
+ */
+export function runCliOnTty(args: string[], o: TtyOptions = {}): Promise<{ code: number | null; screen: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  let cmd = [process.execPath, BIN.kompoxops, ...args].map(quote).join(' ');
+  if (o.stdinFile) cmd += ` < ${quote(o.stdinFile)}`;
+  if (o.stdoutFile) cmd += ` > ${quote(o.stdoutFile)}`;
+  if (o.columns) cmd = `stty cols ${o.columns}; ${cmd}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: o.cwd ?? ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (screen += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (screen += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen });
+    });
+  });
+}

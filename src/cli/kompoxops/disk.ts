@@ -238,7 +238,16 @@ export function register(program: Command): void {
           let archive;
           if (file === '-') {
             if (process.stdin.isTTY) throw new KompoxError('usage', 'disk import - reads the archive from stdin, but stdin is a terminal', { hint: 'Pipe or redirect the archive into it.' });
-            archive = { stream: process.stdin, expectedSha256: opts.sha256 ? checkSha256(opts.sha256, '--sha256') : undefined, label: 'stdin' };
+            // stdin redirected from a file (`- < FILE`) has a size: the progress bar gets its total and ETA, as with FILE
+            const { fstatSync } = await import('node:fs');
+            let totalBytes: number | undefined;
+            try {
+              const st = fstatSync(0);
+              if (st.isFile()) totalBytes = st.size;
+            } catch {
+              // not a file we can stat: no total, as with a pipe
+            }
+            archive = { stream: process.stdin, expectedSha256: opts.sha256 ? checkSha256(opts.sha256, '--sha256') : undefined, totalBytes, label: 'stdin' };
           } else if (file !== undefined) {
             archive = await openArchiveFile(s.path(file), opts.sha256);
           }
