@@ -44,6 +44,24 @@ interface Transfer {
   started: number;
   /** The transfer's end event arrived: `done` is what moved, whatever the total said. */
   ended?: boolean;
+  /** When the first bytes were seen to move, and how many: the rate is measured from there. */
+  firstAt?: number;
+  firstDone?: number;
+}
+
+/**
+ * Bytes (or items) per second: the average since the first bytes moved, so
+ * the time a transfer takes to get going (an SSH session, a helper pod's
+ * exec, a size walk) does not drag the rate and the ETA for its whole run.
+ * Until that has been measured for half a second, the average since the
+ * start, which is no base for an ETA (`measured` false): at 1% after a slow
+ * start it would say minutes for seconds.
+ */
+function perSecond(t: Transfer, now: number): { bps: number; measured: boolean } {
+  const since = t.firstAt === undefined ? 0 : (now - t.firstAt) / 1000;
+  const moved = t.done - (t.firstDone ?? 0);
+  if (since >= 0.5 && moved > 0) return { bps: moved / since, measured: true };
+  return { bps: t.done / Math.max((now - t.started) / 1000, 0.001), measured: false };
 }
 
 export class EventRenderer {
@@ -104,8 +122,8 @@ export class EventRenderer {
    */
   static transferLine(t: Transfer, now: number, cols = Infinity): string {
     const amount = (n: number) => (t.unit === 'bytes' ? formatBytes(n) : String(n));
-    const secs = Math.max((now - t.started) / 1000, 0.001);
-    const rate = t.unit === 'bytes' ? ` ${formatBytes(Math.round(t.done / secs))}/s` : '';
+    const { bps, measured } = perSecond(t, now);
+    const rate = t.unit === 'bytes' ? ` ${formatBytes(Math.round(bps))}/s` : '';
     let forms: string[];
     if (t.total && t.total > 0) {
       // At the end, what moved is the whole (files removed or added since the size walk made the total short or long).
@@ -117,9 +135,9 @@ export class EventRenderer {
       const width = 24;
       // floored like the percentage: the bar is full only when the transfer is
       const full = Math.min(Math.floor(frac * width), over ? width - 1 : width);
-      // ETA at the average rate so far (steadier than the latest burst); none until something moved.
+      // ETA at the average rate (steadier than the latest burst); none until that rate is measured.
       const left = total - t.done;
-      const eta = t.done > 0 && left > 0 ? ` ETA ${formatDuration(Math.ceil((left * secs) / t.done))}` : '';
+      const eta = measured && left > 0 ? ` ETA ${formatDuration(Math.ceil(left / bps))}` : '';
       const amounts = over ? `${amount(t.done)} (more than the ${amount(total)} measured)` : `${amount(t.done)}/${amount(total)}`;
       const bar = ` [${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
       const pct = ` ${String(Math.floor(frac * 100)).padStart(3)}%`;
@@ -163,6 +181,10 @@ export class EventRenderer {
     t.done = e.done;
     t.total = e.total;
     t.ended = e.end === true;
+    if (t.firstAt === undefined && e.done > 0) {
+      t.firstAt = this.now();
+      t.firstDone = e.done;
+    }
     const text = (cols: number) => EventRenderer.transferLine(t!, this.now(), cols);
     if (e.end) {
       this.live = text;

@@ -49,8 +49,10 @@ describe('event renderer', () => {
     r.render({ type: 'progress', id: 'a', label: 'export d1', done: 3 * MiB, total, unit: 'bytes' });
     r.render({ type: 'progress', id: 'a', label: 'export d1', done: 3 * MiB, total, unit: 'bytes', end: true });
     assert.equal(t.writes.length, 5); // start, first advance, third advance, end, newline
-    assert.equal(t.writes[1], `\rexport d1 [######..................]  25% 1.0 MiB/4.0 MiB 1.0 MiB/s ETA 3s\x1b[K`);
-    assert.equal(t.writes[2], `\rexport d1 [##################......]  75% 3.0 MiB/4.0 MiB 1.5 MiB/s ETA 1s\x1b[K`);
+    // the first bytes: a rate, but no ETA until it has been measured from them on
+    assert.equal(t.writes[1], `\rexport d1 [######..................]  25% 1.0 MiB/4.0 MiB 1.0 MiB/s\x1b[K`);
+    // the rate from the first bytes moved on: 2 MiB in the second since then
+    assert.equal(t.writes[2], `\rexport d1 [##################......]  75% 3.0 MiB/4.0 MiB 2.0 MiB/s ETA 1s\x1b[K`);
     assert.equal(t.writes[4], '\n');
   });
 
@@ -65,7 +67,10 @@ describe('event renderer', () => {
     assert.equal(t.writes.at(-1), `\rexport d1 1.0 MiB 1.0 MiB/s\x1b[K`, 'no total yet: bytes and rate');
     now += 1000;
     sink.total!(4 * MiB);
-    assert.equal(t.writes.at(-1), `\rexport d1 [######..................]  25% 1.0 MiB/4.0 MiB 512.0 KiB/s ETA 6s\x1b[K`);
+    assert.equal(t.writes.at(-1), `\rexport d1 [######..................]  25% 1.0 MiB/4.0 MiB 512.0 KiB/s\x1b[K`);
+    now += 1000;
+    sink.advance(MiB);
+    assert.equal(t.writes.at(-1), `\rexport d1 [############............]  50% 2.0 MiB/4.0 MiB 512.0 KiB/s ETA 4s\x1b[K`);
     r.end();
   });
 
@@ -80,10 +85,10 @@ describe('event renderer', () => {
     assert.equal(t.writes.at(-1), `\rexport d1 [########################] 100% 4.0 MiB/4.0 MiB 4.0 MiB/s\x1b[K`);
     now += 1000;
     sink.advance(2 * MiB); // a file added after the walk: still going
-    assert.equal(t.writes.at(-1), `\rexport d1 [#######################.]  99% 6.0 MiB (more than the 4.0 MiB measured) 3.0 MiB/s\x1b[K`);
+    assert.equal(t.writes.at(-1), `\rexport d1 [#######################.]  99% 6.0 MiB (more than the 4.0 MiB measured) 2.0 MiB/s\x1b[K`);
     now += 1000;
     sink.done({ files: 3, bytes: 7 * MiB - 1 });
-    assert.equal(t.writes.at(-2), `\rexport d1 [########################] 100% 6.0 MiB/6.0 MiB 2.0 MiB/s\x1b[K`);
+    assert.equal(t.writes.at(-2), `\rexport d1 [########################] 100% 6.0 MiB/6.0 MiB 1.0 MiB/s\x1b[K`);
     assert.equal(t.writes.at(-1), '\n');
     // files removed after the walk: the end is 100% of what moved, not a bar stuck short of it
     const u = fakeStream(true);
@@ -104,22 +109,43 @@ describe('event renderer', () => {
       const sink = byteProgress({ events: (e) => r.render(e) }, label)!;
       sink.start('import', 190 * MiB);
       now += 1000;
-      sink.advance(50 * MiB);
+      sink.advance(25 * MiB);
+      now += 1000;
+      sink.advance(25 * MiB);
       const line = t.writes.at(-1)!.replace(/^\r/, '').replace(/\x1b\[K$/, '');
       assert.ok(line.length <= columns - 1, `${columns} columns: ${JSON.stringify(line)}`);
       return line;
     };
     const name = 'import default-20261206232857'; // a default disk name: the full line is 98 columns
-    assert.equal(draw(100, name), `${name} [######..................]  26% 50.0 MiB/190.0 MiB 50.0 MiB/s ETA 3s`);
-    assert.equal(draw(80, name), `${name}  26% 50.0 MiB/190.0 MiB 50.0 MiB/s ETA 3s`);
-    assert.equal(draw(65, name), `${name}  26% 50.0 MiB 50.0 MiB/s ETA 3s`);
-    assert.equal(draw(45, name), `${name}  26% ETA 3s`);
-    assert.equal(draw(24, 'export d1'), 'export d1  26% ETA 3s');
+    assert.equal(draw(100, name), `${name} [######..................]  26% 50.0 MiB/190.0 MiB 25.0 MiB/s ETA 6s`);
+    assert.equal(draw(80, name), `${name}  26% 50.0 MiB/190.0 MiB 25.0 MiB/s ETA 6s`);
+    assert.equal(draw(65, name), `${name}  26% 50.0 MiB 25.0 MiB/s ETA 6s`);
+    assert.equal(draw(45, name), `${name}  26% ETA 6s`);
+    assert.equal(draw(24, 'export d1'), 'export d1  26% ETA 6s');
     assert.equal(draw(20, 'export d1'), 'export d1  26%');
     assert.equal(draw(20, name), 'import default-202…'); // only now is the text cut
     assert.equal(draw(2, name), '…');
     // without a total: the rate gives way before the amount
     assert.equal(EventRenderer.transferLine({ label: 'import st1', done: 3000, unit: 'bytes', started: 0 }, 2000, 16), 'import st1 2.9 KiB');
+  });
+
+  it('on a terminal: the time a transfer takes to get going (an SSH session, a pod exec) does not drag its rate and ETA', () => {
+    const t = fakeStream(true);
+    let now = 0;
+    const r = new EventRenderer({ stream: t.stream, now: () => now, intervalMs: 100 });
+    const sink = byteProgress({ events: (e) => r.render(e) }, 'export d1')!;
+    sink.start('export', 100 * MiB);
+    now += 10_000; // 10 s before the first byte: the session and the tar starting on the node
+    sink.advance(MiB);
+    // one point: the average since the start is all there is, no base for an ETA (it would say 16m30s)
+    assert.equal(t.writes.at(-1), `\rexport d1 [........................]   1% 1.0 MiB/100.0 MiB 102.4 KiB/s\x1b[K`);
+    for (let i = 0; i < 4; i++) {
+      now += 1000;
+      sink.advance(10 * MiB); // then 10 MiB/s, steadily
+    }
+    // 10 MiB/s and 6 s left, not 2.9 MiB/s over the 14 s since the start and 21 s left
+    assert.equal(t.writes.at(-1), `\rexport d1 [#########...............]  41% 41.0 MiB/100.0 MiB 10.0 MiB/s ETA 6s\x1b[K`);
+    r.end();
   });
 
   it('on a terminal: a note is printed above the live line, which is drawn again', () => {
@@ -145,7 +171,8 @@ describe('event renderer', () => {
   });
 
   it('with a total shows percent, bytes, rate and the ETA at the average rate so far', () => {
-    const t = { label: 'export d1', done: 25 * 1024 * 1024, total: 100 * 1024 * 1024, unit: 'bytes' as const, started: 0 };
+    // (the first bytes were seen at the start: the rate is measured from there)
+    const t = { label: 'export d1', done: 25 * 1024 * 1024, total: 100 * 1024 * 1024, unit: 'bytes' as const, started: 0, firstAt: 0, firstDone: 0 };
     // 25 MiB in 10 s: 2.5 MiB/s, 75 MiB to go: 30 s.
     assert.equal(EventRenderer.transferLine(t, 10_000), `export d1 [######..................]  25% 25.0 MiB/100.0 MiB 2.5 MiB/s ETA 30s`);
     assert.match(EventRenderer.transferLine({ ...t, done: 0 }, 10_000), /0 B\/s$/); // nothing moved: no ETA yet
