@@ -31,6 +31,11 @@ export interface RendererOptions {
   logs?: boolean;
   /** Put before each `status` line, e.g. `waiting: `. */
   statusPrefix?: string;
+  /**
+   * The width when the terminal reports none (0 columns: script(1), some CI
+   * runners and editor shells); default $COLUMNS, as the shell has it, else 100.
+   */
+  fallbackColumns?: number;
   /** Minimum ms between redraws of a progress bar. */
   intervalMs?: number;
   now?: () => number;
@@ -69,6 +74,7 @@ export class EventRenderer {
   private readonly tty: boolean;
   private readonly now: () => number;
   private readonly intervalMs: number;
+  private readonly fallbackColumns: number;
   private readonly transfers = new Map<string, Transfer>();
   /** The text of the live line for a width in columns, and how to redraw it (terminal only). */
   private live?: (cols: number) => string;
@@ -81,6 +87,8 @@ export class EventRenderer {
     this.tty = opts.tty ?? Boolean(this.stream.isTTY);
     this.now = opts.now ?? Date.now;
     this.intervalMs = opts.intervalMs ?? 100;
+    const env = Number(process.env.COLUMNS);
+    this.fallbackColumns = opts.fallbackColumns ?? (Number.isInteger(env) && env > 0 ? env : 100);
   }
 
   /** The sink to hand to an Op. */
@@ -220,9 +228,8 @@ export class EventRenderer {
     const t = this.now();
     if (!force && t - this.lastDraw < this.intervalMs) return;
     this.lastDraw = t;
-    // A pseudo-terminal without a size (script(1), some CI runners) reports 0 columns.
     // One column is left free: a line as wide as the terminal wraps on some terminals.
-    const room = Math.max((this.stream.columns || 100) - 1, 1);
+    const room = Math.max((this.stream.columns || this.fallbackColumns) - 1, 1);
     const text = this.live(room);
     this.stream.write(`\r${text.length > room ? `${text.slice(0, room - 1)}…` : text}\x1b[K`);
   }

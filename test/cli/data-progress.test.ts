@@ -54,4 +54,18 @@ describe('data commands on a terminal (real binary, local K3s node)', { skip: tt
     const total = (s: string, name: string) => new RegExp(`\\rimport ${name} \\[\\.{24}\\]   0% 0 B/([\\d.]+ KiB)`).exec(s)?.[1];
     assert.equal(total(r.screen, 'from-stdin'), total(f.screen, 'from-file'));
   });
+
+  test('a terminal that reports no size (script(1), CI runners): $COLUMNS is its width, else 100', async () => {
+    const name = 'default-20261206232857'; // as long as a default disk name
+    const line = (screen: string) => [...screen.matchAll(/\r([^\r\n]*?)\x1b\[K/g)].map((m) => m[1]!).filter((l) => l.startsWith(`import ${name}`));
+    const narrow = await runCliOnTty(['disk', 'import', archive, '-N', name], { cwd: dir, env: { COLUMNS: '40' } });
+    assert.equal(narrow.code, 0, narrow.screen);
+    const lines = line(narrow.screen);
+    assert.ok(lines.length >= 2, narrow.screen);
+    for (const l of lines) assert.ok(l.length <= 39, `wider than 40 columns: ${JSON.stringify(l)}`);
+    assert.match(lines.at(-1)!, new RegExp(`^import ${name} 100%$`));
+    const wide = await runCliOnTty(['disk', 'import', archive, '-N', `${name}-2`], { cwd: dir, env: { COLUMNS: undefined } });
+    assert.equal(wide.code, 0, wide.screen);
+    assert.match(wide.screen, new RegExp(`\\rimport ${name}-2 \\[#{24}\\] 100% `));
+  });
 });

@@ -78,6 +78,7 @@ export interface TtyOptions {
   stdinFile?: string;
   /** A file stdout is redirected to (`> FILE`); default: the terminal. */
   stdoutFile?: string;
+  env?: Record<string, string | undefined>;
   timeoutMs?: number;
 }
 
@@ -94,7 +95,9 @@ export function runCliOnTty(args: string[], o: TtyOptions = {}): Promise<{ code:
   if (o.stdoutFile) cmd += ` > ${quote(o.stdoutFile)}`;
   if (o.columns) cmd = `stty cols ${o.columns}; ${cmd}`;
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: o.cwd ?? ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', ...o.env })) if (v !== undefined) env[k] = v;
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: o.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let screen = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (screen += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (screen += d));
