@@ -5,7 +5,8 @@
 // (percentage, amounts, rate) or the current state of a wait (with the
 // elapsed time, refreshed every second). When stderr is not a terminal (CI,
 // logs) nothing is drawn in place: each new state is one plain line and
-// progress bars are left out, so output stays clean and deterministic.
+// progress bars are left out, so output stays clean and deterministic; the
+// same on a terminal that says it cannot move the cursor (TERM=dumb).
 import { formatDiagnostic } from '../domain/errors.js';
 import type { EventSink, KompoxEvent } from '../domain/events.js';
 
@@ -25,7 +26,7 @@ export function formatBytes(n: number, sep = ' '): string {
 export interface RendererOptions {
   /** Where to write; default process.stderr. */
   stream?: NodeJS.WriteStream;
-  /** Draw in place; default: the stream is a terminal. */
+  /** Draw in place; default: the stream is a terminal that can (not TERM=dumb: no cursor control, e.g. an editor's shell). */
   tty?: boolean;
   /** Print `log` events (a dry run prints its changes on stdout instead); default true. */
   logs?: boolean;
@@ -84,7 +85,7 @@ export class EventRenderer {
 
   constructor(private readonly opts: RendererOptions = {}) {
     this.stream = opts.stream ?? process.stderr;
-    this.tty = opts.tty ?? Boolean(this.stream.isTTY);
+    this.tty = opts.tty ?? (Boolean(this.stream.isTTY) && process.env.TERM !== 'dumb');
     this.now = opts.now ?? Date.now;
     this.intervalMs = opts.intervalMs ?? 100;
     const env = Number(process.env.COLUMNS);

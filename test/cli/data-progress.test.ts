@@ -68,4 +68,11 @@ describe('data commands on a terminal (real binary, local K3s node)', { skip: tt
     assert.equal(wide.code, 0, wide.screen);
     assert.match(wide.screen, new RegExp(`\\rimport ${name}-2 \\[#{24}\\] 100% `));
   });
+
+  test('TERM=dumb (an editor shell: no cursor control): nothing drawn in place, no escapes; the result as off a terminal', async () => {
+    const r = await runCliOnTty(['disk', 'import', archive, '-N', 'dumb'], { cwd: dir, columns: 120, env: { TERM: 'dumb' } });
+    assert.equal(r.code, 0, r.screen);
+    assert.doesNotMatch(r.screen, /\x1b|\r(?!\n)/, JSON.stringify(r.screen));
+    assert.match(r.screen, /^NAME +CURRENT/m);
+  });
 });

@@ -96,7 +96,8 @@ export function runCliOnTty(args: string[], o: TtyOptions = {}): Promise<{ code:
   if (o.columns) cmd = `stty cols ${o.columns}; ${cmd}`;
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', ...o.env })) if (v !== undefined) env[k] = v;
+    // a terminal that can draw in place, whatever this process runs under (a CI runner may say TERM=dumb)
+    for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', TERM: 'xterm', ...o.env })) if (v !== undefined) env[k] = v;
     const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: o.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let screen = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (screen += d));

@@ -307,7 +307,8 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     const cmd = [process.execPath, BIN.kompoxops, '-C', dir, 'disk', 'export', '-N', current.name, '-O', join(dir, 'tty.tar.zst')].map(quote).join(' ');
     // async: the fake API server answers from this process's event loop
     const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // TERM=xterm: a terminal that draws in place (TERM=dumb, as some CI runners set, draws no bars)
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', TERM: 'xterm' }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
