@@ -80,6 +80,8 @@ export class EventRenderer {
   /** The text of the live line for a width in columns, and how to redraw it (terminal only). */
   private live?: (cols: number) => string;
   private lastDraw = 0;
+  /** What the live line shows: a wait's state keeps its elapsed time across its updates. */
+  private liveKind?: 'status' | 'progress';
   private statusStarted = 0;
   private timer?: NodeJS.Timeout;
 
@@ -121,6 +123,7 @@ export class EventRenderer {
     this.timer = undefined;
     if (this.tty && this.live) this.stream.write('\n');
     this.live = undefined;
+    this.liveKind = undefined;
   }
 
   /**
@@ -174,8 +177,9 @@ export class EventRenderer {
       this.stream.write(`${text}\n`);
       return;
     }
-    if (!this.live || !this.timer) this.statusStarted = this.now();
-    this.setLive(() => `[${Math.round((this.now() - this.statusStarted) / 1000)}s] ${text}`, true);
+    if (!this.live || this.liveKind !== 'status') this.statusStarted = this.now();
+    this.liveKind = 'status';
+    this.setLive(() => `[${Math.round((this.now() - this.statusStarted) / 1000)}s] ${text}`);
   }
 
   private progress(e: Extract<KompoxEvent, { type: 'progress' }>): void {
@@ -200,24 +204,30 @@ export class EventRenderer {
       this.draw(true);
       this.stream.write('\n');
       this.live = undefined;
+      this.liveKind = undefined;
+      if (this.timer) clearInterval(this.timer);
+      this.timer = undefined;
       this.transfers.delete(e.id);
       return;
     }
+    this.liveKind = 'progress';
     if (first) {
-      this.setLive(text, false);
+      this.setLive(text);
       return;
     }
     this.live = text;
     this.draw(false);
   }
 
-  private setLive(text: (cols: number) => string, ticking: boolean): void {
+  /**
+   * Makes `text` the live line, redrawn every second as well: a wait's
+   * elapsed time goes on, and a transfer that stalls (a network hang, a
+   * node busy with a step it reports no progress for) shows its rate
+   * falling and its ETA growing, not the last values frozen.
+   */
+  private setLive(text: (cols: number) => string): void {
     this.live = text;
-    if (this.timer && !ticking) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-    if (ticking && !this.timer) {
+    if (!this.timer) {
       this.timer = setInterval(() => this.draw(true), 1000);
       this.timer.unref();
     }

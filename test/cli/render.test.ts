@@ -3,7 +3,7 @@
 // percentage and rate; or the state of a wait with the elapsed time); off a
 // terminal no bars, one plain line per state.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { byteProgress } from '../../src/domain/events.js';
 import { EventRenderer, formatBytes, formatDuration } from '../../src/cli/render.js';
 
@@ -146,6 +146,31 @@ describe('event renderer', () => {
     // 10 MiB/s and 6 s left, not 2.9 MiB/s over the 14 s since the start and 21 s left
     assert.equal(t.writes.at(-1), `\rexport d1 [#########...............]  41% 41.0 MiB/100.0 MiB 10.0 MiB/s ETA 6s\x1b[K`);
     r.end();
+  });
+
+  it('on a terminal: a transfer that stalls is redrawn every second, its rate falling and its ETA growing, not frozen; the end stops that', () => {
+    mock.timers.enable({ apis: ['setInterval'] });
+    try {
+      const t = fakeStream(true);
+      let now = 0;
+      const r = new EventRenderer({ stream: t.stream, now: () => now, intervalMs: 100 });
+      const sink = byteProgress({ events: (e) => r.render(e) }, 'export d1')!;
+      sink.start('export', 100 * MiB);
+      now = 1000;
+      sink.advance(10 * MiB);
+      now = 2000;
+      sink.advance(10 * MiB);
+      assert.equal(t.writes.at(-1), `\rexport d1 [####....................]  20% 20.0 MiB/100.0 MiB 10.0 MiB/s ETA 8s\x1b[K`);
+      now = 5000; // nothing moved for 3 s: the node's tar, or the network, hangs
+      mock.timers.tick(1000);
+      assert.equal(t.writes.at(-1), `\rexport d1 [####....................]  20% 20.0 MiB/100.0 MiB 2.5 MiB/s ETA 32s\x1b[K`);
+      sink.done();
+      const n = t.writes.length;
+      mock.timers.tick(5000);
+      assert.equal(t.writes.length, n, 'nothing drawn after the end');
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it('on a terminal: a note is printed above the live line, which is drawn again', () => {
