@@ -17,7 +17,7 @@ import { dnsLabelProblem, labelValueProblem } from '../domain/names.js';
 import { describePlacement, pvZones } from '../domain/placement.js';
 import { refString, type KubeClient } from '../domain/ports/kube.js';
 import { NO_CLUSTER_FACTS, diskSizeDefaults, requirePart, type ArchiveExportOptions, type ArchiveInput, type DiskSource, type ProviderDriver } from '../domain/ports/driver.js';
-import { appDiskZone, appZoneNote, defaultDiskName, GENERATED_NAME_TAKEN, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
+import { appDiskZone, appZoneNote, defaultDiskName, GENERATED_NAME_TAKEN, describeChoice, disksWithCurrent, markAttached, readDiskRecord, recordCurrentDisk, revertCurrentDisk, selectVolume, type DiskRecord } from './volumes.js';
 
 export interface VolumeOption {
   /** The app volume; default the only one. */
@@ -256,6 +256,20 @@ export async function attachDisk(ctx: AppContext, driver: ProviderDriver, kube: 
   const replaced = before.currentId ? disks.find((d) => d.id === before.currentId) : choice.disk;
   if (!before.currentId && replaced && replaced.id !== disk.id) await recordCurrentDisk(k, ctx, volume, replaced.id);
   await recordCurrentDisk(k, ctx, volume, disk.id);
+  // A delete of this disk by another command may have run between the look above and the write (it
+  // saw the disk not current): the record must never name a deleted disk. The delete checks the
+  // record again just before it deletes, so one of the two always sees the other.
+  if (!(await driver.disks.list(ctx, volume, {}, op)).some((d) => d.id === disk.id)) {
+    // back to what it was (a migration's choice, recorded above, stays recorded as current)
+    const currentId = before.currentId ?? (replaced && replaced.id !== disk.id ? replaced.id : undefined);
+    await revertCurrentDisk(k, ctx, volume, disk.id, { ...(currentId ? { currentId } : {}), ...(before.previousId ? { previousId: before.previousId } : {}) });
+    const still = replaced && replaced.id !== disk.id ? `the current disk is still ${replaced.name}` : 'no disk was made current';
+    throw new KompoxError('conflict', `disk "${disk.name}" was deleted while it was being attached (by another command); ${still}`, {
+      code: 'disk.attach.deleted',
+      details: { disk: disk.name, volume: volume.name, id: disk.id, ...(replaced && replaced.id !== disk.id ? { current: replaced.name } : {}) },
+      hint: 'The disk list shows the disks there are; attach one of them.',
+    });
+  }
   await markAttached(ctx, driver, volume, disk, op);
   const r: AttachResult = { volume: volume.name, disk: { ...disk, current: true }, changed: true };
   if (replaced && replaced.id !== disk.id) r.previous = { ...replaced, current: false };
@@ -271,21 +285,8 @@ export async function deleteDisk(
 ): Promise<Disk> {
   const volume = selectVolume(ctx, opts.volume);
   const { disk, record } = await findDisk(ctx, driver, requireKube(kube, 'disk delete'), volume, opts.name, op);
+  refuseDeleting(disk, record, volume, opts.force);
   const details = { disk: disk.name, volume: volume.name, id: disk.id };
-  if (disk.current) {
-    throw new KompoxError('conflict', `disk "${disk.name}" is the current disk of volume ${volume.name}; refusing to delete it`, {
-      code: 'disk.delete.current',
-      details,
-      hint: 'Attach another disk first; force does not override this.',
-    });
-  }
-  if (record.previousId === disk.id && !opts.force) {
-    throw new KompoxError('conflict', `disk "${disk.name}" is the previous disk of volume ${volume.name} (the rollback target); refusing to delete it`, {
-      code: 'disk.delete.previous',
-      details,
-      hint: 'Delete it with force to delete it anyway.',
-    });
-  }
   const pv = await persistentVolumeUsing(kube!, disk.id);
   if (pv) {
     throw new KompoxError('conflict', `disk "${disk.name}" is still bound to PersistentVolume ${pv} in the cluster; refusing to delete it`, {
@@ -294,8 +295,32 @@ export async function deleteDisk(
       hint: 'Redeploy the app so it lets go of the disk, then delete it; force does not override this.',
     });
   }
+  // Another command may have attached it since the look above (two operators at once): the record
+  // is read again right before the delete. (An attach checks after its write that the disk still
+  // exists, and puts the record back if not; what remains is an attach whose write and check both
+  // fall between this read and the driver's delete, milliseconds apart.)
+  refuseDeleting(disk, await readDiskRecord(kube!, ctx, volume), volume, opts.force);
   await driver.disks.delete(ctx, volume, disk, op);
   return disk;
+}
+
+/** The record's refusals of a delete: the current disk never, the previous one only with force. */
+function refuseDeleting(disk: Disk, record: DiskRecord, volume: AppVolume, force: boolean | undefined): void {
+  const details = { disk: disk.name, volume: volume.name, id: disk.id };
+  if (disk.current || record.currentId === disk.id) {
+    throw new KompoxError('conflict', `disk "${disk.name}" is the current disk of volume ${volume.name}; refusing to delete it`, {
+      code: 'disk.delete.current',
+      details,
+      hint: 'Attach another disk first; force does not override this.',
+    });
+  }
+  if (record.previousId === disk.id && !force) {
+    throw new KompoxError('conflict', `disk "${disk.name}" is the previous disk of volume ${volume.name} (the rollback target); refusing to delete it`, {
+      code: 'disk.delete.previous',
+      details,
+      hint: 'Delete it with force to delete it anyway.',
+    });
+  }
 }
 
 /** The PersistentVolume whose source is this disk (local path, CSI handle or host path), if any. */

@@ -134,6 +134,27 @@ export async function recordCurrentDisk(kube: KubeClient, ctx: AppContext, volum
   }
 }
 
+/**
+ * Puts the record back to `before` if it still names `diskId` as current (an
+ * attach that found its disk deleted under it); conditional on the
+ * namespace's resourceVersion and retried on 409 Conflict, like
+ * recordCurrentDisk. A record someone changed since is left as it is.
+ */
+export async function revertCurrentDisk(kube: KubeClient, ctx: AppContext, volume: AppVolume, diskId: string, before: DiskRecord): Promise<void> {
+  const keys = diskAnnotationKeys(ctx, volume);
+  for (let attempt = 1; ; attempt++) {
+    const ns = await kube.get(namespaceRef(ctx));
+    if (!ns || recordOf(ns, keys).currentId !== diskId) return;
+    const annotations: Record<string, string | null> = { [keys.current]: before.currentId ?? null, [keys.previous]: before.previousId ?? null };
+    try {
+      await kube.mergePatch(namespaceRef(ctx), { metadata: { resourceVersion: ns.metadata.resourceVersion, annotations } });
+      return;
+    } catch (e) {
+      if (!(e instanceof KompoxError && e.code === 'kube.conflict') || attempt >= RECORD_ATTEMPTS) throw e;
+    }
+  }
+}
+
 export interface CurrentChoice {
   disk?: Disk;
   /**

@@ -83,6 +83,12 @@ export interface FakeKube {
   forbid(rule: ForbidRule): void;
   /** Removes every forbid rule. */
   allowAll(): void;
+  /**
+   * Test hook: the next request matching (method, path) waits before it is
+   * served until `release()`; `arrived` resolves when it came. For races
+   * between processes: one command held at a chosen request while another runs.
+   */
+  hold(match: (method: string, path: string) => boolean): { arrived: Promise<void>; release(): void };
   addResource(r: ResourceInfo): void;
   resource(apiVersion: string, kind: string): ResourceInfo | undefined;
   /** Test hook: stores a pod as a controller/kubelet would (namespace, uid, status as given). */
@@ -631,6 +637,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     throw new HttpError(405, `the server does not allow this method on the requested resource`, 'MethodNotAllowed');
   }
 
+  const holds: { match: (method: string, path: string) => boolean; arrive: () => void; released: Promise<void> }[] = [];
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     requests.push({
@@ -639,6 +647,12 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       query: Object.fromEntries(url.searchParams),
       contentType: req.headers['content-type'],
     });
+    const held = holds.findIndex((h) => h.match(req.method ?? 'GET', url.pathname));
+    if (held >= 0) {
+      const [h] = holds.splice(held, 1);
+      h!.arrive();
+      await h!.released;
+    }
     try {
       checkAuth(req);
       const send = (body: unknown) => {
@@ -971,6 +985,14 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     },
     allowAll: () => {
       forbidden.length = 0;
+    },
+    hold: (match) => {
+      let arrive!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((r) => (arrive = r));
+      const released = new Promise<void>((r) => (release = r));
+      holds.push({ match, arrive, released });
+      return { arrived, release };
     },
     addResource: (r) => {
       resources.push(r);
