@@ -48,6 +48,7 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'disk.notfound': (e) => (noneListed(e, 'disks') ? { hint: 'The volume has no disks yet (`kompoxops disk list`).' } : {}),
   'snapshot.notfound': (e) => (noneListed(e, 'snapshots') ? { hint: 'The volume has no snapshots (`kompoxops snapshot list`).' } : {}),
   'disk.attach.deleted': () => ({ hint: 'kompoxops disk list shows the disks there are; attach one with kompoxops disk attach -N NAME.' }),
+  'disk.source.deleted': () => ({ hint: 'kompoxops disk list shows the disks there are.' }),
   'disk.delete.current': () => ({ hint: 'Attach another disk first (kompoxops disk attach -N OTHER); --force does not override this.' }),
   'disk.delete.previous': () => ({ hint: 'Add --force to delete it anyway.' }),
   'disk.delete.bound': () => ({ hint: 'Redeploy the app (kompoxops app deploy) so it lets go of the disk, then delete it; --force does not override this.' }),

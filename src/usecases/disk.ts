@@ -159,10 +159,10 @@ export interface DiskCreateUseOptions extends VolumeOption {
 }
 
 /** What a name given as a copy source is: a disk or snapshot of the volume, else a provider-native id. */
-async function resolveSource(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, source: string, op: Op): Promise<{ source: DiskSource; snapshot?: Snapshot; names?: string }> {
+async function resolveSource(ctx: AppContext, driver: ProviderDriver, volume: AppVolume, source: string, op: Op): Promise<{ source: DiskSource; disk?: Disk; snapshot?: Snapshot; names?: string }> {
   const disks = await driver.disks.list(ctx, volume, {}, op);
   const disk = disks.find((d) => d.name === source);
-  if (disk) return { source: { kind: 'disk', id: disk.id } };
+  if (disk) return { source: { kind: 'disk', id: disk.id }, disk };
   const snaps = await driver.snapshots.list(ctx, volume, op);
   const snap = snaps.find((s) => s.name === source);
   if (snap) return { source: { kind: 'snapshot', id: snap.id }, snapshot: snap };
@@ -178,6 +178,7 @@ export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube:
   const resolved = opts.source ? await resolveSource(ctx, driver, volume, opts.source, op) : undefined;
   const source = resolved?.source;
   const fromSnapshot = resolved?.snapshot;
+  const fromDisk = resolved?.disk;
   const disk = await driver.disks
     .create(
       ctx,
@@ -202,6 +203,7 @@ export async function createDisk(ctx: AppContext, driver: ProviderDriver, _kube:
           cause: e,
         });
       }
+      if (fromDisk) e = await sourceDeleted(e, ctx, driver, volume, fromDisk, `disk ${name} was being copied from it`, 'no disk was created', op);
       const said = interruptedSaying(e, 'no disk was created');
       throw fromSnapshot ? (await import('./snapshot.js')).storedSnapshotDamaged(said, fromSnapshot, 'no disk was created') : said;
     });
@@ -323,6 +325,27 @@ function refuseDeleting(disk: Disk, record: DiskRecord, volume: AppVolume, force
   }
 }
 
+/**
+ * A command reading `disk` (export, snapshot, copy) failed: when another
+ * command deleted the disk meanwhile, the failure (a file or directory gone
+ * under the reader) is said as that, not as an unexpected error. Any other
+ * failure, a cancel included, is returned as it is.
+ */
+export async function sourceDeleted(e: unknown, ctx: AppContext, driver: ProviderDriver, volume: AppVolume, disk: Disk, doing: string, nothing: string, op: Op): Promise<unknown> {
+  if (e instanceof KompoxError && (e.kind === 'interrupted' || e.kind === 'usage')) return e;
+  const gone = await driver.disks.list(ctx, volume, {}, op).then(
+    (ds) => !ds.some((d) => d.id === disk.id),
+    () => false,
+  );
+  if (!gone) return e;
+  return new KompoxError('conflict', `disk "${disk.name}" was deleted (by another command) while ${doing}; ${nothing}`, {
+    code: 'disk.source.deleted',
+    details: { disk: disk.name, volume: volume.name, id: disk.id },
+    hint: 'The disk list shows the disks there are.',
+    cause: e,
+  });
+}
+
 /** The PersistentVolume whose source is this disk (local path, CSI handle or host path), if any. */
 async function persistentVolumeUsing(kube: KubeClient, diskId: string): Promise<string | undefined> {
   const { pvUsesDisk } = await import('./transfer.js');
@@ -398,6 +421,8 @@ export async function exportDisk(ctx: AppContext, driver: ProviderDriver, kube: 
     exportThrough(opts.out, `disk ${disk.name}`, async (w) => {
       if (onHost) await onHost.exportDisk(ctx, volume, disk, w, inner, { format: opts.format, level: opts.level });
       else await exportDiskThroughCluster(ctx, driver, k!, volume, disk, w, { format: opts.format, level: opts.level, live: opts.live }, inner);
+    }).catch(async (e: unknown) => {
+      throw await sourceDeleted(e, ctx, driver, volume, disk, 'it was being exported', 'the archive is incomplete', inner);
     });
   if (!opts.quiesce) return { disk, ...(await run(op)) };
   const { withAppStopped } = await import('./snapshot.js');

@@ -7,7 +7,7 @@ import type { AppContext, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, nowRfc3339, timestampName } from '../domain/names.js';
 import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
-import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
+import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, sourceDeleted, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, GENERATED_NAME_TAKEN, disksWithCurrent, selectVolume } from './volumes.js';
 import { boxBlocksQuiesce, findBox } from './box.js';
 import { appReplicas, DEFAULT_QUIESCE_RENEW_MS, DEFAULT_QUIESCE_STALE_MS, QUIESCE_BOX_UNDONE, renewQuiesce, startApp, stopApp, waitAppStopped, type QuiesceOwner } from './app-scale.js';
@@ -92,12 +92,16 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
     if (!driver.capabilities.atomicSnapshots && kube && (await appRunning(kube, ctx))) {
       logEvent(op, `note: ${driver.name} snapshots copy the disk file by file while the app keeps writing; quiesce the app (stop it for the snapshot) for a consistent snapshot of a running app`);
     }
-    return driver.snapshots.create(ctx, volume, disk, name, op, spec).catch((e: unknown) => {
-      throw interruptedSaying(e, 'no snapshot was taken');
+    return driver.snapshots.create(ctx, volume, disk, name, op, spec).catch(async (e: unknown) => {
+      throw interruptedSaying(await sourceDeleted(e, ctx, driver, volume, disk, `snapshot ${name} was being taken of it`, 'no snapshot was taken', op), 'no snapshot was taken');
     });
   }
   if (!kube) throw new KompoxError('unavailable', 'quiescing the app needs the cluster (to stop and start the app)');
-  return withAppStopped(kube, ctx, { ...opts, by: `snapshot ${name}`, done: `snapshot ${name} was taken` }, op, (inner) => driver.snapshots.create(ctx, volume, disk, name, inner, spec));
+  return withAppStopped(kube, ctx, { ...opts, by: `snapshot ${name}`, done: `snapshot ${name} was taken` }, op, (inner) =>
+    driver.snapshots.create(ctx, volume, disk, name, inner, spec).catch(async (e: unknown) => {
+      throw await sourceDeleted(e, ctx, driver, volume, disk, `snapshot ${name} was being taken of it`, 'no snapshot was taken', inner);
+    }),
+  );
 }
 
 /** The driver's part of a snapshot's options, checked before anything runs (a level only where snapshots are archives, and one of tar.zst's). */

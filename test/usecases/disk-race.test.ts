@@ -4,11 +4,14 @@
 // process at a chosen request while the other runs, so each race hits its
 // window every time.
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { STACK_LINE } from '../support/cli.js';
+import { BIN, STACK_LINE } from '../support/cli.js';
+import { straceUsable } from '../support/strace.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { appNamespace } from '../../src/domain/names.js';
 import { hostFs, kompoxops, namespaceOf, writeProject, type Run } from './lifecycle-support.js';
@@ -80,4 +83,70 @@ test('disk attach while the same disk is deleted: the record never names a delet
   assert.deepEqual(list.map((x) => x.name), ['a']);
   assert.equal(s.record()['kompox.dev/disk-current-id'], a!.id, 'the record names a again');
   assert.notEqual(s.record()['kompox.dev/disk-previous-id'], b!.id);
+});
+
+/** Fills disk `name` with `dirs` × 50 files of 100 kB of random bytes (incompressible: an export of it takes a while). */
+async function fill(s: Awaited<ReturnType<typeof setUp>>, name: string, dirs = 20): Promise<string> {
+  const d = (await s.disks()).find((x) => x.name === name)!;
+  for (let i = 0; i < dirs; i++) {
+    await mkdir(join(d.id, `d${i}`));
+    for (let j = 0; j < 50; j++) await writeFile(join(d.id, `d${i}`, `f${j}`), randomBytes(100_000));
+  }
+  return d.id;
+}
+
+test('disk export while the disk is deleted: the export fails saying so (disk.source.deleted), not as an unexpected error', async (t) => {
+  const s = await setUp(t);
+  await fill(s, 'b');
+  // the export writes to a pipe nobody reads: it stops mid-way once the pipe is full
+  const child = spawn(process.execPath, [BIN.kompoxops, '-C', s.dir, 'disk', 'export', '-N', 'b', '-O', '-'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.pause();
+  await new Promise<void>((resolve) => child.stdout.once('readable', () => resolve()));
+  s.ok(await s.run(['disk', 'delete', '-N', 'b']));
+  const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+  child.stdout.resume();
+  child.stdout.on('data', () => undefined);
+  const r = { code: await code, out: '', err, stdout: Buffer.alloc(0) };
+  refused(r, /^error: disk "b" was deleted \(by another command\) while it was being exported; the archive is incomplete/, 'the export');
+  assert.doesNotMatch(r.err, /unexpected/);
+});
+
+test('snapshot create while its disk is deleted: one clear error, no snapshot (snapshot held before it reads the disk)', async (t) => {
+  const s = await setUp(t);
+  await fill(s, 'b', 2);
+  // the snapshot found disk b and asks whether the app runs; then it reads the disk
+  const held = s.fake.hold((m, p) => m === 'GET' && p === `/api/v1/namespaces/${s.ns}/pods`);
+  const snap = s.run(['snapshot', 'create', '-N', 's1', '--disk', 'b']);
+  await held.arrived;
+  s.ok(await s.run(['disk', 'delete', '-N', 'b']));
+  held.release();
+  refused(await snap, /^error: disk "b" was deleted \(by another command\) while snapshot s1 was being taken of it; no snapshot was taken/, 'the snapshot');
+  assert.deepEqual(JSON.parse((await s.run(['snapshot', 'list', '-o', 'json'])).out), []);
+  assert.deepEqual(await readdir(join(s.dir, 'snapshots'), { recursive: true }).then((xs) => xs.filter((x) => /\.tmp-|\.tar/.test(x))), []);
+});
+
+test('disk create -S while its source is deleted: one clear error, no disk (the copy held at its first read of the source)', { skip: straceUsable ? false : 'strace is not usable here' }, async (t) => {
+  const s = await setUp(t);
+  const src = await fill(s, 'b', 2);
+  // strace holds the copy's first open of the source's data directory for 20 s (after it made its temp dir)
+  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', src, '-e', 'trace=openat,open', '-e', 'inject=openat,open:delay_enter=20000000:when=1', process.execPath, BIN.kompoxops, '-C', s.dir, 'disk', 'create', '-N', 'c', '-S', 'b'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const volDir = join(src, '..', '..');
+  const started = Date.now();
+  while (!(await readdir(volDir)).some((n) => n.startsWith('.tmp-c-'))) {
+    assert.ok(Date.now() - started < 30_000, 'the copy made its temp dir');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  s.ok(await s.run(['disk', 'delete', '-N', 'b']));
+  const r = { code: await code, out: '', err, stdout: Buffer.alloc(0) };
+  refused(r, /^error: disk "b" was deleted \(by another command\) while disk c was being copied from it; no disk was created/, 'the copy');
+  assert.deepEqual((await s.disks()).map((x) => x.name), ['a']);
+  assert.deepEqual((await readdir(volDir)).filter((n) => n !== 'a'), []);
 });
