@@ -71,6 +71,15 @@ export async function writeArchiveFile(
       ? new KompoxError('usage', `${path} is a directory; give the archive's file name (for example ${path}/NAME.tar.zst)`, { code: 'export.output-directory', field: '-O' })
       : new KompoxError('conflict', `${path} already exists; refusing to overwrite it`, { hint: 'Choose another file name, or move the old archive away first.' });
   if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
+  /** FILE made by someone else while this export ran (another export to it, most likely). */
+  const appeared = async () =>
+    (await fsp.lstat(path).then((st) => st.isDirectory(), () => false))
+      ? taken()
+      : new KompoxError('conflict', `${path} was written by another export (or program) while this one ran; refusing to overwrite it, and this export's archive was removed`, {
+          code: 'export.output-exists',
+          details: { path },
+          hint: 'Keep the one that is there, or export again to another file name.',
+        });
   // the checksum goes to `path.sha256` at the end: a directory there is said before any data is read, not by rename's errno after it
   if (await fsp.lstat(`${path}.sha256`).then((st) => st.isDirectory(), () => false)) {
     throw new KompoxError('usage', `${path}.sha256 is a directory; the archive's checksum is written there`, {
@@ -123,26 +132,31 @@ export async function writeArchiveFile(
     // name with its right checksum beside it; never beside an empty or cut
     // `.sha256` (written in place, a kill between its open and its write left
     // one, and every import of the complete archive then failed) or a stale one.
-    if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
-    // (a full disk there fails the export like one under the archive: nothing kept)
-    await writeSidecar(path, r.sha256).catch((e: NodeJS.ErrnoException) => {
-      throw e.code ? outputFailed(path, e) : e;
+    // Two exports to the same FILE at once (a cron backup and one by hand): the checksum and the
+    // archive take their names under a lock, so one never puts its checksum over the other's
+    // or removes it (the loser finds FILE there and refuses, leaving the winner's pair alone).
+    await withPublishLock(path, async () => {
+      if (await fsp.lstat(path).then(() => true, () => false)) throw await appeared();
+      // (a full disk there fails the export like one under the archive: nothing kept)
+      await writeSidecar(path, r.sha256).catch((e: NodeJS.ErrnoException) => {
+        throw e.code ? outputFailed(path, e) : e;
+      });
+      sidecar = true;
+      // link() fails when `path` appeared meanwhile (made by another program): no-clobber, atomically.
+      try {
+        await fsp.link(tmp, path);
+        sidecar = false; // the archive's now
+        await fsp.rm(tmp, { force: true });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') throw await appeared();
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+        // No hard links on this filesystem: check, then rename.
+        if (await fsp.lstat(path).then(() => true, () => false)) throw await appeared();
+        await fsp.rename(tmp, path);
+        sidecar = false;
+      }
     });
-    sidecar = true;
-    // link() fails when `path` appeared meanwhile: no-clobber, atomically.
-    try {
-      await fsp.link(tmp, path);
-      sidecar = false; // the archive's now
-      await fsp.rm(tmp, { force: true });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw await taken();
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
-      // No hard links on this filesystem: check, then rename.
-      if (await fsp.lstat(path).then(() => true, () => false)) throw await taken();
-      await fsp.rename(tmp, path);
-      sidecar = false;
-    }
     // both names on the disk before the export is reported done; if not, neither is kept
     await syncDir(dirname(path)).catch(async (e: NodeJS.ErrnoException) => {
       await fsp.rm(`${path}.sha256`, { force: true });
@@ -268,6 +282,59 @@ async function writeSidecar(path: string, sha256: string): Promise<void> {
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
+  }
+}
+
+/** How long a lock of another machine or container (whose process cannot be asked) is honoured: a publish takes milliseconds. */
+const FOREIGN_LOCK_AGE_MS = 10 * 60_000;
+
+/**
+ * Runs `fn` (putting FILE.sha256 and FILE in place) holding `.{file}.lock`,
+ * made with O_EXCL beside FILE and naming its holder (host, pid). Another
+ * export's live lock is waited for (it is held for milliseconds); one whose
+ * process is gone (this machine and pid namespace), or one of another
+ * machine left for FOREIGN_LOCK_AGE_MS, is removed. (Left open: two exports
+ * that find the same dead lock at the same moment.)
+ */
+async function withPublishLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${dirname(path)}/.${basename(path)}.lock`;
+  const owner = `${HOST} ${process.pid}\n`;
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const fh = await fsp.open(lock, 'wx', 0o600);
+      try {
+        await fh.writeFile(owner);
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'EEXIST') throw err.code ? outputFailed(path, err) : err;
+    }
+    const held = await fsp.readFile(lock, 'utf8').catch(() => undefined);
+    const st = await fsp.lstat(lock).catch(() => undefined);
+    if (held === undefined || !st) continue; // released meanwhile
+    const m = /^(\S+) (\d+)\n$/.exec(held);
+    const dead = m && m[1] === HOST ? !alive(Number(m[2])) : Date.now() - st.mtimeMs > FOREIGN_LOCK_AGE_MS;
+    if (dead) {
+      await fsp.rm(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > until) {
+      throw new KompoxError('unavailable', `cannot put ${path} in place: ${lock} is held by another export (${held.trim() || 'unknown'}) for over a minute`, {
+        code: 'export.output-locked',
+        details: { path, lock },
+        hint: 'If no other export to that file runs, remove the lock file and export again.',
+      });
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  try {
+    return await fn();
+  } finally {
+    await fsp.rm(lock, { force: true });
   }
 }
 

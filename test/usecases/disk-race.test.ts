@@ -5,8 +5,8 @@
 // window every time.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -149,4 +149,34 @@ test('disk create -S while its source is deleted: one clear error, no disk (the 
   refused(r, /^error: disk "b" was deleted \(by another command\) while disk c was being copied from it; no disk was created/, 'the copy');
   assert.deepEqual((await s.disks()).map((x) => x.name), ['a']);
   assert.deepEqual((await readdir(volDir)).filter((n) => n !== 'a'), []);
+});
+
+test('two disk exports to the same FILE: one wins with its checksum beside it, the other refuses and leaves that pair alone', { skip: straceUsable ? false : 'strace is not usable here' }, async (t) => {
+  const s = await setUp(t);
+  await fill(s, 'a', 1);
+  const file = join(s.dir, 'x.tar.zst');
+  // B is held for 8 s at the link() that gives its archive its name, after its checksum took its name
+  const b = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:delay_enter=8000000', process.execPath, BIN.kompoxops, '-C', s.dir, 'disk', 'export', '-N', 'a', '-O', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  let bErr = '';
+  let bOut = '';
+  b.stderr.setEncoding('utf8').on('data', (d: string) => (bErr += d));
+  b.stdout.setEncoding('utf8').on('data', (d: string) => (bOut += d));
+  const bCode = new Promise<number | null>((resolve) => b.on('close', resolve));
+  const started = Date.now();
+  while (!(await readdir(s.dir)).includes('x.tar.zst.sha256')) {
+    assert.ok(Date.now() - started < 30_000, "B's checksum took its name");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const a = await s.run(['disk', 'export', '-N', 'a', '-O', file]);
+  const bDone = { code: await bCode, out: bOut, err: bErr, stdout: Buffer.alloc(0) };
+  const [won, lost] = a.code === 0 ? [a, bDone] : [bDone, a];
+  s.ok(won);
+  const sum = createHash('sha256').update(await readFile(file)).digest('hex');
+  assert.equal(await readFile(`${file}.sha256`, 'utf8').catch(() => 'absent'), `${sum}  x.tar.zst\n`, 'the checksum beside FILE is its own');
+  refused(lost, /x\.tar\.zst was written by another export \(or program\) while this one ran; refusing to overwrite it/, 'the export that lost');
+  assert.match(won.out, new RegExp(`sha256 ${sum}`));
+  assert.deepEqual((await readdir(s.dir)).filter((n) => n.startsWith('.x.tar.zst')), [], 'no temp file or lock is left');
 });
