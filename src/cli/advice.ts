@@ -49,6 +49,7 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'snapshot.notfound': (e) => (noneListed(e, 'snapshots') ? { hint: 'The volume has no snapshots (`kompoxops snapshot list`).' } : {}),
   'disk.attach.deleted': () => ({ hint: 'kompoxops disk list shows the disks there are; attach one with kompoxops disk attach -N NAME.' }),
   'disk.source.deleted': () => ({ hint: 'kompoxops disk list shows the disks there are.' }),
+  'snapshot.source.deleted': () => ({ hint: 'kompoxops snapshot list shows the snapshots there are.' }),
   'disk.delete.current': () => ({ hint: 'Attach another disk first (kompoxops disk attach -N OTHER); --force does not override this.' }),
   'disk.delete.previous': () => ({ hint: 'Add --force to delete it anyway.' }),
   'disk.delete.bound': () => ({ hint: 'Redeploy the app (kompoxops app deploy) so it lets go of the disk, then delete it; --force does not override this.' }),

@@ -3,7 +3,7 @@
 // snapshot), export, delete.
 import { KompoxError } from '../domain/errors.js';
 import { interruptedSaying, logEvent, phaseEvent, type Op } from '../domain/events.js';
-import type { AppContext, Disk, Snapshot } from '../domain/model.js';
+import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, nowRfc3339, timestampName } from '../domain/names.js';
 import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
@@ -346,8 +346,9 @@ export async function restoreSnapshot(ctx: AppContext, driver: ProviderDriver, _
       hint: opts.diskName === undefined ? GENERATED_NAME_TAKEN : 'Choose another name for the new disk (or leave it out for a timestamped one).',
     });
   }
-  const disk = await driver.disks.create(ctx, volume, { name: diskName, sizeGiB: snapshot.sizeGiB, ...(zone !== undefined ? { zone } : {}), source: { kind: 'snapshot', id: snapshot.id } }, op).catch((e: unknown) => {
-    throw storedSnapshotDamaged(interruptedSaying(e, `no disk was created (snapshot ${snapshot.name} is unchanged)`), snapshot, 'no disk was created');
+  const disk = await driver.disks.create(ctx, volume, { name: diskName, sizeGiB: snapshot.sizeGiB, ...(zone !== undefined ? { zone } : {}), source: { kind: 'snapshot', id: snapshot.id } }, op).catch(async (e: unknown) => {
+    const said = await snapshotDeleted(e, ctx, driver, volume, snapshot, 'it was being restored', 'no disk was created', op);
+    throw storedSnapshotDamaged(interruptedSaying(said, `no disk was created (snapshot ${snapshot.name} is unchanged)`), snapshot, 'no disk was created');
   });
   if (zone !== undefined) logEvent(op, `restored snapshot ${snapshot.name} into disk ${disk.name} in zone ${zone}`);
   return disk;
@@ -365,6 +366,27 @@ export function storedSnapshotDamaged(e: unknown, snapshot: Snapshot, done: stri
     code: 'snapshot.damaged',
     details: { ...e.details, snapshot: snapshot.name, id: snapshot.id },
     hint: 'The stored snapshot cannot be used: restore another one (snapshot list), or import an exported copy of it (disk import FILE). Check the disk that holds the snapshots.',
+    cause: e,
+  });
+}
+
+/**
+ * A command reading `snapshot` (export, restore) failed: when another command
+ * deleted the snapshot meanwhile (before its archive was opened: one already
+ * open is read to its end), said as that, not as an unexpected error. Damage
+ * (integrity), a cancel and every other failure are returned as they are.
+ */
+async function snapshotDeleted(e: unknown, ctx: AppContext, driver: ProviderDriver, volume: AppVolume, snapshot: Snapshot, doing: string, nothing: string, op: Op): Promise<unknown> {
+  if (e instanceof KompoxError && (e.kind === 'interrupted' || e.kind === 'usage' || e.kind === 'integrity')) return e;
+  const gone = await driver.snapshots.list(ctx, volume, op).then(
+    (ss) => !ss.some((x) => x.id === snapshot.id),
+    () => false,
+  );
+  if (!gone) return e;
+  return new KompoxError('conflict', `snapshot "${snapshot.name}" was deleted (by another command) while ${doing}; ${nothing}`, {
+    code: 'snapshot.source.deleted',
+    details: { snapshot: snapshot.name, volume: volume.name, id: snapshot.id },
+    hint: 'The snapshot list shows the snapshots there are.',
     cause: e,
   });
 }
@@ -401,7 +423,7 @@ export async function exportSnapshot(
       if (onHost) transcoded = (await onHost.exportSnapshot(ctx, volume, snapshot, w, op, { format: opts.format, level: opts.level }))?.transcoded ?? false;
       else await exportSnapshotThroughCluster(ctx, driver, kube!, volume, snapshot, w, { format: opts.format, level: opts.level }, op);
     } catch (e) {
-      throw storedSnapshotDamaged(e, snapshot, 'nothing was exported');
+      throw storedSnapshotDamaged(await snapshotDeleted(e, ctx, driver, volume, snapshot, 'it was being exported', 'nothing was exported', op), snapshot, 'nothing was exported');
     }
   });
   // A re-compressed export differs from the stored bytes by design; the

@@ -180,3 +180,48 @@ test('two disk exports to the same FILE: one wins with its checksum beside it, t
   assert.match(won.out, new RegExp(`sha256 ${sum}`));
   assert.deepEqual((await readdir(s.dir)).filter((n) => n.startsWith('.x.tar.zst')), [], 'no temp file or lock is left');
 });
+
+/** Runs kompoxops under strace, its first open of `path` held for 20 s; resolves with the result. */
+function heldAtOpen(dir: string, path: string, args: string[]): Promise<Run> {
+  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=openat,open', '-e', 'inject=openat,open:delay_enter=20000000:when=1', process.execPath, BIN.kompoxops, '-C', dir, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  let err = '';
+  let out = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err, stdout: Buffer.from(out) })));
+}
+
+async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
+  const started = Date.now();
+  while (!(await cond())) {
+    assert.ok(Date.now() - started < 30_000, what);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('snapshot export and restore while the snapshot is deleted before its archive is opened: one clear error (snapshot.source.deleted), nothing made', { skip: straceUsable ? false : 'strace is not usable here' }, async (t) => {
+  const s = await setUp(t);
+  await fill(s, 'b', 1);
+  s.ok(await s.run(['snapshot', 'create', '-N', 's1', '--disk', 'b']));
+  s.ok(await s.run(['snapshot', 'create', '-N', 's2', '--disk', 'b']));
+  const snaps = JSON.parse((await s.run(['snapshot', 'list', '-o', 'json'])).out) as { name: string; id: string }[];
+  const [s1, s2] = [snaps.find((x) => x.name === 's1')!, snaps.find((x) => x.name === 's2')!];
+
+  // export: its temp file is there, its open of the archive held
+  const ex = heldAtOpen(s.dir, s1.id, ['snapshot', 'export', '-N', 's1', '-O', join(s.dir, 's1.tar.zst')]);
+  await until('the export made its temp file', async () => (await readdir(s.dir)).some((n) => n.startsWith('.s1.tar.zst.tmp-')));
+  s.ok(await s.run(['snapshot', 'delete', '-N', 's1']));
+  refused(await ex, /^error: snapshot "s1" was deleted \(by another command\) while it was being exported; nothing was exported/, 'the export');
+  assert.deepEqual((await readdir(s.dir)).filter((n) => n.includes('s1.tar.zst')), []);
+
+  // restore: its temp disk is there, its open of the archive held
+  const volDir = join((await s.disks())[0]!.id, '..', '..');
+  const rs = heldAtOpen(s.dir, s2.id, ['snapshot', 'restore', '-N', 's2', '--disk-name', 'r2']);
+  await until('the restore made its temp disk', async () => (await readdir(volDir)).some((n) => n.startsWith('.tmp-r2-')));
+  s.ok(await s.run(['snapshot', 'delete', '-N', 's2']));
+  refused(await rs, /^error: snapshot "s2" was deleted \(by another command\) while it was being restored; no disk was created/, 'the restore');
+  assert.deepEqual((await readdir(volDir)).sort(), ['a', 'b']);
+});
