@@ -257,7 +257,7 @@ export async function attachDisk(ctx: AppContext, driver: ProviderDriver, kube: 
   // one being replaced, so it becomes the rollback target.
   const replaced = before.currentId ? disks.find((d) => d.id === before.currentId) : choice.disk;
   if (!before.currentId && replaced && replaced.id !== disk.id) await recordCurrentDisk(k, ctx, volume, replaced.id);
-  await recordCurrentDisk(k, ctx, volume, disk.id);
+  const written = await recordCurrentDisk(k, ctx, volume, disk.id);
   // A delete of this disk by another command may have run between the look above and the write (it
   // saw the disk not current): the record must never name a deleted disk. The delete checks the
   // record again just before it deletes, so one of the two always sees the other.
@@ -274,7 +274,10 @@ export async function attachDisk(ctx: AppContext, driver: ProviderDriver, kube: 
   }
   await markAttached(ctx, driver, volume, disk, op);
   const r: AttachResult = { volume: volume.name, disk: { ...disk, current: true }, changed: true };
-  if (replaced && replaced.id !== disk.id) r.previous = { ...replaced, current: false };
+  // what the write replaced: another attach at once may have made its disk current since the look above
+  const previousId = written.currentId === disk.id && written.previousId !== disk.id ? written.previousId : undefined;
+  const previous = previousId === undefined ? undefined : previousId === replaced?.id ? replaced : (await driver.disks.list(ctx, volume, {}, op)).find((d) => d.id === previousId);
+  if (previous) r.previous = { ...previous, current: false };
   return r;
 }
 

@@ -225,3 +225,22 @@ test('snapshot export and restore while the snapshot is deleted before its archi
   refused(await rs, /^error: snapshot "s2" was deleted \(by another command\) while it was being restored; no disk was created/, 'the restore');
   assert.deepEqual((await readdir(volDir)).sort(), ['a', 'b']);
 });
+
+test('two disk attach of different disks at once: the record ends consistent and each says the previous disk it really replaced', async (t) => {
+  const s = await setUp(t);
+  s.ok(await s.run(['disk', 'create', '-N', 'c']));
+  // b's attach read the record (a current) and waits at its write; c's attach runs meanwhile
+  const held = s.fake.hold((m, p) => m === 'PATCH' && p === `/api/v1/namespaces/${s.ns}`);
+  const attB = s.run(['disk', 'attach', '-N', 'b']);
+  await held.arrived;
+  const attC = await s.run(['disk', 'attach', '-N', 'c']);
+  s.ok(attC);
+  assert.match(attC.out, /attached disk c to volume default \(previous: a\)/);
+  held.release();
+  const r = await attB;
+  s.ok(r);
+  // its write met c's (409 Conflict), read the record again and replaced c
+  assert.match(r.out, /attached disk b to volume default \(previous: c\)/);
+  const list = await s.disks();
+  assert.deepEqual(list.map((x) => [x.name, x.current, x.previous]), [['a', false, false], ['b', true, false], ['c', false, true]]);
+});
