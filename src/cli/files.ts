@@ -317,7 +317,9 @@ async function withPublishLock<T>(path: string, fn: () => Promise<T>): Promise<T
     const st = await fsp.lstat(lock).catch(() => undefined);
     if (held === undefined || !st) continue; // released meanwhile
     const m = /^(\S+) (\d+)\n$/.exec(held);
-    const dead = m && m[1] === HOST ? !alive(Number(m[2])) : Date.now() - st.mtimeMs > FOREIGN_LOCK_AGE_MS;
+    // (no owner line: its maker died between making it and writing to it, a few microseconds; gone once seconds old)
+    const age = Date.now() - st.mtimeMs;
+    const dead = !m ? age > 5_000 : m[1] === HOST ? !alive(Number(m[2])) : age > FOREIGN_LOCK_AGE_MS;
     if (dead) {
       await fsp.rm(lock, { force: true });
       continue;

@@ -95,6 +95,25 @@ describe('writeArchiveFile (-O FILE)', () => {
   });
 });
 
+describe('the lock beside FILE that two exports take turns with', () => {
+  it('a lock left empty (its maker killed between making it and writing its owner) is removed once seconds old, not honoured for minutes', async () => {
+    const { utimesSync } = await import('node:fs');
+    const out = join(dir, 'held.tar.zst');
+    const lock = join(dir, '.held.tar.zst.lock');
+    writeFileSync(lock, '');
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(lock, old, old);
+    const started = Date.now();
+    const r = await writeArchiveFile(out, async (w) => {
+      await new Promise<void>((res) => w.write(Buffer.from('data'), () => res()));
+      return { sha256: 'a'.repeat(64), bytes: 4 };
+    });
+    assert.equal(r.bytes, 4);
+    assert.ok(Date.now() - started < 10_000, 'not waited on');
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('held')).sort(), ['held.tar.zst', 'held.tar.zst.sha256']);
+  });
+});
+
 describe('-O naming a directory', () => {
   it("a name ending in '/' (or . or ..) is refused before anything runs, not written as a file without its slash", () => {
     assert.throws(() => archiveOutputPath('', (p) => join(dir, p)), (e: unknown) => e instanceof KompoxError && e.code === 'export.output-missing' && e.message === '-O needs a file name (or - for stdout)');
