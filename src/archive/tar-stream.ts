@@ -217,6 +217,12 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
   const links = new EntrySorter(spool);
   const log = new ManifestLog(spool);
   const skipped: string[] = [];
+  /**
+   * The archive paths of the devices and FIFOs left out: tar stores a second
+   * name of one as a hard link to the first, which is left out with it (never
+   * read: a FIFO's read waits for a writer). Only such entries are kept.
+   */
+  const specials = new Map<string, string>();
   let held: { path: string; e: TarEntry } | undefined;
   const skipLostFound = opts.skipLostFound ?? true;
   const lostFound = `${DATA_DIR}/${LOST_FOUND}`;
@@ -289,6 +295,11 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
         if (e.size) await tr.skip(e.size, path);
         const tarTarget = e.linkpath ?? '';
         const target = archivePathOf(tarTarget);
+        const special = specials.get(target);
+        if (special) {
+          skipped.push(`${path} (${special}, a hard link to ${target})`);
+          continue;
+        }
         if (!opts.readLinkTarget || target === path || target === DATA_DIR) throw missingLinkTarget(path, target);
         // whether the stream holds the target as a regular file is checked in path order at the end
         links.add({ path: linkKey(target, path), type: 'file', mode: 0, size: 0 });
@@ -328,6 +339,7 @@ export async function packTarStream(input: Readable | NodeJS.ReadableStream, out
         // devices, FIFOs, sockets: not data (packTree leaves them out too)
         if (e.size) await tr.skip(e.size, path);
         skipped.push(`${path} (${e.type})`);
+        specials.set(path, e.type);
       }
     }
     if (!tr.sawEnd) throw integrity('the tar stream is truncated (no end-of-archive marker)');

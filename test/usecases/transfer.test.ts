@@ -340,6 +340,23 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     }
   });
 
+  it('FIFOs and devices, and hard links to them, are left out through the cluster and named (a FIFO is never read: its read waits for a writer); the archive imports on both paths', { timeout: 120_000 }, async () => {
+    const { ctx, disk, digest } = await diskWithData('specials');
+    const made = spawnSync('sh', ['-c', 'mkfifo sub/a-fifo && ln sub/a-fifo fifo-link && mknod a-char c 1 3 && ln a-char sub/char-link && mknod a-block b 7 200 && ln a-block block-link'], { cwd: disk.id });
+    assert.equal(made.status, 0, String(made.stderr));
+    const c = collectEvents();
+    const archive = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster' }, c.op));
+    const m = await readManifest(Readable.from([archive]));
+    assert.equal(m.treeDigest, digest, 'the archive holds the tree without them');
+    const left = c.events.flatMap((e) => (e.type === 'log' && e.message.startsWith('left out ') ? [e.message.split(' ')[2]] : [])).sort();
+    assert.deepEqual(left, ['data/a-block', 'data/a-char', 'data/block-link', 'data/fifo-link', 'data/sub/a-fifo', 'data/sub/char-link'], JSON.stringify(c.events));
+    for (const via of ['cluster', 'host'] as const) {
+      const back = await importDisk(ctx, driver, kube, { name: `back-${via}`, archive: { stream: Readable.from([archive]) }, via });
+      assert.equal((await digestTree(fs, back.id)).treeDigest, digest);
+    }
+    await assertNoLeftovers(ctx);
+  });
+
   it('a hard link whose file grows while it is read (a live disk) leaves no read of it open once the export returns', async () => {
     const { ctx, disk } = await diskWithData('link-grows');
     const big = join(disk.id, 'growing.log');
