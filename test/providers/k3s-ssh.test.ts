@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { readFile, lstat, readdir, readlink } from 'node:fs/promises';
+import { readFile, lstat, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
@@ -314,6 +314,49 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.ok(events.some((e) => e.type === 'log' && /left out data\/sub\/a-fifo/.test(e.message)), JSON.stringify(events));
     } finally {
       await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('a file replaced by a FIFO between the listing and its open over SFTP (a node without tar) is left out, never waited on: the export ends and names it', { timeout: 60_000 }, async () => {
+    const own = await sandbox();
+    // the fallback's driver, whose openFile first puts a FIFO in the listed file's place (a tenant's pod racing the export)
+    const factory: HostFsFactory = async () => {
+      const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+      return new Proxy(fs, {
+        get: (t, k) => {
+          const v = Reflect.get(t, k) as unknown;
+          if (k === 'tarStream' || k === 'untarStream' || k === 'packedStream' || k === 'run') return undefined;
+          if (k === 'openFile') {
+            return async (path: string, listed: unknown) => {
+              if (path.endsWith('/swapped.txt')) {
+                await rm(path);
+                assert.equal(spawnSync('mkfifo', [path]).status, 0);
+              }
+              return (v as (...a: unknown[]) => unknown).call(t, path, listed);
+            };
+          }
+          return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+        },
+      });
+    };
+    const sftpOnly = new K3sDriver({ env: {} }, factory);
+    try {
+      const ctx = appCtx(own, { settings });
+      const d = await driver.disks.create(ctx, ctx.app.volumes[0]!, { name: 'fifo-race' }, {});
+      await writeSampleTree(d.id);
+      const want = await digest(d.id);
+      await writeFile(join(d.id, 'swapped.txt'), 'listed as a file\n');
+      const events: KompoxEvent[] = [];
+      const m = await verifiedManifest(await exportBytes(sftpOnly, ctx, d, events));
+      assert.equal(m.treeDigest, want, 'the archive holds the tree without it');
+      assert.ok(events.some((e) => e.type === 'log' && /left out 1 file\(s\) deleted or replaced .*swapped\.txt/.test(e.message)), JSON.stringify(events));
+      // the session still answers (its open is no longer waiting for a writer)
+      assert.equal((await lstat(join(d.id, 'swapped.txt'))).isFIFO(), true);
+      const again = await verifiedManifest(await exportBytes(sftpOnly, ctx, d));
+      assert.equal(again.treeDigest, want);
+    } finally {
+      await sftpOnly.close();
       await own.cleanup();
     }
   });

@@ -98,6 +98,11 @@ function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void):
 
 const SFTP_NO_SUCH_FILE = 2;
 const SFTP_EOF = 1;
+/** SSH_FXF_WRITE alone: O_WRONLY, without O_CREAT or O_TRUNC (openWatched). */
+const SFTP_OPEN_WRITE = 0x02;
+const S_IFIFO = 0o010000;
+/** How long an SFTP open may go unanswered before openWatched looks at what it opens. */
+const OPEN_WATCH_MS = 1000;
 /**
  * Bytes per SFTP read request, and how many are in flight at once for one
  * read call: ssh2's own read (and its read stream) keeps one request in
@@ -617,7 +622,7 @@ class SshHostFs implements HostFs {
     const size = listed.size;
     let handle: Buffer;
     try {
-      handle = await p<Buffer>((cb) => this.sftp.open(path, 'r', cb));
+      handle = await this.openWatched(path);
     } catch (e) {
       if ((e as { code?: number }).code === SFTP_NO_SUCH_FILE) return undefined;
       throw this.wrap('open', path, e);
@@ -679,6 +684,46 @@ class SshHostFs implements HostFs {
       // Not waited for: nothing depends on it, and waiting costs a round trip per file.
       close: async () => void closeHandle().catch(() => undefined),
     };
+  }
+  /**
+   * SFTP's open of PATH for reading. sftp-server opens without O_NONBLOCK,
+   * so a FIFO put in a listed file's place (a tenant's pod may) makes the
+   * open wait for a writer, and the whole session with it (the server
+   * answers in order): the export hung for good. An open that has not
+   * answered within OPEN_WATCH_MS is looked at from a second SFTP session:
+   * a FIFO there is opened for writing (no create, no truncate, nothing
+   * written), which lets the waiting open return; openFile's fstat then
+   * leaves it out as a replaced file. Anything else (a slow disk) is waited
+   * for, looked at again each OPEN_WATCH_MS.
+   */
+  private async openWatched(path: string): Promise<Buffer> {
+    const opening = p<Buffer>((cb) => this.sftp.open(path, 'r', cb));
+    const answered = async () => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([opening.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), OPEN_WATCH_MS)))]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    if (await answered()) return opening;
+    let side: SFTPWrapper | undefined;
+    try {
+      side = await p<SFTPWrapper>((cb) => this.conn.sftp(cb));
+      const other = side;
+      do {
+        const st = await p<Stats>((cb) => other.lstat(path, cb)).catch(() => undefined);
+        if (st && (st.mode & 0o170000) === S_IFIFO) {
+          const w = await p<Buffer>((cb) => other.open(path, SFTP_OPEN_WRITE, cb)).catch(() => undefined);
+          if (w) await p<void>((cb) => other.close(w, cb)).catch(() => undefined);
+        }
+      } while (!(await answered()));
+    } catch {
+      // no second session (the server's limit): wait for the open as it is
+    } finally {
+      side?.end();
+    }
+    return opening;
   }
   openRead(path: string): Readable {
     return this.sftp.createReadStream(path) as unknown as Readable;
