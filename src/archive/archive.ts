@@ -251,6 +251,12 @@ export interface ArchiveResult {
    * live disk): how many, and the first few archive paths. Absent: none.
    */
   leftOut?: { count: number; first: string[] };
+  /**
+   * packTree: the sockets, FIFOs and devices it left out (an archive holds
+   * only files, directories and symlinks): how many, and the first few
+   * archive paths. Absent: none.
+   */
+  special?: { count: number; first: string[] };
 }
 
 /** How many left-out paths ArchiveResult.leftOut names (its count goes on). */
@@ -712,7 +718,8 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
     await sink.end();
     const manifest = log.manifest(head);
     opts.progress?.done(countsOf(manifest));
-    return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, ...(leftOut.count ? { leftOut } : {}) };
+    const special = walker.special;
+    return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, ...(leftOut.count ? { leftOut } : {}), ...(special.count ? { special } : {}) };
   } catch (e) {
     sink.abort();
     for (const a of ahead) void a.file?.then((file) => file?.close()).catch(() => undefined);

@@ -18,6 +18,9 @@ import type { EntryKind, ManifestEntry, TreeFs, TreeStat } from './archive.js';
 import { EntrySorter } from './entry-sort.js';
 import { notUtf8Decoded } from './utf8-names.js';
 
+/** How many left-out sockets, FIFOs and devices TreeWalker.special names (its count goes on). */
+export const SPECIALS_NAMED = 10;
+
 export interface WalkedEntry {
   /** Path on the filesystem. */
   abs: string;
@@ -52,6 +55,8 @@ interface Frame {
 export class TreeWalker {
   private readonly stack: Frame[] = [];
   private first: WalkedEntry | undefined;
+  /** The sockets, FIFOs and devices the walk left out (not data): how many, and the first few archive paths. */
+  readonly special = { count: 0, first: [] as string[] };
   private started = false;
 
   constructor(
@@ -130,7 +135,12 @@ export class TreeWalker {
           if (name.includes('\uFFFD')) throw notUtf8Decoded(abs, name);
           return; // removed while walking (crash-consistent export of a live disk)
         }
-        if (st.kind === 'other') return; // sockets, fifos and devices are not data
+        if (st.kind === 'other') {
+          // sockets, fifos and devices are not data
+          this.special.count++;
+          if (this.special.first.length < SPECIALS_NAMED) this.special.first.push(`${rel}/${name}`);
+          return;
+        }
         put({ key: name, name, st, contents: false });
         if (st.kind === 'dir') put({ key: `${name}/`, name, st, contents: true });
       });

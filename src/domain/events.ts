@@ -52,6 +52,22 @@ export function warningEvent(op: Op | undefined, diagnostic: Diagnostic): void {
 }
 
 /**
+ * The one warning of an export, snapshot or copy that left out sockets,
+ * FIFOs or devices (archives and copies hold only files, directories and
+ * symlinks), the same on every data path: how many, and the first few
+ * archive paths (`first`, each optionally with its kind). None: no event.
+ */
+export function specialsLeftOut(op: Op | undefined, left: { count: number; first: readonly string[] } | undefined): void {
+  if (!left?.count) return;
+  const more = left.count > left.first.length ? ` and ${left.count - left.first.length} more` : '';
+  warningEvent(op, {
+    level: 'warning',
+    message: `left out ${left.count} ${left.count === 1 ? 'entry that is' : 'entries that are'} not a file, directory or symlink (a socket, FIFO or device): ${left.first.join(', ')}${more}`,
+    hint: 'Archives and copies hold only files, directories and symlinks; the app must make such entries again (most make their sockets and FIFOs when they start).',
+  });
+}
+
+/**
  * Byte progress as the archive code reports it (start, advance, done). The
  * archive keeps this minimal callback; byteProgress turns it into events.
  */

@@ -26,7 +26,8 @@ import { posix } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { KompoxError, unsupported } from '../domain/errors.js';
-import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, throwIfAborted, uncounted, warningEvent, type Op } from '../domain/events.js';
+import { asInterrupted, byteProgress, cancellable, destroyOnCancel, logEvent, phaseEvent, sleep, specialsLeftOut, throwIfAborted, uncounted, warningEvent, type Op } from '../domain/events.js';
+import { SPECIALS_NAMED } from '../archive/tree-walk.js';
 import { lookupSetting, type AppContext, type AppVolume, type Disk, type Snapshot } from '../domain/model.js';
 import { appId } from '../domain/names.js';
 import { DISK_ATTACHED, type ArchiveExportOptions, type ArchiveInput, type ProviderDriver } from '../domain/ports/driver.js';
@@ -320,7 +321,7 @@ export async function exportDiskThroughCluster(
         );
         const r = await running;
         if (r.exitCode !== 0) throw podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text());
-        for (const s of packed.skipped) logEvent(op, `left out ${s}: not a file, directory or symlink`);
+        specialsLeftOut(op, { count: packed.skipped.length, first: packed.skipped.slice(0, SPECIALS_NAMED) });
         return { skipped: packed.skipped };
       } catch (e) {
         abort.abort();

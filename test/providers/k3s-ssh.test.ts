@@ -311,9 +311,54 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.equal(streamed.calls.packedStream, 1);
       assert.equal(streamed.calls.tarStream, 1, 'the plain tar stream took over');
       assert.equal(m.treeDigest, want);
-      assert.ok(events.some((e) => e.type === 'log' && /left out data\/sub\/a-fifo/.test(e.message)), JSON.stringify(events));
+      assert.ok(events.some((e) => e.type === 'warning' && /left out 1 entry that is not a file, directory or symlink .*: data\/sub\/a-fifo \(FIFO\)$/.test(e.diagnostic.message)), JSON.stringify(events));
     } finally {
       await streamed.driver.close();
+      await own.cleanup();
+    }
+  });
+
+  it('FIFOs, devices and hard links to them are left out with one warning naming them on every path (locally, over SFTP, the plain tar stream): export, snapshot and copy alike', async () => {
+    const own = await sandbox();
+    const sftp = tracedDriver(true);
+    const plain = tracedDriver(false, undefined, true, true);
+    const local = new K3sDriver();
+    try {
+      for (const [label, d, ctx] of [
+        ['local', local, appCtx(own, { app: 'specials-local' })],
+        ['SFTP', sftp.driver, appCtx(own, { app: 'specials-sftp', settings })],
+        ['plain tar stream', plain.driver, appCtx(own, { app: 'specials-plain', settings })],
+      ] as const) {
+        const vol = ctx.app.volumes[0]!;
+        const disk = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+        await writeSampleTree(disk.id);
+        const want = await digest(disk.id);
+        const made = spawnSync('sh', ['-c', 'mkfifo sub/a-fifo && ln sub/a-fifo fifo-link && mknod a-char c 1 3'], { cwd: disk.id });
+        assert.equal(made.status, 0, String(made.stderr));
+        const warnings = (events: KompoxEvent[]) => events.flatMap((e) => (e.type === 'warning' && e.diagnostic.message.startsWith('left out ') ? [e.diagnostic.message] : []));
+        const named = (what: string, events: KompoxEvent[]) => {
+          const w = warnings(events);
+          assert.equal(w.length, 1, `${label} ${what}: one warning (${JSON.stringify(events)})`);
+          assert.match(w[0]!, /^left out 3 entries that are not a file, directory or symlink \(a socket, FIFO or device\): /, `${label} ${what}`);
+          for (const p of ['data/sub/a-fifo', 'data/fifo-link', 'data/a-char']) assert.ok(w[0]!.includes(p), `${label} ${what} names ${p}: ${w[0]}`);
+        };
+        const exported: KompoxEvent[] = [];
+        assert.equal((await verifiedManifest(await exportBytes(d, ctx, disk, exported))).treeDigest, want, label);
+        named('export', exported);
+        const snapped: KompoxEvent[] = [];
+        const snap = await d.snapshots.create(ctx, vol, disk, 'snap', { events: (e) => snapped.push(e) });
+        named('snapshot', snapped);
+        const restored = await d.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, {});
+        assert.equal(await digest(restored.id), want, label);
+        const copied: KompoxEvent[] = [];
+        const copy = await d.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: disk.id } }, { events: (e) => copied.push(e) });
+        named('copy', copied);
+        assert.equal(await digest(copy.id), want, label);
+      }
+    } finally {
+      await local.close();
+      await sftp.driver.close();
+      await plain.driver.close();
       await own.cleanup();
     }
   });

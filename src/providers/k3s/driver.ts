@@ -19,7 +19,8 @@
 import { isIP } from 'node:net';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { KompoxError, interruptedError, unsupported } from '../../domain/errors.js';
-import { byteProgress, cancellable, destroyOnCancel, logEvent, throwIfAborted, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
+import { byteProgress, cancellable, destroyOnCancel, logEvent, specialsLeftOut, throwIfAborted, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
+import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import {
   TAG_APP,
   TAG_ATTACHED_AT,
@@ -1228,6 +1229,7 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
     }
     const r = await packTree(fs, dir, out, opts);
     logLeftOut(op, r);
+    specialsLeftOut(op, r.special);
     return r;
   }
   const { packTarStream } = await import('../../archive/tar-stream.js');
@@ -1246,7 +1248,7 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
       },
     }),
   );
-  for (const s of r.skipped) logEvent(op, `left out ${s}: not a file, directory or symlink`);
+  specialsLeftOut(op, { count: r.skipped.length, first: r.skipped.slice(0, SPECIALS_NAMED) });
   return r;
 }
 
@@ -1425,6 +1427,7 @@ async function copyTree(
       (r) => {
         pipe.end();
         logLeftOut(op, r);
+        specialsLeftOut(op, r.special);
         return r;
       },
       (e: unknown) => {
