@@ -200,3 +200,38 @@ export function stderrTail(max = 4096): { stream: PassThrough; text(): string } 
   });
   return { stream, text: () => buf.toString('utf8').trim() };
 }
+
+/**
+ * The sockets `tar -c` left out of its stream, read from its stderr as it
+ * comes (`tar: ./PATH: socket ignored`, GNU and busybox alike; tar skips
+ * them itself, so the stream never shows them): how many, and the first
+ * `named` as archive paths with their kind, as packTarStream's skipped
+ * entries read. Feed it every stderr chunk.
+ */
+export function ignoredSockets(named = 10): { feed(chunk: Buffer): void; found(): { count: number; first: string[] } } {
+  let line = '';
+  let count = 0;
+  const first: string[] = [];
+  const take = (l: string) => {
+    const m = /^[^:]*tar: (.*): socket ignored$/.exec(l);
+    if (!m) return;
+    count++;
+    const p = m[1]!.replace(/^(\.\/)+/, '');
+    if (first.length < named) first.push(`${p === '.' || p === '' ? 'data' : `data/${p}`} (socket)`);
+  };
+  return {
+    feed(chunk) {
+      line += chunk.toString('utf8');
+      const lines = line.split('\n');
+      line = lines.pop() ?? '';
+      for (const l of lines) take(l);
+      // a line that never ends is no message of tar's
+      if (line.length > 64 * 1024) line = '';
+    },
+    found() {
+      if (line) take(line);
+      line = '';
+      return { count, first };
+    },
+  };
+}

@@ -38,7 +38,7 @@ import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
 import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { commandMessages, parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
+import { commandMessages, ignoredSockets, parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -287,6 +287,8 @@ export async function exportDiskThroughCluster(
       const abort = new AbortController();
       const tarOut = execPipe('from-pod');
       const err = stderrTail();
+      const sockets = ignoredSockets(SPECIALS_NAMED);
+      err.stream.on('data', (c: Buffer) => sockets.feed(c));
       const running = helperExec(h, tarCreateArgv(mp), { stdout: tarOut, stderr: err.stream }, op, abort).then(
         (r) => {
           // A failed tar -c may still have written a whole stream (tar goes on past a file it cannot read
@@ -321,7 +323,8 @@ export async function exportDiskThroughCluster(
         );
         const r = await running;
         if (r.exitCode !== 0) throw podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text());
-        specialsLeftOut(op, { count: packed.skipped.length, first: packed.skipped.slice(0, SPECIALS_NAMED) });
+        const ignored = sockets.found();
+        specialsLeftOut(op, { count: packed.skipped.length + ignored.count, first: [...packed.skipped, ...ignored.first].slice(0, SPECIALS_NAMED) });
         return { skipped: packed.skipped };
       } catch (e) {
         abort.abort();

@@ -1248,7 +1248,8 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
       },
     }),
   );
-  specialsLeftOut(op, { count: r.skipped.length, first: r.skipped.slice(0, SPECIALS_NAMED) });
+  const sockets = tar.ignored?.() ?? { count: 0, first: [] };
+  specialsLeftOut(op, { count: r.skipped.length + sockets.count, first: [...r.skipped, ...sockets.first].slice(0, SPECIALS_NAMED) });
   return r;
 }
 

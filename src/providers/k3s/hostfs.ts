@@ -187,6 +187,8 @@ export interface HostTarStream {
    * bounded wait for a host that no longer answers gave up.
    */
   finished: Promise<string | undefined>;
+  /** The sockets tar left out of the stream itself (from its stderr, see ignoredSockets): how many, the first few. */
+  ignored?(): { count: number; first: string[] };
   /**
    * Stops the command (a failure elsewhere): its output is closed, and one
    * still running after a grace period is killed; `finished` settles once it

@@ -21,7 +21,8 @@ import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
 import { notUtf8Decoded } from '../../archive/utf8-names.js';
 import { GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../../archive/memory.js';
-import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, ignoredSockets, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import { KOMPOX_MEMBER_FLAGS, NODE_ZSTD_HINT, nodeArchiveZstd, progressSplitter, syncFileArgv, syncTreeArgv } from './node-commands.js';
 import { kindOfMode, syncFailed, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
@@ -1067,6 +1068,8 @@ class SshHostFs implements HostFs {
     channel.end(); // nothing to read from us
     limitQueue(channel, '_readableState');
     const err = stderrTail();
+    const sockets = ignoredSockets(SPECIALS_NAMED);
+    err.stream.on('data', (c: Buffer) => sockets.feed(c));
     // stderr but for the group's line (NodeCommand): the tools' messages and statuses
     const command = new NodeCommand(channel, this.exec, (b) => err.stream.write(b));
     let exitCode: number | undefined;
@@ -1139,7 +1142,7 @@ class SshHostFs implements HostFs {
       cancelled = true;
       drain();
     });
-    return { stream, compressed: stdout !== 'plain', finished, stop };
+    return { stream, compressed: stdout !== 'plain', finished, stop, ignored: () => sockets.found() };
   }
   /**
    * One `tar -x` into DIR on the node over one exec channel, the tar stream
