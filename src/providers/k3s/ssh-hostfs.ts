@@ -99,8 +99,12 @@ function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void):
 
 const SFTP_NO_SUCH_FILE = 2;
 const SFTP_EOF = 1;
-/** SSH_FXF_WRITE alone: O_WRONLY, without O_CREAT or O_TRUNC (openWatched). */
-const SFTP_OPEN_WRITE = 0x02;
+/**
+ * SSH_FXF_READ | SSH_FXF_WRITE: O_RDWR, without O_CREAT or O_TRUNC
+ * (openWatched). Linux opens a FIFO so at once, reader or not (fifo(7)),
+ * where O_WRONLY would wait for a reader: one that closed meanwhile.
+ */
+const SFTP_OPEN_READ_WRITE = 0x03;
 const S_IFIFO = 0o010000;
 /** How long an SFTP open may go unanswered before openWatched looks at what it opens. */
 const OPEN_WATCH_MS = 1000;
@@ -692,8 +696,9 @@ class SshHostFs implements HostFs {
    * open wait for a writer, and the whole session with it (the server
    * answers in order): the export hung for good. An open that has not
    * answered within OPEN_WATCH_MS is looked at from a second SFTP session:
-   * a FIFO there is opened for writing (no create, no truncate, nothing
-   * written), which lets the waiting open return; openFile's fstat then
+   * a FIFO there is opened for reading and writing (which never waits; no
+   * create, no truncate, nothing written) and closed, which lets the
+   * waiting open return; openFile's fstat then
    * leaves it out as a replaced file. Anything else (a slow disk) is waited
    * for, looked at again each OPEN_WATCH_MS.
    */
@@ -715,7 +720,7 @@ class SshHostFs implements HostFs {
       do {
         const st = await p<Stats>((cb) => other.lstat(path, cb)).catch(() => undefined);
         if (st && (st.mode & 0o170000) === S_IFIFO) {
-          const w = await p<Buffer>((cb) => other.open(path, SFTP_OPEN_WRITE, cb)).catch(() => undefined);
+          const w = await p<Buffer>((cb) => other.open(path, SFTP_OPEN_READ_WRITE, cb)).catch(() => undefined);
           if (w) await p<void>((cb) => other.close(w, cb)).catch(() => undefined);
         }
       } while (!(await answered()));
