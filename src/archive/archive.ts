@@ -46,6 +46,7 @@ import { EntrySorter, type EntrySorterOptions } from './entry-sort.js';
 import { GarbagePacer, freeSpent, markReleasable, releaseBuffer, releaseMarked } from './memory.js';
 import { headerBlocks } from './tar-header.js';
 import { TreeWalker, walk, type WalkedEntry } from './tree-walk.js';
+import { pathTooLong, pathTooLongFor } from './path-length.js';
 import { InOrder, ZSTD_FRAME, ZSTD_JOBS, ZSTD_LEVEL, ZstdSlot, decompressZstd, outOfMemory, zstdParallelism } from './zstd.js';
 
 export const ARCHIVE_FORMAT = 'kompox-archive';
@@ -173,6 +174,11 @@ export interface TreeFs {
    */
   readdirStream?(path: string): Iterable<string> | AsyncIterable<string>;
   readlink(path: string): Promise<string>;
+  /**
+   * The listing leaves out, without an error, entries whose path reaches
+   * PATH_MAX (OpenSSH's sftp-server): the walk refuses directories that deep.
+   */
+  readonly dropsLongPaths?: boolean;
   openRead(path: string): Readable;
   /** Creates (exclusively) a file for writing with the given mode. */
   openWrite(path: string, mode: number): Writable;
@@ -1622,6 +1628,7 @@ export async function unpackArchive(fs: TreeFs, input: Readable | NodeJS.Readabl
         continue;
       }
       const abs = absOf(path);
+      if (pathTooLongFor(abs)) throw pathTooLong(abs, 'extracted');
       if (path !== DATA_DIR) {
         // The parent must be a directory this archive created: never write
         // through a symlink or into something that is not ours.

@@ -17,6 +17,7 @@ import { KompoxError } from '../domain/errors.js';
 import type { EntryKind, ManifestEntry, TreeFs, TreeStat } from './archive.js';
 import { EntrySorter } from './entry-sort.js';
 import { notUtf8Decoded } from './utf8-names.js';
+import { listingMayDropNames, pathTooLong, pathTooLongFor } from './path-length.js';
 
 /** How many left-out sockets, FIFOs and devices TreeWalker.special names (its count goes on). */
 export const SPECIALS_NAMED = 10;
@@ -123,8 +124,12 @@ export class TreeWalker {
       }
       sorter.add(itemRecord(item));
     };
+    // near PATH_MAX: a name whose path does not fit is refused, never left out (SFTP leaves it out of its listing)
+    const deep = listingMayDropNames(abs);
+    if (deep && this.fs.dropsLongPaths) throw pathTooLong(abs, 'archived', 'listing');
     let batch: string[] = [];
     const lookUp = async () => {
+      if (deep) for (const name of batch) if (pathTooLongFor(`${abs}/${name}`)) throw pathTooLong(`${abs}/${name}`, 'archived');
       const stats = await Promise.all(batch.map((name) => this.fs.lstat(`${abs}/${name}`)));
       batch.forEach((name, j) => {
         const st = stats[j];

@@ -24,6 +24,7 @@ import {
 } from '../../archive/archive.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
+import { pathTooLong } from '../../archive/path-length.js';
 import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, decodingFailure, shellStatusPhrase, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
@@ -404,6 +405,10 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     }
     if (badName !== undefined) throw badName;
     if (es.codes[1] !== 0) {
+      // a path the node cannot take whole (GNU tar: "tar: NAME: Cannot mkdir: File name too long", the
+      // start maybe cut off the kept stderr by the long name): no fault of the archive
+      const tooLong = /^(?:tar: )?(.*): Cannot [^:\n]+: File name too long$/m.exec(es.text);
+      if (tooLong) throw pathTooLong(`…${tooLong[1]!.slice(-80)}`, 'extracted', 'tar');
       if (hostProblem(es.text)) throw failed(fs, extracting, { code: es.codes[1], stderr: es.text });
       throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${commandMessages(es.text) || `exit code ${es.codes[1]}`})`);
     }

@@ -534,6 +534,9 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
 
 class SshHostFs implements HostFs {
   private tools?: Promise<NodeTools>;
+  /** sftp-server leaves out of a listing every entry whose path reaches PATH_MAX (src/archive/path-length.ts). */
+  readonly dropsLongPaths = true;
+
   constructor(
     private readonly conn: Client,
     private readonly sftp: SFTPWrapper,

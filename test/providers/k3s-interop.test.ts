@@ -1,0 +1,140 @@
+// Interoperability of the K3s driver's data paths with real processes: a
+// tree exported on one path (this machine's filesystem, a node over SSH with
+// GNU tar, a node without tar read file by file over SFTP) is the same tree
+// imported on another, or the export is refused; never a tree that lost or
+// changed something unsaid.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import type { KompoxEvent } from '../../src/domain/events.js';
+import type { HostFs } from '../../src/providers/k3s/hostfs.js';
+import { K3sDriver } from '../../src/providers/k3s/index.js';
+import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
+import { rejectsWith } from '../support/assertions.js';
+import { sshdMissing, type Sshd } from '../support/sshd.js';
+import { appCtx, sshdAndSandbox, type Sandbox } from './k3s-fixtures.js';
+
+const skip = sshdMissing();
+
+/** A connection to the sshd; with `bin`, its commands on the node find only the tools in `bin` (their PATH is it alone). */
+async function connect(sshd: Sshd, bin?: string): Promise<HostFs> {
+  const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+  if (bin) {
+    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+    const exec = conn.exec.bind(conn);
+    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin} ${cmd}`, ...a);
+  }
+  return fs;
+}
+
+/** The three host paths: this machine (no SSH), a node over SSH with GNU tar, a node without tar (SFTP). */
+function paths(fx: { sshd: Sshd; sb: Sandbox }) {
+  const settings = () => ({ K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath });
+  return {
+    local: () => ({ driver: new K3sDriver(), ctx: appCtx(fx.sb) }),
+    ssh: () => ({ driver: new K3sDriver({ env: {} }, async () => connect(fx.sshd)), ctx: appCtx(fx.sb, { settings: settings() }) }),
+    sftp: () => ({ driver: new K3sDriver({ env: {} }, async () => connect(fx.sshd, join(fx.sb.dir, 'bin'))), ctx: appCtx(fx.sb, { settings: settings() }) }),
+  };
+}
+type Path = ReturnType<typeof paths>['local'];
+
+async function exportOn(p: ReturnType<Path>, name: string, format: 'tar.zst' | 'tar.gz' = 'tar.zst', events: KompoxEvent[] = []): Promise<Buffer> {
+  const vol = p.ctx.app.volumes[0]!;
+  const disk = (await p.driver.disks.list(p.ctx, vol, {}, {})).find((d) => d.name === name)!;
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await p.driver.hostTransfer.exportDisk(p.ctx, vol, disk, out, { events: (e) => events.push(e) }, { format });
+  out.end();
+  return Buffer.concat(chunks);
+}
+
+async function importOn(p: ReturnType<Path>, name: string, archive: Buffer): Promise<string> {
+  const vol = p.ctx.app.volumes[0]!;
+  return (await p.driver.hostTransfer.importDisk(p.ctx, vol, { name }, { stream: Readable.from([archive]) }, {})).id;
+}
+
+/** Disk names of the volume, pending ones and temp directories included: what a failure must not leave. */
+async function volumeEntries(sb: Sandbox): Promise<string[]> {
+  const ns = (await readdir(sb.diskRoot))[0];
+  return ns ? (await readdir(join(sb.diskRoot, ns, 'default'))).sort() : [];
+}
+
+describe('K3s data paths: paths of 4096 bytes or more are refused on every path, never left out', { skip }, () => {
+  const fx = sshdAndSandbox(async (sb) => {
+    // a node without tar: every tool of this machine but tar and zstd on the commands' PATH
+    const bin = join(sb.dir, 'bin');
+    await mkdir(bin);
+    for (const name of await readdir('/usr/bin')) if (!/^(tar|zstd|zstdmt|unzstd|zstdcat|pzstd)$/.test(name)) await symlink(join('/usr/bin', name), join(bin, name));
+  });
+
+  /**
+   * A disk holding a small file and, under deep/, a chain of 22 directories
+   * of 200-byte names whose last paths pass 4096 bytes: two halves made
+   * apart, each path short enough for mkdir, then one moved into the other.
+   */
+  async function deepDisk(p: ReturnType<Path>, name: string): Promise<string> {
+    const d = await p.driver.disks.create(p.ctx, p.ctx.app.volumes[0]!, { name }, {});
+    await writeFile(join(d.id, 'small.txt'), 'kept\n');
+    const half = (from: number) => Array.from({ length: 11 }, (_, i) => `${String(from + i).padStart(2, '0')}${'p'.repeat(198)}`).join('/');
+    const [a, b] = [join(d.id, 'deep', half(1)), join(fx.sb.dir, 'half', half(12))];
+    await mkdir(a, { recursive: true });
+    await mkdir(b, { recursive: true });
+    await writeFile(join(b, 'leaf.txt'), 'leaf\n');
+    const r = spawnSync('mv', ['--', join(fx.sb.dir, 'half', half(12).split('/')[0]!), a]);
+    assert.equal(r.status, 0, String(r.stderr));
+    return d.id;
+  }
+  const rmDeep = (dir: string) => spawnSync('rm', ['-rf', '--', join(dir, 'deep')]);
+
+  it('an export over SFTP (a node without tar) refuses a directory too deep for the server to list whole (sftp-server leaves such entries out unsaid)', async () => {
+    const p = paths(fx).sftp();
+    const id = await deepDisk(p, 'deep-sftp');
+    try {
+      const events: KompoxEvent[] = [];
+      await rejectsWith(exportOn(p, 'deep-sftp', 'tar.zst', events), 'unsupported', /too deep to list over SFTP.*nothing was archived/);
+      assert.ok(events.some((e) => e.type === 'warning' && /file by file over SFTP/.test(e.diagnostic.message)), 'the export went over SFTP');
+    } finally {
+      rmDeep(id);
+      await p.driver.close();
+    }
+  });
+
+  it('a local export refuses such a path with its code (was: a bare ENAMETOOLONG)', async () => {
+    const p = paths(fx).local();
+    const id = await deepDisk(p, 'deep-local');
+    try {
+      await assert.rejects(exportOn(p, 'deep-local'), (e: unknown) => (e as { code?: string }).code === 'archive.path-too-long' && /4096-byte limit.*nothing was archived/.test(String(e)));
+    } finally {
+      rmDeep(id);
+      await p.driver.close();
+    }
+  });
+
+  it("an archive of such a tree (exported by the node's GNU tar) is refused with that code on every import path, and leaves nothing (was: ENAMETOOLONG, SFTP's status 5, or 'truncated or corrupt' over SSH)", async () => {
+    const ssh = paths(fx).ssh();
+    const id = await deepDisk(ssh, 'deep-ssh');
+    const drivers = [ssh.driver];
+    try {
+      const archive = await exportOn(ssh, 'deep-ssh');
+      rmDeep(id);
+      const before = await volumeEntries(fx.sb);
+      for (const [label, make] of Object.entries(paths(fx))) {
+        const p = make();
+        drivers.push(p.driver);
+        await assert.rejects(importOn(p, `deep-in-${label}`, archive), (e: unknown) => {
+          assert.equal((e as { code?: string }).code, 'archive.path-too-long', `${label}: ${String(e)}`);
+          assert.match(String(e), /4096-byte limit.*nothing was extracted/);
+          return true;
+        });
+        assert.deepEqual(await volumeEntries(fx.sb), before, `${label}: nothing left`);
+      }
+    } finally {
+      rmDeep(id);
+      for (const d of drivers) await d.close();
+    }
+  });
+});
