@@ -4,9 +4,14 @@
 // packTarStream/archiveToTar (tar-stream.ts), not trusted.
 import { PassThrough } from 'node:stream';
 
-/** A plain tar stream of DIR's tree (`./`-relative paths, DIR's own entry first) on stdout. */
-export function tarCreateArgv(dir: string): string[] {
-  return ['tar', '-c', '-f', '-', '-C', dir, '.'];
+/**
+ * A plain tar stream of DIR's tree (`./`-relative paths, DIR's own entry
+ * first) on stdout. GNU tar is told to write pax (its default format keeps
+ * whole seconds of mtimes, where every other path keeps milliseconds), ids by
+ * number, and no atime/ctime records; other tars get only the shared flags.
+ */
+export function tarCreateArgv(dir: string, dialect?: TarDialect): string[] {
+  return ['tar', '-c', ...(dialect === 'gnu' ? ['--format=pax', '--numeric-owner', '--pax-option=delete=atime,delete=ctime'] : []), '-f', '-', '-C', dir, '.'];
 }
 
 /**

@@ -5,7 +5,7 @@
 // changed something unsaid.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -135,6 +135,37 @@ describe('K3s data paths: paths of 4096 bytes or more are refused on every path,
     } finally {
       rmDeep(id);
       for (const d of drivers) await d.close();
+    }
+  });
+});
+
+describe('K3s data paths: sub-second mtimes through the plain tar stream of a node with GNU tar', { skip }, () => {
+  const fx = sshdAndSandbox();
+
+  it('an export over SSH in tar.gz (the node tar stream Kompox packs) keeps the milliseconds of mtimes, as tar.zst (packed on the node) and the local path do', async () => {
+    const all = paths(fx);
+    const local = all.local();
+    const ssh = all.ssh();
+    try {
+      const d = await local.driver.disks.create(local.ctx, local.ctx.app.volumes[0]!, { name: 'subsec' }, {});
+      await mkdir(join(d.id, 'dir'));
+      await writeFile(join(d.id, 'dir', 'file'), 'x');
+      await symlink('file', join(d.id, 'dir', 'link'));
+      // exact milliseconds (touch: no binary fraction below them)
+      for (const [p, at] of [['dir/file', '1600000000.123'], ['dir/link', '1600000001.456'], ['dir', '1600000002.789']]) {
+        assert.equal(spawnSync('touch', ['-h', '-d', `@${at}`, '--', join(d.id, p!)]).status, 0);
+      }
+      const times = async (root: string) =>
+        Promise.all(['dir', 'dir/file', 'dir/link'].map(async (p) => `${p} ${Math.round((await lstat(join(root, p))).mtimeMs)}`));
+      const want = await times(d.id);
+      assert.deepEqual(want, ['dir 1600000002789', 'dir/file 1600000000123', 'dir/link 1600000001456']);
+      for (const format of ['tar.gz', 'tar.zst'] as const) {
+        const id = await importOn(local, `subsec-${format.replace('.', '-')}`, await exportOn(ssh, 'subsec', format));
+        assert.deepEqual(await times(id), want, `exported over SSH as ${format}`);
+      }
+    } finally {
+      await local.driver.close();
+      await ssh.driver.close();
     }
   });
 });

@@ -1046,7 +1046,7 @@ class SshHostFs implements HostFs {
     const tools = await this.nodeTools();
     if (!tools.tar) return undefined;
     // tar's own status goes to stderr after it: behind `| zstd` the channel reports zstd's.
-    const script = `{ ${shellCommand(tarCreateArgv(dir))}; echo "${TAR_EXIT_MARK}$?" >&2; }${tools.zstd ? ` | ${nodeZstdCommand(tools)}` : ''}`;
+    const script = `{ ${shellCommand(tarCreateArgv(dir, tools.tar))}; echo "${TAR_EXIT_MARK}$?" >&2; }${tools.zstd ? ` | ${nodeZstdCommand(tools)}` : ''}`;
     return this.tarCommandStream(script, dir, tools.tar, tools.zstd ? 'decompress' : 'plain', signal);
   }
 
