@@ -169,3 +169,38 @@ describe('K3s data paths: sub-second mtimes through the plain tar stream of a no
     }
   });
 });
+
+describe('K3s data paths: an import over SFTP (a node without tar) sets mtimes SFTP cannot carry', { skip }, () => {
+  const fx = sshdAndSandbox(async (sb) => {
+    const bin = join(sb.dir, 'bin');
+    await mkdir(bin);
+    for (const name of await readdir('/usr/bin')) if (!/^(tar|zstd|zstdmt|unzstd|zstdcat|pzstd)$/.test(name)) await symlink(join('/usr/bin', name), join(bin, name));
+  });
+
+  it('times before 1970 and after 2106 (SFTP v3: unsigned 32-bit seconds) come out as they went in, to the second, on files, directories and symlinks', async () => {
+    const all = paths(fx);
+    const local = all.local();
+    const sftp = all.sftp();
+    try {
+      const d = await local.driver.disks.create(local.ctx, local.ctx.app.volumes[0]!, { name: 'far' }, {});
+      await mkdir(join(d.id, 'dir'));
+      await writeFile(join(d.id, 'dir', 'future'), 'x');
+      await writeFile(join(d.id, 'past'), 'y');
+      await writeFile(join(d.id, 'usual'), 'z');
+      await symlink('past', join(d.id, 'link'));
+      const at: Record<string, string> = { 'dir/future': '7258118400', past: '-2', usual: '1600000000', link: '13569465600', dir: '7258118400' };
+      for (const [p, t] of Object.entries(at)) assert.equal(spawnSync('touch', ['-h', '-d', `@${t}`, '--', join(d.id, p)]).status, 0);
+      const times = async (root: string) => Promise.all(Object.keys(at).map(async (p) => `${p} ${Math.floor((await lstat(join(root, p))).mtimeMs / 1000)}`));
+      const want = Object.entries(at).map(([p, t]) => `${p} ${t}`);
+      assert.deepEqual(await times(d.id), want);
+      const events: KompoxEvent[] = [];
+      const vol = sftp.ctx.app.volumes[0]!;
+      const id = (await sftp.driver.hostTransfer.importDisk(sftp.ctx, vol, { name: 'far-in' }, { stream: Readable.from([await exportOn(local, 'far')]) }, { events: (e) => events.push(e) })).id;
+      assert.ok(events.some((e) => e.type === 'warning' && /file by file over SFTP/.test(e.diagnostic.message)), 'the import went over SFTP');
+      assert.deepEqual(await times(id), want);
+    } finally {
+      await local.driver.close();
+      await sftp.driver.close();
+    }
+  });
+});

@@ -765,6 +765,9 @@ class SshHostFs implements HostFs {
   }
   async setTimes(path: string, mtimeMs: number, kind: EntryKind): Promise<void> {
     const t = Math.floor(mtimeMs / 1000); // SFTP v3 carries whole seconds
+    // ... as an unsigned 32-bit number: a time before 1970 or after 2106 would arrive changed (2200 as
+    // 2063), so the node's touch sets it (rare: no round trip more for the usual times)
+    if (t < 0 || t > 0xffffffff) return this.touch(path, t);
     if (kind === 'symlink') {
       // setstat follows symlinks; only OpenSSH's lsetstat extension does not.
       const lset = (this.sftp as unknown as { ext_openssh_lsetstat?: (p: string, a: object, cb: (e?: Error) => void) => void }).ext_openssh_lsetstat;
@@ -776,6 +779,17 @@ class SshHostFs implements HostFs {
       return;
     }
     await p<void>((cb) => this.sftp.utimes(path, t, t, cb));
+  }
+  /** Sets atime and mtime of `path` (never through a symlink) to `t` seconds with the node's touch. */
+  private async touch(path: string, t: number): Promise<void> {
+    const said = await this.exec(`${shellCommand(['touch', '-h', '-d', `@${t}`, '--', path])} && echo kompox-touched`).catch((e: unknown) => String(e));
+    if (said !== 'kompox-touched') {
+      throw new KompoxError('unavailable', `setting the mtime of ${path} on ${this.describe} to ${new Date(t * 1000).toISOString()} failed: SFTP carries only times from 1970 to 2106, and the node's touch -h -d @${t} did not succeed${said ? ` (${said})` : ''}`, {
+        code: 'k3s.sftp.mtime',
+        hint: 'The node needs a touch that takes -h and -d @SECONDS (GNU coreutils or busybox), or a tar (then no SFTP is used).',
+        details: { path, mtime: t },
+      });
+    }
   }
   async lchown(path: string, uid: number, gid: number): Promise<void> {
     const st = await this.lstat(path);
