@@ -174,6 +174,16 @@ function failed(fs: HostFs, what: string, r: { code: number | null; stderr: stri
   return new KompoxError('unavailable', `${what} on ${fs.describe} failed (exit code ${r.code ?? 'none'})${detail ? `: ${commandMessages(detail, 5)}` : ''}`);
 }
 
+/**
+ * A path the node cannot take whole (GNU tar: "tar: NAME: Cannot mkdir: File
+ * name too long", its start maybe cut off the kept stderr by the long name):
+ * no fault of the archive. Undefined when tar did not say so.
+ */
+function tarPathTooLong(stderr: string): KompoxError | undefined {
+  const m = /^(?:tar: )?(.*): Cannot [^:\n]+: File name too long$/m.exec(stderr);
+  return m ? pathTooLong(`…${m[1]!.slice(-80)}`, 'extracted', 'tar') : undefined;
+}
+
 /** A listing that could not be read. */
 function listingFailed(fs: HostFs, dir: string, e: unknown): KompoxError {
   // a refusal of what the listing holds (a name that is not UTF-8) is said as it is
@@ -378,7 +388,8 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     const reports = file !== undefined && plain > 0 ? shown.reports : { mark: PROGRESS_MARK, report: () => undefined };
     const e = await run(fs, extractArgv(file, x, opts.format, await hasherOn(fs)), op, extracting, reports, fed.write, tap?.stream);
     const es = stageStatuses(withoutSha256(e.stderr), 2);
-    if (es.codes[0] === undefined || es.codes[1] === undefined) throw failed(fs, extracting, e, es.text);
+    // tar's messages of names too long for the node may fill the kept stderr before the statuses
+    if (es.codes[0] === undefined || es.codes[1] === undefined) throw tarPathTooLong(es.text) ?? failed(fs, extracting, e, es.text);
     // a command that succeeded without reading the whole stream: something follows the archive's end
     if (tap && !tap.ended() && es.codes[0] === 0 && es.codes[1] === 0) throw integrity('the archive goes on after its end: it is not a Kompox archive');
     const sha256 = tap ? (tap.ended() ? tap.sha256() : undefined) : extractedSha256(e.stderr);
@@ -405,10 +416,8 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     }
     if (badName !== undefined) throw badName;
     if (es.codes[1] !== 0) {
-      // a path the node cannot take whole (GNU tar: "tar: NAME: Cannot mkdir: File name too long", the
-      // start maybe cut off the kept stderr by the long name): no fault of the archive
-      const tooLong = /^(?:tar: )?(.*): Cannot [^:\n]+: File name too long$/m.exec(es.text);
-      if (tooLong) throw pathTooLong(`…${tooLong[1]!.slice(-80)}`, 'extracted', 'tar');
+      const tooLong = tarPathTooLong(es.text);
+      if (tooLong) throw tooLong;
       if (hostProblem(es.text)) throw failed(fs, extracting, { code: es.codes[1], stderr: es.text });
       throw integrity(`the archive is not a valid tar archive: it is truncated or corrupt (${commandMessages(es.text) || `exit code ${es.codes[1]}`})`);
     }
