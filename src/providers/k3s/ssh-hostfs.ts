@@ -786,7 +786,7 @@ class SshHostFs implements HostFs {
     if (said !== 'kompox-touched') {
       throw new KompoxError('unavailable', `setting the mtime of ${path} on ${this.describe} to ${new Date(t * 1000).toISOString()} failed: SFTP carries only times from 1970 to 2106, and the node's touch -h -d @${t} did not succeed${said ? ` (${said})` : ''}`, {
         code: 'k3s.sftp.mtime',
-        hint: 'The node needs a touch that takes -h and -d @SECONDS (GNU coreutils or busybox), or a tar (then no SFTP is used).',
+        hint: "The node needs a touch that sets a time given in seconds since 1970, a symlink's own included (GNU coreutils' or busybox's), or a tar (then no SFTP is used).",
         details: { path, mtime: t },
       });
     }
