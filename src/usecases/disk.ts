@@ -335,16 +335,32 @@ function refuseDeleting(disk: Disk, record: DiskRecord, volume: AppVolume, force
  * failure, a cancel included, is returned as it is.
  */
 export async function sourceDeleted(e: unknown, ctx: AppContext, driver: ProviderDriver, volume: AppVolume, disk: Disk, doing: string, nothing: string, op: Op): Promise<unknown> {
-  if (e instanceof KompoxError && (e.kind === 'interrupted' || e.kind === 'usage')) return e;
-  const gone = await driver.disks.list(ctx, volume, {}, op).then(
-    (ds) => !ds.some((d) => d.id === disk.id),
+  return deletedMeanwhile(e, ['interrupted', 'usage'], { noun: 'disk', name: disk.name, id: disk.id, volume: volume.name }, () => driver.disks.list(ctx, volume, {}, op), doing, nothing);
+}
+
+/**
+ * `e`, or, when the disk or snapshot it read is no longer in `list` (another
+ * command deleted it meanwhile), the `{noun}.source.deleted` error that says
+ * so. Failures of the kinds in `keep` are returned as they are.
+ */
+export async function deletedMeanwhile(
+  e: unknown,
+  keep: readonly string[],
+  read: { noun: 'disk' | 'snapshot'; name: string; id: string; volume: string },
+  list: () => Promise<{ id: string }[]>,
+  doing: string,
+  nothing: string,
+): Promise<unknown> {
+  if (e instanceof KompoxError && keep.includes(e.kind)) return e;
+  const gone = await list().then(
+    (xs) => !xs.some((x) => x.id === read.id),
     () => false,
   );
   if (!gone) return e;
-  return new KompoxError('conflict', `disk "${disk.name}" was deleted (by another command) while ${doing}; ${nothing}`, {
-    code: 'disk.source.deleted',
-    details: { disk: disk.name, volume: volume.name, id: disk.id },
-    hint: 'The disk list shows the disks there are.',
+  return new KompoxError('conflict', `${read.noun} "${read.name}" was deleted (by another command) while ${doing}; ${nothing}`, {
+    code: `${read.noun}.source.deleted`,
+    details: { [read.noun]: read.name, volume: read.volume, id: read.id },
+    hint: `The ${read.noun} list shows the ${read.noun}s there are.`,
     cause: e,
   });
 }

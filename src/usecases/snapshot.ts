@@ -7,7 +7,7 @@ import type { AppContext, AppVolume, Disk, Snapshot } from '../domain/model.js';
 import { APP_SELECTOR_LABEL, appNamespace, nowRfc3339, timestampName } from '../domain/names.js';
 import type { KubeClient } from '../domain/ports/kube.js';
 import { requirePart, type ArchiveExportOptions, type ProviderDriver, type SnapshotCreateSpec } from '../domain/ports/driver.js';
-import { attachDisk, checkDiskName, diskZone, exportThrough, findDisk, sourceDeleted, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
+import { attachDisk, checkDiskName, deletedMeanwhile, diskZone, exportThrough, findDisk, sourceDeleted, type AttachResult, type ExportResult, type VolumeOption } from './disk.js';
 import { defaultDiskName, describeChoice, GENERATED_NAME_TAKEN, disksWithCurrent, selectVolume } from './volumes.js';
 import { boxBlocksQuiesce, findBox } from './box.js';
 import { appReplicas, DEFAULT_QUIESCE_RENEW_MS, DEFAULT_QUIESCE_STALE_MS, QUIESCE_BOX_UNDONE, renewQuiesce, startApp, stopApp, waitAppStopped, type QuiesceOwner } from './app-scale.js';
@@ -377,18 +377,7 @@ export function storedSnapshotDamaged(e: unknown, snapshot: Snapshot, done: stri
  * (integrity), a cancel and every other failure are returned as they are.
  */
 async function snapshotDeleted(e: unknown, ctx: AppContext, driver: ProviderDriver, volume: AppVolume, snapshot: Snapshot, doing: string, nothing: string, op: Op): Promise<unknown> {
-  if (e instanceof KompoxError && (e.kind === 'interrupted' || e.kind === 'usage' || e.kind === 'integrity')) return e;
-  const gone = await driver.snapshots.list(ctx, volume, op).then(
-    (ss) => !ss.some((x) => x.id === snapshot.id),
-    () => false,
-  );
-  if (!gone) return e;
-  return new KompoxError('conflict', `snapshot "${snapshot.name}" was deleted (by another command) while ${doing}; ${nothing}`, {
-    code: 'snapshot.source.deleted',
-    details: { snapshot: snapshot.name, volume: volume.name, id: snapshot.id },
-    hint: 'The snapshot list shows the snapshots there are.',
-    cause: e,
-  });
+  return deletedMeanwhile(e, ['interrupted', 'usage', 'integrity'], { noun: 'snapshot', name: snapshot.name, id: snapshot.id, volume: volume.name }, () => driver.snapshots.list(ctx, volume, op), doing, nothing);
 }
 
 /** Restore, then attach the new disk (record it as current). */

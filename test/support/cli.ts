@@ -30,6 +30,19 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
+/** Calls `done` with the child's exit code once it has closed (killed after `timeoutMs`, 60 s by default), `failed` if it could not start. */
+function whenClosed(child: ReturnType<typeof spawn>, timeoutMs: number | undefined, failed: (e: Error) => void, done: (code: number | null) => void): void {
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs ?? 60_000);
+  child.on('error', (e) => {
+    clearTimeout(timer);
+    failed(e);
+  });
+  child.on('close', (code) => {
+    clearTimeout(timer);
+    done(code);
+  });
+}
+
 /** Runs `kompoxops ARGS` (or another binary) and collects its exit code and output. */
 export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
@@ -44,13 +57,7 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
+    whenClosed(child, o.timeoutMs, reject, (code) => {
       const stdoutBytes = Buffer.concat(out);
       resolve({ code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr });
     });
@@ -102,14 +109,6 @@ export function runCliOnTty(args: string[], o: TtyOptions = {}): Promise<{ code:
     let screen = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (screen += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (screen += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, screen });
-    });
+    whenClosed(child, o.timeoutMs, reject, (code) => resolve({ code, screen }));
   });
 }
