@@ -26,10 +26,10 @@ export interface ResolveDisksOptions {
   createMissing: boolean;
 }
 
-/** `{volume}-{yyyymmddhhmmss}`, the volume part shortened so the name stays a DNS label. */
 /** The hint when a name Kompox chose from the time is taken: another was made within the same second. */
 export const GENERATED_NAME_TAKEN = 'The name was made from the time to the second, and another was made in the same second: run it again, or give a name.';
 
+/** `{volume}-{yyyymmddhhmmss}`, the volume part shortened so the name stays a DNS label. */
 export function defaultDiskName(volume: string, d: Date = new Date()): string {
   return timestampName(volume.slice(0, 63 - 15).replace(/-+$/, ''), d);
 }
@@ -119,17 +119,24 @@ function recordOf(ns: KubeObject | undefined, keys: { current: string; previous:
  */
 export async function recordCurrentDisk(kube: KubeClient, ctx: AppContext, volume: AppVolume, diskId: string): Promise<DiskRecord> {
   const keys = diskAnnotationKeys(ctx, volume);
-  for (let attempt = 1; ; attempt++) {
+  return retryOnRecordConflict(async () => {
     const ns = await ensureAppNamespace(kube, ctx);
     const before = recordOf(ns, keys);
     if (before.currentId === diskId) return before;
     const annotations: Record<string, string | null> = { [keys.current]: diskId };
     if (before.currentId) annotations[keys.previous] = before.currentId;
+    await kube.mergePatch(namespaceRef(ctx), { metadata: { resourceVersion: ns.metadata.resourceVersion, annotations } });
+    return { currentId: diskId, previousId: before.currentId ?? before.previousId };
+  });
+}
+
+/** Runs `attempt` (read the record, patch it conditionally) again on 409 Conflict, up to RECORD_ATTEMPTS times. */
+async function retryOnRecordConflict<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
     try {
-      await kube.mergePatch(namespaceRef(ctx), { metadata: { resourceVersion: ns.metadata.resourceVersion, annotations } });
-      return { currentId: diskId, previousId: before.currentId ?? before.previousId };
+      return await attempt();
     } catch (e) {
-      if (!(e instanceof KompoxError && e.code === 'kube.conflict') || attempt >= RECORD_ATTEMPTS) throw e;
+      if (!(e instanceof KompoxError && e.code === 'kube.conflict') || n >= RECORD_ATTEMPTS) throw e;
     }
   }
 }
@@ -142,17 +149,12 @@ export async function recordCurrentDisk(kube: KubeClient, ctx: AppContext, volum
  */
 export async function revertCurrentDisk(kube: KubeClient, ctx: AppContext, volume: AppVolume, diskId: string, before: DiskRecord): Promise<void> {
   const keys = diskAnnotationKeys(ctx, volume);
-  for (let attempt = 1; ; attempt++) {
+  await retryOnRecordConflict(async () => {
     const ns = await kube.get(namespaceRef(ctx));
     if (!ns || recordOf(ns, keys).currentId !== diskId) return;
     const annotations: Record<string, string | null> = { [keys.current]: before.currentId ?? null, [keys.previous]: before.previousId ?? null };
-    try {
-      await kube.mergePatch(namespaceRef(ctx), { metadata: { resourceVersion: ns.metadata.resourceVersion, annotations } });
-      return;
-    } catch (e) {
-      if (!(e instanceof KompoxError && e.code === 'kube.conflict') || attempt >= RECORD_ATTEMPTS) throw e;
-    }
-  }
+    await kube.mergePatch(namespaceRef(ctx), { metadata: { resourceVersion: ns.metadata.resourceVersion, annotations } });
+  });
 }
 
 export interface CurrentChoice {
