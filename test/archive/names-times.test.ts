@@ -104,6 +104,10 @@ describe('a full disk during an import is said as such, never as a damaged archi
         const w = super.openWrite(path, mode);
         const write = w._write.bind(w);
         w._write = (chunk, enc, cb) => write(chunk, enc, () => cb(enospc(path)));
+        // chunks queued while the file opens (a loaded machine) are written
+        // together through _writev: it must fail the same way
+        const writev = w._writev?.bind(w);
+        if (writev) w._writev = (chunks, cb) => writev(chunks, () => cb(enospc(path)));
         return w;
       }
     }
