@@ -2,7 +2,7 @@
 // lazy loading of kompoxops.yml. Commands stay thin: parse flags, call a use
 // case, print its result.
 import type { Command } from 'commander';
-import { ExitCode, KompoxError, formatError } from '../domain/errors.js';
+import { DiagnosticsError, ExitCode, KompoxError, formatError } from '../domain/errors.js';
 import { withCliAdvice } from './advice.js';
 
 export type OutputFormat = 'json' | 'yaml' | 'table';
@@ -13,6 +13,9 @@ let debug = false;
 export function setDebug(v: boolean): void {
   debug = v;
 }
+
+/** Set by action() for a command given `-o json`: its failure is reported as JSON (also when an interrupt ends the process from withOp). */
+let jsonErrors = false;
 
 /**
  * Errors of this machine's filesystem that are its state, not a bug, with
@@ -28,25 +31,69 @@ const ENVIRONMENT_ERRNO: Readonly<Record<string, string>> = {
   EIO: "A device this command reads or writes reported an I/O error (a failing disk, a lost network share): check it (the kernel's log: dmesg) and run the command again.",
 };
 
-/** Prints an error the way users should see it and returns the exit code. */
-export function reportError(err: unknown): number {
-  const errno = err instanceof KompoxError ? undefined : (err as NodeJS.ErrnoException | undefined)?.code;
-  if (errno && ENVIRONMENT_ERRNO[errno]) err = new KompoxError('unavailable', (err as Error).message, { hint: ENVIRONMENT_ERRNO[errno], cause: err });
-  if (err instanceof KompoxError) {
-    process.stderr.write(`error: ${formatError({ location: err.location, field: err.field, ...withCliAdvice(err) })}\n`);
-    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
-    if (debug && err.cause) process.stderr.write(`caused by: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
-    return err.exitCode;
+/** err as a KompoxError where it is one or a known state of this machine's filesystem (ENVIRONMENT_ERRNO); undefined for anything unexpected. */
+function asKompoxError(err: unknown): KompoxError | undefined {
+  if (err instanceof KompoxError) return err;
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (errno && ENVIRONMENT_ERRNO[errno]) return new KompoxError('unavailable', (err as Error).message, { hint: ENVIRONMENT_ERRNO[errno], cause: err });
+  return undefined;
+}
+
+const UNEXPECTED = 'This is unexpected; run again with --debug for details and include them when you report it.';
+
+/**
+ * Prints an error the way users should see it and returns the exit code.
+ * With `json`, stderr gets one JSON object instead of the paragraph, so a
+ * script that asked for `-o json` can read the stable code as well as the
+ * exit code: {"error":{"code","kind","message","hint"?,"location"?,"field"?,
+ * "details"?,"diagnostics"?,"exitCode"}}. Stdout stays empty either way.
+ */
+export function reportError(err: unknown, opts: { json?: boolean } = { json: jsonErrors }): number {
+  const k = asKompoxError(err);
+  if (opts.json) {
+    const shown = k ? withCliAdvice(k) : { message: (err as Error | undefined)?.message ?? String(err), hint: UNEXPECTED };
+    const body = {
+      code: k?.code ?? 'internal',
+      kind: k?.kind ?? 'internal',
+      message: shown.message,
+      ...(shown.hint ? { hint: shown.hint } : {}),
+      ...(k?.location ? { location: k.location } : {}),
+      ...(k?.field ? { field: k.field } : {}),
+      ...(k?.details ? { details: k.details } : {}),
+      ...(k instanceof DiagnosticsError ? { diagnostics: k.diagnostics } : {}),
+      exitCode: k?.exitCode ?? ExitCode.failed,
+    };
+    process.stderr.write(`${JSON.stringify({ error: body }, jsonSafe)}\n`);
+    if (debug) process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`);
+    return body.exitCode;
+  }
+  if (k) {
+    process.stderr.write(`error: ${formatError({ location: k.location, field: k.field, ...withCliAdvice(k) })}\n`);
+    if (debug && k.stack) process.stderr.write(`${k.stack}\n`);
+    if (debug && k.cause) process.stderr.write(`caused by: ${String((k.cause as Error)?.stack ?? k.cause)}\n`);
+    return k.exitCode;
   }
   const e = err as Error;
   if (debug) {
     process.stderr.write(`error: ${e?.stack ?? String(err)}\n`);
   } else {
-    process.stderr.write(
-      `error: ${e?.message ?? String(err)}\nThis is unexpected; run again with --debug for details and include them when you report it.\n`,
-    );
+    process.stderr.write(`error: ${e?.message ?? String(err)}\n${UNEXPECTED}\n`);
   }
   return ExitCode.failed;
+}
+
+/** JSON.stringify's replacer for error details: bigints as numbers' text, errors as their message (never a stack). */
+function jsonSafe(_key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Error) return v.message;
+  return v;
+}
+
+/** Whether the command an action runs for was given `-o json` (its Command is the action's last argument). */
+function wantsJson(args: unknown[]): boolean {
+  const cmd = args[args.length - 1] as Partial<Command> | undefined;
+  if (typeof cmd?.opts !== 'function') return false;
+  return (cmd.opts() as { output?: unknown }).output === 'json';
 }
 
 /**
@@ -56,6 +103,7 @@ export function reportError(err: unknown): number {
  */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    jsonErrors = wantsJson(args);
     try {
       const code = await fn(...args);
       if (typeof code === 'number') process.exitCode = code;

@@ -145,3 +145,54 @@ test('an error of the filesystem (ENOSPC, a full temp directory; EIO, a failing 
   assert.doesNotMatch(written[0]!, STACK_LINE);
   assert.match(written.slice(1).join(''), /This is unexpected/);
 });
+
+test('with -o json a failure is one JSON object on stderr (stable code, message, hint, location, exit code), stdout empty; other formats keep the paragraph', async () => {
+  const dir = dirWith(GOOD.replace('  domain:', '  domian:'));
+  try {
+    const text = await runCli(['-C', dir, 'disk', 'list']);
+    const r = await runCli(['-C', dir, 'disk', 'list', '-o', 'json']);
+    assert.equal(r.stdout, '');
+    assert.equal(r.code, text.code);
+    assert.notEqual(r.code, 0);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    const { error } = JSON.parse(lines[0]!) as { error: { code: string; kind: string; message: string; hint?: string; location?: { file?: string; line?: number }; exitCode: number } };
+    assert.match(error.code, /^[a-z][a-z0-9.-]*$/);
+    assert.equal(error.exitCode, r.code);
+    assert.match(error.message, /cluster\.domian: unknown key/);
+    assert.match(error.hint ?? '', /Did you mean "domain"/);
+    assert.equal(error.location?.line, 9);
+    assert.match(error.location?.file ?? '', /kompoxops\.yml$/);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+    // the same failure as text for every other format
+    const y = await runCli(['-C', dir, 'disk', 'list', '-o', 'yaml']);
+    assert.match(y.stderr, /^error: .*kompoxops\.yml:9:3: cluster\.domian: unknown key/);
+    // a missing directory (a use case's KompoxError without a location) too
+    const m = await runCli(['-C', join(dir, 'nope'), 'disk', 'list', '-o', 'json']);
+    assert.equal(JSON.parse(m.stderr).error.kind, 'notfound');
+    assert.equal(m.stdout, '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('reportError as JSON: an unexpected error is code internal with what to do; details keep their values without stacks', async () => {
+  const { reportError } = await import('../../src/cli/common.js');
+  const { KompoxError } = await import('../../src/domain/errors.js');
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    reportError(new TypeError('boom'), { json: true });
+    reportError(new KompoxError('conflict', 'taken', { code: 'disk.name-taken', details: { size: 10n, cause: new Error('inner') } }), { json: true });
+  } finally {
+    process.stderr.write = write;
+  }
+  const bug = JSON.parse(written[0]!).error;
+  assert.equal(bug.code, 'internal');
+  assert.match(bug.hint, /--debug/);
+  const taken = JSON.parse(written[1]!).error;
+  assert.equal(taken.code, 'disk.name-taken');
+  assert.deepEqual(taken.details, { size: '10', cause: 'inner' });
+  assert.doesNotMatch(written.join(''), STACK_LINE);
+});
