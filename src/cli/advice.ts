@@ -50,6 +50,8 @@ const ADVICE: Readonly<Record<string, (e: KompoxError) => Advice>> = {
   'disk.attach.deleted': () => ({ hint: 'kompoxops disk list shows the disks there are; attach one with kompoxops disk attach -N NAME.' }),
   'disk.source.deleted': () => ({ hint: 'kompoxops disk list shows the disks there are.' }),
   'snapshot.source.deleted': () => ({ hint: 'kompoxops snapshot list shows the snapshots there are.' }),
+  'disk.source.not-a-disk': () => ({ hint: "--from-id takes a disk's data directory or an archive file on the node: the ids that kompoxops disk list and kompoxops snapshot list show." }),
+  'disk.source.invalid-id': () => ({ hint: "--from-id takes an absolute path on the node: a disk's data directory or a snapshot archive (the ids that kompoxops disk list and kompoxops snapshot list show)." }),
   'disk.delete.current': () => ({ hint: 'Attach another disk first (kompoxops disk attach -N OTHER); --force does not override this.' }),
   'disk.delete.previous': () => ({ hint: 'Add --force to delete it anyway.' }),
   'disk.delete.bound': () => ({ hint: 'Redeploy the app (kompoxops app deploy) so it lets go of the disk, then delete it; --force does not override this.' }),

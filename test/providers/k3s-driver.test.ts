@@ -68,6 +68,30 @@ describe('K3s driver on the local filesystem', () => {
     assert.deepEqual(await snapshotOfTree(sb.dir), before);
   });
 
+  it('a --from-id source that is no disk or archive (a FIFO, a symlink, a relative or missing path) is refused with its own code, before anything is made and without blocking on the FIFO', async () => {
+    const ctx = appCtx(sb);
+    const vol = ctx.app.volumes[0]!;
+    const fifo = join(sb.dir, 'a-fifo');
+    await new Promise<void>((resolve, reject) => spawn('mkfifo', [fifo]).on('error', reject).on('close', (c) => (c === 0 ? resolve() : reject(new Error(`mkfifo: ${c}`)))));
+    const link = join(sb.dir, 'a-link');
+    const { symlink } = await import('node:fs/promises');
+    await symlink(sb.dir, link);
+    const before = await snapshotOfTree(sb.diskRoot);
+    const refused = async (id: string, kind: string, code: string) =>
+      assert.rejects(driver.disks.create(ctx, vol, { name: 'from-id', source: { kind: 'native', id } }, {}), (e: unknown) => {
+        assert.ok(e instanceof KompoxError, String(e));
+        assert.deepEqual([e.kind, e.code], [kind, code], e.message);
+        assert.equal(e.details?.source, id);
+        return true;
+      });
+    await refused(fifo, 'usage', 'disk.source.not-a-disk');
+    await rejectsWith(driver.disks.create(ctx, vol, { name: 'from-id', source: { kind: 'native', id: fifo } }, {}), 'usage', /a-fifo is neither a directory nor an archive file \(it is a FIFO, socket or device\)/);
+    await refused(link, 'usage', 'disk.source.not-a-disk');
+    await refused('relative/path', 'usage', 'disk.source.invalid-id');
+    await refused(join(sb.dir, 'nothing-here'), 'notfound', 'disk.source.missing');
+    assert.deepEqual(await snapshotOfTree(sb.diskRoot), before);
+  });
+
   it('finds the app\'s disks from another cluster of the same provider, but not other apps\' disks', async () => {
     await diskA(appCtx(sb));
     const moved = appCtx(sb, { cluster: 'node2' });

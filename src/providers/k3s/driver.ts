@@ -713,11 +713,13 @@ export class K3sDriver implements ProviderDriver {
     const fs = await this.host(s, op);
     if (!sourceId.startsWith('/')) {
       throw new KompoxError('usage', `source "${sourceId}" is not a K3s disk or snapshot id`, {
+        code: 'disk.source.invalid-id',
+        details: { source: sourceId },
         hint: "K3s ids are absolute paths on the node: a disk's data directory or a snapshot archive (the id in the disk or snapshot list).",
       });
     }
     const st = await fs.lstat(sourceId);
-    if (!st) throw new KompoxError('notfound', `source ${sourceId} does not exist on the K3s node (${fs.describe})`);
+    if (!st) throw new KompoxError('notfound', `source ${sourceId} does not exist on the K3s node (${fs.describe})`, { code: 'disk.source.missing', details: { source: sourceId } });
     if (st.kind === 'dir') {
       const srcMeta = await this.readDiskMeta(fs, sourceId.replace(/\/[^/]+$/, ''));
       return this.materialize(ctx, volume, name, sizeGiB ?? srcMeta?.sizeGiB, { fromId: sourceId }, op, async (fs2, dataDir) => {
@@ -742,7 +744,12 @@ export class K3sDriver implements ProviderDriver {
         pending,
       );
     }
-    throw new KompoxError('usage', `source ${sourceId} is neither a directory nor an archive file`);
+    // a FIFO, socket, device or symlink: nothing a disk is copied or imported from (a FIFO would block the read)
+    throw new KompoxError('usage', `source ${sourceId} is neither a directory nor an archive file (it is ${st.kind === 'symlink' ? 'a symlink' : 'a FIFO, socket or device'})`, {
+      code: 'disk.source.not-a-disk',
+      details: { source: sourceId, kind: st.kind },
+      hint: "Give a disk's data directory or a snapshot or export archive on the node (the ids in the disk and snapshot lists are such paths).",
+    });
   }
 
   /**
