@@ -38,7 +38,7 @@ describe('node commands over SSH whose login shell writes to stderr first (real 
     const home = join(sb.dir, 'home');
     await mkdir(home);
     await writeFile(join(home, '.bashrc'), "echo 'rc: warning one' >&2\necho 'rc: warning two' >&2\nprintf 'rc: unended ' >&2\n");
-    sshd = await startSshd({ config: [`SetEnv HOME=${home}`] });
+    sshd = await startSshd({ config: [`SetEnv HOME=${home}`], loginRc: true });
     fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
   });
   after(async () => {

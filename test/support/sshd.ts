@@ -73,8 +73,21 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error('sshd did not start listening in time');
 }
 
-/** `config`: more sshd_config lines (e.g. `SetEnv PATH=...`, the node's tools another version; a `Subsystem sftp` line replaces internal-sftp). */
-export async function startSshd(opts: { config?: string[] } = {}): Promise<Sshd> {
+function setEnvLine(vars: string[]): string[] {
+  return vars.length ? [`SetEnv ${vars.join(' ')}`] : [];
+}
+
+/**
+ * `config`: more sshd_config lines (e.g. `SetEnv PATH=...`, the node's tools
+ * another version; a `Subsystem sftp` line replaces internal-sftp).
+ * `loginRc`: let bash read the user's ~/.bashrc before each command, as it
+ * does when sshd runs it (tests of a login shell that writes first). Without
+ * it the sessions start at SHLVL=1, which bash takes as "not the first
+ * shell" and skips ~/.bashrc: this machine's root .bashrc runs `pyenv init`
+ * and `pyenv virtualenv-init`, 0.3-0.9 s of every command over SSH, which
+ * made those waits most of the SSH tests' time (and of CI's).
+ */
+export async function startSshd(opts: { config?: string[]; loginRc?: boolean } = {}): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), 'kompox-sshd-'));
   keygen(join(dir, 'host_key'));
   keygen(join(dir, 'other_host_key'));
@@ -103,7 +116,9 @@ export async function startSshd(opts: { config?: string[] } = {}): Promise<Sshd>
       // unless `config` names another (sshd refuses a second)
       ...((opts.config ?? []).some((l) => /^Subsystem\s+sftp\s/.test(l)) ? [] : ['Subsystem sftp internal-sftp']),
       'LogLevel ERROR',
-      ...(opts.config ?? []),
+      // sshd takes only its first SetEnv line: one line with all of them
+      ...setEnvLine([...(opts.loginRc ? [] : ['SHLVL=1']), ...(opts.config ?? []).flatMap((l) => (/^SetEnv\s/.test(l) ? l.split(/\s+/).slice(1) : []))]),
+      ...(opts.config ?? []).filter((l) => !/^SetEnv\s/.test(l)),
       '',
     ].join('\n'),
   );
