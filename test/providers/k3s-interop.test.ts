@@ -9,13 +9,15 @@ import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { KompoxError } from '../../src/domain/errors.js';
 import type { KompoxEvent } from '../../src/domain/events.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { rejectsWith } from '../support/assertions.js';
+import { collectEvents } from '../support/events.js';
 import { sshdMissing, type Sshd } from '../support/sshd.js';
-import { appCtx, sshdAndSandbox, type Sandbox } from './k3s-fixtures.js';
+import { appCtx, snapshotOfTree, sshdAndSandbox, type Sandbox } from './k3s-fixtures.js';
 
 const skip = sshdMissing();
 
@@ -108,6 +110,46 @@ describe('K3s data paths: paths of 4096 bytes or more are refused on every path,
     const id = await deepDisk(p, 'deep-local');
     try {
       await assert.rejects(exportOn(p, 'deep-local'), (e: unknown) => (e as { code?: string }).code === 'archive.path-too-long' && /4096-byte limit.*nothing was archived/.test(String(e)));
+    } finally {
+      rmDeep(id);
+      await p.driver.close();
+    }
+  });
+
+  it("a snapshot and a disk copy made on the node over SSH refuse such a tree with that code, naming the path, and leave the disk and snapshot lists as they were (was: 'listing ... failed' with the tail of sha256sum's message)", async () => {
+    const p = paths(fx).ssh();
+    const vol = p.ctx.app.volumes[0]!;
+    const id = await deepDisk(p, 'deep-on-node');
+    try {
+      const disk = (await p.driver.disks.list(p.ctx, vol, {}, {})).find((d) => d.name === 'deep-on-node')!;
+      const lists = async () => ({
+        disks: (await p.driver.disks.list(p.ctx, vol, {}, {})).map((d) => d.name).sort(),
+        snapshots: (await p.driver.snapshots.list(p.ctx, vol, {})).map((s) => s.name).sort(),
+        // temp files and directories too: nothing half-made is left
+        entries: await volumeEntries(fx.sb),
+        // files only: a snapshot's directories are made before its archive
+        snapshotFiles: (await snapshotOfTree(fx.sb.snapshotRoot)).filter((e) => !e.endsWith('/')),
+      });
+      const before = await lists();
+      /** The refusal: its code, and a path on the disk of PATH_MAX bytes or more. */
+      const tooLong = (e: unknown) => {
+        assert.ok(e instanceof KompoxError, String(e));
+        assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.path-too-long'], e.message);
+        assert.match(e.message, /4096-byte limit.*nothing was archived/);
+        const path = String(e.details?.path);
+        assert.ok(path.startsWith(`${id}/deep/`) && Buffer.byteLength(path) >= 4096, path);
+        return true;
+      };
+      const snap = collectEvents();
+      await assert.rejects(p.driver.snapshots.create(p.ctx, vol, disk, 'deep-snap', snap.op), tooLong);
+      // the node made it (not this machine, whose walk refuses such paths too)
+      assert.ok(snap.events.some((e) => e.type === 'log' && /^snapshot deep-snap: on the node/.test(e.message)), 'the snapshot was made on the node');
+      assert.deepEqual(await lists(), before, 'the snapshot left nothing');
+      const copy = collectEvents();
+      await assert.rejects(p.driver.disks.create(p.ctx, vol, { name: 'deep-copy', source: { kind: 'native', id } }, copy.op), tooLong);
+      // the node copied it (its failure comes before the log saying so; a copy through this machine says why)
+      assert.ok(!copy.events.some((e) => e.type === 'log' && /through this machine/.test(e.message)), 'the copy was made on the node');
+      assert.deepEqual(await lists(), before, 'the copy left nothing');
     } finally {
       rmDeep(id);
       await p.driver.close();

@@ -24,7 +24,7 @@ import {
 } from '../../archive/archive.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
-import { pathTooLong } from '../../archive/path-length.js';
+import { pathTooLong, pathTooLongFor } from '../../archive/path-length.js';
 import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, decodingFailure, shellStatusPhrase, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
@@ -184,6 +184,41 @@ function tarPathTooLong(stderr: string): KompoxError | undefined {
   return m ? pathTooLong(`…${m[1]!.slice(-80)}`, 'extracted', 'tar') : undefined;
 }
 
+/**
+ * A node command that failed on a path of PATH_MAX bytes or more, told as
+ * the local and SFTP paths tell it (archive.path-too-long), not as a failed
+ * listing or copy. GNU find and tar walk the tree by directory descriptors
+ * and take such paths, but the listing's hashers (sha256sum, openssl) open
+ * each file by its path from the tree's top, and cp -a by its absolute
+ * path: each says `NAME: File name too long` (ENAMETOOLONG). Their messages
+ * cannot name it (the kept stderr tail, 4 KiB, cuts the start off a name
+ * that long): the refusal names the first path that long of the listings
+ * it was handed.
+ */
+class LongPaths {
+  private first: string | undefined;
+  private said = false;
+
+  /** An entry of the listing of DIR. */
+  entry(dir: string, e: ListedEntry): void {
+    if (this.first === undefined && e.path !== '' && pathTooLongFor(`${dir}/${e.path}`)) this.first = `${dir}/${e.path}`;
+  }
+
+  /** The stderr of a command that failed. */
+  heard(stderr: string): void {
+    if (/: File name too long$/m.test(stderr)) this.said = true;
+  }
+
+  /**
+   * The refusal, once a tool said so and a listed path is that long (a
+   * listing beside the command may list it after the command failed);
+   * undefined otherwise (the failure is then told as it is).
+   */
+  refusal(): KompoxError | undefined {
+    return this.said && this.first !== undefined ? pathTooLong(this.first, 'archived') : undefined;
+  }
+}
+
 /** A listing that could not be read. */
 function listingFailed(fs: HostFs, dir: string, e: unknown): KompoxError {
   // a refusal of what the listing holds (a name that is not UTF-8) is said as it is
@@ -230,16 +265,23 @@ function* sortedListing(fs: HostFs, dir: string, listing: ListingJoin, hashes = 
 
 /**
  * Runs ARGV, whose stdout is a listing of DIR (listTreeArgv's), parsed as it
- * streams into a ListingJoin; a failed command is `failed`, an unreadable
- * listing a listing failure. The caller closes the join.
+ * streams into a ListingJoin (and `long`); a failed command is `failed`, or
+ * a path too long (LongPaths), an unreadable listing a listing failure. The
+ * caller closes the join.
  */
-async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what: string, opts: { hashes?: boolean; progress?: HostRunOptions['progress'] } = {}): Promise<ListingJoin> {
+async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what: string, opts: { hashes?: boolean; progress?: HostRunOptions['progress']; long?: LongPaths } = {}): Promise<ListingJoin> {
   const listing = new ListingJoin();
+  // the entries streamed in before a failure name the path a tool could not take
+  const long = opts.long ?? new LongPaths();
+  const sink = { entry: (e: ListedEntry) => (long.entry(dir, e), listing.entry(e)), hash: (path: string, sha: string) => listing.hash(path, sha) };
   try {
-    const parser = new TreeListingParser(listing, { ...(opts.hashes === false ? { hashes: false } : {}), what: `the listing of ${dir}` });
+    const parser = new TreeListingParser(sink, { ...(opts.hashes === false ? { hashes: false } : {}), what: `the listing of ${dir}` });
     const fed = new Fed(parser);
     const r = await run(fs, argv, op, what, opts.progress, fed.write);
-    if (r.code !== 0) throw failed(fs, what, r);
+    if (r.code !== 0) {
+      long.heard(r.stderr);
+      throw long.refusal() ?? failed(fs, what, r);
+    }
     try {
       fed.end(() => parser.end());
     } catch (e) {
@@ -252,8 +294,8 @@ async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what:
   }
 }
 
-/** Lists (and hashes) the tree DIR on the node. */
-async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean; listed?: string } = {}): Promise<ListingJoin> {
+/** Lists (and hashes) the tree DIR on the node; `long` is handed its entries. */
+async function listTree(fs: NodeFs, dir: string, op: Op, opts: { hashes?: boolean; listed?: string; long?: LongPaths } = {}): Promise<ListingJoin> {
   return runListing(fs, listTreeArgv(dir, { ...opts, hasher: await hasherOn(fs) }), dir, op, `listing ${dir}`, opts);
 }
 
@@ -470,7 +512,9 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
   const shown = nodeProgress(progress, () => totalBytes, (n) => n);
   const copying = `copying ${src}`;
   const stopCopy = new AbortController();
-  const copy = runListing(fs, copyTreeArgv(src, dest, hasher), dest, { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopCopy.signal]) : stopCopy.signal }, copying, { progress: shown.reports });
+  // a path cp cannot take (its absolute path too long) is named from the source's listing (see `copied`)
+  const long = new LongPaths();
+  const copy = runListing(fs, copyTreeArgv(src, dest, hasher), dest, { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopCopy.signal]) : stopCopy.signal }, copying, { progress: shown.reports, long });
   copy.catch(() => undefined);
   /** Stops cp (or the copy's listing) and waits until the command has ended; what it made stays for the caller. */
   const stopCopying = async () => {
@@ -479,7 +523,7 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
   };
   let before: ListingDigest;
   try {
-    const listed = await listTree(fs, src, op);
+    const listed = await listTree(fs, src, op, { long });
     try {
       if (listed.firstOther !== undefined) {
         await stopCopying();
@@ -498,7 +542,10 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
   totalBytes = before.bytes;
   progress?.total?.(totalBytes);
   logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
-  const copied = await copy;
+  // cp may fail on a path before the source's listing beside it has listed it: named once that listing is in
+  const copied = await copy.catch((e: unknown) => {
+    throw long.refusal() ?? e;
+  });
   let after: ListingDigest;
   try {
     after = digestOf(sortedListing(fs, dest, copied));
