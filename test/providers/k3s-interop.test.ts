@@ -156,6 +156,40 @@ describe('K3s data paths: paths of 4096 bytes or more are refused on every path,
     }
   });
 
+  it("a disk copy on the node of a tree whose paths pass 4096 bytes only from the node's root (the listing hashes it from the disk's top, cp -a fails on it) is refused with that code, naming the path, and leaves nothing", async () => {
+    const p = paths(fx).ssh();
+    const vol = p.ctx.app.volumes[0]!;
+    const d = await p.driver.disks.create(p.ctx, vol, { name: 'abs-deep' }, {});
+    // 20 directories of 199-byte names and an 80-byte file: 4080 bytes from the disk's top (`./` and
+    // the NUL still fit in 4096), more from the node's root (the disk's path before them)
+    const dirs = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'q'.repeat(197)}`);
+    const rel = [...dirs, 'f'.repeat(80)].join('/');
+    assert.ok(Buffer.byteLength(`./${rel}`) < 4096 && Buffer.byteLength(`${d.id}/${rel}`) >= 4096);
+    // two halves made apart, each path short enough for mkdir, then one moved into the other
+    const [a, b] = [join(d.id, ...dirs.slice(0, 10)), join(fx.sb.dir, 'abs-half', ...dirs.slice(10))];
+    await mkdir(a, { recursive: true });
+    await mkdir(b, { recursive: true });
+    await writeFile(join(b, 'f'.repeat(80)), 'leaf\n');
+    const r = spawnSync('mv', ['--', join(fx.sb.dir, 'abs-half', dirs[10]!), a]);
+    assert.equal(r.status, 0, String(r.stderr));
+    try {
+      const before = await volumeEntries(fx.sb);
+      const copy = collectEvents();
+      await assert.rejects(p.driver.disks.create(p.ctx, vol, { name: 'abs-copy', source: { kind: 'native', id: d.id } }, copy.op), (e: unknown) => {
+        assert.ok(e instanceof KompoxError, String(e));
+        assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.path-too-long'], e.message);
+        const path = String(e.details?.path);
+        assert.ok(path.startsWith(`${d.id}/${dirs[0]}/`) && Buffer.byteLength(path) >= 4096, path);
+        return true;
+      });
+      assert.ok(!copy.events.some((e) => e.type === 'log' && /through this machine/.test(e.message)), 'the copy was made on the node');
+      assert.deepEqual(await volumeEntries(fx.sb), before, 'the copy left nothing');
+    } finally {
+      spawnSync('rm', ['-rf', '--', join(d.id, dirs[0]!)]);
+      await p.driver.close();
+    }
+  });
+
   it("an archive of such a tree (exported by the node's GNU tar) is refused with that code on every import path, and leaves nothing (was: ENAMETOOLONG, SFTP's status 5, or 'truncated or corrupt' over SSH)", async () => {
     const ssh = paths(fx).ssh();
     const id = await deepDisk(ssh, 'deep-ssh');
