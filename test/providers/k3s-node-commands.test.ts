@@ -433,6 +433,45 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("a disk copy reports a file's bytes while one system call still writes it (GNU cp's copy_file_range), not only once it returns", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kompox-nodecmd-'));
+    try {
+      await mkdir(join(dir, 'src'));
+      await writeFile(join(dir, 'src', 'f'), 'data');
+      // what /proc shows while GNU cp 9 copies a big file with one copy_file_range: the file open for
+      // writing in cp's process, its size growing, its offset and the process's wchar unchanged until
+      // the call returns. Emulated: the file is held open here while a process that is not this one's
+      // child (so its writes never reach this one's wchar) appends 1 MiB every 0.4 s; then the real copy.
+      const shim = join(dir, 'bin');
+      await mkdir(shim);
+      const real = spawnSync('sh', ['-c', 'command -v cp'], { encoding: 'utf8' }).stdout.trim();
+      await writeFile(
+        join(shim, 'cp'),
+        [
+          '#!/bin/sh',
+          'mkdir -- "$4" && exec 9> "$4/big.bin" || exit 1',
+          '( ( for i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "$4/big.bin"; sleep 0.4; done ) & )',
+          'sleep 2.6',
+          'exec 9>&-',
+          'rm -rf -- "$4"',
+          `exec ${real} "$@"`,
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      const c = runSplit(copyTreeArgv(join(dir, 'src'), join(dir, 'dest')), shim);
+      assert.equal(c.status, 0, c.stderr);
+      assert.equal(c.stderr, '');
+      // wchar alone stays at the few bytes of the shim's own commands
+      const inFlight = c.reports.filter((n) => n >= 1024 * 1024);
+      assert.ok(inFlight.length >= 2 && increasing(inFlight), c.reports.join(','));
+      assert.ok(c.reports.every((n) => n <= 6 * 1024 * 1024 + 4096), c.reports.join(','));
+      assert.deepEqual(parseTreeListing(c.stdout).map((e) => e.path).sort(), ['', 'f']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('syncFileArgv / syncTreeArgv: the node syncs with the `sync` it has', { skip: straceUsable ? false : 'no usable strace' }, () => {

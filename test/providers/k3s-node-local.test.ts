@@ -269,6 +269,61 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     });
   });
 
+  it("a disk copy on the node shows live progress while cp writes a big file in one system call (GNU cp's copy_file_range)", async () => {
+    // the node's cp as GNU cp 9 looks from /proc while it copies a big file with one copy_file_range:
+    // the file open for writing in cp's process, its size growing, its offset and the process's wchar
+    // unchanged until the call returns (which takes seconds on a slow disk). Emulated: the file is held
+    // open here while a process that is not this one's child (its writes never reach this one's wchar)
+    // appends 1 MiB every 0.4 s; then the real cp copies the tree.
+    const bin = await mkdtemp(join(tmpdir(), 'kompox-slowcp-'));
+    const real = sh('command -v cp').trim();
+    await writeFile(
+      join(bin, 'cp'),
+      [
+        '#!/bin/sh',
+        'case "$1" in -a) ;; *) exec ' + real + ' "$@" ;; esac',
+        'mkdir -- "$4" && exec 9> "$4/big.bin" || exit 1',
+        '( ( for i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "$4/big.bin"; sleep 0.4; done ) & )',
+        'sleep 2.6',
+        'exec 9>&-',
+        'rm -rf -- "$4"',
+        `exec ${real} "$@"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const node = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
+    const own = await sandbox();
+    const driver = new K3sDriver({ env: {} }, () => connectSshHostFs({ target: node.target, keyPath: node.keyPath, knownHosts: node.knownHostsPath }));
+    try {
+      const ctx = appCtx(own, { settings: { K3S_SSH: node.target, K3S_SSH_KEY: node.keyPath, K3S_SSH_KNOWN_HOSTS: node.knownHostsPath } });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      await writeFile(join(d.id, 'big.bin'), randomBytes(8 * 1024 * 1024));
+      await writeSampleTree(d.id);
+      const total = (await digestTree(local, d.id)).entries.reduce((n, e) => n + e.size, 0);
+      const { events, op } = collectEvents();
+      const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
+      assert.equal(await digest(copied.id), await digest(d.id));
+      assert.ok(logs(events).some((m) => /^copy src: on the node/.test(m)), logs(events).join(' | '));
+      const mine = events.flatMap((e) => (e.type === 'progress' && e.label === 'copy src' ? [e] : []));
+      const end = mine.findIndex((e) => e.end);
+      assert.equal(end, mine.length - 1, 'one end, the last');
+      const dones = mine.map((e) => e.done);
+      assert.ok(dones.every((x, i) => i === 0 || x >= dones[i - 1]!), `monotonic: ${dones.join(',')}`);
+      // before the end: at least two different amounts between nothing and the total (wchar alone: none)
+      const between = dones.slice(0, end).filter((x) => x > 0 && x < total);
+      assert.ok(new Set(between).size >= 2, `intermediate progress ${dones.join(',')} of ${total}`);
+      assert.equal(mine[end]!.total, total);
+      assert.equal(mine[end]!.done, total, 'ends at its total');
+    } finally {
+      await driver.close();
+      await own.cleanup();
+      await node.close();
+      await rm(bin, { recursive: true, force: true });
+    }
+  });
+
   it('restores and imports on the node a disk whose files tar warns about (time stamps in the future): the warnings never hide the checksum or the statuses', async () => {
     await onNode({}, async ({ driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'future' }, {});

@@ -771,23 +771,54 @@ export function hostProblem(stderr: string): boolean {
 const COPY_POLL_SECONDS = 1;
 
 /**
+ * A loop (shell, run beside the copier whose pid is $c) that reports every
+ * COPY_POLL_SECONDS the bytes it has written as PROGRESS_MARK lines: its
+ * `wchar` (/proc/PID/io), plus what lies in its files open for writing
+ * beyond their offsets. The second part is a write still in progress, which
+ * wchar and the offset only count once the system call returns: GNU cp 9
+ * copies a whole file with one copy_file_range (up to 2 GiB a call, in the
+ * kernel), so wchar alone stayed 0 for the length of a file's copy (all of a
+ * disk holding one big file). /proc reads and shell builtins only, besides
+ * one stat per file open for writing (the size: busybox's and GNU's stat -L
+ * of /proc/PID/fd/N); a copier that writes with write(2) (busybox cp) has
+ * its offsets at its sizes and wchar says it all. wchar is read first: a
+ * call that ends between the reads is then missed once (a smaller report,
+ * ignored), never counted twice. Where /proc/PID/io cannot be read (no task
+ * I/O accounting, a hardened /proc) the loop ends at once; a descriptor's
+ * fdinfo or size that cannot be read only leaves its part out. Descriptors
+ * 0 to 2 are the command's own (stdout a pipe of the SSH channel).
+ */
+const COPY_PROGRESS_LOOP = [
+  `while sleep ${COPY_POLL_SECONDS} >/dev/null 2>&1; do`,
+  '  w=; while read -r k v; do [ "$k" = wchar: ] && w=$v; done 2>/dev/null < "/proc/$c/io"; [ -n "$w" ] || break',
+  '  for f in /proc/$c/fdinfo/*; do',
+  '    n=${f##*/}; [ "$n" -gt 2 ] 2>/dev/null || continue',
+  '    p=; l=; while read -r k v; do case $k in pos:) p=$v ;; flags:) l=$v ;; esac; done 2>/dev/null < "$f"',
+  // the access mode is the flags' last octal digit's two low bits: 1 O_WRONLY, 2 O_RDWR
+  '    case $l in *[1256]) ;; *) continue ;; esac',
+  '    s=$(stat -L -c %s "/proc/$c/fd/$n" 2>/dev/null) && [ "$s" -gt "$p" ] 2>/dev/null && w=$((w + s - p))',
+  '  done',
+  `  echo "${PROGRESS_MARK}$w"`,
+  'done',
+].join('\n');
+
+/**
  * Copies the tree "$1" to the new path "$2" (modes, ownership when root,
  * times, symlinks as they are), then lists "$2" (listTreeArgv's output) in
  * the same command; the command fails, with cp's status, when cp does.
  *
  * cp prints no progress, so a loop beside it reports every second the bytes
- * cp has written so far (`wchar` of /proc/PID/io, which counts
- * copy_file_range too) as PROGRESS_MARK lines on stderr. Polling keeps cp -a
- * as it is (sparse files, reflinks and in-kernel copies stay as fast as
- * today, which a `tar -c | tar -x` pipe would lose, and there is no second
- * way to copy to keep correct beside the cp -a fallback); where /proc/PID/io cannot be read (no task I/O accounting,
- * a hardened /proc) the loop ends at once and the copy only reports its end.
- * The loop's sleep keeps no hold on stderr, so the command ends with cp.
+ * cp has written so far (COPY_PROGRESS_LOOP) as PROGRESS_MARK lines on
+ * stderr. Polling keeps cp -a as it is (sparse files, reflinks and
+ * in-kernel copies stay as fast as today, which a `tar -c | tar -x` pipe
+ * would lose, and there is no second way to copy to keep correct beside the
+ * cp -a fallback). The loop's sleep keeps no hold on stderr, so the command
+ * ends with cp.
  */
 export function copyTreeArgv(src: string, dest: string, hasher: NodeHasher = 'sha256sum'): string[] {
   const script = [
     'cp -a -- "$1" "$2" & c=$!',
-    `{ while sleep ${COPY_POLL_SECONDS} >/dev/null 2>&1; do sed -n "s/^wchar: */${PROGRESS_MARK}/p" "/proc/$c/io" 2>/dev/null || break; done; } >&2 &`,
+    `{ ${COPY_PROGRESS_LOOP}\n} >&2 &`,
     'p=$!',
     'wait $c; s=$?',
     'kill $p 2>/dev/null',
