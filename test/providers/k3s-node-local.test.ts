@@ -324,6 +324,58 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     }
   });
 
+  it('an import of an archive file without snapshot metadata on the node shows live progress: the archive bytes the node has read, up to its size', async () => {
+    // the node's zstd as on a slow disk: it reads its input 1 MiB at a time, 0.4 s apart (the offset the
+    // import reports is that of the archive file it reads)
+    const bin = await mkdtemp(join(tmpdir(), 'kompox-slowzstd-'));
+    const real = sh('command -v zstd').trim();
+    await writeFile(
+      join(bin, 'zstd'),
+      [
+        '#!/bin/sh',
+        `case "$1" in -dc) ;; *) exec ${real} "$@" ;; esac`,
+        'c=$(mktemp)',
+        `{ while head -c 1048576 > "$c" && [ -s "$c" ]; do cat "$c"; sleep 0.4; done; rm -f "$c"; } | ${real} "$@"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const node = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
+    const own = await sandbox();
+    const driver = new K3sDriver({ env: {} }, () => connectSshHostFs({ target: node.target, keyPath: node.keyPath, knownHosts: node.knownHostsPath }));
+    try {
+      const ctx = appCtx(own, { settings: { K3S_SSH: node.target, K3S_SSH_KEY: node.keyPath, K3S_SSH_KNOWN_HOSTS: node.knownHostsPath } });
+      const vol = ctx.app.volumes[0]!;
+      const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+      // 6 MiB that does not compress: ~3 s through the slow zstd, reported every second
+      await writeFile(join(d.id, 'big.bin'), randomBytes(6 * 1024 * 1024));
+      await writeSampleTree(d.id);
+      const file = join(own.dir, 'export.tar.zst');
+      const out = (await import('node:fs')).createWriteStream(file);
+      await driver.hostTransfer.exportDisk(ctx, vol, d, out, {});
+      await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      const size = (await lstat(file)).size;
+      const { events, op } = collectEvents();
+      const imported = await driver.disks.create(ctx, vol, { name: 'imported', source: { kind: 'disk', id: file } }, op);
+      assert.equal(await digest(imported.id), await digest(d.id));
+      assert.ok(logs(events).some((m) => /^import .*export\.tar\.zst: on the node/.test(m)), logs(events).join(' | '));
+      const mine = events.flatMap((e) => (e.type === 'progress' && e.label.startsWith('import ') ? [e] : []));
+      const end = mine.findIndex((e) => e.end);
+      assert.equal(end, mine.length - 1, 'one end, the last');
+      assert.ok(mine.every((e) => e.total === size), `the archive's size is the total from the start: ${JSON.stringify(mine)}`);
+      const dones = mine.map((e) => e.done);
+      assert.ok(dones.every((x, i) => i === 0 || x >= dones[i - 1]!), `monotonic: ${dones.join(',')}`);
+      const between = dones.slice(0, end).filter((x) => x > 0 && x < size);
+      assert.ok(new Set(between).size >= 2, `intermediate progress ${dones.join(',')} of ${size}`);
+      assert.equal(mine[end]!.done, size, 'ends at its total');
+    } finally {
+      await driver.close();
+      await own.cleanup();
+      await node.close();
+      await rm(bin, { recursive: true, force: true });
+    }
+  });
+
   it('restores and imports on the node a disk whose files tar warns about (time stamps in the future): the warnings never hide the checksum or the statuses', async () => {
     await onNode({}, async ({ driver, trace, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'future' }, {});

@@ -611,17 +611,28 @@ const SHA_MARK = 'kompox-sha256:';
  * `/`, so nothing lands outside "$2"; the names are checked again by Kompox
  * (checkArchiveNames) before anything becomes visible. tar reports the
  * tar stream bytes it has read as it goes (PROGRESS_MARK lines on stderr,
- * see tarCheckpointBytes). Stages: 0 decompress, 1 tar -x. ARCHIVE
- * undefined: the archive comes on stdin (an import streamed to the node),
- * and no SHA-256 is printed (the sender hashes what it sends).
+ * see tarCheckpointBytes); with `progress: 'read'` (an archive file only)
+ * the lines count the archive file's bytes the decompressor has read
+ * instead (READ_PROGRESS_LOOP), and tar prints none. Stages: 0 decompress,
+ * 1 tar -x. ARCHIVE undefined: the archive comes on stdin (an import
+ * streamed to the node), and no SHA-256 is printed (the sender hashes what
+ * it sends).
  */
-export function extractArgv(archive: string | undefined, dest: string, format: ArchiveFormat, hasher: NodeHasher = 'sha256sum'): string[] {
+export function extractArgv(archive: string | undefined, dest: string, format: ArchiveFormat, hasher: NodeHasher = 'sha256sum', progress: 'tar' | 'read' = 'tar'): string[] {
+  const byRead = progress === 'read' && archive !== undefined;
+  // the archive opened once, on fd 5, by the stage: the decompressor reads it through a descriptor that
+  // shares its offset with the loop's (a file that cannot be opened fails the stage as `< "$1"` did)
+  const decompressing = archive === undefined
+    ? decompress(format)
+    : byRead
+      ? `{ { ${READ_PROGRESS_LOOP}\n} >&2 & l=$!; ${decompress(format)} <&5; s=$?; kill $l 2>/dev/null; (exit $s); } 5< "$1"`
+      : `${decompress(format)} < "$1"`;
   // --no-unquote: tar -x takes escapes in -C's directory (`\\b` in a path) as if it were a quoted name;
   // no warning per file with a time stamp in the future (a clock that was ahead): a flood of them pushed the
   // statuses out of the stderr tail they are read from, failing a valid archive
   const extract = pipeWithStatus([
-    `${decompress(format)}${archive !== undefined ? ' < "$1"' : ''}`,
-    `tar -x -v -p --numeric-owner --warning=no-timestamp ${TAR_CHECKPOINTS} -f - --no-unquote -C "$2" --quoting-style=escape`,
+    decompressing,
+    `tar -x -v -p --numeric-owner --warning=no-timestamp ${byRead ? '' : `${TAR_CHECKPOINTS} `}-f - --no-unquote -C "$2" --quoting-style=escape`,
   ]);
   const script = [
     // only root reaches what tar makes there before it is checked (a forged archive's device node, a setuid file)
@@ -640,6 +651,22 @@ export function extractArgv(archive: string | undefined, dest: string, format: A
   ].join('\n');
   return shArgv(script, archive ?? '', dest);
 }
+
+/**
+ * extractArgv's progress for an archive file tar's checkpoints cannot be
+ * mapped onto (no snapshot metadata says how big its tar stream is): every
+ * second, the offset of the file's descriptor 5, which the decompressor
+ * reads through (one open file, so one offset), as a PROGRESS_MARK line: the
+ * archive's bytes read so far, out of its size. /proc/self/fdinfo and
+ * shell builtins only; the loop ends once that cannot be read, and is
+ * killed when the decompressor ends (its sleep keeps no hold on stderr).
+ */
+const READ_PROGRESS_LOOP = [
+  'while sleep 1 >/dev/null 2>&1; do',
+  '  o=; while read -r k v; do [ "$k" = pos: ] && o=$v; done 2>/dev/null < /proc/self/fdinfo/5; [ -n "$o" ] || break',
+  `  echo "${PROGRESS_MARK}$o"`,
+  'done',
+].join('\n');
 
 /** Separates tar's member names from the listing in extractArgv's output. */
 const LISTING_MARK = 'kompox-listing';

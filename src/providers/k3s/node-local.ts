@@ -341,8 +341,8 @@ export interface NodeRestoreOptions {
   /**
    * What the archive holds, when known (a snapshot's metadata): tar's
    * progress counts the plain stream, mapped onto the archive's bytes
-   * through an estimate of that stream's size; without it the restore only
-   * reports its end.
+   * through an estimate of that stream's size; without it the progress is
+   * the archive file's bytes the node has read, every second.
    */
   content?: { fileCount: number; totalBytes: number };
   label: string;
@@ -421,8 +421,11 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     const file = typeof archive === 'string' ? archive : undefined;
     const extracting = `extracting ${file ?? 'the archive'}`;
     const plain = opts.content ? archiveStreamEstimate(opts.content.fileCount, opts.content.totalBytes) : 0;
-    // a file's progress is tar's, mapped onto the archive's bytes; a streamed archive's is what has been sent
-    const shown = nodeProgress(progress, size, file === undefined ? (n) => n : (n) => (plain > 0 ? (tarCheckpointBytes(n) * size) / plain : 0));
+    // a snapshot's progress is tar's, mapped onto the archive's bytes; an archive file that nothing says the
+    // tar stream of (no snapshot metadata) reports the bytes of it the node has read (extractArgv's 'read'),
+    // which are the archive's bytes already; a streamed archive's is what has been sent
+    const byRead = file !== undefined && !(plain > 0);
+    const shown = nodeProgress(progress, size, file === undefined || byRead ? (n) => n : (n) => (tarCheckpointBytes(n) * size) / plain);
     const tap = file === undefined ? sendingTap(shown.reports.report) : undefined;
     if (tap) {
       const input = (archive as StreamedArchive).stream;
@@ -431,8 +434,8 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
     }
     // tar's progress lines are taken out of its stderr even when nothing maps them (a streamed archive's
     // progress is what was sent): else a failure's message would quote them
-    const reports = file !== undefined && plain > 0 ? shown.reports : { mark: PROGRESS_MARK, report: () => undefined };
-    const e = await run(fs, extractArgv(file, x, opts.format, await hasherOn(fs)), op, extracting, reports, fed.write, tap?.stream);
+    const reports = file !== undefined ? shown.reports : { mark: PROGRESS_MARK, report: () => undefined };
+    const e = await run(fs, extractArgv(file, x, opts.format, await hasherOn(fs), byRead ? 'read' : 'tar'), op, extracting, reports, fed.write, tap?.stream);
     const es = stageStatuses(withoutSha256(e.stderr), 2);
     // tar's messages of names too long for the node may fill the kept stderr before the statuses
     if (es.codes[0] === undefined || es.codes[1] === undefined) throw tarPathTooLong(es.text) ?? failed(fs, extracting, e, es.text);
