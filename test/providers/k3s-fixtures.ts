@@ -156,3 +156,26 @@ export async function snapshotOfTree(root: string): Promise<string[]> {
   await go(root, '');
   return out;
 }
+
+/**
+ * A `cp` as GNU cp 9 looks from /proc while it copies a big file with one
+ * copy_file_range: the output open in cp's process, its size growing, its
+ * offset and the process's wchar unchanged until the call returns.
+ * Emulated: the file (DEST/big.bin) is held open while a process that is
+ * not cp's child (its writes never reach cp's wchar) appends 1 MiB every
+ * 0.4 s, 6 MiB in all; then the real cp (`real`) copies the tree. With
+ * `onlyCopyTree`, calls other than `cp -a SRC… DEST` go straight to it.
+ */
+export function inFlightCpScript(real: string, onlyCopyTree = false): string {
+  return [
+    '#!/bin/sh',
+    ...(onlyCopyTree ? [`case "$1" in -a) ;; *) exec ${real} "$@" ;; esac`] : []),
+    'mkdir -- "$4" && exec 9> "$4/big.bin" || exit 1',
+    '( ( for i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "$4/big.bin"; sleep 0.4; done ) & )',
+    'sleep 2.6',
+    'exec 9>&-',
+    'rm -rf -- "$4"',
+    `exec ${real} "$@"`,
+    '',
+  ].join('\n');
+}

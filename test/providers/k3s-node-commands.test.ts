@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { ZSTD_LEVEL } from '../../src/archive/zstd.js';
 import { parseTrace, straceUsable } from '../support/strace.js';
+import { inFlightCpScript } from './k3s-fixtures.js';
 import {
   LISTED_NAME,
   MANIFEST_NAMED_MARK,
@@ -439,27 +440,11 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
     try {
       await mkdir(join(dir, 'src'));
       await writeFile(join(dir, 'src', 'f'), 'data');
-      // what /proc shows while GNU cp 9 copies a big file with one copy_file_range: the file open for
-      // writing in cp's process, its size growing, its offset and the process's wchar unchanged until
-      // the call returns. Emulated: the file is held open here while a process that is not this one's
-      // child (so its writes never reach this one's wchar) appends 1 MiB every 0.4 s; then the real copy.
+      // a cp whose write stays in flight for seconds, as GNU cp's copy_file_range of a big file (inFlightCpScript)
       const shim = join(dir, 'bin');
       await mkdir(shim);
       const real = spawnSync('sh', ['-c', 'command -v cp'], { encoding: 'utf8' }).stdout.trim();
-      await writeFile(
-        join(shim, 'cp'),
-        [
-          '#!/bin/sh',
-          'mkdir -- "$4" && exec 9> "$4/big.bin" || exit 1',
-          '( ( for i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "$4/big.bin"; sleep 0.4; done ) & )',
-          'sleep 2.6',
-          'exec 9>&-',
-          'rm -rf -- "$4"',
-          `exec ${real} "$@"`,
-          '',
-        ].join('\n'),
-        { mode: 0o755 },
-      );
+      await writeFile(join(shim, 'cp'), inFlightCpScript(real), { mode: 0o755 });
       const c = runSplit(copyTreeArgv(join(dir, 'src'), join(dir, 'dest')), shim);
       assert.equal(c.status, 0, c.stderr);
       assert.equal(c.stderr, '');

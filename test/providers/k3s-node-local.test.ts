@@ -20,7 +20,7 @@ import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
 import { PROGRESS_MARK, extractArgv, missingTools, parseTools, stageStatuses, toolsProbeArgv, withoutSha256 } from '../../src/providers/k3s/node-commands.js';
 import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing, startSshd } from '../support/sshd.js';
-import { appCtx, sandbox, snapshotOfTree, sshdAndSandbox, writeCompressibleLog, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { appCtx, inFlightCpScript, sandbox, snapshotOfTree, sshdAndSandbox, writeCompressibleLog, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
 import { collectEvents } from '../support/events.js';
 
@@ -108,6 +108,30 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     } finally {
       await driver.close();
       await own.cleanup();
+    }
+  };
+  /**
+   * `body` against a node of its own whose PATH finds `tools` first (name →
+   * script, e.g. a slow stand-in), with a sandbox and a driver over it, its
+   * app's context and volume; all closed after.
+   */
+  const onNodeWithTools = async (
+    tools: Record<string, string>,
+    body: (t: { own: Sandbox; driver: K3sDriver; ctx: ReturnType<typeof appCtx>; vol: AppVolume }) => Promise<void>,
+  ) => {
+    const bin = await mkdtemp(join(tmpdir(), 'kompox-node-tools-'));
+    for (const [name, script] of Object.entries(tools)) await writeFile(join(bin, name), script, { mode: 0o755 });
+    const node = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
+    const own = await sandbox();
+    const driver = new K3sDriver({ env: {} }, () => connectSshHostFs({ target: node.target, keyPath: node.keyPath, knownHosts: node.knownHostsPath }));
+    try {
+      const ctx = appCtx(own, { settings: { K3S_SSH: node.target, K3S_SSH_KEY: node.keyPath, K3S_SSH_KNOWN_HOSTS: node.knownHostsPath } });
+      await body({ own, driver, ctx, vol: ctx.app.volumes[0]! });
+    } finally {
+      await driver.close();
+      await own.cleanup();
+      await node.close();
+      await rm(bin, { recursive: true, force: true });
     }
   };
   const logs = (events: KompoxEvent[]) => events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
@@ -270,34 +294,8 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
   });
 
   it("a disk copy on the node shows live progress while cp writes a big file in one system call (GNU cp's copy_file_range)", async () => {
-    // the node's cp as GNU cp 9 looks from /proc while it copies a big file with one copy_file_range:
-    // the file open for writing in cp's process, its size growing, its offset and the process's wchar
-    // unchanged until the call returns (which takes seconds on a slow disk). Emulated: the file is held
-    // open here while a process that is not this one's child (its writes never reach this one's wchar)
-    // appends 1 MiB every 0.4 s; then the real cp copies the tree.
-    const bin = await mkdtemp(join(tmpdir(), 'kompox-slowcp-'));
-    const real = sh('command -v cp').trim();
-    await writeFile(
-      join(bin, 'cp'),
-      [
-        '#!/bin/sh',
-        'case "$1" in -a) ;; *) exec ' + real + ' "$@" ;; esac',
-        'mkdir -- "$4" && exec 9> "$4/big.bin" || exit 1',
-        '( ( for i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "$4/big.bin"; sleep 0.4; done ) & )',
-        'sleep 2.6',
-        'exec 9>&-',
-        'rm -rf -- "$4"',
-        `exec ${real} "$@"`,
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
-    const node = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
-    const own = await sandbox();
-    const driver = new K3sDriver({ env: {} }, () => connectSshHostFs({ target: node.target, keyPath: node.keyPath, knownHosts: node.knownHostsPath }));
-    try {
-      const ctx = appCtx(own, { settings: { K3S_SSH: node.target, K3S_SSH_KEY: node.keyPath, K3S_SSH_KNOWN_HOSTS: node.knownHostsPath } });
-      const vol = ctx.app.volumes[0]!;
+    // the node's cp as GNU cp 9 looks from /proc while it copies a big file (inFlightCpScript)
+    await onNodeWithTools({ cp: inFlightCpScript(sh('command -v cp').trim(), true) }, async ({ driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeFile(join(d.id, 'big.bin'), randomBytes(8 * 1024 * 1024));
       await writeSampleTree(d.id);
@@ -316,36 +314,21 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       assert.ok(new Set(between).size >= 2, `intermediate progress ${dones.join(',')} of ${total}`);
       assert.equal(mine[end]!.total, total);
       assert.equal(mine[end]!.done, total, 'ends at its total');
-    } finally {
-      await driver.close();
-      await own.cleanup();
-      await node.close();
-      await rm(bin, { recursive: true, force: true });
-    }
+    });
   });
 
   it('an import of an archive file without snapshot metadata on the node shows live progress: the archive bytes the node has read, up to its size', async () => {
     // the node's zstd as on a slow disk: it reads its input 1 MiB at a time, 0.4 s apart (the offset the
     // import reports is that of the archive file it reads)
-    const bin = await mkdtemp(join(tmpdir(), 'kompox-slowzstd-'));
     const real = sh('command -v zstd').trim();
-    await writeFile(
-      join(bin, 'zstd'),
-      [
-        '#!/bin/sh',
-        `case "$1" in -dc) ;; *) exec ${real} "$@" ;; esac`,
-        'c=$(mktemp)',
-        `{ while head -c 1048576 > "$c" && [ -s "$c" ]; do cat "$c"; sleep 0.4; done; rm -f "$c"; } | ${real} "$@"`,
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
-    const node = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
-    const own = await sandbox();
-    const driver = new K3sDriver({ env: {} }, () => connectSshHostFs({ target: node.target, keyPath: node.keyPath, knownHosts: node.knownHostsPath }));
-    try {
-      const ctx = appCtx(own, { settings: { K3S_SSH: node.target, K3S_SSH_KEY: node.keyPath, K3S_SSH_KNOWN_HOSTS: node.knownHostsPath } });
-      const vol = ctx.app.volumes[0]!;
+    const zstd = [
+      '#!/bin/sh',
+      `case "$1" in -dc) ;; *) exec ${real} "$@" ;; esac`,
+      'c=$(mktemp)',
+      `{ while head -c 1048576 > "$c" && [ -s "$c" ]; do cat "$c"; sleep 0.4; done; rm -f "$c"; } | ${real} "$@"`,
+      '',
+    ].join('\n');
+    await onNodeWithTools({ zstd }, async ({ driver, ctx, vol, own }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       // 6 MiB that does not compress: ~3 s through the slow zstd, reported every second
       await writeFile(join(d.id, 'big.bin'), randomBytes(6 * 1024 * 1024));
@@ -368,12 +351,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const between = dones.slice(0, end).filter((x) => x > 0 && x < size);
       assert.ok(new Set(between).size >= 2, `intermediate progress ${dones.join(',')} of ${size}`);
       assert.equal(mine[end]!.done, size, 'ends at its total');
-    } finally {
-      await driver.close();
-      await own.cleanup();
-      await node.close();
-      await rm(bin, { recursive: true, force: true });
-    }
+    });
   });
 
   it('restores and imports on the node a disk whose files tar warns about (time stamps in the future): the warnings never hide the checksum or the statuses', async () => {
@@ -669,24 +647,14 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
 
   it('a node whose GNU tar has no --sort (before 1.28) snapshots through this machine, and says why', async () => {
     // the node's tar as GNU tar 1.26 (RHEL 7) answers: --sort=name is an unknown option; everything else is this machine's tar
-    const bin = await mkdtemp(join(tmpdir(), 'kompox-oldtar-'));
-    await writeFile(
-      join(bin, 'tar'),
-      [
-        '#!/bin/sh',
-        'for a in "$@"; do case "$a" in --sort|--sort=*) echo "tar: unrecognized option \'$a\'" >&2; echo "Try \'tar --help\' or \'tar --usage\' for more information." >&2; exit 64;; esac; done',
-        'case "$1" in --version) echo "tar (GNU tar) 1.26"; exit 0;; esac',
-        'exec /usr/bin/tar "$@"',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
-    const old = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
-    const own = await sandbox();
-    const driver = new K3sDriver({ env: {} }, () => connectSshHostFs({ target: old.target, keyPath: old.keyPath, knownHosts: old.knownHostsPath }));
-    try {
-      const ctx = appCtx(own, { settings: { K3S_SSH: old.target, K3S_SSH_KEY: old.keyPath, K3S_SSH_KNOWN_HOSTS: old.knownHostsPath } });
-      const vol = ctx.app.volumes[0]!;
+    const tar = [
+      '#!/bin/sh',
+      'for a in "$@"; do case "$a" in --sort|--sort=*) echo "tar: unrecognized option \'$a\'" >&2; echo "Try \'tar --help\' or \'tar --usage\' for more information." >&2; exit 64;; esac; done',
+      'case "$1" in --version) echo "tar (GNU tar) 1.26"; exit 0;; esac',
+      'exec /usr/bin/tar "$@"',
+      '',
+    ].join('\n');
+    await onNodeWithTools({ tar }, async ({ driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
       const { events, op } = collectEvents();
@@ -697,12 +665,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       const restored = await driver.disks.create(ctx, vol, { name: 'restored', source: { kind: 'snapshot', id: snap.id } }, op);
       assert.equal(await digest(restored.id), await digest(d.id));
       assert.ok(logs(events).some((m) => /^restore snap: on the node/.test(m)), logs(events).join(' | '));
-    } finally {
-      await driver.close();
-      await own.cleanup();
-      await old.close();
-      await rm(bin, { recursive: true, force: true });
-    }
+    });
   });
 
   it("a decompressor on the node that fails at once (not found, not executable, a bad option) is the node's failure quoting it, not a corrupt archive; nothing visible", async () => {
