@@ -403,22 +403,22 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
     }
   });
 
+  /** copyTreeArgv of DIR/src (one file) to DIR/dest, with `cp` a stand-in (its script, given the real cp's path) first on PATH. */
+  const copyWithCp = async (dir: string, cp: (real: string) => string) => {
+    await mkdir(join(dir, 'src'));
+    await writeFile(join(dir, 'src', 'f'), 'data');
+    const shim = join(dir, 'bin');
+    await mkdir(shim);
+    await writeFile(join(shim, 'cp'), cp(spawnSync('sh', ['-c', 'command -v cp'], { encoding: 'utf8' }).stdout.trim()), { mode: 0o755 });
+    return runSplit(copyTreeArgv(join(dir, 'src'), join(dir, 'dest')), shim);
+  };
+
   it('a disk copy reports the bytes cp has written every second, and cp\'s failure as its own', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kompox-nodecmd-'));
     try {
-      await mkdir(join(dir, 'src'));
-      await writeFile(join(dir, 'src', 'f'), 'data');
       // a cp that takes its time: writes 1 MiB every 0.4 s (through child processes, as cp -a's own
       // writes would be counted) before the real copy
-      const shim = join(dir, 'bin');
-      await mkdir(shim);
-      const real = spawnSync('sh', ['-c', 'command -v cp'], { encoding: 'utf8' }).stdout.trim();
-      await writeFile(
-        join(shim, 'cp'),
-        `#!/bin/sh\nfor i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "${dir}/junk"; sleep 0.4; done\nexec ${real} "$@"\n`,
-        { mode: 0o755 },
-      );
-      const c = runSplit(copyTreeArgv(join(dir, 'src'), join(dir, 'dest')), shim);
+      const c = await copyWithCp(dir, (real) => `#!/bin/sh\nfor i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "${dir}/junk"; sleep 0.4; done\nexec ${real} "$@"\n`);
       assert.equal(c.status, 0, c.stderr);
       assert.equal(c.stderr, '');
       assert.ok(c.reports.length >= 2 && increasing(c.reports), c.reports.join(','));
@@ -438,14 +438,8 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
   it("a disk copy reports a file's bytes while one system call still writes it (GNU cp's copy_file_range), not only once it returns", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kompox-nodecmd-'));
     try {
-      await mkdir(join(dir, 'src'));
-      await writeFile(join(dir, 'src', 'f'), 'data');
       // a cp whose write stays in flight for seconds, as GNU cp's copy_file_range of a big file (inFlightCpScript)
-      const shim = join(dir, 'bin');
-      await mkdir(shim);
-      const real = spawnSync('sh', ['-c', 'command -v cp'], { encoding: 'utf8' }).stdout.trim();
-      await writeFile(join(shim, 'cp'), inFlightCpScript(real), { mode: 0o755 });
-      const c = runSplit(copyTreeArgv(join(dir, 'src'), join(dir, 'dest')), shim);
+      const c = await copyWithCp(dir, (real) => inFlightCpScript(real));
       assert.equal(c.status, 0, c.stderr);
       assert.equal(c.stderr, '');
       // wchar alone stays at the few bytes of the shim's own commands
