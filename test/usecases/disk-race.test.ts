@@ -130,8 +130,14 @@ test('snapshot create while its disk is deleted: one clear error, no snapshot (s
 test('disk create -S while its source is deleted: one clear error, no disk (the copy held at its first read of the source)', { skip: straceUsable ? false : 'strace is not usable here' }, async (t) => {
   const s = await setUp(t);
   const src = await fill(s, 'b', 2);
-  // strace stops the copy at its first open of the source's data directory (after it made its temp dir) until released
-  const copy = held(t, s.dir, 'openat,open', ['disk', 'create', '-N', 'c', '-S', 'b'], { path: src, first: true });
+  // strace holds the copy's first open of the source's data directory for 20 s (after it made its temp dir)
+  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', src, '-e', 'trace=openat,open', '-e', 'inject=openat,open:delay_enter=20000000:when=1', process.execPath, BIN.kompoxops, '-C', s.dir, 'disk', 'create', '-N', 'c', '-S', 'b'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const code = new Promise<number | null>((resolve) => child.on('close', resolve));
   const volDir = join(src, '..', '..');
   const started = Date.now();
   while (!(await readdir(volDir)).some((n) => n.startsWith('.tmp-c-'))) {
@@ -139,8 +145,7 @@ test('disk create -S while its source is deleted: one clear error, no disk (the 
     await new Promise((r) => setTimeout(r, 20));
   }
   s.ok(await s.run(['disk', 'delete', '-N', 'b']));
-  copy.release();
-  const r = await copy.result;
+  const r = { code: await code, out: '', err, stdout: Buffer.alloc(0) };
   refused(r, /^error: disk "b" was deleted \(by another command\) while disk c was being copied from it; no disk was created/, 'the copy');
   assert.deepEqual((await s.disks()).map((x) => x.name), ['a']);
   assert.deepEqual((await readdir(volDir)).filter((n) => n !== 'a'), []);
@@ -150,16 +155,23 @@ test('two disk exports to the same FILE: one wins with its checksum beside it, t
   const s = await setUp(t);
   await fill(s, 'a', 1);
   const file = join(s.dir, 'x.tar.zst');
-  // B is stopped at the link() that gives its archive its name, after its checksum took its name, until A has run
-  const b = held(t, s.dir, 'link,linkat', ['disk', 'export', '-N', 'a', '-O', file]);
+  // B is held for 8 s at the link() that gives its archive its name, after its checksum took its name
+  const b = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:delay_enter=8000000', process.execPath, BIN.kompoxops, '-C', s.dir, 'disk', 'export', '-N', 'a', '-O', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  let bErr = '';
+  let bOut = '';
+  b.stderr.setEncoding('utf8').on('data', (d: string) => (bErr += d));
+  b.stdout.setEncoding('utf8').on('data', (d: string) => (bOut += d));
+  const bCode = new Promise<number | null>((resolve) => b.on('close', resolve));
   const started = Date.now();
   while (!(await readdir(s.dir)).includes('x.tar.zst.sha256')) {
     assert.ok(Date.now() - started < 30_000, "B's checksum took its name");
     await new Promise((r) => setTimeout(r, 20));
   }
   const a = await s.run(['disk', 'export', '-N', 'a', '-O', file]);
-  b.release();
-  const bDone = await b.result;
+  const bDone = { code: await bCode, out: bOut, err: bErr, stdout: Buffer.alloc(0) };
   const [won, lost] = a.code === 0 ? [a, bDone] : [bDone, a];
   s.ok(won);
   const sum = createHash('sha256').update(await readFile(file)).digest('hex');
@@ -169,52 +181,17 @@ test('two disk exports to the same FILE: one wins with its checksum beside it, t
   assert.deepEqual((await readdir(s.dir)).filter((n) => n.startsWith('.x.tar.zst')), [], 'no temp file or lock is left');
 });
 
-/**
- * kompoxops under strace, stopped (SIGSTOP injected by strace) when it
- * enters the system calls `calls` (with `path`: only on that path; `first`:
- * only the first such call) and held there until `release()`, which sends
- * SIGCONT until it ends. The race's other command runs meanwhile, however
- * long a loaded machine takes: no fixed delay to outlast.
- */
-function held(t: { after(fn: () => void): void }, dir: string, calls: string, args: string[], opts: { path?: string; first?: boolean } = {}): { result: Promise<Run>; release: () => void } {
-  const inject = `inject=${calls}:signal=SIGSTOP${opts.first ? ':when=1' : ''}`;
-  // its own process group: SIGCONT reaches the kompoxops process whatever its pid (strace ignores it)
-  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', ...(opts.path ? ['-P', opts.path] : []), '-e', `trace=${calls}`, '-e', inject, process.execPath, BIN.kompoxops, '-C', dir, ...args], {
+/** Runs kompoxops under strace, its first open of `path` held for 20 s; resolves with the result. */
+function heldAtOpen(dir: string, path: string, args: string[]): Promise<Run> {
+  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=openat,open', '-e', 'inject=openat,open:delay_enter=20000000:when=1', process.execPath, BIN.kompoxops, '-C', dir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
-    detached: true,
   });
   let err = '';
   let out = '';
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      if (!closed) process.kill(-child.pid!, sig);
-    } catch {
-      // the group has ended
-    }
-  };
-  // a failed test leaves no stopped process behind
-  t.after(() => {
-    clearInterval(timer);
-    signal('SIGKILL');
-  });
-  const result = new Promise<Run>((resolve) =>
-    child.on('close', (code) => {
-      closed = true;
-      clearInterval(timer);
-      resolve({ code, out, err, stdout: Buffer.from(out) });
-    }),
-  );
-  // every later call of `calls` stops it again (without `first`): continue it until it ends
-  const release = () => {
-    signal('SIGCONT');
-    timer ??= setInterval(() => signal('SIGCONT'), 50);
-  };
-  return { result, release };
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err, stdout: Buffer.from(out) })));
 }
 
 async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
@@ -234,20 +211,18 @@ test('snapshot export and restore while the snapshot is deleted before its archi
   const [s1, s2] = [snaps.find((x) => x.name === 's1')!, snaps.find((x) => x.name === 's2')!];
 
   // export: its temp file is there, its open of the archive held
-  const ex = held(t, s.dir, 'openat,open', ['snapshot', 'export', '-N', 's1', '-O', join(s.dir, 's1.tar.zst')], { path: s1.id, first: true });
+  const ex = heldAtOpen(s.dir, s1.id, ['snapshot', 'export', '-N', 's1', '-O', join(s.dir, 's1.tar.zst')]);
   await until('the export made its temp file', async () => (await readdir(s.dir)).some((n) => n.startsWith('.s1.tar.zst.tmp-')));
   s.ok(await s.run(['snapshot', 'delete', '-N', 's1']));
-  ex.release();
-  refused(await ex.result, /^error: snapshot "s1" was deleted \(by another command\) while it was being exported; nothing was exported/, 'the export');
+  refused(await ex, /^error: snapshot "s1" was deleted \(by another command\) while it was being exported; nothing was exported/, 'the export');
   assert.deepEqual((await readdir(s.dir)).filter((n) => n.includes('s1.tar.zst')), []);
 
   // restore: its temp disk is there, its open of the archive held
   const volDir = join((await s.disks())[0]!.id, '..', '..');
-  const rs = held(t, s.dir, 'openat,open', ['snapshot', 'restore', '-N', 's2', '--disk-name', 'r2'], { path: s2.id, first: true });
+  const rs = heldAtOpen(s.dir, s2.id, ['snapshot', 'restore', '-N', 's2', '--disk-name', 'r2']);
   await until('the restore made its temp disk', async () => (await readdir(volDir)).some((n) => n.startsWith('.tmp-r2-')));
   s.ok(await s.run(['snapshot', 'delete', '-N', 's2']));
-  rs.release();
-  refused(await rs.result, /^error: snapshot "s2" was deleted \(by another command\) while it was being restored; no disk was created/, 'the restore');
+  refused(await rs, /^error: snapshot "s2" was deleted \(by another command\) while it was being restored; no disk was created/, 'the restore');
   assert.deepEqual((await readdir(volDir)).sort(), ['a', 'b']);
 });
 
