@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppContext } from '../../src/domain/model.js';
 import type { KubeClient } from '../../src/kube/types.js';
-import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { LocalHostFs, type HostFs } from '../../src/providers/k3s/hostfs.js';
+import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import type { FakeKube, FakeKubeOptions } from '../support/fake-kube/index.js';
 import { startFakeCluster } from '../support/kube.js';
@@ -178,4 +179,18 @@ export function inFlightCpScript(real: string, onlyCopyTree = false): string {
     `exec ${real} "$@"`,
     '',
   ].join('\n');
+}
+
+/**
+ * A connection to the sshd; with `bin`, its commands on the node find only
+ * the tools in `bin` (their PATH is it alone: a node without tar, say).
+ */
+export async function connectNode(sshd: Sshd, bin?: string): Promise<HostFs> {
+  const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+  if (bin) {
+    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+    const exec = conn.exec.bind(conn);
+    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin} ${cmd}`, ...a);
+  }
+  return fs;
 }

@@ -11,34 +11,21 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { KompoxError } from '../../src/domain/errors.js';
 import type { KompoxEvent } from '../../src/domain/events.js';
-import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
-import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { rejectsWith } from '../support/assertions.js';
 import { collectEvents } from '../support/events.js';
 import { sshdMissing, type Sshd } from '../support/sshd.js';
-import { appCtx, snapshotOfTree, sshdAndSandbox, type Sandbox } from './k3s-fixtures.js';
+import { appCtx, connectNode, snapshotOfTree, sshdAndSandbox, type Sandbox } from './k3s-fixtures.js';
 
 const skip = sshdMissing();
-
-/** A connection to the sshd; with `bin`, its commands on the node find only the tools in `bin` (their PATH is it alone). */
-async function connect(sshd: Sshd, bin?: string): Promise<HostFs> {
-  const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
-  if (bin) {
-    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
-    const exec = conn.exec.bind(conn);
-    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin} ${cmd}`, ...a);
-  }
-  return fs;
-}
 
 /** The three host paths: this machine (no SSH), a node over SSH with GNU tar, a node without tar (SFTP). */
 function paths(fx: { sshd: Sshd; sb: Sandbox }) {
   const settings = () => ({ K3S_SSH: fx.sshd.target, K3S_SSH_KEY: fx.sshd.keyPath, K3S_SSH_KNOWN_HOSTS: fx.sshd.knownHostsPath });
   return {
     local: () => ({ driver: new K3sDriver(), ctx: appCtx(fx.sb) }),
-    ssh: () => ({ driver: new K3sDriver({ env: {} }, async () => connect(fx.sshd)), ctx: appCtx(fx.sb, { settings: settings() }) }),
-    sftp: () => ({ driver: new K3sDriver({ env: {} }, async () => connect(fx.sshd, join(fx.sb.dir, 'bin'))), ctx: appCtx(fx.sb, { settings: settings() }) }),
+    ssh: () => ({ driver: new K3sDriver({ env: {} }, async () => connectNode(fx.sshd)), ctx: appCtx(fx.sb, { settings: settings() }) }),
+    sftp: () => ({ driver: new K3sDriver({ env: {} }, async () => connectNode(fx.sshd, join(fx.sb.dir, 'bin'))), ctx: appCtx(fx.sb, { settings: settings() }) }),
   };
 }
 type Path = ReturnType<typeof paths>['local'];

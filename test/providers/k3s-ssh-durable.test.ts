@@ -18,10 +18,9 @@ import { K3sDriver } from '../../src/providers/k3s/index.js';
 import type { KompoxEvent, Op } from '../../src/domain/events.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { missingTools, parseTools, toolsProbeArgv } from '../../src/providers/k3s/node-commands.js';
-import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { sshdMissing, type Sshd } from '../support/sshd.js';
 import { SYNC_AND_NAMING_CALLS, dirSyncedAfter, escape, namingsTo, parseTrace, straceUsable, syncedBefore, type Call } from '../support/strace.js';
-import { appCtx, sshdAndSandbox, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
+import { appCtx, connectNode, sshdAndSandbox, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 
 const missing =
   sshdMissing() ??
@@ -43,17 +42,6 @@ async function traceSshd(pid: number, out: string): Promise<{ stop(): Promise<Ca
       return parseTrace(readFileSync(out, 'utf8'));
     },
   };
-}
-
-/** A connection to the sshd; with `bin`, its commands on the node find only the tools in `bin` (their PATH is it alone). */
-async function connect(sshd: Sshd, bin?: string): Promise<HostFs> {
-  const fs = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
-  if (bin) {
-    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
-    const exec = conn.exec.bind(conn);
-    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin} ${cmd}`, ...a);
-  }
-  return fs;
 }
 
 /**
@@ -104,7 +92,7 @@ describe('K3s over SSH: data synced on the node before its name (strace on the r
   const fx = sshdAndSandbox();
 
   it('snapshot create on the node, and a restore: archive (SFTP fsync@openssh.com), metadata and tree synced before their renames, their directories after', async () => {
-    const d = new K3sDriver({ env: {} }, async () => connect(fx.sshd));
+    const d = new K3sDriver({ env: {} }, async () => connectNode(fx.sshd));
     try {
       await snapshotAndRestoreSynced(fx, d);
     } finally {
@@ -118,7 +106,7 @@ describe('K3s over SSH: a server without fsync@openssh.com (sftp-server -P fsync
 
   it('snapshot create on the node, and a restore: archive, metadata and tree synced before their renames, their directories after', async () => {
     let fs: HostFs | undefined;
-    const d = new K3sDriver({ env: {} }, async () => (fs = await connect(fx.sshd)));
+    const d = new K3sDriver({ env: {} }, async () => (fs = await connectNode(fx.sshd)));
     try {
       await snapshotAndRestoreSynced(fx, d);
       const extensions = (fs as unknown as { sftp: { _extensions?: Record<string, string> } }).sftp._extensions ?? {};
@@ -138,7 +126,7 @@ describe('K3s over SSH: a node without tar and zstd: the snapshot streamed over 
   });
 
   it('snapshot create over SFTP (file by file), and a restore over SFTP: archive, metadata and tree synced before their renames, their directories after', async () => {
-    const d = new K3sDriver({ env: {} }, async () => connect(fx.sshd, join(fx.sb.dir, 'bin')));
+    const d = new K3sDriver({ env: {} }, async () => connectNode(fx.sshd, join(fx.sb.dir, 'bin')));
     const events: KompoxEvent[] = [];
     try {
       await snapshotAndRestoreSynced(fx, d, { events: (e) => events.push(e) });
