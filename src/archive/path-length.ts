@@ -18,6 +18,16 @@ export function pathTooLongFor(path: string): boolean {
 }
 
 /**
+ * Whether DIR/REL does not fit in PATH_MAX, without making the string for
+ * the usual short path (a listing may hold millions of entries).
+ */
+export function joinedPathTooLong(dir: string, rel: string): boolean {
+  // a UTF-16 unit is at most 3 UTF-8 bytes
+  if ((dir.length + 1 + rel.length) * 3 < PATH_MAX) return false;
+  return pathTooLongFor(`${dir}/${rel}`);
+}
+
+/**
  * Whether a listing of the directory `dir` by a transport that drops
  * entries whose path does not fit (SFTP) may have left one out: some name
  * (up to NAME_MAX bytes) would not fit beside it.

@@ -24,7 +24,7 @@ import {
 } from '../../archive/archive.js';
 import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
-import { PATH_MAX, pathTooLong, pathTooLongFor } from '../../archive/path-length.js';
+import { joinedPathTooLong, pathTooLong } from '../../archive/path-length.js';
 import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, decodingFailure, shellStatusPhrase, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
 import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
 import {
@@ -201,11 +201,7 @@ class LongPaths {
 
   /** An entry of the listing of DIR. */
   entry(dir: string, e: ListedEntry): void {
-    if (this.first !== undefined || e.path === '') return;
-    // no string made for the usual short path (a listing may hold millions of entries); a UTF-16 unit is at most 3 bytes
-    if ((dir.length + 1 + e.path.length) * 3 < PATH_MAX) return;
-    const path = `${dir}/${e.path}`;
-    if (pathTooLongFor(path)) this.first = path;
+    if (this.first === undefined && e.path !== '' && joinedPathTooLong(dir, e.path)) this.first = `${dir}/${e.path}`;
   }
 
   /** The stderr of a command that failed. */
