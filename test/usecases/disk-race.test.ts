@@ -131,21 +131,11 @@ test('disk create -S while its source is deleted: one clear error, no disk (the 
   const s = await setUp(t);
   const src = await fill(s, 'b', 2);
   // strace holds the copy's first open of the source's data directory for 20 s (after it made its temp dir)
-  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', src, '-e', 'trace=openat,open', '-e', 'inject=openat,open:delay_enter=20000000:when=1', process.execPath, BIN.kompoxops, '-C', s.dir, 'disk', 'create', '-N', 'c', '-S', 'b'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const copy = heldAtOpen(s.dir, src, ['disk', 'create', '-N', 'c', '-S', 'b']);
   const volDir = join(src, '..', '..');
-  const started = Date.now();
-  while (!(await readdir(volDir)).some((n) => n.startsWith('.tmp-c-'))) {
-    assert.ok(Date.now() - started < 30_000, 'the copy made its temp dir');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await until('the copy made its temp dir', async () => (await readdir(volDir)).some((n) => n.startsWith('.tmp-c-')));
   s.ok(await s.run(['disk', 'delete', '-N', 'b']));
-  const r = { code: await code, out: '', err, stdout: Buffer.alloc(0) };
+  const r = await copy;
   refused(r, /^error: disk "b" was deleted \(by another command\) while disk c was being copied from it; no disk was created/, 'the copy');
   assert.deepEqual((await s.disks()).map((x) => x.name), ['a']);
   assert.deepEqual((await readdir(volDir)).filter((n) => n !== 'a'), []);
@@ -156,22 +146,10 @@ test('two disk exports to the same FILE: one wins with its checksum beside it, t
   await fill(s, 'a', 1);
   const file = join(s.dir, 'x.tar.zst');
   // B is held for 8 s at the link() that gives its archive its name, after its checksum took its name
-  const b = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:delay_enter=8000000', process.execPath, BIN.kompoxops, '-C', s.dir, 'disk', 'export', '-N', 'a', '-O', file], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  let bErr = '';
-  let bOut = '';
-  b.stderr.setEncoding('utf8').on('data', (d: string) => (bErr += d));
-  b.stdout.setEncoding('utf8').on('data', (d: string) => (bOut += d));
-  const bCode = new Promise<number | null>((resolve) => b.on('close', resolve));
-  const started = Date.now();
-  while (!(await readdir(s.dir)).includes('x.tar.zst.sha256')) {
-    assert.ok(Date.now() - started < 30_000, "B's checksum took its name");
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const b = underStrace(s.dir, ['-e', 'trace=link,linkat', '-e', 'inject=link,linkat:delay_enter=8000000'], ['disk', 'export', '-N', 'a', '-O', file]);
+  await until("B's checksum took its name", async () => (await readdir(s.dir)).includes('x.tar.zst.sha256'));
   const a = await s.run(['disk', 'export', '-N', 'a', '-O', file]);
-  const bDone = { code: await bCode, out: bOut, err: bErr, stdout: Buffer.alloc(0) };
+  const bDone = await b;
   const [won, lost] = a.code === 0 ? [a, bDone] : [bDone, a];
   s.ok(won);
   const sum = createHash('sha256').update(await readFile(file)).digest('hex');
@@ -181,9 +159,9 @@ test('two disk exports to the same FILE: one wins with its checksum beside it, t
   assert.deepEqual((await readdir(s.dir)).filter((n) => n.startsWith('.x.tar.zst')), [], 'no temp file or lock is left');
 });
 
-/** Runs kompoxops under strace, its first open of `path` held for 20 s; resolves with the result. */
-function heldAtOpen(dir: string, path: string, args: string[]): Promise<Run> {
-  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=openat,open', '-e', 'inject=openat,open:delay_enter=20000000:when=1', process.execPath, BIN.kompoxops, '-C', dir, ...args], {
+/** Runs kompoxops under strace with these filter and inject options (its trace goes nowhere); resolves with the result. */
+function underStrace(dir: string, strace: string[], args: string[]): Promise<Run> {
+  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', ...strace, process.execPath, BIN.kompoxops, '-C', dir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
   });
@@ -192,6 +170,11 @@ function heldAtOpen(dir: string, path: string, args: string[]): Promise<Run> {
   child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err, stdout: Buffer.from(out) })));
+}
+
+/** Runs kompoxops under strace, its first open of `path` held for 20 s; resolves with the result. */
+function heldAtOpen(dir: string, path: string, args: string[]): Promise<Run> {
+  return underStrace(dir, ['-P', path, '-e', 'trace=openat,open', '-e', 'inject=openat,open:delay_enter=20000000:when=1'], args);
 }
 
 async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
