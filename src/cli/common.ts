@@ -62,9 +62,10 @@ export function reportError(err: unknown, opts: { json?: boolean } = { json: jso
       ...(k?.details ? { details: k.details } : {}),
       ...(k instanceof DiagnosticsError ? { diagnostics: k.diagnostics } : {}),
       exitCode: k?.exitCode ?? ExitCode.failed,
+      // --debug's stacks go inside the object: stderr stays one JSON object for whatever parses it
+      ...(debug ? debugStacks(err) : {}),
     };
     process.stderr.write(`${JSON.stringify({ error: body }, jsonSafe)}\n`);
-    if (debug) process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`);
     return body.exitCode;
   }
   if (k) {
@@ -80,6 +81,17 @@ export function reportError(err: unknown, opts: { json?: boolean } = { json: jso
     process.stderr.write(`error: ${e?.message ?? String(err)}\n${UNEXPECTED}\n`);
   }
   return ExitCode.failed;
+}
+
+/** An error's stack and its causes' (each as text), for `-o json --debug`. */
+function debugStacks(err: unknown): { stack: string; causes?: string[] } {
+  const causes: string[] = [];
+  const seen = new Set<unknown>([err]);
+  for (let c = (err as { cause?: unknown } | undefined)?.cause; c != null && !seen.has(c) && causes.length < 8; c = (c as { cause?: unknown }).cause) {
+    seen.add(c);
+    causes.push(String((c as Error)?.stack ?? c));
+  }
+  return { stack: String((err as Error)?.stack ?? err), ...(causes.length ? { causes } : {}) };
 }
 
 /** JSON.stringify's replacer for error details: bigints as numbers' text, errors as their message (never a stack). */

@@ -196,3 +196,29 @@ test('reportError as JSON: an unexpected error is code internal with what to do;
   assert.deepEqual(taken.details, { size: '10', cause: 'inner' });
   assert.doesNotMatch(written.join(''), STACK_LINE);
 });
+
+test('reportError as JSON with --debug: stderr is still one JSON object, the stacks (the error\'s and its causes\') inside it', async () => {
+  const { reportError, setDebug } = await import('../../src/cli/common.js');
+  const { KompoxError } = await import('../../src/domain/errors.js');
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+  setDebug(true);
+  try {
+    reportError(new KompoxError('unavailable', 'lost', { code: 'kube.exec.lost', cause: new Error('socket hang up', { cause: null }) }), { json: true });
+    reportError(new TypeError('boom'), { json: true });
+  } finally {
+    setDebug(false);
+    process.stderr.write = write;
+  }
+  assert.equal(written.length, 2, written.join(''));
+  const lost = JSON.parse(written[0]!).error;
+  assert.equal(lost.code, 'kube.exec.lost');
+  assert.match(lost.stack, /^KompoxError: lost\n\s+at /);
+  assert.equal(lost.causes.length, 1);
+  assert.match(lost.causes[0], /^Error: socket hang up\n\s+at /);
+  const bug = JSON.parse(written[1]!).error;
+  assert.equal(bug.code, 'internal');
+  assert.match(bug.stack, /^TypeError: boom\n/);
+  assert.equal(bug.causes, undefined);
+});
