@@ -5,6 +5,7 @@
 // back (and says why), and a cancel kills the command on the node.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -315,6 +316,55 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       assert.equal(mine[end]!.total, total);
       assert.equal(mine[end]!.done, total, 'ends at its total');
     });
+  });
+
+  it("a disk copy on the node has its progress total from a size walk while the source is still being hashed, not only once the source's listing is in", async () => {
+    // the node's hashers hold every file hash until the copy's progress has a total (at most 15 s, then say so):
+    // the source's listing (which hashes) cannot end first, so only another count can give the total
+    const gates = await mkdtemp(join(tmpdir(), 'kompox-gate-'));
+    const gate = join(gates, 'open');
+    const timedOut = join(gates, 'timed-out');
+    const held = (real: string) =>
+      [
+        '#!/bin/sh',
+        'for a in "$@"; do',
+        '  [ -f "$a" ] || continue',
+        `  i=0; while [ ! -e '${gate}' ]; do i=$((i+1)); if [ $i -gt 300 ]; then : > '${timedOut}'; break; fi; sleep 0.05; done; break`,
+        'done',
+        `exec ${real} "$@"`,
+        '',
+      ].join('\n');
+    const openssl = spawnSync('sh', ['-c', 'command -v openssl'], { encoding: 'utf8' }).stdout.trim();
+    const tools = { sha256sum: held(sh('command -v sha256sum').trim()), ...(openssl ? { openssl: held(openssl) } : {}) };
+    try {
+      await onNodeWithTools(tools, async ({ driver, ctx, vol }) => {
+        const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+        await writeFile(join(d.id, 'big.bin'), randomBytes(4 * 1024 * 1024));
+        await writeSampleTree(d.id);
+        const total = (await digestTree(local, d.id)).entries.reduce((n, e) => n + e.size, 0);
+        const events: KompoxEvent[] = [];
+        let firstTotal: number | undefined;
+        const op = {
+          events: (e: KompoxEvent) => {
+            events.push(e);
+            if (e.type === 'progress' && e.label === 'copy src' && e.total !== undefined && !e.end && firstTotal === undefined) {
+              firstTotal = e.total;
+              writeFileSync(gate, '');
+            }
+          },
+        };
+        const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
+        assert.equal(await digest(copied.id), await digest(d.id));
+        assert.ok(logs(events).some((m) => /^copy src: on the node/.test(m)), logs(events).join(' | '));
+        assert.equal(existsSync(timedOut), false, 'the hashing waited 15 s for a total that came only with the listing');
+        assert.equal(firstTotal, total, 'the walk counts the data bytes the listing counts');
+        const mine = events.flatMap((e) => (e.type === 'progress' && e.label === 'copy src' ? [e] : []));
+        assert.equal(mine.at(-1)!.end, true);
+        assert.equal(mine.at(-1)!.done, total, 'ends at its total');
+      });
+    } finally {
+      await rm(gates, { recursive: true, force: true });
+    }
   });
 
   it('an import of an archive file without snapshot metadata on the node shows live progress: the archive bytes the node has read, up to its size', async () => {

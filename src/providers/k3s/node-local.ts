@@ -508,68 +508,90 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
   const fs = await onNode(hostFs, 'copy', op);
   if (!fs) return undefined;
   const hasher = await hasherOn(fs);
-  // the total from the source's listing, once it is in; the bytes cp has written so far (copyTreeArgv) until then
+  // the bytes cp has written so far (copyTreeArgv) against a total from a quick size walk on a channel of
+  // its own (as a snapshot's), then the source's listing's once it is in: that listing hashes every file
+  // beside cp, so on its own the total came about when the copy ended (no percentage, no ETA until then)
   const progress = byteProgress(op);
   progress?.start(label);
   let totalBytes = Number.MAX_SAFE_INTEGER;
+  let listedTotal = false;
   const shown = nodeProgress(progress, () => totalBytes, (n) => n);
-  const copying = `copying ${src}`;
-  const stopCopy = new AbortController();
-  // a path cp cannot take (its absolute path too long) is named from the source's listing (see `copied`)
-  const long = new LongPaths();
-  const copy = runListing(fs, copyTreeArgv(src, dest, hasher), dest, { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopCopy.signal]) : stopCopy.signal }, copying, { progress: shown.reports, long });
-  copy.catch(() => undefined);
-  /** Stops cp (or the copy's listing) and waits until the command has ended; what it made stays for the caller. */
-  const stopCopying = async () => {
-    stopCopy.abort();
-    (await copy.catch(() => undefined))?.close();
-  };
-  let before: ListingDigest;
+  const walkStop = new AbortController();
+  const walking = progress && fs.treeBytes
+    ? fs.treeBytes(src, walkStop.signal).then(
+        (walked) => {
+          if (!walked || listedTotal) return;
+          totalBytes = walked.bytes;
+          progress.total?.(totalBytes);
+        },
+        () => undefined,
+      )
+    : undefined;
   try {
-    const listed = await listTree(fs, src, op, { long });
+    const copying = `copying ${src}`;
+    const stopCopy = new AbortController();
+    // a path cp cannot take (its absolute path too long) is named from the source's listing (see `copied`)
+    const long = new LongPaths();
+    const copy = runListing(fs, copyTreeArgv(src, dest, hasher), dest, { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopCopy.signal]) : stopCopy.signal }, copying, { progress: shown.reports, long });
+    copy.catch(() => undefined);
+    /** Stops cp (or the copy's listing) and waits until the command has ended; what it made stays for the caller. */
+    const stopCopying = async () => {
+      stopCopy.abort();
+      (await copy.catch(() => undefined))?.close();
+    };
+    let before: ListingDigest;
     try {
-      if (listed.firstOther !== undefined) {
-        await stopCopying();
-        await fs.rm(dest);
-        logEvent(op, `copy through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of copies)`);
-        return undefined;
+      const listed = await listTree(fs, src, op, { long });
+      try {
+        if (listed.firstOther !== undefined) {
+          await stopCopying();
+          await fs.rm(dest);
+          logEvent(op, `copy through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of copies)`);
+          return undefined;
+        }
+        before = digestOf(sortedListing(fs, src, listed));
+      } finally {
+        listed.close();
       }
-      before = digestOf(sortedListing(fs, src, listed));
-    } finally {
-      listed.close();
+    } catch (e) {
+      await stopCopying();
+      throw e;
     }
-  } catch (e) {
-    await stopCopying();
-    throw e;
-  }
-  totalBytes = before.bytes;
-  progress?.total?.(totalBytes);
-  logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
-  // cp may fail on a path before the source's listing beside it has listed it: named once that listing is in
-  const copied = await copy.catch((e: unknown) => {
-    throw long.refusal() ?? e;
-  });
-  let after: ListingDigest;
-  try {
-    after = digestOf(sortedListing(fs, dest, copied));
+    listedTotal = true;
+    walkStop.abort();
+    totalBytes = before.bytes;
+    progress?.total?.(totalBytes);
+    logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
+    // cp may fail on a path before the source's listing beside it has listed it: named once that listing is in
+    const copied = await copy.catch((e: unknown) => {
+      throw long.refusal() ?? e;
+    });
+    let after: ListingDigest;
+    try {
+      after = digestOf(sortedListing(fs, dest, copied));
+    } finally {
+      copied.close();
+    }
+    const changed = 'The source changed during the copy (stop the app using it), or the copy was damaged; try again.';
+    if (after.treeDigest !== before.treeDigest || copied.others) {
+      throw integrity(`the copy's tree digest ${after.treeDigest} differs from the source's ${before.treeDigest}`, changed);
+    }
+    const again = await listTree(fs, src, op, { hashes: false });
+    let still: ListingDigest;
+    try {
+      still = digestOf(sortedListing(fs, src, again, false));
+    } finally {
+      again.close();
+    }
+    if (still.statDigest !== before.statDigest) throw integrity(`${src} changed during the copy (its listing after the copy differs from the one before)`, changed);
+    shown.finish();
+    progress?.done({ files: after.files, bytes: totalBytes });
+    return { totalBytes };
   } finally {
-    copied.close();
+    // settled before the copy returns: nothing of the walk outlives it
+    walkStop.abort();
+    await walking;
   }
-  const changed = 'The source changed during the copy (stop the app using it), or the copy was damaged; try again.';
-  if (after.treeDigest !== before.treeDigest || copied.others) {
-    throw integrity(`the copy's tree digest ${after.treeDigest} differs from the source's ${before.treeDigest}`, changed);
-  }
-  const again = await listTree(fs, src, op, { hashes: false });
-  let still: ListingDigest;
-  try {
-    still = digestOf(sortedListing(fs, src, again, false));
-  } finally {
-    again.close();
-  }
-  if (still.statDigest !== before.statDigest) throw integrity(`${src} changed during the copy (its listing after the copy differs from the one before)`, changed);
-  shown.finish();
-  progress?.done({ files: after.files, bytes: totalBytes });
-  return { totalBytes };
 }
 
 export interface NodeSnapshotOptions {
