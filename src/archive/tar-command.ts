@@ -26,6 +26,38 @@ export function tarExtractArgv(dir: string, dialect?: TarDialect): string[] {
   return ['tar', '-x', ...(dialect === 'gnu' ? ['-p', '--numeric-owner', '--no-unquote'] : []), '-f', '-', '-C', dir];
 }
 
+/** What helperTarCreateArgv's script writes on stderr, last, when GNU tar saw files change while it read them (its exit status 1). */
+export const TAR_CHANGED_MARK = 'kompox-tar-changed';
+
+/** `case` on the pod's tar: GNU tar runs GNU, anything else (busybox: no --version, so nothing printed) OTHER. */
+function byHelperTar(gnu: string, other: string): string {
+  return `case "$(tar --version 2>/dev/null)" in *"GNU tar"*) ${gnu} ;; *) ${other} ;; esac`;
+}
+
+/** An argv's words for a script whose "$1" is the directory (DIR_WORD in the argv). */
+function withDirArg(argv: readonly string[]): string {
+  return argv.map((a) => (a === DIR_WORD ? '"$1"' : shellCommand([a]))).join(' ');
+}
+const DIR_WORD = '\u0000dir';
+
+/**
+ * tarCreateArgv in a helper pod, whose image (KOMPOX_HELPER_IMAGE) may have
+ * GNU tar or busybox tar: one command that asks its tar and takes GNU's flags
+ * when it is GNU tar (pax: nanosecond mtimes, times before 1970, ids past
+ * busybox's 24 bits), the shared ones otherwise. GNU tar's exit status 1 means
+ * files changed while it read them, with a whole stream written (a live
+ * copy's): the script exits 0 for it and writes TAR_CHANGED_MARK last on stderr.
+ */
+export function helperTarCreateArgv(dir: string): string[] {
+  const gnu = `${withDirArg(tarCreateArgv(DIR_WORD, 'gnu'))}; s=$?; if [ $s -eq 1 ]; then echo ${TAR_CHANGED_MARK} >&2; s=0; fi; exit $s`;
+  return ['sh', '-c', byHelperTar(gnu, `exec ${withDirArg(tarCreateArgv(DIR_WORD))}`), 'sh', dir];
+}
+
+/** tarExtractArgv in a helper pod: GNU tar's flags when its tar is GNU tar (see helperTarCreateArgv), the shared ones otherwise. */
+export function helperTarExtractArgv(dir: string): string[] {
+  return ['sh', '-c', byHelperTar(`exec ${withDirArg(tarExtractArgv(DIR_WORD, 'gnu'))}`, `exec ${withDirArg(tarExtractArgv(DIR_WORD))}`), 'sh', dir];
+}
+
 /**
  * One shell script for an SSH exec channel: zstd-compressed tar on stdin
  * (or plain tar when the host has no zstd) extracted into DIR. Behind the

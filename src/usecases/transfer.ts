@@ -38,7 +38,7 @@ import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
 import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { commandMessages, ignoredSockets, parseTreeBytes, stderrTail, tarCreateArgv, tarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
+import { commandMessages, ignoredSockets, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -289,7 +289,7 @@ export async function exportDiskThroughCluster(
       const err = stderrTail();
       const sockets = ignoredSockets(SPECIALS_NAMED);
       err.stream.on('data', (c: Buffer) => sockets.feed(c));
-      const running = helperExec(h, tarCreateArgv(mp), { stdout: tarOut, stderr: err.stream }, op, abort).then(
+      const running = helperExec(h, helperTarCreateArgv(mp), { stdout: tarOut, stderr: err.stream }, op, abort).then(
         (r) => {
           // A failed tar -c may still have written a whole stream (tar goes on past a file it cannot read
           // and exits 1 at the end): the stream ends as the tree only when tar succeeded, so the archive
@@ -323,6 +323,8 @@ export async function exportDiskThroughCluster(
         );
         const r = await running;
         if (r.exitCode !== 0) throw podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text());
+        // the script's own last line (a file name in tar's messages could hold the mark)
+        if (err.text().split('\n').at(-1) === TAR_CHANGED_MARK) logEvent(op, `note: files of disk ${disk.name} changed while tar read them: the archive is a live (crash-consistent) copy`);
         const ignored = sockets.found();
         specialsLeftOut(op, { count: packed.skipped.length + ignored.count, first: [...packed.skipped, ...ignored.first].slice(0, SPECIALS_NAMED) });
         return { skipped: packed.skipped };
@@ -483,7 +485,7 @@ export async function importDiskThroughCluster(
         const abort = new AbortController();
         const stdin = execPipe('to-pod');
         const err = stderrTail();
-        const running = helperExec(h, tarExtractArgv(mp), { stdin, stderr: err.stream }, op, abort);
+        const running = helperExec(h, helperTarExtractArgv(mp), { stdin, stderr: err.stream }, op, abort);
         // stop feeding on a cancel, and when tar -x has failed (nobody reads stdin any more)
         const feed = new AbortController();
         // The pipe to the pod goes too: nobody reads it any more (an exec refused before it read anything

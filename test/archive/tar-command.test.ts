@@ -3,14 +3,14 @@
 // with this machine's sh, GNU tar and zstd, as the K3s node runs it over SSH.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { compressingWriter, digestTree, packTree } from '../../src/archive/archive.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
-import { commandMessages, compressorFailed, compressorFailure, pipeStatus, shellCommand, shellStatusPhrase, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
+import { TAR_CHANGED_MARK, commandMessages, compressorFailed, compressorFailure, helperTarCreateArgv, helperTarExtractArgv, pipeStatus, shellCommand, shellStatusPhrase, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
 import { collect } from '../support/collect.js';
@@ -22,6 +22,32 @@ describe('tar command lines', () => {
     assert.deepEqual(tarExtractArgv('/d'), ['tar', '-x', '-f', '-', '-C', '/d']);
     assert.deepEqual(tarExtractArgv('/d', 'busybox'), ['tar', '-x', '-f', '-', '-C', '/d']);
     assert.deepEqual(tarExtractArgv('/d', 'gnu'), ['tar', '-x', '-p', '--numeric-owner', '--no-unquote', '-f', '-', '-C', '/d']);
+  });
+
+  test("a helper pod's tar commands ask the pod's tar: GNU tar gets its flags (and its status 1, files changed while read, is a live copy's success said on stderr), any other tar the shared ones", async () => {
+    const bin = await mkdtemp(join(tmpdir(), 'kompox-helper-tar-'));
+    try {
+      // stand-ins for the pod's tar: each prints its argv and exits with $STATUS; GNU tar answers --version
+      const fake = (version: string) => `#!/bin/sh\ncase "$1" in --version) ${version} ;; esac\necho "$@"\nexit "$STATUS"\n`;
+      await mkdir(join(bin, 'gnu'));
+      await mkdir(join(bin, 'busybox'));
+      await writeFile(join(bin, 'gnu', 'tar'), fake('echo "tar (GNU tar) 1.35"; exit 0'), { mode: 0o755 });
+      await writeFile(join(bin, 'busybox', 'tar'), fake("echo \"tar: unrecognized option '--version'\" >&2; exit 1"), { mode: 0o755 });
+      const run = (kind: string, argv: string[], status: number) => {
+        const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { PATH: `${join(bin, kind)}:/usr/bin:/bin`, STATUS: String(status) } });
+        return { code: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
+      };
+      const dir = "/mnt/it's here";
+      assert.deepEqual(run('gnu', helperTarCreateArgv(dir), 0), { code: 0, out: `-c --format=pax --numeric-owner --pax-option=delete=atime,delete=ctime -f - -C ${dir} .`, err: '' });
+      assert.deepEqual(run('gnu', helperTarCreateArgv(dir), 1), { code: 0, out: `-c --format=pax --numeric-owner --pax-option=delete=atime,delete=ctime -f - -C ${dir} .`, err: TAR_CHANGED_MARK });
+      assert.deepEqual(run('gnu', helperTarCreateArgv(dir), 2), { code: 2, out: `-c --format=pax --numeric-owner --pax-option=delete=atime,delete=ctime -f - -C ${dir} .`, err: '' });
+      assert.deepEqual(run('busybox', helperTarCreateArgv(dir), 0), { code: 0, out: `-c -f - -C ${dir} .`, err: '' });
+      assert.deepEqual(run('busybox', helperTarCreateArgv(dir), 1), { code: 1, out: `-c -f - -C ${dir} .`, err: '' });
+      assert.deepEqual(run('gnu', helperTarExtractArgv(dir), 0), { code: 0, out: `-x -p --numeric-owner --no-unquote -f - -C ${dir}`, err: '' });
+      assert.deepEqual(run('busybox', helperTarExtractArgv(dir), 2), { code: 2, out: `-x -f - -C ${dir}`, err: '' });
+    } finally {
+      await rm(bin, { recursive: true, force: true });
+    }
   });
 
   test('the extract script: zstd -d in front of tar with its status after the mark, or tar alone; paths quoted', () => {

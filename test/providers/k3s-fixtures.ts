@@ -59,6 +59,12 @@ export interface K3sCluster {
   close(): Promise<void>;
 }
 
+/** A helper pod's `tar -c` or `tar -x` (helperTarCreateArgv / helperTarExtractArgv: a script that asks its tar for GNU tar first). */
+export function isHelperTar(command: readonly string[], mode: '-c' | '-x'): boolean {
+  const script = command[0] === 'sh' && command[1] === '-c' ? (command[2] ?? '') : '';
+  return script.startsWith('case "$(tar --version') && script.includes(`tar ${mode} `);
+}
+
 export async function startK3sCluster(opts: FakeKubeOptions = {}): Promise<K3sCluster> {
   const sb = await sandbox();
   const { fake, kube } = await startFakeCluster(opts);

@@ -28,7 +28,7 @@ import { parseReadBack, podsUsingDisk, ReadBackParser, sweepPendingDisks, transf
 import { ListingJoin } from '../../src/archive/listing-join.js';
 import { HELPER_LABEL, helperPodObjects } from '../../src/convert/helper-pod.js';
 import { releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
-import { appCtx, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
+import { appCtx, isHelperTar, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
 import { assertTotalBeforeEnd, collectEvents } from '../support/events.js';
 import { eventually } from '../support/kube.js';
@@ -58,10 +58,10 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     return { ctx, disk, digest: (await digestTree(fs, disk.id)).treeDigest };
   }
 
-  /** A command (its first words) is running in a helper pod of the app, on the fake's real-exec kubelet. */
-  function runningInHelper(ctx: AppContext, words: string[], since = 0): boolean {
+  /** The helper's tar (`-c` or `-x`) is running in a helper pod of the app, on the fake's real-exec kubelet. */
+  function runningInHelper(ctx: AppContext, mode: '-c' | '-x', since = 0): boolean {
     const ns = appNamespace(ctx);
-    return fake.hostExecs.slice(since).some((x) => x.namespace === ns && x.pod.startsWith('kompox-transfer-') && x.exitCode === undefined && words.every((w, i) => x.command[i] === w));
+    return fake.hostExecs.slice(since).some((x) => x.namespace === ns && x.pod.startsWith('kompox-transfer-') && x.exitCode === undefined && isHelperTar(x.command, mode));
   }
 
   /** A sink that never reads: the export stalls on backpressure until it is cancelled. */
@@ -92,7 +92,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     assert.equal(mc.treeDigest, digest, 'the cluster path packs the same tree');
     assert.deepEqual(mc.entries.map((e) => e.path), md.entries.map((e) => e.path));
     assert.ok(c.events.some((e) => e.type === 'phase' && e.phase === 'helper'));
-    assert.ok(fake.hostExecs.some((x) => x.command[0] === 'tar' && x.command[1] === '-c' && x.exitCode === 0), 'tar ran in the helper pod');
+    assert.ok(fake.hostExecs.some((x) => isHelperTar(x.command, '-c') && x.exitCode === 0), 'tar ran in the helper pod');
     // the direct archive imported through the cluster, the cluster archive imported directly
     const viaCluster = await importDisk(ctx, driver, kube, { name: 'from-direct', archive: { stream: Readable.from([direct]), label: 'direct.tar.zst' }, via: 'cluster' });
     assert.equal((await digestTree(fs, viaCluster.id)).treeDigest, digest);
@@ -170,7 +170,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     const since = fake.hostExecs.length;
     const importing = importDisk(ctx, driver, kube, { name: 'cancelled', archive: { stream: slow }, via: 'cluster' }, { signal: ac.signal });
     importing.catch(() => undefined);
-    await eventually(() => runningInHelper(ctx, ['tar', '-x'], since), 'tar -x running in the helper pod');
+    await eventually(() => runningInHelper(ctx, '-x', since), 'tar -x running in the helper pod');
     ac.abort();
     await rejectsWith(importing, 'interrupted', /^interrupted: no disk was created$/);
     assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), before);
@@ -186,9 +186,9 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     const since = fake.hostExecs.length;
     const importing = importDisk(ctx, driver, kube, { name: 'lost', archive: { stream: slow }, via: 'cluster' });
     importing.catch(() => undefined);
-    await eventually(() => runningInHelper(ctx, ['tar', '-x'], since), 'tar -x running in the helper pod');
+    await eventually(() => runningInHelper(ctx, '-x', since), 'tar -x running in the helper pod');
     // its connection breaks without an exit status (a network failure, an API server restart)
-    assert.equal(fake.cutExecs((x) => x.command[0] === 'tar' && x.command[1] === '-x' && x.namespace === appNamespace(ctx)), 1);
+    assert.equal(fake.cutExecs((x) => isHelperTar(x.command, '-x') && x.namespace === appNamespace(ctx)), 1);
     await rejectsWith(importing, 'unavailable', /connection closed before the command ended/);
     assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), before);
     await assertNoLeftovers(ctx);
@@ -312,7 +312,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
       const since = fake.hostExecs.length;
       const p = start(ac.signal);
       p.catch(() => undefined);
-      await eventually(() => runningInHelper(ctx, ['tar', '-c'], since), 'tar -c running in the helper pod');
+      await eventually(() => runningInHelper(ctx, '-c', since), 'tar -c running in the helper pod');
       ac.abort();
       await rejectsWith(p, 'interrupted', /^interrupted: (disk \S+|snapshot snap-a) was not exported$/);
       assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
@@ -407,7 +407,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     const since = fake.hostExecs.length;
     const p = exportDisk(ctx, driver, kube, { name: disk.name, out: stalledOut(), via: 'cluster', quiesce: true }, { signal: ac.signal });
     p.catch(() => undefined);
-    await eventually(() => runningInHelper(ctx, ['tar', '-c'], since), 'tar -c running in the helper pod');
+    await eventually(() => runningInHelper(ctx, '-c', since), 'tar -c running in the helper pod');
     ac.abort();
     await rejectsWith(p, 'interrupted', /^interrupted: /);
     // nothing waits for the rest: what is still there now stays (a running helper pod until its deadline)
@@ -606,5 +606,59 @@ describe('disk data through the cluster of an API server before Kubernetes 1.30 
     assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
     assert.deepEqual(await driver.disks.list(ctx, ctx.app.volumes[0]!, { pending: true }, {}), []);
     await eventually(async () => (await kube.list('v1', 'Pod', { namespace: appNamespace(ctx), labelSelector: HELPER_LABEL })).length === 0, 'helper pods gone');
+  });
+});
+
+describe('disk data through the cluster with a helper image that has GNU tar (KOMPOX_HELPER_IMAGE)', () => {
+  const GNU_IMAGE = 'docker.io/library/debian:bookworm-slim';
+  let env: K3sCluster | undefined;
+  before(async () => {
+    // the debian image stood in for by this machine's own tools (GNU tar), busybox images by busybox
+    env = await startK3sCluster({ hostImages: (image) => (image === GNU_IMAGE ? 'host' : /busybox/.test(image) ? 'busybox' : undefined) });
+  });
+  after(async () => env?.close());
+
+  /** type, owner, mode and mtime (ms) of every entry under `root` (its own entry included). */
+  async function metadataOf(root: string): Promise<Record<string, string>> {
+    const { lstat } = await import('node:fs/promises');
+    const out: Record<string, string> = {};
+    const walk = async (rel: string): Promise<void> => {
+      const st = await lstat(join(root, rel), { bigint: true });
+      // archives keep milliseconds
+      out[rel || '.'] = `${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'} ${st.uid}:${st.gid} ${st.isSymbolicLink() ? '' : (st.mode & 0o7777n).toString(8)} ${st.mtimeNs / 1_000_000n}`;
+      if (st.isDirectory()) for (const n of (await readdir(join(root, rel))).sort()) await walk(rel ? `${rel}/${n}` : n);
+    };
+    await walk('');
+    return out;
+  }
+
+  it('export and import keep what busybox tar cannot: sub-second and pre-1970 mtimes, ids past 16777215, symlink owners and times, directory times', { skip: process.getuid?.() === 0 ? false : 'chown to other ids needs root' }, async (t) => {
+    const { sb, fake, kube, driver } = env!;
+    if (fake.hostExec.mode !== 'namespace') return t.skip(`the fake runs helper commands without their own root filesystem: ${fake.hostExec.reason}`);
+    const { chown, lchown, lutimes, mkdir, symlink, utimes, writeFile } = await import('node:fs/promises');
+    const ctx = appCtx(sb, { app: 'gnu-helper' });
+    ctx.cluster.settings = { KOMPOX_HELPER_IMAGE: GNU_IMAGE };
+    const disk = await createDisk(ctx, driver, kube, { name: 'data-1' });
+    const d = disk.id;
+    await mkdir(join(d, 'dir'));
+    await writeFile(join(d, 'dir', 'precise.txt'), 'a');
+    await utimes(join(d, 'dir', 'precise.txt'), 1614834367.123, 1614834367.123); // 2021-03-04, .123 s
+    await writeFile(join(d, 'old.txt'), 'b');
+    assert.equal(spawnSync('touch', ['-d', '1965-07-10 00:00:00.5 UTC', join(d, 'old.txt')]).status, 0); // (utimes takes no time before 1970)
+    await writeFile(join(d, 'big-ids.txt'), 'c');
+    await chown(join(d, 'big-ids.txt'), 20000000, 20000001);
+    await symlink('dir/precise.txt', join(d, 'link'));
+    await lchown(join(d, 'link'), 20000002, 20000003);
+    await lutimes(join(d, 'link'), 1262304000.25, 1262304000.25); // 2010
+    await utimes(join(d, 'dir'), 1500000000.75, 1500000000.75); // after its file was written
+    const want = await metadataOf(d);
+
+    const archive = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster' }));
+    assert.ok(fake.hostExecs.some((x) => isHelperTar(x.command, '-c') && x.exitCode === 0), 'tar -c ran in the helper pod');
+    const imported = await importDisk(ctx, driver, kube, { name: 'back', archive: { stream: Readable.from([archive]) }, via: 'cluster' });
+    const got = await metadataOf(imported.id);
+    delete want['.'];
+    delete got['.'];
+    assert.deepEqual(got, want);
   });
 });
