@@ -640,6 +640,9 @@ describe('disk data through the cluster with a helper image that has GNU tar (KO
     ctx.cluster.settings = { KOMPOX_HELPER_IMAGE: GNU_IMAGE };
     const disk = await createDisk(ctx, driver, kube, { name: 'data-1' });
     const d = disk.id;
+    await mkdir(join(d, 'sample'));
+    await writeSampleTree(join(d, 'sample'));
+    await link(join(d, 'sample', 'run.sh'), join(d, 'sample', 'sub', 'hard-link.sh'));
     await mkdir(join(d, 'dir'));
     await writeFile(join(d, 'dir', 'precise.txt'), 'a');
     await utimes(join(d, 'dir', 'precise.txt'), 1614834367.123, 1614834367.123); // 2021-03-04, .123 s
@@ -656,6 +659,7 @@ describe('disk data through the cluster with a helper image that has GNU tar (KO
     const archive = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster' }));
     assert.ok(fake.hostExecs.some((x) => isHelperTar(x.command, '-c') && x.exitCode === 0), 'tar -c ran in the helper pod');
     const imported = await importDisk(ctx, driver, kube, { name: 'back', archive: { stream: Readable.from([archive]) }, via: 'cluster' });
+    assert.equal((await digestTree(fs, imported.id)).treeDigest, (await digestTree(fs, d)).treeDigest);
     const got = await metadataOf(imported.id);
     delete want['.'];
     delete got['.'];
