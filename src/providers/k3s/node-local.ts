@@ -108,6 +108,29 @@ function parentOf(path: string): string {
   return path.replace(/\/[^/]+\/?$/, '') || '/';
 }
 
+/**
+ * The quick size walk (HostFs.treeBytes) on a channel of its own beside a
+ * command on the node, for a progress total before the listing's: `take`
+ * gets its count unless `listed()` came first (the listing's count, the one
+ * the result holds, then stands). `settle()` stops it and waits until it has
+ * ended: nothing of the walk outlives the operation.
+ */
+function sizeWalkBeside(fs: NodeFs, dir: string, progress: ProgressSink | undefined, take: (walked: { bytes: number; files: number }) => void) {
+  const stop = new AbortController();
+  let listed = false;
+  const walking = progress && fs.treeBytes ? fs.treeBytes(dir, stop.signal).then((walked) => void (walked && !listed && take(walked)), () => undefined) : undefined;
+  return {
+    listed(): void {
+      listed = true;
+      stop.abort();
+    },
+    async settle(): Promise<void> {
+      stop.abort();
+      await walking;
+    },
+  };
+}
+
 /** Bytes of garbage objects a byte of a listing leaves, about (GarbagePacer's count). */
 const LISTING_GARBAGE = 4;
 
@@ -514,19 +537,11 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
   const progress = byteProgress(op);
   progress?.start(label);
   let totalBytes = Number.MAX_SAFE_INTEGER;
-  let listedTotal = false;
   const shown = nodeProgress(progress, () => totalBytes, (n) => n);
-  const walkStop = new AbortController();
-  const walking = progress && fs.treeBytes
-    ? fs.treeBytes(src, walkStop.signal).then(
-        (walked) => {
-          if (!walked || listedTotal) return;
-          totalBytes = walked.bytes;
-          progress.total?.(totalBytes);
-        },
-        () => undefined,
-      )
-    : undefined;
+  const walk = sizeWalkBeside(fs, src, progress, (walked) => {
+    totalBytes = walked.bytes;
+    progress?.total?.(totalBytes);
+  });
   try {
     const copying = `copying ${src}`;
     const stopCopy = new AbortController();
@@ -557,8 +572,7 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
       await stopCopying();
       throw e;
     }
-    listedTotal = true;
-    walkStop.abort();
+    walk.listed();
     totalBytes = before.bytes;
     progress?.total?.(totalBytes);
     logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
@@ -588,9 +602,7 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
     progress?.done({ files: after.files, bytes: totalBytes });
     return { totalBytes };
   } finally {
-    // settled before the copy returns: nothing of the walk outlives it
-    walkStop.abort();
-    await walking;
+    await walk.settle();
   }
 }
 
@@ -640,7 +652,6 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   progress?.start(opts.label);
   let total = Number.MAX_SAFE_INTEGER;
   let plain = 0;
-  let listedTotal = false;
   const shown = nodeProgress(progress, () => total, (n) => (plain ? (tarCheckpointBytes(n) * total) / plain : tarCheckpointBytes(n)));
   logEvent(op, `${opts.label}: on the node (${fs.describe}): listed, hashed, archived and compressed there`);
   const what = `archiving ${src}`;
@@ -649,18 +660,11 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   const zstdParams = (await nodeTools(fs))?.zstdParams === true;
   const archiving = run(fs, snapshotArgv(src, mdir, archive, hasher, zstdParams, opts.level), { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopTar.signal]) : stopTar.signal }, what, shown.reports);
   archiving.catch(() => undefined);
-  const walkStop = new AbortController();
-  const walking = progress && fs.treeBytes
-    ? fs.treeBytes(src, walkStop.signal).then(
-        (walked) => {
-          if (!walked || listedTotal) return;
-          total = walked.bytes;
-          plain = tarStreamEstimate(walked.files, walked.bytes + walked.files * (BLOCK_BYTES / 2));
-          progress.total?.(total);
-        },
-        () => undefined,
-      )
-    : undefined;
+  const walk = sizeWalkBeside(fs, src, progress, (walked) => {
+    total = walked.bytes;
+    plain = tarStreamEstimate(walked.files, walked.bytes + walked.files * (BLOCK_BYTES / 2));
+    progress?.total?.(total);
+  });
   /** Stops tar (it waits for a manifest that will not come) and waits until it has ended. */
   const stopArchiving = async () => {
     stopTar.abort();
@@ -691,7 +695,7 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     const body = log.body(head);
     // tar counts the plain stream (headers, padding, the manifest): mapped onto the data bytes
     const walkedTotal = total;
-    listedTotal = true;
+    walk.listed();
     total = manifest.totalBytes;
     plain = tarStreamEstimate(log.count + 1, blockBytes + inBlocks(body.length));
     // the listing's count is the one the archive holds (the walk's may differ if the disk changed meanwhile)
@@ -737,8 +741,7 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
     await stopArchiving();
     throw e;
   } finally {
-    walkStop.abort();
-    await walking;
+    await walk.settle();
     keys.close();
     if (!made) log.close();
     await alive?.stop();
