@@ -360,12 +360,15 @@ describe('node-local commands: run here as on a node', { skip: noGnu }, () => {
       const a = started(snapshotArgv(src, mdir, join(dir, 'a.tar.zst')));
       let early = false;
       void a.ended.then(() => (early = true));
-      await new Promise((r) => setTimeout(r, 300));
       const tarRead = () => {
         const ps = spawnSync('sh', ['-c', 'for p in $(pgrep -P "$1"); do for q in $p $(pgrep -P $p); do tr "\\0" " " < /proc/$q/cmdline; echo " $(sed -n "s/^rchar: //p" /proc/$q/io)"; done; done', 'sh', String(a.child.pid)], { encoding: 'utf8' }).stdout;
         const line = ps.split('\n').find((l) => l.startsWith('tar -c '));
-        return line === undefined ? undefined : Number(line.trim().split(' ').at(-1));
+        const read = line === undefined ? undefined : Number(line.trim().split(' ').at(-1));
+        return Number.isFinite(read) ? read : undefined; // its io unread: it ended between the two reads
       };
+      // tar has started (a loaded machine can take more than a moment to exec the pipeline), and had time to read
+      for (const end = Date.now() + 30_000; tarRead() === undefined && !early && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 300));
       const readBefore = tarRead();
       assert.ok(readBefore !== undefined && readBefore < 50 * 500, `tar has read ${readBefore} bytes before the listing is done`);
       // once it is: the manifest comes 300 ms after tar started reading: tar is still waiting for it, then ends with it
