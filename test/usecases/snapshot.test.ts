@@ -184,9 +184,9 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     };
     return { driver: Object.create(driver, { snapshots: { value: { ...driver.snapshots, create } } }) as K3sDriver, inside, release };
   }
-  /** Polls until `check` holds (2 s at most). */
+  /** Polls until `check` holds (30 s at most: patience for a loaded machine, not a measure). */
   async function eventually<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
-    for (const deadline = Date.now() + 2000; ; ) {
+    for (const deadline = Date.now() + 30_000; ; ) {
       const v = await get();
       if (check(v)) return v;
       if (Date.now() > deadline) assert.fail(`${what}: ${JSON.stringify(v)}`);
@@ -1018,9 +1018,9 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       ac.abort(); // Ctrl-C while the copy runs
       const signal = inner.signal!;
       await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
-      // its cleanup takes a while (a temp archive removed, a node command killed, a helper pod deleted)
-      await new Promise((r) => setTimeout(r, 300));
-      replicasWhileCleaning = replicasOf(await deployment(ctx));
+      // its cleanup takes a while (a temp archive removed, a node command killed, a helper pod deleted): here,
+      // until the app was started again, or 30 s if it is not (a start kept back for the cleanup never comes)
+      for (const end = Date.now() + 30_000; (replicasWhileCleaning = replicasOf(await deployment(ctx))) !== 1 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
       cleaned = true;
       throw new KompoxError('interrupted', 'interrupted: the copy was stopped');
     };
