@@ -676,7 +676,8 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       beforeRun: async (argv) => {
         const cmd = argv.join(' ');
         if (!target || cmd.includes('cp -a') || !cmd.includes('kompox-hashes') || !argv.includes(target)) return;
-        for (let i = 0; i < 500 && !(await copiedNote()); i++) await new Promise((r) => setTimeout(r, 10));
+        // up to 30 s (patience for a loaded machine): changed before cp has copied it, the copy would match the listing
+        for (const end = Date.now() + 30_000; !(await copiedNote()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
         await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'changed\n');
       },
     }, async ({ own, driver, ctx, vol }) => {
