@@ -32,8 +32,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** strace attached to the sshd (and every process it forks from now on), writing to `out`; stop() detaches it. */
 async function traceSshd(pid: number, out: string): Promise<{ stop(): Promise<Call[]> }> {
   const child: ChildProcess = spawn('strace', ['-f', '-qq', '-y', '-s', '4096', '-e', `trace=${SYNC_AND_NAMING_CALLS}`, '-o', out, '-p', String(pid)], { stdio: 'ignore' });
-  // attached once the sshd has a tracer
-  for (let i = 0; i < 500 && !/^TracerPid:\s*[1-9]/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); i++) await sleep(10);
+  // attached once the sshd has a tracer (up to 30 s: a loaded machine can take seconds to start strace;
+  // the driver must not connect before, or the session's calls go untraced)
+  const attached = () => /^TracerPid:\s*[1-9]/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  for (const end = Date.now() + 30_000; !attached() && Date.now() < end; ) await sleep(10);
+  assert.ok(attached(), `strace did not attach to the sshd (${pid}) within 30 s`);
   return {
     stop: async () => {
       const ended = new Promise((r) => child.once('close', r));

@@ -73,6 +73,15 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error('sshd did not start listening in time');
 }
 
+/** The sshd's PidFile as written so far ('' before it is). */
+function readPid(dir: string): string {
+  try {
+    return readFileSync(join(dir, 'sshd.pid'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function setEnvLine(vars: string[]): string[] {
   return vars.length ? [`SetEnv ${vars.join(' ')}`] : [];
 }
@@ -128,7 +137,10 @@ export async function startSshd(opts: { config?: string[]; loginRc?: boolean } =
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   try {
-    await waitForPort(port, child, 10_000);
+    // up to 30 s: patience for a loaded machine (sshd generates nothing, but has to be scheduled)
+    await waitForPort(port, child, 30_000);
+    // sshd writes its PidFile just after it listens: tests that trace it (k3s-ssh-durable) read it at once
+    for (const end = Date.now() + 30_000; !/^\d+\s*$/.test(readPid(dir)) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
   } catch (e) {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
