@@ -465,7 +465,7 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       // test (after the guard time) instead of racing it.
       const events: KompoxEvent[] = [];
       let totalSeen!: () => void;
-      const gate = Promise.race([new Promise<void>((r) => (totalSeen = r)), new Promise<void>((r) => setTimeout(r, 15_000).unref())]);
+      const gate = Promise.race([new Promise<void>((r) => (totalSeen = r)), new Promise<void>((r) => setTimeout(r, 60_000).unref()) /* patience for a loaded machine, not a measure */]);
       const watch = watchTransfers({
         events: (e) => {
           events.push(e);

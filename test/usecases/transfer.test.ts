@@ -273,7 +273,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     const since = fake.hostExecs.length;
     // The reader holds every byte until a total was reported: the export cannot end first (no race).
     let totalSeen!: () => void;
-    const gate = Promise.race([new Promise<void>((r) => (totalSeen = r)), new Promise<void>((r) => setTimeout(r, 15_000).unref())]);
+    const gate = Promise.race([new Promise<void>((r) => (totalSeen = r)), new Promise<void>((r) => setTimeout(r, 60_000).unref()) /* patience for a loaded machine, not a measure */]);
     const events: KompoxEvent[] = [];
     const watch = watchTransfers({
       events: (e) => {
