@@ -319,7 +319,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
   });
 
   it("a disk copy on the node has its progress total from a size walk while the source is still being hashed, not only once the source's listing is in", async () => {
-    // the node's hashers hold every file hash until the copy's progress has a total (at most 15 s, then say so):
+    // the node's hashers hold every file hash until the copy's progress has a total (at most 60 s of patience on a loaded machine, then say so):
     // the source's listing (which hashes) cannot end first, so only another count can give the total
     const gates = await mkdtemp(join(tmpdir(), 'kompox-gate-'));
     const gate = join(gates, 'open');
@@ -329,7 +329,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         '#!/bin/sh',
         'for a in "$@"; do',
         '  [ -f "$a" ] || continue',
-        `  i=0; while [ ! -e '${gate}' ]; do i=$((i+1)); if [ $i -gt 300 ]; then : > '${timedOut}'; break; fi; sleep 0.05; done; break`,
+        `  i=0; while [ ! -e '${gate}' ]; do i=$((i+1)); if [ $i -gt 1200 ]; then : > '${timedOut}'; break; fi; sleep 0.05; done; break`,
         'done',
         `exec ${real} "$@"`,
         '',
@@ -356,7 +356,7 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
         const copied = await driver.disks.create(ctx, vol, { name: 'copied', source: { kind: 'disk', id: d.id } }, op);
         assert.equal(await digest(copied.id), await digest(d.id));
         assert.ok(logs(events).some((m) => /^copy src: on the node/.test(m)), logs(events).join(' | '));
-        assert.equal(existsSync(timedOut), false, 'the hashing waited 15 s for a total that came only with the listing');
+        assert.equal(existsSync(timedOut), false, 'the hashing waited 60 s for a total that came only with the listing');
         assert.equal(firstTotal, total, 'the walk counts the data bytes the listing counts');
         const mine = events.flatMap((e) => (e.type === 'progress' && e.label === 'copy src' ? [e] : []));
         assert.equal(mine.at(-1)!.end, true);
