@@ -170,16 +170,21 @@ export async function snapshotOfTree(root: string): Promise<string[]> {
  * offset and the process's wchar unchanged until the call returns.
  * Emulated: the file (DEST/big.bin) is held open while a process that is
  * not cp's child (its writes never reach cp's wchar) appends 1 MiB every
- * 0.4 s, 6 MiB in all; then the real cp (`real`) copies the tree. With
- * `onlyCopyTree`, calls other than `cp -a SRC… DEST` go straight to it.
+ * 0.6 s, 6 MiB in all; then the real cp (`real`) copies the tree. The file
+ * stays open for 3.4 s and until the appender has written it all (it says
+ * so with DEST/.appended; 60 s at most): on a loaded machine an appender
+ * that fell behind a fixed hold left the copy's once-a-second sampling too
+ * little in flight. With `onlyCopyTree`, calls other than
+ * `cp -a SRC… DEST` go straight to it.
  */
 export function inFlightCpScript(real: string, onlyCopyTree = false): string {
   return [
     '#!/bin/sh',
     ...(onlyCopyTree ? [`case "$1" in -a) ;; *) exec ${real} "$@" ;; esac`] : []),
     'mkdir -- "$4" && exec 9> "$4/big.bin" || exit 1',
-    '( ( for i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "$4/big.bin"; sleep 0.4; done ) & )',
-    'sleep 2.6',
+    '( ( for i in 1 2 3 4 5 6; do head -c 1048576 /dev/zero >> "$4/big.bin"; [ $i = 6 ] || sleep 0.6; done; : > "$4/.appended" ) & )',
+    'sleep 3.4',
+    'i=0; while [ ! -e "$4/.appended" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done',
     'exec 9>&-',
     'rm -rf -- "$4"',
     `exec ${real} "$@"`,
