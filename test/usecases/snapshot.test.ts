@@ -372,7 +372,8 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
       const t0 = performance.now();
       const cancel: Op = { signal: ac.signal, events: (ev) => (ev.type === 'log' && ev.message.startsWith('waiting up to 10s') ? ac.abort() : undefined) };
       await rejectsWith(createSnapshot(ctx, driver, kube, { name: 'cancelled', quiesce: true, renewMs: 5000 }, cancel), 'interrupted', /^interrupted: nothing was changed \(the app was not stopped\)$/);
-      assert.ok(performance.now() - t0 < 3000, 'the cancel did not wait for the watch to end');
+      // well under the watch's 10 s, with room for a loaded machine
+      assert.ok(performance.now() - t0 < 7000, 'the cancel did not wait for the watch to end (10 s)');
       assert.equal((await deployment(ctx)).metadata.resourceVersion, before.metadata.resourceVersion);
 
       const seen: { at: number; message: string }[] = [];
@@ -609,7 +610,8 @@ describe('snapshot use cases (K3s driver + fake API server)', () => {
     // Ctrl-C while it watches (10 s here)
     const cancel: Op = { signal: ac.signal, events: (ev) => (ev.type === 'log' && ev.message.startsWith('waiting up to 10s') ? ac.abort() : undefined) };
     await rejectsWith(deployApp(ctx, source, kube, driver, { timeoutMs: 30_000, quiesceRenewMs: 5000 }, cancel), 'interrupted', /^interrupted: nothing was changed$/);
-    assert.ok(performance.now() - t0 < 3000, 'the cancel did not wait for the watch to end');
+    // well under the watch's 10 s, with room for a loaded machine
+    assert.ok(performance.now() - t0 < 7000, 'the cancel did not wait for the watch to end (10 s)');
     const after = [await deployment(ctx, name), await kube.get(inventory)];
     assert.deepEqual(after.map((o) => o?.metadata.resourceVersion), before.map((o) => o?.metadata.resourceVersion), 'nothing was applied');
     assert.equal(quiesceAnnotations(after[0]!)['kompox.dev/quiesced-by'], 'snapshot dead');
