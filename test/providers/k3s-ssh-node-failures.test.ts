@@ -107,7 +107,8 @@ describe('an SSH user that cannot read every file of the disk (real sshd, comman
 
 /** The pid of the node's `tar -c` of DIR (the node is this machine), once it runs. */
 async function nodeTar(dir: string): Promise<number> {
-  for (let i = 0; i < 200; i++) {
+  // 30 s of patience on a loaded machine (returns as soon as it runs)
+  for (let i = 0; i < 600; i++) {
     const found = spawnSync('pgrep', ['-f', `^tar -c .*-C ${dir.replace(/[.]/g, '\\.')} \\.$`], { encoding: 'utf8' }).stdout.trim();
     if (found) return Number(found.split('\n')[0]);
     await new Promise((r) => setTimeout(r, 50));
@@ -229,16 +230,17 @@ function nodeProcesses(text: string): number[] {
 
 /** Waits until a process whose command line holds `text` runs on the node. */
 async function runningOnNode(text: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  // 30 s of patience on a loaded machine (returns as soon as it runs)
+  for (let i = 0; i < 600; i++) {
     if (nodeProcesses(text).length) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`no process of "${text}" was found running on the node`);
 }
 
-/** Waits until no process whose command line holds `text` is left on the node; fails naming those left after 10 s. */
+/** Waits until no process whose command line holds `text` is left on the node; fails naming those left after 30 s (patience: a killed command is gone long before; a command nothing killed never goes). */
 async function noneLeftOnNode(text: string, what: string): Promise<void> {
-  for (let i = 0; i < 200 && nodeProcesses(text).length; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 600 && nodeProcesses(text).length; i++) await new Promise((r) => setTimeout(r, 50));
   const left = spawnSync('pgrep', ['-a', '-f', '--', literally(text)], { encoding: 'utf8' }).stdout.trim();
   assert.equal(left, '', `${what}: its command still runs on the node`);
 }
