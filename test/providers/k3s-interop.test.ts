@@ -52,6 +52,19 @@ async function volumeEntries(sb: Sandbox): Promise<string[]> {
   return ns ? (await readdir(join(sb.diskRoot, ns, 'default'))).sort() : [];
 }
 
+
+/** A predicate for assert.rejects: the path-too-long refusal (its kind and code), naming a path under `prefix` of PATH_MAX bytes or more, its message matching `message`. */
+function refusedAsTooLong(prefix: string, message?: RegExp): (e: unknown) => true {
+  return (e: unknown) => {
+    assert.ok(e instanceof KompoxError, String(e));
+    assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.path-too-long'], e.message);
+    if (message) assert.match(e.message, message);
+    const path = String(e.details?.path);
+    assert.ok(path.startsWith(prefix) && Buffer.byteLength(path) >= 4096, path);
+    return true;
+  };
+}
+
 describe('K3s data paths: paths of 4096 bytes or more are refused on every path, never left out', { skip }, () => {
   const fx = sshdAndSandbox(async (sb) => {
     // a node without tar: every tool of this machine but tar and zstd on the commands' PATH
@@ -118,15 +131,7 @@ describe('K3s data paths: paths of 4096 bytes or more are refused on every path,
         snapshotFiles: (await snapshotOfTree(fx.sb.snapshotRoot)).filter((e) => !e.endsWith('/')),
       });
       const before = await lists();
-      /** The refusal: its code, and a path on the disk of PATH_MAX bytes or more. */
-      const tooLong = (e: unknown) => {
-        assert.ok(e instanceof KompoxError, String(e));
-        assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.path-too-long'], e.message);
-        assert.match(e.message, /4096-byte limit.*nothing was archived/);
-        const path = String(e.details?.path);
-        assert.ok(path.startsWith(`${id}/deep/`) && Buffer.byteLength(path) >= 4096, path);
-        return true;
-      };
+      const tooLong = refusedAsTooLong(`${id}/deep/`, /4096-byte limit.*nothing was archived/);
       const snap = collectEvents();
       await assert.rejects(p.driver.snapshots.create(p.ctx, vol, disk, 'deep-snap', snap.op), tooLong);
       // the node made it (not this machine, whose walk refuses such paths too)
@@ -162,13 +167,7 @@ describe('K3s data paths: paths of 4096 bytes or more are refused on every path,
     try {
       const before = await volumeEntries(fx.sb);
       const copy = collectEvents();
-      await assert.rejects(p.driver.disks.create(p.ctx, vol, { name: 'abs-copy', source: { kind: 'native', id: d.id } }, copy.op), (e: unknown) => {
-        assert.ok(e instanceof KompoxError, String(e));
-        assert.deepEqual([e.kind, e.code], ['unsupported', 'archive.path-too-long'], e.message);
-        const path = String(e.details?.path);
-        assert.ok(path.startsWith(`${d.id}/${dirs[0]}/`) && Buffer.byteLength(path) >= 4096, path);
-        return true;
-      });
+      await assert.rejects(p.driver.disks.create(p.ctx, vol, { name: 'abs-copy', source: { kind: 'native', id: d.id } }, copy.op), refusedAsTooLong(`${d.id}/${dirs[0]}/`));
       assert.ok(!copy.events.some((e) => e.type === 'log' && /through this machine/.test(e.message)), 'the copy was made on the node');
       assert.deepEqual(await volumeEntries(fx.sb), before, 'the copy left nothing');
     } finally {
