@@ -46,7 +46,9 @@ const DIR_WORD = '\u0000dir';
  * when it is GNU tar (pax: nanosecond mtimes, times before 1970, ids past
  * busybox's 24 bits), the shared ones otherwise. GNU tar's exit status 1 means
  * files changed while it read them, with a whole stream written (a live
- * copy's): the script exits 0 for it and writes TAR_CHANGED_MARK last on stderr.
+ * copy's; tarCreateOutcome's 'changed', told here in the pod, where the
+ * dialect is known): the script exits 0 for it and writes TAR_CHANGED_MARK
+ * last on stderr.
  */
 export function helperTarCreateArgv(dir: string): string[] {
   const gnu = `${withDirArg(tarCreateArgv(DIR_WORD, 'gnu'))}; s=$?; if [ $s -eq 1 ]; then echo ${TAR_CHANGED_MARK} >&2; s=0; fi; exit $s`;
