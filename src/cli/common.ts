@@ -108,6 +108,50 @@ function wantsJson(args: unknown[]): boolean {
   return (cmd.opts() as { output?: unknown }).output === 'json';
 }
 
+/** The first failure of a write to stdout (watchOutputs), if any. */
+let stdoutFailure: NodeJS.ErrnoException | undefined;
+
+/**
+ * Takes the 'error' events of stdout and stderr, which nothing else listens
+ * to: a reader that went away (`| head`, `| grep -m1`) or a failing output
+ * (`> FILE` on a full disk) would otherwise crash the process with an
+ * unhandled-error stack trace. Writers that must know see the failure in
+ * their own write callbacks (an archive export then says the archive is
+ * incomplete; logs stop following); a command that only prints is cut short,
+ * and a failure other than a closed reader is reported when it ends
+ * (outputFailed). Nothing can be told once stderr fails.
+ */
+export function watchOutputs(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    stdoutFailure ??= e;
+  });
+  process.stderr.on('error', () => undefined);
+}
+
+/** Whether `err` is (or was caused by) the failure of a write to stdout. */
+function fromStdout(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) if (e === stdoutFailure) return true;
+  return false;
+}
+
+/**
+ * stdout's failure as what it is: a reader that went away is the user's
+ * business (undefined: the command's own outcome stands, and an export has
+ * already said its archive is incomplete); anything else, a file that could
+ * not be written, is an error naming stdout (not, say, ENOSPC's advice about
+ * the temp directory).
+ */
+function outputFailed(): KompoxError | undefined {
+  const e = stdoutFailure;
+  if (!e || e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return undefined;
+  const reason = e.code === 'ENOSPC' ? 'no space left on the device' : e.code === 'EDQUOT' ? 'disk quota exceeded' : e.code === 'EIO' ? 'an I/O error' : e.message;
+  return new KompoxError('unavailable', `cannot write the output (stdout): ${reason}; what was written is incomplete`, {
+    code: 'output.failed',
+    hint: 'Check where stdout goes (the file or device it is redirected to, and the space left there), then run the command again.',
+    cause: e,
+  });
+}
+
 /**
  * Wraps a command action: runs it, maps errors to one clear message and an
  * exit code, sets process.exitCode (never calls process.exit while output may
@@ -118,9 +162,13 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
     jsonErrors = wantsJson(args);
     try {
       const code = await fn(...args);
+      // a write's failure is told after it returns (a file's on the next tick): let it arrive
+      await new Promise<void>((resolve) => process.stdout.write('', () => setImmediate(resolve)));
+      const failed = outputFailed();
+      if (failed) throw failed;
       if (typeof code === 'number') process.exitCode = code;
     } catch (err) {
-      process.exitCode = reportError(err);
+      process.exitCode = reportError((fromStdout(err) && outputFailed()) || err);
     }
   };
 }

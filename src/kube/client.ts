@@ -305,10 +305,29 @@ export class HttpKubeClient implements KubeClient {
       },
       !opts.follow,
     );
+    // Paced by the reader (a slow pager holds the stream, not this process's memory); a reader that went away
+    // (`| head`, `| grep -m1`) ends a follow instead of leaving it to run for good, writing nowhere.
     await new Promise<void>((resolve, reject) => {
-      res.on('data', (c: Buffer) => out.write(c));
-      res.on('end', resolve);
-      res.on('error', reject);
+      const drained = () => res.resume();
+      const finish = (e?: Error) => {
+        out.removeListener('error', gone);
+        out.removeListener('close', gone);
+        out.removeListener('drain', drained);
+        if (e) reject(e);
+        else resolve();
+      };
+      const gone = () => {
+        res.destroy();
+        finish();
+      };
+      out.once('error', gone);
+      out.once('close', gone);
+      out.on('drain', drained);
+      res.on('data', (c: Buffer) => {
+        if (!out.write(c)) res.pause();
+      });
+      res.on('end', () => finish());
+      res.on('error', (e: Error) => finish(e));
     });
   }
 

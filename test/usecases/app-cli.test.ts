@@ -5,13 +5,13 @@
 // export and the error exits.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { appNamespace } from '../../src/domain/names.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { BIN, runCli, type CliResult } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { k3sOpsYaml } from '../support/ops-yaml.js';
 
@@ -187,6 +187,33 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     const d = await run(['app', 'deploy', '--timeout', '30s'], dir);
     assert.equal(d.code, 1);
     assert.match(d.stderr, /error: applied, but the app cannot start: .*ImagePullBackOff: Back-off pulling image "nginx:1\.27"/);
+  });
+
+  test('app logs -f whose reader goes away (`| head -1`): it stops following and exits 0, with no stack trace; the stream to the API server is closed', async (t) => {
+    const { fake, dir } = await deployed(t);
+    const dep = putPod(fake, 'running');
+    const container = (dep.spec.template.spec.containers as Array<{ name: string }>)[0]!.name;
+    fake.setLogs(ns, 'hello-1', container, 'one\n');
+    const child = spawn(process.execPath, [BIN.kompoxops, 'app', 'logs', '-f'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    t.after(() => clearTimeout(killer));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // the first line arrives while it follows; then the reader goes away, as `head -1` does after its line
+    const first = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+    assert.equal(first, 'one\n');
+    assert.equal(fake.logFollowers(ns, 'hello-1', container), 1);
+    child.stdout.destroy();
+    // the next lines it is sent have nowhere to go (EPIPE)
+    const more = setInterval(() => fake.appendLogs(ns, 'hello-1', container, 'more\n'), 100);
+    t.after(() => clearInterval(more));
+    const code = await closed;
+    clearInterval(more);
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /Unhandled|node:events|EPIPE|^\s+at /m);
+    for (let i = 0; i < 50 && fake.logFollowers(ns, 'hello-1', container) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(fake.logFollowers(ns, 'hello-1', container), 0);
   });
 
   test('app tunnel -- CMD: the command runs with the tunnel up and its exit code is passed through', async (t) => {

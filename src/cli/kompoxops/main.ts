@@ -2,7 +2,7 @@
 // modules load at start-up; every action imports its use case (and with it the
 // Kubernetes client or a cloud SDK) when it runs.
 import { Command } from 'commander';
-import { action, globalOptions, setDebug, shareGlobalOptions } from '../common.js';
+import { action, globalOptions, setDebug, shareGlobalOptions, watchOutputs } from '../common.js';
 import { VERSION } from '../version.js';
 import * as init from './init.js';
 import * as appValidate from './app-validate.js';
@@ -43,6 +43,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   setDebug(argv.includes('--debug'));
+  watchOutputs();
   const program = buildProgram();
   // Every command, not only the root: commander reports a usage error (unknown option,
   // missing argument) through the command that parsed it, which would otherwise exit 1 itself.

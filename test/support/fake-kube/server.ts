@@ -99,6 +99,10 @@ export interface FakeKube {
   addEvent(namespace: string, ev: { involvedObject: { kind: string; name: string; namespace?: string }; reason: string; message: string; type?: string }): Obj;
   /** Test hook: the log text of a pod's container. */
   setLogs(namespace: string, pod: string, container: string, text: string): void;
+  /** Test hook: lines a pod's container logs now (sent at once to the `follow` streams open on it). */
+  appendLogs(namespace: string, pod: string, container: string, text: string): void;
+  /** Test hook: how many `follow` log streams of a pod's container are open (a client that went away closes its own). */
+  logFollowers(namespace: string, pod: string, container: string): number;
   /**
    * Test hook: what `exec` does in pods whose commands the fake does not run
    * for real (default: `echo ARGS`, `exit N`, `cat` echoes stdin). Pods of
@@ -306,6 +310,9 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   const requests: RequestRecord[] = [];
   const forbidden: ForbidRule[] = [];
   const logs = new Map<string, string>();
+  // open `follow=true` log streams by namespace/pod/container: the API server keeps them open, sending what the
+  // container logs next, until the client goes away (or the container ends: not modelled, the tests end them)
+  const logFollowers = new Map<string, Set<http.ServerResponse>>();
   const portTargets = new Map<string, number>();
   let authMode: 'ok' | 'expired' = 'ok';
   let execHandler: (req: ExecRequest) => ExecResult | Promise<ExecResult> = defaultExec;
@@ -494,7 +501,13 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         text = lines.slice(Math.max(0, lines.length - Number(tail))).map((l) => l + '\n').join('');
       }
       res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(text);
+      if (q.get('follow') !== 'true') return void res.end(text);
+      const key = `${namespace}/${name}/${container}`;
+      const open = logFollowers.get(key) ?? new Set<http.ServerResponse>();
+      logFollowers.set(key, open);
+      open.add(res);
+      res.on('close', () => open.delete(res));
+      res.write(text);
       return;
     }
     if (sub !== undefined && sub !== 'status') throw new HttpError(404, 'the server could not find the requested resource');
@@ -1031,6 +1044,12 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     setLogs: (namespace, pod, container, text) => {
       logs.set(`${namespace}/${pod}/${container}`, text);
     },
+    appendLogs: (namespace, pod, container, text) => {
+      const key = `${namespace}/${pod}/${container}`;
+      logs.set(key, (logs.get(key) ?? '') + text);
+      for (const res of logFollowers.get(key) ?? []) res.write(text);
+    },
+    logFollowers: (namespace, pod, container) => logFollowers.get(`${namespace}/${pod}/${container}`)?.size ?? 0,
     onExec: (h) => {
       execHandler = h;
     },
