@@ -343,6 +343,8 @@ export class HttpKubeClient implements KubeClient {
     const exec = new Exec(this.wsConfig);
     return new Promise<number>((resolve, reject) => {
       let code: number | undefined;
+      // a Failure that is not the command's exit status: the command could not run at all
+      let notRun: string | undefined;
       exec
         .exec(
           namespace,
@@ -354,11 +356,29 @@ export class HttpKubeClient implements KubeClient {
           (io.stdin ?? null) as import('node:stream').Readable | null,
           Boolean(io.tty),
           (status) => {
-            code = exitCodeOf(status as KubeStatus);
+            const st = status as KubeStatus;
+            code = exitCodeOf(st);
+            if (st.status === 'Failure' && !st.details?.causes?.some((c) => c.reason === 'ExitCode')) notRun = st.message || st.reason || 'no reason given';
           },
         )
         .then((ws) => {
-          ws.on('close', () => resolve(code ?? 0));
+          // The reader of stdout went away (`| head`, `| grep -m1`): the exec is closed, as kubectl's would end
+          // by SIGPIPE, instead of running on (a `tail -f` for good) writing nowhere; the command in the pod
+          // loses its streams. Its exit status is then unknown: 141 (128 + SIGPIPE), what a shell reports for
+          // a command a closed pipe ended.
+          let readerGone = false;
+          const gone = () => {
+            readerGone = true;
+            ws.close();
+          };
+          io.stdout.once('error', gone);
+          io.stdout.once('close', gone);
+          ws.on('close', () => {
+            io.stdout.removeListener('error', gone);
+            io.stdout.removeListener('close', gone);
+            if (notRun !== undefined) reject(execNotRun(notRun, `${namespace}/${pod}`, container, command));
+            else resolve(readerGone && code === undefined ? 141 : (code ?? 0));
+          });
           ws.on('error', (e: Error) => reject(e));
         })
         .catch((e: unknown) => reject(this.wsError(e, `exec in pod ${namespace}/${pod}`)));
@@ -433,6 +453,22 @@ export function applyConfiguration(obj: KubeObject): KubeObject {
 }
 
 /** V1Status of an exec: Success → 0, NonZeroExitCode → the code from details.causes. */
+/**
+ * An exec whose command could not run (the kubelet's or the runtime's
+ * Failure, with no exit status): its message is all the user gets, as
+ * kubectl prints it; a silent exit 1 left them guessing.
+ */
+function execNotRun(message: string, pod: string, container: string | undefined, command: string[]): KompoxError {
+  const missing = /executable file not found|no such file or directory/i.test(message);
+  return new KompoxError('unavailable', `cannot run ${command[0] ?? 'the command'} in pod ${pod}${container ? ` (container ${container})` : ''}: ${message}`, {
+    code: 'kube.exec.failed',
+    details: { pod, ...(container ? { container } : {}), command },
+    hint: missing
+      ? "The command is not in the container's image: run one it has (many images have sh but not bash)."
+      : 'Check that the pod is running and the container has started (app status), then run it again.',
+  });
+}
+
 export function exitCodeOf(status: KubeStatus): number {
   if (status.status === 'Success') return 0;
   const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');

@@ -7,11 +7,11 @@
 // prints stops quietly when its reader is gone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, runCli } from '../support/cli.js';
+import { BIN, runCli, runCliPiped } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { ONE_VOLUME_COMPOSE, k3sOpsYaml } from '../support/ops-yaml.js';
 
@@ -79,8 +79,8 @@ describe('kompoxops with a stdout that goes away or fails', () => {
   });
 
   test('disk export -O - | head -c 100: one line saying the archive is incomplete, a failure exit, no stack trace', async () => {
-    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${BIN.kompoxops}" disk export -N base -O - | head -c 100 > /dev/null; exit "\${PIPESTATUS[0]}"`], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 60_000 });
-    assert.notEqual(r.status, 0, r.stderr);
+    const r = await runCliPiped(['disk', 'export', '-N', 'base', '-O', '-'], 'head -c 100', { cwd: dir, timeoutMs: 60_000 });
+    assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.stderr, /^error: the output was closed before the export of disk base was complete; the archive is incomplete/m);
     assert.doesNotMatch(r.stderr, NO_STACK);
   });

@@ -112,3 +112,35 @@ export function runCliOnTty(args: string[], o: TtyOptions = {}): Promise<{ code:
     whenClosed(child, o.timeoutMs, reject, (code) => resolve({ code, screen }));
   });
 }
+
+/**
+ * Runs `kompoxops ARGS | READER` in bash, as a user's pipeline would (e.g.
+ * `head -c 100`: a reader that goes away early): kompoxops's exit code
+ * (PIPESTATUS) and stderr. Asynchronous, so a fake API server in this process
+ * keeps answering.
+ */
+export function runCliPiped(args: string[], reader: string, o: { cwd?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stderr: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const cmd = `${[process.execPath, BIN.kompoxops, ...args].map(quote).join(' ')} | ${reader} > /dev/null; exit "\${PIPESTATUS[0]}"`;
+  return new Promise((resolve, reject) => {
+    // a process group of its own: a timeout kills the whole pipeline (kompoxops holds the stderr pipe too)
+    const child = spawn('bash', ['-c', cmd], { cwd: o.cwd ?? ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, o.timeoutMs ?? 60_000);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}

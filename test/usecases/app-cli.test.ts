@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { appNamespace } from '../../src/domain/names.js';
-import { BIN, runCli, type CliResult } from '../support/cli.js';
+import { BIN, runCli, runCliPiped, type CliResult } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { k3sOpsYaml } from '../support/ops-yaml.js';
 
@@ -49,8 +49,8 @@ function versions(fake: FakeKube): string {
  * A cluster (fake API server without controllers: the tests put pods in place
  * themselves) and a project of its own for one test; removed when the test ends.
  */
-async function fresh(t: TestContext): Promise<{ fake: FakeKube; dir: string }> {
-  const fake = await startFakeKube({ controllers: false });
+async function fresh(t: TestContext, opts: Parameters<typeof startFakeKube>[0] = {}): Promise<{ fake: FakeKube; dir: string }> {
+  const fake = await startFakeKube({ controllers: false, ...opts });
   const dir = mkdtempSync(join(tmpdir(), 'kompox-app-cli-'));
   t.after(async () => {
     rmSync(dir, { recursive: true, force: true });
@@ -68,8 +68,8 @@ async function fresh(t: TestContext): Promise<{ fake: FakeKube; dir: string }> {
 const ns = appNamespace({ service: { name: 'ops' }, provider: { name: 'k3s1', service: 'ops', driver: 'k3s', settings: {} }, app: { name: 'hello' } as never });
 
 /** fresh(), with the app applied (`app deploy --no-wait`; no controllers, so no pod). */
-async function deployed(t: TestContext): Promise<{ fake: FakeKube; dir: string }> {
-  const f = await fresh(t);
+async function deployed(t: TestContext, opts: Parameters<typeof startFakeKube>[0] = {}): Promise<{ fake: FakeKube; dir: string }> {
+  const f = await fresh(t, opts);
   const r = await run(['app', 'deploy', '--no-wait'], f.dir);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   return f;
@@ -214,6 +214,32 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     assert.doesNotMatch(stderr, /Unhandled|node:events|EPIPE|^\s+at /m);
     for (let i = 0; i < 50 && fake.logFollowers(ns, 'hello-1', container) > 0; i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(fake.logFollowers(ns, 'hello-1', container), 0);
+  });
+
+  test('app exec whose stdout reader goes away (`| head -c 5`): the exec ends (exit 141, as by SIGPIPE) instead of running for good, and the command in the pod is stopped', async (t) => {
+    // controllers, so the fake's kubelet runs the pod, and its exec'd commands on this machine
+    const f = await fresh(t, { controllers: true, hostImages: () => 'host' });
+    writeFileSync(join(f.dir, 'compose.yml'), COMPOSE.replace('/usr/share/nginx/html', '/data'));
+    const d = await run(['app', 'deploy', '--timeout', '60s'], f.dir);
+    assert.equal(d.code, 0, d.stderr);
+    const loop = 'while :; do echo y; sleep 0.05; done';
+    const r = await runCliPiped(['app', 'exec', '--', 'sh', '-c', loop], 'head -c 5', { cwd: f.dir, timeoutMs: 30_000 });
+    assert.equal(r.code, 141, r.stderr);
+    assert.doesNotMatch(r.stderr, /Unhandled|node:events|EPIPE|^\s+at /m);
+    const ran = f.fake.hostExecs.find((x) => x.command.includes(loop));
+    assert.ok(ran, 'the command ran in the pod');
+    for (let i = 0; i < 300 && ran.exitCode === undefined; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.notEqual(ran.exitCode, undefined, 'the command in the pod was stopped');
+  });
+
+  test('app exec whose command cannot run (a Failure status without an exit code): its message and exit 1, not a silent exit 1', async (t) => {
+    // the fake's kubelet runs no container here (no controllers), so the exec fails as a real one does: "container not found"
+    const { fake, dir } = await deployed(t, { hostImages: () => 'host' });
+    putPod(fake, 'running');
+    const r = await run(['app', 'exec', '--', 'sh', '-c', 'true'], dir);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error: cannot run sh in pod k4x-hello-\w+\/hello-1 \(container web\): unable to upgrade connection: container not found \("web"\)\. Check that the pod is running/m);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
   });
 
   test('app tunnel -- CMD: the command runs with the tunnel up and its exit code is passed through', async (t) => {
