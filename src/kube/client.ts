@@ -452,7 +452,6 @@ export function applyConfiguration(obj: KubeObject): KubeObject {
   return { ...rest, metadata: meta } as KubeObject;
 }
 
-/** V1Status of an exec: Success → 0, NonZeroExitCode → the code from details.causes. */
 /**
  * An exec whose command could not run (the kubelet's or the runtime's
  * Failure, with no exit status): its message is all the user gets, as
@@ -469,6 +468,7 @@ function execNotRun(message: string, pod: string, container: string | undefined,
   });
 }
 
+/** V1Status of an exec: Success → 0, NonZeroExitCode → the code from details.causes. */
 export function exitCodeOf(status: KubeStatus): number {
   if (status.status === 'Success') return 0;
   const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
