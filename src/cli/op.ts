@@ -1,5 +1,7 @@
 // Running a long use case from the CLI: its events go to the one renderer,
-// and Ctrl-C (or TERM) aborts it through the Op's signal. The use case then
+// and Ctrl-C (or TERM, or HUP: the terminal or the SSH session it ran in was
+// closed, whose default would end the process on the spot, a quiesced app
+// left stopped) aborts it through the Op's signal. The use case then
 // undoes what must not stay half-done (a quiesced app is started again, a
 // half-written disk or archive is removed) and fails with `interrupted`; the
 // process ends at once with exit code 130, even if work it no longer waits
@@ -10,7 +12,7 @@ import type { Op } from '../domain/events.js';
 import { reportError } from './common.js';
 import { EventRenderer, type RendererOptions } from './render.js';
 
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export async function withOp<T>(opts: RendererOptions, fn: (op: Op, renderer: EventRenderer) => Promise<T>): Promise<T> {
   const renderer = new EventRenderer(opts);

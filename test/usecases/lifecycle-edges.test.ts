@@ -118,34 +118,37 @@ describe('lifecycle edges (binary, K3s on temp dirs, fake API server)', () => {
     }
   });
 
-  it('Ctrl-C during --quiesce starts the app again before the process ends (exit 130, no snapshot)', async () => {
-    await settled();
-    stubborn = true; // the pod does not stop within its grace period: the command waits, and the user gives up
-    try {
-      const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, 'snapshot', 'create', '-N', 'q4', '--quiesce'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let err = '';
-      let out = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-      // Ctrl-C once the app is down and the command waits for the pod
-      const poke = setInterval(() => {
-        if (/stopping web/.test(err) && replicas() === 0) {
-          clearInterval(poke);
-          child.kill('SIGINT');
-        }
-      }, 20);
-      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-      clearInterval(poke);
-      assert.equal(code, 130, err);
-      assert.equal(err, 'stopping web (replicas 1 → 0)\nstarted web again (replicas 1)\nerror: interrupted: no snapshot was taken; the app was started again\n');
-      assert.equal(out, '');
-      assert.equal(replicas(), 1);
-      assert.ok(!(await snapshots()).some((s) => s.name === 'q4'));
-    } finally {
-      await letStubbornPodsGo();
-    }
-    await settled();
-  });
+  // SIGHUP: the terminal or the SSH session the command ran in was closed (its default would end the process on the spot)
+  for (const [sig, what, name] of [['SIGINT', 'Ctrl-C', 'q4'], ['SIGHUP', 'a hang-up (SIGHUP)', 'q4h']] as const) {
+    it(`${what} during --quiesce starts the app again before the process ends (exit 130, no snapshot)`, async () => {
+      await settled();
+      stubborn = true; // the pod does not stop within its grace period: the command waits, and the user gives up
+      try {
+        const child = spawn(process.execPath, [BIN.kompoxops, '-C', dir, 'snapshot', 'create', '-N', name, '--quiesce'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+        // the signal once the app is down and the command waits for the pod
+        const poke = setInterval(() => {
+          if (/stopping web/.test(err) && replicas() === 0) {
+            clearInterval(poke);
+            child.kill(sig);
+          }
+        }, 20);
+        const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+        clearInterval(poke);
+        assert.equal(code, 130, err);
+        assert.equal(err, 'stopping web (replicas 1 → 0)\nstarted web again (replicas 1)\nerror: interrupted: no snapshot was taken; the app was started again\n');
+        assert.equal(out, '');
+        assert.equal(replicas(), 1);
+        assert.ok(!(await snapshots()).some((s) => s.name === name));
+      } finally {
+        await letStubbornPodsGo();
+      }
+      await settled();
+    });
+  }
 
   it('a quiesced snapshot killed (SIGKILL) once the app is stopped leaves the app stopped and says so; the next --quiesce starts it again with its count', async () => {
     await settled();
