@@ -1,0 +1,128 @@
+// The terminal of a running export or import closed (SIGHUP: the window
+// closed, the SSH session it ran in lost), through the real CLI against a
+// real sshd on 127.0.0.1 (the "node" is this machine). The CLI died of the
+// signal at once: the export's temp file stayed beside -O, the half-made
+// disk of an import on the node, and the node's command held by the stream
+// (here a zstd that reads nothing) ran on. Now a hang-up is a cancel, as
+// Ctrl-C is: exit 130, "interrupted", nothing left here or on the node.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { BIN, runCli } from '../support/cli.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { ONE_VOLUME_COMPOSE, k3sOpsYaml } from '../support/ops-yaml.js';
+import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
+
+const NO_STACK = /Unhandled|node:events|^\s+at /m;
+
+describe('a hang-up (SIGHUP) in the middle of an export or import over SSH (real CLI, real sshd)', { skip: sshdMissing() }, () => {
+  let fake: FakeKube;
+  let sshd: Sshd;
+  let dir = '';
+  let bin = '';
+  let volumeDir = '';
+  let archive: Buffer;
+
+  /** The node's processes held by DIR/bin/hold (the zstd that reads nothing). */
+  const held = () => spawnSync('pgrep', ['-f', '--', `tail -f ${bin}/hold`], { encoding: 'utf8' }).stdout.trim();
+
+  /** Polls `cond` up to 30 s (patience on a loaded machine; returns as soon as it holds). */
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    for (const end = Date.now() + 30_000; !cond(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() > end) assert.fail(`${what} within 30 s`);
+  }
+
+  /** Starts the CLI; its stdin a pipe the test holds open. */
+  function start(args: string[]): { child: ChildProcess; closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
+    const child = spawn(process.execPath, [BIN.kompoxops, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'ignore', 'pipe'] });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdin!.on('error', () => undefined);
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+      child.on('close', (code, signal) => {
+        clearTimeout(killer);
+        resolve({ code, signal, stderr });
+      }),
+    );
+    return { child, closed };
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kompox-hangup-'));
+    bin = join(dir, 'bin');
+    for (const d of ['disks', 'snapshots', 'out', 'bin']) mkdirSync(join(dir, d));
+    // The node's zstd: this machine's, but while DIR/bin/hold exists one compressing (`zstd -T0 ...`) or
+    // decompressing (`zstd -dc ...`) that reads nothing and never ends (the tool probe still answers)
+    const real = spawnSync('sh', ['-c', 'command -v zstd'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(
+      join(bin, 'zstd'),
+      ['#!/bin/sh', `case "$1" in -T0|-dc) [ -e "${bin}/hold" ] && exec tail -f "${bin}/hold";; esac`, `exec "${real}" "$@"`, ''].join('\n'),
+      { mode: 0o755 },
+    );
+    sshd = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
+    fake = await startFakeKube({ controllers: false });
+    copyFileSync(fake.kubeconfigPath, join(dir, 'kubeconfig'));
+    const ssh = [`    K3S_SSH: ${sshd.target}`, `    K3S_SSH_KEY: ${sshd.keyPath}`, `    K3S_SSH_KNOWN_HOSTS: ${sshd.knownHostsPath}`];
+    const yaml = k3sOpsYaml(dir, { app: 'hangup', domain: 'example.com', volumes: [{ name: 'default', size: '1Gi' }] }).replace('    K3S_NODE: node1\n', `    K3S_NODE: node1\n${ssh.join('\n')}\n`);
+    assert.match(yaml, /K3S_SSH: /);
+    writeFileSync(join(dir, 'kompoxops.yml'), yaml);
+    writeFileSync(join(dir, 'compose.yml'), ONE_VOLUME_COMPOSE);
+    const created = await runCli(['disk', 'create', '-N', 'base', '-o', 'json'], { cwd: dir });
+    assert.equal(created.code, 0, created.stderr);
+    const id = (JSON.parse(created.stdout) as { id: string }).id;
+    volumeDir = join(id, '..', '..');
+    writeFileSync(join(id, 'blob.bin'), randomBytes(1 << 20));
+    const ok = await runCli(['disk', 'export', '-N', 'base', '-O', 'base.tar.zst'], { cwd: dir });
+    assert.equal(ok.code, 0, ok.stderr);
+    archive = readFileSync(join(dir, 'base.tar.zst'));
+  });
+
+  after(async () => {
+    // what a failed test left on the node
+    for (const pid of held().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    await fake?.close();
+    await sshd?.close();
+    if (dir) await new LocalHostFs().rm(dir);
+  });
+
+  test('disk export -O FILE: exit 130 "interrupted", no temp beside FILE, nothing left running on the node', async () => {
+    writeFileSync(join(bin, 'hold'), '');
+    try {
+      const { child, closed } = start(['disk', 'export', '-N', 'base', '-O', 'out/x.tar.zst']);
+      await until(() => held() !== '' && readdirSync(join(dir, 'out')).length > 0, 'the export did not reach the node and write its temp');
+      child.kill('SIGHUP');
+      const r = await closed;
+      assert.equal(r.code, 130, `${r.signal ?? ''} ${r.stderr}`);
+      assert.match(r.stderr, /^error: interrupted: disk base was not exported/m);
+      assert.doesNotMatch(r.stderr, NO_STACK);
+      assert.deepEqual(readdirSync(join(dir, 'out')), [], 'nothing of the export left');
+      await until(() => held() === '', 'the node command held by the export was not gone');
+    } finally {
+      rmSync(join(bin, 'hold'), { force: true });
+    }
+  });
+
+  test('disk import - whose writer stays open: exit 130 "interrupted", no disk, not even a hidden one on the node', async () => {
+    writeFileSync(join(bin, 'hold'), '');
+    try {
+      const { child, closed } = start(['disk', 'import', '-N', 'hup', '-']);
+      child.stdin!.write(archive);
+      await until(() => held() !== '', 'the import did not reach the node');
+      child.kill('SIGHUP');
+      const r = await closed;
+      child.stdin!.destroy();
+      assert.equal(r.code, 130, `${r.signal ?? ''} ${r.stderr}`);
+      assert.match(r.stderr, /^error: interrupted/m);
+      assert.doesNotMatch(r.stderr, NO_STACK);
+      assert.deepEqual(readdirSync(volumeDir), ['base'], 'only the disk that was there');
+      await until(() => held() === '', 'the node command held by the import was not gone');
+    } finally {
+      rmSync(join(bin, 'hold'), { force: true });
+    }
+  });
+});
