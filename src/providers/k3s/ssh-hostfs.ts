@@ -503,7 +503,13 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   const conn = new SshClient();
   await new Promise<void>((resolve, reject) => {
     conn.once('ready', () => resolve());
-    conn.once('error', (err: Error & { level?: string }) => {
+    // on, not once: ssh2 may emit a second error as it drops a failed handshake (an answer that is not
+    // SSH-2 or the handshake's timeout, then "Connection lost before handshake"); one left unheard crashed
+    // the CLI with a stack trace after its error line, leaving an export's temp file. The first one is told,
+    // and the connection dropped at once: a server that keeps it open held the process until ssh2's
+    // handshake timer (20 s) after the error was already known.
+    conn.on('error', (err: Error & { level?: string }) => {
+      conn.destroy();
       if (hostKeyProblem) {
         reject(new KompoxError('auth', `refusing to connect over SSH: ${hostKeyProblem}`, { field: 'cluster.settings.K3S_SSH_KNOWN_HOSTS' }));
       } else if (err.level === 'client-authentication') {

@@ -1,0 +1,84 @@
+// K3S_SSH naming a port whose server does not speak SSH-2 (an old SSH-1
+// server, a service that answers with bytes that are no SSH packet), through
+// the real CLI: ssh2 emits a second error as it drops the failed handshake
+// ("Connection lost before handshake"), and that one, unheard, crashed the
+// CLI with a stack trace after its error line. Now the first error is the
+// one line told, exit 1, at once (not after ssh2's 20 s handshake timer),
+// and nothing of the export is left.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../support/cli.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { ONE_VOLUME_COMPOSE, k3sOpsYaml } from '../support/ops-yaml.js';
+import { sshdMissing } from '../support/sshd.js';
+
+const NO_STACK = /Unhandled|node:events|^\s+at /m;
+
+describe('K3S_SSH at a server that does not speak SSH-2 (real CLI)', { skip: sshdMissing() }, () => {
+  let fake: FakeKube;
+  let dir = '';
+  const servers: Server[] = [];
+  const sockets: Socket[] = [];
+
+  /** A server on 127.0.0.1 that sends `greeting` to each connection and keeps it open; its port. */
+  async function answering(greeting: Buffer): Promise<number> {
+    const s = createServer((c) => {
+      sockets.push(c);
+      c.on('error', () => undefined);
+      c.write(greeting);
+    });
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return (s.address() as { port: number }).port;
+  }
+
+  /** A project whose node is reached over SSH at `port` (its known_hosts is never read: no handshake gets that far). */
+  function project(name: string, port: number): string {
+    const p = join(dir, name);
+    for (const d of ['disks', 'snapshots', 'out']) mkdirSync(join(p, d), { recursive: true });
+    copyFileSync(fake.kubeconfigPath, join(p, 'kubeconfig'));
+    const ssh = [`    K3S_SSH: root@127.0.0.1:${port}`, `    K3S_SSH_KEY: ${join(dir, 'key')}`, `    K3S_SSH_KNOWN_HOSTS: ${join(p, 'known_hosts')}`];
+    writeFileSync(join(p, 'known_hosts'), '');
+    const yaml = k3sOpsYaml(p, { app: name, domain: 'example.com', volumes: [{ name: 'default', size: '1Gi' }] }).replace('    K3S_NODE: node1\n', `    K3S_NODE: node1\n${ssh.join('\n')}\n`);
+    assert.match(yaml, /K3S_SSH: /);
+    writeFileSync(join(p, 'kompoxops.yml'), yaml);
+    writeFileSync(join(p, 'compose.yml'), ONE_VOLUME_COMPOSE);
+    return p;
+  }
+
+  before(async () => {
+    fake = await startFakeKube({ controllers: false });
+    dir = mkdtempSync(join(tmpdir(), 'kompox-not-ssh-'));
+    const kg = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'key')], { encoding: 'utf8' });
+    assert.equal(kg.status, 0, kg.stderr);
+  });
+  after(async () => {
+    for (const c of sockets) c.destroy();
+    for (const s of servers) await new Promise((r) => s.close(r));
+    await fake?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const [what, greeting, reason] of [
+    ['an SSH-1 server', Buffer.from('SSH-1.5-OpenSSH_1.2.3\r\n'), /Invalid identification string/],
+    ['an SSH-2 banner, then bytes that are no SSH packet', Buffer.concat([Buffer.from('SSH-2.0-x\r\n'), Buffer.alloc(64, 0xff)]), /Bad packet length/],
+  ] as const) {
+    test(`${what}: disk export fails with one line naming the node and the reason, exit 1, no stack trace, nothing left beside -O`, async () => {
+      const p = project(what.startsWith('an SSH-1') ? 'ssh1' : 'garbage', await answering(greeting));
+      const started = Date.now();
+      const r = await runCli(['disk', 'export', '-N', 'base', '-O', 'out/x.tar.zst'], { cwd: p, timeoutMs: 60_000 });
+      assert.equal(r.code, 1, r.stderr);
+      // not held until ssh2's handshake timer (20 s) once the error is known (it ends in about a second)
+      assert.ok(Date.now() - started < 15_000, `the CLI took ${Date.now() - started} ms to end after the refused handshake`);
+      assert.match(r.stderr, /^error: cannot reach the K3s node over SSH at 127\.0\.0\.1:\d+: /m);
+      assert.match(r.stderr, reason);
+      assert.doesNotMatch(r.stderr, NO_STACK);
+      assert.deepEqual(readdirSync(join(p, 'out')), []);
+    });
+  }
+});
