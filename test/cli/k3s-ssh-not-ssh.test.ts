@@ -5,10 +5,12 @@
 // CLI with a stack trace after its error line. Now the first error is the
 // one line told, exit 1, at once (not after ssh2's 20 s handshake timer),
 // and nothing of the export is left.
+// And a K3S_SSH_KEY that ssh2 cannot use (protected by a passphrase, or no
+// private key): its throw was an unexpected error without the file's name.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,4 +83,19 @@ describe('K3S_SSH at a server that does not speak SSH-2 (real CLI)', { skip: ssh
       assert.deepEqual(readdirSync(join(p, 'out')), []);
     });
   }
+
+  test('K3S_SSH_KEY protected by a passphrase: a config error (k3s.ssh.key) naming the file and what to do, not an unexpected one', async () => {
+    const p = project('passphrase', await answering(Buffer.from('SSH-2.0-x\r\n')));
+    const key = join(p, 'locked_key');
+    const kg = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret', '-f', key], { encoding: 'utf8' });
+    assert.equal(kg.status, 0, kg.stderr);
+    writeFileSync(join(p, 'kompoxops.yml'), readFileSync(join(p, 'kompoxops.yml'), 'utf8').replace(/K3S_SSH_KEY: .*/, `K3S_SSH_KEY: ${key}`));
+    const r = await runCli(['disk', 'list', '-o', 'json'], { cwd: p, timeoutMs: 60_000 });
+    assert.equal(r.code, 1, r.stderr);
+    const body = JSON.parse(r.stderr.slice(r.stderr.indexOf('{'))) as { error: { code: string; kind: string; message: string; hint: string } };
+    assert.equal(body.error.code, 'k3s.ssh.key');
+    assert.equal(body.error.kind, 'config');
+    assert.match(body.error.message, new RegExp(`^cannot use the SSH key ${key.replace(/[.]/g, '\\.')} to log in to root@127\\.0\\.0\\.1:\\d+: Encrypted private OpenSSH key detected, but no passphrase given$`));
+    assert.match(body.error.hint, /ssh-agent/);
+  });
 });

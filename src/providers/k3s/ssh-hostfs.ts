@@ -456,10 +456,13 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   }
 
   const config: ConnectConfig = { host: t.host, port: t.port, username: t.user, readyTimeout: 20000 };
+  /** The file config.privateKey was read from. */
+  let keyFile: string | undefined;
   if (opts.keyPath) {
     const path = expandHome(opts.keyPath, opts.homeDir, 'K3S_SSH_KEY');
     try {
       config.privateKey = readFileSync(path);
+      keyFile = path;
     } catch (e) {
       throw new KompoxError('config', `cannot read K3S_SSH_KEY ${path}: ${(e as Error).message}`, { field: 'cluster.settings.K3S_SSH_KEY' });
     }
@@ -469,6 +472,7 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
     for (const f of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
       try {
         config.privateKey = readFileSync(`${opts.homeDir}/.ssh/${f}`);
+        keyFile = `~/.ssh/${f}`;
         break;
       } catch {
         /* try the next */
@@ -518,7 +522,19 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
         reject(new KompoxError('unavailable', `cannot reach the K3s node over SSH at ${t.host}:${t.port}: ${err.message}`, { field: 'cluster.settings.K3S_SSH' }));
       }
     });
-    conn.connect(config);
+    try {
+      conn.connect(config);
+    } catch (e) {
+      // ssh2 parses the key here and throws: a key protected by a passphrase, or a file that is no
+      // private key, was an unexpected error ("Cannot parse privateKey: ...") without the file's name
+      reject(
+        new KompoxError('config', `cannot use the SSH key ${keyFile ?? ''} to log in to ${opts.target}: ${(e as Error).message.replace(/^Cannot parse privateKey: /, '')}`, {
+          code: 'k3s.ssh.key',
+          field: 'cluster.settings.K3S_SSH_KEY',
+          hint: 'K3S_SSH_KEY must name an OpenSSH private key without a passphrase; for a key with one, load it into ssh-agent (ssh-add) and leave K3S_SSH_KEY unset.',
+        }),
+      );
+    }
   });
   conn.on('error', () => undefined); // late errors surface on the next operation
   // SFTP is request/response: with Nagle's algorithm on, a small request
