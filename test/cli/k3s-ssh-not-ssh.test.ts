@@ -7,14 +7,16 @@
 // and nothing of the export is left.
 // And a K3S_SSH_KEY that ssh2 cannot use (protected by a passphrase, or no
 // private key): its throw was an unexpected error without the file's name.
+// And a node that takes the connection but never answers: a SIGTERM (or
+// Ctrl-C) was told only at ssh2's handshake timeout, 20 s later.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../support/cli.js';
+import { BIN, runCli } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { ONE_VOLUME_COMPOSE, k3sOpsYaml } from '../support/ops-yaml.js';
 import { sshdMissing } from '../support/sshd.js';
@@ -83,6 +85,29 @@ describe('K3S_SSH at a server that does not speak SSH-2 (real CLI)', { skip: ssh
       assert.deepEqual(readdirSync(join(p, 'out')), []);
     });
   }
+
+  test('a node that takes the connection and never answers: SIGTERM ends the export at once (exit 130, interrupted), not at the 20 s handshake timeout', async () => {
+    const p = project('silent', await answering(Buffer.alloc(0)));
+    const child = spawn(process.execPath, [BIN.kompoxops, 'disk', 'export', '-N', 'base', '-O', 'out/x.tar.zst'], { cwd: p, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const before = sockets.length;
+    // patience on a loaded machine: returns as soon as the CLI has connected
+    for (const end = Date.now() + 30_000; sockets.length === before && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(sockets.length > before, `the CLI did not connect within 30 s: ${stderr}`);
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    const code = await closed;
+    clearTimeout(killer);
+    // it ends in about a second; held, it took the rest of ssh2's 20 s
+    assert.ok(Date.now() - signalled < 15_000, `the CLI took ${Date.now() - signalled} ms to end after SIGTERM: ${stderr}`);
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /^error: interrupted: connecting to the node \(ssh root@127\.0\.0\.1:\d+\)/m);
+    assert.doesNotMatch(stderr, NO_STACK);
+    assert.deepEqual(readdirSync(join(p, 'out')), []);
+  });
 
   test('K3S_SSH_KEY protected by a passphrase: a config error (k3s.ssh.key) naming the file and what to do, not an unexpected one', async () => {
     const p = project('passphrase', await answering(Buffer.from('SSH-2.0-x\r\n')));

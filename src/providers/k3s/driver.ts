@@ -330,28 +330,51 @@ export class K3sDriver implements ProviderDriver {
   readonly name = 'k3s' as const;
   readonly capabilities: DriverCapabilities = { atomicSnapshots: false, zones: false, nodePools: false, hostTransfer: true, archiveSnapshots: true };
   private readonly hosts = new Map<string, Promise<HostFs>>();
+  /** The connections of `hosts` that have been made (close() waits for these only). */
+  private readonly made = new WeakSet<Promise<HostFs>>();
 
   constructor(
     private readonly hostEnv: DriverHost = { env: {} },
     private readonly hostFsFactory: HostFsFactory = defaultHostFs,
   ) {}
 
-  /** One connection per target, opened on first use. */
+  /**
+   * One connection per target, opened on first use. A cancel ends the
+   * caller's own wait for it (not the connection, which other callers may
+   * share): an SSH handshake with a node that does not answer takes up to
+   * its 20 s timeout, and Ctrl-C (or a hang-up) went unheard for that long.
+   */
   private host(s: K3sSettings, op: Op): Promise<HostFs> {
     const key = s.ssh ?? 'local';
     let h = this.hosts.get(key);
     if (!h) {
-      h = this.hostFsFactory(s, this.hostEnv, op);
-      h.catch(() => this.hosts.delete(key));
-      this.hosts.set(key, h);
+      const connecting = this.hostFsFactory(s, this.hostEnv, op);
+      connecting.then(
+        () => this.made.add(connecting),
+        () => this.hosts.delete(key),
+      );
+      this.hosts.set(key, (h = connecting));
     }
-    return h;
+    const signal = op.signal;
+    if (!signal) return h;
+    const waited = h;
+    return new Promise<HostFs>((resolve, reject) => {
+      const onAbort = () => reject(interruptedError(`interrupted: connecting to the node${s.ssh ? ` (ssh ${s.ssh})` : ''}`));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      waited.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   async close(): Promise<void> {
     const all = [...this.hosts.values()];
     this.hosts.clear();
-    for (const h of all) await (await h.catch(() => undefined))?.close();
+    for (const h of all) {
+      if (this.made.has(h)) await (await h).close();
+      // Still connecting (a cancelled command whose node does not answer the handshake): closed once
+      // made, not waited for; that held the cancelled command until the handshake's timeout (20 s).
+      else void h.then((fs) => fs.close(), () => undefined);
+    }
   }
 
   private paths(ctx: AppContext, volume: AppVolume) {
