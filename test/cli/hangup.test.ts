@@ -1,10 +1,16 @@
-// The terminal of a running export or import closed (SIGHUP: the window
-// closed, the SSH session it ran in lost), through the real CLI against a
-// real sshd on 127.0.0.1 (the "node" is this machine). The CLI died of the
-// signal at once: the export's temp file stayed beside -O, the half-made
-// disk of an import on the node, and the node's command held by the stream
-// (here a zstd that reads nothing) ran on. Now a hang-up is a cancel, as
-// Ctrl-C is: exit 130, "interrupted", nothing left here or on the node.
+// An export or import over SSH cut short, through the real CLI against a
+// real sshd on 127.0.0.1 (the "node" is this machine), while the node's
+// command is held by the stream (a zstd that reads nothing):
+//   - its terminal closed (SIGHUP: the window closed, the SSH session it ran
+//     in lost). The CLI died of the signal at once: the export's temp file
+//     stayed beside -O, the half-made disk of an import on the node, and
+//     the node's held command ran on. Now a hang-up is a cancel, as Ctrl-C
+//     is: exit 130, "interrupted", nothing left here or on the node.
+//   - the SSH connection lost (the node's sshd killed). Requests on the SFTP
+//     session after the loss were queued forever by ssh2: the export's look
+//     whether its disk was deleted meanwhile never returned, and the CLI
+//     exited with code 13 ("unsettled top-level await"), no error, its temp
+//     file left. Now it fails with its error, exit 1, nothing left.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -20,7 +26,7 @@ import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 
 const NO_STACK = /Unhandled|node:events|^\s+at /m;
 
-describe('a hang-up (SIGHUP) in the middle of an export or import over SSH (real CLI, real sshd)', { skip: sshdMissing() }, () => {
+describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connection lost (real CLI, real sshd)', { skip: sshdMissing() }, () => {
   let fake: FakeKube;
   let sshd: Sshd;
   let dir = '';
@@ -123,6 +129,27 @@ describe('a hang-up (SIGHUP) in the middle of an export or import over SSH (real
       await until(() => held() === '', 'the node command held by the import was not gone');
     } finally {
       rmSync(join(bin, 'hold'), { force: true });
+    }
+  });
+
+  test('disk export -O FILE whose SSH connection is lost (the sshd serving it killed): its error, exit 1, no temp beside FILE', async () => {
+    writeFileSync(join(bin, 'hold'), '');
+    try {
+      const { closed } = start(['disk', 'export', '-N', 'base', '-O', 'out/y.tar.zst']);
+      await until(() => held() !== '' && readdirSync(join(dir, 'out')).length > 0, 'the export did not reach the node and write its temp');
+      // the processes serving the connections: the children of the test's sshd (its PidFile)
+      const listener = readFileSync(join(sshd.dir, 'sshd.pid'), 'utf8').trim();
+      spawnSync('pkill', ['-KILL', '-P', listener]);
+      const r = await closed;
+      assert.equal(r.code, 1, `${r.signal ?? ''} ${r.stderr}`);
+      assert.match(r.stderr, /^error: /m);
+      assert.doesNotMatch(r.stderr, /unsettled top-level await/);
+      assert.doesNotMatch(r.stderr, NO_STACK);
+      assert.deepEqual(readdirSync(join(dir, 'out')), [], 'nothing of the export left');
+    } finally {
+      rmSync(join(bin, 'hold'), { force: true });
+      // nothing ends the held command once its connection is gone (its reader never closes)
+      for (const pid of held().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
     }
   });
 });

@@ -10,6 +10,7 @@
 // known_hosts) are the front end's to give (SshOptions.agent/homeDir): the CLI
 // passes the user's; a server passes none, so nothing of its own is used.
 import { createHmac } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
@@ -541,7 +542,7 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   // waits for the ACK of the previous packet (delayed up to 40 ms), so every
   // lstat/open/read took ~40 ms even on loopback.
   conn.setNoDelay(true);
-  const sftp = await p<SFTPWrapper>((cb) => conn.sftp(cb));
+  const sftp = failingOnceClosed(await p<SFTPWrapper>((cb) => conn.sftp(cb)), conn);
   const exec = async (cmd: string): Promise<string> => {
     const stream = await p<NodeJS.ReadableStream & { stderr: NodeJS.ReadableStream }>((cb) => conn.exec(cmd, cb as never));
     let out = '';
@@ -552,6 +553,47 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   };
   const uid = await exec('id -u').catch(() => '');
   return new SshHostFs(conn, sftp, `ssh ${t.user}@${t.host}:${t.port}`, uid === '0', exec, opts.stopGraceMs ?? STOP_GRACE_MS);
+}
+
+/**
+ * The SFTP session, whose requests fail at once once the connection has
+ * closed (the node rebooted, its sshd killed, the network cut). ssh2 fails
+ * the requests in flight then ("No response from server") but queues any
+ * later one forever: a step after the loss (an export's look whether its
+ * disk was deleted meanwhile) waited on a callback that never came, and with
+ * nothing else left to run, the CLI exited with code 13, no error and its
+ * export's temp file left. The stream factories are given the guarded
+ * session (their streams' opens and reads go through it).
+ */
+function failingOnceClosed(sftp: SFTPWrapper, conn: Client): SFTPWrapper {
+  let closed = false;
+  conn.once('close', () => (closed = true));
+  sftp.once('close', () => (closed = true));
+  // by the function (a test may replace one of the session's methods)
+  const guarded = new WeakMap<object, unknown>();
+  const proxy: SFTPWrapper = new Proxy(sftp, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof v !== 'function') return v;
+      let g = guarded.get(v);
+      if (!g) {
+        const self = prop === 'createReadStream' || prop === 'createWriteStream' ? proxy : target;
+        // a request's callback is its last argument (an event listener's is not a request's)
+        const request = !(prop in EventEmitter.prototype);
+        g = (...args: unknown[]) => {
+          const cb = args[args.length - 1];
+          if (closed && request && typeof cb === 'function') {
+            process.nextTick(() => (cb as (e: Error) => void)(new Error('the SSH connection to the node was lost')));
+            return false;
+          }
+          return (v as (...a: unknown[]) => unknown).apply(self, args);
+        };
+        guarded.set(v, g);
+      }
+      return g;
+    },
+  });
+  return proxy;
 }
 
 class SshHostFs implements HostFs {
