@@ -565,6 +565,9 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
  * export's temp file left. The stream factories are given the guarded
  * session (their streams' opens and reads go through it).
  */
+const LOST = 'k3s.ssh.lost';
+const LOST_HINT = 'Check that the node is up and reachable over SSH, then run the command again.';
+
 function failingOnceClosed(sftp: SFTPWrapper, conn: Client): SFTPWrapper {
   let closed = false;
   conn.once('close', () => (closed = true));
@@ -583,7 +586,7 @@ function failingOnceClosed(sftp: SFTPWrapper, conn: Client): SFTPWrapper {
         g = (...args: unknown[]) => {
           const cb = args[args.length - 1];
           if (closed && request && typeof cb === 'function') {
-            process.nextTick(() => (cb as (e: Error) => void)(new Error('the SSH connection to the node was lost')));
+            process.nextTick(() => (cb as (e: Error) => void)(new KompoxError('unavailable', 'the SSH connection to the node was lost', { code: LOST, hint: LOST_HINT })));
             return false;
           }
           return (v as (...a: unknown[]) => unknown).apply(self, args);
@@ -613,9 +616,26 @@ class SshHostFs implements HostFs {
     // ssh2's packets and their encrypted copies come on top of the data
     // path's own buffers: no paced GC waits on the headroom (RSS_CEILING)
     pacePromptly();
+    conn.once('end', () => (this.lost = true));
+    conn.once('close', () => (this.lost = true));
+  }
+
+  /** The connection has ended (lost, or closed by close()). */
+  private lost = false;
+
+  /**
+   * WHAT cut short by the connection's loss (the node rebooted, its sshd
+   * killed, the network cut): said as such, not as the command's failure
+   * ("exit code none") nor as a tar that "did not finish" with advice about
+   * the files the SSH user may read.
+   */
+  private lostDuring(what?: string): KompoxError {
+    return new KompoxError('unavailable', `the SSH connection to the node (${this.describe}) was lost ${what ? `during ${what}` : 'before its command ended'}`, { code: LOST, hint: LOST_HINT });
   }
 
   private wrap(op: string, path: string, e: unknown): Error {
+    // the connection lost (failingOnceClosed): an error of its own, not one of the file's
+    if (e instanceof KompoxError && e.code === LOST) return new KompoxError('unavailable', `${op} ${path} on ${this.describe}: ${e.message}`, { code: LOST, hint: LOST_HINT });
     const err = e as Error & { code?: number | string };
     const out = new Error(`${op} ${path} on ${this.describe}: ${err.message}`) as NodeJS.ErrnoException;
     out.code = err.code === SFTP_NO_SUCH_FILE ? 'ENOENT' : String(err.code ?? '');
@@ -1088,6 +1108,7 @@ class SshHostFs implements HostFs {
     command.flush();
     lines?.end();
     if (stdinError) throw new Error(`its input could not be read: ${stdinError.message}`);
+    if (code === null && this.lost) throw this.lostDuring();
     return { stdout: Buffer.concat(out), stderr: err.text(), code };
   }
 
@@ -1199,6 +1220,7 @@ class SshHostFs implements HostFs {
         if (compressorFailed(exitCode)) throw new KompoxError('unavailable', compressorFailure(zstd, this.describe, exitCode, detail), { hint: NODE_ZSTD_HINT });
         if (exitCode === undefined && exitSignal) throw new KompoxError('unavailable', `tar -c | zstd of ${dir} on ${this.describe} was killed by signal ${exitSignal}${detail ? `: ${lastLines}` : ''}`, { hint: NODE_ZSTD_HINT });
       }
+      if (!m && this.lost && exitCode === undefined && !exitSignal) throw this.lostDuring(`tar -c of ${dir}`);
       if (!m) throw new Error(`tar -c of ${dir} on ${this.describe} did not finish${detail ? `: ${lastLines}` : ''}`);
       const outcome = tarCreateOutcome(dialect, Number(m[1]));
       if (outcome === 'failed') throw new Error(`tar -c of ${dir} on ${this.describe} failed (exit code ${m[1]})${detail ? `: ${lastLines}` : ''}`);
