@@ -154,4 +154,25 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
       for (const pid of held().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
     }
   });
+
+  test('disk import - whose SSH connection is lost: said so (not "exit code none"), exit 1, and no disk listed', async () => {
+    writeFileSync(join(bin, 'hold'), '');
+    try {
+      const { child, closed } = start(['disk', 'import', '-N', 'lost', '-']);
+      child.stdin!.write(archive);
+      await until(() => held() !== '', 'the import did not reach the node');
+      spawnSync('pkill', ['-KILL', '-P', readFileSync(join(sshd.dir, 'sshd.pid'), 'utf8').trim()]);
+      const r = await closed;
+      child.stdin!.destroy();
+      assert.equal(r.code, 1, `${r.signal ?? ''} ${r.stderr}`);
+      assert.match(r.stderr, /^error: .*the SSH connection to the node \(ssh \S+\) was lost before its command ended$/m);
+      assert.doesNotMatch(r.stderr, /exit code none/);
+      const list = await runCli(['disk', 'list', '-o', 'json'], { cwd: dir });
+      assert.equal(list.code, 0, list.stderr);
+      assert.deepEqual((JSON.parse(list.stdout) as { name: string }[]).map((d) => d.name), ['base']);
+    } finally {
+      rmSync(join(bin, 'hold'), { force: true });
+      for (const pid of held().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    }
+  });
 });

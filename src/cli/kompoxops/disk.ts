@@ -253,21 +253,29 @@ export function register(program: Command): void {
           }
           const { watchTransfers } = await import('../transfer-summary.js');
           const watch = watchTransfers(s.op);
-          const d = await importDisk(
-            s.ctx,
-            s.driver,
-            s.kube,
-            {
-              volume: opts.volume,
-              name: opts.name,
-              sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined,
-              archive,
-              fromId: opts.fromId,
-              fromApp: opts.fromApp ? { app: opts.fromApp, disk: opts.fromDisk, snapshot: opts.fromSnapshot, volume: opts.fromVolume } : undefined,
-              via: opts.via,
-            },
-            watch.op,
-          );
+          let d;
+          try {
+            d = await importDisk(
+              s.ctx,
+              s.driver,
+              s.kube,
+              {
+                volume: opts.volume,
+                name: opts.name,
+                sizeGiB: opts.size !== undefined ? parseSizeGiB(opts.size) : undefined,
+                archive,
+                fromId: opts.fromId,
+                fromApp: opts.fromApp ? { app: opts.fromApp, disk: opts.fromDisk, snapshot: opts.fromSnapshot, volume: opts.fromVolume } : undefined,
+                via: opts.via,
+              },
+              watch.op,
+            );
+          } finally {
+            // Done with stdin, whatever happened: after an archive found bad while its writer stays open
+            // (a producer still at work, a `| ssh` session not closed), the open stdin kept the failed
+            // command waiting for the writer's end once its error was told: the command hung.
+            if (file === '-') process.stdin.destroy();
+          }
           await printWithTransfer((await views()).diskJson(d), watch.summary(), format, () => printDisks(d, format));
         });
       },
