@@ -555,6 +555,10 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
   return new SshHostFs(conn, sftp, `ssh ${t.user}@${t.host}:${t.port}`, uid === '0', exec, opts.stopGraceMs ?? STOP_GRACE_MS);
 }
 
+/** The error code of a connection lost (failingOnceClosed, SshHostFs.lostDuring), and what to do. */
+const LOST = 'k3s.ssh.lost';
+const LOST_HINT = 'Check that the node is up and reachable over SSH, then run the command again.';
+
 /**
  * The SFTP session, whose requests fail at once once the connection has
  * closed (the node rebooted, its sshd killed, the network cut). ssh2 fails
@@ -565,9 +569,6 @@ export async function connectSshHostFs(opts: SshOptions): Promise<HostFs> {
  * export's temp file left. The stream factories are given the guarded
  * session (their streams' opens and reads go through it).
  */
-const LOST = 'k3s.ssh.lost';
-const LOST_HINT = 'Check that the node is up and reachable over SSH, then run the command again.';
-
 function failingOnceClosed(sftp: SFTPWrapper, conn: Client): SFTPWrapper {
   let closed = false;
   conn.once('close', () => (closed = true));
