@@ -12,7 +12,8 @@
 //     exited with code 13 ("unsettled top-level await"), no error, its temp
 //     file left. Now it fails with its error, exit 1, nothing left. And the
 //     error says the connection was lost (not "exit code none", nor a tar
-//     that "did not finish" with advice about the files it may read).
+//     that "did not finish" with advice about the files it may read), for a
+//     snapshot's archive too (its cat's "exit code none" was unexpected).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -64,6 +65,14 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
     dir = mkdtempSync(join(tmpdir(), 'kompox-hangup-'));
     bin = join(dir, 'bin');
     for (const d of ['disks', 'snapshots', 'out', 'bin']) mkdirSync(join(dir, d));
+    // The node's cat: this machine's, but while DIR/bin/hold exists one streaming an archive (`cat -- X.tar.zst`)
+    // that sends nothing
+    const cat = spawnSync('sh', ['-c', 'command -v cat'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(
+      join(bin, 'cat'),
+      ['#!/bin/sh', `if [ "$1" = -- ] && [ -e "${bin}/hold" ]; then case "$2" in *.tar.zst) exec tail -f "${bin}/hold";; esac; fi`, `exec "${cat}" "$@"`, ''].join('\n'),
+      { mode: 0o755 },
+    );
     // The node's zstd: this machine's, but while DIR/bin/hold exists one compressing (`zstd -T0 ...`) or
     // decompressing (`zstd -dc ...`) that reads nothing and never ends (the tool probe still answers)
     const real = spawnSync('sh', ['-c', 'command -v zstd'], { encoding: 'utf8' }).stdout.trim();
@@ -151,6 +160,24 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
     } finally {
       rmSync(join(bin, 'hold'), { force: true });
       // nothing ends the held command once its connection is gone (its reader never closes)
+      for (const pid of held().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    }
+  });
+
+  test('snapshot export -O - whose SSH connection is lost: said so (not an unexpected "exit code none"), exit 1', async () => {
+    const snap = await runCli(['snapshot', 'create', '--disk', 'base', '-N', 's1'], { cwd: dir });
+    assert.equal(snap.code, 0, snap.stderr);
+    writeFileSync(join(bin, 'hold'), '');
+    try {
+      const { closed } = start(['snapshot', 'export', '-N', 's1', '-O', '-']);
+      await until(() => held() !== '', 'the export did not reach the node');
+      spawnSync('pkill', ['-KILL', '-P', readFileSync(join(sshd.dir, 'sshd.pid'), 'utf8').trim()]);
+      const r = await closed;
+      assert.equal(r.code, 1, `${r.signal ?? ''} ${r.stderr}`);
+      assert.match(r.stderr, /^error: the SSH connection to the node \(ssh \S+\) was lost during reading \S+\.tar\.zst\. Check that the node is up/m);
+      assert.doesNotMatch(r.stderr, /exit code none|This is unexpected/);
+    } finally {
+      rmSync(join(bin, 'hold'), { force: true });
       for (const pid of held().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
     }
   });

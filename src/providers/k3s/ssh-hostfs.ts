@@ -1044,6 +1044,7 @@ class SshHostFs implements HostFs {
     channel.once('close', () => {
       closed = true;
       if (exitCode === 0) out.end();
+      else if (exitCode === undefined && this.lost) out.destroy(this.lostDuring(`reading ${path}`));
       else out.destroy(new Error(`reading ${path} on ${this.describe} failed (exit code ${exitCode ?? 'none'})${err.text() ? `: ${err.text()}` : ''}`));
     });
     return out;
