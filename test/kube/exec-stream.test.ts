@@ -163,6 +163,21 @@ describe('execStream against the fake kubelet running busybox pods for real', ()
     assert.notEqual(rec.exitCode, 0);
   });
 
+  test('a pod deleted while a command runs in it: the runtime kills the command with its container, and the stream ends with exit 137', async () => {
+    const d = await mkdtemp(join(dir, 'deleted-'));
+    await startPod(kube, 'deleted', d);
+    const out = new PassThrough();
+    const started = new Promise<void>((resolve) => out.once('data', () => resolve()));
+    const p = kube.execStream(NS, 'deleted', 'helper', ['sh', '-c', 'echo started; exec sleep 600'], { stdout: out });
+    await started;
+    await kube.delete({ apiVersion: 'v1', kind: 'Pod', name: 'deleted', namespace: NS });
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the command outlived its pod by 30 s')), 30_000)))]).finally(() => clearTimeout(timer));
+    assert.equal(r.exitCode, 137);
+    const rec = fake.hostExecs.find((x) => x.pod === 'deleted');
+    assert.equal(rec?.exitCode, 137);
+  });
+
   test('a container that is not running cannot be exec\'d into (the kubelet says so)', async () => {
     await kube.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'unscheduled', namespace: NS }, spec: { nodeSelector: { 'no-such-label': 'x' }, containers: [{ name: 'helper', image: IMAGE }] } });
     const r = await kube.execStream(NS, 'unscheduled', 'helper', ['true'], {});

@@ -291,7 +291,10 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   const csiDrivers = new Map<string, CsiVolumeHost>();
   const privateRegistries: PrivateRegistry[] = [...(opts.privateRegistries ?? [])];
   // Built even without controllers (then it runs no pods) so that its hooks answer alike.
-  const kubelet = new Kubelet(api, () => behaviourHooks, csiDrivers, () => privateRegistries);
+  // a container that ends takes the commands exec'd in it along (a pod's deletion included): they are killed here
+  const kubelet = new Kubelet(api, () => behaviourHooks, csiDrivers, () => privateRegistries, (namespace, pod, container) => {
+    for (const [record, kill] of hostExecKills) if (record.namespace === namespace && record.pod === pod && record.container === container) kill();
+  });
   const manager = controllersOn
     ? new ControllerManager(api, [
         ...(opts.terminatingNamespaces ? [] : [new NamespaceController(api)]),
@@ -766,6 +769,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   const hostExecs: FakeKube['hostExecs'] = [];
   /** The connection of each command run for real, while it runs. */
   const hostExecSockets = new Map<FakeKube['hostExecs'][number], WebSocket>();
+  /** How to kill each command run for real (with everything it started), while it runs. */
+  const hostExecKills = new Map<FakeKube['hostExecs'][number], () => void>();
 
   /**
    * What running `container` of the pod for real needs, or undefined when
@@ -863,8 +868,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         ws.resume();
       }
     });
-    // the client went away: the command loses its streams (killed here, with everything it started)
-    ws.on('close', () => {
+    const kill = () => {
       if (!exited && child.pid) {
         try {
           process.kill(-child.pid, 'SIGKILL');
@@ -872,7 +876,11 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
           // already gone
         }
       }
-    });
+    };
+    hostExecKills.set(record, kill);
+    child.on('close', () => hostExecKills.delete(record));
+    // the client went away: the command loses its streams (killed here, with everything it started)
+    ws.on('close', kill);
   }
 
   function runExec(ws: WebSocket, namespace: string, pod: string, q: URLSearchParams): void {

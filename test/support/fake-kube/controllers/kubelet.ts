@@ -94,6 +94,8 @@ export class Kubelet {
     private readonly behaviour: () => BehaviourHook[],
     private readonly csi: ReadonlyMap<string, CsiVolumeHost> = new Map(),
     private readonly privateRegistries: () => readonly PrivateRegistry[] = () => [],
+    /** A container's process ended: the runtime kills what was exec'd in it (same cgroup and PID namespace). */
+    private readonly containerEnded: (namespace: string, pod: string, container: string) => void = () => undefined,
   ) {
     this.pods = api.kind('v1', 'Pod');
     this.nodes = api.kind('v1', 'Node');
@@ -284,6 +286,7 @@ export class Kubelet {
     const startedAt = c.state.running?.startedAt ?? now;
     c.state = { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now, containerID: c.containerID } };
     c.started = false;
+    this.containerEnded(nsOf(pod) ?? '', nameOf(pod), c.name);
   }
 
   private restartWithBackoff(pod: Obj, c: CState): void {
