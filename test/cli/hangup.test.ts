@@ -40,6 +40,9 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
   /** The node's processes held by DIR/bin/hold (the zstd that reads nothing). */
   const held = () => spawnSync('pgrep', ['-f', '--', `tail -f ${bin}/hold`], { encoding: 'utf8' }).stdout.trim();
 
+  /** The node's tool probes held by DIR/bin/hang-probe. */
+  const probing = () => spawnSync('pgrep', ['-f', '--', `tail -f ${bin}/hang-probe`], { encoding: 'utf8' }).stdout.trim();
+
   /** Polls `cond` up to 30 s (patience on a loaded machine; returns as soon as it holds). */
   async function until(cond: () => boolean, what: string): Promise<void> {
     for (const end = Date.now() + 30_000; !cond(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() > end) assert.fail(`${what} within 30 s`);
@@ -81,6 +84,10 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
       ['#!/bin/sh', `case "$1" in -T0|-dc) [ -e "${bin}/hold" ] && exec tail -f "${bin}/hold";; esac`, `exec "${real}" "$@"`, ''].join('\n'),
       { mode: 0o755 },
     );
+    // The node's tar: this machine's, but while DIR/bin/hang-probe exists one whose `tar --version` (the tool
+    // probe) never answers, as on a node whose filesystem hangs
+    const tar = spawnSync('sh', ['-c', 'command -v tar'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(join(bin, 'tar'), ['#!/bin/sh', `[ "$1" = --version ] && [ -e "${bin}/hang-probe" ] && exec tail -f "${bin}/hang-probe"`, `exec "${tar}" "$@"`, ''].join('\n'), { mode: 0o755 });
     sshd = await startSshd({ config: [`SetEnv PATH=${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
     fake = await startFakeKube({ controllers: false });
     copyFileSync(fake.kubeconfigPath, join(dir, 'kubeconfig'));
@@ -101,7 +108,7 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
 
   after(async () => {
     // what a failed test left on the node
-    for (const pid of held().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    for (const pid of [...held().split('\n'), ...probing().split('\n')].filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
     await fake?.close();
     await sshd?.close();
     if (dir) await new LocalHostFs().rm(dir);
@@ -202,4 +209,29 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
       for (const pid of held().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
     }
   });
+
+  // a node whose tools hang (its filesystem stuck): the tool probe takes no signal, and the first Ctrl-C waited for it for good
+  for (const [what, args] of [
+    ['disk export -O FILE', ['disk', 'export', '-N', 'base', '-O', 'out/p.tar.zst']],
+    ['snapshot create (on the node)', ['snapshot', 'create', '--disk', 'base', '-N', 'probe-hung']],
+  ] as const) {
+    test(`${what} whose node never answers the tool probe: the first Ctrl-C ends it, exit 130 "interrupted", nothing left`, async () => {
+      writeFileSync(join(bin, 'hang-probe'), '');
+      try {
+        const { child, closed } = start([...args]);
+        await until(() => probing() !== '', 'the command did not probe the node');
+        child.kill('SIGINT');
+        const r = await closed;
+        assert.equal(r.code, 130, `${r.signal ?? ''} ${r.stderr}`);
+        assert.match(r.stderr, /^error: interrupted/m);
+        assert.doesNotMatch(r.stderr, NO_STACK);
+        assert.deepEqual(readdirSync(join(dir, 'out')), [], 'nothing of an export left');
+        const list = await runCli(['snapshot', 'list', '-o', 'json'], { cwd: dir });
+        assert.ok(!(JSON.parse(list.stdout) as { name: string }[]).some((x) => x.name === 'probe-hung'), list.stdout);
+      } finally {
+        rmSync(join(bin, 'hang-probe'), { force: true });
+        for (const pid of probing().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+      }
+    });
+  }
 });

@@ -6,7 +6,7 @@
 // undefined, after a log event saying why, when the node lacks the tools
 // (the caller then takes the streaming path); locally (no `run`) nothing
 // changes. The commands and their parsers are in node-commands.ts.
-import { KompoxError } from '../../domain/errors.js';
+import { KompoxError, unlessCancelled } from '../../domain/errors.js';
 import { asInterrupted, byteProgress, logEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type Writable } from 'node:stream';
@@ -94,7 +94,8 @@ async function hasherOn(fs: NodeFs): Promise<NodeHasher> {
 async function onNode(fs: HostFs, work: NodeLocalWork, op: Op, format?: ArchiveFormat): Promise<NodeFs | undefined> {
   if (!fs.run) return undefined;
   const nfs = fs as NodeFs;
-  const tools = await nodeTools(nfs);
+  // a probe that hangs (a node whose tools hang) does not hold a cancel
+  const tools = await unlessCancelled(nodeTools(nfs), op.signal);
   const why = tools ? missingTools(tools, work, format) : 'the probe for its tools failed';
   if (why) logEvent(op, `${work} through this machine, not on the node (${fs.describe}): ${why}`);
   return why ? undefined : nfs;

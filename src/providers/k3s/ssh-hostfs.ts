@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { posix } from 'node:path';
 import { PassThrough, pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
-import { KompoxError, interruptedError } from '../../domain/errors.js';
+import { KompoxError, interruptedError, unlessCancelled } from '../../domain/errors.js';
 import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
@@ -1144,7 +1144,7 @@ class SshHostFs implements HostFs {
    * A cancel (`signal`) kills it.
    */
   async tarStream(dir: string, signal?: AbortSignal): Promise<HostTarStream | undefined> {
-    const tools = await this.nodeTools();
+    const tools = await unlessCancelled(this.nodeTools(), signal);
     if (!tools.tar) return undefined;
     // tar's own status goes to stderr after it: behind `| zstd` the channel reports zstd's.
     const script = `{ ${shellCommand(tarCreateArgv(dir, tools.tar))}; echo "${TAR_EXIT_MARK}$?" >&2; }${tools.zstd ? ` | ${nodeZstdCommand(tools)}` : ''}`;
@@ -1159,9 +1159,9 @@ class SshHostFs implements HostFs {
    * leaves out (tarStream then). A cancel (`signal`) kills it.
    */
   async packedStream(dir: string, level?: number, signal?: AbortSignal): Promise<HostTarStream | undefined> {
-    const tools = await this.nodeTools();
+    const tools = await unlessCancelled(this.nodeTools(), signal);
     if (tools.tar !== 'gnu' || !tools.zstd || !tools.headAllBut) return undefined;
-    if (await this.exec(shellCommand(unpackableArgv(dir)))) return undefined;
+    if (await unlessCancelled(this.exec(shellCommand(unpackableArgv(dir))), signal)) return undefined;
     return this.tarCommandStream(packedTarScript(dir, tools, level), dir, 'gnu', 'as-is', signal);
   }
 
@@ -1261,7 +1261,7 @@ class SshHostFs implements HostFs {
    * A cancel (`signal`) kills it at once, its whole process group.
    */
   async untarStream(dir: string, signal?: AbortSignal): Promise<HostUntarStream | undefined> {
-    const tools = await this.nodeTools();
+    const tools = await unlessCancelled(this.nodeTools(), signal);
     if (!tools.tar) return undefined;
     // ssh2's channel is a Duplex: stdin to write, stdout to read
     const channel = await p<ExecChannel>((cb) => this.conn.exec(groupReported(['sh', '-c', untarScript(dir, tools.tar!, tools.zstd, UNZSTD_EXIT_MARK)]), cb as never));
