@@ -644,7 +644,7 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
       assert.equal(streamed.calls.runStdin, 1, 'the archive went to one command on the node');
       assert.equal(streamed.calls.untarStream, 0);
       assert.equal(streamed.calls.sftpWrites, 0, 'no file, symlink or time was written over SFTP');
-      assert.ok(nodeEvents.some((e) => e.type === 'log' && /on the node .*extracted, checked and verified there/.test(e.message)), JSON.stringify(nodeEvents));
+      assert.ok(nodeEvents.some((e) => e.type === 'log' && /on the node .*extracting, to be checked and verified there/.test(e.message)), JSON.stringify(nodeEvents));
       assert.deepEqual(nodeEvents.filter((e) => e.type === 'warning'), []);
 
       const tarEvents: KompoxEvent[] = [];

@@ -418,7 +418,7 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
   const progress = byteProgress(op);
   progress?.start(opts.label, opts.size);
   const size = opts.size ?? Number.MAX_SAFE_INTEGER;
-  logEvent(op, `${opts.label}: on the node (${fs.describe}): extracted, checked and verified there`);
+  logEvent(op, `${opts.label}: on the node (${fs.describe}): extracting, to be checked and verified there`);
   const decompressor = opts.format === 'tar.gz' ? 'gzip' : 'zstd';
   const x = `${parentOf(dataDir)}/.extract-${suffix()}`;
   // what the command prints, read as it streams: tar's member names (checked
@@ -576,7 +576,7 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
     walk.listed();
     totalBytes = before.bytes;
     progress?.total?.(totalBytes);
-    logEvent(op, `${label}: on the node (${fs.describe}): copied with cp -a and verified there`);
+    logEvent(op, `${label}: on the node (${fs.describe}): copying with cp -a, to be verified there`);
     // cp may fail on a path before the source's listing beside it has listed it: named once that listing is in
     const copied = await copy.catch((e: unknown) => {
       throw long.refusal() ?? e;
