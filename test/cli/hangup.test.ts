@@ -131,7 +131,7 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
     }
   });
 
-  test('disk import - whose writer stays open: exit 130 "interrupted", no disk, not even a hidden one on the node', async () => {
+  test('disk import - whose writer stays open: exit 130 "interrupted: no disk was created" (as on every path), no disk, not even a hidden one on the node', async () => {
     writeFileSync(join(bin, 'hold'), '');
     try {
       const { child, closed } = start(['disk', 'import', '-N', 'hup', '-']);
@@ -141,7 +141,7 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
       const r = await closed;
       child.stdin!.destroy();
       assert.equal(r.code, 130, `${r.signal ?? ''} ${r.stderr}`);
-      assert.match(r.stderr, /^error: interrupted/m);
+      assert.match(r.stderr, /^error: interrupted: no disk was created$/m);
       assert.doesNotMatch(r.stderr, NO_STACK);
       assert.deepEqual(readdirSync(volumeDir), ['base'], 'only the disk that was there');
       await until(() => held() === '', 'the node command held by the import was not gone');

@@ -156,7 +156,8 @@ async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: 
     if (sink && r.stdout.length) sink(r.stdout);
     return r;
   } catch (e) {
-    const err = asInterrupted(op, e, what);
+    // the bare `interrupted`: the use case says what was not done ("no disk was created"), as on every other path
+    const err = asInterrupted(op, e);
     if (err !== e) throw err;
     throw new KompoxError('unavailable', `${what} on ${fs.describe} failed: ${(e as Error).message}`);
   }
