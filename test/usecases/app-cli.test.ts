@@ -212,7 +212,7 @@ describe('kompoxops app lifecycle (CLI, fake API server)', () => {
     clearInterval(more);
     assert.equal(code, 0, stderr);
     assert.doesNotMatch(stderr, /Unhandled|node:events|EPIPE|^\s+at /m);
-    for (let i = 0; i < 50 && fake.logFollowers(ns, 'hello-1', container) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300 && fake.logFollowers(ns, 'hello-1', container) > 0; i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(fake.logFollowers(ns, 'hello-1', container), 0);
   });
 
