@@ -123,16 +123,18 @@ export function interruptedError(message = 'interrupted', opts: Omit<KompoxError
 }
 
 /**
- * `step`, or `interrupted` as soon as `signal` aborts (said by the use case:
- * interruptedSaying): a step that takes no signal (a tool probe on a node, a
+ * `step`, or `interrupted` as soon as `signal` aborts (`interrupted: DOING`
+ * when given, else the bare one the use case says more of: interruptedSaying):
+ * a step that takes no signal (an SSH handshake, a tool probe on a node, a
  * `find` on a hung filesystem) does not hold a cancel until it ends, which
  * may be never. It is left to run; closing its connection ends what can be.
  */
-export function unlessCancelled<T>(step: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+export function unlessCancelled<T>(step: Promise<T>, signal: AbortSignal | undefined, doing?: string): Promise<T> {
   if (!signal) return step;
-  if (signal.aborted) return Promise.reject(interruptedError());
+  const cancelled = () => interruptedError(doing ? `interrupted: ${doing}` : 'interrupted');
+  if (signal.aborted) return Promise.reject(cancelled());
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(interruptedError());
+    const onAbort = () => reject(cancelled());
     signal.addEventListener('abort', onAbort, { once: true });
     step.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });

@@ -18,7 +18,7 @@
 // under `.pending-{name}-{suffix}` until reveal renames it into place.
 import { isIP } from 'node:net';
 import { PassThrough, Readable, type Writable } from 'node:stream';
-import { KompoxError, interruptedError, unsupported } from '../../domain/errors.js';
+import { KompoxError, interruptedError, unlessCancelled, unsupported } from '../../domain/errors.js';
 import { byteProgress, cancellable, destroyOnCancel, logEvent, specialsLeftOut, throwIfAborted, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import {
@@ -355,15 +355,7 @@ export class K3sDriver implements ProviderDriver {
       );
       this.hosts.set(key, (h = connecting));
     }
-    const signal = op.signal;
-    if (!signal) return h;
-    const waited = h;
-    return new Promise<HostFs>((resolve, reject) => {
-      const onAbort = () => reject(interruptedError(`interrupted: connecting to the node${s.ssh ? ` (ssh ${s.ssh})` : ''}`));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      waited.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    return unlessCancelled(h, op.signal, `connecting to the node${s.ssh ? ` (ssh ${s.ssh})` : ''}`);
   }
 
   async close(): Promise<void> {
