@@ -98,10 +98,90 @@ export async function withHelperPod<T>(ctx: AppContext, driver: ProviderDriver, 
       ...(node ? { node } : {}),
       exec: (command, io, o) => kube.execStream(ns, podName, HELPER_CONTAINER, command, io, o.signal ? { signal: o.signal } : {}),
     };
-    return await fn(helper);
+    try {
+      return await fn(helper);
+    } catch (e) {
+      // The pod's end ends every exec in it (its commands are killed: exit 137, or the stream is cut), and
+      // the transfer's own error then says only that tar failed: the pod's status says what happened to it.
+      if (op.signal?.aborted) throw e;
+      throw (await helperDeath(kube, ns, podName, req.description ?? req.purpose, e)) ?? e;
+    }
   } finally {
     await removeHelper(kube, created, quiet);
   }
+}
+
+/** How long a failed exec waits for the pod's status to show why it ended (the kubelet reports it shortly after). */
+const DEATH_SETTLE_MS = 5_000;
+
+/**
+ * What ended the helper pod under a failed exec, as an error that says so,
+ * or undefined when the pod still runs (the command failed on its own).
+ * A command killed with the pod (exit 137) or cut off may come before the
+ * pod's status shows it: those wait a few seconds for a sign.
+ */
+async function helperDeath(kube: KubeClient, ns: string, name: string, work: string, failure: unknown): Promise<KompoxError | undefined> {
+  const details = (failure as { details?: { exitCode?: unknown } } | undefined)?.details;
+  const killed = details?.exitCode === 137 || (failure instanceof KompoxError && failure.code === 'kube.exec.lost');
+  const deadline = Date.now() + (killed ? DEATH_SETTLE_MS : 0);
+  const ref: ObjectRef = { apiVersion: 'v1', kind: 'Pod', name, namespace: ns };
+  for (;;) {
+    try {
+      const pod = await kube.get(ref);
+      const events = pod ? [] : (await kube.list('v1', 'Event', { namespace: ns }).catch(() => [] as KubeObject[])).filter((e) => (e.involvedObject as Any | undefined)?.name === name);
+      const fate = helperPodFate(pod, events, `${ns}/${name}`, work, failure);
+      if (fate) return fate;
+    } catch {
+      // the API server cannot tell: the transfer's own error stands
+      return undefined;
+    }
+    if (Date.now() >= deadline) return undefined;
+    await sleep(POLL_MS);
+  }
+}
+
+/**
+ * Why a helper pod is gone or ending, from its status (Kubernetes' shapes:
+ * a container `terminated` with reason OOMKilled; phase Failed with reason
+ * Evicted or DeadlineExceeded; a DisruptionTarget condition; a
+ * deletionTimestamp) or, once the object is gone, its events. Undefined
+ * while it runs as it should. `work` is what it was doing (`export of disk
+ * x`); `failure`, the work's own error, is kept as the cause.
+ */
+export function helperPodFate(pod: KubeObject | undefined, events: KubeObject[], ref: string, work: string, failure?: unknown): KompoxError | undefined {
+  const it = `the helper pod ${ref}`;
+  const during = `during the ${work}`;
+  const opts = (code: string, hint: string, extra: Record<string, unknown> = {}) => ({ code, hint, details: { pod: ref, ...extra }, ...(failure !== undefined ? { cause: failure } : {}) });
+  const retry = `Run the ${work.split(' ')[0]} again.`;
+  const deadlineHint = 'A helper pod may run a day at most: move less data at a time, or use the host path where the driver has one.';
+  if (!pod) {
+    const ev = events.find((e) => e.reason === 'Evicted' || e.reason === 'DeadlineExceeded');
+    if (ev?.reason === 'Evicted') return new KompoxError('unavailable', `${it} was evicted ${during}: ${String(ev.message ?? '').trim()}`, opts('helper.evicted', `Its node ran short of resources or was drained. ${retry}`));
+    if (ev) return new KompoxError('timeout', `${it} reached its deadline (activeDeadlineSeconds) ${during}`, opts('helper.deadline', deadlineHint));
+    return new KompoxError('unavailable', `${it} was deleted ${during} (by someone, a node drain or a controller)`, opts('helper.deleted', `Leave Kompox's helper pods alone while they run, then ${retry.toLowerCase()}`));
+  }
+  const status = (pod.status ?? {}) as Any;
+  const cs = ((status.containerStatuses ?? []) as Any[]).find((c) => c.name === HELPER_CONTAINER);
+  const term = cs?.state?.terminated ?? cs?.lastState?.terminated;
+  if (term?.reason === 'OOMKilled') {
+    const limit = ((pod.spec as Any | undefined)?.containers as Any[] | undefined)?.find((c) => c.name === HELPER_CONTAINER)?.resources?.limits?.memory;
+    return new KompoxError('unavailable', `${it} was killed for using more memory than its limit${limit ? ` (${String(limit)})` : ''} ${during} (OOMKilled)`, opts('helper.oom', `${retry} The helper's commands stream their data and should stay within the limit (no setting raises it): report it if it happens again.`, limit ? { memoryLimit: limit } : {}));
+  }
+  if (status.reason === 'Evicted') return new KompoxError('unavailable', `${it} was evicted ${during}${status.message ? `: ${String(status.message).trim()}` : ''}`, opts('helper.evicted', `Its node ran short of resources. ${retry}`));
+  if (status.reason === 'DeadlineExceeded') {
+    const s = (pod.spec as Any | undefined)?.activeDeadlineSeconds;
+    return new KompoxError('timeout', `${it} reached its deadline${s ? ` of ${String(s)} s` : ''} (activeDeadlineSeconds) ${during}`, opts('helper.deadline', deadlineHint));
+  }
+  const disruption = ((status.conditions ?? []) as Any[]).find((c) => c.type === 'DisruptionTarget' && c.status === 'True');
+  if (disruption?.reason === 'EvictionByEvictionAPI') return new KompoxError('unavailable', `${it} was evicted ${during} (its node drained?)${disruption.message ? `: ${String(disruption.message).trim()}` : ''}`, opts('helper.evicted', `Its node is being drained (the helper then starts on another). ${retry}`));
+  if (pod.metadata.deletionTimestamp || disruption) {
+    const why = disruption?.message ? `: ${String(disruption.message).trim()}` : ' (by someone, a node drain or a controller)';
+    return new KompoxError('unavailable', `${it} was deleted ${during}${why}`, opts('helper.deleted', `Leave Kompox's helper pods alone while they run, then ${retry.toLowerCase()}`));
+  }
+  if (status.phase === 'Failed' || status.phase === 'Succeeded' || term) {
+    return new KompoxError('unavailable', `${it} ended ${during} (${String(status.reason ?? term?.reason ?? status.phase)}${status.message ?? term?.message ? `: ${String(status.message ?? term?.message).trim()}` : ''})`, opts('helper.ended', `See the pod's events for the reason. ${retry}`));
+  }
+  return undefined;
 }
 
 /** Waits until the helper runs; a reason it never will is an error naming it. Returns its node. */

@@ -27,6 +27,7 @@ import { ensureAppNamespace } from '../../src/usecases/volumes.js';
 import { parseReadBack, podsUsingDisk, ReadBackParser, sweepPendingDisks, transferVia } from '../../src/usecases/transfer.js';
 import { ListingJoin } from '../../src/archive/listing-join.js';
 import { HELPER_LABEL, helperPodObjects } from '../../src/convert/helper-pod.js';
+import { helperPodFate } from '../../src/usecases/helper-pod.js';
 import { releaseOldVolumeBindings } from '../../src/usecases/app-deploy.js';
 import { appCtx, isHelperTar, startK3sCluster, writeSampleTree, type K3sCluster, type Sandbox } from '../providers/k3s-fixtures.js';
 import type { FakeKube } from '../support/fake-kube/index.js';
@@ -192,6 +193,62 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await rejectsWith(importing, 'unavailable', /connection closed before the command ended/);
     assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), before);
     await assertNoLeftovers(ctx);
+  });
+
+  it('a helper pod deleted or OOMKilled mid-transfer: the error says what happened to it (not a bare exit 137), and nothing is left', async () => {
+    const { ctx, disk } = await diskWithData('helper-dies');
+    // enough data that the export cannot end before the pod does
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 7)));
+    const good = await collect((out) => exportDisk(ctx, driver, kube, { name: disk.name, out }));
+    const ns = appNamespace(ctx);
+    const helpers = async () => (await kube.list('v1', 'Pod', { namespace: ns, labelSelector: HELPER_LABEL })).map((p) => p.metadata.name);
+    const deleteHelper = async () => {
+      for (const name of await helpers()) await kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: ns, name });
+    };
+    // an export, then an import, whose helper pod is deleted (kubectl delete pod) while tar runs
+    let since = fake.hostExecs.length;
+    const exporting = exportDisk(ctx, driver, kube, { name: disk.name, out: stalledOut(), via: 'cluster' });
+    exporting.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, '-c', since), 'tar -c running in the helper pod');
+    await deleteHelper();
+    await assert.rejects(exporting, (e: unknown) => e instanceof KompoxError && e.code === 'helper.deleted' && /^the helper pod \S+ was deleted during the export of disk data-1 /.test(e.message) && Boolean(e.hint));
+    await assertNoLeftovers(ctx);
+    const slow = new PassThrough();
+    slow.write(good.subarray(0, 1000));
+    since = fake.hostExecs.length;
+    const importing = importDisk(ctx, driver, kube, { name: 'half', archive: { stream: slow }, via: 'cluster' });
+    importing.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, '-x', since), 'tar -x running in the helper pod');
+    await deleteHelper();
+    await assert.rejects(importing, (e: unknown) => e instanceof KompoxError && e.code === 'helper.deleted' && /was deleted during the import of disk half /.test(e.message));
+    assert.deepEqual((await listDisks(ctx, driver, kube)).disks.map((d) => d.name), ['data-1']);
+    await assertNoLeftovers(ctx);
+    // the helper's container killed at its memory limit: terminated, reason OOMKilled, exit 137 (the pod stays)
+    since = fake.hostExecs.length;
+    const oom = exportDisk(ctx, driver, kube, { name: disk.name, out: stalledOut(), via: 'cluster' });
+    oom.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, '-c', since), 'tar -c running in the helper pod');
+    const victim = (await helpers())[0]!;
+    fake.containerBehaviour((pod, c) => (pod.metadata?.name === victim && c.name === 'helper' ? { exitCode: 137, reason: 'OOMKilled' } : undefined));
+    await assert.rejects(oom, (e: unknown) => e instanceof KompoxError && e.code === 'helper.oom' && /was killed for using more memory than its limit \(256Mi\) during the export of disk data-1 \(OOMKilled\)$/.test(e.message));
+    await assertNoLeftovers(ctx);
+  });
+
+  it("a helper pod's end is read from Kubernetes' pod status: evicted, past its deadline, drained, OOMKilled; a running one is no cause", () => {
+    const pod = (status: Record<string, unknown>, meta: Record<string, unknown> = {}) =>
+      ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', ...meta }, spec: { activeDeadlineSeconds: 86400, containers: [{ name: 'helper', resources: { limits: { memory: '256Mi' } } }] }, status });
+    const fate = (p: ReturnType<typeof pod> | undefined, events: Record<string, unknown>[] = []) => helperPodFate(p as never, events as never, 'ns/p', 'export of disk d');
+    const running = { phase: 'Running', containerStatuses: [{ name: 'helper', state: { running: {} } }] };
+    assert.equal(fate(pod(running)), undefined);
+    assert.match(fate(pod({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory. ' }))!.message, /^the helper pod ns\/p was evicted during the export of disk d: The node was low on resource: memory\.$/);
+    const deadline = fate(pod({ phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' }))!;
+    assert.equal(deadline.code, 'helper.deadline');
+    assert.match(deadline.message, /reached its deadline of 86400 s \(activeDeadlineSeconds\)/);
+    const drained = fate(pod({ ...running, conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI', message: 'Eviction API: evicting' }] }, { deletionTimestamp: '2026-01-01T00:00:00Z' }))!;
+    assert.equal(drained.code, 'helper.evicted');
+    assert.equal(fate(pod({ phase: 'Failed', containerStatuses: [{ name: 'helper', state: { terminated: { exitCode: 137, reason: 'OOMKilled' } } }] }))!.code, 'helper.oom');
+    assert.equal(fate(undefined)!.code, 'helper.deleted');
+    assert.equal(fate(undefined, [{ reason: 'Evicted', message: 'The node had condition: [DiskPressure].' }])!.code, 'helper.evicted');
   });
 
   it('export refuses a disk the app uses, unless live (the helper runs on the app\'s node) or quiesced', async () => {

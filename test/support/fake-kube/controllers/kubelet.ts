@@ -39,6 +39,8 @@ export interface ContainerBehaviour {
   ready?: boolean;
   /** On SIGTERM: `exit` (default) stops at once; `ignore` keeps running until the grace period is over. */
   sigterm?: 'exit' | 'ignore';
+  /** With `exitCode`: the terminated state's reason (`OOMKilled` with 137: the kernel killed it at its memory limit). Default Completed (0) or Error. */
+  reason?: string;
 }
 
 export type ContainerKind = 'init' | 'sidecar' | 'container';
@@ -170,10 +172,10 @@ export class Kubelet {
     rt.attached = [];
   }
 
-  private behaviourOf(pod: Obj, c: Any, kind: ContainerKind): Required<ContainerBehaviour> & { exitCode?: number } {
+  private behaviourOf(pod: Obj, c: Any, kind: ContainerKind): Required<Omit<ContainerBehaviour, 'reason'>> & { exitCode?: number; reason?: string } {
     let b: ContainerBehaviour = {};
     for (const h of this.behaviour()) b = { ...b, ...(h(pod, c, kind) ?? {}) };
-    return { pull: b.pull ?? 'ok', ready: b.ready ?? true, sigterm: b.sigterm ?? 'exit', exitCode: b.exitCode ?? (kind === 'init' ? 0 : (undefined as unknown as number)) };
+    return { pull: b.pull ?? 'ok', ready: b.ready ?? true, sigterm: b.sigterm ?? 'exit', exitCode: b.exitCode ?? (kind === 'init' ? 0 : (undefined as unknown as number)), ...(b.reason ? { reason: b.reason } : {}) };
   }
 
   private event(pod: Obj, type: 'Normal' | 'Warning', reason: string, message: string): void {
@@ -281,10 +283,10 @@ export class Kubelet {
   }
 
   /** The process of a running container exits (its behaviour's exit code); restartable ones go into back-off. */
-  private exit(pod: Obj, c: CState, code: number): void {
+  private exit(pod: Obj, c: CState, code: number, reason?: string): void {
     const now = this.api.now();
     const startedAt = c.state.running?.startedAt ?? now;
-    c.state = { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now, containerID: c.containerID } };
+    c.state = { terminated: { exitCode: code, reason: reason ?? (code === 0 ? 'Completed' : 'Error'), startedAt, finishedAt: now, containerID: c.containerID } };
     c.started = false;
     this.containerEnded(nsOf(pod) ?? '', nameOf(pod), c.name);
   }
@@ -338,8 +340,8 @@ export class Kubelet {
       if (c.kind === 'init') continue;
       if (c.state.waiting) this.start(pod, c);
       else if (c.state.running) {
-        const code = this.behaviourOf(pod, this.containerSpec(pod, c.name), c.kind).exitCode;
-        if (code !== undefined) this.exit(pod, c, code);
+        const b = this.behaviourOf(pod, this.containerSpec(pod, c.name), c.kind);
+        if (b.exitCode !== undefined) this.exit(pod, c, b.exitCode, b.reason);
       } else if (c.state.terminated) {
         const policy = String((pod.spec as Any).restartPolicy ?? 'Always');
         if (c.kind === 'sidecar' || policy === 'Always' || (policy === 'OnFailure' && c.state.terminated.exitCode !== 0)) this.restartWithBackoff(pod, c);
