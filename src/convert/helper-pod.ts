@@ -85,6 +85,9 @@ export interface HelperPodObjects {
   mountPaths: string[];
 }
 
+/** The helper's memory limit: its commands stream (tar, sha256sum), they hold no data set in memory. */
+export const HELPER_MEMORY_LIMIT = '256Mi';
+
 /** How long a helper pod may live at most (activeDeadlineSeconds): a day. */
 export const HELPER_DEADLINE_SECONDS = 24 * 3600;
 
@@ -161,7 +164,7 @@ export function helperPodObjects(ctx: AppContext, o: HelperPodOptions): HelperPo
             readOnlyRootFilesystem: true,
             capabilities: { drop: ['ALL'], ...(!user && o.capabilities?.length ? { add: [...o.capabilities] } : {}) },
           },
-          resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { memory: o.memoryLimit ?? '256Mi' } },
+          resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { memory: o.memoryLimit ?? HELPER_MEMORY_LIMIT } },
           volumeMounts: mounts,
         },
       ],

@@ -38,8 +38,8 @@ import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
 import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { commandMessages, ignoredSockets, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
-import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL } from '../convert/helper-pod.js';
+import { commandMessages, ignoredSockets, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
+import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL, HELPER_MEMORY_LIMIT } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
 export const SETTING_TRANSFER_VIA = 'KOMPOX_TRANSFER_VIA';
@@ -128,10 +128,17 @@ export async function podsUsingDisk(kube: KubeClient, diskId: string): Promise<D
 function podFailure(what: string, exitCode: number, message: string | undefined, stderr: string): KompoxError {
   const detail = stderr || message || '';
   const noSpace = /No space left on device/i.test(detail);
-  return new KompoxError(noSpace ? 'conflict' : 'unavailable', `${what} failed in the helper pod (exit code ${exitCode})${detail ? `: ${commandMessages(detail, 5)}` : ''}`, {
-    code: noSpace ? 'transfer.disk.full' : 'transfer.pod.failed',
+  // 137 is SIGKILL, which nothing in the helper sends: with the pod still running (helper-pod.ts reads the
+  // pod's end first), the kernel's OOM killer took the command alone (cgroup v1, or singleProcessOOMKill)
+  const killed = exitCode === 137 && !noSpace;
+  const how = killed ? `in the helper pod ${shellStatusPhrase(exitCode)}` : `failed in the helper pod (exit code ${exitCode})`;
+  return new KompoxError(noSpace ? 'conflict' : 'unavailable', `${what} ${how}${detail ? `: ${commandMessages(detail, 5)}` : ''}`, {
+    code: noSpace ? 'transfer.disk.full' : killed ? 'transfer.pod.killed' : 'transfer.pod.failed',
     details: { exitCode },
     ...(noSpace ? { hint: 'The new disk is too small for the archive: give a larger size.' } : {}),
+    ...(killed
+      ? { hint: `Most likely the kernel killed it at the helper's memory limit; its commands stream their data and should stay within it (${HELPER_MEMORY_LIMIT}; no setting raises it): run it again, and report it if it happens again.` }
+      : {}),
   });
 }
 

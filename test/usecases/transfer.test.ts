@@ -234,6 +234,21 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await assertNoLeftovers(ctx);
   });
 
+  it("a helper command SIGKILLed while its pod runs (the OOM killer taking tar alone) says it was killed, at the helper's memory limit most likely", async () => {
+    const { ctx, disk } = await diskWithData('tar-killed');
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 7)));
+    const since = fake.hostExecs.length;
+    const exporting = exportDisk(ctx, driver, kube, { name: disk.name, out: stalledOut(), via: 'cluster' });
+    exporting.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, '-c', since), 'tar -c running in the helper pod');
+    assert.equal(fake.killExecs((x) => isHelperTar(x.command, '-c') && x.namespace === appNamespace(ctx)), 1);
+    await assert.rejects(
+      exporting,
+      (e: unknown) => e instanceof KompoxError && e.code === 'transfer.pod.killed' && /^tar -c of disk data-1 in the helper pod was killed by signal 9 \(SIGKILL, exit code 137\)/.test(e.message) && /memory limit; .*\(256Mi;/.test(e.hint ?? ''),
+    );
+    await assertNoLeftovers(ctx);
+  });
+
   it("a helper pod's end is read from Kubernetes' pod status: evicted, past its deadline, drained, OOMKilled; a running one is no cause", () => {
     const pod = (status: Record<string, unknown>, meta: Record<string, unknown> = {}) =>
       ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', ...meta }, spec: { activeDeadlineSeconds: 86400, containers: [{ name: 'helper', resources: { limits: { memory: '256Mi' } } }] }, status });

@@ -123,6 +123,11 @@ export interface FakeKube {
    * without an exit status, as a network failure or an API server restart breaks them; returns how many.
    */
   cutExecs(match: (x: FakeKube['hostExecs'][number]) => boolean): number;
+  /**
+   * Test hook: the commands run for real that match (and are still running) are SIGKILLed, their
+   * container going on (the kernel's OOM killer taking the biggest process in it); returns how many.
+   */
+  killExecs(match: (x: FakeKube['hostExecs'][number]) => boolean): number;
   /** Test hook: a TCP port on 127.0.0.1 that stands for `pod:port` (portforward); default: echo. */
   setPortTarget(namespace: string, pod: string, port: number, localPort: number): void;
   /** With `terminatingNamespaces`: finish deleting a Terminating namespace (what the namespace controller does). */
@@ -1077,6 +1082,15 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       for (const [record, ws] of hostExecSockets) {
         if (record.exitCode !== undefined || !match(record)) continue;
         ws.terminate();
+        n++;
+      }
+      return n;
+    },
+    killExecs: (match) => {
+      let n = 0;
+      for (const [record, kill] of hostExecKills) {
+        if (record.exitCode !== undefined || !match(record)) continue;
+        kill();
         n++;
       }
       return n;
