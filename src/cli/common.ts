@@ -2,7 +2,7 @@
 // lazy loading of kompoxops.yml. Commands stay thin: parse flags, call a use
 // case, print its result.
 import type { Command } from 'commander';
-import { DiagnosticsError, ExitCode, KompoxError, formatError } from '../domain/errors.js';
+import { DiagnosticsError, ExitCode, KompoxError, filesystemProblem, formatError } from '../domain/errors.js';
 import { withCliAdvice } from './advice.js';
 
 export type OutputFormat = 'json' | 'yaml' | 'table';
@@ -144,7 +144,7 @@ function fromStdout(err: unknown): boolean {
 function outputFailed(): KompoxError | undefined {
   const e = stdoutFailure;
   if (!e || e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return undefined;
-  const reason = e.code === 'ENOSPC' ? 'no space left on the device' : e.code === 'EDQUOT' ? 'disk quota exceeded' : e.code === 'EIO' ? 'an I/O error' : e.message;
+  const reason = filesystemProblem(e.code) ?? e.message;
   return new KompoxError('unavailable', `cannot write the output (stdout): ${reason}; what was written is incomplete`, {
     code: 'output.failed',
     hint: 'Check where stdout goes (the file or device it is redirected to, and the space left there), then run the command again.',

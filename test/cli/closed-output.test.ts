@@ -97,7 +97,7 @@ describe('kompoxops with a stdout that goes away or fails', () => {
   test('disk export -O - > /dev/full: "cannot write the output (stdout): no space left", exit 1, no stack trace and no advice about the temp directory', async () => {
     const r = await toFullDevice(['disk', 'export', '-N', 'base', '-O', '-']);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^error: cannot write the output \(stdout\): no space left on the device; what was written is incomplete\. Check where stdout goes/m);
+    assert.match(r.stderr, /^error: cannot write the output \(stdout\): no space left on device; what was written is incomplete\. Check where stdout goes/m);
     assert.doesNotMatch(r.stderr, /TMPDIR/);
     assert.doesNotMatch(r.stderr, NO_STACK);
   });
@@ -107,7 +107,7 @@ describe('kompoxops with a stdout that goes away or fails', () => {
     assert.equal(r.code, 1, r.stderr);
     const body = JSON.parse(r.stderr.slice(r.stderr.indexOf('{'))) as { error: { code: string; message: string } };
     assert.equal(body.error.code, 'output.failed');
-    assert.match(body.error.message, /^cannot write the output \(stdout\): no space left on the device/);
+    assert.match(body.error.message, /^cannot write the output \(stdout\): no space left on device/);
   });
 
   test('disk list whose reader is gone before it prints: exit 0, no error and no stack trace', async () => {
