@@ -122,24 +122,6 @@ export function interruptedError(message = 'interrupted', opts: Omit<KompoxError
   return new KompoxError('interrupted', message, { ...opts, code: 'interrupted' });
 }
 
-/**
- * `step`, or `interrupted` as soon as `signal` aborts (`interrupted: DOING`
- * when given, else the bare one the use case says more of: interruptedSaying):
- * a step that takes no signal (an SSH handshake, a tool probe on a node, a
- * `find` on a hung filesystem) does not hold a cancel until it ends, which
- * may be never. It is left to run; closing its connection ends what can be.
- */
-export function unlessCancelled<T>(step: Promise<T>, signal: AbortSignal | undefined, doing?: string): Promise<T> {
-  if (!signal) return step;
-  const cancelled = () => interruptedError(doing ? `interrupted: ${doing}` : 'interrupted');
-  if (signal.aborted) return Promise.reject(cancelled());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(cancelled());
-    signal.addEventListener('abort', onAbort, { once: true });
-    step.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
 /** A field path as users read it: `app.volumes[0].size`, `services.web.volumes[1]`. */
 export function fieldName(path: ReadonlyArray<string | number>): string {
   let s = '';

@@ -170,6 +170,24 @@ export function interruptedSaying(e: unknown, what: string): unknown {
   return e instanceof KompoxError && e.kind === 'interrupted' && e.message === 'interrupted' ? interruptedError(`interrupted: ${what}`, { cause: e }) : e;
 }
 
+/**
+ * `step`, or `interrupted` as soon as `signal` aborts (`interrupted: DOING`
+ * when given, else the bare one the use case says more of: interruptedSaying):
+ * a step that takes no signal (an SSH handshake, a tool probe on a node, a
+ * `find` on a hung filesystem) does not hold a cancel until it ends, which
+ * may be never. It is left to run; closing its connection ends what can be.
+ */
+export function unlessCancelled<T>(step: Promise<T>, signal: AbortSignal | undefined, doing?: string): Promise<T> {
+  if (!signal) return step;
+  const cancelled = () => interruptedError(doing ? `interrupted: ${doing}` : 'interrupted');
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    step.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** Stops a stream the operation reads or writes when it is cancelled, so the operation fails and cleans up (a `cancel` for `cancellable`). */
 export function destroyOnCancel(stream: NodeJS.ReadableStream | NodeJS.WritableStream): (reason: Error) => void {
   return (reason) => {

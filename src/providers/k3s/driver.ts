@@ -18,8 +18,8 @@
 // under `.pending-{name}-{suffix}` until reveal renames it into place.
 import { isIP } from 'node:net';
 import { PassThrough, Readable, type Writable } from 'node:stream';
-import { KompoxError, interruptedError, unlessCancelled, unsupported } from '../../domain/errors.js';
-import { byteProgress, cancellable, destroyOnCancel, logEvent, specialsLeftOut, throwIfAborted, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
+import { KompoxError, interruptedError, unsupported } from '../../domain/errors.js';
+import { byteProgress, cancellable, destroyOnCancel, logEvent, specialsLeftOut, throwIfAborted, unlessCancelled, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import {
   TAG_APP,

@@ -6,8 +6,8 @@
 // undefined, after a log event saying why, when the node lacks the tools
 // (the caller then takes the streaming path); locally (no `run`) nothing
 // changes. The commands and their parsers are in node-commands.ts.
-import { KompoxError, unlessCancelled } from '../../domain/errors.js';
-import { asInterrupted, byteProgress, logEvent, type Op, type ProgressSink } from '../../domain/events.js';
+import { KompoxError } from '../../domain/errors.js';
+import { asInterrupted, byteProgress, logEvent, unlessCancelled, type Op, type ProgressSink } from '../../domain/events.js';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import {
