@@ -31,10 +31,8 @@ function main() {
   // Node (npm puts node_modules/.bin first) while the addons were built before
   // it was linked there. Whether they load under it is what counts.
   const probe = `let bad = []; for (const [n, e] of Object.entries(${JSON.stringify(Object.fromEntries(ADDONS.map((a) => [a, LOADS[a]])))})) { try { if (!eval(e)) bad.push(n); } catch { bad.push(n); } } console.log(bad.join(' '))`;
-  const check = spawnSync(bundled, ['-e', probe], { cwd: root, encoding: 'utf8' });
-  if (check.status !== 0) return;
-  const broken = check.stdout.trim().split(' ').filter(Boolean);
-  if (broken.length === 0) return;
+  const broken = notLoading(probe);
+  if (broken === undefined || broken.length === 0) return;
   if (!existsSync(join(headers, 'include/node/node.h'))) {
     console.log(`note: no headers of the bundled Node at ${headers}; ${broken.join(' and ')} keep their JavaScript fallback`);
     return;
@@ -47,8 +45,20 @@ function main() {
     // the bundled node first: the addons' build scripts run `node` and node-gyp for that Node's version
     env: { ...process.env, PATH: `${dirname(bundled)}:${process.env.PATH ?? ''}`, npm_config_nodedir: headers },
   });
-  if (r.status !== 0) console.log(`note: rebuilding ${broken.join(' and ')} for the bundled Node failed; they keep their JavaScript fallback`);
-  else console.log(`rebuilt ${broken.join(' and ')} for the bundled Node (${bundled})`);
+  // npm ≥ 11.x skips a dependency's install scripts unless package.json's
+  // allowScripts names it, and still exits 0: whether they load now is the answer.
+  const still = notLoading(probe) ?? broken;
+  if (r.status !== 0 || still.length > 0) {
+    const failed = r.status !== 0 ? broken : still;
+    console.log(`note: rebuilding ${failed.join(' and ')} for the bundled Node failed; they keep their JavaScript fallback (are they in package.json's allowScripts?)`);
+  } else console.log(`rebuilt ${broken.join(' and ')} for the bundled Node (${bundled})`);
+}
+
+/** The addons that do not load under the bundled Node, or undefined when the probe itself could not run. */
+function notLoading(probe) {
+  const check = spawnSync(bundled, ['-e', probe], { cwd: root, encoding: 'utf8' });
+  if (check.status !== 0) return undefined;
+  return check.stdout.trim().split(' ').filter(Boolean);
 }
 
 try {
