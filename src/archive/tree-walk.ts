@@ -59,6 +59,9 @@ export class TreeWalker {
   /** The sockets, FIFOs and devices the walk left out (not data): how many, and the first few archive paths. */
   readonly special = { count: 0, first: [] as string[] };
   private started = false;
+  private get rootAbs(): string {
+    return this.root.replace(/\/+$/, '') || '/';
+  }
 
   constructor(
     private readonly fs: TreeFs,
@@ -77,7 +80,7 @@ export class TreeWalker {
       if (!st || st.kind !== 'dir') {
         throw new KompoxError('notfound', `disk data directory ${this.root} does not exist or is not a directory`);
       }
-      const abs = this.root.replace(/\/+$/, '') || '/';
+      const abs = this.rootAbs;
       this.first = { abs, rel: this.top, st };
       await this.enter(abs, this.top);
       return this.first;
@@ -151,14 +154,22 @@ export class TreeWalker {
       });
       batch = [];
     };
+    let read = 0;
     try {
       for await (const name of this.fs.readdirStream?.(abs) ?? (await this.fs.readdir(abs))) {
+        read++;
         batch.push(name);
         if (batch.length >= LOOKUPS_IN_FLIGHT) await lookUp();
       }
       await lookUp();
     } catch (e) {
       sorter?.close();
+      // A subdirectory removed (or replaced by a file) since its parent was listed (a live disk: an app's
+      // rm -rf): its entry is already walked, so it is archived as the empty directory it was just before.
+      if (abs !== this.rootAbs && read === 0 && isGone(e)) {
+        this.stack.push({ abs, rel, items: [][Symbol.iterator]() });
+        return;
+      }
       throw e;
     }
     if (sorter) {
@@ -176,6 +187,12 @@ export class TreeWalker {
       this.stack.push({ abs, rel, items: items[Symbol.iterator]() });
     }
   }
+}
+
+/** A directory that is no longer there to list: removed (ENOENT), or replaced by a file (ENOTDIR). */
+function isGone(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 /**
