@@ -36,6 +36,9 @@ export interface ListingSink {
 /** A listing that cannot be read (the caller says which listing, from where). */
 export class ListingError extends Error {}
 
+/** A listed file the hashing pass did not hash: removed or renamed between the two passes (a live tree), or unreadable. */
+export class MissingHashError extends ListingError {}
+
 /** The archive path of a listed entry (`data`, `data/...`). */
 export function archivePathOf(e: { path: string }): string {
   return e.path ? `${DATA_DIR}/${e.path}` : DATA_DIR;
@@ -123,7 +126,7 @@ export class ListingJoin implements ListingSink {
       if (h && e.kind === 'file') {
         // hashes of paths that are no file in the listing (a file made between the two passes) are passed over
         while (next && !next.done && next.value.path < c.path) next = h.next();
-        if (!next || next.done || next.value.path !== c.path) throw new ListingError(noHash(e.path, this.what));
+        if (!next || next.done || next.value.path !== c.path) throw new MissingHashError(noHash(e.path, this.what));
         e.sha256 = next.value.sha256!;
       }
       yield e;

@@ -696,6 +696,53 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     });
   });
 
+  // logrotate by rename: a file listed, then renamed away before the listing's hashing pass reached it
+  // (find's, held by a stand-in find: "no SHA-256 for it") or while it ran (openssl's or sha256sum's
+  // open: "No such file or directory", the listing command failing)
+  const rotate = 'if [ -f ./app.log ] && [ ! -e ./app.log.1 ]; then mv ./app.log ./app.log.1 && echo rotated >&2; fi';
+  const rotatingTools: Record<string, Record<string, string>> = {
+    'before its hashing pass found it': { find: `#!/bin/sh\ncase " $* " in *" -type f "*" -print0 "*) ${rotate} ;; esac\nexec /usr/bin/find "$@"\n` },
+    'as its hasher opened it': {
+      openssl: `#!/bin/sh\nif [ "$1" = dgst ] && [ $# -gt 3 ]; then ${rotate}; fi\nexec /usr/bin/openssl "$@"\n`,
+      sha256sum: `#!/bin/sh\nif [ $# -gt 1 ]; then ${rotate}; fi\nexec /usr/bin/sha256sum "$@"\n`,
+    },
+  };
+  for (const [when, tools] of Object.entries(rotatingTools)) {
+    it(`a snapshot and a disk copy on the node of a disk whose log an app renames away (logrotate) after the listing listed it, ${when}: made by the streaming path instead (a live copy), verified, and said; nothing else left`, async () => {
+      await onNodeWithTools(tools, async ({ own, driver, ctx, vol }) => {
+        const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
+        await writeSampleTree(d.id);
+        for (const [i, what] of (['snapshot', 'copy'] as const).entries()) {
+          await writeFile(join(d.id, 'app.log'), `log ${i}\n`);
+          await rm(join(d.id, 'app.log.1'), { force: true });
+          const { events, op } = collectEvents();
+          // before: "listing DIR on ssh ... failed (exit code 1): ./app.log: No such file or directory; ...:error:...",
+          // or "... the node listing has no SHA-256 for "app.log" (it changed or could not be read)"
+          if (what === 'snapshot') {
+            const snap = await driver.snapshots.create(ctx, vol, d, 'rotated', op);
+            await unpackedSnapshot(snap, async (r, data) => {
+              assert.equal(r.manifest.treeDigest, await digest(d.id));
+              assert.equal(await readFile(join(data, 'app.log.1'), 'utf8'), 'log 0\n');
+            });
+            assert.ok(
+              logs(events).some((m) => /^snapshot through this machine, not on the node: .* changed while the node archived it \(the listing could not hash it: .*app\.log/.test(m)),
+              logs(events).join(' | '),
+            );
+            const files = (await snapshotOfTree(own.snapshotRoot)).filter((p) => !p.endsWith('/')).map((p) => p.replace(/ \d+$/, '').replace(/^.*\//, ''));
+            assert.deepEqual(files.sort(), ['rotated.json', 'rotated.tar.zst']);
+          } else {
+            const copy = await driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, op);
+            assert.equal(await digest(copy.id), await digest(d.id));
+            assert.equal(await readFile(join(copy.id, 'app.log.1'), 'utf8'), 'log 1\n');
+            assert.ok(logs(events).some((m) => /^copy through this machine, not on the node: .* changed while the node copied it/.test(m)), logs(events).join(' | '));
+            assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['copy', 'src']);
+            assert.ok(!(await snapshotOfTree(own.diskRoot)).some((p) => /\.tmp-/.test(p)), 'no temp dir is left');
+          }
+        }
+      });
+    });
+  }
+
   it('a node whose GNU tar has no --sort (before 1.28) snapshots through this machine, and says why', async () => {
     // the node's tar as GNU tar 1.26 (RHEL 7) answers: --sort=name is an unknown option; everything else is this machine's tar
     const tar = [

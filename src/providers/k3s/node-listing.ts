@@ -15,7 +15,7 @@ import { ChunkSpool } from '../../archive/spool.js';
 import { createHash } from 'node:crypto';
 import { STAT_KEY_BYTES, manifestEntryOf, type ListedEntry } from './node-commands.js';
 
-export { ListingError, ListingJoin } from '../../archive/listing-join.js';
+export { ListingError, ListingJoin, MissingHashError } from '../../archive/listing-join.js';
 
 /** Fixed-size keys appended in order and read back in that order, spilled past a few MiB (ChunkSpool). */
 export class KeyLog {

@@ -62,7 +62,7 @@ import {
   type NodeLocalTools,
   type NodeLocalWork,
 } from './node-commands.js';
-import { ArchiveNamesCheck, KeyLog, ListingError, ListingJoin, ManifestReader, manifestEntries } from './node-listing.js';
+import { ArchiveNamesCheck, KeyLog, ListingError, ListingJoin, ManifestReader, MissingHashError, manifestEntries } from './node-listing.js';
 
 /** A HostFs that runs commands on its host (over SSH). */
 type NodeFs = HostFs & Required<Pick<HostFs, 'run'>>;
@@ -248,7 +248,32 @@ class LongPaths {
 function listingFailed(fs: HostFs, dir: string, e: unknown): KompoxError {
   // a refusal of what the listing holds (a name that is not UTF-8) is said as it is
   if (e instanceof KompoxError) return e;
-  return new KompoxError('unavailable', `listing ${dir} on ${fs.describe}: ${(e as Error).message}`);
+  // a file listed but not hashed: gone (or renamed) before the hashing pass reached it, on a live tree
+  return new KompoxError('unavailable', `listing ${dir} on ${fs.describe}: ${(e as Error).message}`, e instanceof MissingHashError ? { code: TREE_CHANGED } : {});
+}
+
+/**
+ * The code of a listing that failed because the tree changed under it (a
+ * live disk): a file listed but gone before it was hashed (an app's
+ * logrotate renaming it, a temp file deleted), or a directory removed while
+ * find walked it. A snapshot or copy on the node then falls back to the
+ * streaming path, which archives what it reads (a crash-consistent copy).
+ */
+const TREE_CHANGED = 'node.tree.changed';
+
+/**
+ * Whether a failed listing command said a path under its tree vanished
+ * (sha256sum, openssl, find: ENOENT on `./PATH`; cp -a of a copy: on
+ * `SOURCE/PATH`).
+ */
+function saidVanished(stderr: string, source?: string): boolean {
+  const under = source === undefined ? '\\.' : `\\.|${source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
+  return new RegExp(`^(?:[\\w.-]+: )?(?:cannot [a-z]+ )?['‘]?(?:${under})/.*?['’]?(?: for reading)?: No such file or directory$`, 'm').test(stderr);
+}
+
+/** Whether E is a listing that failed because the tree changed under it (TREE_CHANGED). */
+function treeChanged(e: unknown): e is KompoxError {
+  return e instanceof KompoxError && e.code === TREE_CHANGED;
 }
 
 /**
@@ -294,7 +319,7 @@ function* sortedListing(fs: HostFs, dir: string, listing: ListingJoin, hashes = 
  * a path too long (LongPaths), an unreadable listing a listing failure. The
  * caller closes the join.
  */
-async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what: string, opts: { hashes?: boolean; progress?: HostRunOptions['progress']; long?: LongPaths } = {}): Promise<ListingJoin> {
+async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what: string, opts: { hashes?: boolean; progress?: HostRunOptions['progress']; long?: LongPaths; source?: string } = {}): Promise<ListingJoin> {
   const listing = new ListingJoin();
   // the entries streamed in before a failure name the path a tool could not take
   const long = opts.long ?? new LongPaths();
@@ -305,7 +330,10 @@ async function runListing(fs: NodeFs, argv: string[], dir: string, op: Op, what:
     const r = await run(fs, argv, op, what, opts.progress, fed.write);
     if (r.code !== 0) {
       long.heard(r.stderr);
-      throw long.refusal() ?? failed(fs, what, r);
+      const refusal = long.refusal();
+      if (refusal) throw refusal;
+      const f = failed(fs, what, r);
+      throw saidVanished(r.stderr, opts.source) ? new KompoxError(f.kind, f.message, { code: TREE_CHANGED }) : f;
     }
     try {
       fed.end(() => parser.end());
@@ -525,9 +553,11 @@ export async function restoreOnNode(hostFs: HostFs, archive: string | StreamedAr
  * the first. So a file that changed between the two reads of it fails the
  * digest, and one that changed after its listing's read fails the second
  * listing (its ctime); only a change before both read it is in the copy, as
- * in the source. Undefined when the node cannot, or SRC holds sockets,
- * fifos or devices (archives leave them out; the streaming copy does),
- * logged; DEST is then gone.
+ * in the source. Undefined when the node cannot, SRC holds sockets, fifos
+ * or devices (archives leave them out; the streaming copy does), or lost a
+ * file during the copy (a live disk: gone before the listing hashed it or
+ * cp read it), logged; DEST is then gone, and the streaming copy makes a
+ * crash-consistent copy of what it reads.
  */
 export async function copyOnNode(hostFs: HostFs, src: string, dest: string, label: string, op: Op): Promise<{ totalBytes: number } | undefined> {
   const fs = await onNode(hostFs, 'copy', op);
@@ -549,12 +579,20 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
     const stopCopy = new AbortController();
     // a path cp cannot take (its absolute path too long) is named from the source's listing (see `copied`)
     const long = new LongPaths();
-    const copy = runListing(fs, copyTreeArgv(src, dest, hasher), dest, { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopCopy.signal]) : stopCopy.signal }, copying, { progress: shown.reports, long });
+    // cp -a saying a file of SRC is gone (removed since it read its directory): SRC changed (treeChanged)
+    const copy = runListing(fs, copyTreeArgv(src, dest, hasher), dest, { ...op, signal: op.signal ? AbortSignal.any([op.signal, stopCopy.signal]) : stopCopy.signal }, copying, { progress: shown.reports, long, source: src });
     copy.catch(() => undefined);
     /** Stops cp (or the copy's listing) and waits until the command has ended; what it made stays for the caller. */
     const stopCopying = async () => {
       stopCopy.abort();
       (await copy.catch(() => undefined))?.close();
+    };
+    /** The source changed while the node copied it (a live disk): DEST removed, the streaming copy instead (logged). */
+    const live = async (detail: string): Promise<undefined> => {
+      await stopCopying();
+      await fs.rm(dest);
+      logEvent(op, `copy through this machine, not on the node: ${src} changed while the node copied it (${detail}); for a consistent copy, snapshot with --quiesce and copy the snapshot`);
+      return undefined;
     };
     let before: ListingDigest;
     try {
@@ -571,6 +609,8 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
         listed.close();
       }
     } catch (e) {
+      // a file gone between the listing and its hash (logrotate's rename, a temp file): a live tree
+      if (treeChanged(e)) return await live(`the listing could not hash it: ${e.message}`);
       await stopCopying();
       throw e;
     }
@@ -579,9 +619,15 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
     progress?.total?.(totalBytes);
     logEvent(op, `${label}: on the node (${fs.describe}): copying with cp -a, to be verified there`);
     // cp may fail on a path before the source's listing beside it has listed it: named once that listing is in
-    const copied = await copy.catch((e: unknown) => {
-      throw long.refusal() ?? e;
-    });
+    let copied: ListingJoin;
+    try {
+      copied = await copy.catch((e: unknown) => {
+        throw long.refusal() ?? e;
+      });
+    } catch (e) {
+      if (treeChanged(e)) return await live(`cp -a found a file gone: ${e.message}`);
+      throw e;
+    }
     let after: ListingDigest;
     try {
       after = digestOf(sortedListing(fs, dest, copied));
@@ -592,12 +638,17 @@ export async function copyOnNode(hostFs: HostFs, src: string, dest: string, labe
     if (after.treeDigest !== before.treeDigest || copied.others) {
       throw integrity(`the copy's tree digest ${after.treeDigest} differs from the source's ${before.treeDigest}`, changed);
     }
-    const again = await listTree(fs, src, op, { hashes: false });
     let still: ListingDigest;
     try {
-      still = digestOf(sortedListing(fs, src, again, false));
-    } finally {
-      again.close();
+      const again = await listTree(fs, src, op, { hashes: false });
+      try {
+        still = digestOf(sortedListing(fs, src, again, false));
+      } finally {
+        again.close();
+      }
+    } catch (e) {
+      if (treeChanged(e)) return await live(`a directory went while it was listed again: ${e.message}`);
+      throw e;
     }
     if (still.statDigest !== before.statDigest) throw integrity(`${src} changed during the copy (its listing after the copy differs from the one before)`, changed);
     shown.finish();
@@ -674,23 +725,30 @@ export async function snapshotOnNode(hostFs: HostFs, src: string, archive: strin
   };
   try {
     let blockBytes = 0;
-    // tar starts reading the tree once this listing has every entry's stat (LISTED_NAME)
-    const listed = await listTree(fs, src, op, { listed: `${mdir}/${LISTED_NAME}` });
     try {
-      if (listed.firstOther !== undefined) {
-        await stopArchiving();
-        await fs.rm(archive).catch(() => undefined);
-        logEvent(op, `snapshot through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of archives)`);
-        return undefined;
+      // tar starts reading the tree once this listing has every entry's stat (LISTED_NAME)
+      const listed = await listTree(fs, src, op, { listed: `${mdir}/${LISTED_NAME}` });
+      try {
+        if (listed.firstOther !== undefined) {
+          await stopArchiving();
+          await fs.rm(archive).catch(() => undefined);
+          logEvent(op, `snapshot through this machine, not on the node: ${src} holds ${listed.firstOther}, which is not a file, directory or symlink (left out of archives)`);
+          return undefined;
+        }
+        for (const e of sortedListing(fs, src, listed)) {
+          const m = manifestEntryOf(e);
+          log.add(m);
+          keys.add(statKey(e));
+          blockBytes += inBlocks(m.size);
+        }
+      } finally {
+        listed.close();
       }
-      for (const e of sortedListing(fs, src, listed)) {
-        const m = manifestEntryOf(e);
-        log.add(m);
-        keys.add(statKey(e));
-        blockBytes += inBlocks(m.size);
-      }
-    } finally {
-      listed.close();
+    } catch (e) {
+      // a file gone between the listing and its hash (logrotate's rename, a temp file): a live tree
+      if (!treeChanged(e)) throw e;
+      await stopArchiving();
+      return await liveFallback(fs, src, archive, `the listing could not hash it: ${e.message}`, op);
     }
     const head = manifestHead(log, 'tar.zst', { source: opts.source });
     const manifest = log.manifest(head);
