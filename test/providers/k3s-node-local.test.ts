@@ -635,30 +635,41 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
     });
   });
 
-  it('refuses a disk copy whose source changed after the copy and its listing read it (the listing after the copy): nothing visible', async () => {
+  /** The disks' and temp dirs' paths under ROOT (with their modes), but for the data of DISK and the copy's disk COPY. */
+  const leftovers = async (root: string, copy: string) => (await snapshotOfTree(root)).filter((p) => !p.includes('note.txt') && !p.includes(`/${copy}/`));
+
+  it('a disk copy whose source changed after the copy and its listing read it (the listing after the copy: a live app writing) is made by the streaming path instead, verified, and says so; nothing else left', async () => {
     let target = '';
     await onNode({
       beforeRun: async (argv) => {
         const cmd = argv.join(' ');
         // the source's second listing, without hashes: cp and both hashing listings are done
-        if (target && argv.includes(target) && !cmd.includes('cp -a') && !cmd.includes('kompox-hashes')) await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'late\n');
+        if (target && argv.includes(target) && !cmd.includes('cp -a') && !cmd.includes('kompox-hashes')) {
+          await appendFile(join(target, 'sub', 'deeper', 'note.txt'), 'late\n');
+          target = '';
+        }
       },
     }, async ({ own, driver, ctx, vol }) => {
       const d = await driver.disks.create(ctx, vol, { name: 'src' }, {});
       await writeSampleTree(d.id);
       target = d.id;
-      const before = (await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt'));
-      await rejectsWith(driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, {}), 'integrity', /changed during the copy \(its listing after the copy differs from the one before\)/);
-      assert.deepEqual((await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt')), before, 'no disk and no temp dir is left');
-      assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name), ['src']);
-      // unchanged, the same copy goes through
-      target = '';
-      const copy = await driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, {});
+      const before = await leftovers(own.diskRoot, 'copy');
+      const { events, op } = collectEvents();
+      // before: integrity "changed during the copy (its listing after the copy differs from the one before)", every time an app wrote
+      const copy = await driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, op);
+      assert.equal(target, '', 'the hook ran');
+      assert.ok(
+        logs(events).some((m) => /^copy through this machine, not on the node: .* changed while the node copied it \(its listing after the copy differs from the one before\); for a consistent copy, snapshot with --quiesce/.test(m)),
+        logs(events).join(' | '),
+      );
       assert.equal(await digest(copy.id), await digest(d.id));
+      assert.equal(await readFile(join(copy.id, 'sub', 'deeper', 'note.txt'), 'utf8'), 'hello\nlate\n');
+      assert.deepEqual(await leftovers(own.diskRoot, 'copy'), before, 'no temp dir is left');
+      assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name).sort(), ['copy', 'src']);
     });
   });
 
-  it('refuses a disk copy whose tree differs from the source listing (the source changed during the copy): nothing visible', async () => {
+  it('a disk copy whose tree differs from the source listing (the source changed after cp read it, before the listing did) is made by the streaming path instead, verified, and says so; nothing else left', async () => {
     let target = '';
     let diskRoot = '';
     // cp -a and the source's listing run at once: the file changes after cp has copied it and before the listing reads it
@@ -685,14 +696,14 @@ describe('K3s copies that stay on the node (real sshd on 127.0.0.1)', { skip: mi
       await writeSampleTree(d.id);
       diskRoot = own.diskRoot;
       target = d.id;
-      const before = (await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt'));
-      await rejectsWith(
-        driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, {}),
-        'integrity',
-        /the copy's tree digest [0-9a-f]{64} differs from the source's/,
-      );
-      assert.deepEqual((await snapshotOfTree(own.diskRoot)).filter((p) => !p.includes('note.txt')), before, 'no disk and no temp dir is left');
-      assert.deepEqual((await driver.disks.list(ctx, vol, {}, {})).map((x) => x.name), ['src']);
+      const before = await leftovers(own.diskRoot, 'copy');
+      const { events, op } = collectEvents();
+      // before: integrity "the copy's tree digest ... differs from the source's", every time an app wrote
+      const copy = await driver.disks.create(ctx, vol, { name: 'copy', source: { kind: 'disk', id: d.id } }, op);
+      assert.ok(logs(events).some((m) => /^copy through this machine, not on the node: .* changed while the node copied it \(the copy's tree digest [0-9a-f]{64} differs from the source listing's/.test(m)), logs(events).join(' | '));
+      assert.equal(await digest(copy.id), await digest(d.id));
+      assert.equal(await readFile(join(copy.id, 'sub', 'deeper', 'note.txt'), 'utf8'), 'hello\nchanged\n');
+      assert.deepEqual(await leftovers(own.diskRoot, 'copy'), before, 'no temp dir is left');
     });
   });
 
