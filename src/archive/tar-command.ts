@@ -229,6 +229,16 @@ export function tarCreateOutcome(dialect: TarDialect, exitCode: number): 'ok' | 
   return 'failed';
 }
 
+/**
+ * Whether `tar -c` said that a file shrank while it read it in busybox's
+ * words (`tar: short read`: an app truncated it, such as logrotate's
+ * copytruncate). busybox tar exits there, its stream cut mid-file (GNU tar
+ * pads the file with zeros and goes on: tarCreateOutcome's 'changed').
+ */
+export function tarSaidShortRead(stderr: string): boolean {
+  return /^tar: short read$/m.test(stderr);
+}
+
 /** The last bytes a command wrote to stderr (for error messages). */
 export function stderrTail(max = 4096): { stream: PassThrough; text(): string } {
   const stream = new PassThrough();

@@ -38,7 +38,7 @@ import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
 import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { commandMessages, ignoredSockets, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, treeBytesArgv } from '../archive/tar-command.js';
+import { commandMessages, ignoredSockets, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, tarSaidShortRead, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL, HELPER_MEMORY_LIMIT } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -139,6 +139,21 @@ function podFailure(what: string, exitCode: number, message: string | undefined,
     ...(killed
       ? { hint: `Most likely the kernel killed it at the helper's memory limit; its commands stream their data and should stay within it (${HELPER_MEMORY_LIMIT}; no setting raises it): run it again, and report it if it happens again.` }
       : {}),
+  });
+}
+
+/**
+ * A failed `tar -c` of a disk in the helper pod: busybox tar (the default
+ * helper image's) that found a file shrunk while it read it stops there, its
+ * stream cut, and says only `tar: short read`: said as the live disk it is
+ * (transfer.disk.changed), with what to do. Any other failure is podFailure's.
+ */
+function tarCreateFailure(disk: string, exitCode: number, message: string | undefined, stderr: string): KompoxError {
+  if (exitCode !== 1 || !tarSaidShortRead(stderr)) return podFailure(`tar -c of disk ${disk}`, exitCode, message, stderr);
+  return new KompoxError('conflict', `tar -c of disk ${disk} failed in the helper pod: a file shrank while tar read it (the app truncated it, as logrotate's copytruncate does), and busybox tar stops there (tar: short read); no archive was made`, {
+    code: 'transfer.disk.changed',
+    details: { exitCode },
+    hint: `The app is writing to the disk: export it again, stop the app for the export (--quiesce), or export a snapshot (kompoxops snapshot create, then snapshot export). A helper image with GNU tar (KOMPOX_HELPER_IMAGE, e.g. debian) archives a file that shrinks padded with zeros and goes on (a live copy).`,
   });
 }
 
@@ -302,7 +317,7 @@ export async function exportDiskThroughCluster(
           // and exits 1 at the end): the stream ends as the tree only when tar succeeded, so the archive
           // never gets its manifest otherwise (what reached the output is no archive an import takes).
           if (r.exitCode === 0) tarOut.end();
-          else tarOut.destroy(podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text()));
+          else tarOut.destroy(tarCreateFailure(disk.name, r.exitCode, r.message, err.text()));
           return r;
         },
         (e: unknown) => {
@@ -329,7 +344,7 @@ export async function exportDiskThroughCluster(
           }),
         );
         const r = await running;
-        if (r.exitCode !== 0) throw podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text());
+        if (r.exitCode !== 0) throw tarCreateFailure(disk.name, r.exitCode, r.message, err.text());
         // the script's own last line (a file name in tar's messages could hold the mark)
         if (err.text().split('\n').at(-1) === TAR_CHANGED_MARK) logEvent(op, `note: files of disk ${disk.name} changed while tar read them: the archive is a live (crash-consistent) copy`);
         const ignored = sockets.found();
@@ -339,7 +354,7 @@ export async function exportDiskThroughCluster(
         abort.abort();
         // the command's own failure says more than the truncated stream it left
         const r = await running.catch(() => undefined);
-        if (r && r.exitCode !== 0 && !op.signal?.aborted) throw podFailure(`tar -c of disk ${disk.name}`, r.exitCode, r.message, err.text());
+        if (r && r.exitCode !== 0 && !op.signal?.aborted) throw tarCreateFailure(disk.name, r.exitCode, r.message, err.text());
         throw asInterrupted(op, e, `the export of disk ${disk.name} is incomplete`);
       } finally {
         // ended before the helper pod goes

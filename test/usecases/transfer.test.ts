@@ -234,6 +234,44 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await assertNoLeftovers(ctx);
   });
 
+  /** Whether a process here has a file open whose path ends with SUFFIX (a helper pod's process sees the disk where it is mounted). */
+  async function someoneReads(suffix: string): Promise<boolean> {
+    const { readdir: ls, readlink } = await import('node:fs/promises');
+    for (const pid of await ls('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      for (const fd of await ls(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+        if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')).endsWith(suffix)) return true;
+      }
+    }
+    return false;
+  }
+
+  it("a live export through the cluster whose file an app truncates while busybox tar reads it (logrotate's copytruncate) fails at once saying so, with what to do; nothing left", async () => {
+    // the only file: the first tar reads, so the stalled output holds tar within it
+    const ctx = appCtx(sb, { app: 'shrinks' });
+    const disk = await createDisk(ctx, driver, kube, { name: 'data-1' });
+    const victim = `victim-${randomBytes(6).toString('hex')}.log`;
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, victim), randomBytes(48 * 1024 * 1024)));
+    // the export's output is not read until the file is truncated: tar stays blocked mid-file on its output
+    const out = stalledOut();
+    const exporting = exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster' });
+    exporting.catch(() => undefined);
+    // tar has it open; the stalled output (pipes and sockets hold far less than its 48 MiB) keeps it there
+    await eventually(() => someoneReads(`/${victim}`), `tar reading ${victim} in the helper pod`);
+    assert.equal(spawnSync('truncate', ['-s', '0', join(disk.id, victim)]).status, 0);
+    out.resume();
+    // before: "tar -c of disk data-1 failed in the helper pod (exit code 1): tar: short read" (transfer.pod.failed)
+    await assert.rejects(
+      exporting,
+      (e: unknown) =>
+        e instanceof KompoxError &&
+        e.code === 'transfer.disk.changed' &&
+        /^tar -c of disk data-1 failed in the helper pod: a file shrank while tar read it \(the app truncated it, as logrotate's copytruncate does\), and busybox tar stops there \(tar: short read\); no archive was made$/.test(e.message) &&
+        /--quiesce/.test(e.hint ?? '') && /snapshot/.test(e.hint ?? ''),
+    );
+    await assertNoLeftovers(ctx);
+  });
+
   it("a helper command SIGKILLed while its pod runs (the OOM killer taking tar alone) says it was killed, at the helper's memory limit most likely", async () => {
     const { ctx, disk } = await diskWithData('tar-killed');
     await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 7)));
