@@ -258,6 +258,13 @@ export interface ArchiveResult {
    */
   leftOut?: { count: number; first: string[] };
   /**
+   * packTree: the files that shrank while they were read (a live disk: an
+   * app truncated them, as logrotate's copytruncate does), stored padded
+   * with zeros to the size they were listed with, as GNU tar does: how
+   * many, and the first few archive paths. Absent: none.
+   */
+  shrank?: { count: number; first: string[] };
+  /**
    * packTree: the sockets, FIFOs and devices it left out (an archive holds
    * only files, directories and symlinks): how many, and the first few
    * archive paths. Absent: none.
@@ -671,6 +678,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
   if (out instanceof ChecksumWriter) out.adoptDigest(sink.output);
   const log = new ManifestLog();
   const leftOut = { count: 0, first: [] as string[] };
+  const shrank = { count: 0, first: [] as string[] };
   // Files are opened a few entries ahead of the one being packed (each open
   // is a round trip over SSH); whatever is left open on a failure is closed.
   const ahead: Array<{ e: WalkedEntry; file?: Promise<TreeFile | undefined> }> = [];
@@ -712,7 +720,10 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
         continue;
       }
       if (next.file) filesAhead--;
-      const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress, next.file);
+      const sha256 = await packFile(fs, sink, abs, rel, st, opts.progress, next.file, () => {
+        shrank.count++;
+        if (shrank.first.length < LEFT_OUT_NAMED) shrank.first.push(rel);
+      });
       if (sha256) log.add({ path: rel, type: 'file', mode: st.mode, size: st.size, sha256 });
       else {
         leftOut.count++;
@@ -725,7 +736,7 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
     const manifest = log.manifest(head);
     opts.progress?.done(countsOf(manifest));
     const special = walker.special;
-    return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, ...(leftOut.count ? { leftOut } : {}), ...(special.count ? { special } : {}) };
+    return { manifest, sha256: sink.output.sha256(), bytes: sink.output.bytes, format, ...(leftOut.count ? { leftOut } : {}), ...(shrank.count ? { shrank } : {}), ...(special.count ? { special } : {}) };
   } catch (e) {
     sink.abort();
     for (const a of ahead) void a.file?.then((file) => file?.close()).catch(() => undefined);
@@ -780,6 +791,8 @@ async function packFile(
   st: TreeStat,
   progress?: ArchiveProgress,
   preopened?: Promise<TreeFile | undefined>,
+  /** Called when the file ended before its listed size (padded with zeros). */
+  shrank?: () => void,
 ): Promise<string | undefined> {
   const header = () => headerBlocks({ path: rel, type: 'File', mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, mtime: new Date(st.mtimeMs) });
   const h = createHash('sha256');
@@ -820,6 +833,7 @@ async function packFile(
   } else {
     return undefined; // deleted or replaced since the listing
   }
+  if (sent < st.size) shrank?.();
   while (sent < st.size) {
     const zeros = ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, st.size - sent));
     h.update(zeros);

@@ -7,9 +7,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { packTree, unpackArchive } from '../../src/archive/archive.js';
+import { packTree, unpackArchive, type TreeFile, type TreeStat } from '../../src/archive/archive.js';
+import { packDisk } from '../../src/providers/k3s/driver.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
-import type { TreeStat } from '../../src/archive/archive.js';
+import { collectEvents } from '../support/events.js';
 import { sandbox } from './k3s-fixtures.js';
 
 /** A LocalHostFs on which an app (a real `rm -rf`) removes DIR right after the walk's Nth lstat of it found it. */
@@ -28,7 +29,55 @@ class RemovedAfterLstat extends LocalHostFs {
   }
 }
 
+/** A LocalHostFs on which an app (a real `truncate -s 0`, logrotate's copytruncate) empties FILE just after the packer opened it. */
+class TruncatedAfterOpen extends LocalHostFs {
+  done = false;
+  constructor(private readonly victim: string) {
+    super();
+  }
+  override async openFile(path: string, listed: TreeStat): Promise<TreeFile | undefined> {
+    const f = await super.openFile(path, listed);
+    if (path === this.victim && f && !this.done) {
+      this.done = true;
+      assert.equal(spawnSync('truncate', ['-s', '0', path]).status, 0);
+    }
+    return f;
+  }
+}
+
 describe('host path: a live disk changing while it is archived', () => {
+  it("a file truncated (copytruncate) after it was listed and opened, before it was read: stored zero-padded to its listed size, the archive verifies, and the export says which file (as GNU tar's 'File shrank')", async () => {
+    const sb = await sandbox();
+    try {
+      const disk = join(sb.dir, 'disk');
+      await mkdir(disk);
+      await writeFile(join(disk, 'app.log'), 'a line of the log\n'.repeat(1000));
+      await writeFile(join(disk, 'keep.txt'), 'kept\n');
+      const fs = new TruncatedAfterOpen(join(disk, 'app.log'));
+      const out = new PassThrough();
+      const chunks: Buffer[] = [];
+      out.on('data', (c: Buffer) => chunks.push(c));
+      const { events, op } = collectEvents();
+      const packed = await packDisk(fs, disk, out, {}, op);
+      assert.ok(fs.done, 'the file was truncated mid-export');
+      // before: nothing said; the restore holds 18000 zero bytes where the log was
+      const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+      assert.ok(
+        logs.some((m) => /^note: 1 file\(s\) shrank while they were read \(a live disk: truncated by the app, as logrotate's copytruncate does\), stored padded with zeros to the size they were listed with: data\/app\.log; stop the app \(--quiesce\) for a consistent copy$/.test(m)),
+        logs.join(' | '),
+      );
+      assert.deepEqual(packed.shrank, { count: 1, first: ['data/app.log'] });
+      const back = join(sb.dir, 'back');
+      const restored = await unpackArchive(new LocalHostFs(), PassThrough.from(Buffer.concat(chunks)), back);
+      assert.equal(restored.manifest.treeDigest, packed.manifest.treeDigest);
+      const { readFile } = await import('node:fs/promises');
+      assert.deepEqual(await readFile(join(back, 'app.log')), Buffer.alloc(18000));
+      assert.equal(await readFile(join(back, 'keep.txt'), 'utf8'), 'kept\n');
+    } finally {
+      await sb.cleanup();
+    }
+  });
+
   // 1: during the size walk that measures the tree; 2: during the walk that packs it
   for (const at of [1, 2])
     it(`a subdirectory removed (rm -rf) after its parent was listed, before it is read (walk ${at}): the export succeeds and the archive restores`, async () => {

@@ -1275,11 +1275,15 @@ export async function packDisk(fs: HostFs, dir: string, out: Writable | NodeJS.W
   return r;
 }
 
-/** Says which listed files packTree left out (deleted or replaced since the listing): a replaced one may be a tenant's race for a node file. */
+/**
+ * Says which listed files packTree left out (deleted or replaced since the listing): a replaced one may be a
+ * tenant's race for a node file; and which shrank while read (padded with zeros, as GNU tar says it does).
+ */
 function logLeftOut(op: Op, r: ArchiveResult): void {
+  const more = (x: { count: number; first: string[] }) => (x.count > x.first.length ? ` and ${x.count - x.first.length} more` : '');
+  if (r.shrank) logEvent(op, `note: ${r.shrank.count} file(s) shrank while they were read (a live disk: truncated by the app, as logrotate's copytruncate does), stored padded with zeros to the size they were listed with: ${r.shrank.first.join(', ')}${more(r.shrank)}; stop the app (--quiesce) for a consistent copy`);
   if (!r.leftOut) return;
-  const more = r.leftOut.count > r.leftOut.first.length ? ` and ${r.leftOut.count - r.leftOut.first.length} more` : '';
-  logEvent(op, `left out ${r.leftOut.count} file(s) deleted or replaced since they were listed (a live disk): ${r.leftOut.first.join(', ')}${more}`);
+  logEvent(op, `left out ${r.leftOut.count} file(s) deleted or replaced since they were listed (a live disk): ${r.leftOut.first.join(', ')}${more(r.leftOut)}`);
 }
 
 /**
