@@ -239,6 +239,10 @@ export function tarSaidShortRead(stderr: string): boolean {
   return /^tar: short read$/m.test(stderr);
 }
 
+/** What to do when busybox tar stopped at a file that shrank while it read it (tarSaidShortRead). */
+export const SHORT_READ_HINT =
+  'The app is writing to the disk: export it again, stop the app for the export (--quiesce), or export a snapshot (kompoxops snapshot create, then snapshot export).';
+
 /** The last bytes a command wrote to stderr (for error messages). */
 export function stderrTail(max = 4096): { stream: PassThrough; text(): string } {
   const stream = new PassThrough();

@@ -38,7 +38,7 @@ import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
 import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { commandMessages, ignoredSockets, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, tarSaidShortRead, treeBytesArgv } from '../archive/tar-command.js';
+import { commandMessages, ignoredSockets, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, tarSaidShortRead, SHORT_READ_HINT, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL, HELPER_MEMORY_LIMIT } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -153,7 +153,7 @@ function tarCreateFailure(disk: string, exitCode: number, message: string | unde
   return new KompoxError('conflict', `tar -c of disk ${disk} failed in the helper pod: a file shrank while tar read it (the app truncated it, as logrotate's copytruncate does), and busybox tar stops there (tar: short read); no archive was made`, {
     code: 'transfer.disk.changed',
     details: { exitCode },
-    hint: `The app is writing to the disk: export it again, stop the app for the export (--quiesce), or export a snapshot (kompoxops snapshot create, then snapshot export). A helper image with GNU tar (KOMPOX_HELPER_IMAGE, e.g. debian) archives a file that shrinks padded with zeros and goes on (a live copy).`,
+    hint: `${SHORT_READ_HINT} A helper image with GNU tar (KOMPOX_HELPER_IMAGE, e.g. debian) archives a file that shrinks padded with zeros and goes on (a live copy).`,
   });
 }
 

@@ -3,15 +3,20 @@
 // crash-consistent copy) or the command fails clearly at once.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { packTree, unpackArchive, type TreeFile, type TreeStat } from '../../src/archive/archive.js';
 import { packDisk } from '../../src/providers/k3s/driver.js';
+import { KompoxError } from '../../src/domain/errors.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
+import { connectSshHostFs } from '../../src/providers/k3s/ssh-hostfs.js';
 import { collectEvents } from '../support/events.js';
-import { sandbox } from './k3s-fixtures.js';
+import { eventually } from '../support/kube.js';
+import { sshdMissing } from '../support/sshd.js';
+import { sandbox, sshdAndSandbox } from './k3s-fixtures.js';
 
 /** A LocalHostFs on which an app (a real `rm -rf`) removes DIR right after the walk's Nth lstat of it found it. */
 class RemovedAfterLstat extends LocalHostFs {
@@ -105,4 +110,56 @@ describe('host path: a live disk changing while it is archived', () => {
         await sb.cleanup();
       }
     });
+});
+
+const BUSYBOX = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
+
+/** Whether a process here has a file open whose path ends with SUFFIX. */
+async function someoneHasOpen(suffix: string): Promise<boolean> {
+  const { readdir, readlink } = await import('node:fs/promises');
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+      if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')).endsWith(suffix)) return true;
+    }
+  }
+  return false;
+}
+
+describe('over SSH, a node whose tar is busybox: a live disk changing while it is archived (real sshd)', { skip: sshdMissing() ?? (BUSYBOX ? undefined : 'needs busybox') }, () => {
+  const fx = sshdAndSandbox();
+
+  it("a file the app truncates while busybox tar reads it (logrotate's copytruncate) fails the export at once saying so, with what to do (transfer.disk.changed)", async () => {
+    const bin = join(fx.sb.dir, 'busybox-bin');
+    await mkdir(bin, { recursive: true });
+    await symlink(BUSYBOX, join(bin, 'tar'));
+    const disk = join(fx.sb.dir, 'disk');
+    await mkdir(disk);
+    // the only file, the first tar reads: the unread stream (pipes and the channel's window hold far less
+    // than its 48 MiB) keeps tar within it
+    const victim = `victim-${randomBytes(6).toString('hex')}.log`;
+    await writeFile(join(disk, victim), randomBytes(48 * 1024 * 1024));
+    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
+    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+    const exec = conn.exec.bind(conn);
+    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin}:/usr/bin:/bin ${cmd}`, ...a);
+    try {
+      const tar = (await fs.tarStream!(disk))!;
+      tar.finished.catch(() => undefined);
+      await eventually(() => someoneHasOpen(`/${victim}`), `tar reading ${victim} on the node`);
+      assert.equal(spawnSync('truncate', ['-s', '0', join(disk, victim)]).status, 0);
+      tar.stream.resume();
+      // before: "tar -c of DIR on ssh ... failed (exit code 1): tar: short read" (an Error: "This is unexpected")
+      await assert.rejects(
+        tar.finished,
+        (e: unknown) =>
+          e instanceof KompoxError &&
+          e.code === 'transfer.disk.changed' &&
+          /failed: a file shrank while tar read it \(the app truncated it, as logrotate's copytruncate does\), and busybox tar stops there \(tar: short read\); no archive was made$/.test(e.message) &&
+          /--quiesce/.test(e.hint ?? ''),
+      );
+    } finally {
+      await fs.close();
+    }
+  });
 });
