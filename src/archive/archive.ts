@@ -730,6 +730,8 @@ export async function packTree(fs: TreeFs, root: string, out: Writable | NodeJS.
         if (leftOut.first.length < LEFT_OUT_NAMED) leftOut.first.push(rel);
       }
     }
+    // files gone since the listing are a live disk's, unless the whole tree went (a disk deleted meanwhile)
+    if (leftOut.count) await walker.rootStill(new KompoxError('notfound', `${root} is gone: it was deleted or moved while it was read (${leftOut.first[0]} was gone too)`));
     const head = manifestHead(log, format, opts);
     await writeManifest(sink, log.body(head));
     await sink.end();

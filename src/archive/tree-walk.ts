@@ -105,6 +105,12 @@ export class TreeWalker {
     }
   }
 
+  /** Throws `e` (what found a part of the tree gone) unless the tree's root is still the directory it was. */
+  async rootStill(e: unknown): Promise<void> {
+    const st = await this.fs.lstat(this.root);
+    if (st?.kind !== 'dir') throw e;
+  }
+
   /** Ends the walk early: the spilled sorts of the directories being walked are released. Idempotent. */
   close(): void {
     for (const f of this.stack) f.sorter?.close();
@@ -166,7 +172,9 @@ export class TreeWalker {
       sorter?.close();
       // A subdirectory removed (or replaced by a file) since its parent was listed (a live disk: an app's
       // rm -rf): its entry is already walked, so it is archived as the empty directory it was just before.
+      // Not when the tree itself went (a disk deleted: renamed away first): that fails the walk.
       if (abs !== this.rootAbs && read === 0 && isGone(e)) {
+        await this.rootStill(e);
         this.stack.push({ abs, rel, items: [][Symbol.iterator]() });
         return;
       }
