@@ -418,9 +418,10 @@ export async function exportSnapshot(
   // A re-compressed export differs from the stored bytes by design; the
   // driver checked those against the recorded SHA-256 while reading them.
   if (snapshot.sha256 && !transcoded && snapshot.sha256 !== r.sha256) {
-    throw new KompoxError('integrity', `snapshot ${snapshot.name} no longer matches its recorded SHA-256 (${snapshot.sha256}); the exported bytes hash to ${r.sha256}`, {
-      hint: 'The stored snapshot is damaged; do not rely on this export.',
+    const mismatch = new KompoxError('integrity', `its archive no longer matches its recorded SHA-256 (${snapshot.sha256}): the exported bytes hash to ${r.sha256}`, {
+      details: { expected: snapshot.sha256, actual: r.sha256 },
     });
+    throw storedSnapshotDamaged(mismatch, snapshot, 'what was exported is not the snapshot: do not use it (an archive file is not kept)');
   }
   return { snapshot, ...r };
 }
