@@ -77,8 +77,11 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
     });
   }
   let disk: Disk;
+  // the app's pod writes to the current disk; another disk (a spare, a restore, the previous one) sits still
+  let appsDisk = true;
   if (opts.disk) {
     disk = (await findDisk(ctx, driver, kube, volume, opts.disk, op)).disk;
+    appsDisk = disk.current === true;
   } else {
     const { choice } = await disksWithCurrent(ctx, driver, kube, volume, {}, op);
     const note = describeChoice(volume, choice);
@@ -89,7 +92,7 @@ export async function createSnapshot(ctx: AppContext, driver: ProviderDriver, ku
     disk = choice.disk;
   }
   if (!opts.quiesce) {
-    if (!driver.capabilities.atomicSnapshots && kube && (await appRunning(kube, ctx))) {
+    if (!driver.capabilities.atomicSnapshots && kube && (await appRunning(kube, ctx)) && appsDisk) {
       logEvent(op, `note: ${driver.name} snapshots copy the disk file by file while the app keeps writing; quiesce the app (stop it for the snapshot) for a consistent snapshot of a running app`);
     }
     return driver.snapshots.create(ctx, volume, disk, name, op, spec).catch(async (e: unknown) => {

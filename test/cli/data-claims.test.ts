@@ -3,7 +3,8 @@
 // the app's pod is put in place by hand): a stored snapshot whose archive
 // fails its checks is said as that snapshot being damaged (code
 // snapshot.damaged) by every command reading it, export as stored included,
-// and nothing of it is left.
+// and nothing of it is left; the note that a snapshot of a running app is not
+// consistent is given for the disk the app writes, not for another one.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { ONE_VOLUME_COMPOSE, k3sOpsYaml } from '../support/ops-yaml.js';
+
+const RUNNING_NOTE = /snapshots copy the disk file by file while the app keeps writing/;
 
 describe('snapshots as docs/disks-and-snapshots.md says (real CLI, local node)', { concurrency: 1 /* one workspace */ }, () => {
   let fake: FakeKube;
@@ -46,6 +49,15 @@ describe('snapshots as docs/disks-and-snapshots.md says (real CLI, local node)',
   after(async () => {
     await fake?.close();
     if (dir) await new LocalHostFs().rm(dir);
+  });
+
+  test('a snapshot of the running app\'s disk notes that it is not consistent; one of a disk the app does not use (--disk spare) does not', async () => {
+    const current = await ok(['snapshot', 'create', '-N', 'of-cur']);
+    assert.match(current.stderr, RUNNING_NOTE);
+    const named = await ok(['snapshot', 'create', '-N', 'of-cur-named', '--disk', 'cur']);
+    assert.match(named.stderr, RUNNING_NOTE);
+    const spare = await ok(['snapshot', 'create', '-N', 'of-spare', '--disk', 'spare']);
+    assert.doesNotMatch(spare.stderr, RUNNING_NOTE, spare.stderr);
   });
 
   test('a damaged stored snapshot: export as stored (-O FILE, -o json) fails with snapshot.damaged, exit 1, and leaves no file; restore says the same', async () => {
