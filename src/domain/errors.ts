@@ -117,6 +117,16 @@ export function unsupported(operation: string, driver: string): KompoxError {
   });
 }
 
+/**
+ * The stable code of `e`, with its details and hint, when it has a code of
+ * its own (not its kind's default): kept by a wrapper whose message says more
+ * (which command failed), so scripts still get `k3s.ssh.lost` and the like.
+ */
+export function ownCode(e: unknown): Pick<KompoxErrorOptions, 'code' | 'details' | 'hint'> {
+  if (!(e instanceof KompoxError) || e.code === ERROR_KINDS[e.kind].code) return {};
+  return { code: e.code, ...(e.details ? { details: e.details } : {}), ...(e.hint ? { hint: e.hint } : {}) };
+}
+
 /** The error an operation stopped by its AbortSignal (Ctrl-C, a cancelled request) ends with. */
 export function interruptedError(message = 'interrupted', opts: Omit<KompoxErrorOptions, 'code' | 'exitCode'> = {}): KompoxError {
   return new KompoxError('interrupted', message, { ...opts, code: 'interrupted' });

@@ -13,7 +13,9 @@
 //     file left. Now it fails with its error, exit 1, nothing left. And the
 //     error says the connection was lost (not "exit code none", nor a tar
 //     that "did not finish" with advice about the files it may read), for a
-//     snapshot's archive too (its cat's "exit code none" was unexpected).
+//     snapshot's archive too (its cat's "exit code none" was unexpected),
+//     with its stable code, k3s.ssh.lost (an export packed on the node and an
+//     import extracted there gave the bare kind, unavailable).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -153,14 +155,18 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
   test('disk export -O FILE whose SSH connection is lost (the sshd serving it killed): its error, exit 1, no temp beside FILE', async () => {
     writeFileSync(join(bin, 'hold'), '');
     try {
-      const { closed } = start(['disk', 'export', '-N', 'base', '-O', 'out/y.tar.zst']);
+      const { closed } = start(['disk', 'export', '-N', 'base', '-O', 'out/y.tar.zst', '-o', 'json']);
       await until(() => held() !== '' && readdirSync(join(dir, 'out')).length > 0, 'the export did not reach the node and write its temp');
       // the processes serving the connections: the children of the test's sshd (its PidFile)
       const listener = readFileSync(join(sshd.dir, 'sshd.pid'), 'utf8').trim();
       spawnSync('pkill', ['-KILL', '-P', listener]);
       const r = await closed;
       assert.equal(r.code, 1, `${r.signal ?? ''} ${r.stderr}`);
-      assert.match(r.stderr, /^error: the SSH connection to the node \(ssh \S+\) was lost during tar -c of \S+\. Check that the node is up/m);
+      // its stable code too (docs/disks-and-snapshots.md: k3s.ssh.lost), which the node's packing dropped
+      const { error } = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { error: { code: string; message: string; hint: string } };
+      assert.equal(error.code, 'k3s.ssh.lost', r.stderr);
+      assert.match(error.message, /^the SSH connection to the node \(ssh \S+\) was lost during tar -c of \S+$/);
+      assert.match(error.hint, /^Check that the node is up/);
       assert.doesNotMatch(r.stderr, /unsettled top-level await/);
       assert.doesNotMatch(r.stderr, NO_STACK);
       assert.deepEqual(readdirSync(join(dir, 'out')), [], 'nothing of the export left');
@@ -192,14 +198,16 @@ describe('an export or import over SSH cut short: a hang-up (SIGHUP), the connec
   test('disk import - whose SSH connection is lost: said so (not "exit code none"), exit 1, and no disk listed', async () => {
     writeFileSync(join(bin, 'hold'), '');
     try {
-      const { child, closed } = start(['disk', 'import', '-N', 'lost', '-']);
+      const { child, closed } = start(['disk', 'import', '-N', 'lost', '-', '-o', 'json']);
       child.stdin!.write(archive);
       await until(() => held() !== '', 'the import did not reach the node');
       spawnSync('pkill', ['-KILL', '-P', readFileSync(join(sshd.dir, 'sshd.pid'), 'utf8').trim()]);
       const r = await closed;
       child.stdin!.destroy();
       assert.equal(r.code, 1, `${r.signal ?? ''} ${r.stderr}`);
-      assert.match(r.stderr, /^error: .*the SSH connection to the node \(ssh \S+\) was lost before its command ended$/m);
+      const { error } = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'k3s.ssh.lost', r.stderr);
+      assert.match(error.message, /the SSH connection to the node \(ssh \S+\) was lost before its command ended$/);
       assert.doesNotMatch(r.stderr, /exit code none/);
       const list = await runCli(['disk', 'list', '-o', 'json'], { cwd: dir });
       assert.equal(list.code, 0, list.stderr);

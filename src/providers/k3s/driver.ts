@@ -18,7 +18,7 @@
 // under `.pending-{name}-{suffix}` until reveal renames it into place.
 import { isIP } from 'node:net';
 import { PassThrough, Readable, type Writable } from 'node:stream';
-import { KompoxError, interruptedError, unsupported } from '../../domain/errors.js';
+import { KompoxError, interruptedError, ownCode, unsupported } from '../../domain/errors.js';
 import { byteProgress, cancellable, destroyOnCancel, logEvent, specialsLeftOut, throwIfAborted, unlessCancelled, warningEvent, type Op, type ProgressSink } from '../../domain/events.js';
 import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import {
@@ -1374,8 +1374,9 @@ async function packFromHost<R>(
     // then says nothing
     const failed = await commandFailure(command.finished);
     if (failed && !op.signal?.aborted && (e === failed || (!cutHere && e instanceof KompoxError && e.kind === 'integrity'))) {
-      // the command's own advice when it has one (the node's zstd failed), else what most often fails it: a file the SSH user cannot read
-      throw new KompoxError('unavailable', failed.message, { hint: (failed instanceof KompoxError && failed.hint) || 'Check that the SSH user can read every file of the disk.' });
+      // the command's own advice when it has one (the node's zstd failed), else what most often fails it: a file the SSH user cannot read;
+      // and its own code (k3s.ssh.lost: the connection was cut), which scripts key on
+      throw new KompoxError('unavailable', failed.message, { hint: (failed instanceof KompoxError && failed.hint) || 'Check that the SSH user can read every file of the disk.', ...ownCode(failed) });
     }
     throw e;
   } finally {

@@ -6,7 +6,7 @@
 // undefined, after a log event saying why, when the node lacks the tools
 // (the caller then takes the streaming path); locally (no `run`) nothing
 // changes. The commands and their parsers are in node-commands.ts.
-import { KompoxError } from '../../domain/errors.js';
+import { KompoxError, ownCode } from '../../domain/errors.js';
 import { asInterrupted, byteProgress, logEvent, unlessCancelled, type Op, type ProgressSink } from '../../domain/events.js';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type Writable } from 'node:stream';
@@ -159,7 +159,7 @@ async function run(fs: NodeFs, argv: string[], op: Op, what: string, progress?: 
     // the bare `interrupted`: the use case says what was not done ("no disk was created"), as on every other path
     const err = asInterrupted(op, e);
     if (err !== e) throw err;
-    throw new KompoxError('unavailable', `${what} on ${fs.describe} failed: ${(e as Error).message}`);
+    throw new KompoxError('unavailable', `${what} on ${fs.describe} failed: ${(e as Error).message}`, ownCode(e));
   }
 }
 
