@@ -195,6 +195,81 @@ export class GarbagePacer {
 }
 
 /**
+ * External memory (ArrayBuffers' backing stores, outside the JavaScript
+ * heap) allowed to grow before paceByExternal runs a scavenge. For buffers
+ * no stream of ours sees: ssh2's packets on the SFTP fallback (each read
+ * off the socket into a fresh buffer, then decrypted into another; each
+ * write framed and encrypted into new ones). Left to V8, they waited for its
+ * own GCs (an export of a 3 GiB file: 133 full GCs started by the external
+ * memory's growth, 353 scavenges), and malloc's heap kept the high-water
+ * mark of what piled up between them, higher the longer the transfer: peak
+ * RSS 106-127 MiB at 3 GiB, 110-132 at 9 GiB. These packets die young, so
+ * a scavenge frees them (a millisecond or less on a heap of young objects
+ * this small), where counting their bytes into a GarbagePacer ran a full GC
+ * every few MiB and cost 2-3x the user CPU. Paced so, the same export: 86-89
+ * MiB, and less CPU than before (1676 scavenges, 18 full GCs). See
+ * docs/benchmarks.md, "The SFTP fallback's memory".
+ */
+export const EXTERNAL_GARBAGE = 4 * 1024 * 1024;
+/**
+ * External memory left after paceByExternal's scavenges allowed to grow
+ * past what its last full GC left before it runs another: a packet still
+ * in flight at a scavenge is promoted and dies in the old generation.
+ */
+export const PROMOTED_GARBAGE = 8 * 1024 * 1024;
+const external = { afterMinor: -1, afterMajor: -1, minors: 0, majors: 0 };
+let externalBytes = (): number => v8.getHeapStatistics().external_memory;
+/** Replaces how paceByExternal reads the external memory (tests); returns what it replaced and starts over. */
+export function setExternalMemoryReader(read: () => number): () => number {
+  const previous = externalBytes;
+  externalBytes = read;
+  Object.assign(external, { afterMinor: -1, afterMajor: -1, minors: 0, majors: 0 });
+  return previous;
+}
+/** The GCs paceByExternal has run (tests, diagnostics). */
+export function externalPacing(): { minors: number; majors: number } {
+  return { minors: external.minors, majors: external.majors };
+}
+/**
+ * Runs a scavenge when the external memory has grown by EXTERNAL_GARBAGE
+ * since the last GC this ran (or since the first call), and a full GC when
+ * what the scavenges left has grown by PROMOTED_GARBAGE since the last full
+ * one. A reading costs well under a microsecond (v8.getHeapStatistics), so
+ * this can be called per SFTP request. Returns the GC it ran, if any.
+ */
+export function paceByExternal(): 'minor' | 'major' | undefined {
+  const now = externalBytes();
+  if (external.afterMinor < 0 || now < external.afterMinor) {
+    external.afterMinor = now;
+    if (external.afterMajor < 0 || now < external.afterMajor) external.afterMajor = now;
+    return undefined;
+  }
+  if (now - external.afterMinor < EXTERNAL_GARBAGE) return undefined;
+  const collect = loadGc();
+  capYoungGeneration();
+  if (!collect) {
+    external.afterMinor = now;
+    return undefined;
+  }
+  collect({ type: 'minor' });
+  external.minors++;
+  let after = externalBytes();
+  let ran: 'minor' | 'major' = 'minor';
+  if (after - external.afterMajor >= PROMOTED_GARBAGE) {
+    collect({ type: 'major' });
+    external.majors++;
+    after = externalBytes();
+    external.afterMajor = after;
+    // the shared budget's garbage went with it
+    budget.pending = 0;
+    budget.nextCheck = budget.every;
+    ran = 'major';
+  }
+  external.afterMinor = after;
+  if (after < external.afterMajor) external.afterMajor = after;
+  return ran;
+}
+/**
  * Bytes of garbage objects one chunk off a socket leaves behind besides its
  * bytes, about: each buffer's ArrayBuffer and view objects, its backing
  * store's record and malloc's header, for the TLS record, the WebSocket

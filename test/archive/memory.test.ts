@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { EntryRecords } from '../../src/archive/entry-records.js';
-import { CHUNK_GARBAGE, ENTRY_GARBAGE, GarbagePacer, GC_EVERY, HEAP_FACTOR, HEADROOM_ALLOWANCES, nextGcAfter, noteEntryGarbage, pacedGarbageLeft, pacingPipe, pacePromptly, RSS_CEILING, setPacingState } from '../../src/archive/memory.js';
+import { CHUNK_GARBAGE, ENTRY_GARBAGE, GarbagePacer, GC_EVERY, HEAP_FACTOR, HEADROOM_ALLOWANCES, EXTERNAL_GARBAGE, externalPacing, nextGcAfter, noteEntryGarbage, paceByExternal, pacedGarbageLeft, pacingPipe, pacePromptly, PROMOTED_GARBAGE, RSS_CEILING, setExternalMemoryReader, setPacingState } from '../../src/archive/memory.js';
 
 // The process's RSS as the pacers see it: over RSS_CEILING unless a test says
 // otherwise, so that a due GC runs at once (this test process's own RSS would
 // otherwise decide whether it waits).
 let resident = Infinity;
+const MIB = 1024 * 1024;
 let saved: ReturnType<typeof setPacingState> | undefined;
 before(() => {
   saved = setPacingState({ resident: () => resident, prompt: false });
@@ -209,3 +210,30 @@ test('storing entries counts them (EntryRecords: every data path keeps or reads 
   }
 });
 
+
+test('the SFTP fallback is paced by external memory: a scavenge per EXTERNAL_GARBAGE of growth, a full GC once what the scavenges left has grown by PROMOTED_GARBAGE', async () => {
+  let ext = 100 * MIB;
+  const saved = setExternalMemoryReader(() => ext);
+  try {
+    assert.equal(paceByExternal(), undefined, 'the first reading is the baseline');
+    ext += EXTERNAL_GARBAGE - 1;
+    assert.equal(paceByExternal(), undefined, 'under EXTERNAL_GARBAGE of growth: no GC');
+    ext += 1;
+    const gcs = await gcsDuring(() => assert.equal(paceByExternal(), 'minor'));
+    assert.deepEqual(gcs, { major: 0, minor: 1 }, 'a real scavenge, not a full GC');
+    // the fake's reading after the scavenge is unchanged: all of it was left (promoted)
+    ext += EXTERNAL_GARBAGE - 1;
+    assert.equal(paceByExternal(), undefined, 'counted from what the last GC left');
+    ext = 100 * MIB + PROMOTED_GARBAGE;
+    assert.equal(paceByExternal(), 'major', 'what the scavenges left reached PROMOTED_GARBAGE: a full GC');
+    ext += EXTERNAL_GARBAGE;
+    assert.equal(paceByExternal(), 'minor', 'counted from what the full GC left');
+    assert.deepEqual(externalPacing(), { minors: 3, majors: 1 });
+    ext = 50 * MIB;
+    assert.equal(paceByExternal(), undefined, 'memory freed elsewhere (V8 collected on its own): a new baseline');
+    ext += EXTERNAL_GARBAGE - 1;
+    assert.equal(paceByExternal(), undefined);
+  } finally {
+    setExternalMemoryReader(saved);
+  }
+});

@@ -18,6 +18,7 @@ import { connectSshHostFs, HEAD_PROBE, knownKeys, NODE_ZSTD_PROBE, nodeZstdComma
 import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
 import type { HostFs } from '../../src/providers/k3s/hostfs.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
+import { externalPacing } from '../../src/archive/memory.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
 import { appCtx, sandbox, snapshotOfTree, writeCompressibleLog, writeSampleTree, type Sandbox } from './k3s-fixtures.js';
 import { rejectsWith } from '../support/assertions.js';
@@ -614,6 +615,33 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     await go(root, '.');
     return out;
   };
+
+  it('the SFTP fallback paces ssh2\'s packets by external memory (paceByExternal): scavenges run while a file is read and written over SFTP', async () => {
+    const own = await sandbox();
+    const walked = tracedDriver(true, undefined, false, true);
+    const { truncate, writeFile } = await import('node:fs/promises');
+    try {
+      const ctx = appCtx(own, { settings });
+      const vol = ctx.app.volumes[0]!;
+      const src = await driver.disks.create(ctx, vol, { name: 'paced-src' }, {});
+      // 24 MiB: each byte arrives in a socket chunk and a decrypted packet, several EXTERNAL_GARBAGE in all
+      await writeFile(join(src.id, 'zeros.bin'), '');
+      await truncate(join(src.id, 'zeros.bin'), 24 * 1024 * 1024);
+      const before = externalPacing().minors;
+      const archive = await exportBytes(walked.driver, ctx, src);
+      assert.ok(walked.calls.openFile > 0, 'read over SFTP');
+      const read = externalPacing().minors - before;
+      assert.ok(read >= 2, `scavenges while reading over SFTP: ${read}`);
+      const imported = await walked.driver.hostTransfer.importDisk(ctx, vol, { name: 'paced-back' }, { stream: Readable.from([archive]) }, {});
+      assert.ok(walked.calls.sftpWrites > 0, 'written over SFTP');
+      const written = externalPacing().minors - before - read;
+      assert.ok(written >= 2, `scavenges while writing over SFTP: ${written}`);
+      assert.equal((await lstat(join(imported.id, 'zeros.bin'))).size, 24 * 1024 * 1024);
+    } finally {
+      await walked.driver.close();
+      await own.cleanup();
+    }
+  });
 
   it('imports on the node (the archive streamed to one tar -x and verified there), through one tar -x fed a checked stream, and file by file: the same tree; restores on the node', async () => {
     const own = await sandbox();

@@ -22,7 +22,7 @@ import type { EntryKind, TreeFile, TreeStat } from '../../archive/archive.js';
 import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
 import { notUtf8Decoded } from '../../archive/utf8-names.js';
-import { GC_EVERY, GarbagePacer, pacePromptly, pacingPipe } from '../../archive/memory.js';
+import { GC_EVERY, GarbagePacer, paceByExternal, pacePromptly, pacingPipe } from '../../archive/memory.js';
 import { SHORT_READ_HINT, SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, ignoredSockets, tarCreateArgv, tarCreateOutcome, tarDialect, tarSaidShortRead, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import { KOMPOX_MEMBER_FLAGS, NODE_ZSTD_HINT, nodeArchiveZstd, progressSplitter, syncFileArgv, syncTreeArgv } from './node-commands.js';
@@ -732,7 +732,13 @@ class SshHostFs implements HostFs {
     }
     const sftp = this.sftp;
     const piece = (buf: Buffer, offset: number, length: number, position: number) =>
-      p<number>((cb) => sftp.read(handle, buf, offset, length, position, (err, n) => cb(err, n)));
+      p<number>((cb) =>
+        sftp.read(handle, buf, offset, length, position, (err, n) => {
+          // ssh2's packets (off the socket, decrypted), garbage once copied into buf: EXTERNAL_GARBAGE
+          paceByExternal();
+          cb(err, n);
+        }),
+      );
     /** Reads [position, position + length) with up to READS_IN_FLIGHT requests at once; fewer bytes only at the end of the file. */
     const readPipelined = async (buf: Buffer, offset: number, length: number, position: number): Promise<number> => {
       let done = 0;
@@ -824,7 +830,21 @@ class SshHostFs implements HostFs {
     return this.sftp.createReadStream(path) as unknown as Readable;
   }
   openWrite(path: string, mode: number): Writable {
-    return this.sftp.createWriteStream(path, { flags: 'wx', mode }) as unknown as Writable;
+    const ws = this.sftp.createWriteStream(path, { flags: 'wx', mode }) as unknown as Writable;
+    // each write leaves ssh2's packet and its encrypted copy behind: EXTERNAL_GARBAGE
+    const write = ws._write;
+    const writev = ws._writev;
+    ws._write = function (chunk: Buffer, encoding, cb) {
+      paceByExternal();
+      write.call(this, chunk, encoding, cb);
+    };
+    if (writev) {
+      ws._writev = function (chunks, cb) {
+        paceByExternal();
+        writev.call(this, chunks, cb);
+      };
+    }
+    return ws;
   }
   async mkdir(path: string, mode: number): Promise<void> {
     await p<void>((cb) => this.sftp.mkdir(path, { mode }, cb)).catch((e) => {
