@@ -239,6 +239,12 @@ export function tarSaidShortRead(stderr: string): boolean {
   return /^tar: short read$/m.test(stderr);
 }
 
+/** The note for files `tar -c` found gone (tarCreateMessages' vanishedOnly): the archive is a live copy without them. */
+export function leftOutGone(v: { count: number; first: string[] }): string {
+  const more = v.count > v.first.length ? ` and ${v.count - v.first.length} more` : '';
+  return `left out ${v.count} file(s) deleted while tar read the disk (a live disk: the app removed or renamed them): ${v.first.join(', ')}${more}; the archive is a live (crash-consistent) copy`;
+}
+
 /** What to do when busybox tar stopped at a file that shrank while it read it (tarSaidShortRead). */
 export const SHORT_READ_HINT =
   'The app is writing to the disk: export it again, stop the app for the export (--quiesce), or export a snapshot (kompoxops snapshot create, then snapshot export).';
@@ -255,22 +261,56 @@ export function stderrTail(max = 4096): { stream: PassThrough; text(): string } 
 }
 
 /**
- * The sockets `tar -c` left out of its stream, read from its stderr as it
- * comes (`tar: ./PATH: socket ignored`, GNU and busybox alike; tar skips
- * them itself, so the stream never shows them): how many, and the first
- * `named` as archive paths with their kind, as packTarStream's skipped
- * entries read. Feed it every stderr chunk.
+ * What `tar -c` said on stderr, read as it comes (feed it every chunk):
+ * the sockets it left out of its stream (`tar: ./PATH: socket ignored`, GNU
+ * and busybox alike; tar skips them itself, so the stream never shows them),
+ * and the files it found gone when it came to them (`tar: ./PATH: No such
+ * file or directory`: a live disk's temp file or rotated log, listed in its
+ * directory and deleted before tar opened it). Both as archive paths, the
+ * first `named` of each. Lines matching `ignore` (a script's own status
+ * marks) are passed over.
  */
-export function ignoredSockets(named = 10): { feed(chunk: Buffer): void; found(): { count: number; first: string[] } } {
+export function tarCreateMessages(named = 10, ignore?: RegExp): {
+  feed(chunk: Buffer): void;
+  /** The sockets tar left out: how many, and the first few as packTarStream's skipped entries read. */
+  found(): { count: number; first: string[] };
+  /**
+   * The files tar found gone, when every message it wrote was such a file,
+   * a socket left out or busybox's closing `error exit delayed from
+   * previous errors`; undefined when it said anything else (an unreadable
+   * file, an I/O error) or nothing of the kind.
+   */
+  vanishedOnly(): { count: number; first: string[] } | undefined;
+} {
   let line = '';
-  let count = 0;
-  const first: string[] = [];
+  const sockets = { count: 0, first: [] as string[] };
+  const vanished = { count: 0, first: [] as string[] };
+  let other = false;
+  const archivePath = (raw: string) => {
+    const p = raw.replace(/^(\.\/)+/, '');
+    return p === '.' || p === '' ? 'data' : `data/${p}`;
+  };
   const take = (l: string) => {
-    const m = /^[^:]*tar: (.*): socket ignored$/.exec(l);
-    if (!m) return;
-    count++;
-    const p = m[1]!.replace(/^(\.\/)+/, '');
-    if (first.length < named) first.push(`${p === '.' || p === '' ? 'data' : `data/${p}`} (socket)`);
+    if (l.trim() === '' || ignore?.test(l)) return;
+    const socket = /^[^:]*tar: (.*): socket ignored$/.exec(l);
+    if (socket) {
+      sockets.count++;
+      if (sockets.first.length < named) sockets.first.push(`${archivePath(socket[1]!)} (socket)`);
+      return;
+    }
+    // busybox's words; a name can hold newlines, but the line with the error's own words ends them
+    const gone = /^tar: (.*): No such file or directory$/.exec(l);
+    if (gone) {
+      vanished.count++;
+      if (vanished.first.length < named) vanished.first.push(archivePath(gone[1]!));
+      return;
+    }
+    if (l === 'tar: error exit delayed from previous errors') return;
+    other = true;
+  };
+  const rest = () => {
+    if (line) take(line);
+    line = '';
   };
   return {
     feed(chunk) {
@@ -278,13 +318,19 @@ export function ignoredSockets(named = 10): { feed(chunk: Buffer): void; found()
       const lines = line.split('\n');
       line = lines.pop() ?? '';
       for (const l of lines) take(l);
-      // a line that never ends is no message of tar's
-      if (line.length > 64 * 1024) line = '';
+      // a line that never ends is no message of tar's (nor one of a file gone)
+      if (line.length > 64 * 1024) {
+        line = '';
+        other = true;
+      }
     },
     found() {
-      if (line) take(line);
-      line = '';
-      return { count, first };
+      rest();
+      return sockets;
+    },
+    vanishedOnly() {
+      rest();
+      return !other && vanished.count > 0 ? vanished : undefined;
     },
   };
 }

@@ -38,7 +38,7 @@ import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
 import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { commandMessages, ignoredSockets, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, tarSaidShortRead, SHORT_READ_HINT, treeBytesArgv } from '../archive/tar-command.js';
+import { commandMessages, tarCreateMessages, leftOutGone, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, tarSaidShortRead, SHORT_READ_HINT, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL, HELPER_MEMORY_LIMIT } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -309,14 +309,17 @@ export async function exportDiskThroughCluster(
       const abort = new AbortController();
       const tarOut = execPipe('from-pod');
       const err = stderrTail();
-      const sockets = ignoredSockets(SPECIALS_NAMED);
+      const sockets = tarCreateMessages(SPECIALS_NAMED);
       err.stream.on('data', (c: Buffer) => sockets.feed(c));
+      /** busybox tar's exit 1 for files deleted between its directory read and their open (a live disk), and nothing else: a live copy. */
+      const onlyVanished = (r: { exitCode: number }) => r.exitCode === 1 && sockets.vanishedOnly() !== undefined;
       const running = helperExec(h, helperTarCreateArgv(mp), { stdout: tarOut, stderr: err.stream }, op, abort).then(
         (r) => {
           // A failed tar -c may still have written a whole stream (tar goes on past a file it cannot read
           // and exits 1 at the end): the stream ends as the tree only when tar succeeded, so the archive
           // never gets its manifest otherwise (what reached the output is no archive an import takes).
-          if (r.exitCode === 0) tarOut.end();
+          // Files that were gone when tar came to them are no failure: the stream holds the tree as it was.
+          if (r.exitCode === 0 || onlyVanished(r)) tarOut.end();
           else tarOut.destroy(tarCreateFailure(disk.name, r.exitCode, r.message, err.text()));
           return r;
         },
@@ -344,7 +347,9 @@ export async function exportDiskThroughCluster(
           }),
         );
         const r = await running;
-        if (r.exitCode !== 0) throw tarCreateFailure(disk.name, r.exitCode, r.message, err.text());
+        const vanished = onlyVanished(r) ? sockets.vanishedOnly() : undefined;
+        if (r.exitCode !== 0 && !vanished) throw tarCreateFailure(disk.name, r.exitCode, r.message, err.text());
+        if (vanished) logEvent(op, `note: ${leftOutGone(vanished)}`);
         // the script's own last line (a file name in tar's messages could hold the mark)
         if (err.text().split('\n').at(-1) === TAR_CHANGED_MARK) logEvent(op, `note: files of disk ${disk.name} changed while tar read them: the archive is a live (crash-consistent) copy`);
         const ignored = sockets.found();

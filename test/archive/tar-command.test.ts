@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { compressingWriter, digestTree, packTree } from '../../src/archive/archive.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
-import { TAR_CHANGED_MARK, commandMessages, compressorFailed, compressorFailure, helperTarCreateArgv, helperTarExtractArgv, pipeStatus, shellCommand, shellStatusPhrase, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
+import { TAR_CHANGED_MARK, commandMessages, compressorFailed, compressorFailure, helperTarCreateArgv, helperTarExtractArgv, pipeStatus, shellCommand, shellStatusPhrase, tarCreateMessages, tarExtractArgv, untarScript } from '../../src/archive/tar-command.js';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { writeSampleTree } from '../providers/k3s-fixtures.js';
 import { collect } from '../support/collect.js';
@@ -96,6 +96,38 @@ describe('tar command lines', () => {
 
 const missing = ['sh', 'tar', 'zstd'].find((p) => spawnSync(p, ['--version'], { stdio: 'ignore' }).error);
 const skip = missing ? `${missing} is not installed` : undefined;
+
+describe("tar -c's messages (tarCreateMessages)", () => {
+  const read = (text: string, chunk = 7) => {
+    const m = tarCreateMessages(2, /^kompox-tar-exit:\d+$/);
+    for (let i = 0; i < text.length; i += chunk) m.feed(Buffer.from(text.slice(i, i + chunk)));
+    return m;
+  };
+
+  test('files gone when tar came to them (busybox: exit 1 at the end) are named when they are all it said, sockets and the closing line aside', () => {
+    const m = read('tar: ./a.tmp: No such file or directory\ntar: ./s: socket ignored\ntar: ./d/b.tmp: No such file or directory\ntar: ./c: No such file or directory\ntar: error exit delayed from previous errors\nkompox-tar-exit:1\n');
+    assert.deepEqual(m.vanishedOnly(), { count: 3, first: ['data/a.tmp', 'data/d/b.tmp'] });
+    assert.deepEqual(m.found(), { count: 1, first: ['data/s (socket)'] });
+  });
+
+  test('anything else tar said (an unreadable file, an I/O error, a cut line) is no live copy', () => {
+    for (const text of [
+      'tar: ./a.tmp: No such file or directory\ntar: ./secret: Permission denied\n',
+      // a name holding a newline cannot pass another error off as a file gone: its own line ends in its own words
+      'tar: ./x: No such file or directory\ntar: y: Permission denied\n',
+      'tar: ./big: Input/output error\n',
+      'tar: short read\n',
+      'no message of tar\'s\n',
+      '',
+    ]) {
+      assert.equal(read(text).vanishedOnly(), undefined, JSON.stringify(text));
+    }
+    const m = tarCreateMessages();
+    m.feed(Buffer.from('tar: ./a: No such file or directory\n'));
+    m.feed(Buffer.alloc(65 * 1024, 0x61)); // a line that never ends
+    assert.equal(m.vanishedOnly(), undefined);
+  });
+});
 
 describe('the extract script run by sh with GNU tar and zstd', { skip }, () => {
   const fs = new LocalHostFs();

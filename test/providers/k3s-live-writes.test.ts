@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -129,20 +129,56 @@ async function someoneHasOpen(suffix: string): Promise<boolean> {
 describe('over SSH, a node whose tar is busybox: a live disk changing while it is archived (real sshd)', { skip: sshdMissing() ?? (BUSYBOX ? undefined : 'needs busybox') }, () => {
   const fx = sshdAndSandbox();
 
-  it("a file the app truncates while busybox tar reads it (logrotate's copytruncate) fails the export at once saying so, with what to do (transfer.disk.changed)", async () => {
-    const bin = join(fx.sb.dir, 'busybox-bin');
+  /** The node over SSH with busybox as its tar (first on PATH), for the disk directory DISK of the sandbox. */
+  async function busyboxNode(disk: string) {
+    const bin = join(fx.sb.dir, `busybox-bin-${disk}`);
     await mkdir(bin, { recursive: true });
     await symlink(BUSYBOX, join(bin, 'tar'));
+    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
+    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
+    const exec = conn.exec.bind(conn);
+    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin}:/usr/bin:/bin ${cmd}`, ...a);
+    return fs;
+  }
+
+  it('files the app deletes before busybox tar reaches them (temp files, rotated logs) are left out of a whole stream, said in a note (tar exits 1 for them)', async () => {
+    const disk = join(fx.sb.dir, 'gone');
+    await mkdir(disk);
+    for (let i = 0; i < 12; i++) await writeFile(join(disk, `tmp-${i}.txt`), `temp ${i}\n`);
+    // busybox tar takes the entries in readdir order (what `ls -f` shows): the first is made big, the unread
+    // stream holds tar within it, and every entry after it is deleted meanwhile
+    const order = spawnSync('ls', ['-f', disk], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n.startsWith('tmp-'));
+    const [held, ...later] = order;
+    assert.ok(held && later.length === 11, `readdir order: ${order.join(' ')}`);
+    await writeFile(join(disk, held), randomBytes(48 * 1024 * 1024));
+    const fs = await busyboxNode('gone');
+    try {
+      const tar = (await fs.tarStream!(disk))!;
+      tar.finished.catch(() => undefined);
+      await eventually(() => someoneHasOpen(`/${held}`), `tar reading ${held} on the node`);
+      for (const n of later) await rm(join(disk, n));
+      const chunks: Buffer[] = [];
+      tar.stream.on('data', (b: Buffer) => chunks.push(b));
+      // before: "tar -c of DIR on ssh ... failed (exit code 1): tar: ./tmp-3.txt: No such file or directory; ..."
+      const note = await tar.finished;
+      assert.match(String(note), /^left out 11 file\(s\) deleted while tar read the disk \(a live disk: the app removed or renamed them\): data\/tmp-\d+\.txt, .* and 1 more; the archive is a live \(crash-consistent\) copy \(on /);
+      await new Promise((r) => tar.stream.once('end', r));
+      // the stream as a real tar reads it: whole, with the one file tar could read
+      const names = spawnSync('tar', ['-t'], { input: Buffer.concat(chunks), encoding: 'utf8', maxBuffer: 1 << 30 }).stdout.split('\n').filter(Boolean);
+      assert.deepEqual(names, ['./', `./${held}`]);
+    } finally {
+      await fs.close();
+    }
+  });
+
+  it("a file the app truncates while busybox tar reads it (logrotate's copytruncate) fails the export at once saying so, with what to do (transfer.disk.changed)", async () => {
     const disk = join(fx.sb.dir, 'disk');
     await mkdir(disk);
     // the only file, the first tar reads: the unread stream (pipes and the channel's window hold far less
     // than its 48 MiB) keeps tar within it
     const victim = `victim-${randomBytes(6).toString('hex')}.log`;
     await writeFile(join(disk, victim), randomBytes(48 * 1024 * 1024));
-    const fs = await connectSshHostFs({ target: fx.sshd.target, keyPath: fx.sshd.keyPath, knownHosts: fx.sshd.knownHostsPath });
-    const conn = (fs as unknown as { conn: { exec: (cmd: string, ...a: unknown[]) => unknown } }).conn;
-    const exec = conn.exec.bind(conn);
-    conn.exec = (cmd: string, ...a: unknown[]) => exec(`PATH=${bin}:/usr/bin:/bin ${cmd}`, ...a);
+    const fs = await busyboxNode('disk');
     try {
       const tar = (await fs.tarStream!(disk))!;
       tar.finished.catch(() => undefined);

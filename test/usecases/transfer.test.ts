@@ -272,6 +272,36 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await assertNoLeftovers(ctx);
   });
 
+  it('a live export through the cluster whose files an app deletes before busybox tar reaches them (temp files, rotated logs) is a live copy without them, said in a note; the archive verifies and imports', async () => {
+    const ctx = appCtx(sb, { app: 'vanish' });
+    const disk = await createDisk(ctx, driver, kube, { name: 'data-1' });
+    const { writeFile, rm } = await import('node:fs/promises');
+    for (let i = 0; i < 12; i++) await writeFile(join(disk.id, `tmp-${i}.txt`), `temp ${i}\n`);
+    // busybox tar takes a directory's entries in readdir order (what `ls -f` shows): the first one is made big, so
+    // the stalled output holds tar within it while every entry after it is deleted
+    const order = spawnSync('ls', ['-f', disk.id], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n.startsWith('tmp-'));
+    const [held, ...later] = order;
+    assert.ok(held && later.length === 11, `readdir order: ${order.join(' ')}`);
+    await writeFile(join(disk.id, held), randomBytes(48 * 1024 * 1024));
+    const out = stalledOut();
+    const chunks: Buffer[] = [];
+    const c = collectEvents();
+    const exporting = exportDisk(ctx, driver, kube, { name: disk.name, out, via: 'cluster' }, c.op);
+    exporting.catch(() => undefined);
+    await eventually(() => someoneReads(`/${held}`), `tar reading ${held} in the helper pod`);
+    for (const n of later) await rm(join(disk.id, n));
+    out.on('data', (b: Buffer) => chunks.push(b));
+    // before: "tar -c of disk data-1 failed in the helper pod (exit code 1): tar: ./tmp-3.txt: No such file or directory; ..."
+    await exporting;
+    const archive = Buffer.concat(chunks);
+    const manifest = await readManifest(Readable.from([archive]));
+    assert.deepEqual(manifest.entries.filter((e) => e.type === 'file').map((e) => e.path), [`data/${held}`]);
+    assert.ok(c.logs.some((l) => /^note: left out 11 file\(s\) deleted while tar read the disk \(a live disk: the app removed or renamed them\): data\/tmp-\d+\.txt, .* and 1 more; the archive is a live \(crash-consistent\) copy$/.test(l)), c.logs.join('\n'));
+    const back = await importDisk(ctx, driver, kube, { name: 'back', archive: { stream: Readable.from([archive]) } });
+    assert.deepEqual(await readdir(back.id), [held]);
+    await assertNoLeftovers(ctx);
+  });
+
   it("a helper command SIGKILLed while its pod runs (the OOM killer taking tar alone) says it was killed, at the helper's memory limit most likely", async () => {
     const { ctx, disk } = await diskWithData('tar-killed');
     await import('node:fs/promises').then(({ writeFile }) => writeFile(join(disk.id, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 7)));

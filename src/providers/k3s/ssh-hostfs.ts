@@ -23,7 +23,7 @@ import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
 import { notUtf8Decoded } from '../../archive/utf8-names.js';
 import { GC_EVERY, GarbagePacer, paceByExternal, pacePromptly, pacingPipe } from '../../archive/memory.js';
-import { SHORT_READ_HINT, SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, ignoredSockets, tarCreateArgv, tarCreateOutcome, tarDialect, tarSaidShortRead, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { SHORT_READ_HINT, SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateMessages, leftOutGone, tarCreateArgv, tarCreateOutcome, tarDialect, tarSaidShortRead, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import { KOMPOX_MEMBER_FLAGS, NODE_ZSTD_HINT, nodeArchiveZstd, progressSplitter, syncFileArgv, syncTreeArgv } from './node-commands.js';
 import { kindOfMode, syncFailed, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
@@ -1198,7 +1198,8 @@ class SshHostFs implements HostFs {
     channel.end(); // nothing to read from us
     limitQueue(channel, '_readableState');
     const err = stderrTail();
-    const sockets = ignoredSockets(SPECIALS_NAMED);
+    // the script's status marks are its own lines, not tar's
+    const sockets = tarCreateMessages(SPECIALS_NAMED, new RegExp(`^(?:${TAR_EXIT_MARK}|${HEAD_EXIT_MARK})\\d+$`));
     err.stream.on('data', (c: Buffer) => sockets.feed(c));
     // stderr but for the group's line (NodeCommand): the tools' messages and statuses
     const command = new NodeCommand(channel, this.exec, (b) => err.stream.write(b));
@@ -1253,9 +1254,12 @@ class SshHostFs implements HostFs {
           hint: `${SHORT_READ_HINT} GNU tar on the node archives a file that shrinks padded with zeros and goes on (a live copy).`,
         });
       }
-      if (outcome === 'failed') throw new Error(`tar -c of ${dir} on ${this.describe} failed (exit code ${m[1]})${detail ? `: ${lastLines}` : ''}`);
+      // busybox tar (a node without GNU tar) exits 1 for files deleted before it opened them, its stream whole
+      const vanished = outcome === 'failed' && dialect !== 'gnu' && m[1] === '1' ? sockets.vanishedOnly() : undefined;
+      if (outcome === 'failed' && !vanished) throw new Error(`tar -c of ${dir} on ${this.describe} failed (exit code ${m[1]})${detail ? `: ${lastLines}` : ''}`);
       if (head && head[1] !== '0') throw new Error(`head on ${this.describe} failed (exit code ${head[1]})${detail ? `: ${lastLines}` : ''}`);
       if (exitCode !== 0 && exitCode !== undefined) throw new Error(`zstd on ${this.describe} failed (exit code ${exitCode})${detail ? `: ${lastLines}` : ''}`);
+      if (vanished) return `${leftOutGone(vanished)} (on ${this.describe})`;
       return outcome === 'changed' ? `files changed while tar read them on ${this.describe} (a live, crash-consistent copy)${detail ? `: ${lastLines}` : ''}` : undefined;
     });
     finished.catch(() => undefined);
