@@ -3,6 +3,7 @@
 // busybox and GNU tar share are used; what the stream holds is checked by
 // packTarStream/archiveToTar (tar-stream.ts), not trusted.
 import { PassThrough } from 'node:stream';
+import { KompoxError } from '../domain/errors.js';
 
 /**
  * A plain tar stream of DIR's tree (`./`-relative paths, DIR's own entry
@@ -229,25 +230,29 @@ export function tarCreateOutcome(dialect: TarDialect, exitCode: number): 'ok' | 
   return 'failed';
 }
 
-/**
- * Whether `tar -c` said that a file shrank while it read it in busybox's
- * words (`tar: short read`: an app truncated it, such as logrotate's
- * copytruncate). busybox tar exits there, its stream cut mid-file (GNU tar
- * pads the file with zeros and goes on: tarCreateOutcome's 'changed').
- */
-export function tarSaidShortRead(stderr: string): boolean {
-  return /^tar: short read$/m.test(stderr);
-}
-
 /** The note for files `tar -c` found gone (tarCreateMessages' vanishedOnly): the archive is a live copy without them. */
 export function leftOutGone(v: { count: number; first: string[] }): string {
   const more = v.count > v.first.length ? ` and ${v.count - v.first.length} more` : '';
   return `left out ${v.count} file(s) deleted while tar read the disk (a live disk: the app removed or renamed them): ${v.first.join(', ')}${more}; the archive is a live (crash-consistent) copy`;
 }
 
-/** What to do when busybox tar stopped at a file that shrank while it read it (tarSaidShortRead). */
-export const SHORT_READ_HINT =
-  'The app is writing to the disk: export it again, stop the app for the export (--quiesce), or export a snapshot (kompoxops snapshot create, then snapshot export).';
+/**
+ * busybox tar's failure at a file that shrank while it read it (an app
+ * truncated it, such as logrotate's copytruncate), when its exit status 1
+ * came with `tar: short read` on stderr: busybox exits there, its stream cut
+ * mid-file (GNU tar pads the file with zeros and goes on: tarCreateOutcome's
+ * 'changed'). Said as the live disk it is (`transfer.disk.changed`, WHAT
+ * naming the command and where it ran), with what to do; GNU_TAR says where
+ * GNU tar would have made a live copy instead. Undefined for any other failure.
+ */
+export function busyboxShortRead(what: string, exitCode: number, stderr: string, gnuTar: string): KompoxError | undefined {
+  if (exitCode !== 1 || !/^tar: short read$/m.test(stderr)) return undefined;
+  return new KompoxError('conflict', `${what}: a file shrank while tar read it (the app truncated it, as logrotate's copytruncate does), and busybox tar stops there (tar: short read); no archive was made`, {
+    code: 'transfer.disk.changed',
+    details: { exitCode },
+    hint: `The app is writing to the disk: export it again, stop the app for the export (--quiesce), or export a snapshot (kompoxops snapshot create, then snapshot export). ${gnuTar} archives a file that shrinks padded with zeros and goes on (a live copy).`,
+  });
+}
 
 /** The last bytes a command wrote to stderr (for error messages). */
 export function stderrTail(max = 4096): { stream: PassThrough; text(): string } {

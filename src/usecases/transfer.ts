@@ -38,7 +38,7 @@ import { entriesOf } from '../archive/archive-check.js';
 import { digestLine } from '../archive/manifest-log.js';
 import { archivePathOf, ListingError, ListingJoin, type ListedEntry as ListingEntry, type ListingSink } from '../archive/listing-join.js';
 import { withHelperPod, type RunningHelper } from './helper-pod.js';
-import { commandMessages, tarCreateMessages, leftOutGone, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, tarSaidShortRead, SHORT_READ_HINT, treeBytesArgv } from '../archive/tar-command.js';
+import { commandMessages, tarCreateMessages, leftOutGone, shellStatusPhrase, parseTreeBytes, stderrTail, TAR_CHANGED_MARK, helperTarCreateArgv, helperTarExtractArgv, busyboxShortRead, treeBytesArgv } from '../archive/tar-command.js';
 import { HELPER_CAPABILITIES, HELPER_DEADLINE_SECONDS, HELPER_LABEL, HELPER_MEMORY_LIMIT } from '../convert/helper-pod.js';
 
 /** Setting (app, cluster or provider settings) choosing the data path: `host`, `cluster` or `auto`. */
@@ -142,19 +142,12 @@ function podFailure(what: string, exitCode: number, message: string | undefined,
   });
 }
 
-/**
- * A failed `tar -c` of a disk in the helper pod: busybox tar (the default
- * helper image's) that found a file shrunk while it read it stops there, its
- * stream cut, and says only `tar: short read`: said as the live disk it is
- * (transfer.disk.changed), with what to do. Any other failure is podFailure's.
- */
+/** A failed `tar -c` of a disk in the helper pod: busybox's stop at a file that shrank said as such (busyboxShortRead), else podFailure's. */
 function tarCreateFailure(disk: string, exitCode: number, message: string | undefined, stderr: string): KompoxError {
-  if (exitCode !== 1 || !tarSaidShortRead(stderr)) return podFailure(`tar -c of disk ${disk}`, exitCode, message, stderr);
-  return new KompoxError('conflict', `tar -c of disk ${disk} failed in the helper pod: a file shrank while tar read it (the app truncated it, as logrotate's copytruncate does), and busybox tar stops there (tar: short read); no archive was made`, {
-    code: 'transfer.disk.changed',
-    details: { exitCode },
-    hint: `${SHORT_READ_HINT} A helper image with GNU tar (KOMPOX_HELPER_IMAGE, e.g. debian) archives a file that shrinks padded with zeros and goes on (a live copy).`,
-  });
+  return (
+    busyboxShortRead(`tar -c of disk ${disk} failed in the helper pod`, exitCode, stderr, 'A helper image with GNU tar (KOMPOX_HELPER_IMAGE, e.g. debian)') ??
+    podFailure(`tar -c of disk ${disk}`, exitCode, message, stderr)
+  );
 }
 
 /** Runs a command in the helper; its signal is the operation's, plus `abort` for a failure elsewhere. */
@@ -309,17 +302,17 @@ export async function exportDiskThroughCluster(
       const abort = new AbortController();
       const tarOut = execPipe('from-pod');
       const err = stderrTail();
-      const sockets = tarCreateMessages(SPECIALS_NAMED);
-      err.stream.on('data', (c: Buffer) => sockets.feed(c));
-      /** busybox tar's exit 1 for files deleted between its directory read and their open (a live disk), and nothing else: a live copy. */
-      const onlyVanished = (r: { exitCode: number }) => r.exitCode === 1 && sockets.vanishedOnly() !== undefined;
+      const messages = tarCreateMessages(SPECIALS_NAMED);
+      err.stream.on('data', (c: Buffer) => messages.feed(c));
+      /** busybox tar's exit 1 for files deleted between its directory read and their open (a live disk), and nothing else: a live copy without them. */
+      const vanishedOnly = (r: { exitCode: number }) => (r.exitCode === 1 ? messages.vanishedOnly() : undefined);
       const running = helperExec(h, helperTarCreateArgv(mp), { stdout: tarOut, stderr: err.stream }, op, abort).then(
         (r) => {
           // A failed tar -c may still have written a whole stream (tar goes on past a file it cannot read
           // and exits 1 at the end): the stream ends as the tree only when tar succeeded, so the archive
           // never gets its manifest otherwise (what reached the output is no archive an import takes).
           // Files that were gone when tar came to them are no failure: the stream holds the tree as it was.
-          if (r.exitCode === 0 || onlyVanished(r)) tarOut.end();
+          if (r.exitCode === 0 || vanishedOnly(r)) tarOut.end();
           else tarOut.destroy(tarCreateFailure(disk.name, r.exitCode, r.message, err.text()));
           return r;
         },
@@ -347,12 +340,12 @@ export async function exportDiskThroughCluster(
           }),
         );
         const r = await running;
-        const vanished = onlyVanished(r) ? sockets.vanishedOnly() : undefined;
+        const vanished = vanishedOnly(r);
         if (r.exitCode !== 0 && !vanished) throw tarCreateFailure(disk.name, r.exitCode, r.message, err.text());
         if (vanished) logEvent(op, `note: ${leftOutGone(vanished)}`);
         // the script's own last line (a file name in tar's messages could hold the mark)
         if (err.text().split('\n').at(-1) === TAR_CHANGED_MARK) logEvent(op, `note: files of disk ${disk.name} changed while tar read them: the archive is a live (crash-consistent) copy`);
-        const ignored = sockets.found();
+        const ignored = messages.found();
         specialsLeftOut(op, { count: packed.skipped.length + ignored.count, first: [...packed.skipped, ...ignored.first].slice(0, SPECIALS_NAMED) });
         return { skipped: packed.skipped };
       } catch (e) {

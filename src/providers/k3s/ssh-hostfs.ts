@@ -23,7 +23,7 @@ import { compressingWriter, decompressor } from '../../archive/archive.js';
 import { LINK_ZSTD_JOBS, ZSTD_LEVEL } from '../../archive/zstd.js';
 import { notUtf8Decoded } from '../../archive/utf8-names.js';
 import { GC_EVERY, GarbagePacer, paceByExternal, pacePromptly, pacingPipe } from '../../archive/memory.js';
-import { SHORT_READ_HINT, SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateMessages, leftOutGone, tarCreateArgv, tarCreateOutcome, tarDialect, tarSaidShortRead, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
+import { SIGPIPE_STATUS, busyboxShortRead, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateMessages, leftOutGone, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import { KOMPOX_MEMBER_FLAGS, NODE_ZSTD_HINT, nodeArchiveZstd, progressSplitter, syncFileArgv, syncTreeArgv } from './node-commands.js';
 import { kindOfMode, syncFailed, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
@@ -1248,11 +1248,9 @@ class SshHostFs implements HostFs {
       if (!m) throw new Error(`tar -c of ${dir} on ${this.describe} did not finish${detail ? `: ${lastLines}` : ''}`);
       const outcome = tarCreateOutcome(dialect, Number(m[1]));
       // busybox tar (a node without GNU tar) stops at a file that shrank while it read it, its stream cut
-      if (outcome === 'failed' && dialect !== 'gnu' && m[1] === '1' && tarSaidShortRead(detail)) {
-        throw new KompoxError('conflict', `tar -c of ${dir} on ${this.describe} failed: a file shrank while tar read it (the app truncated it, as logrotate's copytruncate does), and busybox tar stops there (tar: short read); no archive was made`, {
-          code: 'transfer.disk.changed',
-          hint: `${SHORT_READ_HINT} GNU tar on the node archives a file that shrinks padded with zeros and goes on (a live copy).`,
-        });
+      if (outcome === 'failed' && dialect !== 'gnu') {
+        const shrank = busyboxShortRead(`tar -c of ${dir} on ${this.describe} failed`, Number(m[1]), detail, 'GNU tar on the node');
+        if (shrank) throw shrank;
       }
       // busybox tar (a node without GNU tar) exits 1 for files deleted before it opened them, its stream whole
       const vanished = outcome === 'failed' && dialect !== 'gnu' && m[1] === '1' ? sockets.vanishedOnly() : undefined;
