@@ -16,7 +16,7 @@ import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
 import { K3sDriver } from '../../src/providers/k3s/index.js';
 import { connectSshHostFs, HEAD_PROBE, knownKeys, NODE_ZSTD_PROBE, nodeZstdCommand, parseSshTarget } from '../../src/providers/k3s/ssh-hostfs.js';
 import type { HostFsFactory } from '../../src/providers/k3s/driver.js';
-import type { HostFs } from '../../src/providers/k3s/hostfs.js';
+import { exitSaid, type HostFs } from '../../src/providers/k3s/hostfs.js';
 import { archiveToTar } from '../../src/archive/tar-stream.js';
 import { externalPacing } from '../../src/archive/memory.js';
 import { sshdMissing, startSshd, type Sshd } from '../support/sshd.js';
@@ -537,6 +537,41 @@ describe('K3s driver over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     } finally {
       await h.close();
       await own.cleanup();
+    }
+  });
+
+  it("run() and streamFile say how a node's command ended: its exit code, or the signal that killed it (not \"exit code none\")", async () => {
+    const h = await connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
+    try {
+      const exited = await h.run!(['sh', '-c', 'echo gone >&2; exit 3']);
+      assert.deepEqual([exited.code, exited.signal, exited.stderr.trim()], [3, undefined, 'gone']);
+      assert.equal(exitSaid(exited), 'exit code 3');
+      const killed = await h.run!(['sh', '-c', 'kill -KILL $$']);
+      assert.deepEqual([killed.code, killed.signal], [null, 'SIGKILL']);
+      assert.equal(exitSaid(killed), 'killed by signal SIGKILL');
+      assert.equal(exitSaid({ code: null }), 'no exit status');
+      // cat killed while it reads (a FIFO nobody writes holds it): its stream fails naming the signal
+      const own = await sandbox();
+      try {
+        const fifo = join(own.dir, 'held');
+        spawnSync('mkfifo', [fifo]);
+        const read = await h.streamFile!(fifo);
+        const failed = new Promise<Error>((resolve) => read.once('error', resolve));
+        read.resume();
+        // cat's own process (blocked opening the FIFO), found by its command line
+        let pid = '';
+        for (let i = 0; i < 100 && !pid; i++) {
+          pid = spawnSync('pgrep', ['-f', '-x', `cat -- ${fifo}`], { encoding: 'utf8' }).stdout.trim();
+          if (!pid) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.ok(pid, 'no cat reading the FIFO');
+        process.kill(Number(pid.split('\n')[0]), 'SIGTERM');
+        assert.match((await failed).message, /^reading \S+held on ssh \S+ failed \(killed by signal SIGTERM\)$/);
+      } finally {
+        await own.cleanup();
+      }
+    } finally {
+      await h.close();
     }
   });
 

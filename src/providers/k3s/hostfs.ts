@@ -147,6 +147,18 @@ export interface HostRunResult {
   stderr: string;
   /** Exit status; null when the command ended without one (killed). */
   code: number | null;
+  /** The signal that ended it (`SIGKILL`, `SIGPIPE`) when it had no exit status and the host said. */
+  signal?: string;
+}
+
+/**
+ * How a command ended, for a message: `exit code 2`, `killed by signal
+ * SIGKILL`, or `no exit status` (its channel closed with neither: a host that
+ * said nothing).
+ */
+export function exitSaid(r: { code: number | null | undefined; signal?: string | undefined }): string {
+  if (r.code !== null && r.code !== undefined) return `exit code ${r.code}`;
+  return r.signal ? `killed by signal ${r.signal}` : 'no exit status';
 }
 
 export interface HostUntarStream {

@@ -26,7 +26,7 @@ import { ManifestLog, digestLine } from '../../archive/manifest-log.js';
 import { GarbagePacer } from '../../archive/memory.js';
 import { joinedPathTooLong, pathTooLong } from '../../archive/path-length.js';
 import { SIGPIPE_STATUS, commandMessages, compressorFailed, compressorFailure, decodingFailure, shellStatusPhrase, tarCreateOutcome, toolMessages } from '../../archive/tar-command.js';
-import type { HostFs, HostRunOptions, HostRunResult } from './hostfs.js';
+import { exitSaid, type HostFs, type HostRunOptions, type HostRunResult } from './hostfs.js';
 import {
   ExtractOutputParser,
   MANIFEST_MARK,
@@ -195,8 +195,8 @@ function teeSaid(text: string): string {
     .trim();
 }
 
-function failed(fs: HostFs, what: string, r: { code: number | null; stderr: string }, detail = r.stderr): KompoxError {
-  return new KompoxError('unavailable', `${what} on ${fs.describe} failed (exit code ${r.code ?? 'none'})${detail ? `: ${commandMessages(detail, 5)}` : ''}`);
+function failed(fs: HostFs, what: string, r: { code: number | null; signal?: string; stderr: string }, detail = r.stderr): KompoxError {
+  return new KompoxError('unavailable', `${what} on ${fs.describe} failed (${exitSaid(r)})${detail ? `: ${commandMessages(detail, 5)}` : ''}`);
 }
 
 /**

@@ -26,7 +26,7 @@ import { GC_EVERY, GarbagePacer, paceByExternal, pacePromptly, pacingPipe } from
 import { SIGPIPE_STATUS, busyboxShortRead, commandMessages, compressorFailed, compressorFailure, parseTreeBytes, pipeStatus, shellCommand, stderrTail, tarCreateMessages, leftOutGone, tarCreateArgv, tarCreateOutcome, tarDialect, treeBytesArgv, untarScript, type TarDialect } from '../../archive/tar-command.js';
 import { SPECIALS_NAMED } from '../../archive/tree-walk.js';
 import { KOMPOX_MEMBER_FLAGS, NODE_ZSTD_HINT, nodeArchiveZstd, progressSplitter, syncFileArgv, syncTreeArgv } from './node-commands.js';
-import { kindOfMode, syncFailed, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
+import { exitSaid, kindOfMode, syncFailed, type HostFs, type HostRunOptions, type HostRunResult, type HostTarStream, type HostUntarStream } from './hostfs.js';
 
 export interface SshTarget {
   user: string;
@@ -1059,14 +1059,18 @@ class SshHostFs implements HostFs {
       },
     });
     let exitCode: number | undefined;
-    channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
+    let exitSignal: string | undefined;
+    channel.on('exit', (code: number | null, signal?: string) => {
+      exitCode = code ?? undefined;
+      exitSignal = signal ?? undefined;
+    });
     channel.on('error', (e: Error) => out.destroy(e));
     channel.pipe(out, { end: false });
     channel.once('close', () => {
       closed = true;
       if (exitCode === 0) out.end();
-      else if (exitCode === undefined && this.lost) out.destroy(this.lostDuring(`reading ${path}`));
-      else out.destroy(new Error(`reading ${path} on ${this.describe} failed (exit code ${exitCode ?? 'none'})${err.text() ? `: ${err.text()}` : ''}`));
+      else if (exitCode === undefined && !exitSignal && this.lost) out.destroy(this.lostDuring(`reading ${path}`));
+      else out.destroy(new Error(`reading ${path} on ${this.describe} failed (${exitSaid({ code: exitCode, signal: exitSignal })})${err.text() ? `: ${err.text()}` : ''}`));
     });
     return out;
   }
@@ -1109,7 +1113,11 @@ class SshHostFs implements HostFs {
       });
     } else channel.end();
     let code: number | null = null;
-    channel.on('exit', (c: number | null) => (code = c ?? null));
+    let exitSignal: string | undefined;
+    channel.on('exit', (c: number | null, sig?: string) => {
+      code = c ?? null;
+      exitSignal = sig ?? undefined;
+    });
     let cancelling: Promise<void> | undefined;
     const onAbort = () => void (cancelling ??= command.cancel());
     try {
@@ -1131,8 +1139,8 @@ class SshHostFs implements HostFs {
     command.flush();
     lines?.end();
     if (stdinError) throw new Error(`its input could not be read: ${stdinError.message}`);
-    if (code === null && this.lost) throw this.lostDuring();
-    return { stdout: Buffer.concat(out), stderr: err.text(), code };
+    if (code === null && !exitSignal && this.lost) throw this.lostDuring();
+    return { stdout: Buffer.concat(out), stderr: err.text(), code, ...(code === null && exitSignal ? { signal: exitSignal } : {}) };
   }
 
   /** Looks once per connection for tar and zstd on the node. */
@@ -1336,7 +1344,7 @@ class SshHostFs implements HostFs {
       // zstd's own failure first: tar's then only follows from the input it cut (not when zstd was killed writing to a tar that had ended)
       const zstdFailed = tools.zstd && status !== undefined && status !== 0 && status !== SIGPIPE_STATUS;
       if (exitCode !== 0 && !zstdFailed) {
-        throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitCode !== undefined ? `exit code ${exitCode}` : exitSignal ? `signal ${exitSignal}` : 'no exit status'})${lastLines}`);
+        throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitSaid({ code: exitCode, signal: exitSignal })})${lastLines}`);
       }
       if (tools.zstd && status !== 0) throw new Error(`zstd -d on ${this.describe} failed (${status !== undefined ? `exit code ${status}` : 'no exit status'})${lastLines}`);
       if (compressorError) throw new Error(`compressing the tar stream for ${this.describe} failed: ${compressorError.message}`);
