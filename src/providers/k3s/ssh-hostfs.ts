@@ -136,6 +136,18 @@ const PGID_MARK = 'kompox-pgid:';
 const PGID_LINES = 16;
 const PGID_LINE_BYTES = 4096;
 /**
+ * Written to stderr by groupReported's shell after the command, on a line of
+ * its own (after a newline, in case the command's last line had none): the
+ * command's exit status. sshd sends a command's exit status only once it has
+ * reaped it, and when it reads the end of the command's output first (a
+ * loaded node) it can close the channel without it: a listing that had
+ * succeeded then failed with "exit code none", and zstd's own failure read
+ * as tar's SIGPIPE (exit code 141), a few runs in twenty on this machine
+ * under load. This line comes before the output's end. NodeCommand takes it
+ * off the end of stderr.
+ */
+const STATUS_MARK = '\nkompox-status:';
+/**
  * The node's compression of a tar stream: zstd's default level, all cores
  * (what `tar -c | zstd -T0 -3` does), with a window of 2^19 bytes instead of
  * level 3's 2^21 when the node's zstd takes the option (1.3.4 and later).
@@ -259,7 +271,8 @@ function limitQueue(channel: object, side: '_readableState' | '_writableState'):
  * command is killed by its group, with `kill` over an exec channel of its own.
  */
 function groupReported(argv: readonly string[]): string {
-  return shellCommand(['sh', '-c', `echo "${PGID_MARK}$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null)" >&2; exec "$@"`, 'sh', ...argv]);
+  const status = `printf '${STATUS_MARK.replace('\n', '\\n')}%d\\n' "$s" >&2`;
+  return shellCommand(['sh', '-c', `echo "${PGID_MARK}$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null)" >&2; "$@"; s=$?; ${status}; exit $s`, 'sh', ...argv]);
 }
 
 /** How a command on an exec channel ended: `closed` of itself, `killed` once its group was, `lost`: given up on (a node gone quiet never confirms an end). */
@@ -280,6 +293,10 @@ class NodeCommand {
   private linesBefore = 0;
   /** The group's id; '' when the command reported none (no /proc on the node); undefined until its line came. */
   private pgid: string | undefined;
+  /** Stderr past the group's line not passed on yet: what may be the status line (STATUS_MARK) at its end. */
+  private tail: Buffer = Buffer.alloc(0);
+  /** The command's exit status from its status line, once the channel closed. */
+  private reportedStatus: number | undefined;
   private killWanted = false;
   private killing: Promise<unknown> | undefined;
   private over = false;
@@ -309,6 +326,15 @@ class NodeCommand {
         resolve('lost');
       };
     });
+  }
+
+  /**
+   * The command's exit status as its shell reported it (STATUS_MARK), once
+   * the channel has closed; undefined when none came (the shell was killed,
+   * the connection lost). It counts before the channel's: sshd can lose that.
+   */
+  get status(): number | undefined {
+    return this.reportedStatus;
   }
 
   /** Whether the group is known (its line came): kill() then acts at once. */
@@ -361,11 +387,45 @@ class NodeCommand {
     this.after(2 * graceMs, () => this.giveUp());
   }
 
-  /** Passes on a first line of stderr that never ended (the command ended before it wrote a whole one) as the command's own. */
+  /**
+   * At the end: passes on a first line of stderr that never ended (the
+   * command ended before it wrote a whole one) as the command's own, and
+   * takes the status line off the end of the rest.
+   */
   flush(): void {
-    if (this.pgid !== undefined || !this.head.length) return;
-    this.rest(this.head);
-    this.head = Buffer.alloc(0);
+    if (this.pgid === undefined) {
+      if (!this.head.length) return;
+      this.rest(this.head);
+      this.head = Buffer.alloc(0);
+      return;
+    }
+    const m = /^\nkompox-status:(\d+)\n$/.exec(this.tail.toString('latin1'));
+    if (m) this.reportedStatus = Number(m[1]);
+    else if (this.tail.length) this.rest(this.tail);
+    this.tail = Buffer.alloc(0);
+  }
+
+  /**
+   * Stderr past the group's line: passed on but for what may be the status
+   * line at its end (from the last STATUS_MARK followed by a few digits at most,
+   * or a start of the mark), kept until more comes or the end (flush).
+   */
+  private passOn(c: Buffer): void {
+    const all = this.tail.length ? Buffer.concat([this.tail, c]) : c;
+    let keep = all.length;
+    const at = all.lastIndexOf(STATUS_MARK);
+    if (at >= 0 && /^\d{0,10}\n?$/.test(all.toString('latin1', at + STATUS_MARK.length))) keep = at;
+    else {
+      // a mark split across chunks: the longest end of ALL that starts it
+      for (let n = Math.min(STATUS_MARK.length - 1, all.length); n > 0; n--) {
+        if (all.toString('latin1', all.length - n) === STATUS_MARK.slice(0, n)) {
+          keep = all.length - n;
+          break;
+        }
+      }
+    }
+    if (keep > 0) this.rest(all.subarray(0, keep));
+    this.tail = Buffer.from(all.subarray(keep));
   }
 
   /** Settles once the kill sent (if any) has run on the node, or after CANCEL_WAIT_MS: a node gone quiet never confirms it. */
@@ -380,7 +440,7 @@ class NodeCommand {
   }
 
   private take(c: Buffer): void {
-    if (this.pgid !== undefined) return this.rest(c);
+    if (this.pgid !== undefined) return this.passOn(c);
     this.head = this.head.length ? Buffer.concat([this.head, c]) : c;
     for (;;) {
       const nl = this.head.indexOf(10);
@@ -409,7 +469,7 @@ class NodeCommand {
     this.pgid = pgid;
     const more = this.head;
     this.head = Buffer.alloc(0);
-    if (more.length) this.rest(more);
+    if (more.length) this.passOn(more);
     if (this.killWanted) this.killNow();
   }
 
@@ -1068,6 +1128,7 @@ class SshHostFs implements HostFs {
     channel.pipe(out, { end: false });
     channel.once('close', () => {
       closed = true;
+      if (command.status !== undefined) [exitCode, exitSignal] = [command.status, undefined];
       if (exitCode === 0) out.end();
       else if (exitCode === undefined && !exitSignal && this.lost) out.destroy(this.lostDuring(`reading ${path}`));
       else out.destroy(new Error(`reading ${path} on ${this.describe} failed (${exitSaid({ code: exitCode, signal: exitSignal })})${err.text() ? `: ${err.text()}` : ''}`));
@@ -1137,6 +1198,7 @@ class SshHostFs implements HostFs {
       throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
     }
     command.flush();
+    if (command.status !== undefined) [code, exitSignal] = [command.status, undefined];
     lines?.end();
     if (stdinError) throw new Error(`its input could not be read: ${stdinError.message}`);
     if (code === null && !exitSignal && this.lost) throw this.lostDuring();
@@ -1238,6 +1300,7 @@ class SshHostFs implements HostFs {
     const finished = command.ended.then((end) => {
       // killed of the cancel (not ended by itself before it): what it left says nothing
       if (cancelled && end !== 'closed') throw interruptedError(`tar -c of ${dir} on ${this.describe} was cancelled`);
+      if (command.status !== undefined) [exitCode, exitSignal] = [command.status, undefined];
       const text = err.text();
       const m = markStatus(text, TAR_EXIT_MARK);
       const head = markStatus(text, HEAD_EXIT_MARK);
@@ -1337,6 +1400,7 @@ class SshHostFs implements HostFs {
     const finished = command.ended.then((end) => {
       // killed of the cancel (not ended by itself before it): what it left says nothing
       if (cancelled && end !== 'closed') throw interruptedError(`tar -x into ${dir} on ${this.describe} was cancelled`);
+      if (command.status !== undefined) [exitCode, exitSignal] = [command.status, undefined];
       const { status, detail } = pipeStatus(err.text(), UNZSTD_EXIT_MARK);
       const lastLines = detail ? `: ${commandMessages(detail, 5)}` : '';
       const hung = stopFailure(`tar -x into ${dir} on ${this.describe}`, end, this.stopGraceMs, lastLines);
@@ -1422,7 +1486,7 @@ class SshHostFs implements HostFs {
     } finally {
       signal?.removeEventListener('abort', stop);
     }
-    return exitCode === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
+    return (command.status ?? exitCode) === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
   }
   async close(): Promise<void> {
     this.sftp.end();
