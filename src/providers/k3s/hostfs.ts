@@ -156,7 +156,7 @@ export interface HostRunResult {
  * SIGKILL`, or `no exit status` (its channel closed with neither: a host that
  * said nothing).
  */
-export function exitSaid(r: { code: number | null | undefined; signal?: string | undefined }): string {
+export function exitSaid(r: { code?: number | null | undefined; signal?: string | undefined }): string {
   if (r.code !== null && r.code !== undefined) return `exit code ${r.code}`;
   return r.signal ? `killed by signal ${r.signal}` : 'no exit status';
 }

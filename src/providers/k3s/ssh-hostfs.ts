@@ -297,6 +297,8 @@ class NodeCommand {
   private tail: Buffer = Buffer.alloc(0);
   /** The command's exit status from its status line, once the channel closed. */
   private reportedStatus: number | undefined;
+  /** What the channel said of the command's end (sshd's exit-status or exit-signal), if it did. */
+  private channelExit: { code?: number; signal?: string } = {};
   private killWanted = false;
   private killing: Promise<unknown> | undefined;
   private over = false;
@@ -309,6 +311,9 @@ class NodeCommand {
     private readonly rest: (b: Buffer) => void,
   ) {
     channel.stderr.on('data', (c: Buffer) => this.take(c));
+    channel.on('exit', (code: number | null, signal?: string) => {
+      this.channelExit = code !== null && code !== undefined ? { code } : signal ? { signal } : {};
+    });
     this.ended = new Promise<CommandEnd>((resolve) => {
       const over = () => {
         this.over = true;
@@ -329,12 +334,14 @@ class NodeCommand {
   }
 
   /**
-   * The command's exit status as its shell reported it (STATUS_MARK), once
-   * the channel has closed; undefined when none came (the shell was killed,
-   * the connection lost). It counts before the channel's: sshd can lose that.
+   * How the command ended: its exit status as its shell reported it
+   * (STATUS_MARK, read once the channel has closed), which counts before the
+   * channel's since sshd can lose that; else the channel's exit status or
+   * the signal that killed the shell too; neither when nothing came (the
+   * connection lost).
    */
-  get status(): number | undefined {
-    return this.reportedStatus;
+  get exit(): { code?: number; signal?: string } {
+    return this.reportedStatus !== undefined ? { code: this.reportedStatus } : this.channelExit;
   }
 
   /** Whether the group is known (its line came): kill() then acts at once. */
@@ -399,8 +406,8 @@ class NodeCommand {
       this.head = Buffer.alloc(0);
       return;
     }
-    const m = /^\nkompox-status:(\d+)\n$/.exec(this.tail.toString('latin1'));
-    if (m) this.reportedStatus = Number(m[1]);
+    const line = this.tail.toString('latin1');
+    if (line.startsWith(STATUS_MARK) && /^\d+\n$/.test(line.slice(STATUS_MARK.length))) this.reportedStatus = Number.parseInt(line.slice(STATUS_MARK.length), 10);
     else if (this.tail.length) this.rest(this.tail);
     this.tail = Buffer.alloc(0);
   }
@@ -1118,20 +1125,14 @@ class SshHostFs implements HostFs {
         void command.cancel().then(() => cb(e));
       },
     });
-    let exitCode: number | undefined;
-    let exitSignal: string | undefined;
-    channel.on('exit', (code: number | null, signal?: string) => {
-      exitCode = code ?? undefined;
-      exitSignal = signal ?? undefined;
-    });
     channel.on('error', (e: Error) => out.destroy(e));
     channel.pipe(out, { end: false });
     channel.once('close', () => {
       closed = true;
-      if (command.status !== undefined) [exitCode, exitSignal] = [command.status, undefined];
-      if (exitCode === 0) out.end();
-      else if (exitCode === undefined && !exitSignal && this.lost) out.destroy(this.lostDuring(`reading ${path}`));
-      else out.destroy(new Error(`reading ${path} on ${this.describe} failed (${exitSaid({ code: exitCode, signal: exitSignal })})${err.text() ? `: ${err.text()}` : ''}`));
+      const exit = command.exit;
+      if (exit.code === 0) out.end();
+      else if (exit.code === undefined && !exit.signal && this.lost) out.destroy(this.lostDuring(`reading ${path}`));
+      else out.destroy(new Error(`reading ${path} on ${this.describe} failed (${exitSaid(exit)})${err.text() ? `: ${err.text()}` : ''}`));
     });
     return out;
   }
@@ -1173,19 +1174,13 @@ class SshHostFs implements HostFs {
         paced.destroy();
       });
     } else channel.end();
-    let code: number | null = null;
-    let exitSignal: string | undefined;
-    channel.on('exit', (c: number | null, sig?: string) => {
-      code = c ?? null;
-      exitSignal = sig ?? undefined;
-    });
     let cancelling: Promise<void> | undefined;
     const onAbort = () => void (cancelling ??= command.cancel());
     try {
       await new Promise<void>((resolve, reject) => {
         void command.ended.then(() => resolve());
         // writing stdin to a command that has just ended: its exit status says more
-        channel.once('error', (e: Error) => (input && code !== null ? resolve() : reject(e)));
+        channel.once('error', (e: Error) => (input && command.exit.code !== undefined ? resolve() : reject(e)));
         signal?.addEventListener('abort', onAbort, { once: true });
         if (signal?.aborted) onAbort(); // cancelled while the channel opened
       });
@@ -1198,11 +1193,11 @@ class SshHostFs implements HostFs {
       throw new Error(`${argv[0]} on ${this.describe} was cancelled`);
     }
     command.flush();
-    if (command.status !== undefined) [code, exitSignal] = [command.status, undefined];
+    const { code, signal: exitSignal } = command.exit;
     lines?.end();
     if (stdinError) throw new Error(`its input could not be read: ${stdinError.message}`);
-    if (code === null && !exitSignal && this.lost) throw this.lostDuring();
-    return { stdout: Buffer.concat(out), stderr: err.text(), code, ...(code === null && exitSignal ? { signal: exitSignal } : {}) };
+    if (code === undefined && !exitSignal && this.lost) throw this.lostDuring();
+    return { stdout: Buffer.concat(out), stderr: err.text(), code: code ?? null, ...(exitSignal ? { signal: exitSignal } : {}) };
   }
 
   /** Looks once per connection for tar and zstd on the node. */
@@ -1273,12 +1268,6 @@ class SshHostFs implements HostFs {
     err.stream.on('data', (c: Buffer) => sockets.feed(c));
     // stderr but for the group's line (NodeCommand): the tools' messages and statuses
     const command = new NodeCommand(channel, this.exec, (b) => err.stream.write(b));
-    let exitCode: number | undefined;
-    let exitSignal: string | undefined;
-    channel.on('exit', (code: number | null, signal?: string) => {
-      exitCode = code ?? undefined;
-      exitSignal = signal ?? undefined;
-    });
     // The tar stream's buffers are garbage once read, and nothing else
     // paces them: unpaced, an export of 200,000 small files left 27 MiB of
     // them in malloc's heap (docs/benchmarks.md, "Small files paced by the
@@ -1300,7 +1289,7 @@ class SshHostFs implements HostFs {
     const finished = command.ended.then((end) => {
       // killed of the cancel (not ended by itself before it): what it left says nothing
       if (cancelled && end !== 'closed') throw interruptedError(`tar -c of ${dir} on ${this.describe} was cancelled`);
-      if (command.status !== undefined) [exitCode, exitSignal] = [command.status, undefined];
+      const { code: exitCode, signal: exitSignal } = command.exit;
       const text = err.text();
       const m = markStatus(text, TAR_EXIT_MARK);
       const head = markStatus(text, HEAD_EXIT_MARK);
@@ -1370,12 +1359,6 @@ class SshHostFs implements HostFs {
     // stderr but for the group's line (NodeCommand): tar's messages, zstd's status
     const command = new NodeCommand(channel, this.exec, (b) => err.stream.write(b));
     channel.resume(); // tar -x writes nothing to stdout; its messages go to stderr
-    let exitCode: number | undefined;
-    let exitSignal: string | undefined;
-    channel.on('exit', (code: number | null, signal?: string) => {
-      exitCode = code ?? undefined;
-      exitSignal = signal ?? undefined;
-    });
     channel.on('error', () => undefined); // a write after the command ended: `finished` says why
     // What goes to the channel leaves garbage nobody else counts: ssh2's
     // packet and its encrypted copy, 2 per byte (the tar stream's own pacer
@@ -1400,15 +1383,15 @@ class SshHostFs implements HostFs {
     const finished = command.ended.then((end) => {
       // killed of the cancel (not ended by itself before it): what it left says nothing
       if (cancelled && end !== 'closed') throw interruptedError(`tar -x into ${dir} on ${this.describe} was cancelled`);
-      if (command.status !== undefined) [exitCode, exitSignal] = [command.status, undefined];
+      const exit = command.exit;
       const { status, detail } = pipeStatus(err.text(), UNZSTD_EXIT_MARK);
       const lastLines = detail ? `: ${commandMessages(detail, 5)}` : '';
       const hung = stopFailure(`tar -x into ${dir} on ${this.describe}`, end, this.stopGraceMs, lastLines);
       if (hung) throw hung;
       // zstd's own failure first: tar's then only follows from the input it cut (not when zstd was killed writing to a tar that had ended)
       const zstdFailed = tools.zstd && status !== undefined && status !== 0 && status !== SIGPIPE_STATUS;
-      if (exitCode !== 0 && !zstdFailed) {
-        throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitSaid({ code: exitCode, signal: exitSignal })})${lastLines}`);
+      if (exit.code !== 0 && !zstdFailed) {
+        throw new Error(`tar -x into ${dir} on ${this.describe} failed (${exitSaid(exit)})${lastLines}`);
       }
       if (tools.zstd && status !== 0) throw new Error(`zstd -d on ${this.describe} failed (${status !== undefined ? `exit code ${status}` : 'no exit status'})${lastLines}`);
       if (compressorError) throw new Error(`compressing the tar stream for ${this.describe} failed: ${compressorError.message}`);
@@ -1471,9 +1454,7 @@ class SshHostFs implements HostFs {
     // stderr past the group's line: nothing a total needs
     const command = new NodeCommand(channel, this.exec, () => undefined);
     let out = '';
-    let exitCode: number | undefined;
     channel.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    channel.on('exit', (code: number | null) => (exitCode = code ?? undefined));
     channel.on('error', () => undefined);
     // settled once the walk is gone: nothing of it outlives the transfer. A
     // stop kills it (a find blocked on a disk that stopped answering never
@@ -1486,7 +1467,7 @@ class SshHostFs implements HostFs {
     } finally {
       signal?.removeEventListener('abort', stop);
     }
-    return (command.status ?? exitCode) === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
+    return command.exit.code === 0 && !signal?.aborted ? parseTreeBytes(out) : undefined;
   }
   async close(): Promise<void> {
     this.sftp.end();
