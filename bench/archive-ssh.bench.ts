@@ -70,12 +70,8 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
     // Packed on the node (as shipped), the plain tar stream (packedStream hidden: the archive compressed
     // here) and the SFTP fallback (both hidden: pipelined SFTP reads).
     const sshFs: HostFsFactory = async () => connectSshHostFs({ target: sshd.target, keyPath: sshd.keyPath, knownHosts: sshd.knownHostsPath });
-    const hiding = (names: string[]): HostFsFactory => async (s, h, op) => {
-      const fs = await sshFs(s, h, op);
-      return new Proxy(fs, { get: (t, k) => (names.includes(String(k)) ? undefined : (Reflect.get(t, k) as unknown)) });
-    };
-    const plainTar = hiding(['packedStream']);
-    const sftpOnly = hiding(['packedStream', 'tarStream']);
+    const plainTar = hiding(sshFs, ['packedStream']);
+    const sftpOnly = hiding(sshFs, ['packedStream', 'tarStream']);
     const ctx = context(root, settings);
     const kompox = async (factory: HostFsFactory, file: string, progress = false) => {
       const driver = new K3sDriver({ env: {} }, factory);
@@ -159,6 +155,26 @@ export async function runSshBench(scale = 0.25, runs = 3, base = process.env.KOM
 }
 
 /**
+ * The SSH HostFs with `names` hidden from the driver, which then takes the
+ * path of a node without those tools. The HostFs's own methods still reach
+ * them (they run bound to the real object): its syncs and probes use `run`
+ * whatever the driver chose, as on a real node, where the exec channel is
+ * always there.
+ */
+function hiding(sshFs: HostFsFactory, names: string[]): HostFsFactory {
+  return async (s, h, op) => {
+    const fs = await sshFs(s, h, op);
+    return new Proxy(fs, {
+      get: (t, k) => {
+        if (names.includes(String(k))) return undefined;
+        const v = Reflect.get(t, k) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+  };
+}
+
+/**
  * Disk import over SSH, alternating: Kompox as shipped (the archive's bytes
  * streamed to one `zstd -d | tar -x` on the node and verified there, as a
  * restore on the node), Kompox verifying here into one `tar -x` on the node
@@ -177,12 +193,8 @@ async function importRows(
   root: string,
   runs: number,
 ): Promise<{ node: number[]; tar: number[]; sftp: number[]; peer: number[] }> {
-  const hiding = (names: string[]): HostFsFactory => async (s, h, op) => {
-    const fs = await sshFs(s, h, op);
-    return new Proxy(fs, { get: (t, k) => (names.includes(String(k)) ? undefined : (Reflect.get(t, k) as unknown)) });
-  };
-  const noRun = hiding(['run']);
-  const noUntar = hiding(['run', 'untarStream']);
+  const noRun = hiding(sshFs, ['run']);
+  const noUntar = hiding(sshFs, ['run', 'untarStream']);
   const kompox = async (factory: HostFsFactory, name: string) => {
     const driver = new K3sDriver({ env: {} }, factory);
     const t0 = performance.now();
