@@ -91,8 +91,51 @@ export const HELPER_MEMORY_LIMIT = '256Mi';
 /** How long a helper pod may live at most (activeDeadlineSeconds): a day. */
 export const HELPER_DEADLINE_SECONDS = 24 * 3600;
 
-/** The command the helper waits with: nothing runs until Kompox execs; SIGTERM ends it at once. */
-export const HELPER_WAIT = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'];
+/**
+ * The command a helper waits with: nothing runs until Kompox execs; SIGTERM
+ * ends it at once. It also ends by itself (exit 0: the pod Succeeded) once
+ * nothing else has run in its container for `idleChecks` checks `periodS`
+ * seconds apart. Kompox removes its helper when it is done, also after a
+ * failure or Ctrl-C, but a Kompox that was killed (SIGKILL, a crash, the
+ * workstation off or its connection gone for good) cannot: the pod then held
+ * the disk attached to its node until its deadline, a day later, and on a
+ * cloud a ReadWriteOnce disk attaches to one node at a time, so an app moved
+ * to another node meanwhile could not start ("Multi-Attach error").
+ *
+ * Idle means the container's PID namespace (each container has its own,
+ * and `kubectl exec`'s processes join it) holds no process but this shell:
+ * while Kompox works there is always one (tar, its size walk, the checks;
+ * a tar waiting for data or blocked writing counts). Where the shell cannot
+ * tell (no /proc, or a shared process namespace with a pause process), it
+ * never counts as idle and the deadline alone ends it. Orphans of an exec
+ * are this shell's children once their parent dies, and `wait` reaps them.
+ */
+export function helperWaitCommand(periodS: number, idleChecks: number): string[] {
+  const script = [
+    'trap "exit 0" TERM',
+    'idle=0',
+    'while :; do',
+    `  sleep ${periodS} & wait $!`,
+    // -1: /proc says nothing (not mounted): never idle
+    '  others=-1',
+    '  for d in /proc/[0-9]*; do',
+    '    [ -d "$d" ] || break',
+    '    [ "$others" = -1 ] && others=0',
+    '    [ "${d#/proc/}" = "$$" ] || others=$((others + 1))',
+    '  done',
+    '  if [ "$others" = 0 ]; then idle=$((idle + 1)); else idle=0; fi',
+    `  [ "$idle" -ge ${idleChecks} ] && exit 0`,
+    'done',
+  ].join('\n');
+  return ['sh', '-c', script];
+}
+
+/** How often the helper looks for work, and how many looks without any end it: 15 minutes idle. */
+export const HELPER_IDLE_CHECK_S = 60;
+export const HELPER_IDLE_CHECKS = 15;
+
+/** The command the helper waits with (helperWaitCommand). */
+export const HELPER_WAIT = helperWaitCommand(HELPER_IDLE_CHECK_S, HELPER_IDLE_CHECKS);
 
 export function helperPodObjects(ctx: AppContext, o: HelperPodOptions): HelperPodObjects {
   const ns = appNamespace(ctx);
