@@ -14,7 +14,7 @@ import type { AppContext, AppVolume, Disk } from '../domain/model.js';
 import { appNamespace } from '../domain/names.js';
 import type { ProviderDriver } from '../domain/ports/driver.js';
 import { refString, toRef, type ExecOutcome, type ExecStreams, type KubeClient, type KubeObject, type ObjectRef } from '../domain/ports/kube.js';
-import { HELPER_CONTAINER, HELPER_LABEL, HELPER_POD_LABEL, helperPodObjects, type HelperPodOptions } from '../convert/helper-pod.js';
+import { HELPER_CONTAINER, HELPER_IDLE_CHECKS, HELPER_IDLE_CHECK_S, HELPER_LABEL, HELPER_POD_LABEL, helperPodObjects, type HelperPodOptions } from '../convert/helper-pod.js';
 import { podProblem } from '../kube/rollout.js';
 import { readClusterFacts } from './pv-sources.js';
 import { ensureAppNamespace } from './volumes.js';
@@ -177,6 +177,10 @@ export function helperPodFate(pod: KubeObject | undefined, events: KubeObject[],
   if (pod.metadata.deletionTimestamp || disruption) {
     const why = disruption?.message ? `: ${String(disruption.message).trim()}` : ' (by someone, a node drain or a controller)';
     return new KompoxError('unavailable', `${it} was deleted ${during}${why}`, opts('helper.deleted', `Leave Kompox's helper pods alone while they run, then ${retry.toLowerCase()}`));
+  }
+  // its wait's own end (exit 0: the pod Succeeded): nothing had run in it for its idle time (convert/helper-pod.ts)
+  if (status.phase === 'Succeeded' || term?.exitCode === 0) {
+    return new KompoxError('unavailable', `${it} ended by itself ${during}: nothing had run in it for ${(HELPER_IDLE_CHECK_S * HELPER_IDLE_CHECKS) / 60} minutes (a helper ends so once the Kompox that started it is gone)`, opts('helper.idle', `${retry} If this Kompox was running all along, report it: its helper should never have been idle that long.`));
   }
   if (status.phase === 'Failed' || status.phase === 'Succeeded' || term) {
     return new KompoxError('unavailable', `${it} ended ${during} (${String(status.reason ?? term?.reason ?? status.phase)}${status.message ?? term?.message ? `: ${String(status.message ?? term?.message).trim()}` : ''})`, opts('helper.ended', `See the pod's events for the reason. ${retry}`));

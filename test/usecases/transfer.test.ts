@@ -317,7 +317,7 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     await assertNoLeftovers(ctx);
   });
 
-  it("a helper pod's end is read from Kubernetes' pod status: evicted, past its deadline, drained, OOMKilled; a running one is no cause", () => {
+  it("a helper pod's end is read from Kubernetes' pod status: evicted, past its deadline, drained, OOMKilled, ended by itself when idle; a running one is no cause", () => {
     const pod = (status: Record<string, unknown>, meta: Record<string, unknown> = {}) =>
       ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', ...meta }, spec: { activeDeadlineSeconds: 86400, containers: [{ name: 'helper', resources: { limits: { memory: '256Mi' } } }] }, status });
     const fate = (p: ReturnType<typeof pod> | undefined, events: Record<string, unknown>[] = []) => helperPodFate(p as never, events as never, 'ns/p', 'export of disk d');
@@ -330,6 +330,11 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     const drained = fate(pod({ ...running, conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI', message: 'Eviction API: evicting' }] }, { deletionTimestamp: '2026-01-01T00:00:00Z' }))!;
     assert.equal(drained.code, 'helper.evicted');
     assert.equal(fate(pod({ phase: 'Failed', containerStatuses: [{ name: 'helper', state: { terminated: { exitCode: 137, reason: 'OOMKilled' } } }] }))!.code, 'helper.oom');
+    // its wait ended by itself (nothing had run in it for its idle time: its Kompox gone)
+    const idle = fate(pod({ phase: 'Succeeded', containerStatuses: [{ name: 'helper', state: { terminated: { exitCode: 0, reason: 'Completed' } } }] }))!;
+    assert.equal(idle.code, 'helper.idle');
+    assert.match(idle.message, /^the helper pod ns\/p ended by itself during the export of disk d: nothing had run in it for 15 minutes /);
+    assert.equal(fate(pod({ phase: 'Failed', containerStatuses: [{ name: 'helper', state: { terminated: { exitCode: 2, reason: 'Error' } } }] }))!.code, 'helper.ended');
     assert.equal(fate(undefined)!.code, 'helper.deleted');
     assert.equal(fate(undefined, [{ reason: 'Evicted', message: 'The node had condition: [DiskPressure].' }])!.code, 'helper.evicted');
   });
