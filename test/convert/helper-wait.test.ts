@@ -10,7 +10,12 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { HELPER_IDLE_CHECKS, HELPER_IDLE_CHECK_S, HELPER_WAIT, helperWaitCommand } from '../../src/convert/helper-pod.js';
+import { appNamespace } from '../../src/domain/names.js';
+import { connectKubeconfig } from '../../src/kube/index.js';
+import { withHelperPod } from '../../src/usecases/helper-pod.js';
+import { appCtx } from '../providers/k3s-fixtures.js';
 
 const missing =
   (process.getuid?.() !== 0 ? 'needs root (a PID namespace of its own: unshare --pid)' : undefined) ??
@@ -169,4 +174,80 @@ describe('the helper pod waits until it is idle (real PID namespaces)', { skip: 
       }
     });
   }
+});
+
+/**
+ * What the idle check relies on, listed from inside: every process of the
+ * helper's PID namespace (`/proc/N/stat` lines, then `self PID`), printed by
+ * an exec in it. Kubernetes runs a container's command as PID 1 of a PID
+ * namespace of its own (no shareProcessNamespace) and an exec joins it.
+ */
+const LIST_PROCESSES = ['sh', '-c', 'for d in /proc/[0-9]*; do cat "$d/stat" 2>/dev/null && echo; done; echo "self $$"'];
+
+/** The processes of that listing that are neither the wait (PID 1 and its `sleep`) nor the listing's own: what would keep the helper from ever being idle. */
+function strangers(listing: string): { pid: number; comm: string; ppid: number }[] {
+  const procs = new Map<number, { pid: number; comm: string; ppid: number }>();
+  let self = -1;
+  for (const line of listing.split('\n')) {
+    const m = /^(\d+) \((.*)\) \S+ (\d+) /.exec(line);
+    if (m) procs.set(Number(m[1]), { pid: Number(m[1]), comm: m[2]!, ppid: Number(m[3]) });
+    const s = /^self (\d+)$/.exec(line);
+    if (s) self = Number(s[1]);
+  }
+  assert.ok(self > 0 && procs.has(1), `not a listing of a PID namespace: ${listing}`);
+  const ours = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = procs.get(p)?.ppid ?? 0, hops++) if (p === self) return true;
+    return false;
+  };
+  return [...procs.values()].filter((p) => p.pid !== 1 && !(p.ppid === 1 && p.comm === 'sleep') && !ours(p.pid));
+}
+
+describe("the helper's PID namespace as the idle check sees it", () => {
+  test('in a PID namespace of its own on this machine: only the wait and the exec', { skip: missing ? `skipped: ${missing}` : false, timeout: 20_000 }, async () => {
+    const w = await startWaiter(['/bin/sh']);
+    try {
+      const out: Buffer[] = [];
+      const exec = spawn('nsenter', ['--target', String(w.pid), '--pid', '--mount', ...LIST_PROCESSES], { stdio: ['ignore', 'pipe', 'inherit'] });
+      exec.stdout.on('data', (c: Buffer) => out.push(c));
+      await new Promise((done) => exec.once('close', done));
+      const listing = Buffer.concat(out).toString();
+      assert.deepEqual(strangers(listing), [], listing);
+      // a process started beside it (not of the listing's own tree) is one
+      const bystander = inPod(w, ['sleep', '30']);
+      await sleep(300);
+      const again = spawn('nsenter', ['--target', String(w.pid), '--pid', '--mount', ...LIST_PROCESSES], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const out2: Buffer[] = [];
+      again.stdout.on('data', (c: Buffer) => out2.push(c));
+      await new Promise((done) => again.once('close', done));
+      assert.deepEqual(strangers(Buffer.concat(out2).toString()).map((p) => p.comm), ['sleep'], 'the other exec is seen');
+      bystander.kill('SIGKILL');
+    } finally {
+      stop(w);
+    }
+  });
+
+  const kubeconfig = process.env.KOMPOX_TEST_KUBECONFIG;
+  test(
+    'in a helper pod on a real cluster: PID 1 is its wait, and nothing but the exec runs beside it',
+    { skip: kubeconfig ? false : 'skipped: KOMPOX_TEST_KUBECONFIG is not set (the fake kubelet runs execs on this machine, not in a pod of their own)', timeout: 300_000 },
+    async () => {
+      const kube = await connectKubeconfig({ path: kubeconfig!, ...(process.env.KOMPOX_TEST_CONTEXT ? { context: process.env.KOMPOX_TEST_CONTEXT } : {}) });
+      const ctx = appCtx({ diskRoot: '/nonexistent', snapshotRoot: '/nonexistent' }, { app: `helper-pid-${Date.now().toString(36)}` });
+      try {
+        const listing = await withHelperPod(ctx, {} as never, kube, { purpose: 'transfer', disks: [], description: 'a test of its PID namespace' }, {}, async (h) => {
+          const out = new PassThrough();
+          const chunks: Buffer[] = [];
+          out.on('data', (c: Buffer) => chunks.push(c));
+          const r = await h.exec(LIST_PROCESSES, { stdout: out }, {});
+          assert.equal(r.exitCode, 0);
+          return Buffer.concat(chunks).toString();
+        });
+        const one = /^1 \((\S+)\)/m.exec(listing);
+        assert.equal(one?.[1], 'sh', `PID 1 is the helper's wait (sh):\n${listing}`);
+        assert.deepEqual(strangers(listing), [], listing);
+      } finally {
+        await kube.delete({ apiVersion: 'v1', kind: 'Namespace', name: appNamespace(ctx) }).catch(() => undefined);
+      }
+    },
+  );
 });
