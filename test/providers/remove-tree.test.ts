@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, chmod, lstat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalHostFs } from '../../src/providers/k3s/hostfs.js';
-import { UNLINKS, removeTree, type RemoveTreeFs } from '../../src/providers/k3s/remove-tree.js';
+import { LONG_PATH, UNLINKS, removeTree, type RemoveTreeFs } from '../../src/providers/k3s/remove-tree.js';
 
 describe('removing a tree on this machine (LocalHostFs.rm)', () => {
   let base: string;
@@ -78,6 +79,7 @@ describe('removing a tree on this machine (LocalHostFs.rm)', () => {
       lstat: (p) => fsp.lstat(p),
       chmod: (p, m) => fsp.chmod(p, m),
       rmdir: (p) => fsp.rmdir(p),
+      rename: (a, b) => fsp.rename(a, b),
       async opendir(p, o) {
         const dir = await fsp.opendir(p, o);
         maxOpen = Math.max(maxOpen, ++open);
@@ -114,6 +116,33 @@ describe('removing a tree on this machine (LocalHostFs.rm)', () => {
     assert.ok(maxOpen <= 3, `${maxOpen} directories open at once (the tree is 3 levels deep)`);
   });
 
+  it('removes a tree deeper than PATH_MAX (an app made it one level at a time, as `rm -rf` removes it), and what it moves up stays within the tree', async () => {
+    const tree = join(base, 'deep');
+    await mkdir(tree);
+    await writeFile(join(base, 'beside.txt'), 'keep');
+    // 24 levels of 200 bytes: past PATH_MAX (4096) from the tree's top; `cd -P` enters each by its relative name
+    const seg = 'd'.repeat(200);
+    const made = spawnSync('sh', ['-c', `for i in $(seq 1 24); do mkdir ${seg} && cd -P ${seg} || exit 1; echo x > f; mkdir -p e/${seg}; done; echo lost > ${'f'.repeat(100)}`], { cwd: tree });
+    assert.equal(made.status, 0, String(made.stderr));
+    assert.ok(24 * 201 > 4096 && LONG_PATH < 4096 - 256);
+    const moves: string[] = [];
+    const watched: RemoveTreeFs = {
+      lstat: (p) => fsp.lstat(p),
+      chmod: (p, m) => fsp.chmod(p, m),
+      rmdir: (p) => fsp.rmdir(p),
+      opendir: (p, o) => fsp.opendir(p, o),
+      unlink: (p) => fsp.unlink(p),
+      rename: async (a, b) => {
+        moves.push(String(b));
+        await fsp.rename(a, b);
+      },
+    };
+    await removeTree(tree, watched);
+    await assert.rejects(lstat(tree), /ENOENT/);
+    assert.ok(moves.length > 0 && moves.every((m) => m.startsWith(`${tree}/.kompox-rm-`)), JSON.stringify(moves));
+    assert.equal(await readFile(join(base, 'beside.txt'), 'utf8'), 'keep');
+  });
+
   it('fails with the error of a file it cannot remove, and leaves no unlink running', async () => {
     const tree = join(base, 'stuck');
     await mkdir(tree);
@@ -123,6 +152,7 @@ describe('removing a tree on this machine (LocalHostFs.rm)', () => {
       lstat: (p) => fsp.lstat(p),
       chmod: (p, m) => fsp.chmod(p, m),
       rmdir: (p) => fsp.rmdir(p),
+      rename: (a, b) => fsp.rename(a, b),
       opendir: (p, o) => fsp.opendir(p, o),
       async unlink(p) {
         running++;

@@ -10,6 +10,7 @@
 // fs.rmSync would be as frugal (Node 24 does it in C++) but blocks the
 // event loop for the whole tree: no progress, no cancel, and a server
 // process would stop answering.
+import { randomBytes } from 'node:crypto';
 import { promises as fsp, type Dir, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { utf8Name } from '../../archive/utf8-names.js';
@@ -31,7 +32,22 @@ export interface RemoveTreeFs {
   opendir(path: TreePath, opts: { bufferSize: number; encoding: BufferEncoding }): Promise<Dir>;
   unlink(path: TreePath): Promise<void>;
   rmdir(path: TreePath): Promise<void>;
+  rename(from: TreePath, to: TreePath): Promise<void>;
 }
+
+/**
+ * A directory whose path is longer than this many bytes is moved up to the
+ * top of the tree (renamed to a short name in it) before it is walked. The
+ * walk names every entry by its whole path, and the kernel takes at most
+ * PATH_MAX (4096) bytes of one; an app in a pod creates deeper trees with
+ * relative names (`cd` one level at a time), and `disk delete` of such a
+ * disk failed with ENAMETOOLONG where `rm -rf` succeeds. Well under
+ * PATH_MAX, so the move's own source path (this plus one name, at most 255
+ * bytes) is always within it.
+ */
+export const LONG_PATH = 2048;
+
+const byteLength = (p: TreePath): number => (typeof p === 'string' ? Buffer.byteLength(p) : p.length);
 
 /** The entry `raw` of directory `dir`: a string path while every name is UTF-8, else the bytes. */
 function childPath(dir: TreePath, raw: Buffer): TreePath {
@@ -50,7 +66,7 @@ function childPath(dir: TreePath, raw: Buffer): TreePath {
 export async function removeTree(path: string, fs: RemoveTreeFs = fsp): Promise<void> {
   const unlinks = new Unlinks(fs, UNLINKS);
   try {
-    await removeEntry(path, fs, unlinks);
+    await removeEntry(path, fs, unlinks, path);
     await unlinks.idle();
   } catch (e) {
     // nothing of this call is still at work on the filesystem once it has failed
@@ -59,7 +75,7 @@ export async function removeTree(path: string, fs: RemoveTreeFs = fsp): Promise<
   }
 }
 
-async function removeEntry(path: TreePath, fs: RemoveTreeFs, unlinks: Unlinks): Promise<void> {
+async function removeEntry(path: TreePath, fs: RemoveTreeFs, unlinks: Unlinks, top: string): Promise<void> {
   let st: Stats;
   try {
     st = await fs.lstat(path);
@@ -74,8 +90,14 @@ async function removeEntry(path: TreePath, fs: RemoveTreeFs, unlinks: Unlinks): 
   // for-await closes the directory however the loop ends
   for await (const e of dir) {
     const child = childPath(path, e.name as unknown as Buffer);
-    if (e.isDirectory()) await removeEntry(child, fs, unlinks);
-    else await unlinks.start(child);
+    if (!e.isDirectory()) await unlinks.start(child);
+    else if (byteLength(child) <= LONG_PATH) await removeEntry(child, fs, unlinks, top);
+    else {
+      // moved up beside the walk's start (within the tree being removed): its entries' paths start short again
+      const moved = join(top, `.kompox-rm-${randomBytes(6).toString('hex')}`);
+      await fs.rename(child, moved);
+      await removeEntry(moved, fs, unlinks, top);
+    }
   }
   // its files are gone before the directory goes
   await unlinks.idle();
