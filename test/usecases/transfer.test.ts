@@ -585,6 +585,20 @@ describe('disk data through the cluster (K3s driver, helper pods on the fake kub
     for (const o of [...objs.pvcs, ...objs.pvs]) await kube.delete({ apiVersion: 'v1', kind: o.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) });
   });
 
+  it('a helper pod whose wait ended by itself (idle: its Kompox gone) mid-operation: the run says helper.idle, and nothing is left', async () => {
+    const { ctx, disk } = await diskWithData('helper-idle');
+    const ns = appNamespace(ctx);
+    const since = fake.hostExecs.length;
+    const exporting = exportDisk(ctx, driver, kube, { name: disk.name, out: stalledOut(), via: 'cluster' });
+    exporting.catch(() => undefined);
+    await eventually(() => runningInHelper(ctx, '-c', since), 'tar -c running in the helper pod');
+    // the fake's kubelet ends the helper's container with exit 0, as the wait does once idle
+    const helper = (await kube.list('v1', 'Pod', { namespace: ns, labelSelector: HELPER_LABEL }))[0]!.metadata.name;
+    fake.containerBehaviour((pod, c) => (pod.metadata?.name === helper && c.name === 'helper' ? { exitCode: 0 } : undefined));
+    await assert.rejects(exporting, (e: unknown) => e instanceof KompoxError && e.code === 'helper.idle' && /ended by itself during the export of disk data-1: nothing had run in it for 15 minutes/.test(e.message));
+    await assertNoLeftovers(ctx);
+  });
+
   it('pending disks a crashed transfer left are swept once old, unless a helper pod mounts them', async () => {
     const { ctx, disk } = await diskWithData('crash-sweep');
     await ensureAppNamespace(kube, ctx);
